@@ -1,0 +1,250 @@
+package kernel
+
+import (
+	"context"
+	"net/netip"
+	"time"
+)
+
+// Dataplane is what the orchestrator (package oe) drives. Both backends,
+// kernel/xfrm and kernel/userspace, implement it, and kernel/fake records
+// calls for tests. Every method is safe for concurrent use.
+//
+// Everything a Dataplane installs is marked as ours; Close and the start-up
+// reconcile remove exactly that and nothing else.
+type Dataplane interface {
+	// Name is the backend's name ("xfrm", "userspace", "fake").
+	Name() string
+
+	// SetTrap makes traffic from this host to prefix raise an Acquire
+	// (group private, private-or-clear), or be dropped (block), or pass
+	// untouched (clear, which overrides a less specific trap). Setting a trap
+	// for a prefix that already has one replaces it.
+	SetTrap(ctx context.Context, t Trap) error
+	// RemoveTrap removes the trap for exactly this prefix.
+	RemoveTrap(ctx context.Context, prefix netip.Prefix) error
+
+	// Acquires delivers one event per new flow that hit a trap and has no SA.
+	// The channel is closed by Close.
+	Acquires() <-chan Acquire
+	// Expires delivers soft and hard expiry of SAs and shunts.
+	// The channel is closed by Close.
+	Expires() <-chan Expire
+
+	// AllocSPI reserves an inbound SPI for an SA from src to dst (dst is us).
+	// The reservation lapses if InstallSA does not use it in time.
+	AllocSPI(ctx context.Context, src, dst netip.Addr) (uint32, error)
+
+	// InstallSA installs (or updates, for a rekey) an inbound and an outbound
+	// SA with the policies that steer the flow into them, and releases any
+	// packets held for the flow.
+	InstallSA(ctx context.Context, p SAPair) error
+	// DeleteSA removes both SAs of the pair (and its policies, unless
+	// KeepPolicy is set because a rekeyed pair now carries the flow).
+	DeleteSA(ctx context.Context, id SAPairID, opts DeleteOptions) error
+	// SACounters reports traffic counters and last use for one SA pair.
+	SACounters(ctx context.Context, id SAPairID) (Counters, error)
+
+	// SetShunt installs a pass, drop or hold shunt for a flow with a lifetime;
+	// when the lifetime ends the shunt is removed, the trap is back, and an
+	// Expire of kind ExpireShunt is sent.
+	SetShunt(ctx context.Context, s Shunt) error
+	// RemoveShunt removes a shunt before its lifetime ends.
+	RemoveShunt(ctx context.Context, f Flow) error
+	// Shunts lists the shunts in place.
+	Shunts(ctx context.Context) ([]Shunt, error)
+
+	// Close removes everything this data plane installed (unless configured
+	// to stay fail-closed) and closes the event channels.
+	Close() error
+}
+
+// Group is the policy group a trap stands for; it decides what the trap does.
+type Group uint8
+
+const (
+	GroupClear Group = iota
+	GroupClearOrPrivate
+	GroupPrivateOrClear
+	GroupPrivate
+	GroupBlock
+)
+
+func (g Group) String() string {
+	switch g {
+	case GroupClear:
+		return "clear"
+	case GroupClearOrPrivate:
+		return "clear-or-private"
+	case GroupPrivateOrClear:
+		return "private-or-clear"
+	case GroupPrivate:
+		return "private"
+	case GroupBlock:
+		return "block"
+	}
+	return "unknown"
+}
+
+// Trap is one prefix and what to do with traffic to it.
+type Trap struct {
+	Prefix netip.Prefix
+	Group  Group
+}
+
+// Flow is the exact flow an acquire or shunt names.
+type Flow struct {
+	Src, Dst netip.Addr
+	Proto    uint8 // 0 = any
+	SrcPort  uint16
+	DstPort  uint16
+}
+
+// Acquire is raised by the first packet of a flow that hit a trap.
+type Acquire struct {
+	Flow  Flow
+	Trap  netip.Prefix // the trap prefix that caught it
+	Group Group
+	Time  time.Time
+}
+
+// Mode is ESP transport or tunnel mode.
+type Mode uint8
+
+const (
+	ModeTransport Mode = iota
+	ModeTunnel
+)
+
+func (m Mode) String() string {
+	if m == ModeTunnel {
+		return "tunnel"
+	}
+	return "transport"
+}
+
+// AEAD names the ESP AEAD transform.
+type AEAD uint8
+
+const (
+	AESGCM16         AEAD = iota + 1 // RFC 4106, key = 16 or 32 bytes + 4 bytes salt
+	ChaCha20Poly1305                 // RFC 7634, key = 32 bytes + 4 bytes salt
+)
+
+func (a AEAD) String() string {
+	switch a {
+	case AESGCM16:
+		return "aes-gcm-16"
+	case ChaCha20Poly1305:
+		return "chacha20-poly1305"
+	}
+	return "unknown"
+}
+
+// SA is one direction of an ESP SA.
+type SA struct {
+	SPI    uint32
+	Src    netip.Addr // outer source
+	Dst    netip.Addr // outer destination
+	AEAD   AEAD
+	Key    []byte // the key including the 4-byte salt at its end (RFC 4106 §8.1)
+	ESN    bool
+	Replay uint32 // replay window in packets (inbound); 0 means the default
+}
+
+// Encap is ESP-in-UDP (RFC 3948) encapsulation, when NAT-T is in use.
+type Encap struct {
+	SrcPort, DstPort uint16
+}
+
+// Lifetime is the soft/hard limits of an SA pair. Zero fields are unlimited.
+type Lifetime struct {
+	SoftBytes, HardBytes uint64
+	SoftAdd, HardAdd     time.Duration
+}
+
+// SAPairID names an installed SA pair: the inbound and outbound SPIs with
+// the peer address.
+type SAPairID struct {
+	Peer   netip.Addr
+	InSPI  uint32
+	OutSPI uint32
+}
+
+// SAPair is the two SAs of one CHILD SA with the selectors they carry.
+type SAPair struct {
+	In, Out  SA
+	Mode     Mode
+	Local    []netip.Prefix // our traffic selector (transport: our address/32)
+	Remote   []netip.Prefix // the peer's traffic selector
+	Encap    *Encap         // nil unless NAT-T
+	Lifetime Lifetime
+	ReqID    uint32
+}
+
+// ID returns the pair's identifier.
+func (p SAPair) ID() SAPairID {
+	return SAPairID{Peer: p.Out.Dst, InSPI: p.In.SPI, OutSPI: p.Out.SPI}
+}
+
+// DeleteOptions tunes DeleteSA.
+type DeleteOptions struct {
+	// KeepPolicy keeps the policies when a newer pair (a rekey) carries the flow.
+	KeepPolicy bool
+}
+
+// Counters are traffic counters of one SA pair.
+type Counters struct {
+	InBytes, OutBytes     uint64
+	InPackets, OutPackets uint64
+	LastUse               time.Time         // zero if never used
+	Dropped               map[string]uint64 // by reason, where the backend counts them
+}
+
+// ShuntKind is what a shunt does with a flow.
+type ShuntKind uint8
+
+const (
+	ShuntPass ShuntKind = iota + 1
+	ShuntDrop
+	ShuntHold
+)
+
+func (k ShuntKind) String() string {
+	switch k {
+	case ShuntPass:
+		return "pass"
+	case ShuntDrop:
+		return "drop"
+	case ShuntHold:
+		return "hold"
+	}
+	return "unknown"
+}
+
+// Shunt is a pass, drop or hold decision for a flow, for a while.
+type Shunt struct {
+	Flow     Flow
+	Kind     ShuntKind
+	Lifetime time.Duration
+	Reason   string    // shown by `oemesh shunts`
+	Expires  time.Time // filled in by the backend when listing
+}
+
+// ExpireKind says what expired.
+type ExpireKind uint8
+
+const (
+	ExpireSoft  ExpireKind = iota + 1 // an SA reached its soft limit: rekey
+	ExpireHard                        // an SA reached its hard limit: it is gone
+	ExpireShunt                       // a shunt's lifetime ended: the trap is back
+)
+
+// Expire reports an SA or shunt reaching a limit.
+type Expire struct {
+	Kind ExpireKind
+	SA   SAPairID // for ExpireSoft and ExpireHard
+	SPI  uint32   // the SPI that expired
+	Flow Flow     // for ExpireShunt
+	Time time.Time
+}
