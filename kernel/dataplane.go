@@ -238,7 +238,24 @@ const (
 	ExpireSoft  ExpireKind = iota + 1 // an SA reached its soft limit: rekey
 	ExpireHard                        // an SA reached its hard limit: it is gone
 	ExpireShunt                       // a shunt's lifetime ended: the trap is back
+	// ExpireSPI: an SPI reserved by AllocSPI lapsed before InstallSA used
+	// it (the negotiation took too long). SA.Peer and SA.InSPI name it.
+	ExpireSPI
 )
+
+func (k ExpireKind) String() string {
+	switch k {
+	case ExpireSoft:
+		return "soft"
+	case ExpireHard:
+		return "hard"
+	case ExpireShunt:
+		return "shunt"
+	case ExpireSPI:
+		return "spi"
+	}
+	return "unknown"
+}
 
 // Expire reports an SA or shunt reaching a limit.
 type Expire struct {
