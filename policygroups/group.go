@@ -1,0 +1,67 @@
+package policygroups
+
+import "fmt"
+
+// Group is a FreeS/WAN policy group: what to do with traffic to an address.
+type Group uint8
+
+const (
+	// Clear: never encrypt, never trap. Also the answer when nothing matches.
+	Clear Group = iota
+	// ClearOrPrivate: send clear, but answer a peer that initiates OE.
+	ClearOrPrivate
+	// PrivateOrClear: try OE; fall back to clear when the peer has no key.
+	PrivateOrClear
+	// Private: OE or nothing; traffic is dropped when OE fails.
+	Private
+	// Block: drop all traffic.
+	Block
+)
+
+// Groups lists every group in the order their files are read.
+var Groups = [...]Group{Clear, ClearOrPrivate, PrivateOrClear, Private, Block}
+
+var groupNames = [...]string{
+	Clear:          "clear",
+	ClearOrPrivate: "clear-or-private",
+	PrivateOrClear: "private-or-clear",
+	Private:        "private",
+	Block:          "block",
+}
+
+// String returns the group's file name, e.g. "private-or-clear".
+func (g Group) String() string {
+	if int(g) < len(groupNames) {
+		return groupNames[g]
+	}
+	return fmt.Sprintf("group(%d)", uint8(g))
+}
+
+// ParseGroup returns the group whose file name is s.
+func ParseGroup(s string) (Group, error) {
+	for i, n := range groupNames {
+		if n == s {
+			return Group(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown policy group %q (want clear, clear-or-private, private-or-clear, private or block)", s)
+}
+
+// MarshalText makes a Group print as its name in JSON.
+func (g Group) MarshalText() ([]byte, error) { return []byte(g.String()), nil }
+
+// UnmarshalText parses a group name.
+func (g *Group) UnmarshalText(b []byte) error {
+	v, err := ParseGroup(string(b))
+	if err != nil {
+		return err
+	}
+	*g = v
+	return nil
+}
+
+// Initiates reports whether traffic in this group makes us start OE.
+func (g Group) Initiates() bool { return g == PrivateOrClear || g == Private }
+
+// Responds reports whether a peer in this group may set up OE with us.
+func (g Group) Responds() bool { return g == ClearOrPrivate || g == PrivateOrClear || g == Private }

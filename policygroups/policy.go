@@ -1,0 +1,142 @@
+package policygroups
+
+import (
+	"net/netip"
+	"path/filepath"
+	"slices"
+
+	"github.com/gaissmai/bart"
+)
+
+// Entry is one prefix of one group, and where it was written.
+type Entry struct {
+	Prefix netip.Prefix `json:"prefix"`
+	Group  Group        `json:"group"`
+	Source Position     `json:"source"`
+	// Host is the host name the prefix was resolved from, if any.
+	Host string `json:"host,omitempty"`
+}
+
+// Match is the answer to "which group applies to this address".
+type Match struct {
+	Addr  netip.Addr
+	Group Group
+	// Entry is the most specific entry containing Addr; it is the zero
+	// Entry when nothing matched and the default (clear) applies.
+	Entry Entry
+}
+
+// Default reports whether no entry matched.
+func (m Match) Default() bool { return !m.Entry.Prefix.IsValid() }
+
+// entry is the compact stored form of an Entry: the file is implied by the
+// group, so a million prefixes cost a million small records, not a million
+// file names.
+type entry struct {
+	prefix netip.Prefix
+	host   string
+	line   int32
+	group  Group
+}
+
+// Policy is an immutable, loaded set of policy groups. Lookups are safe for
+// concurrent use; a reload builds a new Policy.
+type Policy struct {
+	files   [len(Groups)]string // each group's file name, for Source
+	table   *bart.Fast[uint32]  // prefix → index into entries
+	entries []entry             // sorted by prefix, for listing and diffing
+}
+
+func (p *Policy) export(e *entry) Entry {
+	return Entry{
+		Prefix: e.prefix,
+		Group:  e.group,
+		Source: Position{File: p.file(e.group), Line: int(e.line)},
+		Host:   e.host,
+	}
+}
+
+func (p *Policy) file(g Group) string {
+	if int(g) < len(p.files) {
+		return p.files[g]
+	}
+	return g.String()
+}
+
+func newEmptyPolicy(dir string) *Policy {
+	p := &Policy{}
+	for i, g := range Groups {
+		p.files[i] = filepath.Join(dir, g.String())
+	}
+	return p
+}
+
+// Lookup returns the group for addr: the most specific prefix across all
+// groups wins; with no match the group is Clear.
+func (p *Policy) Lookup(addr netip.Addr) Match {
+	addr = addr.Unmap().WithZone("")
+	if p == nil || p.table == nil || !addr.IsValid() {
+		return Match{Addr: addr, Group: Clear}
+	}
+	i, ok := p.table.Lookup(addr)
+	if !ok {
+		return Match{Addr: addr, Group: Clear}
+	}
+	e := &p.entries[i]
+	return Match{Addr: addr, Group: e.group, Entry: p.export(e)}
+}
+
+// Entries returns every entry, sorted by address and prefix length.
+func (p *Policy) Entries() []Entry {
+	if p == nil {
+		return nil
+	}
+	out := make([]Entry, len(p.entries))
+	for i := range p.entries {
+		out[i] = p.export(&p.entries[i])
+	}
+	slices.SortFunc(out, func(a, b Entry) int { return comparePrefix(a.Prefix, b.Prefix) })
+	return out
+}
+
+// Len is the number of prefixes in the policy.
+func (p *Policy) Len() int {
+	if p == nil {
+		return 0
+	}
+	return len(p.entries)
+}
+
+// Count returns how many prefixes each group holds.
+func (p *Policy) Count() map[Group]int {
+	m := make(map[Group]int, len(Groups))
+	for _, g := range Groups {
+		m[g] = 0
+	}
+	if p != nil {
+		for i := range p.entries {
+			m[p.entries[i].group]++
+		}
+	}
+	return m
+}
+
+func comparePrefix(a, b netip.Prefix) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return a.Bits() - b.Bits()
+}
+
+// build makes a policy from entries that hold no repeated prefix; tests use it.
+func build(in []Entry) *Policy {
+	p := newEmptyPolicy("")
+	es := make([]entry, len(in))
+	for i, e := range in {
+		es[i] = entry{prefix: e.Prefix, host: e.Host, line: int32(e.Source.Line), group: e.Group}
+	}
+	if w, errs := p.index(es); len(w)+len(errs) > 0 {
+		panic("policygroups: build: repeated prefixes")
+	}
+	return p
+}
