@@ -22,4 +22,5 @@ if [ "${#missing[@]}" -gt 0 ]; then
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+scripts/install-peers.sh   # IKE interop peers: libreswan (apt), strongSwan unpacked in /opt/oemesh-peers (internal/peers)
 go mod download

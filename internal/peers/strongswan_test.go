@@ -1,0 +1,160 @@
+package peers
+
+import (
+	"context"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oemesh/oemesh/internal/netnstest"
+)
+
+// strongSwanPair starts charon in A (initiator) and B (responder) with mirrored
+// connections "t" / child "c" built by mk(local, remote addrs, isA).
+func strongSwanPair(t *testing.T, in *Install, net *netnstest.Pair, mk func(local, remote string, a bool) StrongSwanConn) (*StrongSwan, *StrongSwan) {
+	t.Helper()
+	a := StartStrongSwan(t, in, net.A.Name, StrongSwanConfig{Conns: []StrongSwanConn{mk(net.A4.String(), net.B4.String(), true)}})
+	b := StartStrongSwan(t, in, net.B.Name, StrongSwanConfig{Conns: []StrongSwanConn{mk(net.B4.String(), net.A4.String(), false)}})
+	return a, b
+}
+
+func TestStrongSwanPairEstablishes(t *testing.T) {
+	in := Require(t)
+	t.Parallel()
+	edA, edB := mustEd25519(t), mustEd25519(t)
+	rsaA, rsaB := mustRSA(t), mustRSA(t)
+	cases := []struct {
+		name      string
+		proposal  string
+		esp       string
+		auth      func(a bool) (local, remote StrongSwanAuth)
+		wantEncr  string
+		wantDH    string
+		childEncr string
+	}{
+		{
+			name: "psk", proposal: "aes128gcm16-prfsha256-x25519", esp: "aes128gcm16",
+			auth: func(bool) (StrongSwanAuth, StrongSwanAuth) {
+				return StrongSwanAuth{Method: AuthPSK}, StrongSwanAuth{Method: AuthPSK}
+			},
+			wantEncr: "AES_GCM_16", wantDH: "CURVE_25519", childEncr: "AES_GCM_16",
+		},
+		{
+			name: "ed25519-raw", proposal: "chacha20poly1305-prfsha256-x25519", esp: "chacha20poly1305",
+			auth: func(a bool) (StrongSwanAuth, StrongSwanAuth) {
+				me, peer := edA, edB
+				if !a {
+					me, peer = edB, edA
+				}
+				return StrongSwanAuth{Method: AuthPubkey, Key: me}, StrongSwanAuth{Method: AuthPubkey, PublicKey: peer.Public()}
+			},
+			wantEncr: "CHACHA20_POLY1305", wantDH: "CURVE_25519", childEncr: "CHACHA20_POLY1305",
+		},
+		{
+			name: "rsa-raw", proposal: "aes256-sha256-modp2048", esp: "aes256-sha256",
+			auth: func(a bool) (StrongSwanAuth, StrongSwanAuth) {
+				me, peer := rsaA, rsaB
+				if !a {
+					me, peer = rsaB, rsaA
+				}
+				return StrongSwanAuth{Method: AuthPubkey, Key: me}, StrongSwanAuth{Method: AuthPubkey, PublicKey: peer.Public()}
+			},
+			wantEncr: "AES_CBC", wantDH: "MODP_2048", childEncr: "AES_CBC",
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			net := netnstest.NewPair(t, "pe")
+			a, b := strongSwanPair(t, in, net, func(local, remote string, isA bool) StrongSwanConn {
+				la, ra := tc.auth(isA)
+				la.ID, ra.ID = local, remote
+				return StrongSwanConn{
+					Name: "t", LocalAddrs: []string{local}, RemoteAddrs: []string{remote},
+					Proposals: []string{tc.proposal}, Local: la, Remote: ra, PSK: "oemesh-peers-selftest-psk",
+					Children: []StrongSwanChild{{Name: "c", ESPProposals: []string{tc.esp}}},
+				}
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			mark := b.Log.Mark()
+			if lines, err := a.Initiate(ctx, "t", "c"); err != nil {
+				t.Fatalf("initiate: %v\n%s", err, strings.Join(lines, "\n"))
+			}
+			saA, err := a.WaitEstablished(ctx, "t", "c")
+			if err != nil {
+				t.Fatal(err)
+			}
+			saB, err := b.WaitEstablished(ctx, "t", "c")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := b.Log.WaitFrom(ctx, mark, CharonChildEstablished); err != nil {
+				t.Fatal(err)
+			}
+			if !saA.Initiator || saB.Initiator {
+				t.Errorf("initiator flags: A %v, B %v; want A only", saA.Initiator, saB.Initiator)
+			}
+			if saA.InitiatorSPI != saB.InitiatorSPI || saA.ResponderSPI != saB.ResponderSPI {
+				t.Errorf("SPIs differ: A %s/%s, B %s/%s", saA.InitiatorSPI, saA.ResponderSPI, saB.InitiatorSPI, saB.ResponderSPI)
+			}
+			if saA.EncrAlg != tc.wantEncr || saA.DHGroup != tc.wantDH {
+				t.Errorf("IKE SA transforms %s/%s, want %s/%s", saA.EncrAlg, saA.DHGroup, tc.wantEncr, tc.wantDH)
+			}
+			if saA.LocalID != net.A4.String() || saA.RemoteID != net.B4.String() {
+				t.Errorf("IDs %q...%q, want %v...%v", saA.LocalID, saA.RemoteID, net.A4, net.B4)
+			}
+			ca, _ := saA.Child("c")
+			cb, _ := saB.Child("c")
+			if ca.Mode != "TUNNEL" || !ca.Encap || ca.EncrAlg != tc.childEncr {
+				t.Errorf("child on A: mode %s encap %v encr %s; want TUNNEL, UDP-encapsulated (kernel-libipsec), %s", ca.Mode, ca.Encap, ca.EncrAlg, tc.childEncr)
+			}
+			if ca.SPIIn != cb.SPIOut || ca.SPIOut != cb.SPIIn {
+				t.Errorf("CHILD SPIs don't pair: A in/out %s/%s, B in/out %s/%s", ca.SPIIn, ca.SPIOut, cb.SPIIn, cb.SPIOut)
+			}
+			// The data plane works: a ping from A to B goes through the CHILD SA.
+			out, err := exec.CommandContext(ctx, "ip", "netns", "exec", net.A.Name, "ping", "-n", "-c", "2", "-i", "0.2", "-W", "2", net.B4.String()).CombinedOutput()
+			if err != nil {
+				t.Fatalf("ping through the CHILD SA: %v\n%s", err, out)
+			}
+			saA, err = a.WaitSA(ctx, func(sa IKESA) bool {
+				c, ok := sa.Child("c")
+				return ok && c.PacketsOut >= 2 && c.PacketsIn >= 2
+			})
+			if err != nil {
+				t.Fatalf("ESP counters after ping: %v", err)
+			}
+			if err := a.Terminate(ctx, "t"); err != nil {
+				t.Fatal(err)
+			}
+			// the Delete reaches B: it drops the IKE SA too
+			if err := waitFor(ctx, nil, "B to drop the IKE SA", func() (bool, error) {
+				sas, err := b.ListSAs(ctx)
+				return err == nil && len(sas) == 0, err
+			}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+func mustEd25519(t testing.TB) crypto.Signer {
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func mustRSA(t testing.TB) crypto.Signer {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}

@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# Installs the IKE interop peers that internal/peers starts in network namespaces:
+#
+#   Libreswan (pluto, whack): the Debian package, installed with apt. Its systemd service
+#     is neither started nor left enabled: the tests run their own pluto instances, each
+#     with its own config, NSS db and run dir, inside namespaces.
+#   strongSwan (charon-systemd, swanctl): Debian 12's .debs, downloaded with apt and unpacked
+#     with `dpkg -x` into $OEMESH_PEERS_ROOT/strongswan, NOT registered with dpkg, because
+#     Debian's libreswan declares Conflicts: strongswan-libcharon. Wrappers in
+#     $OEMESH_PEERS_ROOT/bin run each binary in a private mount namespace with
+#     $OEMESH_PEERS_ROOT/strongswan/usr/lib overlaid on /usr/lib, so the compiled-in
+#     /usr/lib/ipsec library and plugin paths resolve. Nothing under /etc or /usr changes.
+#
+# Idempotent and non-interactive; a second run does nothing and takes about a second.
+# Never removes a package: if an installed package conflicts, it stops with a message.
+# Usage (root): scripts/install-peers.sh [--force]   (--force re-unpacks strongSwan)
+set -euo pipefail
+
+ROOT=${OEMESH_PEERS_ROOT:-/opt/oemesh-peers}
+SS_ROOT=$ROOT/strongswan
+BIN=$ROOT/bin
+STAMP=$SS_ROOT/.oemesh-installed
+# Packages unpacked into $SS_ROOT. strongswan-charon, -starter and -pki are not needed:
+# charon-systemd is the swanctl/vici daemon, and keys are made by the tests in Go.
+SS_PKGS=(libstrongswan libstrongswan-standard-plugins libstrongswan-extra-plugins
+	strongswan-libcharon libcharon-extra-plugins strongswan-swanctl charon-systemd)
+# Plugins internal/peers loads; each must load with the system's libraries.
+SS_PLUGINS=(random nonce openssl pem pkcs1 pkcs8 x509 pubkey constraints revocation curve25519
+	aes sha1 sha2 hmac gcm chapoly kdf kernel-netlink kernel-libipsec socket-default vici)
+APT_OPTS=(-o DPkg::Lock::Timeout=600 -o Acquire::Retries=3 -q)
+
+log() { printf 'install-peers: %s\n' "$*" >&2; }
+# cleanup: what this run made and must not leave behind (temporary policy-rc.d, downloads)
+MADE_POLICY=0
+TMP=
+cleanup() {
+	if [ "$MADE_POLICY" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
+	if [ -n "$TMP" ]; then rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+die() { log "ERROR: $*"; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "must run as root (apt-get, /opt)"
+FORCE=0
+[ "${1:-}" = --force ] && FORCE=1
+
+export DEBIAN_FRONTEND=noninteractive
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+APT_UPDATED=0
+apt_update() {
+	[ "$APT_UPDATED" = 1 ] && return 0
+	apt-get "${APT_OPTS[@]}" update -qq
+	APT_UPDATED=1
+}
+# apt_install PKG...: installs what is missing; --no-remove makes apt abort instead of
+# removing anything (a conflicting package stays, and we fail with apt's reason).
+apt_install() {
+	local missing=() p
+	for p in "$@"; do installed "$p" || missing+=("$p"); done
+	[ "${#missing[@]}" -eq 0 ] && return 0
+	apt_update
+	log "apt-get install ${missing[*]}"
+	apt-get "${APT_OPTS[@]}" install -y -qq --no-install-recommends --no-remove "${missing[@]}" >/dev/null ||
+		die "apt-get install ${missing[*]} failed (a conflicting package installed? see above)"
+}
+
+# ------------------------------------------------------------------ Libreswan
+install_libreswan() {
+	if installed libreswan; then
+		return 0
+	fi
+	local p
+	for p in strongswan-libcharon strongswan-starter strongswan-charon; do
+		installed "$p" && die "package $p is installed and conflicts with libreswan; internal/peers needs Debian's libreswan (remove $p, or run the tests on another machine)"
+	done
+	# Keep maintainer scripts from starting ipsec.service (invoke-rc.d and deb-systemd-invoke
+	# honour policy-rc.d). Only when no policy-rc.d exists: an admin's one is left alone.
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\n# temporary, from oemesh scripts/install-peers.sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod 0755 /usr/sbin/policy-rc.d
+		MADE_POLICY=1
+	fi
+	apt_install libreswan
+	if [ "$MADE_POLICY" = 1 ]; then
+		rm -f /usr/sbin/policy-rc.d
+		MADE_POLICY=0
+	fi
+	# The package enables ipsec.service on first install; the tests never use it.
+	deb-systemd-helper disable ipsec.service >/dev/null 2>&1 || true
+	if [ -d /run/systemd/system ]; then
+		systemctl disable ipsec.service >/dev/null 2>&1 || true
+		# We installed it just now, so a running system pluto is one we started.
+		systemctl stop ipsec.service >/dev/null 2>&1 || true
+	fi
+	log "installed libreswan $(dpkg-query -W -f='${Version}' libreswan) (ipsec.service disabled, not started)"
+}
+
+check_libreswan() {
+	local f
+	for f in /usr/libexec/ipsec/pluto /usr/libexec/ipsec/whack /usr/libexec/ipsec/addconn /usr/sbin/ipsec; do
+		[ -x "$f" ] || die "libreswan is installed but $f is missing"
+	done
+	if [ -d /run/systemd/system ] && systemctl is-enabled --quiet ipsec.service 2>/dev/null; then
+		log "note: ipsec.service is enabled on this machine (not by this script); the tests do not use it"
+	fi
+}
+
+# ------------------------------------------------------------------ strongSwan
+# candidate versions of SS_PKGS, one "name=version" per line: the stamp's content
+ss_wanted() {
+	local p v
+	for p in "${SS_PKGS[@]}"; do
+		v=$(apt-cache policy "$p" 2>/dev/null | sed -n 's/^ *Candidate: *//p')
+		[ -n "$v" ] && [ "$v" != "(none)" ] || return 1
+		printf '%s=%s\n' "$p" "$v"
+	done
+}
+
+install_strongswan() {
+	if [ "$FORCE" = 0 ] && [ -f "$STAMP" ] && [ -x "$SS_ROOT/usr/sbin/charon-systemd" ]; then
+		return 0
+	fi
+	local wanted
+	if ! wanted=$(ss_wanted); then
+		apt_update
+		wanted=$(ss_wanted) || die "apt knows no candidate for one of: ${SS_PKGS[*]}"
+	fi
+	mkdir -p "$ROOT"
+	TMP=$(mktemp -d "$ROOT/.unpack.XXXXXX")
+	local tmp=$TMP
+	mkdir -p "$tmp/debs" "$tmp/root"
+	# apt downloads as user _apt; let it write there (else apt warns and falls back to root)
+	chmod 0755 "$tmp"
+	if id _apt >/dev/null 2>&1; then chown _apt "$tmp/debs"; fi
+	# shellcheck disable=SC2046
+	(cd "$tmp/debs" && apt-get "${APT_OPTS[@]}" download $(echo "$wanted") >/dev/null) || {
+		apt_update
+		(cd "$tmp/debs" && apt-get "${APT_OPTS[@]}" download $(echo "$wanted") >/dev/null)
+	} || die "apt-get download ${SS_PKGS[*]} failed"
+	local deb deps=()
+	for deb in "$tmp"/debs/*.deb; do
+		dpkg -x "$deb" "$tmp/root"
+		# runtime libraries the .debs need from the system (first alternative of each)
+		while read -r d; do
+			[ -n "$d" ] && deps+=("$d")
+		done < <(dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed -e 's/|.*//' -e 's/(.*)//' -e 's/[[:space:]]//g')
+	done
+	local sysdeps=() d s skip
+	for d in "${deps[@]}"; do
+		skip=0
+		for s in "${SS_PKGS[@]}" "${sysdeps[@]}"; do [ "$d" = "$s" ] && skip=1; done
+		[ "$skip" = 0 ] && sysdeps+=("$d")
+	done
+	apt_install "${sysdeps[@]}"
+	printf '%s\n' "$wanted" >"$tmp/root/.oemesh-installed"
+	rm -rf "$SS_ROOT.old"
+	[ -d "$SS_ROOT" ] && mv "$SS_ROOT" "$SS_ROOT.old"
+	mv "$tmp/root" "$SS_ROOT"
+	rm -rf "$SS_ROOT.old"
+	log "unpacked strongSwan $(sed -n 's/^charon-systemd=//p' "$STAMP") into $SS_ROOT"
+}
+
+# Wrapper: run a strongSwan binary from $SS_ROOT with $SS_ROOT/usr/lib over /usr/lib, in a
+# private mount namespace (so nothing is visible outside the process).
+write_wrappers() {
+	mkdir -p "$BIN"
+	local name path
+	for name in charon-systemd swanctl; do
+		path=/usr/sbin/$name
+		cat >"$BIN/$name.tmp" <<EOF
+#!/bin/sh
+# Generated by oemesh scripts/install-peers.sh: runs strongSwan's $name from $SS_ROOT.
+exec unshare --mount --propagation private sh -c 'mount -t overlay oemesh-strongswan -o "lowerdir=\$0/usr/lib:/usr/lib" /usr/lib && exec "\$0$path" "\$@"' "$SS_ROOT" "\$@"
+EOF
+		chmod 0755 "$BIN/$name.tmp"
+		mv "$BIN/$name.tmp" "$BIN/$name"
+	done
+}
+
+check_strongswan() {
+	# swanctl refuses to start without a strongswan.conf; an empty one will do
+	: >"$ROOT/empty-strongswan.conf"
+	# (--version prints its own version, then fails to reach a daemon: that is expected)
+	local out
+	out=$(STRONGSWAN_CONF=$ROOT/empty-strongswan.conf "$BIN/swanctl" --version 2>&1 || true)
+	grep -q '^strongSwan .* swanctl$' <<<"$out" ||
+		die "$BIN/swanctl does not run (overlay mount or libraries): $out"
+	local p so missing=""
+	for p in "${SS_PLUGINS[@]}"; do
+		so=$SS_ROOT/usr/lib/ipsec/plugins/libstrongswan-$p.so
+		[ -f "$so" ] || die "strongSwan plugin $p missing: $so"
+		missing+=$(LD_LIBRARY_PATH=$SS_ROOT/usr/lib/ipsec ldd "$so" 2>/dev/null | grep 'not found' | sed "s|^|$p: |" || true)
+	done
+	missing+=$(LD_LIBRARY_PATH=$SS_ROOT/usr/lib/ipsec ldd "$SS_ROOT/usr/sbin/charon-systemd" | grep 'not found' || true)
+	[ -z "$missing" ] || die "strongSwan libraries not found: $missing"
+}
+
+start=$(date +%s)
+install_libreswan
+check_libreswan
+install_strongswan
+write_wrappers
+check_strongswan
+log "ready in $(($(date +%s) - start)) s: libreswan $(dpkg-query -W -f='${Version}' libreswan), strongSwan $(sed -n 's/^charon-systemd=//p' "$STAMP") in $SS_ROOT, wrappers in $BIN"
