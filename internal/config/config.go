@@ -1,0 +1,350 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// DefaultFile is where oemeshd looks for its configuration.
+const DefaultFile = "/etc/oemesh/oemesh.yaml"
+
+// Config is oemeshd's whole configuration, validated.
+type Config struct {
+	File          string // the file read, or "" when none
+	Identity      string // "" (auto), an IP address, or @fqdn
+	HostKey       string
+	Policies      string
+	Dataplane     string       // auto, xfrm or userspace
+	Listen        []netip.Addr // empty: all
+	IKEPort       uint16
+	NATTPort      uint16
+	DNS           DNS
+	OE            OE
+	Kernel        Kernel
+	ControlSocket string
+	Log           Log
+	Metrics       Metrics
+}
+
+// DNS is the dns.* section.
+type DNS struct {
+	Servers       []string // address[:port] or resolv.conf paths
+	Timeout       time.Duration
+	RequireDNSSEC bool
+}
+
+// OE is the oe.* section.
+type OE struct {
+	NullAuth         string // fallback, off or only
+	NegotiationShunt string // hold or pass
+	ShuntLifetime    time.Duration
+	IdleTimeout      time.Duration
+}
+
+// Kernel is the kernel.* section.
+type Kernel struct {
+	FailClosed       bool
+	HoldFirstPackets bool
+}
+
+// Log is the log.* section.
+type Log struct {
+	Level  slog.Level
+	Format string // text or json
+}
+
+// Metrics is the metrics.* section.
+type Metrics struct {
+	Listen string // "off" or ADDRESS:PORT
+}
+
+// Options says where Load reads from.
+type Options struct {
+	// File is the configuration file. If FileRequired is false, a missing
+	// file is not an error and defaults apply.
+	File         string
+	FileRequired bool
+	// Env is the environment to read OEMESH_* from (os.Environ() form);
+	// nil means none.
+	Env []string
+	// Flags, when set, override everything; only flags that were set on the
+	// command line count. Their names are FlagName(key).
+	Flags *pflag.FlagSet
+}
+
+// FlagName is the command-line flag for a key: "dns.require_dnssec" →
+// "dns-require-dnssec".
+func FlagName(key string) string {
+	return strings.NewReplacer(".", "-", "_", "-").Replace(key)
+}
+
+// EnvName is the environment variable for a key: "dns.timeout" →
+// "OEMESH_DNS_TIMEOUT".
+func EnvName(key string) string {
+	return "OEMESH_" + strings.ToUpper(strings.NewReplacer(".", "_").Replace(key))
+}
+
+// AddFlags defines a flag for every key on fs, so that each can be
+// overridden from the command line.
+func AddFlags(fs *pflag.FlagSet) {
+	for _, k := range schema {
+		name := FlagName(k.name)
+		switch k.kind {
+		case kindBool:
+			fs.Bool(name, k.def.(bool), k.help)
+		case kindDuration:
+			fs.Duration(name, k.def.(time.Duration), k.help)
+		case kindPort:
+			fs.Uint16(name, uint16(k.def.(int)), k.help)
+		case kindStringList:
+			fs.StringSlice(name, k.def.([]string), k.help)
+		default:
+			fs.String(name, fmt.Sprint(k.def), k.help)
+		}
+	}
+}
+
+// Keys lists every configuration key with its default, for documentation.
+func Keys() []string {
+	out := make([]string, 0, len(schema))
+	for _, k := range schema {
+		out = append(out, k.name)
+	}
+	return out
+}
+
+// Load reads, merges and validates the configuration. Every problem is
+// reported, each naming the key and its source.
+func Load(opts Options) (*Config, error) {
+	v := viper.New()
+	var errs []error
+	file := ""
+	if opts.File != "" {
+		ext := strings.TrimPrefix(filepath.Ext(opts.File), ".")
+		switch ext {
+		case "yaml", "yml", "toml":
+		default:
+			return nil, fmt.Errorf("config %s: unknown file type %q: use .yaml, .yml or .toml", opts.File, ext)
+		}
+		v.SetConfigFile(opts.File)
+		v.SetConfigType(ext)
+		if err := v.ReadInConfig(); err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) && errors.Is(err, fs.ErrNotExist) && !opts.FileRequired {
+				// defaults only
+			} else if errors.As(err, &pe) {
+				return nil, fmt.Errorf("config %s: %w", opts.File, pe.Err)
+			} else {
+				return nil, fmt.Errorf("config %s: %v", opts.File, err)
+			}
+		} else {
+			file = opts.File
+		}
+	}
+	// Unknown keys in the file: list them all, with a suggestion.
+	if file != "" {
+		for _, name := range fileKeys(v.AllSettings(), "") {
+			if _, ok := lookupKey(name); !ok {
+				errs = append(errs, fmt.Errorf("config %s: unknown key %q%s", file, name, suggest(name)))
+			}
+		}
+	}
+	env := map[string]string{}
+	for _, kv := range opts.Env {
+		if k, val, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "OEMESH_") {
+			env[k] = val
+		}
+	}
+	for name := range env {
+		if !slices.ContainsFunc(schema, func(k key) bool { return EnvName(k.name) == name }) {
+			errs = append(errs, fmt.Errorf("environment %s: unknown variable (no such key)", name))
+		}
+	}
+
+	values := map[string]any{}
+	for _, k := range schema {
+		raw, src := k.def, "default"
+		if file != "" && v.InConfig(k.name) {
+			raw, src = v.Get(k.name), "config "+file+": key "+k.name
+		}
+		if s, ok := env[EnvName(k.name)]; ok {
+			raw, src = s, "environment "+EnvName(k.name)
+		}
+		if opts.Flags != nil {
+			if f := opts.Flags.Lookup(FlagName(k.name)); f != nil && f.Changed {
+				raw, src = flagValue(opts.Flags, k), "flag --"+FlagName(k.name)
+			}
+		}
+		val, err := convert(k, raw)
+		if err == nil && k.check != nil {
+			err = k.check(val)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", src, err))
+			continue
+		}
+		values[k.name] = val
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return build(file, values), nil
+}
+
+func flagValue(fs *pflag.FlagSet, k key) any {
+	name := FlagName(k.name)
+	switch k.kind {
+	case kindBool:
+		b, _ := fs.GetBool(name)
+		return b
+	case kindDuration:
+		d, _ := fs.GetDuration(name)
+		return d
+	case kindPort:
+		p, _ := fs.GetUint16(name)
+		return p
+	case kindStringList:
+		l, _ := fs.GetStringSlice(name)
+		return l
+	}
+	s, _ := fs.GetString(name)
+	return s
+}
+
+// fileKeys flattens a nested settings map into dotted key names.
+func fileKeys(m map[string]any, prefix string) []string {
+	var out []string
+	for k, v := range m {
+		name := prefix + k
+		if sub, ok := v.(map[string]any); ok {
+			if _, known := lookupKey(name); !known {
+				out = append(out, fileKeys(sub, name+".")...)
+				continue
+			}
+		}
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// suggest names a known key close to an unknown one.
+func suggest(name string) string {
+	best, bestD := "", 4
+	for _, k := range schema {
+		if d := distance(name, k.name); d < bestD {
+			best, bestD = k.name, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// distance is the Levenshtein distance, for suggestions.
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+func build(file string, v map[string]any) *Config {
+	c := &Config{
+		File:          file,
+		Identity:      v["identity"].(string),
+		HostKey:       v["hostkey"].(string),
+		Policies:      v["policies"].(string),
+		Dataplane:     v["dataplane"].(string),
+		IKEPort:       v["ike_port"].(uint16),
+		NATTPort:      v["natt_port"].(uint16),
+		ControlSocket: v["control_socket"].(string),
+		DNS: DNS{
+			Servers:       v["dns.servers"].([]string),
+			Timeout:       v["dns.timeout"].(time.Duration),
+			RequireDNSSEC: v["dns.require_dnssec"].(bool),
+		},
+		OE: OE{
+			NullAuth:         v["oe.null_auth"].(string),
+			NegotiationShunt: v["oe.negotiation_shunt"].(string),
+			ShuntLifetime:    v["oe.shunt_lifetime"].(time.Duration),
+			IdleTimeout:      v["oe.idle_timeout"].(time.Duration),
+		},
+		Kernel: Kernel{
+			FailClosed:       v["kernel.fail_closed"].(bool),
+			HoldFirstPackets: v["kernel.hold_first_packets"].(bool),
+		},
+		Log:     Log{Format: v["log.format"].(string)},
+		Metrics: Metrics{Listen: v["metrics.listen"].(string)},
+	}
+	_ = c.Log.Level.UnmarshalText([]byte(v["log.level"].(string)))
+	if l := v["listen"].([]string); !(len(l) == 1 && l[0] == "all") {
+		for _, s := range l {
+			c.Listen = append(c.Listen, netip.MustParseAddr(s))
+		}
+	}
+	return c
+}
+
+// Summary is what `oemesh status` shows of the configuration.
+func (c *Config) Summary() map[string]any {
+	listen := []string{"all"}
+	if len(c.Listen) > 0 {
+		listen = listen[:0]
+		for _, a := range c.Listen {
+			listen = append(listen, a.String())
+		}
+	}
+	file := c.File
+	if file == "" {
+		file = "(none: defaults)"
+	}
+	return map[string]any{
+		"file":                      file,
+		"identity":                  c.Identity,
+		"hostkey":                   c.HostKey,
+		"policies":                  c.Policies,
+		"dataplane":                 c.Dataplane,
+		"listen":                    listen,
+		"ike_port":                  c.IKEPort,
+		"natt_port":                 c.NATTPort,
+		"dns.servers":               c.DNS.Servers,
+		"dns.timeout":               c.DNS.Timeout.String(),
+		"dns.require_dnssec":        c.DNS.RequireDNSSEC,
+		"oe.null_auth":              c.OE.NullAuth,
+		"oe.negotiation_shunt":      c.OE.NegotiationShunt,
+		"oe.shunt_lifetime":         c.OE.ShuntLifetime.String(),
+		"oe.idle_timeout":           c.OE.IdleTimeout.String(),
+		"kernel.fail_closed":        c.Kernel.FailClosed,
+		"kernel.hold_first_packets": c.Kernel.HoldFirstPackets,
+		"control_socket":            c.ControlSocket,
+		"log.level":                 c.Log.Level.String(),
+		"log.format":                c.Log.Format,
+		"metrics.listen":            c.Metrics.Listen,
+	}
+}

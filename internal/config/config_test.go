@@ -1,0 +1,225 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+func write(t *testing.T, name, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Load(Options{File: filepath.Join(t.TempDir(), "absent.yaml")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.File != "" || c.HostKey != "/etc/oemesh/hostkey.pem" || c.Policies != "/etc/ipsec.d/policies" ||
+		c.Dataplane != "auto" || c.Listen != nil || c.IKEPort != 500 || c.NATTPort != 4500 ||
+		c.DNS.Servers[0] != "/etc/resolv.conf" || c.DNS.Timeout != 2*time.Second || !c.DNS.RequireDNSSEC ||
+		c.OE.NullAuth != "fallback" || c.OE.NegotiationShunt != "hold" || c.OE.ShuntLifetime != 15*time.Minute ||
+		c.OE.IdleTimeout != 10*time.Minute || c.ControlSocket != "/run/oemesh/oemeshd.sock" ||
+		c.Log.Format != "text" || c.Log.Level.String() != "INFO" || c.Metrics.Listen != "off" || c.Kernel.FailClosed ||
+		!c.Kernel.HoldFirstPackets {
+		t.Errorf("defaults wrong: %+v", c)
+	}
+}
+
+func TestMissingRequiredFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "absent.yaml")
+	_, err := Load(Options{File: p, FileRequired: true})
+	if err == nil || !strings.Contains(err.Error(), p) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestYAMLFile(t *testing.T) {
+	p := write(t, "o.yaml", `
+identity: "@gw.example.org"
+dataplane: userspace
+listen: [192.0.2.1, "2001:db8::1"]
+ike_port: 1500
+dns:
+  servers: ["127.0.0.1:5353", /etc/oemesh/resolv.conf]
+  timeout: 500ms
+  require_dnssec: false
+oe:
+  null_auth: only
+  shunt_lifetime: 1m
+log:
+  level: debug
+  format: json
+metrics:
+  listen: 127.0.0.1:9542
+`)
+	c, err := Load(Options{File: p, FileRequired: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.File != p || c.Identity != "@gw.example.org" || c.Dataplane != "userspace" || len(c.Listen) != 2 ||
+		c.IKEPort != 1500 || c.DNS.Servers[0] != "127.0.0.1:5353" || c.DNS.Timeout != 500*time.Millisecond ||
+		c.DNS.RequireDNSSEC || c.OE.NullAuth != "only" || c.OE.ShuntLifetime != time.Minute ||
+		c.Log.Level.String() != "DEBUG" || c.Log.Format != "json" || c.Metrics.Listen != "127.0.0.1:9542" {
+		t.Errorf("got %+v", c)
+	}
+}
+
+func TestTOMLFile(t *testing.T) {
+	p := write(t, "o.toml", "dataplane = \"xfrm\"\nnatt_port = 14500\n[dns]\ntimeout = \"3s\"\n")
+	c, err := Load(Options{File: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Dataplane != "xfrm" || c.NATTPort != 14500 || c.DNS.Timeout != 3*time.Second {
+		t.Errorf("got %+v", c)
+	}
+}
+
+func TestErrorsNameKeyAndSource(t *testing.T) {
+	tests := []struct {
+		name, file, body string
+		env              []string
+		want             []string
+	}{
+		{name: "unknown key", file: "a.yaml", body: "dataplan: xfrm\n",
+			want: []string{`a.yaml: unknown key "dataplan" (did you mean "dataplane"?)`}},
+		{name: "unknown nested key", file: "a.yaml", body: "dns:\n  timeuot: 2s\n",
+			want: []string{`unknown key "dns.timeuot" (did you mean "dns.timeout"?)`}},
+		{name: "wrong type duration", file: "a.yaml", body: "dns:\n  timeout: 5\n",
+			want: []string{"a.yaml: key dns.timeout: want a duration with a unit, such as 2s or 15m, got the number 5"}},
+		{name: "wrong type bool", file: "a.yaml", body: "dns:\n  require_dnssec: maybe\n",
+			want: []string{`key dns.require_dnssec: want true or false, got "maybe"`}},
+		{name: "invalid enum", file: "a.yaml", body: "dataplane: dpdk\n",
+			want: []string{"key dataplane: must be one of auto, xfrm, userspace"}},
+		{name: "port range", file: "a.yaml", body: "ike_port: 70000\n",
+			want: []string{"key ike_port: port 70000 out of range 1-65535"}},
+		{name: "bad identity", file: "a.yaml", body: "identity: not-an-address\n",
+			want: []string{"key identity: must be an IP address or @fqdn"}},
+		{name: "bad listen", file: "a.yaml", body: "listen: [192.0.2.300]\n",
+			want: []string{`key listen: "192.0.2.300" is not an IP address`}},
+		{name: "bad dns server", file: "a.yaml", body: "dns:\n  servers: [resolver.example]\n",
+			want: []string{`key dns.servers: "resolver.example" is neither`}},
+		{name: "list of numbers", file: "a.yaml", body: "dns:\n  servers: [1, 2]\n",
+			want: []string{"key dns.servers: item 1: want a string, got the number 1"}},
+		{name: "relative path", file: "a.yaml", body: "hostkey: key.pem\n",
+			want: []string{"key hostkey: must be an absolute path"}},
+		{name: "section as scalar", file: "a.yaml", body: "dns: 8.8.8.8\n",
+			want: []string{`unknown key "dns"`}},
+		{name: "negative duration", file: "a.yaml", body: "oe:\n  idle_timeout: -1s\n",
+			want: []string{"key oe.idle_timeout: must be greater than zero"}},
+		{name: "bad log level", file: "a.yaml", body: "log:\n  level: loud\n",
+			want: []string{"key log.level: must be debug, info, warn or error"}},
+		{name: "bad metrics", file: "a.yaml", body: "metrics:\n  listen: everywhere\n",
+			want: []string{"key metrics.listen: must be off or ADDRESS:PORT"}},
+		{name: "yaml syntax", file: "a.yaml", body: "dns: [\n", want: []string{"a.yaml"}},
+		{name: "unknown extension", file: "a.conf", body: "x", want: []string{"a.conf: unknown file type \"conf\""}},
+		{name: "every error reported", file: "a.yaml", body: "dataplane: x\nike_port: 0\n",
+			want: []string{"key dataplane", "key ike_port"}},
+		{name: "env wrong", file: "a.yaml", env: []string{"OEMESH_DNS_TIMEOUT=soon"},
+			want: []string{`environment OEMESH_DNS_TIMEOUT: want a duration such as 2s or 15m, got "soon"`}},
+		{name: "env unknown", file: "a.yaml", env: []string{"OEMESH_DNSSEC=1"},
+			want: []string{"environment OEMESH_DNSSEC: unknown variable"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := write(t, tc.file, tc.body)
+			_, err := Load(Options{File: p, FileRequired: true, Env: tc.env})
+			if err == nil {
+				t.Fatalf("no error, want %v", tc.want)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestPrecedenceFileEnvFlag(t *testing.T) {
+	p := write(t, "o.yaml", "dataplane: xfrm\noe:\n  null_auth: off\nlog:\n  level: warn\n")
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	AddFlags(fs)
+	if err := fs.Parse([]string{"--log-level=error", "--dns-servers=127.0.0.1:53,127.0.0.2"}); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"OEMESH_DATAPLANE=userspace", "OEMESH_LOG_LEVEL=debug", "PATH=/bin"}
+	c, err := Load(Options{File: p, Env: env, Flags: fs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Dataplane != "userspace" { // env beats file
+		t.Errorf("dataplane = %s", c.Dataplane)
+	}
+	if c.Log.Level.String() != "ERROR" { // flag beats env and file
+		t.Errorf("log level = %s", c.Log.Level)
+	}
+	if c.OE.NullAuth != "off" { // file beats default
+		t.Errorf("null_auth = %s", c.OE.NullAuth)
+	}
+	if len(c.DNS.Servers) != 2 || c.DNS.Servers[1] != "127.0.0.2" {
+		t.Errorf("servers = %v", c.DNS.Servers)
+	}
+	// An unset flag does not override: its default is not a choice.
+	if c.IKEPort != 500 {
+		t.Errorf("ike_port = %d", c.IKEPort)
+	}
+}
+
+func TestFlagErrorNamesFlag(t *testing.T) {
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	AddFlags(fs)
+	if err := fs.Parse([]string{"--oe-null-auth=sometimes"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(Options{Flags: fs})
+	if err == nil || !strings.Contains(err.Error(), "flag --oe-null-auth: must be one of fallback, off, only") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestEnvList(t *testing.T) {
+	c, err := Load(Options{Env: []string{"OEMESH_LISTEN=192.0.2.1, 192.0.2.2", "OEMESH_DNS_REQUIRE_DNSSEC=false"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Listen) != 2 || c.DNS.RequireDNSSEC {
+		t.Errorf("got %+v", c)
+	}
+}
+
+func TestNames(t *testing.T) {
+	if FlagName("dns.require_dnssec") != "dns-require-dnssec" || EnvName("oe.null_auth") != "OEMESH_OE_NULL_AUTH" {
+		t.Error("names")
+	}
+	if len(Keys()) != len(schema) {
+		t.Error("keys")
+	}
+}
+
+func FuzzLoadYAML(f *testing.F) {
+	for _, s := range []string{"dataplane: xfrm\n", "dns:\n  timeout: 2s\n", "listen: [1, {a: b}]\n", "oe: [\n", "ike_port: 1e9\n"} {
+		f.Add(s)
+	}
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, body string) {
+		p := filepath.Join(dir, "f.yaml")
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Load(Options{File: p, FileRequired: true})
+		if err == nil && c == nil {
+			t.Fatal("nil config without error")
+		}
+	})
+}

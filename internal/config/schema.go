@@ -1,0 +1,262 @@
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// kind is the type of a configuration value.
+type kind int
+
+const (
+	kindString kind = iota
+	kindBool
+	kindDuration
+	kindPort
+	kindStringList
+)
+
+// key is one configuration key: its name, type, default, help and check.
+type key struct {
+	name  string
+	kind  kind
+	def   any
+	help  string
+	check func(v any) error // nil: any value of the kind is fine
+}
+
+func oneOf(values ...string) func(any) error {
+	return func(v any) error {
+		s := v.(string)
+		for _, ok := range values {
+			if s == ok {
+				return nil
+			}
+		}
+		return fmt.Errorf("must be one of %s", strings.Join(values, ", "))
+	}
+}
+
+func positive(v any) error {
+	if v.(time.Duration) <= 0 {
+		return fmt.Errorf("must be greater than zero")
+	}
+	return nil
+}
+
+func absPath(v any) error {
+	if s := v.(string); !strings.HasPrefix(s, "/") {
+		return fmt.Errorf("must be an absolute path")
+	}
+	return nil
+}
+
+func identity(v any) error {
+	s := v.(string)
+	switch {
+	case s == "":
+		return nil
+	case strings.HasPrefix(s, "@"):
+		if len(s) < 2 || strings.ContainsAny(s, " \t/") {
+			return fmt.Errorf("an @fqdn identity needs a host name after the @")
+		}
+		return nil
+	}
+	if _, err := netip.ParseAddr(s); err != nil {
+		return fmt.Errorf("must be an IP address or @fqdn (empty: the address of the default-route interface)")
+	}
+	return nil
+}
+
+func listenAddrs(v any) error {
+	l := v.([]string)
+	if len(l) == 1 && l[0] == "all" {
+		return nil
+	}
+	for _, s := range l {
+		if _, err := netip.ParseAddr(s); err != nil {
+			return fmt.Errorf("%q is not an IP address (use \"all\" or a list of addresses)", s)
+		}
+	}
+	return nil
+}
+
+func dnsServers(v any) error {
+	for _, s := range v.([]string) {
+		if strings.HasPrefix(s, "/") {
+			continue // a resolv.conf-style file
+		}
+		if _, err := netip.ParseAddrPort(s); err == nil {
+			continue
+		}
+		if _, err := netip.ParseAddr(s); err == nil {
+			continue
+		}
+		return fmt.Errorf("%q is neither an address, an address:port nor a resolv.conf path", s)
+	}
+	return nil
+}
+
+func logLevel(v any) error {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(v.(string))); err != nil {
+		return fmt.Errorf("must be debug, info, warn or error")
+	}
+	return nil
+}
+
+func metricsListen(v any) error {
+	s := v.(string)
+	if s == "off" || s == "" {
+		return nil
+	}
+	if _, err := netip.ParseAddrPort(s); err != nil {
+		return fmt.Errorf("must be off or ADDRESS:PORT, e.g. 127.0.0.1:9542")
+	}
+	return nil
+}
+
+// schema is every key oemeshd accepts.
+var schema = []key{
+	{name: "identity", kind: kindString, def: "", check: identity,
+		help: "our IKE identity: an IP address or @fqdn (empty: the address of the default-route interface)"},
+	{name: "hostkey", kind: kindString, def: "/etc/oemesh/hostkey.pem", check: absPath, help: "private host key (PKCS#8 PEM)"},
+	{name: "policies", kind: kindString, def: "/etc/ipsec.d/policies", check: absPath, help: "directory of the policy group files"},
+	{name: "dataplane", kind: kindString, def: "auto", check: oneOf("auto", "xfrm", "userspace"),
+		help: "data plane: auto, xfrm (kernel ESP) or userspace (ESP over TUN)"},
+	{name: "listen", kind: kindStringList, def: []string{"all"}, check: listenAddrs, help: "addresses IKE listens on, or all"},
+	{name: "ike_port", kind: kindPort, def: 500, help: "IKE UDP port"},
+	{name: "natt_port", kind: kindPort, def: 4500, help: "NAT-T UDP port"},
+	{name: "dns.servers", kind: kindStringList, def: []string{"/etc/resolv.conf"}, check: dnsServers,
+		help: "DNS servers (address[:port]) or resolv.conf files"},
+	{name: "dns.timeout", kind: kindDuration, def: 2 * time.Second, check: positive, help: "per-query DNS timeout"},
+	{name: "dns.require_dnssec", kind: kindBool, def: true, help: "use only DNSSEC-validated (AD) answers"},
+	{name: "oe.null_auth", kind: kindString, def: "fallback", check: oneOf("fallback", "off", "only"),
+		help: "unauthenticated OE (RFC 7619): fallback, off or only"},
+	{name: "oe.negotiation_shunt", kind: kindString, def: "hold", check: oneOf("hold", "pass"),
+		help: "what traffic does while OE negotiates: hold or pass"},
+	{name: "oe.shunt_lifetime", kind: kindDuration, def: 15 * time.Minute, check: positive, help: "lifetime of failure shunts"},
+	{name: "oe.idle_timeout", kind: kindDuration, def: 10 * time.Minute, check: positive, help: "delete OE tunnels idle this long"},
+	{name: "kernel.fail_closed", kind: kindBool, def: false, help: "keep private prefixes blocked while the daemon is down"},
+	{name: "kernel.hold_first_packets", kind: kindBool, def: true,
+		help: "queue packets while a flow negotiates (sets net.core.xfrm_larval_drop=0)"},
+	{name: "control_socket", kind: kindString, def: "/run/oemesh/oemeshd.sock", check: absPath, help: "control API unix socket"},
+	{name: "log.level", kind: kindString, def: "info", check: logLevel, help: "log level: debug, info, warn or error"},
+	{name: "log.format", kind: kindString, def: "text", check: oneOf("text", "json"), help: "log format: text or json"},
+	{name: "metrics.listen", kind: kindString, def: "off", check: metricsListen, help: "Prometheus metrics address, or off"},
+}
+
+func lookupKey(name string) (key, bool) {
+	for _, k := range schema {
+		if k.name == name {
+			return k, true
+		}
+	}
+	return key{}, false
+}
+
+// convert turns a raw value (from YAML, TOML, an environment variable or a
+// flag) into the key's Go type, strictly: 5 is not a duration, "yes" is not
+// a bool.
+func convert(k key, raw any) (any, error) {
+	switch k.kind {
+	case kindString:
+		s, ok := raw.(string)
+		if !ok {
+			return nil, fmt.Errorf("want a string, got %s", describeType(raw))
+		}
+		return s, nil
+	case kindBool:
+		switch v := raw.(type) {
+		case bool:
+			return v, nil
+		case string:
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, fmt.Errorf("want true or false, got %q", v)
+			}
+			return b, nil
+		}
+		return nil, fmt.Errorf("want true or false, got %s", describeType(raw))
+	case kindDuration:
+		switch v := raw.(type) {
+		case time.Duration:
+			return v, nil
+		case string:
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return nil, fmt.Errorf("want a duration such as 2s or 15m, got %q", v)
+			}
+			return d, nil
+		}
+		return nil, fmt.Errorf("want a duration with a unit, such as 2s or 15m, got %s", describeType(raw))
+	case kindPort:
+		var n int64
+		switch v := raw.(type) {
+		case int:
+			n = int64(v)
+		case int64:
+			n = v
+		case uint16:
+			n = int64(v)
+		case float64:
+			if v != float64(int64(v)) {
+				return nil, fmt.Errorf("want a port number, got %v", v)
+			}
+			n = int64(v)
+		case string:
+			p, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("want a port number, got %q", v)
+			}
+			n = p
+		default:
+			return nil, fmt.Errorf("want a port number, got %s", describeType(raw))
+		}
+		if n < 1 || n > 65535 {
+			return nil, fmt.Errorf("port %d out of range 1-65535", n)
+		}
+		return uint16(n), nil
+	case kindStringList:
+		switch v := raw.(type) {
+		case []string:
+			return v, nil
+		case string:
+			return strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }), nil
+		case []any:
+			out := make([]string, 0, len(v))
+			for i, e := range v {
+				s, ok := e.(string)
+				if !ok {
+					return nil, fmt.Errorf("item %d: want a string, got %s", i+1, describeType(e))
+				}
+				out = append(out, s)
+			}
+			return out, nil
+		}
+		return nil, fmt.Errorf("want a list of strings, got %s", describeType(raw))
+	}
+	return nil, fmt.Errorf("internal: unknown kind %d", k.kind)
+}
+
+func describeType(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "nothing"
+	case string:
+		return fmt.Sprintf("the string %q", v)
+	case bool:
+		return fmt.Sprintf("the boolean %v", v)
+	case int, int64, uint64, float64:
+		return fmt.Sprintf("the number %v", v)
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "a table of keys"
+	}
+	return fmt.Sprintf("%T", v)
+}
