@@ -1,0 +1,235 @@
+package ike
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"sync/atomic"
+
+	"golang.org/x/crypto/chacha20poly1305"
+	"golang.org/x/crypto/cryptobyte"
+)
+
+// SKCipher protects SK and SKF payloads in one direction of an IKE SA
+// (RFC 7296 §3.14, RFC 5282 for AES-GCM, RFC 7634 for ChaCha20-Poly1305).
+// It is safe for concurrent use.
+type SKCipher struct {
+	encr  EncrAlg
+	integ IntegID
+
+	aead    cipher.AEAD
+	salt    []byte
+	counter atomic.Uint64 // AEAD IVs: a counter never repeats under one key
+
+	block    cipher.Block
+	integKey []byte
+
+	// Rand supplies CBC IVs; nil means crypto/rand.
+	Rand io.Reader
+}
+
+// NewSKCipher builds the protection for one direction from its keys
+// (SK_ei and SK_ai, or SK_er and SK_ar). AEAD keys carry their salt at the
+// end, as the key schedule produces them.
+func NewSKCipher(encr EncrAlg, integ IntegID, encKey, integKey []byte) (*SKCipher, error) {
+	if err := encr.check(); err != nil {
+		return nil, err
+	}
+	if err := integ.check(); err != nil {
+		return nil, err
+	}
+	if encr.ID.AEAD() != (integ == IntegNone) {
+		return nil, fmt.Errorf("ike: SK cipher %v with INTEG %v: AEAD ciphers take no INTEG, others need one", encr, integ)
+	}
+	if len(encKey) != encr.KeyLen() {
+		return nil, fmt.Errorf("ike: SK cipher %v: key of %d octets, want %d", encr, len(encKey), encr.KeyLen())
+	}
+	if len(integKey) != integ.KeyLen() {
+		return nil, fmt.Errorf("ike: SK cipher %v: integrity key of %d octets, want %d", integ, len(integKey), integ.KeyLen())
+	}
+	c := &SKCipher{encr: encr, integ: integ}
+	info := encrs[encr.ID]
+	key, salt := encKey[:len(encKey)-info.saltLen], encKey[len(encKey)-info.saltLen:]
+	var err error
+	switch encr.ID {
+	case EncrAESGCM16:
+		var b cipher.Block
+		if b, err = aes.NewCipher(key); err == nil {
+			c.aead, err = cipher.NewGCM(b)
+		}
+	case EncrChaCha20Poly1305:
+		c.aead, err = chacha20poly1305.New(key)
+	case EncrAESCBC:
+		c.block, err = aes.NewCipher(key)
+		c.integKey = append([]byte(nil), integKey...)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ike: SK cipher %v: %w", encr, err)
+	}
+	c.salt = append([]byte(nil), salt...)
+	return c, nil
+}
+
+func (c *SKCipher) ivLen() int { return encrs[c.encr.ID].ivLen }
+
+func (c *SKCipher) icvLen() int {
+	if c.aead != nil {
+		return c.aead.Overhead()
+	}
+	return c.integ.ICVLen()
+}
+
+// Overhead returns how many octets protecting n octets of payloads adds:
+// IV, padding, pad length and ICV.
+func (c *SKCipher) Overhead(n int) int { return c.sealedLen(n) - n }
+
+// sealedLen is the length of IV | ciphertext | ICV for n plaintext octets.
+func (c *SKCipher) sealedLen(n int) int {
+	bs := encrs[c.encr.ID].blockSize
+	padded := (n + 1 + bs - 1) / bs * bs
+	return c.ivLen() + padded + c.icvLen()
+}
+
+// seal appends IV | ciphertext | ICV to aad, the message octets that
+// precede the IV (header and SK/SKF payload header), and returns the whole
+// message. The caller has already written the final lengths into aad.
+func (c *SKCipher) seal(aad, plaintext []byte) ([]byte, error) {
+	n := c.sealedLen(len(plaintext))
+	out := make([]byte, len(aad), len(aad)+n)
+	copy(out, aad)
+	padded := len(plaintext) + (n - c.ivLen() - c.icvLen() - len(plaintext))
+	pt := make([]byte, padded)
+	copy(pt, plaintext)
+	pt[padded-1] = byte(padded - len(plaintext) - 1) // pad length; padding octets are zero
+	if c.aead != nil {
+		iv := make([]byte, 8)
+		binary.BigEndian.PutUint64(iv, c.counter.Add(1))
+		nonce := append(append(make([]byte, 0, 12), c.salt...), iv...)
+		out = append(out, iv...)
+		return c.aead.Seal(out, nonce, pt, aad), nil
+	}
+	rnd := c.Rand
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	iv := make([]byte, c.ivLen())
+	if _, err := io.ReadFull(rnd, iv); err != nil {
+		return nil, fmt.Errorf("ike: SK payload: IV: %w", err)
+	}
+	out = append(out, iv...)
+	ct := make([]byte, len(pt))
+	cipher.NewCBCEncrypter(c.block, iv).CryptBlocks(ct, pt)
+	out = append(out, ct...)
+	mac := hmac.New(integs[c.integ].hash, c.integKey)
+	mac.Write(out)
+	return append(out, mac.Sum(nil)[:c.icvLen()]...), nil
+}
+
+// open checks and decrypts body (IV | ciphertext | ICV) whose integrity
+// also covers aad, and strips the padding.
+func (c *SKCipher) open(what string, aad, body []byte) ([]byte, error) {
+	iv, icv := c.ivLen(), c.icvLen()
+	bs := encrs[c.encr.ID].blockSize
+	if len(body) < iv+icv+bs {
+		return nil, fmt.Errorf("ike: %s payload: %w", what, syntaxErrorf("%d octets, less than IV %d + one block %d + ICV %d", len(body), iv, bs, icv))
+	}
+	ctLen := len(body) - iv - icv
+	if ctLen%bs != 0 {
+		return nil, fmt.Errorf("ike: %s payload: %w", what, syntaxErrorf("ciphertext of %d octets is not a multiple of the block size %d", ctLen, bs))
+	}
+	var pt []byte
+	if c.aead != nil {
+		nonce := append(append(make([]byte, 0, 12), c.salt...), body[:iv]...)
+		var err error
+		pt, err = c.aead.Open(nil, nonce, body[iv:], aad)
+		if err != nil {
+			return nil, fmt.Errorf("ike: %s payload: %w", what, ErrIntegrity)
+		}
+	} else {
+		mac := hmac.New(integs[c.integ].hash, c.integKey)
+		mac.Write(aad)
+		mac.Write(body[:iv+ctLen])
+		if subtle.ConstantTimeCompare(mac.Sum(nil)[:icv], body[iv+ctLen:]) != 1 {
+			return nil, fmt.Errorf("ike: %s payload: %w", what, ErrIntegrity)
+		}
+		pt = make([]byte, ctLen)
+		cipher.NewCBCDecrypter(c.block, body[:iv]).CryptBlocks(pt, body[iv:iv+ctLen])
+	}
+	padLen := int(pt[len(pt)-1])
+	if padLen+1 > len(pt) {
+		return nil, fmt.Errorf("ike: %s payload: %w", what, syntaxErrorf("pad length %d exceeds plaintext of %d octets", padLen, len(pt)))
+	}
+	return pt[:len(pt)-1-padLen], nil
+}
+
+// Encrypted is the SK payload as received: IV, ciphertext and ICV, with
+// the octets its integrity check covers.
+type Encrypted struct {
+	NextPayload PayloadType // type of the first inner payload
+	Body        []byte      // IV | ciphertext | ICV
+	aad         []byte
+}
+
+func (*Encrypted) Type() PayloadType { return PayloadSK }
+
+func (p *Encrypted) marshalBody(b *cryptobyte.Builder) { b.AddBytes(p.Body) }
+
+func parseEncrypted(next PayloadType, body cryptobyte.String, aad []byte) (Payload, error) {
+	return &Encrypted{NextPayload: next, Body: append([]byte(nil), body...), aad: aad}, nil
+}
+
+// MarshalEncrypted encodes m with all its payloads inside one SK payload
+// protected by c. It sets Header.NextPayload and Header.Length.
+func (m *Message) MarshalEncrypted(c *SKCipher) ([]byte, error) {
+	inner, first, err := marshalPayloads(m.Payloads)
+	if err != nil {
+		return nil, err
+	}
+	total := HeaderLen + genericHeaderLen + c.sealedLen(len(inner))
+	if total > MaxMessageLen {
+		return nil, fmt.Errorf("ike: message length %d exceeds limit %d", total, MaxMessageLen)
+	}
+	b := cryptobyte.NewBuilder(make([]byte, 0, total))
+	m.Header.marshal(b, PayloadSK, total)
+	b.AddUint8(uint8(first))
+	b.AddUint8(0)
+	b.AddUint16(uint16(total - HeaderLen))
+	aad, err := b.Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("ike: marshal: %w", err)
+	}
+	out, err := c.seal(aad, inner)
+	if err != nil {
+		return nil, err
+	}
+	m.NextPayload, m.Length = PayloadSK, uint32(total)
+	return out, nil
+}
+
+// Decrypt checks and decrypts the SK payload that ends m.Payloads and
+// replaces it with the payloads it carried. Integrity failures wrap
+// ErrIntegrity; the message must then be dropped silently.
+func (m *Message) Decrypt(c *SKCipher) error {
+	if len(m.Payloads) == 0 {
+		return fmt.Errorf("ike: %v: no SK payload", m.Exchange)
+	}
+	sk, ok := m.Payloads[len(m.Payloads)-1].(*Encrypted)
+	if !ok || sk.aad == nil {
+		return fmt.Errorf("ike: %v: last payload is %v, not a received SK payload", m.Exchange, m.Payloads[len(m.Payloads)-1].Type())
+	}
+	pt, err := c.open("SK", sk.aad, sk.Body)
+	if err != nil {
+		return err
+	}
+	inner, err := parsePayloads(sk.NextPayload, pt, 0, true)
+	if err != nil {
+		return err
+	}
+	m.Payloads = append(m.Payloads[:len(m.Payloads)-1:len(m.Payloads)-1], inner...)
+	return nil
+}
