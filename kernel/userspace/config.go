@@ -1,0 +1,124 @@
+package userspace
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"time"
+)
+
+// Clock gives the time; tests inject a fake one so that lifetimes, shunt
+// expiry and hold timeouts are tested without sleeping.
+type Clock interface {
+	Now() time.Time
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+// Config configures a Device. Zero fields take the defaults below.
+type Config struct {
+	// TUNName is the TUN device's name (default "oemesh0"). A device of that
+	// name left by a crashed run is removed at start.
+	TUNName string
+	// MTU of the TUN device (default 1400): the path MTU less the ESP
+	// overhead (outer IPv6 40, UDP 8, SPI/seq/IV 16, trailer up to 5, ICV 16).
+	MTU int
+	// Table is the routing table that holds our trap routes (default 4322).
+	// Every route in it is ours: it is flushed at start and on Close.
+	Table int
+	// RulePriority is the priority of our ip rules, one per family
+	// (default 4322): "not fwmark FwMark/FwMark lookup Table".
+	RulePriority int
+	// FwMark marks our own sockets so that they bypass the trap (default
+	// 0x10e2). Give the same mark to the IKE and DNS sockets (SO_MARK).
+	FwMark uint32
+
+	// EncapPort is the UDP port for ESP-in-UDP (RFC 3948), default 4500.
+	// Set NoEncap to open no UDP socket (then no SA may use NAT-T).
+	EncapPort uint16
+	NoEncap   bool
+	// NonESP receives UDP datagrams on EncapPort that are not ESP (IKE
+	// behind the 4-byte non-ESP marker, RFC 3948 §2.2); without it they are
+	// dropped. pkt is only valid during the call.
+	NonESP func(pkt []byte, from netip.AddrPort)
+
+	// HoldPackets and HoldBytes bound the queue of one flow waiting for an
+	// SA (defaults 64 packets, 256 KiB); HoldTotalBytes bounds all of them
+	// (default 16 MiB). HoldTimeout drops a queue that waited that long
+	// with neither SA nor shunt (default 30 s, like xfrm_acq_expires); the
+	// next packet then raises a new acquire.
+	HoldPackets    int
+	HoldBytes      int
+	HoldTotalBytes int
+	HoldTimeout    time.Duration
+
+	// SPITimeout is how long an SPI from AllocSPI stays reserved without
+	// InstallSA (default 30 s).
+	SPITimeout time.Duration
+
+	// Workers is the number of goroutines that seal and open packets in
+	// each direction (default GOMAXPROCS).
+	Workers int
+
+	// Tick is how often lifetimes, shunts and holds are checked (default 1 s).
+	Tick time.Duration
+
+	// FailClosed keeps trap prefixes blackholed after Close, so that
+	// traffic is dropped, not sent in clear, while the daemon restarts.
+	FailClosed bool
+
+	Clock  Clock
+	Logger *slog.Logger
+}
+
+func (c *Config) withDefaults() (Config, error) {
+	o := *c
+	if o.TUNName == "" {
+		o.TUNName = "oemesh0"
+	}
+	if o.MTU == 0 {
+		o.MTU = 1400
+	}
+	if o.MTU < 1280 || o.MTU > maxMTU {
+		return o, fmt.Errorf("userspace: MTU %d out of range [1280, %d]", o.MTU, maxMTU)
+	}
+	if o.Table == 0 {
+		o.Table = 4322
+	}
+	if o.RulePriority == 0 {
+		o.RulePriority = 4322
+	}
+	if o.FwMark == 0 {
+		o.FwMark = 0x10e2
+	}
+	if o.EncapPort == 0 {
+		o.EncapPort = 4500
+	}
+	if o.HoldPackets == 0 {
+		o.HoldPackets = 64
+	}
+	if o.HoldBytes == 0 {
+		o.HoldBytes = 256 << 10
+	}
+	if o.HoldTotalBytes == 0 {
+		o.HoldTotalBytes = 16 << 20
+	}
+	if o.HoldTimeout == 0 {
+		o.HoldTimeout = 30 * time.Second
+	}
+	if o.SPITimeout == 0 {
+		o.SPITimeout = 30 * time.Second
+	}
+	if o.Tick == 0 {
+		o.Tick = time.Second
+	}
+	if o.Clock == nil {
+		o.Clock = systemClock{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o, nil
+}

@@ -1,0 +1,372 @@
+package userspace
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.zx2c4.com/wireguard/tun"
+
+	"github.com/oemesh/oemesh/kernel"
+)
+
+// Device is the userspace data plane. Create it with New; it implements
+// kernel.Dataplane.
+type Device struct {
+	cfg   Config
+	log   *slog.Logger
+	clock Clock
+
+	tun    tun.Device
+	router *router
+	socks  *sockets
+	pools  *pools
+
+	tbl   atomic.Pointer[tables] // what the data path reads
+	drops dropCounters
+	hold  *holdTable
+
+	mu     sync.Mutex // control plane state below; never taken per packet
+	traps  map[netip.Prefix]kernel.Group
+	pairs  map[kernel.SAPairID]*pair
+	shunts map[kernel.Flow]*shunt
+	spis   map[uint32]time.Time // reserved by AllocSPI until then
+	order  uint64
+
+	acquires chan kernel.Acquire
+	expires  chan kernel.Expire
+	wake     chan struct{} // a byte limit was crossed: check lifetimes now
+
+	encQ, sendQ chan *outBatch // outbound: seal in parallel, send in order
+	decQ, recvQ chan *inBatch  // inbound: open in parallel, write in order
+	putOut      func(*outBatch)
+
+	done      chan struct{}
+	wg        sync.WaitGroup
+	workers   sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ kernel.Dataplane = (*Device)(nil)
+
+// New creates the TUN device, our sockets, routing table and rules in the
+// network namespace of the calling OS thread (tests call it inside
+// netnstest's Do), removes what a previous run left, and starts the data
+// path. Close undoes all of it.
+func New(ctx context.Context, c Config) (*Device, error) {
+	cfg, err := c.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	ns, err := netns.Get()
+	if err != nil {
+		return nil, fmt.Errorf("userspace: current network namespace: %w", err)
+	}
+	defer ns.Close()
+	nl, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return nil, fmt.Errorf("userspace: netlink: %w", err)
+	}
+	d := &Device{
+		cfg: cfg, log: cfg.Logger, clock: cfg.Clock, pools: newPools(),
+		traps:    make(map[netip.Prefix]kernel.Group),
+		pairs:    make(map[kernel.SAPairID]*pair),
+		shunts:   make(map[kernel.Flow]*shunt),
+		spis:     make(map[uint32]time.Time),
+		acquires: make(chan kernel.Acquire, 1024),
+		expires:  make(chan kernel.Expire, 256),
+		wake:     make(chan struct{}, 1),
+		done:     make(chan struct{}),
+	}
+	d.hold = newHoldTable(&cfg)
+	d.router = &router{nl: nl, table: cfg.Table, priority: cfg.RulePriority, mark: cfg.FwMark}
+	fail := func(err error) (*Device, error) {
+		if d.socks != nil {
+			d.socks.close()
+		}
+		if d.tun != nil {
+			_ = d.tun.Close()
+		}
+		_ = d.router.flush()
+		nl.Close()
+		return nil, fmt.Errorf("userspace: %w", err)
+	}
+	if err := d.router.flush(); err != nil {
+		return fail(fmt.Errorf("reconcile: %w", err))
+	}
+	if d.tun, d.router.tunIndex, err = openTUN(nl, cfg.TUNName, cfg.MTU); err != nil {
+		return fail(err)
+	}
+	if d.socks, err = openSockets(&cfg); err != nil {
+		return fail(err)
+	}
+	if err := d.router.addRules(); err != nil {
+		return fail(err)
+	}
+	d.publish()
+	d.start()
+	d.log.Info("userspace data plane up", "tun", cfg.TUNName, "table", cfg.Table, "fwmark", cfg.FwMark)
+	return d, nil
+}
+
+// start launches the goroutines of the data path. Each is owned by the
+// Device and stops in Close.
+func (d *Device) start() {
+	n := d.cfg.Workers
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	d.encQ = make(chan *outBatch, 2*n)
+	d.sendQ = make(chan *outBatch, 2*n)
+	d.decQ = make(chan *inBatch, 2*n)
+	d.recvQ = make(chan *inBatch, 2*n)
+	for range n {
+		d.workers.Add(2)
+		go d.sealWorker()
+		go d.openWorker()
+	}
+	d.workers.Add(2)
+	go d.sendLoop()
+	go d.tunWriteLoop()
+
+	d.wg.Add(2)
+	go d.tunReadLoop()
+	go d.expireLoop()
+	d.startReceivers()
+}
+
+// Name is "userspace".
+func (d *Device) Name() string { return "userspace" }
+
+// Acquires delivers one event per new flow that hit a trap with no SA.
+func (d *Device) Acquires() <-chan kernel.Acquire { return d.acquires }
+
+// Expires delivers soft and hard SA expiry and shunt expiry.
+func (d *Device) Expires() <-chan kernel.Expire { return d.expires }
+
+// TUNName returns the TUN device's name.
+func (d *Device) TUNName() string { return d.cfg.TUNName }
+
+// FwMark returns the mark the daemon's own sockets must carry (SO_MARK).
+func (d *Device) FwMark() uint32 { return d.cfg.FwMark }
+
+// Stats returns the device-wide counters.
+func (d *Device) Stats() Stats {
+	flows, pkts := d.hold.size()
+	d.mu.Lock()
+	n := len(d.pairs)
+	d.mu.Unlock()
+	return Stats{Dropped: d.drops.snapshot(), HeldFlows: flows, HeldPackets: pkts, SAs: n}
+}
+
+// drop counts a drop on the device and, when known, on the pair.
+func (d *Device) drop(p *pair, r dropReason, n uint64) {
+	d.drops.add(r, n)
+	if p != nil {
+		p.drop(r, n)
+	}
+}
+
+// publish builds and stores a new snapshot of the tables. Callers hold d.mu
+// (or are New, before anything runs).
+func (d *Device) publish() {
+	d.tbl.Store(buildTables(d.traps, d.pairs, d.shunts))
+}
+
+func (d *Device) closed() error {
+	select {
+	case <-d.done:
+		return errors.New("userspace: data plane is closed")
+	default:
+		return nil
+	}
+}
+
+// SetTrap routes prefix into the TUN device (private, private-or-clear),
+// throws it back to the main tables (clear, clear-or-private) or
+// blackholes it (block).
+func (d *Device) SetTrap(ctx context.Context, t kernel.Trap) error {
+	if err := d.closed(); err != nil {
+		return err
+	}
+	if !t.Prefix.IsValid() {
+		return fmt.Errorf("userspace: set trap: invalid prefix %v", t.Prefix)
+	}
+	p := t.Prefix.Masked()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if old, ok := d.traps[p]; ok && d.router.route(p, old).Type != d.router.route(p, t.Group).Type {
+		if err := d.router.removeTrap(p, old); err != nil {
+			return fmt.Errorf("userspace: set trap %s: %w", p, err)
+		}
+	}
+	if err := d.router.setTrap(p, t.Group); err != nil {
+		return fmt.Errorf("userspace: set trap %s: %w", p, err)
+	}
+	d.traps[p] = t.Group
+	d.publish()
+	return nil
+}
+
+// RemoveTrap removes the trap for exactly this prefix.
+func (d *Device) RemoveTrap(ctx context.Context, prefix netip.Prefix) error {
+	if err := d.closed(); err != nil {
+		return err
+	}
+	p := prefix.Masked()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	g, ok := d.traps[p]
+	if !ok {
+		return fmt.Errorf("userspace: remove trap %s: no such trap", p)
+	}
+	if err := d.router.removeTrap(p, g); err != nil {
+		return fmt.Errorf("userspace: remove trap %s: %w", p, err)
+	}
+	delete(d.traps, p)
+	d.publish()
+	return nil
+}
+
+// AllocSPI reserves a random inbound SPI, unique on this data plane, for
+// SPITimeout.
+func (d *Device) AllocSPI(ctx context.Context, src, dst netip.Addr) (uint32, error) {
+	if err := d.closed(); err != nil {
+		return 0, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	inUse := func(spi uint32) bool {
+		if _, ok := d.spis[spi]; ok {
+			return true
+		}
+		for id := range d.pairs {
+			if id.InSPI == spi {
+				return true
+			}
+		}
+		return false
+	}
+	var b [4]byte
+	for range 64 {
+		if _, err := crand.Read(b[:]); err != nil {
+			return 0, fmt.Errorf("userspace: alloc SPI %s → %s: %w", src, dst, err)
+		}
+		spi := binary.BigEndian.Uint32(b[:])
+		if spi < 256 || inUse(spi) {
+			continue
+		}
+		d.spis[spi] = d.clock.Now().Add(d.cfg.SPITimeout)
+		return spi, nil
+	}
+	return 0, fmt.Errorf("userspace: alloc SPI %s → %s: no free SPI found", src, dst)
+}
+
+// InstallSA installs (or, for the same pair ID, replaces) an SA pair and
+// releases packets held for flows it carries.
+func (d *Device) InstallSA(ctx context.Context, sp kernel.SAPair) error {
+	if err := d.closed(); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	id := sp.ID()
+	for other, op := range d.pairs {
+		if other != id && op.in.spi == sp.In.SPI {
+			d.mu.Unlock()
+			return fmt.Errorf("userspace: install SA pair peer %s: inbound SPI %#x already used by pair with peer %s", id.Peer, sp.In.SPI, other.Peer)
+		}
+	}
+	d.order++
+	p, err := newPair(sp, d.clock.Now(), d.order, d.socks)
+	if err != nil {
+		d.mu.Unlock()
+		return err
+	}
+	d.pairs[id] = p
+	delete(d.spis, sp.In.SPI)
+	d.publish()
+	released := d.hold.take(func(f kernel.Flow) bool { return p.matches(f.Src, f.Dst) })
+	d.mu.Unlock()
+	d.log.Debug("SA pair installed", "peer", id.Peer, "in", fmt.Sprintf("%#x", id.InSPI), "out", fmt.Sprintf("%#x", id.OutSPI), "mode", sp.Mode, "released", len(released))
+	d.resolveHeld(released)
+	return nil
+}
+
+// DeleteSA removes both SAs of the pair. Its selectors then fall back to
+// the trap (userspace has no separate policy to keep).
+func (d *Device) DeleteSA(ctx context.Context, id kernel.SAPairID, opts kernel.DeleteOptions) error {
+	if err := d.closed(); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p, ok := d.pairs[id]
+	if !ok {
+		return fmt.Errorf("userspace: delete SA pair peer %s in %#x out %#x: no such pair", id.Peer, id.InSPI, id.OutSPI)
+	}
+	p.dead.Store(true)
+	delete(d.pairs, id)
+	d.publish()
+	return nil
+}
+
+// SACounters reports one pair's counters.
+func (d *Device) SACounters(ctx context.Context, id kernel.SAPairID) (kernel.Counters, error) {
+	d.mu.Lock()
+	p, ok := d.pairs[id]
+	d.mu.Unlock()
+	if !ok {
+		return kernel.Counters{}, fmt.Errorf("userspace: counters of SA pair peer %s in %#x out %#x: no such pair", id.Peer, id.InSPI, id.OutSPI)
+	}
+	return p.counters(), nil
+}
+
+// Close stops the data path, removes our routes, rules and TUN device
+// (leaving blackholes for trapped prefixes if FailClosed) and closes the
+// event channels.
+func (d *Device) Close() error {
+	d.closeOnce.Do(func() {
+		close(d.done)
+		var errs []error
+		errs = append(errs, d.tun.Close())
+		d.socks.close()
+		d.wg.Wait() // readers and the expiry loop
+		close(d.encQ)
+		close(d.sendQ)
+		close(d.decQ)
+		close(d.recvQ)
+		d.workers.Wait()
+		d.mu.Lock()
+		if d.cfg.FailClosed {
+			errs = append(errs, d.router.failClosed(d.traps))
+		} else {
+			errs = append(errs, d.router.flush())
+		}
+		d.mu.Unlock()
+		if l, err := d.router.nl.LinkByName(d.cfg.TUNName); err == nil {
+			_ = d.router.nl.LinkDel(l) // normally gone with its fd already
+		}
+		d.router.nl.Close()
+		d.hold.drain(d.pools)
+		close(d.acquires)
+		close(d.expires)
+		d.closeErr = errors.Join(errs...)
+		if d.closeErr != nil {
+			d.closeErr = fmt.Errorf("userspace: close: %w", d.closeErr)
+		}
+	})
+	return d.closeErr
+}

@@ -1,0 +1,24 @@
+// Package userspace is the ESP data plane in Go over a TUN device, for hosts
+// whose kernel cannot do ESP (no esp4/esp6 modules, minimal cloud and
+// container kernels). It implements kernel.Dataplane like kernel/xfrm does.
+//
+// Traffic is trapped by routing: prefixes that need opportunistic encryption
+// are routed into a TUN device through a routing table of our own, selected
+// by an ip rule that skips packets carrying our fwmark. The daemon's own
+// sockets (raw ESP, ESP-in-UDP, IKE, DNS) carry that fwmark, so they bypass
+// the trap. Packets read from the TUN device are sealed with an SA (RFC 4303,
+// AES-GCM per RFC 4106, ChaCha20-Poly1305 per RFC 7634, ESN, transport and
+// tunnel mode) and sent on a raw IPPROTO_ESP socket or as ESP-in-UDP (RFC
+// 3948); while an SA is negotiated they are held per flow and released when
+// the SA is installed, so the first packet of a flow is not lost. Inbound ESP
+// is opened, replay-checked, checked against the SA's traffic selectors and
+// written to the TUN device; anything that fails is dropped and counted.
+//
+// The layout follows wireguard-go's device/: small files named for what they
+// hold (tun.go, route.go, hold.go, esp.go, replay.go, sa.go, send.go,
+// receive.go, counters.go, pools.go), a fast path that never takes the
+// control-plane lock, and buffers reused from pools.
+//
+// It imports kernel (the interface it implements) and nothing else of
+// oemesh; it must never import ike, dnskey, policygroups or oe.
+package userspace

@@ -1,0 +1,76 @@
+package userspace
+
+import (
+	"time"
+
+	"github.com/oemesh/oemesh/kernel"
+)
+
+// expireLoop checks lifetimes every Tick, and at once when the data path
+// saw a byte limit crossed. It is the only sender on the Expires channel.
+func (d *Device) expireLoop() {
+	defer d.wg.Done()
+	tk := time.NewTicker(d.cfg.Tick)
+	defer tk.Stop()
+	for {
+		select {
+		case <-d.done:
+			return
+		case <-tk.C:
+		case <-d.wake:
+		}
+		for _, ev := range d.expiry(d.clock.Now()) {
+			select {
+			case d.expires <- ev:
+			case <-d.done:
+				return
+			}
+		}
+	}
+}
+
+// expiry applies every limit reached at now: SA pairs past their soft
+// limit are reported once, past their hard limit reported and removed;
+// shunts past their lifetime removed (the trap is back); SPI reservations
+// lapse; hold queues waiting too long are dropped. It returns the events
+// to send.
+func (d *Device) expiry(now time.Time) []kernel.Expire {
+	var evs []kernel.Expire
+	d.mu.Lock()
+	changed := false
+	for id, p := range d.pairs {
+		kind, spi := p.checkLimits(now)
+		if kind == 0 {
+			continue
+		}
+		evs = append(evs, kernel.Expire{Kind: kind, SA: id, SPI: spi, Time: now})
+		d.log.Debug("SA expired", "kind", kind, "peer", id.Peer, "spi", spi)
+		if kind == kernel.ExpireHard {
+			delete(d.pairs, id)
+			changed = true
+		}
+	}
+	for f, s := range d.shunts {
+		if !s.expires.IsZero() && !now.Before(s.expires) {
+			delete(d.shunts, f)
+			changed = true
+			evs = append(evs, kernel.Expire{Kind: kernel.ExpireShunt, Flow: f, Time: now})
+		}
+	}
+	for spi, until := range d.spis {
+		if !now.Before(until) {
+			delete(d.spis, spi)
+		}
+	}
+	if changed {
+		d.publish()
+	}
+	d.mu.Unlock()
+	for _, r := range d.hold.expired(now, d.cfg.HoldTimeout) {
+		d.drop(nil, dropHoldTimeout, uint64(len(r.pkts)))
+		for _, p := range r.pkts {
+			d.pools.put(p.buf)
+		}
+	}
+	return evs
+}

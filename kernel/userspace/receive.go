@@ -1,0 +1,281 @@
+package userspace
+
+import (
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	"golang.org/x/net/ipv4"
+
+	"github.com/oemesh/oemesh/kernel"
+)
+
+// The inbound path mirrors the outbound one: a reader per socket takes a
+// batch (recvmmsg), finds each packet's SA and pre-checks the replay
+// window; workers open in parallel; one writer waits for each batch in
+// order and writes the opened packets to the TUN device in one call.
+
+// rxKind is which socket a batch came from.
+type rxKind uint8
+
+const (
+	rxESP4 rxKind = iota // raw IPv4: the IPv4 header comes with the packet
+	rxESP6               // raw IPv6: the kernel strips the IPv6 header
+	rxUDP4               // ESP-in-UDP (RFC 3948)
+	rxUDP6
+)
+
+// inElem is one packet of an inbound batch.
+type inElem struct {
+	buf        *packetBuf
+	kind       elemKind
+	sa         *inSA
+	seq        uint64
+	espOff     int // ESP packet at buf[espOff:espOff+espLen]
+	espLen     int
+	tos, ttl   uint8
+	start, end int // the opened packet to write to the TUN device
+}
+
+type inBatch struct {
+	mu    sync.Mutex
+	elems []inElem
+	msgs  []ipv4.Message
+	n     int
+	now   time.Time
+	free  chan *inBatch // the reader's pool this batch returns to
+}
+
+// batchReader is ipv4.PacketConn or ipv6.PacketConn.
+type batchReader interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+func (d *Device) startReceivers() {
+	rx := func(k rxKind, c batchReader) {
+		d.wg.Add(1)
+		go d.receiveLoop(k, c)
+	}
+	rx(rxESP4, d.socks.esp4)
+	if d.socks.esp6 != nil {
+		rx(rxESP6, d.socks.esp6)
+	}
+	if d.socks.udp4 != nil {
+		rx(rxUDP4, d.socks.udp4)
+	}
+	if d.socks.udp6 != nil {
+		rx(rxUDP6, d.socks.udp6)
+	}
+}
+
+func (d *Device) newInBatch(free chan *inBatch) *inBatch {
+	b := &inBatch{elems: make([]inElem, socketBatch), msgs: make([]ipv4.Message, socketBatch), free: free}
+	for i := range b.elems {
+		b.elems[i].buf = d.pools.get()
+		b.msgs[i].Buffers = [][]byte{b.elems[i].buf[bufHeadroom:]}
+	}
+	return b
+}
+
+func (d *Device) putIn(b *inBatch) {
+	select {
+	case b.free <- b:
+	default:
+		for i := range b.elems {
+			d.pools.put(b.elems[i].buf)
+		}
+	}
+}
+
+func (d *Device) receiveLoop(k rxKind, c batchReader) {
+	defer d.wg.Done()
+	free := make(chan *inBatch, 4*cap(d.decQ)+2)
+	for {
+		var b *inBatch
+		select {
+		case b = <-free:
+		default:
+			b = d.newInBatch(free)
+		}
+		n, err := c.ReadBatch(b.msgs, 0)
+		if err != nil {
+			d.putIn(b)
+			if errors.Is(err, net.ErrClosed) || d.closed() != nil {
+				return
+			}
+			d.log.Warn("read ESP", "socket", k, "err", err)
+			continue
+		}
+		b.n, b.now = n, d.clock.Now()
+		t := d.tbl.Load()
+		for i := range n {
+			d.parseInbound(t, k, b, i)
+		}
+		b.mu.Lock()
+		d.decQ <- b
+		d.recvQ <- b
+	}
+}
+
+// parseInbound finds the ESP packet i of b and its SA, and pre-checks the
+// replay window so that replays cost no decryption.
+func (d *Device) parseInbound(t *tables, k rxKind, b *inBatch, i int) {
+	e := &b.elems[i]
+	e.kind, e.sa = elemDrop, nil
+	m := &b.msgs[i]
+	data := e.buf[bufHeadroom : bufHeadroom+m.N]
+	off := bufHeadroom
+	e.tos, e.ttl = 0, 64
+	switch k {
+	case rxESP4:
+		esp, hdr, ok := splitIPv4ESP(data)
+		if !ok {
+			d.drop(nil, dropMalformed, 1)
+			return
+		}
+		data, off = esp, off+hdr
+		e.tos, e.ttl = e.buf[bufHeadroom+1], e.buf[bufHeadroom+8]
+	case rxUDP4, rxUDP6:
+		switch {
+		case len(data) == 1 && data[0] == 0xff:
+			return // NAT-keepalive (RFC 3948 §2.3)
+		case len(data) >= 4 && data[0]|data[1]|data[2]|data[3] == 0:
+			if d.cfg.NonESP != nil {
+				if a, ok := m.Addr.(*net.UDPAddr); ok {
+					d.cfg.NonESP(data[4:], a.AddrPort())
+				}
+			}
+			return
+		}
+	}
+	spi, ok := espSPI(data)
+	if !ok {
+		d.drop(nil, dropTruncated, 1)
+		return
+	}
+	sa := t.in[spi]
+	if sa == nil {
+		d.drop(nil, dropNoSA, 1)
+		return
+	}
+	if sa.pair.dead.Load() {
+		d.drop(sa.pair, dropSAExpired, 1)
+		return
+	}
+	seq, ok := sa.replay.inferSeq(espSeqLo(data), sa.esn)
+	if !ok || !sa.replay.check(seq) {
+		d.drop(sa.pair, dropReplay, 1)
+		return
+	}
+	e.kind, e.sa, e.seq, e.espOff, e.espLen = elemOpen, sa, seq, off, len(data)
+}
+
+// splitIPv4ESP returns the ESP packet inside an IPv4 packet from the raw
+// socket and the IPv4 header's length.
+func splitIPv4ESP(b []byte) (esp []byte, hdr int, ok bool) {
+	ip, ok := parseIP(b)
+	if !ok || ip.v6 || ip.proto != protoESP || ip.frag {
+		return nil, 0, false
+	}
+	return b[ip.hdrLen:ip.totalLen], ip.hdrLen, true
+}
+
+func (d *Device) openWorker() {
+	defer d.workers.Done()
+	var sc cryptoScratch
+	for b := range d.decQ {
+		for i := range b.n {
+			if e := &b.elems[i]; e.kind == elemOpen {
+				d.openElem(e, b.now, &sc)
+			}
+		}
+		b.mu.Unlock()
+	}
+}
+
+// openElem authenticates and decrypts one packet, records its sequence
+// number, checks the traffic selectors and builds the packet for the TUN
+// device.
+func (d *Device) openElem(e *inElem, now time.Time, sc *cryptoScratch) {
+	e.kind = elemDrop
+	sa, p := e.sa, e.sa.pair
+	r, start, end := openInto(e.buf[:], e.espOff, e.espLen, sa, e.seq, e.tos, e.ttl, sc)
+	if r != dropNone {
+		d.drop(p, r, 1)
+		return
+	}
+	e.kind, e.start, e.end = elemDeliver, start, end
+	sa.ctr.add(1, uint64(end-start), now)
+	if p.byteLimitCrossed() {
+		if p.life.HardBytes != 0 && sa.ctr.bytes.Load() >= p.life.HardBytes {
+			p.dead.Store(true)
+		}
+		d.wakeExpiry()
+	}
+}
+
+// openInto opens the ESP packet at buf[off:off+n] in place and turns it into
+// the inner IP packet at buf[start:end]: in tunnel mode the decrypted
+// payload itself, in transport mode the payload behind a rebuilt IP header
+// (written over the ESP header, which is why buffers have headroom). The
+// replay window is updated only for packets that authenticate.
+func openInto(buf []byte, off, n int, sa *inSA, seq uint64, tos, ttl uint8, sc *cryptoScratch) (r dropReason, start, end int) {
+	p := sa.pair
+	payload, nh, r := sa.open(buf[off:off+n], seq, sc)
+	if r != dropNone {
+		return r, 0, 0
+	}
+	if !sa.replay.update(seq) {
+		return dropReplay, 0, 0
+	}
+	if nh == protoNone {
+		return dropDummy, 0, 0
+	}
+	payOff := off + espPrefixLen
+	if p.mode == kernel.ModeTunnel {
+		ip, ok := parseIP(payload)
+		if !ok || (nh == protoIPIP) == ip.v6 || (nh != protoIPIP && nh != protoIPv6) {
+			return dropMalformed, 0, 0
+		}
+		if !contains(p.remote, ip.src) || !contains(p.local, ip.dst) {
+			return dropSelector, 0, 0
+		}
+		return dropNone, payOff, payOff + ip.totalLen
+	}
+	src, dst := sa.src, sa.dst // transport: the peer to us
+	if !contains(p.remote, src) || !contains(p.local, dst) {
+		return dropSelector, 0, 0
+	}
+	end = payOff + len(payload)
+	if src.Is4() {
+		start = payOff - ipv4HeaderLen
+		writeIPv4Header(buf[start:payOff], src, dst, nh, tos, ttl, end-start)
+	} else {
+		start = payOff - ipv6HeaderLen
+		writeIPv6Header(buf[start:payOff], src, dst, nh, tos, ttl, len(payload))
+	}
+	return dropNone, start, end
+}
+
+func (d *Device) tunWriteLoop() {
+	defer d.workers.Done()
+	var out [][]byte
+	for b := range d.recvQ {
+		b.mu.Lock()
+		out = out[:0]
+		for i := range b.n {
+			if e := &b.elems[i]; e.kind == elemDeliver {
+				out = append(out, e.buf[e.start-tunOffset:e.end])
+			}
+		}
+		if len(out) > 0 {
+			if _, err := d.tun.Write(out, tunOffset); err != nil && d.closed() == nil {
+				d.drop(nil, dropTUNWrite, 1)
+				d.log.Debug("write to TUN device", "err", err)
+			}
+		}
+		b.mu.Unlock()
+		d.putIn(b)
+	}
+}

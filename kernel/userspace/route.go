@@ -1,0 +1,122 @@
+package userspace
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/oemesh/oemesh/kernel"
+)
+
+// router owns our routing table and ip rules. Everything it installs is
+// recognised by the table number (routes) and by the priority with that
+// table (rules), so reconcile and Close remove exactly ours.
+type router struct {
+	nl       *netlink.Handle
+	table    int
+	priority int
+	mark     uint32
+	tunIndex int
+}
+
+var families = []int{unix.AF_INET, unix.AF_INET6}
+
+// flush removes every route in our table and our rules.
+func (r *router) flush() error {
+	var errs []error
+	for _, fam := range families {
+		routes, err := r.nl.RouteListFiltered(fam, &netlink.Route{Table: r.table}, netlink.RT_FILTER_TABLE)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("list routes in table %d: %w", r.table, err))
+		}
+		for i := range routes {
+			if err := r.nl.RouteDel(&routes[i]); err != nil && !errors.Is(err, unix.ESRCH) {
+				errs = append(errs, fmt.Errorf("delete route %s in table %d: %w", routes[i].Dst, r.table, err))
+			}
+		}
+		rules, err := r.nl.RuleList(fam)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("list rules: %w", err))
+		}
+		for i := range rules {
+			if rules[i].Priority == r.priority && rules[i].Table == r.table {
+				if err := r.nl.RuleDel(&rules[i]); err != nil && !errors.Is(err, unix.ENOENT) {
+					errs = append(errs, fmt.Errorf("delete rule priority %d: %w", r.priority, err))
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// addRules installs "not fwmark mark/mark lookup table" for both families.
+func (r *router) addRules() error {
+	for _, fam := range families {
+		rule := netlink.NewRule()
+		rule.Family = fam
+		rule.Priority = r.priority
+		rule.Table = r.table
+		rule.Mark = r.mark
+		mask := r.mark
+		rule.Mask = &mask
+		rule.Invert = true
+		if err := r.nl.RuleAdd(rule); err != nil {
+			if fam == unix.AF_INET6 && errors.Is(err, unix.EAFNOSUPPORT) {
+				continue
+			}
+			return fmt.Errorf("add rule priority %d not fwmark %#x lookup %d: %w", r.priority, r.mark, r.table, err)
+		}
+	}
+	return nil
+}
+
+// route returns the route that makes group g happen for prefix p.
+func (r *router) route(p netip.Prefix, g kernel.Group) *netlink.Route {
+	rt := &netlink.Route{Dst: prefixIPNet(p), Table: r.table}
+	switch g {
+	case kernel.GroupClear, kernel.GroupClearOrPrivate:
+		// clear-or-private only responds: outbound stays clear.
+		rt.Type = unix.RTN_THROW
+	case kernel.GroupBlock:
+		rt.Type = unix.RTN_BLACKHOLE
+	default:
+		rt.LinkIndex = r.tunIndex
+		rt.Scope = netlink.SCOPE_LINK
+	}
+	return rt
+}
+
+func (r *router) setTrap(p netip.Prefix, g kernel.Group) error {
+	if err := r.nl.RouteReplace(r.route(p, g)); err != nil {
+		return fmt.Errorf("route %s (%s) in table %d: %w", p, g, r.table, err)
+	}
+	return nil
+}
+
+func (r *router) removeTrap(p netip.Prefix, g kernel.Group) error {
+	if err := r.nl.RouteDel(r.route(p, g)); err != nil && !errors.Is(err, unix.ESRCH) {
+		return fmt.Errorf("delete route %s (%s) in table %d: %w", p, g, r.table, err)
+	}
+	return nil
+}
+
+// failClosed turns every trap into a blackhole so nothing leaks in clear
+// while no data plane runs.
+func (r *router) failClosed(traps map[netip.Prefix]kernel.Group) error {
+	var errs []error
+	for p, g := range traps {
+		if g == kernel.GroupPrivate || g == kernel.GroupPrivateOrClear {
+			errs = append(errs, r.setTrap(p, kernel.GroupBlock))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func prefixIPNet(p netip.Prefix) *net.IPNet {
+	p = p.Masked()
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}

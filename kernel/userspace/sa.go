@@ -1,0 +1,196 @@
+package userspace
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/oemesh/oemesh/kernel"
+)
+
+// pair is one installed CHILD SA: an inbound and an outbound SA with the
+// traffic selectors they carry. It is immutable after install except for
+// its atomics, so the data path reads it without locks.
+type pair struct {
+	id     kernel.SAPairID
+	mode   kernel.Mode
+	local  []netip.Prefix
+	remote []netip.Prefix
+	encap  *kernel.Encap
+	life   kernel.Lifetime
+	added  time.Time
+	order  uint64 // install order: the newest pair for a selector carries it
+	in     *inSA
+	out    *outSA
+	drops  dropCounters
+	dead   atomic.Bool // hard limit reached: no more packets either way
+	soft   atomic.Bool // soft expire sent
+	hard   atomic.Bool // hard expire sent
+}
+
+// outSA is the outbound half: it seals and knows where to send.
+type outSA struct {
+	*espCipher
+	pair     *pair
+	src, dst netip.Addr
+	seq      atomic.Uint64 // last sequence number used
+	ctr      trafficCounters
+	addr     net.Addr // *net.IPAddr for raw ESP, *net.UDPAddr for ESP-in-UDP
+	oob      []byte   // IP_PKTINFO with src
+	udp      bool
+}
+
+// inSA is the inbound half: it opens and guards against replays.
+type inSA struct {
+	*espCipher
+	pair     *pair
+	src, dst netip.Addr
+	replay   *replayWindow
+	ctr      trafficCounters
+}
+
+// nextSeq reserves the next outbound sequence number. ok is false when it
+// would wrap (2^32 without ESN, RFC 4303 §3.3.3): the SA must be rekeyed.
+func (o *outSA) nextSeq() (uint64, bool) {
+	s := o.seq.Add(1)
+	if !o.esn && s > 0xffffffff {
+		return 0, false
+	}
+	return s, s != 0
+}
+
+// matches reports whether a packet from src to dst belongs to the pair's
+// selectors as seen outbound (src local, dst remote).
+func (p *pair) matches(src, dst netip.Addr) bool {
+	return contains(p.local, src) && contains(p.remote, dst)
+}
+
+func contains(ps []netip.Prefix, a netip.Addr) bool {
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// drop counts a drop on the pair.
+func (p *pair) drop(r dropReason, n uint64) { p.drops.add(r, n) }
+
+// newPair validates an SAPair and builds its ciphers.
+func newPair(sp kernel.SAPair, now time.Time, order uint64, socks *sockets) (*pair, error) {
+	id := sp.ID()
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("userspace: SA pair peer %s in %#x out %#x: %s", id.Peer, sp.In.SPI, sp.Out.SPI, fmt.Sprintf(format, a...))
+	}
+	for _, sa := range []kernel.SA{sp.In, sp.Out} {
+		if !sa.Src.IsValid() || !sa.Dst.IsValid() || sa.Src.Is4() != sa.Dst.Is4() {
+			return nil, bad("SPI %#x: outer addresses %s → %s are not one family", sa.SPI, sa.Src, sa.Dst)
+		}
+		if sa.SPI < 256 {
+			return nil, bad("SPI %#x is reserved (RFC 4303 §2.1)", sa.SPI)
+		}
+	}
+	if len(sp.Local) == 0 || len(sp.Remote) == 0 {
+		return nil, bad("no traffic selectors")
+	}
+	if sp.Mode != kernel.ModeTransport && sp.Mode != kernel.ModeTunnel {
+		return nil, bad("unknown mode %d", sp.Mode)
+	}
+	if sp.Out.Dst.Is6() && socks.esp6 == nil {
+		return nil, bad("IPv6 is not available on this host")
+	}
+	if sp.Encap != nil && (socks.udp4 == nil || (sp.Out.Dst.Is6() && socks.udp6 == nil)) {
+		return nil, bad("ESP-in-UDP requested but the data plane has no UDP encapsulation socket")
+	}
+	inC, err := newESPCipher(sp.In.SPI, sp.In.AEAD, sp.In.Key, sp.In.ESN)
+	if err != nil {
+		return nil, bad("inbound: %v", err)
+	}
+	outC, err := newESPCipher(sp.Out.SPI, sp.Out.AEAD, sp.Out.Key, sp.Out.ESN)
+	if err != nil {
+		return nil, bad("outbound: %v", err)
+	}
+	p := &pair{
+		id: id, mode: sp.Mode, encap: sp.Encap, life: sp.Lifetime, added: now, order: order,
+		local:  append([]netip.Prefix(nil), sp.Local...),
+		remote: append([]netip.Prefix(nil), sp.Remote...),
+	}
+	p.in = &inSA{espCipher: inC, pair: p, src: sp.In.Src, dst: sp.In.Dst, replay: newReplayWindow(sp.In.Replay)}
+	p.out = &outSA{espCipher: outC, pair: p, src: sp.Out.Src, dst: sp.Out.Dst, oob: sourceOOB(sp.Out.Src)}
+	if sp.Encap != nil {
+		p.out.udp = true
+		p.out.addr = &net.UDPAddr{IP: sp.Out.Dst.AsSlice(), Port: int(sp.Encap.DstPort)}
+	} else {
+		p.out.addr = &net.IPAddr{IP: sp.Out.Dst.AsSlice()}
+	}
+	return p, nil
+}
+
+// counters returns the pair's counters in the interface's form.
+func (p *pair) counters() kernel.Counters {
+	c := kernel.Counters{
+		InBytes: p.in.ctr.bytes.Load(), InPackets: p.in.ctr.packets.Load(),
+		OutBytes: p.out.ctr.bytes.Load(), OutPackets: p.out.ctr.packets.Load(),
+		Dropped: p.drops.snapshot(),
+	}
+	in, out := p.in.ctr.last(), p.out.ctr.last()
+	c.LastUse = in
+	if out.After(in) {
+		c.LastUse = out
+	}
+	return c
+}
+
+// checkLimits returns the expire due now, if any: hard before soft, each
+// once. Bytes are counted per SA, as XFRM does.
+func (p *pair) checkLimits(now time.Time) (kind kernel.ExpireKind, spi uint32) {
+	l := p.life
+	inB, outB := p.in.ctr.bytes.Load(), p.out.ctr.bytes.Load()
+	age := now.Sub(p.added)
+	over := func(limit uint64) (bool, uint32) {
+		if limit == 0 {
+			return false, 0
+		}
+		if outB >= limit {
+			return true, p.out.spi
+		}
+		if inB >= limit {
+			return true, p.in.spi
+		}
+		return false, 0
+	}
+	if hit, s := over(l.HardBytes); hit || (l.HardAdd > 0 && age >= l.HardAdd) {
+		if !hit {
+			s = p.out.spi
+		}
+		if p.hard.CompareAndSwap(false, true) {
+			p.dead.Store(true)
+			return kernel.ExpireHard, s
+		}
+		return 0, 0
+	}
+	if hit, s := over(l.SoftBytes); hit || (l.SoftAdd > 0 && age >= l.SoftAdd) {
+		if !hit {
+			s = p.out.spi
+		}
+		if p.soft.CompareAndSwap(false, true) {
+			return kernel.ExpireSoft, s
+		}
+	}
+	return 0, 0
+}
+
+// byteLimitNear reports whether the SA's bytes crossed a byte limit, so the
+// data path can wake the expiry loop instead of waiting for its tick.
+func (p *pair) byteLimitCrossed() bool {
+	l := p.life
+	if l.SoftBytes == 0 && l.HardBytes == 0 {
+		return false
+	}
+	b := max(p.in.ctr.bytes.Load(), p.out.ctr.bytes.Load())
+	return (l.SoftBytes != 0 && b >= l.SoftBytes && !p.soft.Load()) ||
+		(l.HardBytes != 0 && b >= l.HardBytes && !p.hard.Load())
+}

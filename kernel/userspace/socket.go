@@ -1,0 +1,119 @@
+package userspace
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"syscall"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
+)
+
+// sockets are the data plane's own sockets, all carrying the fwmark so that
+// what they send bypasses the trap routes. They are opened in New, in the
+// network namespace of the calling thread, and closed by Close.
+type sockets struct {
+	esp4   *ipv4.PacketConn // raw IPPROTO_ESP: outbound and inbound ESP
+	esp6   *ipv6.PacketConn
+	udp4   *ipv4.PacketConn // ESP-in-UDP (RFC 3948) on EncapPort
+	udp6   *ipv6.PacketConn
+	clear4 net.PacketConn // raw IPPROTO_RAW: packets of pass shunts, header included
+	clear6 net.PacketConn
+	all    []net.PacketConn
+}
+
+func markControl(mark uint32, extra func(fd int) error) func(network, address string, c syscall.RawConn) error {
+	return func(network, address string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_MARK, int(mark))
+			if serr == nil && extra != nil {
+				serr = extra(int(fd))
+			}
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}
+}
+
+// openSockets opens the sockets. IPv6 sockets that cannot be opened
+// (IPv6 disabled) are left nil and IPv6 SAs are then refused.
+func openSockets(cfg *Config) (*sockets, error) {
+	s := &sockets{}
+	ctx := context.Background()
+	listen := func(network, addr string, extra func(int) error) (net.PacketConn, error) {
+		lc := net.ListenConfig{Control: markControl(cfg.FwMark, extra)}
+		c, err := lc.ListenPacket(ctx, network, addr)
+		if err != nil {
+			return nil, fmt.Errorf("open %s socket: %w", network, err)
+		}
+		s.all = append(s.all, c)
+		return c, nil
+	}
+	fail := func(err error) (*sockets, error) {
+		s.close()
+		return nil, err
+	}
+	bigBuffers := func(fd int) error {
+		// Best effort: a deep queue absorbs bursts; the limit is rmem_max.
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
+		return nil
+	}
+
+	c, err := listen("ip4:50", "0.0.0.0", bigBuffers)
+	if err != nil {
+		return fail(err)
+	}
+	s.esp4 = ipv4.NewPacketConn(c)
+	if c, err = listen("ip4:255", "0.0.0.0", nil); err != nil {
+		return fail(err)
+	}
+	s.clear4 = c
+	if c, err = listen("ip6:50", "::", bigBuffers); err == nil {
+		s.esp6 = ipv6.NewPacketConn(c)
+		if c, err = listen("ip6:255", "::", nil); err != nil {
+			return fail(err)
+		}
+		s.clear6 = c
+	} else if !errors.Is(err, unix.EAFNOSUPPORT) {
+		return fail(err)
+	}
+	if !cfg.NoEncap {
+		port := fmt.Sprintf(":%d", cfg.EncapPort)
+		if c, err = listen("udp4", "0.0.0.0"+port, bigBuffers); err != nil {
+			return fail(err)
+		}
+		s.udp4 = ipv4.NewPacketConn(c)
+		if s.esp6 != nil {
+			if c, err = listen("udp6", "[::]"+port, bigBuffers); err != nil {
+				return fail(err)
+			}
+			s.udp6 = ipv6.NewPacketConn(c)
+		}
+	}
+	return s, nil
+}
+
+func (s *sockets) close() {
+	for _, c := range s.all {
+		_ = c.Close()
+	}
+}
+
+// sourceOOB returns the control message that makes the kernel send from
+// src (IP_PKTINFO / IPV6_PKTINFO), computed once per SA.
+func sourceOOB(src netip.Addr) []byte {
+	if src.Is4() {
+		cm := ipv4.ControlMessage{Src: src.AsSlice()}
+		return cm.Marshal()
+	}
+	cm := ipv6.ControlMessage{Src: src.AsSlice()}
+	return cm.Marshal()
+}

@@ -1,0 +1,101 @@
+package userspace
+
+import (
+	"net/netip"
+	"sort"
+	"time"
+
+	"github.com/gaissmai/bart"
+
+	"github.com/oemesh/oemesh/kernel"
+)
+
+// tables is what the data path looks packets up in. It is immutable: the
+// control plane builds a new one under Device.mu and publishes it with an
+// atomic store, so the data path never takes a lock (copy on write; the
+// tables are small next to the packet rate).
+type tables struct {
+	traps  *bart.Table[kernel.Group]
+	out    *bart.Table[[]*pair] // by remote selector; newest pair first
+	in     map[uint32]*inSA
+	shunts map[kernel.Flow]*shunt
+}
+
+// shunt is a pass, drop or hold decision for a flow until it expires.
+type shunt struct {
+	s       kernel.Shunt
+	expires time.Time // zero: no lifetime
+}
+
+// lookupOut returns the pair that carries a packet from src to dst.
+func (t *tables) lookupOut(src, dst netip.Addr) *pair {
+	ps, ok := t.out.Lookup(dst)
+	if !ok {
+		return nil
+	}
+	for _, p := range ps {
+		if p.matches(src, dst) && !p.dead.Load() {
+			return p
+		}
+	}
+	return nil
+}
+
+// lookupShunt finds the shunt for a flow: the exact flow, then the flow
+// with any protocol and ports, then any source.
+func (t *tables) lookupShunt(f kernel.Flow) *shunt {
+	if len(t.shunts) == 0 {
+		return nil
+	}
+	if s, ok := t.shunts[f]; ok {
+		return s
+	}
+	if s, ok := t.shunts[kernel.Flow{Src: f.Src, Dst: f.Dst}]; ok {
+		return s
+	}
+	if s, ok := t.shunts[kernel.Flow{Dst: f.Dst}]; ok {
+		return s
+	}
+	return nil
+}
+
+// shuntCovers reports whether a shunt's flow (with its wildcards) covers f.
+func shuntCovers(s, f kernel.Flow) bool {
+	if s.Dst != f.Dst || (s.Src.IsValid() && s.Src != f.Src) {
+		return false
+	}
+	if s.Proto == 0 {
+		return true
+	}
+	return s == f
+}
+
+// buildTables makes a new snapshot from the control plane's state.
+func buildTables(traps map[netip.Prefix]kernel.Group, pairs map[kernel.SAPairID]*pair, shunts map[kernel.Flow]*shunt) *tables {
+	t := &tables{
+		traps:  new(bart.Table[kernel.Group]),
+		out:    new(bart.Table[[]*pair]),
+		in:     make(map[uint32]*inSA, len(pairs)),
+		shunts: make(map[kernel.Flow]*shunt, len(shunts)),
+	}
+	for p, g := range traps {
+		t.traps.Insert(p, g)
+	}
+	sorted := make([]*pair, 0, len(pairs))
+	for _, p := range pairs {
+		sorted = append(sorted, p)
+		t.in[p.in.spi] = p.in
+	}
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].order > sorted[j].order })
+	for _, p := range sorted {
+		for _, r := range p.remote {
+			r = r.Masked()
+			old, _ := t.out.Get(r)
+			t.out.Insert(r, append(old, p))
+		}
+	}
+	for f, s := range shunts {
+		t.shunts[f] = s
+	}
+	return t
+}
