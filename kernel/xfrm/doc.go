@@ -1,0 +1,18 @@
+// Package xfrm is the kernel.Dataplane that drives the Linux kernel's IPsec
+// (XFRM) over netlink: trap policies whose ACQUIREs start negotiations, ESP
+// SA pairs with their policies, shunts as policies with kernel lifetimes, and
+// per-socket bypass for the IKE sockets.
+//
+// It uses github.com/vishvananda/netlink's nl package for sockets and
+// requests, and encodes the XFRM messages it needs itself, because the
+// library cannot decode ACQUIRE or POLEXPIRE, loses the family of IPv6
+// selectors, cannot set policy lifetimes and ties large replay windows to
+// ESN (research/go-libs-and-rfcs.md §1).
+//
+// Everything it installs is recognisable as ours: policies by a priority
+// band, SAs by a reqid band. Close and the start-up reconcile remove exactly
+// those and nothing else.
+//
+// It imports only package kernel of oemesh and must never import ike,
+// dnskey, policygroups or oe.
+package xfrm
