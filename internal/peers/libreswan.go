@@ -1,0 +1,245 @@
+package peers
+
+import (
+	"context"
+	"crypto/rsa"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Libreswan is one pluto instance running in a network namespace, with its own config,
+// NSS db, run dir (control socket), policy group files, secrets and log.
+type Libreswan struct {
+	NS  string
+	Dir string
+	// Log is pluto's log file.
+	Log LogWatcher
+	// HostKey is the instance's RSA host key when LibreswanConfig.HostKeyBits > 0.
+	HostKey *LibreswanHostKey
+
+	in  *Install
+	cfg LibreswanConfig
+	d   *daemon
+	ctl string
+}
+
+// LibreswanHostKey is a key pluto holds in its NSS db.
+type LibreswanHostKey struct {
+	CKAID     string
+	PublicKey *rsa.PublicKey
+	// RSASigKey is the "0s..." form for a peer's rightrsasigkey=.
+	RSASigKey string
+}
+
+// StartLibreswan prepares an instance directory (NSS db, host key if asked, configs), starts
+// pluto in namespace ns with a private /etc/resolv.conf (bind-mounted in its own mount
+// namespace) and waits until its control socket answers and every conn is loaded. pluto is
+// stopped and its files removed in t.Cleanup.
+func StartLibreswan(t testing.TB, in *Install, ns string, cfg LibreswanConfig) *Libreswan {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	l, err := startLibreswan(ctx, t, in, ns, cfg)
+	if err != nil {
+		t.Fatalf("Libreswan in netns %s: %v", ns, err)
+	}
+	return l
+}
+
+func startLibreswan(ctx context.Context, t testing.TB, in *Install, ns string, cfg LibreswanConfig) (*Libreswan, error) {
+	dir, err := instanceDir(t, "lsw")
+	if err != nil {
+		return nil, err
+	}
+	l := &Libreswan{NS: ns, Dir: dir, in: in, cfg: cfg, ctl: filepath.Join(dir, "run", "pluto.ctl")}
+	l.Log = LogWatcher{path: filepath.Join(dir, "pluto.log")}
+	if err := cfg.writeFiles(dir, ""); err != nil {
+		return nil, err
+	}
+	nss := filepath.Join(dir, "nss")
+	if _, err := l.ipsec(ctx, "initnss", "--nssdir", nss); err != nil {
+		return nil, err
+	}
+	if cfg.HostKeyBits > 0 {
+		if l.HostKey, err = l.newHostKey(ctx, cfg.HostKeyBits); err != nil {
+			return nil, err
+		}
+		if err := cfg.writeFiles(dir, l.HostKey.CKAID); err != nil {
+			return nil, err
+		}
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("pluto in netns %s (%s), last log lines:\n%s", ns, dir, tailFile(l.Log.path, 40))
+		}
+		if l.d != nil {
+			if err := l.d.stop(5 * time.Second); err != nil {
+				t.Errorf("stop pluto in netns %s: %v", ns, err)
+			}
+		}
+	})
+	// `ip netns exec` already gives the command its own mount namespace (slave to ours), so
+	// the bind mount of resolv.conf is seen by pluto and its libunbound only.
+	script := `mount --bind "$0" /etc/resolv.conf && exec "$@"`
+	argv := []string{in.IP, "netns", "exec", ns, in.Sh, "-c", script, filepath.Join(dir, "resolv.conf"),
+		in.Pluto, "--config", filepath.Join(dir, "ipsec.conf"), "--nofork",
+		"--rundir", filepath.Join(dir, "run"), "--nssdir", nss, "--ipsecdir", filepath.Join(dir, "ipsec.d"),
+		"--secretsfile", filepath.Join(dir, "ipsec.secrets"), "--logfile", l.Log.path}
+	l.d, err = startDaemon("pluto in netns "+ns, argv, []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
+		filepath.Join(dir, "pluto.out"), l.Log.path)
+	if err != nil {
+		return nil, err
+	}
+	l.Log.d = l.d
+	// pluto forks `addconn --autoall` once its socket is up; wait until every conn is there.
+	err = waitFor(ctx, l.d, "pluto to load its conns", func() (bool, error) {
+		out, err := l.Whack(ctx, "--status")
+		if err != nil {
+			return false, nil
+		}
+		for _, c := range cfg.Conns {
+			if !strings.Contains(out, `"`+c.Name+`"`) && !strings.Contains(out, `"`+c.Name+`#`) {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *Libreswan) ipsec(ctx context.Context, args ...string) (string, error) {
+	out, err := exec.CommandContext(ctx, l.in.Ipsec, args...).CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("ipsec %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return string(out), nil
+}
+
+var (
+	ckaidRe     = regexp.MustCompile(`ckaid: ([0-9a-f]+)`)
+	rsaSigKeyRe = regexp.MustCompile(`leftrsasigkey=(0s[A-Za-z0-9+/=]+)`)
+)
+
+func (l *Libreswan) newHostKey(ctx context.Context, bits int) (*LibreswanHostKey, error) {
+	nss := filepath.Join(l.Dir, "nss")
+	if _, err := l.ipsec(ctx, "newhostkey", "--nssdir", nss, "--bits", strconv.Itoa(bits), "--quiet"); err != nil {
+		return nil, err
+	}
+	list, err := l.ipsec(ctx, "showhostkey", "--nssdir", nss, "--list")
+	if err != nil {
+		return nil, err
+	}
+	m := ckaidRe.FindStringSubmatch(list)
+	if m == nil {
+		return nil, fmt.Errorf("ipsec showhostkey --list: no ckaid in %q", list)
+	}
+	left, err := l.ipsec(ctx, "showhostkey", "--nssdir", nss, "--left", "--ckaid", m[1])
+	if err != nil {
+		return nil, err
+	}
+	k := rsaSigKeyRe.FindStringSubmatch(left)
+	if k == nil {
+		return nil, fmt.Errorf("ipsec showhostkey --left: no leftrsasigkey in %q", left)
+	}
+	pub, err := ParseRSASigKey(k[1])
+	if err != nil {
+		return nil, fmt.Errorf("host key from ipsec showhostkey: %w", err)
+	}
+	return &LibreswanHostKey{CKAID: m[1], PublicKey: pub, RSASigKey: k[1]}, nil
+}
+
+// Whack runs whack against this instance's control socket and returns its output. whack
+// exits non-zero when the operation failed (e.g. an --initiate that did not establish).
+func (l *Libreswan) Whack(ctx context.Context, args ...string) (string, error) {
+	argv := append([]string{"--ctlsocket", l.ctl}, args...)
+	out, err := exec.CommandContext(ctx, l.in.Whack, argv...).CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("whack %s: %w\n%s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return string(out), nil
+}
+
+// Up initiates conn and waits for the outcome, like `ipsec auto --up` (whack --initiate).
+func (l *Libreswan) Up(ctx context.Context, conn string) (string, error) {
+	return l.Whack(ctx, "--name", conn, "--initiate")
+}
+
+// Down deletes conn's SAs (whack --terminate).
+func (l *Libreswan) Down(ctx context.Context, conn string) (string, error) {
+	return l.Whack(ctx, "--name", conn, "--terminate")
+}
+
+// Oppo simulates a kernel ACQUIRE for a packet here→there (ICMP echo by default), which starts
+// opportunistic IKE toward there as the matching group conn says. whack returns when pluto
+// has finished with it (established or failed); the result is in the states and the log.
+func (l *Libreswan) Oppo(ctx context.Context, here, there string) (string, error) {
+	return l.Whack(ctx, "--oppohere", here, "--oppothere", there)
+}
+
+// ShowStates returns pluto's states (whack --showstates).
+func (l *Libreswan) ShowStates(ctx context.Context) ([]LibreswanState, error) {
+	out, err := l.Whack(ctx, "--showstates")
+	if err != nil {
+		return nil, err
+	}
+	return parseShowStates(out)
+}
+
+// TrafficStatus returns the established CHILD SAs (whack --trafficstatus).
+func (l *Libreswan) TrafficStatus(ctx context.Context) ([]LibreswanTraffic, error) {
+	out, err := l.Whack(ctx, "--trafficstatus")
+	if err != nil {
+		return nil, err
+	}
+	return parseTrafficStatus(out)
+}
+
+// WaitState polls ShowStates until a state satisfies match.
+func (l *Libreswan) WaitState(ctx context.Context, match func(LibreswanState) bool) (LibreswanState, error) {
+	var found LibreswanState
+	var last []LibreswanState
+	err := waitFor(ctx, l.d, "a pluto state (netns "+l.NS+")", func() (bool, error) {
+		sts, err := l.ShowStates(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return false, nil
+			}
+			return false, err
+		}
+		last = sts
+		for _, st := range sts {
+			if match(st) {
+				found = st
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		return LibreswanState{}, fmt.Errorf("%w: %w; pluto holds %s", ErrNoSuchSA, err, describeStates(last))
+	}
+	return found, nil
+}
+
+// WaitIKEEstablished waits until pluto has an established IKE SA with peer (an address).
+func (l *Libreswan) WaitIKEEstablished(ctx context.Context, peer string) (LibreswanState, error) {
+	return l.WaitState(ctx, func(st LibreswanState) bool { return st.Peer == peer && st.IKEEstablished() })
+}
+
+// Stop stops pluto now (t.Cleanup does it anyway).
+func (l *Libreswan) Stop() error { return l.d.stop(5 * time.Second) }
+
+// ControlSocket is pluto's whack socket.
+func (l *Libreswan) ControlSocket() string { return l.ctl }
+
+// Config returns the configuration pluto runs with.
+func (l *Libreswan) Config() LibreswanConfig { return l.cfg }
