@@ -1,7 +1,5 @@
 package policygroups
 
-import "encoding/json"
-
 // SourceString is where the matching entry was written, as FILE:LINE, or
 // "default" when nothing matched.
 func (m Match) SourceString() string {
@@ -11,23 +9,23 @@ func (m Match) SourceString() string {
 	return m.Entry.Source.String()
 }
 
-// matchJSON is the documented JSON form of an explanation:
-// {"address","group","prefix","source"}, prefix null when nothing matched.
-type matchJSON struct {
+// Explanation is the documented form of an answer to "which group applies",
+// as `oemesh policy explain --json` prints it: prefix is null and source
+// "default" when nothing matched.
+type Explanation struct {
 	Address string  `json:"address"`
-	Group   Group   `json:"group"`
+	Group   string  `json:"group"`
 	Prefix  *string `json:"prefix"`
 	Source  string  `json:"source"`
 	Host    string  `json:"host,omitempty"`
 }
 
-// MarshalJSON writes the form `oemesh policy explain --json` prints.
-func (m Match) MarshalJSON() ([]byte, error) {
-	j := matchJSON{Address: m.Addr.String(), Group: m.Group, Source: m.SourceString()}
+// Explain returns the match in its documented form.
+func (m Match) Explain() Explanation {
+	ex := Explanation{Address: m.Addr.String(), Group: m.Group.String(), Source: m.SourceString()}
 	if !m.Default() {
 		p := m.Entry.Prefix.String()
-		j.Prefix = &p
-		j.Host = m.Entry.Host
+		ex.Prefix, ex.Host = &p, m.Entry.Host
 	}
-	return json.Marshal(j)
+	return ex
 }

@@ -26,6 +26,8 @@ func newRootCmd() *cobra.Command {
 	// Each command lives in a file named for it; add new ones here.
 	root.AddCommand(
 		newVersionCmd(g),
+		newStatusCmd(g),
+		newPolicyCmd(g),
 	)
 	return root
 }

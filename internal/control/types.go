@@ -22,16 +22,6 @@ type PolicySummary struct {
 	Warnings []string       `json:"warnings,omitempty"`
 }
 
-// Explain is the reply to GET /v1/policy/explain?addr=ADDR, and what
-// `oemesh policy explain --json` prints.
-type Explain struct {
-	Address string  `json:"address"`
-	Group   string  `json:"group"`
-	Prefix  *string `json:"prefix"`
-	Source  string  `json:"source"` // FILE:LINE or "default"
-	Host    string  `json:"host,omitempty"`
-}
-
 // PolicyCheck is the reply to POST /v1/policy/check and /v1/policy/reload.
 type PolicyCheck struct {
 	Dir      string   `json:"dir"`

@@ -1,0 +1,341 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binaries builds oemesh and oemeshd once per test run.
+var builtDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "oemesh-cli-test-")
+	if err != nil {
+		panic(err)
+	}
+	for _, c := range []string{"oemesh", "oemeshd"} {
+		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, c), "github.com/oemesh/oemesh/cmd/"+c).CombinedOutput()
+		if err != nil {
+			os.RemoveAll(dir)
+			panic("building " + c + ": " + err.Error() + "\n" + string(out))
+		}
+	}
+	builtDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func run(t *testing.T, bin string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(builtDir, bin), args...)
+	cmd.Env = append(os.Environ(), "OEMESH_LOG_LEVEL=debug")
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("%s %v: %v", bin, args, err)
+	}
+	return result{so.String(), se.String(), code}
+}
+
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestPolicyCheckOffline(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"private-or-clear": "192.0.2.0/24\n2001:db8::/32\n",
+		"clear":            "192.0.2.1\n",
+	})
+	r := run(t, "oemesh", "policy", "check", "--dir", dir)
+	if r.code != 0 || !strings.Contains(r.stdout, "ok, 3 prefixes") {
+		t.Fatalf("good dir: %+v", r)
+	}
+	writeFiles(t, dir, map[string]string{
+		"private": "# c\n192.0.2.0/24\n10.0.0.300\n",
+		"block":   "a b\n",
+	})
+	r = run(t, "oemesh", "policy", "check", "--dir", dir)
+	if r.code != 1 {
+		t.Fatalf("bad dir: exit %d, want 1: %+v", r.code, r)
+	}
+	for _, want := range []string{
+		filepath.Join(dir, "private") + `:2: "192.0.2.0/24": also in group private-or-clear at ` + filepath.Join(dir, "private-or-clear") + ":1",
+		filepath.Join(dir, "private") + `:3: "10.0.0.300": not a valid address`,
+		filepath.Join(dir, "block") + `:1: "a b": one CIDR`,
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	r = run(t, "oemesh", "policy", "check", "--dir", filepath.Join(dir, "nope"))
+	if r.code != 1 || !strings.Contains(r.stderr, "nope") {
+		t.Errorf("missing dir: %+v", r)
+	}
+}
+
+func TestPolicyExplainOffline(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"private-or-clear": "192.0.2.0/24\n",
+		"clear":            "\n192.0.2.1/32\n",
+	})
+	r := run(t, "oemesh", "policy", "explain", "--dir", dir, "192.0.2.1")
+	if r.code != 0 || r.stdout != "192.0.2.1: clear (192.0.2.1/32 at "+filepath.Join(dir, "clear")+":2)\n" {
+		t.Errorf("explain: %+v", r)
+	}
+	r = run(t, "oemesh", "policy", "explain", "--dir", dir, "--json", "192.0.2.77")
+	var got map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+		t.Fatalf("json: %v: %q", err, r.stdout)
+	}
+	if got["address"] != "192.0.2.77" || got["group"] != "private-or-clear" || got["prefix"] != "192.0.2.0/24" ||
+		got["source"] != filepath.Join(dir, "private-or-clear")+":1" {
+		t.Errorf("json = %v", got)
+	}
+	r = run(t, "oemesh", "policy", "explain", "--dir", dir, "--json", "203.0.113.1")
+	if strings.TrimSpace(strings.Join(strings.Fields(r.stdout), "")) != `{"address":"203.0.113.1","group":"clear","prefix":null,"source":"default"}` {
+		t.Errorf("default json = %q", r.stdout)
+	}
+	r = run(t, "oemesh", "policy", "explain", "--dir", dir, "not-an-ip")
+	if r.code != 1 || !strings.Contains(r.stderr, `"not-an-ip" is not an IP address`) {
+		t.Errorf("bad address: %+v", r)
+	}
+}
+
+func TestNoDaemon(t *testing.T) {
+	r := run(t, "oemesh", "status", "--socket", filepath.Join(t.TempDir(), "none.sock"))
+	if r.code != 1 || !strings.Contains(r.stderr, "oemeshd is not running") {
+		t.Errorf("no daemon: %+v", r)
+	}
+}
+
+func TestCheckConfig(t *testing.T) {
+	dir := t.TempDir()
+	pol := filepath.Join(dir, "policies")
+	writeFiles(t, pol, map[string]string{"private": "192.0.2.0/24\n"})
+	cfg := filepath.Join(dir, "oemesh.yaml")
+	writeFiles(t, dir, map[string]string{"oemesh.yaml": "policies: " + pol + "\n"})
+	r := run(t, "oemeshd", "--config", cfg, "--check-config")
+	if r.code != 0 || !strings.Contains(r.stdout, "ok, 1 prefixes") {
+		t.Errorf("good: %+v", r)
+	}
+	writeFiles(t, dir, map[string]string{"oemesh.yaml": "policies: " + pol + "\ndataplane: dpdk\nfoo: 1\n"})
+	r = run(t, "oemeshd", "--config", cfg, "--check-config")
+	if r.code != 1 || !strings.Contains(r.stderr, cfg+": key dataplane: must be one of auto, xfrm, userspace") ||
+		!strings.Contains(r.stderr, cfg+`: unknown key "foo"`) {
+		t.Errorf("bad config: %+v", r)
+	}
+	writeFiles(t, dir, map[string]string{"oemesh.yaml": "policies: " + pol + "\n"})
+	writeFiles(t, pol, map[string]string{"block": "192.0.2.0/24\n"})
+	r = run(t, "oemeshd", "--config", cfg, "--check-config")
+	if r.code != 1 || !strings.Contains(r.stderr, filepath.Join(pol, "block")+`:1: "192.0.2.0/24": also in group private at `+filepath.Join(pol, "private")+":1") {
+		t.Errorf("bad policy: %+v", r)
+	}
+	r = run(t, "oemeshd", "--config", filepath.Join(dir, "missing.yaml"), "--check-config")
+	if r.code != 1 || !strings.Contains(r.stderr, "missing.yaml") {
+		t.Errorf("missing explicit config: %+v", r)
+	}
+	r = run(t, "oemeshd", "--config", cfg, "--check-config", "--dns-timeout=forever")
+	if r.code != 1 || !strings.Contains(r.stderr, "--dns-timeout") {
+		t.Errorf("bad flag: %+v", r)
+	}
+}
+
+// daemon starts oemeshd with a private socket and policy directory.
+type daemon struct {
+	cmd    *exec.Cmd
+	socket string
+	pol    string
+	stderr *bytes.Buffer
+}
+
+func startDaemon(t *testing.T, files map[string]string) *daemon {
+	t.Helper()
+	dir := t.TempDir()
+	d := &daemon{socket: filepath.Join(dir, "run", "oemeshd.sock"), pol: filepath.Join(dir, "policies"), stderr: &bytes.Buffer{}}
+	writeFiles(t, d.pol, files)
+	cfg := filepath.Join(dir, "oemesh.yaml")
+	writeFiles(t, dir, map[string]string{"oemesh.yaml": "policies: " + d.pol + "\ncontrol_socket: " + d.socket + "\nlog:\n  level: debug\n"})
+	d.cmd = exec.Command(filepath.Join(builtDir, "oemeshd"), "--config", cfg)
+	d.cmd.Stderr = d.stderr
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		d.cmd.Process.Kill()
+		d.cmd.Wait()
+	})
+	for i := 0; i < 200; i++ {
+		if r := run(t, "oemesh", "--socket", d.socket, "status"); r.code == 0 {
+			return d
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatalf("daemon did not come up:\n%s", d.stderr)
+	return nil
+}
+
+func (d *daemon) oemesh(t *testing.T, args ...string) result {
+	return run(t, "oemesh", append([]string{"--socket", d.socket}, args...)...)
+}
+
+func TestDaemonLifecycle(t *testing.T) {
+	d := startDaemon(t, map[string]string{"private-or-clear": "192.0.2.0/24\n", "clear": "192.0.2.1\n"})
+
+	st, err := os.Stat(d.socket)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("socket mode: %v %v", st.Mode(), err)
+	}
+	if st, err := os.Stat(filepath.Dir(d.socket)); err != nil || st.Mode().Perm() != 0o700 {
+		t.Errorf("socket dir mode: %v %v", st.Mode(), err)
+	}
+
+	r := d.oemesh(t, "status", "--json")
+	var status struct {
+		Uptime string         `json:"uptime"`
+		Config map[string]any `json:"config"`
+		Policy struct {
+			Counts map[string]int `json:"counts"`
+		} `json:"policy"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &status); err != nil || r.code != 0 {
+		t.Fatalf("status: %v %+v", err, r)
+	}
+	if status.Uptime == "" || status.Config["policies"] != d.pol || status.Policy.Counts["private-or-clear"] != 1 {
+		t.Errorf("status = %+v", status)
+	}
+	if r := d.oemesh(t, "status"); !strings.Contains(r.stdout, "private-or-clear  1 prefixes") {
+		t.Errorf("status text: %q", r.stdout)
+	}
+
+	r = d.oemesh(t, "policy", "explain", "192.0.2.9")
+	if r.stdout != "192.0.2.9: private-or-clear (192.0.2.0/24 at "+filepath.Join(d.pol, "private-or-clear")+":1)\n" {
+		t.Errorf("explain via daemon: %+v", r)
+	}
+
+	// Reload through the CLI picks up a change.
+	writeFiles(t, d.pol, map[string]string{"private": "192.0.2.128/25\n"})
+	r = d.oemesh(t, "policy", "reload")
+	if r.code != 0 || !strings.Contains(r.stdout, "reloaded, 3 prefixes (1 added, 0 removed, 0 changed)") {
+		t.Errorf("reload: %+v", r)
+	}
+	if r := d.oemesh(t, "policy", "explain", "192.0.2.200"); !strings.Contains(r.stdout, ": private (") {
+		t.Errorf("after reload: %+v", r)
+	}
+
+	// A broken file on reload keeps the old policy and reports FILE:LINE.
+	writeFiles(t, d.pol, map[string]string{"block": "\n192.0.2.0/33\n"})
+	r = d.oemesh(t, "policy", "reload")
+	if r.code != 1 || !strings.Contains(r.stderr, filepath.Join(d.pol, "block")+`:2: "192.0.2.0/33": not a valid CIDR`) {
+		t.Errorf("broken reload: %+v", r)
+	}
+	if r := d.oemesh(t, "policy", "explain", "192.0.2.200"); !strings.Contains(r.stdout, ": private (") {
+		t.Errorf("old policy not kept: %+v", r)
+	}
+	if r := d.oemesh(t, "policy", "check"); r.code != 1 || !strings.Contains(r.stderr, "block:2:") {
+		t.Errorf("check via daemon: %+v", r)
+	}
+
+	// SIGHUP reloads too.
+	writeFiles(t, d.pol, map[string]string{"block": "203.0.113.0/24\n"})
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r := d.oemesh(t, "policy", "explain", "203.0.113.5")
+		if strings.Contains(r.stdout, ": block (") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("SIGHUP did not reload: %+v\n%s", r, d.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// A second daemon on the same socket refuses to start.
+	cfg := filepath.Join(filepath.Dir(d.pol), "oemesh.yaml")
+	if r := run(t, "oemeshd", "--config", cfg); r.code != 1 || !strings.Contains(r.stderr, "another oemeshd is running") {
+		t.Errorf("second daemon: %+v", r)
+	}
+
+	// SIGTERM: clean exit, socket removed.
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- d.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v\n%s", err, d.stderr)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("daemon did not exit on SIGTERM")
+	}
+	if _, err := os.Stat(d.socket); !os.IsNotExist(err) {
+		t.Errorf("socket left behind: %v", err)
+	}
+	if !strings.Contains(d.stderr.String(), "oemeshd stopping") {
+		t.Errorf("log lacks stop line:\n%s", d.stderr)
+	}
+}
+
+func TestStaleSocketReplaced(t *testing.T) {
+	d := startDaemon(t, nil)
+	d.cmd.Process.Kill() // SIGKILL leaves the socket file behind
+	d.cmd.Wait()
+	if _, err := os.Stat(d.socket); err != nil {
+		t.Fatalf("expected a stale socket: %v", err)
+	}
+	cfg := filepath.Join(filepath.Dir(d.pol), "oemesh.yaml")
+	cmd := exec.Command(filepath.Join(builtDir, "oemeshd"), "--config", cfg)
+	var se bytes.Buffer
+	cmd.Stderr = &se
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	for i := 0; i < 200; i++ {
+		if r := d.oemesh(t, "status"); r.code == 0 {
+			return
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatalf("restart over a stale socket failed:\n%s", se.String())
+}
+
+func TestCompletionAndVersion(t *testing.T) {
+	if r := run(t, "oemesh", "completion", "bash"); r.code != 0 || !strings.Contains(r.stdout, "oemesh") {
+		t.Errorf("completion: %+v", r)
+	}
+	r := run(t, "oemesh", "version", "--json")
+	var v map[string]string
+	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil || v["go"] == "" {
+		t.Errorf("version: %v %+v", err, r)
+	}
+}

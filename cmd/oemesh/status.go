@@ -1,0 +1,49 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/spf13/cobra"
+
+	"github.com/oemesh/oemesh/internal/control"
+)
+
+func newStatusCmd(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show the daemon's state: uptime, configuration, policy",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var st control.Status
+			if err := g.call(cmd.Context(), "GET", "/v1/status", nil, &st); err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if g.json {
+				return printJSON(out, st)
+			}
+			fmt.Fprintf(out, "oemeshd %s, pid %d, up %s (since %s)\n", st.Version, st.PID, st.Uptime, st.Started.Format("2006-01-02 15:04:05 MST"))
+			if st.Dataplane != "" {
+				fmt.Fprintf(out, "data plane: %s (%s)\n", st.Dataplane, st.Why)
+			}
+			fmt.Fprintf(out, "policies: %s, loaded %s\n", st.Policy.Dir, st.Policy.Loaded.Format("2006-01-02 15:04:05 MST"))
+			for _, grp := range []string{"clear", "clear-or-private", "private-or-clear", "private", "block"} {
+				fmt.Fprintf(out, "  %-17s %d prefixes\n", grp, st.Policy.Counts[grp])
+			}
+			for _, w := range st.Policy.Warnings {
+				fmt.Fprintf(out, "  warning: %s\n", w)
+			}
+			fmt.Fprintln(out, "configuration:")
+			keys := make([]string, 0, len(st.Config))
+			for k := range st.Config {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				fmt.Fprintf(out, "  %-26s %v\n", k, st.Config[k])
+			}
+			return nil
+		},
+	}
+}

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/oemesh/oemesh/internal/config"
+	"github.com/oemesh/oemesh/internal/control"
+	"github.com/oemesh/oemesh/policygroups"
+)
+
+// clock is the daemon's source of time; tests substitute their own.
+type clock interface{ Now() time.Time }
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+// daemon holds oemeshd's running state.
+type daemon struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	clock   clock
+	started time.Time
+	policy  policyState
+	ctl     *control.Server
+	// reloadHook, when set, runs after each successful policy reload with
+	// what changed (the data plane subscribes here).
+	reloadHook func(policygroups.Diff)
+}
+
+func newDaemon(cfg *config.Config, log *slog.Logger) (*daemon, error) {
+	d := &daemon{cfg: cfg, log: log, clock: systemClock{}}
+	d.policy.dir = cfg.Policies
+	return d, nil
+}
+
+// run starts the daemon and blocks until ctx ends.
+func (d *daemon) run(ctx context.Context) error {
+	d.started = d.clock.Now()
+	if res := d.reloadPolicy(ctx); !res.OK {
+		return fmt.Errorf("policies: %s", strings.Join(res.Errors, "\n"))
+	}
+	d.ctl = control.NewServer(d.log)
+	d.registerHandlers()
+	if err := d.ctl.Listen(d.cfg.ControlSocket); err != nil {
+		return err
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- d.ctl.Serve(ctx) }()
+	d.log.Info("oemeshd started", "version", buildVersion(), "pid", os.Getpid(),
+		"config", d.cfg.File, "control_socket", d.cfg.ControlSocket, "policies", d.cfg.Policies)
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			d.log.Info("oemeshd stopping", "reason", context.Cause(ctx))
+			d.ctl.Close()
+			<-serveErr
+			return nil
+		case err := <-serveErr:
+			return fmt.Errorf("control API: %w", err)
+		case <-hup:
+			d.log.Info("SIGHUP: reloading policies")
+			d.reloadPolicy(ctx)
+		}
+	}
+}
+
+// reloadPolicy loads the policy directory and, if it has no errors, puts it
+// in force. A broken file keeps the old policy and is reported FILE:LINE.
+func (d *daemon) reloadPolicy(ctx context.Context) control.PolicyCheck {
+	res := control.PolicyCheck{Dir: d.cfg.Policies}
+	pol, warns, err := loadPolicy(ctx, d.cfg.Policies)
+	for _, w := range warns {
+		res.Warnings = append(res.Warnings, w.String())
+		d.log.Warn("policy", "warning", w.String())
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		d.log.Warn("policy directory does not exist; every destination is clear", "dir", d.cfg.Policies)
+		pol, err = &policygroups.Policy{}, nil
+	}
+	if err != nil {
+		res.Errors = policyErrors(err)
+		old, _, _ := d.policy.get()
+		if old != nil {
+			d.log.Error("policy reload failed; keeping the policy in force", "errors", len(res.Errors), "first", res.Errors[0])
+		}
+		return res
+	}
+	diff := d.policy.set(pol, d.clock.Now(), warns)
+	res.OK, res.Applied, res.Prefixes = true, true, pol.Len()
+	res.Added, res.Removed, res.Changed = len(diff.Added), len(diff.Removed), len(diff.Changed)
+	d.log.Info("policy loaded", "dir", d.cfg.Policies, "prefixes", pol.Len(),
+		"added", res.Added, "removed", res.Removed, "changed", res.Changed)
+	if d.reloadHook != nil && !diff.Empty() {
+		d.reloadHook(diff)
+	}
+	return res
+}
+
+func buildVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
+
+// policyErrors lists a load error as FILE:LINE lines.
+func policyErrors(err error) []string {
+	var errs policygroups.Errors
+	if !errors.As(err, &errs) {
+		return []string{err.Error()}
+	}
+	out := make([]string, len(errs))
+	for i, e := range errs {
+		out[i] = e.Error()
+	}
+	return out
+}

@@ -1,0 +1,72 @@
+// Command oemeshd is the oemesh daemon: it loads the configuration and the
+// policy groups, serves the control API that the oemesh CLI talks to, and
+// (as the later parts land) runs opportunistic encryption for this host.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/oemesh/oemesh/internal/config"
+)
+
+func main() {
+	if err := newRootCmd().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "oemeshd:", err)
+		os.Exit(1)
+	}
+}
+
+func newRootCmd() *cobra.Command {
+	var (
+		file  string
+		check bool
+	)
+	cmd := &cobra.Command{
+		Use:   "oemeshd",
+		Short: "The oemesh opportunistic-encryption IPsec daemon",
+		Long: `oemeshd encrypts traffic to every peer that publishes its key in DNS, as the
+policy groups in the policies directory say. Configuration comes from the
+file given by --config (YAML, or TOML by extension), then OEMESH_* environment
+variables, then flags; every key is listed below as a flag.`,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(config.Options{
+				File:         file,
+				FileRequired: cmd.Flags().Changed("config"),
+				Env:          os.Environ(),
+				Flags:        cmd.Flags(),
+			})
+			if err != nil {
+				return err
+			}
+			if check {
+				return checkConfig(cmd, cfg)
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			d, err := newDaemon(cfg, newLogger(cfg, os.Stderr))
+			if err != nil {
+				return err
+			}
+			err = d.run(ctx)
+			if errors.Is(err, context.Canceled) {
+				return nil
+			}
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&file, "config", config.DefaultFile, "configuration file (.yaml, .yml or .toml)")
+	cmd.Flags().BoolVar(&check, "check-config", false, "validate the configuration and the policy files, then exit")
+	config.AddFlags(cmd.Flags())
+	cmd.Flags().SortFlags = false
+	return cmd
+}
