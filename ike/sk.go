@@ -106,12 +106,19 @@ func (c *SKCipher) seal(aad, plaintext []byte) ([]byte, error) {
 	pt := make([]byte, padded)
 	copy(pt, plaintext)
 	pt[padded-1] = byte(padded - len(plaintext) - 1) // pad length; padding octets are zero
+	return c.sealPadded(out, pt)
+}
+
+// sealPadded encrypts pt, already padded and ending in its pad length,
+// appending IV | ciphertext | ICV to aad.
+func (c *SKCipher) sealPadded(aad, pt []byte) ([]byte, error) {
+	out := aad
 	if c.aead != nil {
 		iv := make([]byte, 8)
 		binary.BigEndian.PutUint64(iv, c.counter.Add(1))
 		nonce := append(append(make([]byte, 0, 12), c.salt...), iv...)
 		out = append(out, iv...)
-		return c.aead.Seal(out, nonce, pt, aad), nil
+		return c.aead.Seal(out, nonce, pt, aad[:len(aad):len(aad)]), nil
 	}
 	rnd := c.Rand
 	if rnd == nil {
