@@ -276,4 +276,3 @@ func TestReassemblerBounds(t *testing.T) {
 		}
 	}
 }
-
