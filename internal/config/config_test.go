@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -222,4 +223,21 @@ func FuzzLoadYAML(f *testing.F) {
 			t.Fatal("nil config without error")
 		}
 	})
+}
+
+// TestShippedConfigIsTheDefaults keeps dist/oemesh.yaml, the documented
+// example, valid and equal to the built-in defaults.
+func TestShippedConfigIsTheDefaults(t *testing.T) {
+	shipped, err := Load(Options{File: "../../dist/oemesh.yaml", FileRequired: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, err := Load(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shipped.File = ""
+	if fmt.Sprintf("%+v", shipped) != fmt.Sprintf("%+v", def) {
+		t.Errorf("dist/oemesh.yaml differs from the defaults:\n%+v\n%+v", shipped, def)
+	}
 }
