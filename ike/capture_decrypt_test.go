@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"bytes"
 	"encoding/csv"
 	"encoding/hex"
 	"net/netip"
@@ -181,6 +182,18 @@ func checkStrongSwanIKEAuth(t *testing.T, m *Message, method AuthMethod, scheme 
 		case *Auth:
 			if p.Method != method || DescribeAuth(p) != scheme {
 				t.Errorf("AUTH %s, want method %d %s", DescribeAuth(p), method, scheme)
+			}
+			if method == AuthDigitalSignature {
+				// strongSwan's AlgorithmIdentifier is byte-identical to ours.
+				alg, err := parseAlgorithmIdentifier(p.Data[1 : 1+int(p.Data[0])])
+				ours, _ := alg.scheme.AlgorithmIdentifier()
+				if err != nil || !bytes.Equal(p.Data[1:1+int(p.Data[0])], ours) {
+					t.Errorf("AUTH algorithm identifier %x, ours %x (%v)", p.Data[1:1+int(p.Data[0])], ours, err)
+				}
+				sigLen := map[SignatureScheme]int{SigRSAPKCS1SHA256: 256, SigEd25519: 64}[alg.scheme]
+				if len(p.Data) != 1+len(ours)+sigLen {
+					t.Errorf("AUTH %v signature of %d octets, want %d", alg.scheme, len(p.Data)-1-len(ours), sigLen)
+				}
 			}
 			if method == AuthSharedKey && len(p.Data) != 32 {
 				t.Errorf("PSK AUTH of %d octets, want 32 (prf-hmac-sha256)", len(p.Data))
