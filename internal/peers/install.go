@@ -27,6 +27,7 @@ type Install struct {
 	// Libreswan, from the Debian package.
 	Pluto    string // /usr/libexec/ipsec/pluto
 	Whack    string // /usr/libexec/ipsec/whack
+	AddConn  string // /usr/libexec/ipsec/addconn
 	Ipsec    string // /usr/sbin/ipsec (initnss, newhostkey, showhostkey)
 	IP       string // ip(8)
 	Unshare  string
@@ -48,12 +49,13 @@ func FindInstall() (*Install, error) {
 		StrongSwanTree: filepath.Join(root, "strongswan"),
 		Pluto:          "/usr/libexec/ipsec/pluto",
 		Whack:          "/usr/libexec/ipsec/whack",
+		AddConn:        "/usr/libexec/ipsec/addconn",
 		Ipsec:          "/usr/sbin/ipsec",
 		Versions:       map[string]string{},
 	}
 	var missing []string
 	for _, f := range []string{in.Charon, in.Swanctl, filepath.Join(in.StrongSwanTree, "usr/sbin/charon-systemd"),
-		in.Pluto, in.Whack, in.Ipsec, "/usr/libexec/ipsec/addconn"} {
+		in.Pluto, in.Whack, in.Ipsec, in.AddConn} {
 		if st, err := os.Stat(f); err != nil || st.Mode()&0o111 == 0 {
 			missing = append(missing, f)
 		}

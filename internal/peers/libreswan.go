@@ -191,7 +191,26 @@ func (l *Libreswan) ShowStates(ctx context.Context) ([]LibreswanState, error) {
 	if err != nil {
 		return nil, err
 	}
-	return parseShowStates(out)
+	sts, err := parseShowStates(out)
+	if err != nil {
+		return nil, err
+	}
+	for i := range sts {
+		if sts[i].Peer == "" {
+			sts[i].Peer = l.rightOf(sts[i].Conn)
+		}
+	}
+	return sts, nil
+}
+
+// rightOf is the right= of a conn with a fixed peer (whack omits the address for those).
+func (l *Libreswan) rightOf(conn string) string {
+	for _, c := range l.cfg.Conns {
+		if c.Name == conn && !strings.HasPrefix(c.Right, "%") {
+			return c.Right
+		}
+	}
+	return ""
 }
 
 // TrafficStatus returns the established CHILD SAs (whack --trafficstatus).
@@ -200,7 +219,16 @@ func (l *Libreswan) TrafficStatus(ctx context.Context) ([]LibreswanTraffic, erro
 	if err != nil {
 		return nil, err
 	}
-	return parseTrafficStatus(out)
+	ts, err := parseTrafficStatus(out)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ts {
+		if ts[i].Peer == "" {
+			ts[i].Peer = l.rightOf(ts[i].Conn)
+		}
+	}
+	return ts, nil
 }
 
 // WaitState polls ShowStates until a state satisfies match.
@@ -233,6 +261,60 @@ func (l *Libreswan) WaitState(ctx context.Context, match func(LibreswanState) bo
 // WaitIKEEstablished waits until pluto has an established IKE SA with peer (an address).
 func (l *Libreswan) WaitIKEEstablished(ctx context.Context, peer string) (LibreswanState, error) {
 	return l.WaitState(ctx, func(st LibreswanState) bool { return st.Peer == peer && st.IKEEstablished() })
+}
+
+// AddConn adds conn to the running pluto, replacing a conn of the same name (like
+// `ipsec auto --replace`): it rewrites ipsec.conf and runs addconn for that conn inside the
+// namespace. Use it when the conn needs something known only after start, such as a peer's
+// host key.
+func (l *Libreswan) AddConn(ctx context.Context, conn LibreswanConn) error {
+	cfg := l.cfg
+	cfg.Conns = append([]LibreswanConn(nil), l.cfg.Conns...)
+	replaced := false
+	for i := range cfg.Conns {
+		if cfg.Conns[i].Name == conn.Name {
+			cfg.Conns[i], replaced = conn, true
+		}
+	}
+	if !replaced {
+		cfg.Conns = append(cfg.Conns, conn)
+	}
+	ckaid := ""
+	if l.HostKey != nil {
+		ckaid = l.HostKey.CKAID
+	}
+	if err := cfg.writeFiles(l.Dir, ckaid); err != nil {
+		return err
+	}
+	l.cfg = cfg
+	if replaced {
+		_, _ = l.Whack(ctx, "--name", conn.Name, "--delete")
+	}
+	argv := []string{"netns", "exec", l.NS, l.in.AddConn, "--ctlsocket", l.ctl, "--config", filepath.Join(l.Dir, "ipsec.conf"), conn.Name}
+	out, err := exec.CommandContext(ctx, l.in.IP, argv...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("addconn %s in netns %s: %w: %s", conn.Name, l.NS, err, strings.TrimSpace(string(out)))
+	}
+	if conn.Auto == "route" {
+		if _, err := l.Whack(ctx, "--name", conn.Name, "--route"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SetSecrets replaces ipsec.secrets and makes pluto reread it.
+func (l *Libreswan) SetSecrets(ctx context.Context, lines []string) error {
+	l.cfg.Secrets = append([]string(nil), lines...)
+	ckaid := ""
+	if l.HostKey != nil {
+		ckaid = l.HostKey.CKAID
+	}
+	if err := l.cfg.writeFiles(l.Dir, ckaid); err != nil {
+		return err
+	}
+	_, err := l.Whack(ctx, "--rereadsecrets")
+	return err
 }
 
 // Stop stops pluto now (t.Cleanup does it anyway).

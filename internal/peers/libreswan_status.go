@@ -47,7 +47,7 @@ type LibreswanTraffic struct {
 var (
 	// whack prefixes most lines with a 3-digit RC; 4.10 prints "000 " on status lines.
 	whackRC      = regexp.MustCompile(`^\d{3} `)
-	stateHeadRe  = regexp.MustCompile(`^#(\d+): "([^"]+)"(?:\[(\d+)\])?\s+(.*)$`)
+	stateHeadRe  = regexp.MustCompile(`^#(\d+): "([^"]+)"(?:\[(\d+)\])?\s*(.*)$`)
 	stateTokenRe = regexp.MustCompile(`^(\S+) (STATE_[A-Z0-9_]+) \(([^)]*)\)`)
 )
 
@@ -83,11 +83,12 @@ func parseShowStates(out string) ([]LibreswanState, error) {
 	return sts, nil
 }
 
-// splitEndpoint parses "...192.0.2.2:500", "192.0.2.2:500" or "...2001:db8::2:500".
+// splitEndpoint parses "...192.0.2.2:500", "192.0.2.2:500", "...2001:db8::2:500" or, for a
+// conn with a fixed right=, just ":500" (the address is then "").
 func splitEndpoint(s string) (string, int, error) {
 	s = strings.TrimPrefix(s, "...")
 	i := strings.LastIndexByte(s, ':')
-	if i <= 0 {
+	if i < 0 {
 		return "", 0, fmt.Errorf("endpoint %q: no :port", s)
 	}
 	port, err := strconv.Atoi(s[i+1:])
@@ -114,9 +115,13 @@ func parseTrafficStatus(out string) ([]LibreswanTraffic, error) {
 		if m[3] != "" {
 			tr.Instance, _ = strconv.Atoi(m[3])
 		}
-		parts := strings.Split(m[4], ", ")
-		tr.Peer = strings.TrimPrefix(parts[0], "...")
-		for _, p := range parts[1:] {
+		parts := strings.Split(strings.TrimPrefix(m[4], ","), ", ")
+		if len(parts) > 0 && !strings.Contains(parts[0], "=") {
+			tr.Peer = strings.TrimPrefix(strings.TrimSpace(parts[0]), "...")
+			parts = parts[1:]
+		}
+		for _, p := range parts {
+			p = strings.TrimSpace(p)
 			k, v, ok := strings.Cut(p, "=")
 			if !ok {
 				return nil, fmt.Errorf("whack --trafficstatus line %d: field %q is not key=value", i+1, p)
