@@ -1,0 +1,239 @@
+package ike
+
+import (
+	"bytes"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/oemesh/oemesh/internal/pcap"
+)
+
+// addCaptureSeeds adds every IKE message of the captures as a seed.
+func addCaptureSeeds(f *testing.F, add func(msg []byte)) {
+	files, _ := filepath.Glob(filepath.Join(capturesDir, "*.pcap"))
+	for _, path := range files {
+		fh, err := os.Open(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		ds, err := pcap.ReadUDP(fh)
+		fh.Close()
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, d := range ds {
+			b := d.Payload
+			if d.Dst.Port() == 4500 {
+				var k PortKind
+				if b, k = Demux4500(b); k != KindIKE {
+					continue
+				}
+			}
+			add(b)
+		}
+	}
+}
+
+// FuzzParseMessage: decoding never panics; whatever decodes re-encodes
+// to a message that decodes to the same payload types.
+func FuzzParseMessage(f *testing.F) {
+	addCaptureSeeds(f, func(b []byte) { f.Add(b) })
+	all, _ := (&Message{Header: Header{Exchange: IKEAuth}, Payloads: samplePayloads()}).Marshal()
+	f.Add(all)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := ParseMessage(b)
+		if err != nil {
+			return
+		}
+		last := PayloadNone
+		if len(m.Payloads) > 0 {
+			last = m.Payloads[len(m.Payloads)-1].Type()
+		}
+		out, err := (&Message{Header: m.Header, Payloads: m.Payloads}).Marshal()
+		if err != nil {
+			t.Fatalf("parsed message does not re-encode: %v", err)
+		}
+		m2, err := ParseMessage(out)
+		if err != nil {
+			t.Fatalf("re-encoded message does not parse: %v", err)
+		}
+		if payloadTypes(m2.Payloads) != payloadTypes(m.Payloads) {
+			t.Fatalf("payloads changed: %s -> %s", payloadTypes(m.Payloads), payloadTypes(m2.Payloads))
+		}
+		if last != PayloadSK && last != PayloadSKF && !bytes.Equal(out, b) {
+			// Our parser keeps every octet, so plaintext re-encodes exactly.
+			t.Fatalf("re-encoding differs:\n%x\n%x", b, out)
+		}
+	})
+}
+
+var fuzzCiphers = func() []*SKCipher {
+	var out []*SKCipher
+	for _, s := range []IKESuite{skSuites[0], skSuites[2], skSuites[3]} {
+		k, _ := s.DeriveIKEKeys(make([]byte, s.PRF.Size()), make([]byte, 16), make([]byte, 16), SPI{1}, SPI{2})
+		c, _, _ := k.Ciphers()
+		out = append(out, c)
+	}
+	return out
+}()
+
+// FuzzSKDecrypt: arbitrary plaintext (including bad padding) behind a
+// valid ICV, and arbitrary protected messages, never panic; valid
+// plaintext comes back intact.
+func FuzzSKDecrypt(f *testing.F) {
+	inner, first, _ := marshalPayloads(authPayloads(0))
+	f.Add(uint8(0), uint8(first), append(inner, 0))
+	f.Add(uint8(1), uint8(first), append(inner, 3, 3, 3, 3))
+	f.Add(uint8(2), uint8(PayloadNone), []byte{0})
+	addCaptureSeeds(f, func(b []byte) { f.Add(uint8(3), uint8(0), b) })
+	f.Fuzz(func(t *testing.T, mode, first uint8, data []byte) {
+		c := fuzzCiphers[int(mode)%len(fuzzCiphers)]
+		if mode >= 3 {
+			// A whole message, decrypted as received.
+			m, err := ParseMessage(data)
+			if err != nil {
+				return
+			}
+			_ = m.Decrypt(c)
+			return
+		}
+		if len(data) == 0 || len(data) > 4096 {
+			return
+		}
+		bs := encrs[c.encr.ID].blockSize
+		if len(data)%bs != 0 {
+			data = append(data, make([]byte, bs-len(data)%bs)...)
+		}
+		hdr := make([]byte, HeaderLen+4)
+		hdr[16], hdr[17], hdr[18] = byte(PayloadSK), 0x20, byte(IKEAuth)
+		hdr[HeaderLen] = first
+		total := HeaderLen + 4 + c.ivLen() + len(data) + c.icvLen()
+		binary.BigEndian.PutUint32(hdr[24:], uint32(total))
+		binary.BigEndian.PutUint16(hdr[HeaderLen+2:], uint16(total-HeaderLen))
+		msg, err := c.sealPadded(hdr, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := ParseMessage(msg)
+		if err != nil {
+			t.Fatalf("sealed message does not parse: %v", err)
+		}
+		err = m.Decrypt(c)
+		pad := int(data[len(data)-1])
+		if pad+1 > len(data) && err == nil {
+			t.Fatalf("pad length %d of %d accepted", pad, len(data))
+		}
+		if err == nil {
+			body, _, merr := marshalPayloads(m.Payloads)
+			if merr != nil || !bytes.Equal(body, data[:len(data)-1-pad]) {
+				t.Fatalf("decrypted payloads do not re-encode to the plaintext (%v)", merr)
+			}
+		}
+	})
+}
+
+// FuzzReassembly feeds a stream of fragment records (message ID, number,
+// total, length, data) into a bounded Reassembler: no panic, the limits
+// hold, and completed messages hold exactly what was fed.
+func FuzzReassembly(f *testing.F) {
+	rec := func(mid uint32, n, total uint16, data string) []byte {
+		b := binary.BigEndian.AppendUint32(nil, mid)
+		b = binary.BigEndian.AppendUint16(b, n)
+		b = binary.BigEndian.AppendUint16(b, total)
+		b = append(b, byte(len(data)))
+		return append(b, data...)
+	}
+	f.Add(append(rec(1, 1, 2, "ab"), rec(1, 2, 2, "cd")...))
+	f.Add(append(append(rec(1, 2, 3, "b"), rec(1, 1, 2, "a")...), rec(1, 3, 3, "c")...))
+	f.Add(append(rec(1, 1, 200, "x"), rec(2, 1, 1, "y")...))
+	f.Fuzz(func(t *testing.T, stream []byte) {
+		r := Reassembler{MaxFragments: 16, MaxBytes: 512}
+		for len(stream) >= 9 {
+			mid := binary.BigEndian.Uint32(stream)
+			n, total := binary.BigEndian.Uint16(stream[4:]), binary.BigEndian.Uint16(stream[6:])
+			l := min(int(stream[8]), len(stream)-9)
+			data := stream[9 : 9+l]
+			stream = stream[9+l:]
+			done, err := r.AddFragment(mid, n, total, PayloadType(n), data)
+			if r.bytes > 512 || r.have > 16 || len(r.frags) > 16 {
+				t.Fatalf("limits broken: %d bytes, %d fragments", r.bytes, r.have)
+			}
+			if err != nil {
+				continue
+			}
+			if done {
+				_, out := r.Assembled()
+				if len(out) != r.bytes {
+					t.Fatalf("assembled %d octets, collected %d", len(out), r.bytes)
+				}
+				r.Reset()
+			}
+		}
+	})
+}
+
+// FuzzTrafficSelectors: parsed selectors re-encode to the same octets.
+func FuzzTrafficSelectors(f *testing.F) {
+	for _, p := range samplePayloads() {
+		if ts, ok := p.(*TSPayload); ok {
+			b, _ := (&Message{Payloads: []Payload{ts}}).Marshal()
+			f.Add(b[HeaderLen+4:])
+		}
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		sel, err := ParseTrafficSelectors(body)
+		if err != nil {
+			return
+		}
+		b, err := (&Message{Payloads: []Payload{&TSPayload{Selectors: sel}}}).Marshal()
+		if err != nil {
+			t.Fatalf("parsed selectors do not encode: %v", err)
+		}
+		// Reserved octets are not kept; compare the rest.
+		if !bytes.Equal(b[HeaderLen+8:], body[4:]) || b[HeaderLen+4] != body[0] {
+			t.Fatalf("re-encoding differs:\n%x\n%x", body, b[HeaderLen+4:])
+		}
+	})
+}
+
+// FuzzIdentity: parsed identities re-encode exactly (bar reserved octets).
+func FuzzIdentity(f *testing.F) {
+	for _, p := range samplePayloads() {
+		if id, ok := p.(*IDPayload); ok {
+			f.Add(id.RestOfIDPayload())
+		}
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		id, err := ParseIdentity(body)
+		if err != nil {
+			return
+		}
+		out := id.RestOfIDPayload()
+		if out[0] != body[0] || !bytes.Equal(out[4:], body[4:]) {
+			t.Fatalf("re-encoding differs: %x -> %x", body, out)
+		}
+		_ = id.String()
+	})
+}
+
+// FuzzAuthData: the signature AUTH data of a peer (AlgorithmIdentifier
+// DER and signature) never panics the verifier.
+func FuzzAuthData(f *testing.F) {
+	for s := range schemeKeys {
+		if alg, err := s.AlgorithmIdentifier(); err == nil {
+			f.Add(append(append([]byte{byte(len(alg))}, alg...), make([]byte, 64)...))
+		}
+	}
+	pub := signers(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		a := &Auth{Method: AuthDigitalSignature, Data: data}
+		for _, k := range []string{"rsa", "p256", "ed25519"} {
+			if _, err := VerifyAuth(a, pub[k].Public(), []byte("octets")); err == nil {
+				t.Fatalf("forged signature accepted: %x", data)
+			}
+		}
+		_ = DescribeAuth(a)
+	})
+}
