@@ -63,14 +63,15 @@ func TestStrongSwanConfigRender(t *testing.T) {
 }
 
 func TestStrongSwanConfigErrors(t *testing.T) {
-	ok := StrongSwanConn{Name: "c", Local: StrongSwanAuth{Method: AuthNull}, Remote: StrongSwanAuth{Method: AuthNull}}
+	ok := StrongSwanConn{Name: "c", Local: StrongSwanAuth{Method: AuthPSK}, Remote: StrongSwanAuth{Method: AuthPSK}, PSK: "x"}
 	for _, tc := range []struct {
 		name string
 		mod  func(*StrongSwanConn)
 		want string
 	}{
 		{"bad name", func(c *StrongSwanConn) { c.Name = "a b" }, `name "a b"`},
-		{"psk without secret", func(c *StrongSwanConn) { c.Local.Method = AuthPSK }, "local auth psk needs PSK"},
+		{"psk without secret", func(c *StrongSwanConn) { c.PSK = "" }, "auth psk needs PSK"},
+		{"null auth", func(c *StrongSwanConn) { c.Local.Method = "null" }, "no NULL auth"},
 		{"pubkey without key", func(c *StrongSwanConn) { c.Local.Method = AuthPubkey }, "local auth pubkey needs Key"},
 		{"remote pubkey without key", func(c *StrongSwanConn) { c.Remote.Method = AuthPubkey }, "remote auth pubkey needs PublicKey"},
 		{"unknown auth", func(c *StrongSwanConn) { c.Remote.Method = "eap" }, `remote auth method "eap"`},

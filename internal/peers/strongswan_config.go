@@ -36,11 +36,12 @@ func (d StrongSwanDataplane) String() string {
 	return fmt.Sprintf("StrongSwanDataplane(%d)", int(d))
 }
 
-// Auth methods for StrongSwanAuth.Method (swanctl.conf's local/remote auth).
+// Auth methods for StrongSwanAuth.Method (swanctl.conf's local/remote auth). strongSwan
+// 5.9.8 has no NULL authentication (RFC 7619): swanctl rejects auth = null ("invalid value
+// for: auth"), so NULL-auth interop is Libreswan's job.
 const (
 	AuthPSK    = "psk"
 	AuthPubkey = "pubkey"
-	AuthNull   = "null"
 )
 
 // StrongSwanConfig is one charon instance's configuration: strongswan.conf settings and the
@@ -86,7 +87,7 @@ type StrongSwanConn struct {
 
 // StrongSwanAuth is a connection's local or remote auth round.
 type StrongSwanAuth struct {
-	Method string // AuthPSK, AuthPubkey or AuthNull
+	Method string // AuthPSK or AuthPubkey
 	ID     string // IKE identity; "" lets strongSwan use the address (remote: %any)
 	// Key is the local private key (Method AuthPubkey, Local only): Ed25519, ECDSA or RSA.
 	// It is written as PKCS#8 and its public half as the raw key charon authenticates with.
@@ -193,7 +194,6 @@ func (c *StrongSwanConfig) validate() error {
 				if conn.PSK == "" {
 					return fmt.Errorf("strongswan config: conn %q: %s auth psk needs PSK", conn.Name, side)
 				}
-			case AuthNull:
 			case AuthPubkey:
 				if side == "local" && a.Key == nil {
 					return fmt.Errorf("strongswan config: conn %q: local auth pubkey needs Key", conn.Name)
@@ -202,7 +202,7 @@ func (c *StrongSwanConfig) validate() error {
 					return fmt.Errorf("strongswan config: conn %q: remote auth pubkey needs PublicKey", conn.Name)
 				}
 			default:
-				return fmt.Errorf("strongswan config: conn %q: %s auth method %q (want psk, pubkey or null)", conn.Name, side, a.Method)
+				return fmt.Errorf("strongswan config: conn %q: %s auth method %q (want psk or pubkey; strongSwan 5.9.8 has no NULL auth)", conn.Name, side, a.Method)
 			}
 		}
 		for j, ch := range conn.Children {
