@@ -35,9 +35,9 @@ func parseEncryptedFragment(next PayloadType, body cryptobyte.String, aad []byte
 	if p.Number == 0 || p.Total == 0 || p.Number > p.Total {
 		return nil, syntaxErrorf("fragment number %d of total %d", p.Number, p.Total)
 	}
-	if p.Number != 1 && next != PayloadNone {
-		return nil, syntaxErrorf("fragment %d: next payload %v, must be 0 in all but the first fragment", p.Number, next)
-	}
+	// RFC 7383 §2.5 has senders put 0 in the next-payload field of all but
+	// the first fragment; receivers need not check it, and reassembly
+	// only ever uses fragment 1's, so it is not checked here.
 	p.Body = r.rest()
 	// Fragment Number and Total Fragments are authenticated with the
 	// header (RFC 7383 §2.5).
@@ -175,6 +175,7 @@ func (r *Reassembler) Add(m *Message, c *SKCipher) (*Message, error) {
 		return nil, err
 	}
 	out := &Message{Header: m.Header}
+	out.NextPayload, out.Length = first, 0 // no single datagram carried it
 	out.Payloads = append(append(out.Payloads, m.Payloads[:len(m.Payloads)-1]...), payloads...)
 	return out, nil
 }
