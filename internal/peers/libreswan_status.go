@@ -199,14 +199,17 @@ func (o ChildOutcome) String() string {
 // ChildResult is a ChildOutcome with its evidence.
 type ChildResult struct {
 	Outcome ChildOutcome
-	Notify  string   // e.g. TS_UNACCEPTABLE for ChildRejectedByPeer
-	SPI     string   // ChildKernelNoESP: the inbound SPI pluto tried to add (hex)
-	Lines   []string // the log lines that decided it
+	Notify  string // e.g. TS_UNACCEPTABLE for ChildRejectedByPeer
+	// ChildKernelNoESP: the SA pluto tried to add first, which is its outbound one: SPI (hex,
+	// chosen by the peer: the peer's inbound SPI) toward SADst.
+	SPI   string
+	SADst string
+	Lines []string // the log lines that decided it
 }
 
 var (
 	childEstablishedRe = regexp.MustCompile(`established Child SA`)
-	kernelNoESPRe      = regexp.MustCompile(`netlink response for Add SA esp\.([0-9a-f]+)@\S+: Function not implemented \(errno 38\)`)
+	kernelNoESPRe      = regexp.MustCompile(`netlink response for Add SA esp\.([0-9a-f]+)@(\S+): Function not implemented \(errno 38\)`)
 	childRejectedRe    = regexp.MustCompile(`response rejected Child SA with ([A-Z_]+)`)
 	anyLine            = regexp.MustCompile(`.`)
 	childFailedRe      = regexp.MustCompile(`(?i)(setup_half_ipsec_sa\(\) hit fail|failed to (install|add|set ?up) .*(SA|IPsec))`)
@@ -245,7 +248,8 @@ func classifyChild(lines []string) ChildResult {
 		case childEstablishedRe.MatchString(ln):
 			return ChildResult{Outcome: ChildEstablished, Lines: []string{ln}}
 		case kernelNoESPRe.MatchString(ln):
-			r = ChildResult{Outcome: ChildKernelNoESP, SPI: kernelNoESPRe.FindStringSubmatch(ln)[1], Lines: []string{ln}}
+			m := kernelNoESPRe.FindStringSubmatch(ln)
+			r = ChildResult{Outcome: ChildKernelNoESP, SPI: m[1], SADst: m[2], Lines: []string{ln}}
 		case childRejectedRe.MatchString(ln):
 			if r.Outcome != ChildKernelNoESP {
 				r = ChildResult{Outcome: ChildRejectedByPeer, Notify: childRejectedRe.FindStringSubmatch(ln)[1], Lines: []string{ln}}

@@ -92,7 +92,7 @@ func TestClassifyChild(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := classifyChild(tc.lines)
-			if r.Outcome != tc.want || r.Notify != tc.notify || r.SPI != tc.spi {
+			if r.Outcome != tc.want || r.Notify != tc.notify || r.SPI != tc.spi || (tc.spi != "" && r.SADst != "192.0.2.1") {
 				t.Errorf("got %v notify %q spi %q (%v), want %v %q %q", r.Outcome, r.Notify, r.SPI, r.Lines, tc.want, tc.notify, tc.spi)
 			}
 		})
