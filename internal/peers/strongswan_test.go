@@ -158,3 +158,66 @@ func mustRSA(t testing.TB) crypto.Signer {
 	}
 	return k
 }
+
+// The Netlink data plane with a trap: A's first packet to B makes the kernel ACQUIRE, charon
+// initiates, the IKE SA comes up, and installing the CHILD SA fails on this kernel (ENOSYS).
+// B uses kernel-libipsec and installs its side. Both ends fragment IKE messages above 576
+// bytes (RSA-3072 IKE_AUTH is larger), which shows the fragmentation settings reach charon.
+func TestStrongSwanNetlinkTrapAndFragments(t *testing.T) {
+	in := Require(t)
+	t.Parallel()
+	net := netnstest.NewPair(t, "pt")
+	ka, kb := mustRSABits(t, 3072), mustRSABits(t, 3072)
+	conn := func(local, remote string, me crypto.Signer, peer crypto.PublicKey, trap bool) StrongSwanConn {
+		c := StrongSwanConn{
+			Name: "t", LocalAddrs: []string{local}, RemoteAddrs: []string{remote}, Fragmentation: "force",
+			Proposals: []string{"aes256gcm16-prfsha384-ecp384"},
+			Local:     StrongSwanAuth{Method: AuthPubkey, ID: local, Key: me},
+			Remote:    StrongSwanAuth{Method: AuthPubkey, ID: remote, PublicKey: peer},
+			Children:  []StrongSwanChild{{Name: "c", ESPProposals: []string{"aes256gcm16"}}},
+		}
+		if trap {
+			c.Children[0].StartAction = "trap"
+		}
+		return c
+	}
+	a := StartStrongSwan(t, in, net.A.Name, StrongSwanConfig{Dataplane: Netlink, Charon: []string{"fragment_size = 576"},
+		Conns: []StrongSwanConn{conn(net.A4.String(), net.B4.String(), ka, kb.Public(), true)}})
+	b := StartStrongSwan(t, in, net.B.Name, StrongSwanConfig{Charon: []string{"fragment_size = 576"},
+		Conns: []StrongSwanConn{conn(net.B4.String(), net.A4.String(), kb, ka.Public(), false)}})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	// The trap is an XFRM policy in A's namespace.
+	pol, err := exec.CommandContext(ctx, "ip", "-n", net.A.Name, "xfrm", "policy").CombinedOutput()
+	if err != nil || !strings.Contains(string(pol), "dst 192.0.2.2/32") {
+		t.Fatalf("trap policy in %s: %v\n%s", net.A.Name, err, pol)
+	}
+	_ = exec.CommandContext(ctx, "ip", "netns", "exec", net.A.Name, "ping", "-n", "-c", "1", "-W", "1", net.B4.String()).Run()
+	if _, err := a.Log.WaitFrom(ctx, 0, regexpFor(`creating acquire job for policy 192.0.2.1/32.* === 192.0.2.2/32`)); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := a.WaitSA(ctx, func(sa IKESA) bool { return sa.Name == "t" && sa.Established() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sa.EncrAlg != "AES_GCM_16" || sa.EncrKeySize != 256 || sa.PRFAlg != "PRF_HMAC_SHA2_384" || sa.DHGroup != "ECP_384" {
+		t.Errorf("IKE SA %s-%d/%s/%s, want AES_GCM_16-256/PRF_HMAC_SHA2_384/ECP_384", sa.EncrAlg, sa.EncrKeySize, sa.PRFAlg, sa.DHGroup)
+	}
+	if _, err := a.Log.WaitFrom(ctx, 0, regexpFor(`unable to install inbound and outbound IPsec SA \(SAD\) in kernel`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Log.WaitFrom(ctx, 0, regexpFor(`received fragment #\d+ of \d+`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Log.WaitFrom(ctx, 0, regexpFor(`received fragment #\d+ of \d+`)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustRSABits(t testing.TB, bits int) crypto.Signer {
+	k, err := rsa.GenerateKey(rand.Reader, bits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
