@@ -85,10 +85,14 @@ install_libreswan() {
 		rm -f /usr/sbin/policy-rc.d
 		MADE_POLICY=0
 	fi
-	# The package enables ipsec.service on first install; the tests never use it.
-	deb-systemd-helper disable ipsec.service >/dev/null 2>&1 || true
-	if [ -d /run/systemd/system ]; then
+	# The package enables ipsec.service on first install; the tests never use it. Record it as
+	# disabled for dpkg (so upgrades keep it off; deb-systemd-helper only acts when it believes
+	# dpkg called it) and remove the unit's symlinks (systemctl works without a running systemd).
+	DPKG_MAINTSCRIPT_PACKAGE=libreswan deb-systemd-helper disable ipsec.service >/dev/null 2>&1 || true
+	if command -v systemctl >/dev/null; then
 		systemctl disable ipsec.service >/dev/null 2>&1 || true
+	fi
+	if [ -d /run/systemd/system ]; then
 		# We installed it just now, so a running system pluto is one we started.
 		systemctl stop ipsec.service >/dev/null 2>&1 || true
 	fi
@@ -196,6 +200,11 @@ check_strongswan() {
 }
 
 start=$(date +%s)
+# one run at a time (parallel `make deps` on a shared machine): apt has its own lock, the
+# unpacked tree does not
+mkdir -p "$ROOT"
+exec 9>"$ROOT/.lock"
+flock 9
 install_libreswan
 check_libreswan
 install_strongswan
