@@ -16,10 +16,10 @@ import (
 
 // strongSwanPair starts charon in A (initiator) and B (responder) with mirrored
 // connections "t" / child "c" built by mk(local, remote addrs, isA).
-func strongSwanPair(t *testing.T, in *Install, net *netnstest.Pair, mk func(local, remote string, a bool) StrongSwanConn) (*StrongSwan, *StrongSwan) {
+func strongSwanPair(t *testing.T, in *Install, addrA, addrB string, net *netnstest.Pair, mk func(local, remote string, a bool) StrongSwanConn) (*StrongSwan, *StrongSwan) {
 	t.Helper()
-	a := StartStrongSwan(t, in, net.A.Name, StrongSwanConfig{Conns: []StrongSwanConn{mk(net.A4.String(), net.B4.String(), true)}})
-	b := StartStrongSwan(t, in, net.B.Name, StrongSwanConfig{Conns: []StrongSwanConn{mk(net.B4.String(), net.A4.String(), false)}})
+	a := StartStrongSwan(t, in, net.A.Name, StrongSwanConfig{Conns: []StrongSwanConn{mk(addrA, addrB, true)}})
+	b := StartStrongSwan(t, in, net.B.Name, StrongSwanConfig{Conns: []StrongSwanConn{mk(addrB, addrA, false)}})
 	return a, b
 }
 
@@ -36,6 +36,7 @@ func TestStrongSwanPairEstablishes(t *testing.T) {
 		wantEncr  string
 		wantDH    string
 		childEncr string
+		ipv6      bool
 	}{
 		{
 			name: "psk", proposal: "aes128gcm16-prfsha256-x25519", esp: "aes128gcm16",
@@ -43,6 +44,13 @@ func TestStrongSwanPairEstablishes(t *testing.T) {
 				return StrongSwanAuth{Method: AuthPSK}, StrongSwanAuth{Method: AuthPSK}
 			},
 			wantEncr: "AES_GCM_16", wantDH: "CURVE_25519", childEncr: "AES_GCM_16",
+		},
+		{
+			name: "psk-ipv6", proposal: "aes256gcm16-prfsha384-ecp384", esp: "aes256gcm16", ipv6: true,
+			auth: func(bool) (StrongSwanAuth, StrongSwanAuth) {
+				return StrongSwanAuth{Method: AuthPSK}, StrongSwanAuth{Method: AuthPSK}
+			},
+			wantEncr: "AES_GCM_16", wantDH: "ECP_384", childEncr: "AES_GCM_16",
 		},
 		{
 			name: "ed25519-raw", proposal: "chacha20poly1305-prfsha256-x25519", esp: "chacha20poly1305",
@@ -71,7 +79,11 @@ func TestStrongSwanPairEstablishes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			net := netnstest.NewPair(t, "pe")
-			a, b := strongSwanPair(t, in, net, func(local, remote string, isA bool) StrongSwanConn {
+			addrA, addrB := net.A4.String(), net.B4.String()
+			if tc.ipv6 {
+				addrA, addrB = net.A6.String(), net.B6.String()
+			}
+			a, b := strongSwanPair(t, in, addrA, addrB, net, func(local, remote string, isA bool) StrongSwanConn {
 				la, ra := tc.auth(isA)
 				la.ID, ra.ID = local, remote
 				return StrongSwanConn{
@@ -106,8 +118,8 @@ func TestStrongSwanPairEstablishes(t *testing.T) {
 			if saA.EncrAlg != tc.wantEncr || saA.DHGroup != tc.wantDH {
 				t.Errorf("IKE SA transforms %s/%s, want %s/%s", saA.EncrAlg, saA.DHGroup, tc.wantEncr, tc.wantDH)
 			}
-			if saA.LocalID != net.A4.String() || saA.RemoteID != net.B4.String() {
-				t.Errorf("IDs %q...%q, want %v...%v", saA.LocalID, saA.RemoteID, net.A4, net.B4)
+			if saA.LocalID != addrA || saA.RemoteID != addrB {
+				t.Errorf("IDs %q...%q, want %v...%v", saA.LocalID, saA.RemoteID, addrA, addrB)
 			}
 			ca, _ := saA.Child("c")
 			cb, _ := saB.Child("c")
@@ -118,7 +130,7 @@ func TestStrongSwanPairEstablishes(t *testing.T) {
 				t.Errorf("CHILD SPIs don't pair: A in/out %s/%s, B in/out %s/%s", ca.SPIIn, ca.SPIOut, cb.SPIIn, cb.SPIOut)
 			}
 			// The data plane works: a ping from A to B goes through the CHILD SA.
-			out, err := exec.CommandContext(ctx, "ip", "netns", "exec", net.A.Name, "ping", "-n", "-c", "2", "-i", "0.2", "-W", "2", net.B4.String()).CombinedOutput()
+			out, err := exec.CommandContext(ctx, "ip", "netns", "exec", net.A.Name, "ping", "-n", "-c", "2", "-i", "0.2", "-W", "2", addrB).CombinedOutput()
 			if err != nil {
 				t.Fatalf("ping through the CHILD SA: %v\n%s", err, out)
 			}
