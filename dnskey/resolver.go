@@ -1,0 +1,394 @@
+package dnskey
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+	"golang.org/x/sync/singleflight"
+)
+
+// Config configures a Resolver. The zero value is usable and strict: it
+// reads /etc/resolv.conf and requires DNSSEC.
+type Config struct {
+	// Servers are the resolvers to ask, "host:port" or "host" (port 53),
+	// in order. Empty means the nameservers of ResolvConf.
+	Servers []string
+	// ResolvConf is read when Servers is empty; default /etc/resolv.conf.
+	ResolvConf string
+	// Timeout bounds each query attempt; default 2s. Each server is
+	// tried at most twice (one retry).
+	Timeout time.Duration
+	// AcceptInsecure is the inverse of dns.require_dnssec (default false,
+	// i.e. required): when false, only records from answers that carry the
+	// AD bit are used. See the package documentation and docs/dnssec.md.
+	AcceptInsecure bool
+	// MinTTL and MaxTTL clamp every record's and negative answer's TTL;
+	// defaults 10s and 1h.
+	MinTTL, MaxTTL time.Duration
+	// CacheSize bounds the cache in (name, type) entries; default 4096.
+	CacheSize int
+	// UDPSize is the EDNS0 buffer size offered; default 1232.
+	UDPSize uint16
+	// Clock defaults to the system clock.
+	Clock Clock
+	// Logger receives a warning per record skipped; default: discard.
+	Logger *slog.Logger
+}
+
+// queryTypes are asked in parallel for every lookup.
+var queryTypes = []uint16{dns.TypeIPSECKEY, dns.TypeTXT, dns.TypeKEY}
+
+// Resolver finds peers' keys in DNS and caches them. It is safe for
+// concurrent use.
+type Resolver struct {
+	cfg      Config
+	cache    *answerCache
+	inflight singleflight.Group
+	stats    counters
+}
+
+// New checks cfg, fills in defaults and returns a Resolver.
+func New(cfg Config) (*Resolver, error) {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 2 * time.Second
+	}
+	if cfg.MinTTL <= 0 {
+		cfg.MinTTL = 10 * time.Second
+	}
+	if cfg.MaxTTL <= 0 {
+		cfg.MaxTTL = time.Hour
+	}
+	if cfg.MinTTL > cfg.MaxTTL {
+		return nil, fmt.Errorf("dnskey: min TTL %v exceeds max TTL %v", cfg.MinTTL, cfg.MaxTTL)
+	}
+	if cfg.CacheSize <= 0 {
+		cfg.CacheSize = 4096
+	}
+	if cfg.UDPSize == 0 {
+		cfg.UDPSize = 1232
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = systemClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(cfg.Servers) == 0 {
+		path := cfg.ResolvConf
+		if path == "" {
+			path = "/etc/resolv.conf"
+		}
+		cc, err := dns.ClientConfigFromFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("dnskey: no servers configured and %s unreadable: %w", path, err)
+		}
+		for _, s := range cc.Servers {
+			cfg.Servers = append(cfg.Servers, net.JoinHostPort(s, cc.Port))
+		}
+		if len(cfg.Servers) == 0 {
+			return nil, fmt.Errorf("dnskey: no servers configured and none in %s", path)
+		}
+	} else {
+		servers := make([]string, len(cfg.Servers))
+		for i, s := range cfg.Servers {
+			if _, _, err := net.SplitHostPort(s); err != nil {
+				s = net.JoinHostPort(s, "53")
+			}
+			servers[i] = s
+		}
+		cfg.Servers = servers
+	}
+	c, err := newAnswerCache(cfg.CacheSize, cfg.Clock)
+	if err != nil {
+		return nil, fmt.Errorf("dnskey: %w", err)
+	}
+	return &Resolver{cfg: cfg, cache: c}, nil
+}
+
+// Servers returns the servers the resolver asks, in order.
+func (r *Resolver) Servers() []string { return append([]string(nil), r.cfg.Servers...) }
+
+// Stats returns the counters.
+func (r *Resolver) Stats() Stats {
+	return Stats{
+		Hits: r.stats.hits.Load(), Misses: r.stats.misses.Load(), Coalesced: r.stats.coalesced.Load(),
+		Queries: r.stats.queries.Load(), Errors: r.stats.errors.Load(), Entries: r.cache.lru.Len(),
+	}
+}
+
+// Result is what DNS says about one ID.
+type Result struct {
+	ID   ID     `json:"id"`
+	Name string `json:"name"` // the name queried
+	// Keys are the usable records, lowest precedence first. Under
+	// dns.require_dnssec all of them are Secure.
+	Keys []PeerKey `json:"keys"`
+	// Skipped are records found but not used, each with the reason.
+	Skipped []SkippedRecord `json:"skipped,omitempty"`
+	// Insecure is set when some answer lacked the AD bit.
+	Insecure bool `json:"insecure"`
+	// Failures lists the record types whose query failed although others
+	// answered (with ErrDNSFailure they are in the error instead).
+	Failures []string `json:"failures,omitempty"`
+	// Outcome summarises each type's answer, e.g. "IPSECKEY: NXDOMAIN".
+	Outcome []string `json:"outcome"`
+}
+
+// Connectable returns the keys an initiator can use directly (gateway is an
+// address or the target itself), in precedence order.
+func (res Result) Connectable() []PeerKey {
+	var out []PeerKey
+	for _, k := range res.Keys {
+		if k.Connectable() && k.PublicKey != nil {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// Lookup queries IPSECKEY, TXT and KEY for id in parallel (or takes them
+// from the cache) and returns the usable records. The error wraps ErrNoKey
+// (ErrInsecure included) when DNS answered but nothing is usable, or
+// ErrDNSFailure when DNS did not answer; the Result is filled in either
+// case, so that a caller can explain it.
+func (r *Resolver) Lookup(ctx context.Context, id ID) (Result, error) {
+	name, err := id.QueryName()
+	if err != nil {
+		return Result{ID: id}, fmt.Errorf("dnskey: %w", err)
+	}
+	name = strings.ToLower(dns.Fqdn(name))
+	res := Result{ID: id, Name: name}
+
+	answers := make([]*rrsetAnswer, len(queryTypes))
+	errs := make([]error, len(queryTypes))
+	var wg sync.WaitGroup
+	for i, qt := range queryTypes {
+		wg.Go(func() { answers[i], errs[i] = r.rrset(ctx, cacheKey{name: name, qtype: qt}) })
+	}
+	wg.Wait()
+
+	now := r.cfg.Clock.Now()
+	var failures []error
+	insecureSkipped := false
+	for i, a := range answers {
+		tname := dns.TypeToString[queryTypes[i]]
+		if errs[i] != nil {
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				return res, fmt.Errorf("dnskey: %s: %w", id, ctxErr)
+			}
+			failures = append(failures, errs[i])
+			res.Outcome = append(res.Outcome, tname+": failed")
+			continue
+		}
+		res.Outcome = append(res.Outcome, tname+": "+a.kind.String())
+		res.Skipped = append(res.Skipped, a.skipped...)
+		if !a.secure && a.kind == answerPositive {
+			res.Insecure = true
+		}
+		ttl := a.expires.Sub(now).Truncate(time.Second)
+		for _, k := range a.keys {
+			k.TTL = ttl
+			if !k.Secure && !r.cfg.AcceptInsecure {
+				insecureSkipped = true
+				res.Skipped = append(res.Skipped, SkippedRecord{Record: k.Record,
+					Reason: "answer not DNSSEC-validated (no AD bit) and dns.require_dnssec is on"})
+				continue
+			}
+			res.Keys = append(res.Keys, k)
+		}
+	}
+	sortKeys(res.Keys)
+	for _, f := range failures {
+		res.Failures = append(res.Failures, f.Error())
+	}
+	switch {
+	case len(res.Keys) > 0:
+		return res, nil
+	case len(failures) > 0:
+		return res, fmt.Errorf("dnskey: %s: %w", id, errors.Join(failures...))
+	case insecureSkipped:
+		return res, fmt.Errorf("dnskey: %s: %w", id, ErrInsecure)
+	case len(res.Skipped) > 0:
+		return res, fmt.Errorf("dnskey: %s: %w: %d record(s) at %s did not parse", id, ErrNoKey, len(res.Skipped), name)
+	}
+	return res, fmt.Errorf("dnskey: %s: %w: %s (%s)", id, ErrNoKey, name, strings.Join(res.Outcome, ", "))
+}
+
+// rrset returns the answer for k from the cache, or fetches it; concurrent
+// misses for one k share one fetch.
+func (r *Resolver) rrset(ctx context.Context, k cacheKey) (*rrsetAnswer, error) {
+	if a, ok := r.cache.get(k); ok {
+		r.stats.hits.Add(1)
+		return a, nil
+	}
+	r.stats.misses.Add(1)
+	leader := false
+	// The fetch must not die with the first caller's context: others may
+	// be waiting on it. Its own attempts are bounded by the timeout.
+	fetchCtx := context.WithoutCancel(ctx)
+	ch := r.inflight.DoChan(k.String(), func() (any, error) {
+		leader = true
+		a, err := r.fetch(fetchCtx, k)
+		if err != nil {
+			r.stats.errors.Add(1)
+			return nil, err
+		}
+		r.cache.add(k, a)
+		return a, nil
+	})
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case res := <-ch:
+		if !leader {
+			r.stats.coalesced.Add(1)
+		}
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		return res.Val.(*rrsetAnswer), nil
+	}
+}
+
+// fetch asks DNS for k and parses the answer.
+func (r *Resolver) fetch(ctx context.Context, k cacheKey) (*rrsetAnswer, error) {
+	resp, err := r.exchange(ctx, k.name, k.qtype)
+	if err != nil {
+		return nil, err
+	}
+	now := r.cfg.Clock.Now()
+	a := &rrsetAnswer{qtype: k.qtype, secure: resp.AuthenticatedData}
+	if resp.Rcode == dns.RcodeNameError {
+		a.kind = answerNXDomain
+		r.negativeTTL(a, resp, now)
+		return a, nil
+	}
+	owners := cnameChain(k.name, resp.Answer)
+	var minTTL uint32
+	found := 0
+	for _, rr := range resp.Answer {
+		h := rr.Header()
+		if h.Rrtype != k.qtype || h.Class != dns.ClassINET || !owners[strings.ToLower(h.Name)] {
+			continue
+		}
+		if found == 0 || h.Ttl < minTTL {
+			minTTL = h.Ttl
+		}
+		found++
+		r.parseRecord(a, rr)
+	}
+	if found == 0 {
+		a.kind = answerNoData
+		r.negativeTTL(a, resp, now)
+		return a, nil
+	}
+	a.kind = answerPositive
+	a.expires = now.Add(r.clamp(time.Duration(minTTL) * time.Second))
+	return a, nil
+}
+
+// parseRecord adds rr to a as a key, a skipped record or an ignored TXT.
+func (r *Resolver) parseRecord(a *rrsetAnswer, rr dns.RR) {
+	var k PeerKey
+	var err error
+	switch rr := rr.(type) {
+	case *dns.IPSECKEY:
+		k, err = ParseIPSECKEY(rr)
+	case *dns.KEY:
+		k, err = ParseKEY(rr)
+	case *dns.TXT:
+		var t TXTRecord
+		t, err = ParseTXT(rr.Txt)
+		if errors.Is(err, errNotIPsec) {
+			a.ignored++
+			return
+		}
+		k = PeerKey{Source: SourceTXT, Precedence: t.Precedence, Gateway: t.Gateway, Algorithm: AlgorithmRSA}
+		if t.Key != nil {
+			k.PublicKey = t.Key
+		}
+	default:
+		err = fmt.Errorf("unexpected record type %s", dns.TypeToString[rr.Header().Rrtype])
+	}
+	text := rr.String()
+	if err != nil {
+		r.cfg.Logger.Warn("dnskey: skipping record", "record", text, "reason", err.Error())
+		a.skipped = append(a.skipped, SkippedRecord{Record: text, Reason: err.Error()})
+		return
+	}
+	k.Name = strings.ToLower(rr.Header().Name)
+	k.Secure = a.secure
+	k.Record = text
+	a.keys = append(a.keys, k)
+}
+
+// negativeTTL sets the expiry of a negative answer from the SOA in the
+// authority section: min(SOA TTL, SOA MINIMUM) (RFC 2308 §5). Without an
+// SOA the answer is not cached.
+func (r *Resolver) negativeTTL(a *rrsetAnswer, resp *dns.Msg, now time.Time) {
+	for _, rr := range resp.Ns {
+		if soa, ok := rr.(*dns.SOA); ok {
+			a.expires = now.Add(r.clamp(time.Duration(min(soa.Hdr.Ttl, soa.Minttl)) * time.Second))
+			return
+		}
+	}
+	a.noCache = true
+	a.expires = now
+}
+
+func (r *Resolver) clamp(d time.Duration) time.Duration {
+	return min(max(d, r.cfg.MinTTL), r.cfg.MaxTTL)
+}
+
+// cnameChain returns the lower-case owner names that stand for name in the
+// answer: name and the targets of a CNAME chain from it (at most 8 links).
+func cnameChain(name string, answer []dns.RR) map[string]bool {
+	owners := map[string]bool{name: true}
+	cur := name
+	for range 8 {
+		next := ""
+		for _, rr := range answer {
+			if c, ok := rr.(*dns.CNAME); ok && strings.EqualFold(c.Hdr.Name, cur) {
+				next = strings.ToLower(c.Target)
+				break
+			}
+		}
+		if next == "" || owners[next] {
+			break
+		}
+		owners[next] = true
+		cur = next
+	}
+	return owners
+}
+
+// Authorizes reports whether DNS lets gateway speak for client (RFC 4322
+// delegation): some usable record at client's name names gateway as its
+// gateway, or names no gateway while gateway is client itself. It is
+// (false, nil) when records exist but none names gateway, and (false, err)
+// when there are none (ErrNoKey) or DNS failed (ErrDNSFailure).
+func (r *Resolver) Authorizes(ctx context.Context, client, gateway ID) (bool, error) {
+	res, err := r.Lookup(ctx, client)
+	if err != nil {
+		return false, err
+	}
+	for _, k := range res.Keys {
+		if k.Gateway.Kind == GatewayNone {
+			if client == gateway {
+				return true, nil
+			}
+			continue
+		}
+		if gateway.matchesGateway(k.Gateway) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
