@@ -28,6 +28,9 @@ func newRootCmd() *cobra.Command {
 		newVersionCmd(g),
 		newStatusCmd(g),
 		newPolicyCmd(g),
+		newNewHostKeyCmd(g),
+		newShowHostKeyCmd(g),
+		newDNSCmd(g),
 	)
 	return root
 }
