@@ -1,0 +1,437 @@
+package ike
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// EngineConfig configures an Engine. Zero fields take the defaults named
+// on each.
+type EngineConfig struct {
+	Credentials Credentials
+	Keys        KeyResolver    // needed to verify pubkey peers
+	Policy      PeerPolicy     // needed to answer as a responder
+	Installer   ChildInstaller // required
+	Sender      Sender         // required
+	Clock       Clock          // default SystemClock
+	Logger      *slog.Logger   // default: discard
+	Rand        io.Reader      // default crypto/rand
+
+	// IKE and ESP are our algorithm preferences; defaults
+	// DefaultIKEPolicy and DefaultESPPolicy.
+	IKE, ESP Policy
+	// RekeyPFS is the DH group used for CHILD SA rekeys we start
+	// (DHNone: no PFS).
+	RekeyPFS DHGroup
+
+	// IKEPort and NATTPort are our local ports; default 500 and 4500.
+	IKEPort, NATTPort uint16
+
+	// RetransmitBase is the first retransmission timeout (default 500
+	// ms, the Libreswan OE peers give up after 2 s), doubled each time
+	// up to RetransmitMax (default 8 s). GiveUp bounds one exchange
+	// (default 30 s).
+	RetransmitBase, RetransmitMax, GiveUp time.Duration
+	// Liveness is the interval of idleness after which we send an empty
+	// INFORMATIONAL (default 0: off).
+	Liveness time.Duration
+	// Keepalive is the NAT keepalive interval when we are behind a NAT
+	// (default 20 s).
+	Keepalive time.Duration
+	// HalfOpenCookieThreshold is the number of half-open responder SAs
+	// above which IKE_SA_INIT requests need a cookie (default 64; -1:
+	// always). HalfOpenLimit is the most we keep at all (default 4096).
+	// HalfOpenTimeout is how long one may stay half open (default 30 s).
+	HalfOpenCookieThreshold, HalfOpenLimit int
+	HalfOpenTimeout                        time.Duration
+	// FragmentThreshold is the largest IKE message (without IP/UDP
+	// headers and marker) sent unfragmented when the peer supports RFC
+	// 7383; default 1280-40-8-4 = 1228, which fits a 1280-octet IPv6
+	// path.
+	FragmentThreshold int
+
+	// IKELifetime and ChildLifetime are the SA lifetimes (defaults 4 h
+	// and 1 h); we rekey RekeyMargin before (default 10% of each).
+	IKELifetime, ChildLifetime time.Duration
+	RekeyMargin                time.Duration
+
+	// Event hooks, called without engine locks held, in no particular
+	// goroutine. Any may be nil.
+	OnEstablished func(SAInfo)
+	OnChildUp     func(ChildSAInfo)
+	OnChildDown   func(ChildSAInfo, error)
+	OnIKEDown     func(SAInfo, error)
+}
+
+func (c *EngineConfig) setDefaults() {
+	if c.Clock == nil {
+		c.Clock = SystemClock{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Rand == nil {
+		c.Rand = rand.Reader
+	}
+	if c.IKE.Protocol == 0 {
+		c.IKE = DefaultIKEPolicy()
+	}
+	if c.ESP.Protocol == 0 {
+		c.ESP = DefaultESPPolicy()
+	}
+	if c.IKEPort == 0 {
+		c.IKEPort = 500
+	}
+	if c.NATTPort == 0 {
+		c.NATTPort = 4500
+	}
+	if c.RetransmitBase <= 0 {
+		c.RetransmitBase = 500 * time.Millisecond
+	}
+	if c.RetransmitMax <= 0 {
+		c.RetransmitMax = 8 * time.Second
+	}
+	if c.GiveUp <= 0 {
+		c.GiveUp = 30 * time.Second
+	}
+	if c.Keepalive <= 0 {
+		c.Keepalive = 20 * time.Second
+	}
+	if c.HalfOpenCookieThreshold == 0 {
+		c.HalfOpenCookieThreshold = 64
+	}
+	if c.HalfOpenLimit <= 0 {
+		c.HalfOpenLimit = 4096
+	}
+	if c.HalfOpenTimeout <= 0 {
+		c.HalfOpenTimeout = 30 * time.Second
+	}
+	if c.FragmentThreshold <= 0 {
+		c.FragmentThreshold = DefaultFragmentThreshold
+	}
+	if c.IKELifetime <= 0 {
+		c.IKELifetime = 4 * time.Hour
+	}
+	if c.ChildLifetime <= 0 {
+		c.ChildLifetime = time.Hour
+	}
+}
+
+// DefaultFragmentThreshold is the largest IKE message sent whole: a
+// 1280-octet IPv6 path minus the IPv6 (40) and UDP (8) headers and the
+// non-ESP marker (4).
+const DefaultFragmentThreshold = 1280 - 40 - 8 - 4
+
+// InitiateOptions describes one IKE SA and its first CHILD SA to set up.
+type InitiateOptions struct {
+	// Remote is the peer (port 500 normally).
+	Remote netip.AddrPort
+	// Local is our address; invalid means "let the Sender choose" (NAT
+	// detection then assumes we are behind a NAT and moves to 4500).
+	Local netip.Addr
+	// Auth is how we authenticate: AuthKindPubkey signs with
+	// Credentials.Signer, AuthKindPSK uses Credentials.PSK(PeerID),
+	// AuthKindNull sends ID_NULL and NULL auth.
+	Auth AuthKind
+	// PeerID is the identity the peer must prove; the zero value accepts
+	// any identity the KeyResolver vouches for (or the peer's address for
+	// PSK). It is sent as IDr when set.
+	PeerID Identity
+	// PeerAuth restricts how the peer may authenticate; AuthKindNone
+	// means the same class as ours.
+	PeerAuth AuthKind
+	// TSi and TSr are the proposed selectors; empty means host selectors
+	// for Local and Remote.
+	TSi, TSr []TrafficSelector
+	Mode     Mode
+	// IKE and ESP override the engine's proposals when Protocol is set.
+	IKE, ESP Policy
+	// InitialContact sends INITIAL_CONTACT.
+	InitialContact bool
+	// Trace, when not nil, is filled in as the exchanges happen, also
+	// when Initiate fails.
+	Trace *Trace
+}
+
+// SAID names an IKE SA by its SPIs.
+type SAID struct {
+	SPIi, SPIr SPI
+}
+
+func (id SAID) String() string { return fmt.Sprintf("%x_i:%x_r", id.SPIi[:], id.SPIr[:]) }
+
+// SAInfo describes an IKE SA.
+type SAInfo struct {
+	ID          SAID
+	Initiator   bool // we are the original initiator
+	State       string
+	Local       netip.AddrPort
+	Remote      netip.AddrPort
+	PeerID      Identity
+	PeerAuth    AuthKind
+	Suite       IKESuite
+	NATT        bool // IKE moved to the NAT-T port
+	BehindNAT   bool // we are behind a NAT (we send keepalives)
+	Established time.Time
+	Children    []ChildSAInfo
+}
+
+// ChildSAInfo describes a CHILD SA.
+type ChildSAInfo struct {
+	IKE      SAID
+	SPIIn    uint32
+	SPIOut   uint32
+	Mode     Mode
+	TSLocal  []TrafficSelector
+	TSRemote []TrafficSelector
+	Encr     EncrAlg
+	Integ    IntegID
+	ESN      bool
+	PFS      DHGroup
+	Encap    bool
+	PeerID   Identity
+	Trace    *Trace // set by Initiate
+}
+
+// Trace records what happened during Initiate, for the probe tool.
+type Trace struct {
+	Exchanges []ExchangeTrace
+	// IKESuite and ESP are what the peer chose.
+	IKESuite IKESuite
+	ESP      *Selection
+	// Cookie: the peer asked for a cookie. InvalidKE lists the groups
+	// the peer asked for with INVALID_KE_PAYLOAD.
+	Cookie    bool
+	InvalidKE []DHGroup
+	// Fragments: we sent or received SKF fragments.
+	FragmentsSent, FragmentsReceived int
+	PeerSupportsFragments            bool
+	// NAT: what detection said, and whether IKE moved to 4500.
+	LocalBehindNAT, RemoteBehindNAT, NATT bool
+	// PeerAuthMethod is the peer's AUTH method and scheme as described by
+	// DescribeAuth; PeerAuthVerified whether it checked out.
+	PeerID           Identity
+	PeerAuthMethod   AuthMethod
+	PeerAuthScheme   string
+	PeerAuthVerified bool
+	// VendorIDs and Notifies the peer sent, over all exchanges.
+	VendorIDs [][]byte
+	Notifies  []NotifyType
+}
+
+// ExchangeTrace is one request/response exchange as seen by the initiator.
+type ExchangeTrace struct {
+	Exchange    ExchangeType
+	MessageID   uint32
+	Start       time.Time
+	Duration    time.Duration
+	Retransmits int
+	SentBytes   int
+	RecvBytes   int
+	Fragments   int // fragments sent for the request
+	Notifies    []NotifyType
+	Error       string
+}
+
+// Engine is an IKEv2 initiator and responder for any number of peers. It
+// is safe for concurrent use.
+type Engine struct {
+	cfg EngineConfig
+	log *slog.Logger
+
+	cookies *Cookies
+	stats   stats
+
+	mu       sync.Mutex
+	closed   bool
+	sas      map[SPI]*ikeSA         // by our SPI
+	halfOpen map[halfOpenKey]*ikeSA // responder SAs by the peer's SPIi and address
+	nHalf    int
+}
+
+type halfOpenKey struct {
+	spii   SPI
+	remote netip.AddrPort
+}
+
+// NewEngine checks cfg and returns an engine.
+func NewEngine(cfg EngineConfig) (*Engine, error) {
+	cfg.setDefaults()
+	if cfg.Sender == nil {
+		return nil, fmt.Errorf("ike: engine config: Sender is required")
+	}
+	if cfg.Installer == nil {
+		return nil, fmt.Errorf("ike: engine config: Installer is required")
+	}
+	if err := cfg.IKE.Validate(); err != nil {
+		return nil, fmt.Errorf("ike: engine config: IKE proposals: %w", err)
+	}
+	if cfg.IKE.Protocol != ProtocolIKE {
+		return nil, fmt.Errorf("ike: engine config: IKE proposals are for %v", cfg.IKE.Protocol)
+	}
+	if err := cfg.ESP.Validate(); err != nil {
+		return nil, fmt.Errorf("ike: engine config: ESP proposals: %w", err)
+	}
+	if cfg.ESP.Protocol != ProtocolESP {
+		return nil, fmt.Errorf("ike: engine config: ESP proposals are for %v", cfg.ESP.Protocol)
+	}
+	if cfg.RekeyPFS != DHNone && !cfg.RekeyPFS.Supported() {
+		return nil, fmt.Errorf("ike: engine config: rekey PFS group %v not implemented", cfg.RekeyPFS)
+	}
+	e := &Engine{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		sas:      make(map[SPI]*ikeSA),
+		halfOpen: make(map[halfOpenKey]*ikeSA),
+	}
+	e.cookies = &Cookies{Now: cfg.Clock.Now, Rand: cfg.Rand}
+	return e, nil
+}
+
+// DropReason says why a received datagram was dropped.
+type DropReason uint8
+
+// Drop reasons, each counted in Stats.
+const (
+	DropMalformed          DropReason = iota // bad length, version or payload syntax
+	DropUnknownSPI                           // no IKE SA with this SPI
+	DropIntegrity                            // SK/SKF integrity check failed (bad ICV)
+	DropOldMessageID                         // replayed or out-of-window message ID
+	DropUnexpectedExchange                   // exchange not valid in this state
+	DropUnexpectedResponse                   // response to no outstanding request
+	DropHalfOpenLimit                        // too many half-open SAs
+	DropBadCookie                            // missing or wrong cookie under load
+	DropClosed                               // engine closed
+	DropInvalid                              // well-formed but unusable (bad KE, missing payloads)
+	numDropReasons
+)
+
+var dropNames = [numDropReasons]string{
+	"malformed", "unknown_spi", "integrity", "old_message_id", "unexpected_exchange",
+	"unexpected_response", "half_open_limit", "bad_cookie", "closed", "invalid",
+}
+
+func (r DropReason) String() string {
+	if r < numDropReasons {
+		return dropNames[r]
+	}
+	return fmt.Sprintf("drop_%d", uint8(r))
+}
+
+// Stats are the engine's counters.
+type Stats struct {
+	Received, Sent, Retransmits  uint64
+	RetransmittedResponses       uint64 // cached responses resent
+	CookiesSent                  uint64
+	IKEEstablished, IKEDeleted   uint64
+	ChildInstalled, ChildDeleted uint64
+	HalfOpen, IKESAs             int
+	Drops                        map[DropReason]uint64
+}
+
+type stats struct {
+	mu                                 sync.Mutex
+	received, sent, retransmits        uint64
+	respResent, cookiesSent            uint64
+	ikeUp, ikeDown, childUp, childDown uint64
+	drops                              [numDropReasons]uint64
+}
+
+func (s *stats) add(p *uint64) {
+	s.mu.Lock()
+	*p++
+	s.mu.Unlock()
+}
+
+// Stats returns a snapshot of the counters.
+func (e *Engine) Stats() Stats {
+	e.stats.mu.Lock()
+	st := Stats{
+		Received: e.stats.received, Sent: e.stats.sent, Retransmits: e.stats.retransmits,
+		RetransmittedResponses: e.stats.respResent, CookiesSent: e.stats.cookiesSent,
+		IKEEstablished: e.stats.ikeUp, IKEDeleted: e.stats.ikeDown,
+		ChildInstalled: e.stats.childUp, ChildDeleted: e.stats.childDown,
+		Drops: make(map[DropReason]uint64),
+	}
+	for i, n := range e.stats.drops {
+		if n > 0 {
+			st.Drops[DropReason(i)] = n
+		}
+	}
+	e.stats.mu.Unlock()
+	e.mu.Lock()
+	st.HalfOpen, st.IKESAs = e.nHalf, len(e.sas)
+	e.mu.Unlock()
+	return st
+}
+
+// drop counts and logs a dropped datagram.
+func (e *Engine) drop(r DropReason, remote netip.AddrPort, err error, attrs ...any) {
+	e.stats.mu.Lock()
+	e.stats.drops[r]++
+	e.stats.mu.Unlock()
+	if e.log.Enabled(context.Background(), slog.LevelDebug) {
+		args := append([]any{"reason", r.String(), "remote", remote}, attrs...)
+		if err != nil {
+			args = append(args, "err", err)
+		}
+		e.log.Debug("ike: drop", args...)
+	}
+}
+
+// HandlePacket processes one received IKE message (without the non-ESP
+// marker) that arrived at local from remote. It never panics on bad
+// input: every dropped datagram is counted in Stats and logged at debug
+// level with the reason.
+func (e *Engine) HandlePacket(pkt []byte, local, remote netip.AddrPort) {
+	e.handlePacket(pkt, local, remote)
+}
+
+// Initiate sets up an IKE SA with opts.Remote and its first CHILD SA, and
+// blocks until the CHILD SA is installed or the attempt fails. Errors:
+// *NotifyError for an error notify from the peer, ErrTimeout when the
+// peer stops answering, errors wrapping ErrAuthentication when the peer's
+// AUTH does not verify, *NoProposalChosenError when the peer's choice is
+// not among ours, and context errors.
+func (e *Engine) Initiate(ctx context.Context, opts InitiateOptions) (ChildSAInfo, error) {
+	return e.initiate(ctx, opts)
+}
+
+// DeleteIKE deletes an IKE SA and its CHILD SAs, telling the peer.
+func (e *Engine) DeleteIKE(ctx context.Context, id SAID) error {
+	return e.deleteIKE(ctx, id)
+}
+
+// DeleteChild deletes the CHILD SA whose inbound SPI is spiIn, telling
+// the peer.
+func (e *Engine) DeleteChild(ctx context.Context, spiIn uint32) error {
+	return e.deleteChild(ctx, spiIn)
+}
+
+// RekeyChild replaces the CHILD SA whose inbound SPI is spiIn, with PFS
+// when pfs is not DHNone.
+func (e *Engine) RekeyChild(ctx context.Context, spiIn uint32, pfs DHGroup) error {
+	return e.rekeyChild(ctx, spiIn, pfs)
+}
+
+// RekeyIKE replaces an IKE SA, moving its CHILD SAs to the new one.
+func (e *Engine) RekeyIKE(ctx context.Context, id SAID) error {
+	return e.rekeyIKE(ctx, id)
+}
+
+// SAs lists the IKE SAs (established or being set up) and their CHILD SAs.
+func (e *Engine) SAs() []SAInfo {
+	return e.listSAs()
+}
+
+// Close deletes every IKE SA (sending Delete, without waiting for the
+// answers) and stops all timers. HandlePacket drops everything afterwards.
+func (e *Engine) Close() error {
+	return e.close()
+}

@@ -1,0 +1,245 @@
+package ike
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// This file holds the small interfaces through which the engine reaches
+// the rest of oemesh: time, the network, credentials, the peer's keys,
+// policy and the data plane. ike implements none of them beyond a real
+// clock; oe (and tests) plug in the rest.
+
+// Clock is the engine's source of time. Every timer (retransmission,
+// liveness, rekey, half-open expiry) goes through it, so tests drive time
+// by hand and never sleep.
+type Clock interface {
+	Now() time.Time
+	// AfterFunc calls f in its own goroutine (or, for fake clocks, from
+	// the goroutine that advances time) once d has elapsed.
+	AfterFunc(d time.Duration, f func()) Timer
+}
+
+// Timer is a pending AfterFunc call.
+type Timer interface {
+	// Stop prevents the call if it has not run yet and reports whether it
+	// did so.
+	Stop() bool
+}
+
+// SystemClock is the real clock.
+type SystemClock struct{}
+
+// Now returns time.Now().
+func (SystemClock) Now() time.Time { return time.Now() }
+
+// AfterFunc wraps time.AfterFunc.
+func (SystemClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
+
+// Sender puts IKE messages on the wire. pkt is the IKE message without the
+// non-ESP marker: when local or remote is on the NAT-T port (4500) the
+// transport adds the marker on send and strips it on receive. The engine
+// chooses the ports (500, then 4500 after NAT detection or when the peer
+// moved) and also asks for NAT keepalives through SendKeepalive when the
+// transport implements KeepaliveSender. Send must not call back into the
+// engine synchronously.
+type Sender interface {
+	Send(pkt []byte, local, remote netip.AddrPort) error
+}
+
+// KeepaliveSender is implemented by transports that can send the one-octet
+// NAT keepalive (RFC 3948 §2.3) from the NAT-T port.
+type KeepaliveSender interface {
+	SendKeepalive(local, remote netip.AddrPort) error
+}
+
+// AuthKind is the class of authentication one side uses: a public key
+// signature, a pre-shared key, or NULL (RFC 7619).
+type AuthKind uint8
+
+// Authentication classes.
+const (
+	AuthKindNone AuthKind = iota
+	AuthKindPubkey
+	AuthKindPSK
+	AuthKindNull
+)
+
+func (k AuthKind) String() string {
+	switch k {
+	case AuthKindPubkey:
+		return "pubkey"
+	case AuthKindPSK:
+		return "psk"
+	case AuthKindNull:
+		return "null"
+	}
+	return "none"
+}
+
+// authKindOf maps an AUTH method to its class.
+func authKindOf(m AuthMethod) AuthKind {
+	switch m {
+	case AuthSharedKey:
+		return AuthKindPSK
+	case AuthNull:
+		return AuthKindNull
+	case AuthRSASignature, AuthDigitalSignature, AuthECDSASHA256P256, AuthECDSASHA384P384, AuthECDSASHA512P521:
+		return AuthKindPubkey
+	}
+	return AuthKindNone
+}
+
+// Credentials are what we authenticate with.
+type Credentials struct {
+	// ID is our identity for pubkey and PSK authentication. The zero
+	// value means our address (ID_IPV4_ADDR/ID_IPV6_ADDR). NULL
+	// authentication always sends ID_NULL.
+	ID Identity
+	// Signer is our private key (Ed25519, RSA or ECDSA); nil when we have
+	// none, in which case we can only use PSK or NULL.
+	Signer crypto.Signer
+	// PSK returns the pre-shared key for a peer identity, or nil when we
+	// share none with it. Nil means no PSKs at all.
+	PSK func(peer Identity) []byte
+}
+
+// ErrNoKey is wrapped by KeyResolver implementations when the peer has no
+// public key (as opposed to a lookup failure). The engine answers the
+// first with AUTHENTICATION_FAILED and the second with TEMPORARY_FAILURE.
+var ErrNoKey = errors.New("no public key for peer")
+
+// KeyResolver finds the public keys a peer may sign with. oe puts DNS
+// (IPSECKEY/RFC 3110 KEY records) behind it.
+type KeyResolver interface {
+	PeerKeys(ctx context.Context, peer Identity, remote netip.Addr) ([]crypto.PublicKey, error)
+}
+
+// Mode is the CHILD SA encapsulation mode.
+type Mode uint8
+
+// Modes.
+const (
+	ModeTunnel Mode = iota
+	ModeTransport
+)
+
+func (m Mode) String() string {
+	if m == ModeTransport {
+		return "transport"
+	}
+	return "tunnel"
+}
+
+// AuthRequest is what a responder knows about a peer before verifying its
+// AUTH payload.
+type AuthRequest struct {
+	PeerID Identity
+	Remote netip.Addr
+	Local  netip.Addr
+	Kind   AuthKind // the class of the peer's AUTH payload
+}
+
+// ChildRequest is a peer's request for a CHILD SA, after authentication.
+type ChildRequest struct {
+	PeerID Identity
+	Auth   AuthKind // how the peer authenticated
+	Remote netip.Addr
+	Local  netip.Addr
+	// TSi and TSr as proposed: TSi is the peer's side, TSr ours.
+	TSi, TSr []TrafficSelector
+	// Transport reports whether the peer sent USE_TRANSPORT_MODE.
+	Transport bool
+	// Rekey is set when the request replaces an existing CHILD SA.
+	Rekey bool
+}
+
+// ChildDecision is the responder's answer to a ChildRequest.
+type ChildDecision struct {
+	// TSi and TSr are the (possibly narrowed) selectors to answer with;
+	// each must be a subset of the proposed ones.
+	TSi, TSr []TrafficSelector
+	Mode     Mode
+}
+
+// PeerPolicy decides, as a responder, whom to talk to and what CHILD SAs to
+// build. Errors refuse: an error wrapping *NotifyError sends that notify,
+// any other error AUTHENTICATION_FAILED (from AcceptAuth) or
+// TS_UNACCEPTABLE (from Child).
+type PeerPolicy interface {
+	// AcceptAuth says whether a peer may authenticate with this class
+	// (for instance NULL only for opportunistic peers, PSK only for
+	// configured ones).
+	AcceptAuth(ctx context.Context, req AuthRequest) error
+	// Child accepts, narrows or refuses a CHILD SA.
+	Child(ctx context.Context, req ChildRequest) (ChildDecision, error)
+}
+
+// ChildSA is everything a data plane needs to install one CHILD SA pair.
+type ChildSA struct {
+	// SPIIn is the SPI we allocated (the peer sends with it); SPIOut the
+	// peer's.
+	SPIIn, SPIOut uint32
+	// Local and Remote are the outer addresses.
+	Local, Remote netip.Addr
+	// Encap is set when ESP is UDP encapsulated (NAT-T); the ports are
+	// then the IKE SA's NAT-T ports.
+	Encap                      bool
+	EncapLocal, EncapRemote    uint16
+	Mode                       Mode
+	TSLocal, TSRemote          []TrafficSelector
+	Encr                       EncrAlg
+	Integ                      IntegID
+	ESN                        bool
+	EncrKeyIn, EncrKeyOut      []byte // AEAD keys end with their 4-octet salt
+	IntegKeyIn, IntegKeyOut    []byte
+	SoftLifetime, HardLifetime time.Duration
+	PeerID                     Identity
+	PeerAuth                   AuthKind
+	// Initiator reports whether we initiated the exchange that created it.
+	Initiator bool
+	// IKESPIi and IKESPIr name the IKE SA it belongs to.
+	IKESPIi, IKESPIr SPI
+	// Replaces is the inbound SPI of the SA this one rekeys, 0 if none.
+	Replaces uint32
+}
+
+// ChildInstaller is the data plane as the engine sees it.
+type ChildInstaller interface {
+	// AllocSPI reserves an inbound SPI for traffic from src to dst.
+	AllocSPI(ctx context.Context, src, dst netip.Addr) (uint32, error)
+	// Install installs both directions of sa.
+	Install(ctx context.Context, sa ChildSA) error
+	// Delete removes both directions of sa (or releases its SPI when it
+	// was never installed).
+	Delete(ctx context.Context, sa ChildSA) error
+}
+
+// NotifyError is an error notify the peer sent (or that we sent, when
+// wrapped in a Policy error).
+type NotifyError struct {
+	Type     NotifyType
+	Exchange ExchangeType
+	Data     []byte
+}
+
+func (e *NotifyError) Error() string {
+	if e.Exchange == 0 {
+		return fmt.Sprintf("ike: notify %v", e.Type)
+	}
+	return fmt.Sprintf("ike: peer answered %v with %v", e.Exchange, e.Type)
+}
+
+// Errors returned by Initiate and the engine.
+var (
+	// ErrTimeout: the peer did not answer before the give-up time.
+	ErrTimeout = errors.New("ike: peer did not answer before the give-up time")
+	// ErrClosed: the engine is closed.
+	ErrClosed = errors.New("ike: engine closed")
+	// ErrSADeleted: the IKE SA was deleted while the exchange was pending.
+	ErrSADeleted = errors.New("ike: IKE SA deleted")
+)
