@@ -1,0 +1,227 @@
+package lab
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Kind is what a captured packet was on the wire.
+type Kind uint8
+
+const (
+	KindESP      Kind = iota + 1 // IP protocol 50
+	KindESPinUDP                 // UDP 4500 with a non-zero first word (RFC 3948)
+	KindIKE                      // UDP 500, or 4500 with the non-ESP marker
+	KindICMP                     // cleartext ICMP / ICMPv6 echo and errors (not neighbour discovery)
+	KindClearTCP                 // cleartext TCP
+	KindClearUDP                 // cleartext UDP other than IKE/NAT-T
+	KindOther
+)
+
+func (k Kind) String() string {
+	return [...]string{"?", "esp", "esp-in-udp", "ike", "icmp", "tcp", "udp", "other"}[k]
+}
+
+// Cleartext reports whether the kind carries user data unencrypted.
+func (k Kind) Cleartext() bool { return k == KindICMP || k == KindClearTCP || k == KindClearUDP }
+
+// Flow is a source and destination address pair.
+type Flow struct{ Src, Dst netip.Addr }
+
+// Counts are packets seen per flow and kind.
+type Counts map[Flow]map[Kind]int
+
+// Between sums packets of kind k in both directions between a and b.
+func (c Counts) Between(a, b netip.Addr, k Kind) int {
+	return c[Flow{a, b}][k] + c[Flow{b, a}][k]
+}
+
+// From sums packets of kind k from a to b.
+func (c Counts) From(a, b netip.Addr, k Kind) int { return c[Flow{a, b}][k] }
+
+// Capture counts every IP packet crossing a switch, once per packet.
+type Capture struct {
+	fd     int
+	mu     sync.Mutex
+	counts Counts
+	done   chan struct{}
+	stop   chan struct{}
+}
+
+// StartCapture opens a packet socket in node (a switch) and counts IPv4 and
+// IPv6 packets arriving on any of its ports until Stop.
+func StartCapture(node *Node) (*Capture, error) {
+	c := &Capture{counts: Counts{}, done: make(chan struct{}), stop: make(chan struct{})}
+	err := node.Do(func() error {
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(htons(unix.ETH_P_ALL)))
+		if err != nil {
+			return err
+		}
+		tv := unix.NsecToTimeval((100 * time.Millisecond).Nanoseconds())
+		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+			unix.Close(fd)
+			return err
+		}
+		c.fd = fd
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lab: capture in %s: %w", node.NSName, err)
+	}
+	go c.loop()
+	return c, nil
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+func (c *Capture) loop() {
+	defer close(c.done)
+	buf := make([]byte, 65536)
+	for {
+		select {
+		case <-c.stop:
+			return
+		default:
+		}
+		n, from, err := unix.Recvfrom(c.fd, buf, 0)
+		if err != nil {
+			continue // timeout: look at stop again
+		}
+		ll, ok := from.(*unix.SockaddrLinklayer)
+		if !ok || ll.Pkttype == unix.PACKET_OUTGOING {
+			continue // each bridged packet is seen leaving too: count it once
+		}
+		if n < 14 {
+			continue
+		}
+		var pkt []byte
+		switch binary.BigEndian.Uint16(buf[12:14]) {
+		case 0x0800, 0x86DD:
+			pkt = buf[14:n]
+		default:
+			continue
+		}
+		flow, kind, ok := Classify(pkt)
+		if !ok {
+			continue
+		}
+		c.mu.Lock()
+		m := c.counts[flow]
+		if m == nil {
+			m = map[Kind]int{}
+			c.counts[flow] = m
+		}
+		m[kind]++
+		c.mu.Unlock()
+	}
+}
+
+// Snapshot returns the counts so far.
+func (c *Capture) Snapshot() Counts {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(Counts, len(c.counts))
+	for f, m := range c.counts {
+		mm := make(map[Kind]int, len(m))
+		for k, v := range m {
+			mm[k] = v
+		}
+		out[f] = mm
+	}
+	return out
+}
+
+// Reset forgets what was counted.
+func (c *Capture) Reset() {
+	c.mu.Lock()
+	c.counts = Counts{}
+	c.mu.Unlock()
+}
+
+// Stop ends the capture and returns the counts.
+func (c *Capture) Stop() Counts {
+	select {
+	case <-c.stop:
+	default:
+		close(c.stop)
+		<-c.done
+		unix.Close(c.fd)
+	}
+	return c.Snapshot()
+}
+
+// Classify reads an IPv4 or IPv6 packet's addresses and says what it is.
+// Neighbour discovery and other link chatter is reported as not ok.
+func Classify(pkt []byte) (Flow, Kind, bool) {
+	if len(pkt) < 1 {
+		return Flow{}, 0, false
+	}
+	var (
+		f       Flow
+		proto   byte
+		payload []byte
+	)
+	switch pkt[0] >> 4 {
+	case 4:
+		if len(pkt) < 20 {
+			return Flow{}, 0, false
+		}
+		ihl := int(pkt[0]&0x0f) * 4
+		if ihl < 20 || len(pkt) < ihl {
+			return Flow{}, 0, false
+		}
+		f.Src = netip.AddrFrom4([4]byte(pkt[12:16]))
+		f.Dst = netip.AddrFrom4([4]byte(pkt[16:20]))
+		proto, payload = pkt[9], pkt[ihl:]
+	case 6:
+		if len(pkt) < 40 {
+			return Flow{}, 0, false
+		}
+		f.Src = netip.AddrFrom16([16]byte(pkt[8:24]))
+		f.Dst = netip.AddrFrom16([16]byte(pkt[24:40]))
+		proto, payload = pkt[6], pkt[40:]
+	default:
+		return Flow{}, 0, false
+	}
+	switch proto {
+	case 50:
+		return f, KindESP, true
+	case 1:
+		return f, KindICMP, true
+	case 58:
+		if len(payload) > 0 && payload[0] >= 133 && payload[0] <= 137 {
+			return Flow{}, 0, false // neighbour discovery
+		}
+		if len(payload) > 0 && (payload[0] == 143 || payload[0] == 130 || payload[0] == 131) {
+			return Flow{}, 0, false // multicast listener reports
+		}
+		return f, KindICMP, true
+	case 6:
+		return f, KindClearTCP, true
+	case 17:
+		if len(payload) < 8 {
+			return f, KindClearUDP, true
+		}
+		sp, dp := binary.BigEndian.Uint16(payload[0:2]), binary.BigEndian.Uint16(payload[2:4])
+		body := payload[8:]
+		switch {
+		case sp == 500 || dp == 500:
+			return f, KindIKE, true
+		case sp == 4500 || dp == 4500:
+			if len(body) == 1 && body[0] == 0xff {
+				return f, KindIKE, true // NAT-T keepalive
+			}
+			if len(body) >= 4 && binary.BigEndian.Uint32(body[:4]) == 0 {
+				return f, KindIKE, true
+			}
+			return f, KindESPinUDP, true
+		}
+		return f, KindClearUDP, true
+	}
+	return f, KindOther, true
+}

@@ -1,0 +1,14 @@
+// Package lab builds small networks of Linux network namespaces on one
+// machine — hosts, switches (a bridge in a namespace of its own), direct
+// links, addresses and routes — for cmd/oemesh-lab (the `make demo` mesh) and
+// for the end-to-end tests. It also carries the lab's embedded DNS server and
+// a wire capture that tells ESP from cleartext.
+//
+// Unlike internal/netnstest it does not depend on package testing: a program
+// owns a Lab and must call Close, which removes every namespace it made
+// (and with them their interfaces). Namespace names carry a prefix chosen
+// by the caller, so two labs never collide.
+//
+// It must never be imported by the daemon or by the domain packages: it is a
+// test bed. It imports nothing of oemesh's domain.
+package lab
