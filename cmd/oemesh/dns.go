@@ -189,4 +189,3 @@ func abbreviate(rec string) string {
 	}
 	return rec[:120] + "…" + rec[len(rec)-30:]
 }
-
