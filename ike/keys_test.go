@@ -138,7 +138,7 @@ func TestKeyLengths(t *testing.T) {
 
 // Both ends derive the same keys from their own DH halves.
 func TestKeyScheduleAgreement(t *testing.T) {
-	for _, g := range []DHGroup{DHCurve25519, DHECP256, DHECP384, DHECP521, DHMODP2048} {
+	for _, g := range []DHGroup{DHCurve25519, DHECP256, DHECP384, DHECP521, DHMODP2048, DHMODP3072, DHMODP4096} {
 		a, err := GenerateDH(g, nil)
 		if err != nil {
 			t.Fatal(err)
