@@ -1,0 +1,298 @@
+package ike
+
+import (
+	"fmt"
+	"strings"
+)
+
+// This file reads algorithm proposals written in strongSwan's syntax
+// (swanctl.conf proposals and esp_proposals): algorithm keywords joined by
+// '-', proposals separated by ',', e.g.
+// "aes128gcm16-prfsha256-x25519,aes256-sha256-modp2048" for IKE or
+// "aes128gcm16-esn" for ESP. Operators know it from strongSwan, so the
+// probe and responder tools take it as it is.
+
+// algKeyword is what one keyword stands for. Exactly one of the fields is
+// set; unimplemented marks keywords strongSwan knows that oemesh does not
+// implement, so the error can say so rather than "unknown".
+type algKeyword struct {
+	encr          *EncrAlg
+	prf           PRFID
+	integ         IntegID
+	dh            DHGroup
+	esn           *ESN
+	unimplemented string
+}
+
+func encrKW(id EncrID, bits int) algKeyword { return algKeyword{encr: &EncrAlg{ID: id, KeyBits: bits}} }
+
+func esnKW(e ESN) algKeyword { return algKeyword{esn: &e} }
+
+func notImpl(what string) algKeyword { return algKeyword{unimplemented: what} }
+
+// algKeywords maps strongSwan's keywords (proposal_keywords_static.txt) to
+// transforms.
+var algKeywords = func() map[string]algKeyword {
+	m := map[string]algKeyword{
+		// encryption
+		"aes":              encrKW(EncrAESCBC, 128),
+		"aes128":           encrKW(EncrAESCBC, 128),
+		"aes192":           encrKW(EncrAESCBC, 192),
+		"aes256":           encrKW(EncrAESCBC, 256),
+		"chacha20poly1305": encrKW(EncrChaCha20Poly1305, 0),
+		"3des":             notImpl("3DES encryption"),
+		"des":              notImpl("DES encryption"),
+		"blowfish":         notImpl("Blowfish encryption"),
+		"cast128":          notImpl("CAST encryption"),
+		"null":             notImpl("NULL encryption"),
+		// integrity
+		"sha256":      {integ: IntegHMACSHA2_256_128},
+		"sha2_256":    {integ: IntegHMACSHA2_256_128},
+		"sha384":      {integ: IntegHMACSHA2_384_192},
+		"sha2_384":    {integ: IntegHMACSHA2_384_192},
+		"sha512":      {integ: IntegHMACSHA2_512_256},
+		"sha2_512":    {integ: IntegHMACSHA2_512_256},
+		"sha1":        notImpl("HMAC-SHA1 integrity"),
+		"sha":         notImpl("HMAC-SHA1 integrity"),
+		"sha1_160":    notImpl("HMAC-SHA1-160 integrity"),
+		"sha256_96":   notImpl("truncated HMAC-SHA2-256-96 integrity"),
+		"sha2_256_96": notImpl("truncated HMAC-SHA2-256-96 integrity"),
+		"md5":         notImpl("HMAC-MD5 integrity"),
+		"md5_128":     notImpl("HMAC-MD5-128 integrity"),
+		"aesxcbc":     notImpl("AES-XCBC integrity"),
+		"aescmac":     notImpl("AES-CMAC integrity"),
+		"aes128gmac":  notImpl("AES-GMAC integrity"),
+		"aes192gmac":  notImpl("AES-GMAC integrity"),
+		"aes256gmac":  notImpl("AES-GMAC integrity"),
+		// PRFs
+		"prfsha256":  {prf: PRFHMACSHA2_256},
+		"prfsha384":  {prf: PRFHMACSHA2_384},
+		"prfsha512":  {prf: PRFHMACSHA2_512},
+		"prfsha1":    notImpl("the HMAC-SHA1 PRF"),
+		"prfmd5":     notImpl("the HMAC-MD5 PRF"),
+		"prfaesxcbc": notImpl("the AES-XCBC PRF"),
+		"prfaescmac": notImpl("the AES-CMAC PRF"),
+		// key exchange
+		"modp2048":     {dh: DHMODP2048},
+		"modp3072":     {dh: DHMODP3072},
+		"modp4096":     {dh: DHMODP4096},
+		"ecp256":       {dh: DHECP256},
+		"ecp384":       {dh: DHECP384},
+		"ecp521":       {dh: DHECP521},
+		"x25519":       {dh: DHCurve25519},
+		"curve25519":   {dh: DHCurve25519},
+		"modp768":      notImpl("MODP-768"),
+		"modp1024":     notImpl("MODP-1024"),
+		"modp1536":     notImpl("MODP-1536"),
+		"modp6144":     notImpl("MODP-6144"),
+		"modp8192":     notImpl("MODP-8192"),
+		"modp1024s160": notImpl("MODP-1024 with 160-bit subgroup"),
+		"modp2048s224": notImpl("MODP-2048 with 224-bit subgroup"),
+		"modp2048s256": notImpl("MODP-2048 with 256-bit subgroup"),
+		"ecp192":       notImpl("ECP-192"),
+		"ecp224":       notImpl("ECP-224"),
+		"ecp224bp":     notImpl("Brainpool ECP-224"),
+		"ecp256bp":     notImpl("Brainpool ECP-256"),
+		"ecp384bp":     notImpl("Brainpool ECP-384"),
+		"ecp512bp":     notImpl("Brainpool ECP-512"),
+		"x448":         notImpl("Curve448"),
+		"curve448":     notImpl("Curve448"),
+		// extended sequence numbers (ESP)
+		"esn":   esnKW(ESNOn),
+		"noesn": esnKW(ESNOff),
+	}
+	// AES-GCM with its ICV length in octets or bits: only the 16-octet ICV
+	// is implemented.
+	for _, bits := range []int{128, 192, 256} {
+		b := fmt.Sprint(bits)
+		m["aes"+b+"gcm16"] = encrKW(EncrAESGCM16, bits)
+		m["aes"+b+"gcm128"] = encrKW(EncrAESGCM16, bits)
+		for _, icv := range []string{"8", "12", "64", "96"} {
+			m["aes"+b+"gcm"+icv] = notImpl("AES-GCM with a short ICV (only the 16-octet ICV, aes" + b + "gcm16, is)")
+		}
+		for _, icv := range []string{"8", "12", "16", "64", "96", "128"} {
+			m["aes"+b+"ccm"+icv] = notImpl("AES-CCM encryption")
+		}
+		m["aes"+b+"ctr"] = notImpl("AES-CTR encryption")
+		m["camellia"+b] = notImpl("Camellia encryption")
+	}
+	return m
+}()
+
+// ProposalSpec is one proposal as written: its algorithms in the order
+// given, each list without duplicates.
+type ProposalSpec struct {
+	Text  string
+	Encr  []EncrAlg
+	PRF   []PRFID
+	Integ []IntegID
+	DH    []DHGroup
+	ESN   []ESN
+}
+
+// ParseProposalSpecs parses a comma-separated list of strongSwan proposals
+// for protocol (ProtocolIKE or ProtocolESP). The keyword "default" stands
+// for oemesh's default policy of that protocol. Errors name the proposal
+// and the keyword at fault.
+func ParseProposalSpecs(protocol ProtocolID, s string) ([]ProposalSpec, error) {
+	if protocol != ProtocolIKE && protocol != ProtocolESP {
+		return nil, fmt.Errorf("ike: proposals for %v: only IKE and ESP proposals are parsed", protocol)
+	}
+	if strings.TrimSpace(s) == "" {
+		return nil, fmt.Errorf("ike: %v proposals: empty list", protocol)
+	}
+	var out []ProposalSpec
+	for i, text := range strings.Split(s, ",") {
+		text = strings.TrimSpace(text)
+		spec, err := parseProposalSpec(protocol, text)
+		if err != nil {
+			return nil, fmt.Errorf("ike: %v proposal %d %q: %w", protocol, i+1, text, err)
+		}
+		out = append(out, spec)
+	}
+	return out, nil
+}
+
+func parseProposalSpec(protocol ProtocolID, text string) (ProposalSpec, error) {
+	spec := ProposalSpec{Text: text}
+	if text == "" {
+		return spec, fmt.Errorf("empty proposal")
+	}
+	if strings.ToLower(text) == "default" {
+		var p Policy
+		if protocol == ProtocolIKE {
+			p = DefaultIKEPolicy()
+		} else {
+			p = DefaultESPPolicy()
+		}
+		spec.Encr, spec.PRF, spec.Integ, spec.DH, spec.ESN = p.Encr, p.PRF, p.Integ, p.DH, p.ESN
+		return spec, nil
+	}
+	for _, tok := range strings.Split(text, "-") {
+		kw, ok := algKeywords[strings.ToLower(tok)]
+		switch {
+		case tok == "":
+			return spec, fmt.Errorf("empty algorithm keyword (doubled or trailing '-')")
+		case !ok:
+			return spec, fmt.Errorf("unknown algorithm keyword %q", tok)
+		case kw.unimplemented != "":
+			return spec, fmt.Errorf("algorithm keyword %q: %s is not implemented by oemesh", tok, kw.unimplemented)
+		case kw.encr != nil:
+			spec.Encr = appendNew(spec.Encr, *kw.encr)
+		case kw.prf != 0:
+			if protocol != ProtocolIKE {
+				return spec, fmt.Errorf("algorithm keyword %q: a PRF belongs in IKE proposals only", tok)
+			}
+			spec.PRF = appendNew(spec.PRF, kw.prf)
+		case kw.integ != 0:
+			spec.Integ = appendNew(spec.Integ, kw.integ)
+		case kw.dh != 0:
+			spec.DH = appendNew(spec.DH, kw.dh)
+		case kw.esn != nil:
+			if protocol == ProtocolIKE {
+				return spec, fmt.Errorf("algorithm keyword %q: ESN belongs in ESP proposals only", tok)
+			}
+			spec.ESN = appendNew(spec.ESN, *kw.esn)
+		}
+	}
+	if len(spec.Encr) == 0 {
+		return spec, fmt.Errorf("no encryption algorithm")
+	}
+	aead, plain := false, false
+	for _, e := range spec.Encr {
+		if e.ID.AEAD() {
+			aead = true
+		} else {
+			plain = true
+		}
+	}
+	if plain && len(spec.Integ) == 0 {
+		return spec, fmt.Errorf("%v needs an integrity algorithm (e.g. sha256)", firstPlain(spec.Encr))
+	}
+	if aead && !plain && len(spec.Integ) > 0 {
+		return spec, fmt.Errorf("integrity algorithm %v with only combined-mode ciphers: an AEAD takes none", spec.Integ[0])
+	}
+	if protocol == ProtocolIKE {
+		if len(spec.PRF) == 0 {
+			// As strongSwan does: without a PRF keyword, use the PRFs
+			// that match the integrity algorithms.
+			for _, i := range spec.Integ {
+				spec.PRF = appendNew(spec.PRF, prfForInteg(i))
+			}
+		}
+		if len(spec.PRF) == 0 {
+			return spec, fmt.Errorf("no PRF: a proposal with only AEAD ciphers needs one (e.g. prfsha256)")
+		}
+		if len(spec.DH) == 0 {
+			return spec, fmt.Errorf("no key exchange method (e.g. x25519)")
+		}
+	}
+	return spec, nil
+}
+
+func prfForInteg(i IntegID) PRFID {
+	switch i {
+	case IntegHMACSHA2_384_192:
+		return PRFHMACSHA2_384
+	case IntegHMACSHA2_512_256:
+		return PRFHMACSHA2_512
+	}
+	return PRFHMACSHA2_256
+}
+
+func firstPlain(es []EncrAlg) EncrAlg {
+	for _, e := range es {
+		if !e.ID.AEAD() {
+			return e
+		}
+	}
+	return EncrAlg{}
+}
+
+func appendNew[T comparable](xs []T, x T) []T {
+	for _, y := range xs {
+		if y == x {
+			return xs
+		}
+	}
+	return append(xs, x)
+}
+
+// ParseProposals parses a comma-separated list of strongSwan proposals
+// into one Policy for protocol: the union of the proposals' algorithms in
+// order of first appearance. A single proposal (the usual case for the
+// probe) maps exactly; a list offers every combination of its algorithms
+// that keeps AEAD and non-AEAD ciphers apart, which is a superset of what
+// strongSwan would offer for the same list. For ESP, a DH keyword asks for
+// PFS, and no ESN keyword means no ESN, as in strongSwan.
+func ParseProposals(protocol ProtocolID, s string) (Policy, error) {
+	specs, err := ParseProposalSpecs(protocol, s)
+	if err != nil {
+		return Policy{}, err
+	}
+	p := Policy{Protocol: protocol}
+	for _, sp := range specs {
+		for _, e := range sp.Encr {
+			p.Encr = appendNew(p.Encr, e)
+		}
+		for _, f := range sp.PRF {
+			p.PRF = appendNew(p.PRF, f)
+		}
+		for _, i := range sp.Integ {
+			p.Integ = appendNew(p.Integ, i)
+		}
+		for _, g := range sp.DH {
+			p.DH = appendNew(p.DH, g)
+		}
+		for _, e := range sp.ESN {
+			p.ESN = appendNew(p.ESN, e)
+		}
+	}
+	if protocol == ProtocolESP && len(p.ESN) == 0 {
+		p.ESN = []ESN{ESNOff}
+	}
+	if err := p.Validate(); err != nil {
+		return Policy{}, fmt.Errorf("ike: %v proposals %q: %w", protocol, s, err)
+	}
+	return p, nil
+}
