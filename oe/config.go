@@ -1,0 +1,104 @@
+package oe
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/oemesh/oemesh/kernel"
+)
+
+// NullAuth says when unauthenticated OE (RFC 7619) is used.
+type NullAuth uint8
+
+const (
+	// NullFallback: authenticate with DNS keys; when the peer has no key,
+	// try NULL authentication, as Libreswan's OE does.
+	NullFallback NullAuth = iota
+	// NullOff: never use or accept NULL authentication.
+	NullOff
+	// NullOnly: always use NULL authentication; DNS is not consulted.
+	NullOnly
+)
+
+func (n NullAuth) String() string {
+	return [...]string{"fallback", "off", "only"}[n]
+}
+
+// ParseNullAuth reads the oe.null_auth setting.
+func ParseNullAuth(s string) (NullAuth, error) {
+	switch s {
+	case "fallback":
+		return NullFallback, nil
+	case "off":
+		return NullOff, nil
+	case "only":
+		return NullOnly, nil
+	}
+	return 0, fmt.Errorf("oe.null_auth %q: want fallback, off or only", s)
+}
+
+// Clock is the orchestrator's time source; tests drive it by hand.
+type Clock interface {
+	Now() time.Time
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+// Config tunes the orchestrator. Zero values take the documented defaults.
+type Config struct {
+	NullAuth NullAuth
+	// NegotiationShunt is what a flow's packets do while it negotiates:
+	// kernel.ShuntHold (the data plane queues them, default) or
+	// kernel.ShuntPass (they go out in the clear until the SA is up).
+	NegotiationShunt kernel.ShuntKind
+	// ShuntLifetime is how long a failure shunt lasts (default 15m).
+	ShuntLifetime time.Duration
+	// IdleTimeout deletes tunnels that carried nothing for this long
+	// (default 10m).
+	IdleTimeout time.Duration
+	// NegotiationTimeout bounds one OE attempt, DNS and IKE together
+	// (default 30s).
+	NegotiationTimeout time.Duration
+	// GatewayFor lists the client networks this host is the IPsec gateway
+	// for (its DNS records name it as their gateway): as responder it
+	// accepts traffic selectors inside them in tunnel mode.
+	GatewayFor []netip.Prefix
+	// IKEPort is the peers' IKE port (default 500).
+	IKEPort uint16
+	// MaxNegotiations bounds concurrent negotiations (default 1024); an
+	// acquire beyond it gets the failure shunt at once.
+	MaxNegotiations int
+	Clock           Clock
+	Logger          *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.NegotiationShunt == 0 {
+		c.NegotiationShunt = kernel.ShuntHold
+	}
+	if c.ShuntLifetime <= 0 {
+		c.ShuntLifetime = 15 * time.Minute
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 10 * time.Minute
+	}
+	if c.NegotiationTimeout <= 0 {
+		c.NegotiationTimeout = 30 * time.Second
+	}
+	if c.IKEPort == 0 {
+		c.IKEPort = 500
+	}
+	if c.MaxNegotiations <= 0 {
+		c.MaxNegotiations = 1024
+	}
+	if c.Clock == nil {
+		c.Clock = systemClock{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}

@@ -1,0 +1,151 @@
+package oe
+
+import (
+	"context"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/oemesh/oemesh/dnskey"
+	"github.com/oemesh/oemesh/ike"
+	"github.com/oemesh/oemesh/kernel"
+	"github.com/oemesh/oemesh/kernel/fake"
+	"github.com/oemesh/oemesh/policygroups"
+)
+
+// fakeDNS answers key look-ups from a map; unknown IDs have no key.
+type fakeDNS struct {
+	mu      sync.Mutex
+	keys    map[dnskey.ID][]dnskey.PeerKey
+	fail    map[dnskey.ID]error
+	delay   time.Duration
+	lookups int
+}
+
+func newFakeDNS() *fakeDNS {
+	return &fakeDNS{keys: map[dnskey.ID][]dnskey.PeerKey{}, fail: map[dnskey.ID]error{}}
+}
+
+func (f *fakeDNS) publish(id dnskey.ID, gw dnskey.Gateway, pub crypto.PublicKey) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.keys[id] = append(f.keys[id], dnskey.PeerKey{Source: dnskey.SourceIPSECKEY, Precedence: 10, Gateway: gw,
+		Algorithm: dnskey.AlgorithmEdDSA, PublicKey: pub, TTL: time.Hour, Secure: true})
+}
+
+func (f *fakeDNS) Lookup(ctx context.Context, id dnskey.ID) (dnskey.Result, error) {
+	f.mu.Lock()
+	f.lookups++
+	keys, err, d := f.keys[id], f.fail[id], f.delay
+	f.mu.Unlock()
+	if d > 0 {
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			return dnskey.Result{ID: id}, ctx.Err()
+		}
+	}
+	if err != nil {
+		return dnskey.Result{ID: id}, err
+	}
+	if len(keys) == 0 {
+		return dnskey.Result{ID: id}, fmt.Errorf("%s: NXDOMAIN: %w", id, dnskey.ErrNoKey)
+	}
+	return dnskey.Result{ID: id, Keys: keys}, nil
+}
+
+func (f *fakeDNS) Authorizes(ctx context.Context, client, gateway dnskey.ID) (bool, error) {
+	res, err := f.Lookup(ctx, client)
+	if err != nil {
+		return false, err
+	}
+	for _, k := range res.Keys {
+		if k.Gateway.Kind == dnskey.GatewayAddr && gateway.Addr == k.Gateway.Addr {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// discard is a Sender that loses every packet (no peer answers).
+type discard struct{}
+
+func (discard) Send([]byte, netip.AddrPort, netip.AddrPort) error { return nil }
+
+func mustPolicy(t *testing.T, files map[string]string) *policygroups.Policy {
+	t.Helper()
+	dir := t.TempDir()
+	for name, body := range files {
+		writeFile(t, dir+"/"+name, body)
+	}
+	p, _, err := policygroups.Load(context.Background(), dir, policygroups.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func newKey(t *testing.T) ed25519.PrivateKey {
+	t.Helper()
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// newTestOE is an orchestrator over a fake data plane and fake DNS, with an
+// engine whose packets go to sender.
+func newTestOE(t *testing.T, cfg Config, dns KeySource, sender ike.Sender, key crypto.Signer) (*OE, *fake.Dataplane) {
+	t.Helper()
+	dp := fake.New(time.Now)
+	if sender == nil {
+		sender = discard{}
+	}
+	o, err := New(cfg, dp, dns, ike.EngineConfig{
+		Credentials: ike.Credentials{Signer: key},
+		Sender:      sender,
+		GiveUp:      2 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { o.Close() })
+	return o, dp
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func shuntFor(dp *fake.Dataplane, dst string) (kernel.Shunt, bool) {
+	ss, _ := dp.Shunts(context.Background())
+	for _, s := range ss {
+		if s.Flow.Dst.String() == dst {
+			return s, true
+		}
+	}
+	return kernel.Shunt{}, false
+}
+
+func hasString(l []string, sub string) bool {
+	for _, s := range l {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}

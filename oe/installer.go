@@ -1,0 +1,111 @@
+package oe
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+
+	"github.com/oemesh/oemesh/ike"
+	"github.com/oemesh/oemesh/kernel"
+)
+
+// AllocSPI implements ike.ChildInstaller.
+func (o *OE) AllocSPI(ctx context.Context, src, dst netip.Addr) (uint32, error) {
+	return o.dp.AllocSPI(ctx, src, dst)
+}
+
+// saPair translates a negotiated CHILD SA into the data plane's terms.
+func saPair(sa ike.ChildSA) (kernel.SAPair, error) {
+	var aead kernel.AEAD
+	switch sa.Encr.ID {
+	case ike.EncrAESGCM16:
+		aead = kernel.AESGCM16
+	case ike.EncrChaCha20Poly1305:
+		aead = kernel.ChaCha20Poly1305
+	default:
+		return kernel.SAPair{}, fmt.Errorf("oe: ESP transform %v is not an AEAD the data plane carries", sa.Encr)
+	}
+	if sa.Integ != ike.IntegNone {
+		return kernel.SAPair{}, fmt.Errorf("oe: ESP integrity %v with an AEAD is not supported", sa.Integ)
+	}
+	p := kernel.SAPair{
+		In:     kernel.SA{SPI: sa.SPIIn, Src: sa.Remote, Dst: sa.Local, AEAD: aead, Key: sa.EncrKeyIn, ESN: sa.ESN},
+		Out:    kernel.SA{SPI: sa.SPIOut, Src: sa.Local, Dst: sa.Remote, AEAD: aead, Key: sa.EncrKeyOut, ESN: sa.ESN},
+		Mode:   kernel.ModeTunnel,
+		Local:  selectorPrefixes(sa.TSLocal),
+		Remote: selectorPrefixes(sa.TSRemote),
+		Lifetime: kernel.Lifetime{
+			SoftAdd: sa.SoftLifetime,
+			HardAdd: sa.HardLifetime,
+		},
+		ReqID: sa.SPIIn,
+	}
+	if sa.Mode == ike.ModeTransport {
+		p.Mode = kernel.ModeTransport
+	}
+	if sa.Encap {
+		p.Encap = &kernel.Encap{SrcPort: sa.EncapLocal, DstPort: sa.EncapRemote}
+	}
+	if len(p.Local) == 0 || len(p.Remote) == 0 {
+		return kernel.SAPair{}, fmt.Errorf("oe: CHILD SA %08x with empty traffic selectors", sa.SPIIn)
+	}
+	return p, nil
+}
+
+// Install implements ike.ChildInstaller: the SA pair goes to the data
+// plane, which releases the packets it held for the flow.
+func (o *OE) Install(ctx context.Context, sa ike.ChildSA) error {
+	p, err := saPair(sa)
+	if err != nil {
+		return err
+	}
+	if err := o.dp.InstallSA(ctx, p); err != nil {
+		return fmt.Errorf("oe: install SA %08x/%08x with %s: %w", sa.SPIIn, sa.SPIOut, sa.Remote, err)
+	}
+	o.tunnels.add(o.cfg.Clock.Now(), sa, p.ID())
+	o.stats.tunnelsUp.Add(1)
+	o.log.Info("tunnel up", "peer", sa.Remote, "id", sa.PeerID.String(), "auth", authName(sa.PeerAuth),
+		"mode", sa.Mode, "spi_in", fmt.Sprintf("%08x", sa.SPIIn), "spi_out", fmt.Sprintf("%08x", sa.SPIOut),
+		"rekey_of", fmt.Sprintf("%08x", sa.Replaces))
+	if sa.Replaces == 0 {
+		o.replaceOlder(sa)
+	}
+	return nil
+}
+
+// Delete implements ike.ChildInstaller.
+func (o *OE) Delete(ctx context.Context, sa ike.ChildSA) error {
+	t, ok := o.tunnels.remove(sa.SPIIn)
+	if !ok {
+		return nil // never installed: the data plane's SPI reservation lapses by itself
+	}
+	// A rekeyed pair hands its policies to the new one.
+	err := o.dp.DeleteSA(ctx, t.id, kernel.DeleteOptions{KeepPolicy: t.replaced})
+	if err != nil {
+		return fmt.Errorf("oe: delete SA %08x with %s: %w", sa.SPIIn, sa.Remote, err)
+	}
+	o.log.Info("tunnel down", "peer", sa.Remote, "spi_in", fmt.Sprintf("%08x", sa.SPIIn), "replaced", t.replaced)
+	return nil
+}
+
+// replaceOlder enforces uniqueids: when a peer sets up a new IKE SA for the
+// same selectors (it restarted), the old IKE SA is deleted.
+func (o *OE) replaceOlder(sa ike.ChildSA) {
+	for _, old := range o.tunnels.sameFlow(sa) {
+		id := ike.SAID{SPIi: old.ike.SPIi, SPIr: old.ike.SPIr}
+		o.log.Info("peer reconnected: deleting its older IKE SA", "peer", sa.Remote, "old_spi_in", fmt.Sprintf("%08x", old.spiIn))
+		o.goDetached(func(ctx context.Context) { o.engine.DeleteIKE(ctx, id) })
+	}
+}
+
+func authName(k ike.AuthKind) string {
+	switch k {
+	case ike.AuthKindPubkey:
+		return "key"
+	case ike.AuthKindNull:
+		return "null (anonymous)"
+	case ike.AuthKindPSK:
+		return "psk"
+	}
+	return k.String()
+}

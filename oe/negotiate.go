@@ -1,0 +1,318 @@
+package oe
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/oemesh/oemesh/dnskey"
+	"github.com/oemesh/oemesh/ike"
+	"github.com/oemesh/oemesh/kernel"
+	"github.com/oemesh/oemesh/policygroups"
+)
+
+// negotiation is one OE attempt toward a target.
+type negotiation struct {
+	target netip.Addr
+	src    netip.Addr
+	group  policygroups.Group
+	start  time.Time
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error
+}
+
+// Outcome is how a negotiation ended, for logs, metrics and `oemesh up`.
+type Outcome struct {
+	Target   netip.Addr    `json:"target"`
+	Group    string        `json:"group"`
+	Result   string        `json:"result"` // "encrypted", "clear", "drop", "hold"
+	Auth     string        `json:"auth,omitempty"`
+	Gateway  netip.Addr    `json:"gateway,omitzero"`
+	Reason   string        `json:"reason,omitempty"`
+	Duration time.Duration `json:"duration"`
+}
+
+// onAcquire starts a negotiation for the first packet of a flow.
+func (o *OE) onAcquire(ctx context.Context, a kernel.Acquire) {
+	o.stats.acquires.Add(1)
+	dst := a.Flow.Dst
+	m := o.policy.Load().Lookup(dst)
+	if !m.Group.Initiates() {
+		// A trap of an older policy, or a data plane race: apply this
+		// policy's answer to the flow.
+		kind := kernel.ShuntPass
+		if m.Group == policygroups.Block {
+			kind = kernel.ShuntDrop
+		}
+		o.setShunt(ctx, a.Flow, kind, m.Group, o.cfg.ShuntLifetime, "group "+m.Group.String()+" does not initiate")
+		return
+	}
+	o.start(ctx, a.Flow.Src, dst, m.Group)
+}
+
+// start begins a negotiation unless one toward target is running.
+func (o *OE) start(ctx context.Context, src, target netip.Addr, g policygroups.Group) *negotiation {
+	o.mu.Lock()
+	if n, ok := o.negotiations[target]; ok {
+		o.mu.Unlock()
+		return n
+	}
+	n := &negotiation{target: target, src: src, group: g, start: o.cfg.Clock.Now(), done: make(chan struct{})}
+	if len(o.negotiations) >= o.cfg.MaxNegotiations {
+		o.mu.Unlock()
+		o.stats.fail("too-many-negotiations")
+		o.setShunt(ctx, hostFlow(src, target), failureShunt(g), g, o.cfg.ShuntLifetime, "too many negotiations at once")
+		n.err = errors.New("too many negotiations at once")
+		close(n.done)
+		return n
+	}
+	nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.cfg.NegotiationTimeout)
+	n.cancel = cancel
+	o.negotiations[target] = n
+	o.mu.Unlock()
+
+	o.bg.Add(1)
+	go func() {
+		defer o.bg.Done()
+		defer cancel()
+		out := o.negotiate(nctx, n)
+		o.mu.Lock()
+		delete(o.negotiations, target)
+		o.mu.Unlock()
+		n.err = errors.New(out.Reason)
+		if out.Result == "encrypted" {
+			n.err = nil
+		}
+		close(n.done)
+	}()
+	return n
+}
+
+func hostFlow(src, dst netip.Addr) kernel.Flow { return kernel.Flow{Src: src, Dst: dst} }
+
+// negotiate runs one OE attempt: DNS and IKE_SA_INIT in parallel when the
+// target is its own gateway; tunnel mode through a gateway when its record
+// names one; NULL authentication when configured; a failure shunt when all
+// fails.
+func (o *OE) negotiate(ctx context.Context, n *negotiation) Outcome {
+	out := Outcome{Target: n.target, Group: n.group.String()}
+	flow := hostFlow(n.src, n.target)
+	if o.cfg.NegotiationShunt == kernel.ShuntPass {
+		o.setShunt(ctx, flow, kernel.ShuntPass, n.group, o.cfg.NegotiationTimeout, "negotiating")
+	}
+	finish := func(result, reason string) Outcome {
+		out.Result, out.Reason = result, reason
+		out.Duration = o.cfg.Clock.Now().Sub(n.start)
+		if result == "encrypted" {
+			o.stats.handshakes.Add(1)
+			if o.cfg.NegotiationShunt == kernel.ShuntPass {
+				o.removeShunt(ctx, flow)
+			}
+			o.log.Info("OE up", "target", n.target, "group", n.group, "auth", out.Auth, "gateway", out.Gateway, "took", out.Duration)
+			return out
+		}
+		kind := failureShunt(n.group)
+		o.setShunt(context.WithoutCancel(ctx), flow, kind, n.group, o.cfg.ShuntLifetime, reason)
+		out.Result = map[kernel.ShuntKind]string{kernel.ShuntPass: "clear", kernel.ShuntDrop: "drop"}[kind]
+		o.log.Info("OE failed: shunt set", "target", n.target, "group", n.group, "shunt", kind, "reason", reason, "took", out.Duration)
+		return out
+	}
+
+	if o.cfg.NullAuth == NullOnly {
+		if err := o.initiate(ctx, n, n.target, n.target, ike.AuthKindNull, nil); err != nil {
+			o.stats.fail(failureClass(err))
+			return finish("", "NULL OE: "+err.Error())
+		}
+		out.Auth = authName(ike.AuthKindNull)
+		return finish("encrypted", "")
+	}
+
+	// DNS for the target, and meanwhile IKE_SA_INIT to it as its own
+	// gateway (the common case): the engine asks PeerKeys for the key only
+	// when it verifies IKE_AUTH, and the resolver coalesces that look-up
+	// with this one.
+	type dnsAnswer struct {
+		res dnskey.Result
+		err error
+	}
+	dnsCh := make(chan dnsAnswer, 1)
+	go func() {
+		o.stats.dnsLookups.Add(1)
+		res, err := o.keys.Lookup(ctx, dnskey.AddrID(n.target))
+		dnsCh <- dnsAnswer{res, err}
+	}()
+	ikeCtx, ikeCancel := context.WithCancel(ctx)
+	defer ikeCancel()
+	ikeCh := make(chan error, 1)
+	go func() { ikeCh <- o.initiate(ikeCtx, n, n.target, n.target, ike.AuthKindPubkey, nil) }()
+
+	var ans dnsAnswer
+	select {
+	case ans = <-dnsCh:
+	case err := <-ikeCh:
+		// IKE ended before DNS answered: it can only have failed (it
+		// needs the key to finish).
+		ans = <-dnsCh
+		if ans.err == nil && err != nil {
+			o.stats.fail(failureClass(err))
+			return finish("", "IKE: "+err.Error())
+		}
+		ikeCh <- err
+	}
+	switch {
+	case errors.Is(ans.err, dnskey.ErrNoKey):
+		ikeCancel()
+		<-ikeCh
+		if o.cfg.NullAuth == NullFallback {
+			if err := o.initiate(ctx, n, n.target, n.target, ike.AuthKindNull, nil); err == nil {
+				out.Auth = authName(ike.AuthKindNull)
+				return finish("encrypted", "")
+			} else {
+				o.stats.fail("no-key")
+				return finish("", "no key in DNS, and NULL OE failed: "+err.Error())
+			}
+		}
+		o.stats.fail("no-key")
+		return finish("", "no key in DNS for "+n.target.String())
+	case ans.err != nil:
+		ikeCancel()
+		<-ikeCh
+		o.stats.fail("dns-failure")
+		return finish("", "DNS: "+ans.err.Error())
+	}
+
+	keys := ans.res.Connectable()
+	if len(keys) == 0 {
+		ikeCancel()
+		<-ikeCh
+		o.stats.fail("no-usable-key")
+		return finish("", fmt.Sprintf("DNS has records for %s but none an initiator can use (gateway by name only)", n.target))
+	}
+	gw := keys[0].Gateway
+	if gw.Kind == dnskey.GatewayAddr && gw.Addr != n.target {
+		// The target's record names a gateway: tunnel mode to it, with
+		// the gateway's key from the record.
+		ikeCancel()
+		<-ikeCh
+		var gwKeys []crypto.PublicKey
+		for _, k := range keys {
+			if k.Gateway == gw {
+				gwKeys = append(gwKeys, k.PublicKey)
+			}
+		}
+		o.expected.set(gw.Addr, gwKeys)
+		defer o.expected.clear(gw.Addr)
+		out.Gateway = gw.Addr
+		if err := o.initiate(ctx, n, gw.Addr, n.target, ike.AuthKindPubkey, gwKeys); err != nil {
+			o.stats.fail(failureClass(err))
+			return finish("", fmt.Sprintf("IKE to gateway %s: %v", gw.Addr, err))
+		}
+		out.Auth = authName(ike.AuthKindPubkey)
+		return finish("encrypted", "")
+	}
+	if err := <-ikeCh; err != nil {
+		o.stats.fail(failureClass(err))
+		return finish("", "IKE: "+err.Error())
+	}
+	out.Auth = authName(ike.AuthKindPubkey)
+	return finish("encrypted", "")
+}
+
+// initiate runs IKE toward peer for traffic to target (transport mode when
+// peer is the target, tunnel mode through a gateway).
+func (o *OE) initiate(ctx context.Context, n *negotiation, peer, target netip.Addr, auth ike.AuthKind, _ []crypto.PublicKey) error {
+	opts := ike.InitiateOptions{
+		Remote:         netip.AddrPortFrom(peer, o.cfg.IKEPort),
+		Local:          n.src,
+		Auth:           auth,
+		TSi:            []ike.TrafficSelector{ike.HostSelector(n.src)},
+		TSr:            []ike.TrafficSelector{ike.HostSelector(target)},
+		Mode:           ike.ModeTransport,
+		InitialContact: true,
+	}
+	if auth == ike.AuthKindPubkey {
+		opts.PeerID = ike.AddrIdentity(peer)
+		opts.PeerAuth = ike.AuthKindPubkey
+	} else {
+		opts.PeerAuth = ike.AuthKindNull
+	}
+	if peer != target {
+		opts.Mode = ike.ModeTunnel
+	}
+	_, err := o.engine.Initiate(ctx, opts)
+	return err
+}
+
+// failureClass names a failure for metrics.
+func failureClass(err error) string {
+	var ne *ike.NotifyError
+	switch {
+	case errors.As(err, &ne):
+		return "peer-" + ne.Type.String()
+	case errors.Is(err, ike.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, ike.ErrNoKey):
+		return "no-key"
+	}
+	return "ike-error"
+}
+
+func (o *OE) setShunt(ctx context.Context, f kernel.Flow, kind kernel.ShuntKind, g policygroups.Group, life time.Duration, reason string) {
+	s := kernel.Shunt{Flow: f, Kind: kind, Lifetime: life, Reason: reason}
+	if err := o.dp.SetShunt(ctx, s); err != nil {
+		o.log.Error("cannot set shunt", "src", f.Src, "dst", f.Dst, "kind", kind, "err", err)
+		return
+	}
+	s.Expires = o.cfg.Clock.Now().Add(life)
+	o.stats.shunts.Add(1)
+	o.mu.Lock()
+	o.shunts[f] = shuntInfo{Shunt: s, group: g}
+	o.mu.Unlock()
+}
+
+func (o *OE) removeShunt(ctx context.Context, f kernel.Flow) {
+	o.mu.Lock()
+	delete(o.shunts, f)
+	o.mu.Unlock()
+	if err := o.dp.RemoveShunt(ctx, f); err != nil {
+		o.log.Debug("remove shunt", "src", f.Src, "dst", f.Dst, "err", err)
+	}
+}
+
+// Up negotiates with target by hand (`oemesh up`), as if its first packet
+// had been trapped, and waits for the outcome.
+func (o *OE) Up(ctx context.Context, src, target netip.Addr) error {
+	g := o.policy.Load().Lookup(target).Group
+	if g == policygroups.Clear || g == policygroups.Block {
+		return fmt.Errorf("oe: %s is in group %s: no OE", target, g)
+	}
+	o.removeShunt(ctx, hostFlow(src, target))
+	n := o.start(ctx, src, target, g)
+	select {
+	case <-n.done:
+		return n.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Down deletes every tunnel to target (`oemesh down`), telling the peer.
+func (o *OE) Down(ctx context.Context, target netip.Addr) (int, error) {
+	ts := o.tunnels.toPeer(target)
+	var errs []error
+	seen := map[ike.SAID]bool{}
+	for _, t := range ts {
+		if seen[t.ike] {
+			continue
+		}
+		seen[t.ike] = true
+		if err := o.engine.DeleteIKE(ctx, t.ike); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return len(seen), errors.Join(errs...)
+}

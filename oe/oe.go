@@ -1,0 +1,219 @@
+package oe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/oemesh/oemesh/ike"
+	"github.com/oemesh/oemesh/kernel"
+	"github.com/oemesh/oemesh/policygroups"
+)
+
+// OE is the orchestrator: it keeps the data plane's traps in line with the
+// policy groups, turns acquires into DNS look-ups and IKE negotiations,
+// installs the resulting SAs or a shunt, and answers peers as responder.
+type OE struct {
+	cfg    Config
+	log    *slog.Logger
+	dp     kernel.Dataplane
+	keys   KeySource
+	engine *ike.Engine
+
+	policy   atomic.Pointer[policygroups.Policy]
+	trapMu   sync.Mutex // serialises policy changes to the data plane
+	tunnels  tunnelTable
+	expected expectedKeys
+
+	mu           sync.Mutex
+	negotiations map[netip.Addr]*negotiation // by target address
+	shunts       map[kernel.Flow]shuntInfo
+
+	stats    counters
+	bg       sync.WaitGroup
+	runCtx   atomic.Pointer[context.Context]
+	closed   chan struct{}
+	closeOne sync.Once
+}
+
+// shuntInfo is what oe remembers of a shunt it set, for `oemesh shunts`.
+type shuntInfo struct {
+	kernel.Shunt
+	group policygroups.Group
+}
+
+// New makes an orchestrator over a data plane and DNS, and the IKE engine
+// that it serves as key resolver, responder policy and CHILD SA installer.
+// engineCfg carries the credentials, transport (Sender), clock, proposals
+// and timers; its Keys, Policy and Installer are set here.
+func New(cfg Config, dp kernel.Dataplane, keys KeySource, engineCfg ike.EngineConfig) (*OE, error) {
+	cfg.setDefaults()
+	if dp == nil || keys == nil {
+		return nil, errors.New("oe: a data plane and a key source are required")
+	}
+	o := &OE{
+		cfg: cfg, log: cfg.Logger, dp: dp, keys: keys,
+		negotiations: map[netip.Addr]*negotiation{},
+		shunts:       map[kernel.Flow]shuntInfo{},
+		closed:       make(chan struct{}),
+	}
+	o.policy.Store(&policygroups.Policy{})
+	engineCfg.Keys, engineCfg.Policy, engineCfg.Installer = o, o, o
+	if engineCfg.Logger == nil {
+		engineCfg.Logger = cfg.Logger
+	}
+	e, err := ike.NewEngine(engineCfg)
+	if err != nil {
+		return nil, fmt.Errorf("oe: IKE engine: %w", err)
+	}
+	o.engine = e
+	return o, nil
+}
+
+// Engine is the IKE engine; the transport feeds it received packets.
+func (o *OE) Engine() *ike.Engine { return o.engine }
+
+// Policy is the policy in force.
+func (o *OE) Policy() *policygroups.Policy { return o.policy.Load() }
+
+// SetPolicy puts a new policy in force: only the traps of prefixes that
+// were added, removed or changed group are touched, and established
+// tunnels to peers the new policy no longer allows are torn down.
+func (o *OE) SetPolicy(ctx context.Context, p *policygroups.Policy) (policygroups.Diff, error) {
+	o.trapMu.Lock()
+	defer o.trapMu.Unlock()
+	old := o.policy.Load()
+	d := policygroups.Compare(old, p)
+	var errs []error
+	for _, e := range d.Removed {
+		if err := o.dp.RemoveTrap(ctx, e.Prefix); err != nil {
+			errs = append(errs, fmt.Errorf("remove trap %s (%s): %w", e.Prefix, e.Source, err))
+		}
+	}
+	for _, e := range d.Added {
+		if err := o.dp.SetTrap(ctx, kernel.Trap{Prefix: e.Prefix, Group: kernelGroup(e.Group)}); err != nil {
+			errs = append(errs, fmt.Errorf("trap %s (%s, %s): %w", e.Prefix, e.Group, e.Source, err))
+		}
+	}
+	for _, c := range d.Changed {
+		if err := o.dp.SetTrap(ctx, kernel.Trap{Prefix: c.New.Prefix, Group: kernelGroup(c.New.Group)}); err != nil {
+			errs = append(errs, fmt.Errorf("trap %s (%s → %s, %s): %w", c.New.Prefix, c.Old.Group, c.New.Group, c.New.Source, err))
+		}
+	}
+	o.policy.Store(p)
+	// Tunnels whose peer is now in clear or block are no longer allowed.
+	for _, t := range o.tunnels.all() {
+		if g := p.Lookup(t.peer).Group; !g.Responds() {
+			o.log.Info("policy no longer allows tunnel; deleting it", "peer", t.peer, "group", g)
+			spi := t.spiIn
+			o.goDetached(func(ctx context.Context) { o.engine.DeleteChild(ctx, spi) })
+		}
+	}
+	if len(errs) > 0 {
+		return d, fmt.Errorf("oe: policy applied with errors: %w", errors.Join(errs...))
+	}
+	return d, nil
+}
+
+// Run handles acquires and expires and the idle timer until ctx ends or
+// the data plane closes its channels.
+func (o *OE) Run(ctx context.Context) error {
+	o.runCtx.Store(&ctx)
+	idle := time.NewTicker(max(o.cfg.IdleTimeout/4, time.Second))
+	defer idle.Stop()
+	acq, exp := o.dp.Acquires(), o.dp.Expires()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case a, ok := <-acq:
+			if !ok {
+				return errors.New("oe: data plane closed its acquire stream")
+			}
+			o.onAcquire(ctx, a)
+		case e, ok := <-exp:
+			if !ok {
+				return errors.New("oe: data plane closed its expire stream")
+			}
+			o.onExpire(ctx, e)
+		case <-idle.C:
+			o.expireIdle(ctx)
+		}
+	}
+}
+
+// Close deletes every IKE SA (telling peers) and waits for background work.
+func (o *OE) Close() error {
+	var err error
+	o.closeOne.Do(func() {
+		close(o.closed)
+		err = o.engine.Close()
+		o.bg.Wait()
+	})
+	return err
+}
+
+// goDetached runs fn in the background with a bounded context: engine and
+// data plane calls made from inside engine callbacks must not block them.
+func (o *OE) goDetached(fn func(ctx context.Context)) {
+	o.bg.Add(1)
+	go func() {
+		defer o.bg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), o.cfg.NegotiationTimeout)
+		defer cancel()
+		fn(ctx)
+	}()
+}
+
+func (o *OE) onExpire(ctx context.Context, e kernel.Expire) {
+	switch e.Kind {
+	case kernel.ExpireShunt:
+		o.mu.Lock()
+		delete(o.shunts, e.Flow)
+		o.mu.Unlock()
+		o.log.Debug("shunt expired; trap is back", "src", e.Flow.Src, "dst", e.Flow.Dst)
+	case kernel.ExpireSoft:
+		spi := e.SA.InSPI
+		o.log.Info("SA reached its soft limit: rekeying", "peer", e.SA.Peer, "spi_in", fmt.Sprintf("%08x", spi))
+		o.goDetached(func(ctx context.Context) {
+			if err := o.engine.RekeyChild(ctx, spi, 0); err != nil {
+				o.log.Warn("rekey failed", "spi_in", fmt.Sprintf("%08x", spi), "err", err)
+			}
+		})
+	case kernel.ExpireHard:
+		spi := e.SA.InSPI
+		o.log.Info("SA reached its hard limit", "peer", e.SA.Peer, "spi_in", fmt.Sprintf("%08x", spi))
+		o.goDetached(func(ctx context.Context) { o.engine.DeleteChild(ctx, spi) })
+	}
+}
+
+// expireIdle deletes tunnels idle longer than IdleTimeout, with a Delete to
+// the peer.
+func (o *OE) expireIdle(ctx context.Context) {
+	now := o.cfg.Clock.Now()
+	for _, t := range o.tunnels.all() {
+		if t.replaced {
+			continue
+		}
+		c, err := o.dp.SACounters(ctx, t.id)
+		if err != nil {
+			continue
+		}
+		last := t.created
+		if c.LastUse.After(last) {
+			last = c.LastUse
+		}
+		if now.Sub(last) < o.cfg.IdleTimeout {
+			continue
+		}
+		o.stats.idleDeletes.Add(1)
+		o.log.Info("tunnel idle: deleting", "peer", t.peer, "idle", now.Sub(last).Round(time.Second))
+		id := t.ike
+		o.goDetached(func(ctx context.Context) { o.engine.DeleteIKE(ctx, id) })
+	}
+}

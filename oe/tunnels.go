@@ -1,0 +1,120 @@
+package oe
+
+import (
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/oemesh/oemesh/ike"
+	"github.com/oemesh/oemesh/kernel"
+)
+
+// tunnel is one installed CHILD SA pair.
+type tunnel struct {
+	spiIn, spiOut uint32
+	id            kernel.SAPairID
+	ike           ike.SAID
+	peer          netip.Addr
+	peerID        ike.Identity
+	auth          ike.AuthKind
+	mode          ike.Mode
+	local, remote []ike.TrafficSelector
+	created       time.Time
+	replaced      bool // a rekey installed its successor
+	initiator     bool
+}
+
+type tunnelTable struct {
+	mu   sync.Mutex
+	byIn map[uint32]*tunnel
+}
+
+func (t *tunnelTable) add(now time.Time, sa ike.ChildSA, id kernel.SAPairID) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.byIn == nil {
+		t.byIn = map[uint32]*tunnel{}
+	}
+	if old, ok := t.byIn[sa.Replaces]; ok && sa.Replaces != 0 {
+		old.replaced = true
+	}
+	t.byIn[sa.SPIIn] = &tunnel{
+		spiIn: sa.SPIIn, spiOut: sa.SPIOut, id: id, ike: ike.SAID{SPIi: sa.IKESPIi, SPIr: sa.IKESPIr},
+		peer: sa.Remote, peerID: sa.PeerID, auth: sa.PeerAuth, mode: sa.Mode,
+		local: sa.TSLocal, remote: sa.TSRemote, created: now, initiator: sa.Initiator,
+	}
+}
+
+func (t *tunnelTable) remove(spiIn uint32) (tunnel, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	tn, ok := t.byIn[spiIn]
+	if !ok {
+		return tunnel{}, false
+	}
+	delete(t.byIn, spiIn)
+	return *tn, true
+}
+
+// sameFlow lists tunnels to the same peer and selectors under another IKE
+// SA than sa's, that sa does not rekey.
+func (t *tunnelTable) sameFlow(sa ike.ChildSA) []tunnel {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []tunnel
+	for _, tn := range t.byIn {
+		if tn.peer != sa.Remote || tn.spiIn == sa.SPIIn || tn.replaced {
+			continue
+		}
+		if tn.ike.SPIi == sa.IKESPIi && tn.ike.SPIr == sa.IKESPIr {
+			continue
+		}
+		if !slices.EqualFunc(tn.remote, sa.TSRemote, sameSelector) {
+			continue
+		}
+		out = append(out, *tn)
+	}
+	return out
+}
+
+func sameSelector(a, b ike.TrafficSelector) bool {
+	return a.Start == b.Start && a.End == b.End && a.IPProtocol == b.IPProtocol &&
+		a.StartPort == b.StartPort && a.EndPort == b.EndPort
+}
+
+// toPeer lists tunnels to (or through, as gateway) addr.
+func (t *tunnelTable) toPeer(addr netip.Addr) []tunnel {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []tunnel
+	for _, tn := range t.byIn {
+		if tn.replaced {
+			continue
+		}
+		if tn.peer == addr || coversHost(tn.remote, addr) {
+			out = append(out, *tn)
+		}
+	}
+	return out
+}
+
+func (t *tunnelTable) all() []tunnel {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]tunnel, 0, len(t.byIn))
+	for _, tn := range t.byIn {
+		out = append(out, *tn)
+	}
+	slices.SortFunc(out, func(a, b tunnel) int { return a.created.Compare(b.created) })
+	return out
+}
+
+func coversHost(tss []ike.TrafficSelector, a netip.Addr) bool {
+	for _, ts := range tss {
+		if inRange(ts, a) {
+			return true
+		}
+	}
+	return false
+}
