@@ -50,6 +50,7 @@ type OE struct {
 	NegotiationShunt string // hold or pass
 	ShuntLifetime    time.Duration
 	IdleTimeout      time.Duration
+	GatewayFor       []netip.Prefix
 }
 
 // Kernel is the kernel.* section.
@@ -303,6 +304,9 @@ func build(file string, v map[string]any) *Config {
 		Metrics: Metrics{Listen: v["metrics.listen"].(string)},
 	}
 	_ = c.Log.Level.UnmarshalText([]byte(v["log.level"].(string)))
+	for _, s := range v["oe.gateway_for"].([]string) {
+		c.OE.GatewayFor = append(c.OE.GatewayFor, netip.MustParsePrefix(s))
+	}
 	if l := v["listen"].([]string); !(len(l) == 1 && l[0] == "all") {
 		for _, s := range l {
 			c.Listen = append(c.Listen, netip.MustParseAddr(s))
@@ -347,4 +351,12 @@ func (c *Config) Summary() map[string]any {
 		"log.format":                c.Log.Format,
 		"metrics.listen":            c.Metrics.Listen,
 	}
+}
+
+func gatewayFor(ps []netip.Prefix) []string {
+	out := make([]string, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, p.String())
+	}
+	return out
 }

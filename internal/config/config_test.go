@@ -57,6 +57,7 @@ dns:
 oe:
   null_auth: only
   shunt_lifetime: 1m
+  gateway_for: [198.18.1.0/24]
 log:
   level: debug
   format: json
@@ -70,6 +71,7 @@ metrics:
 	if c.File != p || c.Identity != "@gw.example.org" || c.Dataplane != "userspace" || len(c.Listen) != 2 ||
 		c.IKEPort != 1500 || c.DNS.Servers[0] != "127.0.0.1:5353" || c.DNS.Timeout != 500*time.Millisecond ||
 		c.DNS.RequireDNSSEC || c.OE.NullAuth != "only" || c.OE.ShuntLifetime != time.Minute ||
+		len(c.OE.GatewayFor) != 1 || c.OE.GatewayFor[0].String() != "198.18.1.0/24" ||
 		c.Log.Level.String() != "DEBUG" || c.Log.Format != "json" || c.Metrics.Listen != "127.0.0.1:9542" {
 		t.Errorf("got %+v", c)
 	}
@@ -118,6 +120,8 @@ func TestErrorsNameKeyAndSource(t *testing.T) {
 			want: []string{`unknown key "dns"`}},
 		{name: "negative duration", file: "a.yaml", body: "oe:\n  idle_timeout: -1s\n",
 			want: []string{"key oe.idle_timeout: must be greater than zero"}},
+		{name: "bad gateway_for", file: "a.yaml", body: "oe:\n  gateway_for: [198.18.1.1/24]\n",
+			want: []string{`key oe.gateway_for: "198.18.1.1/24" has host bits set; did you mean 198.18.1.0/24?`}},
 		{name: "bad log level", file: "a.yaml", body: "log:\n  level: loud\n",
 			want: []string{"key log.level: must be debug, info, warn or error"}},
 		{name: "bad metrics", file: "a.yaml", body: "metrics:\n  listen: everywhere\n",

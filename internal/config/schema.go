@@ -85,6 +85,19 @@ func listenAddrs(v any) error {
 	return nil
 }
 
+func prefixes(v any) error {
+	for _, s := range v.([]string) {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a CIDR prefix", s)
+		}
+		if p.Masked() != p {
+			return fmt.Errorf("%q has host bits set; did you mean %s?", s, p.Masked())
+		}
+	}
+	return nil
+}
+
 func dnsServers(v any) error {
 	for _, s := range v.([]string) {
 		if strings.HasPrefix(s, "/") {
@@ -141,6 +154,8 @@ var schema = []key{
 		help: "what traffic does while OE negotiates: hold or pass"},
 	{name: "oe.shunt_lifetime", kind: kindDuration, def: 15 * time.Minute, check: positive, help: "lifetime of failure shunts"},
 	{name: "oe.idle_timeout", kind: kindDuration, def: 10 * time.Minute, check: positive, help: "delete OE tunnels idle this long"},
+	{name: "oe.gateway_for", kind: kindStringList, def: []string{}, check: prefixes,
+		help: "client networks this host is the IPsec gateway for (their DNS records name it)"},
 	{name: "kernel.fail_closed", kind: kindBool, def: false, help: "keep private prefixes blocked while the daemon is down"},
 	{name: "kernel.hold_first_packets", kind: kindBool, def: true,
 		help: "queue packets while a flow negotiates (sets net.core.xfrm_larval_drop=0)"},
