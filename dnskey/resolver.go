@@ -168,9 +168,16 @@ func (r *Resolver) Lookup(ctx context.Context, id ID) (Result, error) {
 
 	answers := make([]*rrsetAnswer, len(queryTypes))
 	errs := make([]error, len(queryTypes))
+	// Cache hits are taken here, without goroutines: this is the hot path.
 	var wg sync.WaitGroup
 	for i, qt := range queryTypes {
-		wg.Go(func() { answers[i], errs[i] = r.rrset(ctx, cacheKey{name: name, qtype: qt}) })
+		k := cacheKey{name: name, qtype: qt}
+		if a, ok := r.cache.get(k); ok {
+			r.stats.hits.Add(1)
+			answers[i] = a
+			continue
+		}
+		wg.Go(func() { answers[i], errs[i] = r.fetchShared(ctx, k) })
 	}
 	wg.Wait()
 
@@ -192,7 +199,8 @@ func (r *Resolver) Lookup(ctx context.Context, id ID) (Result, error) {
 		if !a.secure && a.kind == answerPositive {
 			res.Insecure = true
 		}
-		ttl := a.expires.Sub(now).Truncate(time.Second)
+		// Whole seconds, rounded up: a fresh 300s answer shows 300s.
+		ttl := (a.expires.Sub(now) + time.Second - 1).Truncate(time.Second)
 		for _, k := range a.keys {
 			k.TTL = ttl
 			if !k.Secure && !r.cfg.AcceptInsecure {
@@ -221,13 +229,9 @@ func (r *Resolver) Lookup(ctx context.Context, id ID) (Result, error) {
 	return res, fmt.Errorf("dnskey: %s: %w: %s (%s)", id, ErrNoKey, name, strings.Join(res.Outcome, ", "))
 }
 
-// rrset returns the answer for k from the cache, or fetches it; concurrent
+// fetchShared fetches the answer for k after a cache miss; concurrent
 // misses for one k share one fetch.
-func (r *Resolver) rrset(ctx context.Context, k cacheKey) (*rrsetAnswer, error) {
-	if a, ok := r.cache.get(k); ok {
-		r.stats.hits.Add(1)
-		return a, nil
-	}
+func (r *Resolver) fetchShared(ctx context.Context, k cacheKey) (*rrsetAnswer, error) {
 	r.stats.misses.Add(1)
 	leader := false
 	// The fetch must not die with the first caller's context: others may
@@ -235,6 +239,11 @@ func (r *Resolver) rrset(ctx context.Context, k cacheKey) (*rrsetAnswer, error) 
 	fetchCtx := context.WithoutCancel(ctx)
 	ch := r.inflight.DoChan(k.String(), func() (any, error) {
 		leader = true
+		// A fetch that finished just before this one started has
+		// filled the cache already.
+		if a, ok := r.cache.get(k); ok {
+			return a, nil
+		}
 		a, err := r.fetch(fetchCtx, k)
 		if err != nil {
 			r.stats.errors.Add(1)
@@ -310,9 +319,9 @@ func (r *Resolver) parseRecord(a *rrsetAnswer, rr dns.RR) {
 			a.ignored++
 			return
 		}
-		k = PeerKey{Source: SourceTXT, Precedence: t.Precedence, Gateway: t.Gateway, Algorithm: AlgorithmRSA}
+		k = PeerKey{Source: SourceTXT, Precedence: t.Precedence, Gateway: t.Gateway}
 		if t.Key != nil {
-			k.PublicKey = t.Key
+			k.PublicKey, k.Algorithm = t.Key, AlgorithmRSA
 		}
 	default:
 		err = fmt.Errorf("unexpected record type %s", dns.TypeToString[rr.Header().Rrtype])

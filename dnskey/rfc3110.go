@@ -36,6 +36,9 @@ func ParseRSAKey(b []byte) (*rsa.PublicKey, error) {
 		if elen == 0 {
 			return nil, errors.New("RFC 3110 key: exponent length is zero")
 		}
+		if elen <= 255 {
+			return nil, fmt.Errorf("RFC 3110 key: three-octet length form used for a %d-octet exponent", elen)
+		}
 	}
 	var exp []byte
 	if !s.ReadBytes(&exp, int(elen)) {

@@ -95,12 +95,12 @@ SERVFAIL) or bad arguments.`,
 				if g.json {
 					return withExit(3, nil)
 				}
-				return withExit(3, lerr)
+				return withExit(3, errors.New(out.Error))
 			}
 			if g.json {
 				return withExit(1, nil)
 			}
-			return withExit(1, lerr)
+			return withExit(1, errors.New(out.Error))
 		},
 	}
 	cmd.Flags().StringSliceVar(&servers, "server", nil, "resolver HOST:PORT to ask (repeatable; default: /etc/resolv.conf)")
