@@ -31,6 +31,8 @@ func newRootCmd() *cobra.Command {
 		newNewHostKeyCmd(g),
 		newShowHostKeyCmd(g),
 		newDNSCmd(g),
+		newProbeCmd(g),
+		newRespondCmd(g),
 	)
 	return root
 }

@@ -1,0 +1,645 @@
+package main
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+	"unicode"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/oemesh/oemesh/dnskey"
+	"github.com/oemesh/oemesh/ike"
+	"github.com/oemesh/oemesh/kernel/xfrm"
+)
+
+// Exit codes of `oemesh probe`.
+const (
+	probeExitOK         = 0
+	probeExitFailed     = 1 // our own failure: flags, keys, sockets, engine
+	probeExitNotify     = 2 // the peer answered with an error notify
+	probeExitTimeout    = 3 // the peer did not answer before the give-up time
+	probeExitAuth       = 4 // the peer's AUTH did not verify
+	probeExitNoProposal = 5 // the peer chose nothing we offered
+)
+
+// ikeToolFlags are the flags probe and respond share: how we authenticate,
+// how the peer must, and what we propose.
+type ikeToolFlags struct {
+	id, auth, peerAuth  string
+	keyFile, psk        string
+	peerID, peerKeyFile string
+	ikeProps, espProps  string
+	fragThreshold       int
+	mark                uint32
+	timeout             time.Duration
+	debug               bool
+}
+
+func (f *ikeToolFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.id, "id", "", "our IKE identity: an address, @fqdn or %null (default: our address)")
+	fl.StringVar(&f.auth, "auth", "null", "how we authenticate: null, key or psk")
+	fl.StringVar(&f.peerAuth, "peer-auth", "", "how the peer must authenticate: null, key or psk (default: as --auth)")
+	fl.StringVar(&f.keyFile, "key", defaultHostKey, "our private key (PKCS#8 PEM) for --auth key")
+	fl.StringVar(&f.psk, "psk", "", "the pre-shared key for --auth psk")
+	fl.StringVar(&f.peerID, "peer-id", "", "the identity the peer must prove: an address, @fqdn or %null (default: any)")
+	fl.StringVar(&f.peerKeyFile, "peer-key", "", "the peer's public key (PEM SubjectPublicKeyInfo) for a peer that authenticates with a key")
+	fl.StringVar(&f.ikeProps, "ike", "", "IKE proposals in strongSwan syntax, e.g. aes128gcm16-prfsha256-x25519 (default: oemesh's)")
+	fl.StringVar(&f.espProps, "esp", "", "ESP proposals in strongSwan syntax, e.g. aes128gcm16-esn (default: oemesh's)")
+	fl.IntVar(&f.fragThreshold, "frag-threshold", 0, "largest IKE message sent unfragmented to a peer that supports RFC 7383 (default: fits a 1280-octet path)")
+	fl.Uint32Var(&f.mark, "mark", 0, "SO_MARK for our IKE sockets (0: none)")
+	fl.DurationVar(&f.timeout, "timeout", 10*time.Second, "give up on an exchange after this long")
+	fl.BoolVar(&f.debug, "debug", false, "log the engine's debug messages to stderr")
+}
+
+// authKind parses an --auth or --peer-auth value.
+func authKind(flag, s string) (ike.AuthKind, error) {
+	switch strings.ToLower(s) {
+	case "null":
+		return ike.AuthKindNull, nil
+	case "key", "pubkey":
+		return ike.AuthKindPubkey, nil
+	case "psk":
+		return ike.AuthKindPSK, nil
+	}
+	return ike.AuthKindNone, fmt.Errorf("--%s %q: want null, key or psk", flag, s)
+}
+
+// parseIdentity parses --id and --peer-id: "" is the zero identity (our
+// address, or any peer), %null is ID_NULL, an address is ID_IPV4_ADDR or
+// ID_IPV6_ADDR, and @name (or a name) is ID_FQDN.
+func parseIdentity(flag, s string) (ike.Identity, error) {
+	switch {
+	case s == "":
+		return ike.Identity{}, nil
+	case strings.EqualFold(s, "%null") || strings.EqualFold(s, "ID_NULL"):
+		return ike.NullIdentity(), nil
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		return ike.AddrIdentity(a), nil
+	}
+	name := strings.TrimSuffix(strings.TrimPrefix(s, "@"), ".")
+	if name == "" || strings.ContainsFunc(name, func(r rune) bool { return r > unicode.MaxASCII || unicode.IsSpace(r) }) {
+		return ike.Identity{}, fmt.Errorf("--%s %q: want an address, @fqdn or %%null", flag, s)
+	}
+	return ike.FQDNIdentity(name), nil
+}
+
+// loadPeerKey reads a PEM SubjectPublicKeyInfo ("PUBLIC KEY") file.
+func loadPeerKey(path string) (crypto.PublicKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--peer-key: %w", err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, fmt.Errorf("--peer-key %s: no PEM block", path)
+	}
+	if block.Type != "PUBLIC KEY" {
+		return nil, fmt.Errorf("--peer-key %s: PEM block %q, want \"PUBLIC KEY\" (SubjectPublicKeyInfo)", path, block.Type)
+	}
+	k, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("--peer-key %s: %w", path, err)
+	}
+	return k, nil
+}
+
+// staticKeys is the KeyResolver of the tools: the one --peer-key, for the
+// --peer-id identity (or any identity when none was given).
+type staticKeys struct {
+	id  ike.Identity
+	key crypto.PublicKey
+}
+
+func (s staticKeys) PeerKeys(_ context.Context, peer ike.Identity, _ netip.Addr) ([]crypto.PublicKey, error) {
+	if s.key == nil {
+		return nil, fmt.Errorf("no --peer-key given: %w", ike.ErrNoKey)
+	}
+	if s.id.Type != 0 && (s.id.Type != peer.Type || string(s.id.Data) != string(peer.Data)) {
+		return nil, fmt.Errorf("peer identity %v is not --peer-id %v: %w", peer, s.id, ike.ErrNoKey)
+	}
+	return []crypto.PublicKey{s.key}, nil
+}
+
+// ikeSetup is what the flags turn into.
+type ikeSetup struct {
+	auth, peerAuth ike.AuthKind
+	peerID         ike.Identity
+	creds          ike.Credentials
+	keys           staticKeys
+	ikePolicy      ike.Policy
+	espPolicy      ike.Policy
+	log            *slog.Logger
+}
+
+func (f *ikeToolFlags) setup(stderr io.Writer) (*ikeSetup, error) {
+	s := &ikeSetup{}
+	var err error
+	if s.auth, err = authKind("auth", f.auth); err != nil {
+		return nil, err
+	}
+	s.peerAuth = s.auth
+	if f.peerAuth != "" {
+		if s.peerAuth, err = authKind("peer-auth", f.peerAuth); err != nil {
+			return nil, err
+		}
+	}
+	if s.creds.ID, err = parseIdentity("id", f.id); err != nil {
+		return nil, err
+	}
+	if s.peerID, err = parseIdentity("peer-id", f.peerID); err != nil {
+		return nil, err
+	}
+	if s.auth == ike.AuthKindPubkey {
+		if s.creds.Signer, err = dnskey.LoadHostKey(f.keyFile); err != nil {
+			return nil, fmt.Errorf("--key: %w", err)
+		}
+	}
+	if s.auth == ike.AuthKindPSK || s.peerAuth == ike.AuthKindPSK {
+		if f.psk == "" {
+			return nil, errors.New("--auth psk needs --psk SECRET")
+		}
+		psk := []byte(f.psk)
+		s.creds.PSK = func(ike.Identity) []byte { return psk }
+	}
+	s.keys.id = s.peerID
+	if f.peerKeyFile != "" {
+		if s.keys.key, err = loadPeerKey(f.peerKeyFile); err != nil {
+			return nil, err
+		}
+	} else if s.peerAuth == ike.AuthKindPubkey {
+		return nil, errors.New("a peer that authenticates with a key needs --peer-key FILE")
+	}
+	s.ikePolicy, s.espPolicy = ike.DefaultIKEPolicy(), ike.DefaultESPPolicy()
+	if f.ikeProps != "" {
+		if s.ikePolicy, err = ike.ParseProposals(ike.ProtocolIKE, f.ikeProps); err != nil {
+			return nil, fmt.Errorf("--ike: %w", err)
+		}
+	}
+	if f.espProps != "" {
+		if s.espPolicy, err = ike.ParseProposals(ike.ProtocolESP, f.espProps); err != nil {
+			return nil, fmt.Errorf("--esp: %w", err)
+		}
+	}
+	if f.fragThreshold < 0 || (f.fragThreshold > 0 && f.fragThreshold < ike.HeaderLen+64) {
+		return nil, fmt.Errorf("--frag-threshold %d: too small to carry a fragment", f.fragThreshold)
+	}
+	if f.timeout <= 0 {
+		return nil, fmt.Errorf("--timeout %v: must be positive", f.timeout)
+	}
+	level := slog.LevelWarn
+	if f.debug {
+		level = slog.LevelDebug
+	}
+	s.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	return s, nil
+}
+
+// bypassControl exempts the tools' IKE sockets from XFRM policies, so a
+// trap or an SA covering the peer never swallows our own IKE packets.
+// Without CAP_NET_ADMIN it logs and goes on: an unprivileged probe on a
+// host without IPsec policies needs no bypass.
+func bypassControl(log *slog.Logger) func(network, address string, c syscall.RawConn) error {
+	return func(network, address string, c syscall.RawConn) error {
+		family := unix.AF_INET
+		if network == "udp6" {
+			family = unix.AF_INET6
+		}
+		var err error
+		if cerr := c.Control(func(fd uintptr) { err = xfrm.BypassSocket(int(fd), family) }); cerr != nil {
+			return cerr
+		}
+		if errors.Is(err, unix.EPERM) {
+			log.Warn("IKE socket not exempt from IPsec policies (needs CAP_NET_ADMIN)", "socket", address, "err", err)
+			return nil
+		}
+		return err
+	}
+}
+
+// routeSource returns the local address the kernel would use toward
+// remote. Connecting a UDP socket sends nothing.
+func routeSource(remote netip.AddrPort) (netip.Addr, error) {
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(remote))
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("no route to %v: %w", remote.Addr(), err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap(), nil
+}
+
+// JSON views of what the engine reports ---------------------------------
+
+type suiteJSON struct {
+	Encr  string `json:"encr"`
+	Integ string `json:"integ,omitempty"`
+	PRF   string `json:"prf,omitempty"`
+	DH    string `json:"dh,omitempty"`
+	ESN   *bool  `json:"esn,omitempty"`
+}
+
+type childJSON struct {
+	SPIIn    string   `json:"spi_in"`
+	SPIOut   string   `json:"spi_out"`
+	Mode     string   `json:"mode"`
+	TSLocal  []string `json:"ts_local"`
+	TSRemote []string `json:"ts_remote"`
+	Encr     string   `json:"encr"`
+	Integ    string   `json:"integ,omitempty"`
+	ESN      bool     `json:"esn"`
+	PFS      string   `json:"pfs,omitempty"`
+	Encap    bool     `json:"encap"`
+}
+
+type ikeSAJSON struct {
+	SPIi      string    `json:"spi_i"`
+	SPIr      string    `json:"spi_r"`
+	Initiator bool      `json:"initiator"`
+	Local     string    `json:"local"`
+	Remote    string    `json:"remote"`
+	PeerID    string    `json:"peer_id"`
+	PeerAuth  string    `json:"peer_auth"`
+	Suite     suiteJSON `json:"suite"`
+	NATT      bool      `json:"natt"`
+	BehindNAT bool      `json:"behind_nat"`
+}
+
+func ikeSuiteJSON(s ike.IKESuite) suiteJSON {
+	j := suiteJSON{Encr: s.Encr.String(), PRF: s.PRF.String(), DH: s.DH.String()}
+	if s.Integ != ike.IntegNone {
+		j.Integ = s.Integ.String()
+	}
+	return j
+}
+
+func tsStrings(ts []ike.TrafficSelector) []string {
+	out := make([]string, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, t.String())
+	}
+	return out
+}
+
+func childInfoJSON(c ike.ChildSAInfo) childJSON {
+	j := childJSON{
+		SPIIn: fmt.Sprintf("%08x", c.SPIIn), SPIOut: fmt.Sprintf("%08x", c.SPIOut),
+		Mode: c.Mode.String(), TSLocal: tsStrings(c.TSLocal), TSRemote: tsStrings(c.TSRemote),
+		Encr: c.Encr.String(), ESN: c.ESN, Encap: c.Encap,
+	}
+	if c.Integ != ike.IntegNone {
+		j.Integ = c.Integ.String()
+	}
+	if c.PFS != ike.DHNone {
+		j.PFS = c.PFS.String()
+	}
+	return j
+}
+
+func ikeInfoJSON(sa ike.SAInfo) ikeSAJSON {
+	return ikeSAJSON{
+		SPIi: hex.EncodeToString(sa.ID.SPIi[:]), SPIr: hex.EncodeToString(sa.ID.SPIr[:]),
+		Initiator: sa.Initiator, Local: sa.Local.String(), Remote: sa.Remote.String(),
+		PeerID: sa.PeerID.String(), PeerAuth: sa.PeerAuth.String(), Suite: ikeSuiteJSON(sa.Suite),
+		NATT: sa.NATT, BehindNAT: sa.BehindNAT,
+	}
+}
+
+// vendorIDString shows a vendor ID as text when it is printable (Libreswan's
+// "Opportunistic IPsec"), as hex otherwise.
+func vendorIDString(v []byte) string {
+	for _, c := range v {
+		if c < 0x20 || c > 0x7e {
+			return hex.EncodeToString(v)
+		}
+	}
+	return string(v)
+}
+
+// The probe ---------------------------------------------------------------
+
+type exchangeJSON struct {
+	Exchange    string   `json:"exchange"`
+	MessageID   uint32   `json:"message_id"`
+	Millis      float64  `json:"ms"`
+	Retransmits int      `json:"retransmits"`
+	SentBytes   int      `json:"sent_bytes"`
+	RecvBytes   int      `json:"recv_bytes"`
+	Fragments   int      `json:"fragments_sent,omitempty"`
+	Notifies    []string `json:"notifies,omitempty"`
+	Error       string   `json:"error,omitempty"`
+}
+
+type peerAuthJSON struct {
+	ID       string `json:"id,omitempty"`
+	Method   string `json:"method,omitempty"`
+	Scheme   string `json:"scheme,omitempty"`
+	Verified bool   `json:"verified"`
+}
+
+type natJSON struct {
+	LocalBehindNAT  bool `json:"local_behind_nat"`
+	RemoteBehindNAT bool `json:"remote_behind_nat"`
+	NATT            bool `json:"natt"`
+}
+
+type fragJSON struct {
+	PeerSupports bool `json:"peer_supports"`
+	Sent         int  `json:"sent"`
+	Received     int  `json:"received"`
+}
+
+type probeReport struct {
+	Peer        string `json:"peer"`
+	Local       string `json:"local"`
+	Established bool   `json:"established"`
+	// IKEEstablished: the IKE SA came up (the peer's AUTH verified) even
+	// if the CHILD SA then failed.
+	IKEEstablished bool           `json:"ike_established"`
+	Exit           int            `json:"exit"`
+	Error          string         `json:"error,omitempty"`
+	Notify         string         `json:"notify,omitempty"`
+	IKE            *suiteJSON     `json:"ike,omitempty"`
+	PeerAuth       peerAuthJSON   `json:"peer_auth"`
+	Child          *childJSON     `json:"child,omitempty"`
+	ESP            *suiteJSON     `json:"esp,omitempty"`
+	Notifies       []string       `json:"notifies"`
+	VendorIDs      []string       `json:"vendor_ids"`
+	Cookie         bool           `json:"cookie"`
+	InvalidKE      []string       `json:"invalid_ke"`
+	Fragments      fragJSON       `json:"fragments"`
+	NAT            natJSON        `json:"nat"`
+	Exchanges      []exchangeJSON `json:"exchanges"`
+	Deleted        bool           `json:"deleted"`
+	DeleteError    string         `json:"delete_error,omitempty"`
+}
+
+func newProbeCmd(g *globalFlags) *cobra.Command {
+	var f ikeToolFlags
+	var port, localPort, localNATTPort int
+	var local string
+	cmd := &cobra.Command{
+		Use:   "probe PEER",
+		Short: "Run a real IKEv2 handshake with a peer and report what it chose",
+		Long: `Run IKE_SA_INIT and IKE_AUTH with a CHILD SA against PEER, as oemeshd would,
+with a data plane that installs nothing, then delete the SA. Report the
+peer's chosen transforms, notifies and vendor IDs, how it authenticated and
+whether that verified, the CHILD SA, cookies, INVALID_KE, fragments, NAT-T
+and the time of each exchange.
+
+Exit status: 0 established; 2 the peer answered with an error notify
+(named in the output); 3 no answer before --timeout; 4 the peer's AUTH did
+not verify; 5 the peer chose nothing we offered; 1 anything else.
+
+Proposals use strongSwan's syntax: --ike aes128gcm16-prfsha256-x25519
+--esp aes128gcm16-esn (comma-separated lists allowed).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := f.setup(cmd.ErrOrStderr())
+			if err != nil {
+				return withExit(probeExitFailed, err)
+			}
+			peer, err := resolvePeer(cmd.Context(), args[0])
+			if err != nil {
+				return withExit(probeExitFailed, err)
+			}
+			remote := netip.AddrPortFrom(peer, uint16(port))
+			var localAddr netip.Addr
+			if local != "" {
+				if localAddr, err = netip.ParseAddr(local); err != nil {
+					return withExit(probeExitFailed, fmt.Errorf("--local %q: %w", local, err))
+				}
+			} else if localAddr, err = routeSource(remote); err != nil {
+				return withExit(probeExitFailed, err)
+			}
+			rep, code := runProbe(cmd.Context(), s, &f, remote, localAddr, localPort, localNATTPort)
+			out := cmd.OutOrStdout()
+			if g.json {
+				if err := printJSON(out, rep); err != nil {
+					return err
+				}
+			} else {
+				printProbe(out, rep)
+			}
+			if code != probeExitOK {
+				return withExit(code, errors.New(rep.Error))
+			}
+			return nil
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().IntVar(&port, "port", ike.IKEPort, "the peer's IKE port")
+	cmd.Flags().StringVar(&local, "local", "", "our address (default: the route's source address toward PEER)")
+	cmd.Flags().IntVar(&localPort, "local-port", 0, "our IKE port (0: any free port, so a running daemon is no obstacle)")
+	cmd.Flags().IntVar(&localNATTPort, "local-natt-port", 0, "our NAT-T port (0: any free port)")
+	return cmd
+}
+
+func resolvePeer(ctx context.Context, s string) (netip.Addr, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Unmap(), nil
+	}
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", s)
+	if err != nil || len(addrs) == 0 {
+		return netip.Addr{}, fmt.Errorf("peer %q: not an address, and no address found: %v", s, err)
+	}
+	return addrs[0].Unmap(), nil
+}
+
+// runProbe does the handshake and fills in the report; it returns the exit
+// code.
+func runProbe(ctx context.Context, s *ikeSetup, f *ikeToolFlags, remote netip.AddrPort, local netip.Addr, localPort, nattPort int) (*probeReport, int) {
+	rep := &probeReport{Peer: remote.String(), Notifies: []string{}, VendorIDs: []string{}, InvalidKE: []string{}, Exchanges: []exchangeJSON{}}
+	fail := func(code int, err error) (*probeReport, int) {
+		rep.Exit, rep.Error = code, err.Error()
+		return rep, code
+	}
+	tr, err := ike.ListenUDP(ctx, ike.UDPConfig{
+		Addrs: []netip.Addr{local}, Port: localPort, NATTPort: nattPort,
+		Mark: f.mark, Control: bypassControl(s.log), Logger: s.log,
+	})
+	if err != nil {
+		return fail(probeExitFailed, err)
+	}
+	defer tr.Close()
+	ikeAddrs, nattAddrs := tr.LocalAddrs()
+	rep.Local = ikeAddrs[0].String()
+	dp := newNullDataplane()
+	eng, err := ike.NewEngine(ike.EngineConfig{
+		Credentials: s.creds, Keys: s.keys, Installer: dp, Sender: tr, Logger: s.log,
+		IKE: s.ikePolicy, ESP: s.espPolicy,
+		IKEPort: ikeAddrs[0].Port(), NATTPort: nattAddrs[0].Port(),
+		GiveUp: f.timeout, FragmentThreshold: f.fragThreshold,
+	})
+	if err != nil {
+		return fail(probeExitFailed, err)
+	}
+	serveCtx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- tr.Serve(serveCtx, eng.HandlePacket) }()
+	defer func() {
+		eng.Close()
+		stop()
+		<-served
+	}()
+
+	trace := &ike.Trace{}
+	ictx, cancel := context.WithTimeout(ctx, 2*f.timeout)
+	defer cancel()
+	child, err := eng.Initiate(ictx, ike.InitiateOptions{
+		Remote: remote, Local: local, Auth: s.auth, PeerID: s.peerID, PeerAuth: s.peerAuth,
+		IKE: s.ikePolicy, ESP: s.espPolicy, InitialContact: true, Trace: trace,
+	})
+	fillTrace(rep, trace)
+	if err != nil {
+		code := probeExitFailed
+		var ne *ike.NotifyError
+		var npc *ike.NoProposalChosenError
+		switch {
+		case errors.As(err, &ne):
+			code = probeExitNotify
+			rep.Notify = ne.Type.String()
+		case errors.Is(err, ike.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+			code = probeExitTimeout
+		case errors.Is(err, ike.ErrAuthentication):
+			code = probeExitAuth
+		case errors.As(err, &npc):
+			code = probeExitNoProposal
+		}
+		return fail(code, err)
+	}
+	rep.Established, rep.IKEEstablished = true, true
+	cj := childInfoJSON(child)
+	rep.Child = &cj
+	dctx, dcancel := context.WithTimeout(ctx, f.timeout)
+	defer dcancel()
+	if err := eng.DeleteIKE(dctx, child.IKE); err != nil {
+		rep.DeleteError = err.Error()
+	} else {
+		rep.Deleted = true
+	}
+	return rep, probeExitOK
+}
+
+func fillTrace(rep *probeReport, t *ike.Trace) {
+	if t.IKESuite.Encr.ID != 0 {
+		sj := ikeSuiteJSON(t.IKESuite)
+		rep.IKE = &sj
+	}
+	if t.ESP != nil {
+		esn := t.ESP.ESN == ike.ESNOn
+		sj := suiteJSON{Encr: t.ESP.Encr.String(), ESN: &esn}
+		if t.ESP.Integ != ike.IntegNone {
+			sj.Integ = t.ESP.Integ.String()
+		}
+		if t.ESP.DH != ike.DHNone {
+			sj.DH = t.ESP.DH.String()
+		}
+		rep.ESP = &sj
+	}
+	rep.PeerAuth = peerAuthJSON{Verified: t.PeerAuthVerified, Scheme: t.PeerAuthScheme}
+	if t.PeerID.Type != 0 {
+		rep.PeerAuth.ID = t.PeerID.String()
+	}
+	if t.PeerAuthMethod != 0 {
+		rep.PeerAuth.Method = t.PeerAuthMethod.String()
+	}
+	rep.IKEEstablished = t.PeerAuthVerified
+	for _, n := range t.Notifies {
+		rep.Notifies = append(rep.Notifies, n.String())
+	}
+	for _, v := range t.VendorIDs {
+		rep.VendorIDs = append(rep.VendorIDs, vendorIDString(v))
+	}
+	rep.Cookie = t.Cookie
+	for _, g := range t.InvalidKE {
+		rep.InvalidKE = append(rep.InvalidKE, g.String())
+	}
+	rep.Fragments = fragJSON{PeerSupports: t.PeerSupportsFragments, Sent: t.FragmentsSent, Received: t.FragmentsReceived}
+	rep.NAT = natJSON{LocalBehindNAT: t.LocalBehindNAT, RemoteBehindNAT: t.RemoteBehindNAT, NATT: t.NATT}
+	for _, x := range t.Exchanges {
+		ej := exchangeJSON{
+			Exchange: x.Exchange.String(), MessageID: x.MessageID,
+			Millis:      float64(x.Duration.Microseconds()) / 1000,
+			Retransmits: x.Retransmits, SentBytes: x.SentBytes, RecvBytes: x.RecvBytes,
+			Fragments: x.Fragments, Error: x.Error,
+		}
+		for _, n := range x.Notifies {
+			ej.Notifies = append(ej.Notifies, n.String())
+		}
+		rep.Exchanges = append(rep.Exchanges, ej)
+	}
+}
+
+func printProbe(w io.Writer, r *probeReport) {
+	state := "ESTABLISHED"
+	switch {
+	case !r.Established && r.IKEEstablished:
+		state = "IKE SA established, CHILD SA failed"
+	case !r.Established:
+		state = "FAILED"
+	}
+	fmt.Fprintf(w, "probe %s from %s: %s\n", r.Peer, r.Local, state)
+	if r.Error != "" {
+		fmt.Fprintf(w, "  error: %s\n", r.Error)
+	}
+	if r.IKE != nil {
+		fmt.Fprintf(w, "  IKE: %s", r.IKE.Encr)
+		if r.IKE.Integ != "" {
+			fmt.Fprintf(w, " %s", r.IKE.Integ)
+		}
+		fmt.Fprintf(w, " %s %s\n", r.IKE.PRF, r.IKE.DH)
+	}
+	if r.PeerAuth.Method != "" {
+		verdict := "NOT verified"
+		if r.PeerAuth.Verified {
+			verdict = "verified"
+		}
+		scheme := ""
+		if r.PeerAuth.Scheme != "" && r.PeerAuth.Scheme != r.PeerAuth.Method {
+			scheme = " " + r.PeerAuth.Scheme
+		}
+		fmt.Fprintf(w, "  peer %s authenticated with %s%s: %s\n", r.PeerAuth.ID, r.PeerAuth.Method, scheme, verdict)
+	}
+	if c := r.Child; c != nil {
+		fmt.Fprintf(w, "  CHILD SA: %s, SPI in %s out %s, %s %s esn=%v encap=%v\n    %s === %s\n",
+			c.Mode, c.SPIIn, c.SPIOut, c.Encr, c.Integ, c.ESN, c.Encap, strings.Join(c.TSLocal, ","), strings.Join(c.TSRemote, ","))
+	}
+	fmt.Fprintf(w, "  notifies: %s\n", strings.Join(r.Notifies, " "))
+	if len(r.VendorIDs) > 0 {
+		fmt.Fprintf(w, "  vendor IDs: %q\n", r.VendorIDs)
+	}
+	fmt.Fprintf(w, "  cookie: %v, INVALID_KE: %v, fragments: peer supports %v, sent %d, received %d, NAT-T: %v (we behind NAT %v, peer %v)\n",
+		r.Cookie, r.InvalidKE, r.Fragments.PeerSupports, r.Fragments.Sent, r.Fragments.Received, r.NAT.NATT, r.NAT.LocalBehindNAT, r.NAT.RemoteBehindNAT)
+	for _, x := range r.Exchanges {
+		fmt.Fprintf(w, "  %-15s mid %d  %7.2f ms  %d retransmits  sent %d recv %d", x.Exchange, x.MessageID, x.Millis, x.Retransmits, x.SentBytes, x.RecvBytes)
+		if len(x.Notifies) > 0 {
+			fmt.Fprintf(w, "  %s", strings.Join(x.Notifies, " "))
+		}
+		if x.Error != "" {
+			fmt.Fprintf(w, "  error: %s", x.Error)
+		}
+		fmt.Fprintln(w)
+	}
+	if r.Established {
+		if r.Deleted {
+			fmt.Fprintln(w, "  deleted the IKE SA")
+		} else {
+			fmt.Fprintf(w, "  delete failed: %s\n", r.DeleteError)
+		}
+	}
+}

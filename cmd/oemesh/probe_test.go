@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/oemesh/oemesh/ike"
+)
+
+func TestParseIdentity(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want ike.Identity
+	}{
+		{"", ike.Identity{}},
+		{"%null", ike.NullIdentity()},
+		{"ID_NULL", ike.NullIdentity()},
+		{"192.0.2.1", ike.AddrIdentity(netip.MustParseAddr("192.0.2.1"))},
+		{"2001:db8::1", ike.AddrIdentity(netip.MustParseAddr("2001:db8::1"))},
+		{"@host.example", ike.FQDNIdentity("host.example")},
+		{"host.example.", ike.FQDNIdentity("host.example")},
+	} {
+		got, err := parseIdentity("id", tc.in)
+		if err != nil || got.Type != tc.want.Type || string(got.Data) != string(tc.want.Data) {
+			t.Errorf("parseIdentity(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"@", "a b", "hôte.example"} {
+		if _, err := parseIdentity("peer-id", bad); err == nil || !strings.Contains(err.Error(), "--peer-id") {
+			t.Errorf("parseIdentity(%q): %v; want an error naming --peer-id", bad, err)
+		}
+	}
+}
+
+func writeFile(t *testing.T, name string, data []byte, mode os.FileMode) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, data, mode); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestToolFlagsSetup(t *testing.T) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKIXPublicKey(pub)
+	pubFile := writeFile(t, "peer.pub", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644)
+	p8, _ := x509.MarshalPKCS8PrivateKey(priv)
+	keyFile := writeFile(t, "key.pem", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8}), 0o600)
+	privAsPub := writeFile(t, "wrong.pub", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8}), 0o644)
+
+	ok := ikeToolFlags{auth: "key", keyFile: keyFile, peerKeyFile: pubFile, peerID: "192.0.2.2",
+		ikeProps: "aes128gcm16-prfsha256-x25519", espProps: "aes128gcm16", timeout: 1e9}
+	s, err := ok.setup(io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.auth != ike.AuthKindPubkey || s.peerAuth != ike.AuthKindPubkey || s.creds.Signer == nil {
+		t.Errorf("setup: auth %v/%v signer %v", s.auth, s.peerAuth, s.creds.Signer)
+	}
+	if len(s.ikePolicy.Encr) != 1 || s.ikePolicy.DH[0] != ike.DHCurve25519 {
+		t.Errorf("IKE policy %+v", s.ikePolicy)
+	}
+	// The resolver vouches for --peer-id only.
+	peer := ike.AddrIdentity(netip.MustParseAddr("192.0.2.2"))
+	if keys, err := s.keys.PeerKeys(context.Background(), peer, netip.Addr{}); err != nil || len(keys) != 1 {
+		t.Errorf("PeerKeys(%v) = %v, %v", peer, keys, err)
+	}
+	other := ike.AddrIdentity(netip.MustParseAddr("192.0.2.3"))
+	if _, err := s.keys.PeerKeys(context.Background(), other, netip.Addr{}); !errors.Is(err, ike.ErrNoKey) {
+		t.Errorf("PeerKeys(%v): %v, want ErrNoKey", other, err)
+	}
+
+	for _, tc := range []struct {
+		mod  func(f *ikeToolFlags)
+		want string
+	}{
+		{func(f *ikeToolFlags) { f.auth = "cert" }, `--auth "cert"`},
+		{func(f *ikeToolFlags) { f.peerAuth = "x" }, `--peer-auth "x"`},
+		{func(f *ikeToolFlags) { f.auth = "psk" }, "--psk SECRET"},
+		{func(f *ikeToolFlags) { f.keyFile = filepath.Join(t.TempDir(), "none") }, "--key"},
+		{func(f *ikeToolFlags) { f.peerKeyFile = "" }, "--peer-key FILE"},
+		{func(f *ikeToolFlags) { f.peerKeyFile = privAsPub }, `"PRIVATE KEY", want "PUBLIC KEY"`},
+		{func(f *ikeToolFlags) { f.ikeProps = "aes128gcm16-prfsha256-x448" }, `--ike: ike: IKE proposal 1`},
+		{func(f *ikeToolFlags) { f.espProps = "aes128gcm16-prfsha256" }, `--esp: ike: ESP proposal 1`},
+		{func(f *ikeToolFlags) { f.fragThreshold = 20 }, "--frag-threshold 20"},
+		{func(f *ikeToolFlags) { f.timeout = 0 }, "--timeout"},
+	} {
+		f := ok
+		tc.mod(&f)
+		_, err := f.setup(io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("setup with %+v: %v; want an error containing %q", f, err, tc.want)
+		}
+	}
+}
+
+func TestNullDataplane(t *testing.T) {
+	d := newNullDataplane()
+	ctx := context.Background()
+	seen := map[uint32]bool{}
+	for range 100 {
+		spi, err := d.AllocSPI(ctx, netip.Addr{}, netip.Addr{})
+		if err != nil || spi < 256 || seen[spi] {
+			t.Fatalf("AllocSPI = %08x, %v (seen before: %v)", spi, err, seen[spi])
+		}
+		seen[spi] = true
+	}
+	if err := d.Install(ctx, ike.ChildSA{SPIIn: 7}); err == nil {
+		t.Error("Install of an SPI never allocated succeeded")
+	}
+	spi, _ := d.AllocSPI(ctx, netip.Addr{}, netip.Addr{})
+	if err := d.Install(ctx, ike.ChildSA{SPIIn: spi}); err != nil || d.Installed() != 1 {
+		t.Fatalf("Install: %v, installed %d", err, d.Installed())
+	}
+	if err := d.Delete(ctx, ike.ChildSA{SPIIn: spi}); err != nil || d.Installed() != 0 {
+		t.Fatalf("Delete: %v, installed %d", err, d.Installed())
+	}
+}
+
+func TestRespondPolicy(t *testing.T) {
+	p := respondPolicy{peerAuth: ike.AuthKindNull}
+	if err := p.AcceptAuth(context.Background(), ike.AuthRequest{Kind: ike.AuthKindNull, PeerID: ike.NullIdentity()}); err != nil {
+		t.Error(err)
+	}
+	if err := p.AcceptAuth(context.Background(), ike.AuthRequest{Kind: ike.AuthKindPSK}); err == nil {
+		t.Error("a PSK peer was accepted by a NULL-only responder")
+	}
+	p = respondPolicy{peerAuth: ike.AuthKindPubkey, peerID: ike.AddrIdentity(netip.MustParseAddr("192.0.2.1"))}
+	if err := p.AcceptAuth(context.Background(), ike.AuthRequest{Kind: ike.AuthKindPubkey, PeerID: ike.AddrIdentity(netip.MustParseAddr("192.0.2.9"))}); err == nil {
+		t.Error("a peer with another identity than --peer-id was accepted")
+	}
+	ts := []ike.TrafficSelector{ike.HostSelector(netip.MustParseAddr("192.0.2.1"))}
+	d, err := p.Child(context.Background(), ike.ChildRequest{TSi: ts, TSr: ts, Transport: true})
+	if err != nil || d.Mode != ike.ModeTransport || len(d.TSi) != 1 {
+		t.Errorf("Child = %+v, %v; want the proposed selectors in transport mode", d, err)
+	}
+}
