@@ -1,0 +1,81 @@
+package vmtest
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+func need(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("boots a VM; skipped with -short")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: network namespaces in the guest, apt-get download, /var/tmp cache")
+	}
+	for bin, pkg := range map[string]string{"qemu-system-x86_64": "qemu-system-x86", "busybox": "busybox-static", "cpio": "cpio", "modprobe": "kmod"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Skipf("needs %s (Debian package %s; `make deps` installs it)", bin, pkg)
+		}
+	}
+}
+
+type logWriter struct{ t *testing.T }
+
+func (w logWriter) Write(b []byte) (int, error) {
+	for _, l := range strings.Split(strings.TrimRight(string(b), "\r\n"), "\n") {
+		w.t.Log(strings.TrimRight(l, "\r"))
+	}
+	return len(b), nil
+}
+
+var benchRE = regexp.MustCompile(`(?m)^BenchmarkInstallDeleteSAPairs\S*\s+\d+\s+\d+ ns/op.*$`)
+
+// TestXfrmInVM runs kernel/xfrm's tests, the ESP ones included
+// (OEMESH_IN_VM=1), and its install/delete benchmark, in Debian's kernel.
+func TestXfrmInVM(t *testing.T) {
+	need(t)
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "xfrm.test")
+	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	build := exec.Command(gobin, "test", "-c", "-o", bin, "./kernel/xfrm")
+	build.Dir = root
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go test -c ./kernel/xfrm: %v\n%s", err, out)
+	}
+	script := `
+for m in xfrm_user esp4 esp6 veth af_packet; do /run/modprobe $m 2>/dev/null; done
+OEMESH_IN_VM=1 ./xfrm.test -test.v -test.count=1 -test.timeout=8m -test.bench=BenchmarkInstallDeleteSAPairs -test.benchtime=10000x
+`
+	start := time.Now()
+	res, err := Run(context.Background(), Options{Console: logWriter{t}}, script, map[string]string{"xfrm.test": bin})
+	if err != nil {
+		t.Fatalf("VM: %v", err)
+	}
+	t.Logf("VM: kernel %s, accel %s, wall %v (total with build %v)", res.Kernel, res.Accel,
+		res.Wall.Round(100*time.Millisecond), time.Since(start).Round(100*time.Millisecond))
+	if res.RC != 0 {
+		t.Fatalf("kernel/xfrm tests failed in the VM (exit status %d)", res.RC)
+	}
+	for _, want := range []string{"--- PASS: TestVMESP", "--- PASS: TestVMFirstPingLarvalDrop", "--- PASS: TestProbe"} {
+		if !strings.Contains(res.Console, want) {
+			t.Errorf("VM output lacks %q", want)
+		}
+	}
+	if m := benchRE.FindString(res.Console); m != "" {
+		t.Logf("benchmark (guest %s, %s): %s", res.Kernel, res.Accel, strings.TrimSpace(m))
+	} else {
+		t.Error("VM output lacks the BenchmarkInstallDeleteSAPairs result")
+	}
+}
