@@ -30,6 +30,7 @@ const (
 	unboundBin    = "/usr/sbin/unbound"
 	ldnsKeygenBin = "/usr/bin/ldns-keygen"
 	ldnsSignBin   = "/usr/bin/ldns-signzone"
+	knotdBin      = "/usr/sbin/knotd"
 )
 
 func needBinaries(t *testing.T, bins ...string) {
@@ -39,7 +40,7 @@ func needBinaries(t *testing.T, bins ...string) {
 	}
 	for _, b := range bins {
 		if _, err := os.Stat(b); err != nil {
-			t.Fatalf("%s is missing: run `make deps` (scripts/install-deps.sh installs nsd, unbound, ldnsutils from scripts/apt-packages.txt)", b)
+			t.Fatalf("%s is missing: run `make deps` (scripts/install-deps.sh installs nsd, knot, unbound, ldnsutils from scripts/apt-packages.txt)", b)
 		}
 	}
 }
@@ -170,10 +171,11 @@ const (
 	signedZone   = "0.18.198.in-addr.arpa."
 	unsignedZone = "1.18.198.in-addr.arpa."
 	fqdnZone     = "oe.example."
+	v6Zone       = "8.b.d.0.1.0.0.2.ip6.arpa."
 )
 
 func zoneHeader(zone string) string {
-	return fmt.Sprintf("$ORIGIN %s\n$TTL 300\n@ IN SOA ns.oe.example. hostmaster.oe.example. 1 3600 600 86400 300\n@ IN NS ns.oe.example.\n", zone)
+	return fmt.Sprintf("$ORIGIN %s\n$TTL 300\n@ IN SOA ns.oemesh-test.net. hostmaster.oemesh-test.net. 1 3600 600 86400 300\n@ IN NS ns.oemesh-test.net.\n", zone)
 }
 
 // host is one published host key: its key file, its records as
@@ -185,7 +187,7 @@ type host struct {
 }
 
 func TestRealServers(t *testing.T) {
-	needBinaries(t, nsdBin, unboundBin, ldnsKeygenBin, ldnsSignBin)
+	needBinaries(t, nsdBin, knotdBin, unboundBin, ldnsKeygenBin, ldnsSignBin)
 	dir := t.TempDir()
 	cli := oemeshCLI(t, dir)
 
@@ -211,9 +213,12 @@ func TestRealServers(t *testing.T) {
 		{id: "198.18.0.2", keyFile: rsaKey, lines: show(rsaKey, "--ipseckey", "--txt", "--key", "--id", "198.18.0.2", "--gateway", "198.18.0.1")},
 		{id: "198.18.0.3", keyFile: edKey, lines: show(edKey, "--ipseckey", "--id", "198.18.0.3")},
 		{id: "198.18.0.5", keyFile: edKey, lines: show(edKey, "--ipseckey", "--id", "198.18.0.5")},
+		{id: "2001:db8::5", keyFile: rsaKey, lines: show(rsaKey, "--ipseckey", "--txt", "--key", "--id", "2001:db8::5", "--gateway", "2001:db8::9")},
 	}
+	// Served unsigned, by nsd and by knot.
+	plain := []host{hosts[0], hosts[1], hosts[2], hosts[3], hosts[7]}
 	zones := map[string]*strings.Builder{}
-	for _, z := range []string{signedZone, unsignedZone, fqdnZone} {
+	for _, z := range []string{signedZone, unsignedZone, fqdnZone, v6Zone} {
 		zones[z] = &strings.Builder{}
 		zones[z].WriteString(zoneHeader(z))
 	}
@@ -291,7 +296,10 @@ zone:
 zone:
 	name: %s
 	zonefile: "%s"
-`, nsdPort, zdir, dir, dir, dir, dir,
+zone:
+	name: %s
+	zonefile: "%s"
+`, nsdPort, zdir, dir, dir, dir, dir, v6Zone, filepath.Join(zdir, v6Zone+"zone"),
 		signedZone, signedFile, unsignedZone, filepath.Join(zdir, unsignedZone+"zone"),
 		fqdnZone, filepath.Join(zdir, fqdnZone+"zone"))
 	if err := os.WriteFile(nsdConf, []byte(conf), 0o644); err != nil {
@@ -305,7 +313,7 @@ zone:
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, h := range hosts[:4] {
+		for _, h := range plain {
 			checkRoundTrip(t, r, h, false)
 		}
 		// The CLI reads the same records.
@@ -328,6 +336,53 @@ zone:
 		}
 		if res := runCLI(t, cli, "dns", "lookup", "--server", nsdAddr, "198.18.1.2"); res.code != 3 || !strings.Contains(res.stdout+res.stderr, "not DNSSEC-validated") {
 			t.Errorf("dns lookup without AD under require_dnssec: exit %d, want 3 and an explanation\n%s%s", res.code, res.stdout, res.stderr)
+		}
+	})
+
+	// knot serves the same unsigned zone files: the records showhostkey
+	// prints load in knot too, and read back the same.
+	knotPort := freePort(t)
+	knotAddr := fmt.Sprintf("127.0.0.1:%d", knotPort)
+	knotDir := filepath.Join(dir, "knot")
+	os.Mkdir(knotDir, 0o755)
+	conf = fmt.Sprintf(`server:
+    rundir: "%[1]s"
+    listen: 127.0.0.1@%[2]d
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+database:
+    storage: "%[1]s"
+log:
+  - target: stderr
+    any: info
+template:
+  - id: default
+    storage: "%[3]s"
+    zonefile-sync: -1
+    zonefile-load: whole
+    journal-content: none
+    semantic-checks: on
+zone:
+  - domain: %[4]s
+    file: "%[4]szone"
+  - domain: %[5]s
+    file: "%[5]szone"
+  - domain: %[6]s
+    file: "%[6]szone"
+`, knotDir, knotPort, zdir, unsignedZone, fqdnZone, v6Zone)
+	knotConf := filepath.Join(dir, "knot.conf")
+	if err := os.WriteFile(knotConf, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	startDaemon(t, "knotd", knotAddr, unsignedZone, filepath.Join(dir, "knot.log"), knotdBin, "-c", knotConf)
+	t.Run("knot", func(t *testing.T) {
+		r, err := New(Config{Servers: []string{knotAddr}, AcceptInsecure: true, Timeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range plain {
+			checkRoundTrip(t, r, h, false)
 		}
 	})
 
