@@ -30,6 +30,10 @@ type EngineConfig struct {
 	// (DHNone: no PFS).
 	RekeyPFS DHGroup
 
+	// NoSignatureHashes leaves out SIGNATURE_HASH_ALGORITHMS, as a peer
+	// without RFC 7427 does; RSA peers then sign with AUTH method 1.
+	NoSignatureHashes bool
+
 	// IKEPort and NATTPort are our local ports; default 500 and 4500.
 	IKEPort, NATTPort uint16
 
@@ -434,4 +438,43 @@ func (e *Engine) SAs() []SAInfo {
 // answers) and stops all timers. HandlePacket drops everything afterwards.
 func (e *Engine) Close() error {
 	return e.close()
+}
+
+func (e *Engine) allSAs() []*ikeSA {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]*ikeSA, 0, len(e.sas))
+	for _, sa := range e.sas {
+		out = append(out, sa)
+	}
+	return out
+}
+
+func (e *Engine) listSAs() []SAInfo {
+	var out []SAInfo
+	for _, sa := range e.allSAs() {
+		sa.lock()
+		if sa.state != stDead {
+			out = append(out, sa.info())
+		}
+		sa.unlock()
+	}
+	return out
+}
+
+func (e *Engine) close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	e.mu.Unlock()
+	for _, sa := range e.allSAs() {
+		sa.lock()
+		sa.sendDelete()
+		sa.die(ErrClosed, false)
+		sa.unlock()
+	}
+	return nil
 }

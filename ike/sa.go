@@ -1,6 +1,243 @@
 package ike
 
-// ikeSA is the state of one IKE SA, initiator or responder side.
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// ikeSA is the state of one IKE SA, initiator or responder side. Every
+// field is guarded by mu; the engine's map only finds it.
 type ikeSA struct {
-	e *Engine
+	e  *Engine
+	mu sync.Mutex
+
+	state     ikeState
+	initiator bool // we are the original initiator of this SA
+	spii      SPI
+	spir      SPI
+
+	local, remote netip.AddrPort
+	natt          bool // IKE uses the NAT-T ports
+	behindNAT     bool // we are behind a NAT: send keepalives
+	peerBehindNAT bool
+
+	suite    IKESuite
+	skd      []byte    // SK_d, kept for CHILD SA keys and IKE rekey
+	skpi     []byte    // needed until IKE_AUTH is done
+	skpr     []byte
+	cin      *SKCipher // protects what we receive
+	cout     *SKCipher // protects what we send
+	ni, nr   []byte    // dropped once established
+	initI    []byte    // IKE_SA_INIT request as sent, until established
+	initR    []byte    // IKE_SA_INIT response as sent, until established
+	dh       *DHPrivate
+	peerFrag bool // peer sent IKEV2_FRAGMENTATION_SUPPORTED
+	hashes   []HashAlgorithm
+
+	peerID      Identity
+	peerAuth    AuthKind
+	established time.Time
+
+	// Message IDs (window size 1 both ways).
+	nextID   uint32     // ID of our next request
+	pending  *request   // our outstanding request
+	queue    []*request // requests waiting for the window
+	peerNext uint32     // ID of the next request we expect
+	lastResp [][]byte   // datagrams answering request peerNext-1
+	reasm    *Reassembler
+
+	children []*childSA // few per SA: a slice is smaller than a map
+
+	// Initiator-only negotiation inputs and result channel.
+	init *initiation
+
+	// Rekey state: the SA that replaces this one, or that this one
+	// replaces; see rekey.go.
+	rekey    *ikeRekey
+	replaced bool // its CHILD SAs moved to a successor: no OnIKEDown
+
+	half *halfOpenKey // set while counted as half open
+
+	lastRecv time.Time
+	timers   saTimers
+	events   []func() // run after mu is released; see unlock
 }
+
+// saTimers are the timers an SA owns; stopTimers stops them all.
+type saTimers struct {
+	liveness, keepalive, rekey, expire, halfOpen Timer
+}
+
+func (sa *ikeSA) stopTimers() {
+	for _, t := range []*Timer{&sa.timers.liveness, &sa.timers.keepalive, &sa.timers.rekey, &sa.timers.expire, &sa.timers.halfOpen} {
+		if *t != nil {
+			(*t).Stop()
+			*t = nil
+		}
+	}
+}
+
+// ourSPI is the SPI the engine's map knows this SA by.
+func (sa *ikeSA) ourSPI() SPI {
+	if sa.initiator {
+		return sa.spii
+	}
+	return sa.spir
+}
+
+// peerSPI is the peer's SPI of this SA.
+func (sa *ikeSA) peerSPI() SPI {
+	if sa.initiator {
+		return sa.spir
+	}
+	return sa.spii
+}
+
+func (sa *ikeSA) id() SAID { return SAID{SPIi: sa.spii, SPIr: sa.spir} }
+
+// childSA is one CHILD SA pair of an IKE SA.
+type childSA struct {
+	ChildSA
+	state     childState
+	pfs       DHGroup
+	installed time.Time
+	timers    struct{ rekey, expire Timer }
+	// rekey collision bookkeeping (RFC 7296 §2.8.1)
+	rekeying  *childRekey
+	replacedBy uint32
+}
+
+func (c *childSA) stopTimers() {
+	if c.timers.rekey != nil {
+		c.timers.rekey.Stop()
+		c.timers.rekey = nil
+	}
+	if c.timers.expire != nil {
+		c.timers.expire.Stop()
+		c.timers.expire = nil
+	}
+}
+
+func (c *childSA) info(sa *ikeSA) ChildSAInfo {
+	return ChildSAInfo{
+		IKE: sa.id(), SPIIn: c.SPIIn, SPIOut: c.SPIOut, Mode: c.Mode,
+		TSLocal: c.TSLocal, TSRemote: c.TSRemote, Encr: c.Encr, Integ: c.Integ, ESN: c.ESN,
+		PFS: c.pfs, Encap: c.Encap, PeerID: c.PeerID,
+	}
+}
+
+func (sa *ikeSA) info() SAInfo {
+	in := SAInfo{
+		ID: sa.id(), Initiator: sa.initiator, State: sa.state.String(),
+		Local: sa.local, Remote: sa.remote, PeerID: sa.peerID, PeerAuth: sa.peerAuth,
+		Suite: sa.suite, NATT: sa.natt, BehindNAT: sa.behindNAT, Established: sa.established,
+	}
+	for _, c := range sa.children {
+		if c.state == childInstalled {
+			in.Children = append(in.Children, c.info(sa))
+		}
+	}
+	return in
+}
+
+// die removes the SA: it fails what is pending, removes its CHILD SAs from
+// the data plane, stops its timers and forgets it. It does not tell the
+// peer; callers that should have sent a Delete first. Called with sa.mu
+// held.
+func (sa *ikeSA) die(err error, _ bool) {
+	if sa.state == stDead {
+		return
+	}
+	wasUp := !sa.established.IsZero()
+	sa.setState(stDead)
+	sa.stopTimers()
+	reqs := sa.queue
+	if sa.pending != nil {
+		if sa.pending.timer != nil {
+			sa.pending.timer.Stop()
+		}
+		reqs = append([]*request{sa.pending}, reqs...)
+	}
+	sa.pending, sa.queue = nil, nil
+	for _, r := range reqs {
+		if r.onFail != nil {
+			r.onFail(err)
+		}
+	}
+	for _, c := range sa.children {
+		sa.removeChild(c, err)
+	}
+	sa.children = nil
+	if sa.init != nil {
+		sa.init.finish(ChildSAInfo{}, err)
+	}
+	sa.e.forget(sa)
+	if wasUp {
+		sa.e.stats.add(&sa.e.stats.ikeDown)
+		if f := sa.e.cfg.OnIKEDown; f != nil && !sa.replaced {
+			info := sa.info()
+			sa.post(func() { f(info, err) })
+		}
+	}
+	sa.e.log.Debug("ike: IKE SA removed", "spi_i", sa.spii, "spi_r", sa.spir, "remote", sa.remote, "reason", err)
+	// Free what we no longer need early: an SA may linger in a timer.
+	sa.skd, sa.skpi, sa.skpr, sa.cin, sa.cout, sa.lastResp, sa.reasm = nil, nil, nil, nil, nil, nil, nil
+}
+
+// removeChild takes c out of the data plane (if it got there) and reports
+// it down. It does not touch sa.children.
+func (sa *ikeSA) removeChild(c *childSA, err error) {
+	if c.state == childDead {
+		return
+	}
+	wasUp := c.state == childInstalled || c.state == childRekeyed || c.state == childDeleting
+	sa.setChildState(c, childDead)
+	c.stopTimers()
+	ctx, cancel := context.WithTimeout(context.Background(), installTimeout)
+	defer cancel()
+	if derr := sa.e.cfg.Installer.Delete(ctx, c.ChildSA); derr != nil {
+		sa.e.log.Warn("ike: data plane delete failed", "spi_in", c.SPIIn, "spi_out", c.SPIOut, "err", derr)
+	}
+	if wasUp {
+		sa.e.stats.add(&sa.e.stats.childDown)
+		if f := sa.e.cfg.OnChildDown; f != nil {
+			info := c.info(sa)
+			sa.post(func() { f(info, err) })
+		}
+	}
+}
+
+// dropChild removes c from sa.children and from the data plane.
+func (sa *ikeSA) dropChild(c *childSA, err error) {
+	for i, x := range sa.children {
+		if x == c {
+			sa.children = append(sa.children[:i], sa.children[i+1:]...)
+			break
+		}
+	}
+	sa.removeChild(c, err)
+}
+
+// childByIn and childByOut find a CHILD SA by its inbound or outbound SPI.
+func (sa *ikeSA) childByIn(spi uint32) *childSA {
+	for _, c := range sa.children {
+		if c.SPIIn == spi {
+			return c
+		}
+	}
+	return nil
+}
+
+func (sa *ikeSA) childByOut(spi uint32) *childSA {
+	for _, c := range sa.children {
+		if c.SPIOut == spi && c.state != childDead {
+			return c
+		}
+	}
+	return nil
+}
+
+// installTimeout bounds one call into the data plane.
+const installTimeout = 5 * time.Second

@@ -1,0 +1,212 @@
+package ike
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// negotiateChild answers a request for a CHILD SA (in IKE_AUTH or
+// CREATE_CHILD_SA) as responder: choose the ESP proposal, do the PFS
+// exchange, ask the policy about the selectors, allocate our SPI, derive
+// the keys and install the SA. It returns the payloads for the response:
+// either [N(USE_TRANSPORT_MODE)] SA [Nr] [KEr] TSi TSr, or one error
+// notify. nr, when set, is put after SA (CREATE_CHILD_SA). old is the SA
+// being rekeyed, if any. A request without SA and TS payloads (a
+// childless IKE_AUTH) yields nothing.
+func (sa *ikeSA) negotiateChild(m *Message, pol Policy, old *childSA, ni, nr []byte, nonceR []byte) (*childSA, []Payload, error) {
+	e := sa.e
+	sap, _ := m.Get(PayloadSA).(*SA)
+	tsi, _ := m.Get(PayloadTSi).(*TSPayload)
+	tsr, _ := m.Get(PayloadTSr).(*TSPayload)
+	if sap == nil && tsi == nil && tsr == nil && m.Exchange == IKEAuth {
+		return nil, nil, nil
+	}
+	refuse := func(t NotifyType, err error) (*childSA, []Payload, error) {
+		return nil, []Payload{&Notify{NotifyType: t}}, err
+	}
+	if sap == nil || tsi == nil || tsr == nil {
+		return refuse(NotifyInvalidSyntax, fmt.Errorf("ike: CHILD SA request without %s", missing(sap == nil, "SA", tsi == nil, "TSi", tsr == nil, "TSr")))
+	}
+	sel, err := pol.Select(sap.Proposals)
+	if err != nil {
+		return refuse(NotifyNoProposalChosen, err)
+	}
+	var gir []byte
+	var ourKE *KE
+	if sel.DH != DHNone {
+		ke, _ := m.Get(PayloadKE).(*KE)
+		if ke == nil || ke.Group != sel.DH {
+			return nil, []Payload{InvalidKENotify(sel.DH)}, fmt.Errorf("ike: CREATE_CHILD_SA: want KE for %v", sel.DH)
+		}
+		dh, err := GenerateDH(sel.DH, e.cfg.Rand)
+		if err != nil {
+			return refuse(NotifyNoProposalChosen, err)
+		}
+		if gir, err = dh.SharedSecret(ke.Data); err != nil {
+			return refuse(NotifyInvalidSyntax, err)
+		}
+		ourKE = &KE{Group: sel.DH, Data: dh.Public()}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), installTimeout)
+	defer cancel()
+	transport := m.Notify(NotifyUseTransportMode) != nil
+	dec, err := e.cfg.Policy.Child(ctx, ChildRequest{
+		PeerID: sa.peerID, Auth: sa.peerAuth, Remote: sa.remote.Addr(), Local: sa.local.Addr(),
+		TSi: tsi.Selectors, TSr: tsr.Selectors, Transport: transport, Rekey: old != nil,
+	})
+	if err != nil {
+		return refuse(notifyFor(err, NotifyTSUnacceptable), fmt.Errorf("ike: policy refuses CHILD SA %v === %v: %w", tsi.Selectors, tsr.Selectors, err))
+	}
+	if len(dec.TSi) == 0 || len(dec.TSr) == 0 || !tsSubset(dec.TSi, tsi.Selectors) || !tsSubset(dec.TSr, tsr.Selectors) {
+		return refuse(NotifyTSUnacceptable, fmt.Errorf("ike: policy narrowed to %v === %v, not within the proposed %v === %v", dec.TSi, dec.TSr, tsi.Selectors, tsr.Selectors))
+	}
+	mode := dec.Mode
+	if !transport {
+		mode = ModeTunnel
+	}
+	spi, err := e.cfg.Installer.AllocSPI(ctx, sa.remote.Addr(), sa.local.Addr())
+	if err != nil {
+		return refuse(NotifyNoAdditionalSAs, fmt.Errorf("ike: allocate SPI: %w", err))
+	}
+	keys, err := sel.ChildSuite().DeriveChildKeys(sa.suite.PRF, sa.skd, gir, ni, nr)
+	if err != nil {
+		return refuse(NotifyNoProposalChosen, err)
+	}
+	c := &childSA{ChildSA: ChildSA{
+		SPIIn: spi, SPIOut: spiValue(sel.PeerSPI), Mode: mode,
+		TSLocal: dec.TSr, TSRemote: dec.TSi,
+		Encr: sel.Encr, Integ: sel.Integ, ESN: sel.ESN == ESNOn,
+		EncrKeyIn: keys.EncrI, IntegKeyIn: keys.IntegI, EncrKeyOut: keys.EncrR, IntegKeyOut: keys.IntegR,
+	}, pfs: sel.DH, state: childLarval}
+	if old != nil {
+		c.Replaces = old.SPIIn
+	}
+	sa.children = append(sa.children, c)
+	if err := sa.installChild(c); err != nil {
+		sa.dropChild(c, err)
+		return refuse(NotifyTSUnacceptable, err)
+	}
+	var ps []Payload
+	if mode == ModeTransport {
+		ps = append(ps, &Notify{NotifyType: NotifyUseTransportMode})
+	}
+	ps = append(ps, &SA{Proposals: []Proposal{sel.Proposal(spiBytes(spi))}})
+	if nonceR != nil {
+		ps = append(ps, &Nonce{Data: nonceR})
+	}
+	if ourKE != nil {
+		ps = append(ps, ourKE)
+	}
+	ps = append(ps, &TSPayload{Selectors: dec.TSi}, &TSPayload{Responder: true, Selectors: dec.TSr})
+	return c, ps, nil
+}
+
+// acceptChild checks the responder's answer for CHILD SA c that we
+// proposed, derives its keys and installs it.
+func (sa *ikeSA) acceptChild(c *childSA, m *Message, pol Policy, tsi, tsr []TrafficSelector, mode Mode, gir, ni, nr []byte) (*Selection, error) {
+	sap, _ := m.Get(PayloadSA).(*SA)
+	rtsi, _ := m.Get(PayloadTSi).(*TSPayload)
+	rtsr, _ := m.Get(PayloadTSr).(*TSPayload)
+	if sap == nil || rtsi == nil || rtsr == nil {
+		return nil, fmt.Errorf("ike: %v response from %v has no CHILD SA (missing %s)", m.Exchange, sa.remote, missing(sap == nil, "SA", rtsi == nil, "TSi", rtsr == nil, "TSr"))
+	}
+	if len(sap.Proposals) != 1 {
+		return nil, fmt.Errorf("ike: %v response carries %d ESP proposals, want 1", m.Exchange, len(sap.Proposals))
+	}
+	sel, err := pol.Select(sap.Proposals)
+	if err != nil {
+		return nil, fmt.Errorf("ike: peer chose an ESP proposal we did not offer: %w", err)
+	}
+	if !tsSubset(rtsi.Selectors, tsi) || !tsSubset(rtsr.Selectors, tsr) {
+		return nil, fmt.Errorf("ike: peer narrowed the selectors to %v === %v, outside our %v === %v: %w", rtsi.Selectors, rtsr.Selectors, tsi, tsr,
+			&NotifyError{Type: NotifyTSUnacceptable})
+	}
+	got := ModeTunnel
+	if m.Notify(NotifyUseTransportMode) != nil {
+		if mode != ModeTransport {
+			return nil, errors.New("ike: peer answered USE_TRANSPORT_MODE we did not ask for")
+		}
+		got = ModeTransport
+	}
+	keys, err := sel.ChildSuite().DeriveChildKeys(sa.suite.PRF, sa.skd, gir, ni, nr)
+	if err != nil {
+		return nil, err
+	}
+	c.SPIOut = spiValue(sel.PeerSPI)
+	c.Mode, c.TSLocal, c.TSRemote = got, rtsi.Selectors, rtsr.Selectors
+	c.Encr, c.Integ, c.ESN, c.pfs = sel.Encr, sel.Integ, sel.ESN == ESNOn, sel.DH
+	c.EncrKeyOut, c.IntegKeyOut, c.EncrKeyIn, c.IntegKeyIn = keys.EncrI, keys.IntegI, keys.EncrR, keys.IntegR
+	if err := sa.installChild(c); err != nil {
+		return nil, err
+	}
+	return sel, nil
+}
+
+// installChild completes c from the IKE SA and puts it in the data plane.
+func (sa *ikeSA) installChild(c *childSA) error {
+	e := sa.e
+	c.Local, c.Remote = sa.local.Addr(), sa.remote.Addr()
+	c.Encap = sa.natt && (sa.behindNAT || sa.peerBehindNAT)
+	if c.Encap {
+		c.EncapLocal, c.EncapRemote = sa.local.Port(), sa.remote.Port()
+	}
+	c.HardLifetime = e.cfg.ChildLifetime
+	c.SoftLifetime = e.cfg.ChildLifetime - e.rekeyMargin(e.cfg.ChildLifetime)
+	c.PeerID, c.PeerAuth = sa.peerID, sa.peerAuth
+	c.IKESPIi, c.IKESPIr = sa.spii, sa.spir
+	ctx, cancel := context.WithTimeout(context.Background(), installTimeout)
+	defer cancel()
+	if err := e.cfg.Installer.Install(ctx, c.ChildSA); err != nil {
+		return fmt.Errorf("ike: install CHILD SA %08x/%08x with %v: %w", c.SPIIn, c.SPIOut, sa.remote, err)
+	}
+	c.installed = e.cfg.Clock.Now()
+	sa.setChildState(c, childInstalled)
+	e.stats.add(&e.stats.childUp)
+	sa.armChildTimers(c)
+	if f := e.cfg.OnChildUp; f != nil {
+		info := c.info(sa)
+		sa.post(func() { f(info) })
+	}
+	return nil
+}
+
+// rekeyMargin is how long before the end of lifetime we rekey.
+func (e *Engine) rekeyMargin(lifetime time.Duration) time.Duration {
+	if e.cfg.RekeyMargin > 0 && e.cfg.RekeyMargin < lifetime {
+		return e.cfg.RekeyMargin
+	}
+	return lifetime / 10
+}
+
+// tsSubset reports whether every selector of narrow lies within one of
+// wide (RFC 7296 §2.9: the responder may only narrow).
+func tsSubset(narrow, wide []TrafficSelector) bool {
+	for _, n := range narrow {
+		ok := false
+		for _, w := range wide {
+			if tsWithin(n, w) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func tsWithin(n, w TrafficSelector) bool {
+	if n.Type != w.Type || (n.Type != TSIPv4AddrRange && n.Type != TSIPv6AddrRange) {
+		return false
+	}
+	if w.IPProtocol != 0 && n.IPProtocol != w.IPProtocol {
+		return false
+	}
+	if n.StartPort < w.StartPort || n.EndPort > w.EndPort {
+		return false
+	}
+	return n.Start.Compare(w.Start) >= 0 && n.End.Compare(w.End) <= 0 && n.Start.Compare(n.End) <= 0
+}

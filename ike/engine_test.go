@@ -1,0 +1,129 @@
+package ike
+
+import (
+	"bytes"
+	"crypto"
+	"errors"
+	"testing"
+)
+
+// checkChildPair asserts that A and B installed matching halves of the
+// CHILD SA info (keys crossed, SPIs crossed).
+func checkChildPair(t *testing.T, a, b *testPeer, info ChildSAInfo) {
+	t.Helper()
+	ca, ok := a.inst.get(info.SPIIn)
+	if !ok {
+		t.Fatalf("A has no CHILD SA %08x installed", info.SPIIn)
+	}
+	cb, ok := b.inst.get(ca.SPIOut)
+	if !ok {
+		t.Fatalf("B has no CHILD SA %08x installed", ca.SPIOut)
+	}
+	if cb.SPIOut != ca.SPIIn {
+		t.Errorf("B sends with %08x, A receives with %08x", cb.SPIOut, ca.SPIIn)
+	}
+	if !bytes.Equal(ca.EncrKeyOut, cb.EncrKeyIn) || !bytes.Equal(ca.EncrKeyIn, cb.EncrKeyOut) ||
+		!bytes.Equal(ca.IntegKeyOut, cb.IntegKeyIn) || !bytes.Equal(ca.IntegKeyIn, cb.IntegKeyOut) {
+		t.Errorf("CHILD SA keys do not match")
+	}
+	if bytes.Equal(ca.EncrKeyIn, ca.EncrKeyOut) || len(ca.EncrKeyIn) != ca.Encr.KeyLen() {
+		t.Errorf("CHILD SA keys: in and out equal or wrong length %d for %v", len(ca.EncrKeyIn), ca.Encr)
+	}
+	if ca.Encr != cb.Encr || ca.ESN != cb.ESN || ca.Mode != cb.Mode {
+		t.Errorf("suites differ: %v/%v/%v vs %v/%v/%v", ca.Encr, ca.ESN, ca.Mode, cb.Encr, cb.ESN, cb.Mode)
+	}
+}
+
+func TestHandshakeAuthMethods(t *testing.T) {
+	s := signers(t)
+	cases := []struct {
+		name   string
+		sa, sb crypto.Signer
+		auth   AuthKind
+		method AuthMethod
+	}{
+		{"ed25519", nil, nil, AuthKindPubkey, AuthDigitalSignature},
+		{"rsa-pss", s["rsa"], s["rsa"], AuthKindPubkey, AuthDigitalSignature},
+		{"ecdsa-p256", s["p256"], s["p256"], AuthKindPubkey, AuthDigitalSignature},
+		{"ecdsa-p384", s["p384"], s["p384"], AuthKindPubkey, AuthDigitalSignature},
+		{"psk", nil, nil, AuthKindPSK, AuthSharedKey},
+		{"null", nil, nil, AuthKindNull, AuthNull},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			n, a, b := newPair(t, c.sa, c.sb, nil)
+			var tr Trace
+			info, err := n.initiate(a, b, InitiateOptions{Auth: c.auth, Trace: &tr})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkChildPair(t, a, b, info)
+			if !tr.PeerAuthVerified || tr.PeerAuthMethod != c.method {
+				t.Errorf("trace: verified %v method %v, want %v", tr.PeerAuthVerified, tr.PeerAuthMethod, c.method)
+			}
+			if len(tr.Exchanges) != 2 || tr.Exchanges[0].Exchange != IKESAInit || tr.Exchanges[1].Exchange != IKEAuth {
+				t.Errorf("trace exchanges: %+v", tr.Exchanges)
+			}
+			if len(a.established()) != 1 || len(b.established()) != 1 {
+				t.Fatalf("established: A %d, B %d", len(a.established()), len(b.established()))
+			}
+			bs := b.established()[0]
+			if bs.PeerAuth != c.auth {
+				t.Errorf("B saw %v auth, want %v", bs.PeerAuth, c.auth)
+			}
+			if c.auth == AuthKindNull && bs.PeerID.Type != IDNull {
+				t.Errorf("NULL auth peer ID %v", bs.PeerID)
+			}
+			if a.events.up != 1 || b.events.up != 1 || a.events.childUp != 1 || b.events.childUp != 1 {
+				t.Errorf("hooks: A up %d child %d, B up %d child %d", a.events.up, a.events.childUp, b.events.up, b.events.childUp)
+			}
+			st := b.e.Stats()
+			if st.HalfOpen != 0 || st.IKESAs != 1 {
+				t.Errorf("B stats %+v", st)
+			}
+		})
+	}
+}
+
+func TestHandshakeRSAMethod1(t *testing.T) {
+	// A peer that announces no SIGNATURE_HASH_ALGORITHMS gets RSA method 1.
+	s := signers(t)
+	n := newMemNet(t)
+	a := n.addPeer(addrA, s["rsa"], func(c *EngineConfig) { c.NoSignatureHashes = true })
+	b := n.addPeer(addrB, s["rsa"], nil)
+	a.trust(b)
+	b.trust(a)
+	var tr Trace
+	if _, err := n.initiate(a, b, InitiateOptions{Auth: AuthKindPubkey, Trace: &tr}); err != nil {
+		t.Fatal(err)
+	}
+	if tr.PeerAuthMethod != AuthRSASignature {
+		t.Errorf("peer used %v, want RSA method 1", tr.PeerAuthMethod)
+	}
+}
+
+func TestHandshakeAuthFailure(t *testing.T) {
+	n, a, b := newPair(t, nil, nil, nil)
+	// B knows a different key for A.
+	b.keys.keys[AddrIdentity(a.addr).String()] = []crypto.PublicKey{newEd25519(t).Public()}
+	_, err := n.initiate(a, b, InitiateOptions{Auth: AuthKindPubkey})
+	var ne *NotifyError
+	if !errors.As(err, &ne) || ne.Type != NotifyAuthenticationFailed {
+		t.Fatalf("err = %v, want AUTHENTICATION_FAILED", err)
+	}
+	n.drain()
+	if len(a.e.SAs()) != 0 || len(b.e.SAs()) != 0 {
+		t.Errorf("SAs left: A %v B %v", a.e.SAs(), b.e.SAs())
+	}
+	// And A refusing B's key.
+	n, a, b = newPair(t, nil, nil, nil)
+	a.keys.keys[AddrIdentity(b.addr).String()] = []crypto.PublicKey{newEd25519(t).Public()}
+	_, err = n.initiate(a, b, InitiateOptions{Auth: AuthKindPubkey})
+	if !errors.Is(err, ErrAuthentication) {
+		t.Fatalf("err = %v, want ErrAuthentication", err)
+	}
+	n.drain()
+	if len(a.e.SAs()) != 0 || len(b.e.SAs()) != 0 || b.inst.count() != 0 {
+		t.Errorf("state left: A %v B %v, B installed %d", a.e.SAs(), b.e.SAs(), b.inst.count())
+	}
+}

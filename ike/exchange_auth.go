@@ -1,0 +1,152 @@
+package ike
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// resolveTimeout bounds one KeyResolver lookup.
+const resolveTimeout = 5 * time.Second
+
+// ourIdentity is the ID we send for an authentication class.
+func (sa *ikeSA) ourIdentity(kind AuthKind) (Identity, error) {
+	if kind == AuthKindNull {
+		return NullIdentity(), nil
+	}
+	if id := sa.e.cfg.Credentials.ID; id.Type != 0 {
+		return id, nil
+	}
+	if sa.local.IsValid() {
+		return AddrIdentity(sa.local.Addr()), nil
+	}
+	return Identity{}, errors.New("ike: no identity: set Credentials.ID or the local address")
+}
+
+// ourSignedOctets and peerSignedOctets are what each side's AUTH covers
+// (RFC 7296 §2.15).
+func (sa *ikeSA) ourSignedOctets(id Identity) []byte {
+	if sa.initiator {
+		return SignedOctets(sa.suite.PRF, sa.initI, sa.nr, sa.skpi, id)
+	}
+	return SignedOctets(sa.suite.PRF, sa.initR, sa.ni, sa.skpr, id)
+}
+
+func (sa *ikeSA) peerSignedOctets(id Identity) []byte {
+	if sa.initiator {
+		return SignedOctets(sa.suite.PRF, sa.initR, sa.ni, sa.skpr, id)
+	}
+	return SignedOctets(sa.suite.PRF, sa.initI, sa.nr, sa.skpi, id)
+}
+
+// makeAuth builds our AUTH payload. pskPeer is whose PSK to use.
+func (sa *ikeSA) makeAuth(kind AuthKind, id Identity, pskPeer Identity) (*Auth, error) {
+	octets := sa.ourSignedOctets(id)
+	cred := sa.e.cfg.Credentials
+	switch kind {
+	case AuthKindNull:
+		skp := sa.skpr
+		if sa.initiator {
+			skp = sa.skpi
+		}
+		return &Auth{Method: AuthNull, Data: SharedKeyAuth(sa.suite.PRF, skp, octets)}, nil
+	case AuthKindPSK:
+		var psk []byte
+		if cred.PSK != nil {
+			psk = cred.PSK(pskPeer)
+		}
+		if psk == nil {
+			return nil, fmt.Errorf("ike: no pre-shared key for %v", pskPeer)
+		}
+		return &Auth{Method: AuthSharedKey, Data: SharedKeyAuth(sa.suite.PRF, psk, octets)}, nil
+	case AuthKindPubkey:
+		if cred.Signer == nil {
+			return nil, errors.New("ike: pubkey authentication but no private key")
+		}
+		_, scheme, err := ChooseSignatureScheme(cred.Signer.Public(), sa.hashes)
+		if err != nil {
+			return nil, err
+		}
+		return SignAuth(cred.Signer, scheme, octets, sa.e.cfg.Rand)
+	}
+	return nil, fmt.Errorf("ike: cannot authenticate with %v", kind)
+}
+
+// errTemporary marks verification failures that are not the peer's
+// fault (a key lookup that failed); the responder answers
+// TEMPORARY_FAILURE rather than AUTHENTICATION_FAILED.
+var errTemporary = errors.New("temporary failure")
+
+// verifyPeerAuth checks the peer's AUTH payload for identity id.
+func (sa *ikeSA) verifyPeerAuth(a *Auth, id Identity, remote netip.Addr) (string, error) {
+	octets := sa.peerSignedOctets(id)
+	prf := sa.suite.PRF
+	switch authKindOf(a.Method) {
+	case AuthKindNull:
+		skp := sa.skpi
+		if sa.initiator {
+			skp = sa.skpr
+		}
+		return a.Method.String(), VerifySharedKeyAuth(prf, skp, octets, a.Data)
+	case AuthKindPSK:
+		var psk []byte
+		if f := sa.e.cfg.Credentials.PSK; f != nil {
+			psk = f(id)
+		}
+		if psk == nil {
+			return a.Method.String(), fmt.Errorf("ike: no pre-shared key for %v: %w", id, ErrAuthentication)
+		}
+		return a.Method.String(), VerifySharedKeyAuth(prf, psk, octets, a.Data)
+	case AuthKindPubkey:
+		if sa.e.cfg.Keys == nil {
+			return "", fmt.Errorf("ike: no key resolver to verify %v: %w", id, ErrAuthentication)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
+		keys, err := sa.e.cfg.Keys.PeerKeys(ctx, id, remote)
+		cancel()
+		if err != nil {
+			if errors.Is(err, ErrNoKey) {
+				return "", fmt.Errorf("ike: public key of %v: %w: %w", id, err, ErrAuthentication)
+			}
+			return "", fmt.Errorf("ike: public key of %v: %w: %w", id, err, errTemporary)
+		}
+		if len(keys) == 0 {
+			return "", fmt.Errorf("ike: public key of %v: %w: %w", id, ErrNoKey, ErrAuthentication)
+		}
+		var last error
+		for _, k := range keys {
+			s, err := VerifyAuth(a, k, octets)
+			if err == nil {
+				return s.String(), nil
+			}
+			last = err
+		}
+		return "", fmt.Errorf("ike: %v: none of %d keys verifies: %w", id, len(keys), last)
+	}
+	return "", fmt.Errorf("ike: AUTH method %v not supported: %w", a.Method, ErrAuthentication)
+}
+
+// establish marks the SA authenticated and starts its timers.
+func (sa *ikeSA) establish(peer Identity, kind AuthKind) {
+	e := sa.e
+	sa.peerID, sa.peerAuth = peer, kind
+	sa.established = e.cfg.Clock.Now()
+	sa.setState(stEstablished)
+	e.leaveHalfOpen(sa)
+	if sa.timers.halfOpen != nil {
+		sa.timers.halfOpen.Stop()
+		sa.timers.halfOpen = nil
+	}
+	// The IKE_SA_INIT messages and SK_p are only needed for AUTH.
+	sa.initI, sa.initR, sa.skpi, sa.skpr = nil, nil, nil, nil
+	e.stats.add(&e.stats.ikeUp)
+	sa.startTimers()
+	if f := e.cfg.OnEstablished; f != nil {
+		info := sa.info()
+		sa.post(func() { f(info) })
+	}
+	e.log.Debug("ike: IKE SA established", "spi_i", fmt.Sprintf("%x", sa.spii[:]), "spi_r", fmt.Sprintf("%x", sa.spir[:]),
+		"remote", sa.remote, "peer", peer, "auth", kind, "suite", sa.suite)
+}

@@ -1,0 +1,262 @@
+package ike
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+)
+
+// register makes sa findable by our SPI.
+func (e *Engine) register(sa *ikeSA) {
+	e.mu.Lock()
+	e.sas[sa.ourSPI()] = sa
+	e.mu.Unlock()
+}
+
+// forget removes sa from the engine's tables.
+func (e *Engine) forget(sa *ikeSA) {
+	e.mu.Lock()
+	if e.sas[sa.ourSPI()] == sa {
+		delete(e.sas, sa.ourSPI())
+	}
+	e.leaveHalfOpenLocked(sa)
+	e.mu.Unlock()
+}
+
+// leaveHalfOpen stops counting sa as half open (it authenticated, or died).
+func (e *Engine) leaveHalfOpen(sa *ikeSA) {
+	e.mu.Lock()
+	e.leaveHalfOpenLocked(sa)
+	e.mu.Unlock()
+}
+
+func (e *Engine) leaveHalfOpenLocked(sa *ikeSA) {
+	if sa.half == nil {
+		return
+	}
+	if e.halfOpen[*sa.half] == sa {
+		delete(e.halfOpen, *sa.half)
+		e.nHalf--
+	}
+	sa.half = nil
+}
+
+// handleInitRequest answers an IKE_SA_INIT request as responder (RFC 7296
+// §1.2, §2.6): retransmissions get the cached answer; above the half-open
+// threshold a cookie is demanded; otherwise we choose a proposal (or ask
+// for another KE group), compute the keys and keep a half-open SA.
+func (e *Engine) handleInitRequest(pkt []byte, h Header, local, remote netip.AddrPort) {
+	if e.cfg.Policy == nil {
+		e.drop(DropUnexpectedExchange, remote, errors.New("IKE_SA_INIT request but no responder policy"))
+		return
+	}
+	key := halfOpenKey{spii: h.SPIi, remote: remote}
+	e.mu.Lock()
+	old := e.halfOpen[key]
+	nHalf := e.nHalf
+	e.mu.Unlock()
+	if old != nil {
+		old.lock()
+		defer old.unlock()
+		if old.state == stHalfOpen && bytes.Equal(pkt, old.initI) && old.initR != nil {
+			e.stats.add(&e.stats.respResent)
+			e.send(old.initR, local, remote)
+			return
+		}
+		e.drop(DropOldMessageID, remote, errors.New("IKE_SA_INIT request for a known half-open SA that is not a retransmission"))
+		return
+	}
+	if nHalf >= e.cfg.HalfOpenLimit {
+		e.drop(DropHalfOpenLimit, remote, fmt.Errorf("%d half-open SAs", nHalf))
+		return
+	}
+	m, err := ParseMessage(pkt)
+	if err != nil {
+		e.drop(DropMalformed, remote, err)
+		return
+	}
+	sap, _ := m.Get(PayloadSA).(*SA)
+	ke, _ := m.Get(PayloadKE).(*KE)
+	nonce, _ := m.Get(PayloadNonce).(*Nonce)
+	if sap == nil || ke == nil || nonce == nil {
+		e.drop(DropInvalid, remote, fmt.Errorf("IKE_SA_INIT request without %s", missing(sap == nil, "SA", ke == nil, "KE", nonce == nil, "Nonce")))
+		return
+	}
+	answer := func(ps ...Payload) {
+		out := &Message{Header: Header{SPIi: h.SPIi, Exchange: IKESAInit, Flags: FlagResponse}, Payloads: ps}
+		b, err := out.Marshal()
+		if err == nil {
+			e.send(b, local, remote)
+		}
+	}
+	if e.cfg.HalfOpenCookieThreshold < 0 || nHalf >= e.cfg.HalfOpenCookieThreshold {
+		c := m.Notify(NotifyCookie)
+		if c == nil || !e.cookies.Verify(c.Data, nonce.Data, remote.Addr(), h.SPIi) {
+			if c != nil {
+				e.drop(DropBadCookie, remote, errors.New("cookie does not verify"))
+			}
+			n, err := e.cookies.Notify(nonce.Data, remote.Addr(), h.SPIi)
+			if err != nil {
+				e.log.Warn("ike: cookie", "err", err)
+				return
+			}
+			e.stats.add(&e.stats.cookiesSent)
+			answer(n)
+			return
+		}
+	}
+	sel, err := e.cfg.IKE.PreferDH(ke.Group).Select(sap.Proposals)
+	if err != nil {
+		e.log.Debug("ike: IKE_SA_INIT: no proposal chosen", "remote", remote, "err", err)
+		answer(&Notify{NotifyType: NotifyNoProposalChosen})
+		return
+	}
+	if sel.DH != ke.Group {
+		e.log.Debug("ike: IKE_SA_INIT: asking for another KE group", "remote", remote, "got", ke.Group, "want", sel.DH)
+		answer(InvalidKENotify(sel.DH))
+		return
+	}
+	dh, err := GenerateDH(sel.DH, e.cfg.Rand)
+	if err != nil {
+		e.log.Warn("ike: DH", "err", err)
+		return
+	}
+	gir, err := dh.SharedSecret(ke.Data)
+	if err != nil {
+		e.drop(DropInvalid, remote, err)
+		return
+	}
+	nr, err := e.randomBytes(32)
+	if err != nil {
+		return
+	}
+	spir, err := e.newSPI()
+	if err != nil {
+		return
+	}
+	sa := &ikeSA{e: e, initiator: false, spii: h.SPIi, spir: spir, local: local, remote: remote,
+		suite: sel.IKESuite(), ni: nonce.Data, nr: nr, peerNext: 1}
+	if err := sa.deriveKeys(SKEYSEED(sel.PRF, nonce.Data, nr, gir)); err != nil {
+		e.log.Warn("ike: keys", "err", err)
+		return
+	}
+	nat := DetectNAT(m, local, remote)
+	sa.behindNAT, sa.peerBehindNAT = nat.LocalBehindNAT, nat.RemoteBehindNAT
+	sa.natt = local.Port() == e.cfg.NATTPort
+	sa.notePeerCaps(m)
+
+	resp := []Payload{
+		&SA{Proposals: []Proposal{sel.Proposal(nil)}},
+		&KE{Group: sel.DH, Data: dh.Public()},
+		&Nonce{Data: nr},
+	}
+	for _, n := range NATDetectionNotifies(sa.spii, sa.spir, local, remote) {
+		resp = append(resp, n)
+	}
+	resp = append(resp, &Notify{NotifyType: NotifyFragmentationSupported})
+	if !e.cfg.NoSignatureHashes {
+		resp = append(resp, SignatureHashNotify())
+	}
+	if hasVendorID(m, VendorIDOpportunisticIPsec) {
+		resp = append(resp, &VendorID{Data: VendorIDOpportunisticIPsec})
+	}
+	out := &Message{Header: Header{SPIi: sa.spii, SPIr: sa.spir, Exchange: IKESAInit, Flags: FlagResponse}, Payloads: resp}
+	b, err := out.Marshal()
+	if err != nil {
+		e.log.Warn("ike: IKE_SA_INIT response", "err", err)
+		return
+	}
+	sa.initI, sa.initR = append([]byte(nil), pkt...), b
+	sa.state = stHalfOpen
+	sa.half = &key
+
+	e.mu.Lock()
+	if e.halfOpen[key] != nil || e.closed {
+		e.mu.Unlock()
+		return // lost a race with a duplicate
+	}
+	e.halfOpen[key] = sa
+	e.nHalf++
+	e.sas[spir] = sa
+	e.mu.Unlock()
+
+	sa.lock()
+	defer sa.unlock()
+	sa.timers.halfOpen = e.cfg.Clock.AfterFunc(e.cfg.HalfOpenTimeout, func() {
+		sa.lock()
+		defer sa.unlock()
+		if sa.state == stHalfOpen {
+			sa.die(fmt.Errorf("ike: half-open SA with %v timed out", sa.remote), false)
+		}
+	})
+	e.log.Debug("ike: IKE_SA_INIT answered", "remote", remote, "spi_i", fmt.Sprintf("%x", sa.spii[:]), "spi_r", fmt.Sprintf("%x", sa.spir[:]), "suite", sa.suite, "nat", nat)
+	sa.lastRecv = e.cfg.Clock.Now()
+	e.send(b, local, remote)
+}
+
+// send sends one datagram outside any SA.
+func (e *Engine) send(pkt []byte, local, remote netip.AddrPort) {
+	if err := e.cfg.Sender.Send(pkt, local, remote); err != nil {
+		e.log.Debug("ike: send failed", "remote", remote, "err", err)
+		return
+	}
+	e.stats.add(&e.stats.sent)
+}
+
+// deriveKeys computes the SA's keys from SKEYSEED and its nonces and SPIs.
+func (sa *ikeSA) deriveKeys(skeyseed []byte) error {
+	k, err := sa.suite.DeriveIKEKeys(skeyseed, sa.ni, sa.nr, sa.spii, sa.spir)
+	if err != nil {
+		return err
+	}
+	fromI, fromR, err := k.Ciphers()
+	if err != nil {
+		return err
+	}
+	if sa.initiator {
+		sa.cout, sa.cin = fromI, fromR
+	} else {
+		sa.cout, sa.cin = fromR, fromI
+	}
+	sa.skd, sa.skpi, sa.skpr = k.SKd, k.SKpi, k.SKpr
+	return nil
+}
+
+// notePeerCaps records what the peer's IKE_SA_INIT message announced.
+func (sa *ikeSA) notePeerCaps(m *Message) {
+	for _, p := range m.Payloads {
+		n, ok := p.(*Notify)
+		if !ok {
+			continue
+		}
+		switch n.NotifyType {
+		case NotifyFragmentationSupported:
+			sa.peerFrag = true
+		case NotifySignatureHashAlgorithms:
+			if hs, err := ParseSignatureHashes(n); err == nil {
+				sa.hashes = hs
+			}
+		}
+	}
+}
+
+func hasVendorID(m *Message, id []byte) bool {
+	for _, p := range m.Payloads {
+		if v, ok := p.(*VendorID); ok && bytes.Equal(v.Data, id) {
+			return true
+		}
+	}
+	return false
+}
+
+// missing names the absent payloads: pairs of (absent, name).
+func missing(args ...any) string {
+	var out []string
+	for i := 0; i+1 < len(args); i += 2 {
+		if args[i].(bool) {
+			out = append(out, args[i+1].(string))
+		}
+	}
+	return fmt.Sprint(out)
+}

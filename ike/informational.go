@@ -1,0 +1,282 @@
+package ike
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// ErrPeerDeleted is reported (to OnIKEDown and OnChildDown) when the peer
+// deleted an SA.
+var ErrPeerDeleted = errors.New("ike: deleted by the peer")
+
+// errLocalDelete is reported when we deleted an SA.
+var errLocalDelete = errors.New("ike: deleted locally")
+
+// handleInformational answers an INFORMATIONAL request: Delete payloads
+// for the IKE SA or CHILD SAs, error notifies (logged), or nothing at all
+// (a liveness check).
+func (sa *ikeSA) handleInformational(m *Message) {
+	var resp []Payload
+	var inSPIs [][]byte
+	deleteIKE := false
+	for _, p := range m.Payloads {
+		switch q := p.(type) {
+		case *Delete:
+			switch q.Protocol {
+			case ProtocolIKE:
+				deleteIKE = true
+			case ProtocolESP:
+				for _, s := range q.SPIs {
+					c := sa.childByOut(spiValue(s))
+					if c == nil {
+						continue
+					}
+					// RFC 7296 §1.4.1: if we already asked to delete it,
+					// the answer carries no Delete for it.
+					if c.state != childDeleting {
+						inSPIs = append(inSPIs, spiBytes(c.SPIIn))
+					}
+					sa.dropChild(c, ErrPeerDeleted)
+				}
+			}
+		case *Notify:
+			if q.NotifyType.IsError() {
+				sa.e.log.Info("ike: peer reports an error", "remote", sa.remote, "notify", q.NotifyType)
+			}
+		}
+	}
+	if deleteIKE {
+		sa.respond(m, nil)
+		if sa.rekey != nil && sa.rekey.peerNew != nil {
+			// The peer won a rekey collision and deletes the old SA: its
+			// new SA carries the CHILD SAs on.
+			sa.moveChildren(sa.rekey.peerNew)
+		}
+		sa.die(ErrPeerDeleted, false)
+		return
+	}
+	if len(inSPIs) > 0 {
+		resp = append(resp, &Delete{Protocol: ProtocolESP, SPIs: inSPIs})
+	}
+	sa.respond(m, resp)
+}
+
+// sendDelete tells the peer we delete the IKE SA, without waiting for the
+// answer: the SA is about to die (authentication failed, Initiate was
+// cancelled, the engine closes).
+func (sa *ikeSA) sendDelete() {
+	if sa.cout == nil || sa.state == stInitSent || sa.state == stDead || sa.state == stHalfOpen {
+		return
+	}
+	h := Header{SPIi: sa.spii, SPIr: sa.spir, Exchange: Informational, MessageID: sa.nextID}
+	if sa.initiator {
+		h.Flags |= FlagInitiator
+	}
+	sa.nextID++
+	pkts, err := sa.protect(h, []Payload{&Delete{Protocol: ProtocolIKE}})
+	if err != nil {
+		return
+	}
+	sa.transmit(pkts)
+}
+
+// findSA returns the SA with these SPIs.
+func (e *Engine) findSA(id SAID) *ikeSA {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, spi := range []SPI{id.SPIi, id.SPIr} {
+		if sa := e.sas[spi]; sa != nil && sa.spii == id.SPIi && sa.spir == id.SPIr {
+			return sa
+		}
+	}
+	return nil
+}
+
+// findChild returns the SA holding the CHILD SA with inbound SPI spi.
+func (e *Engine) findChild(spi uint32) *ikeSA {
+	e.mu.Lock()
+	all := make([]*ikeSA, 0, len(e.sas))
+	for _, sa := range e.sas {
+		all = append(all, sa)
+	}
+	e.mu.Unlock()
+	for _, sa := range all {
+		sa.lock()
+		c := sa.childByIn(spi)
+		sa.unlock()
+		if c != nil {
+			return sa
+		}
+	}
+	return nil
+}
+
+// wait blocks until done is closed (or receives) or ctx ends.
+func wait(ctx context.Context, done <-chan error) error {
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (e *Engine) deleteIKE(ctx context.Context, id SAID) error {
+	sa := e.findSA(id)
+	if sa == nil {
+		return fmt.Errorf("ike: delete: no IKE SA %v", id)
+	}
+	done := make(chan error, 1)
+	sa.lock()
+	if sa.state != stEstablished && sa.state != stRekeyed {
+		sa.die(errLocalDelete, false)
+		sa.unlock()
+		return nil
+	}
+	sa.deleteLocked(done)
+	sa.unlock()
+	return wait(ctx, done)
+}
+
+// deleteLocked sends INFORMATIONAL Delete(IKE) and removes the SA when
+// the answer comes (or does not).
+func (sa *ikeSA) deleteLocked(done chan error) {
+	sa.setState(stDeleting)
+	sa.enqueue(&request{exch: Informational, payloads: []Payload{&Delete{Protocol: ProtocolIKE}},
+		onResponse: func(*Message) {
+			sa.die(errLocalDelete, false)
+			if done != nil {
+				done <- nil
+			}
+		},
+		onFail: func(err error) {
+			sa.die(errLocalDelete, false)
+			if done != nil {
+				done <- err
+			}
+		}})
+}
+
+func (e *Engine) deleteChild(ctx context.Context, spiIn uint32) error {
+	sa := e.findChild(spiIn)
+	if sa == nil {
+		return fmt.Errorf("ike: delete: no CHILD SA with inbound SPI %08x", spiIn)
+	}
+	done := make(chan error, 1)
+	sa.lock()
+	c := sa.childByIn(spiIn)
+	if c == nil || sa.state != stEstablished || (c.state != childInstalled && c.state != childRekeyed) {
+		sa.unlock()
+		return fmt.Errorf("ike: delete: CHILD SA %08x cannot be deleted now", spiIn)
+	}
+	sa.deleteChildLocked(c, done)
+	sa.unlock()
+	return wait(ctx, done)
+}
+
+// deleteChildLocked sends INFORMATIONAL Delete(ESP) for c and removes it
+// when the answer comes.
+func (sa *ikeSA) deleteChildLocked(c *childSA, done chan error) {
+	sa.setChildState(c, childDeleting)
+	sa.enqueue(&request{exch: Informational, payloads: []Payload{&Delete{Protocol: ProtocolESP, SPIs: [][]byte{spiBytes(c.SPIIn)}}},
+		onResponse: func(*Message) {
+			sa.dropChild(c, errLocalDelete)
+			if done != nil {
+				done <- nil
+			}
+		},
+		onFail: func(err error) {
+			sa.dropChild(c, errLocalDelete)
+			if done != nil {
+				done <- err
+			}
+		}})
+}
+
+// startTimers arms the timers of an established SA: liveness, NAT
+// keepalive, rekey and hard expiry.
+func (sa *ikeSA) startTimers() {
+	e := sa.e
+	if e.cfg.Liveness > 0 {
+		sa.timers.liveness = e.cfg.Clock.AfterFunc(e.cfg.Liveness, sa.livenessCheck)
+	}
+	if sa.behindNAT {
+		if _, ok := e.cfg.Sender.(KeepaliveSender); ok {
+			sa.timers.keepalive = e.cfg.Clock.AfterFunc(e.cfg.Keepalive, sa.keepalive)
+		}
+	}
+	margin := e.rekeyMargin(e.cfg.IKELifetime)
+	if !sa.initiator {
+		margin /= 2 // let the initiator go first: fewer collisions
+	}
+	sa.timers.rekey = e.cfg.Clock.AfterFunc(e.cfg.IKELifetime-margin, func() {
+		if err := e.rekeyIKE(context.Background(), sa.id()); err != nil {
+			e.log.Info("ike: IKE SA rekey failed", "remote", sa.remote, "err", err)
+		}
+	})
+	sa.timers.expire = e.cfg.Clock.AfterFunc(e.cfg.IKELifetime, func() {
+		sa.lock()
+		defer sa.unlock()
+		if sa.state == stEstablished || sa.state == stRekeyed {
+			sa.deleteLocked(nil)
+		}
+	})
+}
+
+// livenessCheck sends an empty INFORMATIONAL when the peer has been
+// quiet for the liveness interval; a peer that does not answer it before
+// the give-up time is dead and the SA goes.
+func (sa *ikeSA) livenessCheck() {
+	sa.lock()
+	defer sa.unlock()
+	if sa.state == stDead {
+		return
+	}
+	e := sa.e
+	idle := e.cfg.Clock.Now().Sub(sa.lastRecv)
+	if idle >= e.cfg.Liveness && sa.pending == nil && len(sa.queue) == 0 && sa.state == stEstablished {
+		sa.enqueue(&request{exch: Informational, onResponse: func(*Message) {}})
+		idle = 0
+	}
+	sa.timers.liveness = e.cfg.Clock.AfterFunc(max(e.cfg.Liveness-idle, e.cfg.Liveness/4), sa.livenessCheck)
+}
+
+// keepalive sends a NAT keepalive (RFC 3948 §2.3) and re-arms.
+func (sa *ikeSA) keepalive() {
+	sa.lock()
+	defer sa.unlock()
+	if sa.state == stDead {
+		return
+	}
+	if ks, ok := sa.e.cfg.Sender.(KeepaliveSender); ok {
+		_ = ks.SendKeepalive(sa.local, sa.remote)
+	}
+	sa.timers.keepalive = sa.e.cfg.Clock.AfterFunc(sa.e.cfg.Keepalive, sa.keepalive)
+}
+
+// armChildTimers schedules a CHILD SA's rekey and expiry.
+func (sa *ikeSA) armChildTimers(c *childSA) {
+	e := sa.e
+	margin := e.rekeyMargin(e.cfg.ChildLifetime)
+	if !c.Initiator {
+		margin /= 2
+	}
+	spi := c.SPIIn
+	c.timers.rekey = e.cfg.Clock.AfterFunc(e.cfg.ChildLifetime-margin, func() {
+		if err := e.rekeyChild(context.Background(), spi, e.cfg.RekeyPFS); err != nil {
+			e.log.Info("ike: CHILD SA rekey failed", "spi_in", spi, "err", err)
+		}
+	})
+	c.timers.expire = e.cfg.Clock.AfterFunc(e.cfg.ChildLifetime, func() {
+		sa.lock()
+		defer sa.unlock()
+		if c.state == childInstalled || c.state == childRekeyed {
+			if sa.state == stEstablished {
+				sa.deleteChildLocked(c, nil)
+			} else {
+				sa.dropChild(c, errors.New("ike: CHILD SA lifetime expired"))
+			}
+		}
+	})
+}

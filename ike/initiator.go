@@ -1,0 +1,446 @@
+package ike
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+)
+
+// initiation is the initiator's side of IKE_SA_INIT and IKE_AUTH: what
+// Initiate asked for, what the peer made us change, and where the result
+// goes. It is dropped once Initiate has its answer.
+type initiation struct {
+	opts     InitiateOptions
+	ike, esp Policy
+	group    DHGroup
+	cookie   []byte
+	retries  int // cookie and INVALID_KE round trips
+	trace    *Trace
+	child    *childSA
+	done     chan initResult
+	finished bool
+}
+
+type initResult struct {
+	info ChildSAInfo
+	err  error
+}
+
+// maxInitRetries bounds COOKIE and INVALID_KE_PAYLOAD round trips.
+const maxInitRetries = 4
+
+func (in *initiation) finish(info ChildSAInfo, err error) {
+	if in.finished {
+		return
+	}
+	in.finished = true
+	in.done <- initResult{info, err}
+}
+
+func (e *Engine) initiate(ctx context.Context, opts InitiateOptions) (ChildSAInfo, error) {
+	in, sa, err := e.startInitiate(opts)
+	if err != nil {
+		return ChildSAInfo{Trace: opts.Trace}, err
+	}
+	return sa.awaitInitiate(ctx, in)
+}
+
+// startInitiate checks opts and sends the IKE_SA_INIT request; the result
+// arrives on in.done.
+func (e *Engine) startInitiate(opts InitiateOptions) (*initiation, *ikeSA, error) {
+	e.mu.Lock()
+	closed := e.closed
+	e.mu.Unlock()
+	if closed {
+		return nil, nil, ErrClosed
+	}
+	if !opts.Remote.IsValid() {
+		return nil, nil, fmt.Errorf("ike: initiate: remote address %v is not valid", opts.Remote)
+	}
+	if opts.Auth == AuthKindNone {
+		opts.Auth = AuthKindNull
+		if e.cfg.Credentials.Signer != nil {
+			opts.Auth = AuthKindPubkey
+		}
+	}
+	switch opts.Auth {
+	case AuthKindPubkey:
+		if e.cfg.Credentials.Signer == nil {
+			return nil, nil, errors.New("ike: initiate: pubkey authentication but no private key")
+		}
+	case AuthKindPSK:
+		if e.cfg.Credentials.PSK == nil || e.cfg.Credentials.PSK(pskPeer(opts)) == nil {
+			return nil, nil, fmt.Errorf("ike: initiate: no pre-shared key for %v", pskPeer(opts))
+		}
+	}
+	if (len(opts.TSi) == 0 || len(opts.TSr) == 0) && !opts.Local.IsValid() {
+		return nil, nil, errors.New("ike: initiate: default traffic selectors need InitiateOptions.Local")
+	}
+	if len(opts.TSi) == 0 {
+		opts.TSi = []TrafficSelector{HostSelector(opts.Local)}
+	}
+	if len(opts.TSr) == 0 {
+		opts.TSr = []TrafficSelector{HostSelector(opts.Remote.Addr())}
+	}
+	in := &initiation{opts: opts, ike: e.cfg.IKE, esp: e.cfg.ESP, trace: opts.Trace, done: make(chan initResult, 1)}
+	if opts.IKE.Protocol != 0 {
+		if err := opts.IKE.Validate(); err != nil {
+			return nil, nil, fmt.Errorf("ike: initiate: IKE proposals: %w", err)
+		}
+		in.ike = opts.IKE
+	}
+	if opts.ESP.Protocol != 0 {
+		if err := opts.ESP.Validate(); err != nil {
+			return nil, nil, fmt.Errorf("ike: initiate: ESP proposals: %w", err)
+		}
+		in.esp = opts.ESP
+	}
+	if in.trace == nil {
+		in.trace = new(Trace)
+	}
+	in.group = in.ike.DH[0]
+	spii, err := e.newSPI()
+	if err != nil {
+		return nil, nil, err
+	}
+	ni, err := e.randomBytes(32)
+	if err != nil {
+		return nil, nil, err
+	}
+	var local netip.AddrPort
+	if opts.Local.IsValid() {
+		local = netip.AddrPortFrom(opts.Local, e.cfg.IKEPort)
+	}
+	sa := &ikeSA{e: e, initiator: true, spii: spii, local: local, remote: opts.Remote, init: in, ni: ni, state: stInitSent}
+	e.register(sa)
+	sa.lock()
+	err = sa.sendInit()
+	if err != nil {
+		sa.die(err, false)
+	}
+	sa.unlock()
+	if err != nil {
+		return nil, nil, err
+	}
+	return in, sa, nil
+}
+
+// awaitInitiate waits for the outcome of an initiation.
+func (sa *ikeSA) awaitInitiate(ctx context.Context, in *initiation) (ChildSAInfo, error) {
+	select {
+	case r := <-in.done:
+		r.info.Trace = in.trace
+		return r.info, r.err
+	case <-ctx.Done():
+		sa.lock()
+		if sa.state == stEstablished {
+			sa.sendDelete()
+		}
+		sa.die(fmt.Errorf("ike: initiate: %w", ctx.Err()), false)
+		sa.unlock()
+		r := <-in.done
+		return ChildSAInfo{Trace: in.trace}, r.err
+	}
+}
+
+// pskPeer is whom Initiate looks a PSK up for.
+func pskPeer(opts InitiateOptions) Identity {
+	if opts.PeerID.Type != 0 {
+		return opts.PeerID
+	}
+	return AddrIdentity(opts.Remote.Addr())
+}
+
+// sendInit sends (or resends, after COOKIE or INVALID_KE_PAYLOAD) the
+// IKE_SA_INIT request.
+func (sa *ikeSA) sendInit() error {
+	e, in := sa.e, sa.init
+	if sa.dh == nil || sa.dh.Group() != in.group {
+		dh, err := GenerateDH(in.group, e.cfg.Rand)
+		if err != nil {
+			return err
+		}
+		sa.dh = dh
+	}
+	var ps []Payload
+	if in.cookie != nil {
+		ps = append(ps, &Notify{NotifyType: NotifyCookie, Data: in.cookie})
+	}
+	ps = append(ps,
+		&SA{Proposals: in.ike.Proposals(nil, in.group)},
+		&KE{Group: in.group, Data: sa.dh.Public()},
+		&Nonce{Data: sa.ni})
+	for _, n := range NATDetectionNotifies(sa.spii, SPI{}, sa.local, sa.remote) {
+		ps = append(ps, n)
+	}
+	ps = append(ps, &Notify{NotifyType: NotifyFragmentationSupported})
+	if !e.cfg.NoSignatureHashes {
+		ps = append(ps, SignatureHashNotify())
+	}
+	if in.opts.Auth == AuthKindNull {
+		ps = append(ps, &VendorID{Data: VendorIDOpportunisticIPsec})
+	}
+	m := &Message{Header: Header{SPIi: sa.spii, Exchange: IKESAInit, Flags: FlagInitiator}, Payloads: ps}
+	b, err := m.Marshal()
+	if err != nil {
+		return fmt.Errorf("ike: IKE_SA_INIT request: %w", err)
+	}
+	sa.initI = b
+	sa.enqueue(&request{exch: IKESAInit, plain: true, pkts: [][]byte{b}, trace: &ExchangeTrace{},
+		onResponse: sa.onInitResponse, onFail: sa.failInit})
+	return nil
+}
+
+// failInit ends Initiate with err.
+func (sa *ikeSA) failInit(err error) {
+	if sa.init != nil {
+		sa.init.finish(ChildSAInfo{}, err)
+	}
+}
+
+// onInitResponse handles the IKE_SA_INIT response.
+func (sa *ikeSA) onInitResponse(m *Message) {
+	in := sa.init
+	if in == nil {
+		return
+	}
+	if c := m.Notify(NotifyCookie); c != nil && m.Get(PayloadSA) == nil {
+		in.trace.Cookie = true
+		if in.retries++; in.retries > maxInitRetries {
+			sa.die(fmt.Errorf("ike: IKE_SA_INIT: peer keeps asking for cookies"), false)
+			return
+		}
+		in.cookie = c.Data
+		if err := sa.sendInit(); err != nil {
+			sa.die(err, false)
+		}
+		return
+	}
+	if n := m.Notify(NotifyInvalidKEPayload); n != nil {
+		g, _ := n.InvalidKEGroup()
+		in.trace.InvalidKE = append(in.trace.InvalidKE, g)
+		ok := false
+		for _, x := range in.ike.DH {
+			ok = ok || (x == g && g != DHNone)
+		}
+		if in.retries++; !ok || g == in.group || in.retries > maxInitRetries {
+			sa.die(fmt.Errorf("ike: IKE_SA_INIT: peer asks for DH group %v: %w", g, &NotifyError{Type: NotifyInvalidKEPayload, Exchange: IKESAInit, Data: n.Data}), false)
+			return
+		}
+		in.group = g
+		if err := sa.sendInit(); err != nil {
+			sa.die(err, false)
+		}
+		return
+	}
+	if err := errorNotify(m); err != nil {
+		sa.die(err, false)
+		return
+	}
+	sap, _ := m.Get(PayloadSA).(*SA)
+	ke, _ := m.Get(PayloadKE).(*KE)
+	nonce, _ := m.Get(PayloadNonce).(*Nonce)
+	if sap == nil || ke == nil || nonce == nil || m.SPIr.IsZero() {
+		sa.die(fmt.Errorf("ike: IKE_SA_INIT response from %v without %s", sa.remote, missing(sap == nil, "SA", ke == nil, "KE", nonce == nil, "Nonce", m.SPIr.IsZero(), "responder SPI")), false)
+		return
+	}
+	if len(sap.Proposals) != 1 {
+		sa.die(fmt.Errorf("ike: IKE_SA_INIT response carries %d proposals, want 1", len(sap.Proposals)), false)
+		return
+	}
+	sel, err := in.ike.Select(sap.Proposals)
+	if err != nil {
+		sa.die(fmt.Errorf("ike: IKE_SA_INIT: peer chose a proposal we did not offer: %w", err), false)
+		return
+	}
+	if sel.DH != in.group || ke.Group != in.group {
+		sa.die(fmt.Errorf("ike: IKE_SA_INIT: peer chose DH %v with KE %v, we sent %v", sel.DH, ke.Group, in.group), false)
+		return
+	}
+	gir, err := sa.dh.SharedSecret(ke.Data)
+	if err != nil {
+		sa.die(err, false)
+		return
+	}
+	sa.spir, sa.nr, sa.suite, sa.initR = m.SPIr, nonce.Data, sel.IKESuite(), m.Raw()
+	if err := sa.deriveKeys(SKEYSEED(sel.PRF, sa.ni, sa.nr, gir)); err != nil {
+		sa.die(err, false)
+		return
+	}
+	sa.dh = nil
+	in.trace.IKESuite = sa.suite
+	nat := DetectNAT(m, sa.local, sa.remote)
+	in.trace.LocalBehindNAT, in.trace.RemoteBehindNAT = nat.LocalBehindNAT, nat.RemoteBehindNAT
+	sa.behindNAT, sa.peerBehindNAT = nat.LocalBehindNAT, nat.RemoteBehindNAT
+	if nat.LocalBehindNAT || nat.RemoteBehindNAT {
+		sa.moveToNATT()
+		in.trace.NATT = true
+	}
+	sa.notePeerCaps(m)
+	in.trace.PeerSupportsFragments = sa.peerFrag
+	sa.nextID = 1
+	sa.setState(stAuthSent)
+	if err := sa.sendAuth(); err != nil {
+		sa.die(err, false)
+	}
+}
+
+// moveToNATT switches IKE to the NAT-T ports (RFC 7296 §2.23).
+func (sa *ikeSA) moveToNATT() {
+	sa.natt = true
+	if sa.local.IsValid() {
+		sa.local = netip.AddrPortFrom(sa.local.Addr(), sa.e.cfg.NATTPort)
+	}
+	sa.remote = netip.AddrPortFrom(sa.remote.Addr(), NATTPort)
+}
+
+// errorNotify returns the first error notify of m as a *NotifyError.
+func errorNotify(m *Message) error {
+	for _, p := range m.Payloads {
+		if n, ok := p.(*Notify); ok && n.NotifyType.IsError() {
+			return &NotifyError{Type: n.NotifyType, Exchange: m.Exchange, Data: n.Data}
+		}
+	}
+	return nil
+}
+
+// isChildError reports whether an error notify in an IKE_AUTH response
+// concerns only the CHILD SA (RFC 7296 §1.2: the IKE SA stays up).
+func isChildError(t NotifyType) bool {
+	switch t {
+	case NotifyNoProposalChosen, NotifyTSUnacceptable, NotifySinglePairRequired, NotifyInternalAddressFailure,
+		NotifyFailedCPRequired, NotifyInvalidSelectors, NotifyNoAdditionalSAs:
+		return true
+	}
+	return false
+}
+
+// sendAuth sends the IKE_AUTH request with the first CHILD SA.
+func (sa *ikeSA) sendAuth() error {
+	e, in := sa.e, sa.init
+	ctx, cancel := context.WithTimeout(context.Background(), installTimeout)
+	defer cancel()
+	spi, err := e.cfg.Installer.AllocSPI(ctx, sa.remote.Addr(), sa.local.Addr())
+	if err != nil {
+		return fmt.Errorf("ike: allocate CHILD SA SPI: %w", err)
+	}
+	c := &childSA{ChildSA: ChildSA{SPIIn: spi, Initiator: true, Mode: in.opts.Mode}, state: childLarval}
+	sa.children = append(sa.children, c)
+	in.child = c
+	idi, err := sa.ourIdentity(in.opts.Auth)
+	if err != nil {
+		return err
+	}
+	auth, err := sa.makeAuth(in.opts.Auth, idi, pskPeer(in.opts))
+	if err != nil {
+		return err
+	}
+	ps := []Payload{&IDPayload{Identity: idi}}
+	if in.opts.InitialContact {
+		ps = append(ps, &Notify{NotifyType: NotifyInitialContact})
+	}
+	if in.opts.PeerID.Type != 0 && in.opts.Auth != AuthKindNull {
+		ps = append(ps, &IDPayload{Responder: true, Identity: in.opts.PeerID})
+	}
+	ps = append(ps, auth)
+	if in.opts.Mode == ModeTransport {
+		ps = append(ps, &Notify{NotifyType: NotifyUseTransportMode})
+	}
+	esp := in.esp
+	esp.DH = nil // no PFS in IKE_AUTH
+	ps = append(ps,
+		&SA{Proposals: esp.Proposals(spiBytes(spi), DHNone)},
+		&TSPayload{Selectors: in.opts.TSi},
+		&TSPayload{Responder: true, Selectors: in.opts.TSr})
+	sa.enqueue(&request{exch: IKEAuth, payloads: ps, trace: &ExchangeTrace{}, onResponse: sa.onAuthResponse, onFail: sa.failInit})
+	return nil
+}
+
+// onAuthResponse handles the IKE_AUTH response: the peer's identity and
+// AUTH, then the CHILD SA.
+func (sa *ikeSA) onAuthResponse(m *Message) {
+	in := sa.init
+	if in == nil {
+		return
+	}
+	var childErr error
+	idr, _ := m.Get(PayloadIDr).(*IDPayload)
+	auth, _ := m.Get(PayloadAUTH).(*Auth)
+	if err := errorNotify(m); err != nil {
+		var ne *NotifyError
+		if errors.As(err, &ne) && isChildError(ne.Type) && idr != nil && auth != nil {
+			childErr = err
+		} else {
+			sa.die(err, false)
+			return
+		}
+	}
+	if idr == nil || auth == nil {
+		sa.sendDelete()
+		sa.die(fmt.Errorf("ike: IKE_AUTH response from %v without %s", sa.remote, missing(idr == nil, "IDr", auth == nil, "AUTH")), false)
+		return
+	}
+	in.trace.PeerID, in.trace.PeerAuthMethod, in.trace.PeerAuthScheme = idr.Identity, auth.Method, DescribeAuth(auth)
+	kind := authKindOf(auth.Method)
+	want := in.opts.PeerAuth
+	if want == AuthKindNone {
+		want = in.opts.Auth
+	}
+	var err error
+	switch {
+	case kind != want:
+		err = fmt.Errorf("ike: IKE_AUTH: peer %v authenticated with %v, want %v: %w", sa.remote, auth.Method, want, ErrAuthentication)
+	case in.opts.PeerID.Type != 0 && kind != AuthKindNull && !identityEqual(in.opts.PeerID, idr.Identity):
+		err = fmt.Errorf("ike: IKE_AUTH: peer identity %v, want %v: %w", idr.Identity, in.opts.PeerID, ErrAuthentication)
+	default:
+		_, err = sa.verifyPeerAuth(auth, idr.Identity, sa.remote.Addr())
+	}
+	if err != nil {
+		sa.sendDelete()
+		sa.die(err, false)
+		return
+	}
+	in.trace.PeerAuthVerified = true
+	sa.establish(idr.Identity, kind)
+	c := in.child
+	if childErr != nil {
+		sa.dropChild(c, childErr)
+		sa.finishInit(ChildSAInfo{}, childErr)
+		return
+	}
+	esp := in.esp
+	esp.DH = nil
+	sel, err := sa.acceptChild(c, m, esp, in.opts.TSi, in.opts.TSr, in.opts.Mode, nil, sa.ni, sa.nr)
+	sa.ni, sa.nr = nil, nil
+	if err != nil {
+		sa.dropChild(c, err)
+		sa.finishInit(ChildSAInfo{}, err)
+		return
+	}
+	in.trace.ESP = sel
+	sa.finishInit(c.info(sa), nil)
+}
+
+// finishInit hands Initiate its result and drops the initiation state.
+func (sa *ikeSA) finishInit(info ChildSAInfo, err error) {
+	if sa.init != nil {
+		sa.init.finish(info, err)
+		sa.init = nil
+	}
+}
+
+func identityEqual(a, b Identity) bool {
+	return a.Type == b.Type && string(a.Data) == string(b.Data)
+}
+
+func spiBytes(spi uint32) []byte {
+	return []byte{byte(spi >> 24), byte(spi >> 16), byte(spi >> 8), byte(spi)}
+}
+
+func spiValue(b []byte) uint32 {
+	if len(b) != 4 {
+		return 0
+	}
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}

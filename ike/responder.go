@@ -1,0 +1,102 @@
+package ike
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// handleAuthRequest answers IKE_AUTH as responder: verify the peer, ask
+// the policy, authenticate ourselves with the same class of method, and
+// negotiate the first CHILD SA. A CHILD SA failure leaves the IKE SA up
+// (RFC 7296 §1.2).
+func (sa *ikeSA) handleAuthRequest(m *Message) {
+	e := sa.e
+	idi, _ := m.Get(PayloadIDi).(*IDPayload)
+	auth, _ := m.Get(PayloadAUTH).(*Auth)
+	if idi == nil || auth == nil {
+		sa.respond(m, []Payload{&Notify{NotifyType: NotifyInvalidSyntax}})
+		sa.die(fmt.Errorf("ike: IKE_AUTH request from %v without %s", sa.remote, missing(idi == nil, "IDi", auth == nil, "AUTH")), false)
+		return
+	}
+	fail := func(t NotifyType, err error) {
+		e.log.Info("ike: IKE_AUTH refused", "remote", sa.remote, "peer", idi.Identity, "notify", t, "err", err)
+		sa.respond(m, []Payload{&Notify{NotifyType: t}})
+		sa.die(err, false)
+	}
+	kind := authKindOf(auth.Method)
+	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
+	defer cancel()
+	if err := e.cfg.Policy.AcceptAuth(ctx, AuthRequest{PeerID: idi.Identity, Remote: sa.remote.Addr(), Local: sa.local.Addr(), Kind: kind}); err != nil {
+		fail(notifyFor(err, NotifyAuthenticationFailed), fmt.Errorf("ike: policy refuses %v authentication from %v: %w", kind, idi.Identity, err))
+		return
+	}
+	if _, err := sa.verifyPeerAuth(auth, idi.Identity, sa.remote.Addr()); err != nil {
+		t := NotifyAuthenticationFailed
+		if errors.Is(err, errTemporary) {
+			t = NotifyTemporaryFailure
+		}
+		fail(t, err)
+		return
+	}
+	idr, err := sa.ourIdentity(kind)
+	if err != nil {
+		fail(NotifyAuthenticationFailed, err)
+		return
+	}
+	ourAuth, err := sa.makeAuth(kind, idr, idi.Identity)
+	if err != nil {
+		fail(NotifyAuthenticationFailed, fmt.Errorf("ike: cannot answer %v authentication: %w", kind, err))
+		return
+	}
+	if m.Notify(NotifyInitialContact) != nil {
+		peer, self := idi.Identity, sa
+		sa.post(func() { e.initialContact(peer, self) })
+	}
+	ni, nr := sa.ni, sa.nr
+	sa.establish(idi.Identity, kind)
+	resp := []Payload{&IDPayload{Responder: true, Identity: idr}, ourAuth}
+	esp := e.cfg.ESP
+	esp.DH = nil
+	child, childPs, err := sa.negotiateChild(m, esp, nil, ni, nr, nil)
+	sa.ni, sa.nr = nil, nil
+	if err != nil {
+		e.log.Info("ike: CHILD SA refused in IKE_AUTH", "remote", sa.remote, "peer", sa.peerID, "err", err)
+	}
+	resp = append(resp, childPs...)
+	sa.respond(m, resp)
+	_ = child
+}
+
+// notifyFor picks the notify for a policy error: the one it wraps, or def.
+func notifyFor(err error, def NotifyType) NotifyType {
+	var ne *NotifyError
+	if errors.As(err, &ne) {
+		return ne.Type
+	}
+	return def
+}
+
+// initialContact deletes, without telling the peer, the other IKE SAs
+// with the same authenticated peer identity (RFC 7296 §2.4): the peer
+// rebooted and has forgotten them.
+func (e *Engine) initialContact(peer Identity, keep *ikeSA) {
+	if peer.Type == IDNull {
+		return // NULL identities say nothing about who rebooted
+	}
+	e.mu.Lock()
+	var old []*ikeSA
+	for _, sa := range e.sas {
+		if sa != keep {
+			old = append(old, sa)
+		}
+	}
+	e.mu.Unlock()
+	for _, sa := range old {
+		sa.lock()
+		if sa.state == stEstablished && identityEqual(sa.peerID, peer) {
+			sa.die(fmt.Errorf("ike: INITIAL_CONTACT from %v", peer), false)
+		}
+		sa.unlock()
+	}
+}
