@@ -247,8 +247,12 @@ func (r *Resolver) fetchShared(ctx context.Context, k cacheKey) (*rrsetAnswer, e
 		a, err := r.fetch(fetchCtx, k)
 		if err != nil {
 			r.stats.errors.Add(1)
+			r.cfg.Logger.Debug("dnskey: lookup failed", "name", k.name, "type", dns.TypeToString[k.qtype], "err", err)
 			return nil, err
 		}
+		r.cfg.Logger.Debug("dnskey: answer", "name", k.name, "type", dns.TypeToString[k.qtype], "answer", a.kind.String(),
+			"secure", a.secure, "keys", len(a.keys), "skipped", len(a.skipped), "cached", !a.noCache,
+			"ttl", a.expires.Sub(r.cfg.Clock.Now()))
 		r.cache.add(k, a)
 		return a, nil
 	})

@@ -503,3 +503,26 @@ func TestResolvConfDefault(t *testing.T) {
 		t.Fatal("missing resolv.conf accepted")
 	}
 }
+
+func TestCacheIsBounded(t *testing.T) {
+	s := newTestServer(t)
+	s.set(func() { s.ad = true })
+	key := b64key(t, testKeys().ed.Public())
+	for _, a := range []string{"2", "3", "4"} {
+		s.add(t, a+".0.18.198.in-addr.arpa. 300 IN IPSECKEY 10 0 4 . "+key)
+	}
+	r, _ := newTestResolver(t, s, func(c *Config) { c.CacheSize = 4 })
+	for _, a := range []string{"198.18.0.2", "198.18.0.3", "198.18.0.4"} {
+		if _, err := r.Lookup(context.Background(), mustID(t, a)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := r.Stats().Entries; n != 4 {
+		t.Fatalf("%d cache entries, want the bound 4", n)
+	}
+	// The oldest name was evicted: asking again queries again.
+	r.Lookup(context.Background(), mustID(t, "198.18.0.2"))
+	if n := s.count(target, dns.TypeIPSECKEY); n != 2 {
+		t.Fatalf("evicted name asked %d times, want 2", n)
+	}
+}

@@ -1,0 +1,41 @@
+package dnskey
+
+import (
+	"testing"
+	"time"
+)
+
+func TestCacheEntries(t *testing.T) {
+	k := testKeys()
+	s := newTestServer(t)
+	s.set(func() { s.ad = true })
+	s.add(t, target+" 300 IN IPSECKEY 10 0 4 . "+b64key(t, k.ed.Public()))
+	r, clk := newTestResolver(t, s, nil)
+	if _, err := r.Lookup(t.Context(), mustID(t, "198.18.0.2")); err != nil {
+		t.Fatal(err)
+	}
+	es := r.CacheEntries()
+	if len(es) != 3 {
+		t.Fatalf("entries = %+v, want IPSECKEY, KEY and TXT", es)
+	}
+	var found bool
+	for _, e := range es {
+		if e.Type == "IPSECKEY" {
+			found = true
+			if e.Answer != "records" || len(e.Keys) != 1 || !e.Secure || e.Expires != 300*time.Second {
+				t.Errorf("IPSECKEY entry = %+v", e)
+			}
+		} else if e.Answer != "NODATA" {
+			t.Errorf("%s entry = %+v, want NODATA", e.Type, e)
+		}
+	}
+	if !found {
+		t.Error("no IPSECKEY entry")
+	}
+	clk.Advance(301 * time.Second)
+	for _, e := range r.CacheEntries() {
+		if e.Type == "IPSECKEY" {
+			t.Errorf("expired entry listed: %+v", e)
+		}
+	}
+}
