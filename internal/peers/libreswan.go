@@ -79,8 +79,8 @@ func startLibreswan(ctx context.Context, t testing.TB, in *Install, ns string, c
 			t.Logf("pluto in netns %s (%s), last log lines:\n%s", ns, dir, tailFile(l.Log.path, 40))
 		}
 		if l.d != nil {
-			if err := l.d.stop(5 * time.Second); err != nil {
-				t.Errorf("stop pluto in netns %s: %v", ns, err)
+			if err := l.d.stop(stopGrace); err != nil {
+				t.Logf("stop pluto in netns %s: %v", ns, err)
 			}
 		}
 	})
@@ -318,7 +318,7 @@ func (l *Libreswan) SetSecrets(ctx context.Context, lines []string) error {
 }
 
 // Stop stops pluto now (t.Cleanup does it anyway).
-func (l *Libreswan) Stop() error { return l.d.stop(5 * time.Second) }
+func (l *Libreswan) Stop() error { return l.d.stop(stopGrace) }
 
 // ControlSocket is pluto's whack socket.
 func (l *Libreswan) ControlSocket() string { return l.ctl }

@@ -170,7 +170,11 @@ const (
 	// implemented (errno 38)"). On this kernel that is the expected end of a successful
 	// negotiation. As responder, pluto then answers IKE_AUTH with TS_UNACCEPTABLE instead of
 	// SA/TS and keeps the IKE SA; a peer must treat that TS_UNACCEPTABLE as "CHILD SA
-	// negotiated, not installable here", never as a TS mismatch.
+	// negotiated, not installable here", never as a TS mismatch. As initiator (the peer
+	// accepted the CHILD SA), pluto logs "CHILD SA encountered fatal error", deletes its IKE
+	// SA without notifying the peer and revives the conn at once: the peer sees a new
+	// IKE_SA_INIT right away and more later (3 in 10 s here) until the conn is taken down
+	// (Libreswan.Down) or pluto stops.
 	ChildKernelNoESP
 	// ChildRejectedByPeer: pluto, as initiator, got a Child SA refusal (Notify names it)
 	// with no kernel failure of its own. If the peer is another pluto on this kernel, its

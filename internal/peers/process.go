@@ -27,6 +27,9 @@ type daemon struct {
 	stopMu sync.Mutex
 }
 
+// stopGrace is how long a peer gets to exit after SIGTERM before it is killed.
+const stopGrace = 10 * time.Second
+
 func startDaemon(name string, argv []string, env []string, outPath, logPath string) (*daemon, error) {
 	out, err := os.OpenFile(outPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
@@ -75,9 +78,13 @@ func (d *daemon) stop(grace time.Duration) error {
 	if done, _ := d.exited(); done {
 		return nil
 	}
+	start := time.Now()
 	_ = d.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-d.done:
+		if took := time.Since(start); took > 2*time.Second {
+			return fmt.Errorf("%s (pid %d) took %v to exit after SIGTERM", d.name, d.cmd.Process.Pid, took.Round(time.Millisecond))
+		}
 		return nil
 	case <-time.After(grace):
 	}

@@ -57,8 +57,10 @@ func startStrongSwan(ctx context.Context, t testing.TB, in *Install, ns string, 
 			t.Logf("charon in netns %s (%s), last log lines:\n%s", ns, dir, tailFile(s.Log.path, 40))
 		}
 		if s.d != nil {
-			if err := s.d.stop(5 * time.Second); err != nil {
-				t.Errorf("stop charon in netns %s: %v", ns, err)
+			// A peer that is slow to stop after its test is done is not the test's failure;
+			// it is killed and said so.
+			if err := s.d.stop(stopGrace); err != nil {
+				t.Logf("stop charon in netns %s: %v", ns, err)
 			}
 		}
 		s.removeRules()
@@ -308,7 +310,7 @@ func describeSAs(sas []IKESA) string {
 }
 
 // Stop stops charon now (t.Cleanup does it anyway).
-func (s *StrongSwan) Stop() error { return s.d.stop(5 * time.Second) }
+func (s *StrongSwan) Stop() error { return s.d.stop(stopGrace) }
 
 // VICISocket is the path of charon's vici socket.
 func (s *StrongSwan) VICISocket() string { return s.vici }
