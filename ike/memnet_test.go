@@ -36,9 +36,33 @@ type memNet struct {
 	filter func(p *memPacket) int
 	lifo   bool
 	log    []memPacket // everything sent, for inspection
-	// nat rewrites the source address of packets from a host, as a NAT
-	// would; keyed by the real address.
-	nat map[netip.Addr]netip.AddrPort
+	// nat, when set, hides one host behind a public address.
+	nat *memNAT
+}
+
+// memNAT maps inner:port to outer:ports[port] and back.
+type memNAT struct {
+	inner, outer netip.Addr
+	ports        map[uint16]uint16
+}
+
+func (m *memNAT) out(a netip.AddrPort) netip.AddrPort {
+	if m == nil || a.Addr() != m.inner {
+		return a
+	}
+	return netip.AddrPortFrom(m.outer, m.ports[a.Port()])
+}
+
+func (m *memNAT) in(a netip.AddrPort) netip.AddrPort {
+	if m == nil || a.Addr() != m.outer {
+		return a
+	}
+	for i, o := range m.ports {
+		if o == a.Port() {
+			return netip.AddrPortFrom(m.inner, i)
+		}
+	}
+	return a
 }
 
 func newMemNet(t testing.TB) *memNet {
@@ -92,14 +116,11 @@ func (n *memNet) deliverOne() bool {
 		p = n.queue[0]
 		n.queue = n.queue[1:]
 	}
-	from := p.from
-	if m, ok := n.nat[from.Addr()]; ok {
-		from = m
-	}
-	e := n.engines[p.to.Addr()]
+	from, to := n.nat.out(p.from), n.nat.in(p.to)
+	e := n.engines[to.Addr()]
 	n.mu.Unlock()
 	if e != nil {
-		e.HandlePacket(p.data, p.to, from)
+		e.HandlePacket(p.data, to, from)
 	}
 	return true
 }
@@ -347,4 +368,20 @@ func (p *testPeer) established() []SAInfo {
 		}
 	}
 	return out
+}
+
+// advance moves simulated time forward by d, delivering datagrams as soon
+// as they are sent (the network takes no time).
+func (n *memNet) advance(d time.Duration) {
+	limit := n.clock.Now().Add(d)
+	for {
+		n.drain()
+		t := n.clock.next(limit)
+		if t == nil {
+			break
+		}
+		t.f()
+	}
+	n.clock.Advance(limit.Sub(n.clock.Now()))
+	n.drain()
 }

@@ -24,8 +24,8 @@ type ikeSA struct {
 	peerBehindNAT bool
 
 	suite    IKESuite
-	skd      []byte    // SK_d, kept for CHILD SA keys and IKE rekey
-	skpi     []byte    // needed until IKE_AUTH is done
+	skd      []byte // SK_d, kept for CHILD SA keys and IKE rekey
+	skpi     []byte // needed until IKE_AUTH is done
 	skpr     []byte
 	cin      *SKCipher // protects what we receive
 	cout     *SKCipher // protects what we send
@@ -105,7 +105,7 @@ type childSA struct {
 	installed time.Time
 	timers    struct{ rekey, expire Timer }
 	// rekey collision bookkeeping (RFC 7296 §2.8.1)
-	rekeying  *childRekey
+	rekeying   *childRekey
 	replacedBy uint32
 }
 
