@@ -169,6 +169,13 @@ func TestCheckConfig(t *testing.T) {
 	}
 }
 
+// daemonCmd runs oemeshd in a network namespace of its own (unshare -n),
+// so that its data plane (TUN device, routes, XFRM policies) and IKE
+// sockets never touch the host's network.
+func daemonCmd(cfg string) *exec.Cmd {
+	return exec.Command("unshare", "-n", "--", filepath.Join(builtDir, "oemeshd"), "--config", cfg)
+}
+
 // daemon starts oemeshd with a private socket and policy directory.
 type daemon struct {
 	cmd    *exec.Cmd
@@ -183,8 +190,13 @@ func startDaemon(t *testing.T, files map[string]string) *daemon {
 	d := &daemon{socket: filepath.Join(dir, "run", "oemeshd.sock"), pol: filepath.Join(dir, "policies"), stderr: &bytes.Buffer{}}
 	writeFiles(t, d.pol, files)
 	cfg := filepath.Join(dir, "oemesh.yaml")
-	writeFiles(t, dir, map[string]string{"oemesh.yaml": "policies: " + d.pol + "\ncontrol_socket: " + d.socket + "\nlog:\n  level: debug\n"})
-	d.cmd = exec.Command(filepath.Join(builtDir, "oemeshd"), "--config", cfg)
+	key := filepath.Join(dir, "hostkey.pem")
+	if r := run(t, "oemesh", "newhostkey", "--out", key); r.code != 0 {
+		t.Fatalf("newhostkey: %+v", r)
+	}
+	writeFiles(t, dir, map[string]string{"oemesh.yaml": "policies: " + d.pol + "\ncontrol_socket: " + d.socket +
+		"\nhostkey: " + key + "\ndns:\n  servers: [127.0.0.1:53]\nlog:\n  level: debug\n"})
+	d.cmd = daemonCmd(cfg)
 	d.cmd.Stderr = d.stderr
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -281,6 +293,9 @@ func TestDaemonLifecycle(t *testing.T) {
 
 	// A second daemon on the same socket refuses to start.
 	cfg := filepath.Join(filepath.Dir(d.pol), "oemesh.yaml")
+	if r := run(t, "oemeshd", "--config", cfg, "--check-config"); r.code != 0 {
+		t.Errorf("check-config beside a running daemon: %+v", r)
+	}
 	if r := run(t, "oemeshd", "--config", cfg); r.code != 1 || !strings.Contains(r.stderr, "another oemeshd is running") {
 		t.Errorf("second daemon: %+v", r)
 	}
@@ -313,7 +328,7 @@ func TestStaleSocketReplaced(t *testing.T) {
 		t.Fatalf("expected a stale socket: %v", err)
 	}
 	cfg := filepath.Join(filepath.Dir(d.pol), "oemesh.yaml")
-	cmd := exec.Command(filepath.Join(builtDir, "oemeshd"), "--config", cfg)
+	cmd := daemonCmd(cfg)
 	var se bytes.Buffer
 	cmd.Stderr = &se
 	if err := cmd.Start(); err != nil {

@@ -24,8 +24,26 @@ func newStatusCmd(g *globalFlags) *cobra.Command {
 				return printJSON(out, st)
 			}
 			fmt.Fprintf(out, "oemeshd %s, pid %d, up %s (since %s)\n", st.Version, st.PID, st.Uptime, st.Started.Format("2006-01-02 15:04:05 MST"))
+			if st.Identity != "" {
+				fmt.Fprintf(out, "identity: %s\n", st.Identity)
+			}
+			if st.KeyFingerprint != "" {
+				fmt.Fprintf(out, "host key: %s\n", st.KeyFingerprint)
+			}
 			if st.Dataplane != "" {
 				fmt.Fprintf(out, "data plane: %s (%s)\n", st.Dataplane, st.Why)
+			}
+			if len(st.Counts) > 0 {
+				keys := make([]string, 0, len(st.Counts))
+				for k := range st.Counts {
+					keys = append(keys, k)
+				}
+				sort.Strings(keys)
+				fmt.Fprint(out, "counts:")
+				for _, k := range keys {
+					fmt.Fprintf(out, " %s=%d", k, st.Counts[k])
+				}
+				fmt.Fprintln(out)
 			}
 			fmt.Fprintf(out, "policies: %s, loaded %s\n", st.Policy.Dir, st.Policy.Loaded.Format("2006-01-02 15:04:05 MST"))
 			for _, grp := range []string{"clear", "clear-or-private", "private-or-clear", "private", "block"} {

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"os"
@@ -15,9 +18,14 @@ func (d *daemon) registerHandlers() {
 	d.ctl.Handle("GET /v1/policy/explain", d.handleExplain)
 	d.ctl.Handle("POST /v1/policy/check", d.handlePolicyCheck)
 	d.ctl.Handle("POST /v1/policy/reload", d.handlePolicyReload)
+	d.ctl.Handle("GET /v1/traffic", d.handleTraffic)
+	d.ctl.Handle("GET /v1/shunts", d.handleShunts)
+	d.ctl.Handle("GET /v1/peers", d.handlePeers)
+	d.ctl.Handle("POST /v1/up", d.handleUp)
+	d.ctl.Handle("POST /v1/down", d.handleDown)
 }
 
-func (d *daemon) handleStatus(*http.Request) (any, error) {
+func (d *daemon) handleStatus(r *http.Request) (any, error) {
 	pol, loaded, warns := d.policy.get()
 	counts := map[string]int{}
 	for g, n := range pol.Count() {
@@ -27,14 +35,33 @@ func (d *daemon) handleStatus(*http.Request) (any, error) {
 	for i, w := range warns {
 		ws[i] = w.String()
 	}
-	return control.Status{
-		Version: buildVersion(),
-		PID:     os.Getpid(),
-		Started: d.started,
-		Uptime:  d.clock.Now().Sub(d.started).Round(time.Second).String(),
-		Config:  d.cfg.Summary(),
-		Policy:  control.PolicySummary{Dir: d.cfg.Policies, Loaded: loaded, Counts: counts, Warnings: ws},
-	}, nil
+	st := control.Status{
+		Version:        buildVersion(),
+		PID:            os.Getpid(),
+		Started:        d.started,
+		Uptime:         d.clock.Now().Sub(d.started).Round(time.Second).String(),
+		Config:         d.cfg.Summary(),
+		Policy:         control.PolicySummary{Dir: d.cfg.Policies, Loaded: loaded, Counts: counts, Warnings: ws},
+		Dataplane:      d.dpName,
+		Why:            d.dpReason,
+		Identity:       d.identity,
+		KeyFingerprint: d.keyFingerprint,
+	}
+	if d.oe != nil {
+		s := d.oe.Stats()
+		st.Counts = map[string]uint64{
+			"tunnels":     uint64(len(d.oe.Tunnels(r.Context()))),
+			"shunts":      uint64(len(d.oe.Shunts())),
+			"acquires":    s.Acquires,
+			"handshakes":  s.Handshakes,
+			"dns_lookups": s.DNSLookups,
+			"refused":     s.Refused,
+		}
+		for reason, n := range s.Failures {
+			st.Counts["failures:"+reason] = n
+		}
+	}
+	return st, nil
 }
 
 func (d *daemon) handleExplain(r *http.Request) (any, error) {
@@ -64,4 +91,83 @@ func (d *daemon) handlePolicyCheck(r *http.Request) (any, error) {
 
 func (d *daemon) handlePolicyReload(r *http.Request) (any, error) {
 	return d.reloadPolicy(r.Context()), nil
+}
+
+func (d *daemon) needOE() error {
+	if d.oe == nil {
+		return &control.StatusError{Code: http.StatusServiceUnavailable, Err: fmt.Errorf("the OE stack is not running")}
+	}
+	return nil
+}
+
+func (d *daemon) handleTraffic(r *http.Request) (any, error) {
+	if err := d.needOE(); err != nil {
+		return nil, err
+	}
+	return d.oe.Tunnels(r.Context()), nil
+}
+
+func (d *daemon) handleShunts(*http.Request) (any, error) {
+	if err := d.needOE(); err != nil {
+		return nil, err
+	}
+	return d.oe.Shunts(), nil
+}
+
+// PeerEntry is one DNS cache entry as `oemesh peers` shows it.
+func (d *daemon) handlePeers(*http.Request) (any, error) {
+	if d.resolver == nil {
+		return nil, d.needOE()
+	}
+	return d.resolver.CacheEntries(), nil
+}
+
+func (d *daemon) upAddr(r *http.Request) (netip.Addr, error) {
+	var req control.UpRequest
+	if err := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 4096)).Decode(&req); err != nil {
+		return netip.Addr{}, control.BadRequest("bad request body: %v", err)
+	}
+	a, err := netip.ParseAddr(strings.TrimSpace(req.Addr))
+	if err != nil {
+		return netip.Addr{}, control.BadRequest("%q is not an IP address", req.Addr)
+	}
+	return a.Unmap(), nil
+}
+
+func (d *daemon) handleUp(r *http.Request) (any, error) {
+	if err := d.needOE(); err != nil {
+		return nil, err
+	}
+	a, err := d.upAddr(r)
+	if err != nil {
+		return nil, err
+	}
+	src, err := sourceFor(a)
+	if err != nil {
+		return nil, control.BadRequest("no route to %s: %v", a, err)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 60*time.Second)
+	defer cancel()
+	if err := d.oe.Up(ctx, src, a); err != nil {
+		return control.UpReply{Addr: a.String(), Detail: err.Error()}, nil
+	}
+	return control.UpReply{Addr: a.String(), OK: true, Detail: "tunnel up"}, nil
+}
+
+func (d *daemon) handleDown(r *http.Request) (any, error) {
+	if err := d.needOE(); err != nil {
+		return nil, err
+	}
+	a, err := d.upAddr(r)
+	if err != nil {
+		return nil, err
+	}
+	n, err := d.oe.Down(r.Context(), a)
+	if err != nil {
+		return control.UpReply{Addr: a.String(), Deleted: n, Detail: err.Error()}, nil
+	}
+	if n == 0 {
+		return control.UpReply{Addr: a.String(), Detail: "no tunnel to " + a.String()}, nil
+	}
+	return control.UpReply{Addr: a.String(), OK: true, Deleted: n, Detail: fmt.Sprintf("%d IKE SA(s) deleted", n)}, nil
 }

@@ -13,8 +13,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/oemesh/oemesh/dnskey"
+	"github.com/oemesh/oemesh/ike"
 	"github.com/oemesh/oemesh/internal/config"
 	"github.com/oemesh/oemesh/internal/control"
+	"github.com/oemesh/oemesh/kernel"
+	"github.com/oemesh/oemesh/oe"
 	"github.com/oemesh/oemesh/policygroups"
 )
 
@@ -36,6 +40,16 @@ type daemon struct {
 	// reloadHook, when set, runs after each successful policy reload with
 	// what changed (the data plane subscribes here).
 	reloadHook func(policygroups.Diff)
+
+	// The running OE stack; nil until start.
+	dp               kernel.Dataplane
+	dpName, dpReason string
+	fwmark           uint32
+	resolver         *dnskey.Resolver
+	transport        *ike.UDPTransport
+	oe               *oe.OE
+	identity         string
+	keyFingerprint   string
 }
 
 func newDaemon(cfg *config.Config, log *slog.Logger) (*daemon, error) {
@@ -55,10 +69,36 @@ func (d *daemon) run(ctx context.Context) error {
 	if err := d.ctl.Listen(d.cfg.ControlSocket); err != nil {
 		return err
 	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- d.ctl.Serve(ctx) }()
+	if err := d.startStack(ctx); err != nil {
+		d.ctl.Close()
+		d.stopStack()
+		return err
+	}
+	defer d.stopStack()
+	runCtx, cancelRun := context.WithCancel(ctx)
+	defer cancelRun()
+	errc := make(chan error, 4)
+	go func() { errc <- d.ctl.Serve(runCtx) }()
+	go func() {
+		if err := d.transport.Serve(runCtx, d.oe.Engine().HandlePacket); err != nil {
+			errc <- fmt.Errorf("IKE transport: %w", err)
+		}
+	}()
+	go func() {
+		if err := d.oe.Run(runCtx); err != nil && runCtx.Err() == nil {
+			errc <- err
+		}
+	}()
+	if d.cfg.Metrics.Listen != "off" && d.cfg.Metrics.Listen != "" {
+		stop, err := d.serveMetrics(runCtx, d.cfg.Metrics.Listen)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	d.log.Info("oemeshd started", "version", buildVersion(), "pid", os.Getpid(),
-		"config", d.cfg.File, "control_socket", d.cfg.ControlSocket, "policies", d.cfg.Policies)
+		"config", d.cfg.File, "control_socket", d.cfg.ControlSocket, "policies", d.cfg.Policies,
+		"dataplane", d.dpName, "identity", d.identity)
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -68,13 +108,55 @@ func (d *daemon) run(ctx context.Context) error {
 		case <-ctx.Done():
 			d.log.Info("oemeshd stopping", "reason", context.Cause(ctx))
 			d.ctl.Close()
-			<-serveErr
 			return nil
-		case err := <-serveErr:
-			return fmt.Errorf("control API: %w", err)
+		case err := <-errc:
+			if runCtx.Err() != nil {
+				return nil
+			}
+			return err
 		case <-hup:
 			d.log.Info("SIGHUP: reloading policies")
 			d.reloadPolicy(ctx)
+		}
+	}
+}
+
+// startStack brings up the data plane, DNS, IKE and the orchestrator, and
+// puts the loaded policy into the data plane.
+func (d *daemon) startStack(ctx context.Context) error {
+	dp, err := d.openDataplane(ctx, d.cfg)
+	if err != nil {
+		return err
+	}
+	d.dp = dp
+	if err := d.startOE(ctx, d.cfg, dp); err != nil {
+		return err
+	}
+	pol, _, _ := d.policy.get()
+	if _, err := d.oe.SetPolicy(ctx, pol); err != nil {
+		d.log.Error("installing the policy into the data plane", "err", err)
+	}
+	d.reloadHook = func(policygroups.Diff) {
+		p, _, _ := d.policy.get()
+		if _, err := d.oe.SetPolicy(context.Background(), p); err != nil {
+			d.log.Error("applying the reloaded policy", "err", err)
+		}
+	}
+	return nil
+}
+
+// stopStack tells peers we are going (Deletes), closes the sockets and
+// removes what the data plane installed.
+func (d *daemon) stopStack() {
+	if d.oe != nil {
+		d.oe.Close()
+	}
+	if d.transport != nil {
+		d.transport.Close()
+	}
+	if d.dp != nil {
+		if err := d.dp.Close(); err != nil {
+			d.log.Error("closing the data plane", "err", err)
 		}
 	}
 }

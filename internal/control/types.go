@@ -12,6 +12,24 @@ type Status struct {
 	Policy    PolicySummary  `json:"policy"`
 	Dataplane string         `json:"dataplane,omitempty"`
 	Why       string         `json:"dataplane_reason,omitempty"`
+	Identity  string         `json:"identity,omitempty"`
+	// KeyFingerprint is the host key's, as `oemesh showhostkey` prints it.
+	KeyFingerprint string `json:"key_fingerprint,omitempty"`
+	// Counts: tunnels, shunts, handshakes, failures, DNS look-ups…
+	Counts map[string]uint64 `json:"counts,omitempty"`
+}
+
+// UpRequest is the body of POST /v1/up and /v1/down.
+type UpRequest struct {
+	Addr string `json:"addr"`
+}
+
+// UpReply answers POST /v1/up and /v1/down.
+type UpReply struct {
+	Addr    string `json:"addr"`
+	OK      bool   `json:"ok"`
+	Detail  string `json:"detail"`
+	Deleted int    `json:"deleted,omitempty"`
 }
 
 // PolicySummary counts prefixes per group and says when they were loaded.

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/oemesh/oemesh/dnskey"
+	"github.com/oemesh/oemesh/internal/control"
+	"github.com/oemesh/oemesh/oe"
+)
+
+func newTrafficCmd(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "traffic",
+		Short: "List the SAs: peer, ID, authentication, mode, bytes, age, idle time",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var ts []oe.TunnelStatus
+			if err := g.call(cmd.Context(), "GET", "/v1/traffic", nil, &ts); err != nil {
+				return err
+			}
+			if g.json {
+				return printJSON(cmd.OutOrStdout(), ts)
+			}
+			if len(ts) == 0 {
+				fmt.Fprintln(cmd.OutOrStdout(), "no SAs")
+				return nil
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "PEER\tID\tAUTH\tMODE\tREMOTE\tSPI IN/OUT\tBYTES IN/OUT\tAGE\tIDLE")
+			for _, t := range ts {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s/%s\t%d/%d\t%s\t%s\n", t.Peer, t.PeerID, t.Auth, t.Mode,
+					strings.Join(t.Remote, ","), t.SPIIn, t.SPIOut, t.InBytes, t.OutBytes, t.Age, t.Idle)
+			}
+			return w.Flush()
+		},
+	}
+}
+
+func newShuntsCmd(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "shunts",
+		Short: "List the shunts: flow, kind (pass, drop, hold), reason, expiry",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var ss []oe.ShuntStatus
+			if err := g.call(cmd.Context(), "GET", "/v1/shunts", nil, &ss); err != nil {
+				return err
+			}
+			if g.json {
+				return printJSON(cmd.OutOrStdout(), ss)
+			}
+			if len(ss) == 0 {
+				fmt.Fprintln(cmd.OutOrStdout(), "no shunts")
+				return nil
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "FLOW\tKIND\tGROUP\tEXPIRES\tREASON")
+			for _, s := range ss {
+				fmt.Fprintf(w, "%s → %s\t%s\t%s\t%s\t%s\n", s.Src, s.Dst, s.Kind, s.Group, s.Expires.Format("15:04:05"), s.Reason)
+			}
+			return w.Flush()
+		},
+	}
+}
+
+func newPeersCmd(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "peers",
+		Short: "List the DNS cache: peers' keys and negative answers, with their TTLs",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var es []dnskey.CacheEntry
+			if err := g.call(cmd.Context(), "GET", "/v1/peers", nil, &es); err != nil {
+				return err
+			}
+			if g.json {
+				return printJSON(cmd.OutOrStdout(), es)
+			}
+			if len(es) == 0 {
+				fmt.Fprintln(cmd.OutOrStdout(), "DNS cache empty")
+				return nil
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "NAME\tTYPE\tANSWER\tSECURE\tEXPIRES IN\tKEYS")
+			for _, e := range es {
+				var keys []string
+				for _, k := range e.Keys {
+					keys = append(keys, fmt.Sprintf("%s gw=%s %s", k.Algorithm, k.Gateway, k.Fingerprint()))
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%v\t%s\t%s\n", e.Name, e.Type, e.Answer, e.Secure, e.Expires, strings.Join(keys, "; "))
+			}
+			return w.Flush()
+		},
+	}
+}
+
+func newUpCmd(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "up ADDR",
+		Short: "Negotiate OE with ADDR now, as its first packet would",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return upDown(cmd, g, "/v1/up", args[0])
+		},
+	}
+}
+
+func newDownCmd(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "down ADDR",
+		Short: "Delete the SAs with ADDR, telling the peer",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return upDown(cmd, g, "/v1/down", args[0])
+		},
+	}
+}
+
+func upDown(cmd *cobra.Command, g *globalFlags, path, addr string) error {
+	var rep control.UpReply
+	if err := g.call(cmd.Context(), "POST", path, control.UpRequest{Addr: addr}, &rep); err != nil {
+		return err
+	}
+	if g.json {
+		if err := printJSON(cmd.OutOrStdout(), rep); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", rep.Addr, rep.Detail)
+	}
+	if !rep.OK {
+		return withExit(1, nil)
+	}
+	return nil
+}

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/oemesh/oemesh/internal/config"
+	"github.com/oemesh/oemesh/kernel"
+	"github.com/oemesh/oemesh/kernel/userspace"
+	"github.com/oemesh/oemesh/kernel/xfrm"
+)
+
+// openDataplane chooses and starts the data plane, and says why it chose it.
+func (d *daemon) openDataplane(ctx context.Context, cfg *config.Config) (kernel.Dataplane, error) {
+	backend, reason, err := kernel.Choose(cfg.Dataplane, xfrm.Probe)
+	if err != nil {
+		return nil, err
+	}
+	d.dpName, d.dpReason = backend, reason
+	d.log.Info("data plane chosen", "backend", backend, "reason", reason)
+	switch backend {
+	case kernel.BackendXFRM:
+		dp, err := xfrm.New(ctx, xfrm.Options{
+			KeepLarvalDrop: !cfg.Kernel.HoldFirstPackets,
+			FailClosed:     cfg.Kernel.FailClosed,
+			Logger:         d.log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("xfrm data plane: %w", err)
+		}
+		return dp, nil
+	case kernel.BackendUserspace:
+		dev, err := userspace.New(ctx, userspace.Config{
+			FailClosed: cfg.Kernel.FailClosed,
+			// IKE owns the NAT-T port; ESP-in-UDP is not carried by the
+			// userspace plane inside the daemon yet.
+			NoEncap: true,
+			Logger:  d.log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("userspace data plane: %w", err)
+		}
+		d.fwmark = dev.FwMark()
+		return dev, nil
+	}
+	return nil, fmt.Errorf("unknown data plane %q", backend)
+}
