@@ -3,6 +3,7 @@ package dnskey
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"strings"
@@ -524,5 +525,35 @@ func TestCacheIsBounded(t *testing.T) {
 	r.Lookup(context.Background(), mustID(t, "198.18.0.2"))
 	if n := s.count(target, dns.TypeIPSECKEY); n != 2 {
 		t.Fatalf("evicted name asked %d times, want 2", n)
+	}
+}
+
+func TestCacheEntriesNegative(t *testing.T) {
+	s := newTestServer(t)
+	s.set(func() { s.ad = true })
+	s.set(func() { s.nxdomain["3.0.18.198.in-addr.arpa."] = true })
+	s.add(t, target+" 300 IN IPSECKEY 10 0 4 . "+b64key(t, testKeys().ed.Public()))
+	r, clk := newTestResolver(t, s, nil)
+	r.Lookup(context.Background(), mustID(t, "198.18.0.2"))
+	r.Lookup(context.Background(), mustID(t, "198.18.0.3"))
+	clk.Advance(100 * time.Second)
+	var got []string
+	for _, e := range r.CacheEntries() {
+		got = append(got, fmt.Sprintf("%s %s %s %v %d", e.Name, e.Type, e.Answer, e.Expires, len(e.Keys)))
+	}
+	want := []string{
+		target + " IPSECKEY records 3m20s 1",
+		target + " KEY NODATA 3m20s 0",
+		target + " TXT NODATA 3m20s 0",
+		"3.0.18.198.in-addr.arpa. IPSECKEY NXDOMAIN 3m20s 0",
+		"3.0.18.198.in-addr.arpa. KEY NXDOMAIN 3m20s 0",
+		"3.0.18.198.in-addr.arpa. TXT NXDOMAIN 3m20s 0",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("entries:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	clk.Advance(200 * time.Second)
+	if n := len(r.CacheEntries()); n != 0 {
+		t.Fatalf("%d entries listed after expiry", n)
 	}
 }
