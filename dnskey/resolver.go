@@ -1,11 +1,13 @@
 package dnskey
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -17,8 +19,9 @@ import (
 // Config configures a Resolver. The zero value is usable and strict: it
 // reads /etc/resolv.conf and requires DNSSEC.
 type Config struct {
-	// Servers are the resolvers to ask, "host:port" or "host" (port 53),
-	// in order. Empty means the nameservers of ResolvConf.
+	// Servers are the resolvers to ask, in order: "addr:port", "addr"
+	// (port 53) or the path of a resolv.conf file (its nameservers, as
+	// dns.servers allows). Empty means ResolvConf.
 	Servers []string
 	// ResolvConf is read when Servers is empty; default /etc/resolv.conf.
 	ResolvConf string
@@ -80,31 +83,35 @@ func New(cfg Config) (*Resolver, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if len(cfg.Servers) == 0 {
-		path := cfg.ResolvConf
-		if path == "" {
-			path = "/etc/resolv.conf"
-		}
-		cc, err := dns.ClientConfigFromFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("dnskey: no servers configured and %s unreadable: %w", path, err)
-		}
-		for _, s := range cc.Servers {
-			cfg.Servers = append(cfg.Servers, net.JoinHostPort(s, cc.Port))
-		}
-		if len(cfg.Servers) == 0 {
-			return nil, fmt.Errorf("dnskey: no servers configured and none in %s", path)
-		}
-	} else {
-		servers := make([]string, len(cfg.Servers))
-		for i, s := range cfg.Servers {
-			if _, _, err := net.SplitHostPort(s); err != nil {
-				s = net.JoinHostPort(s, "53")
-			}
-			servers[i] = s
-		}
-		cfg.Servers = servers
+	entries := cfg.Servers
+	if len(entries) == 0 {
+		entries = []string{cmp.Or(cfg.ResolvConf, "/etc/resolv.conf")}
 	}
+	var servers []string
+	for _, s := range entries {
+		if strings.HasPrefix(s, "/") {
+			cc, err := dns.ClientConfigFromFile(s)
+			if err != nil {
+				return nil, fmt.Errorf("dnskey: DNS servers from %s: %w", s, err)
+			}
+			if len(cc.Servers) == 0 {
+				return nil, fmt.Errorf("dnskey: no nameserver lines in %s", s)
+			}
+			for _, ns := range cc.Servers {
+				servers = append(servers, net.JoinHostPort(ns, cc.Port))
+			}
+			continue
+		}
+		if _, _, err := net.SplitHostPort(s); err != nil {
+			s = net.JoinHostPort(s, "53")
+		}
+		host, _, _ := net.SplitHostPort(s)
+		if _, err := netip.ParseAddr(host); err != nil {
+			return nil, fmt.Errorf("dnskey: DNS server %q: want an IP address[:port] or a resolv.conf path", s)
+		}
+		servers = append(servers, s)
+	}
+	cfg.Servers = servers
 	c, err := newAnswerCache(cfg.CacheSize, cfg.Clock)
 	if err != nil {
 		return nil, fmt.Errorf("dnskey: %w", err)

@@ -503,6 +503,18 @@ func TestResolvConfDefault(t *testing.T) {
 	if _, err := New(Config{ResolvConf: dir + "/missing"}); err == nil {
 		t.Fatal("missing resolv.conf accepted")
 	}
+	r, err = New(Config{Servers: []string{"198.18.0.53", path, "[2001:db8::53]:5353"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(r.Servers(), " "); got != "198.18.0.53:53 127.0.0.53:53 [::1]:53 [2001:db8::53]:5353" {
+		t.Fatalf("mixed servers %q", got)
+	}
+	for _, bad := range []string{"dns.example.com", "nonsense:53", dir + "/missing"} {
+		if _, err := New(Config{Servers: []string{bad}}); err == nil {
+			t.Errorf("server %q accepted", bad)
+		}
+	}
 }
 
 func TestCacheIsBounded(t *testing.T) {
