@@ -211,7 +211,13 @@ func (sa *ikeSA) startTimers() {
 		margin /= 2 // let the initiator go first: fewer collisions
 	}
 	sa.timers.rekey = e.cfg.Clock.AfterFunc(e.cfg.IKELifetime-margin, func() {
-		if err := e.rekeyIKE(context.Background(), sa.id()); err != nil {
+		// Timers must not block: start the rekey and let it run.
+		sa.lock()
+		defer sa.unlock()
+		if sa.state != stEstablished || sa.rekey != nil {
+			return
+		}
+		if err := sa.rekeyIKELocked(nil); err != nil {
 			e.log.Info("ike: IKE SA rekey failed", "remote", sa.remote, "err", err)
 		}
 	})
@@ -264,11 +270,25 @@ func (sa *ikeSA) armChildTimers(c *childSA) {
 	}
 	spi := c.SPIIn
 	c.timers.rekey = e.cfg.Clock.AfterFunc(e.cfg.ChildLifetime-margin, func() {
-		if err := e.rekeyChild(context.Background(), spi, e.cfg.RekeyPFS); err != nil {
+		// The CHILD SA may have moved to a new IKE SA since.
+		sa := e.findChild(spi)
+		if sa == nil {
+			return
+		}
+		sa.lock()
+		defer sa.unlock()
+		if c := sa.childByIn(spi); c == nil || c.state != childInstalled || c.rekeying != nil || sa.state != stEstablished {
+			return
+		}
+		if err := sa.rekeyChildLocked(spi, e.cfg.RekeyPFS, nil); err != nil {
 			e.log.Info("ike: CHILD SA rekey failed", "spi_in", spi, "err", err)
 		}
 	})
 	c.timers.expire = e.cfg.Clock.AfterFunc(e.cfg.ChildLifetime, func() {
+		sa := e.findChild(spi)
+		if sa == nil {
+			return
+		}
 		sa.lock()
 		defer sa.unlock()
 		if c.state == childInstalled || c.state == childRekeyed {
