@@ -391,3 +391,71 @@ func checkResponded(t *testing.T, ctx context.Context, resp *responder, from int
 	}
 	t.Logf("respond: %s", ev.Line)
 }
+
+// oemesh probe's exit status and report when the handshake fails, each
+// for a reason strongSwan or the network gives it; and a probe from
+// kernel-chosen ports (the default, so a running daemon is no obstacle).
+func TestProbeFailures(t *testing.T) {
+	in := peers.Require(t)
+	oemesh(t)
+	t.Parallel()
+	dir := t.TempDir()
+	var pskCase, edCase authCase
+	for _, a := range authCases(t, dir) {
+		switch a.name {
+		case "psk":
+			pskCase = a
+		case "ed25519":
+			edCase = a
+		}
+	}
+	wrongKey := writePub(t, dir, "wrong", mustEd25519(t).Public())
+	p := proposalCases[0]
+	net := netnstest.NewPair(t, "ipf")
+	// Two conns told apart by the identity oemesh claims.
+	pskConn := sswConn("psk", pskCase, net.B4.String(), net.A4.String(), p)
+	edConn := sswConn("ed", edCase, net.B4.String(), "@probe.example", p)
+	edConn.RemoteAddrs = []string{net.A4.String()}
+	peers.StartStrongSwan(t, in, net.B.Name, peers.StrongSwanConfig{Conns: []peers.StrongSwanConn{pskConn, edConn}})
+	base := []string{net.B4.String(), "--peer-id", net.B4.String(), "--timeout", "2s"}
+	psk := func(extra ...string) []string {
+		return append(append(append([]string{}, base...), "--id", net.A4.String(), "--auth", "psk"), extra...)
+	}
+	for _, tc := range []struct {
+		name       string
+		args       []string
+		exit       int
+		notify     string
+		ikeUp      bool
+		errPattern string
+	}{
+		{name: "ephemeral-ports", args: psk("--psk", pskCase.psk, "--ike", p.ike, "--esp", p.esp), exit: 0, ikeUp: true},
+		{name: "wrong-psk", args: psk("--psk", "not-the-secret", "--ike", p.ike), exit: 2, notify: "AUTHENTICATION_FAILED"},
+		{name: "no-ike-proposal", args: psk("--psk", pskCase.psk, "--ike", "aes256-sha512-modp3072"), exit: 2, notify: "NO_PROPOSAL_CHOSEN"},
+		{name: "no-esp-proposal", args: psk("--psk", pskCase.psk, "--ike", p.ike, "--esp", "aes256-sha512"), exit: 2, notify: "NO_PROPOSAL_CHOSEN", ikeUp: true},
+		{name: "peer-auth-does-not-verify", args: append(append([]string{}, base...), "--id", "@probe.example", "--auth", "key",
+			"--key", edCase.flags[3], "--peer-key", wrongKey, "--ike", p.ike), exit: 4, errPattern: `(?i)authentication`},
+		{name: "no-responder", args: []string{net.B4.String(), "--port", "501", "--auth", "null", "--timeout", "1s"}, exit: 3, errPattern: `(?i)did not answer|timeout|deadline`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			r := runProbe(t, ctx, net.A, tc.args...)
+			logProbe(t, r)
+			rep := r.Report
+			if r.Exit != tc.exit || rep.Notify != tc.notify || rep.IKEEstablished != tc.ikeUp || rep.Established != (tc.exit == 0) {
+				t.Errorf("exit %d notify %q IKE up %v established %v; want exit %d notify %q IKE up %v\n%s",
+					r.Exit, rep.Notify, rep.IKEEstablished, rep.Established, tc.exit, tc.notify, tc.ikeUp, r)
+			}
+			if tc.exit != 0 && (rep.Error == "" || !strings.Contains(r.Stderr, rep.Error)) {
+				t.Errorf("error %q is not reported on stderr:\n%s", rep.Error, r)
+			}
+			if tc.errPattern != "" && !regexp.MustCompile(tc.errPattern).MatchString(rep.Error) {
+				t.Errorf("error %q does not match %s", rep.Error, tc.errPattern)
+			}
+			if tc.name == "ephemeral-ports" && strings.HasSuffix(rep.Local, ":500") {
+				t.Errorf("probe used port 500 (%s) without --local-port", rep.Local)
+			}
+		})
+	}
+}
