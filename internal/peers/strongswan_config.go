@@ -70,8 +70,11 @@ type StrongSwanConn struct {
 	Proposals []string
 	// Fragmentation: "yes" (strongSwan's default), "accept", "force" or "no"; "" leaves the default.
 	Fragmentation string
-	NoMobike      bool // mobike = no: stay on port 500 unless NAT is found
-	Encap         bool // encap = yes: force UDP encapsulation of ESP
+	// NoMobike sets mobike = no: charon then stays on port 500 unless NAT is found, and never
+	// roams. With MOBIKE on (the default), address events in a dual-stack namespace can make
+	// charon move an IPv6 IKE SA to IPv4 addresses.
+	NoMobike bool
+	Encap    bool // encap = yes: force UDP encapsulation of ESP
 	// RekeyTime of the IKE SA (0: strongSwan's default of 4 h); ReauthTime likewise.
 	RekeyTime, ReauthTime time.Duration
 	DPDDelay              time.Duration
