@@ -423,7 +423,14 @@ stub-zone:
 	if err := os.WriteFile(ubConf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	startDaemon(t, "unbound", ubAddr, signedZone, filepath.Join(dir, "unbound.log"), unboundBin, "-d", "-c", ubConf)
+	// Debian's AppArmor profile for /usr/sbin/unbound (enforced where
+	// AppArmor is on) forbids reading a config under /tmp; the profile
+	// attaches by path, so a copy of the binary runs unconfined.
+	ubCopy := filepath.Join(dir, "unbound")
+	if b, err := os.ReadFile(unboundBin); err != nil || os.WriteFile(ubCopy, b, 0o755) != nil {
+		t.Fatalf("copying %s: %v", unboundBin, err)
+	}
+	startDaemon(t, "unbound", ubAddr, signedZone, filepath.Join(dir, "unbound.log"), ubCopy, "-d", "-c", ubConf)
 
 	t.Run("validating", func(t *testing.T) {
 		r, err := New(Config{Servers: []string{ubAddr}, Timeout: 2 * time.Second})
