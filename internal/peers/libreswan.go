@@ -258,6 +258,31 @@ func (l *Libreswan) WaitState(ctx context.Context, match func(LibreswanState) bo
 	return found, nil
 }
 
+// WaitGone polls ShowStates until no state satisfies match.
+func (l *Libreswan) WaitGone(ctx context.Context, match func(LibreswanState) bool) error {
+	var last []LibreswanState
+	err := waitFor(ctx, l.d, "states to go from pluto (netns "+l.NS+")", func() (bool, error) {
+		sts, err := l.ShowStates(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return false, nil
+			}
+			return false, err
+		}
+		last = sts
+		for _, st := range sts {
+			if match(st) {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("%w; pluto still holds %s", err, describeStates(last))
+	}
+	return nil
+}
+
 // WaitIKEEstablished waits until pluto has an established IKE SA with peer (an address).
 func (l *Libreswan) WaitIKEEstablished(ctx context.Context, peer string) (LibreswanState, error) {
 	return l.WaitState(ctx, func(st LibreswanState) bool { return st.Peer == peer && st.IKEEstablished() })

@@ -102,6 +102,18 @@ func TestLibreswanNullOEBothDirections(t *testing.T) {
 			if ts, err := ini.TrafficStatus(ctx); err != nil || (rr.Outcome == ChildKernelNoESP && len(ts) != 0) {
 				t.Errorf("trafficstatus on the initiator: %v %+v", err, ts)
 			}
+			// Taking the instance down deletes the IKE SA on both ends.
+			if _, err := ini.Down(ctx, st0(t, ctx, ini, respAddr).Conn); err != nil {
+				t.Fatal(err)
+			}
+			for _, side := range []struct {
+				l    *Libreswan
+				peer string
+			}{{ini, respAddr}, {resp, iniAddr}} {
+				if err := side.l.WaitGone(ctx, func(st LibreswanState) bool { return st.Peer == side.peer }); err != nil {
+					t.Error(err)
+				}
+			}
 		})
 	}
 }
@@ -172,4 +184,14 @@ func TestLibreswanRSASigRawKeys(t *testing.T) {
 	if rr.Outcome == ChildKernelNoESP && (ir.Outcome != ChildRejectedByPeer || ir.Notify != "TS_UNACCEPTABLE") {
 		t.Errorf("initiator CHILD SA: %v %s %v; want TS_UNACCEPTABLE from the responder", ir.Outcome, ir.Notify, ir.Lines)
 	}
+}
+
+// st0 returns the established IKE state with peer.
+func st0(t *testing.T, ctx context.Context, l *Libreswan, peer string) LibreswanState {
+	t.Helper()
+	st, err := l.WaitIKEEstablished(ctx, peer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }

@@ -279,6 +279,31 @@ func (s *StrongSwan) WaitSA(ctx context.Context, match func(IKESA) bool) (IKESA,
 	return found, nil
 }
 
+// WaitGone polls ListSAs until no IKE SA satisfies match (e.g. after the peer sent a Delete).
+func (s *StrongSwan) WaitGone(ctx context.Context, match func(IKESA) bool) error {
+	var last []IKESA
+	err := waitFor(ctx, s.d, "IKE SAs to go from charon (netns "+s.NS+")", func() (bool, error) {
+		sas, err := s.ListSAs(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return false, nil
+			}
+			return false, err
+		}
+		last = sas
+		for _, sa := range sas {
+			if match(sa) {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("%w; charon still holds %s", err, describeSAs(last))
+	}
+	return nil
+}
+
 // WaitEstablished waits until an IKE SA of connection conn is ESTABLISHED and, when child is
 // not "", has that CHILD SA INSTALLED.
 func (s *StrongSwan) WaitEstablished(ctx context.Context, conn, child string) (IKESA, error) {

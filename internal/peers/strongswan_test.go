@@ -148,10 +148,7 @@ func TestStrongSwanPairEstablishes(t *testing.T) {
 				t.Fatal(err)
 			}
 			// the Delete reaches B: it drops the IKE SA too
-			if err := waitFor(ctx, nil, "B to drop the IKE SA", func() (bool, error) {
-				sas, err := b.ListSAs(ctx)
-				return err == nil && len(sas) == 0, err
-			}); err != nil {
+			if err := b.WaitGone(ctx, func(sa IKESA) bool { return sa.Name == "t" }); err != nil {
 				t.Error(err)
 			}
 		})
