@@ -204,8 +204,9 @@ func (o ChildOutcome) String() string {
 type ChildResult struct {
 	Outcome ChildOutcome
 	Notify  string // e.g. TS_UNACCEPTABLE for ChildRejectedByPeer
-	// ChildKernelNoESP: the SA pluto tried to add first, which is its outbound one: SPI (hex,
-	// chosen by the peer: the peer's inbound SPI) toward SADst.
+	// ChildKernelNoESP: the SA pluto tried to add first, which is its outbound one: SPI (8
+	// hex digits, as strongSwan prints them; chosen by the peer: the peer's inbound SPI)
+	// toward SADst.
 	SPI   string
 	SADst string
 	Lines []string // the log lines that decided it
@@ -253,7 +254,7 @@ func classifyChild(lines []string) ChildResult {
 			return ChildResult{Outcome: ChildEstablished, Lines: []string{ln}}
 		case kernelNoESPRe.MatchString(ln):
 			m := kernelNoESPRe.FindStringSubmatch(ln)
-			r = ChildResult{Outcome: ChildKernelNoESP, SPI: m[1], SADst: m[2], Lines: []string{ln}}
+			r = ChildResult{Outcome: ChildKernelNoESP, SPI: normalizeSPI(m[1]), SADst: m[2], Lines: []string{ln}}
 		case childRejectedRe.MatchString(ln):
 			if r.Outcome != ChildKernelNoESP {
 				r = ChildResult{Outcome: ChildRejectedByPeer, Notify: childRejectedRe.FindStringSubmatch(ln)[1], Lines: []string{ln}}
@@ -279,4 +280,13 @@ func (l *Libreswan) WaitChild(ctx context.Context, from int64, peer string) (Chi
 		return r, fmt.Errorf("%w\nlast log lines:\n%s", err, tailFile(l.Log.path, 25))
 	}
 	return r, nil
+}
+
+// normalizeSPI pads pluto's SPI (printed without leading zeros) to 8 hex digits.
+func normalizeSPI(h string) string {
+	v, err := strconv.ParseUint(h, 16, 32)
+	if err != nil {
+		return h
+	}
+	return fmt.Sprintf("%08x", v)
 }

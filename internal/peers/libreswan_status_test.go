@@ -89,6 +89,7 @@ func TestClassifyChild(t *testing.T) {
 		{"own kernel failure wins over the peer's notify", []string{noESP, rejected}, ChildKernelNoESP, "", "d749d422"},
 		{"installed", []string{est}, ChildEstablished, "", ""},
 		{"other failure", []string{halfFail}, ChildFailed, "", ""},
+		{"short SPI is padded", []string{strings.Replace(noESP, "d749d422", "c1f5874", 1)}, ChildKernelNoESP, "", "0c1f5874"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := classifyChild(tc.lines)
