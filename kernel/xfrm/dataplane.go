@@ -580,6 +580,25 @@ func (d *Dataplane) SACounters(_ context.Context, id kernel.SAPairID) (kernel.Co
 	if out.LastUsed.After(c.LastUse) {
 		c.LastUse = out.LastUsed
 	}
+	// The SA's own last use (XFRMA_LASTUSED) is kept only for IPv6
+	// route optimisation, and curlft.use_time is the first use. The
+	// kernel stamps a policy's use_time on every lookup (inbound: every
+	// packet), so the flow's policies tell the last use (as strongSwan does).
+	d.mu.Lock()
+	var pols []policy
+	if fe := d.flows[pe.flow]; fe != nil {
+		pols = append(pols, fe.policies...)
+	}
+	d.mu.Unlock()
+	for _, p := range pols {
+		got, err := d.ex.getPolicy(p.Sel, p.Dir)
+		if err != nil {
+			return c, fmt.Errorf("xfrm: last use: %w", err)
+		}
+		if got.UseTime.After(c.LastUse) {
+			c.LastUse = got.UseTime
+		}
+	}
 	return c, nil
 }
 

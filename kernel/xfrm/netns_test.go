@@ -168,7 +168,7 @@ func TestShuntsPassAndDrop(t *testing.T) {
 		t.Fatal(err)
 	}
 	ping := func() (string, error) {
-		out, err := p.A.Command(ctx, "ping", "-c", "1", "-W", "1", p.B4.String()).CombinedOutput()
+		out, err := p.A.Command(ctx, "ping", "-c", "1", "-W", "2", p.B4.String()).CombinedOutput()
 		return string(out), err
 	}
 	if out, err := ping(); err == nil {
@@ -212,7 +212,7 @@ func TestShuntLifetimeExpires(t *testing.T) {
 	if err := d.SetShunt(ctx, kernel.Shunt{Flow: flow, Kind: kernel.ShuntPass, Lifetime: time.Second}); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := p.A.Command(ctx, "ping", "-c", "1", "-W", "1", p.B6.String()).CombinedOutput(); err != nil {
+	if out, err := p.A.Command(ctx, "ping", "-c", "1", "-W", "3", p.B6.String()).CombinedOutput(); err != nil {
 		t.Fatalf("ping6 under a pass shunt: %v\n%s", err, out)
 	}
 	e := waitExpire(t, d, kernel.ExpireShunt, 10*time.Second)

@@ -28,6 +28,7 @@ type policy struct {
 	Index    uint32        // set by the kernel; read from dumps
 	Tmpl     *tmpl         // nil: no transform (pass or block)
 	HardAdd  time.Duration // kernel lifetime; 0 = none
+	UseTime  time.Time     // last lookup (read back only)
 }
 
 func (p policy) String() string {
@@ -107,6 +108,9 @@ func parsePolicy(b []byte) (policy, error) {
 		Action:   b[offPolAction],
 		HardAdd:  time.Duration(ne.Uint64(b[offPolLft+40:])) * time.Second,
 	}
+	if t := ne.Uint64(b[offPolLft+sizeofLftCfg+24:]); t != 0 {
+		p.UseTime = time.Unix(int64(t), 0)
+	}
 	attrs, err := parseAttrs(b[sizeofPolicyInfo:])
 	if err != nil {
 		return p, fmt.Errorf("policy %s: attributes: %w", sel, err)
@@ -148,6 +152,21 @@ func (e *executor) delPolicy(sel selector, dir uint8) error {
 		return fmt.Errorf("delete policy %s dir %d: %w", sel, dir, err)
 	}
 	return nil
+}
+
+// getPolicy reads the policy with exactly this selector and direction.
+func (e *executor) getPolicy(sel selector, dir uint8) (policy, error) {
+	b := make([]byte, sizeofPolicyID)
+	putSelector(b, sel)
+	b[60] = dir
+	msgs, err := e.request(nl.XFRM_MSG_GETPOLICY, 0, b)
+	if err != nil {
+		return policy{}, fmt.Errorf("read policy %s dir %d: %w", sel, dir, err)
+	}
+	if len(msgs) == 0 {
+		return policy{}, fmt.Errorf("read policy %s dir %d: empty answer", sel, dir)
+	}
+	return parsePolicy(msgs[0])
 }
 
 // delPolicyIndex deletes a policy by its kernel index.
