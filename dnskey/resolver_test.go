@@ -569,3 +569,20 @@ func TestCacheEntriesNegative(t *testing.T) {
 		t.Fatalf("%d entries listed after expiry", n)
 	}
 }
+
+// One type failing does not hide the keys another found; but "no key" is
+// only claimed when every type answered.
+func TestLookupPartialFailure(t *testing.T) {
+	s := newTestServer(t)
+	s.set(func() { s.ad = true; s.failType[dns.TypeTXT] = true })
+	s.add(t, target+" 300 IN IPSECKEY 10 0 4 . "+b64key(t, testKeys().ed.Public()))
+	r, _ := newTestResolver(t, s, nil)
+	res, err := r.Lookup(context.Background(), mustID(t, "198.18.0.2"))
+	if err != nil || len(res.Keys) != 1 || len(res.Failures) != 1 || !strings.Contains(res.Failures[0], "TXT") {
+		t.Fatalf("Lookup = %+v, %v; want the key and one TXT failure", res, err)
+	}
+	_, err = r.Lookup(context.Background(), mustID(t, "198.18.0.3"))
+	if !errors.Is(err, ErrDNSFailure) || errors.Is(err, ErrNoKey) {
+		t.Fatalf("NODATA + SERVFAIL: err = %v, want ErrDNSFailure", err)
+	}
+}

@@ -22,6 +22,7 @@ type testServer struct {
 	nxdomain map[string]bool     // names that do not exist
 	servfail map[string]bool     // names answered with SERVFAIL
 	drop     map[string]bool     // names never answered (timeout)
+	failType map[uint16]bool     // types answered with SERVFAIL, for every name
 	soa      *dns.SOA            // in the authority section of negative answers; nil = none
 	ad       bool                // set the AD bit on answers
 	udpMax   int                 // truncate UDP answers above this size (0: the client's EDNS0 size)
@@ -35,7 +36,7 @@ type testServer struct {
 func newTestServer(t testing.TB) *testServer {
 	t.Helper()
 	s := &testServer{
-		records: map[string][]dns.RR{}, nxdomain: map[string]bool{}, servfail: map[string]bool{}, drop: map[string]bool{},
+		records: map[string][]dns.RR{}, nxdomain: map[string]bool{}, servfail: map[string]bool{}, drop: map[string]bool{}, failType: map[uint16]bool{},
 		soa: mustRR(t, "example. 3600 IN SOA ns.example. host.example. 1 3600 600 86400 300").(*dns.SOA),
 	}
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -136,7 +137,7 @@ func (s *testServer) serve(w dns.ResponseWriter, req *dns.Msg) {
 	m.SetReply(req)
 	m.Authoritative = true
 	switch {
-	case s.servfail[name]:
+	case s.servfail[name] || s.failType[q.Qtype]:
 		m.Rcode = dns.RcodeServerFailure
 	case s.nxdomain[name]:
 		m.Rcode = dns.RcodeNameError
