@@ -95,7 +95,7 @@ func (p *eventPrinter) print(ev respondEvent) {
 func newRespondCmd(g *globalFlags) *cobra.Command {
 	var f ikeToolFlags
 	var listen []string
-	var port, nattPort, count int
+	var port, nattPort, count, cookieThreshold int
 	cmd := &cobra.Command{
 		Use:   "respond --listen ADDR",
 		Short: "Answer IKEv2 as a responder with a data plane that installs nothing",
@@ -125,7 +125,11 @@ daemon runs.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return runRespond(ctx, s, &f, addrs, port, nattPort, count, &eventPrinter{w: cmd.OutOrStdout(), json: g.json})
+			if cookieThreshold < -1 {
+				return fmt.Errorf("--cookie-threshold %d: want -1 (always), 0 (default) or a count", cookieThreshold)
+			}
+			return runRespond(ctx, s, &f, respondOptions{addrs: addrs, port: port, nattPort: nattPort, count: count, cookieThreshold: cookieThreshold},
+				&eventPrinter{w: cmd.OutOrStdout(), json: g.json})
 		},
 	}
 	f.register(cmd)
@@ -133,12 +137,20 @@ daemon runs.`,
 	cmd.Flags().IntVar(&port, "port", ike.IKEPort, "IKE port")
 	cmd.Flags().IntVar(&nattPort, "natt-port", ike.NATTPort, "NAT-T port")
 	cmd.Flags().IntVar(&count, "count", 0, "exit after this many CHILD SAs came up (0: run until interrupted)")
+	cmd.Flags().IntVar(&cookieThreshold, "cookie-threshold", 0, "half-open SAs above which IKE_SA_INIT needs a cookie (0: the engine's default; -1: always)")
 	return cmd
 }
 
-func runRespond(ctx context.Context, s *ikeSetup, f *ikeToolFlags, addrs []netip.Addr, port, nattPort, count int, out *eventPrinter) error {
+// respondOptions are respond's own flags.
+type respondOptions struct {
+	addrs                                  []netip.Addr
+	port, nattPort, count, cookieThreshold int
+}
+
+func runRespond(ctx context.Context, s *ikeSetup, f *ikeToolFlags, o respondOptions, out *eventPrinter) error {
+	count := o.count
 	tr, err := ike.ListenUDP(ctx, ike.UDPConfig{
-		Addrs: addrs, Port: port, NATTPort: nattPort,
+		Addrs: o.addrs, Port: o.port, NATTPort: o.nattPort,
 		Mark: f.mark, Control: bypassControl(s.log), Logger: s.log,
 	})
 	if err != nil {
@@ -166,6 +178,7 @@ func runRespond(ctx context.Context, s *ikeSetup, f *ikeToolFlags, addrs []netip
 		IKE:    s.ikePolicy, ESP: s.espPolicy,
 		IKEPort: ikeAddrs[0].Port(), NATTPort: nattAddrs[0].Port(),
 		GiveUp: f.timeout, FragmentThreshold: f.fragThreshold,
+		HalfOpenCookieThreshold: o.cookieThreshold,
 		OnEstablished: func(sa ike.SAInfo) {
 			j := ikeInfoJSON(sa)
 			out.print(respondEvent{Time: time.Now(), Event: "ike_up", IKE: &j})

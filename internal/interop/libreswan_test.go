@@ -82,6 +82,14 @@ func TestLibreswanNullOE(t *testing.T) {
 		if rep.IKE == nil {
 			t.Errorf("probe: no IKE transforms reported")
 		}
+		// Libreswan answers our X25519 KE with INVALID_KE_PAYLOAD asking for
+		// MODP-2048 (its first group); each refusal costs one IKE_SA_INIT.
+		if n := countExchanges(rep, "IKE_SA_INIT"); n != 1+len(rep.InvalidKE) {
+			t.Errorf("probe: %d IKE_SA_INIT exchanges with INVALID_KE %v", n, rep.InvalidKE)
+		}
+		if len(rep.InvalidKE) > 0 && (rep.IKE == nil || rep.IKE.DH != rep.InvalidKE[len(rep.InvalidKE)-1]) {
+			t.Errorf("probe: the peer asked for %v but the IKE SA uses %+v", rep.InvalidKE, rep.IKE)
+		}
 	})
 	t.Run("libreswan-to-respond", func(t *testing.T) {
 		t.Parallel()
