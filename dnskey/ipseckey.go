@@ -2,7 +2,6 @@ package dnskey
 
 import (
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -58,7 +57,3 @@ func ParseIPSECKEY(rr *dns.IPSECKEY) (PeerKey, error) {
 	k.PublicKey = pub
 	return k, nil
 }
-
-// errNotIPsec marks a TXT record that is not an X-IPsec-Server record: it is
-// ignored, not reported as skipped, as FreeS/WAN did.
-var errNotIPsec = errors.New("not an X-IPsec-Server record")

@@ -3,6 +3,7 @@ package dnskey
 import (
 	"crypto/rsa"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -18,6 +19,10 @@ type TXTRecord struct {
 }
 
 const txtTag = "x-ipsec-server"
+
+// errNotIPsec marks a TXT record that is not an X-IPsec-Server record: it is
+// ignored, not reported as skipped, as FreeS/WAN did.
+var errNotIPsec = errors.New("not an X-IPsec-Server record")
 
 // txtChunk is the length of the character-strings showhostkey writes the key
 // in; any chunk shorter than 255 octets is re-joined with a space.
