@@ -5,7 +5,6 @@ import (
 	"crypto/rsa"
 	"regexp"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -91,45 +90,64 @@ func TestLibreswanNullOE(t *testing.T) {
 			t.Errorf("probe: the peer asked for %v but the IKE SA uses %+v", rep.InvalidKE, rep.IKE)
 		}
 	})
-	t.Run("libreswan-to-respond", func(t *testing.T) {
-		t.Parallel()
-		net := netnstest.NewPair(t, "ilr")
-		lsw := peers.StartLibreswan(t, in, net.A.Name, peers.LibreswanConfig{
-			Conns:    peers.OEConns(net.A4.String()),
-			Policies: map[string][]string{"private-or-clear": {"192.0.2.0/24"}},
+	for _, trigger := range []string{"whack", "packet"} {
+		t.Run("libreswan-to-respond-by-"+trigger, func(t *testing.T) {
+			t.Parallel()
+			testLibreswanOEToRespond(t, in, trigger)
 		})
-		resp := startRespond(t, net.B, "--listen", net.B4.String(), "--auth", "null")
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		mark := lsw.Log.Mark()
+	}
+}
+
+// testLibreswanOEToRespond: pluto's private-or-clear group covers oemesh
+// respond's address; trigger "whack" simulates the acquire (whack
+// --oppohere/--oppothere), "packet" sends a real one into pluto's trap
+// policy, so the kernel's ACQUIRE starts IKE as it would in production.
+func testLibreswanOEToRespond(t *testing.T, in *peers.Install, trigger string) {
+	net := netnstest.NewPair(t, "ilr")
+	lsw := peers.StartLibreswan(t, in, net.A.Name, peers.LibreswanConfig{
+		Conns:    peers.OEConns(net.A4.String()),
+		Policies: map[string][]string{"private-or-clear": {"192.0.2.0/24"}},
+	})
+	resp := startRespond(t, net.B, "--listen", net.B4.String(), "--auth", "null")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	mark := lsw.Log.Mark()
+	if trigger == "whack" {
 		out, err := lsw.Oppo(ctx, net.A4.String(), net.B4.String())
 		t.Logf("whack --oppohere %s --oppothere %s: %v\n%s", net.A4, net.B4, err, out)
-		if _, err := lsw.Log.WaitFrom(ctx, mark, regexp.MustCompile(`initiator established IKE SA; authenticated peer using authby=null and ID_NULL`)); err != nil {
-			t.Fatalf("pluto did not establish the IKE SA: %v", err)
+	} else {
+		// The ping is held by the trap and then dropped (no ESP here):
+		// only the ACQUIRE it causes matters.
+		_ = net.A.Command(ctx, "ping", "-n", "-c", "1", "-W", "1", net.B4.String()).Run()
+		if _, err := lsw.Log.WaitFrom(ctx, mark, regexp.MustCompile(`initiate on-demand for packet `+net.A4.String()+`:\S+->`+net.B4.String())); err != nil {
+			t.Fatalf("the packet did not reach pluto's trap: %v", err)
 		}
-		ev, err := resp.waitEvent(ctx, 0, "child_up", eventIs("child_up"))
-		if err != nil {
-			t.Fatal(err)
+	}
+	if _, err := lsw.Log.WaitFrom(ctx, mark, regexp.MustCompile(`initiator established IKE SA; authenticated peer using authby=null and ID_NULL`)); err != nil {
+		t.Fatalf("pluto did not establish the IKE SA: %v", err)
+	}
+	ev, err := resp.waitEvent(ctx, 0, "child_up", eventIs("child_up"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.IKE == nil || ev.Child == nil || ev.IKE.PeerAuth != "null" || ev.IKE.PeerID != ike.NullIdentity().String() {
+		t.Fatalf("respond: %s; want a NULL-authenticated ID_NULL peer with a CHILD SA", ev.Line)
+	}
+	cr, err := lsw.WaitChild(ctx, mark, net.B4.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("respond: %s\npluto's CHILD SA: %v %v", ev.Line, cr.Outcome, cr.Lines)
+	switch cr.Outcome {
+	case peers.ChildKernelNoESP:
+		// pluto's first add is its outbound SA: the SPI we allocated.
+		if !sameSPI(cr.SPI, ev.Child.SPIIn) || cr.SADst != net.B4.String() {
+			t.Errorf("pluto added SPI %s@%s; respond's inbound SPI is %s", cr.SPI, cr.SADst, ev.Child.SPIIn)
 		}
-		if ev.IKE == nil || ev.Child == nil || ev.IKE.PeerAuth != "null" || ev.IKE.PeerID != ike.NullIdentity().String() {
-			t.Fatalf("respond: %s; want a NULL-authenticated ID_NULL peer with a CHILD SA", ev.Line)
-		}
-		cr, err := lsw.WaitChild(ctx, mark, net.B4.String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("respond: %s\npluto's CHILD SA: %v %v", ev.Line, cr.Outcome, cr.Lines)
-		switch cr.Outcome {
-		case peers.ChildKernelNoESP:
-			// pluto's first add is its outbound SA: the SPI we allocated.
-			if !strings.EqualFold(cr.SPI, ev.Child.SPIIn) || cr.SADst != net.B4.String() {
-				t.Errorf("pluto added SPI %s@%s; respond's inbound SPI is %s", cr.SPI, cr.SADst, ev.Child.SPIIn)
-			}
-		case peers.ChildEstablished:
-		default:
-			t.Errorf("pluto's CHILD SA: %v %v; want negotiated", cr.Outcome, cr.Lines)
-		}
-	})
+	case peers.ChildEstablished:
+	default:
+		t.Errorf("pluto's CHILD SA: %v %v; want negotiated", cr.Outcome, cr.Lines)
+	}
 }
 
 // Libreswan initiates with its RSA host key (authby=rsasig, IKEv2) to
@@ -175,7 +193,7 @@ func TestLibreswanRSAInitiatorToRespond(t *testing.T) {
 	t.Logf("respond: %s\npluto's CHILD SA: %v %v", ev.Line, cr.Outcome, cr.Lines)
 	switch cr.Outcome {
 	case peers.ChildKernelNoESP:
-		if !strings.EqualFold(cr.SPI, ev.Child.SPIIn) {
+		if !sameSPI(cr.SPI, ev.Child.SPIIn) {
 			t.Errorf("pluto added SPI %s; respond's inbound SPI is %s", cr.SPI, ev.Child.SPIIn)
 		}
 	case peers.ChildEstablished:

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -388,4 +389,12 @@ func (r *responder) describe() string {
 
 func eventIs(name string) func(respondEvent) bool {
 	return func(ev respondEvent) bool { return ev.Event == name }
+}
+
+// sameSPI compares SPIs written in hex by different programs: pluto drops
+// leading zeros ("esp.b7a29e3@..."), oemesh and strongSwan print 8 digits.
+func sameSPI(a, b string) bool {
+	x, errA := strconv.ParseUint(strings.TrimPrefix(a, "0x"), 16, 32)
+	y, errB := strconv.ParseUint(strings.TrimPrefix(b, "0x"), 16, 32)
+	return errA == nil && errB == nil && x == y
 }

@@ -383,7 +383,7 @@ func checkResponded(t *testing.T, ctx context.Context, resp *responder, from int
 	if ev.Child.Encr != p.childEncr || ev.Child.Integ != p.childI {
 		t.Errorf("%s: respond's CHILD SA %+v, want %s %q", p.ike, *ev.Child, p.childEncr, p.childI)
 	}
-	if !strings.EqualFold(ev.Child.SPIIn, c.SPIOut) || !strings.EqualFold(ev.Child.SPIOut, c.SPIIn) {
+	if !sameSPI(ev.Child.SPIIn, c.SPIOut) || !sameSPI(ev.Child.SPIOut, c.SPIIn) {
 		t.Errorf("%s: CHILD SPIs don't pair: respond in/out %s/%s, strongSwan in/out %s/%s", p.ike, ev.Child.SPIIn, ev.Child.SPIOut, c.SPIIn, c.SPIOut)
 	}
 	if !ev.Child.Encap || !c.Encap {
