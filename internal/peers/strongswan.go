@@ -343,8 +343,17 @@ func (s *StrongSwan) VICISocket() string { return s.vici }
 // Config returns the configuration charon runs with.
 func (s *StrongSwan) Config() StrongSwanConfig { return s.cfg }
 
-// Regexps for common charon log lines (level 1), for use with Log.WaitFrom.
+// Regexps for charon log lines, for use with Log.WaitFrom.
 var (
 	CharonIKEEstablished   = regexp.MustCompile(`IKE_SA \S+ established between`)
 	CharonChildEstablished = regexp.MustCompile(`CHILD_SA \S+ established with SPIs`)
+	// CharonChildProposal is the ESP proposal charon selected: the CHILD SA was negotiated.
+	CharonChildProposal = regexp.MustCompile(`selected proposal: ESP:\S+`)
+	// CharonChildInstallFailed: the CHILD SA was negotiated and charon could not install it.
+	// A responder then answers IKE_AUTH with NO_PROPOSAL_CHOSEN (and keeps the IKE SA), an
+	// initiator deletes the CHILD SA.
+	CharonChildInstallFailed = regexp.MustCompile(`unable to install inbound and outbound IPsec SA \(SAD\) in kernel`)
+	// CharonKernelNoESP is why, on this kernel: XFRM has no ESP (Netlink), or
+	// kernel-libipsec was asked for transport mode, which it does not do.
+	CharonKernelNoESP = regexp.MustCompile(`received netlink error: Function not implemented|IPsec SA: unsupported mode`)
 )

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -232,4 +233,46 @@ func mustRSABits(t testing.TB, bits int) crypto.Signer {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// Transport mode with strongSwan on this kernel: the CHILD SA is negotiated (the responder
+// selects the ESP proposal and tries to install it), then refused by the data plane (XFRM
+// without ESP, or kernel-libipsec, which only does tunnel mode), and the responder answers
+// NO_PROPOSAL_CHOSEN. The log regexps let a test tell that from a real refusal.
+func TestStrongSwanTransportModeRefusedByDataplane(t *testing.T) {
+	in := Require(t)
+	t.Parallel()
+	for _, dp := range []StrongSwanDataplane{Libipsec, Netlink} {
+		t.Run(dp.String(), func(t *testing.T) {
+			t.Parallel()
+			net := netnstest.NewPair(t, "pn")
+			conn := func(local, remote string) StrongSwanConn {
+				return StrongSwanConn{
+					Name: "t", LocalAddrs: []string{local}, RemoteAddrs: []string{remote}, PSK: "transport-test-psk",
+					Proposals: []string{"aes128gcm16-prfsha256-x25519"},
+					Local:     StrongSwanAuth{Method: AuthPSK, ID: local}, Remote: StrongSwanAuth{Method: AuthPSK, ID: remote},
+					Children: []StrongSwanChild{{Name: "c", Mode: "transport", ESPProposals: []string{"aes128gcm16"}}},
+				}
+			}
+			a := StartStrongSwan(t, in, net.A.Name, StrongSwanConfig{Dataplane: dp, Conns: []StrongSwanConn{conn(net.A4.String(), net.B4.String())}})
+			b := StartStrongSwan(t, in, net.B.Name, StrongSwanConfig{Dataplane: dp, Conns: []StrongSwanConn{conn(net.B4.String(), net.A4.String())}})
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			lines, err := a.Initiate(ctx, "t", "c")
+			if err == nil {
+				t.Fatalf("transport-mode CHILD SA installed on a data plane that cannot do it:\n%s", strings.Join(lines, "\n"))
+			}
+			if !strings.Contains(strings.Join(lines, "\n"), "received NO_PROPOSAL_CHOSEN notify, no CHILD_SA built") {
+				t.Errorf("initiator did not get NO_PROPOSAL_CHOSEN:\n%s", strings.Join(lines, "\n"))
+			}
+			for _, re := range []*regexp.Regexp{CharonChildProposal, CharonKernelNoESP, CharonChildInstallFailed} {
+				if _, err := b.Log.WaitFrom(ctx, 0, re); err != nil {
+					t.Error(err)
+				}
+			}
+			if _, err := a.WaitSA(ctx, func(sa IKESA) bool { return sa.Established() && len(sa.Children) == 0 }); err != nil {
+				t.Errorf("the IKE SA must stay up without CHILD SA: %v", err)
+			}
+		})
+	}
 }
