@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -199,5 +200,83 @@ func TestLibreswanRSAInitiatorToRespond(t *testing.T) {
 	case peers.ChildEstablished:
 	default:
 		t.Errorf("pluto's CHILD SA: %v %v; want negotiated", cr.Outcome, cr.Lines)
+	}
+}
+
+// oemesh probe → pluto signing with its RSA host key (RSASSA-PSS, RFC
+// 7427), the probe verifying it with --peer-key:
+//   - "null-initiator": the probe authenticates with NULL, as in
+//     Libreswan's DNSSEC OE setup (oe-dnssec-server.conf, with the key
+//     given instead of looked up);
+//   - "rsa-initiator": the probe signs with its own RSA key too.
+func TestProbeToLibreswanRSAResponder(t *testing.T) {
+	in := peers.Require(t)
+	oemesh(t)
+	t.Parallel()
+	for _, mode := range []string{"null-initiator", "rsa-initiator"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			net := netnstest.NewPair(t, "ilp")
+			lsw := peers.StartLibreswan(t, in, net.B.Name, peers.LibreswanConfig{HostKeyBits: 3072})
+			dir := t.TempDir()
+			lswPub := writePub(t, dir, "pluto", lsw.HostKey.PublicKey)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			conn := peers.LibreswanConn{
+				Name: "from-oemesh", Left: net.B4.String(), LeftID: net.B4.String(), LeftAuth: "rsasig", LeftHostKey: true,
+				Right: net.A4.String(), IKEv2: "insist", Type: "tunnel", Auto: "add",
+			}
+			args := []string{net.B4.String(), "--peer-id", net.B4.String(), "--peer-auth", "key", "--peer-key", lswPub,
+				"--local-port", "500", "--local-natt-port", "4500", "--timeout", "5s"}
+			if mode == "null-initiator" {
+				conn.RightID, conn.RightAuth = "%null", "null"
+				args = append(args, "--auth", "null")
+			} else {
+				ours := mustRSA(t, 2048)
+				keyFile, _ := writeKey(t, dir, "oemesh", ours)
+				conn.RightID, conn.RightAuth, conn.RightRSASigKey = net.A4.String(), "rsasig", peers.RSASigKey(ours.Public().(*rsa.PublicKey))
+				args = append(args, "--auth", "key", "--key", keyFile, "--id", net.A4.String())
+			}
+			if err := lsw.AddConn(ctx, conn); err != nil {
+				t.Fatal(err)
+			}
+			mark := lsw.Log.Mark()
+			r := runProbe(t, ctx, net.A, args...)
+			logProbe(t, r)
+			rep := r.Report
+			if !rep.IKEEstablished || !rep.PeerAuth.Verified || rep.PeerAuth.Method != ike.AuthDigitalSignature.String() ||
+				!strings.Contains(strings.ToLower(rep.PeerAuth.Scheme), "pss") || rep.PeerAuth.ID != net.B4.String() {
+				t.Errorf("probe: peer auth %+v; want pluto's RSASSA-PSS digital signature from %s, verified\n%s", rep.PeerAuth, net.B4, r)
+			}
+			// pluto fragments IKE messages above a 576-octet datagram; its
+			// IKE_AUTH with a 3072-bit signature is larger.
+			if rep.Fragments.Received < 2 {
+				t.Errorf("probe received %d fragments; pluto's IKE_AUTH response (RSA-3072) comes in at least 2", rep.Fragments.Received)
+			}
+			wantPeer := `authenticated peer using authby=null and ID_NULL`
+			if mode == "rsa-initiator" {
+				wantPeer = `authenticated peer '2048-bit RSA`
+			}
+			if _, err := lsw.Log.WaitFrom(ctx, mark, regexp.MustCompile(`responder established IKE SA; `+wantPeer)); err != nil {
+				t.Fatalf("pluto did not authenticate the probe: %v", err)
+			}
+			cr, err := lsw.WaitChild(ctx, mark, net.A4.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("pluto's CHILD SA: %v %v", cr.Outcome, cr.Lines)
+			switch cr.Outcome {
+			case peers.ChildKernelNoESP:
+				if r.Exit != 2 || rep.Notify != "TS_UNACCEPTABLE" {
+					t.Errorf("probe exit %d notify %q; want 2 with pluto's TS_UNACCEPTABLE", r.Exit, rep.Notify)
+				}
+			case peers.ChildEstablished:
+				if r.Exit != 0 {
+					t.Errorf("probe exit %d though pluto established the CHILD SA", r.Exit)
+				}
+			default:
+				t.Errorf("pluto's CHILD SA: %v %v; want negotiated", cr.Outcome, cr.Lines)
+			}
+		})
 	}
 }
