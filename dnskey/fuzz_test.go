@@ -135,3 +135,75 @@ func rdata(t testing.TB, rr dns.RR) []byte {
 	hdrLen := off - int(rr.Header().Rdlength)
 	return buf[hdrLen:off]
 }
+
+// FuzzAnswer feeds whole DNS responses, as a server could send them, to the
+// code that turns them into keys: CNAME chains, owner checks, record
+// parsing, negative TTLs.
+func FuzzAnswer(f *testing.F) {
+	k := testKeys()
+	m := new(dns.Msg)
+	m.SetQuestion(target, dns.TypeIPSECKEY)
+	m.Response = true
+	for _, s := range []string{
+		target + " 300 IN CNAME x.example.",
+		"x.example. 60 IN IPSECKEY 10 0 2 . " + b64key(f, &k.rsa.PublicKey),
+		target + " 300 IN IPSECKEY 20 3 4 gw.example. " + b64key(f, k.ed.Public()),
+		target + ` 300 IN TXT "X-IPsec-Server(10)=198.18.0.1 ` + b64key(f, &k.rsa2.PublicKey) + `"`,
+		target + " 300 IN KEY 16896 4 1 " + b64key(f, &k.rsa.PublicKey),
+	} {
+		m.Answer = append(m.Answer, mustRR(f, s))
+	}
+	m.Ns = append(m.Ns, mustRR(f, "example. 300 IN SOA ns.example. h.example. 1 2 3 4 5"))
+	for _, qt := range []uint16{dns.TypeIPSECKEY, dns.TypeTXT, dns.TypeKEY} {
+		m.Question[0].Qtype = qt
+		b, err := m.Pack()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	r, err := New(Config{Servers: []string{"127.0.0.1"}, Clock: newFakeClock()})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		resp := new(dns.Msg)
+		if resp.Unpack(b) != nil || len(resp.Question) != 1 {
+			return
+		}
+		q := resp.Question[0]
+		a := r.answerFrom(cacheKey{name: strings.ToLower(q.Name), qtype: q.Qtype}, resp, r.cfg.Clock.Now())
+		for _, pk := range a.keys {
+			if pk.Record == "" || pk.Source == 0 {
+				t.Fatalf("key without record or source: %+v", pk)
+			}
+		}
+		for _, s := range a.skipped {
+			if s.Record == "" || s.Reason == "" {
+				t.Fatalf("skipped record without record or reason: %+v", s)
+			}
+		}
+		if !a.noCache && !a.expires.After(r.cfg.Clock.Now()) {
+			t.Fatalf("cacheable answer already expired: %+v", a)
+		}
+	})
+}
+
+func FuzzParseKEY(f *testing.F) {
+	_, raw, _ := MarshalPublicKey(&testKeys().rsa.PublicKey)
+	f.Add(uint16(0x4200), uint8(4), uint8(1), raw)
+	f.Add(uint16(0x8000), uint8(4), uint8(1), []byte{1})
+	f.Fuzz(func(t *testing.T, flags uint16, proto, alg uint8, key []byte) {
+		rr := &dns.KEY{}
+		rr.Hdr = dns.RR_Header{Name: target, Rrtype: dns.TypeKEY, Class: dns.ClassINET, Ttl: 300}
+		rr.Flags, rr.Protocol, rr.Algorithm = flags, proto, alg
+		rr.PublicKey = base64.StdEncoding.EncodeToString(key)
+		pk, err := ParseKEY(rr)
+		if err != nil {
+			return
+		}
+		if proto != 4 || flags&0xBCF0 != 0 || pk.PublicKey == nil {
+			t.Fatalf("accepted KEY flags 0x%04x protocol %d", flags, proto)
+		}
+	})
+}

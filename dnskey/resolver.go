@@ -283,12 +283,16 @@ func (r *Resolver) fetch(ctx context.Context, k cacheKey) (*rrsetAnswer, error) 
 	if err != nil {
 		return nil, err
 	}
-	now := r.cfg.Clock.Now()
+	return r.answerFrom(k, resp, r.cfg.Clock.Now()), nil
+}
+
+// answerFrom turns a NOERROR or NXDOMAIN response into the cached answer.
+func (r *Resolver) answerFrom(k cacheKey, resp *dns.Msg, now time.Time) *rrsetAnswer {
 	a := &rrsetAnswer{qtype: k.qtype, secure: resp.AuthenticatedData}
 	if resp.Rcode == dns.RcodeNameError {
 		a.kind = answerNXDomain
 		r.negativeTTL(a, resp, now)
-		return a, nil
+		return a
 	}
 	owners := cnameChain(k.name, resp.Answer)
 	var minTTL uint32
@@ -307,11 +311,11 @@ func (r *Resolver) fetch(ctx context.Context, k cacheKey) (*rrsetAnswer, error) 
 	if found == 0 {
 		a.kind = answerNoData
 		r.negativeTTL(a, resp, now)
-		return a, nil
+		return a
 	}
 	a.kind = answerPositive
 	a.expires = now.Add(r.clamp(time.Duration(minTTL) * time.Second))
-	return a, nil
+	return a
 }
 
 // parseRecord adds rr to a as a key, a skipped record or an ignored TXT.
