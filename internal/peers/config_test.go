@@ -132,3 +132,24 @@ func TestLibreswanConfigRender(t *testing.T) {
 		t.Error("extra line without = accepted")
 	}
 }
+
+func TestLibreswanLoadedIn(t *testing.T) {
+	cfg := LibreswanConfig{Conns: OEConns("192.0.2.1"), Policies: map[string][]string{"private-or-clear": {"192.0.2.0/24"}}}
+	status := `000 "block": 192.0.2.1...%group; unrouted; eroute owner: #0
+000 "clear": 192.0.2.1...%group; unrouted; eroute owner: #0
+000 "clear-or-private": 192.0.2.1[ID_NULL]...%opportunisticgroup[ID_NULL]; unrouted; eroute owner: #0
+000 "private": 192.0.2.1[ID_NULL]...%opportunisticgroup[ID_NULL]; unrouted; eroute owner: #0
+000 "private-or-clear": 192.0.2.1[ID_NULL]...%opportunisticgroup[ID_NULL]; unrouted; eroute owner: #0
+`
+	if cfg.loadedIn(status) {
+		t.Error("loaded before the private-or-clear instance exists")
+	}
+	inst := `000 "private-or-clear#192.0.2.0/24": 192.0.2.1[ID_NULL]...%opportunistic[ID_NULL]===192.0.2.0/24; unrouted; eroute owner: #0
+`
+	if cfg.loadedIn(status + inst) {
+		t.Error("loaded before the auto=route instance is routed")
+	}
+	if !cfg.loadedIn(status + strings.Replace(inst, "unrouted", "prospective erouted", 1)) {
+		t.Error("not loaded with every conn and the routed instance")
+	}
+}

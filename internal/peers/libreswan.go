@@ -97,23 +97,60 @@ func startLibreswan(ctx context.Context, t testing.TB, in *Install, ns string, c
 		return nil, err
 	}
 	l.Log.d = l.d
-	// pluto forks `addconn --autoall` once its socket is up; wait until every conn is there.
-	err = waitFor(ctx, l.d, "pluto to load its conns", func() (bool, error) {
+	// pluto forks `addconn --autoall` once its socket is up; wait until every conn is there,
+	// and until it listens on the namespace's addresses (an OE initiation before that fails
+	// with "need --listen before opportunistic initiation").
+	err = waitFor(ctx, l.d, "pluto's control socket", func() (bool, error) {
+		_, err := l.Whack(ctx, "--listen")
+		return err == nil, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = waitFor(ctx, l.d, "pluto to load and route its conns", func() (bool, error) {
 		out, err := l.Whack(ctx, "--status")
 		if err != nil {
 			return false, nil
 		}
-		for _, c := range cfg.Conns {
-			if !strings.Contains(out, `"`+c.Name+`"`) && !strings.Contains(out, `"`+c.Name+`#`) {
-				return false, nil
-			}
-		}
-		return true, nil
+		return cfg.loadedIn(out), nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return l, nil
+}
+
+// loadedIn reports whether whack --status output shows every conn loaded: each group conn
+// instantiated for each CIDR of its policy file, and each auto=route conn or instance routed
+// (a trap installed). Before that, an ACQUIRE or --oppohere finds "no routed template".
+func (c *LibreswanConfig) loadedIn(status string) bool {
+	line := func(name string) (string, bool) {
+		i := strings.Index(status, `"`+name+`": `)
+		if i < 0 {
+			return "", false
+		}
+		l, _, _ := strings.Cut(status[i:], "\n")
+		return l, true
+	}
+	for _, conn := range c.Conns {
+		names := []string{conn.Name}
+		if conn.Right == "%group" || conn.Right == "%opportunisticgroup" {
+			names = names[:0]
+			for _, cidr := range c.Policies[conn.Name] {
+				names = append(names, conn.Name+"#"+strings.TrimSpace(cidr))
+			}
+			if _, ok := line(conn.Name); !ok {
+				return false
+			}
+		}
+		for _, n := range names {
+			l, ok := line(n)
+			if !ok || (conn.Auto == "route" && !strings.Contains(l, "erouted")) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func (l *Libreswan) ipsec(ctx context.Context, args ...string) (string, error) {
@@ -155,6 +192,13 @@ func (l *Libreswan) newHostKey(ctx context.Context, bits int) (*LibreswanHostKey
 		return nil, fmt.Errorf("host key from ipsec showhostkey: %w", err)
 	}
 	return &LibreswanHostKey{CKAID: m[1], PublicKey: pub, RSASigKey: k[1]}, nil
+}
+
+// Listen makes pluto rescan the namespace's interfaces (whack --listen), e.g. after a test
+// added an address.
+func (l *Libreswan) Listen(ctx context.Context) error {
+	_, err := l.Whack(ctx, "--listen")
+	return err
 }
 
 // Whack runs whack against this instance's control socket and returns its output. whack
