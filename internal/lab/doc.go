@@ -9,6 +9,8 @@
 // (and with them their interfaces). Namespace names carry a prefix chosen
 // by the caller, so two labs never collide.
 //
-// It must never be imported by the daemon or by the domain packages: it is a
-// test bed. It imports nothing of oemesh's domain.
+// mesh.go builds the standard OE mesh of the demo and the end-to-end tests
+// on top of that: it imports dnskey only to make host keys and publish their
+// records. It must never be imported by the daemon or by the domain
+// packages: it is a test bed.
 package lab

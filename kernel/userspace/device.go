@@ -36,12 +36,14 @@ type Device struct {
 	drops dropCounters
 	hold  *holdTable
 
-	mu     sync.Mutex // control plane state below; never taken per packet
-	traps  map[netip.Prefix]kernel.Group
-	pairs  map[kernel.SAPairID]*pair
-	shunts map[kernel.Flow]*shunt
-	spis   map[uint32]time.Time // reserved by AllocSPI until then
-	order  uint64
+	mu    sync.Mutex // control plane state below; never taken per packet
+	traps map[netip.Prefix]kernel.Group
+	// saRoutes counts installed pairs per remote selector (saroute.go).
+	saRoutes map[netip.Prefix]int
+	pairs    map[kernel.SAPairID]*pair
+	shunts   map[kernel.Flow]*shunt
+	spis     map[uint32]spiReservation // reserved by AllocSPI
+	order    uint64
 
 	acquires chan kernel.Acquire
 	expires  chan kernel.Expire
@@ -83,9 +85,10 @@ func New(ctx context.Context, c Config) (*Device, error) {
 	d := &Device{
 		cfg: cfg, log: cfg.Logger, clock: cfg.Clock, pools: newPools(),
 		traps:    make(map[netip.Prefix]kernel.Group),
+		saRoutes: make(map[netip.Prefix]int),
 		pairs:    make(map[kernel.SAPairID]*pair),
 		shunts:   make(map[kernel.Flow]*shunt),
-		spis:     make(map[uint32]time.Time),
+		spis:     make(map[uint32]spiReservation),
 		acquires: make(chan kernel.Acquire, 1024),
 		expires:  make(chan kernel.Expire, 256),
 		wake:     make(chan struct{}, 1),
@@ -208,6 +211,13 @@ func (d *Device) SetTrap(ctx context.Context, t kernel.Trap) error {
 	p := t.Prefix.Masked()
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.saRoutes[p] > 0 {
+		// An installed SA routes exactly this prefix into the TUN
+		// device; the trap takes over when the SA goes.
+		d.traps[p] = t.Group
+		d.publish()
+		return nil
+	}
 	if old, ok := d.traps[p]; ok && d.router.route(p, old).Type != d.router.route(p, t.Group).Type {
 		if err := d.router.removeTrap(p, old); err != nil {
 			return fmt.Errorf("userspace: set trap %s: %w", p, err)
@@ -233,12 +243,20 @@ func (d *Device) RemoveTrap(ctx context.Context, prefix netip.Prefix) error {
 	if !ok {
 		return fmt.Errorf("userspace: remove trap %s: no such trap", p)
 	}
-	if err := d.router.removeTrap(p, g); err != nil {
-		return fmt.Errorf("userspace: remove trap %s: %w", p, err)
+	if d.saRoutes[p] == 0 {
+		if err := d.router.removeTrap(p, g); err != nil {
+			return fmt.Errorf("userspace: remove trap %s: %w", p, err)
+		}
 	}
 	delete(d.traps, p)
 	d.publish()
 	return nil
+}
+
+// spiReservation is an SPI handed out by AllocSPI and not yet installed.
+type spiReservation struct {
+	peer  netip.Addr
+	until time.Time
 }
 
 // AllocSPI reserves a random inbound SPI, unique on this data plane, for
@@ -269,7 +287,7 @@ func (d *Device) AllocSPI(ctx context.Context, src, dst netip.Addr) (uint32, err
 		if spi < 256 || inUse(spi) {
 			continue
 		}
-		d.spis[spi] = d.clock.Now().Add(d.cfg.SPITimeout)
+		d.spis[spi] = spiReservation{peer: src, until: d.clock.Now().Add(d.cfg.SPITimeout)}
 		return spi, nil
 	}
 	return 0, fmt.Errorf("userspace: alloc SPI %s → %s: no free SPI found", src, dst)
@@ -294,6 +312,13 @@ func (d *Device) InstallSA(ctx context.Context, sp kernel.SAPair) error {
 	if err != nil {
 		d.mu.Unlock()
 		return err
+	}
+	if old, ok := d.pairs[id]; ok {
+		d.removeSARoutes(old.remote)
+	}
+	if err := d.addSARoutes(sp); err != nil {
+		d.mu.Unlock()
+		return fmt.Errorf("userspace: install SA pair peer %s: %w", id.Peer, err)
 	}
 	d.pairs[id] = p
 	delete(d.spis, sp.In.SPI)
@@ -320,6 +345,9 @@ func (d *Device) DeleteSA(ctx context.Context, id kernel.SAPairID, opts kernel.D
 	p.dead.Store(true)
 	delete(d.pairs, id)
 	d.publish()
+	if err := d.removeSARoutes(p.remote); err != nil {
+		return fmt.Errorf("userspace: delete SA pair peer %s: %w", id.Peer, err)
+	}
 	return nil
 }
 

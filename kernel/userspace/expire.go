@@ -32,7 +32,7 @@ func (d *Device) expireLoop() {
 // expiry applies every limit reached at now: SA pairs past their soft
 // limit are reported once, past their hard limit reported and removed;
 // shunts past their lifetime removed (the trap is back); SPI reservations
-// lapse; hold queues waiting too long are dropped. It returns the events
+// lapse (ExpireSPI); hold queues waiting too long are dropped. It returns the events
 // to send.
 func (d *Device) expiry(now time.Time) []kernel.Expire {
 	var evs []kernel.Expire
@@ -47,6 +47,9 @@ func (d *Device) expiry(now time.Time) []kernel.Expire {
 		d.log.Debug("SA expired", "kind", kind, "peer", id.Peer, "spi", spi)
 		if kind == kernel.ExpireHard {
 			delete(d.pairs, id)
+			if err := d.removeSARoutes(p.remote); err != nil {
+				d.log.Warn("SA expired: restoring its routes", "peer", id.Peer, "err", err)
+			}
 			changed = true
 		}
 	}
@@ -57,9 +60,10 @@ func (d *Device) expiry(now time.Time) []kernel.Expire {
 			evs = append(evs, kernel.Expire{Kind: kernel.ExpireShunt, Flow: f, Time: now})
 		}
 	}
-	for spi, until := range d.spis {
-		if !now.Before(until) {
+	for spi, r := range d.spis {
+		if !now.Before(r.until) {
 			delete(d.spis, spi)
+			evs = append(evs, kernel.Expire{Kind: kernel.ExpireSPI, SA: kernel.SAPairID{Peer: r.peer, InSPI: spi}, SPI: spi, Time: now})
 		}
 	}
 	if changed {

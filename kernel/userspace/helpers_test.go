@@ -106,7 +106,7 @@ func bareDevice(pairs ...*pair) *Device {
 	cfg, _ := (&Config{}).withDefaults()
 	d := &Device{cfg: cfg, log: cfg.Logger, clock: cfg.Clock, pools: newPools(),
 		traps: map[netip.Prefix]kernel.Group{}, pairs: map[kernel.SAPairID]*pair{}, shunts: map[kernel.Flow]*shunt{},
-		spis: map[uint32]time.Time{}, done: make(chan struct{}), wake: make(chan struct{}, 1),
+		spis: map[uint32]spiReservation{}, done: make(chan struct{}), wake: make(chan struct{}, 1),
 		expires: make(chan kernel.Expire, 16), acquires: make(chan kernel.Acquire, 16)}
 	d.hold = newHoldTable(&cfg)
 	for _, p := range pairs {

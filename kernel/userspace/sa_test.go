@@ -124,9 +124,12 @@ func TestShuntHoldAndSPIExpiry(t *testing.T) {
 	if err != nil || spi < 256 {
 		t.Fatalf("AllocSPI: %#x %v", spi, err)
 	}
-	d.expiry(clk.advance(d.cfg.SPITimeout))
+	evs = d.expiry(clk.advance(d.cfg.SPITimeout))
 	if _, ok := d.spis[spi]; ok {
 		t.Fatal("SPI reservation did not lapse")
+	}
+	if len(evs) != 1 || evs[0].Kind != kernel.ExpireSPI || evs[0].SPI != spi || evs[0].SA.Peer != addrB {
+		t.Fatalf("SPI lapse: %+v", evs)
 	}
 }
 

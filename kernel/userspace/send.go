@@ -124,6 +124,12 @@ func (d *Device) classify(t *tables, b *outBatch, i int) {
 		d.drop(nil, dropMalformed, 1)
 		return
 	}
+	if isNeighbourDiscovery(&ip) {
+		// ND must stay link-local and in clear (hop limit 255, RFC 4861
+		// §7.1), as IKE daemons exempt it from IPsec policies.
+		prepareClear(e, &ip)
+		return
+	}
 	if p := t.lookupOut(ip.src, ip.dst); p != nil {
 		d.prepareESP(e, p, &ip)
 		return
@@ -180,6 +186,12 @@ func (d *Device) prepareESP(e *outElem, p *pair, ip *ipPacket) {
 		return
 	}
 	e.kind, e.sa, e.seq, e.inner = elemESP, p.out, seq, ip.totalLen
+}
+
+// isNeighbourDiscovery reports ICMPv6 router/neighbour solicitations and
+// advertisements and redirects (types 133–137).
+func isNeighbourDiscovery(ip *ipPacket) bool {
+	return ip.v6 && ip.l4proto == protoICMPv6 && ip.sport >= 133 && ip.sport <= 137
 }
 
 func prepareClear(e *outElem, ip *ipPacket) {

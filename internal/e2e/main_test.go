@@ -1,0 +1,81 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/oemesh/oemesh/internal/lab"
+)
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	if os.Geteuid() != 0 {
+		fmt.Println("e2e: skipped: needs root (network namespaces); CI runs as root")
+		os.Exit(0)
+	}
+	dir, err := os.MkdirTemp("", "oemesh-e2e-bin-")
+	if err != nil {
+		panic(err)
+	}
+	for _, c := range []string{"oemesh", "oemeshd"} {
+		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, c), "github.com/oemesh/oemesh/cmd/"+c).CombinedOutput()
+		if err != nil {
+			os.RemoveAll(dir)
+			panic("building " + c + ": " + err.Error() + "\n" + string(out))
+		}
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+var meshN int
+
+func newMesh(t *testing.T, opts lab.MeshOptions) *lab.Mesh {
+	t.Helper()
+	meshN++
+	opts.Prefix = fmt.Sprintf("ome%d-%d", os.Getpid()%100000, meshN)
+	opts.WorkDir = t.TempDir()
+	opts.Oemeshd = filepath.Join(binDir, "oemeshd")
+	m, err := lab.NewMesh(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for name := range m.Hosts {
+				if log := m.Log(name); log != "" {
+					t.Logf("--- oemeshd log of %s:\n%s", name, tail(log, 60))
+				}
+			}
+		}
+		m.Close()
+	})
+	return m
+}
+
+func tail(s string, lines int) string {
+	n := 0
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == '\n' {
+			n++
+			if n > lines {
+				return s[i+1:]
+			}
+		}
+	}
+	return s
+}
+
+func ctxT(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}

@@ -1,0 +1,355 @@
+package lab
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/oemesh/oemesh/dnskey"
+)
+
+// The standard mesh: a LAN (198.18.0.0/24, 2001:db8:1::/64) on switch "sw"
+// with the DNS server and hosts a, b, c, d and g; host e sits behind g on
+// its own link (198.18.1.0/24, 2001:db8:2::/64). 198.18.0.0/15 is used, not
+// 192.0.2.0/24, because Libreswan's resolver treats the latter's reverse
+// zone as local and empty.
+var (
+	meshLAN4, meshLAN6 = netip.MustParsePrefix("198.18.0.0/24"), netip.MustParsePrefix("2001:db8:1::/64")
+	meshE4, meshE6     = netip.MustParsePrefix("198.18.1.0/24"), netip.MustParsePrefix("2001:db8:2::/64")
+)
+
+// MeshHost is one host of the mesh.
+type MeshHost struct {
+	Name         string
+	Node         *Node
+	Addr4, Addr6 netip.Addr
+	Key          crypto.Signer // nil for hosts that publish no key
+	Dir          string        // its configuration directory
+	Socket       string        // its oemeshd control socket
+	daemon       *exec.Cmd
+	daemonDone   chan error
+}
+
+// MeshOptions configure NewMesh.
+type MeshOptions struct {
+	Prefix  string // namespace name prefix
+	WorkDir string // where hosts' configuration lives
+	Oemeshd string // the daemon binary
+	// Keyed names the hosts that publish a key (default a, b, c, g); e's
+	// record always names g as its gateway with g's key.
+	Keyed []string
+	// NegTTL is the DNS negative-answer TTL in seconds (default 2).
+	NegTTL uint32
+}
+
+// Mesh is the standard OE mesh: namespaces, DNS, keys and daemons.
+type Mesh struct {
+	Lab   *Lab
+	DNS   *DNSServer
+	DNSAt netip.AddrPort
+	Sw    *Node
+	Hosts map[string]*MeshHost
+	opts  MeshOptions
+}
+
+// NewMesh builds the topology, generates keys, publishes them in the
+// embedded DNS server and writes each host's configuration. Daemons are
+// started with StartDaemon.
+func NewMesh(opts MeshOptions) (m *Mesh, err error) {
+	if opts.NegTTL == 0 {
+		opts.NegTTL = 2
+	}
+	if opts.Keyed == nil {
+		opts.Keyed = []string{"a", "b", "c", "g"}
+	}
+	l, err := New(opts.Prefix)
+	if err != nil {
+		return nil, err
+	}
+	m = &Mesh{Lab: l, Hosts: map[string]*MeshHost{}, opts: opts}
+	defer func() {
+		if err != nil {
+			m.Close()
+		}
+	}()
+	if m.Sw, err = l.AddSwitch("sw"); err != nil {
+		return nil, err
+	}
+	lan := map[string]int{"dns": 53, "a": 1, "b": 2, "c": 3, "d": 4, "g": 5}
+	for _, name := range []string{"dns", "a", "b", "c", "d", "g"} {
+		n, err := l.AddHost(name)
+		if err != nil {
+			return nil, err
+		}
+		i := lan[name]
+		h := &MeshHost{Name: name, Node: n, Addr4: nth(meshLAN4, i), Addr6: nth(meshLAN6, i)}
+		if err := l.Connect(n, m.Sw, "eth0", pfx(h.Addr4, 24), pfx(h.Addr6, 64)); err != nil {
+			return nil, err
+		}
+		m.Hosts[name] = h
+	}
+	g := m.Hosts["g"]
+	en, err := l.AddHost("e")
+	if err != nil {
+		return nil, err
+	}
+	e := &MeshHost{Name: "e", Node: en, Addr4: nth(meshE4, 10), Addr6: nth(meshE6, 10)}
+	m.Hosts["e"] = e
+	if err := l.Link(g.Node, "eth1", []string{pfx(nth(meshE4, 1), 24), pfx(nth(meshE6, 1), 64)},
+		en, "eth0", []string{pfx(e.Addr4, 24), pfx(e.Addr6, 64)}); err != nil {
+		return nil, err
+	}
+	if err := g.Node.Sysctl("net/ipv4/ip_forward", "1"); err != nil {
+		return nil, err
+	}
+	if err := g.Node.Sysctl("net/ipv6/conf/all/forwarding", "1"); err != nil {
+		return nil, err
+	}
+	for name, h := range m.Hosts {
+		if name == "e" || name == "g" {
+			continue
+		}
+		if err := h.Node.Route(meshE4.String(), g.Addr4.String()); err != nil {
+			return nil, err
+		}
+		if err := h.Node.Route(meshE6.String(), g.Addr6.String()); err != nil {
+			return nil, err
+		}
+	}
+	if err := en.Route("0.0.0.0/0", nth(meshE4, 1).String()); err != nil {
+		return nil, err
+	}
+	if err := en.Route("::/0", nth(meshE6, 1).String()); err != nil {
+		return nil, err
+	}
+
+	m.DNS = NewDNSServer(opts.NegTTL)
+	if m.DNSAt, err = m.DNS.Start(m.Hosts["dns"].Node, m.Hosts["dns"].Addr4); err != nil {
+		return nil, err
+	}
+	for _, name := range opts.Keyed {
+		h := m.Hosts[name]
+		if h.Key, err = dnskey.GenerateHostKey(dnskey.HostKeyEd25519, 0); err != nil {
+			return nil, err
+		}
+		if err := m.Publish(name, h.Addr4, h.Addr4, h.Key.Public()); err != nil {
+			return nil, err
+		}
+		if err := m.Publish(name, h.Addr6, h.Addr6, h.Key.Public()); err != nil {
+			return nil, err
+		}
+	}
+	if g.Key != nil {
+		// e's records name g as its gateway, with g's key (RFC 4322).
+		if err := m.Publish("e", e.Addr4, g.Addr4, g.Key.Public()); err != nil {
+			return nil, err
+		}
+		if err := m.Publish("e", e.Addr6, g.Addr6, g.Key.Public()); err != nil {
+			return nil, err
+		}
+	}
+	for name, h := range m.Hosts {
+		h.Dir = filepath.Join(opts.WorkDir, name)
+		h.Socket = filepath.Join(h.Dir, "oemeshd.sock")
+		if err := os.MkdirAll(filepath.Join(h.Dir, "policies"), 0o755); err != nil {
+			return nil, err
+		}
+		if h.Key != nil {
+			if err := dnskey.WriteHostKey(filepath.Join(h.Dir, "hostkey.pem"), h.Key, true); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}
+
+// Publish adds an IPSECKEY record for addr (at its reverse name) naming
+// gateway gw with key pub.
+func (m *Mesh) Publish(_ string, addr, gw netip.Addr, pub crypto.PublicKey) error {
+	name, err := dns.ReverseAddr(addr.String())
+	if err != nil {
+		return err
+	}
+	rr, err := dnskey.IPSECKEYRecord(dnskey.RecordSpec{Name: name, TTL: 60, Precedence: 10,
+		Gateway: dnskey.Gateway{Kind: dnskey.GatewayAddr, Addr: gw}, PublicKey: pub})
+	if err != nil {
+		return err
+	}
+	m.DNS.Add(rr)
+	return nil
+}
+
+// HostConfig is what StartDaemon writes for one host.
+type HostConfig struct {
+	// Policies maps group file names to their contents.
+	Policies map[string]string
+	// Extra is appended to the generated oemesh.yaml (e.g. an oe: section).
+	Extra string
+}
+
+// WritePolicies replaces the host's policy files.
+func (m *Mesh) WritePolicies(name string, policies map[string]string) error {
+	h := m.Hosts[name]
+	dir := filepath.Join(h.Dir, "policies")
+	for _, g := range []string{"clear", "clear-or-private", "private-or-clear", "private", "block"} {
+		os.Remove(filepath.Join(dir, g))
+	}
+	for g, body := range policies {
+		if err := os.WriteFile(filepath.Join(dir, g), []byte(body), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// StartDaemon writes the host's configuration and starts oemeshd in its
+// namespace, waiting until its control socket answers.
+func (m *Mesh) StartDaemon(ctx context.Context, name string, hc HostConfig) error {
+	h := m.Hosts[name]
+	if err := m.WritePolicies(name, hc.Policies); err != nil {
+		return err
+	}
+	cfg := fmt.Sprintf(`identity: %s
+hostkey: %s
+policies: %s
+control_socket: %s
+dns:
+  servers: [%s]
+  require_dnssec: false
+  timeout: 1s
+log:
+  level: debug
+%s`, h.Addr4, filepath.Join(h.Dir, "hostkey.pem"), filepath.Join(h.Dir, "policies"), h.Socket, m.DNSAt, hc.Extra)
+	cfgPath := filepath.Join(h.Dir, "oemesh.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(filepath.Join(h.Dir, "oemeshd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command("ip", "netns", "exec", h.Node.NSName, m.opts.Oemeshd, "--config", cfgPath)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("start oemeshd on %s: %w", name, err)
+	}
+	h.daemon, h.daemonDone = cmd, make(chan error, 1)
+	go func() { h.daemonDone <- cmd.Wait(); logf.Close() }()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-h.daemonDone:
+			h.daemonDone <- err
+			return fmt.Errorf("oemeshd on %s exited: %v; log:\n%s", name, err, m.Log(name))
+		default:
+		}
+		if _, err := os.Stat(h.Socket); err == nil {
+			out, err := m.CLI(ctx, name, "status")
+			if err == nil {
+				_ = out
+				return nil
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("oemeshd on %s did not come up; log:\n%s", name, m.Log(name))
+}
+
+// Signal sends sig to a host's daemon.
+func (m *Mesh) Signal(name string, sig syscall.Signal) error {
+	h := m.Hosts[name]
+	if h.daemon == nil || h.daemon.Process == nil {
+		return fmt.Errorf("no daemon on %s", name)
+	}
+	return h.daemon.Process.Signal(sig)
+}
+
+// StopDaemon sends sig and waits for the daemon to exit.
+func (m *Mesh) StopDaemon(name string, sig syscall.Signal) error {
+	h := m.Hosts[name]
+	if h.daemon == nil {
+		return nil
+	}
+	h.daemon.Process.Signal(sig)
+	select {
+	case <-h.daemonDone:
+	case <-time.After(10 * time.Second):
+		h.daemon.Process.Kill()
+		<-h.daemonDone
+	}
+	h.daemon = nil
+	return nil
+}
+
+// Log returns a host's daemon log.
+func (m *Mesh) Log(name string) string {
+	b, _ := os.ReadFile(filepath.Join(m.Hosts[name].Dir, "oemeshd.log"))
+	return string(b)
+}
+
+// CLI runs `oemesh` against a host's daemon; the oemesh binary sits beside
+// oemeshd.
+func (m *Mesh) CLI(ctx context.Context, name string, args ...string) (string, error) {
+	bin := filepath.Join(filepath.Dir(m.opts.Oemeshd), "oemesh")
+	cmd := exec.CommandContext(ctx, bin, append([]string{"--socket", m.Hosts[name].Socket}, args...)...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// PingResult is what one ping run saw.
+type PingResult struct {
+	Sent, Received int
+	First          bool // the first echo was answered
+	Output         string
+}
+
+// Ping sends count echo requests from host to dst, interval apart.
+func (m *Mesh) Ping(ctx context.Context, from string, dst netip.Addr, count int, interval time.Duration) PingResult {
+	args := []string{"-n", "-c", fmt.Sprint(count), "-i", fmt.Sprintf("%.3f", interval.Seconds()), "-W", "2", dst.String()}
+	out, _ := m.Hosts[from].Node.Command(ctx, "ping", args...).CombinedOutput()
+	r := PingResult{Sent: count, Output: string(out)}
+	for _, line := range strings.Split(r.Output, "\n") {
+		if strings.Contains(line, "bytes from") {
+			r.Received++
+			if strings.Contains(line, "icmp_seq=1 ") {
+				r.First = true
+			}
+		}
+	}
+	return r
+}
+
+// Close stops every daemon and removes the namespaces.
+func (m *Mesh) Close() error {
+	var errs []error
+	for name := range m.Hosts {
+		m.StopDaemon(name, syscall.SIGTERM)
+	}
+	if m.DNS != nil {
+		m.DNS.Close()
+	}
+	if err := m.Lab.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func nth(p netip.Prefix, i int) netip.Addr {
+	b := p.Addr().AsSlice()
+	b[len(b)-1] += byte(i)
+	a, _ := netip.AddrFromSlice(b)
+	return a
+}
+
+func pfx(a netip.Addr, bits int) string { return netip.PrefixFrom(a, bits).String() }
