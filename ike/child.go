@@ -161,6 +161,10 @@ func (sa *ikeSA) installChild(c *childSA) error {
 	if err := e.cfg.Installer.Install(ctx, c.ChildSA); err != nil {
 		return fmt.Errorf("ike: install CHILD SA %08x/%08x with %v: %w", c.SPIIn, c.SPIOut, sa.remote, err)
 	}
+	// The data plane has the keys now (it may keep these slices, so they
+	// are not zeroed); the engine never needs them again: Delete
+	// identifies the SA by SPIs and addresses.
+	c.EncrKeyIn, c.EncrKeyOut, c.IntegKeyIn, c.IntegKeyOut = nil, nil, nil, nil
 	c.installed = e.cfg.Clock.Now()
 	sa.setChildState(c, childInstalled)
 	e.stats.add(&e.stats.childUp)

@@ -7,7 +7,7 @@ import (
 )
 
 // liveSA returns p's one established IKE SA.
-func (p *testPeer) liveSA(t *testing.T) *ikeSA {
+func (p *testPeer) liveSA(t testing.TB) *ikeSA {
 	t.Helper()
 	var out []*ikeSA
 	for _, sa := range p.e.allSAs() {
@@ -80,7 +80,7 @@ func startIKERekey(t *testing.T, p *testPeer) chan error {
 	return done
 }
 
-func upPair(t *testing.T, mod func(*EngineConfig)) (*memNet, *testPeer, *testPeer) {
+func upPair(t testing.TB, mod func(*EngineConfig)) (*memNet, *testPeer, *testPeer) {
 	t.Helper()
 	n, a, b := newPair(t, nil, nil, mod)
 	if _, err := n.initiate(a, b, InitiateOptions{Auth: AuthKindPubkey}); err != nil {

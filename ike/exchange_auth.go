@@ -140,7 +140,7 @@ func (sa *ikeSA) establish(peer Identity, kind AuthKind) {
 		sa.timers.halfOpen = nil
 	}
 	// The IKE_SA_INIT messages and SK_p are only needed for AUTH.
-	sa.initI, sa.initR, sa.skpi, sa.skpr = nil, nil, nil, nil
+	sa.initI, sa.initR, sa.skpi, sa.skpr, sa.hashes = nil, nil, nil, nil, nil
 	e.stats.add(&e.stats.ikeUp)
 	sa.startTimers()
 	if f := e.cfg.OnEstablished; f != nil {

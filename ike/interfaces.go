@@ -215,7 +215,8 @@ type ChildInstaller interface {
 	// Install installs both directions of sa.
 	Install(ctx context.Context, sa ChildSA) error
 	// Delete removes both directions of sa (or releases its SPI when it
-	// was never installed).
+	// was never installed). sa carries no key material: the engine
+	// forgets the keys once Install has them.
 	Delete(ctx context.Context, sa ChildSA) error
 }
 

@@ -38,6 +38,8 @@ type memNet struct {
 	log    []memPacket // everything sent, for inspection
 	// nat, when set, hides one host behind a public address.
 	nat *memNAT
+	// wrap, when set, runs each delivery (benchmarks time the responder).
+	wrap func(e *Engine, deliver func())
 }
 
 // memNAT maps inner:port to outer:ports[port] and back.
@@ -120,7 +122,11 @@ func (n *memNet) deliverOne() bool {
 	e := n.engines[to.Addr()]
 	n.mu.Unlock()
 	if e != nil {
-		e.HandlePacket(p.data, to, from)
+		if n.wrap != nil {
+			n.wrap(e, func() { e.HandlePacket(p.data, to, from) })
+		} else {
+			e.HandlePacket(p.data, to, from)
+		}
 	}
 	return true
 }
