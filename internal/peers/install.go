@@ -30,7 +30,6 @@ type Install struct {
 	AddConn  string // /usr/libexec/ipsec/addconn
 	Ipsec    string // /usr/sbin/ipsec (initnss, newhostkey, showhostkey)
 	IP       string // ip(8)
-	Unshare  string
 	Sh       string
 	Versions map[string]string // "strongswan", "libreswan" when known
 }
@@ -63,7 +62,7 @@ func FindInstall() (*Install, error) {
 	for _, c := range []struct {
 		dst  *string
 		name string
-	}{{&in.IP, "ip"}, {&in.Unshare, "unshare"}, {&in.Sh, "sh"}} {
+	}{{&in.IP, "ip"}, {&in.Sh, "sh"}} {
 		p, err := exec.LookPath(c.name)
 		if err != nil {
 			missing = append(missing, c.name+" (PATH)")
@@ -82,10 +81,13 @@ func FindInstall() (*Install, error) {
 			}
 		}
 	}
+	if out, err := exec.Command("dpkg-query", "-W", "-f", "${Version}", "libreswan").Output(); err == nil {
+		in.Versions["libreswan"] = strings.TrimSpace(string(out))
+	}
 	return in, nil
 }
 
-// ErrNotRoot is returned by checkRoot when the process cannot create namespaces.
+// ErrNotRoot says why Require skips a test run without root.
 var ErrNotRoot = errors.New("interop peers need root (network namespaces, XFRM, mounts)")
 
 // Require returns the installed peers for a test. Under `go test -short` it skips; without
