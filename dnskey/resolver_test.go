@@ -19,7 +19,7 @@ const target = "2.0.18.198.in-addr.arpa."
 func newTestResolver(t testing.TB, s *testServer, mod func(*Config)) (*Resolver, *fakeClock) {
 	t.Helper()
 	clk := newFakeClock()
-	cfg := Config{Servers: []string{s.addr}, Timeout: 200 * time.Millisecond, Clock: clk, MinTTL: time.Second, MaxTTL: 24 * time.Hour}
+	cfg := Config{Servers: []string{s.addr}, Timeout: 2 * time.Second, Clock: clk, MinTTL: time.Second, MaxTTL: 24 * time.Hour}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -135,7 +135,8 @@ func TestLookupNegativeAndFailures(t *testing.T) {
 	s.set(func() { s.servfail["4.0.18.198.in-addr.arpa."] = true })
 	s.set(func() { s.drop["5.0.18.198.in-addr.arpa."] = true })
 	s.add(t, "6.0.18.198.in-addr.arpa. 300 IN PTR host.example.") // NODATA for our types
-	r, _ := newTestResolver(t, s, func(c *Config) { c.Timeout = 100 * time.Millisecond })
+	// Generous: a loaded CI machine must not turn SERVFAIL into a timeout.
+	r, _ := newTestResolver(t, s, func(c *Config) { c.Timeout = 500 * time.Millisecond })
 	tests := []struct {
 		addr      string
 		noKey     bool
@@ -179,7 +180,7 @@ func TestLookupFailsOverToNextServer(t *testing.T) {
 	s.add(t, target+" 300 IN IPSECKEY 10 0 4 . "+b64key(t, testKeys().ed.Public()))
 	r, _ := newTestResolver(t, s, func(c *Config) {
 		c.Servers = []string{dead.LocalAddr().String(), s.addr}
-		c.Timeout = 100 * time.Millisecond
+		c.Timeout = 300 * time.Millisecond
 	})
 	res, err := r.Lookup(context.Background(), mustID(t, "198.18.0.2"))
 	if err != nil || len(res.Keys) != 1 {
@@ -395,8 +396,10 @@ func TestLookupCoalesces(t *testing.T) {
 			t.Errorf("%s asked %d times, want 1", dns.TypeToString[qt], c)
 		}
 	}
-	if st := r.Stats(); st.Coalesced != 3*(n-1) {
-		t.Errorf("coalesced %d, want %d", st.Coalesced, 3*(n-1))
+	// Normally 3*(n-1) joined a flight; a lookup descheduled between its
+	// miss and joining finds the cache filled instead (still no query).
+	if st := r.Stats(); st.Coalesced == 0 || st.Coalesced > 3*(n-1) {
+		t.Errorf("coalesced %d, want 1..%d", st.Coalesced, 3*(n-1))
 	}
 }
 

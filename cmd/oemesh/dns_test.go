@@ -101,11 +101,11 @@ func TestDNSLookupExitCodes(t *testing.T) {
 		{"198.18.0.5", 1, "timeout"},
 		{"not-an-id", 1, "neither an IP address nor @fqdn"},
 	} {
-		out, errOut, code := runRoot(t, "dns", "lookup", "--server", srv, "--timeout", "100ms", tc.id)
+		out, errOut, code := runRoot(t, "dns", "lookup", "--server", srv, "--timeout", "500ms", tc.id)
 		if code != tc.code || !strings.Contains(out+errOut, tc.want) {
 			t.Errorf("dns lookup %s: exit %d, want %d and %q:\n%s%s", tc.id, code, tc.code, tc.want, out, errOut)
 		}
-		out, _, code = runRoot(t, "dns", "lookup", "--server", srv, "--timeout", "100ms", "--json", tc.id)
+		out, _, code = runRoot(t, "dns", "lookup", "--server", srv, "--timeout", "500ms", "--json", tc.id)
 		if tc.id != "not-an-id" && (code != tc.code || json.Unmarshal([]byte(out), &res) != nil || !strings.Contains(res.Error, tc.want)) {
 			t.Errorf("dns lookup --json %s: exit %d, want %d and error %q:\n%s", tc.id, code, tc.code, tc.want, out)
 		}
