@@ -156,6 +156,9 @@ func Load(opts Options) (*Config, error) {
 	// Unknown keys in the file: list them all, with a suggestion.
 	if file != "" {
 		for _, name := range fileKeys(v.AllSettings(), "") {
+			if name == "conns" {
+				continue // a list of tables, checked by LoadConns
+			}
 			if _, ok := lookupKey(name); !ok {
 				errs = append(errs, fmt.Errorf("config %s: unknown key %q%s", file, name, suggest(name)))
 			}
