@@ -21,6 +21,12 @@ test: deps
 	$(GO) vet $(PKGS)
 	$(GO) test $(TESTFLAGS) $(PKGS)
 
+# The kernel data plane: kernel/xfrm's namespace tests on this kernel, then the same
+# package with its ESP tests and the 10,000-pair benchmark in Debian's kernel under qemu.
+.PHONY: test-kernel
+test-kernel: deps
+	$(GO) test -count=1 -timeout 20m -v ./kernel/xfrm/ ./internal/vmtest/
+
 # Only what needs neither root nor installed packages.
 test-unit:
 	$(GO) test -short -count=1 $(PKGS)
