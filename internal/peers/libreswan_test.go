@@ -195,3 +195,34 @@ func st0(t *testing.T, ctx context.Context, l *Libreswan, peer string) Libreswan
 	}
 	return st
 }
+
+// A PSK conn added after start, with its secret given by SetSecrets (ipsec.secrets reread).
+func TestLibreswanPSKAddedLater(t *testing.T) {
+	in := Require(t)
+	t.Parallel()
+	net := netnstest.NewPair(t, "pk")
+	a := StartLibreswan(t, in, net.A.Name, LibreswanConfig{})
+	b := StartLibreswan(t, in, net.B.Name, LibreswanConfig{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	secret := net.A4.String() + " " + net.B4.String() + ` : PSK "libreswan-psk-test-secret-0123"`
+	for _, side := range []struct {
+		l             *Libreswan
+		local, remote string
+	}{{a, net.A4.String(), net.B4.String()}, {b, net.B4.String(), net.A4.String()}} {
+		if err := side.l.SetSecrets(ctx, []string{secret}); err != nil {
+			t.Fatal(err)
+		}
+		if err := side.l.AddConn(ctx, LibreswanConn{Name: "psk", Left: side.local, Right: side.remote, AuthBy: "secret",
+			IKEv2: "insist", Type: "transport", IKE: "aes256-sha2_256;dh19", ESP: "aes_gcm128", Auto: "add"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := a.Up(ctx, "psk")
+	if !strings.Contains(out, "initiator established IKE SA; authenticated peer using authby=secret") {
+		t.Fatalf("whack --initiate: %v\n%s", err, out)
+	}
+	if _, err := b.WaitIKEEstablished(ctx, net.A4.String()); err != nil {
+		t.Fatal(err)
+	}
+}

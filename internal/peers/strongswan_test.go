@@ -276,3 +276,30 @@ func TestStrongSwanTransportModeRefusedByDataplane(t *testing.T) {
 		})
 	}
 }
+
+// Reload replaces the connections of a running charon.
+func TestStrongSwanReload(t *testing.T) {
+	in := Require(t)
+	t.Parallel()
+	net := netnstest.NewPair(t, "pr")
+	conn := func(name string) StrongSwanConn {
+		return StrongSwanConn{Name: name, LocalAddrs: []string{net.A4.String()}, RemoteAddrs: []string{net.B4.String()}, PSK: "reload-test-psk",
+			Local: StrongSwanAuth{Method: AuthPSK}, Remote: StrongSwanAuth{Method: AuthPSK}}
+	}
+	s := StartStrongSwan(t, in, net.A.Name, StrongSwanConfig{Conns: []StrongSwanConn{conn("first")}})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := s.Reload(ctx, StrongSwanConfig{Conns: []StrongSwanConn{conn("second")}}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.Swanctl(ctx, "--list-conns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "second:") || strings.Contains(out, "first:") {
+		t.Errorf("after Reload, swanctl --list-conns shows:\n%s", out)
+	}
+	if err := s.Reload(ctx, StrongSwanConfig{Conns: []StrongSwanConn{{Name: "bad", Local: StrongSwanAuth{Method: "eap"}}}}); err == nil {
+		t.Error("Reload accepted an invalid config")
+	}
+}
