@@ -286,6 +286,12 @@ func TestNATTraversal(t *testing.T) {
 	if !bs.NATT || bs.Remote.Port() != 40001 {
 		t.Errorf("B's SA: natt %v remote %v", bs.NATT, bs.Remote)
 	}
+	// A, behind the NAT, keeps the mapping open; B does not need to.
+	n.advance(time.Minute + time.Second)
+	ka, kb := a.e.cfg.Sender.(*memSender).keepalives, b.e.cfg.Sender.(*memSender).keepalives
+	if ka != 3 || kb != 0 {
+		t.Errorf("keepalives: A %d, B %d; want 3 and 0 in a minute", ka, kb)
+	}
 }
 
 func TestPeerMovesTo4500WithoutNAT(t *testing.T) {

@@ -201,10 +201,18 @@ func (sa *ikeSA) open(m *Message, request bool) (*Message, error) {
 		}
 		return m, nil
 	case *EncryptedFragment:
-		if sa.reasm == nil || (sa.reasm.started && sa.reasm.msgID != m.MessageID) {
-			sa.reasm = &Reassembler{}
+		// Requests and responses have their own message ID spaces, so
+		// each direction reassembles apart.
+		dir := 0
+		if request {
+			dir = 1
 		}
-		out, err := sa.reasm.Add(m, sa.cin)
+		r := sa.reasm[dir]
+		if r == nil || (r.started && r.msgID != m.MessageID) {
+			r = &Reassembler{}
+			sa.reasm[dir] = r
+		}
+		out, err := r.Add(m, sa.cin)
 		if err != nil {
 			return nil, err
 		}
@@ -212,7 +220,7 @@ func (sa *ikeSA) open(m *Message, request bool) (*Message, error) {
 			sa.init.trace.FragmentsReceived++
 		}
 		if out != nil {
-			sa.reasm = nil
+			sa.reasm[dir] = nil
 		}
 		return out, nil
 	}

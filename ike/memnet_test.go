@@ -72,8 +72,16 @@ func newMemNet(t testing.TB) *memNet {
 }
 
 type memSender struct {
-	n    *memNet
-	self netip.Addr
+	n          *memNet
+	self       netip.Addr
+	keepalives int
+}
+
+func (s *memSender) SendKeepalive(local, remote netip.AddrPort) error {
+	s.n.mu.Lock()
+	defer s.n.mu.Unlock()
+	s.keepalives++
+	return nil
 }
 
 func (s *memSender) Send(pkt []byte, local, remote netip.AddrPort) error {

@@ -46,7 +46,7 @@ type ikeSA struct {
 	queue    []*request // requests waiting for the window
 	peerNext uint32     // ID of the next request we expect
 	lastResp [][]byte   // datagrams answering request peerNext-1
-	reasm    *Reassembler
+	reasm    [2]*Reassembler // responses, requests; only while fragments arrive
 
 	children []*childSA // few per SA: a slice is smaller than a map
 
@@ -183,7 +183,7 @@ func (sa *ikeSA) die(err error, _ bool) {
 	}
 	sa.e.log.Debug("ike: IKE SA removed", "spi_i", sa.spii, "spi_r", sa.spir, "remote", sa.remote, "reason", err)
 	// Free what we no longer need early: an SA may linger in a timer.
-	sa.skd, sa.skpi, sa.skpr, sa.cin, sa.cout, sa.lastResp, sa.reasm = nil, nil, nil, nil, nil, nil, nil
+	sa.skd, sa.skpi, sa.skpr, sa.cin, sa.cout, sa.lastResp, sa.reasm = nil, nil, nil, nil, nil, nil, [2]*Reassembler{}
 }
 
 // removeChild takes c out of the data plane (if it got there) and reports
