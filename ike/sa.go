@@ -41,11 +41,11 @@ type ikeSA struct {
 	established time.Time
 
 	// Message IDs (window size 1 both ways).
-	nextID   uint32     // ID of our next request
-	pending  *request   // our outstanding request
-	queue    []*request // requests waiting for the window
-	peerNext uint32     // ID of the next request we expect
-	lastResp [][]byte   // datagrams answering request peerNext-1
+	nextID   uint32          // ID of our next request
+	pending  *request        // our outstanding request
+	queue    []*request      // requests waiting for the window
+	peerNext uint32          // ID of the next request we expect
+	lastResp [][]byte        // datagrams answering request peerNext-1
 	reasm    [2]*Reassembler // responses, requests; only while fragments arrive
 
 	children []*childSA // few per SA: a slice is smaller than a map
