@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -165,6 +166,13 @@ func (d *Device) TUNName() string { return d.cfg.TUNName }
 
 // FwMark returns the mark the daemon's own sockets must carry (SO_MARK).
 func (d *Device) FwMark() uint32 { return d.cfg.FwMark }
+
+// SocketControl returns a net.ListenConfig / net.Dialer Control function
+// that sets our fwmark on a socket, so that IKE and DNS traffic to trapped
+// prefixes bypasses the TUN device instead of waiting for an SA.
+func (d *Device) SocketControl() func(network, address string, c syscall.RawConn) error {
+	return markControl(d.cfg.FwMark, nil)
+}
 
 // Stats returns the device-wide counters.
 func (d *Device) Stats() Stats {

@@ -2,9 +2,12 @@ package userspace
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -113,5 +116,49 @@ func TestNetnsRoutesReconcileAndClose(t *testing.T) {
 	}
 	if _, ok := <-d.Acquires(); ok {
 		t.Fatal("acquire channel open after Close")
+	}
+}
+
+// TestNetnsMarkedSocketBypassesTrap: a UDP socket with SocketControl's mark
+// reaches a trapped peer in clear (as IKE must), while an unmarked one is
+// held for an SA.
+func TestNetnsMarkedSocketBypassesTrap(t *testing.T) {
+	p := netnstest.NewPair(t, "usk")
+	da := startDevice(t, p.A, Config{})
+	trap(t, da, host(p.B4), kernel.GroupPrivate)
+	var ln net.PacketConn
+	if err := p.B.Do(func() (err error) { ln, err = net.ListenPacket("udp4", p.B4.String()+":500"); return }); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	send := func(marked bool) {
+		t.Helper()
+		lc := net.ListenConfig{}
+		if marked {
+			lc.Control = da.SocketControl()
+		}
+		var c net.PacketConn
+		if err := p.A.Do(func() (err error) { c, err = lc.ListenPacket(context.Background(), "udp4", ":0"); return }); err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.WriteTo([]byte(fmt.Sprintf("marked=%v", marked)), net.UDPAddrFromAddrPort(netip.AddrPortFrom(p.B4, 500))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(false)
+	send(true)
+	buf := make([]byte, 64)
+	_ = ln.SetReadDeadline(time.Now().Add(2 * time.Second))
+	n, _, err := ln.ReadFrom(buf)
+	if err != nil || string(buf[:n]) != "marked=true" {
+		t.Fatalf("got %q, %v; want only the marked datagram", buf[:n], err)
+	}
+	_ = ln.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, _, err := ln.ReadFrom(buf); err == nil {
+		t.Fatalf("unmarked datagram %q crossed in clear", buf[:n])
+	}
+	if s := da.Stats(); s.HeldPackets != 1 {
+		t.Fatalf("the unmarked datagram is not held: %+v", s)
 	}
 }
