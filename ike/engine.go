@@ -251,6 +251,9 @@ type Engine struct {
 
 	cookies *Cookies
 	stats   stats
+	// spawn runs slow work (key lookups) outside the caller; tests make
+	// it synchronous.
+	spawn func(func())
 
 	mu       sync.Mutex
 	closed   bool
@@ -295,6 +298,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		halfOpen: make(map[halfOpenKey]*ikeSA),
 	}
 	e.cookies = &Cookies{Now: cfg.Clock.Now, Rand: cfg.Rand}
+	e.spawn = func(f func()) { go f() }
 	return e, nil
 }
 
@@ -313,12 +317,13 @@ const (
 	DropBadCookie                            // missing or wrong cookie under load
 	DropClosed                               // engine closed
 	DropInvalid                              // well-formed but unusable (bad KE, missing payloads)
+	DropBusy                                 // retransmitted request still being worked on (key lookup)
 	numDropReasons
 )
 
 var dropNames = [numDropReasons]string{
 	"malformed", "unknown_spi", "integrity", "old_message_id", "unexpected_exchange",
-	"unexpected_response", "half_open_limit", "bad_cookie", "closed", "invalid",
+	"unexpected_response", "half_open_limit", "bad_cookie", "closed", "invalid", "busy",
 }
 
 func (r DropReason) String() string {

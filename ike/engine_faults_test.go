@@ -1,6 +1,8 @@
 package ike
 
 import (
+	"context"
+	"crypto"
 	"errors"
 	"net/netip"
 	"testing"
@@ -319,5 +321,58 @@ func TestPeerMovesTo4500WithoutNAT(t *testing.T) {
 	}
 	if cb, _ := b.inst.get(b.established()[0].Children[0].SPIIn); cb.Encap {
 		t.Error("ESP encapsulated without a NAT")
+	}
+}
+
+// slowKeys blocks PeerKeys until released, like a DNS lookup.
+type slowKeys struct {
+	inner   *fakeKeys
+	called  chan struct{}
+	release chan struct{}
+}
+
+func (k *slowKeys) PeerKeys(ctx context.Context, peer Identity, remote netip.Addr) ([]crypto.PublicKey, error) {
+	k.called <- struct{}{}
+	<-k.release
+	return k.inner.PeerKeys(ctx, peer, remote)
+}
+
+func TestKeyLookupDoesNotBlock(t *testing.T) {
+	n, a, b := newPair(t, nil, nil, nil)
+	sk := &slowKeys{inner: b.keys, called: make(chan struct{}, 1), release: make(chan struct{})}
+	b.e.cfg.Keys = sk
+	b.e.spawn = func(f func()) { go f() }
+	n.sentc = make(chan struct{}, 1)
+	in, _, err := a.e.startInitiate(InitiateOptions{Remote: netip.AddrPortFrom(addrB, 500), Local: addrA, Auth: AuthKindPubkey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// IKE_SA_INIT both ways, then IKE_AUTH reaches B, whose HandlePacket
+	// returns while the lookup hangs.
+	n.drain()
+	guard := time.After(30 * time.Second) // a hang guard, not a protocol wait
+	select {
+	case <-sk.called:
+	case <-guard:
+		t.Fatal("B never looked up A's key")
+	}
+	// A retransmits IKE_AUTH; B is still busy with the first copy.
+	if !n.clock.Step(time.Minute) {
+		t.Fatal("no retransmission timer")
+	}
+	n.drain()
+	if got := b.e.Stats().Drops[DropBusy]; got != 1 {
+		t.Errorf("busy drops %d, want 1", got)
+	}
+	<-n.sentc // drain the signal of A's retransmission
+	close(sk.release)
+	select {
+	case <-n.sentc: // B's IKE_AUTH response
+	case <-guard:
+		t.Fatal("B never answered after the lookup")
+	}
+	n.run(func() bool { return len(in.done) > 0 }, time.Minute)
+	if r := <-in.done; r.err != nil {
+		t.Fatal(r.err)
 	}
 }

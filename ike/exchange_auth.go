@@ -2,9 +2,9 @@ package ike
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
-	"net/netip"
 	"time"
 )
 
@@ -79,8 +79,43 @@ func (sa *ikeSA) makeAuth(kind AuthKind, id Identity, pskPeer Identity) (*Auth, 
 // TEMPORARY_FAILURE rather than AUTHENTICATION_FAILED.
 var errTemporary = errors.New("temporary failure")
 
-// verifyPeerAuth checks the peer's AUTH payload for identity id.
-func (sa *ikeSA) verifyPeerAuth(a *Auth, id Identity, remote netip.Addr) (string, error) {
+// peerKeys is the outcome of a KeyResolver lookup.
+type peerKeys struct {
+	keys []crypto.PublicKey
+	err  error
+}
+
+// lookupKeys resolves the peer's keys when its AUTH payload is a
+// signature, outside every engine lock (DNS can take a while and
+// HandlePacket must not stall), then calls then with sa.mu held. For
+// other methods it calls then at once.
+func (sa *ikeSA) lookupKeys(a *Auth, id Identity, then func(peerKeys)) {
+	e := sa.e
+	if authKindOf(a.Method) != AuthKindPubkey || e.cfg.Keys == nil {
+		then(peerKeys{})
+		return
+	}
+	sa.lookup = true
+	remote := sa.remote.Addr()
+	sa.post(func() {
+		e.spawn(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
+			keys, err := e.cfg.Keys.PeerKeys(ctx, id, remote)
+			cancel()
+			sa.lock()
+			defer sa.unlock()
+			sa.lookup = false
+			if sa.state == stDead {
+				return
+			}
+			then(peerKeys{keys, err})
+		})
+	})
+}
+
+// verifyPeerAuth checks the peer's AUTH payload for identity id; pk holds
+// the keys looked up for signature methods.
+func (sa *ikeSA) verifyPeerAuth(a *Auth, id Identity, pk peerKeys) (string, error) {
 	octets := sa.peerSignedOctets(id)
 	prf := sa.suite.PRF
 	switch authKindOf(a.Method) {
@@ -103,27 +138,24 @@ func (sa *ikeSA) verifyPeerAuth(a *Auth, id Identity, remote netip.Addr) (string
 		if sa.e.cfg.Keys == nil {
 			return "", fmt.Errorf("ike: no key resolver to verify %v: %w", id, ErrAuthentication)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
-		keys, err := sa.e.cfg.Keys.PeerKeys(ctx, id, remote)
-		cancel()
-		if err != nil {
+		if err := pk.err; err != nil {
 			if errors.Is(err, ErrNoKey) {
 				return "", fmt.Errorf("ike: public key of %v: %w: %w", id, err, ErrAuthentication)
 			}
 			return "", fmt.Errorf("ike: public key of %v: %w: %w", id, err, errTemporary)
 		}
-		if len(keys) == 0 {
+		if len(pk.keys) == 0 {
 			return "", fmt.Errorf("ike: public key of %v: %w: %w", id, ErrNoKey, ErrAuthentication)
 		}
 		var last error
-		for _, k := range keys {
+		for _, k := range pk.keys {
 			s, err := VerifyAuth(a, k, octets)
 			if err == nil {
 				return s.String(), nil
 			}
 			last = err
 		}
-		return "", fmt.Errorf("ike: %v: none of %d keys verifies: %w", id, len(keys), last)
+		return "", fmt.Errorf("ike: %v: none of %d keys verifies: %w", id, len(pk.keys), last)
 	}
 	return "", fmt.Errorf("ike: AUTH method %v not supported: %w", a.Method, ErrAuthentication)
 }

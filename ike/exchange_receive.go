@@ -141,6 +141,10 @@ func (sa *ikeSA) receiveRequest(pkt []byte, h Header, local, remote netip.AddrPo
 		}
 		return
 	}
+	if sa.lookup && h.MessageID == sa.peerNext {
+		e.drop(DropBusy, remote, fmt.Errorf("%v request %d: still looking up the peer's key", h.Exchange, h.MessageID))
+		return
+	}
 	if h.MessageID != sa.peerNext {
 		e.drop(DropOldMessageID, remote, fmt.Errorf("request with message ID %d, expected %d", h.MessageID, sa.peerNext))
 		return

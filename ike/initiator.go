@@ -393,10 +393,24 @@ func (sa *ikeSA) onAuthResponse(m *Message) {
 		err = fmt.Errorf("ike: IKE_AUTH: peer %v authenticated with %v, want %v: %w", sa.remote, auth.Method, want, ErrAuthentication)
 	case in.opts.PeerID.Type != 0 && kind != AuthKindNull && !identityEqual(in.opts.PeerID, idr.Identity):
 		err = fmt.Errorf("ike: IKE_AUTH: peer identity %v, want %v: %w", idr.Identity, in.opts.PeerID, ErrAuthentication)
-	default:
-		_, err = sa.verifyPeerAuth(auth, idr.Identity, sa.remote.Addr())
 	}
 	if err != nil {
+		sa.sendDelete()
+		sa.die(err, false)
+		return
+	}
+	sa.lookupKeys(auth, idr.Identity, func(pk peerKeys) { sa.finishAuthResponse(m, idr, auth, pk, childErr) })
+}
+
+// finishAuthResponse verifies the responder's AUTH once its keys are
+// known, then completes the first CHILD SA.
+func (sa *ikeSA) finishAuthResponse(m *Message, idr *IDPayload, auth *Auth, pk peerKeys, childErr error) {
+	in := sa.init
+	if in == nil || sa.state != stAuthSent {
+		return
+	}
+	kind := authKindOf(auth.Method)
+	if _, err := sa.verifyPeerAuth(auth, idr.Identity, pk); err != nil {
 		sa.sendDelete()
 		sa.die(err, false)
 		return

@@ -40,6 +40,8 @@ type memNet struct {
 	nat *memNAT
 	// wrap, when set, runs each delivery (benchmarks time the responder).
 	wrap func(e *Engine, deliver func())
+	// sentc, when set, is signalled (without blocking) on every send.
+	sentc chan struct{}
 }
 
 // memNAT maps inner:port to outer:ports[port] and back.
@@ -107,6 +109,12 @@ func (s *memSender) Send(pkt []byte, local, remote netip.AddrPort) error {
 	}
 	for i := 0; i < copies; i++ {
 		s.n.queue = append(s.n.queue, p)
+	}
+	if s.n.sentc != nil {
+		select {
+		case s.n.sentc <- struct{}{}:
+		default:
+		}
 	}
 	return nil
 }
@@ -320,6 +328,7 @@ func (n *memNet) addPeer(addr netip.Addr, signer crypto.Signer, mod func(*Engine
 	if err != nil {
 		n.t.Fatal(err)
 	}
+	e.spawn = func(f func()) { f() } // deterministic: lookups finish at once
 	p.e = e
 	n.engines[addr] = e
 	return p

@@ -31,7 +31,23 @@ func (sa *ikeSA) handleAuthRequest(m *Message) {
 		fail(notifyFor(err, NotifyAuthenticationFailed), fmt.Errorf("ike: policy refuses %v authentication from %v: %w", kind, idi.Identity, err))
 		return
 	}
-	if _, err := sa.verifyPeerAuth(auth, idi.Identity, sa.remote.Addr()); err != nil {
+	sa.lookupKeys(auth, idi.Identity, func(pk peerKeys) { sa.finishAuthRequest(m, idi, auth, pk) })
+}
+
+// finishAuthRequest verifies the peer's AUTH once its keys are known and
+// answers IKE_AUTH.
+func (sa *ikeSA) finishAuthRequest(m *Message, idi *IDPayload, auth *Auth, pk peerKeys) {
+	e := sa.e
+	if sa.state != stHalfOpen {
+		return
+	}
+	kind := authKindOf(auth.Method)
+	fail := func(t NotifyType, err error) {
+		e.log.Info("ike: IKE_AUTH refused", "remote", sa.remote, "peer", idi.Identity, "notify", t, "err", err)
+		sa.respond(m, []Payload{&Notify{NotifyType: t}})
+		sa.die(err, false)
+	}
+	if _, err := sa.verifyPeerAuth(auth, idi.Identity, pk); err != nil {
 		t := NotifyAuthenticationFailed
 		if errors.Is(err, errTemporary) {
 			t = NotifyTemporaryFailure

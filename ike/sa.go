@@ -58,7 +58,8 @@ type ikeSA struct {
 	rekey    *ikeRekey
 	replaced bool // its CHILD SAs moved to a successor: no OnIKEDown
 
-	half *halfOpenKey // set while counted as half open
+	half   *halfOpenKey // set while counted as half open
+	lookup bool         // a KeyResolver lookup for IKE_AUTH is under way
 
 	lastRecv time.Time
 	timers   saTimers
