@@ -38,6 +38,7 @@ func newRootCmd() *cobra.Command {
 		newDNSCmd(g),
 		newProbeCmd(g),
 		newRespondCmd(g),
+		newImportCmd(g),
 	)
 	return root
 }

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/spf13/cobra"
+
+	"github.com/oemesh/oemesh/internal/ipsecconf"
+)
+
+func newImportCmd(g *globalFlags) *cobra.Command {
+	var secrets, local, keyDir string
+	cmd := &cobra.Command{
+		Use:   "import IPSEC.CONF",
+		Short: "Convert the conn sections of an ipsec.conf into oemesh conns (printed as YAML)",
+		Long: `import reads a FreeS/WAN, Libreswan or strongSwan ipsec.conf and prints the
+equivalent conns: list for oemesh.yaml. Settings that have no oemesh
+equivalent are listed with their line at the top of the output (and counted
+on stderr), never dropped silently. Inline RSA keys (rightrsasigkey=0s...)
+are written as PEM files into --keydir. With --secrets, PSK conns name that
+ipsec.secrets file (which oemeshd reads, mode 0600) and the import checks that
+it holds a key for each.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fh, err := os.Open(args[0])
+			if err != nil {
+				return err
+			}
+			defer fh.Close()
+			f, err := ipsecconf.Parse(fh, args[0])
+			if err != nil {
+				return err
+			}
+			opts := ipsecconf.Options{Local: local, KeyDir: keyDir}
+			if secrets != "" {
+				abs, err := filepath.Abs(secrets)
+				if err != nil {
+					return err
+				}
+				if opts.Secrets, err = ipsecconf.LoadSecrets(abs); err != nil {
+					return err
+				}
+			}
+			if keyDir != "" {
+				if opts.KeyDir, err = filepath.Abs(keyDir); err != nil {
+					return err
+				}
+			}
+			res, err := ipsecconf.Convert(f, opts)
+			if err != nil {
+				return err
+			}
+			if err := writeKeys(res.Keys); err != nil {
+				return err
+			}
+			if g.json {
+				return printJSON(cmd.OutOrStdout(), res)
+			}
+			fmt.Fprint(cmd.OutOrStdout(), res.YAML())
+			if n := len(res.Unsupported); n > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "oemesh import: %d setting(s) not carried over; they are listed at the top of the output\n", n)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&secrets, "secrets", "", "the ipsec.secrets holding the PSKs of authby=secret conns")
+	cmd.Flags().StringVar(&local, "local", "left", "which side is this host: left or right")
+	cmd.Flags().StringVar(&keyDir, "keydir", "/etc/oemesh/keys", "where to write the peers' inline RSA keys as PEM")
+	return cmd
+}
+
+// writeKeys writes the peers' public keys, refusing to overwrite a
+// different key.
+func writeKeys(keys map[string][]byte) error {
+	paths := make([]string, 0, len(keys))
+	for p := range keys {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		if old, err := os.ReadFile(p); err == nil {
+			if bytes.Equal(old, keys[p]) {
+				continue
+			}
+			return fmt.Errorf("%s exists and holds another key; move it away or choose --keydir", p)
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return fmt.Errorf("key directory: %w", err)
+		}
+		if err := os.WriteFile(p, keys[p], 0o644); err != nil {
+			return fmt.Errorf("writing a peer key: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,562 @@
+package ipsecconf
+
+import (
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/oemesh/oemesh/dnskey"
+)
+
+// Options tunes Convert.
+type Options struct {
+	// Local is the side that is this host: "left" (default) or "right".
+	Local string
+	// KeyDir is where remote RSA keys given inline (leftrsasigkey=0s...)
+	// are to be written as PEM files; the conns name them there.
+	KeyDir string
+	// Secrets, when set, is the ipsec.secrets the PSK conns will read
+	// (its File is written into the conns as psk:).
+	Secrets *Secrets
+}
+
+// Conn is one converted conn, in oemesh's terms (see internal/config).
+type Conn struct {
+	Name                        string
+	Local, Remote               string
+	LocalSubnets, RemoteSubnets []string
+	LocalID, RemoteID           string
+	Auth                        string
+	RemoteKey                   string
+	PSK                         string
+	Mode                        string
+	IKE, ESP                    string
+	IKELifetime, Lifetime       string
+	Rekey                       *bool
+	KeyingTries                 *int
+	DPDInterval, DPDAction      string
+	Auto                        string
+	UniqueIDs                   *bool
+	CopyDSCP                    *bool
+	Updown                      string
+	// Notes are remarks written as comments above the conn.
+	Notes []string
+}
+
+// Problem is a setting that could not be converted, with its line.
+type Problem struct {
+	File string
+	Line int
+	Conn string
+	Key  string
+	Why  string
+}
+
+func (p Problem) String() string {
+	where := p.File + ":" + strconv.Itoa(p.Line)
+	if p.Conn != "" {
+		return fmt.Sprintf("%s: conn %s: %s: %s", where, p.Conn, p.Key, p.Why)
+	}
+	return fmt.Sprintf("%s: %s: %s", where, p.Key, p.Why)
+}
+
+// Result is what Convert produced.
+type Result struct {
+	Conns []Conn
+	// Unsupported lists every setting not carried over, with its line.
+	Unsupported []Problem
+	// Keys are PEM public keys to write: path → contents.
+	Keys map[string][]byte
+}
+
+// setupKeys are `config setup` keys that map onto every conn.
+var setupIgnored = map[string]string{
+	"protostack":       "oemeshd chooses its data plane with `dataplane:`",
+	"interfaces":       "oemeshd listens on `listen:` addresses",
+	"plutodebug":       "use log.level",
+	"klipsdebug":       "use log.level",
+	"logfile":          "oemeshd logs to stderr",
+	"plutostderrlog":   "oemeshd logs to stderr",
+	"nat_traversal":    "NAT-T is always on in IKEv2",
+	"virtual_private":  "not used: IKEv2 narrows selectors instead",
+	"charondebug":      "use log.level",
+	"strictcrlpolicy":  "certificates are not supported",
+	"oe":               "OE is configured by the policy groups",
+	"dumpdir":          "not applicable",
+	"plutoopts":        "not applicable",
+	"nhelpers":         "not applicable",
+	"ikev1-policy":     "oemesh speaks IKEv2 only",
+	"keep-alive":       "NAT keepalives are sent every 20 s",
+	"myid":             "set identity: in oemesh.yaml",
+	"forwardcontrol":   "enable forwarding with sysctl net.ipv4.ip_forward=1",
+	"rp_filter":        "set with sysctl",
+	"syslog":           "oemeshd logs to stderr",
+	"overridemtu":      "not applicable",
+	"secretsfile":      "give it to `oemesh import --secrets`",
+	"listen":           "use listen: in oemesh.yaml",
+	"crlcheckinterval": "certificates are not supported",
+}
+
+// Convert turns the conn sections of f into oemesh conns.
+func Convert(f *File, opts Options) (Result, error) {
+	if opts.Local == "" {
+		opts.Local = "left"
+	}
+	if opts.Local != "left" && opts.Local != "right" {
+		return Result{}, fmt.Errorf("local side %q: want left or right", opts.Local)
+	}
+	res := Result{Keys: map[string][]byte{}}
+	for _, inc := range f.Includes {
+		res.Unsupported = append(res.Unsupported, Problem{File: f.Name, Line: inc.Line, Key: "include",
+			Why: "not followed: import " + inc.Value + " separately"})
+	}
+	// config setup: uniqueids and hidetos apply to every conn.
+	var uniqueIDs, copyDSCP *bool
+	for _, s := range f.Sections {
+		if s.Kind == "ca" {
+			res.Unsupported = append(res.Unsupported, Problem{File: f.Name, Line: s.Line, Key: "ca " + s.Name,
+				Why: "certificate authorities are not supported"})
+			continue
+		}
+		if s.Kind != "config" {
+			continue
+		}
+		for _, st := range s.Settings {
+			switch st.Key {
+			case "uniqueids":
+				b, err := yesNo(st.Value)
+				if err != nil {
+					return res, fmt.Errorf("%s:%d: uniqueids: %w", f.Name, st.Line, err)
+				}
+				uniqueIDs = &b
+			case "hidetos":
+				b, err := yesNo(st.Value)
+				if err != nil {
+					return res, fmt.Errorf("%s:%d: hidetos: %w", f.Name, st.Line, err)
+				}
+				nb := !b
+				copyDSCP = &nb
+			default:
+				why, ok := setupIgnored[st.Key]
+				if !ok {
+					why = "no oemesh equivalent"
+				}
+				res.Unsupported = append(res.Unsupported, Problem{File: f.Name, Line: st.Line, Key: "config setup " + st.Key, Why: why})
+			}
+		}
+	}
+	def := f.Conn("%default")
+	for _, s := range f.Sections {
+		if s.Kind != "conn" || s.Name == "%default" {
+			continue
+		}
+		if _, hasPeer := peerAddr(s, opts.Local); !hasPeer && alsoTarget(f, s.Name) {
+			res.Unsupported = append(res.Unsupported, Problem{File: f.Name, Line: s.Line, Key: "conn " + s.Name,
+				Why: "not a conn of its own (no peer address): only its settings are used, through also="})
+			continue
+		}
+		settings, err := expand(f, s, def)
+		if err != nil {
+			return res, err
+		}
+		c, probs, err := convertConn(f.Name, s.Name, settings, opts, res.Keys)
+		if err != nil {
+			return res, err
+		}
+		res.Unsupported = append(res.Unsupported, probs...)
+		if c == nil {
+			continue
+		}
+		if uniqueIDs != nil {
+			c.UniqueIDs = uniqueIDs
+		}
+		if copyDSCP != nil {
+			c.CopyDSCP = copyDSCP
+		}
+		res.Conns = append(res.Conns, *c)
+	}
+	return res, nil
+}
+
+// expand resolves also= (depth first, in order, the conn's own settings
+// winning) and then conn %default for keys still unset.
+func expand(f *File, s *Section, def *Section) (map[string]Setting, error) {
+	out := map[string]Setting{}
+	var walk func(sec *Section, chain []string) error
+	walk = func(sec *Section, chain []string) error {
+		for _, st := range sec.Settings {
+			if st.Key != "also" {
+				continue
+			}
+			for _, name := range strings.Fields(st.Value) {
+				if slices.Contains(chain, name) {
+					return fmt.Errorf("%s:%d: conn %s: also=%s makes a loop (%s → %s)", f.Name, st.Line, sec.Name, name, strings.Join(chain, " → "), name)
+				}
+				inc := f.Conn(name)
+				if inc == nil {
+					return fmt.Errorf("%s:%d: conn %s: also=%s names no conn", f.Name, st.Line, sec.Name, name)
+				}
+				if err := walk(inc, append(slices.Clone(chain), name)); err != nil {
+					return err
+				}
+			}
+		}
+		for _, st := range sec.Settings {
+			if st.Key != "also" {
+				out[st.Key] = st // later (the including conn's own) settings win
+			}
+		}
+		return nil
+	}
+	if err := walk(s, []string{s.Name}); err != nil {
+		return nil, err
+	}
+	if def != nil {
+		for _, st := range def.Settings {
+			if _, set := out[st.Key]; !set {
+				out[st.Key] = st
+			}
+		}
+	}
+	return out, nil
+}
+
+func convertConn(file, name string, m map[string]Setting, opts Options, keys map[string][]byte) (*Conn, []Problem, error) {
+	c := &Conn{Name: name}
+	var probs []Problem
+	bad := func(st Setting, format string, a ...any) error {
+		return fmt.Errorf("%s:%d: conn %s: %s: %s", file, st.Line, name, st.Key, fmt.Sprintf(format, a...))
+	}
+	unsupported := func(st Setting, why string) {
+		probs = append(probs, Problem{File: file, Line: st.Line, Conn: name, Key: st.Key + "=" + st.Value, Why: why})
+	}
+	me, peer := opts.Local, "right"
+	if me == "right" {
+		peer = "left"
+	}
+	// Settings in line order, so reports read like the file.
+	ordered := make([]Setting, 0, len(m))
+	for _, st := range m {
+		ordered = append(ordered, st)
+	}
+	slices.SortFunc(ordered, func(a, b Setting) int { return a.Line - b.Line })
+	var localKey string
+	for _, st := range ordered {
+		side, key := "", st.Key
+		switch {
+		case strings.HasPrefix(key, me):
+			side, key = "local", strings.TrimPrefix(key, me)
+		case strings.HasPrefix(key, peer):
+			side, key = "remote", strings.TrimPrefix(key, peer)
+		}
+		v := st.Value
+		if side != "" {
+			switch key {
+			case "":
+				switch {
+				case v == "%defaultroute" && side == "local":
+					c.Local = v
+				case v == "%any" || v == "%any4" || v == "%any6" || v == "%opportunistic":
+					if side == "local" {
+						return nil, nil, bad(st, "our own side cannot be %s; is this host the %s side? (oemesh import --local %s)", v, peer, peer)
+					}
+					c.Remote = "%any"
+				case isAddr(v):
+					if side == "local" {
+						c.Local = v
+					} else {
+						c.Remote = v
+					}
+				default:
+					unsupported(st, "only addresses, %defaultroute and %any are supported (no DNS names)")
+				}
+			case "subnet", "subnets":
+				nets := strings.Fields(strings.NewReplacer("{", " ", "}", " ", ",", " ").Replace(v))
+				for i, n := range nets {
+					p, err := parsePrefix(n)
+					if err != nil {
+						return nil, nil, bad(st, "%v", err)
+					}
+					nets[i] = p.String()
+				}
+				if side == "local" {
+					c.LocalSubnets = append(c.LocalSubnets, nets...)
+				} else {
+					c.RemoteSubnets = append(c.RemoteSubnets, nets...)
+				}
+			case "id":
+				if v == "%any" || v == "%fromcert" || v == "%none" {
+					unsupported(st, "special ID not supported; the peer's address is used")
+					continue
+				}
+				id := v
+				if !strings.HasPrefix(id, "@") && !isAddr(id) {
+					unsupported(st, "only address and @fqdn IDs are supported")
+					continue
+				}
+				if side == "local" {
+					c.LocalID = id
+				} else {
+					c.RemoteID = id
+				}
+			case "rsasigkey", "pubkey":
+				if side == "local" {
+					localKey = v
+					continue
+				}
+				switch {
+				case v == "%dns" || v == "%dnsondemand":
+					c.RemoteKey = "dns"
+				case strings.HasPrefix(v, "0s") || strings.HasPrefix(v, "0x"):
+					der, err := rsaSigKeyDER(v)
+					if err != nil {
+						return nil, nil, bad(st, "%v", err)
+					}
+					path := filepath.Join(opts.KeyDir, name+"-"+peer+".pem")
+					keys[path] = pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+					c.RemoteKey = path
+				default:
+					unsupported(st, "only %dns and inline 0s/0x RSA keys are supported")
+				}
+			case "updown":
+				if side == "local" {
+					c.Updown = v
+				} else {
+					unsupported(st, "the peer's updown script runs on the peer")
+				}
+			case "protoport":
+				unsupported(st, "port selectors are not supported; the whole subnet is carried")
+			default:
+				unsupported(st, "no oemesh equivalent")
+			}
+			continue
+		}
+		switch st.Key {
+		case "authby":
+			switch v {
+			case "rsasig", "rsa", "rsa-sha1", "rsa-sha2", "rsa-sha2_256", "rsa-sha2_384", "rsa-sha2_512",
+				"ecdsa", "ecdsa-sha2", "pubkey":
+				c.Auth = "pubkey"
+			case "secret", "psk":
+				c.Auth = "psk"
+			case "null":
+				c.Auth = "null"
+			case "secret|rsasig", "rsasig|secret":
+				c.Auth = "pubkey"
+				unsupported(st, "both methods allowed; converted to pubkey only")
+			default:
+				return nil, nil, bad(st, "unknown authentication %q", v)
+			}
+		case "auto":
+			switch v {
+			case "add":
+				c.Auto = "add"
+			case "route", "ondemand", "trap":
+				c.Auto = "route"
+			case "start", "up":
+				c.Auto = "start"
+			case "ignore":
+				unsupported(st, "auto=ignore: this conn is not imported")
+				return nil, probs, nil
+			default:
+				return nil, nil, bad(st, "unknown auto value %q", v)
+			}
+		case "keyingtries":
+			if v == "%forever" {
+				n := 0
+				c.KeyingTries = &n
+				continue
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return nil, nil, bad(st, "want a number or %%forever, got %q", v)
+			}
+			c.KeyingTries = &n
+		case "keylife", "lifetime", "salifetime":
+			d, err := ipsecDuration(v)
+			if err != nil {
+				return nil, nil, bad(st, "%v", err)
+			}
+			c.Lifetime = d.String()
+		case "ikelifetime":
+			d, err := ipsecDuration(v)
+			if err != nil {
+				return nil, nil, bad(st, "%v", err)
+			}
+			c.IKELifetime = d.String()
+		case "rekey":
+			b, err := yesNo(v)
+			if err != nil {
+				return nil, nil, bad(st, "%v", err)
+			}
+			c.Rekey = &b
+		case "type":
+			switch v {
+			case "tunnel", "transport":
+				c.Mode = v
+			default:
+				unsupported(st, "only tunnel and transport conns are imported; use a policy group for "+v)
+				return nil, probs, nil
+			}
+		case "ike", "esp", "phase2alg":
+			if st.Key == "ike" {
+				c.IKE = v
+			} else {
+				c.ESP = v
+			}
+			c.Notes = append(c.Notes, fmt.Sprintf("%s=%s (line %d) is passed on as written: check it reads as strongSwan proposal syntax", st.Key, v, st.Line))
+		case "dpddelay":
+			d, err := ipsecDuration(v)
+			if err != nil {
+				return nil, nil, bad(st, "%v", err)
+			}
+			c.DPDInterval = d.String()
+		case "dpdaction":
+			switch v {
+			case "clear", "hold", "restart":
+				c.DPDAction = v
+			case "none":
+			default:
+				return nil, nil, bad(st, "want clear, hold or restart, got %q", v)
+			}
+		case "keyexchange", "ikev2":
+			if v == "ikev1" || v == "never" || v == "no" {
+				unsupported(st, "oemesh speaks IKEv2 only; the peer must too")
+			}
+		case "uniqueids":
+			b, err := yesNo(v)
+			if err != nil {
+				return nil, nil, bad(st, "%v", err)
+			}
+			c.UniqueIDs = &b
+		case "hidetos":
+			b, err := yesNo(v)
+			if err != nil {
+				return nil, nil, bad(st, "%v", err)
+			}
+			nb := !b
+			c.CopyDSCP = &nb
+		default:
+			unsupported(st, "no oemesh equivalent")
+		}
+	}
+	if localKey != "" {
+		c.Notes = append(c.Notes, "our own "+me+"rsasigkey is not imported: oemeshd signs with its hostkey (`oemesh showhostkey` prints it)")
+	}
+	if c.Remote == "" {
+		return nil, nil, fmt.Errorf("%s: conn %s: no %s= (the peer's address): is this host the %s side? (oemesh import --local %s)", file, name, peer, peer, peer)
+	}
+	if c.Auth == "" {
+		c.Auth = "pubkey" // FreeS/WAN's default authby=rsasig
+	}
+	if c.Auth == "psk" {
+		if opts.Secrets == nil {
+			c.Notes = append(c.Notes, "authby=secret: give --secrets so psk: names the secrets file")
+			c.PSK = "/etc/ipsec.secrets"
+		} else {
+			c.PSK = opts.Secrets.File
+			lid, rid := c.LocalID, c.RemoteID
+			if lid == "" {
+				lid = c.Local
+			}
+			if rid == "" {
+				rid = c.Remote
+			}
+			if _, line, ok := opts.Secrets.PSK(lid, rid); ok {
+				c.Notes = append(c.Notes, fmt.Sprintf("PSK found in %s at line %d", opts.Secrets.File, line))
+			} else {
+				c.Notes = append(c.Notes, fmt.Sprintf("no PSK for %s %s in %s: add one before starting", lid, rid, opts.Secrets.File))
+			}
+		}
+	}
+	if c.Auth == "pubkey" && c.RemoteKey == "" {
+		c.RemoteKey = "dns"
+		c.Notes = append(c.Notes, "no "+peer+"rsasigkey: the peer's key is looked up in DNS")
+	}
+	return c, probs, nil
+}
+
+func isAddr(s string) bool {
+	_, err := parseAddr(s)
+	return err == nil
+}
+
+// rsaSigKeyDER turns an RFC 3110 key (0s base64 or 0x hex) into PKIX DER.
+func rsaSigKeyDER(v string) ([]byte, error) {
+	var raw []byte
+	var err error
+	if strings.HasPrefix(v, "0s") {
+		raw, err = base64.StdEncoding.DecodeString(v[2:])
+	} else {
+		raw, err = hex.DecodeString(strings.ReplaceAll(v[2:], "_", ""))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("RSA key encoding: %w", err)
+	}
+	k, err := dnskey.ParseRSAKey(raw)
+	if err != nil {
+		return nil, err
+	}
+	return x509.MarshalPKIXPublicKey(k)
+}
+
+// ipsecDuration reads FreeS/WAN durations: a number of seconds, or a
+// number with s, m, h or d.
+func ipsecDuration(v string) (time.Duration, error) {
+	unit := time.Second
+	num := v
+	if n := len(v); n > 0 {
+		switch v[n-1] {
+		case 's':
+			num = v[:n-1]
+		case 'm':
+			unit, num = time.Minute, v[:n-1]
+		case 'h':
+			unit, num = time.Hour, v[:n-1]
+		case 'd':
+			unit, num = 24*time.Hour, v[:n-1]
+		}
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || f < 0 || f > 1e7 {
+		return 0, fmt.Errorf("want a duration such as 3600, 60m, 8h or 1d, got %q", v)
+	}
+	return time.Duration(f * float64(unit)), nil
+}
+
+func yesNo(v string) (bool, error) {
+	switch v {
+	case "yes", "true", "1":
+		return true, nil
+	case "no", "false", "0":
+		return false, nil
+	}
+	return false, fmt.Errorf("want yes or no, got %q", v)
+}
+
+// peerAddr returns the peer side's address setting of a section itself.
+func peerAddr(s *Section, local string) (Setting, bool) {
+	if local == "right" {
+		return s.Get("left")
+	}
+	return s.Get("right")
+}
+
+// alsoTarget reports whether some conn includes name with also=.
+func alsoTarget(f *File, name string) bool {
+	for _, s := range f.Sections {
+		for _, st := range s.Settings {
+			if st.Key == "also" && slices.Contains(strings.Fields(st.Value), name) {
+				return true
+			}
+		}
+	}
+	return false
+}
