@@ -95,11 +95,13 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 		IKEPort:          cfg.IKEPort,
 		Logger:           d.log,
 	}, dp, resolver, ike.EngineConfig{
-		Credentials: ike.Credentials{ID: ident, Signer: signer},
-		Sender:      transport,
-		IKEPort:     cfg.IKEPort,
-		NATTPort:    cfg.NATTPort,
-		Logger:      d.log,
+		Credentials:   ike.Credentials{ID: ident, Signer: signer},
+		Sender:        transport,
+		IKEPort:       cfg.IKEPort,
+		NATTPort:      cfg.NATTPort,
+		IKELifetime:   cfg.OE.IKELifetime,
+		ChildLifetime: cfg.OE.ChildLifetime,
+		Logger:        d.log,
 	})
 	if err != nil {
 		transport.Close()

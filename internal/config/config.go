@@ -51,6 +51,8 @@ type OE struct {
 	ShuntLifetime    time.Duration
 	IdleTimeout      time.Duration
 	GatewayFor       []netip.Prefix
+	IKELifetime      time.Duration
+	ChildLifetime    time.Duration
 }
 
 // Kernel is the kernel.* section.
@@ -298,6 +300,8 @@ func build(file string, v map[string]any) *Config {
 			NegotiationShunt: v["oe.negotiation_shunt"].(string),
 			ShuntLifetime:    v["oe.shunt_lifetime"].(time.Duration),
 			IdleTimeout:      v["oe.idle_timeout"].(time.Duration),
+			IKELifetime:      v["oe.ike_lifetime"].(time.Duration),
+			ChildLifetime:    v["oe.child_lifetime"].(time.Duration),
 		},
 		Kernel: Kernel{
 			FailClosed:       v["kernel.fail_closed"].(bool),

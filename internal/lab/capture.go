@@ -14,17 +14,18 @@ import (
 type Kind uint8
 
 const (
-	KindESP      Kind = iota + 1 // IP protocol 50
-	KindESPinUDP                 // UDP 4500 with a non-zero first word (RFC 3948)
-	KindIKE                      // UDP 500, or 4500 with the non-ESP marker
-	KindICMP                     // cleartext ICMP / ICMPv6 echo and errors (not neighbour discovery)
-	KindClearTCP                 // cleartext TCP
-	KindClearUDP                 // cleartext UDP other than IKE/NAT-T
+	KindESP       Kind = iota + 1 // IP protocol 50
+	KindESPinUDP                  // UDP 4500 with a non-zero first word (RFC 3948)
+	KindIKE                       // UDP 500, or 4500 with the non-ESP marker
+	KindICMP                      // cleartext ICMP / ICMPv6 echo and other user data (not neighbour discovery)
+	KindICMPError                 // ICMP errors (unreachable, time exceeded), e.g. for an IKE probe to a host without IKE
+	KindClearTCP                  // cleartext TCP
+	KindClearUDP                  // cleartext UDP other than IKE/NAT-T
 	KindOther
 )
 
 func (k Kind) String() string {
-	return [...]string{"?", "esp", "esp-in-udp", "ike", "icmp", "tcp", "udp", "other"}[k]
+	return [...]string{"?", "esp", "esp-in-udp", "ike", "icmp", "icmp-error", "tcp", "udp", "other"}[k]
 }
 
 // Cleartext reports whether the kind carries user data unencrypted.
@@ -192,8 +193,14 @@ func Classify(pkt []byte) (Flow, Kind, bool) {
 	case 50:
 		return f, KindESP, true
 	case 1:
+		if len(payload) > 0 && (payload[0] == 3 || payload[0] == 11 || payload[0] == 12) {
+			return f, KindICMPError, true
+		}
 		return f, KindICMP, true
 	case 58:
+		if len(payload) > 0 && payload[0] >= 1 && payload[0] <= 4 {
+			return f, KindICMPError, true
+		}
 		if len(payload) > 0 && payload[0] >= 133 && payload[0] <= 137 {
 			return Flow{}, 0, false // neighbour discovery
 		}

@@ -131,6 +131,7 @@ func TestClassify(t *testing.T) {
 	}{
 		{ip4(50, 1, 2, 3, 4), KindESP},
 		{ip4(1, 8, 0), KindICMP},
+		{ip4(1, 3, 3), KindICMPError},
 		{ip4(6, 0, 1), KindClearTCP},
 		{ip4(17, udp(500, 500, 1)...), KindIKE},
 		{ip4(17, udp(4500, 4500, 0, 0, 0, 0, 9)...), KindIKE},

@@ -219,8 +219,9 @@ func (m *Mesh) StartDaemon(ctx context.Context, name string, hc HostConfig) erro
 	if err := m.WritePolicies(name, hc.Policies); err != nil {
 		return err
 	}
-	cfg := fmt.Sprintf(`identity: %s
-hostkey: %s
+	// No identity: each SA uses its local address as ID, so IPv4 and IPv6
+	// peers both find the key at the reverse name of the address they see.
+	cfg := fmt.Sprintf(`hostkey: %s
 policies: %s
 control_socket: %s
 dns:
@@ -229,7 +230,7 @@ dns:
   timeout: 1s
 log:
   level: debug
-%s`, h.Addr4, filepath.Join(h.Dir, "hostkey.pem"), filepath.Join(h.Dir, "policies"), h.Socket, m.DNSAt, hc.Extra)
+%s`, filepath.Join(h.Dir, "hostkey.pem"), filepath.Join(h.Dir, "policies"), h.Socket, m.DNSAt, hc.Extra)
 	cfgPath := filepath.Join(h.Dir, "oemesh.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return err
@@ -316,7 +317,7 @@ type PingResult struct {
 
 // Ping sends count echo requests from host to dst, interval apart.
 func (m *Mesh) Ping(ctx context.Context, from string, dst netip.Addr, count int, interval time.Duration) PingResult {
-	args := []string{"-n", "-c", fmt.Sprint(count), "-i", fmt.Sprintf("%.3f", interval.Seconds()), "-W", "2", dst.String()}
+	args := []string{"-n", "-c", fmt.Sprint(count), "-i", fmt.Sprintf("%.3f", interval.Seconds()), "-W", "1", dst.String()}
 	out, _ := m.Hosts[from].Node.Command(ctx, "ping", args...).CombinedOutput()
 	r := PingResult{Sent: count, Output: string(out)}
 	for _, line := range strings.Split(r.Output, "\n") {
@@ -353,3 +354,42 @@ func nth(p netip.Prefix, i int) netip.Addr {
 }
 
 func pfx(a netip.Addr, bits int) string { return netip.PrefixFrom(a, bits).String() }
+
+// GiveKey makes a key for a host that had none, writes it to its directory
+// and publishes it.
+func (m *Mesh) GiveKey(name string) error {
+	h := m.Hosts[name]
+	k, err := dnskey.GenerateHostKey(dnskey.HostKeyEd25519, 0)
+	if err != nil {
+		return err
+	}
+	h.Key = k
+	if err := dnskey.WriteHostKey(filepath.Join(h.Dir, "hostkey.pem"), k, true); err != nil {
+		return err
+	}
+	if err := m.Publish(name, h.Addr4, h.Addr4, k.Public()); err != nil {
+		return err
+	}
+	return m.Publish(name, h.Addr6, h.Addr6, k.Public())
+}
+
+// ReplaceKeyInDNS publishes a fresh key for a host in place of its real one
+// (a forgery, or a stale record): its signatures no longer verify.
+func (m *Mesh) ReplaceKeyInDNS(name string) error {
+	h := m.Hosts[name]
+	k, err := dnskey.GenerateHostKey(dnskey.HostKeyEd25519, 0)
+	if err != nil {
+		return err
+	}
+	for _, a := range []netip.Addr{h.Addr4, h.Addr6} {
+		rev, err := dns.ReverseAddr(a.String())
+		if err != nil {
+			return err
+		}
+		m.DNS.Remove(rev)
+		if err := m.Publish(name, a, a, k.Public()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
