@@ -170,3 +170,57 @@ func ipv4Checksum(h []byte) uint16 {
 	}
 	return ^uint16(sum)
 }
+
+// fixL4Checksum recomputes the TCP or UDP checksum of seg for the pseudo
+// header src, dst. Transport-mode ESP-in-UDP needs it (RFC 3948 §3.1.2):
+// behind a NAT the sender computed the checksum over addresses that the
+// rebuilt inner header no longer carries. An IPv4 UDP checksum of zero
+// (none) stays zero; other protocols are left alone.
+func fixL4Checksum(seg []byte, proto uint8, src, dst netip.Addr) {
+	var at int
+	switch proto {
+	case protoTCP:
+		if len(seg) < 20 {
+			return
+		}
+		at = 16
+	case protoUDP:
+		if len(seg) < 8 || (src.Is4() && seg[6] == 0 && seg[7] == 0) {
+			return
+		}
+		at = 6
+	default:
+		return
+	}
+	seg[at], seg[at+1] = 0, 0
+	var sum uint64
+	if src.Is4() {
+		s, d := src.As4(), dst.As4()
+		sum = uint64(binary.BigEndian.Uint32(s[:])) + uint64(binary.BigEndian.Uint32(d[:]))
+	} else {
+		s, d := src.As16(), dst.As16()
+		for i := 0; i < 16; i += 4 {
+			sum += uint64(binary.BigEndian.Uint32(s[i:])) + uint64(binary.BigEndian.Uint32(d[i:]))
+		}
+	}
+	sum += uint64(proto) + uint64(len(seg))
+	i := 0
+	for ; i+4 <= len(seg); i += 4 {
+		sum += uint64(binary.BigEndian.Uint32(seg[i:]))
+	}
+	if i+2 <= len(seg) {
+		sum += uint64(binary.BigEndian.Uint16(seg[i:])) << 16
+		i += 2
+	}
+	if i < len(seg) {
+		sum += uint64(seg[i]) << 8
+	}
+	for sum > 0xffff {
+		sum = sum>>16 + sum&0xffff
+	}
+	cs := ^uint16(sum)
+	if cs == 0 && proto == protoUDP {
+		cs = 0xffff
+	}
+	binary.BigEndian.PutUint16(seg[at:], cs)
+}

@@ -248,6 +248,9 @@ func openInto(buf []byte, off, n int, sa *inSA, seq uint64, tos, ttl uint8, sc *
 		return dropSelector, 0, 0
 	}
 	end = payOff + len(payload)
+	if p.encap != nil {
+		fixL4Checksum(payload, nh, src, dst)
+	}
 	if src.Is4() {
 		start = payOff - ipv4HeaderLen
 		writeIPv4Header(buf[start:payOff], src, dst, nh, tos, ttl, end-start)
