@@ -88,6 +88,7 @@ type Dataplane struct {
 	shunts    map[kernel.Flow]shuntEntry
 	shuntKeys map[polKey]kernel.Flow
 	spis      map[spiKey]netip.Addr // allocated, not yet installed → peer
+	reqids    map[uint32]bool       // reqids of the flows
 	nextReqid uint32
 }
 
@@ -130,6 +131,7 @@ func New(ctx context.Context, opts Options) (*Dataplane, error) {
 		shunts:    map[kernel.Flow]shuntEntry{},
 		shuntKeys: map[polKey]kernel.Flow{},
 		spis:      map[spiKey]netip.Addr{},
+		reqids:    map[uint32]bool{},
 		nextReqid: opts.ReqIDBase + 1,
 	}
 	fail := func(err error) (*Dataplane, error) {
@@ -448,6 +450,7 @@ func (d *Dataplane) InstallSA(_ context.Context, p kernel.SAPair) error {
 		}
 		fe.policies = pols
 		d.flows[name] = fe
+		d.reqids[fe.reqid] = true
 	}
 	fe.pairs++
 	d.pairs[id] = &pairEntry{pair: p, flow: name}
@@ -461,14 +464,7 @@ func (d *Dataplane) InstallSA(_ context.Context, p kernel.SAPair) error {
 // allocReqid picks the reqid of a new flow: the caller's when it lies in
 // our band and is free, else the next free one.
 func (d *Dataplane) allocReqid(want uint32) (uint32, error) {
-	inUse := func(r uint32) bool {
-		for _, f := range d.flows {
-			if f.reqid == r {
-				return true
-			}
-		}
-		return false
-	}
+	inUse := func(r uint32) bool { return d.reqids[r] }
 	if want > d.opts.ReqIDBase && d.ourReqid(want) && !inUse(want) {
 		return want, nil
 	}
@@ -547,6 +543,7 @@ func (d *Dataplane) deletePair(id kernel.SAPairID, keepPolicy bool) error {
 			}
 		}
 		delete(d.flows, pe.flow)
+		delete(d.reqids, fe.reqid)
 	}
 	d.log.Debug("SA pair deleted", "peer", id.Peer, "in", fmt.Sprintf("%#08x", id.InSPI), "out", fmt.Sprintf("%#08x", id.OutSPI))
 	if err := errors.Join(errs...); err != nil {
