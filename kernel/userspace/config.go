@@ -39,9 +39,11 @@ type Config struct {
 	// Set NoEncap to open no UDP socket (then no SA may use NAT-T).
 	EncapPort uint16
 	NoEncap   bool
-	// NonESP receives UDP datagrams on EncapPort that are not ESP (IKE
-	// behind the 4-byte non-ESP marker, RFC 3948 §2.2); without it they are
-	// dropped. pkt is only valid during the call.
+	// NonESP receives UDP datagrams on EncapPort that are not ESP: IKE
+	// behind the 4-byte non-ESP marker (RFC 3948 §2.2), passed without the
+	// marker; without it they are dropped. pkt is only valid during the
+	// call. (The IKE daemon cannot bind EncapPort itself while this data
+	// plane holds it; set NoEncap when it needs to.)
 	NonESP func(pkt []byte, from netip.AddrPort)
 
 	// HoldPackets and HoldBytes bound the queue of one flow waiting for an

@@ -6,10 +6,12 @@ import (
 	"crypto/cipher"
 	"encoding/binary"
 	"fmt"
+	"net"
 	"net/netip"
 	"testing"
 
 	"golang.org/x/crypto/chacha20poly1305"
+	"golang.org/x/net/ipv4"
 
 	"github.com/oemesh/oemesh/kernel"
 )
@@ -256,5 +258,31 @@ func TestNATTransportChecksum(t *testing.T) {
 				t.Fatalf("v6=%v n=%d: delivered from %s with a bad checksum: %x", v6, n, gip.src, got)
 			}
 		}
+	}
+}
+
+// TestNonESPOnEncapPort: IKE on port 4500 (behind the zero non-ESP marker)
+// goes to the NonESP hook without the marker; a NAT keepalive is eaten.
+func TestNonESPOnEncapPort(t *testing.T) {
+	d := bareDevice()
+	var got []byte
+	var from netip.AddrPort
+	d.cfg.NonESP = func(pkt []byte, a netip.AddrPort) { got, from = append([]byte(nil), pkt...), a }
+	peer := netip.MustParseAddrPort("192.0.2.1:4500")
+	for _, wire := range [][]byte{{0, 0, 0, 0, 'i', 'k', 'e'}, {0xff}} {
+		b := &inBatch{elems: make([]inElem, 1), msgs: make([]ipv4.Message, 1)}
+		b.elems[0].buf = new(packetBuf)
+		b.msgs[0].N = copy(b.elems[0].buf[bufHeadroom:], wire)
+		b.msgs[0].Addr = net.UDPAddrFromAddrPort(peer)
+		d.parseInbound(d.tbl.Load(), rxUDP4, b, 0)
+		if b.elems[0].kind != elemDrop {
+			t.Fatalf("%x: taken as ESP", wire)
+		}
+	}
+	if string(got) != "ike" || from != peer {
+		t.Fatalf("NonESP got %q from %s", got, from)
+	}
+	if len(d.Stats().Dropped) != 0 {
+		t.Fatalf("counted as drops: %v", d.Stats().Dropped)
 	}
 }

@@ -105,6 +105,11 @@ func (d *Device) receiveLoop(k rxKind, c batchReader) {
 				return
 			}
 			d.log.Warn("read ESP", "socket", k, "err", err)
+			select { // do not spin on a persistent error
+			case <-d.done:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
 			continue
 		}
 		b.n, b.now = n, d.clock.Now()

@@ -342,6 +342,9 @@ func (d *Device) writeBatch(c batchWriter, ms []ipv4.Message) {
 		n, err := c.WriteBatch(ms, 0)
 		if err != nil {
 			// The first message not sent failed; count it and go on.
+			if n >= len(ms) {
+				return
+			}
 			d.drop(nil, dropSendError, 1)
 			if d.closed() == nil {
 				d.log.Debug("send ESP", "to", ms[n].Addr, "err", err)
