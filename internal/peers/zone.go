@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -90,7 +91,7 @@ zone:
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	w := LogWatcher{path: filepath.Join(dir, "nsd.log"), d: d}
-	if _, err := w.WaitFrom(ctx, 0, regexpFor(`nsd started`)); err != nil {
+	if _, err := w.WaitFrom(ctx, 0, regexp.MustCompile(`nsd started`)); err != nil {
 		t.Fatalf("nsd: %v\n%s", err, tailFile(filepath.Join(dir, "nsd.out"), 10))
 	}
 	return string(ds)
