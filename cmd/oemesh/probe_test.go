@@ -1,18 +1,24 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"io"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/oemesh/oemesh/ike"
 )
@@ -148,4 +154,103 @@ func TestRespondPolicy(t *testing.T) {
 	if err != nil || d.Mode != ike.ModeTransport || len(d.TSi) != 1 {
 		t.Errorf("Child = %+v, %v; want the proposed selectors in transport mode", d, err)
 	}
+}
+
+// probe and respond against each other on loopback, as built binaries:
+// text output, --count, NULL auth, kernel-chosen ports on both sides. The
+// interop tests (internal/interop) cover real peers.
+func TestProbeRespondLoopback(t *testing.T) {
+	resp := exec.Command(filepath.Join(builtDir, "oemesh"), "respond", "--listen", "127.0.0.1", "--port", "0", "--natt-port", "0",
+		"--count", "1", "--debug")
+	var so, se lockedBuf
+	resp.Stdout, resp.Stderr = &so, &se
+	if err := resp.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = resp.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		select {
+		case <-exited:
+		default:
+			resp.Process.Kill()
+			<-exited
+		}
+	})
+	portRe := regexp.MustCompile(`msg=responding ike=\[127\.0\.0\.1:(\d+)\]`)
+	var port string
+	for deadline := time.Now().Add(10 * time.Second); port == ""; time.Sleep(20 * time.Millisecond) {
+		if m := portRe.FindStringSubmatch(se.String()); m != nil {
+			port = m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("respond did not report its port:\n%s", se.String())
+		}
+	}
+	r := run(t, "oemesh", "probe", "127.0.0.1", "--port", port, "--auth", "null", "--ike", "aes256gcm16-prfsha384-ecp384", "--esp", "chacha20poly1305-esn", "--timeout", "5s")
+	if r.code != 0 {
+		t.Fatalf("probe: %+v", r)
+	}
+	for _, want := range []string{
+		"probe 127.0.0.1:" + port + " from 127.0.0.1:",
+		": ESTABLISHED\n",
+		"IKE: AES_GCM_16_256 PRF_HMAC_SHA2_384 ECP_384",
+		"peer ID_NULL authenticated with NULL_AUTH: verified",
+		"CHILD SA: tunnel",
+		"CHACHA20_POLY1305  esn=true",
+		"127.0.0.1-127.0.0.1 proto 0 ports 0-65535 === 127.0.0.1-127.0.0.1",
+		"IKE_SA_INIT",
+		"IKE_AUTH",
+		"deleted the IKE SA",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("probe output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	// --count 1: respond exits by itself after the first CHILD SA.
+	select {
+	case <-exited:
+		if waitErr != nil {
+			t.Errorf("respond: %v\n%s", waitErr, se.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("respond --count 1 still runs after a CHILD SA came up:\n%s", so.String())
+	}
+	for _, want := range []string{" ike_up IKE ", "peer ID_NULL (null) AES_GCM_16_256 PRF_HMAC_SHA2_384 ECP_384", " child_up IKE ", "CHILD tunnel SPI in "} {
+		if !strings.Contains(so.String(), want) {
+			t.Errorf("respond output lacks %q:\n%s", want, so.String())
+		}
+	}
+
+	// Nobody answers on a closed port: exit 3 within the give-up time.
+	start := time.Now()
+	r = run(t, "oemesh", "probe", "127.0.0.1", "--port", port, "--timeout", "1s", "--json")
+	var rep probeReport
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("probe --json: %v\n%+v", err, r)
+	}
+	if r.code != probeExitTimeout || rep.Exit != probeExitTimeout || rep.Established || !strings.Contains(r.stderr, rep.Error) {
+		t.Errorf("probe to a closed port: exit %d, report %+v; want exit %d with the reason on stderr\n%s", r.code, rep, probeExitTimeout, r.stderr)
+	}
+	if d := time.Since(start); d > 4*time.Second {
+		t.Errorf("probe took %v with --timeout 1s", d)
+	}
+}
+
+// lockedBuf is a bytes.Buffer safe for a running process's output.
+type lockedBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
