@@ -355,3 +355,33 @@ func BenchmarkUDPDispatchNATT(b *testing.B) {
 		tr.dispatch(s, d, netip.AddrPort{}, netip.AddrPort{}, h)
 	}
 }
+
+// BenchmarkUDPSendReceive is one IKE-sized datagram from Send on one
+// transport to the handler of another, over loopback on the NAT-T port
+// (marker added and stripped).
+func BenchmarkUDPSendReceive(b *testing.B) {
+	got := make(chan struct{}, 1)
+	rx, err := ListenUDP(context.Background(), UDPConfig{Addrs: []netip.Addr{loop4}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tx, err := ListenUDP(context.Background(), UDPConfig{Addrs: []netip.Addr{loop4}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go rx.Serve(ctx, func([]byte, netip.AddrPort, netip.AddrPort) { got <- struct{}{} })
+	go tx.Serve(ctx, func([]byte, netip.AddrPort, netip.AddrPort) {})
+	_, rxNATT := rx.LocalAddrs()
+	_, txNATT := tx.LocalAddrs()
+	msg := bytes.Repeat([]byte{7}, 300)
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := tx.Send(msg, txNATT[0], rxNATT[0]); err != nil {
+			b.Fatal(err)
+		}
+		<-got
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/signal"
 	"strings"
 	"syscall"
 	"time"
@@ -426,7 +427,11 @@ Proposals use strongSwan's syntax: --ike aes128gcm16-prfsha256-x25519
 			} else if localAddr, err = routeSource(remote); err != nil {
 				return withExit(probeExitFailed, err)
 			}
-			rep, code := runProbe(cmd.Context(), s, &f, remote, localAddr, localPort, localNATTPort)
+			// An interrupt stops the handshake; the engine still deletes what
+			// it set up before the tool exits.
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			rep, code := runProbe(ctx, s, &f, remote, localAddr, localPort, localNATTPort)
 			out := cmd.OutOrStdout()
 			if g.json {
 				if err := printJSON(out, rep); err != nil {
