@@ -324,6 +324,9 @@ func TestDeleteRaces(t *testing.T) {
 		if len(a.e.SAs()) != 0 || len(b.e.SAs()) != 0 || a.inst.count() != 0 || b.inst.count() != 0 {
 			t.Fatalf("left: A %v B %v", a.e.SAs(), b.e.SAs())
 		}
+		if ea, eb := <-da, <-db; ea != nil || eb != nil {
+			t.Errorf("crossing deletes reported %v and %v", ea, eb)
+		}
 	})
 	t.Run("rekey-vs-delete", func(t *testing.T) {
 		n, a, b := upPair(t, nil)

@@ -152,6 +152,9 @@ func (sa *ikeSA) deleteLocked(done chan error) {
 		},
 		onFail: func(err error) {
 			sa.die(errLocalDelete, false)
+			if errors.Is(err, ErrPeerDeleted) {
+				err = nil // both sides deleted it at once: done all the same
+			}
 			if done != nil {
 				done <- err
 			}
