@@ -39,6 +39,9 @@ type Outcome struct {
 // onAcquire starts a negotiation for the first packet of a flow.
 func (o *OE) onAcquire(ctx context.Context, a kernel.Acquire) {
 	o.stats.acquires.Add(1)
+	if o.connAcquire(ctx, a) {
+		return // a configured conn is more specific than any policy group
+	}
 	dst := a.Flow.Dst
 	m := o.policy.Load().Lookup(dst)
 	if !m.Group.Initiates() {

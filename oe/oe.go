@@ -29,6 +29,7 @@ type OE struct {
 	trapMu   sync.Mutex // serialises policy changes to the data plane
 	tunnels  tunnelTable
 	expected expectedKeys
+	conns    connTable // configured connections (conns.go)
 
 	mu           sync.Mutex
 	negotiations map[netip.Addr]*negotiation // by target address
@@ -64,6 +65,7 @@ func New(cfg Config, dp kernel.Dataplane, keys KeySource, engineCfg ike.EngineCo
 	}
 	o.policy.Store(&policygroups.Policy{})
 	engineCfg.Keys, engineCfg.Policy, engineCfg.Installer = o, o, o
+	o.hookConns(&engineCfg)
 	if engineCfg.Logger == nil {
 		engineCfg.Logger = cfg.Logger
 	}
@@ -108,7 +110,7 @@ func (o *OE) SetPolicy(ctx context.Context, p *policygroups.Policy) (policygroup
 	o.policy.Store(p)
 	// Tunnels whose peer is now in clear or block are no longer allowed.
 	for _, t := range o.tunnels.all() {
-		if g := p.Lookup(t.peer).Group; !g.Responds() {
+		if g := p.Lookup(t.peer).Group; !g.Responds() && !o.isConnTunnel(t.spiIn) {
 			o.log.Info("policy no longer allows tunnel; deleting it", "peer", t.peer, "group", g)
 			spi := t.spiIn
 			o.goDetached(func(ctx context.Context) { o.engine.DeleteChild(ctx, spi) })
@@ -197,7 +199,7 @@ func (o *OE) onExpire(ctx context.Context, e kernel.Expire) {
 func (o *OE) expireIdle(ctx context.Context) {
 	now := o.cfg.Clock.Now()
 	for _, t := range o.tunnels.all() {
-		if t.replaced {
+		if t.replaced || o.isConnTunnel(t.spiIn) {
 			continue
 		}
 		c, err := o.dp.SACounters(ctx, t.id)

@@ -18,6 +18,9 @@ var errRefused = errors.New("refused")
 // with this class at all. Its key is checked later by the engine through
 // PeerKeys; here only the local policy group and the NULL setting count.
 func (o *OE) AcceptAuth(_ context.Context, req ike.AuthRequest) error {
+	if handled, err := o.connAcceptAuth(req); handled {
+		return err
+	}
 	g := o.groupOf(req.Remote)
 	if !g.Responds() {
 		o.stats.refused.Add(1)
@@ -43,6 +46,9 @@ func (o *OE) AcceptAuth(_ context.Context, req ike.AuthRequest) error {
 // proved a key and C's DNS record names it as C's gateway (RFC 4322
 // delegation). Our side is this host, or a client we are the gateway for.
 func (o *OE) Child(ctx context.Context, req ike.ChildRequest) (ike.ChildDecision, error) {
+	if handled, dec, err := o.connChild(req); handled {
+		return dec, err
+	}
 	var dec ike.ChildDecision
 	// The peer's side (TSi): itself, or clients that delegate to it.
 	for _, ts := range req.TSi {

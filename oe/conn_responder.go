@@ -1,0 +1,134 @@
+package oe
+
+import (
+	"context"
+	"crypto"
+	"fmt"
+	"net/netip"
+
+	"github.com/oemesh/oemesh/ike"
+)
+
+// connsForPeer lists the conns a peer at addr proving id may be, the ones
+// naming its address before the road-warrior (%any) ones.
+func (o *OE) connsForPeer(addr netip.Addr, id ike.Identity) []*connState {
+	var exact, any []*connState
+	for _, cs := range o.conns.list() {
+		if !cs.peerFits(addr, id) {
+			continue
+		}
+		if cs.Remote.IsValid() {
+			exact = append(exact, cs)
+		} else {
+			any = append(any, cs)
+		}
+	}
+	return append(exact, any...)
+}
+
+// connAcceptAuth answers AcceptAuth for peers of configured conns: the
+// peer must authenticate as its conn says. handled is false when no conn
+// names the peer (OE decides).
+func (o *OE) connAcceptAuth(req ike.AuthRequest) (handled bool, err error) {
+	cands := o.connsForPeer(req.Remote, req.PeerID)
+	if len(cands) == 0 {
+		return false, nil
+	}
+	named := false
+	for _, cs := range cands {
+		if cs.Auth == req.Kind {
+			return true, nil
+		}
+		named = named || cs.Remote.IsValid() || cs.RemoteID.Type != 0
+	}
+	if !named {
+		return false, nil // only catch-all road-warrior conns of another kind: OE decides
+	}
+	o.stats.refused.Add(1)
+	return true, fmt.Errorf("oe: peer %s (%s) authenticates with %s, but conn %s requires %s: %w",
+		req.Remote, req.PeerID, req.Kind, cands[0].Name, cands[0].Auth, errRefused)
+}
+
+// connChild answers Child for peers of configured conns: the proposed
+// selectors must lie inside (or contain, then they are narrowed to) the
+// conn's subnets, the peer's side being its own address for a road
+// warrior without subnets.
+func (o *OE) connChild(req ike.ChildRequest) (handled bool, dec ike.ChildDecision, err error) {
+	var cands []*connState
+	for _, cs := range o.connsForPeer(req.Remote, req.PeerID) {
+		if cs.Auth == req.Auth {
+			cands = append(cands, cs)
+		}
+	}
+	if len(cands) == 0 {
+		return false, dec, nil
+	}
+	for _, cs := range cands {
+		peerNets := cs.remoteNets()
+		if !cs.Remote.IsValid() && len(cs.RemoteSubnets) == 0 {
+			peerNets = []netip.Prefix{netip.PrefixFrom(req.Remote, req.Remote.BitLen())}
+		}
+		tsi, ok1 := narrow(req.TSi, peerNets)
+		tsr, ok2 := narrow(req.TSr, cs.localNets())
+		if !ok1 || !ok2 {
+			continue
+		}
+		dec = ike.ChildDecision{TSi: tsi, TSr: tsr, Mode: cs.Mode}
+		if cs.Mode == ike.ModeTransport && !req.Transport {
+			dec.Mode = ike.ModeTunnel
+		}
+		return true, dec, nil
+	}
+	o.stats.refused.Add(1)
+	return true, dec, fmt.Errorf("oe: peer %s (%s) asks for %s ↔ %s, outside conn %s (%v ↔ %v): %w",
+		req.Remote, req.PeerID, tsText(req.TSi), tsText(req.TSr), cands[0].Name,
+		cands[0].remoteNets(), cands[0].localNets(), errRefused)
+}
+
+// narrow answers proposed selectors with the conn's: a proposal inside
+// the conn's subnets is taken as it is; one containing a conn subnet is
+// narrowed to that subnet.
+func narrow(proposed []ike.TrafficSelector, nets []netip.Prefix) ([]ike.TrafficSelector, bool) {
+	if len(nets) == 0 {
+		return nil, false
+	}
+	if selectorsWithin(proposed, nets) {
+		return proposed, true
+	}
+	var out []ike.TrafficSelector
+	for _, p := range nets {
+		ps := prefixSelector(p)
+		for _, ts := range proposed {
+			if ts.Start.BitLen() == ps.Start.BitLen() && ts.Start.Compare(ps.Start) <= 0 && ps.End.Compare(ts.End) <= 0 {
+				ps.IPProtocol, ps.StartPort, ps.EndPort = ts.IPProtocol, ts.StartPort, ts.EndPort
+				out = append(out, ps)
+				break
+			}
+		}
+	}
+	return out, len(out) > 0
+}
+
+func tsText(tss []ike.TrafficSelector) string {
+	s := ""
+	for i, ts := range tss {
+		if i > 0 {
+			s += ","
+		}
+		s += fmt.Sprintf("%v-%v", ts.Start, ts.End)
+	}
+	return s
+}
+
+// connPeerKeys gives the keys of a conn whose remote key is a file, for
+// the peer proving id from addr. ok is false when no such conn names the
+// peer (its key then comes from DNS).
+func (o *OE) connPeerKeys(_ context.Context, id ike.Identity, addr netip.Addr) ([]crypto.PublicKey, bool) {
+	var keys []crypto.PublicKey
+	for _, cs := range o.connsForPeer(addr, id) {
+		if cs.Auth == ike.AuthKindPubkey && len(cs.RemoteKeys) > 0 {
+			keys = append(keys, cs.RemoteKeys...)
+		}
+	}
+	return keys, len(keys) > 0
+}

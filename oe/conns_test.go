@@ -1,0 +1,271 @@
+package oe
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/oemesh/oemesh/ike"
+	"github.com/oemesh/oemesh/kernel"
+	"github.com/oemesh/oemesh/kernel/fake"
+)
+
+var (
+	gwA    = netip.MustParseAddr("192.0.2.1")
+	gwB    = netip.MustParseAddr("198.51.100.1")
+	netA   = netip.MustParsePrefix("10.1.0.0/16")
+	netB   = netip.MustParsePrefix("10.2.0.0/16")
+	pskKey = []byte("a shared secret of some length")
+)
+
+func TestConnMostSpecificWins(t *testing.T) {
+	o, dp := newTestOE(t, Config{}, newFakeDNS(), nil, newKey(t))
+	ctx := context.Background()
+	o.SetPolicy(ctx, mustPolicy(t, map[string]string{"private-or-clear": "10.0.0.0/8\n", "clear": "10.2.3.0/24\n"}))
+	if err := o.AddConn(ctx, Conn{Name: "office", Local: gwA, Remote: gwB, LocalSubnets: []netip.Prefix{netA},
+		RemoteSubnets: []netip.Prefix{netB}, Auth: ike.AuthKindPSK, Auto: "route"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.AddConn(ctx, Conn{Name: "lab", Local: gwA, Remote: netip.MustParseAddr("198.51.100.9"),
+		RemoteSubnets: []netip.Prefix{netip.MustParsePrefix("10.9.0.0/16")}, Auto: "add"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		addr, conn string
+	}{
+		{"10.2.0.5", "office"}, // the conn's /16 beats the group's /8
+		{"10.2.3.4", ""},       // the clear /24 beats the conn
+		{"10.5.0.1", ""},       // only the group
+		{"10.9.0.1", ""},       // an added (unrouted) conn takes no traffic
+	} {
+		name, _, ok := o.ConnFor(netip.MustParseAddr(tc.addr))
+		if ok != (tc.conn != "") || name != tc.conn {
+			t.Errorf("ConnFor(%s) = %q %v, want %q", tc.addr, name, ok, tc.conn)
+		}
+	}
+	// auto=route trapped the remote subnet.
+	found := false
+	for _, tr := range dp.Traps() {
+		if tr.Prefix == netB && tr.Group == kernel.GroupPrivate {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no trap for %s: %v", netB, dp.Traps())
+	}
+	// Unroute gives the prefix back; the conn no longer wins.
+	if err := o.ConnUnroute(ctx, "office"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range dp.Traps() {
+		if tr.Prefix == netB {
+			t.Errorf("trap for %s left after unroute", netB)
+		}
+	}
+	if _, _, ok := o.ConnFor(netip.MustParseAddr("10.2.0.5")); ok {
+		t.Error("an unrouted conn still wins")
+	}
+	if err := o.ConnUnroute(ctx, "office"); err == nil || !strings.Contains(err.Error(), "not routed") {
+		t.Errorf("second unroute: %v", err)
+	}
+	// Overlapping conns are refused.
+	err := o.AddConn(ctx, Conn{Name: "shadow", Local: gwA, Remote: netip.MustParseAddr("198.51.100.7"), LocalSubnets: []netip.Prefix{netA},
+		RemoteSubnets: []netip.Prefix{netip.MustParsePrefix("10.2.128.0/17")}})
+	if err == nil || !strings.Contains(err.Error(), "overlaps 10.2.0.0/16 of conn office") {
+		t.Errorf("overlap: %v", err)
+	}
+}
+
+func TestConnAcquireFromOutsideLocalSubnets(t *testing.T) {
+	o, dp := newTestOE(t, Config{}, newFakeDNS(), nil, newKey(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	o.AddConn(ctx, Conn{Name: "office", Local: gwA, Remote: gwB, LocalSubnets: []netip.Prefix{netA},
+		RemoteSubnets: []netip.Prefix{netB}, Auth: ike.AuthKindPSK, Auto: "route"})
+	go o.Run(ctx)
+	// The gateway's own address is not in 10.1.0.0/16: its packets to
+	// the remote subnet are not the tunnel's (FreeS/WAN FAQ).
+	dp.InjectAcquire(kernel.Acquire{Flow: kernel.Flow{Src: gwA, Dst: netip.MustParseAddr("10.2.0.7")}, Time: time.Now()})
+	waitFor(t, "pass shunt", func() bool { _, ok := shuntFor(dp, "10.2.0.7"); return ok })
+	s, _ := shuntFor(dp, "10.2.0.7")
+	if s.Kind != kernel.ShuntPass || !strings.Contains(s.Reason, "outside conn office's local subnets") {
+		t.Errorf("shunt %+v", s)
+	}
+}
+
+func TestConnResponderDecisions(t *testing.T) {
+	o, _ := newTestOE(t, Config{}, newFakeDNS(), nil, newKey(t))
+	ctx := context.Background()
+	o.SetPolicy(ctx, mustPolicy(t, map[string]string{"clear-or-private": "0.0.0.0/0\n"}))
+	o.AddConn(ctx, Conn{Name: "office", Local: gwA, Remote: gwB, LocalSubnets: []netip.Prefix{netA},
+		RemoteSubnets: []netip.Prefix{netB}, Auth: ike.AuthKindPSK})
+	o.AddConn(ctx, Conn{Name: "alice", Local: gwA, RemoteID: ike.FQDNIdentity("alice.example"),
+		LocalSubnets: []netip.Prefix{netA}, Auth: ike.AuthKindPSK})
+	// The conn's peer with its PSK is accepted; with a signature not.
+	if err := o.AcceptAuth(ctx, ike.AuthRequest{PeerID: ike.AddrIdentity(gwB), Remote: gwB, Local: gwA, Kind: ike.AuthKindPSK}); err != nil {
+		t.Errorf("PSK from the conn's peer refused: %v", err)
+	}
+	err := o.AcceptAuth(ctx, ike.AuthRequest{PeerID: ike.AddrIdentity(gwB), Remote: gwB, Local: gwA, Kind: ike.AuthKindPubkey})
+	if err == nil || !strings.Contains(err.Error(), "conn office requires psk") {
+		t.Errorf("pubkey for a psk conn: %v", err)
+	}
+	// Another peer with a PSK is OE's business, and OE uses none.
+	other := netip.MustParseAddr("203.0.113.9")
+	if err := o.AcceptAuth(ctx, ike.AuthRequest{PeerID: ike.AddrIdentity(other), Remote: other, Local: gwA, Kind: ike.AuthKindPSK}); err == nil {
+		t.Error("PSK from a stranger accepted")
+	}
+	// A road warrior is known by its ID from any address.
+	rw := netip.MustParseAddr("203.0.113.50")
+	if err := o.AcceptAuth(ctx, ike.AuthRequest{PeerID: ike.FQDNIdentity("alice.example"), Remote: rw, Local: gwA, Kind: ike.AuthKindPSK}); err != nil {
+		t.Errorf("road warrior refused: %v", err)
+	}
+	dec, err := o.Child(ctx, ike.ChildRequest{PeerID: ike.FQDNIdentity("alice.example"), Auth: ike.AuthKindPSK, Remote: rw, Local: gwA,
+		TSi: []ike.TrafficSelector{prefixSelector(netip.MustParsePrefix("0.0.0.0/0"))}, TSr: []ike.TrafficSelector{prefixSelector(netip.MustParsePrefix("0.0.0.0/0"))}})
+	if err != nil || len(dec.TSi) != 1 || dec.TSi[0].Start != rw || dec.TSi[0].End != rw ||
+		!sameSelector(dec.TSr[0], prefixSelector(netA)) || dec.Mode != ike.ModeTunnel {
+		t.Errorf("road warrior child narrowed to %+v, %v", dec, err)
+	}
+	// Net to net: exact, narrowed, refused.
+	dec, err = o.Child(ctx, ike.ChildRequest{PeerID: ike.AddrIdentity(gwB), Auth: ike.AuthKindPSK, Remote: gwB, Local: gwA,
+		TSi: []ike.TrafficSelector{prefixSelector(netip.MustParsePrefix("10.2.1.0/24"))}, TSr: []ike.TrafficSelector{prefixSelector(netA)}})
+	if err != nil || !sameSelector(dec.TSi[0], prefixSelector(netip.MustParsePrefix("10.2.1.0/24"))) {
+		t.Errorf("a narrower proposal: %+v, %v", dec, err)
+	}
+	_, err = o.Child(ctx, ike.ChildRequest{PeerID: ike.AddrIdentity(gwB), Auth: ike.AuthKindPSK, Remote: gwB, Local: gwA,
+		TSi: []ike.TrafficSelector{prefixSelector(netip.MustParsePrefix("10.3.0.0/16"))}, TSr: []ike.TrafficSelector{prefixSelector(netA)}})
+	if err == nil || !strings.Contains(err.Error(), "outside conn office") {
+		t.Errorf("selectors outside the conn: %v", err)
+	}
+}
+
+// pipe delivers one engine's packets to another's, as UDP would.
+type pipe struct{ to atomic.Pointer[OE] }
+
+func (p *pipe) Send(pkt []byte, local, remote netip.AddrPort) error {
+	o := p.to.Load()
+	if o == nil {
+		return errors.New("no peer")
+	}
+	b := append([]byte(nil), pkt...)
+	go o.Engine().HandlePacket(b, remote, local)
+	return nil
+}
+
+// pskPair is two orchestrators (gateway A and B) talking IKE in memory,
+// each with a conn for the other.
+func pskPair(t *testing.T, updown string) (a, b *OE, dpA, dpB *fake.Dataplane) {
+	t.Helper()
+	psk := func(ike.Identity) []byte { return pskKey }
+	mk := func(p *pipe) (*OE, *fake.Dataplane) {
+		dp := fake.New(time.Now)
+		o, err := New(Config{}, dp, newFakeDNS(), ike.EngineConfig{Credentials: ike.Credentials{PSK: psk}, Sender: p, GiveUp: 2 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { o.Close() })
+		return o, dp
+	}
+	pa, pb := &pipe{}, &pipe{}
+	a, dpA = mk(pa)
+	b, dpB = mk(pb)
+	pa.to.Store(b)
+	pb.to.Store(a)
+	ctx := context.Background()
+	if err := a.AddConn(ctx, Conn{Name: "office", Local: gwA, Remote: gwB, LocalSubnets: []netip.Prefix{netA},
+		RemoteSubnets: []netip.Prefix{netB}, Auth: ike.AuthKindPSK, KeyingTries: 2, Updown: updown, RetryBase: 10 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.AddConn(ctx, Conn{Name: "office-b", Local: gwB, Remote: gwA, LocalSubnets: []netip.Prefix{netB},
+		RemoteSubnets: []netip.Prefix{netA}, Auth: ike.AuthKindPSK}); err != nil {
+		t.Fatal(err)
+	}
+	return a, b, dpA, dpB
+}
+
+func TestConnUpDownPSKWithUpdown(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "env.log")
+	script := filepath.Join(dir, "updown")
+	os.WriteFile(script, []byte("#!/bin/sh\n{ echo ---; env | grep ^PLUTO_ | sort; } >> "+log+"\n"), 0o755)
+	a, b, _, dpB := pskPair(t, script)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.ConnUp(ctx, "office"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "B's tunnel", func() bool { return len(b.Tunnels(ctx)) == 1 })
+	sa := dpB.SAs()
+	if len(sa) != 1 || sa[0].Local[0] != netB || sa[0].Remote[0] != netA || sa[0].Mode != kernel.ModeTunnel {
+		t.Fatalf("B installed %+v", sa)
+	}
+	st := a.Conns()
+	if st[0].State != connUp || st[0].Tunnels != 1 {
+		t.Errorf("A's conn: %+v", st[0])
+	}
+	waitFor(t, "updown up", func() bool { b, _ := os.ReadFile(log); return strings.Contains(string(b), "PLUTO_VERB=up-client") })
+	env, _ := os.ReadFile(log)
+	for _, want := range []string{"PLUTO_CONNECTION=office", "PLUTO_PEER=198.51.100.1", "PLUTO_PEER_CLIENT=10.2.0.0/16",
+		"PLUTO_MY_CLIENT=10.1.0.0/16", "PLUTO_PEER_ID=198.51.100.1", "PLUTO_ME=192.0.2.1", "PLUTO_MY_CLIENT_MASK=255.255.0.0",
+		"PLUTO_PEER_CLIENT_NET=10.2.0.0", "PLUTO_CONN_POLICY=PSK+ENCRYPT+TUNNEL+IKEV2_ALLOW", "PLUTO_PEER_PROTOCOL=0"} {
+		if !strings.Contains(string(env), want+"\n") {
+			t.Errorf("updown env lacks %s:\n%s", want, env)
+		}
+	}
+	// down: the peer is told, updown runs down-client, the conn stays
+	// unrouted as it was.
+	if err := a.ConnDown(ctx, "office"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "B's tunnel gone", func() bool { return len(b.Tunnels(ctx)) == 0 })
+	waitFor(t, "updown down", func() bool { b, _ := os.ReadFile(log); return strings.Contains(string(b), "PLUTO_VERB=down-client") })
+	if st := a.Conns()[0]; st.Routed || st.State != connDown {
+		t.Errorf("after down: %+v", st)
+	}
+}
+
+func TestConnKeyingTriesGiveUp(t *testing.T) {
+	a, b, _, _ := pskPair(t, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b.RemoveConn(ctx, "office-b") // B no longer knows A: it refuses
+	err := a.ConnUp(ctx, "office")
+	if err == nil || !strings.Contains(err.Error(), "gave up after 2 tries") {
+		t.Fatalf("ConnUp: %v", err)
+	}
+	st := a.Conns()[0]
+	if st.State != connGaveUp || st.Tries != 2 || !strings.Contains(st.LastError, "gave up after 2 tries") {
+		t.Errorf("status after giving up: %+v", st)
+	}
+}
+
+func TestUpdownFailureNamesTheCommand(t *testing.T) {
+	o, _ := newTestOE(t, Config{}, newFakeDNS(), nil, newKey(t))
+	dir := t.TempDir()
+	script := filepath.Join(dir, "fail updown")
+	os.WriteFile(script, []byte("#!/bin/sh\necho route add failed: no such device >&2\nexit 3\n"), 0o755)
+	slow := filepath.Join(dir, "slow")
+	os.WriteFile(slow, []byte("#!/bin/sh\nsleep 30\n"), 0o755)
+	ctx := context.Background()
+	o.AddConn(ctx, Conn{Name: "f", Local: gwA, Remote: gwB, Updown: script, Auto: "route"})
+	st := o.Conns()[0]
+	for _, want := range []string{"route-host: FAILED (exit status 3)", "PLUTO_VERB=route-host", "'" + script + "'", "route add failed: no such device"} {
+		if !strings.Contains(st.LastUpdown, want) {
+			t.Errorf("last updown %q lacks %q", st.LastUpdown, want)
+		}
+	}
+	o.AddConn(ctx, Conn{Name: "s", Local: gwA, Remote: netip.MustParseAddr("198.51.100.2"), Updown: slow, UpdownTimeout: 100 * time.Millisecond, Auto: "route"})
+	start := time.Now()
+	if st := o.Conns()[1]; !strings.Contains(st.LastUpdown, "killed after its time limit of 100ms") {
+		t.Errorf("slow script: %q", st.LastUpdown)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Error("the time limit did not stop the script")
+	}
+}
+
