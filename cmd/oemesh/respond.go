@@ -102,7 +102,8 @@ func newRespondCmd(g *globalFlags) *cobra.Command {
 		Long: `Answer IKE_SA_INIT, IKE_AUTH and the rest as oemeshd's responder would, with
 a data plane that installs nothing, and print each IKE and CHILD SA as it
 comes up or goes down (one JSON object per line with --json). It runs until
-interrupted, or until --count CHILD SAs have been established.
+interrupted, or until --count CHILD SAs have been established and their
+peers have deleted them (at most 3 s later).
 
 Peers that initiate toward it show whether they and oemesh agree, before the
 daemon runs.`,
@@ -136,9 +137,38 @@ daemon runs.`,
 	cmd.Flags().StringSliceVar(&listen, "listen", nil, "address to answer on (repeat or comma-separate for several; 0.0.0.0 or :: for all)")
 	cmd.Flags().IntVar(&port, "port", ike.IKEPort, "IKE port")
 	cmd.Flags().IntVar(&nattPort, "natt-port", ike.NATTPort, "NAT-T port")
-	cmd.Flags().IntVar(&count, "count", 0, "exit after this many CHILD SAs came up (0: run until interrupted)")
+	cmd.Flags().IntVar(&count, "count", 0, "exit after this many CHILD SAs came up and were deleted (0: run until interrupted)")
 	cmd.Flags().IntVar(&cookieThreshold, "cookie-threshold", 0, "half-open SAs above which IKE_SA_INIT needs a cookie (0: the engine's default; -1: always)")
 	return cmd
+}
+
+// countLinger is how long respond --count keeps answering after the last
+// CHILD SA came up, so that the peer's Delete gets its response.
+const countLinger = 3 * time.Second
+
+// lingerThenStop waits for reached, then until no IKE SA is left (the
+// peer deleted them) or countLinger has passed, and calls stop.
+func lingerThenStop(ctx context.Context, reached <-chan struct{}, eng *ike.Engine, stop func()) {
+	select {
+	case <-reached:
+	case <-ctx.Done():
+		return
+	}
+	deadline := time.NewTimer(countLinger)
+	defer deadline.Stop()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for len(eng.SAs()) > 0 {
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			stop()
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+	stop()
 }
 
 // respondOptions are respond's own flags.
@@ -162,6 +192,7 @@ func runRespond(ctx context.Context, s *ikeSetup, f *ikeToolFlags, o respondOpti
 	defer cancel()
 	var mu sync.Mutex
 	up := 0
+	reached := make(chan struct{}) // closed when --count CHILD SAs came up
 	var eng *ike.Engine
 	saJSON := func(id ike.SAID) *ikeSAJSON {
 		for _, sa := range eng.SAs() {
@@ -188,8 +219,8 @@ func runRespond(ctx context.Context, s *ikeSetup, f *ikeToolFlags, o respondOpti
 			out.print(respondEvent{Time: time.Now(), Event: "child_up", IKE: saJSON(c.IKE), Child: &cj})
 			mu.Lock()
 			up++
-			if count > 0 && up >= count {
-				cancel()
+			if count > 0 && up == count {
+				close(reached)
 			}
 			mu.Unlock()
 		},
@@ -221,6 +252,9 @@ func runRespond(ctx context.Context, s *ikeSetup, f *ikeToolFlags, o respondOpti
 		nattList = append(nattList, a.String())
 	}
 	s.log.Info("responding", "ike", ikeList, "natt", nattList, "auth", s.auth, "peer_auth", s.peerAuth)
+	if count > 0 {
+		go lingerThenStop(ctx, reached, eng, cancel)
+	}
 	err = tr.Serve(ctx, eng.HandlePacket)
 	eng.Close()
 	return err
