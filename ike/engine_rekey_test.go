@@ -378,3 +378,102 @@ func TestLifetimes(t *testing.T) {
 		t.Errorf("too few rekeys: %+v", a.e.Stats())
 	}
 }
+
+func TestRekeyInvalidKE(t *testing.T) {
+	t.Run("child", func(t *testing.T) {
+		n, a, b := upPair(t, nil)
+		b.e.cfg.ESP.DH = []DHGroup{DHECP256} // PFS required, with ECP256 only
+		done := startChildRekey(t, a, a.onlyChild(t), DHCurve25519)
+		n.run(func() bool { return len(done) > 0 }, time.Minute)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		n.drain()
+		checkConsistent(t, a, b, 1)
+		if pfs := a.e.SAs()[0].Children[0].PFS; pfs != DHECP256 {
+			t.Errorf("PFS %v, want ECP_256 after INVALID_KE", pfs)
+		}
+	})
+	t.Run("ike", func(t *testing.T) {
+		n, a, b := upPair(t, nil)
+		b.e.cfg.IKE.DH = []DHGroup{DHECP384}
+		done := startIKERekey(t, a)
+		n.run(func() bool { return len(done) > 0 }, time.Minute)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		n.advance(time.Second)
+		if s := a.liveSA(t).suite; s.DH != DHECP384 {
+			t.Errorf("new IKE SA uses %v, want ECP_384 after INVALID_KE", s.DH)
+		}
+		checkConsistent(t, a, b, 1)
+	})
+}
+
+func TestAllExchangesDuplicatedAndReordered(t *testing.T) {
+	// Every datagram of every exchange twice, newest first.
+	n, a, b := newPair(t, nil, nil, func(c *EngineConfig) { c.Liveness = time.Minute })
+	n.filter = func(p *memPacket) int { return 2 }
+	n.lifo = true
+	if _, err := n.initiate(a, b, InitiateOptions{Auth: AuthKindPubkey}); err != nil {
+		t.Fatal(err)
+	}
+	n.drain()
+	done := startChildRekey(t, b, b.onlyChild(t), DHCurve25519)
+	n.run(func() bool { return len(done) > 0 }, time.Minute)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	n.advance(time.Second)
+	checkConsistent(t, a, b, 1)
+	done = startIKERekey(t, b)
+	n.run(func() bool { return len(done) > 0 }, time.Minute)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	n.advance(2 * time.Minute) // liveness on the new SA, twice
+	checkConsistent(t, a, b, 1)
+	if len(a.e.SAs()) != 1 || len(b.e.SAs()) != 1 {
+		t.Fatalf("A %v\nB %v", a.e.SAs(), b.e.SAs())
+	}
+	deleteAndCheck(t, n, a, b)
+	if a.e.Stats().RetransmittedResponses+b.e.Stats().RetransmittedResponses == 0 {
+		t.Error("no duplicate was answered from the response cache")
+	}
+}
+
+func TestIKERekeyAndDeleteEachMessageLost(t *testing.T) {
+	// IKE rekey: request, response, Delete of the old SA and its answer.
+	for k := 0; k < 4; k++ {
+		n, a, b := upPair(t, nil)
+		base := n.sent
+		n.filter = func(p *memPacket) int {
+			if p.seq == base+k {
+				return 0
+			}
+			return 1
+		}
+		done := startIKERekey(t, a)
+		n.run(func() bool { return len(done) > 0 }, time.Minute)
+		if err := <-done; err != nil {
+			t.Fatalf("datagram %d lost: %v", k, err)
+		}
+		n.advance(time.Minute)
+		if len(a.e.SAs()) != 1 || len(b.e.SAs()) != 1 || a.liveSA(t).id() != b.liveSA(t).id() {
+			t.Fatalf("datagram %d lost: A %v\nB %v", k, a.e.SAs(), b.e.SAs())
+		}
+		checkConsistent(t, a, b, 1)
+	}
+	// Delete: request and answer.
+	for k := 0; k < 2; k++ {
+		n, a, b := upPair(t, nil)
+		base := n.sent
+		n.filter = func(p *memPacket) int {
+			if p.seq == base+k {
+				return 0
+			}
+			return 1
+		}
+		deleteAndCheck(t, n, a, b)
+	}
+}

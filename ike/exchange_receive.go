@@ -52,6 +52,10 @@ func (e *Engine) handlePacket(pkt []byte, local, remote netip.AddrPort) {
 func (sa *ikeSA) receive(pkt []byte, h Header, local, remote netip.AddrPort) {
 	e := sa.e
 	if sa.state == stDead {
+		if sa.lastResp != nil && !h.IsResponse() && h.IsInitiator() != sa.initiator && h.MessageID+1 == sa.peerNext {
+			sa.receiveRequest(pkt, h, local, remote) // a lingering SA answers its last request again
+			return
+		}
 		e.drop(DropUnknownSPI, remote, errors.New("IKE SA is gone"))
 		return
 	}

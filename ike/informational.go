@@ -53,7 +53,7 @@ func (sa *ikeSA) handleInformational(m *Message) {
 			// new SA carries the CHILD SAs on.
 			sa.moveChildren(sa.rekey.peerNew)
 		}
-		sa.die(ErrPeerDeleted, false)
+		sa.die(ErrPeerDeleted, true)
 		return
 	}
 	if len(inSPIs) > 0 {

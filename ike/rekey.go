@@ -70,6 +70,9 @@ func (sa *ikeSA) handleCreateChild(m *Message) {
 		// Accept PFS in CREATE_CHILD_SA with any group we accept for IKE.
 		pol.DH = append([]DHGroup{DHNone}, e.cfg.IKE.DH...)
 	}
+	if ke, ok := m.Get(PayloadKE).(*KE); ok {
+		pol = pol.PreferDH(ke.Group) // no INVALID_KE round trip for a group we take
+	}
 	c, ps, err := sa.negotiateChild(m, pol, old, nonce.Data, nr, nr)
 	if err != nil {
 		e.log.Info("ike: CREATE_CHILD_SA refused", "remote", sa.remote, "err", err)
@@ -104,6 +107,32 @@ func (e *Engine) rekeyChild(ctx context.Context, spiIn uint32, pfs DHGroup) erro
 }
 
 func (sa *ikeSA) rekeyChildLocked(spiIn uint32, pfs DHGroup, done chan error) error {
+	return sa.rekeyChildTry(spiIn, pfs, done, false)
+}
+
+// acceptsGroup reports whether g is one of our IKE DH groups (the groups
+// we also accept for PFS).
+func (e *Engine) acceptsGroup(g DHGroup) bool {
+	for _, x := range e.cfg.IKE.DH {
+		if x == g && g != DHNone {
+			return true
+		}
+	}
+	return false
+}
+
+// invalidKERetry returns the group an INVALID_KE_PAYLOAD answer asks for
+// when a retry with it makes sense.
+func (e *Engine) invalidKERetry(m *Message, sent DHGroup, retried bool) (DHGroup, bool) {
+	n := m.Notify(NotifyInvalidKEPayload)
+	if n == nil || retried {
+		return 0, false
+	}
+	g, ok := n.InvalidKEGroup()
+	return g, ok && g != sent && e.acceptsGroup(g)
+}
+
+func (sa *ikeSA) rekeyChildTry(spiIn uint32, pfs DHGroup, done chan error, retried bool) error {
 	e := sa.e
 	old := sa.childByIn(spiIn)
 	if old == nil || old.state != childInstalled || sa.state != stEstablished {
@@ -126,7 +155,9 @@ func (sa *ikeSA) rekeyChildLocked(spiIn uint32, pfs DHGroup, done chan error) er
 	pol.DH = nil
 	var dh *DHPrivate
 	if pfs != DHNone {
-		pol.DH = []DHGroup{pfs}
+		// Offer the other groups too: a peer that wants one of them
+		// answers INVALID_KE_PAYLOAD and we retry with it.
+		pol.DH = append([]DHGroup{pfs}, e.cfg.IKE.DH...)
 		if dh, err = GenerateDH(pfs, e.cfg.Rand); err != nil {
 			return err
 		}
@@ -155,6 +186,13 @@ func (sa *ikeSA) rekeyChildLocked(spiIn uint32, pfs DHGroup, done chan error) er
 			finish(err)
 		},
 		onResponse: func(m *Message) {
+			if g, ok := e.invalidKERetry(m, pfs, retried); ok {
+				sa.dropChild(c, nil)
+				old.rekeying = nil
+				if err := sa.rekeyChildTry(old.SPIIn, g, done, true); err == nil {
+					return
+				}
+			}
 			err := sa.completeChildRekey(old, c, m, pol, dh, ni)
 			if err != nil {
 				sa.dropChild(c, err)
@@ -317,6 +355,10 @@ func (e *Engine) rekeyIKE(ctx context.Context, id SAID) error {
 }
 
 func (sa *ikeSA) rekeyIKELocked(done chan error) error {
+	return sa.rekeyIKETry(sa.suite.DH, done, false)
+}
+
+func (sa *ikeSA) rekeyIKETry(g DHGroup, done chan error, retried bool) error {
 	e := sa.e
 	if sa.state != stEstablished {
 		return fmt.Errorf("ike: rekey: IKE SA with %v is %v", sa.remote, sa.state)
@@ -332,7 +374,6 @@ func (sa *ikeSA) rekeyIKELocked(done chan error) error {
 	if err != nil {
 		return err
 	}
-	g := sa.suite.DH
 	dh, err := GenerateDH(g, e.cfg.Rand)
 	if err != nil {
 		return err
@@ -356,6 +397,12 @@ func (sa *ikeSA) rekeyIKELocked(done chan error) error {
 			finish(err)
 		},
 		onResponse: func(m *Message) {
+			if ng, ok := e.invalidKERetry(m, g, retried); ok && (sa.rekey == nil || sa.rekey.peerNew == nil) {
+				sa.rekey = nil
+				if err := sa.rekeyIKETry(ng, done, true); err == nil {
+					return
+				}
+			}
 			err := sa.completeIKERekey(m, pol, dh, spii, ni)
 			if err != nil && sa.rekey != nil {
 				sa.rekey.ours = false

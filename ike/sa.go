@@ -145,9 +145,11 @@ func (sa *ikeSA) info() SAInfo {
 
 // die removes the SA: it fails what is pending, removes its CHILD SAs from
 // the data plane, stops its timers and forgets it. It does not tell the
-// peer; callers that should have sent a Delete first. Called with sa.mu
-// held.
-func (sa *ikeSA) die(err error, _ bool) {
+// peer; callers that should have sent a Delete first. With linger the SA
+// stays findable for the give-up time, answering only retransmissions of
+// the request it last answered (the peer's Delete, whose answer may be
+// lost). Called with sa.mu held.
+func (sa *ikeSA) die(err error, linger bool) {
 	if sa.state == stDead {
 		return
 	}
@@ -174,7 +176,17 @@ func (sa *ikeSA) die(err error, _ bool) {
 	if sa.init != nil {
 		sa.init.finish(ChildSAInfo{}, err)
 	}
-	sa.e.forget(sa)
+	if linger && sa.lastResp != nil {
+		sa.e.leaveHalfOpen(sa)
+		sa.timers.expire = sa.e.cfg.Clock.AfterFunc(sa.e.cfg.GiveUp, func() {
+			sa.lock()
+			defer sa.unlock()
+			sa.e.forget(sa)
+			sa.cin, sa.lastResp = nil, nil
+		})
+	} else {
+		sa.e.forget(sa)
+	}
 	if wasUp {
 		sa.e.stats.add(&sa.e.stats.ikeDown)
 		if f := sa.e.cfg.OnIKEDown; f != nil && !sa.replaced {
@@ -184,7 +196,10 @@ func (sa *ikeSA) die(err error, _ bool) {
 	}
 	sa.e.log.Debug("ike: IKE SA removed", "spi_i", sa.spii, "spi_r", sa.spir, "remote", sa.remote, "reason", err)
 	// Free what we no longer need early: an SA may linger in a timer.
-	sa.skd, sa.skpi, sa.skpr, sa.cin, sa.cout, sa.lastResp, sa.reasm = nil, nil, nil, nil, nil, nil, [2]*Reassembler{}
+	sa.skd, sa.skpi, sa.skpr, sa.cout, sa.reasm = nil, nil, nil, nil, [2]*Reassembler{}
+	if !linger {
+		sa.cin, sa.lastResp = nil, nil
+	}
 }
 
 // removeChild takes c out of the data plane (if it got there) and reports
