@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"runtime/debug"
 	"sync"
 	"time"
 )
@@ -254,6 +255,8 @@ type Engine struct {
 	// spawn runs slow work (key lookups) outside the caller; tests make
 	// it synchronous.
 	spawn func(func())
+	// panics lets panics in HandlePacket through (tests).
+	panics bool
 
 	mu       sync.Mutex
 	closed   bool
@@ -399,6 +402,18 @@ func (e *Engine) drop(r DropReason, remote netip.AddrPort, err error, attrs ...a
 // input: every dropped datagram is counted in Stats and logged at debug
 // level with the reason.
 func (e *Engine) HandlePacket(pkt []byte, local, remote netip.AddrPort) {
+	if !e.panics {
+		// A bug must not take the daemon down with it: count the
+		// datagram as dropped and say loudly what happened. Locks are
+		// released by the deferred unlocks on the way up. Tests and fuzz
+		// targets turn this off so that panics fail them.
+		defer func() {
+			if r := recover(); r != nil {
+				e.drop(DropInvalid, remote, fmt.Errorf("panic: %v", r))
+				e.log.Error("ike: BUG: panic while handling a datagram", "remote", remote, "panic", r, "stack", string(debug.Stack()))
+			}
+		}()
+	}
 	e.handlePacket(pkt, local, remote)
 }
 

@@ -2,6 +2,7 @@ package ike
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"math/rand/v2"
 	"net/netip"
@@ -348,4 +349,27 @@ func TestChildOptions(t *testing.T) {
 			t.Errorf("Initiate after Close: %v", err)
 		}
 	})
+}
+
+// panicInstaller stands for a buggy data plane.
+type panicInstaller struct{ *fakeInstaller }
+
+func (panicInstaller) Install(context.Context, ChildSA) error { panic("data plane bug") }
+
+func TestHandlePacketSurvivesPanics(t *testing.T) {
+	n, a, b := newPair(t, nil, nil, func(c *EngineConfig) { c.GiveUp = 5 * time.Second })
+	b.e.cfg.Installer = panicInstaller{b.inst}
+	b.e.panics = false
+	_, err := n.initiate(a, b, InitiateOptions{Auth: AuthKindPubkey})
+	if err == nil {
+		t.Fatal("handshake succeeded through a panicking data plane")
+	}
+	if b.e.Stats().Drops[DropInvalid] == 0 {
+		t.Errorf("panic not counted: %+v", b.e.Stats().Drops)
+	}
+	// B still works: its locks were released.
+	b.e.cfg.Installer = b.inst
+	if _, err := n.initiate(a, b, InitiateOptions{Auth: AuthKindPubkey}); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -329,6 +329,7 @@ func (n *memNet) addPeer(addr netip.Addr, signer crypto.Signer, mod func(*Engine
 		n.t.Fatal(err)
 	}
 	e.spawn = func(f func()) { f() } // deterministic: lookups finish at once
+	e.panics = true                  // a panic must fail the test
 	p.e = e
 	n.engines[addr] = e
 	return p
