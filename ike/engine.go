@@ -1,5 +1,26 @@
 package ike
 
+// The protocol engine sits on top of the codec and is laid out as:
+//
+//   - interfaces.go: Clock, Sender, Credentials, KeyResolver, PeerPolicy,
+//     ChildInstaller, ChildSA and the errors Initiate returns
+//   - engine.go: EngineConfig, Engine and its public methods, Stats
+//   - exchange_receive.go: routing and checking received datagrams (SPIs,
+//     roles, message IDs, SK/SKF, cached responses)
+//   - retransmit.go: our requests (window 1), retransmission with
+//     exponential back-off and give-up, responses and their cache
+//   - states.go, sa.go: the explicit IKE and CHILD SA states and the SA
+//     record; halfopen.go: responder IKE_SA_INIT, cookies, half-open limits
+//   - initiator.go, responder.go, exchange_auth.go: IKE_SA_INIT/IKE_AUTH
+//     for each side and the AUTH payloads
+//   - child.go: CHILD SA negotiation, selectors, installation
+//   - rekey.go: CREATE_CHILD_SA (CHILD and IKE rekey, collisions)
+//   - informational.go: Delete, liveness, keepalives, lifetimes
+//
+// Locking: Engine.mu guards the SA tables only; each ikeSA has its own
+// mutex, taken after (never while holding) Engine.mu. Hooks and key
+// lookups run after the SA lock is released.
+
 import (
 	"context"
 	"crypto/rand"

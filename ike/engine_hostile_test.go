@@ -373,3 +373,39 @@ func TestHandlePacketSurvivesPanics(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestInitiatorRefusesWidenedSelectors(t *testing.T) {
+	// A responder may only narrow (RFC 7296 §2.9): an answer with
+	// selectors outside our proposal, or transport mode we did not ask
+	// for, is refused and nothing is installed.
+	_, a, _ := upPair(t, nil)
+	sa := a.liveSA(t)
+	sa.lock()
+	defer sa.unlock()
+	sel := &Selection{Number: 1, Protocol: ProtocolESP, Encr: EncrAlg{EncrAESGCM16, 256}, ESN: ESNOn}
+	ours := []TrafficSelector{HostSelector(addrA)}
+	theirs := []TrafficSelector{HostSelector(addrB)}
+	resp := func(tsr []TrafficSelector, extra ...Payload) *Message {
+		return &Message{Header: Header{Exchange: CreateChildSA}, Payloads: append(extra,
+			&SA{Proposals: []Proposal{sel.Proposal([]byte{1, 2, 3, 4})}},
+			&TSPayload{Selectors: ours}, &TSPayload{Responder: true, Selectors: tsr})}
+	}
+	nonce := make([]byte, 32)
+	for name, m := range map[string]*Message{
+		"widened":   resp([]TrafficSelector{HostSelector(netip.MustParseAddr("203.0.113.9"))}),
+		"transport": resp(theirs, &Notify{NotifyType: NotifyUseTransportMode}),
+	} {
+		c := &childSA{ChildSA: ChildSA{SPIIn: 99}, state: childLarval}
+		if _, err := sa.acceptChild(c, m, DefaultESPPolicy(), ours, theirs, ModeTunnel, nil, nonce, nonce); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+		if c.state == childInstalled {
+			t.Errorf("%s: installed", name)
+		}
+	}
+	c := &childSA{ChildSA: ChildSA{SPIIn: 99}, state: childLarval}
+	a.inst.allocated[99] = true
+	if _, err := sa.acceptChild(c, resp(theirs), DefaultESPPolicy(), ours, theirs, ModeTunnel, nil, nonce, nonce); err != nil {
+		t.Errorf("a proper answer: %v", err)
+	}
+}

@@ -429,6 +429,11 @@ func (sa *ikeSA) finishAuthResponse(m *Message, idr *IDPayload, auth *Auth, pk p
 	sa.ni, sa.nr = nil, nil
 	if err != nil {
 		sa.dropChild(c, err)
+		if m.Get(PayloadSA) != nil {
+			// The peer installed its half; ask it to remove it.
+			sa.enqueue(&request{exch: Informational, payloads: []Payload{&Delete{Protocol: ProtocolESP, SPIs: [][]byte{spiBytes(c.SPIIn)}}},
+				onResponse: func(*Message) {}})
+		}
 		sa.finishInit(ChildSAInfo{}, err)
 		return
 	}
