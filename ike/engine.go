@@ -18,8 +18,10 @@ package ike
 //   - informational.go: Delete, liveness, keepalives, lifetimes
 //
 // Locking: Engine.mu guards the SA tables only; each ikeSA has its own
-// mutex, taken after (never while holding) Engine.mu. Hooks and key
-// lookups run after the SA lock is released.
+// mutex. Engine.mu may be taken while an SA's mutex is held, never the
+// other way round; an old SA's mutex may be held while its successor's
+// (IKE rekey) is taken. Hooks and key lookups run after the SA lock is
+// released.
 
 import (
 	"context"
