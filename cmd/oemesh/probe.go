@@ -35,6 +35,7 @@ const (
 	probeExitTimeout    = 3 // the peer did not answer before the give-up time
 	probeExitAuth       = 4 // the peer's AUTH did not verify
 	probeExitNoProposal = 5 // the peer chose nothing we offered
+	probeExitRekey      = 6 // established, but a --rekey exchange failed
 )
 
 // ikeToolFlags are the flags probe and respond share: how we authenticate,
@@ -364,6 +365,16 @@ type fragJSON struct {
 	Received     int  `json:"received"`
 }
 
+// rekeyJSON is one CREATE_CHILD_SA exchange of probe --rekey.
+type rekeyJSON struct {
+	What   string     `json:"what"` // "child" or "ike"
+	PFS    string     `json:"pfs,omitempty"`
+	Millis float64    `json:"ms"`
+	Error  string     `json:"error,omitempty"`
+	Child  *childJSON `json:"child,omitempty"` // the new CHILD SA
+	IKE    *ikeSAJSON `json:"ike,omitempty"`   // the new IKE SA
+}
+
 type probeReport struct {
 	Peer        string `json:"peer"`
 	Local       string `json:"local"`
@@ -385,6 +396,7 @@ type probeReport struct {
 	Fragments      fragJSON       `json:"fragments"`
 	NAT            natJSON        `json:"nat"`
 	Exchanges      []exchangeJSON `json:"exchanges"`
+	Rekeys         []rekeyJSON    `json:"rekeys,omitempty"`
 	Deleted        bool           `json:"deleted"`
 	DeleteError    string         `json:"delete_error,omitempty"`
 }
@@ -393,6 +405,7 @@ func newProbeCmd(g *globalFlags) *cobra.Command {
 	var f ikeToolFlags
 	var port, localPort, localNATTPort int
 	var local string
+	var rekey bool
 	cmd := &cobra.Command{
 		Use:   "probe PEER",
 		Short: "Run a real IKEv2 handshake with a peer and report what it chose",
@@ -402,9 +415,14 @@ peer's chosen transforms, notifies and vendor IDs, how it authenticated and
 whether that verified, the CHILD SA, cookies, INVALID_KE, fragments, NAT-T
 and the time of each exchange.
 
+With --rekey, the probe then rekeys the CHILD SA (with PFS when --esp
+names a key exchange method) and the IKE SA (CREATE_CHILD_SA) before it
+deletes them, and reports each exchange.
+
 Exit status: 0 established; 2 the peer answered with an error notify
 (named in the output); 3 no answer before --timeout; 4 the peer's AUTH did
-not verify; 5 the peer chose nothing we offered; 1 anything else.
+not verify; 5 the peer chose nothing we offered; 6 established, but a
+--rekey exchange failed; 1 anything else.
 
 Proposals use strongSwan's syntax: --ike aes128gcm16-prfsha256-x25519
 --esp aes128gcm16-esn (comma-separated lists allowed).`,
@@ -431,7 +449,7 @@ Proposals use strongSwan's syntax: --ike aes128gcm16-prfsha256-x25519
 			// it set up before the tool exits.
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			rep, code := runProbe(ctx, s, &f, remote, localAddr, localPort, localNATTPort)
+			rep, code := runProbe(ctx, s, &f, probeOptions{remote: remote, local: localAddr, localPort: localPort, nattPort: localNATTPort, rekey: rekey})
 			out := cmd.OutOrStdout()
 			if g.json {
 				if err := printJSON(out, rep); err != nil {
@@ -451,6 +469,7 @@ Proposals use strongSwan's syntax: --ike aes128gcm16-prfsha256-x25519
 	cmd.Flags().StringVar(&local, "local", "", "our address (default: the route's source address toward PEER)")
 	cmd.Flags().IntVar(&localPort, "local-port", 0, "our IKE port (0: any free port, so a running daemon is no obstacle)")
 	cmd.Flags().IntVar(&localNATTPort, "local-natt-port", 0, "our NAT-T port (0: any free port)")
+	cmd.Flags().BoolVar(&rekey, "rekey", false, "after the handshake, rekey the CHILD SA and the IKE SA once each")
 	return cmd
 }
 
@@ -465,16 +484,25 @@ func resolvePeer(ctx context.Context, s string) (netip.Addr, error) {
 	return addrs[0].Unmap(), nil
 }
 
+// probeOptions are probe's own flags.
+type probeOptions struct {
+	remote              netip.AddrPort
+	local               netip.Addr
+	localPort, nattPort int
+	rekey               bool
+}
+
 // runProbe does the handshake and fills in the report; it returns the exit
 // code.
-func runProbe(ctx context.Context, s *ikeSetup, f *ikeToolFlags, remote netip.AddrPort, local netip.Addr, localPort, nattPort int) (*probeReport, int) {
+func runProbe(ctx context.Context, s *ikeSetup, f *ikeToolFlags, o probeOptions) (*probeReport, int) {
+	remote, local := o.remote, o.local
 	rep := &probeReport{Peer: remote.String(), Notifies: []string{}, VendorIDs: []string{}, InvalidKE: []string{}, Exchanges: []exchangeJSON{}}
 	fail := func(code int, err error) (*probeReport, int) {
 		rep.Exit, rep.Error = code, err.Error()
 		return rep, code
 	}
 	tr, err := ike.ListenUDP(ctx, ike.UDPConfig{
-		Addrs: []netip.Addr{local}, Port: localPort, NATTPort: nattPort,
+		Addrs: []netip.Addr{local}, Port: o.localPort, NATTPort: o.nattPort,
 		Mark: f.mark, Control: bypassControl(s.log), Logger: s.log,
 	})
 	if err != nil {
@@ -530,14 +558,100 @@ func runProbe(ctx context.Context, s *ikeSetup, f *ikeToolFlags, remote netip.Ad
 	rep.Established, rep.IKEEstablished = true, true
 	cj := childInfoJSON(child)
 	rep.Child = &cj
+	code, ikeID := probeExitOK, child.IKE
+	if o.rekey {
+		var ok bool
+		ikeID, ok = probeRekeys(ctx, eng, s, f, rep, child)
+		if !ok {
+			code = probeExitRekey
+			rep.Exit, rep.Error = code, "rekey failed: "+rep.Rekeys[len(rep.Rekeys)-1].Error
+		}
+	}
 	dctx, dcancel := context.WithTimeout(ctx, f.timeout)
 	defer dcancel()
-	if err := eng.DeleteIKE(dctx, child.IKE); err != nil {
+	if err := eng.DeleteIKE(dctx, ikeID); err != nil {
 		rep.DeleteError = err.Error()
 	} else {
 		rep.Deleted = true
 	}
-	return rep, probeExitOK
+	return rep, code
+}
+
+// probeRekeys rekeys the CHILD SA, then the IKE SA, recording both in rep.
+// It returns the IKE SA to delete (the new one when its rekey succeeded)
+// and whether both succeeded.
+func probeRekeys(ctx context.Context, eng *ike.Engine, s *ikeSetup, f *ikeToolFlags, rep *probeReport, child ike.ChildSAInfo) (ike.SAID, bool) {
+	find := func(pred func(ike.SAInfo) bool) (ike.SAInfo, bool) {
+		for _, sa := range eng.SAs() {
+			if pred(sa) {
+				return sa, true
+			}
+		}
+		return ike.SAInfo{}, false
+	}
+	pfs := ike.DHNone
+	if len(s.espPolicy.DH) > 0 {
+		pfs = s.espPolicy.DH[0]
+	}
+	rk := rekeyJSON{What: "child"}
+	if pfs != ike.DHNone {
+		rk.PFS = pfs.String()
+	}
+	rctx, cancel := context.WithTimeout(ctx, 2*f.timeout)
+	start := time.Now()
+	err := eng.RekeyChild(rctx, child.SPIIn, pfs)
+	cancel()
+	rk.Millis = float64(time.Since(start).Microseconds()) / 1000
+	if err == nil {
+		if sa, ok := find(func(sa ike.SAInfo) bool { return sa.ID == child.IKE }); ok {
+			for _, c := range sa.Children {
+				if c.SPIIn != child.SPIIn {
+					cj := childInfoJSON(c)
+					rk.Child = &cj
+				}
+			}
+		}
+		if rk.Child == nil {
+			err = fmt.Errorf("no new CHILD SA after the rekey of %08x", child.SPIIn)
+		}
+	}
+	if err != nil {
+		rk.Error = err.Error()
+	}
+	rep.Rekeys = append(rep.Rekeys, rk)
+	if err != nil {
+		return child.IKE, false
+	}
+
+	rk = rekeyJSON{What: "ike"}
+	rctx, cancel = context.WithTimeout(ctx, 2*f.timeout)
+	start = time.Now()
+	err = eng.RekeyIKE(rctx, child.IKE)
+	cancel()
+	rk.Millis = float64(time.Since(start).Microseconds()) / 1000
+	id := child.IKE
+	if err == nil {
+		sa, ok := find(func(sa ike.SAInfo) bool {
+			return sa.ID != child.IKE && sa.Remote.Addr() == rep.peerAddr() && sa.State == "ESTABLISHED"
+		})
+		if ok {
+			j := ikeInfoJSON(sa)
+			rk.IKE, id = &j, sa.ID
+		} else {
+			err = errors.New("no new IKE SA after the rekey")
+		}
+	}
+	if err != nil {
+		rk.Error = err.Error()
+	}
+	rep.Rekeys = append(rep.Rekeys, rk)
+	return id, err == nil
+}
+
+// peerAddr is the peer's address as the report names it.
+func (r *probeReport) peerAddr() netip.Addr {
+	ap, _ := netip.ParseAddrPort(r.Peer)
+	return ap.Addr()
 }
 
 func fillTrace(rep *probeReport, t *ike.Trace) {
@@ -637,6 +751,22 @@ func printProbe(w io.Writer, r *probeReport) {
 		}
 		if x.Error != "" {
 			fmt.Fprintf(w, "  error: %s", x.Error)
+		}
+		fmt.Fprintln(w)
+	}
+	for _, rk := range r.Rekeys {
+		fmt.Fprintf(w, "  rekey %-5s %7.2f ms", rk.What, rk.Millis)
+		if rk.PFS != "" {
+			fmt.Fprintf(w, "  PFS %s", rk.PFS)
+		}
+		if rk.Child != nil {
+			fmt.Fprintf(w, "  new CHILD SA SPI in %s out %s", rk.Child.SPIIn, rk.Child.SPIOut)
+		}
+		if rk.IKE != nil {
+			fmt.Fprintf(w, "  new IKE SA %s_i %s_r", rk.IKE.SPIi, rk.IKE.SPIr)
+		}
+		if rk.Error != "" {
+			fmt.Fprintf(w, "  error: %s", rk.Error)
 		}
 		fmt.Fprintln(w)
 	}

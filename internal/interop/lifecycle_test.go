@@ -122,3 +122,55 @@ func TestStrongSwanRekeyAndDPD(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// oemesh probe --rekey → strongSwan: our initiator side of CREATE_CHILD_SA,
+// a CHILD SA rekey with PFS and an IKE SA rekey, then the Delete of the new
+// IKE SA.
+func TestProbeRekeyStrongSwan(t *testing.T) {
+	in := peers.Require(t)
+	oemesh(t)
+	t.Parallel()
+	var edCase authCase
+	for _, a := range authCases(t, t.TempDir()) {
+		if a.name == "ed25519" {
+			edCase = a
+		}
+	}
+	p := proposalCases[0]
+	net := netnstest.NewPair(t, "ipk")
+	conn := sswConn("k", edCase, net.B4.String(), net.A4.String(), p)
+	conn.Children[0].ESPProposals = []string{p.esp + "-x25519"}
+	ssw := peers.StartStrongSwan(t, in, net.B.Name, peers.StrongSwanConfig{Conns: []peers.StrongSwanConn{conn}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r := runProbe(t, ctx, net.A, append([]string{net.B4.String(), "--id", net.A4.String(), "--peer-id", net.B4.String(),
+		"--ike", p.ike, "--esp", p.esp + "-x25519", "--rekey", "--timeout", "5s"}, edCase.flags...)...)
+	checkProbe(t, r, edCase, p, net.B4.String())
+	rk := r.Report.Rekeys
+	if len(rk) != 2 || rk[0].What != "child" || rk[1].What != "ike" || rk[0].Error != "" || rk[1].Error != "" {
+		t.Fatalf("rekeys %+v; want a CHILD SA rekey and an IKE SA rekey, both done\n%s", rk, r)
+	}
+	if rk[0].PFS != "CURVE25519" || rk[0].Child == nil || rk[0].Child.SPIIn == r.Report.Child.SPIIn || rk[0].Child.PFS != "CURVE25519" {
+		t.Errorf("CHILD SA rekey %+v; want a new SA with PFS CURVE25519", rk[0])
+	}
+	if rk[1].IKE == nil || rk[1].IKE.SPIi == "" {
+		t.Errorf("IKE SA rekey %+v; want the new IKE SA", rk[1])
+	}
+	// strongSwan's view: a second CHILD SA (PFS), the IKE SA rekeyed to
+	// the SPIs the probe reports, and the Delete of that new IKE SA.
+	if lines := ssw.Log.LinesFrom(0, regexp.MustCompile(`CHILD_SA host\{\d+\} established with SPIs`)); len(lines) < 2 {
+		t.Errorf("strongSwan established %d CHILD SAs, want 2 (the rekey): %q", len(lines), lines)
+	}
+	for _, re := range []string{
+		`parsed CREATE_CHILD_SA request \d+ \[ N\(REKEY_SA\) SA No KE TSi TSr \]`, // CHILD SA rekey with PFS
+		`IKE_SA k\[2\] rekeyed between`,
+		`received DELETE for IKE_SA k\[2\]`, // the probe deletes the new IKE SA
+	} {
+		if _, err := ssw.Log.WaitFrom(ctx, 0, regexp.MustCompile(re)); err != nil {
+			t.Error(err)
+		}
+	}
+	if err := waitNoSA(ctx, ssw); err != nil {
+		t.Error(err)
+	}
+}

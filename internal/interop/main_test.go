@@ -166,6 +166,21 @@ type probeReport struct {
 		Notifies    []string `json:"notifies"`
 		Error       string   `json:"error"`
 	} `json:"exchanges"`
+	Rekeys []struct {
+		What   string  `json:"what"`
+		PFS    string  `json:"pfs"`
+		Millis float64 `json:"ms"`
+		Error  string  `json:"error"`
+		Child  *struct {
+			SPIIn  string `json:"spi_in"`
+			SPIOut string `json:"spi_out"`
+			PFS    string `json:"pfs"`
+		} `json:"child"`
+		IKE *struct {
+			SPIi string `json:"spi_i"`
+			SPIr string `json:"spi_r"`
+		} `json:"ike"`
+	} `json:"rekeys"`
 	Deleted     bool   `json:"deleted"`
 	DeleteError string `json:"delete_error"`
 }
