@@ -210,7 +210,13 @@ func (sa *ikeSA) deriveKeys(skeyseed []byte) error {
 	if err != nil {
 		return err
 	}
-	fromI, fromR, err := k.Ciphers()
+	// The keys are slices of one key-material buffer: copy what we keep,
+	// so that the buffer (and the keys we do not keep) can be freed.
+	fromI, err := NewSKCipher(sa.suite.Encr, sa.suite.Integ, bytes.Clone(k.SKei), bytes.Clone(k.SKai))
+	if err != nil {
+		return err
+	}
+	fromR, err := NewSKCipher(sa.suite.Encr, sa.suite.Integ, bytes.Clone(k.SKer), bytes.Clone(k.SKar))
 	if err != nil {
 		return err
 	}
@@ -219,7 +225,7 @@ func (sa *ikeSA) deriveKeys(skeyseed []byte) error {
 	} else {
 		sa.cout, sa.cin = fromR, fromI
 	}
-	sa.skd, sa.skpi, sa.skpr = k.SKd, k.SKpi, k.SKpr
+	sa.skd, sa.skpi, sa.skpr = bytes.Clone(k.SKd), k.SKpi, k.SKpr
 	return nil
 }
 

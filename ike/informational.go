@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // ErrPeerDeleted is reported (to OnIKEDown and OnChildDown) when the peer
@@ -213,22 +214,27 @@ func (sa *ikeSA) startTimers() {
 	if !sa.initiator {
 		margin /= 2 // let the initiator go first: fewer collisions
 	}
+	// One timer serves both ends of the lifetime: at the soft end it
+	// starts the rekey and re-arms itself for the hard end.
 	sa.timers.rekey = e.cfg.Clock.AfterFunc(e.cfg.IKELifetime-margin, func() {
 		// Timers must not block: start the rekey and let it run.
 		sa.lock()
 		defer sa.unlock()
+		if sa.state == stDead {
+			return
+		}
+		sa.timers.rekey = e.cfg.Clock.AfterFunc(margin, func() {
+			sa.lock()
+			defer sa.unlock()
+			if sa.state == stEstablished || sa.state == stRekeyed {
+				sa.deleteLocked(nil)
+			}
+		})
 		if sa.state != stEstablished || sa.rekey != nil {
 			return
 		}
 		if err := sa.rekeyIKELocked(nil); err != nil {
 			e.log.Info("ike: IKE SA rekey failed", "remote", sa.remote, "err", err)
-		}
-	})
-	sa.timers.expire = e.cfg.Clock.AfterFunc(e.cfg.IKELifetime, func() {
-		sa.lock()
-		defer sa.unlock()
-		if sa.state == stEstablished || sa.state == stRekeyed {
-			sa.deleteLocked(nil)
 		}
 	})
 }
@@ -264,7 +270,8 @@ func (sa *ikeSA) keepalive() {
 	sa.timers.keepalive = sa.e.cfg.Clock.AfterFunc(sa.e.cfg.Keepalive, sa.keepalive)
 }
 
-// armChildTimers schedules a CHILD SA's rekey and expiry.
+// armChildTimers schedules a CHILD SA's rekey and expiry, with one timer
+// that re-arms itself from the soft end of the lifetime to the hard end.
 func (sa *ikeSA) armChildTimers(c *childSA) {
 	e := sa.e
 	margin := e.rekeyMargin(e.cfg.ChildLifetime)
@@ -272,34 +279,38 @@ func (sa *ikeSA) armChildTimers(c *childSA) {
 		margin /= 2
 	}
 	spi := c.SPIIn
-	c.timers.rekey = e.cfg.Clock.AfterFunc(e.cfg.ChildLifetime-margin, func() {
-		// The CHILD SA may have moved to a new IKE SA since.
-		sa := e.findChild(spi)
-		if sa == nil {
-			return
-		}
-		sa.lock()
-		defer sa.unlock()
-		if c := sa.childByIn(spi); c == nil || c.state != childInstalled || c.rekeying != nil || sa.state != stEstablished {
+	c.timer = e.cfg.Clock.AfterFunc(e.cfg.ChildLifetime-margin, func() { e.childLifetime(spi, margin, false) })
+}
+
+// childLifetime handles the soft (rekey) and hard (delete) ends of a
+// CHILD SA's lifetime. The CHILD SA may have moved to a new IKE SA since
+// the timer was armed, so it is looked up by SPI.
+func (e *Engine) childLifetime(spi uint32, margin time.Duration, hard bool) {
+	sa := e.findChild(spi)
+	if sa == nil {
+		return
+	}
+	sa.lock()
+	defer sa.unlock()
+	c := sa.childByIn(spi)
+	if c == nil || c.state == childDead {
+		return
+	}
+	if !hard {
+		c.timer = e.cfg.Clock.AfterFunc(margin, func() { e.childLifetime(spi, margin, true) })
+		if c.state != childInstalled || c.rekeying != nil || sa.state != stEstablished {
 			return
 		}
 		if err := sa.rekeyChildLocked(spi, e.cfg.RekeyPFS, nil); err != nil {
 			e.log.Info("ike: CHILD SA rekey failed", "spi_in", spi, "err", err)
 		}
-	})
-	c.timers.expire = e.cfg.Clock.AfterFunc(e.cfg.ChildLifetime, func() {
-		sa := e.findChild(spi)
-		if sa == nil {
-			return
+		return
+	}
+	if c.state == childInstalled || c.state == childRekeyed {
+		if sa.state == stEstablished {
+			sa.deleteChildLocked(c, nil)
+		} else {
+			sa.dropChild(c, errors.New("ike: CHILD SA lifetime expired"))
 		}
-		sa.lock()
-		defer sa.unlock()
-		if c.state == childInstalled || c.state == childRekeyed {
-			if sa.state == stEstablished {
-				sa.deleteChildLocked(c, nil)
-			} else {
-				sa.dropChild(c, errors.New("ike: CHILD SA lifetime expired"))
-			}
-		}
-	})
+	}
 }

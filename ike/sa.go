@@ -104,20 +104,16 @@ type childSA struct {
 	state     childState
 	pfs       DHGroup
 	installed time.Time
-	timers    struct{ rekey, expire Timer }
+	timer     Timer // soft then hard end of the lifetime
 	// rekey collision bookkeeping (RFC 7296 §2.8.1)
 	rekeying   *childRekey
 	replacedBy uint32
 }
 
 func (c *childSA) stopTimers() {
-	if c.timers.rekey != nil {
-		c.timers.rekey.Stop()
-		c.timers.rekey = nil
-	}
-	if c.timers.expire != nil {
-		c.timers.expire.Stop()
-		c.timers.expire = nil
+	if c.timer != nil {
+		c.timer.Stop()
+		c.timer = nil
 	}
 }
 
