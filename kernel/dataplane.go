@@ -180,6 +180,12 @@ type SAPair struct {
 	Encap    *Encap         // nil unless NAT-T
 	Lifetime Lifetime
 	ReqID    uint32
+	// DeferOutbound is set on the responder's side of a CHILD SA rekey:
+	// the new pair's outbound SA must not carry traffic until the peer is
+	// heard on its inbound SA (or the pair it replaces is deleted), since
+	// the initiator installs the new inbound SA only when our answer
+	// reaches it (RFC 7296 §2.8).
+	DeferOutbound bool
 }
 
 // ID returns the pair's identifier.

@@ -39,6 +39,9 @@ func saPair(sa ike.ChildSA) (kernel.SAPair, error) {
 			HardAdd: sa.HardLifetime,
 		},
 		ReqID: sa.SPIIn,
+		// The responder of a rekey keeps sending on the old pair until
+		// the initiator, which installs last, is heard on the new one.
+		DeferOutbound: sa.Replaces != 0 && !sa.Initiator,
 	}
 	if sa.Mode == ike.ModeTransport {
 		p.Mode = kernel.ModeTransport

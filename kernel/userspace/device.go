@@ -321,6 +321,7 @@ func (d *Device) InstallSA(ctx context.Context, sp kernel.SAPair) error {
 		d.mu.Unlock()
 		return err
 	}
+	p.deferOut.Store(sp.DeferOutbound)
 	if old, ok := d.pairs[id]; ok {
 		d.removeSARoutes(old.remote)
 	}

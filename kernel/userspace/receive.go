@@ -212,6 +212,9 @@ func (d *Device) openElem(e *inElem, now time.Time, sc *cryptoScratch) {
 	}
 	e.kind, e.start, e.end = elemDeliver, start, end
 	sa.ctr.add(1, uint64(end-start), now)
+	if p.deferOut.Load() {
+		p.deferOut.Store(false) // the peer has the new pair: send on it too
+	}
 	if p.byteLimitCrossed() {
 		if p.life.HardBytes != 0 && sa.ctr.bytes.Load() >= p.life.HardBytes {
 			p.dead.Store(true)

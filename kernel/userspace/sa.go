@@ -26,8 +26,12 @@ type pair struct {
 	out    *outSA
 	drops  dropCounters
 	dead   atomic.Bool // hard limit reached: no more packets either way
-	soft   atomic.Bool // soft expire sent
-	hard   atomic.Bool // hard expire sent
+	// deferOut: a responder's rekeyed pair, not used outbound while an
+	// older pair for its selectors lives, until its inbound SA has opened a
+	// packet (kernel.SAPair.DeferOutbound).
+	deferOut atomic.Bool
+	soft     atomic.Bool // soft expire sent
+	hard     atomic.Bool // hard expire sent
 }
 
 // outSA is the outbound half: it seals and knows where to send.

@@ -33,12 +33,20 @@ func (t *tables) lookupOut(src, dst netip.Addr) *pair {
 	if !ok {
 		return nil
 	}
+	var deferred *pair
 	for _, p := range ps {
-		if p.matches(src, dst) && !p.dead.Load() {
-			return p
+		if !p.matches(src, dst) || p.dead.Load() {
+			continue
 		}
+		if p.deferOut.Load() {
+			if deferred == nil {
+				deferred = p
+			}
+			continue // an older pair carries the flow until the peer uses this one
+		}
+		return p
 	}
-	return nil
+	return deferred
 }
 
 // lookupShunt finds the shunt for a flow: the exact flow, then the flow
