@@ -356,3 +356,34 @@ func BenchmarkInstallDeleteSAPairs(b *testing.B) {
 		}
 	}
 }
+
+// TestVMSAExpires installs a pair with 1 s soft and 2 s hard lifetimes: the
+// soft expire (rekey) comes first, then the hard one (gone), each naming
+// the pair; deleting the pair afterwards is not an error.
+func TestVMSAExpires(t *testing.T) {
+	needVM(t)
+	p := netnstest.NewPair(t, "xexp")
+	d := open(t, p.A, Options{})
+	ctx := context.Background()
+	k := deriveKey("expire", 20)
+	pair := kernel.SAPair{
+		Out:      kernel.SA{SPI: 0x4001, Src: p.A4, Dst: p.B4, AEAD: kernel.AESGCM16, Key: k},
+		In:       kernel.SA{SPI: 0x4002, Src: p.B4, Dst: p.A4, AEAD: kernel.AESGCM16, Key: k},
+		Lifetime: kernel.Lifetime{SoftAdd: time.Second, HardAdd: 2 * time.Second},
+	}
+	if err := d.InstallSA(ctx, pair); err != nil {
+		t.Fatal(err)
+	}
+	soft := waitExpire(t, d, kernel.ExpireSoft, 10*time.Second)
+	if soft.SA != pair.ID() {
+		t.Fatalf("soft expire names %+v, want %+v", soft.SA, pair.ID())
+	}
+	hard := waitExpire(t, d, kernel.ExpireHard, 10*time.Second)
+	if hard.SA != pair.ID() {
+		t.Fatalf("hard expire names %+v, want %+v", hard.SA, pair.ID())
+	}
+	t.Logf("soft expire of spi %#x, hard expire of spi %#x", soft.SPI, hard.SPI)
+	if err := d.DeleteSA(ctx, pair.ID(), kernel.DeleteOptions{}); err != nil {
+		t.Fatalf("DeleteSA after hard expiry: %v", err)
+	}
+}

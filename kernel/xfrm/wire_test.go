@@ -133,3 +133,16 @@ func FuzzParsePolicy(f *testing.F) {
 	f.Add(append(p.marshalInfo(), nl.NewRtAttr(nl.XFRMA_TMPL, p.Tmpl.marshal()).Serialize()...))
 	f.Fuzz(func(t *testing.T, b []byte) { _, _ = parsePolicy(b) })
 }
+
+func BenchmarkParseAcquire(b *testing.B) {
+	buf := make([]byte, sizeofAcquire)
+	flow := selector{Src: netip.MustParsePrefix("192.0.2.1/32"), Dst: netip.MustParsePrefix("192.0.2.2/32"), Proto: 17, SrcPort: 4000, DstPort: 53}
+	putSelector(buf[40:], flow)
+	copy(buf[96:], policy{Sel: selector{Src: netip.MustParsePrefix("0.0.0.0/0"), Dst: netip.MustParsePrefix("192.0.2.0/24")}}.marshalInfo())
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := parseAcquire(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
