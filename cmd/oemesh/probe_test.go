@@ -254,3 +254,33 @@ func (l *lockedBuf) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// FuzzParseIdentity: --id and --peer-id never panic, and what parses is a
+// well-formed identity.
+func FuzzParseIdentity(f *testing.F) {
+	for _, s := range []string{"", "%null", "192.0.2.1", "2001:db8::1", "@host.example", "a b", "::ffff:192.0.2.1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		id, err := parseIdentity("id", s)
+		if err != nil {
+			if !strings.Contains(err.Error(), "--id") {
+				t.Fatalf("error does not name the flag: %v", err)
+			}
+			return
+		}
+		switch id.Type {
+		case 0, ike.IDNull:
+		case ike.IDIPv4Addr, ike.IDIPv6Addr:
+			if _, ok := id.Addr(); !ok {
+				t.Fatalf("%q: address identity %v without an address", s, id)
+			}
+		case ike.IDFQDN:
+			if len(id.Data) == 0 {
+				t.Fatalf("%q: empty FQDN identity", s)
+			}
+		default:
+			t.Fatalf("%q: identity type %v", s, id.Type)
+		}
+	})
+}
