@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto"
 	"errors"
+	"net/netip"
 	"testing"
 )
 
@@ -125,5 +126,80 @@ func TestHandshakeAuthFailure(t *testing.T) {
 	n.drain()
 	if len(a.e.SAs()) != 0 || len(b.e.SAs()) != 0 || b.inst.count() != 0 {
 		t.Errorf("state left: A %v B %v, B installed %d", a.e.SAs(), b.e.SAs(), b.inst.count())
+	}
+}
+
+func TestHandshakeFQDNIdentities(t *testing.T) {
+	n := newMemNet(t)
+	ka, kb := newEd25519(t), newEd25519(t)
+	a := n.addPeer(addrA, ka, func(c *EngineConfig) { c.Credentials.ID = FQDNIdentity("a.example.net") })
+	b := n.addPeer(addrB, kb, func(c *EngineConfig) { c.Credentials.ID = FQDNIdentity("b.example.net") })
+	a.keys.keys[FQDNIdentity("b.example.net").String()] = []crypto.PublicKey{kb.Public()}
+	b.keys.keys[FQDNIdentity("a.example.net").String()] = []crypto.PublicKey{ka.Public()}
+	info, err := n.initiate(a, b, InitiateOptions{Auth: AuthKindPubkey, PeerID: FQDNIdentity("b.example.net")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkChildPair(t, a, b, info)
+	if id := b.established()[0].PeerID; !identityEqual(id, FQDNIdentity("a.example.net")) {
+		t.Errorf("B sees %v", id)
+	}
+	// Expecting someone else fails, and says so.
+	n, a, b = newPair(t, nil, nil, nil)
+	_, err = n.initiate(a, b, InitiateOptions{Auth: AuthKindPubkey, PeerID: FQDNIdentity("c.example.net")})
+	if !errors.Is(err, ErrAuthentication) {
+		t.Errorf("err = %v, want ErrAuthentication", err)
+	}
+}
+
+func TestResponderToleratesUnknownPayloads(t *testing.T) {
+	// An IKE_SA_INIT request with an unknown vendor ID and an unknown
+	// non-critical payload is answered normally.
+	n := newMemNet(t)
+	b := n.addPeer(addrB, newEd25519(t), nil)
+	dh, err := GenerateDH(DHCurve25519, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &Message{Header: Header{SPIi: SPI{1, 2, 3, 4, 5, 6, 7, 8}, Exchange: IKESAInit, Flags: FlagInitiator}, Payloads: []Payload{
+		&SA{Proposals: DefaultIKEPolicy().Proposals(nil, DHCurve25519)},
+		&KE{Group: DHCurve25519, Data: dh.Public()},
+		&Nonce{Data: bytes.Repeat([]byte{7}, 32)},
+		&VendorID{Data: []byte("some other implementation 1.0")},
+		&UnknownPayload{PayloadType: 200, Body: []byte{1, 2, 3}},
+	}}
+	pkt, err := m.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.e.HandlePacket(pkt, netip.AddrPortFrom(addrB, 500), netip.AddrPortFrom(addrA, 500))
+	if len(n.queue) != 1 {
+		t.Fatalf("%d answers", len(n.queue))
+	}
+	resp, err := ParseMessage(n.queue[0].data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Get(PayloadSA) == nil || errorNotify(resp) != nil || hasVendorID(resp, VendorIDOpportunisticIPsec) {
+		t.Errorf("answer: %s", payloadTypes(resp.Payloads))
+	}
+	// A critical unknown payload is refused with UNSUPPORTED_CRITICAL_PAYLOAD
+	// naming it, and no state is kept.
+	m.Payloads[4] = &UnknownPayload{PayloadType: 200, Critical: true, Body: []byte{1}}
+	m.SPIi[0] = 9
+	pkt, _ = m.Marshal()
+	b.e.HandlePacket(pkt, netip.AddrPortFrom(addrB, 500), netip.AddrPortFrom(addrA, 500))
+	if st := b.e.Stats(); st.HalfOpen != 1 || st.Drops[DropMalformed] != 1 {
+		t.Errorf("critical payload: half open %d, malformed drops %d", st.HalfOpen, st.Drops[DropMalformed])
+	}
+	if len(n.queue) != 2 {
+		t.Fatalf("%d answers", len(n.queue))
+	}
+	resp, err = ParseMessage(n.queue[1].data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nt := resp.Notify(NotifyUnsupportedCriticalPayload); nt == nil || !bytes.Equal(nt.Data, []byte{200}) {
+		t.Errorf("answer: %s", payloadTypes(resp.Payloads))
 	}
 }

@@ -73,6 +73,14 @@ func (e *Engine) handleInitRequest(pkt []byte, h Header, local, remote netip.Add
 	}
 	m, err := ParseMessage(pkt)
 	if err != nil {
+		var uc *UnsupportedCriticalPayloadError
+		if errors.As(err, &uc) {
+			// RFC 7296 §2.5: say which payload we do not support.
+			out := &Message{Header: Header{SPIi: h.SPIi, Exchange: IKESAInit, Flags: FlagResponse}, Payloads: []Payload{uc.Notify()}}
+			if b, err := out.Marshal(); err == nil {
+				e.send(b, local, remote)
+			}
+		}
 		e.drop(DropMalformed, remote, err)
 		return
 	}
