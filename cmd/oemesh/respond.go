@@ -96,6 +96,7 @@ func newRespondCmd(g *globalFlags) *cobra.Command {
 	var f ikeToolFlags
 	var listen []string
 	var port, nattPort, count, cookieThreshold int
+	var liveness time.Duration
 	cmd := &cobra.Command{
 		Use:   "respond --listen ADDR",
 		Short: "Answer IKEv2 as a responder with a data plane that installs nothing",
@@ -129,7 +130,7 @@ daemon runs.`,
 			if cookieThreshold < -1 {
 				return fmt.Errorf("--cookie-threshold %d: want -1 (always), 0 (default) or a count", cookieThreshold)
 			}
-			return runRespond(ctx, s, &f, respondOptions{addrs: addrs, port: port, nattPort: nattPort, count: count, cookieThreshold: cookieThreshold},
+			return runRespond(ctx, s, &f, respondOptions{addrs: addrs, port: port, nattPort: nattPort, count: count, cookieThreshold: cookieThreshold, liveness: liveness},
 				&eventPrinter{w: cmd.OutOrStdout(), json: g.json})
 		},
 	}
@@ -138,6 +139,7 @@ daemon runs.`,
 	cmd.Flags().IntVar(&port, "port", ike.IKEPort, "IKE port")
 	cmd.Flags().IntVar(&nattPort, "natt-port", ike.NATTPort, "NAT-T port")
 	cmd.Flags().IntVar(&count, "count", 0, "exit after this many CHILD SAs came up and were deleted (0: run until interrupted)")
+	cmd.Flags().DurationVar(&liveness, "liveness", 0, "send an empty INFORMATIONAL after this long without traffic from the peer (0: never)")
 	cmd.Flags().IntVar(&cookieThreshold, "cookie-threshold", 0, "half-open SAs above which IKE_SA_INIT needs a cookie (0: the engine's default; -1: always)")
 	return cmd
 }
@@ -175,6 +177,7 @@ func lingerThenStop(ctx context.Context, reached <-chan struct{}, eng *ike.Engin
 type respondOptions struct {
 	addrs                                  []netip.Addr
 	port, nattPort, count, cookieThreshold int
+	liveness                               time.Duration
 }
 
 func runRespond(ctx context.Context, s *ikeSetup, f *ikeToolFlags, o respondOptions, out *eventPrinter) error {
@@ -209,7 +212,7 @@ func runRespond(ctx context.Context, s *ikeSetup, f *ikeToolFlags, o respondOpti
 		IKE:    s.ikePolicy, ESP: s.espPolicy,
 		IKEPort: ikeAddrs[0].Port(), NATTPort: nattAddrs[0].Port(),
 		GiveUp: f.timeout, FragmentThreshold: f.fragThreshold,
-		HalfOpenCookieThreshold: o.cookieThreshold,
+		HalfOpenCookieThreshold: o.cookieThreshold, Liveness: o.liveness,
 		OnEstablished: func(sa ike.SAInfo) {
 			j := ikeInfoJSON(sa)
 			out.print(respondEvent{Time: time.Now(), Event: "ike_up", IKE: &j})

@@ -46,7 +46,8 @@ func newNATNet(t *testing.T, prefix string) *natNet {
 //     that it is behind a NAT and moves IKE to the NAT-T port;
 //   - strongSwan behind the NAT → oemesh respond outside: respond sees
 //     the peer behind a NAT, answers on the NAT-T port and marks the CHILD
-//     SA UDP-encapsulated toward the NAT's mapped port.
+//     SA UDP-encapsulated toward the NAT's mapped port; its liveness
+//     checks reach strongSwan through the mapping.
 func TestNATTraversal(t *testing.T) {
 	in := peers.Require(t)
 	oemesh(t)
@@ -91,7 +92,8 @@ func TestNATTraversal(t *testing.T) {
 		n := newNATNet(t, "ins")
 		ssw := peers.StartStrongSwan(t, in, n.In.Name, peers.StrongSwanConfig{Conns: []peers.StrongSwanConn{
 			sswConn("nat", pskCase, n.InAddr.String(), n.OutAddr.String(), p)}})
-		resp := startRespond(t, n.Out, append([]string{"--listen", n.OutAddr.String(), "--id", n.OutAddr.String(), "--peer-id", n.InAddr.String()}, pskCase.flags...)...)
+		resp := startRespond(t, n.Out, append([]string{"--listen", n.OutAddr.String(), "--id", n.OutAddr.String(), "--peer-id", n.InAddr.String(),
+			"--liveness", "1s"}, pskCase.flags...)...)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if lines, err := ssw.Initiate(ctx, "nat", "host"); err != nil {
@@ -115,6 +117,15 @@ func TestNATTraversal(t *testing.T) {
 		}
 		if !ev.IKE.NATT || !strings.HasSuffix(ev.IKE.Local, ":4500") {
 			t.Errorf("respond's IKE SA %+v; want it on the NAT-T port", *ev.IKE)
+		}
+		// respond's liveness check crosses the NAT to the mapped port and is
+		// answered.
+		mark := ssw.Log.Mark()
+		if _, err := ssw.Log.WaitFrom(ctx, mark, regexp.MustCompile(`parsed INFORMATIONAL request \d+ \[ \]`)); err != nil {
+			t.Errorf("strongSwan got no liveness check from respond: %v", err)
+		}
+		if _, err := ssw.Log.WaitFrom(ctx, mark, regexp.MustCompile(`generating INFORMATIONAL response \d+ \[ \]`)); err != nil {
+			t.Errorf("strongSwan did not answer respond's liveness check: %v", err)
 		}
 	})
 }
