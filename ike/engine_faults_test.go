@@ -376,3 +376,25 @@ func TestKeyLookupDoesNotBlock(t *testing.T) {
 		t.Fatal(r.err)
 	}
 }
+
+func TestLateDuplicateInit(t *testing.T) {
+	// A copy of the IKE_SA_INIT request that arrives after the SA is up
+	// must not start a second SA.
+	n, a, b := upPair(t, nil)
+	init := n.log[0]
+	before := b.e.Stats()
+	b.e.HandlePacket(init.data, init.to, init.from)
+	st := b.e.Stats()
+	if st.IKESAs != 1 || st.HalfOpen != 0 || st.Drops[DropOldMessageID] != before.Drops[DropOldMessageID]+1 || st.Sent != before.Sent {
+		t.Errorf("late duplicate: %d SAs, %d half open, drops %v, sent %d more", st.IKESAs, st.HalfOpen, st.Drops, st.Sent-before.Sent)
+	}
+	// After the half-open timeout the entry is gone; the SA is not.
+	n.advance(31 * time.Second)
+	b.e.mu.Lock()
+	entries := len(b.e.halfOpen)
+	b.e.mu.Unlock()
+	if entries != 0 || len(b.established()) != 1 {
+		t.Errorf("%d IKE_SA_INIT entries, %d SAs", entries, len(b.established()))
+	}
+	checkConsistent(t, a, b, 1)
+}

@@ -166,11 +166,7 @@ func (sa *ikeSA) establish(peer Identity, kind AuthKind) {
 	sa.peerID, sa.peerAuth = peer, kind
 	sa.established = e.cfg.Clock.Now()
 	sa.setState(stEstablished)
-	e.leaveHalfOpen(sa)
-	if sa.timers.halfOpen != nil {
-		sa.timers.halfOpen.Stop()
-		sa.timers.halfOpen = nil
-	}
+	e.leaveHalfOpen(sa) // its half-open timer now only forgets the IKE_SA_INIT entry
 	// The IKE_SA_INIT messages and SK_p are only needed for AUTH.
 	sa.initI, sa.initR, sa.skpi, sa.skpr, sa.hashes = nil, nil, nil, nil, nil
 	e.stats.add(&e.stats.ikeUp)

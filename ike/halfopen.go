@@ -21,10 +21,14 @@ func (e *Engine) forget(sa *ikeSA) {
 		delete(e.sas, sa.ourSPI())
 	}
 	e.leaveHalfOpenLocked(sa)
+	e.dropInitEntryLocked(sa)
 	e.mu.Unlock()
 }
 
-// leaveHalfOpen stops counting sa as half open (it authenticated, or died).
+// leaveHalfOpen stops counting sa as half open (it authenticated, or
+// died). Its IKE_SA_INIT entry stays until the half-open timeout, so that
+// a late duplicate of the request is recognised rather than starting a
+// new SA.
 func (e *Engine) leaveHalfOpen(sa *ikeSA) {
 	e.mu.Lock()
 	e.leaveHalfOpenLocked(sa)
@@ -32,12 +36,16 @@ func (e *Engine) leaveHalfOpen(sa *ikeSA) {
 }
 
 func (e *Engine) leaveHalfOpenLocked(sa *ikeSA) {
-	if sa.half == nil {
-		return
-	}
-	if e.halfOpen[*sa.half] == sa {
-		delete(e.halfOpen, *sa.half)
+	if sa.halfCounted {
+		sa.halfCounted = false
 		e.nHalf--
+	}
+}
+
+// dropInitEntryLocked forgets the IKE_SA_INIT request that created sa.
+func (e *Engine) dropInitEntryLocked(sa *ikeSA) {
+	if sa.half != nil && e.halfOpen[*sa.half] == sa {
+		delete(e.halfOpen, *sa.half)
 	}
 	sa.half = nil
 }
@@ -64,7 +72,7 @@ func (e *Engine) handleInitRequest(pkt []byte, h Header, local, remote netip.Add
 			e.send(old.initR, local, remote)
 			return
 		}
-		e.drop(DropOldMessageID, remote, errors.New("IKE_SA_INIT request for a known half-open SA that is not a retransmission"))
+		e.drop(DropOldMessageID, remote, fmt.Errorf("IKE_SA_INIT request for an SA that is %v, not a retransmission of a pending one", old.state))
 		return
 	}
 	if nHalf >= e.cfg.HalfOpenLimit {
@@ -186,6 +194,7 @@ func (e *Engine) handleInitRequest(pkt []byte, h Header, local, remote netip.Add
 	}
 	e.halfOpen[key] = sa
 	e.nHalf++
+	sa.halfCounted = true
 	e.sas[spir] = sa
 	e.mu.Unlock()
 
@@ -196,7 +205,11 @@ func (e *Engine) handleInitRequest(pkt []byte, h Header, local, remote netip.Add
 		defer sa.unlock()
 		if sa.state == stHalfOpen {
 			sa.die(fmt.Errorf("ike: half-open SA with %v timed out", sa.remote), false)
+			return
 		}
+		e.mu.Lock()
+		e.dropInitEntryLocked(sa)
+		e.mu.Unlock()
 	})
 	e.log.Debug("ike: IKE_SA_INIT answered", "remote", remote, "spi_i", fmt.Sprintf("%x", sa.spii[:]), "spi_r", fmt.Sprintf("%x", sa.spir[:]), "suite", sa.suite, "nat", nat)
 	sa.lastRecv = e.cfg.Clock.Now()

@@ -58,8 +58,9 @@ type ikeSA struct {
 	rekey    *ikeRekey
 	replaced bool // its CHILD SAs moved to a successor: no OnIKEDown
 
-	half   *halfOpenKey // set while counted as half open
-	lookup bool         // a KeyResolver lookup for IKE_AUTH is under way
+	half        *halfOpenKey // the IKE_SA_INIT entry of a responder SA, for a while
+	halfCounted bool         // counted as half open
+	lookup      bool         // a KeyResolver lookup for IKE_AUTH is under way
 
 	lastRecv time.Time
 	timers   saTimers
