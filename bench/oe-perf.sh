@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The OE performance figures of issue 8 §5, on network namespaces on this
+# machine, with the machine they were taken on:
+#   - first packet → SA installed, cold and warm DNS cache, median of RUNS
+#     (target ≤ 5 ms), and first packet → clear fallback for a host without
+#     a key (target ≤ 50 ms): bench/oelatency;
+#   - responder memory per established peer with PEERS peers brought up by
+#     our own IKE initiators (target ≤ 4 KiB): bench/oemem.
+# Needs root. bench/oe-perf.md explains the figures and records a run.
+#   RUNS=20 PEERS=1000 bench/oe-perf.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "$(id -u)" -ne 0 ]; then
+	echo "oe-perf: must run as root (network namespaces, TUN)" >&2
+	exit 1
+fi
+BIN=${BIN:-bin}
+GO=${GO:-go}
+RUNS=${RUNS:-20}
+PEERS=${PEERS:-1000}
+
+$GO build -o "$BIN/" ./cmd/oemeshd ./cmd/oemesh
+. /etc/os-release
+echo "machine: ${PRETTY_NAME:-?}, kernel $(uname -r), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $($GO version | cut -d' ' -f3), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "== Time to SA installed and to clear fallback (targets: ≤ 5 ms, ≤ 50 ms)"
+$GO run ./bench/oelatency -bin "$BIN" -runs "$RUNS"
+echo
+echo "== Responder memory per established peer (target ≤ 4 KiB)"
+$GO run ./bench/oemem -bin "$BIN" -peers "$PEERS"

@@ -1,0 +1,232 @@
+// Command oelatency measures, on the standard OE mesh of internal/lab
+// (network namespaces, the embedded DNS server, oemeshd on each host with
+// the userspace data plane where the kernel has no ESP):
+//
+//   - the time from a flow's first packet to its SA installed, with a cold
+//     DNS cache (both daemons restarted before each run) and a warm one
+//     (`oemesh down` between runs, caches kept);
+//   - the time to the clear fallback for a host without a key (cold cache:
+//     the initiator restarted before each run).
+//
+// Each figure is the daemon's own "took" (from the trapped packet to the
+// SA installed or the shunt set, as logged in "OE up" and "OE failed"
+// lines) and the round trip of the first echo as ping saw it (which adds
+// the echo's own trip). It reports the median, minimum and maximum of
+// -runs runs. Run it as root through bench/oe-perf.sh; it creates
+// namespaces "oelat<pid>-*" and removes them on exit.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/oemesh/oemesh/internal/lab"
+)
+
+const (
+	lan      = "198.18.0.0/16\n2001:db8::/32\n"
+	clearDNS = "198.18.0.53\n2001:db8:1::53\n"
+	oeCfg    = "oe:\n  null_auth: \"off\"\n"
+)
+
+var (
+	responder = lab.HostConfig{Policies: map[string]string{"clear-or-private": lan, "clear": clearDNS}, Extra: oeCfg}
+	initiator = lab.HostConfig{Policies: map[string]string{"private-or-clear": lan, "clear": clearDNS}, Extra: oeCfg}
+)
+
+func main() {
+	bin := flag.String("bin", "bin", "directory holding oemeshd and oemesh")
+	runs := flag.Int("runs", 20, "runs per measurement")
+	flag.Parse()
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "oelatency: must run as root (network namespaces)")
+		os.Exit(2)
+	}
+	if *runs < 1 {
+		fmt.Fprintln(os.Stderr, "oelatency: -runs must be at least 1")
+		os.Exit(2)
+	}
+	oemeshd, err := filepath.Abs(filepath.Join(*bin, "oemeshd"))
+	if err == nil {
+		_, err = os.Stat(oemeshd)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "oelatency: oemeshd: %v (build it with `make build`, or give -bin)\n", err)
+		os.Exit(2)
+	}
+	// The mesh's configuration logs at debug level; the daemons here log
+	// at info, as in production (the environment overrides the file, and
+	// the daemons inherit it).
+	os.Setenv("OEMESH_LOG_LEVEL", "info")
+	work, err := os.MkdirTemp("", "oelatency-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "oelatency:", err)
+		os.Exit(1)
+	}
+	defer os.RemoveAll(work)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	m, err := lab.NewMesh(lab.MeshOptions{Prefix: fmt.Sprintf("oelat%d", os.Getpid()%100000), WorkDir: work, Oemeshd: oemeshd})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "oelatency:", err)
+		os.Exit(1)
+	}
+	err = measure(ctx, m, *runs)
+	m.Close()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "oelatency:", err)
+		os.Exit(1)
+	}
+}
+
+type series struct {
+	name      string
+	took, rtt []time.Duration
+}
+
+func measure(ctx context.Context, m *lab.Mesh, runs int) error {
+	b, d := m.Hosts["b"].Addr4, m.Hosts["d"].Addr4
+	cold := &series{name: "first packet → SA installed, cold DNS cache (a→b)"}
+	warm := &series{name: "first packet → SA installed, warm DNS cache (a→b)"}
+	fallback := &series{name: "first packet → clear fallback, no key in DNS (a→d)"}
+
+	restart := func(names ...string) error {
+		for _, n := range names {
+			m.StopDaemon(n, syscall.SIGTERM)
+			hc := initiator
+			if n == "b" {
+				hc = responder
+			}
+			if err := m.StartDaemon(ctx, n, hc); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for i := range runs {
+		// Cold: both daemons start with empty caches and no SAs.
+		if err := restart("b", "a"); err != nil {
+			return err
+		}
+		if err := sample(ctx, m, b, "OE up", cold); err != nil {
+			return fmt.Errorf("cold run %d: %w", i+1, err)
+		}
+		// Warm: the SA goes, the DNS answers stay cached.
+		if err := down(ctx, m, b); err != nil {
+			return fmt.Errorf("warm run %d: %w", i+1, err)
+		}
+		if err := sample(ctx, m, b, "OE up", warm); err != nil {
+			return fmt.Errorf("warm run %d: %w", i+1, err)
+		}
+		// Fallback: a restarted, so its negative answer is not cached.
+		if err := restart("a"); err != nil {
+			return err
+		}
+		if err := sample(ctx, m, d, "OE failed", fallback); err != nil {
+			return fmt.Errorf("fallback run %d: %w", i+1, err)
+		}
+		if (i+1)%5 == 0 || i+1 == runs {
+			fmt.Fprintf(os.Stderr, "oelatency: %d/%d runs\n", i+1, runs)
+		}
+	}
+	fmt.Printf("%-52s %10s %10s %10s   %s\n", "measurement (median of "+strconv.Itoa(runs)+")", "median", "min", "max", "first echo RTT median (min–max)")
+	for _, s := range []*series{cold, warm, fallback} {
+		t, r := stats(s.took), stats(s.rtt)
+		fmt.Printf("%-52s %10s %10s %10s   %s (%s–%s)\n", s.name, ms(t[0]), ms(t[1]), ms(t[2]), ms(r[0]), ms(r[1]), ms(r[2]))
+	}
+	return nil
+}
+
+var (
+	tookRE = regexp.MustCompile(` took=([0-9.]+[a-zµ]+)`)
+	rttRE  = regexp.MustCompile(`icmp_seq=1 .*time=([0-9.]+) ms`)
+)
+
+// sample pings dst once from a and reads the daemon's line for the
+// attempt (want is "OE up" or "OE failed") from the log written since.
+func sample(ctx context.Context, m *lab.Mesh, dst netip.Addr, want string, s *series) error {
+	mark := len(m.Log("a"))
+	p := m.Ping(ctx, "a", dst, 1, 100*time.Millisecond)
+	if !p.First {
+		return fmt.Errorf("ping a→%s unanswered:\n%s", dst, p.Output)
+	}
+	rtt := rttRE.FindStringSubmatch(p.Output)
+	if rtt == nil {
+		return fmt.Errorf("no time in ping output:\n%s", p.Output)
+	}
+	v, err := strconv.ParseFloat(rtt[1], 64)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		log := m.Log("a")
+		if len(log) < mark {
+			mark = 0 // the daemon restarted and its log was rewritten
+		}
+		for _, line := range strings.Split(log[mark:], "\n") {
+			if !strings.Contains(line, `msg="`+want) || !strings.Contains(line, "target="+dst.String()+" ") {
+				continue
+			}
+			t := tookRE.FindStringSubmatch(line)
+			if t == nil {
+				return fmt.Errorf("no took= in %q", line)
+			}
+			took, err := time.ParseDuration(t[1])
+			if err != nil {
+				return fmt.Errorf("took= in %q: %w", line, err)
+			}
+			s.took = append(s.took, took)
+			s.rtt = append(s.rtt, time.Duration(v*float64(time.Millisecond)))
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no %q line for %s in a's log", want, dst)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// down deletes a's SAs with dst and waits until neither side lists one.
+func down(ctx context.Context, m *lab.Mesh, dst netip.Addr) error {
+	if out, err := m.CLI(ctx, "a", "down", dst.String()); err != nil {
+		return fmt.Errorf("oemesh down %s: %v: %s", dst, err, out)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		outA, _ := m.CLI(ctx, "a", "traffic")
+		outB, _ := m.CLI(ctx, "b", "traffic")
+		if strings.Contains(outA, "no SAs") && strings.Contains(outB, "no SAs") {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("SAs still listed after oemesh down:\na:\n%s\nb:\n%s", outA, outB)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stats returns the median, minimum and maximum.
+func stats(d []time.Duration) [3]time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	n := len(s)
+	med := s[n/2]
+	if n%2 == 0 {
+		med = (s[n/2-1] + s[n/2]) / 2
+	}
+	return [3]time.Duration{med, s[0], s[n-1]}
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }

@@ -1,0 +1,525 @@
+// Command oemem measures oemeshd's memory per established peer: one
+// responder oemeshd, and a load generator made of our own IKE initiator
+// (ike.Engine over ike.ListenUDP sockets, one per source address) that
+// brings up an IKE SA and a CHILD SA from each of -peers addresses. The
+// responder authenticates each initiator by the IPSECKEY record that the
+// lab's DNS server publishes at the reverse name of its address (one key
+// shared by all of them; the responder still looks up, caches and checks
+// each name), and installs each CHILD SA in its data plane (userspace on a
+// kernel without ESP).
+//
+// The responder's resident memory (VmRSS and RssAnon from
+// /proc/PID/status) is read after -warm peers (so one-off costs — code
+// paths first touched, TUN buffers, pools — are paid) and again after
+// -peers more; the difference divided by -peers is the cost of one
+// established peer. Go's heap grows ahead of its live size (GOGC), so RSS
+// overstates the live memory: the figure is an upper bound.
+//
+// Topology (inside namespaces "oemem<pid>-*" only, removed on exit): a LAN
+// 198.18.0.0/24 with the responder (.2), the DNS server (.53) and the load
+// generator (.9); the initiators' addresses 198.18.8.0/21 sit on the load
+// generator's loopback, routed through .9, so the responder keeps one
+// neighbour entry, not thousands. Run it as root through bench/oe-perf.sh.
+package main
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/oemesh/oemesh/dnskey"
+	"github.com/oemesh/oemesh/ike"
+	"github.com/oemesh/oemesh/internal/control"
+	"github.com/oemesh/oemesh/internal/lab"
+	"github.com/oemesh/oemesh/oe"
+)
+
+var (
+	respAddr = netip.MustParseAddr("198.18.0.2")
+	dnsAddr  = netip.MustParseAddr("198.18.0.53")
+	loadAddr = netip.MustParseAddr("198.18.0.9")
+	peerNet  = netip.MustParsePrefix("198.18.8.0/21")
+)
+
+func main() {
+	bin := flag.String("bin", "bin", "directory holding oemeshd")
+	peers := flag.Int("peers", 1000, "established peers measured")
+	warm := flag.Int("warm", 100, "peers brought up before the first reading")
+	conc := flag.Int("concurrency", 16, "handshakes in flight at once")
+	keep := flag.Bool("v", false, "print the responder's log on failure")
+	flag.Parse()
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "oemem: must run as root (network namespaces, TUN)")
+		os.Exit(2)
+	}
+	if *peers < 1 || *warm < 1 || *warm+*peers > 2000 || *conc < 1 {
+		fmt.Fprintln(os.Stderr, "oemem: want -peers ≥ 1, -warm ≥ 1, -concurrency ≥ 1 and -warm + -peers ≤ 2000 (the /21)")
+		os.Exit(2)
+	}
+	oemeshd, err := filepath.Abs(filepath.Join(*bin, "oemeshd"))
+	if err == nil {
+		_, err = os.Stat(oemeshd)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "oemem: oemeshd: %v (build it with `make build`, or give -bin)\n", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	b := &bench{oemeshd: oemeshd, conc: *conc}
+	err = b.run(ctx, *warm, *peers)
+	if err != nil && *keep {
+		if log, rerr := os.ReadFile(filepath.Join(b.work, "oemeshd.log")); rerr == nil {
+			fmt.Fprintf(os.Stderr, "--- responder log:\n%s\n", log)
+		}
+	}
+	b.close()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "oemem:", err)
+		os.Exit(1)
+	}
+}
+
+type bench struct {
+	oemeshd string
+	conc    int
+	work    string
+	lab     *lab.Lab
+	dns     *lab.DNSServer
+	daemon  *exec.Cmd
+	waited  chan error
+	tr      *ike.UDPTransport
+	eng     *ike.Engine
+	stopSrv context.CancelFunc
+	served  chan error
+	respKey crypto.PublicKey
+	lastGC  string // the last gctrace line read
+}
+
+func (b *bench) close() {
+	if b.eng != nil {
+		b.eng.Close()
+	}
+	if b.stopSrv != nil {
+		b.stopSrv()
+		<-b.served
+	}
+	if b.tr != nil {
+		b.tr.Close()
+	}
+	if b.daemon != nil {
+		b.daemon.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-b.waited:
+		case <-time.After(10 * time.Second):
+			b.daemon.Process.Kill()
+			<-b.waited
+		}
+	}
+	if b.dns != nil {
+		b.dns.Close()
+	}
+	if b.lab != nil {
+		b.lab.Close()
+	}
+	if b.work != "" {
+		os.RemoveAll(b.work)
+	}
+}
+
+func (b *bench) run(ctx context.Context, warm, peers int) error {
+	var err error
+	if b.work, err = os.MkdirTemp("", "oemem-"); err != nil {
+		return err
+	}
+	addrs := make([]netip.Addr, warm+peers)
+	a := peerNet.Addr().Next()
+	for i := range addrs {
+		addrs[i], a = a, a.Next()
+	}
+	if err := b.topology(addrs); err != nil {
+		return err
+	}
+	initKey, err := b.publish(addrs)
+	if err != nil {
+		return err
+	}
+	if err := b.startResponder(ctx); err != nil {
+		return err
+	}
+	if err := b.startInitiators(addrs, initKey); err != nil {
+		return err
+	}
+
+	time.Sleep(time.Second)
+	base, err := rss(b.daemon.Process.Pid)
+	if err != nil {
+		return err
+	}
+	if base.liveMB, base.gcs, err = b.liveHeap(ctx, control.NewClient(b.socket())); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "oemem: responder up, RSS %s; %d warm-up peers\n", kib(base.rss), warm)
+	if err := b.establish(ctx, addrs[:warm]); err != nil {
+		return err
+	}
+	r1, err := b.settle(ctx, warm)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "oemem: %d peers, RSS %s; %d more\n", warm, kib(r1.rss), peers)
+	start := time.Now()
+	if err := b.establish(ctx, addrs[warm:]); err != nil {
+		return err
+	}
+	took := time.Since(start)
+	r2, err := b.settle(ctx, warm+peers)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("responder memory with %d established peers (after %d warm-up peers; %d handshakes in %.1f s, %.0f/s):\n",
+		peers, warm, peers, took.Seconds(), float64(peers)/took.Seconds())
+	fmt.Printf("  VmRSS   %s → %s → %s: %.2f KiB per peer\n", kib(base.rss), kib(r1.rss), kib(r2.rss), float64(r2.rss-r1.rss)/1024/float64(peers))
+	fmt.Printf("  RssAnon %s → %s → %s: %.2f KiB per peer\n", kib(base.anon), kib(r1.anon), kib(r2.anon), float64(r2.anon-r1.anon)/1024/float64(peers))
+	fmt.Printf("  Go live heap after a collection (gctrace, MB) %d → %d → %d: %.1f KiB per peer (±%.1f: MB rounding)\n",
+		base.liveMB, r1.liveMB, r2.liveMB, float64(r2.liveMB-r1.liveMB)*1024/float64(peers), 2*1024/float64(peers))
+	fmt.Printf("  last collection: %s\n", b.lastGC)
+	return nil
+}
+
+// topology makes the LAN and puts the initiators' addresses on the load
+// generator's loopback.
+func (b *bench) topology(addrs []netip.Addr) error {
+	l, err := lab.New(fmt.Sprintf("oemem%d", os.Getpid()%100000))
+	if err != nil {
+		return err
+	}
+	b.lab = l
+	sw, err := l.AddSwitch("sw")
+	if err != nil {
+		return err
+	}
+	nodes := map[string]*lab.Node{}
+	for name, addr := range map[string]netip.Addr{"resp": respAddr, "dns": dnsAddr, "load": loadAddr} {
+		n, err := l.AddHost(name)
+		if err != nil {
+			return err
+		}
+		if err := l.Connect(n, sw, "eth0", netip.PrefixFrom(addr, 24).String()); err != nil {
+			return err
+		}
+		nodes[name] = n
+	}
+	var cidrs []string
+	for _, a := range addrs {
+		cidrs = append(cidrs, netip.PrefixFrom(a, 32).String())
+	}
+	if err := nodes["load"].Addr("lo", cidrs...); err != nil {
+		return err
+	}
+	for _, n := range []string{"resp", "dns"} {
+		if err := nodes[n].Route(peerNet.String(), loadAddr.String()); err != nil {
+			return err
+		}
+	}
+	b.dns = lab.NewDNSServer(60)
+	if _, err := b.dns.Start(nodes["dns"], dnsAddr); err != nil {
+		return err
+	}
+	return nil
+}
+
+// publish makes the initiators' key and publishes it at each address's
+// reverse name; it returns the key.
+func (b *bench) publish(addrs []netip.Addr) (crypto.Signer, error) {
+	key, err := dnskey.GenerateHostKey(dnskey.HostKeyEd25519, 0)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range addrs {
+		name, err := dns.ReverseAddr(a.String())
+		if err != nil {
+			return nil, err
+		}
+		rr, err := dnskey.IPSECKEYRecord(dnskey.RecordSpec{Name: name, TTL: 3600, Precedence: 10,
+			Gateway: dnskey.Gateway{Kind: dnskey.GatewayAddr, Addr: a}, PublicKey: key.Public()})
+		if err != nil {
+			return nil, err
+		}
+		b.dns.Add(rr)
+	}
+	return key, nil
+}
+
+func (b *bench) socket() string { return filepath.Join(b.work, "oemeshd.sock") }
+
+// startResponder writes the responder's key, policy and configuration
+// and starts oemeshd in its namespace.
+func (b *bench) startResponder(ctx context.Context) error {
+	key, err := dnskey.GenerateHostKey(dnskey.HostKeyEd25519, 0)
+	if err != nil {
+		return err
+	}
+	b.respKey = key.Public()
+	if err := dnskey.WriteHostKey(filepath.Join(b.work, "hostkey.pem"), key, true); err != nil {
+		return err
+	}
+	pol := filepath.Join(b.work, "policies")
+	if err := os.MkdirAll(pol, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(pol, "clear-or-private"), []byte(peerNet.String()+"\n"), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(pol, "clear"), []byte(dnsAddr.String()+"\n"), 0o644); err != nil {
+		return err
+	}
+	cfg := filepath.Join(b.work, "oemesh.yaml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`hostkey: %s
+policies: %s
+control_socket: %s
+dns:
+  servers: ["%s"]
+  require_dnssec: false
+  timeout: 2s
+oe:
+  idle_timeout: 1h
+log:
+  level: info
+`, filepath.Join(b.work, "hostkey.pem"), pol, b.socket(), netip.AddrPortFrom(dnsAddr, 53))), 0o644); err != nil {
+		return err
+	}
+	logf, err := os.Create(filepath.Join(b.work, "oemeshd.log"))
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command("ip", "netns", "exec", b.lab.Node("resp").NSName, b.oemeshd, "--config", cfg)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// gctrace: the runtime logs the live heap after each collection.
+	cmd.Env = append(os.Environ(), "GODEBUG=gctrace=1")
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("starting oemeshd: %w", err)
+	}
+	b.daemon, b.waited = cmd, make(chan error, 1)
+	go func() { b.waited <- cmd.Wait(); logf.Close() }()
+	client := control.NewClient(b.socket())
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var st control.Status
+		if err := client.Do(ctx, "GET", "/v1/status", nil, &st); err == nil {
+			return nil
+		}
+		select {
+		case err := <-b.waited:
+			b.waited <- err
+			return fmt.Errorf("oemeshd exited: %v (log in %s)", err, b.work)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return errors.New("oemeshd did not answer on its control socket within 15 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// startInitiators opens one IKE socket per address in the load
+// generator's namespace and one engine over them all.
+func (b *bench) startInitiators(addrs []netip.Addr, key crypto.Signer) error {
+	err := b.lab.Node("load").Do(func() error {
+		var err error
+		b.tr, err = ike.ListenUDP(context.Background(), ike.UDPConfig{Addrs: addrs, Port: ike.IKEPort, NATTPort: -1})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("initiator sockets: %w", err)
+	}
+	b.eng, err = ike.NewEngine(ike.EngineConfig{
+		Credentials: ike.Credentials{Signer: key}, // ID: each SA's local address
+		Keys:        staticKey{b.respKey},
+		Installer:   &nullInstaller{},
+		Sender:      b.tr,
+		GiveUp:      20 * time.Second,
+	})
+	if err != nil {
+		return err
+	}
+	srvCtx, cancel := context.WithCancel(context.Background())
+	b.stopSrv, b.served = cancel, make(chan error, 1)
+	go func() { b.served <- b.tr.Serve(srvCtx, b.eng.HandlePacket) }()
+	return nil
+}
+
+// establish brings up an IKE SA with a CHILD SA from each address.
+func (b *bench) establish(ctx context.Context, addrs []netip.Addr) error {
+	var (
+		next   atomic.Int64
+		failed atomic.Int64
+		first  sync.Once
+		ferr   error
+		wg     sync.WaitGroup
+	)
+	for range b.conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(addrs) || ctx.Err() != nil {
+					return
+				}
+				ictx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				_, err := b.eng.Initiate(ictx, ike.InitiateOptions{
+					Remote: netip.AddrPortFrom(respAddr, ike.IKEPort), Local: addrs[i], Auth: ike.AuthKindPubkey,
+				})
+				cancel()
+				if err != nil {
+					failed.Add(1)
+					first.Do(func() { ferr = fmt.Errorf("from %s: %w", addrs[i], err) })
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if n := failed.Load(); n > 0 {
+		return fmt.Errorf("%d of %d handshakes failed; the first %w", n, len(addrs), ferr)
+	}
+	return nil
+}
+
+// settle waits until the responder lists want SAs and its memory has
+// stopped moving, then reads it.
+func (b *bench) settle(ctx context.Context, want int) (mem, error) {
+	client := control.NewClient(b.socket())
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var ts []oe.TunnelStatus
+		err := client.Do(ctx, "GET", "/v1/traffic", nil, &ts)
+		if err == nil && len(ts) == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			return mem{}, fmt.Errorf("the responder lists %d SAs, want %d (%v)", len(ts), want, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second)
+	m, err := rss(b.daemon.Process.Pid)
+	if err != nil {
+		return m, err
+	}
+	m.liveMB, m.gcs, err = b.liveHeap(ctx, client)
+	return m, err
+}
+
+var gcRE = regexp.MustCompile(`(?m)^gc (\d+) @.* (\d+)->(\d+)->(\d+) MB.*$`)
+
+// liveHeap makes the responder collect garbage once more, by asking it
+// for its SA list (which allocates) until gctrace logs a new collection,
+// and returns the live heap that collection marked (in MB, gctrace's
+// unit) and the number of collections so far.
+func (b *bench) liveHeap(ctx context.Context, client *control.Client) (int, int, error) {
+	last := func() (n, live int) {
+		data, _ := os.ReadFile(filepath.Join(b.work, "oemeshd.log"))
+		all := gcRE.FindAllStringSubmatch(string(data), -1)
+		if len(all) == 0 {
+			return 0, -1
+		}
+		m := all[len(all)-1]
+		n, _ = strconv.Atoi(m[1])
+		live, _ = strconv.Atoi(m[4])
+		b.lastGC = m[0]
+		return n, live
+	}
+	before, _ := last()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		for range 20 {
+			var ts []oe.TunnelStatus
+			if err := client.Do(ctx, "GET", "/v1/traffic", nil, &ts); err != nil {
+				return 0, 0, err
+			}
+		}
+		if n, live := last(); n > before {
+			return live, n, nil
+		}
+	}
+	return 0, 0, errors.New("no garbage collection logged by gctrace within 60 s")
+}
+
+type mem struct {
+	rss, anon int64 // bytes
+	liveMB    int   // live heap after a collection at the reading, in MB
+	gcs       int
+}
+
+// rss reads VmRSS and RssAnon from /proc/PID/status.
+func rss(pid int) (mem, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return mem{}, err
+	}
+	var m mem
+	for _, line := range strings.Split(string(data), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(v)
+		if len(f) != 2 || f[1] != "kB" {
+			continue
+		}
+		n, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return mem{}, fmt.Errorf("/proc/%d/status %s: %w", pid, k, err)
+		}
+		switch k {
+		case "VmRSS":
+			m.rss = n * 1024
+		case "RssAnon":
+			m.anon = n * 1024
+		}
+	}
+	if m.rss == 0 {
+		return mem{}, fmt.Errorf("/proc/%d/status has no VmRSS", pid)
+	}
+	return m, nil
+}
+
+func kib(n int64) string { return fmt.Sprintf("%d KiB", n/1024) }
+
+// staticKey is the initiators' KeyResolver: the responder's one key.
+type staticKey struct{ key crypto.PublicKey }
+
+func (s staticKey) PeerKeys(context.Context, ike.Identity, netip.Addr) ([]crypto.PublicKey, error) {
+	return []crypto.PublicKey{s.key}, nil
+}
+
+// nullInstaller hands out SPIs and installs nothing: the initiators are
+// load, not a data plane.
+type nullInstaller struct{ spi atomic.Uint32 }
+
+func (n *nullInstaller) AllocSPI(context.Context, netip.Addr, netip.Addr) (uint32, error) {
+	return 0x1000 + n.spi.Add(1), nil
+}
+func (n *nullInstaller) Install(context.Context, ike.ChildSA) error { return nil }
+func (n *nullInstaller) Delete(context.Context, ike.ChildSA) error  { return nil }
