@@ -403,7 +403,13 @@ func (o *OE) ConnDown(ctx context.Context, name string) error {
 	o.conns.mu.Unlock()
 	var errs []error
 	for id := range ids {
-		if err := o.engine.DeleteIKE(ctx, id); err != nil && !errors.Is(err, ike.ErrSADeleted) {
+		err := o.engine.DeleteIKE(ctx, id)
+		switch {
+		case err == nil, errors.Is(err, ike.ErrSADeleted):
+		case errors.Is(err, ike.ErrTimeout):
+			// The peer is gone; the SA is removed all the same.
+			o.log.Info("conn down: the peer did not answer our Delete", "conn", name, "ike", id.String())
+		default:
 			errs = append(errs, err)
 		}
 	}
@@ -418,7 +424,8 @@ func (o *OE) ConnDown(ctx context.Context, name string) error {
 }
 
 // ConnUp negotiates the conn now (`ipsec auto --up`), trying up to its
-// keying_tries, and keeps it up from then on.
+// keying_tries. Only auto=start (and DPD action restart) bring it back
+// when it goes down.
 func (o *OE) ConnUp(ctx context.Context, name string) error {
 	cs, ok := o.conns.get(name)
 	if !ok {
@@ -427,7 +434,7 @@ func (o *OE) ConnUp(ctx context.Context, name string) error {
 	if !cs.Remote.IsValid() {
 		return fmt.Errorf("oe: conn %s: a road-warrior conn (remote %%any) waits for its peers; it cannot be brought up from here", name)
 	}
-	done := o.connKeepUp(cs)
+	done := o.connTry(cs, true)
 	select {
 	case err := <-done:
 		return err

@@ -268,4 +268,3 @@ func TestUpdownFailureNamesTheCommand(t *testing.T) {
 		t.Error("the time limit did not stop the script")
 	}
 }
-

@@ -39,6 +39,8 @@ func newRootCmd() *cobra.Command {
 		newProbeCmd(g),
 		newRespondCmd(g),
 		newImportCmd(g),
+		newConnCmd(g),
+		newSecretsCmd(g),
 	)
 	return root
 }

@@ -23,6 +23,7 @@ func (d *daemon) registerHandlers() {
 	d.ctl.Handle("GET /v1/peers", d.handlePeers)
 	d.ctl.Handle("POST /v1/up", d.handleUp)
 	d.ctl.Handle("POST /v1/down", d.handleDown)
+	d.registerConnHandlers()
 }
 
 func (d *daemon) handleStatus(r *http.Request) (any, error) {
@@ -47,6 +48,9 @@ func (d *daemon) handleStatus(r *http.Request) (any, error) {
 		Identity:       d.identity,
 		KeyFingerprint: d.keyFingerprint,
 	}
+	for k, v := range d.connSummary() {
+		st.Config[k] = v
+	}
 	if d.oe != nil {
 		s := d.oe.Stats()
 		st.Counts = map[string]uint64{
@@ -69,6 +73,9 @@ func (d *daemon) handleExplain(r *http.Request) (any, error) {
 	addr, err := netip.ParseAddr(s)
 	if err != nil {
 		return nil, control.BadRequest("policy explain: %q is not an IP address", s)
+	}
+	if ex, ok := d.connExplain(addr); ok {
+		return ex, nil // a conn is more specific than the groups
 	}
 	pol, _, _ := d.policy.get()
 	return pol.Lookup(addr).Explain(), nil

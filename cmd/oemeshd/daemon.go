@@ -50,6 +50,8 @@ type daemon struct {
 	oe               *oe.OE
 	identity         string
 	keyFingerprint   string
+	conns            connSet       // configured conns and their secrets (conns.go)
+	startConns       []config.Conn // the conns of the configuration file
 }
 
 func newDaemon(cfg *config.Config, log *slog.Logger) (*daemon, error) {
@@ -124,6 +126,11 @@ func (d *daemon) run(ctx context.Context) error {
 // startStack brings up the data plane, DNS, IKE and the orchestrator, and
 // puts the loaded policy into the data plane.
 func (d *daemon) startStack(ctx context.Context) error {
+	conns, err := d.readConns()
+	if err != nil {
+		return err
+	}
+	d.startConns = conns
 	dp, err := d.openDataplane(ctx, d.cfg)
 	if err != nil {
 		return err
@@ -135,6 +142,9 @@ func (d *daemon) startStack(ctx context.Context) error {
 	pol, _, _ := d.policy.get()
 	if _, err := d.oe.SetPolicy(ctx, pol); err != nil {
 		d.log.Error("installing the policy into the data plane", "err", err)
+	}
+	if err := d.addConns(ctx, conns, d.cfg.File, false); err != nil {
+		return fmt.Errorf("conns: %w", err)
 	}
 	d.reloadHook = func(policygroups.Diff) {
 		p, _, _ := d.policy.get()

@@ -95,7 +95,8 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 		IKEPort:          cfg.IKEPort,
 		Logger:           d.log,
 	}, dp, resolver, ike.EngineConfig{
-		Credentials:   ike.Credentials{ID: ident, Signer: signer},
+		Credentials:   ike.Credentials{ID: ident, Signer: signer, PSK: d.conns.psk},
+		Liveness:      liveness(d.startConns),
 		Sender:        transport,
 		IKEPort:       cfg.IKEPort,
 		NATTPort:      cfg.NATTPort,

@@ -1,0 +1,456 @@
+package main
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/oemesh/oemesh/ike"
+	"github.com/oemesh/oemesh/internal/config"
+	"github.com/oemesh/oemesh/internal/control"
+	"github.com/oemesh/oemesh/internal/ipsecconf"
+	"github.com/oemesh/oemesh/oe"
+)
+
+// connSet is the daemon's side of the configured conns: where each came
+// from, and the pre-shared keys read from their secrets files (never kept
+// in the configuration).
+type connSet struct {
+	mu      sync.Mutex
+	conns   map[string]config.Conn // by name, as configured
+	file    map[string]string      // by name: the file it came from
+	secrets map[string]*ipsecconf.Secrets
+}
+
+func (s *connSet) init() {
+	if s.conns == nil {
+		s.conns, s.file, s.secrets = map[string]config.Conn{}, map[string]string{}, map[string]*ipsecconf.Secrets{}
+	}
+}
+
+// loadSecrets reads the secrets files the conns name (0600 only).
+func (s *connSet) loadSecrets(conns []config.Conn) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.init()
+	var errs []error
+	fresh := map[string]*ipsecconf.Secrets{}
+	for _, c := range conns {
+		if c.PSK == "" || fresh[c.PSK] != nil {
+			continue
+		}
+		sec, err := ipsecconf.LoadSecrets(c.PSK)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("conn %s: key psk: %w", c.Name, err))
+			continue
+		}
+		fresh[c.PSK] = sec
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	for k, v := range fresh {
+		s.secrets[k] = v
+	}
+	for _, c := range conns {
+		if c.PSK == "" {
+			continue
+		}
+		if _, _, ok := s.secrets[c.PSK].PSK(connLocalID(c), connRemoteID(c)); !ok {
+			errs = append(errs, fmt.Errorf("conn %s: key psk: %s holds no PSK for %s and %s", c.Name, c.PSK, connLocalID(c), connRemoteID(c)))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func connLocalID(c config.Conn) string {
+	if c.LocalID != "" {
+		return c.LocalID
+	}
+	return c.LocalAddr.String()
+}
+
+func connRemoteID(c config.Conn) string {
+	if c.RemoteID != "" {
+		return c.RemoteID
+	}
+	if c.RemoteAddr.IsValid() {
+		return c.RemoteAddr.String()
+	}
+	return "%any"
+}
+
+// psk is the engine's Credentials.PSK: the key of the PSK conn whose
+// remote side is this peer identity.
+func (s *connSet) psk(peer ike.Identity) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pid := peerIDText(peer)
+	for _, c := range s.conns {
+		if c.Auth != "psk" || s.secrets[c.PSK] == nil {
+			continue
+		}
+		if rid := connRemoteID(c); rid != pid && !(rid == "%any" && c.RemoteID == "") {
+			continue
+		}
+		if k, _, ok := s.secrets[c.PSK].PSK(connLocalID(c), pid); ok {
+			return k
+		}
+	}
+	return nil
+}
+
+func peerIDText(id ike.Identity) string {
+	if a, ok := id.Addr(); ok {
+		return a.String()
+	}
+	if id.Type == ike.IDFQDN {
+		return "@" + strings.TrimSuffix(string(id.Data), ".")
+	}
+	return id.String()
+}
+
+// liveness is the engine's liveness interval: the shortest DPD interval
+// among the conns (the engine has one for all IKE SAs).
+func liveness(conns []config.Conn) time.Duration {
+	var d time.Duration
+	for _, c := range conns {
+		if c.DPD.Interval > 0 && (d == 0 || c.DPD.Interval < d) {
+			d = c.DPD.Interval
+		}
+	}
+	return d
+}
+
+// toOE turns a configured conn into oe's terms: addresses resolved, key
+// files read, proposals parsed.
+func (d *daemon) toOE(c config.Conn, source string) (oe.Conn, error) {
+	bad := func(key string, err error) error { return fmt.Errorf("conn %s: key %s: %w", c.Name, key, err) }
+	oc := oe.Conn{
+		Name: c.Name, Local: c.LocalAddr, Remote: c.RemoteAddr, LocalSubnets: c.LocalSubnets, RemoteSubnets: c.RemoteSubnets,
+		KeyingTries: c.KeyingTries, DPDInterval: c.DPD.Interval, DPDAction: c.DPD.Action, Auto: c.Auto,
+		UniqueIDs: c.UniqueIDs, Updown: c.Updown, Source: source, Mode: ike.ModeTunnel,
+	}
+	if !oc.Local.IsValid() {
+		a, why, err := defaultRouteAddr()
+		if err != nil {
+			return oc, bad("local", fmt.Errorf("%%defaultroute: %w", err))
+		}
+		d.log.Info("conn: local is %defaultroute", "conn", c.Name, "addr", a, "why", why)
+		oc.Local = a
+	}
+	if c.Mode == "transport" {
+		oc.Mode = ike.ModeTransport
+	}
+	switch c.Auth {
+	case "psk":
+		oc.Auth = ike.AuthKindPSK
+	case "null":
+		oc.Auth = ike.AuthKindNull
+	default:
+		oc.Auth = ike.AuthKindPubkey
+	}
+	if c.RemoteID != "" {
+		oc.RemoteID = parseID(c.RemoteID)
+	}
+	if c.LocalID != "" {
+		want := d.cfg.Identity
+		if want == "" {
+			want = oc.Local.String()
+		}
+		if c.LocalID != want {
+			return oc, bad("local_id", fmt.Errorf("%s differs from the daemon's identity %q: oemeshd has one identity for all SAs (set identity: instead)", c.LocalID, want))
+		}
+	}
+	if c.Auth == "pubkey" && c.RemoteKey != "dns" {
+		k, err := loadPublicKey(c.RemoteKey)
+		if err != nil {
+			return oc, bad("remote_key", err)
+		}
+		oc.RemoteKeys = []crypto.PublicKey{k}
+	}
+	if c.IKE != "" {
+		p, err := ike.ParseProposals(ike.ProtocolIKE, c.IKE)
+		if err != nil {
+			return oc, bad("ike", err)
+		}
+		oc.IKE = p
+	}
+	if c.ESP != "" {
+		p, err := ike.ParseProposals(ike.ProtocolESP, c.ESP)
+		if err != nil {
+			return oc, bad("esp", err)
+		}
+		oc.ESP = p
+	}
+	return oc, nil
+}
+
+func parseID(s string) ike.Identity {
+	if strings.HasPrefix(s, "@") {
+		return ike.FQDNIdentity(strings.TrimPrefix(s, "@"))
+	}
+	return ike.AddrIdentity(netip.MustParseAddr(s))
+}
+
+func loadPublicKey(path string) (crypto.PublicKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return nil, fmt.Errorf("%s: no PEM block", path)
+	}
+	if blk.Type != "PUBLIC KEY" {
+		return nil, fmt.Errorf("%s: PEM block %q, want \"PUBLIC KEY\" (PKIX)", path, blk.Type)
+	}
+	k, err := x509.ParsePKIXPublicKey(blk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return k, nil
+}
+
+// readConns reads and checks the conns of the main configuration file,
+// with their secrets, before the stack starts.
+func (d *daemon) readConns() ([]config.Conn, error) {
+	conns, err := config.LoadConns(d.cfg.File)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.conns.loadSecrets(conns); err != nil {
+		return nil, err
+	}
+	return conns, nil
+}
+
+// addConns puts conns into oe (auto=route traps, auto=start initiates).
+func (d *daemon) addConns(ctx context.Context, conns []config.Conn, source string, replace bool) error {
+	var errs []error
+	for _, c := range conns {
+		oc, err := d.toOE(c, source)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		d.conns.mu.Lock()
+		d.conns.init()
+		d.conns.conns[c.Name], d.conns.file[c.Name] = c, source
+		d.conns.mu.Unlock()
+		if replace {
+			err = d.oe.ReplaceConn(ctx, oc)
+		} else {
+			err = d.oe.AddConn(ctx, oc)
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (d *daemon) registerConnHandlers() {
+	d.ctl.Handle("GET /v1/conns", d.handleConnList)
+	d.ctl.Handle("POST /v1/conn/{verb}", d.handleConnVerb)
+	d.ctl.Handle("POST /v1/conns/add", d.handleConnAdd)
+	d.ctl.Handle("POST /v1/secrets/reload", d.handleSecretsReload)
+}
+
+// ConnRequest is the body of the conn commands.
+type ConnRequest struct {
+	Name string `json:"name,omitempty"`
+	File string `json:"file,omitempty"`
+}
+
+// ConnReply answers them.
+type ConnReply struct {
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail"`
+}
+
+func readConnRequest(r *http.Request) (ConnRequest, error) {
+	var req ConnRequest
+	if err := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 8192)).Decode(&req); err != nil {
+		return req, control.BadRequest("bad request body: %v", err)
+	}
+	return req, nil
+}
+
+func (d *daemon) handleConnList(*http.Request) (any, error) {
+	if err := d.needOE(); err != nil {
+		return nil, err
+	}
+	return d.oe.Conns(), nil
+}
+
+func (d *daemon) handleConnVerb(r *http.Request) (any, error) {
+	if err := d.needOE(); err != nil {
+		return nil, err
+	}
+	req, err := readConnRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	verb := r.PathValue("verb")
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Minute)
+	defer cancel()
+	switch verb {
+	case "up":
+		err = d.oe.ConnUp(ctx, req.Name)
+	case "down":
+		err = d.oe.ConnDown(ctx, req.Name)
+	case "route":
+		err = d.oe.ConnRoute(ctx, req.Name)
+	case "unroute":
+		err = d.oe.ConnUnroute(ctx, req.Name)
+	case "replace":
+		err = d.replaceConn(ctx, req.Name)
+	default:
+		return nil, control.BadRequest("unknown conn command %q", verb)
+	}
+	if err != nil {
+		return ConnReply{Detail: err.Error()}, nil
+	}
+	return ConnReply{OK: true, Detail: fmt.Sprintf("conn %s: %s done", req.Name, verb)}, nil
+}
+
+// replaceConn re-reads the conn from the file it came from and puts the
+// new version in force (`ipsec auto --replace`).
+func (d *daemon) replaceConn(ctx context.Context, name string) error {
+	d.conns.mu.Lock()
+	file, ok := d.conns.file[name]
+	d.conns.mu.Unlock()
+	if !ok {
+		file = d.cfg.File
+	}
+	conns, err := config.LoadConns(file)
+	if err != nil {
+		return err
+	}
+	for _, c := range conns {
+		if c.Name == name {
+			if err := d.conns.loadSecrets([]config.Conn{c}); err != nil {
+				return err
+			}
+			return d.addConns(ctx, []config.Conn{c}, file, true)
+		}
+	}
+	if ok {
+		return fmt.Errorf("conn %s is no longer in %s; it stays as it was", name, file)
+	}
+	return fmt.Errorf("no conn %s in %s", name, file)
+}
+
+// handleConnAdd adds the conns of a file without a restart.
+func (d *daemon) handleConnAdd(r *http.Request) (any, error) {
+	if err := d.needOE(); err != nil {
+		return nil, err
+	}
+	req, err := readConnRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	conns, err := config.LoadConns(req.File)
+	if err == nil && len(conns) == 0 {
+		err = fmt.Errorf("%s has no conns", req.File)
+	}
+	if err == nil {
+		err = d.conns.loadSecrets(conns)
+	}
+	if err == nil {
+		err = d.addConns(r.Context(), conns, req.File, false)
+	}
+	if err != nil {
+		return ConnReply{Detail: err.Error()}, nil
+	}
+	names := make([]string, len(conns))
+	for i, c := range conns {
+		names[i] = c.Name
+	}
+	return ConnReply{OK: true, Detail: "added " + strings.Join(names, ", ")}, nil
+}
+
+func (d *daemon) handleSecretsReload(*http.Request) (any, error) {
+	d.conns.mu.Lock()
+	conns := make([]config.Conn, 0, len(d.conns.conns))
+	for _, c := range d.conns.conns {
+		conns = append(conns, c)
+	}
+	d.conns.mu.Unlock()
+	if err := d.conns.loadSecrets(conns); err != nil {
+		return ConnReply{Detail: err.Error()}, nil
+	}
+	n := 0
+	for _, c := range conns {
+		if c.PSK != "" {
+			n++
+		}
+	}
+	return ConnReply{OK: true, Detail: fmt.Sprintf("secrets reloaded for %d PSK conn(s)", n)}, nil
+}
+
+// connExplain names the conn when one is more specific than the policy
+// groups for addr.
+func (d *daemon) connExplain(addr netip.Addr) (any, bool) {
+	if d.oe == nil {
+		return nil, false
+	}
+	name, p, ok := d.oe.ConnFor(addr)
+	if !ok {
+		return nil, false
+	}
+	d.conns.mu.Lock()
+	file := d.conns.file[name]
+	d.conns.mu.Unlock()
+	ps := p.String()
+	return map[string]any{
+		"address": addr.String(),
+		"group":   "private (conn " + name + ")",
+		"prefix":  &ps,
+		"source":  "conn " + name + " in " + file,
+		"conn":    name,
+	}, true
+}
+
+// connSummary is each conn's state in one line, for `oemesh status`.
+func (d *daemon) connSummary() map[string]any {
+	out := map[string]any{}
+	if d.oe == nil {
+		return out
+	}
+	for _, c := range d.oe.Conns() {
+		s := c.State
+		if c.Routed {
+			s += ", routed (" + strings.Join(c.RemoteSubnets, ",") + " trapped: packets wait for the tunnel and are dropped while it cannot be set up)"
+		} else {
+			s += ", not routed"
+		}
+		s += fmt.Sprintf(", %d tunnel(s), try %d of %s", c.Tunnels, c.Tries, triesText(c.KeyingTries))
+		if c.LastError != "" {
+			s += "; last error: " + c.LastError
+		}
+		if strings.Contains(c.LastUpdown, "FAILED") {
+			s += "; updown: " + c.LastUpdown
+		}
+		out["conn "+c.Name] = s
+	}
+	return out
+}
+
+func triesText(n int) string {
+	if n == 0 {
+		return "forever"
+	}
+	return fmt.Sprint(n)
+}
