@@ -134,6 +134,15 @@ func testLibreswanOEToRespond(t *testing.T, in *peers.Install, trigger string) {
 	if ev.IKE == nil || ev.Child == nil || ev.IKE.PeerAuth != "null" || ev.IKE.PeerID != ike.NullIdentity().String() {
 		t.Fatalf("respond: %s; want a NULL-authenticated ID_NULL peer with a CHILD SA", ev.Line)
 	}
+	// Fragments both ways (pluto's debug log shows them): pluto's IKE_AUTH
+	// request with an RSA-3072 signature exceeds its 576-octet threshold,
+	// and respond's answer exceeds --frag-threshold 300.
+	if _, err := lsw.Log.WaitFrom(ctx, mark, regexp.MustCompile(`\*\*\*emit IKEv2 Encrypted Fragment:`)); err != nil {
+		t.Errorf("pluto did not fragment its IKE_AUTH request: %v", err)
+	}
+	if _, err := lsw.Log.WaitFrom(ctx, mark, regexp.MustCompile(`received IKE encrypted fragment number '\d+', total number '[2-9]', next payload '36'`)); err != nil {
+		t.Errorf("pluto did not receive respond's IKE_AUTH response (IDr first) in fragments: %v", err)
+	}
 	cr, err := lsw.WaitChild(ctx, mark, net.B4.String())
 	if err != nil {
 		t.Fatal(err)
@@ -152,19 +161,20 @@ func testLibreswanOEToRespond(t *testing.T, in *peers.Install, trigger string) {
 }
 
 // Libreswan initiates with its RSA host key (authby=rsasig, IKEv2) to
-// oemesh respond, which signs with its own RSA key and verifies pluto's.
+// oemesh respond, which signs with its own RSA key and verifies pluto's;
+// IKE_AUTH is fragmented in both directions.
 func TestLibreswanRSAInitiatorToRespond(t *testing.T) {
 	in := peers.Require(t)
 	oemesh(t)
 	t.Parallel()
 	net := netnstest.NewPair(t, "ilk")
-	lsw := peers.StartLibreswan(t, in, net.A.Name, peers.LibreswanConfig{HostKeyBits: 3072})
+	lsw := peers.StartLibreswan(t, in, net.A.Name, peers.LibreswanConfig{HostKeyBits: 3072, PlutoDebug: "base"})
 	dir := t.TempDir()
 	ours := mustRSA(t, 2048)
 	keyFile, _ := writeKey(t, dir, "oemesh", ours)
 	lswPub := writePub(t, dir, "pluto", lsw.HostKey.PublicKey)
 	resp := startRespond(t, net.B, "--listen", net.B4.String(), "--auth", "key", "--key", keyFile,
-		"--id", net.B4.String(), "--peer-id", net.A4.String(), "--peer-key", lswPub)
+		"--id", net.B4.String(), "--peer-id", net.A4.String(), "--peer-key", lswPub, "--frag-threshold", "300")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := lsw.AddConn(ctx, peers.LibreswanConn{
@@ -186,6 +196,15 @@ func TestLibreswanRSAInitiatorToRespond(t *testing.T) {
 	}
 	if ev.IKE == nil || ev.Child == nil || ev.IKE.PeerAuth != "pubkey" || ev.IKE.PeerID != net.A4.String() {
 		t.Fatalf("respond: %s; want pluto (%s) authenticated by its key, with a CHILD SA", ev.Line, net.A4)
+	}
+	// Fragments both ways (pluto's debug log shows them): pluto's IKE_AUTH
+	// request with an RSA-3072 signature exceeds its 576-octet threshold,
+	// and respond's answer exceeds --frag-threshold 300.
+	if _, err := lsw.Log.WaitFrom(ctx, mark, regexp.MustCompile(`\*\*\*emit IKEv2 Encrypted Fragment:`)); err != nil {
+		t.Errorf("pluto did not fragment its IKE_AUTH request: %v", err)
+	}
+	if _, err := lsw.Log.WaitFrom(ctx, mark, regexp.MustCompile(`received IKE encrypted fragment number '\d+', total number '[2-9]', next payload '36'`)); err != nil {
+		t.Errorf("pluto did not receive respond's IKE_AUTH response (IDr first) in fragments: %v", err)
 	}
 	cr, err := lsw.WaitChild(ctx, mark, net.B4.String())
 	if err != nil {
