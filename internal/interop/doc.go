@@ -5,6 +5,18 @@
 // namespaces from internal/netnstest; everything a test starts is stopped,
 // by its pid, and every namespace removed in t.Cleanup.
 //
+//   - strongswan_test.go: probe → charon and charon → respond with PSK,
+//     Ed25519 and RSA raw keys and four proposals; IKE fragmentation with a
+//     forced small threshold both ways; the probe's exit status on failures.
+//   - libreswan_test.go: NULL-auth opportunistic encryption both ways (the
+//     Libreswan side triggered by whack and by a real trapped packet), a
+//     Libreswan RSA initiator to respond, probe to pluto signing with
+//     RSASSA-PSS.
+//   - negotiation_test.go: INVALID_KE both ways, COOKIE, IPv6.
+//   - lifecycle_test.go: DPD, CHILD SA and IKE SA rekeys in both roles.
+//   - nat_test.go: NAT traversal through a port-remapping source NAT.
+//   - bypass_test.go: IKE through ESP-only IPsec policies (socket bypass).
+//
 // The tests need root and the peers that `make deps` installs
 // (scripts/install-peers.sh); CI has both. On this kernel (no ESP)
 // Libreswan negotiates CHILD SAs but cannot install them: as responder it
