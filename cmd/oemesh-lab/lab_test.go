@@ -202,6 +202,67 @@ func TestInterruptCleansUp(t *testing.T) {
 	}
 }
 
+// TestPanicCleansUp: a panic once the mesh is up still removes the
+// namespaces and daemons, and the panic is reported (exit status 2, Go's
+// for an unrecovered panic).
+func TestPanicCleansUp(t *testing.T) {
+	needRoot(t)
+	prefix := fmt.Sprintf("olp%d", os.Getpid()%100000)
+	work := t.TempDir()
+	t.Cleanup(func() {
+		for _, ns := range leftovers(prefix) {
+			exec.Command("ip", "netns", "del", ns).Run()
+		}
+	})
+	cmd := exec.Command(filepath.Join(binDir, "oemesh-lab"), "run", "--prefix", prefix, "--workdir", work, "--panic-after-build")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "panic: oemesh-lab: --panic-after-build") {
+		t.Errorf("with --panic-after-build: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "mesh up") {
+		t.Fatalf("the mesh never came up, so the test proves nothing:\n%s", out)
+	}
+	if left := leftovers(prefix); len(left) > 0 {
+		t.Errorf("namespaces left after a panic: %v", left)
+	}
+	if pids, _ := exec.Command("pgrep", "-f", "oemeshd --config "+work).Output(); len(bytes.TrimSpace(pids)) > 0 {
+		t.Errorf("oemeshd processes left after a panic: %s", pids)
+	}
+}
+
+// TestCleanRemovesLeftovers: `oemesh-lab clean` removes namespaces a
+// SIGKILLed run left, and the processes in them.
+func TestCleanRemovesLeftovers(t *testing.T) {
+	needRoot(t)
+	prefix := fmt.Sprintf("olc%d", os.Getpid()%100000)
+	ns := prefix + "-x"
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	sleeper := exec.Command("ip", "netns", "exec", ns, "sleep", "300")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- sleeper.Wait() }()
+	time.Sleep(200 * time.Millisecond)
+	out, err := exec.Command(filepath.Join(binDir, "oemesh-lab"), "clean", "--prefix", prefix).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "removed 1 namespaces") {
+		t.Errorf("clean: %v: %s", err, out)
+	}
+	if left := leftovers(prefix); len(left) > 0 {
+		t.Errorf("namespaces left after clean: %v", left)
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		sleeper.Process.Kill()
+		t.Error("the process in the namespace was not killed")
+	}
+}
+
 // TestRefusesWithoutRoot runs the lab as nobody: it must say it needs root
 // and exit 2 before touching anything.
 func TestRefusesWithoutRoot(t *testing.T) {

@@ -35,7 +35,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd())
+	root.AddCommand(newRunCmd(), newCleanCmd())
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -64,6 +64,9 @@ type runFlags struct {
 	bin     string
 	prefix  string
 	workDir string
+	// panicAfterBuild panics once the mesh is up: the tests use it to show
+	// that a panic still removes the lab.
+	panicAfterBuild bool
 }
 
 func newRunCmd() *cobra.Command {
@@ -88,6 +91,8 @@ and after a panic.`,
 	fl.StringVar(&f.bin, "bin", "", "directory holding oemeshd and oemesh (default: beside this executable)")
 	fl.StringVar(&f.prefix, "prefix", "", "namespace name prefix (default: oelab<pid>)")
 	fl.StringVar(&f.workDir, "workdir", "", "directory for the hosts' configuration and logs (default: a new temporary directory, removed on exit)")
+	fl.BoolVar(&f.panicAfterBuild, "panic-after-build", false, "panic once the mesh is up (tests the clean-up)")
+	fl.MarkHidden("panic-after-build")
 	return cmd
 }
 
@@ -189,6 +194,9 @@ func runLab(parent context.Context, f *runFlags, stdout, stderr io.Writer) (err 
 		return &exitError{exitSetup, err}
 	}
 	fmt.Fprintln(stderr, "oemesh-lab: mesh up; running the scenarios")
+	if f.panicAfterBuild {
+		panic("oemesh-lab: --panic-after-build")
+	}
 	results, err := l.scenarios(ctx)
 	if err != nil {
 		return &exitError{exitSetup, err}
