@@ -49,6 +49,11 @@ func TestXfrmInVM(t *testing.T) {
 	}
 	bin := filepath.Join(t.TempDir(), "xfrm.test")
 	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(gobin); err != nil {
+		if gobin, err = exec.LookPath("go"); err != nil {
+			t.Fatalf("no go command to build the test binary: %v", err)
+		}
+	}
 	build := exec.Command(gobin, "test", "-c", "-o", bin, "./kernel/xfrm")
 	build.Dir = root
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
