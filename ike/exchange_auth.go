@@ -168,7 +168,7 @@ func (sa *ikeSA) establish(peer Identity, kind AuthKind) {
 	sa.setState(stEstablished)
 	e.leaveHalfOpen(sa) // its half-open timer now only forgets the IKE_SA_INIT entry
 	// The IKE_SA_INIT messages and SK_p are only needed for AUTH.
-	sa.initI, sa.initR, sa.skpi, sa.skpr, sa.hashes = nil, nil, nil, nil, nil
+	sa.handshake = nil // nonces, IKE_SA_INIT messages, SK_p: only AUTH needed them
 	e.stats.add(&e.stats.ikeUp)
 	sa.startTimers()
 	if f := e.cfg.OnEstablished; f != nil {

@@ -52,7 +52,10 @@ func (t *testTimer) Stop() bool {
 	t.stopped = true
 	for i, x := range t.c.timers {
 		if x == t {
-			t.c.timers = append(t.c.timers[:i], t.c.timers[i+1:]...)
+			last := len(t.c.timers) - 1
+			copy(t.c.timers[i:], t.c.timers[i+1:])
+			t.c.timers[last] = nil // let the timer and what it holds go
+			t.c.timers = t.c.timers[:last]
 			return true
 		}
 	}
@@ -73,7 +76,9 @@ func (c *testClock) next(limit time.Time) *testTimer {
 		return nil
 	}
 	t := c.timers[0]
-	c.timers = c.timers[1:]
+	copy(c.timers, c.timers[1:])
+	c.timers[len(c.timers)-1] = nil
+	c.timers = c.timers[:len(c.timers)-1]
 	t.stopped = true
 	if t.when.After(c.now) {
 		c.now = t.when

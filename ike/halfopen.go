@@ -152,7 +152,7 @@ func (e *Engine) handleInitRequest(pkt []byte, h Header, local, remote netip.Add
 		return
 	}
 	sa := &ikeSA{e: e, initiator: false, spii: h.SPIi, spir: spir, local: local, remote: remote,
-		suite: sel.IKESuite(), ni: nonce.Data, nr: nr, peerNext: 1}
+		suite: sel.IKESuite(), handshake: &handshake{ni: nonce.Data, nr: nr}, peerNext: 1}
 	if err := sa.deriveKeys(SKEYSEED(sel.PRF, nonce.Data, nr, gir)); err != nil {
 		e.log.Warn("ike: keys", "err", err)
 		return

@@ -112,7 +112,7 @@ func (e *Engine) startInitiate(opts InitiateOptions) (*initiation, *ikeSA, error
 	if opts.Local.IsValid() {
 		local = netip.AddrPortFrom(opts.Local, e.cfg.IKEPort)
 	}
-	sa := &ikeSA{e: e, initiator: true, spii: spii, local: local, remote: opts.Remote, init: in, ni: ni, state: stInitSent}
+	sa := &ikeSA{e: e, initiator: true, spii: spii, local: local, remote: opts.Remote, init: in, handshake: &handshake{ni: ni}, state: stInitSent}
 	e.register(sa)
 	sa.lock()
 	err = sa.sendInit()
@@ -416,6 +416,7 @@ func (sa *ikeSA) finishAuthResponse(m *Message, idr *IDPayload, auth *Auth, pk p
 		return
 	}
 	in.trace.PeerAuthVerified = true
+	ni, nr := sa.ni, sa.nr // establish drops the handshake state
 	sa.establish(idr.Identity, kind)
 	c := in.child
 	if childErr != nil {
@@ -425,8 +426,7 @@ func (sa *ikeSA) finishAuthResponse(m *Message, idr *IDPayload, auth *Auth, pk p
 	}
 	esp := in.esp
 	esp.DH = nil
-	sel, err := sa.acceptChild(c, m, esp, in.opts.TSi, in.opts.TSr, in.opts.Mode, nil, sa.ni, sa.nr)
-	sa.ni, sa.nr = nil, nil
+	sel, err := sa.acceptChild(c, m, esp, in.opts.TSi, in.opts.TSr, in.opts.Mode, nil, ni, nr)
 	if err != nil {
 		sa.dropChild(c, err)
 		if m.Get(PayloadSA) != nil {

@@ -132,6 +132,7 @@ func (n *memNet) deliverOne() bool {
 		n.queue = n.queue[:len(n.queue)-1]
 	} else {
 		p = n.queue[0]
+		n.queue[0] = memPacket{} // let the datagram go
 		n.queue = n.queue[1:]
 	}
 	from, to := n.nat.out(p.from), n.nat.in(p.to)

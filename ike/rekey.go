@@ -306,13 +306,13 @@ func (sa *ikeSA) successor(initiator bool, spii, spir SPI, sel *Selection, ni, n
 	e := sa.e
 	n := &ikeSA{e: e, initiator: initiator, spii: spii, spir: spir, local: sa.local, remote: sa.remote,
 		natt: sa.natt, behindNAT: sa.behindNAT, peerBehindNAT: sa.peerBehindNAT, suite: sel.IKESuite(),
-		ni: ni, nr: nr, peerFrag: sa.peerFrag, hashes: sa.hashes, peerID: sa.peerID, peerAuth: sa.peerAuth,
+		handshake: &handshake{ni: ni, nr: nr}, peerFrag: sa.peerFrag, peerID: sa.peerID, peerAuth: sa.peerAuth,
 		lastRecv: e.cfg.Clock.Now()}
 	if err := n.deriveKeys(RekeySKEYSEED(sa.suite.PRF, sa.skd, gir, ni, nr)); err != nil {
 		e.log.Warn("ike: rekey keys", "err", err)
 		return nil
 	}
-	n.ni, n.nr, n.skpi, n.skpr = nil, nil, nil, nil
+	n.handshake = nil
 	n.established = e.cfg.Clock.Now()
 	n.state = stEstablished
 	e.stats.add(&e.stats.ikeUp)

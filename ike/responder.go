@@ -75,7 +75,6 @@ func (sa *ikeSA) finishAuthRequest(m *Message, idi *IDPayload, auth *Auth, pk pe
 	esp := e.cfg.ESP
 	esp.DH = nil
 	child, childPs, err := sa.negotiateChild(m, esp, nil, ni, nr, nil)
-	sa.ni, sa.nr = nil, nil
 	if err != nil {
 		e.log.Info("ike: CHILD SA refused in IKE_AUTH", "remote", sa.remote, "peer", sa.peerID, "err", err)
 	}

@@ -24,17 +24,14 @@ type ikeSA struct {
 	peerBehindNAT bool
 
 	suite    IKESuite
-	skd      []byte // SK_d, kept for CHILD SA keys and IKE rekey
-	skpi     []byte // needed until IKE_AUTH is done
-	skpr     []byte
+	skd      []byte    // SK_d, kept for CHILD SA keys and IKE rekey
 	cin      *SKCipher // protects what we receive
 	cout     *SKCipher // protects what we send
-	ni, nr   []byte    // dropped once established
-	initI    []byte    // IKE_SA_INIT request as sent, until established
-	initR    []byte    // IKE_SA_INIT response as sent, until established
-	dh       *DHPrivate
-	peerFrag bool // peer sent IKEV2_FRAGMENTATION_SUPPORTED
-	hashes   []HashAlgorithm
+	peerFrag bool      // peer sent IKEV2_FRAGMENTATION_SUPPORTED
+
+	// *handshake holds what only IKE_SA_INIT and IKE_AUTH need; it is
+	// nil once the SA is established, which keeps idle SAs small.
+	*handshake
 
 	peerID      Identity
 	peerAuth    AuthKind
@@ -65,6 +62,16 @@ type ikeSA struct {
 	lastRecv time.Time
 	timers   saTimers
 	events   []func() // run after mu is released; see unlock
+}
+
+// handshake is the part of an SA's state that authentication needs.
+type handshake struct {
+	ni, nr     []byte
+	initI      []byte // IKE_SA_INIT request as sent
+	initR      []byte // IKE_SA_INIT response as sent
+	dh         *DHPrivate
+	skpi, skpr []byte
+	hashes     []HashAlgorithm // the peer's SIGNATURE_HASH_ALGORITHMS
 }
 
 // saTimers are the timers an SA owns; stopTimers stops them all.
@@ -193,7 +200,7 @@ func (sa *ikeSA) die(err error, linger bool) {
 	}
 	sa.e.log.Debug("ike: IKE SA removed", "spi_i", sa.spii, "spi_r", sa.spir, "remote", sa.remote, "reason", err)
 	// Free what we no longer need early: an SA may linger in a timer.
-	sa.skd, sa.skpi, sa.skpr, sa.cout, sa.reasm = nil, nil, nil, nil, [2]*Reassembler{}
+	sa.skd, sa.handshake, sa.cout, sa.reasm = nil, nil, nil, [2]*Reassembler{}
 	if !linger {
 		sa.cin, sa.lastResp = nil, nil
 	}
