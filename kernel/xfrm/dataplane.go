@@ -59,6 +59,10 @@ type flowEntry struct {
 type pairEntry struct {
 	pair kernel.SAPair
 	flow string
+	// deferredOut is the outbound SA of a responder's rekeyed pair, held
+	// back until the peer is heard on the pair's inbound SA (or the pair it
+	// replaces goes): the kernel sends on the newest SA of a reqid at once.
+	deferredOut *state
 }
 
 type shuntEntry struct {
@@ -76,6 +80,8 @@ type Dataplane struct {
 	acquires chan kernel.Acquire
 	expires  chan kernel.Expire
 	readerOK chan struct{}
+	stop     chan struct{} // closed by Close: ends the deferred-outbound watchers
+	watchers sync.WaitGroup
 
 	mu        sync.Mutex
 	closed    bool
@@ -123,6 +129,7 @@ func New(ctx context.Context, opts Options) (*Dataplane, error) {
 		acquires:  make(chan kernel.Acquire, 1024),
 		expires:   make(chan kernel.Expire, 1024),
 		readerOK:  make(chan struct{}),
+		stop:      make(chan struct{}),
 		owned:     map[polKey]policy{},
 		traps:     map[netip.Prefix]kernel.Trap{},
 		flows:     map[string]*flowEntry{},
@@ -427,9 +434,14 @@ func (d *Dataplane) InstallSA(_ context.Context, p kernel.SAPair) error {
 		return fmt.Errorf("xfrm: inbound of pair to %s: %w", id.Peer, err)
 	}
 	delete(d.spis, spiKey{in.Dst, in.SPI})
-	if err := d.ex.putState(out, false); err != nil {
-		_ = d.ex.delState(in.Dst, in.SPI)
-		return fmt.Errorf("xfrm: outbound of pair to %s: %w", id.Peer, err)
+	// Deferring matters only for a rekey: without an older pair nothing
+	// else carries the flow.
+	defer_ := p.DeferOutbound && !newFlow && fe.pairs > 0
+	if !defer_ {
+		if err := d.ex.putState(out, false); err != nil {
+			_ = d.ex.delState(in.Dst, in.SPI)
+			return fmt.Errorf("xfrm: outbound of pair to %s: %w", id.Peer, err)
+		}
 	}
 	if newFlow {
 		pols, err := d.pairPolicies(p, mode, fe.reqid)
@@ -453,7 +465,13 @@ func (d *Dataplane) InstallSA(_ context.Context, p kernel.SAPair) error {
 		d.reqids[fe.reqid] = true
 	}
 	fe.pairs++
-	d.pairs[id] = &pairEntry{pair: p, flow: name}
+	pe := &pairEntry{pair: p, flow: name}
+	if defer_ {
+		pe.deferredOut = &out
+		d.watchers.Add(1)
+		go d.watchInbound(id)
+	}
+	d.pairs[id] = pe
 	d.bySPI[spiKey{in.Dst, in.SPI}] = id
 	d.bySPI[spiKey{out.Dst, out.SPI}] = id
 	d.log.Debug("SA pair installed", "peer", id.Peer, "in", fmt.Sprintf("%#08x", id.InSPI),
@@ -536,6 +554,17 @@ func (d *Dataplane) deletePair(id kernel.SAPairID, keepPolicy bool) error {
 	delete(d.pairs, id)
 	fe := d.flows[pe.flow]
 	fe.pairs--
+	// The pair that carried the flow is gone: the rekeyed pairs of the
+	// flow must send now.
+	if pe.deferredOut == nil && !d.closed {
+		for oid, other := range d.pairs {
+			if other.flow == pe.flow && other.deferredOut != nil {
+				if err := d.releaseOut(oid, other); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+	}
 	if fe.pairs == 0 && !keepPolicy {
 		for _, pol := range fe.policies {
 			if err := d.del(pol.Sel, pol.Dir); err != nil {
@@ -570,6 +599,14 @@ func (d *Dataplane) SACounters(_ context.Context, id kernel.SAPairID) (kernel.Co
 		return kernel.Counters{}, fmt.Errorf("xfrm: counters: %w", err)
 	}
 	out, err := d.ex.getState(pe.pair.Out.Dst, pe.pair.Out.SPI)
+	if errors.Is(err, unix.ESRCH) {
+		d.mu.Lock()
+		deferred := pe.deferredOut != nil
+		d.mu.Unlock()
+		if deferred {
+			out, err = stateInfo{}, nil // not installed yet: nothing sent
+		}
+	}
 	if err != nil {
 		return kernel.Counters{}, fmt.Errorf("xfrm: counters: %w", err)
 	}
@@ -690,6 +727,8 @@ func (d *Dataplane) Close() error {
 
 	d.sub.Close() // ends the reader
 	<-d.readerOK
+	close(d.stop)
+	d.watchers.Wait()
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -742,5 +781,55 @@ func (d *Dataplane) Close() error {
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("xfrm: close: %w", err)
 	}
+	return nil
+}
+
+// deferPoll is how often a deferred pair's inbound SA is checked for the
+// peer's first packet.
+const deferPoll = 50 * time.Millisecond
+
+// watchInbound installs a deferred outbound SA once the peer's first packet
+// arrives on the pair's inbound SA.
+func (d *Dataplane) watchInbound(id kernel.SAPairID) {
+	defer d.watchers.Done()
+	t := time.NewTicker(deferPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.stop:
+			return
+		case <-t.C:
+		}
+		d.mu.Lock()
+		pe, ok := d.pairs[id]
+		if !ok || pe.deferredOut == nil {
+			d.mu.Unlock()
+			return
+		}
+		in := pe.pair.In
+		d.mu.Unlock()
+		si, err := d.ex.getState(in.Dst, in.SPI)
+		if err != nil || si.Packets == 0 {
+			continue
+		}
+		d.mu.Lock()
+		if pe, ok := d.pairs[id]; ok && pe.deferredOut != nil {
+			if err := d.releaseOut(id, pe); err != nil {
+				d.log.Warn("deferred outbound SA", "peer", id.Peer, "err", err)
+			}
+		}
+		d.mu.Unlock()
+		return
+	}
+}
+
+// releaseOut installs a deferred outbound SA; d.mu is held.
+func (d *Dataplane) releaseOut(id kernel.SAPairID, pe *pairEntry) error {
+	out := *pe.deferredOut
+	pe.deferredOut = nil
+	if err := d.ex.putState(out, false); err != nil {
+		return fmt.Errorf("xfrm: deferred outbound of pair to %s: %w", id.Peer, err)
+	}
+	d.log.Debug("deferred outbound SA installed", "peer", id.Peer, "out", fmt.Sprintf("%#08x", id.OutSPI))
 	return nil
 }

@@ -387,3 +387,63 @@ func TestVMSAExpires(t *testing.T) {
 		t.Fatalf("DeleteSA after hard expiry: %v", err)
 	}
 }
+
+// TestVMRekeyDeferOutbound: the responder of a CHILD SA rekey installs the
+// new pair with DeferOutbound; it keeps sending on the old pair until the
+// initiator, having installed the new pair too, is heard on it. No ping is
+// lost on either side of the switch.
+func TestVMRekeyDeferOutbound(t *testing.T) {
+	needVM(t)
+	p := netnstest.NewPair(t, "xrek")
+	ctx := context.Background()
+	da, db := open(t, p.A, Options{}), open(t, p.B, Options{})
+	mk := func(out, in uint32, src, dst netip.Addr, label string) kernel.SAPair {
+		return kernel.SAPair{
+			Out: kernel.SA{SPI: out, Src: src, Dst: dst, AEAD: kernel.AESGCM16, Key: deriveKey(label+"out", 20)},
+			In:  kernel.SA{SPI: in, Src: dst, Dst: src, AEAD: kernel.AESGCM16, Key: deriveKey(label+"in", 20)},
+		}
+	}
+	// Keys by direction: A's out is B's in.
+	a1, b1 := mk(0x5001, 0x5002, p.A4, p.B4, "1ab"), mk(0x5002, 0x5001, p.B4, p.A4, "1ba")
+	b1.In.Key, b1.Out.Key = a1.Out.Key, a1.In.Key
+	a2, b2 := mk(0x5003, 0x5004, p.A4, p.B4, "2ab"), mk(0x5004, 0x5003, p.B4, p.A4, "2ba")
+	b2.In.Key, b2.Out.Key = a2.Out.Key, a2.In.Key
+	b2.DeferOutbound = true
+	for _, x := range []struct {
+		d  *Dataplane
+		sp kernel.SAPair
+	}{{da, a1}, {db, b1}, {db, b2}} {
+		if err := x.d.InstallSA(ctx, x.sp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ping := func() {
+		t.Helper()
+		if out, err := p.A.Command(ctx, "ping", "-c", "3", "-i", "0.3", "-W", "3", p.B4.String()).CombinedOutput(); err != nil || !strings.Contains(string(out), "3 received") {
+			t.Fatalf("ping during the rekey: %v\n%s", err, out)
+		}
+	}
+	ping() // A has only the old pair: B must answer on the old one too
+	if c, err := db.SACounters(ctx, b2.ID()); err != nil || c.OutPackets != 0 {
+		t.Fatalf("B's deferred pair sent before A had it: %+v, %v", c, err)
+	}
+	if err := da.InstallSA(ctx, a2); err != nil {
+		t.Fatal(err)
+	}
+	ping() // A sends on the new pair; B hears it and switches
+	c, err := db.SACounters(ctx, b2.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.InPackets == 0 || c.OutPackets == 0 {
+		t.Fatalf("B's new pair after A switched: in %d out %d packets, want both > 0", c.InPackets, c.OutPackets)
+	}
+	t.Logf("B's new pair: in %d, out %d packets", c.InPackets, c.OutPackets)
+	if err := db.DeleteSA(ctx, b1.ID(), kernel.DeleteOptions{KeepPolicy: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := da.DeleteSA(ctx, a1.ID(), kernel.DeleteOptions{KeepPolicy: true}); err != nil {
+		t.Fatal(err)
+	}
+	ping()
+}
