@@ -521,3 +521,26 @@ func TestProbe(t *testing.T) {
 		t.Fatalf("Choose(auto) = %s, %q, %v", name, reason, err)
 	}
 }
+
+// BenchmarkTrapSetRemove sets and removes b.N /32 traps (one policy each)
+// on this kernel: the netlink path of kernel/xfrm without ESP.
+func BenchmarkTrapSetRemove(b *testing.B) {
+	ns := netnstest.New(b, "xbtr")
+	d := open(b, ns, Options{Logger: slog.New(slog.DiscardHandler)})
+	ctx := context.Background()
+	prefixes := make([]netip.Prefix, b.N)
+	for i := range prefixes {
+		prefixes[i] = netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18 + byte(i>>16), byte(i >> 8), byte(i)}), 32)
+	}
+	b.ResetTimer()
+	for _, p := range prefixes {
+		if err := d.SetTrap(ctx, kernel.Trap{Prefix: p, Group: kernel.GroupPrivateOrClear}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, p := range prefixes {
+		if err := d.RemoveTrap(ctx, p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
