@@ -122,6 +122,13 @@ func TestRunEndToEnd(t *testing.T) {
 			}
 		}
 	}
+	// a's SA list: the gateway flows are tunnel mode to g with e as the
+	// remote selector; the host flows are transport mode.
+	for _, w := range []string{"tunnel     198.18.1.10-198.18.1.10", "transport  198.18.0.2-198.18.0.2", "transport  2001:db8:1::4-2001:db8:1::4"} {
+		if !strings.Contains(strings.Join(strings.Fields(res.Traffic), " "), strings.Join(strings.Fields(w), " ")) {
+			t.Errorf("a's oemesh traffic lacks %q:\n%s", w, res.Traffic)
+		}
+	}
 	if t.Failed() {
 		t.Logf("stderr:\n%s", stderr.String())
 	}

@@ -92,6 +92,8 @@ type flow struct {
 	// before runs first, e.g. to publish a key or restart a daemon; its
 	// text says what it did.
 	before func(ctx context.Context, l *labRun) (string, error)
+	// snapshot: after this flow, keep a's `oemesh traffic` and `shunts`.
+	snapshot bool
 }
 
 // FlowResult is one row of the table.
@@ -122,6 +124,11 @@ type FlowResult struct {
 type Results struct {
 	Flows   []FlowResult `json:"flows"`
 	Seconds float64      `json:"seconds"`
+	// Traffic and Shunts are `oemesh traffic` and `oemesh shunts` on a
+	// after the flow marked snapshot, as its operator would see them.
+	SnapshotAfter int    `json:"snapshot_after_flow"`
+	Traffic       string `json:"traffic_a"`
+	Shunts        string `json:"shunts_a"`
 }
 
 func (l *labRun) flows() []flow {
@@ -135,7 +142,7 @@ func (l *labRun) flows() []flow {
 		{from: "a", to: "c", v6: true, expect: "dropped", count: 3, note: "c's /128 in a's block group"},
 		{from: "a", to: "d", v6: true, expect: "dropped", count: 3, note: "private and no key: nothing leaves in clear"},
 		{from: "c", to: "b", expect: "clear", count: 3, note: "b has c in its clear group: refused, c's failure shunt passes"},
-		{from: "a", to: "d", v6: true, expect: "encrypted", count: 5, note: "private again, after d published a key", before: publishD},
+		{from: "a", to: "d", v6: true, expect: "encrypted", count: 5, note: "private again, after d published a key", before: publishD, snapshot: true},
 		{from: "a", to: "b", expect: "encrypted", count: 5, note: "renegotiated after a's daemon was SIGKILLed and restarted", before: killA},
 		{from: "a", to: "b", expect: "dropped", count: 3, note: "SIGHUP reload moved b to a's block group", before: reloadA},
 	}
@@ -159,6 +166,11 @@ func (l *labRun) scenarios(ctx context.Context) (*Results, error) {
 		}
 		fmt.Fprintf(l.log, "  %-8s %s %-9s %s\n", r.Flow, r.Family, r.Outcome, mark)
 		res.Flows = append(res.Flows, r)
+		if f.snapshot {
+			res.SnapshotAfter = len(res.Flows)
+			res.Traffic, _ = l.mesh.CLI(ctx, "a", "traffic")
+			res.Shunts, _ = l.mesh.CLI(ctx, "a", "shunts")
+		}
 	}
 	res.Seconds = time.Since(start).Round(10 * time.Millisecond).Seconds()
 	return res, nil

@@ -42,4 +42,7 @@ func printTable(w io.Writer, res *Results) {
 	fmt.Fprintf(w, "\nFIRST PACKET: round trip of the first echo, negotiation or DNS fallback included. ESP/CLEAR ON WIRE:\n"+
 		"packets counted on the LAN switch between the two hosts (for e: between a and its gateway g, and a↔e in clear).\n"+
 		"Scenarios took %.1f s.\n", res.Seconds)
+	if res.SnapshotAfter > 0 {
+		fmt.Fprintf(w, "\nOn a after flow %d, `oemesh traffic`:\n%s\n`oemesh shunts`:\n%s", res.SnapshotAfter, res.Traffic, res.Shunts)
+	}
 }
