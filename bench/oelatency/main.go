@@ -82,7 +82,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "oelatency:", err)
 		os.Exit(1)
 	}
-	err = measure(ctx, m, *runs)
+	_, err = measure(ctx, m, *runs)
 	m.Close()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "oelatency:", err)
@@ -95,7 +95,8 @@ type series struct {
 	took, rtt []time.Duration
 }
 
-func measure(ctx context.Context, m *lab.Mesh, runs int) error {
+// measure runs the three series and prints their figures.
+func measure(ctx context.Context, m *lab.Mesh, runs int) ([]*series, error) {
 	b, d := m.Hosts["b"].Addr4, m.Hosts["d"].Addr4
 	cold := &series{name: "first packet → SA installed, cold DNS cache (a→b)"}
 	warm := &series{name: "first packet → SA installed, warm DNS cache (a→b)"}
@@ -117,35 +118,36 @@ func measure(ctx context.Context, m *lab.Mesh, runs int) error {
 	for i := range runs {
 		// Cold: both daemons start with empty caches and no SAs.
 		if err := restart("b", "a"); err != nil {
-			return err
+			return nil, err
 		}
 		if err := sample(ctx, m, b, "OE up", cold); err != nil {
-			return fmt.Errorf("cold run %d: %w", i+1, err)
+			return nil, fmt.Errorf("cold run %d: %w", i+1, err)
 		}
 		// Warm: the SA goes, the DNS answers stay cached.
 		if err := down(ctx, m, b); err != nil {
-			return fmt.Errorf("warm run %d: %w", i+1, err)
+			return nil, fmt.Errorf("warm run %d: %w", i+1, err)
 		}
 		if err := sample(ctx, m, b, "OE up", warm); err != nil {
-			return fmt.Errorf("warm run %d: %w", i+1, err)
+			return nil, fmt.Errorf("warm run %d: %w", i+1, err)
 		}
 		// Fallback: a restarted, so its negative answer is not cached.
 		if err := restart("a"); err != nil {
-			return err
+			return nil, err
 		}
 		if err := sample(ctx, m, d, "OE failed", fallback); err != nil {
-			return fmt.Errorf("fallback run %d: %w", i+1, err)
+			return nil, fmt.Errorf("fallback run %d: %w", i+1, err)
 		}
 		if (i+1)%5 == 0 || i+1 == runs {
 			fmt.Fprintf(os.Stderr, "oelatency: %d/%d runs\n", i+1, runs)
 		}
 	}
 	fmt.Printf("%-52s %10s %10s %10s   %s\n", "measurement (median of "+strconv.Itoa(runs)+")", "median", "min", "max", "first echo RTT median (min–max)")
-	for _, s := range []*series{cold, warm, fallback} {
+	all := []*series{cold, warm, fallback}
+	for _, s := range all {
 		t, r := stats(s.took), stats(s.rtt)
 		fmt.Printf("%-52s %10s %10s %10s   %s (%s–%s)\n", s.name, ms(t[0]), ms(t[1]), ms(t[2]), ms(r[0]), ms(r[1]), ms(r[2]))
 	}
-	return nil
+	return all, nil
 }
 
 var (
