@@ -52,10 +52,15 @@ func (sa *ikeSA) negotiateChild(m *Message, pol Policy, old *childSA, ni, nr []b
 	ctx, cancel := context.WithTimeout(context.Background(), installTimeout)
 	defer cancel()
 	transport := m.Notify(NotifyUseTransportMode) != nil
-	dec, err := e.cfg.Policy.Child(ctx, ChildRequest{
-		PeerID: sa.peerID, Auth: sa.peerAuth, Remote: sa.remote.Addr(), Local: sa.local.Addr(),
-		TSi: tsi.Selectors, TSr: tsr.Selectors, Transport: transport, Rekey: old != nil,
-	})
+	var dec ChildDecision
+	if e.cfg.Policy != nil {
+		dec, err = e.cfg.Policy.Child(ctx, ChildRequest{
+			PeerID: sa.peerID, Auth: sa.peerAuth, Remote: sa.remote.Addr(), Local: sa.local.Addr(),
+			TSi: tsi.Selectors, TSr: tsr.Selectors, Transport: transport, Rekey: old != nil,
+		})
+	} else {
+		dec, err = rekeyOnly(old, tsi.Selectors, tsr.Selectors)
+	}
 	if err != nil {
 		return refuse(notifyFor(err, NotifyTSUnacceptable), fmt.Errorf("ike: policy refuses CHILD SA %v === %v: %w", tsi.Selectors, tsr.Selectors, err))
 	}
@@ -213,4 +218,17 @@ func tsWithin(n, w TrafficSelector) bool {
 		return false
 	}
 	return n.Start.Compare(w.Start) >= 0 && n.End.Compare(w.End) <= 0 && n.Start.Compare(n.End) <= 0
+}
+
+// rekeyOnly is the CHILD SA policy of an engine without a PeerPolicy (an
+// initiator only, like the probe): the peer may rekey a CHILD SA within
+// its selectors, nothing else.
+func rekeyOnly(old *childSA, tsi, tsr []TrafficSelector) (ChildDecision, error) {
+	if old == nil {
+		return ChildDecision{}, fmt.Errorf("no policy for new CHILD SAs: %w", &NotifyError{Type: NotifyNoAdditionalSAs})
+	}
+	if !tsSubset(old.TSRemote, tsi) || !tsSubset(old.TSLocal, tsr) {
+		return ChildDecision{}, fmt.Errorf("rekey of %08x proposes %v === %v, the SA has %v === %v", old.SPIIn, tsi, tsr, old.TSRemote, old.TSLocal)
+	}
+	return ChildDecision{TSi: old.TSRemote, TSr: old.TSLocal, Mode: old.Mode}, nil
 }

@@ -477,3 +477,39 @@ func TestIKERekeyAndDeleteEachMessageLost(t *testing.T) {
 		deleteAndCheck(t, n, a, b)
 	}
 }
+
+func TestRekeyTowardsInitiatorWithoutPolicy(t *testing.T) {
+	// The probe's engine has no PeerPolicy: it still accepts the peer's
+	// rekey of the CHILD SA it set up, and refuses new CHILD SAs.
+	n, a, b := newPair(t, nil, nil, nil)
+	a.e.cfg.Policy = nil
+	if _, err := n.initiate(a, b, InitiateOptions{Auth: AuthKindPubkey}); err != nil {
+		t.Fatal(err)
+	}
+	n.drain()
+	old := b.onlyChild(t)
+	done := startChildRekey(t, b, old, DHNone)
+	n.run(func() bool { return len(done) > 0 }, time.Minute)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	n.drain()
+	checkConsistent(t, a, b, 1)
+	if b.onlyChild(t) == old {
+		t.Error("not rekeyed")
+	}
+	// A brand-new CHILD SA from B is refused.
+	sa := b.liveSA(t)
+	sa.lock()
+	var got error
+	fin := make(chan struct{}, 1)
+	sa.enqueue(&request{exch: CreateChildSA, payloads: []Payload{
+		&SA{Proposals: DefaultESPPolicy().Proposals([]byte{9, 9, 9, 9}, DHNone)}, &Nonce{Data: make([]byte, 32)},
+		&TSPayload{Selectors: []TrafficSelector{HostSelector(addrB)}}, &TSPayload{Responder: true, Selectors: []TrafficSelector{HostSelector(addrA)}}},
+		onResponse: func(m *Message) { got = errorNotify(m); fin <- struct{}{} }})
+	sa.unlock()
+	n.run(func() bool { return len(fin) > 0 }, time.Minute)
+	if ne, ok := got.(*NotifyError); !ok || ne.Type != NotifyNoAdditionalSAs {
+		t.Errorf("new CHILD SA answered %v, want NO_ADDITIONAL_SAS", got)
+	}
+}
