@@ -398,3 +398,28 @@ func TestLateDuplicateInit(t *testing.T) {
 	}
 	checkConsistent(t, a, b, 1)
 }
+
+func TestAuthFailureAnswerLost(t *testing.T) {
+	// B refuses A; the refusal is lost once. A's retransmission gets it
+	// again from the lingering SA, so A learns why instead of timing out.
+	n, a, b := newPair(t, nil, nil, nil)
+	b.keys.keys[AddrIdentity(a.addr).String()] = []crypto.PublicKey{newEd25519(t).Public()}
+	n.filter = func(p *memPacket) int {
+		if p.seq == 3 { // B's IKE_AUTH answer
+			return 0
+		}
+		return 1
+	}
+	_, err := n.initiate(a, b, InitiateOptions{Auth: AuthKindPubkey})
+	var ne *NotifyError
+	if !errors.As(err, &ne) || ne.Type != NotifyAuthenticationFailed {
+		t.Fatalf("err = %v, want AUTHENTICATION_FAILED", err)
+	}
+	if b.e.Stats().RetransmittedResponses != 1 {
+		t.Errorf("refusal resent %d times", b.e.Stats().RetransmittedResponses)
+	}
+	n.advance(time.Minute)
+	if st := b.e.Stats(); st.IKESAs != 0 || st.HalfOpen != 0 {
+		t.Errorf("B keeps %d SAs, %d half open", st.IKESAs, st.HalfOpen)
+	}
+}

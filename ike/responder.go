@@ -16,13 +16,13 @@ func (sa *ikeSA) handleAuthRequest(m *Message) {
 	auth, _ := m.Get(PayloadAUTH).(*Auth)
 	if idi == nil || auth == nil {
 		sa.respond(m, []Payload{&Notify{NotifyType: NotifyInvalidSyntax}})
-		sa.die(fmt.Errorf("ike: IKE_AUTH request from %v without %s", sa.remote, missing(idi == nil, "IDi", auth == nil, "AUTH")), false)
+		sa.die(fmt.Errorf("ike: IKE_AUTH request from %v without %s", sa.remote, missing(idi == nil, "IDi", auth == nil, "AUTH")), true)
 		return
 	}
 	fail := func(t NotifyType, err error) {
 		e.log.Info("ike: IKE_AUTH refused", "remote", sa.remote, "peer", idi.Identity, "notify", t, "err", err)
 		sa.respond(m, []Payload{&Notify{NotifyType: t}})
-		sa.die(err, false)
+		sa.die(err, true) // linger: a retransmitted request gets the same refusal
 	}
 	kind := authKindOf(auth.Method)
 	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
@@ -45,7 +45,7 @@ func (sa *ikeSA) finishAuthRequest(m *Message, idi *IDPayload, auth *Auth, pk pe
 	fail := func(t NotifyType, err error) {
 		e.log.Info("ike: IKE_AUTH refused", "remote", sa.remote, "peer", idi.Identity, "notify", t, "err", err)
 		sa.respond(m, []Payload{&Notify{NotifyType: t}})
-		sa.die(err, false)
+		sa.die(err, true) // linger: a retransmitted request gets the same refusal
 	}
 	if _, err := sa.verifyPeerAuth(auth, idi.Identity, pk); err != nil {
 		t := NotifyAuthenticationFailed
