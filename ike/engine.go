@@ -90,7 +90,10 @@ type EngineConfig struct {
 	RekeyMargin                time.Duration
 
 	// Event hooks, called without engine locks held, in no particular
-	// goroutine. Any may be nil.
+	// goroutine. Any may be nil. Rekeys show as OnChildUp for the new
+	// CHILD SA (its ChildSA.Replaces names the old one) and OnChildDown
+	// for the old; an IKE SA rekey is invisible to them: the CHILD SAs
+	// move to the new IKE SA.
 	OnEstablished func(SAInfo)
 	OnChildUp     func(ChildSAInfo)
 	OnChildDown   func(ChildSAInfo, error)

@@ -1,7 +1,6 @@
 package ike
 
 import (
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -331,4 +330,3 @@ func (e *Engine) newSPI() (SPI, error) {
 	}
 }
 
-var _ = rand.Reader
