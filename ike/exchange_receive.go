@@ -329,4 +329,3 @@ func (e *Engine) newSPI() (SPI, error) {
 		}
 	}
 }
-
