@@ -151,7 +151,7 @@ func runLab(parent context.Context, f *runFlags, stdout, stderr io.Writer) (err 
 	cleanup := func() {
 		once.Do(func() {
 			l.close()
-			if removeWork && !f.keep && !keepLogs {
+			if removeWork && !keepLogs {
 				os.RemoveAll(workDir)
 			}
 		})
@@ -210,7 +210,7 @@ func runLab(parent context.Context, f *runFlags, stdout, stderr io.Writer) (err 
 	}
 	if f.keep && ctx.Err() == nil {
 		fmt.Fprintf(stderr, "\noemesh-lab: the mesh stays up until Ctrl-C. Try:\n"+
-			"  ip netns exec %s-a ping 198.18.0.2\n"+
+			"  ip netns exec %s-a ping 198.18.1.10\n"+
 			"  %s --socket %s traffic\n", f.prefix, filepath.Join(filepath.Dir(oemeshd), "oemesh"), l.mesh.Hosts["a"].Socket)
 		<-ctx.Done()
 	}
