@@ -249,6 +249,7 @@ func (o *OE) onConnChildUp(info ike.ChildSAInfo) {
 		o.log.Info("conn: a new SA for the same ID replaces the older one (unique_ids)", "conn", cs.Name, "peer_id", info.PeerID.String(), "old", id.String())
 		o.goDetached(func(ctx context.Context) { o.engine.DeleteIKE(ctx, id) })
 	}
+	o.armLifetime(cs, info.SPIIn)
 	if !rekey {
 		o.log.Info("conn up", "conn", cs.Name, "peer", ct.peer, "peer_id", info.PeerID.String(), "spi_in", fmt.Sprintf("%08x", info.SPIIn))
 		o.runUpdown(cs, "up", ct)
@@ -271,6 +272,10 @@ func (o *OE) onConnChildDown(info ike.ChildSAInfo, cause error) {
 		t, ok := c.tunnels[info.SPIIn]
 		if ok {
 			delete(c.tunnels, info.SPIIn)
+			if tm := c.timers[info.SPIIn]; tm != nil {
+				tm.Stop()
+				delete(c.timers, info.SPIIn)
+			}
 			cs, ct = c, t
 		}
 		o.conns.mu.Unlock()

@@ -39,6 +39,11 @@ type Conn struct {
 	IKE, ESP ike.Policy
 	// KeyingTries bounds negotiation attempts (0: forever).
 	KeyingTries int
+	// Lifetime is the CHILD SAs' lifetime (0: the engine's): with Rekey
+	// they are rekeyed a tenth of it before it ends, without they are
+	// deleted when it ends (and come back only by trap or auto=start).
+	Lifetime time.Duration
+	Rekey    bool
 	// DPDInterval > 0 turns on liveness checks (the engine's Liveness);
 	// DPDAction says what a dead peer leaves: "clear", "hold" or
 	// "restart".
@@ -105,9 +110,10 @@ type connState struct {
 	lastErr     string
 	lastUpdown  string
 	since       time.Time
-	tunnels     map[uint32]connTunnel // by inbound SPI
-	stop        context.CancelFunc    // the keep-up loop, if any
-	stopped     bool                  // removed: background work must end
+	tunnels     map[uint32]connTunnel  // by inbound SPI
+	timers      map[uint32]*time.Timer // lifetime timers by inbound SPI
+	stop        context.CancelFunc     // the keep-up loop, if any
+	stopped     bool                   // removed: background work must end
 }
 
 // connTunnel is one CHILD SA of a conn.

@@ -3,6 +3,7 @@ package oe
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -159,7 +160,7 @@ func (p *pipe) Send(pkt []byte, local, remote netip.AddrPort) error {
 
 // pskPair is two orchestrators (gateway A and B) talking IKE in memory,
 // each with a conn for the other.
-func pskPair(t *testing.T, updown string) (a, b *OE, dpA, dpB *fake.Dataplane) {
+func pskPair(t *testing.T, updown string, mods ...func(*Conn)) (a, b *OE, dpA, dpB *fake.Dataplane) {
 	t.Helper()
 	psk := func(ike.Identity) []byte { return pskKey }
 	mk := func(p *pipe) (*OE, *fake.Dataplane) {
@@ -177,8 +178,12 @@ func pskPair(t *testing.T, updown string) (a, b *OE, dpA, dpB *fake.Dataplane) {
 	pa.to.Store(b)
 	pb.to.Store(a)
 	ctx := context.Background()
-	if err := a.AddConn(ctx, Conn{Name: "office", Local: gwA, Remote: gwB, LocalSubnets: []netip.Prefix{netA},
-		RemoteSubnets: []netip.Prefix{netB}, Auth: ike.AuthKindPSK, KeyingTries: 2, Updown: updown, RetryBase: 10 * time.Millisecond}); err != nil {
+	ca := Conn{Name: "office", Local: gwA, Remote: gwB, LocalSubnets: []netip.Prefix{netA},
+		RemoteSubnets: []netip.Prefix{netB}, Auth: ike.AuthKindPSK, KeyingTries: 2, Updown: updown, RetryBase: 10 * time.Millisecond}
+	for _, m := range mods {
+		m(&ca)
+	}
+	if err := a.AddConn(ctx, ca); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.AddConn(ctx, Conn{Name: "office-b", Local: gwB, Remote: gwA, LocalSubnets: []netip.Prefix{netB},
@@ -266,5 +271,39 @@ func TestUpdownFailureNamesTheCommand(t *testing.T) {
 	}
 	if time.Since(start) > 5*time.Second {
 		t.Error("the time limit did not stop the script")
+	}
+}
+
+func TestConnLifetime(t *testing.T) {
+	for _, rekey := range []bool{true, false} {
+		t.Run(fmt.Sprintf("rekey=%v", rekey), func(t *testing.T) {
+			a, _, _, _ := pskPair(t, "", func(c *Conn) { c.Lifetime, c.Rekey = 500*time.Millisecond, rekey })
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := a.ConnUp(ctx, "office"); err != nil {
+				t.Fatal(err)
+			}
+			first := a.Tunnels(ctx)[0].SPIIn
+			if rekey {
+				// Rekeyed before the end: a new SA, the conn stays up.
+				waitFor(t, "rekey", func() bool {
+					ts := a.Tunnels(ctx)
+					return len(ts) == 1 && ts[0].SPIIn != first
+				})
+				if st := a.Conns()[0]; st.State != connUp {
+					t.Errorf("after rekey: %+v", st)
+				}
+				return
+			}
+			// rekey=no: deleted at the end of its lifetime.
+			start := time.Now()
+			waitFor(t, "expiry", func() bool { return len(a.Tunnels(ctx)) == 0 })
+			if st := a.Conns()[0]; st.State != connDown || st.Tunnels != 0 {
+				t.Errorf("after expiry: %+v", st)
+			}
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("expiry took %v", d)
+			}
+		})
 	}
 }

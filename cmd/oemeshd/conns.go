@@ -138,7 +138,7 @@ func (d *daemon) toOE(c config.Conn, source string) (oe.Conn, error) {
 	bad := func(key string, err error) error { return fmt.Errorf("conn %s: key %s: %w", c.Name, key, err) }
 	oc := oe.Conn{
 		Name: c.Name, Local: c.LocalAddr, Remote: c.RemoteAddr, LocalSubnets: c.LocalSubnets, RemoteSubnets: c.RemoteSubnets,
-		KeyingTries: c.KeyingTries, DPDInterval: c.DPD.Interval, DPDAction: c.DPD.Action, Auto: c.Auto,
+		KeyingTries: c.KeyingTries, Lifetime: c.Lifetime, Rekey: c.Rekey, DPDInterval: c.DPD.Interval, DPDAction: c.DPD.Action, Auto: c.Auto,
 		UniqueIDs: c.UniqueIDs, Updown: c.Updown, Source: source, Mode: ike.ModeTunnel,
 	}
 	if !oc.Local.IsValid() {

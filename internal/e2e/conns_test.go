@@ -385,6 +385,21 @@ func TestConnKeyingTriesGiveUp(t *testing.T) {
 	if out, err := m.CLI(ctx, "a", "secrets", "reload"); err != nil || !strings.Contains(out, "1 PSK conn") {
 		t.Errorf("secrets reload: %v\n%s", err, out)
 	}
+	// route by hand, then replace from the edited file.
+	if out, err := m.CLI(ctx, "a", "conn", "route", "later"); err != nil {
+		t.Errorf("conn route: %v\n%s", err, out)
+	}
+	out, _ = m.CLI(ctx, "a", "policy", "explain", "198.19.10.7")
+	if !strings.Contains(out, "conn later") {
+		t.Errorf("policy explain after conn route:\n%s", out)
+	}
+	os.WriteFile(extra, []byte(fmt.Sprintf("conns:\n  - name: later\n    remote: %s\n    local: %s\n    remote_subnets: [198.19.11.0/24]\n    keying_tries: 7\n", b.Addr4, a.Addr4)), 0o644)
+	if out, err := m.CLI(ctx, "a", "conn", "replace", "later"); err != nil {
+		t.Errorf("conn replace: %v\n%s", err, out)
+	}
+	if st := connList(t, m, ctx, "a")["later"]; st.KeyingTries != 7 || st.RemoteSubnets[0] != "198.19.11.0/24" || st.Routed {
+		t.Errorf("replaced conn: %+v", st)
+	}
 	var ee *exec.ExitError
 	if out, err := m.CLI(ctx, "a", "conn", "up", "nosuch"); err == nil || !strings.Contains(out, "no conn nosuch") {
 		t.Errorf("conn up nosuch: %v %v\n%s", err, ee, out)
