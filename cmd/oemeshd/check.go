@@ -20,6 +20,9 @@ func checkConfig(cmd *cobra.Command, cfg *config.Config) error {
 		src = "defaults (no file)"
 	}
 	fmt.Fprintf(out, "config: %s: ok\n", src)
+	if err := checkConns(out, cfg); err != nil {
+		return err
+	}
 	pol, warns, err := loadPolicy(context.Background(), cfg.Policies)
 	for _, w := range warns {
 		fmt.Fprintf(out, "warning: %s\n", w)

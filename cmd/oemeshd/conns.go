@@ -8,6 +8,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"os"
@@ -140,6 +142,20 @@ func (d *daemon) toOE(c config.Conn, source string) (oe.Conn, error) {
 		Name: c.Name, Local: c.LocalAddr, Remote: c.RemoteAddr, LocalSubnets: c.LocalSubnets, RemoteSubnets: c.RemoteSubnets,
 		KeyingTries: c.KeyingTries, Lifetime: c.Lifetime, Rekey: c.Rekey, DPDInterval: c.DPD.Interval, DPDAction: c.DPD.Action, Auto: c.Auto,
 		UniqueIDs: c.UniqueIDs, Updown: c.Updown, Source: source, Mode: ike.ModeTunnel,
+	}
+	if c.CopyDSCP {
+		return oc, bad("copy_dscp", errors.New("true is not supported yet: both data planes send ESP with DSCP 0 (FreeS/WAN's hidetos=yes); remove the key"))
+	}
+	if c.IKELifetime != d.cfg.OE.IKELifetime {
+		d.log.Warn("conn: ike_lifetime is not per conn yet; the engine's oe.ike_lifetime applies to every IKE SA",
+			"conn", c.Name, "ike_lifetime", c.IKELifetime, "oe.ike_lifetime", d.cfg.OE.IKELifetime)
+	}
+	if lv := liveness(d.startConns); c.DPD.Interval > 0 && lv == 0 {
+		d.log.Warn("conn: dpd is off: liveness checks start with the daemon, and no conn of the configuration file sets a dpd interval (restart to turn them on)",
+			"conn", c.Name, "dpd.interval", c.DPD.Interval)
+	} else if c.DPD.Interval > 0 && c.DPD.Interval != lv {
+		d.log.Warn("conn: the engine checks liveness of every IKE SA at the shortest DPD interval of the conns",
+			"conn", c.Name, "dpd.interval", c.DPD.Interval, "used", lv)
 	}
 	if !oc.Local.IsValid() {
 		a, why, err := defaultRouteAddr()
@@ -453,4 +469,28 @@ func triesText(n int) string {
 		return "forever"
 	}
 	return fmt.Sprint(n)
+}
+
+// checkConns validates the conns of the configuration as the daemon would
+// take them (secrets files, key files, proposals), for --check-config.
+func checkConns(out io.Writer, cfg *config.Config) error {
+	d := &daemon{cfg: cfg, log: slog.New(slog.DiscardHandler)}
+	conns, err := d.readConns()
+	if err != nil {
+		return fmt.Errorf("conns: %w", err)
+	}
+	d.startConns = conns
+	var errs []error
+	for _, c := range conns {
+		if _, err := d.toOE(c, cfg.File); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("conns: %w", errors.Join(errs...))
+	}
+	if len(conns) > 0 {
+		fmt.Fprintf(out, "conns: %d ok\n", len(conns))
+	}
+	return nil
 }
