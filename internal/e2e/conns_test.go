@@ -136,7 +136,9 @@ func TestConnNetToNet(t *testing.T) {
     auto: add
 `, g.Addr4, a.Addr4, netE, netX, filepath.Join(g.Dir, "a.pem"))}
 	start(t, m, ctx, "g", gConf)
-	start(t, m, ctx, "a", lab.HostConfig{Extra: fmt.Sprintf(`conns:
+	// a runs OE beside the conn: its group covers e's subnet less
+	// specifically than the conn does.
+	start(t, m, ctx, "a", lab.HostConfig{Policies: map[string]string{"clear-or-private": "198.18.0.0/16\n"}, Extra: fmt.Sprintf(`conns:
   - name: office
     local: %s
     remote: %s
@@ -181,6 +183,10 @@ func TestConnNetToNet(t *testing.T) {
 	out, _ := m.CLI(ctx, "a", "policy", "explain", e.Addr4.String())
 	if !strings.Contains(out, "conn office") || !strings.Contains(out, netE) {
 		t.Errorf("policy explain %s:\n%s", e.Addr4, out)
+	}
+	out, _ = m.CLI(ctx, "a", "policy", "explain", g.Addr4.String())
+	if !strings.Contains(out, "clear-or-private") || strings.Contains(out, "conn office") {
+		t.Errorf("policy explain %s (the group's, not the conn's):\n%s", g.Addr4, out)
 	}
 	out, _ = m.CLI(ctx, "a", "status")
 	if !strings.Contains(out, "conn office") || !strings.Contains(out, "up, routed") {
@@ -251,6 +257,8 @@ func TestConnRoadWarriorsPSK(t *testing.T) {
 	m := newMesh(t, lab.MeshOptions{Keyed: []string{"a", "b", "c", "d", "g"}})
 	ctx := ctxT(t, 120*time.Second)
 	g, e := m.Hosts["g"], m.Hosts["e"]
+	writePublicKey(t, filepath.Join(g.Dir, "alice.pem"), m.Hosts["a"].Key.Public())
+	writePublicKey(t, filepath.Join(m.Hosts["a"].Dir, "g.pem"), g.Key.Public())
 	gSecrets := filepath.Join(g.Dir, "ipsec.secrets")
 	writeSecrets(t, gSecrets, fmt.Sprintf("%[1]s @rwb.example : PSK \"key of bob, long enough\"\n%[1]s @rwc.example : PSK \"carol's different key\"\n", g.Addr4))
 	start(t, m, ctx, "g", lab.HostConfig{Extra: fmt.Sprintf(`conns:
@@ -269,7 +277,14 @@ func TestConnRoadWarriorsPSK(t *testing.T) {
     local_subnets: [%[2]s]
     auth: psk
     psk: %[3]s
-`, g.Addr4, netE, gSecrets)})
+  - name: rw-alice
+    local: %[1]s
+    remote: "%%any"
+    remote_id: "@rwa.example"
+    local_subnets: [%[2]s]
+    auth: pubkey
+    remote_key: %[4]s
+`, g.Addr4, netE, gSecrets, filepath.Join(g.Dir, "alice.pem"))})
 	rw := func(host, id, key, auto string) lab.HostConfig {
 		h := m.Hosts[host]
 		sec := filepath.Join(h.Dir, "ipsec.secrets")
@@ -288,6 +303,16 @@ conns:
 	}
 	start(t, m, ctx, "b", rw("b", "@rwb.example", "key of bob, long enough", "route"))
 	start(t, m, ctx, "c", rw("c", "@rwc.example", "carol's different key", "start"))
+	// Alice authenticates with her key pair; g has her public key in a file.
+	start(t, m, ctx, "a", lab.HostConfig{Extra: fmt.Sprintf(`identity: "@rwa.example"
+conns:
+  - name: office
+    local: %s
+    remote: %s
+    remote_subnets: [%s]
+    remote_key: %s
+    auto: start
+`, m.Hosts["a"].Addr4, g.Addr4, netE, filepath.Join(m.Hosts["a"].Dir, "g.pem"))})
 	waitConn(t, m, ctx, "c", "office", 20*time.Second, func(c oe.ConnStatus) bool { return c.State == "up" })
 	cap := capture(t, m)
 	if r := m.Ping(ctx, "b", e.Addr4, 5, 200*time.Millisecond); r.Received < 4 {
@@ -305,8 +330,12 @@ conns:
 			t.Errorf("%s ↔ g: %d ESP packets", h, n)
 		}
 	}
+	waitConn(t, m, ctx, "a", "office", 10*time.Second, func(c oe.ConnStatus) bool { return c.State == "up" })
+	if r := m.Ping(ctx, "a", e.Addr4, 3, 200*time.Millisecond); r.Received != 3 {
+		t.Errorf("road warrior a (pubkey) → e: %d/3\n%s", r.Received, r.Output)
+	}
 	gs := connList(t, m, ctx, "g")
-	if gs["rw-bob"].Tunnels != 1 || gs["rw-carol"].Tunnels != 1 || gs["rw-bob"].Auth != "psk" {
+	if gs["rw-bob"].Tunnels != 1 || gs["rw-carol"].Tunnels != 1 || gs["rw-alice"].Tunnels != 1 || gs["rw-bob"].Auth != "psk" || gs["rw-alice"].Auth != "key" {
 		t.Fatalf("g's road warriors: %+v", gs)
 	}
 	if !strings.Contains(strings.Join(gs["rw-bob"].Peers, " "), m.Hosts["b"].Addr4.String()) {
