@@ -10,12 +10,15 @@ import (
 
 // CacheEntry is one cached answer, as `oemesh peers` shows it.
 type CacheEntry struct {
-	Name    string        `json:"name"`
-	Type    string        `json:"type"`
-	Answer  string        `json:"answer"` // records, NODATA or NXDOMAIN
-	Keys    []PeerKey     `json:"keys,omitempty"`
-	Secure  bool          `json:"secure"`
-	Expires time.Duration `json:"expires_in"`
+	Name   string    `json:"name"`
+	Type   string    `json:"type"`
+	Answer string    `json:"answer"` // records, NODATA or NXDOMAIN
+	Keys   []PeerKey `json:"keys,omitempty"`
+	// Fingerprints are the keys' fingerprints, in the order of Keys (the
+	// keys themselves are not in the JSON form).
+	Fingerprints []string      `json:"fingerprints,omitempty"`
+	Secure       bool          `json:"secure"`
+	Expires      time.Duration `json:"expires_in"`
 }
 
 // CacheEntries lists the live cache entries, by name and type. It does not
@@ -33,6 +36,7 @@ func (r *Resolver) CacheEntries() []CacheEntry {
 		for _, pk := range a.keys {
 			pk.TTL = ttl
 			e.Keys = append(e.Keys, pk)
+			e.Fingerprints = append(e.Fingerprints, pk.Fingerprint())
 		}
 		out = append(out, e)
 	}

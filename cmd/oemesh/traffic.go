@@ -88,8 +88,12 @@ func newPeersCmd(g *globalFlags) *cobra.Command {
 			fmt.Fprintln(w, "NAME\tTYPE\tANSWER\tSECURE\tEXPIRES IN\tKEYS")
 			for _, e := range es {
 				var keys []string
-				for _, k := range e.Keys {
-					keys = append(keys, fmt.Sprintf("%s gw=%s %s", k.Algorithm, k.Gateway, k.Fingerprint()))
+				for i, k := range e.Keys {
+					fp := ""
+					if i < len(e.Fingerprints) {
+						fp = e.Fingerprints[i]
+					}
+					keys = append(keys, fmt.Sprintf("%s gw=%s %s", k.Algorithm, k.Gateway, fp))
 				}
 				fmt.Fprintf(w, "%s\t%s\t%s\t%v\t%s\t%s\n", e.Name, e.Type, e.Answer, e.Secure, e.Expires, strings.Join(keys, "; "))
 			}
