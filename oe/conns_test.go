@@ -307,3 +307,75 @@ func TestConnLifetime(t *testing.T) {
 		})
 	}
 }
+
+// hub delivers datagrams between several orchestrators by address.
+type hub struct{ m map[netip.Addr]*OE }
+
+type hubPort struct{ h *hub }
+
+func (p hubPort) Send(pkt []byte, local, remote netip.AddrPort) error {
+	o := p.h.m[remote.Addr()]
+	if o == nil {
+		return errors.New("no host at " + remote.Addr().String())
+	}
+	b := append([]byte(nil), pkt...)
+	go o.Engine().HandlePacket(b, remote, local)
+	return nil
+}
+
+// TestConnUniqueIDs: two road warriors prove the same ID without
+// INITIAL_CONTACT (so the engine keeps both); with unique_ids the gateway
+// deletes the older SA, without it keeps both.
+func TestConnUniqueIDs(t *testing.T) {
+	for _, unique := range []bool{true, false} {
+		t.Run(fmt.Sprintf("unique_ids=%v", unique), func(t *testing.T) {
+			h := &hub{m: map[netip.Addr]*OE{}}
+			psk := func(ike.Identity) []byte { return pskKey }
+			mk := func(addr netip.Addr, id ike.Identity) *OE {
+				o, err := New(Config{}, fake.New(time.Now), newFakeDNS(), ike.EngineConfig{
+					Credentials: ike.Credentials{ID: id, PSK: psk}, Sender: hubPort{h}, GiveUp: 2 * time.Second})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { o.Close() })
+				h.m[addr] = o
+				return o
+			}
+			gw := mk(gwA, ike.Identity{})
+			rwID := ike.FQDNIdentity("rw.example")
+			r1, r2 := netip.MustParseAddr("203.0.113.1"), netip.MustParseAddr("203.0.113.2")
+			i1, i2 := mk(r1, rwID), mk(r2, rwID)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := gw.AddConn(ctx, Conn{Name: "rw", Local: gwA, RemoteID: rwID, LocalSubnets: []netip.Prefix{netA},
+				Auth: ike.AuthKindPSK, UniqueIDs: unique}); err != nil {
+				t.Fatal(err)
+			}
+			for _, x := range []struct {
+				o    *OE
+				addr netip.Addr
+			}{{i1, r1}, {i2, r2}} {
+				_, err := x.o.Engine().Initiate(ctx, ike.InitiateOptions{
+					Remote: netip.AddrPortFrom(gwA, 500), Local: x.addr, Auth: ike.AuthKindPSK, PeerAuth: ike.AuthKindPSK,
+					PeerID: ike.AddrIdentity(gwA), TSi: []ike.TrafficSelector{ike.HostSelector(x.addr)},
+					TSr: []ike.TrafficSelector{prefixSelector(netA)}, Mode: ike.ModeTunnel,
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if unique {
+				waitFor(t, "the older SA replaced", func() bool {
+					st := gw.Conns()[0]
+					return st.Tunnels == 1 && strings.Contains(strings.Join(st.Peers, " "), r2.String())
+				})
+				waitFor(t, "r1 told", func() bool { return len(i1.Engine().SAs()) == 0 })
+				return
+			}
+			time.Sleep(200 * time.Millisecond)
+			if st := gw.Conns()[0]; st.Tunnels != 2 {
+				t.Errorf("unique_ids=false: %+v", st)
+			}
+		})
+	}
+}
