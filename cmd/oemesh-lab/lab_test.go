@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/oemesh/oemesh/internal/testbin"
 )
 
 var binDir string // oemeshd, oemesh and oemesh-lab, built once by TestMain
@@ -24,21 +26,13 @@ func TestMain(m *testing.M) {
 	if os.Geteuid() != 0 {
 		os.Exit(m.Run())
 	}
-	dir, err := os.MkdirTemp("", "oemesh-lab-test-bin-")
+	dir, remove, err := testbin.BuildTemp("oemeshd", "oemesh", "oemesh-lab")
 	if err != nil {
 		panic(err)
 	}
-	os.Chmod(dir, 0o755)
-	for _, c := range []string{"oemeshd", "oemesh", "oemesh-lab"} {
-		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, c), "github.com/oemesh/oemesh/cmd/"+c).CombinedOutput()
-		if err != nil {
-			os.RemoveAll(dir)
-			panic("building " + c + ": " + err.Error() + "\n" + string(out))
-		}
-	}
 	binDir = dir
 	code := m.Run()
-	os.RemoveAll(dir)
+	remove()
 	os.Exit(code)
 }
 

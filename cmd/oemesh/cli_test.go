@@ -11,26 +11,21 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/oemesh/oemesh/internal/testbin"
 )
 
 // binaries builds oemesh and oemeshd once per test run.
 var builtDir string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "oemesh-cli-test-")
+	dir, remove, err := testbin.BuildTemp("oemesh", "oemeshd")
 	if err != nil {
 		panic(err)
 	}
-	for _, c := range []string{"oemesh", "oemeshd"} {
-		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, c), "github.com/oemesh/oemesh/cmd/"+c).CombinedOutput()
-		if err != nil {
-			os.RemoveAll(dir)
-			panic("building " + c + ": " + err.Error() + "\n" + string(out))
-		}
-	}
 	builtDir = dir
 	code := m.Run()
-	os.RemoveAll(dir)
+	remove()
 	os.Exit(code)
 }
 

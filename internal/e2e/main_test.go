@@ -4,10 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/oemesh/oemesh/internal/testbin"
 
 	"github.com/oemesh/oemesh/internal/lab"
 )
@@ -19,20 +20,13 @@ func TestMain(m *testing.M) {
 		fmt.Println("e2e: skipped: needs root (network namespaces); CI runs as root")
 		os.Exit(0)
 	}
-	dir, err := os.MkdirTemp("", "oemesh-e2e-bin-")
+	dir, remove, err := testbin.BuildTemp("oemesh", "oemeshd")
 	if err != nil {
 		panic(err)
 	}
-	for _, c := range []string{"oemesh", "oemeshd"} {
-		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, c), "github.com/oemesh/oemesh/cmd/"+c).CombinedOutput()
-		if err != nil {
-			os.RemoveAll(dir)
-			panic("building " + c + ": " + err.Error() + "\n" + string(out))
-		}
-	}
 	binDir = dir
 	code := m.Run()
-	os.RemoveAll(dir)
+	remove()
 	os.Exit(code)
 }
 

@@ -26,7 +26,7 @@ var rules = []struct {
 
 // testHarness are the internal packages any test may use: they build test
 // beds (namespaces, VMs, peers, captures), not product behaviour.
-var testHarness = []string{"internal/netnstest", "internal/vmtest", "internal/peers", "internal/pcap"}
+var testHarness = []string{"internal/netnstest", "internal/vmtest", "internal/peers", "internal/pcap", "internal/testbin", "internal/lab"}
 
 func match(pattern, pkg string) bool {
 	if base, ok := strings.CutSuffix(pattern, "/..."); ok {
