@@ -19,6 +19,11 @@ func (o *OE) armLifetime(cs *connState, spiIn uint32) {
 		at, what = cs.Lifetime-cs.Lifetime/10, "rekey"
 	}
 	tm := time.AfterFunc(at, func() {
+		select {
+		case <-o.closed:
+			return // the engine is gone; Close deleted the SAs
+		default:
+		}
 		o.conns.mu.Lock()
 		_, live := cs.tunnels[spiIn]
 		delete(cs.timers, spiIn)

@@ -323,7 +323,13 @@ func (d *daemon) handleConnVerb(r *http.Request) (any, error) {
 	defer cancel()
 	switch verb {
 	case "up":
-		err = d.oe.ConnUp(ctx, req.Name)
+		// The CLI waits 30 s; the negotiation goes on when this does not.
+		upCtx, upCancel := context.WithTimeout(ctx, 25*time.Second)
+		err = d.oe.ConnUp(upCtx, req.Name)
+		upCancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("conn %s: still negotiating after 25s (keying_tries %s); `oemesh conn list` shows how it goes", req.Name, triesText(d.conns.get(req.Name).KeyingTries))
+		}
 	case "down":
 		err = d.oe.ConnDown(ctx, req.Name)
 	case "route":
@@ -493,4 +499,10 @@ func checkConns(out io.Writer, cfg *config.Config) error {
 		fmt.Fprintf(out, "conns: %d ok\n", len(conns))
 	}
 	return nil
+}
+
+func (s *connSet) get(name string) config.Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conns[name]
 }

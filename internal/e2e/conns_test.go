@@ -398,7 +398,11 @@ func TestConnKeyingTriesGiveUp(t *testing.T) {
 	if st.Tries != 2 || !strings.Contains(st.LastError, "gave up after 2 tries") || !strings.Contains(st.LastError, "AUTHENTICATION_FAILED") {
 		t.Errorf("gave up: %+v", st)
 	}
-	out, _ := m.CLI(ctx, "a", "status")
+	out, _ := m.CLI(ctx, "a", "conn", "list")
+	if !strings.Contains(out, "NAME") || !strings.Contains(out, "nowhere") || !strings.Contains(out, "gave-up") || !strings.Contains(out, "2/2") {
+		t.Errorf("conn list:\n%s", out)
+	}
+	out, _ = m.CLI(ctx, "a", "status")
 	if !strings.Contains(out, "conn nowhere") || !strings.Contains(out, "gave-up, routed") || !strings.Contains(out, "gave up after 2 tries") {
 		t.Errorf("status does not explain the vanishing packets:\n%s", out)
 	}
