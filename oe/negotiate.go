@@ -126,7 +126,7 @@ func (o *OE) negotiate(ctx context.Context, n *negotiation) Outcome {
 	}
 
 	if o.cfg.NullAuth == NullOnly {
-		if err := o.initiate(ctx, n, n.target, n.target, ike.AuthKindNull, nil); err != nil {
+		if err := o.initiate(ctx, n, n.target, n.target, ike.AuthKindNull); err != nil {
 			o.stats.fail(failureClass(err))
 			return finish("", "NULL OE: "+err.Error())
 		}
@@ -151,7 +151,7 @@ func (o *OE) negotiate(ctx context.Context, n *negotiation) Outcome {
 	ikeCtx, ikeCancel := context.WithCancel(ctx)
 	defer ikeCancel()
 	ikeCh := make(chan error, 1)
-	go func() { ikeCh <- o.initiate(ikeCtx, n, n.target, n.target, ike.AuthKindPubkey, nil) }()
+	go func() { ikeCh <- o.initiate(ikeCtx, n, n.target, n.target, ike.AuthKindPubkey) }()
 
 	var ans dnsAnswer
 	select {
@@ -171,7 +171,7 @@ func (o *OE) negotiate(ctx context.Context, n *negotiation) Outcome {
 		ikeCancel()
 		<-ikeCh
 		if o.cfg.NullAuth == NullFallback {
-			if err := o.initiate(ctx, n, n.target, n.target, ike.AuthKindNull, nil); err == nil {
+			if err := o.initiate(ctx, n, n.target, n.target, ike.AuthKindNull); err == nil {
 				out.Auth = authName(ike.AuthKindNull)
 				return finish("encrypted", "")
 			} else {
@@ -210,7 +210,7 @@ func (o *OE) negotiate(ctx context.Context, n *negotiation) Outcome {
 		o.expected.set(gw.Addr, gwKeys)
 		defer o.expected.clear(gw.Addr)
 		out.Gateway = gw.Addr
-		if err := o.initiate(ctx, n, gw.Addr, n.target, ike.AuthKindPubkey, gwKeys); err != nil {
+		if err := o.initiate(ctx, n, gw.Addr, n.target, ike.AuthKindPubkey); err != nil {
 			o.stats.fail(failureClass(err))
 			return finish("", fmt.Sprintf("IKE to gateway %s: %v", gw.Addr, err))
 		}
@@ -227,7 +227,7 @@ func (o *OE) negotiate(ctx context.Context, n *negotiation) Outcome {
 
 // initiate runs IKE toward peer for traffic to target (transport mode when
 // peer is the target, tunnel mode through a gateway).
-func (o *OE) initiate(ctx context.Context, n *negotiation, peer, target netip.Addr, auth ike.AuthKind, _ []crypto.PublicKey) error {
+func (o *OE) initiate(ctx context.Context, n *negotiation, peer, target netip.Addr, auth ike.AuthKind) error {
 	opts := ike.InitiateOptions{
 		Remote:         netip.AddrPortFrom(peer, o.cfg.IKEPort),
 		Local:          n.src,
