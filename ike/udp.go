@@ -242,6 +242,12 @@ func (t *UDPTransport) Send(pkt []byte, local, remote netip.AddrPort) error {
 	if s.natt && !(len(pkt) == 1 && pkt[0] == 0xff) {
 		out = AddNonESPMarker(pkt)
 	}
+	return t.write(s, out, local, remote)
+}
+
+// write sends out as it is from s, from local's address when s is bound
+// to the unspecified address.
+func (t *UDPTransport) write(s *udpSocket, out []byte, local, remote netip.AddrPort) error {
 	var oob []byte
 	if s.wildcard && local.IsValid() && !local.Addr().IsUnspecified() {
 		la := local.Addr().Unmap()
@@ -261,6 +267,28 @@ func (t *UDPTransport) Send(pkt []byte, local, remote netip.AddrPort) error {
 	}
 	t.sent.Add(1)
 	return nil
+}
+
+// SendESP sends one ESP-in-UDP packet (RFC 3948 §2.1: the UDP payload
+// starts with the SPI, no marker) from the NAT-T socket of local to remote,
+// for a userspace data plane that shares the NAT-T port with IKE (the
+// counterpart of UDPConfig.ESP). A packet that would read as IKE or a
+// keepalive on the wire (fewer than 8 octets or a zero SPI) is refused.
+func (t *UDPTransport) SendESP(pkt []byte, local, remote netip.AddrPort) error {
+	if len(pkt) < 8 || pkt[0]|pkt[1]|pkt[2]|pkt[3] == 0 {
+		t.sendErrs.Add(1)
+		return fmt.Errorf("ike: udp: ESP-in-UDP to %s: %d octets with SPI %x is not ESP", remote, len(pkt), pkt[:min(4, len(pkt))])
+	}
+	s, err := t.socketFor(local, remote)
+	if err != nil {
+		t.sendErrs.Add(1)
+		return err
+	}
+	if !s.natt {
+		t.sendErrs.Add(1)
+		return fmt.Errorf("ike: udp: ESP-in-UDP from %s: not the NAT-T port", local)
+	}
+	return t.write(s, pkt, local, remote)
 }
 
 // SendKeepalive sends a NAT keepalive (RFC 3948 §2.3: the single octet

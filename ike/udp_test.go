@@ -385,3 +385,46 @@ func BenchmarkUDPSendReceive(b *testing.B) {
 		<-got
 	}
 }
+
+// SendESP puts ESP-in-UDP on the wire from the NAT-T port without the
+// marker, and refuses what the peer would read as IKE or a keepalive, and
+// the IKE port.
+func TestUDPSendESP(t *testing.T) {
+	a := serve(t, UDPConfig{Addrs: []netip.Addr{loop4}}, newCollector().handle)
+	aIKE, aNATT := a.LocalAddrs()
+	peer, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(loop4, 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	peerAddr := peer.LocalAddr().(*net.UDPAddr).AddrPort()
+	espPkt := []byte{0x12, 0x34, 0x56, 0x78, 0, 0, 0, 1, 0xaa, 0xbb}
+	if err := a.SendESP(espPkt, aNATT[0], peerAddr); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 200)
+	peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, from, err := peer.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(buf[:n], espPkt) || from != aNATT[0] {
+		t.Errorf("on the wire: %x from %v, want %x from %v", buf[:n], from, espPkt, aNATT[0])
+	}
+	for _, bad := range []struct {
+		name  string
+		pkt   []byte
+		local netip.AddrPort
+	}{
+		{"zero SPI", append([]byte{0, 0, 0, 0}, espPkt[4:]...), aNATT[0]},
+		{"runt", []byte{0xff}, aNATT[0]},
+		{"IKE port", espPkt, aIKE[0]},
+	} {
+		if err := a.SendESP(bad.pkt, bad.local, peerAddr); err == nil {
+			t.Errorf("%s: SendESP succeeded", bad.name)
+		}
+	}
+	if st := a.Stats(); st.Sent != 1 || st.SendErrors != 3 {
+		t.Errorf("stats %+v, want 1 sent and 3 errors", st)
+	}
+}

@@ -47,6 +47,7 @@ type daemon struct {
 	fwmark           uint32
 	resolver         *dnskey.Resolver
 	transport        *ike.UDPTransport
+	encap            *encapLink // userspace data plane: ESP-in-UDP through the transport
 	oe               *oe.OE
 	identity         string
 	keyFingerprint   string

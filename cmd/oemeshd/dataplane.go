@@ -30,16 +30,17 @@ func (d *daemon) openDataplane(ctx context.Context, cfg *config.Config) (kernel.
 		}
 		return dp, nil
 	case kernel.BackendUserspace:
+		// IKE owns the NAT-T port; ESP-in-UDP goes through its socket.
+		d.encap = &encapLink{}
 		dev, err := userspace.New(ctx, userspace.Config{
 			FailClosed: cfg.Kernel.FailClosed,
-			// IKE owns the NAT-T port; ESP-in-UDP is not carried by the
-			// userspace plane inside the daemon yet.
-			NoEncap: true,
-			Logger:  d.log,
+			EncapSend:  d.encap.send,
+			Logger:     d.log,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("userspace data plane: %w", err)
 		}
+		d.encap.dev.Store(dev)
 		d.fwmark = dev.FwMark()
 		return dev, nil
 	}

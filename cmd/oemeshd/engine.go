@@ -69,18 +69,25 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 
 	var listen []netip.Addr
 	listen = append(listen, cfg.Listen...)
-	transport, err := ike.ListenUDP(ctx, ike.UDPConfig{
+	ucfg := ike.UDPConfig{
 		Addrs:    listen,
 		Port:     int(cfg.IKEPort),
 		NATTPort: int(cfg.NATTPort),
 		Mark:     d.fwmark,
 		Control:  d.socketControl(cfg),
 		Logger:   d.log,
-	})
+	}
+	if d.encap != nil {
+		ucfg.ESP = d.encap.receive
+	}
+	transport, err := ike.ListenUDP(ctx, ucfg)
 	if err != nil {
 		return fmt.Errorf("IKE sockets: %w", err)
 	}
 	d.transport = transport
+	if d.encap != nil {
+		d.encap.transport.Store(transport)
+	}
 
 	shunt := kernel.ShuntHold
 	if cfg.OE.NegotiationShunt == "pass" {

@@ -43,8 +43,19 @@ type Config struct {
 	// behind the 4-byte non-ESP marker (RFC 3948 §2.2), passed without the
 	// marker; without it they are dropped. pkt is only valid during the
 	// call. (The IKE daemon cannot bind EncapPort itself while this data
-	// plane holds it; set NoEncap when it needs to.)
+	// plane holds it; set NoEncap when it needs to, or EncapSend.)
 	NonESP func(pkt []byte, from netip.AddrPort)
+	// EncapSend, when set, carries ESP-in-UDP through a socket the device
+	// does not own: the IKE daemon's NAT-T socket, which shares the port
+	// with IKE. The device then opens no UDP socket; it sends each sealed
+	// ESP-in-UDP packet (the UDP payload, starting with the SPI) through
+	// EncapSend from the SA's local address and encapsulation source port
+	// to the peer's, and takes inbound ESP-in-UDP from Device.InjectEncap.
+	// pkt is only valid during the call. NoEncap and NonESP do not apply.
+	EncapSend func(pkt []byte, local, remote netip.AddrPort) error
+	// InjectQueue bounds the packets given to InjectEncap and not yet read
+	// by the data path (default 1024); more are dropped and counted.
+	InjectQueue int
 
 	// HoldPackets and HoldBytes bound the queue of one flow waiting for an
 	// SA (defaults 64 packets, 256 KiB); HoldTotalBytes bounds all of them
@@ -94,6 +105,12 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if o.FwMark == 0 {
 		o.FwMark = 0x10e2
+	}
+	if o.InjectQueue == 0 {
+		o.InjectQueue = 1024
+	}
+	if o.InjectQueue < 0 {
+		return o, fmt.Errorf("userspace: InjectQueue %d is negative", o.InjectQueue)
 	}
 	if o.EncapPort == 0 {
 		o.EncapPort = 4500

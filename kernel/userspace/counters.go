@@ -31,6 +31,7 @@ const (
 	dropSendError                 // the socket refused the packet
 	dropTUNWrite                  // the TUN device refused the packet
 	dropAcquireBacklog            // no room on the Acquires channel
+	dropInjectBacklog             // InjectEncap: the data path is behind
 	numDropReasons
 )
 
@@ -56,6 +57,7 @@ var dropReasonNames = [numDropReasons]string{
 	dropSendError:      "send-error",
 	dropTUNWrite:       "tun-write",
 	dropAcquireBacklog: "acquire-backlog",
+	dropInjectBacklog:  "inject-backlog",
 }
 
 func (r dropReason) String() string {

@@ -67,6 +67,9 @@ func (d *Device) startReceivers() {
 	if d.socks.udp6 != nil {
 		rx(rxUDP6, d.socks.udp6)
 	}
+	if d.socks.inject != nil {
+		rx(rxUDP4, d.socks.inject) // both families: the kind only says "UDP"
+	}
 }
 
 func (d *Device) newInBatch(free chan *inBatch) *inBatch {

@@ -44,6 +44,9 @@ type outSA struct {
 	addr     net.Addr // *net.IPAddr for raw ESP, *net.UDPAddr for ESP-in-UDP
 	oob      []byte   // IP_PKTINFO with src
 	udp      bool
+	// encapSrc and encapDst are the UDP endpoints of ESP-in-UDP, for
+	// Config.EncapSend.
+	encapSrc, encapDst netip.AddrPort
 }
 
 // inSA is the inbound half: it opens and guards against replays.
@@ -106,7 +109,7 @@ func newPair(sp kernel.SAPair, now time.Time, order uint64, socks *sockets) (*pa
 	if sp.Out.Dst.Is6() && socks.esp6 == nil {
 		return nil, bad("IPv6 is not available on this host")
 	}
-	if sp.Encap != nil && (socks.udp4 == nil || (sp.Out.Dst.Is6() && socks.udp6 == nil)) {
+	if sp.Encap != nil && socks.inject == nil && (socks.udp4 == nil || (sp.Out.Dst.Is6() && socks.udp6 == nil)) {
 		return nil, bad("ESP-in-UDP requested but the data plane has no UDP encapsulation socket")
 	}
 	inC, err := newESPCipher(sp.In.SPI, sp.In.AEAD, sp.In.Key, sp.In.ESN)
@@ -126,6 +129,8 @@ func newPair(sp kernel.SAPair, now time.Time, order uint64, socks *sockets) (*pa
 	p.out = &outSA{espCipher: outC, pair: p, src: sp.Out.Src, dst: sp.Out.Dst, oob: sourceOOB(sp.Out.Src)}
 	if sp.Encap != nil {
 		p.out.udp = true
+		p.out.encapSrc = netip.AddrPortFrom(sp.Out.Src, sp.Encap.SrcPort)
+		p.out.encapDst = netip.AddrPortFrom(sp.Out.Dst, sp.Encap.DstPort)
 		p.out.addr = &net.UDPAddr{IP: sp.Out.Dst.AsSlice(), Port: int(sp.Encap.DstPort)}
 	} else {
 		p.out.addr = &net.IPAddr{IP: sp.Out.Dst.AsSlice()}

@@ -297,6 +297,13 @@ func (s *sender) flush(elems []outElem, now time.Time) {
 			o := e.sa
 			pkt := e.buf[e.start:e.end]
 			switch {
+			case o.udp && d.cfg.EncapSend != nil:
+				if err := d.cfg.EncapSend(pkt, o.encapSrc, o.encapDst); err != nil {
+					d.drop(o.pair, dropSendError, 1)
+					if d.closed() == nil {
+						d.log.Debug("send ESP-in-UDP", "to", o.encapDst, "err", err)
+					}
+				}
 			case o.udp && o.dst.Is4():
 				s.udp4 = appendMsg(s.udp4, pkt, o)
 			case o.udp:

@@ -24,6 +24,9 @@ type sockets struct {
 	clear4 net.PacketConn // raw IPPROTO_RAW: packets of pass shunts, header included
 	clear6 net.PacketConn
 	all    []net.PacketConn
+	// inject carries ESP-in-UDP from another socket (Config.EncapSend):
+	// then udp4 and udp6 are nil and SAs may still use NAT-T.
+	inject *injectReader
 }
 
 func markControl(mark uint32, extra func(fd int) error) func(network, address string, c syscall.RawConn) error {
@@ -85,7 +88,9 @@ func openSockets(cfg *Config) (*sockets, error) {
 	} else if !errors.Is(err, unix.EAFNOSUPPORT) {
 		return fail(err)
 	}
-	if !cfg.NoEncap {
+	if cfg.EncapSend != nil {
+		s.inject = newInjectReader(cfg.InjectQueue)
+	} else if !cfg.NoEncap {
 		port := fmt.Sprintf(":%d", cfg.EncapPort)
 		if c, err = listen("udp4", "0.0.0.0"+port, bigBuffers); err != nil {
 			return fail(err)
@@ -104,6 +109,9 @@ func openSockets(cfg *Config) (*sockets, error) {
 func (s *sockets) close() {
 	for _, c := range s.all {
 		_ = c.Close()
+	}
+	if s.inject != nil {
+		s.inject.close()
 	}
 }
 

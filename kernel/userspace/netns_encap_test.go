@@ -1,0 +1,137 @@
+package userspace
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+
+	"github.com/oemesh/oemesh/internal/netnstest"
+	"github.com/oemesh/oemesh/kernel"
+)
+
+// externalEncap is a NAT-T socket the device does not own, as the IKE
+// daemon's is: it hands what is not IKE to InjectEncap and sends the
+// device's ESP-in-UDP.
+type externalEncap struct {
+	conn   *net.UDPConn
+	dev    atomic.Pointer[Device]
+	nonESP atomic.Uint64
+}
+
+func openExternalEncap(t *testing.T, ns *netnstest.NS) *externalEncap {
+	t.Helper()
+	x := &externalEncap{}
+	err := ns.Do(func() error {
+		lc := net.ListenConfig{Control: markControl(0x10e2, nil)}
+		c, err := lc.ListenPacket(context.Background(), "udp4", "0.0.0.0:4500")
+		if err != nil {
+			return err
+		}
+		x.conn = c.(*net.UDPConn)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("%s: NAT-T socket: %v", ns.Name, err)
+	}
+	t.Cleanup(func() { x.conn.Close() })
+	go func() {
+		buf := make([]byte, 65535)
+		for {
+			n, from, err := x.conn.ReadFromUDPAddrPort(buf)
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			if err != nil || n < 4 {
+				continue
+			}
+			if buf[0]|buf[1]|buf[2]|buf[3] == 0 {
+				x.nonESP.Add(1) // IKE: not the data plane's
+				continue
+			}
+			if d := x.dev.Load(); d != nil {
+				d.InjectEncap(append([]byte(nil), buf[:n]...), netip.AddrPort{}, from)
+			}
+		}
+	}()
+	return x
+}
+
+func (x *externalEncap) send(pkt []byte, local, remote netip.AddrPort) error {
+	if local.Port() != 4500 {
+		return errors.New("not from the NAT-T port")
+	}
+	_, err := x.conn.WriteToUDPAddrPort(pkt, remote)
+	return err
+}
+
+// TestNetnsExternalEncap carries ESP-in-UDP through sockets the devices do
+// not own (Config.EncapSend and InjectEncap, as oemeshd does with its IKE
+// transport's NAT-T socket): pings pass both ways, the wire shows only
+// ESP-in-UDP, and IKE-marked datagrams on the shared port stay with their
+// owner.
+func TestNetnsExternalEncap(t *testing.T) {
+	p := netnstest.NewPair(t, "usx")
+	xa, xb := openExternalEncap(t, p.A), openExternalEncap(t, p.B)
+	da := startDevice(t, p.A, Config{EncapSend: xa.send})
+	db := startDevice(t, p.B, Config{EncapSend: xb.send})
+	xa.dev.Store(da)
+	xb.dev.Store(db)
+	if da.socks.udp4 != nil || da.socks.udp6 != nil {
+		t.Fatal("the device opened its own ESP-in-UDP socket beside EncapSend")
+	}
+	trap(t, da, host(p.B4), kernel.GroupPrivate)
+	trap(t, db, host(p.A4), kernel.GroupPrivate)
+	pa, pb := testPairs(t, p.A4, p.B4, kernel.ModeTransport, kernel.AESGCM16, true)
+	pa.Encap = &kernel.Encap{SrcPort: 4500, DstPort: 4500}
+	pb.Encap = pa.Encap
+	install(t, da, db, pa, pb)
+
+	capt := startCapture(t, p.A, p.ADev)
+	p.A.Run(t, "ping", "-c", "3", "-i", "0.2", "-W", "3", p.B4.String())
+	p.B.Run(t, "ping", "-c", "3", "-i", "0.2", "-W", "3", p.A4.String())
+	// An IKE message behind the non-ESP marker from B's NAT-T socket.
+	if _, err := xb.conn.WriteToUDPAddrPort([]byte{0, 0, 0, 0, 1, 2, 3, 4}, netip.AddrPortFrom(p.A4, 4500)); err != nil {
+		t.Fatal(err)
+	}
+	p.A.Run(t, "ping", "-c", "1", "-W", "3", p.B4.String())
+	counts := capt.stop()
+	t.Logf("frames on %s: %v", p.ADev, counts)
+	for k, n := range counts {
+		switch k {
+		case "esp-in-udp", "arp", "nd":
+		default:
+			t.Errorf("%d frames of %s crossed the wire", n, k)
+		}
+	}
+	// 7 echo requests and 7 replies from A's side, plus the IKE datagram.
+	if counts["esp-in-udp"] < 14 {
+		t.Errorf("too few ESP-in-UDP frames: %v", counts)
+	}
+	if xa.nonESP.Load() != 1 {
+		t.Errorf("A's NAT-T socket kept %d IKE datagrams, want 1", xa.nonESP.Load())
+	}
+	c, err := da.SACounters(context.Background(), pa.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.InPackets < 7 || c.OutPackets < 7 {
+		t.Errorf("A's counters: %+v", c)
+	}
+	if s := da.Stats(); len(s.Dropped) != 0 {
+		t.Errorf("A dropped packets: %v", s.Dropped)
+	}
+}
+
+// TestInjectWithoutEncapSend: a device with its own sockets counts and
+// drops injected packets.
+func TestInjectWithoutEncapSend(t *testing.T) {
+	d := bareDevice()
+	d.socks = &sockets{}
+	d.InjectEncap([]byte{0, 0, 1, 0, 0, 0, 0, 1}, netip.AddrPort{}, netip.MustParseAddrPort("192.0.2.1:4500"))
+	if n := d.drops[dropNoSA].Load(); n != 1 {
+		t.Errorf("dropped %d, want 1", n)
+	}
+}
