@@ -8,29 +8,23 @@ import (
 	"golang.org/x/net/ipv4"
 )
 
-// injected is one ESP-in-UDP packet handed in by InjectEncap.
-type injected struct {
-	pkt    []byte
-	remote netip.AddrPort
-}
-
 // injectReader stands in for a UDP socket when another socket (the IKE
 // daemon's NAT-T socket) receives ESP-in-UDP: InjectEncap queues packets
 // and the receive loop reads them in batches as from a socket.
 type injectReader struct {
-	q         chan injected
+	q         chan []byte
 	done      chan struct{}
 	closeOnce sync.Once
 }
 
 func newInjectReader(n int) *injectReader {
-	return &injectReader{q: make(chan injected, n), done: make(chan struct{})}
+	return &injectReader{q: make(chan []byte, n), done: make(chan struct{})}
 }
 
 func (r *injectReader) close() { r.closeOnce.Do(func() { close(r.done) }) }
 
 // put queues a packet; false when the queue is full or closed.
-func (r *injectReader) put(p injected) bool {
+func (r *injectReader) put(p []byte) bool {
 	select {
 	case <-r.done:
 		return false
@@ -46,12 +40,14 @@ func (r *injectReader) put(p injected) bool {
 
 // ReadBatch waits for one packet, then takes as many more as are queued
 // and fit ms, copying each into its message's buffer as recvmmsg would.
-// It returns net.ErrClosed once closed.
+// The sender's address is not given (it would cost an allocation per
+// packet): the SPI finds the SA, and NonESP does not apply. It returns
+// net.ErrClosed once closed.
 func (r *injectReader) ReadBatch(ms []ipv4.Message, _ int) (int, error) {
 	if len(ms) == 0 {
 		return 0, nil
 	}
-	var p injected
+	var p []byte
 	select {
 	case <-r.done:
 		return 0, net.ErrClosed
@@ -60,8 +56,8 @@ func (r *injectReader) ReadBatch(ms []ipv4.Message, _ int) (int, error) {
 	n := 0
 	for {
 		m := &ms[n]
-		m.N = copy(m.Buffers[0], p.pkt)
-		m.Addr = net.UDPAddrFromAddrPort(p.remote)
+		m.N = copy(m.Buffers[0], p)
+		m.Addr = nil
 		n++
 		if n == len(ms) {
 			return n, nil
@@ -81,7 +77,7 @@ func (r *injectReader) ReadBatch(ms []ipv4.Message, _ int) (int, error) {
 // pkt. Without EncapSend, or when the data path is behind, the packet is
 // dropped and counted.
 func (d *Device) InjectEncap(pkt []byte, local, remote netip.AddrPort) {
-	_ = local // the SPI finds the SA; the inbound SA knows our address
+	_, _ = local, remote // the SPI finds the SA, which knows both ends
 	if d.socks.inject == nil {
 		d.drop(nil, dropNoSA, 1)
 		return
@@ -90,7 +86,7 @@ func (d *Device) InjectEncap(pkt []byte, local, remote netip.AddrPort) {
 		d.drop(nil, dropTooBig, 1)
 		return
 	}
-	if !d.socks.inject.put(injected{pkt: pkt, remote: remote}) {
+	if !d.socks.inject.put(pkt) {
 		d.drop(nil, dropInjectBacklog, 1)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"golang.org/x/net/ipv4"
+
 	"github.com/oemesh/oemesh/internal/netnstest"
 	"github.com/oemesh/oemesh/kernel"
 )
@@ -133,5 +135,40 @@ func TestInjectWithoutEncapSend(t *testing.T) {
 	d.InjectEncap([]byte{0, 0, 1, 0, 0, 0, 0, 1}, netip.AddrPort{}, netip.MustParseAddrPort("192.0.2.1:4500"))
 	if n := d.drops[dropNoSA].Load(); n != 1 {
 		t.Errorf("dropped %d, want 1", n)
+	}
+}
+
+// TestInjectQueue: a full queue drops and counts, a batch read takes what
+// is queued up to the batch's size, and a closed reader reports
+// net.ErrClosed and takes nothing more.
+func TestInjectQueue(t *testing.T) {
+	d := bareDevice()
+	d.socks = &sockets{inject: newInjectReader(3)}
+	from := netip.MustParseAddrPort("192.0.2.1:4500")
+	for i := range 4 {
+		d.InjectEncap([]byte{0, 0, 1, byte(i), 0, 0, 0, 1}, netip.AddrPort{}, from)
+	}
+	d.InjectEncap(make([]byte, bufSize), netip.AddrPort{}, from)
+	if n, m := d.drops[dropInjectBacklog].Load(), d.drops[dropTooBig].Load(); n != 1 || m != 1 {
+		t.Errorf("dropped %d for backlog and %d too big, want 1 and 1", n, m)
+	}
+	ms := make([]ipv4.Message, 2)
+	for i := range ms {
+		ms[i].Buffers = [][]byte{make([]byte, 64)}
+	}
+	n, err := d.socks.inject.ReadBatch(ms, 0)
+	if err != nil || n != 2 || ms[0].N != 8 || ms[1].Buffers[0][3] != 1 {
+		t.Fatalf("first read: %d %v %+v", n, err, ms)
+	}
+	if n, err := d.socks.inject.ReadBatch(ms, 0); err != nil || n != 1 || ms[0].Buffers[0][3] != 2 {
+		t.Fatalf("second read: %d %v", n, err)
+	}
+	d.socks.close()
+	if n, err := d.socks.inject.ReadBatch(ms, 0); !errors.Is(err, net.ErrClosed) || n != 0 {
+		t.Errorf("read after close: %d %v", n, err)
+	}
+	d.InjectEncap([]byte{0, 0, 1, 9, 0, 0, 0, 1}, netip.AddrPort{}, from)
+	if n := d.drops[dropInjectBacklog].Load(); n != 2 {
+		t.Errorf("after close: %d backlog drops, want 2", n)
 	}
 }
