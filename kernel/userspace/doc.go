@@ -14,6 +14,13 @@
 // is opened, replay-checked, checked against the SA's traffic selectors and
 // written to the TUN device; anything that fails is dropped and counted.
 //
+// The NAT-T port is shared with IKE (RFC 3948 §2.2). The device can own it
+// (Config.NonESP hands IKE to the daemon), or, as oemeshd does, leave it
+// to the IKE transport: Config.EncapSend then sends the device's
+// ESP-in-UDP through the transport's socket and Device.InjectEncap takes
+// what the transport receives, so the daemon wires the two without either
+// package importing the other.
+//
 // The layout follows wireguard-go's device/: small files named for what they
 // hold (tun.go, route.go, hold.go, esp.go, replay.go, sa.go, send.go,
 // receive.go, counters.go, pools.go), a fast path that never takes the
