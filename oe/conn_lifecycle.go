@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -230,17 +231,27 @@ func (o *OE) onConnChildUp(info ike.ChildSAInfo) {
 	}
 	ct := connTunnel{ike: info.IKE, peer: t.peer, peerID: info.PeerID, local: info.TSLocal, remote: info.TSRemote,
 		mode: info.Mode, upSince: o.cfg.Clock.Now(), verbHost: cs.hostToHost()}
+	// The IKE SA each existing tunnel belongs to now (an IKE rekey moves
+	// children without telling the hooks).
 	o.conns.mu.Lock()
+	existing := make(map[uint32]connTunnel, len(cs.tunnels))
+	for spi, x := range cs.tunnels {
+		existing[spi] = x
+	}
+	o.conns.mu.Unlock()
 	rekey := false
 	var older []ike.SAID
-	for _, x := range cs.tunnels {
-		if sameSelectors(x, ct) && x.peer == ct.peer && x.ike == ct.ike {
+	for spi, x := range existing {
+		cur := o.ikeOfChild(spi)
+		if sameSelectors(x, ct) && x.peer == ct.peer && cur == ct.ike {
 			rekey = true
 		}
-		if cs.UniqueIDs && x.ike != ct.ike && idEqual(x.peerID, ct.peerID) && info.PeerID.Type != ike.IDNull {
-			older = append(older, x.ike)
+		if cs.UniqueIDs && cur != ct.ike && cur != (ike.SAID{}) && idEqual(x.peerID, ct.peerID) && info.PeerID.Type != ike.IDNull &&
+			!slices.Contains(older, cur) {
+			older = append(older, cur)
 		}
 	}
+	o.conns.mu.Lock()
 	cs.tunnels[info.SPIIn] = ct
 	cs.lastErr = ""
 	o.setConnState(cs, connUp, "child up")
@@ -372,4 +383,21 @@ func (o *OE) hookConns(cfg *ike.EngineConfig) {
 			down(info, err)
 		}
 	}
+}
+
+// ikeOfChild is the IKE SA that holds the CHILD SA with this inbound SPI
+// now: an IKE rekey moves children to a new IKE SA without telling the
+// hooks, so the SPIs recorded at child up may be stale.
+func (o *OE) ikeOfChild(spiIn uint32) ike.SAID {
+	for _, sa := range o.engine.SAs() {
+		for _, c := range sa.Children {
+			if c.SPIIn == spiIn {
+				return sa.ID
+			}
+		}
+	}
+	if t, ok := o.tunnelBySPI(spiIn); ok {
+		return t.ike
+	}
+	return ike.SAID{}
 }

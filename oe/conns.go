@@ -402,11 +402,15 @@ func (o *OE) ConnDown(ctx context.Context, name string) error {
 		cs.stop()
 		cs.stop = nil
 	}
-	ids := map[ike.SAID]bool{}
-	for _, t := range cs.tunnels {
-		ids[t.ike] = true
+	spis := make([]uint32, 0, len(cs.tunnels))
+	for spi := range cs.tunnels {
+		spis = append(spis, spi)
 	}
 	o.conns.mu.Unlock()
+	ids := map[ike.SAID]bool{}
+	for _, spi := range spis {
+		ids[o.ikeOfChild(spi)] = true
+	}
 	var errs []error
 	for id := range ids {
 		err := o.engine.DeleteIKE(ctx, id)

@@ -379,3 +379,41 @@ func TestConnUniqueIDs(t *testing.T) {
 		})
 	}
 }
+
+// TestConnAfterIKERekey: an IKE rekey moves the conn's CHILD SA to a new
+// IKE SA without telling the hooks; a CHILD rekey after it is still a
+// rekey (no second updown up), and conn down deletes the IKE SA that
+// holds the tunnel now.
+func TestConnAfterIKERekey(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "env.log")
+	script := filepath.Join(dir, "updown")
+	os.WriteFile(script, []byte("#!/bin/sh\necho $PLUTO_VERB >> "+log+"\n"), 0o755)
+	a, b, _, _ := pskPair(t, script)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.ConnUp(ctx, "office"); err != nil {
+		t.Fatal(err)
+	}
+	old := a.Engine().SAs()[0].ID
+	if err := a.Engine().RekeyIKE(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "IKE rekey", func() bool { sas := a.Engine().SAs(); return len(sas) == 1 && sas[0].ID != old })
+	spi := a.Tunnels(ctx)[0].SPIIn
+	var in uint32
+	fmt.Sscanf(spi, "%x", &in)
+	if err := a.Engine().RekeyChild(ctx, in, 0); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "CHILD rekey", func() bool { ts := a.Tunnels(ctx); return len(ts) == 1 && ts[0].SPIIn != spi })
+	if err := a.ConnDown(ctx, "office"); err != nil {
+		t.Fatalf("conn down after an IKE rekey: %v", err)
+	}
+	waitFor(t, "B's tunnel gone", func() bool { return len(b.Tunnels(ctx)) == 0 })
+	waitFor(t, "updown down", func() bool { b, _ := os.ReadFile(log); return strings.Contains(string(b), "down-client") })
+	verbs, _ := os.ReadFile(log)
+	if got := strings.Fields(string(verbs)); strings.Join(got, " ") != "up-client down-client" {
+		t.Errorf("updown ran %q, want up-client then down-client once each", got)
+	}
+}
