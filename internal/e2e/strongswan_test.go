@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"regexp"
 	"strings"
 	"testing"
@@ -11,15 +12,12 @@ import (
 	"github.com/oemesh/oemesh/internal/peers"
 )
 
-// TestStrongSwanConfiguredPeer: strongSwan on host b is a configured-key
-// peer (swanctl conn for a with a's raw Ed25519 key) whose own key is
-// published as b's IPSECKEY in the test DNS. A ping from a to b is trapped
-// by a's private-or-clear group; oemeshd finds b's key in DNS, brings up
-// IKE and a CHILD SA with strongSwan, and the pings are answered through
-// ESP-in-UDP (strongSwan's kernel-libipsec always encapsulates, and does
-// tunnel mode only: oemeshd's transport-mode proposal is taken in tunnel
-// mode).
-func TestStrongSwanConfiguredPeer(t *testing.T) {
+// strongSwanMesh runs strongSwan (kernel-libipsec) on host b as a
+// configured-key peer of a: its swanctl conn names a's address and raw
+// Ed25519 key, and its own key is b's key, which the mesh publishes as
+// b's IPSECKEY. a runs oemeshd with b in its private-or-clear group.
+func strongSwanMesh(t *testing.T, ctx context.Context) (*lab.Mesh, *peers.StrongSwan) {
+	t.Helper()
 	in := peers.Require(t)
 	m := newMesh(t, lab.MeshOptions{Keyed: []string{"a", "b"}})
 	a, b := m.Hosts["a"], m.Hosts["b"]
@@ -30,26 +28,73 @@ func TestStrongSwanConfiguredPeer(t *testing.T) {
 		Children: []peers.StrongSwanChild{{Name: "host",
 			LocalTS: []string{b.Addr4.String() + "/32"}, RemoteTS: []string{a.Addr4.String() + "/32"}}},
 	}}})
-	ctx := ctxT(t, 90*time.Second)
 	start(t, m, ctx, "a", lab.HostConfig{Policies: map[string]string{"private-or-clear": b.Addr4.String() + "/32\n", "clear": clearDNS}})
+	return m, ssw
+}
+
+// checkStrongSwanChild checks strongSwan's view of the SAs with a: IKE up,
+// the CHILD SA installed in tunnel mode and UDP-encapsulated, with a's and
+// b's addresses as selectors.
+func checkStrongSwanChild(t *testing.T, ctx context.Context, ssw *peers.StrongSwan) {
+	t.Helper()
+	sa, err := ssw.WaitEstablished(ctx, "oemesh", "host")
+	if err != nil {
+		t.Fatalf("strongSwan: %v", err)
+	}
+	c, _ := sa.Child("host")
+	if c.Mode != "TUNNEL" || !c.Encap || strings.Join(c.LocalTS, ",") != "198.18.0.2/32" || strings.Join(c.RemoteTS, ",") != "198.18.0.1/32" {
+		t.Errorf("strongSwan's CHILD SA: mode %s encap %v TS %v === %v; want TUNNEL, encapsulated, 198.18.0.2/32 === 198.18.0.1/32",
+			c.Mode, c.Encap, c.LocalTS, c.RemoteTS)
+	}
+	if sa.RemoteID != "198.18.0.1" {
+		t.Errorf("strongSwan authenticated %q, want a's address ID", sa.RemoteID)
+	}
+}
+
+// checkEncrypted checks the LAN between a and b: ESP-in-UDP both ways, no
+// cleartext ICMP and no bare ESP (kernel-libipsec takes only ESP-in-UDP).
+func checkEncrypted(t *testing.T, counts lab.Counts, a, b *lab.MeshHost, n int) {
+	t.Helper()
+	t.Logf("on the LAN: %v", counts)
+	if k := counts.Between(a.Addr4, b.Addr4, lab.KindICMP); k != 0 {
+		t.Errorf("%d cleartext ICMP packets between a and b", k)
+	}
+	if k := counts.From(a.Addr4, b.Addr4, lab.KindESPinUDP); k < n {
+		t.Errorf("%d ESP-in-UDP packets from a to b, want ≥ %d", k, n)
+	}
+	if k := counts.From(b.Addr4, a.Addr4, lab.KindESPinUDP); k < n {
+		t.Errorf("%d ESP-in-UDP packets from b to a, want ≥ %d", k, n)
+	}
+	if k := counts.Between(a.Addr4, b.Addr4, lab.KindESP); k != 0 {
+		t.Errorf("%d bare ESP packets between a and b", k)
+	}
+}
+
+// TestStrongSwanConfiguredPeer: a ping from a to strongSwan's host b is
+// trapped by a's private-or-clear group; oemeshd finds b's key in DNS,
+// negotiates IKE and a CHILD SA with strongSwan, and the pings, the first
+// included, are answered through ESP-in-UDP. oemeshd asks for transport
+// mode; strongSwan's conn is tunnel mode (all kernel-libipsec can do) and
+// it answers without USE_TRANSPORT_MODE, which makes the CHILD SA a
+// tunnel-mode SA with host selectors (RFC 7296 §1.3.1) on both ends.
+func TestStrongSwanConfiguredPeer(t *testing.T) {
+	ctx := ctxT(t, 90*time.Second)
+	m, ssw := strongSwanMesh(t, ctx)
+	a, b := m.Hosts["a"], m.Hosts["b"]
 	c := capture(t, m)
 
 	mark := ssw.Log.Mark()
 	r := m.Ping(ctx, "a", b.Addr4, 5, 200*time.Millisecond)
 	time.Sleep(100 * time.Millisecond)
-	counts := c.Snapshot()
-	t.Logf("on the LAN: %v", counts)
 	if r.Received != 5 || !r.First {
-		t.Errorf("ping a→b: %d/%d answered\n%s", r.Received, r.Sent, r.Output)
+		t.Errorf("ping a→b: %d/%d answered, first %v\n%s", r.Received, r.Sent, r.First, r.Output)
 	}
+	checkEncrypted(t, c.Snapshot(), a, b, 5)
 	if line, err := ssw.Log.WaitFrom(ctx, mark, regexp.MustCompile(`authentication of '198\.18\.0\.1' with ED25519 successful`)); err != nil {
 		t.Errorf("strongSwan did not authenticate oemeshd: %v", err)
 	} else {
 		t.Logf("strongSwan: %s", line)
 	}
-	// oemeshd asks for transport mode; strongSwan's conn is tunnel mode
-	// (all kernel-libipsec can do) and it answers without
-	// USE_TRANSPORT_MODE, which RFC 7296 §1.3.1 makes a tunnel-mode SA.
 	if line, err := ssw.Log.WaitFrom(ctx, mark, regexp.MustCompile(`parsed IKE_AUTH request 1 \[.*N\(USE_TRANSP\)`)); err != nil {
 		t.Errorf("oemeshd did not ask for transport mode: %v", err)
 	} else {
@@ -62,30 +107,69 @@ func TestStrongSwanConfiguredPeer(t *testing.T) {
 	} else {
 		t.Logf("strongSwan: %s", line)
 	}
-	re := regexp.MustCompile(`CHILD_SA host\{\d+\} established .*TS 198\.18\.0\.2/32 === 198\.18\.0\.1/32`)
-	if line, err := ssw.Log.WaitFrom(ctx, mark, re); err != nil {
-		t.Errorf("strongSwan did not install the CHILD SA: %v\n%s", err, ssw.Log)
-	} else {
-		t.Logf("strongSwan: %s", line)
-	}
-	if n := counts.Between(a.Addr4, b.Addr4, lab.KindICMP); n != 0 {
-		t.Errorf("%d cleartext ICMP packets between a and b", n)
-	}
-	if n := counts.From(a.Addr4, b.Addr4, lab.KindESPinUDP); n < 5 {
-		t.Errorf("%d ESP-in-UDP packets from a to b, want ≥ 5", n)
-	}
-	if n := counts.From(b.Addr4, a.Addr4, lab.KindESPinUDP); n < 5 {
-		t.Errorf("%d ESP-in-UDP packets from b to a, want ≥ 5", n)
-	}
-	if n := counts.Between(a.Addr4, b.Addr4, lab.KindESP); n != 0 {
-		t.Errorf("%d bare ESP packets between a and b; kernel-libipsec only takes ESP-in-UDP", n)
-	}
+	checkStrongSwanChild(t, ctx, ssw)
+
 	out, err := m.CLI(ctx, "a", "traffic", "--json")
-	if err != nil || !strings.Contains(out, `"peer": "198.18.0.2"`) || !strings.Contains(out, `"auth": "key"`) || !strings.Contains(out, `"mode": "tunnel"`) {
+	if err != nil || !strings.Contains(out, `"peer": "198.18.0.2"`) || !strings.Contains(out, `"auth": "key"`) ||
+		!strings.Contains(out, `"mode": "tunnel"`) || !strings.Contains(out, `"initiator": true`) {
 		t.Errorf("oemesh traffic on a: %v\n%s", err, out)
 	}
 	out, err = m.CLI(ctx, "a", "peers")
 	if fp := dnskey.Fingerprint(b.Key.Public()); err != nil || !strings.Contains(out, "2.0.18.198.in-addr.arpa.") || !strings.Contains(out, fp) {
-		t.Errorf("oemesh peers on a (b's key from DNS): %v\n%s", err, out)
+		t.Errorf("oemesh peers on a (b's key from DNS, %s): %v\n%s", fp, err, out)
+	}
+}
+
+// TestStrongSwanInitiatesToOE: strongSwan initiates its conn to a; a's
+// oemeshd answers as an OE responder, authenticating strongSwan with the
+// key that DNS publishes for b's ID (b is in a's private-or-clear group),
+// and pings from b's side are answered through ESP-in-UDP.
+func TestStrongSwanInitiatesToOE(t *testing.T) {
+	ctx := ctxT(t, 90*time.Second)
+	m, ssw := strongSwanMesh(t, ctx)
+	a, b := m.Hosts["a"], m.Hosts["b"]
+	c := capture(t, m)
+	if lines, err := ssw.Initiate(ctx, "oemesh", "host"); err != nil {
+		t.Fatalf("strongSwan initiate: %v\n%s\n--- oemeshd log of a:\n%s", err, strings.Join(lines, "\n"), tail(m.Log("a"), 40))
+	}
+	checkStrongSwanChild(t, ctx, ssw)
+	r := m.Ping(ctx, "b", a.Addr4, 5, 200*time.Millisecond)
+	time.Sleep(100 * time.Millisecond)
+	if r.Received != 5 {
+		t.Errorf("ping b→a: %d/%d answered\n%s", r.Received, r.Sent, r.Output)
+	}
+	checkEncrypted(t, c.Snapshot(), a, b, 5)
+	out, err := m.CLI(ctx, "a", "traffic", "--json")
+	if err != nil || !strings.Contains(out, `"peer": "198.18.0.2"`) || !strings.Contains(out, `"auth": "key"`) ||
+		!strings.Contains(out, `"mode": "tunnel"`) || !strings.Contains(out, `"initiator": false`) {
+		t.Errorf("oemesh traffic on a: %v\n%s", err, out)
+	}
+	out, err = m.CLI(ctx, "a", "peers")
+	if fp := dnskey.Fingerprint(b.Key.Public()); err != nil || !strings.Contains(out, fp) {
+		t.Errorf("oemesh peers on a (b's key from DNS, %s): %v\n%s", fp, err, out)
+	}
+}
+
+// TestStrongSwanKeyNotInDNS: DNS publishes another key for b than the one
+// strongSwan signs with; oemeshd cannot verify strongSwan's AUTH, sets up
+// no tunnel, and takes its private-or-clear failure shunt for b.
+func TestStrongSwanKeyNotInDNS(t *testing.T) {
+	ctx := ctxT(t, 90*time.Second)
+	m, ssw := strongSwanMesh(t, ctx)
+	if err := m.ReplaceKeyInDNS("b"); err != nil {
+		t.Fatal(err)
+	}
+	mark := ssw.Log.Mark()
+	m.Ping(ctx, "a", m.Hosts["b"].Addr4, 2, 300*time.Millisecond)
+	if _, err := ssw.Log.WaitFrom(ctx, mark, regexp.MustCompile(`authentication of '198\.18\.0\.1' with ED25519 successful`)); err != nil {
+		t.Errorf("strongSwan did not authenticate oemeshd (its key is right): %v", err)
+	}
+	out, _ := m.CLI(ctx, "a", "traffic")
+	if strings.Contains(out, "198.18.0.2") {
+		t.Errorf("a's tunnel to strongSwan came up with a key DNS does not publish:\n%s", out)
+	}
+	out, _ = m.CLI(ctx, "a", "shunts")
+	if !strings.Contains(out, "198.18.0.2") || !strings.Contains(out, "pass") {
+		t.Errorf("a has no pass failure shunt for b:\n%s", out)
 	}
 }
