@@ -261,6 +261,7 @@ func (o *OE) onConnChildUp(info ike.ChildSAInfo) {
 		o.goDetached(func(ctx context.Context) { o.engine.DeleteIKE(ctx, id) })
 	}
 	o.armLifetime(cs, info.SPIIn)
+	o.armIKELifetime(cs, info.IKE)
 	if !rekey {
 		o.log.Info("conn up", "conn", cs.Name, "peer", ct.peer, "peer_id", info.PeerID.String(), "spi_in", fmt.Sprintf("%08x", info.SPIIn))
 		o.runUpdown(cs, "up", ct)
@@ -286,6 +287,12 @@ func (o *OE) onConnChildDown(info ike.ChildSAInfo, cause error) {
 			if tm := c.timers[info.SPIIn]; tm != nil {
 				tm.Stop()
 				delete(c.timers, info.SPIIn)
+			}
+			if len(c.tunnels) == 0 {
+				for id, tm := range c.ikeTimers {
+					tm.Stop()
+					delete(c.ikeTimers, id)
+				}
 			}
 			cs, ct = c, t
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/oemesh/oemesh/ike"
 )
 
 // armLifetime starts the conn's own lifetime for a CHILD SA: a rekey a
@@ -50,4 +52,63 @@ func (o *OE) armLifetime(cs *connState, spiIn uint32) {
 	}
 	cs.timers[spiIn] = tm
 	o.conns.mu.Unlock()
+}
+
+// armIKELifetime starts the conn's IKE lifetime for an IKE SA, once: a
+// rekey a tenth of IKELifetime before its end (Rekey), or its deletion at
+// the end. When it fires, the IKE SAs that then hold the conn's tunnels
+// (the rekeyed one, or one the engine rekeyed by itself) get theirs.
+func (o *OE) armIKELifetime(cs *connState, id ike.SAID) {
+	if cs.IKELifetime <= 0 || id == (ike.SAID{}) {
+		return
+	}
+	o.conns.mu.Lock()
+	defer o.conns.mu.Unlock()
+	if cs.ikeTimers == nil {
+		cs.ikeTimers = map[ike.SAID]*time.Timer{}
+	}
+	if _, armed := cs.ikeTimers[id]; armed || cs.stopped {
+		return
+	}
+	at, what := cs.IKELifetime, "delete"
+	if cs.Rekey {
+		at, what = cs.IKELifetime-cs.IKELifetime/10, "rekey"
+	}
+	cs.ikeTimers[id] = time.AfterFunc(at, func() {
+		select {
+		case <-o.closed:
+			return
+		default:
+		}
+		o.conns.mu.Lock()
+		delete(cs.ikeTimers, id)
+		o.conns.mu.Unlock()
+		live := false
+		for _, sa := range o.engine.SAs() {
+			live = live || sa.ID == id
+		}
+		o.goDetached(func(ctx context.Context) {
+			if live {
+				o.log.Info("conn: IKE SA reached its lifetime", "conn", cs.Name, "ike", id.String(), "ike_lifetime", cs.IKELifetime, "action", what)
+				var err error
+				if what == "rekey" {
+					err = o.engine.RekeyIKE(ctx, id)
+				} else {
+					err = o.engine.DeleteIKE(ctx, id)
+				}
+				if err != nil {
+					o.log.Warn("conn: IKE lifetime action failed", "conn", cs.Name, "action", what, "ike", id.String(), "err", err)
+				}
+			}
+			o.conns.mu.Lock()
+			spis := make([]uint32, 0, len(cs.tunnels))
+			for spi := range cs.tunnels {
+				spis = append(spis, spi)
+			}
+			o.conns.mu.Unlock()
+			for _, spi := range spis {
+				o.armIKELifetime(cs, o.ikeOfChild(spi))
+			}
+		})
+	})
 }

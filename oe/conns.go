@@ -44,6 +44,9 @@ type Conn struct {
 	// deleted when it ends (and come back only by trap or auto=start).
 	Lifetime time.Duration
 	Rekey    bool
+	// IKELifetime is the IKE SA's lifetime (0: the engine's): rekeyed a
+	// tenth of it before its end, or deleted at its end without Rekey.
+	IKELifetime time.Duration
 	// DPDInterval > 0 turns on liveness checks (the engine's Liveness);
 	// DPDAction says what a dead peer leaves: "clear", "hold" or
 	// "restart".
@@ -110,10 +113,11 @@ type connState struct {
 	lastErr     string
 	lastUpdown  string
 	since       time.Time
-	tunnels     map[uint32]connTunnel  // by inbound SPI
-	timers      map[uint32]*time.Timer // lifetime timers by inbound SPI
-	stop        context.CancelFunc     // the keep-up loop, if any
-	stopped     bool                   // removed: background work must end
+	tunnels     map[uint32]connTunnel    // by inbound SPI
+	timers      map[uint32]*time.Timer   // lifetime timers by inbound SPI
+	ikeTimers   map[ike.SAID]*time.Timer // IKE lifetime timers
+	stop        context.CancelFunc       // the keep-up loop, if any
+	stopped     bool                     // removed: background work must end
 }
 
 // connTunnel is one CHILD SA of a conn.

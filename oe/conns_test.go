@@ -417,3 +417,33 @@ func TestConnAfterIKERekey(t *testing.T) {
 		t.Errorf("updown ran %q, want up-client then down-client once each", got)
 	}
 }
+
+func TestConnIKELifetime(t *testing.T) {
+	for _, rekey := range []bool{true, false} {
+		t.Run(fmt.Sprintf("rekey=%v", rekey), func(t *testing.T) {
+			a, _, _, _ := pskPair(t, "", func(c *Conn) { c.IKELifetime, c.Rekey = 400*time.Millisecond, rekey })
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := a.ConnUp(ctx, "office"); err != nil {
+				t.Fatal(err)
+			}
+			first := a.Engine().SAs()[0].ID
+			if !rekey {
+				waitFor(t, "IKE SA deleted at its lifetime", func() bool { return len(a.Engine().SAs()) == 0 })
+				waitFor(t, "conn down", func() bool { return a.Conns()[0].Tunnels == 0 })
+				return
+			}
+			// Rekeyed, and the new IKE SA is rekeyed again in its turn.
+			seen := map[ike.SAID]bool{first: true}
+			waitFor(t, "two IKE rekeys", func() bool {
+				for _, sa := range a.Engine().SAs() {
+					seen[sa.ID] = true
+				}
+				return len(seen) >= 3
+			})
+			if st := a.Conns()[0]; st.State != connUp || st.Tunnels != 1 {
+				t.Errorf("after IKE rekeys: %+v", st)
+			}
+		})
+	}
+}

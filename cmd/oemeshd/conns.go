@@ -140,15 +140,16 @@ func (d *daemon) toOE(c config.Conn, source string) (oe.Conn, error) {
 	bad := func(key string, err error) error { return fmt.Errorf("conn %s: key %s: %w", c.Name, key, err) }
 	oc := oe.Conn{
 		Name: c.Name, Local: c.LocalAddr, Remote: c.RemoteAddr, LocalSubnets: c.LocalSubnets, RemoteSubnets: c.RemoteSubnets,
-		KeyingTries: c.KeyingTries, Lifetime: c.Lifetime, Rekey: c.Rekey, DPDInterval: c.DPD.Interval, DPDAction: c.DPD.Action, Auto: c.Auto,
+		KeyingTries: c.KeyingTries, Lifetime: c.Lifetime, Rekey: c.Rekey, IKELifetime: c.IKELifetime, DPDInterval: c.DPD.Interval, DPDAction: c.DPD.Action, Auto: c.Auto,
 		UniqueIDs: c.UniqueIDs, Updown: c.Updown, Source: source, Mode: ike.ModeTunnel,
 	}
 	if c.CopyDSCP {
 		return oc, bad("copy_dscp", errors.New("true is not supported yet: both data planes send ESP with DSCP 0 (FreeS/WAN's hidetos=yes); remove the key"))
 	}
-	if c.IKELifetime != d.cfg.OE.IKELifetime {
-		d.log.Warn("conn: ike_lifetime is not per conn yet; the engine's oe.ike_lifetime applies to every IKE SA",
-			"conn", c.Name, "ike_lifetime", c.IKELifetime, "oe.ike_lifetime", d.cfg.OE.IKELifetime)
+	if c.IKELifetime > d.cfg.OE.IKELifetime || c.Lifetime > d.cfg.OE.ChildLifetime {
+		d.log.Warn("conn: the engine rekeys every SA at oe.ike_lifetime and oe.child_lifetime; a conn's longer lifetime waits for neither",
+			"conn", c.Name, "ike_lifetime", c.IKELifetime, "oe.ike_lifetime", d.cfg.OE.IKELifetime,
+			"lifetime", c.Lifetime, "oe.child_lifetime", d.cfg.OE.ChildLifetime)
 	}
 	if lv := liveness(d.startConns); c.DPD.Interval > 0 && lv == 0 {
 		d.log.Warn("conn: dpd is off: liveness checks start with the daemon, and no conn of the configuration file sets a dpd interval (restart to turn them on)",
