@@ -340,8 +340,13 @@ func (sa *ikeSA) sendAuth() error {
 	if in.opts.InitialContact {
 		ps = append(ps, &Notify{NotifyType: NotifyInitialContact})
 	}
-	if in.opts.PeerID.Type != 0 && in.opts.Auth != AuthKindNull {
+	switch {
+	case in.opts.PeerID.Type != 0 && in.opts.Auth != AuthKindNull:
 		ps = append(ps, &IDPayload{Responder: true, Identity: in.opts.PeerID})
+	case in.opts.Auth == AuthKindNull && (in.opts.PeerAuth == AuthKindNone || in.opts.PeerAuth == AuthKindNull):
+		// IDr(ID_NULL): we want an anonymous responder (see
+		// responderAuthKind), as Libreswan's authby=null conns ask.
+		ps = append(ps, &IDPayload{Responder: true, Identity: NullIdentity()})
 	}
 	ps = append(ps, auth)
 	if in.opts.Mode == ModeTransport {

@@ -55,14 +55,15 @@ func (sa *ikeSA) finishAuthRequest(m *Message, idi *IDPayload, auth *Auth, pk pe
 		fail(t, err)
 		return
 	}
-	idr, err := sa.ourIdentity(kind)
+	ourKind := sa.responderAuthKind(m, kind)
+	idr, err := sa.ourIdentity(ourKind)
 	if err != nil {
 		fail(NotifyAuthenticationFailed, err)
 		return
 	}
-	ourAuth, err := sa.makeAuth(kind, idr, idi.Identity)
+	ourAuth, err := sa.makeAuth(ourKind, idr, idi.Identity)
 	if err != nil {
-		fail(NotifyAuthenticationFailed, fmt.Errorf("ike: cannot answer %v authentication: %w", kind, err))
+		fail(NotifyAuthenticationFailed, fmt.Errorf("ike: cannot answer %v authentication: %w", ourKind, err))
 		return
 	}
 	if m.Notify(NotifyInitialContact) != nil {
@@ -114,4 +115,23 @@ func (e *Engine) initialContact(peer Identity, keep *ikeSA) {
 		}
 		sa.unlock()
 	}
+}
+
+// responderAuthKind is how we authenticate to an initiator that used
+// kind: with the same class, except that a NULL-authenticating initiator
+// that names no responder ID (no IDr) and accepts signatures
+// (SIGNATURE_HASH_ALGORITHMS) gets our key's signature when we have one.
+// That is asymmetric OE (RFC 7619 §3): Libreswan's DNSSEC OE client
+// (leftauth=null, rightauth=rsasig, rightrsasigkey=%dnsondemand) sends
+// exactly that and verifies our signature with our key from DNS. An
+// initiator that wants an anonymous responder says so with IDr(ID_NULL),
+// as Libreswan's authby=null conns and our own NULL initiator do.
+func (sa *ikeSA) responderAuthKind(m *Message, kind AuthKind) AuthKind {
+	if kind != AuthKindNull || sa.e.cfg.Credentials.Signer == nil || len(sa.hashes) == 0 {
+		return kind
+	}
+	if _, named := m.Get(PayloadIDr).(*IDPayload); named {
+		return kind
+	}
+	return AuthKindPubkey
 }

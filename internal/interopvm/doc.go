@@ -1,0 +1,17 @@
+// Package interopvm shows oemeshd doing opportunistic encryption with
+// Libreswan's OE with ESP traffic actually flowing, which needs a kernel
+// with ESP: the host-side test (TestLibreswanOEInVM) boots Debian's stock
+// kernel with internal/vmtest and runs the TestInVM* tests inside it.
+//
+//   - NULL-authenticated OE (RFC 7619, Libreswan's oe-authnull.conf) with
+//     Libreswan initiating and oemeshd responding, and the reverse;
+//   - Libreswan's DNSSEC OE client (rightrsasigkey=%dnsondemand) taking
+//     oemeshd's RSA key from a signed IPSECKEY record and verifying its
+//     signature while authenticating itself with NULL.
+//
+// Each case proves traffic: pings answered both ways, SA byte counters
+// moving on both ends, and a capture on the switch between them showing
+// ESP and no cleartext ICMP.
+//
+// Only tests live here; it is imported by nothing.
+package interopvm

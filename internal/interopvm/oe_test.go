@@ -1,0 +1,243 @@
+package interopvm
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oemesh/oemesh/internal/lab"
+	"github.com/oemesh/oemesh/internal/peers"
+)
+
+// TestInVMLibreswanNullOE: NULL-authenticated OE between Libreswan's
+// oe-authnull.conf conns and oemeshd (null_auth: fallback, the default),
+// in both directions, each started by a real packet hitting the
+// initiator's trap policy.
+func TestInVMLibreswanNullOE(t *testing.T) {
+	in, files := needVM(t)
+	t.Run("libreswan-initiates", func(t *testing.T) {
+		b := newBed(t)
+		d := startDNS(t, b.o)
+		lsw := peers.StartLibreswan(t, in, b.l.NSName, peers.LibreswanConfig{
+			Conns:    peers.OEConns(addrL.String()),
+			Policies: map[string][]string{"private-or-clear": {addrO.String() + "/32"}},
+		})
+		o := startOemeshd(t, files, b.o, d, filepath.Join(files, "rsa-hostkey.pem"),
+			map[string]string{"clear-or-private": addrL.String() + "/32"}, "")
+		checkXFRM(t, o)
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		mark := lsw.Log.Mark()
+		// The first packet hits pluto's trap (auto=route): the ACQUIRE starts IKE.
+		_, _ = ping(ctx, b.l, addrO, 1)
+		if _, err := lsw.Log.WaitFrom(ctx, mark, regexp.MustCompile(`initiator established IKE SA; authenticated peer using authby=null and ID_NULL`)); err != nil {
+			t.Fatalf("pluto did not establish a NULL-authenticated IKE SA with oemeshd: %v", err)
+		}
+		cr, err := lsw.WaitChild(ctx, mark, addrO.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cr.Outcome != peers.ChildEstablished {
+			t.Fatalf("pluto's CHILD SA with oemeshd: %v %s %v; want established", cr.Outcome, cr.Notify, cr.Lines)
+		}
+		tn := o.WaitTunnel(ctx, addrL)
+		if tn.Initiator || !strings.Contains(tn.Auth, "null") || tn.PeerID != "(anonymous)" {
+			t.Errorf("oemeshd's tunnel: %+v; want a responder's NULL-authenticated (anonymous) pair", tn)
+		}
+		proveESP(t, ctx, b, lsw, o)
+	})
+	t.Run("oemeshd-initiates", func(t *testing.T) {
+		b := newBed(t)
+		d := startDNS(t, b.o) // no record for Libreswan's address: NXDOMAIN, NULL fallback
+		lsw := peers.StartLibreswan(t, in, b.l.NSName, peers.LibreswanConfig{
+			Conns:    peers.OEConns(addrL.String()),
+			Policies: map[string][]string{"clear-or-private": {addrO.String() + "/32"}},
+		})
+		o := startOemeshd(t, files, b.o, d, filepath.Join(files, "rsa-hostkey.pem"),
+			map[string]string{"private-or-clear": addrL.String() + "/32"}, "oe:\n  null_auth: fallback\n")
+		checkXFRM(t, o)
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		mark := lsw.Log.Mark()
+		// The first packet hits oemeshd's trap: no key in DNS, so NULL OE.
+		_, _ = ping(ctx, b.o, addrL, 1)
+		if _, err := lsw.Log.WaitFrom(ctx, mark, regexp.MustCompile(`responder established IKE SA; authenticated peer using authby=null and ID_NULL`)); err != nil {
+			t.Fatalf("pluto did not accept oemeshd's NULL-authenticated IKE SA: %v", err)
+		}
+		cr, err := lsw.WaitChild(ctx, mark, addrO.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cr.Outcome != peers.ChildEstablished {
+			t.Fatalf("pluto's CHILD SA with oemeshd: %v %s %v; want established", cr.Outcome, cr.Notify, cr.Lines)
+		}
+		tn := o.WaitTunnel(ctx, addrL)
+		if !tn.Initiator || !strings.Contains(tn.Auth, "null") {
+			t.Errorf("oemeshd's tunnel: %+v; want an initiator's NULL-authenticated pair", tn)
+		}
+		proveESP(t, ctx, b, lsw, o)
+	})
+}
+
+// TestInVMLibreswanDNSSECRSA: Libreswan's DNSSEC OE client
+// (oe-dnssec-client.conf: leftauth=null, rightauth=rsasig,
+// rightrsasigkey=%dnsondemand, dnssec-enable=yes) takes oemeshd's RSA-3072
+// key from a DNSSEC-signed IPSECKEY record (`oemesh showhostkey
+// --ipseckey`, zone signed with ldns-signzone, served by nsd, the zone's DS
+// as pluto's trust anchor) and verifies oemeshd's signature; oemeshd
+// answers the NULL initiator with its key (asymmetric OE).
+func TestInVMLibreswanDNSSECRSA(t *testing.T) {
+	in, files := needVM(t)
+	b := newBed(t)
+	d := startDNS(t, b.o)
+	hostKey := filepath.Join(t.TempDir(), "rsa-hostkey.pem")
+	copyKey(t, filepath.Join(files, "rsa-hostkey.pem"), hostKey)
+	rec, err := b.o.Command(context.Background(), filepath.Join(files, "oemesh"), "showhostkey", "--ipseckey",
+		"--hostkey", hostKey, "--id", addrO.String(), "--ttl", "300").CombinedOutput()
+	if err != nil {
+		t.Fatalf("oemesh showhostkey --ipseckey: %v\n%s", err, rec)
+	}
+	if !strings.Contains(string(rec), "IPSECKEY\t10 0 2 . ") {
+		t.Fatalf("oemesh showhostkey --ipseckey: want an RSA (algorithm 2) record without gateway:\n%s", rec)
+	}
+	ds := peers.ServeSignedZone(t, in, b.l.NSName, "0.18.198.in-addr.arpa",
+		"2 IN PTR o.oe.test.\n"+strings.TrimSpace(string(rec))+"\n")
+	o := startOemeshd(t, files, b.o, d, hostKey, map[string]string{"clear-or-private": addrL.String() + "/32"}, "")
+	checkXFRM(t, o)
+	lsw := peers.StartLibreswan(t, in, b.l.NSName, peers.LibreswanConfig{
+		Nameserver: "127.0.0.1", DNSSEC: true, TrustAnchor: ds,
+		Conns: []peers.LibreswanConn{{
+			Name: "private-or-clear", Left: addrL.String(), LeftID: "%null", LeftAuth: "null",
+			Right: "%opportunisticgroup", RightAuth: "rsasig", RightRSASigKey: "%dnsondemand",
+			NegotiationShunt: "hold", FailureShunt: "passthrough", Type: "tunnel", IKEv2: "insist", Auto: "route",
+			KeyingTries: 1, RetransmitTimeout: 10 * time.Second,
+		}},
+		Policies: map[string][]string{"private-or-clear": {addrO.String() + "/32"}},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	mark := lsw.Log.Mark()
+	_, _ = ping(ctx, b.l, addrO, 1)
+	line, err := lsw.Log.WaitFrom(ctx, mark, regexp.MustCompile(`initiator established IKE SA; authenticated peer '3072-bit RSASSA-PSS with SHA2_\d+' digital signature using preloaded certificate '198\.18\.0\.2'`))
+	if err != nil {
+		t.Fatalf("pluto did not authenticate oemeshd's RSA signature with the key from DNSSEC: %v", err)
+	}
+	t.Log(line)
+	// The key can only have come from DNS: pluto has no other for 198.18.0.2.
+	if l := lsw.Log.LinesFrom(mark, regexp.MustCompile(`start IKEv2 DNS query -- 2\.0\.18\.198\.IN-ADDR\.ARPA\. IN IPSECKEY`)); len(l) == 0 {
+		t.Error("pluto's log lacks its IPSECKEY query for oemeshd's reverse name")
+	}
+	cr, err := lsw.WaitChild(ctx, mark, addrO.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cr.Outcome != peers.ChildEstablished {
+		t.Fatalf("pluto's CHILD SA with oemeshd: %v %s %v; want established", cr.Outcome, cr.Notify, cr.Lines)
+	}
+	tn := o.WaitTunnel(ctx, addrL)
+	if tn.Initiator || tn.PeerID != "(anonymous)" {
+		t.Errorf("oemeshd's tunnel: %+v; want a responder's pair with an anonymous peer", tn)
+	}
+	proveESP(t, ctx, b, lsw, o)
+}
+
+// startDNS serves the lab's DNS (no records: every IPSECKEY lookup is
+// NXDOMAIN) on 127.0.0.1 in node, for oemeshd.
+func startDNS(t *testing.T, node *lab.Node) netip.AddrPort {
+	t.Helper()
+	s := lab.NewDNSServer(2)
+	ap, err := s.Start(node, netip.MustParseAddr("127.0.0.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return ap
+}
+
+// checkXFRM: in the VM, dataplane auto must have chosen the kernel.
+func checkXFRM(t *testing.T, o *oemeshd) {
+	t.Helper()
+	st := o.Status(context.Background())
+	if st.Dataplane != "xfrm" {
+		t.Fatalf("oemeshd chose data plane %q (%s); want xfrm on a kernel with ESP", st.Dataplane, st.Why)
+	}
+}
+
+// proveESP pings both ways with the SAs up and checks every echo is
+// answered, the SA byte counters moved on both ends, and the switch saw
+// ESP between the hosts and no cleartext ICMP.
+func proveESP(t *testing.T, ctx context.Context, b *bed, lsw *peers.Libreswan, o *oemeshd) {
+	t.Helper()
+	before := o.WaitTunnel(ctx, addrL)
+	lswBefore := lswTraffic(t, ctx, lsw)
+	capt, err := lab.StartCapture(b.sw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 5
+	for _, dir := range []struct {
+		from *lab.Node
+		dst  netip.Addr
+	}{{b.l, addrO}, {b.o, addrL}} {
+		if got, out := ping(ctx, dir.from, dir.dst, n); got != n {
+			t.Errorf("ping %s from %s: %d of %d answered\n%s", dir.dst, dir.from.Name, got, n, out)
+		}
+	}
+	counts := capt.Stop()
+	esp, clear := counts.Between(addrL, addrO, lab.KindESP), counts.Between(addrL, addrO, lab.KindICMP)
+	t.Logf("capture between %s and %s: %d ESP, %d cleartext ICMP, %d IKE, %d ESP-in-UDP", addrL, addrO, esp, clear,
+		counts.Between(addrL, addrO, lab.KindIKE), counts.Between(addrL, addrO, lab.KindESPinUDP))
+	if esp < 4*n {
+		t.Errorf("capture: %d ESP packets between the hosts; want at least %d (%d echoes and replies each way)", esp, 4*n, n)
+	}
+	if clear != 0 {
+		t.Errorf("capture: %d cleartext ICMP packets between the hosts; want 0", clear)
+	}
+	after := o.WaitTunnel(ctx, addrL)
+	t.Logf("oemeshd: %s, SPIs in/out %s/%s, bytes in %d→%d, out %d→%d", after.Auth, after.SPIIn, after.SPIOut,
+		before.InBytes, after.InBytes, before.OutBytes, after.OutBytes)
+	if after.InBytes <= before.InBytes || after.OutBytes <= before.OutBytes {
+		t.Errorf("oemeshd's SA counters did not move: before %+v, after %+v", before, after)
+	}
+	lswAfter := lswTraffic(t, ctx, lsw)
+	t.Logf("pluto: %+v → %+v", lswBefore, lswAfter)
+	if lswAfter.InBytes <= lswBefore.InBytes || lswAfter.OutBytes <= lswBefore.OutBytes {
+		t.Errorf("pluto's SA counters did not move: before %+v, after %+v", lswBefore, lswAfter)
+	}
+	// The same SAs on both ends: oemeshd's SPIs are in pluto's kernel.
+	lx, err := b.l.Command(ctx, "ip", "xfrm", "state").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip xfrm state on Libreswan's host: %v\n%s", err, lx)
+	}
+	for _, spi := range []string{after.SPIIn, after.SPIOut} {
+		v, err := strconv.ParseUint(strings.TrimPrefix(spi, "0x"), 16, 32)
+		if err != nil || !strings.Contains(string(lx), fmt.Sprintf("spi 0x%08x ", v)) {
+			t.Errorf("oemeshd's SPI %s is not in Libreswan's kernel (%v):\n%s", spi, err, lx)
+		}
+	}
+	if out, err := b.o.Command(ctx, "ip", "-s", "xfrm", "state").CombinedOutput(); err == nil {
+		t.Logf("oemeshd's host, ip -s xfrm state:\n%s", out)
+	}
+}
+
+// lswTraffic is pluto's one CHILD SA with oemeshd (whack --trafficstatus).
+func lswTraffic(t *testing.T, ctx context.Context, lsw *peers.Libreswan) peers.LibreswanTraffic {
+	t.Helper()
+	ts, err := lsw.TrafficStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range ts {
+		if tr.Peer == addrO.String() {
+			return tr
+		}
+	}
+	t.Fatalf("pluto's trafficstatus has no SA with %s: %+v", addrO, ts)
+	return peers.LibreswanTraffic{}
+}
