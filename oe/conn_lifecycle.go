@@ -243,7 +243,10 @@ func (o *OE) onConnChildUp(info ike.ChildSAInfo) {
 	var older []ike.SAID
 	for spi, x := range existing {
 		cur := o.ikeOfChild(spi)
-		if sameSelectors(x, ct) && x.peer == ct.peer && cur == ct.ike {
+		if sameSelectors(x, ct) && x.peer == ct.peer {
+			// A rekey (possibly under an IKE SA rekeyed meanwhile, and
+			// its predecessor may be gone from the engine already) or a
+			// duplicate: the flow was up before, updown ran for it.
 			rekey = true
 		}
 		if cs.UniqueIDs && cur != ct.ike && cur != (ike.SAID{}) && idEqual(x.peerID, ct.peerID) && info.PeerID.Type != ike.IDNull &&
