@@ -141,7 +141,12 @@ func Convert(f *File, opts Options) (Result, error) {
 				if err != nil {
 					return res, fmt.Errorf("%s:%d: hidetos: %w", f.Name, st.Line, err)
 				}
-				nb := !b
+				if !b {
+					res.Unsupported = append(res.Unsupported, Problem{File: f.Name, Line: st.Line, Key: "config setup hidetos=no",
+						Why: noDSCP})
+					continue
+				}
+				nb := false
 				copyDSCP = &nb
 			default:
 				why, ok := setupIgnored[st.Key]
@@ -441,7 +446,11 @@ func convertConn(file, name string, m map[string]Setting, opts Options, keys map
 			if err != nil {
 				return nil, nil, bad(st, "%v", err)
 			}
-			nb := !b
+			if !b {
+				unsupported(st, noDSCP)
+				continue
+			}
+			nb := false
 			c.CopyDSCP = &nb
 		default:
 			unsupported(st, "no oemesh equivalent")
@@ -560,3 +569,6 @@ func alsoTarget(f *File, name string) bool {
 	}
 	return false
 }
+
+// noDSCP is why hidetos=no is not carried over.
+const noDSCP = "oemesh's data planes send ESP with DSCP 0 (hidetos=yes); copying the inner DSCP is not supported yet"

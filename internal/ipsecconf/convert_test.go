@@ -199,7 +199,16 @@ conn c
 	rightsubnet=10.4.0.0/16
 	type=passthrough
 `
-	res, cs := convert(t, conf, Options{})
+	res, cs := convert(t, strings.Replace(conf, "conn %default\n", "config setup\n\thidetos=no\n\nconn %default\n", 1), Options{})
+	if !strings.Contains(res.YAML(), "ipsec.conf:2: config setup hidetos=no: oemesh's data planes send ESP with DSCP 0") {
+		t.Errorf("hidetos=no not reported:\n%s", res.YAML())
+	}
+	for _, c := range cs {
+		if c.CopyDSCP {
+			t.Errorf("conn %s: copy_dscp set from hidetos=no, which oemeshd refuses", c.Name)
+		}
+	}
+	res, cs = convert(t, conf, Options{})
 	byName := map[string]config.Conn{}
 	for _, c := range cs {
 		byName[c.Name] = c
