@@ -91,15 +91,26 @@ func TestInVMLibreswanNullOE(t *testing.T) {
 // key from a DNSSEC-signed IPSECKEY record (`oemesh showhostkey
 // --ipseckey`, zone signed with ldns-signzone, served by nsd, the zone's DS
 // as pluto's trust anchor) and verifies oemeshd's signature; oemeshd
-// answers the NULL initiator with its key (asymmetric OE).
+// answers the NULL initiator with its key (asymmetric OE). The control:
+// with another RSA key published for oemeshd's address, pluto must refuse
+// oemeshd's signature.
 func TestInVMLibreswanDNSSECRSA(t *testing.T) {
 	in, files := needVM(t)
+	t.Run("published-key", func(t *testing.T) { dnssecCase(t, in, files, "rsa-hostkey.pem") })
+	t.Run("other-key-in-dns", func(t *testing.T) { dnssecCase(t, in, files, "rsa-other.pem") })
+}
+
+// dnssecCase runs oemeshd with rsa-hostkey.pem while the signed zone
+// publishes published's key for oemeshd's address.
+func dnssecCase(t *testing.T, in *peers.Install, files, published string) {
 	b := newBed(t)
 	d := startDNS(t, b.o)
-	hostKey := filepath.Join(t.TempDir(), "rsa-hostkey.pem")
+	tmp := t.TempDir()
+	hostKey, pubKey := filepath.Join(tmp, "rsa-hostkey.pem"), filepath.Join(tmp, "published.pem")
 	copyKey(t, filepath.Join(files, "rsa-hostkey.pem"), hostKey)
+	copyKey(t, filepath.Join(files, published), pubKey)
 	rec, err := b.o.Command(context.Background(), filepath.Join(files, "oemesh"), "showhostkey", "--ipseckey",
-		"--hostkey", hostKey, "--id", addrO.String(), "--ttl", "300").CombinedOutput()
+		"--hostkey", pubKey, "--id", addrO.String(), "--ttl", "300").CombinedOutput()
 	if err != nil {
 		t.Fatalf("oemesh showhostkey --ipseckey: %v\n%s", err, rec)
 	}
@@ -124,7 +135,19 @@ func TestInVMLibreswanDNSSECRSA(t *testing.T) {
 	defer cancel()
 	mark := lsw.Log.Mark()
 	_, _ = ping(ctx, b.l, addrO, 1)
-	line, err := lsw.Log.WaitFrom(ctx, mark, regexp.MustCompile(`initiator established IKE SA; authenticated peer '3072-bit RSASSA-PSS with SHA2_\d+' digital signature using preloaded certificate '198\.18\.0\.2'`))
+	established := regexp.MustCompile(`initiator established IKE SA; authenticated peer '3072-bit RSASSA-PSS with SHA2_\d+' digital signature using preloaded certificate '198\.18\.0\.2'`)
+	if published != "rsa-hostkey.pem" {
+		line, err := lsw.Log.WaitFrom(ctx, mark, regexp.MustCompile(`authentication failed|no certificate matched`))
+		if err != nil {
+			t.Fatalf("pluto did not refuse oemeshd's signature made with a key other than the published one: %v", err)
+		}
+		t.Log(line)
+		if l := lsw.Log.LinesFrom(mark, established); len(l) > 0 {
+			t.Fatalf("pluto authenticated oemeshd with a key DNS does not publish: %s", l[0])
+		}
+		return
+	}
+	line, err := lsw.Log.WaitFrom(ctx, mark, established)
 	if err != nil {
 		t.Fatalf("pluto did not authenticate oemeshd's RSA signature with the key from DNSSEC: %v", err)
 	}

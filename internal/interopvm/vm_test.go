@@ -19,7 +19,8 @@ import (
 var inVMTests = []string{
 	"TestInVMLibreswanNullOE/libreswan-initiates",
 	"TestInVMLibreswanNullOE/oemeshd-initiates",
-	"TestInVMLibreswanDNSSECRSA",
+	"TestInVMLibreswanDNSSECRSA/published-key",
+	"TestInVMLibreswanDNSSECRSA/other-key-in-dns",
 }
 
 // TestLibreswanOEInVM builds oemeshd, oemesh and this package's test
@@ -79,6 +80,12 @@ func TestLibreswanOEInVM(t *testing.T) {
 		t.Fatalf("oemesh newhostkey --type rsa --bits 3072: %v\n%s", err, out)
 	}
 	files["rsa-hostkey.pem"] = key
+	// The control: another RSA key, published in DNS for oemeshd's address.
+	other := filepath.Join(dir, "rsa-other.pem")
+	if out, err := exec.Command(files["oemesh"], "newhostkey", "--type", "rsa", "--bits", "3072", "--out", other).CombinedOutput(); err != nil {
+		t.Fatalf("oemesh newhostkey --type rsa --bits 3072: %v\n%s", err, out)
+	}
+	files["rsa-other.pem"] = other
 
 	script := fmt.Sprintf(`
 for m in xfrm_user esp4 esp6 xfrm4_tunnel tunnel4 veth af_packet aesni_intel gcm ghash_generic seqiv chacha20poly1305; do /run/modprobe $m 2>/dev/null; done
