@@ -179,6 +179,14 @@ type PeerPolicy interface {
 	Child(ctx context.Context, req ChildRequest) (ChildDecision, error)
 }
 
+// NullSignPolicy is an optional extension of PeerPolicy: whether to answer
+// a NULL-authenticating initiator that names no responder (no IDr) and
+// accepts signatures with our key's signature (asymmetric OE, RFC 7619
+// §3). Without it the engine does so whenever it has a key.
+type NullSignPolicy interface {
+	SignForNull(req AuthRequest) bool
+}
+
 // ChildSA is everything a data plane needs to install one CHILD SA pair.
 type ChildSA struct {
 	// SPIIn is the SPI we allocated (the peer sends with it); SPIOut the

@@ -55,7 +55,7 @@ func (sa *ikeSA) finishAuthRequest(m *Message, idi *IDPayload, auth *Auth, pk pe
 		fail(t, err)
 		return
 	}
-	ourKind := sa.responderAuthKind(m, kind)
+	ourKind := sa.responderAuthKind(m, AuthRequest{PeerID: idi.Identity, Remote: sa.remote.Addr(), Local: sa.local.Addr(), Kind: kind})
 	idr, err := sa.ourIdentity(ourKind)
 	if err != nil {
 		fail(NotifyAuthenticationFailed, err)
@@ -126,12 +126,17 @@ func (e *Engine) initialContact(peer Identity, keep *ikeSA) {
 // exactly that and verifies our signature with our key from DNS. An
 // initiator that wants an anonymous responder says so with IDr(ID_NULL),
 // as Libreswan's authby=null conns and our own NULL initiator do.
-func (sa *ikeSA) responderAuthKind(m *Message, kind AuthKind) AuthKind {
-	if kind != AuthKindNull || sa.e.cfg.Credentials.Signer == nil || len(sa.hashes) == 0 {
-		return kind
+// The policy may keep NULL (NullSignPolicy), e.g. for a configured conn
+// with NULL authentication.
+func (sa *ikeSA) responderAuthKind(m *Message, req AuthRequest) AuthKind {
+	if req.Kind != AuthKindNull || sa.e.cfg.Credentials.Signer == nil || len(sa.hashes) == 0 {
+		return req.Kind
 	}
 	if _, named := m.Get(PayloadIDr).(*IDPayload); named {
-		return kind
+		return req.Kind
+	}
+	if p, ok := sa.e.cfg.Policy.(NullSignPolicy); ok && !p.SignForNull(req) {
+		return req.Kind
 	}
 	return AuthKindPubkey
 }

@@ -41,6 +41,19 @@ func (o *OE) AcceptAuth(_ context.Context, req ike.AuthRequest) error {
 	return nil
 }
 
+// SignForNull implements ike.NullSignPolicy: an opportunistic NULL
+// initiator that names no responder gets our signature (Libreswan's DNSSEC
+// OE client verifies it with our key from DNS); a configured conn with
+// NULL authentication keeps its NULL answer.
+func (o *OE) SignForNull(req ike.AuthRequest) bool {
+	for _, cs := range o.connsForPeer(req.Remote, req.PeerID) {
+		if cs.Auth == req.Kind {
+			return false
+		}
+	}
+	return true
+}
+
 // Child implements ike.PeerPolicy: which CHILD SA an authenticated peer may
 // have. A peer speaks for itself; it speaks for another client C only if it
 // proved a key and C's DNS record names it as C's gateway (RFC 4322
