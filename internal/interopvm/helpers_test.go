@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -47,12 +48,11 @@ type bed struct {
 	l, o *lab.Node
 }
 
-var bedN int
+var bedN atomic.Int32
 
 func newBed(t *testing.T) *bed {
 	t.Helper()
-	bedN++
-	l, err := lab.New(fmt.Sprintf("ivm%d-%d", os.Getpid()%100000, bedN))
+	l, err := lab.New(fmt.Sprintf("ivm%d-%d", os.Getpid()%100000, bedN.Add(1)))
 	if err != nil {
 		t.Fatal(err)
 	}

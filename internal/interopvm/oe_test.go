@@ -21,7 +21,10 @@ import (
 // initiator's trap policy.
 func TestInVMLibreswanNullOE(t *testing.T) {
 	in, files := needVM(t)
+	t.Parallel()
 	t.Run("libreswan-initiates", func(t *testing.T) {
+		t.Parallel()
+		st := newStages(t)
 		b := newBed(t)
 		d := startDNS(t, b.o)
 		lsw := peers.StartLibreswan(t, in, b.l.NSName, peers.LibreswanConfig{
@@ -31,6 +34,7 @@ func TestInVMLibreswanNullOE(t *testing.T) {
 		o := startOemeshd(t, files, b.o, d, filepath.Join(files, "rsa-hostkey.pem"),
 			map[string]string{"clear-or-private": addrL.String() + "/32"}, "")
 		checkXFRM(t, o)
+		st.done("namespaces, pluto and oemeshd started")
 		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		defer cancel()
 		mark := lsw.Log.Mark()
@@ -46,13 +50,17 @@ func TestInVMLibreswanNullOE(t *testing.T) {
 		if cr.Outcome != peers.ChildEstablished {
 			t.Fatalf("pluto's CHILD SA with oemeshd: %v %s %v; want established", cr.Outcome, cr.Notify, cr.Lines)
 		}
+		st.done("IKE and CHILD SAs up")
 		tn := o.WaitTunnel(ctx, addrL)
 		if tn.Initiator || !strings.Contains(tn.Auth, "null") || tn.PeerID != "(anonymous)" {
 			t.Errorf("oemeshd's tunnel: %+v; want a responder's NULL-authenticated (anonymous) pair", tn)
 		}
 		proveESP(t, ctx, b, lsw, o)
+		st.done("traffic proved")
 	})
 	t.Run("oemeshd-initiates", func(t *testing.T) {
+		t.Parallel()
+		st := newStages(t)
 		b := newBed(t)
 		d := startDNS(t, b.o) // no record for Libreswan's address: NXDOMAIN, NULL fallback
 		lsw := peers.StartLibreswan(t, in, b.l.NSName, peers.LibreswanConfig{
@@ -62,6 +70,7 @@ func TestInVMLibreswanNullOE(t *testing.T) {
 		o := startOemeshd(t, files, b.o, d, filepath.Join(files, "rsa-hostkey.pem"),
 			map[string]string{"private-or-clear": addrL.String() + "/32"}, "oe:\n  null_auth: fallback\n")
 		checkXFRM(t, o)
+		st.done("namespaces, pluto and oemeshd started")
 		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		defer cancel()
 		mark := lsw.Log.Mark()
@@ -77,11 +86,13 @@ func TestInVMLibreswanNullOE(t *testing.T) {
 		if cr.Outcome != peers.ChildEstablished {
 			t.Fatalf("pluto's CHILD SA with oemeshd: %v %s %v; want established", cr.Outcome, cr.Notify, cr.Lines)
 		}
+		st.done("IKE and CHILD SAs up")
 		tn := o.WaitTunnel(ctx, addrL)
 		if !tn.Initiator || !strings.Contains(tn.Auth, "null") {
 			t.Errorf("oemeshd's tunnel: %+v; want an initiator's NULL-authenticated pair", tn)
 		}
 		proveESP(t, ctx, b, lsw, o)
+		st.done("traffic proved")
 	})
 }
 
@@ -96,13 +107,21 @@ func TestInVMLibreswanNullOE(t *testing.T) {
 // oemeshd's signature.
 func TestInVMLibreswanDNSSECRSA(t *testing.T) {
 	in, files := needVM(t)
-	t.Run("published-key", func(t *testing.T) { dnssecCase(t, in, files, "rsa-hostkey.pem") })
-	t.Run("other-key-in-dns", func(t *testing.T) { dnssecCase(t, in, files, "rsa-other.pem") })
+	t.Parallel()
+	t.Run("published-key", func(t *testing.T) {
+		t.Parallel()
+		dnssecCase(t, in, files, "rsa-hostkey.pem")
+	})
+	t.Run("other-key-in-dns", func(t *testing.T) {
+		t.Parallel()
+		dnssecCase(t, in, files, "rsa-other.pem")
+	})
 }
 
 // dnssecCase runs oemeshd with rsa-hostkey.pem while the signed zone
 // publishes published's key for oemeshd's address.
 func dnssecCase(t *testing.T, in *peers.Install, files, published string) {
+	st := newStages(t)
 	b := newBed(t)
 	d := startDNS(t, b.o)
 	tmp := t.TempDir()
@@ -121,6 +140,7 @@ func dnssecCase(t *testing.T, in *peers.Install, files, published string) {
 		"2 IN PTR o.oe.test.\n"+strings.TrimSpace(string(rec))+"\n")
 	o := startOemeshd(t, files, b.o, d, hostKey, map[string]string{"clear-or-private": addrL.String() + "/32"}, "")
 	checkXFRM(t, o)
+	st.done("namespaces, signed zone and oemeshd started")
 	lsw := peers.StartLibreswan(t, in, b.l.NSName, peers.LibreswanConfig{
 		Nameserver: "127.0.0.1", DNSSEC: true, TrustAnchor: ds,
 		Conns: []peers.LibreswanConn{{
@@ -131,6 +151,7 @@ func dnssecCase(t *testing.T, in *peers.Install, files, published string) {
 		}},
 		Policies: map[string][]string{"private-or-clear": {addrO.String() + "/32"}},
 	})
+	st.done("pluto started")
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	mark := lsw.Log.Mark()
@@ -163,11 +184,13 @@ func dnssecCase(t *testing.T, in *peers.Install, files, published string) {
 	if cr.Outcome != peers.ChildEstablished {
 		t.Fatalf("pluto's CHILD SA with oemeshd: %v %s %v; want established", cr.Outcome, cr.Notify, cr.Lines)
 	}
+	st.done("IKE and CHILD SAs up")
 	tn := o.WaitTunnel(ctx, addrL)
 	if tn.Initiator || tn.PeerID != "(anonymous)" {
 		t.Errorf("oemeshd's tunnel: %+v; want a responder's pair with an anonymous peer", tn)
 	}
 	proveESP(t, ctx, b, lsw, o)
+	st.done("traffic proved")
 }
 
 // startDNS serves the lab's DNS (no records: every IPSECKEY lookup is
@@ -263,4 +286,20 @@ func lswTraffic(t *testing.T, ctx context.Context, lsw *peers.Libreswan) peers.L
 	}
 	t.Fatalf("pluto's trafficstatus has no SA with %s: %+v", addrO, ts)
 	return peers.LibreswanTraffic{}
+}
+
+// stages logs how long each step of a case took (under TCG every process
+// start is slow: this shows where a run's time goes).
+type stages struct {
+	t    *testing.T
+	last time.Time
+}
+
+func newStages(t *testing.T) *stages { return &stages{t: t, last: time.Now()} }
+
+func (s *stages) done(what string) {
+	s.t.Helper()
+	now := time.Now()
+	s.t.Logf("%s in %v", what, now.Sub(s.last).Round(10*time.Millisecond))
+	s.last = now
 }
