@@ -28,7 +28,7 @@ func TestInVMLibreswanNullOE(t *testing.T) {
 		b := newBed(t)
 		d := startDNS(t, b.o)
 		lsw := peers.StartLibreswan(t, in, b.l.NSName, peers.LibreswanConfig{
-			Conns:    peers.OEConns(addrL.String()),
+			Conns:    oeConns(),
 			Policies: map[string][]string{"private-or-clear": {addrO.String() + "/32"}},
 		})
 		o := startOemeshd(t, files, b.o, d, filepath.Join(files, "rsa-hostkey.pem"),
@@ -64,7 +64,7 @@ func TestInVMLibreswanNullOE(t *testing.T) {
 		b := newBed(t)
 		d := startDNS(t, b.o) // no record for Libreswan's address: NXDOMAIN, NULL fallback
 		lsw := peers.StartLibreswan(t, in, b.l.NSName, peers.LibreswanConfig{
-			Conns:    peers.OEConns(addrL.String()),
+			Conns:    oeConns(),
 			Policies: map[string][]string{"clear-or-private": {addrO.String() + "/32"}},
 		})
 		o := startOemeshd(t, files, b.o, d, filepath.Join(files, "rsa-hostkey.pem"),
@@ -302,4 +302,18 @@ func (s *stages) done(what string) {
 	now := time.Now()
 	s.t.Logf("%s in %v", what, now.Sub(s.last).Round(10*time.Millisecond))
 	s.last = now
+}
+
+// oeConns are Libreswan's oe-authnull.conf conns for Libreswan's host, with
+// the private-or-clear retransmit timeout raised from 2 s to 10 s: under
+// TCG, with other tests sharing the CPUs, a responder can take longer than
+// 2 s, and pluto (keyingtries=1) would then give up for good.
+func oeConns() []peers.LibreswanConn {
+	cs := peers.OEConns(addrL.String())
+	for i := range cs {
+		if cs[i].RetransmitTimeout > 0 {
+			cs[i].RetransmitTimeout = 10 * time.Second
+		}
+	}
+	return cs
 }
