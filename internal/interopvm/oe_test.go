@@ -37,6 +37,7 @@ func TestInVMLibreswanNullOE(t *testing.T) {
 		st.done("namespaces, pluto and oemeshd started")
 		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		defer cancel()
+		capt := startCapture(t, b)
 		mark := lsw.Log.Mark()
 		// The first packet hits pluto's trap (auto=route): the ACQUIRE starts IKE.
 		_, _ = ping(ctx, b.l, addrO, 1)
@@ -55,7 +56,7 @@ func TestInVMLibreswanNullOE(t *testing.T) {
 		if tn.Initiator || !strings.Contains(tn.Auth, "null") || tn.PeerID != "(anonymous)" {
 			t.Errorf("oemeshd's tunnel: %+v; want a responder's NULL-authenticated (anonymous) pair", tn)
 		}
-		proveESP(t, ctx, b, lsw, o)
+		proveESP(t, ctx, b, capt, lsw, o)
 		st.done("traffic proved")
 	})
 	t.Run("oemeshd-initiates", func(t *testing.T) {
@@ -73,6 +74,7 @@ func TestInVMLibreswanNullOE(t *testing.T) {
 		st.done("namespaces, pluto and oemeshd started")
 		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		defer cancel()
+		capt := startCapture(t, b)
 		mark := lsw.Log.Mark()
 		// The first packet hits oemeshd's trap: no key in DNS, so NULL OE.
 		_, _ = ping(ctx, b.o, addrL, 1)
@@ -91,7 +93,7 @@ func TestInVMLibreswanNullOE(t *testing.T) {
 		if !tn.Initiator || !strings.Contains(tn.Auth, "null") {
 			t.Errorf("oemeshd's tunnel: %+v; want an initiator's NULL-authenticated pair", tn)
 		}
-		proveESP(t, ctx, b, lsw, o)
+		proveESP(t, ctx, b, capt, lsw, o)
 		st.done("traffic proved")
 	})
 }
@@ -154,6 +156,7 @@ func dnssecCase(t *testing.T, in *peers.Install, files, published string) {
 	st.done("pluto started")
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
+	capt := startCapture(t, b)
 	mark := lsw.Log.Mark()
 	_, _ = ping(ctx, b.l, addrO, 1)
 	established := regexp.MustCompile(`initiator established IKE SA; authenticated peer '3072-bit RSASSA-PSS with SHA2_\d+' digital signature using preloaded certificate '198\.18\.0\.2'`)
@@ -189,7 +192,7 @@ func dnssecCase(t *testing.T, in *peers.Install, files, published string) {
 	if tn.Initiator || tn.PeerID != "(anonymous)" {
 		t.Errorf("oemeshd's tunnel: %+v; want a responder's pair with an anonymous peer", tn)
 	}
-	proveESP(t, ctx, b, lsw, o)
+	proveESP(t, ctx, b, capt, lsw, o)
 	st.done("traffic proved")
 }
 
@@ -217,15 +220,12 @@ func checkXFRM(t *testing.T, o *oemeshd) {
 
 // proveESP pings both ways with the SAs up and checks every echo is
 // answered, the SA byte counters moved on both ends, and the switch saw
-// ESP between the hosts and no cleartext ICMP.
-func proveESP(t *testing.T, ctx context.Context, b *bed, lsw *peers.Libreswan, o *oemeshd) {
+// ESP between the hosts and no cleartext ICMP, from before the packet that
+// started the negotiation (capt) until the end.
+func proveESP(t *testing.T, ctx context.Context, b *bed, capt *lab.Capture, lsw *peers.Libreswan, o *oemeshd) {
 	t.Helper()
 	before := o.WaitTunnel(ctx, addrL)
 	lswBefore := lswTraffic(t, ctx, lsw)
-	capt, err := lab.StartCapture(b.sw)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const n = 5
 	for _, dir := range []struct {
 		from *lab.Node
@@ -316,4 +316,16 @@ func oeConns() []peers.LibreswanConn {
 		}
 	}
 	return cs
+}
+
+// startCapture counts packets on the switch until the test ends or
+// proveESP stops it.
+func startCapture(t *testing.T, b *bed) *lab.Capture {
+	t.Helper()
+	c, err := lab.StartCapture(b.sw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Stop() })
+	return c
 }
