@@ -277,25 +277,7 @@ func (l *Libreswan) TrafficStatus(ctx context.Context) ([]LibreswanTraffic, erro
 
 // WaitState polls ShowStates until a state satisfies match.
 func (l *Libreswan) WaitState(ctx context.Context, match func(LibreswanState) bool) (LibreswanState, error) {
-	var found LibreswanState
-	var last []LibreswanState
-	err := waitFor(ctx, l.d, "a pluto state (netns "+l.NS+")", func() (bool, error) {
-		sts, err := l.ShowStates(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return false, nil
-			}
-			return false, err
-		}
-		last = sts
-		for _, st := range sts {
-			if match(st) {
-				found = st
-				return true, nil
-			}
-		}
-		return false, nil
-	})
+	found, last, err := pollList(ctx, l.d, "a pluto state (netns "+l.NS+")", l.ShowStates, match, true)
 	if err != nil {
 		return LibreswanState{}, fmt.Errorf("%w: %w; pluto holds %s", ErrNoSuchSA, err, describeStates(last))
 	}
@@ -304,23 +286,7 @@ func (l *Libreswan) WaitState(ctx context.Context, match func(LibreswanState) bo
 
 // WaitGone polls ShowStates until no state satisfies match.
 func (l *Libreswan) WaitGone(ctx context.Context, match func(LibreswanState) bool) error {
-	var last []LibreswanState
-	err := waitFor(ctx, l.d, "states to go from pluto (netns "+l.NS+")", func() (bool, error) {
-		sts, err := l.ShowStates(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return false, nil
-			}
-			return false, err
-		}
-		last = sts
-		for _, st := range sts {
-			if match(st) {
-				return false, nil
-			}
-		}
-		return true, nil
-	})
+	_, last, err := pollList(ctx, l.d, "states to go from pluto (netns "+l.NS+")", l.ShowStates, match, false)
 	if err != nil {
 		return fmt.Errorf("%w; pluto still holds %s", err, describeStates(last))
 	}

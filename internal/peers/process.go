@@ -192,3 +192,28 @@ func (w LogWatcher) WaitFrom(ctx context.Context, from int64, re *regexp.Regexp)
 	}
 	return line, err
 }
+
+// pollList polls list until one of its elements satisfies match (present) or
+// none does (!present). It returns the element found and the last list seen,
+// for the caller's error message; a list error caused by ctx ending is not
+// an error of its own (waitFor reports the deadline).
+func pollList[T any](ctx context.Context, d *daemon, what string, list func(context.Context) ([]T, error), match func(T) bool, present bool) (found T, last []T, err error) {
+	err = waitFor(ctx, d, what, func() (bool, error) {
+		items, err := list(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return false, nil
+			}
+			return false, err
+		}
+		last = items
+		for _, it := range items {
+			if match(it) {
+				found = it
+				return present, nil
+			}
+		}
+		return !present, nil
+	})
+	return found, last, err
+}

@@ -254,25 +254,7 @@ var ErrNoSuchSA = errors.New("no matching SA")
 
 // WaitSA polls ListSAs until an IKE SA satisfies match and returns it.
 func (s *StrongSwan) WaitSA(ctx context.Context, match func(IKESA) bool) (IKESA, error) {
-	var found IKESA
-	var last []IKESA
-	err := waitFor(ctx, s.d, "an IKE SA in charon (netns "+s.NS+")", func() (bool, error) {
-		sas, err := s.ListSAs(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return false, nil
-			}
-			return false, err
-		}
-		last = sas
-		for _, sa := range sas {
-			if match(sa) {
-				found = sa
-				return true, nil
-			}
-		}
-		return false, nil
-	})
+	found, last, err := pollList(ctx, s.d, "an IKE SA in charon (netns "+s.NS+")", s.ListSAs, match, true)
 	if err != nil {
 		return IKESA{}, fmt.Errorf("%w: %w; charon holds %s", ErrNoSuchSA, err, describeSAs(last))
 	}
@@ -281,23 +263,7 @@ func (s *StrongSwan) WaitSA(ctx context.Context, match func(IKESA) bool) (IKESA,
 
 // WaitGone polls ListSAs until no IKE SA satisfies match (e.g. after the peer sent a Delete).
 func (s *StrongSwan) WaitGone(ctx context.Context, match func(IKESA) bool) error {
-	var last []IKESA
-	err := waitFor(ctx, s.d, "IKE SAs to go from charon (netns "+s.NS+")", func() (bool, error) {
-		sas, err := s.ListSAs(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return false, nil
-			}
-			return false, err
-		}
-		last = sas
-		for _, sa := range sas {
-			if match(sa) {
-				return false, nil
-			}
-		}
-		return true, nil
-	})
+	_, last, err := pollList(ctx, s.d, "IKE SAs to go from charon (netns "+s.NS+")", s.ListSAs, match, false)
 	if err != nil {
 		return fmt.Errorf("%w; charon still holds %s", err, describeSAs(last))
 	}
