@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -62,10 +63,11 @@ func trap(t *testing.T, d *Device, p netip.Prefix, g kernel.Group) {
 // capture records the IP protocols of every frame on one interface of a
 // namespace through an AF_PACKET socket, until stop.
 type capture struct {
-	mu     sync.Mutex
-	counts map[string]int
-	fd     int
-	done   chan struct{}
+	mu       sync.Mutex
+	counts   map[string]int
+	fd       int
+	stopping atomic.Bool // the reader leaves at its next timeout
+	done     chan struct{}
 }
 
 func startCapture(t *testing.T, ns *netnstest.NS, dev string) *capture {
@@ -90,11 +92,12 @@ func startCapture(t *testing.T, ns *netnstest.NS, dev string) *capture {
 	if err != nil {
 		t.Fatalf("capture on %s/%s: %v", ns.Name, dev, err)
 	}
+	fd := c.fd // the reader's own copy: stop closes the socket only after it left
 	go func() {
 		defer close(c.done)
 		buf := make([]byte, 128)
-		for {
-			n, _, err := unix.Recvfrom(c.fd, buf, unix.MSG_TRUNC)
+		for !c.stopping.Load() {
+			n, _, err := unix.Recvfrom(fd, buf, unix.MSG_TRUNC)
 			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
 				continue
 			}
@@ -112,10 +115,10 @@ func startCapture(t *testing.T, ns *netnstest.NS, dev string) *capture {
 
 func (c *capture) stop() map[string]int {
 	if c.fd > 0 {
-		_ = unix.Shutdown(c.fd, unix.SHUT_RDWR)
+		c.stopping.Store(true)
+		<-c.done // within one receive timeout (100 ms)
 		_ = unix.Close(c.fd)
 		c.fd = -1
-		<-c.done
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
