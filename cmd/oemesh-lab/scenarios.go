@@ -206,7 +206,7 @@ func (l *labRun) runFlow(ctx context.Context, f flow) (FlowResult, error) {
 		return r, err
 	}
 	time.Sleep(150 * time.Millisecond) // the last replies cross the switch
-	counts := l.capture.Snapshot()
+	counts := l.capture.Settled()
 	r.Sent, r.Received, r.Lost = p.Sent, p.Received, p.Sent-p.Received
 	if rtt, ok := firstRTT(p.Output); ok {
 		ms := float64(rtt.Microseconds()) / 1000

@@ -160,7 +160,7 @@ func TestConnNetToNet(t *testing.T) {
 	if n, out := pingFrom(ctx, x, e.Addr4.String(), 5); n != 5 {
 		t.Fatalf("client x → client e: %d/5 answered\n%s", n, out)
 	}
-	counts := c.Snapshot()
+	counts := c.Settled()
 	if n := counts.Between(a.Addr4, g.Addr4, lab.KindESP); n < 10 {
 		t.Errorf("x → e: %d ESP packets between the gateways, want ≥ 10 (%v)", n, counts)
 	}
@@ -171,7 +171,7 @@ func TestConnNetToNet(t *testing.T) {
 	if r := m.Ping(ctx, "a", g.Addr4, 3, 200*time.Millisecond); r.Received != 3 {
 		t.Fatalf("gateway a → gateway g: %d/3\n%s", r.Received, r.Output)
 	}
-	counts = c.Snapshot()
+	counts = c.Settled()
 	if n := counts.Between(a.Addr4, g.Addr4, lab.KindICMP); n != 6 {
 		t.Errorf("gateway to gateway: %d cleartext ICMP packets, want 6 (not carried by the subnet tunnel) (%v)", n, counts)
 	}
@@ -321,7 +321,7 @@ conns:
 	if r := m.Ping(ctx, "c", e.Addr4, 3, 200*time.Millisecond); r.Received != 3 {
 		t.Fatalf("road warrior c → e: %d/3\n%s", r.Received, r.Output)
 	}
-	counts := cap.Snapshot()
+	counts := cap.Settled()
 	for _, h := range []string{"b", "c"} {
 		if n := counts.Between(m.Hosts[h].Addr4, e.Addr4, lab.KindICMP); n != 0 {
 			t.Errorf("%s → e: %d cleartext ICMP packets", h, n)

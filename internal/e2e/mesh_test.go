@@ -70,7 +70,7 @@ func TestHostToHost(t *testing.T) {
 		c.Reset()
 		r := m.Ping(ctx, "a", to, 5, 200*time.Millisecond)
 		time.Sleep(100 * time.Millisecond)
-		counts := c.Snapshot()
+		counts := c.Settled()
 		if r.Received != 5 || !r.First {
 			t.Errorf("ping a→b %s: %d/%d answered, first %v\n%s", to, r.Received, r.Sent, r.First, r.Output)
 		}
@@ -118,7 +118,7 @@ func TestNoKeyGoesClearFast(t *testing.T) {
 		t.Errorf("first packet to a host without a key took %v (want < 100 ms)\n%s", rtt, r.Output)
 	}
 	t.Logf("clear fallback: first echo answered after %v", rtt)
-	if n := c.Snapshot().From(a.Addr4, d.Addr4, lab.KindICMP); n != 3 {
+	if n := c.Settled().From(a.Addr4, d.Addr4, lab.KindICMP); n != 3 {
 		t.Errorf("cleartext echo requests a→d: %d, want 3", n)
 	}
 	out, _ := m.CLI(ctx, "a", "shunts")
@@ -145,7 +145,7 @@ func TestPrivateDropsThenSucceeds(t *testing.T) {
 	if r.Received != 0 {
 		t.Errorf("private group: %d echoes answered without a key\n%s", r.Received, r.Output)
 	}
-	if n := c.Snapshot().From(a.Addr4, d.Addr4, lab.KindICMP); n != 0 {
+	if n := c.Settled().From(a.Addr4, d.Addr4, lab.KindICMP); n != 0 {
 		t.Errorf("private group leaked %d cleartext packets a→d", n)
 	}
 	out, _ := m.CLI(ctx, "a", "shunts")
@@ -171,7 +171,7 @@ func TestPrivateDropsThenSucceeds(t *testing.T) {
 	}
 	c.Reset()
 	m.Ping(ctx, "a", d.Addr4, 3, 100*time.Millisecond)
-	counts := c.Snapshot()
+	counts := c.Settled()
 	if counts.From(a.Addr4, d.Addr4, lab.KindICMP) != 0 || counts.From(a.Addr4, d.Addr4, lab.KindESP) < 3 {
 		t.Errorf("after key publication a→d is not encrypted: %v", counts)
 	}
@@ -194,7 +194,7 @@ func TestBlockClearAndMostSpecific(t *testing.T) {
 	if r := m.Ping(ctx, "a", cc.Addr4, 2, 100*time.Millisecond); r.Received != 0 {
 		t.Errorf("block /32: %d answered", r.Received)
 	}
-	counts := c.Snapshot()
+	counts := c.Settled()
 	if counts.From(a.Addr4, b.Addr4, lab.KindICMP) != 3 || counts.Between(a.Addr4, b.Addr4, lab.KindESP) != 0 {
 		t.Errorf("clear group should go in the clear: %v", counts)
 	}
@@ -220,7 +220,7 @@ func TestGateway(t *testing.T) {
 	if r.Received != 4 || !r.First {
 		t.Errorf("a→e via g: %d/4, first %v\n%s", r.Received, r.First, r.Output)
 	}
-	counts := c.Snapshot()
+	counts := c.Settled()
 	if counts.From(a.Addr4, e.Addr4, lab.KindICMP) != 0 || counts.From(e.Addr4, a.Addr4, lab.KindICMP) != 0 {
 		t.Errorf("cleartext a↔e on the LAN: %v", counts)
 	}
@@ -312,7 +312,7 @@ func TestLifecycle(t *testing.T) {
 	if r.Received != 3 {
 		t.Errorf("after restart: %d/3\n%s", r.Received, r.Output)
 	}
-	if n := c.Snapshot().From(m.Hosts["a"].Addr4, b.Addr4, lab.KindICMP); n != 0 {
+	if n := c.Settled().From(m.Hosts["a"].Addr4, b.Addr4, lab.KindICMP); n != 0 {
 		t.Errorf("after restart %d cleartext packets", n)
 	}
 

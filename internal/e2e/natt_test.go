@@ -80,7 +80,7 @@ func TestNATTraversal(t *testing.T) {
 
 	r := m.Ping(ctx, "n", b.Addr4, 5, 200*time.Millisecond)
 	time.Sleep(100 * time.Millisecond)
-	counts := c.Snapshot()
+	counts := c.Settled()
 	if r.Received != 5 || !r.First {
 		t.Errorf("ping n→b: %d/%d answered, first %v\n%s", r.Received, r.Sent, r.First, r.Output)
 	}

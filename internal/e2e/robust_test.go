@@ -27,7 +27,7 @@ func TestRekeyUnderTraffic(t *testing.T) {
 	if r.Received != r.Sent {
 		t.Errorf("lost %d of %d echoes across rekeys", r.Sent-r.Received, r.Sent)
 	}
-	if n := c.Snapshot().Between(a.Addr4, b.Addr4, lab.KindICMP); n != 0 {
+	if n := c.Settled().Between(a.Addr4, b.Addr4, lab.KindICMP); n != 0 {
 		t.Errorf("%d cleartext ICMP packets during rekey", n)
 	}
 	if log := m.Log("a") + m.Log("b"); !strings.Contains(log, "rekey_of=") || strings.Count(log, "tunnel up") < 3 {

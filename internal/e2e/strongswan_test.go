@@ -89,7 +89,7 @@ func TestStrongSwanConfiguredPeer(t *testing.T) {
 	if r.Received != 5 || !r.First {
 		t.Errorf("ping a→b: %d/%d answered, first %v\n%s", r.Received, r.Sent, r.First, r.Output)
 	}
-	checkEncrypted(t, c.Snapshot(), a, b, 5)
+	checkEncrypted(t, c.Settled(), a, b, 5)
 	if line, err := ssw.Log.WaitFrom(ctx, mark, regexp.MustCompile(`authentication of '198\.18\.0\.1' with ED25519 successful`)); err != nil {
 		t.Errorf("strongSwan did not authenticate oemeshd: %v", err)
 	} else {
@@ -138,7 +138,7 @@ func TestStrongSwanInitiatesToOE(t *testing.T) {
 	if r.Received != 5 {
 		t.Errorf("ping b→a: %d/%d answered\n%s", r.Received, r.Sent, r.Output)
 	}
-	checkEncrypted(t, c.Snapshot(), a, b, 5)
+	checkEncrypted(t, c.Settled(), a, b, 5)
 	out, err := m.CLI(ctx, "a", "traffic", "--json")
 	if err != nil || !strings.Contains(out, `"peer": "198.18.0.2"`) || !strings.Contains(out, `"auth": "key"`) ||
 		!strings.Contains(out, `"mode": "tunnel"`) || !strings.Contains(out, `"initiator": false`) {

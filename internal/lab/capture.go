@@ -50,6 +50,7 @@ type Capture struct {
 	fd     int
 	mu     sync.Mutex
 	counts Counts
+	seen   int // packets counted so far, for Settled
 	done   chan struct{}
 	stop   chan struct{}
 }
@@ -118,6 +119,7 @@ func (c *Capture) loop() {
 			c.counts[flow] = m
 		}
 		m[kind]++
+		c.seen++
 		c.mu.Unlock()
 	}
 }
@@ -135,6 +137,25 @@ func (c *Capture) Snapshot() Counts {
 		out[f] = mm
 	}
 	return out
+}
+
+// Settled waits until no packet has been counted for 200 ms (at most 3 s:
+// the reader polls, so the last packets of a ping may still be on their way
+// into the counts when the ping returns) and returns the counts.
+func (c *Capture) Settled() Counts {
+	deadline := time.Now().Add(3 * time.Second)
+	last := -1
+	for time.Now().Before(deadline) {
+		c.mu.Lock()
+		n := c.seen
+		c.mu.Unlock()
+		if n == last {
+			break
+		}
+		last = n
+		time.Sleep(200 * time.Millisecond)
+	}
+	return c.Snapshot()
 }
 
 // Reset forgets what was counted.
