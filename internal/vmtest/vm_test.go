@@ -23,7 +23,7 @@ func need(t *testing.T) {
 	}
 	for bin, pkg := range map[string]string{"qemu-system-x86_64": "qemu-system-x86", "busybox": "busybox-static", "cpio": "cpio", "modprobe": "kmod"} {
 		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("needs %s (Debian package %s; `make deps` installs it)", bin, pkg)
+			t.Fatalf("needs %s (Debian package %s): run `make deps`", bin, pkg)
 		}
 	}
 }

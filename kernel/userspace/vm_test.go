@@ -36,7 +36,7 @@ func TestKernelInteropInVM(t *testing.T) {
 	netnstest.Need(t)
 	for bin, pkg := range map[string]string{"qemu-system-x86_64": "qemu-system-x86", "busybox": "busybox-static", "cpio": "cpio", "modprobe": "kmod"} {
 		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("needs %s (Debian package %s; `make deps` installs it)", bin, pkg)
+			t.Fatalf("needs %s (Debian package %s): run `make deps`", bin, pkg)
 		}
 	}
 	root, err := filepath.Abs("../..")
