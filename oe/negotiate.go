@@ -289,7 +289,7 @@ func (o *OE) removeShunt(ctx context.Context, f kernel.Flow) {
 // Up negotiates with target by hand (`oemesh up`), as if its first packet
 // had been trapped, and waits for the outcome.
 func (o *OE) Up(ctx context.Context, src, target netip.Addr) error {
-	g := o.policy.Load().Lookup(target).Group
+	g := o.policy.Load().Group(target)
 	if g == policygroups.Clear || g == policygroups.Block {
 		return fmt.Errorf("oe: %s is in group %s: no OE", target, g)
 	}

@@ -110,7 +110,7 @@ func (o *OE) SetPolicy(ctx context.Context, p *policygroups.Policy) (policygroup
 	o.policy.Store(p)
 	// Tunnels whose peer is now in clear or block are no longer allowed.
 	for _, t := range o.tunnels.all() {
-		if g := p.Lookup(t.peer).Group; !g.Responds() && !o.isConnTunnel(t.spiIn) {
+		if g := p.Group(t.peer); !g.Responds() && !o.isConnTunnel(t.spiIn) {
 			o.log.Info("policy no longer allows tunnel; deleting it", "peer", t.peer, "group", g)
 			spi := t.spiIn
 			o.goDetached(func(ctx context.Context) { o.engine.DeleteChild(ctx, spi) })

@@ -146,7 +146,7 @@ func (o *OE) servesClient(a netip.Addr) bool {
 
 // groupOf is the policy group in force for a.
 func (o *OE) groupOf(a netip.Addr) policygroups.Group {
-	return o.policy.Load().Lookup(a).Group
+	return o.policy.Load().Group(a)
 }
 
 func inRange(ts ike.TrafficSelector, a netip.Addr) bool {

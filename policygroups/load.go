@@ -166,10 +166,10 @@ func (p *Policy) index(entries []entry) ([]Warning, Errors) {
 		// One walk of the trie: keep the first place, or claim the slot.
 		t.Modify(e.prefix, func(old uint32, ok bool) (uint32, bool) {
 			if ok {
-				i, seen = old, true
+				i, seen = old>>groupBits, true
 				return old, false
 			}
-			return uint32(len(out)), false
+			return uint32(len(out))<<groupBits | uint32(e.group), false
 		})
 		if !seen {
 			out = append(out, e)
