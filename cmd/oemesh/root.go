@@ -41,6 +41,7 @@ func newRootCmd() *cobra.Command {
 		newImportCmd(g),
 		newConnCmd(g),
 		newSecretsCmd(g),
+		newMemoryCmd(g),
 	)
 	return root
 }

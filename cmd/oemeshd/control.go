@@ -24,6 +24,7 @@ func (d *daemon) registerHandlers() {
 	d.ctl.Handle("POST /v1/up", d.handleUp)
 	d.ctl.Handle("POST /v1/down", d.handleDown)
 	d.registerConnHandlers()
+	d.registerMemoryHandlers()
 }
 
 func (d *daemon) handleStatus(r *http.Request) (any, error) {

@@ -39,6 +39,41 @@ func NewClient(path string) *Client {
 // ErrNoDaemon means nothing answers on the socket.
 var ErrNoDaemon = errors.New("oemeshd is not running")
 
+// Fetch GETs path and copies the reply, whatever its type, to w.
+func (c *Client) Fetch(ctx context.Context, path string, w io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://oemeshd"+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return c.dialError(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		var e Error
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			return &StatusError{Code: resp.StatusCode, Err: errors.New(e.Error)}
+		}
+		return &StatusError{Code: resp.StatusCode, Err: fmt.Errorf("GET %s: %s", path, resp.Status)}
+	}
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return fmt.Errorf("reading reply to GET %s: %w", path, err)
+	}
+	return nil
+}
+
+func (c *Client) dialError(err error) error {
+	switch {
+	case errors.Is(err, os.ErrNotExist), errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("%w (no daemon at %s)", ErrNoDaemon, c.path)
+	case errors.Is(err, os.ErrPermission):
+		return fmt.Errorf("control socket %s: permission denied (run as root)", c.path)
+	}
+	return fmt.Errorf("control socket %s: %w", c.path, err)
+}
+
 // Do sends a request with an optional JSON body and decodes the JSON reply
 // into out (if not nil).
 func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
@@ -56,13 +91,7 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		switch {
-		case errors.Is(err, os.ErrNotExist), errors.Is(err, syscall.ECONNREFUSED):
-			return fmt.Errorf("%w (no daemon at %s)", ErrNoDaemon, c.path)
-		case errors.Is(err, os.ErrPermission):
-			return fmt.Errorf("control socket %s: permission denied (run as root)", c.path)
-		}
-		return fmt.Errorf("control socket %s: %w", c.path, err)
+		return c.dialError(err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))

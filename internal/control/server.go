@@ -69,6 +69,12 @@ func (s *Server) Handle(pattern string, h HandlerFunc) {
 	})
 }
 
+// HandleRaw registers h for pattern as it is: for replies that are not
+// JSON, such as a heap profile.
+func (s *Server) HandleRaw(pattern string, h http.HandlerFunc) {
+	s.mux.HandleFunc(pattern, h)
+}
+
 // Listen creates the socket at path with mode 0600 inside a 0700 directory
 // it creates if missing, replacing a stale socket left by a killed daemon
 // but refusing to take over one that a live daemon still answers on.

@@ -53,3 +53,26 @@ type PolicyCheck struct {
 	Changed int  `json:"changed,omitempty"`
 	Applied bool `json:"applied,omitempty"`
 }
+
+// Memory is the reply to GET /v1/memory: the daemon's memory as the Go
+// runtime and the kernel see it.
+type Memory struct {
+	// Collected is true when the request made a garbage collection first
+	// (?gc=1), so HeapLive is the heap of live objects now.
+	Collected bool `json:"collected"`
+	// HeapLive is the heap that the last garbage collection marked live
+	// (runtime/metrics /gc/heap/live:bytes).
+	HeapLive uint64 `json:"heap_live_bytes"`
+	// HeapObjects counts the objects allocated and not yet freed.
+	HeapObjects uint64 `json:"heap_objects"`
+	// HeapGoal is the heap size at which the next collection starts.
+	HeapGoal uint64 `json:"heap_goal_bytes"`
+	// Mapped is all memory the runtime has mapped
+	// (/memory/classes/total:bytes).
+	Mapped uint64 `json:"mapped_bytes"`
+	// GCCycles counts the garbage collections so far.
+	GCCycles uint64 `json:"gc_cycles"`
+	// RSS and RSSAnon are VmRSS and RssAnon from /proc/self/status.
+	RSS     uint64 `json:"rss_bytes"`
+	RSSAnon uint64 `json:"rss_anon_bytes"`
+}
