@@ -170,7 +170,6 @@ func (sa *ikeSA) installChild(c *childSA) error {
 	// are not zeroed); the engine never needs them again: Delete
 	// identifies the SA by SPIs and addresses.
 	c.EncrKeyIn, c.EncrKeyOut, c.IntegKeyIn, c.IntegKeyOut = nil, nil, nil, nil
-	c.installed = e.cfg.Clock.Now()
 	sa.setChildState(c, childInstalled)
 	e.stats.add(&e.stats.childUp)
 	sa.armChildTimers(c)

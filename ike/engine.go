@@ -278,6 +278,8 @@ type Engine struct {
 
 	cookies *Cookies
 	stats   stats
+	// sched runs the SAs' long-lived timers (sched.go).
+	sched *scheduler
 	// spawn runs slow work (key lookups) outside the caller; tests make
 	// it synchronous.
 	spawn func(func())
@@ -325,6 +327,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		log:      cfg.Logger,
 		sas:      make(map[SPI]*ikeSA),
 		halfOpen: make(map[halfOpenKey]*ikeSA),
+		sched:    newScheduler(cfg.Clock),
 	}
 	e.cookies = &Cookies{Now: cfg.Clock.Now, Rand: cfg.Rand}
 	e.spawn = func(f func()) { go f() }

@@ -46,6 +46,11 @@ func (e *Engine) leaveHalfOpenLocked(sa *ikeSA) {
 func (e *Engine) dropInitEntryLocked(sa *ikeSA) {
 	if sa.half != nil && e.halfOpen[*sa.half] == sa {
 		delete(e.halfOpen, *sa.half)
+		if len(e.halfOpen) == 0 {
+			// Maps never shrink: after a burst of handshakes, let the
+			// burst's buckets go with it.
+			e.halfOpen = make(map[halfOpenKey]*ikeSA)
+		}
 	}
 	sa.half = nil
 }
@@ -200,7 +205,7 @@ func (e *Engine) handleInitRequest(pkt []byte, h Header, local, remote netip.Add
 
 	sa.lock()
 	defer sa.unlock()
-	sa.timers.halfOpen = e.cfg.Clock.AfterFunc(e.cfg.HalfOpenTimeout, func() {
+	sa.timers.halfOpen = e.sched.AfterFunc(e.cfg.HalfOpenTimeout, func() {
 		sa.lock()
 		defer sa.unlock()
 		if sa.state == stHalfOpen {

@@ -203,11 +203,11 @@ func (sa *ikeSA) deleteChildLocked(c *childSA, done chan error) {
 func (sa *ikeSA) startTimers() {
 	e := sa.e
 	if e.cfg.Liveness > 0 {
-		sa.timers.liveness = e.cfg.Clock.AfterFunc(e.cfg.Liveness, sa.livenessCheck)
+		sa.timers.liveness = e.sched.AfterFunc(e.cfg.Liveness, sa.livenessCheck)
 	}
 	if sa.behindNAT {
 		if _, ok := e.cfg.Sender.(KeepaliveSender); ok {
-			sa.timers.keepalive = e.cfg.Clock.AfterFunc(e.cfg.Keepalive, sa.keepalive)
+			sa.timers.keepalive = e.sched.AfterFunc(e.cfg.Keepalive, sa.keepalive)
 		}
 	}
 	margin := e.rekeyMargin(e.cfg.IKELifetime)
@@ -216,14 +216,14 @@ func (sa *ikeSA) startTimers() {
 	}
 	// One timer serves both ends of the lifetime: at the soft end it
 	// starts the rekey and re-arms itself for the hard end.
-	sa.timers.rekey = e.cfg.Clock.AfterFunc(e.cfg.IKELifetime-margin, func() {
+	sa.timers.rekey = e.sched.AfterFunc(e.cfg.IKELifetime-margin, func() {
 		// Timers must not block: start the rekey and let it run.
 		sa.lock()
 		defer sa.unlock()
 		if sa.state == stDead {
 			return
 		}
-		sa.timers.rekey = e.cfg.Clock.AfterFunc(margin, func() {
+		sa.timers.rekey = e.sched.AfterFunc(margin, func() {
 			sa.lock()
 			defer sa.unlock()
 			if sa.state == stEstablished || sa.state == stRekeyed {
@@ -254,7 +254,7 @@ func (sa *ikeSA) livenessCheck() {
 		sa.enqueue(&request{exch: Informational, onResponse: func(*Message) {}})
 		idle = 0
 	}
-	sa.timers.liveness = e.cfg.Clock.AfterFunc(max(e.cfg.Liveness-idle, e.cfg.Liveness/4), sa.livenessCheck)
+	sa.timers.liveness = e.sched.AfterFunc(max(e.cfg.Liveness-idle, e.cfg.Liveness/4), sa.livenessCheck)
 }
 
 // keepalive sends a NAT keepalive (RFC 3948 §2.3) and re-arms.
@@ -267,7 +267,7 @@ func (sa *ikeSA) keepalive() {
 	if ks, ok := sa.e.cfg.Sender.(KeepaliveSender); ok {
 		_ = ks.SendKeepalive(sa.local, sa.remote)
 	}
-	sa.timers.keepalive = sa.e.cfg.Clock.AfterFunc(sa.e.cfg.Keepalive, sa.keepalive)
+	sa.timers.keepalive = sa.e.sched.AfterFunc(sa.e.cfg.Keepalive, sa.keepalive)
 }
 
 // armChildTimers schedules a CHILD SA's rekey and expiry, with one timer
@@ -279,7 +279,7 @@ func (sa *ikeSA) armChildTimers(c *childSA) {
 		margin /= 2
 	}
 	spi := c.SPIIn
-	c.timer = e.cfg.Clock.AfterFunc(e.cfg.ChildLifetime-margin, func() { e.childLifetime(spi, margin, false) })
+	c.timer = e.sched.AfterFunc(e.cfg.ChildLifetime-margin, func() { e.childLifetime(spi, margin, false) })
 }
 
 // childLifetime handles the soft (rekey) and hard (delete) ends of a
@@ -297,7 +297,7 @@ func (e *Engine) childLifetime(spi uint32, margin time.Duration, hard bool) {
 		return
 	}
 	if !hard {
-		c.timer = e.cfg.Clock.AfterFunc(margin, func() { e.childLifetime(spi, margin, true) })
+		c.timer = e.sched.AfterFunc(margin, func() { e.childLifetime(spi, margin, true) })
 		if c.state != childInstalled || c.rekeying != nil || sa.state != stEstablished {
 			return
 		}

@@ -76,11 +76,11 @@ type handshake struct {
 
 // saTimers are the timers an SA owns; stopTimers stops them all.
 type saTimers struct {
-	liveness, keepalive, rekey, expire, halfOpen Timer
+	liveness, keepalive, rekey, expire, halfOpen *schedTimer
 }
 
 func (sa *ikeSA) stopTimers() {
-	for _, t := range []*Timer{&sa.timers.liveness, &sa.timers.keepalive, &sa.timers.rekey, &sa.timers.expire, &sa.timers.halfOpen} {
+	for _, t := range []**schedTimer{&sa.timers.liveness, &sa.timers.keepalive, &sa.timers.rekey, &sa.timers.expire, &sa.timers.halfOpen} {
 		if *t != nil {
 			(*t).Stop()
 			*t = nil
@@ -109,10 +109,9 @@ func (sa *ikeSA) id() SAID { return SAID{SPIi: sa.spii, SPIr: sa.spir} }
 // childSA is one CHILD SA pair of an IKE SA.
 type childSA struct {
 	ChildSA
-	state     childState
-	pfs       DHGroup
-	installed time.Time
-	timer     Timer // soft then hard end of the lifetime
+	state childState
+	pfs   DHGroup
+	timer *schedTimer // soft then hard end of the lifetime
 	// rekey collision bookkeeping (RFC 7296 §2.8.1)
 	rekeying   *childRekey
 	replacedBy uint32
@@ -182,7 +181,7 @@ func (sa *ikeSA) die(err error, linger bool) {
 	}
 	if linger && sa.lastResp != nil {
 		sa.e.leaveHalfOpen(sa)
-		sa.timers.expire = sa.e.cfg.Clock.AfterFunc(sa.e.cfg.GiveUp, func() {
+		sa.timers.expire = sa.e.sched.AfterFunc(sa.e.cfg.GiveUp, func() {
 			sa.lock()
 			defer sa.unlock()
 			sa.e.forget(sa)

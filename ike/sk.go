@@ -18,16 +18,18 @@ import (
 // SKCipher protects SK and SKF payloads in one direction of an IKE SA
 // (RFC 7296 §3.14, RFC 5282 for AES-GCM, RFC 7634 for ChaCha20-Poly1305).
 // It is safe for concurrent use.
+//
+// It keeps only the keys: the cipher state (an AES key schedule and GCM
+// table, ≈ 750 octets) is built for each message. An established IKE SA
+// protects a message every liveness interval at most, so an idle SA stays
+// small; building the state costs well under a microsecond.
 type SKCipher struct {
 	encr  EncrAlg
 	integ IntegID
 
-	aead    cipher.AEAD
-	salt    []byte
+	// keys is the encryption key, then the AEAD salt or the integrity key.
+	keys    []byte
 	counter atomic.Uint64 // AEAD IVs: a counter never repeats under one key
-
-	block    cipher.Block
-	integKey []byte
 
 	// Rand supplies CBC IVs; nil means crypto/rand.
 	Rand io.Reader
@@ -53,33 +55,65 @@ func NewSKCipher(encr EncrAlg, integ IntegID, encKey, integKey []byte) (*SKCiphe
 		return nil, fmt.Errorf("ike: SK cipher %v: integrity key of %d octets, want %d", integ, len(integKey), integ.KeyLen())
 	}
 	c := &SKCipher{encr: encr, integ: integ}
-	info := encrs[encr.ID]
-	key, salt := encKey[:len(encKey)-info.saltLen], encKey[len(encKey)-info.saltLen:]
+	c.keys = make([]byte, 0, len(encKey)+len(integKey))
+	c.keys = append(append(c.keys, encKey...), integKey...)
+	// Build the state once, so that a key the cipher refuses fails here.
+	if c.encr.ID.AEAD() {
+		_, err := c.aead()
+		return c, err
+	}
+	_, err := c.block()
+	return c, err
+}
+
+// cipherKey is the encryption key without the salt.
+func (c *SKCipher) cipherKey() []byte {
+	return c.keys[:len(c.keys)-encrs[c.encr.ID].saltLen-c.integ.KeyLen()]
+}
+
+// salt is the AEAD's implicit nonce part.
+func (c *SKCipher) salt() []byte {
+	n := encrs[c.encr.ID].saltLen
+	return c.keys[len(c.keys)-n:]
+}
+
+func (c *SKCipher) integKey() []byte { return c.keys[len(c.keys)-c.integ.KeyLen():] }
+
+// aead builds the AEAD state of an AEAD cipher.
+func (c *SKCipher) aead() (cipher.AEAD, error) {
+	var a cipher.AEAD
 	var err error
-	switch encr.ID {
+	switch c.encr.ID {
 	case EncrAESGCM16:
 		var b cipher.Block
-		if b, err = aes.NewCipher(key); err == nil {
-			c.aead, err = cipher.NewGCM(b)
+		if b, err = aes.NewCipher(c.cipherKey()); err == nil {
+			a, err = cipher.NewGCM(b)
 		}
 	case EncrChaCha20Poly1305:
-		c.aead, err = chacha20poly1305.New(key)
-	case EncrAESCBC:
-		c.block, err = aes.NewCipher(key)
-		c.integKey = append([]byte(nil), integKey...)
+		a, err = chacha20poly1305.New(c.cipherKey())
+	default:
+		err = fmt.Errorf("not an AEAD cipher")
 	}
 	if err != nil {
-		return nil, fmt.Errorf("ike: SK cipher %v: %w", encr, err)
+		return nil, fmt.Errorf("ike: SK cipher %v: %w", c.encr, err)
 	}
-	c.salt = append([]byte(nil), salt...)
-	return c, nil
+	return a, nil
+}
+
+// block builds the block cipher of a cipher with separate integrity.
+func (c *SKCipher) block() (cipher.Block, error) {
+	b, err := aes.NewCipher(c.cipherKey())
+	if err != nil {
+		return nil, fmt.Errorf("ike: SK cipher %v: %w", c.encr, err)
+	}
+	return b, nil
 }
 
 func (c *SKCipher) ivLen() int { return encrs[c.encr.ID].ivLen }
 
 func (c *SKCipher) icvLen() int {
-	if c.aead != nil {
-		return c.aead.Overhead()
+	if c.encr.ID.AEAD() {
+		return encrs[c.encr.ID].icvLen
 	}
 	return c.integ.ICVLen()
 }
@@ -113,12 +147,20 @@ func (c *SKCipher) seal(aad, plaintext []byte) ([]byte, error) {
 // appending IV | ciphertext | ICV to aad.
 func (c *SKCipher) sealPadded(aad, pt []byte) ([]byte, error) {
 	out := aad
-	if c.aead != nil {
+	if c.encr.ID.AEAD() {
+		a, err := c.aead()
+		if err != nil {
+			return nil, err
+		}
 		iv := make([]byte, 8)
 		binary.BigEndian.PutUint64(iv, c.counter.Add(1))
-		nonce := append(append(make([]byte, 0, 12), c.salt...), iv...)
+		nonce := append(append(make([]byte, 0, 12), c.salt()...), iv...)
 		out = append(out, iv...)
-		return c.aead.Seal(out, nonce, pt, aad[:len(aad):len(aad)]), nil
+		return a.Seal(out, nonce, pt, aad[:len(aad):len(aad)]), nil
+	}
+	block, err := c.block()
+	if err != nil {
+		return nil, err
 	}
 	rnd := c.Rand
 	if rnd == nil {
@@ -130,9 +172,9 @@ func (c *SKCipher) sealPadded(aad, pt []byte) ([]byte, error) {
 	}
 	out = append(out, iv...)
 	ct := make([]byte, len(pt))
-	cipher.NewCBCEncrypter(c.block, iv).CryptBlocks(ct, pt)
+	cipher.NewCBCEncrypter(block, iv).CryptBlocks(ct, pt)
 	out = append(out, ct...)
-	mac := hmac.New(integs[c.integ].hash, c.integKey)
+	mac := hmac.New(integs[c.integ].hash, c.integKey())
 	mac.Write(out)
 	return append(out, mac.Sum(nil)[:c.icvLen()]...), nil
 }
@@ -150,22 +192,29 @@ func (c *SKCipher) open(what string, aad, body []byte) ([]byte, error) {
 		return nil, fmt.Errorf("ike: %s payload: %w", what, syntaxErrorf("ciphertext of %d octets is not a multiple of the block size %d", ctLen, bs))
 	}
 	var pt []byte
-	if c.aead != nil {
-		nonce := append(append(make([]byte, 0, 12), c.salt...), body[:iv]...)
-		var err error
-		pt, err = c.aead.Open(nil, nonce, body[iv:], aad)
+	if c.encr.ID.AEAD() {
+		a, err := c.aead()
+		if err != nil {
+			return nil, err
+		}
+		nonce := append(append(make([]byte, 0, 12), c.salt()...), body[:iv]...)
+		pt, err = a.Open(nil, nonce, body[iv:], aad)
 		if err != nil {
 			return nil, fmt.Errorf("ike: %s payload: %w", what, ErrIntegrity)
 		}
 	} else {
-		mac := hmac.New(integs[c.integ].hash, c.integKey)
+		block, err := c.block()
+		if err != nil {
+			return nil, err
+		}
+		mac := hmac.New(integs[c.integ].hash, c.integKey())
 		mac.Write(aad)
 		mac.Write(body[:iv+ctLen])
 		if subtle.ConstantTimeCompare(mac.Sum(nil)[:icv], body[iv+ctLen:]) != 1 {
 			return nil, fmt.Errorf("ike: %s payload: %w", what, ErrIntegrity)
 		}
 		pt = make([]byte, ctLen)
-		cipher.NewCBCDecrypter(c.block, body[:iv]).CryptBlocks(pt, body[iv:iv+ctLen])
+		cipher.NewCBCDecrypter(block, body[:iv]).CryptBlocks(pt, body[iv:iv+ctLen])
 	}
 	padLen := int(pt[len(pt)-1])
 	if padLen+1 > len(pt) {
