@@ -111,4 +111,8 @@ type Stats struct {
 	HeldPackets int               // packets waiting for an SA now
 	HeldFlows   int
 	SAs         int // installed SA pairs
+	// Ciphers counts SA directions whose AEAD state is in memory; the
+	// others were idle for Config.CipherIdle and build it at their next
+	// packet.
+	Ciphers int
 }

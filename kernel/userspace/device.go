@@ -178,9 +178,16 @@ func (d *Device) SocketControl() func(network, address string, c syscall.RawConn
 func (d *Device) Stats() Stats {
 	flows, pkts := d.hold.size()
 	d.mu.Lock()
-	n := len(d.pairs)
+	n, ciphers := len(d.pairs), 0
+	for _, p := range d.pairs {
+		for _, c := range []*espCipher{&p.in.espCipher, &p.out.espCipher} {
+			if c.built() {
+				ciphers++
+			}
+		}
+	}
 	d.mu.Unlock()
-	return Stats{Dropped: d.drops.snapshot(), HeldFlows: flows, HeldPackets: pkts, SAs: n}
+	return Stats{Dropped: d.drops.snapshot(), HeldFlows: flows, HeldPackets: pkts, SAs: n, Ciphers: ciphers}
 }
 
 // drop counts a drop on the device and, when known, on the pair.

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"golang.org/x/crypto/chacha20poly1305"
 
@@ -41,45 +42,103 @@ var (
 	errAEAD      = errors.New("unsupported AEAD")
 )
 
-// espCipher is the AEAD state of one SA direction. It is immutable after
-// creation and safe for concurrent use.
+// espCipher is one SA direction's keys and AEAD state. The state (for
+// AES-GCM a key schedule and a GHASH table, ≈ 770 bytes) is built at
+// install, released by the expiry loop once the direction has been idle
+// for Config.CipherIdle, and built again by the next packet: an idle peer
+// keeps its keys and not its cipher state. It is safe for concurrent use.
 type espCipher struct {
-	spi  uint32
-	aead cipher.AEAD
-	salt [saltLen]byte
-	esn  bool
+	spi    uint32
+	alg    kernel.AEAD
+	esn    bool
+	keyLen uint8
+	salt   [saltLen]byte
+	keyBuf [32]byte // the key without the salt: keyBuf[:keyLen]
+	state  atomic.Pointer[aeadState]
 }
 
-// newESPCipher builds the AEAD from a key whose last 4 bytes are the salt
-// (RFC 4106 §8.1, RFC 7634 §2).
+// aeadState boxes the AEAD so that it can be swapped atomically.
+type aeadState struct{ cipher.AEAD }
+
+// newESPCipher checks a key whose last 4 bytes are the salt (RFC 4106
+// §8.1, RFC 7634 §2) and builds its AEAD.
 func newESPCipher(spi uint32, alg kernel.AEAD, key []byte, esn bool) (*espCipher, error) {
-	c := &espCipher{spi: spi, esn: esn}
-	var err error
+	c := new(espCipher)
+	return c, c.init(spi, alg, key, esn)
+}
+
+// init is newESPCipher in place, for a cipher embedded in its SA.
+func (c *espCipher) init(spi uint32, alg kernel.AEAD, key []byte, esn bool) error {
+	c.spi, c.alg, c.esn = spi, alg, esn
 	switch alg {
 	case kernel.AESGCM16:
 		switch len(key) {
 		case 16 + saltLen, 24 + saltLen, 32 + saltLen:
 		default:
-			return nil, fmt.Errorf("%s: %w: %d bytes, want 20, 28 or 36 (key and 4-byte salt)", alg, errKeyLength, len(key))
-		}
-		var b cipher.Block
-		if b, err = aes.NewCipher(key[:len(key)-saltLen]); err == nil {
-			c.aead, err = cipher.NewGCM(b)
+			return fmt.Errorf("%s: %w: %d bytes, want 20, 28 or 36 (key and 4-byte salt)", alg, errKeyLength, len(key))
 		}
 	case kernel.ChaCha20Poly1305:
 		if len(key) != chacha20poly1305.KeySize+saltLen {
-			return nil, fmt.Errorf("%s: %w: %d bytes, want 36 (key and 4-byte salt)", alg, errKeyLength, len(key))
+			return fmt.Errorf("%s: %w: %d bytes, want 36 (key and 4-byte salt)", alg, errKeyLength, len(key))
 		}
-		c.aead, err = chacha20poly1305.New(key[:chacha20poly1305.KeySize])
 	default:
-		return nil, fmt.Errorf("%w: %d", errAEAD, alg)
+		return fmt.Errorf("%w: %d", errAEAD, alg)
+	}
+	c.keyLen = uint8(copy(c.keyBuf[:], key[:len(key)-saltLen]))
+	copy(c.salt[:], key[len(key)-saltLen:])
+	a, err := c.build()
+	if err != nil {
+		return err
+	}
+	c.state.Store(&aeadState{a})
+	return nil
+}
+
+func (c *espCipher) key() []byte { return c.keyBuf[:c.keyLen] }
+
+func (c *espCipher) build() (cipher.AEAD, error) {
+	var a cipher.AEAD
+	var err error
+	switch c.alg {
+	case kernel.AESGCM16:
+		var b cipher.Block
+		if b, err = aes.NewCipher(c.key()); err == nil {
+			a, err = cipher.NewGCM(b)
+		}
+	case kernel.ChaCha20Poly1305:
+		a, err = chacha20poly1305.New(c.key())
+	default:
+		err = errAEAD
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", alg, err)
+		return nil, fmt.Errorf("%s: %w", c.alg, err)
 	}
-	copy(c.salt[:], key[len(key)-saltLen:])
-	return c, nil
+	return a, nil
 }
+
+// aead returns the AEAD state, building it again if the expiry loop
+// released it. The key was checked at install, so building cannot fail.
+func (c *espCipher) aead() cipher.AEAD {
+	for {
+		if s := c.state.Load(); s != nil {
+			return s.AEAD
+		}
+		a, err := c.build()
+		if err != nil {
+			panic("userspace: rebuilding a checked ESP cipher: " + err.Error())
+		}
+		if c.state.CompareAndSwap(nil, &aeadState{a}) {
+			return a
+		}
+	}
+}
+
+// release drops the AEAD state; the next packet builds it again. It
+// reports whether there was state to drop.
+func (c *espCipher) release() bool { return c.state.Swap(nil) != nil }
+
+// built reports whether the AEAD state is in memory.
+func (c *espCipher) built() bool { return c.state.Load() != nil }
 
 // cryptoScratch holds the nonce and the ESN additional data of one packet.
 // Each worker owns one, so that neither escapes to the heap per packet.
@@ -116,7 +175,7 @@ func (c *espCipher) seal(buf []byte, off, n int, nextHdr byte, seq uint64, sc *c
 	copy(sc.nonce[:saltLen], c.salt[:])
 	copy(sc.nonce[saltLen:], h[8:16])
 	aad := c.aadFor(h, seq, sc)
-	out := c.aead.Seal(buf[off:off], sc.nonce[:], buf[off:end], aad)
+	out := c.aead().Seal(buf[off:off], sc.nonce[:], buf[off:end], aad)
 	return buf[start : off+len(out)]
 }
 
@@ -156,7 +215,7 @@ func (c *espCipher) open(esp []byte, seq uint64, sc *cryptoScratch) (payload []b
 	copy(sc.nonce[saltLen:], h[8:16])
 	aad := c.aadFor(h, seq, sc)
 	ct := esp[espPrefixLen:]
-	pt, err := c.aead.Open(ct[:0], sc.nonce[:], ct, aad)
+	pt, err := c.aead().Open(ct[:0], sc.nonce[:], ct, aad)
 	if err != nil {
 		return nil, 0, dropAuth
 	}

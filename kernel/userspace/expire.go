@@ -29,6 +29,23 @@ func (d *Device) expireLoop() {
 	}
 }
 
+// releaseIdle drops the AEAD state of each direction that has carried no
+// packet for idle (counting from install when none ever did).
+func (p *pair) releaseIdle(now time.Time, idle time.Duration) {
+	for _, h := range [...]struct {
+		c   *espCipher
+		ctr *trafficCounters
+	}{{&p.in.espCipher, &p.in.ctr}, {&p.out.espCipher, &p.out.ctr}} {
+		last := h.ctr.last()
+		if last.IsZero() {
+			last = p.added
+		}
+		if now.Sub(last) >= idle {
+			h.c.release()
+		}
+	}
+}
+
 // expiry applies every limit reached at now: SA pairs past their soft
 // limit are reported once, past their hard limit reported and removed;
 // shunts past their lifetime removed (the trap is back); SPI reservations
@@ -39,6 +56,9 @@ func (d *Device) expiry(now time.Time) []kernel.Expire {
 	d.mu.Lock()
 	changed := false
 	for id, p := range d.pairs {
+		if d.cfg.CipherIdle > 0 {
+			p.releaseIdle(now, d.cfg.CipherIdle)
+		}
 		kind, spi := p.checkLimits(now)
 		if kind == 0 {
 			continue

@@ -11,20 +11,32 @@ import "sync"
 //
 // Sequence numbers here are full 64-bit (ESN, RFC 4303 Appendix A); for SAs
 // without ESN the high half is always zero.
+//
+// The ring is allocated by the first packet recorded: an SA that carries
+// no traffic does not pay for it.
 type replayWindow struct {
 	mu   sync.Mutex
 	top  uint64   // highest sequence number accepted so far (0: none)
-	ring []uint64 // bitmap; bit (seq % 64) of word (seq/64 % len(ring))
-	size uint64   // window size in packets, (len(ring)-1)*64
+	ring []uint64 // bitmap; bit (seq % 64) of word (seq/64 % len(ring)); nil until the first packet
+	size uint64   // window size in packets, (words-1)*64
 }
 
 const (
 	minReplayWindow     = 1024
 	maxReplayWindow     = 1 << 20
-	defaultReplayWindow = 4096
+	defaultReplayWindow = 1024
 )
 
 func newReplayWindow(size uint32) *replayWindow {
+	w := new(replayWindow)
+	w.init(size)
+	return w
+}
+
+// init sets the window's size: size packets (0 means the default),
+// clamped to [minReplayWindow, maxReplayWindow] and rounded up to whole
+// words.
+func (w *replayWindow) init(size uint32) {
 	if size == 0 {
 		size = defaultReplayWindow
 	}
@@ -35,8 +47,7 @@ func newReplayWindow(size uint32) *replayWindow {
 	if s > maxReplayWindow {
 		s = maxReplayWindow
 	}
-	words := (s+63)/64 + 1
-	return &replayWindow{ring: make([]uint64, words), size: (words - 1) * 64}
+	w.size = (s + 63) / 64 * 64
 }
 
 // inferSeq turns the low 32 bits received on the wire into a full sequence
@@ -91,6 +102,7 @@ func (w *replayWindow) checkLocked(seq uint64) bool {
 	if w.top-seq >= w.size {
 		return false
 	}
+	// top > 0: a packet was recorded, so the ring exists.
 	n := uint64(len(w.ring))
 	return w.ring[(seq/64)%n]&(1<<(seq%64)) == 0
 }
@@ -102,6 +114,9 @@ func (w *replayWindow) update(seq uint64) bool {
 	defer w.mu.Unlock()
 	if !w.checkLocked(seq) {
 		return false
+	}
+	if w.ring == nil {
+		w.ring = make([]uint64, w.size/64+1)
 	}
 	n := uint64(len(w.ring))
 	if seq > w.top {

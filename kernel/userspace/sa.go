@@ -22,10 +22,10 @@ type pair struct {
 	life   kernel.Lifetime
 	added  time.Time
 	order  uint64 // install order: the newest pair for a selector carries it
-	in     *inSA
-	out    *outSA
-	drops  dropCounters
-	dead   atomic.Bool // hard limit reached: no more packets either way
+	in     inSA
+	out    outSA
+	drops  atomic.Pointer[dropCounters] // nil until the first drop
+	dead   atomic.Bool                  // hard limit reached: no more packets either way
 	// deferOut: a responder's rekeyed pair, not used outbound while an
 	// older pair for its selectors lives, until its inbound SA has opened a
 	// packet (kernel.SAPair.DeferOutbound).
@@ -36,7 +36,7 @@ type pair struct {
 
 // outSA is the outbound half: it seals and knows where to send.
 type outSA struct {
-	*espCipher
+	espCipher
 	pair     *pair
 	src, dst netip.Addr
 	seq      atomic.Uint64 // last sequence number used
@@ -44,17 +44,16 @@ type outSA struct {
 	addr     net.Addr // *net.IPAddr for raw ESP, *net.UDPAddr for ESP-in-UDP
 	oob      []byte   // IP_PKTINFO with src
 	udp      bool
-	// encapSrc and encapDst are the UDP endpoints of ESP-in-UDP, for
-	// Config.EncapSend.
-	encapSrc, encapDst netip.AddrPort
+	// encapSrc and encapDst are the UDP ports of ESP-in-UDP.
+	encapSrc, encapDst uint16
 }
 
 // inSA is the inbound half: it opens and guards against replays.
 type inSA struct {
-	*espCipher
+	espCipher
 	pair     *pair
 	src, dst netip.Addr
-	replay   *replayWindow
+	replay   replayWindow
 	ctr      trafficCounters
 }
 
@@ -84,7 +83,22 @@ func contains(ps []netip.Prefix, a netip.Addr) bool {
 }
 
 // drop counts a drop on the pair.
-func (p *pair) drop(r dropReason, n uint64) { p.drops.add(r, n) }
+func (p *pair) drop(r dropReason, n uint64) {
+	c := p.drops.Load()
+	if c == nil {
+		p.drops.CompareAndSwap(nil, new(dropCounters))
+		c = p.drops.Load()
+	}
+	c.add(r, n)
+}
+
+// dropped returns the pair's drops by reason.
+func (p *pair) dropped() map[string]uint64 {
+	if c := p.drops.Load(); c != nil {
+		return c.snapshot()
+	}
+	return map[string]uint64{}
+}
 
 // newPair validates an SAPair and builds its ciphers.
 func newPair(sp kernel.SAPair, now time.Time, order uint64, socks *sockets) (*pair, error) {
@@ -112,25 +126,23 @@ func newPair(sp kernel.SAPair, now time.Time, order uint64, socks *sockets) (*pa
 	if sp.Encap != nil && socks.inject == nil && (socks.udp4 == nil || (sp.Out.Dst.Is6() && socks.udp6 == nil)) {
 		return nil, bad("ESP-in-UDP requested but the data plane has no UDP encapsulation socket")
 	}
-	inC, err := newESPCipher(sp.In.SPI, sp.In.AEAD, sp.In.Key, sp.In.ESN)
-	if err != nil {
-		return nil, bad("inbound: %v", err)
-	}
-	outC, err := newESPCipher(sp.Out.SPI, sp.Out.AEAD, sp.Out.Key, sp.Out.ESN)
-	if err != nil {
-		return nil, bad("outbound: %v", err)
-	}
 	p := &pair{
 		id: id, mode: sp.Mode, encap: sp.Encap, life: sp.Lifetime, added: now, order: order,
 		local:  append([]netip.Prefix(nil), sp.Local...),
 		remote: append([]netip.Prefix(nil), sp.Remote...),
 	}
-	p.in = &inSA{espCipher: inC, pair: p, src: sp.In.Src, dst: sp.In.Dst, replay: newReplayWindow(sp.In.Replay)}
-	p.out = &outSA{espCipher: outC, pair: p, src: sp.Out.Src, dst: sp.Out.Dst, oob: sourceOOB(sp.Out.Src)}
+	if err := p.in.init(sp.In.SPI, sp.In.AEAD, sp.In.Key, sp.In.ESN); err != nil {
+		return nil, bad("inbound: %v", err)
+	}
+	if err := p.out.init(sp.Out.SPI, sp.Out.AEAD, sp.Out.Key, sp.Out.ESN); err != nil {
+		return nil, bad("outbound: %v", err)
+	}
+	p.in.pair, p.in.src, p.in.dst = p, sp.In.Src, sp.In.Dst
+	p.in.replay.init(sp.In.Replay)
+	p.out.pair, p.out.src, p.out.dst, p.out.oob = p, sp.Out.Src, sp.Out.Dst, sourceOOB(sp.Out.Src)
 	if sp.Encap != nil {
 		p.out.udp = true
-		p.out.encapSrc = netip.AddrPortFrom(sp.Out.Src, sp.Encap.SrcPort)
-		p.out.encapDst = netip.AddrPortFrom(sp.Out.Dst, sp.Encap.DstPort)
+		p.out.encapSrc, p.out.encapDst = sp.Encap.SrcPort, sp.Encap.DstPort
 		p.out.addr = &net.UDPAddr{IP: sp.Out.Dst.AsSlice(), Port: int(sp.Encap.DstPort)}
 	} else {
 		p.out.addr = &net.IPAddr{IP: sp.Out.Dst.AsSlice()}
@@ -143,7 +155,7 @@ func (p *pair) counters() kernel.Counters {
 	c := kernel.Counters{
 		InBytes: p.in.ctr.bytes.Load(), InPackets: p.in.ctr.packets.Load(),
 		OutBytes: p.out.ctr.bytes.Load(), OutPackets: p.out.ctr.packets.Load(),
-		Dropped: p.drops.snapshot(),
+		Dropped: p.dropped(),
 	}
 	in, out := p.in.ctr.last(), p.out.ctr.last()
 	c.LastUse = in

@@ -185,7 +185,7 @@ func (d *Device) prepareESP(e *outElem, p *pair, ip *ipPacket) {
 		d.drop(p, dropSeqOverflow, 1)
 		return
 	}
-	e.kind, e.sa, e.seq, e.inner = elemESP, p.out, seq, ip.totalLen
+	e.kind, e.sa, e.seq, e.inner = elemESP, &p.out, seq, ip.totalLen
 }
 
 // isNeighbourDiscovery reports ICMPv6 router/neighbour solicitations and
@@ -298,10 +298,11 @@ func (s *sender) flush(elems []outElem, now time.Time) {
 			pkt := e.buf[e.start:e.end]
 			switch {
 			case o.udp && d.cfg.EncapSend != nil:
-				if err := d.cfg.EncapSend(pkt, o.encapSrc, o.encapDst); err != nil {
+				dst := netip.AddrPortFrom(o.dst, o.encapDst)
+				if err := d.cfg.EncapSend(pkt, netip.AddrPortFrom(o.src, o.encapSrc), dst); err != nil {
 					d.drop(o.pair, dropSendError, 1)
 					if d.closed() == nil {
-						d.log.Debug("send ESP-in-UDP", "to", o.encapDst, "err", err)
+						d.log.Debug("send ESP-in-UDP", "to", dst, "err", err)
 					}
 				}
 			case o.udp && o.dst.Is4():

@@ -92,7 +92,7 @@ func buildTables(traps map[netip.Prefix]kernel.Group, pairs map[kernel.SAPairID]
 	sorted := make([]*pair, 0, len(pairs))
 	for _, p := range pairs {
 		sorted = append(sorted, p)
-		t.in[p.in.spi] = p.in
+		t.in[p.in.spi] = &p.in
 	}
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].order > sorted[j].order })
 	for _, p := range sorted {
