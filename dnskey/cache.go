@@ -1,10 +1,11 @@
 package dnskey
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"github.com/miekg/dns"
 )
 
@@ -38,18 +39,51 @@ func (k answerKind) String() string {
 }
 
 // rrsetAnswer is the parsed answer for one (name, type): what is cached.
-// It is shared between readers and never modified after it is made.
+// It is small (the cache holds three per peer: IPSECKEY, TXT and KEY, and
+// the last two are usually NODATA); keys and skipped records hang off it
+// only when there are some. Cached answers are never modified.
 type rrsetAnswer struct {
-	qtype   uint16
-	kind    answerKind
-	keys    []PeerKey // TTL unset: filled in from expires when read
-	skipped []SkippedRecord
-	ignored int  // TXT records that are not X-IPsec-Server
-	secure  bool // AD bit
 	expires time.Time
+	data    *rrsetData // nil for an answer with neither keys nor skipped records
+	ignored uint32     // TXT records that are not X-IPsec-Server
+	kind    answerKind
+	secure  bool // AD bit
 	// noCache marks a negative answer without an SOA, which RFC 2308 §5
 	// says must not be cached.
 	noCache bool
+}
+
+type rrsetData struct {
+	keys    []PeerKey // TTL unset: filled in from expires when read
+	skipped []SkippedRecord
+}
+
+func (a *rrsetAnswer) keys() []PeerKey {
+	if a.data == nil {
+		return nil
+	}
+	return a.data.keys
+}
+
+func (a *rrsetAnswer) skipped() []SkippedRecord {
+	if a.data == nil {
+		return nil
+	}
+	return a.data.skipped
+}
+
+func (a *rrsetAnswer) addKey(k PeerKey) {
+	if a.data == nil {
+		a.data = new(rrsetData)
+	}
+	a.data.keys = append(a.data.keys, k)
+}
+
+func (a *rrsetAnswer) addSkipped(s SkippedRecord) {
+	if a.data == nil {
+		a.data = new(rrsetData)
+	}
+	a.data.skipped = append(a.data.skipped, s)
 }
 
 type cacheKey struct {
@@ -59,40 +93,99 @@ type cacheKey struct {
 
 func (k cacheKey) String() string { return k.name + " " + dns.TypeToString[k.qtype] }
 
-// answerCache is a size-bounded LRU of answers, each with its own expiry.
-// The expirable LRU of golang-lru has one TTL for all entries, no clock to
-// inject and a goroutine that never stops, hence the plain one.
+// typeSlot is the index of qtype in queryTypes, the slot of its answer in
+// a nameAnswers.
+func typeSlot(qtype uint16) (int, bool) {
+	for i, t := range queryTypes {
+		if t == qtype {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// nameAnswers are the cached answers for one name, a slot per query type
+// (nil: not cached). One LRU entry per name, not per (name, type), keeps
+// the cache's own overhead to one list element and one map slot per peer.
+type nameAnswers [len(queryTypes)]*rrsetAnswer
+
+// answerCache is a size-bounded LRU of names, each answer with its own
+// expiry. The expirable LRU of golang-lru has one TTL for all entries, no
+// clock to inject and a goroutine that never stops, hence the plain one.
+// Answers for one name arrive from parallel fetches, so updates are
+// read-modify-write under mu.
 type answerCache struct {
-	lru   *lru.Cache[cacheKey, *rrsetAnswer]
+	mu    sync.Mutex
+	lru   *simplelru.LRU[string, nameAnswers]
 	clock Clock
 }
 
 func newAnswerCache(size int, clock Clock) (*answerCache, error) {
-	c, err := lru.New[cacheKey, *rrsetAnswer](size)
+	c, err := simplelru.NewLRU[string, nameAnswers](size, nil)
 	if err != nil {
 		return nil, err
 	}
 	return &answerCache{lru: c, clock: clock}, nil
 }
 
-// get returns a live entry; an expired one is removed and reported missing.
+// get returns a live answer. An expired one is reported missing, and a
+// name whose answers have all expired is removed.
 func (c *answerCache) get(k cacheKey) (*rrsetAnswer, bool) {
-	a, ok := c.lru.Get(k)
+	i, ok := typeSlot(k.qtype)
 	if !ok {
 		return nil, false
 	}
-	if !c.clock.Now().Before(a.expires) {
-		c.lru.Remove(k)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	all, ok := c.lru.Get(k.name)
+	if !ok {
 		return nil, false
 	}
-	return a, true
+	now := c.clock.Now()
+	if a := all[i]; a != nil && now.Before(a.expires) {
+		return a, true
+	}
+	for _, a := range all {
+		if a != nil && now.Before(a.expires) {
+			return nil, false
+		}
+	}
+	c.lru.Remove(k.name)
+	return nil, false
 }
 
 func (c *answerCache) add(k cacheKey, a *rrsetAnswer) {
-	if a.noCache {
+	i, ok := typeSlot(k.qtype)
+	if !ok || a.noCache {
 		return
 	}
-	c.lru.Add(k, a)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	all, _ := c.lru.Peek(k.name)
+	all[i] = a
+	c.lru.Add(k.name, all)
+}
+
+// len returns the number of names cached.
+func (c *answerCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lru.Len()
+}
+
+// each calls f for every cached answer, expired ones included, without
+// touching the LRU order.
+func (c *answerCache) each(f func(k cacheKey, a *rrsetAnswer)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, name := range c.lru.Keys() {
+		all, _ := c.lru.Peek(name)
+		for i, a := range all {
+			if a != nil {
+				f(cacheKey{name: name, qtype: queryTypes[i]}, a)
+			}
+		}
+	}
 }
 
 // Stats are the resolver's counters since it was made.
@@ -102,7 +195,7 @@ type Stats struct {
 	Coalesced uint64 `json:"coalesced"` // misses that joined a query already in flight
 	Queries   uint64 `json:"queries"`   // DNS messages sent (attempts, retries, TCP fallbacks)
 	Errors    uint64 `json:"errors"`    // (name, type) fetches that ended in ErrDNSFailure
-	Entries   int    `json:"entries"`   // entries in the cache now (expired ones included until read)
+	Entries   int    `json:"entries"`   // names in the cache now, each with its IPSECKEY, TXT and KEY answers (expired ones included until read)
 }
 
 type counters struct {

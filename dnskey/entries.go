@@ -26,20 +26,19 @@ type CacheEntry struct {
 func (r *Resolver) CacheEntries() []CacheEntry {
 	now := r.cfg.Clock.Now()
 	var out []CacheEntry
-	for _, k := range r.cache.lru.Keys() {
-		a, ok := r.cache.lru.Peek(k)
-		if !ok || !now.Before(a.expires) {
-			continue
+	r.cache.each(func(k cacheKey, a *rrsetAnswer) {
+		if !now.Before(a.expires) {
+			return
 		}
 		ttl := a.expires.Sub(now).Truncate(time.Second)
 		e := CacheEntry{Name: k.name, Type: dns.TypeToString[k.qtype], Answer: a.kind.String(), Secure: a.secure, Expires: ttl}
-		for _, pk := range a.keys {
+		for _, pk := range a.keys() {
 			pk.TTL = ttl
 			e.Keys = append(e.Keys, pk)
 			e.Fingerprints = append(e.Fingerprints, pk.Fingerprint())
 		}
 		out = append(out, e)
-	}
+	})
 	slices.SortFunc(out, func(a, b CacheEntry) int {
 		if c := strings.Compare(a.Name, b.Name); c != 0 {
 			return c

@@ -173,12 +173,12 @@ func FuzzAnswer(f *testing.F) {
 		}
 		q := resp.Question[0]
 		a := r.answerFrom(cacheKey{name: strings.ToLower(q.Name), qtype: q.Qtype}, resp, r.cfg.Clock.Now())
-		for _, pk := range a.keys {
+		for _, pk := range a.keys() {
 			if pk.Record == "" || pk.Source == 0 {
 				t.Fatalf("key without record or source: %+v", pk)
 			}
 		}
-		for _, s := range a.skipped {
+		for _, s := range a.skipped() {
 			if s.Record == "" || s.Reason == "" {
 				t.Fatalf("skipped record without record or reason: %+v", s)
 			}

@@ -35,7 +35,8 @@ type Config struct {
 	// MinTTL and MaxTTL clamp every record's and negative answer's TTL;
 	// defaults 10s and 1h.
 	MinTTL, MaxTTL time.Duration
-	// CacheSize bounds the cache in (name, type) entries; default 4096.
+	// CacheSize bounds the cache in names (each with its IPSECKEY, TXT and
+	// KEY answers); default 4096.
 	CacheSize int
 	// UDPSize is the EDNS0 buffer size offered; default 1232.
 	UDPSize uint16
@@ -46,7 +47,7 @@ type Config struct {
 }
 
 // queryTypes are asked in parallel for every lookup.
-var queryTypes = []uint16{dns.TypeIPSECKEY, dns.TypeTXT, dns.TypeKEY}
+var queryTypes = [...]uint16{dns.TypeIPSECKEY, dns.TypeTXT, dns.TypeKEY}
 
 // Resolver finds peers' keys in DNS and caches them. It is safe for
 // concurrent use.
@@ -126,7 +127,7 @@ func (r *Resolver) Servers() []string { return append([]string(nil), r.cfg.Serve
 func (r *Resolver) Stats() Stats {
 	return Stats{
 		Hits: r.stats.hits.Load(), Misses: r.stats.misses.Load(), Coalesced: r.stats.coalesced.Load(),
-		Queries: r.stats.queries.Load(), Errors: r.stats.errors.Load(), Entries: r.cache.lru.Len(),
+		Queries: r.stats.queries.Load(), Errors: r.stats.errors.Load(), Entries: r.cache.len(),
 	}
 }
 
@@ -202,13 +203,13 @@ func (r *Resolver) Lookup(ctx context.Context, id ID) (Result, error) {
 			continue
 		}
 		res.Outcome = append(res.Outcome, tname+": "+a.kind.String())
-		res.Skipped = append(res.Skipped, a.skipped...)
+		res.Skipped = append(res.Skipped, a.skipped()...)
 		if !a.secure && a.kind == answerPositive {
 			res.Insecure = true
 		}
 		// Whole seconds, rounded up: a fresh 300s answer shows 300s.
 		ttl := (a.expires.Sub(now) + time.Second - 1).Truncate(time.Second)
-		for _, k := range a.keys {
+		for _, k := range a.keys() {
 			k.TTL = ttl
 			if !k.Secure && !r.cfg.AcceptInsecure {
 				insecureSkipped = true
@@ -258,7 +259,7 @@ func (r *Resolver) fetchShared(ctx context.Context, k cacheKey) (*rrsetAnswer, e
 			return nil, err
 		}
 		r.cfg.Logger.Debug("dnskey: answer", "name", k.name, "type", dns.TypeToString[k.qtype], "answer", a.kind.String(),
-			"secure", a.secure, "keys", len(a.keys), "skipped", len(a.skipped), "cached", !a.noCache,
+			"secure", a.secure, "keys", len(a.keys()), "skipped", len(a.skipped()), "cached", !a.noCache,
 			"ttl", a.expires.Sub(r.cfg.Clock.Now()))
 		r.cache.add(k, a)
 		return a, nil
@@ -288,7 +289,7 @@ func (r *Resolver) fetch(ctx context.Context, k cacheKey) (*rrsetAnswer, error) 
 
 // answerFrom turns a NOERROR or NXDOMAIN response into the cached answer.
 func (r *Resolver) answerFrom(k cacheKey, resp *dns.Msg, now time.Time) *rrsetAnswer {
-	a := &rrsetAnswer{qtype: k.qtype, secure: resp.AuthenticatedData}
+	a := &rrsetAnswer{secure: resp.AuthenticatedData}
 	if resp.Rcode == dns.RcodeNameError {
 		a.kind = answerNXDomain
 		r.negativeTTL(a, resp, now)
@@ -306,7 +307,7 @@ func (r *Resolver) answerFrom(k cacheKey, resp *dns.Msg, now time.Time) *rrsetAn
 			minTTL = h.Ttl
 		}
 		found++
-		r.parseRecord(a, rr)
+		r.parseRecord(a, k.name, rr)
 	}
 	if found == 0 {
 		a.kind = answerNoData
@@ -319,7 +320,7 @@ func (r *Resolver) answerFrom(k cacheKey, resp *dns.Msg, now time.Time) *rrsetAn
 }
 
 // parseRecord adds rr to a as a key, a skipped record or an ignored TXT.
-func (r *Resolver) parseRecord(a *rrsetAnswer, rr dns.RR) {
+func (r *Resolver) parseRecord(a *rrsetAnswer, qname string, rr dns.RR) {
 	var k PeerKey
 	var err error
 	switch rr := rr.(type) {
@@ -344,13 +345,16 @@ func (r *Resolver) parseRecord(a *rrsetAnswer, rr dns.RR) {
 	text := rr.String()
 	if err != nil {
 		r.cfg.Logger.Warn("dnskey: skipping record", "record", text, "reason", err.Error())
-		a.skipped = append(a.skipped, SkippedRecord{Record: text, Reason: err.Error()})
+		a.addSkipped(SkippedRecord{Record: text, Reason: err.Error()})
 		return
 	}
 	k.Name = strings.ToLower(rr.Header().Name)
+	if k.Name == qname {
+		k.Name = qname // one string for the cache key and its records
+	}
 	k.Secure = a.secure
 	k.Record = text
-	a.keys = append(a.keys, k)
+	a.addKey(k)
 }
 
 // negativeTTL sets the expiry of a negative answer from the SOA in the

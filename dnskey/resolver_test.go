@@ -527,14 +527,28 @@ func TestCacheIsBounded(t *testing.T) {
 	for _, a := range []string{"2", "3", "4"} {
 		s.add(t, a+".0.18.198.in-addr.arpa. 300 IN IPSECKEY 10 0 4 . "+key)
 	}
-	r, _ := newTestResolver(t, s, func(c *Config) { c.CacheSize = 4 })
+	// The bound counts names; each holds its IPSECKEY, TXT and KEY answers.
+	r, _ := newTestResolver(t, s, func(c *Config) { c.CacheSize = 2 })
 	for _, a := range []string{"198.18.0.2", "198.18.0.3", "198.18.0.4"} {
 		if _, err := r.Lookup(context.Background(), mustID(t, a)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n := r.Stats().Entries; n != 4 {
-		t.Fatalf("%d cache entries, want the bound 4", n)
+	if n := r.Stats().Entries; n != 2 {
+		t.Fatalf("%d names cached, want the bound 2", n)
+	}
+	if n := len(r.CacheEntries()); n != 6 {
+		t.Fatalf("%d cached answers, want 6 (2 names × IPSECKEY, TXT, KEY)", n)
+	}
+	// The names kept answer from the cache, every type of them.
+	const kept = "4.0.18.198.in-addr.arpa."
+	queries := func() int64 {
+		return s.count(kept, dns.TypeIPSECKEY) + s.count(kept, dns.TypeTXT) + s.count(kept, dns.TypeKEY)
+	}
+	before := queries()
+	r.Lookup(context.Background(), mustID(t, "198.18.0.4"))
+	if after := queries(); before != 3 || after != before {
+		t.Fatalf("a cached name: %d queries, then %d after asking again; want 3 and 3", before, after)
 	}
 	// The oldest name was evicted: asking again queries again.
 	r.Lookup(context.Background(), mustID(t, "198.18.0.2"))
@@ -587,5 +601,52 @@ func TestLookupPartialFailure(t *testing.T) {
 	_, err = r.Lookup(context.Background(), mustID(t, "198.18.0.3"))
 	if !errors.Is(err, ErrDNSFailure) || errors.Is(err, ErrNoKey) {
 		t.Fatalf("NODATA + SERVFAIL: err = %v, want ErrDNSFailure", err)
+	}
+}
+
+// TestCacheExpiresPerType checks that the answers cached under one name
+// expire each at its own TTL: the IPSECKEY (TTL 400) outlives the TXT
+// and KEY NODATA answers (SOA minimum 300), so only those are asked again,
+// and once all have expired the name is dropped.
+func TestCacheExpiresPerType(t *testing.T) {
+	s := newTestServer(t)
+	s.set(func() { s.ad = true })
+	s.add(t, target+" 400 IN IPSECKEY 10 0 4 . "+b64key(t, testKeys().ed.Public()))
+	r, clk := newTestResolver(t, s, nil)
+	lookup := func() {
+		t.Helper()
+		if _, err := r.Lookup(context.Background(), mustID(t, "198.18.0.2")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	asked := func() [3]int64 {
+		return [3]int64{s.count(target, dns.TypeIPSECKEY), s.count(target, dns.TypeTXT), s.count(target, dns.TypeKEY)}
+	}
+	lookup()
+	clk.Advance(299 * time.Second)
+	lookup()
+	if got := asked(); got != [3]int64{1, 1, 1} {
+		t.Fatalf("within every TTL: IPSECKEY, TXT, KEY asked %v times, want once each", got)
+	}
+	clk.Advance(2 * time.Second)
+	lookup()
+	if got := asked(); got != [3]int64{1, 2, 2} {
+		t.Fatalf("NODATA expired, IPSECKEY not: asked %v, want [1 2 2]", got)
+	}
+	clk.Advance(100 * time.Second) // 401 s: the IPSECKEY expired, the NODATA asked at 301 s did not
+	lookup()
+	if got := asked(); got != [3]int64{2, 2, 2} {
+		t.Fatalf("IPSECKEY expired: asked %v, want [2 2 2]", got)
+	}
+	if n := r.Stats().Entries; n != 1 {
+		t.Fatalf("%d names cached, want 1", n)
+	}
+	// Everything expired: reading the name drops it.
+	clk.Advance(time.Hour)
+	if _, ok := r.cache.get(cacheKey{name: target, qtype: dns.TypeTXT}); ok {
+		t.Fatal("an expired answer was served")
+	}
+	if n := r.Stats().Entries; n != 0 {
+		t.Fatalf("%d names cached after every answer expired and the name was read, want 0", n)
 	}
 }
