@@ -12,8 +12,11 @@
 // /proc/PID/status) is read after -warm peers (so one-off costs — code
 // paths first touched, TUN buffers, pools — are paid) and again after
 // -peers more; the difference divided by -peers is the cost of one
-// established peer. Go's heap grows ahead of its live size (GOGC), so RSS
-// overstates the live memory: the figure is an upper bound.
+// established peer. So is the Go heap the daemon holds live right after a
+// garbage collection (GET /v1/memory?gc=1, runtime/metrics): Go's heap
+// grows ahead of its live size (GOGC), so RSS overstates the live memory
+// and is an upper bound. -profile DIR saves the responder's heap profile
+// at each reading, for `go tool pprof -diff_base`.
 //
 // Topology (inside namespaces "oemem<pid>-*" only, removed on exit): a LAN
 // 198.18.0.0/24 with the responder (.2), the DNS server (.53) and the load
@@ -33,9 +36,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"regexp"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -47,7 +47,6 @@ import (
 	"github.com/oemesh/oemesh/ike"
 	"github.com/oemesh/oemesh/internal/control"
 	"github.com/oemesh/oemesh/internal/lab"
-	"github.com/oemesh/oemesh/oe"
 )
 
 var (
@@ -63,6 +62,8 @@ func main() {
 	warm := flag.Int("warm", 100, "peers brought up before the first reading")
 	conc := flag.Int("concurrency", 16, "handshakes in flight at once")
 	keep := flag.Bool("v", false, "print the responder's log on failure")
+	profiles := flag.String("profile", "", "save the responder's heap profile at each reading in `DIR`")
+	idle := flag.Duration("idle", 35*time.Second, "then wait this long with no traffic and read again (the data plane releases idle SAs' cipher state after 30 s); 0: don't")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "oemem: must run as root (network namespaces, TUN)")
@@ -82,7 +83,13 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	b := &bench{oemeshd: oemeshd, conc: *conc}
+	b := &bench{oemeshd: oemeshd, conc: *conc, profiles: *profiles, idle: *idle}
+	if *profiles != "" {
+		if err := os.MkdirAll(*profiles, 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, "oemem: -profile:", err)
+			os.Exit(2)
+		}
+	}
 	err = b.run(ctx, *warm, *peers)
 	if err != nil && *keep {
 		if log, rerr := os.ReadFile(filepath.Join(b.work, "oemeshd.log")); rerr == nil {
@@ -97,19 +104,21 @@ func main() {
 }
 
 type bench struct {
-	oemeshd string
-	conc    int
-	work    string
-	lab     *lab.Lab
-	dns     *lab.DNSServer
-	daemon  *exec.Cmd
-	waited  chan error
-	tr      *ike.UDPTransport
-	eng     *ike.Engine
-	stopSrv context.CancelFunc
-	served  chan error
-	respKey crypto.PublicKey
-	lastGC  string // the last gctrace line read
+	oemeshd  string
+	conc     int
+	work     string
+	lab      *lab.Lab
+	dns      *lab.DNSServer
+	daemon   *exec.Cmd
+	waited   chan error
+	tr       *ike.UDPTransport
+	eng      *ike.Engine
+	stopSrv  context.CancelFunc
+	served   chan error
+	respKey  crypto.PublicKey
+	profiles string // directory for heap profiles, or ""
+	reading  int    // readings taken so far
+	idle     time.Duration
 }
 
 func (b *bench) close() {
@@ -168,16 +177,21 @@ func (b *bench) run(ctx context.Context, warm, peers int) error {
 	}
 
 	time.Sleep(time.Second)
-	base, err := rss(b.daemon.Process.Pid)
+	base, err := b.memory(ctx, control.NewClient(b.socket()), "heap-0.pb.gz")
 	if err != nil {
-		return err
-	}
-	if base.liveMB, base.gcs, err = b.liveHeap(ctx, control.NewClient(b.socket())); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "oemem: responder up, RSS %s; %d warm-up peers\n", kib(base.rss), warm)
 	if err := b.establish(ctx, addrs[:warm]); err != nil {
 		return err
+	}
+	if b.idle > 0 {
+		// The warm-up peers go idle first, so that both differences below
+		// are exact: r2-r1 is 1,000 fresh peers, r3-r1 1,000 idle ones.
+		fmt.Fprintf(os.Stderr, "oemem: %d warm-up peers up; idle for %v\n", warm, b.idle)
+		if err := sleepCtx(ctx, b.idle); err != nil {
+			return err
+		}
 	}
 	r1, err := b.settle(ctx, warm)
 	if err != nil {
@@ -197,9 +211,26 @@ func (b *bench) run(ctx context.Context, warm, peers int) error {
 		peers, warm, peers, took.Seconds(), float64(peers)/took.Seconds())
 	fmt.Printf("  VmRSS   %s → %s → %s: %.2f KiB per peer\n", kib(base.rss), kib(r1.rss), kib(r2.rss), float64(r2.rss-r1.rss)/1024/float64(peers))
 	fmt.Printf("  RssAnon %s → %s → %s: %.2f KiB per peer\n", kib(base.anon), kib(r1.anon), kib(r2.anon), float64(r2.anon-r1.anon)/1024/float64(peers))
-	fmt.Printf("  Go live heap after a collection (gctrace, MB) %d → %d → %d: %.1f KiB per peer (±%.1f: MB rounding)\n",
-		base.liveMB, r1.liveMB, r2.liveMB, float64(r2.liveMB-r1.liveMB)*1024/float64(peers), 2*1024/float64(peers))
-	fmt.Printf("  last collection: %s\n", b.lastGC)
+	fmt.Printf("  Go live heap after a collection %s → %s → %s: %.2f KiB per peer (%.1f heap objects per peer)\n",
+		kib(base.live), kib(r1.live), kib(r2.live), float64(r2.live-r1.live)/1024/float64(peers), float64(r2.objects-r1.objects)/float64(peers))
+	if b.idle > 0 {
+		fmt.Fprintf(os.Stderr, "oemem: %d peers, RSS %s; idle for %v\n", warm+peers, kib(r2.rss), b.idle)
+		if err := sleepCtx(ctx, b.idle); err != nil {
+			return err
+		}
+		r3, err := b.settle(ctx, warm+peers)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("the same %d peers after %v without traffic (idle SA directions keep their keys, not their cipher state):\n", peers, b.idle)
+		fmt.Printf("  VmRSS   %s: %.2f KiB per peer\n", kib(r3.rss), float64(r3.rss-r1.rss)/1024/float64(peers))
+		fmt.Printf("  RssAnon %s: %.2f KiB per peer\n", kib(r3.anon), float64(r3.anon-r1.anon)/1024/float64(peers))
+		fmt.Printf("  Go live heap after a collection %s: %.2f KiB per peer (%.1f heap objects per peer)\n",
+			kib(r3.live), float64(r3.live-r1.live)/1024/float64(peers), float64(r3.objects-r1.objects)/float64(peers))
+	}
+	if b.profiles != "" {
+		fmt.Printf("  heap profiles: %s/heap-{0,1,2,3}.pb.gz (go tool pprof -diff_base heap-1.pb.gz heap-2.pb.gz)\n", b.profiles)
+	}
 	return nil
 }
 
@@ -311,8 +342,10 @@ log:
 	}
 	cmd := exec.Command("ip", "netns", "exec", b.lab.Node("resp").NSName, b.oemeshd, "--config", cfg)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	// gctrace: the runtime logs the live heap after each collection.
-	cmd.Env = append(os.Environ(), "GODEBUG=gctrace=1")
+	if b.profiles != "" {
+		// Record every allocation, not one per 512 KiB: exact profiles.
+		cmd.Env = append(os.Environ(), "GODEBUG=memprofilerate=1")
+	}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("starting oemeshd: %w", err)
@@ -412,97 +445,60 @@ func (b *bench) settle(ctx context.Context, want int) (mem, error) {
 	client := control.NewClient(b.socket())
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		var ts []oe.TunnelStatus
-		err := client.Do(ctx, "GET", "/v1/traffic", nil, &ts)
-		if err == nil && len(ts) == want {
+		// The status's count, not the SA list: a list of a thousand SAs
+		// leaves encoder buffers behind that are not the daemon's state.
+		var st control.Status
+		err := client.Do(ctx, "GET", "/v1/status", nil, &st)
+		if err == nil && st.Counts["tunnels"] == uint64(want) {
 			break
 		}
 		if time.Now().After(deadline) {
-			return mem{}, fmt.Errorf("the responder lists %d SAs, want %d (%v)", len(ts), want, err)
+			return mem{}, fmt.Errorf("the responder counts %d tunnels, want %d (%v)", st.Counts["tunnels"], want, err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	time.Sleep(2 * time.Second)
-	m, err := rss(b.daemon.Process.Pid)
-	if err != nil {
-		return m, err
-	}
-	m.liveMB, m.gcs, err = b.liveHeap(ctx, client)
-	return m, err
+	return b.memory(ctx, client, fmt.Sprintf("heap-%d.pb.gz", b.reading))
 }
 
-var gcRE = regexp.MustCompile(`(?m)^gc (\d+) @.* (\d+)->(\d+)->(\d+) MB.*$`)
-
-// liveHeap makes the responder collect garbage once more, by asking it
-// for its SA list (which allocates) until gctrace logs a new collection,
-// and returns the live heap that collection marked (in MB, gctrace's
-// unit) and the number of collections so far.
-func (b *bench) liveHeap(ctx context.Context, client *control.Client) (int, int, error) {
-	last := func() (n, live int) {
-		data, _ := os.ReadFile(filepath.Join(b.work, "oemeshd.log"))
-		all := gcRE.FindAllStringSubmatch(string(data), -1)
-		if len(all) == 0 {
-			return 0, -1
+// memory makes the responder collect garbage and reads its memory:
+// the live heap (runtime/metrics, exact), VmRSS and RssAnon. With -profile
+// it also saves the responder's heap profile as name in that directory.
+func (b *bench) memory(ctx context.Context, client *control.Client, name string) (mem, error) {
+	b.reading++
+	if b.profiles != "" {
+		f, err := os.Create(filepath.Join(b.profiles, name))
+		if err != nil {
+			return mem{}, err
 		}
-		m := all[len(all)-1]
-		n, _ = strconv.Atoi(m[1])
-		live, _ = strconv.Atoi(m[4])
-		b.lastGC = m[0]
-		return n, live
-	}
-	before, _ := last()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		for range 20 {
-			var ts []oe.TunnelStatus
-			if err := client.Do(ctx, "GET", "/v1/traffic", nil, &ts); err != nil {
-				return 0, 0, err
-			}
+		err = client.Fetch(ctx, "/v1/debug/heap?gc=1", f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
 		}
-		if n, live := last(); n > before {
-			return live, n, nil
+		if err != nil {
+			return mem{}, err
 		}
 	}
-	return 0, 0, errors.New("no garbage collection logged by gctrace within 60 s")
+	var m control.Memory
+	if err := client.Do(ctx, "GET", "/v1/memory?gc=1", nil, &m); err != nil {
+		return mem{}, err
+	}
+	return mem{rss: int64(m.RSS), anon: int64(m.RSSAnon), live: int64(m.HeapLive), objects: int64(m.HeapObjects)}, nil
 }
 
 type mem struct {
 	rss, anon int64 // bytes
-	liveMB    int   // live heap after a collection at the reading, in MB
-	gcs       int
+	live      int64 // live heap after a collection at the reading, bytes
+	objects   int64 // live heap objects
 }
 
-// rss reads VmRSS and RssAnon from /proc/PID/status.
-func rss(pid int) (mem, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return mem{}, err
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	select {
+	case <-time.After(d):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	var m mem
-	for _, line := range strings.Split(string(data), "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(v)
-		if len(f) != 2 || f[1] != "kB" {
-			continue
-		}
-		n, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			return mem{}, fmt.Errorf("/proc/%d/status %s: %w", pid, k, err)
-		}
-		switch k {
-		case "VmRSS":
-			m.rss = n * 1024
-		case "RssAnon":
-			m.anon = n * 1024
-		}
-	}
-	if m.rss == 0 {
-		return mem{}, fmt.Errorf("/proc/%d/status has no VmRSS", pid)
-	}
-	return m, nil
 }
 
 func kib(n int64) string { return fmt.Sprintf("%d KiB", n/1024) }
