@@ -225,11 +225,11 @@ func (o *OE) onConnChildUp(info ike.ChildSAInfo) {
 	if !ok {
 		return
 	}
-	cs := o.connOfChild(t.peer, info.PeerID, info.TSLocal, info.TSRemote)
+	cs := o.connOfChild(t.peerAddr(), info.PeerID, info.TSLocal, info.TSRemote)
 	if cs == nil {
 		return
 	}
-	ct := connTunnel{ike: info.IKE, peer: t.peer, peerID: info.PeerID, local: info.TSLocal, remote: info.TSRemote,
+	ct := connTunnel{ike: info.IKE, peer: t.peerAddr(), peerID: info.PeerID, local: info.TSLocal, remote: info.TSRemote,
 		mode: info.Mode, upSince: o.cfg.Clock.Now(), verbHost: cs.hostToHost()}
 	// The IKE SA each existing tunnel belongs to now (an IKE rekey moves
 	// children without telling the hooks).

@@ -96,11 +96,11 @@ func (o *OE) Delete(ctx context.Context, sa ike.ChildSA) error {
 func (o *OE) replaceOlder(sa ike.ChildSA) {
 	for _, old := range o.tunnels.sameFlow(sa) {
 		id := ike.SAID{SPIi: old.ike.SPIi, SPIr: old.ike.SPIr}
-		o.log.Info("peer reconnected: deleting its older IKE SA", "peer", sa.Remote, "old_spi_in", fmt.Sprintf("%08x", old.spiIn))
+		o.log.Info("peer reconnected: deleting its older IKE SA", "peer", sa.Remote, "old_spi_in", fmt.Sprintf("%08x", old.inSPI()))
 		// The peer that reconnected has most likely lost the old SAs (it
 		// restarted), so our Delete may never be answered: take the old
 		// pair out of the data plane now rather than after the give-up time.
-		if t, ok := o.tunnels.remove(old.spiIn); ok {
+		if t, ok := o.tunnels.remove(old.inSPI()); ok {
 			// The new pair carries the flow: keep its policies.
 			if err := o.dp.DeleteSA(context.Background(), t.id, kernel.DeleteOptions{KeepPolicy: true}); err != nil {
 				o.log.Warn("removing a reconnected peer's old SA", "peer", sa.Remote, "err", err)

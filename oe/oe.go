@@ -110,9 +110,9 @@ func (o *OE) SetPolicy(ctx context.Context, p *policygroups.Policy) (policygroup
 	o.policy.Store(p)
 	// Tunnels whose peer is now in clear or block are no longer allowed.
 	for _, t := range o.tunnels.all() {
-		if g := p.Group(t.peer); !g.Responds() && !o.isConnTunnel(t.spiIn) {
-			o.log.Info("policy no longer allows tunnel; deleting it", "peer", t.peer, "group", g)
-			spi := t.spiIn
+		if g := p.Group(t.peerAddr()); !g.Responds() && !o.isConnTunnel(t.inSPI()) {
+			o.log.Info("policy no longer allows tunnel; deleting it", "peer", t.peerAddr(), "group", g)
+			spi := t.inSPI()
 			o.goDetached(func(ctx context.Context) { o.engine.DeleteChild(ctx, spi) })
 		}
 	}
@@ -199,7 +199,7 @@ func (o *OE) onExpire(ctx context.Context, e kernel.Expire) {
 func (o *OE) expireIdle(ctx context.Context) {
 	now := o.cfg.Clock.Now()
 	for _, t := range o.tunnels.all() {
-		if t.replaced || o.isConnTunnel(t.spiIn) {
+		if t.replaced || o.isConnTunnel(t.inSPI()) {
 			continue
 		}
 		c, err := o.dp.SACounters(ctx, t.id)
@@ -214,7 +214,7 @@ func (o *OE) expireIdle(ctx context.Context) {
 			continue
 		}
 		o.stats.idleDeletes.Add(1)
-		o.log.Info("tunnel idle: deleting", "peer", t.peer, "idle", now.Sub(last).Round(time.Second))
+		o.log.Info("tunnel idle: deleting", "peer", t.peerAddr(), "idle", now.Sub(last).Round(time.Second))
 		id := t.ike
 		o.goDetached(func(ctx context.Context) { o.engine.DeleteIKE(ctx, id) })
 	}

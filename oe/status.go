@@ -39,8 +39,8 @@ func (o *OE) Tunnels(ctx context.Context) []TunnelStatus {
 			id = "(anonymous)"
 		}
 		s := TunnelStatus{
-			Peer: t.peer.String(), PeerID: id, Auth: authName(t.auth), Mode: t.mode.String(),
-			SPIIn: fmt.Sprintf("%08x", t.spiIn), SPIOut: fmt.Sprintf("%08x", t.spiOut),
+			Peer: t.peerAddr().String(), PeerID: id, Auth: authName(t.auth), Mode: t.mode.String(),
+			SPIIn: fmt.Sprintf("%08x", t.inSPI()), SPIOut: fmt.Sprintf("%08x", t.outSPI()),
 			InBytes: c.InBytes, OutBytes: c.OutBytes,
 			Age: now.Sub(t.created).Round(time.Second).String(), Idle: now.Sub(last).Round(time.Second).String(),
 			Initiator: t.initiator,

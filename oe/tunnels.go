@@ -12,10 +12,8 @@ import (
 
 // tunnel is one installed CHILD SA pair.
 type tunnel struct {
-	spiIn, spiOut uint32
-	id            kernel.SAPairID
+	id            kernel.SAPairID // the peer's outer address and both SPIs
 	ike           ike.SAID
-	peer          netip.Addr
 	peerID        ike.Identity
 	auth          ike.AuthKind
 	mode          ike.Mode
@@ -24,6 +22,10 @@ type tunnel struct {
 	replaced      bool // a rekey installed its successor
 	initiator     bool
 }
+
+func (t tunnel) inSPI() uint32        { return t.id.InSPI }
+func (t tunnel) outSPI() uint32       { return t.id.OutSPI }
+func (t tunnel) peerAddr() netip.Addr { return t.id.Peer }
 
 type tunnelTable struct {
 	mu   sync.Mutex
@@ -40,8 +42,8 @@ func (t *tunnelTable) add(now time.Time, sa ike.ChildSA, id kernel.SAPairID) {
 		old.replaced = true
 	}
 	t.byIn[sa.SPIIn] = &tunnel{
-		spiIn: sa.SPIIn, spiOut: sa.SPIOut, id: id, ike: ike.SAID{SPIi: sa.IKESPIi, SPIr: sa.IKESPIr},
-		peer: sa.Remote, peerID: sa.PeerID, auth: sa.PeerAuth, mode: sa.Mode,
+		id: id, ike: ike.SAID{SPIi: sa.IKESPIi, SPIr: sa.IKESPIr},
+		peerID: sa.PeerID, auth: sa.PeerAuth, mode: sa.Mode,
 		local: sa.TSLocal, remote: sa.TSRemote, created: now, initiator: sa.Initiator,
 	}
 }
@@ -64,7 +66,7 @@ func (t *tunnelTable) sameFlow(sa ike.ChildSA) []tunnel {
 	defer t.mu.Unlock()
 	var out []tunnel
 	for _, tn := range t.byIn {
-		if tn.peer != sa.Remote || tn.spiIn == sa.SPIIn || tn.replaced {
+		if tn.peerAddr() != sa.Remote || tn.inSPI() == sa.SPIIn || tn.replaced {
 			continue
 		}
 		if tn.ike.SPIi == sa.IKESPIi && tn.ike.SPIr == sa.IKESPIr {
@@ -92,7 +94,7 @@ func (t *tunnelTable) toPeer(addr netip.Addr) []tunnel {
 		if tn.replaced {
 			continue
 		}
-		if tn.peer == addr || coversHost(tn.remote, addr) {
+		if tn.peerAddr() == addr || coversHost(tn.remote, addr) {
 			out = append(out, *tn)
 		}
 	}

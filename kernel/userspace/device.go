@@ -316,11 +316,11 @@ func (d *Device) InstallSA(ctx context.Context, sp kernel.SAPair) error {
 	}
 	d.mu.Lock()
 	id := sp.ID()
-	for other, op := range d.pairs {
-		if other != id && op.in.spi == sp.In.SPI {
-			d.mu.Unlock()
-			return fmt.Errorf("userspace: install SA pair peer %s: inbound SPI %#x already used by pair with peer %s", id.Peer, sp.In.SPI, other.Peer)
-		}
+	// The published tables index every installed pair by inbound SPI
+	// (publish runs under d.mu after each change).
+	if in := d.tbl.Load().in[sp.In.SPI]; in != nil && in.pair.id != id {
+		d.mu.Unlock()
+		return fmt.Errorf("userspace: install SA pair peer %s: inbound SPI %#x already used by pair with peer %s", id.Peer, sp.In.SPI, in.pair.id.Peer)
 	}
 	d.order++
 	p, err := newPair(sp, d.clock.Now(), d.order, d.socks)

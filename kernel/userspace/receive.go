@@ -254,7 +254,7 @@ func openInto(buf []byte, off, n int, sa *inSA, seq uint64, tos, ttl uint8, sc *
 		}
 		return dropNone, payOff, payOff + ip.totalLen
 	}
-	src, dst := sa.src, sa.dst // transport: the peer to us
+	src, dst := p.out.dst, p.out.src // transport: the peer to us
 	if !contains(p.remote, src) || !contains(p.local, dst) {
 		return dropSelector, 0, 0
 	}

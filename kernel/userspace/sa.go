@@ -48,13 +48,13 @@ type outSA struct {
 	encapSrc, encapDst uint16
 }
 
-// inSA is the inbound half: it opens and guards against replays.
+// inSA is the inbound half: it opens and guards against replays. Its
+// outer addresses are the outbound half's, reversed.
 type inSA struct {
 	espCipher
-	pair     *pair
-	src, dst netip.Addr
-	replay   replayWindow
-	ctr      trafficCounters
+	pair   *pair
+	replay replayWindow
+	ctr    trafficCounters
 }
 
 // nextSeq reserves the next outbound sequence number. ok is false when it
@@ -114,6 +114,9 @@ func newPair(sp kernel.SAPair, now time.Time, order uint64, socks *sockets) (*pa
 			return nil, bad("SPI %#x is reserved (RFC 4303 §2.1)", sa.SPI)
 		}
 	}
+	if sp.In.Src != sp.Out.Dst || sp.In.Dst != sp.Out.Src {
+		return nil, bad("inbound SA %s → %s is not the outbound SA %s → %s reversed", sp.In.Src, sp.In.Dst, sp.Out.Src, sp.Out.Dst)
+	}
 	if len(sp.Local) == 0 || len(sp.Remote) == 0 {
 		return nil, bad("no traffic selectors")
 	}
@@ -137,9 +140,9 @@ func newPair(sp kernel.SAPair, now time.Time, order uint64, socks *sockets) (*pa
 	if err := p.out.init(sp.Out.SPI, sp.Out.AEAD, sp.Out.Key, sp.Out.ESN); err != nil {
 		return nil, bad("outbound: %v", err)
 	}
-	p.in.pair, p.in.src, p.in.dst = p, sp.In.Src, sp.In.Dst
+	p.in.pair = p
 	p.in.replay.init(sp.In.Replay)
-	p.out.pair, p.out.src, p.out.dst, p.out.oob = p, sp.Out.Src, sp.Out.Dst, sourceOOB(sp.Out.Src)
+	p.out.pair, p.out.src, p.out.dst, p.out.oob = p, sp.Out.Src, sp.Out.Dst, socks.sourceOOB(sp.Out.Src)
 	if sp.Encap != nil {
 		p.out.udp = true
 		p.out.encapSrc, p.out.encapDst = sp.Encap.SrcPort, sp.Encap.DstPort

@@ -3,6 +3,7 @@ package userspace
 import (
 	"context"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -175,12 +176,21 @@ func TestInstallRejects(t *testing.T) {
 	if err := d.InstallSA(ctx, bad); err == nil {
 		t.Fatal("mixed families accepted")
 	}
+	bad = spa
+	bad.In.Src = netip.MustParseAddr("198.51.100.77")
+	if err := d.InstallSA(ctx, bad); err == nil || !strings.Contains(err.Error(), "not the outbound SA") {
+		t.Fatalf("inbound SA from another peer than the outbound one goes to: %v", err)
+	}
 	if err := d.InstallSA(ctx, spa); err != nil {
 		t.Fatal(err)
 	}
 	dup := spa
 	dup.Out.SPI++
-	if err := d.InstallSA(ctx, dup); err == nil {
-		t.Fatal("second pair with the same inbound SPI accepted")
+	if err := d.InstallSA(ctx, dup); err == nil || !strings.Contains(err.Error(), "already used") {
+		t.Fatalf("second pair with the same inbound SPI: %v", err)
+	}
+	// The same pair again is an update of itself, not a clash.
+	if err := d.InstallSA(ctx, spa); err != nil {
+		t.Fatalf("reinstalling the same pair: %v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 	"syscall"
 
 	"golang.org/x/net/ipv4"
@@ -27,6 +28,9 @@ type sockets struct {
 	// inject carries ESP-in-UDP from another socket (Config.EncapSend):
 	// then udp4 and udp6 are nil and SAs may still use NAT-T.
 	inject *injectReader
+
+	oobMu sync.Mutex
+	oobs  map[netip.Addr][]byte // sourceOOB's, shared by the SAs from one address
 }
 
 func markControl(mark uint32, extra func(fd int) error) func(network, address string, c syscall.RawConn) error {
@@ -116,7 +120,23 @@ func (s *sockets) close() {
 }
 
 // sourceOOB returns the control message that makes the kernel send from
-// src (IP_PKTINFO / IPV6_PKTINFO), computed once per SA.
+// src, made once per source address and shared (read-only) by its SAs.
+func (s *sockets) sourceOOB(src netip.Addr) []byte {
+	s.oobMu.Lock()
+	defer s.oobMu.Unlock()
+	if b, ok := s.oobs[src]; ok {
+		return b
+	}
+	if s.oobs == nil {
+		s.oobs = make(map[netip.Addr][]byte)
+	}
+	b := sourceOOB(src)
+	s.oobs[src] = b
+	return b
+}
+
+// sourceOOB returns the control message that makes the kernel send from
+// src (IP_PKTINFO / IPV6_PKTINFO).
 func sourceOOB(src netip.Addr) []byte {
 	if src.Is4() {
 		cm := ipv4.ControlMessage{Src: src.AsSlice()}
