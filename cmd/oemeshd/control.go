@@ -65,6 +65,11 @@ func (d *daemon) handleStatus(r *http.Request) (any, error) {
 		for reason, n := range s.Failures {
 			st.Counts["failures:"+reason] = n
 		}
+		if dev := d.encap.dev.Load(); dev != nil {
+			// SA directions holding their cipher state; idle ones let it go
+			// (kernel.cipher_idle).
+			st.Counts["cipher_states"] = uint64(dev.Stats().Ciphers)
+		}
 	}
 	return st, nil
 }

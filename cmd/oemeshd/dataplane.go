@@ -34,6 +34,7 @@ func (d *daemon) openDataplane(ctx context.Context, cfg *config.Config) (kernel.
 		d.encap = &encapLink{}
 		dev, err := userspace.New(ctx, userspace.Config{
 			FailClosed: cfg.Kernel.FailClosed,
+			CipherIdle: cfg.Kernel.CipherIdle,
 			EncapSend:  d.encap.send,
 			Logger:     d.log,
 		})

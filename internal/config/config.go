@@ -59,6 +59,7 @@ type OE struct {
 type Kernel struct {
 	FailClosed       bool
 	HoldFirstPackets bool
+	CipherIdle       time.Duration
 }
 
 // Log is the log.* section.
@@ -306,6 +307,7 @@ func build(file string, v map[string]any) *Config {
 		Kernel: Kernel{
 			FailClosed:       v["kernel.fail_closed"].(bool),
 			HoldFirstPackets: v["kernel.hold_first_packets"].(bool),
+			CipherIdle:       v["kernel.cipher_idle"].(time.Duration),
 		},
 		Log:     Log{Format: v["log.format"].(string)},
 		Metrics: Metrics{Listen: v["metrics.listen"].(string)},
@@ -353,6 +355,7 @@ func (c *Config) Summary() map[string]any {
 		"oe.idle_timeout":           c.OE.IdleTimeout.String(),
 		"kernel.fail_closed":        c.Kernel.FailClosed,
 		"kernel.hold_first_packets": c.Kernel.HoldFirstPackets,
+		"kernel.cipher_idle":        c.Kernel.CipherIdle.String(),
 		"control_socket":            c.ControlSocket,
 		"log.level":                 c.Log.Level.String(),
 		"log.format":                c.Log.Format,

@@ -163,6 +163,8 @@ var schema = []key{
 	{name: "kernel.fail_closed", kind: kindBool, def: false, help: "keep private prefixes blocked while the daemon is down"},
 	{name: "kernel.hold_first_packets", kind: kindBool, def: true,
 		help: "queue packets while a flow negotiates (sets net.core.xfrm_larval_drop=0)"},
+	{name: "kernel.cipher_idle", kind: kindDuration, def: 30 * time.Second, check: positive,
+		help: "userspace data plane: an SA direction idle this long lets its cipher state go (the next packet rebuilds it)"},
 	{name: "control_socket", kind: kindString, def: "/run/oemesh/oemeshd.sock", check: absPath, help: "control API unix socket"},
 	{name: "log.level", kind: kindString, def: "info", check: logLevel, help: "log level: debug, info, warn or error"},
 	{name: "log.format", kind: kindString, def: "text", check: oneOf("text", "json"), help: "log format: text or json"},

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"net"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -124,5 +125,53 @@ func TestHostileInput(t *testing.T) {
 	out, _ := m.CLI(ctx, "a", "traffic")
 	if !strings.Contains(out, "198.18.0.3") {
 		t.Errorf("a has no SA with c:\n%s", out)
+	}
+}
+
+// TestIdleCipherRelease: with kernel.cipher_idle at 2 s, an idle tunnel's
+// SA directions let their cipher state go on both hosts, and the next
+// pings rebuild it: every echo answered, only ESP on the wire.
+func TestIdleCipherRelease(t *testing.T) {
+	m := newMesh(t, lab.MeshOptions{})
+	ctx := ctxT(t, 90*time.Second)
+	extra := "kernel:\n  cipher_idle: 2s\n"
+	start(t, m, ctx, "b", lab.HostConfig{Policies: responder.Policies, Extra: extra})
+	start(t, m, ctx, "a", lab.HostConfig{Policies: initiator.Policies, Extra: extra})
+	c := capture(t, m)
+	a, b := m.Hosts["a"], m.Hosts["b"]
+	states := func(host string) string {
+		t.Helper()
+		out, err := m.CLI(ctx, host, "status")
+		if err != nil {
+			t.Fatalf("oemesh status on %s: %v\n%s", host, err, out)
+		}
+		return regexp.MustCompile(`cipher_states=\d+`).FindString(out)
+	}
+	if r := m.Ping(ctx, "a", b.Addr4, 3, 200*time.Millisecond); r.Received != 3 {
+		t.Fatalf("first pings: %d/%d answered\n%s", r.Received, r.Sent, r.Output)
+	}
+	if sa, sb := states("a"), states("b"); sa != "cipher_states=2" || sb != "cipher_states=2" {
+		t.Fatalf("with traffic: a %q, b %q; want cipher_states=2 on each (one pair, both directions)", sa, sb)
+	}
+	time.Sleep(4 * time.Second) // 2 s idle, checked every second
+	if sa, sb := states("a"), states("b"); sa != "cipher_states=0" || sb != "cipher_states=0" {
+		t.Fatalf("idle: a %q, b %q; want cipher_states=0", sa, sb)
+	}
+	c.Reset()
+	if r := m.Ping(ctx, "a", b.Addr4, 5, 200*time.Millisecond); r.Received != 5 || !r.First {
+		t.Errorf("pings after the release: %d/%d answered, first %v\n%s", r.Received, r.Sent, r.First, r.Output)
+	}
+	counts := c.Settled()
+	if n := counts.Between(a.Addr4, b.Addr4, lab.KindICMP); n != 0 {
+		t.Errorf("%d cleartext ICMP packets after the release", n)
+	}
+	if n := counts.Between(a.Addr4, b.Addr4, lab.KindESP); n < 10 {
+		t.Errorf("%d ESP packets after the release, want ≥ 10", n)
+	}
+	if sa, sb := states("a"), states("b"); sa != "cipher_states=2" || sb != "cipher_states=2" {
+		t.Errorf("traffic again: a %q, b %q; want cipher_states=2", sa, sb)
+	}
+	if out, err := m.CLI(ctx, "a", "memory", "--gc"); err != nil || !strings.Contains(out, "live heap:") {
+		t.Errorf("oemesh memory --gc on a: %v\n%s", err, out)
 	}
 }
