@@ -214,6 +214,9 @@ func (sa *ikeSA) open(m *Message, request bool) (*Message, error) {
 		if request {
 			dir = 1
 		}
+		if sa.reasm == nil {
+			sa.reasm = new([2]*Reassembler)
+		}
 		r := sa.reasm[dir]
 		if r == nil || (r.started && r.msgID != m.MessageID) {
 			r = &Reassembler{}
@@ -228,6 +231,9 @@ func (sa *ikeSA) open(m *Message, request bool) (*Message, error) {
 		}
 		if out != nil {
 			sa.reasm[dir] = nil
+			if sa.reasm[1-dir] == nil {
+				sa.reasm = nil
+			}
 		}
 		return out, nil
 	}

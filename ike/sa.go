@@ -13,37 +13,30 @@ type ikeSA struct {
 	e  *Engine
 	mu sync.Mutex
 
-	state     ikeState
-	initiator bool // we are the original initiator of this SA
-	spii      SPI
-	spir      SPI
+	spii SPI
+	spir SPI
 
 	local, remote netip.AddrPort
-	natt          bool // IKE uses the NAT-T ports
-	behindNAT     bool // we are behind a NAT: send keepalives
-	peerBehindNAT bool
 
-	suite    IKESuite
-	skd      []byte    // SK_d, kept for CHILD SA keys and IKE rekey
-	cin      *SKCipher // protects what we receive
-	cout     *SKCipher // protects what we send
-	peerFrag bool      // peer sent IKEV2_FRAGMENTATION_SUPPORTED
+	suite IKESuite
+	skd   []byte    // SK_d, kept for CHILD SA keys and IKE rekey
+	cin   *SKCipher // protects what we receive
+	cout  *SKCipher // protects what we send
 
 	// *handshake holds what only IKE_SA_INIT and IKE_AUTH need; it is
 	// nil once the SA is established, which keeps idle SAs small.
 	*handshake
 
 	peerID      Identity
-	peerAuth    AuthKind
 	established time.Time
 
 	// Message IDs (window size 1 both ways).
-	nextID   uint32          // ID of our next request
-	pending  *request        // our outstanding request
-	queue    []*request      // requests waiting for the window
-	peerNext uint32          // ID of the next request we expect
-	lastResp [][]byte        // datagrams answering request peerNext-1
-	reasm    [2]*Reassembler // responses, requests; only while fragments arrive
+	nextID   uint32           // ID of our next request
+	peerNext uint32           // ID of the next request we expect
+	pending  *request         // our outstanding request
+	queue    []*request       // requests waiting for the window
+	lastResp [][]byte         // datagrams answering request peerNext-1
+	reasm    *[2]*Reassembler // responses, requests; only while fragments arrive
 
 	children []*childSA // few per SA: a slice is smaller than a map
 
@@ -52,16 +45,25 @@ type ikeSA struct {
 
 	// Rekey state: the SA that replaces this one, or that this one
 	// replaces; see rekey.go.
-	rekey    *ikeRekey
-	replaced bool // its CHILD SAs moved to a successor: no OnIKEDown
+	rekey *ikeRekey
 
-	half        *halfOpenKey // the IKE_SA_INIT entry of a responder SA, for a while
-	halfCounted bool         // counted as half open
-	lookup      bool         // a KeyResolver lookup for IKE_AUTH is under way
+	half *halfOpenKey // the IKE_SA_INIT entry of a responder SA, for a while
 
 	lastRecv time.Time
 	timers   saTimers
 	events   []func() // run after mu is released; see unlock
+
+	// The small fields together, so that they share words.
+	state         ikeState
+	peerAuth      AuthKind
+	initiator     bool // we are the original initiator of this SA
+	natt          bool // IKE uses the NAT-T ports
+	behindNAT     bool // we are behind a NAT: send keepalives
+	peerBehindNAT bool
+	peerFrag      bool // peer sent IKEV2_FRAGMENTATION_SUPPORTED
+	replaced      bool // its CHILD SAs moved to a successor: no OnIKEDown
+	halfCounted   bool // counted as half open
+	lookup        bool // a KeyResolver lookup for IKE_AUTH is under way
 }
 
 // handshake is the part of an SA's state that authentication needs.
@@ -199,7 +201,7 @@ func (sa *ikeSA) die(err error, linger bool) {
 	}
 	sa.e.log.Debug("ike: IKE SA removed", "spi_i", sa.spii, "spi_r", sa.spir, "remote", sa.remote, "reason", err)
 	// Free what we no longer need early: an SA may linger in a timer.
-	sa.skd, sa.handshake, sa.cout, sa.reasm = nil, nil, nil, [2]*Reassembler{}
+	sa.skd, sa.handshake, sa.cout, sa.reasm = nil, nil, nil, nil
 	if !linger {
 		sa.cin, sa.lastResp = nil, nil
 	}
