@@ -14,6 +14,12 @@
 // is opened, replay-checked, checked against the SA's traffic selectors and
 // written to the TUN device; anything that fails is dropped and counted.
 //
+// An idle peer stays small: each SA direction keeps its keys and builds its
+// AEAD state when a packet needs it, and lets it go after
+// Config.CipherIdle without one (esp.go, expire.go); the replay window's
+// bitmap is allocated by the first inbound packet, the drop counters by the
+// first drop.
+//
 // The NAT-T port is shared with IKE (RFC 3948 §2.2). The device can own it
 // (Config.NonESP hands IKE to the daemon), or, as oemeshd does, leave it
 // to the IKE transport: Config.EncapSend then sends the device's
