@@ -181,6 +181,12 @@ type daemon struct {
 
 func startDaemon(t *testing.T, files map[string]string) *daemon {
 	t.Helper()
+	return startDaemonWith(t, files, "")
+}
+
+// startDaemonWith is startDaemon with extra configuration lines.
+func startDaemonWith(t *testing.T, files map[string]string, extra string) *daemon {
+	t.Helper()
 	dir := t.TempDir()
 	d := &daemon{socket: filepath.Join(dir, "run", "oemeshd.sock"), pol: filepath.Join(dir, "policies"), stderr: &bytes.Buffer{}}
 	writeFiles(t, d.pol, files)
@@ -190,7 +196,7 @@ func startDaemon(t *testing.T, files map[string]string) *daemon {
 		t.Fatalf("newhostkey: %+v", r)
 	}
 	writeFiles(t, dir, map[string]string{"oemesh.yaml": "policies: " + d.pol + "\ncontrol_socket: " + d.socket +
-		"\nhostkey: " + key + "\ndns:\n  servers: [127.0.0.1:53]\nlog:\n  level: debug\n"})
+		"\nhostkey: " + key + "\ndns:\n  servers: [127.0.0.1:53]\nlog:\n  level: debug\n" + extra})
 	d.cmd = daemonCmd(cfg)
 	d.cmd.Stderr = d.stderr
 	if err := d.cmd.Start(); err != nil {

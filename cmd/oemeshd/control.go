@@ -65,10 +65,13 @@ func (d *daemon) handleStatus(r *http.Request) (any, error) {
 		for reason, n := range s.Failures {
 			st.Counts["failures:"+reason] = n
 		}
-		if dev := d.encap.dev.Load(); dev != nil {
-			// SA directions holding their cipher state; idle ones let it go
-			// (kernel.cipher_idle).
-			st.Counts["cipher_states"] = uint64(dev.Stats().Ciphers)
+		// The userspace data plane: SA directions holding their cipher
+		// state (idle ones let it go, kernel.cipher_idle). With kernel
+		// ESP there is no encap link, and the kernel holds the state.
+		if d.encap != nil {
+			if dev := d.encap.dev.Load(); dev != nil {
+				st.Counts["cipher_states"] = uint64(dev.Stats().Ciphers)
+			}
 		}
 	}
 	return st, nil
