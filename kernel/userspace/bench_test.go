@@ -67,7 +67,7 @@ func BenchmarkOpen(b *testing.B) {
 					copy(buf[bufHeadroom:], esp)
 					data := buf[bufHeadroom : bufHeadroom+len(esp)]
 					spi, _ := espSPI(data)
-					sa := t.in[spi]
+					sa := t.in.get(spi)
 					seq++
 					if !sa.replay.check(seq) {
 						b.Fatal("replay window refused a fresh number")

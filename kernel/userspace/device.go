@@ -204,6 +204,12 @@ func (d *Device) publish() {
 	d.tbl.Store(buildTables(d.traps, d.pairs, d.shunts))
 }
 
+// update publishes the snapshot f makes from the current one (snapshot.go).
+// Callers hold d.mu.
+func (d *Device) update(f func(*tables) *tables) {
+	d.tbl.Store(f(d.tbl.Load()))
+}
+
 func (d *Device) closed() error {
 	select {
 	case <-d.done:
@@ -230,7 +236,7 @@ func (d *Device) SetTrap(ctx context.Context, t kernel.Trap) error {
 		// An installed SA routes exactly this prefix into the TUN
 		// device; the trap takes over when the SA goes.
 		d.traps[p] = t.Group
-		d.publish()
+		d.update(func(t0 *tables) *tables { return t0.withTrap(p, t.Group) })
 		return nil
 	}
 	if old, ok := d.traps[p]; ok && d.router.route(p, old).Type != d.router.route(p, t.Group).Type {
@@ -242,7 +248,7 @@ func (d *Device) SetTrap(ctx context.Context, t kernel.Trap) error {
 		return fmt.Errorf("userspace: set trap %s: %w", p, err)
 	}
 	d.traps[p] = t.Group
-	d.publish()
+	d.update(func(t0 *tables) *tables { return t0.withTrap(p, t.Group) })
 	return nil
 }
 
@@ -264,7 +270,7 @@ func (d *Device) RemoveTrap(ctx context.Context, prefix netip.Prefix) error {
 		}
 	}
 	delete(d.traps, p)
-	d.publish()
+	d.update(func(t *tables) *tables { return t.withoutTrap(p) })
 	return nil
 }
 
@@ -318,7 +324,7 @@ func (d *Device) InstallSA(ctx context.Context, sp kernel.SAPair) error {
 	id := sp.ID()
 	// The published tables index every installed pair by inbound SPI
 	// (publish runs under d.mu after each change).
-	if in := d.tbl.Load().in[sp.In.SPI]; in != nil && in.pair.id != id {
+	if in := d.tbl.Load().in.get(sp.In.SPI); in != nil && in.pair.id != id {
 		d.mu.Unlock()
 		return fmt.Errorf("userspace: install SA pair peer %s: inbound SPI %#x already used by pair with peer %s", id.Peer, sp.In.SPI, in.pair.id.Peer)
 	}
@@ -329,7 +335,8 @@ func (d *Device) InstallSA(ctx context.Context, sp kernel.SAPair) error {
 		return err
 	}
 	p.deferOut.Store(sp.DeferOutbound)
-	if old, ok := d.pairs[id]; ok {
+	old, replaces := d.pairs[id]
+	if replaces {
 		d.removeSARoutes(old.remote)
 	}
 	if err := d.addSARoutes(sp); err != nil {
@@ -338,7 +345,12 @@ func (d *Device) InstallSA(ctx context.Context, sp kernel.SAPair) error {
 	}
 	d.pairs[id] = p
 	delete(d.spis, sp.In.SPI)
-	d.publish()
+	d.update(func(t *tables) *tables {
+		if replaces {
+			t = t.withoutPair(old)
+		}
+		return t.withPair(p)
+	})
 	released := d.hold.take(func(f kernel.Flow) bool { return p.matches(f.Src, f.Dst) })
 	d.mu.Unlock()
 	d.log.Debug("SA pair installed", "peer", id.Peer, "in", fmt.Sprintf("%#x", id.InSPI), "out", fmt.Sprintf("%#x", id.OutSPI), "mode", sp.Mode, "released", len(released))
@@ -360,7 +372,7 @@ func (d *Device) DeleteSA(ctx context.Context, id kernel.SAPairID, opts kernel.D
 	}
 	p.dead.Store(true)
 	delete(d.pairs, id)
-	d.publish()
+	d.update(func(t *tables) *tables { return t.withoutPair(p) })
 	if err := d.removeSARoutes(p.remote); err != nil {
 		return fmt.Errorf("userspace: delete SA pair peer %s: %w", id.Peer, err)
 	}

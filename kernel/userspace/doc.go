@@ -29,8 +29,10 @@
 //
 // The layout follows wireguard-go's device/: small files named for what they
 // hold (tun.go, route.go, hold.go, esp.go, replay.go, sa.go, send.go,
-// receive.go, counters.go, pools.go), a fast path that never takes the
-// control-plane lock, and buffers reused from pools.
+// receive.go, counters.go, pools.go, tables.go, snapshot.go), a fast path
+// that never takes the control-plane lock (it reads an immutable snapshot
+// of the tables, which each change copies only in part), and buffers
+// reused from pools.
 //
 // It imports kernel (the interface it implements) and nothing else of
 // oemesh; it must never import ike, dnskey, policygroups or oe.

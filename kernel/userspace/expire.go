@@ -54,7 +54,8 @@ func (p *pair) releaseIdle(now time.Time, idle time.Duration) {
 func (d *Device) expiry(now time.Time) []kernel.Expire {
 	var evs []kernel.Expire
 	d.mu.Lock()
-	changed := false
+	var gone []*pair
+	shuntsChanged := false
 	for id, p := range d.pairs {
 		if d.cfg.CipherIdle > 0 {
 			p.releaseIdle(now, d.cfg.CipherIdle)
@@ -70,13 +71,13 @@ func (d *Device) expiry(now time.Time) []kernel.Expire {
 			if err := d.removeSARoutes(p.remote); err != nil {
 				d.log.Warn("SA expired: restoring its routes", "peer", id.Peer, "err", err)
 			}
-			changed = true
+			gone = append(gone, p)
 		}
 	}
 	for f, s := range d.shunts {
 		if !s.expires.IsZero() && !now.Before(s.expires) {
 			delete(d.shunts, f)
-			changed = true
+			shuntsChanged = true
 			evs = append(evs, kernel.Expire{Kind: kernel.ExpireShunt, Flow: f, Time: now})
 		}
 	}
@@ -86,8 +87,16 @@ func (d *Device) expiry(now time.Time) []kernel.Expire {
 			evs = append(evs, kernel.Expire{Kind: kernel.ExpireSPI, SA: kernel.SAPairID{Peer: r.peer, InSPI: spi}, SPI: spi, Time: now})
 		}
 	}
-	if changed {
-		d.publish()
+	if len(gone) > 0 || shuntsChanged {
+		d.update(func(t *tables) *tables {
+			for _, p := range gone {
+				t = t.withoutPair(p)
+			}
+			if shuntsChanged {
+				t = t.withShunts(d.shunts)
+			}
+			return t
+		})
 	}
 	d.mu.Unlock()
 	for _, r := range d.hold.expired(now, d.cfg.HoldTimeout) {

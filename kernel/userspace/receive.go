@@ -162,7 +162,7 @@ func (d *Device) parseInbound(t *tables, k rxKind, b *inBatch, i int) {
 		d.drop(nil, dropTruncated, 1)
 		return
 	}
-	sa := t.in[spi]
+	sa := t.in.get(spi)
 	if sa == nil {
 		d.drop(nil, dropNoSA, 1)
 		return

@@ -31,7 +31,7 @@ func (d *Device) SetShunt(ctx context.Context, s kernel.Shunt) error {
 	}
 	d.mu.Lock()
 	d.shunts[s.Flow] = sh
-	d.publish()
+	d.update(func(t *tables) *tables { return t.withShunts(d.shunts) })
 	var rel []released
 	if s.Kind != kernel.ShuntHold {
 		rel = d.hold.take(func(f kernel.Flow) bool { return shuntCovers(s.Flow, f) })
@@ -56,7 +56,7 @@ func (d *Device) RemoveShunt(ctx context.Context, f kernel.Flow) error {
 		return fmt.Errorf("userspace: remove shunt %s → %s: no such shunt", f.Src, f.Dst)
 	}
 	delete(d.shunts, f)
-	d.publish()
+	d.update(func(t *tables) *tables { return t.withShunts(d.shunts) })
 	return nil
 }
 

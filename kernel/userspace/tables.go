@@ -11,14 +11,37 @@ import (
 )
 
 // tables is what the data path looks packets up in. It is immutable: the
-// control plane builds a new one under Device.mu and publishes it with an
-// atomic store, so the data path never takes a lock (copy on write; the
-// tables are small next to the packet rate).
+// control plane makes a new one under Device.mu and publishes it with an
+// atomic store, so the data path never takes a lock. A change copies only
+// what it touches (snapshot.go): a pair its selectors' paths in the
+// outbound trie and one shard of the inbound index, a trap one path of the
+// trap trie, a shunt the shunt map; the rest is shared with the snapshot
+// before.
 type tables struct {
 	traps  *bart.Table[kernel.Group]
 	out    *bart.Table[[]*pair] // by remote selector; newest pair first
-	in     map[uint32]*inSA
+	in     spiIndex
 	shunts map[kernel.Flow]*shunt
+}
+
+// spiIndex finds an inbound SA by SPI. It is sharded so that installing a
+// pair copies one small map, not one with every SA in it.
+type spiIndex [spiShards]map[uint32]*inSA
+
+const spiShards = 64
+
+// shardOf spreads SPIs over the shards (Fibonacci hashing: peers' SPIs
+// need not be random).
+func shardOf(spi uint32) uint32 { return (spi * 0x9e3779b1) >> 26 }
+
+func (x *spiIndex) get(spi uint32) *inSA { return x[shardOf(spi)][spi] }
+
+func (x *spiIndex) len() int {
+	n := 0
+	for _, m := range x {
+		n += len(m)
+	}
+	return n
 }
 
 // shunt is a pass, drop or hold decision for a flow until it expires.
@@ -78,12 +101,13 @@ func shuntCovers(s, f kernel.Flow) bool {
 	return s == f
 }
 
-// buildTables makes a new snapshot from the control plane's state.
+// buildTables makes a snapshot from the control plane's state from
+// scratch: at start, and in tests as the reference for the incremental
+// updates.
 func buildTables(traps map[netip.Prefix]kernel.Group, pairs map[kernel.SAPairID]*pair, shunts map[kernel.Flow]*shunt) *tables {
 	t := &tables{
 		traps:  new(bart.Table[kernel.Group]),
 		out:    new(bart.Table[[]*pair]),
-		in:     make(map[uint32]*inSA, len(pairs)),
 		shunts: make(map[kernel.Flow]*shunt, len(shunts)),
 	}
 	for p, g := range traps {
@@ -92,7 +116,11 @@ func buildTables(traps map[netip.Prefix]kernel.Group, pairs map[kernel.SAPairID]
 	sorted := make([]*pair, 0, len(pairs))
 	for _, p := range pairs {
 		sorted = append(sorted, p)
-		t.in[p.in.spi] = &p.in
+		sh := &t.in[shardOf(p.in.spi)]
+		if *sh == nil {
+			*sh = make(map[uint32]*inSA)
+		}
+		(*sh)[p.in.spi] = &p.in
 	}
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].order > sorted[j].order })
 	for _, p := range sorted {
