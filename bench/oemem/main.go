@@ -8,8 +8,8 @@
 // each name), and installs each CHILD SA in its data plane (userspace on a
 // kernel without ESP).
 //
-// The responder's resident memory (VmRSS and RssAnon from
-// /proc/PID/status) is read after -warm peers (so one-off costs — code
+// The responder's resident memory (VmRSS and RssAnon, which it reads from
+// its /proc/self/status for GET /v1/memory) is read after -warm peers (so one-off costs — code
 // paths first touched, TUN buffers, pools — are paid) and again after
 // -peers more; the difference divided by -peers is the cost of one
 // established peer. So is the Go heap the daemon holds live right after a

@@ -1,11 +1,16 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/oemesh/oemesh/internal/control"
 )
 
 func TestMemory(t *testing.T) {
@@ -38,6 +43,17 @@ func TestMemory(t *testing.T) {
 	data, err := os.ReadFile(prof)
 	if err != nil || len(data) < 2 || data[0] != 0x1f || data[1] != 0x8b {
 		t.Fatalf("heap profile is not a gzipped pprof profile: %d bytes, %v", len(data), err)
+	}
+
+	// A bad parameter is refused with the daemon's message, raw endpoint
+	// or not.
+	c := control.NewClient(d.socket)
+	for _, path := range []string{"/v1/debug/heap?gc=x", "/v1/memory?gc=x"} {
+		err := c.Fetch(context.Background(), path, io.Discard)
+		var se *control.StatusError
+		if !errors.As(err, &se) || se.Code != 400 || !strings.Contains(err.Error(), `gc="x": want 1 or 0`) {
+			t.Errorf("GET %s: %v", path, err)
+		}
 	}
 
 	r = d.oemesh(t, "memory", "--heap-profile", filepath.Join(t.TempDir(), "no", "such", "dir", "p"))

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/oemesh/oemesh/internal/control"
+	"github.com/oemesh/oemesh/kernel/userspace"
 )
 
 func (d *daemon) registerHandlers() {
@@ -67,11 +68,9 @@ func (d *daemon) handleStatus(r *http.Request) (any, error) {
 		}
 		// The userspace data plane: SA directions holding their cipher
 		// state (idle ones let it go, kernel.cipher_idle). With kernel
-		// ESP there is no encap link, and the kernel holds the state.
-		if d.encap != nil {
-			if dev := d.encap.dev.Load(); dev != nil {
-				st.Counts["cipher_states"] = uint64(dev.Stats().Ciphers)
-			}
+		// ESP the kernel holds the state.
+		if dev, ok := d.dp.(*userspace.Device); ok {
+			st.Counts["cipher_states"] = uint64(dev.Stats().Ciphers)
 		}
 	}
 	return st, nil

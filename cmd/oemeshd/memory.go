@@ -23,31 +23,22 @@ import (
 // buffers of earlier requests) survives the first one.
 func (d *daemon) registerMemoryHandlers() {
 	d.ctl.Handle("GET /v1/memory", func(r *http.Request) (any, error) {
-		gc, err := gcParam(r)
+		gc, err := collectIfAsked(r)
 		if err != nil {
 			return nil, err
-		}
-		if gc {
-			runtime.GC()
-			runtime.GC()
 		}
 		m, err := readMemory()
 		m.Collected = gc
 		return m, err
 	})
 	d.ctl.HandleRaw("GET /v1/debug/heap", func(w http.ResponseWriter, r *http.Request) {
-		gc, err := gcParam(r)
-		if err != nil {
-			http.Error(w, `{"error":"`+err.Error()+`"}`, http.StatusBadRequest)
+		if _, err := collectIfAsked(r); err != nil {
+			d.ctl.WriteError(w, r, err)
 			return
-		}
-		if gc {
-			runtime.GC()
-			runtime.GC()
 		}
 		var buf bytes.Buffer
 		if err := pprof.Lookup("heap").WriteTo(&buf, 0); err != nil {
-			http.Error(w, fmt.Sprintf(`{"error":%q}`, "heap profile: "+err.Error()), http.StatusInternalServerError)
+			d.ctl.WriteError(w, r, fmt.Errorf("heap profile: %w", err))
 			return
 		}
 		w.Header().Set("Content-Type", "application/octet-stream")
@@ -55,11 +46,15 @@ func (d *daemon) registerMemoryHandlers() {
 	})
 }
 
-func gcParam(r *http.Request) (bool, error) {
+// collectIfAsked collects garbage (twice, see above) when the request
+// says gc=1, and reports whether it did.
+func collectIfAsked(r *http.Request) (bool, error) {
 	switch v := r.URL.Query().Get("gc"); v {
 	case "", "0", "false":
 		return false, nil
 	case "1", "true":
+		runtime.GC()
+		runtime.GC()
 		return true, nil
 	default:
 		return false, control.BadRequest("gc=%q: want 1 or 0", v)

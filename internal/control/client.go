@@ -52,16 +52,22 @@ func (c *Client) Fetch(ctx context.Context, path string, w io.Writer) error {
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		var e Error
-		if json.Unmarshal(data, &e) == nil && e.Error != "" {
-			return &StatusError{Code: resp.StatusCode, Err: errors.New(e.Error)}
-		}
-		return &StatusError{Code: resp.StatusCode, Err: fmt.Errorf("GET %s: %s", path, resp.Status)}
+		return replyError(resp, "GET", path, data)
 	}
 	if _, err := io.Copy(w, resp.Body); err != nil {
 		return fmt.Errorf("reading reply to GET %s: %w", path, err)
 	}
 	return nil
+}
+
+// replyError turns a reply other than 200 into a StatusError carrying the
+// daemon's message, or the HTTP status when the body has none.
+func replyError(resp *http.Response, method, path string, body []byte) error {
+	var e Error
+	if json.Unmarshal(body, &e) == nil && e.Error != "" {
+		return &StatusError{Code: resp.StatusCode, Err: errors.New(e.Error)}
+	}
+	return &StatusError{Code: resp.StatusCode, Err: fmt.Errorf("%s %s: %s", method, path, resp.Status)}
 }
 
 func (c *Client) dialError(err error) error {
@@ -99,11 +105,7 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 		return fmt.Errorf("reading reply to %s %s: %w", method, path, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		var e Error
-		if json.Unmarshal(data, &e) == nil && e.Error != "" {
-			return &StatusError{Code: resp.StatusCode, Err: errors.New(e.Error)}
-		}
-		return &StatusError{Code: resp.StatusCode, Err: fmt.Errorf("%s %s: %s", method, path, resp.Status)}
+		return replyError(resp, method, path, data)
 	}
 	if out == nil {
 		return nil

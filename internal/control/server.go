@@ -55,18 +55,25 @@ func (s *Server) Handle(pattern string, h HandlerFunc) {
 		w.Header().Set("Content-Type", "application/json")
 		v, err := h(r)
 		if err != nil {
-			code := http.StatusInternalServerError
-			var se *StatusError
-			if errors.As(err, &se) {
-				code = se.Code
-			}
-			s.log.Debug("control request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-			w.WriteHeader(code)
-			json.NewEncoder(w).Encode(Error{Error: err.Error()})
+			s.WriteError(w, r, err)
 			return
 		}
 		json.NewEncoder(w).Encode(v)
 	})
+}
+
+// WriteError answers r with err as JSON: its StatusError code, or 500.
+// Raw handlers use it too, so that every error reads the same.
+func (s *Server) WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	code := http.StatusInternalServerError
+	var se *StatusError
+	if errors.As(err, &se) {
+		code = se.Code
+	}
+	s.log.Debug("control request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(Error{Error: err.Error()})
 }
 
 // HandleRaw registers h for pattern as it is: for replies that are not

@@ -180,10 +180,11 @@ func (d *Device) Stats() Stats {
 	d.mu.Lock()
 	n, ciphers := len(d.pairs), 0
 	for _, p := range d.pairs {
-		for _, c := range []*espCipher{&p.in.espCipher, &p.out.espCipher} {
-			if c.built() {
-				ciphers++
-			}
+		if p.in.built() {
+			ciphers++
+		}
+		if p.out.built() {
+			ciphers++
 		}
 	}
 	d.mu.Unlock()

@@ -133,9 +133,8 @@ func (c *espCipher) aead() cipher.AEAD {
 	}
 }
 
-// release drops the AEAD state; the next packet builds it again. It
-// reports whether there was state to drop.
-func (c *espCipher) release() bool { return c.state.Swap(nil) != nil }
+// release drops the AEAD state; the next packet builds it again.
+func (c *espCipher) release() { c.state.Store(nil) }
 
 // built reports whether the AEAD state is in memory.
 func (c *espCipher) built() bool { return c.state.Load() != nil }
