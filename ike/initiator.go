@@ -447,10 +447,13 @@ func (sa *ikeSA) finishAuthResponse(m *Message, idr *IDPayload, auth *Auth, pk p
 }
 
 // finishInit hands Initiate its result and drops the initiation state.
+// The result goes out after the events already posted (the OnChildUp
+// hook of the CHILD SA just installed), so that what Initiate's caller
+// sees next already reflects the new SA.
 func (sa *ikeSA) finishInit(info ChildSAInfo, err error) {
-	if sa.init != nil {
-		sa.init.finish(info, err)
+	if in := sa.init; in != nil {
 		sa.init = nil
+		sa.post(func() { in.finish(info, err) })
 	}
 }
 
