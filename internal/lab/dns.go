@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -21,6 +22,43 @@ type DNSServer struct {
 	soa     *dns.SOA
 	servers []*dns.Server
 	queries map[string]int
+	faults  map[netip.Addr]DNSFault // by client address
+}
+
+// DNSFault is how the server misbehaves toward one client, to stand for a
+// slow, broken or dead resolver on that host.
+type DNSFault struct {
+	Delay time.Duration // answer this late (a query still in flight when the fault is cleared keeps its delay)
+	Rcode int           // answer with this rcode and no records (e.g. dns.RcodeServerFailure); 0: answer normally
+	Drop  bool          // never answer, as a dead resolver
+}
+
+// SetFault makes the server misbehave toward queries from client; a zero
+// DNSFault clears it.
+func (s *DNSServer) SetFault(client netip.Addr, f DNSFault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.faults == nil {
+		s.faults = map[netip.Addr]DNSFault{}
+	}
+	if f == (DNSFault{}) {
+		delete(s.faults, client)
+		return
+	}
+	s.faults[client] = f
+}
+
+func (s *DNSServer) faultFor(w dns.ResponseWriter) DNSFault {
+	var client netip.Addr
+	switch a := w.RemoteAddr().(type) {
+	case *net.UDPAddr:
+		client = a.AddrPort().Addr().Unmap()
+	case *net.TCPAddr:
+		client = a.AddrPort().Addr().Unmap()
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.faults[client]
 }
 
 // NewDNSServer makes an empty server whose negative answers carry an SOA
@@ -74,6 +112,19 @@ func (s *DNSServer) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	name := strings.ToLower(q.Name)
 	s.mu.Lock()
 	s.queries[name]++
+	s.mu.Unlock()
+	switch f := s.faultFor(w); {
+	case f.Drop:
+		return
+	case f.Rcode != 0:
+		time.Sleep(f.Delay)
+		m.Rcode = f.Rcode
+		w.WriteMsg(m)
+		return
+	default:
+		time.Sleep(f.Delay)
+	}
+	s.mu.Lock()
 	rrs, exists := s.records[name]
 	s.mu.Unlock()
 	for _, rr := range rrs {

@@ -112,6 +112,36 @@ func TestLabNetwork(t *testing.T) {
 	if srv.Queries("1.0.18.198.in-addr.arpa.") != 1 {
 		t.Errorf("query count %d", srv.Queries("1.0.18.198.in-addr.arpa."))
 	}
+
+	// Faults toward one client: SERVFAIL, then no answer at all, then normal again.
+	ask := func(timeout time.Duration) (*dns.Msg, error) {
+		var resp *dns.Msg
+		err := a.Do(func() error {
+			m := new(dns.Msg)
+			m.SetQuestion("1.0.18.198.in-addr.arpa.", dns.TypeTXT)
+			var err error
+			resp, _, err = (&dns.Client{Timeout: timeout}).Exchange(m, ap.String())
+			return err
+		})
+		return resp, err
+	}
+	srv.SetFault(aAddr, DNSFault{Rcode: dns.RcodeServerFailure})
+	if resp, err := ask(time.Second); err != nil || resp.Rcode != dns.RcodeServerFailure || len(resp.Answer) != 0 {
+		t.Errorf("SERVFAIL fault: %v, %v", resp, err)
+	}
+	srv.SetFault(aAddr, DNSFault{Drop: true})
+	if resp, err := ask(300 * time.Millisecond); err == nil {
+		t.Errorf("drop fault: answered %v", resp)
+	}
+	srv.SetFault(aAddr, DNSFault{Delay: 200 * time.Millisecond})
+	begin := time.Now()
+	if resp, err := ask(time.Second); err != nil || len(resp.Answer) != 1 || time.Since(begin) < 200*time.Millisecond {
+		t.Errorf("delay fault: %v, %v after %v", resp, err, time.Since(begin))
+	}
+	srv.SetFault(aAddr, DNSFault{})
+	if resp, err := ask(time.Second); err != nil || len(resp.Answer) != 1 {
+		t.Errorf("fault cleared: %v, %v", resp, err)
+	}
 }
 
 func TestClassify(t *testing.T) {
