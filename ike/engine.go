@@ -69,6 +69,10 @@ type EngineConfig struct {
 	// Liveness is the interval of idleness after which we send an empty
 	// INFORMATIONAL (default 0: off).
 	Liveness time.Duration
+	// AbandonTimeout bounds how long an initiation we give up on after
+	// sending IKE_AUTH keeps talking to the peer: to retransmit the
+	// Delete that removes what the peer installed (default 2 s).
+	AbandonTimeout time.Duration
 	// Keepalive is the NAT keepalive interval when we are behind a NAT
 	// (default 20 s).
 	Keepalive time.Duration
@@ -133,6 +137,9 @@ func (c *EngineConfig) setDefaults() {
 	}
 	if c.Keepalive <= 0 {
 		c.Keepalive = 20 * time.Second
+	}
+	if c.AbandonTimeout <= 0 {
+		c.AbandonTimeout = 2 * time.Second
 	}
 	if c.HalfOpenCookieThreshold == 0 {
 		c.HalfOpenCookieThreshold = 64
@@ -288,6 +295,7 @@ type Engine struct {
 
 	mu       sync.Mutex
 	closed   bool
+	closing  bool // Shutdown is telling peers: no new SAs
 	sas      map[SPI]*ikeSA         // by our SPI
 	halfOpen map[halfOpenKey]*ikeSA // responder SAs by the peer's SPIi and address
 	nHalf    int
@@ -487,6 +495,24 @@ func (e *Engine) SAs() []SAInfo {
 // answers) and stops all timers. HandlePacket drops everything afterwards.
 func (e *Engine) Close() error {
 	return e.close()
+}
+
+// Shutdown tells every peer that we go: a Delete for each established IKE
+// SA, and for each initiation under way that the peer may already hold
+// (see abandon). It waits for the answers until ctx ends, taking no new
+// SAs meanwhile, then closes the engine as Close does. The transport must
+// still deliver packets while it runs.
+func (e *Engine) Shutdown(ctx context.Context) error {
+	return e.shutdown(ctx)
+}
+
+// CheckLiveness asks the peer of an established IKE SA whether it is
+// still there (an empty INFORMATIONAL, RFC 7296 §2.4). When no answer
+// comes within `within` (0: the engine's GiveUp) the peer is taken for
+// dead: the IKE SA and its CHILD SAs are removed, without a Delete, and
+// the error wraps ErrTimeout.
+func (e *Engine) CheckLiveness(ctx context.Context, id SAID, within time.Duration) error {
+	return e.checkLiveness(ctx, id, within)
 }
 
 func (e *Engine) allSAs() []*ikeSA {

@@ -24,6 +24,13 @@ func (e *Engine) handlePacket(pkt []byte, local, remote netip.AddrPort) {
 		return
 	}
 	if h.Exchange == IKESAInit && !h.IsResponse() {
+		e.mu.Lock()
+		closing := e.closing
+		e.mu.Unlock()
+		if closing {
+			e.drop(DropClosed, remote, errors.New("IKE_SA_INIT request while shutting down"))
+			return
+		}
 		if !h.IsInitiator() || !h.SPIr.IsZero() || h.MessageID != 0 {
 			e.drop(DropUnexpectedExchange, remote, fmt.Errorf("IKE_SA_INIT request with flags %#x, SPIr %x, message ID %d", h.Flags, h.SPIr[:], h.MessageID))
 			return

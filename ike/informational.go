@@ -48,6 +48,8 @@ func (sa *ikeSA) handleInformational(m *Message) {
 		}
 	}
 	if deleteIKE {
+		sa.e.log.Info("ike: peer deleted the IKE SA", "remote", sa.remote, "state", sa.state.String(),
+			"spi_i", fmt.Sprintf("%x", sa.spii[:]), "spi_r", fmt.Sprintf("%x", sa.spir[:]), "children", len(sa.children))
 		sa.respond(m, nil)
 		if sa.rekey != nil && sa.rekey.peerNew != nil {
 			// The peer won a rekey collision and deletes the old SA: its

@@ -50,7 +50,7 @@ func (e *Engine) initiate(ctx context.Context, opts InitiateOptions) (ChildSAInf
 // arrives on in.done.
 func (e *Engine) startInitiate(opts InitiateOptions) (*initiation, *ikeSA, error) {
 	e.mu.Lock()
-	closed := e.closed
+	closed := e.closed || e.closing
 	e.mu.Unlock()
 	if closed {
 		return nil, nil, ErrClosed
@@ -133,13 +133,15 @@ func (sa *ikeSA) awaitInitiate(ctx context.Context, in *initiation) (ChildSAInfo
 		r.info.Trace = in.trace
 		return r.info, r.err
 	case <-ctx.Done():
+		err := fmt.Errorf("ike: initiate: %w", ctx.Err())
 		sa.lock()
-		if sa.state == stEstablished {
-			sa.sendDelete()
-		}
-		sa.die(fmt.Errorf("ike: initiate: %w", ctx.Err()), false)
+		sa.abandon(err, nil)
 		sa.unlock()
 		r := <-in.done
+		if r.err == nil {
+			// The CHILD SA came up as ctx ended, and abandon deleted it.
+			r.err = err
+		}
 		return ChildSAInfo{Trace: in.trace}, r.err
 	}
 }

@@ -19,6 +19,9 @@ type request struct {
 	deadline time.Time
 	timer    Timer
 	trace    *ExchangeTrace
+	// giveUp, when set, bounds this request instead of the engine's
+	// GiveUp (liveness probes and the Deletes of abandoned SAs).
+	giveUp time.Duration
 
 	// onResponse handles the (decrypted) response, with sa.mu held.
 	onResponse func(m *Message)
@@ -81,7 +84,11 @@ func (sa *ikeSA) sendRequest(r *request) error {
 		r.pkts = pkts
 		sa.nextID++
 	}
-	r.start, r.deadline, r.tries = now, now.Add(sa.e.cfg.GiveUp), 0
+	giveUp := sa.e.cfg.GiveUp
+	if r.giveUp > 0 {
+		giveUp = r.giveUp
+	}
+	r.start, r.deadline, r.tries = now, now.Add(giveUp), 0
 	if r.trace != nil {
 		r.trace.Exchange, r.trace.MessageID, r.trace.Start = r.exch, r.msgID, now
 		for _, p := range r.pkts {
@@ -164,6 +171,12 @@ func (sa *ikeSA) retransmit(r *request) {
 		}
 		if r.onFail != nil {
 			r.onFail(err)
+		}
+		if sa.state == stAuthSent {
+			// The peer may have installed our first CHILD SA and lost
+			// only its answer: tell it, best effort, as an abandoning
+			// initiator does.
+			sa.sendDelete()
 		}
 		// A peer that does not answer is dead: RFC 7296 §2.4.
 		sa.die(err, false)
