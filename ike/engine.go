@@ -295,7 +295,7 @@ type Engine struct {
 
 	mu       sync.Mutex
 	closed   bool
-	closing  bool // Shutdown is telling peers: no new SAs
+	closing  bool                   // Shutdown is telling peers: no new SAs
 	sas      map[SPI]*ikeSA         // by our SPI
 	halfOpen map[halfOpenKey]*ikeSA // responder SAs by the peer's SPIi and address
 	nHalf    int
