@@ -16,6 +16,8 @@ package ike
 //   - child.go: CHILD SA negotiation, selectors, installation
 //   - rekey.go: CREATE_CHILD_SA (CHILD and IKE rekey, collisions)
 //   - informational.go: Delete, liveness, keepalives, lifetimes
+//   - abandon.go: SAs we walk away from (an abandoned initiation,
+//     Shutdown) and the liveness check callers ask for
 //
 // Locking: Engine.mu guards the SA tables only; each ikeSA has its own
 // mutex. Engine.mu may be taken while an SA's mutex is held, never the
@@ -190,6 +192,11 @@ type InitiateOptions struct {
 	Mode     Mode
 	// IKE and ESP override the engine's proposals when Protocol is set.
 	IKE, ESP Policy
+	// IKEOffer, when set, is the SA payload of IKE_SA_INIT as sent,
+	// instead of one built from IKE; the peer's choice must still fit
+	// IKE. It lets a probe offer what oemesh cannot use (see ParseOffer)
+	// to see how a peer answers.
+	IKEOffer []Proposal
 	// InitialContact sends INITIAL_CONTACT.
 	InitialContact bool
 	// Trace, when not nil, is filled in as the exchanges happen, also

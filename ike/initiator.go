@@ -90,6 +90,11 @@ func (e *Engine) startInitiate(opts InitiateOptions) (*initiation, *ikeSA, error
 		}
 		in.ike = opts.IKE
 	}
+	for _, p := range opts.IKEOffer {
+		if p.Protocol != ProtocolIKE {
+			return nil, nil, fmt.Errorf("ike: initiate: IKE offer: proposal %d is for %v", p.Number, p.Protocol)
+		}
+	}
 	if opts.ESP.Protocol != 0 {
 		if err := opts.ESP.Validate(); err != nil {
 			return nil, nil, fmt.Errorf("ike: initiate: ESP proposals: %w", err)
@@ -146,6 +151,14 @@ func (sa *ikeSA) awaitInitiate(ctx context.Context, in *initiation) (ChildSAInfo
 	}
 }
 
+// offer is the SA payload of our IKE_SA_INIT request with KE group g.
+func (in *initiation) offer(g DHGroup) []Proposal {
+	if len(in.opts.IKEOffer) > 0 {
+		return in.opts.IKEOffer
+	}
+	return in.ike.Proposals(nil, g)
+}
+
 // pskPeer is whom Initiate looks a PSK up for.
 func pskPeer(opts InitiateOptions) Identity {
 	if opts.PeerID.Type != 0 {
@@ -170,7 +183,7 @@ func (sa *ikeSA) sendInit() error {
 		ps = append(ps, &Notify{NotifyType: NotifyCookie, Data: in.cookie})
 	}
 	ps = append(ps,
-		&SA{Proposals: in.ike.Proposals(nil, in.group)},
+		&SA{Proposals: in.offer(in.group)},
 		&KE{Group: in.group, Data: sa.dh.Public()},
 		&Nonce{Data: sa.ni})
 	for _, n := range NATDetectionNotifies(sa.spii, SPI{}, sa.local, sa.remote) {

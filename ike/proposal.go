@@ -559,6 +559,17 @@ func (p Policy) match(prop Proposal) (*Selection, [5]int, string) {
 	var dh []DHGroup
 	var esn []ESN
 	for _, t := range prop.Transforms {
+		if !t.Type.understood() {
+			// RFC 7296 §3.3.6: a proposal with a transform type we do
+			// not understand is unacceptable as a whole. Choosing it
+			// minus that transform (an ADDKE1, say) would answer with a
+			// proposal the peer never made.
+			why := fmt.Sprintf("transform type %d", uint8(t.Type))
+			if n := t.Type.String(); n != why {
+				why += " (" + n + ")"
+			}
+			return nil, score, why + " not understood"
+		}
 		if len(t.Attributes) > 0 {
 			continue // unknown attribute: the transform is unusable
 		}

@@ -2,6 +2,7 @@ package ike
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -11,6 +12,12 @@ import (
 // "aes128gcm16-prfsha256-x25519,aes256-sha256-modp2048" for IKE or
 // "aes128gcm16-esn" for ESP. Operators know it from strongSwan, so the
 // probe and responder tools take it as it is.
+//
+// strongSwan's keN_<method> keywords (ke1_mlkem768, ke1_none) name RFC
+// 9370 additional key exchanges, transform types ADDKE1 to ADDKE7. oemesh
+// does not implement them: ParseProposals refuses them, and only
+// ParseOffer keeps them, so that `oemesh probe` can offer what a
+// post-quantum peer offers and show how the other side answers.
 
 // algKeyword is what one keyword stands for. Exactly one of the fields is
 // set; unimplemented marks keywords strongSwan knows that oemesh does not
@@ -128,6 +135,34 @@ type ProposalSpec struct {
 	Integ []IntegID
 	DH    []DHGroup
 	ESN   []ESN
+	// AddKE are the keN_<method> keywords: transforms of types ADDKE1 to
+	// ADDKE7 (6 to 12), carried as written and never implemented.
+	AddKE []Transform
+}
+
+// keMethods are the key exchange methods a keN_ keyword may name besides
+// the DH groups: ML-KEM (IANA Transform Type 4 IDs 35 to 37) and none.
+var keMethods = map[string]uint16{"mlkem512": 35, "mlkem768": 36, "mlkem1024": 37, "none": 0}
+
+// parseAddKE reads a keN_<method> keyword (N from 1 to 7); ok is false
+// when tok is not of that form.
+func parseAddKE(tok string) (t Transform, ok bool, err error) {
+	tok = strings.ToLower(tok)
+	if len(tok) < 5 || tok[:2] != "ke" || tok[3] != '_' || tok[2] < '1' || tok[2] > '7' {
+		return t, false, nil
+	}
+	t.Type = TransformType(5 + tok[2] - '0')
+	name := tok[4:]
+	if id, known := keMethods[name]; known {
+		t.ID = id
+		return t, true, nil
+	}
+	kw, known := algKeywords[name]
+	if !known || kw.dh == 0 {
+		return t, true, fmt.Errorf("algorithm keyword %q: %q is not a key exchange method", tok, name)
+	}
+	t.ID = uint16(kw.dh)
+	return t, true, nil
 }
 
 // ParseProposalSpecs parses a comma-separated list of strongSwan proposals
@@ -169,6 +204,15 @@ func parseProposalSpec(protocol ProtocolID, text string) (ProposalSpec, error) {
 		return spec, nil
 	}
 	for _, tok := range strings.Split(text, "-") {
+		if t, ok, err := parseAddKE(tok); ok {
+			if err != nil {
+				return spec, err
+			}
+			if !slices.ContainsFunc(spec.AddKE, func(x Transform) bool { return x.Type == t.Type && x.ID == t.ID }) {
+				spec.AddKE = append(spec.AddKE, t)
+			}
+			continue
+		}
 		kw, ok := algKeywords[strings.ToLower(tok)]
 		switch {
 		case tok == "":
@@ -270,6 +314,47 @@ func ParseProposals(protocol ProtocolID, s string) (Policy, error) {
 	if err != nil {
 		return Policy{}, err
 	}
+	for i, sp := range specs {
+		if len(sp.AddKE) > 0 {
+			return Policy{}, fmt.Errorf("ike: %v proposal %d %q: %v: additional key exchanges (RFC 9370) are not implemented; only `oemesh probe` offers them",
+				protocol, i+1, sp.Text, sp.AddKE[0].Type)
+		}
+	}
+	return policyOf(protocol, s, specs)
+}
+
+// ParseOffer parses proposals as an initiator that probes a peer offers
+// them: one proposal per spec, in the order written (a spec that mixes
+// AEAD and other ciphers becomes two, as RFC 5282 asks), each with its
+// keN_ transforms as written. The Policy is the union of the specs
+// without those transforms: what the peer's choice is checked against.
+// Set both in InitiateOptions (IKE and IKEOffer).
+func ParseOffer(protocol ProtocolID, s string) (Policy, []Proposal, error) {
+	specs, err := ParseProposalSpecs(protocol, s)
+	if err != nil {
+		return Policy{}, nil, err
+	}
+	p, err := policyOf(protocol, s, specs)
+	if err != nil {
+		return Policy{}, nil, err
+	}
+	var offer []Proposal
+	for _, sp := range specs {
+		one := Policy{Protocol: protocol, Encr: sp.Encr, PRF: sp.PRF, Integ: sp.Integ, DH: sp.DH, ESN: sp.ESN}
+		if protocol == ProtocolESP && len(one.ESN) == 0 {
+			one.ESN = []ESN{ESNOff}
+		}
+		for _, prop := range one.Proposals(nil, DHNone) {
+			prop.Number = uint8(len(offer) + 1)
+			prop.Transforms = append(prop.Transforms, sp.AddKE...)
+			offer = append(offer, prop)
+		}
+	}
+	return p, offer, nil
+}
+
+// policyOf is the union of specs as one Policy.
+func policyOf(protocol ProtocolID, s string, specs []ProposalSpec) (Policy, error) {
 	p := Policy{Protocol: protocol}
 	for _, sp := range specs {
 		for _, e := range sp.Encr {

@@ -130,3 +130,43 @@ func FuzzParseProposals(f *testing.F) {
 		}
 	})
 }
+
+// TestParseOfferAddKE: strongSwan's ke1_mlkem768 becomes an ADDKE1
+// transform in the offer, one proposal per spec; the policy the peer's
+// choice is checked against leaves it out; ParseProposals, which builds
+// what we accept, refuses it.
+func TestParseOfferAddKE(t *testing.T) {
+	p, offer, err := ParseOffer(ProtocolIKE, "aes256gcm16-prfsha384-x25519-ke1_mlkem768-ke1_none,aes128gcm16-prfsha256-x25519")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want1 := []Transform{
+		{Type: TransformENCR, ID: uint16(EncrAESGCM16), KeyLength: 256},
+		{Type: TransformPRF, ID: uint16(PRFHMACSHA2_384)},
+		{Type: TransformDH, ID: uint16(DHCurve25519)},
+		{Type: 6, ID: 36}, {Type: 6, ID: 0},
+	}
+	if len(offer) != 2 || offer[0].Number != 1 || offer[1].Number != 2 || !reflect.DeepEqual(offer[0].Transforms, want1) {
+		t.Fatalf("offer %+v\nwant proposal 1 %+v and a second", offer, want1)
+	}
+	for _, x := range offer[1].Transforms {
+		if x.Type > TransformESN {
+			t.Errorf("proposal 2 carries %v", x.Type)
+		}
+	}
+	if len(p.Encr) != 2 || len(p.DH) != 1 {
+		t.Errorf("policy %+v", p)
+	}
+	if _, offer, err := ParseOffer(ProtocolIKE, "aes128gcm16-prfsha256-x25519-ke3_ecp256"); err != nil || !reflect.DeepEqual(offer[0].Transforms[3], Transform{Type: 8, ID: uint16(DHECP256)}) {
+		t.Errorf("ke3_ecp256: %+v, %v", offer, err)
+	}
+	for in, want := range map[string]string{
+		"aes128gcm16-prfsha256-x25519-ke1_mlkem768": "ADDKE1: additional key exchanges (RFC 9370) are not implemented",
+		"aes128gcm16-prfsha256-x25519-ke1_sha256":   `"sha256" is not a key exchange method`,
+		"aes128gcm16-prfsha256-x25519-ke8_mlkem768": `unknown algorithm keyword "ke8_mlkem768"`,
+	} {
+		if _, err := ParseProposals(ProtocolIKE, in); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseProposals(%q): %v, want %q", in, err, want)
+		}
+	}
+}

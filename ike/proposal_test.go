@@ -142,3 +142,95 @@ func TestSelectPFS(t *testing.T) {
 		t.Errorf("PreferDH of an unaccepted group changed the policy")
 	}
 }
+
+// TestSelectUnknownTransformType: RFC 7296 §3.3.6. A proposal with a
+// transform type we do not understand (RFC 9370's ADDKE1, or a made-up
+// type 200) is unacceptable as a whole; we pick the next proposal we
+// fully understand even when we prefer the other's algorithms, and answer
+// NO_PROPOSAL_CHOSEN when there is none.
+func TestSelectUnknownTransformType(t *testing.T) {
+	gcm256 := tr(TransformENCR, uint16(EncrAESGCM16), 256)
+	gcm128 := tr(TransformENCR, uint16(EncrAESGCM16), 128)
+	prf := tr(TransformPRF, uint16(PRFHMACSHA2_256), 0)
+	x25519 := tr(TransformDH, uint16(DHCurve25519), 0)
+	esn := tr(TransformESN, uint16(ESNOff), 0)
+	addke1 := tr(6, 36, 0) // ADDKE1 = ML-KEM-768
+	synthetic := tr(200, 1, 0)
+	spi := []byte{1, 2, 3, 4}
+	for _, tc := range []struct {
+		name    string
+		policy  Policy
+		offer   []Proposal
+		want    uint8  // the proposal chosen; 0: none
+		because string // the reason given for the first proposal
+	}{
+		{"IKE ADDKE1 only", DefaultIKEPolicy(),
+			[]Proposal{{Number: 1, Protocol: ProtocolIKE, Transforms: []Transform{gcm256, prf, x25519, addke1}}},
+			0, "proposal 1: transform type 6 (ADDKE1) not understood"},
+		{"IKE ADDKE1 then plain", DefaultIKEPolicy(),
+			[]Proposal{
+				{Number: 1, Protocol: ProtocolIKE, Transforms: []Transform{gcm256, prf, x25519, addke1}},
+				{Number: 2, Protocol: ProtocolIKE, Transforms: []Transform{gcm128, prf, x25519}}},
+			2, ""},
+		{"IKE type 200 first", DefaultIKEPolicy(),
+			[]Proposal{
+				{Number: 1, Protocol: ProtocolIKE, Transforms: []Transform{synthetic, gcm256, prf, x25519}},
+				{Number: 2, Protocol: ProtocolIKE, Transforms: []Transform{gcm128, prf, x25519}}},
+			2, ""},
+		{"ESP type 200 only", DefaultESPPolicy(),
+			[]Proposal{{Number: 1, Protocol: ProtocolESP, SPI: spi, Transforms: []Transform{gcm256, esn, synthetic}}},
+			0, "proposal 1: transform type 200 not understood"},
+		{"ESP type 200 then plain", DefaultESPPolicy(),
+			[]Proposal{
+				{Number: 1, Protocol: ProtocolESP, SPI: spi, Transforms: []Transform{gcm256, esn, synthetic}},
+				{Number: 2, Protocol: ProtocolESP, SPI: spi, Transforms: []Transform{gcm128, esn}}},
+			2, ""},
+	} {
+		sel, err := tc.policy.Select(tc.offer)
+		if tc.want == 0 {
+			var npc *NoProposalChosenError
+			if !errors.As(err, &npc) || len(npc.Reasons) != 1 || npc.Reasons[0] != tc.because {
+				t.Errorf("%s: got %+v, %v; want NO_PROPOSAL_CHOSEN because %q", tc.name, sel, err, tc.because)
+			}
+			continue
+		}
+		if err != nil || sel.Number != tc.want {
+			t.Errorf("%s: got %+v, %v; want proposal %d", tc.name, sel, err, tc.want)
+			continue
+		}
+		for _, x := range sel.Proposal(spi).Transforms {
+			if !x.Type.understood() {
+				t.Errorf("%s: the answer carries %v", tc.name, x.Type)
+			}
+		}
+	}
+}
+
+// TestResponderSkipsAddKEProposal: a responder engine answers an
+// IKE_SA_INIT whose only proposal carries ADDKE1 with NO_PROPOSAL_CHOSEN,
+// and with two proposals picks the second, which it fully understands,
+// although it prefers the first one's cipher.
+func TestResponderSkipsAddKEProposal(t *testing.T) {
+	_, addke, err := ParseOffer(ProtocolIKE, "aes256gcm16-prfsha256-x25519-ke1_mlkem768")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, a, b := newPair(t, nil, nil, nil)
+	_, err = n.initiate(a, b, InitiateOptions{Auth: AuthKindPubkey, IKEOffer: addke})
+	var ne *NotifyError
+	if !errors.As(err, &ne) || ne.Type != NotifyNoProposalChosen {
+		t.Fatalf("ADDKE1 only: %v, want NO_PROPOSAL_CHOSEN", err)
+	}
+	pol, both, err := ParseOffer(ProtocolIKE, "aes256gcm16-prfsha256-x25519-ke1_mlkem768,aes128gcm16-prfsha256-x25519")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, a, b = newPair(t, nil, nil, nil)
+	trace := &Trace{}
+	if _, err := n.initiate(a, b, InitiateOptions{Auth: AuthKindPubkey, IKE: pol, IKEOffer: both, Trace: trace}); err != nil {
+		t.Fatalf("ADDKE1, then a plain proposal: %v", err)
+	}
+	if got := trace.IKESuite.Encr; got != (EncrAlg{EncrAESGCM16, 128}) {
+		t.Errorf("B chose %v, want AES_GCM_16_128 of proposal 2", got)
+	}
+}

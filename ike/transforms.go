@@ -34,8 +34,17 @@ func (t TransformType) String() string {
 	case TransformESN:
 		return "ESN"
 	}
+	if t >= 6 && t <= 12 {
+		// RFC 9370's additional key exchanges, which we do not
+		// implement; named so that a refusal says what was offered.
+		return fmt.Sprintf("ADDKE%d", uint8(t)-5)
+	}
 	return fmt.Sprintf("transform type %d", uint8(t))
 }
+
+// understood reports whether we know what transform type t means, i.e.
+// whether a proposal carrying it can be judged at all.
+func (t TransformType) understood() bool { return t >= TransformENCR && t <= TransformESN }
 
 // EncrID is an encryption algorithm (transform type 1).
 type EncrID uint16

@@ -49,6 +49,9 @@ type ikeToolFlags struct {
 	mark                uint32
 	timeout             time.Duration
 	debug               bool
+	// offersAddKE: this tool may offer strongSwan's keN_ keywords (RFC
+	// 9370 additional key exchanges), which oemesh cannot use: the probe.
+	offersAddKE bool
 }
 
 func (f *ikeToolFlags) register(cmd *cobra.Command) {
@@ -146,7 +149,10 @@ type ikeSetup struct {
 	keys           staticKeys
 	ikePolicy      ike.Policy
 	espPolicy      ike.Policy
-	log            *slog.Logger
+	// ikeOffer is the exact IKE_SA_INIT offer when --ike names keN_
+	// keywords (probe only); nil otherwise.
+	ikeOffer []ike.Proposal
+	log      *slog.Logger
 }
 
 func (f *ikeToolFlags) setup(stderr io.Writer) (*ikeSetup, error) {
@@ -189,7 +195,7 @@ func (f *ikeToolFlags) setup(stderr io.Writer) (*ikeSetup, error) {
 	}
 	s.ikePolicy, s.espPolicy = ike.DefaultIKEPolicy(), ike.DefaultESPPolicy()
 	if f.ikeProps != "" {
-		if s.ikePolicy, err = ike.ParseProposals(ike.ProtocolIKE, f.ikeProps); err != nil {
+		if s.ikePolicy, s.ikeOffer, err = parseIKEFlag(f.ikeProps, f.offersAddKE); err != nil {
 			return nil, fmt.Errorf("--ike: %w", err)
 		}
 	}
@@ -210,6 +216,30 @@ func (f *ikeToolFlags) setup(stderr io.Writer) (*ikeSetup, error) {
 	}
 	s.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	return s, nil
+}
+
+// parseIKEFlag reads --ike. With keN_ keywords, which only the probe may
+// offer, the offer is one proposal per comma-separated spec with those
+// transforms as written, and the policy (what the peer's choice is
+// checked against) leaves them out; otherwise the offer is nil and the
+// policy's own proposals are sent.
+func parseIKEFlag(props string, offersAddKE bool) (ike.Policy, []ike.Proposal, error) {
+	if !offersAddKE {
+		p, err := ike.ParseProposals(ike.ProtocolIKE, props)
+		return p, nil, err
+	}
+	p, offer, err := ike.ParseOffer(ike.ProtocolIKE, props)
+	if err != nil {
+		return p, nil, err
+	}
+	for _, prop := range offer {
+		for _, t := range prop.Transforms {
+			if t.Type > ike.TransformESN {
+				return p, offer, nil
+			}
+		}
+	}
+	return p, nil, nil
 }
 
 // bypassControl exempts the tools' IKE sockets from XFRM policies, so a
@@ -402,7 +432,7 @@ type probeReport struct {
 }
 
 func newProbeCmd(g *globalFlags) *cobra.Command {
-	var f ikeToolFlags
+	f := ikeToolFlags{offersAddKE: true}
 	var port, localPort, localNATTPort int
 	var local string
 	var rekey bool
@@ -425,7 +455,11 @@ not verify; 5 the peer chose nothing we offered; 6 established, but a
 --rekey exchange failed; 1 anything else.
 
 Proposals use strongSwan's syntax: --ike aes128gcm16-prfsha256-x25519
---esp aes128gcm16-esn (comma-separated lists allowed).`,
+--esp aes128gcm16-esn (comma-separated lists allowed). --ike may name
+RFC 9370 additional key exchanges as strongSwan does (ke1_mlkem768,
+ke1_none, keN_<group> for N up to 7): oemesh does not implement them, but
+offers them, one proposal per comma-separated item as written, to show how
+a peer treats a proposal it cannot fully use.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := f.setup(cmd.ErrOrStderr())
@@ -535,7 +569,7 @@ func runProbe(ctx context.Context, s *ikeSetup, f *ikeToolFlags, o probeOptions)
 	defer cancel()
 	child, err := eng.Initiate(ictx, ike.InitiateOptions{
 		Remote: remote, Local: local, Auth: s.auth, PeerID: s.peerID, PeerAuth: s.peerAuth,
-		IKE: s.ikePolicy, ESP: s.espPolicy, InitialContact: true, Trace: trace,
+		IKE: s.ikePolicy, IKEOffer: s.ikeOffer, ESP: s.espPolicy, InitialContact: true, Trace: trace,
 	})
 	fillTrace(rep, trace)
 	if err != nil {
