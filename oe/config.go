@@ -72,6 +72,17 @@ type Config struct {
 	// MaxNegotiations bounds concurrent negotiations (default 1024); an
 	// acquire beyond it gets the failure shunt at once.
 	MaxNegotiations int
+	// ResponderProbe: a CHILD SA we installed as responder that has
+	// received nothing this long after it came up makes us ask its peer
+	// whether it is alive, and delete the SAs when it does not answer
+	// within ResponderProbeAnswer (default 2 s). It catches initiators
+	// that gave up half-way without a word, whose replies we would
+	// otherwise encrypt into nothing. Zero: never (oemeshd's default is
+	// 5 s).
+	ResponderProbe, ResponderProbeAnswer time.Duration
+	// ShutdownTimeout bounds how long Close waits for peers to answer
+	// our Deletes (default 1 s).
+	ShutdownTimeout time.Duration
 	Clock           Clock
 	Logger          *slog.Logger
 }
@@ -94,6 +105,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxNegotiations <= 0 {
 		c.MaxNegotiations = 1024
+	}
+	if c.ResponderProbeAnswer <= 0 {
+		c.ResponderProbeAnswer = 2 * time.Second
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = time.Second
 	}
 	if c.Clock == nil {
 		c.Clock = systemClock{}

@@ -36,6 +36,7 @@ type OE struct {
 	shunts       map[kernel.Flow]shuntInfo
 
 	stats    counters
+	probed   time.Time // responder tunnels due before this were probed (probe.go)
 	bg       sync.WaitGroup
 	runCtx   atomic.Pointer[context.Context]
 	closed   chan struct{}
@@ -128,6 +129,8 @@ func (o *OE) Run(ctx context.Context) error {
 	o.runCtx.Store(&ctx)
 	idle := time.NewTicker(max(o.cfg.IdleTimeout/4, time.Second))
 	defer idle.Stop()
+	probe := o.probeTicker()
+	defer probe.Stop()
 	acq, exp := o.dp.Acquires(), o.dp.Expires()
 	for {
 		select {
@@ -145,16 +148,22 @@ func (o *OE) Run(ctx context.Context) error {
 			o.onExpire(ctx, e)
 		case <-idle.C:
 			o.expireIdle(ctx)
+		case <-probe.C:
+			o.probeSilent(ctx)
 		}
 	}
 }
 
-// Close deletes every IKE SA (telling peers) and waits for background work.
+// Close deletes every IKE SA, telling peers and waiting up to
+// ShutdownTimeout for their answers (the transport must still deliver
+// them), and then waits for background work.
 func (o *OE) Close() error {
 	var err error
 	o.closeOne.Do(func() {
 		close(o.closed)
-		err = o.engine.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), o.cfg.ShutdownTimeout)
+		err = o.engine.Shutdown(ctx)
+		cancel()
 		o.bg.Wait()
 	})
 	return err

@@ -77,13 +77,18 @@ func (d *daemon) run(ctx context.Context) error {
 		d.stopStack()
 		return err
 	}
+	// The IKE sockets outlive ctx: stopStack sends our Deletes and waits
+	// for the answers before it closes them. (Deferred calls run last
+	// first: this cancel runs after stopStack.)
+	ioCtx, cancelIO := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelIO()
 	defer d.stopStack()
 	runCtx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
 	errc := make(chan error, 4)
 	go func() { errc <- d.ctl.Serve(runCtx) }()
 	go func() {
-		if err := d.transport.Serve(runCtx, d.oe.Engine().HandlePacket); err != nil {
+		if err := d.transport.Serve(ioCtx, d.oe.Engine().HandlePacket); err != nil {
 			errc <- fmt.Errorf("IKE transport: %w", err)
 		}
 	}()
@@ -156,11 +161,16 @@ func (d *daemon) startStack(ctx context.Context) error {
 	return nil
 }
 
-// stopStack tells peers we are going (Deletes), closes the sockets and
+// stopStack tells peers we are going (Deletes, waiting up to a second for
+// the answers while the sockets still serve), then closes the sockets and
 // removes what the data plane installed.
 func (d *daemon) stopStack() {
 	if d.oe != nil {
-		d.oe.Close()
+		start := d.clock.Now()
+		if err := d.oe.Close(); err != nil {
+			d.log.Warn("telling peers we stop", "err", err)
+		}
+		d.log.Info("peers told we stop", "took", d.clock.Now().Sub(start).Round(time.Millisecond))
 	}
 	if d.transport != nil {
 		d.transport.Close()

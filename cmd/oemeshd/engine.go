@@ -94,13 +94,15 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 		shunt = kernel.ShuntPass
 	}
 	o, err := oe.New(oe.Config{
-		NullAuth:         nullAuth,
-		NegotiationShunt: shunt,
-		ShuntLifetime:    cfg.OE.ShuntLifetime,
-		IdleTimeout:      cfg.OE.IdleTimeout,
-		GatewayFor:       cfg.OE.GatewayFor,
-		IKEPort:          cfg.IKEPort,
-		Logger:           d.log,
+		NullAuth:           nullAuth,
+		NegotiationShunt:   shunt,
+		ShuntLifetime:      cfg.OE.ShuntLifetime,
+		IdleTimeout:        cfg.OE.IdleTimeout,
+		NegotiationTimeout: cfg.OE.NegotiationTimeout,
+		ResponderProbe:     cfg.OE.ResponderProbe,
+		GatewayFor:         cfg.OE.GatewayFor,
+		IKEPort:            cfg.IKEPort,
+		Logger:             d.log,
 	}, dp, resolver, ike.EngineConfig{
 		Credentials:   ike.Credentials{ID: ident, Signer: signer, PSK: d.conns.psk},
 		Liveness:      liveness(d.startConns),

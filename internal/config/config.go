@@ -50,9 +50,15 @@ type OE struct {
 	NegotiationShunt string // hold or pass
 	ShuntLifetime    time.Duration
 	IdleTimeout      time.Duration
-	GatewayFor       []netip.Prefix
-	IKELifetime      time.Duration
-	ChildLifetime    time.Duration
+	// NegotiationTimeout bounds one OE attempt.
+	NegotiationTimeout time.Duration
+	// ResponderProbe: a CHILD SA we installed as responder that has
+	// received nothing after this long makes us check that its peer is
+	// alive (0: never).
+	ResponderProbe time.Duration
+	GatewayFor     []netip.Prefix
+	IKELifetime    time.Duration
+	ChildLifetime  time.Duration
 }
 
 // Kernel is the kernel.* section.
@@ -297,12 +303,14 @@ func build(file string, v map[string]any) *Config {
 			RequireDNSSEC: v["dns.require_dnssec"].(bool),
 		},
 		OE: OE{
-			NullAuth:         v["oe.null_auth"].(string),
-			NegotiationShunt: v["oe.negotiation_shunt"].(string),
-			ShuntLifetime:    v["oe.shunt_lifetime"].(time.Duration),
-			IdleTimeout:      v["oe.idle_timeout"].(time.Duration),
-			IKELifetime:      v["oe.ike_lifetime"].(time.Duration),
-			ChildLifetime:    v["oe.child_lifetime"].(time.Duration),
+			NullAuth:           v["oe.null_auth"].(string),
+			NegotiationShunt:   v["oe.negotiation_shunt"].(string),
+			ShuntLifetime:      v["oe.shunt_lifetime"].(time.Duration),
+			IdleTimeout:        v["oe.idle_timeout"].(time.Duration),
+			NegotiationTimeout: v["oe.negotiation_timeout"].(time.Duration),
+			ResponderProbe:     v["oe.responder_probe"].(time.Duration),
+			IKELifetime:        v["oe.ike_lifetime"].(time.Duration),
+			ChildLifetime:      v["oe.child_lifetime"].(time.Duration),
 		},
 		Kernel: Kernel{
 			FailClosed:       v["kernel.fail_closed"].(bool),
@@ -353,6 +361,8 @@ func (c *Config) Summary() map[string]any {
 		"oe.negotiation_shunt":      c.OE.NegotiationShunt,
 		"oe.shunt_lifetime":         c.OE.ShuntLifetime.String(),
 		"oe.idle_timeout":           c.OE.IdleTimeout.String(),
+		"oe.negotiation_timeout":    c.OE.NegotiationTimeout.String(),
+		"oe.responder_probe":        c.OE.ResponderProbe.String(),
 		"kernel.fail_closed":        c.Kernel.FailClosed,
 		"kernel.hold_first_packets": c.Kernel.HoldFirstPackets,
 		"kernel.cipher_idle":        c.Kernel.CipherIdle.String(),

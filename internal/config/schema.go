@@ -48,6 +48,13 @@ func positive(v any) error {
 	return nil
 }
 
+func nonNegative(v any) error {
+	if v.(time.Duration) < 0 {
+		return fmt.Errorf("must not be negative (0s turns it off)")
+	}
+	return nil
+}
+
 func absPath(v any) error {
 	if s := v.(string); !strings.HasPrefix(s, "/") {
 		return fmt.Errorf("must be an absolute path")
@@ -154,6 +161,10 @@ var schema = []key{
 		help: "what traffic does while OE negotiates: hold or pass"},
 	{name: "oe.shunt_lifetime", kind: kindDuration, def: 15 * time.Minute, check: positive, help: "lifetime of failure shunts"},
 	{name: "oe.idle_timeout", kind: kindDuration, def: 10 * time.Minute, check: positive, help: "delete OE tunnels idle this long"},
+	{name: "oe.negotiation_timeout", kind: kindDuration, def: 30 * time.Second, check: positive,
+		help: "bound on one OE attempt, DNS and IKE together; then the failure shunt"},
+	{name: "oe.responder_probe", kind: kindDuration, def: 5 * time.Second, check: nonNegative,
+		help: "a tunnel we answered that has received nothing this long makes us check its peer is alive (0s: off)"},
 	{name: "oe.ike_lifetime", kind: kindDuration, def: 4 * time.Hour, check: positive,
 		help: "IKE SA lifetime; rekeyed a tenth of it before"},
 	{name: "oe.child_lifetime", kind: kindDuration, def: time.Hour, check: positive,

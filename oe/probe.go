@@ -1,0 +1,64 @@
+package oe
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/oemesh/oemesh/ike"
+)
+
+// A responder cannot tell an initiator that is slow to send from one that
+// gave up half-way (its resolver failed after IKE_AUTH, it crashed) and
+// will never use the SAs: then we would encrypt every reply to a host
+// that cannot read it, and no inbound traffic means no IKE liveness would
+// ever notice. So a CHILD SA we installed as responder that has received
+// nothing ResponderProbe after it came up makes us ask the peer, with an
+// empty INFORMATIONAL, whether it is still there; the engine deletes the
+// SAs when no answer comes within ResponderProbeAnswer.
+
+// probeTicker paces probeSilent: four times per ResponderProbe, so a
+// silent tunnel is probed at most a quarter late. Off, it never fires.
+func (o *OE) probeTicker() *time.Ticker {
+	if o.cfg.ResponderProbe <= 0 {
+		t := time.NewTicker(time.Hour)
+		t.Stop()
+		return t
+	}
+	o.probed = o.cfg.Clock.Now()
+	return time.NewTicker(max(o.cfg.ResponderProbe/4, 50*time.Millisecond))
+}
+
+// probeSilent checks each responder tunnel once, in the first run after it
+// has been up ResponderProbe: if it has received nothing, its peer gets a
+// liveness check. Runs in the Run goroutine only: each run covers the
+// tunnels that fell due since the last, so nothing per tunnel is kept.
+func (o *OE) probeSilent(ctx context.Context) {
+	if o.cfg.ResponderProbe <= 0 {
+		return
+	}
+	now := o.cfg.Clock.Now()
+	from, to := o.probed.Add(-o.cfg.ResponderProbe), now.Add(-o.cfg.ResponderProbe)
+	o.probed = now
+	asked := map[ike.SAID]bool{}
+	for _, t := range o.tunnels.all() {
+		if t.initiator || t.replaced || !t.created.After(from) || t.created.After(to) || asked[t.ike] {
+			continue
+		}
+		c, err := o.dp.SACounters(ctx, t.id)
+		if err != nil || c.InPackets > 0 {
+			continue
+		}
+		asked[t.ike] = true
+		id, peer, spi := t.ike, t.peerAddr(), fmt.Sprintf("%08x", t.inSPI())
+		o.log.Info("tunnel we answered has received nothing: checking that its peer is alive",
+			"peer", peer, "spi_in", spi, "up_for", now.Sub(t.created).Round(time.Millisecond))
+		o.goDetached(func(ctx context.Context) {
+			if err := o.engine.CheckLiveness(ctx, id, o.cfg.ResponderProbeAnswer); err != nil {
+				o.log.Info("peer of a silent tunnel does not answer: SAs deleted", "peer", peer, "spi_in", spi, "err", err)
+				return
+			}
+			o.log.Debug("peer of a silent tunnel answered", "peer", peer, "spi_in", spi)
+		})
+	}
+}

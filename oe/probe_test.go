@@ -1,0 +1,130 @@
+package oe
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/oemesh/oemesh/ike"
+	"github.com/oemesh/oemesh/kernel"
+	"github.com/oemesh/oemesh/kernel/fake"
+)
+
+// cuttable delivers datagrams between orchestrators by address until a
+// host is cut off, as if it had crashed.
+type cuttable struct {
+	mu  sync.Mutex
+	m   map[netip.Addr]*OE
+	cut map[netip.Addr]bool
+}
+
+type cuttablePort struct{ c *cuttable }
+
+func (p cuttablePort) Send(pkt []byte, local, remote netip.AddrPort) error {
+	p.c.mu.Lock()
+	o, dead := p.c.m[remote.Addr()], p.c.cut[remote.Addr()] || p.c.cut[local.Addr()]
+	p.c.mu.Unlock()
+	if o == nil || dead {
+		return errors.New("no host at " + remote.Addr().String())
+	}
+	b := append([]byte(nil), pkt...)
+	go o.Engine().HandlePacket(b, remote, local)
+	return nil
+}
+
+// probePair is gateway A (initiator of conn "office") and B (responder,
+// probing silent tunnels after probe) with B's tunnel up.
+func probePair(t *testing.T, probe time.Duration) (a, b *OE, dpB *fake.Dataplane, net *cuttable) {
+	t.Helper()
+	net = &cuttable{m: map[netip.Addr]*OE{}, cut: map[netip.Addr]bool{}}
+	psk := func(ike.Identity) []byte { return pskKey }
+	mk := func(cfg Config) (*OE, *fake.Dataplane) {
+		dp := fake.New(time.Now)
+		o, err := New(cfg, dp, newFakeDNS(), ike.EngineConfig{Credentials: ike.Credentials{PSK: psk}, Sender: cuttablePort{net}, GiveUp: 2 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { o.Close() })
+		return o, dp
+	}
+	a, _ = mk(Config{ShutdownTimeout: 10 * time.Millisecond})
+	b, dpB = mk(Config{ResponderProbe: probe, ResponderProbeAnswer: 300 * time.Millisecond, ShutdownTimeout: 10 * time.Millisecond})
+	net.m[gwA], net.m[gwB] = a, b
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.AddConn(ctx, Conn{Name: "office", Local: gwA, Remote: gwB, LocalSubnets: []netip.Prefix{netA},
+		RemoteSubnets: []netip.Prefix{netB}, Auth: ike.AuthKindPSK}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.AddConn(ctx, Conn{Name: "office-b", Local: gwB, Remote: gwA, LocalSubnets: []netip.Prefix{netB},
+		RemoteSubnets: []netip.Prefix{netA}, Auth: ike.AuthKindPSK}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ConnUp(ctx, "office"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "B's tunnel", func() bool { return len(b.Tunnels(ctx)) == 1 })
+	return a, b, dpB, net
+}
+
+// TestResponderProbeSilentPeer: B answered A, A then vanished without a
+// word and nothing came in on B's tunnel: B's probe finds A dead and the
+// SAs go within the answer bound.
+func TestResponderProbeSilentPeer(t *testing.T) {
+	_, b, _, net := probePair(t, 20*time.Millisecond)
+	ctx := context.Background()
+	net.mu.Lock()
+	net.cut[gwA] = true
+	net.mu.Unlock()
+	time.Sleep(30 * time.Millisecond)
+	start := time.Now()
+	b.probeSilent(ctx)
+	waitFor(t, "B's tunnel deleted", func() bool { return len(b.Tunnels(ctx)) == 0 })
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("the silent tunnel went after %v, want about the 300 ms answer bound", d)
+	}
+}
+
+// TestResponderProbeLivePeer: a peer that answers keeps its tunnel, and
+// a tunnel is probed once only.
+func TestResponderProbeLivePeer(t *testing.T) {
+	_, b, _, _ := probePair(t, 20*time.Millisecond)
+	ctx := context.Background()
+	time.Sleep(30 * time.Millisecond)
+	sent := b.Engine().Stats().Sent
+	b.probeSilent(ctx)
+	waitFor(t, "the probe's answer", func() bool { return b.Engine().Stats().Received > 0 && b.Engine().Stats().Sent > sent })
+	time.Sleep(400 * time.Millisecond) // past the answer bound
+	if len(b.Tunnels(ctx)) != 1 {
+		t.Fatalf("B lost the tunnel of a live peer")
+	}
+	sent = b.Engine().Stats().Sent
+	b.probeSilent(ctx)
+	time.Sleep(50 * time.Millisecond)
+	if n := b.Engine().Stats().Sent - sent; n != 0 {
+		t.Errorf("the tunnel was probed again (%d datagrams)", n)
+	}
+}
+
+// TestResponderProbeInbound: a tunnel that has received traffic, or is
+// younger than the probe time, is not probed even if its peer is gone.
+func TestResponderProbeInbound(t *testing.T) {
+	_, b, dpB, net := probePair(t, 20*time.Millisecond)
+	ctx := context.Background()
+	net.mu.Lock()
+	net.cut[gwA] = true
+	net.mu.Unlock()
+	b.probeSilent(ctx) // too young: nothing
+	for _, sa := range dpB.SAs() {
+		dpB.SetCounters(sa.ID(), kernel.Counters{InPackets: 1})
+	}
+	time.Sleep(30 * time.Millisecond)
+	b.probeSilent(ctx)
+	time.Sleep(500 * time.Millisecond)
+	if len(b.Tunnels(ctx)) != 1 {
+		t.Errorf("B probed (and deleted) a tunnel that carried traffic")
+	}
+}
