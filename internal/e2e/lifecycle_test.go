@@ -51,14 +51,16 @@ func waitLog(t *testing.T, m *lab.Mesh, host, want string, d time.Duration) {
 }
 
 // waitNoSAs waits until host keeps no SA with peer, at most d; it
-// returns how long that took.
+// returns how long that took. It fails the test but returns when d
+// passes, so that what follows shows what the SAs left do.
 func waitNoSAs(t *testing.T, m *lab.Mesh, ctx context.Context, host string, peer netip.Addr, d time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for sasWith(t, m, ctx, host, peer) != 0 {
 		if time.Since(start) > d {
 			out, _ := m.CLI(ctx, host, "traffic")
-			t.Fatalf("%s still keeps SAs with %s after %v:\n%s", host, peer, d, out)
+			t.Errorf("%s still keeps SAs with %s after %v:\n%s", host, peer, d, out)
+			break
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -142,13 +144,14 @@ func TestInitiatorAbandons(t *testing.T) {
 				t.Fatalf("no IKE between A and B on the wire")
 			}
 			if tc.state == "state=AUTH_SENT" {
-				// B installs its CHILD SA (perhaps after A gave up) and
-				// then hears A's Delete.
+				// B installs its CHILD SA, perhaps after A gave up.
 				waitLog(t, m, "b", "tunnel up", 5*time.Second)
-				waitLog(t, m, "b", "ike: peer deleted the IKE SA", tc.bound)
 			}
 			took := waitNoSAs(t, m, ctx, "b", a.Addr4, tc.bound)
-			t.Logf("B keeps no SA with A (polled %v after its log showed the Delete)", took.Round(time.Millisecond))
+			t.Logf("B keeps no SA with A (polled for %v)", took.Round(time.Millisecond))
+			if tc.state == "state=AUTH_SENT" && !strings.Contains(m.Log("b"), "ike: peer deleted the IKE SA") {
+				t.Errorf("B's log does not show A's Delete")
+			}
 			c.Reset()
 			r := m.Ping(ctx, "a", b.Addr4, 10, 100*time.Millisecond)
 			counts := c.Settled()
@@ -227,7 +230,7 @@ func TestGracefulStopTellsPeer(t *testing.T) {
 		t.Fatal(err)
 	}
 	took := waitNoSAs(t, m, ctx, "b", a.Addr4, time.Second)
-	t.Logf("B's SAs with A gone %v after A's SIGTERM", took.Round(time.Millisecond))
+	t.Logf("B's SAs with A checked gone %v after A's SIGTERM", took.Round(time.Millisecond))
 	m.StopDaemon("a", syscall.SIGTERM)
 	if d := time.Since(stopped); d > 5*time.Second {
 		t.Errorf("A took %v to stop", d)
