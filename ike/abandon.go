@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -40,7 +41,13 @@ func (sa *ikeSA) abandon(err error, done chan error) {
 		signal(done, nil)
 		return
 	}
-	e.log.Info("ike: initiation abandoned", "state", sa.state.String(), "remote", sa.remote,
+	// Before IKE_AUTH there is nothing to tell the peer, and it happens
+	// on every OE attempt toward a host without a key: debug only.
+	level := slog.LevelInfo
+	if sa.state == stInitSent {
+		level = slog.LevelDebug
+	}
+	e.log.Log(context.Background(), level, "ike: initiation abandoned", "state", sa.state.String(), "remote", sa.remote,
 		"spi_i", fmt.Sprintf("%x", sa.spii[:]), "spi_r", fmt.Sprintf("%x", sa.spir[:]), "reason", err)
 	if sa.state != stAuthSent {
 		if sa.state == stEstablished {

@@ -271,3 +271,35 @@ func TestCheckLiveness(t *testing.T) {
 		t.Errorf("B keeps %d CHILD SAs and %+v", b.inst.count(), b.e.SAs())
 	}
 }
+
+// TestShutdownAbandonsAuthSent: the engine shuts down while A waits for
+// B's key after B answered IKE_AUTH: B hears a Delete and keeps nothing,
+// and the Initiate under way returns ErrClosed.
+func TestShutdownAbandonsAuthSent(t *testing.T) {
+	n, a, b := newPair(t, nil, nil, nil)
+	var slow heldSpawn
+	a.e.spawn = slow.spawn
+	in, sa := startA(t, a, b)
+	n.run(func() bool { return b.inst.count() == 1 && slow.n() == 1 }, time.Minute)
+	n.sentc = make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() { done <- a.e.Shutdown(context.Background()) }()
+	select {
+	case <-n.sentc:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Shutdown sent nothing")
+	}
+	for deadline := time.Now().Add(5 * time.Second); len(done) == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("Shutdown did not return after B answered")
+		}
+		n.drain()
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sa.awaitInitiate(context.Background(), in); !errors.Is(err, ErrClosed) {
+		t.Errorf("Initiate: %v, want ErrClosed", err)
+	}
+	checkGone(t, a, b)
+}

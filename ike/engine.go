@@ -466,7 +466,9 @@ func (e *Engine) HandlePacket(pkt []byte, local, remote netip.AddrPort) {
 // *NotifyError for an error notify from the peer, ErrTimeout when the
 // peer stops answering, errors wrapping ErrAuthentication when the peer's
 // AUTH does not verify, *NoProposalChosenError when the peer's choice is
-// not among ours, and context errors.
+// not among ours, and context errors. When ctx ends first, Initiate
+// returns at once, and a peer that may already hold the SA (IKE_AUTH was
+// sent) is sent a Delete, retransmitted for AbandonTimeout at most.
 func (e *Engine) Initiate(ctx context.Context, opts InitiateOptions) (ChildSAInfo, error) {
 	return e.initiate(ctx, opts)
 }

@@ -105,7 +105,8 @@ func TestParseProposalsErrors(t *testing.T) {
 }
 
 func FuzzParseProposals(f *testing.F) {
-	for _, s := range []string{"aes128gcm16-prfsha256-x25519", "aes256-sha256-modp2048,aes128gcm16-esn", "default", "-,-", ""} {
+	for _, s := range []string{"aes128gcm16-prfsha256-x25519", "aes256-sha256-modp2048,aes128gcm16-esn", "default", "-,-", "",
+		"aes256gcm16-prfsha384-x25519-ke1_mlkem768-ke1_none,aes128gcm16-prfsha256-x25519", "aes128gcm16-x25519-ke7_ecp256"} {
 		f.Add(s, true)
 		f.Add(s, false)
 	}
@@ -113,6 +114,19 @@ func FuzzParseProposals(f *testing.F) {
 		proto := ProtocolESP
 		if ike {
 			proto = ProtocolIKE
+		}
+		// The probe's offer: an IKE proposal is acceptable to the policy
+		// parsed with it exactly when it carries no keN_ transform.
+		if pol, offer, err := ParseOffer(proto, s); err == nil && proto == ProtocolIKE {
+			for _, prop := range offer {
+				addke := false
+				for _, x := range prop.Transforms {
+					addke = addke || !x.Type.understood()
+				}
+				if _, err := pol.Select([]Proposal{prop}); (err == nil) == addke {
+					t.Fatalf("%q: proposal %d (ADDKE %v) selected: %v", s, prop.Number, addke, err)
+				}
+			}
 		}
 		p, err := ParseProposals(proto, s)
 		if err != nil {
