@@ -14,8 +14,8 @@ import (
 // caller asks for. The rule throughout: once the peer may hold the SA,
 // it hears a Delete, retransmitted for a bounded time only.
 
-// errAbandoned is what the peer-facing side of an abandoned initiation
-// reports (OnChildDown of a CHILD SA that never came up, debug logs).
+// errAbandoned is the reason an abandoned initiation's SA is removed with,
+// once the peer has been told (debug logs).
 var errAbandoned = errors.New("ike: initiation abandoned")
 
 // abandon ends an initiation that its caller gave up on: Initiate returns
