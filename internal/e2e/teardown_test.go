@@ -243,3 +243,41 @@ func TestGracefulStopTellsPeer(t *testing.T) {
 		t.Errorf("no IKE from A to B on the wire after SIGTERM")
 	}
 }
+
+// TestStopDuringAuthSent: A's resolver is dead, so A waits in AUTH_SENT
+// for B's key while B has installed its CHILD SA; then A is stopped
+// (SIGTERM). A's Delete reaches B within 1 s, and B's next packets to A
+// go out in the clear and are answered.
+func TestStopDuringAuthSent(t *testing.T) {
+	m := newMesh(t, lab.MeshOptions{})
+	ctx := ctxT(t, 60*time.Second)
+	a, b := m.Hosts["a"], m.Hosts["b"]
+	start(t, m, ctx, "b", lab.HostConfig{Policies: responder.Policies, Extra: "oe:\n  responder_probe: 0s\n"})
+	start(t, m, ctx, "a", initiator)
+	m.DNS.SetFault(a.Addr4, lab.DNSFault{Drop: true})
+	c := capture(t, m)
+	go m.Ping(ctx, "a", b.Addr4, 1, time.Second) // the trap fires; the echo is held
+	waitLog(t, m, "a", "to=AUTH_SENT", 5*time.Second)
+	waitLog(t, m, "b", "tunnel up", 5*time.Second)
+	if err := m.Signal("a", syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	took := waitNoSAs(t, m, ctx, "b", a.Addr4, time.Second)
+	t.Logf("B keeps no SA with A (polled for %v after SIGTERM)", took.Round(time.Millisecond))
+	m.StopDaemon("a", syscall.SIGTERM)
+	if log := m.Log("a"); !strings.Contains(log, "ike: initiation abandoned") || !strings.Contains(log, `reason="ike: engine closed"`) {
+		t.Errorf("A's log does not show the initiation abandoned by the stop")
+	}
+	if !strings.Contains(m.Log("b"), "ike: peer deleted the IKE SA") {
+		t.Errorf("B's log does not show A's Delete")
+	}
+	c.Reset()
+	r := m.Ping(ctx, "b", a.Addr4, 5, 100*time.Millisecond)
+	counts := c.Settled()
+	if r.Received != r.Sent {
+		t.Errorf("B→A after A stopped: %d of %d echoes lost\n%s", r.Sent-r.Received, r.Sent, r.Output)
+	}
+	if n := counts.From(b.Addr4, a.Addr4, lab.KindESP); n != 0 {
+		t.Errorf("%d ESP packets from B to A after A stopped", n)
+	}
+}
