@@ -10,7 +10,11 @@
 //     TSi/TSr, CP); unknown payloads are kept and ignored unless critical
 //   - transforms.go, dh.go, modp.go: ENCR/PRF/INTEG/DH/ESN transforms
 //   - proposal.go: Policy (our preferences), offers, and Select, which
-//     picks our most preferred proposal among a peer's or says why none fits
+//     picks our most preferred proposal among a peer's or says why none
+//     fits; a proposal with a transform type we do not understand (RFC
+//     9370's ADDKE1, say) is unacceptable as a whole (RFC 7296 §3.3.6)
+//   - proposal_syntax.go: strongSwan's proposal syntax, for the tools'
+//     flags and conns
 //   - keys.go: prf+, SKEYSEED, SK_* keys, CHILD SA keys, rekey SKEYSEED
 //   - sk.go, fragment.go: SK protection (AEAD and CBC+HMAC) and RFC 7383
 //     SKF fragmentation and bounded reassembly
