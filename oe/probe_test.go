@@ -36,8 +36,9 @@ func (p cuttablePort) Send(pkt []byte, local, remote netip.AddrPort) error {
 }
 
 // probePair is gateway A (initiator of conn "office") and B (responder,
-// probing silent tunnels after probe) with B's tunnel up.
-func probePair(t *testing.T, probe time.Duration) (a, b *OE, dpB *fake.Dataplane, net *cuttable) {
+// probing silent tunnels after probe, waiting answer for the answer) with
+// B's tunnel up.
+func probePair(t *testing.T, probe, answer time.Duration) (a, b *OE, dpB *fake.Dataplane, net *cuttable) {
 	t.Helper()
 	net = &cuttable{m: map[netip.Addr]*OE{}, cut: map[netip.Addr]bool{}}
 	psk := func(ike.Identity) []byte { return pskKey }
@@ -51,7 +52,7 @@ func probePair(t *testing.T, probe time.Duration) (a, b *OE, dpB *fake.Dataplane
 		return o, dp
 	}
 	a, _ = mk(Config{ShutdownTimeout: 10 * time.Millisecond})
-	b, dpB = mk(Config{ResponderProbe: probe, ResponderProbeAnswer: 300 * time.Millisecond, ShutdownTimeout: 10 * time.Millisecond})
+	b, dpB = mk(Config{ResponderProbe: probe, ResponderProbeAnswer: answer, ShutdownTimeout: 10 * time.Millisecond})
 	net.m[gwA], net.m[gwB] = a, b
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -74,7 +75,7 @@ func probePair(t *testing.T, probe time.Duration) (a, b *OE, dpB *fake.Dataplane
 // word and nothing came in on B's tunnel: B's probe finds A dead and the
 // SAs go within the answer bound.
 func TestResponderProbeSilentPeer(t *testing.T) {
-	_, b, _, net := probePair(t, 20*time.Millisecond)
+	_, b, _, net := probePair(t, 20*time.Millisecond, 300*time.Millisecond)
 	ctx := context.Background()
 	net.mu.Lock()
 	net.cut[gwA] = true
@@ -91,17 +92,20 @@ func TestResponderProbeSilentPeer(t *testing.T) {
 // TestResponderProbeLivePeer: a peer that answers keeps its tunnel, and
 // a tunnel is probed once only.
 func TestResponderProbeLivePeer(t *testing.T) {
-	_, b, _, _ := probePair(t, 20*time.Millisecond)
+	_, b, _, _ := probePair(t, 20*time.Millisecond, 5*time.Second)
 	ctx := context.Background()
 	time.Sleep(30 * time.Millisecond)
-	sent := b.Engine().Stats().Sent
+	st := b.Engine().Stats()
 	b.probeSilent(ctx)
-	waitFor(t, "the probe's answer", func() bool { return b.Engine().Stats().Received > 0 && b.Engine().Stats().Sent > sent })
-	time.Sleep(400 * time.Millisecond) // past the answer bound
+	waitFor(t, "the probe's answer", func() bool {
+		now := b.Engine().Stats()
+		return now.Sent > st.Sent && now.Received > st.Received
+	})
+	time.Sleep(50 * time.Millisecond)
 	if len(b.Tunnels(ctx)) != 1 {
 		t.Fatalf("B lost the tunnel of a live peer")
 	}
-	sent = b.Engine().Stats().Sent
+	sent := b.Engine().Stats().Sent
 	b.probeSilent(ctx)
 	time.Sleep(50 * time.Millisecond)
 	if n := b.Engine().Stats().Sent - sent; n != 0 {
@@ -109,22 +113,30 @@ func TestResponderProbeLivePeer(t *testing.T) {
 	}
 }
 
-// TestResponderProbeInbound: a tunnel that has received traffic, or is
+// TestResponderProbeNotDue: a tunnel that has received traffic, or is
 // younger than the probe time, is not probed even if its peer is gone.
-func TestResponderProbeInbound(t *testing.T) {
-	_, b, dpB, net := probePair(t, 20*time.Millisecond)
-	ctx := context.Background()
-	net.mu.Lock()
-	net.cut[gwA] = true
-	net.mu.Unlock()
-	b.probeSilent(ctx) // too young: nothing
-	for _, sa := range dpB.SAs() {
-		dpB.SetCounters(sa.ID(), kernel.Counters{InPackets: 1})
-	}
-	time.Sleep(30 * time.Millisecond)
-	b.probeSilent(ctx)
-	time.Sleep(500 * time.Millisecond)
-	if len(b.Tunnels(ctx)) != 1 {
-		t.Errorf("B probed (and deleted) a tunnel that carried traffic")
+func TestResponderProbeNotDue(t *testing.T) {
+	for _, traffic := range []bool{true, false} {
+		probe := time.Hour // too young
+		if traffic {
+			probe = 20 * time.Millisecond
+		}
+		_, b, dpB, net := probePair(t, probe, 100*time.Millisecond)
+		ctx := context.Background()
+		net.mu.Lock()
+		net.cut[gwA] = true
+		net.mu.Unlock()
+		if traffic {
+			for _, sa := range dpB.SAs() {
+				dpB.SetCounters(sa.ID(), kernel.Counters{InPackets: 1})
+			}
+		}
+		time.Sleep(30 * time.Millisecond)
+		sent := b.Engine().Stats().Sent
+		b.probeSilent(ctx)
+		time.Sleep(300 * time.Millisecond) // past the answer bound
+		if n := b.Engine().Stats().Sent - sent; n != 0 || len(b.Tunnels(ctx)) != 1 {
+			t.Errorf("traffic %v, probe %v: B sent %d datagrams and keeps %d tunnels", traffic, probe, n, len(b.Tunnels(ctx)))
+		}
 	}
 }
