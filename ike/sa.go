@@ -49,6 +49,9 @@ type ikeSA struct {
 
 	half *halfOpenKey // the IKE_SA_INIT entry of a responder SA, for a while
 
+	// peer is guarded by Engine.mu, not mu (contact.go).
+	peer peerRef
+
 	lastRecv time.Time
 	timers   saTimers
 	events   []func() // run after mu is released; see unlock
@@ -160,6 +163,7 @@ func (sa *ikeSA) die(err error, linger bool) {
 	}
 	wasUp := !sa.established.IsZero()
 	sa.setState(stDead)
+	sa.e.notePeerGone(sa)
 	sa.stopTimers()
 	reqs := sa.queue
 	if sa.pending != nil {

@@ -59,8 +59,12 @@ func (t *tunnelTable) remove(spiIn uint32) (tunnel, bool) {
 	return *tn, true
 }
 
-// sameFlow lists tunnels to the same peer and selectors under another IKE
-// SA than sa's, that sa does not rekey.
+// sameFlow lists the tunnels that carry the same flow as sa under another
+// IKE SA than sa's, that sa does not rekey. A flow is both its ends: the
+// peer (its outer address and the identity it proved) and the local and
+// remote selectors. Comparing the remote side alone took a second tunnel
+// to the same peer (a second address of ours or of the peer, a second
+// client behind the same gateway) for the first one reconnecting.
 func (t *tunnelTable) sameFlow(sa ike.ChildSA) []tunnel {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -72,7 +76,9 @@ func (t *tunnelTable) sameFlow(sa ike.ChildSA) []tunnel {
 		if tn.ike.SPIi == sa.IKESPIi && tn.ike.SPIr == sa.IKESPIr {
 			continue
 		}
-		if !slices.EqualFunc(tn.remote, sa.TSRemote, sameSelector) {
+		if !idEqual(tn.peerID, sa.PeerID) ||
+			!slices.EqualFunc(tn.local, sa.TSLocal, sameSelector) ||
+			!slices.EqualFunc(tn.remote, sa.TSRemote, sameSelector) {
 			continue
 		}
 		out = append(out, *tn)
