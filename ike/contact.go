@@ -11,8 +11,9 @@ import (
 // without telling it. Sent or honoured too broadly it kills live SAs: a
 // second flow to a peer we already have an IKE SA with (a second address
 // of the peer, a second client behind the same gateway) sets up its own
-// IKE SA, and if that one carried INITIAL_CONTACT the peer would drop the
-// first, silently, while we keep sending into it. Two rules keep it
+// IKE SA (oe/tunnels.go says why not a CHILD SA of the first), and if that
+// one carried INITIAL_CONTACT the peer would drop the first, silently,
+// while we keep sending into it. Two rules keep it
 // narrow, one per side, so that neither side's timing can defeat them:
 //
 //   - Sending: InitiateOptions.InitialContact is a request. sendAuth

@@ -106,7 +106,8 @@ func (o *OE) replaceOlder(sa ike.ChildSA) {
 	}
 	for _, old := range o.tunnels.sameFlow(sa) {
 		id := ike.SAID{SPIi: old.ike.SPIi, SPIr: old.ike.SPIr}
-		o.log.Info("peer reconnected: deleting its older IKE SA", "peer", sa.Remote, "old_spi_in", fmt.Sprintf("%08x", old.inSPI()))
+		o.log.Info("peer reconnected: deleting its older IKE SA", "peer", sa.Remote, "id", sa.PeerID.String(),
+			"local", tsText(sa.TSLocal), "remote", tsText(sa.TSRemote), "old_spi_in", fmt.Sprintf("%08x", old.inSPI()))
 		// The peer that reconnected has most likely lost the old SAs (it
 		// restarted), so our Delete may never be answered: take the old
 		// pair out of the data plane now rather than after the give-up time.
