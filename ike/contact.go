@@ -26,36 +26,33 @@ import (
 //     identities (the peer's and ours: a host with several addresses has
 //     an identity per address unless Credentials.ID names one) that were
 //     established before the IKE_SA_INIT request of the SA carrying the
-//     notify arrived. A notify from an initiator that named another
-//     responder (IDr) than us is ignored: its assertion is about that
-//     identity, and it will refuse our AUTH anyway (an OE host reaching
-//     our second address before DNS told it we are that address's
-//     gateway). An SA established later was set up with the peer
-//     after its restart, so it is live; this covers the peer setting up
-//     an SA toward us while its notify-bearing IKE_AUTH is under way.
+//     notify arrived. An SA established later was set up with the peer
+//     after its restart, so it is live; this covers the peer setting up an
+//     SA toward us while its notify-bearing IKE_AUTH is under way. A
+//     notify from an initiator that named another responder (IDr) than us
+//     is ignored: its assertion is about that identity, and it will refuse
+//     our AUTH anyway (an OE host reaching our second address before DNS
+//     told it that we are that address's gateway).
 //
-// The engine's table lock guards peerRef, so that the sending check can
-// look at every SA while holding one SA's lock: taking the other SAs'
-// locks there would deadlock two SAs checking each other at once.
+// The engine's table lock guards peerRef and peerGone, so that the
+// sending check can look at every SA while holding one SA's lock: taking
+// the other SAs' locks there would deadlock two SAs checking each other
+// at once.
 
-// peerRef is what the engine knows of an SA's peer and its place in time,
-// readable under Engine.mu without the SA's own lock.
+// peerRef is what the engine knows of an SA's peer and when the SA was
+// established, readable under Engine.mu without the SA's own lock. With
+// ikeSA.peerGone (kept among the SA's small fields, where it costs no
+// space) it is all the rules above need; handshake.begun orders a
+// responder SA's start.
 type peerRef struct {
 	addr netip.Addr // the peer's address (unmapped)
 	id   Identity   // the identity we asked for (initiator) or the peer proved; zero while unknown
-	// begun and up order SAs by the engine's sequence: begun when the
-	// responder SA's IKE_SA_INIT request was answered, up when the SA was
-	// established (0: not yet).
-	begun, up uint64
-	gone      bool // the SA died (it may linger to answer retransmissions)
+	up   uint64     // the engine's sequence when the SA was established; 0: not yet
 }
 
 // samePeer reports whether two SAs' peers are the same, as far as the
 // sending rule is concerned: the same address or the same identity.
 func (p peerRef) samePeer(q peerRef) bool {
-	if p.gone || q.gone {
-		return false
-	}
 	if p.addr.IsValid() && p.addr == q.addr {
 		return true
 	}
@@ -94,7 +91,7 @@ func (e *Engine) notePeerUp(sa *ikeSA, id Identity) {
 // notePeerGone records that sa died.
 func (e *Engine) notePeerGone(sa *ikeSA) {
 	e.mu.Lock()
-	sa.peer.gone = true
+	sa.peerGone = true
 	e.mu.Unlock()
 }
 
@@ -105,7 +102,7 @@ func (e *Engine) holdsOtherSA(sa *ikeSA) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, o := range e.sas {
-		if o != sa && sa.peer.samePeer(o.peer) {
+		if o != sa && !o.peerGone && sa.peer.samePeer(o.peer) {
 			return true
 		}
 	}
@@ -114,17 +111,16 @@ func (e *Engine) holdsOtherSA(sa *ikeSA) bool {
 
 // initialContact deletes, without telling the peer, the IKE SAs between
 // peer and us (our identity in keep) that were established before keep's
-// IKE_SA_INIT request arrived: the peer restarted and has forgotten them
-// (the receiving rule above).
-func (e *Engine) initialContact(peer, us Identity, keep *ikeSA) {
+// IKE_SA_INIT request arrived (begun): the peer restarted and has
+// forgotten them (the receiving rule above).
+func (e *Engine) initialContact(peer, us Identity, keep *ikeSA, begun uint64) {
 	if peer.Type == IDNull {
 		return // NULL identities say nothing about who restarted
 	}
 	e.mu.Lock()
-	begun := keep.peer.begun
 	var old []*ikeSA
 	for _, sa := range e.sas {
-		if sa != keep && !sa.peer.gone && sa.peer.up != 0 && sa.peer.up < begun {
+		if sa != keep && !sa.peerGone && sa.peer.up != 0 && sa.peer.up < begun {
 			old = append(old, sa)
 		}
 	}

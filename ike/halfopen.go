@@ -193,7 +193,8 @@ func (e *Engine) handleInitRequest(pkt []byte, h Header, local, remote netip.Add
 	e.halfOpen[key] = sa
 	e.nHalf++
 	sa.halfCounted = true
-	sa.peer = peerRef{addr: remote.Addr().Unmap(), begun: e.nextSeqLocked()}
+	sa.peer = peerRef{addr: remote.Addr().Unmap()}
+	sa.begun = e.nextSeqLocked()
 	e.sas[spir] = sa
 	e.mu.Unlock()
 

@@ -67,8 +67,8 @@ func (sa *ikeSA) finishAuthRequest(m *Message, idi *IDPayload, auth *Auth, pk pe
 		return
 	}
 	if m.Notify(NotifyInitialContact) != nil && namesUs(m, idr) {
-		peer, self := idi.Identity, sa
-		sa.post(func() { e.initialContact(peer, idr, self) })
+		peer, self, begun := idi.Identity, sa, sa.begun
+		sa.post(func() { e.initialContact(peer, idr, self, begun) })
 	}
 	ni, nr := sa.ni, sa.nr
 	sa.establish(idi.Identity, kind)

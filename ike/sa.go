@@ -49,7 +49,7 @@ type ikeSA struct {
 
 	half *halfOpenKey // the IKE_SA_INIT entry of a responder SA, for a while
 
-	// peer is guarded by Engine.mu, not mu (contact.go).
+	// peer and peerGone are guarded by Engine.mu, not mu (contact.go).
 	peer peerRef
 
 	lastRecv time.Time
@@ -67,6 +67,7 @@ type ikeSA struct {
 	replaced      bool // its CHILD SAs moved to a successor: no OnIKEDown
 	halfCounted   bool // counted as half open
 	lookup        bool // a KeyResolver lookup for IKE_AUTH is under way
+	peerGone      bool // the SA died: Engine.mu guards it (contact.go)
 }
 
 // handshake is the part of an SA's state that authentication needs.
@@ -77,6 +78,7 @@ type handshake struct {
 	dh         *DHPrivate
 	skpi, skpr []byte
 	hashes     []HashAlgorithm // the peer's SIGNATURE_HASH_ALGORITHMS
+	begun      uint64          // responder: the engine's sequence when IKE_SA_INIT was answered (contact.go)
 }
 
 // saTimers are the timers an SA owns; stopTimers stops them all.
