@@ -162,3 +162,60 @@ func describePairs(ps []kernel.SAPair) string {
 	}
 	return s
 }
+
+// TestBothSidesAtOnce: A and B start a negotiation for the same flow at
+// the same instant (each one's trap on the other's packets). Whatever the
+// two sides keep, they keep the same: every SA pair one side holds, the
+// other holds too, and at least one is left.
+func TestBothSidesAtOnce(t *testing.T) {
+	for i := range 10 {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			dns := newFakeDNS()
+			keyA, keyB := newKey(t), newKey(t)
+			dns.publish(dnskey.AddrID(addrA), dnskey.Gateway{}, keyA.Public())
+			dns.publish(dnskey.AddrID(addrB), dnskey.Gateway{}, keyB.Public())
+			h := &hub{m: map[netip.Addr]*OE{}}
+			mk := func(addr netip.Addr, key crypto.Signer) (*OE, *fake.Dataplane) {
+				dp := fake.New(time.Now)
+				o, err := New(Config{}, dp, dns, ike.EngineConfig{Credentials: ike.Credentials{Signer: key}, Sender: hubPort{h}, GiveUp: 2 * time.Second})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { o.Close() })
+				h.m[addr] = o
+				return o, dp
+			}
+			a, dpA := mk(addrA, keyA)
+			b, dpB := mk(addrB, keyB)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			for _, o := range []*OE{a, b} {
+				o.SetPolicy(ctx, mustPolicy(t, map[string]string{"private": "198.18.0.0/24\n"}))
+			}
+			errs := make(chan error, 2)
+			go func() { errs <- a.Up(ctx, addrA, addrB) }()
+			go func() { errs <- b.Up(ctx, addrB, addrA) }()
+			for range 2 {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+			}
+			waitFor(t, "both sides to hold the same SA pairs", func() bool {
+				pa, pb := dpA.SAs(), dpB.SAs()
+				if len(pa) == 0 || len(pa) != len(pb) {
+					return false
+				}
+				for _, p := range pa {
+					found := false
+					for _, q := range pb {
+						found = found || p.In.SPI == q.Out.SPI && p.Out.SPI == q.In.SPI
+					}
+					if !found {
+						return false
+					}
+				}
+				return true
+			})
+		})
+	}
+}
