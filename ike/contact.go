@@ -13,8 +13,8 @@ import (
 // of the peer, a second client behind the same gateway) sets up its own
 // IKE SA (oe/tunnels.go says why not a CHILD SA of the first), and if that
 // one carried INITIAL_CONTACT the peer would drop the first, silently,
-// while we keep sending into it. Two rules keep it
-// narrow, one per side, so that neither side's timing can defeat them:
+// while we keep sending into it. Two rules keep it narrow, one per side,
+// so that neither side's timing can defeat them:
 //
 //   - Sending: InitiateOptions.InitialContact is a request. sendAuth
 //     sends the notify only when, at that moment, the engine holds no

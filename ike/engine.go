@@ -18,8 +18,8 @@ package ike
 //   - informational.go: Delete, liveness, keepalives, lifetimes
 //   - contact.go: INITIAL_CONTACT, when we send it and what it deletes
 //
-// Locking: Engine.mu guards the SA tables only (and each SA's peerRef,
-// contact.go); each ikeSA has its own mutex. Engine.mu may be taken while
+// Locking: Engine.mu guards the SA tables only (and each SA's peer and
+// peerGone, contact.go); each ikeSA has its own mutex. Engine.mu may be taken while
 // an SA's mutex is held, never the other way round; an old SA's mutex
 // may be held while its successor's (IKE rekey) is taken. Hooks and key
 // lookups run after the SA lock is released.
