@@ -18,12 +18,13 @@ package ike
 //   - informational.go: Delete, liveness, keepalives, lifetimes
 //   - abandon.go: SAs we walk away from (an abandoned initiation,
 //     Shutdown) and the liveness check callers ask for
+//   - contact.go: INITIAL_CONTACT, when we send it and what it deletes
 //
-// Locking: Engine.mu guards the SA tables only; each ikeSA has its own
-// mutex. Engine.mu may be taken while an SA's mutex is held, never the
-// other way round; an old SA's mutex may be held while its successor's
-// (IKE rekey) is taken. Hooks and key lookups run after the SA lock is
-// released.
+// Locking: Engine.mu guards the SA tables only (and each SA's peer and
+// peerGone, contact.go); each ikeSA has its own mutex. Engine.mu may be taken while
+// an SA's mutex is held, never the other way round; an old SA's mutex
+// may be held while its successor's (IKE rekey) is taken. Hooks and key
+// lookups run after the SA lock is released.
 
 import (
 	"context"
@@ -197,7 +198,10 @@ type InitiateOptions struct {
 	// IKE. It lets a probe offer what oemesh cannot use (see ParseOffer)
 	// to see how a peer answers.
 	IKEOffer []Proposal
-	// InitialContact sends INITIAL_CONTACT.
+	// InitialContact asks for INITIAL_CONTACT (RFC 7296 §2.4), which
+	// the engine sends only when it holds no other IKE SA with the peer
+	// at the time of IKE_AUTH: the notify tells the peer to delete every
+	// other SA between us (contact.go).
 	InitialContact bool
 	// Trace, when not nil, is filled in as the exchanges happen, also
 	// when Initiate fails.
@@ -306,6 +310,7 @@ type Engine struct {
 	sas      map[SPI]*ikeSA         // by our SPI
 	halfOpen map[halfOpenKey]*ikeSA // responder SAs by the peer's SPIi and address
 	nHalf    int
+	seq      uint64 // orders SAs' starts and establishments (contact.go)
 }
 
 type halfOpenKey struct {

@@ -166,6 +166,7 @@ func (sa *ikeSA) establish(peer Identity, kind AuthKind) {
 	sa.peerID, sa.peerAuth = peer, kind
 	sa.established = e.cfg.Clock.Now()
 	sa.setState(stEstablished)
+	e.notePeerUp(sa, peer)
 	e.leaveHalfOpen(sa) // its half-open timer now only forgets the IKE_SA_INIT entry
 	// The IKE_SA_INIT messages and SK_p are only needed for AUTH.
 	sa.handshake = nil // nonces, IKE_SA_INIT messages, SK_p: only AUTH needed them

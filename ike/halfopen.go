@@ -7,13 +7,6 @@ import (
 	"net/netip"
 )
 
-// register makes sa findable by our SPI.
-func (e *Engine) register(sa *ikeSA) {
-	e.mu.Lock()
-	e.sas[sa.ourSPI()] = sa
-	e.mu.Unlock()
-}
-
 // forget removes sa from the engine's tables.
 func (e *Engine) forget(sa *ikeSA) {
 	e.mu.Lock()
@@ -200,6 +193,8 @@ func (e *Engine) handleInitRequest(pkt []byte, h Header, local, remote netip.Add
 	e.halfOpen[key] = sa
 	e.nHalf++
 	sa.halfCounted = true
+	sa.peer = peerRef{addr: remote.Addr().Unmap()}
+	sa.begun = e.nextSeqLocked()
 	e.sas[spir] = sa
 	e.mu.Unlock()
 

@@ -353,7 +353,12 @@ func (sa *ikeSA) sendAuth() error {
 	}
 	ps := []Payload{&IDPayload{Identity: idi}}
 	if in.opts.InitialContact {
-		ps = append(ps, &Notify{NotifyType: NotifyInitialContact})
+		// Only while we hold no other IKE SA with the peer (contact.go).
+		if e.holdsOtherSA(sa) {
+			e.log.Debug("ike: INITIAL_CONTACT left out: another IKE SA with the peer exists", "remote", sa.remote, "peer", in.opts.PeerID)
+		} else {
+			ps = append(ps, &Notify{NotifyType: NotifyInitialContact})
+		}
 	}
 	switch {
 	case in.opts.PeerID.Type != 0 && in.opts.Auth != AuthKindNull:

@@ -66,9 +66,9 @@ func (sa *ikeSA) finishAuthRequest(m *Message, idi *IDPayload, auth *Auth, pk pe
 		fail(NotifyAuthenticationFailed, fmt.Errorf("ike: cannot answer %v authentication: %w", ourKind, err))
 		return
 	}
-	if m.Notify(NotifyInitialContact) != nil {
-		peer, self := idi.Identity, sa
-		sa.post(func() { e.initialContact(peer, self) })
+	if m.Notify(NotifyInitialContact) != nil && namesUs(m, idr) {
+		peer, self, begun := idi.Identity, sa, sa.begun
+		sa.post(func() { e.initialContact(peer, idr, self, begun) })
 	}
 	ni, nr := sa.ni, sa.nr
 	sa.establish(idi.Identity, kind)
@@ -91,30 +91,6 @@ func notifyFor(err error, def NotifyType) NotifyType {
 		return ne.Type
 	}
 	return def
-}
-
-// initialContact deletes, without telling the peer, the other IKE SAs
-// with the same authenticated peer identity (RFC 7296 §2.4): the peer
-// rebooted and has forgotten them.
-func (e *Engine) initialContact(peer Identity, keep *ikeSA) {
-	if peer.Type == IDNull {
-		return // NULL identities say nothing about who rebooted
-	}
-	e.mu.Lock()
-	var old []*ikeSA
-	for _, sa := range e.sas {
-		if sa != keep {
-			old = append(old, sa)
-		}
-	}
-	e.mu.Unlock()
-	for _, sa := range old {
-		sa.lock()
-		if sa.state == stEstablished && identityEqual(sa.peerID, peer) {
-			sa.die(fmt.Errorf("ike: INITIAL_CONTACT from %v", peer), false)
-		}
-		sa.unlock()
-	}
 }
 
 // responderAuthKind is how we authenticate to an initiator that used

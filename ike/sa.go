@@ -49,6 +49,9 @@ type ikeSA struct {
 
 	half *halfOpenKey // the IKE_SA_INIT entry of a responder SA, for a while
 
+	// peer and peerGone are guarded by Engine.mu, not mu (contact.go).
+	peer peerRef
+
 	lastRecv time.Time
 	timers   saTimers
 	events   []func() // run after mu is released; see unlock
@@ -64,6 +67,7 @@ type ikeSA struct {
 	replaced      bool // its CHILD SAs moved to a successor: no OnIKEDown
 	halfCounted   bool // counted as half open
 	lookup        bool // a KeyResolver lookup for IKE_AUTH is under way
+	peerGone      bool // the SA died: Engine.mu guards it (contact.go)
 }
 
 // handshake is the part of an SA's state that authentication needs.
@@ -74,6 +78,7 @@ type handshake struct {
 	dh         *DHPrivate
 	skpi, skpr []byte
 	hashes     []HashAlgorithm // the peer's SIGNATURE_HASH_ALGORITHMS
+	begun      uint64          // responder: the engine's sequence when IKE_SA_INIT was answered (contact.go)
 }
 
 // saTimers are the timers an SA owns; stopTimers stops them all.
@@ -160,6 +165,7 @@ func (sa *ikeSA) die(err error, linger bool) {
 	}
 	wasUp := !sa.established.IsZero()
 	sa.setState(stDead)
+	sa.e.notePeerGone(sa)
 	sa.stopTimers()
 	reqs := sa.queue
 	if sa.pending != nil {

@@ -91,12 +91,23 @@ func (o *OE) Delete(ctx context.Context, sa ike.ChildSA) error {
 	return nil
 }
 
-// replaceOlder enforces uniqueids: when a peer sets up a new IKE SA for the
-// same selectors (it restarted), the old IKE SA is deleted.
+// replaceOlder enforces uniqueids for OE: when a peer sets up a new IKE
+// SA for the same flow (both ends and the peer's identity: sameFlow), it
+// restarted and the old IKE SA is deleted. Only a new SA the peer
+// initiated counts as the peer reconnecting: had we initiated it, the
+// flow's packets would have used the old SA instead of starting a
+// negotiation, unless both sides started one at once, and then both sides
+// would each delete the other's SA. Tunnels to the same peer with other
+// selectors are other flows and stay (issue 13: a second tunnel to the
+// same peer killed the first).
 func (o *OE) replaceOlder(sa ike.ChildSA) {
+	if sa.Initiator {
+		return
+	}
 	for _, old := range o.tunnels.sameFlow(sa) {
 		id := ike.SAID{SPIi: old.ike.SPIi, SPIr: old.ike.SPIr}
-		o.log.Info("peer reconnected: deleting its older IKE SA", "peer", sa.Remote, "old_spi_in", fmt.Sprintf("%08x", old.inSPI()))
+		o.log.Info("peer reconnected: deleting its older IKE SA", "peer", sa.Remote, "id", sa.PeerID.String(),
+			"local", tsText(sa.TSLocal), "remote", tsText(sa.TSRemote), "old_spi_in", fmt.Sprintf("%08x", old.inSPI()))
 		// The peer that reconnected has most likely lost the old SAs (it
 		// restarted), so our Delete may never be answered: take the old
 		// pair out of the data plane now rather than after the give-up time.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 
@@ -37,31 +38,61 @@ func dnsID(id ike.Identity) (dnskey.ID, bool) {
 // expectedKeys holds, per gateway address, keys learnt from a client's
 // record (RFC 4322: the record at the client's name carries the gateway's
 // key), so an initiator can verify a gateway that publishes nothing at its
-// own name.
+// own name. Negotiations for several clients of one gateway run at once:
+// each set is undone by its own clear, and the keys stay while any
+// negotiation still needs them.
 type expectedKeys struct {
 	mu   sync.Mutex
-	keys map[netip.Addr][]crypto.PublicKey
+	keys map[netip.Addr]*expected
+}
+
+type expected struct {
+	keys  []crypto.PublicKey
+	users int
 }
 
 func (e *expectedKeys) set(gw netip.Addr, k []crypto.PublicKey) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.keys == nil {
-		e.keys = map[netip.Addr][]crypto.PublicKey{}
+		e.keys = map[netip.Addr]*expected{}
 	}
-	e.keys[gw] = k
+	x := e.keys[gw]
+	if x == nil {
+		x = &expected{}
+		e.keys[gw] = x
+	}
+	x.users++
+	for _, pk := range k {
+		if !slices.ContainsFunc(x.keys, func(have crypto.PublicKey) bool { return sameKey(have, pk) }) {
+			x.keys = append(x.keys, pk)
+		}
+	}
 }
 
 func (e *expectedKeys) clear(gw netip.Addr) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	delete(e.keys, gw)
+	if x := e.keys[gw]; x != nil {
+		if x.users--; x.users <= 0 {
+			delete(e.keys, gw)
+		}
+	}
 }
 
 func (e *expectedKeys) get(gw netip.Addr) []crypto.PublicKey {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.keys[gw]
+	if x := e.keys[gw]; x != nil {
+		return slices.Clone(x.keys)
+	}
+	return nil
+}
+
+// sameKey compares public keys (crypto's keys all have Equal).
+func sameKey(a, b crypto.PublicKey) bool {
+	k, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && k.Equal(b)
 }
 
 // PeerKeys implements ike.KeyResolver: the keys a peer may sign with are

@@ -10,6 +10,29 @@ import (
 	"github.com/oemesh/oemesh/kernel"
 )
 
+// Several tunnels to one peer. OE negotiates per flow, and two flows can
+// end at the same peer: two addresses of a host that is its own gateway
+// for the second, two clients behind one gateway, or both sides starting
+// at once. Each such flow gets its own IKE SA, without INITIAL_CONTACT
+// when another IKE SA with the peer exists (ike/contact.go), rather than
+// a CHILD SA (CREATE_CHILD_SA) on the IKE SA already there:
+//
+//   - Flows start at the same instant. A CHILD SA would have to wait for
+//     the first flow's IKE SA to be established (an extra round trip with
+//     the second flow's packets held) and start its own IKE SA anyway when
+//     that one fails, is refused for its own selectors, or authenticated
+//     another way (NULL against a key); its own IKE SA is needed in any
+//     case, and in parallel both flows come up in one round trip.
+//   - OE's life cycle is per IKE SA: idle expiry, `oemesh down`, liveness
+//     and failure shunts delete or judge IKE SAs. Flows sharing one would
+//     live and die together, unless all of these moved to CHILD SAs.
+//   - It costs an IKE SA (about 1.7 KiB) and a handshake per extra flow to
+//     the same peer, and hosts have few flows per peer.
+//
+// What must then hold is that the flows are told apart (sameFlow: both
+// ends and the peer's identity) and that nothing deletes one IKE SA for
+// the existence of another (INITIAL_CONTACT's scope, replaceOlder).
+
 // tunnel is one installed CHILD SA pair.
 type tunnel struct {
 	id            kernel.SAPairID // the peer's outer address and both SPIs
@@ -59,8 +82,12 @@ func (t *tunnelTable) remove(spiIn uint32) (tunnel, bool) {
 	return *tn, true
 }
 
-// sameFlow lists tunnels to the same peer and selectors under another IKE
-// SA than sa's, that sa does not rekey.
+// sameFlow lists the tunnels that carry the same flow as sa under another
+// IKE SA than sa's, that sa does not rekey. A flow is both its ends: the
+// peer (its outer address and the identity it proved) and the local and
+// remote selectors. Comparing the remote side alone took a second tunnel
+// to the same peer (a second address of ours or of the peer, a second
+// client behind the same gateway) for the first one reconnecting.
 func (t *tunnelTable) sameFlow(sa ike.ChildSA) []tunnel {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -72,7 +99,9 @@ func (t *tunnelTable) sameFlow(sa ike.ChildSA) []tunnel {
 		if tn.ike.SPIi == sa.IKESPIi && tn.ike.SPIr == sa.IKESPIr {
 			continue
 		}
-		if !slices.EqualFunc(tn.remote, sa.TSRemote, sameSelector) {
+		if !idEqual(tn.peerID, sa.PeerID) ||
+			!slices.EqualFunc(tn.local, sa.TSLocal, sameSelector) ||
+			!slices.EqualFunc(tn.remote, sa.TSRemote, sameSelector) {
 			continue
 		}
 		out = append(out, *tn)

@@ -1,0 +1,221 @@
+package oe
+
+import (
+	"context"
+	"crypto"
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/oemesh/oemesh/dnskey"
+	"github.com/oemesh/oemesh/ike"
+	"github.com/oemesh/oemesh/kernel"
+	"github.com/oemesh/oemesh/kernel/fake"
+)
+
+// TestSameFlowBothEnds: a flow is both its ends and the peer's identity;
+// a tunnel to the same peer that differs in any of them is another flow.
+func TestSameFlowBothEnds(t *testing.T) {
+	b2 := netip.MustParseAddr("198.18.0.12")
+	host := func(a netip.Addr) []ike.TrafficSelector { return []ike.TrafficSelector{ike.HostSelector(a)} }
+	ikeX, ikeY := ike.SAID{SPIi: ike.SPI{1}, SPIr: ike.SPI{2}}, ike.SAID{SPIi: ike.SPI{3}, SPIr: ike.SPI{4}}
+	mk := func(spi uint32, id ike.SAID, peerID ike.Identity, local, remote netip.Addr) ike.ChildSA {
+		return ike.ChildSA{SPIIn: spi, SPIOut: spi + 1, Local: addrB, Remote: addrA, IKESPIi: id.SPIi, IKESPIr: id.SPIr,
+			PeerID: peerID, TSLocal: host(local), TSRemote: host(remote)}
+	}
+	old := mk(0x100, ikeX, ike.AddrIdentity(addrA), addrB, addrA)
+	var tt tunnelTable
+	tt.add(time.Now(), old, kernel.SAPairID{Peer: addrA, InSPI: old.SPIIn, OutSPI: old.SPIOut})
+	for _, tc := range []struct {
+		name string
+		sa   ike.ChildSA
+		same bool
+	}{
+		{"the peer reconnected", mk(0x200, ikeY, ike.AddrIdentity(addrA), addrB, addrA), true},
+		{"another local address of ours", mk(0x200, ikeY, ike.AddrIdentity(addrA), b2, addrA), false},
+		{"another client behind the peer", mk(0x200, ikeY, ike.AddrIdentity(addrA), addrB, addrD), false},
+		{"another identity", mk(0x200, ikeY, ike.NullIdentity(), addrB, addrA), false},
+		{"a second CHILD SA of the same IKE SA", mk(0x200, ikeX, ike.AddrIdentity(addrA), addrB, addrA), false},
+	} {
+		got := tt.sameFlow(tc.sa)
+		if (len(got) == 1 && got[0].inSPI() == old.SPIIn) != tc.same || len(got) > 1 {
+			t.Errorf("%s: sameFlow finds %d tunnels, want the old one: %v", tc.name, len(got), tc.same)
+		}
+	}
+}
+
+// TestReplaceOlderOnlyWhenPeerReconnects: a new SA for the same flow
+// replaces the old one only when the peer set it up; one we set up
+// ourselves (both sides starting at once) leaves the older alone, so the
+// two sides never each delete the other's SA.
+func TestReplaceOlderOnlyWhenPeerReconnects(t *testing.T) {
+	o, dp := newTestOE(t, Config{}, newFakeDNS(), nil, newKey(t))
+	ctx := context.Background()
+	sa := func(spi uint32, ikeSPI byte, initiator bool) ike.ChildSA {
+		return ike.ChildSA{SPIIn: spi, SPIOut: spi + 1, Local: addrB, Remote: addrA, Initiator: initiator,
+			IKESPIi: ike.SPI{ikeSPI}, IKESPIr: ike.SPI{ikeSPI + 1}, PeerID: ike.AddrIdentity(addrA),
+			TSLocal: []ike.TrafficSelector{ike.HostSelector(addrB)}, TSRemote: []ike.TrafficSelector{ike.HostSelector(addrA)},
+			Encr: ike.EncrAlg{ID: ike.EncrAESGCM16, KeyBits: 256}, EncrKeyIn: make([]byte, 36), EncrKeyOut: make([]byte, 36)}
+	}
+	for _, s := range []ike.ChildSA{sa(0x100, 1, false), sa(0x200, 3, true)} {
+		if err := o.Install(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(dp.SAs()); n != 2 {
+		t.Fatalf("after an SA we initiated for the same flow: %d pairs, want both", n)
+	}
+	if err := o.Install(ctx, sa(0x300, 5, false)); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range dp.SAs() {
+		if p.In.SPI != 0x300 {
+			t.Errorf("after the peer set up a new SA for the flow, %08x is still installed", p.In.SPI)
+		}
+	}
+}
+
+// TestExpectedKeysShared: two negotiations through one gateway learn its
+// key from their clients' records; the first to finish must not take the
+// key from the other.
+func TestExpectedKeysShared(t *testing.T) {
+	var e expectedKeys
+	gw := netip.MustParseAddr("198.18.0.5")
+	k1, k2 := newKey(t).Public(), newKey(t).Public()
+	e.set(gw, []crypto.PublicKey{k1})
+	e.set(gw, []crypto.PublicKey{k1, k2})
+	if got := e.get(gw); len(got) != 2 {
+		t.Errorf("keys while two negotiations run: %d, want 2", len(got))
+	}
+	e.clear(gw)
+	if got := e.get(gw); len(got) != 2 {
+		t.Errorf("keys after one of two negotiations ended: %d, want 2", len(got))
+	}
+	e.clear(gw)
+	if got := e.get(gw); got != nil {
+		t.Errorf("keys after both ended: %v", got)
+	}
+}
+
+// TestSecondTunnelToSamePeer: A reaches B (transport mode) and, at the
+// same time, B's second address B2 whose record names B as its gateway
+// (tunnel mode through B). Both flows come up as their own IKE SAs with
+// B, and B keeps both: the second is neither a reconnection nor an
+// INITIAL_CONTACT of A's.
+func TestSecondTunnelToSamePeer(t *testing.T) {
+	b2 := netip.MustParseAddr("198.18.0.12")
+	dns := newFakeDNS()
+	keyA, keyB := newKey(t), newKey(t)
+	dns.publish(dnskey.AddrID(addrA), dnskey.Gateway{}, keyA.Public())
+	dns.publish(dnskey.AddrID(addrB), dnskey.Gateway{}, keyB.Public())
+	dns.publish(dnskey.AddrID(b2), dnskey.Gateway{Kind: dnskey.GatewayAddr, Addr: addrB}, keyB.Public())
+	h := &hub{m: map[netip.Addr]*OE{}}
+	mk := func(addr netip.Addr, key crypto.Signer, cfg Config) (*OE, *fake.Dataplane) {
+		dp := fake.New(time.Now)
+		o, err := New(cfg, dp, dns, ike.EngineConfig{Credentials: ike.Credentials{Signer: key}, Sender: hubPort{h}, GiveUp: 2 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { o.Close() })
+		h.m[addr] = o
+		return o, dp
+	}
+	a, _ := mk(addrA, keyA, Config{})
+	b, dpB := mk(addrB, keyB, Config{GatewayFor: []netip.Prefix{netip.PrefixFrom(b2, 32)}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	a.SetPolicy(ctx, mustPolicy(t, map[string]string{"private": "198.18.0.0/24\n"}))
+	b.SetPolicy(ctx, mustPolicy(t, map[string]string{"clear-or-private": "198.18.0.0/24\n"}))
+	errs := make(chan error, 2)
+	for _, target := range []netip.Addr{addrB, b2} {
+		go func() { errs <- a.Up(ctx, addrA, target) }()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Let any deletion B would make happen before looking.
+	time.Sleep(200 * time.Millisecond)
+	locals := map[netip.Addr]bool{}
+	for _, p := range dpB.SAs() {
+		for _, l := range p.Local {
+			locals[l.Addr()] = true
+		}
+	}
+	if len(dpB.SAs()) != 2 || !locals[addrB] || !locals[b2] {
+		t.Errorf("B's SA pairs: %s; want one for B and one for B2", describePairs(dpB.SAs()))
+	}
+	if n := len(b.Engine().SAs()); n != 2 {
+		t.Errorf("B holds %d IKE SAs with A, want 2", n)
+	}
+	if n := len(a.tunnels.all()); n != 2 {
+		t.Errorf("A holds %d tunnels, want 2", n)
+	}
+}
+
+func describePairs(ps []kernel.SAPair) string {
+	s := ""
+	for _, p := range ps {
+		s += fmt.Sprintf("[%v ⇄ %v in %08x] ", p.Local, p.Remote, p.In.SPI)
+	}
+	return s
+}
+
+// TestBothSidesAtOnce: A and B start a negotiation for the same flow at
+// the same instant (each one's trap on the other's packets). Whatever the
+// two sides keep, they keep the same: every SA pair one side holds, the
+// other holds too, and at least one is left.
+func TestBothSidesAtOnce(t *testing.T) {
+	for i := range 10 {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			dns := newFakeDNS()
+			keyA, keyB := newKey(t), newKey(t)
+			dns.publish(dnskey.AddrID(addrA), dnskey.Gateway{}, keyA.Public())
+			dns.publish(dnskey.AddrID(addrB), dnskey.Gateway{}, keyB.Public())
+			h := &hub{m: map[netip.Addr]*OE{}}
+			mk := func(addr netip.Addr, key crypto.Signer) (*OE, *fake.Dataplane) {
+				dp := fake.New(time.Now)
+				o, err := New(Config{}, dp, dns, ike.EngineConfig{Credentials: ike.Credentials{Signer: key}, Sender: hubPort{h}, GiveUp: 2 * time.Second})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { o.Close() })
+				h.m[addr] = o
+				return o, dp
+			}
+			a, dpA := mk(addrA, keyA)
+			b, dpB := mk(addrB, keyB)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			for _, o := range []*OE{a, b} {
+				o.SetPolicy(ctx, mustPolicy(t, map[string]string{"private": "198.18.0.0/24\n"}))
+			}
+			errs := make(chan error, 2)
+			go func() { errs <- a.Up(ctx, addrA, addrB) }()
+			go func() { errs <- b.Up(ctx, addrB, addrA) }()
+			for range 2 {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+			}
+			waitFor(t, "both sides to hold the same SA pairs", func() bool {
+				pa, pb := dpA.SAs(), dpB.SAs()
+				if len(pa) == 0 || len(pa) != len(pb) {
+					return false
+				}
+				for _, p := range pa {
+					found := false
+					for _, q := range pb {
+						found = found || p.In.SPI == q.Out.SPI && p.Out.SPI == q.In.SPI
+					}
+					if !found {
+						return false
+					}
+				}
+				return true
+			})
+		})
+	}
+}
