@@ -1,0 +1,64 @@
+package e2e
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oemesh/oemesh/internal/lab"
+)
+
+// TestNullPrivateUnsignedKey: with dns.require_dnssec on, B publishes a
+// key in an unsigned zone (no AD bit) and A puts B in its private group.
+// With oe.null_auth at its default (fallback), A encrypts anonymously
+// (NULL, RFC 7619) — never clear text — with one negotiation: the first
+// echo is answered, no echo crosses the wire in the clear, and B ends with
+// one tunnel to A, NULL-authenticated.
+func TestNullPrivateUnsignedKey(t *testing.T) {
+	m := newMesh(t, lab.MeshOptions{})
+	ctx := ctxT(t, 60*time.Second)
+	if err := m.SetSigned("a", true); err != nil { // b can verify a; a cannot verify b
+		t.Fatal(err)
+	}
+	// a's resolver is 50 ms away: IKE_SA_INIT with b completes before
+	// DNS tells a that b's key is not signed.
+	m.DNS.SetFault(m.Hosts["a"].Addr4, lab.DNSFault{Delay: 50 * time.Millisecond})
+	m.DNS.SetFault(m.Hosts["b"].Addr4, lab.DNSFault{Delay: 150 * time.Millisecond})
+	start(t, m, ctx, "b", lab.HostConfig{Policies: responder.Policies, RequireDNSSEC: true})
+	start(t, m, ctx, "a", lab.HostConfig{RequireDNSSEC: true, Policies: map[string]string{
+		"private-or-clear": lan, "clear": clearDNS, "private": "198.18.0.2\n"}})
+	c := capture(t, m)
+	a, b := m.Hosts["a"], m.Hosts["b"]
+	r := m.Ping(ctx, "a", b.Addr4, 5, 200*time.Millisecond)
+	time.Sleep(200 * time.Millisecond)
+	counts := c.Settled()
+	if r.Received != 5 || !r.First {
+		t.Errorf("ping a→b (private, unsigned key): %d/%d answered, first %v\n%s", r.Received, r.Sent, r.First, r.Output)
+	}
+	if n := counts.Between(a.Addr4, b.Addr4, lab.KindICMP); n != 0 {
+		t.Errorf("private group: %d cleartext ICMP packets between a and b", n)
+	}
+	if n := counts.Between(a.Addr4, b.Addr4, lab.KindESP); n < 10 {
+		t.Errorf("%d ESP packets between a and b, want ≥ 10 (%v)", n, counts)
+	}
+	// One negotiation per flow: the tunnel a uses is never replaced or
+	// deleted under it, and b never holds two SAs for the flow at once.
+	logA, logB := m.Log("a"), m.Log("b")
+	if n := strings.Count(logA, "OE up"); n != 1 || strings.Contains(logA, "tunnel down") {
+		t.Errorf("a: %d 'OE up' (want 1), tunnel down: %v", n, strings.Contains(logA, "tunnel down"))
+	}
+	if strings.Contains(logB, "peer reconnected") {
+		t.Errorf("b held two SAs for a's flow at once and replaced one (double negotiation)")
+	}
+	out, _ := m.CLI(ctx, "b", "traffic", "--json")
+	var sas []struct{ Peer, Auth string }
+	json.Unmarshal([]byte(out), &sas)
+	if len(sas) != 1 || sas[0].Peer != a.Addr4.String() {
+		t.Errorf("b's SAs: want one, with a:\n%s", out)
+	}
+	out, _ = m.CLI(ctx, "a", "traffic", "--json")
+	if !strings.Contains(out, `"null"`) && !strings.Contains(out, "anonymous") {
+		t.Errorf("a's tunnel to b is not NULL-authenticated:\n%s", out)
+	}
+}
