@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/netip"
 	"sync"
+	"time"
 )
 
 // An OE negotiation sends IKE_SA_INIT to the target while DNS looks its
@@ -43,7 +44,10 @@ var errWithdrawn = errors.New("oe: IKE attempt withdrawn before IKE_AUTH: DNS de
 
 type gateKey struct{ peer, local netip.Addr }
 
-type authGate struct{ state gateState }
+type authGate struct {
+	state          gateState
+	opened, passed time.Time // passed − opened ≈ the IKE_SA_INIT round trip
+}
 
 // authGates holds the gates of the OE initiations that run beside DNS.
 // An SPI allocated toward the same peer for another reason (the peer's own
@@ -58,7 +62,7 @@ type authGates struct {
 // negotiation runs per target (OE.start), so one gate per key suffices;
 // a key already taken (a gateway negotiation with the same peer) gets no
 // gate, and its attempt is then never withdrawn, only waited for.
-func (g *authGates) open(peer, local netip.Addr) *authGate {
+func (g *authGates) open(peer, local netip.Addr, now time.Time) *authGate {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	k := gateKey{peer, local}
@@ -68,7 +72,7 @@ func (g *authGates) open(peer, local netip.Addr) *authGate {
 	if g.gates == nil {
 		g.gates = map[gateKey]*authGate{}
 	}
-	gt := &authGate{}
+	gt := &authGate{opened: now}
 	g.gates[k] = gt
 	return gt
 }
@@ -87,7 +91,7 @@ func (g *authGates) close(peer, local netip.Addr, gt *authGate) {
 
 // pass is called from AllocSPI: it marks an open gate passed, and refuses
 // an SPI to a withdrawn attempt.
-func (g *authGates) pass(peer, local netip.Addr) error {
+func (g *authGates) pass(peer, local netip.Addr, now time.Time) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	gt := g.gates[gateKey{peer, local}]
@@ -97,7 +101,9 @@ func (g *authGates) pass(peer, local netip.Addr) error {
 	case gt.state == gateWithdrawn:
 		return errWithdrawn
 	}
-	gt.state = gatePassed
+	if gt.state == gateOpen {
+		gt.state, gt.passed = gatePassed, now
+	}
 	return nil
 }
 
@@ -114,4 +120,21 @@ func (g *authGates) withdraw(gt *authGate) bool {
 	}
 	gt.state = gateWithdrawn
 	return true
+}
+
+// deleteGrace is how long to wait, after an attempt that had sent IKE_AUTH
+// failed, before its flow is let out in the clear: the Delete the engine
+// sent on failure is on the wire, but the peer may not have acted on it,
+// and until it does its answers to our clear packets go into the SA it
+// installed. Two IKE_SA_INIT round trips, within [20 ms, 500 ms].
+func (g *authGates) deleteGrace(gt *authGate) time.Duration {
+	if gt == nil {
+		return 0
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if gt.state != gatePassed {
+		return 0
+	}
+	return min(max(2*gt.passed.Sub(gt.opened), 20*time.Millisecond), 500*time.Millisecond)
 }

@@ -151,7 +151,7 @@ func (o *OE) negotiate(ctx context.Context, n *negotiation) Outcome {
 	}()
 	ikeCtx, ikeCancel := context.WithCancel(ctx)
 	defer ikeCancel()
-	gate := o.gates.open(n.target, n.src)
+	gate := o.gates.open(n.target, n.src, o.cfg.Clock.Now())
 	defer o.gates.close(n.target, n.src, gate)
 	ikeCh := make(chan error, 1)
 	go func() { ikeCh <- o.initiate(ikeCtx, n, n.target, n.target, ike.AuthKindPubkey) }()
@@ -164,11 +164,17 @@ func (o *OE) negotiate(ctx context.Context, n *negotiation) Outcome {
 			<-ikeCh
 			return false
 		}
-		if err := <-ikeCh; err != nil {
-			o.log.Debug("OE: IKE attempt that DNS decided against has ended", "target", n.target, "err", err)
-			return false
+		err := <-ikeCh
+		if err == nil {
+			return true
 		}
-		return true
+		grace := o.gates.deleteGrace(gate)
+		o.log.Debug("OE: IKE attempt that DNS decided against has ended", "target", n.target, "err", err, "delete_grace", grace)
+		select {
+		case <-time.After(grace):
+		case <-ctx.Done():
+		}
+		return false
 	}
 
 	var ans dnsAnswer
