@@ -24,7 +24,7 @@ func answeredSeqs(out string) map[int]bool {
 	return seqs
 }
 
-// TestDeadResolverOneSide: a's resolver is dead (or broken), b's works,
+// TestMeshDeadResolverOneSide: a's resolver is dead (or broken), b's works,
 // and each has the other in private-or-clear. a cannot verify any key, so
 // its failure policy applies after the DNS bound: the flow goes in the
 // clear, and every echo sent after that bound is answered. What broke it:
@@ -35,7 +35,7 @@ func answeredSeqs(out string) map[int]bool {
 // first is a race (only the second sends a Delete); with SERVFAIL after
 // 100 ms and b's resolver 500 ms away, a's DNS fails while b is still
 // verifying a, every time.
-func TestDeadResolverOneSide(t *testing.T) {
+func TestMeshDeadResolverOneSide(t *testing.T) {
 	for _, tc := range []struct {
 		name           string
 		faultA, faultB lab.DNSFault

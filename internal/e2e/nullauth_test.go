@@ -21,8 +21,11 @@ func TestNullPrivateUnsignedKey(t *testing.T) {
 	if err := m.SetSigned("a", true); err != nil { // b can verify a; a cannot verify b
 		t.Fatal(err)
 	}
-	// a's resolver is 50 ms away: IKE_SA_INIT with b completes before
-	// DNS tells a that b's key is not signed.
+	// a's resolver is 50 ms away, so a's IKE_AUTH (signed) is out before
+	// DNS tells a that b's key is unsigned; b's is 150 ms away, so b
+	// verifies a only after a's NULL attempt would have finished. Before
+	// the fix b then replaced the NULL SA a uses by the signed one a had
+	// abandoned (uniqueids), and a had to negotiate again.
 	m.DNS.SetFault(m.Hosts["a"].Addr4, lab.DNSFault{Delay: 50 * time.Millisecond})
 	m.DNS.SetFault(m.Hosts["b"].Addr4, lab.DNSFault{Delay: 150 * time.Millisecond})
 	start(t, m, ctx, "b", lab.HostConfig{Policies: responder.Policies, RequireDNSSEC: true})
@@ -60,5 +63,39 @@ func TestNullPrivateUnsignedKey(t *testing.T) {
 	out, _ = m.CLI(ctx, "a", "traffic", "--json")
 	if !strings.Contains(out, `"null"`) && !strings.Contains(out, "anonymous") {
 		t.Errorf("a's tunnel to b is not NULL-authenticated:\n%s", out)
+	}
+}
+
+// TestNullPrivateUnsignedKeyOff: the same with oe.null_auth: off — the
+// other documented behaviour: private drops, not one packet in the clear,
+// and b keeps no half of the signed attempt a gave up.
+func TestNullPrivateUnsignedKeyOff(t *testing.T) {
+	m := newMesh(t, lab.MeshOptions{})
+	ctx := ctxT(t, 60*time.Second)
+	if err := m.SetSigned("a", true); err != nil {
+		t.Fatal(err)
+	}
+	m.DNS.SetFault(m.Hosts["a"].Addr4, lab.DNSFault{Delay: 50 * time.Millisecond})
+	start(t, m, ctx, "b", lab.HostConfig{Policies: responder.Policies, RequireDNSSEC: true})
+	start(t, m, ctx, "a", lab.HostConfig{RequireDNSSEC: true, Extra: "oe:\n  null_auth: \"off\"\n", Policies: map[string]string{
+		"private-or-clear": lan, "clear": clearDNS, "private": "198.18.0.2\n"}})
+	c := capture(t, m)
+	a, b := m.Hosts["a"], m.Hosts["b"]
+	r := m.Ping(ctx, "a", b.Addr4, 3, 200*time.Millisecond)
+	counts := c.Settled()
+	if r.Received != 0 {
+		t.Errorf("private, unsigned key, null_auth off: %d echoes answered, want 0 (dropped)", r.Received)
+	}
+	if n := counts.From(a.Addr4, b.Addr4, lab.KindICMP); n != 0 {
+		t.Errorf("private group leaked %d cleartext packets a→b", n)
+	}
+	if out, _ := m.CLI(ctx, "a", "shunts"); !strings.Contains(out, "drop") || !strings.Contains(out, "no key in DNS") {
+		t.Errorf("a's shunts:\n%s", out)
+	}
+	out, _ := m.CLI(ctx, "b", "traffic", "--json")
+	var sas []struct{ Peer string }
+	json.Unmarshal([]byte(out), &sas)
+	if len(sas) != 0 {
+		t.Errorf("b keeps SAs with a, which a does not have:\n%s", out)
 	}
 }
