@@ -191,7 +191,12 @@ func (o *OE) negotiate(ctx context.Context, n *negotiation) Outcome {
 		ikeCh <- err
 	}
 	keys := ans.res.Connectable()
-	if direct := ans.err == nil && len(keys) > 0 && (keys[0].Gateway.Kind != dnskey.GatewayAddr || keys[0].Gateway.Addr == n.target); !direct && settle() {
+	direct := ans.err == nil && len(keys) > 0 &&
+		(keys[0].Gateway.Kind != dnskey.GatewayAddr || keys[0].Gateway.Addr == n.target)
+	if !direct && settle() {
+		// It had sent IKE_AUTH and verified the target after all, with a
+		// key PeerKeys found elsewhere (a gateway key learnt from a
+		// client's record): the first negotiation to finish is kept.
 		out.Auth = authName(ike.AuthKindPubkey)
 		return finish("encrypted", "")
 	}
