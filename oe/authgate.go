@@ -15,11 +15,11 @@ import (
 // verify us, install its half of the CHILD SA and count the IKE SA as up.
 // If we then forget it silently, the peer keeps an SA we never installed:
 //
-//   - its packets to us go into that SA, and we drop them (a pass shunt
-//     toward it gets no answer back: issue 13, item 2);
-//   - a second negotiation for the same flow (the NULL fallback) races it,
-//     and whichever the peer finishes last replaces the other (uniqueids),
-//     possibly the one we use (issue 13, item 6).
+//   - its packets to us go into that SA, and we drop them: when our DNS
+//     failed and the flow went clear, none of its answers came back;
+//   - a second negotiation for the same flow (the NULL fallback after an
+//     unsigned key) races it, and whichever the peer finishes last
+//     replaces the other (uniqueids), possibly the one we use.
 //
 // So an attempt that DNS decides against is dropped only if IKE_AUTH has
 // not gone out; otherwise it runs to its end, which is a failure with a
@@ -60,8 +60,8 @@ type authGates struct {
 
 // open registers a gate for an initiation from local to peer. Only one
 // negotiation runs per target (OE.start), so one gate per key suffices;
-// a key already taken (a gateway negotiation with the same peer) gets no
-// gate, and its attempt is then never withdrawn, only waited for.
+// should the key be taken all the same, there is no gate (nil), and the
+// attempt is never withdrawn, only waited for: slower, never wrong.
 func (g *authGates) open(peer, local netip.Addr, now time.Time) *authGate {
 	g.mu.Lock()
 	defer g.mu.Unlock()
