@@ -158,7 +158,10 @@ func (o *OE) negotiate(ctx context.Context, n *negotiation) Outcome {
 	// settle ends the direct attempt after DNS decided against it: it is
 	// cancelled if IKE_AUTH has not gone out, and waited for otherwise.
 	// It reports whether the attempt brought the tunnel up after all.
+	// The gate closes as soon as the attempt has ended: a withdrawn gate
+	// left open would refuse the NULL attempt's SPI too.
 	settle := func() bool {
+		defer o.gates.close(n.target, n.src, gate)
 		if o.gates.withdraw(gate) {
 			ikeCancel()
 			<-ikeCh
