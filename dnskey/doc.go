@@ -1,6 +1,7 @@
 // Package dnskey finds a peer's public key and gateway in DNS: IPSECKEY
 // (RFC 4025), the FreeS/WAN TXT record X-IPsec-Server and KEY records
-// (RFC 4322), with a TTL-honouring cache. It also holds the host-key file
+// (RFC 4322), with a TTL-honouring cache that also remembers failed
+// queries for a few seconds (RFC 9520). It also holds the host-key file
 // format and the record formats `oemesh showhostkey` prints, so that what
 // is published and what is read are one code.
 //

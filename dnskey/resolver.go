@@ -38,6 +38,14 @@ type Config struct {
 	// CacheSize bounds the cache in names (each with its IPSECKEY, TXT and
 	// KEY answers); default 4096.
 	CacheSize int
+	// FailureTTL is how long a query that failed (every server timed out
+	// or answered SERVFAIL or REFUSED) is answered with that failure
+	// without asking again, as RFC 9520 has resolvers do (at least 1 s, at
+	// most 5 min); default 5s, negative: never. Without it a host whose
+	// resolver is dead makes every peer wait the whole DNS bound again
+	// for each exchange that needs a key, e.g. a peer's IKE_AUTH right
+	// after our own look-up of its key failed.
+	FailureTTL time.Duration
 	// UDPSize is the EDNS0 buffer size offered; default 1232.
 	UDPSize uint16
 	// Clock defaults to the system clock.
@@ -54,6 +62,7 @@ var queryTypes = [...]uint16{dns.TypeIPSECKEY, dns.TypeTXT, dns.TypeKEY}
 type Resolver struct {
 	cfg      Config
 	cache    *answerCache
+	failures failureMemory
 	inflight singleflight.Group
 	stats    counters
 }
@@ -74,6 +83,12 @@ func New(cfg Config) (*Resolver, error) {
 	}
 	if cfg.CacheSize <= 0 {
 		cfg.CacheSize = 4096
+	}
+	switch {
+	case cfg.FailureTTL == 0:
+		cfg.FailureTTL = 5 * time.Second
+	case cfg.FailureTTL > 5*time.Minute:
+		cfg.FailureTTL = 5 * time.Minute // RFC 9520 §3.2
 	}
 	if cfg.UDPSize == 0 {
 		cfg.UDPSize = 1232
@@ -117,7 +132,7 @@ func New(cfg Config) (*Resolver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dnskey: %w", err)
 	}
-	return &Resolver{cfg: cfg, cache: c}, nil
+	return &Resolver{cfg: cfg, cache: c, failures: failureMemory{max: cfg.CacheSize}}, nil
 }
 
 // Servers returns the servers the resolver asks, in order.
@@ -183,6 +198,10 @@ func (r *Resolver) Lookup(ctx context.Context, id ID) (Result, error) {
 		if a, ok := r.cache.get(k); ok {
 			r.stats.hits.Add(1)
 			answers[i] = a
+			continue
+		}
+		if err, ok := r.failures.get(k, r.cfg.Clock.Now()); ok {
+			errs[i] = err
 			continue
 		}
 		wg.Go(func() { answers[i], errs[i] = r.fetchShared(ctx, k) })
@@ -254,6 +273,9 @@ func (r *Resolver) fetchShared(ctx context.Context, k cacheKey) (*rrsetAnswer, e
 		}
 		a, err := r.fetch(fetchCtx, k)
 		if err != nil {
+			if r.cfg.FailureTTL > 0 && errors.Is(err, ErrDNSFailure) {
+				r.failures.add(k, err, r.cfg.Clock.Now(), r.cfg.FailureTTL)
+			}
 			r.stats.errors.Add(1)
 			r.cfg.Logger.Debug("dnskey: lookup failed", "name", k.name, "type", dns.TypeToString[k.qtype], "err", err)
 			return nil, err

@@ -650,3 +650,45 @@ func TestCacheExpiresPerType(t *testing.T) {
 		t.Fatalf("%d names cached after every answer expired and the name was read, want 0", n)
 	}
 }
+
+// TestLookupRemembersFailures: a query that failed is answered with its
+// failure, without asking, for FailureTTL (RFC 9520); then asked again.
+func TestLookupRemembersFailures(t *testing.T) {
+	s := newTestServer(t)
+	s.set(func() { s.ad = true; s.servfail[target] = true })
+	s.add(t, target+" 300 IN IPSECKEY 10 0 4 . "+b64key(t, testKeys().ed.Public()))
+	r, clk := newTestResolver(t, s, func(c *Config) { c.Timeout = 500 * time.Millisecond })
+	lookup := func() error {
+		_, err := r.Lookup(context.Background(), mustID(t, "198.18.0.2"))
+		return err
+	}
+	if err := lookup(); !errors.Is(err, ErrDNSFailure) {
+		t.Fatalf("SERVFAIL: err = %v, want ErrDNSFailure", err)
+	}
+	asked := s.count(target, dns.TypeIPSECKEY)
+	s.set(func() { s.servfail[target] = false }) // the resolver recovers
+	clk.Advance(4 * time.Second)
+	err := lookup()
+	if !errors.Is(err, ErrDNSFailure) || !strings.Contains(err.Error(), "RFC 9520") {
+		t.Fatalf("4 s later: err = %v, want the remembered ErrDNSFailure", err)
+	}
+	if n := s.count(target, dns.TypeIPSECKEY); n != asked {
+		t.Fatalf("a remembered failure was asked again: %d queries, want %d", n, asked)
+	}
+	clk.Advance(time.Second)
+	if err := lookup(); err != nil {
+		t.Fatalf("after FailureTTL (5 s): err = %v, want the key", err)
+	}
+
+	// FailureTTL < 0: every look-up asks.
+	s.set(func() { s.servfail["9.0.18.198.in-addr.arpa."] = true })
+	r, _ = newTestResolver(t, s, func(c *Config) { c.Timeout = 500 * time.Millisecond; c.FailureTTL = -1 })
+	for range 2 {
+		if _, err := r.Lookup(context.Background(), mustID(t, "198.18.0.9")); !errors.Is(err, ErrDNSFailure) {
+			t.Fatalf("err = %v", err)
+		}
+	}
+	if n := s.count("9.0.18.198.in-addr.arpa.", dns.TypeIPSECKEY); n != 4 {
+		t.Errorf("FailureTTL off: %d queries for two look-ups, want 4 (one retry each)", n)
+	}
+}

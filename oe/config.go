@@ -13,8 +13,11 @@ import (
 type NullAuth uint8
 
 const (
-	// NullFallback: authenticate with DNS keys; when the peer has no key,
-	// try NULL authentication, as Libreswan's OE does.
+	// NullFallback: authenticate with DNS keys; when the peer has no
+	// usable key (none, or unsigned under dns.require_dnssec), try NULL
+	// authentication, as Libreswan's OE does — for private as for
+	// private-or-clear: anonymous encryption is still no clear text
+	// (docs/dnssec.md). A DNS failure never leads to NULL.
 	NullFallback NullAuth = iota
 	// NullOff: never use or accept NULL authentication.
 	NullOff

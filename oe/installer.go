@@ -9,8 +9,13 @@ import (
 	"github.com/oemesh/oemesh/kernel"
 )
 
-// AllocSPI implements ike.ChildInstaller.
+// AllocSPI implements ike.ChildInstaller. For an initiation it comes just
+// before IKE_AUTH, which is why it also passes the initiation's authGate,
+// or refuses one that DNS has withdrawn (authgate.go).
 func (o *OE) AllocSPI(ctx context.Context, src, dst netip.Addr) (uint32, error) {
+	if err := o.gates.pass(src, dst, o.cfg.Clock.Now()); err != nil {
+		return 0, err
+	}
 	return o.dp.AllocSPI(ctx, src, dst)
 }
 

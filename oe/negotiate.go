@@ -137,7 +137,8 @@ func (o *OE) negotiate(ctx context.Context, n *negotiation) Outcome {
 	// DNS for the target, and meanwhile IKE_SA_INIT to it as its own
 	// gateway (the common case): the engine asks PeerKeys for the key only
 	// when it verifies IKE_AUTH, and the resolver coalesces that look-up
-	// with this one.
+	// with this one. If DNS decides against this attempt, settle drops it
+	// or lets it end (authgate.go): one negotiation per flow.
 	type dnsAnswer struct {
 		res dnskey.Result
 		err error
@@ -150,8 +151,34 @@ func (o *OE) negotiate(ctx context.Context, n *negotiation) Outcome {
 	}()
 	ikeCtx, ikeCancel := context.WithCancel(ctx)
 	defer ikeCancel()
+	gate := o.gates.open(n.target, n.src, o.cfg.Clock.Now())
+	defer o.gates.close(n.target, n.src, gate)
 	ikeCh := make(chan error, 1)
 	go func() { ikeCh <- o.initiate(ikeCtx, n, n.target, n.target, ike.AuthKindPubkey) }()
+	// settle ends the direct attempt after DNS decided against it: it is
+	// cancelled if IKE_AUTH has not gone out, and waited for otherwise.
+	// It reports whether the attempt brought the tunnel up after all.
+	// The gate closes as soon as the attempt has ended: a withdrawn gate
+	// left open would refuse the NULL attempt's SPI too.
+	settle := func() bool {
+		defer o.gates.close(n.target, n.src, gate)
+		if o.gates.withdraw(gate) {
+			ikeCancel()
+			<-ikeCh
+			return false
+		}
+		err := <-ikeCh
+		if err == nil {
+			return true
+		}
+		grace := o.gates.deleteGrace(gate)
+		o.log.Debug("OE: IKE attempt that DNS decided against has ended", "target", n.target, "err", err, "delete_grace", grace)
+		select {
+		case <-time.After(grace):
+		case <-ctx.Done():
+		}
+		return false
+	}
 
 	var ans dnsAnswer
 	select {
@@ -166,11 +193,22 @@ func (o *OE) negotiate(ctx context.Context, n *negotiation) Outcome {
 		}
 		ikeCh <- err
 	}
+	keys := ans.res.Connectable()
+	direct := ans.err == nil && len(keys) > 0 &&
+		(keys[0].Gateway.Kind != dnskey.GatewayAddr || keys[0].Gateway.Addr == n.target)
+	if !direct && settle() {
+		// It had sent IKE_AUTH and verified the target after all, with a
+		// key PeerKeys found elsewhere (a gateway key learnt from a
+		// client's record): the first negotiation to finish is kept.
+		out.Auth = authName(ike.AuthKindPubkey)
+		return finish("encrypted", "")
+	}
 	switch {
 	case errors.Is(ans.err, dnskey.ErrNoKey):
-		ikeCancel()
-		<-ikeCh
 		if o.cfg.NullAuth == NullFallback {
+			// No key, or one DNSSEC does not vouch for: anonymous
+			// encryption, for private as for private-or-clear (never
+			// clear text; docs/dnssec.md says why).
 			if err := o.initiate(ctx, n, n.target, n.target, ike.AuthKindNull); err == nil {
 				out.Auth = authName(ike.AuthKindNull)
 				return finish("encrypted", "")
@@ -182,16 +220,11 @@ func (o *OE) negotiate(ctx context.Context, n *negotiation) Outcome {
 		o.stats.fail("no-key")
 		return finish("", "no key in DNS for "+n.target.String())
 	case ans.err != nil:
-		ikeCancel()
-		<-ikeCh
 		o.stats.fail("dns-failure")
 		return finish("", "DNS: "+ans.err.Error())
 	}
 
-	keys := ans.res.Connectable()
 	if len(keys) == 0 {
-		ikeCancel()
-		<-ikeCh
 		o.stats.fail("no-usable-key")
 		return finish("", fmt.Sprintf("DNS has records for %s but none an initiator can use (gateway by name only)", n.target))
 	}
@@ -199,8 +232,6 @@ func (o *OE) negotiate(ctx context.Context, n *negotiation) Outcome {
 	if gw.Kind == dnskey.GatewayAddr && gw.Addr != n.target {
 		// The target's record names a gateway: tunnel mode to it, with
 		// the gateway's key from the record.
-		ikeCancel()
-		<-ikeCh
 		var gwKeys []crypto.PublicKey
 		for _, k := range keys {
 			if k.Gateway == gw {

@@ -29,6 +29,7 @@ type OE struct {
 	trapMu   sync.Mutex // serialises policy changes to the data plane
 	tunnels  tunnelTable
 	expected expectedKeys
+	gates    authGates // the point of no return of OE initiations (authgate.go)
 	conns    connTable // configured connections (conns.go)
 
 	mu           sync.Mutex

@@ -23,6 +23,7 @@ type DNSServer struct {
 	servers []*dns.Server
 	queries map[string]int
 	faults  map[netip.Addr]DNSFault // by client address
+	secure  map[string]bool         // names whose answers carry the AD bit
 }
 
 // DNSFault is how the server misbehaves toward one client, to stand for a
@@ -59,6 +60,25 @@ func (s *DNSServer) faultFor(w dns.ResponseWriter) DNSFault {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.faults[client]
+}
+
+// SetSecure marks name's answers (positive or negative) as validated by
+// DNSSEC: they carry the AD bit when the query asks for it (DO or AD set),
+// as a validating resolver's answers from a signed zone do. Names not
+// marked are answered without it, as from an unsigned zone; that is the
+// default for every name.
+func (s *DNSServer) SetSecure(name string, secure bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.secure == nil {
+		s.secure = map[string]bool{}
+	}
+	name = strings.ToLower(dns.Fqdn(name))
+	if !secure {
+		delete(s.secure, name)
+		return
+	}
+	s.secure[name] = true
 }
 
 // NewDNSServer makes an empty server whose negative answers carry an SOA
@@ -126,7 +146,11 @@ func (s *DNSServer) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	}
 	s.mu.Lock()
 	rrs, exists := s.records[name]
+	secure := s.secure[name]
 	s.mu.Unlock()
+	if o := req.IsEdns0(); secure && (req.AuthenticatedData || (o != nil && o.Do())) {
+		m.AuthenticatedData = true
+	}
 	for _, rr := range rrs {
 		if rr.Header().Rrtype == q.Qtype || q.Qtype == dns.TypeANY {
 			m.Answer = append(m.Answer, dns.Copy(rr))

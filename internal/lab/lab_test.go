@@ -142,6 +142,35 @@ func TestLabNetwork(t *testing.T) {
 	if resp, err := ask(time.Second); err != nil || len(resp.Answer) != 1 {
 		t.Errorf("fault cleared: %v, %v", resp, err)
 	}
+
+	// The AD bit: only for a name marked secure, and only to a query
+	// that asks for it (DO or AD), as a validating resolver answers.
+	askAD := func(do bool) *dns.Msg {
+		var resp *dns.Msg
+		must(t, a.Do(func() error {
+			m := new(dns.Msg)
+			m.SetQuestion("1.0.18.198.in-addr.arpa.", dns.TypeTXT)
+			m.SetEdns0(1232, do)
+			var err error
+			resp, _, err = new(dns.Client).Exchange(m, ap.String())
+			return err
+		}))
+		return resp
+	}
+	if askAD(true).AuthenticatedData {
+		t.Error("AD bit on an unsigned name")
+	}
+	srv.SetSecure("1.0.18.198.in-addr.arpa", true)
+	if r := askAD(true); !r.AuthenticatedData || len(r.Answer) != 1 {
+		t.Errorf("secure name asked with DO: AD %v, %d answers", r.AuthenticatedData, len(r.Answer))
+	}
+	if askAD(false).AuthenticatedData {
+		t.Error("AD bit to a query that asked for neither DO nor AD")
+	}
+	srv.SetSecure("1.0.18.198.in-addr.arpa.", false)
+	if askAD(true).AuthenticatedData {
+		t.Error("AD bit after SetSecure(false)")
+	}
 }
 
 func TestClassify(t *testing.T) {

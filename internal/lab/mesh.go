@@ -189,12 +189,30 @@ func (m *Mesh) Publish(_ string, addr, gw netip.Addr, pub crypto.PublicKey) erro
 	return nil
 }
 
+// SetSigned marks the records at the reverse names of a host's addresses
+// as DNSSEC-validated (true) or as from an unsigned zone (false, the
+// default): see DNSServer.SetSecure.
+func (m *Mesh) SetSigned(name string, signed bool) error {
+	h := m.Hosts[name]
+	for _, a := range []netip.Addr{h.Addr4, h.Addr6} {
+		rev, err := dns.ReverseAddr(a.String())
+		if err != nil {
+			return err
+		}
+		m.DNS.SetSecure(rev, signed)
+	}
+	return nil
+}
+
 // HostConfig is what StartDaemon writes for one host.
 type HostConfig struct {
 	// Policies maps group file names to their contents.
 	Policies map[string]string
 	// Extra is appended to the generated oemesh.yaml (e.g. an oe: section).
 	Extra string
+	// RequireDNSSEC sets dns.require_dnssec (off by default in the lab,
+	// whose names are unsigned unless marked with SetSigned).
+	RequireDNSSEC bool
 }
 
 // WritePolicies replaces the host's policy files.
@@ -226,11 +244,11 @@ policies: %s
 control_socket: %s
 dns:
   servers: [%s]
-  require_dnssec: false
+  require_dnssec: %v
   timeout: 1s
 log:
   level: debug
-%s`, filepath.Join(h.Dir, "hostkey.pem"), filepath.Join(h.Dir, "policies"), h.Socket, m.DNSAt, hc.Extra)
+%s`, filepath.Join(h.Dir, "hostkey.pem"), filepath.Join(h.Dir, "policies"), h.Socket, m.DNSAt, hc.RequireDNSSEC, hc.Extra)
 	cfgPath := filepath.Join(h.Dir, "oemesh.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return err
