@@ -108,11 +108,11 @@ func TestTunnelsCoexist(t *testing.T) {
 			case strings.Contains(line, "peer reconnected") && !(h == "b" && strings.Contains(line, "local="+b2.String()+"-")):
 				// The one tolerated: while DNS is pending, A also starts
 				// IKE with b2 itself (the usual case of a host being its
-				// own gateway), and B answers on b2; A abandons that SA
-				// when DNS names b as b2's gateway, without a Delete, so
-				// B holds it for the same flow as the tunnel through b
-				// and replaces it. Any other is a flow deleted for
-				// another.
+				// own gateway), and B answers on b2; A gives that SA up
+				// when DNS names b as b2's gateway and tells B with a
+				// Delete, but B may already hold it for the same flow as
+				// the tunnel through b and replace it first. Any other
+				// is a flow deleted for another.
 				t.Errorf("%s deleted an IKE SA as a reconnection: %s", h, line)
 			}
 		}
