@@ -20,10 +20,14 @@ func kernelGroup(g policygroups.Group) kernel.Group {
 	return kernel.GroupClear
 }
 
-// failureShunt is what a failed negotiation leaves: private-or-clear falls
-// back to clear, private drops.
+// failureShunt is what a negotiation that ends without a tunnel leaves
+// for a flow to a destination in group g: private-or-clear falls back to
+// clear, private drops. For the groups that do not initiate (a trap of an
+// older policy, or a policy that changed while negotiating) it is that
+// group's own answer: clear and clear-or-private pass, block drops.
 func failureShunt(g policygroups.Group) kernel.ShuntKind {
-	if g == policygroups.PrivateOrClear {
+	switch g {
+	case policygroups.PrivateOrClear, policygroups.Clear, policygroups.ClearOrPrivate:
 		return kernel.ShuntPass
 	}
 	return kernel.ShuntDrop

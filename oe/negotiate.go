@@ -20,9 +20,11 @@ type negotiation struct {
 	src    netip.Addr
 	group  policygroups.Group
 	start  time.Time
-	cancel context.CancelFunc
-	done   chan struct{}
-	err    error
+	// stop ends the negotiation early with a cause (errPolicyChanged); an
+	// IKE attempt under way is abandoned, telling the peer (ike).
+	stop context.CancelCauseFunc
+	done chan struct{}
+	err  error
 }
 
 // Outcome is how a negotiation ended, for logs, metrics and `oemesh up`.
@@ -47,11 +49,7 @@ func (o *OE) onAcquire(ctx context.Context, a kernel.Acquire) {
 	if !m.Group.Initiates() {
 		// A trap of an older policy, or a data plane race: apply this
 		// policy's answer to the flow.
-		kind := kernel.ShuntPass
-		if m.Group == policygroups.Block {
-			kind = kernel.ShuntDrop
-		}
-		o.setShunt(ctx, a.Flow, kind, m.Group, o.cfg.ShuntLifetime, "group "+m.Group.String()+" does not initiate")
+		o.setShunt(ctx, a.Flow, failureShunt(m.Group), m.Group, o.cfg.ShuntLifetime, "group "+m.Group.String()+" does not initiate")
 		return
 	}
 	o.start(ctx, a.Flow.Src, dst, m.Group)
@@ -73,14 +71,16 @@ func (o *OE) start(ctx context.Context, src, target netip.Addr, g policygroups.G
 		close(n.done)
 		return n
 	}
-	nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.cfg.NegotiationTimeout)
-	n.cancel = cancel
+	sctx, stop := context.WithCancelCause(context.WithoutCancel(ctx))
+	nctx, cancel := context.WithTimeout(sctx, o.cfg.NegotiationTimeout)
+	n.stop = stop
 	o.negotiations[target] = n
 	o.mu.Unlock()
 
 	o.bg.Add(1)
 	go func() {
 		defer o.bg.Done()
+		defer stop(nil)
 		defer cancel()
 		out := o.negotiate(nctx, n)
 		o.mu.Lock()
@@ -93,6 +93,28 @@ func (o *OE) start(ctx context.Context, src, target netip.Addr, g policygroups.G
 		close(n.done)
 	}()
 	return n
+}
+
+// errPolicyChanged is the cause a negotiation is stopped with when a
+// reloaded policy puts its target in a group that does not initiate.
+var errPolicyChanged = errors.New("oe: the policy no longer initiates toward this destination")
+
+// errStopping is the cause negotiations are stopped with by Close.
+var errStopping = errors.New("oe: stopping")
+
+// stopNegotiations ends, with cause, the negotiations whose target which
+// picks: their IKE attempts are abandoned (the peer told with a Delete
+// once IKE_AUTH went out, ike/abandon.go) and their DNS look-ups
+// cancelled; each then leaves the shunt of the policy in force.
+func (o *OE) stopNegotiations(cause error, which func(target netip.Addr) bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for target, n := range o.negotiations {
+		if n.stop != nil && which(target) {
+			o.log.Info("stopping the negotiation", "target", target, "group", n.group, "why", cause)
+			n.stop(cause)
+		}
+	}
 }
 
 func hostFlow(src, dst netip.Addr) kernel.Flow { return kernel.Flow{Src: src, Dst: dst} }
@@ -118,10 +140,16 @@ func (o *OE) negotiate(ctx context.Context, n *negotiation) Outcome {
 			o.log.Info("OE up", "target", n.target, "group", n.group, "auth", out.Auth, "gateway", out.Gateway, "took", out.Duration)
 			return out
 		}
-		kind := failureShunt(n.group)
-		o.setShunt(context.WithoutCancel(ctx), flow, kind, n.group, o.cfg.ShuntLifetime, reason)
+		// The shunt follows the policy in force now: a reload while we
+		// negotiated may have moved the target to another group.
+		g := o.policy.Load().Group(n.target)
+		if errors.Is(context.Cause(ctx), errPolicyChanged) {
+			reason = fmt.Sprintf("policy changed while negotiating: %s is now in group %s", n.target, g)
+		}
+		kind := failureShunt(g)
+		o.setShunt(context.WithoutCancel(ctx), flow, kind, g, o.cfg.ShuntLifetime, reason)
 		out.Result = map[kernel.ShuntKind]string{kernel.ShuntPass: "clear", kernel.ShuntDrop: "drop"}[kind]
-		o.log.Info("OE failed: shunt set", "target", n.target, "group", n.group, "shunt", kind, "reason", reason, "took", out.Duration)
+		o.log.Info("OE failed: shunt set", "target", n.target, "group", g, "shunt", kind, "reason", reason, "took", out.Duration)
 		return out
 	}
 

@@ -110,6 +110,9 @@ func (o *OE) SetPolicy(ctx context.Context, p *policygroups.Policy) (policygroup
 		}
 	}
 	o.policy.Store(p)
+	// Negotiations toward destinations the new policy does not initiate
+	// to (clear, clear-or-private, block) end now, with its answer.
+	o.stopNegotiations(errPolicyChanged, func(target netip.Addr) bool { return !p.Group(target).Initiates() })
 	// Tunnels whose peer is now in clear or block are no longer allowed.
 	for _, t := range o.tunnels.all() {
 		if g := p.Group(t.peerAddr()); !g.Responds() && !o.isConnTunnel(t.inSPI()) {
@@ -165,6 +168,8 @@ func (o *OE) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), o.cfg.ShutdownTimeout)
 		err = o.engine.Shutdown(ctx)
 		cancel()
+		// What is left waits on DNS: let it go.
+		o.stopNegotiations(errStopping, func(netip.Addr) bool { return true })
 		o.bg.Wait()
 	})
 	return err

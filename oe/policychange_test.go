@@ -1,0 +1,70 @@
+package oe
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oemesh/oemesh/kernel"
+)
+
+// TestPolicyChangeStopsNegotiation: a reload that puts a destination being
+// negotiated into a group that does not initiate ends the negotiation at
+// once, and the flow gets the new group's answer (clear passes, block
+// drops), not the failure shunt of the group it started in. A reload that
+// keeps it in an initiating group leaves the negotiation alone.
+func TestPolicyChangeStopsNegotiation(t *testing.T) {
+	for _, tc := range []struct {
+		now     string // the group file the target moves to
+		want    kernel.ShuntKind
+		stopped bool
+	}{
+		{"clear", kernel.ShuntPass, true},
+		{"block", kernel.ShuntDrop, true},
+		{"clear-or-private", kernel.ShuntPass, true},
+		{"private-or-clear", 0, false},
+	} {
+		t.Run(tc.now, func(t *testing.T) {
+			dns := newFakeDNS()
+			dns.delay = 3 * time.Second // longer than the test waits for the stop
+			o, dp := newTestOE(t, Config{NullAuth: NullOff, NegotiationTimeout: time.Minute}, dns, nil, newKey(t))
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if _, err := o.SetPolicy(ctx, mustPolicy(t, map[string]string{"private": "198.18.0.0/24\n"})); err != nil {
+				t.Fatal(err)
+			}
+			go o.Run(ctx)
+			dp.InjectAcquire(kernel.Acquire{Flow: kernel.Flow{Src: addrA, Dst: addrD}, Group: kernel.GroupPrivate, Time: time.Now()})
+			negotiating := func() bool {
+				o.mu.Lock()
+				defer o.mu.Unlock()
+				_, ok := o.negotiations[addrD]
+				return ok
+			}
+			waitFor(t, "the negotiation to start", negotiating)
+
+			if _, err := o.SetPolicy(ctx, mustPolicy(t, map[string]string{tc.now: "198.18.0.0/24\n"})); err != nil {
+				t.Fatal(err)
+			}
+			if !tc.stopped {
+				time.Sleep(200 * time.Millisecond)
+				if !negotiating() {
+					t.Fatal("a reload into another initiating group stopped the negotiation")
+				}
+				if s, ok := shuntFor(dp, addrD.String()); ok {
+					t.Fatalf("shunt %v set while the negotiation goes on", s)
+				}
+				return
+			}
+			waitFor(t, "the negotiation to stop", func() bool { return !negotiating() })
+			s, ok := shuntFor(dp, addrD.String())
+			if !ok {
+				t.Fatal("no shunt after the negotiation stopped")
+			}
+			if s.Kind != tc.want || !strings.Contains(s.Reason, "policy changed") || !strings.Contains(s.Reason, tc.now) {
+				t.Errorf("shunt %v %q, want %v naming the policy change to %s", s.Kind, s.Reason, tc.want, tc.now)
+			}
+		})
+	}
+}
