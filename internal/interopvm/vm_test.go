@@ -21,6 +21,8 @@ var inVMTests = []string{
 	"TestInVMLibreswanNullOE/oemeshd-initiates",
 	"TestInVMLibreswanDNSSECRSA/published-key",
 	"TestInVMLibreswanDNSSECRSA/other-key-in-dns",
+	"TestInVMFailClosedXFRM/fail_closed",
+	"TestInVMFailClosedXFRM/no_fail_closed",
 }
 
 // TestLibreswanOEInVM builds oemeshd, oemesh and this package's test

@@ -1,0 +1,152 @@
+package interopvm
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/oemesh/oemesh/internal/lab"
+)
+
+// TestInVMFailClosedXFRM is internal/e2e's TestFailClosedUserspace and
+// TestFailOpenUserspace on the xfrm data plane: two oemeshd in the guest's
+// namespaces (a has b in its private group), a ping every 50 ms from a to
+// b, a capture on the switch; a's oemeshd is killed (SIGKILL) or stopped
+// (SIGTERM) and started 3 s later.
+//
+// With fail_closed no echo request crosses in clear from the signal until
+// ESP flows again, and ESP flows within 2 s of the restart. After SIGKILL
+// the kernel keeps the XFRM policies and SAs, so the tunnel goes on
+// carrying ESP while the daemon is down, whatever fail_closed says; what
+// must not open is a gap at the restart, between removing the killed
+// run's state and installing the new traps. Without fail_closed a clean
+// stop removes every policy: a's pings go in clear until the restart.
+func TestInVMFailClosedXFRM(t *testing.T) {
+	files := needVMFiles(t)
+	t.Run("fail_closed", func(t *testing.T) {
+		m, c, hc := xfrmMesh(t, files, true)
+		for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM} {
+			o := outage(t, m, c, hc, sig)
+			if n := o.Clear(); n != 0 {
+				t.Errorf("fail_closed, %v: %d cleartext echo requests a→b (%d while down, %d during the restart, %d after ESP resumed), want 0",
+					sig, n, o.ClearDown, o.ClearRestart, o.ClearAfter)
+			}
+			checkESPBack(t, sig, o)
+		}
+	})
+	t.Run("no_fail_closed", func(t *testing.T) {
+		m, c, hc := xfrmMesh(t, files, false)
+		o := outage(t, m, c, hc, syscall.SIGKILL)
+		if n := o.Clear(); n != 0 {
+			t.Errorf("no fail_closed, SIGKILL: %d cleartext echo requests a→b (%d while down, %d during the restart, %d after ESP resumed), want 0: the kernel keeps the policies of a killed daemon",
+				n, o.ClearDown, o.ClearRestart, o.ClearAfter)
+		}
+		checkESPBack(t, syscall.SIGKILL, o)
+		o = outage(t, m, c, hc, syscall.SIGTERM)
+		if min := int(vmDown / vmPingEvery / 3); o.ClearDown < min {
+			t.Errorf("no fail_closed, SIGTERM: %d cleartext echo requests a→b while down, want ≥ %d (clear while stopped)", o.ClearDown, min)
+		}
+		if o.ClearAfter != 0 {
+			t.Errorf("no fail_closed, SIGTERM: %d cleartext echo requests a→b after ESP resumed", o.ClearAfter)
+		}
+		checkESPBack(t, syscall.SIGTERM, o)
+	})
+}
+
+const (
+	vmPingEvery = 50 * time.Millisecond
+	vmDown      = 3 * time.Second
+	vmESPWithin = 2 * time.Second
+)
+
+// needVMFiles skips outside the VM and returns the directory holding
+// oemeshd and oemesh.
+func needVMFiles(t *testing.T) string {
+	t.Helper()
+	if os.Getenv("OEMESH_IN_VM") == "" {
+		t.Skip("runs inside the VM only (needs a kernel with ESP); TestLibreswanOEInVM starts it there")
+	}
+	files := os.Getenv("OEMESH_VM_FILES")
+	if files == "" {
+		t.Fatal("OEMESH_VM_FILES is not set: TestLibreswanOEInVM's script sets it")
+	}
+	return files
+}
+
+var meshN int
+
+// xfrmMesh starts lab.Mesh's b (responder) and a (b in its private group)
+// on the xfrm data plane and a ping from a to b in ESP.
+func xfrmMesh(t *testing.T, files string, failClosed bool) (*lab.Mesh, *lab.Capture, lab.HostConfig) {
+	t.Helper()
+	meshN++
+	m, err := lab.NewMesh(lab.MeshOptions{Prefix: fmt.Sprintf("ivf%d-%d", os.Getpid()%100000, meshN),
+		WorkDir: t.TempDir(), Oemeshd: filepath.Join(files, "oemeshd"), Keyed: []string{"a", "b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, name := range []string{"a", "b"} {
+				t.Logf("--- oemeshd log of %s (last 60 lines):\n%s", name, tail(m.Log(name), 60))
+			}
+		}
+		m.Close()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	a, b := m.Hosts["a"], m.Hosts["b"]
+	const lan, dns = "198.18.0.0/16\n2001:db8::/32\n", "198.18.0.53\n2001:db8:1::53\n"
+	if err := m.StartDaemon(ctx, "b", lab.HostConfig{Policies: map[string]string{"clear-or-private": lan, "clear": dns},
+		Extra: "dataplane: xfrm\n"}); err != nil {
+		t.Fatal(err)
+	}
+	hc := lab.HostConfig{
+		Policies: map[string]string{"private": b.Addr4.String() + "/32\n", "clear": dns},
+		Extra:    fmt.Sprintf("dataplane: xfrm\nkernel:\n  fail_closed: %v\n", failClosed),
+	}
+	if err := m.StartDaemon(ctx, "a", hc); err != nil {
+		t.Fatal(err)
+	}
+	c, err := lab.StartCapture(m.Sw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Stop() })
+	p := lab.StartPinger(ctx, a.Node, b.Addr4, vmPingEvery)
+	t.Cleanup(p.Stop)
+	if c.WaitESP(a.Addr4, b.Addr4, 0, 30*time.Second).IsZero() {
+		t.Fatalf("no ESP from a to b: %v", c.Snapshot())
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := c.Snapshot().From(a.Addr4, b.Addr4, lab.KindICMP); n != 0 {
+		t.Fatalf("%d cleartext echo requests a→b before any restart", n)
+	}
+	return m, c, hc
+}
+
+func outage(t *testing.T, m *lab.Mesh, c *lab.Capture, hc lab.HostConfig, sig syscall.Signal) lab.Outage {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	o, err := m.StopAndRestart(ctx, c, "a", "b", hc, sig, vmDown)
+	if err != nil {
+		t.Fatalf("%v; wire: %v", err, c.Snapshot())
+	}
+	t.Log(o)
+	return o
+}
+
+func checkESPBack(t *testing.T, sig syscall.Signal, o lab.Outage) {
+	t.Helper()
+	if o.ESPAfter > vmESPWithin {
+		t.Errorf("%v: ESP from a to b again %v after the restart, want within %v", sig, o.ESPAfter, vmESPWithin)
+	}
+	if min := int(time.Second / vmPingEvery / 2); o.ESPLast < min {
+		t.Errorf("%v: %d ESP packets a→b in the second after ESP resumed, want ≥ %d", sig, o.ESPLast, min)
+	}
+}
