@@ -60,7 +60,13 @@ func TestInVMFailClosedXFRM(t *testing.T) {
 const (
 	vmPingEvery = 50 * time.Millisecond
 	vmDown      = 3 * time.Second
+	// vmESPWithin bounds the time from the restarted daemon's first log
+	// line to ESP on the wire. Under TCG the exec of the binary before
+	// that line alone takes 0.7–1.5 s, so the time from the exec is
+	// bounded by vmESPExec (e2e holds the userspace plane to 2 s from the
+	// exec on the host).
 	vmESPWithin = 2 * time.Second
+	vmESPExec   = 4 * time.Second
 )
 
 // needVMFiles skips outside the VM and returns the directory holding
@@ -143,8 +149,11 @@ func outage(t *testing.T, m *lab.Mesh, c *lab.Capture, hc lab.HostConfig, sig sy
 
 func checkESPBack(t *testing.T, sig syscall.Signal, o lab.Outage) {
 	t.Helper()
-	if o.ESPAfter > vmESPWithin {
-		t.Errorf("%v: ESP from a to b again %v after the restart, want within %v", sig, o.ESPAfter, vmESPWithin)
+	if o.ESPAfterLog == 0 || o.ESPAfterLog > vmESPWithin {
+		t.Errorf("%v: ESP from a to b again %v after the restarted daemon's first log line, want within %v", sig, o.ESPAfterLog, vmESPWithin)
+	}
+	if o.ESPAfter > vmESPExec {
+		t.Errorf("%v: ESP from a to b again %v after the restart, want within %v under TCG", sig, o.ESPAfter, vmESPExec)
 	}
 	if min := int(time.Second / vmPingEvery / 2); o.ESPLast < min {
 		t.Errorf("%v: %d ESP packets a→b in the second after ESP resumed, want ≥ %d", sig, o.ESPLast, min)
