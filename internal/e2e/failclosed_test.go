@@ -40,7 +40,10 @@ func failClosedMesh(t *testing.T, ctx context.Context, failClosed bool) (*lab.Me
 	}
 	start(t, m, ctx, "a", hc)
 	c := capture(t, m)
-	p := lab.StartPinger(ctx, a.Node, b.Addr4, pingEvery)
+	p, err := lab.StartPinger(ctx, a.Node, b.Addr4, pingEvery)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(p.Stop)
 	if c.WaitESP(a.Addr4, b.Addr4, 0, 10*time.Second).IsZero() {
 		t.Fatalf("no ESP from a to b: %v", c.Snapshot())

@@ -123,7 +123,10 @@ func xfrmMesh(t *testing.T, files string, failClosed bool) (*lab.Mesh, *lab.Capt
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Stop() })
-	p := lab.StartPinger(ctx, a.Node, b.Addr4, vmPingEvery)
+	p, err := lab.StartPinger(ctx, a.Node, b.Addr4, vmPingEvery)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(p.Stop)
 	if c.WaitESP(a.Addr4, b.Addr4, 0, 30*time.Second).IsZero() {
 		t.Fatalf("no ESP from a to b: %v", c.Snapshot())
@@ -149,6 +152,11 @@ func outage(t *testing.T, m *lab.Mesh, c *lab.Capture, hc lab.HostConfig, sig sy
 
 func checkESPBack(t *testing.T, sig syscall.Signal, o lab.Outage) {
 	t.Helper()
+	defer func() {
+		if t.Failed() {
+			t.Logf("restarted oemeshd's log after %v:\n%s", sig, tail(o.Log, 40))
+		}
+	}()
 	if o.ESPAfterLog == 0 || o.ESPAfterLog > vmESPWithin {
 		t.Errorf("%v: ESP from a to b again %v after the restarted daemon's first log line, want within %v", sig, o.ESPAfterLog, vmESPWithin)
 	}

@@ -2,42 +2,101 @@ package lab
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"os"
 	"regexp"
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
-// Pinger runs ping from a node until Stop, starting it again whenever it
-// exits: ping gives up when its first connect meets a blackhole, which is
-// what a fail-closed host shows while its daemon is down.
+// Pinger sends an ICMP echo request from a node every interval until
+// Stop, whatever happens to the route: unlike ping(8) it neither gives up
+// when its first send meets a blackhole nor slows down after send errors
+// (ping doubles its interval after ENOBUFS or EAGAIN, which an XFRM hold
+// queue returns when full), so the wire shows what the host lets out.
 type Pinger struct {
+	fd     int
 	cancel context.CancelFunc
 	done   chan struct{}
 	once   sync.Once
+	mu     sync.Mutex
+	sent   int
+	errs   int
 }
 
-// StartPinger pings dst from n every interval until Stop.
-func StartPinger(ctx context.Context, n *Node, dst netip.Addr, every time.Duration) *Pinger {
-	ctx, cancel := context.WithCancel(ctx)
-	p := &Pinger{cancel: cancel, done: make(chan struct{})}
+// StartPinger sends echo requests to the IPv4 address dst from n every
+// interval until Stop.
+func StartPinger(ctx context.Context, n *Node, dst netip.Addr, every time.Duration) (*Pinger, error) {
+	if !dst.Is4() {
+		return nil, fmt.Errorf("lab: pinger: %s is not IPv4", dst)
+	}
+	p := &Pinger{done: make(chan struct{})}
+	err := n.Do(func() (err error) {
+		p.fd, err = unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_ICMP)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lab: pinger in %s: %w", n.NSName, err)
+	}
+	ctx, p.cancel = context.WithCancel(ctx)
+	to := &unix.SockaddrInet4{Addr: dst.As4()}
+	id := uint16(os.Getpid())
 	go func() {
 		defer close(p.done)
-		for ctx.Err() == nil {
-			_ = n.Command(ctx, "ping", "-n", "-q", "-i", fmt.Sprintf("%.3f", every.Seconds()), dst.String()).Run()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for seq := uint16(1); ; seq++ {
+			err := unix.Sendto(p.fd, echoRequest(id, seq), unix.MSG_DONTWAIT, to)
+			p.mu.Lock()
+			p.sent++
+			if err != nil {
+				p.errs++
+			}
+			p.mu.Unlock()
 			select {
 			case <-ctx.Done():
-			case <-time.After(every):
+				return
+			case <-t.C:
 			}
 		}
 	}()
-	return p
+	return p, nil
 }
 
-// Stop ends the pinger and waits for its ping to exit.
-func (p *Pinger) Stop() { p.once.Do(func() { p.cancel(); <-p.done }) }
+// Stop ends the pinger.
+func (p *Pinger) Stop() {
+	p.once.Do(func() { p.cancel(); <-p.done; unix.Close(p.fd) })
+}
+
+// Sent returns how many echo requests were sent and how many of those
+// sends failed (a blackhole route, a full hold queue).
+func (p *Pinger) Sent() (sent, failed int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sent, p.errs
+}
+
+// echoRequest is an ICMP echo request with 56 bytes of data, like ping's.
+func echoRequest(id, seq uint16) []byte {
+	b := make([]byte, 8+56)
+	b[0] = 8 // echo request
+	binary.BigEndian.PutUint16(b[4:], id)
+	binary.BigEndian.PutUint16(b[6:], seq)
+	var sum uint32
+	for i := 0; i < len(b); i += 2 {
+		sum += uint32(binary.BigEndian.Uint16(b[i:]))
+	}
+	for sum > 0xffff {
+		sum = sum>>16 + sum&0xffff
+	}
+	binary.BigEndian.PutUint16(b[2:], ^uint16(sum))
+	return b
+}
 
 // WaitESP waits up to d until more than after ESP packets from src to dst
 // were counted, and returns when; zero if they were not.
@@ -69,6 +128,8 @@ type Outage struct {
 	// the restart without the exec of the binary, which takes up to 1.5 s
 	// under the VM's TCG emulation (zero if the log had no time).
 	ESPAfterLog time.Duration
+	// Log is what the restarted daemon logged until the end of the count.
+	Log string
 }
 
 // Clear is every cleartext packet counted from the signal on.
@@ -117,6 +178,9 @@ func (m *Mesh) StopAndRestart(ctx context.Context, c *Capture, host, peer string
 	time.Sleep(time.Second)
 	o.ClearAfter = clear() - base - o.ClearDown - o.ClearRestart
 	o.ESPLast = c.Snapshot().From(src, dst, KindESP) - espNow
+	if log := m.Log(host); len(log) > logged {
+		o.Log = log[logged:]
+	}
 	return o, nil
 }
 
