@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -120,8 +121,8 @@ type Outage struct {
 	// again, and in the second after that.
 	ClearDown, ClearRestart, ClearAfter int
 	// ESPAfter is from the restart (the process started) to the first ESP
-	// packet sent after the daemon answered on its control socket; ESPLast
-	// counts ESP packets in the second after that.
+	// packet of the new tunnel on the wire; ESPLast counts ESP packets in
+	// the second after that was seen.
 	ESPAfter time.Duration
 	ESPLast  int
 	// ESPAfterLog is from the daemon's first log line to that ESP packet:
@@ -160,12 +161,22 @@ func (m *Mesh) StopAndRestart(ctx context.Context, c *Capture, host, peer string
 	if err := m.StartDaemon(ctx, host, hc); err != nil {
 		return o, err
 	}
-	// From here the daemon has reconciled: an XFRM data plane has removed
-	// the SAs of the killed run, which kept carrying ESP while it was down.
-	espBefore := c.Snapshot().From(src, dst, KindESP)
-	esp := c.WaitESP(src, dst, espBefore, 10*time.Second)
-	if esp.IsZero() {
-		return o, fmt.Errorf("no ESP from %s to %s within 10 s of the restart after %v", host, peer, sig)
+	// The new tunnel's outbound SPI, from the log: the ESP of the killed
+	// run (an XFRM data plane keeps sending it until the restart removes
+	// its SAs) does not count.
+	spi, err := waitTunnelSPI(ctx, m, host, logged, dst, 10*time.Second)
+	if err != nil {
+		return o, fmt.Errorf("after %v: %w", sig, err)
+	}
+	var esp time.Time
+	for deadline := time.Now().Add(10 * time.Second); esp.IsZero(); {
+		if t, ok := c.FirstESP(spi); ok {
+			esp = t
+		} else if time.Now().After(deadline) {
+			return o, fmt.Errorf("no ESP with SPI %08x from %s to %s within 10 s of the restart after %v", spi, host, peer, sig)
+		} else {
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 	o.ESPAfter = esp.Sub(restarted)
 	if log := m.Log(host); len(log) > logged {
@@ -195,4 +206,23 @@ func firstLogTime(log string) (time.Time, bool) {
 	}
 	t, err := time.Parse(time.RFC3339Nano, m[1])
 	return t, err == nil
+}
+
+// waitTunnelSPI waits until host's daemon logged, after offset, a tunnel
+// up with peer, and returns its outbound SPI.
+func waitTunnelSPI(ctx context.Context, m *Mesh, host string, offset int, peer netip.Addr, d time.Duration) (uint32, error) {
+	re := regexp.MustCompile(`msg="tunnel up" peer=` + regexp.QuoteMeta(peer.String()) + ` .*spi_out=([0-9a-f]{8})`)
+	deadline := time.Now().Add(d)
+	for {
+		if log := m.Log(host); len(log) > offset {
+			if sm := re.FindStringSubmatch(log[offset:]); sm != nil {
+				spi, err := strconv.ParseUint(sm[1], 16, 32)
+				return uint32(spi), err
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return 0, fmt.Errorf("%s logged no tunnel up with %s within %v", host, peer, d)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
