@@ -446,6 +446,9 @@ func (d *Device) Close() error {
 		errs = append(errs, d.router.flush())
 		if !d.cfg.FailClosed {
 			errs = append(errs, d.guard.removeAll())
+		} else {
+			d.log.Info("fail_closed: the guard keeps private and block prefixes blackholed while stopped (docs/failclosed.md)",
+				"guard_table", d.cfg.GuardTable, "guard_priority", d.cfg.GuardPriority, "routes", len(d.guard.routes)+len(d.guard.stale))
 		}
 		d.mu.Unlock()
 		if l, err := d.router.nl.LinkByName(d.cfg.TUNName); err == nil {

@@ -784,6 +784,9 @@ func (d *Dataplane) Close() error {
 			errs = append(errs, err)
 		}
 	}
+	if d.opts.FailClosed {
+		d.log.Info("fail_closed: block policies keep private and block prefixes closed while stopped (docs/failclosed.md)", "traps", len(d.traps))
+	}
 	// Allocated SPIs and larval states of our traps.
 	if _, err := d.removeOurStates(); err != nil {
 		errs = append(errs, err)
