@@ -180,7 +180,7 @@ var schema = []key{
 		help: "CHILD SA (ESP) lifetime; rekeyed a tenth of it before"},
 	{name: "oe.gateway_for", kind: kindStringList, def: []string{}, check: prefixes,
 		help: "client networks this host is the IPsec gateway for (their DNS records name it)"},
-	{name: "kernel.fail_closed", kind: kindBool, def: false, help: "keep private prefixes blocked while the daemon is down"},
+	{name: "kernel.fail_closed", kind: kindBool, def: false, help: "keep private and block prefixes blocked after a clean stop (a crash never opens them)"},
 	{name: "kernel.hold_first_packets", kind: kindBool, def: true,
 		help: "queue packets while a flow negotiates (sets net.core.xfrm_larval_drop=0)"},
 	{name: "kernel.cipher_idle", kind: kindDuration, def: 30 * time.Second, check: positive,
