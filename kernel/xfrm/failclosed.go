@@ -41,6 +41,9 @@ func (d *Dataplane) adopt(p policy) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	k := polKey{p.Sel, p.Dir}
+	if _, mine := d.owned[k]; mine {
+		return // set by this run (Reconcile called again): not stale
+	}
 	p.Index = 0
 	d.owned[k] = p
 	d.stale[k] = true
