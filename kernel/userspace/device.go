@@ -108,9 +108,8 @@ func New(ctx context.Context, c Config) (*Device, error) {
 			_ = d.tun.Close()
 		}
 		_ = d.router.flush()
-		if d.guard != nil && !cfg.FailClosed {
-			_ = d.guard.removeAll()
-		}
+		// The guard stays, as after a crash: a daemon that could not start
+		// must not open what an earlier run kept blocked.
 		nl.Close()
 		return nil, fmt.Errorf("userspace: %w", err)
 	}
