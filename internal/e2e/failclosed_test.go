@@ -29,7 +29,7 @@ const (
 // failClosedMesh starts b (responder) and a (b in its private group) on
 // the userspace data plane, and a ping from a to b in ESP; it returns a's
 // configuration, for restarts.
-func failClosedMesh(t *testing.T, ctx context.Context, failClosed bool) (*lab.Mesh, *lab.Capture, lab.HostConfig) {
+func failClosedMesh(t *testing.T, ctx context.Context, failClosed bool) (*lab.Mesh, *lab.Capture, *lab.Pinger, lab.HostConfig) {
 	t.Helper()
 	m := newMesh(t, lab.MeshOptions{})
 	a, b := m.Hosts["a"], m.Hosts["b"]
@@ -52,16 +52,18 @@ func failClosedMesh(t *testing.T, ctx context.Context, failClosed bool) (*lab.Me
 	if n := c.Snapshot().From(a.Addr4, b.Addr4, lab.KindICMP); n != 0 {
 		t.Fatalf("%d cleartext echo requests a→b before any restart", n)
 	}
-	return m, c, hc
+	return m, c, p, hc
 }
 
-func outage(t *testing.T, ctx context.Context, m *lab.Mesh, c *lab.Capture, hc lab.HostConfig, sig syscall.Signal) lab.Outage {
+func outage(t *testing.T, ctx context.Context, m *lab.Mesh, c *lab.Capture, p *lab.Pinger, hc lab.HostConfig, sig syscall.Signal) lab.Outage {
 	t.Helper()
+	sent0, _ := p.Sent()
 	o, err := m.StopAndRestart(ctx, c, "a", "b", hc, sig, downFor)
 	if err != nil {
 		t.Fatalf("%v; wire: %v", err, c.Snapshot())
 	}
 	t.Log(o)
+	checkSent(t, p, sent0, pingEvery)
 	return o
 }
 
@@ -90,9 +92,9 @@ func checkESPBack(t *testing.T, what string, o lab.Outage) {
 // in clear, and ESP flows within 2 s of the restart.
 func TestFailClosedUserspace(t *testing.T) {
 	ctx := ctxT(t, 90*time.Second)
-	m, c, hc := failClosedMesh(t, ctx, true)
-	checkSealed(t, "fail_closed, SIGKILL", outage(t, ctx, m, c, hc, syscall.SIGKILL))
-	checkSealed(t, "fail_closed, SIGTERM", outage(t, ctx, m, c, hc, syscall.SIGTERM))
+	m, c, p, hc := failClosedMesh(t, ctx, true)
+	checkSealed(t, "fail_closed, SIGKILL", outage(t, ctx, m, c, p, hc, syscall.SIGKILL))
+	checkSealed(t, "fail_closed, SIGTERM", outage(t, ctx, m, c, p, hc, syscall.SIGTERM))
 }
 
 // TestFailOpenUserspace: without kernel.fail_closed a crash still leaks
@@ -101,9 +103,9 @@ func TestFailClosedUserspace(t *testing.T) {
 // restart.
 func TestFailOpenUserspace(t *testing.T) {
 	ctx := ctxT(t, 90*time.Second)
-	m, c, hc := failClosedMesh(t, ctx, false)
-	checkSealed(t, "no fail_closed, SIGKILL", outage(t, ctx, m, c, hc, syscall.SIGKILL))
-	o := outage(t, ctx, m, c, hc, syscall.SIGTERM)
+	m, c, p, hc := failClosedMesh(t, ctx, false)
+	checkSealed(t, "no fail_closed, SIGKILL", outage(t, ctx, m, c, p, hc, syscall.SIGKILL))
+	o := outage(t, ctx, m, c, p, hc, syscall.SIGTERM)
 	// 3 s down at 50 ms: about 60 in clear; ask for a third of that.
 	if min := int(downFor / pingEvery / 3); o.ClearDown < min {
 		t.Errorf("no fail_closed, SIGTERM: %d cleartext echo requests a→b while down, want ≥ %d (clear while stopped)", o.ClearDown, min)
@@ -112,4 +114,15 @@ func TestFailOpenUserspace(t *testing.T) {
 		t.Errorf("no fail_closed, SIGTERM: %d cleartext echo requests a→b after ESP resumed", o.ClearAfter)
 	}
 	checkESPBack(t, "no fail_closed, SIGTERM", o)
+}
+
+// checkSent fails unless the pinger kept sending through the outage (3 s
+// down and a second after ESP resumed): zero cleartext must not come from
+// an idle sender.
+func checkSent(t *testing.T, p *lab.Pinger, before int, every time.Duration) {
+	t.Helper()
+	sent, failed := p.Sent()
+	if min := int((downFor + time.Second) / every * 3 / 4); sent-before < min {
+		t.Errorf("the pinger sent %d echo requests during the outage (%d sends failed), want ≥ %d", sent-before, failed, min)
+	}
 }

@@ -29,7 +29,7 @@ import (
 // every policy: a's echo requests go in clear until the restart.
 func TestInVMFailClosedXFRM(t *testing.T) {
 	files := needVMFiles(t)
-	m, c, closed := xfrmMesh(t, files, true)
+	m, c, p, closed := xfrmMesh(t, files, true)
 	open := closed
 	open.Extra = "dataplane: xfrm\nkernel:\n  fail_closed: false\n"
 	for _, step := range []struct {
@@ -43,7 +43,7 @@ func TestInVMFailClosedXFRM(t *testing.T) {
 		{"no fail_closed, SIGKILL", syscall.SIGKILL, open, true},
 		{"no fail_closed, SIGTERM", syscall.SIGTERM, open, false},
 	} {
-		o := outage(t, m, c, step.restart, step.sig)
+		o := outage(t, m, c, p, step.restart, step.sig)
 		t.Logf("%s: %v", step.what, o)
 		switch {
 		case step.sealed && o.Clear() != 0:
@@ -86,7 +86,7 @@ func needVMFiles(t *testing.T) string {
 
 // xfrmMesh starts lab.Mesh's b (responder) and a (b in its private group)
 // on the xfrm data plane and a ping from a to b in ESP.
-func xfrmMesh(t *testing.T, files string, failClosed bool) (*lab.Mesh, *lab.Capture, lab.HostConfig) {
+func xfrmMesh(t *testing.T, files string, failClosed bool) (*lab.Mesh, *lab.Capture, *lab.Pinger, lab.HostConfig) {
 	t.Helper()
 	m, err := lab.NewMesh(lab.MeshOptions{Prefix: fmt.Sprintf("ivf%d", os.Getpid()%100000),
 		WorkDir: t.TempDir(), Oemeshd: filepath.Join(files, "oemeshd"), Keyed: []string{"a", "b"}})
@@ -133,16 +133,21 @@ func xfrmMesh(t *testing.T, files string, failClosed bool) (*lab.Mesh, *lab.Capt
 	if n := c.Snapshot().From(a.Addr4, b.Addr4, lab.KindICMP); n != 0 {
 		t.Fatalf("%d cleartext echo requests a→b before any restart", n)
 	}
-	return m, c, hc
+	return m, c, p, hc
 }
 
-func outage(t *testing.T, m *lab.Mesh, c *lab.Capture, hc lab.HostConfig, sig syscall.Signal) lab.Outage {
+func outage(t *testing.T, m *lab.Mesh, c *lab.Capture, p *lab.Pinger, hc lab.HostConfig, sig syscall.Signal) lab.Outage {
 	t.Helper()
+	sent0, _ := p.Sent()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	o, err := m.StopAndRestart(ctx, c, "a", "b", hc, sig, vmDown)
 	if err != nil {
 		t.Fatalf("%v; wire: %v", err, c.Snapshot())
+	}
+	// Zero cleartext must not come from an idle sender.
+	if sent, _ := p.Sent(); sent-sent0 < int((vmDown+time.Second)/vmPingEvery*3/4) {
+		t.Errorf("the pinger sent %d echo requests during the outage, want ≥ %d", sent-sent0, int((vmDown+time.Second)/vmPingEvery*3/4))
 	}
 	return o
 }
