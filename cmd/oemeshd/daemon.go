@@ -146,11 +146,15 @@ func (d *daemon) startStack(ctx context.Context) error {
 		return err
 	}
 	pol, _, _ := d.policy.get()
-	if _, err := d.oe.SetPolicy(ctx, pol); err != nil {
-		d.log.Error("installing the policy into the data plane", "err", err)
+	_, polErr := d.oe.SetPolicy(ctx, pol)
+	if polErr != nil {
+		d.log.Error("installing the policy into the data plane", "err", polErr)
 	}
 	if err := d.addConns(ctx, conns, d.cfg.File, false); err != nil {
 		return fmt.Errorf("conns: %w", err)
+	}
+	if polErr == nil {
+		d.removeStaleTraps(ctx, dp)
 	}
 	d.reloadHook = func(policygroups.Diff) {
 		p, _, _ := d.policy.get()

@@ -33,10 +33,14 @@ func (d *daemon) openDataplane(ctx context.Context, cfg *config.Config) (kernel.
 		// IKE owns the NAT-T port; ESP-in-UDP goes through its socket.
 		d.encap = &encapLink{}
 		dev, err := userspace.New(ctx, userspace.Config{
-			FailClosed: cfg.Kernel.FailClosed,
-			CipherIdle: cfg.Kernel.CipherIdle,
-			EncapSend:  d.encap.send,
-			Logger:     d.log,
+			FailClosed:    cfg.Kernel.FailClosed,
+			CipherIdle:    cfg.Kernel.CipherIdle,
+			Table:         int(cfg.Kernel.Table),
+			RulePriority:  int(cfg.Kernel.RulePriority),
+			GuardTable:    int(cfg.Kernel.GuardTable),
+			GuardPriority: int(cfg.Kernel.GuardRulePriority),
+			EncapSend:     d.encap.send,
+			Logger:        d.log,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("userspace data plane: %w", err)

@@ -66,6 +66,9 @@ type Kernel struct {
 	FailClosed       bool
 	HoldFirstPackets bool
 	CipherIdle       time.Duration
+	// The userspace data plane's routing tables and rule priorities.
+	Table, RulePriority           uint32
+	GuardTable, GuardRulePriority uint32
 }
 
 // Log is the log.* section.
@@ -117,6 +120,8 @@ func AddFlags(fs *pflag.FlagSet) {
 			fs.Duration(name, k.def.(time.Duration), k.help)
 		case kindPort:
 			fs.Uint16(name, uint16(k.def.(int)), k.help)
+		case kindUint:
+			fs.Uint32(name, uint32(k.def.(int)), k.help)
 		case kindStringList:
 			fs.StringSlice(name, k.def.([]string), k.help)
 		default:
@@ -212,7 +217,11 @@ func Load(opts Options) (*Config, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	return build(file, values), nil
+	c := build(file, values)
+	if err := c.Kernel.check(); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 func flagValue(fs *pflag.FlagSet, k key) any {
@@ -227,6 +236,9 @@ func flagValue(fs *pflag.FlagSet, k key) any {
 	case kindPort:
 		p, _ := fs.GetUint16(name)
 		return p
+	case kindUint:
+		n, _ := fs.GetUint32(name)
+		return n
 	case kindStringList:
 		l, _ := fs.GetStringSlice(name)
 		return l
@@ -313,9 +325,13 @@ func build(file string, v map[string]any) *Config {
 			ChildLifetime:      v["oe.child_lifetime"].(time.Duration),
 		},
 		Kernel: Kernel{
-			FailClosed:       v["kernel.fail_closed"].(bool),
-			HoldFirstPackets: v["kernel.hold_first_packets"].(bool),
-			CipherIdle:       v["kernel.cipher_idle"].(time.Duration),
+			FailClosed:        v["kernel.fail_closed"].(bool),
+			HoldFirstPackets:  v["kernel.hold_first_packets"].(bool),
+			CipherIdle:        v["kernel.cipher_idle"].(time.Duration),
+			Table:             v["kernel.table"].(uint32),
+			RulePriority:      v["kernel.rule_priority"].(uint32),
+			GuardTable:        v["kernel.guard_table"].(uint32),
+			GuardRulePriority: v["kernel.guard_priority"].(uint32),
 		},
 		Log:     Log{Format: v["log.format"].(string)},
 		Metrics: Metrics{Listen: v["metrics.listen"].(string)},
@@ -366,6 +382,10 @@ func (c *Config) Summary() map[string]any {
 		"kernel.fail_closed":        c.Kernel.FailClosed,
 		"kernel.hold_first_packets": c.Kernel.HoldFirstPackets,
 		"kernel.cipher_idle":        c.Kernel.CipherIdle.String(),
+		"kernel.table":              c.Kernel.Table,
+		"kernel.rule_priority":      c.Kernel.RulePriority,
+		"kernel.guard_table":        c.Kernel.GuardTable,
+		"kernel.guard_priority":     c.Kernel.GuardRulePriority,
 		"control_socket":            c.ControlSocket,
 		"log.level":                 c.Log.Level.String(),
 		"log.format":                c.Log.Format,
@@ -379,4 +399,16 @@ func gatewayFor(ps []netip.Prefix) []string {
 		out = append(out, p.String())
 	}
 	return out
+}
+
+// check relates the kernel.* keys that depend on each other.
+func (k Kernel) check() error {
+	if k.GuardTable == k.Table {
+		return fmt.Errorf("kernel.guard_table %d is kernel.table: the fail-closed guard needs a table of its own", k.GuardTable)
+	}
+	if k.GuardRulePriority <= k.RulePriority {
+		return fmt.Errorf("kernel.guard_priority %d must be greater than kernel.rule_priority %d: the data plane's table decides first, the guard only when it is gone",
+			k.GuardRulePriority, k.RulePriority)
+	}
+	return nil
 }

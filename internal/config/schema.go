@@ -18,6 +18,7 @@ const (
 	kindDuration
 	kindPort
 	kindStringList
+	kindUint // uint32
 )
 
 // key is one configuration key: its name, type, default, help and check.
@@ -129,6 +130,25 @@ func logLevel(v any) error {
 	return nil
 }
 
+// routeTable refuses 0 and the tables the kernel reserves.
+func routeTable(v any) error {
+	switch t := v.(uint32); {
+	case t == 0:
+		return fmt.Errorf("must be a routing table number from 1")
+	case t >= 253 && t <= 255:
+		return fmt.Errorf("%d is the kernel's own table (253 default, 254 main, 255 local); choose another", t)
+	}
+	return nil
+}
+
+// rulePriority keeps ip rules before main's (32766).
+func rulePriority(v any) error {
+	if p := v.(uint32); p < 1 || p >= 32766 {
+		return fmt.Errorf("must be 1-32765: a rule at 32766 or later comes after the main table's")
+	}
+	return nil
+}
+
 func metricsListen(v any) error {
 	s := v.(string)
 	if s == "off" || s == "" {
@@ -171,11 +191,19 @@ var schema = []key{
 		help: "CHILD SA (ESP) lifetime; rekeyed a tenth of it before"},
 	{name: "oe.gateway_for", kind: kindStringList, def: []string{}, check: prefixes,
 		help: "client networks this host is the IPsec gateway for (their DNS records name it)"},
-	{name: "kernel.fail_closed", kind: kindBool, def: false, help: "keep private prefixes blocked while the daemon is down"},
+	{name: "kernel.fail_closed", kind: kindBool, def: false, help: "keep private and block prefixes blocked after a clean stop (a crash never opens them)"},
 	{name: "kernel.hold_first_packets", kind: kindBool, def: true,
 		help: "queue packets while a flow negotiates (sets net.core.xfrm_larval_drop=0)"},
 	{name: "kernel.cipher_idle", kind: kindDuration, def: 30 * time.Second, check: positive,
 		help: "userspace data plane: an SA direction idle this long lets its cipher state go (the next packet rebuilds it)"},
+	{name: "kernel.table", kind: kindUint, def: 4322, check: routeTable,
+		help: "userspace data plane: the routing table of its trap routes (flushed at start and on a clean stop)"},
+	{name: "kernel.rule_priority", kind: kindUint, def: 4322, check: rulePriority,
+		help: "userspace data plane: the priority of the ip rules that look up kernel.table"},
+	{name: "kernel.guard_table", kind: kindUint, def: 4323, check: routeTable,
+		help: "userspace data plane: the fail-closed guard's routing table (outlives the daemon; see docs/failclosed.md)"},
+	{name: "kernel.guard_priority", kind: kindUint, def: 4323, check: rulePriority,
+		help: "userspace data plane: the priority of the guard's ip rules, after kernel.rule_priority and before main (32766)"},
 	{name: "control_socket", kind: kindString, def: "/run/oemesh/oemeshd.sock", check: absPath, help: "control API unix socket"},
 	{name: "log.level", kind: kindString, def: "info", check: logLevel, help: "log level: debug, info, warn or error"},
 	{name: "log.format", kind: kindString, def: "text", check: oneOf("text", "json"), help: "log format: text or json"},
@@ -253,6 +281,33 @@ func convert(k key, raw any) (any, error) {
 			return nil, fmt.Errorf("port %d out of range 1-65535", n)
 		}
 		return uint16(n), nil
+	case kindUint:
+		var n int64
+		switch v := raw.(type) {
+		case int:
+			n = int64(v)
+		case int64:
+			n = v
+		case uint32:
+			n = int64(v)
+		case float64:
+			if v != float64(int64(v)) {
+				return nil, fmt.Errorf("want a whole number, got %v", v)
+			}
+			n = int64(v)
+		case string:
+			p, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("want a whole number, got %q", v)
+			}
+			n = p
+		default:
+			return nil, fmt.Errorf("want a whole number, got %s", describeType(raw))
+		}
+		if n < 0 || n > 0xffffffff {
+			return nil, fmt.Errorf("%d out of range 0-4294967295", n)
+		}
+		return uint32(n), nil
 	case kindStringList:
 		switch v := raw.(type) {
 		case []string:

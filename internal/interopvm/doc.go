@@ -9,6 +9,10 @@
 //     oemeshd's RSA key from a signed IPSECKEY record and verifying its
 //     signature while authenticating itself with NULL.
 //
+// TestInVMFailClosedXFRM, not interop, runs here to share the VM boot:
+// two oemeshd on xfrm, one killed or stopped under a 50 ms ping to its
+// private peer, and the wire checked for cleartext (docs/failclosed.md).
+//
 // Each case proves traffic: pings answered both ways, SA byte counters
 // moving on both ends, and a capture on the switch between them showing
 // ESP and no cleartext ICMP.

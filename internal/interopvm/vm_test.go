@@ -21,6 +21,7 @@ var inVMTests = []string{
 	"TestInVMLibreswanNullOE/oemeshd-initiates",
 	"TestInVMLibreswanDNSSECRSA/published-key",
 	"TestInVMLibreswanDNSSECRSA/other-key-in-dns",
+	"TestInVMFailClosedXFRM",
 }
 
 // TestLibreswanOEInVM builds oemeshd, oemesh and this package's test

@@ -51,14 +51,16 @@ type Capture struct {
 	mu     sync.Mutex
 	counts Counts
 	seen   int // packets counted so far, for Settled
-	done   chan struct{}
-	stop   chan struct{}
+	// firstESP is when each ESP SPI was first seen (not forgotten by Reset).
+	firstESP map[uint32]time.Time
+	done     chan struct{}
+	stop     chan struct{}
 }
 
 // StartCapture opens a packet socket in node (a switch) and counts IPv4 and
 // IPv6 packets arriving on any of its ports until Stop.
 func StartCapture(node *Node) (*Capture, error) {
-	c := &Capture{counts: Counts{}, done: make(chan struct{}), stop: make(chan struct{})}
+	c := &Capture{counts: Counts{}, firstESP: map[uint32]time.Time{}, done: make(chan struct{}), stop: make(chan struct{})}
 	err := node.Do(func() error {
 		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(htons(unix.ETH_P_ALL)))
 		if err != nil {
@@ -120,6 +122,13 @@ func (c *Capture) loop() {
 		}
 		m[kind]++
 		c.seen++
+		if kind == KindESP {
+			if spi, ok := espSPI(pkt); ok {
+				if _, seen := c.firstESP[spi]; !seen {
+					c.firstESP[spi] = time.Now()
+				}
+			}
+		}
 		c.mu.Unlock()
 	}
 }
@@ -156,6 +165,27 @@ func (c *Capture) Settled() Counts {
 		time.Sleep(200 * time.Millisecond)
 	}
 	return c.Snapshot()
+}
+
+// FirstESP returns when an ESP packet with this SPI was first seen.
+func (c *Capture) FirstESP(spi uint32) (time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, ok := c.firstESP[spi]
+	return t, ok
+}
+
+// espSPI reads the SPI of an ESP packet (IPv4, or IPv6 without extension
+// headers).
+func espSPI(pkt []byte) (uint32, bool) {
+	off := 40
+	if pkt[0]>>4 == 4 {
+		off = int(pkt[0]&0x0f) * 4
+	}
+	if len(pkt) < off+4 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint32(pkt[off:]), true
 }
 
 // Reset forgets what was counted.

@@ -259,6 +259,13 @@ log:
 	}
 	cmd := exec.Command("ip", "netns", "exec", h.Node.NSName, m.opts.Oemeshd, "--config", cfgPath)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	// oemeshd reads OEMESH_* variables as configuration and refuses unknown
+	// ones: it must not see a test's own (OEMESH_IN_VM in the VM).
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "OEMESH_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("start oemeshd on %s: %w", name, err)

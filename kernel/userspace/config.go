@@ -31,6 +31,15 @@ type Config struct {
 	// RulePriority is the priority of our ip rules, one per family
 	// (default 4322): "not fwmark FwMark/FwMark lookup Table".
 	RulePriority int
+	// GuardTable is the guard's routing table (default Table+1): a
+	// blackhole for every private and block trap, a throw for every other
+	// one (guard.go). It outlives the process: a crash leaves it, and so
+	// does Close with FailClosed; New never flushes it.
+	GuardTable int
+	// GuardPriority is the priority of the guard's ip rules (default
+	// RulePriority+1). It must be after RulePriority, so that the data
+	// plane's table decides while it runs, and before main's 32766.
+	GuardPriority int
 	// FwMark marks our own sockets so that they bypass the trap (default
 	// 0x10e2). Give the same mark to the IKE and DNS sockets (SO_MARK).
 	FwMark uint32
@@ -85,8 +94,10 @@ type Config struct {
 	// 30 s; negative: never release.
 	CipherIdle time.Duration
 
-	// FailClosed keeps trap prefixes blackholed after Close, so that
-	// traffic is dropped, not sent in clear, while the daemon restarts.
+	// FailClosed leaves the guard in place at Close, so that private and
+	// block prefixes stay blackholed, not sent in clear, until the next
+	// start replaces it without a gap. Without it Close removes the guard
+	// (a crash cannot: then the guard stays, which is the safe side).
 	FailClosed bool
 
 	Clock  Clock
@@ -109,6 +120,15 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if o.RulePriority == 0 {
 		o.RulePriority = 4322
+	}
+	if o.GuardTable == 0 {
+		o.GuardTable = o.Table + 1
+	}
+	if o.GuardPriority == 0 {
+		o.GuardPriority = o.RulePriority + 1
+	}
+	if err := checkTables(&o); err != nil {
+		return o, err
 	}
 	if o.FwMark == 0 {
 		o.FwMark = 0x10e2
@@ -150,4 +170,31 @@ func (c *Config) withDefaults() (Config, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return o, nil
+}
+
+// Routing tables the kernel reserves (default, main, local) and the
+// priority of the rule that looks up main.
+const (
+	tableDefault = 253
+	tableLocal   = 255
+	mainRulePrio = 32766
+)
+
+func checkTables(o *Config) error {
+	for _, t := range []struct {
+		name string
+		v    int
+	}{{"Table", o.Table}, {"GuardTable", o.GuardTable}} {
+		if t.v < 1 || t.v > 0xffffffff || (t.v >= tableDefault && t.v <= tableLocal) {
+			return fmt.Errorf("userspace: %s %d: want 1..4294967295 and not 253 (default), 254 (main) or 255 (local)", t.name, t.v)
+		}
+	}
+	if o.GuardTable == o.Table {
+		return fmt.Errorf("userspace: GuardTable %d is the data plane's own Table; the guard needs a table of its own", o.GuardTable)
+	}
+	if o.RulePriority < 1 || o.GuardPriority <= o.RulePriority || o.GuardPriority >= mainRulePrio {
+		return fmt.Errorf("userspace: rule priorities %d (RulePriority) and %d (GuardPriority): want 1 ≤ RulePriority < GuardPriority < %d (main), so the data plane decides first and the guard before main",
+			o.RulePriority, o.GuardPriority, mainRulePrio)
+	}
+	return nil
 }

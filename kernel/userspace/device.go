@@ -30,6 +30,7 @@ type Device struct {
 
 	tun    tun.Device
 	router *router
+	guard  *guard // outlives the process (guard.go)
 	socks  *sockets
 	pools  *pools
 
@@ -65,8 +66,10 @@ var _ kernel.Dataplane = (*Device)(nil)
 
 // New creates the TUN device, our sockets, routing table and rules in the
 // network namespace of the calling OS thread (tests call it inside
-// netnstest's Do), removes what a previous run left, and starts the data
-// path. Close undoes all of it.
+// netnstest's Do), removes what a previous run left in our table, and
+// starts the data path. Close undoes all of it. The guard table is put in
+// place first and never flushed: what an earlier run left there keeps
+// blocking until SetTrap replaces it or RemoveStaleTraps removes it.
 func New(ctx context.Context, c Config) (*Device, error) {
 	cfg, err := c.withDefaults()
 	if err != nil {
@@ -105,8 +108,15 @@ func New(ctx context.Context, c Config) (*Device, error) {
 			_ = d.tun.Close()
 		}
 		_ = d.router.flush()
+		// The guard stays, as after a crash: a daemon that could not start
+		// must not open what an earlier run kept blocked.
 		nl.Close()
 		return nil, fmt.Errorf("userspace: %w", err)
+	}
+	// The guard's rules go in before our own table is flushed, so that a
+	// restart has no moment in which private prefixes reach main.
+	if d.guard, err = openGuard(nl, cfg.GuardTable, cfg.GuardPriority, cfg.FwMark); err != nil {
+		return fail(fmt.Errorf("guard: %w", err))
 	}
 	if err := d.router.flush(); err != nil {
 		return fail(fmt.Errorf("reconcile: %w", err))
@@ -122,7 +132,8 @@ func New(ctx context.Context, c Config) (*Device, error) {
 	}
 	d.publish()
 	d.start()
-	d.log.Info("userspace data plane up", "tun", cfg.TUNName, "table", cfg.Table, "fwmark", cfg.FwMark)
+	d.log.Info("userspace data plane up", "tun", cfg.TUNName, "table", cfg.Table, "fwmark", cfg.FwMark,
+		"guard_table", cfg.GuardTable, "guard_stale", len(d.guard.stale))
 	return d, nil
 }
 
@@ -233,6 +244,10 @@ func (d *Device) SetTrap(ctx context.Context, t kernel.Trap) error {
 	p := t.Prefix.Masked()
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	// The guard first: whatever order, a moment's mismatch only drops.
+	if err := d.guard.set(p, t.Group); err != nil {
+		return fmt.Errorf("userspace: set trap %s: %w", p, err)
+	}
 	if d.saRoutes[p] > 0 {
 		// An installed SA routes exactly this prefix into the TUN
 		// device; the trap takes over when the SA goes.
@@ -270,9 +285,28 @@ func (d *Device) RemoveTrap(ctx context.Context, prefix netip.Prefix) error {
 			return fmt.Errorf("userspace: remove trap %s: %w", p, err)
 		}
 	}
+	if err := d.guard.remove(p); err != nil {
+		return fmt.Errorf("userspace: remove trap %s: %w", p, err)
+	}
 	delete(d.traps, p)
 	d.update(func(t *tables) *tables { return t.withoutTrap(p) })
 	return nil
+}
+
+// RemoveStaleTraps removes the guard routes an earlier run left for
+// prefixes that no trap set since New: the daemon calls it once its policy
+// is loaded. Until then they keep blocking, which is the safe side.
+func (d *Device) RemoveStaleTraps(ctx context.Context) (int, error) {
+	if err := d.closed(); err != nil {
+		return 0, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n, err := d.guard.removeStale()
+	if err != nil {
+		return n, fmt.Errorf("userspace: %w", err)
+	}
+	return n, nil
 }
 
 // spiReservation is an SPI handed out by AllocSPI and not yet installed.
@@ -391,9 +425,10 @@ func (d *Device) SACounters(ctx context.Context, id kernel.SAPairID) (kernel.Cou
 	return p.counters(), nil
 }
 
-// Close stops the data path, removes our routes, rules and TUN device
-// (leaving blackholes for trapped prefixes if FailClosed) and closes the
-// event channels.
+// Close stops the data path, removes our routes, rules and TUN device, and
+// the guard unless FailClosed, and closes the event channels. The guard is
+// in place before the TUN device goes, so no packet to a private prefix
+// reaches main in between.
 func (d *Device) Close() error {
 	d.closeOnce.Do(func() {
 		close(d.done)
@@ -407,10 +442,12 @@ func (d *Device) Close() error {
 		close(d.recvQ)
 		d.workers.Wait()
 		d.mu.Lock()
-		if d.cfg.FailClosed {
-			errs = append(errs, d.router.failClosed(d.traps))
+		errs = append(errs, d.router.flush())
+		if !d.cfg.FailClosed {
+			errs = append(errs, d.guard.removeAll())
 		} else {
-			errs = append(errs, d.router.flush())
+			d.log.Info("fail_closed: the guard keeps private and block prefixes blackholed while stopped (docs/failclosed.md)",
+				"guard_table", d.cfg.GuardTable, "guard_priority", d.cfg.GuardPriority, "routes", len(d.guard.routes)+len(d.guard.stale))
 		}
 		d.mu.Unlock()
 		if l, err := d.router.nl.LinkByName(d.cfg.TUNName); err == nil {

@@ -27,8 +27,12 @@
 // what the transport receives, so the daemon wires the two without either
 // package importing the other.
 //
+// While no data plane runs, a second routing table, the guard (guard.go),
+// keeps private and block prefixes blackholed: it outlives a crash, stays
+// after Close with FailClosed, and a restart takes it over without a gap.
+//
 // The layout follows wireguard-go's device/: small files named for what they
-// hold (tun.go, route.go, hold.go, esp.go, replay.go, sa.go, send.go,
+// hold (tun.go, route.go, guard.go, hold.go, esp.go, replay.go, sa.go, send.go,
 // receive.go, counters.go, pools.go, tables.go, snapshot.go), a fast path
 // that never takes the control-plane lock (it reads an immutable snapshot
 // of the tables, which each change copies only in part), and buffers

@@ -104,19 +104,20 @@ func (r *router) removeTrap(p netip.Prefix, g kernel.Group) error {
 	return nil
 }
 
-// failClosed turns every trap into a blackhole so nothing leaks in clear
-// while no data plane runs.
-func (r *router) failClosed(traps map[netip.Prefix]kernel.Group) error {
-	var errs []error
-	for p, g := range traps {
-		if g == kernel.GroupPrivate || g == kernel.GroupPrivateOrClear {
-			errs = append(errs, r.setTrap(p, kernel.GroupBlock))
-		}
-	}
-	return errors.Join(errs...)
-}
-
 func prefixIPNet(p netip.Prefix) *net.IPNet {
 	p = p.Masked()
 	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+// ipNetPrefix is the inverse of prefixIPNet.
+func ipNetPrefix(n *net.IPNet) (netip.Prefix, bool) {
+	a, ok := netip.AddrFromSlice(n.IP)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	if len(n.Mask) == net.IPv4len {
+		a = a.Unmap()
+	}
+	bits, _ := n.Mask.Size()
+	return netip.PrefixFrom(a, bits).Masked(), true
 }

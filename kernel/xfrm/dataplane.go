@@ -26,9 +26,11 @@ type Options struct {
 	// is set to 0 at start (first packets of a negotiating flow are queued,
 	// not dropped) and restored by Close.
 	KeepLarvalDrop bool
-	// FailClosed (kernel.fail_closed) turns the traps of group private into
-	// block policies at Close instead of removing them, so those prefixes
-	// stay blocked while the daemon is down. The next start removes them.
+	// FailClosed (kernel.fail_closed) keeps the traps at Close instead of
+	// removing them: private and block as block policies, the other groups
+	// as pass policies (so a clear prefix inside a private one stays
+	// clear), and those prefixes stay blocked while the daemon is down.
+	// The next start adopts them (Reconcile) until SetTrap replaces them.
 	FailClosed bool
 	// Logger gets debug lines for each transition; nil discards.
 	Logger *slog.Logger
@@ -87,6 +89,9 @@ type Dataplane struct {
 	closed    bool
 	larvalOld string // "" if we did not change it
 	owned     map[polKey]policy
+	// stale are trap policies an earlier run left, adopted by Reconcile
+	// and not set again since (failclosed.go).
+	stale     map[polKey]bool
 	traps     map[netip.Prefix]kernel.Trap
 	flows     map[string]*flowEntry
 	pairs     map[kernel.SAPairID]*pairEntry
@@ -131,6 +136,7 @@ func New(ctx context.Context, opts Options) (*Dataplane, error) {
 		readerOK:  make(chan struct{}),
 		stop:      make(chan struct{}),
 		owned:     map[polKey]policy{},
+		stale:     map[polKey]bool{},
 		traps:     map[netip.Prefix]kernel.Trap{},
 		flows:     map[string]*flowEntry{},
 		pairs:     map[kernel.SAPairID]*pairEntry{},
@@ -162,8 +168,8 @@ func New(ctx context.Context, opts Options) (*Dataplane, error) {
 	}
 	if np, ns, err := d.Reconcile(ctx); err != nil {
 		return fail(err)
-	} else if np+ns > 0 {
-		d.log.Info("removed state left by an earlier run", "policies", np, "sas", ns)
+	} else if np+ns+len(d.stale) > 0 {
+		d.log.Info("removed state left by an earlier run", "policies", np, "sas", ns, "traps_kept", len(d.stale))
 	}
 	if !opts.KeepLarvalDrop {
 		old, err := ex.readSysctl(larvalDropPath)
@@ -184,8 +190,12 @@ func New(ctx context.Context, opts Options) (*Dataplane, error) {
 // Name implements kernel.Dataplane.
 func (d *Dataplane) Name() string { return kernel.BackendXFRM }
 
-// Reconcile removes every policy in our priority band and every SA in our
-// reqid band, and nothing else. New calls it; it returns the counts.
+// Reconcile removes every SA and shunt policy in our priority band and
+// every SA in our reqid band, and nothing else; it returns the counts. The
+// trap policies an earlier run left stay and are adopted: they keep
+// trapping or blocking until SetTrap replaces them or RemoveStaleTraps
+// removes them, so a restart has no moment in which a private prefix has
+// no policy (failclosed.go). New calls it.
 func (d *Dataplane) Reconcile(ctx context.Context) (policies, sas int, err error) {
 	pols, err := d.ex.policies()
 	if err != nil {
@@ -193,7 +203,12 @@ func (d *Dataplane) Reconcile(ctx context.Context) (policies, sas int, err error
 	}
 	var errs []error
 	for _, p := range pols {
-		if _, ours := classOf(d.opts.PriorityBase, p.Priority); !ours || p.Dir > dirFwd {
+		class, ours := classOf(d.opts.PriorityBase, p.Priority)
+		if !ours || p.Dir > dirFwd {
+			continue
+		}
+		if class == classTrap && p.Dir == dirOut {
+			d.adopt(p)
 			continue
 		}
 		if err := d.ex.delPolicyIndex(p); err != nil && !errors.Is(err, unix.ENOENT) {
@@ -253,12 +268,14 @@ func (d *Dataplane) put(p policy) error {
 		return err
 	}
 	d.owned[k] = p
+	delete(d.stale, k)
 	return nil
 }
 
 func (d *Dataplane) del(sel selector, dir uint8) error {
 	k := polKey{sel, dir}
 	delete(d.owned, k)
+	delete(d.stale, k)
 	if err := d.ex.delPolicy(sel, dir); err != nil && !errors.Is(err, unix.ENOENT) {
 		return err
 	}
@@ -714,8 +731,10 @@ func (d *Dataplane) Shunts(context.Context) ([]kernel.Shunt, error) {
 }
 
 // Close implements kernel.Dataplane: it removes our SAs, policies and
-// allocated SPIs (keeping private traps as block policies if FailClosed),
-// restores xfrm_larval_drop and closes the event channels.
+// allocated SPIs (keeping the traps as block and pass policies if
+// FailClosed, see stoppedTrap), restores xfrm_larval_drop and closes the
+// event channels. Each trap policy is replaced in place, never removed
+// first, so no packet passes in clear in between.
 func (d *Dataplane) Close() error {
 	d.mu.Lock()
 	if d.closed {
@@ -744,8 +763,8 @@ func (d *Dataplane) Close() error {
 		}
 	}
 	for p, t := range d.traps {
-		if d.opts.FailClosed && t.Group == kernel.GroupPrivate {
-			pol, _ := d.trapPolicy(kernel.Trap{Prefix: p, Group: kernel.GroupBlock})
+		if d.opts.FailClosed {
+			pol, _ := d.trapPolicy(stoppedTrap(t))
 			if err := d.put(pol); err != nil {
 				errs = append(errs, fmt.Errorf("keep %s fail-closed: %w", p, err))
 			}
@@ -755,16 +774,18 @@ func (d *Dataplane) Close() error {
 			errs = append(errs, err)
 		}
 	}
-	// Whatever else we still own (e.g. flows kept by KeepPolicy).
+	// Whatever else we still own (e.g. flows kept by KeepPolicy; trap
+	// policies of an earlier run, kept with FailClosed as they are).
 	for k, pol := range d.owned {
-		if pol.Action == actionBlock && d.opts.FailClosed {
-			if _, isTrap := d.traps[k.Sel.Dst]; isTrap && k.Sel.Src.Bits() == 0 {
-				continue
-			}
+		if d.opts.FailClosed && d.isTrapPolicy(k, pol) {
+			continue
 		}
 		if err := d.del(k.Sel, k.Dir); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if d.opts.FailClosed {
+		d.log.Info("fail_closed: block policies keep private and block prefixes closed while stopped (docs/failclosed.md)", "traps", len(d.traps))
 	}
 	// Allocated SPIs and larval states of our traps.
 	if _, err := d.removeOurStates(); err != nil {

@@ -428,16 +428,35 @@ func TestCloseAndReconcileRemoveExactlyOurs(t *testing.T) {
 	if np, _ := ours(t, look); np == 0 {
 		t.Fatal("simulated crash left nothing to reconcile")
 	}
+	// The restart removes SAs, SA and shunt policies, but keeps the four
+	// trap policies (no gap before the policy is loaded again); the one
+	// trap set again is taken over, the others go in RemoveStaleTraps.
 	d2 := open(t, p.A, Options{})
-	if np, ns := ours(t, look); np != 0 || ns != 0 {
-		t.Fatalf("after restart: %d policies and %d SAs of the crashed run left", np, ns)
+	if np, ns := ours(t, look); np != 4 || ns != 0 {
+		t.Fatalf("after restart: %d policies and %d SAs of the crashed run left, want its 4 traps and no SA", np, ns)
+	}
+	ctx := context.Background()
+	if err := d2.SetTrap(ctx, kernel.Trap{Prefix: netip.MustParsePrefix("198.51.100.0/24"), Group: kernel.GroupPrivate}); err != nil {
+		t.Fatalf("set a trap the crashed run left: %v", err)
+	}
+	if n, err := d2.RemoveStaleTraps(ctx); n != 3 || err != nil {
+		t.Fatalf("RemoveStaleTraps: %d, %v; want 3", n, err)
+	}
+	if np, _ := ours(t, look); np != 1 {
+		t.Fatalf("after RemoveStaleTraps: %d policies of ours, want the 1 trap set again", np)
 	}
 	foreignSurvives(t, p.A)
 	if err := d2.Close(); err != nil {
 		t.Fatal(err)
 	}
+	if np, ns := ours(t, look); np != 0 || ns != 0 {
+		t.Fatalf("after Close: %d policies and %d SAs of ours left", np, ns)
+	}
 }
 
+// TestFailClosedKeepsPrivateBlocked: Close with FailClosed leaves private
+// blocked and private-or-clear clear; the next start keeps both until
+// RemoveStaleTraps.
 func TestFailClosedKeepsPrivateBlocked(t *testing.T) {
 	p := netnstest.NewPair(t, "xfcl")
 	look := inspect(t, p.A)
@@ -460,15 +479,24 @@ func TestFailClosedKeepsPrivateBlocked(t *testing.T) {
 	if out, err := p.A.Command(ctx, "ping", "-c", "1", "-W", "2", p.B6.String()).CombinedOutput(); err != nil {
 		t.Fatalf("private-or-clear prefix not clear after Close: %v\n%s", err, out)
 	}
-	if np, _ := ours(t, look); np != 1 {
-		t.Fatalf("after a fail-closed Close: %d policies of ours, want the 1 block policy", np)
+	if np, _ := ours(t, look); np != 2 {
+		t.Fatalf("after a fail-closed Close: %d policies of ours, want 2 (block for private, pass for private-or-clear)", np)
 	}
+	// The restart keeps them until the policy is in: still blocked.
 	d2 := open(t, p.A, Options{})
+	if np, _ := ours(t, look); np != 2 {
+		t.Fatalf("restart left %d policies of ours, want the 2 kept until RemoveStaleTraps", np)
+	}
+	if out, err := p.A.Command(ctx, "ping", "-c", "1", "-W", "1", p.B4.String()).CombinedOutput(); err == nil || !strings.Contains(string(out), "not permitted") {
+		t.Fatalf("private prefix not blocked after the restart, before its trap is set: %v\n%s", err, out)
+	}
+	if n, err := d2.RemoveStaleTraps(ctx); n != 2 || err != nil {
+		t.Fatalf("RemoveStaleTraps: %d, %v; want 2", n, err)
+	}
 	if np, _ := ours(t, look); np != 0 {
-		t.Fatalf("restart left %d policies of ours", np)
+		t.Fatalf("after RemoveStaleTraps: %d policies of ours", np)
 	}
 	foreignSurvives(t, p.A)
-	_ = d2
 }
 
 func TestErrorsCarryKernelMessage(t *testing.T) {
