@@ -56,7 +56,8 @@ type Config struct {
 	NullAuth NullAuth
 	// NegotiationShunt is what a flow's packets do while it negotiates:
 	// kernel.ShuntHold (the data plane queues them, default) or
-	// kernel.ShuntPass (they go out in the clear until the SA is up).
+	// kernel.ShuntPass (they go out in the clear until the SA is up;
+	// private-or-clear only: a flow in group private is always held).
 	NegotiationShunt kernel.ShuntKind
 	// ShuntLifetime is how long a failure shunt lasts (default 15m).
 	ShuntLifetime time.Duration

@@ -126,7 +126,10 @@ func hostFlow(src, dst netip.Addr) kernel.Flow { return kernel.Flow{Src: src, Ds
 func (o *OE) negotiate(ctx context.Context, n *negotiation) Outcome {
 	out := Outcome{Target: n.target, Group: n.group.String()}
 	flow := hostFlow(n.src, n.target)
-	if o.cfg.NegotiationShunt == kernel.ShuntPass {
+	// negotiation_shunt: pass lets a flow go clear while it negotiates;
+	// never one in group private, which is held whatever the setting.
+	passing := o.cfg.NegotiationShunt == kernel.ShuntPass && n.group != policygroups.Private
+	if passing {
 		o.setShunt(ctx, flow, kernel.ShuntPass, n.group, o.cfg.NegotiationTimeout, "negotiating")
 	}
 	finish := func(result, reason string) Outcome {
@@ -134,7 +137,7 @@ func (o *OE) negotiate(ctx context.Context, n *negotiation) Outcome {
 		out.Duration = o.cfg.Clock.Now().Sub(n.start)
 		if result == "encrypted" {
 			o.stats.handshakes.Add(1)
-			if o.cfg.NegotiationShunt == kernel.ShuntPass {
+			if passing {
 				o.removeShunt(ctx, flow)
 			}
 			o.log.Info("OE up", "target", n.target, "group", n.group, "auth", out.Auth, "gateway", out.Gateway, "took", out.Duration)

@@ -178,7 +178,7 @@ var schema = []key{
 	{name: "oe.null_auth", kind: kindString, def: "fallback", check: oneOf("fallback", "off", "only"),
 		help: "unauthenticated OE (RFC 7619): fallback, off or only"},
 	{name: "oe.negotiation_shunt", kind: kindString, def: "hold", check: oneOf("hold", "pass"),
-		help: "what traffic does while OE negotiates: hold or pass"},
+		help: "what traffic does while OE negotiates: hold or pass (pass: private-or-clear only; private is always held)"},
 	{name: "oe.shunt_lifetime", kind: kindDuration, def: 15 * time.Minute, check: positive, help: "lifetime of failure shunts"},
 	{name: "oe.idle_timeout", kind: kindDuration, def: 10 * time.Minute, check: positive, help: "delete OE tunnels idle this long"},
 	{name: "oe.negotiation_timeout", kind: kindDuration, def: 30 * time.Second, check: positive,

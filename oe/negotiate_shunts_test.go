@@ -68,3 +68,40 @@ func TestPolicyChangeStopsNegotiation(t *testing.T) {
 		})
 	}
 }
+
+// TestNegotiationPassNeverForPrivate: negotiation_shunt pass lets a
+// private-or-clear flow go clear while it negotiates, never a private one.
+func TestNegotiationPassNeverForPrivate(t *testing.T) {
+	for _, tc := range []struct {
+		group string
+		kg    kernel.Group
+		pass  bool
+	}{{"private-or-clear", kernel.GroupPrivateOrClear, true}, {"private", kernel.GroupPrivate, false}} {
+		t.Run(tc.group, func(t *testing.T) {
+			dns := newFakeDNS()
+			dns.delay = 3 * time.Second // still negotiating while the test looks
+			o, dp := newTestOE(t, Config{NullAuth: NullOff, NegotiationShunt: kernel.ShuntPass}, dns, nil, newKey(t))
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if _, err := o.SetPolicy(ctx, mustPolicy(t, map[string]string{tc.group: "198.18.0.0/24\n"})); err != nil {
+				t.Fatal(err)
+			}
+			go o.Run(ctx)
+			dp.InjectAcquire(kernel.Acquire{Flow: kernel.Flow{Src: addrA, Dst: addrD}, Group: tc.kg, Time: time.Now()})
+			waitFor(t, "the negotiation to start", func() bool {
+				o.mu.Lock()
+				defer o.mu.Unlock()
+				_, ok := o.negotiations[addrD]
+				return ok
+			})
+			time.Sleep(100 * time.Millisecond)
+			s, ok := shuntFor(dp, addrD.String())
+			switch {
+			case tc.pass && (!ok || s.Kind != kernel.ShuntPass):
+				t.Errorf("%s while negotiating: shunt %v (set: %v), want pass", tc.group, s.Kind, ok)
+			case !tc.pass && ok:
+				t.Errorf("%s while negotiating: %v shunt %q set, want none (held): private would go out in the clear", tc.group, s.Kind, s.Reason)
+			}
+		})
+	}
+}
