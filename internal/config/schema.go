@@ -255,54 +255,18 @@ func convert(k key, raw any) (any, error) {
 		}
 		return nil, fmt.Errorf("want a duration with a unit, such as 2s or 15m, got %s", describeType(raw))
 	case kindPort:
-		var n int64
-		switch v := raw.(type) {
-		case int:
-			n = int64(v)
-		case int64:
-			n = v
-		case uint16:
-			n = int64(v)
-		case float64:
-			if v != float64(int64(v)) {
-				return nil, fmt.Errorf("want a port number, got %v", v)
-			}
-			n = int64(v)
-		case string:
-			p, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("want a port number, got %q", v)
-			}
-			n = p
-		default:
-			return nil, fmt.Errorf("want a port number, got %s", describeType(raw))
+		n, err := wholeNumber(raw, "a port number")
+		if err != nil {
+			return nil, err
 		}
 		if n < 1 || n > 65535 {
 			return nil, fmt.Errorf("port %d out of range 1-65535", n)
 		}
 		return uint16(n), nil
 	case kindUint:
-		var n int64
-		switch v := raw.(type) {
-		case int:
-			n = int64(v)
-		case int64:
-			n = v
-		case uint32:
-			n = int64(v)
-		case float64:
-			if v != float64(int64(v)) {
-				return nil, fmt.Errorf("want a whole number, got %v", v)
-			}
-			n = int64(v)
-		case string:
-			p, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("want a whole number, got %q", v)
-			}
-			n = p
-		default:
-			return nil, fmt.Errorf("want a whole number, got %s", describeType(raw))
+		n, err := wholeNumber(raw, "a whole number")
+		if err != nil {
+			return nil, err
 		}
 		if n < 0 || n > 0xffffffff {
 			return nil, fmt.Errorf("%d out of range 0-4294967295", n)
@@ -346,4 +310,31 @@ func describeType(v any) string {
 		return "a table of keys"
 	}
 	return fmt.Sprintf("%T", v)
+}
+
+// wholeNumber reads an integer from what YAML, TOML, the environment or a
+// flag gave (want names it in errors); the caller checks its range.
+func wholeNumber(raw any, want string) (int64, error) {
+	switch v := raw.(type) {
+	case int:
+		return int64(v), nil
+	case int64:
+		return v, nil
+	case uint16:
+		return int64(v), nil
+	case uint32:
+		return int64(v), nil
+	case float64:
+		if v != float64(int64(v)) {
+			return 0, fmt.Errorf("want %s, got %v", want, v)
+		}
+		return int64(v), nil
+	case string:
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("want %s, got %q", want, v)
+		}
+		return n, nil
+	}
+	return 0, fmt.Errorf("want %s, got %s", want, describeType(raw))
 }
