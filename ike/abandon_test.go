@@ -261,6 +261,16 @@ func TestCheckLiveness(t *testing.T) {
 	if b.inst.count() != 1 {
 		t.Fatalf("B lost its CHILD SA to a live peer")
 	}
+	// The answered check leaves nothing behind on the SA: an emptied
+	// request queue that kept its backing array held the request (its
+	// packets, timer and callbacks), 0.8 KiB for every probed peer.
+	sa := b.e.findSA(id)
+	sa.lock()
+	pending, queued := sa.pending, sa.queue
+	sa.unlock()
+	if pending != nil || cap(queued) != 0 {
+		t.Errorf("after an answered liveness check the SA holds pending %v and a queue of cap %d, want neither", pending, cap(queued))
+	}
 	n.filter = func(*memPacket) int { return 0 } // A is gone
 	done = check()
 	n.advance(2*time.Second + time.Millisecond)

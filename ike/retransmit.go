@@ -57,7 +57,14 @@ func (sa *ikeSA) enqueue(r *request) {
 func (sa *ikeSA) pump() {
 	for sa.pending == nil && len(sa.queue) > 0 && sa.state != stDead {
 		r := sa.queue[0]
+		// Let go of r here: an emptied queue keeps its backing array,
+		// which would hold the last request (its packets, timer and
+		// callbacks) for the SA's whole life.
+		sa.queue[0] = nil
 		sa.queue = sa.queue[1:]
+		if len(sa.queue) == 0 {
+			sa.queue = nil
+		}
 		if err := sa.sendRequest(r); err != nil {
 			sa.e.log.Warn("ike: cannot send request", "exchange", r.exch, "remote", sa.remote, "err", err)
 			if r.onFail != nil {
