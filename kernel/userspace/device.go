@@ -470,8 +470,12 @@ func (d *Device) Close() error {
 		if !d.cfg.FailClosed {
 			errs = append(errs, d.guard.removeAll())
 		} else {
+			// A clean stop decides the negotiations (the daemon ends
+			// them as failed before it closes us), so what it still
+			// holds does not stay blocked: private-or-clear goes clear.
+			errs = append(errs, d.guard.unholdAll())
 			d.log.Info("fail_closed: the guard keeps private and block prefixes blackholed while stopped (docs/failclosed.md)",
-				"guard_table", d.cfg.GuardTable, "guard_priority", d.cfg.GuardPriority, "routes", len(d.guard.routes)+len(d.guard.stale), "held_destinations", len(d.guard.held))
+				"guard_table", d.cfg.GuardTable, "guard_priority", d.cfg.GuardPriority, "routes", len(d.guard.routes)+len(d.guard.stale))
 		}
 		d.mu.Unlock()
 		if l, err := d.router.nl.LinkByName(d.cfg.TUNName); err == nil {

@@ -209,6 +209,18 @@ func routeTypeName(typ int) string {
 	return fmt.Sprintf("type %d", typ)
 }
 
+// unholdAll gives every held destination back to its trap (a clean stop:
+// nothing negotiates any more).
+func (g *guard) unholdAll() error {
+	var errs []error
+	for p := range g.held {
+		if err := g.unhold(p); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // removeStale deletes what an earlier run left and this one has not set
 // again; it returns how many.
 func (g *guard) removeStale() (int, error) {

@@ -24,8 +24,8 @@ import (
 // removal); a crash in the middle keeps it blocked, where without the
 // option its private-or-clear prefix's throw sends it in clear; the next
 // start keeps that blackhole until its policy is in and RemoveStaleTraps
-// runs. Without the option nothing but the traps' routes is ever in the
-// guard. Both destinations are private-or-clear: one is trapped by its own
+// runs; a clean stop removes it. Without the option nothing but the
+// traps' routes is ever in the guard. Both destinations are private-or-clear: one is trapped by its own
 // host prefix (the blackhole stands in for the trap's throw, which comes
 // back), the other by a wider prefix.
 func TestNetnsGuardNegotiating(t *testing.T) {
@@ -192,7 +192,7 @@ func testGuardNegotiating(t *testing.T, on bool) {
 	// The next start keeps the crashed run's blackhole until its policy is
 	// in, then removes it with the other stale routes. It also shows the
 	// hold timeout and a removed trap ending a hold.
-	d2 := startDevice(t, p.A, Config{GuardNegotiating: on, HoldTimeout: 300 * time.Millisecond, Tick: 50 * time.Millisecond})
+	d2 := startDevice(t, p.A, Config{GuardNegotiating: on, FailClosed: true, HoldTimeout: 300 * time.Millisecond, Tick: 50 * time.Millisecond})
 	waitGuard("restarted, before the traps", want(traps, p.B6))
 	trap(t, d2, peer4, kernel.GroupPrivateOrClear)
 	trap(t, d2, net6, kernel.GroupPrivateOrClear)
@@ -221,5 +221,16 @@ func testGuardNegotiating(t *testing.T, on bool) {
 	waitGuard("after RemoveTrap", traps)
 	if s := d2.Stats(); s.HeldFlows != 0 || s.Dropped["no-trap"] == 0 {
 		t.Fatalf("the held flow of a removed trap is still held: %+v", s)
+	}
+
+	// A clean stop (here with FailClosed, which keeps the guard) decides
+	// the negotiations: what is still held goes back to its trap's route.
+	hold(d2, p.B4)
+	waitGuard("held at a clean stop", want(traps, p.B4))
+	if err := d2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if g := guard(); !equalTypes(g, traps) {
+		t.Fatalf("after Close with FailClosed: guard %v, want %v", g, traps)
 	}
 }
