@@ -28,19 +28,25 @@ func (d *daemon) openDataplane(ctx context.Context, cfg *config.Config) (kernel.
 		if err != nil {
 			return nil, fmt.Errorf("xfrm data plane: %w", err)
 		}
+		if cfg.Kernel.GuardNegotiating {
+			// Not an error: with dataplane auto the same file serves hosts
+			// that end up on either data plane.
+			d.log.Info("kernel.guard_negotiating has no effect on xfrm: after a crash its trap policies stay and drop new and negotiating flows (docs/failclosed.md)")
+		}
 		return dp, nil
 	case kernel.BackendUserspace:
 		// IKE owns the NAT-T port; ESP-in-UDP goes through its socket.
 		d.encap = &encapLink{}
 		dev, err := userspace.New(ctx, userspace.Config{
-			FailClosed:    cfg.Kernel.FailClosed,
-			CipherIdle:    cfg.Kernel.CipherIdle,
-			Table:         int(cfg.Kernel.Table),
-			RulePriority:  int(cfg.Kernel.RulePriority),
-			GuardTable:    int(cfg.Kernel.GuardTable),
-			GuardPriority: int(cfg.Kernel.GuardRulePriority),
-			EncapSend:     d.encap.send,
-			Logger:        d.log,
+			FailClosed:       cfg.Kernel.FailClosed,
+			GuardNegotiating: cfg.Kernel.GuardNegotiating,
+			CipherIdle:       cfg.Kernel.CipherIdle,
+			Table:            int(cfg.Kernel.Table),
+			RulePriority:     int(cfg.Kernel.RulePriority),
+			GuardTable:       int(cfg.Kernel.GuardTable),
+			GuardPriority:    int(cfg.Kernel.GuardRulePriority),
+			EncapSend:        d.encap.send,
+			Logger:           d.log,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("userspace data plane: %w", err)

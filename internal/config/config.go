@@ -63,7 +63,10 @@ type OE struct {
 
 // Kernel is the kernel.* section.
 type Kernel struct {
-	FailClosed       bool
+	FailClosed bool
+	// GuardNegotiating blocks each destination in the guard while its
+	// flow is held for a negotiation (userspace data plane only).
+	GuardNegotiating bool
 	HoldFirstPackets bool
 	CipherIdle       time.Duration
 	// The userspace data plane's routing tables and rule priorities.
@@ -221,6 +224,9 @@ func Load(opts Options) (*Config, error) {
 	if err := c.Kernel.check(); err != nil {
 		return nil, err
 	}
+	if err := c.checkGuardNegotiating(); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -326,6 +332,7 @@ func build(file string, v map[string]any) *Config {
 		},
 		Kernel: Kernel{
 			FailClosed:        v["kernel.fail_closed"].(bool),
+			GuardNegotiating:  v["kernel.guard_negotiating"].(bool),
 			HoldFirstPackets:  v["kernel.hold_first_packets"].(bool),
 			CipherIdle:        v["kernel.cipher_idle"].(time.Duration),
 			Table:             v["kernel.table"].(uint32),
@@ -380,6 +387,7 @@ func (c *Config) Summary() map[string]any {
 		"oe.negotiation_timeout":    c.OE.NegotiationTimeout.String(),
 		"oe.responder_probe":        c.OE.ResponderProbe.String(),
 		"kernel.fail_closed":        c.Kernel.FailClosed,
+		"kernel.guard_negotiating":  c.Kernel.GuardNegotiating,
 		"kernel.hold_first_packets": c.Kernel.HoldFirstPackets,
 		"kernel.cipher_idle":        c.Kernel.CipherIdle.String(),
 		"kernel.table":              c.Kernel.Table,
@@ -399,6 +407,18 @@ func gatewayFor(ps []netip.Prefix) []string {
 		out = append(out, p.String())
 	}
 	return out
+}
+
+// checkGuardNegotiating refuses kernel.guard_negotiating with
+// oe.negotiation_shunt pass: pass sends a private-or-clear flow in clear
+// while it negotiates, so there is nothing to keep blocked across a crash
+// (private flows are held either way, under a guard blackhole already).
+// The two together say opposite things; the operator must choose.
+func (c *Config) checkGuardNegotiating() error {
+	if c.Kernel.GuardNegotiating && c.OE.NegotiationShunt == "pass" {
+		return errors.New("kernel.guard_negotiating keeps a negotiating flow blocked if oemeshd dies, but oe.negotiation_shunt pass sends it in clear while it negotiates: set oe.negotiation_shunt to hold, or kernel.guard_negotiating to false")
+	}
+	return nil
 }
 
 // check relates the kernel.* keys that depend on each other.

@@ -31,7 +31,7 @@ func TestDefaults(t *testing.T) {
 		c.OE.NullAuth != "fallback" || c.OE.NegotiationShunt != "hold" || c.OE.ShuntLifetime != 15*time.Minute ||
 		c.OE.IdleTimeout != 10*time.Minute || c.ControlSocket != "/run/oemesh/oemeshd.sock" ||
 		c.Log.Format != "text" || c.Log.Level.String() != "INFO" || c.Metrics.Listen != "off" || c.Kernel.FailClosed ||
-		!c.Kernel.HoldFirstPackets {
+		c.Kernel.GuardNegotiating || !c.Kernel.HoldFirstPackets {
 		t.Errorf("defaults wrong: %+v", c)
 	}
 }
@@ -134,6 +134,10 @@ func TestErrorsNameKeyAndSource(t *testing.T) {
 			want: []string{"kernel.guard_table 4322 is kernel.table"}},
 		{name: "guard before the data plane", file: "a.yaml", body: "kernel:\n  rule_priority: 5000\n",
 			want: []string{"kernel.guard_priority 4323 must be greater than kernel.rule_priority 5000"}},
+		{name: "guard_negotiating not a bool", file: "a.yaml", body: "kernel:\n  guard_negotiating: 1\n",
+			want: []string{"key kernel.guard_negotiating: want true or false, got the number 1"}},
+		{name: "guard_negotiating with a pass shunt", file: "a.yaml", body: "kernel:\n  guard_negotiating: true\noe:\n  negotiation_shunt: pass\n",
+			want: []string{"kernel.guard_negotiating keeps a negotiating flow blocked", "set oe.negotiation_shunt to hold, or kernel.guard_negotiating to false"}},
 		{name: "table not a number", file: "a.yaml", body: "kernel:\n  table: main\n",
 			want: []string{`key kernel.table: want a whole number, got "main"`}},
 		{name: "yaml syntax", file: "a.yaml", body: "dns: [\n", want: []string{"a.yaml"}},
@@ -253,5 +257,22 @@ func TestShippedConfigIsTheDefaults(t *testing.T) {
 	shipped.File = ""
 	if fmt.Sprintf("%+v", shipped) != fmt.Sprintf("%+v", def) {
 		t.Errorf("dist/oemesh.yaml differs from the defaults:\n%+v\n%+v", shipped, def)
+	}
+}
+
+// TestGuardNegotiating: kernel.guard_negotiating reaches Kernel from the
+// file and from the environment, and goes with the default hold shunt.
+func TestGuardNegotiating(t *testing.T) {
+	p := write(t, "g.yaml", "kernel:\n  guard_negotiating: true\n")
+	c, err := Load(Options{File: p, FileRequired: true})
+	if err != nil || !c.Kernel.GuardNegotiating || c.OE.NegotiationShunt != "hold" {
+		t.Fatalf("file: %+v, %v", c, err)
+	}
+	if c.Summary()["kernel.guard_negotiating"] != true {
+		t.Errorf("summary: %v", c.Summary()["kernel.guard_negotiating"])
+	}
+	c, err = Load(Options{File: p, FileRequired: true, Env: []string{"OEMESH_KERNEL_GUARD_NEGOTIATING=false"}})
+	if err != nil || c.Kernel.GuardNegotiating {
+		t.Fatalf("environment false over file true: %+v, %v", c, err)
 	}
 }

@@ -192,6 +192,8 @@ var schema = []key{
 	{name: "oe.gateway_for", kind: kindStringList, def: []string{}, check: prefixes,
 		help: "client networks this host is the IPsec gateway for (their DNS records name it)"},
 	{name: "kernel.fail_closed", kind: kindBool, def: false, help: "keep private and block prefixes blocked after a clean stop (a crash never opens them)"},
+	{name: "kernel.guard_negotiating", kind: kindBool, def: false,
+		help: "userspace data plane: also block each destination in the fail-closed guard while its flow is held for a negotiation, so a crash mid-negotiation lets nothing out in clear (xfrm: no effect, its traps already drop)"},
 	{name: "kernel.hold_first_packets", kind: kindBool, def: true,
 		help: "queue packets while a flow negotiates (sets net.core.xfrm_larval_drop=0)"},
 	{name: "kernel.cipher_idle", kind: kindDuration, def: 30 * time.Second, check: positive,

@@ -213,6 +213,9 @@ type HostConfig struct {
 	// RequireDNSSEC sets dns.require_dnssec (off by default in the lab,
 	// whose names are unsigned unless marked with SetSigned).
 	RequireDNSSEC bool
+	// DNSTimeout sets dns.timeout (default 1s): longer keeps a negotiation
+	// waiting on a slow resolver (DNSFault.Delay) instead of failing.
+	DNSTimeout time.Duration
 }
 
 // WritePolicies replaces the host's policy files.
@@ -237,6 +240,10 @@ func (m *Mesh) StartDaemon(ctx context.Context, name string, hc HostConfig) erro
 	if err := m.WritePolicies(name, hc.Policies); err != nil {
 		return err
 	}
+	dnsTimeout := hc.DNSTimeout
+	if dnsTimeout == 0 {
+		dnsTimeout = time.Second
+	}
 	// No identity: each SA uses its local address as ID, so IPv4 and IPv6
 	// peers both find the key at the reverse name of the address they see.
 	cfg := fmt.Sprintf(`hostkey: %s
@@ -245,10 +252,10 @@ control_socket: %s
 dns:
   servers: [%s]
   require_dnssec: %v
-  timeout: 1s
+  timeout: %s
 log:
   level: debug
-%s`, filepath.Join(h.Dir, "hostkey.pem"), filepath.Join(h.Dir, "policies"), h.Socket, m.DNSAt, hc.RequireDNSSEC, hc.Extra)
+%s`, filepath.Join(h.Dir, "hostkey.pem"), filepath.Join(h.Dir, "policies"), h.Socket, m.DNSAt, hc.RequireDNSSEC, dnsTimeout, hc.Extra)
 	cfgPath := filepath.Join(h.Dir, "oemesh.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return err

@@ -99,6 +99,13 @@ type Config struct {
 	// start replaces it without a gap. Without it Close removes the guard
 	// (a crash cannot: then the guard stays, which is the safe side).
 	FailClosed bool
+	// GuardNegotiating (kernel.guard_negotiating) also blackholes, in the
+	// guard, each destination (a /32 or /128) while a flow to it is held
+	// waiting for an SA or a shunt, so that a crash in the middle of a
+	// negotiation does not let a private-or-clear flow out in clear; the
+	// route goes when the hold ends (guardheld.go). Off: only the traps'
+	// groups decide what the guard blocks.
+	GuardNegotiating bool
 
 	Clock  Clock
 	Logger *slog.Logger

@@ -133,7 +133,7 @@ func New(ctx context.Context, c Config) (*Device, error) {
 	d.publish()
 	d.start()
 	d.log.Info("userspace data plane up", "tun", cfg.TUNName, "table", cfg.Table, "fwmark", cfg.FwMark,
-		"guard_table", cfg.GuardTable, "guard_stale", len(d.guard.stale))
+		"guard_table", cfg.GuardTable, "guard_stale", len(d.guard.stale), "guard_negotiating", cfg.GuardNegotiating)
 	return d, nil
 }
 
@@ -160,6 +160,10 @@ func (d *Device) start() {
 	d.wg.Add(2)
 	go d.tunReadLoop()
 	go d.expireLoop()
+	if d.cfg.GuardNegotiating {
+		d.wg.Add(1)
+		go d.guardHeldLoop()
+	}
 	d.startReceivers()
 }
 
@@ -268,28 +272,48 @@ func (d *Device) SetTrap(ctx context.Context, t kernel.Trap) error {
 	return nil
 }
 
-// RemoveTrap removes the trap for exactly this prefix.
+// RemoveTrap removes the trap for exactly this prefix. Packets held for
+// flows that no trap covers any more are dropped: nothing will negotiate
+// for them (the daemon abandons those negotiations), and their hold ends
+// now rather than at the hold timeout.
 func (d *Device) RemoveTrap(ctx context.Context, prefix netip.Prefix) error {
 	if err := d.closed(); err != nil {
 		return err
 	}
 	p := prefix.Masked()
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	g, ok := d.traps[p]
 	if !ok {
+		d.mu.Unlock()
 		return fmt.Errorf("userspace: remove trap %s: no such trap", p)
 	}
 	if d.saRoutes[p] == 0 {
 		if err := d.router.removeTrap(p, g); err != nil {
+			d.mu.Unlock()
 			return fmt.Errorf("userspace: remove trap %s: %w", p, err)
 		}
 	}
 	if err := d.guard.remove(p); err != nil {
+		d.mu.Unlock()
 		return fmt.Errorf("userspace: remove trap %s: %w", p, err)
 	}
 	delete(d.traps, p)
 	d.update(func(t *tables) *tables { return t.withoutTrap(p) })
+	t := d.tbl.Load()
+	orphans := d.hold.take(func(f kernel.Flow) bool {
+		if !p.Contains(f.Dst) {
+			return false
+		}
+		_, _, covered := t.traps.LookupPrefixLPM(netip.PrefixFrom(f.Dst, f.Dst.BitLen()))
+		return !covered
+	})
+	d.mu.Unlock()
+	for _, r := range orphans {
+		d.drop(nil, dropNoTrap, uint64(len(r.pkts)))
+		for _, pk := range r.pkts {
+			d.pools.put(pk.buf)
+		}
+	}
 	return nil
 }
 
@@ -446,6 +470,10 @@ func (d *Device) Close() error {
 		if !d.cfg.FailClosed {
 			errs = append(errs, d.guard.removeAll())
 		} else {
+			// A clean stop decides the negotiations (the daemon ends
+			// them as failed before it closes us), so what it still
+			// holds does not stay blocked: private-or-clear goes clear.
+			errs = append(errs, d.guard.unholdAll())
 			d.log.Info("fail_closed: the guard keeps private and block prefixes blackholed while stopped (docs/failclosed.md)",
 				"guard_table", d.cfg.GuardTable, "guard_priority", d.cfg.GuardPriority, "routes", len(d.guard.routes)+len(d.guard.stale))
 		}

@@ -30,10 +30,14 @@
 // While no data plane runs, a second routing table, the guard (guard.go),
 // keeps private and block prefixes blackholed: it outlives a crash, stays
 // after Close with FailClosed, and a restart takes it over without a gap.
+// With Config.GuardNegotiating it also blackholes each destination while a
+// flow to it is held for a negotiation (guardheld.go), so a crash in the
+// middle of one sends nothing in clear.
 //
 // The layout follows wireguard-go's device/: small files named for what they
-// hold (tun.go, route.go, guard.go, hold.go, esp.go, replay.go, sa.go, send.go,
-// receive.go, counters.go, pools.go, tables.go, snapshot.go), a fast path
+// hold (tun.go, route.go, guard.go, guardheld.go, hold.go, esp.go, replay.go,
+// sa.go, send.go, receive.go, counters.go, pools.go, tables.go,
+// snapshot.go), a fast path
 // that never takes the control-plane lock (it reads an immutable snapshot
 // of the tables, which each change copies only in part), and buffers
 // reused from pools.

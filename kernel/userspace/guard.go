@@ -26,10 +26,19 @@ import (
 // only reached for what that table throws or does not hold; when the
 // process dies, the lookups fall through to the guard.
 //
+// With GuardNegotiating the guard also holds a blackhole for each
+// destination (a host route, /32 or /128) while the data plane holds a
+// flow to it for a negotiation (guardheld.go), so that a crash in the
+// middle of one does not send a private-or-clear flow in clear. A host
+// route is more specific than any trap's prefix; where a trap is itself
+// that host prefix, the blackhole stands in for the trap's route until
+// the hold ends, and the trap's comes back.
+//
 // The guard is never flushed: New adopts what an earlier run left (its
-// routes are "stale" until a trap sets them again), SetTrap and RemoveTrap
-// keep it in step, RemoveStaleTraps drops what the new policy no longer
-// has. Close leaves it with FailClosed and removes it without.
+// routes are "stale" until a trap or a hold sets them again), SetTrap and
+// RemoveTrap keep it in step, RemoveStaleTraps drops what the new policy
+// no longer has, the host routes of the earlier run's negotiations too.
+// Close leaves it with FailClosed and removes it without.
 
 // guard owns the guard table and its rules.
 type guard struct {
@@ -37,6 +46,11 @@ type guard struct {
 	table    int
 	priority int
 	mark     uint32
+	// traps is the route type each trap asks for (guardType).
+	traps map[netip.Prefix]int
+	// held is the host prefixes of the destinations held for a
+	// negotiation: blackholed whatever traps says.
+	held map[netip.Prefix]struct{}
 	// routes is what this run set: prefix → route type.
 	routes map[netip.Prefix]int
 	// stale is what an earlier run left and this one has not set again.
@@ -59,6 +73,7 @@ func guardType(g kernel.Group) int {
 // table as stale.
 func openGuard(nl *netlink.Handle, table, priority int, mark uint32) (*guard, error) {
 	g := &guard{nl: nl, table: table, priority: priority, mark: mark,
+		traps: map[netip.Prefix]int{}, held: map[netip.Prefix]struct{}{},
 		routes: map[netip.Prefix]int{}, stale: map[netip.Prefix]int{}}
 	for _, fam := range families {
 		routes, err := nl.RouteListFiltered(fam, &netlink.Route{Table: table}, netlink.RT_FILTER_TABLE)
@@ -125,32 +140,85 @@ func (g *guard) route(p netip.Prefix, typ int) *netlink.Route {
 	return &netlink.Route{Dst: prefixIPNet(p), Table: g.table, Type: typ}
 }
 
-// set mirrors a trap. Replace changes a route's type in place, so the
-// prefix is never without one.
+// set mirrors a trap.
 func (g *guard) set(p netip.Prefix, grp kernel.Group) error {
-	typ := guardType(grp)
-	if g.routes[p] == typ {
-		return nil
+	old, had := g.traps[p]
+	g.traps[p] = guardType(grp)
+	if err := g.sync(p); err != nil {
+		if had {
+			g.traps[p] = old
+		} else {
+			delete(g.traps, p)
+		}
+		return fmt.Errorf("%s trap: %w", grp, err)
 	}
-	if err := g.nl.RouteReplace(g.route(p, typ)); err != nil {
-		return fmt.Errorf("guard route %s (%s) in table %d: %w", p, grp, g.table, err)
-	}
-	g.routes[p] = typ
-	delete(g.stale, p)
 	return nil
 }
 
 // remove drops the guard route of a removed trap.
 func (g *guard) remove(p netip.Prefix) error {
-	typ, ok := g.routes[p]
-	if !ok {
-		return nil
+	delete(g.traps, p)
+	return g.sync(p)
+}
+
+// hold blackholes the host prefix p of a destination held for a
+// negotiation; unhold gives p back to its trap, if any.
+func (g *guard) hold(p netip.Prefix) error {
+	g.held[p] = struct{}{}
+	return g.sync(p)
+}
+
+func (g *guard) unhold(p netip.Prefix) error {
+	delete(g.held, p)
+	return g.sync(p)
+}
+
+// sync makes the table's route for p what the traps and the holds ask
+// for. Replace changes a route's type in place, so a prefix that keeps a
+// route is never without one.
+func (g *guard) sync(p netip.Prefix) error {
+	typ, want := g.traps[p]
+	if _, ok := g.held[p]; ok {
+		typ, want = unix.RTN_BLACKHOLE, true
 	}
-	if err := g.nl.RouteDel(g.route(p, typ)); err != nil && !errors.Is(err, unix.ESRCH) {
-		return fmt.Errorf("delete guard route %s in table %d: %w", p, g.table, err)
+	cur, have := g.routes[p]
+	switch {
+	case want && have && cur == typ:
+	case want:
+		if err := g.nl.RouteReplace(g.route(p, typ)); err != nil {
+			return fmt.Errorf("guard route %s %s in table %d: %w", routeTypeName(typ), p, g.table, err)
+		}
+		g.routes[p] = typ
+		delete(g.stale, p)
+	case have:
+		if err := g.nl.RouteDel(g.route(p, cur)); err != nil && !errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("delete guard route %s %s in table %d: %w", routeTypeName(cur), p, g.table, err)
+		}
+		delete(g.routes, p)
 	}
-	delete(g.routes, p)
 	return nil
+}
+
+func routeTypeName(typ int) string {
+	switch typ {
+	case unix.RTN_BLACKHOLE:
+		return "blackhole"
+	case unix.RTN_THROW:
+		return "throw"
+	}
+	return fmt.Sprintf("type %d", typ)
+}
+
+// unholdAll gives every held destination back to its trap (a clean stop:
+// nothing negotiates any more).
+func (g *guard) unholdAll() error {
+	var errs []error
+	for p := range g.held {
+		if err := g.unhold(p); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // removeStale deletes what an earlier run left and this one has not set
@@ -198,6 +266,8 @@ func (g *guard) removeAll() error {
 			}
 		}
 	}
+	clear(g.traps)
+	clear(g.held)
 	clear(g.routes)
 	clear(g.stale)
 	return errors.Join(errs...)

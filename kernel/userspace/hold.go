@@ -1,6 +1,7 @@
 package userspace
 
 import (
+	"net/netip"
 	"sync"
 	"time"
 
@@ -25,6 +26,11 @@ type heldFlow struct {
 // flow and bounded by count and bytes per flow and by bytes overall, so a
 // flood towards a dead peer cannot eat the host's memory. It is only used
 // on the slow path: packets with no SA.
+//
+// With Config.GuardNegotiating it also counts the held flows per
+// destination and notes each destination whose count goes to or from
+// zero, for the guard's host blackholes (guardheld.go): a map update under
+// the lock it already holds, once per flow, never a system call.
 type holdTable struct {
 	mu         sync.Mutex
 	flows      map[kernel.Flow]*heldFlow
@@ -32,13 +38,76 @@ type holdTable struct {
 	maxPackets int
 	maxBytes   int
 	maxTotal   int
+
+	// dsts counts held flows per destination; changed collects the
+	// destinations that started or stopped being held since heldChanges
+	// last ran, and notify (capacity 1) says it has something. All nil
+	// without GuardNegotiating.
+	dsts    map[netip.Addr]int
+	changed map[netip.Addr]struct{}
+	notify  chan struct{}
 }
 
 func newHoldTable(cfg *Config) *holdTable {
-	return &holdTable{
+	h := &holdTable{
 		flows:      make(map[kernel.Flow]*heldFlow),
 		maxPackets: cfg.HoldPackets, maxBytes: cfg.HoldBytes, maxTotal: cfg.HoldTotalBytes,
 	}
+	if cfg.GuardNegotiating {
+		h.dsts = make(map[netip.Addr]int)
+		h.changed = make(map[netip.Addr]struct{})
+		h.notify = make(chan struct{}, 1)
+	}
+	return h
+}
+
+// flowStarted and flowEnded keep dsts; callers hold h.mu.
+func (h *holdTable) flowStarted(f kernel.Flow) {
+	if h.dsts == nil {
+		return
+	}
+	h.dsts[f.Dst]++
+	if h.dsts[f.Dst] == 1 {
+		h.markChanged(f.Dst)
+	}
+}
+
+func (h *holdTable) flowEnded(f kernel.Flow) {
+	if h.dsts == nil {
+		return
+	}
+	if n := h.dsts[f.Dst] - 1; n > 0 {
+		h.dsts[f.Dst] = n
+		return
+	}
+	delete(h.dsts, f.Dst)
+	h.markChanged(f.Dst)
+}
+
+func (h *holdTable) markChanged(a netip.Addr) {
+	h.changed[a] = struct{}{}
+	select {
+	case h.notify <- struct{}{}:
+	default: // already signalled
+	}
+}
+
+// heldChanges returns the destinations that started or stopped being held
+// since the last call, each with whether it is held now. What it reports
+// is the state at the call, not the transitions: a destination released
+// and held again in between is simply held.
+func (h *holdTable) heldChanges() map[netip.Addr]bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.changed) == 0 {
+		return nil
+	}
+	out := make(map[netip.Addr]bool, len(h.changed))
+	for a := range h.changed {
+		out[a] = h.dsts[a] > 0
+	}
+	clear(h.changed)
+	return out
 }
 
 // holdResult says what add did with a packet.
@@ -62,6 +131,7 @@ func (h *holdTable) add(f kernel.Flow, buf *packetBuf, n int, now time.Time) hol
 	if !ok {
 		q = &heldFlow{since: now}
 		h.flows[f] = q
+		h.flowStarted(f)
 	} else if len(q.pkts) >= h.maxPackets || q.bytes+n > h.maxBytes {
 		return holdFull
 	}
@@ -96,6 +166,7 @@ func (h *holdTable) forget(f kernel.Flow, buf *packetBuf) bool {
 	}
 	if len(q.pkts) == 0 {
 		delete(h.flows, f)
+		h.flowEnded(f)
 	}
 	return found
 }
@@ -116,6 +187,7 @@ func (h *holdTable) take(match func(kernel.Flow) bool) []released {
 			out = append(out, released{flow: f, pkts: q.pkts})
 			h.total -= q.bytes
 			delete(h.flows, f)
+			h.flowEnded(f)
 		}
 	}
 	return out
@@ -131,6 +203,7 @@ func (h *holdTable) expired(now time.Time, timeout time.Duration) []released {
 			out = append(out, released{flow: f, pkts: q.pkts})
 			h.total -= q.bytes
 			delete(h.flows, f)
+			h.flowEnded(f)
 		}
 	}
 	return out
