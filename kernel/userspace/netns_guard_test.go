@@ -198,41 +198,23 @@ func TestConfigTables(t *testing.T) {
 // start flushed them before the traps were routed again.)
 func TestNetnsNoGapAcrossCloseAndRestart(t *testing.T) {
 	p := netnstest.NewPair(t, "ugg")
-	var ln net.PacketConn
-	if err := p.B.Do(func() (err error) { ln, err = net.ListenPacket("udp4", p.B4.String()+":9"); return }); err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var got atomic.Int64
-	go func() {
-		buf := make([]byte, 64)
-		for {
-			if _, _, err := ln.ReadFrom(buf); err != nil {
-				return
-			}
-			got.Add(1)
-		}
-	}()
-	var c net.PacketConn
-	if err := p.A.Do(func() (err error) { c, err = net.ListenPacket("udp4", ":0"); return }); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	got := p.B.UDPSink(t, "udp4", p.B4.String()+":9")
+	c := p.A.UDPConn(t, "udp4", ":0")
 	// The path is clear before the data plane starts: the count means something.
 	to := net.UDPAddrFromAddrPort(netip.AddrPortFrom(p.B4, 9))
 	deadline := time.Now().Add(2 * time.Second)
-	for got.Load() == 0 && time.Now().Before(deadline) {
+	for got.Count() == 0 && time.Now().Before(deadline) {
 		_, _ = c.WriteTo([]byte("before"), to)
 		time.Sleep(10 * time.Millisecond)
 	}
-	if got.Load() == 0 {
+	if got.Count() == 0 {
 		t.Fatal("the peer receives nothing even without a data plane")
 	}
 
 	d1 := startDevice(t, p.A, Config{FailClosed: true})
 	trap(t, d1, host(p.B4), kernel.GroupPrivate)
 	time.Sleep(50 * time.Millisecond) // the last clear datagrams land
-	got.Store(0)
+	got.Reset()
 	var sent atomic.Int64
 	stop := make(chan struct{})
 	done := make(chan struct{})
@@ -260,7 +242,7 @@ func TestNetnsNoGapAcrossCloseAndRestart(t *testing.T) {
 	close(stop)
 	<-done
 	time.Sleep(50 * time.Millisecond)
-	if n := got.Load(); n != 0 {
+	if n := got.Count(); n != 0 {
 		t.Fatalf("%d of %d datagrams to the private peer reached it in clear across Close and the restart", n, sent.Load())
 	}
 	t.Logf("%d datagrams sent across Close and the restart, none arrived", sent.Load())

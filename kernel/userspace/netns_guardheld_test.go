@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,26 +39,8 @@ func testGuardNegotiating(t *testing.T, on bool) {
 	defaults, _ := (&Config{}).withDefaults()
 
 	// A receiver on B counts what reaches it in clear.
-	var ln net.PacketConn
-	if err := p.B.Do(func() (err error) { ln, err = net.ListenPacket("udp", ":9"); return }); err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var got atomic.Int64
-	go func() {
-		buf := make([]byte, 64)
-		for {
-			if _, _, err := ln.ReadFrom(buf); err != nil {
-				return
-			}
-			got.Add(1)
-		}
-	}()
-	var c net.PacketConn
-	if err := p.A.Do(func() (err error) { c, err = net.ListenPacket("udp", ":0"); return }); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	got := p.B.UDPSink(t, "udp", ":9")
+	c := p.A.UDPConn(t, "udp", ":0")
 	send := func(dst netip.Addr) error {
 		_, err := c.WriteTo([]byte("negotiating"), net.UDPAddrFromAddrPort(netip.AddrPortFrom(dst, 9)))
 		return err
@@ -159,7 +140,7 @@ func testGuardNegotiating(t *testing.T, on bool) {
 			t.Fatal("the TUN device outlived its file descriptor")
 		}
 	}
-	got.Store(0)
+	got.Reset()
 	var sendErr error
 	for range 20 {
 		if err := send(p.B6); err != nil {
@@ -169,17 +150,17 @@ func testGuardNegotiating(t *testing.T, on bool) {
 	}
 	if on {
 		time.Sleep(300 * time.Millisecond)
-		if n := got.Load(); n != 0 {
+		if n := got.Count(); n != 0 {
 			t.Fatalf("after the crash: %d of 20 datagrams to the destination held for a negotiation reached it in clear, want 0", n)
 		}
 		if !errors.Is(sendErr, unix.EINVAL) {
 			t.Errorf("after the crash: send to the held destination: %v, want EINVAL from the guard's blackhole", sendErr)
 		}
 	} else {
-		for deadline := time.Now().Add(2 * time.Second); got.Load() == 0 && time.Now().Before(deadline); {
+		for deadline := time.Now().Add(2 * time.Second); got.Count() == 0 && time.Now().Before(deadline); {
 			time.Sleep(10 * time.Millisecond)
 		}
-		if got.Load() == 0 {
+		if got.Count() == 0 {
 			t.Fatalf("after the crash without the option: nothing reached the private-or-clear peer in clear (send error %v); the check above proves nothing", sendErr)
 		}
 	}

@@ -19,32 +19,14 @@ import (
 // the new traps were in.
 func TestNoGapAcrossCrashAndRestart(t *testing.T) {
 	p := netnstest.NewPair(t, "xgap")
-	var ln net.PacketConn
-	if err := p.B.Do(func() (err error) { ln, err = net.ListenPacket("udp4", p.B4.String()+":9"); return }); err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var got atomic.Int64
-	go func() {
-		buf := make([]byte, 64)
-		for {
-			if _, _, err := ln.ReadFrom(buf); err != nil {
-				return
-			}
-			got.Add(1)
-		}
-	}()
-	var c net.PacketConn
-	if err := p.A.Do(func() (err error) { c, err = net.ListenPacket("udp4", ":0"); return }); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	got := p.B.UDPSink(t, "udp4", p.B4.String()+":9")
+	c := p.A.UDPConn(t, "udp4", ":0")
 	to := net.UDPAddrFromAddrPort(netip.AddrPortFrom(p.B4, 9))
-	for deadline := time.Now().Add(2 * time.Second); got.Load() == 0 && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(2 * time.Second); got.Count() == 0 && time.Now().Before(deadline); {
 		_, _ = c.WriteTo([]byte("before"), to)
 		time.Sleep(10 * time.Millisecond)
 	}
-	if got.Load() == 0 {
+	if got.Count() == 0 {
 		t.Fatal("the peer receives nothing even without a data plane")
 	}
 
@@ -55,7 +37,7 @@ func TestNoGapAcrossCrashAndRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(50 * time.Millisecond)
-	got.Store(0)
+	got.Reset()
 	var sent atomic.Int64
 	stop, done := make(chan struct{}), make(chan struct{})
 	go func() {
@@ -90,7 +72,7 @@ func TestNoGapAcrossCrashAndRestart(t *testing.T) {
 	close(stop)
 	<-done
 	time.Sleep(50 * time.Millisecond)
-	if n := got.Load(); n != 0 {
+	if n := got.Count(); n != 0 {
 		t.Fatalf("%d of %d datagrams to the private peer reached it in clear across the crash and the restart", n, sent.Load())
 	}
 	t.Logf("%d datagrams sent across the crash and the restart, none arrived", sent.Load())
