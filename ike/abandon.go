@@ -157,10 +157,12 @@ func (e *Engine) shutdown(ctx context.Context) error {
 	return e.close()
 }
 
-// checkLiveness sends an empty INFORMATIONAL on an established SA and
-// waits for the answer; a peer that does not answer within `within` is
-// dead, and the SA goes with its CHILD SAs.
-func (e *Engine) checkLiveness(ctx context.Context, id SAID, within time.Duration) error {
+// probeLiveness sends an empty INFORMATIONAL on an established SA; a peer
+// that does not answer within `within` is dead, and the SA goes with its
+// CHILD SAs. done, when not nil, learns the outcome after the SA's lock
+// is released: nil for an answer. No goroutine waits for it, so a burst of
+// checks (every silent tunnel at once) costs no goroutine each.
+func (e *Engine) probeLiveness(id SAID, within time.Duration, done func(error)) error {
 	sa := e.findSA(id)
 	if sa == nil {
 		return fmt.Errorf("ike: liveness check: no IKE SA %v", id)
@@ -168,20 +170,38 @@ func (e *Engine) checkLiveness(ctx context.Context, id SAID, within time.Duratio
 	if within <= 0 {
 		within = e.cfg.GiveUp
 	}
-	done := make(chan error, 1)
 	sa.lock()
+	defer sa.unlock()
 	if sa.state != stEstablished {
-		st := sa.state
-		sa.unlock()
-		return fmt.Errorf("ike: liveness check of %v: IKE SA is %v", id, st)
+		return fmt.Errorf("ike: liveness check of %v: IKE SA is %v", id, sa.state)
 	}
 	remote := sa.remote
+	finish := func(err error) {
+		if done == nil {
+			return
+		}
+		if err != nil {
+			err = fmt.Errorf("ike: liveness check of %v (%v): %w", remote, id, err)
+		}
+		sa.post(func() { done(err) })
+	}
 	sa.enqueue(&request{exch: Informational, giveUp: within,
-		onResponse: func(*Message) { signal(done, nil) },
-		onFail:     func(err error) { signal(done, err) }})
-	sa.unlock()
+		onResponse: func(*Message) { finish(nil) },
+		onFail:     finish})
+	return nil
+}
+
+// checkLiveness is probeLiveness that waits for the outcome until ctx ends.
+func (e *Engine) checkLiveness(ctx context.Context, id SAID, within time.Duration) error {
+	done := make(chan error, 1)
+	if err := e.probeLiveness(id, within, func(err error) { done <- err }); err != nil {
+		return err
+	}
 	if err := wait(ctx, done); err != nil {
-		return fmt.Errorf("ike: liveness check of %v (%v): %w", remote, id, err)
+		if ctx.Err() != nil {
+			return fmt.Errorf("ike: liveness check of %v: %w", id, err)
+		}
+		return err
 	}
 	return nil
 }

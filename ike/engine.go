@@ -529,6 +529,14 @@ func (e *Engine) CheckLiveness(ctx context.Context, id SAID, within time.Duratio
 	return e.checkLiveness(ctx, id, within)
 }
 
+// ProbeLiveness is CheckLiveness without waiting: it returns once the
+// check is sent (or cannot be), and done, when not nil, is called later
+// with its outcome. done must not block; it runs on the engine's
+// goroutines.
+func (e *Engine) ProbeLiveness(id SAID, within time.Duration, done func(error)) error {
+	return e.probeLiveness(id, within, done)
+}
+
 func (e *Engine) allSAs() []*ikeSA {
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -53,12 +53,17 @@ func (o *OE) probeSilent(ctx context.Context) {
 		id, peer, spi := t.ike, t.peerAddr(), fmt.Sprintf("%08x", t.inSPI())
 		o.log.Info("tunnel we answered has received nothing: checking that its peer is alive",
 			"peer", peer, "spi_in", spi, "up_for", now.Sub(t.created).Round(time.Millisecond))
-		o.goDetached(func(ctx context.Context) {
-			if err := o.engine.CheckLiveness(ctx, id, o.cfg.ResponderProbeAnswer); err != nil {
+		// No goroutine per check: every silent tunnel may fall due at
+		// once, and the runtime keeps a goroutine's memory after it ends.
+		err = o.engine.ProbeLiveness(id, o.cfg.ResponderProbeAnswer, func(err error) {
+			if err != nil {
 				o.log.Info("peer of a silent tunnel does not answer: SAs deleted", "peer", peer, "spi_in", spi, "err", err)
 				return
 			}
 			o.log.Debug("peer of a silent tunnel answered", "peer", peer, "spi_in", spi)
 		})
+		if err != nil {
+			o.log.Debug("silent tunnel not checked", "peer", peer, "spi_in", spi, "err", err)
+		}
 	}
 }
