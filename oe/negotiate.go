@@ -52,6 +52,16 @@ func (o *OE) onAcquire(ctx context.Context, a kernel.Acquire) {
 		o.setShunt(ctx, a.Flow, failureShunt(m.Group), m.Group, o.cfg.ShuntLifetime, "group "+m.Group.String()+" does not initiate")
 		return
 	}
+	if o.servesClient(dst) {
+		// We are this destination's IPsec gateway: the packet is one we
+		// forward to a client on our inside link. Its DNS record names
+		// us, so a negotiation would be with ourselves (and time out
+		// holding the packets); the inside link is the clients' own
+		// network, clear by design.
+		o.setShunt(ctx, a.Flow, kernel.ShuntPass, m.Group, o.cfg.ShuntLifetime,
+			dst.String()+" is behind us (oe.gateway_for): no OE to our own clients")
+		return
+	}
 	o.start(ctx, a.Flow.Src, dst, m.Group)
 }
 

@@ -2,10 +2,12 @@ package oe
 
 import (
 	"context"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/oemesh/oemesh/dnskey"
 	"github.com/oemesh/oemesh/kernel"
 )
 
@@ -103,5 +105,36 @@ func TestNegotiationPassNeverForPrivate(t *testing.T) {
 				t.Errorf("%s while negotiating: %v shunt %q set, want none (held): private would go out in the clear", tc.group, s.Kind, s.Reason)
 			}
 		})
+	}
+}
+
+// TestAcquireBehindUsPasses: a gateway traps a packet it forwards to one
+// of its own clients (oe.gateway_for). The client's DNS record names this
+// very host as its gateway, so negotiating would mean IKE with ourselves,
+// holding the packets until it timed out (and a private group's drop
+// shunt after). It passes at once, with no look-up and no IKE.
+func TestAcquireBehindUsPasses(t *testing.T) {
+	gw, client := addrA, netip.MustParseAddr("198.18.1.10")
+	dns := newFakeDNS()
+	dns.publish(dnskey.AddrID(client), dnskey.Gateway{Kind: dnskey.GatewayAddr, Addr: gw}, newKey(t).Public())
+	sent := &countingSender{}
+	o, dp := newTestOE(t, Config{GatewayFor: []netip.Prefix{netip.MustParsePrefix("198.18.1.0/24")}}, dns, sent, newKey(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := o.SetPolicy(ctx, mustPolicy(t, map[string]string{"private": "198.18.0.0/16\n"})); err != nil {
+		t.Fatal(err)
+	}
+	go o.Run(ctx)
+	dp.InjectAcquire(kernel.Acquire{Flow: kernel.Flow{Src: addrB, Dst: client}, Group: kernel.GroupPrivate, Time: time.Now()})
+	waitFor(t, "a shunt for the client", func() bool { _, ok := shuntFor(dp, client.String()); return ok })
+	s, _ := shuntFor(dp, client.String())
+	if s.Kind != kernel.ShuntPass || !strings.Contains(s.Reason, "gateway_for") {
+		t.Errorf("shunt %v %q, want pass naming oe.gateway_for", s.Kind, s.Reason)
+	}
+	dns.mu.Lock()
+	lookups := dns.lookups
+	dns.mu.Unlock()
+	if lookups != 0 || sent.n != 0 {
+		t.Errorf("%d DNS look-ups and %d IKE packets for our own client, want none", lookups, sent.n)
 	}
 }
