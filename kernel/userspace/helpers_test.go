@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 
@@ -150,4 +151,42 @@ func withIPv4Header(src, dst netip.Addr, esp []byte) []byte {
 	writeIPv4Header(b, src, dst, protoESP, 0, 64, len(b))
 	copy(b[ipv4HeaderLen:], esp)
 	return b
+}
+
+// tableRoutes lists the routes of a routing table, both families, as
+// destination → route type (unix.RTN_*).
+func tableRoutes(t *testing.T, nl *netlink.Handle, table int) map[string]int {
+	t.Helper()
+	m := map[string]int{}
+	for _, fam := range families {
+		rs, err := nl.RouteListFiltered(fam, &netlink.Route{Table: table}, netlink.RT_FILTER_TABLE)
+		if err != nil {
+			t.Fatalf("routes of table %d: %v", table, err)
+		}
+		for _, r := range rs {
+			m[r.Dst.String()] = r.Type
+		}
+	}
+	return m
+}
+
+// countRules counts the ip rules (both families) at priority that look up
+// table, and checks each is "not fwmark mark".
+func countRules(t *testing.T, nl *netlink.Handle, priority, table int, mark uint32) (n int) {
+	t.Helper()
+	for _, fam := range families {
+		rs, err := nl.RuleList(fam)
+		if err != nil {
+			t.Fatalf("ip rules: %v", err)
+		}
+		for _, r := range rs {
+			if r.Priority == priority && r.Table == table {
+				if !r.Invert || r.Mark != mark {
+					t.Errorf("rule %+v (priority %d, table %d) is not 'not fwmark %#x'", r, priority, table, mark)
+				}
+				n++
+			}
+		}
+	}
+	return n
 }

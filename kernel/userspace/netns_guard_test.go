@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/oemesh/oemesh/internal/netnstest"
@@ -27,33 +26,8 @@ func TestNetnsGuardOutlivesTheDevice(t *testing.T) {
 	nl := p.A.Netlink(t)
 	cfg, _ := (&Config{}).withDefaults()
 	ctx := context.Background()
-	guardRoutes := func() map[string]int {
-		m := map[string]int{}
-		for _, fam := range families {
-			rs, err := nl.RouteListFiltered(fam, &netlink.Route{Table: cfg.GuardTable}, netlink.RT_FILTER_TABLE)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, r := range rs {
-				m[r.Dst.String()] = r.Type
-			}
-		}
-		return m
-	}
-	guardRules := func() (n int) {
-		for _, fam := range families {
-			rs, _ := nl.RuleList(fam)
-			for _, r := range rs {
-				if r.Priority == cfg.GuardPriority && r.Table == cfg.GuardTable {
-					if !r.Invert || r.Mark != cfg.FwMark {
-						t.Errorf("guard rule %+v is not 'not fwmark %#x'", r, cfg.FwMark)
-					}
-					n++
-				}
-			}
-		}
-		return n
-	}
+	guardRoutes := func() map[string]int { return tableRoutes(t, nl, cfg.GuardTable) }
+	guardRules := func() int { return countRules(t, nl, cfg.GuardPriority, cfg.GuardTable, cfg.FwMark) }
 	routeGet := func(dst netip.Addr) string {
 		b, _ := p.A.Command(ctx, "ip", "route", "get", dst.String()).CombinedOutput()
 		return string(b)

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/oemesh/oemesh/internal/netnstest"
@@ -60,19 +59,7 @@ func testGuardNegotiating(t *testing.T, on bool) {
 		}
 		return m
 	}
-	guard := func() map[string]int {
-		m := map[string]int{}
-		for _, fam := range families {
-			rs, err := nl.RouteListFiltered(fam, &netlink.Route{Table: defaults.GuardTable}, netlink.RT_FILTER_TABLE)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, r := range rs {
-				m[r.Dst.String()] = r.Type
-			}
-		}
-		return m
-	}
+	guard := func() map[string]int { return tableRoutes(t, nl, defaults.GuardTable) }
 	// waitGuard waits for the guard to become w (it changes off the packet
 	// path) and then checks that it stays so: without the option, a
 	// blackhole that would come late must not go unseen.

@@ -35,33 +35,8 @@ func TestNetnsRoutesReconcileAndClose(t *testing.T) {
 
 	d := startDevice(t, ns, Config{})
 	ctx := context.Background()
-	routes := func() map[string]int {
-		m := map[string]int{}
-		for _, fam := range families {
-			rs, err := nl.RouteListFiltered(fam, &netlink.Route{Table: cfg.Table}, netlink.RT_FILTER_TABLE)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, r := range rs {
-				m[r.Dst.String()] = r.Type
-			}
-		}
-		return m
-	}
-	rules := func() (n int) {
-		for _, fam := range families {
-			rs, _ := nl.RuleList(fam)
-			for _, r := range rs {
-				if r.Priority == cfg.RulePriority && r.Table == cfg.Table {
-					if !r.Invert || r.Mark != cfg.FwMark {
-						t.Errorf("rule %+v is not 'not fwmark %#x'", r, cfg.FwMark)
-					}
-					n++
-				}
-			}
-		}
-		return n
-	}
+	routes := func() map[string]int { return tableRoutes(t, nl, cfg.Table) }
+	rules := func() int { return countRules(t, nl, cfg.RulePriority, cfg.Table, cfg.FwMark) }
 	if got := routes(); len(got) != 0 {
 		t.Fatalf("stale routes survived the start: %v", got)
 	}
