@@ -7,7 +7,8 @@
 // requests, and encodes the XFRM messages it needs itself, because the
 // library cannot decode ACQUIRE or POLEXPIRE, loses the family of IPv6
 // selectors, cannot set policy lifetimes and ties large replay windows to
-// ESN (research/go-libs-and-rfcs.md §1).
+// ESN: without ESN it writes the window as a uint8, so 256 wraps to 0
+// (anti-replay off) and the kernel clamps anything above 32 to 32.
 //
 // Everything it installs is recognisable as ours: policies by a priority
 // band, SAs by a reqid band. Close and the start-up reconcile remove exactly
