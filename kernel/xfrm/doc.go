@@ -14,6 +14,15 @@
 // band, SAs by a reqid band. Close and the start-up reconcile remove exactly
 // those and nothing else.
 //
+// Its files are split the way kernel/userspace's are: dataplane.go (Options,
+// New, Reconcile, Close and the policy helpers they share), trap.go, sa.go
+// (SPIs, SA pairs with their policies, deferred outbound SAs), shunt.go and
+// counters.go implement kernel.Dataplane; failclosed.go keeps traps across a
+// restart; reader.go handles the kernel's events. Below them, the netlink
+// encoding: wire.go, attrs.go, policy.go, state.go, events.go, band.go, and
+// exec.go, which runs every request and sysctl on one thread inside the
+// namespace (with sysctl.go).
+//
 // It imports only package kernel of oemesh and must never import ike,
 // dnskey, policygroups or oe.
 package xfrm
