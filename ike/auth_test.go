@@ -19,8 +19,9 @@ import (
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
-// AlgorithmIdentifier encodings of RFC 7427 Appendix A / RFC 8420, as
-// listed in research/go-libs-and-rfcs.md §5.4 and seen from strongSwan.
+// AlgorithmIdentifier encodings of RFC 7427 Appendix A / RFC 8420: the DER
+// of the RFC 4055 structures (RSASSA-PSS with SHA-256, MGF1-SHA-256 and a
+// 32-octet salt), which are also what strongSwan sends.
 func TestAlgorithmIdentifierVectors(t *testing.T) {
 	for s, want := range map[SignatureScheme]string{
 		SigEd25519:         "300506032b6570",

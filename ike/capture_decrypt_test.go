@@ -64,7 +64,9 @@ func readDecryptionTable(t *testing.T, path string) []decryptionKeys {
 
 // TestCapturesDecryptStrongSwan decrypts every SK message of the
 // strongSwan captures with the keys of their decryption tables and checks
-// what strongSwan put inside (research/strongswan.md §6).
+// what strongSwan 5.9.8 put inside: IKE_AUTH carries IDr because the
+// captures' configs set remote.id, and the MOBIKE notifies because mobike
+// is on by default (checkStrongSwanIKEAuth lists the exact payloads).
 func TestCapturesDecryptStrongSwan(t *testing.T) {
 	a1, a2 := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
 	cases := []struct {

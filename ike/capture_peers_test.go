@@ -36,7 +36,7 @@ func TestCaptureLibreswanFragments(t *testing.T) {
 		}
 		wantNext := PayloadNone
 		if i == 0 {
-			wantNext = PayloadIDr // research/libreswan-oe.md: IDr AUTH SA TSi TSr
+			wantNext = PayloadIDr // Libreswan's null-auth IKE_AUTH response: IDr AUTH SA TSi TSr
 		}
 		if f.NextPayload != wantNext {
 			t.Errorf("fragment %d: next payload %v, want %v", i+1, f.NextPayload, wantNext)

@@ -7,9 +7,10 @@
 //   - message.go: header, Message, payload chain encode/decode
 //   - payloads.go, proposal.go, notify.go, ts.go: the payloads (SA, KE,
 //     IDi/IDr, CERT/CERTREQ, AUTH, Nonce, Notify, Delete, Vendor ID,
-//     TSi/TSr, CP); unknown payloads are kept and ignored unless critical
+//     TSi/TSr, CP); unknown payloads are kept and ignored unless critical;
+//     proposal.go holds the SA payload with its proposals and transforms
 //   - transforms.go, dh.go, modp.go: ENCR/PRF/INTEG/DH/ESN transforms
-//   - proposal.go: Policy (our preferences), offers, and Select, which
+//   - policy.go: Policy (our preferences), offers, and Select, which
 //     picks our most preferred proposal among a peer's or says why none
 //     fits; a proposal with a transform type we do not understand (RFC
 //     9370's ADDKE1, say) is unacceptable as a whole (RFC 7296 §3.3.6)

@@ -15,8 +15,10 @@ func unhex(t testing.TB, s string) []byte {
 	return b
 }
 
-// NIST CAVS IKEv2 KDF example (PRF HMAC-SHA1), as reproduced in
-// Libreswan's ikev2-KDF CAVS helper; research/go-libs-and-rfcs.md §5.9.
+// NIST CAVS IKEv2 KDF example (PRF HMAC-SHA1), as reproduced in a comment of
+// Libreswan's ikev2-KDF CAVS helper (search the Libreswan tree for
+// "libreswan-ikev2-cavs -g 4b2c"); its fields are those of NIST CAVP's
+// "IKE v2" .rsp files.
 const (
 	cavsGir      = "4b2c1f971981a8ad8d0abeafabf38cf75fc8349c148142465ed9c8b516b8be52"
 	cavsGirNew   = "863f3c9d06efd39d2b907b97f8699e5dd5251ef64a2a176f36ee40c87d4f9330"

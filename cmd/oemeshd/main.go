@@ -1,6 +1,6 @@
 // Command oemeshd is the oemesh daemon: it loads the configuration and the
 // policy groups, serves the control API that the oemesh CLI talks to, and
-// (as the later parts land) runs opportunistic encryption for this host.
+// runs opportunistic encryption for this host.
 package main
 
 import (

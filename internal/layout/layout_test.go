@@ -73,7 +73,7 @@ func check(t *testing.T, pkg string, imports, allow []string, verb string) {
 			allowed = allowed || match(a, ours)
 		}
 		if !allowed {
-			t.Errorf("%s %s %s: DESIGN.md forbids it (allowed: %v)", pkg, verb, ours, allow)
+			t.Errorf("%s %s %s: the layering rules forbid it (allowed: %v; see internal/layout/doc.go)", pkg, verb, ours, allow)
 		}
 	}
 }

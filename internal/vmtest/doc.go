@@ -7,7 +7,8 @@
 // share, which also carries results back. The kernel .deb is fetched with
 // `apt-get download` and unpacked into a cache under /var/tmp, so /boot and
 // the host's packages are untouched. KVM is used when /dev/kvm works, TCG
-// otherwise. The recipe and its pitfalls: research/qemu-esp-testbed.md.
+// otherwise. How to run it, what it costs and what it needs: README.md in
+// this directory.
 //
 // Why qemu rather than user-mode-linux: Debian ships a stock amd64 kernel
 // with esp4/esp6 and the AEAD modules that every user runs; UML needs a

@@ -5,7 +5,7 @@ import "net/netip"
 // Our policies live in a band of priorities and our SAs in a band of
 // reqids; that is how Close and the start-up reconcile find exactly what
 // this daemon installed. Lower priority values win in the kernel, whatever
-// the prefix length (research §6), so the priority is derived from how
+// the prefix length, so the priority is derived from how
 // specific the selector is: the most specific policy wins.
 const (
 	// DefaultPriorityBase is the first priority of our band ("OE" in

@@ -11,7 +11,9 @@ import (
 
 // tmpl is the one ESP template of a policy. Src and Dst are the outer
 // addresses; when they are unset the family's zero address is written, which
-// IPv6 needs (research §1.2 B2: netlink's own encoding writes AF_INET).
+// IPv6 needs: netlink's own encoding writes AF_INET for an unset address,
+// and the kernel rejects a template whose family differs from the
+// selector's with EINVAL.
 type tmpl struct {
 	Src, Dst netip.Addr
 	Family   uint16

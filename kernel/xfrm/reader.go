@@ -11,8 +11,9 @@ import (
 )
 
 // read is the one reader of the XFRM multicast groups. netlink's
-// XfrmMonitor cannot decode ACQUIRE and reports POLEXPIRE as an error
-// (research §1.2 B1), so we decode them ourselves.
+// XfrmMonitor decodes only EXPIRE (it silently drops ACQUIRE) and reports
+// POLEXPIRE, which arrives on the EXPIRE group, as an error, so we decode
+// them ourselves.
 func (d *Dataplane) read() {
 	defer close(d.readerOK)
 	for {

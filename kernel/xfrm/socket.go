@@ -9,7 +9,8 @@ import (
 
 // BypassSocket exempts one socket from every XFRM policy, both directions,
 // as IKE daemons do for their own sockets: without it a trap covering the
-// peer catches our IKE packets to it (research §1.5), and an inbound ESP
+// peer catches our IKE packets to it (they raise an ACQUIRE and are
+// dropped), and an inbound ESP
 // policy drops the peer's IKE and, on port 4500, the ESP-in-UDP packets
 // before they are decapsulated. family is unix.AF_INET or unix.AF_INET6.
 func BypassSocket(fd int, family int) error {

@@ -1,0 +1,263 @@
+package main
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+	"unicode"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/oemesh/oemesh/dnskey"
+	"github.com/oemesh/oemesh/ike"
+	"github.com/oemesh/oemesh/kernel/xfrm"
+)
+
+// ikeToolFlags are the flags probe and respond share: how we authenticate,
+// how the peer must, and what we propose.
+type ikeToolFlags struct {
+	id, auth, peerAuth  string
+	keyFile, psk        string
+	peerID, peerKeyFile string
+	ikeProps, espProps  string
+	fragThreshold       int
+	mark                uint32
+	timeout             time.Duration
+	debug               bool
+	// offersAddKE: this tool may offer strongSwan's keN_ keywords (RFC
+	// 9370 additional key exchanges), which oemesh cannot use: the probe.
+	offersAddKE bool
+}
+
+func (f *ikeToolFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.id, "id", "", "our IKE identity: an address, @fqdn or %null (default: our address)")
+	fl.StringVar(&f.auth, "auth", "null", "how we authenticate: null, key or psk")
+	fl.StringVar(&f.peerAuth, "peer-auth", "", "how the peer must authenticate: null, key or psk (default: as --auth)")
+	fl.StringVar(&f.keyFile, "key", defaultHostKey, "our private key (PKCS#8 PEM) for --auth key")
+	fl.StringVar(&f.psk, "psk", "", "the pre-shared key for --auth psk")
+	fl.StringVar(&f.peerID, "peer-id", "", "the identity the peer must prove: an address, @fqdn or %null (default: any)")
+	fl.StringVar(&f.peerKeyFile, "peer-key", "", "the peer's public key (PEM SubjectPublicKeyInfo) for a peer that authenticates with a key")
+	fl.StringVar(&f.ikeProps, "ike", "", "IKE proposals in strongSwan syntax, e.g. aes128gcm16-prfsha256-x25519 (default: oemesh's)")
+	fl.StringVar(&f.espProps, "esp", "", "ESP proposals in strongSwan syntax, e.g. aes128gcm16-esn (default: oemesh's)")
+	fl.IntVar(&f.fragThreshold, "frag-threshold", 0, "largest IKE message sent unfragmented to a peer that supports RFC 7383 (default: fits a 1280-octet path)")
+	fl.Uint32Var(&f.mark, "mark", 0, "SO_MARK for our IKE sockets (0: none)")
+	fl.DurationVar(&f.timeout, "timeout", 10*time.Second, "give up on an exchange after this long")
+	fl.BoolVar(&f.debug, "debug", false, "log the engine's debug messages to stderr")
+}
+
+// authKind parses an --auth or --peer-auth value.
+func authKind(flag, s string) (ike.AuthKind, error) {
+	switch strings.ToLower(s) {
+	case "null":
+		return ike.AuthKindNull, nil
+	case "key", "pubkey":
+		return ike.AuthKindPubkey, nil
+	case "psk":
+		return ike.AuthKindPSK, nil
+	}
+	return ike.AuthKindNone, fmt.Errorf("--%s %q: want null, key or psk", flag, s)
+}
+
+// parseIdentity parses --id and --peer-id: "" is the zero identity (our
+// address, or any peer), %null is ID_NULL, an address is ID_IPV4_ADDR or
+// ID_IPV6_ADDR, and @name (or a name) is ID_FQDN.
+func parseIdentity(flag, s string) (ike.Identity, error) {
+	switch {
+	case s == "":
+		return ike.Identity{}, nil
+	case strings.EqualFold(s, "%null") || strings.EqualFold(s, "ID_NULL"):
+		return ike.NullIdentity(), nil
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		return ike.AddrIdentity(a), nil
+	}
+	name := strings.TrimSuffix(strings.TrimPrefix(s, "@"), ".")
+	if name == "" || strings.ContainsFunc(name, func(r rune) bool { return r > unicode.MaxASCII || unicode.IsSpace(r) }) {
+		return ike.Identity{}, fmt.Errorf("--%s %q: want an address, @fqdn or %%null", flag, s)
+	}
+	return ike.FQDNIdentity(name), nil
+}
+
+// loadPeerKey reads a PEM SubjectPublicKeyInfo ("PUBLIC KEY") file.
+func loadPeerKey(path string) (crypto.PublicKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--peer-key: %w", err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, fmt.Errorf("--peer-key %s: no PEM block", path)
+	}
+	if block.Type != "PUBLIC KEY" {
+		return nil, fmt.Errorf("--peer-key %s: PEM block %q, want \"PUBLIC KEY\" (SubjectPublicKeyInfo)", path, block.Type)
+	}
+	k, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("--peer-key %s: %w", path, err)
+	}
+	return k, nil
+}
+
+// staticKeys is the KeyResolver of the tools: the one --peer-key, for the
+// --peer-id identity (or any identity when none was given).
+type staticKeys struct {
+	id  ike.Identity
+	key crypto.PublicKey
+}
+
+func (s staticKeys) PeerKeys(_ context.Context, peer ike.Identity, _ netip.Addr) ([]crypto.PublicKey, error) {
+	if s.key == nil {
+		return nil, fmt.Errorf("no --peer-key given: %w", ike.ErrNoKey)
+	}
+	if s.id.Type != 0 && (s.id.Type != peer.Type || string(s.id.Data) != string(peer.Data)) {
+		return nil, fmt.Errorf("peer identity %v is not --peer-id %v: %w", peer, s.id, ike.ErrNoKey)
+	}
+	return []crypto.PublicKey{s.key}, nil
+}
+
+// ikeSetup is what the flags turn into.
+type ikeSetup struct {
+	auth, peerAuth ike.AuthKind
+	peerID         ike.Identity
+	creds          ike.Credentials
+	keys           staticKeys
+	ikePolicy      ike.Policy
+	espPolicy      ike.Policy
+	// ikeOffer is the exact IKE_SA_INIT offer when --ike names keN_
+	// keywords (probe only); nil otherwise.
+	ikeOffer []ike.Proposal
+	log      *slog.Logger
+}
+
+func (f *ikeToolFlags) setup(stderr io.Writer) (*ikeSetup, error) {
+	s := &ikeSetup{}
+	var err error
+	if s.auth, err = authKind("auth", f.auth); err != nil {
+		return nil, err
+	}
+	s.peerAuth = s.auth
+	if f.peerAuth != "" {
+		if s.peerAuth, err = authKind("peer-auth", f.peerAuth); err != nil {
+			return nil, err
+		}
+	}
+	if s.creds.ID, err = parseIdentity("id", f.id); err != nil {
+		return nil, err
+	}
+	if s.peerID, err = parseIdentity("peer-id", f.peerID); err != nil {
+		return nil, err
+	}
+	if s.auth == ike.AuthKindPubkey {
+		if s.creds.Signer, err = dnskey.LoadHostKey(f.keyFile); err != nil {
+			return nil, fmt.Errorf("--key: %w", err)
+		}
+	}
+	if s.auth == ike.AuthKindPSK || s.peerAuth == ike.AuthKindPSK {
+		if f.psk == "" {
+			return nil, errors.New("--auth psk needs --psk SECRET")
+		}
+		psk := []byte(f.psk)
+		s.creds.PSK = func(ike.Identity) []byte { return psk }
+	}
+	s.keys.id = s.peerID
+	if f.peerKeyFile != "" {
+		if s.keys.key, err = loadPeerKey(f.peerKeyFile); err != nil {
+			return nil, err
+		}
+	} else if s.peerAuth == ike.AuthKindPubkey {
+		return nil, errors.New("a peer that authenticates with a key needs --peer-key FILE")
+	}
+	s.ikePolicy, s.espPolicy = ike.DefaultIKEPolicy(), ike.DefaultESPPolicy()
+	if f.ikeProps != "" {
+		if s.ikePolicy, s.ikeOffer, err = parseIKEFlag(f.ikeProps, f.offersAddKE); err != nil {
+			return nil, fmt.Errorf("--ike: %w", err)
+		}
+	}
+	if f.espProps != "" {
+		if s.espPolicy, err = ike.ParseProposals(ike.ProtocolESP, f.espProps); err != nil {
+			return nil, fmt.Errorf("--esp: %w", err)
+		}
+	}
+	if f.fragThreshold < 0 || (f.fragThreshold > 0 && f.fragThreshold < ike.HeaderLen+64) {
+		return nil, fmt.Errorf("--frag-threshold %d: too small to carry a fragment", f.fragThreshold)
+	}
+	if f.timeout <= 0 {
+		return nil, fmt.Errorf("--timeout %v: must be positive", f.timeout)
+	}
+	level := slog.LevelWarn
+	if f.debug {
+		level = slog.LevelDebug
+	}
+	s.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	return s, nil
+}
+
+// parseIKEFlag reads --ike. With keN_ keywords, which only the probe may
+// offer, the offer is one proposal per comma-separated spec with those
+// transforms as written, and the policy (what the peer's choice is
+// checked against) leaves them out; otherwise the offer is nil and the
+// policy's own proposals are sent.
+func parseIKEFlag(props string, offersAddKE bool) (ike.Policy, []ike.Proposal, error) {
+	if !offersAddKE {
+		p, err := ike.ParseProposals(ike.ProtocolIKE, props)
+		return p, nil, err
+	}
+	p, offer, err := ike.ParseOffer(ike.ProtocolIKE, props)
+	if err != nil {
+		return p, nil, err
+	}
+	for _, prop := range offer {
+		for _, t := range prop.Transforms {
+			if t.Type > ike.TransformESN {
+				return p, offer, nil
+			}
+		}
+	}
+	return p, nil, nil
+}
+
+// bypassControl exempts the tools' IKE sockets from XFRM policies, so a
+// trap or an SA covering the peer never swallows our own IKE packets.
+// Without CAP_NET_ADMIN it logs and goes on: an unprivileged probe on a
+// host without IPsec policies needs no bypass.
+func bypassControl(log *slog.Logger) func(network, address string, c syscall.RawConn) error {
+	return func(network, address string, c syscall.RawConn) error {
+		family := unix.AF_INET
+		if network == "udp6" {
+			family = unix.AF_INET6
+		}
+		var err error
+		if cerr := c.Control(func(fd uintptr) { err = xfrm.BypassSocket(int(fd), family) }); cerr != nil {
+			return cerr
+		}
+		if errors.Is(err, unix.EPERM) {
+			log.Warn("IKE socket not exempt from IPsec policies (needs CAP_NET_ADMIN)", "socket", address, "err", err)
+			return nil
+		}
+		return err
+	}
+}
+
+// routeSource returns the local address the kernel would use toward
+// remote. Connecting a UDP socket sends nothing.
+func routeSource(remote netip.AddrPort) (netip.Addr, error) {
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(remote))
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("no route to %v: %w", remote.Addr(), err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap(), nil
+}

@@ -1,0 +1,401 @@
+package ike
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Policy is our side of a negotiation: for one protocol, the algorithms we
+// accept, each list in our order of preference. Proposals turns it into an
+// offer; Select matches a peer's offer against it.
+type Policy struct {
+	Protocol ProtocolID
+	Encr     []EncrAlg
+	PRF      []PRFID   // IKE only
+	Integ    []IntegID // for non-AEAD ciphers
+	// DH lists the groups we accept. For IKE it must not be empty. For
+	// ESP/AH, empty means no PFS; DHNone in the list means PFS optional.
+	DH  []DHGroup
+	ESN []ESN // ESP/AH only; empty means ESNOff
+}
+
+// DefaultIKEPolicy is what oemesh offers and accepts for the IKE SA:
+// AEADs first, X25519 first, and the Libreswan OE defaults (AES-GCM with
+// PRF-SHA2-512 and MODP2048) still accepted.
+func DefaultIKEPolicy() Policy {
+	return Policy{
+		Protocol: ProtocolIKE,
+		Encr: []EncrAlg{
+			{EncrAESGCM16, 256}, {EncrChaCha20Poly1305, 0}, {EncrAESGCM16, 128},
+			{EncrAESCBC, 256}, {EncrAESCBC, 128},
+		},
+		PRF:   []PRFID{PRFHMACSHA2_256, PRFHMACSHA2_512, PRFHMACSHA2_384},
+		Integ: []IntegID{IntegHMACSHA2_256_128, IntegHMACSHA2_512_256, IntegHMACSHA2_384_192},
+		DH:    []DHGroup{DHCurve25519, DHECP256, DHECP384, DHECP521, DHMODP2048, DHMODP3072, DHMODP4096},
+	}
+}
+
+// DefaultESPPolicy is what oemesh offers and accepts for CHILD SAs: no PFS
+// in IKE_AUTH, PFS optional in CREATE_CHILD_SA.
+func DefaultESPPolicy() Policy {
+	return Policy{
+		Protocol: ProtocolESP,
+		Encr: []EncrAlg{
+			{EncrAESGCM16, 256}, {EncrChaCha20Poly1305, 0}, {EncrAESGCM16, 128},
+			{EncrAESCBC, 256}, {EncrAESCBC, 128},
+		},
+		Integ: []IntegID{IntegHMACSHA2_256_128, IntegHMACSHA2_512_256, IntegHMACSHA2_384_192},
+		ESN:   []ESN{ESNOn, ESNOff},
+	}
+}
+
+// Validate checks that every algorithm in the policy is implemented.
+func (p Policy) Validate() error {
+	if len(p.Encr) == 0 {
+		return fmt.Errorf("ike: %v policy: no encryption algorithm", p.Protocol)
+	}
+	for _, e := range p.Encr {
+		if err := e.check(); err != nil {
+			return err
+		}
+	}
+	for _, f := range p.PRF {
+		if err := f.check(); err != nil {
+			return err
+		}
+	}
+	for _, i := range p.Integ {
+		if err := i.check(); err != nil {
+			return err
+		}
+	}
+	for _, g := range p.DH {
+		if g != DHNone && !g.Supported() {
+			return fmt.Errorf("ike: DH group %v not implemented", g)
+		}
+	}
+	if p.Protocol == ProtocolIKE && (len(p.PRF) == 0 || len(p.DH) == 0) {
+		return fmt.Errorf("ike: IKE policy needs a PRF and a DH group")
+	}
+	return nil
+}
+
+// Proposals returns the policy as an offer: one proposal for the AEAD
+// ciphers and one for the others (RFC 5282 forbids mixing them), each
+// with spi. dh, when not DHNone, is put first among the DH transforms so
+// that it matches the KE payload we send.
+func (p Policy) Proposals(spi []byte, dh DHGroup) []Proposal {
+	var aead, plain []Transform
+	for _, e := range p.Encr {
+		t := Transform{Type: TransformENCR, ID: uint16(e.ID), KeyLength: uint16(e.KeyBits)}
+		if e.ID.AEAD() {
+			aead = append(aead, t)
+		} else {
+			plain = append(plain, t)
+		}
+	}
+	var common []Transform
+	for _, f := range p.PRF {
+		common = append(common, Transform{Type: TransformPRF, ID: uint16(f)})
+	}
+	var dhs []Transform
+	if dh != DHNone {
+		dhs = append(dhs, Transform{Type: TransformDH, ID: uint16(dh)})
+	}
+	for _, g := range p.DH {
+		if g != dh || dh == DHNone {
+			dhs = append(dhs, Transform{Type: TransformDH, ID: uint16(g)})
+		}
+	}
+	var esns []Transform
+	if p.Protocol != ProtocolIKE {
+		for _, e := range p.ESN {
+			esns = append(esns, Transform{Type: TransformESN, ID: uint16(e)})
+		}
+		if len(esns) == 0 {
+			esns = append(esns, Transform{Type: TransformESN, ID: uint16(ESNOff)})
+		}
+	}
+	var out []Proposal
+	add := func(encr []Transform, integ bool) {
+		if len(encr) == 0 {
+			return
+		}
+		ts := append([]Transform(nil), encr...)
+		ts = append(ts, common...)
+		if integ {
+			for _, i := range p.Integ {
+				ts = append(ts, Transform{Type: TransformINTEG, ID: uint16(i)})
+			}
+		}
+		ts = append(ts, dhs...)
+		ts = append(ts, esns...)
+		out = append(out, Proposal{Number: uint8(len(out) + 1), Protocol: p.Protocol, SPI: spi, Transforms: ts})
+	}
+	add(aead, false)
+	add(plain, true)
+	return out
+}
+
+// PreferDH returns a copy of p with g moved to the front of the DH list
+// when p accepts it. A responder uses it with the group of the peer's KE
+// payload, so that a group we accept needs no INVALID_KE_PAYLOAD round trip.
+func (p Policy) PreferDH(g DHGroup) Policy {
+	for i, x := range p.DH {
+		if x == g {
+			dh := append([]DHGroup{g}, p.DH[:i]...)
+			p.DH = append(dh, p.DH[i+1:]...)
+			return p
+		}
+	}
+	return p
+}
+
+// Selection is the outcome of a successful negotiation.
+type Selection struct {
+	Number   uint8 // the peer's proposal number
+	Protocol ProtocolID
+	PeerSPI  []byte
+	Encr     EncrAlg
+	PRF      PRFID
+	Integ    IntegID
+	DH       DHGroup // DHNone for a CHILD SA without PFS
+	ESN      ESN
+}
+
+// Proposal returns the single-transform-per-type proposal a responder
+// sends back, carrying spi (the responder's own SPI for ESP).
+func (s *Selection) Proposal(spi []byte) Proposal {
+	ts := []Transform{{Type: TransformENCR, ID: uint16(s.Encr.ID), KeyLength: uint16(s.Encr.KeyBits)}}
+	if s.Protocol == ProtocolIKE {
+		ts = append(ts, Transform{Type: TransformPRF, ID: uint16(s.PRF)})
+	}
+	if s.Integ != IntegNone {
+		ts = append(ts, Transform{Type: TransformINTEG, ID: uint16(s.Integ)})
+	}
+	if s.DH != DHNone {
+		ts = append(ts, Transform{Type: TransformDH, ID: uint16(s.DH)})
+	}
+	if s.Protocol != ProtocolIKE {
+		ts = append(ts, Transform{Type: TransformESN, ID: uint16(s.ESN)})
+	}
+	return Proposal{Number: s.Number, Protocol: s.Protocol, SPI: spi, Transforms: ts}
+}
+
+// IKESuite returns the suite for the IKE key schedule.
+func (s *Selection) IKESuite() IKESuite {
+	return IKESuite{Encr: s.Encr, PRF: s.PRF, Integ: s.Integ, DH: s.DH}
+}
+
+// ChildSuite returns the suite for CHILD SA keys.
+func (s *Selection) ChildSuite() ChildSuite {
+	return ChildSuite{Encr: s.Encr, Integ: s.Integ, DH: s.DH, ESN: s.ESN == ESNOn}
+}
+
+// NoProposalChosenError says why no offered proposal was acceptable, one
+// reason per proposal. The engine answers NO_PROPOSAL_CHOSEN and logs it.
+type NoProposalChosenError struct {
+	Reasons []string
+}
+
+func (e *NoProposalChosenError) Error() string {
+	if len(e.Reasons) == 0 {
+		return "ike: no proposal chosen: no proposals offered"
+	}
+	return "ike: no proposal chosen: " + strings.Join(e.Reasons, "; ")
+}
+
+// rank returns the position of the best of offered in ours, or -1.
+func rank[T comparable](ours []T, offered []T) (T, int) {
+	var zero T
+	for i, o := range ours {
+		for _, x := range offered {
+			if x == o {
+				return o, i
+			}
+		}
+	}
+	return zero, -1
+}
+
+func names[T fmt.Stringer](xs []T) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = x.String()
+	}
+	return "[" + strings.Join(s, " ") + "]"
+}
+
+// Select picks, among the peer's proposals, the one whose best transforms
+// are most preferred by us (ENCR first, then PRF, INTEG, DH, ESN), and
+// within it our most preferred transform of each type. When nothing fits
+// it returns a *NoProposalChosenError saying why for each proposal.
+func (p Policy) Select(offered []Proposal) (*Selection, error) {
+	var best *Selection
+	var bestScore [5]int
+	var reasons []string
+	for _, prop := range offered {
+		sel, score, why := p.match(prop)
+		if sel == nil {
+			reasons = append(reasons, fmt.Sprintf("proposal %d: %s", prop.Number, why))
+			continue
+		}
+		if best == nil || less(score, bestScore) {
+			best, bestScore = sel, score
+		}
+	}
+	if best == nil {
+		return nil, &NoProposalChosenError{Reasons: reasons}
+	}
+	return best, nil
+}
+
+func less(a, b [5]int) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return a[i] < b[i]
+		}
+	}
+	return false
+}
+
+func (p Policy) match(prop Proposal) (*Selection, [5]int, string) {
+	var score [5]int
+	if prop.Protocol != p.Protocol {
+		return nil, score, fmt.Sprintf("protocol %v, want %v", prop.Protocol, p.Protocol)
+	}
+	switch {
+	case p.Protocol == ProtocolIKE && len(prop.SPI) != 0 && len(prop.SPI) != 8:
+		return nil, score, fmt.Sprintf("SPI size %d", len(prop.SPI))
+	case p.Protocol != ProtocolIKE && len(prop.SPI) != 4:
+		return nil, score, fmt.Sprintf("SPI size %d, want 4", len(prop.SPI))
+	}
+	var encr []EncrAlg
+	var prf []PRFID
+	var integ []IntegID
+	var dh []DHGroup
+	var esn []ESN
+	for _, t := range prop.Transforms {
+		if !t.Type.understood() {
+			// RFC 7296 §3.3.6: a proposal with a transform type we do
+			// not understand is unacceptable as a whole. Choosing it
+			// minus that transform (an ADDKE1, say) would answer with a
+			// proposal the peer never made.
+			why := fmt.Sprintf("transform type %d", uint8(t.Type))
+			if n := t.Type.String(); n != why {
+				why += " (" + n + ")"
+			}
+			return nil, score, why + " not understood"
+		}
+		if len(t.Attributes) > 0 {
+			continue // unknown attribute: the transform is unusable
+		}
+		switch t.Type {
+		case TransformENCR:
+			encr = append(encr, EncrAlg{EncrID(t.ID), int(t.KeyLength)})
+		case TransformPRF:
+			prf = append(prf, PRFID(t.ID))
+		case TransformINTEG:
+			integ = append(integ, IntegID(t.ID))
+		case TransformDH:
+			dh = append(dh, DHGroup(t.ID))
+		case TransformESN:
+			esn = append(esn, ESN(t.ID))
+		}
+	}
+	sel := &Selection{Number: prop.Number, Protocol: prop.Protocol, PeerSPI: prop.SPI}
+
+	// ENCR, and with it INTEG: an AEAD needs no INTEG (or NONE), a plain
+	// cipher needs one we accept.
+	encrRank := -1
+	var why []string
+	for i, e := range p.Encr {
+		offered := false
+		for _, o := range encr {
+			if o == e {
+				offered = true
+			}
+		}
+		if !offered {
+			continue
+		}
+		if e.ID.AEAD() {
+			ok := true
+			for _, x := range integ {
+				if x != IntegNone {
+					ok = false
+				}
+			}
+			if !ok {
+				why = append(why, fmt.Sprintf("%v offered with INTEG %v", e, names(integ)))
+				continue
+			}
+			sel.Encr, sel.Integ, encrRank = e, IntegNone, i
+			score[2] = 0
+		} else {
+			x, r := rank(p.Integ, integ)
+			if r < 0 {
+				why = append(why, fmt.Sprintf("%v needs INTEG, offered %v, accept %v", e, names(integ), names(p.Integ)))
+				continue
+			}
+			sel.Encr, sel.Integ, encrRank = e, x, i
+			score[2] = r
+		}
+		break
+	}
+	if encrRank < 0 {
+		if len(why) > 0 {
+			return nil, score, strings.Join(why, ", ")
+		}
+		return nil, score, fmt.Sprintf("no acceptable ENCR: offered %v, accept %v", names(encr), names(p.Encr))
+	}
+	score[0] = encrRank
+
+	if p.Protocol == ProtocolIKE {
+		x, r := rank(p.PRF, prf)
+		if r < 0 {
+			return nil, score, fmt.Sprintf("no acceptable PRF: offered %v, accept %v", names(prf), names(p.PRF))
+		}
+		sel.PRF, score[1] = x, r
+		g, r := rank(p.DH, dh)
+		if r < 0 || g == DHNone {
+			return nil, score, fmt.Sprintf("no acceptable DH group: offered %v, accept %v", names(dh), names(p.DH))
+		}
+		sel.DH, score[3] = g, r
+		return sel, score, ""
+	}
+
+	// CHILD SA: DH is PFS.
+	switch {
+	case len(dh) == 0 || (len(dh) == 1 && dh[0] == DHNone):
+		ok := len(p.DH) == 0
+		for _, g := range p.DH {
+			if g == DHNone {
+				ok = true
+			}
+		}
+		if !ok {
+			return nil, score, fmt.Sprintf("no PFS offered, require one of %v", names(p.DH))
+		}
+		sel.DH = DHNone
+	default:
+		g, r := rank(p.DH, dh)
+		if r < 0 {
+			return nil, score, fmt.Sprintf("no acceptable PFS group: offered %v, accept %v", names(dh), names(append([]DHGroup{DHNone}, p.DH...)))
+		}
+		sel.DH, score[3] = g, r
+	}
+	wantESN := p.ESN
+	if len(wantESN) == 0 {
+		wantESN = []ESN{ESNOff}
+	}
+	if len(esn) == 0 {
+		esn = []ESN{ESNOff}
+	}
+	e, r := rank(wantESN, esn)
+	if r < 0 {
+		return nil, score, fmt.Sprintf("no acceptable ESN: offered %v, accept %v", names(esn), names(wantESN))
+	}
+	sel.ESN, score[4] = e, r
+	return sel, score, ""
+}
