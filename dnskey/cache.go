@@ -190,12 +190,12 @@ func (c *answerCache) each(f func(k cacheKey, a *rrsetAnswer)) {
 
 // Stats are the resolver's counters since it was made.
 type Stats struct {
-	Hits      uint64 `json:"hits"`      // answers served from the cache (positive or negative)
-	Misses    uint64 `json:"misses"`    // answers not in the cache (or expired)
-	Coalesced uint64 `json:"coalesced"` // misses that joined a query already in flight
-	Queries   uint64 `json:"queries"`   // DNS messages sent (attempts, retries, TCP fallbacks)
-	Errors    uint64 `json:"errors"`    // (name, type) fetches that ended in ErrDNSFailure
-	Entries   int    `json:"entries"`   // names in the cache now, each with its IPSECKEY, TXT and KEY answers (expired ones included until read)
+	Hits      uint64 // answers served from the cache (positive or negative)
+	Misses    uint64 // answers not in the cache (or expired)
+	Coalesced uint64 // misses that joined a query already in flight
+	Queries   uint64 // DNS messages sent (attempts, retries, TCP fallbacks)
+	Errors    uint64 // (name, type) fetches that ended in ErrDNSFailure
+	Entries   int    // names in the cache now, each with its IPSECKEY, TXT and KEY answers (expired ones included until read)
 }
 
 type counters struct {

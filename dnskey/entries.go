@@ -8,17 +8,44 @@ import (
 	"github.com/miekg/dns"
 )
 
-// CacheEntry is one cached answer, as `oemesh peers` shows it.
+// Answer is what a cached DNS answer for one name and type held.
+type Answer uint8
+
+// The kinds of cached answers.
+const (
+	AnswerRecords  Answer = iota // NOERROR with records of the type
+	AnswerNoData                 // NOERROR, none of the type (RFC 2308 NODATA)
+	AnswerNXDomain               // the name does not exist
+)
+
+// String returns "records", "NODATA" or "NXDOMAIN".
+func (a Answer) String() string { return answerKind(a).String() }
+
+// CacheEntry is one cached answer: a name, a record type and what DNS said.
 type CacheEntry struct {
-	Name   string    `json:"name"`
-	Type   string    `json:"type"`
-	Answer string    `json:"answer"` // records, NODATA or NXDOMAIN
-	Keys   []PeerKey `json:"keys,omitempty"`
-	// Fingerprints are the keys' fingerprints, in the order of Keys (the
-	// keys themselves are not in the JSON form).
-	Fingerprints []string      `json:"fingerprints,omitempty"`
-	Secure       bool          `json:"secure"`
-	Expires      time.Duration `json:"expires_in"`
+	Name string
+	// Type is the record type queried.
+	Type Source
+	// Answer is what the answer held.
+	Answer Answer
+	// Keys are the usable records, each with TTL set to what is left of
+	// the entry's lifetime.
+	Keys []PeerKey
+	// Secure is the answer's AD bit.
+	Secure bool
+	// Expires is how long the entry stays cached (truncated to the second).
+	Expires time.Duration
+}
+
+// qtypeSource maps a query type to the record source it yields.
+func qtypeSource(qtype uint16) Source {
+	switch qtype {
+	case dns.TypeTXT:
+		return SourceTXT
+	case dns.TypeKEY:
+		return SourceKEY
+	}
+	return SourceIPSECKEY
 }
 
 // CacheEntries lists the live cache entries, by name and type. It does not
@@ -31,11 +58,10 @@ func (r *Resolver) CacheEntries() []CacheEntry {
 			return
 		}
 		ttl := a.expires.Sub(now).Truncate(time.Second)
-		e := CacheEntry{Name: k.name, Type: dns.TypeToString[k.qtype], Answer: a.kind.String(), Secure: a.secure, Expires: ttl}
+		e := CacheEntry{Name: k.name, Type: qtypeSource(k.qtype), Answer: Answer(a.kind), Secure: a.secure, Expires: ttl}
 		for _, pk := range a.keys() {
 			pk.TTL = ttl
 			e.Keys = append(e.Keys, pk)
-			e.Fingerprints = append(e.Fingerprints, pk.Fingerprint())
 		}
 		out = append(out, e)
 	})
@@ -43,7 +69,7 @@ func (r *Resolver) CacheEntries() []CacheEntry {
 		if c := strings.Compare(a.Name, b.Name); c != 0 {
 			return c
 		}
-		return strings.Compare(a.Type, b.Type)
+		return strings.Compare(a.Type.String(), b.Type.String())
 	})
 	return out
 }

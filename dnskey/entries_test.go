@@ -20,12 +20,12 @@ func TestCacheEntries(t *testing.T) {
 	}
 	var found bool
 	for _, e := range es {
-		if e.Type == "IPSECKEY" {
+		if e.Type == SourceIPSECKEY {
 			found = true
-			if e.Answer != "records" || len(e.Keys) != 1 || !e.Secure || e.Expires != 300*time.Second {
+			if e.Answer != AnswerRecords || len(e.Keys) != 1 || !e.Secure || e.Expires != 300*time.Second {
 				t.Errorf("IPSECKEY entry = %+v", e)
 			}
-		} else if e.Answer != "NODATA" {
+		} else if e.Answer != AnswerNoData {
 			t.Errorf("%s entry = %+v, want NODATA", e.Type, e)
 		}
 	}
@@ -34,7 +34,7 @@ func TestCacheEntries(t *testing.T) {
 	}
 	clk.Advance(301 * time.Second)
 	for _, e := range r.CacheEntries() {
-		if e.Type == "IPSECKEY" {
+		if e.Type == SourceIPSECKEY {
 			t.Errorf("expired entry listed: %+v", e)
 		}
 	}

@@ -35,7 +35,7 @@ func (s Source) String() string {
 	return fmt.Sprintf("Source(%d)", uint8(s))
 }
 
-// MarshalText makes Source print by name in JSON.
+// MarshalText makes Source print by name (in logs, for instance).
 func (s Source) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // Algorithm numbers the public-key algorithm, in the IANA IPSECKEY registry's
@@ -67,7 +67,7 @@ func (a Algorithm) String() string {
 	return fmt.Sprintf("algorithm-%d", uint8(a))
 }
 
-// MarshalText makes Algorithm print by name in JSON.
+// MarshalText makes Algorithm print by name (in logs, for instance).
 func (a Algorithm) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
 
 // GatewayKind tells what a record's gateway field holds.
@@ -135,23 +135,23 @@ const NoPrecedence = 1 << 16
 // PeerKey is one usable record: a public key and/or a gateway for an ID.
 type PeerKey struct {
 	// Name is the owner name the record was found at.
-	Name   string `json:"name"`
-	Source Source `json:"source"`
+	Name   string
+	Source Source
 	// Precedence orders records, lower first (RFC 4025 §2.2, RFC 4322).
-	Precedence int       `json:"precedence"`
-	Gateway    Gateway   `json:"gateway"`
-	Algorithm  Algorithm `json:"algorithm"`
+	Precedence int
+	Gateway    Gateway
+	Algorithm  Algorithm
 	// PublicKey is *rsa.PublicKey, *ecdsa.PublicKey or ed25519.PublicKey.
 	// It is nil for a TXT record that names a gateway but carries no key:
 	// such a record still delegates (see Resolver.Authorizes), and the key
 	// must be looked up at the gateway's own ID.
-	PublicKey crypto.PublicKey `json:"-"`
+	PublicKey crypto.PublicKey
 	// TTL is what is left of the record's (clamped) lifetime when returned.
-	TTL time.Duration `json:"ttl"`
+	TTL time.Duration
 	// Secure is the AD bit of the answer the record came in.
-	Secure bool `json:"secure"`
+	Secure bool
 	// Record is the record in presentation format, for diagnostics.
-	Record string `json:"record"`
+	Record string
 }
 
 // Connectable reports whether an initiator can use the record directly: its
@@ -179,8 +179,8 @@ func Fingerprint(pub crypto.PublicKey) string {
 
 // SkippedRecord is a record that was found but not used, and why.
 type SkippedRecord struct {
-	Record string `json:"record"`
-	Reason string `json:"reason"`
+	Record string
+	Reason string
 }
 
 // sortKeys orders by precedence, then IPSECKEY before TXT before KEY, then

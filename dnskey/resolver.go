@@ -148,20 +148,20 @@ func (r *Resolver) Stats() Stats {
 
 // Result is what DNS says about one ID.
 type Result struct {
-	ID   ID     `json:"id"`
-	Name string `json:"name"` // the name queried
+	ID   ID
+	Name string // the name queried
 	// Keys are the usable records, lowest precedence first. Under
 	// dns.require_dnssec all of them are Secure.
-	Keys []PeerKey `json:"keys"`
+	Keys []PeerKey
 	// Skipped are records found but not used, each with the reason.
-	Skipped []SkippedRecord `json:"skipped,omitempty"`
+	Skipped []SkippedRecord
 	// Insecure is set when some answer lacked the AD bit.
-	Insecure bool `json:"insecure"`
+	Insecure bool
 	// Failures lists the record types whose query failed although others
 	// answered (with ErrDNSFailure they are in the error instead).
-	Failures []string `json:"failures,omitempty"`
+	Failures []string
 	// Outcome summarises each type's answer, e.g. "IPSECKEY: NXDOMAIN".
-	Outcome []string `json:"outcome"`
+	Outcome []string
 }
 
 // Connectable returns the keys an initiator can use directly (gateway is an

@@ -2,8 +2,9 @@ package dnskey
 
 import "fmt"
 
-// The UnmarshalText methods read back what MarshalText writes, so that a
-// client (`oemesh peers`) can decode the daemon's JSON into the same types.
+// The UnmarshalText methods read back what MarshalText writes, so that the
+// text forms round-trip (the control API has its own wire types, in
+// internal/control; these are for logs, flags and tests).
 
 // UnmarshalText parses "IPSECKEY", "TXT" or "KEY".
 func (s *Source) UnmarshalText(b []byte) error {

@@ -401,9 +401,7 @@ func TestConnAfterIKERekey(t *testing.T) {
 	}
 	waitFor(t, "IKE rekey", func() bool { sas := a.Engine().SAs(); return len(sas) == 1 && sas[0].ID != old })
 	spi := a.Tunnels(ctx)[0].SPIIn
-	var in uint32
-	fmt.Sscanf(spi, "%x", &in)
-	if err := a.Engine().RekeyChild(ctx, in, 0); err != nil {
+	if err := a.Engine().RekeyChild(ctx, spi, 0); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "CHILD rekey", func() bool { ts := a.Tunnels(ctx); return len(ts) == 1 && ts[0].SPIIn != spi })

@@ -12,6 +12,7 @@ import (
 	"github.com/oemesh/oemesh/dnskey"
 	"github.com/oemesh/oemesh/ike"
 	"github.com/oemesh/oemesh/kernel"
+	"github.com/oemesh/oemesh/policygroups"
 )
 
 func writeFile(t *testing.T, path, body string) {
@@ -80,7 +81,7 @@ func TestNoKeyFallsBackToClearWithoutIKE(t *testing.T) {
 	if s.Kind != kernel.ShuntPass || s.Lifetime != 15*time.Minute || !hasString([]string{s.Reason}, "no key in DNS") {
 		t.Errorf("shunt = %+v", s)
 	}
-	if got := o.Shunts(); len(got) != 1 || got[0].Group != "private-or-clear" {
+	if got := o.Shunts(); len(got) != 1 || got[0].Group != policygroups.PrivateOrClear {
 		t.Errorf("Shunts() = %+v", got)
 	}
 	if f := o.Stats().Failures["no-key"]; f != 1 {

@@ -25,14 +25,14 @@ func (c *counters) fail(reason string) {
 
 // Stats is a snapshot of the counters.
 type Stats struct {
-	Acquires    uint64            `json:"acquires"`
-	Handshakes  uint64            `json:"handshakes"`
-	DNSLookups  uint64            `json:"dns_lookups"`
-	Shunts      uint64            `json:"shunts"`
-	Refused     uint64            `json:"refused"`
-	TunnelsUp   uint64            `json:"tunnels_up"`
-	IdleDeletes uint64            `json:"idle_deletes"`
-	Failures    map[string]uint64 `json:"failures"`
+	Acquires    uint64            // flows that hit a trap
+	Handshakes  uint64            // negotiations that ended encrypted
+	DNSLookups  uint64            // key look-ups in DNS
+	Shunts      uint64            // shunts set
+	Refused     uint64            // peers refused as responder
+	TunnelsUp   uint64            // SA pairs installed
+	IdleDeletes uint64            // SA pairs deleted for idleness
+	Failures    map[string]uint64 // failed negotiations, by reason
 }
 
 // Stats returns the counters.

@@ -2,26 +2,38 @@ package oe
 
 import (
 	"context"
-	"fmt"
+	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/oemesh/oemesh/ike"
+	"github.com/oemesh/oemesh/kernel"
+	"github.com/oemesh/oemesh/policygroups"
 )
 
-// TunnelStatus is one SA pair as `oemesh traffic` shows it.
+// TunnelStatus is one installed SA pair and its counters. It is plain data:
+// the control API's view of it (and its JSON) is built in cmd/oemeshd.
 type TunnelStatus struct {
-	Peer      string   `json:"peer"`
-	PeerID    string   `json:"peer_id"`
-	Auth      string   `json:"auth"` // key, psk, or "null (anonymous)"
-	Mode      string   `json:"mode"`
-	Local     []string `json:"local"`
-	Remote    []string `json:"remote"`
-	SPIIn     string   `json:"spi_in"`
-	SPIOut    string   `json:"spi_out"`
-	InBytes   uint64   `json:"in_bytes"`
-	OutBytes  uint64   `json:"out_bytes"`
-	Age       string   `json:"age"`
-	Idle      string   `json:"idle"`
-	Initiator bool     `json:"initiator"`
+	// Peer is the peer's outer address.
+	Peer netip.Addr
+	// PeerID is the identity the peer proved (ID_NULL when Auth is
+	// ike.AuthKindNull).
+	PeerID ike.Identity
+	// Auth is how the peer authenticated.
+	Auth ike.AuthKind
+	// Mode is the pair's IPsec mode.
+	Mode ike.Mode
+	// Local and Remote are the negotiated traffic selectors.
+	Local, Remote []ike.TrafficSelector
+	// SPIIn and SPIOut are the inbound and outbound ESP SPIs.
+	SPIIn, SPIOut uint32
+	// InBytes and OutBytes count the ESP payload bytes through the pair.
+	InBytes, OutBytes uint64
+	// Age is the time since the pair was installed; Idle the time since
+	// a packet last used it (or since it was installed).
+	Age, Idle time.Duration
+	// Initiator is true when this side started the IKE exchange.
+	Initiator bool
 }
 
 // Tunnels lists the installed SA pairs with their counters.
@@ -34,39 +46,35 @@ func (o *OE) Tunnels(ctx context.Context) []TunnelStatus {
 		if c.LastUse.After(last) {
 			last = c.LastUse
 		}
-		id := t.peerID.String()
-		if t.auth.String() == "null" {
-			id = "(anonymous)"
-		}
-		s := TunnelStatus{
-			Peer: t.peerAddr().String(), PeerID: id, Auth: authName(t.auth), Mode: t.mode.String(),
-			SPIIn: fmt.Sprintf("%08x", t.inSPI()), SPIOut: fmt.Sprintf("%08x", t.outSPI()),
+		out = append(out, TunnelStatus{
+			Peer: t.peerAddr(), PeerID: t.peerID, Auth: t.auth, Mode: t.mode,
+			Local: slices.Clone(t.local), Remote: slices.Clone(t.remote),
+			SPIIn: t.inSPI(), SPIOut: t.outSPI(),
 			InBytes: c.InBytes, OutBytes: c.OutBytes,
-			Age: now.Sub(t.created).Round(time.Second).String(), Idle: now.Sub(last).Round(time.Second).String(),
+			Age: now.Sub(t.created), Idle: now.Sub(last),
 			Initiator: t.initiator,
-		}
-		for _, ts := range t.local {
-			s.Local = append(s.Local, fmt.Sprintf("%v-%v", ts.Start, ts.End))
-		}
-		for _, ts := range t.remote {
-			s.Remote = append(s.Remote, fmt.Sprintf("%v-%v", ts.Start, ts.End))
-		}
-		out = append(out, s)
+		})
 	}
 	return out
 }
 
-// ShuntStatus is one shunt as `oemesh shunts` shows it.
+// ShuntStatus is one shunt in force. It is plain data: the control API's
+// view of it is built in cmd/oemeshd.
 type ShuntStatus struct {
-	Src     string    `json:"src"`
-	Dst     string    `json:"dst"`
-	Kind    string    `json:"kind"`
-	Group   string    `json:"group"`
-	Reason  string    `json:"reason"`
-	Expires time.Time `json:"expires"`
+	// Flow is the flow the shunt applies to.
+	Flow kernel.Flow
+	// Kind is what the shunt does with the flow's packets.
+	Kind kernel.ShuntKind
+	// Group is the destination's policy group that chose the shunt.
+	Group policygroups.Group
+	// Reason says why the shunt was set, for people.
+	Reason string
+	// Expires is when the shunt ends.
+	Expires time.Time
 }
 
-// Shunts lists the shunts oe set that are still in force.
+// Shunts lists the shunts oe set that are still in force, soonest to
+// expire first.
 func (o *OE) Shunts() []ShuntStatus {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -76,8 +84,7 @@ func (o *OE) Shunts() []ShuntStatus {
 		if !s.Expires.After(now) {
 			continue
 		}
-		out = append(out, ShuntStatus{Src: s.Flow.Src.String(), Dst: s.Flow.Dst.String(), Kind: s.Kind.String(),
-			Group: s.group.String(), Reason: s.Reason, Expires: s.Expires})
+		out = append(out, ShuntStatus{Flow: s.Flow, Kind: s.Kind, Group: s.group, Reason: s.Reason, Expires: s.Expires})
 	}
 	slices.SortFunc(out, func(a, b ShuntStatus) int { return a.Expires.Compare(b.Expires) })
 	return out

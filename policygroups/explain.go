@@ -9,20 +9,26 @@ func (m Match) SourceString() string {
 	return m.Entry.Source.String()
 }
 
-// Explanation is the documented form of an answer to "which group applies",
-// as `oemesh policy explain --json` prints it: prefix is null and source
-// "default" when nothing matched.
+// Explanation answers "which group applies, and why" for `oemesh policy
+// explain`. It is plain data; the control API's form (and its JSON) is
+// control.Explanation.
 type Explanation struct {
-	Address string  `json:"address"`
-	Group   string  `json:"group"`
-	Prefix  *string `json:"prefix"`
-	Source  string  `json:"source"`
-	Host    string  `json:"host,omitempty"`
+	// Address is the address asked about, as text.
+	Address string
+	// Group is the group that applies.
+	Group Group
+	// Prefix is the matching prefix as text, or nil when nothing matched
+	// (Group is then Clear, the default).
+	Prefix *string
+	// Source is FILE:LINE of the matching entry, or "default".
+	Source string
+	// Host is the host name the entry was written as, if any.
+	Host string
 }
 
-// Explain returns the match in its documented form.
+// Explain returns the match as an Explanation.
 func (m Match) Explain() Explanation {
-	ex := Explanation{Address: m.Addr.String(), Group: m.Group.String(), Source: m.SourceString()}
+	ex := Explanation{Address: m.Addr.String(), Group: m.Group, Source: m.SourceString()}
 	if !m.Default() {
 		p := m.Entry.Prefix.String()
 		ex.Prefix, ex.Host = &p, m.Entry.Host

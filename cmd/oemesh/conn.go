@@ -9,19 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/oemesh/oemesh/oe"
+	"github.com/oemesh/oemesh/internal/control"
 )
-
-// connRequest and connReply are the bodies of the daemon's conn API.
-type connRequest struct {
-	Name string `json:"name,omitempty"`
-	File string `json:"file,omitempty"`
-}
-
-type connReply struct {
-	OK     bool   `json:"ok"`
-	Detail string `json:"detail"`
-}
 
 func newConnCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
@@ -39,7 +28,7 @@ conns of a file without a restart.`,
 		Short: "List the conns with their state, tunnels and last error",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var cs []oe.ConnStatus
+			var cs []control.ConnStatus
 			if err := g.call(cmd.Context(), "GET", "/v1/conns", nil, &cs); err != nil {
 				return err
 			}
@@ -57,7 +46,7 @@ conns of a file without a restart.`,
 				if c.KeyingTries == 0 {
 					tries = fmt.Sprintf("%d/forever", c.Tries)
 				}
-				fmt.Fprintf(w, "%s\t%s\t%v\t%s\t%s\t%s %s\t%s %s\t%d\t%s\t%s\n", c.Name, c.State, c.Routed, c.Auto, c.Auth,
+				fmt.Fprintf(w, "%s\t%s\t%v\t%s\t%s\t%s %s\t%s %s\t%d\t%s\t%s\n", c.Name, c.State, c.Routed, c.Auto, authText(c.Auth),
 					c.Local, strings.Join(c.LocalSubnets, ","), c.Remote, strings.Join(c.RemoteSubnets, ","), c.Tunnels, tries, c.LastError)
 			}
 			if err := w.Flush(); err != nil {
@@ -84,7 +73,7 @@ conns of a file without a restart.`,
 			Short: v.short,
 			Args:  cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				return connCall(cmd, g, "/v1/conn/"+verb, connRequest{Name: args[0]})
+				return connCall(cmd, g, "/v1/conn/"+verb, control.ConnRequest{Name: args[0]})
 			},
 		})
 	}
@@ -97,7 +86,7 @@ conns of a file without a restart.`,
 			if err != nil {
 				return err
 			}
-			return connCall(cmd, g, "/v1/conns/add", connRequest{File: abs})
+			return connCall(cmd, g, "/v1/conns/add", control.ConnRequest{File: abs})
 		},
 	})
 	return cmd
@@ -120,7 +109,7 @@ func newSecretsCmd(g *globalFlags) *cobra.Command {
 }
 
 func connCall(cmd *cobra.Command, g *globalFlags, path string, req any) error {
-	var rep connReply
+	var rep control.ConnReply
 	if err := g.call(cmd.Context(), "POST", path, req, &rep); err != nil {
 		return err
 	}

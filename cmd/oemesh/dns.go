@@ -24,16 +24,16 @@ func newDNSCmd(g *globalFlags) *cobra.Command {
 }
 
 type dnsLookupOutput struct {
-	ID       string                 `json:"id"`
-	Name     string                 `json:"name"`
-	Servers  []string               `json:"servers"`
-	Status   string                 `json:"status"` // found, no-key, dns-failure
-	Error    string                 `json:"error,omitempty"`
-	Keys     []dnsLookupKey         `json:"keys"`
-	Skipped  []dnskey.SkippedRecord `json:"skipped"`
-	Insecure bool                   `json:"insecure"`
-	Outcome  []string               `json:"outcome"`
-	Failures []string               `json:"failures,omitempty"`
+	ID       string             `json:"id"`
+	Name     string             `json:"name"`
+	Servers  []string           `json:"servers"`
+	Status   string             `json:"status"` // found, no-key, dns-failure
+	Error    string             `json:"error,omitempty"`
+	Keys     []dnsLookupKey     `json:"keys"`
+	Skipped  []dnsLookupSkipped `json:"skipped"`
+	Insecure bool               `json:"insecure"`
+	Outcome  []string           `json:"outcome"`
+	Failures []string           `json:"failures,omitempty"`
 }
 
 type dnsLookupKey struct {
@@ -46,6 +46,12 @@ type dnsLookupKey struct {
 	Secure      bool   `json:"secure"`
 	Connectable bool   `json:"connectable"`
 	Record      string `json:"record"`
+}
+
+// dnsLookupSkipped is a record found but not used, and why.
+type dnsLookupSkipped struct {
+	Record string `json:"record"` // the record in presentation format
+	Reason string `json:"reason"` // why it was not used, for people
 }
 
 func newDNSLookupCmd(g *globalFlags) *cobra.Command {
@@ -110,11 +116,11 @@ SERVFAIL) or bad arguments.`,
 }
 
 func lookupOutput(res dnskey.Result, servers []string, err error) dnsLookupOutput {
-	out := dnsLookupOutput{ID: res.ID.String(), Name: res.Name, Servers: servers, Skipped: res.Skipped,
+	out := dnsLookupOutput{ID: res.ID.String(), Name: res.Name, Servers: servers, Skipped: []dnsLookupSkipped{},
 		Insecure: res.Insecure, Outcome: res.Outcome, Failures: res.Failures,
 		Keys: []dnsLookupKey{}}
-	if out.Skipped == nil {
-		out.Skipped = []dnskey.SkippedRecord{}
+	for _, s := range res.Skipped {
+		out.Skipped = append(out.Skipped, dnsLookupSkipped{Record: s.Record, Reason: s.Reason})
 	}
 	usable := false
 	for _, k := range res.Keys {

@@ -112,13 +112,13 @@ read here and no daemon is needed.`,
 			if err != nil {
 				return fmt.Errorf("policy explain: %q is not an IP address", args[0])
 			}
-			var ex policygroups.Explanation
+			var ex control.Explanation
 			if dir != "" {
 				pol, _, err := loadDir(cmd.Context(), dir)
 				if err != nil {
 					return fmt.Errorf("policy directory %s has errors (see 'oemesh policy check --dir %s'):\n%w", dir, dir, err)
 				}
-				ex = pol.Lookup(addr).Explain()
+				ex = explanation(pol.Lookup(addr).Explain())
 			} else if err := g.call(cmd.Context(), "GET", "/v1/policy/explain?addr="+url.QueryEscape(addr.String()), nil, &ex); err != nil {
 				return err
 			}
@@ -126,14 +126,14 @@ read here and no daemon is needed.`,
 				return printJSON(cmd.OutOrStdout(), ex)
 			}
 			if ex.Prefix == nil {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s (no prefix matches: default)\n", ex.Address, ex.Group)
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s (no prefix matches: default)\n", ex.Address, explainGroupText(ex))
 				return nil
 			}
 			host := ""
 			if ex.Host != "" {
 				host = " from host " + ex.Host
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s (%s%s at %s)\n", ex.Address, ex.Group, *ex.Prefix, host, ex.Source)
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s (%s%s at %s)\n", ex.Address, explainGroupText(ex), *ex.Prefix, host, ex.Source)
 			return nil
 		},
 	}
@@ -157,4 +157,15 @@ are printed as FILE:LINE: message, with exit status 1.`,
 			return reportCheck(cmd, g, res, "reloaded")
 		},
 	}
+}
+
+// explanation is an offline explanation (--dir) in the daemon's reply
+// form, so that --json prints the same type with or without a daemon.
+func explanation(ex policygroups.Explanation) control.Explanation {
+	groups := map[policygroups.Group]control.Group{
+		policygroups.Clear: control.GroupClear, policygroups.ClearOrPrivate: control.GroupClearOrPrivate,
+		policygroups.PrivateOrClear: control.GroupPrivateOrClear, policygroups.Private: control.GroupPrivate,
+		policygroups.Block: control.GroupBlock,
+	}
+	return control.Explanation{Address: ex.Address, Group: groups[ex.Group], Prefix: ex.Prefix, Source: ex.Source, Host: ex.Host}
 }

@@ -46,7 +46,7 @@ func newStatusCmd(g *globalFlags) *cobra.Command {
 				fmt.Fprintln(out)
 			}
 			fmt.Fprintf(out, "policies: %s, loaded %s\n", st.Policy.Dir, st.Policy.Loaded.Format("2006-01-02 15:04:05 MST"))
-			for _, grp := range []string{"clear", "clear-or-private", "private-or-clear", "private", "block"} {
+			for _, grp := range []control.Group{control.GroupClear, control.GroupClearOrPrivate, control.GroupPrivateOrClear, control.GroupPrivate, control.GroupBlock} {
 				fmt.Fprintf(out, "  %-17s %d prefixes\n", grp, st.Policy.Counts[grp])
 			}
 			for _, w := range st.Policy.Warnings {

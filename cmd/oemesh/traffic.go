@@ -7,9 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/oemesh/oemesh/dnskey"
 	"github.com/oemesh/oemesh/internal/control"
-	"github.com/oemesh/oemesh/oe"
 )
 
 func newTrafficCmd(g *globalFlags) *cobra.Command {
@@ -18,7 +16,7 @@ func newTrafficCmd(g *globalFlags) *cobra.Command {
 		Short: "List the SAs: peer, ID, authentication, mode, bytes, age, idle time",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var ts []oe.TunnelStatus
+			var ts []control.TunnelStatus
 			if err := g.call(cmd.Context(), "GET", "/v1/traffic", nil, &ts); err != nil {
 				return err
 			}
@@ -32,8 +30,8 @@ func newTrafficCmd(g *globalFlags) *cobra.Command {
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "PEER\tID\tAUTH\tMODE\tREMOTE\tSPI IN/OUT\tBYTES IN/OUT\tAGE\tIDLE")
 			for _, t := range ts {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s/%s\t%d/%d\t%s\t%s\n", t.Peer, t.PeerID, t.Auth, t.Mode,
-					strings.Join(t.Remote, ","), t.SPIIn, t.SPIOut, t.InBytes, t.OutBytes, t.Age, t.Idle)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s/%s\t%d/%d\t%s\t%s\n", t.Peer, peerIDText(t), authText(t.Auth), t.Mode,
+					strings.Join(t.Remote, ","), t.SPIIn, t.SPIOut, t.InBytes, t.OutBytes, seconds(t.AgeSeconds), seconds(t.IdleSeconds))
 			}
 			return w.Flush()
 		},
@@ -46,7 +44,7 @@ func newShuntsCmd(g *globalFlags) *cobra.Command {
 		Short: "List the shunts: flow, kind (pass, drop, hold), reason, expiry",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var ss []oe.ShuntStatus
+			var ss []control.ShuntStatus
 			if err := g.call(cmd.Context(), "GET", "/v1/shunts", nil, &ss); err != nil {
 				return err
 			}
@@ -73,7 +71,7 @@ func newPeersCmd(g *globalFlags) *cobra.Command {
 		Short: "List the DNS cache: peers' keys and negative answers, with their TTLs",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var es []dnskey.CacheEntry
+			var es []control.PeerEntry
 			if err := g.call(cmd.Context(), "GET", "/v1/peers", nil, &es); err != nil {
 				return err
 			}
@@ -88,14 +86,10 @@ func newPeersCmd(g *globalFlags) *cobra.Command {
 			fmt.Fprintln(w, "NAME\tTYPE\tANSWER\tSECURE\tEXPIRES IN\tKEYS")
 			for _, e := range es {
 				var keys []string
-				for i, k := range e.Keys {
-					fp := ""
-					if i < len(e.Fingerprints) {
-						fp = e.Fingerprints[i]
-					}
-					keys = append(keys, fmt.Sprintf("%s gw=%s %s", k.Algorithm, k.Gateway, fp))
+				for _, k := range e.Keys {
+					keys = append(keys, fmt.Sprintf("%s gw=%s %s", k.Algorithm, gatewayText(k.Gateway), k.Fingerprint))
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%v\t%s\t%s\n", e.Name, e.Type, e.Answer, e.Secure, e.Expires, strings.Join(keys, "; "))
+				fmt.Fprintf(w, "%s\t%s\t%s\t%v\t%s\t%s\n", e.Name, e.Type, answerText(e.Answer), e.Secure, seconds(e.ExpiresInSeconds), strings.Join(keys, "; "))
 			}
 			return w.Flush()
 		},

@@ -284,20 +284,8 @@ func (d *daemon) registerConnHandlers() {
 	d.ctl.Handle("POST /v1/secrets/reload", d.handleSecretsReload)
 }
 
-// ConnRequest is the body of the conn commands.
-type ConnRequest struct {
-	Name string `json:"name,omitempty"`
-	File string `json:"file,omitempty"`
-}
-
-// ConnReply answers them.
-type ConnReply struct {
-	OK     bool   `json:"ok"`
-	Detail string `json:"detail"`
-}
-
-func readConnRequest(r *http.Request) (ConnRequest, error) {
-	var req ConnRequest
+func readConnRequest(r *http.Request) (control.ConnRequest, error) {
+	var req control.ConnRequest
 	if err := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 8192)).Decode(&req); err != nil {
 		return req, control.BadRequest("bad request body: %v", err)
 	}
@@ -308,7 +296,7 @@ func (d *daemon) handleConnList(*http.Request) (any, error) {
 	if err := d.needOE(); err != nil {
 		return nil, err
 	}
-	return d.oe.Conns(), nil
+	return connsView(d.oe.Conns()), nil
 }
 
 func (d *daemon) handleConnVerb(r *http.Request) (any, error) {
@@ -343,9 +331,9 @@ func (d *daemon) handleConnVerb(r *http.Request) (any, error) {
 		return nil, control.BadRequest("unknown conn command %q", verb)
 	}
 	if err != nil {
-		return ConnReply{Detail: err.Error()}, nil
+		return control.ConnReply{Detail: err.Error()}, nil
 	}
-	return ConnReply{OK: true, Detail: fmt.Sprintf("conn %s: %s done", req.Name, verb)}, nil
+	return control.ConnReply{OK: true, Detail: fmt.Sprintf("conn %s: %s done", req.Name, verb)}, nil
 }
 
 // replaceConn re-reads the conn from the file it came from and puts the
@@ -395,13 +383,13 @@ func (d *daemon) handleConnAdd(r *http.Request) (any, error) {
 		err = d.addConns(r.Context(), conns, req.File, false)
 	}
 	if err != nil {
-		return ConnReply{Detail: err.Error()}, nil
+		return control.ConnReply{Detail: err.Error()}, nil
 	}
 	names := make([]string, len(conns))
 	for i, c := range conns {
 		names[i] = c.Name
 	}
-	return ConnReply{OK: true, Detail: "added " + strings.Join(names, ", ")}, nil
+	return control.ConnReply{OK: true, Detail: "added " + strings.Join(names, ", ")}, nil
 }
 
 func (d *daemon) handleSecretsReload(*http.Request) (any, error) {
@@ -412,7 +400,7 @@ func (d *daemon) handleSecretsReload(*http.Request) (any, error) {
 	}
 	d.conns.mu.Unlock()
 	if err := d.conns.loadSecrets(conns); err != nil {
-		return ConnReply{Detail: err.Error()}, nil
+		return control.ConnReply{Detail: err.Error()}, nil
 	}
 	n := 0
 	for _, c := range conns {
@@ -420,30 +408,25 @@ func (d *daemon) handleSecretsReload(*http.Request) (any, error) {
 			n++
 		}
 	}
-	return ConnReply{OK: true, Detail: fmt.Sprintf("secrets reloaded for %d PSK conn(s)", n)}, nil
+	return control.ConnReply{OK: true, Detail: fmt.Sprintf("secrets reloaded for %d PSK conn(s)", n)}, nil
 }
 
 // connExplain names the conn when one is more specific than the policy
 // groups for addr.
-func (d *daemon) connExplain(addr netip.Addr) (any, bool) {
+func (d *daemon) connExplain(addr netip.Addr) (control.Explanation, bool) {
 	if d.oe == nil {
-		return nil, false
+		return control.Explanation{}, false
 	}
 	name, p, ok := d.oe.ConnFor(addr)
 	if !ok {
-		return nil, false
+		return control.Explanation{}, false
 	}
 	d.conns.mu.Lock()
 	file := d.conns.file[name]
 	d.conns.mu.Unlock()
 	ps := p.String()
-	return map[string]any{
-		"address": addr.String(),
-		"group":   "private (conn " + name + ")",
-		"prefix":  &ps,
-		"source":  "conn " + name + " in " + file,
-		"conn":    name,
-	}, true
+	return control.Explanation{Address: addr.String(), Group: control.GroupPrivate, Prefix: &ps,
+		Source: "conn " + name + " in " + file, Conn: name}, true
 }
 
 // connSummary is each conn's state in one line, for `oemesh status`.

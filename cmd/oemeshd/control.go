@@ -30,9 +30,9 @@ func (d *daemon) registerHandlers() {
 
 func (d *daemon) handleStatus(r *http.Request) (any, error) {
 	pol, loaded, warns := d.policy.get()
-	counts := map[string]int{}
+	counts := map[control.Group]int{}
 	for g, n := range pol.Count() {
-		counts[g.String()] = n
+		counts[groupView(g)] = n
 	}
 	ws := make([]string, len(warns))
 	for i, w := range warns {
@@ -86,7 +86,7 @@ func (d *daemon) handleExplain(r *http.Request) (any, error) {
 		return ex, nil // a conn is more specific than the groups
 	}
 	pol, _, _ := d.policy.get()
-	return pol.Lookup(addr).Explain(), nil
+	return explanationView(pol.Lookup(addr).Explain()), nil
 }
 
 // handlePolicyCheck checks the policy directory without applying it.
@@ -119,22 +119,21 @@ func (d *daemon) handleTraffic(r *http.Request) (any, error) {
 	if err := d.needOE(); err != nil {
 		return nil, err
 	}
-	return d.oe.Tunnels(r.Context()), nil
+	return tunnelsView(d.oe.Tunnels(r.Context())), nil
 }
 
 func (d *daemon) handleShunts(*http.Request) (any, error) {
 	if err := d.needOE(); err != nil {
 		return nil, err
 	}
-	return d.oe.Shunts(), nil
+	return shuntsView(d.oe.Shunts()), nil
 }
 
-// PeerEntry is one DNS cache entry as `oemesh peers` shows it.
 func (d *daemon) handlePeers(*http.Request) (any, error) {
 	if d.resolver == nil {
 		return nil, d.needOE()
 	}
-	return d.resolver.CacheEntries(), nil
+	return peersView(d.resolver.CacheEntries()), nil
 }
 
 func (d *daemon) upAddr(r *http.Request) (netip.Addr, error) {

@@ -2,56 +2,56 @@ package control
 
 import "time"
 
-// Status is the reply to GET /v1/status.
+// Status is the reply to GET /v1/status (`oemesh status`).
 type Status struct {
-	Version   string         `json:"version"`
-	PID       int            `json:"pid"`
-	Started   time.Time      `json:"started"`
-	Uptime    string         `json:"uptime"`
-	Config    map[string]any `json:"config"`
-	Policy    PolicySummary  `json:"policy"`
-	Dataplane string         `json:"dataplane,omitempty"`
-	Why       string         `json:"dataplane_reason,omitempty"`
-	Identity  string         `json:"identity,omitempty"`
+	// Version is the daemon's build version.
+	Version string `json:"version"`
+	// PID is the daemon's process ID.
+	PID int `json:"pid"`
+	// Started is when the daemon started (RFC 3339).
+	Started time.Time `json:"started"`
+	// Uptime is the time since Started, as a Go duration rounded to the
+	// second (e.g. "1h2m3s"), for people.
+	Uptime string `json:"uptime"`
+	// Config is the configuration in force, by dotted key, and one
+	// "conn NAME" entry per configured conn summing up its state in
+	// prose. The values are for people; their form may change.
+	Config map[string]any `json:"config"`
+	// Policy sums up the policy groups in force.
+	Policy PolicySummary `json:"policy"`
+	// Dataplane names the data plane in use ("xfrm" or "userspace");
+	// empty when the OE stack is not running.
+	Dataplane string `json:"dataplane,omitempty"`
+	// Why says why that data plane was chosen, in prose.
+	Why string `json:"dataplane_reason,omitempty"`
+	// Identity is the daemon's IKE identity (an IP address or @FQDN);
+	// empty when it is the address of each SA.
+	Identity string `json:"identity,omitempty"`
 	// KeyFingerprint is the host key's, as `oemesh showhostkey` prints it.
 	KeyFingerprint string `json:"key_fingerprint,omitempty"`
-	// Counts: tunnels, shunts, handshakes, failures, DNS look-ups…
+	// Counts are event counters since the start, by name: tunnels and
+	// shunts (now), acquires, handshakes, dns_lookups, refused,
+	// cipher_states (userspace data plane only) and one
+	// "failures:REASON" per failure reason.
 	Counts map[string]uint64 `json:"counts,omitempty"`
 }
 
 // UpRequest is the body of POST /v1/up and /v1/down.
 type UpRequest struct {
+	// Addr is the peer's IP address.
 	Addr string `json:"addr"`
 }
 
 // UpReply answers POST /v1/up and /v1/down.
 type UpReply struct {
-	Addr    string `json:"addr"`
-	OK      bool   `json:"ok"`
-	Detail  string `json:"detail"`
-	Deleted int    `json:"deleted,omitempty"`
-}
-
-// PolicySummary counts prefixes per group and says when they were loaded.
-type PolicySummary struct {
-	Dir      string         `json:"dir"`
-	Loaded   time.Time      `json:"loaded"`
-	Counts   map[string]int `json:"counts"`
-	Warnings []string       `json:"warnings,omitempty"`
-}
-
-// PolicyCheck is the reply to POST /v1/policy/check and /v1/policy/reload.
-type PolicyCheck struct {
-	Dir      string   `json:"dir"`
-	OK       bool     `json:"ok"`
-	Errors   []string `json:"errors,omitempty"`
-	Warnings []string `json:"warnings,omitempty"`
-	Prefixes int      `json:"prefixes"`
-	// For a reload: what changed.
-	Added   int  `json:"added,omitempty"`
-	Removed int  `json:"removed,omitempty"`
-	Changed int  `json:"changed,omitempty"`
-	Applied bool `json:"applied,omitempty"`
+	// Addr is the peer's IP address, as the daemon read it.
+	Addr string `json:"addr"`
+	// OK is true when the tunnel came up (up) or SAs were deleted (down).
+	OK bool `json:"ok"`
+	// Detail says what happened, or why not, in prose for people.
+	Detail string `json:"detail"`
+	// Deleted counts the IKE SAs that down deleted.
+	Deleted int `json:"deleted,omitempty"`
 }
 
 // Memory is the reply to GET /v1/memory: the daemon's memory as the Go
@@ -72,7 +72,8 @@ type Memory struct {
 	Mapped uint64 `json:"mapped_bytes"`
 	// GCCycles counts the garbage collections so far.
 	GCCycles uint64 `json:"gc_cycles"`
-	// RSS and RSSAnon are VmRSS and RssAnon from /proc/self/status.
+	// RSS and RSSAnon are VmRSS and RssAnon from /proc/self/status, in
+	// bytes.
 	RSS     uint64 `json:"rss_bytes"`
 	RSSAnon uint64 `json:"rss_anon_bytes"`
 }

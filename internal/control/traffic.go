@@ -1,0 +1,59 @@
+package control
+
+import "time"
+
+// TunnelStatus is one installed SA pair: an element of the reply to
+// GET /v1/traffic (`oemesh traffic`).
+type TunnelStatus struct {
+	// Peer is the peer's outer IP address (after NAT: the address its
+	// packets come from).
+	Peer string `json:"peer"`
+	// PeerID is the IKE identity the peer proved: an IP address, @FQDN,
+	// an email address or a key ID in text. It is "" when the peer is
+	// anonymous (Auth is "null").
+	PeerID string `json:"peer_id"`
+	// Auth is how the peer authenticated.
+	Auth Auth `json:"auth"`
+	// Mode is the pair's IPsec mode.
+	Mode Mode `json:"mode"`
+	// Local and Remote are the traffic selectors, each "START-END" (two IP
+	// addresses, inclusive); ports and protocol are not shown.
+	Local  []string `json:"local"`
+	Remote []string `json:"remote"`
+	// SPIIn and SPIOut are the inbound and outbound ESP SPIs, as 8
+	// lower-case hex digits.
+	SPIIn  string `json:"spi_in"`
+	SPIOut string `json:"spi_out"`
+	// InBytes and OutBytes count the ESP payload bytes through the pair.
+	InBytes  uint64 `json:"in_bytes"`
+	OutBytes uint64 `json:"out_bytes"`
+	// AgeSeconds is the time since the pair was installed, in whole
+	// seconds (rounded).
+	AgeSeconds int64 `json:"age_seconds"`
+	// IdleSeconds is the time since a packet last used the pair (or since
+	// it was installed), in whole seconds (rounded).
+	IdleSeconds int64 `json:"idle_seconds"`
+	// Initiator is true when this daemon started the IKE exchange.
+	Initiator bool `json:"initiator"`
+}
+
+// ShuntStatus is one shunt in force: an element of the reply to
+// GET /v1/shunts (`oemesh shunts`), ordered by Expires.
+type ShuntStatus struct {
+	// Src and Dst are the flow's source and destination IP addresses.
+	Src string `json:"src"`
+	Dst string `json:"dst"`
+	// Kind is what the shunt does with the flow's packets.
+	Kind ShuntKind `json:"kind"`
+	// Group is the policy group of Dst that chose the shunt.
+	Group Group `json:"group"`
+	// Reason says, in prose for people, why the shunt was set (e.g. the
+	// negotiation's error). It is not meant to be parsed.
+	Reason string `json:"reason"`
+	// Expires is when the shunt ends (RFC 3339).
+	Expires time.Time `json:"expires"`
+}
+
+// Seconds converts a duration to the whole seconds of the *Seconds fields,
+// rounding to the nearest.
+func Seconds(d time.Duration) int64 { return int64(d.Round(time.Second) / time.Second) }
