@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oemesh/oemesh/internal/control"
 	"github.com/oemesh/oemesh/internal/lab"
-	"github.com/oemesh/oemesh/oe"
 )
 
 // The conn tests use the standard mesh: gateway g with client e behind it
@@ -67,24 +67,24 @@ func writeSecrets(t *testing.T, path, body string) {
 	}
 }
 
-func connList(t *testing.T, m *lab.Mesh, ctx context.Context, host string) map[string]oe.ConnStatus {
+func connList(t *testing.T, m *lab.Mesh, ctx context.Context, host string) map[string]control.ConnStatus {
 	t.Helper()
 	out, err := m.CLI(ctx, host, "--json", "conn", "list")
 	if err != nil {
 		t.Fatalf("conn list on %s: %v\n%s", host, err, out)
 	}
-	var cs []oe.ConnStatus
+	var cs []control.ConnStatus
 	if err := json.Unmarshal([]byte(out), &cs); err != nil {
 		t.Fatalf("conn list on %s: %v\n%s", host, err, out)
 	}
-	res := map[string]oe.ConnStatus{}
+	res := map[string]control.ConnStatus{}
 	for _, c := range cs {
 		res[c.Name] = c
 	}
 	return res
 }
 
-func waitConn(t *testing.T, m *lab.Mesh, ctx context.Context, host, name string, d time.Duration, cond func(oe.ConnStatus) bool) oe.ConnStatus {
+func waitConn(t *testing.T, m *lab.Mesh, ctx context.Context, host, name string, d time.Duration, cond func(control.ConnStatus) bool) control.ConnStatus {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
@@ -150,11 +150,11 @@ func TestConnNetToNet(t *testing.T) {
     dpd: {interval: 2s, action: restart}
     updown: %s
 `, a.Addr4, g.Addr4, netX, netE, filepath.Join(a.Dir, "g.pem"), script)})
-	first := waitConn(t, m, ctx, "a", "office", 20*time.Second, func(c oe.ConnStatus) bool { return c.State == "up" && c.Tunnels == 1 })
+	first := waitConn(t, m, ctx, "a", "office", 20*time.Second, func(c control.ConnStatus) bool { return c.State == control.ConnUp && c.Tunnels == 1 })
 	if !first.Routed {
 		t.Errorf("auto=start conn not routed: %+v", first)
 	}
-	waitConn(t, m, ctx, "g", "office-g", 5*time.Second, func(c oe.ConnStatus) bool { return c.State == "up" })
+	waitConn(t, m, ctx, "g", "office-g", 5*time.Second, func(c control.ConnStatus) bool { return c.State == control.ConnUp })
 
 	c := capture(t, m)
 	if n, out := pingFrom(ctx, x, e.Addr4.String(), 5); n != 5 {
@@ -180,15 +180,13 @@ func TestConnNetToNet(t *testing.T) {
 	}
 
 	// The conn is named by policy explain, and status shows it.
-	out, _ := m.CLI(ctx, "a", "policy", "explain", e.Addr4.String())
-	if !strings.Contains(out, "conn office") || !strings.Contains(out, netE) {
+	if ex, out := explain(t, m, ctx, "a", e.Addr4.String()); ex.Conn != "office" || !prefixIs(ex, netE) {
 		t.Errorf("policy explain %s:\n%s", e.Addr4, out)
 	}
-	out, _ = m.CLI(ctx, "a", "policy", "explain", g.Addr4.String())
-	if !strings.Contains(out, "clear-or-private") || strings.Contains(out, "conn office") {
+	if ex, out := explain(t, m, ctx, "a", g.Addr4.String()); ex.Group != control.GroupClearOrPrivate || ex.Conn != "" {
 		t.Errorf("policy explain %s (the group's, not the conn's):\n%s", g.Addr4, out)
 	}
-	out, _ = m.CLI(ctx, "a", "status")
+	out, _ := m.CLI(ctx, "a", "status")
 	if !strings.Contains(out, "conn office") || !strings.Contains(out, "up, routed") {
 		t.Errorf("status:\n%s", out)
 	}
@@ -221,7 +219,7 @@ func TestConnNetToNet(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	waitConn(t, m, ctx, "a", "office", 30*time.Second, func(c oe.ConnStatus) bool { return c.State == "up" && c.Tunnels == 1 })
+	waitConn(t, m, ctx, "a", "office", 30*time.Second, func(c control.ConnStatus) bool { return c.State == control.ConnUp && c.Tunnels == 1 })
 	if env, _ = os.ReadFile(envLog); strings.Count(string(env), "--- up-client") != 2 {
 		t.Errorf("updown up-client runs: %d, want 2 (start, DPD restart)", strings.Count(string(env), "--- up-client"))
 	}
@@ -233,8 +231,8 @@ func TestConnNetToNet(t *testing.T) {
 	if out, err := m.CLI(ctx, "a", "conn", "down", "office"); err != nil {
 		t.Fatalf("conn down: %v\n%s", err, out)
 	}
-	st := waitConn(t, m, ctx, "a", "office", 5*time.Second, func(c oe.ConnStatus) bool { return c.Tunnels == 0 })
-	if !st.Routed || st.State != "routed" {
+	st := waitConn(t, m, ctx, "a", "office", 5*time.Second, func(c control.ConnStatus) bool { return c.Tunnels == 0 })
+	if !st.Routed || st.State != control.ConnRouted {
 		t.Errorf("after down: %+v", st)
 	}
 	if out, err := m.CLI(ctx, "a", "conn", "unroute", "office"); err != nil {
@@ -243,8 +241,7 @@ func TestConnNetToNet(t *testing.T) {
 	if st := connList(t, m, ctx, "a")["office"]; st.Routed {
 		t.Errorf("after unroute: %+v", st)
 	}
-	out, _ = m.CLI(ctx, "a", "policy", "explain", e.Addr4.String())
-	if strings.Contains(out, "conn office") {
+	if ex, out := explain(t, m, ctx, "a", e.Addr4.String()); ex.Conn == "office" {
 		t.Errorf("an unrouted conn still wins: %s", out)
 	}
 }
@@ -313,7 +310,7 @@ conns:
     remote_key: %s
     auto: start
 `, m.Hosts["a"].Addr4, g.Addr4, netE, filepath.Join(m.Hosts["a"].Dir, "g.pem"))})
-	waitConn(t, m, ctx, "c", "office", 20*time.Second, func(c oe.ConnStatus) bool { return c.State == "up" })
+	waitConn(t, m, ctx, "c", "office", 20*time.Second, func(c control.ConnStatus) bool { return c.State == control.ConnUp })
 	cap := capture(t, m)
 	if r := m.Ping(ctx, "b", e.Addr4, 5, 200*time.Millisecond); r.Received < 4 {
 		t.Fatalf("road warrior b → e (trap): %d/5\n%s", r.Received, r.Output)
@@ -330,12 +327,12 @@ conns:
 			t.Errorf("%s ↔ g: %d ESP packets", h, n)
 		}
 	}
-	waitConn(t, m, ctx, "a", "office", 10*time.Second, func(c oe.ConnStatus) bool { return c.State == "up" })
+	waitConn(t, m, ctx, "a", "office", 10*time.Second, func(c control.ConnStatus) bool { return c.State == control.ConnUp })
 	if r := m.Ping(ctx, "a", e.Addr4, 3, 200*time.Millisecond); r.Received != 3 {
 		t.Errorf("road warrior a (pubkey) → e: %d/3\n%s", r.Received, r.Output)
 	}
 	gs := connList(t, m, ctx, "g")
-	if gs["rw-bob"].Tunnels != 1 || gs["rw-carol"].Tunnels != 1 || gs["rw-alice"].Tunnels != 1 || gs["rw-bob"].Auth != "psk" || gs["rw-alice"].Auth != "key" {
+	if gs["rw-bob"].Tunnels != 1 || gs["rw-carol"].Tunnels != 1 || gs["rw-alice"].Tunnels != 1 || gs["rw-bob"].Auth != control.AuthPSK || gs["rw-alice"].Auth != control.AuthKey {
 		t.Fatalf("g's road warriors: %+v", gs)
 	}
 	if !strings.Contains(strings.Join(gs["rw-bob"].Peers, " "), m.Hosts["b"].Addr4.String()) {
@@ -348,7 +345,7 @@ conns:
 	if out, err := m.CLI(ctx, "d", "conn", "up", "office"); err != nil {
 		t.Fatalf("conn up on d: %v\n%s", err, out)
 	}
-	st := waitConn(t, m, ctx, "g", "rw-bob", 10*time.Second, func(c oe.ConnStatus) bool {
+	st := waitConn(t, m, ctx, "g", "rw-bob", 10*time.Second, func(c control.ConnStatus) bool {
 		return c.Tunnels == 1 && strings.Contains(strings.Join(c.Peers, " "), d.Addr4.String())
 	})
 	if strings.Contains(strings.Join(st.Peers, " "), m.Hosts["b"].Addr4.String()) {
@@ -394,7 +391,7 @@ func TestConnKeyingTriesGiveUp(t *testing.T) {
 	}
 	os.Chmod(sec, 0o600)
 	start(t, m, ctx, "a", conf)
-	st := waitConn(t, m, ctx, "a", "nowhere", 20*time.Second, func(c oe.ConnStatus) bool { return c.State == "gave-up" })
+	st := waitConn(t, m, ctx, "a", "nowhere", 20*time.Second, func(c control.ConnStatus) bool { return c.State == control.ConnGaveUp })
 	if st.Tries != 2 || !strings.Contains(st.LastError, "gave up after 2 tries") || !strings.Contains(st.LastError, "AUTHENTICATION_FAILED") {
 		t.Errorf("gave up: %+v", st)
 	}
@@ -412,7 +409,7 @@ func TestConnKeyingTriesGiveUp(t *testing.T) {
 	if out, err := m.CLI(ctx, "a", "conn", "add", extra); err != nil || !strings.Contains(out, "added later") {
 		t.Errorf("conn add: %v\n%s", err, out)
 	}
-	if st := connList(t, m, ctx, "a")["later"]; st.State != "added" || st.Routed {
+	if st := connList(t, m, ctx, "a")["later"]; st.State != control.ConnAdded || st.Routed {
 		t.Errorf("added conn: %+v", st)
 	}
 	if out, err := m.CLI(ctx, "a", "secrets", "reload"); err != nil || !strings.Contains(out, "1 PSK conn") {
@@ -422,8 +419,7 @@ func TestConnKeyingTriesGiveUp(t *testing.T) {
 	if out, err := m.CLI(ctx, "a", "conn", "route", "later"); err != nil {
 		t.Errorf("conn route: %v\n%s", err, out)
 	}
-	out, _ = m.CLI(ctx, "a", "policy", "explain", "198.19.10.7")
-	if !strings.Contains(out, "conn later") {
+	if ex, out := explain(t, m, ctx, "a", "198.19.10.7"); ex.Conn != "later" {
 		t.Errorf("policy explain after conn route:\n%s", out)
 	}
 	os.WriteFile(extra, []byte(fmt.Sprintf("conns:\n  - name: later\n    remote: %s\n    local: %s\n    remote_subnets: [198.19.11.0/24]\n    keying_tries: 7\n", b.Addr4, a.Addr4)), 0o644)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/oemesh/oemesh/internal/control"
 	"github.com/oemesh/oemesh/internal/lab"
 )
 
@@ -93,7 +94,7 @@ func TestMeshDeadResolverOneSide(t *testing.T) {
 				t.Errorf("%d cleartext answers b→a, want ≥ %d", n, tc.count-firstAfter)
 			}
 			out, _ := m.CLI(ctx, "b", "traffic", "--json")
-			var sas []struct{ Peer string }
+			var sas []control.TunnelStatus
 			json.Unmarshal([]byte(out), &sas)
 			if len(sas) != 0 {
 				t.Errorf("b keeps SAs with a, which a does not have:\n%s", out)

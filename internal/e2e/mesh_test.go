@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oemesh/oemesh/internal/control"
 	"github.com/oemesh/oemesh/internal/lab"
 )
 
@@ -121,8 +122,9 @@ func TestNoKeyGoesClearFast(t *testing.T) {
 	if n := c.Settled().From(a.Addr4, d.Addr4, lab.KindICMP); n != 3 {
 		t.Errorf("cleartext echo requests a→d: %d, want 3", n)
 	}
-	out, _ := m.CLI(ctx, "a", "shunts")
-	if !strings.Contains(out, "pass") || !strings.Contains(out, "no key in DNS") {
+	if ss, out := shunts(t, m, ctx, "a"); !hasShunt(ss, func(s control.ShuntStatus) bool {
+		return s.Kind == control.ShuntPass && strings.Contains(s.Reason, "no key in DNS")
+	}) {
 		t.Errorf("oemesh shunts:\n%s", out)
 	}
 }
@@ -148,8 +150,7 @@ func TestPrivateDropsThenSucceeds(t *testing.T) {
 	if n := c.Settled().From(a.Addr4, d.Addr4, lab.KindICMP); n != 0 {
 		t.Errorf("private group leaked %d cleartext packets a→d", n)
 	}
-	out, _ := m.CLI(ctx, "a", "shunts")
-	if !strings.Contains(out, "drop") {
+	if ss, out := shunts(t, m, ctx, "a"); !hasShunt(ss, func(s control.ShuntStatus) bool { return s.Kind == control.ShuntDrop }) {
 		t.Errorf("oemesh shunts:\n%s", out)
 	}
 
@@ -201,8 +202,7 @@ func TestBlockClearAndMostSpecific(t *testing.T) {
 	if counts.From(a.Addr4, cc.Addr4, lab.KindICMP)+counts.From(a.Addr4, cc.Addr4, lab.KindIKE) != 0 {
 		t.Errorf("block group: packets left a for c: %v", counts)
 	}
-	out, _ := m.CLI(ctx, "a", "policy", "explain", "198.18.0.2")
-	if !strings.Contains(out, "clear (198.18.0.2/32") {
+	if ex, out := explain(t, m, ctx, "a", "198.18.0.2"); ex.Group != control.GroupClear || !prefixIs(ex, "198.18.0.2/32") {
 		t.Errorf("explain: %s", out)
 	}
 }
@@ -244,13 +244,13 @@ func TestResponderRefuses(t *testing.T) {
 	if r.Received < 2 {
 		t.Errorf("after refusal a→b should fall back to clear: %d/3\n%s", r.Received, r.Output)
 	}
-	out, _ := m.CLI(ctx, "a", "shunts")
-	if !strings.Contains(out, "pass") {
+	if ss, out := shunts(t, m, ctx, "a"); !hasShunt(ss, func(s control.ShuntStatus) bool { return s.Kind == control.ShuntPass }) {
 		t.Errorf("a's shunts:\n%s", out)
 	}
-	out, _ = m.CLI(ctx, "b", "status", "--json")
-	if !strings.Contains(out, `"refused": 1`) {
-		t.Errorf("b's status does not count the refusal:\n%s", out)
+	out, _ := m.CLI(ctx, "b", "status", "--json")
+	var st control.Status
+	if err := decodeStrict([]byte(out), &st); err != nil || st.Counts["refused"] != 1 {
+		t.Errorf("b's status does not count the refusal (%v):\n%s", err, out)
 	}
 }
 
@@ -269,8 +269,7 @@ func TestForgedKeyRefused(t *testing.T) {
 	if strings.Contains(out, "198.18.0.2") {
 		t.Errorf("a tunnel came up with a forged key:\n%s", out)
 	}
-	out, _ = m.CLI(ctx, "a", "shunts")
-	if !strings.Contains(out, "198.18.0.2") {
+	if ss, out := shunts(t, m, ctx, "a"); !hasShunt(ss, func(s control.ShuntStatus) bool { return s.Dst == "198.18.0.2" || s.Src == "198.18.0.2" }) {
 		t.Errorf("a has no failure shunt:\n%s", out)
 	}
 }
@@ -323,8 +322,8 @@ func TestLifecycle(t *testing.T) {
 	m.Signal("a", syscall.SIGHUP)
 	deadline = time.Now().Add(10 * time.Second)
 	for {
-		out, _ := m.CLI(ctx, "a", "policy", "explain", "198.18.0.2")
-		if strings.Contains(out, "block") {
+		ex, out := explain(t, m, ctx, "a", "198.18.0.2")
+		if ex.Group == control.GroupBlock {
 			break
 		}
 		if time.Now().After(deadline) {

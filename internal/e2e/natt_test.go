@@ -4,11 +4,11 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/oemesh/oemesh/dnskey"
+	"github.com/oemesh/oemesh/internal/control"
 	"github.com/oemesh/oemesh/internal/lab"
 )
 
@@ -101,10 +101,10 @@ func TestNATTraversal(t *testing.T) {
 		t.Errorf("%d packets with n's inside address crossed the router", k)
 	}
 	// B sees n as the router's address with n's own ID.
-	out, err := m.CLI(ctx, "b", "traffic", "--json")
-	if err != nil || !strings.Contains(out, `"peer": "198.18.0.9"`) || !strings.Contains(out, `"peer_id": "198.18.3.10"`) ||
-		!strings.Contains(out, `"auth": "key"`) {
-		t.Errorf("oemesh traffic on b: %v\n%s", err, out)
+	if ts, out := traffic(t, m, ctx, "b"); !hasTunnel(ts, func(tn control.TunnelStatus) bool {
+		return tn.Peer == "198.18.0.9" && tn.PeerID == "198.18.3.10" && tn.Auth == control.AuthKey
+	}) {
+		t.Errorf("oemesh traffic on b:\n%s", out)
 	}
 	// B answers n's next pings through the NAT mapping too.
 	if r := m.Ping(ctx, "n", b.Addr4, 3, 100*time.Millisecond); r.Received != 3 {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oemesh/oemesh/internal/control"
 	"github.com/oemesh/oemesh/internal/lab"
 )
 
@@ -72,9 +73,9 @@ func TestNullPrivateUnsignedKey(t *testing.T) {
 			}
 			for host, peer := range map[string]string{"a": b.Addr4.String(), "b": a.Addr4.String()} {
 				out, _ := m.CLI(ctx, host, "traffic", "--json")
-				var sas []struct{ Peer, Auth string }
+				var sas []control.TunnelStatus
 				json.Unmarshal([]byte(out), &sas)
-				if len(sas) != 1 || sas[0].Peer != peer || !strings.HasPrefix(sas[0].Auth, "null") {
+				if len(sas) != 1 || sas[0].Peer != peer || sas[0].Auth != control.AuthNull {
 					t.Errorf("%s's SAs: want one, NULL-authenticated, with %s:\n%s", host, peer, out)
 				}
 			}
@@ -105,11 +106,13 @@ func TestNullPrivateUnsignedKeyOff(t *testing.T) {
 	if n := counts.From(a.Addr4, b.Addr4, lab.KindICMP); n != 0 {
 		t.Errorf("private group leaked %d cleartext packets a→b", n)
 	}
-	if out, _ := m.CLI(ctx, "a", "shunts"); !strings.Contains(out, "drop") || !strings.Contains(out, "no key in DNS") {
+	if ss, out := shunts(t, m, ctx, "a"); !hasShunt(ss, func(s control.ShuntStatus) bool {
+		return s.Kind == control.ShuntDrop && strings.Contains(s.Reason, "no key in DNS")
+	}) {
 		t.Errorf("a's shunts:\n%s", out)
 	}
 	out, _ := m.CLI(ctx, "b", "traffic", "--json")
-	var sas []struct{ Peer string }
+	var sas []control.TunnelStatus
 	json.Unmarshal([]byte(out), &sas)
 	if len(sas) != 0 {
 		t.Errorf("b keeps SAs with a, which a does not have:\n%s", out)

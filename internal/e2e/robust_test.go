@@ -11,6 +11,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/oemesh/oemesh/internal/control"
 	"github.com/oemesh/oemesh/internal/lab"
 )
 
@@ -55,7 +56,7 @@ func TestUniqueIDs(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		out, _ := m.CLI(ctx, "b", "traffic", "--json")
-		var sas []struct{ Peer string }
+		var sas []control.TunnelStatus
 		json.Unmarshal([]byte(out), &sas)
 		n := 0
 		for _, sa := range sas {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/oemesh/oemesh/dnskey"
+	"github.com/oemesh/oemesh/internal/control"
 	"github.com/oemesh/oemesh/internal/lab"
 	"github.com/oemesh/oemesh/internal/peers"
 )
@@ -109,12 +110,12 @@ func TestStrongSwanConfiguredPeer(t *testing.T) {
 	}
 	checkStrongSwanChild(t, ctx, ssw)
 
-	out, err := m.CLI(ctx, "a", "traffic", "--json")
-	if err != nil || !strings.Contains(out, `"peer": "198.18.0.2"`) || !strings.Contains(out, `"auth": "key"`) ||
-		!strings.Contains(out, `"mode": "tunnel"`) || !strings.Contains(out, `"initiator": true`) {
-		t.Errorf("oemesh traffic on a: %v\n%s", err, out)
+	if ts, out := traffic(t, m, ctx, "a"); !hasTunnel(ts, func(tn control.TunnelStatus) bool {
+		return tn.Peer == "198.18.0.2" && tn.Auth == control.AuthKey && tn.Mode == control.ModeTunnel && tn.Initiator
+	}) {
+		t.Errorf("oemesh traffic on a:\n%s", out)
 	}
-	out, err = m.CLI(ctx, "a", "peers")
+	out, err := m.CLI(ctx, "a", "peers")
 	if fp := dnskey.Fingerprint(b.Key.Public()); err != nil || !strings.Contains(out, "2.0.18.198.in-addr.arpa.") || !strings.Contains(out, fp) {
 		t.Errorf("oemesh peers on a (b's key from DNS, %s): %v\n%s", fp, err, out)
 	}
@@ -139,12 +140,12 @@ func TestStrongSwanInitiatesToOE(t *testing.T) {
 		t.Errorf("ping b→a: %d/%d answered\n%s", r.Received, r.Sent, r.Output)
 	}
 	checkEncrypted(t, c.Settled(), a, b, 5)
-	out, err := m.CLI(ctx, "a", "traffic", "--json")
-	if err != nil || !strings.Contains(out, `"peer": "198.18.0.2"`) || !strings.Contains(out, `"auth": "key"`) ||
-		!strings.Contains(out, `"mode": "tunnel"`) || !strings.Contains(out, `"initiator": false`) {
-		t.Errorf("oemesh traffic on a: %v\n%s", err, out)
+	if ts, out := traffic(t, m, ctx, "a"); !hasTunnel(ts, func(tn control.TunnelStatus) bool {
+		return tn.Peer == "198.18.0.2" && tn.Auth == control.AuthKey && tn.Mode == control.ModeTunnel && !tn.Initiator
+	}) {
+		t.Errorf("oemesh traffic on a:\n%s", out)
 	}
-	out, err = m.CLI(ctx, "a", "peers")
+	out, err := m.CLI(ctx, "a", "peers")
 	if fp := dnskey.Fingerprint(b.Key.Public()); err != nil || !strings.Contains(out, fp) {
 		t.Errorf("oemesh peers on a (b's key from DNS, %s): %v\n%s", fp, err, out)
 	}
@@ -168,8 +169,9 @@ func TestStrongSwanKeyNotInDNS(t *testing.T) {
 	if strings.Contains(out, "198.18.0.2") {
 		t.Errorf("a's tunnel to strongSwan came up with a key DNS does not publish:\n%s", out)
 	}
-	out, _ = m.CLI(ctx, "a", "shunts")
-	if !strings.Contains(out, "198.18.0.2") || !strings.Contains(out, "pass") {
+	if ss, out := shunts(t, m, ctx, "a"); !hasShunt(ss, func(s control.ShuntStatus) bool {
+		return (s.Dst == "198.18.0.2" || s.Src == "198.18.0.2") && s.Kind == control.ShuntPass
+	}) {
 		t.Errorf("a has no pass failure shunt for b:\n%s", out)
 	}
 }

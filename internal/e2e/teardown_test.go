@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oemesh/oemesh/internal/control"
 	"github.com/oemesh/oemesh/internal/lab"
 )
 
@@ -24,7 +25,7 @@ func sasWith(t *testing.T, m *lab.Mesh, ctx context.Context, host string, peer n
 	if err != nil {
 		t.Fatalf("oemesh traffic on %s: %v\n%s", host, err, out)
 	}
-	var sas []struct{ Peer string }
+	var sas []control.TunnelStatus
 	if err := json.Unmarshal([]byte(out), &sas); err != nil {
 		t.Fatalf("oemesh traffic --json on %s: %v\n%s", host, err, out)
 	}

@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/oemesh/oemesh/dnskey"
+	"github.com/oemesh/oemesh/internal/control"
 	"github.com/oemesh/oemesh/internal/netnstest"
 	"github.com/oemesh/oemesh/internal/peers"
-	"github.com/oemesh/oemesh/oe"
 )
 
 // Net-to-net conns between oemeshd (namespace A, userspace data plane) and
@@ -68,13 +68,13 @@ func (d *connDaemon) log() string {
 	return string(b)
 }
 
-func (d *connDaemon) conn(t *testing.T, ctx context.Context, name string) oe.ConnStatus {
+func (d *connDaemon) conn(t *testing.T, ctx context.Context, name string) control.ConnStatus {
 	t.Helper()
 	out, err := d.cli(ctx, "--json", "conn", "list")
 	if err != nil {
 		t.Fatalf("conn list: %v\n%s", err, out)
 	}
-	var cs []oe.ConnStatus
+	var cs []control.ConnStatus
 	if err := json.Unmarshal([]byte(out), &cs); err != nil {
 		t.Fatalf("conn list: %v\n%s", err, out)
 	}
@@ -84,7 +84,7 @@ func (d *connDaemon) conn(t *testing.T, ctx context.Context, name string) oe.Con
 		}
 	}
 	t.Fatalf("no conn %s in %s", name, out)
-	return oe.ConnStatus{}
+	return control.ConnStatus{}
 }
 
 // startConnDaemon writes a configuration with conn (YAML lines of one
@@ -255,7 +255,7 @@ func TestConnStrongSwanInitiator(t *testing.T) {
 			if _, err := ssw.Log.WaitFrom(ctx, mark, re); err != nil {
 				t.Errorf("strongSwan did not install the conn's CHILD SA (%s === %s): %v", connNetB, connNetA, err)
 			}
-			if st := d.conn(t, ctx, "net"); st.State != "up" || st.Tunnels != 1 {
+			if st := d.conn(t, ctx, "net"); st.State != control.ConnUp || st.Tunnels != 1 {
 				t.Errorf("conn on oemeshd: %+v", st)
 			}
 			pingThrough(t, ctx, net.A, "198.19.1.1", "198.19.2.1", ssw)
@@ -286,7 +286,7 @@ func TestConnStrongSwanResponder(t *testing.T) {
 			deadline := time.Now().Add(10 * time.Second)
 			for {
 				st := d.conn(t, ctx, "net")
-				if st.State == "up" && st.Tunnels == 1 {
+				if st.State == control.ConnUp && st.Tunnels == 1 {
 					break
 				}
 				if time.Now().After(deadline) {
