@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oemesh/oemesh/internal/control"
 	"github.com/oemesh/oemesh/internal/lab"
 	"github.com/oemesh/oemesh/internal/peers"
 )
@@ -185,45 +186,26 @@ func (d *oemeshd) CLI(ctx context.Context, args ...string) (string, error) {
 	return string(out), nil
 }
 
-// status is the part of `oemesh status --json` the tests read.
-type status struct {
-	Dataplane string `json:"dataplane"`
-	Why       string `json:"dataplane_reason"`
-}
-
-func (d *oemeshd) Status(ctx context.Context) status {
+func (d *oemeshd) Status(ctx context.Context) control.Status {
 	d.t.Helper()
 	out, err := d.CLI(ctx, "status", "--json")
 	if err != nil {
 		d.t.Fatal(err)
 	}
-	var s status
+	var s control.Status
 	if err := json.Unmarshal([]byte(out), &s); err != nil {
 		d.t.Fatalf("oemesh status --json: %v\n%s", err, out)
 	}
 	return s
 }
 
-// tunnel is one entry of `oemesh traffic --json`.
-type tunnel struct {
-	Peer      string `json:"peer"`
-	PeerID    string `json:"peer_id"`
-	Auth      string `json:"auth"`
-	Mode      string `json:"mode"`
-	SPIIn     string `json:"spi_in"`
-	SPIOut    string `json:"spi_out"`
-	InBytes   uint64 `json:"in_bytes"`
-	OutBytes  uint64 `json:"out_bytes"`
-	Initiator bool   `json:"initiator"`
-}
-
-func (d *oemeshd) Traffic(ctx context.Context) []tunnel {
+func (d *oemeshd) Traffic(ctx context.Context) []control.TunnelStatus {
 	d.t.Helper()
 	out, err := d.CLI(ctx, "traffic", "--json")
 	if err != nil {
 		d.t.Fatal(err)
 	}
-	var ts []tunnel
+	var ts []control.TunnelStatus
 	if err := json.Unmarshal([]byte(out), &ts); err != nil {
 		d.t.Fatalf("oemesh traffic --json: %v\n%s", err, out)
 	}
@@ -231,7 +213,7 @@ func (d *oemeshd) Traffic(ctx context.Context) []tunnel {
 }
 
 // WaitTunnel waits until oemeshd lists an SA pair with peer.
-func (d *oemeshd) WaitTunnel(ctx context.Context, peer netip.Addr) tunnel {
+func (d *oemeshd) WaitTunnel(ctx context.Context, peer netip.Addr) control.TunnelStatus {
 	d.t.Helper()
 	for {
 		for _, tn := range d.Traffic(ctx) {
