@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/netip"
@@ -260,17 +261,15 @@ func firstRTT(out string) (time.Duration, bool) {
 
 // group asks the initiator's daemon which group applies to dst.
 func (l *labRun) group(ctx context.Context, host string, dst netip.Addr) string {
-	out, err := l.mesh.CLI(ctx, host, "policy", "explain", dst.String())
+	out, err := l.mesh.CLI(ctx, host, "policy", "explain", "--json", dst.String())
 	if err != nil {
 		return "?"
 	}
-	// "ADDR: GROUP (PREFIX at FILE:LINE)"
-	_, rest, ok := strings.Cut(strings.TrimSpace(out), ": ")
-	if !ok {
+	var ex control.Explanation
+	if json.Unmarshal([]byte(out), &ex) != nil || ex.Group == "" {
 		return "?"
 	}
-	g, _, _ := strings.Cut(rest, " ")
-	return g
+	return string(ex.Group)
 }
 
 // publishD gives d a key in DNS and a daemon, then waits until a has
@@ -294,21 +293,23 @@ func publishD(ctx context.Context, l *labRun) (string, error) {
 	client := control.NewClient(m.Hosts["a"].Socket)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		shunts, err1 := m.CLI(ctx, "a", "shunts")
-		// Decoded loosely: only the names matter here.
-		var peers []struct {
-			Name string `json:"name"`
+		var shunts []control.ShuntStatus
+		err1 := client.Do(ctx, "GET", "/v1/shunts", nil, &shunts)
+		shunted := false
+		for _, s := range shunts {
+			shunted = shunted || s.Src == d6.String() || s.Dst == d6.String()
 		}
+		var peers []control.PeerEntry
 		err2 := client.Do(ctx, "GET", "/v1/peers", nil, &peers)
 		cached := false
 		for _, p := range peers {
 			cached = cached || strings.EqualFold(p.Name, rev)
 		}
-		if err1 == nil && err2 == nil && !strings.Contains(shunts, d6.String()) && !cached {
+		if err1 == nil && err2 == nil && !shunted && !cached {
 			break
 		}
 		if time.Now().After(deadline) {
-			return "", fmt.Errorf("a still holds a shunt or a DNS answer for %s after 30 s (%v, %v):\n%s", d6, err1, err2, shunts)
+			return "", fmt.Errorf("a still holds a shunt or a DNS answer for %s after 30 s (%v, %v): shunts %+v", d6, err1, err2, shunts)
 		}
 		select {
 		case <-ctx.Done():
