@@ -7,8 +7,8 @@ import (
 
 // Position is a place in a policy file.
 type Position struct {
-	File string `json:"file"`
-	Line int    `json:"line"`
+	File string
+	Line int
 }
 
 func (p Position) String() string { return fmt.Sprintf("%s:%d", p.File, p.Line) }

@@ -10,11 +10,11 @@ import (
 
 // Entry is one prefix of one group, and where it was written.
 type Entry struct {
-	Prefix netip.Prefix `json:"prefix"`
-	Group  Group        `json:"group"`
-	Source Position     `json:"source"`
+	Prefix netip.Prefix
+	Group  Group
+	Source Position
 	// Host is the host name the prefix was resolved from, if any.
-	Host string `json:"host,omitempty"`
+	Host string
 }
 
 // Match is the answer to "which group applies to this address".

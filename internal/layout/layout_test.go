@@ -22,6 +22,11 @@ var rules = []struct {
 	{"internal/config", nil},
 	{"internal/control", nil},
 	{"oe/...", []string{"policygroups/...", "dnskey/...", "ike/...", "kernel", "kernel/..."}},
+	// The CLI shows the daemon's replies through internal/control only;
+	// the domain packages it imports serve its offline tools (probe,
+	// respond, newhostkey, dns lookup, policy --dir, import) and its
+	// tests (internal/config). It never imports oe.
+	{"cmd/oemesh", []string{"internal/control", "ike/...", "dnskey/...", "policygroups/...", "kernel/xfrm", "internal/ipsecconf", "internal/config"}},
 }
 
 // testHarness are the internal packages any test may use: they build test
