@@ -126,7 +126,7 @@ func tunnelView(t oe.TunnelStatus) control.TunnelStatus {
 		Initiator: t.Initiator,
 	}
 	if t.Auth != ike.AuthKindNull {
-		v.PeerID = t.PeerID.String()
+		v.PeerID = peerIDText(t.PeerID)
 	}
 	return v
 }

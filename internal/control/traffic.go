@@ -8,9 +8,10 @@ type TunnelStatus struct {
 	// Peer is the peer's outer IP address (after NAT: the address its
 	// packets come from).
 	Peer string `json:"peer"`
-	// PeerID is the IKE identity the peer proved: an IP address, @FQDN,
-	// an email address or a key ID in text. It is "" when the peer is
-	// anonymous (Auth is "null").
+	// PeerID is the IKE identity the peer proved: an IP address or
+	// "@FQDN", as in the configuration; other identity types are written
+	// TYPE:VALUE (e.g. ID_RFC822_ADDR:"a@example.org", ID_KEY_ID:hex). It
+	// is "" when the peer is anonymous (Auth is "null").
 	PeerID string `json:"peer_id"`
 	// Auth is how the peer authenticated.
 	Auth Auth `json:"auth"`

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"encoding/json"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/oemesh/oemesh/dnskey"
+	"github.com/oemesh/oemesh/ike"
+	"github.com/oemesh/oemesh/internal/control"
+	"github.com/oemesh/oemesh/kernel"
+	"github.com/oemesh/oemesh/oe"
+	"github.com/oemesh/oemesh/policygroups"
+)
+
+// enumCase is one typed value and the enum it must become.
+type enumCase struct {
+	name string
+	got  interface{ Valid() bool }
+	want any
+}
+
+// TestEnumViews maps every value of the domain packages' enums that the
+// daemon serves: each becomes the documented control value, and a value
+// outside the known set becomes an invalid (empty) one, never display text.
+func TestEnumViews(t *testing.T) {
+	cases := []enumCase{
+		{"pubkey", authView(ike.AuthKindPubkey), control.AuthKey},
+		{"psk", authView(ike.AuthKindPSK), control.AuthPSK},
+		{"null", authView(ike.AuthKindNull), control.AuthNull},
+		{"tunnel", modeView(ike.ModeTunnel), control.ModeTunnel},
+		{"transport", modeView(ike.ModeTransport), control.ModeTransport},
+		{"pass", shuntKindView(kernel.ShuntPass), control.ShuntPass},
+		{"drop", shuntKindView(kernel.ShuntDrop), control.ShuntDrop},
+		{"hold", shuntKindView(kernel.ShuntHold), control.ShuntHold},
+		{"IPSECKEY", recordTypeView(dnskey.SourceIPSECKEY), control.RecordIPSECKEY},
+		{"TXT", recordTypeView(dnskey.SourceTXT), control.RecordTXT},
+		{"KEY", recordTypeView(dnskey.SourceKEY), control.RecordKEY},
+		{"records", answerView(dnskey.AnswerRecords), control.AnswerRecords},
+		{"NODATA", answerView(dnskey.AnswerNoData), control.AnswerNoData},
+		{"NXDOMAIN", answerView(dnskey.AnswerNXDomain), control.AnswerNXDomain},
+		{"alg none", algorithmView(dnskey.AlgorithmNone), control.KeyNone},
+		{"DSA", algorithmView(dnskey.AlgorithmDSA), control.KeyDSA},
+		{"RSA", algorithmView(dnskey.AlgorithmRSA), control.KeyRSA},
+		{"ECDSA", algorithmView(dnskey.AlgorithmECDSA), control.KeyECDSA},
+		{"EdDSA", algorithmView(dnskey.AlgorithmEdDSA), control.KeyEdDSA},
+	}
+	wantGroups := []control.Group{control.GroupClear, control.GroupClearOrPrivate, control.GroupPrivateOrClear, control.GroupPrivate, control.GroupBlock}
+	for i, g := range policygroups.Groups {
+		cases = append(cases, enumCase{g.String(), groupView(g), wantGroups[i]})
+	}
+	for _, c := range cases {
+		if !c.got.Valid() || c.got != c.want {
+			t.Errorf("%s: %q (valid %v), want %q", c.name, c.got, c.got.Valid(), c.want)
+		}
+	}
+	for _, bad := range []interface{ Valid() bool }{authView(ike.AuthKindNone), modeView(ike.Mode(200)), groupView(policygroups.Group(200)),
+		shuntKindView(kernel.ShuntKind(200)), recordTypeView(dnskey.Source(200)), answerView(dnskey.Answer(200)), algorithmView(dnskey.Algorithm(200))} {
+		if bad.Valid() {
+			t.Errorf("an unknown value became the valid %q", bad)
+		}
+	}
+}
+
+func TestTunnelView(t *testing.T) {
+	ts := []ike.TrafficSelector{{Start: netip.MustParseAddr("198.18.0.1"), End: netip.MustParseAddr("198.18.0.1")}}
+	in := oe.TunnelStatus{
+		Peer: netip.MustParseAddr("198.18.0.2"), PeerID: ike.NullIdentity(), Auth: ike.AuthKindNull, Mode: ike.ModeTransport,
+		Local: ts, Remote: ts, SPIIn: 0xc0ffee, SPIOut: 0x1, InBytes: 10, OutBytes: 20,
+		Age: 65*time.Second + 600*time.Millisecond, Idle: 400 * time.Millisecond, Initiator: true,
+	}
+	want := control.TunnelStatus{Peer: "198.18.0.2", Auth: control.AuthNull, Mode: control.ModeTransport,
+		Local: []string{"198.18.0.1-198.18.0.1"}, Remote: []string{"198.18.0.1-198.18.0.1"}, SPIIn: "00c0ffee", SPIOut: "00000001",
+		InBytes: 10, OutBytes: 20, AgeSeconds: 66, IdleSeconds: 0, Initiator: true}
+	if got := tunnelView(in); !jsonEqual(t, got, want) {
+		t.Errorf("anonymous peer:\n got %+v\nwant %+v", got, want)
+	}
+	in.Auth, in.PeerID = ike.AuthKindPubkey, ike.FQDNIdentity("b.example")
+	want.Auth, want.PeerID = control.AuthKey, "@b.example"
+	if got := tunnelView(in); !jsonEqual(t, got, want) {
+		t.Errorf("key peer:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestPeersView(t *testing.T) {
+	es := []dnskey.CacheEntry{{
+		Name: "2.0.18.198.in-addr.arpa.", Type: dnskey.SourceIPSECKEY, Answer: dnskey.AnswerRecords, Secure: true, Expires: 299 * time.Second,
+		Keys: []dnskey.PeerKey{
+			{Name: "2.0.18.198.in-addr.arpa.", Source: dnskey.SourceIPSECKEY, Precedence: 10, Algorithm: dnskey.AlgorithmEdDSA,
+				Gateway: dnskey.Gateway{Kind: dnskey.GatewayAddr, Addr: netip.MustParseAddr("198.18.0.9")}, TTL: 299 * time.Second, Record: "r1"},
+			{Name: "2.0.18.198.in-addr.arpa.", Source: dnskey.SourceKEY, Precedence: dnskey.NoPrecedence, Algorithm: dnskey.AlgorithmRSA, Record: "r2"},
+		},
+	}, {Name: "3.0.18.198.in-addr.arpa.", Type: dnskey.SourceTXT, Answer: dnskey.AnswerNXDomain}}
+	ten := 10
+	want := []control.PeerEntry{{
+		Name: "2.0.18.198.in-addr.arpa.", Type: control.RecordIPSECKEY, Answer: control.AnswerRecords, Secure: true, ExpiresInSeconds: 299,
+		Keys: []control.PeerKey{
+			{Name: "2.0.18.198.in-addr.arpa.", Source: control.RecordIPSECKEY, Precedence: &ten, Gateway: "198.18.0.9", Algorithm: control.KeyEdDSA, TTLSeconds: 299, Record: "r1"},
+			{Name: "2.0.18.198.in-addr.arpa.", Source: control.RecordKEY, Algorithm: control.KeyRSA, Record: "r2"},
+		},
+	}, {Name: "3.0.18.198.in-addr.arpa.", Type: control.RecordTXT, Answer: control.AnswerNXDomain}}
+	if got := peersView(es); !jsonEqual(t, got, want) {
+		t.Errorf("peers:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+// TestExplanationJSON pins the documented JSON form of `policy explain`:
+// prefix is null and source "default" when nothing matched.
+func TestExplanationJSON(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "private"), []byte("\n192.0.2.0/24\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, _, err := policygroups.Load(t.Context(), dir, policygroups.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ addr, want string }{
+		{"192.0.2.9", `{"address":"192.0.2.9","group":"private","prefix":"192.0.2.0/24","source":"` + filepath.Join(dir, "private") + `:2"}`},
+		{"203.0.113.1", `{"address":"203.0.113.1","group":"clear","prefix":null,"source":"default"}`},
+	} {
+		b, err := json.Marshal(explanationView(p.Lookup(netip.MustParseAddr(tc.addr)).Explain()))
+		if err != nil || string(b) != tc.want {
+			t.Errorf("%s: %s %v, want %s", tc.addr, b, err, tc.want)
+		}
+	}
+}
+
+func TestConnView(t *testing.T) {
+	for _, tc := range []struct {
+		auth string
+		want control.Auth
+	}{{"key", control.AuthKey}, {"psk", control.AuthPSK}, {"null (anonymous)", control.AuthNull}} {
+		c := connView(oe.ConnStatus{Name: "office", State: "gave-up", Auto: "route", Auth: tc.auth, Since: "1m5s"})
+		if c.Auth != tc.want || c.State != control.ConnGaveUp || c.Auto != control.AutoRoute || c.SinceSeconds != 65 ||
+			!c.Auth.Valid() || !c.State.Valid() || !c.Auto.Valid() {
+			t.Errorf("auth %q: %+v", tc.auth, c)
+		}
+	}
+}
+
+// jsonEqual compares two values by their JSON: what a client would see.
+func jsonEqual(t *testing.T, a, b any) bool {
+	t.Helper()
+	ja, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jb, err := json.Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(ja) == string(jb)
+}
