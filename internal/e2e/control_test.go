@@ -4,7 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/oemesh/oemesh/internal/control"
 	"github.com/oemesh/oemesh/internal/lab"
@@ -82,3 +87,175 @@ func explain(t *testing.T, m *lab.Mesh, ctx context.Context, host, addr string) 
 
 // prefixIs reports whether an explanation's prefix is p.
 func prefixIs(ex control.Explanation, p string) bool { return ex.Prefix != nil && *ex.Prefix == p }
+
+// TestControlAPITypes runs a real mesh with a tunnel (a↔b), a failure
+// shunt (a→d, which publishes no key), a DNS cache and configured conns,
+// then asks a's daemon every endpoint of the control API, and runs every
+// `oemesh --json` subcommand that shows one, and decodes each reply into
+// its internal/control type with unknown fields disallowed: the wire is
+// exactly those types. The enum fields must hold documented values.
+func TestControlAPITypes(t *testing.T) {
+	m := newMesh(t, lab.MeshOptions{})
+	ctx := ctxT(t, 120*time.Second)
+	a, b, d := m.Hosts["a"], m.Hosts["b"], m.Hosts["d"]
+	sec := filepath.Join(a.Dir, "ipsec.secrets")
+	writeSecrets(t, sec, fmt.Sprintf("%s 198.18.0.250 : PSK \"spare\"\n%s 198.18.0.251 : PSK \"extra\"\n", a.Addr4, a.Addr4))
+	conn := func(name, remote string) string {
+		return fmt.Sprintf("  - name: %s\n    local: %s\n    remote: %s\n    auth: psk\n    psk: %s\n    auto: add\n", name, a.Addr4, remote, sec)
+	}
+	extra := filepath.Join(a.Dir, "extra.yaml")
+	if err := os.WriteFile(extra, []byte("conns:\n"+conn("extra", "198.18.0.251")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start(t, m, ctx, "b", responder)
+	start(t, m, ctx, "a", lab.HostConfig{Policies: initiator.Policies, Extra: "oe:\n  null_auth: \"off\"\nconns:\n" + conn("spare", "198.18.0.250")})
+	if r := m.Ping(ctx, "a", b.Addr4, 3, 200*time.Millisecond); r.Received == 0 {
+		t.Fatalf("ping a→b: %+v", r)
+	}
+	m.Ping(ctx, "a", d.Addr4, 2, 200*time.Millisecond) // no key: a pass shunt
+	client := control.NewClient(a.Socket)
+	call := func(method, path string, in, out any) {
+		t.Helper()
+		var raw json.RawMessage
+		if err := client.Do(ctx, method, path, in, &raw); err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		if err := decodeStrict(raw, out); err != nil {
+			t.Errorf("%s %s: the reply is not a %T: %v\n%s", method, path, out, err, raw)
+		}
+	}
+	cli := func(out any, args ...string) {
+		t.Helper()
+		text, err := m.CLI(ctx, "a", append([]string{"--json"}, args...)...)
+		if err != nil {
+			t.Errorf("oemesh %v: %v\n%s", args, err, text)
+		}
+		if err := decodeStrict([]byte(text), out); err != nil {
+			t.Errorf("oemesh --json %v: the output is not a %T: %v\n%s", args, out, err, text)
+		}
+	}
+
+	// GET endpoints, each through the socket and through the CLI.
+	var st, stCLI control.Status
+	call("GET", "/v1/status", nil, &st)
+	cli(&stCLI, "status")
+	for g := range st.Policy.Counts {
+		if !g.Valid() {
+			t.Errorf("status: policy group %q", g)
+		}
+	}
+	if st.Counts["tunnels"] == 0 {
+		t.Errorf("status counts no tunnel: %+v", st.Counts)
+	}
+	var ts, tsCLI []control.TunnelStatus
+	call("GET", "/v1/traffic", nil, &ts)
+	cli(&tsCLI, "traffic")
+	if len(ts) == 0 || len(tsCLI) != len(ts) {
+		t.Errorf("traffic: %d tunnels, %d by the CLI; want the same, at least 1", len(ts), len(tsCLI))
+	}
+	for _, tn := range ts {
+		if !tn.Auth.Valid() || !tn.Mode.Valid() || tn.Peer != b.Addr4.String() || tn.Auth != control.AuthKey || tn.PeerID != b.Addr4.String() || len(tn.SPIIn) != 8 {
+			t.Errorf("tunnel: %+v", tn)
+		}
+	}
+	var ss, ssCLI []control.ShuntStatus
+	call("GET", "/v1/shunts", nil, &ss)
+	cli(&ssCLI, "shunts")
+	if !hasShunt(ss, func(s control.ShuntStatus) bool { return s.Dst == d.Addr4.String() && s.Kind == control.ShuntPass }) {
+		t.Errorf("no pass shunt for %s: %+v", d.Addr4, ss)
+	}
+	for _, s := range ss {
+		if !s.Kind.Valid() || !s.Group.Valid() || s.Expires.IsZero() {
+			t.Errorf("shunt: %+v", s)
+		}
+	}
+	var ps, psCLI []control.PeerEntry
+	call("GET", "/v1/peers", nil, &ps)
+	cli(&psCLI, "peers")
+	keys := 0
+	for _, p := range ps {
+		if !p.Type.Valid() || !p.Answer.Valid() {
+			t.Errorf("peer entry: %+v", p)
+		}
+		for _, k := range p.Keys {
+			keys++
+			if !k.Source.Valid() || !k.Algorithm.Valid() || !strings.HasPrefix(k.Fingerprint, "SHA256:") {
+				t.Errorf("peer key: %+v", k)
+			}
+		}
+	}
+	if keys == 0 || len(psCLI) != len(ps) {
+		t.Errorf("peers: %d entries with %d keys, %d by the CLI: want b's key\n%+v", len(ps), keys, len(psCLI), ps)
+	}
+	var cs, csCLI []control.ConnStatus
+	call("GET", "/v1/conns", nil, &cs)
+	cli(&csCLI, "conn", "list")
+	if len(cs) != 1 || cs[0].Name != "spare" || cs[0].State != control.ConnAdded || cs[0].Auto != control.AutoAdd || cs[0].Auth != control.AuthPSK || len(csCLI) != 1 {
+		t.Errorf("conns: %+v, by the CLI %+v", cs, csCLI)
+	}
+	var ex, exCLI control.Explanation
+	call("GET", "/v1/policy/explain?addr="+b.Addr4.String(), nil, &ex)
+	cli(&exCLI, "policy", "explain", b.Addr4.String())
+	if ex.Group != control.GroupPrivateOrClear || exCLI.Group != ex.Group || ex.Prefix == nil {
+		t.Errorf("explain: %+v, by the CLI %+v", ex, exCLI)
+	}
+	var mem, memCLI control.Memory
+	call("GET", "/v1/memory", nil, &mem)
+	cli(&memCLI, "memory")
+	if mem.HeapLive == 0 || memCLI.RSS == 0 {
+		t.Errorf("memory: %+v, by the CLI %+v", mem, memCLI)
+	}
+
+	// POST endpoints.
+	var pc, pcCLI control.PolicyCheck
+	call("POST", "/v1/policy/check", nil, &pc)
+	cli(&pcCLI, "policy", "check")
+	call("POST", "/v1/policy/reload", nil, &pc)
+	cli(&pcCLI, "policy", "reload")
+	if !pc.OK || !pcCLI.OK {
+		t.Errorf("policy reload: %+v, by the CLI %+v", pc, pcCLI)
+	}
+	var cr control.ConnReply
+	for _, v := range []struct {
+		path string
+		req  control.ConnRequest
+	}{
+		{"/v1/conn/route", control.ConnRequest{Name: "spare"}},
+		{"/v1/conn/unroute", control.ConnRequest{Name: "spare"}},
+		{"/v1/secrets/reload", control.ConnRequest{}},
+	} {
+		cr = control.ConnReply{}
+		call("POST", v.path, v.req, &cr)
+		if !cr.OK {
+			t.Errorf("POST %s: %+v", v.path, cr)
+		}
+	}
+	for _, args := range [][]string{{"conn", "route", "spare"}, {"conn", "unroute", "spare"}, {"secrets", "reload"}} {
+		cr = control.ConnReply{}
+		cli(&cr, args...)
+		if !cr.OK {
+			t.Errorf("oemesh %v: %+v", args, cr)
+		}
+	}
+	cr = control.ConnReply{}
+	call("POST", "/v1/conns/add", control.ConnRequest{File: extra}, &cr)
+	if !cr.OK {
+		t.Errorf("conns/add: %+v", cr)
+	}
+	var up, upCLI control.UpReply
+	call("POST", "/v1/up", control.UpRequest{Addr: b.Addr4.String()}, &up)
+	cli(&upCLI, "up", b.Addr4.String())
+	if !up.OK || !upCLI.OK {
+		t.Errorf("up: %+v, by the CLI %+v", up, upCLI)
+	}
+	upCLI = control.UpReply{}
+	cli(&upCLI, "down", b.Addr4.String())
+	if !upCLI.OK || upCLI.Deleted == 0 {
+		t.Errorf("down by the CLI: %+v", upCLI)
+	}
+	up = control.UpReply{}
+	call("POST", "/v1/down", control.UpRequest{Addr: b.Addr4.String()}, &up) // nothing left: a reply all the same
+	if up.OK || up.Addr != b.Addr4.String() {
+		t.Errorf("down again: %+v", up)
+	}
+}
