@@ -39,3 +39,13 @@ func TestCacheEntries(t *testing.T) {
 		}
 	}
 }
+
+// TestAnswerMatchesCache: the exported Answer values are the cache's own
+// answer kinds, one for one.
+func TestAnswerMatchesCache(t *testing.T) {
+	for k, want := range map[answerKind]Answer{answerPositive: AnswerRecords, answerNoData: AnswerNoData, answerNXDomain: AnswerNXDomain} {
+		if Answer(k) != want || want.String() != k.String() {
+			t.Errorf("answer kind %v: Answer %v (%q), want %v", k, Answer(k), want.String(), want)
+		}
+	}
+}
