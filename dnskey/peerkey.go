@@ -35,7 +35,7 @@ func (s Source) String() string {
 	return fmt.Sprintf("Source(%d)", uint8(s))
 }
 
-// MarshalText makes Source print by name (in logs, for instance).
+// MarshalText makes Source print by name in JSON.
 func (s Source) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // Algorithm numbers the public-key algorithm, in the IANA IPSECKEY registry's
@@ -67,7 +67,7 @@ func (a Algorithm) String() string {
 	return fmt.Sprintf("algorithm-%d", uint8(a))
 }
 
-// MarshalText makes Algorithm print by name (in logs, for instance).
+// MarshalText makes Algorithm print by name in JSON.
 func (a Algorithm) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
 
 // GatewayKind tells what a record's gateway field holds.
