@@ -25,12 +25,11 @@ type OE struct {
 	keys   KeySource
 	engine *ike.Engine
 
-	policy   atomic.Pointer[policygroups.Policy]
-	trapMu   sync.Mutex // serialises policy changes to the data plane
-	tunnels  tunnelTable
-	expected expectedKeys
-	gates    authGates // the point of no return of OE initiations (authgate.go)
-	conns    connTable // configured connections (conns.go)
+	policy  atomic.Pointer[policygroups.Policy]
+	trapMu  sync.Mutex // serialises policy changes to the data plane
+	tunnels tunnelTable
+	gates   authGates // the point of no return of OE initiations (authgate.go)
+	conns   connTable // configured connections (conns.go)
 
 	mu           sync.Mutex
 	negotiations map[netip.Addr]*negotiation // by target address
