@@ -4,6 +4,8 @@ package ike
 //
 //   - interfaces.go: Clock, Sender, Credentials, KeyResolver, PeerPolicy,
 //     ChildInstaller, ChildSA and the errors Initiate returns
+//   - peerkeys.go: PeerKeysFunc, the keys an initiation brings for its
+//     responder (InitiateOptions.PeerKeys) instead of asking KeyResolver
 //   - engine.go: EngineConfig, Engine and its public methods, Stats
 //   - exchange_receive.go: routing and checking received datagrams (SPIs,
 //     roles, message IDs, SK/SKF, cached responses)
