@@ -83,8 +83,8 @@ func TestOneLookupPerNegotiation(t *testing.T) {
 	if dnsA.lookups != 3 {
 		t.Errorf("A made %d DNS look-ups for three negotiations, want 3", dnsA.lookups)
 	}
-	if n := len(a.tunnels.all()); n != 3 {
-		t.Errorf("A holds %d tunnels, want 3 (B, and c1 and c2 through D)", n)
+	if n := len(a.Engine().SAs()); n != 3 {
+		t.Errorf("A holds %d IKE SAs, want 3 (with B, and with D for c1 and for c2)", n)
 	}
 }
 
