@@ -47,7 +47,7 @@ func (sa *ikeSA) abandon(err error, done chan error) {
 	if sa.state == stInitSent {
 		level = slog.LevelDebug
 	}
-	e.log.Log(context.Background(), level, "ike: initiation abandoned", "state", sa.state.String(), "remote", sa.remote,
+	e.log.Log(e.life, level, "ike: initiation abandoned", "state", sa.state.String(), "remote", sa.remote,
 		"spi_i", fmt.Sprintf("%x", sa.spii[:]), "spi_r", fmt.Sprintf("%x", sa.spir[:]), "reason", err)
 	if sa.state != stAuthSent {
 		if sa.state == stEstablished {

@@ -41,7 +41,7 @@ func (h *heldSpawn) n() int {
 // startA starts an initiation from a to b on n without waiting for it.
 func startA(t *testing.T, a, b *testPeer) (*initiation, *ikeSA) {
 	t.Helper()
-	in, sa, err := a.e.startInitiate(InitiateOptions{Remote: netip.AddrPortFrom(b.addr, 500), Local: a.addr, Auth: AuthKindPubkey})
+	in, sa, err := a.e.startInitiate(context.Background(), InitiateOptions{Remote: netip.AddrPortFrom(b.addr, 500), Local: a.addr, Auth: AuthKindPubkey})
 	if err != nil {
 		t.Fatal(err)
 	}

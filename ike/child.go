@@ -1,7 +1,6 @@
 package ike
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -49,7 +48,7 @@ func (sa *ikeSA) negotiateChild(m *Message, pol Policy, old *childSA, ni, nr []b
 		}
 		ourKE = &KE{Group: sel.DH, Data: dh.Public()}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), installTimeout)
+	ctx, cancel := sa.callCtx()
 	defer cancel()
 	transport := m.Notify(NotifyUseTransportMode) != nil
 	var dec ChildDecision
@@ -161,7 +160,7 @@ func (sa *ikeSA) installChild(c *childSA) error {
 	c.SoftLifetime = e.cfg.ChildLifetime - e.rekeyMargin(e.cfg.ChildLifetime)
 	c.PeerID, c.PeerAuth = sa.peerID, sa.peerAuth
 	c.IKESPIi, c.IKESPIr = sa.spii, sa.spir
-	ctx, cancel := context.WithTimeout(context.Background(), installTimeout)
+	ctx, cancel := sa.callCtx()
 	defer cancel()
 	if err := e.cfg.Installer.Install(ctx, c.ChildSA); err != nil {
 		return fmt.Errorf("ike: install CHILD SA %08x/%08x with %v: %w", c.SPIIn, c.SPIOut, sa.remote, err)

@@ -4,6 +4,8 @@ package ike
 //
 //   - interfaces.go: Clock, Sender, Credentials, KeyResolver, PeerPolicy,
 //     ChildInstaller, ChildSA and the errors Initiate returns
+//   - peerkeys.go: PeerKeysFunc, the keys an initiation brings for its
+//     responder (InitiateOptions.PeerKeys) instead of asking KeyResolver
 //   - engine.go: EngineConfig, Engine and its public methods, Stats
 //   - exchange_receive.go: routing and checking received datagrams (SPIs,
 //     roles, message IDs, SK/SKF, cached responses)
@@ -181,9 +183,14 @@ type InitiateOptions struct {
 	// AuthKindNull sends ID_NULL and NULL auth.
 	Auth AuthKind
 	// PeerID is the identity the peer must prove; the zero value accepts
-	// any identity the KeyResolver vouches for (or the peer's address for
-	// PSK). It is sent as IDr when set.
+	// any identity the KeyResolver (or PeerKeys) vouches for (or the
+	// peer's address for PSK). It is sent as IDr when set.
 	PeerID Identity
+	// PeerKeys, when set, yields the only keys the peer's signature is
+	// verified with: the engine's KeyResolver is not asked for this
+	// initiation. It may wait for keys still being looked up when
+	// IKE_SA_INIT goes out (see PeerKeysFunc).
+	PeerKeys PeerKeysFunc
 	// PeerAuth restricts how the peer may authenticate; AuthKindNone
 	// means the same class as ours.
 	PeerAuth AuthKind
@@ -303,6 +310,13 @@ type Engine struct {
 	spawn func(func())
 	// panics lets panics in HandlePacket through (tests).
 	panics bool
+	// life is the engine's lifetime, ended by Close. Work that no
+	// Initiate call waits for (the peer's exchanges, rekeys, deletes,
+	// expiries) calls the data plane, the policy and the key resolver
+	// with it, bounded per call; an initiation uses its caller's context
+	// instead (sa.callCtx).
+	life    context.Context
+	endLife context.CancelFunc
 
 	mu       sync.Mutex
 	closed   bool
@@ -350,6 +364,9 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		sched:    newScheduler(cfg.Clock),
 	}
 	e.cookies = &Cookies{Now: cfg.Clock.Now, Rand: cfg.Rand}
+	// The root of the engine's own work (not of any negotiation: those
+	// come with their caller's context).
+	e.life, e.endLife = context.WithCancel(context.Background())
 	e.spawn = func(f func()) { go f() }
 	return e, nil
 }
@@ -437,7 +454,7 @@ func (e *Engine) drop(r DropReason, remote netip.AddrPort, err error, attrs ...a
 	e.stats.mu.Lock()
 	e.stats.drops[r]++
 	e.stats.mu.Unlock()
-	if e.log.Enabled(context.Background(), slog.LevelDebug) {
+	if e.log.Enabled(e.life, slog.LevelDebug) {
 		args := append([]any{"reason", r.String(), "remote", remote}, attrs...)
 		if err != nil {
 			args = append(args, "err", err)
@@ -471,9 +488,13 @@ func (e *Engine) HandlePacket(pkt []byte, local, remote netip.AddrPort) {
 // *NotifyError for an error notify from the peer, ErrTimeout when the
 // peer stops answering, errors wrapping ErrAuthentication when the peer's
 // AUTH does not verify, *NoProposalChosenError when the peer's choice is
-// not among ours, and context errors. When ctx ends first, Initiate
-// returns at once, and a peer that may already hold the SA (IKE_AUTH was
-// sent) is sent a Delete, retransmitted for AbandonTimeout at most.
+// not among ours, and context errors (ctx's cause too, when it has one).
+// ctx bounds the whole initiation: the calls it makes into the data plane
+// (AllocSPI, Install) and for the peer's keys (opts.PeerKeys or the
+// KeyResolver) get ctx itself, with its deadline, values and cause. When
+// ctx ends first, Initiate returns at once, and a peer that may already
+// hold the SA (IKE_AUTH was sent) is sent a Delete, retransmitted for
+// AbandonTimeout at most.
 func (e *Engine) Initiate(ctx context.Context, opts InitiateOptions) (ChildSAInfo, error) {
 	return e.initiate(ctx, opts)
 }
@@ -573,5 +594,7 @@ func (e *Engine) close() error {
 		sa.die(ErrClosed, false)
 		sa.unlock()
 	}
+	// Last: the deletes above still needed the data plane.
+	e.endLife()
 	return nil
 }

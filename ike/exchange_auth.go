@@ -8,7 +8,8 @@ import (
 	"time"
 )
 
-// resolveTimeout bounds one KeyResolver lookup.
+// resolveTimeout bounds one KeyResolver lookup (and one AcceptAuth call)
+// made for the peer's negotiation; ours are bounded by Initiate's context.
 const resolveTimeout = 5 * time.Second
 
 // ourIdentity is the ID we send for an authentication class.
@@ -79,10 +80,34 @@ func (sa *ikeSA) makeAuth(kind AuthKind, id Identity, pskPeer Identity) (*Auth, 
 // TEMPORARY_FAILURE rather than AUTHENTICATION_FAILED.
 var errTemporary = errors.New("temporary failure")
 
-// peerKeys is the outcome of a KeyResolver lookup.
+// peerKeys is the outcome of a key lookup.
 type peerKeys struct {
 	keys []crypto.PublicKey
 	err  error
+	// none: there was nowhere to look (no PeerKeys, no KeyResolver).
+	none bool
+}
+
+// keySource is where the keys of a peer that signs as id come from, and
+// the context to ask with. Our own initiation asks its PeerKeys if it has
+// one (never the KeyResolver then), else the KeyResolver, with Initiate's
+// context either way; a peer's initiation asks the KeyResolver within the
+// engine's lifetime, bounded by resolveTimeout. nil: nowhere to ask.
+// Called with sa.mu held.
+func (sa *ikeSA) keySource(id Identity) (PeerKeysFunc, context.Context, context.CancelFunc) {
+	e, remote := sa.e, sa.remote.Addr()
+	var resolve PeerKeysFunc
+	if e.cfg.Keys != nil {
+		resolve = func(ctx context.Context) ([]crypto.PublicKey, error) { return e.cfg.Keys.PeerKeys(ctx, id, remote) }
+	}
+	if in := sa.init; in != nil && in.ctx != nil {
+		if in.opts.PeerKeys != nil {
+			resolve = in.opts.PeerKeys
+		}
+		return resolve, in.ctx, func() {}
+	}
+	ctx, cancel := context.WithTimeout(e.life, resolveTimeout)
+	return resolve, ctx, cancel
 }
 
 // lookupKeys resolves the peer's keys when its AUTH payload is a
@@ -91,16 +116,20 @@ type peerKeys struct {
 // other methods it calls then at once.
 func (sa *ikeSA) lookupKeys(a *Auth, id Identity, then func(peerKeys)) {
 	e := sa.e
-	if authKindOf(a.Method) != AuthKindPubkey || e.cfg.Keys == nil {
+	if authKindOf(a.Method) != AuthKindPubkey {
 		then(peerKeys{})
 		return
 	}
+	resolve, ctx, cancel := sa.keySource(id)
+	if resolve == nil {
+		cancel()
+		then(peerKeys{none: true})
+		return
+	}
 	sa.lookup = true
-	remote := sa.remote.Addr()
 	sa.post(func() {
 		e.spawn(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
-			keys, err := e.cfg.Keys.PeerKeys(ctx, id, remote)
+			keys, err := resolve(ctx)
 			cancel()
 			sa.lock()
 			defer sa.unlock()
@@ -108,7 +137,7 @@ func (sa *ikeSA) lookupKeys(a *Auth, id Identity, then func(peerKeys)) {
 			if sa.state == stDead {
 				return
 			}
-			then(peerKeys{keys, err})
+			then(peerKeys{keys: keys, err: err})
 		})
 	})
 }
@@ -135,7 +164,7 @@ func (sa *ikeSA) verifyPeerAuth(a *Auth, id Identity, pk peerKeys) (string, erro
 		}
 		return a.Method.String(), VerifySharedKeyAuth(prf, psk, octets, a.Data)
 	case AuthKindPubkey:
-		if sa.e.cfg.Keys == nil {
+		if pk.none {
 			return "", fmt.Errorf("ike: no key resolver to verify %v: %w", id, ErrAuthentication)
 		}
 		if err := pk.err; err != nil {

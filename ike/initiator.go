@@ -11,6 +11,9 @@ import (
 // Initiate asked for, what the peer made us change, and where the result
 // goes. It is dropped once Initiate has its answer.
 type initiation struct {
+	// ctx is Initiate's: the data plane and key calls made for the
+	// initiation get it (sa.callCtx, sa.keySource).
+	ctx      context.Context
 	opts     InitiateOptions
 	ike, esp Policy
 	group    DHGroup
@@ -39,7 +42,7 @@ func (in *initiation) finish(info ChildSAInfo, err error) {
 }
 
 func (e *Engine) initiate(ctx context.Context, opts InitiateOptions) (ChildSAInfo, error) {
-	in, sa, err := e.startInitiate(opts)
+	in, sa, err := e.startInitiate(ctx, opts)
 	if err != nil {
 		return ChildSAInfo{Trace: opts.Trace}, err
 	}
@@ -48,7 +51,7 @@ func (e *Engine) initiate(ctx context.Context, opts InitiateOptions) (ChildSAInf
 
 // startInitiate checks opts and sends the IKE_SA_INIT request; the result
 // arrives on in.done.
-func (e *Engine) startInitiate(opts InitiateOptions) (*initiation, *ikeSA, error) {
+func (e *Engine) startInitiate(ctx context.Context, opts InitiateOptions) (*initiation, *ikeSA, error) {
 	e.mu.Lock()
 	closed := e.closed || e.closing
 	e.mu.Unlock()
@@ -83,7 +86,7 @@ func (e *Engine) startInitiate(opts InitiateOptions) (*initiation, *ikeSA, error
 	if len(opts.TSr) == 0 {
 		opts.TSr = []TrafficSelector{HostSelector(opts.Remote.Addr())}
 	}
-	in := &initiation{opts: opts, ike: e.cfg.IKE, esp: e.cfg.ESP, trace: opts.Trace, done: make(chan initResult, 1)}
+	in := &initiation{ctx: ctx, opts: opts, ike: e.cfg.IKE, esp: e.cfg.ESP, trace: opts.Trace, done: make(chan initResult, 1)}
 	if opts.IKE.Protocol != 0 {
 		if err := opts.IKE.Validate(); err != nil {
 			return nil, nil, fmt.Errorf("ike: initiate: IKE proposals: %w", err)
@@ -139,6 +142,9 @@ func (sa *ikeSA) awaitInitiate(ctx context.Context, in *initiation) (ChildSAInfo
 		return r.info, r.err
 	case <-ctx.Done():
 		err := fmt.Errorf("ike: initiate: %w", ctx.Err())
+		if cause := context.Cause(ctx); cause != ctx.Err() {
+			err = fmt.Errorf("ike: initiate: %w: %w", ctx.Err(), cause)
+		}
 		sa.lock()
 		sa.abandon(err, nil)
 		sa.unlock()
@@ -334,7 +340,7 @@ func isChildError(t NotifyType) bool {
 // sendAuth sends the IKE_AUTH request with the first CHILD SA.
 func (sa *ikeSA) sendAuth() error {
 	e, in := sa.e, sa.init
-	ctx, cancel := context.WithTimeout(context.Background(), installTimeout)
+	ctx, cancel := sa.callCtx()
 	defer cancel()
 	spi, err := e.cfg.Installer.AllocSPI(ctx, sa.remote.Addr(), sa.local.Addr())
 	if err != nil {

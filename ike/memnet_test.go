@@ -377,7 +377,7 @@ func (n *memNet) initiate(p, q *testPeer, opts InitiateOptions) (ChildSAInfo, er
 	if !opts.Local.IsValid() {
 		opts.Local = p.addr
 	}
-	in, sa, err := p.e.startInitiate(opts)
+	in, sa, err := p.e.startInitiate(context.Background(), opts)
 	if err != nil {
 		return ChildSAInfo{}, err
 	}

@@ -25,7 +25,8 @@ func (sa *ikeSA) handleAuthRequest(m *Message) {
 		sa.die(err, true) // linger: a retransmitted request gets the same refusal
 	}
 	kind := authKindOf(auth.Method)
-	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
+	// The peer's negotiation, not one of ours: no caller's context.
+	ctx, cancel := context.WithTimeout(e.life, resolveTimeout)
 	defer cancel()
 	if err := e.cfg.Policy.AcceptAuth(ctx, AuthRequest{PeerID: idi.Identity, Remote: sa.remote.Addr(), Local: sa.local.Addr(), Kind: kind}); err != nil {
 		fail(notifyFor(err, NotifyAuthenticationFailed), fmt.Errorf("ike: policy refuses %v authentication from %v: %w", kind, idi.Identity, err))

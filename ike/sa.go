@@ -222,7 +222,9 @@ func (sa *ikeSA) removeChild(c *childSA, err error) {
 	wasUp := c.state == childInstalled || c.state == childRekeyed || c.state == childDeleting
 	sa.setChildState(c, childDead)
 	c.stopTimers()
-	ctx, cancel := context.WithTimeout(context.Background(), installTimeout)
+	// Never the initiation's context: an initiation that failed or was
+	// abandoned (its context ended) must still give its SPI back.
+	ctx, cancel := context.WithTimeout(sa.e.life, installTimeout)
 	defer cancel()
 	if derr := sa.e.cfg.Installer.Delete(ctx, c.ChildSA); derr != nil {
 		sa.e.log.Warn("ike: data plane delete failed", "spi_in", c.SPIIn, "spi_out", c.SPIOut, "err", derr)
@@ -266,5 +268,21 @@ func (sa *ikeSA) childByOut(spi uint32) *childSA {
 	return nil
 }
 
-// installTimeout bounds one call into the data plane.
+// installTimeout bounds one call into the data plane made for the
+// engine's own work (callCtx); an initiation's calls have its caller's
+// deadline instead.
 const installTimeout = 5 * time.Second
+
+// callCtx is the context of a call into the data plane or the policy made
+// for sa now. While an initiation is under way (Initiate waits for it)
+// it is the initiation's own context, with the caller's deadline and
+// cancel cause: cancelling the negotiation reaches AllocSPI and Install.
+// Otherwise the call is the engine's own work (the peer's exchanges,
+// rekeys), bounded by installTimeout within the engine's lifetime.
+// Called with sa.mu held.
+func (sa *ikeSA) callCtx() (context.Context, context.CancelFunc) {
+	if in := sa.init; in != nil && in.ctx != nil {
+		return in.ctx, func() {}
+	}
+	return context.WithTimeout(sa.e.life, installTimeout)
+}

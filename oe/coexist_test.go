@@ -76,28 +76,6 @@ func TestReplaceOlderOnlyWhenPeerReconnects(t *testing.T) {
 	}
 }
 
-// TestExpectedKeysShared: two negotiations through one gateway learn its
-// key from their clients' records; the first to finish must not take the
-// key from the other.
-func TestExpectedKeysShared(t *testing.T) {
-	var e expectedKeys
-	gw := netip.MustParseAddr("198.18.0.5")
-	k1, k2 := newKey(t).Public(), newKey(t).Public()
-	e.set(gw, []crypto.PublicKey{k1})
-	e.set(gw, []crypto.PublicKey{k1, k2})
-	if got := e.get(gw); len(got) != 2 {
-		t.Errorf("keys while two negotiations run: %d, want 2", len(got))
-	}
-	e.clear(gw)
-	if got := e.get(gw); len(got) != 2 {
-		t.Errorf("keys after one of two negotiations ended: %d, want 2", len(got))
-	}
-	e.clear(gw)
-	if got := e.get(gw); got != nil {
-		t.Errorf("keys after both ended: %v", got)
-	}
-}
-
 // TestSecondTunnelToSamePeer: A reaches B (transport mode) and, at the
 // same time, B's second address B2 whose record names B as its gateway
 // (tunnel mode through B). Both flows come up as their own IKE SAs with

@@ -26,10 +26,11 @@ type fakeDNS struct {
 	fail    map[dnskey.ID]error
 	delay   time.Duration
 	lookups int
+	byID    map[dnskey.ID]int // lookups per ID
 }
 
 func newFakeDNS() *fakeDNS {
-	return &fakeDNS{keys: map[dnskey.ID][]dnskey.PeerKey{}, fail: map[dnskey.ID]error{}}
+	return &fakeDNS{keys: map[dnskey.ID][]dnskey.PeerKey{}, fail: map[dnskey.ID]error{}, byID: map[dnskey.ID]int{}}
 }
 
 func (f *fakeDNS) publish(id dnskey.ID, gw dnskey.Gateway, pub crypto.PublicKey) {
@@ -39,9 +40,17 @@ func (f *fakeDNS) publish(id dnskey.ID, gw dnskey.Gateway, pub crypto.PublicKey)
 		Algorithm: dnskey.AlgorithmEdDSA, PublicKey: pub, TTL: time.Hour, Secure: true})
 }
 
+// lookupsOf is how many times id was looked up.
+func (f *fakeDNS) lookupsOf(id dnskey.ID) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.byID[id]
+}
+
 func (f *fakeDNS) Lookup(ctx context.Context, id dnskey.ID) (dnskey.Result, error) {
 	f.mu.Lock()
 	f.lookups++
+	f.byID[id]++
 	keys, err, d := f.keys[id], f.fail[id], f.delay
 	f.mu.Unlock()
 	if d > 0 {

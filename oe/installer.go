@@ -76,7 +76,7 @@ func (o *OE) Install(ctx context.Context, sa ike.ChildSA) error {
 		"mode", sa.Mode, "spi_in", fmt.Sprintf("%08x", sa.SPIIn), "spi_out", fmt.Sprintf("%08x", sa.SPIOut),
 		"rekey_of", fmt.Sprintf("%08x", sa.Replaces))
 	if sa.Replaces == 0 {
-		o.replaceOlder(sa)
+		o.replaceOlder(ctx, sa)
 	}
 	return nil
 }
@@ -105,7 +105,7 @@ func (o *OE) Delete(ctx context.Context, sa ike.ChildSA) error {
 // would each delete the other's SA. Tunnels to the same peer with other
 // selectors are other flows and stay (issue 13: a second tunnel to the
 // same peer killed the first).
-func (o *OE) replaceOlder(sa ike.ChildSA) {
+func (o *OE) replaceOlder(ctx context.Context, sa ike.ChildSA) {
 	if sa.Initiator {
 		return
 	}
@@ -118,7 +118,9 @@ func (o *OE) replaceOlder(sa ike.ChildSA) {
 		// pair out of the data plane now rather than after the give-up time.
 		if t, ok := o.tunnels.remove(old.inSPI()); ok {
 			// The new pair carries the flow: keep its policies.
-			if err := o.dp.DeleteSA(context.Background(), t.id, kernel.DeleteOptions{KeepPolicy: true}); err != nil {
+			// Not cancelled with the negotiation that ctx may belong to: the old
+			// pair must go whatever becomes of the new one.
+			if err := o.dp.DeleteSA(context.WithoutCancel(ctx), t.id, kernel.DeleteOptions{KeepPolicy: true}); err != nil {
 				o.log.Warn("removing a reconnected peer's old SA", "peer", sa.Remote, "err", err)
 			}
 		}

@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
 	"strings"
-	"sync"
 
 	"github.com/oemesh/oemesh/dnskey"
 	"github.com/oemesh/oemesh/ike"
@@ -35,95 +33,53 @@ func dnsID(id ike.Identity) (dnskey.ID, bool) {
 	return dnskey.ID{}, false
 }
 
-// expectedKeys holds, per gateway address, keys learnt from a client's
-// record (RFC 4322: the record at the client's name carries the gateway's
-// key), so an initiator can verify a gateway that publishes nothing at its
-// own name. Negotiations for several clients of one gateway run at once:
-// each set is undone by its own clear, and the keys stay while any
-// negotiation still needs them.
-type expectedKeys struct {
-	mu   sync.Mutex
-	keys map[netip.Addr]*expected
+// keyAnswer is the answer to one DNS look-up of a target's key, which
+// a negotiation waits for and, through ownKeys, the engine too.
+type keyAnswer struct {
+	done chan struct{} // closed once res and err are set
+	res  dnskey.Result
+	err  error
 }
 
-type expected struct {
-	keys  []crypto.PublicKey
-	users int
+// lookup starts the DNS look-up of target's key, the only one of its
+// negotiation.
+func (o *OE) lookup(ctx context.Context, target netip.Addr) *keyAnswer {
+	a := &keyAnswer{done: make(chan struct{})}
+	go func() {
+		defer close(a.done)
+		o.stats.dnsLookups.Add(1)
+		a.res, a.err = o.keys.Lookup(ctx, dnskey.AddrID(target))
+	}()
+	return a
 }
 
-func (e *expectedKeys) set(gw netip.Addr, k []crypto.PublicKey) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.keys == nil {
-		e.keys = map[netip.Addr]*expected{}
-	}
-	x := e.keys[gw]
-	if x == nil {
-		x = &expected{}
-		e.keys[gw] = x
-	}
-	x.users++
-	for _, pk := range k {
-		if !slices.ContainsFunc(x.keys, func(have crypto.PublicKey) bool { return sameKey(have, pk) }) {
-			x.keys = append(x.keys, pk)
+// ownKeys is the PeerKeys of an attempt that takes target for its own
+// gateway: once DNS has answered, the keys target publishes at its own
+// name. The engine asks it when IKE_AUTH is answered, which may be before
+// DNS is: it then waits, until ctx (the negotiation's) ends.
+func (a *keyAnswer) ownKeys(target netip.Addr) ike.PeerKeysFunc {
+	return func(ctx context.Context) ([]crypto.PublicKey, error) {
+		select {
+		case <-a.done:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("oe: key for %s: %w", target, context.Cause(ctx))
 		}
+		return ownKeys(dnskey.AddrID(target), ike.AddrIdentity(target), a.res, a.err)
 	}
 }
 
-func (e *expectedKeys) clear(gw netip.Addr) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if x := e.keys[gw]; x != nil {
-		if x.users--; x.users <= 0 {
-			delete(e.keys, gw)
-		}
-	}
-}
-
-func (e *expectedKeys) get(gw netip.Addr) []crypto.PublicKey {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if x := e.keys[gw]; x != nil {
-		return slices.Clone(x.keys)
-	}
-	return nil
-}
-
-// sameKey compares public keys (crypto's keys all have Equal).
-func sameKey(a, b crypto.PublicKey) bool {
-	k, ok := a.(interface{ Equal(crypto.PublicKey) bool })
-	return ok && k.Equal(b)
-}
-
-// PeerKeys implements ike.KeyResolver: the keys a peer may sign with are
-// those published at its own name (records naming no gateway, or itself),
-// plus any key a client's record gave us for it as gateway.
-func (o *OE) PeerKeys(ctx context.Context, peer ike.Identity, remote netip.Addr) ([]crypto.PublicKey, error) {
-	if keys, ok := o.connPeerKeys(ctx, peer, remote); ok {
-		return keys, nil // a conn's key file
-	}
-	var keys []crypto.PublicKey
-	if a, ok := peer.Addr(); ok {
-		keys = append(keys, o.expected.get(a)...)
-	}
-	id, ok := dnsID(peer)
-	if !ok {
-		if len(keys) > 0 {
-			return keys, nil
-		}
-		return nil, fmt.Errorf("oe: peer identity %v has no DNS name: %w", peer, ike.ErrNoKey)
-	}
-	o.stats.dnsLookups.Add(1)
-	res, err := o.keys.Lookup(ctx, id)
+// ownKeys picks from a DNS answer for id the keys peer may sign with:
+// those of records naming no gateway, or peer itself (a record naming
+// another gateway delegates to that gateway's key). Errors wrap
+// ike.ErrNoKey when there is none.
+func ownKeys(id dnskey.ID, peer ike.Identity, res dnskey.Result, err error) ([]crypto.PublicKey, error) {
 	if err != nil {
-		if len(keys) > 0 {
-			return keys, nil
-		}
 		if errors.Is(err, dnskey.ErrNoKey) {
 			return nil, fmt.Errorf("oe: %s: %w: %w", id, ike.ErrNoKey, err)
 		}
 		return nil, fmt.Errorf("oe: key for %s: %w", id, err)
 	}
+	var keys []crypto.PublicKey
 	for _, k := range res.Keys {
 		if k.PublicKey == nil {
 			continue
@@ -143,4 +99,21 @@ func (o *OE) PeerKeys(ctx context.Context, peer ike.Identity, remote netip.Addr)
 		return nil, fmt.Errorf("oe: %s publishes no key of its own: %w", id, ike.ErrNoKey)
 	}
 	return keys, nil
+}
+
+// PeerKeys implements ike.KeyResolver, for peers that initiate to us: the
+// keys a peer may sign with are those published at its own name (records
+// naming no gateway, or itself). Our own initiations bring their keys
+// (negotiate).
+func (o *OE) PeerKeys(ctx context.Context, peer ike.Identity, remote netip.Addr) ([]crypto.PublicKey, error) {
+	if keys, ok := o.connPeerKeys(ctx, peer, remote); ok {
+		return keys, nil // a conn's key file
+	}
+	id, ok := dnsID(peer)
+	if !ok {
+		return nil, fmt.Errorf("oe: peer identity %v has no DNS name: %w", peer, ike.ErrNoKey)
+	}
+	o.stats.dnsLookups.Add(1)
+	res, err := o.keys.Lookup(ctx, id)
+	return ownKeys(id, peer, res, err)
 }

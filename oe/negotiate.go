@@ -27,17 +27,6 @@ type negotiation struct {
 	err  error
 }
 
-// Outcome is how a negotiation ended, for logs, metrics and `oemesh up`.
-type Outcome struct {
-	Target   netip.Addr    `json:"target"`
-	Group    string        `json:"group"`
-	Result   string        `json:"result"` // "encrypted", "clear", "drop", "hold"
-	Auth     string        `json:"auth,omitempty"`
-	Gateway  netip.Addr    `json:"gateway,omitzero"`
-	Reason   string        `json:"reason,omitempty"`
-	Duration time.Duration `json:"duration"`
-}
-
 // onAcquire starts a negotiation for the first packet of a flow.
 func (o *OE) onAcquire(ctx context.Context, a kernel.Acquire) {
 	o.stats.acquires.Add(1)
@@ -76,8 +65,10 @@ func (o *OE) start(ctx context.Context, src, target netip.Addr, g policygroups.G
 	if len(o.negotiations) >= o.cfg.MaxNegotiations {
 		o.mu.Unlock()
 		o.stats.fail("too-many-negotiations")
-		o.setShunt(ctx, hostFlow(src, target), failureShunt(g), g, o.cfg.ShuntLifetime, "too many negotiations at once")
-		n.err = errors.New("too many negotiations at once")
+		kind := failureShunt(g)
+		o.setShunt(ctx, hostFlow(src, target), kind, g, o.cfg.ShuntLifetime, "too many negotiations at once")
+		n.err = &NegotiationError{Outcome{Target: target, Group: g, Result: shuntResult(kind),
+			Reason: "too many negotiations at once", Err: ErrTooManyNegotiations}}
 		close(n.done)
 		return n
 	}
@@ -96,21 +87,13 @@ func (o *OE) start(ctx context.Context, src, target netip.Addr, g policygroups.G
 		o.mu.Lock()
 		delete(o.negotiations, target)
 		o.mu.Unlock()
-		n.err = errors.New(out.Reason)
-		if out.Result == "encrypted" {
-			n.err = nil
+		if out.Result != ResultEncrypted {
+			n.err = &NegotiationError{out}
 		}
 		close(n.done)
 	}()
 	return n
 }
-
-// errPolicyChanged is the cause a negotiation is stopped with when a
-// reloaded policy puts its target in a group that does not initiate.
-var errPolicyChanged = errors.New("oe: the policy no longer initiates toward this destination")
-
-// errStopping is the cause negotiations are stopped with by Close.
-var errStopping = errors.New("oe: stopping")
 
 // stopNegotiations ends, with cause, the negotiations whose target which
 // picks: their IKE attempts are abandoned (the peer told with a Delete
@@ -132,9 +115,10 @@ func hostFlow(src, dst netip.Addr) kernel.Flow { return kernel.Flow{Src: src, Ds
 // negotiate runs one OE attempt: DNS and IKE_SA_INIT in parallel when the
 // target is its own gateway; tunnel mode through a gateway when its record
 // names one; NULL authentication when configured; a failure shunt when all
-// fails.
+// fails. The target's key is looked up once: each IKE attempt gets the
+// keys it must verify its peer with (ike.InitiateOptions.PeerKeys).
 func (o *OE) negotiate(ctx context.Context, n *negotiation) Outcome {
-	out := Outcome{Target: n.target, Group: n.group.String()}
+	out := Outcome{Target: n.target, Group: n.group}
 	flow := hostFlow(n.src, n.target)
 	// negotiation_shunt: pass lets a flow go clear while it negotiates;
 	// never one in group private, which is held whatever the setting.
@@ -142,60 +126,59 @@ func (o *OE) negotiate(ctx context.Context, n *negotiation) Outcome {
 	if passing {
 		o.setShunt(ctx, flow, kernel.ShuntPass, n.group, o.cfg.NegotiationTimeout, "negotiating")
 	}
-	finish := func(result, reason string) Outcome {
-		out.Result, out.Reason = result, reason
+	succeed := func(auth ike.AuthKind) Outcome {
+		out.Result, out.Auth = ResultEncrypted, auth
 		out.Duration = o.cfg.Clock.Now().Sub(n.start)
-		if result == "encrypted" {
-			o.stats.handshakes.Add(1)
-			if passing {
-				o.removeShunt(ctx, flow)
-			}
-			o.log.Info("OE up", "target", n.target, "group", n.group, "auth", out.Auth, "gateway", out.Gateway, "took", out.Duration)
-			return out
+		o.stats.handshakes.Add(1)
+		if passing {
+			o.removeShunt(ctx, flow)
 		}
+		o.log.Info("OE up", "target", n.target, "group", n.group, "auth", authName(out.Auth), "gateway", out.Gateway, "took", out.Duration)
+		return out
+	}
+	fail := func(reason string, err error) Outcome {
+		out.Duration = o.cfg.Clock.Now().Sub(n.start)
 		// The shunt follows the policy in force now: a reload while we
 		// negotiated may have moved the target to another group.
 		g := o.policy.Load().Group(n.target)
-		if errors.Is(context.Cause(ctx), errPolicyChanged) {
+		cause := context.Cause(ctx)
+		if errors.Is(cause, errPolicyChanged) {
 			reason = fmt.Sprintf("policy changed while negotiating: %s is now in group %s", n.target, g)
+		}
+		if cause != nil && !errors.Is(err, cause) {
+			// Why the negotiation's context ended (a policy change, Close,
+			// its deadline), when the failure does not say it already.
+			err = errors.Join(err, cause)
 		}
 		kind := failureShunt(g)
 		o.setShunt(context.WithoutCancel(ctx), flow, kind, g, o.cfg.ShuntLifetime, reason)
-		out.Result = map[kernel.ShuntKind]string{kernel.ShuntPass: "clear", kernel.ShuntDrop: "drop"}[kind]
+		out.Group, out.Result, out.Reason, out.Err = g, shuntResult(kind), reason, err
 		o.log.Info("OE failed: shunt set", "target", n.target, "group", g, "shunt", kind, "reason", reason, "took", out.Duration)
 		return out
 	}
 
 	if o.cfg.NullAuth == NullOnly {
-		if err := o.initiate(ctx, n, n.target, n.target, ike.AuthKindNull); err != nil {
+		if err := o.initiate(ctx, n, n.target, n.target, ike.AuthKindNull, nil); err != nil {
 			o.stats.fail(failureClass(err))
-			return finish("", "NULL OE: "+err.Error())
+			return fail("NULL OE: "+err.Error(), err)
 		}
-		out.Auth = authName(ike.AuthKindNull)
-		return finish("encrypted", "")
+		return succeed(ike.AuthKindNull)
 	}
 
 	// DNS for the target, and meanwhile IKE_SA_INIT to it as its own
-	// gateway (the common case): the engine asks PeerKeys for the key only
-	// when it verifies IKE_AUTH, and the resolver coalesces that look-up
-	// with this one. If DNS decides against this attempt, settle drops it
-	// or lets it end (authgate.go): one negotiation per flow.
-	type dnsAnswer struct {
-		res dnskey.Result
-		err error
-	}
-	dnsCh := make(chan dnsAnswer, 1)
-	go func() {
-		o.stats.dnsLookups.Add(1)
-		res, err := o.keys.Lookup(ctx, dnskey.AddrID(n.target))
-		dnsCh <- dnsAnswer{res, err}
-	}()
+	// gateway (the common case). The engine asks for the key only when
+	// it verifies IKE_AUTH: the attempt's PeerKeys waits for this one
+	// look-up (dns.ownKeys). If DNS decides against this attempt, settle
+	// drops it or lets it end (authgate.go): one negotiation per flow.
+	dns := o.lookup(ctx, n.target)
 	ikeCtx, ikeCancel := context.WithCancel(ctx)
 	defer ikeCancel()
 	gate := o.gates.open(n.target, n.src, o.cfg.Clock.Now())
 	defer o.gates.close(n.target, n.src, gate)
 	ikeCh := make(chan error, 1)
-	go func() { ikeCh <- o.initiate(ikeCtx, n, n.target, n.target, ike.AuthKindPubkey) }()
+	go func() {
+		ikeCh <- o.initiate(ikeCtx, n, n.target, n.target, ike.AuthKindPubkey, dns.ownKeys(n.target))
+	}()
 	// settle ends the direct attempt after DNS decided against it: it is
 	// cancelled if IKE_AUTH has not gone out, and waited for otherwise.
 	// It reports whether the attempt brought the tunnel up after all.
@@ -221,85 +204,89 @@ func (o *OE) negotiate(ctx context.Context, n *negotiation) Outcome {
 		return false
 	}
 
-	var ans dnsAnswer
 	select {
-	case ans = <-dnsCh:
+	case <-dns.done:
 	case err := <-ikeCh:
 		// IKE ended before DNS answered: it can only have failed (it
 		// needs the key to finish).
-		ans = <-dnsCh
-		if ans.err == nil && err != nil {
+		<-dns.done
+		if dns.err == nil && err != nil {
 			o.stats.fail(failureClass(err))
-			return finish("", "IKE: "+err.Error())
+			return fail("IKE: "+err.Error(), err)
 		}
 		ikeCh <- err
 	}
-	keys := ans.res.Connectable()
-	direct := ans.err == nil && len(keys) > 0 &&
+	keys := dns.res.Connectable()
+	direct := dns.err == nil && len(keys) > 0 &&
 		(keys[0].Gateway.Kind != dnskey.GatewayAddr || keys[0].Gateway.Addr == n.target)
 	if !direct && settle() {
 		// It had sent IKE_AUTH and verified the target after all, with a
-		// key PeerKeys found elsewhere (a gateway key learnt from a
-		// client's record): the first negotiation to finish is kept.
-		out.Auth = authName(ike.AuthKindPubkey)
-		return finish("encrypted", "")
+		// key the target publishes at its own name beside the record
+		// naming another gateway: the first negotiation to finish is kept.
+		return succeed(ike.AuthKindPubkey)
 	}
 	switch {
-	case errors.Is(ans.err, dnskey.ErrNoKey):
+	case errors.Is(dns.err, dnskey.ErrNoKey):
 		if o.cfg.NullAuth == NullFallback {
 			// No key, or one DNSSEC does not vouch for: anonymous
 			// encryption, for private as for private-or-clear (never
 			// clear text; docs/dnssec.md says why).
-			if err := o.initiate(ctx, n, n.target, n.target, ike.AuthKindNull); err == nil {
-				out.Auth = authName(ike.AuthKindNull)
-				return finish("encrypted", "")
-			} else {
-				o.stats.fail("no-key")
-				return finish("", "no key in DNS, and NULL OE failed: "+err.Error())
+			err := o.initiate(ctx, n, n.target, n.target, ike.AuthKindNull, nil)
+			if err == nil {
+				return succeed(ike.AuthKindNull)
 			}
+			o.stats.fail("no-key")
+			return fail("no key in DNS, and NULL OE failed: "+err.Error(), errors.Join(dns.err, err))
 		}
 		o.stats.fail("no-key")
-		return finish("", "no key in DNS for "+n.target.String())
-	case ans.err != nil:
+		return fail("no key in DNS for "+n.target.String(), dns.err)
+	case dns.err != nil:
 		o.stats.fail("dns-failure")
-		return finish("", "DNS: "+ans.err.Error())
+		return fail("DNS: "+dns.err.Error(), dns.err)
 	}
 
 	if len(keys) == 0 {
 		o.stats.fail("no-usable-key")
-		return finish("", fmt.Sprintf("DNS has records for %s but none an initiator can use (gateway by name only)", n.target))
+		return fail(fmt.Sprintf("DNS has records for %s but none an initiator can use (gateway by name only)", n.target), ErrNoUsableKey)
 	}
 	gw := keys[0].Gateway
 	if gw.Kind == dnskey.GatewayAddr && gw.Addr != n.target {
-		// The target's record names a gateway: tunnel mode to it, with
-		// the gateway's key from the record.
+		// The target's record names a gateway: tunnel mode to it,
+		// verified with the gateway's key from the target's record (RFC
+		// 4322: the gateway need publish nothing at its own name).
 		var gwKeys []crypto.PublicKey
 		for _, k := range keys {
 			if k.Gateway == gw {
 				gwKeys = append(gwKeys, k.PublicKey)
 			}
 		}
-		o.expected.set(gw.Addr, gwKeys)
-		defer o.expected.clear(gw.Addr)
 		out.Gateway = gw.Addr
-		if err := o.initiate(ctx, n, gw.Addr, n.target, ike.AuthKindPubkey); err != nil {
+		if err := o.initiate(ctx, n, gw.Addr, n.target, ike.AuthKindPubkey, ike.StaticKeys(gwKeys...)); err != nil {
 			o.stats.fail(failureClass(err))
-			return finish("", fmt.Sprintf("IKE to gateway %s: %v", gw.Addr, err))
+			return fail(fmt.Sprintf("IKE to gateway %s: %v", gw.Addr, err), err)
 		}
-		out.Auth = authName(ike.AuthKindPubkey)
-		return finish("encrypted", "")
+		return succeed(ike.AuthKindPubkey)
 	}
 	if err := <-ikeCh; err != nil {
 		o.stats.fail(failureClass(err))
-		return finish("", "IKE: "+err.Error())
+		return fail("IKE: "+err.Error(), err)
 	}
-	out.Auth = authName(ike.AuthKindPubkey)
-	return finish("encrypted", "")
+	return succeed(ike.AuthKindPubkey)
+}
+
+// shuntResult is the Result of a failure that left a shunt of kind.
+func shuntResult(kind kernel.ShuntKind) Result {
+	if kind == kernel.ShuntPass {
+		return ResultClear
+	}
+	return ResultDrop
 }
 
 // initiate runs IKE toward peer for traffic to target (transport mode when
-// peer is the target, tunnel mode through a gateway).
-func (o *OE) initiate(ctx context.Context, n *negotiation, peer, target netip.Addr, auth ike.AuthKind) error {
+// peer is the target, tunnel mode through a gateway). A pubkey attempt
+// verifies peer with keys alone: oe has them from the target's DNS record
+// (or is looking them up), and the engine asks no one else.
+func (o *OE) initiate(ctx context.Context, n *negotiation, peer, target netip.Addr, auth ike.AuthKind, keys ike.PeerKeysFunc) error {
 	opts := ike.InitiateOptions{
 		Remote:         netip.AddrPortFrom(peer, o.cfg.IKEPort),
 		Local:          n.src,
@@ -312,6 +299,7 @@ func (o *OE) initiate(ctx context.Context, n *negotiation, peer, target netip.Ad
 	if auth == ike.AuthKindPubkey {
 		opts.PeerID = ike.AddrIdentity(peer)
 		opts.PeerAuth = ike.AuthKindPubkey
+		opts.PeerKeys = keys
 	} else {
 		opts.PeerAuth = ike.AuthKindNull
 	}
@@ -359,7 +347,8 @@ func (o *OE) removeShunt(ctx context.Context, f kernel.Flow) {
 }
 
 // Up negotiates with target by hand (`oemesh up`), as if its first packet
-// had been trapped, and waits for the outcome.
+// had been trapped, and waits for the outcome. A negotiation that does not
+// encrypt returns a *NegotiationError, whose chain holds the cause.
 func (o *OE) Up(ctx context.Context, src, target netip.Addr) error {
 	g := o.policy.Load().Group(target)
 	if g == policygroups.Clear || g == policygroups.Block {

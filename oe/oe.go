@@ -25,12 +25,11 @@ type OE struct {
 	keys   KeySource
 	engine *ike.Engine
 
-	policy   atomic.Pointer[policygroups.Policy]
-	trapMu   sync.Mutex // serialises policy changes to the data plane
-	tunnels  tunnelTable
-	expected expectedKeys
-	gates    authGates // the point of no return of OE initiations (authgate.go)
-	conns    connTable // configured connections (conns.go)
+	policy  atomic.Pointer[policygroups.Policy]
+	trapMu  sync.Mutex // serialises policy changes to the data plane
+	tunnels tunnelTable
+	gates   authGates // the point of no return of OE initiations (authgate.go)
+	conns   connTable // configured connections (conns.go)
 
 	mu           sync.Mutex
 	negotiations map[netip.Addr]*negotiation // by target address
@@ -42,6 +41,11 @@ type OE struct {
 	runCtx   atomic.Pointer[context.Context]
 	closed   chan struct{}
 	closeOne sync.Once
+	// life is the orchestrator's lifetime, ended by Close once its
+	// background work is done: the root of the work no negotiation owns
+	// (goDetached's rekeys and deletes, Close's own shutdown).
+	life    context.Context
+	endLife context.CancelFunc
 }
 
 // shuntInfo is what oe remembers of a shunt it set, for `oemesh shunts`.
@@ -65,6 +69,7 @@ func New(cfg Config, dp kernel.Dataplane, keys KeySource, engineCfg ike.EngineCo
 		shunts:       map[kernel.Flow]shuntInfo{},
 		closed:       make(chan struct{}),
 	}
+	o.life, o.endLife = context.WithCancel(context.Background())
 	o.policy.Store(&policygroups.Policy{})
 	engineCfg.Keys, engineCfg.Policy, engineCfg.Installer = o, o, o
 	o.hookConns(&engineCfg)
@@ -165,12 +170,13 @@ func (o *OE) Close() error {
 	var err error
 	o.closeOne.Do(func() {
 		close(o.closed)
-		ctx, cancel := context.WithTimeout(context.Background(), o.cfg.ShutdownTimeout)
+		ctx, cancel := context.WithTimeout(o.life, o.cfg.ShutdownTimeout)
 		err = o.engine.Shutdown(ctx)
 		cancel()
 		// What is left waits on DNS: let it go.
 		o.stopNegotiations(errStopping, func(netip.Addr) bool { return true })
 		o.bg.Wait()
+		o.endLife()
 	})
 	return err
 }
@@ -181,7 +187,7 @@ func (o *OE) goDetached(fn func(ctx context.Context)) {
 	o.bg.Add(1)
 	go func() {
 		defer o.bg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), o.cfg.NegotiationTimeout)
+		ctx, cancel := context.WithTimeout(o.life, o.cfg.NegotiationTimeout)
 		defer cancel()
 		fn(ctx)
 	}()
