@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/oemesh/oemesh/kernel"
+	"github.com/oemesh/oemesh/oe/tunnel"
 )
 
 // NullAuth says when unauthenticated OE (RFC 7619) is used.
@@ -87,8 +88,11 @@ type Config struct {
 	// ShutdownTimeout bounds how long Close waits for peers to answer
 	// our Deletes (default 1 s).
 	ShutdownTimeout time.Duration
-	Clock           Clock
-	Logger          *slog.Logger
+	// Tunnels is the tunnel table OE shares with the configured conns
+	// (oe/conn); nil: a table of its own.
+	Tunnels *tunnel.Table
+	Clock   Clock
+	Logger  *slog.Logger
 }
 
 func (c *Config) setDefaults() {

@@ -99,9 +99,6 @@ func sameKey(a, b crypto.PublicKey) bool {
 // those published at its own name (records naming no gateway, or itself),
 // plus any key a client's record gave us for it as gateway.
 func (o *OE) PeerKeys(ctx context.Context, peer ike.Identity, remote netip.Addr) ([]crypto.PublicKey, error) {
-	if keys, ok := o.connPeerKeys(ctx, peer, remote); ok {
-		return keys, nil // a conn's key file
-	}
 	var keys []crypto.PublicKey
 	if a, ok := peer.Addr(); ok {
 		keys = append(keys, o.expected.get(a)...)

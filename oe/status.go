@@ -24,31 +24,32 @@ type TunnelStatus struct {
 	Initiator bool     `json:"initiator"`
 }
 
-// Tunnels lists the installed SA pairs with their counters.
+// Tunnels lists the installed SA pairs with their counters: OE's and,
+// from the tunnel table it shares with them, the configured conns'.
 func (o *OE) Tunnels(ctx context.Context) []TunnelStatus {
 	now := o.cfg.Clock.Now()
 	var out []TunnelStatus
-	for _, t := range o.tunnels.all() {
-		c, _ := o.dp.SACounters(ctx, t.id)
-		last := t.created
+	for _, t := range o.tunnels.All() {
+		c, _ := o.dp.SACounters(ctx, t.ID)
+		last := t.Created
 		if c.LastUse.After(last) {
 			last = c.LastUse
 		}
-		id := t.peerID.String()
-		if t.auth.String() == "null" {
+		id := t.PeerID.String()
+		if t.Auth.String() == "null" {
 			id = "(anonymous)"
 		}
 		s := TunnelStatus{
-			Peer: t.peerAddr().String(), PeerID: id, Auth: authName(t.auth), Mode: t.mode.String(),
-			SPIIn: fmt.Sprintf("%08x", t.inSPI()), SPIOut: fmt.Sprintf("%08x", t.outSPI()),
+			Peer: t.Peer().String(), PeerID: id, Auth: authName(t.Auth), Mode: t.Mode.String(),
+			SPIIn: fmt.Sprintf("%08x", t.InSPI()), SPIOut: fmt.Sprintf("%08x", t.OutSPI()),
 			InBytes: c.InBytes, OutBytes: c.OutBytes,
-			Age: now.Sub(t.created).Round(time.Second).String(), Idle: now.Sub(last).Round(time.Second).String(),
-			Initiator: t.initiator,
+			Age: now.Sub(t.Created).Round(time.Second).String(), Idle: now.Sub(last).Round(time.Second).String(),
+			Initiator: t.Initiator,
 		}
-		for _, ts := range t.local {
+		for _, ts := range t.Local {
 			s.Local = append(s.Local, fmt.Sprintf("%v-%v", ts.Start, ts.End))
 		}
-		for _, ts := range t.remote {
+		for _, ts := range t.Remote {
 			s.Remote = append(s.Remote, fmt.Sprintf("%v-%v", ts.Start, ts.End))
 		}
 		out = append(out, s)

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/oemesh/oemesh/oe"
+	"github.com/oemesh/oemesh/oe/conn"
 )
 
 // connRequest and connReply are the bodies of the daemon's conn API.
@@ -39,7 +39,7 @@ conns of a file without a restart.`,
 		Short: "List the conns with their state, tunnels and last error",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var cs []oe.ConnStatus
+			var cs []conn.Status
 			if err := g.call(cmd.Context(), "GET", "/v1/conns", nil, &cs); err != nil {
 				return err
 			}

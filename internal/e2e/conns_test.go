@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/oemesh/oemesh/internal/lab"
-	"github.com/oemesh/oemesh/oe"
+	"github.com/oemesh/oemesh/oe/conn"
 )
 
 // The conn tests use the standard mesh: gateway g with client e behind it
@@ -67,24 +67,24 @@ func writeSecrets(t *testing.T, path, body string) {
 	}
 }
 
-func connList(t *testing.T, m *lab.Mesh, ctx context.Context, host string) map[string]oe.ConnStatus {
+func connList(t *testing.T, m *lab.Mesh, ctx context.Context, host string) map[string]conn.Status {
 	t.Helper()
 	out, err := m.CLI(ctx, host, "--json", "conn", "list")
 	if err != nil {
 		t.Fatalf("conn list on %s: %v\n%s", host, err, out)
 	}
-	var cs []oe.ConnStatus
+	var cs []conn.Status
 	if err := json.Unmarshal([]byte(out), &cs); err != nil {
 		t.Fatalf("conn list on %s: %v\n%s", host, err, out)
 	}
-	res := map[string]oe.ConnStatus{}
+	res := map[string]conn.Status{}
 	for _, c := range cs {
 		res[c.Name] = c
 	}
 	return res
 }
 
-func waitConn(t *testing.T, m *lab.Mesh, ctx context.Context, host, name string, d time.Duration, cond func(oe.ConnStatus) bool) oe.ConnStatus {
+func waitConn(t *testing.T, m *lab.Mesh, ctx context.Context, host, name string, d time.Duration, cond func(conn.Status) bool) conn.Status {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
@@ -150,11 +150,11 @@ func TestConnNetToNet(t *testing.T) {
     dpd: {interval: 2s, action: restart}
     updown: %s
 `, a.Addr4, g.Addr4, netX, netE, filepath.Join(a.Dir, "g.pem"), script)})
-	first := waitConn(t, m, ctx, "a", "office", 20*time.Second, func(c oe.ConnStatus) bool { return c.State == "up" && c.Tunnels == 1 })
+	first := waitConn(t, m, ctx, "a", "office", 20*time.Second, func(c conn.Status) bool { return c.State == "up" && c.Tunnels == 1 })
 	if !first.Routed {
 		t.Errorf("auto=start conn not routed: %+v", first)
 	}
-	waitConn(t, m, ctx, "g", "office-g", 5*time.Second, func(c oe.ConnStatus) bool { return c.State == "up" })
+	waitConn(t, m, ctx, "g", "office-g", 5*time.Second, func(c conn.Status) bool { return c.State == "up" })
 
 	c := capture(t, m)
 	if n, out := pingFrom(ctx, x, e.Addr4.String(), 5); n != 5 {
@@ -221,7 +221,7 @@ func TestConnNetToNet(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	waitConn(t, m, ctx, "a", "office", 30*time.Second, func(c oe.ConnStatus) bool { return c.State == "up" && c.Tunnels == 1 })
+	waitConn(t, m, ctx, "a", "office", 30*time.Second, func(c conn.Status) bool { return c.State == "up" && c.Tunnels == 1 })
 	if env, _ = os.ReadFile(envLog); strings.Count(string(env), "--- up-client") != 2 {
 		t.Errorf("updown up-client runs: %d, want 2 (start, DPD restart)", strings.Count(string(env), "--- up-client"))
 	}
@@ -233,7 +233,7 @@ func TestConnNetToNet(t *testing.T) {
 	if out, err := m.CLI(ctx, "a", "conn", "down", "office"); err != nil {
 		t.Fatalf("conn down: %v\n%s", err, out)
 	}
-	st := waitConn(t, m, ctx, "a", "office", 5*time.Second, func(c oe.ConnStatus) bool { return c.Tunnels == 0 })
+	st := waitConn(t, m, ctx, "a", "office", 5*time.Second, func(c conn.Status) bool { return c.Tunnels == 0 })
 	if !st.Routed || st.State != "routed" {
 		t.Errorf("after down: %+v", st)
 	}
@@ -313,7 +313,7 @@ conns:
     remote_key: %s
     auto: start
 `, m.Hosts["a"].Addr4, g.Addr4, netE, filepath.Join(m.Hosts["a"].Dir, "g.pem"))})
-	waitConn(t, m, ctx, "c", "office", 20*time.Second, func(c oe.ConnStatus) bool { return c.State == "up" })
+	waitConn(t, m, ctx, "c", "office", 20*time.Second, func(c conn.Status) bool { return c.State == "up" })
 	cap := capture(t, m)
 	if r := m.Ping(ctx, "b", e.Addr4, 5, 200*time.Millisecond); r.Received < 4 {
 		t.Fatalf("road warrior b → e (trap): %d/5\n%s", r.Received, r.Output)
@@ -330,7 +330,7 @@ conns:
 			t.Errorf("%s ↔ g: %d ESP packets", h, n)
 		}
 	}
-	waitConn(t, m, ctx, "a", "office", 10*time.Second, func(c oe.ConnStatus) bool { return c.State == "up" })
+	waitConn(t, m, ctx, "a", "office", 10*time.Second, func(c conn.Status) bool { return c.State == "up" })
 	if r := m.Ping(ctx, "a", e.Addr4, 3, 200*time.Millisecond); r.Received != 3 {
 		t.Errorf("road warrior a (pubkey) → e: %d/3\n%s", r.Received, r.Output)
 	}
@@ -348,7 +348,7 @@ conns:
 	if out, err := m.CLI(ctx, "d", "conn", "up", "office"); err != nil {
 		t.Fatalf("conn up on d: %v\n%s", err, out)
 	}
-	st := waitConn(t, m, ctx, "g", "rw-bob", 10*time.Second, func(c oe.ConnStatus) bool {
+	st := waitConn(t, m, ctx, "g", "rw-bob", 10*time.Second, func(c conn.Status) bool {
 		return c.Tunnels == 1 && strings.Contains(strings.Join(c.Peers, " "), d.Addr4.String())
 	})
 	if strings.Contains(strings.Join(st.Peers, " "), m.Hosts["b"].Addr4.String()) {
@@ -394,7 +394,7 @@ func TestConnKeyingTriesGiveUp(t *testing.T) {
 	}
 	os.Chmod(sec, 0o600)
 	start(t, m, ctx, "a", conf)
-	st := waitConn(t, m, ctx, "a", "nowhere", 20*time.Second, func(c oe.ConnStatus) bool { return c.State == "gave-up" })
+	st := waitConn(t, m, ctx, "a", "nowhere", 20*time.Second, func(c conn.Status) bool { return c.State == "gave-up" })
 	if st.Tries != 2 || !strings.Contains(st.LastError, "gave up after 2 tries") || !strings.Contains(st.LastError, "AUTHENTICATION_FAILED") {
 		t.Errorf("gave up: %+v", st)
 	}

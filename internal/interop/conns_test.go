@@ -18,7 +18,7 @@ import (
 	"github.com/oemesh/oemesh/dnskey"
 	"github.com/oemesh/oemesh/internal/netnstest"
 	"github.com/oemesh/oemesh/internal/peers"
-	"github.com/oemesh/oemesh/oe"
+	"github.com/oemesh/oemesh/oe/conn"
 )
 
 // Net-to-net conns between oemeshd (namespace A, userspace data plane) and
@@ -68,13 +68,13 @@ func (d *connDaemon) log() string {
 	return string(b)
 }
 
-func (d *connDaemon) conn(t *testing.T, ctx context.Context, name string) oe.ConnStatus {
+func (d *connDaemon) conn(t *testing.T, ctx context.Context, name string) conn.Status {
 	t.Helper()
 	out, err := d.cli(ctx, "--json", "conn", "list")
 	if err != nil {
 		t.Fatalf("conn list: %v\n%s", err, out)
 	}
-	var cs []oe.ConnStatus
+	var cs []conn.Status
 	if err := json.Unmarshal([]byte(out), &cs); err != nil {
 		t.Fatalf("conn list: %v\n%s", err, out)
 	}
@@ -84,7 +84,7 @@ func (d *connDaemon) conn(t *testing.T, ctx context.Context, name string) oe.Con
 		}
 	}
 	t.Fatalf("no conn %s in %s", name, out)
-	return oe.ConnStatus{}
+	return conn.Status{}
 }
 
 // startConnDaemon writes a configuration with conn (YAML lines of one
