@@ -88,11 +88,12 @@ type Config struct {
 	// ShutdownTimeout bounds how long Close waits for peers to answer
 	// our Deletes (default 1 s).
 	ShutdownTimeout time.Duration
+	Clock           Clock
+	Logger          *slog.Logger
+
 	// Tunnels is the tunnel table OE shares with the configured conns
 	// (oe/conn); nil: a table of its own.
 	Tunnels *tunnel.Table
-	Clock   Clock
-	Logger  *slog.Logger
 }
 
 func (c *Config) setDefaults() {

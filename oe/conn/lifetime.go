@@ -23,7 +23,7 @@ func (c *Conns) armLifetime(cs *connState, spiIn uint32) {
 	tm := time.AfterFunc(at, func() {
 		select {
 		case <-c.closed:
-			return // the engine is gone; Close deleted the SAs
+			return // stopping: the engine's shutdown deletes the SAs
 		default:
 		}
 		c.mu.Lock()
