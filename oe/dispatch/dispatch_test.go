@@ -173,3 +173,35 @@ func TestAcquireRouting(t *testing.T) {
 type discardSender struct{}
 
 func (discardSender) Send([]byte, netip.AddrPort, netip.AddrPort) error { return nil }
+
+// TestProbeSeesConnTunnels: OE's responder probe covers every tunnel in
+// the shared table: B's tunnel of a conn whose initiator vanished goes
+// when the probe is not answered.
+func TestProbeSeesConnTunnels(t *testing.T) {
+	pa, pb := &pipe{}, &pipe{}
+	a, _ := stack(t, oe.Config{ShutdownTimeout: 10 * time.Millisecond}, pa)
+	b, _ := stack(t, oe.Config{ResponderProbe: 100 * time.Millisecond, ResponderProbeAnswer: 200 * time.Millisecond,
+		ShutdownTimeout: 10 * time.Millisecond}, pb)
+	pa.to.Store(b)
+	pb.to.Store(a)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.Conns().Add(ctx, conn.Conn{Name: "office", Local: gwA, Remote: gwB, LocalSubnets: []netip.Prefix{netA},
+		RemoteSubnets: []netip.Prefix{netB}, Auth: ike.AuthKindPSK}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Conns().Add(ctx, conn.Conn{Name: "office-b", Local: gwB, Remote: gwA, LocalSubnets: []netip.Prefix{netB},
+		RemoteSubnets: []netip.Prefix{netA}, Auth: ike.AuthKindPSK}); err != nil {
+		t.Fatal(err)
+	}
+	go b.Run(ctx)
+	if err := a.Conns().Up(ctx, "office"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "B's tunnel", func() bool { return len(b.OE().Tunnels(ctx)) == 1 })
+	pb.to.Store(nil) // A is gone without a word
+	waitFor(t, "B's silent conn tunnel probed and deleted", func() bool { return len(b.OE().Tunnels(ctx)) == 0 })
+	if st := b.Conns().List()[0]; st.Tunnels != 0 {
+		t.Errorf("B's conn after the probe: %+v", st)
+	}
+}
