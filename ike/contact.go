@@ -11,8 +11,8 @@ import (
 // without telling it. Sent or honoured too broadly it kills live SAs: a
 // second flow to a peer we already have an IKE SA with (a second address
 // of the peer, a second client behind the same gateway) sets up its own
-// IKE SA (oe/tunnels.go says why not a CHILD SA of the first), and if that
-// one carried INITIAL_CONTACT the peer would drop the first, silently,
+// IKE SA (oe/tunnel/table.go says why not a CHILD SA of the first), and if
+// that one carried INITIAL_CONTACT the peer would drop the first, silently,
 // while we keep sending into it. Two rules keep it narrow, one per side,
 // so that neither side's timing can defeat them:
 //

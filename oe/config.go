@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/oemesh/oemesh/kernel"
+	"github.com/oemesh/oemesh/oe/tunnel"
 )
 
 // NullAuth says when unauthenticated OE (RFC 7619) is used.
@@ -89,6 +90,10 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	Clock           Clock
 	Logger          *slog.Logger
+
+	// Tunnels is the tunnel table OE shares with the configured conns
+	// (oe/conn); nil: a table of its own.
+	Tunnels *tunnel.Table
 }
 
 func (c *Config) setDefaults() {

@@ -5,10 +5,12 @@ import (
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -157,4 +159,32 @@ func hasString(l []string, sub string) bool {
 		}
 	}
 	return false
+}
+
+// pipe delivers one engine's packets to another's, as UDP would.
+type pipe struct{ to atomic.Pointer[OE] }
+
+func (p *pipe) Send(pkt []byte, local, remote netip.AddrPort) error {
+	o := p.to.Load()
+	if o == nil {
+		return errors.New("no peer")
+	}
+	b := append([]byte(nil), pkt...)
+	go o.Engine().HandlePacket(b, remote, local)
+	return nil
+}
+
+// hub delivers datagrams between several orchestrators by address.
+type hub struct{ m map[netip.Addr]*OE }
+
+type hubPort struct{ h *hub }
+
+func (p hubPort) Send(pkt []byte, local, remote netip.AddrPort) error {
+	o := p.h.m[remote.Addr()]
+	if o == nil {
+		return errors.New("no host at " + remote.Addr().String())
+	}
+	b := append([]byte(nil), pkt...)
+	go o.Engine().HandlePacket(b, remote, local)
+	return nil
 }

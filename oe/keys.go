@@ -106,9 +106,6 @@ func ownKeys(id dnskey.ID, peer ike.Identity, res dnskey.Result, err error) ([]c
 // naming no gateway, or itself). Our own initiations bring their keys
 // (negotiate).
 func (o *OE) PeerKeys(ctx context.Context, peer ike.Identity, remote netip.Addr) ([]crypto.PublicKey, error) {
-	if keys, ok := o.connPeerKeys(ctx, peer, remote); ok {
-		return keys, nil // a conn's key file
-	}
 	id, ok := dnsID(peer)
 	if !ok {
 		return nil, fmt.Errorf("oe: peer identity %v has no DNS name: %w", peer, ike.ErrNoKey)

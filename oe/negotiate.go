@@ -30,9 +30,6 @@ type negotiation struct {
 // onAcquire starts a negotiation for the first packet of a flow.
 func (o *OE) onAcquire(ctx context.Context, a kernel.Acquire) {
 	o.stats.acquires.Add(1)
-	if o.connAcquire(ctx, a) {
-		return // a configured conn is more specific than any policy group
-	}
 	dst := a.Flow.Dst
 	m := o.policy.Load().Lookup(dst)
 	if !m.Group.Initiates() {
@@ -366,15 +363,15 @@ func (o *OE) Up(ctx context.Context, src, target netip.Addr) error {
 
 // Down deletes every tunnel to target (`oemesh down`), telling the peer.
 func (o *OE) Down(ctx context.Context, target netip.Addr) (int, error) {
-	ts := o.tunnels.toPeer(target)
+	ts := o.tunnels.ToPeer(target)
 	var errs []error
 	seen := map[ike.SAID]bool{}
 	for _, t := range ts {
-		if seen[t.ike] {
+		if seen[t.IKE] {
 			continue
 		}
-		seen[t.ike] = true
-		if err := o.engine.DeleteIKE(ctx, t.ike); err != nil {
+		seen[t.IKE] = true
+		if err := o.engine.DeleteIKE(ctx, t.IKE); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/oemesh/oemesh/ike"
 	"github.com/oemesh/oemesh/kernel"
 	"github.com/oemesh/oemesh/kernel/fake"
+	"github.com/oemesh/oemesh/oe/tunnel"
 )
 
 // dropFirst is a pipe that loses the first datagram it is given.
@@ -72,14 +73,14 @@ func (d *dropFirst) peer() *pipe { return &d.pipe }
 func checkOneNullTunnel(t *testing.T, a, b *OE, dpA *fake.Dataplane) {
 	t.Helper()
 	waitFor(t, "a NULL tunnel on a", func() bool {
-		ts := a.tunnels.toPeer(addrB)
-		return len(ts) == 1 && ts[0].auth == ike.AuthKindNull
+		ts := a.tunnels.ToPeer(addrB)
+		return len(ts) == 1 && ts[0].Auth == ike.AuthKindNull
 	})
 	time.Sleep(400 * time.Millisecond) // anything late (the signed attempt on B) would land by now
-	if ts := a.tunnels.toPeer(addrB); len(ts) != 1 || ts[0].auth != ike.AuthKindNull {
+	if ts := a.tunnels.ToPeer(addrB); len(ts) != 1 || ts[0].Auth != ike.AuthKindNull {
 		t.Errorf("a's tunnels to b: %s, want one, NULL", authsOf(ts))
 	}
-	if ts := b.tunnels.toPeer(addrA); len(ts) != 1 || ts[0].auth != ike.AuthKindNull {
+	if ts := b.tunnels.ToPeer(addrA); len(ts) != 1 || ts[0].Auth != ike.AuthKindNull {
 		t.Errorf("b's tunnels to a: %s, want one, NULL", authsOf(ts))
 	}
 	for _, m := range dpA.Methods() {
@@ -92,10 +93,10 @@ func checkOneNullTunnel(t *testing.T, a, b *OE, dpA *fake.Dataplane) {
 	}
 }
 
-func authsOf(ts []tunnel) string {
+func authsOf(ts []tunnel.Tunnel) string {
 	var out []string
 	for _, tn := range ts {
-		out = append(out, fmt.Sprintf("%08x (%s)", tn.inSPI(), tn.auth))
+		out = append(out, fmt.Sprintf("%08x (%s)", tn.InSPI(), tn.Auth))
 	}
 	return fmt.Sprint(out)
 }

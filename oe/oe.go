@@ -12,6 +12,7 @@ import (
 
 	"github.com/oemesh/oemesh/ike"
 	"github.com/oemesh/oemesh/kernel"
+	"github.com/oemesh/oemesh/oe/tunnel"
 	"github.com/oemesh/oemesh/policygroups"
 )
 
@@ -26,10 +27,9 @@ type OE struct {
 	engine *ike.Engine
 
 	policy  atomic.Pointer[policygroups.Policy]
-	trapMu  sync.Mutex // serialises policy changes to the data plane
-	tunnels tunnelTable
-	gates   authGates // the point of no return of OE initiations (authgate.go)
-	conns   connTable // configured connections (conns.go)
+	trapMu  sync.Mutex    // serialises policy changes to the data plane
+	tunnels *tunnel.Table // shared with the configured conns (oe/conn)
+	gates   authGates     // the point of no return of OE initiations (authgate.go)
 
 	mu           sync.Mutex
 	negotiations map[netip.Addr]*negotiation // by target address
@@ -57,22 +57,34 @@ type shuntInfo struct {
 // New makes an orchestrator over a data plane and DNS, and the IKE engine
 // that it serves as key resolver, responder policy and CHILD SA installer.
 // engineCfg carries the credentials, transport (Sender), clock, proposals
-// and timers; its Keys, Policy and Installer are set here.
+// and timers; its Keys, Policy and Installer are set to OE here unless
+// the caller set them: a dispatcher in front of OE and the configured
+// conns (oe/dispatch) sets them to itself, and routes to OE what is OE's.
 func New(cfg Config, dp kernel.Dataplane, keys KeySource, engineCfg ike.EngineConfig) (*OE, error) {
 	cfg.setDefaults()
 	if dp == nil || keys == nil {
 		return nil, errors.New("oe: a data plane and a key source are required")
 	}
 	o := &OE{
-		cfg: cfg, log: cfg.Logger, dp: dp, keys: keys,
+		cfg: cfg, log: cfg.Logger, dp: dp, keys: keys, tunnels: cfg.Tunnels,
 		negotiations: map[netip.Addr]*negotiation{},
 		shunts:       map[kernel.Flow]shuntInfo{},
 		closed:       make(chan struct{}),
 	}
 	o.life, o.endLife = context.WithCancel(context.Background())
+	if o.tunnels == nil {
+		o.tunnels = &tunnel.Table{}
+	}
 	o.policy.Store(&policygroups.Policy{})
-	engineCfg.Keys, engineCfg.Policy, engineCfg.Installer = o, o, o
-	o.hookConns(&engineCfg)
+	if engineCfg.Keys == nil {
+		engineCfg.Keys = o
+	}
+	if engineCfg.Policy == nil {
+		engineCfg.Policy = o
+	}
+	if engineCfg.Installer == nil {
+		engineCfg.Installer = o
+	}
 	if engineCfg.Logger == nil {
 		engineCfg.Logger = cfg.Logger
 	}
@@ -118,11 +130,12 @@ func (o *OE) SetPolicy(ctx context.Context, p *policygroups.Policy) (policygroup
 	// Negotiations toward destinations the new policy does not initiate
 	// to (clear, clear-or-private, block) end now, with its answer.
 	o.stopNegotiations(errPolicyChanged, func(target netip.Addr) bool { return !p.Group(target).Initiates() })
-	// Tunnels whose peer is now in clear or block are no longer allowed.
-	for _, t := range o.tunnels.all() {
-		if g := p.Group(t.peerAddr()); !g.Responds() && !o.isConnTunnel(t.inSPI()) {
-			o.log.Info("policy no longer allows tunnel; deleting it", "peer", t.peerAddr(), "group", g)
-			spi := t.inSPI()
+	// Tunnels whose peer is now in clear or block are no longer allowed;
+	// the configured conns' tunnels are theirs, not the policy's.
+	for _, t := range o.tunnels.All() {
+		if g := p.Group(t.Peer()); !g.Responds() && t.Conn == "" {
+			o.log.Info("policy no longer allows tunnel; deleting it", "peer", t.Peer(), "group", g)
+			spi := t.InSPI()
 			o.goDetached(func(ctx context.Context) { o.engine.DeleteChild(ctx, spi) })
 		}
 	}
@@ -134,13 +147,18 @@ func (o *OE) SetPolicy(ctx context.Context, p *policygroups.Policy) (policygroup
 
 // Run handles acquires and expires and the idle timer until ctx ends or
 // the data plane closes its channels.
-func (o *OE) Run(ctx context.Context) error {
+func (o *OE) Run(ctx context.Context) error { return o.Serve(ctx, o.dp.Acquires()) }
+
+// Serve is Run with the acquires taken from acq instead of the data plane:
+// a dispatcher that hands the configured conns theirs first (oe/dispatch)
+// passes on the rest. It returns when acq is closed.
+func (o *OE) Serve(ctx context.Context, acq <-chan kernel.Acquire) error {
 	o.runCtx.Store(&ctx)
 	idle := time.NewTicker(max(o.cfg.IdleTimeout/4, time.Second))
 	defer idle.Stop()
 	probe := o.probeTicker()
 	defer probe.Stop()
-	acq, exp := o.dp.Acquires(), o.dp.Expires()
+	exp := o.dp.Expires()
 	for {
 		select {
 		case <-ctx.Done():
@@ -219,15 +237,15 @@ func (o *OE) onExpire(ctx context.Context, e kernel.Expire) {
 // the peer.
 func (o *OE) expireIdle(ctx context.Context) {
 	now := o.cfg.Clock.Now()
-	for _, t := range o.tunnels.all() {
-		if t.replaced || o.isConnTunnel(t.inSPI()) {
-			continue
+	for _, t := range o.tunnels.All() {
+		if t.Replaced || t.Conn != "" {
+			continue // a conn's tunnel lives as its conn says
 		}
-		c, err := o.dp.SACounters(ctx, t.id)
+		c, err := o.dp.SACounters(ctx, t.ID)
 		if err != nil {
 			continue
 		}
-		last := t.created
+		last := t.Created
 		if c.LastUse.After(last) {
 			last = c.LastUse
 		}
@@ -235,8 +253,36 @@ func (o *OE) expireIdle(ctx context.Context) {
 			continue
 		}
 		o.stats.idleDeletes.Add(1)
-		o.log.Info("tunnel idle: deleting", "peer", t.peerAddr(), "idle", now.Sub(last).Round(time.Second))
-		id := t.ike
+		o.log.Info("tunnel idle: deleting", "peer", t.Peer(), "idle", now.Sub(last).Round(time.Second))
+		id := t.IKE
 		o.goDetached(func(ctx context.Context) { o.engine.DeleteIKE(ctx, id) })
 	}
+}
+
+// Claim traps p in group private for another user of the data plane (a
+// configured conn, oe/conn) whatever the policy says of it, until Release.
+// Policy changes and claims are serialised.
+func (o *OE) Claim(ctx context.Context, p netip.Prefix) error {
+	o.trapMu.Lock()
+	defer o.trapMu.Unlock()
+	return o.dp.SetTrap(ctx, kernel.Trap{Prefix: p, Group: kernel.GroupPrivate})
+}
+
+// Release gives a claimed prefix back: the policy's trap for exactly p
+// comes back, or there is none.
+func (o *OE) Release(ctx context.Context, p netip.Prefix) error {
+	o.trapMu.Lock()
+	defer o.trapMu.Unlock()
+	if m := o.policy.Load().Lookup(p.Addr()); !m.Default() && m.Entry.Prefix == p {
+		return o.dp.SetTrap(ctx, kernel.Trap{Prefix: p, Group: kernelGroup(m.Group)})
+	}
+	return o.dp.RemoveTrap(ctx, p)
+}
+
+// PassShunt lets a flow out in the clear for ShuntLifetime, listed in
+// Shunts under group clear with its reason: for traffic a trap caught that
+// nobody negotiates for (toward a conn's remote subnet from outside its
+// local subnets).
+func (o *OE) PassShunt(ctx context.Context, f kernel.Flow, reason string) {
+	o.setShunt(ctx, f, kernel.ShuntPass, policygroups.Clear, o.cfg.ShuntLifetime, reason)
 }

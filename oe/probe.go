@@ -41,18 +41,18 @@ func (o *OE) probeSilent(ctx context.Context) {
 	from, to := o.probed.Add(-o.cfg.ResponderProbe), now.Add(-o.cfg.ResponderProbe)
 	o.probed = now
 	asked := map[ike.SAID]bool{}
-	for _, t := range o.tunnels.all() {
-		if t.initiator || t.replaced || !t.created.After(from) || t.created.After(to) || asked[t.ike] {
+	for _, t := range o.tunnels.All() {
+		if t.Initiator || t.Replaced || !t.Created.After(from) || t.Created.After(to) || asked[t.IKE] {
 			continue
 		}
-		c, err := o.dp.SACounters(ctx, t.id)
+		c, err := o.dp.SACounters(ctx, t.ID)
 		if err != nil || c.InPackets > 0 {
 			continue
 		}
-		asked[t.ike] = true
-		id, peer, spi := t.ike, t.peerAddr(), fmt.Sprintf("%08x", t.inSPI())
+		asked[t.IKE] = true
+		id, peer, spi := t.IKE, t.Peer(), fmt.Sprintf("%08x", t.InSPI())
 		o.log.Info("tunnel we answered has received nothing: checking that its peer is alive",
-			"peer", peer, "spi_in", spi, "up_for", now.Sub(t.created).Round(time.Millisecond))
+			"peer", peer, "spi_in", spi, "up_for", now.Sub(t.Created).Round(time.Millisecond))
 		// No goroutine per check: every silent tunnel may fall due at
 		// once, and the runtime keeps a goroutine's memory after it ends.
 		err = o.engine.ProbeLiveness(id, o.cfg.ResponderProbeAnswer, func(err error) {

@@ -2,12 +2,14 @@ package oe
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"net/netip"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/oemesh/oemesh/dnskey"
 	"github.com/oemesh/oemesh/ike"
 	"github.com/oemesh/oemesh/kernel"
 	"github.com/oemesh/oemesh/kernel/fake"
@@ -35,36 +37,35 @@ func (p cuttablePort) Send(pkt []byte, local, remote netip.AddrPort) error {
 	return nil
 }
 
-// probePair is gateway A (initiator of conn "office") and B (responder,
+// probePair is host A (initiator of an OE tunnel) and B (responder,
 // probing silent tunnels after probe, waiting answer for the answer) with
-// B's tunnel up.
+// B's tunnel up. (Before conns moved to oe/conn, A brought the tunnel up
+// as a configured conn; the probe does not care whose tunnel it is.)
 func probePair(t *testing.T, probe, answer time.Duration) (a, b *OE, dpB *fake.Dataplane, net *cuttable) {
 	t.Helper()
 	net = &cuttable{m: map[netip.Addr]*OE{}, cut: map[netip.Addr]bool{}}
-	psk := func(ike.Identity) []byte { return pskKey }
-	mk := func(cfg Config) (*OE, *fake.Dataplane) {
+	dns := newFakeDNS()
+	keyA, keyB := newKey(t), newKey(t)
+	dns.publish(dnskey.AddrID(addrA), dnskey.Gateway{}, keyA.Public())
+	dns.publish(dnskey.AddrID(addrB), dnskey.Gateway{}, keyB.Public())
+	mk := func(cfg Config, key crypto.Signer) (*OE, *fake.Dataplane) {
 		dp := fake.New(time.Now)
-		o, err := New(cfg, dp, newFakeDNS(), ike.EngineConfig{Credentials: ike.Credentials{PSK: psk}, Sender: cuttablePort{net}, GiveUp: 2 * time.Second})
+		o, err := New(cfg, dp, dns, ike.EngineConfig{Credentials: ike.Credentials{Signer: key}, Sender: cuttablePort{net}, GiveUp: 2 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { o.Close() })
 		return o, dp
 	}
-	a, _ = mk(Config{ShutdownTimeout: 10 * time.Millisecond})
-	b, dpB = mk(Config{ResponderProbe: probe, ResponderProbeAnswer: answer, ShutdownTimeout: 10 * time.Millisecond})
-	net.m[gwA], net.m[gwB] = a, b
+	a, _ = mk(Config{ShutdownTimeout: 10 * time.Millisecond}, keyA)
+	b, dpB = mk(Config{ResponderProbe: probe, ResponderProbeAnswer: answer, ShutdownTimeout: 10 * time.Millisecond}, keyB)
+	net.m[addrA], net.m[addrB] = a, b
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := a.AddConn(ctx, Conn{Name: "office", Local: gwA, Remote: gwB, LocalSubnets: []netip.Prefix{netA},
-		RemoteSubnets: []netip.Prefix{netB}, Auth: ike.AuthKindPSK}); err != nil {
-		t.Fatal(err)
+	for _, o := range []*OE{a, b} {
+		o.SetPolicy(ctx, mustPolicy(t, map[string]string{"private": "198.18.0.0/24\n"}))
 	}
-	if err := b.AddConn(ctx, Conn{Name: "office-b", Local: gwB, Remote: gwA, LocalSubnets: []netip.Prefix{netB},
-		RemoteSubnets: []netip.Prefix{netA}, Auth: ike.AuthKindPSK}); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.ConnUp(ctx, "office"); err != nil {
+	if err := a.Up(ctx, addrA, addrB); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "B's tunnel", func() bool { return len(b.Tunnels(ctx)) == 1 })
@@ -78,7 +79,7 @@ func TestResponderProbeSilentPeer(t *testing.T) {
 	_, b, _, net := probePair(t, 20*time.Millisecond, 300*time.Millisecond)
 	ctx := context.Background()
 	net.mu.Lock()
-	net.cut[gwA] = true
+	net.cut[addrA] = true
 	net.mu.Unlock()
 	time.Sleep(30 * time.Millisecond)
 	start := time.Now()
@@ -124,7 +125,7 @@ func TestResponderProbeNotDue(t *testing.T) {
 		_, b, dpB, net := probePair(t, probe, 100*time.Millisecond)
 		ctx := context.Background()
 		net.mu.Lock()
-		net.cut[gwA] = true
+		net.cut[addrA] = true
 		net.mu.Unlock()
 		if traffic {
 			for _, sa := range dpB.SAs() {

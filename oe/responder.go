@@ -8,6 +8,7 @@ import (
 
 	"github.com/oemesh/oemesh/dnskey"
 	"github.com/oemesh/oemesh/ike"
+	"github.com/oemesh/oemesh/oe/tunnel"
 	"github.com/oemesh/oemesh/policygroups"
 )
 
@@ -18,9 +19,6 @@ var errRefused = errors.New("refused")
 // with this class at all. Its key is checked later by the engine through
 // PeerKeys; here only the local policy group and the NULL setting count.
 func (o *OE) AcceptAuth(_ context.Context, req ike.AuthRequest) error {
-	if handled, err := o.connAcceptAuth(req); handled {
-		return err
-	}
 	g := o.groupOf(req.Remote)
 	if !g.Responds() {
 		o.stats.refused.Add(1)
@@ -43,25 +41,16 @@ func (o *OE) AcceptAuth(_ context.Context, req ike.AuthRequest) error {
 
 // SignForNull implements ike.NullSignPolicy: an opportunistic NULL
 // initiator that names no responder gets our signature (Libreswan's DNSSEC
-// OE client verifies it with our key from DNS); a configured conn with
-// NULL authentication keeps its NULL answer.
-func (o *OE) SignForNull(req ike.AuthRequest) bool {
-	for _, cs := range o.connsForPeer(req.Remote, req.PeerID) {
-		if cs.Auth == req.Kind {
-			return false
-		}
-	}
-	return true
-}
+// OE client verifies it with our key from DNS). A configured conn with
+// NULL authentication keeps its NULL answer: the dispatcher in front of
+// the engine (oe/dispatch) asks the conns first.
+func (o *OE) SignForNull(ike.AuthRequest) bool { return true }
 
 // Child implements ike.PeerPolicy: which CHILD SA an authenticated peer may
 // have. A peer speaks for itself; it speaks for another client C only if it
 // proved a key and C's DNS record names it as C's gateway (RFC 4322
 // delegation). Our side is this host, or a client we are the gateway for.
 func (o *OE) Child(ctx context.Context, req ike.ChildRequest) (ike.ChildDecision, error) {
-	if handled, dec, err := o.connChild(req); handled {
-		return dec, err
-	}
 	var dec ike.ChildDecision
 	// The peer's side (TSi): itself, or clients that delegate to it.
 	for _, ts := range req.TSi {
@@ -72,7 +61,7 @@ func (o *OE) Child(ctx context.Context, req ike.ChildRequest) (ike.ChildDecision
 			if err := o.checkDelegation(ctx, req, host); err != nil {
 				return dec, err
 			}
-		case inRange(ts, req.Remote):
+		case tunnel.InRange(ts, req.Remote):
 			host = req.Remote // a wide proposal: narrow it to the peer
 		default:
 			o.stats.refused.Add(1)
@@ -89,15 +78,15 @@ func (o *OE) Child(ctx context.Context, req ike.ChildRequest) (ike.ChildDecision
 	}
 	// Our side (TSr): ourselves, or a client we serve as gateway. Narrow
 	// a wide proposal (e.g. Libreswan's full ranges) to what it names.
-	tunnel := false
+	viaGateway := false
 	for _, ts := range req.TSr {
 		switch host, isHost := hostOf([]ike.TrafficSelector{ts}); {
 		case isHost && host == req.Local:
 			dec.TSr = append(dec.TSr, ike.HostSelector(host))
 		case isHost && o.servesClient(host):
 			dec.TSr = append(dec.TSr, ike.HostSelector(host))
-			tunnel = true
-		case inRange(ts, req.Local) && !containsHost(dec.TSr, req.Local):
+			viaGateway = true
+		case tunnel.InRange(ts, req.Local) && !containsHost(dec.TSr, req.Local):
 			dec.TSr = append(dec.TSr, ike.HostSelector(req.Local))
 		}
 	}
@@ -106,7 +95,7 @@ func (o *OE) Child(ctx context.Context, req ike.ChildRequest) (ike.ChildDecision
 		return dec, fmt.Errorf("oe: peer %s asks for selectors we do not serve: %w", req.Remote, errRefused)
 	}
 	dec.Mode = ike.ModeTunnel
-	if req.Transport && !tunnel && len(dec.TSi) == 1 && dec.TSi[0].Start == req.Remote {
+	if req.Transport && !viaGateway && len(dec.TSi) == 1 && dec.TSi[0].Start == req.Remote {
 		dec.Mode = ike.ModeTransport
 	}
 	return dec, nil
@@ -147,10 +136,6 @@ func (o *OE) servesClient(a netip.Addr) bool {
 // groupOf is the policy group in force for a.
 func (o *OE) groupOf(a netip.Addr) policygroups.Group {
 	return o.policy.Load().Group(a)
-}
-
-func inRange(ts ike.TrafficSelector, a netip.Addr) bool {
-	return ts.Start.BitLen() == a.BitLen() && ts.Start.Compare(a) <= 0 && a.Compare(ts.End) <= 0
 }
 
 func containsHost(tss []ike.TrafficSelector, a netip.Addr) bool {

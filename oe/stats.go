@@ -35,6 +35,10 @@ type Stats struct {
 	Failures    map[string]uint64 // failed negotiations, by reason
 }
 
+// FailureClass names a failed negotiation for the failures counter, as OE
+// counts its own: the configured conns (oe/conn) count theirs the same way.
+func FailureClass(err error) string { return failureClass(err) }
+
 // Stats returns the counters.
 func (o *OE) Stats() Stats {
 	c := &o.stats

@@ -36,23 +36,24 @@ type TunnelStatus struct {
 	Initiator bool
 }
 
-// Tunnels lists the installed SA pairs with their counters.
+// Tunnels lists the installed SA pairs with their counters: OE's and,
+// from the tunnel table it shares with them, the configured conns'.
 func (o *OE) Tunnels(ctx context.Context) []TunnelStatus {
 	now := o.cfg.Clock.Now()
 	var out []TunnelStatus
-	for _, t := range o.tunnels.all() {
-		c, _ := o.dp.SACounters(ctx, t.id)
-		last := t.created
+	for _, t := range o.tunnels.All() {
+		c, _ := o.dp.SACounters(ctx, t.ID)
+		last := t.Created
 		if c.LastUse.After(last) {
 			last = c.LastUse
 		}
 		out = append(out, TunnelStatus{
-			Peer: t.peerAddr(), PeerID: t.peerID, Auth: t.auth, Mode: t.mode,
-			Local: slices.Clone(t.local), Remote: slices.Clone(t.remote),
-			SPIIn: t.inSPI(), SPIOut: t.outSPI(),
+			Peer: t.Peer(), PeerID: t.PeerID, Auth: t.Auth, Mode: t.Mode,
+			Local: slices.Clone(t.Local), Remote: slices.Clone(t.Remote),
+			SPIIn: t.InSPI(), SPIOut: t.OutSPI(),
 			InBytes: c.InBytes, OutBytes: c.OutBytes,
-			Age: now.Sub(t.created), Idle: now.Sub(last),
-			Initiator: t.initiator,
+			Age: now.Sub(t.Created), Idle: now.Sub(last),
+			Initiator: t.Initiator,
 		})
 	}
 	return out

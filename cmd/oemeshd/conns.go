@@ -22,6 +22,7 @@ import (
 	"github.com/oemesh/oemesh/internal/control"
 	"github.com/oemesh/oemesh/internal/ipsecconf"
 	"github.com/oemesh/oemesh/oe"
+	"github.com/oemesh/oemesh/oe/conn"
 )
 
 // connSet is the daemon's side of the configured conns: where each came
@@ -136,9 +137,9 @@ func liveness(conns []config.Conn) time.Duration {
 
 // toOE turns a configured conn into oe's terms: addresses resolved, key
 // files read, proposals parsed.
-func (d *daemon) toOE(c config.Conn, source string) (oe.Conn, error) {
+func (d *daemon) toOE(c config.Conn, source string) (conn.Conn, error) {
 	bad := func(key string, err error) error { return fmt.Errorf("conn %s: key %s: %w", c.Name, key, err) }
-	oc := oe.Conn{
+	oc := conn.Conn{
 		Name: c.Name, Local: c.LocalAddr, Remote: c.RemoteAddr, LocalSubnets: c.LocalSubnets, RemoteSubnets: c.RemoteSubnets,
 		KeyingTries: c.KeyingTries, Lifetime: c.Lifetime, Rekey: c.Rekey, IKELifetime: c.IKELifetime, DPDInterval: c.DPD.Interval, DPDAction: c.DPD.Action, Auto: c.Auto,
 		UniqueIDs: c.UniqueIDs, Updown: c.Updown, Source: source, Mode: ike.ModeTunnel,
@@ -266,9 +267,9 @@ func (d *daemon) addConns(ctx context.Context, conns []config.Conn, source strin
 		d.conns.conns[c.Name], d.conns.file[c.Name] = c, source
 		d.conns.mu.Unlock()
 		if replace {
-			err = d.oe.ReplaceConn(ctx, oc)
+			err = d.stack.Conns().Replace(ctx, oc)
 		} else {
-			err = d.oe.AddConn(ctx, oc)
+			err = d.stack.Conns().Add(ctx, oc)
 		}
 		if err != nil {
 			errs = append(errs, err)
@@ -296,7 +297,7 @@ func (d *daemon) handleConnList(*http.Request) (any, error) {
 	if err := d.needOE(); err != nil {
 		return nil, err
 	}
-	return connsView(d.oe.Conns()), nil
+	return connsView(d.stack.Conns().List()), nil
 }
 
 func (d *daemon) handleConnVerb(r *http.Request) (any, error) {
@@ -314,17 +315,17 @@ func (d *daemon) handleConnVerb(r *http.Request) (any, error) {
 	case "up":
 		// The CLI waits 30 s; the negotiation goes on when this does not.
 		upCtx, upCancel := context.WithTimeout(ctx, 25*time.Second)
-		err = d.oe.ConnUp(upCtx, req.Name)
+		err = d.stack.Conns().Up(upCtx, req.Name)
 		upCancel()
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("conn %s: still negotiating after 25s (keying_tries %s); `oemesh conn list` shows how it goes", req.Name, triesText(d.conns.get(req.Name).KeyingTries))
 		}
 	case "down":
-		err = d.oe.ConnDown(ctx, req.Name)
+		err = d.stack.Conns().Down(ctx, req.Name)
 	case "route":
-		err = d.oe.ConnRoute(ctx, req.Name)
+		err = d.stack.Conns().Route(ctx, req.Name)
 	case "unroute":
-		err = d.oe.ConnUnroute(ctx, req.Name)
+		err = d.stack.Conns().Unroute(ctx, req.Name)
 	case "replace":
 		err = d.replaceConn(ctx, req.Name)
 	default:
@@ -414,10 +415,10 @@ func (d *daemon) handleSecretsReload(*http.Request) (any, error) {
 // connExplain names the conn when one is more specific than the policy
 // groups for addr.
 func (d *daemon) connExplain(addr netip.Addr) (control.Explanation, bool) {
-	if d.oe == nil {
+	if d.stack == nil {
 		return control.Explanation{}, false
 	}
-	name, p, ok := d.oe.ConnFor(addr)
+	name, p, ok := d.stack.Conns().For(addr)
 	if !ok {
 		return control.Explanation{}, false
 	}
@@ -432,10 +433,10 @@ func (d *daemon) connExplain(addr netip.Addr) (control.Explanation, bool) {
 // connSummary is each conn's state in one line, for `oemesh status`.
 func (d *daemon) connSummary() map[string]any {
 	out := map[string]any{}
-	if d.oe == nil {
+	if d.stack == nil {
 		return out
 	}
-	for _, c := range d.oe.Conns() {
+	for _, c := range d.stack.Conns().List() {
 		s := c.State
 		if c.Routed {
 			s += ", routed (" + strings.Join(c.RemoteSubnets, ",") + " trapped: packets wait for the tunnel and are dropped while it cannot be set up)"
@@ -489,4 +490,21 @@ func (s *connSet) get(name string) config.Conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.conns[name]
+}
+
+// stats are OE's counters with the conns' added in: acquires, refusals,
+// tunnels and failures count both, as when conns lived in OE.
+func (d *daemon) stats() oe.Stats {
+	s := d.oe.Stats()
+	c := d.stack.Conns().Stats()
+	s.Acquires += c.Acquires
+	s.Refused += c.Refused
+	s.TunnelsUp += c.TunnelsUp
+	if len(c.Failures) > 0 && s.Failures == nil {
+		s.Failures = map[string]uint64{}
+	}
+	for reason, n := range c.Failures {
+		s.Failures[reason] += n
+	}
+	return s
 }

@@ -54,7 +54,7 @@ func (d *daemon) handleStatus(r *http.Request) (any, error) {
 		st.Config[k] = v
 	}
 	if d.oe != nil {
-		s := d.oe.Stats()
+		s := d.stats()
 		st.Counts = map[string]uint64{
 			"tunnels":     uint64(len(d.oe.Tunnels(r.Context()))),
 			"shunts":      uint64(len(d.oe.Shunts())),

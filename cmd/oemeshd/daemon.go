@@ -19,6 +19,7 @@ import (
 	"github.com/oemesh/oemesh/internal/control"
 	"github.com/oemesh/oemesh/kernel"
 	"github.com/oemesh/oemesh/oe"
+	"github.com/oemesh/oemesh/oe/dispatch"
 	"github.com/oemesh/oemesh/policygroups"
 )
 
@@ -47,8 +48,9 @@ type daemon struct {
 	fwmark           uint32
 	resolver         *dnskey.Resolver
 	transport        *ike.UDPTransport
-	encap            *encapLink // userspace data plane: ESP-in-UDP through the transport
-	oe               *oe.OE
+	encap            *encapLink           // userspace data plane: ESP-in-UDP through the transport
+	stack            *dispatch.Dispatcher // OE and the conns in front of the engine
+	oe               *oe.OE               // stack.OE()
 	identity         string
 	keyFingerprint   string
 	conns            connSet       // configured conns and their secrets (conns.go)
@@ -93,7 +95,7 @@ func (d *daemon) run(ctx context.Context) error {
 		}
 	}()
 	go func() {
-		if err := d.oe.Run(runCtx); err != nil && runCtx.Err() == nil {
+		if err := d.stack.Run(runCtx); err != nil && runCtx.Err() == nil {
 			errc <- err
 		}
 	}()
@@ -169,9 +171,9 @@ func (d *daemon) startStack(ctx context.Context) error {
 // the answers while the sockets still serve), then closes the sockets and
 // removes what the data plane installed.
 func (d *daemon) stopStack() {
-	if d.oe != nil {
+	if d.stack != nil {
 		start := d.clock.Now()
-		if err := d.oe.Close(); err != nil {
+		if err := d.stack.Close(); err != nil {
 			d.log.Warn("telling peers we stop", "err", err)
 		}
 		d.log.Info("peers told we stop", "took", d.clock.Now().Sub(start).Round(time.Millisecond))

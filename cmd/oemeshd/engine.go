@@ -16,6 +16,7 @@ import (
 	"github.com/oemesh/oemesh/kernel"
 	"github.com/oemesh/oemesh/kernel/xfrm"
 	"github.com/oemesh/oemesh/oe"
+	"github.com/oemesh/oemesh/oe/dispatch"
 )
 
 // startOE builds DNS, the IKE transport and the orchestrator on top of the
@@ -93,7 +94,10 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 	if cfg.OE.NegotiationShunt == "pass" {
 		shunt = kernel.ShuntPass
 	}
-	o, err := oe.New(oe.Config{
+	// OE and the conns behind one dispatcher, which is the engine's key
+	// resolver, responder policy and installer (oe/dispatch); the conns
+	// take OE's IKE port, negotiation timeout and logger.
+	stack, err := dispatch.New(dispatch.Config{OE: oe.Config{
 		NullAuth:           nullAuth,
 		NegotiationShunt:   shunt,
 		ShuntLifetime:      cfg.OE.ShuntLifetime,
@@ -103,7 +107,7 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 		GatewayFor:         cfg.OE.GatewayFor,
 		IKEPort:            cfg.IKEPort,
 		Logger:             d.log,
-	}, dp, resolver, ike.EngineConfig{
+	}}, dp, resolver, ike.EngineConfig{
 		Credentials:   ike.Credentials{ID: ident, Signer: signer, PSK: d.conns.psk},
 		Liveness:      liveness(d.startConns),
 		Sender:        transport,
@@ -117,7 +121,7 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 		transport.Close()
 		return err
 	}
-	d.oe = o
+	d.stack, d.oe = stack, stack.OE()
 	return nil
 }
 

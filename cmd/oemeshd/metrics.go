@@ -63,7 +63,7 @@ func (d *daemon) collector() prometheus.Collector {
 		gauge("oemesh_shunts", "Shunts in force.", float64(len(d.oe.Shunts())))
 		counter("oemesh_bytes_total", "ESP payload bytes through installed SAs.", in, "direction", "in")
 		counter("oemesh_bytes_total", "ESP payload bytes through installed SAs.", out, "direction", "out")
-		s := d.oe.Stats()
+		s := d.stats()
 		counter("oemesh_acquires_total", "Flows that hit a trap.", float64(s.Acquires))
 		counter("oemesh_handshakes_total", "OE negotiations that ended encrypted.", float64(s.Handshakes))
 		counter("oemesh_dns_lookups_total", "DNS key look-ups.", float64(s.DNSLookups))

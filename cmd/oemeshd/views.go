@@ -14,6 +14,7 @@ import (
 	"github.com/oemesh/oemesh/internal/control"
 	"github.com/oemesh/oemesh/kernel"
 	"github.com/oemesh/oemesh/oe"
+	"github.com/oemesh/oemesh/oe/conn"
 	"github.com/oemesh/oemesh/policygroups"
 )
 
@@ -190,18 +191,16 @@ func explanationView(ex policygroups.Explanation) control.Explanation {
 // oe.ConnStatus still carries text for its enums (auth "null
 // (anonymous)", since as a duration string); once conns have their own
 // package with typed status, map from the typed fields here instead.
-func connView(c oe.ConnStatus) control.ConnStatus {
-	auth := map[string]control.Auth{"key": control.AuthKey, "psk": control.AuthPSK, "null (anonymous)": control.AuthNull}[c.Auth]
-	since, _ := time.ParseDuration(c.Since)
+func connView(c conn.Status) control.ConnStatus {
 	return control.ConnStatus{
-		Name: c.Name, State: control.ConnState(c.State), Routed: c.Routed, Auto: control.ConnAuto(c.Auto), Auth: auth,
+		Name: c.Name, State: control.ConnState(c.State), Routed: c.Routed, Auto: control.ConnAuto(c.Auto), Auth: authView(c.Auth),
 		Local: c.Local, Remote: c.Remote, LocalSubnets: c.LocalSubnets, RemoteSubnets: c.RemoteSubnets,
 		Tunnels: c.Tunnels, Peers: c.Peers, Tries: c.Tries, KeyingTries: c.KeyingTries,
-		LastError: c.LastError, LastUpdown: c.LastUpdown, SinceSeconds: control.Seconds(since), Source: c.Source,
+		LastError: c.LastError, LastUpdown: c.LastUpdown, SinceSeconds: control.Seconds(c.Since), Source: c.Source,
 	}
 }
 
-func connsView(cs []oe.ConnStatus) []control.ConnStatus {
+func connsView(cs []conn.Status) []control.ConnStatus {
 	out := make([]control.ConnStatus, len(cs))
 	for i, c := range cs {
 		out[i] = connView(c)

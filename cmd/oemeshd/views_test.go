@@ -13,6 +13,7 @@ import (
 	"github.com/oemesh/oemesh/internal/control"
 	"github.com/oemesh/oemesh/kernel"
 	"github.com/oemesh/oemesh/oe"
+	"github.com/oemesh/oemesh/oe/conn"
 	"github.com/oemesh/oemesh/policygroups"
 )
 
@@ -131,13 +132,13 @@ func TestExplanationJSON(t *testing.T) {
 
 func TestConnView(t *testing.T) {
 	for _, tc := range []struct {
-		auth string
+		auth ike.AuthKind
 		want control.Auth
-	}{{"key", control.AuthKey}, {"psk", control.AuthPSK}, {"null (anonymous)", control.AuthNull}} {
-		c := connView(oe.ConnStatus{Name: "office", State: "gave-up", Auto: "route", Auth: tc.auth, Since: "1m5s"})
+	}{{ike.AuthKindPubkey, control.AuthKey}, {ike.AuthKindPSK, control.AuthPSK}, {ike.AuthKindNull, control.AuthNull}} {
+		c := connView(conn.Status{Name: "office", State: "gave-up", Auto: "route", Auth: tc.auth, Since: 65 * time.Second})
 		if c.Auth != tc.want || c.State != control.ConnGaveUp || c.Auto != control.AutoRoute || c.SinceSeconds != 65 ||
 			!c.Auth.Valid() || !c.State.Valid() || !c.Auto.Valid() {
-			t.Errorf("auth %q: %+v", tc.auth, c)
+			t.Errorf("auth %v: %+v", tc.auth, c)
 		}
 	}
 }

@@ -18,13 +18,6 @@ import (
 // and cmd/oemeshd converts (cmd/oemeshd/views.go).
 var domainPackages = []string{"policygroups", "dnskey", "ike", "kernel", "oe"}
 
-// wireTagsPending are files that still carry JSON tags while another part
-// of issue 14 moves their types (conns into their own package, the
-// negotiation's Outcome into typed errors). Remove each entry when it lands.
-var wireTagsPending = map[string]bool{
-	"oe/conns.go": true,
-}
-
 // TestNoWireTypesOutsideControl fails when a non-test file of a domain
 // package declares a struct field with a json tag.
 func TestNoWireTypesOutsideControl(t *testing.T) {
@@ -42,9 +35,7 @@ func TestNoWireTypesOutsideControl(t *testing.T) {
 			rel = filepath.ToSlash(rel)
 			checked++
 			for _, line := range jsonTagged(t, path) {
-				if !wireTagsPending[rel] {
-					t.Errorf("%s:%d: a struct field with a json tag: wire types belong in internal/control, and cmd/oemeshd converts to them", rel, line)
-				}
+				t.Errorf("%s:%d: a struct field with a json tag: wire types belong in internal/control, and cmd/oemeshd converts to them", rel, line)
 			}
 			return nil
 		})

@@ -1,20 +1,22 @@
-package oe
+package conn_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/oemesh/oemesh/ike"
 	"github.com/oemesh/oemesh/kernel"
 	"github.com/oemesh/oemesh/kernel/fake"
+	"github.com/oemesh/oemesh/oe"
+	"github.com/oemesh/oemesh/oe/conn"
+	"github.com/oemesh/oemesh/oe/dispatch"
+	"github.com/oemesh/oemesh/oe/tunnel"
 )
 
 var (
@@ -26,14 +28,14 @@ var (
 )
 
 func TestConnMostSpecificWins(t *testing.T) {
-	o, dp := newTestOE(t, Config{}, newFakeDNS(), nil, newKey(t))
+	o, dp := newTestStack(t, oe.Config{}, newFakeDNS(), nil, newKey(t))
 	ctx := context.Background()
-	o.SetPolicy(ctx, mustPolicy(t, map[string]string{"private-or-clear": "10.0.0.0/8\n", "clear": "10.2.3.0/24\n"}))
-	if err := o.AddConn(ctx, Conn{Name: "office", Local: gwA, Remote: gwB, LocalSubnets: []netip.Prefix{netA},
+	o.OE().SetPolicy(ctx, mustPolicy(t, map[string]string{"private-or-clear": "10.0.0.0/8\n", "clear": "10.2.3.0/24\n"}))
+	if err := o.Conns().Add(ctx, conn.Conn{Name: "office", Local: gwA, Remote: gwB, LocalSubnets: []netip.Prefix{netA},
 		RemoteSubnets: []netip.Prefix{netB}, Auth: ike.AuthKindPSK, Auto: "route"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := o.AddConn(ctx, Conn{Name: "lab", Local: gwA, Remote: netip.MustParseAddr("198.51.100.9"),
+	if err := o.Conns().Add(ctx, conn.Conn{Name: "lab", Local: gwA, Remote: netip.MustParseAddr("198.51.100.9"),
 		RemoteSubnets: []netip.Prefix{netip.MustParsePrefix("10.9.0.0/16")}, Auto: "add"}); err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +47,7 @@ func TestConnMostSpecificWins(t *testing.T) {
 		{"10.5.0.1", ""},       // only the group
 		{"10.9.0.1", ""},       // an added (unrouted) conn takes no traffic
 	} {
-		name, _, ok := o.ConnFor(netip.MustParseAddr(tc.addr))
+		name, _, ok := o.Conns().For(netip.MustParseAddr(tc.addr))
 		if ok != (tc.conn != "") || name != tc.conn {
 			t.Errorf("ConnFor(%s) = %q %v, want %q", tc.addr, name, ok, tc.conn)
 		}
@@ -61,7 +63,7 @@ func TestConnMostSpecificWins(t *testing.T) {
 		t.Fatalf("no trap for %s: %v", netB, dp.Traps())
 	}
 	// Unroute gives the prefix back; the conn no longer wins.
-	if err := o.ConnUnroute(ctx, "office"); err != nil {
+	if err := o.Conns().Unroute(ctx, "office"); err != nil {
 		t.Fatal(err)
 	}
 	for _, tr := range dp.Traps() {
@@ -69,14 +71,14 @@ func TestConnMostSpecificWins(t *testing.T) {
 			t.Errorf("trap for %s left after unroute", netB)
 		}
 	}
-	if _, _, ok := o.ConnFor(netip.MustParseAddr("10.2.0.5")); ok {
+	if _, _, ok := o.Conns().For(netip.MustParseAddr("10.2.0.5")); ok {
 		t.Error("an unrouted conn still wins")
 	}
-	if err := o.ConnUnroute(ctx, "office"); err == nil || !strings.Contains(err.Error(), "not routed") {
+	if err := o.Conns().Unroute(ctx, "office"); err == nil || !strings.Contains(err.Error(), "not routed") {
 		t.Errorf("second unroute: %v", err)
 	}
 	// Overlapping conns are refused.
-	err := o.AddConn(ctx, Conn{Name: "shadow", Local: gwA, Remote: netip.MustParseAddr("198.51.100.7"), LocalSubnets: []netip.Prefix{netA},
+	err := o.Conns().Add(ctx, conn.Conn{Name: "shadow", Local: gwA, Remote: netip.MustParseAddr("198.51.100.7"), LocalSubnets: []netip.Prefix{netA},
 		RemoteSubnets: []netip.Prefix{netip.MustParsePrefix("10.2.128.0/17")}})
 	if err == nil || !strings.Contains(err.Error(), "overlaps 10.2.0.0/16 of conn office") {
 		t.Errorf("overlap: %v", err)
@@ -84,10 +86,10 @@ func TestConnMostSpecificWins(t *testing.T) {
 }
 
 func TestConnAcquireFromOutsideLocalSubnets(t *testing.T) {
-	o, dp := newTestOE(t, Config{}, newFakeDNS(), nil, newKey(t))
+	o, dp := newTestStack(t, oe.Config{}, newFakeDNS(), nil, newKey(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	o.AddConn(ctx, Conn{Name: "office", Local: gwA, Remote: gwB, LocalSubnets: []netip.Prefix{netA},
+	o.Conns().Add(ctx, conn.Conn{Name: "office", Local: gwA, Remote: gwB, LocalSubnets: []netip.Prefix{netA},
 		RemoteSubnets: []netip.Prefix{netB}, Auth: ike.AuthKindPSK, Auto: "route"})
 	go o.Run(ctx)
 	// The gateway's own address is not in 10.1.0.0/16: its packets to
@@ -101,12 +103,12 @@ func TestConnAcquireFromOutsideLocalSubnets(t *testing.T) {
 }
 
 func TestConnResponderDecisions(t *testing.T) {
-	o, _ := newTestOE(t, Config{}, newFakeDNS(), nil, newKey(t))
+	o, _ := newTestStack(t, oe.Config{}, newFakeDNS(), nil, newKey(t))
 	ctx := context.Background()
-	o.SetPolicy(ctx, mustPolicy(t, map[string]string{"clear-or-private": "0.0.0.0/0\n"}))
-	o.AddConn(ctx, Conn{Name: "office", Local: gwA, Remote: gwB, LocalSubnets: []netip.Prefix{netA},
+	o.OE().SetPolicy(ctx, mustPolicy(t, map[string]string{"clear-or-private": "0.0.0.0/0\n"}))
+	o.Conns().Add(ctx, conn.Conn{Name: "office", Local: gwA, Remote: gwB, LocalSubnets: []netip.Prefix{netA},
 		RemoteSubnets: []netip.Prefix{netB}, Auth: ike.AuthKindPSK})
-	o.AddConn(ctx, Conn{Name: "alice", Local: gwA, RemoteID: ike.FQDNIdentity("alice.example"),
+	o.Conns().Add(ctx, conn.Conn{Name: "alice", Local: gwA, RemoteID: ike.FQDNIdentity("alice.example"),
 		LocalSubnets: []netip.Prefix{netA}, Auth: ike.AuthKindPSK})
 	// The conn's peer with its PSK is accepted; with a signature not.
 	if err := o.AcceptAuth(ctx, ike.AuthRequest{PeerID: ike.AddrIdentity(gwB), Remote: gwB, Local: gwA, Kind: ike.AuthKindPSK}); err != nil {
@@ -127,66 +129,43 @@ func TestConnResponderDecisions(t *testing.T) {
 		t.Errorf("road warrior refused: %v", err)
 	}
 	dec, err := o.Child(ctx, ike.ChildRequest{PeerID: ike.FQDNIdentity("alice.example"), Auth: ike.AuthKindPSK, Remote: rw, Local: gwA,
-		TSi: []ike.TrafficSelector{prefixSelector(netip.MustParsePrefix("0.0.0.0/0"))}, TSr: []ike.TrafficSelector{prefixSelector(netip.MustParsePrefix("0.0.0.0/0"))}})
+		TSi: []ike.TrafficSelector{tunnel.Selector(netip.MustParsePrefix("0.0.0.0/0"))}, TSr: []ike.TrafficSelector{tunnel.Selector(netip.MustParsePrefix("0.0.0.0/0"))}})
 	if err != nil || len(dec.TSi) != 1 || dec.TSi[0].Start != rw || dec.TSi[0].End != rw ||
-		!sameSelector(dec.TSr[0], prefixSelector(netA)) || dec.Mode != ike.ModeTunnel {
+		!tunnel.SameSelector(dec.TSr[0], tunnel.Selector(netA)) || dec.Mode != ike.ModeTunnel {
 		t.Errorf("road warrior child narrowed to %+v, %v", dec, err)
 	}
 	// Net to net: exact, narrowed, refused.
 	dec, err = o.Child(ctx, ike.ChildRequest{PeerID: ike.AddrIdentity(gwB), Auth: ike.AuthKindPSK, Remote: gwB, Local: gwA,
-		TSi: []ike.TrafficSelector{prefixSelector(netip.MustParsePrefix("10.2.1.0/24"))}, TSr: []ike.TrafficSelector{prefixSelector(netA)}})
-	if err != nil || !sameSelector(dec.TSi[0], prefixSelector(netip.MustParsePrefix("10.2.1.0/24"))) {
+		TSi: []ike.TrafficSelector{tunnel.Selector(netip.MustParsePrefix("10.2.1.0/24"))}, TSr: []ike.TrafficSelector{tunnel.Selector(netA)}})
+	if err != nil || !tunnel.SameSelector(dec.TSi[0], tunnel.Selector(netip.MustParsePrefix("10.2.1.0/24"))) {
 		t.Errorf("a narrower proposal: %+v, %v", dec, err)
 	}
 	_, err = o.Child(ctx, ike.ChildRequest{PeerID: ike.AddrIdentity(gwB), Auth: ike.AuthKindPSK, Remote: gwB, Local: gwA,
-		TSi: []ike.TrafficSelector{prefixSelector(netip.MustParsePrefix("10.3.0.0/16"))}, TSr: []ike.TrafficSelector{prefixSelector(netA)}})
+		TSi: []ike.TrafficSelector{tunnel.Selector(netip.MustParsePrefix("10.3.0.0/16"))}, TSr: []ike.TrafficSelector{tunnel.Selector(netA)}})
 	if err == nil || !strings.Contains(err.Error(), "outside conn office") {
 		t.Errorf("selectors outside the conn: %v", err)
 	}
 }
 
-// pipe delivers one engine's packets to another's, as UDP would.
-type pipe struct{ to atomic.Pointer[OE] }
-
-func (p *pipe) Send(pkt []byte, local, remote netip.AddrPort) error {
-	o := p.to.Load()
-	if o == nil {
-		return errors.New("no peer")
-	}
-	b := append([]byte(nil), pkt...)
-	go o.Engine().HandlePacket(b, remote, local)
-	return nil
-}
-
 // pskPair is two orchestrators (gateway A and B) talking IKE in memory,
 // each with a conn for the other.
-func pskPair(t *testing.T, updown string, mods ...func(*Conn)) (a, b *OE, dpA, dpB *fake.Dataplane) {
+func pskPair(t *testing.T, updown string, mods ...func(*conn.Conn)) (a, b *dispatch.Dispatcher, dpA, dpB *fake.Dataplane) {
 	t.Helper()
-	psk := func(ike.Identity) []byte { return pskKey }
-	mk := func(p *pipe) (*OE, *fake.Dataplane) {
-		dp := fake.New(time.Now)
-		o, err := New(Config{}, dp, newFakeDNS(), ike.EngineConfig{Credentials: ike.Credentials{PSK: psk}, Sender: p, GiveUp: 2 * time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { o.Close() })
-		return o, dp
-	}
 	pa, pb := &pipe{}, &pipe{}
-	a, dpA = mk(pa)
-	b, dpB = mk(pb)
+	a, dpA = newPSKStack(t, ike.Identity{}, pa)
+	b, dpB = newPSKStack(t, ike.Identity{}, pb)
 	pa.to.Store(b)
 	pb.to.Store(a)
 	ctx := context.Background()
-	ca := Conn{Name: "office", Local: gwA, Remote: gwB, LocalSubnets: []netip.Prefix{netA},
+	ca := conn.Conn{Name: "office", Local: gwA, Remote: gwB, LocalSubnets: []netip.Prefix{netA},
 		RemoteSubnets: []netip.Prefix{netB}, Auth: ike.AuthKindPSK, KeyingTries: 2, Updown: updown, RetryBase: 10 * time.Millisecond}
 	for _, m := range mods {
 		m(&ca)
 	}
-	if err := a.AddConn(ctx, ca); err != nil {
+	if err := a.Conns().Add(ctx, ca); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.AddConn(ctx, Conn{Name: "office-b", Local: gwB, Remote: gwA, LocalSubnets: []netip.Prefix{netB},
+	if err := b.Conns().Add(ctx, conn.Conn{Name: "office-b", Local: gwB, Remote: gwA, LocalSubnets: []netip.Prefix{netB},
 		RemoteSubnets: []netip.Prefix{netA}, Auth: ike.AuthKindPSK}); err != nil {
 		t.Fatal(err)
 	}
@@ -201,16 +180,16 @@ func TestConnUpDownPSKWithUpdown(t *testing.T) {
 	a, b, _, dpB := pskPair(t, script)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := a.ConnUp(ctx, "office"); err != nil {
+	if err := a.Conns().Up(ctx, "office"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "B's tunnel", func() bool { return len(b.Tunnels(ctx)) == 1 })
+	waitFor(t, "B's tunnel", func() bool { return len(b.OE().Tunnels(ctx)) == 1 })
 	sa := dpB.SAs()
 	if len(sa) != 1 || sa[0].Local[0] != netB || sa[0].Remote[0] != netA || sa[0].Mode != kernel.ModeTunnel {
 		t.Fatalf("B installed %+v", sa)
 	}
-	st := a.Conns()
-	if st[0].State != connUp || st[0].Tunnels != 1 {
+	st := a.Conns().List()
+	if st[0].State != conn.StateUp || st[0].Tunnels != 1 {
 		t.Errorf("A's conn: %+v", st[0])
 	}
 	waitFor(t, "updown up", func() bool { b, _ := os.ReadFile(log); return strings.Contains(string(b), "PLUTO_VERB=up-client") })
@@ -224,12 +203,12 @@ func TestConnUpDownPSKWithUpdown(t *testing.T) {
 	}
 	// down: the peer is told, updown runs down-client, the conn stays
 	// unrouted as it was.
-	if err := a.ConnDown(ctx, "office"); err != nil {
+	if err := a.Conns().Down(ctx, "office"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "B's tunnel gone", func() bool { return len(b.Tunnels(ctx)) == 0 })
+	waitFor(t, "B's tunnel gone", func() bool { return len(b.OE().Tunnels(ctx)) == 0 })
 	waitFor(t, "updown down", func() bool { b, _ := os.ReadFile(log); return strings.Contains(string(b), "PLUTO_VERB=down-client") })
-	if st := a.Conns()[0]; st.Routed || st.State != connDown {
+	if st := a.Conns().List()[0]; st.Routed || st.State != conn.StateDown {
 		t.Errorf("after down: %+v", st)
 	}
 }
@@ -238,35 +217,35 @@ func TestConnKeyingTriesGiveUp(t *testing.T) {
 	a, b, _, _ := pskPair(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	b.RemoveConn(ctx, "office-b") // B no longer knows A: it refuses
-	err := a.ConnUp(ctx, "office")
+	b.Conns().Remove(ctx, "office-b") // B no longer knows A: it refuses
+	err := a.Conns().Up(ctx, "office")
 	if err == nil || !strings.Contains(err.Error(), "gave up after 2 tries") {
 		t.Fatalf("ConnUp: %v", err)
 	}
-	st := a.Conns()[0]
-	if st.State != connGaveUp || st.Tries != 2 || !strings.Contains(st.LastError, "gave up after 2 tries") {
+	st := a.Conns().List()[0]
+	if st.State != conn.StateGaveUp || st.Tries != 2 || !strings.Contains(st.LastError, "gave up after 2 tries") {
 		t.Errorf("status after giving up: %+v", st)
 	}
 }
 
 func TestUpdownFailureNamesTheCommand(t *testing.T) {
-	o, _ := newTestOE(t, Config{}, newFakeDNS(), nil, newKey(t))
+	o, _ := newTestStack(t, oe.Config{}, newFakeDNS(), nil, newKey(t))
 	dir := t.TempDir()
 	script := filepath.Join(dir, "fail updown")
 	os.WriteFile(script, []byte("#!/bin/sh\necho route add failed: no such device >&2\nexit 3\n"), 0o755)
 	slow := filepath.Join(dir, "slow")
 	os.WriteFile(slow, []byte("#!/bin/sh\nsleep 30\n"), 0o755)
 	ctx := context.Background()
-	o.AddConn(ctx, Conn{Name: "f", Local: gwA, Remote: gwB, Updown: script, Auto: "route"})
-	st := o.Conns()[0]
+	o.Conns().Add(ctx, conn.Conn{Name: "f", Local: gwA, Remote: gwB, Updown: script, Auto: "route"})
+	st := o.Conns().List()[0]
 	for _, want := range []string{"route-host: FAILED (exit status 3)", "PLUTO_VERB=route-host", "'" + script + "'", "route add failed: no such device"} {
 		if !strings.Contains(st.LastUpdown, want) {
 			t.Errorf("last updown %q lacks %q", st.LastUpdown, want)
 		}
 	}
-	o.AddConn(ctx, Conn{Name: "s", Local: gwA, Remote: netip.MustParseAddr("198.51.100.2"), Updown: slow, UpdownTimeout: 100 * time.Millisecond, Auto: "route"})
+	o.Conns().Add(ctx, conn.Conn{Name: "s", Local: gwA, Remote: netip.MustParseAddr("198.51.100.2"), Updown: slow, UpdownTimeout: 100 * time.Millisecond, Auto: "route"})
 	start := time.Now()
-	if st := o.Conns()[1]; !strings.Contains(st.LastUpdown, "killed after its time limit of 100ms") {
+	if st := o.Conns().List()[1]; !strings.Contains(st.LastUpdown, "killed after its time limit of 100ms") {
 		t.Errorf("slow script: %q", st.LastUpdown)
 	}
 	if time.Since(start) > 5*time.Second {
@@ -277,28 +256,28 @@ func TestUpdownFailureNamesTheCommand(t *testing.T) {
 func TestConnLifetime(t *testing.T) {
 	for _, rekey := range []bool{true, false} {
 		t.Run(fmt.Sprintf("rekey=%v", rekey), func(t *testing.T) {
-			a, _, _, _ := pskPair(t, "", func(c *Conn) { c.Lifetime, c.Rekey = 500*time.Millisecond, rekey })
+			a, _, _, _ := pskPair(t, "", func(c *conn.Conn) { c.Lifetime, c.Rekey = 500*time.Millisecond, rekey })
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			if err := a.ConnUp(ctx, "office"); err != nil {
+			if err := a.Conns().Up(ctx, "office"); err != nil {
 				t.Fatal(err)
 			}
-			first := a.Tunnels(ctx)[0].SPIIn
+			first := a.OE().Tunnels(ctx)[0].SPIIn
 			if rekey {
 				// Rekeyed before the end: a new SA, the conn stays up.
 				waitFor(t, "rekey", func() bool {
-					ts := a.Tunnels(ctx)
+					ts := a.OE().Tunnels(ctx)
 					return len(ts) == 1 && ts[0].SPIIn != first
 				})
-				if st := a.Conns()[0]; st.State != connUp {
+				if st := a.Conns().List()[0]; st.State != conn.StateUp {
 					t.Errorf("after rekey: %+v", st)
 				}
 				return
 			}
 			// rekey=no: deleted at the end of its lifetime.
 			start := time.Now()
-			waitFor(t, "expiry", func() bool { return len(a.Tunnels(ctx)) == 0 })
-			if st := a.Conns()[0]; st.State != connDown || st.Tunnels != 0 {
+			waitFor(t, "expiry", func() bool { return len(a.OE().Tunnels(ctx)) == 0 })
+			if st := a.Conns().List()[0]; st.State != conn.StateDown || st.Tunnels != 0 {
 				t.Errorf("after expiry: %+v", st)
 			}
 			if d := time.Since(start); d > 2*time.Second {
@@ -308,38 +287,17 @@ func TestConnLifetime(t *testing.T) {
 	}
 }
 
-// hub delivers datagrams between several orchestrators by address.
-type hub struct{ m map[netip.Addr]*OE }
-
-type hubPort struct{ h *hub }
-
-func (p hubPort) Send(pkt []byte, local, remote netip.AddrPort) error {
-	o := p.h.m[remote.Addr()]
-	if o == nil {
-		return errors.New("no host at " + remote.Addr().String())
-	}
-	b := append([]byte(nil), pkt...)
-	go o.Engine().HandlePacket(b, remote, local)
-	return nil
-}
-
 // TestConnUniqueIDs: two road warriors prove the same ID without
 // INITIAL_CONTACT (so the engine keeps both); with unique_ids the gateway
 // deletes the older SA, without it keeps both.
 func TestConnUniqueIDs(t *testing.T) {
 	for _, unique := range []bool{true, false} {
 		t.Run(fmt.Sprintf("unique_ids=%v", unique), func(t *testing.T) {
-			h := &hub{m: map[netip.Addr]*OE{}}
-			psk := func(ike.Identity) []byte { return pskKey }
-			mk := func(addr netip.Addr, id ike.Identity) *OE {
-				o, err := New(Config{}, fake.New(time.Now), newFakeDNS(), ike.EngineConfig{
-					Credentials: ike.Credentials{ID: id, PSK: psk}, Sender: hubPort{h}, GiveUp: 2 * time.Second})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { o.Close() })
-				h.m[addr] = o
-				return o
+			h := &hub{m: map[netip.Addr]*dispatch.Dispatcher{}}
+			mk := func(addr netip.Addr, id ike.Identity) *dispatch.Dispatcher {
+				d, _ := newPSKStack(t, id, hubPort{h})
+				h.m[addr] = d
+				return d
 			}
 			gw := mk(gwA, ike.Identity{})
 			rwID := ike.FQDNIdentity("rw.example")
@@ -347,18 +305,18 @@ func TestConnUniqueIDs(t *testing.T) {
 			i1, i2 := mk(r1, rwID), mk(r2, rwID)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			if err := gw.AddConn(ctx, Conn{Name: "rw", Local: gwA, RemoteID: rwID, LocalSubnets: []netip.Prefix{netA},
+			if err := gw.Conns().Add(ctx, conn.Conn{Name: "rw", Local: gwA, RemoteID: rwID, LocalSubnets: []netip.Prefix{netA},
 				Auth: ike.AuthKindPSK, UniqueIDs: unique}); err != nil {
 				t.Fatal(err)
 			}
 			for _, x := range []struct {
-				o    *OE
+				o    *dispatch.Dispatcher
 				addr netip.Addr
 			}{{i1, r1}, {i2, r2}} {
 				_, err := x.o.Engine().Initiate(ctx, ike.InitiateOptions{
 					Remote: netip.AddrPortFrom(gwA, 500), Local: x.addr, Auth: ike.AuthKindPSK, PeerAuth: ike.AuthKindPSK,
 					PeerID: ike.AddrIdentity(gwA), TSi: []ike.TrafficSelector{ike.HostSelector(x.addr)},
-					TSr: []ike.TrafficSelector{prefixSelector(netA)}, Mode: ike.ModeTunnel,
+					TSr: []ike.TrafficSelector{tunnel.Selector(netA)}, Mode: ike.ModeTunnel,
 				})
 				if err != nil {
 					t.Fatal(err)
@@ -366,14 +324,14 @@ func TestConnUniqueIDs(t *testing.T) {
 			}
 			if unique {
 				waitFor(t, "the older SA replaced", func() bool {
-					st := gw.Conns()[0]
+					st := gw.Conns().List()[0]
 					return st.Tunnels == 1 && strings.Contains(strings.Join(st.Peers, " "), r2.String())
 				})
 				waitFor(t, "r1 told", func() bool { return len(i1.Engine().SAs()) == 0 })
 				return
 			}
 			time.Sleep(200 * time.Millisecond)
-			if st := gw.Conns()[0]; st.Tunnels != 2 {
+			if st := gw.Conns().List()[0]; st.Tunnels != 2 {
 				t.Errorf("unique_ids=false: %+v", st)
 			}
 		})
@@ -392,7 +350,7 @@ func TestConnAfterIKERekey(t *testing.T) {
 	a, b, _, _ := pskPair(t, script)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := a.ConnUp(ctx, "office"); err != nil {
+	if err := a.Conns().Up(ctx, "office"); err != nil {
 		t.Fatal(err)
 	}
 	old := a.Engine().SAs()[0].ID
@@ -400,15 +358,15 @@ func TestConnAfterIKERekey(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "IKE rekey", func() bool { sas := a.Engine().SAs(); return len(sas) == 1 && sas[0].ID != old })
-	spi := a.Tunnels(ctx)[0].SPIIn
+	spi := a.OE().Tunnels(ctx)[0].SPIIn
 	if err := a.Engine().RekeyChild(ctx, spi, 0); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "CHILD rekey", func() bool { ts := a.Tunnels(ctx); return len(ts) == 1 && ts[0].SPIIn != spi })
-	if err := a.ConnDown(ctx, "office"); err != nil {
+	waitFor(t, "CHILD rekey", func() bool { ts := a.OE().Tunnels(ctx); return len(ts) == 1 && ts[0].SPIIn != spi })
+	if err := a.Conns().Down(ctx, "office"); err != nil {
 		t.Fatalf("conn down after an IKE rekey: %v", err)
 	}
-	waitFor(t, "B's tunnel gone", func() bool { return len(b.Tunnels(ctx)) == 0 })
+	waitFor(t, "B's tunnel gone", func() bool { return len(b.OE().Tunnels(ctx)) == 0 })
 	waitFor(t, "updown down", func() bool { b, _ := os.ReadFile(log); return strings.Contains(string(b), "down-client") })
 	verbs, _ := os.ReadFile(log)
 	if got := strings.Fields(string(verbs)); strings.Join(got, " ") != "up-client down-client" {
@@ -419,16 +377,16 @@ func TestConnAfterIKERekey(t *testing.T) {
 func TestConnIKELifetime(t *testing.T) {
 	for _, rekey := range []bool{true, false} {
 		t.Run(fmt.Sprintf("rekey=%v", rekey), func(t *testing.T) {
-			a, _, _, _ := pskPair(t, "", func(c *Conn) { c.IKELifetime, c.Rekey = 400*time.Millisecond, rekey })
+			a, _, _, _ := pskPair(t, "", func(c *conn.Conn) { c.IKELifetime, c.Rekey = 400*time.Millisecond, rekey })
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			if err := a.ConnUp(ctx, "office"); err != nil {
+			if err := a.Conns().Up(ctx, "office"); err != nil {
 				t.Fatal(err)
 			}
 			first := a.Engine().SAs()[0].ID
 			if !rekey {
 				waitFor(t, "IKE SA deleted at its lifetime", func() bool { return len(a.Engine().SAs()) == 0 })
-				waitFor(t, "conn down", func() bool { return a.Conns()[0].Tunnels == 0 })
+				waitFor(t, "conn down", func() bool { return a.Conns().List()[0].Tunnels == 0 })
 				return
 			}
 			// Rekeyed, and the new IKE SA is rekeyed again in its turn.
@@ -439,7 +397,7 @@ func TestConnIKELifetime(t *testing.T) {
 				}
 				return len(seen) >= 3
 			})
-			if st := a.Conns()[0]; st.State != connUp || st.Tunnels != 1 {
+			if st := a.Conns().List()[0]; st.State != conn.StateUp || st.Tunnels != 1 {
 				t.Errorf("after IKE rekeys: %+v", st)
 			}
 		})

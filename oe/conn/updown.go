@@ -1,4 +1,4 @@
-package oe
+package conn
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/oemesh/oemesh/ike"
+	"github.com/oemesh/oemesh/oe/tunnel"
 )
 
 // runUpdown runs the conn's updown script for a step ("route", "unroute",
@@ -20,7 +21,7 @@ import (
 // limit; its output is logged, and a failure is logged and shown in `conn
 // list` with the exact command, so a broken script (the FAQ's "route
 // fails and packets vanish") is visible.
-func (o *OE) runUpdown(cs *connState, step string, t connTunnel) {
+func (c *Conns) runUpdown(cs *connState, step string, t connTunnel) {
 	if cs.Updown == "" {
 		return
 	}
@@ -34,10 +35,10 @@ func (o *OE) runUpdown(cs *connState, step string, t connTunnel) {
 	if t.peer.IsValid() {
 		peer, peerID = t.peer, t.peerID
 		if len(t.local) > 0 {
-			locals = selectorPrefixes(t.local)
+			locals = tunnel.Prefixes(t.local)
 		}
 		if len(t.remote) > 0 {
-			remotes = selectorPrefixes(t.remote)
+			remotes = tunnel.Prefixes(t.remote)
 		}
 	}
 	if len(remotes) == 0 && peer.IsValid() {
@@ -46,16 +47,16 @@ func (o *OE) runUpdown(cs *connState, step string, t connTunnel) {
 	var results []string
 	for _, l := range locals {
 		for _, r := range remotes {
-			env := o.updownEnv(cs, verb, l, r, peer, peerID, t)
-			results = append(results, o.execUpdown(cs, env))
+			env := c.updownEnv(cs, verb, l, r, peer, peerID, t)
+			results = append(results, c.execUpdown(cs, env))
 		}
 	}
-	o.conns.mu.Lock()
+	c.mu.Lock()
 	cs.lastUpdown = strings.Join(results, "; ")
-	o.conns.mu.Unlock()
+	c.mu.Unlock()
 }
 
-func (o *OE) updownEnv(cs *connState, verb string, my, peerNet netip.Prefix, peer netip.Addr, peerID ike.Identity, t connTunnel) []string {
+func (c *Conns) updownEnv(cs *connState, verb string, my, peerNet netip.Prefix, peer netip.Addr, peerID ike.Identity, t connTunnel) []string {
 	myID := cs.Local.String()
 	pid := "%any"
 	switch {
@@ -83,7 +84,7 @@ func (o *OE) updownEnv(cs *connState, verb string, my, peerNet netip.Prefix, pee
 		"PLUTO_VERSION=2.0",
 		"PLUTO_VERB=" + verb,
 		"PLUTO_CONNECTION=" + cs.Name,
-		"PLUTO_STACK=oemesh-" + o.dp.Name(),
+		"PLUTO_STACK=oemesh-" + c.dp.Name(),
 		"PLUTO_ME=" + cs.Local.String(),
 		"PLUTO_MY_ID=" + myID,
 		"PLUTO_MY_CLIENT=" + my.String(),
@@ -159,7 +160,7 @@ func prefixMask(p netip.Prefix) string {
 }
 
 // execUpdown runs the script once and describes the outcome.
-func (o *OE) execUpdown(cs *connState, env []string) string {
+func (c *Conns) execUpdown(cs *connState, env []string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), cs.UpdownTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, cs.Updown)
@@ -175,7 +176,7 @@ func (o *OE) execUpdown(cs *connState, env []string) string {
 		output = output[:4096] + "…"
 	}
 	if err == nil {
-		o.log.Info("updown ran", "conn", cs.Name, "verb", verb, "took", time.Since(start).Round(time.Millisecond), "output", output)
+		c.log.Info("updown ran", "conn", cs.Name, "verb", verb, "took", time.Since(start).Round(time.Millisecond), "output", output)
 		return verb + ": ok"
 	}
 	why := err.Error()
@@ -183,7 +184,7 @@ func (o *OE) execUpdown(cs *connState, env []string) string {
 		why = fmt.Sprintf("killed after its time limit of %s", cs.UpdownTimeout)
 	}
 	command := shellCommand(env[1:], cs.Updown)
-	o.log.Error("updown failed", "conn", cs.Name, "verb", verb, "command", command, "err", why, "output", output)
+	c.log.Error("updown failed", "conn", cs.Name, "verb", verb, "command", command, "err", why, "output", output)
 	return fmt.Sprintf("%s: FAILED (%s): %s; output: %q", verb, why, command, output)
 }
 

@@ -1,4 +1,4 @@
-package oe
+package conn
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 // tenth of Lifetime before its end (rekey: true), or its deletion at the
 // end (rekey: false, FreeS/WAN's rekey=no). The engine's own timers
 // (oe.child_lifetime) still run: the shorter of the two acts first.
-func (o *OE) armLifetime(cs *connState, spiIn uint32) {
+func (c *Conns) armLifetime(cs *connState, spiIn uint32) {
 	if cs.Lifetime <= 0 {
 		return
 	}
@@ -22,48 +22,48 @@ func (o *OE) armLifetime(cs *connState, spiIn uint32) {
 	}
 	tm := time.AfterFunc(at, func() {
 		select {
-		case <-o.closed:
-			return // the engine is gone; Close deleted the SAs
+		case <-c.closed:
+			return // stopping: the engine's shutdown deletes the SAs
 		default:
 		}
-		o.conns.mu.Lock()
+		c.mu.Lock()
 		_, live := cs.tunnels[spiIn]
 		delete(cs.timers, spiIn)
-		o.conns.mu.Unlock()
+		c.mu.Unlock()
 		if !live {
 			return
 		}
-		o.log.Info("conn: CHILD SA reached its lifetime", "conn", cs.Name, "spi_in", fmt.Sprintf("%08x", spiIn), "lifetime", cs.Lifetime, "action", what)
-		o.goDetached(func(ctx context.Context) {
+		c.log.Info("conn: CHILD SA reached its lifetime", "conn", cs.Name, "spi_in", fmt.Sprintf("%08x", spiIn), "lifetime", cs.Lifetime, "action", what)
+		c.goDetached(func(ctx context.Context) {
 			var err error
 			if what == "rekey" {
-				err = o.engine.RekeyChild(ctx, spiIn, 0)
+				err = c.engine.RekeyChild(ctx, spiIn, 0)
 			} else {
-				err = o.engine.DeleteChild(ctx, spiIn)
+				err = c.engine.DeleteChild(ctx, spiIn)
 			}
 			if err != nil {
-				o.log.Warn("conn: lifetime action failed", "conn", cs.Name, "action", what, "spi_in", fmt.Sprintf("%08x", spiIn), "err", err)
+				c.log.Warn("conn: lifetime action failed", "conn", cs.Name, "action", what, "spi_in", fmt.Sprintf("%08x", spiIn), "err", err)
 			}
 		})
 	})
-	o.conns.mu.Lock()
+	c.mu.Lock()
 	if cs.timers == nil {
 		cs.timers = map[uint32]*time.Timer{}
 	}
 	cs.timers[spiIn] = tm
-	o.conns.mu.Unlock()
+	c.mu.Unlock()
 }
 
 // armIKELifetime starts the conn's IKE lifetime for an IKE SA, once: a
 // rekey a tenth of IKELifetime before its end (Rekey), or its deletion at
 // the end. When it fires, the IKE SAs that then hold the conn's tunnels
 // (the rekeyed one, or one the engine rekeyed by itself) get theirs.
-func (o *OE) armIKELifetime(cs *connState, id ike.SAID) {
+func (c *Conns) armIKELifetime(cs *connState, id ike.SAID) {
 	if cs.IKELifetime <= 0 || id == (ike.SAID{}) {
 		return
 	}
-	o.conns.mu.Lock()
-	defer o.conns.mu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if cs.ikeTimers == nil {
 		cs.ikeTimers = map[ike.SAID]*time.Timer{}
 	}
@@ -76,38 +76,38 @@ func (o *OE) armIKELifetime(cs *connState, id ike.SAID) {
 	}
 	cs.ikeTimers[id] = time.AfterFunc(at, func() {
 		select {
-		case <-o.closed:
+		case <-c.closed:
 			return
 		default:
 		}
-		o.conns.mu.Lock()
+		c.mu.Lock()
 		delete(cs.ikeTimers, id)
-		o.conns.mu.Unlock()
+		c.mu.Unlock()
 		live := false
-		for _, sa := range o.engine.SAs() {
+		for _, sa := range c.engine.SAs() {
 			live = live || sa.ID == id
 		}
-		o.goDetached(func(ctx context.Context) {
+		c.goDetached(func(ctx context.Context) {
 			if live {
-				o.log.Info("conn: IKE SA reached its lifetime", "conn", cs.Name, "ike", id.String(), "ike_lifetime", cs.IKELifetime, "action", what)
+				c.log.Info("conn: IKE SA reached its lifetime", "conn", cs.Name, "ike", id.String(), "ike_lifetime", cs.IKELifetime, "action", what)
 				var err error
 				if what == "rekey" {
-					err = o.engine.RekeyIKE(ctx, id)
+					err = c.engine.RekeyIKE(ctx, id)
 				} else {
-					err = o.engine.DeleteIKE(ctx, id)
+					err = c.engine.DeleteIKE(ctx, id)
 				}
 				if err != nil {
-					o.log.Warn("conn: IKE lifetime action failed", "conn", cs.Name, "action", what, "ike", id.String(), "err", err)
+					c.log.Warn("conn: IKE lifetime action failed", "conn", cs.Name, "action", what, "ike", id.String(), "err", err)
 				}
 			}
-			o.conns.mu.Lock()
+			c.mu.Lock()
 			spis := make([]uint32, 0, len(cs.tunnels))
 			for spi := range cs.tunnels {
 				spis = append(spis, spi)
 			}
-			o.conns.mu.Unlock()
+			c.mu.Unlock()
 			for _, spi := range spis {
-				o.armIKELifetime(cs, o.ikeOfChild(spi))
+				c.armIKELifetime(cs, c.ikeOfChild(spi))
 			}
 		})
 	})

@@ -1,19 +1,20 @@
-package oe
+package conn
 
 import (
-	"context"
 	"crypto"
+	"errors"
 	"fmt"
 	"net/netip"
 
 	"github.com/oemesh/oemesh/ike"
+	"github.com/oemesh/oemesh/oe/tunnel"
 )
 
-// connsForPeer lists the conns a peer at addr proving id may be, the ones
+// forPeer lists the conns a peer at addr proving id may be, the ones
 // naming its address before the road-warrior (%any) ones.
-func (o *OE) connsForPeer(addr netip.Addr, id ike.Identity) []*connState {
+func (c *Conns) forPeer(addr netip.Addr, id ike.Identity) []*connState {
 	var exact, any []*connState
-	for _, cs := range o.conns.list() {
+	for _, cs := range c.list() {
 		if !cs.peerFits(addr, id) {
 			continue
 		}
@@ -26,11 +27,11 @@ func (o *OE) connsForPeer(addr netip.Addr, id ike.Identity) []*connState {
 	return append(exact, any...)
 }
 
-// connAcceptAuth answers AcceptAuth for peers of configured conns: the
-// peer must authenticate as its conn says. handled is false when no conn
-// names the peer (OE decides).
-func (o *OE) connAcceptAuth(req ike.AuthRequest) (handled bool, err error) {
-	cands := o.connsForPeer(req.Remote, req.PeerID)
+// AcceptAuth answers ike.PeerPolicy's AcceptAuth for peers of
+// configured conns: the peer must authenticate as its conn says. handled
+// is false when no conn names the peer (OE decides).
+func (c *Conns) AcceptAuth(req ike.AuthRequest) (handled bool, err error) {
+	cands := c.forPeer(req.Remote, req.PeerID)
 	if len(cands) == 0 {
 		return false, nil
 	}
@@ -44,18 +45,18 @@ func (o *OE) connAcceptAuth(req ike.AuthRequest) (handled bool, err error) {
 	if !named {
 		return false, nil // only catch-all road-warrior conns of another kind: OE decides
 	}
-	o.stats.refused.Add(1)
+	c.stats.refused.Add(1)
 	return true, fmt.Errorf("oe: peer %s (%s) authenticates with %s, but conn %s requires %s: %w",
-		req.Remote, req.PeerID, req.Kind, cands[0].Name, cands[0].Auth, errRefused)
+		req.Remote, req.PeerID, req.Kind, cands[0].Name, cands[0].Auth, ErrRefused)
 }
 
-// connChild answers Child for peers of configured conns: the proposed
+// Child answers ike.PeerPolicy's Child for peers of configured conns: the proposed
 // selectors must lie inside (or contain, then they are narrowed to) the
 // conn's subnets, the peer's side being its own address for a road
 // warrior without subnets.
-func (o *OE) connChild(req ike.ChildRequest) (handled bool, dec ike.ChildDecision, err error) {
+func (c *Conns) Child(req ike.ChildRequest) (handled bool, dec ike.ChildDecision, err error) {
 	var cands []*connState
-	for _, cs := range o.connsForPeer(req.Remote, req.PeerID) {
+	for _, cs := range c.forPeer(req.Remote, req.PeerID) {
 		if cs.Auth == req.Auth {
 			cands = append(cands, cs)
 		}
@@ -79,10 +80,10 @@ func (o *OE) connChild(req ike.ChildRequest) (handled bool, dec ike.ChildDecisio
 		}
 		return true, dec, nil
 	}
-	o.stats.refused.Add(1)
+	c.stats.refused.Add(1)
 	return true, dec, fmt.Errorf("oe: peer %s (%s) asks for %s ↔ %s, outside conn %s (%v ↔ %v): %w",
-		req.Remote, req.PeerID, tsText(req.TSi), tsText(req.TSr), cands[0].Name,
-		cands[0].remoteNets(), cands[0].localNets(), errRefused)
+		req.Remote, req.PeerID, tunnel.Text(req.TSi), tunnel.Text(req.TSr), cands[0].Name,
+		cands[0].remoteNets(), cands[0].localNets(), ErrRefused)
 }
 
 // narrow answers proposed selectors with the conn's: a proposal inside
@@ -97,7 +98,7 @@ func narrow(proposed []ike.TrafficSelector, nets []netip.Prefix) ([]ike.TrafficS
 	}
 	var out []ike.TrafficSelector
 	for _, p := range nets {
-		ps := prefixSelector(p)
+		ps := tunnel.Selector(p)
 		for _, ts := range proposed {
 			if ts.Start.BitLen() == ps.Start.BitLen() && ts.Start.Compare(ps.Start) <= 0 && ps.End.Compare(ts.End) <= 0 {
 				ps.IPProtocol, ps.StartPort, ps.EndPort = ts.IPProtocol, ts.StartPort, ts.EndPort
@@ -109,26 +110,30 @@ func narrow(proposed []ike.TrafficSelector, nets []netip.Prefix) ([]ike.TrafficS
 	return out, len(out) > 0
 }
 
-func tsText(tss []ike.TrafficSelector) string {
-	s := ""
-	for i, ts := range tss {
-		if i > 0 {
-			s += ","
-		}
-		s += fmt.Sprintf("%v-%v", ts.Start, ts.End)
-	}
-	return s
-}
-
-// connPeerKeys gives the keys of a conn whose remote key is a file, for
-// the peer proving id from addr. ok is false when no such conn names the
-// peer (its key then comes from DNS).
-func (o *OE) connPeerKeys(_ context.Context, id ike.Identity, addr netip.Addr) ([]crypto.PublicKey, bool) {
+// PeerKeys gives the keys of a conn whose remote key is a file, for the
+// peer proving id from addr. ok is false when no such conn names the peer
+// (its key then comes from DNS, through OE).
+func (c *Conns) PeerKeys(id ike.Identity, addr netip.Addr) ([]crypto.PublicKey, bool) {
 	var keys []crypto.PublicKey
-	for _, cs := range o.connsForPeer(addr, id) {
+	for _, cs := range c.forPeer(addr, id) {
 		if cs.Auth == ike.AuthKindPubkey && len(cs.RemoteKeys) > 0 {
 			keys = append(keys, cs.RemoteKeys...)
 		}
 	}
 	return keys, len(keys) > 0
 }
+
+// KeepsNull reports whether a conn with the peer's authentication names
+// the peer: a NULL conn's answer stays NULL (ike.NullSignPolicy), where OE
+// would sign for an opportunistic NULL initiator.
+func (c *Conns) KeepsNull(req ike.AuthRequest) bool {
+	for _, cs := range c.forPeer(req.Remote, req.PeerID) {
+		if cs.Auth == req.Kind {
+			return true
+		}
+	}
+	return false
+}
+
+// ErrRefused marks a conn's refusal of a peer as responder.
+var ErrRefused = errors.New("refused")

@@ -1,0 +1,303 @@
+package conn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/oemesh/oemesh/ike"
+	"github.com/oemesh/oemesh/kernel"
+	"github.com/oemesh/oemesh/oe/tunnel"
+)
+
+// Owner names the conn a new CHILD SA belongs to, or "" when it is OE's:
+// a rekey belongs to the owner of the SA it replaces; a new SA to the
+// conn whose remote side its peer fits and whose subnets hold its
+// selectors (connOfChild).
+func (c *Conns) Owner(sa ike.ChildSA) string {
+	if sa.Replaces != 0 {
+		if t, ok := c.tunnels.Get(sa.Replaces); ok {
+			return t.Conn
+		}
+	}
+	if cs := c.connOfChild(sa.Remote, sa.PeerID, sa.TSLocal, sa.TSRemote); cs != nil {
+		return cs.Name
+	}
+	return ""
+}
+
+// Install puts conn's CHILD SA pair into the data plane and the shared
+// tunnel table. With the conn's unique_ids, a new IKE SA the peer set up
+// for the same flow replaces the conn's older one at once (replaceOlder);
+// without, both stay.
+func (c *Conns) Install(ctx context.Context, sa ike.ChildSA, conn string) error {
+	p, err := tunnel.SAPair(sa)
+	if err != nil {
+		return err
+	}
+	if err := c.dp.InstallSA(ctx, p); err != nil {
+		return fmt.Errorf("oe: conn %s: install SA %08x/%08x with %s: %w", conn, sa.SPIIn, sa.SPIOut, sa.Remote, err)
+	}
+	c.tunnels.Add(c.cfg.Now(), sa, p.ID(), conn)
+	c.stats.tunnelsUp.Add(1)
+	c.log.Info("tunnel up", "conn", conn, "peer", sa.Remote, "id", sa.PeerID.String(), "auth", tunnel.AuthName(sa.PeerAuth),
+		"mode", sa.Mode, "spi_in", fmt.Sprintf("%08x", sa.SPIIn), "spi_out", fmt.Sprintf("%08x", sa.SPIOut),
+		"rekey_of", fmt.Sprintf("%08x", sa.Replaces))
+	if cs, ok := c.get(conn); ok && cs.UniqueIDs && sa.Replaces == 0 {
+		c.replaceOlder(sa, conn)
+	}
+	return nil
+}
+
+// Delete removes a conn's CHILD SA pair from the data plane and the table.
+func (c *Conns) Delete(ctx context.Context, sa ike.ChildSA) error {
+	t, ok := c.tunnels.Remove(sa.SPIIn)
+	if !ok {
+		return nil // never installed: the data plane's SPI reservation lapses by itself
+	}
+	// A rekeyed pair hands its policies to the new one.
+	if err := c.dp.DeleteSA(ctx, t.ID, kernel.DeleteOptions{KeepPolicy: t.Replaced}); err != nil {
+		return fmt.Errorf("oe: conn %s: delete SA %08x with %s: %w", t.Conn, sa.SPIIn, sa.Remote, err)
+	}
+	c.log.Info("tunnel down", "conn", t.Conn, "peer", sa.Remote, "spi_in", fmt.Sprintf("%08x", sa.SPIIn), "replaced", t.Replaced)
+	return nil
+}
+
+// replaceOlder is unique_ids for a new IKE SA the peer set up: the conn's
+// older IKE SA for the same flow (both ends and the peer's identity) is
+// taken out of the data plane now and deleted, as OE does for its own
+// tunnels (oe/installer.go says why only a peer-initiated SA counts).
+// OnChildUp covers the rest of unique_ids: the same ID from elsewhere.
+func (c *Conns) replaceOlder(sa ike.ChildSA, conn string) {
+	if sa.Initiator {
+		return
+	}
+	for _, old := range c.tunnels.SameFlow(sa, conn) {
+		id := old.IKE
+		c.log.Info("conn: peer reconnected: deleting its older IKE SA (unique_ids)", "conn", conn, "peer", sa.Remote,
+			"id", sa.PeerID.String(), "local", tunnel.Text(sa.TSLocal), "remote", tunnel.Text(sa.TSRemote),
+			"old_spi_in", fmt.Sprintf("%08x", old.InSPI()))
+		// The peer has most likely lost the old SAs: take the old pair out
+		// of the data plane now, keeping the policies the new pair uses.
+		if t, ok := c.tunnels.Remove(old.InSPI()); ok {
+			if err := c.dp.DeleteSA(context.Background(), t.ID, kernel.DeleteOptions{KeepPolicy: true}); err != nil {
+				c.log.Warn("conn: removing a reconnected peer's old SA", "conn", conn, "peer", sa.Remote, "err", err)
+			}
+		}
+		c.goDetached(func(ctx context.Context) { c.engine.DeleteIKE(ctx, id) })
+	}
+}
+
+// selectorsWithin reports whether every selector lies inside one of ps.
+func selectorsWithin(tss []ike.TrafficSelector, ps []netip.Prefix) bool {
+	if len(tss) == 0 {
+		return false
+	}
+	for _, ts := range tss {
+		ok := false
+		for _, p := range ps {
+			if p.Contains(ts.Start) && p.Contains(ts.End) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// connOfChild finds the conn a CHILD SA belongs to: its peer and ID fit
+// the conn's remote side, and its selectors lie inside the conn's.
+func (c *Conns) connOfChild(peer netip.Addr, peerID ike.Identity, local, remote []ike.TrafficSelector) *connState {
+	var best *connState
+	for _, cs := range c.list() {
+		if !cs.peerFits(peer, peerID) {
+			continue
+		}
+		rn := cs.remoteNets()
+		if !cs.Remote.IsValid() && len(cs.RemoteSubnets) == 0 {
+			rn = []netip.Prefix{netip.PrefixFrom(peer, peer.BitLen())}
+		}
+		if !selectorsWithin(local, cs.localNets()) || !selectorsWithin(remote, rn) {
+			continue
+		}
+		if best == nil || (cs.Remote.IsValid() && !best.Remote.IsValid()) {
+			best = cs
+		}
+	}
+	return best
+}
+
+// peerFits reports whether a peer at addr proving id may be this conn's
+// remote side.
+func (cs *connState) peerFits(addr netip.Addr, id ike.Identity) bool {
+	if cs.Remote.IsValid() && cs.Remote != addr {
+		return false
+	}
+	switch {
+	case cs.Auth == ike.AuthKindNull:
+		return true
+	case cs.RemoteID.Type != 0:
+		return tunnel.SameIdentity(cs.RemoteID, id)
+	case cs.Remote.IsValid():
+		a, ok := id.Addr()
+		return ok && a == cs.Remote
+	}
+	return true // %any without an ID: any peer with the right credentials
+}
+
+// OnChildUp is the engine's OnChildUp hook for a conn's tunnel (one the
+// table says a conn installed); others it leaves alone.
+func (c *Conns) OnChildUp(info ike.ChildSAInfo) {
+	t, ok := c.tunnels.Get(info.SPIIn)
+	if !ok || t.Conn == "" {
+		return
+	}
+	cs := c.connOfChild(t.Peer(), info.PeerID, info.TSLocal, info.TSRemote)
+	if cs == nil {
+		return
+	}
+	ct := connTunnel{ike: info.IKE, peer: t.Peer(), peerID: info.PeerID, local: info.TSLocal, remote: info.TSRemote,
+		mode: info.Mode, upSince: c.cfg.Now(), verbHost: cs.hostToHost()}
+	// The IKE SA each existing tunnel belongs to now (an IKE rekey moves
+	// children without telling the hooks).
+	c.mu.Lock()
+	existing := make(map[uint32]connTunnel, len(cs.tunnels))
+	for spi, x := range cs.tunnels {
+		existing[spi] = x
+	}
+	c.mu.Unlock()
+	rekey := false
+	var older []ike.SAID
+	for spi, x := range existing {
+		cur := c.ikeOfChild(spi)
+		if sameSelectors(x, ct) && x.peer == ct.peer {
+			// A rekey (possibly under an IKE SA rekeyed meanwhile, and
+			// its predecessor may be gone from the engine already) or a
+			// duplicate: the flow was up before, updown ran for it.
+			rekey = true
+		}
+		if cs.UniqueIDs && cur != ct.ike && cur != (ike.SAID{}) && tunnel.SameIdentity(x.peerID, ct.peerID) && info.PeerID.Type != ike.IDNull &&
+			!slices.Contains(older, cur) {
+			older = append(older, cur)
+		}
+	}
+	c.mu.Lock()
+	cs.tunnels[info.SPIIn] = ct
+	cs.lastErr = ""
+	c.setState(cs, connUp, "child up")
+	c.mu.Unlock()
+	for _, id := range older {
+		c.log.Info("conn: a new SA for the same ID replaces the older one (unique_ids)", "conn", cs.Name, "peer_id", info.PeerID.String(), "old", id.String())
+		c.goDetached(func(ctx context.Context) { c.engine.DeleteIKE(ctx, id) })
+	}
+	c.armLifetime(cs, info.SPIIn)
+	c.armIKELifetime(cs, info.IKE)
+	if !rekey {
+		c.log.Info("conn up", "conn", cs.Name, "peer", ct.peer, "peer_id", info.PeerID.String(), "spi_in", fmt.Sprintf("%08x", info.SPIIn))
+		c.runUpdown(cs, "up", ct)
+	}
+}
+
+func sameSelectors(a, b connTunnel) bool {
+	return len(a.local) == len(b.local) && len(a.remote) == len(b.remote) &&
+		(len(a.local) == 0 || tunnel.SameSelector(a.local[0], b.local[0])) && (len(a.remote) == 0 || tunnel.SameSelector(a.remote[0], b.remote[0]))
+}
+
+// OnChildDown is the engine's OnChildDown hook: when a conn's tunnel went
+// and no rekey took its place, updown runs and, as the conn says, it is
+// brought back (DPD restart, auto=start) or left to its trap. Others'
+// tunnels it leaves alone.
+func (c *Conns) OnChildDown(info ike.ChildSAInfo, cause error) {
+	var cs *connState
+	var ct connTunnel
+	for _, x := range c.list() {
+		c.mu.Lock()
+		t, ok := x.tunnels[info.SPIIn]
+		if ok {
+			delete(x.tunnels, info.SPIIn)
+			if tm := x.timers[info.SPIIn]; tm != nil {
+				tm.Stop()
+				delete(x.timers, info.SPIIn)
+			}
+			if len(x.tunnels) == 0 {
+				for id, tm := range x.ikeTimers {
+					tm.Stop()
+					delete(x.ikeTimers, id)
+				}
+			}
+			cs, ct = x, t
+		}
+		c.mu.Unlock()
+		if ok {
+			break
+		}
+	}
+	if cs == nil {
+		return
+	}
+	c.mu.Lock()
+	successor := false
+	for _, x := range cs.tunnels {
+		if sameSelectors(x, ct) && x.peer == ct.peer {
+			successor = true
+		}
+	}
+	remaining := len(cs.tunnels)
+	restart := false
+	dead := errors.Is(cause, ike.ErrTimeout)
+	if remaining == 0 && !cs.stopped {
+		switch {
+		case dead && cs.DPDAction == "restart":
+			restart = true
+		case dead && cs.DPDAction == "clear":
+			cs.keepUp = false
+		case cs.keepUp && !dead:
+			restart = true
+		case cs.keepUp && dead && cs.DPDAction == "hold":
+			// hold: the trap takes the next packet
+		}
+		if cs.routed {
+			c.setState(cs, connRouted, "child down")
+		} else {
+			c.setState(cs, connDown, "child down")
+		}
+		if cause != nil {
+			cs.lastErr = "tunnel down: " + cause.Error()
+		}
+	}
+	routed, clear := cs.routed, dead && cs.DPDAction == "clear"
+	c.mu.Unlock()
+	if successor {
+		return
+	}
+	c.log.Info("conn down", "conn", cs.Name, "peer", ct.peer, "spi_in", fmt.Sprintf("%08x", info.SPIIn), "cause", cause, "restart", restart)
+	c.runUpdown(cs, "down", ct)
+	if clear && routed {
+		c.goDetached(func(ctx context.Context) { c.Unroute(ctx, cs.Name) })
+	}
+	if restart {
+		c.try(cs, false)
+	}
+}
+
+// ikeOfChild is the IKE SA that holds the CHILD SA with this inbound SPI
+// now: an IKE rekey moves children to a new IKE SA without telling the
+// hooks, so the SPIs recorded at child up may be stale.
+func (c *Conns) ikeOfChild(spiIn uint32) ike.SAID {
+	for _, sa := range c.engine.SAs() {
+		for _, c := range sa.Children {
+			if c.SPIIn == spiIn {
+				return sa.ID
+			}
+		}
+	}
+	if t, ok := c.tunnels.Get(spiIn); ok {
+		return t.IKE
+	}
+	return ike.SAID{}
+}

@@ -1,0 +1,97 @@
+package tunnel
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/oemesh/oemesh/ike"
+	"github.com/oemesh/oemesh/kernel"
+)
+
+var (
+	addrA = netip.MustParseAddr("198.18.0.1")
+	addrB = netip.MustParseAddr("198.18.0.2")
+	addrD = netip.MustParseAddr("198.18.0.4")
+)
+
+func host(a netip.Addr) []ike.TrafficSelector { return []ike.TrafficSelector{ike.HostSelector(a)} }
+
+func childSA(spi uint32, id ike.SAID, peerID ike.Identity, local, remote netip.Addr) ike.ChildSA {
+	return ike.ChildSA{SPIIn: spi, SPIOut: spi + 1, Local: addrB, Remote: addrA, IKESPIi: id.SPIi, IKESPIr: id.SPIr,
+		PeerID: peerID, TSLocal: host(local), TSRemote: host(remote)}
+}
+
+func pairID(sa ike.ChildSA) kernel.SAPairID {
+	return kernel.SAPairID{Peer: sa.Remote, InSPI: sa.SPIIn, OutSPI: sa.SPIOut}
+}
+
+// TestSameFlowBothEnds: a flow is both its ends and the peer's identity;
+// a tunnel to the same peer that differs in any of them is another flow.
+func TestSameFlowBothEnds(t *testing.T) {
+	b2 := netip.MustParseAddr("198.18.0.12")
+	ikeX, ikeY := ike.SAID{SPIi: ike.SPI{1}, SPIr: ike.SPI{2}}, ike.SAID{SPIi: ike.SPI{3}, SPIr: ike.SPI{4}}
+	old := childSA(0x100, ikeX, ike.AddrIdentity(addrA), addrB, addrA)
+	var tt Table
+	tt.Add(time.Now(), old, pairID(old), "")
+	for _, tc := range []struct {
+		name string
+		sa   ike.ChildSA
+		same bool
+	}{
+		{"the peer reconnected", childSA(0x200, ikeY, ike.AddrIdentity(addrA), addrB, addrA), true},
+		{"another local address of ours", childSA(0x200, ikeY, ike.AddrIdentity(addrA), b2, addrA), false},
+		{"another client behind the peer", childSA(0x200, ikeY, ike.AddrIdentity(addrA), addrB, addrD), false},
+		{"another identity", childSA(0x200, ikeY, ike.NullIdentity(), addrB, addrA), false},
+		{"a second CHILD SA of the same IKE SA", childSA(0x200, ikeX, ike.AddrIdentity(addrA), addrB, addrA), false},
+	} {
+		got := tt.SameFlow(tc.sa, "")
+		if (len(got) == 1 && got[0].InSPI() == old.SPIIn) != tc.same || len(got) > 1 {
+			t.Errorf("%s: SameFlow finds %d tunnels, want the old one: %v", tc.name, len(got), tc.same)
+		}
+	}
+}
+
+// TestSameFlowOwner: OE's replacement never sees a conn's tunnel, nor one
+// conn another's, even for the very same flow.
+func TestSameFlowOwner(t *testing.T) {
+	ikeX, ikeY := ike.SAID{SPIi: ike.SPI{1}, SPIr: ike.SPI{2}}, ike.SAID{SPIi: ike.SPI{3}, SPIr: ike.SPI{4}}
+	old := childSA(0x100, ikeX, ike.AddrIdentity(addrA), addrB, addrA)
+	var tt Table
+	tt.Add(time.Now(), old, pairID(old), "office")
+	again := childSA(0x200, ikeY, ike.AddrIdentity(addrA), addrB, addrA)
+	if got := tt.SameFlow(again, ""); len(got) != 0 {
+		t.Errorf("OE's SameFlow finds conn office's tunnel: %+v", got)
+	}
+	if got := tt.SameFlow(again, "lab"); len(got) != 0 {
+		t.Errorf("conn lab's SameFlow finds conn office's tunnel: %+v", got)
+	}
+	if got := tt.SameFlow(again, "office"); len(got) != 1 || got[0].Conn != "office" {
+		t.Errorf("conn office's SameFlow: %+v, want its own tunnel", got)
+	}
+}
+
+func TestTableRekeyAndPeers(t *testing.T) {
+	var tt Table
+	ikeX := ike.SAID{SPIi: ike.SPI{1}, SPIr: ike.SPI{2}}
+	old := childSA(0x100, ikeX, ike.AddrIdentity(addrA), addrB, addrA)
+	tt.Add(time.Now(), old, pairID(old), "")
+	next := childSA(0x200, ikeX, ike.AddrIdentity(addrA), addrB, addrA)
+	next.Replaces = old.SPIIn
+	tt.Add(time.Now().Add(time.Second), next, pairID(next), "")
+	if tn, ok := tt.Get(0x100); !ok || !tn.Replaced {
+		t.Errorf("the rekeyed tunnel: %+v %v, want it marked replaced", tn, ok)
+	}
+	if ts := tt.ToPeer(addrA); len(ts) != 1 || ts[0].InSPI() != 0x200 {
+		t.Errorf("ToPeer: %+v, want only the successor", ts)
+	}
+	if all := tt.All(); len(all) != 2 || all[0].InSPI() != 0x100 {
+		t.Errorf("All: %+v, want both, oldest first", all)
+	}
+	if _, ok := tt.Remove(0x100); !ok {
+		t.Error("Remove found nothing")
+	}
+	if _, ok := tt.Get(0x100); ok {
+		t.Error("removed tunnel still there")
+	}
+}
