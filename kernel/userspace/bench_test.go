@@ -106,8 +106,9 @@ func BenchmarkSealParallel(b *testing.B) {
 }
 
 // BenchmarkInjectEncap measures the hand-over of inbound ESP-in-UDP from
-// a socket the device does not own (InjectEncap) to the receive loop's
-// batch read, per packet: queue, then copy into the batch's buffer.
+// a socket the device does not own (DeliverEncap) to the receive loop's
+// batch read, per packet: queue the buffer, then copy into the batch's
+// buffer and release it.
 func BenchmarkInjectEncap(b *testing.B) {
 	d := bareDevice()
 	d.socks = &sockets{inject: newInjectReader(1024)}
@@ -120,11 +121,13 @@ func BenchmarkInjectEncap(b *testing.B) {
 	pkt := make([]byte, 1400)
 	pkt[3] = 1
 	remote := netip.MustParseAddrPort("192.0.2.2:4500")
+	delivered := []kernel.EncapPacket{{Buf: pkt, Len: len(pkt), Remote: remote}}
+	release := func([]byte) {}
 	b.SetBytes(int64(len(pkt)))
 	b.ReportAllocs()
 	n := 0
 	for b.Loop() {
-		d.InjectEncap(pkt, netip.AddrPort{}, remote)
+		d.DeliverEncap(delivered, release)
 		if n++; n == batch {
 			if got, err := d.socks.inject.ReadBatch(in.msgs, 0); err != nil || got != batch {
 				b.Fatalf("read %d, %v", got, err)

@@ -15,7 +15,7 @@ import (
 )
 
 // externalEncap is a NAT-T socket the device does not own, as the IKE
-// daemon's is: it hands what is not IKE to InjectEncap and sends the
+// daemon's is: it hands what is not IKE to DeliverEncap and sends the
 // device's ESP-in-UDP.
 type externalEncap struct {
 	conn   *net.UDPConn
@@ -54,7 +54,7 @@ func openExternalEncap(t *testing.T, ns *netnstest.NS) *externalEncap {
 				continue
 			}
 			if d := x.dev.Load(); d != nil {
-				d.InjectEncap(append([]byte(nil), buf[:n]...), netip.AddrPort{}, from)
+				injectOne(d, append([]byte(nil), buf[:n]...), from)
 			}
 		}
 	}()
@@ -70,8 +70,8 @@ func (x *externalEncap) send(pkt []byte, local, remote netip.AddrPort) error {
 }
 
 // TestNetnsExternalEncap carries ESP-in-UDP through sockets the devices do
-// not own (Config.EncapSend and InjectEncap, as oemeshd does with its IKE
-// transport's NAT-T socket): pings pass both ways, the wire shows only
+// not own (Config.EncapSend and DeliverEncap, as oemeshd does with its
+// UDP mux's NAT-T socket): pings pass both ways, the wire shows only
 // ESP-in-UDP, and IKE-marked datagrams on the shared port stay with their
 // owner.
 func TestNetnsExternalEncap(t *testing.T) {
@@ -132,9 +132,12 @@ func TestNetnsExternalEncap(t *testing.T) {
 func TestInjectWithoutEncapSend(t *testing.T) {
 	d := bareDevice()
 	d.socks = &sockets{}
-	d.InjectEncap([]byte{0, 0, 1, 0, 0, 0, 0, 1}, netip.AddrPort{}, netip.MustParseAddrPort("192.0.2.1:4500"))
+	released := injectOne(d, []byte{0, 0, 1, 0, 0, 0, 0, 1}, netip.MustParseAddrPort("192.0.2.1:4500"))
 	if n := d.drops[dropNoSA].Load(); n != 1 {
 		t.Errorf("dropped %d, want 1", n)
+	}
+	if released.Load() != 1 {
+		t.Errorf("the dropped packet's buffer was released %d times, want once", released.Load())
 	}
 }
 
@@ -145,12 +148,16 @@ func TestInjectQueue(t *testing.T) {
 	d := bareDevice()
 	d.socks = &sockets{inject: newInjectReader(3)}
 	from := netip.MustParseAddrPort("192.0.2.1:4500")
+	var released atomic.Int64
 	for i := range 4 {
-		d.InjectEncap([]byte{0, 0, 1, byte(i), 0, 0, 0, 1}, netip.AddrPort{}, from)
+		released.Add(injectOne(d, []byte{0, 0, 1, byte(i), 0, 0, 0, 1}, from).Load())
 	}
-	d.InjectEncap(make([]byte, bufSize), netip.AddrPort{}, from)
+	released.Add(injectOne(d, make([]byte, bufSize), from).Load())
 	if n, m := d.drops[dropInjectBacklog].Load(), d.drops[dropTooBig].Load(); n != 1 || m != 1 {
 		t.Errorf("dropped %d for backlog and %d too big, want 1 and 1", n, m)
+	}
+	if released.Load() != 2 {
+		t.Errorf("%d buffers released at once, want the 2 dropped ones", released.Load())
 	}
 	ms := make([]ipv4.Message, 2)
 	for i := range ms {
@@ -167,8 +174,52 @@ func TestInjectQueue(t *testing.T) {
 	if n, err := d.socks.inject.ReadBatch(ms, 0); !errors.Is(err, net.ErrClosed) || n != 0 {
 		t.Errorf("read after close: %d %v", n, err)
 	}
-	d.InjectEncap([]byte{0, 0, 1, 9, 0, 0, 0, 1}, netip.AddrPort{}, from)
+	injectOne(d, []byte{0, 0, 1, 9, 0, 0, 0, 1}, from)
 	if n := d.drops[dropInjectBacklog].Load(); n != 2 {
 		t.Errorf("after close: %d backlog drops, want 2", n)
+	}
+}
+
+// injectOne hands the device one packet as the mux does, in a buffer of
+// its own, and returns how often the device has released that buffer.
+func injectOne(d *Device, pkt []byte, from netip.AddrPort) *atomic.Int64 {
+	var released atomic.Int64
+	d.DeliverEncap([]kernel.EncapPacket{{Buf: pkt, Len: len(pkt), Remote: from}}, func(b []byte) {
+		if &b[0] == &pkt[0] {
+			released.Add(1)
+		}
+	})
+	return &released
+}
+
+// TestDeliverEncapReleasesAfterRead: the device keeps a delivered buffer
+// until its receive loop has copied the packet, then gives it back;
+// closing gives back what was still queued.
+func TestDeliverEncapReleasesAfterRead(t *testing.T) {
+	d := bareDevice()
+	d.socks = &sockets{inject: newInjectReader(4)}
+	from := netip.MustParseAddrPort("192.0.2.1:4500")
+	buf := make([]byte, 32)
+	copy(buf[16:], []byte{0, 0, 1, 7, 0, 0, 0, 1})
+	var released atomic.Int64
+	d.DeliverEncap([]kernel.EncapPacket{{Buf: buf, Off: 16, Len: 8, Remote: from}}, func(b []byte) {
+		if &b[0] == &buf[0] {
+			released.Add(1)
+		}
+	})
+	if released.Load() != 0 {
+		t.Fatal("the buffer was released before the receive loop read it")
+	}
+	ms := []ipv4.Message{{Buffers: [][]byte{make([]byte, 64)}}}
+	if n, err := d.socks.inject.ReadBatch(ms, 0); err != nil || n != 1 || ms[0].N != 8 || ms[0].Buffers[0][3] != 7 {
+		t.Fatalf("read: %d %v %+v", n, err, ms)
+	}
+	if released.Load() != 1 {
+		t.Errorf("released %d times after the read, want once", released.Load())
+	}
+	held := injectOne(d, []byte{0, 0, 1, 8, 0, 0, 0, 1}, from)
+	d.socks.close()
+	if held.Load() != 1 {
+		t.Errorf("a queued buffer was released %d times at close, want once", held.Load())
 	}
 }
