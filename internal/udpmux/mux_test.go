@@ -287,7 +287,7 @@ func TestUDPControlErrorFailsListen(t *testing.T) {
 		return syscall.EPERM
 	}})
 	if err == nil {
-		t.Fatal("ListenUDP succeeded although Control failed")
+		t.Fatal("Listen succeeded although Control failed")
 	}
 }
 

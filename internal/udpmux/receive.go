@@ -36,8 +36,9 @@ func (m *Mux) newReader(s *socket, h Handler, sink kernel.EncapSink) (*reader, e
 	}
 	n := m.cfg.Batch
 	if !s.natt {
-		// Port 500 carries IKE only, a few datagrams per exchange.
-		n = min(n, 4)
+		// Port 500 carries IKE only, a datagram now and then: one slot
+		// keeps the socket's memory what one 64 KiB read buffer was.
+		n = 1
 	}
 	r.b = newBatch(n, m.pool)
 	r.esp = make([]kernel.EncapPacket, 0, n)
