@@ -26,8 +26,10 @@ type EncapSink interface {
 	// the sink keeps each as long as it needs and then gives it back by
 	// calling release(pkt.Buf) exactly once, from any goroutine (also for
 	// a packet it drops). After release the buffer is the caller's again
-	// and may be overwritten at once. The slice pkts itself is only valid
-	// during the call. DeliverEncap must not block on the network: the
-	// socket's reader waits for it.
+	// and may be overwritten at once. (A sink that is shutting down may
+	// leave buffers to the garbage collector instead: the caller must not
+	// count on getting every one back.) The slice pkts itself is only
+	// valid during the call. DeliverEncap must not block on the network:
+	// the socket's reader waits for it.
 	DeliverEncap(pkts []EncapPacket, release func(buf []byte))
 }
