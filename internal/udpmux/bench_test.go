@@ -10,14 +10,23 @@ import (
 )
 
 // releaseSink gives every buffer back at once, as a data plane that has
-// decrypted the batch does.
-type releaseSink struct{ n atomic.Uint64 }
+// decrypted the batch does, and signals reached once it has taken target
+// packets.
+type releaseSink struct {
+	n, target atomic.Uint64
+	reached   chan struct{}
+}
 
 func (s *releaseSink) DeliverEncap(pkts []kernel.EncapPacket, release func([]byte)) {
 	for i := range pkts {
 		release(pkts[i].Buf)
 	}
-	s.n.Add(uint64(len(pkts)))
+	if n := s.n.Add(uint64(len(pkts))); s.reached != nil && n >= s.target.Load() {
+		select {
+		case s.reached <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // BenchmarkDemuxESPBatch is the demultiplexer on a full batch of ESP: in
@@ -42,7 +51,7 @@ func BenchmarkDemuxESPBatch(b *testing.B) {
 // sends ESP-in-UDP to the NAT-T socket, the mux reads it in batches and
 // hands it to a sink that releases it. allocs/op counts the sender too.
 func BenchmarkReceiveESP(b *testing.B) {
-	sink := &releaseSink{}
+	sink := &releaseSink{reached: make(chan struct{}, 1)}
 	m, err := Listen(context.Background(), Config{Addrs: []netip.Addr{loop4}})
 	if err != nil {
 		b.Fatal(err)
@@ -66,7 +75,9 @@ func BenchmarkReceiveESP(b *testing.B) {
 			}
 		}
 		sent += burst
-		for sink.n.Load()+m.Stats().ESPDropped < sent {
+		sink.target.Store(sent)
+		for sink.n.Load() < sent {
+			<-sink.reached
 		}
 	}
 	if st := m.Stats(); st.ESPIn != sent {
