@@ -25,8 +25,9 @@
 // to the daemon's UDP mux: Config.EncapSend then sends the device's
 // ESP-in-UDP through the mux's socket, and the device, a
 // kernel.EncapSink, takes the mux's receive buffers in batches
-// (DeliverEncap, inject.go) and gives them back once read, so the daemon
-// wires the two without either package importing the other.
+// (DeliverEncap, inject.go), opens each packet in the buffer it arrived in
+// and gives the buffer back once the packet is on the TUN device, so the
+// daemon wires the two without either package importing the other.
 //
 // While no data plane runs, a second routing table, the guard (guard.go),
 // keeps private and block prefixes blackholed: it outlives a crash, stays
