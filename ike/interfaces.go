@@ -46,7 +46,7 @@ func (SystemClock) AfterFunc(d time.Duration, f func()) Timer { return time.Afte
 // chooses the ports (500, then 4500 after NAT detection or when the peer
 // moved) and also asks for NAT keepalives through SendKeepalive when the
 // transport implements KeepaliveSender. Send must not call back into the
-// engine synchronously.
+// engine synchronously. The daemon's transport is internal/udpmux.Mux.
 type Sender interface {
 	Send(pkt []byte, local, remote netip.AddrPort) error
 }

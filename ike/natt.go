@@ -6,6 +6,13 @@ import (
 	"net/netip"
 )
 
+// The well-known IKE ports (RFC 7296 §2, RFC 3948). The sockets on them
+// live in internal/udpmux; the engine reaches them through Sender.
+const (
+	IKEPort  = 500
+	NATTPort = 4500
+)
+
 // NATDetectionHash computes the NAT_DETECTION_*_IP data of RFC 7296
 // §2.23: SHA-1(SPIi | SPIr | IP | port). In IKE_SA_INIT requests SPIr is
 // zero.

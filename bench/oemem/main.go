@@ -1,6 +1,6 @@
 // Command oemem measures oemeshd's memory per established peer: one
 // responder oemeshd, and a load generator made of our own IKE initiator
-// (ike.Engine over ike.ListenUDP sockets, one per source address) that
+// (ike.Engine over udpmux sockets, one per source address) that
 // brings up an IKE SA and a CHILD SA from each of -peers addresses. The
 // responder authenticates each initiator by the IPSECKEY record that the
 // lab's DNS server publishes at the reverse name of its address (one key
@@ -47,6 +47,7 @@ import (
 	"github.com/oemesh/oemesh/ike"
 	"github.com/oemesh/oemesh/internal/control"
 	"github.com/oemesh/oemesh/internal/lab"
+	"github.com/oemesh/oemesh/internal/udpmux"
 )
 
 var (
@@ -111,7 +112,7 @@ type bench struct {
 	dns      *lab.DNSServer
 	daemon   *exec.Cmd
 	waited   chan error
-	tr       *ike.UDPTransport
+	tr       *udpmux.Mux
 	eng      *ike.Engine
 	stopSrv  context.CancelFunc
 	served   chan error
@@ -377,7 +378,7 @@ log:
 func (b *bench) startInitiators(addrs []netip.Addr, key crypto.Signer) error {
 	err := b.lab.Node("load").Do(func() error {
 		var err error
-		b.tr, err = ike.ListenUDP(context.Background(), ike.UDPConfig{Addrs: addrs, Port: ike.IKEPort, NATTPort: -1})
+		b.tr, err = udpmux.Listen(context.Background(), udpmux.Config{Addrs: addrs, Port: ike.IKEPort, NATTPort: -1})
 		return err
 	})
 	if err != nil {

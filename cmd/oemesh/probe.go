@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/oemesh/oemesh/ike"
+	"github.com/oemesh/oemesh/internal/udpmux"
 )
 
 // Exit codes of `oemesh probe`.
@@ -200,9 +201,9 @@ func runProbe(ctx context.Context, s *ikeSetup, f *ikeToolFlags, o probeOptions)
 		rep.Exit, rep.Error = code, err.Error()
 		return rep, code
 	}
-	tr, err := ike.ListenUDP(ctx, ike.UDPConfig{
+	tr, err := udpmux.Listen(ctx, udpmux.Config{
 		Addrs: []netip.Addr{local}, Port: o.localPort, NATTPort: o.nattPort,
-		Mark: f.mark, Control: bypassControl(s.log), Logger: s.log,
+		Mark: f.mark, Bypass: udpmux.BypassIfPermitted, Logger: s.log,
 	})
 	if err != nil {
 		return fail(probeExitFailed, err)

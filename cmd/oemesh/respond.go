@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/oemesh/oemesh/ike"
+	"github.com/oemesh/oemesh/internal/udpmux"
 )
 
 // respondEvent is one line of `oemesh respond --json`.
@@ -182,9 +183,9 @@ type respondOptions struct {
 
 func runRespond(ctx context.Context, s *ikeSetup, f *ikeToolFlags, o respondOptions, out *eventPrinter) error {
 	count := o.count
-	tr, err := ike.ListenUDP(ctx, ike.UDPConfig{
+	tr, err := udpmux.Listen(ctx, udpmux.Config{
 		Addrs: o.addrs, Port: o.port, NATTPort: o.nattPort,
-		Mark: f.mark, Control: bypassControl(s.log), Logger: s.log,
+		Mark: f.mark, Bypass: udpmux.BypassIfPermitted, Logger: s.log,
 	})
 	if err != nil {
 		return err

@@ -13,16 +13,13 @@ import (
 	"net/netip"
 	"os"
 	"strings"
-	"syscall"
 	"time"
 	"unicode"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 
 	"github.com/oemesh/oemesh/dnskey"
 	"github.com/oemesh/oemesh/ike"
-	"github.com/oemesh/oemesh/kernel/xfrm"
 )
 
 // ikeToolFlags are the flags probe and respond share: how we authenticate,
@@ -227,28 +224,6 @@ func parseIKEFlag(props string, offersAddKE bool) (ike.Policy, []ike.Proposal, e
 		}
 	}
 	return p, nil, nil
-}
-
-// bypassControl exempts the tools' IKE sockets from XFRM policies, so a
-// trap or an SA covering the peer never swallows our own IKE packets.
-// Without CAP_NET_ADMIN it logs and goes on: an unprivileged probe on a
-// host without IPsec policies needs no bypass.
-func bypassControl(log *slog.Logger) func(network, address string, c syscall.RawConn) error {
-	return func(network, address string, c syscall.RawConn) error {
-		family := unix.AF_INET
-		if network == "udp6" {
-			family = unix.AF_INET6
-		}
-		var err error
-		if cerr := c.Control(func(fd uintptr) { err = xfrm.BypassSocket(int(fd), family) }); cerr != nil {
-			return cerr
-		}
-		if errors.Is(err, unix.EPERM) {
-			log.Warn("IKE socket not exempt from IPsec policies (needs CAP_NET_ADMIN)", "socket", address, "err", err)
-			return nil
-		}
-		return err
-	}
 }
 
 // routeSource returns the local address the kernel would use toward

@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/oemesh/oemesh/dnskey"
-	"github.com/oemesh/oemesh/ike"
 	"github.com/oemesh/oemesh/internal/config"
 	"github.com/oemesh/oemesh/internal/control"
+	"github.com/oemesh/oemesh/internal/udpmux"
 	"github.com/oemesh/oemesh/kernel"
 	"github.com/oemesh/oemesh/oe"
 	"github.com/oemesh/oemesh/oe/dispatch"
@@ -45,10 +45,8 @@ type daemon struct {
 	// The running OE stack; nil until start.
 	dp               kernel.Dataplane
 	dpName, dpReason string
-	fwmark           uint32
 	resolver         *dnskey.Resolver
-	transport        *ike.UDPTransport
-	encap            *encapLink           // userspace data plane: ESP-in-UDP through the transport
+	mux              *udpmux.Mux          // the IKE sockets, shared with the data plane for ESP-in-UDP
 	stack            *dispatch.Dispatcher // OE and the conns in front of the engine
 	oe               *oe.OE               // stack.OE()
 	identity         string
@@ -90,8 +88,8 @@ func (d *daemon) run(ctx context.Context) error {
 	errc := make(chan error, 4)
 	go func() { errc <- d.ctl.Serve(runCtx) }()
 	go func() {
-		if err := d.transport.Serve(ioCtx, d.oe.Engine().HandlePacket); err != nil {
-			errc <- fmt.Errorf("IKE transport: %w", err)
+		if err := d.mux.Serve(ioCtx, d.oe.Engine().HandlePacket); err != nil {
+			errc <- fmt.Errorf("IKE sockets: %w", err)
 		}
 	}()
 	go func() {
@@ -178,8 +176,8 @@ func (d *daemon) stopStack() {
 		}
 		d.log.Info("peers told we stop", "took", d.clock.Now().Sub(start).Round(time.Millisecond))
 	}
-	if d.transport != nil {
-		d.transport.Close()
+	if d.mux != nil {
+		d.mux.Close()
 	}
 	if d.dp != nil {
 		if err := d.dp.Close(); err != nil {

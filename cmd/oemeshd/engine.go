@@ -8,19 +8,17 @@ import (
 	"io/fs"
 	"net/netip"
 	"strings"
-	"syscall"
 
 	"github.com/oemesh/oemesh/dnskey"
 	"github.com/oemesh/oemesh/ike"
 	"github.com/oemesh/oemesh/internal/config"
 	"github.com/oemesh/oemesh/kernel"
-	"github.com/oemesh/oemesh/kernel/xfrm"
 	"github.com/oemesh/oemesh/oe"
 	"github.com/oemesh/oemesh/oe/dispatch"
 )
 
-// startOE builds DNS, the IKE transport and the orchestrator on top of the
-// data plane, and starts them.
+// startOE builds DNS and the orchestrator on top of the data plane and the
+// IKE sockets, and starts them.
 func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Dataplane) error {
 	nullAuth, err := oe.ParseNullAuth(cfg.OE.NullAuth)
 	if err != nil {
@@ -68,28 +66,6 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 	}
 	d.resolver = resolver
 
-	var listen []netip.Addr
-	listen = append(listen, cfg.Listen...)
-	ucfg := ike.UDPConfig{
-		Addrs:    listen,
-		Port:     int(cfg.IKEPort),
-		NATTPort: int(cfg.NATTPort),
-		Mark:     d.fwmark,
-		Control:  d.socketControl(cfg),
-		Logger:   d.log,
-	}
-	if d.encap != nil {
-		ucfg.ESP = d.encap.receive
-	}
-	transport, err := ike.ListenUDP(ctx, ucfg)
-	if err != nil {
-		return fmt.Errorf("IKE sockets: %w", err)
-	}
-	d.transport = transport
-	if d.encap != nil {
-		d.encap.transport.Store(transport)
-	}
-
 	shunt := kernel.ShuntHold
 	if cfg.OE.NegotiationShunt == "pass" {
 		shunt = kernel.ShuntPass
@@ -110,7 +86,7 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 	}}, dp, resolver, ike.EngineConfig{
 		Credentials:   ike.Credentials{ID: ident, Signer: signer, PSK: d.conns.psk},
 		Liveness:      liveness(d.startConns),
-		Sender:        transport,
+		Sender:        d.mux,
 		IKEPort:       cfg.IKEPort,
 		NATTPort:      cfg.NATTPort,
 		IKELifetime:   cfg.OE.IKELifetime,
@@ -118,39 +94,10 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 		Logger:        d.log,
 	})
 	if err != nil {
-		transport.Close()
 		return err
 	}
 	d.stack, d.oe = stack, stack.OE()
 	return nil
-}
-
-// socketControl exempts the IKE sockets from our own XFRM policies and
-// marks the NAT-T socket for ESP-in-UDP decapsulation by the kernel.
-func (d *daemon) socketControl(cfg *config.Config) func(network, address string, c syscall.RawConn) error {
-	if d.dpName != kernel.BackendXFRM {
-		return nil
-	}
-	nattSuffix := fmt.Sprintf(":%d", cfg.NATTPort)
-	return func(network, address string, c syscall.RawConn) error {
-		fam := syscall.AF_INET
-		if strings.HasSuffix(network, "6") {
-			fam = syscall.AF_INET6
-		}
-		var err error
-		cerr := c.Control(func(fd uintptr) {
-			if err = xfrm.BypassSocket(int(fd), fam); err != nil {
-				return
-			}
-			if strings.HasSuffix(address, nattSuffix) {
-				err = xfrm.EncapSocket(int(fd))
-			}
-		})
-		if cerr != nil {
-			return cerr
-		}
-		return err
-	}
 }
 
 // dnsServers are the configured server addresses (not resolv.conf paths).

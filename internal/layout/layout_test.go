@@ -24,6 +24,10 @@ var rules = []struct {
 	{"kernel/...", []string{"kernel", "kernel/..."}, nil},
 	{"internal/config", nil, nil},
 	{"internal/control", nil, nil},
+	// The UDP mux owns the IKE sockets; it reaches the data plane through
+	// kernel.EncapSink and uses kernel/xfrm only for two socket options.
+	// It knows nothing of IKE (a func hands it messages) or of OE.
+	{"internal/udpmux", []string{"kernel", "kernel/xfrm"}, nil},
 	// Under oe: the shared tunnel table is a leaf; OE and the configured
 	// conns know it but not each other; only the dispatcher joins them.
 	// The conns' tests build the whole stack behind a dispatcher.
@@ -37,12 +41,22 @@ var rules = []struct {
 	// the domain packages it imports serve its offline tools (probe,
 	// respond, newhostkey, dns lookup, policy --dir, import) and its
 	// tests (internal/config). It never imports oe.
-	{"cmd/oemesh", []string{"internal/control", "ike/...", "dnskey/...", "policygroups/...", "kernel/xfrm", "internal/ipsecconf", "internal/config"}, nil},
+	{"cmd/oemesh", []string{"internal/control", "ike/...", "dnskey/...", "policygroups/...", "kernel/xfrm", "internal/udpmux", "internal/ipsecconf", "internal/config"}, nil},
 }
 
 // testHarness are the internal packages any test may use: they build test
 // beds (namespaces, VMs, peers, captures), not product behaviour.
 var testHarness = []string{"internal/netnstest", "internal/vmtest", "internal/peers", "internal/pcap", "internal/testbin", "internal/lab"}
+
+// importers: a package and the only packages that may import it (their
+// tests too). The mux is wired by the programs; the libraries reach it
+// through interfaces (ike.Sender, kernel.EncapSink), never by name.
+var importers = []struct {
+	pkg     string
+	allowed []string
+}{
+	{"internal/udpmux", []string{"cmd/...", "bench/...", "internal/e2e", "internal/lab", "internal/interop"}},
+}
 
 func match(pattern, pkg string) bool {
 	if base, ok := strings.CutSuffix(pattern, "/..."); ok {
@@ -74,6 +88,46 @@ func TestImportRules(t *testing.T) {
 	}
 	if checked < 5 {
 		t.Fatalf("only %d packages checked: is go list working?", checked)
+	}
+}
+
+func TestImporters(t *testing.T) {
+	out, err := exec.Command("go", "list", "-test", "-f", `{{.ImportPath}}:{{join .Imports " "}}`, module+"...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	found, reported := map[string]bool{}, map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		path, imports, _ := strings.Cut(line, ":")
+		// "pkg [pkg.test]" and "pkg_test [pkg.test]" are pkg's tests.
+		path, _, _ = strings.Cut(path, " ")
+		pkg := strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(path, module), "_test"), ".test")
+		for _, imp := range strings.Fields(imports) {
+			imp, _, _ = strings.Cut(imp, " ")
+			ours, ok := strings.CutPrefix(imp, module)
+			if !ok || ours == pkg {
+				continue
+			}
+			for _, r := range importers {
+				if ours != r.pkg {
+					continue
+				}
+				found[r.pkg] = true
+				allowed := false
+				for _, a := range r.allowed {
+					allowed = allowed || match(a, pkg)
+				}
+				if !allowed && !reported[pkg+" "+ours] {
+					reported[pkg+" "+ours] = true
+					t.Errorf("%s imports %s: only %v may (see internal/layout/doc.go)", pkg, ours, r.allowed)
+				}
+			}
+		}
+	}
+	for _, r := range importers {
+		if !found[r.pkg] {
+			t.Errorf("nothing imports %s: is go list working, or is the rule stale?", r.pkg)
+		}
 	}
 }
 

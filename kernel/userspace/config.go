@@ -17,6 +17,11 @@ type systemClock struct{}
 
 func (systemClock) Now() time.Time { return time.Now() }
 
+// DefaultFwMark is the fwmark of the data plane's own sockets when
+// Config.FwMark is zero. A daemon that opens its IKE sockets before the
+// device gives them this mark.
+const DefaultFwMark = 0x10e2
+
 // Config configures a Device. Zero fields take the defaults below.
 type Config struct {
 	// TUNName is the TUN device's name (default "oemesh0"). A device of that
@@ -41,7 +46,8 @@ type Config struct {
 	// plane's table decides while it runs, and before main's 32766.
 	GuardPriority int
 	// FwMark marks our own sockets so that they bypass the trap (default
-	// 0x10e2). Give the same mark to the IKE and DNS sockets (SO_MARK).
+	// DefaultFwMark). Give the same mark to the IKE and DNS sockets
+	// (SO_MARK).
 	FwMark uint32
 
 	// EncapPort is the UDP port for ESP-in-UDP (RFC 3948), default 4500.
@@ -59,10 +65,11 @@ type Config struct {
 	// with IKE. The device then opens no UDP socket; it sends each sealed
 	// ESP-in-UDP packet (the UDP payload, starting with the SPI) through
 	// EncapSend from the SA's local address and encapsulation source port
-	// to the peer's, and takes inbound ESP-in-UDP from Device.InjectEncap.
-	// pkt is only valid during the call. NoEncap and NonESP do not apply.
+	// to the peer's, and takes inbound ESP-in-UDP from Device.DeliverEncap
+	// (kernel.EncapSink). pkt is only valid during the call. NoEncap and
+	// NonESP do not apply.
 	EncapSend func(pkt []byte, local, remote netip.AddrPort) error
-	// InjectQueue bounds the packets given to InjectEncap and not yet read
+	// InjectQueue bounds the packets given to DeliverEncap and not yet read
 	// by the data path (default 1024); more are dropped and counted.
 	InjectQueue int
 
@@ -138,7 +145,7 @@ func (c *Config) withDefaults() (Config, error) {
 		return o, err
 	}
 	if o.FwMark == 0 {
-		o.FwMark = 0x10e2
+		o.FwMark = DefaultFwMark
 	}
 	if o.InjectQueue == 0 {
 		o.InjectQueue = 1024

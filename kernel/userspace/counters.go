@@ -31,7 +31,7 @@ const (
 	dropSendError                 // the socket refused the packet
 	dropTUNWrite                  // the TUN device refused the packet
 	dropAcquireBacklog            // no room on the Acquires channel
-	dropInjectBacklog             // InjectEncap: the data path is behind
+	dropInjectBacklog             // DeliverEncap: the data path is behind
 	numDropReasons
 )
 

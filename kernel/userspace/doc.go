@@ -22,10 +22,12 @@
 //
 // The NAT-T port is shared with IKE (RFC 3948 §2.2). The device can own it
 // (Config.NonESP hands IKE to the daemon), or, as oemeshd does, leave it
-// to the IKE transport: Config.EncapSend then sends the device's
-// ESP-in-UDP through the transport's socket and Device.InjectEncap takes
-// what the transport receives, so the daemon wires the two without either
-// package importing the other.
+// to the daemon's UDP mux: Config.EncapSend then sends the device's
+// ESP-in-UDP through the mux's socket, and the device, a
+// kernel.EncapSink, takes the mux's receive buffers in batches
+// (DeliverEncap, inject.go), opens each packet in the buffer it arrived in
+// and gives the buffer back once the packet is on the TUN device, so the
+// daemon wires the two without either package importing the other.
 //
 // While no data plane runs, a second routing table, the guard (guard.go),
 // keeps private and block prefixes blackholed: it outlives a crash, stays

@@ -29,6 +29,7 @@ const (
 // inElem is one packet of an inbound batch.
 type inElem struct {
 	buf        *packetBuf
+	lent       lent // set while buf views a buffer lent by DeliverEncap
 	kind       elemKind
 	sa         *inSA
 	seq        uint64
@@ -47,25 +48,37 @@ type inBatch struct {
 	free  chan *inBatch // the reader's pool this batch returns to
 }
 
-// batchReader is ipv4.PacketConn or ipv6.PacketConn.
+// batchReader fills an inbound batch: a socket reads into the batch's
+// own buffers (socketReader), the inject queue lends the buffers the
+// packets arrived in (injectReader).
 type batchReader interface {
-	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+	readBatch(b *inBatch) (int, error)
 }
+
+// socketReader is ipv4.PacketConn or ipv6.PacketConn: recvmmsg into the
+// batch's messages.
+type socketReader struct {
+	conn interface {
+		ReadBatch(ms []ipv4.Message, flags int) (int, error)
+	}
+}
+
+func (s socketReader) readBatch(b *inBatch) (int, error) { return s.conn.ReadBatch(b.msgs, 0) }
 
 func (d *Device) startReceivers() {
 	rx := func(k rxKind, c batchReader) {
 		d.wg.Add(1)
 		go d.receiveLoop(k, c)
 	}
-	rx(rxESP4, d.socks.esp4)
+	rx(rxESP4, socketReader{d.socks.esp4})
 	if d.socks.esp6 != nil {
-		rx(rxESP6, d.socks.esp6)
+		rx(rxESP6, socketReader{d.socks.esp6})
 	}
 	if d.socks.udp4 != nil {
-		rx(rxUDP4, d.socks.udp4)
+		rx(rxUDP4, socketReader{d.socks.udp4})
 	}
 	if d.socks.udp6 != nil {
-		rx(rxUDP6, d.socks.udp6)
+		rx(rxUDP6, socketReader{d.socks.udp6})
 	}
 	if d.socks.inject != nil {
 		rx(rxUDP4, d.socks.inject) // both families: the kind only says "UDP"
@@ -81,7 +94,12 @@ func (d *Device) newInBatch(free chan *inBatch) *inBatch {
 	return b
 }
 
+// putIn gives back what the batch borrowed and returns it to its
+// reader's pool, or its buffers to the device's pool when that is full.
 func (d *Device) putIn(b *inBatch) {
+	for i := range b.elems {
+		b.elems[i].giveBack()
+	}
 	select {
 	case b.free <- b:
 	default:
@@ -101,7 +119,7 @@ func (d *Device) receiveLoop(k rxKind, c batchReader) {
 		default:
 			b = d.newInBatch(free)
 		}
-		n, err := c.ReadBatch(b.msgs, 0)
+		n, err := c.readBatch(b)
 		if err != nil {
 			d.putIn(b)
 			if errors.Is(err, net.ErrClosed) || d.closed() != nil {

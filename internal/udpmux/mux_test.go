@@ -1,9 +1,8 @@
-package ike
+package udpmux
 
 import (
 	"bytes"
 	"context"
-	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/oemesh/oemesh/kernel"
 )
 
 // received is what a test handler saw.
@@ -53,12 +54,23 @@ func (c *collector) none(t *testing.T) {
 	}
 }
 
-// serve opens a transport on cfg and runs it until the test ends.
-func serve(t *testing.T, cfg UDPConfig, h Handler) *UDPTransport {
+// serve opens a mux on cfg and runs it until the test ends.
+func serve(t *testing.T, cfg Config, h Handler) *Mux {
 	t.Helper()
-	tr, err := ListenUDP(context.Background(), cfg)
+	return serveSink(t, cfg, nil, h)
+}
+
+// serveSink is serve with an ESP sink.
+func serveSink(t *testing.T, cfg Config, sink kernel.EncapSink, h Handler) *Mux {
+	t.Helper()
+	tr, err := Listen(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if sink != nil {
+		if err := tr.SetESPSink(sink); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -76,14 +88,14 @@ var loop4 = netip.MustParseAddr("127.0.0.1")
 
 // fakeIKE is a datagram long enough to pass as an IKE header.
 func fakeIKE(b byte) []byte {
-	m := bytes.Repeat([]byte{b}, HeaderLen+4)
+	m := bytes.Repeat([]byte{b}, ikeHeaderLen+4)
 	return m
 }
 
 func TestUDPIKEPortRoundTrip(t *testing.T) {
 	ca, cb := newCollector(), newCollector()
-	a := serve(t, UDPConfig{Addrs: []netip.Addr{loop4}, NATTPort: -1}, ca.handle)
-	b := serve(t, UDPConfig{Addrs: []netip.Addr{loop4}, NATTPort: -1}, cb.handle)
+	a := serve(t, Config{Addrs: []netip.Addr{loop4}, NATTPort: -1}, ca.handle)
+	b := serve(t, Config{Addrs: []netip.Addr{loop4}, NATTPort: -1}, cb.handle)
 	aIKE, aNATT := a.LocalAddrs()
 	bIKE, _ := b.LocalAddrs()
 	if len(aIKE) != 1 || len(aNATT) != 0 || aIKE[0].Port() == 0 {
@@ -115,14 +127,9 @@ func TestUDPIKEPortRoundTrip(t *testing.T) {
 
 func TestUDPNATTMarkerKeepaliveAndESP(t *testing.T) {
 	cb := newCollector()
-	var espMu sync.Mutex
-	var esp [][]byte
-	b := serve(t, UDPConfig{Addrs: []netip.Addr{loop4}, ESP: func(p []byte, _, _ netip.AddrPort) {
-		espMu.Lock()
-		esp = append(esp, p)
-		espMu.Unlock()
-	}}, cb.handle)
-	a := serve(t, UDPConfig{Addrs: []netip.Addr{loop4}}, newCollector().handle)
+	sink := newCopySink()
+	b := serveSink(t, Config{Addrs: []netip.Addr{loop4}}, sink, cb.handle)
+	a := serve(t, Config{Addrs: []netip.Addr{loop4}}, newCollector().handle)
 	_, bNATT := b.LocalAddrs()
 	_, aNATT := a.LocalAddrs()
 
@@ -189,10 +196,8 @@ func TestUDPNATTMarkerKeepaliveAndESP(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	espMu.Lock()
-	defer espMu.Unlock()
-	if len(esp) != 1 || !bytes.Equal(esp[0], espPkt) {
-		t.Errorf("ESP callback got %x, want [%x]", esp, espPkt)
+	if esp := sink.packets(); len(esp) != 1 || !bytes.Equal(esp[0], espPkt) {
+		t.Errorf("ESP sink got %x, want [%x]", esp, espPkt)
 	}
 	// Without an ESP callback, ESP is counted and dropped.
 	if _, err := peer.WriteToUDPAddrPort(espPkt, aNATT[0]); err != nil {
@@ -210,7 +215,7 @@ func TestUDPNATTMarkerKeepaliveAndESP(t *testing.T) {
 // (IP_PKTINFO) and answers from it: any 127/8 address is local on lo.
 func TestUDPWildcardPktinfo(t *testing.T) {
 	cb := newCollector()
-	b := serve(t, UDPConfig{Addrs: []netip.Addr{netip.IPv4Unspecified()}, NATTPort: -1}, cb.handle)
+	b := serve(t, Config{Addrs: []netip.Addr{netip.IPv4Unspecified()}, NATTPort: -1}, cb.handle)
 	bIKE, _ := b.LocalAddrs()
 	peer, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(loop4, 0)))
 	if err != nil {
@@ -259,7 +264,7 @@ func TestUDPMarkAndControl(t *testing.T) {
 			networks = append(networks, network)
 		})
 	}
-	tr, err := ListenUDP(context.Background(), UDPConfig{Addrs: []netip.Addr{loop4, netip.IPv6Loopback()}, Mark: 0x4f45, Control: ctl})
+	tr, err := Listen(context.Background(), Config{Addrs: []netip.Addr{loop4, netip.IPv6Loopback()}, Mark: 0x4f45, Control: ctl})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,16 +283,16 @@ func TestUDPMarkAndControl(t *testing.T) {
 }
 
 func TestUDPControlErrorFailsListen(t *testing.T) {
-	_, err := ListenUDP(context.Background(), UDPConfig{Addrs: []netip.Addr{loop4}, Control: func(string, string, syscall.RawConn) error {
+	_, err := Listen(context.Background(), Config{Addrs: []netip.Addr{loop4}, Control: func(string, string, syscall.RawConn) error {
 		return syscall.EPERM
 	}})
 	if err == nil {
-		t.Fatal("ListenUDP succeeded although Control failed")
+		t.Fatal("Listen succeeded although Control failed")
 	}
 }
 
 func TestUDPServeStopsOnCancel(t *testing.T) {
-	tr, err := ListenUDP(context.Background(), UDPConfig{Addrs: []netip.Addr{loop4}})
+	tr, err := Listen(context.Background(), Config{Addrs: []netip.Addr{loop4}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,49 +315,13 @@ func TestUDPServeStopsOnCancel(t *testing.T) {
 }
 
 func TestUDPBadConfig(t *testing.T) {
-	for _, cfg := range []UDPConfig{
+	for _, cfg := range []Config{
 		{Addrs: []netip.Addr{{}}},
 		{Addrs: []netip.Addr{loop4}, Port: 70000},
 	} {
-		if _, err := ListenUDP(context.Background(), cfg); err == nil {
-			t.Errorf("ListenUDP(%+v) succeeded", cfg)
+		if _, err := Listen(context.Background(), cfg); err == nil {
+			t.Errorf("Listen(%+v) succeeded", cfg)
 		}
-	}
-}
-
-// FuzzUDPDispatch feeds arbitrary datagrams to both kinds of socket: no
-// panic, and every datagram is either handed on or counted as dropped.
-func FuzzUDPDispatch(f *testing.F) {
-	f.Add([]byte{0xff}, true)
-	f.Add(append([]byte{0, 0, 0, 0}, fakeIKE(1)...), true)
-	f.Add([]byte{1, 2, 3, 4, 5, 6, 7, 8}, true)
-	f.Add(fakeIKE(2), false)
-	f.Fuzz(func(t *testing.T, d []byte, natt bool) {
-		tr := &UDPTransport{}
-		tr.log = slog.New(slog.DiscardHandler)
-		tr.cfg.ESP = func([]byte, netip.AddrPort, netip.AddrPort) {}
-		handled := 0
-		tr.dispatch(&udpSocket{natt: natt}, d, netip.AddrPort{}, netip.AddrPort{}, func(p []byte, _, _ netip.AddrPort) {
-			handled++
-			if len(p) < HeaderLen {
-				t.Fatalf("handler got %d octets, shorter than an IKE header", len(p))
-			}
-		})
-		st := tr.Stats()
-		if total := uint64(handled) + st.ESPIn + st.KeepalivesIn + st.Invalid; total != 1 {
-			t.Fatalf("datagram %x accounted %d times (stats %+v, handled %d)", d, total, st, handled)
-		}
-	})
-}
-
-func BenchmarkUDPDispatchNATT(b *testing.B) {
-	tr := &UDPTransport{log: slog.New(slog.DiscardHandler)}
-	d := append([]byte{0, 0, 0, 0}, fakeIKE(5)...)
-	s := &udpSocket{natt: true}
-	h := func([]byte, netip.AddrPort, netip.AddrPort) {}
-	b.ReportAllocs()
-	for b.Loop() {
-		tr.dispatch(s, d, netip.AddrPort{}, netip.AddrPort{}, h)
 	}
 }
 
@@ -361,11 +330,11 @@ func BenchmarkUDPDispatchNATT(b *testing.B) {
 // (marker added and stripped).
 func BenchmarkUDPSendReceive(b *testing.B) {
 	got := make(chan struct{}, 1)
-	rx, err := ListenUDP(context.Background(), UDPConfig{Addrs: []netip.Addr{loop4}})
+	rx, err := Listen(context.Background(), Config{Addrs: []netip.Addr{loop4}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	tx, err := ListenUDP(context.Background(), UDPConfig{Addrs: []netip.Addr{loop4}})
+	tx, err := Listen(context.Background(), Config{Addrs: []netip.Addr{loop4}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -390,7 +359,7 @@ func BenchmarkUDPSendReceive(b *testing.B) {
 // marker, and refuses what the peer would read as IKE or a keepalive, and
 // the IKE port.
 func TestUDPSendESP(t *testing.T) {
-	a := serve(t, UDPConfig{Addrs: []netip.Addr{loop4}}, newCollector().handle)
+	a := serve(t, Config{Addrs: []netip.Addr{loop4}}, newCollector().handle)
 	aIKE, aNATT := a.LocalAddrs()
 	peer, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(loop4, 0)))
 	if err != nil {

@@ -1,0 +1,78 @@
+package udpmux
+
+import (
+	"log/slog"
+	"net/netip"
+	"testing"
+)
+
+// testReader is a reader of a socket that is not open, for feeding the
+// demultiplexer datagrams directly.
+func testReader(tb testing.TB, natt bool, sink *copySink, h Handler) *reader {
+	tb.Helper()
+	m := &Mux{cfg: Config{Batch: 32}, log: slog.New(slog.DiscardHandler), pool: newPool(64)}
+	m.release = m.pool.put
+	r, err := m.newReader(&socket{natt: natt, addr: netip.MustParseAddrPort("127.0.0.1:4500")}, h, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if sink != nil {
+		r.sink = sink
+	}
+	return r
+}
+
+// fill puts datagram d into slot i as recvmmsg would.
+func (r *reader) fill(i int, d []byte) {
+	n := copy(r.b.bufs[i][Headroom:Headroom+PayloadSize], d)
+	copy(r.b.overflow, d[n:])
+	r.b.hdrs[i].Len = uint32(len(d))
+}
+
+// FuzzDemux feeds arbitrary datagrams to both kinds of socket: no panic,
+// every datagram is handed on or counted as dropped exactly once, IKE
+// reaches the handler without the marker and at least a header long, and
+// the sink sees only ESP.
+func FuzzDemux(f *testing.F) {
+	f.Add([]byte{0xff}, true)
+	f.Add(append([]byte{0, 0, 0, 0}, fakeIKE(1)...), true)
+	f.Add([]byte{1, 2, 3, 4, 5, 6, 7, 8}, true)
+	f.Add(fakeIKE(2), false)
+	f.Add([]byte{0, 0, 0, 0, 1, 2, 3}, true)
+	f.Fuzz(func(t *testing.T, d []byte, natt bool) {
+		if len(d) > maxDatagram {
+			return
+		}
+		handled := 0
+		sink := newCopySink()
+		r := testReader(t, natt, sink, func(p []byte, _, _ netip.AddrPort) {
+			handled++
+			if len(p) < ikeHeaderLen {
+				t.Fatalf("handler got %d octets, shorter than an IKE header", len(p))
+			}
+			if natt && len(p) != len(d)-4 {
+				t.Fatalf("handler got %d octets of a %d-octet marked datagram", len(p), len(d))
+			}
+		})
+		r.fill(0, d)
+		r.dispatch(1)
+		st := r.m.Stats()
+		if total := uint64(handled) + st.ESPIn + st.ESPDropped + st.KeepalivesIn + st.Invalid; total != 1 {
+			t.Fatalf("datagram %x accounted %d times (stats %+v, handled %d)", d, total, st, handled)
+		}
+		for _, p := range sink.packets() {
+			if !natt || !isESP(p) {
+				t.Fatalf("the sink got %x from a natt=%v socket, which is not ESP", p, natt)
+			}
+		}
+	})
+}
+
+// FuzzControlMessages: the pktinfo parser never panics on what the
+// kernel (or a bug) puts in the control buffer.
+func FuzzControlMessages(f *testing.F) {
+	f.Add([]byte{28, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 1, 0, 0, 0, 127, 0, 0, 1, 127, 0, 0, 3})
+	f.Fuzz(func(t *testing.T, oob []byte) {
+		pktinfoDst(oob)
+	})
+}
