@@ -206,6 +206,44 @@ func TestControlAPITypes(t *testing.T) {
 		t.Errorf("memory: %+v, by the CLI %+v", mem, memCLI)
 	}
 
+	// The tables people read show the same state in the CLI's own words
+	// (display text is not API, but it is what an admin reads).
+	text := func(args ...string) string {
+		t.Helper()
+		out, err := m.CLI(ctx, "a", args...)
+		if err != nil {
+			t.Errorf("oemesh %v: %v\n%s", args, err, out)
+		}
+		return out
+	}
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"traffic"}, []string{b.Addr4.String(), "key", "transport"}},
+		{[]string{"shunts"}, []string{a.Addr4.String() + " → " + d.Addr4.String(), "pass", "private-or-clear"}},
+		{[]string{"policy", "explain", b.Addr4.String()}, []string{b.Addr4.String() + ": private-or-clear ("}},
+		{[]string{"conn", "list"}, []string{"spare", "added", "psk"}},
+	} {
+		out := text(c.args...)
+		for _, w := range c.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("oemesh %v: no %q in\n%s", c.args, w, out)
+			}
+		}
+	}
+	// A routed conn more specific than the groups is named beside its group.
+	text("conn", "route", "spare")
+	if out := text("policy", "explain", "198.18.0.250"); !strings.Contains(out, "(conn spare)") {
+		t.Errorf("oemesh policy explain of a routed conn's peer: no \"(conn spare)\" in\n%s", out)
+	}
+	var exConn control.Explanation
+	cli(&exConn, "policy", "explain", "198.18.0.250")
+	if exConn.Conn != "spare" {
+		t.Errorf("explain of a routed conn's peer: %+v", exConn)
+	}
+	text("conn", "unroute", "spare")
+
 	// POST endpoints.
 	var pc, pcCLI control.PolicyCheck
 	call("POST", "/v1/policy/check", nil, &pc)
