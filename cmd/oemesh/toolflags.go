@@ -3,15 +3,12 @@ package main
 import (
 	"context"
 	"crypto"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
 	"time"
 	"unicode"
@@ -88,26 +85,6 @@ func parseIdentity(flag, s string) (ike.Identity, error) {
 	return ike.FQDNIdentity(name), nil
 }
 
-// loadPeerKey reads a PEM SubjectPublicKeyInfo ("PUBLIC KEY") file.
-func loadPeerKey(path string) (crypto.PublicKey, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("--peer-key: %w", err)
-	}
-	block, _ := pem.Decode(data)
-	if block == nil {
-		return nil, fmt.Errorf("--peer-key %s: no PEM block", path)
-	}
-	if block.Type != "PUBLIC KEY" {
-		return nil, fmt.Errorf("--peer-key %s: PEM block %q, want \"PUBLIC KEY\" (SubjectPublicKeyInfo)", path, block.Type)
-	}
-	k, err := x509.ParsePKIXPublicKey(block.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("--peer-key %s: %w", path, err)
-	}
-	return k, nil
-}
-
 // staticKeys is the KeyResolver of the tools: the one --peer-key, for the
 // --peer-id identity (or any identity when none was given).
 type staticKeys struct {
@@ -171,8 +148,8 @@ func (f *ikeToolFlags) setup(stderr io.Writer) (*ikeSetup, error) {
 	}
 	s.keys.id = s.peerID
 	if f.peerKeyFile != "" {
-		if s.keys.key, err = loadPeerKey(f.peerKeyFile); err != nil {
-			return nil, err
+		if s.keys.key, err = dnskey.LoadPublicKeyPEM(f.peerKeyFile); err != nil {
+			return nil, fmt.Errorf("--peer-key: %w", err)
 		}
 	} else if s.peerAuth == ike.AuthKindPubkey {
 		return nil, errors.New("a peer that authenticates with a key needs --peer-key FILE")

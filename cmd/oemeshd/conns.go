@@ -3,20 +3,18 @@ package main
 import (
 	"context"
 	"crypto"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"os"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/oemesh/oemesh/dnskey"
 	"github.com/oemesh/oemesh/ike"
 	"github.com/oemesh/oemesh/internal/config"
 	"github.com/oemesh/oemesh/internal/control"
@@ -191,7 +189,7 @@ func (d *daemon) toOE(c config.Conn, source string) (conn.Conn, error) {
 		}
 	}
 	if c.Auth == "pubkey" && c.RemoteKey != "dns" {
-		k, err := loadPublicKey(c.RemoteKey)
+		k, err := dnskey.LoadPublicKeyPEM(c.RemoteKey)
 		if err != nil {
 			return oc, bad("remote_key", err)
 		}
@@ -219,25 +217,6 @@ func parseID(s string) ike.Identity {
 		return ike.FQDNIdentity(strings.TrimPrefix(s, "@"))
 	}
 	return ike.AddrIdentity(netip.MustParseAddr(s))
-}
-
-func loadPublicKey(path string) (crypto.PublicKey, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		return nil, fmt.Errorf("%s: no PEM block", path)
-	}
-	if blk.Type != "PUBLIC KEY" {
-		return nil, fmt.Errorf("%s: PEM block %q, want \"PUBLIC KEY\" (PKIX)", path, blk.Type)
-	}
-	k, err := x509.ParsePKIXPublicKey(blk.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return k, nil
 }
 
 // readConns reads and checks the conns of the main configuration file,
