@@ -41,7 +41,7 @@ func (h *heldSpawn) n() int {
 // startA starts an initiation from a to b on n without waiting for it.
 func startA(t *testing.T, a, b *testPeer) (*initiation, *ikeSA) {
 	t.Helper()
-	in, sa, err := a.e.startInitiate(context.Background(), InitiateOptions{Remote: netip.AddrPortFrom(b.addr, 500), Local: a.addr, Auth: AuthKindPubkey})
+	in, sa, err := a.e.startInitiate(context.Background(), InitiateOptions{Mode: ModeTunnel, Remote: netip.AddrPortFrom(b.addr, 500), Local: a.addr, Auth: AuthKindPubkey})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func TestShutdownDeletesAndWaits(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkGone(t, a, b)
-			if _, err := a.e.Initiate(context.Background(), InitiateOptions{Remote: netip.AddrPortFrom(addrB, 500), Local: addrA}); !errors.Is(err, ErrClosed) {
+			if _, err := a.e.Initiate(context.Background(), InitiateOptions{Mode: ModeTunnel, Remote: netip.AddrPortFrom(addrB, 500), Local: addrA}); !errors.Is(err, ErrClosed) {
 				t.Errorf("Initiate after Shutdown: %v, want ErrClosed", err)
 			}
 			return

@@ -66,6 +66,9 @@ func (sa *ikeSA) negotiateChild(m *Message, pol Policy, old *childSA, ni, nr []b
 	if len(dec.TSi) == 0 || len(dec.TSr) == 0 || !tsSubset(dec.TSi, tsi.Selectors) || !tsSubset(dec.TSr, tsr.Selectors) {
 		return refuse(NotifyTSUnacceptable, fmt.Errorf("ike: policy narrowed to %v === %v, not within the proposed %v === %v", dec.TSi, dec.TSr, tsi.Selectors, tsr.Selectors))
 	}
+	if !dec.Mode.Valid() {
+		return refuse(NotifyTSUnacceptable, fmt.Errorf("ike: policy accepted CHILD SA %v === %v without choosing a mode (ChildDecision.Mode is %v)", tsi.Selectors, tsr.Selectors, dec.Mode))
+	}
 	mode := dec.Mode
 	if !transport {
 		mode = ModeTunnel

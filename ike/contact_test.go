@@ -63,7 +63,7 @@ func TestInitialContactSecondSA(t *testing.T) {
 // carries the notify and both SAs stay.
 func TestInitialContactConcurrentSAs(t *testing.T) {
 	n, a, b := newPair(t, nil, nil, nil)
-	first := InitiateOptions{Auth: AuthKindPubkey, InitialContact: true, Local: a.addr, Remote: netip.AddrPortFrom(b.addr, 500)}
+	first := InitiateOptions{Mode: ModeTunnel, Auth: AuthKindPubkey, InitialContact: true, Local: a.addr, Remote: netip.AddrPortFrom(b.addr, 500)}
 	second := secondFlow(a)
 	second.Local, second.Remote = a.addr, first.Remote
 	in1, sa1, err := a.e.startInitiate(context.Background(), first)
@@ -116,7 +116,7 @@ func TestInitialContactSparesNewerSA(t *testing.T) {
 	a2 := n.addPeer(addrA, a.signer, nil)
 	a2.trust(b)
 	b.trust(a2)
-	opts := InitiateOptions{Auth: AuthKindPubkey, InitialContact: true, Local: a2.addr, Remote: netip.AddrPortFrom(b.addr, 500)}
+	opts := InitiateOptions{Mode: ModeTunnel, Auth: AuthKindPubkey, InitialContact: true, Local: a2.addr, Remote: netip.AddrPortFrom(b.addr, 500)}
 	inX, saX, err := a2.e.startInitiate(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +128,7 @@ func TestInitialContactSparesNewerSA(t *testing.T) {
 		t.Fatalf("%d datagrams from A2 to B, want its IKE_AUTH", len(authX))
 	}
 	// B's SA Y toward A2, all the way up, while X's IKE_AUTH is held.
-	inY, saY, err := b.e.startInitiate(context.Background(), InitiateOptions{Auth: AuthKindPubkey, Local: b.addr, Remote: netip.AddrPortFrom(a2.addr, 500)})
+	inY, saY, err := b.e.startInitiate(context.Background(), InitiateOptions{Mode: ModeTunnel, Auth: AuthKindPubkey, Local: b.addr, Remote: netip.AddrPortFrom(a2.addr, 500)})
 	if err != nil {
 		t.Fatal(err)
 	}

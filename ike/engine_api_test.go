@@ -39,7 +39,7 @@ func TestPublicAPI(t *testing.T) {
 	ctx := context.Background()
 	var info ChildSAInfo
 	err := n.async(t, func() (err error) {
-		info, err = a.e.Initiate(ctx, InitiateOptions{Remote: netip.AddrPortFrom(addrB, 500), Local: addrA, Auth: AuthKindPubkey})
+		info, err = a.e.Initiate(ctx, InitiateOptions{Mode: ModeTunnel, Remote: netip.AddrPortFrom(addrB, 500), Local: addrA, Auth: AuthKindPubkey})
 		return err
 	})
 	if err != nil {
@@ -90,7 +90,7 @@ func TestPublicAPI(t *testing.T) {
 	// A cancelled Initiate returns the context's error and leaves nothing.
 	cctx, cancel := context.WithCancel(ctx)
 	n.filter = func(*memPacket) int { cancel(); return 0 }
-	_, err = a.e.Initiate(cctx, InitiateOptions{Remote: netip.AddrPortFrom(addrB, 500), Local: addrA, Auth: AuthKindNull})
+	_, err = a.e.Initiate(cctx, InitiateOptions{Mode: ModeTunnel, Remote: netip.AddrPortFrom(addrB, 500), Local: addrA, Auth: AuthKindNull})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled Initiate: %v", err)
 	}
@@ -105,12 +105,13 @@ func TestInitiateOptionErrors(t *testing.T) {
 	ctx := context.Background()
 	remote := netip.AddrPortFrom(addrB, 500)
 	for name, opts := range map[string]InitiateOptions{
-		"no remote":       {Local: addrA},
-		"pubkey, no key":  {Remote: remote, Local: addrA, Auth: AuthKindPubkey},
-		"psk, no secret":  {Remote: remote, Local: addrA, Auth: AuthKindPSK},
-		"no local, no TS": {Remote: remote, Auth: AuthKindNull},
-		"bad IKE policy":  {Remote: remote, Local: addrA, Auth: AuthKindNull, IKE: Policy{Protocol: ProtocolIKE}},
-		"bad ESP policy":  {Remote: remote, Local: addrA, Auth: AuthKindNull, ESP: Policy{Protocol: ProtocolESP}},
+		"no remote":       {Mode: ModeTunnel, Local: addrA},
+		"pubkey, no key":  {Mode: ModeTunnel, Remote: remote, Local: addrA, Auth: AuthKindPubkey},
+		"psk, no secret":  {Mode: ModeTunnel, Remote: remote, Local: addrA, Auth: AuthKindPSK},
+		"no local, no TS": {Mode: ModeTunnel, Remote: remote, Auth: AuthKindNull},
+		"bad IKE policy":  {Mode: ModeTunnel, Remote: remote, Local: addrA, Auth: AuthKindNull, IKE: Policy{Protocol: ProtocolIKE}},
+		"bad ESP policy":  {Mode: ModeTunnel, Remote: remote, Local: addrA, Auth: AuthKindNull, ESP: Policy{Protocol: ProtocolESP}},
+		"no mode":         {Remote: remote, Local: addrA, Auth: AuthKindNull},
 	} {
 		if _, err := p.e.Initiate(ctx, opts); err == nil {
 			t.Errorf("%s: accepted", name)

@@ -235,7 +235,7 @@ func TestHalfOpenLimits(t *testing.T) {
 	}
 	var ins []*initiation
 	for i := 0; i < 4; i++ {
-		in, _, err := a.e.startInitiate(context.Background(), InitiateOptions{Remote: netip.AddrPortFrom(addrB, 500), Local: addrA, Auth: AuthKindNull})
+		in, _, err := a.e.startInitiate(context.Background(), InitiateOptions{Mode: ModeTunnel, Remote: netip.AddrPortFrom(addrB, 500), Local: addrA, Auth: AuthKindNull})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -343,7 +343,7 @@ func TestKeyLookupDoesNotBlock(t *testing.T) {
 	b.e.cfg.Keys = sk
 	b.e.spawn = func(f func()) { go f() }
 	n.sentc = make(chan struct{}, 1)
-	in, _, err := a.e.startInitiate(context.Background(), InitiateOptions{Remote: netip.AddrPortFrom(addrB, 500), Local: addrA, Auth: AuthKindPubkey})
+	in, _, err := a.e.startInitiate(context.Background(), InitiateOptions{Mode: ModeTunnel, Remote: netip.AddrPortFrom(addrB, 500), Local: addrA, Auth: AuthKindPubkey})
 	if err != nil {
 		t.Fatal(err)
 	}

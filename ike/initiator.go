@@ -61,6 +61,9 @@ func (e *Engine) startInitiate(ctx context.Context, opts InitiateOptions) (*init
 	if !opts.Remote.IsValid() {
 		return nil, nil, fmt.Errorf("ike: initiate: remote address %v is not valid", opts.Remote)
 	}
+	if !opts.Mode.Valid() {
+		return nil, nil, fmt.Errorf("ike: initiate %v: InitiateOptions.Mode is %v; set ModeTunnel or ModeTransport", opts.Remote, opts.Mode)
+	}
 	if opts.Auth == AuthKindNone {
 		opts.Auth = AuthKindNull
 		if e.cfg.Credentials.Signer != nil {

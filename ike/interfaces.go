@@ -119,20 +119,29 @@ type KeyResolver interface {
 	PeerKeys(ctx context.Context, peer Identity, remote netip.Addr) ([]crypto.PublicKey, error)
 }
 
-// Mode is the CHILD SA encapsulation mode.
+// Mode is the CHILD SA encapsulation mode. Its zero value, ModeUnset, is
+// invalid: an InitiateOptions or ChildDecision that forgets to choose a mode
+// is refused rather than read as one. kernel.Mode has the same values.
 type Mode uint8
 
 // Modes.
 const (
-	ModeTunnel Mode = iota
-	ModeTransport
+	ModeUnset     Mode = iota // unset
+	ModeTransport             // transport
+	ModeTunnel                // tunnel
 )
 
+// Valid reports whether m is transport or tunnel.
+func (m Mode) Valid() bool { return m == ModeTransport || m == ModeTunnel }
+
 func (m Mode) String() string {
-	if m == ModeTransport {
+	switch m {
+	case ModeTransport:
 		return "transport"
+	case ModeTunnel:
+		return "tunnel"
 	}
-	return "tunnel"
+	return fmt.Sprintf("Mode(%d)", m)
 }
 
 // AuthRequest is what a responder knows about a peer before verifying its

@@ -252,7 +252,7 @@ func (p *fakePolicy) Child(_ context.Context, req ChildRequest) (ChildDecision, 
 	if p.refuse != nil {
 		return ChildDecision{}, p.refuse
 	}
-	d := ChildDecision{TSi: req.TSi, TSr: req.TSr}
+	d := ChildDecision{TSi: req.TSi, TSr: req.TSr, Mode: ModeTunnel}
 	if p.narrowTo.IsValid() {
 		d.TSr = []TrafficSelector{HostSelector(p.narrowTo)}
 	}
@@ -376,6 +376,9 @@ func (n *memNet) initiate(p, q *testPeer, opts InitiateOptions) (ChildSAInfo, er
 	}
 	if !opts.Local.IsValid() {
 		opts.Local = p.addr
+	}
+	if opts.Mode == ModeUnset {
+		opts.Mode = ModeTunnel // what the engine tests mean unless they say transport
 	}
 	in, sa, err := p.e.startInitiate(context.Background(), opts)
 	if err != nil {

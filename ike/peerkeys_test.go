@@ -58,7 +58,7 @@ func TestInitiatePeerKeys(t *testing.T) {
 			asked = append(asked, ctx.Value(ctxKey{}))
 			return []crypto.PublicKey{b.signer.Public()}, nil
 		}
-		in, sa, err := a.e.startInitiate(ctx, InitiateOptions{Remote: netip.AddrPortFrom(addrB, 500), Local: addrA,
+		in, sa, err := a.e.startInitiate(ctx, InitiateOptions{Mode: ModeTunnel, Remote: netip.AddrPortFrom(addrB, 500), Local: addrA,
 			Auth: AuthKindPubkey, PeerID: AddrIdentity(addrB), PeerKeys: keys})
 		if err != nil {
 			t.Fatal(err)
@@ -122,7 +122,7 @@ func TestInitiatePeerKeys(t *testing.T) {
 			}
 			return known, nil
 		}
-		in, sa, err := a.e.startInitiate(context.Background(), InitiateOptions{Remote: netip.AddrPortFrom(addrB, 500), Local: addrA,
+		in, sa, err := a.e.startInitiate(context.Background(), InitiateOptions{Mode: ModeTunnel, Remote: netip.AddrPortFrom(addrB, 500), Local: addrA,
 			Auth: AuthKindPubkey, PeerID: AddrIdentity(addrB), PeerKeys: keys})
 		if err != nil {
 			t.Fatal(err)
@@ -200,7 +200,7 @@ func TestInitiateContextReachesInstaller(t *testing.T) {
 	t.Run("values", func(t *testing.T) {
 		n, a, _, ci := setup(t)
 		ctx := context.WithValue(context.Background(), ctxKey{}, "negotiation")
-		in, sa, err := a.e.startInitiate(ctx, InitiateOptions{Remote: netip.AddrPortFrom(addrB, 500), Local: addrA, Auth: AuthKindPubkey})
+		in, sa, err := a.e.startInitiate(ctx, InitiateOptions{Mode: ModeTunnel, Remote: netip.AddrPortFrom(addrB, 500), Local: addrA, Auth: AuthKindPubkey})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -218,7 +218,7 @@ func TestInitiateContextReachesInstaller(t *testing.T) {
 		n, a, _, ci := setup(t)
 		cause := errors.New("the policy changed")
 		ctx, cancel := context.WithCancelCause(context.WithValue(context.Background(), ctxKey{}, "negotiation"))
-		in, sa, err := a.e.startInitiate(ctx, InitiateOptions{Remote: netip.AddrPortFrom(addrB, 500), Local: addrA, Auth: AuthKindPubkey})
+		in, sa, err := a.e.startInitiate(ctx, InitiateOptions{Mode: ModeTunnel, Remote: netip.AddrPortFrom(addrB, 500), Local: addrA, Auth: AuthKindPubkey})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -240,7 +240,7 @@ func TestInitiateContextReachesInstaller(t *testing.T) {
 		cause := errors.New("stopping")
 		ctx, cancel := context.WithCancelCause(context.Background())
 		cancel(cause)
-		_, err := a.e.Initiate(ctx, InitiateOptions{Remote: netip.AddrPortFrom(addrB, 500), Local: addrA, Auth: AuthKindPubkey})
+		_, err := a.e.Initiate(ctx, InitiateOptions{Mode: ModeTunnel, Remote: netip.AddrPortFrom(addrB, 500), Local: addrA, Auth: AuthKindPubkey})
 		if !errors.Is(err, cause) || !errors.Is(err, context.Canceled) {
 			t.Fatalf("Initiate with a cancelled context: %v, want context.Canceled and the cause", err)
 		}

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"time"
 )
@@ -108,19 +109,29 @@ type Acquire struct {
 	Time  time.Time
 }
 
-// Mode is ESP transport or tunnel mode.
+// Mode is ESP transport or tunnel mode. Its zero value, ModeUnset, is
+// invalid: the data planes refuse an SAPair that forgets to choose a mode
+// rather than read it as one. ike.Mode has the same values.
 type Mode uint8
 
+// Modes.
 const (
-	ModeTransport Mode = iota
-	ModeTunnel
+	ModeUnset     Mode = iota // unset
+	ModeTransport             // transport
+	ModeTunnel                // tunnel
 )
 
+// Valid reports whether m is transport or tunnel.
+func (m Mode) Valid() bool { return m == ModeTransport || m == ModeTunnel }
+
 func (m Mode) String() string {
-	if m == ModeTunnel {
+	switch m {
+	case ModeTransport:
+		return "transport"
+	case ModeTunnel:
 		return "tunnel"
 	}
-	return "transport"
+	return fmt.Sprintf("Mode(%d)", m)
 }
 
 // AEAD names the ESP AEAD transform.

@@ -22,7 +22,7 @@ func TestReplaceOlderOnlyWhenPeerReconnects(t *testing.T) {
 	o, dp := newTestOE(t, Config{}, newFakeDNS(), nil, newKey(t))
 	ctx := context.Background()
 	sa := func(spi uint32, ikeSPI byte, initiator bool) ike.ChildSA {
-		return ike.ChildSA{SPIIn: spi, SPIOut: spi + 1, Local: addrB, Remote: addrA, Initiator: initiator,
+		return ike.ChildSA{SPIIn: spi, SPIOut: spi + 1, Local: addrB, Remote: addrA, Initiator: initiator, Mode: ike.ModeTunnel,
 			IKESPIi: ike.SPI{ikeSPI}, IKESPIr: ike.SPI{ikeSPI + 1}, PeerID: ike.AddrIdentity(addrA),
 			TSLocal: []ike.TrafficSelector{ike.HostSelector(addrB)}, TSRemote: []ike.TrafficSelector{ike.HostSelector(addrA)},
 			Encr: ike.EncrAlg{ID: ike.EncrAESGCM16, KeyBits: 256}, EncrKeyIn: make([]byte, 36), EncrKeyOut: make([]byte, 36)}

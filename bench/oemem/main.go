@@ -420,7 +420,7 @@ func (b *bench) establish(ctx context.Context, addrs []netip.Addr) error {
 				}
 				ictx, cancel := context.WithTimeout(ctx, 30*time.Second)
 				_, err := b.eng.Initiate(ictx, ike.InitiateOptions{
-					Remote: netip.AddrPortFrom(respAddr, ike.IKEPort), Local: addrs[i], Auth: ike.AuthKindPubkey,
+					Remote: netip.AddrPortFrom(respAddr, ike.IKEPort), Local: addrs[i], Auth: ike.AuthKindPubkey, Mode: ike.ModeTunnel,
 				})
 				cancel()
 				if err != nil {

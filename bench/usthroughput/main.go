@@ -182,7 +182,8 @@ func saPair(alg kernel.AEAD, n uint32) (kernel.SAPair, kernel.SAPair) {
 	ab := kernel.SA{SPI: 0x1000 + n, Src: a, Dst: bb, AEAD: alg, Key: k1, ESN: true}
 	ba := kernel.SA{SPI: 0x2000 + n, Src: bb, Dst: a, AEAD: alg, Key: k2, ESN: true}
 	la, lb := []netip.Prefix{netip.PrefixFrom(a, 32)}, []netip.Prefix{netip.PrefixFrom(bb, 32)}
-	return kernel.SAPair{In: ba, Out: ab, Local: la, Remote: lb}, kernel.SAPair{In: ab, Out: ba, Local: lb, Remote: la}
+	return kernel.SAPair{In: ba, Out: ab, Local: la, Remote: lb, Mode: kernel.ModeTransport},
+		kernel.SAPair{In: ab, Out: ba, Local: lb, Remote: la, Mode: kernel.ModeTransport}
 }
 
 func (b *bench) run(size int64, runs int, wg bool) error {

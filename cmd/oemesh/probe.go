@@ -234,7 +234,7 @@ func runProbe(ctx context.Context, s *ikeSetup, f *ikeToolFlags, o probeOptions)
 	ictx, cancel := context.WithTimeout(ctx, 2*f.timeout)
 	defer cancel()
 	child, err := eng.Initiate(ictx, ike.InitiateOptions{
-		Remote: remote, Local: local, Auth: s.auth, PeerID: s.peerID, PeerAuth: s.peerAuth,
+		Remote: remote, Local: local, Auth: s.auth, PeerID: s.peerID, PeerAuth: s.peerAuth, Mode: ike.ModeTunnel,
 		IKE: s.ikePolicy, IKEOffer: s.ikeOffer, ESP: s.espPolicy, InitialContact: true, Trace: trace,
 	})
 	fillTrace(rep, trace)

@@ -200,6 +200,9 @@ func (d *Dataplane) InstallSA(_ context.Context, p kernel.SAPair) error {
 	if p.In.SPI == 0 || p.Out.SPI == 0 {
 		return fmt.Errorf("fake dataplane: install SA pair to %s: zero SPI (in %#x, out %#x)", p.Out.Dst, p.In.SPI, p.Out.SPI)
 	}
+	if !p.Mode.Valid() {
+		return fmt.Errorf("fake dataplane: install SA pair to %s: mode is %v, want transport or tunnel", p.Out.Dst, p.Mode)
+	}
 	d.sas[p.ID()] = p
 	return nil
 }

@@ -30,8 +30,9 @@ func TestRecordsAndKeepsState(t *testing.T) {
 		t.Fatalf("AllocSPI = %#x, %v", spi, err)
 	}
 	pair := kernel.SAPair{
-		In:  kernel.SA{SPI: spi, Src: flow.Dst, Dst: flow.Src, AEAD: kernel.AESGCM16},
-		Out: kernel.SA{SPI: 0x1234, Src: flow.Src, Dst: flow.Dst, AEAD: kernel.AESGCM16},
+		In:   kernel.SA{SPI: spi, Src: flow.Dst, Dst: flow.Src, AEAD: kernel.AESGCM16},
+		Out:  kernel.SA{SPI: 0x1234, Src: flow.Src, Dst: flow.Dst, AEAD: kernel.AESGCM16},
+		Mode: kernel.ModeTransport,
 	}
 	if err := d.InstallSA(ctx, pair); err != nil {
 		t.Fatal(err)
@@ -76,5 +77,22 @@ func TestRecordsAndKeepsState(t *testing.T) {
 	}
 	if err := d.SetTrap(ctx, kernel.Trap{Prefix: p24}); err == nil {
 		t.Fatal("SetTrap after Close succeeded")
+	}
+}
+
+// TestRefusesUnsetMode: like the real data planes, the fake refuses a pair
+// with no mode, so oe's tests catch a forgotten mode.
+func TestRefusesUnsetMode(t *testing.T) {
+	d := New(time.Now)
+	a, b := netip.MustParseAddr("198.51.100.1"), netip.MustParseAddr("192.0.2.7")
+	pair := kernel.SAPair{
+		In:  kernel.SA{SPI: 0x1000, Src: b, Dst: a, AEAD: kernel.AESGCM16},
+		Out: kernel.SA{SPI: 0x1234, Src: a, Dst: b, AEAD: kernel.AESGCM16},
+	}
+	if err := d.InstallSA(t.Context(), pair); err == nil {
+		t.Fatal("pair with no mode installed")
+	}
+	if len(d.SAs()) != 0 {
+		t.Fatal("refused pair kept")
 	}
 }

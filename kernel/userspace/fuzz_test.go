@@ -17,9 +17,9 @@ func FuzzInbound(f *testing.F) {
 		da := bareDevice(mustPair(f, spa))
 		buf, n := udpPacket(addrA, addrB, []byte("seed"))
 		esp := sealPacket(f, da, da.pairs[spa.ID()], buf, n)
-		f.Add(uint8(rxESP4), byte(mode), withIPv4Header(addrA, addrB, esp))
-		f.Add(uint8(rxESP6), byte(mode), esp)
-		f.Add(uint8(rxUDP4), byte(mode), esp)
+		f.Add(uint8(rxESP4), byte(mode-kernel.ModeTransport), withIPv4Header(addrA, addrB, esp))
+		f.Add(uint8(rxESP6), byte(mode-kernel.ModeTransport), esp)
+		f.Add(uint8(rxUDP4), byte(mode-kernel.ModeTransport), esp)
 	}
 	f.Add(uint8(rxUDP4), byte(0), []byte{0xff})
 	f.Add(uint8(rxUDP4), byte(0), []byte{0, 0, 0, 0, 1, 2})
@@ -28,7 +28,7 @@ func FuzzInbound(f *testing.F) {
 		if len(wire) > maxMTU {
 			return
 		}
-		_, spb := testPairs(t, addrA, addrB, kernel.Mode(mode%2), kernel.AESGCM16, true)
+		_, spb := testPairs(t, addrA, addrB, kernel.Mode(mode%2)+kernel.ModeTransport, kernel.AESGCM16, true)
 		db := bareDevice(mustPair(t, spb))
 		got, r := receive(db, rxKind(kind%4), wire)
 		if r != dropNone {

@@ -120,8 +120,8 @@ func newPair(sp kernel.SAPair, now time.Time, order uint64, socks *sockets) (*pa
 	if len(sp.Local) == 0 || len(sp.Remote) == 0 {
 		return nil, bad("no traffic selectors")
 	}
-	if sp.Mode != kernel.ModeTransport && sp.Mode != kernel.ModeTunnel {
-		return nil, bad("unknown mode %d", sp.Mode)
+	if !sp.Mode.Valid() {
+		return nil, bad("mode is %v, want transport or tunnel", sp.Mode)
 	}
 	if sp.Out.Dst.Is6() && socks.esp6 == nil {
 		return nil, bad("IPv6 is not available on this host")

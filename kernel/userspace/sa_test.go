@@ -177,6 +177,11 @@ func TestInstallRejects(t *testing.T) {
 		t.Fatal("mixed families accepted")
 	}
 	bad = spa
+	bad.Mode = kernel.ModeUnset
+	if err := d.InstallSA(ctx, bad); err == nil || !strings.Contains(err.Error(), "mode is") {
+		t.Fatalf("pair with no mode: %v, want refused for its mode", err)
+	}
+	bad = spa
 	bad.In.Src = netip.MustParseAddr("198.51.100.77")
 	if err := d.InstallSA(ctx, bad); err == nil || !strings.Contains(err.Error(), "not the outbound SA") {
 		t.Fatalf("inbound SA from another peer than the outbound one goes to: %v", err)

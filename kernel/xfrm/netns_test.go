@@ -504,8 +504,9 @@ func TestErrorsCarryKernelMessage(t *testing.T) {
 	d := open(t, ns, Options{})
 	ctx := context.Background()
 	pair := kernel.SAPair{
-		In:  kernel.SA{SPI: 0x2001, Src: netip.MustParseAddr("192.0.2.2"), Dst: netip.MustParseAddr("192.0.2.1"), AEAD: kernel.AESGCM16, Key: make([]byte, 20)},
-		Out: kernel.SA{SPI: 0x2002, Src: netip.MustParseAddr("192.0.2.1"), Dst: netip.MustParseAddr("192.0.2.2"), AEAD: kernel.AESGCM16, Key: make([]byte, 20)},
+		In:   kernel.SA{SPI: 0x2001, Src: netip.MustParseAddr("192.0.2.2"), Dst: netip.MustParseAddr("192.0.2.1"), AEAD: kernel.AESGCM16, Key: make([]byte, 20)},
+		Out:  kernel.SA{SPI: 0x2002, Src: netip.MustParseAddr("192.0.2.1"), Dst: netip.MustParseAddr("192.0.2.2"), AEAD: kernel.AESGCM16, Key: make([]byte, 20)},
+		Mode: kernel.ModeTransport,
 	}
 	var err error
 	if Probe().Usable {

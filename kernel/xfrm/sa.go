@@ -69,6 +69,9 @@ func checkPair(p *kernel.SAPair) error {
 	if p.In.Src != p.Out.Dst || p.In.Dst != p.Out.Src {
 		return fmt.Errorf("inbound SA %s→%s is not the reverse of outbound %s→%s", p.In.Src, p.In.Dst, p.Out.Src, p.Out.Dst)
 	}
+	if !p.Mode.Valid() {
+		return fmt.Errorf("mode is %v, want transport or tunnel", p.Mode)
+	}
 	if len(p.Local) == 0 {
 		p.Local = []netip.Prefix{hostPrefix(p.Out.Src)}
 	}

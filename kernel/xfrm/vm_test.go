@@ -279,12 +279,14 @@ func TestVMFirstPingLarvalDrop(t *testing.T) {
 			k1, k2 := deriveKey(name+"1", 20), deriveKey(name+"2", 20)
 			const spiOut = 0x3001
 			pa := kernel.SAPair{
-				Out: kernel.SA{SPI: spiOut, Src: p.A4, Dst: p.B4, AEAD: kernel.AESGCM16, Key: k1},
-				In:  kernel.SA{SPI: spiIn, Src: p.B4, Dst: p.A4, AEAD: kernel.AESGCM16, Key: k2},
+				Out:  kernel.SA{SPI: spiOut, Src: p.A4, Dst: p.B4, AEAD: kernel.AESGCM16, Key: k1},
+				In:   kernel.SA{SPI: spiIn, Src: p.B4, Dst: p.A4, AEAD: kernel.AESGCM16, Key: k2},
+				Mode: kernel.ModeTransport,
 			}
 			pb := kernel.SAPair{
-				Out: kernel.SA{SPI: spiIn, Src: p.B4, Dst: p.A4, AEAD: kernel.AESGCM16, Key: k2},
-				In:  kernel.SA{SPI: spiOut, Src: p.A4, Dst: p.B4, AEAD: kernel.AESGCM16, Key: k1},
+				Out:  kernel.SA{SPI: spiIn, Src: p.B4, Dst: p.A4, AEAD: kernel.AESGCM16, Key: k2},
+				In:   kernel.SA{SPI: spiOut, Src: p.A4, Dst: p.B4, AEAD: kernel.AESGCM16, Key: k1},
+				Mode: kernel.ModeTransport,
 			}
 			if err := db.InstallSA(ctx, pb); err != nil {
 				t.Fatal(err)
@@ -340,8 +342,9 @@ func BenchmarkInstallDeleteSAPairs(b *testing.B) {
 	for i := range pairs {
 		peer := netip.AddrFrom4([4]byte{198, 18 + byte(i>>16), byte(i >> 8), byte(i)})
 		pairs[i] = kernel.SAPair{
-			Out: kernel.SA{SPI: 0x100000 + uint32(i), Src: local, Dst: peer, AEAD: kernel.AESGCM16, Key: key},
-			In:  kernel.SA{SPI: 0x200000 + uint32(i), Src: peer, Dst: local, AEAD: kernel.AESGCM16, Key: key},
+			Out:  kernel.SA{SPI: 0x100000 + uint32(i), Src: local, Dst: peer, AEAD: kernel.AESGCM16, Key: key},
+			In:   kernel.SA{SPI: 0x200000 + uint32(i), Src: peer, Dst: local, AEAD: kernel.AESGCM16, Key: key},
+			Mode: kernel.ModeTransport,
 		}
 	}
 	b.ResetTimer()
@@ -370,6 +373,7 @@ func TestVMSAExpires(t *testing.T) {
 		Out:      kernel.SA{SPI: 0x4001, Src: p.A4, Dst: p.B4, AEAD: kernel.AESGCM16, Key: k},
 		In:       kernel.SA{SPI: 0x4002, Src: p.B4, Dst: p.A4, AEAD: kernel.AESGCM16, Key: k},
 		Lifetime: kernel.Lifetime{SoftAdd: time.Second, HardAdd: 2 * time.Second},
+		Mode:     kernel.ModeTransport,
 	}
 	if err := d.InstallSA(ctx, pair); err != nil {
 		t.Fatal(err)
@@ -399,8 +403,9 @@ func TestVMRekeyDeferOutbound(t *testing.T) {
 	da, db := open(t, p.A, Options{}), open(t, p.B, Options{})
 	mk := func(out, in uint32, src, dst netip.Addr, label string) kernel.SAPair {
 		return kernel.SAPair{
-			Out: kernel.SA{SPI: out, Src: src, Dst: dst, AEAD: kernel.AESGCM16, Key: deriveKey(label+"out", 20)},
-			In:  kernel.SA{SPI: in, Src: dst, Dst: src, AEAD: kernel.AESGCM16, Key: deriveKey(label+"in", 20)},
+			Out:  kernel.SA{SPI: out, Src: src, Dst: dst, AEAD: kernel.AESGCM16, Key: deriveKey(label+"out", 20)},
+			In:   kernel.SA{SPI: in, Src: dst, Dst: src, AEAD: kernel.AESGCM16, Key: deriveKey(label+"in", 20)},
+			Mode: kernel.ModeTransport,
 		}
 	}
 	// Keys by direction: A's out is B's in.

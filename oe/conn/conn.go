@@ -28,7 +28,8 @@ type Conn struct {
 	// RemoteKeys are the peer's public keys from a file; nil with pubkey
 	// authentication means its key is looked up in DNS, as OE does.
 	RemoteKeys []crypto.PublicKey
-	Mode       ike.Mode
+	// Mode is tunnel or transport; Add refuses the zero ModeUnset.
+	Mode ike.Mode
 	// IKE and ESP override the engine's proposals when their Protocol
 	// is set.
 	IKE, ESP ike.Policy

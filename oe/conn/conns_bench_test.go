@@ -18,7 +18,7 @@ func BenchmarkConnForDst(b *testing.B) {
 	ctx := context.Background()
 	o.OE().SetPolicy(ctx, mustPolicy(&testing.T{}, map[string]string{"private-or-clear": "10.0.0.0/8\n"}))
 	for i := range 200 {
-		c := conn.Conn{Name: fmt.Sprintf("c%d", i), Local: gwA, Remote: netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}),
+		c := conn.Conn{Mode: ike.ModeTunnel, Name: fmt.Sprintf("c%d", i), Local: gwA, Remote: netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}),
 			RemoteSubnets: []netip.Prefix{netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i), 0, 0}), 16)}, Auth: ike.AuthKindPSK, Auto: "route"}
 		if err := o.Conns().Add(ctx, c); err != nil {
 			b.Fatal(err)
@@ -38,7 +38,7 @@ func BenchmarkConnsForPeer(b *testing.B) {
 	o, _ := newTestStack(&testing.T{}, oe.Config{}, newFakeDNS(), nil, newKey(&testing.T{}))
 	ctx := context.Background()
 	for i := range 200 {
-		o.Conns().Add(ctx, conn.Conn{Name: fmt.Sprintf("rw%d", i), Local: gwA, RemoteID: ike.FQDNIdentity(fmt.Sprintf("rw%d.example", i)),
+		o.Conns().Add(ctx, conn.Conn{Mode: ike.ModeTunnel, Name: fmt.Sprintf("rw%d", i), Local: gwA, RemoteID: ike.FQDNIdentity(fmt.Sprintf("rw%d.example", i)),
 			LocalSubnets: []netip.Prefix{netA}, Auth: ike.AuthKindPSK})
 	}
 	id := ike.FQDNIdentity("rw150.example")

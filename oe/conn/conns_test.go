@@ -31,11 +31,11 @@ func TestConnMostSpecificWins(t *testing.T) {
 	o, dp := newTestStack(t, oe.Config{}, newFakeDNS(), nil, newKey(t))
 	ctx := context.Background()
 	o.OE().SetPolicy(ctx, mustPolicy(t, map[string]string{"private-or-clear": "10.0.0.0/8\n", "clear": "10.2.3.0/24\n"}))
-	if err := o.Conns().Add(ctx, conn.Conn{Name: "office", Local: gwA, Remote: gwB, LocalSubnets: []netip.Prefix{netA},
+	if err := o.Conns().Add(ctx, conn.Conn{Mode: ike.ModeTunnel, Name: "office", Local: gwA, Remote: gwB, LocalSubnets: []netip.Prefix{netA},
 		RemoteSubnets: []netip.Prefix{netB}, Auth: ike.AuthKindPSK, Auto: "route"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := o.Conns().Add(ctx, conn.Conn{Name: "lab", Local: gwA, Remote: netip.MustParseAddr("198.51.100.9"),
+	if err := o.Conns().Add(ctx, conn.Conn{Mode: ike.ModeTunnel, Name: "lab", Local: gwA, Remote: netip.MustParseAddr("198.51.100.9"),
 		RemoteSubnets: []netip.Prefix{netip.MustParsePrefix("10.9.0.0/16")}, Auto: "add"}); err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestConnMostSpecificWins(t *testing.T) {
 		t.Errorf("second unroute: %v", err)
 	}
 	// Overlapping conns are refused.
-	err := o.Conns().Add(ctx, conn.Conn{Name: "shadow", Local: gwA, Remote: netip.MustParseAddr("198.51.100.7"), LocalSubnets: []netip.Prefix{netA},
+	err := o.Conns().Add(ctx, conn.Conn{Mode: ike.ModeTunnel, Name: "shadow", Local: gwA, Remote: netip.MustParseAddr("198.51.100.7"), LocalSubnets: []netip.Prefix{netA},
 		RemoteSubnets: []netip.Prefix{netip.MustParsePrefix("10.2.128.0/17")}})
 	if err == nil || !strings.Contains(err.Error(), "overlaps 10.2.0.0/16 of conn office") {
 		t.Errorf("overlap: %v", err)
@@ -89,7 +89,7 @@ func TestConnAcquireFromOutsideLocalSubnets(t *testing.T) {
 	o, dp := newTestStack(t, oe.Config{}, newFakeDNS(), nil, newKey(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	o.Conns().Add(ctx, conn.Conn{Name: "office", Local: gwA, Remote: gwB, LocalSubnets: []netip.Prefix{netA},
+	o.Conns().Add(ctx, conn.Conn{Mode: ike.ModeTunnel, Name: "office", Local: gwA, Remote: gwB, LocalSubnets: []netip.Prefix{netA},
 		RemoteSubnets: []netip.Prefix{netB}, Auth: ike.AuthKindPSK, Auto: "route"})
 	go o.Run(ctx)
 	// The gateway's own address is not in 10.1.0.0/16: its packets to
@@ -106,9 +106,9 @@ func TestConnResponderDecisions(t *testing.T) {
 	o, _ := newTestStack(t, oe.Config{}, newFakeDNS(), nil, newKey(t))
 	ctx := context.Background()
 	o.OE().SetPolicy(ctx, mustPolicy(t, map[string]string{"clear-or-private": "0.0.0.0/0\n"}))
-	o.Conns().Add(ctx, conn.Conn{Name: "office", Local: gwA, Remote: gwB, LocalSubnets: []netip.Prefix{netA},
+	o.Conns().Add(ctx, conn.Conn{Mode: ike.ModeTunnel, Name: "office", Local: gwA, Remote: gwB, LocalSubnets: []netip.Prefix{netA},
 		RemoteSubnets: []netip.Prefix{netB}, Auth: ike.AuthKindPSK})
-	o.Conns().Add(ctx, conn.Conn{Name: "alice", Local: gwA, RemoteID: ike.FQDNIdentity("alice.example"),
+	o.Conns().Add(ctx, conn.Conn{Mode: ike.ModeTunnel, Name: "alice", Local: gwA, RemoteID: ike.FQDNIdentity("alice.example"),
 		LocalSubnets: []netip.Prefix{netA}, Auth: ike.AuthKindPSK})
 	// The conn's peer with its PSK is accepted; with a signature not.
 	if err := o.AcceptAuth(ctx, ike.AuthRequest{PeerID: ike.AddrIdentity(gwB), Remote: gwB, Local: gwA, Kind: ike.AuthKindPSK}); err != nil {
@@ -157,7 +157,7 @@ func pskPair(t *testing.T, updown string, mods ...func(*conn.Conn)) (a, b *dispa
 	pa.to.Store(b)
 	pb.to.Store(a)
 	ctx := context.Background()
-	ca := conn.Conn{Name: "office", Local: gwA, Remote: gwB, LocalSubnets: []netip.Prefix{netA},
+	ca := conn.Conn{Mode: ike.ModeTunnel, Name: "office", Local: gwA, Remote: gwB, LocalSubnets: []netip.Prefix{netA},
 		RemoteSubnets: []netip.Prefix{netB}, Auth: ike.AuthKindPSK, KeyingTries: 2, Updown: updown, RetryBase: 10 * time.Millisecond}
 	for _, m := range mods {
 		m(&ca)
@@ -165,7 +165,7 @@ func pskPair(t *testing.T, updown string, mods ...func(*conn.Conn)) (a, b *dispa
 	if err := a.Conns().Add(ctx, ca); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Conns().Add(ctx, conn.Conn{Name: "office-b", Local: gwB, Remote: gwA, LocalSubnets: []netip.Prefix{netB},
+	if err := b.Conns().Add(ctx, conn.Conn{Mode: ike.ModeTunnel, Name: "office-b", Local: gwB, Remote: gwA, LocalSubnets: []netip.Prefix{netB},
 		RemoteSubnets: []netip.Prefix{netA}, Auth: ike.AuthKindPSK}); err != nil {
 		t.Fatal(err)
 	}
@@ -236,14 +236,14 @@ func TestUpdownFailureNamesTheCommand(t *testing.T) {
 	slow := filepath.Join(dir, "slow")
 	os.WriteFile(slow, []byte("#!/bin/sh\nsleep 30\n"), 0o755)
 	ctx := context.Background()
-	o.Conns().Add(ctx, conn.Conn{Name: "f", Local: gwA, Remote: gwB, Updown: script, Auto: "route"})
+	o.Conns().Add(ctx, conn.Conn{Mode: ike.ModeTunnel, Name: "f", Local: gwA, Remote: gwB, Updown: script, Auto: "route"})
 	st := o.Conns().List()[0]
 	for _, want := range []string{"route-host: FAILED (exit status 3)", "PLUTO_VERB=route-host", "'" + script + "'", "route add failed: no such device"} {
 		if !strings.Contains(st.LastUpdown, want) {
 			t.Errorf("last updown %q lacks %q", st.LastUpdown, want)
 		}
 	}
-	o.Conns().Add(ctx, conn.Conn{Name: "s", Local: gwA, Remote: netip.MustParseAddr("198.51.100.2"), Updown: slow, UpdownTimeout: 100 * time.Millisecond, Auto: "route"})
+	o.Conns().Add(ctx, conn.Conn{Mode: ike.ModeTunnel, Name: "s", Local: gwA, Remote: netip.MustParseAddr("198.51.100.2"), Updown: slow, UpdownTimeout: 100 * time.Millisecond, Auto: "route"})
 	start := time.Now()
 	if st := o.Conns().List()[1]; !strings.Contains(st.LastUpdown, "killed after its time limit of 100ms") {
 		t.Errorf("slow script: %q", st.LastUpdown)
@@ -305,7 +305,7 @@ func TestConnUniqueIDs(t *testing.T) {
 			i1, i2 := mk(r1, rwID), mk(r2, rwID)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			if err := gw.Conns().Add(ctx, conn.Conn{Name: "rw", Local: gwA, RemoteID: rwID, LocalSubnets: []netip.Prefix{netA},
+			if err := gw.Conns().Add(ctx, conn.Conn{Mode: ike.ModeTunnel, Name: "rw", Local: gwA, RemoteID: rwID, LocalSubnets: []netip.Prefix{netA},
 				Auth: ike.AuthKindPSK, UniqueIDs: unique}); err != nil {
 				t.Fatal(err)
 			}

@@ -25,6 +25,9 @@ func (c *Conns) Add(ctx context.Context, cn Conn) error {
 	if cn.Auth == ike.AuthKindNone {
 		cn.Auth = ike.AuthKindPubkey
 	}
+	if !cn.Mode.Valid() {
+		return fmt.Errorf("oe: conn %s: mode is %v; set ike.ModeTunnel or ike.ModeTransport", cn.Name, cn.Mode)
+	}
 	if cn.UpdownTimeout <= 0 {
 		cn.UpdownTimeout = 10 * time.Second
 	}

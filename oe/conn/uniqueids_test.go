@@ -30,7 +30,7 @@ func TestConnUniqueIDsSameFlow(t *testing.T) {
 			h.m[gwA], h.m[r1] = gw, rw
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			if err := gw.Conns().Add(ctx, conn.Conn{Name: "rw", Local: gwA, RemoteID: rwID, LocalSubnets: []netip.Prefix{netA},
+			if err := gw.Conns().Add(ctx, conn.Conn{Mode: ike.ModeTunnel, Name: "rw", Local: gwA, RemoteID: rwID, LocalSubnets: []netip.Prefix{netA},
 				Auth: ike.AuthKindPSK, UniqueIDs: unique}); err != nil {
 				t.Fatal(err)
 			}

@@ -101,11 +101,11 @@ func connPair(t *testing.T, cfg oe.Config) (a, b *dispatch.Dispatcher, dpA *fake
 	pb.to.Store(a)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := a.Conns().Add(ctx, conn.Conn{Name: "office", Local: gwA, Remote: gwB, LocalSubnets: []netip.Prefix{netA},
+	if err := a.Conns().Add(ctx, conn.Conn{Mode: ike.ModeTunnel, Name: "office", Local: gwA, Remote: gwB, LocalSubnets: []netip.Prefix{netA},
 		RemoteSubnets: []netip.Prefix{netB}, Auth: ike.AuthKindPSK}); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Conns().Add(ctx, conn.Conn{Name: "office-b", Local: gwB, Remote: gwA, LocalSubnets: []netip.Prefix{netB},
+	if err := b.Conns().Add(ctx, conn.Conn{Mode: ike.ModeTunnel, Name: "office-b", Local: gwB, Remote: gwA, LocalSubnets: []netip.Prefix{netB},
 		RemoteSubnets: []netip.Prefix{netA}, Auth: ike.AuthKindPSK}); err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func TestAcquireRouting(t *testing.T) {
 	if _, err := d.OE().SetPolicy(ctx, mustPolicy(t, map[string]string{"private-or-clear": "10.0.0.0/8\n"})); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Conns().Add(ctx, conn.Conn{Name: "office", Local: gwA, Remote: gwB, LocalSubnets: []netip.Prefix{netA},
+	if err := d.Conns().Add(ctx, conn.Conn{Mode: ike.ModeTunnel, Name: "office", Local: gwA, Remote: gwB, LocalSubnets: []netip.Prefix{netA},
 		RemoteSubnets: []netip.Prefix{netB}, Auth: ike.AuthKindPSK, Auto: "route", KeyingTries: 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -186,11 +186,11 @@ func TestProbeSeesConnTunnels(t *testing.T) {
 	pb.to.Store(a)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := a.Conns().Add(ctx, conn.Conn{Name: "office", Local: gwA, Remote: gwB, LocalSubnets: []netip.Prefix{netA},
+	if err := a.Conns().Add(ctx, conn.Conn{Mode: ike.ModeTunnel, Name: "office", Local: gwA, Remote: gwB, LocalSubnets: []netip.Prefix{netA},
 		RemoteSubnets: []netip.Prefix{netB}, Auth: ike.AuthKindPSK}); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Conns().Add(ctx, conn.Conn{Name: "office-b", Local: gwB, Remote: gwA, LocalSubnets: []netip.Prefix{netB},
+	if err := b.Conns().Add(ctx, conn.Conn{Mode: ike.ModeTunnel, Name: "office-b", Local: gwB, Remote: gwA, LocalSubnets: []netip.Prefix{netB},
 		RemoteSubnets: []netip.Prefix{netA}, Auth: ike.AuthKindPSK}); err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ func SAPair(sa ike.ChildSA) (kernel.SAPair, error) {
 	p := kernel.SAPair{
 		In:     kernel.SA{SPI: sa.SPIIn, Src: sa.Remote, Dst: sa.Local, AEAD: aead, Key: sa.EncrKeyIn, ESN: sa.ESN},
 		Out:    kernel.SA{SPI: sa.SPIOut, Src: sa.Local, Dst: sa.Remote, AEAD: aead, Key: sa.EncrKeyOut, ESN: sa.ESN},
-		Mode:   kernel.ModeTunnel,
+		Mode:   kernelMode(sa.Mode),
 		Local:  Prefixes(sa.TSLocal),
 		Remote: Prefixes(sa.TSRemote),
 		Lifetime: kernel.Lifetime{
@@ -36,8 +36,8 @@ func SAPair(sa ike.ChildSA) (kernel.SAPair, error) {
 		// the initiator, which installs last, is heard on the new one.
 		DeferOutbound: sa.Replaces != 0 && !sa.Initiator,
 	}
-	if sa.Mode == ike.ModeTransport {
-		p.Mode = kernel.ModeTransport
+	if !p.Mode.Valid() {
+		return kernel.SAPair{}, fmt.Errorf("oe: CHILD SA %08x has mode %v, want transport or tunnel", sa.SPIIn, sa.Mode)
 	}
 	if sa.Encap {
 		p.Encap = &kernel.Encap{SrcPort: sa.EncapLocal, DstPort: sa.EncapRemote}
@@ -46,6 +46,18 @@ func SAPair(sa ike.ChildSA) (kernel.SAPair, error) {
 		return kernel.SAPair{}, fmt.Errorf("oe: CHILD SA %08x with empty traffic selectors", sa.SPIIn)
 	}
 	return p, nil
+}
+
+// kernelMode translates ike's mode to the data plane's; ModeUnset stays
+// unset, for SAPair to refuse.
+func kernelMode(m ike.Mode) kernel.Mode {
+	switch m {
+	case ike.ModeTransport:
+		return kernel.ModeTransport
+	case ike.ModeTunnel:
+		return kernel.ModeTunnel
+	}
+	return kernel.ModeUnset
 }
 
 // AuthName is how status output names the way a peer authenticated.
