@@ -7,15 +7,8 @@ import (
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"github.com/miekg/dns"
+	"github.com/oemesh/oemesh/internal/clock"
 )
-
-// Clock gives the time; tests inject a fake one to expire cache entries
-// without sleeping.
-type Clock interface{ Now() time.Time }
-
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }
 
 // answerKind classifies a DNS answer for one name and type.
 type answerKind uint8
@@ -117,15 +110,15 @@ type nameAnswers [len(queryTypes)]*rrsetAnswer
 type answerCache struct {
 	mu    sync.Mutex
 	lru   *simplelru.LRU[string, nameAnswers]
-	clock Clock
+	clock clock.Clock
 }
 
-func newAnswerCache(size int, clock Clock) (*answerCache, error) {
+func newAnswerCache(size int, clk clock.Clock) (*answerCache, error) {
 	c, err := simplelru.NewLRU[string, nameAnswers](size, nil)
 	if err != nil {
 		return nil, err
 	}
-	return &answerCache{lru: c, clock: clock}, nil
+	return &answerCache{lru: c, clock: clk}, nil
 }
 
 // get returns a live answer. An expired one is reported missing, and a

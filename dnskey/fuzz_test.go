@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+	"github.com/oemesh/oemesh/internal/clock/clocktest"
 	"golang.org/x/crypto/cryptobyte"
 )
 
@@ -162,7 +163,7 @@ func FuzzAnswer(f *testing.F) {
 		}
 		f.Add(b)
 	}
-	r, err := New(Config{Servers: []string{"127.0.0.1"}, Clock: newFakeClock()})
+	r, err := New(Config{Servers: []string{"127.0.0.1"}, Clock: clocktest.New()})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/oemesh/oemesh/internal/clock"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -48,8 +49,9 @@ type Config struct {
 	FailureTTL time.Duration
 	// UDPSize is the EDNS0 buffer size offered; default 1232.
 	UDPSize uint16
-	// Clock defaults to the system clock.
-	Clock Clock
+	// Clock defaults to the system clock; tests expire cache entries
+	// with a fake one, without sleeping.
+	Clock clock.Clock
 	// Logger receives a warning per record skipped; default: discard.
 	Logger *slog.Logger
 }
@@ -94,7 +96,7 @@ func New(cfg Config) (*Resolver, error) {
 		cfg.UDPSize = 1232
 	}
 	if cfg.Clock == nil {
-		cfg.Clock = systemClock{}
+		cfg.Clock = clock.System{}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

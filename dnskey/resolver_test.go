@@ -12,13 +12,14 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/oemesh/oemesh/internal/clock/clocktest"
 )
 
 const target = "2.0.18.198.in-addr.arpa."
 
-func newTestResolver(t testing.TB, s *testServer, mod func(*Config)) (*Resolver, *fakeClock) {
+func newTestResolver(t testing.TB, s *testServer, mod func(*Config)) (*Resolver, *clocktest.Fake) {
 	t.Helper()
-	clk := newFakeClock()
+	clk := clocktest.New()
 	cfg := Config{Servers: []string{s.addr}, Timeout: 2 * time.Second, Clock: clk, MinTTL: time.Second, MaxTTL: 24 * time.Hour}
 	if mod != nil {
 		mod(&cfg)

@@ -2,7 +2,7 @@ package ike
 
 // The protocol engine sits on top of the codec and is laid out as:
 //
-//   - interfaces.go: Clock, Sender, Credentials, KeyResolver, PeerPolicy,
+//   - interfaces.go: Sender, Credentials, KeyResolver, PeerPolicy,
 //     ChildInstaller, ChildSA and the errors Initiate returns
 //   - peerkeys.go: PeerKeysFunc, the keys an initiation brings for its
 //     responder (InitiateOptions.PeerKeys) instead of asking KeyResolver
@@ -38,6 +38,8 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+
+	"github.com/oemesh/oemesh/internal/clock"
 )
 
 // EngineConfig configures an Engine. Zero fields take the defaults named
@@ -48,7 +50,7 @@ type EngineConfig struct {
 	Policy      PeerPolicy     // needed to answer as a responder
 	Installer   ChildInstaller // required
 	Sender      Sender         // required
-	Clock       Clock          // default SystemClock
+	Clock       clock.Clock    // default clock.System
 	Logger      *slog.Logger   // default: discard
 	Rand        io.Reader      // default crypto/rand
 
@@ -111,7 +113,7 @@ type EngineConfig struct {
 
 func (c *EngineConfig) setDefaults() {
 	if c.Clock == nil {
-		c.Clock = SystemClock{}
+		c.Clock = clock.System{}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

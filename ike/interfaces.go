@@ -10,35 +10,9 @@ import (
 )
 
 // This file holds the small interfaces through which the engine reaches
-// the rest of oemesh: time, the network, credentials, the peer's keys,
-// policy and the data plane. ike implements none of them beyond a real
-// clock; oe (and tests) plug in the rest.
-
-// Clock is the engine's source of time. Every timer (retransmission,
-// liveness, rekey, half-open expiry) goes through it, so tests drive time
-// by hand and never sleep.
-type Clock interface {
-	Now() time.Time
-	// AfterFunc calls f in its own goroutine (or, for fake clocks, from
-	// the goroutine that advances time) once d has elapsed.
-	AfterFunc(d time.Duration, f func()) Timer
-}
-
-// Timer is a pending AfterFunc call.
-type Timer interface {
-	// Stop prevents the call if it has not run yet and reports whether it
-	// did so.
-	Stop() bool
-}
-
-// SystemClock is the real clock.
-type SystemClock struct{}
-
-// Now returns time.Now().
-func (SystemClock) Now() time.Time { return time.Now() }
-
-// AfterFunc wraps time.AfterFunc.
-func (SystemClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
+// the rest of oemesh: the network, credentials, the peer's keys, policy
+// and the data plane. ike implements none of them; oe (and tests) plug
+// them in. Time comes from internal/clock, as it does for every package.
 
 // Sender puts IKE messages on the wire. pkt is the IKE message without the
 // non-ESP marker: when local or remote is on the NAT-T port (4500) the

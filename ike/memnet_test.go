@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/oemesh/oemesh/internal/clock/clocktest"
 )
 
 // memPacket is one datagram in flight on a memNet.
@@ -27,7 +29,7 @@ type memPacket struct {
 // delivery may be reordered (LIFO).
 type memNet struct {
 	t       testing.TB
-	clock   *testClock
+	clock   *clocktest.Fake
 	mu      sync.Mutex
 	queue   []memPacket
 	sent    int
@@ -70,7 +72,7 @@ func (m *memNAT) in(a netip.AddrPort) netip.AddrPort {
 }
 
 func newMemNet(t testing.TB) *memNet {
-	return &memNet{t: t, clock: newTestClock(), engines: map[netip.Addr]*Engine{}}
+	return &memNet{t: t, clock: clocktest.New(), engines: map[netip.Addr]*Engine{}}
 }
 
 type memSender struct {
@@ -405,11 +407,9 @@ func (n *memNet) advance(d time.Duration) {
 	limit := n.clock.Now().Add(d)
 	for {
 		n.drain()
-		t := n.clock.next(limit)
-		if t == nil {
+		if !n.clock.RunNext(limit) {
 			break
 		}
-		t.f()
 	}
 	n.clock.Advance(limit.Sub(n.clock.Now()))
 	n.drain()

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/oemesh/oemesh/internal/clock/clocktest"
 )
 
 func TestNATDetectionHash(t *testing.T) {
@@ -63,12 +65,8 @@ func TestDemux4500(t *testing.T) {
 	}
 }
 
-type fakeClock struct{ t time.Time }
-
-func (c *fakeClock) Now() time.Time { return c.t }
-
 func TestCookies(t *testing.T) {
-	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	clk := clocktest.NewAt(time.Unix(1_700_000_000, 0))
 	c := &Cookies{Now: clk.Now, Rotate: time.Minute}
 	ni := make([]byte, 32)
 	ip := netip.MustParseAddr("192.0.2.1")
@@ -91,7 +89,7 @@ func TestCookies(t *testing.T) {
 		}
 	}
 	// After one rotation the old cookie still works, and new cookies differ.
-	clk.t = clk.t.Add(61 * time.Second)
+	clk.Advance(61 * time.Second)
 	if !c.Verify(ck, ni, ip, spi) {
 		t.Error("cookie refused right after rotation")
 	}
@@ -100,14 +98,14 @@ func TestCookies(t *testing.T) {
 		t.Error("new secret not in use")
 	}
 	// After two rotations the first cookie is dead.
-	clk.t = clk.t.Add(61 * time.Second)
+	clk.Advance(61 * time.Second)
 	if c.Verify(ck, ni, ip, spi) {
 		t.Error("cookie accepted two secrets later")
 	}
 	// A long idle gap expires both secrets at once.
-	clk.t = clk.t.Add(time.Hour)
+	clk.Advance(time.Hour)
 	ck3, _ := c.Make(ni, ip, spi)
-	clk.t = clk.t.Add(time.Second)
+	clk.Advance(time.Second)
 	if c.Verify(ck2, ni, ip, spi) || !c.Verify(ck3, ni, ip, spi) {
 		t.Error("stale secret survived an idle hour")
 	}

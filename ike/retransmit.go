@@ -3,6 +3,8 @@ package ike
 import (
 	"fmt"
 	"time"
+
+	"github.com/oemesh/oemesh/internal/clock"
 )
 
 // request is one request we send and retransmit until its response
@@ -17,7 +19,7 @@ type request struct {
 	tries    int
 	start    time.Time
 	deadline time.Time
-	timer    Timer
+	timer    clock.Timer
 	trace    *ExchangeTrace
 	// giveUp, when set, bounds this request instead of the engine's
 	// GiveUp (liveness probes and the Deletes of abandoned SAs).

@@ -4,6 +4,8 @@ import (
 	"container/heap"
 	"sync"
 	"time"
+
+	"github.com/oemesh/oemesh/internal/clock"
 )
 
 // scheduler runs the engine's long-lived timers — liveness, keepalive,
@@ -17,20 +19,20 @@ import (
 // callback (for a test clock, the goroutine that advances it), without
 // the scheduler's lock held, so they may arm and stop timers.
 type scheduler struct {
-	clock Clock
+	clock clock.Clock
 	start time.Time // deadlines are durations since start (monotonic)
 
 	mu    sync.Mutex
 	q     timerQueue
 	seq   uint64
-	armed Timer         // the clock timer for q[0], or nil
+	armed clock.Timer   // the clock timer for q[0], or nil
 	at    time.Duration // when armed fires
 	gen   uint64        // counts armings: a stale clock timer does nothing
 }
 
-func newScheduler(c Clock) *scheduler { return &scheduler{clock: c, start: c.Now()} }
+func newScheduler(c clock.Clock) *scheduler { return &scheduler{clock: c, start: c.Now()} }
 
-// schedTimer is one pending call; it implements Timer.
+// schedTimer is one pending call; it implements clock.Timer.
 type schedTimer struct {
 	s    *scheduler
 	when time.Duration // since s.start

@@ -5,13 +5,16 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/oemesh/oemesh/internal/clock"
+	"github.com/oemesh/oemesh/internal/clock/clocktest"
 )
 
 func TestSchedulerOrderAndStop(t *testing.T) {
-	clk := newTestClock()
+	clk := clocktest.New()
 	s := newScheduler(clk)
 	var ran []string
-	add := func(name string, d time.Duration) Timer {
+	add := func(name string, d time.Duration) clock.Timer {
 		return s.AfterFunc(d, func() { ran = append(ran, name) })
 	}
 	add("c", 30*time.Second)
@@ -50,12 +53,12 @@ func TestSchedulerOrderAndStop(t *testing.T) {
 // TestSchedulerRearmFromCallback: a callback that arms and stops timers
 // (as the lifetime timers do) runs without the scheduler's lock.
 func TestSchedulerRearmFromCallback(t *testing.T) {
-	clk := newTestClock()
+	clk := clocktest.New()
 	s := newScheduler(clk)
 	var hits []time.Duration
 	start := clk.Now()
 	var tick func()
-	var other Timer
+	var other clock.Timer
 	tick = func() {
 		hits = append(hits, clk.Now().Sub(start))
 		if len(hits) < 3 {
@@ -79,7 +82,7 @@ func TestSchedulerRearmFromCallback(t *testing.T) {
 // TestSchedulerStopLastDisarms: stopping the only entry stops the clock
 // timer too, so that an engine with no SAs holds no timers.
 func TestSchedulerStopLastDisarms(t *testing.T) {
-	clk := newTestClock()
+	clk := clocktest.New()
 	s := newScheduler(clk)
 	tm := s.AfterFunc(time.Minute, func() { t.Error("stopped timer ran") })
 	tm.Stop()
@@ -92,7 +95,7 @@ func TestSchedulerStopLastDisarms(t *testing.T) {
 // TestSchedulerSystemClock arms and stops timers from several goroutines
 // on the real clock: each timer not stopped runs exactly once.
 func TestSchedulerSystemClock(t *testing.T) {
-	s := newScheduler(SystemClock{})
+	s := newScheduler(clock.System{})
 	const n = 400
 	var mu sync.Mutex
 	ran := make([]int, n)

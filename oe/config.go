@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/oemesh/oemesh/internal/clock"
 	"github.com/oemesh/oemesh/kernel"
 	"github.com/oemesh/oemesh/oe/tunnel"
 )
@@ -43,15 +44,6 @@ func ParseNullAuth(s string) (NullAuth, error) {
 	return 0, fmt.Errorf("oe.null_auth %q: want fallback, off or only", s)
 }
 
-// Clock is the orchestrator's time source; tests drive it by hand.
-type Clock interface {
-	Now() time.Time
-}
-
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }
-
 // Config tunes the orchestrator. Zero values take the documented defaults.
 type Config struct {
 	NullAuth NullAuth
@@ -88,8 +80,9 @@ type Config struct {
 	// ShutdownTimeout bounds how long Close waits for peers to answer
 	// our Deletes (default 1 s).
 	ShutdownTimeout time.Duration
-	Clock           Clock
-	Logger          *slog.Logger
+	// Clock defaults to the system clock.
+	Clock  clock.Clock
+	Logger *slog.Logger
 
 	// Tunnels is the tunnel table OE shares with the configured conns
 	// (oe/conn); nil: a table of its own.
@@ -122,7 +115,7 @@ func (c *Config) setDefaults() {
 		c.ShutdownTimeout = time.Second
 	}
 	if c.Clock == nil {
-		c.Clock = systemClock{}
+		c.Clock = clock.System{}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/oemesh/oemesh/dnskey"
+	"github.com/oemesh/oemesh/internal/clock"
 	"github.com/oemesh/oemesh/internal/config"
 	"github.com/oemesh/oemesh/internal/control"
 	"github.com/oemesh/oemesh/internal/udpmux"
@@ -23,18 +24,11 @@ import (
 	"github.com/oemesh/oemesh/policygroups"
 )
 
-// clock is the daemon's source of time; tests substitute their own.
-type clock interface{ Now() time.Time }
-
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }
-
 // daemon holds oemeshd's running state.
 type daemon struct {
 	cfg     *config.Config
 	log     *slog.Logger
-	clock   clock
+	clock   clock.Clock
 	started time.Time
 	policy  policyState
 	ctl     *control.Server
@@ -56,7 +50,7 @@ type daemon struct {
 }
 
 func newDaemon(cfg *config.Config, log *slog.Logger) (*daemon, error) {
-	d := &daemon{cfg: cfg, log: log, clock: systemClock{}}
+	d := &daemon{cfg: cfg, log: log, clock: clock.System{}}
 	d.policy.dir = cfg.Policies
 	return d, nil
 }

@@ -17,11 +17,16 @@ var rules = []struct {
 	allow []string
 	tests []string
 }{
+	// The clock is the one vocabulary for time: below every layer, it
+	// imports nothing of ours, and the leaves may import it and nothing
+	// else of ours.
+	{"internal/clock", nil, nil},
+	{"internal/clock/clocktest", []string{"internal/clock"}, nil},
 	{"policygroups/...", nil, nil},
-	{"dnskey/...", nil, nil},
-	{"ike/...", nil, nil},
+	{"dnskey/...", []string{"internal/clock"}, nil},
+	{"ike/...", []string{"internal/clock"}, nil},
 	{"kernel", nil, nil},
-	{"kernel/...", []string{"kernel", "kernel/..."}, nil},
+	{"kernel/...", []string{"kernel", "kernel/...", "internal/clock"}, nil},
 	{"internal/config", nil, nil},
 	{"internal/control", nil, nil},
 	// The UDP mux owns the IKE sockets; it reaches the data plane through
@@ -32,11 +37,11 @@ var rules = []struct {
 	// conns know it but not each other; only the dispatcher joins them.
 	// The conns' tests build the whole stack behind a dispatcher.
 	{"oe/tunnel", []string{"ike/...", "kernel"}, nil},
-	{"oe", []string{"policygroups/...", "dnskey/...", "ike/...", "kernel", "kernel/...", "oe/tunnel"}, nil},
-	{"oe/conn", []string{"policygroups/...", "ike/...", "kernel", "kernel/...", "oe/tunnel"},
+	{"oe", []string{"policygroups/...", "dnskey/...", "ike/...", "kernel", "kernel/...", "oe/tunnel", "internal/clock"}, nil},
+	{"oe/conn", []string{"policygroups/...", "ike/...", "kernel", "kernel/...", "oe/tunnel", "internal/clock"},
 		[]string{"oe", "oe/dispatch", "dnskey/..."}},
-	{"oe/dispatch", []string{"policygroups/...", "dnskey/...", "ike/...", "kernel", "kernel/...", "oe", "oe/conn", "oe/tunnel"}, nil},
-	{"oe/...", []string{"policygroups/...", "dnskey/...", "ike/...", "kernel", "kernel/..."}, nil},
+	{"oe/dispatch", []string{"policygroups/...", "dnskey/...", "ike/...", "kernel", "kernel/...", "oe", "oe/conn", "oe/tunnel", "internal/clock"}, nil},
+	{"oe/...", []string{"policygroups/...", "dnskey/...", "ike/...", "kernel", "kernel/...", "internal/clock"}, nil},
 	// The CLI shows the daemon's replies through internal/control only;
 	// the domain packages it imports serve its offline tools (probe,
 	// respond, newhostkey, dns lookup, policy --dir, import) and its
@@ -45,8 +50,9 @@ var rules = []struct {
 }
 
 // testHarness are the internal packages any test may use: they build test
-// beds (namespaces, VMs, peers, captures), not product behaviour.
-var testHarness = []string{"internal/netnstest", "internal/vmtest", "internal/peers", "internal/pcap", "internal/testbin", "internal/lab"}
+// beds (namespaces, VMs, peers, captures, a fake clock), not product
+// behaviour.
+var testHarness = []string{"internal/netnstest", "internal/vmtest", "internal/peers", "internal/pcap", "internal/testbin", "internal/lab", "internal/clock/clocktest"}
 
 // importers: a package and the only packages that may import it (their
 // tests too). The mux is wired by the programs; the libraries reach it

@@ -43,17 +43,17 @@ func TestCipherIdleRelease(t *testing.T) {
 			if ciphers(da) != 2 || ciphers(db) != 2 {
 				t.Fatalf("after install: %d and %d directions built, want 2 and 2", ciphers(da), ciphers(db))
 			}
-			da.expiry(clk.advance(29 * time.Second))
+			da.expiry(clk.Advance(29 * time.Second))
 			if ciphers(da) != 2 {
 				t.Fatalf("29 s idle: %d directions built, want 2", ciphers(da))
 			}
 			send(1) // a's outbound used now (b's inbound at receive's own time)
-			da.expiry(clk.advance(2 * time.Second))
+			da.expiry(clk.Advance(2 * time.Second))
 			if !pa.out.built() || pa.in.built() {
 				t.Fatalf("31 s after install, outbound used 2 s ago: out built %v (want true), in built %v (want false)",
 					pa.out.built(), pa.in.built())
 			}
-			da.expiry(clk.advance(30 * time.Second))
+			da.expiry(clk.Advance(30 * time.Second))
 			db.expiry(time.Unix(2000, 0).Add(30 * time.Second)) // receive opens at 2000 s
 			if ciphers(da) != 0 || ciphers(db) != 0 {
 				t.Fatalf("all idle: %d and %d directions built, want 0", ciphers(da), ciphers(db))
@@ -79,7 +79,7 @@ func TestCipherIdleNever(t *testing.T) {
 	d.cfg.CipherIdle = -1
 	d.pairs[pa.id] = pa
 	d.publish()
-	d.expiry(clk.advance(time.Hour))
+	d.expiry(clk.Advance(time.Hour))
 	if d.Stats().Ciphers != 2 {
 		t.Fatalf("CipherIdle -1: %d directions built after an idle hour, want 2", d.Stats().Ciphers)
 	}

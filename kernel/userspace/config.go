@@ -5,17 +5,9 @@ import (
 	"log/slog"
 	"net/netip"
 	"time"
+
+	"github.com/oemesh/oemesh/internal/clock"
 )
-
-// Clock gives the time; tests inject a fake one so that lifetimes, shunt
-// expiry and hold timeouts are tested without sleeping.
-type Clock interface {
-	Now() time.Time
-}
-
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }
 
 // DefaultFwMark is the fwmark of the data plane's own sockets when
 // Config.FwMark is zero. A daemon that opens its IKE sockets before the
@@ -114,7 +106,9 @@ type Config struct {
 	// groups decide what the guard blocks.
 	GuardNegotiating bool
 
-	Clock  Clock
+	// Clock defaults to the system clock; tests move a fake one so that
+	// lifetimes, shunt expiry and hold timeouts need no sleeping.
+	Clock  clock.Clock
 	Logger *slog.Logger
 }
 
@@ -178,7 +172,7 @@ func (c *Config) withDefaults() (Config, error) {
 		o.CipherIdle = 30 * time.Second
 	}
 	if o.Clock == nil {
-		o.Clock = systemClock{}
+		o.Clock = clock.System{}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

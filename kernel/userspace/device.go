@@ -18,6 +18,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.zx2c4.com/wireguard/tun"
 
+	"github.com/oemesh/oemesh/internal/clock"
 	"github.com/oemesh/oemesh/kernel"
 )
 
@@ -26,7 +27,7 @@ import (
 type Device struct {
 	cfg   Config
 	log   *slog.Logger
-	clock Clock
+	clock clock.Clock
 
 	tun    tun.Device
 	router *router

@@ -4,33 +4,15 @@ import (
 	"context"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/oemesh/oemesh/internal/clock/clocktest"
 	"github.com/oemesh/oemesh/kernel"
 )
 
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) advance(d time.Duration) time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	return c.now
-}
-
-func clockedDevice() (*Device, *fakeClock) {
-	clk := &fakeClock{now: time.Unix(1000, 0)} // the time mustPair installs at
+func clockedDevice() (*Device, *clocktest.Fake) {
+	clk := clocktest.NewAt(time.Unix(1000, 0)) // the time mustPair installs at
 	d := bareDevice()
 	d.clock, d.cfg.Clock = clk, clk
 	return d, clk
@@ -43,7 +25,7 @@ func TestLifetimesByBytes(t *testing.T) {
 	p := mustPair(t, spa)
 	d.pairs[p.id] = p
 	d.publish()
-	if evs := d.expiry(clk.advance(time.Second)); len(evs) != 0 {
+	if evs := d.expiry(clk.Advance(time.Second)); len(evs) != 0 {
 		t.Fatalf("unused SA expired: %+v", evs)
 	}
 	p.out.ctr.add(1, 1500, clk.Now())
@@ -71,13 +53,13 @@ func TestLifetimesByTime(t *testing.T) {
 	p := mustPair(t, spa)
 	d.pairs[p.id] = p
 	d.publish()
-	if evs := d.expiry(clk.advance(9 * time.Second)); len(evs) != 0 {
+	if evs := d.expiry(clk.Advance(9 * time.Second)); len(evs) != 0 {
 		t.Fatalf("at 9 s: %+v", evs)
 	}
-	if evs := d.expiry(clk.advance(time.Second)); len(evs) != 1 || evs[0].Kind != kernel.ExpireSoft {
+	if evs := d.expiry(clk.Advance(time.Second)); len(evs) != 1 || evs[0].Kind != kernel.ExpireSoft {
 		t.Fatalf("at 10 s: %+v", evs)
 	}
-	if evs := d.expiry(clk.advance(10 * time.Second)); len(evs) != 1 || evs[0].Kind != kernel.ExpireHard {
+	if evs := d.expiry(clk.Advance(10 * time.Second)); len(evs) != 1 || evs[0].Kind != kernel.ExpireHard {
 		t.Fatalf("at 20 s: %+v", evs)
 	}
 	if len(d.pairs) != 0 {
@@ -95,10 +77,10 @@ func TestShuntHoldAndSPIExpiry(t *testing.T) {
 	if d.tbl.Load().lookupShunt(kernel.Flow{Src: addrA, Dst: addrB, Proto: protoTCP, SrcPort: 1, DstPort: 2}) == nil {
 		t.Fatal("proto-any shunt does not cover a TCP flow")
 	}
-	if evs := d.expiry(clk.advance(4 * time.Second)); len(evs) != 0 {
+	if evs := d.expiry(clk.Advance(4 * time.Second)); len(evs) != 0 {
 		t.Fatalf("at 4 s: %+v", evs)
 	}
-	evs := d.expiry(clk.advance(time.Second))
+	evs := d.expiry(clk.Advance(time.Second))
 	if len(evs) != 1 || evs[0].Kind != kernel.ExpireShunt || evs[0].Flow != f {
 		t.Fatalf("at 5 s: %+v", evs)
 	}
@@ -111,11 +93,11 @@ func TestShuntHoldAndSPIExpiry(t *testing.T) {
 	if d.hold.add(f, buf, n, clk.Now()) != heldNew {
 		t.Fatal("first packet not new")
 	}
-	d.expiry(clk.advance(d.cfg.HoldTimeout - time.Second))
+	d.expiry(clk.Advance(d.cfg.HoldTimeout - time.Second))
 	if _, held := d.hold.size(); held != 1 {
 		t.Fatal("held flow dropped early")
 	}
-	d.expiry(clk.advance(time.Second))
+	d.expiry(clk.Advance(time.Second))
 	if _, held := d.hold.size(); held != 0 || d.Stats().Dropped["hold-timeout"] != 1 {
 		t.Fatalf("held flow not dropped at the timeout: %+v", d.Stats())
 	}
@@ -125,7 +107,7 @@ func TestShuntHoldAndSPIExpiry(t *testing.T) {
 	if err != nil || spi < 256 {
 		t.Fatalf("AllocSPI: %#x %v", spi, err)
 	}
-	evs = d.expiry(clk.advance(d.cfg.SPITimeout))
+	evs = d.expiry(clk.Advance(d.cfg.SPITimeout))
 	if _, ok := d.spis[spi]; ok {
 		t.Fatal("SPI reservation did not lapse")
 	}
