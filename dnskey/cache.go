@@ -10,26 +10,19 @@ import (
 	"github.com/oemesh/oemesh/internal/clock"
 )
 
+//go:generate go tool stringer -type=answerKind -linecomment
+
 // answerKind classifies a DNS answer for one name and type.
 type answerKind uint8
 
+// answerPositive: NOERROR with records of the type. answerNoData:
+// NOERROR, none of the type (RFC 2308 NODATA). answerNXDomain: the name
+// does not exist. The line comments are the names String gives.
 const (
-	answerPositive answerKind = iota // NOERROR with records of the type
-	answerNoData                     // NOERROR, none of the type (RFC 2308 NODATA)
-	answerNXDomain                   // the name does not exist
+	answerPositive answerKind = iota // records
+	answerNoData                     // NODATA
+	answerNXDomain                   // NXDOMAIN
 )
-
-func (k answerKind) String() string {
-	switch k {
-	case answerPositive:
-		return "records"
-	case answerNoData:
-		return "NODATA"
-	case answerNXDomain:
-		return "NXDOMAIN"
-	}
-	return "?"
-}
 
 // rrsetAnswer is the parsed answer for one (name, type): what is cached.
 // It is small (the cache holds three per peer: IPSECKEY, TXT and KEY, and

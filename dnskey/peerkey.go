@@ -13,27 +13,20 @@ import (
 	"time"
 )
 
+//go:generate go tool stringer -type=Source -linecomment
+
 // Source says which kind of DNS record a key came from.
 type Source uint8
 
-// The record kinds, in the order used to break precedence ties.
+// The record kinds, in the order used to break precedence ties:
+// IPSECKEY (RFC 4025), TXT (RFC 4322 X-IPsec-Server), KEY (RFC 2535 KEY,
+// protocol 4, as RFC 4322 uses it). The line comments are the names String
+// gives.
 const (
-	SourceIPSECKEY Source = iota + 1 // RFC 4025
-	SourceTXT                        // RFC 4322 X-IPsec-Server
-	SourceKEY                        // RFC 2535 KEY, protocol 4, as RFC 4322 uses it
+	SourceIPSECKEY Source = iota + 1 // IPSECKEY
+	SourceTXT                        // TXT
+	SourceKEY                        // KEY
 )
-
-func (s Source) String() string {
-	switch s {
-	case SourceIPSECKEY:
-		return "IPSECKEY"
-	case SourceTXT:
-		return "TXT"
-	case SourceKEY:
-		return "KEY"
-	}
-	return fmt.Sprintf("Source(%d)", uint8(s))
-}
 
 // MarshalText makes Source print by name in JSON.
 func (s Source) MarshalText() ([]byte, error) { return []byte(s.String()), nil }

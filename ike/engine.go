@@ -373,36 +373,41 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	return e, nil
 }
 
+//go:generate go tool stringer -type=DropReason -linecomment
+
 // DropReason says why a received datagram was dropped.
 type DropReason uint8
 
-// Drop reasons, each counted in Stats.
+// Drop reasons, each counted in Stats. The line comments are the names
+// String gives (go generate, stringer).
 const (
-	DropMalformed          DropReason = iota // bad length, version or payload syntax
-	DropUnknownSPI                           // no IKE SA with this SPI
-	DropIntegrity                            // SK/SKF integrity check failed (bad ICV)
-	DropOldMessageID                         // replayed or out-of-window message ID
-	DropUnexpectedExchange                   // exchange not valid in this state
-	DropUnexpectedResponse                   // response to no outstanding request
-	DropHalfOpenLimit                        // too many half-open SAs
-	DropBadCookie                            // missing or wrong cookie under load
-	DropClosed                               // engine closed
-	DropInvalid                              // well-formed but unusable (bad KE, missing payloads)
-	DropBusy                                 // retransmitted request still being worked on (key lookup)
-	numDropReasons
+	// DropMalformed: bad length, version or payload syntax.
+	DropMalformed DropReason = iota // malformed
+	// DropUnknownSPI: no IKE SA with this SPI.
+	DropUnknownSPI // unknown_spi
+	// DropIntegrity: SK/SKF integrity check failed (bad ICV).
+	DropIntegrity // integrity
+	// DropOldMessageID: replayed or out-of-window message ID.
+	DropOldMessageID // old_message_id
+	// DropUnexpectedExchange: exchange not valid in this state.
+	DropUnexpectedExchange // unexpected_exchange
+	// DropUnexpectedResponse: response to no outstanding request.
+	DropUnexpectedResponse // unexpected_response
+	// DropHalfOpenLimit: too many half-open SAs.
+	DropHalfOpenLimit // half_open_limit
+	// DropBadCookie: missing or wrong cookie under load.
+	DropBadCookie // bad_cookie
+	// DropClosed: engine closed.
+	DropClosed // closed
+	// DropInvalid: well-formed but unusable (bad KE, missing payloads).
+	DropInvalid // invalid
+	// DropBusy: retransmitted request still being worked on (key lookup).
+	DropBusy // busy
 )
 
-var dropNames = [numDropReasons]string{
-	"malformed", "unknown_spi", "integrity", "old_message_id", "unexpected_exchange",
-	"unexpected_response", "half_open_limit", "bad_cookie", "closed", "invalid", "busy",
-}
-
-func (r DropReason) String() string {
-	if r < numDropReasons {
-		return dropNames[r]
-	}
-	return fmt.Sprintf("drop_%d", uint8(r))
-}
+// numDropReasons sizes the counters; an int, not a DropReason, so that
+// stringer leaves it out.
+const numDropReasons = int(DropBusy) + 1
 
 // Stats are the engine's counters.
 type Stats struct {

@@ -31,29 +31,19 @@ type KeepaliveSender interface {
 	SendKeepalive(local, remote netip.AddrPort) error
 }
 
+//go:generate go tool stringer -type=AuthKind -linecomment
+
 // AuthKind is the class of authentication one side uses: a public key
 // signature, a pre-shared key, or NULL (RFC 7619).
 type AuthKind uint8
 
 // Authentication classes.
 const (
-	AuthKindNone AuthKind = iota
-	AuthKindPubkey
-	AuthKindPSK
-	AuthKindNull
+	AuthKindNone   AuthKind = iota // none
+	AuthKindPubkey                 // pubkey
+	AuthKindPSK                    // psk
+	AuthKindNull                   // null
 )
-
-func (k AuthKind) String() string {
-	switch k {
-	case AuthKindPubkey:
-		return "pubkey"
-	case AuthKindPSK:
-		return "psk"
-	case AuthKindNull:
-		return "null"
-	}
-	return "none"
-}
 
 // authKindOf maps an AUTH method to its class.
 func authKindOf(m AuthMethod) AuthKind {
@@ -93,6 +83,8 @@ type KeyResolver interface {
 	PeerKeys(ctx context.Context, peer Identity, remote netip.Addr) ([]crypto.PublicKey, error)
 }
 
+//go:generate go tool stringer -type=Mode -linecomment
+
 // Mode is the CHILD SA encapsulation mode. Its zero value, ModeUnset, is
 // invalid: an InitiateOptions or ChildDecision that forgets to choose a mode
 // is refused rather than read as one. kernel.Mode has the same values.
@@ -107,16 +99,6 @@ const (
 
 // Valid reports whether m is transport or tunnel.
 func (m Mode) Valid() bool { return m == ModeTransport || m == ModeTunnel }
-
-func (m Mode) String() string {
-	switch m {
-	case ModeTransport:
-		return "transport"
-	case ModeTunnel:
-		return "tunnel"
-	}
-	return fmt.Sprintf("Mode(%d)", m)
-}
 
 // AuthRequest is what a responder knows about a peer before verifying its
 // AUTH payload.

@@ -2,34 +2,29 @@ package ike
 
 import "fmt"
 
+//go:generate go tool stringer -type=ikeState -linecomment
+
 // ikeState is where an IKE SA is in its life. Only setState moves between
 // states, and it logs every transition with the SPIs.
 type ikeState uint8
 
+// The line comments are the names String gives (go generate, stringer).
 const (
-	// Initiator side.
-	stInitSent ikeState = iota + 1 // IKE_SA_INIT request sent
-	stAuthSent                     // IKE_AUTH request sent
-	// Responder side.
-	stHalfOpen // IKE_SA_INIT answered, waiting for IKE_AUTH
-	// Both sides.
-	stEstablished // authenticated; CREATE_CHILD_SA and INFORMATIONAL allowed
-	stRekeyed     // replaced by a new IKE SA, waiting to be deleted
-	stDeleting    // we sent a Delete for it
-	stDead        // gone: removed from the engine, timers stopped
+	// Initiator side: stInitSent, the IKE_SA_INIT request is sent;
+	// stAuthSent, the IKE_AUTH request is sent.
+	stInitSent ikeState = iota + 1 // INIT_SENT
+	stAuthSent                     // AUTH_SENT
+	// Responder side: IKE_SA_INIT answered, waiting for IKE_AUTH.
+	stHalfOpen // HALF_OPEN
+	// Both sides. stEstablished: authenticated; CREATE_CHILD_SA and
+	// INFORMATIONAL allowed. stRekeyed: replaced by a new IKE SA, waiting
+	// to be deleted. stDeleting: we sent a Delete for it. stDead: gone,
+	// removed from the engine, timers stopped.
+	stEstablished // ESTABLISHED
+	stRekeyed     // REKEYED
+	stDeleting    // DELETING
+	stDead        // DEAD
 )
-
-var ikeStateNames = map[ikeState]string{
-	stInitSent: "INIT_SENT", stAuthSent: "AUTH_SENT", stHalfOpen: "HALF_OPEN",
-	stEstablished: "ESTABLISHED", stRekeyed: "REKEYED", stDeleting: "DELETING", stDead: "DEAD",
-}
-
-func (s ikeState) String() string {
-	if n, ok := ikeStateNames[s]; ok {
-		return n
-	}
-	return fmt.Sprintf("state_%d", uint8(s))
-}
 
 // setState moves sa to s. Called with sa.mu held.
 func (sa *ikeSA) setState(s ikeState) {
@@ -41,28 +36,22 @@ func (sa *ikeSA) setState(s ikeState) {
 	sa.state = s
 }
 
+//go:generate go tool stringer -type=childState -linecomment
+
 // childState is where a CHILD SA is in its life.
 type childState uint8
 
+// childLarval: SPI allocated, negotiating. childInstalled: in the data
+// plane. childRekeyed: replaced, waiting for its Delete. childDeleting: we
+// sent a Delete for it. childDead: removed from the data plane. The line
+// comments are the names String gives.
 const (
-	childLarval    childState = iota + 1 // SPI allocated, negotiating
-	childInstalled                       // in the data plane
-	childRekeyed                         // replaced, waiting for its Delete
-	childDeleting                        // we sent a Delete for it
-	childDead                            // removed from the data plane
+	childLarval    childState = iota + 1 // LARVAL
+	childInstalled                       // INSTALLED
+	childRekeyed                         // REKEYED
+	childDeleting                        // DELETING
+	childDead                            // DEAD
 )
-
-var childStateNames = map[childState]string{
-	childLarval: "LARVAL", childInstalled: "INSTALLED", childRekeyed: "REKEYED",
-	childDeleting: "DELETING", childDead: "DEAD",
-}
-
-func (s childState) String() string {
-	if n, ok := childStateNames[s]; ok {
-		return n
-	}
-	return fmt.Sprintf("child_state_%d", uint8(s))
-}
 
 // setChildState moves c to s. Called with sa.mu held.
 func (sa *ikeSA) setChildState(c *childSA, s childState) {

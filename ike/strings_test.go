@@ -28,6 +28,7 @@ func TestEnumStrings(t *testing.T) {
 		{DropClosed, "closed"},
 		{DropInvalid, "invalid"},
 		{DropBusy, "busy"},
+		{ModeUnset, "unset"},
 		{ModeTransport, "transport"},
 		{ModeTunnel, "tunnel"},
 		{childLarval, "LARVAL"},

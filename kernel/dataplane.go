@@ -2,7 +2,6 @@ package kernel
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
 	"time"
 )
@@ -60,32 +59,20 @@ type Dataplane interface {
 	Close() error
 }
 
+//go:generate go tool stringer -type=Group -linecomment
+
 // Group is the policy group a trap stands for; it decides what the trap does.
 type Group uint8
 
+// Groups; the line comments are the names String gives (go generate,
+// stringer), policygroups' file names.
 const (
-	GroupClear Group = iota
-	GroupClearOrPrivate
-	GroupPrivateOrClear
-	GroupPrivate
-	GroupBlock
+	GroupClear          Group = iota // clear
+	GroupClearOrPrivate              // clear-or-private
+	GroupPrivateOrClear              // private-or-clear
+	GroupPrivate                     // private
+	GroupBlock                       // block
 )
-
-func (g Group) String() string {
-	switch g {
-	case GroupClear:
-		return "clear"
-	case GroupClearOrPrivate:
-		return "clear-or-private"
-	case GroupPrivateOrClear:
-		return "private-or-clear"
-	case GroupPrivate:
-		return "private"
-	case GroupBlock:
-		return "block"
-	}
-	return "unknown"
-}
 
 // Trap is one prefix and what to do with traffic to it.
 type Trap struct {
@@ -109,6 +96,8 @@ type Acquire struct {
 	Time  time.Time
 }
 
+//go:generate go tool stringer -type=Mode -linecomment
+
 // Mode is ESP transport or tunnel mode. Its zero value, ModeUnset, is
 // invalid: the data planes refuse an SAPair that forgets to choose a mode
 // rather than read it as one. ike.Mode has the same values.
@@ -124,33 +113,18 @@ const (
 // Valid reports whether m is transport or tunnel.
 func (m Mode) Valid() bool { return m == ModeTransport || m == ModeTunnel }
 
-func (m Mode) String() string {
-	switch m {
-	case ModeTransport:
-		return "transport"
-	case ModeTunnel:
-		return "tunnel"
-	}
-	return fmt.Sprintf("Mode(%d)", m)
-}
+//go:generate go tool stringer -type=AEAD -linecomment
 
 // AEAD names the ESP AEAD transform.
 type AEAD uint8
 
+// AEADs: AES-GCM with a 16-octet ICV (RFC 4106, key = 16 or 32 bytes + 4
+// bytes salt) and ChaCha20-Poly1305 (RFC 7634, key = 32 bytes + 4 bytes
+// salt). The line comments are the names String gives.
 const (
-	AESGCM16         AEAD = iota + 1 // RFC 4106, key = 16 or 32 bytes + 4 bytes salt
-	ChaCha20Poly1305                 // RFC 7634, key = 32 bytes + 4 bytes salt
+	AESGCM16         AEAD = iota + 1 // aes-gcm-16
+	ChaCha20Poly1305                 // chacha20-poly1305
 )
-
-func (a AEAD) String() string {
-	switch a {
-	case AESGCM16:
-		return "aes-gcm-16"
-	case ChaCha20Poly1305:
-		return "chacha20-poly1305"
-	}
-	return "unknown"
-}
 
 // SA is one direction of an ESP SA.
 type SA struct {
@@ -218,26 +192,17 @@ type Counters struct {
 	Dropped               map[string]uint64 // by reason, where the backend counts them
 }
 
+//go:generate go tool stringer -type=ShuntKind -linecomment
+
 // ShuntKind is what a shunt does with a flow.
 type ShuntKind uint8
 
+// Shunt kinds; the line comments are the names String gives.
 const (
-	ShuntPass ShuntKind = iota + 1
-	ShuntDrop
-	ShuntHold
+	ShuntPass ShuntKind = iota + 1 // pass
+	ShuntDrop                      // drop
+	ShuntHold                      // hold
 )
-
-func (k ShuntKind) String() string {
-	switch k {
-	case ShuntPass:
-		return "pass"
-	case ShuntDrop:
-		return "drop"
-	case ShuntHold:
-		return "hold"
-	}
-	return "unknown"
-}
 
 // Shunt is a pass, drop or hold decision for a flow, for a while.
 type Shunt struct {
@@ -248,31 +213,23 @@ type Shunt struct {
 	Expires  time.Time // filled in by the backend when listing
 }
 
+//go:generate go tool stringer -type=ExpireKind -linecomment
+
 // ExpireKind says what expired.
 type ExpireKind uint8
 
+// What expires. ExpireSoft: an SA reached its soft limit (rekey).
+// ExpireHard: an SA reached its hard limit (it is gone). ExpireShunt: a
+// shunt's lifetime ended (the trap is back). ExpireSPI: an SPI reserved by
+// AllocSPI lapsed before InstallSA used it (the negotiation took too
+// long); SA.Peer and SA.InSPI name it. The line comments are the names
+// String gives.
 const (
-	ExpireSoft  ExpireKind = iota + 1 // an SA reached its soft limit: rekey
-	ExpireHard                        // an SA reached its hard limit: it is gone
-	ExpireShunt                       // a shunt's lifetime ended: the trap is back
-	// ExpireSPI: an SPI reserved by AllocSPI lapsed before InstallSA used
-	// it (the negotiation took too long). SA.Peer and SA.InSPI name it.
-	ExpireSPI
+	ExpireSoft  ExpireKind = iota + 1 // soft
+	ExpireHard                        // hard
+	ExpireShunt                       // shunt
+	ExpireSPI                         // spi
 )
-
-func (k ExpireKind) String() string {
-	switch k {
-	case ExpireSoft:
-		return "soft"
-	case ExpireHard:
-		return "hard"
-	case ExpireShunt:
-		return "shunt"
-	case ExpireSPI:
-		return "spi"
-	}
-	return "unknown"
-}
 
 // Expire reports an SA or shunt reaching a limit.
 type Expire struct {

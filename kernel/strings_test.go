@@ -24,6 +24,7 @@ func TestEnumStrings(t *testing.T) {
 		{GroupPrivateOrClear, "private-or-clear"},
 		{GroupPrivate, "private"},
 		{GroupBlock, "block"},
+		{ModeUnset, "unset"},
 		{ModeTransport, "transport"},
 		{ModeTunnel, "tunnel"},
 		{ShuntPass, "pass"},

@@ -11,6 +11,8 @@ import (
 	"github.com/oemesh/oemesh/oe/tunnel"
 )
 
+//go:generate go tool stringer -type=NullAuth -linecomment
+
 // NullAuth says when unauthenticated OE (RFC 7619) is used.
 type NullAuth uint8
 
@@ -20,16 +22,12 @@ const (
 	// authentication, as Libreswan's OE does — for private as for
 	// private-or-clear: anonymous encryption is still no clear text
 	// (docs/dnssec.md). A DNS failure never leads to NULL.
-	NullFallback NullAuth = iota
+	NullFallback NullAuth = iota // fallback
 	// NullOff: never use or accept NULL authentication.
-	NullOff
+	NullOff // off
 	// NullOnly: always use NULL authentication; DNS is not consulted.
-	NullOnly
+	NullOnly // only
 )
-
-func (n NullAuth) String() string {
-	return [...]string{"fallback", "off", "only"}[n]
-}
 
 // ParseNullAuth reads the oe.null_auth setting.
 func ParseNullAuth(s string) (NullAuth, error) {

@@ -2,46 +2,32 @@ package policygroups
 
 import "fmt"
 
+//go:generate go tool stringer -type=Group -linecomment
+
 // Group is a FreeS/WAN policy group: what to do with traffic to an address.
 type Group uint8
 
 const (
 	// Clear: never encrypt, never trap. Also the answer when nothing matches.
-	Clear Group = iota
+	Clear Group = iota // clear
 	// ClearOrPrivate: send clear, but answer a peer that initiates OE.
-	ClearOrPrivate
+	ClearOrPrivate // clear-or-private
 	// PrivateOrClear: try OE; fall back to clear when the peer has no key.
-	PrivateOrClear
+	PrivateOrClear // private-or-clear
 	// Private: OE or nothing; traffic is dropped when OE fails.
-	Private
+	Private // private
 	// Block: drop all traffic.
-	Block
+	Block // block
 )
 
 // Groups lists every group in the order their files are read.
 var Groups = [...]Group{Clear, ClearOrPrivate, PrivateOrClear, Private, Block}
 
-var groupNames = [...]string{
-	Clear:          "clear",
-	ClearOrPrivate: "clear-or-private",
-	PrivateOrClear: "private-or-clear",
-	Private:        "private",
-	Block:          "block",
-}
-
-// String returns the group's file name, e.g. "private-or-clear".
-func (g Group) String() string {
-	if int(g) < len(groupNames) {
-		return groupNames[g]
-	}
-	return fmt.Sprintf("group(%d)", uint8(g))
-}
-
 // ParseGroup returns the group whose file name is s.
 func ParseGroup(s string) (Group, error) {
-	for i, n := range groupNames {
-		if n == s {
-			return Group(i), nil
+	for _, g := range Groups {
+		if g.String() == s {
+			return g, nil
 		}
 	}
 	return 0, fmt.Errorf("unknown policy group %q (want clear, clear-or-private, private-or-clear, private or block)", s)

@@ -10,23 +10,30 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+//go:generate go tool stringer -type=Kind -linecomment
+
 // Kind is what a captured packet was on the wire.
 type Kind uint8
 
 const (
-	KindESP       Kind = iota + 1 // IP protocol 50
-	KindESPinUDP                  // UDP 4500 with a non-zero first word (RFC 3948)
-	KindIKE                       // UDP 500, or 4500 with the non-ESP marker
-	KindICMP                      // cleartext ICMP / ICMPv6 echo and other user data (not neighbour discovery)
-	KindICMPError                 // ICMP errors (unreachable, time exceeded), e.g. for an IKE probe to a host without IKE
-	KindClearTCP                  // cleartext TCP
-	KindClearUDP                  // cleartext UDP other than IKE/NAT-T
-	KindOther
+	// KindESP: IP protocol 50.
+	KindESP Kind = iota + 1 // esp
+	// KindESPinUDP: UDP 4500 with a non-zero first word (RFC 3948).
+	KindESPinUDP // esp-in-udp
+	// KindIKE: UDP 500, or 4500 with the non-ESP marker.
+	KindIKE // ike
+	// KindICMP: cleartext ICMP / ICMPv6 echo and other user data (not
+	// neighbour discovery).
+	KindICMP // icmp
+	// KindICMPError: ICMP errors (unreachable, time exceeded), e.g. for an
+	// IKE probe to a host without IKE.
+	KindICMPError // icmp-error
+	// KindClearTCP: cleartext TCP.
+	KindClearTCP // tcp
+	// KindClearUDP: cleartext UDP other than IKE/NAT-T.
+	KindClearUDP // udp
+	KindOther    // other
 )
-
-func (k Kind) String() string {
-	return [...]string{"?", "esp", "esp-in-udp", "ike", "icmp", "icmp-error", "tcp", "udp", "other"}[k]
-}
 
 // Cleartext reports whether the kind carries user data unencrypted.
 func (k Kind) Cleartext() bool { return k == KindICMP || k == KindClearTCP || k == KindClearUDP }

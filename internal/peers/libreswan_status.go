@@ -157,14 +157,16 @@ func describeStates(sts []LibreswanState) string {
 	return strings.Join(parts, "; ")
 }
 
+//go:generate go tool stringer -type=ChildOutcome -linecomment
+
 // ChildOutcome is what became of a CHILD SA negotiation, read from pluto's log.
 type ChildOutcome int
 
 const (
 	// ChildPending: nothing about a CHILD SA with that peer was logged yet.
-	ChildPending ChildOutcome = iota
+	ChildPending ChildOutcome = iota // pending
 	// ChildEstablished: pluto installed the CHILD SA (a kernel with ESP, e.g. the VM bed).
-	ChildEstablished
+	ChildEstablished // established
 	// ChildKernelNoESP: pluto accepted the CHILD SA (proposal and TS) and asked the kernel to
 	// add it, and the kernel answered ENOSYS ("netlink response for Add SA ...: Function not
 	// implemented (errno 38)"). On this kernel that is the expected end of a successful
@@ -175,30 +177,14 @@ const (
 	// SA without notifying the peer and revives the conn at once: the peer sees a new
 	// IKE_SA_INIT right away and more later (3 in 10 s here) until the conn is taken down
 	// (Libreswan.Down) or pluto stops.
-	ChildKernelNoESP
+	ChildKernelNoESP // negotiated, kernel has no ESP
 	// ChildRejectedByPeer: pluto, as initiator, got a Child SA refusal (Notify names it)
 	// with no kernel failure of its own. If the peer is another pluto on this kernel, its
 	// ChildResult says ChildKernelNoESP.
-	ChildRejectedByPeer
+	ChildRejectedByPeer // rejected by peer
 	// ChildFailed: pluto logged another CHILD SA failure (Lines say which).
-	ChildFailed
+	ChildFailed // failed
 )
-
-func (o ChildOutcome) String() string {
-	switch o {
-	case ChildPending:
-		return "pending"
-	case ChildEstablished:
-		return "established"
-	case ChildKernelNoESP:
-		return "negotiated, kernel has no ESP"
-	case ChildRejectedByPeer:
-		return "rejected by peer"
-	case ChildFailed:
-		return "failed"
-	}
-	return fmt.Sprintf("ChildOutcome(%d)", int(o))
-}
 
 // ChildResult is a ChildOutcome with its evidence.
 type ChildResult struct {

@@ -10,6 +10,8 @@ import (
 	"time"
 )
 
+//go:generate go tool stringer -type=StrongSwanDataplane -linecomment
+
 // StrongSwanDataplane selects charon's kernel interface.
 type StrongSwanDataplane int
 
@@ -19,22 +21,12 @@ const (
 	// UDP-encapsulates ESP (it fakes NAT detection to force it) and supports tunnel mode only:
 	// a transport-mode CHILD SA fails to install ("IPsec SA: unsupported mode"). Trap policies
 	// (start_action=trap) need kernel ACQUIREs and do not work with it.
-	Libipsec StrongSwanDataplane = iota
+	Libipsec StrongSwanDataplane = iota // kernel-libipsec
 	// Netlink is kernel-netlink: real XFRM. Policies, traps and ACQUIREs work; on a kernel
 	// without ESP every SA add fails with ENOSYS, so CHILD SAs never install (a responder
 	// answers NO_PROPOSAL_CHOSEN, an initiator keeps the IKE SA and deletes the CHILD).
-	Netlink
+	Netlink // kernel-netlink
 )
-
-func (d StrongSwanDataplane) String() string {
-	switch d {
-	case Libipsec:
-		return "kernel-libipsec"
-	case Netlink:
-		return "kernel-netlink"
-	}
-	return fmt.Sprintf("StrongSwanDataplane(%d)", int(d))
-}
 
 // Auth methods for StrongSwanAuth.Method (swanctl.conf's local/remote auth). strongSwan
 // 5.9.8 has no NULL authentication (RFC 7619): swanctl rejects auth = null ("invalid value

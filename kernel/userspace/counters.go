@@ -5,67 +5,63 @@ import (
 	"time"
 )
 
+//go:generate go tool stringer -type=dropReason -linecomment
+
 // dropReason says why a packet was dropped. Every drop is counted on the
 // device, and on the SA pair when one is known.
 type dropReason uint8
 
+// The line comments are the names String gives (go generate, stringer);
+// the descriptions are above each.
 const (
-	dropNone           dropReason = iota
-	dropNoSA                      // inbound ESP with an SPI we do not have
-	dropTruncated                 // shorter than an ESP header, IV, trailer and ICV
-	dropAuth                      // ICV did not verify (bad key, corrupted, forged)
-	dropReplay                    // sequence number seen before or left of the window
-	dropTrailer                   // pad length larger than the decrypted payload
-	dropSelector                  // inner addresses outside the SA's traffic selectors
-	dropMalformed                 // an outer or inner IP header that does not parse
-	dropDummy                     // next header 59: a dummy (TFC) packet, dropped as RFC 4303 §2.6 says
-	dropHoldFull                  // the flow's hold queue (or all of them) is full
-	dropHoldTimeout               // held too long with no SA and no shunt
-	dropShunt                     // a drop shunt is set for the flow
-	dropBlock                     // the destination is in a block group
-	dropNoTrap                    // read from the TUN device but no trap covers it
-	dropSAExpired                 // the SA reached its hard limit
-	dropSeqOverflow               // the sequence number would wrap (RFC 4303 §3.3.3)
-	dropFragment                  // an IPv4/IPv6 fragment in transport mode (see send.go)
-	dropTooBig                    // larger than the buffers
-	dropSendError                 // the socket refused the packet
-	dropTUNWrite                  // the TUN device refused the packet
-	dropAcquireBacklog            // no room on the Acquires channel
-	dropInjectBacklog             // DeliverEncap: the data path is behind
-	numDropReasons
+	dropNone dropReason = iota // none
+	// Inbound ESP with an SPI we do not have.
+	dropNoSA // no-sa
+	// Shorter than an ESP header, IV, trailer and ICV.
+	dropTruncated // truncated
+	// ICV did not verify (bad key, corrupted, forged).
+	dropAuth // auth
+	// Sequence number seen before or left of the window.
+	dropReplay // replay
+	// Pad length larger than the decrypted payload.
+	dropTrailer // trailer
+	// Inner addresses outside the SA's traffic selectors.
+	dropSelector // selector
+	// An outer or inner IP header that does not parse.
+	dropMalformed // malformed
+	// Next header 59: a dummy (TFC) packet, dropped as RFC 4303 §2.6 says.
+	dropDummy // dummy
+	// The flow's hold queue (or all of them) is full.
+	dropHoldFull // hold-full
+	// Held too long with no SA and no shunt.
+	dropHoldTimeout // hold-timeout
+	// A drop shunt is set for the flow.
+	dropShunt // shunt-drop
+	// The destination is in a block group.
+	dropBlock // block
+	// Read from the TUN device but no trap covers it.
+	dropNoTrap // no-trap
+	// The SA reached its hard limit.
+	dropSAExpired // sa-expired
+	// The sequence number would wrap (RFC 4303 §3.3.3).
+	dropSeqOverflow // seq-overflow
+	// An IPv4/IPv6 fragment in transport mode (see send.go).
+	dropFragment // transport-fragment
+	// Larger than the buffers.
+	dropTooBig // too-big
+	// The socket refused the packet.
+	dropSendError // send-error
+	// The TUN device refused the packet.
+	dropTUNWrite // tun-write
+	// No room on the Acquires channel.
+	dropAcquireBacklog // acquire-backlog
+	// DeliverEncap: the data path is behind.
+	dropInjectBacklog // inject-backlog
 )
 
-var dropReasonNames = [numDropReasons]string{
-	dropNone:           "none",
-	dropNoSA:           "no-sa",
-	dropTruncated:      "truncated",
-	dropAuth:           "auth",
-	dropReplay:         "replay",
-	dropTrailer:        "trailer",
-	dropSelector:       "selector",
-	dropMalformed:      "malformed",
-	dropDummy:          "dummy",
-	dropHoldFull:       "hold-full",
-	dropHoldTimeout:    "hold-timeout",
-	dropShunt:          "shunt-drop",
-	dropBlock:          "block",
-	dropNoTrap:         "no-trap",
-	dropSAExpired:      "sa-expired",
-	dropSeqOverflow:    "seq-overflow",
-	dropFragment:       "transport-fragment",
-	dropTooBig:         "too-big",
-	dropSendError:      "send-error",
-	dropTUNWrite:       "tun-write",
-	dropAcquireBacklog: "acquire-backlog",
-	dropInjectBacklog:  "inject-backlog",
-}
-
-func (r dropReason) String() string {
-	if r < numDropReasons {
-		return dropReasonNames[r]
-	}
-	return "unknown"
-}
+// numDropReasons sizes the counters; an int, not a dropReason, so that
+// stringer leaves it out.
+const numDropReasons = int(dropInjectBacklog) + 1
 
 // dropCounters counts drops by reason without locks.
 type dropCounters [numDropReasons]atomic.Uint64

@@ -136,7 +136,7 @@ func receive(d *Device, k rxKind, wire []byte) ([]byte, dropReason) {
 		return e.buf[e.start:e.end], dropNone
 	}
 	after := d.drops.snapshot()
-	for r := dropReason(1); r < numDropReasons; r++ {
+	for r := dropReason(1); int(r) < numDropReasons; r++ {
 		if after[r.String()] != before[r.String()] {
 			return nil, r
 		}
