@@ -6,7 +6,7 @@ PKGS      := ./...
 TESTFLAGS ?= -count=1 -timeout 25m
 FUZZTIME  ?= 30s
 
-.PHONY: all build deps test test-unit demo bench fuzz lint install clean
+.PHONY: all build deps test test-unit demo bench fuzz lint generate generate-check install clean
 
 all: build
 
@@ -17,7 +17,7 @@ deps:
 	./scripts/install-deps.sh
 
 # The whole suite, including the namespace and interop tests (needs root).
-test: deps
+test: deps generate-check
 	$(GO) vet $(PKGS)
 	$(GO) test $(TESTFLAGS) $(PKGS)
 
@@ -40,6 +40,19 @@ bench:
 # Runs every fuzz target for FUZZTIME each; corpora live in testdata/fuzz and the packages' testdata.
 fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)
+
+# Regenerates the committed generated code (stringer's *_string.go).
+generate:
+	$(GO) generate $(PKGS)
+
+# Fails when the committed generated files differ from what go generate
+# writes: an enum changed without `make generate`. Only generated files are
+# compared, so local edits elsewhere do not fail it. (internal/layout's
+# TestGeneratedFilesUpToDate checks the same without touching the tree.)
+GENERATED := '*_string.go'
+generate-check: generate
+	@git -c safe.directory='*' diff --exit-code --stat -- $(GENERATED) || { echo "generated files are stale: run make generate and commit them" >&2; exit 1; }
+	@new=$$(git -c safe.directory='*' ls-files --others --exclude-standard -- $(GENERATED)); if [ -n "$$new" ]; then echo "go generate wrote files that are not committed:" >&2; echo "$$new" >&2; exit 1; fi
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
