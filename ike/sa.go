@@ -103,14 +103,6 @@ func (sa *ikeSA) ourSPI() SPI {
 	return sa.spir
 }
 
-// peerSPI is the peer's SPI of this SA.
-func (sa *ikeSA) peerSPI() SPI {
-	if sa.initiator {
-		return sa.spir
-	}
-	return sa.spii
-}
-
 func (sa *ikeSA) id() SAID { return SAID{SPIi: sa.spii, SPIr: sa.spir} }
 
 // childSA is one CHILD SA pair of an IKE SA.

@@ -401,14 +401,6 @@ func (c *Config) Summary() map[string]any {
 	}
 }
 
-func gatewayFor(ps []netip.Prefix) []string {
-	out := make([]string, 0, len(ps))
-	for _, p := range ps {
-		out = append(out, p.String())
-	}
-	return out
-}
-
 // checkGuardNegotiating refuses kernel.guard_negotiating with
 // oe.negotiation_shunt pass: pass sends a private-or-clear flow in clear
 // while it negotiates, so there is nothing to keep blocked across a crash

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -54,14 +53,12 @@ func TestLibreswanOEInVM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(gobin); err != nil {
-		if gobin, err = exec.LookPath("go"); err != nil {
-			t.Fatalf("no go command: %v", err)
-		}
+	// go test puts the go command's own GOROOT/bin first on our PATH.
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("no go command: %v", err)
 	}
 	dir := t.TempDir()
-	files := map[string]string{}
 	for _, b := range [][]string{
 		{"build", "-o", filepath.Join(dir, "oemeshd"), "./cmd/oemeshd"},
 		{"build", "-o", filepath.Join(dir, "oemesh"), "./cmd/oemesh"},
@@ -74,7 +71,7 @@ func TestLibreswanOEInVM(t *testing.T) {
 			t.Fatalf("go %s: %v\n%s", strings.Join(b, " "), err, out)
 		}
 	}
-	files = map[string]string{"oemeshd": filepath.Join(dir, "oemeshd"), "oemesh": filepath.Join(dir, "oemesh"),
+	files := map[string]string{"oemeshd": filepath.Join(dir, "oemeshd"), "oemesh": filepath.Join(dir, "oemesh"),
 		"interopvm.test": filepath.Join(dir, "interopvm.test")}
 	key := filepath.Join(dir, "rsa-hostkey.pem")
 	if out, err := exec.Command(files["oemesh"], "newhostkey", "--type", "rsa", "--bits", "3072", "--out", key).CombinedOutput(); err != nil {

@@ -23,9 +23,7 @@ type received struct {
 }
 
 type collector struct {
-	mu  sync.Mutex
-	got []received
-	ch  chan received
+	ch chan received
 }
 
 func newCollector() *collector { return &collector{ch: make(chan received, 16)} }

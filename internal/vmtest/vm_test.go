@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -48,11 +47,10 @@ func TestXfrmInVM(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(t.TempDir(), "xfrm.test")
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(gobin); err != nil {
-		if gobin, err = exec.LookPath("go"); err != nil {
-			t.Fatalf("no go command to build the test binary: %v", err)
-		}
+	// go test puts the go command's own GOROOT/bin first on our PATH.
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("no go command to build the test binary: %v", err)
 	}
 	build := exec.Command(gobin, "test", "-c", "-o", bin, "./kernel/xfrm")
 	build.Dir = root

@@ -265,9 +265,6 @@ type sender struct {
 	d          *Device
 	esp4, esp6 []ipv4.Message
 	udp4, udp6 []ipv4.Message
-	one        [1][]byte
-	touched    []*pair
-	lastPair   *pair
 }
 
 func newSender(d *Device) *sender { return &sender{d: d} }
