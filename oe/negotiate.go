@@ -349,7 +349,7 @@ func (o *OE) removeShunt(ctx context.Context, f kernel.Flow) {
 func (o *OE) Up(ctx context.Context, src, target netip.Addr) error {
 	g := o.policy.Load().Group(target)
 	if g == policygroups.Clear || g == policygroups.Block {
-		return fmt.Errorf("oe: %s is in group %s: no OE", target, g)
+		return fmt.Errorf("%w: %s is in group %s", ErrNoOE, target, g)
 	}
 	o.removeShunt(ctx, hostFlow(src, target))
 	n := o.start(ctx, src, target, g)

@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"errors"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -159,6 +160,29 @@ func TestUpTypedErrors(t *testing.T) {
 				if !errors.Is(err, want) {
 					t.Errorf("Up's error %q does not hold %v", err, want)
 				}
+			}
+		})
+	}
+}
+
+// TestUpRefusesNoOEGroups: Up toward a destination in clear or block
+// negotiates nothing and says why with ErrNoOE.
+func TestUpRefusesNoOEGroups(t *testing.T) {
+	for _, g := range []string{"clear", "block"} {
+		t.Run(g, func(t *testing.T) {
+			dns := newFakeDNS()
+			o, _ := newTestOE(t, Config{NullAuth: NullOff}, dns, nil, newKey(t))
+			ctx := context.Background()
+			o.SetPolicy(ctx, mustPolicy(t, map[string]string{g: "198.18.0.0/24\n"}))
+			err := o.Up(ctx, addrA, addrD)
+			if !errors.Is(err, ErrNoOE) {
+				t.Fatalf("Up toward a destination in %s: %v, want ErrNoOE", g, err)
+			}
+			if !strings.Contains(err.Error(), addrD.String()) || !strings.Contains(err.Error(), g) {
+				t.Errorf("Up's error %q names neither the destination nor its group", err)
+			}
+			if n := dns.lookupsOf(dnskey.AddrID(addrD)); n != 0 {
+				t.Errorf("%d DNS look-ups for a destination in %s, want none", n, g)
 			}
 		})
 	}

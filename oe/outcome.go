@@ -60,6 +60,9 @@ var (
 	// ErrNoUsableKey: the target's DNS records name no key an initiator
 	// can use (a gateway by name only).
 	ErrNoUsableKey = errors.New("oe: DNS has records but none an initiator can use")
+	// ErrNoOE: Up was asked to negotiate with a destination whose group
+	// (clear or block) allows no OE.
+	ErrNoOE = errors.New("oe: the destination's group allows no OE")
 )
 
 // errPolicyChanged is the cause a negotiation is stopped with when a
