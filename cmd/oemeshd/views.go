@@ -187,10 +187,9 @@ func explanationView(ex policygroups.Explanation) control.Explanation {
 	return control.Explanation{Address: ex.Address, Group: groupView(ex.Group), Prefix: ex.Prefix, Source: ex.Source, Host: ex.Host}
 }
 
-// connView is the one place that reads oe's conn status for the API.
-// oe.ConnStatus still carries text for its enums (auth "null
-// (anonymous)", since as a duration string); once conns have their own
-// package with typed status, map from the typed fields here instead.
+// connView is the one place that reads the conns' status for the API.
+// State and Auto are conn's own words, which control's enums spell the
+// same way (TestControlAPITypes checks they are valid).
 func connView(c conn.Status) control.ConnStatus {
 	return control.ConnStatus{
 		Name: c.Name, State: control.ConnState(c.State), Routed: c.Routed, Auto: control.ConnAuto(c.Auto), Auth: authView(c.Auth),
