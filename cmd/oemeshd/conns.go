@@ -416,7 +416,7 @@ func (d *daemon) connSummary() map[string]any {
 		return out
 	}
 	for _, c := range d.stack.Conns().List() {
-		s := c.State
+		s := c.State.String()
 		if c.Routed {
 			s += ", routed (" + strings.Join(c.RemoteSubnets, ",") + " trapped: packets wait for the tunnel and are dropped while it cannot be set up)"
 		} else {

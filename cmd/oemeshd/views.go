@@ -188,15 +188,33 @@ func explanationView(ex policygroups.Explanation) control.Explanation {
 }
 
 // connView is the one place that reads the conns' status for the API.
-// State and Auto are conn's own words, which control's enums spell the
-// same way (TestControlAPITypes checks they are valid).
+// Auto is the conn's auto= word, which control.ConnAuto spells the same
+// way (TestControlAPITypes checks it is valid).
 func connView(c conn.Status) control.ConnStatus {
 	return control.ConnStatus{
-		Name: c.Name, State: control.ConnState(c.State), Routed: c.Routed, Auto: control.ConnAuto(c.Auto), Auth: authView(c.Auth),
+		Name: c.Name, State: connStateView(c.State), Routed: c.Routed, Auto: control.ConnAuto(c.Auto), Auth: authView(c.Auth),
 		Local: c.Local, Remote: c.Remote, LocalSubnets: c.LocalSubnets, RemoteSubnets: c.RemoteSubnets,
 		Tunnels: c.Tunnels, Peers: c.Peers, Tries: c.Tries, KeyingTries: c.KeyingTries,
 		LastError: c.LastError, LastUpdown: c.LastUpdown, SinceSeconds: control.Seconds(c.Since), Source: c.Source,
 	}
+}
+
+func connStateView(s conn.State) control.ConnState {
+	switch s {
+	case conn.StateAdded:
+		return control.ConnAdded
+	case conn.StateRouted:
+		return control.ConnRouted
+	case conn.StateNegotiating:
+		return control.ConnNegotiating
+	case conn.StateUp:
+		return control.ConnUp
+	case conn.StateDown:
+		return control.ConnDown
+	case conn.StateGaveUp:
+		return control.ConnGaveUp
+	}
+	return control.ConnState(s.String())
 }
 
 func connsView(cs []conn.Status) []control.ConnStatus {

@@ -135,10 +135,20 @@ func TestConnView(t *testing.T) {
 		auth ike.AuthKind
 		want control.Auth
 	}{{ike.AuthKindPubkey, control.AuthKey}, {ike.AuthKindPSK, control.AuthPSK}, {ike.AuthKindNull, control.AuthNull}} {
-		c := connView(conn.Status{Name: "office", State: "gave-up", Auto: "route", Auth: tc.auth, Since: 65 * time.Second})
+		c := connView(conn.Status{Name: "office", State: conn.StateGaveUp, Auto: "route", Auth: tc.auth, Since: 65 * time.Second})
 		if c.Auth != tc.want || c.State != control.ConnGaveUp || c.Auto != control.AutoRoute || c.SinceSeconds != 65 ||
 			!c.Auth.Valid() || !c.State.Valid() || !c.Auto.Valid() {
 			t.Errorf("auth %v: %+v", tc.auth, c)
+		}
+	}
+}
+
+// TestConnStateView: every conn state maps to a valid control enum that
+// reads as `oemesh conn list` shows the state.
+func TestConnStateView(t *testing.T) {
+	for s := conn.StateAdded; s <= conn.StateGaveUp; s++ {
+		if v := connStateView(s); !v.Valid() || string(v) != s.String() {
+			t.Errorf("conn state %v: control %q", s, v)
 		}
 	}
 }

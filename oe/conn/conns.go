@@ -139,14 +139,19 @@ func (c *Conns) goBackground() bool {
 	return true
 }
 
-// Conn states, as `oemesh conn list` shows them.
+//go:generate go tool stringer -type=State -linecomment
+
+// State is where a conn is in its life, as `oemesh conn list` shows it.
+type State uint8
+
+// Conn states. The zero value is no state.
 const (
-	connAdded       = "added"
-	connRouted      = "routed"
-	connNegotiating = "negotiating"
-	connUp          = "up"
-	connDown        = "down"
-	connGaveUp      = "gave-up"
+	StateAdded       State = iota + 1 // added
+	StateRouted                       // routed
+	StateNegotiating                  // negotiating
+	StateUp                           // up
+	StateDown                         // down
+	StateGaveUp                       // gave-up
 )
 
 // connState is a conn and what is known of it now (guarded by Conns.mu).
@@ -156,7 +161,7 @@ type connState struct {
 	keepUp      bool // auto=start or `conn up`: restart the tunnel when it goes
 	negotiating bool
 	tries       int
-	state       string
+	state       State
 	lastErr     string
 	lastUpdown  string
 	since       time.Time
@@ -198,7 +203,7 @@ func (c *Conns) list() []*connState {
 }
 
 // setState moves a conn to a new state (cs must be held under c.mu).
-func (c *Conns) setState(cs *connState, state, why string) {
+func (c *Conns) setState(cs *connState, state State, why string) {
 	if cs.state != state {
 		c.log.Debug("conn state", "conn", cs.Name, "from", cs.state, "to", state, "why", why)
 		cs.state, cs.since = state, c.cfg.Now()

@@ -6,12 +6,5 @@ import (
 	"github.com/oemesh/oemesh/ike"
 )
 
-// The conn states the tests expect, as `oemesh conn list` shows them.
-const (
-	StateUp     = connUp
-	StateDown   = connDown
-	StateGaveUp = connGaveUp
-)
-
 // ForPeer counts the conns a peer at addr proving id may be.
 func (c *Conns) ForPeer(addr netip.Addr, id ike.Identity) int { return len(c.forPeer(addr, id)) }

@@ -45,7 +45,7 @@ func (c *Conns) Add(ctx context.Context, cn Conn) error {
 			return err
 		}
 	}
-	cs := &connState{Conn: cn, state: connAdded, since: c.cfg.Now(), tunnels: map[uint32]connTunnel{}}
+	cs := &connState{Conn: cn, state: StateAdded, since: c.cfg.Now(), tunnels: map[uint32]connTunnel{}}
 	c.byName[cn.Name] = cs
 	c.order = append(c.order, cn.Name)
 	c.mu.Unlock()
@@ -113,8 +113,8 @@ func (c *Conns) Route(ctx context.Context, name string) error {
 	}
 	c.mu.Lock()
 	cs.routed = true
-	if cs.state == connAdded || cs.state == connDown || cs.state == connGaveUp {
-		c.setState(cs, connRouted, "route")
+	if cs.state == StateAdded || cs.state == StateDown || cs.state == StateGaveUp {
+		c.setState(cs, StateRouted, "route")
 	}
 	c.mu.Unlock()
 	c.runUpdown(cs, "route", connTunnel{})
@@ -139,8 +139,8 @@ func (c *Conns) Unroute(ctx context.Context, name string) error {
 	}
 	c.mu.Lock()
 	cs.routed = false
-	if cs.state == connRouted {
-		c.setState(cs, connAdded, "unroute")
+	if cs.state == StateRouted {
+		c.setState(cs, StateAdded, "unroute")
 	}
 	c.mu.Unlock()
 	c.runUpdown(cs, "unroute", connTunnel{})
@@ -187,9 +187,9 @@ func (c *Conns) Down(ctx context.Context, name string) error {
 	}
 	c.mu.Lock()
 	if cs.routed {
-		c.setState(cs, connRouted, "down")
+		c.setState(cs, StateRouted, "down")
 	} else {
-		c.setState(cs, connDown, "down")
+		c.setState(cs, StateDown, "down")
 	}
 	c.mu.Unlock()
 	return errors.Join(errs...)

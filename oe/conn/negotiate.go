@@ -41,7 +41,7 @@ func (c *Conns) try(cs *connState, wait bool) <-chan error {
 	}
 	ctx, cancel := context.WithCancel(c.base)
 	cs.negotiating, cs.stop, cs.tries = true, cancel, 0
-	c.setState(cs, connNegotiating, "initiate")
+	c.setState(cs, StateNegotiating, "initiate")
 	c.mu.Unlock()
 	go func() {
 		defer c.bg.Done()
@@ -52,7 +52,7 @@ func (c *Conns) try(cs *connState, wait bool) <-chan error {
 		if err != nil {
 			cs.lastErr = err.Error()
 			if ctx.Err() == nil {
-				c.setState(cs, connGaveUp, err.Error())
+				c.setState(cs, StateGaveUp, err.Error())
 			}
 		} else {
 			cs.lastErr = ""

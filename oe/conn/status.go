@@ -12,9 +12,8 @@ import (
 // is built in cmd/oemeshd.
 type Status struct {
 	Name string
-	// State is the conn's state: "added", "routed", "negotiating", "up",
-	// "down" or "gave-up" (conns.go).
-	State string
+	// State is where the conn is in its life.
+	State State
 	// Routed is true while the conn's traps are in the data plane.
 	Routed bool
 	// Auto is the conn's auto= setting: add, route, start or ignore.

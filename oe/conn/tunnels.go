@@ -189,7 +189,7 @@ func (c *Conns) OnChildUp(info ike.ChildSAInfo) {
 	c.mu.Lock()
 	cs.tunnels[info.SPIIn] = ct
 	cs.lastErr = ""
-	c.setState(cs, connUp, "child up")
+	c.setState(cs, StateUp, "child up")
 	c.mu.Unlock()
 	for _, id := range older {
 		c.log.Info("conn: a new SA for the same ID replaces the older one (unique_ids)", "conn", cs.Name, "peer_id", info.PeerID.String(), "old", id.String())
@@ -262,9 +262,9 @@ func (c *Conns) OnChildDown(info ike.ChildSAInfo, cause error) {
 			// hold: the trap takes the next packet
 		}
 		if cs.routed {
-			c.setState(cs, connRouted, "child down")
+			c.setState(cs, StateRouted, "child down")
 		} else {
-			c.setState(cs, connDown, "child down")
+			c.setState(cs, StateDown, "child down")
 		}
 		if cause != nil {
 			cs.lastErr = "tunnel down: " + cause.Error()

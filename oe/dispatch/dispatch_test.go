@@ -138,7 +138,7 @@ func TestConnTunnelsAreNotOEs(t *testing.T) {
 	if n := len(dpA.SAs()); n != 1 {
 		t.Errorf("after a policy reload and the idle timer, A holds %d SA pairs, want the conn's", n)
 	}
-	if st := a.Conns().List()[0]; st.State != "up" || st.Tunnels != 1 {
+	if st := a.Conns().List()[0]; st.State != conn.StateUp || st.Tunnels != 1 {
 		t.Errorf("conn after OE's timers: %+v", st)
 	}
 }
@@ -159,7 +159,7 @@ func TestAcquireRouting(t *testing.T) {
 	go d.Run(ctx)
 	dp.InjectAcquire(kernel.Acquire{Flow: kernel.Flow{Src: netip.MustParseAddr("10.1.0.5"), Dst: netip.MustParseAddr("10.2.0.7")}, Time: time.Now()})
 	waitFor(t, "the conn's acquire", func() bool { return d.Conns().Stats().Acquires == 1 })
-	if st := d.Conns().List()[0]; st.State != "negotiating" {
+	if st := d.Conns().List()[0]; st.State != conn.StateNegotiating {
 		t.Errorf("conn after its acquire: %+v, want negotiating", st)
 	}
 	dp.InjectAcquire(kernel.Acquire{Flow: kernel.Flow{Src: gwA, Dst: netip.MustParseAddr("10.5.0.7")}, Time: time.Now()})
