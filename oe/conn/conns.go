@@ -110,16 +110,17 @@ func (c *Conns) Close() {
 	})
 }
 
-// goDetached runs fn in the background with a bounded context: engine and
-// data plane calls made from inside engine callbacks must not block them.
-// After Close it runs nothing.
+// goDetached runs fn in the background with a bounded context under the
+// conns' lifetime (ended by Close): engine and data plane calls made from
+// inside engine callbacks must not block them. After Close it runs
+// nothing.
 func (c *Conns) goDetached(fn func(ctx context.Context)) {
 	if !c.goBackground() {
 		return
 	}
 	go func() {
 		defer c.bg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.NegotiationTimeout)
+		ctx, cancel := context.WithTimeout(c.base, c.cfg.NegotiationTimeout)
 		defer cancel()
 		fn(ctx)
 	}()

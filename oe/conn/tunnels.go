@@ -46,7 +46,7 @@ func (c *Conns) Install(ctx context.Context, sa ike.ChildSA, conn string) error 
 		"mode", sa.Mode, "spi_in", fmt.Sprintf("%08x", sa.SPIIn), "spi_out", fmt.Sprintf("%08x", sa.SPIOut),
 		"rekey_of", fmt.Sprintf("%08x", sa.Replaces))
 	if cs, ok := c.get(conn); ok && cs.UniqueIDs && sa.Replaces == 0 {
-		c.replaceOlder(sa, conn)
+		c.replaceOlder(ctx, sa, conn)
 	}
 	return nil
 }
@@ -70,7 +70,7 @@ func (c *Conns) Delete(ctx context.Context, sa ike.ChildSA) error {
 // taken out of the data plane now and deleted, as OE does for its own
 // tunnels (oe/installer.go says why only a peer-initiated SA counts).
 // OnChildUp covers the rest of unique_ids: the same ID from elsewhere.
-func (c *Conns) replaceOlder(sa ike.ChildSA, conn string) {
+func (c *Conns) replaceOlder(ctx context.Context, sa ike.ChildSA, conn string) {
 	if sa.Initiator {
 		return
 	}
@@ -82,7 +82,9 @@ func (c *Conns) replaceOlder(sa ike.ChildSA, conn string) {
 		// The peer has most likely lost the old SAs: take the old pair out
 		// of the data plane now, keeping the policies the new pair uses.
 		if t, ok := c.tunnels.Remove(old.InSPI()); ok {
-			if err := c.dp.DeleteSA(context.Background(), t.ID, kernel.DeleteOptions{KeepPolicy: true}); err != nil {
+			// Not cancelled with the negotiation that ctx may belong to: the
+			// old pair must go whatever becomes of the new one.
+			if err := c.dp.DeleteSA(context.WithoutCancel(ctx), t.ID, kernel.DeleteOptions{KeepPolicy: true}); err != nil {
 				c.log.Warn("conn: removing a reconnected peer's old SA", "conn", conn, "peer", sa.Remote, "err", err)
 			}
 		}

@@ -161,6 +161,8 @@ func prefixMask(p netip.Prefix) string {
 
 // execUpdown runs the script once and describes the outcome.
 func (c *Conns) execUpdown(cs *connState, env []string) string {
+	// Its own bound, not the conns' lifetime: the down scripts of the
+	// tunnels that go as the daemon stops run after Close.
 	ctx, cancel := context.WithTimeout(context.Background(), cs.UpdownTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, cs.Updown)
