@@ -21,43 +21,6 @@ import (
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
-// AuthMethod is the Auth Method of an AUTH payload.
-type AuthMethod uint8
-
-// Authentication methods (RFC 7296 §3.8, RFC 7427, RFC 7619).
-const (
-	AuthRSASignature     AuthMethod = 1
-	AuthSharedKey        AuthMethod = 2
-	AuthDSSSignature     AuthMethod = 3
-	AuthECDSASHA256P256  AuthMethod = 9
-	AuthECDSASHA384P384  AuthMethod = 10
-	AuthECDSASHA512P521  AuthMethod = 11
-	AuthNull             AuthMethod = 13
-	AuthDigitalSignature AuthMethod = 14
-)
-
-func (m AuthMethod) String() string {
-	switch m {
-	case AuthRSASignature:
-		return "RSA_DIGITAL_SIGNATURE"
-	case AuthSharedKey:
-		return "SHARED_KEY_MIC"
-	case AuthDSSSignature:
-		return "DSS_DIGITAL_SIGNATURE"
-	case AuthECDSASHA256P256:
-		return "ECDSA_SHA256_P256"
-	case AuthECDSASHA384P384:
-		return "ECDSA_SHA384_P384"
-	case AuthECDSASHA512P521:
-		return "ECDSA_SHA512_P521"
-	case AuthNull:
-		return "NULL_AUTH"
-	case AuthDigitalSignature:
-		return "DIGITAL_SIGNATURE"
-	}
-	return fmt.Sprintf("auth method %d", uint8(m))
-}
-
 // SignedOctets returns what the AUTH payload of one side covers (RFC 7296
 // §2.15): that side's IKE_SA_INIT message as sent, the other side's nonce,
 // and prf(SK_p, RestOfIDPayload) with that side's SK_pi or SK_pr and ID.
@@ -136,7 +99,7 @@ func ParseSignatureHashes(n *Notify) ([]HashAlgorithm, error) {
 		return nil, fmt.Errorf("ike: notify %v is not SIGNATURE_HASH_ALGORITHMS", n.NotifyType)
 	}
 	if len(n.Data)%2 != 0 {
-		return nil, fmt.Errorf("ike: Notify payload: SIGNATURE_HASH_ALGORITHMS: %w", syntaxErrorf("odd length %d", len(n.Data)))
+		return nil, fmt.Errorf("ike: Notify payload: SIGNATURE_HASH_ALGORITHMS: %w", SyntaxErrorf("odd length %d", len(n.Data)))
 	}
 	var out []HashAlgorithm
 	s := cryptobyte.String(n.Data)
@@ -287,7 +250,7 @@ func parseAlgorithmIdentifier(der []byte) (parsedAlg, error) {
 	var seq cryptobyte.String
 	var oid asn1.ObjectIdentifier
 	if !in.ReadASN1(&seq, cbasn1.SEQUENCE) || !in.Empty() || !seq.ReadASN1ObjectIdentifier(&oid) {
-		return parsedAlg{}, syntaxErrorf("algorithm identifier: not a DER AlgorithmIdentifier")
+		return parsedAlg{}, SyntaxErrorf("algorithm identifier: not a DER AlgorithmIdentifier")
 	}
 	noParams := func() bool {
 		if seq.Empty() {
@@ -299,7 +262,7 @@ func parseAlgorithmIdentifier(der []byte) (parsedAlg, error) {
 	for h, o := range pkcs1OIDs {
 		if oid.Equal(o) {
 			if !noParams() {
-				return parsedAlg{}, syntaxErrorf("algorithm identifier: %v: unexpected parameters", oid)
+				return parsedAlg{}, SyntaxErrorf("algorithm identifier: %v: unexpected parameters", oid)
 			}
 			return parsedAlg{scheme: schemeFor(kindRSA, false, h)}, nil
 		}
@@ -307,14 +270,14 @@ func parseAlgorithmIdentifier(der []byte) (parsedAlg, error) {
 	for h, o := range ecdsaOIDs {
 		if oid.Equal(o) {
 			if !seq.Empty() {
-				return parsedAlg{}, syntaxErrorf("algorithm identifier: %v: unexpected parameters", oid)
+				return parsedAlg{}, SyntaxErrorf("algorithm identifier: %v: unexpected parameters", oid)
 			}
 			return parsedAlg{scheme: schemeFor(kindECDSA, false, h)}, nil
 		}
 	}
 	if oid.Equal(oidEd25519) {
 		if !seq.Empty() {
-			return parsedAlg{}, syntaxErrorf("algorithm identifier: Ed25519: unexpected parameters")
+			return parsedAlg{}, SyntaxErrorf("algorithm identifier: Ed25519: unexpected parameters")
 		}
 		return parsedAlg{scheme: SigEd25519}, nil
 	}
@@ -338,7 +301,7 @@ func schemeFor(kind sigKind, pss bool, h crypto.Hash) SignatureScheme {
 func parsePSSParams(seq cryptobyte.String) (parsedAlg, error) {
 	var params cryptobyte.String
 	if !seq.ReadASN1(&params, cbasn1.SEQUENCE) || !seq.Empty() {
-		return parsedAlg{}, syntaxErrorf("algorithm identifier: RSASSA-PSS: parameters are not a SEQUENCE")
+		return parsedAlg{}, SyntaxErrorf("algorithm identifier: RSASSA-PSS: parameters are not a SEQUENCE")
 	}
 	readHashAlg := func(s *cryptobyte.String) (crypto.Hash, bool) {
 		var alg cryptobyte.String
@@ -363,7 +326,7 @@ func parsePSSParams(seq cryptobyte.String) (parsedAlg, error) {
 	var field cryptobyte.String
 	var present bool
 	if !params.ReadOptionalASN1(&field, &present, tagPSSHash) {
-		return parsedAlg{}, syntaxErrorf("algorithm identifier: RSASSA-PSS: bad hashAlgorithm")
+		return parsedAlg{}, SyntaxErrorf("algorithm identifier: RSASSA-PSS: bad hashAlgorithm")
 	}
 	if present {
 		var ok bool
@@ -372,7 +335,7 @@ func parsePSSParams(seq cryptobyte.String) (parsedAlg, error) {
 		}
 	}
 	if !params.ReadOptionalASN1(&field, &present, tagPSSMGF) {
-		return parsedAlg{}, syntaxErrorf("algorithm identifier: RSASSA-PSS: bad maskGenAlgorithm")
+		return parsedAlg{}, SyntaxErrorf("algorithm identifier: RSASSA-PSS: bad maskGenAlgorithm")
 	}
 	if present {
 		var mgf cryptobyte.String
@@ -386,22 +349,22 @@ func parsePSSParams(seq cryptobyte.String) (parsedAlg, error) {
 		}
 	}
 	if !params.ReadOptionalASN1(&field, &present, tagPSSSalt) {
-		return parsedAlg{}, syntaxErrorf("algorithm identifier: RSASSA-PSS: bad saltLength")
+		return parsedAlg{}, SyntaxErrorf("algorithm identifier: RSASSA-PSS: bad saltLength")
 	}
 	if present && (!field.ReadASN1Int64WithTag(&salt, cbasn1.INTEGER) || salt < 0 || salt > 1024) {
-		return parsedAlg{}, syntaxErrorf("algorithm identifier: RSASSA-PSS: bad saltLength")
+		return parsedAlg{}, SyntaxErrorf("algorithm identifier: RSASSA-PSS: bad saltLength")
 	}
 	if !params.ReadOptionalASN1(&field, &present, tagPSSTrailer) {
-		return parsedAlg{}, syntaxErrorf("algorithm identifier: RSASSA-PSS: bad trailerField")
+		return parsedAlg{}, SyntaxErrorf("algorithm identifier: RSASSA-PSS: bad trailerField")
 	}
 	if present {
 		var t int64
 		if !field.ReadASN1Int64WithTag(&t, cbasn1.INTEGER) || t != 1 {
-			return parsedAlg{}, syntaxErrorf("algorithm identifier: RSASSA-PSS: trailerField must be 1")
+			return parsedAlg{}, SyntaxErrorf("algorithm identifier: RSASSA-PSS: trailerField must be 1")
 		}
 	}
 	if !params.Empty() {
-		return parsedAlg{}, syntaxErrorf("algorithm identifier: RSASSA-PSS: trailing parameters")
+		return parsedAlg{}, SyntaxErrorf("algorithm identifier: RSASSA-PSS: trailing parameters")
 	}
 	if hash == crypto.SHA1 || hash != mgfHash {
 		return parsedAlg{}, fmt.Errorf("algorithm identifier: RSASSA-PSS with hash %v and MGF1 hash %v not accepted: %w", hash, mgfHash, ErrAuthentication)
@@ -519,7 +482,7 @@ func VerifyAuth(a *Auth, pub crypto.PublicKey, signedOctets []byte, accepted ...
 		s, sig = SigRSAPKCS1SHA1, a.Data
 	case AuthDigitalSignature:
 		if len(a.Data) < 1 || int(a.Data[0])+1 > len(a.Data) {
-			return 0, fmt.Errorf("ike: AUTH payload: %w", syntaxErrorf("algorithm identifier length exceeds authentication data of %d octets", len(a.Data)))
+			return 0, fmt.Errorf("ike: AUTH payload: %w", SyntaxErrorf("algorithm identifier length exceeds authentication data of %d octets", len(a.Data)))
 		}
 		alg, err := parseAlgorithmIdentifier(a.Data[1 : 1+int(a.Data[0])])
 		if err != nil {

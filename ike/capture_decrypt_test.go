@@ -117,7 +117,7 @@ func TestCapturesDecryptStrongSwan(t *testing.T) {
 				}
 				// Our encoding of the decrypted payloads is byte-exact.
 				sk := m.Payloads[len(m.Payloads)-1].(*Encrypted)
-				pt, err := ciph.open("SK", sk.aad, sk.Body)
+				pt, err := ciph.Open("SK", sk.aad, sk.Body)
 				if err != nil {
 					t.Fatalf("#%d: %v", c.index, err)
 				}

@@ -79,7 +79,7 @@ func TestDHPublicLengths(t *testing.T) {
 // (p ≡ 23 mod 24).
 func TestMODPPrimes(t *testing.T) {
 	for g, bits := range map[DHGroup]int{DHMODP2048: 2048, DHMODP3072: 3072, DHMODP4096: 4096} {
-		p := g.modp()
+		p := modpPrime(g)
 		h := p.Text(16)
 		if p.BitLen() != bits || !strings.HasPrefix(h, "ffffffffffffffffc90fdaa22168c234") || !strings.HasSuffix(h, "ffffffffffffffff") {
 			t.Errorf("%v: %d bits", g, p.BitLen())
@@ -101,7 +101,7 @@ func TestMODPValidation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := DHMODP2048.modp()
+	p := modpPrime(DHMODP2048)
 	pad := func(x *big.Int) []byte { return x.FillBytes(make([]byte, 256)) }
 	for name, v := range map[string][]byte{
 		"zero":  make([]byte, 256),

@@ -199,7 +199,7 @@ func TestSelectUnknownTransformType(t *testing.T) {
 			continue
 		}
 		for _, x := range sel.Proposal(spi).Transforms {
-			if !x.Type.understood() {
+			if !understood(x.Type) {
 				t.Errorf("%s: the answer carries %v", tc.name, x.Type)
 			}
 		}

@@ -122,7 +122,7 @@ func TestSKMalformed(t *testing.T) {
 		hdr, _ := (&Message{Header: Header{Exchange: Informational}}).MarshalEncrypted(ci)
 		aad := hdr[:HeaderLen+4]
 		for _, n := range []int{0, 1, ci.ivLen(), ci.ivLen() + ci.icvLen(), ci.ivLen() + ci.icvLen() + 3} {
-			if _, err := ci.open("SK", aad, make([]byte, n)); err == nil {
+			if _, err := ci.Open("SK", aad, make([]byte, n)); err == nil {
 				t.Errorf("%v: %d-octet body accepted", s, n)
 			}
 		}
@@ -134,7 +134,7 @@ func TestSKMalformed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = ci.open("SK", aad, sealed[len(aad):])
+		_, err = ci.Open("SK", aad, sealed[len(aad):])
 		var se *SyntaxError
 		if !errors.As(err, &se) || !strings.Contains(err.Error(), "pad length") {
 			t.Errorf("%v: bad pad length: %v", s, err)
@@ -231,48 +231,4 @@ func descending(n int) []int {
 		o[i], o[j] = o[j], o[i]
 	}
 	return o
-}
-
-// TestReassemblerBounds checks the limits and the RFC 7383 §2.6.1 rules.
-func TestReassemblerBounds(t *testing.T) {
-	r := Reassembler{MaxFragments: 4, MaxBytes: 100}
-	if _, err := r.AddFragment(1, 1, 5, PayloadIDi, []byte{1}); err == nil || !strings.Contains(err.Error(), "total fragments 5 exceeds limit 4") {
-		t.Errorf("count limit: %v", err)
-	}
-	if _, err := r.AddFragment(1, 1, 2, PayloadIDi, make([]byte, 60)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.AddFragment(1, 2, 2, PayloadNone, make([]byte, 60)); err == nil || !strings.Contains(err.Error(), "exceed 100 octets") {
-		t.Errorf("byte limit: %v", err)
-	}
-	// After the byte-limit failure everything was dropped.
-	if done, err := r.AddFragment(1, 2, 2, PayloadNone, make([]byte, 10)); done || err != nil {
-		t.Errorf("after reset: %v %v", done, err)
-	}
-	// More fragments announced: restart; fewer: ignore.
-	var r2 Reassembler
-	r2.AddFragment(3, 1, 2, PayloadIDr, []byte("a"))
-	if done, _ := r2.AddFragment(3, 1, 3, PayloadIDr, []byte("A")); done {
-		t.Fatal("done early")
-	}
-	if done, _ := r2.AddFragment(3, 2, 2, PayloadNone, []byte("b")); done {
-		t.Fatal("smaller total completed the message")
-	}
-	r2.AddFragment(3, 2, 3, PayloadNone, []byte("B"))
-	if done, _ := r2.AddFragment(3, 3, 3, PayloadNone, []byte("C")); !done {
-		t.Fatal("not done")
-	}
-	if first, data := r2.Assembled(); first != PayloadIDr || string(data) != "ABC" {
-		t.Errorf("assembled %v %q", first, data)
-	}
-	var r3 Reassembler
-	r3.AddFragment(3, 1, 2, PayloadIDr, []byte("a"))
-	if _, err := r3.AddFragment(4, 2, 2, PayloadNone, []byte("b")); err == nil {
-		t.Errorf("fragment of another message accepted")
-	}
-	for _, bad := range [][2]uint16{{0, 1}, {2, 1}, {1, 0}} {
-		if _, err := r3.AddFragment(3, bad[0], bad[1], PayloadNone, nil); err == nil {
-			t.Errorf("fragment %d/%d accepted", bad[0], bad[1])
-		}
-	}
 }
