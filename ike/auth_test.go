@@ -15,6 +15,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/oemesh/oemesh/ike/internal/wire"
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
@@ -111,7 +112,7 @@ func TestSignVerify(t *testing.T) {
 		if _, err := VerifyAuth(a, keys[kn].Public(), append([]byte{0}, msg...)); !errors.Is(err, ErrAuthentication) {
 			t.Errorf("%v: other octets: %v", s, err)
 		}
-		bad := &Auth{Method: a.Method, Data: append([]byte(nil), a.Data...)}
+		bad := &wire.Auth{Method: a.Method, Data: append([]byte(nil), a.Data...)}
 		bad.Data[len(bad.Data)-3] ^= 1
 		if _, err := VerifyAuth(bad, keys[kn].Public(), msg); !errors.Is(err, ErrAuthentication) {
 			t.Errorf("%v: altered signature: %v", s, err)
@@ -162,7 +163,7 @@ func TestVerifyPSSParameters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &Auth{Method: AuthDigitalSignature, Data: append(append([]byte{byte(len(alg))}, alg...), sig...)}
+	a := &wire.Auth{Method: AuthDigitalSignature, Data: append(append([]byte{byte(len(alg))}, alg...), sig...)}
 	if s, err := VerifyAuth(a, k.Public(), msg); err != nil || s != SigRSAPSSSHA512 {
 		t.Errorf("salt 20: %v %v", s, err)
 	}
@@ -173,12 +174,12 @@ func TestVerifyPSSParameters(t *testing.T) {
 		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {})
 	})
 	alg2 := b2.BytesOrPanic()
-	a2 := &Auth{Method: AuthDigitalSignature, Data: append(append([]byte{byte(len(alg2))}, alg2...), sig...)}
+	a2 := &wire.Auth{Method: AuthDigitalSignature, Data: append(append([]byte{byte(len(alg2))}, alg2...), sig...)}
 	if _, err := VerifyAuth(a2, k.Public(), msg); !errors.Is(err, ErrAuthentication) {
 		t.Errorf("PSS with SHA-1 defaults: %v", err)
 	}
 	for _, bad := range [][]byte{{}, {5, 1, 2}, {0}, {3, 0x30, 0x01, 0x00, 0xff}} {
-		if _, err := VerifyAuth(&Auth{Method: AuthDigitalSignature, Data: bad}, k.Public(), msg); !errors.Is(err, ErrAuthentication) && err == nil {
+		if _, err := VerifyAuth(&wire.Auth{Method: AuthDigitalSignature, Data: bad}, k.Public(), msg); !errors.Is(err, ErrAuthentication) && err == nil {
 			t.Errorf("AUTH data %x accepted", bad)
 		}
 	}

@@ -40,6 +40,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/oemesh/oemesh/ike/internal/wire"
 	"github.com/oemesh/oemesh/internal/clock"
 )
 
@@ -281,12 +282,12 @@ type Trace struct {
 	PeerAuthVerified bool
 	// VendorIDs and Notifies the peer sent, over all exchanges.
 	VendorIDs [][]byte
-	Notifies  []NotifyType
+	Notifies  []wire.NotifyType
 }
 
 // ExchangeTrace is one request/response exchange as seen by the initiator.
 type ExchangeTrace struct {
-	Exchange    ExchangeType
+	Exchange    wire.ExchangeType
 	MessageID   uint32
 	Start       time.Time
 	Duration    time.Duration
@@ -294,7 +295,7 @@ type ExchangeTrace struct {
 	SentBytes   int
 	RecvBytes   int
 	Fragments   int // fragments sent for the request
-	Notifies    []NotifyType
+	Notifies    []wire.NotifyType
 	Error       string
 }
 

@@ -4,6 +4,8 @@ import (
 	"crypto/hmac"
 	"crypto/sha1"
 	"net/netip"
+
+	"github.com/oemesh/oemesh/ike/internal/wire"
 )
 
 // The well-known IKE ports (RFC 7296 §2, RFC 3948). The sockets on them
@@ -29,10 +31,10 @@ func NATDetectionHash(spii, spir SPI, ap netip.AddrPort) []byte {
 // NATDetectionNotifies returns the NAT_DETECTION_SOURCE_IP and
 // NAT_DETECTION_DESTINATION_IP notifies for a message sent from local to
 // remote.
-func NATDetectionNotifies(spii, spir SPI, local, remote netip.AddrPort) []*Notify {
-	return []*Notify{
-		{NotifyType: NotifyNATDetectionSourceIP, Data: NATDetectionHash(spii, spir, local)},
-		{NotifyType: NotifyNATDetectionDestinationIP, Data: NATDetectionHash(spii, spir, remote)},
+func NATDetectionNotifies(spii, spir SPI, local, remote netip.AddrPort) []*wire.Notify {
+	return []*wire.Notify{
+		{NotifyType: wire.NotifyNATDetectionSourceIP, Data: NATDetectionHash(spii, spir, local)},
+		{NotifyType: wire.NotifyNATDetectionDestinationIP, Data: NATDetectionHash(spii, spir, remote)},
 	}
 }
 
@@ -51,21 +53,21 @@ type NATStatus struct {
 // DetectNAT evaluates the NAT detection notifies of m, received at local
 // from remote. Either NAT means IKE moves to port 4500 and ESP is UDP
 // encapsulated.
-func DetectNAT(m *Message, local, remote netip.AddrPort) NATStatus {
+func DetectNAT(m *wire.Message, local, remote netip.AddrPort) NATStatus {
 	var st NATStatus
 	src := NATDetectionHash(m.SPIi, m.SPIr, remote)
 	dst := NATDetectionHash(m.SPIi, m.SPIr, local)
 	var sawSrc, sawDst, srcOK, dstOK bool
 	for _, p := range m.Payloads {
-		n, ok := p.(*Notify)
+		n, ok := p.(*wire.Notify)
 		if !ok {
 			continue
 		}
 		switch n.NotifyType {
-		case NotifyNATDetectionSourceIP:
+		case wire.NotifyNATDetectionSourceIP:
 			sawSrc = true
 			srcOK = srcOK || hmac.Equal(n.Data, src)
-		case NotifyNATDetectionDestinationIP:
+		case wire.NotifyNATDetectionDestinationIP:
 			sawDst = true
 			dstOK = dstOK || hmac.Equal(n.Data, dst)
 		}

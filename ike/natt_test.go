@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oemesh/oemesh/ike/internal/wire"
 	"github.com/oemesh/oemesh/internal/clock/clocktest"
 )
 
@@ -28,7 +29,7 @@ func TestNATDetectionHash(t *testing.T) {
 	}
 
 	local, remote := netip.MustParseAddrPort("192.0.2.1:500"), netip.MustParseAddrPort("192.0.2.2:500")
-	m := &Message{Header: Header{SPIi: spii}}
+	m := &wire.Message{Header: wire.Header{SPIi: spii}}
 	for _, n := range NATDetectionNotifies(spii, spir, remote, local) { // as the peer sent them
 		m.Payloads = append(m.Payloads, n)
 	}
@@ -41,7 +42,7 @@ func TestNATDetectionHash(t *testing.T) {
 	if st := DetectNAT(m, netip.MustParseAddrPort("10.0.0.1:500"), remote); st != (NATStatus{Checked: true, LocalBehindNAT: true}) {
 		t.Errorf("local NAT: %+v", st)
 	}
-	if st := DetectNAT(&Message{}, local, remote); st.Checked {
+	if st := DetectNAT(&wire.Message{}, local, remote); st.Checked {
 		t.Errorf("checked without notifies")
 	}
 }
@@ -91,7 +92,7 @@ func TestCookies(t *testing.T) {
 		t.Error("stale secret survived an idle hour")
 	}
 	n, _ := c.Notify(ni, ip, spi)
-	if n.NotifyType != NotifyCookie || !c.Verify(n.Data, ni, ip, spi) {
+	if n.NotifyType != wire.NotifyCookie || !c.Verify(n.Data, ni, ip, spi) {
 		t.Error("COOKIE notify")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"sync/atomic"
 
+	"github.com/oemesh/oemesh/ike/internal/wire"
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
@@ -185,11 +186,11 @@ func (c *SKCipher) Open(what string, aad, body []byte) ([]byte, error) {
 	iv, icv := c.ivLen(), c.icvLen()
 	bs := encrs[c.encr.ID].blockSize
 	if len(body) < iv+icv+bs {
-		return nil, fmt.Errorf("ike: %s payload: %w", what, SyntaxErrorf("%d octets, less than IV %d + one block %d + ICV %d", len(body), iv, bs, icv))
+		return nil, fmt.Errorf("ike: %s payload: %w", what, wire.SyntaxErrorf("%d octets, less than IV %d + one block %d + ICV %d", len(body), iv, bs, icv))
 	}
 	ctLen := len(body) - iv - icv
 	if ctLen%bs != 0 {
-		return nil, fmt.Errorf("ike: %s payload: %w", what, SyntaxErrorf("ciphertext of %d octets is not a multiple of the block size %d", ctLen, bs))
+		return nil, fmt.Errorf("ike: %s payload: %w", what, wire.SyntaxErrorf("ciphertext of %d octets is not a multiple of the block size %d", ctLen, bs))
 	}
 	var pt []byte
 	if c.encr.ID.AEAD() {
@@ -218,7 +219,7 @@ func (c *SKCipher) Open(what string, aad, body []byte) ([]byte, error) {
 	}
 	padLen := int(pt[len(pt)-1])
 	if padLen+1 > len(pt) {
-		return nil, fmt.Errorf("ike: %s payload: %w", what, SyntaxErrorf("pad length %d exceeds plaintext of %d octets", padLen, len(pt)))
+		return nil, fmt.Errorf("ike: %s payload: %w", what, wire.SyntaxErrorf("pad length %d exceeds plaintext of %d octets", padLen, len(pt)))
 	}
 	return pt[:len(pt)-1-padLen], nil
 }

@@ -7,6 +7,8 @@ import (
 	"crypto/sha512"
 	"fmt"
 	"hash"
+
+	"github.com/oemesh/oemesh/ike/internal/wire"
 )
 
 // EncrID is an encryption algorithm (transform type 1).
@@ -71,7 +73,7 @@ var encrs = map[EncrID]encrInfo{
 	EncrChaCha20Poly1305: {aead: true, fixedKey: 32, saltLen: 4, ivLen: 8, blockSize: 1, icvLen: 16},
 }
 
-func (e EncrID) String() string { return TransformIDName(TransformENCR, uint16(e)) }
+func (e EncrID) String() string { return wire.TransformIDName(TransformENCR, uint16(e)) }
 
 // AEAD reports whether e is a combined-mode cipher that needs no INTEG.
 func (e EncrID) AEAD() bool { return encrs[e].aead }
@@ -82,7 +84,7 @@ type EncrAlg struct {
 	KeyBits int // 0 for ciphers without a Key Length attribute
 }
 
-func (a EncrAlg) String() string { return EncrName(uint16(a.ID), a.KeyBits) }
+func (a EncrAlg) String() string { return wire.EncrName(uint16(a.ID), a.KeyBits) }
 
 // check reports whether the algorithm and key length are implemented.
 func (a EncrAlg) check() error {
@@ -125,7 +127,7 @@ var prfs = map[PRFID]prfInfo{
 	PRFHMACSHA2_512: {sha512.New},
 }
 
-func (p PRFID) String() string { return TransformIDName(TransformPRF, uint16(p)) }
+func (p PRFID) String() string { return wire.TransformIDName(TransformPRF, uint16(p)) }
 
 // Size is the PRF output length in octets (and the length of SK_d,
 // SK_pi and SK_pr).
@@ -164,7 +166,7 @@ var integs = map[IntegID]integInfo{
 	IntegHMACSHA2_512_256: {sha512.New, 64, 32},
 }
 
-func (i IntegID) String() string { return TransformIDName(TransformINTEG, uint16(i)) }
+func (i IntegID) String() string { return wire.TransformIDName(TransformINTEG, uint16(i)) }
 
 // KeyLen is the integrity key length in octets (0 for NONE).
 func (i IntegID) KeyLen() int { return integs[i].keyLen }
@@ -182,4 +184,4 @@ func (i IntegID) check() error {
 	return nil
 }
 
-func (e ESN) String() string { return TransformIDName(TransformESN, uint16(e)) }
+func (e ESN) String() string { return wire.TransformIDName(TransformESN, uint16(e)) }

@@ -1,6 +1,6 @@
-package ike
+package wire
 
-// NonESPMarker prefixes IKE messages on port 4500 (RFC 3948 §2.2).
+// nonESPMarker prefixes IKE messages on port 4500 (RFC 3948 §2.2).
 var nonESPMarker = [4]byte{}
 
 // Demux4500 classifies a datagram received on UDP port 4500: an IKE

@@ -1,4 +1,4 @@
-package ike
+package wire
 
 // DHGroup is a key exchange method (transform type 4).
 type DHGroup uint16

@@ -1,4 +1,4 @@
-package ike
+package wire
 
 import (
 	"fmt"
@@ -141,6 +141,10 @@ type Reassembler struct {
 	have    int
 	bytes   int
 }
+
+// Other reports whether r is collecting the fragments of a message other
+// than msgID; the engine then starts over for the new message.
+func (r *Reassembler) Other(msgID uint32) bool { return r.started && r.msgID != msgID }
 
 // Reset discards everything collected.
 func (r *Reassembler) Reset() {

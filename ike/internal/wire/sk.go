@@ -1,4 +1,4 @@
-package ike
+package wire
 
 import (
 	"fmt"
@@ -68,8 +68,8 @@ func (m *Message) MarshalEncrypted(c Cipher) ([]byte, error) {
 }
 
 // Decrypt checks and decrypts the SK payload that ends m.Payloads and
-// replaces it with the payloads it carried. Integrity failures wrap
-// ErrIntegrity; the message must then be dropped silently.
+// replaces it with the payloads it carried. Integrity failures are c's
+// (ike.ErrIntegrity); the message must then be dropped silently.
 func (m *Message) Decrypt(c Cipher) error {
 	if len(m.Payloads) == 0 {
 		return fmt.Errorf("ike: %v: no SK payload", m.Exchange)

@@ -1,4 +1,4 @@
-package ike
+package wire
 
 import (
 	"bytes"
@@ -6,10 +6,27 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/oemesh/oemesh/internal/pcap"
 )
+
+// capturesDir holds real peers' IKE traffic (strongSwan, Libreswan, oemesh).
+const capturesDir = "../../../testdata/captures"
+
+// payloadTypes lists payload types, notifies by name, for failure messages.
+func payloadTypes(ps []Payload) string {
+	var s []string
+	for _, p := range ps {
+		if n, ok := p.(*Notify); ok {
+			s = append(s, "N("+n.NotifyType.String()+")")
+			continue
+		}
+		s = append(s, p.Type().String())
+	}
+	return strings.Join(s, " ")
+}
 
 // addCaptureSeeds adds every IKE message of the captures as a seed.
 func addCaptureSeeds(f *testing.F, add func(msg []byte)) {

@@ -1,4 +1,4 @@
-package ike
+package wire
 
 import (
 	"encoding/binary"

@@ -1,4 +1,4 @@
-package ike
+package wire
 
 import "fmt"
 
