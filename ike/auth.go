@@ -81,9 +81,9 @@ func (h HashAlgorithm) String() string {
 // signatures.
 var supportedHashes = [...]HashAlgorithm{HashSHA2_256, HashSHA2_384, HashSHA2_512, HashIdentity}
 
-// SignatureHashNotify returns the SIGNATURE_HASH_ALGORITHMS notify for
+// signatureHashNotify returns the SIGNATURE_HASH_ALGORITHMS notify for
 // hs, or for everything we verify when hs is empty.
-func SignatureHashNotify(hs ...HashAlgorithm) *wire.Notify {
+func signatureHashNotify(hs ...HashAlgorithm) *wire.Notify {
 	if len(hs) == 0 {
 		hs = supportedHashes[:]
 	}
@@ -94,8 +94,8 @@ func SignatureHashNotify(hs ...HashAlgorithm) *wire.Notify {
 	return n
 }
 
-// ParseSignatureHashes decodes a SIGNATURE_HASH_ALGORITHMS notify.
-func ParseSignatureHashes(n *wire.Notify) ([]HashAlgorithm, error) {
+// parseSignatureHashes decodes a SIGNATURE_HASH_ALGORITHMS notify.
+func parseSignatureHashes(n *wire.Notify) ([]HashAlgorithm, error) {
 	if n.NotifyType != wire.NotifySignatureHashAlgorithms {
 		return nil, fmt.Errorf("ike: notify %v is not SIGNATURE_HASH_ALGORITHMS", n.NotifyType)
 	}
@@ -435,10 +435,10 @@ func digest(h crypto.Hash, msg []byte) []byte {
 	return d.Sum(nil)
 }
 
-// SignAuth signs signedOctets with key and returns the AUTH payload:
+// signAuth signs signedOctets with key and returns the AUTH payload:
 // method 1 for SigRSAPKCS1SHA1, otherwise method 14 with the RFC 7427
 // AlgorithmIdentifier prefix. rnd nil means crypto/rand.
-func SignAuth(key crypto.Signer, s SignatureScheme, signedOctets []byte, rnd io.Reader) (*wire.Auth, error) {
+func signAuth(key crypto.Signer, s SignatureScheme, signedOctets []byte, rnd io.Reader) (*wire.Auth, error) {
 	info, ok := sigSchemes[s]
 	if !ok {
 		return nil, fmt.Errorf("ike: sign AUTH: unknown %v", s)
@@ -470,11 +470,11 @@ func SignAuth(key crypto.Signer, s SignatureScheme, signedOctets []byte, rnd io.
 	return &wire.Auth{Method: AuthDigitalSignature, Data: data}, nil
 }
 
-// VerifyAuth checks a signature AUTH payload (method 1 or 14) over
+// verifyAuth checks a signature AUTH payload (method 1 or 14) over
 // signedOctets with the peer's public key. accepted, when not empty,
 // restricts method 14 to the listed schemes. Failures wrap
 // ErrAuthentication.
-func VerifyAuth(a *wire.Auth, pub crypto.PublicKey, signedOctets []byte, accepted ...SignatureScheme) (SignatureScheme, error) {
+func verifyAuth(a *wire.Auth, pub crypto.PublicKey, signedOctets []byte, accepted ...SignatureScheme) (SignatureScheme, error) {
 	var s SignatureScheme
 	var sig []byte
 	salt := 0
@@ -534,9 +534,9 @@ func VerifyAuth(a *wire.Auth, pub crypto.PublicKey, signedOctets []byte, accepte
 	return s, nil
 }
 
-// DescribeAuth summarises an AUTH payload for logs: the method and, for
+// describeAuth summarises an AUTH payload for logs: the method and, for
 // method 14, the signature algorithm.
-func DescribeAuth(a *wire.Auth) string {
+func describeAuth(a *wire.Auth) string {
 	if a.Method != AuthDigitalSignature || len(a.Data) < 1 || int(a.Data[0])+1 > len(a.Data) {
 		return a.Method.String()
 	}

@@ -69,7 +69,7 @@ func BenchmarkAuthSign(b *testing.B) {
 	for _, s := range []SignatureScheme{SigRSAPKCS1SHA1, SigRSAPKCS1SHA256, SigRSAPSSSHA256, SigRSAPSSSHA512, SigECDSAP256SHA256, SigECDSAP384SHA384, SigECDSAP521SHA512, SigEd25519} {
 		b.Run(s.String(), func(b *testing.B) {
 			for b.Loop() {
-				if _, err := SignAuth(keys[schemeKeys[s]], s, benchOctets, nil); err != nil {
+				if _, err := signAuth(keys[schemeKeys[s]], s, benchOctets, nil); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -98,13 +98,13 @@ func BenchmarkAuthVerify(b *testing.B) {
 	keys := signers(b)
 	for _, s := range []SignatureScheme{SigRSAPKCS1SHA1, SigRSAPKCS1SHA256, SigRSAPSSSHA256, SigRSAPSSSHA512, SigECDSAP256SHA256, SigECDSAP384SHA384, SigECDSAP521SHA512, SigEd25519} {
 		k := keys[schemeKeys[s]]
-		a, err := SignAuth(k, s, benchOctets, nil)
+		a, err := signAuth(k, s, benchOctets, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Run(s.String(), func(b *testing.B) {
 			for b.Loop() {
-				if _, err := VerifyAuth(a, k.Public(), benchOctets); err != nil {
+				if _, err := verifyAuth(a, k.Public(), benchOctets); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -164,9 +164,9 @@ func BenchmarkParseIKESAInit(b *testing.B) {
 		&wire.KE{Group: DHMODP2048, Data: make([]byte, 256)},
 		&wire.Nonce{Data: make([]byte, 32)},
 		&wire.Notify{NotifyType: wire.NotifyFragmentationSupported},
-		SignatureHashNotify(),
-		NATDetectionNotifies(SPI{1}, SPI{}, netip.MustParseAddrPort("192.0.2.1:500"), netip.MustParseAddrPort("192.0.2.2:500"))[0],
-		NATDetectionNotifies(SPI{1}, SPI{}, netip.MustParseAddrPort("192.0.2.1:500"), netip.MustParseAddrPort("192.0.2.2:500"))[1],
+		signatureHashNotify(),
+		natDetectionNotifies(SPI{1}, SPI{}, netip.MustParseAddrPort("192.0.2.1:500"), netip.MustParseAddrPort("192.0.2.2:500"))[0],
+		natDetectionNotifies(SPI{1}, SPI{}, netip.MustParseAddrPort("192.0.2.1:500"), netip.MustParseAddrPort("192.0.2.2:500"))[1],
 		&wire.VendorID{Data: wire.VendorIDOpportunisticIPsec},
 	}}
 	raw, err := m.Marshal()

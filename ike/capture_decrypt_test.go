@@ -74,7 +74,7 @@ func TestCapturesDecryptStrongSwan(t *testing.T) {
 	cases := []struct {
 		name   string
 		method AuthMethod
-		scheme string // DescribeAuth of method 14
+		scheme string // describeAuth of method 14
 	}{
 		{"strongswan-ikev2-psk", AuthSharedKey, "SHARED_KEY_MIC"},
 		{"strongswan-ikev2-rsa", AuthDigitalSignature, "DIGITAL_SIGNATURE(sha256WithRSAEncryption)"},
@@ -184,8 +184,8 @@ func checkStrongSwanIKEAuth(t *testing.T, m *wire.Message, method AuthMethod, sc
 				t.Errorf("%v = %v, want ID_IPV4_ADDR %v", p.Type(), p.Identity, want)
 			}
 		case *wire.Auth:
-			if p.Method != method || DescribeAuth(p) != scheme {
-				t.Errorf("AUTH %s, want method %d %s", DescribeAuth(p), method, scheme)
+			if p.Method != method || describeAuth(p) != scheme {
+				t.Errorf("AUTH %s, want method %d %s", describeAuth(p), method, scheme)
 			}
 			if method == AuthDigitalSignature {
 				// strongSwan's AlgorithmIdentifier is byte-identical to ours.

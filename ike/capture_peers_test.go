@@ -133,7 +133,7 @@ func TestCapturePeerProposals(t *testing.T) {
 		if ke.Group != DHCurve25519 || len(ke.Data) != 32 {
 			t.Errorf("KE %v/%d", ke.Group, len(ke.Data))
 		}
-		hs, err := ParseSignatureHashes(req.Notify(wire.NotifySignatureHashAlgorithms))
+		hs, err := parseSignatureHashes(req.Notify(wire.NotifySignatureHashAlgorithms))
 		if err != nil || len(hs) != 4 || hs[3] != HashIdentity {
 			t.Errorf("signature hashes %v %v", hs, err)
 		}

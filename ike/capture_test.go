@@ -113,7 +113,7 @@ func TestCapturesParse(t *testing.T) {
 				// source hash ("faking NAT situation to enforce UDP
 				// encapsulation"); the destination hash must still match.
 				want := NATStatus{Checked: true, RemoteBehindNAT: strings.Contains(c.file, "libipsec")}
-				if st := DetectNAT(m, c.dst, c.src); st != want {
+				if st := detectNAT(m, c.dst, c.src); st != want {
 					t.Errorf("%s #%d: NAT detection %+v, want %+v (hashes of %v/%v)", c.file, c.index, st, want, c.src, c.dst)
 				}
 			}

@@ -275,7 +275,7 @@ type Trace struct {
 	// NAT: what detection said, and whether IKE moved to 4500.
 	LocalBehindNAT, RemoteBehindNAT, NATT bool
 	// PeerAuthMethod is the peer's AUTH method and scheme as described by
-	// DescribeAuth; PeerAuthVerified whether it checked out.
+	// describeAuth; PeerAuthVerified whether it checked out.
 	PeerID           Identity
 	PeerAuthMethod   AuthMethod
 	PeerAuthScheme   string

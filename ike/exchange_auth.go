@@ -72,7 +72,7 @@ func (sa *ikeSA) makeAuth(kind AuthKind, id Identity, pskPeer Identity) (*wire.A
 		if err != nil {
 			return nil, err
 		}
-		return SignAuth(cred.Signer, scheme, octets, sa.e.cfg.Rand)
+		return signAuth(cred.Signer, scheme, octets, sa.e.cfg.Rand)
 	}
 	return nil, fmt.Errorf("ike: cannot authenticate with %v", kind)
 }
@@ -180,7 +180,7 @@ func (sa *ikeSA) verifyPeerAuth(a *wire.Auth, id Identity, pk peerKeys) (string,
 		}
 		var last error
 		for _, k := range pk.keys {
-			s, err := VerifyAuth(a, k, octets)
+			s, err := verifyAuth(a, k, octets)
 			if err == nil {
 				return s.String(), nil
 			}

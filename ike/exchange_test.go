@@ -32,9 +32,9 @@ func TestLoopbackExchange(t *testing.T) {
 		&wire.KE{Group: iDH.Group(), Data: iDH.Public()},
 		&wire.Nonce{Data: ni},
 		&wire.Notify{NotifyType: wire.NotifyFragmentationSupported},
-		SignatureHashNotify(),
+		signatureHashNotify(),
 	}}
-	for _, n := range NATDetectionNotifies(spii, SPI{}, iAddr, rAddr) {
+	for _, n := range natDetectionNotifies(spii, SPI{}, iAddr, rAddr) {
 		req.Payloads = append(req.Payloads, n)
 	}
 	reqRaw, err := req.Marshal()
@@ -52,7 +52,7 @@ func TestLoopbackExchange(t *testing.T) {
 	if err != nil || sel.DH != ke.Group {
 		t.Fatalf("select: %+v %v", sel, err)
 	}
-	if st := DetectNAT(rreq, rAddr, iAddr); st != (NATStatus{Checked: true}) {
+	if st := detectNAT(rreq, rAddr, iAddr); st != (NATStatus{Checked: true}) {
 		t.Fatalf("responder NAT: %+v", st)
 	}
 	rDH, _ := GenerateDH(sel.DH, nil)

@@ -185,10 +185,10 @@ func FuzzAuthData(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		a := &wire.Auth{Method: AuthDigitalSignature, Data: data}
 		for _, k := range []string{"rsa", "p256", "ed25519"} {
-			if _, err := VerifyAuth(a, pub[k].Public(), []byte("octets")); err == nil {
+			if _, err := verifyAuth(a, pub[k].Public(), []byte("octets")); err == nil {
 				t.Fatalf("forged signature accepted: %x", data)
 			}
 		}
-		_ = DescribeAuth(a)
+		_ = describeAuth(a)
 	})
 }

@@ -157,7 +157,7 @@ func (e *Engine) handleInitRequest(pkt []byte, h wire.Header, local, remote neti
 		e.log.Warn("ike: keys", "err", err)
 		return
 	}
-	nat := DetectNAT(m, local, remote)
+	nat := detectNAT(m, local, remote)
 	sa.behindNAT, sa.peerBehindNAT = nat.LocalBehindNAT, nat.RemoteBehindNAT
 	sa.natt = local.Port() == e.cfg.NATTPort
 	sa.notePeerCaps(m)
@@ -167,12 +167,12 @@ func (e *Engine) handleInitRequest(pkt []byte, h wire.Header, local, remote neti
 		&wire.KE{Group: sel.DH, Data: dh.Public()},
 		&wire.Nonce{Data: nr},
 	}
-	for _, n := range NATDetectionNotifies(sa.spii, sa.spir, local, remote) {
+	for _, n := range natDetectionNotifies(sa.spii, sa.spir, local, remote) {
 		resp = append(resp, n)
 	}
 	resp = append(resp, &wire.Notify{NotifyType: wire.NotifyFragmentationSupported})
 	if !e.cfg.NoSignatureHashes {
-		resp = append(resp, SignatureHashNotify())
+		resp = append(resp, signatureHashNotify())
 	}
 	if hasVendorID(m, wire.VendorIDOpportunisticIPsec) {
 		resp = append(resp, &wire.VendorID{Data: wire.VendorIDOpportunisticIPsec})
@@ -263,7 +263,7 @@ func (sa *ikeSA) notePeerCaps(m *wire.Message) {
 		case wire.NotifyFragmentationSupported:
 			sa.peerFrag = true
 		case wire.NotifySignatureHashAlgorithms:
-			if hs, err := ParseSignatureHashes(n); err == nil {
+			if hs, err := parseSignatureHashes(n); err == nil {
 				sa.hashes = hs
 			}
 		}

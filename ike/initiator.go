@@ -197,12 +197,12 @@ func (sa *ikeSA) sendInit() error {
 		&wire.SA{Proposals: in.offer(in.group)},
 		&wire.KE{Group: in.group, Data: sa.dh.Public()},
 		&wire.Nonce{Data: sa.ni})
-	for _, n := range NATDetectionNotifies(sa.spii, SPI{}, sa.local, sa.remote) {
+	for _, n := range natDetectionNotifies(sa.spii, SPI{}, sa.local, sa.remote) {
 		ps = append(ps, n)
 	}
 	ps = append(ps, &wire.Notify{NotifyType: wire.NotifyFragmentationSupported})
 	if !e.cfg.NoSignatureHashes {
-		ps = append(ps, SignatureHashNotify())
+		ps = append(ps, signatureHashNotify())
 	}
 	if in.opts.Auth == AuthKindNull {
 		ps = append(ps, &wire.VendorID{Data: wire.VendorIDOpportunisticIPsec})
@@ -296,7 +296,7 @@ func (sa *ikeSA) onInitResponse(m *wire.Message) {
 	}
 	sa.dh = nil
 	in.trace.IKESuite = sa.suite
-	nat := DetectNAT(m, sa.local, sa.remote)
+	nat := detectNAT(m, sa.local, sa.remote)
 	in.trace.LocalBehindNAT, in.trace.RemoteBehindNAT = nat.LocalBehindNAT, nat.RemoteBehindNAT
 	sa.behindNAT, sa.peerBehindNAT = nat.LocalBehindNAT, nat.RemoteBehindNAT
 	if nat.LocalBehindNAT || nat.RemoteBehindNAT {
@@ -417,7 +417,7 @@ func (sa *ikeSA) onAuthResponse(m *wire.Message) {
 		sa.die(fmt.Errorf("ike: IKE_AUTH response from %v without %s", sa.remote, missing(idr == nil, "IDr", auth == nil, "AUTH")), false)
 		return
 	}
-	in.trace.PeerID, in.trace.PeerAuthMethod, in.trace.PeerAuthScheme = idr.Identity, auth.Method, DescribeAuth(auth)
+	in.trace.PeerID, in.trace.PeerAuthMethod, in.trace.PeerAuthScheme = idr.Identity, auth.Method, describeAuth(auth)
 	kind := authKindOf(auth.Method)
 	want := in.opts.PeerAuth
 	if want == AuthKindNone {

@@ -28,10 +28,10 @@ func NATDetectionHash(spii, spir SPI, ap netip.AddrPort) []byte {
 	return h.Sum(nil)
 }
 
-// NATDetectionNotifies returns the NAT_DETECTION_SOURCE_IP and
+// natDetectionNotifies returns the NAT_DETECTION_SOURCE_IP and
 // NAT_DETECTION_DESTINATION_IP notifies for a message sent from local to
 // remote.
-func NATDetectionNotifies(spii, spir SPI, local, remote netip.AddrPort) []*wire.Notify {
+func natDetectionNotifies(spii, spir SPI, local, remote netip.AddrPort) []*wire.Notify {
 	return []*wire.Notify{
 		{NotifyType: wire.NotifyNATDetectionSourceIP, Data: NATDetectionHash(spii, spir, local)},
 		{NotifyType: wire.NotifyNATDetectionDestinationIP, Data: NATDetectionHash(spii, spir, remote)},
@@ -50,10 +50,10 @@ type NATStatus struct {
 	RemoteBehindNAT bool
 }
 
-// DetectNAT evaluates the NAT detection notifies of m, received at local
+// detectNAT evaluates the NAT detection notifies of m, received at local
 // from remote. Either NAT means IKE moves to port 4500 and ESP is UDP
 // encapsulated.
-func DetectNAT(m *wire.Message, local, remote netip.AddrPort) NATStatus {
+func detectNAT(m *wire.Message, local, remote netip.AddrPort) NATStatus {
 	var st NATStatus
 	src := NATDetectionHash(m.SPIi, m.SPIr, remote)
 	dst := NATDetectionHash(m.SPIi, m.SPIr, local)

@@ -30,19 +30,19 @@ func TestNATDetectionHash(t *testing.T) {
 
 	local, remote := netip.MustParseAddrPort("192.0.2.1:500"), netip.MustParseAddrPort("192.0.2.2:500")
 	m := &wire.Message{Header: wire.Header{SPIi: spii}}
-	for _, n := range NATDetectionNotifies(spii, spir, remote, local) { // as the peer sent them
+	for _, n := range natDetectionNotifies(spii, spir, remote, local) { // as the peer sent them
 		m.Payloads = append(m.Payloads, n)
 	}
-	if st := DetectNAT(m, local, remote); st != (NATStatus{Checked: true}) {
+	if st := detectNAT(m, local, remote); st != (NATStatus{Checked: true}) {
 		t.Errorf("no NAT: %+v", st)
 	}
-	if st := DetectNAT(m, local, netip.MustParseAddrPort("203.0.113.9:1024")); st != (NATStatus{Checked: true, RemoteBehindNAT: true}) {
+	if st := detectNAT(m, local, netip.MustParseAddrPort("203.0.113.9:1024")); st != (NATStatus{Checked: true, RemoteBehindNAT: true}) {
 		t.Errorf("remote NAT: %+v", st)
 	}
-	if st := DetectNAT(m, netip.MustParseAddrPort("10.0.0.1:500"), remote); st != (NATStatus{Checked: true, LocalBehindNAT: true}) {
+	if st := detectNAT(m, netip.MustParseAddrPort("10.0.0.1:500"), remote); st != (NATStatus{Checked: true, LocalBehindNAT: true}) {
 		t.Errorf("local NAT: %+v", st)
 	}
-	if st := DetectNAT(&wire.Message{}, local, remote); st.Checked {
+	if st := detectNAT(&wire.Message{}, local, remote); st.Checked {
 		t.Errorf("checked without notifies")
 	}
 }
