@@ -121,3 +121,14 @@ func TestMODPValidation(t *testing.T) {
 		t.Errorf("g=2: %d octets %v", len(s), err)
 	}
 }
+
+// TestDHGroupsImplemented: the groups the wire format gives a KE length
+// (and so calls supported) are exactly those ike has a curve or prime
+// for.
+func TestDHGroupsImplemented(t *testing.T) {
+	for g := DHGroup(0); g < 256; g++ {
+		if have := dhCurve(g) != nil || modpPrime(g) != nil; have != g.Supported() {
+			t.Errorf("%v: Supported() = %v, but ike has arithmetic: %v", g, g.Supported(), have)
+		}
+	}
+}

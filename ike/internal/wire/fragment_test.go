@@ -48,3 +48,20 @@ func TestReassemblerBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestReassemblerOther: a reassembler is busy with one message ID at a
+// time, and free again after Reset.
+func TestReassemblerOther(t *testing.T) {
+	var r Reassembler
+	if r.Other(1) {
+		t.Error("an empty reassembler is collecting another message")
+	}
+	r.AddFragment(7, 1, 2, PayloadIDi, []byte("a"))
+	if r.Other(7) || !r.Other(8) {
+		t.Errorf("collecting message 7: Other(7) = %v, Other(8) = %v", r.Other(7), r.Other(8))
+	}
+	r.Reset()
+	if r.Other(8) {
+		t.Error("after Reset the reassembler is collecting another message")
+	}
+}
