@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/oemesh/oemesh/ike/internal/wire"
 )
 
 // This file holds how an IKE SA ends when we, not the peer, walk away
@@ -63,8 +65,8 @@ func (sa *ikeSA) abandon(err error, done chan error) {
 	}
 	sa.setState(stDeleting)
 	deadline := e.cfg.Clock.Now().Add(e.cfg.AbandonTimeout)
-	if r := sa.pending; r != nil && r.exch == IKEAuth {
-		r.onResponse = func(m *Message) {
+	if r := sa.pending; r != nil && r.exch == wire.IKEAuth {
+		r.onResponse = func(m *wire.Message) {
 			if err := errorNotify(m); err != nil {
 				var ne *NotifyError
 				if !errors.As(err, &ne) || !isChildError(ne.Type) {
@@ -99,8 +101,8 @@ func (sa *ikeSA) deleteAbandoned(deadline time.Time, done chan error) {
 		signal(done, nil)
 		return
 	}
-	sa.enqueue(&request{exch: Informational, payloads: []Payload{&Delete{Protocol: ProtocolIKE}}, giveUp: left,
-		onResponse: func(*Message) {
+	sa.enqueue(&request{exch: wire.Informational, payloads: []wire.Payload{&wire.Delete{Protocol: ProtocolIKE}}, giveUp: left,
+		onResponse: func(*wire.Message) {
 			sa.die(errAbandoned, false)
 			signal(done, nil)
 		},
@@ -185,8 +187,8 @@ func (e *Engine) probeLiveness(id SAID, within time.Duration, done func(error)) 
 		}
 		sa.post(func() { done(err) })
 	}
-	sa.enqueue(&request{exch: Informational, giveUp: within,
-		onResponse: func(*Message) { finish(nil) },
+	sa.enqueue(&request{exch: wire.Informational, giveUp: within,
+		onResponse: func(*wire.Message) { finish(nil) },
 		onFail:     finish})
 	return nil
 }

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/oemesh/oemesh/ike/internal/wire"
 )
 
 // heldSpawn keeps the key lookups an engine starts until release runs
@@ -165,8 +167,8 @@ func TestAbandonInitSent(t *testing.T) {
 func TestAuthTimeoutSendsDelete(t *testing.T) {
 	n, a, b := newPair(t, nil, nil, func(c *EngineConfig) { c.GiveUp = 3 * time.Second })
 	n.filter = func(p *memPacket) int {
-		h, err := ParseHeader(p.data)
-		if err == nil && h.Exchange == IKEAuth && h.IsResponse() {
+		h, err := wire.ParseHeader(p.data)
+		if err == nil && h.Exchange == wire.IKEAuth && h.IsResponse() {
 			return 0
 		}
 		return 1

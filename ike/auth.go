@@ -17,46 +17,10 @@ import (
 	"io"
 	"strings"
 
+	"github.com/oemesh/oemesh/ike/internal/wire"
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
-
-// AuthMethod is the Auth Method of an AUTH payload.
-type AuthMethod uint8
-
-// Authentication methods (RFC 7296 §3.8, RFC 7427, RFC 7619).
-const (
-	AuthRSASignature     AuthMethod = 1
-	AuthSharedKey        AuthMethod = 2
-	AuthDSSSignature     AuthMethod = 3
-	AuthECDSASHA256P256  AuthMethod = 9
-	AuthECDSASHA384P384  AuthMethod = 10
-	AuthECDSASHA512P521  AuthMethod = 11
-	AuthNull             AuthMethod = 13
-	AuthDigitalSignature AuthMethod = 14
-)
-
-func (m AuthMethod) String() string {
-	switch m {
-	case AuthRSASignature:
-		return "RSA_DIGITAL_SIGNATURE"
-	case AuthSharedKey:
-		return "SHARED_KEY_MIC"
-	case AuthDSSSignature:
-		return "DSS_DIGITAL_SIGNATURE"
-	case AuthECDSASHA256P256:
-		return "ECDSA_SHA256_P256"
-	case AuthECDSASHA384P384:
-		return "ECDSA_SHA384_P384"
-	case AuthECDSASHA512P521:
-		return "ECDSA_SHA512_P521"
-	case AuthNull:
-		return "NULL_AUTH"
-	case AuthDigitalSignature:
-		return "DIGITAL_SIGNATURE"
-	}
-	return fmt.Sprintf("auth method %d", uint8(m))
-}
 
 // SignedOctets returns what the AUTH payload of one side covers (RFC 7296
 // §2.15): that side's IKE_SA_INIT message as sent, the other side's nonce,
@@ -117,26 +81,26 @@ func (h HashAlgorithm) String() string {
 // signatures.
 var supportedHashes = [...]HashAlgorithm{HashSHA2_256, HashSHA2_384, HashSHA2_512, HashIdentity}
 
-// SignatureHashNotify returns the SIGNATURE_HASH_ALGORITHMS notify for
+// signatureHashNotify returns the SIGNATURE_HASH_ALGORITHMS notify for
 // hs, or for everything we verify when hs is empty.
-func SignatureHashNotify(hs ...HashAlgorithm) *Notify {
+func signatureHashNotify(hs ...HashAlgorithm) *wire.Notify {
 	if len(hs) == 0 {
 		hs = supportedHashes[:]
 	}
-	n := &Notify{NotifyType: NotifySignatureHashAlgorithms, Data: make([]byte, 0, 2*len(hs))}
+	n := &wire.Notify{NotifyType: wire.NotifySignatureHashAlgorithms, Data: make([]byte, 0, 2*len(hs))}
 	for _, h := range hs {
 		n.Data = append(n.Data, byte(h>>8), byte(h))
 	}
 	return n
 }
 
-// ParseSignatureHashes decodes a SIGNATURE_HASH_ALGORITHMS notify.
-func ParseSignatureHashes(n *Notify) ([]HashAlgorithm, error) {
-	if n.NotifyType != NotifySignatureHashAlgorithms {
+// parseSignatureHashes decodes a SIGNATURE_HASH_ALGORITHMS notify.
+func parseSignatureHashes(n *wire.Notify) ([]HashAlgorithm, error) {
+	if n.NotifyType != wire.NotifySignatureHashAlgorithms {
 		return nil, fmt.Errorf("ike: notify %v is not SIGNATURE_HASH_ALGORITHMS", n.NotifyType)
 	}
 	if len(n.Data)%2 != 0 {
-		return nil, fmt.Errorf("ike: Notify payload: SIGNATURE_HASH_ALGORITHMS: %w", syntaxErrorf("odd length %d", len(n.Data)))
+		return nil, fmt.Errorf("ike: Notify payload: SIGNATURE_HASH_ALGORITHMS: %w", wire.SyntaxErrorf("odd length %d", len(n.Data)))
 	}
 	var out []HashAlgorithm
 	s := cryptobyte.String(n.Data)
@@ -287,7 +251,7 @@ func parseAlgorithmIdentifier(der []byte) (parsedAlg, error) {
 	var seq cryptobyte.String
 	var oid asn1.ObjectIdentifier
 	if !in.ReadASN1(&seq, cbasn1.SEQUENCE) || !in.Empty() || !seq.ReadASN1ObjectIdentifier(&oid) {
-		return parsedAlg{}, syntaxErrorf("algorithm identifier: not a DER AlgorithmIdentifier")
+		return parsedAlg{}, wire.SyntaxErrorf("algorithm identifier: not a DER AlgorithmIdentifier")
 	}
 	noParams := func() bool {
 		if seq.Empty() {
@@ -299,7 +263,7 @@ func parseAlgorithmIdentifier(der []byte) (parsedAlg, error) {
 	for h, o := range pkcs1OIDs {
 		if oid.Equal(o) {
 			if !noParams() {
-				return parsedAlg{}, syntaxErrorf("algorithm identifier: %v: unexpected parameters", oid)
+				return parsedAlg{}, wire.SyntaxErrorf("algorithm identifier: %v: unexpected parameters", oid)
 			}
 			return parsedAlg{scheme: schemeFor(kindRSA, false, h)}, nil
 		}
@@ -307,14 +271,14 @@ func parseAlgorithmIdentifier(der []byte) (parsedAlg, error) {
 	for h, o := range ecdsaOIDs {
 		if oid.Equal(o) {
 			if !seq.Empty() {
-				return parsedAlg{}, syntaxErrorf("algorithm identifier: %v: unexpected parameters", oid)
+				return parsedAlg{}, wire.SyntaxErrorf("algorithm identifier: %v: unexpected parameters", oid)
 			}
 			return parsedAlg{scheme: schemeFor(kindECDSA, false, h)}, nil
 		}
 	}
 	if oid.Equal(oidEd25519) {
 		if !seq.Empty() {
-			return parsedAlg{}, syntaxErrorf("algorithm identifier: Ed25519: unexpected parameters")
+			return parsedAlg{}, wire.SyntaxErrorf("algorithm identifier: Ed25519: unexpected parameters")
 		}
 		return parsedAlg{scheme: SigEd25519}, nil
 	}
@@ -338,7 +302,7 @@ func schemeFor(kind sigKind, pss bool, h crypto.Hash) SignatureScheme {
 func parsePSSParams(seq cryptobyte.String) (parsedAlg, error) {
 	var params cryptobyte.String
 	if !seq.ReadASN1(&params, cbasn1.SEQUENCE) || !seq.Empty() {
-		return parsedAlg{}, syntaxErrorf("algorithm identifier: RSASSA-PSS: parameters are not a SEQUENCE")
+		return parsedAlg{}, wire.SyntaxErrorf("algorithm identifier: RSASSA-PSS: parameters are not a SEQUENCE")
 	}
 	readHashAlg := func(s *cryptobyte.String) (crypto.Hash, bool) {
 		var alg cryptobyte.String
@@ -363,7 +327,7 @@ func parsePSSParams(seq cryptobyte.String) (parsedAlg, error) {
 	var field cryptobyte.String
 	var present bool
 	if !params.ReadOptionalASN1(&field, &present, tagPSSHash) {
-		return parsedAlg{}, syntaxErrorf("algorithm identifier: RSASSA-PSS: bad hashAlgorithm")
+		return parsedAlg{}, wire.SyntaxErrorf("algorithm identifier: RSASSA-PSS: bad hashAlgorithm")
 	}
 	if present {
 		var ok bool
@@ -372,7 +336,7 @@ func parsePSSParams(seq cryptobyte.String) (parsedAlg, error) {
 		}
 	}
 	if !params.ReadOptionalASN1(&field, &present, tagPSSMGF) {
-		return parsedAlg{}, syntaxErrorf("algorithm identifier: RSASSA-PSS: bad maskGenAlgorithm")
+		return parsedAlg{}, wire.SyntaxErrorf("algorithm identifier: RSASSA-PSS: bad maskGenAlgorithm")
 	}
 	if present {
 		var mgf cryptobyte.String
@@ -386,22 +350,22 @@ func parsePSSParams(seq cryptobyte.String) (parsedAlg, error) {
 		}
 	}
 	if !params.ReadOptionalASN1(&field, &present, tagPSSSalt) {
-		return parsedAlg{}, syntaxErrorf("algorithm identifier: RSASSA-PSS: bad saltLength")
+		return parsedAlg{}, wire.SyntaxErrorf("algorithm identifier: RSASSA-PSS: bad saltLength")
 	}
 	if present && (!field.ReadASN1Int64WithTag(&salt, cbasn1.INTEGER) || salt < 0 || salt > 1024) {
-		return parsedAlg{}, syntaxErrorf("algorithm identifier: RSASSA-PSS: bad saltLength")
+		return parsedAlg{}, wire.SyntaxErrorf("algorithm identifier: RSASSA-PSS: bad saltLength")
 	}
 	if !params.ReadOptionalASN1(&field, &present, tagPSSTrailer) {
-		return parsedAlg{}, syntaxErrorf("algorithm identifier: RSASSA-PSS: bad trailerField")
+		return parsedAlg{}, wire.SyntaxErrorf("algorithm identifier: RSASSA-PSS: bad trailerField")
 	}
 	if present {
 		var t int64
 		if !field.ReadASN1Int64WithTag(&t, cbasn1.INTEGER) || t != 1 {
-			return parsedAlg{}, syntaxErrorf("algorithm identifier: RSASSA-PSS: trailerField must be 1")
+			return parsedAlg{}, wire.SyntaxErrorf("algorithm identifier: RSASSA-PSS: trailerField must be 1")
 		}
 	}
 	if !params.Empty() {
-		return parsedAlg{}, syntaxErrorf("algorithm identifier: RSASSA-PSS: trailing parameters")
+		return parsedAlg{}, wire.SyntaxErrorf("algorithm identifier: RSASSA-PSS: trailing parameters")
 	}
 	if hash == crypto.SHA1 || hash != mgfHash {
 		return parsedAlg{}, fmt.Errorf("algorithm identifier: RSASSA-PSS with hash %v and MGF1 hash %v not accepted: %w", hash, mgfHash, ErrAuthentication)
@@ -471,10 +435,10 @@ func digest(h crypto.Hash, msg []byte) []byte {
 	return d.Sum(nil)
 }
 
-// SignAuth signs signedOctets with key and returns the AUTH payload:
+// signAuth signs signedOctets with key and returns the AUTH payload:
 // method 1 for SigRSAPKCS1SHA1, otherwise method 14 with the RFC 7427
 // AlgorithmIdentifier prefix. rnd nil means crypto/rand.
-func SignAuth(key crypto.Signer, s SignatureScheme, signedOctets []byte, rnd io.Reader) (*Auth, error) {
+func signAuth(key crypto.Signer, s SignatureScheme, signedOctets []byte, rnd io.Reader) (*wire.Auth, error) {
 	info, ok := sigSchemes[s]
 	if !ok {
 		return nil, fmt.Errorf("ike: sign AUTH: unknown %v", s)
@@ -495,7 +459,7 @@ func SignAuth(key crypto.Signer, s SignatureScheme, signedOctets []byte, rnd io.
 		return nil, fmt.Errorf("ike: sign AUTH with %v: %w", s, err)
 	}
 	if s == SigRSAPKCS1SHA1 {
-		return &Auth{Method: AuthRSASignature, Data: sig}, nil
+		return &wire.Auth{Method: AuthRSASignature, Data: sig}, nil
 	}
 	alg, err := s.AlgorithmIdentifier()
 	if err != nil {
@@ -503,14 +467,14 @@ func SignAuth(key crypto.Signer, s SignatureScheme, signedOctets []byte, rnd io.
 	}
 	data := make([]byte, 0, 1+len(alg)+len(sig))
 	data = append(append(append(data, byte(len(alg))), alg...), sig...)
-	return &Auth{Method: AuthDigitalSignature, Data: data}, nil
+	return &wire.Auth{Method: AuthDigitalSignature, Data: data}, nil
 }
 
-// VerifyAuth checks a signature AUTH payload (method 1 or 14) over
+// verifyAuth checks a signature AUTH payload (method 1 or 14) over
 // signedOctets with the peer's public key. accepted, when not empty,
 // restricts method 14 to the listed schemes. Failures wrap
 // ErrAuthentication.
-func VerifyAuth(a *Auth, pub crypto.PublicKey, signedOctets []byte, accepted ...SignatureScheme) (SignatureScheme, error) {
+func verifyAuth(a *wire.Auth, pub crypto.PublicKey, signedOctets []byte, accepted ...SignatureScheme) (SignatureScheme, error) {
 	var s SignatureScheme
 	var sig []byte
 	salt := 0
@@ -519,7 +483,7 @@ func VerifyAuth(a *Auth, pub crypto.PublicKey, signedOctets []byte, accepted ...
 		s, sig = SigRSAPKCS1SHA1, a.Data
 	case AuthDigitalSignature:
 		if len(a.Data) < 1 || int(a.Data[0])+1 > len(a.Data) {
-			return 0, fmt.Errorf("ike: AUTH payload: %w", syntaxErrorf("algorithm identifier length exceeds authentication data of %d octets", len(a.Data)))
+			return 0, fmt.Errorf("ike: AUTH payload: %w", wire.SyntaxErrorf("algorithm identifier length exceeds authentication data of %d octets", len(a.Data)))
 		}
 		alg, err := parseAlgorithmIdentifier(a.Data[1 : 1+int(a.Data[0])])
 		if err != nil {
@@ -570,9 +534,9 @@ func VerifyAuth(a *Auth, pub crypto.PublicKey, signedOctets []byte, accepted ...
 	return s, nil
 }
 
-// DescribeAuth summarises an AUTH payload for logs: the method and, for
+// describeAuth summarises an AUTH payload for logs: the method and, for
 // method 14, the signature algorithm.
-func DescribeAuth(a *Auth) string {
+func describeAuth(a *wire.Auth) string {
 	if a.Method != AuthDigitalSignature || len(a.Data) < 1 || int(a.Data[0])+1 > len(a.Data) {
 		return a.Method.String()
 	}

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/oemesh/oemesh/ike/internal/wire"
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
@@ -87,7 +88,7 @@ func TestSignVerify(t *testing.T) {
 	keys := signers(t)
 	msg := bytes.Repeat([]byte("signed octets "), 40)
 	for s, kn := range schemeKeys {
-		a, err := SignAuth(keys[kn], s, msg, nil)
+		a, err := signAuth(keys[kn], s, msg, nil)
 		if err != nil {
 			t.Fatalf("%v: %v", s, err)
 		}
@@ -103,34 +104,34 @@ func TestSignVerify(t *testing.T) {
 		if a.Method != wantMethod {
 			t.Errorf("%v: method %v", s, a.Method)
 		}
-		got, err := VerifyAuth(a, keys[kn].Public(), msg)
+		got, err := verifyAuth(a, keys[kn].Public(), msg)
 		if err != nil || got != s {
 			t.Errorf("%v: verify: %v %v", s, got, err)
 		}
 		// Altered octets, altered signature, another key: all fail.
-		if _, err := VerifyAuth(a, keys[kn].Public(), append([]byte{0}, msg...)); !errors.Is(err, ErrAuthentication) {
+		if _, err := verifyAuth(a, keys[kn].Public(), append([]byte{0}, msg...)); !errors.Is(err, ErrAuthentication) {
 			t.Errorf("%v: other octets: %v", s, err)
 		}
-		bad := &Auth{Method: a.Method, Data: append([]byte(nil), a.Data...)}
+		bad := &wire.Auth{Method: a.Method, Data: append([]byte(nil), a.Data...)}
 		bad.Data[len(bad.Data)-3] ^= 1
-		if _, err := VerifyAuth(bad, keys[kn].Public(), msg); !errors.Is(err, ErrAuthentication) {
+		if _, err := verifyAuth(bad, keys[kn].Public(), msg); !errors.Is(err, ErrAuthentication) {
 			t.Errorf("%v: altered signature: %v", s, err)
 		}
 		other := "ed25519"
 		if kn == "ed25519" {
 			other = "p256"
 		}
-		if _, err := VerifyAuth(a, keys[other].Public(), msg); !errors.Is(err, ErrAuthentication) {
+		if _, err := verifyAuth(a, keys[other].Public(), msg); !errors.Is(err, ErrAuthentication) {
 			t.Errorf("%v: verified with a %s key: %v", s, other, err)
 		}
 		// The accepted list restricts method 14.
 		if s != SigRSAPKCS1SHA1 {
-			if _, err := VerifyAuth(a, keys[kn].Public(), msg, SigEd25519, SigRSAPKCS1SHA1); s != SigEd25519 && !errors.Is(err, ErrAuthentication) {
+			if _, err := verifyAuth(a, keys[kn].Public(), msg, SigEd25519, SigRSAPKCS1SHA1); s != SigEd25519 && !errors.Is(err, ErrAuthentication) {
 				t.Errorf("%v: not in accepted list: %v", s, err)
 			}
 		}
 		// Wrong key type for the scheme.
-		if _, err := SignAuth(keys[other], s, msg, nil); err == nil {
+		if _, err := signAuth(keys[other], s, msg, nil); err == nil {
 			t.Errorf("%v: signed with a %s key", s, other)
 		}
 	}
@@ -162,8 +163,8 @@ func TestVerifyPSSParameters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &Auth{Method: AuthDigitalSignature, Data: append(append([]byte{byte(len(alg))}, alg...), sig...)}
-	if s, err := VerifyAuth(a, k.Public(), msg); err != nil || s != SigRSAPSSSHA512 {
+	a := &wire.Auth{Method: AuthDigitalSignature, Data: append(append([]byte{byte(len(alg))}, alg...), sig...)}
+	if s, err := verifyAuth(a, k.Public(), msg); err != nil || s != SigRSAPSSSHA512 {
 		t.Errorf("salt 20: %v %v", s, err)
 	}
 	// PSS with the SHA-1 defaults (empty parameters) is refused.
@@ -173,12 +174,12 @@ func TestVerifyPSSParameters(t *testing.T) {
 		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {})
 	})
 	alg2 := b2.BytesOrPanic()
-	a2 := &Auth{Method: AuthDigitalSignature, Data: append(append([]byte{byte(len(alg2))}, alg2...), sig...)}
-	if _, err := VerifyAuth(a2, k.Public(), msg); !errors.Is(err, ErrAuthentication) {
+	a2 := &wire.Auth{Method: AuthDigitalSignature, Data: append(append([]byte{byte(len(alg2))}, alg2...), sig...)}
+	if _, err := verifyAuth(a2, k.Public(), msg); !errors.Is(err, ErrAuthentication) {
 		t.Errorf("PSS with SHA-1 defaults: %v", err)
 	}
 	for _, bad := range [][]byte{{}, {5, 1, 2}, {0}, {3, 0x30, 0x01, 0x00, 0xff}} {
-		if _, err := VerifyAuth(&Auth{Method: AuthDigitalSignature, Data: bad}, k.Public(), msg); !errors.Is(err, ErrAuthentication) && err == nil {
+		if _, err := verifyAuth(&wire.Auth{Method: AuthDigitalSignature, Data: bad}, k.Public(), msg); !errors.Is(err, ErrAuthentication) && err == nil {
 			t.Errorf("AUTH data %x accepted", bad)
 		}
 	}
@@ -208,8 +209,8 @@ func TestChooseSignatureScheme(t *testing.T) {
 			t.Errorf("%s %v: %v %v %v", tc.key, tc.hashes, m, s, err)
 		}
 	}
-	n := SignatureHashNotify()
-	hs, err := ParseSignatureHashes(n)
+	n := signatureHashNotify()
+	hs, err := parseSignatureHashes(n)
 	if err != nil || len(hs) != 4 || hex.EncodeToString(n.Data) != "0002000300040005" {
 		t.Errorf("notify %x %v %v", n.Data, hs, err)
 	}
@@ -258,14 +259,14 @@ func TestAuthExchange(t *testing.T) {
 	}
 	// Signatures over the responder's octets.
 	for s, kn := range schemeKeys {
-		a, err := SignAuth(signers(t)[kn], s, rOctets, nil)
+		a, err := signAuth(signers(t)[kn], s, rOctets, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := VerifyAuth(a, signers(t)[kn].Public(), rOctets); err != nil {
+		if _, err := verifyAuth(a, signers(t)[kn].Public(), rOctets); err != nil {
 			t.Errorf("%v: %v", s, err)
 		}
-		if _, err := VerifyAuth(a, signers(t)[kn].Public(), iOctets); err == nil {
+		if _, err := verifyAuth(a, signers(t)[kn].Public(), iOctets); err == nil {
 			t.Errorf("%v: responder signature verified over initiator octets", s)
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"net/netip"
 	"testing"
+
+	"github.com/oemesh/oemesh/ike/internal/wire"
 )
 
 // BenchmarkKeySchedule: SKEYSEED, the IKE SA keys and one CHILD SA's keys,
@@ -67,7 +69,7 @@ func BenchmarkAuthSign(b *testing.B) {
 	for _, s := range []SignatureScheme{SigRSAPKCS1SHA1, SigRSAPKCS1SHA256, SigRSAPSSSHA256, SigRSAPSSSHA512, SigECDSAP256SHA256, SigECDSAP384SHA384, SigECDSAP521SHA512, SigEd25519} {
 		b.Run(s.String(), func(b *testing.B) {
 			for b.Loop() {
-				if _, err := SignAuth(keys[schemeKeys[s]], s, benchOctets, nil); err != nil {
+				if _, err := signAuth(keys[schemeKeys[s]], s, benchOctets, nil); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -96,13 +98,13 @@ func BenchmarkAuthVerify(b *testing.B) {
 	keys := signers(b)
 	for _, s := range []SignatureScheme{SigRSAPKCS1SHA1, SigRSAPKCS1SHA256, SigRSAPSSSHA256, SigRSAPSSSHA512, SigECDSAP256SHA256, SigECDSAP384SHA384, SigECDSAP521SHA512, SigEd25519} {
 		k := keys[schemeKeys[s]]
-		a, err := SignAuth(k, s, benchOctets, nil)
+		a, err := signAuth(k, s, benchOctets, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Run(s.String(), func(b *testing.B) {
 			for b.Loop() {
-				if _, err := VerifyAuth(a, k.Public(), benchOctets); err != nil {
+				if _, err := verifyAuth(a, k.Public(), benchOctets); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -112,9 +114,9 @@ func BenchmarkAuthVerify(b *testing.B) {
 
 // bench1K is an INFORMATIONAL-like message whose SK plaintext is 1024
 // octets.
-func bench1K() *Message {
-	return &Message{Header: Header{SPIi: SPI{1}, SPIr: SPI{2}, Exchange: Informational, MessageID: 5},
-		Payloads: []Payload{&VendorID{Data: make([]byte, 1024-4)}}}
+func bench1K() *wire.Message {
+	return &wire.Message{Header: wire.Header{SPIi: SPI{1}, SPIr: SPI{2}, Exchange: wire.Informational, MessageID: 5},
+		Payloads: []wire.Payload{&wire.VendorID{Data: make([]byte, 1024-4)}}}
 }
 
 // BenchmarkSKEncrypt and BenchmarkSKDecrypt: a 1 KB SK payload.
@@ -143,7 +145,7 @@ func BenchmarkSKDecrypt(b *testing.B) {
 		b.Run(s.Encr.String()+"/"+s.Integ.String(), func(b *testing.B) {
 			b.SetBytes(1024)
 			for b.Loop() {
-				m, err := ParseMessage(raw)
+				m, err := wire.ParseMessage(raw)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -157,15 +159,15 @@ func BenchmarkSKDecrypt(b *testing.B) {
 
 // BenchmarkParseIKESAInit: decoding a Libreswan-sized IKE_SA_INIT.
 func BenchmarkParseIKESAInit(b *testing.B) {
-	m := &Message{Header: Header{Exchange: IKESAInit, Flags: FlagInitiator}, Payloads: []Payload{
-		&SA{Proposals: DefaultIKEPolicy().Proposals(nil, DHMODP2048)},
-		&KE{Group: DHMODP2048, Data: make([]byte, 256)},
-		&Nonce{Data: make([]byte, 32)},
-		&Notify{NotifyType: NotifyFragmentationSupported},
-		SignatureHashNotify(),
-		NATDetectionNotifies(SPI{1}, SPI{}, netip.MustParseAddrPort("192.0.2.1:500"), netip.MustParseAddrPort("192.0.2.2:500"))[0],
-		NATDetectionNotifies(SPI{1}, SPI{}, netip.MustParseAddrPort("192.0.2.1:500"), netip.MustParseAddrPort("192.0.2.2:500"))[1],
-		&VendorID{Data: VendorIDOpportunisticIPsec},
+	m := &wire.Message{Header: wire.Header{Exchange: wire.IKESAInit, Flags: wire.FlagInitiator}, Payloads: []wire.Payload{
+		&wire.SA{Proposals: DefaultIKEPolicy().Proposals(nil, DHMODP2048)},
+		&wire.KE{Group: DHMODP2048, Data: make([]byte, 256)},
+		&wire.Nonce{Data: make([]byte, 32)},
+		&wire.Notify{NotifyType: wire.NotifyFragmentationSupported},
+		signatureHashNotify(),
+		natDetectionNotifies(SPI{1}, SPI{}, netip.MustParseAddrPort("192.0.2.1:500"), netip.MustParseAddrPort("192.0.2.2:500"))[0],
+		natDetectionNotifies(SPI{1}, SPI{}, netip.MustParseAddrPort("192.0.2.1:500"), netip.MustParseAddrPort("192.0.2.2:500"))[1],
+		&wire.VendorID{Data: wire.VendorIDOpportunisticIPsec},
 	}}
 	raw, err := m.Marshal()
 	if err != nil {
@@ -173,7 +175,7 @@ func BenchmarkParseIKESAInit(b *testing.B) {
 	}
 	b.SetBytes(int64(len(raw)))
 	for b.Loop() {
-		if _, err := ParseMessage(raw); err != nil {
+		if _, err := wire.ParseMessage(raw); err != nil {
 			b.Fatal(err)
 		}
 	}

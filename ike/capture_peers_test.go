@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"path/filepath"
 	"testing"
+
+	"github.com/oemesh/oemesh/ike/internal/wire"
 )
 
 // TestCaptureLibreswanFragments checks the RFC 7383 fragments of the
@@ -16,27 +18,27 @@ func TestCaptureLibreswanFragments(t *testing.T) {
 	msgs, _ := readCaptureIKE(t, filepath.Join(capturesDir, "libreswan-oe-dnssec-rsasig.pcap"))
 	var frags []captured
 	for _, c := range msgs {
-		if _, ok := c.msg.Payloads[len(c.msg.Payloads)-1].(*EncryptedFragment); ok {
+		if _, ok := c.msg.Payloads[len(c.msg.Payloads)-1].(*wire.EncryptedFragment); ok {
 			frags = append(frags, c)
 		}
 	}
 	if len(frags) != 2 {
 		t.Fatalf("%d SKF messages, want 2", len(frags))
 	}
-	var r Reassembler
+	var r wire.Reassembler
 	sum := 0
 	for i, c := range frags {
 		m := c.msg
-		f := m.Payloads[0].(*EncryptedFragment)
-		if len(m.Payloads) != 1 || m.Exchange != IKEAuth || !m.IsResponse() || m.MessageID != 1 {
+		f := m.Payloads[0].(*wire.EncryptedFragment)
+		if len(m.Payloads) != 1 || m.Exchange != wire.IKEAuth || !m.IsResponse() || m.MessageID != 1 {
 			t.Errorf("fragment %d: %v response=%v mid=%d payloads=%d", i+1, m.Exchange, m.IsResponse(), m.MessageID, len(m.Payloads))
 		}
 		if f.Number != uint16(i+1) || f.Total != 2 {
 			t.Errorf("fragment %d: number %d total %d", i+1, f.Number, f.Total)
 		}
-		wantNext := PayloadNone
+		wantNext := wire.PayloadNone
 		if i == 0 {
-			wantNext = PayloadIDr // Libreswan's null-auth IKE_AUTH response: IDr AUTH SA TSi TSr
+			wantNext = wire.PayloadIDr // Libreswan's null-auth IKE_AUTH response: IDr AUTH SA TSi TSr
 		}
 		if f.NextPayload != wantNext {
 			t.Errorf("fragment %d: next payload %v, want %v", i+1, f.NextPayload, wantNext)
@@ -53,7 +55,7 @@ func TestCaptureLibreswanFragments(t *testing.T) {
 		// Out of order is fine: feed the second fragment first.
 	}
 	for _, i := range []int{1, 0} {
-		f := frags[i].msg.Payloads[0].(*EncryptedFragment)
+		f := frags[i].msg.Payloads[0].(*wire.EncryptedFragment)
 		done, err := r.AddFragment(frags[i].msg.MessageID, f.Number, f.Total, f.NextPayload, f.Body)
 		if err != nil {
 			t.Fatal(err)
@@ -63,13 +65,13 @@ func TestCaptureLibreswanFragments(t *testing.T) {
 		}
 	}
 	first, data := r.Assembled()
-	f1 := frags[0].msg.Payloads[0].(*EncryptedFragment).Body
-	if first != PayloadIDr || len(data) != sum || !bytes.HasPrefix(data, f1) {
+	f1 := frags[0].msg.Payloads[0].(*wire.EncryptedFragment).Body
+	if first != wire.PayloadIDr || len(data) != sum || !bytes.HasPrefix(data, f1) {
 		t.Errorf("reassembled: first %v, %d octets (want %d), starts with fragment 1: %v", first, len(data), sum, bytes.HasPrefix(data, f1))
 	}
 	// A retransmitted fragment is ignored, not counted twice.
-	var r2 Reassembler
-	f := frags[0].msg.Payloads[0].(*EncryptedFragment)
+	var r2 wire.Reassembler
+	f := frags[0].msg.Payloads[0].(*wire.EncryptedFragment)
 	for k := 0; k < 2; k++ {
 		if done, err := r2.AddFragment(1, f.Number, f.Total, f.NextPayload, f.Body); done || err != nil {
 			t.Fatalf("duplicate fragment: done=%v err=%v", done, err)
@@ -83,16 +85,16 @@ func TestCapturePeerProposals(t *testing.T) {
 	t.Run("libreswan", func(t *testing.T) {
 		msgs, _ := readCaptureIKE(t, filepath.Join(capturesDir, "libreswan-oe-null.pcap"))
 		req := msgs[0].msg
-		sa := req.Get(PayloadSA).(*SA)
+		sa := req.Get(wire.PayloadSA).(*wire.SA)
 		if len(sa.Proposals) != 4 {
 			t.Fatalf("%d proposals, want 4", len(sa.Proposals))
 		}
-		ke := req.Get(PayloadKE).(*KE)
+		ke := req.Get(wire.PayloadKE).(*wire.KE)
 		if ke.Group != DHMODP2048 || len(ke.Data) != 256 {
 			t.Errorf("KE group %v with %d octets, want MODP_2048/256", ke.Group, len(ke.Data))
 		}
-		if v, ok := req.Get(PayloadVendorID).(*VendorID); !ok || !bytes.Equal(v.Data, VendorIDOpportunisticIPsec) {
-			t.Errorf("vendor ID %v", req.Get(PayloadVendorID))
+		if v, ok := req.Get(wire.PayloadVendorID).(*wire.VendorID); !ok || !bytes.Equal(v.Data, wire.VendorIDOpportunisticIPsec) {
+			t.Errorf("vendor ID %v", req.Get(wire.PayloadVendorID))
 		}
 		// Without KE preference we would ask for X25519 (INVALID_KE);
 		// preferring the KE group picks MODP2048 in one round trip.
@@ -105,7 +107,7 @@ func TestCapturePeerProposals(t *testing.T) {
 			t.Errorf("select preferring KE group: %+v %v", sel, err)
 		}
 		// The responder's answer is one of the offered proposals.
-		resp := msgs[1].msg.Get(PayloadSA).(*SA)
+		resp := msgs[1].msg.Get(wire.PayloadSA).(*wire.SA)
 		if len(resp.Proposals) != 1 || len(resp.Proposals[0].Transforms) != 3 {
 			t.Fatalf("response SA %+v", resp)
 		}
@@ -122,20 +124,20 @@ func TestCapturePeerProposals(t *testing.T) {
 	t.Run("strongswan", func(t *testing.T) {
 		msgs, _ := readCaptureIKE(t, filepath.Join(capturesDir, "strongswan-ikev2-psk.pcap"))
 		req := msgs[0].msg
-		sa := req.Get(PayloadSA).(*SA)
+		sa := req.Get(wire.PayloadSA).(*wire.SA)
 		sel, err := DefaultIKEPolicy().Select(sa.Proposals)
 		if err != nil || sel.IKESuite().String() != "AES_GCM_16_128/NONE/PRF_HMAC_SHA2_256/CURVE25519" {
 			t.Errorf("select: %+v %v", sel, err)
 		}
-		ke := req.Get(PayloadKE).(*KE)
+		ke := req.Get(wire.PayloadKE).(*wire.KE)
 		if ke.Group != DHCurve25519 || len(ke.Data) != 32 {
 			t.Errorf("KE %v/%d", ke.Group, len(ke.Data))
 		}
-		hs, err := ParseSignatureHashes(req.Notify(NotifySignatureHashAlgorithms))
+		hs, err := parseSignatureHashes(req.Notify(wire.NotifySignatureHashAlgorithms))
 		if err != nil || len(hs) != 4 || hs[3] != HashIdentity {
 			t.Errorf("signature hashes %v %v", hs, err)
 		}
-		if req.Notify(NotifyRedirectSupported) == nil || msgs[1].msg.Notify(NotifyRedirectSupported) != nil {
+		if req.Notify(wire.NotifyRedirectSupported) == nil || msgs[1].msg.Notify(wire.NotifyRedirectSupported) != nil {
 			t.Errorf("REDIRECT_SUPPORTED only in the request")
 		}
 		// A policy without AES-GCM-128 fails and says why.

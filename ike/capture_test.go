@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/oemesh/oemesh/ike/internal/wire"
 	"github.com/oemesh/oemesh/internal/pcap"
 )
 
@@ -19,7 +20,7 @@ type captured struct {
 	index    int
 	src, dst netip.AddrPort
 	raw      []byte
-	msg      *Message
+	msg      *wire.Message
 }
 
 // readCaptureIKE returns every IKE message of a capture: UDP 500, and UDP
@@ -38,19 +39,19 @@ func readCaptureIKE(t *testing.T, path string) (msgs []captured, esp int) {
 	for _, d := range ds {
 		b := d.Payload
 		if d.Src.Port() == 4500 || d.Dst.Port() == 4500 {
-			ike, kind := Demux4500(b)
+			ike, kind := wire.Demux4500(b)
 			switch kind {
-			case KindESP, KindKeepalive:
+			case wire.KindESP, wire.KindKeepalive:
 				esp++
 				continue
-			case KindInvalid:
+			case wire.KindInvalid:
 				t.Fatalf("%s packet %d: unclassifiable datagram on port 4500: %x", path, d.Index, b)
 			}
 			b = ike
 		} else if d.Src.Port() != 500 && d.Dst.Port() != 500 {
 			continue
 		}
-		m, err := ParseMessage(b)
+		m, err := wire.ParseMessage(b)
 		if err != nil {
 			t.Fatalf("%s packet %d (%v -> %v): %v", filepath.Base(path), d.Index, d.Src, d.Dst, err)
 		}
@@ -67,10 +68,10 @@ func captureFiles(t *testing.T) []string {
 	return files
 }
 
-func payloadTypes(ps []Payload) string {
+func payloadTypes(ps []wire.Payload) string {
 	var s []string
 	for _, p := range ps {
-		if n, ok := p.(*Notify); ok {
+		if n, ok := p.(*wire.Notify); ok {
 			s = append(s, "N("+n.NotifyType.String()+")")
 			continue
 		}
@@ -96,9 +97,9 @@ func TestCapturesParse(t *testing.T) {
 			t.Logf("  #%d %v %v mid=%d: %s", c.index, m.Exchange, respStr(m), m.MessageID, payloadTypes(m.Payloads))
 			// Every plaintext message re-encodes to the octets received.
 			last := m.Payloads[len(m.Payloads)-1]
-			if _, enc := last.(*Encrypted); !enc {
-				if _, frag := last.(*EncryptedFragment); !frag {
-					out, err := (&Message{Header: m.Header, Payloads: m.Payloads}).Marshal()
+			if _, enc := last.(*wire.Encrypted); !enc {
+				if _, frag := last.(*wire.EncryptedFragment); !frag {
+					out, err := (&wire.Message{Header: m.Header, Payloads: m.Payloads}).Marshal()
 					if err != nil {
 						t.Errorf("%s #%d: re-encode: %v", c.file, c.index, err)
 					} else if hex.EncodeToString(out) != hex.EncodeToString(c.raw) {
@@ -106,13 +107,13 @@ func TestCapturesParse(t *testing.T) {
 					}
 				}
 			}
-			if m.Exchange == IKESAInit {
+			if m.Exchange == wire.IKESAInit {
 				// No NAT was on the path. strongSwan with kernel-libipsec
 				// can only do UDP-encapsulated ESP, so it fakes its
 				// source hash ("faking NAT situation to enforce UDP
 				// encapsulation"); the destination hash must still match.
 				want := NATStatus{Checked: true, RemoteBehindNAT: strings.Contains(c.file, "libipsec")}
-				if st := DetectNAT(m, c.dst, c.src); st != want {
+				if st := detectNAT(m, c.dst, c.src); st != want {
 					t.Errorf("%s #%d: NAT detection %+v, want %+v (hashes of %v/%v)", c.file, c.index, st, want, c.src, c.dst)
 				}
 			}
@@ -123,7 +124,7 @@ func TestCapturesParse(t *testing.T) {
 	}
 }
 
-func respStr(m *Message) string {
+func respStr(m *wire.Message) string {
 	if m.IsResponse() {
 		return "response"
 	}

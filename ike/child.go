@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/oemesh/oemesh/ike/internal/wire"
 )
 
 // negotiateChild answers a request for a CHILD SA (in IKE_AUTH or
@@ -14,43 +16,43 @@ import (
 // notify. nr, when set, is put after SA (CREATE_CHILD_SA). old is the SA
 // being rekeyed, if any. A request without SA and TS payloads (a
 // childless IKE_AUTH) yields nothing.
-func (sa *ikeSA) negotiateChild(m *Message, pol Policy, old *childSA, ni, nr []byte, nonceR []byte) (*childSA, []Payload, error) {
+func (sa *ikeSA) negotiateChild(m *wire.Message, pol Policy, old *childSA, ni, nr []byte, nonceR []byte) (*childSA, []wire.Payload, error) {
 	e := sa.e
-	sap, _ := m.Get(PayloadSA).(*SA)
-	tsi, _ := m.Get(PayloadTSi).(*TSPayload)
-	tsr, _ := m.Get(PayloadTSr).(*TSPayload)
-	if sap == nil && tsi == nil && tsr == nil && m.Exchange == IKEAuth {
+	sap, _ := m.Get(wire.PayloadSA).(*wire.SA)
+	tsi, _ := m.Get(wire.PayloadTSi).(*wire.TSPayload)
+	tsr, _ := m.Get(wire.PayloadTSr).(*wire.TSPayload)
+	if sap == nil && tsi == nil && tsr == nil && m.Exchange == wire.IKEAuth {
 		return nil, nil, nil
 	}
-	refuse := func(t NotifyType, err error) (*childSA, []Payload, error) {
-		return nil, []Payload{&Notify{NotifyType: t}}, err
+	refuse := func(t wire.NotifyType, err error) (*childSA, []wire.Payload, error) {
+		return nil, []wire.Payload{&wire.Notify{NotifyType: t}}, err
 	}
 	if sap == nil || tsi == nil || tsr == nil {
-		return refuse(NotifyInvalidSyntax, fmt.Errorf("ike: CHILD SA request without %s", missing(sap == nil, "SA", tsi == nil, "TSi", tsr == nil, "TSr")))
+		return refuse(wire.NotifyInvalidSyntax, fmt.Errorf("ike: CHILD SA request without %s", missing(sap == nil, "SA", tsi == nil, "TSi", tsr == nil, "TSr")))
 	}
 	sel, err := pol.Select(sap.Proposals)
 	if err != nil {
-		return refuse(NotifyNoProposalChosen, err)
+		return refuse(wire.NotifyNoProposalChosen, err)
 	}
 	var gir []byte
-	var ourKE *KE
+	var ourKE *wire.KE
 	if sel.DH != DHNone {
-		ke, _ := m.Get(PayloadKE).(*KE)
+		ke, _ := m.Get(wire.PayloadKE).(*wire.KE)
 		if ke == nil || ke.Group != sel.DH {
-			return nil, []Payload{InvalidKENotify(sel.DH)}, fmt.Errorf("ike: CREATE_CHILD_SA: want KE for %v", sel.DH)
+			return nil, []wire.Payload{wire.InvalidKENotify(sel.DH)}, fmt.Errorf("ike: CREATE_CHILD_SA: want KE for %v", sel.DH)
 		}
 		dh, err := GenerateDH(sel.DH, e.cfg.Rand)
 		if err != nil {
-			return refuse(NotifyNoProposalChosen, err)
+			return refuse(wire.NotifyNoProposalChosen, err)
 		}
 		if gir, err = dh.SharedSecret(ke.Data); err != nil {
-			return refuse(NotifyInvalidSyntax, err)
+			return refuse(wire.NotifyInvalidSyntax, err)
 		}
-		ourKE = &KE{Group: sel.DH, Data: dh.Public()}
+		ourKE = &wire.KE{Group: sel.DH, Data: dh.Public()}
 	}
 	ctx, cancel := sa.callCtx()
 	defer cancel()
-	transport := m.Notify(NotifyUseTransportMode) != nil
+	transport := m.Notify(wire.NotifyUseTransportMode) != nil
 	var dec ChildDecision
 	if e.cfg.Policy != nil {
 		dec, err = e.cfg.Policy.Child(ctx, ChildRequest{
@@ -61,13 +63,13 @@ func (sa *ikeSA) negotiateChild(m *Message, pol Policy, old *childSA, ni, nr []b
 		dec, err = rekeyOnly(old, tsi.Selectors, tsr.Selectors)
 	}
 	if err != nil {
-		return refuse(notifyFor(err, NotifyTSUnacceptable), fmt.Errorf("ike: policy refuses CHILD SA %v === %v: %w", tsi.Selectors, tsr.Selectors, err))
+		return refuse(notifyFor(err, wire.NotifyTSUnacceptable), fmt.Errorf("ike: policy refuses CHILD SA %v === %v: %w", tsi.Selectors, tsr.Selectors, err))
 	}
 	if len(dec.TSi) == 0 || len(dec.TSr) == 0 || !tsSubset(dec.TSi, tsi.Selectors) || !tsSubset(dec.TSr, tsr.Selectors) {
-		return refuse(NotifyTSUnacceptable, fmt.Errorf("ike: policy narrowed to %v === %v, not within the proposed %v === %v", dec.TSi, dec.TSr, tsi.Selectors, tsr.Selectors))
+		return refuse(wire.NotifyTSUnacceptable, fmt.Errorf("ike: policy narrowed to %v === %v, not within the proposed %v === %v", dec.TSi, dec.TSr, tsi.Selectors, tsr.Selectors))
 	}
 	if !dec.Mode.Valid() {
-		return refuse(NotifyTSUnacceptable, fmt.Errorf("ike: policy accepted CHILD SA %v === %v without choosing a mode (ChildDecision.Mode is %v)", tsi.Selectors, tsr.Selectors, dec.Mode))
+		return refuse(wire.NotifyTSUnacceptable, fmt.Errorf("ike: policy accepted CHILD SA %v === %v without choosing a mode (ChildDecision.Mode is %v)", tsi.Selectors, tsr.Selectors, dec.Mode))
 	}
 	mode := dec.Mode
 	if !transport {
@@ -75,11 +77,11 @@ func (sa *ikeSA) negotiateChild(m *Message, pol Policy, old *childSA, ni, nr []b
 	}
 	spi, err := e.cfg.Installer.AllocSPI(ctx, sa.remote.Addr(), sa.local.Addr())
 	if err != nil {
-		return refuse(NotifyNoAdditionalSAs, fmt.Errorf("ike: allocate SPI: %w", err))
+		return refuse(wire.NotifyNoAdditionalSAs, fmt.Errorf("ike: allocate SPI: %w", err))
 	}
 	keys, err := sel.ChildSuite().DeriveChildKeys(sa.suite.PRF, sa.skd, gir, ni, nr)
 	if err != nil {
-		return refuse(NotifyNoProposalChosen, err)
+		return refuse(wire.NotifyNoProposalChosen, err)
 	}
 	c := &childSA{ChildSA: ChildSA{
 		SPIIn: spi, SPIOut: spiValue(sel.PeerSPI), Mode: mode,
@@ -93,29 +95,29 @@ func (sa *ikeSA) negotiateChild(m *Message, pol Policy, old *childSA, ni, nr []b
 	sa.children = append(sa.children, c)
 	if err := sa.installChild(c); err != nil {
 		sa.dropChild(c, err)
-		return refuse(NotifyTSUnacceptable, err)
+		return refuse(wire.NotifyTSUnacceptable, err)
 	}
-	var ps []Payload
+	var ps []wire.Payload
 	if mode == ModeTransport {
-		ps = append(ps, &Notify{NotifyType: NotifyUseTransportMode})
+		ps = append(ps, &wire.Notify{NotifyType: wire.NotifyUseTransportMode})
 	}
-	ps = append(ps, &SA{Proposals: []Proposal{sel.Proposal(spiBytes(spi))}})
+	ps = append(ps, &wire.SA{Proposals: []Proposal{sel.Proposal(spiBytes(spi))}})
 	if nonceR != nil {
-		ps = append(ps, &Nonce{Data: nonceR})
+		ps = append(ps, &wire.Nonce{Data: nonceR})
 	}
 	if ourKE != nil {
 		ps = append(ps, ourKE)
 	}
-	ps = append(ps, &TSPayload{Selectors: dec.TSi}, &TSPayload{Responder: true, Selectors: dec.TSr})
+	ps = append(ps, &wire.TSPayload{Selectors: dec.TSi}, &wire.TSPayload{Responder: true, Selectors: dec.TSr})
 	return c, ps, nil
 }
 
 // acceptChild checks the responder's answer for CHILD SA c that we
 // proposed, derives its keys and installs it.
-func (sa *ikeSA) acceptChild(c *childSA, m *Message, pol Policy, tsi, tsr []TrafficSelector, mode Mode, gir, ni, nr []byte) (*Selection, error) {
-	sap, _ := m.Get(PayloadSA).(*SA)
-	rtsi, _ := m.Get(PayloadTSi).(*TSPayload)
-	rtsr, _ := m.Get(PayloadTSr).(*TSPayload)
+func (sa *ikeSA) acceptChild(c *childSA, m *wire.Message, pol Policy, tsi, tsr []TrafficSelector, mode Mode, gir, ni, nr []byte) (*Selection, error) {
+	sap, _ := m.Get(wire.PayloadSA).(*wire.SA)
+	rtsi, _ := m.Get(wire.PayloadTSi).(*wire.TSPayload)
+	rtsr, _ := m.Get(wire.PayloadTSr).(*wire.TSPayload)
 	if sap == nil || rtsi == nil || rtsr == nil {
 		return nil, fmt.Errorf("ike: %v response from %v has no CHILD SA (missing %s)", m.Exchange, sa.remote, missing(sap == nil, "SA", rtsi == nil, "TSi", rtsr == nil, "TSr"))
 	}
@@ -128,10 +130,10 @@ func (sa *ikeSA) acceptChild(c *childSA, m *Message, pol Policy, tsi, tsr []Traf
 	}
 	if !tsSubset(rtsi.Selectors, tsi) || !tsSubset(rtsr.Selectors, tsr) {
 		return nil, fmt.Errorf("ike: peer narrowed the selectors to %v === %v, outside our %v === %v: %w", rtsi.Selectors, rtsr.Selectors, tsi, tsr,
-			&NotifyError{Type: NotifyTSUnacceptable})
+			&NotifyError{Type: wire.NotifyTSUnacceptable})
 	}
 	got := ModeTunnel
-	if m.Notify(NotifyUseTransportMode) != nil {
+	if m.Notify(wire.NotifyUseTransportMode) != nil {
 		if mode != ModeTransport {
 			return nil, errors.New("ike: peer answered USE_TRANSPORT_MODE we did not ask for")
 		}
@@ -226,7 +228,7 @@ func tsWithin(n, w TrafficSelector) bool {
 // its selectors, nothing else.
 func rekeyOnly(old *childSA, tsi, tsr []TrafficSelector) (ChildDecision, error) {
 	if old == nil {
-		return ChildDecision{}, fmt.Errorf("no policy for new CHILD SAs: %w", &NotifyError{Type: NotifyNoAdditionalSAs})
+		return ChildDecision{}, fmt.Errorf("no policy for new CHILD SAs: %w", &NotifyError{Type: wire.NotifyNoAdditionalSAs})
 	}
 	if !tsSubset(old.TSRemote, tsi) || !tsSubset(old.TSLocal, tsr) {
 		return ChildDecision{}, fmt.Errorf("rekey of %08x proposes %v === %v, the SA has %v === %v", old.SPIIn, tsi, tsr, old.TSRemote, old.TSLocal)

@@ -1,6 +1,10 @@
 package ike
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/oemesh/oemesh/ike/internal/wire"
+)
 
 // TestInitiatorTakesTunnelWhenTransportNotGranted: an initiator that asks
 // for transport mode and gets an answer without USE_TRANSPORT_MODE has a
@@ -15,9 +19,9 @@ func TestInitiatorTakesTunnelWhenTransportNotGranted(t *testing.T) {
 	sel := &Selection{Number: 1, Protocol: ProtocolESP, Encr: EncrAlg{EncrAESGCM16, 256}, ESN: ESNOn}
 	ours := []TrafficSelector{HostSelector(addrA)}
 	theirs := []TrafficSelector{HostSelector(addrB)}
-	m := &Message{Header: Header{Exchange: CreateChildSA}, Payloads: []Payload{
-		&SA{Proposals: []Proposal{sel.Proposal([]byte{1, 2, 3, 4})}},
-		&TSPayload{Selectors: ours}, &TSPayload{Responder: true, Selectors: theirs}}}
+	m := &wire.Message{Header: wire.Header{Exchange: wire.CreateChildSA}, Payloads: []wire.Payload{
+		&wire.SA{Proposals: []Proposal{sel.Proposal([]byte{1, 2, 3, 4})}},
+		&wire.TSPayload{Selectors: ours}, &wire.TSPayload{Responder: true, Selectors: theirs}}}
 	nonce := make([]byte, 32)
 	c := &childSA{ChildSA: ChildSA{SPIIn: 99}, state: childLarval}
 	a.inst.allocated[99] = true

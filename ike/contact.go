@@ -3,6 +3,8 @@ package ike
 import (
 	"fmt"
 	"net/netip"
+
+	"github.com/oemesh/oemesh/ike/internal/wire"
 )
 
 // INITIAL_CONTACT (RFC 7296 §2.4) asserts that the IKE SA carrying it is
@@ -136,8 +138,8 @@ func (e *Engine) initialContact(peer, us Identity, keep *ikeSA, begun uint64) {
 
 // namesUs reports whether an IKE_AUTH request names no responder or us
 // (our identity in this SA is us).
-func namesUs(m *Message, us Identity) bool {
-	idr, ok := m.Get(PayloadIDr).(*IDPayload)
+func namesUs(m *wire.Message, us Identity) bool {
+	idr, ok := m.Get(wire.PayloadIDr).(*wire.IDPayload)
 	return !ok || identityEqual(idr.Identity, us)
 }
 

@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/oemesh/oemesh/ike/internal/wire"
 )
 
 // Cookies implements the stateless cookies of RFC 7296 §2.6:
@@ -91,12 +93,12 @@ func (c *Cookies) Make(ni []byte, ipi netip.Addr, spii SPI) ([]byte, error) {
 }
 
 // Notify returns the COOKIE notify to answer such a request with.
-func (c *Cookies) Notify(ni []byte, ipi netip.Addr, spii SPI) (*Notify, error) {
+func (c *Cookies) Notify(ni []byte, ipi netip.Addr, spii SPI) (*wire.Notify, error) {
 	v, err := c.Make(ni, ipi, spii)
 	if err != nil {
 		return nil, err
 	}
-	return &Notify{NotifyType: NotifyCookie, Data: v}, nil
+	return &wire.Notify{NotifyType: wire.NotifyCookie, Data: v}, nil
 }
 
 // Verify reports whether cookie is one we issued, under the current or

@@ -9,68 +9,8 @@ import (
 	"math/big"
 )
 
-// DHGroup is a key exchange method (transform type 4).
-type DHGroup uint16
-
-// DH groups we implement (RFC 3526, RFC 5903, RFC 8031).
-const (
-	DHNone       DHGroup = 0
-	DHMODP2048   DHGroup = 14
-	DHMODP3072   DHGroup = 15
-	DHMODP4096   DHGroup = 16
-	DHECP256     DHGroup = 19
-	DHECP384     DHGroup = 20
-	DHECP521     DHGroup = 21
-	DHCurve25519 DHGroup = 31
-)
-
-func (g DHGroup) String() string {
-	switch g {
-	case DHNone:
-		return "NONE"
-	case DHMODP2048:
-		return "MODP_2048"
-	case DHMODP3072:
-		return "MODP_3072"
-	case DHMODP4096:
-		return "MODP_4096"
-	case DHECP256:
-		return "ECP_256"
-	case DHECP384:
-		return "ECP_384"
-	case DHECP521:
-		return "ECP_521"
-	case DHCurve25519:
-		return "CURVE25519"
-	}
-	return fmt.Sprintf("DH_%d", uint16(g))
-}
-
-// Supported reports whether we implement group g.
-func (g DHGroup) Supported() bool {
-	return g.curve() != nil || g.modp() != nil
-}
-
-// PublicLen is the length of the KE data for g (RFC 7296 §3.4: MODP values
-// padded to the prime length; RFC 5903: x||y; RFC 8031: 32 octets).
-func (g DHGroup) PublicLen() int {
-	switch g {
-	case DHCurve25519:
-		return 32
-	case DHECP256:
-		return 64
-	case DHECP384:
-		return 96
-	case DHECP521:
-		return 132
-	}
-	if p := g.modp(); p != nil {
-		return (p.BitLen() + 7) / 8
-	}
-	return 0
-}
-
-func (g DHGroup) curve() ecdh.Curve {
+// dhCurve returns the curve of an elliptic-curve group, or nil.
+func dhCurve(g DHGroup) ecdh.Curve {
 	switch g {
 	case DHCurve25519:
 		return ecdh.X25519()
@@ -101,14 +41,14 @@ func GenerateDH(g DHGroup, rnd io.Reader) (*DHPrivate, error) {
 	if rnd == nil {
 		rnd = rand.Reader
 	}
-	if c := g.curve(); c != nil {
+	if c := dhCurve(g); c != nil {
 		k, err := c.GenerateKey(rnd)
 		if err != nil {
 			return nil, fmt.Errorf("ike: %v: generate key: %w", g, err)
 		}
 		return &DHPrivate{group: g, ec: k}, nil
 	}
-	if p := g.modp(); p != nil {
+	if p := modpPrime(g); p != nil {
 		buf := make([]byte, modpExponentBits/8)
 		if _, err := io.ReadFull(rnd, buf); err != nil {
 			return nil, fmt.Errorf("ike: %v: generate key: %w", g, err)
@@ -121,21 +61,21 @@ func GenerateDH(g DHGroup, rnd io.Reader) (*DHPrivate, error) {
 }
 
 func newMODPPrivate(g DHGroup, x *big.Int) *DHPrivate {
-	y := new(big.Int).Exp(big.NewInt(2), x, g.modp())
+	y := new(big.Int).Exp(big.NewInt(2), x, modpPrime(g))
 	return &DHPrivate{group: g, x: x, y: y.FillBytes(make([]byte, g.PublicLen()))}
 }
 
 // newDHPrivateFromBytes builds a private key from fixed bytes, for
 // known-answer tests.
 func newDHPrivateFromBytes(g DHGroup, priv []byte) (*DHPrivate, error) {
-	if c := g.curve(); c != nil {
+	if c := dhCurve(g); c != nil {
 		k, err := c.NewPrivateKey(priv)
 		if err != nil {
 			return nil, err
 		}
 		return &DHPrivate{group: g, ec: k}, nil
 	}
-	if g.modp() != nil {
+	if modpPrime(g) != nil {
 		return newMODPPrivate(g, new(big.Int).SetBytes(priv)), nil
 	}
 	return nil, fmt.Errorf("ike: DH group %v not implemented", g)
@@ -170,7 +110,7 @@ func (k *DHPrivate) SharedSecret(peer []byte) ([]byte, error) {
 		if k.group != DHCurve25519 {
 			raw = append([]byte{4}, peer...)
 		}
-		pub, err := k.group.curve().NewPublicKey(raw)
+		pub, err := dhCurve(k.group).NewPublicKey(raw)
 		if err != nil {
 			return nil, fmt.Errorf("ike: KE payload: %v: %w: %v", k.group, ErrInvalidKE, err)
 		}
@@ -180,7 +120,7 @@ func (k *DHPrivate) SharedSecret(peer []byte) ([]byte, error) {
 		}
 		return s, nil
 	}
-	p := k.group.modp()
+	p := modpPrime(k.group)
 	y := new(big.Int).SetBytes(peer)
 	pm1 := new(big.Int).Sub(p, big.NewInt(1))
 	if y.Cmp(big.NewInt(1)) <= 0 || y.Cmp(pm1) >= 0 {

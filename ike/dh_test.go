@@ -79,7 +79,7 @@ func TestDHPublicLengths(t *testing.T) {
 // (p ≡ 23 mod 24).
 func TestMODPPrimes(t *testing.T) {
 	for g, bits := range map[DHGroup]int{DHMODP2048: 2048, DHMODP3072: 3072, DHMODP4096: 4096} {
-		p := g.modp()
+		p := modpPrime(g)
 		h := p.Text(16)
 		if p.BitLen() != bits || !strings.HasPrefix(h, "ffffffffffffffffc90fdaa22168c234") || !strings.HasSuffix(h, "ffffffffffffffff") {
 			t.Errorf("%v: %d bits", g, p.BitLen())
@@ -101,7 +101,7 @@ func TestMODPValidation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := DHMODP2048.modp()
+	p := modpPrime(DHMODP2048)
 	pad := func(x *big.Int) []byte { return x.FillBytes(make([]byte, 256)) }
 	for name, v := range map[string][]byte{
 		"zero":  make([]byte, 256),
@@ -119,5 +119,16 @@ func TestMODPValidation(t *testing.T) {
 	s, err := k.SharedSecret(pad(big.NewInt(2)))
 	if err != nil || len(s) != 256 {
 		t.Errorf("g=2: %d octets %v", len(s), err)
+	}
+}
+
+// TestDHGroupsImplemented: the groups the wire format gives a KE length
+// (and so calls supported) are exactly those ike has a curve or prime
+// for.
+func TestDHGroupsImplemented(t *testing.T) {
+	for g := DHGroup(0); g < 256; g++ {
+		if have := dhCurve(g) != nil || modpPrime(g) != nil; have != g.Supported() {
+			t.Errorf("%v: Supported() = %v, but ike has arithmetic: %v", g, g.Supported(), have)
+		}
 	}
 }

@@ -40,6 +40,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/oemesh/oemesh/ike/internal/wire"
 	"github.com/oemesh/oemesh/internal/clock"
 )
 
@@ -274,19 +275,19 @@ type Trace struct {
 	// NAT: what detection said, and whether IKE moved to 4500.
 	LocalBehindNAT, RemoteBehindNAT, NATT bool
 	// PeerAuthMethod is the peer's AUTH method and scheme as described by
-	// DescribeAuth; PeerAuthVerified whether it checked out.
+	// describeAuth; PeerAuthVerified whether it checked out.
 	PeerID           Identity
 	PeerAuthMethod   AuthMethod
 	PeerAuthScheme   string
 	PeerAuthVerified bool
 	// VendorIDs and Notifies the peer sent, over all exchanges.
 	VendorIDs [][]byte
-	Notifies  []NotifyType
+	Notifies  []wire.NotifyType
 }
 
 // ExchangeTrace is one request/response exchange as seen by the initiator.
 type ExchangeTrace struct {
-	Exchange    ExchangeType
+	Exchange    wire.ExchangeType
 	MessageID   uint32
 	Start       time.Time
 	Duration    time.Duration
@@ -294,7 +295,7 @@ type ExchangeTrace struct {
 	SentBytes   int
 	RecvBytes   int
 	Fragments   int // fragments sent for the request
-	Notifies    []NotifyType
+	Notifies    []wire.NotifyType
 	Error       string
 }
 

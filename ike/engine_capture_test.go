@@ -3,6 +3,8 @@ package ike
 import (
 	"path/filepath"
 	"testing"
+
+	"github.com/oemesh/oemesh/ike/internal/wire"
 )
 
 // TestResponderAnswersCapturedPeers feeds the IKE_SA_INIT requests that
@@ -17,13 +19,13 @@ func TestResponderAnswersCapturedPeers(t *testing.T) {
 		var req, resp *captured
 		for i := range msgs {
 			m := msgs[i].msg
-			if m.Exchange != IKESAInit {
+			if m.Exchange != wire.IKESAInit {
 				continue
 			}
 			if !m.IsResponse() && req == nil {
 				req = &msgs[i]
 			}
-			if m.IsResponse() && m.Get(PayloadSA) != nil && resp == nil {
+			if m.IsResponse() && m.Get(wire.PayloadSA) != nil && resp == nil {
 				resp = &msgs[i]
 			}
 		}
@@ -37,24 +39,24 @@ func TestResponderAnswersCapturedPeers(t *testing.T) {
 			if len(n.queue) != 1 {
 				t.Fatalf("%d answers", len(n.queue))
 			}
-			ours, err := ParseMessage(n.queue[0].data)
+			ours, err := wire.ParseMessage(n.queue[0].data)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if err := errorNotify(ours); err != nil {
 				t.Fatalf("answered %v", err)
 			}
-			want := resp.msg.Get(PayloadSA).(*SA).Proposals[0]
-			got := ours.Get(PayloadSA).(*SA).Proposals[0]
+			want := resp.msg.Get(wire.PayloadSA).(*wire.SA).Proposals[0]
+			got := ours.Get(wire.PayloadSA).(*wire.SA).Proposals[0]
 			if transforms(got, TransformENCR, TransformDH) != transforms(want, TransformENCR, TransformDH) {
 				t.Errorf("we chose %s, the real responder %s", transforms(got), transforms(want))
 			}
-			for _, nt := range []NotifyType{NotifyFragmentationSupported, NotifyNATDetectionSourceIP, NotifyNATDetectionDestinationIP} {
+			for _, nt := range []wire.NotifyType{wire.NotifyFragmentationSupported, wire.NotifyNATDetectionSourceIP, wire.NotifyNATDetectionDestinationIP} {
 				if ours.Notify(nt) == nil {
 					t.Errorf("no %v", nt)
 				}
 			}
-			if hasVendorID(req.msg, VendorIDOpportunisticIPsec) != hasVendorID(ours, VendorIDOpportunisticIPsec) {
+			if hasVendorID(req.msg, wire.VendorIDOpportunisticIPsec) != hasVendorID(ours, wire.VendorIDOpportunisticIPsec) {
 				t.Error("Opportunistic IPsec vendor ID not mirrored")
 			}
 			if st := p.e.Stats(); st.HalfOpen != 1 {

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/oemesh/oemesh/ike/internal/wire"
 )
 
 // handshakePackets counts the datagrams of a clean handshake.
@@ -186,7 +188,7 @@ func TestInvalidKE(t *testing.T) {
 	b.e.cfg.IKE.DH = []DHGroup{DHCurve25519}
 	_, err = n.initiate(a, b, InitiateOptions{Auth: AuthKindNull})
 	var ne *NotifyError
-	if !errors.As(err, &ne) || ne.Type != NotifyNoProposalChosen {
+	if !errors.As(err, &ne) || ne.Type != wire.NotifyNoProposalChosen {
 		t.Errorf("err = %v, want NO_PROPOSAL_CHOSEN", err)
 	}
 }
@@ -228,7 +230,7 @@ func TestHalfOpenLimits(t *testing.T) {
 	})
 	// Three half-open SAs from A: IKE_AUTH never reaches B.
 	n.filter = func(p *memPacket) int {
-		if h, err := ParseHeader(p.data); err == nil && h.Exchange == IKEAuth {
+		if h, err := wire.ParseHeader(p.data); err == nil && h.Exchange == wire.IKEAuth {
 			return 0
 		}
 		return 1
@@ -412,7 +414,7 @@ func TestAuthFailureAnswerLost(t *testing.T) {
 	}
 	_, err := n.initiate(a, b, InitiateOptions{Auth: AuthKindPubkey})
 	var ne *NotifyError
-	if !errors.As(err, &ne) || ne.Type != NotifyAuthenticationFailed {
+	if !errors.As(err, &ne) || ne.Type != wire.NotifyAuthenticationFailed {
 		t.Fatalf("err = %v, want AUTHENTICATION_FAILED", err)
 	}
 	if b.e.Stats().RetransmittedResponses != 1 {

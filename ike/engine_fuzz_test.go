@@ -2,6 +2,8 @@ package ike
 
 import (
 	"testing"
+
+	"github.com/oemesh/oemesh/ike/internal/wire"
 )
 
 // FuzzHandlePacket feeds datagrams to both ends of an established IKE
@@ -14,7 +16,7 @@ func FuzzHandlePacket(f *testing.F) {
 	n, a, b := upPair(f, nil)
 	sa := a.liveSA(f)
 	sa.lock()
-	sa.enqueue(&request{exch: Informational, onResponse: func(*Message) {}})
+	sa.enqueue(&request{exch: wire.Informational, onResponse: func(*wire.Message) {}})
 	sa.unlock()
 	n.drain()
 	for _, p := range n.log {

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/oemesh/oemesh/ike/internal/wire"
 )
 
 // livenessRound sends one empty INFORMATIONAL from p and waits for the
@@ -17,7 +19,7 @@ func livenessRound(t *testing.T, n *memNet, p *testPeer) {
 	sa := p.liveSA(t)
 	done := make(chan error, 1)
 	sa.lock()
-	sa.enqueue(&request{exch: Informational, onResponse: func(*Message) { done <- nil }, onFail: func(err error) { done <- err }})
+	sa.enqueue(&request{exch: wire.Informational, onResponse: func(*wire.Message) { done <- nil }, onFail: func(err error) { done <- err }})
 	sa.unlock()
 	n.run(func() bool { return len(done) > 0 }, time.Minute)
 	if err := <-done; err != nil {
@@ -30,8 +32,8 @@ func TestHostileInput(t *testing.T) {
 	livenessRound(t, n, a) // a request from A to B we can replay
 	var req, resp memPacket
 	for _, p := range n.log {
-		h, _ := ParseHeader(p.data)
-		if h.Exchange == Informational {
+		h, _ := wire.ParseHeader(p.data)
+		if h.Exchange == wire.Informational {
 			if h.IsResponse() {
 				resp = p
 			} else {
@@ -75,7 +77,7 @@ func TestHostileInput(t *testing.T) {
 		bad[0] ^= 0xff // initiator SPI: the peer's
 		send(bad)
 		bad = append([]byte(nil), req.data...)
-		bad[19] ^= byte(FlagInitiator) // role flag
+		bad[19] ^= byte(wire.FlagInitiator) // role flag
 		send(bad)
 		if got := drops(DropUnknownSPI) - before; got != 3 {
 			t.Errorf("%d unknown-SPI drops, want 3", got)
@@ -104,7 +106,7 @@ func TestHostileInput(t *testing.T) {
 		// An older request (IKE_AUTH, message ID 1) is dropped.
 		var auth []byte
 		for _, p := range n.log {
-			if h, _ := ParseHeader(p.data); h.Exchange == IKEAuth && !h.IsResponse() {
+			if h, _ := wire.ParseHeader(p.data); h.Exchange == wire.IKEAuth && !h.IsResponse() {
 				auth = p.data
 			}
 		}
@@ -125,8 +127,8 @@ func TestHostileInput(t *testing.T) {
 		// A validly protected IKE_AUTH request on an established SA.
 		sa := a.liveSA(t)
 		sa.lock()
-		h := Header{SPIi: sa.spii, SPIr: sa.spir, Exchange: IKEAuth, MessageID: b.liveSA(t).peerNext, Flags: FlagInitiator}
-		pkts, err := sa.protect(h, []Payload{&Notify{NotifyType: NotifyInitialContact}})
+		h := wire.Header{SPIi: sa.spii, SPIr: sa.spir, Exchange: wire.IKEAuth, MessageID: b.liveSA(t).peerNext, Flags: wire.FlagInitiator}
+		pkts, err := sa.protect(h, []wire.Payload{&wire.Notify{NotifyType: wire.NotifyInitialContact}})
 		sa.unlock()
 		if err != nil {
 			t.Fatal(err)
@@ -134,11 +136,11 @@ func TestHostileInput(t *testing.T) {
 		send(pkts[0])
 		// An IKE_SA_INIT request that claims to be a response's sibling.
 		init := append([]byte(nil), n.log[0].data...)
-		init[19] |= byte(FlagResponse)
+		init[19] |= byte(wire.FlagResponse)
 		send(init)
 		// IKE_SA_INIT "request" from the responder role.
 		init = append([]byte(nil), n.log[0].data...)
-		init[19] &^= byte(FlagInitiator)
+		init[19] &^= byte(wire.FlagInitiator)
 		send(init)
 		if got := drops(DropUnexpectedExchange) - before; got != 2 {
 			t.Errorf("%d unexpected-exchange drops, want 2 (%+v)", got, b.e.Stats().Drops)
@@ -191,7 +193,7 @@ func TestResponderRefusals(t *testing.T) {
 		n, a, b := newPair(t, nil, nil, nil)
 		b.policy.allow = map[AuthKind]bool{AuthKindPubkey: true}
 		_, err := n.initiate(a, b, InitiateOptions{Auth: AuthKindNull})
-		if ne, ok := err.(*NotifyError); !ok || ne.Type != NotifyAuthenticationFailed {
+		if ne, ok := err.(*NotifyError); !ok || ne.Type != wire.NotifyAuthenticationFailed {
 			t.Fatalf("err = %v", err)
 		}
 		n.drain()
@@ -201,9 +203,9 @@ func TestResponderRefusals(t *testing.T) {
 	})
 	t.Run("CHILD SA refused, IKE SA kept", func(t *testing.T) {
 		n, a, b := newPair(t, nil, nil, nil)
-		b.policy.refuse = &NotifyError{Type: NotifyTSUnacceptable}
+		b.policy.refuse = &NotifyError{Type: wire.NotifyTSUnacceptable}
 		_, err := n.initiate(a, b, InitiateOptions{Auth: AuthKindPubkey})
-		if ne, ok := err.(*NotifyError); !ok || ne.Type != NotifyTSUnacceptable {
+		if ne, ok := err.(*NotifyError); !ok || ne.Type != wire.NotifyTSUnacceptable {
 			t.Fatalf("err = %v", err)
 		}
 		n.drain()
@@ -218,7 +220,7 @@ func TestResponderRefusals(t *testing.T) {
 		n, a, b := newPair(t, nil, nil, nil)
 		b.inst.failAt = 1
 		_, err := n.initiate(a, b, InitiateOptions{Auth: AuthKindPubkey})
-		if ne, ok := err.(*NotifyError); !ok || ne.Type != NotifyTSUnacceptable {
+		if ne, ok := err.(*NotifyError); !ok || ne.Type != wire.NotifyTSUnacceptable {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -227,7 +229,7 @@ func TestResponderRefusals(t *testing.T) {
 		b.e.cfg.ESP.Encr = []EncrAlg{{EncrChaCha20Poly1305, 0}}
 		a.e.cfg.ESP.Encr = []EncrAlg{{EncrAESGCM16, 128}}
 		_, err := n.initiate(a, b, InitiateOptions{Auth: AuthKindPubkey})
-		if ne, ok := err.(*NotifyError); !ok || ne.Type != NotifyNoProposalChosen {
+		if ne, ok := err.(*NotifyError); !ok || ne.Type != wire.NotifyNoProposalChosen {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -235,7 +237,7 @@ func TestResponderRefusals(t *testing.T) {
 		n, a, b := newPair(t, nil, nil, nil)
 		delete(b.keys.keys, AddrIdentity(a.addr).String())
 		_, err := n.initiate(a, b, InitiateOptions{Auth: AuthKindPubkey})
-		if ne, ok := err.(*NotifyError); !ok || ne.Type != NotifyAuthenticationFailed {
+		if ne, ok := err.(*NotifyError); !ok || ne.Type != wire.NotifyAuthenticationFailed {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -243,7 +245,7 @@ func TestResponderRefusals(t *testing.T) {
 		n, a, b := newPair(t, nil, nil, nil)
 		b.e.cfg.Credentials.PSK = func(Identity) []byte { return []byte("another secret") }
 		_, err := n.initiate(a, b, InitiateOptions{Auth: AuthKindPSK})
-		if ne, ok := err.(*NotifyError); !ok || ne.Type != NotifyAuthenticationFailed {
+		if ne, ok := err.(*NotifyError); !ok || ne.Type != wire.NotifyAuthenticationFailed {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -323,7 +325,7 @@ func TestChildOptions(t *testing.T) {
 		}
 		for _, p := range n.log {
 			// IKE_SA_INIT cannot be fragmented (RFC 7383 §2.5).
-			if h, _ := ParseHeader(p.data); h.Exchange != IKESAInit && len(p.data) > 300 {
+			if h, _ := wire.ParseHeader(p.data); h.Exchange != wire.IKESAInit && len(p.data) > 300 {
 				t.Errorf("datagram of %d octets over the threshold", len(p.data))
 			}
 		}
@@ -334,7 +336,7 @@ func TestChildOptions(t *testing.T) {
 		if _, err := n.initiate(a, b, InitiateOptions{Auth: AuthKindNull, Trace: &tr}); err != nil {
 			t.Fatal(err)
 		}
-		if len(tr.VendorIDs) != 1 || !bytes.Equal(tr.VendorIDs[0], VendorIDOpportunisticIPsec) {
+		if len(tr.VendorIDs) != 1 || !bytes.Equal(tr.VendorIDs[0], wire.VendorIDOpportunisticIPsec) {
 			t.Errorf("vendor IDs %q", tr.VendorIDs)
 		}
 	})
@@ -385,15 +387,15 @@ func TestInitiatorRefusesWidenedSelectors(t *testing.T) {
 	sel := &Selection{Number: 1, Protocol: ProtocolESP, Encr: EncrAlg{EncrAESGCM16, 256}, ESN: ESNOn}
 	ours := []TrafficSelector{HostSelector(addrA)}
 	theirs := []TrafficSelector{HostSelector(addrB)}
-	resp := func(tsr []TrafficSelector, extra ...Payload) *Message {
-		return &Message{Header: Header{Exchange: CreateChildSA}, Payloads: append(extra,
-			&SA{Proposals: []Proposal{sel.Proposal([]byte{1, 2, 3, 4})}},
-			&TSPayload{Selectors: ours}, &TSPayload{Responder: true, Selectors: tsr})}
+	resp := func(tsr []TrafficSelector, extra ...wire.Payload) *wire.Message {
+		return &wire.Message{Header: wire.Header{Exchange: wire.CreateChildSA}, Payloads: append(extra,
+			&wire.SA{Proposals: []Proposal{sel.Proposal([]byte{1, 2, 3, 4})}},
+			&wire.TSPayload{Selectors: ours}, &wire.TSPayload{Responder: true, Selectors: tsr})}
 	}
 	nonce := make([]byte, 32)
-	for name, m := range map[string]*Message{
+	for name, m := range map[string]*wire.Message{
 		"widened":   resp([]TrafficSelector{HostSelector(netip.MustParseAddr("203.0.113.9"))}),
-		"transport": resp(theirs, &Notify{NotifyType: NotifyUseTransportMode}),
+		"transport": resp(theirs, &wire.Notify{NotifyType: wire.NotifyUseTransportMode}),
 	} {
 		c := &childSA{ChildSA: ChildSA{SPIIn: 99}, state: childLarval}
 		if _, err := sa.acceptChild(c, m, DefaultESPPolicy(), ours, theirs, ModeTunnel, nil, nonce, nonce); err == nil {

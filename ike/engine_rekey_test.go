@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/oemesh/oemesh/ike/internal/wire"
 )
 
 // liveSA returns p's one established IKE SA.
@@ -503,13 +505,13 @@ func TestRekeyTowardsInitiatorWithoutPolicy(t *testing.T) {
 	sa.lock()
 	var got error
 	fin := make(chan struct{}, 1)
-	sa.enqueue(&request{exch: CreateChildSA, payloads: []Payload{
-		&SA{Proposals: DefaultESPPolicy().Proposals([]byte{9, 9, 9, 9}, DHNone)}, &Nonce{Data: make([]byte, 32)},
-		&TSPayload{Selectors: []TrafficSelector{HostSelector(addrB)}}, &TSPayload{Responder: true, Selectors: []TrafficSelector{HostSelector(addrA)}}},
-		onResponse: func(m *Message) { got = errorNotify(m); fin <- struct{}{} }})
+	sa.enqueue(&request{exch: wire.CreateChildSA, payloads: []wire.Payload{
+		&wire.SA{Proposals: DefaultESPPolicy().Proposals([]byte{9, 9, 9, 9}, DHNone)}, &wire.Nonce{Data: make([]byte, 32)},
+		&wire.TSPayload{Selectors: []TrafficSelector{HostSelector(addrB)}}, &wire.TSPayload{Responder: true, Selectors: []TrafficSelector{HostSelector(addrA)}}},
+		onResponse: func(m *wire.Message) { got = errorNotify(m); fin <- struct{}{} }})
 	sa.unlock()
 	n.run(func() bool { return len(fin) > 0 }, time.Minute)
-	if ne, ok := got.(*NotifyError); !ok || ne.Type != NotifyNoAdditionalSAs {
+	if ne, ok := got.(*NotifyError); !ok || ne.Type != wire.NotifyNoAdditionalSAs {
 		t.Errorf("new CHILD SA answered %v, want NO_ADDITIONAL_SAS", got)
 	}
 }

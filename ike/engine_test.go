@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net/netip"
 	"testing"
+
+	"github.com/oemesh/oemesh/ike/internal/wire"
 )
 
 // checkChildPair asserts that A and B installed matching halves of the
@@ -62,7 +64,7 @@ func TestHandshakeAuthMethods(t *testing.T) {
 			if !tr.PeerAuthVerified || tr.PeerAuthMethod != c.method {
 				t.Errorf("trace: verified %v method %v, want %v", tr.PeerAuthVerified, tr.PeerAuthMethod, c.method)
 			}
-			if len(tr.Exchanges) != 2 || tr.Exchanges[0].Exchange != IKESAInit || tr.Exchanges[1].Exchange != IKEAuth {
+			if len(tr.Exchanges) != 2 || tr.Exchanges[0].Exchange != wire.IKESAInit || tr.Exchanges[1].Exchange != wire.IKEAuth {
 				t.Errorf("trace exchanges: %+v", tr.Exchanges)
 			}
 			if len(a.established()) != 1 || len(b.established()) != 1 {
@@ -109,7 +111,7 @@ func TestHandshakeAuthFailure(t *testing.T) {
 	b.keys.keys[AddrIdentity(a.addr).String()] = []crypto.PublicKey{newEd25519(t).Public()}
 	_, err := n.initiate(a, b, InitiateOptions{Auth: AuthKindPubkey})
 	var ne *NotifyError
-	if !errors.As(err, &ne) || ne.Type != NotifyAuthenticationFailed {
+	if !errors.As(err, &ne) || ne.Type != wire.NotifyAuthenticationFailed {
 		t.Fatalf("err = %v, want AUTHENTICATION_FAILED", err)
 	}
 	n.drain()
@@ -161,12 +163,12 @@ func TestResponderToleratesUnknownPayloads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &Message{Header: Header{SPIi: SPI{1, 2, 3, 4, 5, 6, 7, 8}, Exchange: IKESAInit, Flags: FlagInitiator}, Payloads: []Payload{
-		&SA{Proposals: DefaultIKEPolicy().Proposals(nil, DHCurve25519)},
-		&KE{Group: DHCurve25519, Data: dh.Public()},
-		&Nonce{Data: bytes.Repeat([]byte{7}, 32)},
-		&VendorID{Data: []byte("some other implementation 1.0")},
-		&UnknownPayload{PayloadType: 200, Body: []byte{1, 2, 3}},
+	m := &wire.Message{Header: wire.Header{SPIi: SPI{1, 2, 3, 4, 5, 6, 7, 8}, Exchange: wire.IKESAInit, Flags: wire.FlagInitiator}, Payloads: []wire.Payload{
+		&wire.SA{Proposals: DefaultIKEPolicy().Proposals(nil, DHCurve25519)},
+		&wire.KE{Group: DHCurve25519, Data: dh.Public()},
+		&wire.Nonce{Data: bytes.Repeat([]byte{7}, 32)},
+		&wire.VendorID{Data: []byte("some other implementation 1.0")},
+		&wire.UnknownPayload{PayloadType: 200, Body: []byte{1, 2, 3}},
 	}}
 	pkt, err := m.Marshal()
 	if err != nil {
@@ -176,16 +178,16 @@ func TestResponderToleratesUnknownPayloads(t *testing.T) {
 	if len(n.queue) != 1 {
 		t.Fatalf("%d answers", len(n.queue))
 	}
-	resp, err := ParseMessage(n.queue[0].data)
+	resp, err := wire.ParseMessage(n.queue[0].data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.Get(PayloadSA) == nil || errorNotify(resp) != nil || hasVendorID(resp, VendorIDOpportunisticIPsec) {
+	if resp.Get(wire.PayloadSA) == nil || errorNotify(resp) != nil || hasVendorID(resp, wire.VendorIDOpportunisticIPsec) {
 		t.Errorf("answer: %s", payloadTypes(resp.Payloads))
 	}
 	// A critical unknown payload is refused with UNSUPPORTED_CRITICAL_PAYLOAD
 	// naming it, and no state is kept.
-	m.Payloads[4] = &UnknownPayload{PayloadType: 200, Critical: true, Body: []byte{1}}
+	m.Payloads[4] = &wire.UnknownPayload{PayloadType: 200, Critical: true, Body: []byte{1}}
 	m.SPIi[0] = 9
 	pkt, _ = m.Marshal()
 	b.e.HandlePacket(pkt, netip.AddrPortFrom(addrB, 500), netip.AddrPortFrom(addrA, 500))
@@ -195,11 +197,11 @@ func TestResponderToleratesUnknownPayloads(t *testing.T) {
 	if len(n.queue) != 2 {
 		t.Fatalf("%d answers", len(n.queue))
 	}
-	resp, err = ParseMessage(n.queue[1].data)
+	resp, err = wire.ParseMessage(n.queue[1].data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if nt := resp.Notify(NotifyUnsupportedCriticalPayload); nt == nil || !bytes.Equal(nt.Data, []byte{200}) {
+	if nt := resp.Notify(wire.NotifyUnsupportedCriticalPayload); nt == nil || !bytes.Equal(nt.Data, []byte{200}) {
 		t.Errorf("answer: %s", payloadTypes(resp.Payloads))
 	}
 }

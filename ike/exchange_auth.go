@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/oemesh/oemesh/ike/internal/wire"
 )
 
 // resolveTimeout bounds one KeyResolver lookup (and one AcceptAuth call)
@@ -43,7 +45,7 @@ func (sa *ikeSA) peerSignedOctets(id Identity) []byte {
 }
 
 // makeAuth builds our AUTH payload. pskPeer is whose PSK to use.
-func (sa *ikeSA) makeAuth(kind AuthKind, id Identity, pskPeer Identity) (*Auth, error) {
+func (sa *ikeSA) makeAuth(kind AuthKind, id Identity, pskPeer Identity) (*wire.Auth, error) {
 	octets := sa.ourSignedOctets(id)
 	cred := sa.e.cfg.Credentials
 	switch kind {
@@ -52,7 +54,7 @@ func (sa *ikeSA) makeAuth(kind AuthKind, id Identity, pskPeer Identity) (*Auth, 
 		if sa.initiator {
 			skp = sa.skpi
 		}
-		return &Auth{Method: AuthNull, Data: SharedKeyAuth(sa.suite.PRF, skp, octets)}, nil
+		return &wire.Auth{Method: AuthNull, Data: SharedKeyAuth(sa.suite.PRF, skp, octets)}, nil
 	case AuthKindPSK:
 		var psk []byte
 		if cred.PSK != nil {
@@ -61,7 +63,7 @@ func (sa *ikeSA) makeAuth(kind AuthKind, id Identity, pskPeer Identity) (*Auth, 
 		if psk == nil {
 			return nil, fmt.Errorf("ike: no pre-shared key for %v", pskPeer)
 		}
-		return &Auth{Method: AuthSharedKey, Data: SharedKeyAuth(sa.suite.PRF, psk, octets)}, nil
+		return &wire.Auth{Method: AuthSharedKey, Data: SharedKeyAuth(sa.suite.PRF, psk, octets)}, nil
 	case AuthKindPubkey:
 		if cred.Signer == nil {
 			return nil, errors.New("ike: pubkey authentication but no private key")
@@ -70,7 +72,7 @@ func (sa *ikeSA) makeAuth(kind AuthKind, id Identity, pskPeer Identity) (*Auth, 
 		if err != nil {
 			return nil, err
 		}
-		return SignAuth(cred.Signer, scheme, octets, sa.e.cfg.Rand)
+		return signAuth(cred.Signer, scheme, octets, sa.e.cfg.Rand)
 	}
 	return nil, fmt.Errorf("ike: cannot authenticate with %v", kind)
 }
@@ -114,7 +116,7 @@ func (sa *ikeSA) keySource(id Identity) (PeerKeysFunc, context.Context, context.
 // signature, outside every engine lock (DNS can take a while and
 // HandlePacket must not stall), then calls then with sa.mu held. For
 // other methods it calls then at once.
-func (sa *ikeSA) lookupKeys(a *Auth, id Identity, then func(peerKeys)) {
+func (sa *ikeSA) lookupKeys(a *wire.Auth, id Identity, then func(peerKeys)) {
 	e := sa.e
 	if authKindOf(a.Method) != AuthKindPubkey {
 		then(peerKeys{})
@@ -144,7 +146,7 @@ func (sa *ikeSA) lookupKeys(a *Auth, id Identity, then func(peerKeys)) {
 
 // verifyPeerAuth checks the peer's AUTH payload for identity id; pk holds
 // the keys looked up for signature methods.
-func (sa *ikeSA) verifyPeerAuth(a *Auth, id Identity, pk peerKeys) (string, error) {
+func (sa *ikeSA) verifyPeerAuth(a *wire.Auth, id Identity, pk peerKeys) (string, error) {
 	octets := sa.peerSignedOctets(id)
 	prf := sa.suite.PRF
 	switch authKindOf(a.Method) {
@@ -178,7 +180,7 @@ func (sa *ikeSA) verifyPeerAuth(a *Auth, id Identity, pk peerKeys) (string, erro
 		}
 		var last error
 		for _, k := range pk.keys {
-			s, err := VerifyAuth(a, k, octets)
+			s, err := verifyAuth(a, k, octets)
 			if err == nil {
 				return s.String(), nil
 			}

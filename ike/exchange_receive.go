@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+
+	"github.com/oemesh/oemesh/ike/internal/wire"
 )
 
 // handlePacket routes a datagram: new IKE_SA_INIT requests to the
@@ -18,12 +20,12 @@ func (e *Engine) handlePacket(pkt []byte, local, remote netip.AddrPort) {
 		e.drop(DropClosed, remote, nil)
 		return
 	}
-	h, err := ParseHeader(pkt)
+	h, err := wire.ParseHeader(pkt)
 	if err != nil {
 		e.drop(DropMalformed, remote, err)
 		return
 	}
-	if h.Exchange == IKESAInit && !h.IsResponse() {
+	if h.Exchange == wire.IKESAInit && !h.IsResponse() {
 		e.mu.Lock()
 		closing := e.closing
 		e.mu.Unlock()
@@ -55,7 +57,7 @@ func (e *Engine) handlePacket(pkt []byte, local, remote netip.AddrPort) {
 }
 
 // receive handles a message for an existing SA. Called with sa.mu held.
-func (sa *ikeSA) receive(pkt []byte, h Header, local, remote netip.AddrPort) {
+func (sa *ikeSA) receive(pkt []byte, h wire.Header, local, remote netip.AddrPort) {
 	e := sa.e
 	if sa.state == stDead {
 		if sa.lastResp != nil && !h.IsResponse() && h.IsInitiator() != sa.initiator && h.MessageID+1 == sa.peerNext {
@@ -82,7 +84,7 @@ func (sa *ikeSA) receive(pkt []byte, h Header, local, remote netip.AddrPort) {
 	sa.receiveRequest(pkt, h, local, remote)
 }
 
-func (sa *ikeSA) receiveResponse(pkt []byte, h Header, local, remote netip.AddrPort) {
+func (sa *ikeSA) receiveResponse(pkt []byte, h wire.Header, local, remote netip.AddrPort) {
 	e := sa.e
 	r := sa.pending
 	if r == nil || h.MessageID != r.msgID {
@@ -97,7 +99,7 @@ func (sa *ikeSA) receiveResponse(pkt []byte, h Header, local, remote netip.AddrP
 		e.drop(DropUnexpectedExchange, remote, fmt.Errorf("%v response to a %v request", h.Exchange, r.exch))
 		return
 	}
-	m, err := ParseMessage(pkt)
+	m, err := wire.ParseMessage(pkt)
 	if err != nil {
 		e.drop(DropMalformed, remote, err)
 		return
@@ -127,7 +129,7 @@ func pendingID(r *request) string {
 	return fmt.Sprint(r.msgID)
 }
 
-func (sa *ikeSA) receiveRequest(pkt []byte, h Header, local, remote netip.AddrPort) {
+func (sa *ikeSA) receiveRequest(pkt []byte, h wire.Header, local, remote netip.AddrPort) {
 	e := sa.e
 	if sa.state == stInitSent || sa.state == stAuthSent {
 		e.drop(DropUnexpectedExchange, remote, fmt.Errorf("%v request before the IKE SA is established", h.Exchange))
@@ -135,7 +137,7 @@ func (sa *ikeSA) receiveRequest(pkt []byte, h Header, local, remote netip.AddrPo
 	}
 	if h.MessageID+1 == sa.peerNext && sa.lastResp != nil {
 		// A retransmission: answer it again, once we know it is genuine.
-		m, err := ParseMessage(pkt)
+		m, err := wire.ParseMessage(pkt)
 		if err != nil {
 			e.drop(DropMalformed, remote, err)
 			return
@@ -159,9 +161,9 @@ func (sa *ikeSA) receiveRequest(pkt []byte, h Header, local, remote netip.AddrPo
 		e.drop(DropOldMessageID, remote, fmt.Errorf("request with message ID %d, expected %d", h.MessageID, sa.peerNext))
 		return
 	}
-	m, err := ParseMessage(pkt)
+	m, err := wire.ParseMessage(pkt)
 	if err != nil {
-		var uc *UnsupportedCriticalPayloadError
+		var uc *wire.UnsupportedCriticalPayloadError
 		if errors.As(err, &uc) && m != nil {
 			// Only an authenticated message may be answered, and the
 			// critical payload sits outside SK: drop it.
@@ -172,9 +174,9 @@ func (sa *ikeSA) receiveRequest(pkt []byte, h Header, local, remote netip.AddrPo
 	}
 	m, err = sa.open(m, true)
 	if err != nil {
-		var uc *UnsupportedCriticalPayloadError
+		var uc *wire.UnsupportedCriticalPayloadError
 		if errors.As(err, &uc) {
-			sa.respond(&Message{Header: h}, []Payload{uc.Notify()})
+			sa.respond(&wire.Message{Header: h}, []wire.Payload{uc.Notify()})
 		}
 		e.drop(dropReasonFor(err), remote, err)
 		return
@@ -185,15 +187,15 @@ func (sa *ikeSA) receiveRequest(pkt []byte, h Header, local, remote netip.AddrPo
 	sa.peerMoved(local, remote)
 	sa.lastRecv = e.cfg.Clock.Now()
 	switch {
-	case h.Exchange == IKEAuth && sa.state == stHalfOpen:
+	case h.Exchange == wire.IKEAuth && sa.state == stHalfOpen:
 		sa.handleAuthRequest(m)
-	case h.Exchange == CreateChildSA && sa.state == stEstablished:
+	case h.Exchange == wire.CreateChildSA && sa.state == stEstablished:
 		sa.handleCreateChild(m)
-	case h.Exchange == Informational && sa.state != stHalfOpen:
+	case h.Exchange == wire.Informational && sa.state != stHalfOpen:
 		sa.handleInformational(m)
-	case h.Exchange == CreateChildSA && (sa.state == stRekeyed || sa.state == stDeleting):
+	case h.Exchange == wire.CreateChildSA && (sa.state == stRekeyed || sa.state == stDeleting):
 		// RFC 7296 §2.25: rekeying an SA we are closing.
-		sa.respond(m, []Payload{&Notify{NotifyType: NotifyTemporaryFailure}})
+		sa.respond(m, []wire.Payload{&wire.Notify{NotifyType: wire.NotifyTemporaryFailure}})
 	default:
 		e.drop(DropUnexpectedExchange, remote, fmt.Errorf("%v request in state %v", h.Exchange, sa.state))
 	}
@@ -201,12 +203,12 @@ func (sa *ikeSA) receiveRequest(pkt []byte, h Header, local, remote netip.AddrPo
 
 // open checks and decrypts a protected message. For SKF fragments it
 // returns nil until the message is complete.
-func (sa *ikeSA) open(m *Message, request bool) (*Message, error) {
+func (sa *ikeSA) open(m *wire.Message, request bool) (*wire.Message, error) {
 	if len(m.Payloads) == 0 {
 		return nil, fmt.Errorf("ike: %v: %w", m.Exchange, errNotProtected)
 	}
 	switch m.Payloads[len(m.Payloads)-1].(type) {
-	case *Encrypted:
+	case *wire.Encrypted:
 		if len(m.Payloads) != 1 {
 			return nil, fmt.Errorf("ike: %v: %d payloads outside SK: %w", m.Exchange, len(m.Payloads)-1, errNotProtected)
 		}
@@ -214,7 +216,7 @@ func (sa *ikeSA) open(m *Message, request bool) (*Message, error) {
 			return nil, err
 		}
 		return m, nil
-	case *EncryptedFragment:
+	case *wire.EncryptedFragment:
 		// Requests and responses have their own message ID spaces, so
 		// each direction reassembles apart.
 		dir := 0
@@ -222,11 +224,11 @@ func (sa *ikeSA) open(m *Message, request bool) (*Message, error) {
 			dir = 1
 		}
 		if sa.reasm == nil {
-			sa.reasm = new([2]*Reassembler)
+			sa.reasm = new([2]*wire.Reassembler)
 		}
 		r := sa.reasm[dir]
-		if r == nil || (r.started && r.msgID != m.MessageID) {
-			r = &Reassembler{}
+		if r == nil || r.Other(m.MessageID) {
+			r = &wire.Reassembler{}
 			sa.reasm[dir] = r
 		}
 		out, err := r.Add(m, sa.cin)
@@ -252,14 +254,14 @@ var errNotProtected = errors.New("message is not protected by SK")
 // checkRetransmit verifies a retransmitted request before we answer it
 // again; it reports whether this datagram should trigger the resend (for
 // fragmented requests only fragment 1 does).
-func (sa *ikeSA) checkRetransmit(m *Message) (bool, error) {
+func (sa *ikeSA) checkRetransmit(m *wire.Message) (bool, error) {
 	if len(m.Payloads) == 0 {
 		return false, errNotProtected
 	}
 	switch p := m.Payloads[len(m.Payloads)-1].(type) {
-	case *Encrypted:
+	case *wire.Encrypted:
 		return true, m.Decrypt(sa.cin)
-	case *EncryptedFragment:
+	case *wire.EncryptedFragment:
 		if _, err := p.Open(sa.cin); err != nil {
 			return false, err
 		}
@@ -296,21 +298,21 @@ func (sa *ikeSA) peerMoved(local, remote netip.AddrPort) {
 }
 
 // noteTrace records a response's notifies and vendor IDs.
-func (sa *ikeSA) noteTrace(r *request, m *Message) {
+func (sa *ikeSA) noteTrace(r *request, m *wire.Message) {
 	var t *Trace
 	if sa.init != nil {
 		t = sa.init.trace
 	}
 	for _, p := range m.Payloads {
 		switch q := p.(type) {
-		case *Notify:
+		case *wire.Notify:
 			if r.trace != nil {
 				r.trace.Notifies = append(r.trace.Notifies, q.NotifyType)
 			}
 			if t != nil {
 				t.Notifies = append(t.Notifies, q.NotifyType)
 			}
-		case *VendorID:
+		case *wire.VendorID:
 			if t != nil {
 				t.VendorIDs = append(t.VendorIDs, q.Data)
 			}

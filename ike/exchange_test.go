@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"net/netip"
 	"testing"
+
+	"github.com/oemesh/oemesh/ike/internal/wire"
 )
 
 // TestLoopbackExchange runs IKE_SA_INIT and IKE_AUTH between two
@@ -25,14 +27,14 @@ func TestLoopbackExchange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := &Message{Header: Header{SPIi: spii, Exchange: IKESAInit, Flags: FlagInitiator}, Payloads: []Payload{
-		&SA{Proposals: DefaultIKEPolicy().Proposals(nil, iDH.Group())},
-		&KE{Group: iDH.Group(), Data: iDH.Public()},
-		&Nonce{Data: ni},
-		&Notify{NotifyType: NotifyFragmentationSupported},
-		SignatureHashNotify(),
+	req := &wire.Message{Header: wire.Header{SPIi: spii, Exchange: wire.IKESAInit, Flags: wire.FlagInitiator}, Payloads: []wire.Payload{
+		&wire.SA{Proposals: DefaultIKEPolicy().Proposals(nil, iDH.Group())},
+		&wire.KE{Group: iDH.Group(), Data: iDH.Public()},
+		&wire.Nonce{Data: ni},
+		&wire.Notify{NotifyType: wire.NotifyFragmentationSupported},
+		signatureHashNotify(),
 	}}
-	for _, n := range NATDetectionNotifies(spii, SPI{}, iAddr, rAddr) {
+	for _, n := range natDetectionNotifies(spii, SPI{}, iAddr, rAddr) {
 		req.Payloads = append(req.Payloads, n)
 	}
 	reqRaw, err := req.Marshal()
@@ -41,24 +43,24 @@ func TestLoopbackExchange(t *testing.T) {
 	}
 
 	// Responder: parse, select (preferring the KE group), answer.
-	rreq, err := ParseMessage(reqRaw)
+	rreq, err := wire.ParseMessage(reqRaw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ke := rreq.Get(PayloadKE).(*KE)
-	sel, err := DefaultIKEPolicy().PreferDH(ke.Group).Select(rreq.Get(PayloadSA).(*SA).Proposals)
+	ke := rreq.Get(wire.PayloadKE).(*wire.KE)
+	sel, err := DefaultIKEPolicy().PreferDH(ke.Group).Select(rreq.Get(wire.PayloadSA).(*wire.SA).Proposals)
 	if err != nil || sel.DH != ke.Group {
 		t.Fatalf("select: %+v %v", sel, err)
 	}
-	if st := DetectNAT(rreq, rAddr, iAddr); st != (NATStatus{Checked: true}) {
+	if st := detectNAT(rreq, rAddr, iAddr); st != (NATStatus{Checked: true}) {
 		t.Fatalf("responder NAT: %+v", st)
 	}
 	rDH, _ := GenerateDH(sel.DH, nil)
-	resp := &Message{Header: Header{SPIi: spii, SPIr: spir, Exchange: IKESAInit, Flags: FlagResponse}, Payloads: []Payload{
-		&SA{Proposals: []Proposal{sel.Proposal(nil)}},
-		&KE{Group: rDH.Group(), Data: rDH.Public()},
-		&Nonce{Data: nr},
-		&Notify{NotifyType: NotifyFragmentationSupported},
+	resp := &wire.Message{Header: wire.Header{SPIi: spii, SPIr: spir, Exchange: wire.IKESAInit, Flags: wire.FlagResponse}, Payloads: []wire.Payload{
+		&wire.SA{Proposals: []Proposal{sel.Proposal(nil)}},
+		&wire.KE{Group: rDH.Group(), Data: rDH.Public()},
+		&wire.Nonce{Data: nr},
+		&wire.Notify{NotifyType: wire.NotifyFragmentationSupported},
 	}}
 	respRaw, err := resp.Marshal()
 	if err != nil {
@@ -75,15 +77,15 @@ func TestLoopbackExchange(t *testing.T) {
 	}
 
 	// Initiator: the response's single proposal must be acceptable too.
-	iresp, err := ParseMessage(respRaw)
+	iresp, err := wire.ParseMessage(respRaw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	isel, err := DefaultIKEPolicy().Select(iresp.Get(PayloadSA).(*SA).Proposals)
+	isel, err := DefaultIKEPolicy().Select(iresp.Get(wire.PayloadSA).(*wire.SA).Proposals)
 	if err != nil || isel.IKESuite() != suite {
 		t.Fatalf("initiator: %+v %v", isel, err)
 	}
-	iGir, err := iDH.SharedSecret(iresp.Get(PayloadKE).(*KE).Data)
+	iGir, err := iDH.SharedSecret(iresp.Get(wire.PayloadKE).(*wire.KE).Data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,12 +100,12 @@ func TestLoopbackExchange(t *testing.T) {
 	idi := NullIdentity()
 	authI := SharedKeyAuth(suite.PRF, iKeys.SKpi, SignedOctets(suite.PRF, reqRaw, nr, iKeys.SKpi, idi))
 	espSPI := []byte{0xc0, 0, 0, 1}
-	authReq := &Message{Header: Header{SPIi: spii, SPIr: spir, Exchange: IKEAuth, Flags: FlagInitiator, MessageID: 1}, Payloads: []Payload{
-		&IDPayload{Identity: idi},
-		&Auth{Method: AuthNull, Data: authI},
-		&SA{Proposals: DefaultESPPolicy().Proposals(espSPI, DHNone)},
-		&TSPayload{Selectors: []TrafficSelector{HostSelector(iAddr.Addr())}},
-		&TSPayload{Responder: true, Selectors: []TrafficSelector{HostSelector(rAddr.Addr())}},
+	authReq := &wire.Message{Header: wire.Header{SPIi: spii, SPIr: spir, Exchange: wire.IKEAuth, Flags: wire.FlagInitiator, MessageID: 1}, Payloads: []wire.Payload{
+		&wire.IDPayload{Identity: idi},
+		&wire.Auth{Method: AuthNull, Data: authI},
+		&wire.SA{Proposals: DefaultESPPolicy().Proposals(espSPI, DHNone)},
+		&wire.TSPayload{Selectors: []TrafficSelector{HostSelector(iAddr.Addr())}},
+		&wire.TSPayload{Responder: true, Selectors: []TrafficSelector{HostSelector(rAddr.Addr())}},
 	}}
 	authReqRaw, err := authReq.MarshalEncrypted(iSend)
 	if err != nil {
@@ -111,33 +113,33 @@ func TestLoopbackExchange(t *testing.T) {
 	}
 
 	// Responder: decrypt, verify the initiator's AUTH, answer in fragments.
-	ra, err := ParseMessage(authReqRaw)
+	ra, err := wire.ParseMessage(authReqRaw)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := ra.Decrypt(rRecv); err != nil {
 		t.Fatal(err)
 	}
-	gotID := ra.Get(PayloadIDi).(*IDPayload).Identity
-	gotAuth := ra.Get(PayloadAUTH).(*Auth)
+	gotID := ra.Get(wire.PayloadIDi).(*wire.IDPayload).Identity
+	gotAuth := ra.Get(wire.PayloadAUTH).(*wire.Auth)
 	if gotAuth.Method != AuthNull {
 		t.Fatalf("method %v", gotAuth.Method)
 	}
 	if err := VerifySharedKeyAuth(suite.PRF, rKeys.SKpi, SignedOctets(suite.PRF, reqRaw, nr, rKeys.SKpi, gotID), gotAuth.Data); err != nil {
 		t.Fatal(err)
 	}
-	childSel, err := DefaultESPPolicy().Select(ra.Get(PayloadSA).(*SA).Proposals)
+	childSel, err := DefaultESPPolicy().Select(ra.Get(wire.PayloadSA).(*wire.SA).Proposals)
 	if err != nil {
 		t.Fatal(err)
 	}
 	idr := NullIdentity()
 	authR := SharedKeyAuth(suite.PRF, rKeys.SKpr, SignedOctets(suite.PRF, respRaw, ni, rKeys.SKpr, idr))
-	authResp := &Message{Header: Header{SPIi: spii, SPIr: spir, Exchange: IKEAuth, Flags: FlagResponse, MessageID: 1}, Payloads: []Payload{
-		&IDPayload{Responder: true, Identity: idr},
-		&Auth{Method: AuthNull, Data: authR},
-		&SA{Proposals: []Proposal{childSel.Proposal([]byte{0xc0, 0, 0, 2})}},
-		ra.Get(PayloadTSi), ra.Get(PayloadTSr),
-		&VendorID{Data: bytes.Repeat([]byte{0xee}, 600)}, // force fragmentation
+	authResp := &wire.Message{Header: wire.Header{SPIi: spii, SPIr: spir, Exchange: wire.IKEAuth, Flags: wire.FlagResponse, MessageID: 1}, Payloads: []wire.Payload{
+		&wire.IDPayload{Responder: true, Identity: idr},
+		&wire.Auth{Method: AuthNull, Data: authR},
+		&wire.SA{Proposals: []Proposal{childSel.Proposal([]byte{0xc0, 0, 0, 2})}},
+		ra.Get(wire.PayloadTSi), ra.Get(wire.PayloadTSr),
+		&wire.VendorID{Data: bytes.Repeat([]byte{0xee}, 600)}, // force fragmentation
 	}}
 	frags, err := authResp.MarshalFragments(rSend, 576-28)
 	if err != nil || len(frags) < 2 {
@@ -145,10 +147,10 @@ func TestLoopbackExchange(t *testing.T) {
 	}
 
 	// Initiator: reassemble, verify, derive CHILD SA keys.
-	var r Reassembler
-	var done *Message
+	var r wire.Reassembler
+	var done *wire.Message
 	for _, f := range frags {
-		fm, err := ParseMessage(f)
+		fm, err := wire.ParseMessage(f)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -159,12 +161,12 @@ func TestLoopbackExchange(t *testing.T) {
 	if done == nil {
 		t.Fatal("not reassembled")
 	}
-	ra2 := done.Get(PayloadAUTH).(*Auth)
-	idr2 := done.Get(PayloadIDr).(*IDPayload).Identity
+	ra2 := done.Get(wire.PayloadAUTH).(*wire.Auth)
+	idr2 := done.Get(wire.PayloadIDr).(*wire.IDPayload).Identity
 	if err := VerifySharedKeyAuth(suite.PRF, iKeys.SKpr, SignedOctets(suite.PRF, respRaw, ni, iKeys.SKpr, idr2), ra2.Data); err != nil {
 		t.Fatal(err)
 	}
-	csel, err := DefaultESPPolicy().Select(done.Get(PayloadSA).(*SA).Proposals)
+	csel, err := DefaultESPPolicy().Select(done.Get(wire.PayloadSA).(*wire.SA).Proposals)
 	if err != nil || csel.ChildSuite() != childSel.ChildSuite() {
 		t.Fatalf("child: %+v %v", csel, err)
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+
+	"github.com/oemesh/oemesh/ike/internal/wire"
 )
 
 // forget removes sa from the engine's tables.
@@ -52,7 +54,7 @@ func (e *Engine) dropInitEntryLocked(sa *ikeSA) {
 // §1.2, §2.6): retransmissions get the cached answer; above the half-open
 // threshold a cookie is demanded; otherwise we choose a proposal (or ask
 // for another KE group), compute the keys and keep a half-open SA.
-func (e *Engine) handleInitRequest(pkt []byte, h Header, local, remote netip.AddrPort) {
+func (e *Engine) handleInitRequest(pkt []byte, h wire.Header, local, remote netip.AddrPort) {
 	if e.cfg.Policy == nil {
 		e.drop(DropUnexpectedExchange, remote, errors.New("IKE_SA_INIT request but no responder policy"))
 		return
@@ -77,12 +79,12 @@ func (e *Engine) handleInitRequest(pkt []byte, h Header, local, remote netip.Add
 		e.drop(DropHalfOpenLimit, remote, fmt.Errorf("%d half-open SAs", nHalf))
 		return
 	}
-	m, err := ParseMessage(pkt)
+	m, err := wire.ParseMessage(pkt)
 	if err != nil {
-		var uc *UnsupportedCriticalPayloadError
+		var uc *wire.UnsupportedCriticalPayloadError
 		if errors.As(err, &uc) {
 			// RFC 7296 §2.5: say which payload we do not support.
-			out := &Message{Header: Header{SPIi: h.SPIi, Exchange: IKESAInit, Flags: FlagResponse}, Payloads: []Payload{uc.Notify()}}
+			out := &wire.Message{Header: wire.Header{SPIi: h.SPIi, Exchange: wire.IKESAInit, Flags: wire.FlagResponse}, Payloads: []wire.Payload{uc.Notify()}}
 			if b, err := out.Marshal(); err == nil {
 				e.send(b, local, remote)
 			}
@@ -90,22 +92,22 @@ func (e *Engine) handleInitRequest(pkt []byte, h Header, local, remote netip.Add
 		e.drop(DropMalformed, remote, err)
 		return
 	}
-	sap, _ := m.Get(PayloadSA).(*SA)
-	ke, _ := m.Get(PayloadKE).(*KE)
-	nonce, _ := m.Get(PayloadNonce).(*Nonce)
+	sap, _ := m.Get(wire.PayloadSA).(*wire.SA)
+	ke, _ := m.Get(wire.PayloadKE).(*wire.KE)
+	nonce, _ := m.Get(wire.PayloadNonce).(*wire.Nonce)
 	if sap == nil || ke == nil || nonce == nil {
 		e.drop(DropInvalid, remote, fmt.Errorf("IKE_SA_INIT request without %s", missing(sap == nil, "SA", ke == nil, "KE", nonce == nil, "Nonce")))
 		return
 	}
-	answer := func(ps ...Payload) {
-		out := &Message{Header: Header{SPIi: h.SPIi, Exchange: IKESAInit, Flags: FlagResponse}, Payloads: ps}
+	answer := func(ps ...wire.Payload) {
+		out := &wire.Message{Header: wire.Header{SPIi: h.SPIi, Exchange: wire.IKESAInit, Flags: wire.FlagResponse}, Payloads: ps}
 		b, err := out.Marshal()
 		if err == nil {
 			e.send(b, local, remote)
 		}
 	}
 	if e.cfg.HalfOpenCookieThreshold < 0 || nHalf >= e.cfg.HalfOpenCookieThreshold {
-		c := m.Notify(NotifyCookie)
+		c := m.Notify(wire.NotifyCookie)
 		if c == nil || !e.cookies.Verify(c.Data, nonce.Data, remote.Addr(), h.SPIi) {
 			if c != nil {
 				e.drop(DropBadCookie, remote, errors.New("cookie does not verify"))
@@ -123,12 +125,12 @@ func (e *Engine) handleInitRequest(pkt []byte, h Header, local, remote netip.Add
 	sel, err := e.cfg.IKE.PreferDH(ke.Group).Select(sap.Proposals)
 	if err != nil {
 		e.log.Debug("ike: IKE_SA_INIT: no proposal chosen", "remote", remote, "err", err)
-		answer(&Notify{NotifyType: NotifyNoProposalChosen})
+		answer(&wire.Notify{NotifyType: wire.NotifyNoProposalChosen})
 		return
 	}
 	if sel.DH != ke.Group {
 		e.log.Debug("ike: IKE_SA_INIT: asking for another KE group", "remote", remote, "got", ke.Group, "want", sel.DH)
-		answer(InvalidKENotify(sel.DH))
+		answer(wire.InvalidKENotify(sel.DH))
 		return
 	}
 	dh, err := GenerateDH(sel.DH, e.cfg.Rand)
@@ -155,27 +157,27 @@ func (e *Engine) handleInitRequest(pkt []byte, h Header, local, remote netip.Add
 		e.log.Warn("ike: keys", "err", err)
 		return
 	}
-	nat := DetectNAT(m, local, remote)
+	nat := detectNAT(m, local, remote)
 	sa.behindNAT, sa.peerBehindNAT = nat.LocalBehindNAT, nat.RemoteBehindNAT
 	sa.natt = local.Port() == e.cfg.NATTPort
 	sa.notePeerCaps(m)
 
-	resp := []Payload{
-		&SA{Proposals: []Proposal{sel.Proposal(nil)}},
-		&KE{Group: sel.DH, Data: dh.Public()},
-		&Nonce{Data: nr},
+	resp := []wire.Payload{
+		&wire.SA{Proposals: []Proposal{sel.Proposal(nil)}},
+		&wire.KE{Group: sel.DH, Data: dh.Public()},
+		&wire.Nonce{Data: nr},
 	}
-	for _, n := range NATDetectionNotifies(sa.spii, sa.spir, local, remote) {
+	for _, n := range natDetectionNotifies(sa.spii, sa.spir, local, remote) {
 		resp = append(resp, n)
 	}
-	resp = append(resp, &Notify{NotifyType: NotifyFragmentationSupported})
+	resp = append(resp, &wire.Notify{NotifyType: wire.NotifyFragmentationSupported})
 	if !e.cfg.NoSignatureHashes {
-		resp = append(resp, SignatureHashNotify())
+		resp = append(resp, signatureHashNotify())
 	}
-	if hasVendorID(m, VendorIDOpportunisticIPsec) {
-		resp = append(resp, &VendorID{Data: VendorIDOpportunisticIPsec})
+	if hasVendorID(m, wire.VendorIDOpportunisticIPsec) {
+		resp = append(resp, &wire.VendorID{Data: wire.VendorIDOpportunisticIPsec})
 	}
-	out := &Message{Header: Header{SPIi: sa.spii, SPIr: sa.spir, Exchange: IKESAInit, Flags: FlagResponse}, Payloads: resp}
+	out := &wire.Message{Header: wire.Header{SPIi: sa.spii, SPIr: sa.spir, Exchange: wire.IKESAInit, Flags: wire.FlagResponse}, Payloads: resp}
 	b, err := out.Marshal()
 	if err != nil {
 		e.log.Warn("ike: IKE_SA_INIT response", "err", err)
@@ -251,26 +253,26 @@ func (sa *ikeSA) deriveKeys(skeyseed []byte) error {
 }
 
 // notePeerCaps records what the peer's IKE_SA_INIT message announced.
-func (sa *ikeSA) notePeerCaps(m *Message) {
+func (sa *ikeSA) notePeerCaps(m *wire.Message) {
 	for _, p := range m.Payloads {
-		n, ok := p.(*Notify)
+		n, ok := p.(*wire.Notify)
 		if !ok {
 			continue
 		}
 		switch n.NotifyType {
-		case NotifyFragmentationSupported:
+		case wire.NotifyFragmentationSupported:
 			sa.peerFrag = true
-		case NotifySignatureHashAlgorithms:
-			if hs, err := ParseSignatureHashes(n); err == nil {
+		case wire.NotifySignatureHashAlgorithms:
+			if hs, err := parseSignatureHashes(n); err == nil {
 				sa.hashes = hs
 			}
 		}
 	}
 }
 
-func hasVendorID(m *Message, id []byte) bool {
+func hasVendorID(m *wire.Message, id []byte) bool {
 	for _, p := range m.Payloads {
-		if v, ok := p.(*VendorID); ok && bytes.Equal(v.Data, id) {
+		if v, ok := p.(*wire.VendorID); ok && bytes.Equal(v.Data, id) {
 			return true
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/oemesh/oemesh/ike/internal/wire"
 )
 
 // ErrPeerDeleted is reported (to OnIKEDown and OnChildDown) when the peer
@@ -17,13 +19,13 @@ var errLocalDelete = errors.New("ike: deleted locally")
 // handleInformational answers an INFORMATIONAL request: Delete payloads
 // for the IKE SA or CHILD SAs, error notifies (logged), or nothing at all
 // (a liveness check).
-func (sa *ikeSA) handleInformational(m *Message) {
-	var resp []Payload
+func (sa *ikeSA) handleInformational(m *wire.Message) {
+	var resp []wire.Payload
 	var inSPIs [][]byte
 	deleteIKE := false
 	for _, p := range m.Payloads {
 		switch q := p.(type) {
-		case *Delete:
+		case *wire.Delete:
 			switch q.Protocol {
 			case ProtocolIKE:
 				deleteIKE = true
@@ -41,7 +43,7 @@ func (sa *ikeSA) handleInformational(m *Message) {
 					sa.dropChild(c, ErrPeerDeleted)
 				}
 			}
-		case *Notify:
+		case *wire.Notify:
 			if q.NotifyType.IsError() {
 				sa.e.log.Info("ike: peer reports an error", "remote", sa.remote, "notify", q.NotifyType)
 			}
@@ -60,7 +62,7 @@ func (sa *ikeSA) handleInformational(m *Message) {
 		return
 	}
 	if len(inSPIs) > 0 {
-		resp = append(resp, &Delete{Protocol: ProtocolESP, SPIs: inSPIs})
+		resp = append(resp, &wire.Delete{Protocol: ProtocolESP, SPIs: inSPIs})
 	}
 	sa.respond(m, resp)
 }
@@ -72,12 +74,12 @@ func (sa *ikeSA) sendDelete() {
 	if sa.cout == nil || sa.state == stInitSent || sa.state == stDead || sa.state == stHalfOpen {
 		return
 	}
-	h := Header{SPIi: sa.spii, SPIr: sa.spir, Exchange: Informational, MessageID: sa.nextID}
+	h := wire.Header{SPIi: sa.spii, SPIr: sa.spir, Exchange: wire.Informational, MessageID: sa.nextID}
 	if sa.initiator {
-		h.Flags |= FlagInitiator
+		h.Flags |= wire.FlagInitiator
 	}
 	sa.nextID++
-	pkts, err := sa.protect(h, []Payload{&Delete{Protocol: ProtocolIKE}})
+	pkts, err := sa.protect(h, []wire.Payload{&wire.Delete{Protocol: ProtocolIKE}})
 	if err != nil {
 		return
 	}
@@ -146,8 +148,8 @@ func (e *Engine) deleteIKE(ctx context.Context, id SAID) error {
 // the answer comes (or does not).
 func (sa *ikeSA) deleteLocked(done chan error) {
 	sa.setState(stDeleting)
-	sa.enqueue(&request{exch: Informational, payloads: []Payload{&Delete{Protocol: ProtocolIKE}},
-		onResponse: func(*Message) {
+	sa.enqueue(&request{exch: wire.Informational, payloads: []wire.Payload{&wire.Delete{Protocol: ProtocolIKE}},
+		onResponse: func(*wire.Message) {
 			sa.die(errLocalDelete, false)
 			if done != nil {
 				done <- nil
@@ -185,8 +187,8 @@ func (e *Engine) deleteChild(ctx context.Context, spiIn uint32) error {
 // when the answer comes.
 func (sa *ikeSA) deleteChildLocked(c *childSA, done chan error) {
 	sa.setChildState(c, childDeleting)
-	sa.enqueue(&request{exch: Informational, payloads: []Payload{&Delete{Protocol: ProtocolESP, SPIs: [][]byte{spiBytes(c.SPIIn)}}},
-		onResponse: func(*Message) {
+	sa.enqueue(&request{exch: wire.Informational, payloads: []wire.Payload{&wire.Delete{Protocol: ProtocolESP, SPIs: [][]byte{spiBytes(c.SPIIn)}}},
+		onResponse: func(*wire.Message) {
 			sa.dropChild(c, errLocalDelete)
 			if done != nil {
 				done <- nil
@@ -253,7 +255,7 @@ func (sa *ikeSA) livenessCheck() {
 	e := sa.e
 	idle := e.cfg.Clock.Now().Sub(sa.lastRecv)
 	if idle >= e.cfg.Liveness && sa.pending == nil && len(sa.queue) == 0 && sa.state == stEstablished {
-		sa.enqueue(&request{exch: Informational, onResponse: func(*Message) {}})
+		sa.enqueue(&request{exch: wire.Informational, onResponse: func(*wire.Message) {}})
 		idle = 0
 	}
 	sa.timers.liveness = e.sched.AfterFunc(max(e.cfg.Liveness-idle, e.cfg.Liveness/4), sa.livenessCheck)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+
+	"github.com/oemesh/oemesh/ike/internal/wire"
 )
 
 // initiation is the initiator's side of IKE_SA_INIT and IKE_AUTH: what
@@ -187,31 +189,31 @@ func (sa *ikeSA) sendInit() error {
 		}
 		sa.dh = dh
 	}
-	var ps []Payload
+	var ps []wire.Payload
 	if in.cookie != nil {
-		ps = append(ps, &Notify{NotifyType: NotifyCookie, Data: in.cookie})
+		ps = append(ps, &wire.Notify{NotifyType: wire.NotifyCookie, Data: in.cookie})
 	}
 	ps = append(ps,
-		&SA{Proposals: in.offer(in.group)},
-		&KE{Group: in.group, Data: sa.dh.Public()},
-		&Nonce{Data: sa.ni})
-	for _, n := range NATDetectionNotifies(sa.spii, SPI{}, sa.local, sa.remote) {
+		&wire.SA{Proposals: in.offer(in.group)},
+		&wire.KE{Group: in.group, Data: sa.dh.Public()},
+		&wire.Nonce{Data: sa.ni})
+	for _, n := range natDetectionNotifies(sa.spii, SPI{}, sa.local, sa.remote) {
 		ps = append(ps, n)
 	}
-	ps = append(ps, &Notify{NotifyType: NotifyFragmentationSupported})
+	ps = append(ps, &wire.Notify{NotifyType: wire.NotifyFragmentationSupported})
 	if !e.cfg.NoSignatureHashes {
-		ps = append(ps, SignatureHashNotify())
+		ps = append(ps, signatureHashNotify())
 	}
 	if in.opts.Auth == AuthKindNull {
-		ps = append(ps, &VendorID{Data: VendorIDOpportunisticIPsec})
+		ps = append(ps, &wire.VendorID{Data: wire.VendorIDOpportunisticIPsec})
 	}
-	m := &Message{Header: Header{SPIi: sa.spii, Exchange: IKESAInit, Flags: FlagInitiator}, Payloads: ps}
+	m := &wire.Message{Header: wire.Header{SPIi: sa.spii, Exchange: wire.IKESAInit, Flags: wire.FlagInitiator}, Payloads: ps}
 	b, err := m.Marshal()
 	if err != nil {
 		return fmt.Errorf("ike: IKE_SA_INIT request: %w", err)
 	}
 	sa.initI = b
-	sa.enqueue(&request{exch: IKESAInit, plain: true, pkts: [][]byte{b}, trace: &ExchangeTrace{},
+	sa.enqueue(&request{exch: wire.IKESAInit, plain: true, pkts: [][]byte{b}, trace: &ExchangeTrace{},
 		onResponse: sa.onInitResponse, onFail: sa.failInit})
 	return nil
 }
@@ -224,12 +226,12 @@ func (sa *ikeSA) failInit(err error) {
 }
 
 // onInitResponse handles the IKE_SA_INIT response.
-func (sa *ikeSA) onInitResponse(m *Message) {
+func (sa *ikeSA) onInitResponse(m *wire.Message) {
 	in := sa.init
 	if in == nil {
 		return
 	}
-	if c := m.Notify(NotifyCookie); c != nil && m.Get(PayloadSA) == nil {
+	if c := m.Notify(wire.NotifyCookie); c != nil && m.Get(wire.PayloadSA) == nil {
 		in.trace.Cookie = true
 		if in.retries++; in.retries > maxInitRetries {
 			sa.die(fmt.Errorf("ike: IKE_SA_INIT: peer keeps asking for cookies"), false)
@@ -241,7 +243,7 @@ func (sa *ikeSA) onInitResponse(m *Message) {
 		}
 		return
 	}
-	if n := m.Notify(NotifyInvalidKEPayload); n != nil {
+	if n := m.Notify(wire.NotifyInvalidKEPayload); n != nil {
 		g, _ := n.InvalidKEGroup()
 		in.trace.InvalidKE = append(in.trace.InvalidKE, g)
 		ok := false
@@ -249,7 +251,7 @@ func (sa *ikeSA) onInitResponse(m *Message) {
 			ok = ok || (x == g && g != DHNone)
 		}
 		if in.retries++; !ok || g == in.group || in.retries > maxInitRetries {
-			sa.die(fmt.Errorf("ike: IKE_SA_INIT: peer asks for DH group %v: %w", g, &NotifyError{Type: NotifyInvalidKEPayload, Exchange: IKESAInit, Data: n.Data}), false)
+			sa.die(fmt.Errorf("ike: IKE_SA_INIT: peer asks for DH group %v: %w", g, &NotifyError{Type: wire.NotifyInvalidKEPayload, Exchange: wire.IKESAInit, Data: n.Data}), false)
 			return
 		}
 		in.group = g
@@ -262,9 +264,9 @@ func (sa *ikeSA) onInitResponse(m *Message) {
 		sa.die(err, false)
 		return
 	}
-	sap, _ := m.Get(PayloadSA).(*SA)
-	ke, _ := m.Get(PayloadKE).(*KE)
-	nonce, _ := m.Get(PayloadNonce).(*Nonce)
+	sap, _ := m.Get(wire.PayloadSA).(*wire.SA)
+	ke, _ := m.Get(wire.PayloadKE).(*wire.KE)
+	nonce, _ := m.Get(wire.PayloadNonce).(*wire.Nonce)
 	if sap == nil || ke == nil || nonce == nil || m.SPIr.IsZero() {
 		sa.die(fmt.Errorf("ike: IKE_SA_INIT response from %v without %s", sa.remote, missing(sap == nil, "SA", ke == nil, "KE", nonce == nil, "Nonce", m.SPIr.IsZero(), "responder SPI")), false)
 		return
@@ -294,7 +296,7 @@ func (sa *ikeSA) onInitResponse(m *Message) {
 	}
 	sa.dh = nil
 	in.trace.IKESuite = sa.suite
-	nat := DetectNAT(m, sa.local, sa.remote)
+	nat := detectNAT(m, sa.local, sa.remote)
 	in.trace.LocalBehindNAT, in.trace.RemoteBehindNAT = nat.LocalBehindNAT, nat.RemoteBehindNAT
 	sa.behindNAT, sa.peerBehindNAT = nat.LocalBehindNAT, nat.RemoteBehindNAT
 	if nat.LocalBehindNAT || nat.RemoteBehindNAT {
@@ -320,9 +322,9 @@ func (sa *ikeSA) moveToNATT() {
 }
 
 // errorNotify returns the first error notify of m as a *NotifyError.
-func errorNotify(m *Message) error {
+func errorNotify(m *wire.Message) error {
 	for _, p := range m.Payloads {
-		if n, ok := p.(*Notify); ok && n.NotifyType.IsError() {
+		if n, ok := p.(*wire.Notify); ok && n.NotifyType.IsError() {
 			return &NotifyError{Type: n.NotifyType, Exchange: m.Exchange, Data: n.Data}
 		}
 	}
@@ -331,10 +333,10 @@ func errorNotify(m *Message) error {
 
 // isChildError reports whether an error notify in an IKE_AUTH response
 // concerns only the CHILD SA (RFC 7296 §1.2: the IKE SA stays up).
-func isChildError(t NotifyType) bool {
+func isChildError(t wire.NotifyType) bool {
 	switch t {
-	case NotifyNoProposalChosen, NotifyTSUnacceptable, NotifySinglePairRequired, NotifyInternalAddressFailure,
-		NotifyFailedCPRequired, NotifyInvalidSelectors, NotifyNoAdditionalSAs:
+	case wire.NotifyNoProposalChosen, wire.NotifyTSUnacceptable, wire.NotifySinglePairRequired, wire.NotifyInternalAddressFailure,
+		wire.NotifyFailedCPRequired, wire.NotifyInvalidSelectors, wire.NotifyNoAdditionalSAs:
 		return true
 	}
 	return false
@@ -360,47 +362,47 @@ func (sa *ikeSA) sendAuth() error {
 	if err != nil {
 		return err
 	}
-	ps := []Payload{&IDPayload{Identity: idi}}
+	ps := []wire.Payload{&wire.IDPayload{Identity: idi}}
 	if in.opts.InitialContact {
 		// Only while we hold no other IKE SA with the peer (contact.go).
 		if e.holdsOtherSA(sa) {
 			e.log.Debug("ike: INITIAL_CONTACT left out: another IKE SA with the peer exists", "remote", sa.remote, "peer", in.opts.PeerID)
 		} else {
-			ps = append(ps, &Notify{NotifyType: NotifyInitialContact})
+			ps = append(ps, &wire.Notify{NotifyType: wire.NotifyInitialContact})
 		}
 	}
 	switch {
 	case in.opts.PeerID.Type != 0 && in.opts.Auth != AuthKindNull:
-		ps = append(ps, &IDPayload{Responder: true, Identity: in.opts.PeerID})
+		ps = append(ps, &wire.IDPayload{Responder: true, Identity: in.opts.PeerID})
 	case in.opts.Auth == AuthKindNull && (in.opts.PeerAuth == AuthKindNone || in.opts.PeerAuth == AuthKindNull):
 		// IDr(ID_NULL): we want an anonymous responder (see
 		// responderAuthKind), as Libreswan's authby=null conns ask.
-		ps = append(ps, &IDPayload{Responder: true, Identity: NullIdentity()})
+		ps = append(ps, &wire.IDPayload{Responder: true, Identity: NullIdentity()})
 	}
 	ps = append(ps, auth)
 	if in.opts.Mode == ModeTransport {
-		ps = append(ps, &Notify{NotifyType: NotifyUseTransportMode})
+		ps = append(ps, &wire.Notify{NotifyType: wire.NotifyUseTransportMode})
 	}
 	esp := in.esp
 	esp.DH = nil // no PFS in IKE_AUTH
 	ps = append(ps,
-		&SA{Proposals: esp.Proposals(spiBytes(spi), DHNone)},
-		&TSPayload{Selectors: in.opts.TSi},
-		&TSPayload{Responder: true, Selectors: in.opts.TSr})
-	sa.enqueue(&request{exch: IKEAuth, payloads: ps, trace: &ExchangeTrace{}, onResponse: sa.onAuthResponse, onFail: sa.failInit})
+		&wire.SA{Proposals: esp.Proposals(spiBytes(spi), DHNone)},
+		&wire.TSPayload{Selectors: in.opts.TSi},
+		&wire.TSPayload{Responder: true, Selectors: in.opts.TSr})
+	sa.enqueue(&request{exch: wire.IKEAuth, payloads: ps, trace: &ExchangeTrace{}, onResponse: sa.onAuthResponse, onFail: sa.failInit})
 	return nil
 }
 
 // onAuthResponse handles the IKE_AUTH response: the peer's identity and
 // AUTH, then the CHILD SA.
-func (sa *ikeSA) onAuthResponse(m *Message) {
+func (sa *ikeSA) onAuthResponse(m *wire.Message) {
 	in := sa.init
 	if in == nil {
 		return
 	}
 	var childErr error
-	idr, _ := m.Get(PayloadIDr).(*IDPayload)
-	auth, _ := m.Get(PayloadAUTH).(*Auth)
+	idr, _ := m.Get(wire.PayloadIDr).(*wire.IDPayload)
+	auth, _ := m.Get(wire.PayloadAUTH).(*wire.Auth)
 	if err := errorNotify(m); err != nil {
 		var ne *NotifyError
 		if errors.As(err, &ne) && isChildError(ne.Type) && idr != nil && auth != nil {
@@ -415,7 +417,7 @@ func (sa *ikeSA) onAuthResponse(m *Message) {
 		sa.die(fmt.Errorf("ike: IKE_AUTH response from %v without %s", sa.remote, missing(idr == nil, "IDr", auth == nil, "AUTH")), false)
 		return
 	}
-	in.trace.PeerID, in.trace.PeerAuthMethod, in.trace.PeerAuthScheme = idr.Identity, auth.Method, DescribeAuth(auth)
+	in.trace.PeerID, in.trace.PeerAuthMethod, in.trace.PeerAuthScheme = idr.Identity, auth.Method, describeAuth(auth)
 	kind := authKindOf(auth.Method)
 	want := in.opts.PeerAuth
 	if want == AuthKindNone {
@@ -438,7 +440,7 @@ func (sa *ikeSA) onAuthResponse(m *Message) {
 
 // finishAuthResponse verifies the responder's AUTH once its keys are
 // known, then completes the first CHILD SA.
-func (sa *ikeSA) finishAuthResponse(m *Message, idr *IDPayload, auth *Auth, pk peerKeys, childErr error) {
+func (sa *ikeSA) finishAuthResponse(m *wire.Message, idr *wire.IDPayload, auth *wire.Auth, pk peerKeys, childErr error) {
 	in := sa.init
 	if in == nil || sa.state != stAuthSent {
 		return
@@ -463,10 +465,10 @@ func (sa *ikeSA) finishAuthResponse(m *Message, idr *IDPayload, auth *Auth, pk p
 	sel, err := sa.acceptChild(c, m, esp, in.opts.TSi, in.opts.TSr, in.opts.Mode, nil, ni, nr)
 	if err != nil {
 		sa.dropChild(c, err)
-		if m.Get(PayloadSA) != nil {
+		if m.Get(wire.PayloadSA) != nil {
 			// The peer installed its half; ask it to remove it.
-			sa.enqueue(&request{exch: Informational, payloads: []Payload{&Delete{Protocol: ProtocolESP, SPIs: [][]byte{spiBytes(c.SPIIn)}}},
-				onResponse: func(*Message) {}})
+			sa.enqueue(&request{exch: wire.Informational, payloads: []wire.Payload{&wire.Delete{Protocol: ProtocolESP, SPIs: [][]byte{spiBytes(c.SPIIn)}}},
+				onResponse: func(*wire.Message) {}})
 		}
 		sa.finishInit(ChildSAInfo{}, err)
 		return

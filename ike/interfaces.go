@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/oemesh/oemesh/ike/internal/wire"
 )
 
 // This file holds the small interfaces through which the engine reaches
@@ -196,8 +198,8 @@ type ChildInstaller interface {
 // NotifyError is an error notify the peer sent (or that we sent, when
 // wrapped in a Policy error).
 type NotifyError struct {
-	Type     NotifyType
-	Exchange ExchangeType
+	Type     wire.NotifyType
+	Exchange wire.ExchangeType
 	Data     []byte
 }
 

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/oemesh/oemesh/ike/internal/wire"
 )
 
 // modelessPolicy accepts every CHILD SA but forgets to choose a mode.
@@ -50,7 +52,7 @@ func TestResponderRefusesDecisionWithoutMode(t *testing.T) {
 	b := n.addPeer(addrB, nil, func(c *EngineConfig) { c.Policy = &modelessPolicy{} })
 	_, err := n.initiate(a, b, InitiateOptions{Auth: AuthKindNull})
 	var ne *NotifyError
-	if !errors.As(err, &ne) || ne.Type != NotifyTSUnacceptable {
+	if !errors.As(err, &ne) || ne.Type != wire.NotifyTSUnacceptable {
 		t.Fatalf("initiate against a modeless policy: %v, want TS_UNACCEPTABLE", err)
 	}
 	b.inst.mu.Lock()

@@ -4,6 +4,8 @@ import (
 	"crypto/hmac"
 	"crypto/sha1"
 	"net/netip"
+
+	"github.com/oemesh/oemesh/ike/internal/wire"
 )
 
 // The well-known IKE ports (RFC 7296 §2, RFC 3948). The sockets on them
@@ -26,13 +28,13 @@ func NATDetectionHash(spii, spir SPI, ap netip.AddrPort) []byte {
 	return h.Sum(nil)
 }
 
-// NATDetectionNotifies returns the NAT_DETECTION_SOURCE_IP and
+// natDetectionNotifies returns the NAT_DETECTION_SOURCE_IP and
 // NAT_DETECTION_DESTINATION_IP notifies for a message sent from local to
 // remote.
-func NATDetectionNotifies(spii, spir SPI, local, remote netip.AddrPort) []*Notify {
-	return []*Notify{
-		{NotifyType: NotifyNATDetectionSourceIP, Data: NATDetectionHash(spii, spir, local)},
-		{NotifyType: NotifyNATDetectionDestinationIP, Data: NATDetectionHash(spii, spir, remote)},
+func natDetectionNotifies(spii, spir SPI, local, remote netip.AddrPort) []*wire.Notify {
+	return []*wire.Notify{
+		{NotifyType: wire.NotifyNATDetectionSourceIP, Data: NATDetectionHash(spii, spir, local)},
+		{NotifyType: wire.NotifyNATDetectionDestinationIP, Data: NATDetectionHash(spii, spir, remote)},
 	}
 }
 
@@ -48,24 +50,24 @@ type NATStatus struct {
 	RemoteBehindNAT bool
 }
 
-// DetectNAT evaluates the NAT detection notifies of m, received at local
+// detectNAT evaluates the NAT detection notifies of m, received at local
 // from remote. Either NAT means IKE moves to port 4500 and ESP is UDP
 // encapsulated.
-func DetectNAT(m *Message, local, remote netip.AddrPort) NATStatus {
+func detectNAT(m *wire.Message, local, remote netip.AddrPort) NATStatus {
 	var st NATStatus
 	src := NATDetectionHash(m.SPIi, m.SPIr, remote)
 	dst := NATDetectionHash(m.SPIi, m.SPIr, local)
 	var sawSrc, sawDst, srcOK, dstOK bool
 	for _, p := range m.Payloads {
-		n, ok := p.(*Notify)
+		n, ok := p.(*wire.Notify)
 		if !ok {
 			continue
 		}
 		switch n.NotifyType {
-		case NotifyNATDetectionSourceIP:
+		case wire.NotifyNATDetectionSourceIP:
 			sawSrc = true
 			srcOK = srcOK || hmac.Equal(n.Data, src)
-		case NotifyNATDetectionDestinationIP:
+		case wire.NotifyNATDetectionDestinationIP:
 			sawDst = true
 			dstOK = dstOK || hmac.Equal(n.Data, dst)
 		}
@@ -77,38 +79,4 @@ func DetectNAT(m *Message, local, remote netip.AddrPort) NATStatus {
 	st.LocalBehindNAT = !dstOK
 	st.RemoteBehindNAT = !srcOK
 	return st
-}
-
-// NonESPMarker prefixes IKE messages on port 4500 (RFC 3948 §2.2).
-var nonESPMarker = [4]byte{}
-
-// Demux4500 classifies a datagram received on UDP port 4500: an IKE
-// message after the 4-octet zero non-ESP marker, a NAT keepalive (one 0xFF
-// octet), or ESP.
-func Demux4500(d []byte) (ike []byte, kind PortKind) {
-	switch {
-	case len(d) == 1 && d[0] == 0xff:
-		return nil, KindKeepalive
-	case len(d) >= 4 && [4]byte(d[:4]) == nonESPMarker:
-		return d[4:], KindIKE
-	case len(d) >= 8:
-		return nil, KindESP
-	}
-	return nil, KindInvalid
-}
-
-// PortKind is what a datagram on port 4500 carries.
-type PortKind uint8
-
-// Datagram kinds on port 4500.
-const (
-	KindInvalid PortKind = iota
-	KindIKE
-	KindESP
-	KindKeepalive
-)
-
-// AddNonESPMarker prefixes an IKE message for sending on port 4500.
-func AddNonESPMarker(msg []byte) []byte {
-	return append(append(make([]byte, 0, 4+len(msg)), nonESPMarker[:]...), msg...)
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oemesh/oemesh/ike/internal/wire"
 	"github.com/oemesh/oemesh/internal/clock/clocktest"
 )
 
@@ -28,40 +29,21 @@ func TestNATDetectionHash(t *testing.T) {
 	}
 
 	local, remote := netip.MustParseAddrPort("192.0.2.1:500"), netip.MustParseAddrPort("192.0.2.2:500")
-	m := &Message{Header: Header{SPIi: spii}}
-	for _, n := range NATDetectionNotifies(spii, spir, remote, local) { // as the peer sent them
+	m := &wire.Message{Header: wire.Header{SPIi: spii}}
+	for _, n := range natDetectionNotifies(spii, spir, remote, local) { // as the peer sent them
 		m.Payloads = append(m.Payloads, n)
 	}
-	if st := DetectNAT(m, local, remote); st != (NATStatus{Checked: true}) {
+	if st := detectNAT(m, local, remote); st != (NATStatus{Checked: true}) {
 		t.Errorf("no NAT: %+v", st)
 	}
-	if st := DetectNAT(m, local, netip.MustParseAddrPort("203.0.113.9:1024")); st != (NATStatus{Checked: true, RemoteBehindNAT: true}) {
+	if st := detectNAT(m, local, netip.MustParseAddrPort("203.0.113.9:1024")); st != (NATStatus{Checked: true, RemoteBehindNAT: true}) {
 		t.Errorf("remote NAT: %+v", st)
 	}
-	if st := DetectNAT(m, netip.MustParseAddrPort("10.0.0.1:500"), remote); st != (NATStatus{Checked: true, LocalBehindNAT: true}) {
+	if st := detectNAT(m, netip.MustParseAddrPort("10.0.0.1:500"), remote); st != (NATStatus{Checked: true, LocalBehindNAT: true}) {
 		t.Errorf("local NAT: %+v", st)
 	}
-	if st := DetectNAT(&Message{}, local, remote); st.Checked {
+	if st := detectNAT(&wire.Message{}, local, remote); st.Checked {
 		t.Errorf("checked without notifies")
-	}
-}
-
-func TestDemux4500(t *testing.T) {
-	ike := []byte{0, 0, 0, 0, 1, 2, 3}
-	if b, k := Demux4500(ike); k != KindIKE || string(b) != string(ike[4:]) {
-		t.Errorf("IKE: %v", k)
-	}
-	if _, k := Demux4500([]byte{0xff}); k != KindKeepalive {
-		t.Errorf("keepalive: %v", k)
-	}
-	if _, k := Demux4500([]byte{0, 0, 1, 0, 0, 0, 0, 1, 9}); k != KindESP {
-		t.Errorf("ESP: %v", k)
-	}
-	if _, k := Demux4500([]byte{1, 2}); k != KindInvalid {
-		t.Errorf("short: %v", k)
-	}
-	if string(AddNonESPMarker([]byte{7})) != "\x00\x00\x00\x00\x07" {
-		t.Errorf("marker")
 	}
 }
 
@@ -110,7 +92,7 @@ func TestCookies(t *testing.T) {
 		t.Error("stale secret survived an idle hour")
 	}
 	n, _ := c.Notify(ni, ip, spi)
-	if n.NotifyType != NotifyCookie || !c.Verify(n.Data, ni, ip, spi) {
+	if n.NotifyType != wire.NotifyCookie || !c.Verify(n.Data, ni, ip, spi) {
 		t.Error("COOKIE notify")
 	}
 }

@@ -276,7 +276,7 @@ func (p Policy) match(prop Proposal) (*Selection, [5]int, string) {
 	var dh []DHGroup
 	var esn []ESN
 	for _, t := range prop.Transforms {
-		if !t.Type.understood() {
+		if !understood(t.Type) {
 			// RFC 7296 §3.3.6: a proposal with a transform type we do
 			// not understand is unacceptable as a whole. Choosing it
 			// minus that transform (an ADDKE1, say) would answer with a

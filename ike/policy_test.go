@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/oemesh/oemesh/ike/internal/wire"
 )
 
 func tr(t TransformType, id uint16, keyLen uint16) Transform {
@@ -101,7 +103,7 @@ func TestSelectReasons(t *testing.T) {
 		{"dh", ike, Proposal{Number: 1, Protocol: ProtocolIKE, Transforms: []Transform{gcm, prf, tr(TransformDH, 2, 0)}},
 			"proposal 1: no acceptable DH group: offered [DH_2]"},
 		{"unknown attribute", ike, Proposal{Number: 1, Protocol: ProtocolIKE, Transforms: []Transform{
-			{Type: TransformENCR, ID: uint16(EncrAESGCM16), KeyLength: 256, Attributes: []TransformAttribute{{Type: 99, TV: true, Value: []byte{0, 1}}}}, prf, dh}},
+			{Type: TransformENCR, ID: uint16(EncrAESGCM16), KeyLength: 256, Attributes: []wire.TransformAttribute{{Type: 99, TV: true, Value: []byte{0, 1}}}}, prf, dh}},
 			"proposal 1: no acceptable ENCR: offered []"},
 		{"esp spi", DefaultESPPolicy(), Proposal{Number: 1, Protocol: ProtocolESP, SPI: []byte{1}}, "proposal 1: SPI size 1, want 4"},
 		{"pfs required", Policy{Protocol: ProtocolESP, Encr: []EncrAlg{{EncrAESGCM16, 256}}, DH: []DHGroup{DHCurve25519}},
@@ -199,7 +201,7 @@ func TestSelectUnknownTransformType(t *testing.T) {
 			continue
 		}
 		for _, x := range sel.Proposal(spi).Transforms {
-			if !x.Type.understood() {
+			if !understood(x.Type) {
 				t.Errorf("%s: the answer carries %v", tc.name, x.Type)
 			}
 		}
@@ -218,7 +220,7 @@ func TestResponderSkipsAddKEProposal(t *testing.T) {
 	n, a, b := newPair(t, nil, nil, nil)
 	_, err = n.initiate(a, b, InitiateOptions{Auth: AuthKindPubkey, IKEOffer: addke})
 	var ne *NotifyError
-	if !errors.As(err, &ne) || ne.Type != NotifyNoProposalChosen {
+	if !errors.As(err, &ne) || ne.Type != wire.NotifyNoProposalChosen {
 		t.Fatalf("ADDKE1 only: %v, want NO_PROPOSAL_CHOSEN", err)
 	}
 	pol, both, err := ParseOffer(ProtocolIKE, "aes256gcm16-prfsha256-x25519-ke1_mlkem768,aes128gcm16-prfsha256-x25519")

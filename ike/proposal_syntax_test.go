@@ -121,7 +121,7 @@ func FuzzParseProposals(f *testing.F) {
 			for _, prop := range offer {
 				addke := false
 				for _, x := range prop.Transforms {
-					addke = addke || !x.Type.understood()
+					addke = addke || !understood(x.Type)
 				}
 				if _, err := pol.Select([]Proposal{prop}); (err == nil) == addke {
 					t.Fatalf("%q: proposal %d (ADDKE %v) selected: %v", s, prop.Number, addke, err)

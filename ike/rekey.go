@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/oemesh/oemesh/ike/internal/wire"
 )
 
 // childRekey is our pending rekey of a CHILD SA, and what we learnt of a
@@ -36,12 +38,12 @@ func minNonce(a, b []byte) []byte {
 
 // handleCreateChild answers CREATE_CHILD_SA: a new or rekeyed CHILD SA,
 // or an IKE SA rekey.
-func (sa *ikeSA) handleCreateChild(m *Message) {
+func (sa *ikeSA) handleCreateChild(m *wire.Message) {
 	e := sa.e
-	sap, _ := m.Get(PayloadSA).(*SA)
-	nonce, _ := m.Get(PayloadNonce).(*Nonce)
+	sap, _ := m.Get(wire.PayloadSA).(*wire.SA)
+	nonce, _ := m.Get(wire.PayloadNonce).(*wire.Nonce)
 	if sap == nil || nonce == nil || len(sap.Proposals) == 0 {
-		sa.respond(m, []Payload{&Notify{NotifyType: NotifyInvalidSyntax}})
+		sa.respond(m, []wire.Payload{&wire.Notify{NotifyType: wire.NotifyInvalidSyntax}})
 		return
 	}
 	nr, err := e.randomBytes(32)
@@ -53,15 +55,15 @@ func (sa *ikeSA) handleCreateChild(m *Message) {
 		return
 	}
 	var old *childSA
-	if n := m.Notify(NotifyRekeySA); n != nil {
+	if n := m.Notify(wire.NotifyRekeySA); n != nil {
 		old = sa.childByOut(spiValue(n.SPI))
 		if old == nil {
-			sa.respond(m, []Payload{&Notify{NotifyType: NotifyChildSANotFound, Protocol: ProtocolESP, SPI: n.SPI}})
+			sa.respond(m, []wire.Payload{&wire.Notify{NotifyType: wire.NotifyChildSANotFound, Protocol: ProtocolESP, SPI: n.SPI}})
 			return
 		}
 		if old.state != childInstalled {
 			// Being deleted or already replaced (RFC 7296 §2.25.1).
-			sa.respond(m, []Payload{&Notify{NotifyType: NotifyTemporaryFailure}})
+			sa.respond(m, []wire.Payload{&wire.Notify{NotifyType: wire.NotifyTemporaryFailure}})
 			return
 		}
 	}
@@ -70,7 +72,7 @@ func (sa *ikeSA) handleCreateChild(m *Message) {
 		// Accept PFS in CREATE_CHILD_SA with any group we accept for IKE.
 		pol.DH = append([]DHGroup{DHNone}, e.cfg.IKE.DH...)
 	}
-	if ke, ok := m.Get(PayloadKE).(*KE); ok {
+	if ke, ok := m.Get(wire.PayloadKE).(*wire.KE); ok {
 		pol = pol.PreferDH(ke.Group) // no INVALID_KE round trip for a group we take
 	}
 	c, ps, err := sa.negotiateChild(m, pol, old, nonce.Data, nr, nr)
@@ -123,8 +125,8 @@ func (e *Engine) acceptsGroup(g DHGroup) bool {
 
 // invalidKERetry returns the group an INVALID_KE_PAYLOAD answer asks for
 // when a retry with it makes sense.
-func (e *Engine) invalidKERetry(m *Message, sent DHGroup, retried bool) (DHGroup, bool) {
-	n := m.Notify(NotifyInvalidKEPayload)
+func (e *Engine) invalidKERetry(m *wire.Message, sent DHGroup, retried bool) (DHGroup, bool) {
+	n := m.Notify(wire.NotifyInvalidKEPayload)
 	if n == nil || retried {
 		return 0, false
 	}
@@ -165,27 +167,27 @@ func (sa *ikeSA) rekeyChildTry(spiIn uint32, pfs DHGroup, done chan error, retri
 	c := &childSA{ChildSA: ChildSA{SPIIn: spi, Initiator: true, Mode: old.Mode, Replaces: old.SPIIn}, state: childLarval}
 	sa.children = append(sa.children, c)
 	old.rekeying = &childRekey{}
-	ps := []Payload{&Notify{Protocol: ProtocolESP, SPI: spiBytes(old.SPIIn), NotifyType: NotifyRekeySA}}
+	ps := []wire.Payload{&wire.Notify{Protocol: ProtocolESP, SPI: spiBytes(old.SPIIn), NotifyType: wire.NotifyRekeySA}}
 	if old.Mode == ModeTransport {
-		ps = append(ps, &Notify{NotifyType: NotifyUseTransportMode})
+		ps = append(ps, &wire.Notify{NotifyType: wire.NotifyUseTransportMode})
 	}
-	ps = append(ps, &SA{Proposals: pol.Proposals(spiBytes(spi), pfs)}, &Nonce{Data: ni})
+	ps = append(ps, &wire.SA{Proposals: pol.Proposals(spiBytes(spi), pfs)}, &wire.Nonce{Data: ni})
 	if dh != nil {
-		ps = append(ps, &KE{Group: pfs, Data: dh.Public()})
+		ps = append(ps, &wire.KE{Group: pfs, Data: dh.Public()})
 	}
-	ps = append(ps, &TSPayload{Selectors: old.TSLocal}, &TSPayload{Responder: true, Selectors: old.TSRemote})
+	ps = append(ps, &wire.TSPayload{Selectors: old.TSLocal}, &wire.TSPayload{Responder: true, Selectors: old.TSRemote})
 	finish := func(err error) {
 		old.rekeying = nil
 		if done != nil {
 			done <- err
 		}
 	}
-	sa.enqueue(&request{exch: CreateChildSA, payloads: ps,
+	sa.enqueue(&request{exch: wire.CreateChildSA, payloads: ps,
 		onFail: func(err error) {
 			sa.dropChild(c, err)
 			finish(err)
 		},
-		onResponse: func(m *Message) {
+		onResponse: func(m *wire.Message) {
 			if g, ok := e.invalidKERetry(m, pfs, retried); ok {
 				sa.dropChild(c, nil)
 				old.rekeying = nil
@@ -204,17 +206,17 @@ func (sa *ikeSA) rekeyChildTry(spiIn uint32, pfs DHGroup, done chan error, retri
 
 // completeChildRekey installs the new CHILD SA from the response and
 // retires the old one, resolving a simultaneous rekey by the nonce rule.
-func (sa *ikeSA) completeChildRekey(old, c *childSA, m *Message, pol Policy, dh *DHPrivate, ni []byte) error {
+func (sa *ikeSA) completeChildRekey(old, c *childSA, m *wire.Message, pol Policy, dh *DHPrivate, ni []byte) error {
 	if err := errorNotify(m); err != nil {
 		return err
 	}
-	nonce, _ := m.Get(PayloadNonce).(*Nonce)
+	nonce, _ := m.Get(wire.PayloadNonce).(*wire.Nonce)
 	if nonce == nil {
 		return fmt.Errorf("ike: CREATE_CHILD_SA response from %v without Nonce", sa.remote)
 	}
 	var gir []byte
 	if dh != nil {
-		ke, _ := m.Get(PayloadKE).(*KE)
+		ke, _ := m.Get(wire.PayloadKE).(*wire.KE)
 		if ke == nil || ke.Group != dh.Group() {
 			return fmt.Errorf("ike: CREATE_CHILD_SA response without KE for %v", dh.Group())
 		}
@@ -250,24 +252,24 @@ func (sa *ikeSA) completeChildRekey(old, c *childSA, m *Message, pol Policy, dh 
 // handleIKERekey answers a CREATE_CHILD_SA that rekeys this IKE SA (RFC
 // 7296 §1.3.2): a new SA with new SPIs and keys from SK_d; the CHILD SAs
 // move to it, and the peer deletes this one.
-func (sa *ikeSA) handleIKERekey(m *Message, sap *SA, ni, nr []byte) {
+func (sa *ikeSA) handleIKERekey(m *wire.Message, sap *wire.SA, ni, nr []byte) {
 	e := sa.e
 	if sa.rekey != nil && sa.rekey.peerNew != nil {
-		sa.respond(m, []Payload{&Notify{NotifyType: NotifyTemporaryFailure}})
+		sa.respond(m, []wire.Payload{&wire.Notify{NotifyType: wire.NotifyTemporaryFailure}})
 		return
 	}
-	ke, _ := m.Get(PayloadKE).(*KE)
+	ke, _ := m.Get(wire.PayloadKE).(*wire.KE)
 	if ke == nil {
-		sa.respond(m, []Payload{&Notify{NotifyType: NotifyInvalidSyntax}})
+		sa.respond(m, []wire.Payload{&wire.Notify{NotifyType: wire.NotifyInvalidSyntax}})
 		return
 	}
 	sel, err := e.cfg.IKE.PreferDH(ke.Group).Select(sap.Proposals)
 	if err != nil || len(sel.PeerSPI) != 8 {
-		sa.respond(m, []Payload{&Notify{NotifyType: NotifyNoProposalChosen}})
+		sa.respond(m, []wire.Payload{&wire.Notify{NotifyType: wire.NotifyNoProposalChosen}})
 		return
 	}
 	if sel.DH != ke.Group {
-		sa.respond(m, []Payload{InvalidKENotify(sel.DH)})
+		sa.respond(m, []wire.Payload{wire.InvalidKENotify(sel.DH)})
 		return
 	}
 	dh, err := GenerateDH(sel.DH, e.cfg.Rand)
@@ -276,7 +278,7 @@ func (sa *ikeSA) handleIKERekey(m *Message, sap *SA, ni, nr []byte) {
 	}
 	gir, err := dh.SharedSecret(ke.Data)
 	if err != nil {
-		sa.respond(m, []Payload{&Notify{NotifyType: NotifyInvalidSyntax}})
+		sa.respond(m, []wire.Payload{&wire.Notify{NotifyType: wire.NotifyInvalidSyntax}})
 		return
 	}
 	spir, err := e.newSPI()
@@ -285,10 +287,10 @@ func (sa *ikeSA) handleIKERekey(m *Message, sap *SA, ni, nr []byte) {
 	}
 	n := sa.successor(false, SPI(sel.PeerSPI), spir, sel, ni, nr, gir)
 	if n == nil {
-		sa.respond(m, []Payload{&Notify{NotifyType: NotifyNoProposalChosen}})
+		sa.respond(m, []wire.Payload{&wire.Notify{NotifyType: wire.NotifyNoProposalChosen}})
 		return
 	}
-	sa.respond(m, []Payload{&SA{Proposals: []Proposal{sel.Proposal(spir[:])}}, &Nonce{Data: nr}, &KE{Group: sel.DH, Data: dh.Public()}})
+	sa.respond(m, []wire.Payload{&wire.SA{Proposals: []Proposal{sel.Proposal(spir[:])}}, &wire.Nonce{Data: nr}, &wire.KE{Group: sel.DH, Data: dh.Public()}})
 	e.register(n)
 	if sa.rekey != nil && sa.rekey.ours {
 		sa.rekey.peerNew, sa.rekey.peerNi, sa.rekey.peerNr = n, ni, nr
@@ -385,8 +387,8 @@ func (sa *ikeSA) rekeyIKETry(g DHGroup, done chan error, retried bool) error {
 			done <- err
 		}
 	}
-	sa.enqueue(&request{exch: CreateChildSA,
-		payloads: []Payload{&SA{Proposals: pol.Proposals(spii[:], g)}, &Nonce{Data: ni}, &KE{Group: g, Data: dh.Public()}},
+	sa.enqueue(&request{exch: wire.CreateChildSA,
+		payloads: []wire.Payload{&wire.SA{Proposals: pol.Proposals(spii[:], g)}, &wire.Nonce{Data: ni}, &wire.KE{Group: g, Data: dh.Public()}},
 		onFail: func(err error) {
 			if sa.rekey != nil {
 				sa.rekey.ours = false
@@ -396,7 +398,7 @@ func (sa *ikeSA) rekeyIKETry(g DHGroup, done chan error, retried bool) error {
 			}
 			finish(err)
 		},
-		onResponse: func(m *Message) {
+		onResponse: func(m *wire.Message) {
 			if ng, ok := e.invalidKERetry(m, g, retried); ok && (sa.rekey == nil || sa.rekey.peerNew == nil) {
 				sa.rekey = nil
 				if err := sa.rekeyIKETry(ng, done, true); err == nil {
@@ -421,14 +423,14 @@ func (sa *ikeSA) rekeyIKETry(g DHGroup, done chan error, retried bool) error {
 
 // completeIKERekey builds our new IKE SA from the response, resolves a
 // simultaneous rekey by the nonce rule, and deletes the loser.
-func (sa *ikeSA) completeIKERekey(m *Message, pol Policy, dh *DHPrivate, spii SPI, ni []byte) error {
+func (sa *ikeSA) completeIKERekey(m *wire.Message, pol Policy, dh *DHPrivate, spii SPI, ni []byte) error {
 	e := sa.e
 	if err := errorNotify(m); err != nil {
 		return err
 	}
-	sap, _ := m.Get(PayloadSA).(*SA)
-	nonce, _ := m.Get(PayloadNonce).(*Nonce)
-	ke, _ := m.Get(PayloadKE).(*KE)
+	sap, _ := m.Get(wire.PayloadSA).(*wire.SA)
+	nonce, _ := m.Get(wire.PayloadNonce).(*wire.Nonce)
+	ke, _ := m.Get(wire.PayloadKE).(*wire.KE)
 	if sap == nil || nonce == nil || ke == nil || len(sap.Proposals) != 1 {
 		return fmt.Errorf("ike: IKE rekey response from %v lacks SA, Nonce or KE", sa.remote)
 	}

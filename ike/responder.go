@@ -4,24 +4,26 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/oemesh/oemesh/ike/internal/wire"
 )
 
 // handleAuthRequest answers IKE_AUTH as responder: verify the peer, ask
 // the policy, authenticate ourselves with the same class of method, and
 // negotiate the first CHILD SA. A CHILD SA failure leaves the IKE SA up
 // (RFC 7296 §1.2).
-func (sa *ikeSA) handleAuthRequest(m *Message) {
+func (sa *ikeSA) handleAuthRequest(m *wire.Message) {
 	e := sa.e
-	idi, _ := m.Get(PayloadIDi).(*IDPayload)
-	auth, _ := m.Get(PayloadAUTH).(*Auth)
+	idi, _ := m.Get(wire.PayloadIDi).(*wire.IDPayload)
+	auth, _ := m.Get(wire.PayloadAUTH).(*wire.Auth)
 	if idi == nil || auth == nil {
-		sa.respond(m, []Payload{&Notify{NotifyType: NotifyInvalidSyntax}})
+		sa.respond(m, []wire.Payload{&wire.Notify{NotifyType: wire.NotifyInvalidSyntax}})
 		sa.die(fmt.Errorf("ike: IKE_AUTH request from %v without %s", sa.remote, missing(idi == nil, "IDi", auth == nil, "AUTH")), true)
 		return
 	}
-	fail := func(t NotifyType, err error) {
+	fail := func(t wire.NotifyType, err error) {
 		e.log.Info("ike: IKE_AUTH refused", "remote", sa.remote, "peer", idi.Identity, "notify", t, "err", err)
-		sa.respond(m, []Payload{&Notify{NotifyType: t}})
+		sa.respond(m, []wire.Payload{&wire.Notify{NotifyType: t}})
 		sa.die(err, true) // linger: a retransmitted request gets the same refusal
 	}
 	kind := authKindOf(auth.Method)
@@ -29,7 +31,7 @@ func (sa *ikeSA) handleAuthRequest(m *Message) {
 	ctx, cancel := context.WithTimeout(e.life, resolveTimeout)
 	defer cancel()
 	if err := e.cfg.Policy.AcceptAuth(ctx, AuthRequest{PeerID: idi.Identity, Remote: sa.remote.Addr(), Local: sa.local.Addr(), Kind: kind}); err != nil {
-		fail(notifyFor(err, NotifyAuthenticationFailed), fmt.Errorf("ike: policy refuses %v authentication from %v: %w", kind, idi.Identity, err))
+		fail(notifyFor(err, wire.NotifyAuthenticationFailed), fmt.Errorf("ike: policy refuses %v authentication from %v: %w", kind, idi.Identity, err))
 		return
 	}
 	sa.lookupKeys(auth, idi.Identity, func(pk peerKeys) { sa.finishAuthRequest(m, idi, auth, pk) })
@@ -37,21 +39,21 @@ func (sa *ikeSA) handleAuthRequest(m *Message) {
 
 // finishAuthRequest verifies the peer's AUTH once its keys are known and
 // answers IKE_AUTH.
-func (sa *ikeSA) finishAuthRequest(m *Message, idi *IDPayload, auth *Auth, pk peerKeys) {
+func (sa *ikeSA) finishAuthRequest(m *wire.Message, idi *wire.IDPayload, auth *wire.Auth, pk peerKeys) {
 	e := sa.e
 	if sa.state != stHalfOpen {
 		return
 	}
 	kind := authKindOf(auth.Method)
-	fail := func(t NotifyType, err error) {
+	fail := func(t wire.NotifyType, err error) {
 		e.log.Info("ike: IKE_AUTH refused", "remote", sa.remote, "peer", idi.Identity, "notify", t, "err", err)
-		sa.respond(m, []Payload{&Notify{NotifyType: t}})
+		sa.respond(m, []wire.Payload{&wire.Notify{NotifyType: t}})
 		sa.die(err, true) // linger: a retransmitted request gets the same refusal
 	}
 	if _, err := sa.verifyPeerAuth(auth, idi.Identity, pk); err != nil {
-		t := NotifyAuthenticationFailed
+		t := wire.NotifyAuthenticationFailed
 		if errors.Is(err, errTemporary) {
-			t = NotifyTemporaryFailure
+			t = wire.NotifyTemporaryFailure
 		}
 		fail(t, err)
 		return
@@ -59,21 +61,21 @@ func (sa *ikeSA) finishAuthRequest(m *Message, idi *IDPayload, auth *Auth, pk pe
 	ourKind := sa.responderAuthKind(m, AuthRequest{PeerID: idi.Identity, Remote: sa.remote.Addr(), Local: sa.local.Addr(), Kind: kind})
 	idr, err := sa.ourIdentity(ourKind)
 	if err != nil {
-		fail(NotifyAuthenticationFailed, err)
+		fail(wire.NotifyAuthenticationFailed, err)
 		return
 	}
 	ourAuth, err := sa.makeAuth(ourKind, idr, idi.Identity)
 	if err != nil {
-		fail(NotifyAuthenticationFailed, fmt.Errorf("ike: cannot answer %v authentication: %w", ourKind, err))
+		fail(wire.NotifyAuthenticationFailed, fmt.Errorf("ike: cannot answer %v authentication: %w", ourKind, err))
 		return
 	}
-	if m.Notify(NotifyInitialContact) != nil && namesUs(m, idr) {
+	if m.Notify(wire.NotifyInitialContact) != nil && namesUs(m, idr) {
 		peer, self, begun := idi.Identity, sa, sa.begun
 		sa.post(func() { e.initialContact(peer, idr, self, begun) })
 	}
 	ni, nr := sa.ni, sa.nr
 	sa.establish(idi.Identity, kind)
-	resp := []Payload{&IDPayload{Responder: true, Identity: idr}, ourAuth}
+	resp := []wire.Payload{&wire.IDPayload{Responder: true, Identity: idr}, ourAuth}
 	esp := e.cfg.ESP
 	esp.DH = nil
 	child, childPs, err := sa.negotiateChild(m, esp, nil, ni, nr, nil)
@@ -86,7 +88,7 @@ func (sa *ikeSA) finishAuthRequest(m *Message, idi *IDPayload, auth *Auth, pk pe
 }
 
 // notifyFor picks the notify for a policy error: the one it wraps, or def.
-func notifyFor(err error, def NotifyType) NotifyType {
+func notifyFor(err error, def wire.NotifyType) wire.NotifyType {
 	var ne *NotifyError
 	if errors.As(err, &ne) {
 		return ne.Type
@@ -105,11 +107,11 @@ func notifyFor(err error, def NotifyType) NotifyType {
 // as Libreswan's authby=null conns and our own NULL initiator do.
 // The policy may keep NULL (NullSignPolicy), e.g. for a configured conn
 // with NULL authentication.
-func (sa *ikeSA) responderAuthKind(m *Message, req AuthRequest) AuthKind {
+func (sa *ikeSA) responderAuthKind(m *wire.Message, req AuthRequest) AuthKind {
 	if req.Kind != AuthKindNull || sa.e.cfg.Credentials.Signer == nil || len(sa.hashes) == 0 {
 		return req.Kind
 	}
-	if _, named := m.Get(PayloadIDr).(*IDPayload); named {
+	if _, named := m.Get(wire.PayloadIDr).(*wire.IDPayload); named {
 		return req.Kind
 	}
 	if p, ok := sa.e.cfg.Policy.(NullSignPolicy); ok && !p.SignForNull(req) {

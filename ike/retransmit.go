@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/oemesh/oemesh/ike/internal/wire"
 	"github.com/oemesh/oemesh/internal/clock"
 )
 
@@ -11,8 +12,8 @@ import (
 // arrives or the give-up time passes. The window is 1: one request is
 // outstanding per IKE SA, others wait in sa.queue.
 type request struct {
-	exch     ExchangeType
-	payloads []Payload
+	exch     wire.ExchangeType
+	payloads []wire.Payload
 	plain    bool // IKE_SA_INIT: sent as built, unprotected, with ID 0
 	msgID    uint32
 	pkts     [][]byte
@@ -26,7 +27,7 @@ type request struct {
 	giveUp time.Duration
 
 	// onResponse handles the (decrypted) response, with sa.mu held.
-	onResponse func(m *Message)
+	onResponse func(m *wire.Message)
 	// onFail is told when the request will never be answered (give-up,
 	// SA deleted, engine closed), with sa.mu held. May be nil.
 	onFail func(err error)
@@ -82,9 +83,9 @@ func (sa *ikeSA) sendRequest(r *request) error {
 	now := sa.e.cfg.Clock.Now()
 	if !r.plain {
 		r.msgID = sa.nextID
-		h := Header{SPIi: sa.spii, SPIr: sa.spir, Exchange: r.exch, MessageID: r.msgID}
+		h := wire.Header{SPIi: sa.spii, SPIr: sa.spir, Exchange: r.exch, MessageID: r.msgID}
 		if sa.initiator {
-			h.Flags |= FlagInitiator
+			h.Flags |= wire.FlagInitiator
 		}
 		pkts, err := sa.protect(h, r.payloads)
 		if err != nil {
@@ -115,8 +116,8 @@ func (sa *ikeSA) sendRequest(r *request) error {
 
 // protect encrypts a message for sending, as SKF fragments when the peer
 // supports them and it is larger than the threshold.
-func (sa *ikeSA) protect(h Header, payloads []Payload) ([][]byte, error) {
-	m := &Message{Header: h, Payloads: payloads}
+func (sa *ikeSA) protect(h wire.Header, payloads []wire.Payload) ([][]byte, error) {
+	m := &wire.Message{Header: h, Payloads: payloads}
 	if sa.peerFrag {
 		max := sa.e.cfg.FragmentThreshold
 		pkts, err := m.MarshalFragments(sa.cout, max)
@@ -213,10 +214,10 @@ func (sa *ikeSA) completed(r *request, recvBytes int) {
 
 // respond sends the response to the peer's request req and caches it for
 // retransmissions of that request.
-func (sa *ikeSA) respond(req *Message, payloads []Payload) {
-	h := Header{SPIi: sa.spii, SPIr: sa.spir, Exchange: req.Exchange, MessageID: req.MessageID, Flags: FlagResponse}
+func (sa *ikeSA) respond(req *wire.Message, payloads []wire.Payload) {
+	h := wire.Header{SPIi: sa.spii, SPIr: sa.spir, Exchange: req.Exchange, MessageID: req.MessageID, Flags: wire.FlagResponse}
 	if sa.initiator {
-		h.Flags |= FlagInitiator
+		h.Flags |= wire.FlagInitiator
 	}
 	pkts, err := sa.protect(h, payloads)
 	if err != nil {

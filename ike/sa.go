@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/oemesh/oemesh/ike/internal/wire"
 )
 
 // ikeSA is the state of one IKE SA, initiator or responder side. Every
@@ -31,12 +33,12 @@ type ikeSA struct {
 	established time.Time
 
 	// Message IDs (window size 1 both ways).
-	nextID   uint32           // ID of our next request
-	peerNext uint32           // ID of the next request we expect
-	pending  *request         // our outstanding request
-	queue    []*request       // requests waiting for the window
-	lastResp [][]byte         // datagrams answering request peerNext-1
-	reasm    *[2]*Reassembler // responses, requests; only while fragments arrive
+	nextID   uint32                // ID of our next request
+	peerNext uint32                // ID of the next request we expect
+	pending  *request              // our outstanding request
+	queue    []*request            // requests waiting for the window
+	lastResp [][]byte              // datagrams answering request peerNext-1
+	reasm    *[2]*wire.Reassembler // responses, requests; only while fragments arrive
 
 	children []*childSA // few per SA: a slice is smaller than a map
 

@@ -11,8 +11,8 @@ import (
 	"io"
 	"sync/atomic"
 
+	"github.com/oemesh/oemesh/ike/internal/wire"
 	"golang.org/x/crypto/chacha20poly1305"
-	"golang.org/x/crypto/cryptobyte"
 )
 
 // SKCipher protects SK and SKF payloads in one direction of an IKE SA
@@ -120,20 +120,20 @@ func (c *SKCipher) icvLen() int {
 
 // Overhead returns how many octets protecting n octets of payloads adds:
 // IV, padding, pad length and ICV.
-func (c *SKCipher) Overhead(n int) int { return c.sealedLen(n) - n }
+func (c *SKCipher) Overhead(n int) int { return c.SealedLen(n) - n }
 
-// sealedLen is the length of IV | ciphertext | ICV for n plaintext octets.
-func (c *SKCipher) sealedLen(n int) int {
+// SealedLen is the length of IV | ciphertext | ICV for n plaintext octets.
+func (c *SKCipher) SealedLen(n int) int {
 	bs := encrs[c.encr.ID].blockSize
 	padded := (n + 1 + bs - 1) / bs * bs
 	return c.ivLen() + padded + c.icvLen()
 }
 
-// seal appends IV | ciphertext | ICV to aad, the message octets that
+// Seal appends IV | ciphertext | ICV to aad, the message octets that
 // precede the IV (header and SK/SKF payload header), and returns the whole
 // message. The caller has already written the final lengths into aad.
-func (c *SKCipher) seal(aad, plaintext []byte) ([]byte, error) {
-	n := c.sealedLen(len(plaintext))
+func (c *SKCipher) Seal(aad, plaintext []byte) ([]byte, error) {
+	n := c.SealedLen(len(plaintext))
 	out := make([]byte, len(aad), len(aad)+n)
 	copy(out, aad)
 	padded := len(plaintext) + (n - c.ivLen() - c.icvLen() - len(plaintext))
@@ -179,17 +179,18 @@ func (c *SKCipher) sealPadded(aad, pt []byte) ([]byte, error) {
 	return append(out, mac.Sum(nil)[:c.icvLen()]...), nil
 }
 
-// open checks and decrypts body (IV | ciphertext | ICV) whose integrity
-// also covers aad, and strips the padding.
-func (c *SKCipher) open(what string, aad, body []byte) ([]byte, error) {
+// Open checks and decrypts body (IV | ciphertext | ICV) whose integrity
+// also covers aad, and strips the padding. what names the payload in
+// errors ("SK", "SKF fragment 2/3"). Integrity failures wrap ErrIntegrity.
+func (c *SKCipher) Open(what string, aad, body []byte) ([]byte, error) {
 	iv, icv := c.ivLen(), c.icvLen()
 	bs := encrs[c.encr.ID].blockSize
 	if len(body) < iv+icv+bs {
-		return nil, fmt.Errorf("ike: %s payload: %w", what, syntaxErrorf("%d octets, less than IV %d + one block %d + ICV %d", len(body), iv, bs, icv))
+		return nil, fmt.Errorf("ike: %s payload: %w", what, wire.SyntaxErrorf("%d octets, less than IV %d + one block %d + ICV %d", len(body), iv, bs, icv))
 	}
 	ctLen := len(body) - iv - icv
 	if ctLen%bs != 0 {
-		return nil, fmt.Errorf("ike: %s payload: %w", what, syntaxErrorf("ciphertext of %d octets is not a multiple of the block size %d", ctLen, bs))
+		return nil, fmt.Errorf("ike: %s payload: %w", what, wire.SyntaxErrorf("ciphertext of %d octets is not a multiple of the block size %d", ctLen, bs))
 	}
 	var pt []byte
 	if c.encr.ID.AEAD() {
@@ -218,74 +219,7 @@ func (c *SKCipher) open(what string, aad, body []byte) ([]byte, error) {
 	}
 	padLen := int(pt[len(pt)-1])
 	if padLen+1 > len(pt) {
-		return nil, fmt.Errorf("ike: %s payload: %w", what, syntaxErrorf("pad length %d exceeds plaintext of %d octets", padLen, len(pt)))
+		return nil, fmt.Errorf("ike: %s payload: %w", what, wire.SyntaxErrorf("pad length %d exceeds plaintext of %d octets", padLen, len(pt)))
 	}
 	return pt[:len(pt)-1-padLen], nil
-}
-
-// Encrypted is the SK payload as received: IV, ciphertext and ICV, with
-// the octets its integrity check covers.
-type Encrypted struct {
-	NextPayload PayloadType // type of the first inner payload
-	Body        []byte      // IV | ciphertext | ICV
-	aad         []byte
-}
-
-func (*Encrypted) Type() PayloadType { return PayloadSK }
-
-func (p *Encrypted) marshalBody(b *cryptobyte.Builder) { b.AddBytes(p.Body) }
-
-func parseEncrypted(next PayloadType, body cryptobyte.String, aad []byte) (Payload, error) {
-	return &Encrypted{NextPayload: next, Body: append([]byte(nil), body...), aad: aad}, nil
-}
-
-// MarshalEncrypted encodes m with all its payloads inside one SK payload
-// protected by c. It sets Header.NextPayload and Header.Length.
-func (m *Message) MarshalEncrypted(c *SKCipher) ([]byte, error) {
-	inner, first, err := marshalPayloads(m.Payloads)
-	if err != nil {
-		return nil, err
-	}
-	total := HeaderLen + genericHeaderLen + c.sealedLen(len(inner))
-	if total > MaxMessageLen {
-		return nil, fmt.Errorf("ike: message length %d exceeds limit %d", total, MaxMessageLen)
-	}
-	b := cryptobyte.NewBuilder(make([]byte, 0, total))
-	m.Header.marshal(b, PayloadSK, total)
-	b.AddUint8(uint8(first))
-	b.AddUint8(0)
-	b.AddUint16(uint16(total - HeaderLen))
-	aad, err := b.Bytes()
-	if err != nil {
-		return nil, fmt.Errorf("ike: marshal: %w", err)
-	}
-	out, err := c.seal(aad, inner)
-	if err != nil {
-		return nil, err
-	}
-	m.NextPayload, m.Length = PayloadSK, uint32(total)
-	return out, nil
-}
-
-// Decrypt checks and decrypts the SK payload that ends m.Payloads and
-// replaces it with the payloads it carried. Integrity failures wrap
-// ErrIntegrity; the message must then be dropped silently.
-func (m *Message) Decrypt(c *SKCipher) error {
-	if len(m.Payloads) == 0 {
-		return fmt.Errorf("ike: %v: no SK payload", m.Exchange)
-	}
-	sk, ok := m.Payloads[len(m.Payloads)-1].(*Encrypted)
-	if !ok || sk.aad == nil {
-		return fmt.Errorf("ike: %v: last payload is %v, not a received SK payload", m.Exchange, m.Payloads[len(m.Payloads)-1].Type())
-	}
-	pt, err := c.open("SK", sk.aad, sk.Body)
-	if err != nil {
-		return err
-	}
-	inner, err := parsePayloads(sk.NextPayload, pt, 0, true)
-	if err != nil {
-		return err
-	}
-	m.Payloads = append(m.Payloads[:len(m.Payloads)-1:len(m.Payloads)-1], inner...)
-	return nil
 }

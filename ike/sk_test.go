@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/oemesh/oemesh/ike/internal/wire"
 )
 
 var skSuites = []IKESuite{
@@ -33,14 +35,14 @@ func testKeys(t testing.TB, s IKESuite) (*SKCipher, *SKCipher) {
 	return ci, cr
 }
 
-func authPayloads(extra int) []Payload {
+func authPayloads(extra int) []wire.Payload {
 	a := netip.MustParseAddr("192.0.2.1")
-	return []Payload{
-		&IDPayload{Identity: AddrIdentity(a)},
-		&Auth{Method: AuthDigitalSignature, Data: bytes.Repeat([]byte{7}, 64+extra)},
-		&SA{Proposals: DefaultESPPolicy().Proposals([]byte{1, 2, 3, 4}, DHNone)},
-		&TSPayload{Selectors: []TrafficSelector{HostSelector(a)}},
-		&TSPayload{Responder: true, Selectors: []TrafficSelector{HostSelector(netip.MustParseAddr("192.0.2.2"))}},
+	return []wire.Payload{
+		&wire.IDPayload{Identity: AddrIdentity(a)},
+		&wire.Auth{Method: AuthDigitalSignature, Data: bytes.Repeat([]byte{7}, 64+extra)},
+		&wire.SA{Proposals: DefaultESPPolicy().Proposals([]byte{1, 2, 3, 4}, DHNone)},
+		&wire.TSPayload{Selectors: []TrafficSelector{HostSelector(a)}},
+		&wire.TSPayload{Responder: true, Selectors: []TrafficSelector{HostSelector(netip.MustParseAddr("192.0.2.2"))}},
 	}
 }
 
@@ -50,18 +52,18 @@ func TestSKRoundTrip(t *testing.T) {
 	for _, s := range skSuites {
 		ci, cr := testKeys(t, s)
 		for extra := 0; extra < 17; extra++ {
-			m := &Message{Header: Header{SPIi: SPI{1}, SPIr: SPI{2}, Exchange: IKEAuth, Flags: FlagInitiator, MessageID: 1}, Payloads: authPayloads(extra)}
+			m := &wire.Message{Header: wire.Header{SPIi: SPI{1}, SPIr: SPI{2}, Exchange: wire.IKEAuth, Flags: wire.FlagInitiator, MessageID: 1}, Payloads: authPayloads(extra)}
 			b, err := m.MarshalEncrypted(ci)
 			if err != nil {
 				t.Fatalf("%v: %v", s, err)
 			}
-			inner, _, _ := marshalPayloads(authPayloads(extra))
+			inner, _, _ := marshalInner(authPayloads(extra))
 			bs := encrs[s.Encr.ID].blockSize
 			ctLen := len(b) - HeaderLen - 4 - ci.ivLen() - ci.icvLen()
 			if ctLen%bs != 0 || ctLen-len(inner)-1 >= bs || ctLen < len(inner)+1 {
 				t.Errorf("%v: %d plaintext octets became %d ciphertext octets", s, len(inner), ctLen)
 			}
-			got, err := ParseMessage(b)
+			got, err := wire.ParseMessage(b)
 			if err != nil {
 				t.Fatalf("%v: %v", s, err)
 			}
@@ -71,14 +73,14 @@ func TestSKRoundTrip(t *testing.T) {
 			if err := got.Decrypt(ci); err != nil {
 				t.Fatalf("%v: %v", s, err)
 			}
-			if payloadTypes(got.Payloads) != "IDi AUTH SA TSi TSr" || !bytes.Equal(got.Payloads[1].(*Auth).Data, m.Payloads[1].(*Auth).Data) {
+			if payloadTypes(got.Payloads) != "IDi AUTH SA TSi TSr" || !bytes.Equal(got.Payloads[1].(*wire.Auth).Data, m.Payloads[1].(*wire.Auth).Data) {
 				t.Errorf("%v: got %s", s, payloadTypes(got.Payloads))
 			}
 			// Flipping any octet of header, IV, ciphertext or ICV fails.
 			for _, pos := range []int{0, 17, 20, HeaderLen + 1, HeaderLen + 4, len(b) / 2, len(b) - 1} {
 				bad := append([]byte(nil), b...)
 				bad[pos] ^= 0x80
-				bm, err := ParseMessage(bad)
+				bm, err := wire.ParseMessage(bad)
 				if err != nil {
 					continue // the header or generic header no longer parses
 				}
@@ -88,12 +90,12 @@ func TestSKRoundTrip(t *testing.T) {
 			}
 		}
 		// Empty SK (liveness check).
-		m := &Message{Header: Header{Exchange: Informational}}
+		m := &wire.Message{Header: wire.Header{Exchange: wire.Informational}}
 		b, err := m.MarshalEncrypted(cr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, _ := ParseMessage(b)
+		got, _ := wire.ParseMessage(b)
 		if err := got.Decrypt(cr); err != nil || len(got.Payloads) != 0 {
 			t.Errorf("%v: empty SK: %v %d", s, err, len(got.Payloads))
 		}
@@ -105,7 +107,7 @@ func TestSKAEADUniqueIV(t *testing.T) {
 	ci, _ := testKeys(t, skSuites[0])
 	seen := map[string]bool{}
 	for i := 0; i < 100; i++ {
-		b, _ := (&Message{Header: Header{Exchange: Informational}}).MarshalEncrypted(ci)
+		b, _ := (&wire.Message{Header: wire.Header{Exchange: wire.Informational}}).MarshalEncrypted(ci)
 		iv := string(b[HeaderLen+4 : HeaderLen+12])
 		if seen[iv] {
 			t.Fatalf("IV %x repeated", iv)
@@ -119,10 +121,10 @@ func TestSKAEADUniqueIV(t *testing.T) {
 func TestSKMalformed(t *testing.T) {
 	for _, s := range skSuites {
 		ci, _ := testKeys(t, s)
-		hdr, _ := (&Message{Header: Header{Exchange: Informational}}).MarshalEncrypted(ci)
+		hdr, _ := (&wire.Message{Header: wire.Header{Exchange: wire.Informational}}).MarshalEncrypted(ci)
 		aad := hdr[:HeaderLen+4]
 		for _, n := range []int{0, 1, ci.ivLen(), ci.ivLen() + ci.icvLen(), ci.ivLen() + ci.icvLen() + 3} {
-			if _, err := ci.open("SK", aad, make([]byte, n)); err == nil {
+			if _, err := ci.Open("SK", aad, make([]byte, n)); err == nil {
 				t.Errorf("%v: %d-octet body accepted", s, n)
 			}
 		}
@@ -134,8 +136,8 @@ func TestSKMalformed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = ci.open("SK", aad, sealed[len(aad):])
-		var se *SyntaxError
+		_, err = ci.Open("SK", aad, sealed[len(aad):])
+		var se *wire.SyntaxError
 		if !errors.As(err, &se) || !strings.Contains(err.Error(), "pad length") {
 			t.Errorf("%v: bad pad length: %v", s, err)
 		}
@@ -157,7 +159,7 @@ func TestFragmentRoundTrip(t *testing.T) {
 	for _, s := range skSuites {
 		ci, cr := testKeys(t, s)
 		for _, size := range []int{200, 300, 576 - 28, 1280 - 48} {
-			m := &Message{Header: Header{SPIi: SPI{1}, SPIr: SPI{2}, Exchange: IKEAuth, Flags: FlagResponse, MessageID: 1}, Payloads: authPayloads(1500)}
+			m := &wire.Message{Header: wire.Header{SPIi: SPI{1}, SPIr: SPI{2}, Exchange: wire.IKEAuth, Flags: wire.FlagResponse, MessageID: 1}, Payloads: authPayloads(1500)}
 			frags, err := m.MarshalFragments(ci, size)
 			if err != nil {
 				t.Fatalf("%v size %d: %v", s, size, err)
@@ -171,10 +173,10 @@ func TestFragmentRoundTrip(t *testing.T) {
 				}
 			}
 			for _, order := range [][]int{ascending(len(frags)), descending(len(frags))} {
-				var r Reassembler
-				var out *Message
+				var r wire.Reassembler
+				var out *wire.Message
 				for k, i := range order {
-					fm, err := ParseMessage(frags[i])
+					fm, err := wire.ParseMessage(frags[i])
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -184,7 +186,7 @@ func TestFragmentRoundTrip(t *testing.T) {
 							t.Fatalf("wrong keys: %v %v", o, err)
 						}
 						// A duplicate is ignored.
-						dup, _ := ParseMessage(frags[i])
+						dup, _ := wire.ParseMessage(frags[i])
 						if o, err := r.Add(dup, ci); o != nil || err != nil {
 							t.Fatalf("first copy: %v %v", o, err)
 						}
@@ -200,15 +202,15 @@ func TestFragmentRoundTrip(t *testing.T) {
 				if payloadTypes(out.Payloads) != "IDi AUTH SA TSi TSr" || out.MessageID != 1 || !out.IsResponse() {
 					t.Fatalf("%v size %d: reassembled %s", s, size, payloadTypes(out.Payloads))
 				}
-				if a := out.Payloads[1].(*Auth); len(a.Data) != 64+1500 {
+				if a := out.Payloads[1].(*wire.Auth); len(a.Data) != 64+1500 {
 					t.Errorf("AUTH data %d octets", len(a.Data))
 				}
 			}
 		}
 		// A message that fits goes out as one SK message.
-		small := &Message{Header: Header{Exchange: IKEAuth}, Payloads: authPayloads(0)}
+		small := &wire.Message{Header: wire.Header{Exchange: wire.IKEAuth}, Payloads: authPayloads(0)}
 		one, err := small.MarshalFragments(ci, 1280)
-		if err != nil || len(one) != 1 || one[0][16] != byte(PayloadSK) {
+		if err != nil || len(one) != 1 || one[0][16] != byte(wire.PayloadSK) {
 			t.Errorf("%v: small message: %d datagrams %v", s, len(one), err)
 		}
 		if _, err := small.MarshalFragments(ci, 60); err == nil {
@@ -231,48 +233,4 @@ func descending(n int) []int {
 		o[i], o[j] = o[j], o[i]
 	}
 	return o
-}
-
-// TestReassemblerBounds checks the limits and the RFC 7383 §2.6.1 rules.
-func TestReassemblerBounds(t *testing.T) {
-	r := Reassembler{MaxFragments: 4, MaxBytes: 100}
-	if _, err := r.AddFragment(1, 1, 5, PayloadIDi, []byte{1}); err == nil || !strings.Contains(err.Error(), "total fragments 5 exceeds limit 4") {
-		t.Errorf("count limit: %v", err)
-	}
-	if _, err := r.AddFragment(1, 1, 2, PayloadIDi, make([]byte, 60)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.AddFragment(1, 2, 2, PayloadNone, make([]byte, 60)); err == nil || !strings.Contains(err.Error(), "exceed 100 octets") {
-		t.Errorf("byte limit: %v", err)
-	}
-	// After the byte-limit failure everything was dropped.
-	if done, err := r.AddFragment(1, 2, 2, PayloadNone, make([]byte, 10)); done || err != nil {
-		t.Errorf("after reset: %v %v", done, err)
-	}
-	// More fragments announced: restart; fewer: ignore.
-	var r2 Reassembler
-	r2.AddFragment(3, 1, 2, PayloadIDr, []byte("a"))
-	if done, _ := r2.AddFragment(3, 1, 3, PayloadIDr, []byte("A")); done {
-		t.Fatal("done early")
-	}
-	if done, _ := r2.AddFragment(3, 2, 2, PayloadNone, []byte("b")); done {
-		t.Fatal("smaller total completed the message")
-	}
-	r2.AddFragment(3, 2, 3, PayloadNone, []byte("B"))
-	if done, _ := r2.AddFragment(3, 3, 3, PayloadNone, []byte("C")); !done {
-		t.Fatal("not done")
-	}
-	if first, data := r2.Assembled(); first != PayloadIDr || string(data) != "ABC" {
-		t.Errorf("assembled %v %q", first, data)
-	}
-	var r3 Reassembler
-	r3.AddFragment(3, 1, 2, PayloadIDr, []byte("a"))
-	if _, err := r3.AddFragment(4, 2, 2, PayloadNone, []byte("b")); err == nil {
-		t.Errorf("fragment of another message accepted")
-	}
-	for _, bad := range [][2]uint16{{0, 1}, {2, 1}, {1, 0}} {
-		if _, err := r3.AddFragment(3, bad[0], bad[1], PayloadNone, nil); err == nil {
-			t.Errorf("fragment %d/%d accepted", bad[0], bad[1])
-		}
-	}
 }

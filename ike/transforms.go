@@ -7,44 +7,9 @@ import (
 	"crypto/sha512"
 	"fmt"
 	"hash"
+
+	"github.com/oemesh/oemesh/ike/internal/wire"
 )
-
-// TransformType is the type of a transform in an SA proposal.
-type TransformType uint8
-
-// Transform types (RFC 7296 §3.3.2).
-const (
-	TransformENCR  TransformType = 1
-	TransformPRF   TransformType = 2
-	TransformINTEG TransformType = 3
-	TransformDH    TransformType = 4
-	TransformESN   TransformType = 5
-)
-
-func (t TransformType) String() string {
-	switch t {
-	case TransformENCR:
-		return "ENCR"
-	case TransformPRF:
-		return "PRF"
-	case TransformINTEG:
-		return "INTEG"
-	case TransformDH:
-		return "DH"
-	case TransformESN:
-		return "ESN"
-	}
-	if t >= 6 && t <= 12 {
-		// RFC 9370's additional key exchanges, which we do not
-		// implement; named so that a refusal says what was offered.
-		return fmt.Sprintf("ADDKE%d", uint8(t)-5)
-	}
-	return fmt.Sprintf("transform type %d", uint8(t))
-}
-
-// understood reports whether we know what transform type t means, i.e.
-// whether a proposal carrying it can be judged at all.
-func (t TransformType) understood() bool { return t >= TransformENCR && t <= TransformESN }
 
 // EncrID is an encryption algorithm (transform type 1).
 type EncrID uint16
@@ -88,11 +53,11 @@ const (
 	ESNOn  ESN = 1
 )
 
-// AttrKeyLength is the Key Length transform attribute (RFC 7296 §3.3.5).
-const AttrKeyLength = 14
+// understood reports whether we know what transform type t means, i.e.
+// whether a proposal carrying it can be judged at all.
+func understood(t TransformType) bool { return t >= TransformENCR && t <= TransformESN }
 
 type encrInfo struct {
-	name      string
 	aead      bool
 	keyBits   []int // allowed values of the Key Length attribute; nil: none allowed
 	fixedKey  int   // key octets when keyBits is nil
@@ -103,17 +68,12 @@ type encrInfo struct {
 }
 
 var encrs = map[EncrID]encrInfo{
-	EncrAESCBC:           {name: "AES_CBC", keyBits: []int{128, 192, 256}, ivLen: 16, blockSize: 16},
-	EncrAESGCM16:         {name: "AES_GCM_16", aead: true, keyBits: []int{128, 192, 256}, saltLen: 4, ivLen: 8, blockSize: 1, icvLen: 16},
-	EncrChaCha20Poly1305: {name: "CHACHA20_POLY1305", aead: true, fixedKey: 32, saltLen: 4, ivLen: 8, blockSize: 1, icvLen: 16},
+	EncrAESCBC:           {keyBits: []int{128, 192, 256}, ivLen: 16, blockSize: 16},
+	EncrAESGCM16:         {aead: true, keyBits: []int{128, 192, 256}, saltLen: 4, ivLen: 8, blockSize: 1, icvLen: 16},
+	EncrChaCha20Poly1305: {aead: true, fixedKey: 32, saltLen: 4, ivLen: 8, blockSize: 1, icvLen: 16},
 }
 
-func (e EncrID) String() string {
-	if i, ok := encrs[e]; ok {
-		return i.name
-	}
-	return fmt.Sprintf("ENCR_%d", uint16(e))
-}
+func (e EncrID) String() string { return wire.TransformIDName(TransformENCR, uint16(e)) }
 
 // AEAD reports whether e is a combined-mode cipher that needs no INTEG.
 func (e EncrID) AEAD() bool { return encrs[e].aead }
@@ -124,12 +84,7 @@ type EncrAlg struct {
 	KeyBits int // 0 for ciphers without a Key Length attribute
 }
 
-func (a EncrAlg) String() string {
-	if a.KeyBits == 0 {
-		return a.ID.String()
-	}
-	return fmt.Sprintf("%v_%d", a.ID, a.KeyBits)
-}
+func (a EncrAlg) String() string { return wire.EncrName(uint16(a.ID), a.KeyBits) }
 
 // check reports whether the algorithm and key length are implemented.
 func (a EncrAlg) check() error {
@@ -162,23 +117,17 @@ func (a EncrAlg) KeyLen() int {
 }
 
 type prfInfo struct {
-	name string
 	hash func() hash.Hash
 }
 
 var prfs = map[PRFID]prfInfo{
-	PRFHMACSHA1:     {"PRF_HMAC_SHA1", sha1.New},
-	PRFHMACSHA2_256: {"PRF_HMAC_SHA2_256", sha256.New},
-	PRFHMACSHA2_384: {"PRF_HMAC_SHA2_384", sha512.New384},
-	PRFHMACSHA2_512: {"PRF_HMAC_SHA2_512", sha512.New},
+	PRFHMACSHA1:     {sha1.New},
+	PRFHMACSHA2_256: {sha256.New},
+	PRFHMACSHA2_384: {sha512.New384},
+	PRFHMACSHA2_512: {sha512.New},
 }
 
-func (p PRFID) String() string {
-	if i, ok := prfs[p]; ok {
-		return i.name
-	}
-	return fmt.Sprintf("PRF_%d", uint16(p))
-}
+func (p PRFID) String() string { return wire.TransformIDName(TransformPRF, uint16(p)) }
 
 // Size is the PRF output length in octets (and the length of SK_d,
 // SK_pi and SK_pr).
@@ -206,27 +155,18 @@ func (p PRFID) Compute(key []byte, data ...[]byte) []byte {
 }
 
 type integInfo struct {
-	name   string
 	hash   func() hash.Hash
 	keyLen int
 	icvLen int
 }
 
 var integs = map[IntegID]integInfo{
-	IntegHMACSHA2_256_128: {"AUTH_HMAC_SHA2_256_128", sha256.New, 32, 16},
-	IntegHMACSHA2_384_192: {"AUTH_HMAC_SHA2_384_192", sha512.New384, 48, 24},
-	IntegHMACSHA2_512_256: {"AUTH_HMAC_SHA2_512_256", sha512.New, 64, 32},
+	IntegHMACSHA2_256_128: {sha256.New, 32, 16},
+	IntegHMACSHA2_384_192: {sha512.New384, 48, 24},
+	IntegHMACSHA2_512_256: {sha512.New, 64, 32},
 }
 
-func (i IntegID) String() string {
-	if i == IntegNone {
-		return "NONE"
-	}
-	if x, ok := integs[i]; ok {
-		return x.name
-	}
-	return fmt.Sprintf("AUTH_%d", uint16(i))
-}
+func (i IntegID) String() string { return wire.TransformIDName(TransformINTEG, uint16(i)) }
 
 // KeyLen is the integrity key length in octets (0 for NONE).
 func (i IntegID) KeyLen() int { return integs[i].keyLen }
@@ -244,12 +184,4 @@ func (i IntegID) check() error {
 	return nil
 }
 
-func (e ESN) String() string {
-	switch e {
-	case ESNOff:
-		return "NO_ESN"
-	case ESNOn:
-		return "ESN"
-	}
-	return fmt.Sprintf("ESN_%d", uint16(e))
-}
+func (e ESN) String() string { return wire.TransformIDName(TransformESN, uint16(e)) }

@@ -1,4 +1,4 @@
-package ike
+package wire
 
 import (
 	"fmt"
@@ -102,7 +102,7 @@ func ParseTrafficSelectors(body []byte) ([]TrafficSelector, error) {
 		return nil, r.err
 	}
 	if n == 0 {
-		return nil, syntaxErrorf("number of TSs is 0")
+		return nil, SyntaxErrorf("number of TSs is 0")
 	}
 	out := make([]TrafficSelector, 0, n)
 	for i := 1; i <= n; i++ {
@@ -114,7 +114,7 @@ func ParseTrafficSelectors(body []byte) ([]TrafficSelector, error) {
 			return nil, r.err
 		}
 		if l < 4 || l-4 > r.left() {
-			return nil, syntaxErrorf("%s: selector length %d outside 4..%d", f, l, r.left()+4)
+			return nil, SyntaxErrorf("%s: selector length %d outside 4..%d", f, l, r.left()+4)
 		}
 		sr := &reader{s: cryptobyte.String(r.bytes(l-4, f))}
 		switch ts.Type {
@@ -124,7 +124,7 @@ func ParseTrafficSelectors(body []byte) ([]TrafficSelector, error) {
 				alen = 16
 			}
 			if l != 8+2*alen {
-				return nil, syntaxErrorf("%s: selector length %d for type %d, want %d", f, l, ts.Type, 8+2*alen)
+				return nil, SyntaxErrorf("%s: selector length %d for type %d, want %d", f, l, ts.Type, 8+2*alen)
 			}
 			ts.StartPort = sr.u16(f + ": start port")
 			ts.EndPort = sr.u16(f + ": end port")
@@ -139,7 +139,7 @@ func ParseTrafficSelectors(body []byte) ([]TrafficSelector, error) {
 		out = append(out, ts)
 	}
 	if !r.empty() {
-		return nil, syntaxErrorf("%d octets after %d selectors", r.left(), n)
+		return nil, SyntaxErrorf("%d octets after %d selectors", r.left(), n)
 	}
 	return out, nil
 }

@@ -1,4 +1,4 @@
-package ike
+package wire
 
 import (
 	"fmt"
@@ -138,23 +138,23 @@ func (p *Notify) validate() error {
 	switch p.NotifyType {
 	case NotifyNATDetectionSourceIP, NotifyNATDetectionDestinationIP:
 		if len(p.Data) != 20 {
-			return syntaxErrorf("notification data: %d octets, want a 20-octet SHA-1 hash", len(p.Data))
+			return SyntaxErrorf("notification data: %d octets, want a 20-octet SHA-1 hash", len(p.Data))
 		}
 	case NotifyCookie:
 		if len(p.Data) < 1 || len(p.Data) > 64 {
-			return syntaxErrorf("notification data: cookie of %d octets, want 1..64", len(p.Data))
+			return SyntaxErrorf("notification data: cookie of %d octets, want 1..64", len(p.Data))
 		}
 	case NotifyInvalidKEPayload:
 		if len(p.Data) != 2 {
-			return syntaxErrorf("notification data: %d octets, want a 2-octet DH group", len(p.Data))
+			return SyntaxErrorf("notification data: %d octets, want a 2-octet DH group", len(p.Data))
 		}
 	case NotifySignatureHashAlgorithms:
 		if len(p.Data)%2 != 0 {
-			return syntaxErrorf("notification data: odd length %d for a list of 2-octet hash IDs", len(p.Data))
+			return SyntaxErrorf("notification data: odd length %d for a list of 2-octet hash IDs", len(p.Data))
 		}
 	case NotifyRekeySA:
 		if len(p.SPI) == 0 {
-			return syntaxErrorf("SPI size 0, REKEY_SA names the SA being rekeyed")
+			return SyntaxErrorf("SPI size 0, REKEY_SA names the SA being rekeyed")
 		}
 	}
 	return nil

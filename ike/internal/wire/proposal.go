@@ -1,4 +1,4 @@
-package ike
+package wire
 
 import (
 	"fmt"
@@ -61,19 +61,10 @@ type TransformAttribute struct {
 
 func (t Transform) String() string {
 	var name string
-	switch t.Type {
-	case TransformENCR:
-		name = EncrAlg{EncrID(t.ID), int(t.KeyLength)}.String()
-	case TransformPRF:
-		name = PRFID(t.ID).String()
-	case TransformINTEG:
-		name = IntegID(t.ID).String()
-	case TransformDH:
-		name = DHGroup(t.ID).String()
-	case TransformESN:
-		name = ESN(t.ID).String()
-	default:
-		name = fmt.Sprintf("%v/%d", t.Type, t.ID)
+	if t.Type == TransformENCR {
+		name = EncrName(t.ID, int(t.KeyLength))
+	} else {
+		name = TransformIDName(t.Type, t.ID)
 	}
 	if len(t.Attributes) > 0 {
 		name += "+attrs"
@@ -159,7 +150,7 @@ func parseSA(_ PayloadType, body cryptobyte.String) (Payload, error) {
 	r := &reader{s: body}
 	for n := 1; ; n++ {
 		if n > maxProposals {
-			return nil, syntaxErrorf("more than %d proposals", maxProposals)
+			return nil, SyntaxErrorf("more than %d proposals", maxProposals)
 		}
 		prop, last, err := parseProposal(r)
 		if err != nil {
@@ -168,12 +159,12 @@ func parseSA(_ PayloadType, body cryptobyte.String) (Payload, error) {
 		sa.Proposals = append(sa.Proposals, prop)
 		if last {
 			if !r.empty() {
-				return nil, syntaxErrorf("proposal %d: marked last but %d octets follow", n, r.left())
+				return nil, SyntaxErrorf("proposal %d: marked last but %d octets follow", n, r.left())
 			}
 			return sa, nil
 		}
 		if r.empty() {
-			return nil, syntaxErrorf("proposal %d: not marked last but nothing follows", n)
+			return nil, SyntaxErrorf("proposal %d: not marked last but nothing follows", n)
 		}
 	}
 }
@@ -192,13 +183,13 @@ func parseProposal(r *reader) (Proposal, bool, error) {
 		return p, false, r.err
 	}
 	if last != 0 && last != 2 {
-		return p, false, syntaxErrorf("last substruc %d, want 0 or 2", last)
+		return p, false, SyntaxErrorf("last substruc %d, want 0 or 2", last)
 	}
 	if length < 8 {
-		return p, false, syntaxErrorf("proposal length %d below minimum 8", length)
+		return p, false, SyntaxErrorf("proposal length %d below minimum 8", length)
 	}
 	if length-4 > r.left() {
-		return p, false, syntaxErrorf("proposal length %d exceeds remaining %d", length, r.left()+4)
+		return p, false, SyntaxErrorf("proposal length %d exceeds remaining %d", length, r.left()+4)
 	}
 	pr := &reader{s: cryptobyte.String(r.bytes(length-4, "proposal"))}
 	p.Number = pr.u8("proposal number")
@@ -210,7 +201,7 @@ func parseProposal(r *reader) (Proposal, bool, error) {
 		return p, false, pr.err
 	}
 	if ntrans > maxTransforms {
-		return p, false, syntaxErrorf("%d transforms exceed limit %d", ntrans, maxTransforms)
+		return p, false, SyntaxErrorf("%d transforms exceed limit %d", ntrans, maxTransforms)
 	}
 	for i := 1; i <= ntrans; i++ {
 		t, tlast, err := parseTransform(pr)
@@ -220,13 +211,13 @@ func parseProposal(r *reader) (Proposal, bool, error) {
 		p.Transforms = append(p.Transforms, t)
 		if tlast != (i == ntrans) {
 			if tlast {
-				return p, false, syntaxErrorf("transform %d: marked last but proposal declares %d transforms", i, ntrans)
+				return p, false, SyntaxErrorf("transform %d: marked last but proposal declares %d transforms", i, ntrans)
 			}
-			return p, false, syntaxErrorf("transform %d: last of %d transforms not marked last", i, ntrans)
+			return p, false, SyntaxErrorf("transform %d: last of %d transforms not marked last", i, ntrans)
 		}
 	}
 	if !pr.empty() {
-		return p, false, syntaxErrorf("%d octets after transform %d", pr.left(), ntrans)
+		return p, false, SyntaxErrorf("%d octets after transform %d", pr.left(), ntrans)
 	}
 	return p, last == 0, nil
 }
@@ -240,13 +231,13 @@ func parseTransform(r *reader) (Transform, bool, error) {
 		return t, false, r.err
 	}
 	if last != 0 && last != 3 {
-		return t, false, syntaxErrorf("last substruc %d, want 0 or 3", last)
+		return t, false, SyntaxErrorf("last substruc %d, want 0 or 3", last)
 	}
 	if length < 8 {
-		return t, false, syntaxErrorf("transform length %d below minimum 8", length)
+		return t, false, SyntaxErrorf("transform length %d below minimum 8", length)
 	}
 	if length-4 > r.left() {
-		return t, false, syntaxErrorf("transform length %d exceeds remaining %d", length, r.left()+4)
+		return t, false, SyntaxErrorf("transform length %d exceeds remaining %d", length, r.left()+4)
 	}
 	tr := &reader{s: cryptobyte.String(r.bytes(length-4, "transform"))}
 	t.Type = TransformType(tr.u8("transform type"))
@@ -264,11 +255,11 @@ func parseTransform(r *reader) (Transform, bool, error) {
 			}
 			if at&0x7fff == AttrKeyLength {
 				if t.KeyLength != 0 {
-					return t, false, syntaxErrorf("attribute %d: duplicate key length", i)
+					return t, false, SyntaxErrorf("attribute %d: duplicate key length", i)
 				}
 				t.KeyLength = uint16(v[0])<<8 | uint16(v[1])
 				if t.KeyLength == 0 {
-					return t, false, syntaxErrorf("attribute %d: key length 0", i)
+					return t, false, SyntaxErrorf("attribute %d: key length 0", i)
 				}
 				continue
 			}
@@ -277,7 +268,7 @@ func parseTransform(r *reader) (Transform, bool, error) {
 		}
 		n := int(tr.u16(fmt.Sprintf("attribute %d: length", i)))
 		if tr.err == nil && n > tr.left() {
-			return t, false, syntaxErrorf("attribute %d: attribute length %d exceeds remaining %d", i, n, tr.left())
+			return t, false, SyntaxErrorf("attribute %d: attribute length %d exceeds remaining %d", i, n, tr.left())
 		}
 		t.Attributes = append(t.Attributes, TransformAttribute{Type: at, Value: tr.bytes(n, fmt.Sprintf("attribute %d: value", i))})
 	}

@@ -1,4 +1,4 @@
-package ike
+package wire
 
 import (
 	"fmt"
@@ -33,7 +33,7 @@ func parseEncryptedFragment(next PayloadType, body cryptobyte.String, aad []byte
 		return nil, r.err
 	}
 	if p.Number == 0 || p.Total == 0 || p.Number > p.Total {
-		return nil, syntaxErrorf("fragment number %d of total %d", p.Number, p.Total)
+		return nil, SyntaxErrorf("fragment number %d of total %d", p.Number, p.Total)
 	}
 	// RFC 7383 §2.5 has senders put 0 in the next-payload field of all but
 	// the first fragment; receivers need not check it, and reassembly
@@ -46,11 +46,11 @@ func parseEncryptedFragment(next PayloadType, body cryptobyte.String, aad []byte
 }
 
 // Open checks and decrypts one received fragment.
-func (p *EncryptedFragment) Open(c *SKCipher) ([]byte, error) {
+func (p *EncryptedFragment) Open(c Cipher) ([]byte, error) {
 	if p.aad == nil {
 		return nil, fmt.Errorf("ike: SKF payload: not a received fragment")
 	}
-	pt, err := c.open(fmt.Sprintf("SKF fragment %d/%d", p.Number, p.Total), p.aad, p.Body)
+	pt, err := c.Open(fmt.Sprintf("SKF fragment %d/%d", p.Number, p.Total), p.aad, p.Body)
 	if err != nil {
 		return nil, err
 	}
@@ -62,12 +62,12 @@ func (p *EncryptedFragment) Open(c *SKCipher) ([]byte, error) {
 // overhead). A message that fits is returned as a single SK message;
 // otherwise it is split into SKF fragments (RFC 7383 §2.5). Use it only
 // when both sides sent IKEV2_FRAGMENTATION_SUPPORTED.
-func (m *Message) MarshalFragments(c *SKCipher, max int) ([][]byte, error) {
+func (m *Message) MarshalFragments(c Cipher, max int) ([][]byte, error) {
 	inner, first, err := marshalPayloads(m.Payloads)
 	if err != nil {
 		return nil, err
 	}
-	if HeaderLen+genericHeaderLen+c.sealedLen(len(inner)) <= max {
+	if HeaderLen+genericHeaderLen+c.SealedLen(len(inner)) <= max {
 		one, err := m.MarshalEncrypted(c)
 		if err != nil {
 			return nil, err
@@ -76,8 +76,8 @@ func (m *Message) MarshalFragments(c *SKCipher, max int) ([][]byte, error) {
 	}
 	// Largest plaintext chunk whose fragment fits in max.
 	fixed := HeaderLen + genericHeaderLen + 4
-	chunk := max - fixed - c.sealedLen(0)
-	for chunk > 0 && fixed+c.sealedLen(chunk) > max {
+	chunk := max - fixed - c.SealedLen(0)
+	for chunk > 0 && fixed+c.SealedLen(chunk) > max {
 		chunk--
 	}
 	if chunk < 1 {
@@ -94,7 +94,7 @@ func (m *Message) MarshalFragments(c *SKCipher, max int) ([][]byte, error) {
 		if i == 0 {
 			next = first
 		}
-		total := fixed + c.sealedLen(len(part))
+		total := fixed + c.SealedLen(len(part))
 		b := cryptobyte.NewBuilder(make([]byte, 0, total))
 		m.Header.marshal(b, PayloadSKF, total)
 		b.AddUint8(uint8(next))
@@ -106,7 +106,7 @@ func (m *Message) MarshalFragments(c *SKCipher, max int) ([][]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("ike: marshal fragment %d: %w", i+1, err)
 		}
-		d, err := c.seal(aad, part)
+		d, err := c.Seal(aad, part)
 		if err != nil {
 			return nil, err
 		}
@@ -142,6 +142,10 @@ type Reassembler struct {
 	bytes   int
 }
 
+// Other reports whether r is collecting the fragments of a message other
+// than msgID; the engine then starts over for the new message.
+func (r *Reassembler) Other(msgID uint32) bool { return r.started && r.msgID != msgID }
+
 // Reset discards everything collected.
 func (r *Reassembler) Reset() {
 	maxF, maxB := r.MaxFragments, r.MaxBytes
@@ -152,7 +156,7 @@ func (r *Reassembler) Reset() {
 // the last missing fragment arrives it returns a message with m's header
 // and the reassembled payloads; until then it returns nil. Fragments that
 // fail their integrity check are rejected without disturbing the others.
-func (r *Reassembler) Add(m *Message, c *SKCipher) (*Message, error) {
+func (r *Reassembler) Add(m *Message, c Cipher) (*Message, error) {
 	if len(m.Payloads) == 0 {
 		return nil, fmt.Errorf("ike: reassembly: message has no SKF payload")
 	}
@@ -194,10 +198,10 @@ func (r *Reassembler) AddFragment(msgID uint32, number, total uint16, first Payl
 		maxB = MaxReassembly
 	}
 	if number == 0 || total < minFragmentTotal || number > total {
-		return false, fmt.Errorf("ike: reassembly: %w", syntaxErrorf("fragment number %d of total %d", number, total))
+		return false, fmt.Errorf("ike: reassembly: %w", SyntaxErrorf("fragment number %d of total %d", number, total))
 	}
 	if int(total) > maxF {
-		return false, fmt.Errorf("ike: reassembly: %w", syntaxErrorf("total fragments %d exceeds limit %d", total, maxF))
+		return false, fmt.Errorf("ike: reassembly: %w", SyntaxErrorf("total fragments %d exceeds limit %d", total, maxF))
 	}
 	if r.started && msgID != r.msgID {
 		return false, fmt.Errorf("ike: reassembly: fragment of message ID %d while reassembling %d", msgID, r.msgID)
@@ -214,7 +218,7 @@ func (r *Reassembler) AddFragment(msgID uint32, number, total uint16, first Payl
 	}
 	if r.bytes+len(data) > maxB {
 		r.Reset()
-		return false, fmt.Errorf("ike: reassembly: %w", syntaxErrorf("fragments exceed %d octets", maxB))
+		return false, fmt.Errorf("ike: reassembly: %w", SyntaxErrorf("fragments exceed %d octets", maxB))
 	}
 	if number == 1 {
 		r.first = first

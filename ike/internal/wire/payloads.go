@@ -1,4 +1,4 @@
-package ike
+package wire
 
 import (
 	"fmt"
@@ -59,7 +59,7 @@ func parseKE(_ PayloadType, body cryptobyte.String) (Payload, error) {
 		return nil, r.err
 	}
 	if len(p.Data) == 0 {
-		return nil, syntaxErrorf("key exchange data is empty")
+		return nil, SyntaxErrorf("key exchange data is empty")
 	}
 	return p, nil
 }
@@ -150,19 +150,19 @@ func (id Identity) validate() error {
 	switch id.Type {
 	case IDIPv4Addr:
 		if len(id.Data) != 4 {
-			return syntaxErrorf("identification data: %d octets for ID_IPV4_ADDR, want 4", len(id.Data))
+			return SyntaxErrorf("identification data: %d octets for ID_IPV4_ADDR, want 4", len(id.Data))
 		}
 	case IDIPv6Addr:
 		if len(id.Data) != 16 {
-			return syntaxErrorf("identification data: %d octets for ID_IPV6_ADDR, want 16", len(id.Data))
+			return SyntaxErrorf("identification data: %d octets for ID_IPV6_ADDR, want 16", len(id.Data))
 		}
 	case IDNull:
 		if len(id.Data) != 0 {
-			return syntaxErrorf("identification data: %d octets for ID_NULL, want 0", len(id.Data))
+			return SyntaxErrorf("identification data: %d octets for ID_NULL, want 0", len(id.Data))
 		}
 	default:
 		if len(id.Data) == 0 {
-			return syntaxErrorf("identification data: empty %v", id.Type)
+			return SyntaxErrorf("identification data: empty %v", id.Type)
 		}
 	}
 	return nil
@@ -271,7 +271,7 @@ func parseAuth(_ PayloadType, body cryptobyte.String) (Payload, error) {
 		return nil, r.err
 	}
 	if len(p.Data) == 0 {
-		return nil, syntaxErrorf("authentication data is empty")
+		return nil, SyntaxErrorf("authentication data is empty")
 	}
 	return p, nil
 }
@@ -293,7 +293,7 @@ const (
 
 func parseNonce(_ PayloadType, body cryptobyte.String) (Payload, error) {
 	if len(body) < MinNonceLen || len(body) > MaxNonceLen {
-		return nil, syntaxErrorf("nonce length %d outside %d..%d", len(body), MinNonceLen, MaxNonceLen)
+		return nil, SyntaxErrorf("nonce length %d outside %d..%d", len(body), MinNonceLen, MaxNonceLen)
 	}
 	return &Nonce{Data: append([]byte(nil), body...)}, nil
 }
@@ -332,13 +332,13 @@ func parseDelete(_ PayloadType, body cryptobyte.String) (Payload, error) {
 		return nil, r.err
 	}
 	if size*n != r.left() {
-		return nil, syntaxErrorf("%d SPIs of %d octets do not fill the remaining %d", n, size, r.left())
+		return nil, SyntaxErrorf("%d SPIs of %d octets do not fill the remaining %d", n, size, r.left())
 	}
 	if p.Protocol == ProtocolIKE && (size != 0 || n != 0) {
-		return nil, syntaxErrorf("IKE SA deletion carries %d SPIs of size %d, want none", n, size)
+		return nil, SyntaxErrorf("IKE SA deletion carries %d SPIs of size %d, want none", n, size)
 	}
 	if (p.Protocol == ProtocolESP || p.Protocol == ProtocolAH) && size != 4 {
-		return nil, syntaxErrorf("SPI size %d for %v, want 4", size, p.Protocol)
+		return nil, SyntaxErrorf("SPI size %d for %v, want 4", size, p.Protocol)
 	}
 	for i := 0; i < n; i++ {
 		p.SPIs = append(p.SPIs, r.bytes(size, fmt.Sprintf("SPI %d", i+1)))
@@ -395,7 +395,7 @@ func parseCP(_ PayloadType, body cryptobyte.String) (Payload, error) {
 		t := r.u16(field + ": type")
 		n := int(r.u16(field + ": length"))
 		if r.err == nil && n > r.left() {
-			return nil, syntaxErrorf("%s: length %d exceeds remaining %d", field, n, r.left())
+			return nil, SyntaxErrorf("%s: length %d exceeds remaining %d", field, n, r.left())
 		}
 		p.Attributes = append(p.Attributes, ConfigAttribute{Type: t & 0x7fff, Value: r.bytes(n, field+": value")})
 	}

@@ -1,10 +1,11 @@
-package ike
+package wire
 
 import (
 	"encoding/binary"
 	"errors"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -14,10 +15,10 @@ import (
 func samplePayloads() []Payload {
 	v4, v6 := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("2001:db8::1")
 	return []Payload{
-		&SA{Proposals: DefaultIKEPolicy().Proposals(nil, DHCurve25519)},
-		&SA{Proposals: DefaultESPPolicy().Proposals([]byte{1, 2, 3, 4}, DHNone)},
+		&SA{Proposals: ikeProposals()},
+		&SA{Proposals: espProposals([]byte{1, 2, 3, 4})},
 		&SA{Proposals: []Proposal{{Number: 1, Protocol: ProtocolIKE, SPI: []byte{1, 2, 3, 4, 5, 6, 7, 8}, Transforms: []Transform{
-			{Type: TransformENCR, ID: uint16(EncrAESCBC), KeyLength: 256,
+			{Type: TransformENCR, ID: encrAESCBC, KeyLength: 256,
 				Attributes: []TransformAttribute{{Type: 17, TV: true, Value: []byte{0, 9}}, {Type: 18, Value: []byte("var")}}},
 		}}}},
 		&KE{Group: DHCurve25519, Data: make([]byte, 32)},
@@ -33,7 +34,7 @@ func samplePayloads() []Payload {
 		&Nonce{Data: make([]byte, 32)},
 		&Notify{NotifyType: NotifyFragmentationSupported},
 		&Notify{Protocol: ProtocolESP, SPI: []byte{9, 9, 9, 9}, NotifyType: NotifyRekeySA},
-		SignatureHashNotify(),
+		&Notify{NotifyType: NotifySignatureHashAlgorithms, Data: []byte{0, 2, 0, 3, 0, 4, 0, 5}},
 		InvalidKENotify(DHECP256),
 		&Delete{Protocol: ProtocolIKE},
 		&Delete{Protocol: ProtocolESP, SPIs: [][]byte{{1, 2, 3, 4}, {5, 6, 7, 8}}},
@@ -43,6 +44,49 @@ func samplePayloads() []Payload {
 		&TSPayload{Responder: true, Selectors: []TrafficSelector{HostSelector(v6), {Type: 10, IPProtocol: 0, Raw: []byte{1, 2, 3, 4}}}},
 		&Config{CFGType: 1, Attributes: []ConfigAttribute{{Type: 1}, {Type: 3, Value: []byte{192, 0, 2, 53}}}},
 		&UnknownPayload{PayloadType: 200, Body: []byte("opaque")},
+	}
+}
+
+// Transform IDs of the sample proposals (their types live in ike).
+const (
+	encrAESCBC   = 12
+	encrAESGCM16 = 20
+	encrChaCha20 = 28
+	prfSHA256    = 5
+	prfSHA384    = 6
+	prfSHA512    = 7
+	integSHA256  = 12
+	integSHA384  = 13
+	integSHA512  = 14
+)
+
+// ikeProposals is what ike's default IKE policy offers with an X25519 KE:
+// an AEAD proposal and one with separate integrity, every DH group.
+func ikeProposals() []Proposal {
+	var dh []Transform
+	for _, g := range []DHGroup{DHCurve25519, DHECP256, DHECP384, DHECP521, DHMODP2048, DHMODP3072, DHMODP4096} {
+		dh = append(dh, Transform{Type: TransformDH, ID: uint16(g)})
+	}
+	prf := []Transform{{Type: TransformPRF, ID: prfSHA256}, {Type: TransformPRF, ID: prfSHA512}, {Type: TransformPRF, ID: prfSHA384}}
+	aead := []Transform{{Type: TransformENCR, ID: encrAESGCM16, KeyLength: 256}, {Type: TransformENCR, ID: encrChaCha20},
+		{Type: TransformENCR, ID: encrAESGCM16, KeyLength: 128}}
+	cbc := []Transform{{Type: TransformENCR, ID: encrAESCBC, KeyLength: 256}, {Type: TransformENCR, ID: encrAESCBC, KeyLength: 128}}
+	integ := []Transform{{Type: TransformINTEG, ID: integSHA256}, {Type: TransformINTEG, ID: integSHA512}, {Type: TransformINTEG, ID: integSHA384}}
+	return []Proposal{
+		{Number: 1, Protocol: ProtocolIKE, Transforms: slices.Concat(aead, prf, dh)},
+		{Number: 2, Protocol: ProtocolIKE, Transforms: slices.Concat(cbc, prf, integ, dh)},
+	}
+}
+
+// espProposals is what ike's default ESP policy offers without PFS.
+func espProposals(spi []byte) []Proposal {
+	esn := []Transform{{Type: TransformESN, ID: 1}, {Type: TransformESN, ID: 0}}
+	return []Proposal{
+		{Number: 1, Protocol: ProtocolESP, SPI: spi, Transforms: slices.Concat([]Transform{{Type: TransformENCR, ID: encrAESGCM16, KeyLength: 256},
+			{Type: TransformENCR, ID: encrChaCha20}, {Type: TransformENCR, ID: encrAESGCM16, KeyLength: 128}}, esn)},
+		{Number: 2, Protocol: ProtocolESP, SPI: spi, Transforms: slices.Concat([]Transform{{Type: TransformENCR, ID: encrAESCBC, KeyLength: 256},
+			{Type: TransformENCR, ID: encrAESCBC, KeyLength: 128}, {Type: TransformINTEG, ID: integSHA256},
+			{Type: TransformINTEG, ID: integSHA512}, {Type: TransformINTEG, ID: integSHA384}}, esn)},
 	}
 }
 

@@ -1,4 +1,4 @@
-package ike
+package wire
 
 import (
 	"encoding/binary"
@@ -153,10 +153,10 @@ func ParseHeader(b []byte) (Header, error) {
 		return h, &VersionError{Major: h.MajorVersion}
 	}
 	if h.Length != uint32(len(b)) {
-		return h, fmt.Errorf("ike: header: %w", syntaxErrorf("length %d does not match datagram length %d", h.Length, len(b)))
+		return h, fmt.Errorf("ike: header: %w", SyntaxErrorf("length %d does not match datagram length %d", h.Length, len(b)))
 	}
 	if h.Length > MaxMessageLen {
-		return h, fmt.Errorf("ike: header: %w", syntaxErrorf("length %d exceeds limit %d", h.Length, MaxMessageLen))
+		return h, fmt.Errorf("ike: header: %w", SyntaxErrorf("length %d exceeds limit %d", h.Length, MaxMessageLen))
 	}
 	return h, nil
 }
@@ -315,7 +315,7 @@ func parsePayloads(first PayloadType, msg []byte, off int, inner bool) ([]Payloa
 	for i := 1; next != PayloadNone; i++ {
 		t := next
 		if len(out) >= maxPayloads {
-			return out, fmt.Errorf("ike: %v payload: %w", t, syntaxErrorf("more than %d payloads", maxPayloads))
+			return out, fmt.Errorf("ike: %v payload: %w", t, SyntaxErrorf("more than %d payloads", maxPayloads))
 		}
 		start := len(msg) - len(s)
 		r := &reader{s: s}
@@ -326,10 +326,10 @@ func parsePayloads(first PayloadType, msg []byte, off int, inner bool) ([]Payloa
 			return out, fmt.Errorf("ike: %v payload (#%d): generic header: %w", t, i, r.err)
 		}
 		if length < genericHeaderLen {
-			return out, fmt.Errorf("ike: %v payload (#%d): %w", t, i, syntaxErrorf("payload length %d below generic header size 4", length))
+			return out, fmt.Errorf("ike: %v payload (#%d): %w", t, i, SyntaxErrorf("payload length %d below generic header size 4", length))
 		}
 		if length-genericHeaderLen > r.left() {
-			return out, fmt.Errorf("ike: %v payload (#%d): %w", t, i, syntaxErrorf("payload length %d exceeds remaining %d", length, r.left()+genericHeaderLen))
+			return out, fmt.Errorf("ike: %v payload (#%d): %w", t, i, SyntaxErrorf("payload length %d exceeds remaining %d", length, r.left()+genericHeaderLen))
 		}
 		var body cryptobyte.String
 		r.s.ReadBytes((*[]byte)(&body), length-genericHeaderLen)
@@ -342,10 +342,10 @@ func parsePayloads(first PayloadType, msg []byte, off int, inner bool) ([]Payloa
 		switch t {
 		case PayloadSK, PayloadSKF:
 			if inner {
-				return out, fmt.Errorf("ike: %v payload (#%d): %w", t, i, syntaxErrorf("nested inside an encrypted payload"))
+				return out, fmt.Errorf("ike: %v payload (#%d): %w", t, i, SyntaxErrorf("nested inside an encrypted payload"))
 			}
 			if len(s) != 0 {
-				return out, fmt.Errorf("ike: %v payload (#%d): %w", t, i, syntaxErrorf("%d octets follow; SK must be the last payload", len(s)))
+				return out, fmt.Errorf("ike: %v payload (#%d): %w", t, i, SyntaxErrorf("%d octets follow; SK must be the last payload", len(s)))
 			}
 			if t == PayloadSK {
 				p, err = parseEncrypted(next, body, msg[:bodyOff])
@@ -373,7 +373,7 @@ func parsePayloads(first PayloadType, msg []byte, off int, inner bool) ([]Payloa
 		out = append(out, p)
 	}
 	if len(s) != 0 {
-		return out, fmt.Errorf("ike: %w", syntaxErrorf("%d octets after the last payload", len(s)))
+		return out, fmt.Errorf("ike: %w", SyntaxErrorf("%d octets after the last payload", len(s)))
 	}
 	return out, nil
 }

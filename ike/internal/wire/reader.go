@@ -1,0 +1,68 @@
+package wire
+
+import "golang.org/x/crypto/cryptobyte"
+
+// reader wraps a cryptobyte.String and records the first field that did
+// not fit, so payload parsers read fields in sequence and check once.
+type reader struct {
+	s   cryptobyte.String
+	err error
+}
+
+func (r *reader) fail(field string, need int) {
+	if r.err == nil {
+		r.err = SyntaxErrorf("%s: need %d octets, have %d", field, need, len(r.s))
+	}
+}
+
+func (r *reader) u8(field string) uint8 {
+	var v uint8
+	if r.err == nil && !r.s.ReadUint8(&v) {
+		r.fail(field, 1)
+	}
+	return v
+}
+
+func (r *reader) u16(field string) uint16 {
+	var v uint16
+	if r.err == nil && !r.s.ReadUint16(&v) {
+		r.fail(field, 2)
+	}
+	return v
+}
+
+func (r *reader) u32(field string) uint32 {
+	var v uint32
+	if r.err == nil && !r.s.ReadUint32(&v) {
+		r.fail(field, 4)
+	}
+	return v
+}
+
+// bytes returns a copy of the next n octets, so parsed payloads never alias
+// the caller's datagram buffer.
+func (r *reader) bytes(n int, field string) []byte {
+	if r.err != nil {
+		return nil
+	}
+	var v []byte
+	if n < 0 || !r.s.ReadBytes(&v, n) {
+		r.fail(field, n)
+		return nil
+	}
+	return append([]byte(nil), v...)
+}
+
+// rest returns a copy of everything left.
+func (r *reader) rest() []byte {
+	if r.err != nil {
+		return nil
+	}
+	v := append([]byte{}, r.s...)
+	r.s = r.s[len(r.s):]
+	return v
+}
+
+func (r *reader) left() int { return len(r.s) }
+
+func (r *reader) empty() bool { return len(r.s) == 0 }
