@@ -22,7 +22,10 @@
 //     (ke1_mlkem768-ke1_none, one proposal with ADDKE1 = ML-KEM-768 or NONE)
 //     both refused with NO_PROPOSAL_CHOSEN, because we do not understand
 //     ADDKE1 yet (RFC 7296 §3.3.6); a hybrid proposal followed by a classical
-//     one comes up classically. The baseline the RFC 9370 work turns hybrid.
+//     one comes up classically; charon requiring ke1_mlkem768 answers the
+//     probe NO_PROPOSAL_CHOSEN, also to a hybrid offer (we send no
+//     INTERMEDIATE_EXCHANGE_SUPPORTED). The baseline the RFC 9370 work turns
+//     hybrid.
 //
 // The tests need root and the peers that `make deps` installs
 // (scripts/install-peers.sh, including the sid chroot for strongSwan 6.1);

@@ -43,33 +43,76 @@ func ed25519Case(t *testing.T) authCase {
 	return authCase{}
 }
 
-// oemesh probe → strongSwan 6.1 responding with a classical proposal: the harness runs 6.1
-// end to end with oemesh, and 6.1 installs the CHILD SA (kernel-libipsec).
+// oemesh probe → strongSwan 6.1 responding:
+//   - classical: with a classical proposal the harness runs 6.1 end to end with oemesh, and
+//     6.1 installs the CHILD SA (kernel-libipsec);
+//   - hybrid-required: charon requires ke1_mlkem768, and answers NO_PROPOSAL_CHOSEN both to
+//     a classical offer and to the same hybrid offer from us, because we send no
+//     INTERMEDIATE_EXCHANGE_SUPPORTED (RFC 9242), without which it cannot run the
+//     additional exchange.
 func TestProbeToStrongSwan6(t *testing.T) {
 	in := peers.RequireStrongSwan6(t)
 	oemesh(t)
 	t.Parallel()
 	a := ed25519Case(t)
-	net := netnstest.NewPair(t, "pq6")
-	ssw := peers.StartStrongSwan(t, in, net.B.Name, peers.StrongSwanConfig{
-		Version: peers.StrongSwan6,
-		Conns:   []peers.StrongSwanConn{sswConn("classic", a, net.B4.String(), net.A4.String(), classical6)},
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	args := append([]string{net.B4.String(), "--id", net.A4.String(), "--peer-id", net.B4.String(),
-		"--ike", classical6.ike, "--esp", classical6.esp, "--local-port", "500", "--local-natt-port", "4500", "--timeout", "5s"}, a.flags...)
-	r := runProbe(t, ctx, net.A, args...)
-	checkProbe(t, r, a, classical6, net.B4.String())
-	for _, re := range []*regexp.Regexp{charon6Started, charon6Classical, regexp.MustCompile(a.sswAuthRe),
-		regexp.MustCompile(`CHILD_SA host\{\d+\} established`), regexp.MustCompile(`received DELETE for IKE_SA`)} {
-		if _, err := ssw.Log.WaitFrom(ctx, 0, re); err != nil {
-			t.Errorf("strongSwan 6.1: %v", err)
+	probeArgs := func(net *netnstest.Pair, offer string) []string {
+		return append([]string{net.B4.String(), "--id", net.A4.String(), "--peer-id", net.B4.String(),
+			"--ike", offer, "--esp", classical6.esp, "--local-port", "500", "--local-natt-port", "4500", "--timeout", "5s"}, a.flags...)
+	}
+	t.Run("classical", func(t *testing.T) {
+		t.Parallel()
+		net := netnstest.NewPair(t, "pq6")
+		ssw := peers.StartStrongSwan(t, in, net.B.Name, peers.StrongSwanConfig{
+			Version: peers.StrongSwan6,
+			Conns:   []peers.StrongSwanConn{sswConn("classic", a, net.B4.String(), net.A4.String(), classical6)},
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		r := runProbe(t, ctx, net.A, probeArgs(net, classical6.ike)...)
+		checkProbe(t, r, a, classical6, net.B4.String())
+		for _, re := range []*regexp.Regexp{charon6Started, charon6Classical, regexp.MustCompile(a.sswAuthRe),
+			regexp.MustCompile(`CHILD_SA host\{\d+\} established`), regexp.MustCompile(`received DELETE for IKE_SA`)} {
+			if _, err := ssw.Log.WaitFrom(ctx, 0, re); err != nil {
+				t.Errorf("strongSwan 6.1: %v", err)
+			}
 		}
-	}
-	if err := waitNoSA(ctx, ssw); err != nil {
-		t.Error(err)
-	}
+		if err := waitNoSA(ctx, ssw); err != nil {
+			t.Error(err)
+		}
+	})
+	t.Run("hybrid-required", func(t *testing.T) {
+		t.Parallel()
+		net := netnstest.NewPair(t, "pq6h")
+		hybrid := classical6
+		hybrid.ike += "-ke1_mlkem768"
+		ssw := peers.StartStrongSwan(t, in, net.B.Name, peers.StrongSwanConfig{
+			Version: peers.StrongSwan6,
+			Conns:   []peers.StrongSwanConn{sswConn("hybrid", a, net.B4.String(), net.A4.String(), hybrid)},
+		})
+		for _, tc := range []struct {
+			offer string
+			why   *regexp.Regexp // charon's log line for the reason
+		}{
+			{classical6.ike, regexp.MustCompile(`received proposals unacceptable`)},
+			// charon accepts the proposal, then refuses: no N(IKE_INT_SUP) in our request.
+			{hybrid.ike, regexp.MustCompile(`selected proposal: IKE:AES_GCM_16_256/PRF_HMAC_SHA2_384/CURVE_25519/KE1_ML_KEM_768`)},
+		} {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			mark := ssw.Log.Mark()
+			r := runProbe(t, ctx, net.A, probeArgs(net, tc.offer)...)
+			logProbe(t, r)
+			if r.Exit != 2 || r.Report.Notify != "NO_PROPOSAL_CHOSEN" || r.Report.IKEEstablished {
+				t.Errorf("offer %s to charon requiring ke1_mlkem768: exit %d notify %q, want exit 2 NO_PROPOSAL_CHOSEN\n%s",
+					tc.offer, r.Exit, r.Report.Notify, r)
+			}
+			for _, re := range []*regexp.Regexp{tc.why, regexp.MustCompile(`generating IKE_SA_INIT response 0 \[ N\(NO_PROP\) \]`)} {
+				if _, err := ssw.Log.WaitFrom(ctx, mark, re); err != nil {
+					t.Errorf("offer %s: strongSwan 6.1: %v", tc.offer, err)
+				}
+			}
+			cancel()
+		}
+	})
 }
 
 // strongSwan 6.1 initiating to `oemesh respond`, one conn per proposal against one
