@@ -271,6 +271,12 @@ in_private_mounts() {
 		mount -t proc proc "$0/proc" && mount -t sysfs sys "$0/sys" && exec "$@"' "$dir" "$@"
 }
 
+# in_debootstrap_ns CMD...: debootstrap mounts proc and sys in its target; in a private
+# mount namespace they vanish with it, also when debootstrap fails half-way.
+in_debootstrap_ns() {
+	unshare --mount --propagation private "$@"
+}
+
 install_sid() {
 	if [ "$FORCE" = 0 ] && sid_ok; then
 		return 0
@@ -298,9 +304,10 @@ install_sid() {
 	cp -L /etc/resolv.conf "$build/etc/resolv.conf"
 	printf '#!/bin/sh\n# from oemesh scripts/install-peers.sh: no daemons start in this chroot\nexit 101\n' >"$build/usr/sbin/policy-rc.d"
 	chmod 0755 "$build/usr/sbin/policy-rc.d"
-	# A mirror that serves a snapshot of the archive (as this project's CI machines do) has a
-	# sid Release file past its Valid-Until date; apt then refuses it. The signatures are still
-	# checked; only the freshness check is off, inside the chroot only.
+	# A mirror that serves a snapshot of the archive (as the one this machine uses does; its own
+	# apt.conf.d turns the same checks off) has a sid Release file past its Valid-Until date,
+	# and apt refuses it. Signatures are still checked; only the date checks are off, in the
+	# chroot only.
 	printf '// from oemesh scripts/install-peers.sh\nAcquire::Check-Valid-Until "false";\nAcquire::Check-Date "false";\n' >"$build/etc/apt/apt.conf.d/99oemesh-snapshot"
 	log "installing ${SID_PKGS[*]} in the $SID_SUITE chroot (about 15-30 s)"
 	if ! in_private_mounts "$build" chroot "$build" sh -c '
@@ -326,12 +333,6 @@ install_sid() {
 	mv "$build" "$SID"
 	rm -rf "$SID.old"
 	log "built the $SID_SUITE chroot with strongSwan $v in $SID in $(($(date +%s) - t0)) s"
-}
-
-# in_debootstrap_ns CMD...: debootstrap mounts proc and sys in its target; in a private
-# mount namespace they vanish with it, also when debootstrap fails half-way.
-in_debootstrap_ns() {
-	unshare --mount --propagation private "$@"
 }
 
 check_sid() {
