@@ -22,5 +22,5 @@ if [ "${#missing[@]}" -gt 0 ]; then
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-scripts/install-peers.sh   # IKE interop peers: libreswan (apt), strongSwan unpacked in /opt/oemesh-peers (internal/peers)
+scripts/install-peers.sh   # IKE interop peers: libreswan (apt), strongSwan 5.9.8 unpacked and 6.1 in a sid chroot, in /opt/oemesh-peers (internal/peers)
 go mod download

@@ -10,10 +10,19 @@
 #     $OEMESH_PEERS_ROOT/bin run each binary in a private mount namespace with
 #     $OEMESH_PEERS_ROOT/strongswan/usr/lib overlaid on /usr/lib, so the compiled-in
 #     /usr/lib/ipsec library and plugin paths resolve. Nothing under /etc or /usr changes.
+#   strongSwan 6.1 with ML-KEM (charon-systemd, swanctl): Debian 12 has only 5.9.8, so a
+#     minimal Debian sid system is built with debootstrap into $OEMESH_PEERS_ROOT/sid, from
+#     the Debian mirror the host's apt sources already name, and strongSwan is installed in
+#     it with the chroot's own apt. internal/peers runs it in a private mount namespace
+#     (StrongSwanConfig.Version = StrongSwan6). All mounts made while building (proc, sys)
+#     are made in a private mount namespace too, so none is left on the host. The chroot
+#     is about 250 MB; building it takes 35 s here (most of it downloads).
 #
-# Idempotent and non-interactive; a second run does nothing and takes about a second.
-# Never removes a package: if an installed package conflicts, it stops with a message.
-# Usage (root): scripts/install-peers.sh [--force]   (--force re-unpacks strongSwan)
+# Idempotent and non-interactive; a second run checks the stamps and the binaries and takes
+# a few seconds. Never removes a package: if an installed package conflicts, it stops with
+# a message.
+# Usage (root): scripts/install-peers.sh [--force]   (--force re-unpacks strongSwan 5.9.8
+# and rebuilds the sid chroot)
 set -euo pipefail
 
 ROOT=${OEMESH_PEERS_ROOT:-/opt/oemesh-peers}
@@ -199,6 +208,142 @@ check_strongswan() {
 	[ -z "$missing" ] || die "strongSwan libraries not found: $missing"
 }
 
+# ------------------------------------------------------------------ strongSwan 6.1 (sid chroot)
+SID=$ROOT/sid
+SID_STAMP=$SID/.oemesh-installed
+SID_SUITE=sid
+# What internal/peers runs from the chroot: charon-systemd and swanctl, the openssl plugin
+# (ML-KEM through OpenSSL >= 3.5), curve25519 and friends, kernel-libipsec.
+SID_PKGS=(charon-systemd strongswan-swanctl libstrongswan-standard-plugins
+	libstrongswan-extra-plugins libcharon-extra-plugins)
+# The oldest strongSwan with ML-KEM in Debian's build (6.0.1 in trixie has none).
+SID_MIN_VERSION=6.1
+
+# host_mirror: the Debian mirror URI that the host's apt sources use for its own release
+# (one-line .list or deb822 .sources). Nothing else is hard-coded: a machine behind a local
+# mirror keeps using it.
+host_mirror() {
+	local codename f uri
+	codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+	[ -n "$codename" ] || return 1
+	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+		[ -f "$f" ] || continue
+		uri=$(awk -v s="$codename" '$1 == "deb" { i = 2; if ($2 ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
+			if ($(i + 1) == s && $i ~ /^https?:/) { print $i; exit } }' "$f")
+		[ -n "$uri" ] && { echo "${uri%/}"; return 0; }
+	done
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[ -f "$f" ] || continue
+		# deb822: paragraphs separated by blank lines; a paragraph with Suites: <codename> and
+		# Types: deb gives its first http(s) URI.
+		uri=$(awk -v s="$codename" 'BEGIN { RS = ""; FS = "\n" }
+			{ types = ""; uris = ""; suites = ""
+			  for (i = 1; i <= NF; i++) {
+				if ($i ~ /^Types:/) types = substr($i, 7)
+				if ($i ~ /^URIs:/) uris = substr($i, 6)
+				if ($i ~ /^Suites:/) suites = substr($i, 8)
+			  }
+			  if (types ~ /(^| )deb( |$)/ && (" " suites " ") ~ (" " s " ")) {
+				n = split(uris, u, " "); for (j = 1; j <= n; j++) if (u[j] ~ /^https?:/) { print u[j]; exit }
+			  } }' "$f")
+		[ -n "$uri" ] && { echo "${uri%/}"; return 0; }
+	done
+	return 1
+}
+
+# sid_ok: the chroot is complete (stamp written last) and its swanctl runs and is 6.x.
+sid_ok() {
+	[ -f "$SID_STAMP" ] && [ -x "$SID/usr/sbin/charon-systemd" ] || return 1
+	local v
+	# 6.1's swanctl --version also asks a daemon, fails, and prints its usage, which names
+	# its version: "strongSwan 6.1.0 swanctl (--version/-V)". Running it proves the binary
+	# and its libraries load.
+	v=$(chroot "$SID" /usr/sbin/swanctl --version 2>&1 | sed -n 's/^strongSwan \([0-9][^ ]*\) swanctl.*/\1/p' | head -n 1)
+	[ -n "$v" ] && dpkg --compare-versions "$v" ge "$SID_MIN_VERSION"
+}
+
+# in_private_mounts DIR CMD...: runs CMD in a private mount namespace with proc and sys
+# mounted in the chroot DIR; the mounts end with the namespace, whatever CMD does.
+in_private_mounts() {
+	local dir=$1
+	shift
+	unshare --mount --propagation private sh -c '
+		mount -t proc proc "$0/proc" && mount -t sysfs sys "$0/sys" && exec "$@"' "$dir" "$@"
+}
+
+# in_debootstrap_ns CMD...: debootstrap mounts proc and sys in its target; in a private
+# mount namespace they vanish with it, also when debootstrap fails half-way.
+in_debootstrap_ns() {
+	unshare --mount --propagation private "$@"
+}
+
+install_sid() {
+	if [ "$FORCE" = 0 ] && sid_ok; then
+		return 0
+	fi
+	apt_install debootstrap
+	local mirror build=$ROOT/.sid.build t0
+	mirror=$(host_mirror) || die "no Debian mirror for $(. /etc/os-release && echo "$VERSION_CODENAME") in /etc/apt/sources.list{,.d/}: cannot choose where debootstrap fetches sid from"
+	# A mount under the build dir (a crashed earlier run that did not use a private mount
+	# namespace) would make rm -rf reach the host's /proc or /dev: refuse instead.
+	if grep -q " $build[/ ]" /proc/self/mountinfo; then
+		die "something is mounted under $build; unmount it (findmnt -R $build) and run again"
+	fi
+	rm -rf "$build"
+	mkdir -p "$build"
+	t0=$(date +%s)
+	log "debootstrap --variant=minbase $SID_SUITE from $mirror into $build (about 20-90 s, depending on the mirror)"
+	if ! in_debootstrap_ns debootstrap --variant=minbase "$SID_SUITE" "$build" "$mirror" >"$ROOT/sid-debootstrap.log" 2>&1; then
+		[ -f "$build/debootstrap/debootstrap.log" ] && cat "$build/debootstrap/debootstrap.log" >>"$ROOT/sid-debootstrap.log"
+		tail -n 15 "$ROOT/sid-debootstrap.log" >&2
+		rm -rf "$build"
+		die "debootstrap of Debian $SID_SUITE from $mirror failed (full log: $ROOT/sid-debootstrap.log)"
+	fi
+	# DNS for the chroot's apt; no service may start inside the chroot
+	rm -f "$build/etc/resolv.conf"
+	cp -L /etc/resolv.conf "$build/etc/resolv.conf"
+	printf '#!/bin/sh\n# from oemesh scripts/install-peers.sh: no daemons start in this chroot\nexit 101\n' >"$build/usr/sbin/policy-rc.d"
+	chmod 0755 "$build/usr/sbin/policy-rc.d"
+	# A mirror that serves a snapshot of the archive (as the one this machine uses does; its own
+	# apt.conf.d turns the same checks off) has a sid Release file past its Valid-Until date,
+	# and apt refuses it. Signatures are still checked; only the date checks are off, in the
+	# chroot only.
+	printf '// from oemesh scripts/install-peers.sh\nAcquire::Check-Valid-Until "false";\nAcquire::Check-Date "false";\n' >"$build/etc/apt/apt.conf.d/99oemesh-snapshot"
+	log "installing ${SID_PKGS[*]} in the $SID_SUITE chroot (about 15-30 s)"
+	if ! in_private_mounts "$build" chroot "$build" sh -c '
+		export DEBIAN_FRONTEND=noninteractive LC_ALL=C
+		apt-get -q -o Acquire::Retries=3 update &&
+		apt-get -q -o Acquire::Retries=3 install -y --no-install-recommends "$@" &&
+		apt-get clean' sh "${SID_PKGS[@]}" >"$ROOT/sid-apt.log" 2>&1; then
+		tail -n 15 "$ROOT/sid-apt.log" >&2
+		rm -rf "$build"
+		die "apt-get install ${SID_PKGS[*]} in the $SID_SUITE chroot from $mirror failed (full log: $ROOT/sid-apt.log)"
+	fi
+	local v
+	v=$(chroot "$build" dpkg-query -W -f='${Version}' charon-systemd) || die "charon-systemd is not installed in the $SID_SUITE chroot"
+	dpkg --compare-versions "$v" ge "$SID_MIN_VERSION" ||
+		die "Debian $SID_SUITE has strongSwan $v; the PQ interop tests need >= $SID_MIN_VERSION (ML-KEM)"
+	{
+		printf 'suite=%s\nmirror=%s\n' "$SID_SUITE" "$mirror"
+		chroot "$build" dpkg-query -W -f='${Package}=${Version}\n' "${SID_PKGS[@]}" libssl3t64 2>/dev/null || true
+	} >"$build/.oemesh-installed.tmp"
+	mv "$build/.oemesh-installed.tmp" "$build/.oemesh-installed"
+	rm -rf "$SID.old"
+	[ -d "$SID" ] && mv "$SID" "$SID.old"
+	mv "$build" "$SID"
+	rm -rf "$SID.old"
+	log "built the $SID_SUITE chroot with strongSwan $v in $SID in $(($(date +%s) - t0)) s"
+}
+
+check_sid() {
+	sid_ok || die "the $SID_SUITE chroot in $SID is incomplete (swanctl does not run, or is older than $SID_MIN_VERSION); run scripts/install-peers.sh --force"
+	local p
+	for p in openssl curve25519 kernel-libipsec kernel-netlink socket-default vici pubkey pkcs8 nonce random; do
+		[ -f "$SID/usr/lib/ipsec/plugins/libstrongswan-$p.so" ] ||
+			die "strongSwan plugin $p missing in the $SID_SUITE chroot ($SID); run scripts/install-peers.sh --force"
+	done
+}
+
 start=$(date +%s)
 # one run at a time (parallel `make deps` on a shared machine): apt has its own lock, the
 # unpacked tree does not
@@ -210,4 +355,6 @@ check_libreswan
 install_strongswan
 write_wrappers
 check_strongswan
-log "ready in $(($(date +%s) - start)) s: libreswan $(dpkg-query -W -f='${Version}' libreswan), strongSwan $(sed -n 's/^charon-systemd=//p' "$STAMP") in $SS_ROOT, wrappers in $BIN"
+install_sid
+check_sid
+log "ready in $(($(date +%s) - start)) s: libreswan $(dpkg-query -W -f='${Version}' libreswan), strongSwan $(sed -n 's/^charon-systemd=//p' "$STAMP") in $SS_ROOT, wrappers in $BIN, strongSwan $(sed -n 's/^charon-systemd=//p' "$SID_STAMP") in $SID"

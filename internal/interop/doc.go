@@ -16,9 +16,20 @@
 //   - lifecycle_test.go: DPD, CHILD SA and IKE SA rekeys in both roles.
 //   - nat_test.go: NAT traversal through a port-remapping source NAT.
 //   - bypass_test.go: IKE through ESP-only IPsec policies (socket bypass).
+//   - pq_test.go: strongSwan 6.1 (ML-KEM, RFC 9370; from the Debian sid
+//     chroot): probe → charon and charon → respond with a classical
+//     proposal; a required hybrid proposal (ke1_mlkem768) and an optional one
+//     (ke1_mlkem768-ke1_none, one proposal with ADDKE1 = ML-KEM-768 or NONE)
+//     both refused with NO_PROPOSAL_CHOSEN, because we do not understand
+//     ADDKE1 yet (RFC 7296 §3.3.6); a hybrid proposal followed by a classical
+//     one comes up classically; charon requiring ke1_mlkem768 answers the
+//     probe NO_PROPOSAL_CHOSEN, also to a hybrid offer (we send no
+//     INTERMEDIATE_EXCHANGE_SUPPORTED). The baseline the RFC 9370 work turns
+//     hybrid.
 //
 // The tests need root and the peers that `make deps` installs
-// (scripts/install-peers.sh); CI has both. On this kernel (no ESP)
+// (scripts/install-peers.sh, including the sid chroot for strongSwan 6.1);
+// CI has both. On this kernel (no ESP)
 // Libreswan negotiates CHILD SAs but cannot install them: as responder it
 // then answers TS_UNACCEPTABLE, as initiator it deletes its IKE SA. The
 // tests accept exactly that, and only when pluto's own log shows the

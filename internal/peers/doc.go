@@ -8,6 +8,19 @@
 // scripts/install-peers.sh unpacked (Debian's strongSwan and libreswan packages conflict,
 // so strongSwan is not installed through dpkg).
 //
+// Two strongSwan builds (StrongSwanConfig.Version):
+//   - StrongSwan5 (the default), Debian 12's 5.9.8, from the unpacked tree above;
+//   - StrongSwan6, strongSwan 6.1 with ML-KEM (OpenSSL >= 3.5), IKE_INTERMEDIATE (RFC 9242)
+//     and additional key exchanges (RFC 9370), which Debian 12 does not have: it runs from a
+//     Debian sid chroot that scripts/install-peers.sh builds with debootstrap
+//     (Install.StrongSwan6Root). charon and swanctl run under `unshare --mount` with the
+//     chroot's /proc, /dev and /sys bind-mounted, a private tmpfs on its /run and the
+//     instance directory bind-mounted at /run/oemesh; those mounts live in that mount
+//     namespace only and end with the process, so the host's mount table and /run never
+//     see them. The same vici client, config writer and data planes serve both; proposals
+//     with keN_ (e.g. "aes256gcm16-prfsha384-x25519-ke1_mlkem768") are accepted for 6.1
+//     only. Tests that use it call [RequireStrongSwan6].
+//
 // This kernel has no ESP. The harness gives each peer the data plane that works here:
 //   - strongSwan: kernel-libipsec by default (userspace ESP over a TUN device, always
 //     UDP-encapsulated, tunnel mode only), with policy-routing rules that keep IKE out of
@@ -36,6 +49,15 @@
 //	})
 //	out, err := net.A.Command(ctx, oemeshBin, "probe", net.B4.String(), ...).CombinedOutput()
 //	sa, err := ssw.WaitEstablished(ctx, "oemesh", "host") // IKE SA up, CHILD SA installed
+//
+// The same with strongSwan 6.1 and a hybrid proposal (it then negotiates X25519 plus
+// ML-KEM-768 in an IKE_INTERMEDIATE exchange; IKESA.AdditionalKE reports ["ML_KEM_768"]):
+//
+//	in := peers.RequireStrongSwan6(t)
+//	ssw := peers.StartStrongSwan(t, in, net.B.Name, peers.StrongSwanConfig{
+//		Version: peers.StrongSwan6,
+//		Conns: []peers.StrongSwanConn{{ /* as above */ Proposals: []string{"aes256gcm16-prfsha384-x25519-ke1_mlkem768"}}},
+//	})
 //
 // and with Libreswan initiating NULL-auth OE toward an `oemesh respond` in B:
 //

@@ -23,6 +23,10 @@ type Install struct {
 	Swanctl string // Root/bin/swanctl
 	// StrongSwanTree is the unpacked .deb tree (Root/strongswan).
 	StrongSwanTree string
+	// StrongSwan6Root is the Debian sid chroot with strongSwan 6.1 (Root/sid), for
+	// StrongSwanConfig.Version = StrongSwan6. FindInstall does not require it; use
+	// RequireStrongSwan6 in tests that need it.
+	StrongSwan6Root string
 
 	// Libreswan, from the Debian package.
 	Pluto    string // /usr/libexec/ipsec/pluto
@@ -31,7 +35,8 @@ type Install struct {
 	Ipsec    string // /usr/sbin/ipsec (initnss, newhostkey, showhostkey)
 	IP       string // ip(8)
 	Sh       string
-	Versions map[string]string // "strongswan", "libreswan" when known
+	Unshare  string            // unshare(1): strongSwan 6's private mount namespace
+	Versions map[string]string // "strongswan", "strongswan6", "libreswan" when known
 }
 
 // FindInstall looks for the peers without failing; the error lists everything missing and
@@ -42,15 +47,16 @@ func FindInstall() (*Install, error) {
 		root = DefaultRoot
 	}
 	in := &Install{
-		Root:           root,
-		Charon:         filepath.Join(root, "bin", "charon-systemd"),
-		Swanctl:        filepath.Join(root, "bin", "swanctl"),
-		StrongSwanTree: filepath.Join(root, "strongswan"),
-		Pluto:          "/usr/libexec/ipsec/pluto",
-		Whack:          "/usr/libexec/ipsec/whack",
-		AddConn:        "/usr/libexec/ipsec/addconn",
-		Ipsec:          "/usr/sbin/ipsec",
-		Versions:       map[string]string{},
+		Root:            root,
+		Charon:          filepath.Join(root, "bin", "charon-systemd"),
+		Swanctl:         filepath.Join(root, "bin", "swanctl"),
+		StrongSwanTree:  filepath.Join(root, "strongswan"),
+		StrongSwan6Root: filepath.Join(root, "sid"),
+		Pluto:           "/usr/libexec/ipsec/pluto",
+		Whack:           "/usr/libexec/ipsec/whack",
+		AddConn:         "/usr/libexec/ipsec/addconn",
+		Ipsec:           "/usr/sbin/ipsec",
+		Versions:        map[string]string{},
 	}
 	var missing []string
 	for _, f := range []string{in.Charon, in.Swanctl, filepath.Join(in.StrongSwanTree, "usr/sbin/charon-systemd"),
@@ -62,7 +68,7 @@ func FindInstall() (*Install, error) {
 	for _, c := range []struct {
 		dst  *string
 		name string
-	}{{&in.IP, "ip"}, {&in.Sh, "sh"}} {
+	}{{&in.IP, "ip"}, {&in.Sh, "sh"}, {&in.Unshare, "unshare"}} {
 		p, err := exec.LookPath(c.name)
 		if err != nil {
 			missing = append(missing, c.name+" (PATH)")
@@ -78,6 +84,13 @@ func FindInstall() (*Install, error) {
 		for _, l := range strings.Split(string(b), "\n") {
 			if v, ok := strings.CutPrefix(l, "charon-systemd="); ok {
 				in.Versions["strongswan"] = v
+			}
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(in.StrongSwan6Root, ".oemesh-installed")); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "charon-systemd="); ok {
+				in.Versions["strongswan6"] = v
 			}
 		}
 	}
@@ -103,6 +116,33 @@ func Require(t testing.TB) *Install {
 	}
 	in, err := FindInstall()
 	if err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+// strongSwan6Missing says what of the sid chroot is missing, or returns nil. The stamp is
+// written last by scripts/install-peers.sh, so a half-built chroot has none.
+func (in *Install) strongSwan6Missing() error {
+	var missing []string
+	for _, f := range []string{".oemesh-installed", "usr/sbin/charon-systemd", "usr/sbin/swanctl"} {
+		if _, err := os.Stat(filepath.Join(in.StrongSwan6Root, f)); err != nil {
+			missing = append(missing, filepath.Join(in.StrongSwan6Root, f))
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("strongSwan 6 (Debian sid chroot) not installed: missing %s; run `make deps` (scripts/install-peers.sh) as root",
+			strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// RequireStrongSwan6 is Require for tests that also run strongSwan 6.1 (StrongSwan6): it fails
+// the test, naming `make deps`, when the sid chroot is missing.
+func RequireStrongSwan6(t testing.TB) *Install {
+	t.Helper()
+	in := Require(t)
+	if err := in.strongSwan6Missing(); err != nil {
 		t.Fatal(err)
 	}
 	return in

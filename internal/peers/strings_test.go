@@ -20,6 +20,8 @@ func TestEnumStrings(t *testing.T) {
 		{ChildFailed, "failed"},
 		{Libipsec, "kernel-libipsec"},
 		{Netlink, "kernel-netlink"},
+		{StrongSwan5, "strongSwan 5.9"},
+		{StrongSwan6, "strongSwan 6.1"},
 		{StrongSwanDataplane(7), "StrongSwanDataplane(7)"},
 		{ChildOutcome(42), "ChildOutcome(42)"},
 	} {

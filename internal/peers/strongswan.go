@@ -31,6 +31,9 @@ type StrongSwan struct {
 // StartStrongSwan writes cfg into a fresh directory, starts charon in namespace ns, waits
 // until its vici socket answers and loads the connections (swanctl --load-all). Everything is
 // stopped and removed in t.Cleanup; on failure the end of charon's log is logged first.
+// cfg.Version picks the build: 5.9.8 from the unpacked tree, or 6.1 in the sid chroot, which
+// runs in a private mount namespace of its own (see StrongSwan6); a test that uses 6.1 gets
+// in from RequireStrongSwan6.
 func StartStrongSwan(t testing.TB, in *Install, ns string, cfg StrongSwanConfig) *StrongSwan {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -54,7 +57,7 @@ func startStrongSwan(ctx context.Context, t testing.TB, in *Install, ns string, 
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("charon in netns %s (%s), last log lines:\n%s", ns, dir, tailFile(s.Log.path, 40))
+			t.Logf("charon (%v) in netns %s (%s), last log lines:\n%s", cfg.Version, ns, dir, tailFile(s.Log.path, 40))
 		}
 		if s.d != nil {
 			// A peer that is slow to stop after its test is done is not the test's failure;
@@ -86,9 +89,12 @@ func startStrongSwan(ctx context.Context, t testing.TB, in *Install, ns string, 
 			}
 		}
 	}
-	argv := []string{in.IP, "netns", "exec", ns, in.Charon}
-	env := []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "STRONGSWAN_CONF=" + filepath.Join(dir, "strongswan.conf")}
-	s.d, err = startDaemon("charon in netns "+ns, argv, env, filepath.Join(dir, "charon.out"), s.Log.path)
+	charon, env, err := cfg.Version.command(in, dir, "/usr/sbin/charon-systemd")
+	if err != nil {
+		return nil, err
+	}
+	argv := append([]string{in.IP, "netns", "exec", ns}, charon...)
+	s.d, err = startDaemon(fmt.Sprintf("charon (%v) in netns %s", cfg.Version, ns), argv, env, filepath.Join(dir, "charon.out"), s.Log.path)
 	if err != nil {
 		return nil, err
 	}
@@ -150,11 +156,13 @@ func (s *StrongSwan) removeRules() {
 // Swanctl runs swanctl against this instance (its socket and swanctl dir) and returns its
 // combined output.
 func (s *StrongSwan) Swanctl(ctx context.Context, args ...string) (string, error) {
-	argv := append(append([]string(nil), args...), "--uri", "unix://"+s.vici)
-	cmd := exec.CommandContext(ctx, s.in.Swanctl, argv...)
-	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin",
-		"STRONGSWAN_CONF=" + filepath.Join(s.Dir, "strongswan.conf"),
-		"SWANCTL_DIR=" + filepath.Join(s.Dir, "swanctl")}
+	uri := "unix://" + filepath.Join(s.cfg.Version.confDir(s.Dir), "charon.vici")
+	argv, env, err := s.cfg.Version.command(s.in, s.Dir, "/usr/sbin/swanctl", append(append([]string(nil), args...), "--uri", uri)...)
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = env
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return string(out), fmt.Errorf("swanctl %s: %w\n%s", strings.Join(args, " "), err, out)
@@ -175,9 +183,9 @@ func (s *StrongSwan) load(ctx context.Context) error {
 }
 
 // Reload replaces the configuration (connections, secrets, keys) and reloads it. Settings of
-// strongswan.conf (data plane, ports, log levels) stay as charon started with them.
+// strongswan.conf (version, data plane, ports, log levels) stay as charon started with them.
 func (s *StrongSwan) Reload(ctx context.Context, cfg StrongSwanConfig) error {
-	cfg.Dataplane, cfg.Port, cfg.NATTPort, cfg.LogLevel, cfg.Charon = s.cfg.Dataplane, s.cfg.Port, s.cfg.NATTPort, s.cfg.LogLevel, s.cfg.Charon
+	cfg.Version, cfg.Dataplane, cfg.Port, cfg.NATTPort, cfg.LogLevel, cfg.Charon = s.cfg.Version, s.cfg.Dataplane, s.cfg.Port, s.cfg.NATTPort, s.cfg.LogLevel, s.cfg.Charon
 	if err := cfg.writeFiles(s.Dir); err != nil {
 		return err
 	}

@@ -28,6 +28,9 @@ type IKESA struct {
 	IntegAlg     string
 	PRFAlg       string
 	DHGroup      string
+	// AdditionalKE are the RFC 9370 additional key exchanges (strongSwan 6: ake1 to ake7),
+	// in order, e.g. ["ML_KEM_768"]; empty for a classical IKE SA.
+	AdditionalKE []string
 	Children     []ChildSA
 	// Raw is the whole vici section, for fields not copied above.
 	Raw *ViciMessage
@@ -98,6 +101,11 @@ func parseListSA(m *ViciMessage) ([]IKESA, error) {
 			PRFAlg:       sec.Get("prf-alg"),
 			DHGroup:      sec.Get("dh-group"),
 			Raw:          sec,
+		}
+		for n := 1; n <= 7; n++ {
+			if v := sec.Get("ake" + strconv.Itoa(n)); v != "" {
+				sa.AdditionalKE = append(sa.AdditionalKE, v)
+			}
 		}
 		var err error
 		if sa.LocalPort, err = optInt(sec, "local-port"); err != nil {
