@@ -47,6 +47,13 @@ type Tunnel struct {
 	// Conn names the configured conn (oe/conn) that installed it; empty
 	// for OE's own tunnels.
 	Conn string
+	// Seq orders the tunnels by when they came up: each new SA takes the
+	// next number as Add records it, and a rekey keeps the number of the
+	// tunnel it replaces. Unlike Created it never ties. Add runs inside
+	// the exchange (ike.ChildInstaller's Install, before the answer goes
+	// out), so its order is the order the SAs came up in; the engine's
+	// OnChildUp hooks run later, in no particular order between IKE SAs.
+	Seq uint64
 }
 
 // InSPI is the inbound SPI, the tunnel's key in the table.
@@ -63,23 +70,29 @@ func (t Tunnel) Peer() netip.Addr { return t.ID.Peer }
 type Table struct {
 	mu   sync.Mutex
 	byIn map[uint32]*Tunnel
+	seq  uint64 // the last Tunnel.Seq given
 }
 
 // Add records sa, installed as the pair id at now by conn (empty: OE). A
-// rekey (sa.Replaces) marks the tunnel it replaces.
+// rekey (sa.Replaces) marks the tunnel it replaces and keeps its Seq.
 func (t *Table) Add(now time.Time, sa ike.ChildSA, id kernel.SAPairID, conn string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.byIn == nil {
 		t.byIn = map[uint32]*Tunnel{}
 	}
+	var seq uint64
 	if old, ok := t.byIn[sa.Replaces]; ok && sa.Replaces != 0 {
 		old.Replaced = true
+		seq = old.Seq
+	} else {
+		t.seq++
+		seq = t.seq
 	}
 	t.byIn[sa.SPIIn] = &Tunnel{
 		ID: id, IKE: ike.SAID{SPIi: sa.IKESPIi, SPIr: sa.IKESPIr},
 		PeerID: sa.PeerID, Auth: sa.PeerAuth, Mode: sa.Mode,
-		Local: sa.TSLocal, Remote: sa.TSRemote, Created: now, Initiator: sa.Initiator,
+		Local: sa.TSLocal, Remote: sa.TSRemote, Created: now, Seq: seq, Initiator: sa.Initiator,
 		Conn: conn,
 	}
 }

@@ -95,3 +95,36 @@ func TestTableRekeyAndPeers(t *testing.T) {
 		t.Error("removed tunnel still there")
 	}
 }
+
+// TestTableSeq: Seq is the order the tunnels came up in, even when the
+// clock gives them all the same time; a rekey keeps its predecessor's.
+func TestTableSeq(t *testing.T) {
+	var tt Table
+	now := time.Unix(1e9, 0) // a fake clock that stands still
+	ikeX, ikeY := ike.SAID{SPIi: ike.SPI{1}, SPIr: ike.SPI{2}}, ike.SAID{SPIi: ike.SPI{3}, SPIr: ike.SPI{4}}
+	first := childSA(0x100, ikeX, ike.AddrIdentity(addrA), addrB, addrA)
+	second := childSA(0x200, ikeY, ike.AddrIdentity(addrA), addrB, addrD)
+	rekey := childSA(0x300, ikeX, ike.AddrIdentity(addrA), addrB, addrA)
+	rekey.Replaces = first.SPIIn
+	lost := childSA(0x400, ikeX, ike.AddrIdentity(addrA), addrB, addrA)
+	lost.Replaces = 0x999 // its predecessor is gone from the table
+	for _, sa := range []ike.ChildSA{first, second, rekey, lost} {
+		tt.Add(now, sa, pairID(sa), "")
+	}
+	seq := func(spi uint32) uint64 {
+		tn, ok := tt.Get(spi)
+		if !ok {
+			t.Fatalf("no tunnel %x", spi)
+		}
+		return tn.Seq
+	}
+	if a, b := seq(0x100), seq(0x200); a == 0 || a >= b {
+		t.Errorf("Seq of the first tunnel %d, of the second %d: want 0 < first < second", a, b)
+	}
+	if got, want := seq(0x300), seq(0x100); got != want {
+		t.Errorf("the rekey's Seq is %d, want its predecessor's %d", got, want)
+	}
+	if got := seq(0x400); got <= seq(0x200) {
+		t.Errorf("a rekey whose predecessor is gone has Seq %d, want a new one after %d", got, seq(0x200))
+	}
+}
