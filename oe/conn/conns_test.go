@@ -293,7 +293,7 @@ func TestConnLifetime(t *testing.T) {
 func TestConnUniqueIDs(t *testing.T) {
 	for _, unique := range []bool{true, false} {
 		t.Run(fmt.Sprintf("unique_ids=%v", unique), func(t *testing.T) {
-			h := &hub{m: map[netip.Addr]*dispatch.Dispatcher{}}
+			h := &hub{m: map[netip.Addr]node{}}
 			mk := func(addr netip.Addr, id ike.Identity) *dispatch.Dispatcher {
 				d, _ := newPSKStack(t, id, hubPort{h})
 				h.m[addr] = d

@@ -155,8 +155,12 @@ func (p *pipe) Send(pkt []byte, local, remote netip.AddrPort) error {
 
 // hub delivers datagrams between several stacks by address.
 type hub struct {
-	m map[netip.Addr]*dispatch.Dispatcher
+	m map[netip.Addr]node
 }
+
+// node is a host on a hub: a stack (*dispatch.Dispatcher) or an engine
+// wired by hand.
+type node interface{ Engine() *ike.Engine }
 
 type hubPort struct{ h *hub }
 

@@ -9,7 +9,6 @@ import (
 
 	"github.com/oemesh/oemesh/ike"
 	"github.com/oemesh/oemesh/oe/conn"
-	"github.com/oemesh/oemesh/oe/dispatch"
 	"github.com/oemesh/oemesh/oe/tunnel"
 )
 
@@ -22,7 +21,7 @@ import (
 func TestConnUniqueIDsSameFlow(t *testing.T) {
 	for _, unique := range []bool{true, false} {
 		t.Run(fmt.Sprintf("unique_ids=%v", unique), func(t *testing.T) {
-			h := &hub{m: map[netip.Addr]*dispatch.Dispatcher{}}
+			h := &hub{m: map[netip.Addr]node{}}
 			rwID := ike.FQDNIdentity("rw.example")
 			r1 := netip.MustParseAddr("203.0.113.1")
 			gw, dpGW := newPSKStack(t, ike.Identity{}, hubPort{h})
