@@ -165,17 +165,22 @@ func (c *Conns) OnChildUp(info ike.ChildSAInfo) {
 	}
 	ct := connTunnel{ike: info.IKE, peer: t.Peer(), peerID: info.PeerID, local: info.TSLocal, remote: info.TSRemote,
 		mode: info.Mode, upSince: c.cfg.Now(), verbHost: cs.hostToHost()}
-	// The IKE SA each existing tunnel belongs to now (an IKE rekey moves
-	// children without telling the hooks).
+	// The conn's other tunnels, taken as ct joins them: of two hooks
+	// running at once, the second sees the first's tunnel.
 	c.mu.Lock()
 	existing := make(map[uint32]connTunnel, len(cs.tunnels))
 	for spi, x := range cs.tunnels {
 		existing[spi] = x
 	}
+	cs.tunnels[info.SPIIn] = ct
+	cs.lastErr = ""
+	c.setState(cs, StateUp, "child up")
 	c.mu.Unlock()
 	rekey := false
 	var older []ike.SAID
 	for spi, x := range existing {
+		// The IKE SA the tunnel belongs to now (an IKE rekey moves
+		// children without telling the hooks).
 		cur := c.ikeOfChild(spi)
 		if sameSelectors(x, ct) && x.peer == ct.peer {
 			// A rekey (possibly under an IKE SA rekeyed meanwhile, and
@@ -183,16 +188,21 @@ func (c *Conns) OnChildUp(info ike.ChildSAInfo) {
 			// duplicate: the flow was up before, updown ran for it.
 			rekey = true
 		}
-		if cs.UniqueIDs && cur != ct.ike && cur != (ike.SAID{}) && tunnel.SameIdentity(x.peerID, ct.peerID) && info.PeerID.Type != ike.IDNull &&
-			!slices.Contains(older, cur) {
-			older = append(older, cur)
+		if !cs.UniqueIDs || cur == ct.ike || cur == (ike.SAID{}) || !tunnel.SameIdentity(x.peerID, ct.peerID) || info.PeerID.Type == ike.IDNull {
+			continue
+		}
+		// unique_ids keeps the IKE SA that came up last. The hooks come
+		// in no particular order between IKE SAs: this one may run after
+		// the hook of a tunnel that came up after ct. The table's Seq
+		// says which came first.
+		old := cur
+		if c.cameUpAfter(spi, t) {
+			old = ct.ike
+		}
+		if !slices.Contains(older, old) {
+			older = append(older, old)
 		}
 	}
-	c.mu.Lock()
-	cs.tunnels[info.SPIIn] = ct
-	cs.lastErr = ""
-	c.setState(cs, StateUp, "child up")
-	c.mu.Unlock()
 	for _, id := range older {
 		c.log.Info("conn: a new SA for the same ID replaces the older one (unique_ids)", "conn", cs.Name, "peer_id", info.PeerID.String(), "old", id.String())
 		c.goDetached(func(ctx context.Context) { c.engine.DeleteIKE(ctx, id) })
@@ -203,6 +213,14 @@ func (c *Conns) OnChildUp(info ike.ChildSAInfo) {
 		c.log.Info("conn up", "conn", cs.Name, "peer", ct.peer, "peer_id", info.PeerID.String(), "spi_in", fmt.Sprintf("%08x", info.SPIIn))
 		c.runUpdown(cs, "up", ct)
 	}
+}
+
+// cameUpAfter reports whether the tunnel with inbound SPI spiIn came up
+// after t, by the order the tunnel table recorded them in. A tunnel
+// gone from the table counts as older.
+func (c *Conns) cameUpAfter(spiIn uint32, t tunnel.Tunnel) bool {
+	x, ok := c.tunnels.Get(spiIn)
+	return ok && x.Seq > t.Seq
 }
 
 func sameSelectors(a, b connTunnel) bool {
