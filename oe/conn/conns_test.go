@@ -330,6 +330,9 @@ func TestConnUniqueIDs(t *testing.T) {
 				waitFor(t, "r1 told", func() bool { return len(i1.Engine().SAs()) == 0 })
 				return
 			}
+			// Both hooks have run (they may come after Initiate returns),
+			// then nothing may delete either tunnel.
+			waitFor(t, "both tunnels up", func() bool { return gw.Conns().List()[0].Tunnels == 2 })
 			time.Sleep(200 * time.Millisecond)
 			if st := gw.Conns().List()[0]; st.Tunnels != 2 {
 				t.Errorf("unique_ids=false: %+v", st)

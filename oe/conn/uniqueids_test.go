@@ -61,6 +61,9 @@ func TestConnUniqueIDsSameFlow(t *testing.T) {
 				})
 				return
 			}
+			// Both hooks have run (they may come after Initiate returns),
+			// then nothing may delete either tunnel.
+			waitFor(t, "both tunnels up", func() bool { return gw.Conns().List()[0].Tunnels == 2 })
 			time.Sleep(200 * time.Millisecond)
 			if st := gw.Conns().List()[0]; st.Tunnels != 2 {
 				t.Errorf("unique_ids=no: the conn has %d tunnels, want both: %+v", st.Tunnels, st)
