@@ -253,6 +253,14 @@ func TestCheckLiveness(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("CheckLiveness sent nothing")
 		}
+		// The check is sent, and its retransmission timer armed just
+		// after, under the SA's lock: wait for it, or the test may move
+		// the clock before the timer exists, and the timer, armed then
+		// for a deadline already past, would wait for a clock that no
+		// longer moves.
+		sa := b.e.findSA(id)
+		sa.lock()
+		sa.unlock()
 		return done
 	}
 	done := check()
