@@ -38,15 +38,7 @@ func newTestServer(t testing.TB) *testServer {
 		records: map[string][]dns.RR{}, nxdomain: map[string]bool{}, servfail: map[string]bool{}, drop: map[string]bool{}, failType: map[uint16]bool{},
 		soa: mustRR(t, "example. 3600 IN SOA ns.example. host.example. 1 3600 600 86400 300").(*dns.SOA),
 	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		pc.Close()
-		t.Fatal(err)
-	}
+	pc, ln := listenUDPAndTCP(t)
 	s.addr = pc.LocalAddr().String()
 	mux := dns.NewServeMux()
 	mux.HandleFunc(".", s.serve)
@@ -72,6 +64,34 @@ func newTestServer(t testing.TB) *testServer {
 		tcp.Shutdown()
 	})
 	return s
+}
+
+// listenUDPAndTCP opens a UDP and a TCP socket on the same port of
+// 127.0.0.1. The port the kernel gives the UDP socket may be taken for
+// TCP, by a listener or by the local end of a connection (of a test in
+// another package running at the same time, or of another process): it
+// then tries another, holding the ports it tried until it has one.
+func listenUDPAndTCP(t testing.TB) (net.PacketConn, net.Listener) {
+	t.Helper()
+	var tried []net.PacketConn
+	defer func() {
+		for _, pc := range tried {
+			pc.Close()
+		}
+	}()
+	for range 20 {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			return pc, ln
+		}
+		tried = append(tried, pc)
+	}
+	t.Fatal("no port on 127.0.0.1 free for both UDP and TCP after 20 tries")
+	return nil, nil
 }
 
 func mustRR(t testing.TB, s string) dns.RR {
