@@ -220,7 +220,7 @@ func (c *Conns) OnChildUp(info ike.ChildSAInfo) {
 // gone from the table counts as older.
 func (c *Conns) cameUpAfter(spiIn uint32, t tunnel.Tunnel) bool {
 	x, ok := c.tunnels.Get(spiIn)
-	return ok && x.Seq > t.Seq
+	return ok && t.Before(x)
 }
 
 func sameSelectors(a, b connTunnel) bool {

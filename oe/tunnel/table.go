@@ -38,12 +38,8 @@ type Tunnel struct {
 	ID            kernel.SAPairID // the peer's outer address and both SPIs
 	IKE           ike.SAID        // the IKE SA it was negotiated under
 	PeerID        ike.Identity
-	Auth          ike.AuthKind
-	Mode          ike.Mode
 	Local, Remote []ike.TrafficSelector
 	Created       time.Time
-	Replaced      bool // a rekey installed its successor
-	Initiator     bool
 	// Conn names the configured conn (oe/conn) that installed it; empty
 	// for OE's own tunnels.
 	Conn string
@@ -53,8 +49,20 @@ type Tunnel struct {
 	// the exchange (ike.ChildInstaller's Install, before the answer goes
 	// out), so its order is the order the SAs came up in; the engine's
 	// OnChildUp hooks run later, in no particular order between IKE SAs.
-	Seq uint64
+	// It wraps around: compare with Before, never with <.
+	Seq       uint32
+	Auth      ike.AuthKind
+	Mode      ike.Mode
+	Replaced  bool // a rekey installed its successor
+	Initiator bool
+	// The small fields are last, together: a tunnel is kept per peer,
+	// and packed it fits a smaller allocation size class.
 }
+
+// Before reports whether t came up before u (Seq in serial number
+// arithmetic, RFC 1982: right across a wrap-around, as long as the two
+// came up fewer than 2^31 tunnels apart).
+func (t Tunnel) Before(u Tunnel) bool { return int32(t.Seq-u.Seq) < 0 }
 
 // InSPI is the inbound SPI, the tunnel's key in the table.
 func (t Tunnel) InSPI() uint32 { return t.ID.InSPI }
@@ -70,7 +78,7 @@ func (t Tunnel) Peer() netip.Addr { return t.ID.Peer }
 type Table struct {
 	mu   sync.Mutex
 	byIn map[uint32]*Tunnel
-	seq  uint64 // the last Tunnel.Seq given
+	seq  uint32 // the last Tunnel.Seq given
 }
 
 // Add records sa, installed as the pair id at now by conn (empty: OE). A
@@ -81,7 +89,7 @@ func (t *Table) Add(now time.Time, sa ike.ChildSA, id kernel.SAPairID, conn stri
 	if t.byIn == nil {
 		t.byIn = map[uint32]*Tunnel{}
 	}
-	var seq uint64
+	var seq uint32
 	if old, ok := t.byIn[sa.Replaces]; ok && sa.Replaces != 0 {
 		old.Replaced = true
 		seq = old.Seq

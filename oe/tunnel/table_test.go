@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/oemesh/oemesh/ike"
 	"github.com/oemesh/oemesh/kernel"
@@ -111,7 +112,7 @@ func TestTableSeq(t *testing.T) {
 	for _, sa := range []ike.ChildSA{first, second, rekey, lost} {
 		tt.Add(now, sa, pairID(sa), "")
 	}
-	seq := func(spi uint32) uint64 {
+	seq := func(spi uint32) uint32 {
 		tn, ok := tt.Get(spi)
 		if !ok {
 			t.Fatalf("no tunnel %x", spi)
@@ -126,5 +127,33 @@ func TestTableSeq(t *testing.T) {
 	}
 	if got := seq(0x400); got <= seq(0x200) {
 		t.Errorf("a rekey whose predecessor is gone has Seq %d, want a new one after %d", got, seq(0x200))
+	}
+}
+
+// TestBeforeWraps: the order holds across Seq's wrap-around, and a tunnel
+// is not before itself.
+func TestBeforeWraps(t *testing.T) {
+	for _, tc := range []struct {
+		a, b uint32
+		want bool
+	}{
+		{1, 2, true},
+		{2, 1, false},
+		{7, 7, false},
+		{^uint32(0), 0, true}, // the last number before the wrap, the first after
+		{^uint32(0) - 5, 3, true},
+		{3, ^uint32(0) - 5, false},
+	} {
+		if got := (Tunnel{Seq: tc.a}).Before(Tunnel{Seq: tc.b}); got != tc.want {
+			t.Errorf("Seq %d before %d: %v, want %v", tc.a, tc.b, got, tc.want)
+		}
+	}
+}
+
+// TestTunnelSize: a Tunnel is kept per peer; its fields are laid out to
+// fit the 176-octet allocation size class (issue 14's memory figures).
+func TestTunnelSize(t *testing.T) {
+	if n := unsafe.Sizeof(Tunnel{}); n > 176 {
+		t.Errorf("Tunnel is %d octets, over the 176 of its size class: keep the small fields together at its end", n)
 	}
 }
