@@ -12,6 +12,7 @@ import (
 	"github.com/oemesh/oemesh/ike"
 	"github.com/oemesh/oemesh/kernel"
 	"github.com/oemesh/oemesh/kernel/fake"
+	"github.com/oemesh/oemesh/oe/internal/oetest"
 )
 
 // TestReplaceOlderOnlyWhenPeerReconnects: a new SA for the same flow
@@ -19,7 +20,7 @@ import (
 // ourselves (both sides starting at once) leaves the older alone, so the
 // two sides never each delete the other's SA.
 func TestReplaceOlderOnlyWhenPeerReconnects(t *testing.T) {
-	o, dp := newTestOE(t, Config{}, newFakeDNS(), nil, newKey(t))
+	o, dp := newTestOE(t, Config{}, newFakeDNS(), nil, oetest.NewKey(t))
 	ctx := context.Background()
 	sa := func(spi uint32, ikeSPI byte, initiator bool) ike.ChildSA {
 		return ike.ChildSA{SPIIn: spi, SPIOut: spi + 1, Local: addrB, Remote: addrA, Initiator: initiator, Mode: ike.ModeTunnel,
@@ -53,7 +54,7 @@ func TestReplaceOlderOnlyWhenPeerReconnects(t *testing.T) {
 func TestSecondTunnelToSamePeer(t *testing.T) {
 	b2 := netip.MustParseAddr("198.18.0.12")
 	dns := newFakeDNS()
-	keyA, keyB := newKey(t), newKey(t)
+	keyA, keyB := oetest.NewKey(t), oetest.NewKey(t)
 	dns.publish(dnskey.AddrID(addrA), dnskey.Gateway{}, keyA.Public())
 	dns.publish(dnskey.AddrID(addrB), dnskey.Gateway{}, keyB.Public())
 	dns.publish(dnskey.AddrID(b2), dnskey.Gateway{Kind: dnskey.GatewayAddr, Addr: addrB}, keyB.Public())
@@ -72,8 +73,8 @@ func TestSecondTunnelToSamePeer(t *testing.T) {
 	b, dpB := mk(addrB, keyB, Config{GatewayFor: []netip.Prefix{netip.PrefixFrom(b2, 32)}})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	a.SetPolicy(ctx, mustPolicy(t, map[string]string{"private": "198.18.0.0/24\n"}))
-	b.SetPolicy(ctx, mustPolicy(t, map[string]string{"clear-or-private": "198.18.0.0/24\n"}))
+	a.SetPolicy(ctx, oetest.MustPolicy(t, map[string]string{"private": "198.18.0.0/24\n"}))
+	b.SetPolicy(ctx, oetest.MustPolicy(t, map[string]string{"clear-or-private": "198.18.0.0/24\n"}))
 	errs := make(chan error, 2)
 	for _, target := range []netip.Addr{addrB, b2} {
 		go func() { errs <- a.Up(ctx, addrA, target) }()
@@ -118,7 +119,7 @@ func TestBothSidesAtOnce(t *testing.T) {
 	for i := range 10 {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
 			dns := newFakeDNS()
-			keyA, keyB := newKey(t), newKey(t)
+			keyA, keyB := oetest.NewKey(t), oetest.NewKey(t)
 			dns.publish(dnskey.AddrID(addrA), dnskey.Gateway{}, keyA.Public())
 			dns.publish(dnskey.AddrID(addrB), dnskey.Gateway{}, keyB.Public())
 			h := &hub{m: map[netip.Addr]*OE{}}
@@ -137,7 +138,7 @@ func TestBothSidesAtOnce(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			for _, o := range []*OE{a, b} {
-				o.SetPolicy(ctx, mustPolicy(t, map[string]string{"private": "198.18.0.0/24\n"}))
+				o.SetPolicy(ctx, oetest.MustPolicy(t, map[string]string{"private": "198.18.0.0/24\n"}))
 			}
 			errs := make(chan error, 2)
 			go func() { errs <- a.Up(ctx, addrA, addrB) }()
@@ -147,7 +148,7 @@ func TestBothSidesAtOnce(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			waitFor(t, "both sides to hold the same SA pairs", func() bool {
+			oetest.WaitFor(t, "both sides to hold the same SA pairs", func() bool {
 				pa, pb := dpA.SAs(), dpB.SAs()
 				if len(pa) == 0 || len(pa) != len(pb) {
 					return false

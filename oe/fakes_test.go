@@ -3,8 +3,6 @@ package oe
 import (
 	"context"
 	"crypto"
-	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -16,9 +14,7 @@ import (
 
 	"github.com/oemesh/oemesh/dnskey"
 	"github.com/oemesh/oemesh/ike"
-	"github.com/oemesh/oemesh/kernel"
 	"github.com/oemesh/oemesh/kernel/fake"
-	"github.com/oemesh/oemesh/policygroups"
 )
 
 // fakeDNS answers key look-ups from a map; unknown IDs have no key.
@@ -89,28 +85,6 @@ type discard struct{}
 
 func (discard) Send([]byte, netip.AddrPort, netip.AddrPort) error { return nil }
 
-func mustPolicy(t *testing.T, files map[string]string) *policygroups.Policy {
-	t.Helper()
-	dir := t.TempDir()
-	for name, body := range files {
-		writeFile(t, dir+"/"+name, body)
-	}
-	p, _, err := policygroups.Load(context.Background(), dir, policygroups.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func newKey(t *testing.T) ed25519.PrivateKey {
-	t.Helper()
-	_, k, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
 // newTestOE is an orchestrator over a fake data plane and fake DNS, with an
 // engine whose packets go to sender.
 func newTestOE(t *testing.T, cfg Config, dns KeySource, sender ike.Sender, key crypto.Signer) (*OE, *fake.Dataplane) {
@@ -129,27 +103,6 @@ func newTestOE(t *testing.T, cfg Config, dns KeySource, sender ike.Sender, key c
 	}
 	t.Cleanup(func() { o.Close() })
 	return o, dp
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-func shuntFor(dp *fake.Dataplane, dst string) (kernel.Shunt, bool) {
-	ss, _ := dp.Shunts(context.Background())
-	for _, s := range ss {
-		if s.Flow.Dst.String() == dst {
-			return s, true
-		}
-	}
-	return kernel.Shunt{}, false
 }
 
 func hasString(l []string, sub string) bool {

@@ -14,6 +14,7 @@ import (
 	"github.com/oemesh/oemesh/ike"
 	"github.com/oemesh/oemesh/kernel"
 	"github.com/oemesh/oemesh/kernel/fake"
+	"github.com/oemesh/oemesh/oe/internal/oetest"
 )
 
 // hubOE is an orchestrator at addr on h, with its own DNS and data plane.
@@ -36,7 +37,7 @@ func hubOE(t *testing.T, h *hub, addr netip.Addr, key crypto.Signer, dns KeySour
 // gateway run at once; each keeps its own keys to the end.
 func TestOneLookupPerNegotiation(t *testing.T) {
 	c1, c2 := netip.MustParseAddr("198.18.0.21"), netip.MustParseAddr("198.18.0.22")
-	keyA, keyB, keyD := newKey(t), newKey(t), newKey(t)
+	keyA, keyB, keyD := oetest.NewKey(t), oetest.NewKey(t), oetest.NewKey(t)
 	publish := func(dns *fakeDNS) {
 		dns.publish(dnskey.AddrID(addrA), dnskey.Gateway{}, keyA.Public())
 		dns.publish(dnskey.AddrID(addrB), dnskey.Gateway{}, keyB.Public())
@@ -54,7 +55,7 @@ func TestOneLookupPerNegotiation(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, o := range h.m {
-		o.SetPolicy(ctx, mustPolicy(t, map[string]string{"private": "198.18.0.0/24\n"}))
+		o.SetPolicy(ctx, oetest.MustPolicy(t, map[string]string{"private": "198.18.0.0/24\n"}))
 	}
 
 	if err := a.Up(ctx, addrA, addrB); err != nil {
@@ -94,18 +95,18 @@ func TestOneLookupPerNegotiation(t *testing.T) {
 // types: a *NegotiationError whose chain holds ike.ErrAuthentication.
 func TestGatewayWrongKey(t *testing.T) {
 	c1 := netip.MustParseAddr("198.18.0.21")
-	keyA, keyD := newKey(t), newKey(t)
+	keyA, keyD := oetest.NewKey(t), oetest.NewKey(t)
 	dns := newFakeDNS()
 	dns.publish(dnskey.AddrID(addrA), dnskey.Gateway{}, keyA.Public())
-	dns.publish(dnskey.AddrID(c1), dnskey.Gateway{Kind: dnskey.GatewayAddr, Addr: addrD}, newKey(t).Public())
+	dns.publish(dnskey.AddrID(c1), dnskey.Gateway{Kind: dnskey.GatewayAddr, Addr: addrD}, oetest.NewKey(t).Public())
 	dns.publish(dnskey.AddrID(addrD), dnskey.Gateway{}, keyD.Public()) // D's own key must not be asked for
 	h := &hub{m: map[netip.Addr]*OE{}}
 	a := hubOE(t, h, addrA, keyA, dns, fake.New(time.Now), Config{NullAuth: NullOff})
 	d := hubOE(t, h, addrD, keyD, dns, fake.New(time.Now), Config{GatewayFor: []netip.Prefix{netip.PrefixFrom(c1, 32)}})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	a.SetPolicy(ctx, mustPolicy(t, map[string]string{"private": "198.18.0.0/24\n"}))
-	d.SetPolicy(ctx, mustPolicy(t, map[string]string{"private": "198.18.0.0/24\n"}))
+	a.SetPolicy(ctx, oetest.MustPolicy(t, map[string]string{"private": "198.18.0.0/24\n"}))
+	d.SetPolicy(ctx, oetest.MustPolicy(t, map[string]string{"private": "198.18.0.0/24\n"}))
 	err := a.Up(ctx, addrA, c1)
 	var ne *NegotiationError
 	if !errors.As(err, &ne) {
@@ -145,9 +146,9 @@ func TestUpTypedErrors(t *testing.T) {
 			if tc.fail != nil {
 				dns.fail[dnskey.AddrID(addrD)] = tc.fail
 			}
-			o, _ := newTestOE(t, Config{NullAuth: NullOff}, dns, nil, newKey(t))
+			o, _ := newTestOE(t, Config{NullAuth: NullOff}, dns, nil, oetest.NewKey(t))
 			ctx := context.Background()
-			o.SetPolicy(ctx, mustPolicy(t, map[string]string{tc.group: "198.18.0.0/24\n"}))
+			o.SetPolicy(ctx, oetest.MustPolicy(t, map[string]string{tc.group: "198.18.0.0/24\n"}))
 			err := o.Up(ctx, addrA, addrD)
 			var ne *NegotiationError
 			if !errors.As(err, &ne) {
@@ -171,9 +172,9 @@ func TestUpRefusesNoOEGroups(t *testing.T) {
 	for _, g := range []string{"clear", "block"} {
 		t.Run(g, func(t *testing.T) {
 			dns := newFakeDNS()
-			o, _ := newTestOE(t, Config{NullAuth: NullOff}, dns, nil, newKey(t))
+			o, _ := newTestOE(t, Config{NullAuth: NullOff}, dns, nil, oetest.NewKey(t))
 			ctx := context.Background()
-			o.SetPolicy(ctx, mustPolicy(t, map[string]string{g: "198.18.0.0/24\n"}))
+			o.SetPolicy(ctx, oetest.MustPolicy(t, map[string]string{g: "198.18.0.0/24\n"}))
 			err := o.Up(ctx, addrA, addrD)
 			if !errors.Is(err, ErrNoOE) {
 				t.Fatalf("Up toward a destination in %s: %v, want ErrNoOE", g, err)
@@ -211,7 +212,7 @@ func (b *blockingDataplane) AllocSPI(ctx context.Context, src, dst netip.Addr) (
 // target out of the initiating groups) ends the context the engine's data
 // plane calls run under, with the stop's cause; Up's error holds it.
 func TestStopReachesAllocSPI(t *testing.T) {
-	keyA, keyB := newKey(t), newKey(t)
+	keyA, keyB := oetest.NewKey(t), oetest.NewKey(t)
 	dns := newFakeDNS()
 	dns.publish(dnskey.AddrID(addrA), dnskey.Gateway{}, keyA.Public())
 	dns.publish(dnskey.AddrID(addrB), dnskey.Gateway{}, keyB.Public())
@@ -221,8 +222,8 @@ func TestStopReachesAllocSPI(t *testing.T) {
 	b := hubOE(t, h, addrB, keyB, dns, fake.New(time.Now), Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	a.SetPolicy(ctx, mustPolicy(t, map[string]string{"private": "198.18.0.0/24\n"}))
-	b.SetPolicy(ctx, mustPolicy(t, map[string]string{"private": "198.18.0.0/24\n"}))
+	a.SetPolicy(ctx, oetest.MustPolicy(t, map[string]string{"private": "198.18.0.0/24\n"}))
+	b.SetPolicy(ctx, oetest.MustPolicy(t, map[string]string{"private": "198.18.0.0/24\n"}))
 	errc := make(chan error, 1)
 	go func() { errc <- a.Up(ctx, addrA, addrB) }()
 	select {

@@ -13,6 +13,7 @@ import (
 	"github.com/oemesh/oemesh/ike"
 	"github.com/oemesh/oemesh/kernel"
 	"github.com/oemesh/oemesh/kernel/fake"
+	"github.com/oemesh/oemesh/oe/internal/oetest"
 	"github.com/oemesh/oemesh/oe/tunnel"
 )
 
@@ -38,7 +39,7 @@ func unsignedPair(t *testing.T, delayA, delayB time.Duration, toB *pipe, toA int
 	peer() *pipe
 }) (a, b *OE, dpA, dpB *fake.Dataplane) {
 	t.Helper()
-	keyA, keyB := newKey(t), newKey(t)
+	keyA, keyB := oetest.NewKey(t), oetest.NewKey(t)
 	dnsA, dnsB := newFakeDNS(), newFakeDNS()
 	dnsA.delay, dnsB.delay = delayA, delayB
 	dnsA.fail[dnskey.AddrID(addrB)] = fmt.Errorf("dnskey: %s: %w", addrB, dnskey.ErrInsecure)
@@ -58,8 +59,8 @@ func unsignedPair(t *testing.T, delayA, delayB time.Duration, toB *pipe, toA int
 	toA.peer().to.Store(a)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	a.SetPolicy(ctx, mustPolicy(t, map[string]string{"private": addrB.String() + "\n"}))
-	b.SetPolicy(ctx, mustPolicy(t, map[string]string{"clear-or-private": addrA.String() + "\n"}))
+	a.SetPolicy(ctx, oetest.MustPolicy(t, map[string]string{"private": addrB.String() + "\n"}))
+	b.SetPolicy(ctx, oetest.MustPolicy(t, map[string]string{"clear-or-private": addrA.String() + "\n"}))
 	go a.Run(ctx)
 	go b.Run(ctx)
 	return a, b, dpA, dpB
@@ -72,7 +73,7 @@ func (d *dropFirst) peer() *pipe { return &d.pipe }
 // tunnel, and B holds exactly one tunnel for the flow.
 func checkOneNullTunnel(t *testing.T, a, b *OE, dpA *fake.Dataplane) {
 	t.Helper()
-	waitFor(t, "a NULL tunnel on a", func() bool {
+	oetest.WaitFor(t, "a NULL tunnel on a", func() bool {
 		ts := a.tunnels.ToPeer(addrB)
 		return len(ts) == 1 && ts[0].Auth == ike.AuthKindNull
 	})
@@ -88,7 +89,7 @@ func checkOneNullTunnel(t *testing.T, a, b *OE, dpA *fake.Dataplane) {
 			t.Errorf("a lost an SA pair: %v", dpA.Methods())
 		}
 	}
-	if s, ok := shuntFor(dpA, addrB.String()); ok {
+	if s, ok := oetest.ShuntFor(dpA, addrB.String()); ok {
 		t.Errorf("a set a shunt: %+v", s)
 	}
 }

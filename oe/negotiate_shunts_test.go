@@ -9,6 +9,7 @@ import (
 
 	"github.com/oemesh/oemesh/dnskey"
 	"github.com/oemesh/oemesh/kernel"
+	"github.com/oemesh/oemesh/oe/internal/oetest"
 )
 
 // TestPolicyChangeStopsNegotiation: a reload that puts a destination being
@@ -30,10 +31,10 @@ func TestPolicyChangeStopsNegotiation(t *testing.T) {
 		t.Run(tc.now, func(t *testing.T) {
 			dns := newFakeDNS()
 			dns.delay = 3 * time.Second // longer than the test waits for the stop
-			o, dp := newTestOE(t, Config{NullAuth: NullOff, NegotiationTimeout: time.Minute}, dns, nil, newKey(t))
+			o, dp := newTestOE(t, Config{NullAuth: NullOff, NegotiationTimeout: time.Minute}, dns, nil, oetest.NewKey(t))
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			if _, err := o.SetPolicy(ctx, mustPolicy(t, map[string]string{"private": "198.18.0.0/24\n"})); err != nil {
+			if _, err := o.SetPolicy(ctx, oetest.MustPolicy(t, map[string]string{"private": "198.18.0.0/24\n"})); err != nil {
 				t.Fatal(err)
 			}
 			go o.Run(ctx)
@@ -44,9 +45,9 @@ func TestPolicyChangeStopsNegotiation(t *testing.T) {
 				_, ok := o.negotiations[addrD]
 				return ok
 			}
-			waitFor(t, "the negotiation to start", negotiating)
+			oetest.WaitFor(t, "the negotiation to start", negotiating)
 
-			if _, err := o.SetPolicy(ctx, mustPolicy(t, map[string]string{tc.now: "198.18.0.0/24\n"})); err != nil {
+			if _, err := o.SetPolicy(ctx, oetest.MustPolicy(t, map[string]string{tc.now: "198.18.0.0/24\n"})); err != nil {
 				t.Fatal(err)
 			}
 			if !tc.stopped {
@@ -54,13 +55,13 @@ func TestPolicyChangeStopsNegotiation(t *testing.T) {
 				if !negotiating() {
 					t.Fatal("a reload into another initiating group stopped the negotiation")
 				}
-				if s, ok := shuntFor(dp, addrD.String()); ok {
+				if s, ok := oetest.ShuntFor(dp, addrD.String()); ok {
 					t.Fatalf("shunt %v set while the negotiation goes on", s)
 				}
 				return
 			}
-			waitFor(t, "the negotiation to stop", func() bool { return !negotiating() })
-			s, ok := shuntFor(dp, addrD.String())
+			oetest.WaitFor(t, "the negotiation to stop", func() bool { return !negotiating() })
+			s, ok := oetest.ShuntFor(dp, addrD.String())
 			if !ok {
 				t.Fatal("no shunt after the negotiation stopped")
 			}
@@ -82,22 +83,22 @@ func TestNegotiationPassNeverForPrivate(t *testing.T) {
 		t.Run(tc.group, func(t *testing.T) {
 			dns := newFakeDNS()
 			dns.delay = 3 * time.Second // still negotiating while the test looks
-			o, dp := newTestOE(t, Config{NullAuth: NullOff, NegotiationShunt: kernel.ShuntPass}, dns, nil, newKey(t))
+			o, dp := newTestOE(t, Config{NullAuth: NullOff, NegotiationShunt: kernel.ShuntPass}, dns, nil, oetest.NewKey(t))
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			if _, err := o.SetPolicy(ctx, mustPolicy(t, map[string]string{tc.group: "198.18.0.0/24\n"})); err != nil {
+			if _, err := o.SetPolicy(ctx, oetest.MustPolicy(t, map[string]string{tc.group: "198.18.0.0/24\n"})); err != nil {
 				t.Fatal(err)
 			}
 			go o.Run(ctx)
 			dp.InjectAcquire(kernel.Acquire{Flow: kernel.Flow{Src: addrA, Dst: addrD}, Group: tc.kg, Time: time.Now()})
-			waitFor(t, "the negotiation to start", func() bool {
+			oetest.WaitFor(t, "the negotiation to start", func() bool {
 				o.mu.Lock()
 				defer o.mu.Unlock()
 				_, ok := o.negotiations[addrD]
 				return ok
 			})
 			time.Sleep(100 * time.Millisecond)
-			s, ok := shuntFor(dp, addrD.String())
+			s, ok := oetest.ShuntFor(dp, addrD.String())
 			switch {
 			case tc.pass && (!ok || s.Kind != kernel.ShuntPass):
 				t.Errorf("%s while negotiating: shunt %v (set: %v), want pass", tc.group, s.Kind, ok)
@@ -116,18 +117,18 @@ func TestNegotiationPassNeverForPrivate(t *testing.T) {
 func TestAcquireBehindUsPasses(t *testing.T) {
 	gw, client := addrA, netip.MustParseAddr("198.18.1.10")
 	dns := newFakeDNS()
-	dns.publish(dnskey.AddrID(client), dnskey.Gateway{Kind: dnskey.GatewayAddr, Addr: gw}, newKey(t).Public())
+	dns.publish(dnskey.AddrID(client), dnskey.Gateway{Kind: dnskey.GatewayAddr, Addr: gw}, oetest.NewKey(t).Public())
 	sent := &countingSender{}
-	o, dp := newTestOE(t, Config{GatewayFor: []netip.Prefix{netip.MustParsePrefix("198.18.1.0/24")}}, dns, sent, newKey(t))
+	o, dp := newTestOE(t, Config{GatewayFor: []netip.Prefix{netip.MustParsePrefix("198.18.1.0/24")}}, dns, sent, oetest.NewKey(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if _, err := o.SetPolicy(ctx, mustPolicy(t, map[string]string{"private": "198.18.0.0/16\n"})); err != nil {
+	if _, err := o.SetPolicy(ctx, oetest.MustPolicy(t, map[string]string{"private": "198.18.0.0/16\n"})); err != nil {
 		t.Fatal(err)
 	}
 	go o.Run(ctx)
 	dp.InjectAcquire(kernel.Acquire{Flow: kernel.Flow{Src: addrB, Dst: client}, Group: kernel.GroupPrivate, Time: time.Now()})
-	waitFor(t, "a shunt for the client", func() bool { _, ok := shuntFor(dp, client.String()); return ok })
-	s, _ := shuntFor(dp, client.String())
+	oetest.WaitFor(t, "a shunt for the client", func() bool { _, ok := oetest.ShuntFor(dp, client.String()); return ok })
+	s, _ := oetest.ShuntFor(dp, client.String())
 	if s.Kind != kernel.ShuntPass || !strings.Contains(s.Reason, "gateway_for") {
 		t.Errorf("shunt %v %q, want pass naming oe.gateway_for", s.Kind, s.Reason)
 	}

@@ -5,22 +5,15 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"net/netip"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/oemesh/oemesh/dnskey"
 	"github.com/oemesh/oemesh/ike"
 	"github.com/oemesh/oemesh/kernel"
+	"github.com/oemesh/oemesh/oe/internal/oetest"
 	"github.com/oemesh/oemesh/policygroups"
 )
-
-func writeFile(t *testing.T, path, body string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
 
 var (
 	addrA = netip.MustParseAddr("198.18.0.1")
@@ -29,9 +22,9 @@ var (
 )
 
 func TestSetPolicyUpdatesOnlyChangedTraps(t *testing.T) {
-	o, dp := newTestOE(t, Config{}, newFakeDNS(), nil, newKey(t))
+	o, dp := newTestOE(t, Config{}, newFakeDNS(), nil, oetest.NewKey(t))
 	ctx := context.Background()
-	p1 := mustPolicy(t, map[string]string{"private-or-clear": "198.18.0.0/24\n", "clear": "198.18.0.53\n", "block": "2001:db8:bad::/48\n"})
+	p1 := oetest.MustPolicy(t, map[string]string{"private-or-clear": "198.18.0.0/24\n", "clear": "198.18.0.53\n", "block": "2001:db8:bad::/48\n"})
 	if _, err := o.SetPolicy(ctx, p1); err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +33,7 @@ func TestSetPolicyUpdatesOnlyChangedTraps(t *testing.T) {
 		t.Fatalf("traps = %v", traps)
 	}
 	before := len(dp.Calls())
-	p2 := mustPolicy(t, map[string]string{"private": "198.18.0.0/24\n", "clear": "198.18.0.53\n", "clear-or-private": "203.0.113.0/24\n"})
+	p2 := oetest.MustPolicy(t, map[string]string{"private": "198.18.0.0/24\n", "clear": "198.18.0.53\n", "clear-or-private": "203.0.113.0/24\n"})
 	d, err := o.SetPolicy(ctx, p2)
 	if err != nil {
 		t.Fatal(err)
@@ -69,15 +62,15 @@ func TestSetPolicyUpdatesOnlyChangedTraps(t *testing.T) {
 func TestNoKeyFallsBackToClearWithoutIKE(t *testing.T) {
 	dns := newFakeDNS()
 	sent := &countingSender{}
-	o, dp := newTestOE(t, Config{NullAuth: NullOff}, dns, sent, newKey(t))
+	o, dp := newTestOE(t, Config{NullAuth: NullOff}, dns, sent, oetest.NewKey(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	o.SetPolicy(ctx, mustPolicy(t, map[string]string{"private-or-clear": "198.18.0.0/24\n"}))
+	o.SetPolicy(ctx, oetest.MustPolicy(t, map[string]string{"private-or-clear": "198.18.0.0/24\n"}))
 	go o.Run(ctx)
 	start := time.Now()
 	dp.InjectAcquire(kernel.Acquire{Flow: kernel.Flow{Src: addrA, Dst: addrD}, Group: kernel.GroupPrivateOrClear, Time: start})
-	waitFor(t, "pass shunt", func() bool { _, ok := shuntFor(dp, addrD.String()); return ok })
-	s, _ := shuntFor(dp, addrD.String())
+	oetest.WaitFor(t, "pass shunt", func() bool { _, ok := oetest.ShuntFor(dp, addrD.String()); return ok })
+	s, _ := oetest.ShuntFor(dp, addrD.String())
 	if s.Kind != kernel.ShuntPass || s.Lifetime != 15*time.Minute || !hasString([]string{s.Reason}, "no key in DNS") {
 		t.Errorf("shunt = %+v", s)
 	}
@@ -90,14 +83,14 @@ func TestNoKeyFallsBackToClearWithoutIKE(t *testing.T) {
 }
 
 func TestPrivateNoKeyDrops(t *testing.T) {
-	o, dp := newTestOE(t, Config{NullAuth: NullOff, ShuntLifetime: time.Minute}, newFakeDNS(), nil, newKey(t))
+	o, dp := newTestOE(t, Config{NullAuth: NullOff, ShuntLifetime: time.Minute}, newFakeDNS(), nil, oetest.NewKey(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	o.SetPolicy(ctx, mustPolicy(t, map[string]string{"private": "198.18.0.0/24\n"}))
+	o.SetPolicy(ctx, oetest.MustPolicy(t, map[string]string{"private": "198.18.0.0/24\n"}))
 	go o.Run(ctx)
 	dp.InjectAcquire(kernel.Acquire{Flow: kernel.Flow{Src: addrA, Dst: addrD}, Group: kernel.GroupPrivate})
-	waitFor(t, "drop shunt", func() bool { _, ok := shuntFor(dp, addrD.String()); return ok })
-	if s, _ := shuntFor(dp, addrD.String()); s.Kind != kernel.ShuntDrop || s.Lifetime != time.Minute {
+	oetest.WaitFor(t, "drop shunt", func() bool { _, ok := oetest.ShuntFor(dp, addrD.String()); return ok })
+	if s, _ := oetest.ShuntFor(dp, addrD.String()); s.Kind != kernel.ShuntDrop || s.Lifetime != time.Minute {
 		t.Errorf("shunt = %+v", s)
 	}
 }
@@ -105,14 +98,14 @@ func TestPrivateNoKeyDrops(t *testing.T) {
 func TestDNSFailureAppliesFailurePolicy(t *testing.T) {
 	dns := newFakeDNS()
 	dns.fail[dnskey.AddrID(addrD)] = errors.Join(dnskey.ErrDNSFailure, errors.New("timeout"))
-	o, dp := newTestOE(t, Config{}, dns, nil, newKey(t))
+	o, dp := newTestOE(t, Config{}, dns, nil, oetest.NewKey(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	o.SetPolicy(ctx, mustPolicy(t, map[string]string{"private": "198.18.0.0/24\n"}))
+	o.SetPolicy(ctx, oetest.MustPolicy(t, map[string]string{"private": "198.18.0.0/24\n"}))
 	go o.Run(ctx)
 	dp.InjectAcquire(kernel.Acquire{Flow: kernel.Flow{Src: addrA, Dst: addrD}})
-	waitFor(t, "drop shunt", func() bool { _, ok := shuntFor(dp, addrD.String()); return ok })
-	if s, _ := shuntFor(dp, addrD.String()); s.Kind != kernel.ShuntDrop || !hasString([]string{s.Reason}, "DNS") {
+	oetest.WaitFor(t, "drop shunt", func() bool { _, ok := oetest.ShuntFor(dp, addrD.String()); return ok })
+	if s, _ := oetest.ShuntFor(dp, addrD.String()); s.Kind != kernel.ShuntDrop || !hasString([]string{s.Reason}, "DNS") {
 		t.Errorf("shunt = %+v", s)
 	}
 	if o.Stats().Failures["dns-failure"] != 1 {
@@ -121,15 +114,15 @@ func TestDNSFailureAppliesFailurePolicy(t *testing.T) {
 }
 
 func TestAcquireForNonInitiatingGroupShunts(t *testing.T) {
-	o, dp := newTestOE(t, Config{}, newFakeDNS(), nil, newKey(t))
+	o, dp := newTestOE(t, Config{}, newFakeDNS(), nil, oetest.NewKey(t))
 	ctx := context.Background()
-	o.SetPolicy(ctx, mustPolicy(t, map[string]string{"block": "198.18.0.4\n", "clear": "198.18.0.2\n"}))
+	o.SetPolicy(ctx, oetest.MustPolicy(t, map[string]string{"block": "198.18.0.4\n", "clear": "198.18.0.2\n"}))
 	o.onAcquire(ctx, kernel.Acquire{Flow: kernel.Flow{Src: addrA, Dst: addrD}})
 	o.onAcquire(ctx, kernel.Acquire{Flow: kernel.Flow{Src: addrA, Dst: addrB}})
-	if s, ok := shuntFor(dp, addrD.String()); !ok || s.Kind != kernel.ShuntDrop {
+	if s, ok := oetest.ShuntFor(dp, addrD.String()); !ok || s.Kind != kernel.ShuntDrop {
 		t.Errorf("block: %+v %v", s, ok)
 	}
-	if s, ok := shuntFor(dp, addrB.String()); !ok || s.Kind != kernel.ShuntPass {
+	if s, ok := oetest.ShuntFor(dp, addrB.String()); !ok || s.Kind != kernel.ShuntPass {
 		t.Errorf("clear: %+v %v", s, ok)
 	}
 }
@@ -138,10 +131,10 @@ func TestResponderPolicy(t *testing.T) {
 	dns := newFakeDNS()
 	gw := netip.MustParseAddr("198.18.0.5")
 	client := netip.MustParseAddr("198.18.1.10")
-	dns.publish(dnskey.AddrID(client), dnskey.Gateway{Kind: dnskey.GatewayAddr, Addr: gw}, newKey(t).Public())
-	o, _ := newTestOE(t, Config{NullAuth: NullOff}, dns, nil, newKey(t))
+	dns.publish(dnskey.AddrID(client), dnskey.Gateway{Kind: dnskey.GatewayAddr, Addr: gw}, oetest.NewKey(t).Public())
+	o, _ := newTestOE(t, Config{NullAuth: NullOff}, dns, nil, oetest.NewKey(t))
 	ctx := context.Background()
-	o.SetPolicy(ctx, mustPolicy(t, map[string]string{
+	o.SetPolicy(ctx, oetest.MustPolicy(t, map[string]string{
 		"clear-or-private": "198.18.0.0/16\n",
 		"clear":            "198.18.0.9\n",
 	}))
@@ -193,10 +186,10 @@ func TestResponderPolicy(t *testing.T) {
 
 func TestPeerKeys(t *testing.T) {
 	dns := newFakeDNS()
-	own, other := newKey(t), newKey(t)
+	own, other := oetest.NewKey(t), oetest.NewKey(t)
 	dns.publish(dnskey.AddrID(addrB), dnskey.Gateway{}, own.Public())
 	dns.publish(dnskey.AddrID(addrB), dnskey.Gateway{Kind: dnskey.GatewayAddr, Addr: addrD}, other.Public())
-	o, _ := newTestOE(t, Config{}, dns, nil, newKey(t))
+	o, _ := newTestOE(t, Config{}, dns, nil, oetest.NewKey(t))
 	keys, err := o.PeerKeys(context.Background(), ike.AddrIdentity(addrB), addrB)
 	if err != nil || len(keys) != 1 || !own.Public().(ed25519.PublicKey).Equal(keys[0]) {
 		t.Errorf("keys = %v, %v (want only its own)", keys, err)

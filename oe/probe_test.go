@@ -13,6 +13,7 @@ import (
 	"github.com/oemesh/oemesh/ike"
 	"github.com/oemesh/oemesh/kernel"
 	"github.com/oemesh/oemesh/kernel/fake"
+	"github.com/oemesh/oemesh/oe/internal/oetest"
 )
 
 // cuttable delivers datagrams between orchestrators by address until a
@@ -45,7 +46,7 @@ func probePair(t *testing.T, probe, answer time.Duration) (a, b *OE, dpB *fake.D
 	t.Helper()
 	net = &cuttable{m: map[netip.Addr]*OE{}, cut: map[netip.Addr]bool{}}
 	dns := newFakeDNS()
-	keyA, keyB := newKey(t), newKey(t)
+	keyA, keyB := oetest.NewKey(t), oetest.NewKey(t)
 	dns.publish(dnskey.AddrID(addrA), dnskey.Gateway{}, keyA.Public())
 	dns.publish(dnskey.AddrID(addrB), dnskey.Gateway{}, keyB.Public())
 	mk := func(cfg Config, key crypto.Signer) (*OE, *fake.Dataplane) {
@@ -63,12 +64,12 @@ func probePair(t *testing.T, probe, answer time.Duration) (a, b *OE, dpB *fake.D
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, o := range []*OE{a, b} {
-		o.SetPolicy(ctx, mustPolicy(t, map[string]string{"private": "198.18.0.0/24\n"}))
+		o.SetPolicy(ctx, oetest.MustPolicy(t, map[string]string{"private": "198.18.0.0/24\n"}))
 	}
 	if err := a.Up(ctx, addrA, addrB); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "B's tunnel", func() bool { return len(b.Tunnels(ctx)) == 1 })
+	oetest.WaitFor(t, "B's tunnel", func() bool { return len(b.Tunnels(ctx)) == 1 })
 	return a, b, dpB, net
 }
 
@@ -84,7 +85,7 @@ func TestResponderProbeSilentPeer(t *testing.T) {
 	time.Sleep(30 * time.Millisecond)
 	start := time.Now()
 	b.probeSilent(ctx)
-	waitFor(t, "B's tunnel deleted", func() bool { return len(b.Tunnels(ctx)) == 0 })
+	oetest.WaitFor(t, "B's tunnel deleted", func() bool { return len(b.Tunnels(ctx)) == 0 })
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("the silent tunnel went after %v, want about the 300 ms answer bound", d)
 	}
@@ -98,7 +99,7 @@ func TestResponderProbeLivePeer(t *testing.T) {
 	time.Sleep(30 * time.Millisecond)
 	st := b.Engine().Stats()
 	b.probeSilent(ctx)
-	waitFor(t, "the probe's answer", func() bool {
+	oetest.WaitFor(t, "the probe's answer", func() bool {
 		now := b.Engine().Stats()
 		return now.Sent > st.Sent && now.Received > st.Received
 	})

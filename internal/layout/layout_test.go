@@ -40,10 +40,14 @@ var rules = []struct {
 	// conns know it but not each other; only the dispatcher joins them.
 	// The conns' tests build the whole stack behind a dispatcher.
 	{"oe/tunnel", []string{"ike/...", "kernel"}, nil},
-	{"oe", []string{"policygroups/...", "dnskey/...", "ike/...", "kernel", "kernel/...", "oe/tunnel", "internal/clock"}, nil},
+	{"oe", []string{"policygroups/...", "dnskey/...", "ike/...", "kernel", "kernel/...", "oe/tunnel", "internal/clock"},
+		[]string{"oe/internal/oetest"}},
 	{"oe/conn", []string{"policygroups/...", "ike/...", "kernel", "kernel/...", "oe/tunnel", "internal/clock"},
-		[]string{"oe", "oe/dispatch", "dnskey/..."}},
-	{"oe/dispatch", []string{"policygroups/...", "dnskey/...", "ike/...", "kernel", "kernel/...", "oe", "oe/conn", "oe/tunnel", "internal/clock"}, nil},
+		[]string{"oe", "oe/dispatch", "dnskey/...", "oe/internal/oetest"}},
+	{"oe/dispatch", []string{"policygroups/...", "dnskey/...", "ike/...", "kernel", "kernel/...", "oe", "oe/conn", "oe/tunnel", "internal/clock"},
+		[]string{"oe/internal/oetest"}},
+	// The test helpers that oe, oe/conn and oe/dispatch share.
+	{"oe/internal/oetest", []string{"policygroups/...", "kernel", "kernel/..."}, nil},
 	{"oe/...", []string{"policygroups/...", "dnskey/...", "ike/...", "kernel", "kernel/...", "internal/clock"}, nil},
 	// The CLI shows the daemon's replies through internal/control only;
 	// the domain packages it imports serve its offline tools (probe,

@@ -9,14 +9,15 @@ import (
 	"github.com/oemesh/oemesh/ike"
 	"github.com/oemesh/oemesh/oe"
 	"github.com/oemesh/oemesh/oe/conn"
+	"github.com/oemesh/oemesh/oe/internal/oetest"
 )
 
 // BenchmarkConnForDst is the conn lookup every acquire and `policy
 // explain` makes, with 200 routed conns beside a policy.
 func BenchmarkConnForDst(b *testing.B) {
-	o, _ := newTestStack(&testing.T{}, oe.Config{}, newFakeDNS(), nil, newKey(&testing.T{}))
+	o, _ := newTestStack(&testing.T{}, oe.Config{}, newFakeDNS(), nil, oetest.NewKey(&testing.T{}))
 	ctx := context.Background()
-	o.OE().SetPolicy(ctx, mustPolicy(&testing.T{}, map[string]string{"private-or-clear": "10.0.0.0/8\n"}))
+	o.OE().SetPolicy(ctx, oetest.MustPolicy(&testing.T{}, map[string]string{"private-or-clear": "10.0.0.0/8\n"}))
 	for i := range 200 {
 		c := conn.Conn{Mode: ike.ModeTunnel, Name: fmt.Sprintf("c%d", i), Local: gwA, Remote: netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}),
 			RemoteSubnets: []netip.Prefix{netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i), 0, 0}), 16)}, Auth: ike.AuthKindPSK, Auto: "route"}
@@ -35,7 +36,7 @@ func BenchmarkConnForDst(b *testing.B) {
 
 // BenchmarkConnsForPeer is the responder's search for a peer's conns.
 func BenchmarkConnsForPeer(b *testing.B) {
-	o, _ := newTestStack(&testing.T{}, oe.Config{}, newFakeDNS(), nil, newKey(&testing.T{}))
+	o, _ := newTestStack(&testing.T{}, oe.Config{}, newFakeDNS(), nil, oetest.NewKey(&testing.T{}))
 	ctx := context.Background()
 	for i := range 200 {
 		o.Conns().Add(ctx, conn.Conn{Mode: ike.ModeTunnel, Name: fmt.Sprintf("rw%d", i), Local: gwA, RemoteID: ike.FQDNIdentity(fmt.Sprintf("rw%d.example", i)),

@@ -16,6 +16,7 @@ import (
 	"github.com/oemesh/oemesh/oe"
 	"github.com/oemesh/oemesh/oe/conn"
 	"github.com/oemesh/oemesh/oe/dispatch"
+	"github.com/oemesh/oemesh/oe/internal/oetest"
 	"github.com/oemesh/oemesh/oe/tunnel"
 )
 
@@ -28,9 +29,9 @@ var (
 )
 
 func TestConnMostSpecificWins(t *testing.T) {
-	o, dp := newTestStack(t, oe.Config{}, newFakeDNS(), nil, newKey(t))
+	o, dp := newTestStack(t, oe.Config{}, newFakeDNS(), nil, oetest.NewKey(t))
 	ctx := context.Background()
-	o.OE().SetPolicy(ctx, mustPolicy(t, map[string]string{"private-or-clear": "10.0.0.0/8\n", "clear": "10.2.3.0/24\n"}))
+	o.OE().SetPolicy(ctx, oetest.MustPolicy(t, map[string]string{"private-or-clear": "10.0.0.0/8\n", "clear": "10.2.3.0/24\n"}))
 	if err := o.Conns().Add(ctx, conn.Conn{Mode: ike.ModeTunnel, Name: "office", Local: gwA, Remote: gwB, LocalSubnets: []netip.Prefix{netA},
 		RemoteSubnets: []netip.Prefix{netB}, Auth: ike.AuthKindPSK, Auto: "route"}); err != nil {
 		t.Fatal(err)
@@ -86,7 +87,7 @@ func TestConnMostSpecificWins(t *testing.T) {
 }
 
 func TestConnAcquireFromOutsideLocalSubnets(t *testing.T) {
-	o, dp := newTestStack(t, oe.Config{}, newFakeDNS(), nil, newKey(t))
+	o, dp := newTestStack(t, oe.Config{}, newFakeDNS(), nil, oetest.NewKey(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	o.Conns().Add(ctx, conn.Conn{Mode: ike.ModeTunnel, Name: "office", Local: gwA, Remote: gwB, LocalSubnets: []netip.Prefix{netA},
@@ -95,17 +96,17 @@ func TestConnAcquireFromOutsideLocalSubnets(t *testing.T) {
 	// The gateway's own address is not in 10.1.0.0/16: its packets to
 	// the remote subnet are not the tunnel's (FreeS/WAN FAQ).
 	dp.InjectAcquire(kernel.Acquire{Flow: kernel.Flow{Src: gwA, Dst: netip.MustParseAddr("10.2.0.7")}, Time: time.Now()})
-	waitFor(t, "pass shunt", func() bool { _, ok := shuntFor(dp, "10.2.0.7"); return ok })
-	s, _ := shuntFor(dp, "10.2.0.7")
+	oetest.WaitFor(t, "pass shunt", func() bool { _, ok := oetest.ShuntFor(dp, "10.2.0.7"); return ok })
+	s, _ := oetest.ShuntFor(dp, "10.2.0.7")
 	if s.Kind != kernel.ShuntPass || !strings.Contains(s.Reason, "outside conn office's local subnets") {
 		t.Errorf("shunt %+v", s)
 	}
 }
 
 func TestConnResponderDecisions(t *testing.T) {
-	o, _ := newTestStack(t, oe.Config{}, newFakeDNS(), nil, newKey(t))
+	o, _ := newTestStack(t, oe.Config{}, newFakeDNS(), nil, oetest.NewKey(t))
 	ctx := context.Background()
-	o.OE().SetPolicy(ctx, mustPolicy(t, map[string]string{"clear-or-private": "0.0.0.0/0\n"}))
+	o.OE().SetPolicy(ctx, oetest.MustPolicy(t, map[string]string{"clear-or-private": "0.0.0.0/0\n"}))
 	o.Conns().Add(ctx, conn.Conn{Mode: ike.ModeTunnel, Name: "office", Local: gwA, Remote: gwB, LocalSubnets: []netip.Prefix{netA},
 		RemoteSubnets: []netip.Prefix{netB}, Auth: ike.AuthKindPSK})
 	o.Conns().Add(ctx, conn.Conn{Mode: ike.ModeTunnel, Name: "alice", Local: gwA, RemoteID: ike.FQDNIdentity("alice.example"),
@@ -183,7 +184,7 @@ func TestConnUpDownPSKWithUpdown(t *testing.T) {
 	if err := a.Conns().Up(ctx, "office"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "B's tunnel", func() bool { return len(b.OE().Tunnels(ctx)) == 1 })
+	oetest.WaitFor(t, "B's tunnel", func() bool { return len(b.OE().Tunnels(ctx)) == 1 })
 	sa := dpB.SAs()
 	if len(sa) != 1 || sa[0].Local[0] != netB || sa[0].Remote[0] != netA || sa[0].Mode != kernel.ModeTunnel {
 		t.Fatalf("B installed %+v", sa)
@@ -192,7 +193,7 @@ func TestConnUpDownPSKWithUpdown(t *testing.T) {
 	if st[0].State != conn.StateUp || st[0].Tunnels != 1 {
 		t.Errorf("A's conn: %+v", st[0])
 	}
-	waitFor(t, "updown up", func() bool { b, _ := os.ReadFile(log); return strings.Contains(string(b), "PLUTO_VERB=up-client") })
+	oetest.WaitFor(t, "updown up", func() bool { b, _ := os.ReadFile(log); return strings.Contains(string(b), "PLUTO_VERB=up-client") })
 	env, _ := os.ReadFile(log)
 	for _, want := range []string{"PLUTO_CONNECTION=office", "PLUTO_PEER=198.51.100.1", "PLUTO_PEER_CLIENT=10.2.0.0/16",
 		"PLUTO_MY_CLIENT=10.1.0.0/16", "PLUTO_PEER_ID=198.51.100.1", "PLUTO_ME=192.0.2.1", "PLUTO_MY_CLIENT_MASK=255.255.0.0",
@@ -206,8 +207,8 @@ func TestConnUpDownPSKWithUpdown(t *testing.T) {
 	if err := a.Conns().Down(ctx, "office"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "B's tunnel gone", func() bool { return len(b.OE().Tunnels(ctx)) == 0 })
-	waitFor(t, "updown down", func() bool { b, _ := os.ReadFile(log); return strings.Contains(string(b), "PLUTO_VERB=down-client") })
+	oetest.WaitFor(t, "B's tunnel gone", func() bool { return len(b.OE().Tunnels(ctx)) == 0 })
+	oetest.WaitFor(t, "updown down", func() bool { b, _ := os.ReadFile(log); return strings.Contains(string(b), "PLUTO_VERB=down-client") })
 	if st := a.Conns().List()[0]; st.Routed || st.State != conn.StateDown {
 		t.Errorf("after down: %+v", st)
 	}
@@ -229,7 +230,7 @@ func TestConnKeyingTriesGiveUp(t *testing.T) {
 }
 
 func TestUpdownFailureNamesTheCommand(t *testing.T) {
-	o, _ := newTestStack(t, oe.Config{}, newFakeDNS(), nil, newKey(t))
+	o, _ := newTestStack(t, oe.Config{}, newFakeDNS(), nil, oetest.NewKey(t))
 	dir := t.TempDir()
 	script := filepath.Join(dir, "fail updown")
 	os.WriteFile(script, []byte("#!/bin/sh\necho route add failed: no such device >&2\nexit 3\n"), 0o755)
@@ -265,7 +266,7 @@ func TestConnLifetime(t *testing.T) {
 			first := a.OE().Tunnels(ctx)[0].SPIIn
 			if rekey {
 				// Rekeyed before the end: a new SA, the conn stays up.
-				waitFor(t, "rekey", func() bool {
+				oetest.WaitFor(t, "rekey", func() bool {
 					ts := a.OE().Tunnels(ctx)
 					return len(ts) == 1 && ts[0].SPIIn != first
 				})
@@ -276,7 +277,7 @@ func TestConnLifetime(t *testing.T) {
 			}
 			// rekey=no: deleted at the end of its lifetime.
 			start := time.Now()
-			waitFor(t, "expiry", func() bool { return len(a.OE().Tunnels(ctx)) == 0 })
+			oetest.WaitFor(t, "expiry", func() bool { return len(a.OE().Tunnels(ctx)) == 0 })
 			if st := a.Conns().List()[0]; st.State != conn.StateDown || st.Tunnels != 0 {
 				t.Errorf("after expiry: %+v", st)
 			}
@@ -323,16 +324,16 @@ func TestConnUniqueIDs(t *testing.T) {
 				}
 			}
 			if unique {
-				waitFor(t, "the older SA replaced", func() bool {
+				oetest.WaitFor(t, "the older SA replaced", func() bool {
 					st := gw.Conns().List()[0]
 					return st.Tunnels == 1 && strings.Contains(strings.Join(st.Peers, " "), r2.String())
 				})
-				waitFor(t, "r1 told", func() bool { return len(i1.Engine().SAs()) == 0 })
+				oetest.WaitFor(t, "r1 told", func() bool { return len(i1.Engine().SAs()) == 0 })
 				return
 			}
 			// Both hooks have run (they may come after Initiate returns),
 			// then nothing may delete either tunnel.
-			waitFor(t, "both tunnels up", func() bool { return gw.Conns().List()[0].Tunnels == 2 })
+			oetest.WaitFor(t, "both tunnels up", func() bool { return gw.Conns().List()[0].Tunnels == 2 })
 			time.Sleep(200 * time.Millisecond)
 			if st := gw.Conns().List()[0]; st.Tunnels != 2 {
 				t.Errorf("unique_ids=false: %+v", st)
@@ -360,17 +361,17 @@ func TestConnAfterIKERekey(t *testing.T) {
 	if err := a.Engine().RekeyIKE(ctx, old); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "IKE rekey", func() bool { sas := a.Engine().SAs(); return len(sas) == 1 && sas[0].ID != old })
+	oetest.WaitFor(t, "IKE rekey", func() bool { sas := a.Engine().SAs(); return len(sas) == 1 && sas[0].ID != old })
 	spi := a.OE().Tunnels(ctx)[0].SPIIn
 	if err := a.Engine().RekeyChild(ctx, spi, 0); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "CHILD rekey", func() bool { ts := a.OE().Tunnels(ctx); return len(ts) == 1 && ts[0].SPIIn != spi })
+	oetest.WaitFor(t, "CHILD rekey", func() bool { ts := a.OE().Tunnels(ctx); return len(ts) == 1 && ts[0].SPIIn != spi })
 	if err := a.Conns().Down(ctx, "office"); err != nil {
 		t.Fatalf("conn down after an IKE rekey: %v", err)
 	}
-	waitFor(t, "B's tunnel gone", func() bool { return len(b.OE().Tunnels(ctx)) == 0 })
-	waitFor(t, "updown down", func() bool { b, _ := os.ReadFile(log); return strings.Contains(string(b), "down-client") })
+	oetest.WaitFor(t, "B's tunnel gone", func() bool { return len(b.OE().Tunnels(ctx)) == 0 })
+	oetest.WaitFor(t, "updown down", func() bool { b, _ := os.ReadFile(log); return strings.Contains(string(b), "down-client") })
 	verbs, _ := os.ReadFile(log)
 	if got := strings.Fields(string(verbs)); strings.Join(got, " ") != "up-client down-client" {
 		t.Errorf("updown ran %q, want up-client then down-client once each", got)
@@ -388,13 +389,13 @@ func TestConnIKELifetime(t *testing.T) {
 			}
 			first := a.Engine().SAs()[0].ID
 			if !rekey {
-				waitFor(t, "IKE SA deleted at its lifetime", func() bool { return len(a.Engine().SAs()) == 0 })
-				waitFor(t, "conn down", func() bool { return a.Conns().List()[0].Tunnels == 0 })
+				oetest.WaitFor(t, "IKE SA deleted at its lifetime", func() bool { return len(a.Engine().SAs()) == 0 })
+				oetest.WaitFor(t, "conn down", func() bool { return a.Conns().List()[0].Tunnels == 0 })
 				return
 			}
 			// Rekeyed, and the new IKE SA is rekeyed again in its turn.
 			seen := map[ike.SAID]bool{first: true}
-			waitFor(t, "two IKE rekeys", func() bool {
+			oetest.WaitFor(t, "two IKE rekeys", func() bool {
 				for _, sa := range a.Engine().SAs() {
 					seen[sa.ID] = true
 				}

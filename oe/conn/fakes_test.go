@@ -3,12 +3,9 @@ package conn_test
 import (
 	"context"
 	"crypto"
-	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,11 +13,9 @@ import (
 
 	"github.com/oemesh/oemesh/dnskey"
 	"github.com/oemesh/oemesh/ike"
-	"github.com/oemesh/oemesh/kernel"
 	"github.com/oemesh/oemesh/kernel/fake"
 	"github.com/oemesh/oemesh/oe"
 	"github.com/oemesh/oemesh/oe/dispatch"
-	"github.com/oemesh/oemesh/policygroups"
 )
 
 // fakeDNS answers key look-ups from a map; unknown IDs have no key.
@@ -59,30 +54,6 @@ type discard struct{}
 
 func (discard) Send([]byte, netip.AddrPort, netip.AddrPort) error { return nil }
 
-func mustPolicy(t testing.TB, files map[string]string) *policygroups.Policy {
-	t.Helper()
-	dir := t.TempDir()
-	for name, body := range files {
-		if err := os.WriteFile(dir+"/"+name, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	p, _, err := policygroups.Load(context.Background(), dir, policygroups.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func newKey(t testing.TB) ed25519.PrivateKey {
-	t.Helper()
-	_, k, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
 // newTestStack is OE and conns behind a dispatcher, over a fake data plane
 // and fake DNS, with an engine whose packets go to sender.
 func newTestStack(t testing.TB, cfg oe.Config, dns oe.KeySource, sender ike.Sender, key crypto.Signer) (*dispatch.Dispatcher, *fake.Dataplane) {
@@ -115,27 +86,6 @@ func newPSKStack(t testing.TB, id ike.Identity, sender ike.Sender) (*dispatch.Di
 	}
 	t.Cleanup(func() { d.Close() })
 	return d, dp
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-func shuntFor(dp *fake.Dataplane, dst string) (kernel.Shunt, bool) {
-	ss, _ := dp.Shunts(context.Background())
-	for _, s := range ss {
-		if s.Flow.Dst.String() == dst {
-			return s, true
-		}
-	}
-	return kernel.Shunt{}, false
 }
 
 // pipe delivers one engine's packets to another's, as UDP would.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/oemesh/oemesh/ike"
 	"github.com/oemesh/oemesh/oe/conn"
+	"github.com/oemesh/oemesh/oe/internal/oetest"
 	"github.com/oemesh/oemesh/oe/tunnel"
 )
 
@@ -48,10 +49,10 @@ func TestConnUniqueIDsSameFlow(t *testing.T) {
 				}
 			}
 			if unique {
-				waitFor(t, "the older SA replaced", func() bool {
+				oetest.WaitFor(t, "the older SA replaced", func() bool {
 					return gw.Conns().List()[0].Tunnels == 1 && len(dpGW.SAs()) == 1
 				})
-				waitFor(t, "the road warrior told", func() bool {
+				oetest.WaitFor(t, "the road warrior told", func() bool {
 					for _, sa := range rw.Engine().SAs() {
 						if sa.ID == first {
 							return false
@@ -63,7 +64,7 @@ func TestConnUniqueIDsSameFlow(t *testing.T) {
 			}
 			// Both hooks have run (they may come after Initiate returns),
 			// then nothing may delete either tunnel.
-			waitFor(t, "both tunnels up", func() bool { return gw.Conns().List()[0].Tunnels == 2 })
+			oetest.WaitFor(t, "both tunnels up", func() bool { return gw.Conns().List()[0].Tunnels == 2 })
 			time.Sleep(200 * time.Millisecond)
 			if st := gw.Conns().List()[0]; st.Tunnels != 2 {
 				t.Errorf("unique_ids=no: the conn has %d tunnels, want both: %+v", st.Tunnels, st)
@@ -136,15 +137,15 @@ func TestConnUniqueIDsLateHook(t *testing.T) {
 	}
 	close(release)
 
-	waitFor(t, "one IKE SA left at the gateway", func() bool { return len(gw.engine.SAs()) == 1 })
+	oetest.WaitFor(t, "one IKE SA left at the gateway", func() bool { return len(gw.engine.SAs()) == 1 })
 	if sas := gw.engine.SAs(); sas[0].ID != second {
 		t.Fatalf("the gateway kept IKE SA %v (r1's is %v), want r2's %v", sas[0].ID, first, second)
 	}
-	waitFor(t, "the conn down to one tunnel", func() bool { return gw.conns.List()[0].Tunnels == 1 })
+	oetest.WaitFor(t, "the conn down to one tunnel", func() bool { return gw.conns.List()[0].Tunnels == 1 })
 	if st := gw.conns.List()[0]; len(st.Peers) != 1 || st.Peers[0] != rwID.String()+" at "+r2.String() || st.State != conn.StateUp {
 		t.Errorf("the conn after unique_ids: %+v, want up with r2 only", st)
 	}
-	waitFor(t, "r1 told", func() bool { return len(i1.Engine().SAs()) == 0 })
+	oetest.WaitFor(t, "r1 told", func() bool { return len(i1.Engine().SAs()) == 0 })
 	if sas := i2.Engine().SAs(); len(sas) != 1 || sas[0].ID != second {
 		t.Errorf("r2, which reconnected last, has %+v, want its IKE SA %v", sas, second)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,7 +16,7 @@ import (
 	"github.com/oemesh/oemesh/oe"
 	"github.com/oemesh/oemesh/oe/conn"
 	"github.com/oemesh/oemesh/oe/dispatch"
-	"github.com/oemesh/oemesh/policygroups"
+	"github.com/oemesh/oemesh/oe/internal/oetest"
 )
 
 var (
@@ -64,32 +63,6 @@ func stack(t *testing.T, cfg oe.Config, sender ike.Sender) (*dispatch.Dispatcher
 	return d, dp
 }
 
-func mustPolicy(t *testing.T, files map[string]string) *policygroups.Policy {
-	t.Helper()
-	dir := t.TempDir()
-	for name, body := range files {
-		if err := os.WriteFile(dir+"/"+name, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	p, _, err := policygroups.Load(context.Background(), dir, policygroups.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // connPair is gateways A and B, each with a conn for the other, and the
 // conn's tunnel up; A runs with the OE configuration cfg.
 func connPair(t *testing.T, cfg oe.Config) (a, b *dispatch.Dispatcher, dpA *fake.Dataplane) {
@@ -112,7 +85,7 @@ func connPair(t *testing.T, cfg oe.Config) (a, b *dispatch.Dispatcher, dpA *fake
 	if err := a.Conns().Up(ctx, "office"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "B's tunnel", func() bool { return len(b.OE().Tunnels(ctx)) == 1 })
+	oetest.WaitFor(t, "B's tunnel", func() bool { return len(b.OE().Tunnels(ctx)) == 1 })
 	return a, b, dpA
 }
 
@@ -129,7 +102,7 @@ func TestConnTunnelsAreNotOEs(t *testing.T) {
 		t.Errorf("OE stats: %+v, want none of OE's own", s)
 	}
 	// The peer's address in group block: OE would delete its tunnels.
-	if _, err := a.OE().SetPolicy(ctx, mustPolicy(t, map[string]string{"block": gwB.String() + "/32\n"})); err != nil {
+	if _, err := a.OE().SetPolicy(ctx, oetest.MustPolicy(t, map[string]string{"block": gwB.String() + "/32\n"})); err != nil {
 		t.Fatal(err)
 	}
 	// Idle expiry runs every second; the tunnel has never carried a packet.
@@ -149,7 +122,7 @@ func TestAcquireRouting(t *testing.T) {
 	d, dp := stack(t, oe.Config{}, discardSender{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if _, err := d.OE().SetPolicy(ctx, mustPolicy(t, map[string]string{"private-or-clear": "10.0.0.0/8\n"})); err != nil {
+	if _, err := d.OE().SetPolicy(ctx, oetest.MustPolicy(t, map[string]string{"private-or-clear": "10.0.0.0/8\n"})); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.Conns().Add(ctx, conn.Conn{Mode: ike.ModeTunnel, Name: "office", Local: gwA, Remote: gwB, LocalSubnets: []netip.Prefix{netA},
@@ -158,12 +131,12 @@ func TestAcquireRouting(t *testing.T) {
 	}
 	go d.Run(ctx)
 	dp.InjectAcquire(kernel.Acquire{Flow: kernel.Flow{Src: netip.MustParseAddr("10.1.0.5"), Dst: netip.MustParseAddr("10.2.0.7")}, Time: time.Now()})
-	waitFor(t, "the conn's acquire", func() bool { return d.Conns().Stats().Acquires == 1 })
+	oetest.WaitFor(t, "the conn's acquire", func() bool { return d.Conns().Stats().Acquires == 1 })
 	if st := d.Conns().List()[0]; st.State != conn.StateNegotiating {
 		t.Errorf("conn after its acquire: %+v, want negotiating", st)
 	}
 	dp.InjectAcquire(kernel.Acquire{Flow: kernel.Flow{Src: gwA, Dst: netip.MustParseAddr("10.5.0.7")}, Time: time.Now()})
-	waitFor(t, "OE's acquire", func() bool { return d.OE().Stats().Acquires == 1 })
+	oetest.WaitFor(t, "OE's acquire", func() bool { return d.OE().Stats().Acquires == 1 })
 	if n := d.Conns().Stats().Acquires; n != 1 {
 		t.Errorf("the conns took %d acquires, want only their own", n)
 	}
@@ -198,9 +171,9 @@ func TestProbeSeesConnTunnels(t *testing.T) {
 	if err := a.Conns().Up(ctx, "office"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "B's tunnel", func() bool { return len(b.OE().Tunnels(ctx)) == 1 })
+	oetest.WaitFor(t, "B's tunnel", func() bool { return len(b.OE().Tunnels(ctx)) == 1 })
 	pb.to.Store(nil) // A is gone without a word
-	waitFor(t, "B's silent conn tunnel probed and deleted", func() bool { return len(b.OE().Tunnels(ctx)) == 0 })
+	oetest.WaitFor(t, "B's silent conn tunnel probed and deleted", func() bool { return len(b.OE().Tunnels(ctx)) == 0 })
 	if st := b.Conns().List()[0]; st.Tunnels != 0 {
 		t.Errorf("B's conn after the probe: %+v", st)
 	}
