@@ -20,7 +20,7 @@ import (
 // ourselves (both sides starting at once) leaves the older alone, so the
 // two sides never each delete the other's SA.
 func TestReplaceOlderOnlyWhenPeerReconnects(t *testing.T) {
-	o, dp := newTestOE(t, Config{}, newFakeDNS(), nil, oetest.NewKey(t))
+	o, dp := newTestOE(t, Config{}, oetest.NewDNS(), nil, oetest.NewKey(t))
 	ctx := context.Background()
 	sa := func(spi uint32, ikeSPI byte, initiator bool) ike.ChildSA {
 		return ike.ChildSA{SPIIn: spi, SPIOut: spi + 1, Local: addrB, Remote: addrA, Initiator: initiator, Mode: ike.ModeTunnel,
@@ -53,11 +53,11 @@ func TestReplaceOlderOnlyWhenPeerReconnects(t *testing.T) {
 // INITIAL_CONTACT of A's.
 func TestSecondTunnelToSamePeer(t *testing.T) {
 	b2 := netip.MustParseAddr("198.18.0.12")
-	dns := newFakeDNS()
+	dns := oetest.NewDNS()
 	keyA, keyB := oetest.NewKey(t), oetest.NewKey(t)
-	dns.publish(dnskey.AddrID(addrA), dnskey.Gateway{}, keyA.Public())
-	dns.publish(dnskey.AddrID(addrB), dnskey.Gateway{}, keyB.Public())
-	dns.publish(dnskey.AddrID(b2), dnskey.Gateway{Kind: dnskey.GatewayAddr, Addr: addrB}, keyB.Public())
+	dns.Publish(dnskey.AddrID(addrA), dnskey.Gateway{}, keyA.Public())
+	dns.Publish(dnskey.AddrID(addrB), dnskey.Gateway{}, keyB.Public())
+	dns.Publish(dnskey.AddrID(b2), dnskey.Gateway{Kind: dnskey.GatewayAddr, Addr: addrB}, keyB.Public())
 	h := &hub{m: map[netip.Addr]*OE{}}
 	mk := func(addr netip.Addr, key crypto.Signer, cfg Config) (*OE, *fake.Dataplane) {
 		dp := fake.New(time.Now)
@@ -118,10 +118,10 @@ func describePairs(ps []kernel.SAPair) string {
 func TestBothSidesAtOnce(t *testing.T) {
 	for i := range 10 {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
-			dns := newFakeDNS()
+			dns := oetest.NewDNS()
 			keyA, keyB := oetest.NewKey(t), oetest.NewKey(t)
-			dns.publish(dnskey.AddrID(addrA), dnskey.Gateway{}, keyA.Public())
-			dns.publish(dnskey.AddrID(addrB), dnskey.Gateway{}, keyB.Public())
+			dns.Publish(dnskey.AddrID(addrA), dnskey.Gateway{}, keyA.Public())
+			dns.Publish(dnskey.AddrID(addrB), dnskey.Gateway{}, keyB.Public())
 			h := &hub{m: map[netip.Addr]*OE{}}
 			mk := func(addr netip.Addr, key crypto.Signer) (*OE, *fake.Dataplane) {
 				dp := fake.New(time.Now)

@@ -38,14 +38,14 @@ func hubOE(t *testing.T, h *hub, addr netip.Addr, key crypto.Signer, dns KeySour
 func TestOneLookupPerNegotiation(t *testing.T) {
 	c1, c2 := netip.MustParseAddr("198.18.0.21"), netip.MustParseAddr("198.18.0.22")
 	keyA, keyB, keyD := oetest.NewKey(t), oetest.NewKey(t), oetest.NewKey(t)
-	publish := func(dns *fakeDNS) {
-		dns.publish(dnskey.AddrID(addrA), dnskey.Gateway{}, keyA.Public())
-		dns.publish(dnskey.AddrID(addrB), dnskey.Gateway{}, keyB.Public())
+	publish := func(dns *oetest.DNS) {
+		dns.Publish(dnskey.AddrID(addrA), dnskey.Gateway{}, keyA.Public())
+		dns.Publish(dnskey.AddrID(addrB), dnskey.Gateway{}, keyB.Public())
 		// D is c1's and c2's gateway, and publishes no key of its own.
-		dns.publish(dnskey.AddrID(c1), dnskey.Gateway{Kind: dnskey.GatewayAddr, Addr: addrD}, keyD.Public())
-		dns.publish(dnskey.AddrID(c2), dnskey.Gateway{Kind: dnskey.GatewayAddr, Addr: addrD}, keyD.Public())
+		dns.Publish(dnskey.AddrID(c1), dnskey.Gateway{Kind: dnskey.GatewayAddr, Addr: addrD}, keyD.Public())
+		dns.Publish(dnskey.AddrID(c2), dnskey.Gateway{Kind: dnskey.GatewayAddr, Addr: addrD}, keyD.Public())
 	}
-	dnsA, dnsPeers := newFakeDNS(), newFakeDNS() // A's look-ups counted apart
+	dnsA, dnsPeers := oetest.NewDNS(), oetest.NewDNS() // A's look-ups counted apart
 	publish(dnsA)
 	publish(dnsPeers)
 	h := &hub{m: map[netip.Addr]*OE{}}
@@ -61,7 +61,7 @@ func TestOneLookupPerNegotiation(t *testing.T) {
 	if err := a.Up(ctx, addrA, addrB); err != nil {
 		t.Fatalf("A to B: %v", err)
 	}
-	if n := dnsA.lookupsOf(dnskey.AddrID(addrB)); n != 1 {
+	if n := dnsA.LookupsOf(dnskey.AddrID(addrB)); n != 1 {
 		t.Errorf("A looked B's key up %d times for one negotiation, want 1", n)
 	}
 
@@ -75,15 +75,15 @@ func TestOneLookupPerNegotiation(t *testing.T) {
 		}
 	}
 	for _, c := range []netip.Addr{c1, c2} {
-		if n := dnsA.lookupsOf(dnskey.AddrID(c)); n != 1 {
+		if n := dnsA.LookupsOf(dnskey.AddrID(c)); n != 1 {
 			t.Errorf("A looked %s's key up %d times for one negotiation, want 1", c, n)
 		}
 	}
-	if n := dnsA.lookupsOf(dnskey.AddrID(addrD)); n != 0 {
+	if n := dnsA.LookupsOf(dnskey.AddrID(addrD)); n != 0 {
 		t.Errorf("A looked the gateway's own name up %d times; its key comes from the clients' records", n)
 	}
-	if dnsA.lookups != 3 {
-		t.Errorf("A made %d DNS look-ups for three negotiations, want 3", dnsA.lookups)
+	if dnsA.Lookups() != 3 {
+		t.Errorf("A made %d DNS look-ups for three negotiations, want 3", dnsA.Lookups())
 	}
 	if n := len(a.Engine().SAs()); n != 3 {
 		t.Errorf("A holds %d IKE SAs, want 3 (with B, and with D for c1 and for c2)", n)
@@ -96,10 +96,10 @@ func TestOneLookupPerNegotiation(t *testing.T) {
 func TestGatewayWrongKey(t *testing.T) {
 	c1 := netip.MustParseAddr("198.18.0.21")
 	keyA, keyD := oetest.NewKey(t), oetest.NewKey(t)
-	dns := newFakeDNS()
-	dns.publish(dnskey.AddrID(addrA), dnskey.Gateway{}, keyA.Public())
-	dns.publish(dnskey.AddrID(c1), dnskey.Gateway{Kind: dnskey.GatewayAddr, Addr: addrD}, oetest.NewKey(t).Public())
-	dns.publish(dnskey.AddrID(addrD), dnskey.Gateway{}, keyD.Public()) // D's own key must not be asked for
+	dns := oetest.NewDNS()
+	dns.Publish(dnskey.AddrID(addrA), dnskey.Gateway{}, keyA.Public())
+	dns.Publish(dnskey.AddrID(c1), dnskey.Gateway{Kind: dnskey.GatewayAddr, Addr: addrD}, oetest.NewKey(t).Public())
+	dns.Publish(dnskey.AddrID(addrD), dnskey.Gateway{}, keyD.Public()) // D's own key must not be asked for
 	h := &hub{m: map[netip.Addr]*OE{}}
 	a := hubOE(t, h, addrA, keyA, dns, fake.New(time.Now), Config{NullAuth: NullOff})
 	d := hubOE(t, h, addrD, keyD, dns, fake.New(time.Now), Config{GatewayFor: []netip.Prefix{netip.PrefixFrom(c1, 32)}})
@@ -118,7 +118,7 @@ func TestGatewayWrongKey(t *testing.T) {
 	if ne.Result != ResultDrop || ne.Group.String() != "private" || ne.Gateway != addrD || ne.Target != c1 {
 		t.Errorf("outcome %+v, want drop in group private through gateway %s", ne.Outcome, addrD)
 	}
-	if n := dns.lookupsOf(dnskey.AddrID(addrD)); n != 0 {
+	if n := dns.LookupsOf(dnskey.AddrID(addrD)); n != 0 {
 		t.Errorf("A looked the gateway's own key up %d times", n)
 	}
 	if f := a.Stats().Failures["ike-error"]; f != 1 {
@@ -142,9 +142,9 @@ func TestUpTypedErrors(t *testing.T) {
 		{"DNS failure", "private", errors.Join(dnskey.ErrDNSFailure, dnsDown), ResultDrop, []error{dnskey.ErrDNSFailure, dnsDown}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dns := newFakeDNS()
+			dns := oetest.NewDNS()
 			if tc.fail != nil {
-				dns.fail[dnskey.AddrID(addrD)] = tc.fail
+				dns.Fail(dnskey.AddrID(addrD), tc.fail)
 			}
 			o, _ := newTestOE(t, Config{NullAuth: NullOff}, dns, nil, oetest.NewKey(t))
 			ctx := context.Background()
@@ -171,7 +171,7 @@ func TestUpTypedErrors(t *testing.T) {
 func TestUpRefusesNoOEGroups(t *testing.T) {
 	for _, g := range []string{"clear", "block"} {
 		t.Run(g, func(t *testing.T) {
-			dns := newFakeDNS()
+			dns := oetest.NewDNS()
 			o, _ := newTestOE(t, Config{NullAuth: NullOff}, dns, nil, oetest.NewKey(t))
 			ctx := context.Background()
 			o.SetPolicy(ctx, oetest.MustPolicy(t, map[string]string{g: "198.18.0.0/24\n"}))
@@ -182,7 +182,7 @@ func TestUpRefusesNoOEGroups(t *testing.T) {
 			if !strings.Contains(err.Error(), addrD.String()) || !strings.Contains(err.Error(), g) {
 				t.Errorf("Up's error %q names neither the destination nor its group", err)
 			}
-			if n := dns.lookupsOf(dnskey.AddrID(addrD)); n != 0 {
+			if n := dns.LookupsOf(dnskey.AddrID(addrD)); n != 0 {
 				t.Errorf("%d DNS look-ups for a destination in %s, want none", n, g)
 			}
 		})
@@ -213,9 +213,9 @@ func (b *blockingDataplane) AllocSPI(ctx context.Context, src, dst netip.Addr) (
 // plane calls run under, with the stop's cause; Up's error holds it.
 func TestStopReachesAllocSPI(t *testing.T) {
 	keyA, keyB := oetest.NewKey(t), oetest.NewKey(t)
-	dns := newFakeDNS()
-	dns.publish(dnskey.AddrID(addrA), dnskey.Gateway{}, keyA.Public())
-	dns.publish(dnskey.AddrID(addrB), dnskey.Gateway{}, keyB.Public())
+	dns := oetest.NewDNS()
+	dns.Publish(dnskey.AddrID(addrA), dnskey.Gateway{}, keyA.Public())
+	dns.Publish(dnskey.AddrID(addrB), dnskey.Gateway{}, keyB.Public())
 	dp := &blockingDataplane{Dataplane: fake.New(time.Now), entered: make(chan struct{})}
 	h := &hub{m: map[netip.Addr]*OE{}}
 	a := hubOE(t, h, addrA, keyA, dns, dp, Config{NullAuth: NullOff, NegotiationTimeout: time.Minute})

@@ -40,10 +40,11 @@ func unsignedPair(t *testing.T, delayA, delayB time.Duration, toB *pipe, toA int
 }) (a, b *OE, dpA, dpB *fake.Dataplane) {
 	t.Helper()
 	keyA, keyB := oetest.NewKey(t), oetest.NewKey(t)
-	dnsA, dnsB := newFakeDNS(), newFakeDNS()
-	dnsA.delay, dnsB.delay = delayA, delayB
-	dnsA.fail[dnskey.AddrID(addrB)] = fmt.Errorf("dnskey: %s: %w", addrB, dnskey.ErrInsecure)
-	dnsB.publish(dnskey.AddrID(addrA), dnskey.Gateway{}, keyA.Public())
+	dnsA, dnsB := oetest.NewDNS(), oetest.NewDNS()
+	dnsA.SetDelay(delayA)
+	dnsB.SetDelay(delayB)
+	dnsA.Fail(dnskey.AddrID(addrB), fmt.Errorf("dnskey: %s: %w", addrB, dnskey.ErrInsecure))
+	dnsB.Publish(dnskey.AddrID(addrA), dnskey.Gateway{}, keyA.Public())
 	mk := func(dns KeySource, key crypto.Signer, s ike.Sender) (*OE, *fake.Dataplane) {
 		dp := fake.New(time.Now)
 		o, err := New(Config{}, dp, dns, ike.EngineConfig{Credentials: ike.Credentials{Signer: key}, Sender: s, GiveUp: 3 * time.Second})

@@ -29,8 +29,8 @@ func TestPolicyChangeStopsNegotiation(t *testing.T) {
 		{"private-or-clear", 0, false},
 	} {
 		t.Run(tc.now, func(t *testing.T) {
-			dns := newFakeDNS()
-			dns.delay = 3 * time.Second // longer than the test waits for the stop
+			dns := oetest.NewDNS()
+			dns.SetDelay(3 * time.Second) // longer than the test waits for the stop
 			o, dp := newTestOE(t, Config{NullAuth: NullOff, NegotiationTimeout: time.Minute}, dns, nil, oetest.NewKey(t))
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
@@ -81,8 +81,8 @@ func TestNegotiationPassNeverForPrivate(t *testing.T) {
 		pass  bool
 	}{{"private-or-clear", kernel.GroupPrivateOrClear, true}, {"private", kernel.GroupPrivate, false}} {
 		t.Run(tc.group, func(t *testing.T) {
-			dns := newFakeDNS()
-			dns.delay = 3 * time.Second // still negotiating while the test looks
+			dns := oetest.NewDNS()
+			dns.SetDelay(3 * time.Second) // still negotiating while the test looks
 			o, dp := newTestOE(t, Config{NullAuth: NullOff, NegotiationShunt: kernel.ShuntPass}, dns, nil, oetest.NewKey(t))
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
@@ -116,8 +116,8 @@ func TestNegotiationPassNeverForPrivate(t *testing.T) {
 // shunt after). It passes at once, with no look-up and no IKE.
 func TestAcquireBehindUsPasses(t *testing.T) {
 	gw, client := addrA, netip.MustParseAddr("198.18.1.10")
-	dns := newFakeDNS()
-	dns.publish(dnskey.AddrID(client), dnskey.Gateway{Kind: dnskey.GatewayAddr, Addr: gw}, oetest.NewKey(t).Public())
+	dns := oetest.NewDNS()
+	dns.Publish(dnskey.AddrID(client), dnskey.Gateway{Kind: dnskey.GatewayAddr, Addr: gw}, oetest.NewKey(t).Public())
 	sent := &countingSender{}
 	o, dp := newTestOE(t, Config{GatewayFor: []netip.Prefix{netip.MustParsePrefix("198.18.1.0/24")}}, dns, sent, oetest.NewKey(t))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -132,9 +132,7 @@ func TestAcquireBehindUsPasses(t *testing.T) {
 	if s.Kind != kernel.ShuntPass || !strings.Contains(s.Reason, "gateway_for") {
 		t.Errorf("shunt %v %q, want pass naming oe.gateway_for", s.Kind, s.Reason)
 	}
-	dns.mu.Lock()
-	lookups := dns.lookups
-	dns.mu.Unlock()
+	lookups := dns.Lookups()
 	if lookups != 0 || sent.n != 0 {
 		t.Errorf("%d DNS look-ups and %d IKE packets for our own client, want none", lookups, sent.n)
 	}

@@ -22,7 +22,7 @@ var (
 )
 
 func TestSetPolicyUpdatesOnlyChangedTraps(t *testing.T) {
-	o, dp := newTestOE(t, Config{}, newFakeDNS(), nil, oetest.NewKey(t))
+	o, dp := newTestOE(t, Config{}, oetest.NewDNS(), nil, oetest.NewKey(t))
 	ctx := context.Background()
 	p1 := oetest.MustPolicy(t, map[string]string{"private-or-clear": "198.18.0.0/24\n", "clear": "198.18.0.53\n", "block": "2001:db8:bad::/48\n"})
 	if _, err := o.SetPolicy(ctx, p1); err != nil {
@@ -60,7 +60,7 @@ func TestSetPolicyUpdatesOnlyChangedTraps(t *testing.T) {
 }
 
 func TestNoKeyFallsBackToClearWithoutIKE(t *testing.T) {
-	dns := newFakeDNS()
+	dns := oetest.NewDNS()
 	sent := &countingSender{}
 	o, dp := newTestOE(t, Config{NullAuth: NullOff}, dns, sent, oetest.NewKey(t))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -83,7 +83,7 @@ func TestNoKeyFallsBackToClearWithoutIKE(t *testing.T) {
 }
 
 func TestPrivateNoKeyDrops(t *testing.T) {
-	o, dp := newTestOE(t, Config{NullAuth: NullOff, ShuntLifetime: time.Minute}, newFakeDNS(), nil, oetest.NewKey(t))
+	o, dp := newTestOE(t, Config{NullAuth: NullOff, ShuntLifetime: time.Minute}, oetest.NewDNS(), nil, oetest.NewKey(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	o.SetPolicy(ctx, oetest.MustPolicy(t, map[string]string{"private": "198.18.0.0/24\n"}))
@@ -96,8 +96,8 @@ func TestPrivateNoKeyDrops(t *testing.T) {
 }
 
 func TestDNSFailureAppliesFailurePolicy(t *testing.T) {
-	dns := newFakeDNS()
-	dns.fail[dnskey.AddrID(addrD)] = errors.Join(dnskey.ErrDNSFailure, errors.New("timeout"))
+	dns := oetest.NewDNS()
+	dns.Fail(dnskey.AddrID(addrD), errors.Join(dnskey.ErrDNSFailure, errors.New("timeout")))
 	o, dp := newTestOE(t, Config{}, dns, nil, oetest.NewKey(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -114,7 +114,7 @@ func TestDNSFailureAppliesFailurePolicy(t *testing.T) {
 }
 
 func TestAcquireForNonInitiatingGroupShunts(t *testing.T) {
-	o, dp := newTestOE(t, Config{}, newFakeDNS(), nil, oetest.NewKey(t))
+	o, dp := newTestOE(t, Config{}, oetest.NewDNS(), nil, oetest.NewKey(t))
 	ctx := context.Background()
 	o.SetPolicy(ctx, oetest.MustPolicy(t, map[string]string{"block": "198.18.0.4\n", "clear": "198.18.0.2\n"}))
 	o.onAcquire(ctx, kernel.Acquire{Flow: kernel.Flow{Src: addrA, Dst: addrD}})
@@ -128,10 +128,10 @@ func TestAcquireForNonInitiatingGroupShunts(t *testing.T) {
 }
 
 func TestResponderPolicy(t *testing.T) {
-	dns := newFakeDNS()
+	dns := oetest.NewDNS()
 	gw := netip.MustParseAddr("198.18.0.5")
 	client := netip.MustParseAddr("198.18.1.10")
-	dns.publish(dnskey.AddrID(client), dnskey.Gateway{Kind: dnskey.GatewayAddr, Addr: gw}, oetest.NewKey(t).Public())
+	dns.Publish(dnskey.AddrID(client), dnskey.Gateway{Kind: dnskey.GatewayAddr, Addr: gw}, oetest.NewKey(t).Public())
 	o, _ := newTestOE(t, Config{NullAuth: NullOff}, dns, nil, oetest.NewKey(t))
 	ctx := context.Background()
 	o.SetPolicy(ctx, oetest.MustPolicy(t, map[string]string{
@@ -185,10 +185,10 @@ func TestResponderPolicy(t *testing.T) {
 }
 
 func TestPeerKeys(t *testing.T) {
-	dns := newFakeDNS()
+	dns := oetest.NewDNS()
 	own, other := oetest.NewKey(t), oetest.NewKey(t)
-	dns.publish(dnskey.AddrID(addrB), dnskey.Gateway{}, own.Public())
-	dns.publish(dnskey.AddrID(addrB), dnskey.Gateway{Kind: dnskey.GatewayAddr, Addr: addrD}, other.Public())
+	dns.Publish(dnskey.AddrID(addrB), dnskey.Gateway{}, own.Public())
+	dns.Publish(dnskey.AddrID(addrB), dnskey.Gateway{Kind: dnskey.GatewayAddr, Addr: addrD}, other.Public())
 	o, _ := newTestOE(t, Config{}, dns, nil, oetest.NewKey(t))
 	keys, err := o.PeerKeys(context.Background(), ike.AddrIdentity(addrB), addrB)
 	if err != nil || len(keys) != 1 || !own.Public().(ed25519.PublicKey).Equal(keys[0]) {

@@ -45,10 +45,10 @@ func (p cuttablePort) Send(pkt []byte, local, remote netip.AddrPort) error {
 func probePair(t *testing.T, probe, answer time.Duration) (a, b *OE, dpB *fake.Dataplane, net *cuttable) {
 	t.Helper()
 	net = &cuttable{m: map[netip.Addr]*OE{}, cut: map[netip.Addr]bool{}}
-	dns := newFakeDNS()
+	dns := oetest.NewDNS()
 	keyA, keyB := oetest.NewKey(t), oetest.NewKey(t)
-	dns.publish(dnskey.AddrID(addrA), dnskey.Gateway{}, keyA.Public())
-	dns.publish(dnskey.AddrID(addrB), dnskey.Gateway{}, keyB.Public())
+	dns.Publish(dnskey.AddrID(addrA), dnskey.Gateway{}, keyA.Public())
+	dns.Publish(dnskey.AddrID(addrB), dnskey.Gateway{}, keyB.Public())
 	mk := func(cfg Config, key crypto.Signer) (*OE, *fake.Dataplane) {
 		dp := fake.New(time.Now)
 		o, err := New(cfg, dp, dns, ike.EngineConfig{Credentials: ike.Credentials{Signer: key}, Sender: cuttablePort{net}, GiveUp: 2 * time.Second})

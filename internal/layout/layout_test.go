@@ -47,7 +47,7 @@ var rules = []struct {
 	{"oe/dispatch", []string{"policygroups/...", "dnskey/...", "ike/...", "kernel", "kernel/...", "oe", "oe/conn", "oe/tunnel", "internal/clock"},
 		[]string{"oe/internal/oetest"}},
 	// The test helpers that oe, oe/conn and oe/dispatch share.
-	{"oe/internal/oetest", []string{"policygroups/...", "kernel", "kernel/..."}, nil},
+	{"oe/internal/oetest", []string{"policygroups/...", "dnskey/...", "kernel", "kernel/..."}, nil},
 	{"oe/...", []string{"policygroups/...", "dnskey/...", "ike/...", "kernel", "kernel/...", "internal/clock"}, nil},
 	// The CLI shows the daemon's replies through internal/control only;
 	// the domain packages it imports serve its offline tools (probe,

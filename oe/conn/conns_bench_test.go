@@ -15,7 +15,7 @@ import (
 // BenchmarkConnForDst is the conn lookup every acquire and `policy
 // explain` makes, with 200 routed conns beside a policy.
 func BenchmarkConnForDst(b *testing.B) {
-	o, _ := newTestStack(&testing.T{}, oe.Config{}, newFakeDNS(), nil, oetest.NewKey(&testing.T{}))
+	o, _ := newTestStack(&testing.T{}, oe.Config{}, oetest.NewDNS(), nil, oetest.NewKey(&testing.T{}))
 	ctx := context.Background()
 	o.OE().SetPolicy(ctx, oetest.MustPolicy(&testing.T{}, map[string]string{"private-or-clear": "10.0.0.0/8\n"}))
 	for i := range 200 {
@@ -36,7 +36,7 @@ func BenchmarkConnForDst(b *testing.B) {
 
 // BenchmarkConnsForPeer is the responder's search for a peer's conns.
 func BenchmarkConnsForPeer(b *testing.B) {
-	o, _ := newTestStack(&testing.T{}, oe.Config{}, newFakeDNS(), nil, oetest.NewKey(&testing.T{}))
+	o, _ := newTestStack(&testing.T{}, oe.Config{}, oetest.NewDNS(), nil, oetest.NewKey(&testing.T{}))
 	ctx := context.Background()
 	for i := range 200 {
 		o.Conns().Add(ctx, conn.Conn{Mode: ike.ModeTunnel, Name: fmt.Sprintf("rw%d", i), Local: gwA, RemoteID: ike.FQDNIdentity(fmt.Sprintf("rw%d.example", i)),

@@ -29,7 +29,7 @@ var (
 )
 
 func TestConnMostSpecificWins(t *testing.T) {
-	o, dp := newTestStack(t, oe.Config{}, newFakeDNS(), nil, oetest.NewKey(t))
+	o, dp := newTestStack(t, oe.Config{}, oetest.NewDNS(), nil, oetest.NewKey(t))
 	ctx := context.Background()
 	o.OE().SetPolicy(ctx, oetest.MustPolicy(t, map[string]string{"private-or-clear": "10.0.0.0/8\n", "clear": "10.2.3.0/24\n"}))
 	if err := o.Conns().Add(ctx, conn.Conn{Mode: ike.ModeTunnel, Name: "office", Local: gwA, Remote: gwB, LocalSubnets: []netip.Prefix{netA},
@@ -87,7 +87,7 @@ func TestConnMostSpecificWins(t *testing.T) {
 }
 
 func TestConnAcquireFromOutsideLocalSubnets(t *testing.T) {
-	o, dp := newTestStack(t, oe.Config{}, newFakeDNS(), nil, oetest.NewKey(t))
+	o, dp := newTestStack(t, oe.Config{}, oetest.NewDNS(), nil, oetest.NewKey(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	o.Conns().Add(ctx, conn.Conn{Mode: ike.ModeTunnel, Name: "office", Local: gwA, Remote: gwB, LocalSubnets: []netip.Prefix{netA},
@@ -104,7 +104,7 @@ func TestConnAcquireFromOutsideLocalSubnets(t *testing.T) {
 }
 
 func TestConnResponderDecisions(t *testing.T) {
-	o, _ := newTestStack(t, oe.Config{}, newFakeDNS(), nil, oetest.NewKey(t))
+	o, _ := newTestStack(t, oe.Config{}, oetest.NewDNS(), nil, oetest.NewKey(t))
 	ctx := context.Background()
 	o.OE().SetPolicy(ctx, oetest.MustPolicy(t, map[string]string{"clear-or-private": "0.0.0.0/0\n"}))
 	o.Conns().Add(ctx, conn.Conn{Mode: ike.ModeTunnel, Name: "office", Local: gwA, Remote: gwB, LocalSubnets: []netip.Prefix{netA},
@@ -230,7 +230,7 @@ func TestConnKeyingTriesGiveUp(t *testing.T) {
 }
 
 func TestUpdownFailureNamesTheCommand(t *testing.T) {
-	o, _ := newTestStack(t, oe.Config{}, newFakeDNS(), nil, oetest.NewKey(t))
+	o, _ := newTestStack(t, oe.Config{}, oetest.NewDNS(), nil, oetest.NewKey(t))
 	dir := t.TempDir()
 	script := filepath.Join(dir, "fail updown")
 	os.WriteFile(script, []byte("#!/bin/sh\necho route add failed: no such device >&2\nexit 3\n"), 0o755)

@@ -1,58 +1,19 @@
 package conn_test
 
 import (
-	"context"
 	"crypto"
 	"errors"
-	"fmt"
 	"net/netip"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/oemesh/oemesh/dnskey"
 	"github.com/oemesh/oemesh/ike"
 	"github.com/oemesh/oemesh/kernel/fake"
 	"github.com/oemesh/oemesh/oe"
 	"github.com/oemesh/oemesh/oe/dispatch"
+	"github.com/oemesh/oemesh/oe/internal/oetest"
 )
-
-// fakeDNS answers key look-ups from a map; unknown IDs have no key.
-type fakeDNS struct {
-	mu   sync.Mutex
-	keys map[dnskey.ID][]dnskey.PeerKey
-}
-
-func newFakeDNS() *fakeDNS { return &fakeDNS{keys: map[dnskey.ID][]dnskey.PeerKey{}} }
-
-func (f *fakeDNS) Lookup(_ context.Context, id dnskey.ID) (dnskey.Result, error) {
-	f.mu.Lock()
-	keys := f.keys[id]
-	f.mu.Unlock()
-	if len(keys) == 0 {
-		return dnskey.Result{ID: id}, fmt.Errorf("%s: NXDOMAIN: %w", id, dnskey.ErrNoKey)
-	}
-	return dnskey.Result{ID: id, Keys: keys}, nil
-}
-
-func (f *fakeDNS) Authorizes(ctx context.Context, client, gateway dnskey.ID) (bool, error) {
-	res, err := f.Lookup(ctx, client)
-	if err != nil {
-		return false, err
-	}
-	for _, k := range res.Keys {
-		if k.Gateway.Kind == dnskey.GatewayAddr && gateway.Addr == k.Gateway.Addr {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
-// discard is a Sender that loses every packet (no peer answers).
-type discard struct{}
-
-func (discard) Send([]byte, netip.AddrPort, netip.AddrPort) error { return nil }
 
 // newTestStack is OE and conns behind a dispatcher, over a fake data plane
 // and fake DNS, with an engine whose packets go to sender.
@@ -60,7 +21,7 @@ func newTestStack(t testing.TB, cfg oe.Config, dns oe.KeySource, sender ike.Send
 	t.Helper()
 	dp := fake.New(time.Now)
 	if sender == nil {
-		sender = discard{}
+		sender = oetest.Discard{}
 	}
 	d, err := dispatch.New(dispatch.Config{OE: cfg}, dp, dns, ike.EngineConfig{
 		Credentials: ike.Credentials{Signer: key},
@@ -79,7 +40,7 @@ func newPSKStack(t testing.TB, id ike.Identity, sender ike.Sender) (*dispatch.Di
 	t.Helper()
 	psk := func(ike.Identity) []byte { return pskKey }
 	dp := fake.New(time.Now)
-	d, err := dispatch.New(dispatch.Config{}, dp, newFakeDNS(), ike.EngineConfig{
+	d, err := dispatch.New(dispatch.Config{}, dp, oetest.NewDNS(), ike.EngineConfig{
 		Credentials: ike.Credentials{ID: id, PSK: psk}, Sender: sender, GiveUp: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)

@@ -3,13 +3,11 @@ package dispatch_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/netip"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/oemesh/oemesh/dnskey"
 	"github.com/oemesh/oemesh/ike"
 	"github.com/oemesh/oemesh/kernel"
 	"github.com/oemesh/oemesh/kernel/fake"
@@ -26,15 +24,6 @@ var (
 	netB   = netip.MustParsePrefix("10.2.0.0/16")
 	pskKey = []byte("a shared secret of some length")
 )
-
-// noKeys is DNS without a single key.
-type noKeys struct{}
-
-func (noKeys) Lookup(_ context.Context, id dnskey.ID) (dnskey.Result, error) {
-	return dnskey.Result{ID: id}, fmt.Errorf("%s: NXDOMAIN: %w", id, dnskey.ErrNoKey)
-}
-
-func (noKeys) Authorizes(context.Context, dnskey.ID, dnskey.ID) (bool, error) { return false, nil }
 
 // pipe delivers one engine's packets to another's, as UDP would.
 type pipe struct {
@@ -54,7 +43,7 @@ func (p *pipe) Send(pkt []byte, local, remote netip.AddrPort) error {
 func stack(t *testing.T, cfg oe.Config, sender ike.Sender) (*dispatch.Dispatcher, *fake.Dataplane) {
 	t.Helper()
 	dp := fake.New(time.Now)
-	d, err := dispatch.New(dispatch.Config{OE: cfg}, dp, noKeys{}, ike.EngineConfig{
+	d, err := dispatch.New(dispatch.Config{OE: cfg}, dp, oetest.NewDNS(), ike.EngineConfig{
 		Credentials: ike.Credentials{PSK: func(ike.Identity) []byte { return pskKey }}, Sender: sender, GiveUp: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
