@@ -2,7 +2,9 @@ package ike
 
 import (
 	"context"
+	"crypto"
 	"errors"
+	"fmt"
 	"net/netip"
 	"sync"
 	"testing"
@@ -104,6 +106,40 @@ func TestAbandonAfterAuthAnswered(t *testing.T) {
 	if a.inst.installs != 0 {
 		t.Errorf("A installed %d CHILD SAs after giving up", a.inst.installs)
 	}
+}
+
+// TestAbandonWhileKeysFail: A's caller gives up while A waits for B's key
+// through the initiation's own PeerKeys, which then fails with the
+// caller's context. That failure is the abandonment, not a verification
+// failure of B: A stays in AUTH_SENT until Initiate's caller abandons, B
+// hears a Delete, and Initiate says the context ended. (Which of the two
+// ran first used to decide the path: an e2e test saw both.)
+func TestAbandonWhileKeysFail(t *testing.T) {
+	n, a, b := newPair(t, nil, nil, nil)
+	var slow heldSpawn
+	a.e.spawn = slow.spawn
+	ctx, cancel := context.WithCancel(context.Background())
+	keys := func(ctx context.Context) ([]crypto.PublicKey, error) {
+		<-ctx.Done()
+		return nil, fmt.Errorf("key for B: %w", context.Cause(ctx))
+	}
+	in, sa, err := a.e.startInitiate(ctx, InitiateOptions{Mode: ModeTunnel, Remote: netip.AddrPortFrom(b.addr, 500), Local: a.addr,
+		Auth: AuthKindPubkey, PeerKeys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.run(func() bool { return b.inst.count() == 1 && slow.n() == 1 }, time.Minute)
+	cancel()
+	slow.release() // the key look-up ends with the caller's context
+	if st := saState(sa); st != stAuthSent {
+		t.Fatalf("after the caller's context ended and the key look-up failed with it, A is in %v, want AUTH_SENT until the caller abandons", st)
+	}
+	_, err = sa.awaitInitiate(ctx, in)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Initiate: %v, want context.Canceled", err)
+	}
+	n.advance(5 * time.Second)
+	checkGone(t, a, b)
 }
 
 // TestAbandonBeforeAuthAnswered: A gives up while B is still looking up

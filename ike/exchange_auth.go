@@ -139,6 +139,13 @@ func (sa *ikeSA) lookupKeys(a *wire.Auth, id Identity, then func(peerKeys)) {
 			if sa.state == stDead {
 				return
 			}
+			if in := sa.init; in != nil && in.ctx == ctx && ctx.Err() != nil {
+				// Our caller gave up while we waited for the keys, and the
+				// look-up ended with its context: that is an abandonment,
+				// which awaitInitiate carries out (abandon.go: B hears a
+				// Delete), not a verification failure of the peer.
+				return
+			}
 			then(peerKeys{keys: keys, err: err})
 		})
 	})
