@@ -150,3 +150,50 @@ func TestStrongSwan6ToRespondMLKEM(t *testing.T) {
 		}
 	}
 }
+
+// oemesh probe --rekey → strongSwan 6.1 with ML-KEM-768 alone: a CHILD SA rekey with
+// ML-KEM-768 as PFS and an IKE SA rekey with ML-KEM-768, both in CREATE_CHILD_SA (no
+// IKE_FOLLOWUP_KE: there is no additional key exchange), then the Delete of the new IKE SA.
+func TestProbeRekeyStrongSwan6MLKEM(t *testing.T) {
+	in := peers.RequireStrongSwan6(t)
+	oemesh(t)
+	t.Parallel()
+	a := ed25519Case(t)
+	c := mlkemCases[0]
+	esp := c.p.esp + "-mlkem768"
+	net := netnstest.NewPair(t, "pqkk")
+	conn := sswConn("k", a, net.B4.String(), net.A4.String(), c.p)
+	conn.Children[0].ESPProposals = []string{esp}
+	ssw := peers.StartStrongSwan(t, in, net.B.Name, peers.StrongSwanConfig{Version: peers.StrongSwan6, Conns: []peers.StrongSwanConn{conn}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r := runProbe(t, ctx, net.A, append([]string{net.B4.String(), "--id", net.A4.String(), "--peer-id", net.B4.String(),
+		"--ike", c.p.ike, "--esp", esp, "--rekey", "--local-port", "500", "--local-natt-port", "4500", "--timeout", "5s"}, a.flags...)...)
+	checkProbe(t, r, a, c.p, net.B4.String())
+	rk := r.Report.Rekeys
+	if len(rk) != 2 || rk[0].What != "child" || rk[1].What != "ike" || rk[0].Error != "" || rk[1].Error != "" {
+		t.Fatalf("rekeys %+v; want a CHILD SA rekey and an IKE SA rekey, both done\n%s", rk, r)
+	}
+	if rk[0].PFS != c.p.dh || rk[0].Child == nil || rk[0].Child.PFS != c.p.dh || rk[0].Child.SPIIn == r.Report.Child.SPIIn {
+		t.Errorf("CHILD SA rekey %+v; want a new SA with PFS %s", rk[0], c.p.dh)
+	}
+	if rk[1].IKE == nil || rk[1].IKE.SPIi == "" {
+		t.Errorf("IKE SA rekey %+v; want the new IKE SA", rk[1])
+	}
+	for _, re := range []string{
+		`parsed CREATE_CHILD_SA request \d+ \[ N\(REKEY_SA\) SA No KE TSi TSr \]`, // CHILD SA rekey with PFS
+		`CHILD_SA host\{2\} established with SPIs`,
+		`IKE_SA k\[2\] rekeyed between`,
+		`received DELETE for IKE_SA k\[2\]`,
+	} {
+		if _, err := ssw.Log.WaitFrom(ctx, 0, regexp.MustCompile(re)); err != nil {
+			t.Error(err)
+		}
+	}
+	if l := ssw.Log.LinesFrom(0, regexp.MustCompile(`IKE_FOLLOWUP_KE|IKE_INTERMEDIATE`)); len(l) > 0 {
+		t.Errorf("ML-KEM alone used RFC 9370 exchanges: %q", l)
+	}
+	if err := waitNoSA(ctx, ssw); err != nil {
+		t.Error(err)
+	}
+}
