@@ -226,3 +226,40 @@ func TestInitiatorRefusesBadMLKEMCiphertext(t *testing.T) {
 		t.Errorf("A established %v", a.e.SAs())
 	}
 }
+
+// FuzzInitRequestMLKEM feeds IKE_SA_INIT requests to a responder that takes
+// only ML-KEM-768, seeded with a good request and ones whose KE is
+// truncated, lengthened or malformed. Whatever comes in, the engine must
+// not panic, and a good handshake must still work afterwards.
+func FuzzInitRequestMLKEM(f *testing.F) {
+	g := DHMLKEM768
+	n, a, b := newPair(f, nil, nil, onlyKE(g))
+	k, err := StartKeyExchange(g, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	ek := k.Public()
+	pol := b.e.cfg.IKE
+	build := func(spi byte, ke []byte) []byte {
+		m := &wire.Message{Header: wire.Header{SPIi: SPI{9, 9, 9, 9, 9, 9, 9, spi}, Exchange: wire.IKESAInit, Flags: wire.FlagInitiator},
+			Payloads: []wire.Payload{&wire.SA{Proposals: pol.Proposals(nil, g)}, &wire.KE{Group: g, Data: ke}, &wire.Nonce{Data: bytes.Repeat([]byte{spi}, 32)}}}
+		d, err := m.Marshal()
+		if err != nil {
+			f.Fatal(err)
+		}
+		return d
+	}
+	bad := append([]byte(nil), ek...)
+	bad[0], bad[1] = 0xff, 0xff
+	f.Add(build(1, ek))
+	f.Add(build(2, ek[:len(ek)-1]))
+	f.Add(build(3, append(append([]byte(nil), ek...), 0)))
+	f.Add(build(4, bad))
+	f.Add(build(5, nil))
+	from, to := netip.AddrPortFrom(a.addr, 500), netip.AddrPortFrom(b.addr, 500)
+	f.Fuzz(func(t *testing.T, d []byte) {
+		b.e.HandlePacket(d, to, from)
+		n.queue = n.queue[:0] // answers go nowhere
+		n.log = n.log[:0]
+	})
+}
