@@ -33,16 +33,22 @@ func BenchmarkHandshake(b *testing.B) {
 		name   string
 		signer func() crypto.Signer
 		auth   AuthKind
+		ke     DHGroup // the IKE_SA_INIT key exchange; DHNone: the default policy's
 	}{
-		{"ed25519", func() crypto.Signer { return newEd25519(b) }, AuthKindPubkey},
-		{"rsa2048", func() crypto.Signer { return rsaKey }, AuthKindPubkey},
-		{"psk", func() crypto.Signer { return newEd25519(b) }, AuthKindPSK},
-		{"null", func() crypto.Signer { return newEd25519(b) }, AuthKindNull},
+		{"ed25519", func() crypto.Signer { return newEd25519(b) }, AuthKindPubkey, DHNone},
+		{"rsa2048", func() crypto.Signer { return rsaKey }, AuthKindPubkey, DHNone},
+		{"psk", func() crypto.Signer { return newEd25519(b) }, AuthKindPSK, DHNone},
+		{"null", func() crypto.Signer { return newEd25519(b) }, AuthKindNull, DHNone},
+		{"ed25519-mlkem768", func() crypto.Signer { return newEd25519(b) }, AuthKindPubkey, DHMLKEM768},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			n, ini, resp := newPair(b, c.signer(), c.signer(), func(cfg *EngineConfig) {
 				cfg.Logger = nil
 				cfg.HalfOpenCookieThreshold = 1 << 20
+				if c.ke != DHNone {
+					cfg.IKE = DefaultIKEPolicy()
+					cfg.IKE.DH = []DHGroup{c.ke}
+				}
 			})
 			var respTime time.Duration
 			var respBytes uint64

@@ -41,14 +41,14 @@ func (sa *ikeSA) negotiateChild(m *wire.Message, pol Policy, old *childSA, ni, n
 		if ke == nil || ke.Group != sel.DH {
 			return nil, []wire.Payload{wire.InvalidKENotify(sel.DH)}, fmt.Errorf("ike: CREATE_CHILD_SA: want KE for %v", sel.DH)
 		}
-		dh, err := GenerateDH(sel.DH, e.cfg.Rand)
-		if err != nil {
+		ours, secret, err := RespondKeyExchange(sel.DH, ke.Data, e.cfg.Rand)
+		switch {
+		case errors.Is(err, ErrInvalidKE):
+			return refuse(wire.NotifyInvalidSyntax, err)
+		case err != nil:
 			return refuse(wire.NotifyNoProposalChosen, err)
 		}
-		if gir, err = dh.SharedSecret(ke.Data); err != nil {
-			return refuse(wire.NotifyInvalidSyntax, err)
-		}
-		ourKE = &wire.KE{Group: sel.DH, Data: dh.Public()}
+		gir, ourKE = secret, &wire.KE{Group: sel.DH, Data: ours}
 	}
 	ctx, cancel := sa.callCtx()
 	defer cancel()

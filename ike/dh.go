@@ -57,6 +57,9 @@ func GenerateDH(g DHGroup, rnd io.Reader) (*DHPrivate, error) {
 		x.SetBit(x, modpExponentBits-1, 1)
 		return newMODPPrivate(g, x), nil
 	}
+	if g.KEM() {
+		return nil, fmt.Errorf("ike: %v is a key encapsulation method, not a DH group: use StartKeyExchange", g)
+	}
 	return nil, fmt.Errorf("ike: DH group %v not implemented", g)
 }
 

@@ -123,11 +123,12 @@ func TestMODPValidation(t *testing.T) {
 }
 
 // TestDHGroupsImplemented: the groups the wire format gives a KE length
-// (and so calls supported) are exactly those ike has a curve or prime
-// for.
+// (and so calls supported) are exactly those ike has a curve, prime or
+// KEM for.
 func TestDHGroupsImplemented(t *testing.T) {
 	for g := DHGroup(0); g < 256; g++ {
-		if have := dhCurve(g) != nil || modpPrime(g) != nil; have != g.Supported() {
+		_, kemErr := generateKEM(g)
+		if have := dhCurve(g) != nil || modpPrime(g) != nil || kemErr == nil; have != g.Supported() {
 			t.Errorf("%v: Supported() = %v, but ike has arithmetic: %v", g, g.Supported(), have)
 		}
 	}

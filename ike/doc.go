@@ -10,8 +10,10 @@
 //   - vocabulary.go: the wire names ike's own API speaks (Identity,
 //     TrafficSelector, Proposal, Transform, ProtocolID, DHGroup,
 //     AuthMethod, SPI), re-exported as aliases
-//   - transforms.go, dh.go, modp.go: ENCR/PRF/INTEG/ESN algorithms and the
-//     DH groups' arithmetic
+//   - transforms.go, dh.go, modp.go, mlkem.go: ENCR/PRF/INTEG/ESN
+//     algorithms, the DH groups' arithmetic and ML-KEM (FIPS 203);
+//     keyexchange.go: KeyExchange, the one interface through which both
+//     roles run a DH group or a KEM
 //   - policy.go: Policy (our preferences), offers, and Select, which
 //     picks our most preferred proposal among a peer's or says why none
 //     fits; a proposal with a transform type we do not understand (RFC

@@ -133,13 +133,19 @@ func (e *Engine) handleInitRequest(pkt []byte, h wire.Header, local, remote neti
 		answer(wire.InvalidKENotify(sel.DH))
 		return
 	}
-	dh, err := GenerateDH(sel.DH, e.cfg.Rand)
+	ourKE, gir, err := RespondKeyExchange(sel.DH, ke.Data, e.cfg.Rand)
 	if err != nil {
-		e.log.Warn("ike: DH", "err", err)
-		return
-	}
-	gir, err := dh.SharedSecret(ke.Data)
-	if err != nil {
+		if !errors.Is(err, ErrInvalidKE) {
+			e.log.Warn("ike: key exchange", "method", sel.DH, "err", err)
+			return
+		}
+		if sel.DH.KEM() {
+			// draft-ietf-ipsecme-ikev2-mlkem: an encapsulation key of
+			// the wrong length or encoding is refused with
+			// INVALID_SYNTAX. A DH group's bad value is dropped, as
+			// before.
+			answer(&wire.Notify{NotifyType: wire.NotifyInvalidSyntax})
+		}
 		e.drop(DropInvalid, remote, err)
 		return
 	}
@@ -164,7 +170,7 @@ func (e *Engine) handleInitRequest(pkt []byte, h wire.Header, local, remote neti
 
 	resp := []wire.Payload{
 		&wire.SA{Proposals: []Proposal{sel.Proposal(nil)}},
-		&wire.KE{Group: sel.DH, Data: dh.Public()},
+		&wire.KE{Group: sel.DH, Data: ourKE},
 		&wire.Nonce{Data: nr},
 	}
 	for _, n := range natDetectionNotifies(sa.spii, sa.spir, local, remote) {

@@ -183,7 +183,7 @@ func pskPeer(opts InitiateOptions) Identity {
 func (sa *ikeSA) sendInit() error {
 	e, in := sa.e, sa.init
 	if sa.dh == nil || sa.dh.Group() != in.group {
-		dh, err := GenerateDH(in.group, e.cfg.Rand)
+		dh, err := StartKeyExchange(in.group, e.cfg.Rand)
 		if err != nil {
 			return err
 		}

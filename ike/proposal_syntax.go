@@ -104,6 +104,9 @@ var algKeywords = func() map[string]algKeyword {
 		"ecp512bp":     notImpl("Brainpool ECP-512"),
 		"x448":         notImpl("Curve448"),
 		"curve448":     notImpl("Curve448"),
+		"mlkem768":     {dh: DHMLKEM768},
+		"mlkem1024":    {dh: DHMLKEM1024},
+		"mlkem512":     notImpl("ML-KEM-512 (Go's crypto/mlkem has only ML-KEM-768 and ML-KEM-1024)"),
 		// extended sequence numbers (ESP)
 		"esn":   esnKW(ESNOn),
 		"noesn": esnKW(ESNOff),

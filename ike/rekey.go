@@ -155,12 +155,12 @@ func (sa *ikeSA) rekeyChildTry(spiIn uint32, pfs DHGroup, done chan error, retri
 	}
 	pol := e.cfg.ESP
 	pol.DH = nil
-	var dh *DHPrivate
+	var dh KeyExchange
 	if pfs != DHNone {
 		// Offer the other groups too: a peer that wants one of them
 		// answers INVALID_KE_PAYLOAD and we retry with it.
 		pol.DH = append([]DHGroup{pfs}, e.cfg.IKE.DH...)
-		if dh, err = GenerateDH(pfs, e.cfg.Rand); err != nil {
+		if dh, err = StartKeyExchange(pfs, e.cfg.Rand); err != nil {
 			return err
 		}
 	}
@@ -206,7 +206,7 @@ func (sa *ikeSA) rekeyChildTry(spiIn uint32, pfs DHGroup, done chan error, retri
 
 // completeChildRekey installs the new CHILD SA from the response and
 // retires the old one, resolving a simultaneous rekey by the nonce rule.
-func (sa *ikeSA) completeChildRekey(old, c *childSA, m *wire.Message, pol Policy, dh *DHPrivate, ni []byte) error {
+func (sa *ikeSA) completeChildRekey(old, c *childSA, m *wire.Message, pol Policy, dh KeyExchange, ni []byte) error {
 	if err := errorNotify(m); err != nil {
 		return err
 	}
@@ -272,13 +272,11 @@ func (sa *ikeSA) handleIKERekey(m *wire.Message, sap *wire.SA, ni, nr []byte) {
 		sa.respond(m, []wire.Payload{wire.InvalidKENotify(sel.DH)})
 		return
 	}
-	dh, err := GenerateDH(sel.DH, e.cfg.Rand)
+	ourKE, gir, err := RespondKeyExchange(sel.DH, ke.Data, e.cfg.Rand)
 	if err != nil {
-		return
-	}
-	gir, err := dh.SharedSecret(ke.Data)
-	if err != nil {
-		sa.respond(m, []wire.Payload{&wire.Notify{NotifyType: wire.NotifyInvalidSyntax}})
+		if errors.Is(err, ErrInvalidKE) {
+			sa.respond(m, []wire.Payload{&wire.Notify{NotifyType: wire.NotifyInvalidSyntax}})
+		}
 		return
 	}
 	spir, err := e.newSPI()
@@ -290,7 +288,7 @@ func (sa *ikeSA) handleIKERekey(m *wire.Message, sap *wire.SA, ni, nr []byte) {
 		sa.respond(m, []wire.Payload{&wire.Notify{NotifyType: wire.NotifyNoProposalChosen}})
 		return
 	}
-	sa.respond(m, []wire.Payload{&wire.SA{Proposals: []Proposal{sel.Proposal(spir[:])}}, &wire.Nonce{Data: nr}, &wire.KE{Group: sel.DH, Data: dh.Public()}})
+	sa.respond(m, []wire.Payload{&wire.SA{Proposals: []Proposal{sel.Proposal(spir[:])}}, &wire.Nonce{Data: nr}, &wire.KE{Group: sel.DH, Data: ourKE}})
 	e.register(n)
 	if sa.rekey != nil && sa.rekey.ours {
 		sa.rekey.peerNew, sa.rekey.peerNi, sa.rekey.peerNr = n, ni, nr
@@ -376,7 +374,7 @@ func (sa *ikeSA) rekeyIKETry(g DHGroup, done chan error, retried bool) error {
 	if err != nil {
 		return err
 	}
-	dh, err := GenerateDH(g, e.cfg.Rand)
+	dh, err := StartKeyExchange(g, e.cfg.Rand)
 	if err != nil {
 		return err
 	}
@@ -423,7 +421,7 @@ func (sa *ikeSA) rekeyIKETry(g DHGroup, done chan error, retried bool) error {
 
 // completeIKERekey builds our new IKE SA from the response, resolves a
 // simultaneous rekey by the nonce rule, and deletes the loser.
-func (sa *ikeSA) completeIKERekey(m *wire.Message, pol Policy, dh *DHPrivate, spii SPI, ni []byte) error {
+func (sa *ikeSA) completeIKERekey(m *wire.Message, pol Policy, dh KeyExchange, spii SPI, ni []byte) error {
 	e := sa.e
 	if err := errorNotify(m); err != nil {
 		return err

@@ -75,9 +75,9 @@ type ikeSA struct {
 // handshake is the part of an SA's state that authentication needs.
 type handshake struct {
 	ni, nr     []byte
-	initI      []byte // IKE_SA_INIT request as sent
-	initR      []byte // IKE_SA_INIT response as sent
-	dh         *DHPrivate
+	initI      []byte      // IKE_SA_INIT request as sent
+	initR      []byte      // IKE_SA_INIT response as sent
+	dh         KeyExchange // initiator, until the IKE_SA_INIT response
 	skpi, skpr []byte
 	hashes     []HashAlgorithm // the peer's SIGNATURE_HASH_ALGORITHMS
 	begun      uint64          // responder: the engine's sequence when IKE_SA_INIT was answered (contact.go)

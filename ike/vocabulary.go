@@ -92,10 +92,14 @@ const (
 )
 
 // DHGroup is a key exchange method (transform type 4). It is defined with
-// the KE payload; ike holds the groups' arithmetic (dh.go).
+// the KE payload; ike holds the groups' arithmetic (dh.go) and the key
+// encapsulation methods' (mlkem.go), behind one KeyExchange
+// (keyexchange.go).
 type DHGroup = wire.DHGroup
 
-// DH groups we implement (RFC 3526, RFC 5903, RFC 8031).
+// Key exchange methods: the DH groups we implement (RFC 3526, RFC 5903,
+// RFC 8031) and ML-KEM-768 and ML-KEM-1024 (FIPS 203). DHMLKEM512 is
+// refused wherever it is configured: Go's crypto/mlkem does not have it.
 const (
 	DHNone       = wire.DHNone
 	DHMODP2048   = wire.DHMODP2048
@@ -105,6 +109,9 @@ const (
 	DHECP384     = wire.DHECP384
 	DHECP521     = wire.DHECP521
 	DHCurve25519 = wire.DHCurve25519
+	DHMLKEM512   = wire.DHMLKEM512
+	DHMLKEM768   = wire.DHMLKEM768
+	DHMLKEM1024  = wire.DHMLKEM1024
 )
 
 // AuthMethod is the Auth Method of an AUTH payload.

@@ -73,7 +73,8 @@ func EncrName(id uint16, keyBits int) string {
 
 // transformIDNames holds the IANA names of the transform IDs oemesh
 // implements (RFC 7296 §3.3.2, RFC 5282, RFC 7634, RFC 3526, RFC 5903,
-// RFC 8031).
+// RFC 8031, draft-ietf-ipsecme-ikev2-mlkem), and ML-KEM-512, which it
+// refuses by name.
 var transformIDNames = map[TransformType]map[uint16]string{
 	TransformENCR: {12: "AES_CBC", 20: "AES_GCM_16", 28: "CHACHA20_POLY1305"},
 	TransformPRF: {2: "PRF_HMAC_SHA1", 5: "PRF_HMAC_SHA2_256", 6: "PRF_HMAC_SHA2_384",
@@ -81,6 +82,7 @@ var transformIDNames = map[TransformType]map[uint16]string{
 	TransformINTEG: {0: "NONE", 12: "AUTH_HMAC_SHA2_256_128", 13: "AUTH_HMAC_SHA2_384_192",
 		14: "AUTH_HMAC_SHA2_512_256"},
 	TransformDH: {0: "NONE", 14: "MODP_2048", 15: "MODP_3072", 16: "MODP_4096", 19: "ECP_256",
-		20: "ECP_384", 21: "ECP_521", 31: "CURVE25519"},
+		20: "ECP_384", 21: "ECP_521", 31: "CURVE25519", 35: "ML_KEM_512", 36: "ML_KEM_768",
+		37: "ML_KEM_1024"},
 	TransformESN: {0: "NO_ESN", 1: "ESN"},
 }

@@ -28,6 +28,9 @@ func TestTransformNames(t *testing.T) {
 		{TransformDH, 0, "NONE"},
 		{TransformDH, 14, "MODP_2048"},
 		{TransformDH, 31, "CURVE25519"},
+		{TransformDH, 35, "ML_KEM_512"},
+		{TransformDH, 36, "ML_KEM_768"},
+		{TransformDH, 37, "ML_KEM_1024"},
 		{TransformDH, 2, "DH_2"},
 		{TransformESN, 0, "NO_ESN"},
 		{TransformESN, 1, "ESN"},
@@ -60,13 +63,26 @@ func TestTransformNames(t *testing.T) {
 }
 
 // TestDHGroupLengths: the KE data length of each group we implement, and
-// none for the others.
+// none for the others. The initiator's (PublicLen) and responder's
+// (ResponseLen) are equal for a DH group; for ML-KEM they are the
+// encapsulation key's and the ciphertext's (FIPS 203 Table 3).
 func TestDHGroupLengths(t *testing.T) {
 	want := map[DHGroup]int{DHCurve25519: 32, DHECP256: 64, DHECP384: 96, DHECP521: 132,
-		DHMODP2048: 256, DHMODP3072: 384, DHMODP4096: 512}
+		DHMODP2048: 256, DHMODP3072: 384, DHMODP4096: 512, DHMLKEM768: 1184, DHMLKEM1024: 1568}
+	wantResp := map[DHGroup]int{DHMLKEM768: 1088, DHMLKEM1024: 1568}
 	for g := DHGroup(0); g < 256; g++ {
 		if got := g.PublicLen(); got != want[g] || g.Supported() != (want[g] != 0) {
 			t.Errorf("%v: PublicLen %d, Supported %v; want %d", g, got, g.Supported(), want[g])
+		}
+		wr, ok := wantResp[g]
+		if !ok {
+			wr = want[g]
+		}
+		if got := g.ResponseLen(); got != wr {
+			t.Errorf("%v: ResponseLen %d, want %d", g, got, wr)
+		}
+		if kem := g >= 35 && g <= 37; g.KEM() != kem {
+			t.Errorf("%v: KEM() = %v, want %v", g, g.KEM(), kem)
 		}
 	}
 }
