@@ -89,6 +89,10 @@ const (
 	TransformINTEG = wire.TransformINTEG
 	TransformDH    = wire.TransformDH
 	TransformESN   = wire.TransformESN
+	// ADDKE1 to ADDKE7 (RFC 9370) are types 6 to 12; TransformType.AddKE
+	// numbers them.
+	TransformADDKE1 = wire.TransformADDKE1
+	TransformADDKE7 = wire.TransformADDKE7
 )
 
 // DHGroup is a key exchange method (transform type 4). It is defined with
@@ -105,6 +109,9 @@ const (
 	DHECP384     = wire.DHECP384
 	DHECP521     = wire.DHECP521
 	DHCurve25519 = wire.DHCurve25519
+	DHMLKEM512   = wire.DHMLKEM512
+	DHMLKEM768   = wire.DHMLKEM768
+	DHMLKEM1024  = wire.DHMLKEM1024
 )
 
 // AuthMethod is the Auth Method of an AUTH payload.

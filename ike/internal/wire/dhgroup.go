@@ -13,6 +13,9 @@ const (
 	DHECP384     DHGroup = 20
 	DHECP521     DHGroup = 21
 	DHCurve25519 DHGroup = 31
+	DHMLKEM512   DHGroup = 35
+	DHMLKEM768   DHGroup = 36
+	DHMLKEM1024  DHGroup = 37
 )
 
 func (g DHGroup) String() string { return TransformIDName(TransformDH, uint16(g)) }
