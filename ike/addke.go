@@ -24,13 +24,18 @@ type offeredAddKE struct {
 }
 
 // validateAddKE refuses a policy that would run an additional key
-// exchange: without IKE_INTERMEDIATE it cannot be done.
+// exchange: for the IKE SA it needs IKE_INTERMEDIATE, for a CHILD SA
+// IKE_FOLLOWUP_KE, and the engine has neither yet.
 func (p Policy) validateAddKE() error {
+	exchange := "IKE_INTERMEDIATE (RFC 9242)"
+	if p.Protocol != ProtocolIKE {
+		exchange = "IKE_FOLLOWUP_KE (RFC 9370)"
+	}
 	for i, ms := range p.AddKE {
 		for _, m := range ms {
 			if m != DHNone {
-				return fmt.Errorf("ike: %v policy: ADDKE%d %v: additional key exchanges (RFC 9370) need IKE_INTERMEDIATE (RFC 9242), which is not implemented; only NONE (ke%d_none) is accepted",
-					p.Protocol, i+1, m, i+1)
+				return fmt.Errorf("ike: %v policy: ADDKE%d %v: additional key exchanges (RFC 9370) need %s, which is not implemented; only NONE (ke%d_none) is accepted",
+					p.Protocol, i+1, m, exchange, i+1)
 			}
 		}
 	}

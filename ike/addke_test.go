@@ -156,6 +156,11 @@ func TestPolicyAddKE(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "ADDKE1 ML_KEM_768: additional key exchanges (RFC 9370) need IKE_INTERMEDIATE (RFC 9242), which is not implemented") {
 		t.Errorf("Validate with ML-KEM-768 in ADDKE1: %v", err)
 	}
+	esp := DefaultESPPolicy()
+	esp.AddKE[1] = []DHGroup{DHNone, DHMLKEM1024}
+	if err := esp.Validate(); err == nil || !strings.Contains(err.Error(), "ESP policy: ADDKE2 ML_KEM_1024: additional key exchanges (RFC 9370) need IKE_FOLLOWUP_KE") {
+		t.Errorf("Validate with ML-KEM-1024 in an ESP ADDKE2: %v", err)
+	}
 	n, pa, pb := newPair(t, nil, nil, nil)
 	if _, err := n.initiate(pa, pb, InitiateOptions{Auth: AuthKindPubkey, IKE: p}); err == nil || !strings.Contains(err.Error(), "ike: initiate: IKE proposals: ike: IKE policy: ADDKE1 ML_KEM_768") {
 		t.Errorf("Initiate with ML-KEM-768 in ADDKE1: %v", err)

@@ -246,9 +246,9 @@ func names[T fmt.Stringer](xs []T) string {
 
 // Select picks, among the peer's proposals, the one whose best transforms
 // are most preferred by us (ENCR first, then PRF, INTEG, DH, ADDKE1 to
-// ADDKE7, ESN), and
-// within it our most preferred transform of each type. When nothing fits
-// it returns a *NoProposalChosenError saying why for each proposal.
+// ADDKE7, ESN), and within it our most preferred transform of each type.
+// When nothing fits it returns a *NoProposalChosenError saying why for
+// each proposal.
 func (p Policy) Select(offered []Proposal) (*Selection, error) {
 	var best *Selection
 	var bestScore score
