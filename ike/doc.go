@@ -16,8 +16,12 @@
 //     roles run a DH group or a KEM
 //   - policy.go: Policy (our preferences), offers, and Select, which
 //     picks our most preferred proposal among a peer's or says why none
-//     fits; a proposal with a transform type we do not understand (RFC
-//     9370's ADDKE1, say) is unacceptable as a whole (RFC 7296 §3.3.6)
+//     fits; a proposal with a transform type we do not understand (13
+//     and above) is unacceptable as a whole (RFC 7296 §3.3.6)
+//   - addke.go: RFC 9370's additional key exchanges (ADDKE1 to ADDKE7)
+//     in policies, offers and Select, and the initiator's check of the
+//     responder's choice; only NONE can be chosen until IKE_INTERMEDIATE
+//     exists (docs/pq.md)
 //   - proposal_syntax.go: strongSwan's proposal syntax, for the tools'
 //     flags and conns
 //   - keys.go: prf+, SKEYSEED, SK_* keys, CHILD SA keys, rekey SKEYSEED

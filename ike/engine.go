@@ -206,8 +206,9 @@ type InitiateOptions struct {
 	IKE, ESP Policy
 	// IKEOffer, when set, is the SA payload of IKE_SA_INIT as sent,
 	// instead of one built from IKE; the peer's choice must still fit
-	// IKE. It lets a probe offer what oemesh cannot use (see ParseOffer)
-	// to see how a peer answers.
+	// IKE. It lets a probe offer what oemesh cannot use (see ParseOffer),
+	// such as ML-KEM as an additional key exchange, to see how a peer
+	// answers; a peer choosing such a method fails the initiation.
 	IKEOffer []Proposal
 	// InitialContact asks for INITIAL_CONTACT (RFC 7296 §2.4), which
 	// the engine sends only when it holds no other IKE SA with the peer

@@ -275,6 +275,10 @@ func (sa *ikeSA) onInitResponse(m *wire.Message) {
 		sa.die(fmt.Errorf("ike: IKE_SA_INIT response carries %d proposals, want 1", len(sap.Proposals)), false)
 		return
 	}
+	if err := checkAddKEChoice(in.offer(in.group), sap.Proposals[0]); err != nil {
+		sa.die(fmt.Errorf("ike: IKE_SA_INIT: %w", err), false)
+		return
+	}
 	sel, err := in.ike.Select(sap.Proposals)
 	if err != nil {
 		sa.die(fmt.Errorf("ike: IKE_SA_INIT: peer chose a proposal we did not offer: %w", err), false)

@@ -206,7 +206,7 @@ func TestMLKEMProposalKeywords(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(specs[0].AddKE) != 1 || specs[0].AddKE[0].ID != uint16(g) || len(specs[0].DH) != 1 {
+		if len(specs[0].AddKE[0]) != 1 || specs[0].AddKE[0][0] != g || len(specs[0].DH) != 1 {
 			t.Errorf("ke1_%s: AddKE %v, DH %v", kw, specs[0].AddKE, specs[0].DH)
 		}
 	}

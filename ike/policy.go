@@ -17,6 +17,14 @@ type Policy struct {
 	// ESP/AH, empty means no PFS; DHNone in the list means PFS optional.
 	DH  []DHGroup
 	ESN []ESN // ESP/AH only; empty means ESNOff
+	// AddKE lists, for each additional key exchange of RFC 9370 (AddKE[0]
+	// for ADDKE1, transform type 6, up to AddKE[6] for ADDKE7), the
+	// methods we accept in order of preference; DHNone in a list makes
+	// that exchange optional. An empty list means we do not run it: a
+	// proposal carrying that type is acceptable only when it offers NONE
+	// for it (addke.go). Validate accepts no method but DHNone until
+	// IKE_INTERMEDIATE is implemented.
+	AddKE [7][]DHGroup
 }
 
 // DefaultIKEPolicy is what oemesh offers and accepts for the IKE SA:
@@ -77,7 +85,7 @@ func (p Policy) Validate() error {
 	if p.Protocol == ProtocolIKE && (len(p.PRF) == 0 || len(p.DH) == 0) {
 		return fmt.Errorf("ike: IKE policy needs a PRF and a DH group")
 	}
-	return nil
+	return p.validateAddKE()
 }
 
 // Proposals returns the policy as an offer: one proposal for the AEAD
@@ -116,6 +124,7 @@ func (p Policy) Proposals(spi []byte, dh DHGroup) []Proposal {
 			esns = append(esns, Transform{Type: TransformESN, ID: uint16(ESNOff)})
 		}
 	}
+	addkes := p.addKETransforms()
 	var out []Proposal
 	add := func(encr []Transform, integ bool) {
 		if len(encr) == 0 {
@@ -130,6 +139,7 @@ func (p Policy) Proposals(spi []byte, dh DHGroup) []Proposal {
 		}
 		ts = append(ts, dhs...)
 		ts = append(ts, esns...)
+		ts = append(ts, addkes...)
 		out = append(out, Proposal{Number: uint8(len(out) + 1), Protocol: p.Protocol, SPI: spi, Transforms: ts})
 	}
 	add(aead, false)
@@ -161,6 +171,13 @@ type Selection struct {
 	Integ    IntegID
 	DH       DHGroup // DHNone for a CHILD SA without PFS
 	ESN      ESN
+	// AddKE is the method chosen for each additional key exchange
+	// (AddKE[0] for ADDKE1): DHNone when the proposal did not carry that
+	// type or NONE was chosen.
+	AddKE [7]DHGroup
+	// addKETypes has bit n-1 set when the proposal carried ADDKEn: the
+	// answer then carries exactly one transform of that type.
+	addKETypes uint8
 }
 
 // Proposal returns the single-transform-per-type proposal a responder
@@ -179,6 +196,7 @@ func (s *Selection) Proposal(spi []byte) Proposal {
 	if s.Protocol != ProtocolIKE {
 		ts = append(ts, Transform{Type: TransformESN, ID: uint16(s.ESN)})
 	}
+	ts = append(ts, s.addKETransforms()...)
 	return Proposal{Number: s.Number, Protocol: s.Protocol, SPI: spi, Transforms: ts}
 }
 
@@ -227,12 +245,13 @@ func names[T fmt.Stringer](xs []T) string {
 }
 
 // Select picks, among the peer's proposals, the one whose best transforms
-// are most preferred by us (ENCR first, then PRF, INTEG, DH, ESN), and
-// within it our most preferred transform of each type. When nothing fits
-// it returns a *NoProposalChosenError saying why for each proposal.
+// are most preferred by us (ENCR first, then PRF, INTEG, DH, ADDKE1 to
+// ADDKE7, ESN), and within it our most preferred transform of each type.
+// When nothing fits it returns a *NoProposalChosenError saying why for
+// each proposal.
 func (p Policy) Select(offered []Proposal) (*Selection, error) {
 	var best *Selection
-	var bestScore [5]int
+	var bestScore score
 	var reasons []string
 	for _, prop := range offered {
 		sel, score, why := p.match(prop)
@@ -250,7 +269,20 @@ func (p Policy) Select(offered []Proposal) (*Selection, error) {
 	return best, nil
 }
 
-func less(a, b [5]int) bool {
+// score ranks a proposal by our preference, lower first: the rank of its
+// ENCR, PRF, INTEG, DH, ADDKE1 to ADDKE7 and ESN (scoreENCR and on).
+type score [12]int
+
+const (
+	scoreENCR = iota
+	scorePRF
+	scoreINTEG
+	scoreDH
+	scoreAddKE // ADDKEn at scoreAddKE+n-1
+	scoreESN   = scoreAddKE + 7
+)
+
+func less(a, b score) bool {
 	for i := range a {
 		if a[i] != b[i] {
 			return a[i] < b[i]
@@ -259,8 +291,8 @@ func less(a, b [5]int) bool {
 	return false
 }
 
-func (p Policy) match(prop Proposal) (*Selection, [5]int, string) {
-	var score [5]int
+func (p Policy) match(prop Proposal) (*Selection, score, string) {
+	var score score
 	if prop.Protocol != p.Protocol {
 		return nil, score, fmt.Sprintf("protocol %v, want %v", prop.Protocol, p.Protocol)
 	}
@@ -275,17 +307,21 @@ func (p Policy) match(prop Proposal) (*Selection, [5]int, string) {
 	var integ []IntegID
 	var dh []DHGroup
 	var esn []ESN
+	var addke offeredAddKE
 	for _, t := range prop.Transforms {
 		if !understood(t.Type) {
 			// RFC 7296 §3.3.6: a proposal with a transform type we do
-			// not understand is unacceptable as a whole. Choosing it
-			// minus that transform (an ADDKE1, say) would answer with a
+			// not understand (13 and above) is unacceptable as a whole.
+			// Choosing it minus that transform would answer with a
 			// proposal the peer never made.
 			why := fmt.Sprintf("transform type %d", uint8(t.Type))
 			if n := t.Type.String(); n != why {
 				why += " (" + n + ")"
 			}
 			return nil, score, why + " not understood"
+		}
+		if n := t.Type.AddKE(); n != 0 {
+			addke.present |= 1 << (n - 1)
 		}
 		if len(t.Attributes) > 0 {
 			continue // unknown attribute: the transform is unusable
@@ -301,6 +337,9 @@ func (p Policy) match(prop Proposal) (*Selection, [5]int, string) {
 			dh = append(dh, DHGroup(t.ID))
 		case TransformESN:
 			esn = append(esn, ESN(t.ID))
+		default: // ADDKE1 to ADDKE7
+			n := t.Type.AddKE()
+			addke.methods[n-1] = append(addke.methods[n-1], DHGroup(t.ID))
 		}
 	}
 	sel := &Selection{Number: prop.Number, Protocol: prop.Protocol, PeerSPI: prop.SPI}
@@ -331,7 +370,7 @@ func (p Policy) match(prop Proposal) (*Selection, [5]int, string) {
 				continue
 			}
 			sel.Encr, sel.Integ, encrRank = e, IntegNone, i
-			score[2] = 0
+			score[scoreINTEG] = 0
 		} else {
 			x, r := rank(p.Integ, integ)
 			if r < 0 {
@@ -339,7 +378,7 @@ func (p Policy) match(prop Proposal) (*Selection, [5]int, string) {
 				continue
 			}
 			sel.Encr, sel.Integ, encrRank = e, x, i
-			score[2] = r
+			score[scoreINTEG] = r
 		}
 		break
 	}
@@ -349,19 +388,22 @@ func (p Policy) match(prop Proposal) (*Selection, [5]int, string) {
 		}
 		return nil, score, fmt.Sprintf("no acceptable ENCR: offered %v, accept %v", names(encr), names(p.Encr))
 	}
-	score[0] = encrRank
+	score[scoreENCR] = encrRank
 
 	if p.Protocol == ProtocolIKE {
 		x, r := rank(p.PRF, prf)
 		if r < 0 {
 			return nil, score, fmt.Sprintf("no acceptable PRF: offered %v, accept %v", names(prf), names(p.PRF))
 		}
-		sel.PRF, score[1] = x, r
+		sel.PRF, score[scorePRF] = x, r
 		g, r := rank(p.DH, dh)
 		if r < 0 || g == DHNone {
 			return nil, score, fmt.Sprintf("no acceptable DH group: offered %v, accept %v", names(dh), names(p.DH))
 		}
-		sel.DH, score[3] = g, r
+		sel.DH, score[scoreDH] = g, r
+		if why := p.matchAddKE(sel, &score, addke); why != "" {
+			return nil, score, why
+		}
 		return sel, score, ""
 	}
 
@@ -383,7 +425,10 @@ func (p Policy) match(prop Proposal) (*Selection, [5]int, string) {
 		if r < 0 {
 			return nil, score, fmt.Sprintf("no acceptable PFS group: offered %v, accept %v", names(dh), names(append([]DHGroup{DHNone}, p.DH...)))
 		}
-		sel.DH, score[3] = g, r
+		sel.DH, score[scoreDH] = g, r
+	}
+	if why := p.matchAddKE(sel, &score, addke); why != "" {
+		return nil, score, why
 	}
 	wantESN := p.ESN
 	if len(wantESN) == 0 {
@@ -396,6 +441,6 @@ func (p Policy) match(prop Proposal) (*Selection, [5]int, string) {
 	if r < 0 {
 		return nil, score, fmt.Sprintf("no acceptable ESN: offered %v, accept %v", names(esn), names(wantESN))
 	}
-	sel.ESN, score[4] = e, r
+	sel.ESN, score[scoreESN] = e, r
 	return sel, score, ""
 }

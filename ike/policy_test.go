@@ -146,10 +146,11 @@ func TestSelectPFS(t *testing.T) {
 }
 
 // TestSelectUnknownTransformType: RFC 7296 §3.3.6. A proposal with a
-// transform type we do not understand (RFC 9370's ADDKE1, or a made-up
-// type 200) is unacceptable as a whole; we pick the next proposal we
-// fully understand even when we prefer the other's algorithms, and answer
-// NO_PROPOSAL_CHOSEN when there is none.
+// transform type we do not understand (a made-up type 200), or an ADDKE1
+// with no method we accept (ML-KEM-768 without NONE, for a policy without
+// additional key exchanges), is unacceptable as a whole; we pick the next
+// proposal we fully accept even when we prefer the other's algorithms,
+// and answer NO_PROPOSAL_CHOSEN when there is none.
 func TestSelectUnknownTransformType(t *testing.T) {
 	gcm256 := tr(TransformENCR, uint16(EncrAESGCM16), 256)
 	gcm128 := tr(TransformENCR, uint16(EncrAESGCM16), 128)
@@ -168,7 +169,7 @@ func TestSelectUnknownTransformType(t *testing.T) {
 	}{
 		{"IKE ADDKE1 only", DefaultIKEPolicy(),
 			[]Proposal{{Number: 1, Protocol: ProtocolIKE, Transforms: []Transform{gcm256, prf, x25519, addke1}}},
-			0, "proposal 1: transform type 6 (ADDKE1) not understood"},
+			0, "proposal 1: no acceptable ADDKE1: offered [ML_KEM_768], accept [NONE]"},
 		{"IKE ADDKE1 then plain", DefaultIKEPolicy(),
 			[]Proposal{
 				{Number: 1, Protocol: ProtocolIKE, Transforms: []Transform{gcm256, prf, x25519, addke1}},
@@ -201,7 +202,7 @@ func TestSelectUnknownTransformType(t *testing.T) {
 			continue
 		}
 		for _, x := range sel.Proposal(spi).Transforms {
-			if !understood(x.Type) {
+			if !understood(x.Type) || x.Type.AddKE() != 0 {
 				t.Errorf("%s: the answer carries %v", tc.name, x.Type)
 			}
 		}

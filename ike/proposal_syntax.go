@@ -14,10 +14,12 @@ import (
 // probe and responder tools take it as it is.
 //
 // strongSwan's keN_<method> keywords (ke1_mlkem768, ke1_none) name RFC
-// 9370 additional key exchanges, transform types ADDKE1 to ADDKE7. oemesh
-// does not implement them: ParseProposals refuses them, and only
-// ParseOffer keeps them, so that `oemesh probe` can offer what a
-// post-quantum peer offers and show how the other side answers.
+// 9370 additional key exchanges, transform types ADDKE1 to ADDKE7, and
+// fill Policy.AddKE. Until IKE_INTERMEDIATE is implemented, a policy may
+// only hold NONE there (keN_none: the type is offered, and accepted,
+// without the exchange), so ParseProposals refuses any other method.
+// ParseOffer keeps them in the offer, so that `oemesh probe` can offer
+// what a post-quantum peer offers and show how the other side answers.
 
 // algKeyword is what one keyword stands for. Exactly one of the fields is
 // set; unimplemented marks keywords strongSwan knows that oemesh does not
@@ -138,34 +140,32 @@ type ProposalSpec struct {
 	Integ []IntegID
 	DH    []DHGroup
 	ESN   []ESN
-	// AddKE are the keN_<method> keywords: transforms of types ADDKE1 to
-	// ADDKE7 (6 to 12), carried as written and never implemented.
-	AddKE []Transform
+	// AddKE are the keN_<method> keywords: AddKE[n-1] the methods of
+	// ADDKEn (transform type 5+n), NONE included, in the order written.
+	AddKE [7][]DHGroup
 }
 
 // keMethods are the key exchange methods a keN_ keyword may name besides
 // the DH groups: ML-KEM (IANA Transform Type 4 IDs 35 to 37) and none.
-var keMethods = map[string]uint16{"mlkem512": 35, "mlkem768": 36, "mlkem1024": 37, "none": 0}
+var keMethods = map[string]DHGroup{"mlkem512": DHMLKEM512, "mlkem768": DHMLKEM768, "mlkem1024": DHMLKEM1024, "none": DHNone}
 
-// parseAddKE reads a keN_<method> keyword (N from 1 to 7); ok is false
-// when tok is not of that form.
-func parseAddKE(tok string) (t Transform, ok bool, err error) {
+// parseAddKE reads a keN_<method> keyword: n from 1 to 7 and the method;
+// ok is false when tok is not of that form.
+func parseAddKE(tok string) (n int, m DHGroup, ok bool, err error) {
 	tok = strings.ToLower(tok)
 	if len(tok) < 5 || tok[:2] != "ke" || tok[3] != '_' || tok[2] < '1' || tok[2] > '7' {
-		return t, false, nil
+		return 0, 0, false, nil
 	}
-	t.Type = TransformType(5 + tok[2] - '0')
+	n = int(tok[2] - '0')
 	name := tok[4:]
-	if id, known := keMethods[name]; known {
-		t.ID = id
-		return t, true, nil
+	if m, known := keMethods[name]; known {
+		return n, m, true, nil
 	}
 	kw, known := algKeywords[name]
 	if !known || kw.dh == 0 {
-		return t, true, fmt.Errorf("algorithm keyword %q: %q is not a key exchange method", tok, name)
+		return n, 0, true, fmt.Errorf("algorithm keyword %q: %q is not a key exchange method", tok, name)
 	}
-	t.ID = uint16(kw.dh)
-	return t, true, nil
+	return n, kw.dh, true, nil
 }
 
 // ParseProposalSpecs parses a comma-separated list of strongSwan proposals
@@ -207,13 +207,11 @@ func parseProposalSpec(protocol ProtocolID, text string) (ProposalSpec, error) {
 		return spec, nil
 	}
 	for _, tok := range strings.Split(text, "-") {
-		if t, ok, err := parseAddKE(tok); ok {
+		if n, m, ok, err := parseAddKE(tok); ok {
 			if err != nil {
 				return spec, err
 			}
-			if !slices.ContainsFunc(spec.AddKE, func(x Transform) bool { return x.Type == t.Type && x.ID == t.ID }) {
-				spec.AddKE = append(spec.AddKE, t)
-			}
+			spec.AddKE[n-1] = appendNew(spec.AddKE[n-1], m)
 			continue
 		}
 		kw, ok := algKeywords[strings.ToLower(tok)]
@@ -317,47 +315,49 @@ func ParseProposals(protocol ProtocolID, s string) (Policy, error) {
 	if err != nil {
 		return Policy{}, err
 	}
-	for i, sp := range specs {
-		if len(sp.AddKE) > 0 {
-			return Policy{}, fmt.Errorf("ike: %v proposal %d %q: %v: additional key exchanges (RFC 9370) are not implemented; only `oemesh probe` offers them",
-				protocol, i+1, sp.Text, sp.AddKE[0].Type)
-		}
-	}
-	return policyOf(protocol, s, specs)
+	return validated(protocol, s, union(protocol, specs))
 }
 
 // ParseOffer parses proposals as an initiator that probes a peer offers
 // them: one proposal per spec, in the order written (a spec that mixes
 // AEAD and other ciphers becomes two, as RFC 5282 asks), each with its
-// keN_ transforms as written. The Policy is the union of the specs
-// without those transforms: what the peer's choice is checked against.
-// Set both in InitiateOptions (IKE and IKEOffer).
+// keN_ transforms as written, ML-KEM included. The Policy is the union of
+// the specs with only the NONE of those transforms, the additional
+// exchanges we can do (none): what the peer's choice is checked against.
+// Set both in InitiateOptions (IKE and IKEOffer); a peer that picks a
+// real additional exchange then fails the initiation with an error that
+// says so (checkAddKEChoice).
 func ParseOffer(protocol ProtocolID, s string) (Policy, []Proposal, error) {
 	specs, err := ParseProposalSpecs(protocol, s)
 	if err != nil {
 		return Policy{}, nil, err
 	}
-	p, err := policyOf(protocol, s, specs)
-	if err != nil {
+	p := union(protocol, specs)
+	for i, ms := range p.AddKE {
+		p.AddKE[i] = nil
+		if slices.Contains(ms, DHNone) {
+			p.AddKE[i] = []DHGroup{DHNone}
+		}
+	}
+	if p, err = validated(protocol, s, p); err != nil {
 		return Policy{}, nil, err
 	}
 	var offer []Proposal
 	for _, sp := range specs {
-		one := Policy{Protocol: protocol, Encr: sp.Encr, PRF: sp.PRF, Integ: sp.Integ, DH: sp.DH, ESN: sp.ESN}
+		one := Policy{Protocol: protocol, Encr: sp.Encr, PRF: sp.PRF, Integ: sp.Integ, DH: sp.DH, ESN: sp.ESN, AddKE: sp.AddKE}
 		if protocol == ProtocolESP && len(one.ESN) == 0 {
 			one.ESN = []ESN{ESNOff}
 		}
 		for _, prop := range one.Proposals(nil, DHNone) {
 			prop.Number = uint8(len(offer) + 1)
-			prop.Transforms = append(prop.Transforms, sp.AddKE...)
 			offer = append(offer, prop)
 		}
 	}
 	return p, offer, nil
 }
 
-// policyOf is the union of specs as one Policy.
-func policyOf(protocol ProtocolID, s string, specs []ProposalSpec) (Policy, error) {
+// union is the union of specs as one Policy.
+func union(protocol ProtocolID, specs []ProposalSpec) Policy {
 	p := Policy{Protocol: protocol}
 	for _, sp := range specs {
 		for _, e := range sp.Encr {
@@ -375,10 +375,20 @@ func policyOf(protocol ProtocolID, s string, specs []ProposalSpec) (Policy, erro
 		for _, e := range sp.ESN {
 			p.ESN = appendNew(p.ESN, e)
 		}
+		for i, ms := range sp.AddKE {
+			for _, m := range ms {
+				p.AddKE[i] = appendNew(p.AddKE[i], m)
+			}
+		}
 	}
 	if protocol == ProtocolESP && len(p.ESN) == 0 {
 		p.ESN = []ESN{ESNOff}
 	}
+	return p
+}
+
+// validated returns p when it is a usable policy, or why not, naming s.
+func validated(protocol ProtocolID, s string, p Policy) (Policy, error) {
 	if err := p.Validate(); err != nil {
 		return Policy{}, fmt.Errorf("ike: %v proposals %q: %w", protocol, s, err)
 	}

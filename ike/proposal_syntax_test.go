@@ -116,13 +116,20 @@ func FuzzParseProposals(f *testing.F) {
 			proto = ProtocolIKE
 		}
 		// The probe's offer: an IKE proposal is acceptable to the policy
-		// parsed with it exactly when it carries no keN_ transform.
+		// parsed with it exactly when each keN_ type it carries offers
+		// NONE, the only additional exchange we can do.
 		if pol, offer, err := ParseOffer(proto, s); err == nil && proto == ProtocolIKE {
 			for _, prop := range offer {
-				addke := false
+				var typ, none uint8
 				for _, x := range prop.Transforms {
-					addke = addke || !understood(x.Type)
+					if n := x.Type.AddKE(); n != 0 {
+						typ |= 1 << (n - 1)
+						if x.ID == 0 {
+							none |= 1 << (n - 1)
+						}
+					}
 				}
+				addke := typ != none
 				if _, err := pol.Select([]Proposal{prop}); (err == nil) == addke {
 					t.Fatalf("%q: proposal %d (ADDKE %v) selected: %v", s, prop.Number, addke, err)
 				}
@@ -147,8 +154,8 @@ func FuzzParseProposals(f *testing.F) {
 
 // TestParseOfferAddKE: strongSwan's ke1_mlkem768 becomes an ADDKE1
 // transform in the offer, one proposal per spec; the policy the peer's
-// choice is checked against leaves it out; ParseProposals, which builds
-// what we accept, refuses it.
+// choice is checked against keeps only its NONE; ParseProposals, which
+// builds what we accept, refuses ML-KEM (no IKE_INTERMEDIATE yet).
 func TestParseOfferAddKE(t *testing.T) {
 	p, offer, err := ParseOffer(ProtocolIKE, "aes256gcm16-prfsha384-x25519-ke1_mlkem768-ke1_none,aes128gcm16-prfsha256-x25519")
 	if err != nil {
@@ -168,18 +175,20 @@ func TestParseOfferAddKE(t *testing.T) {
 			t.Errorf("proposal 2 carries %v", x.Type)
 		}
 	}
-	if len(p.Encr) != 2 || len(p.DH) != 1 {
+	if len(p.Encr) != 2 || len(p.DH) != 1 || !reflect.DeepEqual(p.AddKE, [7][]DHGroup{{DHNone}}) {
 		t.Errorf("policy %+v", p)
 	}
 	if _, offer, err := ParseOffer(ProtocolIKE, "aes128gcm16-prfsha256-x25519-ke3_ecp256"); err != nil || !reflect.DeepEqual(offer[0].Transforms[3], Transform{Type: 8, ID: uint16(DHECP256)}) {
 		t.Errorf("ke3_ecp256: %+v, %v", offer, err)
 	}
 	for in, want := range map[string]string{
-		"aes128gcm16-prfsha256-x25519-ke1_mlkem768": "ADDKE1: additional key exchanges (RFC 9370) are not implemented",
-		"aes128gcm16-prfsha256-x25519-ke1_sha256":   `"sha256" is not a key exchange method`,
-		"aes128gcm16-prfsha256-x25519-ke8_mlkem768": `unknown algorithm keyword "ke8_mlkem768"`,
+		"aes128gcm16-prfsha256-x25519-ke1_mlkem768":          "ADDKE1 ML_KEM_768: additional key exchanges (RFC 9370) need IKE_INTERMEDIATE (RFC 9242), which is not implemented",
+		"aes128gcm16-prfsha256-x25519-ke1_mlkem768-ke1_none": "ADDKE1 ML_KEM_768: additional key exchanges (RFC 9370) need IKE_INTERMEDIATE",
+		"aes128gcm16-prfsha256-x25519-ke1_none":              "", // no error
+		"aes128gcm16-prfsha256-x25519-ke1_sha256":            `"sha256" is not a key exchange method`,
+		"aes128gcm16-prfsha256-x25519-ke8_mlkem768":          `unknown algorithm keyword "ke8_mlkem768"`,
 	} {
-		if _, err := ParseProposals(ProtocolIKE, in); err == nil || !strings.Contains(err.Error(), want) {
+		if _, err := ParseProposals(ProtocolIKE, in); (want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), want) {
 			t.Errorf("ParseProposals(%q): %v, want %q", in, err, want)
 		}
 	}

@@ -54,8 +54,9 @@ const (
 )
 
 // understood reports whether we know what transform type t means, i.e.
-// whether a proposal carrying it can be judged at all.
-func understood(t TransformType) bool { return t >= TransformENCR && t <= TransformESN }
+// whether a proposal carrying it can be judged at all: RFC 7296's types 1
+// to 5 and RFC 9370's ADDKE1 to ADDKE7 (6 to 12).
+func understood(t TransformType) bool { return t >= TransformENCR && t <= TransformADDKE7 }
 
 type encrInfo struct {
 	aead      bool

@@ -89,6 +89,10 @@ const (
 	TransformINTEG = wire.TransformINTEG
 	TransformDH    = wire.TransformDH
 	TransformESN   = wire.TransformESN
+	// ADDKE1 to ADDKE7 (RFC 9370) are types 6 to 12; TransformType.AddKE
+	// numbers them.
+	TransformADDKE1 = wire.TransformADDKE1
+	TransformADDKE7 = wire.TransformADDKE7
 )
 
 // DHGroup is a key exchange method (transform type 4). It is defined with

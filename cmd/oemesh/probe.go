@@ -123,9 +123,10 @@ not verify; 5 the peer chose nothing we offered; 6 established, but a
 Proposals use strongSwan's syntax: --ike aes128gcm16-prfsha256-x25519
 --esp aes128gcm16-esn (comma-separated lists allowed). --ike may name
 RFC 9370 additional key exchanges as strongSwan does (ke1_mlkem768,
-ke1_none, keN_<group> for N up to 7): oemesh does not implement them, but
-offers them, one proposal per comma-separated item as written, to show how
-a peer treats a proposal it cannot fully use.`,
+ke1_none, keN_<group> for N up to 7), offered one proposal per
+comma-separated item as written. oemesh cannot run them yet (no
+IKE_INTERMEDIATE): a peer that picks NONE (ke1_none) gets a classical IKE
+SA; one that picks a method ends the probe with an error that names it.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := f.setup(cmd.ErrOrStderr())

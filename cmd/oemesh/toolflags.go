@@ -31,7 +31,8 @@ type ikeToolFlags struct {
 	timeout             time.Duration
 	debug               bool
 	// offersAddKE: this tool may offer strongSwan's keN_ keywords (RFC
-	// 9370 additional key exchanges), which oemesh cannot use: the probe.
+	// 9370 additional key exchanges) with methods oemesh cannot run yet,
+	// only NONE: the probe.
 	offersAddKE bool
 }
 
@@ -180,10 +181,10 @@ func (f *ikeToolFlags) setup(stderr io.Writer) (*ikeSetup, error) {
 }
 
 // parseIKEFlag reads --ike. With keN_ keywords, which only the probe may
-// offer, the offer is one proposal per comma-separated spec with those
-// transforms as written, and the policy (what the peer's choice is
-// checked against) leaves them out; otherwise the offer is nil and the
-// policy's own proposals are sent.
+// offer with methods other than NONE, the offer is one proposal per
+// comma-separated spec with those transforms as written, and the policy
+// (what the peer's choice is checked against) keeps only their NONE;
+// otherwise the offer is nil and the policy's own proposals are sent.
 func parseIKEFlag(props string, offersAddKE bool) (ike.Policy, []ike.Proposal, error) {
 	if !offersAddKE {
 		p, err := ike.ParseProposals(ike.ProtocolIKE, props)

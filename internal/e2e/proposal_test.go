@@ -12,10 +12,11 @@ import (
 
 // TestProbeUnknownTransformType: `oemesh probe` offers an oemeshd
 // responder what strongSwan 6.1 offers with ke1_mlkem768, an ADDKE1
-// transform oemesh does not implement (RFC 9370). Alone, it is answered
-// NO_PROPOSAL_CHOSEN (RFC 7296 §3.3.6), not chosen minus its ADDKE1;
-// followed by a proposal oemeshd fully understands, that one is chosen,
-// although oemeshd prefers the first one's cipher.
+// transform (RFC 9370) whose only method oemesh cannot run yet. Alone, it
+// is answered NO_PROPOSAL_CHOSEN, not chosen minus its ADDKE1; followed by
+// a proposal oemeshd fully accepts, that one is chosen, although oemeshd
+// prefers the first one's cipher. With ke1_none as well, oemeshd picks
+// NONE and the IKE SA comes up classically.
 func TestProbeUnknownTransformType(t *testing.T) {
 	m := newMesh(t, lab.MeshOptions{})
 	ctx := ctxT(t, 60*time.Second)
@@ -47,8 +48,12 @@ func TestProbeUnknownTransformType(t *testing.T) {
 	if ikePkts < 4 {
 		t.Errorf("ADDKE1, then a plain proposal: %d IKE datagrams on the wire, want IKE_SA_INIT and IKE_AUTH both ways", ikePkts)
 	}
-	if !strings.Contains(m.Log("b"), "transform type 6 (ADDKE1) not understood") {
+	if !strings.Contains(m.Log("b"), "no acceptable ADDKE1: offered [ML_KEM_768], accept [NONE]") {
 		t.Errorf("B's log does not say why it refused proposal 1")
+	}
+	rep, _ = probe("aes256gcm16-prfsha256-x25519-ke1_mlkem768-ke1_none")
+	if !rep.Established || rep.IKE == nil || rep.IKE.Encr != "AES_GCM_16_256" || rep.IKE.DH != "CURVE25519" {
+		t.Errorf("ADDKE1 ML-KEM-768 or NONE: established %v, IKE %+v; want a classical IKE SA (error %q)", rep.Established, rep.IKE, rep.Error)
 	}
 }
 
@@ -60,5 +65,6 @@ type probeReport struct {
 	Established bool   `json:"established"`
 	IKE         *struct {
 		Encr string `json:"encr"`
+		DH   string `json:"dh"`
 	} `json:"ike"`
 }

@@ -18,14 +18,15 @@
 //   - bypass_test.go: IKE through ESP-only IPsec policies (socket bypass).
 //   - pq_test.go: strongSwan 6.1 (ML-KEM, RFC 9370; from the Debian sid
 //     chroot): probe → charon and charon → respond with a classical
-//     proposal; a required hybrid proposal (ke1_mlkem768) and an optional one
-//     (ke1_mlkem768-ke1_none, one proposal with ADDKE1 = ML-KEM-768 or NONE)
-//     both refused with NO_PROPOSAL_CHOSEN, because we do not understand
-//     ADDKE1 yet (RFC 7296 §3.3.6); a hybrid proposal followed by a classical
-//     one comes up classically; charon requiring ke1_mlkem768 answers the
-//     probe NO_PROPOSAL_CHOSEN, also to a hybrid offer (we send no
-//     INTERMEDIATE_EXCHANGE_SUPPORTED). The baseline the RFC 9370 work turns
-//     hybrid.
+//     proposal; a required hybrid proposal (ke1_mlkem768) refused with
+//     NO_PROPOSAL_CHOSEN (we accept only NONE for ADDKE1 until
+//     IKE_INTERMEDIATE exists); an optional one (ke1_mlkem768-ke1_none, one
+//     proposal with ADDKE1 = ML-KEM-768 or NONE) comes up classically both
+//     ways, NONE chosen; a hybrid proposal followed by a classical one comes
+//     up classically; charon requiring ke1_mlkem768 answers the probe
+//     NO_PROPOSAL_CHOSEN, also to a hybrid or optional offer (we send no
+//     INTERMEDIATE_EXCHANGE_SUPPORTED). The baseline the IKE_INTERMEDIATE
+//     work turns hybrid.
 //
 // The tests need root and the peers that `make deps` installs
 // (scripts/install-peers.sh, including the sid chroot for strongSwan 6.1);

@@ -14,9 +14,11 @@ import (
 
 // Interop with strongSwan 6.1 (Debian sid, in the chroot that scripts/install-peers.sh
 // builds), the peer that speaks RFC 9242 IKE_INTERMEDIATE, RFC 9370 additional key
-// exchanges and ML-KEM. oemesh does not do RFC 9370 yet: these tests pin today's
-// behaviour (classical handshakes both ways; a hybrid offer refused as a whole; an
-// optional one) and become the baseline that the post-quantum IKE work turns green.
+// exchanges and ML-KEM. oemesh understands RFC 9370's ADDKE transforms in proposals but
+// runs no additional exchange yet (no IKE_INTERMEDIATE): these tests pin today's
+// behaviour (classical handshakes both ways; a required hybrid refused; an optional one,
+// ke1_mlkem768-ke1_none, answered with NONE: a classical IKE SA) and become the baseline
+// that the post-quantum IKE work turns green.
 
 // classical6 is the plain proposal strongSwan 6.1 and oemesh share.
 var classical6 = proposalCase{
@@ -46,6 +48,16 @@ func ed25519Case(t *testing.T) authCase {
 // oemesh probe → strongSwan 6.1 responding:
 //   - classical: with a classical proposal the harness runs 6.1 end to end with oemesh, and
 //     6.1 installs the CHILD SA (kernel-libipsec);
+//   - optional-to-classical: we offer ke1_mlkem768-ke1_none to charon configured without
+//     ADDKE; it picks NONE (and leaves ADDKE1 out of its answer, which we accept because we
+//     offered NONE), and the IKE SA comes up classically, without IKE_INTERMEDIATE;
+//   - optional-to-required: the same offer to charon requiring ke1_mlkem768. charon selects
+//     ML-KEM-768, then refuses with NO_PROPOSAL_CHOSEN because we send no
+//     INTERMEDIATE_EXCHANGE_SUPPORTED (RFC 9370 §2.2.1 asks an initiator offering ADDKE
+//     for it; we do not claim an exchange we cannot run). So charon never answers with
+//     ML-KEM chosen; the probe's error for that answer ("peer selected ADDKE1 ML_KEM_768,
+//     which needs IKE_INTERMEDIATE (not implemented)") is tested against an oemesh
+//     responder in ike (TestInitiateAddKE);
 //   - hybrid-required: charon requires ke1_mlkem768, and answers NO_PROPOSAL_CHOSEN both to
 //     a classical offer and to the same hybrid offer from us, because we send no
 //     INTERMEDIATE_EXCHANGE_SUPPORTED (RFC 9242), without which it cannot run the
@@ -78,6 +90,53 @@ func TestProbeToStrongSwan6(t *testing.T) {
 		}
 		if err := waitNoSA(ctx, ssw); err != nil {
 			t.Error(err)
+		}
+	})
+	optional := classical6.ike + "-ke1_mlkem768-ke1_none"
+	t.Run("optional-to-classical", func(t *testing.T) {
+		t.Parallel()
+		net := netnstest.NewPair(t, "pq6o")
+		ssw := peers.StartStrongSwan(t, in, net.B.Name, peers.StrongSwanConfig{
+			Version: peers.StrongSwan6,
+			Conns:   []peers.StrongSwanConn{sswConn("classic", a, net.B4.String(), net.A4.String(), classical6)},
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		r := runProbe(t, ctx, net.A, probeArgs(net, optional)...)
+		checkProbe(t, r, a, classical6, net.B4.String())
+		for _, re := range []*regexp.Regexp{charon6Classical, regexp.MustCompile(`CHILD_SA host\{\d+\} established`)} {
+			if _, err := ssw.Log.WaitFrom(ctx, 0, re); err != nil {
+				t.Errorf("strongSwan 6.1: %v", err)
+			}
+		}
+		if l := ssw.Log.LinesFrom(0, regexp.MustCompile(`IKE_INTERMEDIATE`)); len(l) > 0 {
+			t.Errorf("a classical IKE SA used IKE_INTERMEDIATE: %q", l)
+		}
+	})
+	t.Run("optional-to-required", func(t *testing.T) {
+		t.Parallel()
+		net := netnstest.NewPair(t, "pq6q")
+		hybrid := classical6
+		hybrid.ike += "-ke1_mlkem768"
+		ssw := peers.StartStrongSwan(t, in, net.B.Name, peers.StrongSwanConfig{
+			Version: peers.StrongSwan6,
+			Conns:   []peers.StrongSwanConn{sswConn("hybrid", a, net.B4.String(), net.A4.String(), hybrid)},
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		r := runProbe(t, ctx, net.A, probeArgs(net, optional)...)
+		logProbe(t, r)
+		if r.Exit != 2 || r.Report.Notify != "NO_PROPOSAL_CHOSEN" || r.Report.IKEEstablished {
+			t.Errorf("offer %s to charon requiring ke1_mlkem768: exit %d notify %q, want exit 2 NO_PROPOSAL_CHOSEN\n%s", optional, r.Exit, r.Report.Notify, r)
+		}
+		for _, re := range []*regexp.Regexp{
+			regexp.MustCompile(`selected proposal: IKE:AES_GCM_16_256/PRF_HMAC_SHA2_384/CURVE_25519/KE1_ML_KEM_768(\s|$)`),
+			regexp.MustCompile(`peer didn't send INTERMEDIATE_EXCHANGE_SUPPORTED while proposing multiple key exchanges`),
+			regexp.MustCompile(`generating IKE_SA_INIT response 0 \[ N\(NO_PROP\) \]`),
+		} {
+			if _, err := ssw.Log.WaitFrom(ctx, 0, re); err != nil {
+				t.Errorf("strongSwan 6.1: %v", err)
+			}
 		}
 	})
 	t.Run("hybrid-required", func(t *testing.T) {
@@ -193,7 +252,7 @@ func TestStrongSwan6ToRespond(t *testing.T) {
 			t.Errorf("strongSwan 6.1 did not get NO_PROPOSAL_CHOSEN: %v", err)
 		}
 		// Our side: the engine logs why (at debug level, which respond --debug shows).
-		why := regexp.MustCompile(`IKE_SA_INIT: no proposal chosen.*ADDKE1\) not understood`)
+		why := regexp.MustCompile(`IKE_SA_INIT: no proposal chosen.*no acceptable ADDKE1: offered \[ML_KEM_768\], accept \[NONE\]`)
 		if !why.MatchString(resp.stderr.String()[errMark:]) {
 			t.Errorf("oemesh respond did not log refusing the ADDKE1 proposal; stderr:\n%s", lastLines(resp.stderr.String()[errMark:], 20))
 		}
@@ -222,12 +281,17 @@ func TestStrongSwan6ToRespond(t *testing.T) {
 	t.Run("hybrid-required", func(t *testing.T) { refused(t, "hybrid") })
 
 	// With "-ke1_mlkem768-ke1_none" strongSwan 6.1 sends ONE proposal whose ADDKE1
-	// transforms are ML-KEM-768 and NONE, not a second proposal without ADDKE1. A responder
-	// that does not understand ADDKE1 must refuse that proposal as a whole (RFC 7296
-	// §3.3.6), so the classical fallback this option promises needs RFC 9370 on our side:
-	// pick NONE. Until then this is NO_PROPOSAL_CHOSEN as well; the IKE work turns it into
-	// a classical IKE SA (a plain X25519 exchange, no IKE_INTERMEDIATE).
-	t.Run("hybrid-optional", func(t *testing.T) { refused(t, "optional") })
+	// transforms are ML-KEM-768 and NONE, not a second proposal without ADDKE1. We
+	// understand ADDKE1 (RFC 9370) and, running no additional exchange yet, pick NONE:
+	// a classical IKE SA, a plain X25519 exchange without IKE_INTERMEDIATE, which charon
+	// accepts (no "proposal selection invalid") and shows without additional KEs.
+	t.Run("hybrid-optional", func(t *testing.T) {
+		mark := ssw.Log.Mark()
+		established(t, "optional")
+		if l := ssw.Log.LinesFrom(mark, regexp.MustCompile(`peer's proposal selection invalid`)); len(l) > 0 {
+			t.Errorf("strongSwan 6.1 calls our selection invalid: %q", l)
+		}
+	})
 
 	// Hybrid first, classical second, as two proposals: we skip the first as a whole and
 	// choose the second, which charon accepts (no "proposal selection invalid").

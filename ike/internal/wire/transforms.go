@@ -14,6 +14,23 @@ const (
 	TransformESN   TransformType = 5
 )
 
+// The additional key exchanges of RFC 9370 §2.2.1, ADDKE1 to ADDKE7: each
+// carries a key exchange method of the same registry as TransformDH, run
+// in its own IKE_INTERMEDIATE exchange after IKE_SA_INIT; the ID NONE (0)
+// offers that exchange as optional.
+const (
+	TransformADDKE1 TransformType = 6
+	TransformADDKE7 TransformType = 12
+)
+
+// AddKE returns n when t is ADDKEn (1 to 7), else 0.
+func (t TransformType) AddKE() int {
+	if t >= TransformADDKE1 && t <= TransformADDKE7 {
+		return int(t-TransformADDKE1) + 1
+	}
+	return 0
+}
+
 func (t TransformType) String() string {
 	switch t {
 	case TransformENCR:
@@ -27,10 +44,8 @@ func (t TransformType) String() string {
 	case TransformESN:
 		return "ESN"
 	}
-	if t >= 6 && t <= 12 {
-		// RFC 9370's additional key exchanges, which we do not
-		// implement; named so that a refusal says what was offered.
-		return fmt.Sprintf("ADDKE%d", uint8(t)-5)
+	if n := t.AddKE(); n != 0 {
+		return fmt.Sprintf("ADDKE%d", n)
 	}
 	return fmt.Sprintf("transform type %d", uint8(t))
 }

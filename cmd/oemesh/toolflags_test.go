@@ -1,0 +1,44 @@
+package main
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/oemesh/oemesh/ike"
+)
+
+// TestParseIKEFlagAddKE: strongSwan's keN_ keywords on --ike. The probe
+// offers ML-KEM as written and checks the peer's choice against NONE, the
+// only additional exchange oemesh can do; respond, which accepts what it
+// names, takes ke1_none and refuses ke1_mlkem768 with the reason.
+func TestParseIKEFlagAddKE(t *testing.T) {
+	const optional = "aes256gcm16-prfsha384-x25519-ke1_mlkem768-ke1_none"
+	p, offer, err := parseIKEFlag(optional, true)
+	if err != nil {
+		t.Fatalf("probe --ike %s: %v", optional, err)
+	}
+	if len(offer) != 1 {
+		t.Fatalf("probe --ike %s: offer %+v, want one proposal", optional, offer)
+	}
+	var addke []ike.Transform
+	for _, x := range offer[0].Transforms {
+		if x.Type.AddKE() != 0 {
+			addke = append(addke, x)
+		}
+	}
+	if want := []ike.Transform{{Type: ike.TransformADDKE1, ID: uint16(ike.DHMLKEM768)}, {Type: ike.TransformADDKE1}}; !reflect.DeepEqual(addke, want) {
+		t.Errorf("probe --ike %s: offers ADDKE %v, want %v", optional, addke, want)
+	}
+	if !reflect.DeepEqual(p.AddKE, [7][]ike.DHGroup{{ike.DHNone}}) {
+		t.Errorf("probe --ike %s: policy AddKE %v, want ADDKE1 NONE only", optional, p.AddKE)
+	}
+
+	if _, _, err := parseIKEFlag(optional, false); err == nil || !strings.Contains(err.Error(), "ADDKE1 ML_KEM_768: additional key exchanges (RFC 9370) need IKE_INTERMEDIATE") {
+		t.Errorf("respond --ike %s: %v, want the IKE_INTERMEDIATE refusal", optional, err)
+	}
+	p, offer, err = parseIKEFlag("aes256gcm16-prfsha384-x25519-ke1_none", false)
+	if err != nil || offer != nil || !reflect.DeepEqual(p.AddKE, [7][]ike.DHGroup{{ike.DHNone}}) {
+		t.Errorf("respond --ike ...-ke1_none: policy AddKE %v, offer %v, %v; want ADDKE1 NONE and the policy's own offer", p.AddKE, offer, err)
+	}
+}
