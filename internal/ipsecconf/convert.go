@@ -411,12 +411,28 @@ func convertConn(file, name string, m map[string]Setting, opts Options, keys map
 				return nil, probs, nil
 			}
 		case "ike", "esp", "phase2alg":
-			if st.Key == "ike" {
-				c.IKE = v
-			} else {
-				c.ESP = v
+			kind := ikeProposals
+			if st.Key != "ike" {
+				kind = espProposals
 			}
-			c.Notes = append(c.Notes, fmt.Sprintf("%s=%s (line %d) is passed on as written: check it reads as strongSwan proposal syntax", st.Key, v, st.Line))
+			out, warnings, notes, err := convertProposals(kind, v)
+			if err != nil {
+				return nil, nil, bad(st, "%v", err)
+			}
+			for _, w := range warnings {
+				unsupported(st, w)
+			}
+			for _, n := range notes {
+				c.Notes = append(c.Notes, fmt.Sprintf("%s= (line %d): %s", st.Key, st.Line, n))
+			}
+			if kind == ikeProposals {
+				c.IKE = out
+			} else {
+				c.ESP = out
+			}
+			if out != v {
+				c.Notes = append(c.Notes, fmt.Sprintf("%s=%s (line %d) is written in strongSwan's syntax as %s", st.Key, v, st.Line, out))
+			}
 		case "dpddelay":
 			d, err := ipsecDuration(v)
 			if err != nil {
