@@ -235,7 +235,6 @@ func parseLSProposal(kind proposalKind, text string) (lsProposal, error) {
 		encr = dedup(encr)
 	}
 	p.encr = encr
-	aead := p.aead()
 	// Then integrity and PRF words, then key exchange methods.
 	var hashes [][]string
 	var kes [][]string
@@ -245,7 +244,7 @@ func parseLSProposal(kind proposalKind, text string) (lsProposal, error) {
 		}
 		first, _, _ := strings.Cut(w, "+")
 		_, isHash := lsHash[first]
-		noInteg := (first == "none" || first == "null") && len(hashes) == 0 && aead
+		noInteg := (first == "none" || first == "null") && len(hashes) == 0
 		if (isHash || noInteg) && len(kes) == 0 {
 			h, err := alternatives(w, "integrity or PRF algorithm", hashAlt)
 			if err != nil {
@@ -263,7 +262,7 @@ func parseLSProposal(kind proposalKind, text string) (lsProposal, error) {
 	if len(kes) > 1 {
 		return p, fmt.Errorf("%d key exchange methods after the algorithms: write additional ones after a ';' (addke1=)", len(kes))
 	}
-	if err := p.setHashes(kind, aead, hashes); err != nil {
+	if err := p.setHashes(kind, p.aead(), hashes); err != nil {
 		return p, err
 	}
 	if len(kes) == 1 {
