@@ -136,7 +136,7 @@ func liveness(conns []config.Conn) time.Duration {
 // toOE turns a configured conn into oe's terms: addresses resolved, key
 // files read, proposals parsed.
 func (d *daemon) toOE(c config.Conn, source string) (conn.Conn, error) {
-	bad := func(key string, err error) error { return fmt.Errorf("conn %s: key %s: %w", c.Name, key, err) }
+	bad := func(key string, err error) error { return connError(source, c.Name, key, err) }
 	oc := conn.Conn{
 		Name: c.Name, Local: c.LocalAddr, Remote: c.RemoteAddr, LocalSubnets: c.LocalSubnets, RemoteSubnets: c.RemoteSubnets,
 		KeyingTries: c.KeyingTries, Lifetime: c.Lifetime, Rekey: c.Rekey, IKELifetime: c.IKELifetime, DPDInterval: c.DPD.Interval, DPDAction: c.DPD.Action, Auto: c.Auto,
@@ -195,21 +195,38 @@ func (d *daemon) toOE(c config.Conn, source string) (conn.Conn, error) {
 		}
 		oc.RemoteKeys = []crypto.PublicKey{k}
 	}
-	if c.IKE != "" {
-		p, err := ike.ParseProposals(ike.ProtocolIKE, c.IKE)
-		if err != nil {
-			return oc, bad("ike", err)
-		}
-		oc.IKE = p
-	}
-	if c.ESP != "" {
-		p, err := ike.ParseProposals(ike.ProtocolESP, c.ESP)
-		if err != nil {
-			return oc, bad("esp", err)
-		}
-		oc.ESP = p
+	var err error
+	if oc.IKE, oc.ESP, err = connProposals(c, source); err != nil {
+		return oc, err
 	}
 	return oc, nil
+}
+
+// connProposals parses a conn's ike: and esp: proposals (strongSwan's
+// syntax, keN_ additional key exchanges included); empty ones are zero
+// Policies, which stand for the defaults. Whether oemesh can run what they
+// name is ike's to say (ParseProposals validates the policy); the error
+// names the file, the conn and the key.
+func connProposals(c config.Conn, source string) (ikeP, espP ike.Policy, err error) {
+	if c.IKE != "" {
+		if ikeP, err = ike.ParseProposals(ike.ProtocolIKE, c.IKE); err != nil {
+			return ikeP, espP, connError(source, c.Name, "ike", err)
+		}
+	}
+	if c.ESP != "" {
+		if espP, err = ike.ParseProposals(ike.ProtocolESP, c.ESP); err != nil {
+			return ikeP, espP, connError(source, c.Name, "esp", err)
+		}
+	}
+	return ikeP, espP, nil
+}
+
+// connError says which key of which conn, in which file, is wrong.
+func connError(source, name, key string, err error) error {
+	if source == "" {
+		return fmt.Errorf("conn %s: key %s: %w", name, key, err)
+	}
+	return fmt.Errorf("%s: conn %s: key %s: %w", source, name, key, err)
 }
 
 func parseID(s string) ike.Identity {
@@ -220,11 +237,22 @@ func parseID(s string) ike.Identity {
 }
 
 // readConns reads and checks the conns of the main configuration file,
-// with their secrets, before the stack starts.
+// with their proposals and secrets, before the stack starts.
 func (d *daemon) readConns() ([]config.Conn, error) {
 	conns, err := config.LoadConns(d.cfg.File)
 	if err != nil {
 		return nil, err
+	}
+	// Proposals are checked here, before the stack starts, so that a conn
+	// oemesh cannot run stops the daemon before it touches the data plane.
+	var errs []error
+	for _, c := range conns {
+		if _, _, err := connProposals(c, d.cfg.File); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	if err := d.conns.loadSecrets(conns); err != nil {
 		return nil, err

@@ -34,9 +34,12 @@ type Conn struct {
 	RemoteKey string
 	// PSK is the path of the secrets file (ipsec.secrets format, 0600)
 	// that holds the pre-shared key; the key itself never appears here.
-	PSK         string
-	Mode        string // tunnel or transport
-	IKE, ESP    string // strongSwan proposal syntax; empty: the defaults
+	PSK  string
+	Mode string // tunnel or transport
+	// IKE and ESP are proposals in strongSwan's syntax, keN_ additional
+	// key exchanges included; empty: the defaults. They are kept as
+	// written: the daemon parses them with the IKE engine's parser.
+	IKE, ESP    string
 	IKELifetime time.Duration
 	Lifetime    time.Duration
 	Rekey       bool

@@ -151,3 +151,21 @@ func TestConnsNone(t *testing.T) {
 		t.Error("a missing conn file must be an error")
 	}
 }
+
+func TestConnsAddKEProposals(t *testing.T) {
+	// strongSwan's keN_ keywords pass the schema and are kept as
+	// written: whether the engine can run them is the daemon's check.
+	p := write(t, "c.yaml", `conns:
+  - name: pq
+    remote: 198.51.100.1
+    ike: aes256gcm16-prfsha384-x25519-ke1_mlkem768-ke1_none
+    esp: aes256gcm16-ke1_none
+`)
+	cs, err := LoadConns(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 1 || cs[0].IKE != "aes256gcm16-prfsha384-x25519-ke1_mlkem768-ke1_none" || cs[0].ESP != "aes256gcm16-ke1_none" {
+		t.Errorf("conn decoded wrong: %+v", cs)
+	}
+}
