@@ -61,3 +61,44 @@ conn office
 		t.Errorf("missing file: %+v", r)
 	}
 }
+
+func TestImportCLIAddKE(t *testing.T) {
+	// Libreswan 5.4's post-quantum proposals become strongSwan's keN_
+	// syntax; ML-KEM-512, which oemesh cannot do, is dropped and listed.
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "ipsec.conf")
+	os.WriteFile(conf, []byte(`conn pq
+	left=192.0.2.1
+	right=198.51.100.1
+	rightrsasigkey=%dns
+	ike=aes_gcm256-sha2_384;dh31;addke1=ml_kem_768+ml_kem_512+none
+	esp=aes_gcm256
+	auto=add
+`), 0o644)
+	r := run(t, "oemesh", "import", conf, "--keydir", filepath.Join(dir, "keys"))
+	if r.code != 0 {
+		t.Fatalf("import: %+v", r)
+	}
+	if want := conf + ":5: conn pq: ike=aes_gcm256-sha2_384;dh31;addke1=ml_kem_768+ml_kem_512+none: proposal 1"; !strings.Contains(r.stdout, want) ||
+		!strings.Contains(r.stdout, "ml_kem_512 as ADDKE1 is dropped: ML-KEM-512 is not implemented by oemesh") {
+		t.Errorf("output does not list the dropped ML-KEM-512 as %q:\n%s", want, r.stdout)
+	}
+	if !strings.Contains(r.stderr, "1 setting(s) not carried over") {
+		t.Errorf("stderr: %q", r.stderr)
+	}
+	out := filepath.Join(dir, "oemesh.yaml")
+	os.WriteFile(out, []byte(r.stdout), 0o644)
+	cs, err := config.LoadConns(out)
+	if err != nil {
+		t.Fatalf("oemeshd refuses the import: %v\n%s", err, r.stdout)
+	}
+	if len(cs) != 1 || cs[0].IKE != "aes256gcm16-prfsha384-x25519-ke1_mlkem768-ke1_none" || cs[0].ESP != "aes256gcm16" {
+		t.Errorf("imported %+v", cs)
+	}
+	// A method Libreswan does not have is an error naming file and line.
+	os.WriteFile(conf, []byte("conn pq\n\tleft=192.0.2.1\n\tright=198.51.100.1\n\tike=aes256-sha2;dh19;addke1=kyber768\n"), 0o644)
+	r = run(t, "oemesh", "import", conf)
+	if r.code == 0 || !strings.Contains(r.stderr, conf+`:4: conn pq: ike: proposal 1 "aes256-sha2;dh19;addke1=kyber768": addke1: unknown key exchange method "kyber768"`) {
+		t.Errorf("unknown method: %+v", r)
+	}
+}
