@@ -5,11 +5,15 @@
 // from an ipsec.secrets-format file.
 //
 // Every key of an ipsec.conf is either converted or reported with its file
-// and line: nothing is dropped silently. The files are operator input:
+// and line: nothing is dropped silently. Proposals (ike=, esp=) are
+// rewritten from Libreswan's syntax into strongSwan's, which oemeshd's
+// conns take (proposals.go). The files are operator input:
 // malformed lines are errors naming the line, never panics.
 //
 // It lives in internal/ because both commands read these files. It must
 // never import the domain packages (oe, ike, kernel, dnskey, policygroups)
 // except dnskey's RFC 3110 key parser, which it uses to turn
-// leftrsasigkey/rightrsasigkey into PEM keys.
+// leftrsasigkey/rightrsasigkey into PEM keys. Its tests also use ike's
+// proposal parser, to check that the proposals it writes are what oemeshd
+// reads.
 package ipsecconf

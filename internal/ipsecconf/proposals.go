@@ -160,18 +160,18 @@ func convertProposals(kind proposalKind, v string) (out string, warnings, notes 
 // out that strongSwan's syntax needs, telling note what it wrote.
 func (p *lsProposal) fillDefaults(kind proposalKind, note func(what string, kws []string)) {
 	if !p.aead() && len(p.integ) == 0 {
-		p.integ = lsDefaultInteg
+		p.integ = slices.Clone(lsDefaultInteg)
 		note("integrity algorithm", p.integ)
 	}
 	if kind != ikeProposals {
 		return
 	}
 	if p.aead() && len(p.prf) == 0 {
-		p.prf = lsDefaultPRF
+		p.prf = slices.Clone(lsDefaultPRF)
 		note("PRF", prfKeywords(p.prf))
 	}
 	if len(p.ke[0]) == 0 {
-		p.ke[0] = lsDefaultKE
+		p.ke[0] = slices.Clone(lsDefaultKE)
 		note("key exchange method", p.ke[0])
 	}
 }
