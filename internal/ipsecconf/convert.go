@@ -416,15 +416,20 @@ func convertConn(file, name string, m map[string]Setting, opts Options, keys map
 				kind = espProposals
 			}
 			out, warnings, notes, err := convertProposals(kind, v)
+			if err != nil && !strings.ContainsAny(v, ";+=") {
+				// Not Libreswan's syntax, and nothing only Libreswan
+				// writes: a strongSwan (stroke) ipsec.conf's proposals,
+				// passed on for oemeshd to judge.
+				out, warnings, notes, err = v, nil, []string{
+					fmt.Sprintf("%s=%s (line %d) is passed on as written: check it reads as strongSwan proposal syntax", st.Key, v, st.Line)}, nil
+			}
 			if err != nil {
 				return nil, nil, bad(st, "%v", err)
 			}
 			for _, w := range warnings {
 				unsupported(st, w)
 			}
-			for _, n := range notes {
-				c.Notes = append(c.Notes, fmt.Sprintf("%s= (line %d): %s", st.Key, st.Line, n))
-			}
+			c.Notes = append(c.Notes, notes...)
 			if kind == ikeProposals {
 				c.IKE = out
 			} else {

@@ -33,6 +33,13 @@ const (
 	espProposals
 )
 
+func (k proposalKind) String() string {
+	if k == ikeProposals {
+		return "ike"
+	}
+	return "esp"
+}
+
 // lsEncr maps Libreswan's encryption names to strongSwan keywords. Without
 // a key length, Libreswan offers AES with 256 and then 128 bits.
 var lsEncr = func() map[string][]string {
@@ -131,7 +138,7 @@ func convertProposals(kind proposalKind, v string) (out string, warnings, notes 
 			return "", nil, nil, fmt.Errorf("proposal %d %q: key exchange none: IKE needs one (none means no PFS, in esp=)", i+1, text)
 		}
 		p.fillDefaults(kind, func(what string, kws []string) {
-			notes = append(notes, fmt.Sprintf("proposal %d %q names no %s: Libreswan's default %s is written out", i+1, text, what, strings.Join(kws, "-")))
+			notes = append(notes, fmt.Sprintf("%s= proposal %d %q names no %s: Libreswan's default %s is written out", kind, i+1, text, what, strings.Join(kws, "-")))
 		})
 		for n, ms := range p.ke {
 			if !slices.Contains(ms, "mlkem512") {

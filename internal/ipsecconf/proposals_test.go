@@ -161,3 +161,23 @@ func TestImportAddKE(t *testing.T) {
 		t.Errorf("unknown method: %v", err)
 	}
 }
+
+func TestImportStrongSwanProposals(t *testing.T) {
+	// A strongSwan (stroke) ipsec.conf writes strongSwan's syntax already:
+	// what is not Libreswan's is passed on as written, with a note.
+	res, cs := convert(t, "conn s\n\tleft=192.0.2.1\n\tright=198.51.100.1\n\tike=aes128gcm16-prfsha256-ecp256!\n\tesp=aes128gcm16-ke1_none\n", Options{})
+	if cs[0].IKE != "aes128gcm16-prfsha256-ecp256!" || cs[0].ESP != "aes128gcm16-ke1_none" || len(res.Unsupported) != 0 {
+		t.Errorf("converted %+v, problems %v", cs[0], res.Unsupported)
+	}
+	if !strings.Contains(res.YAML(), "ike=aes128gcm16-prfsha256-ecp256! (line 4) is passed on as written") {
+		t.Errorf("no note:\n%s", res.YAML())
+	}
+	// Libreswan's own syntax with an error stays an error.
+	f, err := Parse(strings.NewReader("conn s\n\tleft=192.0.2.1\n\tright=198.51.100.1\n\tesp=aes128gcm16;dh19\n"), "ipsec.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Convert(f, Options{}); err == nil || !strings.Contains(err.Error(), `ipsec.conf:4: conn s: esp: proposal 1 "aes128gcm16;dh19": unknown encryption algorithm "aes128gcm16"`) {
+		t.Errorf("got %v", err)
+	}
+}
