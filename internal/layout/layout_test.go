@@ -49,6 +49,10 @@ var rules = []struct {
 	// The test helpers that oe, oe/conn and oe/dispatch share.
 	{"oe/internal/oetest", []string{"policygroups/...", "dnskey/...", "kernel", "kernel/..."}, nil},
 	{"oe/...", []string{"policygroups/...", "dnskey/...", "ike/...", "kernel", "kernel/...", "internal/clock"}, nil},
+	// The ipsec.conf importer reads keys (dnskey); its tests check the
+	// proposals it writes with ike's parser and the configuration it
+	// writes with internal/config's.
+	{"internal/ipsecconf", []string{"dnskey/..."}, []string{"ike/...", "internal/config"}},
 	// The CLI shows the daemon's replies through internal/control only;
 	// the domain packages it imports serve its offline tools (probe,
 	// respond, newhostkey, dns lookup, policy --dir, import) and its
