@@ -27,10 +27,17 @@ type offeredAddKE struct {
 // exchange: for the IKE SA it needs IKE_INTERMEDIATE, for a CHILD SA
 // IKE_FOLLOWUP_KE, and the engine has neither yet.
 func (p Policy) validateAddKE() error {
-	exchange := "IKE_INTERMEDIATE (RFC 9242)"
-	if p.Protocol != ProtocolIKE {
-		exchange = "IKE_FOLLOWUP_KE (RFC 9370)"
+	if p.Protocol == ProtocolIKE {
+		for i, ms := range p.AddKE {
+			for _, m := range ms {
+				if m != DHNone && !m.Supported() {
+					return fmt.Errorf("ike: %v policy: ADDKE%d %v: key exchange method not implemented", p.Protocol, i+1, m)
+				}
+			}
+		}
+		return nil
 	}
+	exchange := "IKE_FOLLOWUP_KE (RFC 9370)"
 	for i, ms := range p.AddKE {
 		for _, m := range ms {
 			if m != DHNone {
@@ -139,8 +146,6 @@ func checkAddKEChoice(offer []Proposal, chosen Proposal) error {
 			return fmt.Errorf("peer selected more than one ADDKE%d transform", n)
 		case !slices.Contains(ours.methods[n-1], m):
 			return fmt.Errorf("peer selected ADDKE%d %v, which we did not offer in proposal %d", n, m, chosen.Number)
-		case m != DHNone:
-			return fmt.Errorf("peer selected ADDKE%d %v, which needs IKE_INTERMEDIATE (not implemented)", n, m)
 		}
 		got.present |= 1 << (n - 1)
 	}

@@ -189,6 +189,8 @@ func (sa *ikeSA) receiveRequest(pkt []byte, h wire.Header, local, remote netip.A
 	switch {
 	case h.Exchange == wire.IKEAuth && sa.state == stHalfOpen:
 		sa.handleAuthRequest(m)
+	case h.Exchange == wire.IKEIntermediate && sa.state == stHalfOpen:
+		sa.handleIntermediateRequest(m)
 	case h.Exchange == wire.CreateChildSA && sa.state == stEstablished:
 		sa.handleCreateChild(m)
 	case h.Exchange == wire.Informational && sa.state != stHalfOpen:
