@@ -54,22 +54,54 @@ func checkHybridProbe(t *testing.T, ctx context.Context, r probeResult, ssw *pee
 }
 
 // oemesh probe → strongSwan 6.1 requiring ecp384-ke1_mlkem1024: ML-KEM-1024's 1,568-octet
-// encapsulation key goes in IKE_INTERMEDIATE 1.
+// encapsulation key goes in IKE_INTERMEDIATE 1. In the frag subtest both sides fragment
+// at 500 octets (the probe's --frag-threshold, charon's fragment_size), so the
+// IKE_INTERMEDIATE messages travel as SKF fragments (RFC 7383) both ways and each side's
+// IntAuth is computed over the message as if unfragmented.
 func TestProbeToStrongSwan6Hybrid1024(t *testing.T) {
 	in := peers.RequireStrongSwan6(t)
 	oemesh(t)
 	t.Parallel()
 	a := ed25519Case(t)
-	net := netnstest.NewPair(t, "pq6k")
-	ssw := peers.StartStrongSwan(t, in, net.B.Name, peers.StrongSwanConfig{
-		Version: peers.StrongSwan6,
-		Conns:   []peers.StrongSwanConn{sswConn("hybrid", a, net.B4.String(), net.A4.String(), hybrid384)},
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	r := runProbe(t, ctx, net.A, append([]string{net.B4.String(), "--id", net.A4.String(), "--peer-id", net.B4.String(),
-		"--ike", hybrid384.ike, "--esp", hybrid384.esp, "--local-port", "500", "--local-natt-port", "4500", "--timeout", "5s"}, a.flags...)...)
-	checkHybridProbe(t, ctx, r, ssw, 0, a, hybrid384, net.B4.String(), `ECP_384/KE1_ML_KEM_1024`)
+	for _, frag := range []bool{false, true} {
+		name := "whole"
+		if frag {
+			name = "frag"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			net := netnstest.NewPair(t, "pq6k"+name[:1])
+			cfg := peers.StrongSwanConfig{
+				Version: peers.StrongSwan6,
+				Conns:   []peers.StrongSwanConn{sswConn("hybrid", a, net.B4.String(), net.A4.String(), hybrid384)},
+			}
+			args := []string{net.B4.String(), "--id", net.A4.String(), "--peer-id", net.B4.String(),
+				"--ike", hybrid384.ike, "--esp", hybrid384.esp, "--local-port", "500", "--local-natt-port", "4500", "--timeout", "5s"}
+			if frag {
+				cfg.Charon = []string{"fragment_size = 500"}
+				args = append(args, "--frag-threshold", "500")
+			}
+			ssw := peers.StartStrongSwan(t, in, net.B.Name, cfg)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			r := runProbe(t, ctx, net.A, append(args, a.flags...)...)
+			checkHybridProbe(t, ctx, r, ssw, 0, a, hybrid384, net.B4.String(), `ECP_384/KE1_ML_KEM_1024`)
+			if frag {
+				if r.Report.Fragments.Sent == 0 || r.Report.Fragments.Received == 0 {
+					t.Errorf("fragments %+v, want some sent and received", r.Report.Fragments)
+				}
+				for _, re := range []*regexp.Regexp{
+					regexp.MustCompile(`received fragment #1 of \d+, waiting for complete IKE message`),
+					regexp.MustCompile(`generating IKE_INTERMEDIATE response 1 \[ KE \]`),
+					regexp.MustCompile(`splitting IKE message \(\d+ bytes\) into \d+ fragments`),
+				} {
+					if _, err := ssw.Log.WaitFrom(ctx, 0, re); err != nil {
+						t.Errorf("strongSwan 6.1: %v", err)
+					}
+				}
+			}
+		})
+	}
 }
 
 // strongSwan 6.1 initiating hybrid IKE SAs to `oemesh respond --ike` with the same
@@ -83,15 +115,18 @@ func TestStrongSwan6ToRespondHybrid(t *testing.T) {
 	net := netnstest.NewPair(t, "pq6y")
 	hybrid768 := classical6
 	hybrid768.ike += "-ke1_mlkem768"
+	// Both sides fragment at 500 octets: charon's IKE_INTERMEDIATE request (an
+	// encapsulation key) and our response (a ciphertext) travel as SKF fragments.
 	ssw := peers.StartStrongSwan(t, in, net.A.Name, peers.StrongSwanConfig{
 		Version: peers.StrongSwan6,
 		Conns: []peers.StrongSwanConn{
 			sswConn("hybrid768", a, net.A4.String(), net.B4.String(), hybrid768),
 			sswConn("hybrid1024", a, net.A4.String(), net.B4.String(), hybrid384),
 		},
+		Charon: []string{"fragment_size = 500"},
 	})
 	resp := startRespond(t, net.B, append([]string{"--listen", net.B4.String(), "--id", net.B4.String(), "--peer-id", net.A4.String(),
-		"--ike", hybrid768.ike + "," + hybrid384.ike}, a.flags...)...)
+		"--ike", hybrid768.ike + "," + hybrid384.ike, "--frag-threshold", "500"}, a.flags...)...)
 	for _, tc := range []struct {
 		conn string
 		p    proposalCase
@@ -115,8 +150,15 @@ func TestStrongSwan6ToRespondHybrid(t *testing.T) {
 				t.Errorf("IKE SA additional key exchanges %v, want [%s]", sa.AdditionalKE, tc.ke)
 			}
 			checkResponded(t, ctx, resp, from, sa, a, tc.p, net.A4.String())
-			if _, err := ssw.Log.WaitFrom(ctx, mark, regexp.MustCompile(`parsed IKE_INTERMEDIATE response 1 \[ KE \]|parsed IKE_INTERMEDIATE response 1 \[ EF\(`)); err != nil {
-				t.Error(err)
+			for _, re := range []*regexp.Regexp{
+				regexp.MustCompile(`generating IKE_INTERMEDIATE request 1 \[ KE \]`),
+				regexp.MustCompile(`splitting IKE message \(\d+ bytes\) into \d+ fragments`),
+				regexp.MustCompile(`received fragment #1 of \d+, waiting for complete IKE message`),
+				regexp.MustCompile(`parsed IKE_INTERMEDIATE response 1 \[ KE \]`),
+			} {
+				if _, err := ssw.Log.WaitFrom(ctx, mark, re); err != nil {
+					t.Errorf("strongSwan 6.1: %v", err)
+				}
 			}
 			if err := ssw.Terminate(ctx, tc.conn); err != nil {
 				t.Errorf("terminate: %v", err)
