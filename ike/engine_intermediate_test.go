@@ -12,7 +12,7 @@ import (
 
 // hybridPair is two engines whose IKE policies are spec (strongSwan
 // syntax), with fragment threshold frag (0: the default).
-func hybridPair(t *testing.T, spec string, frag int) (*memNet, *testPeer, *testPeer) {
+func hybridPair(t testing.TB, spec string, frag int) (*memNet, *testPeer, *testPeer) {
 	t.Helper()
 	pol, err := ParseProposals(ProtocolIKE, spec)
 	if err != nil {
