@@ -156,3 +156,27 @@ func TestHybridNeedsIntermediateNotify(t *testing.T) {
 		}
 	}
 }
+
+// TestHybridLostIntermediateResponse: the responder's IKE_INTERMEDIATE
+// response is lost once; the initiator's retransmission, still under the
+// keys from before the update, gets the same response again, and the
+// handshake completes.
+func TestHybridLostIntermediateResponse(t *testing.T) {
+	n, a, b := hybridPair(t, "aes256gcm16-prfsha384-x25519-ke1_mlkem768", 0)
+	dropped := 0
+	n.filter = func(p *memPacket) int {
+		h, err := wire.ParseHeader(p.data)
+		if err == nil && h.Exchange == wire.IKEIntermediate && h.IsResponse() && dropped == 0 {
+			dropped++
+			return 0
+		}
+		return 1
+	}
+	trace := &Trace{}
+	if _, err := n.initiate(a, b, InitiateOptions{Auth: AuthKindPubkey, Trace: trace}); err != nil {
+		t.Fatal(err)
+	}
+	if dropped != 1 || len(trace.Exchanges) < 2 || trace.Exchanges[1].Retransmits == 0 {
+		t.Errorf("dropped %d responses, exchanges %+v; want IKE_INTERMEDIATE retransmitted", dropped, trace.Exchanges)
+	}
+}

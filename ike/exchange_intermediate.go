@@ -189,6 +189,7 @@ func (sa *ikeSA) onIntermediateResponse(m *wire.Message) {
 // request of the next additional key exchange.
 func (sa *ikeSA) handleIntermediateRequest(m *wire.Message) {
 	e := sa.e
+	sa.retransmitCin = nil
 	fail := func(t wire.NotifyType, err error) {
 		e.log.Info("ike: IKE_INTERMEDIATE refused", "remote", sa.remote, "notify", t, "err", err)
 		sa.respond(m, []wire.Payload{&wire.Notify{NotifyType: t}})
@@ -216,10 +217,12 @@ func (sa *ikeSA) handleIntermediateRequest(m *wire.Message) {
 		return
 	}
 	sa.respond(m, []wire.Payload{&wire.KE{Group: g, Data: ours}})
+	prev := sa.cin
 	if err := sa.updateKeysAfterAddKE(secret); err != nil {
 		e.log.Warn("ike: key update after an additional key exchange", "remote", sa.remote, "err", err)
 		sa.die(err, false)
 		return
 	}
+	sa.retransmitCin = prev // a retransmitted request still has the old keys
 	sa.addKEDone++
 }

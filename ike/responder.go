@@ -30,7 +30,7 @@ func (sa *ikeSA) handleAuthRequest(m *wire.Message) {
 		fail(wire.NotifyInvalidSyntax, fmt.Errorf("ike: IKE_AUTH request from %v after %d of %d additional key exchanges", sa.remote, sa.addKEDone, len(sa.addKE)))
 		return
 	}
-	sa.authMID = m.MessageID
+	sa.authMID, sa.retransmitCin = m.MessageID, nil
 	kind := authKindOf(auth.Method)
 	// The peer's negotiation, not one of ours: no caller's context.
 	ctx, cancel := context.WithTimeout(e.life, resolveTimeout)

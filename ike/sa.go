@@ -86,7 +86,10 @@ type handshake struct {
 	addKEDone        int          // how many of them have run
 	intAuth          intAuthChain // RFC 9242 §3.3.2, folded into AUTH
 	authMID          uint32       // Message ID of the IKE_AUTH request
-	begun            uint64       // responder: the engine's sequence when IKE_SA_INIT was answered (contact.go)
+	// retransmitCin checks retransmissions of the last request answered
+	// when the keys changed after it (the responder's IKE_INTERMEDIATE).
+	retransmitCin *SKCipher
+	begun         uint64 // responder: the engine's sequence when IKE_SA_INIT was answered (contact.go)
 }
 
 // saTimers are the timers an SA owns; stopTimers stops them all.
