@@ -154,11 +154,12 @@ func TestProbeToStrongSwan6(t *testing.T) {
 // strongSwan 6.1 initiating to `oemesh respond`, one conn per proposal against one
 // responder:
 //   - classical: the tunnel comes up and goes down again on strongSwan's Delete;
-//   - hybrid, required (ke1_mlkem768): we refuse the proposal as a whole (RFC 7296 §3.3.6:
-//     a transform type we do not understand, ADDKE1) with NO_PROPOSAL_CHOSEN, and strongSwan
-//     logs receiving it; no SA is made on either side;
+//   - hybrid, required (ke1_mlkem768): respond's default policy accepts only NONE for
+//     ADDKE1, so we refuse the proposal as a whole with NO_PROPOSAL_CHOSEN, and strongSwan
+//     logs receiving it; no SA is made on either side (pq_hybrid_test.go runs respond
+//     --ike with ke1_mlkem768, which comes up hybrid);
 //   - hybrid, optional (ke1_mlkem768-ke1_none): strongSwan offers ADDKE1 with NONE in the
-//     same proposal, so today we refuse that too (see the subtest);
+//     same proposal; we choose NONE, and the IKE SA comes up classically;
 //   - a hybrid proposal followed by a classical one: we pick the classical one, and the
 //     tunnel comes up without an additional key exchange.
 func TestStrongSwan6ToRespond(t *testing.T) {
