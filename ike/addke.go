@@ -8,10 +8,10 @@ import (
 // This file holds RFC 9370's additional key exchanges (ADDKE1 to ADDKE7,
 // transform types 6 to 12) as far as proposals go: the policy that lists
 // them, the offer that carries them, the choice among them, and the
-// initiator's check of the responder's choice. Running one needs an
-// IKE_INTERMEDIATE exchange (RFC 9242), which the engine does not do yet,
-// so a policy may hold only NONE, and a peer that picks a real method
-// gets a precise refusal. With NONE, the IKE SA comes up classically.
+// initiator's check of the responder's choice. A new IKE SA runs the
+// chosen ones in IKE_INTERMEDIATE exchanges (exchange_intermediate.go);
+// CHILD SAs and rekeys would need IKE_FOLLOWUP_KE, which the engine does
+// not have, so an ESP policy may hold only NONE and IKE rekeys offer none.
 
 // addKEType is the transform type of ADDKEn, n from 1 to 7.
 func addKEType(n int) TransformType { return TransformADDKE1 + TransformType(n-1) }
@@ -23,14 +23,21 @@ type offeredAddKE struct {
 	present uint8        // bit n-1: the proposal carries ADDKEn
 }
 
-// validateAddKE refuses a policy that would run an additional key
-// exchange: for the IKE SA it needs IKE_INTERMEDIATE, for a CHILD SA
-// IKE_FOLLOWUP_KE, and the engine has neither yet.
+// validateAddKE refuses, for IKE, methods that are not implemented
+// (ML-KEM-512) and, for ESP, any method but NONE: a CHILD SA's additional
+// exchange needs IKE_FOLLOWUP_KE, which the engine does not have yet.
 func (p Policy) validateAddKE() error {
-	exchange := "IKE_INTERMEDIATE (RFC 9242)"
-	if p.Protocol != ProtocolIKE {
-		exchange = "IKE_FOLLOWUP_KE (RFC 9370)"
+	if p.Protocol == ProtocolIKE {
+		for i, ms := range p.AddKE {
+			for _, m := range ms {
+				if m != DHNone && !m.Supported() {
+					return fmt.Errorf("ike: %v policy: ADDKE%d %v: key exchange method not implemented", p.Protocol, i+1, m)
+				}
+			}
+		}
+		return nil
 	}
+	exchange := "IKE_FOLLOWUP_KE (RFC 9370)"
 	for i, ms := range p.AddKE {
 		for _, m := range ms {
 			if m != DHNone {
@@ -107,10 +114,10 @@ func (p Policy) matchAddKE(sel *Selection, sc *score, offered offeredAddKE) stri
 }
 
 // checkAddKEChoice checks, as the initiator, the ADDKE transforms of the
-// responder's chosen proposal against our offer. A real method fails with
-// a precise error: the engine cannot run it without IKE_INTERMEDIATE.
-// NONE, or a type left out although we offered it, means no additional
-// exchange: the IKE SA comes up classically. Leaving the type out is
+// responder's chosen proposal against our offer. A method we offered is
+// then run in IKE_INTERMEDIATE. NONE, or a type left out although we
+// offered it, means no additional exchange: the IKE SA comes up
+// classically. Leaving the type out is
 // against RFC 7296 §3.3.6 (one transform of each type offered), but it is
 // what strongSwan 6.1 answers when it picks NONE, so we accept it when
 // NONE was among the methods we offered for that type, and only then.
@@ -139,8 +146,6 @@ func checkAddKEChoice(offer []Proposal, chosen Proposal) error {
 			return fmt.Errorf("peer selected more than one ADDKE%d transform", n)
 		case !slices.Contains(ours.methods[n-1], m):
 			return fmt.Errorf("peer selected ADDKE%d %v, which we did not offer in proposal %d", n, m, chosen.Number)
-		case m != DHNone:
-			return fmt.Errorf("peer selected ADDKE%d %v, which needs IKE_INTERMEDIATE (not implemented)", n, m)
 		}
 		got.present |= 1 << (n - 1)
 	}

@@ -2,6 +2,7 @@ package ike
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -115,8 +116,9 @@ func TestSelectAddKE(t *testing.T) {
 }
 
 // TestPolicyAddKE: a policy's ADDKE methods appear in its offer, survive
-// the wire, and select themselves; Validate refuses all but NONE while
-// the engine has no IKE_INTERMEDIATE.
+// the wire, and select themselves; Validate accepts implemented methods
+// for IKE (run in IKE_INTERMEDIATE) and refuses all but NONE for ESP (no
+// IKE_FOLLOWUP_KE).
 func TestPolicyAddKE(t *testing.T) {
 	p := DefaultIKEPolicy()
 	p.AddKE[0] = []DHGroup{DHNone}
@@ -151,9 +153,12 @@ func TestPolicyAddKE(t *testing.T) {
 		t.Errorf("answer to our own offer: %v", ans)
 	}
 
+	p.AddKE[0] = []DHGroup{DHMLKEM512}
+	if err := p.Validate(); err == nil || !strings.Contains(err.Error(), "ADDKE1 ML_KEM_512: key exchange method not implemented") {
+		t.Errorf("Validate with ML-KEM-512 in ADDKE1: %v", err)
+	}
 	p.AddKE[0] = []DHGroup{DHMLKEM768, DHNone}
-	err = p.Validate()
-	if err == nil || !strings.Contains(err.Error(), "ADDKE1 ML_KEM_768: additional key exchanges (RFC 9370) need IKE_INTERMEDIATE (RFC 9242), which is not implemented") {
+	if err := p.Validate(); err != nil {
 		t.Errorf("Validate with ML-KEM-768 in ADDKE1: %v", err)
 	}
 	esp := DefaultESPPolicy()
@@ -161,9 +166,11 @@ func TestPolicyAddKE(t *testing.T) {
 	if err := esp.Validate(); err == nil || !strings.Contains(err.Error(), "ESP policy: ADDKE2 ML_KEM_1024: additional key exchanges (RFC 9370) need IKE_FOLLOWUP_KE") {
 		t.Errorf("Validate with ML-KEM-1024 in an ESP ADDKE2: %v", err)
 	}
+	// A responder without additional exchanges picks NONE: classical.
 	n, pa, pb := newPair(t, nil, nil, nil)
-	if _, err := n.initiate(pa, pb, InitiateOptions{Auth: AuthKindPubkey, IKE: p}); err == nil || !strings.Contains(err.Error(), "ike: initiate: IKE proposals: ike: IKE policy: ADDKE1 ML_KEM_768") {
-		t.Errorf("Initiate with ML-KEM-768 in ADDKE1: %v", err)
+	trace := &Trace{}
+	if _, err := n.initiate(pa, pb, InitiateOptions{Auth: AuthKindPubkey, IKE: p, Trace: trace}); err != nil || len(trace.AddKE) != 0 {
+		t.Errorf("Initiate with ML-KEM-768 or NONE in ADDKE1 to a classical responder: %v, additional exchanges %v", err, trace.AddKE)
 	}
 }
 
@@ -186,8 +193,8 @@ func TestCheckAddKEChoice(t *testing.T) {
 		{"NONE", optional, prop(1, ke(1, DHNone)), ""},
 		{"NONE left out (strongSwan 6.1)", optional, prop(1), ""},
 		{"classical proposal", optional, prop(2), ""},
-		{"ML-KEM", optional, prop(1, ke(1, DHMLKEM768)), "peer selected ADDKE1 ML_KEM_768, which needs IKE_INTERMEDIATE (not implemented)"},
-		{"required ML-KEM", required, prop(1, ke(1, DHMLKEM768)), "peer selected ADDKE1 ML_KEM_768, which needs IKE_INTERMEDIATE (not implemented)"},
+		{"ML-KEM", optional, prop(1, ke(1, DHMLKEM768)), ""},
+		{"required ML-KEM", required, prop(1, ke(1, DHMLKEM768)), ""},
 		{"required left out", required, prop(1), "peer's selection leaves out ADDKE1, which we offered without NONE"},
 		{"not offered", optional, prop(1, ke(1, DHMLKEM1024)), "peer selected ADDKE1 ML_KEM_1024, which we did not offer in proposal 1"},
 		{"NONE not offered", required, prop(1, ke(1, DHNone)), "peer selected ADDKE1 NONE, which we did not offer in proposal 1"},
@@ -210,8 +217,8 @@ func fmtErr(err error) string {
 
 // TestInitiateAddKE: the probe's offer of strongSwan's
 // ke1_mlkem768-ke1_none to an oemesh responder comes up classically
-// (NONE chosen); a responder that picks ML-KEM-768 ends the initiation
-// with an error that names it.
+// (NONE chosen); with a responder that picks ML-KEM-768 the IKE SA is
+// hybrid: one IKE_INTERMEDIATE (message ID 1) before IKE_AUTH (2).
 func TestInitiateAddKE(t *testing.T) {
 	pol, offer, err := ParseOffer(ProtocolIKE, "aes256gcm16-prfsha384-x25519-ke1_mlkem768-ke1_none")
 	if err != nil {
@@ -226,13 +233,25 @@ func TestInitiateAddKE(t *testing.T) {
 		t.Errorf("IKE suite %+v", trace.IKESuite)
 	}
 
-	// A responder that would run ML-KEM-768: its policy set behind
-	// Validate's back, as no configuration can yet.
+	if len(trace.AddKE) != 0 {
+		t.Errorf("additional exchanges with a classical responder: %v", trace.AddKE)
+	}
+
 	n, a, b = newPair(t, nil, nil, nil)
 	b.e.cfg.IKE.AddKE[0] = []DHGroup{DHMLKEM768, DHNone}
-	_, err = n.initiate(a, b, InitiateOptions{Auth: AuthKindPubkey, IKE: pol, IKEOffer: offer})
-	if err == nil || !strings.Contains(err.Error(), "ike: IKE_SA_INIT: peer selected ADDKE1 ML_KEM_768, which needs IKE_INTERMEDIATE (not implemented)") {
+	trace = &Trace{}
+	if _, err = n.initiate(a, b, InitiateOptions{Auth: AuthKindPubkey, IKE: pol, IKEOffer: offer, Trace: trace}); err != nil {
 		t.Fatalf("responder choosing ML-KEM-768: %v", err)
+	}
+	if !slices.Equal(trace.AddKE, []DHGroup{DHMLKEM768}) {
+		t.Errorf("additional exchanges %v, want ML_KEM_768", trace.AddKE)
+	}
+	var exch []string
+	for _, x := range trace.Exchanges {
+		exch = append(exch, fmt.Sprintf("%v/%d", x.Exchange, x.MessageID))
+	}
+	if want := []string{"IKE_SA_INIT/0", "IKE_INTERMEDIATE/1", "IKE_AUTH/2"}; !slices.Equal(exch, want) {
+		t.Errorf("exchanges %v, want %v", exch, want)
 	}
 }
 

@@ -34,12 +34,14 @@ func BenchmarkHandshake(b *testing.B) {
 		signer func() crypto.Signer
 		auth   AuthKind
 		ke     DHGroup // the IKE_SA_INIT key exchange; DHNone: the default policy's
+		addke  DHGroup // ADDKE1, run in IKE_INTERMEDIATE; DHNone: none
 	}{
-		{"ed25519", func() crypto.Signer { return newEd25519(b) }, AuthKindPubkey, DHNone},
-		{"rsa2048", func() crypto.Signer { return rsaKey }, AuthKindPubkey, DHNone},
-		{"psk", func() crypto.Signer { return newEd25519(b) }, AuthKindPSK, DHNone},
-		{"null", func() crypto.Signer { return newEd25519(b) }, AuthKindNull, DHNone},
-		{"ed25519-mlkem768", func() crypto.Signer { return newEd25519(b) }, AuthKindPubkey, DHMLKEM768},
+		{"ed25519", func() crypto.Signer { return newEd25519(b) }, AuthKindPubkey, DHNone, DHNone},
+		{"rsa2048", func() crypto.Signer { return rsaKey }, AuthKindPubkey, DHNone, DHNone},
+		{"psk", func() crypto.Signer { return newEd25519(b) }, AuthKindPSK, DHNone, DHNone},
+		{"null", func() crypto.Signer { return newEd25519(b) }, AuthKindNull, DHNone, DHNone},
+		{"ed25519-mlkem768", func() crypto.Signer { return newEd25519(b) }, AuthKindPubkey, DHMLKEM768, DHNone},
+		{"ed25519-x25519+mlkem768", func() crypto.Signer { return newEd25519(b) }, AuthKindPubkey, DHCurve25519, DHMLKEM768},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			n, ini, resp := newPair(b, c.signer(), c.signer(), func(cfg *EngineConfig) {
@@ -48,6 +50,9 @@ func BenchmarkHandshake(b *testing.B) {
 				if c.ke != DHNone {
 					cfg.IKE = DefaultIKEPolicy()
 					cfg.IKE.DH = []DHGroup{c.ke}
+				}
+				if c.addke != DHNone {
+					cfg.IKE.AddKE[0] = []DHGroup{c.addke}
 				}
 			})
 			var respTime time.Duration

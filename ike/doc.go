@@ -20,8 +20,11 @@
 //     and above) is unacceptable as a whole (RFC 7296 §3.3.6)
 //   - addke.go: RFC 9370's additional key exchanges (ADDKE1 to ADDKE7)
 //     in policies, offers and Select, and the initiator's check of the
-//     responder's choice; only NONE can be chosen until IKE_INTERMEDIATE
-//     exists (docs/pq.md)
+//     responder's choice; for ESP only NONE (no IKE_FOLLOWUP_KE yet,
+//     docs/pq.md)
+//   - exchange_intermediate.go: running them for a new IKE SA, one per
+//     IKE_INTERMEDIATE exchange (RFC 9242), with the key update after
+//     each (addke_keys.go) and the IntAuth chain for AUTH (intauth.go)
 //   - proposal_syntax.go: strongSwan's proposal syntax, for the tools'
 //     flags and conns
 //   - keys.go: prf+, SKEYSEED, SK_* keys, CHILD SA keys, rekey SKEYSEED

@@ -266,6 +266,9 @@ type Trace struct {
 	// IKESuite and ESP are what the peer chose.
 	IKESuite IKESuite
 	ESP      *Selection
+	// AddKE lists the additional key exchanges (RFC 9370) that ran, in
+	// IKE_INTERMEDIATE exchanges, in ADDKE order.
+	AddKE []DHGroup
 	// Cookie: the peer asked for a cookie. InvalidKE lists the groups
 	// the peer asked for with INVALID_KE_PAYLOAD.
 	Cookie    bool

@@ -30,18 +30,20 @@ func (sa *ikeSA) ourIdentity(kind AuthKind) (Identity, error) {
 
 // ourSignedOctets and peerSignedOctets are what each side's AUTH covers
 // (RFC 7296 §2.15).
+// After IKE_INTERMEDIATE exchanges, both end with their IntAuth (RFC 9242
+// §3.3.2).
 func (sa *ikeSA) ourSignedOctets(id Identity) []byte {
 	if sa.initiator {
-		return SignedOctets(sa.suite.PRF, sa.initI, sa.nr, sa.skpi, id)
+		return signedOctetsWithIntAuth(sa.suite.PRF, sa.initI, sa.nr, sa.skpi, id, &sa.intAuth, sa.authMID)
 	}
-	return SignedOctets(sa.suite.PRF, sa.initR, sa.ni, sa.skpr, id)
+	return signedOctetsWithIntAuth(sa.suite.PRF, sa.initR, sa.ni, sa.skpr, id, &sa.intAuth, sa.authMID)
 }
 
 func (sa *ikeSA) peerSignedOctets(id Identity) []byte {
 	if sa.initiator {
-		return SignedOctets(sa.suite.PRF, sa.initR, sa.ni, sa.skpr, id)
+		return signedOctetsWithIntAuth(sa.suite.PRF, sa.initR, sa.ni, sa.skpr, id, &sa.intAuth, sa.authMID)
 	}
-	return SignedOctets(sa.suite.PRF, sa.initI, sa.nr, sa.skpi, id)
+	return signedOctetsWithIntAuth(sa.suite.PRF, sa.initI, sa.nr, sa.skpi, id, &sa.intAuth, sa.authMID)
 }
 
 // makeAuth builds our AUTH payload. pskPeer is whose PSK to use.

@@ -189,6 +189,8 @@ func (sa *ikeSA) receiveRequest(pkt []byte, h wire.Header, local, remote netip.A
 	switch {
 	case h.Exchange == wire.IKEAuth && sa.state == stHalfOpen:
 		sa.handleAuthRequest(m)
+	case h.Exchange == wire.IKEIntermediate && sa.state == stHalfOpen:
+		sa.handleIntermediateRequest(m)
 	case h.Exchange == wire.CreateChildSA && sa.state == stEstablished:
 		sa.handleCreateChild(m)
 	case h.Exchange == wire.Informational && sa.state != stHalfOpen:
@@ -258,11 +260,15 @@ func (sa *ikeSA) checkRetransmit(m *wire.Message) (bool, error) {
 	if len(m.Payloads) == 0 {
 		return false, errNotProtected
 	}
+	cin := sa.cin
+	if sa.handshake != nil && sa.retransmitCin != nil {
+		cin = sa.retransmitCin
+	}
 	switch p := m.Payloads[len(m.Payloads)-1].(type) {
 	case *wire.Encrypted:
-		return true, m.Decrypt(sa.cin)
+		return true, m.Decrypt(cin)
 	case *wire.EncryptedFragment:
-		if _, err := p.Open(sa.cin); err != nil {
+		if _, err := p.Open(cin); err != nil {
 			return false, err
 		}
 		return p.Number == 1, nil

@@ -122,7 +122,15 @@ func (e *Engine) handleInitRequest(pkt []byte, h wire.Header, local, remote neti
 			return
 		}
 	}
-	sel, err := e.cfg.IKE.PreferDH(ke.Group).Select(sap.Proposals)
+	peerIntermediate := m.Notify(wire.NotifyIntermediateExchangeSupported) != nil
+	pol := e.cfg.IKE.PreferDH(ke.Group)
+	if !peerIntermediate {
+		pol = pol.addKENoneWherePossible()
+	}
+	sel, err := pol.Select(sap.Proposals)
+	if err == nil && !peerIntermediate && len(sel.additionalExchanges()) > 0 {
+		err = fmt.Errorf("proposal %d needs additional key exchanges, and the peer did not send INTERMEDIATE_EXCHANGE_SUPPORTED", sel.Number)
+	}
 	if err != nil {
 		e.log.Debug("ike: IKE_SA_INIT: no proposal chosen", "remote", remote, "err", err)
 		answer(&wire.Notify{NotifyType: wire.NotifyNoProposalChosen})
@@ -167,6 +175,7 @@ func (e *Engine) handleInitRequest(pkt []byte, h wire.Header, local, remote neti
 	sa.behindNAT, sa.peerBehindNAT = nat.LocalBehindNAT, nat.RemoteBehindNAT
 	sa.natt = local.Port() == e.cfg.NATTPort
 	sa.notePeerCaps(m)
+	sa.addKE = sel.additionalExchanges()
 
 	resp := []wire.Payload{
 		&wire.SA{Proposals: []Proposal{sel.Proposal(nil)}},
@@ -182,6 +191,9 @@ func (e *Engine) handleInitRequest(pkt []byte, h wire.Header, local, remote neti
 	}
 	if hasVendorID(m, wire.VendorIDOpportunisticIPsec) {
 		resp = append(resp, &wire.VendorID{Data: wire.VendorIDOpportunisticIPsec})
+	}
+	if peerIntermediate && e.cfg.IKE.hasAddKEMethods() {
+		resp = append(resp, &wire.Notify{NotifyType: wire.NotifyIntermediateExchangeSupported})
 	}
 	out := &wire.Message{Header: wire.Header{SPIi: sa.spii, SPIr: sa.spir, Exchange: wire.IKESAInit, Flags: wire.FlagResponse}, Payloads: resp}
 	b, err := out.Marshal()
@@ -239,6 +251,11 @@ func (sa *ikeSA) deriveKeys(skeyseed []byte) error {
 	if err != nil {
 		return err
 	}
+	return sa.installKeys(k)
+}
+
+// installKeys makes k the SA's keys.
+func (sa *ikeSA) installKeys(k *IKEKeys) error {
 	// The keys are slices of one key-material buffer: copy what we keep,
 	// so that the buffer (and the keys we do not keep) can be freed.
 	fromI, err := NewSKCipher(sa.suite.Encr, sa.suite.Integ, bytes.Clone(k.SKei), bytes.Clone(k.SKai))
@@ -268,6 +285,8 @@ func (sa *ikeSA) notePeerCaps(m *wire.Message) {
 		switch n.NotifyType {
 		case wire.NotifyFragmentationSupported:
 			sa.peerFrag = true
+		case wire.NotifyIntermediateExchangeSupported:
+			sa.peerIntermediate = true
 		case wire.NotifySignatureHashAlgorithms:
 			if hs, err := parseSignatureHashes(n); err == nil {
 				sa.hashes = hs

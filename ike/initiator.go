@@ -204,6 +204,9 @@ func (sa *ikeSA) sendInit() error {
 	if !e.cfg.NoSignatureHashes {
 		ps = append(ps, signatureHashNotify())
 	}
+	if offersAddKE(in.offer(in.group)) {
+		ps = append(ps, &wire.Notify{NotifyType: wire.NotifyIntermediateExchangeSupported})
+	}
 	if in.opts.Auth == AuthKindNull {
 		ps = append(ps, &wire.VendorID{Data: wire.VendorIDOpportunisticIPsec})
 	}
@@ -309,9 +312,19 @@ func (sa *ikeSA) onInitResponse(m *wire.Message) {
 	}
 	sa.notePeerCaps(m)
 	in.trace.PeerSupportsFragments = sa.peerFrag
+	sa.addKE = chosenAddKE(sap.Proposals[0])
+	if len(sa.addKE) > 0 && !sa.peerIntermediate {
+		sa.die(fmt.Errorf("ike: IKE_SA_INIT: peer selected additional key exchanges %v without sending INTERMEDIATE_EXCHANGE_SUPPORTED", sa.addKE), false)
+		return
+	}
 	sa.nextID = 1
 	sa.setState(stAuthSent)
-	if err := sa.sendAuth(); err != nil {
+	if len(sa.addKE) > 0 {
+		err = sa.sendIntermediate()
+	} else {
+		err = sa.sendAuth()
+	}
+	if err != nil {
 		sa.die(err, false)
 	}
 }
@@ -362,6 +375,7 @@ func (sa *ikeSA) sendAuth() error {
 	if err != nil {
 		return err
 	}
+	sa.authMID = sa.nextID // the IKE_AUTH request is the next one sent
 	auth, err := sa.makeAuth(in.opts.Auth, idi, pskPeer(in.opts))
 	if err != nil {
 		return err

@@ -322,11 +322,12 @@ func ParseProposals(protocol ProtocolID, s string) (Policy, error) {
 // them: one proposal per spec, in the order written (a spec that mixes
 // AEAD and other ciphers becomes two, as RFC 5282 asks), each with its
 // keN_ transforms as written, ML-KEM included. The Policy is the union of
-// the specs with only the NONE of those transforms, the additional
-// exchanges we can do (none): what the peer's choice is checked against.
-// Set both in InitiateOptions (IKE and IKEOffer); a peer that picks a
-// real additional exchange then fails the initiation with an error that
-// says so (checkAddKEChoice).
+// the specs with, of those transforms, only the additional exchanges we
+// can run: for IKE, NONE and the implemented methods (in IKE_INTERMEDIATE
+// exchanges); for ESP, NONE alone (no IKE_FOLLOWUP_KE). It is what the
+// peer's choice is checked against. Set both in InitiateOptions (IKE and
+// IKEOffer); a peer that picks an exchange we cannot run then fails the
+// initiation with an error that says so (checkAddKEChoice, Select).
 func ParseOffer(protocol ProtocolID, s string) (Policy, []Proposal, error) {
 	specs, err := ParseProposalSpecs(protocol, s)
 	if err != nil {
@@ -335,8 +336,16 @@ func ParseOffer(protocol ProtocolID, s string) (Policy, []Proposal, error) {
 	p := union(protocol, specs)
 	for i, ms := range p.AddKE {
 		p.AddKE[i] = nil
-		if slices.Contains(ms, DHNone) {
-			p.AddKE[i] = []DHGroup{DHNone}
+		for _, m := range ms {
+			if m == DHNone || (protocol == ProtocolIKE && m.Supported()) {
+				p.AddKE[i] = append(p.AddKE[i], m)
+			}
+		}
+		// A spec without ADDKEn lets the peer leave it out: NONE.
+		for _, sp := range specs {
+			if len(sp.AddKE[i]) == 0 && len(p.AddKE[i]) > 0 && !slices.Contains(p.AddKE[i], DHNone) {
+				p.AddKE[i] = append(p.AddKE[i], DHNone)
+			}
 		}
 	}
 	if p, err = validated(protocol, s, p); err != nil {

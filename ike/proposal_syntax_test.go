@@ -154,8 +154,9 @@ func FuzzParseProposals(f *testing.F) {
 
 // TestParseOfferAddKE: strongSwan's ke1_mlkem768 becomes an ADDKE1
 // transform in the offer, one proposal per spec; the policy the peer's
-// choice is checked against keeps only its NONE; ParseProposals, which
-// builds what we accept, refuses ML-KEM (no IKE_INTERMEDIATE yet).
+// choice is checked against keeps the methods we can run and NONE;
+// ParseProposals, which builds what we accept, takes ML-KEM-768 and
+// refuses ML-KEM-512.
 func TestParseOfferAddKE(t *testing.T) {
 	p, offer, err := ParseOffer(ProtocolIKE, "aes256gcm16-prfsha384-x25519-ke1_mlkem768-ke1_none,aes128gcm16-prfsha256-x25519")
 	if err != nil {
@@ -175,15 +176,16 @@ func TestParseOfferAddKE(t *testing.T) {
 			t.Errorf("proposal 2 carries %v", x.Type)
 		}
 	}
-	if len(p.Encr) != 2 || len(p.DH) != 1 || !reflect.DeepEqual(p.AddKE, [7][]DHGroup{{DHNone}}) {
+	if len(p.Encr) != 2 || len(p.DH) != 1 || !reflect.DeepEqual(p.AddKE, [7][]DHGroup{{DHMLKEM768, DHNone}}) {
 		t.Errorf("policy %+v", p)
 	}
 	if _, offer, err := ParseOffer(ProtocolIKE, "aes128gcm16-prfsha256-x25519-ke3_ecp256"); err != nil || !reflect.DeepEqual(offer[0].Transforms[3], Transform{Type: 8, ID: uint16(DHECP256)}) {
 		t.Errorf("ke3_ecp256: %+v, %v", offer, err)
 	}
 	for in, want := range map[string]string{
-		"aes128gcm16-prfsha256-x25519-ke1_mlkem768":          "ADDKE1 ML_KEM_768: additional key exchanges (RFC 9370) need IKE_INTERMEDIATE (RFC 9242), which is not implemented",
-		"aes128gcm16-prfsha256-x25519-ke1_mlkem768-ke1_none": "ADDKE1 ML_KEM_768: additional key exchanges (RFC 9370) need IKE_INTERMEDIATE",
+		"aes128gcm16-prfsha256-x25519-ke1_mlkem768":          "", // no error
+		"aes128gcm16-prfsha256-x25519-ke1_mlkem768-ke1_none": "", // no error
+		"aes128gcm16-prfsha256-x25519-ke1_mlkem512":          "ADDKE1 ML_KEM_512: key exchange method not implemented",
 		"aes128gcm16-prfsha256-x25519-ke1_none":              "", // no error
 		"aes128gcm16-prfsha256-x25519-ke1_sha256":            `"sha256" is not a key exchange method`,
 		"aes128gcm16-prfsha256-x25519-ke8_mlkem768":          `unknown algorithm keyword "ke8_mlkem768"`,

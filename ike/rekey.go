@@ -263,7 +263,7 @@ func (sa *ikeSA) handleIKERekey(m *wire.Message, sap *wire.SA, ni, nr []byte) {
 		sa.respond(m, []wire.Payload{&wire.Notify{NotifyType: wire.NotifyInvalidSyntax}})
 		return
 	}
-	sel, err := e.cfg.IKE.PreferDH(ke.Group).Select(sap.Proposals)
+	sel, err := e.cfg.IKE.withoutAddKE().PreferDH(ke.Group).Select(sap.Proposals)
 	if err != nil || len(sel.PeerSPI) != 8 {
 		sa.respond(m, []wire.Payload{&wire.Notify{NotifyType: wire.NotifyNoProposalChosen}})
 		return
@@ -378,7 +378,7 @@ func (sa *ikeSA) rekeyIKETry(g DHGroup, done chan error, retried bool) error {
 	if err != nil {
 		return err
 	}
-	pol := e.cfg.IKE
+	pol := e.cfg.IKE.withoutAddKE()
 	sa.rekey = &ikeRekey{ours: true}
 	finish := func(err error) {
 		if done != nil {

@@ -26,6 +26,11 @@ func (sa *ikeSA) handleAuthRequest(m *wire.Message) {
 		sa.respond(m, []wire.Payload{&wire.Notify{NotifyType: t}})
 		sa.die(err, true) // linger: a retransmitted request gets the same refusal
 	}
+	if sa.addKEDone < len(sa.addKE) {
+		fail(wire.NotifyInvalidSyntax, fmt.Errorf("ike: IKE_AUTH request from %v after %d of %d additional key exchanges", sa.remote, sa.addKEDone, len(sa.addKE)))
+		return
+	}
+	sa.authMID, sa.retransmitCin = m.MessageID, nil
 	kind := authKindOf(auth.Method)
 	// The peer's negotiation, not one of ours: no caller's context.
 	ctx, cancel := context.WithTimeout(e.life, resolveTimeout)

@@ -118,19 +118,30 @@ func (sa *ikeSA) sendRequest(r *request) error {
 // supports them and it is larger than the threshold.
 func (sa *ikeSA) protect(h wire.Header, payloads []wire.Payload) ([][]byte, error) {
 	m := &wire.Message{Header: h, Payloads: payloads}
+	var pkts [][]byte
 	if sa.peerFrag {
 		max := sa.e.cfg.FragmentThreshold
-		pkts, err := m.MarshalFragments(sa.cout, max)
-		if err == nil && len(pkts) > 1 && sa.init != nil && sa.init.trace != nil {
+		var err error
+		pkts, err = m.MarshalFragments(sa.cout, max)
+		if err != nil {
+			return nil, err
+		}
+		if len(pkts) > 1 && sa.init != nil && sa.init.trace != nil {
 			sa.init.trace.FragmentsSent += len(pkts)
 		}
-		return pkts, err
+	} else {
+		pkt, err := m.MarshalEncrypted(sa.cout)
+		if err != nil {
+			return nil, err
+		}
+		pkts = [][]byte{pkt}
 	}
-	pkt, err := m.MarshalEncrypted(sa.cout)
-	if err != nil {
-		return nil, err
+	if h.Exchange == wire.IKEIntermediate {
+		if err := sa.foldIntAuth(m); err != nil {
+			return nil, err
+		}
 	}
-	return [][]byte{pkt}, nil
+	return pkts, nil
 }
 
 // transmit sends datagrams to the peer.

@@ -80,7 +80,16 @@ type handshake struct {
 	dh         KeyExchange // initiator, until the IKE_SA_INIT response
 	skpi, skpr []byte
 	hashes     []HashAlgorithm // the peer's SIGNATURE_HASH_ALGORITHMS
-	begun      uint64          // responder: the engine's sequence when IKE_SA_INIT was answered (contact.go)
+	// The additional key exchanges of RFC 9370 (exchange_intermediate.go).
+	peerIntermediate bool         // peer sent INTERMEDIATE_EXCHANGE_SUPPORTED
+	addKE            []DHGroup    // methods chosen, in ADDKE order, NONE left out
+	addKEDone        int          // how many of them have run
+	intAuth          intAuthChain // RFC 9242 §3.3.2, folded into AUTH
+	authMID          uint32       // Message ID of the IKE_AUTH request
+	// retransmitCin checks retransmissions of the last request answered
+	// when the keys changed after it (the responder's IKE_INTERMEDIATE).
+	retransmitCin *SKCipher
+	begun         uint64 // responder: the engine's sequence when IKE_SA_INIT was answered (contact.go)
 }
 
 // saTimers are the timers an SA owns; stopTimers stops them all.

@@ -124,9 +124,10 @@ Proposals use strongSwan's syntax: --ike aes128gcm16-prfsha256-x25519
 --esp aes128gcm16-esn (comma-separated lists allowed). --ike may name
 RFC 9370 additional key exchanges as strongSwan does (ke1_mlkem768,
 ke1_none, keN_<group> for N up to 7), offered one proposal per
-comma-separated item as written. oemesh cannot run them yet (no
-IKE_INTERMEDIATE): a peer that picks NONE (ke1_none) gets a classical IKE
-SA; one that picks a method ends the probe with an error that names it.`,
+comma-separated item as written, with INTERMEDIATE_EXCHANGE_SUPPORTED.
+A peer that picks ML-KEM-768 or ML-KEM-1024 gets a hybrid IKE SA (the
+method runs in an IKE_INTERMEDIATE exchange); one that picks NONE
+(ke1_none) a classical one.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := f.setup(cmd.ErrOrStderr())

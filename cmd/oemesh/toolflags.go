@@ -30,9 +30,9 @@ type ikeToolFlags struct {
 	mark                uint32
 	timeout             time.Duration
 	debug               bool
-	// offersAddKE: this tool may offer strongSwan's keN_ keywords (RFC
-	// 9370 additional key exchanges) with methods oemesh cannot run yet,
-	// only NONE: the probe.
+	// offersAddKE: this tool offers strongSwan's keN_ keywords (RFC 9370
+	// additional key exchanges) as written, one proposal per item, and
+	// checks the peer's choice against what oemesh can run: the probe.
 	offersAddKE bool
 }
 

@@ -9,9 +9,9 @@ import (
 )
 
 // TestParseIKEFlagAddKE: strongSwan's keN_ keywords on --ike. The probe
-// offers ML-KEM as written and checks the peer's choice against NONE, the
-// only additional exchange oemesh can do; respond, which accepts what it
-// names, takes ke1_none and refuses ke1_mlkem768 with the reason.
+// offers ML-KEM as written and checks the peer's choice against what
+// oemesh can run (ML-KEM-768 or NONE here); respond, which accepts what it
+// names, takes ke1_mlkem768 and ke1_none and refuses ke1_mlkem512.
 func TestParseIKEFlagAddKE(t *testing.T) {
 	const optional = "aes256gcm16-prfsha384-x25519-ke1_mlkem768-ke1_none"
 	p, offer, err := parseIKEFlag(optional, true)
@@ -30,12 +30,15 @@ func TestParseIKEFlagAddKE(t *testing.T) {
 	if want := []ike.Transform{{Type: ike.TransformADDKE1, ID: uint16(ike.DHMLKEM768)}, {Type: ike.TransformADDKE1}}; !reflect.DeepEqual(addke, want) {
 		t.Errorf("probe --ike %s: offers ADDKE %v, want %v", optional, addke, want)
 	}
-	if !reflect.DeepEqual(p.AddKE, [7][]ike.DHGroup{{ike.DHNone}}) {
-		t.Errorf("probe --ike %s: policy AddKE %v, want ADDKE1 NONE only", optional, p.AddKE)
+	if !reflect.DeepEqual(p.AddKE, [7][]ike.DHGroup{{ike.DHMLKEM768, ike.DHNone}}) {
+		t.Errorf("probe --ike %s: policy AddKE %v, want ADDKE1 ML_KEM_768 or NONE", optional, p.AddKE)
 	}
 
-	if _, _, err := parseIKEFlag(optional, false); err == nil || !strings.Contains(err.Error(), "ADDKE1 ML_KEM_768: additional key exchanges (RFC 9370) need IKE_INTERMEDIATE") {
-		t.Errorf("respond --ike %s: %v, want the IKE_INTERMEDIATE refusal", optional, err)
+	if p, _, err := parseIKEFlag(optional, false); err != nil || !reflect.DeepEqual(p.AddKE, [7][]ike.DHGroup{{ike.DHMLKEM768, ike.DHNone}}) {
+		t.Errorf("respond --ike %s: policy AddKE %v, %v; want ADDKE1 ML_KEM_768 or NONE", optional, p.AddKE, err)
+	}
+	if _, _, err := parseIKEFlag("aes256gcm16-prfsha384-x25519-ke1_mlkem512", false); err == nil || !strings.Contains(err.Error(), "ADDKE1 ML_KEM_512: key exchange method not implemented") {
+		t.Errorf("respond --ike ...-ke1_mlkem512: %v, want a refusal", err)
 	}
 	p, offer, err = parseIKEFlag("aes256gcm16-prfsha384-x25519-ke1_none", false)
 	if err != nil || offer != nil || !reflect.DeepEqual(p.AddKE, [7][]ike.DHGroup{{ike.DHNone}}) {

@@ -14,11 +14,11 @@ import (
 
 // Interop with strongSwan 6.1 (Debian sid, in the chroot that scripts/install-peers.sh
 // builds), the peer that speaks RFC 9242 IKE_INTERMEDIATE, RFC 9370 additional key
-// exchanges and ML-KEM. oemesh understands RFC 9370's ADDKE transforms in proposals but
-// runs no additional exchange yet (no IKE_INTERMEDIATE): these tests pin today's
-// behaviour (classical handshakes both ways; a required hybrid refused; an optional one,
-// ke1_mlkem768-ke1_none, answered with NONE: a classical IKE SA) and become the baseline
-// that the post-quantum IKE work turns green.
+// exchanges and ML-KEM. oemesh runs RFC 9370's additional key exchanges in IKE_INTERMEDIATE
+// exchanges when its policy names them: the probe below offers them and establishes
+// hybrid IKE SAs with charon; `oemesh respond` without keN_ in --ike (the default) still
+// answers a required hybrid with NO_PROPOSAL_CHOSEN and an optional one with NONE
+// (pq_hybrid_test.go has respond with ke1_mlkem768).
 
 // classical6 is the plain proposal strongSwan 6.1 and oemesh share.
 var classical6 = proposalCase{
@@ -51,17 +51,12 @@ func ed25519Case(t *testing.T) authCase {
 //   - optional-to-classical: we offer ke1_mlkem768-ke1_none to charon configured without
 //     ADDKE; it picks NONE (and leaves ADDKE1 out of its answer, which we accept because we
 //     offered NONE), and the IKE SA comes up classically, without IKE_INTERMEDIATE;
-//   - optional-to-required: the same offer to charon requiring ke1_mlkem768. charon selects
-//     ML-KEM-768, then refuses with NO_PROPOSAL_CHOSEN because we send no
-//     INTERMEDIATE_EXCHANGE_SUPPORTED (RFC 9370 §2.2.1 asks an initiator offering ADDKE
-//     for it; we do not claim an exchange we cannot run). So charon never answers with
-//     ML-KEM chosen; the probe's error for that answer ("peer selected ADDKE1 ML_KEM_768,
-//     which needs IKE_INTERMEDIATE (not implemented)") is tested against an oemesh
-//     responder in ike (TestInitiateAddKE);
-//   - hybrid-required: charon requires ke1_mlkem768, and answers NO_PROPOSAL_CHOSEN both to
-//     a classical offer and to the same hybrid offer from us, because we send no
-//     INTERMEDIATE_EXCHANGE_SUPPORTED (RFC 9242), without which it cannot run the
-//     additional exchange.
+//   - optional-to-required: the same offer to charon requiring ke1_mlkem768. We send
+//     INTERMEDIATE_EXCHANGE_SUPPORTED, charon selects ML-KEM-768, and the IKE SA is hybrid:
+//     X25519 in IKE_SA_INIT, ML-KEM-768 in IKE_INTERMEDIATE 1, IKE_AUTH 2, each side's AUTH
+//     covering the IntAuth chain (charon verifies ours, we verify its);
+//   - hybrid-required: charon requires ke1_mlkem768; it answers NO_PROPOSAL_CHOSEN to a
+//     classical offer, and the same hybrid offer from us comes up hybrid.
 func TestProbeToStrongSwan6(t *testing.T) {
 	in := peers.RequireStrongSwan6(t)
 	oemesh(t)
@@ -125,19 +120,7 @@ func TestProbeToStrongSwan6(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		r := runProbe(t, ctx, net.A, probeArgs(net, optional)...)
-		logProbe(t, r)
-		if r.Exit != 2 || r.Report.Notify != "NO_PROPOSAL_CHOSEN" || r.Report.IKEEstablished {
-			t.Errorf("offer %s to charon requiring ke1_mlkem768: exit %d notify %q, want exit 2 NO_PROPOSAL_CHOSEN\n%s", optional, r.Exit, r.Report.Notify, r)
-		}
-		for _, re := range []*regexp.Regexp{
-			regexp.MustCompile(`selected proposal: IKE:AES_GCM_16_256/PRF_HMAC_SHA2_384/CURVE_25519/KE1_ML_KEM_768(\s|$)`),
-			regexp.MustCompile(`peer didn't send INTERMEDIATE_EXCHANGE_SUPPORTED while proposing multiple key exchanges`),
-			regexp.MustCompile(`generating IKE_SA_INIT response 0 \[ N\(NO_PROP\) \]`),
-		} {
-			if _, err := ssw.Log.WaitFrom(ctx, 0, re); err != nil {
-				t.Errorf("strongSwan 6.1: %v", err)
-			}
-		}
+		checkHybridProbe(t, ctx, r, ssw, 0, a, classical6, net.B4.String(), `CURVE_25519/KE1_ML_KEM_768`)
 	})
 	t.Run("hybrid-required", func(t *testing.T) {
 		t.Parallel()
@@ -148,40 +131,35 @@ func TestProbeToStrongSwan6(t *testing.T) {
 			Version: peers.StrongSwan6,
 			Conns:   []peers.StrongSwanConn{sswConn("hybrid", a, net.B4.String(), net.A4.String(), hybrid)},
 		})
-		for _, tc := range []struct {
-			offer string
-			why   *regexp.Regexp // charon's log line for the reason
-		}{
-			{classical6.ike, regexp.MustCompile(`received proposals unacceptable`)},
-			// charon accepts the proposal, then refuses: no N(IKE_INT_SUP) in our request.
-			{hybrid.ike, regexp.MustCompile(`selected proposal: IKE:AES_GCM_16_256/PRF_HMAC_SHA2_384/CURVE_25519/KE1_ML_KEM_768`)},
-		} {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			mark := ssw.Log.Mark()
-			r := runProbe(t, ctx, net.A, probeArgs(net, tc.offer)...)
-			logProbe(t, r)
-			if r.Exit != 2 || r.Report.Notify != "NO_PROPOSAL_CHOSEN" || r.Report.IKEEstablished {
-				t.Errorf("offer %s to charon requiring ke1_mlkem768: exit %d notify %q, want exit 2 NO_PROPOSAL_CHOSEN\n%s",
-					tc.offer, r.Exit, r.Report.Notify, r)
-			}
-			for _, re := range []*regexp.Regexp{tc.why, regexp.MustCompile(`generating IKE_SA_INIT response 0 \[ N\(NO_PROP\) \]`)} {
-				if _, err := ssw.Log.WaitFrom(ctx, mark, re); err != nil {
-					t.Errorf("offer %s: strongSwan 6.1: %v", tc.offer, err)
-				}
-			}
-			cancel()
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		mark := ssw.Log.Mark()
+		r := runProbe(t, ctx, net.A, probeArgs(net, classical6.ike)...)
+		logProbe(t, r)
+		if r.Exit != 2 || r.Report.Notify != "NO_PROPOSAL_CHOSEN" || r.Report.IKEEstablished {
+			t.Errorf("offer %s to charon requiring ke1_mlkem768: exit %d notify %q, want exit 2 NO_PROPOSAL_CHOSEN\n%s",
+				classical6.ike, r.Exit, r.Report.Notify, r)
 		}
+		for _, re := range []*regexp.Regexp{regexp.MustCompile(`received proposals unacceptable`), regexp.MustCompile(`generating IKE_SA_INIT response 0 \[ N\(NO_PROP\) \]`)} {
+			if _, err := ssw.Log.WaitFrom(ctx, mark, re); err != nil {
+				t.Errorf("offer %s: strongSwan 6.1: %v", classical6.ike, err)
+			}
+		}
+		mark = ssw.Log.Mark()
+		r = runProbe(t, ctx, net.A, probeArgs(net, hybrid.ike)...)
+		checkHybridProbe(t, ctx, r, ssw, mark, a, classical6, net.B4.String(), `CURVE_25519/KE1_ML_KEM_768`)
 	})
 }
 
 // strongSwan 6.1 initiating to `oemesh respond`, one conn per proposal against one
 // responder:
 //   - classical: the tunnel comes up and goes down again on strongSwan's Delete;
-//   - hybrid, required (ke1_mlkem768): we refuse the proposal as a whole (RFC 7296 §3.3.6:
-//     a transform type we do not understand, ADDKE1) with NO_PROPOSAL_CHOSEN, and strongSwan
-//     logs receiving it; no SA is made on either side;
+//   - hybrid, required (ke1_mlkem768): respond's default policy accepts only NONE for
+//     ADDKE1, so we refuse the proposal as a whole with NO_PROPOSAL_CHOSEN, and strongSwan
+//     logs receiving it; no SA is made on either side (pq_hybrid_test.go runs respond
+//     --ike with ke1_mlkem768, which comes up hybrid);
 //   - hybrid, optional (ke1_mlkem768-ke1_none): strongSwan offers ADDKE1 with NONE in the
-//     same proposal, so today we refuse that too (see the subtest);
+//     same proposal; we choose NONE, and the IKE SA comes up classically;
 //   - a hybrid proposal followed by a classical one: we pick the classical one, and the
 //     tunnel comes up without an additional key exchange.
 func TestStrongSwan6ToRespond(t *testing.T) {

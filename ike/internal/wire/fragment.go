@@ -113,6 +113,7 @@ func (m *Message) MarshalFragments(c Cipher, max int) ([][]byte, error) {
 		out = append(out, d)
 	}
 	m.NextPayload = PayloadSKF
+	m.sealed = &sealedOctets{a: unfragmentedA(m.Header, first), inner: inner}
 	return out, nil
 }
 
@@ -181,6 +182,9 @@ func (r *Reassembler) Add(m *Message, c Cipher) (*Message, error) {
 	out := &Message{Header: m.Header}
 	out.NextPayload, out.Length = first, 0 // no single datagram carried it
 	out.Payloads = append(append(out.Payloads, m.Payloads[:len(m.Payloads)-1]...), payloads...)
+	if len(m.Payloads) == 1 {
+		out.sealed = &sealedOctets{a: unfragmentedA(m.Header, first), inner: data}
+	}
 	return out, nil
 }
 

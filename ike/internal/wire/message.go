@@ -179,6 +179,11 @@ type Message struct {
 	// raw is the datagram this message was parsed from, kept because SK
 	// integrity covers the exact octets received.
 	raw []byte
+
+	// sealed is what an IKE_INTERMEDIATE's IntAuth covers (RFC 9242
+	// §3.3.2), kept when the message was encrypted or decrypted; see
+	// IntAuthOctets.
+	sealed *sealedOctets
 }
 
 // ParseMessage decodes an IKE message (without the non-ESP marker). The

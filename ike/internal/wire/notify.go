@@ -60,6 +60,10 @@ const (
 	NotifyIKEv2MessageIDSyncSupported NotifyType = 16420
 	NotifyFragmentationSupported      NotifyType = 16430
 	NotifySignatureHashAlgorithms     NotifyType = 16431
+	// NotifyIntermediateExchangeSupported says, in IKE_SA_INIT, that the
+	// sender can run IKE_INTERMEDIATE exchanges (RFC 9242 §3.1). It has
+	// no SPI and no data.
+	NotifyIntermediateExchangeSupported NotifyType = 16438
 )
 
 var notifyNames = map[NotifyType]string{
@@ -87,6 +91,7 @@ var notifyNames = map[NotifyType]string{
 	NotifyEAPOnlyAuthentication: "EAP_ONLY_AUTHENTICATION", NotifyChildlessIKEv2Supported: "CHILDLESS_IKEV2_SUPPORTED",
 	NotifyIKEv2MessageIDSyncSupported: "IKEV2_MESSAGE_ID_SYNC_SUPPORTED",
 	NotifyFragmentationSupported:      "IKEV2_FRAGMENTATION_SUPPORTED", NotifySignatureHashAlgorithms: "SIGNATURE_HASH_ALGORITHMS",
+	NotifyIntermediateExchangeSupported: "INTERMEDIATE_EXCHANGE_SUPPORTED",
 }
 
 func (t NotifyType) String() string {

@@ -64,6 +64,7 @@ func (m *Message) MarshalEncrypted(c Cipher) ([]byte, error) {
 		return nil, err
 	}
 	m.NextPayload, m.Length = PayloadSK, uint32(total)
+	m.sealed = &sealedOctets{a: aad[:len(aad):len(aad)], inner: inner}
 	return out, nil
 }
 
@@ -87,5 +88,6 @@ func (m *Message) Decrypt(c Cipher) error {
 		return err
 	}
 	m.Payloads = append(m.Payloads[:len(m.Payloads)-1:len(m.Payloads)-1], inner...)
+	m.sealed = &sealedOctets{a: sk.aad, inner: pt}
 	return nil
 }

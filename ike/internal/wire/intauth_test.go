@@ -1,0 +1,141 @@
+package wire
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"testing"
+)
+
+// testCipher is a framing-only Cipher: an 8-octet IV, the plaintext padded
+// to 8-octet blocks with the Pad Length octet (RFC 7296 §3.14), in clear,
+// and a 16-octet ICV over aad and the rest. It lets the tests see that
+// IntAuth leaves out the IV, the padding and the ICV.
+type testCipher struct{}
+
+const testIVLen, testICVLen = 8, 16
+
+func (testCipher) padded(n int) int { return (n + 1 + 7) / 8 * 8 }
+
+func (c testCipher) SealedLen(n int) int { return testIVLen + c.padded(n) + testICVLen }
+
+func (c testCipher) Seal(aad, pt []byte) ([]byte, error) {
+	out := append([]byte(nil), aad...)
+	out = append(out, bytes.Repeat([]byte{0xee}, testIVLen)...)
+	out = append(out, pt...)
+	pad := c.padded(len(pt)) - len(pt) - 1
+	out = append(out, bytes.Repeat([]byte{0xaa}, pad)...)
+	out = append(out, byte(pad))
+	sum := sha256.Sum256(out)
+	return append(out, sum[:testICVLen]...), nil
+}
+
+func (testCipher) Open(what string, aad, body []byte) ([]byte, error) {
+	if len(body) < testIVLen+1+testICVLen {
+		return nil, errors.New(what + ": short")
+	}
+	sum := sha256.Sum256(append(append([]byte(nil), aad...), body[:len(body)-testICVLen]...))
+	if !bytes.Equal(sum[:testICVLen], body[len(body)-testICVLen:]) {
+		return nil, errors.New(what + ": integrity")
+	}
+	pt := body[testIVLen : len(body)-testICVLen]
+	pad := int(pt[len(pt)-1])
+	return pt[:len(pt)-1-pad], nil
+}
+
+// intermediateRequest is an IKE_INTERMEDIATE request as RFC 9370 sends
+// it: one KE payload with an ML-KEM-768-sized encapsulation key.
+func intermediateRequest() *Message {
+	key := make([]byte, 1184)
+	for i := range key {
+		key[i] = byte(i)
+	}
+	return &Message{
+		Header:   Header{SPIi: SPI{1, 2, 3, 4, 5, 6, 7, 8}, SPIr: SPI{9, 10, 11, 12, 13, 14, 15, 16}, Exchange: IKEIntermediate, Flags: FlagInitiator, MessageID: 1},
+		Payloads: []Payload{&KE{Group: DHMLKEM768, Data: key}},
+	}
+}
+
+// wantIntAuth builds IntAuth_*A | IntAuth_*P by hand from the datagram of
+// an unfragmented message: its first 32 octets (header and SK header) with
+// Length = 32 + len(P) and Payload Length = 4 + len(P), then P.
+func wantIntAuth(t *testing.T, datagram []byte, m *Message) []byte {
+	t.Helper()
+	p, _, err := marshalPayloads(m.Payloads)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := append([]byte(nil), datagram[:32]...)
+	binary.BigEndian.PutUint32(a[24:], uint32(32+len(p)))
+	binary.BigEndian.PutUint16(a[30:], uint16(4+len(p)))
+	return append(a, p...)
+}
+
+// TestIntAuthOctets checks RFC 9242 §3.3.2's data to authenticate, as the
+// sender and as the receiver, for one datagram and for a fragmented
+// message, which counts as the message it was split from.
+func TestIntAuthOctets(t *testing.T) {
+	c := testCipher{}
+	sent := intermediateRequest()
+	datagram, err := sent.MarshalEncrypted(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := wantIntAuth(t, datagram, sent)
+	if want[16] != byte(PayloadSK) || want[28] != byte(PayloadKE) || binary.BigEndian.Uint32(want[24:]) == uint32(len(datagram)) {
+		t.Fatalf("hand-built octets look wrong: %x", want[:36])
+	}
+	got, err := sent.IntAuthOctets()
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("sender's IntAuth octets (%v):\n%x\nwant\n%x", err, got[:36], want[:36])
+	}
+
+	rcvd, err := ParseMessage(datagram)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rcvd.IntAuthOctets(); err == nil {
+		t.Error("IntAuth octets of a message still encrypted")
+	}
+	if err := rcvd.Decrypt(c); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := rcvd.IntAuthOctets(); err != nil || !bytes.Equal(got, want) {
+		t.Errorf("receiver's IntAuth octets differ from the sender's (%v)", err)
+	}
+
+	frag := intermediateRequest()
+	datagrams, err := frag.MarshalFragments(c, 500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(datagrams) < 3 {
+		t.Fatalf("%d fragments, want at least 3 of 500 octets for a 1,184-octet key", len(datagrams))
+	}
+	if got, err := frag.IntAuthOctets(); err != nil || !bytes.Equal(got, want) {
+		t.Errorf("fragmented sender's IntAuth octets are not those of the whole message (%v)", err)
+	}
+	var r Reassembler
+	var whole *Message
+	for i, d := range datagrams {
+		f, err := ParseMessage(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		whole, err = r.Add(f, c)
+		if err != nil {
+			t.Fatalf("fragment %d: %v", i+1, err)
+		}
+	}
+	if whole == nil {
+		t.Fatal("not reassembled")
+	}
+	if got, err := whole.IntAuthOctets(); err != nil || !bytes.Equal(got, want) {
+		t.Errorf("reassembled message's IntAuth octets are not those of the whole message (%v)", err)
+	}
+
+	if _, err := intermediateRequest().IntAuthOctets(); err == nil {
+		t.Error("IntAuth octets of a message never encrypted")
+	}
+}
