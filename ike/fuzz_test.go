@@ -22,10 +22,16 @@ var fuzzCiphers = func() []*SKCipher {
 	return out
 }()
 
-// addCaptureSeeds adds every IKE message of the captures as a seed.
+// addCaptureSeeds adds every IKE message of the captures as a seed: the
+// peers' captures, and the strongSwan 6.1 hybrid handshakes of the
+// known-answer test (IKE_INTERMEDIATE, whole and in SKF fragments).
 func addCaptureSeeds(f *testing.F, add func(msg []byte)) {
 	files, _ := filepath.Glob(filepath.Join(capturesDir, "*.pcap"))
-	for _, path := range files {
+	kat, _ := filepath.Glob(filepath.Join(katDir, "*.pcap"))
+	if len(kat) == 0 {
+		f.Fatalf("no known-answer captures in %s", katDir)
+	}
+	for _, path := range append(files, kat...) {
 		fh, err := os.Open(path)
 		if err != nil {
 			f.Fatal(err)

@@ -15,6 +15,10 @@ import (
 // capturesDir holds real peers' IKE traffic (strongSwan, Libreswan, oemesh).
 const capturesDir = "../../../testdata/captures"
 
+// katDir holds the strongSwan 6.1 hybrid handshakes of ike's known-answer
+// test.
+const katDir = "../../testdata/kat"
+
 // payloadTypes lists payload types, notifies by name, for failure messages.
 func payloadTypes(ps []Payload) string {
 	var s []string
@@ -28,10 +32,15 @@ func payloadTypes(ps []Payload) string {
 	return strings.Join(s, " ")
 }
 
-// addCaptureSeeds adds every IKE message of the captures as a seed.
+// addCaptureSeeds adds every IKE message of the captures as a seed,
+// including the hybrid handshakes of ike's known-answer test.
 func addCaptureSeeds(f *testing.F, add func(msg []byte)) {
 	files, _ := filepath.Glob(filepath.Join(capturesDir, "*.pcap"))
-	for _, path := range files {
+	kat, _ := filepath.Glob(filepath.Join(katDir, "*.pcap"))
+	if len(kat) == 0 {
+		f.Fatalf("no known-answer captures in %s", katDir)
+	}
+	for _, path := range append(files, kat...) {
 		fh, err := os.Open(path)
 		if err != nil {
 			f.Fatal(err)
@@ -63,6 +72,19 @@ func FuzzParseMessage(f *testing.F) {
 	addCaptureSeeds(f, func(b []byte) { f.Add(b) })
 	all, _ := (&Message{Header: Header{Exchange: IKEAuth}, Payloads: samplePayloads()}).Marshal()
 	f.Add(all)
+	// IKE_INTERMEDIATE in clear, with a KE of each ML-KEM length: the
+	// encapsulation keys and ciphertexts of ML-KEM-768 and ML-KEM-1024.
+	for _, ke := range []struct {
+		g DHGroup
+		n int
+	}{{DHMLKEM768, 1184}, {DHMLKEM768, 1088}, {DHMLKEM1024, 1568}} {
+		m := &Message{Header: Header{Exchange: IKEIntermediate, MessageID: 1}, Payloads: []Payload{&KE{Group: ke.g, Data: bytes.Repeat([]byte{0x5a}, ke.n)}}}
+		b, err := m.Marshal()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := ParseMessage(b)
 		if err != nil {

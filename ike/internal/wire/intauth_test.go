@@ -5,7 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"slices"
 	"testing"
+
+	"golang.org/x/crypto/cryptobyte"
 )
 
 // testCipher is a framing-only Cipher: an 8-octet IV, the plaintext padded
@@ -138,4 +141,129 @@ func TestIntAuthOctets(t *testing.T) {
 	if _, err := intermediateRequest().IntAuthOctets(); err == nil {
 		t.Error("IntAuth octets of a message never encrypted")
 	}
+}
+
+// sealRaw protects arbitrary inner octets as one SK datagram (fragments
+// == 0) or as SKF fragments of at most chunk octets of plaintext each, with
+// first as the type of the first inner payload. Unlike MarshalEncrypted
+// and MarshalFragments it does not need the octets to parse, so that the
+// receiver's side can be fuzzed with anything a peer may send.
+func sealRaw(t *testing.T, h Header, first PayloadType, inner []byte, chunk int) [][]byte {
+	t.Helper()
+	c := testCipher{}
+	seal := func(next, kind PayloadType, part []byte, extra []byte) []byte {
+		total := HeaderLen + genericHeaderLen + len(extra) + c.SealedLen(len(part))
+		b := cryptobyte.NewBuilder(nil)
+		h.marshal(b, kind, total)
+		b.AddUint8(uint8(next))
+		b.AddUint8(0)
+		b.AddUint16(uint16(total - HeaderLen))
+		b.AddBytes(extra)
+		aad, err := b.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := c.Seal(aad, part)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	if chunk <= 0 {
+		return [][]byte{seal(first, PayloadSK, inner, nil)}
+	}
+	n := max(1, (len(inner)+chunk-1)/chunk)
+	var out [][]byte
+	for i := 0; i < n; i++ {
+		next := PayloadNone
+		if i == 0 {
+			next = first
+		}
+		part := inner[min(i*chunk, len(inner)):min((i+1)*chunk, len(inner))]
+		out = append(out, seal(next, PayloadSKF, part, binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint16(nil, uint16(i+1)), uint16(n))))
+	}
+	return out
+}
+
+// FuzzIntAuthOctets sends arbitrary inner octets, whole and in fragments,
+// as an IKE_INTERMEDIATE message. Whatever comes in, nothing panics; the
+// whole message decrypts exactly when its reassembled fragments do; and
+// when it does, IntAuth_*A | IntAuth_*P is the header and SK header with
+// the lengths of the unprotected message, then the inner octets exactly as
+// received, never our re-encoding of them (RFC 9242 §3.3.2: both peers
+// must hash the same octets, whatever either one's encoder would make).
+func FuzzIntAuthOctets(f *testing.F) {
+	c := testCipher{}
+	req := intermediateRequest()
+	inner, first, err := marshalPayloads(req.Payloads)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(uint8(first), inner, uint16(0), false)
+	f.Add(uint8(first), inner, uint16(400), false)
+	f.Add(uint8(first), inner, uint16(400), true)
+	f.Add(uint8(first), inner[:100], uint16(1), false)
+	// A KE of ML-KEM-1024's length, with a notify after it.
+	ke, first2, err := marshalPayloads([]Payload{&KE{Group: DHMLKEM1024, Data: make([]byte, 1568)}, &Notify{NotifyType: NotifyIntermediateExchangeSupported}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(uint8(first2), ke, uint16(500), true)
+	f.Add(uint8(PayloadNone), []byte{}, uint16(0), false)
+	f.Fuzz(func(t *testing.T, first uint8, inner []byte, chunk uint16, reverse bool) {
+		if len(inner) > 8000 {
+			return
+		}
+		h := req.Header
+		whole := sealRaw(t, h, PayloadType(first), inner, 0)[0]
+		m, err := ParseMessage(whole)
+		if err != nil {
+			t.Fatalf("the SK message does not parse: %v", err)
+		}
+		errWhole := m.Decrypt(c)
+		want := append([]byte(nil), whole[:32]...)
+		binary.BigEndian.PutUint32(want[24:], uint32(32+len(inner)))
+		binary.BigEndian.PutUint16(want[30:], uint16(4+len(inner)))
+		want = append(want, inner...)
+		if errWhole == nil {
+			got, err := m.IntAuthOctets()
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("IntAuth octets of the whole message (%v)\n got %x\nwant %x", err, got, want)
+			}
+		}
+		if chunk == 0 {
+			return
+		}
+		frags := sealRaw(t, h, PayloadType(first), inner, int(chunk))
+		if len(frags) > MaxFragments {
+			return
+		}
+		if reverse {
+			slices.Reverse(frags)
+		}
+		var r Reassembler
+		var done *Message
+		var errFrag error
+		for _, d := range frags {
+			fm, err := ParseMessage(d)
+			if err != nil {
+				t.Fatalf("an SKF fragment does not parse: %v", err)
+			}
+			if done, errFrag = r.Add(fm, c); errFrag != nil {
+				break
+			}
+		}
+		if (errWhole == nil) != (errFrag == nil && done != nil) {
+			t.Fatalf("whole: %v; fragmented: %v (reassembled %v)", errWhole, errFrag, done != nil)
+		}
+		if done != nil {
+			got, err := done.IntAuthOctets()
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("IntAuth octets of the reassembled message (%v)\n got %x\nwant %x", err, got, want)
+			}
+			if payloadTypes(done.Payloads) != payloadTypes(m.Payloads) {
+				t.Fatalf("reassembled payloads %s, whole %s", payloadTypes(done.Payloads), payloadTypes(m.Payloads))
+			}
+		}
+	})
 }
