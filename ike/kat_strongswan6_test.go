@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -226,7 +227,7 @@ func TestKATStrongSwan6Hybrid(t *testing.T) {
 			nr := katPayload[*wire.Nonce](t, initR.msg, nil).Data
 			spii, spir := initR.msg.SPIi, initR.msg.SPIr
 			for i, n := range v.all(t, "nonces") {
-				wantEqual(t, "Ni | Nr of key derivation "+string(rune('0'+i)), append(append([]byte(nil), ni...), nr...), n)
+				wantEqual(t, fmt.Sprintf("Ni | Nr of key derivation %d", i), append(append([]byte(nil), ni...), nr...), n)
 			}
 			if g := katPayload[*wire.KE](t, initI.msg, nil).Group; g != tc.group {
 				t.Errorf("IKE_SA_INIT KE %v, want %v", g, tc.group)
@@ -249,7 +250,7 @@ func TestKATStrongSwan6Hybrid(t *testing.T) {
 					if len(want) != 2 {
 						t.Fatalf("%q logged %d times, want 2", c.label, len(want))
 					}
-					wantEqual(t, c.label+" of stage "+string(rune('0'+stage)), c.got, want[stage])
+					wantEqual(t, fmt.Sprintf("%s of stage %d", c.label, stage), c.got, want[stage])
 				}
 				if len(k.SKai) != 0 || len(k.SKar) != 0 {
 					t.Errorf("stage %d: SK_ai/SK_ar of %d/%d octets for an AEAD", stage, len(k.SKai), len(k.SKar))
