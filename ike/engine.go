@@ -241,6 +241,11 @@ type SAInfo struct {
 	BehindNAT   bool // we are behind a NAT (we send keepalives)
 	Established time.Time
 	Children    []ChildSAInfo
+
+	// KeyExchanges are the key exchanges that keyed the SA: Suite.DH,
+	// then the additional ones (RFC 9370) that ran. After an IKE SA
+	// rekey, the new SA's.
+	KeyExchanges KeyExchanges
 }
 
 // ChildSAInfo describes a CHILD SA.
