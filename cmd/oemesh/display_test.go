@@ -22,10 +22,10 @@ func TestTrafficTable(t *testing.T) {
 	if err := writeTraffic(&b, ts); err != nil {
 		t.Fatal(err)
 	}
-	want := `PEER        ID           AUTH              MODE       KEY EXCHANGE     REMOTE                 SPI IN/OUT         BYTES IN/OUT  AGE   IDLE
-198.18.0.2  198.18.0.2   key               transport  x25519+mlkem768  198.18.0.2-198.18.0.2  c0000001/c0000002  10/20         1m5s  1s
-198.18.0.3  (anonymous)  null (anonymous)  tunnel     x25519           10.0.0.0-10.0.0.255    c0000003/c0000004  0/0           0s    0s
-198.18.0.4  @d.example   psk               tunnel     -                                       c0000005/c0000006  0/0           0s    0s
+	want := `PEER        ID           AUTH              MODE       REMOTE                 KEY EXCHANGE     SPI IN/OUT         BYTES IN/OUT  AGE   IDLE
+198.18.0.2  198.18.0.2   key               transport  198.18.0.2-198.18.0.2  x25519+mlkem768  c0000001/c0000002  10/20         1m5s  1s
+198.18.0.3  (anonymous)  null (anonymous)  tunnel     10.0.0.0-10.0.0.255    x25519           c0000003/c0000004  0/0           0s    0s
+198.18.0.4  @d.example   psk               tunnel                            -                c0000005/c0000006  0/0           0s    0s
 `
 	if b.String() != want {
 		t.Errorf("table:\n%s\nwant\n%s", b.String(), want)

@@ -36,10 +36,10 @@ func newTrafficCmd(g *globalFlags) *cobra.Command {
 // writeTraffic prints the SA pairs as `oemesh traffic`'s table.
 func writeTraffic(out io.Writer, ts []control.TunnelStatus) error {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "PEER\tID\tAUTH\tMODE\tKEY EXCHANGE\tREMOTE\tSPI IN/OUT\tBYTES IN/OUT\tAGE\tIDLE")
+	fmt.Fprintln(w, "PEER\tID\tAUTH\tMODE\tREMOTE\tKEY EXCHANGE\tSPI IN/OUT\tBYTES IN/OUT\tAGE\tIDLE")
 	for _, t := range ts {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s/%s\t%d/%d\t%s\t%s\n", t.Peer, peerIDText(t), authText(t.Auth), t.Mode, keyExchangesText(t.KeyExchanges),
-			strings.Join(t.Remote, ","), t.SPIIn, t.SPIOut, t.InBytes, t.OutBytes, seconds(t.AgeSeconds), seconds(t.IdleSeconds))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s/%s\t%d/%d\t%s\t%s\n", t.Peer, peerIDText(t), authText(t.Auth), t.Mode,
+			strings.Join(t.Remote, ","), keyExchangesText(t.KeyExchanges), t.SPIIn, t.SPIOut, t.InBytes, t.OutBytes, seconds(t.AgeSeconds), seconds(t.IdleSeconds))
 	}
 	return w.Flush()
 }
