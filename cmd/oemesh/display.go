@@ -93,3 +93,12 @@ func ikeSAsText(s control.IKESASummary) string {
 	}
 	return line + " (" + strings.Join(parts, ", ") + ")"
 }
+
+// quantumText says in the probe report whether an IKE SA's key exchanges
+// resist a quantum computer.
+func quantumText(pq bool) string {
+	if pq {
+		return "quantum-resistant"
+	}
+	return "classical"
+}
