@@ -370,3 +370,30 @@ func TestTableKeyExchanges(t *testing.T) {
 		}
 	}
 }
+
+// TestFlowOK: an encrypted flow keyed otherwise than expected is not OK,
+// however well its packets went.
+func TestFlowOK(t *testing.T) {
+	ms := 3.0
+	enc := FlowResult{Expect: "encrypted", Outcome: "encrypted", FirstMS: &ms, KeyExchanges: "x25519+mlkem768", ExpectKeyExchanges: "x25519+mlkem768"}
+	if !flowOK(enc) {
+		t.Errorf("%+v: not OK", enc)
+	}
+	for _, bad := range []func(*FlowResult){
+		func(r *FlowResult) { r.KeyExchanges = "x25519" },
+		func(r *FlowResult) { r.KeyExchanges = "" },
+		func(r *FlowResult) { r.KeyExchanges = "x25519,x25519+mlkem768" },
+		func(r *FlowResult) { r.Lost = 1 },
+		func(r *FlowResult) { r.FirstMS = nil },
+		func(r *FlowResult) { r.Outcome = "clear" },
+	} {
+		r := enc
+		bad(&r)
+		if flowOK(r) {
+			t.Errorf("%+v: OK", r)
+		}
+	}
+	if clear := (FlowResult{Expect: "clear", Outcome: "clear"}); !flowOK(clear) {
+		t.Errorf("%+v: not OK", clear)
+	}
+}

@@ -235,8 +235,15 @@ func (l *labRun) runFlow(ctx context.Context, f flow) (FlowResult, error) {
 	if r.Expect == "encrypted" {
 		r.ExpectKeyExchanges = l.keyExchanges
 	}
-	r.OK = r.Outcome == r.Expect && (r.Expect != "encrypted" || (r.Lost == 0 && r.FirstMS != nil && r.KeyExchanges == r.ExpectKeyExchanges))
+	r.OK = flowOK(r)
 	return r, nil
+}
+
+// flowOK says whether a flow went as expected: its outcome, and for an
+// encrypted flow every echo answered, the first timed, and its IKE SA
+// keyed as expected.
+func flowOK(r FlowResult) bool {
+	return r.Outcome == r.Expect && (r.Expect != "encrypted" || (r.Lost == 0 && r.FirstMS != nil && r.KeyExchanges == r.ExpectKeyExchanges))
 }
 
 // outcome says what the wire and the pings showed.
