@@ -14,6 +14,8 @@ package ike
 //     exponential back-off and give-up, responses and their cache
 //   - states.go, sa.go: the explicit IKE and CHILD SA states and the SA
 //     record; halfopen.go: responder IKE_SA_INIT, cookies, half-open limits
+//   - keyexchanges.go: the record of the key exchanges that keyed an SA
+//     (SAInfo.KeyExchanges: x25519+mlkem768)
 //   - initiator.go, responder.go, exchange_auth.go: IKE_SA_INIT/IKE_AUTH
 //     for each side and the AUTH payloads
 //   - child.go: CHILD SA negotiation, selectors, installation
