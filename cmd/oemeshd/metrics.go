@@ -77,8 +77,8 @@ func (d *daemon) collector() prometheus.Collector {
 const maxKeyExchangeLabels = 8
 
 // keyExchangeMetrics emits the IKE SAs that carry tunnels by their key
-// exchanges (the most common maxKeyExchangeLabels chains by name, the rest
-// as "other") and how many of them are quantum-resistant.
+// exchanges (the maxKeyExchangeLabels most common chains each by name, the
+// rest together as "other") and how many of them are quantum-resistant.
 func keyExchangeMetrics(m metricSink, sum control.IKESASummary) {
 	const help = "IKE SAs carrying tunnels, by key exchanges (IKE_SA_INIT's method, then each additional key exchange, e.g. x25519+mlkem768)."
 	names := slices.Collect(maps.Keys(sum.ByKeyExchanges))
