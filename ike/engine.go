@@ -14,6 +14,8 @@ package ike
 //     exponential back-off and give-up, responses and their cache
 //   - states.go, sa.go: the explicit IKE and CHILD SA states and the SA
 //     record; halfopen.go: responder IKE_SA_INIT, cookies, half-open limits
+//   - keyexchanges.go: the record of the key exchanges that keyed an SA
+//     (SAInfo.KeyExchanges: x25519+mlkem768)
 //   - initiator.go, responder.go, exchange_auth.go: IKE_SA_INIT/IKE_AUTH
 //     for each side and the AUTH payloads
 //   - child.go: CHILD SA negotiation, selectors, installation
@@ -241,6 +243,11 @@ type SAInfo struct {
 	BehindNAT   bool // we are behind a NAT (we send keepalives)
 	Established time.Time
 	Children    []ChildSAInfo
+
+	// KeyExchanges are the key exchanges that keyed the SA: Suite.DH,
+	// then the additional ones (RFC 9370) that ran. After an IKE SA
+	// rekey, the new SA's.
+	KeyExchanges KeyExchanges
 }
 
 // ChildSAInfo describes a CHILD SA.

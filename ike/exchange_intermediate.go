@@ -172,6 +172,7 @@ func (sa *ikeSA) onIntermediateResponse(m *wire.Message) {
 		return
 	}
 	sa.addKEDone++
+	sa.ranKeyExchange(g)
 	if sa.init.trace != nil {
 		sa.init.trace.AddKE = append(sa.init.trace.AddKE, g)
 	}
@@ -225,4 +226,5 @@ func (sa *ikeSA) handleIntermediateRequest(m *wire.Message) {
 	}
 	sa.retransmitCin = prev // a retransmitted request still has the old keys
 	sa.addKEDone++
+	sa.ranKeyExchange(g)
 }

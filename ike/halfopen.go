@@ -166,7 +166,7 @@ func (e *Engine) handleInitRequest(pkt []byte, h wire.Header, local, remote neti
 		return
 	}
 	sa := &ikeSA{e: e, initiator: false, spii: h.SPIi, spir: spir, local: local, remote: remote,
-		suite: sel.IKESuite(), handshake: &handshake{ni: nonce.Data, nr: nr}, peerNext: 1}
+		suite: sel.IKESuite(), kes: keyExchangeRecord{sel.DH}, handshake: &handshake{ni: nonce.Data, nr: nr}, peerNext: 1}
 	if err := sa.deriveKeys(SKEYSEED(sel.PRF, nonce.Data, nr, gir)); err != nil {
 		e.log.Warn("ike: keys", "err", err)
 		return

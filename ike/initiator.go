@@ -297,6 +297,7 @@ func (sa *ikeSA) onInitResponse(m *wire.Message) {
 		return
 	}
 	sa.spir, sa.nr, sa.suite, sa.initR = m.SPIr, nonce.Data, sel.IKESuite(), m.Raw()
+	sa.kes = keyExchangeRecord{sel.DH}
 	if err := sa.deriveKeys(SKEYSEED(sel.PRF, sa.ni, sa.nr, gir)); err != nil {
 		sa.die(err, false)
 		return

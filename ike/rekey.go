@@ -305,7 +305,7 @@ func (sa *ikeSA) handleIKERekey(m *wire.Message, sap *wire.SA, ni, nr []byte) {
 func (sa *ikeSA) successor(initiator bool, spii, spir SPI, sel *Selection, ni, nr, gir []byte) *ikeSA {
 	e := sa.e
 	n := &ikeSA{e: e, initiator: initiator, spii: spii, spir: spir, local: sa.local, remote: sa.remote,
-		natt: sa.natt, behindNAT: sa.behindNAT, peerBehindNAT: sa.peerBehindNAT, suite: sel.IKESuite(),
+		natt: sa.natt, behindNAT: sa.behindNAT, peerBehindNAT: sa.peerBehindNAT, suite: sel.IKESuite(), kes: keyExchangeRecord{sel.DH},
 		handshake: &handshake{ni: ni, nr: nr}, peerFrag: sa.peerFrag, peerID: sa.peerID, peerAuth: sa.peerAuth,
 		lastRecv: e.cfg.Clock.Now()}
 	if err := n.deriveKeys(RekeySKEYSEED(sa.suite.PRF, sa.skd, gir, ni, nr)); err != nil {

@@ -42,6 +42,10 @@ type ikeSA struct {
 
 	children []*childSA // few per SA: a slice is smaller than a map
 
+	// kes records the key exchanges that keyed the SA, each added by
+	// ranKeyExchange as its exchange completes (keyexchanges.go).
+	kes keyExchangeRecord
+
 	// Initiator-only negotiation inputs and result channel.
 	init *initiation
 
@@ -146,7 +150,8 @@ func (sa *ikeSA) info() SAInfo {
 	in := SAInfo{
 		ID: sa.id(), Initiator: sa.initiator, State: sa.state.String(),
 		Local: sa.local, Remote: sa.remote, PeerID: sa.peerID, PeerAuth: sa.peerAuth,
-		Suite: sa.suite, NATT: sa.natt, BehindNAT: sa.behindNAT, Established: sa.established,
+		Suite: sa.suite, KeyExchanges: sa.kes.list(),
+		NATT: sa.natt, BehindNAT: sa.behindNAT, Established: sa.established,
 	}
 	for _, c := range sa.children {
 		if c.state == childInstalled {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/oemesh/oemesh/ike"
 	"github.com/oemesh/oemesh/kernel"
+	"github.com/oemesh/oemesh/oe/tunnel"
 	"github.com/oemesh/oemesh/policygroups"
 )
 
@@ -34,12 +35,17 @@ type TunnelStatus struct {
 	Age, Idle time.Duration
 	// Initiator is true when this side started the IKE exchange.
 	Initiator bool
+	// KeyExchanges are those of the IKE SA the pair is under now (after
+	// an IKE SA rekey, the new SA's); empty when the engine no longer
+	// lists the pair (a rekeyed pair waiting for its Delete).
+	KeyExchanges ike.KeyExchanges
 }
 
 // Tunnels lists the installed SA pairs with their counters: OE's and,
 // from the tunnel table it shares with them, the configured conns'.
 func (o *OE) Tunnels(ctx context.Context) []TunnelStatus {
 	now := o.cfg.Clock.Now()
+	kes := o.keyExchanges()
 	var out []TunnelStatus
 	for _, t := range o.tunnels.All() {
 		c, _ := o.dp.SACounters(ctx, t.ID)
@@ -53,10 +59,38 @@ func (o *OE) Tunnels(ctx context.Context) []TunnelStatus {
 			SPIIn: t.InSPI(), SPIOut: t.OutSPI(),
 			InBytes: c.InBytes, OutBytes: c.OutBytes,
 			Age: now.Sub(t.Created), Idle: now.Sub(last),
-			Initiator: t.Initiator,
+			Initiator: t.Initiator, KeyExchanges: kes.of(t),
 		})
 	}
 	return out
+}
+
+// tunnelKeyExchanges finds the key exchanges of a tunnel's IKE SA.
+type tunnelKeyExchanges struct {
+	byChild map[uint32]ike.KeyExchanges   // by CHILD SA inbound SPI
+	byIKE   map[ike.SAID]ike.KeyExchanges // by IKE SA
+}
+
+// keyExchanges reads the engine's IKE SAs once for Tunnels.
+func (o *OE) keyExchanges() tunnelKeyExchanges {
+	k := tunnelKeyExchanges{byChild: map[uint32]ike.KeyExchanges{}, byIKE: map[ike.SAID]ike.KeyExchanges{}}
+	for _, sa := range o.engine.SAs() {
+		k.byIKE[sa.ID] = sa.KeyExchanges
+		for _, c := range sa.Children {
+			k.byChild[c.SPIIn] = sa.KeyExchanges
+		}
+	}
+	return k
+}
+
+// of is t's: the IKE SA's that holds its CHILD SA now, since an IKE SA
+// rekey moves CHILD SAs to the new IKE SA without the table knowing, else
+// the one it was negotiated under.
+func (k tunnelKeyExchanges) of(t tunnel.Tunnel) ike.KeyExchanges {
+	if kes, ok := k.byChild[t.InSPI()]; ok {
+		return kes
+	}
+	return k.byIKE[t.IKE]
 }
 
 // ShuntStatus is one shunt in force. It is plain data: the control API's

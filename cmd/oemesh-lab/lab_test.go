@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oemesh/oemesh/internal/control"
+	"github.com/oemesh/oemesh/internal/lab"
 	"github.com/oemesh/oemesh/internal/testbin"
 )
 
@@ -105,6 +108,9 @@ func TestRunEndToEnd(t *testing.T) {
 		case "encrypted":
 			if r.Lost != 0 || r.Clear != 0 || r.ESP < 2*r.Sent {
 				t.Errorf("flow %d (%s %s): lost %d, clear %d, ESP %d of %d echoes", i+1, r.Flow, r.Family, r.Lost, r.Clear, r.ESP, r.Sent)
+			}
+			if r.KeyExchanges != lab.DefaultKeyExchanges || r.ExpectKeyExchanges != lab.DefaultKeyExchanges {
+				t.Errorf("flow %d (%s %s): key exchanges %q (expected by the lab %q), want %q", i+1, r.Flow, r.Family, r.KeyExchanges, r.ExpectKeyExchanges, lab.DefaultKeyExchanges)
 			}
 		case "dropped":
 			if r.Clear != 0 || r.Received != 0 {
@@ -307,5 +313,87 @@ func TestFirstRTT(t *testing.T) {
 	}
 	if _, ok := firstRTT("64 bytes from 198.18.0.2: icmp_seq=2 ttl=64 time=0.081 ms\n"); ok {
 		t.Error("firstRTT found a first echo in output without icmp_seq=1")
+	}
+}
+
+// TestKeyExchangesOf: a flow's key exchanges come from the tunnels with
+// its ESP peer whose remote selectors hold its destination.
+func TestKeyExchangesOf(t *testing.T) {
+	g, b := netip.MustParseAddr("198.18.0.5"), netip.MustParseAddr("198.18.0.2")
+	ts := []control.TunnelStatus{
+		{Peer: "198.18.0.5", Remote: []string{"198.18.1.0-198.18.1.255"}, KeyExchanges: "x25519+mlkem768"},
+		{Peer: "198.18.0.2", Remote: []string{"198.18.0.2-198.18.0.2"}, KeyExchanges: "x25519"},
+		{Peer: "2001:db8:1::2", Remote: []string{"2001:db8:1::2-2001:db8:1::2"}, KeyExchanges: "mlkem768"},
+	}
+	for _, tc := range []struct {
+		peer, dst netip.Addr
+		ts        []control.TunnelStatus
+		want      string
+	}{
+		{g, netip.MustParseAddr("198.18.1.10"), ts, "x25519+mlkem768"},
+		{b, b, ts, "x25519"},
+		{g, netip.MustParseAddr("198.18.2.10"), ts, ""}, // outside g's selectors
+		{netip.MustParseAddr("198.18.0.9"), b, ts, ""},
+		{b, b, append(ts, control.TunnelStatus{Peer: "198.18.0.2", Remote: []string{"198.18.0.2-198.18.0.2"}, KeyExchanges: "x25519+mlkem768"}),
+			"x25519,x25519+mlkem768"},
+	} {
+		if got := keyExchangesOf(tc.ts, tc.peer, tc.dst); got != tc.want {
+			t.Errorf("%v via %v: %q, want %q", tc.dst, tc.peer, got, tc.want)
+		}
+	}
+}
+
+// TestTableKeyExchanges: an encrypted flow's row shows its key exchanges,
+// and one keyed otherwise than expected is UNEXPECTED.
+func TestTableKeyExchanges(t *testing.T) {
+	ms := 4.5
+	res := &Results{Flows: []FlowResult{
+		{Flow: "a → b", Family: "IPv4", Group: "private-or-clear", Expect: "encrypted", Outcome: "encrypted", OK: true, Sent: 5, ESP: 10, FirstMS: &ms,
+			KeyExchanges: "x25519+mlkem768", ExpectKeyExchanges: "x25519+mlkem768"},
+		{Flow: "a → e", Family: "IPv4", Group: "private-or-clear", Expect: "encrypted", Outcome: "encrypted", Sent: 5, ESP: 10, FirstMS: &ms,
+			KeyExchanges: "x25519", ExpectKeyExchanges: "x25519+mlkem768"},
+		{Flow: "a → d", Family: "IPv4", Group: "private-or-clear", Expect: "clear", Outcome: "clear", OK: true, Sent: 3, Clear: 6},
+	}}
+	var b strings.Builder
+	printTable(&b, res)
+	rows := strings.Split(b.String(), "\n")[2:5]
+	for i, want := range [][]string{
+		{"encrypted x25519+mlkem768 4.5 ms", "ok"},
+		{"encrypted x25519 4.5 ms", "UNEXPECTED: want key exchange x25519+mlkem768"},
+		{"clear - -", "ok"},
+	} {
+		row := strings.Join(strings.Fields(rows[i]), " ")
+		for _, w := range want {
+			if !strings.Contains(row, w) {
+				t.Errorf("row %d lacks %q: %s", i+1, w, row)
+			}
+		}
+	}
+}
+
+// TestFlowOK: an encrypted flow keyed otherwise than expected is not OK,
+// however well its packets went.
+func TestFlowOK(t *testing.T) {
+	ms := 3.0
+	enc := FlowResult{Expect: "encrypted", Outcome: "encrypted", FirstMS: &ms, KeyExchanges: "x25519+mlkem768", ExpectKeyExchanges: "x25519+mlkem768"}
+	if !flowOK(enc) {
+		t.Errorf("%+v: not OK", enc)
+	}
+	for _, bad := range []func(*FlowResult){
+		func(r *FlowResult) { r.KeyExchanges = "x25519" },
+		func(r *FlowResult) { r.KeyExchanges = "" },
+		func(r *FlowResult) { r.KeyExchanges = "x25519,x25519+mlkem768" },
+		func(r *FlowResult) { r.Lost = 1 },
+		func(r *FlowResult) { r.FirstMS = nil },
+		func(r *FlowResult) { r.Outcome = "clear" },
+	} {
+		r := enc
+		bad(&r)
+		if flowOK(r) {
+			t.Errorf("%+v: OK", r)
+		}
+	}
+	if clear := (FlowResult{Expect: "clear", Outcome: "clear"}); !flowOK(clear) {
+		t.Errorf("%+v: not OK", clear)
 	}
 }

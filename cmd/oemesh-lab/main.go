@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/oemesh/oemesh/internal/lab"
 )
 
 func main() {
@@ -64,6 +66,8 @@ type runFlags struct {
 	bin     string
 	prefix  string
 	workDir string
+	// keyExchanges is what every encrypted flow's IKE SA must show.
+	keyExchanges string
 	// panicAfterBuild panics once the mesh is up: the tests use it to show
 	// that a panic still removes the lab.
 	panicAfterBuild bool
@@ -91,6 +95,7 @@ and after a panic.`,
 	fl.StringVar(&f.bin, "bin", "", "directory holding oemeshd and oemesh (default: beside this executable)")
 	fl.StringVar(&f.prefix, "prefix", "", "namespace name prefix (default: oelab<pid>)")
 	fl.StringVar(&f.workDir, "workdir", "", "directory for the hosts' configuration and logs (default: a new temporary directory, removed on exit)")
+	fl.StringVar(&f.keyExchanges, "key-exchanges", lab.DefaultKeyExchanges, "the key exchanges every encrypted flow's IKE SA must show in `oemesh traffic` (oemeshd's default)")
 	fl.BoolVar(&f.panicAfterBuild, "panic-after-build", false, "panic once the mesh is up (tests the clean-up)")
 	fl.MarkHidden("panic-after-build")
 	return cmd
@@ -140,7 +145,7 @@ func runLab(parent context.Context, f *runFlags, stdout, stderr io.Writer) (err 
 
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
-	l := &labRun{prefix: f.prefix, workDir: workDir, oemeshd: oemeshd, log: stderr}
+	l := &labRun{prefix: f.prefix, workDir: workDir, oemeshd: oemeshd, log: stderr, keyExchanges: f.keyExchanges}
 
 	// One cleanup, whoever gets there first: the normal return, a panic,
 	// or a second Ctrl-C while a step is stuck.

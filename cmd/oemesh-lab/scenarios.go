@@ -50,6 +50,10 @@ type labRun struct {
 	log                      io.Writer
 	mesh                     *lab.Mesh
 	capture                  *lab.Capture
+
+	// keyExchanges is what every encrypted flow's IKE SA must show in its
+	// initiator's `oemesh traffic` (lab.DefaultKeyExchanges by default).
+	keyExchanges string
 }
 
 func (l *labRun) build(ctx context.Context) error {
@@ -119,6 +123,12 @@ type FlowResult struct {
 	ESP     int      `json:"esp_packets"`   // ESP between the endpoints (or the initiator and the gateway)
 	Clear   int      `json:"clear_packets"` // cleartext ICMP/TCP/UDP between the endpoints
 	IKE     int      `json:"ike_packets"`
+
+	// KeyExchanges is how the IKE SA of an encrypted flow was keyed, as
+	// the initiator's daemon shows it (`oemesh traffic`), e.g.
+	// "x25519+mlkem768"; ExpectKeyExchanges what it must be.
+	KeyExchanges       string `json:"key_exchanges,omitempty"`
+	ExpectKeyExchanges string `json:"expect_key_exchanges,omitempty"`
 }
 
 // Results is what `oemesh-lab run` reports.
@@ -161,11 +171,7 @@ func (l *labRun) scenarios(ctx context.Context) (*Results, error) {
 		if err != nil {
 			return nil, err
 		}
-		mark := "ok"
-		if !r.OK {
-			mark = "UNEXPECTED (want " + r.Expect + ")"
-		}
-		fmt.Fprintf(l.log, "  %-8s %s %-9s %s\n", r.Flow, r.Family, r.Outcome, mark)
+		fmt.Fprintf(l.log, "  %-8s %s %-9s %-15s %s\n", r.Flow, r.Family, r.Outcome, orDash(r.KeyExchanges), checkText(r))
 		res.Flows = append(res.Flows, r)
 		if f.snapshot {
 			res.SnapshotAfter = len(res.Flows)
@@ -223,8 +229,21 @@ func (l *labRun) runFlow(ctx context.Context, f flow) (FlowResult, error) {
 		r.Clear += counts.Between(src, dst, k)
 	}
 	r.Outcome = outcome(r)
-	r.OK = r.Outcome == r.Expect && (r.Expect != "encrypted" || (r.Lost == 0 && r.FirstMS != nil))
+	if r.Outcome == "encrypted" {
+		r.KeyExchanges = l.tunnelKeyExchanges(ctx, f.from, espPeer, dst)
+	}
+	if r.Expect == "encrypted" {
+		r.ExpectKeyExchanges = l.keyExchanges
+	}
+	r.OK = flowOK(r)
 	return r, nil
+}
+
+// flowOK says whether a flow went as expected: its outcome, and for an
+// encrypted flow every echo answered, the first timed, and its IKE SA
+// keyed as expected.
+func flowOK(r FlowResult) bool {
+	return r.Outcome == r.Expect && (r.Expect != "encrypted" || (r.Lost == 0 && r.FirstMS != nil && r.KeyExchanges == r.ExpectKeyExchanges))
 }
 
 // outcome says what the wire and the pings showed.

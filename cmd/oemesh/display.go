@@ -5,6 +5,11 @@ package main
 // are, never this text.
 
 import (
+	"cmp"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/oemesh/oemesh/internal/control"
@@ -57,3 +62,43 @@ func explainGroupText(ex control.Explanation) string {
 
 // seconds writes a count of seconds as a Go duration, e.g. "1m5s".
 func seconds(n int64) string { return (time.Duration(n) * time.Second).String() }
+
+// keyExchangesText is a tunnel's key exchanges as the tables show them:
+// "-" when the daemon no longer knows the IKE SA.
+func keyExchangesText(kes string) string {
+	if kes == "" {
+		return "-"
+	}
+	return kes
+}
+
+// ikeSAsText sums up the IKE SAs by key exchanges in one line of `oemesh
+// status`, the most common first, e.g. "IKE SAs: 3, quantum-resistant: 2
+// (x25519+mlkem768: 2, x25519: 1)".
+func ikeSAsText(s control.IKESASummary) string {
+	line := fmt.Sprintf("IKE SAs: %d, quantum-resistant: %d", s.Total, s.QuantumResistant)
+	if len(s.ByKeyExchanges) == 0 {
+		return line
+	}
+	names := slices.Collect(maps.Keys(s.ByKeyExchanges))
+	slices.SortFunc(names, func(a, b string) int {
+		if c := cmp.Compare(s.ByKeyExchanges[b], s.ByKeyExchanges[a]); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = fmt.Sprintf("%s: %d", n, s.ByKeyExchanges[n])
+	}
+	return line + " (" + strings.Join(parts, ", ") + ")"
+}
+
+// quantumText says in the probe report whether an IKE SA's key exchanges
+// resist a quantum computer.
+func quantumText(pq bool) string {
+	if pq {
+		return "quantum-resistant"
+	}
+	return "classical"
+}

@@ -95,6 +95,13 @@ type probeReport struct {
 	Rekeys         []rekeyJSON    `json:"rekeys,omitempty"`
 	Deleted        bool           `json:"deleted"`
 	DeleteError    string         `json:"delete_error,omitempty"`
+
+	// KeyExchanges are the key exchanges that keyed the IKE SA, written as
+	// `oemesh traffic` writes them (IKE_SA_INIT's method, then each
+	// additional key exchange that ran: "x25519+mlkem768");
+	// QuantumResistant is true when one of them is ML-KEM.
+	KeyExchanges     string `json:"key_exchanges,omitempty"`
+	QuantumResistant bool   `json:"quantum_resistant"`
 }
 
 func newProbeCmd(g *globalFlags) *cobra.Command {
@@ -361,6 +368,8 @@ func fillTrace(rep *probeReport, t *ike.Trace) {
 		sj := ikeSuiteJSON(t.IKESuite)
 		rep.IKE = &sj
 	}
+	kes := t.KeyExchanges()
+	rep.KeyExchanges, rep.QuantumResistant = kes.String(), kes.QuantumResistant()
 	if t.ESP != nil {
 		esn := t.ESP.ESN == ike.ESNOn
 		sj := suiteJSON{Encr: t.ESP.Encr.String(), ESN: &esn}
@@ -425,6 +434,9 @@ func printProbe(w io.Writer, r *probeReport) {
 		}
 		fmt.Fprintf(w, " %s %s\n", r.IKE.PRF, r.IKE.DH)
 	}
+	if r.KeyExchanges != "" {
+		fmt.Fprintf(w, "  key exchanges: %s (%s)\n", r.KeyExchanges, quantumText(r.QuantumResistant))
+	}
 	if r.PeerAuth.Method != "" {
 		verdict := "NOT verified"
 		if r.PeerAuth.Verified {
@@ -466,6 +478,9 @@ func printProbe(w io.Writer, r *probeReport) {
 		}
 		if rk.IKE != nil {
 			fmt.Fprintf(w, "  new IKE SA %s_i %s_r", rk.IKE.SPIi, rk.IKE.SPIr)
+			if rk.IKE.KeyExchanges != "" {
+				fmt.Fprintf(w, " keyed by %s", rk.IKE.KeyExchanges)
+			}
 		}
 		if rk.Error != "" {
 			fmt.Fprintf(w, "  error: %s", rk.Error)

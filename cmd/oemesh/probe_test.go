@@ -195,6 +195,7 @@ func TestProbeRespondLoopback(t *testing.T) {
 		"probe 127.0.0.1:" + port + " from 127.0.0.1:",
 		": ESTABLISHED\n",
 		"IKE: AES_GCM_16_256 PRF_HMAC_SHA2_384 ECP_384",
+		"key exchanges: ecp384 (classical)",
 		"peer ID_NULL authenticated with NULL_AUTH: verified",
 		"CHILD SA: tunnel",
 		"CHACHA20_POLY1305  esn=true",
@@ -216,7 +217,7 @@ func TestProbeRespondLoopback(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("respond --count 1 still runs after a CHILD SA came up:\n%s", so.String())
 	}
-	for _, want := range []string{" ike_up IKE ", "peer ID_NULL (null) AES_GCM_16_256 PRF_HMAC_SHA2_384 ECP_384", " child_up IKE ", "CHILD tunnel SPI in "} {
+	for _, want := range []string{" ike_up IKE ", "peer ID_NULL (null) AES_GCM_16_256 PRF_HMAC_SHA2_384 ECP_384", " child_up IKE ", "CHILD tunnel SPI in ", "ECP_384 keyed by ecp384"} {
 		if !strings.Contains(so.String(), want) {
 			t.Errorf("respond output lacks %q:\n%s", want, so.String())
 		}
@@ -234,6 +235,75 @@ func TestProbeRespondLoopback(t *testing.T) {
 	}
 	if d := time.Since(start); d > 4*time.Second {
 		t.Errorf("probe took %v with --timeout 1s", d)
+	}
+}
+
+// TestProbeRespondHybrid: the probe report, text and JSON, and respond's
+// events show the key exchanges of a hybrid IKE SA, ML-KEM included, and
+// of the new IKE SA after a rekey.
+func TestProbeRespondHybrid(t *testing.T) {
+	const hybrid = "aes256gcm16-prfsha384-x25519-ke1_mlkem768"
+	resp := exec.Command(filepath.Join(builtDir, "oemesh"), "respond", "--listen", "127.0.0.1", "--port", "0", "--natt-port", "0",
+		"--ike", hybrid, "--json", "--debug")
+	var so, se lockedBuf
+	resp.Stdout, resp.Stderr = &so, &se
+	if err := resp.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Process.Kill(); resp.Wait() })
+	portRe := regexp.MustCompile(`msg=responding ike=\[127\.0\.0\.1:(\d+)\]`)
+	var port string
+	for deadline := time.Now().Add(10 * time.Second); port == ""; time.Sleep(20 * time.Millisecond) {
+		if m := portRe.FindStringSubmatch(se.String()); m != nil {
+			port = m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("respond did not report its port:\n%s", se.String())
+		}
+	}
+	probe := []string{"probe", "127.0.0.1", "--port", port, "--auth", "null", "--ike", hybrid, "--timeout", "5s"}
+	r := run(t, "oemesh", probe...)
+	if r.code != 0 || !strings.Contains(r.stdout, "key exchanges: x25519+mlkem768 (quantum-resistant)\n") {
+		t.Errorf("probe: no \"key exchanges: x25519+mlkem768 (quantum-resistant)\" line: %+v", r)
+	}
+	r = run(t, "oemesh", append(probe, "--json", "--rekey")...)
+	var rep probeReport
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || r.code != 0 {
+		t.Fatalf("probe --json --rekey: %v\n%+v", err, r)
+	}
+	if rep.KeyExchanges != "x25519+mlkem768" || !rep.QuantumResistant {
+		t.Errorf("probe --json: key exchanges %q, quantum-resistant %v; want x25519+mlkem768, true", rep.KeyExchanges, rep.QuantumResistant)
+	}
+	// Whether the rekey runs ML-KEM again depends on IKE_FOLLOWUP_KE; it
+	// runs X25519 in any case.
+	var newIKE *ikeSAJSON
+	for _, rk := range rep.Rekeys {
+		if rk.What == "ike" {
+			newIKE = rk.IKE
+		}
+	}
+	if newIKE == nil || !strings.HasPrefix(newIKE.KeyExchanges, "x25519") {
+		t.Errorf("probe --json --rekey: the new IKE SA %+v; want its key exchanges, x25519 first", newIKE)
+	}
+	// respond prints its events as the engine reports them, which may be
+	// a moment after the probe has its answer.
+	var ups []string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		ups = nil
+		for _, line := range strings.Split(strings.TrimSpace(so.String()), "\n") {
+			var ev respondEvent
+			if json.Unmarshal([]byte(line), &ev) == nil && ev.Event == "ike_up" {
+				ups = append(ups, line)
+				if ev.IKE == nil || ev.IKE.KeyExchanges != "x25519+mlkem768" {
+					t.Fatalf("respond's ike_up: %s; want key_exchanges x25519+mlkem768", line)
+				}
+			}
+		}
+		if len(ups) >= 2 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if len(ups) != 2 {
+		t.Errorf("respond reported %d IKE SAs up, want the two probes':\n%s", len(ups), so.String())
 	}
 }
 

@@ -82,6 +82,9 @@ func (p *eventPrinter) print(ev respondEvent) {
 			fmt.Fprintf(&b, " %s", s.Suite.Integ)
 		}
 		fmt.Fprintf(&b, " %s %s", s.Suite.PRF, s.Suite.DH)
+		if s.KeyExchanges != "" {
+			fmt.Fprintf(&b, " keyed by %s", s.KeyExchanges)
+		}
 	}
 	if c := ev.Child; c != nil {
 		fmt.Fprintf(&b, " CHILD %s SPI in %s out %s %s %s === %s", c.Mode, c.SPIIn, c.SPIOut, c.Encr,

@@ -39,6 +39,9 @@ type ikeSAJSON struct {
 	Suite     suiteJSON `json:"suite"`
 	NATT      bool      `json:"natt"`
 	BehindNAT bool      `json:"behind_nat"`
+
+	// KeyExchanges: as probeReport.KeyExchanges, for this IKE SA.
+	KeyExchanges string `json:"key_exchanges,omitempty"`
 }
 
 func ikeSuiteJSON(s ike.IKESuite) suiteJSON {
@@ -77,7 +80,7 @@ func ikeInfoJSON(sa ike.SAInfo) ikeSAJSON {
 		SPIi: hex.EncodeToString(sa.ID.SPIi[:]), SPIr: hex.EncodeToString(sa.ID.SPIr[:]),
 		Initiator: sa.Initiator, Local: sa.Local.String(), Remote: sa.Remote.String(),
 		PeerID: sa.PeerID.String(), PeerAuth: sa.PeerAuth.String(), Suite: ikeSuiteJSON(sa.Suite),
-		NATT: sa.NATT, BehindNAT: sa.BehindNAT,
+		NATT: sa.NATT, BehindNAT: sa.BehindNAT, KeyExchanges: sa.KeyExchanges.String(),
 	}
 }
 

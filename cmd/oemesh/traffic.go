@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 
@@ -13,7 +14,7 @@ import (
 func newTrafficCmd(g *globalFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:   "traffic",
-		Short: "List the SAs: peer, ID, authentication, mode, bytes, age, idle time",
+		Short: "List the SAs: peer, ID, authentication, mode, key exchanges, bytes, age, idle time",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var ts []control.TunnelStatus
@@ -27,15 +28,20 @@ func newTrafficCmd(g *globalFlags) *cobra.Command {
 				fmt.Fprintln(cmd.OutOrStdout(), "no SAs")
 				return nil
 			}
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "PEER\tID\tAUTH\tMODE\tREMOTE\tSPI IN/OUT\tBYTES IN/OUT\tAGE\tIDLE")
-			for _, t := range ts {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s/%s\t%d/%d\t%s\t%s\n", t.Peer, peerIDText(t), authText(t.Auth), t.Mode,
-					strings.Join(t.Remote, ","), t.SPIIn, t.SPIOut, t.InBytes, t.OutBytes, seconds(t.AgeSeconds), seconds(t.IdleSeconds))
-			}
-			return w.Flush()
+			return writeTraffic(cmd.OutOrStdout(), ts)
 		},
 	}
+}
+
+// writeTraffic prints the SA pairs as `oemesh traffic`'s table.
+func writeTraffic(out io.Writer, ts []control.TunnelStatus) error {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "PEER\tID\tAUTH\tMODE\tREMOTE\tKEY EXCHANGE\tSPI IN/OUT\tBYTES IN/OUT\tAGE\tIDLE")
+	for _, t := range ts {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s/%s\t%d/%d\t%s\t%s\n", t.Peer, peerIDText(t), authText(t.Auth), t.Mode,
+			strings.Join(t.Remote, ","), keyExchangesText(t.KeyExchanges), t.SPIIn, t.SPIOut, t.InBytes, t.OutBytes, seconds(t.AgeSeconds), seconds(t.IdleSeconds))
+	}
+	return w.Flush()
 }
 
 func newShuntsCmd(g *globalFlags) *cobra.Command {

@@ -66,6 +66,8 @@ func (d *daemon) handleStatus(r *http.Request) (any, error) {
 		for reason, n := range s.Failures {
 			st.Counts["failures:"+reason] = n
 		}
+		sum := ikeSAsView(d.oe.Engine().SAs())
+		st.IKESAs = &sum
 		// The userspace data plane: SA directions holding their cipher
 		// state (idle ones let it go, kernel.cipher_idle). With kernel
 		// ESP the kernel holds the state.

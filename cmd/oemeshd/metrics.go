@@ -1,15 +1,21 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/oemesh/oemesh/internal/control"
 )
 
 // serveMetrics exposes Prometheus metrics on addr until ctx ends.
@@ -37,19 +43,7 @@ func (d *daemon) serveMetrics(ctx context.Context, addr string) (func(), error) 
 // collector reads the counters at scrape time, so no state is duplicated.
 func (d *daemon) collector() prometheus.Collector {
 	return collectorFunc(func(ch chan<- prometheus.Metric) {
-		emit := func(t prometheus.ValueType, name, help string, v float64, labels ...string) {
-			var names, values []string
-			for i := 0; i+1 < len(labels); i += 2 {
-				names, values = append(names, labels[i]), append(values, labels[i+1])
-			}
-			ch <- prometheus.MustNewConstMetric(prometheus.NewDesc(name, help, names, nil), t, v, values...)
-		}
-		gauge := func(name, help string, v float64, labels ...string) {
-			emit(prometheus.GaugeValue, name, help, v, labels...)
-		}
-		counter := func(name, help string, v float64, labels ...string) {
-			emit(prometheus.CounterValue, name, help, v, labels...)
-		}
+		m := metricSink{ch}
 		if d.oe == nil {
 			return
 		}
@@ -59,20 +53,74 @@ func (d *daemon) collector() prometheus.Collector {
 			in += float64(t.InBytes)
 			out += float64(t.OutBytes)
 		}
-		gauge("oemesh_sas", "Installed CHILD SA pairs.", float64(len(tunnels)))
-		gauge("oemesh_shunts", "Shunts in force.", float64(len(d.oe.Shunts())))
-		counter("oemesh_bytes_total", "ESP payload bytes through installed SAs.", in, "direction", "in")
-		counter("oemesh_bytes_total", "ESP payload bytes through installed SAs.", out, "direction", "out")
+		m.gauge("oemesh_sas", "Installed CHILD SA pairs.", float64(len(tunnels)))
+		keyExchangeMetrics(m, ikeSAsView(d.oe.Engine().SAs()))
+		m.gauge("oemesh_shunts", "Shunts in force.", float64(len(d.oe.Shunts())))
+		m.counter("oemesh_bytes_total", "ESP payload bytes through installed SAs.", in, "direction", "in")
+		m.counter("oemesh_bytes_total", "ESP payload bytes through installed SAs.", out, "direction", "out")
 		s := d.stats()
-		counter("oemesh_acquires_total", "Flows that hit a trap.", float64(s.Acquires))
-		counter("oemesh_handshakes_total", "OE negotiations that ended encrypted.", float64(s.Handshakes))
-		counter("oemesh_dns_lookups_total", "DNS key look-ups.", float64(s.DNSLookups))
-		counter("oemesh_shunts_total", "Shunts set.", float64(s.Shunts))
-		counter("oemesh_refused_total", "Peers refused as responder.", float64(s.Refused))
+		m.counter("oemesh_acquires_total", "Flows that hit a trap.", float64(s.Acquires))
+		m.counter("oemesh_handshakes_total", "OE negotiations that ended encrypted.", float64(s.Handshakes))
+		m.counter("oemesh_dns_lookups_total", "DNS key look-ups.", float64(s.DNSLookups))
+		m.counter("oemesh_shunts_total", "Shunts set.", float64(s.Shunts))
+		m.counter("oemesh_refused_total", "Peers refused as responder.", float64(s.Refused))
 		for reason, n := range s.Failures {
-			counter("oemesh_failures_total", "Failed OE negotiations by reason.", float64(n), "reason", reason)
+			m.counter("oemesh_failures_total", "Failed OE negotiations by reason.", float64(n), "reason", reason)
 		}
 	})
+}
+
+// maxKeyExchangeLabels bounds the values of oemesh_ike_sas's
+// key_exchanges label. The values are the key exchange chains that the
+// IKE policies in force accept, a handful in practice; a policy that
+// accepts many combinations must not make a series per combination.
+const maxKeyExchangeLabels = 8
+
+// keyExchangeMetrics emits the IKE SAs that carry tunnels by their key
+// exchanges (the maxKeyExchangeLabels most common chains each by name, the
+// rest together as "other") and how many of them are quantum-resistant.
+func keyExchangeMetrics(m metricSink, sum control.IKESASummary) {
+	const help = "IKE SAs carrying tunnels, by key exchanges (IKE_SA_INIT's method, then each additional key exchange, e.g. x25519+mlkem768)."
+	names := slices.Collect(maps.Keys(sum.ByKeyExchanges))
+	slices.SortFunc(names, func(a, b string) int {
+		if c := cmp.Compare(sum.ByKeyExchanges[b], sum.ByKeyExchanges[a]); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	other := 0
+	for i, name := range names {
+		if i >= maxKeyExchangeLabels {
+			other += sum.ByKeyExchanges[name]
+			continue
+		}
+		m.gauge("oemesh_ike_sas", help, float64(sum.ByKeyExchanges[name]), "key_exchanges", name)
+	}
+	if other > 0 {
+		m.gauge("oemesh_ike_sas", help, float64(other), "key_exchanges", "other")
+	}
+	m.gauge("oemesh_ike_sas_quantum_resistant", "IKE SAs carrying tunnels whose key exchanges include ML-KEM.", float64(sum.QuantumResistant))
+}
+
+// metricSink sends constant metrics, made at scrape time, to a collector's
+// channel.
+type metricSink struct{ ch chan<- prometheus.Metric }
+
+// emit sends one sample; labels are name, value pairs.
+func (m metricSink) emit(t prometheus.ValueType, name, help string, v float64, labels ...string) {
+	var names, values []string
+	for i := 0; i+1 < len(labels); i += 2 {
+		names, values = append(names, labels[i]), append(values, labels[i+1])
+	}
+	m.ch <- prometheus.MustNewConstMetric(prometheus.NewDesc(name, help, names, nil), t, v, values...)
+}
+
+func (m metricSink) gauge(name, help string, v float64, labels ...string) {
+	m.emit(prometheus.GaugeValue, name, help, v, labels...)
+}
+
+func (m metricSink) counter(name, help string, v float64, labels ...string) {
+	m.emit(prometheus.CounterValue, name, help, v, labels...)
 }
 
 type collectorFunc func(chan<- prometheus.Metric)

@@ -124,7 +124,7 @@ func tunnelView(t oe.TunnelStatus) control.TunnelStatus {
 		SPIIn: fmt.Sprintf("%08x", t.SPIIn), SPIOut: fmt.Sprintf("%08x", t.SPIOut),
 		InBytes: t.InBytes, OutBytes: t.OutBytes,
 		AgeSeconds: control.Seconds(t.Age), IdleSeconds: control.Seconds(t.Idle),
-		Initiator: t.Initiator,
+		Initiator: t.Initiator, KeyExchanges: t.KeyExchanges.String(), QuantumResistant: t.KeyExchanges.QuantumResistant(),
 	}
 	if t.Auth != ike.AuthKindNull {
 		v.PeerID = peerIDText(t.PeerID)
@@ -138,6 +138,27 @@ func tunnelsView(ts []oe.TunnelStatus) []control.TunnelStatus {
 		out[i] = tunnelView(t)
 	}
 	return out
+}
+
+// ikeSAsView sums up the IKE SAs that carry tunnels (installed CHILD SAs)
+// by their key exchanges. An SA without one (being set up, rekeyed and
+// waiting for its Delete, or with its CHILD SAs gone) is not counted.
+func ikeSAsView(sas []ike.SAInfo) control.IKESASummary {
+	var v control.IKESASummary
+	for _, sa := range sas {
+		if len(sa.Children) == 0 {
+			continue
+		}
+		if v.ByKeyExchanges == nil {
+			v.ByKeyExchanges = map[string]int{}
+		}
+		v.Total++
+		v.ByKeyExchanges[sa.KeyExchanges.String()]++
+		if sa.KeyExchanges.QuantumResistant() {
+			v.QuantumResistant++
+		}
+	}
+	return v
 }
 
 func shuntsView(ss []oe.ShuntStatus) []control.ShuntStatus {

@@ -84,6 +84,44 @@ func TestTunnelView(t *testing.T) {
 	if got := tunnelView(in); !jsonEqual(t, got, want) {
 		t.Errorf("key peer:\n got %+v\nwant %+v", got, want)
 	}
+	for _, tc := range []struct {
+		kes  ike.KeyExchanges
+		want string
+		pq   bool
+	}{
+		{ike.KeyExchanges{ike.DHCurve25519}, "x25519", false},
+		{ike.KeyExchanges{ike.DHCurve25519, ike.DHMLKEM768}, "x25519+mlkem768", true},
+		{ike.KeyExchanges{ike.DHMLKEM1024}, "mlkem1024", true},
+	} {
+		in.KeyExchanges = tc.kes
+		want.KeyExchanges, want.QuantumResistant = tc.want, tc.pq
+		if got := tunnelView(in); !jsonEqual(t, got, want) {
+			t.Errorf("key exchanges %v:\n got %+v\nwant %+v", tc.kes, got, want)
+		}
+	}
+}
+
+// TestIKESAsView: the summary counts the IKE SAs that carry CHILD SAs, by
+// key exchanges, and those among them that ran ML-KEM.
+func TestIKESAsView(t *testing.T) {
+	child := []ike.ChildSAInfo{{SPIIn: 1}}
+	hybrid := ike.KeyExchanges{ike.DHCurve25519, ike.DHMLKEM768}
+	sas := []ike.SAInfo{
+		{KeyExchanges: hybrid, Children: child},
+		{KeyExchanges: hybrid, Children: child},
+		{KeyExchanges: ike.KeyExchanges{ike.DHCurve25519}, Children: child},
+		{KeyExchanges: ike.KeyExchanges{ike.DHMLKEM768}, Children: child},
+		{KeyExchanges: hybrid},                             // no CHILD SA: not counted
+		{KeyExchanges: ike.KeyExchanges{ike.DHCurve25519}}, // being set up: not counted
+	}
+	want := control.IKESASummary{Total: 4, QuantumResistant: 3,
+		ByKeyExchanges: map[string]int{"x25519+mlkem768": 2, "x25519": 1, "mlkem768": 1}}
+	if got := ikeSAsView(sas); !jsonEqual(t, got, want) {
+		t.Errorf("summary:\n got %+v\nwant %+v", got, want)
+	}
+	if got := ikeSAsView(nil); !jsonEqual(t, got, control.IKESASummary{}) {
+		t.Errorf("no SAs: %+v", got)
+	}
 }
 
 func TestPeersView(t *testing.T) {

@@ -36,6 +36,19 @@ type TunnelStatus struct {
 	IdleSeconds int64 `json:"idle_seconds"`
 	// Initiator is true when this daemon started the IKE exchange.
 	Initiator bool `json:"initiator"`
+	// KeyExchanges are the key exchanges that keyed the pair's IKE SA (the
+	// IKE SA that holds it now, after any IKE SA rekey): the IKE_SA_INIT
+	// method, then each additional key exchange (RFC 9370) that ran, in
+	// order, joined by '+', each written as its keyword in strongSwan's
+	// proposal syntax (as `ike:` and `--ike` take them): "x25519" for a
+	// classical IKE SA, "x25519+mlkem768" for the hybrid, "mlkem768" for
+	// ML-KEM alone. "" when the daemon no longer knows the IKE SA (a
+	// rekeyed pair waiting for its Delete).
+	KeyExchanges string `json:"key_exchanges"`
+	// QuantumResistant is true when KeyExchanges hold an ML-KEM method:
+	// the keys do not fall to an adversary who records the traffic now
+	// and breaks the (EC)DH exchanges with a quantum computer later.
+	QuantumResistant bool `json:"quantum_resistant"`
 }
 
 // ShuntStatus is one shunt in force: an element of the reply to

@@ -34,6 +34,22 @@ type Status struct {
 	// cipher_states (userspace data plane only) and one
 	// "failures:REASON" per failure reason.
 	Counts map[string]uint64 `json:"counts,omitempty"`
+	// IKESAs sums up the IKE SAs that carry tunnels by their key
+	// exchanges; nil when the OE stack is not running.
+	IKESAs *IKESASummary `json:"ike_sas,omitempty"`
+}
+
+// IKESASummary counts the IKE SAs that carry tunnels (installed CHILD SA
+// pairs: OE's and the configured conns'), by how they were keyed.
+type IKESASummary struct {
+	// Total counts them.
+	Total int `json:"total"`
+	// QuantumResistant counts those that ran an ML-KEM key exchange (see
+	// TunnelStatus.QuantumResistant).
+	QuantumResistant int `json:"quantum_resistant"`
+	// ByKeyExchanges counts them by their key exchanges, written as
+	// TunnelStatus.KeyExchanges; omitted when Total is 0.
+	ByKeyExchanges map[string]int `json:"by_key_exchanges,omitempty"`
 }
 
 // UpRequest is the body of POST /v1/up and /v1/down.

@@ -158,6 +158,22 @@ func TestControlAPITypes(t *testing.T) {
 			t.Errorf("tunnel: %+v", tn)
 		}
 	}
+	// Each tunnel shows how its IKE SA was keyed, as oemeshd's defaults
+	// key it, and status counts the IKE SAs the same way.
+	pq := strings.Contains(lab.DefaultKeyExchanges, "mlkem")
+	for _, tn := range append(append([]control.TunnelStatus(nil), ts...), tsCLI...) {
+		if tn.KeyExchanges != lab.DefaultKeyExchanges || tn.QuantumResistant != pq {
+			t.Errorf("tunnel key exchanges %q, quantum-resistant %v; want %q, %v", tn.KeyExchanges, tn.QuantumResistant, lab.DefaultKeyExchanges, pq)
+		}
+	}
+	for _, s := range []control.Status{st, stCLI} {
+		k := s.IKESAs
+		if k == nil || k.Total == 0 || k.ByKeyExchanges[lab.DefaultKeyExchanges] != k.Total {
+			t.Errorf("status ike_sas: %+v; want every IKE SA keyed by %q", k, lab.DefaultKeyExchanges)
+		} else if wantPQ := map[bool]int{false: 0, true: k.Total}[pq]; k.QuantumResistant != wantPQ {
+			t.Errorf("status ike_sas: %d quantum-resistant of %d, want %d", k.QuantumResistant, k.Total, wantPQ)
+		}
+	}
 	var ss, ssCLI []control.ShuntStatus
 	call("GET", "/v1/shunts", nil, &ss)
 	cli(&ssCLI, "shunts")
@@ -220,7 +236,8 @@ func TestControlAPITypes(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"traffic"}, []string{b.Addr4.String(), "key", "transport"}},
+		{[]string{"traffic"}, []string{b.Addr4.String(), "key", "transport", "KEY EXCHANGE", " " + lab.DefaultKeyExchanges + " "}},
+		{[]string{"status"}, []string{"IKE SAs: ", lab.DefaultKeyExchanges + ": "}},
 		{[]string{"shunts"}, []string{a.Addr4.String() + " → " + d.Addr4.String(), "pass", "private-or-clear"}},
 		{[]string{"policy", "explain", b.Addr4.String()}, []string{b.Addr4.String() + ": private-or-clear ("}},
 		{[]string{"conn", "list"}, []string{"spare", "added", "psk"}},

@@ -183,6 +183,10 @@ type probeReport struct {
 	} `json:"rekeys"`
 	Deleted     bool   `json:"deleted"`
 	DeleteError string `json:"delete_error"`
+
+	// KeyExchanges: "x25519+mlkem768" for the hybrid.
+	KeyExchanges     string `json:"key_exchanges"`
+	QuantumResistant bool   `json:"quantum_resistant"`
 }
 
 type probeResult struct {

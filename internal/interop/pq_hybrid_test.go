@@ -38,6 +38,10 @@ func checkHybridProbe(t *testing.T, ctx context.Context, r probeResult, ssw *pee
 	if want := []string{"IKE_SA_INIT", "IKE_INTERMEDIATE", "IKE_AUTH"}; !slices.Equal(exch, want) {
 		t.Errorf("probe exchanges %v, want %v", exch, want)
 	}
+	// The report names the key exchanges as the proposal syntax does.
+	if want := map[string]string{"CURVE_25519/KE1_ML_KEM_768": "x25519+mlkem768", "ECP_384/KE1_ML_KEM_1024": "ecp384+mlkem1024"}[kes]; r.Report.KeyExchanges != want || !r.Report.QuantumResistant {
+		t.Errorf("probe key exchanges %q, quantum-resistant %v; want %q, true", r.Report.KeyExchanges, r.Report.QuantumResistant, want)
+	}
 	for _, re := range []*regexp.Regexp{
 		regexp.MustCompile(`selected proposal: IKE:AES_GCM_16_256/PRF_HMAC_SHA2_384/` + kes + `(\s|$)`),
 		regexp.MustCompile(`parsed IKE_INTERMEDIATE request 1 \[ KE \]|parsed IKE_INTERMEDIATE request 1 \[ EF\(`),

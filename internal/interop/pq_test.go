@@ -99,6 +99,9 @@ func TestProbeToStrongSwan6(t *testing.T) {
 		defer cancel()
 		r := runProbe(t, ctx, net.A, probeArgs(net, optional)...)
 		checkProbe(t, r, a, classical6, net.B4.String())
+		if r.Report.KeyExchanges != "x25519" || r.Report.QuantumResistant {
+			t.Errorf("probe key exchanges %q, quantum-resistant %v; want x25519, false", r.Report.KeyExchanges, r.Report.QuantumResistant)
+		}
 		for _, re := range []*regexp.Regexp{charon6Classical, regexp.MustCompile(`CHILD_SA host\{\d+\} established`)} {
 			if _, err := ssw.Log.WaitFrom(ctx, 0, re); err != nil {
 				t.Errorf("strongSwan 6.1: %v", err)

@@ -218,6 +218,14 @@ type HostConfig struct {
 	DNSTimeout time.Duration
 }
 
+// DefaultKeyExchanges is how two oemeshd on their default configuration
+// key an IKE SA, written as `oemesh traffic` writes a tunnel's key
+// exchanges (control.TunnelStatus.KeyExchanges): X25519 alone while
+// oemeshd's default IKE proposals are classical. The lab checks every
+// encrypted flow against it; make it "x25519+mlkem768" when the hybrid
+// becomes oemeshd's default (issue 15).
+const DefaultKeyExchanges = "x25519"
+
 // WritePolicies replaces the host's policy files.
 func (m *Mesh) WritePolicies(name string, policies map[string]string) error {
 	h := m.Hosts[name]
