@@ -208,6 +208,9 @@ func (sa *ikeSA) establish(peer Identity, kind AuthKind) {
 	sa.setState(stEstablished)
 	e.notePeerUp(sa, peer)
 	e.leaveHalfOpen(sa) // its half-open timer now only forgets the IKE_SA_INIT entry
+	if sa.handshake != nil && sa.addKEDone > 0 {
+		sa.addKEs = sa.addKE[:sa.addKEDone:sa.addKEDone]
+	}
 	// The IKE_SA_INIT messages and SK_p are only needed for AUTH.
 	sa.handshake = nil // nonces, IKE_SA_INIT messages, SK_p: only AUTH needed them
 	e.stats.add(&e.stats.ikeUp)
