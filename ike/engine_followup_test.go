@@ -1,0 +1,589 @@
+package ike
+
+import (
+	"crypto/hmac"
+	"crypto/sha512"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/oemesh/oemesh/ike/internal/wire"
+)
+
+// followupPair sets up two engines whose IKE and ESP policies both require
+// X25519 + ML-KEM-768 (ke1_mlkem768), with an IKE SA and its CHILD SA up.
+func followupPair(t testing.TB, mod func(*EngineConfig)) (*memNet, *testPeer, *testPeer) {
+	t.Helper()
+	ikePol, err := ParseProposals(ProtocolIKE, "aes256gcm16-prfsha384-x25519-ke1_mlkem768")
+	if err != nil {
+		t.Fatal(err)
+	}
+	espPol, err := ParseProposals(ProtocolESP, "aes256gcm16-x25519-ke1_mlkem768")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, a, b := newPair(t, nil, nil, func(c *EngineConfig) {
+		c.IKE, c.ESP = ikePol, espPol
+		if mod != nil {
+			mod(c)
+		}
+	})
+	if _, err := n.initiate(a, b, InitiateOptions{Auth: AuthKindPubkey}); err != nil {
+		t.Fatal(err)
+	}
+	n.drain()
+	return n, a, b
+}
+
+// followupCount counts the IKE_FOLLOWUP_KE requests and responses n
+// carried (a fragmented one once).
+func followupCount(n *memNet) (req, resp int) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, p := range n.log {
+		h, err := wire.ParseHeader(p.data)
+		if err != nil || h.Exchange != wire.IKEFollowupKE {
+			continue
+		}
+		if m, err := wire.ParseMessage(p.data); err == nil && len(m.Payloads) > 0 {
+			if f, ok := m.Payloads[len(m.Payloads)-1].(*wire.EncryptedFragment); ok && f.Number != 1 {
+				continue
+			}
+		}
+		if h.IsResponse() {
+			resp++
+		} else {
+			req++
+		}
+	}
+	return req, resp
+}
+
+// childAddKE returns the additional key exchanges of p's CHILD SA spi.
+func childAddKE(p *testPeer, spi uint32) []DHGroup {
+	sa := p.e.findChild(spi)
+	if sa == nil {
+		return nil
+	}
+	sa.lock()
+	defer sa.unlock()
+	if c := sa.childByIn(spi); c != nil {
+		return c.addKE
+	}
+	return nil
+}
+
+// TestRekeyChildFollowupKE: a CHILD SA rekey with X25519 + ML-KEM-768,
+// started by either side, runs one IKE_FOLLOWUP_KE after CREATE_CHILD_SA,
+// and both sides install the same keys, derived from both secrets.
+func TestRekeyChildFollowupKE(t *testing.T) {
+	for _, from := range []string{"A", "B"} {
+		t.Run("from"+from, func(t *testing.T) {
+			n, a, b := followupPair(t, nil)
+			p := a
+			if from == "B" {
+				p = b
+			}
+			old := p.onlyChild(t)
+			done := startChildRekey(t, p, old, DHCurve25519)
+			n.run(func() bool { return len(done) > 0 }, time.Minute)
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			n.drain()
+			checkConsistent(t, a, b, 1)
+			spi := p.onlyChild(t)
+			if spi == old {
+				t.Fatal("CHILD SA not replaced")
+			}
+			if req, resp := followupCount(n); req != 1 || resp != 1 {
+				t.Errorf("%d IKE_FOLLOWUP_KE requests, %d responses; want 1 each", req, resp)
+			}
+			if got := childAddKE(a, a.onlyChild(t)); !slices.Equal(got, []DHGroup{DHMLKEM768}) {
+				t.Errorf("A's CHILD SA: additional key exchanges %v", got)
+			}
+			if got := childAddKE(b, b.onlyChild(t)); !slices.Equal(got, []DHGroup{DHMLKEM768}) {
+				t.Errorf("B's CHILD SA: additional key exchanges %v", got)
+			}
+			if info := p.e.SAs()[0].Children[0]; info.PFS != DHCurve25519 {
+				t.Errorf("PFS %v", info.PFS)
+			}
+		})
+	}
+}
+
+// TestRekeyIKEFollowupKE: an IKE SA rekey with X25519 + ML-KEM-768 runs
+// one IKE_FOLLOWUP_KE; the new IKE SA's keys agree (a CHILD SA rekey and
+// a Delete run over it) and record ML-KEM-768.
+func TestRekeyIKEFollowupKE(t *testing.T) {
+	for _, from := range []string{"A", "B"} {
+		t.Run("from"+from, func(t *testing.T) {
+			n, a, b := followupPair(t, nil)
+			p := a
+			if from == "B" {
+				p = b
+			}
+			oldID := a.liveSA(t).id()
+			child := a.onlyChild(t)
+			done := startIKERekey(t, p)
+			n.run(func() bool { return len(done) > 0 }, time.Minute)
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			n.advance(time.Second)
+			na, nb := a.liveSA(t), b.liveSA(t)
+			if na.id() == oldID || na.id() != nb.id() {
+				t.Fatalf("after rekey: A %v, B %v, old %v", na.id(), nb.id(), oldID)
+			}
+			if req, resp := followupCount(n); req != 1 || resp != 1 {
+				t.Errorf("%d IKE_FOLLOWUP_KE requests, %d responses; want 1 each", req, resp)
+			}
+			for _, sa := range []*ikeSA{na, nb} {
+				sa.lock()
+				got := sa.addKEs
+				sa.unlock()
+				if !slices.Equal(got, []DHGroup{DHMLKEM768}) {
+					t.Errorf("new IKE SA: additional key exchanges %v, want ML-KEM-768", got)
+				}
+			}
+			if len(a.e.SAs()) != 1 || len(b.e.SAs()) != 1 {
+				t.Fatalf("old SA not deleted: A %v B %v", a.e.SAs(), b.e.SAs())
+			}
+			checkConsistent(t, a, b, 1)
+			if a.onlyChild(t) != child {
+				t.Error("CHILD SA did not move to the new IKE SA")
+			}
+			d2 := startChildRekey(t, a, child, DHCurve25519)
+			n.run(func() bool { return len(d2) > 0 }, time.Minute)
+			if err := <-d2; err != nil {
+				t.Fatal(err)
+			}
+			n.advance(time.Second)
+			checkConsistent(t, a, b, 1)
+			deleteAndCheck(t, n, a, b)
+		})
+	}
+}
+
+// TestFollowupKEMessageLost: losing the IKE_FOLLOWUP_KE request or its
+// response once costs a retransmission, not the rekey.
+func TestFollowupKEMessageLost(t *testing.T) {
+	for _, lose := range []string{"request", "response"} {
+		for _, what := range []string{"child", "ike"} {
+			t.Run(what+"/"+lose, func(t *testing.T) {
+				n, a, b := followupPair(t, nil)
+				dropped := false
+				n.filter = func(p *memPacket) int {
+					h, err := wire.ParseHeader(p.data)
+					if err == nil && h.Exchange == wire.IKEFollowupKE && h.IsResponse() == (lose == "response") && !dropped {
+						dropped = true
+						return 0
+					}
+					return 1
+				}
+				var done chan error
+				if what == "child" {
+					done = startChildRekey(t, a, a.onlyChild(t), DHCurve25519)
+				} else {
+					done = startIKERekey(t, a)
+				}
+				n.run(func() bool { return len(done) > 0 }, time.Minute)
+				if err := <-done; err != nil {
+					t.Fatal(err)
+				}
+				n.advance(time.Second)
+				if !dropped {
+					t.Fatal("no IKE_FOLLOWUP_KE to lose")
+				}
+				if req, _ := followupCount(n); req != 2 {
+					t.Errorf("%d IKE_FOLLOWUP_KE requests, want 2 (one retransmission)", req)
+				}
+				checkConsistent(t, a, b, 1)
+				if b.liveSA(t).followup != nil {
+					t.Error("B still holds an additional key exchange")
+				}
+			})
+		}
+	}
+}
+
+// followupResponder starts A's CHILD SA rekey with ML-KEM-768 on a
+// followupPair and loses A's IKE_FOLLOWUP_KE requests, so that B waits
+// for one. The function it returns sends B an IKE_FOLLOWUP_KE request
+// with the given payloads, protected with A's keys and carrying the
+// message ID of A's outstanding request, and returns B's answer
+// decrypted (nil when it sent none). link is B's link data.
+func followupResponder(t testing.TB) (send func(ps ...wire.Payload) *wire.Message, link []byte, n *memNet, a, b *testPeer, done chan error) {
+	t.Helper()
+	n, a, b = followupPair(t, nil)
+	n.filter = func(p *memPacket) int {
+		h, err := wire.ParseHeader(p.data)
+		if err == nil && h.Exchange == wire.IKEFollowupKE && !h.IsResponse() {
+			return 0
+		}
+		return 1
+	}
+	sa := a.liveSA(t)
+	spi := a.onlyChild(t)
+	done = make(chan error, 1)
+	sa.lock()
+	err := sa.rekeyChildLocked(spi, DHCurve25519, done)
+	sa.unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.run(func() bool {
+		sa.lock()
+		defer sa.unlock()
+		return sa.pending != nil && sa.pending.exch == wire.IKEFollowupKE
+	}, time.Second)
+	sb := b.liveSA(t)
+	sb.lock()
+	if sb.followup == nil {
+		sb.unlock()
+		t.Fatal("B has no additional key exchange under way")
+	}
+	link = sb.followup.link
+	sb.unlock()
+	send = func(ps ...wire.Payload) *wire.Message {
+		sa.lock()
+		id := sa.nextID - 1
+		if sa.pending != nil {
+			id = sa.pending.msgID
+		}
+		m := &wire.Message{Header: wire.Header{SPIi: sa.spii, SPIr: sa.spir, Exchange: wire.IKEFollowupKE, MessageID: id}, Payloads: ps}
+		if sa.initiator {
+			m.Flags |= wire.FlagInitiator
+		}
+		pkt, err := m.MarshalEncrypted(sa.cout)
+		cin, from, to := sa.cin, sa.local, sa.remote
+		sa.unlock()
+		if err != nil {
+			return nil
+		}
+		n.mu.Lock()
+		n.log, n.queue = n.log[:0], n.queue[:0]
+		n.mu.Unlock()
+		b.e.HandlePacket(pkt, to, from)
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		for _, p := range n.log {
+			r, err := wire.ParseMessage(p.data)
+			if err != nil || r.Exchange != wire.IKEFollowupKE || !r.IsResponse() {
+				continue
+			}
+			if err := r.Decrypt(cin); err != nil {
+				t.Fatalf("B's IKE_FOLLOWUP_KE response does not decrypt: %v", err)
+			}
+			return r
+		}
+		return nil
+	}
+	return send, link, n, a, b, done
+}
+
+// TestFollowupKEBadRequest: B answers an IKE_FOLLOWUP_KE with a bad
+// ML-KEM-768 key, the wrong method or no KE with INVALID_SYNTAX, one with
+// other link data or none with STATE_NOT_FOUND; each time it drops the
+// half-made CHILD SA and gives its SPI back, the old CHILD SA stays, and
+// a new rekey works.
+func TestFollowupKEBadRequest(t *testing.T) {
+	k, err := StartKeyExchange(DHMLKEM768, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ek := k.Public()
+	bad := append([]byte(nil), ek...)
+	bad[0], bad[1] = 0xff, 0xff // a coefficient not reduced modulo q
+	for _, tc := range []struct {
+		name   string
+		ps     func(link []byte) []wire.Payload
+		notify wire.NotifyType
+	}{
+		{"short key", func(l []byte) []wire.Payload {
+			return []wire.Payload{&wire.KE{Group: DHMLKEM768, Data: ek[:len(ek)-1]}, linkNotify(l)}
+		}, wire.NotifyInvalidSyntax},
+		{"bad encoding", func(l []byte) []wire.Payload {
+			return []wire.Payload{&wire.KE{Group: DHMLKEM768, Data: bad}, linkNotify(l)}
+		}, wire.NotifyInvalidSyntax},
+		{"wrong method", func(l []byte) []wire.Payload {
+			return []wire.Payload{&wire.KE{Group: DHMLKEM1024, Data: ek}, linkNotify(l)}
+		}, wire.NotifyInvalidSyntax},
+		{"no KE", func(l []byte) []wire.Payload { return []wire.Payload{linkNotify(l)} }, wire.NotifyInvalidSyntax},
+		{"other link", func(l []byte) []wire.Payload {
+			return []wire.Payload{&wire.KE{Group: DHMLKEM768, Data: ek}, linkNotify(append([]byte{1}, l...))}
+		}, wire.NotifyStateNotFound},
+		{"no link", func([]byte) []wire.Payload { return []wire.Payload{&wire.KE{Group: DHMLKEM768, Data: ek}} }, wire.NotifyStateNotFound},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			send, link, n, a, b, done := followupResponder(t)
+			before := b.inst.count()
+			allocated := len(b.inst.allocatedSPIs())
+			r := send(tc.ps(link)...)
+			if r == nil || r.Notify(tc.notify) == nil {
+				t.Fatalf("response %v, want %v", r, tc.notify)
+			}
+			sb := b.liveSA(t)
+			sb.lock()
+			pending, children := sb.followup, len(sb.children)
+			sb.unlock()
+			if pending != nil || children != 1 {
+				t.Errorf("B keeps the exchange (%v) or %d CHILD SAs, want 1", pending != nil, children)
+			}
+			if got := len(b.inst.allocatedSPIs()); got != allocated-1 || b.inst.count() != before {
+				t.Errorf("B: %d SPIs allocated (was %d), %d installed (was %d)", got, allocated, b.inst.count(), before)
+			}
+			// A's rekey ends (B answered its message ID), the old SA stays.
+			n.filter = nil
+			n.mu.Lock()
+			n.queue = append(n.queue, n.log...)
+			n.mu.Unlock()
+			n.run(func() bool { return len(done) > 0 }, time.Minute)
+			if err := <-done; err == nil {
+				t.Error("A's rekey succeeded")
+			}
+			n.drain()
+			checkConsistent(t, a, b, 1)
+			d2 := startChildRekey(t, a, a.onlyChild(t), DHCurve25519)
+			n.run(func() bool { return len(d2) > 0 }, time.Minute)
+			if err := <-d2; err != nil {
+				t.Fatalf("rekey after the refusal: %v", err)
+			}
+			n.drain()
+			checkConsistent(t, a, b, 1)
+		})
+	}
+}
+
+func linkNotify(l []byte) *wire.Notify {
+	return &wire.Notify{NotifyType: wire.NotifyAdditionalKeyExchange, Data: l}
+}
+
+// TestFollowupKEUnexpected: an IKE_FOLLOWUP_KE with no CREATE_CHILD_SA
+// before it gets STATE_NOT_FOUND; both IKE SAs stay up and usable.
+func TestFollowupKEUnexpected(t *testing.T) {
+	n, a, b := followupPair(t, nil)
+	sa := a.liveSA(t)
+	k, err := StartKeyExchange(DHMLKEM768, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan *wire.Message, 1)
+	sa.lock()
+	sa.enqueue(&request{exch: wire.IKEFollowupKE, payloads: []wire.Payload{&wire.KE{Group: DHMLKEM768, Data: k.Public()}, linkNotify([]byte{0x42})},
+		onResponse: func(m *wire.Message) { got <- m }})
+	sa.unlock()
+	n.run(func() bool { return len(got) > 0 }, time.Minute)
+	if m := <-got; m.Notify(wire.NotifyStateNotFound) == nil {
+		t.Errorf("response %v, want STATE_NOT_FOUND", m.Payloads)
+	}
+	n.drain()
+	checkConsistent(t, a, b, 1)
+	done := startChildRekey(t, b, b.onlyChild(t), DHCurve25519)
+	n.run(func() bool { return len(done) > 0 }, time.Minute)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	n.drain()
+	checkConsistent(t, a, b, 1)
+}
+
+// TestFollowupKEAbandoned: when A's IKE_FOLLOWUP_KE never arrives, both
+// sides give up after the give-up time: A's rekey fails (and, as after
+// any unanswered request, A's IKE SA is gone), B drops the half-made
+// CHILD SA and its SPI, and keeps the old CHILD SA.
+func TestFollowupKEAbandoned(t *testing.T) {
+	_, _, n, _, b, done := followupResponder(t)
+	allocated := len(b.inst.allocatedSPIs())
+	n.run(func() bool { return len(done) > 0 }, 5*time.Minute)
+	if err := <-done; err == nil {
+		t.Fatal("A's rekey succeeded without its IKE_FOLLOWUP_KE")
+	}
+	n.advance(time.Minute)
+	sb := b.liveSA(t)
+	sb.lock()
+	pending, children := sb.followup, len(sb.children)
+	sb.unlock()
+	if pending != nil || children != 1 {
+		t.Errorf("B keeps the exchange (%v) or %d CHILD SAs, want 1", pending != nil, children)
+	}
+	if got := len(b.inst.allocatedSPIs()); got != allocated-1 || b.inst.count() != 1 {
+		t.Errorf("B: %d SPIs allocated, want %d; %d CHILD SAs installed, want 1", got, allocated-1, b.inst.count())
+	}
+}
+
+// TestFollowupKEFallback: a peer that does not run additional key
+// exchanges in CREATE_CHILD_SA (no ADDKE in its policies) answers our
+// offer, which requires ML-KEM-768, with NO_PROPOSAL_CHOSEN; the rekeys of
+// SAs that had none fall back to what was negotiated (X25519 alone).
+func TestFollowupKEFallback(t *testing.T) {
+	n, a, b := upPair(t, nil)
+	esp, err := ParseProposals(ProtocolESP, "aes256gcm16-x25519-ke1_mlkem768")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ikePol, err := ParseProposals(ProtocolIKE, "aes256gcm16-prfsha384-x25519-ke1_mlkem768,aes128gcm16-prfsha256-x25519-ke1_mlkem768")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.e.cfg.ESP, a.e.cfg.IKE = esp, ikePol
+	old := a.onlyChild(t)
+	done := startChildRekey(t, a, old, DHCurve25519)
+	n.run(func() bool { return len(done) > 0 }, time.Minute)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	n.drain()
+	checkConsistent(t, a, b, 1)
+	if spi := a.onlyChild(t); spi == old || len(childAddKE(a, spi)) != 0 {
+		t.Errorf("CHILD SA %08x (old %08x), additional exchanges %v", spi, old, childAddKE(a, spi))
+	}
+	done = startIKERekey(t, a)
+	n.run(func() bool { return len(done) > 0 }, time.Minute)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	n.advance(time.Second)
+	if req, _ := followupCount(n); req != 0 {
+		t.Errorf("%d IKE_FOLLOWUP_KE requests to a peer without them", req)
+	}
+	if a.liveSA(t).id() != b.liveSA(t).id() {
+		t.Fatal("IKE SAs differ after the rekey")
+	}
+	checkConsistent(t, a, b, 1)
+}
+
+// TestFollowupKERekeyCollision: both sides rekey the same CHILD SA, or the
+// IKE SA, at once, each with an IKE_FOLLOWUP_KE; nothing crashes and the
+// sides end with the same SAs.
+func TestFollowupKERekeyCollision(t *testing.T) {
+	for i := 0; i < 6; i++ {
+		for _, what := range []string{"child", "ike"} {
+			n, a, b := followupPair(t, nil)
+			var da, db chan error
+			if what == "child" {
+				da = startChildRekey(t, a, a.onlyChild(t), DHCurve25519)
+				db = startChildRekey(t, b, b.onlyChild(t), DHCurve25519)
+			} else {
+				da, db = startIKERekey(t, a), startIKERekey(t, b)
+			}
+			n.run(func() bool { return len(da) > 0 && len(db) > 0 }, time.Minute)
+			<-da
+			<-db
+			n.advance(time.Minute)
+			if len(a.e.SAs()) != 1 || len(b.e.SAs()) != 1 || a.liveSA(t).id() != b.liveSA(t).id() {
+				t.Fatalf("%s round %d: A %v\nB %v", what, i, a.e.SAs(), b.e.SAs())
+			}
+			if a.inst.count() != b.inst.count() || a.inst.count() < 1 {
+				t.Fatalf("%s round %d: A has %d CHILD SAs, B %d", what, i, a.inst.count(), b.inst.count())
+			}
+			checkConsistent(t, a, b, a.inst.count())
+		}
+	}
+}
+
+// TestRekeyKeysAddKE is a known-answer test of RFC 9370 §2.2.4's key
+// derivation, recomputed here from the secrets with HMAC-SHA-384 and
+// prf+ written out: SKEYSEED = prf(SK_d, SK(0) | Ni | Nr | SK(1) | SK(2))
+// for an IKE SA rekey, KEYMAT = prf+(SK_d, SK(0) | Ni | Nr | SK(1) |
+// SK(2)) for a CHILD SA.
+func TestRekeyKeysAddKE(t *testing.T) {
+	fill := func(n int, b byte) []byte {
+		s := make([]byte, n)
+		for i := range s {
+			s[i] = b + byte(i)
+		}
+		return s
+	}
+	skd, sk0, ni, nr, sk1, sk2 := fill(48, 0x10), fill(32, 0x20), fill(32, 0x30), fill(32, 0x40), fill(32, 0x50), fill(32, 0x60)
+	mac := func(key []byte, parts ...[]byte) []byte {
+		h := hmac.New(sha512.New384, key)
+		for _, p := range parts {
+			h.Write(p)
+		}
+		return h.Sum(nil)
+	}
+	want := mac(skd, sk0, ni, nr, sk1, sk2)
+	if got := RekeySKEYSEED(PRFHMACSHA2_384, skd, sk0, ni, nr, sk1, sk2); !hmac.Equal(got, want) {
+		t.Errorf("SKEYSEED %x, want %x", got, want)
+	}
+	if got := RekeySKEYSEED(PRFHMACSHA2_384, skd, sk0, ni, nr); !hmac.Equal(got, mac(skd, sk0, ni, nr)) {
+		t.Errorf("SKEYSEED without additional exchanges %x", got)
+	}
+	// prf+ (RFC 7296 §2.13): T1 = prf(K, S | 0x01), Tn = prf(K, Tn-1 | S | n).
+	seed := slices.Concat(sk0, ni, nr, sk1, sk2)
+	var km, prev []byte
+	for i := byte(1); len(km) < 2*36; i++ {
+		prev = mac(skd, prev, seed, []byte{i})
+		km = append(km, prev...)
+	}
+	suite := ChildSuite{Encr: EncrAlg{EncrAESGCM16, 256}, Integ: IntegNone}
+	keys, err := suite.DeriveChildKeys(PRFHMACSHA2_384, skd, sk0, ni, nr, sk1, sk2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hmac.Equal(keys.EncrI, km[:36]) || !hmac.Equal(keys.EncrR, km[36:72]) {
+		t.Errorf("KEYMAT %x | %x, want %x", keys.EncrI, keys.EncrR, km[:72])
+	}
+	classical, err := suite.DeriveChildKeys(PRFHMACSHA2_384, skd, sk0, ni, nr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hmac.Equal(classical.EncrI, keys.EncrI) {
+		t.Error("the additional secrets do not change KEYMAT")
+	}
+}
+
+// FuzzFollowupKERequest feeds a responder waiting for an IKE_FOLLOWUP_KE
+// arbitrary KE payloads (method and data) and link data, protected with
+// the initiator's keys so that they reach the handler. It must not panic,
+// and it answers with the ML-KEM-768 ciphertext, INVALID_SYNTAX or
+// STATE_NOT_FOUND, never holding the exchange after a refusal.
+func FuzzFollowupKERequest(f *testing.F) {
+	k, err := StartKeyExchange(DHMLKEM768, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	ek := k.Public()
+	f.Add(uint16(DHMLKEM768), ek, true, []byte(nil))
+	f.Add(uint16(DHMLKEM768), ek[:100], true, []byte(nil))
+	f.Add(uint16(DHMLKEM1024), ek, true, []byte(nil))
+	f.Add(uint16(DHCurve25519), make([]byte, 32), false, []byte{1})
+	f.Add(uint16(0), []byte(nil), true, []byte{0x42})
+	f.Fuzz(func(t *testing.T, group uint16, data []byte, ourLink bool, link []byte) {
+		send, l, _, _, b, _ := followupResponder(t)
+		ps := []wire.Payload{&wire.KE{Group: DHGroup(group), Data: data}}
+		if ourLink {
+			link = l
+		}
+		if len(link) > 0 {
+			ps = append(ps, linkNotify(link))
+		}
+		r := send(ps...)
+		if r == nil {
+			return
+		}
+		ke, _ := r.Get(wire.PayloadKE).(*wire.KE)
+		good := ke != nil && ke.Group == DHMLKEM768 && len(ke.Data) == 1088
+		if !good && r.Notify(wire.NotifyInvalidSyntax) == nil && r.Notify(wire.NotifyStateNotFound) == nil {
+			t.Errorf("response %v, want an ML-KEM-768 ciphertext, INVALID_SYNTAX or STATE_NOT_FOUND", r.Payloads)
+		}
+		sb := b.liveSA(t)
+		sb.lock()
+		defer sb.unlock()
+		if !good && (sb.followup != nil || len(sb.children) != 1) {
+			t.Errorf("after a refusal B keeps the exchange (%v) or %d CHILD SAs", sb.followup != nil, len(sb.children))
+		}
+	})
+}
+
+// allocatedSPIs lists the SPIs f handed out and has not had back.
+func (f *fakeInstaller) allocatedSPIs() []uint32 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []uint32
+	for spi := range f.allocated {
+		out = append(out, spi)
+	}
+	return out
+}
