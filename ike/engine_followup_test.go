@@ -587,3 +587,70 @@ func (f *fakeInstaller) allocatedSPIs() []uint32 {
 	}
 	return out
 }
+
+// TestFollowupKENoDowngrade: a CHILD SA and an IKE SA whose keys came from
+// ML-KEM-768 do not fall back: when the peer stops accepting the
+// additional exchange, the rekeys fail with NO_PROPOSAL_CHOSEN and the old
+// SAs stay.
+func TestFollowupKENoDowngrade(t *testing.T) {
+	n, a, b := followupPair(t, nil)
+	done := startChildRekey(t, a, a.onlyChild(t), DHCurve25519)
+	n.run(func() bool { return len(done) > 0 }, time.Minute)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	n.drain()
+	old := a.onlyChild(t)
+	oldID := a.liveSA(t).id()
+	b.e.cfg.ESP.AddKE, b.e.cfg.IKE.AddKE = [7][]DHGroup{}, [7][]DHGroup{}
+	done = startChildRekey(t, a, old, DHCurve25519)
+	n.run(func() bool { return len(done) > 0 }, time.Minute)
+	if err := <-done; err == nil {
+		t.Error("CHILD SA rekey without ML-KEM-768 succeeded")
+	}
+	done = startIKERekey(t, a)
+	n.run(func() bool { return len(done) > 0 }, time.Minute)
+	if err := <-done; err == nil {
+		t.Error("IKE SA rekey without ML-KEM-768 succeeded")
+	}
+	n.drain()
+	checkConsistent(t, a, b, 1)
+	if a.onlyChild(t) != old || a.liveSA(t).id() != oldID || b.liveSA(t).id() != oldID {
+		t.Error("the old SAs did not stay")
+	}
+}
+
+// TestFollowupKEOptional: with ML-KEM-768 or NONE offered and a peer that
+// accepts only NONE, the rekeys are classical in one exchange.
+func TestFollowupKEOptional(t *testing.T) {
+	n, a, b := upPair(t, nil)
+	esp, err := ParseProposals(ProtocolESP, "aes256gcm16-x25519-ke1_mlkem768-ke1_none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.e.cfg.ESP = esp
+	a.e.cfg.IKE.AddKE[0] = []DHGroup{DHMLKEM768, DHNone}
+	done := startChildRekey(t, a, a.onlyChild(t), DHCurve25519)
+	n.run(func() bool { return len(done) > 0 }, time.Minute)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	done = startIKERekey(t, a)
+	n.run(func() bool { return len(done) > 0 }, time.Minute)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	n.advance(time.Second)
+	checkConsistent(t, a, b, 1)
+	var ccsa int
+	n.mu.Lock()
+	for _, p := range n.log {
+		if h, err := wire.ParseHeader(p.data); err == nil && h.Exchange == wire.CreateChildSA && !h.IsResponse() {
+			ccsa++
+		}
+	}
+	n.mu.Unlock()
+	if req, _ := followupCount(n); req != 0 || ccsa != 2 {
+		t.Errorf("%d CREATE_CHILD_SA requests, %d IKE_FOLLOWUP_KE; want 2 and 0", ccsa, req)
+	}
+}

@@ -142,3 +142,48 @@ func TestStrongSwan6RekeyFollowupKEToRespond(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// oemesh probe --rekey → strongSwan 6.1 configured classically (x25519 for IKE and
+// for ESP PFS, no ADDKE): the probe offers ML-KEM-768 or NONE for IKE and requires
+// ML-KEM-768 for ESP. The IKE SA comes up classically (charon picks NONE); the CHILD
+// SA rekey gets NO_PROPOSAL_CHOSEN and falls back to X25519 alone, as the CHILD SA was
+// negotiated; the IKE SA rekey gets NONE again. No IKE_FOLLOWUP_KE runs.
+func TestProbeRekeyStrongSwan6FollowupKEFallback(t *testing.T) {
+	in := peers.RequireStrongSwan6(t)
+	oemesh(t)
+	t.Parallel()
+	a := ed25519Case(t)
+	net := netnstest.NewPair(t, "pqfb")
+	classical := followupCase
+	classical.ike, classical.esp = "aes256gcm16-prfsha384-x25519", "aes256gcm16-x25519"
+	conn := sswConn("k", a, net.B4.String(), net.A4.String(), classical)
+	ssw := peers.StartStrongSwan(t, in, net.B.Name, peers.StrongSwanConfig{Version: peers.StrongSwan6, Conns: []peers.StrongSwanConn{conn}})
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	r := runProbe(t, ctx, net.A, append([]string{net.B4.String(), "--id", net.A4.String(), "--peer-id", net.B4.String(),
+		"--ike", followupIKE + "-ke1_none", "--esp", followupESP, "--rekey", "--local-port", "500", "--local-natt-port", "4500", "--timeout", "5s"}, a.flags...)...)
+	checkProbe(t, r, a, classical, net.B4.String())
+	rk := r.Report.Rekeys
+	if len(rk) != 2 || rk[0].What != "child" || rk[1].What != "ike" || rk[0].Error != "" || rk[1].Error != "" {
+		t.Fatalf("rekeys %+v; want a CHILD SA rekey and an IKE SA rekey, both done\n%s", rk, r)
+	}
+	if rk[0].Child == nil || rk[0].Child.PFS != ike.DHCurve25519.String() {
+		t.Errorf("CHILD SA rekey %+v; want a new SA with PFS X25519", rk[0])
+	}
+	for _, re := range []string{
+		`no acceptable ADDITIONAL_KEY_EXCHANGE_1 found`,
+		`generating CREATE_CHILD_SA response \d+ \[ N\(NO_PROP\) \]`,
+		`CHILD_SA host\{2\} established with SPIs`,
+		`IKE_SA k\[2\] rekeyed between`,
+	} {
+		if _, err := ssw.Log.WaitFrom(ctx, 0, regexp.MustCompile(re)); err != nil {
+			t.Error(err)
+		}
+	}
+	if l := ssw.Log.LinesFrom(0, regexp.MustCompile(`IKE_FOLLOWUP_KE|IKE_INTERMEDIATE`)); len(l) > 0 {
+		t.Errorf("a classical peer ran RFC 9370 exchanges: %q", l)
+	}
+	if err := waitNoSA(ctx, ssw); err != nil {
+		t.Error(err)
+	}
+}
