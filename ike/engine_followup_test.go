@@ -654,3 +654,35 @@ func TestFollowupKEOptional(t *testing.T) {
 		t.Errorf("%d CREATE_CHILD_SA requests, %d IKE_FOLLOWUP_KE; want 2 and 0", ccsa, req)
 	}
 }
+
+// TestFollowupKEResponderIKEPolicy: a responder whose ESP policy has no
+// ADDKE lists accepts in CREATE_CHILD_SA the additional exchanges of its
+// IKE policy, as it accepts its IKE groups for PFS: a peer requiring
+// ML-KEM-768 for its CHILD SA rekey gets it.
+func TestFollowupKEResponderIKEPolicy(t *testing.T) {
+	n, a, b := followupPair(t, nil)
+	b.e.cfg.ESP = DefaultESPPolicy()
+	done := startChildRekey(t, a, a.onlyChild(t), DHCurve25519)
+	n.run(func() bool { return len(done) > 0 }, time.Minute)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	n.drain()
+	checkConsistent(t, a, b, 1)
+	if got := childAddKE(b, b.onlyChild(t)); !slices.Equal(got, []DHGroup{DHMLKEM768}) {
+		t.Errorf("B's CHILD SA: additional key exchanges %v, want ML-KEM-768", got)
+	}
+	// Without ADDKE in the IKE policy either, only NONE: the rekey falls back.
+	b.e.cfg.IKE.AddKE = [7][]DHGroup{}
+	a.e.cfg.ESP.AddKE[0] = []DHGroup{DHMLKEM768, DHNone}
+	done = startChildRekey(t, a, a.onlyChild(t), DHCurve25519)
+	n.run(func() bool { return len(done) > 0 }, time.Minute)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	n.drain()
+	checkConsistent(t, a, b, 1)
+	if got := childAddKE(b, b.onlyChild(t)); len(got) != 0 {
+		t.Errorf("B's CHILD SA: additional key exchanges %v, want none", got)
+	}
+}

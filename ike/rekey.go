@@ -78,6 +78,9 @@ func (sa *ikeSA) handleCreateChild(m *wire.Message) {
 	if ke, ok := m.Get(wire.PayloadKE).(*wire.KE); ok {
 		pol = pol.PreferDH(ke.Group) // no INVALID_KE round trip for a group we take
 	}
+	if !pol.hasAddKELists() {
+		pol.AddKE = e.cfg.IKE.childAddKE()
+	}
 	p, ps, err := sa.prepareChild(m, pol, old, nr)
 	if p == nil {
 		e.log.Info("ike: CREATE_CHILD_SA refused", "remote", sa.remote, "err", err)
@@ -341,3 +344,34 @@ func (sa *ikeSA) completeChildRekey(old, c *childSA, m *wire.Message, pol Policy
 	sa.deleteChildLocked(old, nil)
 	return nil
 }
+
+// childAddKE is what an ESP policy without ADDKE lists accepts in
+// CREATE_CHILD_SA, as it accepts the IKE groups for PFS: for each type,
+// the methods the IKE policy p accepts, preferred, then NONE. A peer that
+// offers ML-KEM for a CHILD SA then gets it when our IKE SAs would.
+func (p Policy) childAddKE() [7][]DHGroup {
+	var out [7][]DHGroup
+	for i, ms := range p.AddKE {
+		for _, m := range ms {
+			if m != DHNone {
+				out[i] = append(out[i], m)
+			}
+		}
+		if len(out[i]) > 0 {
+			out[i] = append(out[i], DHNone)
+		}
+	}
+	return out
+}
+
+// hasAddKELists reports whether p lists anything, NONE included, for an
+// additional key exchange.
+func (p Policy) hasAddKELists() bool {
+	for _, ms := range p.AddKE {
+		if len(ms) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
