@@ -374,4 +374,3 @@ func (p Policy) hasAddKELists() bool {
 	}
 	return false
 }
-
