@@ -135,6 +135,24 @@ func TestStrongSwan6RekeyFollowupKEToRespond(t *testing.T) {
 	if _, err := ssw.Log.WaitFrom(ctx, mark, regexp.MustCompile(`parsed IKE_FOLLOWUP_KE response \d+ \[ (KE|EF\()`)); err != nil {
 		t.Error(err)
 	}
+	// Terminate only once charon has deleted the old IKE SA: "fu" names both until then.
+	if _, err := ssw.Log.WaitFrom(ctx, mark, regexp.MustCompile(`parsed INFORMATIONAL response \d+ \[ \]`)); err != nil {
+		t.Error(err)
+	}
+	for {
+		sas, err := ssw.ListSAs(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(sas, func(sa peers.IKESA) bool { return sa.InitiatorSPI == oldSPI }) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("charon keeps the old IKE SA %s", oldSPI)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 	if err := ssw.Terminate(ctx, "fu"); err != nil {
 		t.Errorf("terminate over the rekeyed IKE SA: %v", err)
 	}
