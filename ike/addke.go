@@ -10,8 +10,8 @@ import (
 // them, the offer that carries them, the choice among them, and the
 // initiator's check of the responder's choice. A new IKE SA runs the
 // chosen ones in IKE_INTERMEDIATE exchanges (exchange_intermediate.go);
-// CHILD SAs and rekeys would need IKE_FOLLOWUP_KE, which the engine does
-// not have, so an ESP policy may hold only NONE and IKE rekeys offer none.
+// CREATE_CHILD_SA (rekeys, and CHILD SAs with PFS) runs them in
+// IKE_FOLLOWUP_KE exchanges (exchange_followup.go).
 
 // addKEType is the transform type of ADDKEn, n from 1 to 7.
 func addKEType(n int) TransformType { return TransformADDKE1 + TransformType(n-1) }
@@ -23,26 +23,15 @@ type offeredAddKE struct {
 	present uint8        // bit n-1: the proposal carries ADDKEn
 }
 
-// validateAddKE refuses, for IKE, methods that are not implemented
-// (ML-KEM-512) and, for ESP, any method but NONE: a CHILD SA's additional
-// exchange needs IKE_FOLLOWUP_KE, which the engine does not have yet.
+// validateAddKE refuses methods that are not implemented (ML-KEM-512).
+// IKE runs the others in IKE_INTERMEDIATE for a new IKE SA, and both IKE
+// and ESP in IKE_FOLLOWUP_KE when CREATE_CHILD_SA rekeys or creates an SA
+// (exchange_followup.go).
 func (p Policy) validateAddKE() error {
-	if p.Protocol == ProtocolIKE {
-		for i, ms := range p.AddKE {
-			for _, m := range ms {
-				if m != DHNone && !m.Supported() {
-					return fmt.Errorf("ike: %v policy: ADDKE%d %v: key exchange method not implemented", p.Protocol, i+1, m)
-				}
-			}
-		}
-		return nil
-	}
-	exchange := "IKE_FOLLOWUP_KE (RFC 9370)"
 	for i, ms := range p.AddKE {
 		for _, m := range ms {
-			if m != DHNone {
-				return fmt.Errorf("ike: %v policy: ADDKE%d %v: additional key exchanges (RFC 9370) need %s, which is not implemented; only NONE (ke%d_none) is accepted",
-					p.Protocol, i+1, m, exchange, i+1)
+			if m != DHNone && !m.Supported() {
+				return fmt.Errorf("ike: %v policy: ADDKE%d %v: key exchange method not implemented", p.Protocol, i+1, m)
 			}
 		}
 	}

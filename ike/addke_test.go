@@ -117,8 +117,8 @@ func TestSelectAddKE(t *testing.T) {
 
 // TestPolicyAddKE: a policy's ADDKE methods appear in its offer, survive
 // the wire, and select themselves; Validate accepts implemented methods
-// for IKE (run in IKE_INTERMEDIATE) and refuses all but NONE for ESP (no
-// IKE_FOLLOWUP_KE).
+// for IKE (run in IKE_INTERMEDIATE) and for ESP (run in IKE_FOLLOWUP_KE),
+// and refuses ML-KEM-512 in both.
 func TestPolicyAddKE(t *testing.T) {
 	p := DefaultIKEPolicy()
 	p.AddKE[0] = []DHGroup{DHNone}
@@ -163,8 +163,12 @@ func TestPolicyAddKE(t *testing.T) {
 	}
 	esp := DefaultESPPolicy()
 	esp.AddKE[1] = []DHGroup{DHNone, DHMLKEM1024}
-	if err := esp.Validate(); err == nil || !strings.Contains(err.Error(), "ESP policy: ADDKE2 ML_KEM_1024: additional key exchanges (RFC 9370) need IKE_FOLLOWUP_KE") {
+	if err := esp.Validate(); err != nil {
 		t.Errorf("Validate with ML-KEM-1024 in an ESP ADDKE2: %v", err)
+	}
+	esp.AddKE[0] = []DHGroup{DHMLKEM512}
+	if err := esp.Validate(); err == nil || !strings.Contains(err.Error(), "ESP policy: ADDKE1 ML_KEM_512: key exchange method not implemented") {
+		t.Errorf("Validate with ML-KEM-512 in an ESP ADDKE1: %v", err)
 	}
 	// A responder without additional exchanges picks NONE: classical.
 	n, pa, pb := newPair(t, nil, nil, nil)

@@ -15,8 +15,33 @@ import (
 // either [N(USE_TRANSPORT_MODE)] SA [Nr] [KEr] TSi TSr, or one error
 // notify. nr, when set, is put after SA (CREATE_CHILD_SA). old is the SA
 // being rekeyed, if any. A request without SA and TS payloads (a
-// childless IKE_AUTH) yields nothing.
+// childless IKE_AUTH) yields nothing. pol must not choose additional key
+// exchanges (prepareChild and completeChild run those).
 func (sa *ikeSA) negotiateChild(m *wire.Message, pol Policy, old *childSA, ni, nr []byte, nonceR []byte) (*childSA, []wire.Payload, error) {
+	p, ps, err := sa.prepareChild(m, pol, old, nonceR)
+	if p == nil {
+		return nil, ps, err
+	}
+	if err := sa.completeChild(p, ni, nr); err != nil {
+		return nil, []wire.Payload{&wire.Notify{NotifyType: notifyFor(err, wire.NotifyTSUnacceptable)}}, err
+	}
+	return p.c, p.payloads, nil
+}
+
+// preparedChild is a CHILD SA we, the responder, agreed to and allocated
+// an SPI for, not yet keyed or installed: CREATE_CHILD_SA's additional key
+// exchanges (IKE_FOLLOWUP_KE) may still have to run.
+type preparedChild struct {
+	c        *childSA // larval, in sa.children
+	sel      *Selection
+	gir      []byte         // the shared secret of the KE payloads, nil without PFS
+	payloads []wire.Payload // the response's
+}
+
+// prepareChild is negotiateChild up to the keys: the proposal, the PFS
+// exchange, the policy's decision and our SPI. It returns nil and the
+// error notify when the request is refused.
+func (sa *ikeSA) prepareChild(m *wire.Message, pol Policy, old *childSA, nonceR []byte) (*preparedChild, []wire.Payload, error) {
 	e := sa.e
 	sap, _ := m.Get(wire.PayloadSA).(*wire.SA)
 	tsi, _ := m.Get(wire.PayloadTSi).(*wire.TSPayload)
@@ -24,7 +49,7 @@ func (sa *ikeSA) negotiateChild(m *wire.Message, pol Policy, old *childSA, ni, n
 	if sap == nil && tsi == nil && tsr == nil && m.Exchange == wire.IKEAuth {
 		return nil, nil, nil
 	}
-	refuse := func(t wire.NotifyType, err error) (*childSA, []wire.Payload, error) {
+	refuse := func(t wire.NotifyType, err error) (*preparedChild, []wire.Payload, error) {
 		return nil, []wire.Payload{&wire.Notify{NotifyType: t}}, err
 	}
 	if sap == nil || tsi == nil || tsr == nil {
@@ -79,24 +104,15 @@ func (sa *ikeSA) negotiateChild(m *wire.Message, pol Policy, old *childSA, ni, n
 	if err != nil {
 		return refuse(wire.NotifyNoAdditionalSAs, fmt.Errorf("ike: allocate SPI: %w", err))
 	}
-	keys, err := sel.ChildSuite().DeriveChildKeys(sa.suite.PRF, sa.skd, gir, ni, nr)
-	if err != nil {
-		return refuse(wire.NotifyNoProposalChosen, err)
-	}
 	c := &childSA{ChildSA: ChildSA{
 		SPIIn: spi, SPIOut: spiValue(sel.PeerSPI), Mode: mode,
 		TSLocal: dec.TSr, TSRemote: dec.TSi,
 		Encr: sel.Encr, Integ: sel.Integ, ESN: sel.ESN == ESNOn,
-		EncrKeyIn: keys.EncrI, IntegKeyIn: keys.IntegI, EncrKeyOut: keys.EncrR, IntegKeyOut: keys.IntegR,
 	}, pfs: sel.DH, state: childLarval}
 	if old != nil {
 		c.Replaces = old.SPIIn
 	}
 	sa.children = append(sa.children, c)
-	if err := sa.installChild(c); err != nil {
-		sa.dropChild(c, err)
-		return refuse(wire.NotifyTSUnacceptable, err)
-	}
 	var ps []wire.Payload
 	if mode == ModeTransport {
 		ps = append(ps, &wire.Notify{NotifyType: wire.NotifyUseTransportMode})
@@ -109,12 +125,37 @@ func (sa *ikeSA) negotiateChild(m *wire.Message, pol Policy, old *childSA, ni, n
 		ps = append(ps, ourKE)
 	}
 	ps = append(ps, &wire.TSPayload{Selectors: dec.TSi}, &wire.TSPayload{Responder: true, Selectors: dec.TSr})
-	return c, ps, nil
+	return &preparedChild{c: c, sel: sel, gir: gir, payloads: ps}, nil, nil
+}
+
+// completeChild derives the keys of a prepared CHILD SA, add being the
+// shared secrets of its additional key exchanges (IKE_FOLLOWUP_KE), and
+// installs it. On failure the CHILD SA is gone, its SPI given back; the
+// error wraps the notify to answer.
+func (sa *ikeSA) completeChild(p *preparedChild, ni, nr []byte, add ...[]byte) error {
+	c := p.c
+	keys, err := p.sel.ChildSuite().DeriveChildKeys(sa.suite.PRF, sa.skd, p.gir, ni, nr, add...)
+	if err != nil {
+		sa.dropChild(c, err)
+		return fmt.Errorf("ike: CHILD SA keys: %w: %w", err, &NotifyError{Type: wire.NotifyNoProposalChosen})
+	}
+	c.EncrKeyIn, c.IntegKeyIn, c.EncrKeyOut, c.IntegKeyOut = keys.EncrI, keys.IntegI, keys.EncrR, keys.IntegR
+	if len(add) > 0 {
+		c.addKE = p.sel.additionalExchanges()
+	}
+	if err := sa.installChild(c); err != nil {
+		sa.dropChild(c, err)
+		return err
+	}
+	return nil
 }
 
 // acceptChild checks the responder's answer for CHILD SA c that we
 // proposed, derives its keys and installs it.
-func (sa *ikeSA) acceptChild(c *childSA, m *wire.Message, pol Policy, tsi, tsr []TrafficSelector, mode Mode, gir, ni, nr []byte) (*Selection, error) {
+//
+// add holds the shared secrets of the additional key exchanges run in
+// IKE_FOLLOWUP_KE after m, if any (exchange_followup.go).
+func (sa *ikeSA) acceptChild(c *childSA, m *wire.Message, pol Policy, tsi, tsr []TrafficSelector, mode Mode, gir, ni, nr []byte, add ...[]byte) (*Selection, error) {
 	sap, _ := m.Get(wire.PayloadSA).(*wire.SA)
 	rtsi, _ := m.Get(wire.PayloadTSi).(*wire.TSPayload)
 	rtsr, _ := m.Get(wire.PayloadTSr).(*wire.TSPayload)
@@ -139,9 +180,12 @@ func (sa *ikeSA) acceptChild(c *childSA, m *wire.Message, pol Policy, tsi, tsr [
 		}
 		got = ModeTransport
 	}
-	keys, err := sel.ChildSuite().DeriveChildKeys(sa.suite.PRF, sa.skd, gir, ni, nr)
+	keys, err := sel.ChildSuite().DeriveChildKeys(sa.suite.PRF, sa.skd, gir, ni, nr, add...)
 	if err != nil {
 		return nil, err
+	}
+	if len(add) > 0 {
+		c.addKE = sel.additionalExchanges()
 	}
 	c.SPIOut = spiValue(sel.PeerSPI)
 	c.Mode, c.TSLocal, c.TSRemote = got, rtsi.Selectors, rtsr.Selectors

@@ -20,11 +20,13 @@
 //     and above) is unacceptable as a whole (RFC 7296 §3.3.6)
 //   - addke.go: RFC 9370's additional key exchanges (ADDKE1 to ADDKE7)
 //     in policies, offers and Select, and the initiator's check of the
-//     responder's choice; for ESP only NONE (no IKE_FOLLOWUP_KE yet,
-//     docs/pq.md)
+//     responder's choice
 //   - exchange_intermediate.go: running them for a new IKE SA, one per
 //     IKE_INTERMEDIATE exchange (RFC 9242), with the key update after
 //     each (addke_keys.go) and the IntAuth chain for AUTH (intauth.go)
+//   - exchange_followup.go: running them for CREATE_CHILD_SA (IKE and
+//     CHILD SA rekeys, CHILD SAs), one per IKE_FOLLOWUP_KE exchange
+//     (RFC 9370 §2.2.4), with the keys from all the shared secrets
 //   - proposal_syntax.go: strongSwan's proposal syntax, for the tools'
 //     flags and conns
 //   - keys.go: prf+, SKEYSEED, SK_* keys, CHILD SA keys, rekey SKEYSEED

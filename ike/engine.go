@@ -19,7 +19,8 @@ package ike
 //   - initiator.go, responder.go, exchange_auth.go: IKE_SA_INIT/IKE_AUTH
 //     for each side and the AUTH payloads
 //   - child.go: CHILD SA negotiation, selectors, installation
-//   - rekey.go: CREATE_CHILD_SA (CHILD and IKE rekey, collisions)
+//   - rekey.go, rekey_ike.go: CREATE_CHILD_SA (CHILD and IKE rekey,
+//     collisions); exchange_followup.go: their IKE_FOLLOWUP_KE exchanges
 //   - informational.go: Delete, liveness, keepalives, lifetimes
 //   - abandon.go: SAs we walk away from (an abandoned initiation,
 //     Shutdown) and the liveness check callers ask for

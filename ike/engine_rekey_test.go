@@ -26,7 +26,7 @@ func (p *testPeer) liveSA(t testing.TB) *ikeSA {
 }
 
 // onlyChild returns the inbound SPI of p's one installed CHILD SA.
-func (p *testPeer) onlyChild(t *testing.T) uint32 {
+func (p *testPeer) onlyChild(t testing.TB) uint32 {
 	t.Helper()
 	p.inst.mu.Lock()
 	defer p.inst.mu.Unlock()

@@ -88,10 +88,9 @@ func (p Policy) addKENoneWherePossible() Policy {
 	return p
 }
 
-// withoutAddKE is p with no additional key exchanges, for rekeying: this
-// engine has no IKE_FOLLOWUP_KE (RFC 9370 §2.2.4), so a rekeyed IKE SA
-// uses its IKE_SA_INIT method alone, and a peer that requires more in
-// CREATE_CHILD_SA gets NO_PROPOSAL_CHOSEN.
+// withoutAddKE is p with no additional key exchanges: for the CHILD SA of
+// IKE_AUTH, which has no key exchange of its own, and for a rekey's
+// classical retry (rekeyOffer).
 func (p Policy) withoutAddKE() Policy {
 	p.AddKE = [7][]DHGroup{}
 	return p

@@ -193,6 +193,8 @@ func (sa *ikeSA) receiveRequest(pkt []byte, h wire.Header, local, remote netip.A
 		sa.handleIntermediateRequest(m)
 	case h.Exchange == wire.CreateChildSA && sa.state == stEstablished:
 		sa.handleCreateChild(m)
+	case h.Exchange == wire.IKEFollowupKE && sa.state != stHalfOpen:
+		sa.handleFollowupRequest(m)
 	case h.Exchange == wire.Informational && sa.state != stHalfOpen:
 		sa.handleInformational(m)
 	case h.Exchange == wire.CreateChildSA && (sa.state == stRekeyed || sa.state == stDeleting):

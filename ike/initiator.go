@@ -402,7 +402,7 @@ func (sa *ikeSA) sendAuth() error {
 	if in.opts.Mode == ModeTransport {
 		ps = append(ps, &wire.Notify{NotifyType: wire.NotifyUseTransportMode})
 	}
-	esp := in.esp
+	esp := in.esp.withoutAddKE()
 	esp.DH = nil // no PFS in IKE_AUTH
 	ps = append(ps,
 		&wire.SA{Proposals: esp.Proposals(spiBytes(spi), DHNone)},
@@ -479,7 +479,7 @@ func (sa *ikeSA) finishAuthResponse(m *wire.Message, idr *wire.IDPayload, auth *
 		sa.finishInit(ChildSAInfo{}, childErr)
 		return
 	}
-	esp := in.esp
+	esp := in.esp.withoutAddKE()
 	esp.DH = nil
 	sel, err := sa.acceptChild(c, m, esp, in.opts.TSi, in.opts.TSr, in.opts.Mode, nil, ni, nr)
 	if err != nil {

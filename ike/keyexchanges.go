@@ -89,6 +89,17 @@ func (r *keyExchangeRecord) list() KeyExchanges {
 	return out
 }
 
+// additional is the record's additional key exchanges (RFC 9370), in
+// ADDKE order: what ran in IKE_INTERMEDIATE or, for a rekeyed SA, in
+// IKE_FOLLOWUP_KE.
+func (r *keyExchangeRecord) additional() []DHGroup {
+	l := r.list()
+	if len(l) == 0 {
+		return nil
+	}
+	return l[1:]
+}
+
 // ranKeyExchange records that the key exchange g completed for sa: the
 // IKE_SA_INIT (or rekey's CREATE_CHILD_SA) exchange, then each additional
 // one in turn. A record already full is left as it is: at most eight

@@ -38,9 +38,13 @@ func SKEYSEED(p PRFID, ni, nr, gir []byte) []byte {
 
 // RekeySKEYSEED computes the SKEYSEED of an IKE SA that replaces an old
 // one: prf(SK_d (old), g^ir (new) | Ni | Nr) with the old SA's PRF (RFC
-// 7296 §2.18).
-func RekeySKEYSEED(oldPRF PRFID, oldSKd, gir, ni, nr []byte) []byte {
-	return oldPRF.Compute(oldSKd, gir, ni, nr)
+// 7296 §2.18). When the rekey ran additional key exchanges in
+// IKE_FOLLOWUP_KE, add holds their shared secrets SK(1) to SK(n) in
+// order, and they follow the nonces (RFC 9370 §2.2.4):
+// prf(SK_d (old), SK(0) | Ni | Nr | SK(1) | ... | SK(n)), SK(0) being
+// gir, the secret of the CREATE_CHILD_SA's own KE.
+func RekeySKEYSEED(oldPRF PRFID, oldSKd, gir, ni, nr []byte, add ...[]byte) []byte {
+	return oldPRF.Compute(oldSKd, append([][]byte{gir, ni, nr}, add...)...)
 }
 
 // IKESuite is the negotiated algorithm set of an IKE SA.
@@ -138,8 +142,11 @@ type ChildKeys struct {
 // DeriveChildKeys computes KEYMAT = prf+(SK_d, [g^ir (new) |] Ni | Nr)
 // (RFC 7296 §2.17) and splits it: initiator-to-responder encryption then
 // integrity key, then the same for the other direction. gir is nil
-// without PFS.
-func (s ChildSuite) DeriveChildKeys(p PRFID, skd, gir, ni, nr []byte) (*ChildKeys, error) {
+// without PFS. add holds the shared secrets SK(1) to SK(n) of the
+// additional key exchanges run in IKE_FOLLOWUP_KE, which follow the
+// nonces (RFC 9370 §2.2.4): prf+(SK_d, SK(0) | Ni | Nr | SK(1) | ... |
+// SK(n)).
+func (s ChildSuite) DeriveChildKeys(p PRFID, skd, gir, ni, nr []byte, add ...[]byte) (*ChildKeys, error) {
 	if err := s.Encr.check(); err != nil {
 		return nil, err
 	}
@@ -149,6 +156,9 @@ func (s ChildSuite) DeriveChildKeys(p PRFID, skd, gir, ni, nr []byte) (*ChildKey
 	ek, ik := s.Encr.KeyLen(), s.Integ.KeyLen()
 	seed := make([]byte, 0, len(gir)+len(ni)+len(nr))
 	seed = append(append(append(seed, gir...), ni...), nr...)
+	for _, sk := range add {
+		seed = append(seed, sk...)
+	}
 	km, err := prfPlus(p, skd, seed, 2*(ek+ik))
 	if err != nil {
 		return nil, err

@@ -323,8 +323,9 @@ func ParseProposals(protocol ProtocolID, s string) (Policy, error) {
 // AEAD and other ciphers becomes two, as RFC 5282 asks), each with its
 // keN_ transforms as written, ML-KEM included. The Policy is the union of
 // the specs with, of those transforms, only the additional exchanges we
-// can run: for IKE, NONE and the implemented methods (in IKE_INTERMEDIATE
-// exchanges); for ESP, NONE alone (no IKE_FOLLOWUP_KE). It is what the
+// can run: NONE and the implemented methods (in IKE_INTERMEDIATE
+// exchanges for a new IKE SA, in IKE_FOLLOWUP_KE for CREATE_CHILD_SA).
+// It is what the
 // peer's choice is checked against. Set both in InitiateOptions (IKE and
 // IKEOffer); a peer that picks an exchange we cannot run then fails the
 // initiation with an error that says so (checkAddKEChoice, Select).
@@ -337,7 +338,7 @@ func ParseOffer(protocol ProtocolID, s string) (Policy, []Proposal, error) {
 	for i, ms := range p.AddKE {
 		p.AddKE[i] = nil
 		for _, m := range ms {
-			if m == DHNone || (protocol == ProtocolIKE && m.Supported()) {
+			if m == DHNone || m.Supported() {
 				p.AddKE[i] = append(p.AddKE[i], m)
 			}
 		}

@@ -50,6 +50,9 @@ func (sa *ikeSA) handleCreateChild(m *wire.Message) {
 	if err != nil {
 		return
 	}
+	// A peer that starts another CREATE_CHILD_SA has given up the one
+	// whose additional key exchanges were under way.
+	sa.dropFollowup(errors.New("ike: the peer started another CREATE_CHILD_SA"))
 	if sap.Proposals[0].Protocol == ProtocolIKE {
 		sa.handleIKERekey(m, sap, nonce.Data, nr)
 		return
@@ -75,17 +78,60 @@ func (sa *ikeSA) handleCreateChild(m *wire.Message) {
 	if ke, ok := m.Get(wire.PayloadKE).(*wire.KE); ok {
 		pol = pol.PreferDH(ke.Group) // no INVALID_KE round trip for a group we take
 	}
-	c, ps, err := sa.negotiateChild(m, pol, old, nonce.Data, nr, nr)
-	if err != nil {
-		e.log.Info("ike: CREATE_CHILD_SA refused", "remote", sa.remote, "err", err)
+	if !pol.hasAddKELists() {
+		pol.AddKE = e.cfg.IKE.childAddKE()
 	}
-	sa.respond(m, ps)
-	if c == nil || old == nil {
+	p, ps, err := sa.prepareChild(m, pol, old, nr)
+	if p == nil {
+		e.log.Info("ike: CREATE_CHILD_SA refused", "remote", sa.remote, "err", err)
+		sa.respond(m, ps)
+		return
+	}
+	ni := nonce.Data
+	if adds := p.sel.additionalExchanges(); len(adds) > 0 {
+		what := "CHILD SA"
+		if old != nil {
+			what = "CHILD SA rekey"
+		}
+		link, err := sa.startFollowupResp(&followupResp{what: what, methods: adds,
+			complete: func(add [][]byte) (func(), error) {
+				if err := sa.completeChild(p, ni, nr, add...); err != nil {
+					return nil, err
+				}
+				return func() { sa.childRekeyedByPeer(old, p.c, ni, nr) }, nil
+			},
+			abort: func(err error) { sa.dropChild(p.c, err) },
+		})
+		if err != nil {
+			sa.respond(m, []wire.Payload{&wire.Notify{NotifyType: wire.NotifyNoProposalChosen}})
+			return
+		}
+		sa.respond(m, append(p.payloads, link))
+		return
+	}
+	if err := sa.completeChild(p, ni, nr); err != nil {
+		e.log.Info("ike: CREATE_CHILD_SA refused", "remote", sa.remote, "err", err)
+		sa.respond(m, []wire.Payload{&wire.Notify{NotifyType: notifyFor(err, wire.NotifyTSUnacceptable)}})
+		return
+	}
+	sa.respond(m, p.payloads)
+	sa.childRekeyedByPeer(old, p.c, ni, nr)
+}
+
+// childRekeyedByPeer retires old (when set), which the peer's CREATE_CHILD_SA
+// replaced with c, or records c for the nonce rule when our own rekey of
+// old is outstanding. When additional key exchanges ran, old may be gone
+// by now (our own rekey of it finished first): c then simply stays.
+func (sa *ikeSA) childRekeyedByPeer(old, c *childSA, ni, nr []byte) {
+	if old == nil {
 		return
 	}
 	if old.rekeying != nil {
 		// Simultaneous rekey: decide when our own exchange completes.
-		old.rekeying.peerChild, old.rekeying.peerNi, old.rekeying.peerNr = c, nonce.Data, nr
+		old.rekeying.peerChild, old.rekeying.peerNi, old.rekeying.peerNr = c, ni, nr
+		return
+	}
+	if old.state != childInstalled {
 		return
 	}
 	sa.setChildState(old, childRekeyed)
@@ -109,7 +155,14 @@ func (e *Engine) rekeyChild(ctx context.Context, spiIn uint32, pfs DHGroup) erro
 }
 
 func (sa *ikeSA) rekeyChildLocked(spiIn uint32, pfs DHGroup, done chan error) error {
-	return sa.rekeyChildTry(spiIn, pfs, done, false)
+	return sa.rekeyChildTry(spiIn, pfs, done, rekeyTries{})
+}
+
+// rekeyTries says which retries a rekey has had: after INVALID_KE_PAYLOAD
+// with the group asked for, and without additional key exchanges after a
+// NO_PROPOSAL_CHOSEN (rekeyOffer).
+type rekeyTries struct {
+	invalidKE, classical bool
 }
 
 // acceptsGroup reports whether g is one of our IKE DH groups (the groups
@@ -134,7 +187,7 @@ func (e *Engine) invalidKERetry(m *wire.Message, sent DHGroup, retried bool) (DH
 	return g, ok && g != sent && e.acceptsGroup(g)
 }
 
-func (sa *ikeSA) rekeyChildTry(spiIn uint32, pfs DHGroup, done chan error, retried bool) error {
+func (sa *ikeSA) rekeyChildTry(spiIn uint32, pfs DHGroup, done chan error, tries rekeyTries) error {
 	e := sa.e
 	old := sa.childByIn(spiIn)
 	if old == nil || old.state != childInstalled || sa.state != stEstablished {
@@ -153,7 +206,7 @@ func (sa *ikeSA) rekeyChildTry(spiIn uint32, pfs DHGroup, done chan error, retri
 	if err != nil {
 		return err
 	}
-	pol := e.cfg.ESP
+	pol := rekeyOffer(e.cfg.ESP, tries.classical)
 	pol.DH = nil
 	var dh KeyExchange
 	if pfs != DHNone {
@@ -163,6 +216,9 @@ func (sa *ikeSA) rekeyChildTry(spiIn uint32, pfs DHGroup, done chan error, retri
 		if dh, err = StartKeyExchange(pfs, e.cfg.Rand); err != nil {
 			return err
 		}
+	} else {
+		// Additional key exchanges go with a KE of their own (PFS).
+		pol = pol.withoutAddKE()
 	}
 	c := &childSA{ChildSA: ChildSA{SPIIn: spi, Initiator: true, Mode: old.Mode, Replaces: old.SPIIn}, state: childLarval}
 	sa.children = append(sa.children, c)
@@ -182,50 +238,86 @@ func (sa *ikeSA) rekeyChildTry(spiIn uint32, pfs DHGroup, done chan error, retri
 			done <- err
 		}
 	}
+	fail := func(err error) {
+		sa.dropChild(c, err)
+		finish(err)
+	}
 	sa.enqueue(&request{exch: wire.CreateChildSA, payloads: ps,
-		onFail: func(err error) {
-			sa.dropChild(c, err)
-			finish(err)
-		},
+		onFail: fail,
 		onResponse: func(m *wire.Message) {
-			if g, ok := e.invalidKERetry(m, pfs, retried); ok {
+			retry := tries
+			g, invalidKE := e.invalidKERetry(m, pfs, tries.invalidKE)
+			if invalidKE {
+				retry.invalidKE = true
+			} else if fallBackClassical(m, pol, old.addKE, tries.classical) {
+				g, retry.classical = pfs, true
+				e.log.Info("ike: CHILD SA rekey: peer refused the additional key exchanges, retrying without", "remote", sa.remote, "spi", old.SPIIn)
+			}
+			if retry != tries {
 				sa.dropChild(c, nil)
 				old.rekeying = nil
-				if err := sa.rekeyChildTry(old.SPIIn, g, done, true); err == nil {
+				if err := sa.rekeyChildTry(old.SPIIn, g, done, retry); err == nil {
 					return
 				}
 			}
-			err := sa.completeChildRekey(old, c, m, pol, dh, ni)
+			gir, sel, err := sa.childRekeyResponse(m, pol, dh)
 			if err != nil {
-				sa.dropChild(c, err)
+				fail(err)
+				return
 			}
-			finish(err)
+			complete := func(add [][]byte) {
+				err := sa.completeChildRekey(old, c, m, pol, gir, ni, add...)
+				if err != nil {
+					sa.dropChild(c, err)
+				}
+				finish(err)
+			}
+			if adds := sel.additionalExchanges(); len(adds) > 0 {
+				sa.runFollowups("CHILD SA rekey", adds, m, complete, fail)
+				return
+			}
+			complete(nil)
 		}})
 	return nil
 }
 
-// completeChildRekey installs the new CHILD SA from the response and
-// retires the old one, resolving a simultaneous rekey by the nonce rule.
-func (sa *ikeSA) completeChildRekey(old, c *childSA, m *wire.Message, pol Policy, dh KeyExchange, ni []byte) error {
+// childRekeyResponse checks the CREATE_CHILD_SA response to our rekey of
+// a CHILD SA as far as the key exchanges go: no error, a Nonce, the KE of
+// our PFS group, a proposal we offered. It returns the shared secret and
+// the selection, whose additional exchanges are to run next.
+func (sa *ikeSA) childRekeyResponse(m *wire.Message, pol Policy, dh KeyExchange) ([]byte, *Selection, error) {
 	if err := errorNotify(m); err != nil {
-		return err
+		return nil, nil, err
 	}
 	nonce, _ := m.Get(wire.PayloadNonce).(*wire.Nonce)
-	if nonce == nil {
-		return fmt.Errorf("ike: CREATE_CHILD_SA response from %v without Nonce", sa.remote)
+	sap, _ := m.Get(wire.PayloadSA).(*wire.SA)
+	if nonce == nil || sap == nil || len(sap.Proposals) != 1 {
+		return nil, nil, fmt.Errorf("ike: CREATE_CHILD_SA response from %v without Nonce or one SA proposal", sa.remote)
+	}
+	sel, err := pol.Select(sap.Proposals)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ike: peer chose an ESP proposal we did not offer: %w", err)
 	}
 	var gir []byte
 	if dh != nil {
 		ke, _ := m.Get(wire.PayloadKE).(*wire.KE)
 		if ke == nil || ke.Group != dh.Group() {
-			return fmt.Errorf("ike: CREATE_CHILD_SA response without KE for %v", dh.Group())
+			return nil, nil, fmt.Errorf("ike: CREATE_CHILD_SA response without KE for %v", dh.Group())
 		}
-		var err error
 		if gir, err = dh.SharedSecret(ke.Data); err != nil {
-			return err
+			return nil, nil, err
 		}
 	}
-	if _, err := sa.acceptChild(c, m, pol, old.TSLocal, old.TSRemote, old.Mode, gir, ni, nonce.Data); err != nil {
+	return gir, sel, nil
+}
+
+// completeChildRekey installs the new CHILD SA from the response and
+// retires the old one, resolving a simultaneous rekey by the nonce rule.
+// add holds the secrets of the additional key exchanges that ran after
+// the response.
+func (sa *ikeSA) completeChildRekey(old, c *childSA, m *wire.Message, pol Policy, gir, ni []byte, add ...[]byte) error {
+	nonce, _ := m.Get(wire.PayloadNonce).(*wire.Nonce)
+	if _, err := sa.acceptChild(c, m, pol, old.TSLocal, old.TSRemote, old.Mode, gir, ni, nonce.Data, add...); err != nil {
 		return err
 	}
 	r := old.rekeying
@@ -244,226 +336,41 @@ func (sa *ikeSA) completeChildRekey(old, c *childSA, m *wire.Message, pol Policy
 		}
 		sa.e.log.Debug("ike: rekey collision won", "kept", c.SPIIn, "redundant", r.peerChild.SPIIn)
 	}
+	if old.state == childDead {
+		// Gone while the additional exchanges ran (the peer deleted it).
+		return nil
+	}
 	old.replacedBy = c.SPIIn
 	sa.deleteChildLocked(old, nil)
 	return nil
 }
 
-// handleIKERekey answers a CREATE_CHILD_SA that rekeys this IKE SA (RFC
-// 7296 §1.3.2): a new SA with new SPIs and keys from SK_d; the CHILD SAs
-// move to it, and the peer deletes this one.
-func (sa *ikeSA) handleIKERekey(m *wire.Message, sap *wire.SA, ni, nr []byte) {
-	e := sa.e
-	if sa.rekey != nil && sa.rekey.peerNew != nil {
-		sa.respond(m, []wire.Payload{&wire.Notify{NotifyType: wire.NotifyTemporaryFailure}})
-		return
-	}
-	ke, _ := m.Get(wire.PayloadKE).(*wire.KE)
-	if ke == nil {
-		sa.respond(m, []wire.Payload{&wire.Notify{NotifyType: wire.NotifyInvalidSyntax}})
-		return
-	}
-	sel, err := e.cfg.IKE.withoutAddKE().PreferDH(ke.Group).Select(sap.Proposals)
-	if err != nil || len(sel.PeerSPI) != 8 {
-		sa.respond(m, []wire.Payload{&wire.Notify{NotifyType: wire.NotifyNoProposalChosen}})
-		return
-	}
-	if sel.DH != ke.Group {
-		sa.respond(m, []wire.Payload{wire.InvalidKENotify(sel.DH)})
-		return
-	}
-	ourKE, gir, err := RespondKeyExchange(sel.DH, ke.Data, e.cfg.Rand)
-	if err != nil {
-		if errors.Is(err, ErrInvalidKE) {
-			sa.respond(m, []wire.Payload{&wire.Notify{NotifyType: wire.NotifyInvalidSyntax}})
+// childAddKE is what an ESP policy without ADDKE lists accepts in
+// CREATE_CHILD_SA, as it accepts the IKE groups for PFS: for each type,
+// the methods the IKE policy p accepts, preferred, then NONE. A peer that
+// offers ML-KEM for a CHILD SA then gets it when our IKE SAs would.
+func (p Policy) childAddKE() [7][]DHGroup {
+	var out [7][]DHGroup
+	for i, ms := range p.AddKE {
+		for _, m := range ms {
+			if m != DHNone {
+				out[i] = append(out[i], m)
+			}
 		}
-		return
-	}
-	spir, err := e.newSPI()
-	if err != nil {
-		return
-	}
-	n := sa.successor(false, SPI(sel.PeerSPI), spir, sel, ni, nr, gir)
-	if n == nil {
-		sa.respond(m, []wire.Payload{&wire.Notify{NotifyType: wire.NotifyNoProposalChosen}})
-		return
-	}
-	sa.respond(m, []wire.Payload{&wire.SA{Proposals: []Proposal{sel.Proposal(spir[:])}}, &wire.Nonce{Data: nr}, &wire.KE{Group: sel.DH, Data: ourKE}})
-	e.register(n)
-	if sa.rekey != nil && sa.rekey.ours {
-		sa.rekey.peerNew, sa.rekey.peerNi, sa.rekey.peerNr = n, ni, nr
-		return
-	}
-	sa.rekey = &ikeRekey{peerNew: n, peerNi: ni, peerNr: nr}
-	sa.moveChildren(n)
-	sa.setState(stRekeyed)
-	sa.stopTimers()
-}
-
-// successor builds the IKE SA that replaces sa: initiator says whether
-// we started the rekey.
-func (sa *ikeSA) successor(initiator bool, spii, spir SPI, sel *Selection, ni, nr, gir []byte) *ikeSA {
-	e := sa.e
-	n := &ikeSA{e: e, initiator: initiator, spii: spii, spir: spir, local: sa.local, remote: sa.remote,
-		natt: sa.natt, behindNAT: sa.behindNAT, peerBehindNAT: sa.peerBehindNAT, suite: sel.IKESuite(), kes: keyExchangeRecord{sel.DH},
-		handshake: &handshake{ni: ni, nr: nr}, peerFrag: sa.peerFrag, peerID: sa.peerID, peerAuth: sa.peerAuth,
-		lastRecv: e.cfg.Clock.Now()}
-	if err := n.deriveKeys(RekeySKEYSEED(sa.suite.PRF, sa.skd, gir, ni, nr)); err != nil {
-		e.log.Warn("ike: rekey keys", "err", err)
-		return nil
-	}
-	n.handshake = nil
-	n.established = e.cfg.Clock.Now()
-	n.state = stEstablished
-	e.stats.add(&e.stats.ikeUp)
-	n.lock()
-	n.startTimers()
-	n.unlock()
-	e.log.Debug("ike: IKE SA rekeyed", "old_spi_i", fmt.Sprintf("%x", sa.spii[:]), "new_spi_i", fmt.Sprintf("%x", spii[:]), "new_spi_r", fmt.Sprintf("%x", spir[:]))
-	return n
-}
-
-// moveChildren hands sa's CHILD SAs to n (after an IKE rekey).
-func (sa *ikeSA) moveChildren(n *ikeSA) {
-	if n == nil || len(sa.children) == 0 {
-		return
-	}
-	moved := sa.children
-	sa.children = nil
-	sa.replaced = true
-	n.lock()
-	for _, c := range moved {
-		c.IKESPIi, c.IKESPIr = n.spii, n.spir
-	}
-	n.children = append(n.children, moved...)
-	n.unlock()
-}
-
-func (e *Engine) rekeyIKE(ctx context.Context, id SAID) error {
-	sa := e.findSA(id)
-	if sa == nil {
-		return fmt.Errorf("ike: rekey: no IKE SA %v", id)
-	}
-	done := make(chan error, 1)
-	sa.lock()
-	err := sa.rekeyIKELocked(done)
-	sa.unlock()
-	if err != nil {
-		return err
-	}
-	return wait(ctx, done)
-}
-
-func (sa *ikeSA) rekeyIKELocked(done chan error) error {
-	return sa.rekeyIKETry(sa.suite.DH, done, false)
-}
-
-func (sa *ikeSA) rekeyIKETry(g DHGroup, done chan error, retried bool) error {
-	e := sa.e
-	if sa.state != stEstablished {
-		return fmt.Errorf("ike: rekey: IKE SA with %v is %v", sa.remote, sa.state)
-	}
-	if sa.rekey != nil {
-		return errors.New("ike: rekey: IKE SA is already being rekeyed")
-	}
-	spii, err := e.newSPI()
-	if err != nil {
-		return err
-	}
-	ni, err := e.randomBytes(32)
-	if err != nil {
-		return err
-	}
-	dh, err := StartKeyExchange(g, e.cfg.Rand)
-	if err != nil {
-		return err
-	}
-	pol := e.cfg.IKE.withoutAddKE()
-	sa.rekey = &ikeRekey{ours: true}
-	finish := func(err error) {
-		if done != nil {
-			done <- err
+		if len(out[i]) > 0 {
+			out[i] = append(out[i], DHNone)
 		}
 	}
-	sa.enqueue(&request{exch: wire.CreateChildSA,
-		payloads: []wire.Payload{&wire.SA{Proposals: pol.Proposals(spii[:], g)}, &wire.Nonce{Data: ni}, &wire.KE{Group: g, Data: dh.Public()}},
-		onFail: func(err error) {
-			if sa.rekey != nil {
-				sa.rekey.ours = false
-				if sa.rekey.peerNew == nil {
-					sa.rekey = nil
-				}
-			}
-			finish(err)
-		},
-		onResponse: func(m *wire.Message) {
-			if ng, ok := e.invalidKERetry(m, g, retried); ok && (sa.rekey == nil || sa.rekey.peerNew == nil) {
-				sa.rekey = nil
-				if err := sa.rekeyIKETry(ng, done, true); err == nil {
-					return
-				}
-			}
-			err := sa.completeIKERekey(m, pol, dh, spii, ni)
-			if err != nil && sa.rekey != nil {
-				sa.rekey.ours = false
-				if sa.rekey.peerNew == nil {
-					sa.rekey = nil
-				} else {
-					// The peer's rekey stands.
-					sa.moveChildren(sa.rekey.peerNew)
-					sa.setState(stRekeyed)
-				}
-			}
-			finish(err)
-		}})
-	return nil
+	return out
 }
 
-// completeIKERekey builds our new IKE SA from the response, resolves a
-// simultaneous rekey by the nonce rule, and deletes the loser.
-func (sa *ikeSA) completeIKERekey(m *wire.Message, pol Policy, dh KeyExchange, spii SPI, ni []byte) error {
-	e := sa.e
-	if err := errorNotify(m); err != nil {
-		return err
+// hasAddKELists reports whether p lists anything, NONE included, for an
+// additional key exchange.
+func (p Policy) hasAddKELists() bool {
+	for _, ms := range p.AddKE {
+		if len(ms) > 0 {
+			return true
+		}
 	}
-	sap, _ := m.Get(wire.PayloadSA).(*wire.SA)
-	nonce, _ := m.Get(wire.PayloadNonce).(*wire.Nonce)
-	ke, _ := m.Get(wire.PayloadKE).(*wire.KE)
-	if sap == nil || nonce == nil || ke == nil || len(sap.Proposals) != 1 {
-		return fmt.Errorf("ike: IKE rekey response from %v lacks SA, Nonce or KE", sa.remote)
-	}
-	sel, err := pol.Select(sap.Proposals)
-	if err != nil {
-		return err
-	}
-	if len(sel.PeerSPI) != 8 || sel.DH != dh.Group() || ke.Group != dh.Group() {
-		return fmt.Errorf("ike: IKE rekey response: SPI of %d octets, DH %v, KE %v; want 8 and %v", len(sel.PeerSPI), sel.DH, ke.Group, dh.Group())
-	}
-	gir, err := dh.SharedSecret(ke.Data)
-	if err != nil {
-		return err
-	}
-	n := sa.successor(true, spii, SPI(sel.PeerSPI), sel, ni, nonce.Data, gir)
-	if n == nil {
-		return errors.New("ike: IKE rekey: key derivation failed")
-	}
-	e.register(n)
-	r := sa.rekey
-	if r != nil && r.peerNew != nil && bytes.Compare(minNonce(ni, nonce.Data), minNonce(r.peerNi, r.peerNr)) < 0 {
-		// Ours is redundant: the peer's new SA carries on, we delete ours
-		// and the peer deletes the old one.
-		e.log.Debug("ike: IKE rekey collision lost", "remote", sa.remote)
-		sa.moveChildren(r.peerNew)
-		sa.setState(stRekeyed)
-		sa.stopTimers()
-		n.lock()
-		n.deleteLocked(nil)
-		n.unlock()
-		return nil
-	}
-	sa.moveChildren(n)
-	sa.rekey = &ikeRekey{}
-	sa.deleteLocked(nil)
-	sa.stopTimers()
-	return nil
+	return false
 }

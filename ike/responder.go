@@ -81,7 +81,7 @@ func (sa *ikeSA) finishAuthRequest(m *wire.Message, idi *wire.IDPayload, auth *w
 	ni, nr := sa.ni, sa.nr
 	sa.establish(idi.Identity, kind)
 	resp := []wire.Payload{&wire.IDPayload{Responder: true, Identity: idr}, ourAuth}
-	esp := e.cfg.ESP
+	esp := e.cfg.ESP.withoutAddKE() // IKE_AUTH has no key exchange for its CHILD SA
 	esp.DH = nil
 	child, childPs, err := sa.negotiateChild(m, esp, nil, ni, nr, nil)
 	if err != nil {

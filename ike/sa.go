@@ -52,6 +52,9 @@ type ikeSA struct {
 	// Rekey state: the SA that replaces this one, or that this one
 	// replaces; see rekey.go.
 	rekey *ikeRekey
+	// followup is the peer's CREATE_CHILD_SA whose additional key
+	// exchanges are under way (exchange_followup.go).
+	followup *followupResp
 
 	half *halfOpenKey // the IKE_SA_INIT entry of a responder SA, for a while
 
@@ -125,6 +128,7 @@ type childSA struct {
 	ChildSA
 	state childState
 	pfs   DHGroup
+	addKE []DHGroup   // additional key exchanges its keys came from (IKE_FOLLOWUP_KE)
 	timer *schedTimer // soft then hard end of the lifetime
 	// rekey collision bookkeeping (RFC 7296 §2.8.1)
 	rekeying   *childRekey
@@ -188,6 +192,7 @@ func (sa *ikeSA) die(err error, linger bool) {
 			r.onFail(err)
 		}
 	}
+	sa.dropFollowup(err)
 	for _, c := range sa.children {
 		sa.removeChild(c, err)
 	}

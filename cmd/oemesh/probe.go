@@ -134,7 +134,10 @@ ke1_none, keN_<group> for N up to 7), offered one proposal per
 comma-separated item as written, with INTERMEDIATE_EXCHANGE_SUPPORTED.
 A peer that picks ML-KEM-768 or ML-KEM-1024 gets a hybrid IKE SA (the
 method runs in an IKE_INTERMEDIATE exchange); one that picks NONE
-(ke1_none) a classical one.`,
+(ke1_none) a classical one. With --rekey, the IKE SA rekey offers them
+too, and --esp may name them for the CHILD SA rekey's PFS
+(aes256gcm16-x25519-ke1_mlkem768); each chosen method runs in an
+IKE_FOLLOWUP_KE exchange after CREATE_CHILD_SA.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := f.setup(cmd.ErrOrStderr())

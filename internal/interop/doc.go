@@ -27,6 +27,9 @@
 //     NO_PROPOSAL_CHOSEN, also to a hybrid or optional offer (we send no
 //     INTERMEDIATE_EXCHANGE_SUPPORTED). The baseline the IKE_INTERMEDIATE
 //     work turns hybrid.
+//   - pq_followup_test.go: rekeys with RFC 9370's IKE_FOLLOWUP_KE and
+//     strongSwan 6.1, both ways (x25519-ke1_mlkem768 for the IKE SA and
+//     for the CHILD SA's PFS), and the fallback against a classical charon.
 //
 // The tests need root and the peers that `make deps` installs
 // (scripts/install-peers.sh, including the sid chroot for strongSwan 6.1);

@@ -240,6 +240,31 @@ func (s *StrongSwan) Terminate(ctx context.Context, ike string) error {
 	return nil
 }
 
+// RekeyIKE asks charon to rekey its IKE SA of connection ike (vici
+// "rekey"); it returns once charon has queued the rekey, not when it is done.
+func (s *StrongSwan) RekeyIKE(ctx context.Context, ike string) error {
+	return s.rekey(ctx, "ike", ike)
+}
+
+// RekeyChild asks charon to rekey its CHILD SAs named child (vici "rekey");
+// it returns once charon has queued the rekey, not when it is done.
+func (s *StrongSwan) RekeyChild(ctx context.Context, child string) error {
+	return s.rekey(ctx, "child", child)
+}
+
+func (s *StrongSwan) rekey(ctx context.Context, key, name string) error {
+	req := NewViciMessage()
+	req.Set(key, name)
+	resp, err := viciCall(ctx, s.vici, "rekey", req, "", nil)
+	if err != nil {
+		return fmt.Errorf("rekey %s %s: %w", key, name, err)
+	}
+	if resp.Get("success") != "yes" {
+		return fmt.Errorf("rekey %s %s failed: %s", key, name, resp.Get("errmsg"))
+	}
+	return nil
+}
+
 // ListSAs returns the IKE SAs charon holds now, with their CHILD SAs.
 func (s *StrongSwan) ListSAs(ctx context.Context) ([]IKESA, error) {
 	var sas []IKESA

@@ -51,13 +51,16 @@ type ChildSA struct {
 	EncrKeySize int
 	IntegAlg    string
 	DHGroup     string // PFS group, if any
-	LocalTS     []string
-	RemoteTS    []string
-	BytesIn     uint64
-	BytesOut    uint64
-	PacketsIn   uint64
-	PacketsOut  uint64
-	Raw         *ViciMessage
+	// AdditionalKE are the RFC 9370 additional key exchanges of its PFS
+	// (strongSwan 6: ake1 to ake7), in order; empty without.
+	AdditionalKE []string
+	LocalTS      []string
+	RemoteTS     []string
+	BytesIn      uint64
+	BytesOut     uint64
+	PacketsIn    uint64
+	PacketsOut   uint64
+	Raw          *ViciMessage
 }
 
 // Established reports whether the IKE SA is up.
@@ -142,6 +145,11 @@ func parseListSA(m *ViciMessage) ([]IKESA, error) {
 				}
 				if c.Name == "" {
 					c.Name = key
+				}
+				for n := 1; n <= 7; n++ {
+					if v := cs.Get("ake" + strconv.Itoa(n)); v != "" {
+						c.AdditionalKE = append(c.AdditionalKE, v)
+					}
 				}
 				if c.EncrKeySize, err = optInt(cs, "encr-keysize"); err != nil {
 					return nil, fmt.Errorf("vici list-sa %q child %q: %w", name, key, err)

@@ -50,13 +50,16 @@ func (t PayloadType) String() string {
 // ExchangeType is the IKEv2 exchange type.
 type ExchangeType uint8
 
-// Exchange types (RFC 7296 §3.1, RFC 9242).
+// Exchange types (RFC 7296 §3.1, RFC 9242, RFC 9370).
 const (
 	IKESAInit       ExchangeType = 34
 	IKEAuth         ExchangeType = 35
 	CreateChildSA   ExchangeType = 36
 	Informational   ExchangeType = 37
 	IKEIntermediate ExchangeType = 43
+	// IKEFollowupKE runs one additional key exchange of a CREATE_CHILD_SA
+	// (RFC 9370 §2.2.4).
+	IKEFollowupKE ExchangeType = 44
 )
 
 func (e ExchangeType) String() string {
@@ -71,6 +74,8 @@ func (e ExchangeType) String() string {
 		return "INFORMATIONAL"
 	case IKEIntermediate:
 		return "IKE_INTERMEDIATE"
+	case IKEFollowupKE:
+		return "IKE_FOLLOWUP_KE"
 	}
 	return fmt.Sprintf("exchange %d", uint8(e))
 }

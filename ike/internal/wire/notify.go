@@ -29,6 +29,10 @@ const (
 	NotifyInvalidSelectors           NotifyType = 39
 	NotifyTemporaryFailure           NotifyType = 43
 	NotifyChildSANotFound            NotifyType = 44
+	// NotifyStateNotFound answers an IKE_FOLLOWUP_KE request whose
+	// ADDITIONAL_KEY_EXCHANGE data names no exchange the responder has
+	// under way (RFC 9370 §2.2.4).
+	NotifyStateNotFound NotifyType = 47
 
 	NotifyInitialContact              NotifyType = 16384
 	NotifySetWindowSize               NotifyType = 16385
@@ -64,6 +68,11 @@ const (
 	// sender can run IKE_INTERMEDIATE exchanges (RFC 9242 §3.1). It has
 	// no SPI and no data.
 	NotifyIntermediateExchangeSupported NotifyType = 16438
+	// NotifyAdditionalKeyExchange links an IKE_FOLLOWUP_KE to the
+	// CREATE_CHILD_SA (or the IKE_FOLLOWUP_KE) before it (RFC 9370
+	// §2.2.4). It has no SPI; its data is opaque to the initiator, chosen
+	// by the responder, and echoed by the initiator.
+	NotifyAdditionalKeyExchange NotifyType = 16441
 )
 
 var notifyNames = map[NotifyType]string{
@@ -75,8 +84,8 @@ var notifyNames = map[NotifyType]string{
 	NotifyNoAdditionalSAs: "NO_ADDITIONAL_SAS", NotifyInternalAddressFailure: "INTERNAL_ADDRESS_FAILURE",
 	NotifyFailedCPRequired: "FAILED_CP_REQUIRED", NotifyTSUnacceptable: "TS_UNACCEPTABLE",
 	NotifyInvalidSelectors: "INVALID_SELECTORS", NotifyTemporaryFailure: "TEMPORARY_FAILURE",
-	NotifyChildSANotFound: "CHILD_SA_NOT_FOUND",
-	NotifyInitialContact:  "INITIAL_CONTACT", NotifySetWindowSize: "SET_WINDOW_SIZE",
+	NotifyChildSANotFound: "CHILD_SA_NOT_FOUND", NotifyStateNotFound: "STATE_NOT_FOUND",
+	NotifyInitialContact: "INITIAL_CONTACT", NotifySetWindowSize: "SET_WINDOW_SIZE",
 	NotifyAdditionalTSPossible: "ADDITIONAL_TS_POSSIBLE", NotifyIPCompSupported: "IPCOMP_SUPPORTED",
 	NotifyNATDetectionSourceIP: "NAT_DETECTION_SOURCE_IP", NotifyNATDetectionDestinationIP: "NAT_DETECTION_DESTINATION_IP",
 	NotifyCookie: "COOKIE", NotifyUseTransportMode: "USE_TRANSPORT_MODE",
@@ -92,6 +101,7 @@ var notifyNames = map[NotifyType]string{
 	NotifyIKEv2MessageIDSyncSupported: "IKEV2_MESSAGE_ID_SYNC_SUPPORTED",
 	NotifyFragmentationSupported:      "IKEV2_FRAGMENTATION_SUPPORTED", NotifySignatureHashAlgorithms: "SIGNATURE_HASH_ALGORITHMS",
 	NotifyIntermediateExchangeSupported: "INTERMEDIATE_EXCHANGE_SUPPORTED",
+	NotifyAdditionalKeyExchange:         "ADDITIONAL_KEY_EXCHANGE",
 }
 
 func (t NotifyType) String() string {
@@ -160,6 +170,10 @@ func (p *Notify) validate() error {
 	case NotifyRekeySA:
 		if len(p.SPI) == 0 {
 			return SyntaxErrorf("SPI size 0, REKEY_SA names the SA being rekeyed")
+		}
+	case NotifyAdditionalKeyExchange:
+		if len(p.Data) == 0 {
+			return SyntaxErrorf("ADDITIONAL_KEY_EXCHANGE without link data")
 		}
 	}
 	return nil
