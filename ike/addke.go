@@ -25,8 +25,17 @@ type offeredAddKE struct {
 
 // validateAddKE refuses, for IKE, methods that are not implemented
 // (ML-KEM-512) and, for ESP, any method but NONE: a CHILD SA's additional
-// exchange needs IKE_FOLLOWUP_KE, which the engine does not have yet.
+// exchange needs IKE_FOLLOWUP_KE, which the engine does not have yet. It
+// also refuses OfferClassical beside a required exchange: the responder
+// side of such a policy would refuse the classical proposals it offers.
 func (p Policy) validateAddKE() error {
+	if p.OfferClassical {
+		for i, ms := range p.AddKE {
+			if len(ms) > 0 && !slices.Contains(ms, DHNone) {
+				return fmt.Errorf("ike: %v policy: classical proposals offered although ADDKE%d is required (%v without NONE)", p.Protocol, i+1, names(ms))
+			}
+		}
+	}
 	if p.Protocol == ProtocolIKE {
 		for i, ms := range p.AddKE {
 			for _, m := range ms {

@@ -365,10 +365,19 @@ func ParseOffer(protocol ProtocolID, s string) (Policy, []Proposal, error) {
 	return p, offer, nil
 }
 
-// union is the union of specs as one Policy.
+// union is the union of specs as one Policy. A spec without any keN_
+// keyword beside specs with some is a classical alternative: the policy
+// then accepts NONE for each additional exchange and offers the classical
+// proposals after the others (Policy.OfferClassical), so that peers
+// without RFC 9370, which refuse any proposal carrying an ADDKE
+// transform, can still choose it.
 func union(protocol ProtocolID, specs []ProposalSpec) Policy {
 	p := Policy{Protocol: protocol}
+	classical := false
 	for _, sp := range specs {
+		if noAddKE(sp.AddKE) {
+			classical = true
+		}
 		for _, e := range sp.Encr {
 			p.Encr = appendNew(p.Encr, e)
 		}
@@ -393,6 +402,14 @@ func union(protocol ProtocolID, specs []ProposalSpec) Policy {
 	if protocol == ProtocolESP && len(p.ESN) == 0 {
 		p.ESN = []ESN{ESNOff}
 	}
+	if classical && !noAddKE(p.AddKE) {
+		for i, ms := range p.AddKE {
+			if len(ms) > 0 {
+				p.AddKE[i] = appendNew(ms, DHNone)
+			}
+		}
+		p.OfferClassical = true
+	}
 	return p
 }
 
@@ -402,4 +419,14 @@ func validated(protocol ProtocolID, s string, p Policy) (Policy, error) {
 		return Policy{}, fmt.Errorf("ike: %v proposals %q: %w", protocol, s, err)
 	}
 	return p, nil
+}
+
+// noAddKE reports whether lists name no additional key exchange at all.
+func noAddKE(lists [7][]DHGroup) bool {
+	for _, ms := range lists {
+		if len(ms) > 0 {
+			return false
+		}
+	}
+	return true
 }
