@@ -1,7 +1,9 @@
 package ike
 
 import (
+	"bytes"
 	"errors"
+	"log/slog"
 	"reflect"
 	"slices"
 	"strings"
@@ -173,6 +175,34 @@ func TestPQModesNegotiate(t *testing.T) {
 					t.Errorf("IKE_SA_INIT group %v, want X25519", trace.IKESuite.DH)
 				}
 			})
+		}
+	}
+}
+
+// TestAddKELogged: each side logs, at debug level, every additional key
+// exchange it finished, with the method; a classical IKE SA logs none.
+func TestAddKELogged(t *testing.T) {
+	for _, tc := range []struct {
+		responder PQMode
+		want      int
+	}{{PQPrefer, 1}, {PQOff, 0}} {
+		var logs [2]bytes.Buffer
+		peer := 0
+		n, a, b := newPair(t, nil, nil, func(c *EngineConfig) {
+			c.Logger = slog.New(slog.NewTextHandler(&logs[peer], &slog.HandlerOptions{Level: slog.LevelDebug}))
+			peer++
+		})
+		b.e.cfg.IKE = tc.responder.IKEPolicy()
+		a.e.cfg.IKE = PQPrefer.IKEPolicy()
+		if _, err := n.initiate(a, b, InitiateOptions{Auth: AuthKindPubkey}); err != nil {
+			t.Fatalf("prefer to %v: %v", tc.responder, err)
+		}
+		for i, side := range []string{"initiator", "responder"} {
+			got := strings.Count(logs[i].String(), `msg="ike: additional key exchange done"`)
+			withMethod := strings.Count(logs[i].String(), "addke=1 method=ML_KEM_768")
+			if got != tc.want || withMethod != tc.want {
+				t.Errorf("prefer to %v: the %s logged %d additional key exchanges (%d naming ML-KEM-768), want %d", tc.responder, side, got, withMethod, tc.want)
+			}
 		}
 	}
 }
