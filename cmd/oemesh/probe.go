@@ -127,7 +127,12 @@ ke1_none, keN_<group> for N up to 7), offered one proposal per
 comma-separated item as written, with INTERMEDIATE_EXCHANGE_SUPPORTED.
 A peer that picks ML-KEM-768 or ML-KEM-1024 gets a hybrid IKE SA (the
 method runs in an IKE_INTERMEDIATE exchange); one that picks NONE
-(ke1_none) a classical one.`,
+(ke1_none) a classical one.
+
+Without --ike the probe offers oemeshd's default IKE proposals for --pq
+(as oemeshd's ike.pq): prefer (the default) offers X25519 + ML-KEM-768
+and then the same proposals without it, require only the hybrid, off only
+the classical ones.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := f.setup(cmd.ErrOrStderr())
