@@ -3,6 +3,7 @@ package ike
 import (
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // This file holds RFC 9370's additional key exchanges (ADDKE1 to ADDKE7,
@@ -164,4 +165,34 @@ func checkAddKEChoice(offer []Proposal, chosen Proposal) error {
 		}
 	}
 	return nil
+}
+
+// requiredAddKE names the additional key exchanges every proposal of offer
+// requires (a type each carries, none with NONE), e.g. "ADDKE1
+// [ML_KEM_768]", or "" when the offer leaves a classical choice. It
+// explains a NO_PROPOSAL_CHOSEN answer to an offer that insists on them.
+func requiredAddKE(offer []Proposal) string {
+	var req []string
+	for n := 1; n <= 7; n++ {
+		var methods []DHGroup
+		required := len(offer) > 0
+		for _, prop := range offer {
+			carried := false
+			for _, t := range prop.Transforms {
+				if t.Type.AddKE() != n {
+					continue
+				}
+				carried = true
+				if DHGroup(t.ID) == DHNone {
+					required = false
+				}
+				methods = appendNew(methods, DHGroup(t.ID))
+			}
+			required = required && carried
+		}
+		if required {
+			req = append(req, fmt.Sprintf("ADDKE%d %v", n, names(methods)))
+		}
+	}
+	return strings.Join(req, " and ")
 }

@@ -164,6 +164,11 @@ func TestPQModesNegotiate(t *testing.T) {
 					if !errors.As(err, &ne) || ne.Type != wire.NotifyNoProposalChosen || ne.Exchange != wire.IKESAInit {
 						t.Errorf("initiate: %v; want the peer's NO_PROPOSAL_CHOSEN in IKE_SA_INIT", err)
 					}
+					// Requiring it ourselves, the error says so.
+					hint := "every proposal we offered requires ADDKE1 [ML_KEM_768]"
+					if got := err != nil && strings.Contains(err.Error(), hint); got != (mi == PQRequire) {
+						t.Errorf("initiate: %v; want %q in it: %v", err, hint, mi == PQRequire)
+					}
 				case err != nil:
 					t.Errorf("initiate: %v", err)
 				case hybrid && !slices.Equal(trace.AddKE, []DHGroup{DHMLKEM768}):
@@ -204,5 +209,30 @@ func TestAddKELogged(t *testing.T) {
 				t.Errorf("prefer to %v: the %s logged %d additional key exchanges (%d naming ML-KEM-768), want %d", tc.responder, side, got, withMethod, tc.want)
 			}
 		}
+	}
+}
+
+func TestRequiredAddKE(t *testing.T) {
+	for _, tc := range []struct {
+		mode PQMode
+		want string
+	}{
+		{PQRequire, "ADDKE1 [ML_KEM_768]"},
+		{PQPrefer, ""}, // NONE offered, and classical proposals
+		{PQOff, ""},
+	} {
+		if got := requiredAddKE(tc.mode.IKEPolicy().Proposals(nil, DHCurve25519)); got != tc.want {
+			t.Errorf("%v: %q, want %q", tc.mode, got, tc.want)
+		}
+	}
+	p := PQPrefer.IKEPolicy()
+	p.OfferClassical = false
+	p.AddKE[0] = []DHGroup{DHMLKEM768}
+	p.AddKE[2] = []DHGroup{DHMLKEM1024, DHECP384}
+	if got, want := requiredAddKE(p.Proposals(nil, DHCurve25519)), "ADDKE1 [ML_KEM_768] and ADDKE3 [ML_KEM_1024 ECP_384]"; got != want {
+		t.Errorf("two required: %q, want %q", got, want)
+	}
+	if got := requiredAddKE(nil); got != "" {
+		t.Errorf("no offer: %q", got)
 	}
 }
