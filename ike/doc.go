@@ -25,6 +25,10 @@
 //   - exchange_intermediate.go: running them for a new IKE SA, one per
 //     IKE_INTERMEDIATE exchange (RFC 9242), with the key update after
 //     each (addke_keys.go) and the IntAuth chain for AUTH (intauth.go)
+//   - pq.go: PQMode (prefer, require, off), the default IKE policy with
+//     or without the X25519 + ML-KEM-768 hybrid, which oemeshd's ike.pq
+//     and the tools' --pq choose (DefaultIKEPolicy, the engine's own
+//     default, stays classical)
 //   - proposal_syntax.go: strongSwan's proposal syntax, for the tools'
 //     flags and conns
 //   - keys.go: prf+, SKEYSEED, SK_* keys, CHILD SA keys, rekey SKEYSEED
