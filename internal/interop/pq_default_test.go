@@ -125,9 +125,10 @@ func TestPQDefaultStrongSwan6(t *testing.T) {
 // The tools' default proposals to peers without RFC 9370, strongSwan 5.9.8 and Libreswan
 // 4.10, which answer NO_PROPOSAL_CHOSEN to a proposal with any ADDKE transform (NONE
 // included): the probe comes up classically on the classical proposals that follow the
-// hybrid ones, and with --pq require it gets NO_PROPOSAL_CHOSEN. (Those peers initiating
-// to respond's default: TestStrongSwanToRespond and TestLibreswanNullOE; the probe's
-// default to Libreswan: TestLibreswanNullOE too.)
+// hybrid ones, and with --pq require it gets NO_PROPOSAL_CHOSEN; strongSwan 5.9.8
+// initiating to respond --pq require gets NO_PROPOSAL_CHOSEN. (Those peers initiating
+// to respond's default: TestStrongSwanToRespond and TestLibreswanNullOE, whose probe
+// to Libreswan also runs the default.)
 func TestPQDefaultOldPeers(t *testing.T) {
 	in := peers.Require(t)
 	oemesh(t)
@@ -173,6 +174,69 @@ func TestPQDefaultOldPeers(t *testing.T) {
 			logProbe(t, r)
 			if r.Exit != 2 || r.Report.Notify != "NO_PROPOSAL_CHOSEN" || r.Report.IKEEstablished {
 				t.Errorf("probe --pq require to strongSwan 5.9.8: exit %d notify %q, want exit 2 NO_PROPOSAL_CHOSEN\n%s", r.Exit, r.Report.Notify, r)
+			}
+		})
+		if tc.pq != nil {
+			// As responder too: strongSwan 5.9.8 initiating classically to
+			// respond --pq require gets NO_PROPOSAL_CHOSEN.
+			t.Run("strongswan5-to-respond-require", func(t *testing.T) {
+				t.Parallel()
+				net := netnstest.NewPair(t, "pqor")
+				ssw := peers.StartStrongSwan(t, in, net.A.Name, peers.StrongSwanConfig{
+					Conns: []peers.StrongSwanConn{sswConn("p0", a, net.A4.String(), net.B4.String(), p)},
+				})
+				resp := startRespond(t, net.B, append([]string{"--listen", net.B4.String(), "--id", net.B4.String(), "--peer-id", net.A4.String(), "--pq", "require"}, a.flags...)...)
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				if lines, err := ssw.Initiate(ctx, "p0", "host"); err == nil {
+					t.Fatalf("strongSwan 5.9.8 established a classical IKE SA with respond --pq require:\n%s", strings.Join(lines, "\n"))
+				}
+				if _, err := ssw.Log.WaitFrom(ctx, 0, charon6NoProposal); err != nil {
+					t.Errorf("strongSwan 5.9.8 did not get NO_PROPOSAL_CHOSEN: %v", err)
+				}
+				resp.mu.Lock()
+				for _, ev := range resp.events {
+					if ev.Event == "ike_up" || ev.Event == "child_up" {
+						t.Errorf("respond --pq require reported %s: %s", ev.Event, ev.Line)
+					}
+				}
+				resp.mu.Unlock()
+			})
+		}
+		// Libreswan 4.10's OE (NULL): it skips our hybrid proposals and
+		// establishes the IKE SA on a classical one; it refuses --pq require.
+		t.Run("libreswan4-"+tc.name, func(t *testing.T) {
+			t.Parallel()
+			net := netnstest.NewPair(t, "pql"+tc.name[:1])
+			lsw := peers.StartLibreswan(t, in, net.B.Name, peers.LibreswanConfig{
+				Conns:    peers.OEConns(net.B4.String()),
+				Policies: map[string][]string{"clear-or-private": {"192.0.2.0/24"}},
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			args := append([]string{net.B4.String(), "--auth", "null", "--local-port", "500", "--local-natt-port", "4500", "--timeout", "5s"}, tc.pq...)
+			r := runProbe(t, ctx, net.A, args...)
+			logProbe(t, r)
+			if tc.pq == nil {
+				if _, err := lsw.Log.WaitFrom(ctx, 0, regexp.MustCompile(`responder established IKE SA; authenticated peer using authby=null and ID_NULL`)); err != nil {
+					t.Errorf("pluto did not establish the IKE SA from our default offer: %v\n%s", err, r)
+				}
+				// pluto asks for MODP-2048 (INVALID_KE), then IKE_AUTH follows
+				// IKE_SA_INIT directly: no IKE_INTERMEDIATE.
+				var exch []string
+				for _, x := range r.Report.Exchanges {
+					exch = append(exch, x.Exchange)
+				}
+				if !r.Report.IKEEstablished || r.Report.IKE == nil || slices.Contains(exch, "IKE_INTERMEDIATE") || len(exch) < 2 || exch[len(exch)-1] != "IKE_AUTH" {
+					t.Errorf("probe: IKE SA %v %+v, exchanges %v; want a classical IKE SA", r.Report.IKEEstablished, r.Report.IKE, exch)
+				}
+				return
+			}
+			if r.Exit != 2 || r.Report.Notify != "NO_PROPOSAL_CHOSEN" || r.Report.IKEEstablished {
+				t.Errorf("probe --pq require to Libreswan 4.10: exit %d notify %q, want exit 2 NO_PROPOSAL_CHOSEN\n%s", r.Exit, r.Report.Notify, r)
+			}
+			if _, err := lsw.Log.WaitFrom(ctx, 0, regexp.MustCompile(`no local proposal matches remote proposals`)); err != nil {
+				t.Errorf("pluto: %v", err)
 			}
 		})
 	}
