@@ -100,6 +100,10 @@ func (p Policy) matchAddKE(sel *Selection, sc *score, offered offeredAddKE) stri
 			if len(ours) > 0 && !slices.Contains(ours, DHNone) {
 				return fmt.Sprintf("no ADDKE%d offered, require one of %v", i+1, names(ours))
 			}
+			// Leaving the type out means NONE: rank it where we rank
+			// NONE, so that of a classical and a hybrid proposal that
+			// otherwise tie, the one running a method we prefer wins.
+			sc[scoreAddKE+i] = max(slices.Index(ours, DHNone), 0)
 			continue
 		}
 		if len(ours) == 0 {

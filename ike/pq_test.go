@@ -236,3 +236,34 @@ func TestRequiredAddKE(t *testing.T) {
 		t.Errorf("no offer: %q", got)
 	}
 }
+
+// TestSelectPrefersHybrid: a prefer responder offered the same
+// algorithms classically and with ML-KEM-768 chooses the hybrid, in
+// whichever order the initiator put them; off chooses the classical one.
+func TestSelectPrefersHybrid(t *testing.T) {
+	var classical, hybrid Proposal
+	for _, prop := range PQPrefer.IKEPolicy().Proposals(nil, DHCurve25519) {
+		addke, _ := addKEOf(prop)
+		switch {
+		case len(addke) > 0 && hybrid.Number == 0:
+			hybrid = prop
+		case len(addke) == 0 && classical.Number == 0:
+			classical = prop
+		}
+	}
+	classical.Number, hybrid.Number = 1, 2
+	for _, tc := range []struct {
+		mode  PQMode
+		offer []Proposal
+		want  DHGroup
+	}{
+		{PQPrefer, []Proposal{classical, hybrid}, DHMLKEM768},
+		{PQPrefer, []Proposal{hybrid, classical}, DHMLKEM768},
+		{PQOff, []Proposal{classical, hybrid}, DHNone},
+	} {
+		sel, err := tc.mode.IKEPolicy().Select(tc.offer)
+		if err != nil || sel.AddKE[0] != tc.want {
+			t.Errorf("%v, offer of proposals %d then %d: %+v, %v; want ADDKE1 %v", tc.mode, tc.offer[0].Number, tc.offer[1].Number, sel, err, tc.want)
+		}
+	}
+}

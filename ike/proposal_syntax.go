@@ -365,8 +365,8 @@ func ParseOffer(protocol ProtocolID, s string) (Policy, []Proposal, error) {
 	return p, offer, nil
 }
 
-// union is the union of specs as one Policy. A spec without any keN_
-// keyword beside specs with some is a classical alternative: the policy
+// union is the union of specs as one Policy. For IKE, a spec without any
+// keN_ keyword beside specs with some is a classical alternative: the policy
 // then accepts NONE for each additional exchange and offers the classical
 // proposals after the others (Policy.OfferClassical), so that peers
 // without RFC 9370, which refuse any proposal carrying an ADDKE
@@ -402,7 +402,7 @@ func union(protocol ProtocolID, specs []ProposalSpec) Policy {
 	if protocol == ProtocolESP && len(p.ESN) == 0 {
 		p.ESN = []ESN{ESNOff}
 	}
-	if classical && !noAddKE(p.AddKE) {
+	if protocol == ProtocolIKE && classical && !noAddKE(p.AddKE) {
 		for i, ms := range p.AddKE {
 			if len(ms) > 0 {
 				p.AddKE[i] = appendNew(ms, DHNone)
