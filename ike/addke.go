@@ -3,6 +3,7 @@ package ike
 import (
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // This file holds RFC 9370's additional key exchanges (ADDKE1 to ADDKE7,
@@ -26,8 +27,17 @@ type offeredAddKE struct {
 // validateAddKE refuses methods that are not implemented (ML-KEM-512).
 // IKE runs the others in IKE_INTERMEDIATE for a new IKE SA, and both IKE
 // and ESP in IKE_FOLLOWUP_KE when CREATE_CHILD_SA rekeys or creates an SA
-// (exchange_followup.go).
+// (exchange_followup.go). It also refuses OfferClassical beside a
+// required exchange: the responder side of such a policy would refuse
+// the classical proposals it offers.
 func (p Policy) validateAddKE() error {
+	if p.OfferClassical {
+		for i, ms := range p.AddKE {
+			if len(ms) > 0 && !slices.Contains(ms, DHNone) {
+				return fmt.Errorf("ike: %v policy: classical proposals offered although ADDKE%d is required (%v without NONE)", p.Protocol, i+1, names(ms))
+			}
+		}
+	}
 	for i, ms := range p.AddKE {
 		for _, m := range ms {
 			if m != DHNone && !m.Supported() {
@@ -79,6 +89,10 @@ func (p Policy) matchAddKE(sel *Selection, sc *score, offered offeredAddKE) stri
 			if len(ours) > 0 && !slices.Contains(ours, DHNone) {
 				return fmt.Sprintf("no ADDKE%d offered, require one of %v", i+1, names(ours))
 			}
+			// Leaving the type out means NONE: rank it where we rank
+			// NONE, so that of a classical and a hybrid proposal that
+			// otherwise tie, the one running a method we prefer wins.
+			sc[scoreAddKE+i] = max(slices.Index(ours, DHNone), 0)
 			continue
 		}
 		if len(ours) == 0 {
@@ -144,4 +158,34 @@ func checkAddKEChoice(offer []Proposal, chosen Proposal) error {
 		}
 	}
 	return nil
+}
+
+// requiredAddKE names the additional key exchanges every proposal of offer
+// requires (a type each carries, none with NONE), e.g. "ADDKE1
+// [ML_KEM_768]", or "" when the offer leaves a classical choice. It
+// explains a NO_PROPOSAL_CHOSEN answer to an offer that insists on them.
+func requiredAddKE(offer []Proposal) string {
+	var req []string
+	for n := 1; n <= 7; n++ {
+		var methods []DHGroup
+		required := len(offer) > 0
+		for _, prop := range offer {
+			carried := false
+			for _, t := range prop.Transforms {
+				if t.Type.AddKE() != n {
+					continue
+				}
+				carried = true
+				if DHGroup(t.ID) == DHNone {
+					required = false
+				}
+				methods = appendNew(methods, DHGroup(t.ID))
+			}
+			required = required && carried
+		}
+		if required {
+			req = append(req, fmt.Sprintf("ADDKE%d %v", n, names(methods)))
+		}
+	}
+	return strings.Join(req, " and ")
 }

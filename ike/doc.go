@@ -27,6 +27,10 @@
 //   - exchange_followup.go: running them for CREATE_CHILD_SA (IKE and
 //     CHILD SA rekeys, CHILD SAs), one per IKE_FOLLOWUP_KE exchange
 //     (RFC 9370 §2.2.4), with the keys from all the shared secrets
+//   - pq.go: PQMode (prefer, require, off), the default IKE policy with
+//     or without the X25519 + ML-KEM-768 hybrid, which oemeshd's ike.pq
+//     and the tools' --pq choose (DefaultIKEPolicy, the engine's own
+//     default, stays classical)
 //   - proposal_syntax.go: strongSwan's proposal syntax, for the tools'
 //     flags and conns
 //   - keys.go: prf+, SKEYSEED, SK_* keys, CHILD SA keys, rekey SKEYSEED

@@ -60,7 +60,8 @@ type EngineConfig struct {
 	Rand        io.Reader      // default crypto/rand
 
 	// IKE and ESP are our algorithm preferences; defaults
-	// DefaultIKEPolicy and DefaultESPPolicy.
+	// DefaultIKEPolicy (classical) and DefaultESPPolicy. oemeshd passes
+	// PQMode.IKEPolicy for its ike.pq setting.
 	IKE, ESP Policy
 	// RekeyPFS is the DH group used for CHILD SA rekeys we start
 	// (DHNone: no PFS).

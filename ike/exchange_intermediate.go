@@ -115,13 +115,18 @@ func (sa *ikeSA) foldIntAuth(m *wire.Message) error {
 }
 
 // updateKeysAfterAddKE installs the keys that follow the additional key
-// exchange whose shared secret is secret.
+// exchange whose shared secret is secret, the next one of sa.addKE.
 func (sa *ikeSA) updateKeysAfterAddKE(secret []byte) error {
 	k, err := (&IKEKeys{Suite: sa.suite, SKd: sa.skd}).UpdateAfterAddKE(secret, sa.ni, sa.nr, sa.spii, sa.spir)
 	if err != nil {
 		return err
 	}
-	return sa.installKeys(k)
+	if err := sa.installKeys(k); err != nil {
+		return err
+	}
+	sa.e.log.Debug("ike: additional key exchange done", "spi_i", fmt.Sprintf("%x", sa.spii[:]), "spi_r", fmt.Sprintf("%x", sa.spir[:]),
+		"remote", sa.remote, "addke", sa.addKEDone+1, "method", sa.addKE[sa.addKEDone].String())
+	return nil
 }
 
 // sendIntermediate sends the IKE_INTERMEDIATE request of the next

@@ -264,6 +264,9 @@ func (sa *ikeSA) onInitResponse(m *wire.Message) {
 		return
 	}
 	if err := errorNotify(m); err != nil {
+		if req := requiredAddKE(in.offer(in.group)); req != "" && m.Notify(wire.NotifyNoProposalChosen) != nil {
+			err = fmt.Errorf("%w; every proposal we offered requires %s", err, req)
+		}
 		sa.die(err, false)
 		return
 	}

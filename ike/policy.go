@@ -25,11 +25,22 @@ type Policy struct {
 	// for it (addke.go). Validate accepts no method but DHNone until
 	// IKE_INTERMEDIATE is implemented.
 	AddKE [7][]DHGroup
+	// OfferClassical makes Proposals end the offer with the same
+	// proposals again without their ADDKE transforms. Peers without RFC
+	// 9370 (strongSwan 5.9, Libreswan 4) refuse a proposal that carries
+	// any transform of types 6 to 12, ADDKEn = NONE included, as RFC 7296
+	// §3.3.6 tells them to; the classical copies are what they can
+	// choose. It needs every AddKE list to hold NONE (Validate): it only
+	// restates, for those peers, that the exchanges are optional.
+	OfferClassical bool
 }
 
-// DefaultIKEPolicy is what oemesh offers and accepts for the IKE SA:
-// AEADs first, X25519 first, and the Libreswan OE defaults (AES-GCM with
-// PRF-SHA2-512 and MODP2048) still accepted.
+// DefaultIKEPolicy is the engine's IKE policy when EngineConfig.IKE is
+// empty, and what the proposal keyword "default" stands for: classical
+// (PQOff), AEADs first, X25519 first, and the Libreswan OE defaults
+// (AES-GCM with PRF-SHA2-512 and MODP2048) still accepted. oemeshd and the
+// oemesh tools do not use it as it is: their default is
+// PQPrefer.IKEPolicy(), these algorithms with the ML-KEM-768 hybrid.
 func DefaultIKEPolicy() Policy {
 	return Policy{
 		Protocol: ProtocolIKE,
@@ -90,7 +101,8 @@ func (p Policy) Validate() error {
 
 // Proposals returns the policy as an offer: one proposal for the AEAD
 // ciphers and one for the others (RFC 5282 forbids mixing them), each
-// with spi. dh, when not DHNone, is put first among the DH transforms so
+// with spi, and with OfferClassical the same two again without ADDKE
+// transforms. dh, when not DHNone, is put first among the DH transforms so
 // that it matches the KE payload we send.
 func (p Policy) Proposals(spi []byte, dh DHGroup) []Proposal {
 	var aead, plain []Transform
@@ -144,6 +156,11 @@ func (p Policy) Proposals(spi []byte, dh DHGroup) []Proposal {
 	}
 	add(aead, false)
 	add(plain, true)
+	if p.OfferClassical && len(addkes) > 0 {
+		addkes = nil
+		add(aead, false)
+		add(plain, true)
+	}
 	return out
 }
 

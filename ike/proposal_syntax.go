@@ -366,10 +366,19 @@ func ParseOffer(protocol ProtocolID, s string) (Policy, []Proposal, error) {
 	return p, offer, nil
 }
 
-// union is the union of specs as one Policy.
+// union is the union of specs as one Policy. For IKE, a spec without any
+// keN_ keyword beside specs with some is a classical alternative: the policy
+// then accepts NONE for each additional exchange and offers the classical
+// proposals after the others (Policy.OfferClassical), so that peers
+// without RFC 9370, which refuse any proposal carrying an ADDKE
+// transform, can still choose it.
 func union(protocol ProtocolID, specs []ProposalSpec) Policy {
 	p := Policy{Protocol: protocol}
+	classical := false
 	for _, sp := range specs {
+		if noAddKE(sp.AddKE) {
+			classical = true
+		}
 		for _, e := range sp.Encr {
 			p.Encr = appendNew(p.Encr, e)
 		}
@@ -394,6 +403,14 @@ func union(protocol ProtocolID, specs []ProposalSpec) Policy {
 	if protocol == ProtocolESP && len(p.ESN) == 0 {
 		p.ESN = []ESN{ESNOff}
 	}
+	if protocol == ProtocolIKE && classical && !noAddKE(p.AddKE) {
+		for i, ms := range p.AddKE {
+			if len(ms) > 0 {
+				p.AddKE[i] = appendNew(ms, DHNone)
+			}
+		}
+		p.OfferClassical = true
+	}
 	return p
 }
 
@@ -403,4 +420,14 @@ func validated(protocol ProtocolID, s string, p Policy) (Policy, error) {
 		return Policy{}, fmt.Errorf("ike: %v proposals %q: %w", protocol, s, err)
 	}
 	return p, nil
+}
+
+// noAddKE reports whether lists name no additional key exchange at all.
+func noAddKE(lists [7][]DHGroup) bool {
+	for _, ms := range lists {
+		if len(ms) > 0 {
+			return false
+		}
+	}
+	return true
 }

@@ -137,7 +137,12 @@ method runs in an IKE_INTERMEDIATE exchange); one that picks NONE
 (ke1_none) a classical one. With --rekey, the IKE SA rekey offers them
 too, and --esp may name them for the CHILD SA rekey's PFS
 (aes256gcm16-x25519-ke1_mlkem768); each chosen method runs in an
-IKE_FOLLOWUP_KE exchange after CREATE_CHILD_SA.`,
+IKE_FOLLOWUP_KE exchange after CREATE_CHILD_SA.
+
+Without --ike the probe offers oemeshd's default IKE proposals for --pq
+(as oemeshd's ike.pq): prefer (the default) offers X25519 + ML-KEM-768
+and then the same proposals without it, require only the hybrid, off only
+the classical ones.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := f.setup(cmd.ErrOrStderr())

@@ -111,7 +111,10 @@ interrupted, or until --count CHILD SAs have been established and their
 peers have deleted them (at most 3 s later).
 
 Peers that initiate toward it show whether they and oemesh agree, before the
-daemon runs.`,
+daemon runs. Without --ike it accepts what oemeshd accepts for --pq (as
+oemeshd's ike.pq): prefer (the default) runs ML-KEM-768 with an initiator
+that offers it and comes up classically with one that does not, require
+refuses an initiator without it, off runs no additional key exchange.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(listen) == 0 {

@@ -26,6 +26,7 @@ type ikeToolFlags struct {
 	keyFile, psk        string
 	peerID, peerKeyFile string
 	ikeProps, espProps  string
+	pq                  string // "" is prefer, oemeshd's default
 	fragThreshold       int
 	mark                uint32
 	timeout             time.Duration
@@ -46,6 +47,7 @@ func (f *ikeToolFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.peerID, "peer-id", "", "the identity the peer must prove: an address, @fqdn or %null (default: any)")
 	fl.StringVar(&f.peerKeyFile, "peer-key", "", "the peer's public key (PEM SubjectPublicKeyInfo) for a peer that authenticates with a key")
 	fl.StringVar(&f.ikeProps, "ike", "", "IKE proposals in strongSwan syntax, e.g. aes128gcm16-prfsha256-x25519 (default: oemesh's)")
+	fl.StringVar(&f.pq, "pq", "", "post-quantum hybrid (X25519 + ML-KEM-768) in the default IKE proposals, as oemeshd's ike.pq: prefer, require or off (default prefer; --ike names its own)")
 	fl.StringVar(&f.espProps, "esp", "", "ESP proposals in strongSwan syntax, e.g. aes128gcm16-esn (default: oemesh's)")
 	fl.IntVar(&f.fragThreshold, "frag-threshold", 0, "largest IKE message sent unfragmented to a peer that supports RFC 7383 (default: fits a 1280-octet path)")
 	fl.Uint32Var(&f.mark, "mark", 0, "SO_MARK for our IKE sockets (0: none)")
@@ -155,7 +157,10 @@ func (f *ikeToolFlags) setup(stderr io.Writer) (*ikeSetup, error) {
 	} else if s.peerAuth == ike.AuthKindPubkey {
 		return nil, errors.New("a peer that authenticates with a key needs --peer-key FILE")
 	}
-	s.ikePolicy, s.espPolicy = ike.DefaultIKEPolicy(), ike.DefaultESPPolicy()
+	if s.ikePolicy, err = f.defaultIKEPolicy(); err != nil {
+		return nil, err
+	}
+	s.espPolicy = ike.DefaultESPPolicy()
 	if f.ikeProps != "" {
 		if s.ikePolicy, s.ikeOffer, err = parseIKEFlag(f.ikeProps, f.offersAddKE); err != nil {
 			return nil, fmt.Errorf("--ike: %w", err)
@@ -178,6 +183,24 @@ func (f *ikeToolFlags) setup(stderr io.Writer) (*ikeSetup, error) {
 	}
 	s.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	return s, nil
+}
+
+// defaultIKEPolicy is oemeshd's default IKE policy in the --pq mode, the
+// same as oemeshd's for the same ike.pq. --pq shapes the default proposals
+// only, so it and --ike together are an error rather than one silently
+// winning.
+func (f *ikeToolFlags) defaultIKEPolicy() (ike.Policy, error) {
+	if f.pq == "" {
+		return ike.PQPrefer.IKEPolicy(), nil
+	}
+	if f.ikeProps != "" {
+		return ike.Policy{}, fmt.Errorf("--pq %s and --ike: --pq chooses among the default proposals, --ike replaces them; give one (ke1_mlkem768 in --ike asks for the hybrid)", f.pq)
+	}
+	mode, err := ike.ParsePQMode(f.pq)
+	if err != nil {
+		return ike.Policy{}, fmt.Errorf("--pq: %w", err)
+	}
+	return mode.IKEPolicy(), nil
 }
 
 // parseIKEFlag reads --ike. With keN_ keywords, which only the probe may

@@ -45,3 +45,38 @@ func TestParseIKEFlagAddKE(t *testing.T) {
 		t.Errorf("respond --ike ...-ke1_none: policy AddKE %v, offer %v, %v; want ADDKE1 NONE and the policy's own offer", p.AddKE, offer, err)
 	}
 }
+
+// TestToolFlagsPQ: without --ike the tools use oemeshd's default IKE
+// policy for the --pq mode, prefer when none is given; --pq beside --ike
+// is refused rather than ignored.
+func TestToolFlagsPQ(t *testing.T) {
+	for _, tc := range []struct {
+		pq   string
+		want ike.Policy
+	}{
+		{"", ike.PQPrefer.IKEPolicy()},
+		{"prefer", ike.PQPrefer.IKEPolicy()},
+		{"require", ike.PQRequire.IKEPolicy()},
+		{"off", ike.DefaultIKEPolicy()},
+	} {
+		f := ikeToolFlags{pq: tc.pq}
+		got, err := f.defaultIKEPolicy()
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("--pq %q: %+v, %v; want %+v", tc.pq, got, err, tc.want)
+		}
+	}
+	if p := ike.PQPrefer.IKEPolicy(); !p.OfferClassical || !reflect.DeepEqual(p.AddKE[0], []ike.DHGroup{ike.DHMLKEM768, ike.DHNone}) {
+		t.Errorf("the tools' default offers ADDKE1 %v, classical fallback %v; want ML_KEM_768 or NONE, then classical", p.AddKE[0], p.OfferClassical)
+	}
+	for _, tc := range []struct {
+		f    ikeToolFlags
+		want string
+	}{
+		{ikeToolFlags{pq: "on"}, `--pq: ike: post-quantum mode "on": must be prefer, require or off`},
+		{ikeToolFlags{pq: "off", ikeProps: "aes128gcm16-prfsha256-x25519"}, "--pq off and --ike"},
+	} {
+		if _, err := tc.f.defaultIKEPolicy(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v; want an error containing %q", tc.f, err, tc.want)
+		}
+	}
+}

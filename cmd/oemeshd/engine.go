@@ -24,6 +24,14 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 	if err != nil {
 		return err
 	}
+	// ike.pq shapes the default proposals of every IKE SA: OE's, and every
+	// responder's, since IKE_SA_INIT is answered before the peer is known.
+	// A conn's own ike: replaces them for the SAs it initiates.
+	pq, err := ike.ParsePQMode(cfg.IKE.PQ)
+	if err != nil {
+		return fmt.Errorf("ike.pq: %w", err)
+	}
+	ikePolicy := pq.IKEPolicy()
 	var signer crypto.Signer
 	if k, err := dnskey.LoadHostKey(cfg.HostKey); err == nil {
 		signer = k
@@ -87,6 +95,7 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 		Credentials:   ike.Credentials{ID: ident, Signer: signer, PSK: d.conns.psk},
 		Liveness:      liveness(d.startConns),
 		Sender:        d.mux,
+		IKE:           ikePolicy,
 		IKEPort:       cfg.IKEPort,
 		NATTPort:      cfg.NATTPort,
 		IKELifetime:   cfg.OE.IKELifetime,

@@ -29,12 +29,21 @@ type Config struct {
 	Listen        []netip.Addr // empty: all
 	IKEPort       uint16
 	NATTPort      uint16
+	IKE           IKE
 	DNS           DNS
 	OE            OE
 	Kernel        Kernel
 	ControlSocket string
 	Log           Log
 	Metrics       Metrics
+}
+
+// IKE is the ike.* section.
+type IKE struct {
+	// PQ is the post-quantum hybrid mode of the default IKE proposals:
+	// prefer, require or off (ike.ParsePQMode reads it). A conn's own
+	// ike: proposals are not touched by it.
+	PQ string
 }
 
 // DNS is the dns.* section.
@@ -315,6 +324,7 @@ func build(file string, v map[string]any) *Config {
 		IKEPort:       v["ike_port"].(uint16),
 		NATTPort:      v["natt_port"].(uint16),
 		ControlSocket: v["control_socket"].(string),
+		IKE:           IKE{PQ: v["ike.pq"].(string)},
 		DNS: DNS{
 			Servers:       v["dns.servers"].([]string),
 			Timeout:       v["dns.timeout"].(time.Duration),
@@ -377,6 +387,7 @@ func (c *Config) Summary() map[string]any {
 		"listen":                    listen,
 		"ike_port":                  c.IKEPort,
 		"natt_port":                 c.NATTPort,
+		"ike.pq":                    c.IKE.PQ,
 		"dns.servers":               c.DNS.Servers,
 		"dns.timeout":               c.DNS.Timeout.String(),
 		"dns.require_dnssec":        c.DNS.RequireDNSSEC,

@@ -276,3 +276,27 @@ func TestGuardNegotiating(t *testing.T) {
 		t.Fatalf("environment false over file true: %+v, %v", c, err)
 	}
 }
+
+// TestIKEPQ: ike.pq defaults to prefer, reads from the file and the
+// environment, and a bad value names the file, the key and the values.
+func TestIKEPQ(t *testing.T) {
+	c, err := Load(Options{})
+	if err != nil || c.IKE.PQ != "prefer" || c.Summary()["ike.pq"] != "prefer" {
+		t.Fatalf("default ike.pq: %+v, %v; want prefer", c, err)
+	}
+	p := write(t, "o.yaml", "ike:\n  pq: require\n")
+	if c, err = Load(Options{File: p, FileRequired: true}); err != nil || c.IKE.PQ != "require" {
+		t.Errorf("ike.pq from the file: %+v, %v; want require", c, err)
+	}
+	if c, err = Load(Options{File: p, FileRequired: true, Env: []string{"OEMESH_IKE_PQ=off"}}); err != nil || c.IKE.PQ != "off" {
+		t.Errorf("ike.pq from the environment: %+v, %v; want off", c, err)
+	}
+	bad := write(t, "b.yaml", "ike_port: 500\nike:\n  pq: on\n")
+	_, err = Load(Options{File: bad, FileRequired: true})
+	if err == nil || !strings.Contains(err.Error(), "config "+bad+": key ike.pq: must be one of prefer, require, off") {
+		t.Errorf("ike.pq: on: %v; want the file, the key and the values", err)
+	}
+	if _, err = Load(Options{File: write(t, "c.yaml", "ike:\n  qp: off\n"), FileRequired: true}); err == nil || !strings.Contains(err.Error(), `unknown key "ike.qp" (did you mean "ike.pq"?)`) {
+		t.Errorf("ike.qp: %v; want a suggestion", err)
+	}
+}

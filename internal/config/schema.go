@@ -171,6 +171,8 @@ var schema = []key{
 	{name: "listen", kind: kindStringList, def: []string{"all"}, check: listenAddrs, help: "addresses IKE listens on, or all"},
 	{name: "ike_port", kind: kindPort, def: 500, help: "IKE UDP port"},
 	{name: "natt_port", kind: kindPort, def: 4500, help: "NAT-T UDP port"},
+	{name: "ike.pq", kind: kindString, def: "prefer", check: oneOf("prefer", "require", "off"),
+		help: "post-quantum hybrid key exchange (X25519 + ML-KEM-768, RFC 9370) in the default IKE proposals: prefer (classical with peers that cannot), require (no tunnel without it) or off"},
 	{name: "dns.servers", kind: kindStringList, def: []string{"/etc/resolv.conf"}, check: dnsServers,
 		help: "DNS servers (address[:port]) or resolv.conf files"},
 	{name: "dns.timeout", kind: kindDuration, def: 2 * time.Second, check: positive, help: "per-query DNS timeout"},

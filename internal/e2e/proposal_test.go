@@ -11,17 +11,19 @@ import (
 )
 
 // TestProbeUnknownTransformType: `oemesh probe` offers an oemeshd
-// responder what strongSwan 6.1 offers with ke1_mlkem768, an ADDKE1
-// transform (RFC 9370) whose only method oemesh cannot run yet. Alone, it
-// is answered NO_PROPOSAL_CHOSEN, not chosen minus its ADDKE1; followed by
-// a proposal oemeshd fully accepts, that one is chosen, although oemeshd
-// prefers the first one's cipher. With ke1_none as well, oemeshd picks
-// NONE and the IKE SA comes up classically.
+// responder with ike.pq off (classical: no additional key exchange, as
+// before oemeshd ran them by default; TestPQMesh has the default) what
+// strongSwan 6.1 offers with ke1_mlkem768, an ADDKE1 transform (RFC 9370)
+// whose only method that policy does not accept. Alone, it is answered
+// NO_PROPOSAL_CHOSEN, not chosen minus its ADDKE1; followed by a proposal
+// oemeshd fully accepts, that one is chosen, although oemeshd prefers the
+// first one's cipher. With ke1_none as well, oemeshd picks NONE and the
+// IKE SA comes up classically.
 func TestProbeUnknownTransformType(t *testing.T) {
 	m := newMesh(t, lab.MeshOptions{})
 	ctx := ctxT(t, 60*time.Second)
 	a, b := m.Hosts["a"], m.Hosts["b"]
-	start(t, m, ctx, "b", responder)
+	start(t, m, ctx, "b", lab.HostConfig{Policies: responder.Policies, Extra: pqConfig("off")})
 	c := capture(t, m)
 	probe := func(ike string) (probeReport, int) {
 		t.Helper()

@@ -16,9 +16,9 @@ import (
 // builds), the peer that speaks RFC 9242 IKE_INTERMEDIATE, RFC 9370 additional key
 // exchanges and ML-KEM. oemesh runs RFC 9370's additional key exchanges in IKE_INTERMEDIATE
 // exchanges when its policy names them: the probe below offers them and establishes
-// hybrid IKE SAs with charon; `oemesh respond` without keN_ in --ike (the default) still
-// answers a required hybrid with NO_PROPOSAL_CHOSEN and an optional one with NONE
-// (pq_hybrid_test.go has respond with ke1_mlkem768).
+// hybrid IKE SAs with charon; `oemesh respond --pq off` (classical) answers a required
+// hybrid with NO_PROPOSAL_CHOSEN and an optional one with NONE (pq_hybrid_test.go has
+// respond with ke1_mlkem768, pq_default_test.go the tools' hybrid default).
 
 // classical6 is the plain proposal strongSwan 6.1 and oemesh share.
 var classical6 = proposalCase{
@@ -154,10 +154,10 @@ func TestProbeToStrongSwan6(t *testing.T) {
 	})
 }
 
-// strongSwan 6.1 initiating to `oemesh respond`, one conn per proposal against one
-// responder:
+// strongSwan 6.1 initiating to `oemesh respond --pq off` (classical), one conn per
+// proposal against one responder:
 //   - classical: the tunnel comes up and goes down again on strongSwan's Delete;
-//   - hybrid, required (ke1_mlkem768): respond's default policy accepts only NONE for
+//   - hybrid, required (ke1_mlkem768): respond's classical policy accepts only NONE for
 //     ADDKE1, so we refuse the proposal as a whole with NO_PROPOSAL_CHOSEN, and strongSwan
 //     logs receiving it; no SA is made on either side (pq_hybrid_test.go runs respond
 //     --ike with ke1_mlkem768, which comes up hybrid);
@@ -185,7 +185,9 @@ func TestStrongSwan6ToRespond(t *testing.T) {
 			fallback,
 		},
 	})
-	resp := startRespond(t, net.B, append([]string{"--listen", net.B4.String(), "--id", net.B4.String(), "--peer-id", net.A4.String()}, a.flags...)...)
+	// --pq off: this test is about the classical policy's answers to hybrid proposals;
+	// respond's default (prefer) runs them (pq_default_test.go).
+	resp := startRespond(t, net.B, append([]string{"--listen", net.B4.String(), "--id", net.B4.String(), "--peer-id", net.A4.String(), "--pq", "off"}, a.flags...)...)
 
 	// established runs conn, which must come up classically.
 	established := func(t *testing.T, conn string) {
