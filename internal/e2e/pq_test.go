@@ -2,7 +2,7 @@ package e2e
 
 import (
 	"context"
-	"regexp"
+	"net/netip"
 	"strings"
 	"syscall"
 	"testing"
@@ -12,13 +12,31 @@ import (
 	"github.com/oemesh/oemesh/internal/lab"
 )
 
-// addKEDone matches the engine's debug line for a finished additional key
-// exchange (RFC 9370) of ML-KEM-768 with remote.
-//
-// TODO(issue 15): assert on the IKE SA's key exchanges in `oemesh traffic
-// --json` once SAInfo lists them (branch pqvisible), instead of this log line.
-func addKEDone(remote string) *regexp.Regexp {
-	return regexp.MustCompile(`msg="ike: additional key exchange done" .*remote=` + regexp.QuoteMeta(remote) + `:\d+ addke=1 method=ML_KEM_768`)
+// keyExchanges is what host's `oemesh traffic --json` says keyed its
+// tunnels with peer: each tunnel's key exchanges, joined by spaces, and
+// the whole output for a failure message.
+func keyExchanges(t *testing.T, m *lab.Mesh, ctx context.Context, host string, peer netip.Addr) (string, string) {
+	t.Helper()
+	tns, out := traffic(t, m, ctx, host)
+	var kes []string
+	for _, tn := range tns {
+		if tn.Peer == peer.String() {
+			if want := strings.Contains(tn.KeyExchanges, "mlkem"); tn.QuantumResistant != want {
+				t.Errorf("%s: tunnel with %s keyed by %s says quantum-resistant %v", host, peer, tn.KeyExchanges, tn.QuantumResistant)
+			}
+			kes = append(kes, tn.KeyExchanges)
+		}
+	}
+	return strings.Join(kes, " "), out
+}
+
+// keyedBy checks that host's tunnels with peer were all keyed by want.
+func keyedBy(t *testing.T, m *lab.Mesh, ctx context.Context, host string, peer netip.Addr, want, why string) {
+	t.Helper()
+	got, out := keyExchanges(t, m, ctx, host, peer)
+	if got == "" || strings.Trim(strings.ReplaceAll(got, want, ""), " ") != "" {
+		t.Errorf("%s: %s's tunnels with %s keyed by %q, want %s\n%s", why, host, peer, got, want, out)
+	}
 }
 
 // pqConfig is the ike.pq setting as a HostConfig's Extra.
@@ -76,23 +94,17 @@ func TestPQMesh(t *testing.T) {
 
 	// Default to default: hybrid, seen from both ends.
 	tunnel(b)
-	if !addKEDone(b.Addr4.String()).MatchString(m.Log("a")) {
-		t.Errorf("a (prefer) did not run ML-KEM-768 with b (prefer); a's log:\n%s", logTail(m.Log("a"), 30))
-	}
-	if !addKEDone(a.Addr4.String()).MatchString(m.Log("b")) {
-		t.Errorf("b (prefer) did not run ML-KEM-768 with a (prefer); b's log:\n%s", logTail(m.Log("b"), 30))
-	}
+	keyedBy(t, m, ctx, "a", b.Addr4, "x25519+mlkem768", "prefer to prefer")
+	keyedBy(t, m, ctx, "b", a.Addr4, "x25519+mlkem768", "prefer to prefer")
 	// prefer to off: classical.
 	tunnel(c)
-	if addKEDone(c.Addr4.String()).MatchString(m.Log("a")) || strings.Contains(m.Log("c"), "additional key exchange done") {
-		t.Errorf("a (prefer) ran an additional key exchange with c (off)")
-	}
+	keyedBy(t, m, ctx, "a", c.Addr4, "x25519", "prefer to off")
+	keyedBy(t, m, ctx, "c", a.Addr4, "x25519", "prefer to off")
 
 	// a again, requiring the hybrid, with g in its private group.
 	if err := m.StopDaemon("a", syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	aLog := len(m.Log("a"))
 	start(t, m, ctx, "a", lab.HostConfig{
 		Policies: map[string]string{"private-or-clear": lan, "clear": clearDNS, "private": g.Addr4.String() + "\n"},
 		Extra:    pqConfig("require"),
@@ -135,9 +147,7 @@ func TestPQMesh(t *testing.T) {
 
 	// require to prefer: hybrid.
 	tunnel(b)
-	if !addKEDone(b.Addr4.String()).MatchString(m.Log("a")[aLog:]) {
-		t.Errorf("a (require) did not run ML-KEM-768 with b (prefer); a's log:\n%s", logTail(m.Log("a")[aLog:], 30))
-	}
+	keyedBy(t, m, ctx, "a", b.Addr4, "x25519+mlkem768", "require to prefer")
 	if t.Failed() {
 		for _, h := range []string{"a", "c"} {
 			t.Logf("%s's log:\n%s", h, logTail(m.Log(h), 60))

@@ -220,11 +220,10 @@ type HostConfig struct {
 
 // DefaultKeyExchanges is how two oemeshd on their default configuration
 // key an IKE SA, written as `oemesh traffic` writes a tunnel's key
-// exchanges (control.TunnelStatus.KeyExchanges): X25519 alone while
-// oemeshd's default IKE proposals are classical. The lab checks every
-// encrypted flow against it; make it "x25519+mlkem768" when the hybrid
-// becomes oemeshd's default (issue 15).
-const DefaultKeyExchanges = "x25519"
+// exchanges (control.TunnelStatus.KeyExchanges): X25519 in IKE_SA_INIT,
+// then ML-KEM-768 in IKE_INTERMEDIATE, since ike.pq's default is prefer.
+// The lab checks every encrypted flow against it.
+const DefaultKeyExchanges = "x25519+mlkem768"
 
 // WritePolicies replaces the host's policy files.
 func (m *Mesh) WritePolicies(name string, policies map[string]string) error {
