@@ -11,7 +11,7 @@ import "encoding/binary"
 //	IntAuth_r1 = prf(SK_pr1,              IntAuth_r1A | IntAuth_r1P)
 //	...
 //
-// where A|P is wire.Message.IntAuthOctets of the n-th request (i) or
+// where A|P is wire.Message.IntAuthOctets (or IntAuthParts, A and P apart) of the n-th request (i) or
 // response (r), and SK_pin/SK_prn are the keys in force when that message
 // was sent: the keys before the update that its exchange's additional key
 // exchange brings (RFC 9370 §2.2.2). The zero value is the empty chain of
@@ -21,16 +21,17 @@ type intAuthChain struct {
 	i, r []byte // IntAuth_iN, IntAuth_rN
 }
 
-// addRequest folds in the octets of the next IKE_INTERMEDIATE request,
-// with the SK_pi in force when it was sent.
-func (c *intAuthChain) addRequest(p PRFID, skpi, octets []byte) {
-	c.i = p.Compute(skpi, c.i, octets)
+// addRequest folds in the octets of the next IKE_INTERMEDIATE request (A
+// and P, as wire.Message.IntAuthParts returns them), with the SK_pi in
+// force when it was sent.
+func (c *intAuthChain) addRequest(p PRFID, skpi, a, octetsP []byte) {
+	c.i = p.Compute(skpi, c.i, a, octetsP)
 }
 
 // addResponse folds in the octets of the response to the request last
 // added, with the SK_pr in force when it was sent, and closes the exchange.
-func (c *intAuthChain) addResponse(p PRFID, skpr, octets []byte) {
-	c.r = p.Compute(skpr, c.r, octets)
+func (c *intAuthChain) addResponse(p PRFID, skpr, a, octetsP []byte) {
+	c.r = p.Compute(skpr, c.r, a, octetsP)
 	c.n++
 }
 
