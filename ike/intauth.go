@@ -43,9 +43,24 @@ func (c *intAuthChain) authOctets(authMID uint32) []byte {
 	if c.n == 0 {
 		return nil
 	}
-	out := make([]byte, 0, len(c.i)+len(c.r)+4)
-	out = append(append(out, c.i...), c.r...)
-	return binary.BigEndian.AppendUint32(out, authMID)
+	return c.appendAuthOctets(make([]byte, 0, c.authOctetsLen()), authMID)
+}
+
+// authOctetsLen is the length of authOctets.
+func (c *intAuthChain) authOctetsLen() int {
+	if c.n == 0 {
+		return 0
+	}
+	return len(c.i) + len(c.r) + 4
+}
+
+// appendAuthOctets appends authOctets to b.
+func (c *intAuthChain) appendAuthOctets(b []byte, authMID uint32) []byte {
+	if c.n == 0 {
+		return b
+	}
+	b = append(append(b, c.i...), c.r...)
+	return binary.BigEndian.AppendUint32(b, authMID)
 }
 
 // signedOctetsWithIntAuth is SignedOctets followed by the IntAuth of the
@@ -56,5 +71,10 @@ func (c *intAuthChain) authOctets(authMID uint32) []byte {
 //
 // MACedIDFor[I|R] uses the SK_pi/SK_pr after the last key update.
 func signedOctetsWithIntAuth(p PRFID, realMessage, peerNonce, skp []byte, id Identity, chain *intAuthChain, authMID uint32) []byte {
-	return append(SignedOctets(p, realMessage, peerNonce, skp, id), chain.authOctets(authMID)...)
+	mac := p.Compute(skp, id.RestOfIDPayload())
+	// One buffer for all of it: RealMessage is the whole IKE_SA_INIT
+	// message, which growing the buffer for IntAuth would copy again.
+	out := make([]byte, 0, len(realMessage)+len(peerNonce)+len(mac)+chain.authOctetsLen())
+	out = append(append(append(out, realMessage...), peerNonce...), mac...)
+	return chain.appendAuthOctets(out, authMID)
 }
