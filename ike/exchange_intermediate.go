@@ -124,7 +124,7 @@ func (sa *ikeSA) updateKeysAfterAddKE(secret []byte) error {
 	if err := sa.installKeys(k); err != nil {
 		return err
 	}
-	sa.e.log.Debug("ike: additional key exchange done", "spi_i", fmt.Sprintf("%x", sa.spii[:]), "spi_r", fmt.Sprintf("%x", sa.spir[:]),
+	sa.e.log.Debug("ike: additional key exchange done", "spi_i", hexSPI(sa.spii), "spi_r", hexSPI(sa.spir),
 		"remote", sa.remote, "addke", sa.addKEDone+1, "method", sa.addKE[sa.addKEDone].String())
 	return nil
 }

@@ -31,7 +31,7 @@ func (sa *ikeSA) setState(s ikeState) {
 	if sa.state == s {
 		return
 	}
-	sa.e.log.Debug("ike: IKE SA state", "spi_i", fmt.Sprintf("%x", sa.spii[:]), "spi_r", fmt.Sprintf("%x", sa.spir[:]),
+	sa.e.log.Debug("ike: IKE SA state", "spi_i", hexSPI(sa.spii), "spi_r", hexSPI(sa.spir),
 		"from", sa.state.String(), "to", s.String(), "remote", sa.remote)
 	sa.state = s
 }
