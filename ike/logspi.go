@@ -2,6 +2,7 @@ package ike
 
 import (
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 )
 
@@ -13,3 +14,10 @@ type hexSPI SPI
 
 // LogValue implements slog.LogValuer.
 func (s hexSPI) LogValue() slog.Value { return slog.StringValue(hex.EncodeToString(s[:])) }
+
+// hexESPSPI is a CHILD SA's SPI as a log attribute value: 8 hex digits, as
+// fmt's %08x writes it, made only when a handler writes the record.
+type hexESPSPI uint32
+
+// LogValue implements slog.LogValuer.
+func (s hexESPSPI) LogValue() slog.Value { return slog.StringValue(fmt.Sprintf("%08x", uint32(s))) }

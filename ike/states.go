@@ -1,7 +1,5 @@
 package ike
 
-import "fmt"
-
 //go:generate go tool stringer -type=ikeState -linecomment
 
 // ikeState is where an IKE SA is in its life. Only setState moves between
@@ -58,7 +56,7 @@ func (sa *ikeSA) setChildState(c *childSA, s childState) {
 	if c.state == s {
 		return
 	}
-	sa.e.log.Debug("ike: CHILD SA state", "spi_in", fmt.Sprintf("%08x", c.SPIIn), "spi_out", fmt.Sprintf("%08x", c.SPIOut),
+	sa.e.log.Debug("ike: CHILD SA state", "spi_in", hexESPSPI(c.SPIIn), "spi_out", hexESPSPI(c.SPIOut),
 		"from", c.state.String(), "to", s.String(), "remote", sa.remote)
 	c.state = s
 }
