@@ -227,6 +227,11 @@ func TestParseErrors(t *testing.T) {
 		want string
 	}{
 		{"attribute", rawMessage(PayloadSA, saBody), "ike: SA payload: proposal 2: transform 3: attribute 1: attribute length 9 exceeds remaining 4"},
+		// A field of an attribute that does not fit is named with the
+		// attribute's number (the key length first, then the cut one).
+		{"attribute type", rawMessage(PayloadSA, proposal(0, 1, transform(3, []byte{0x80, 0x0e, 0x01, 0x00, 0x00}))), "ike: SA payload: proposal 1: transform 1: attribute 2: type: need 2 octets, have 1"},
+		{"attribute TV value", rawMessage(PayloadSA, proposal(0, 1, transform(3, []byte{0x80, 0x0e, 0x01}))), "ike: SA payload: proposal 1: transform 1: attribute 1: value: need 2 octets, have 1"},
+		{"attribute TLV length", rawMessage(PayloadSA, proposal(0, 1, transform(3, []byte{0x80, 0x0e, 0x01, 0x00, 0x00, 0x11, 0x00}))), "ike: SA payload: proposal 1: transform 1: attribute 2: length: need 2 octets, have 1"},
 		{"proposal length", rawMessage(PayloadSA, []byte{0, 0, 0x10, 0, 1, 1, 0, 0}), "ike: SA payload: proposal 1: proposal length 4096 exceeds remaining 8"},
 		{"transform not last", rawMessage(PayloadSA, proposal(0, 1, transform(3, nil))), "ike: SA payload: proposal 1: transform 1: last of 1 transforms not marked last"},
 		{"transform count", rawMessage(PayloadSA, proposal(0, 1, transform(0, nil), transform(0, nil))), "ike: SA payload: proposal 1: transform 1: marked last but proposal declares 2 transforms"},

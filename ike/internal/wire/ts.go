@@ -116,7 +116,7 @@ func ParseTrafficSelectors(body []byte) ([]TrafficSelector, error) {
 		if l < 4 || l-4 > r.left() {
 			return nil, SyntaxErrorf("%s: selector length %d outside 4..%d", f, l, r.left()+4)
 		}
-		sr := &reader{s: cryptobyte.String(r.bytes(l-4, f))}
+		sr := r.sub(l-4, f)
 		switch ts.Type {
 		case TSIPv4AddrRange, TSIPv6AddrRange:
 			alen := 4
