@@ -68,7 +68,7 @@ func (m *Message) MarshalFragments(c Cipher, max int) ([][]byte, error) {
 		return nil, err
 	}
 	if HeaderLen+genericHeaderLen+c.SealedLen(len(inner)) <= max {
-		one, err := m.MarshalEncrypted(c)
+		one, err := m.sealInner(c, inner, first)
 		if err != nil {
 			return nil, err
 		}

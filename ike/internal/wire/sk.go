@@ -46,6 +46,12 @@ func (m *Message) MarshalEncrypted(c Cipher) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return m.sealInner(c, inner, first)
+}
+
+// sealInner is MarshalEncrypted for payloads already encoded: inner, the
+// first of which has type first.
+func (m *Message) sealInner(c Cipher, inner []byte, first PayloadType) ([]byte, error) {
 	total := HeaderLen + genericHeaderLen + c.SealedLen(len(inner))
 	if total > MaxMessageLen {
 		return nil, fmt.Errorf("ike: message length %d exceeds limit %d", total, MaxMessageLen)
