@@ -46,7 +46,7 @@ func (m *Message) IntAuthOctets() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(a, p...), nil
+	return append(append(make([]byte, 0, len(a)+len(p)), a...), p...), nil
 }
 
 // IntAuthParts returns the two parts of IntAuthOctets apart, so that a
@@ -62,9 +62,7 @@ func (m *Message) IntAuthParts() (a, p []byte, err error) {
 	if len(sa) < HeaderLen+genericHeaderLen {
 		return nil, nil, fmt.Errorf("ike: %v message %d: IntAuth: %d octets before the IV, want at least %d", m.Exchange, m.MessageID, len(sa), HeaderLen+genericHeaderLen)
 	}
-	// The capacity leaves room for IntAuthOctets to append p in place.
-	a = make([]byte, len(sa), len(sa)+len(inner))
-	copy(a, sa)
+	a = append([]byte(nil), sa...)
 	binary.BigEndian.PutUint32(a[24:28], uint32(len(sa)+len(inner)))
 	binary.BigEndian.PutUint16(a[len(sa)-2:], uint16(genericHeaderLen+len(inner)))
 	return a, inner[:len(inner):len(inner)], nil
