@@ -204,7 +204,7 @@ func parseProposal(r *reader) (Proposal, bool, error) {
 		return p, false, SyntaxErrorf("%d transforms exceed limit %d", ntrans, maxTransforms)
 	}
 	for i := 1; i <= ntrans; i++ {
-		t, tlast, err := parseTransform(pr)
+		t, tlast, err := parseTransform(&pr)
 		if err != nil {
 			return p, false, fmt.Errorf("transform %d: %w", i, err)
 		}
