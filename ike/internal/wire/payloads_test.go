@@ -243,6 +243,7 @@ func TestParseErrors(t *testing.T) {
 		{"NAT-D", rawMessage(PayloadNotify, []byte{0, 0, 0x40, 0x04, 1, 2}), "ike: Notify payload: NAT_DETECTION_SOURCE_IP: notification data: 2 octets, want a 20-octet SHA-1 hash"},
 		{"delete", rawMessage(PayloadDelete, []byte{3, 4, 0, 2, 1, 2, 3, 4}), "ike: Delete payload: 2 SPIs of 4 octets do not fill the remaining 4"},
 		{"TS count", rawMessage(PayloadTSi, []byte{2, 0, 0, 0, 7, 0, 0, 16, 0, 0, 255, 255, 1, 1, 1, 1, 1, 1, 1, 1}), "ike: TSi payload: selector 2: TS type: need 1 octets, have 0"},
+		{"TS type length", rawMessage(PayloadTSr, []byte{1, 0, 0, 0, 7, 0, 0, 12, 0, 0, 255, 255, 1, 1, 1, 1}), "ike: TSr payload: selector 1: selector length 12 for type 7, want 16"},
 		{"TS length", rawMessage(PayloadTSr, []byte{1, 0, 0, 0, 7, 0, 0, 40, 0, 0, 255, 255, 1, 1, 1, 1, 1, 1, 1, 1}), "ike: TSr payload: selector 1: selector length 40 outside 4..16"},
 		{"SKF numbering", rawMessage(PayloadSKF, []byte{0, 3, 0, 2, 1, 2, 3}), "ike: SKF payload: fragment number 3 of total 2"},
 		{"CP attribute", rawMessage(PayloadCP, []byte{1, 0, 0, 0, 0, 1, 0, 8, 1}), "ike: CP payload: attribute 1: length 8 exceeds remaining 1"},
