@@ -201,7 +201,9 @@ func (e *Engine) handleInitRequest(pkt []byte, h wire.Header, local, remote neti
 		e.log.Warn("ike: IKE_SA_INIT response", "err", err)
 		return
 	}
-	sa.initI, sa.initR = append([]byte(nil), pkt...), b
+	// m.Raw is ParseMessage's own copy of pkt, which the parsed payloads
+	// do not alias: keep it rather than copy pkt again.
+	sa.initI, sa.initR = m.Raw(), b
 	sa.state = stHalfOpen
 	sa.half = &key
 
