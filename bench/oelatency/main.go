@@ -43,6 +43,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/oemesh/oemesh/internal/control"
 	"github.com/oemesh/oemesh/internal/lab"
 )
 
@@ -248,22 +249,14 @@ func kesText(kes map[string]int) string {
 	return strings.Join(parts, ", ")
 }
 
-// tunnel is what keyExchanges reads of an element of `oemesh traffic
-// --json` (control.TunnelStatus). The key exchanges are reported from
-// issue 15 on; an older daemon leaves them out, read as "".
-type tunnel struct {
-	Peer         string `json:"peer"`
-	KeyExchanges string `json:"key_exchanges"`
-}
-
 // keyExchanges returns the key exchanges of a's IKE SA with dst, as a's
-// `oemesh traffic --json` reports them ("" if it does not).
+// `oemesh traffic --json` reports them ("" if it does not know them).
 func keyExchanges(ctx context.Context, m *lab.Mesh, dst netip.Addr) (string, error) {
 	out, err := m.CLI(ctx, "a", "--json", "traffic")
 	if err != nil {
 		return "", fmt.Errorf("oemesh traffic: %v: %s", err, out)
 	}
-	var ts []tunnel
+	var ts []control.TunnelStatus
 	if err := json.Unmarshal([]byte(out), &ts); err != nil {
 		return "", fmt.Errorf("oemesh traffic --json: %v: %s", err, out)
 	}
