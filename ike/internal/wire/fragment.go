@@ -95,7 +95,7 @@ func (m *Message) MarshalFragments(c Cipher, max int) ([][]byte, error) {
 			next = first
 		}
 		total := fixed + c.SealedLen(len(part))
-		b := cryptobyte.NewBuilder(make([]byte, 0, total))
+		b := cryptobyte.NewBuilder(make([]byte, 0, fixed)) // the octets before the IV, as in sealInner
 		m.Header.marshal(b, PayloadSKF, total)
 		b.AddUint8(uint8(next))
 		b.AddUint8(0)

@@ -56,7 +56,10 @@ func (m *Message) sealInner(c Cipher, inner []byte, first PayloadType) ([]byte, 
 	if total > MaxMessageLen {
 		return nil, fmt.Errorf("ike: message length %d exceeds limit %d", total, MaxMessageLen)
 	}
-	b := cryptobyte.NewBuilder(make([]byte, 0, total))
+	// The builder holds the octets before the IV alone: Seal returns the
+	// message in a buffer of its own (an AEAD's output may not overlap its
+	// additional data), so room for the rest here would go unused.
+	b := cryptobyte.NewBuilder(make([]byte, 0, HeaderLen+genericHeaderLen))
 	m.Header.marshal(b, PayloadSK, total)
 	b.AddUint8(uint8(first))
 	b.AddUint8(0)
