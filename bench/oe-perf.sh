@@ -3,11 +3,14 @@
 # machine, with the machine they were taken on:
 #   - first packet → SA installed, cold and warm DNS cache, median of RUNS
 #     (target ≤ 5 ms), and first packet → clear fallback for a host without
-#     a key (target ≤ 50 ms): bench/oelatency;
+#     a key (target ≤ 50 ms): bench/oelatency. The cold figure comes once
+#     per oemeshd ike.pq value in PQ (default "off,prefer": classical, then
+#     the X25519 + ML-KEM-768 hybrid), side by side with their ratio; an
+#     oemeshd without the ike.pq setting is measured with its default alone;
 #   - responder memory per established peer with PEERS peers brought up by
 #     our own IKE initiators (target ≤ 4 KiB): bench/oemem.
 # Needs root. bench/oe-perf.md explains the figures and records a run.
-#   RUNS=20 PEERS=1000 bench/oe-perf.sh
+#   RUNS=20 PEERS=1000 PQ=off,prefer bench/oe-perf.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then
@@ -18,13 +21,14 @@ BIN=${BIN:-bin}
 GO=${GO:-go}
 RUNS=${RUNS:-20}
 PEERS=${PEERS:-1000}
+PQ=${PQ-off,prefer}
 
 $GO build -o "$BIN/" ./cmd/oemeshd ./cmd/oemesh
 . /etc/os-release
 echo "machine: ${PRETTY_NAME:-?}, kernel $(uname -r), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $($GO version | cut -d' ' -f3), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "== Time to SA installed and to clear fallback (targets: ≤ 5 ms, ≤ 50 ms)"
-$GO run ./bench/oelatency -bin "$BIN" -runs "$RUNS"
+$GO run ./bench/oelatency -bin "$BIN" -runs "$RUNS" -pq "$PQ"
 echo
 echo "== Responder memory per established peer (target ≤ 4 KiB)"
 $GO run ./bench/oemem -bin "$BIN" -peers "$PEERS"

@@ -50,7 +50,7 @@ func (sa *ikeSA) abandon(err error, done chan error) {
 		level = slog.LevelDebug
 	}
 	e.log.Log(e.life, level, "ike: initiation abandoned", "state", sa.state.String(), "remote", sa.remote,
-		"spi_i", fmt.Sprintf("%x", sa.spii[:]), "spi_r", fmt.Sprintf("%x", sa.spir[:]), "reason", err)
+		"spi_i", hexSPI(sa.spii), "spi_r", hexSPI(sa.spir), "reason", err)
 	if sa.state != stAuthSent {
 		if sa.state == stEstablished {
 			sa.sendDelete()

@@ -42,6 +42,7 @@
 //   - natt.go, cookie.go: NAT detection hashes, stateless cookies with a
 //     rotating secret
 //   - errors.go: ErrAuthentication, ErrIntegrity
+//   - logspi.go: SPIs as log values, formatted only when a line is written
 //
 // engine.go opens with the map of the engine's files and its lock order.
 //

@@ -102,14 +102,14 @@ func (sa *ikeSA) foldIntAuth(m *wire.Message) error {
 	if sa.handshake == nil {
 		return errors.New("ike: IKE_INTERMEDIATE after the handshake")
 	}
-	octets, err := m.IntAuthOctets()
+	a, p, err := m.IntAuthParts()
 	if err != nil {
 		return err
 	}
 	if m.IsResponse() {
-		sa.intAuth.addResponse(sa.suite.PRF, sa.skpr, octets)
+		sa.intAuth.addResponse(sa.suite.PRF, sa.skpr, a, p)
 	} else {
-		sa.intAuth.addRequest(sa.suite.PRF, sa.skpi, octets)
+		sa.intAuth.addRequest(sa.suite.PRF, sa.skpi, a, p)
 	}
 	return nil
 }
@@ -124,7 +124,7 @@ func (sa *ikeSA) updateKeysAfterAddKE(secret []byte) error {
 	if err := sa.installKeys(k); err != nil {
 		return err
 	}
-	sa.e.log.Debug("ike: additional key exchange done", "spi_i", fmt.Sprintf("%x", sa.spii[:]), "spi_r", fmt.Sprintf("%x", sa.spir[:]),
+	sa.e.log.Debug("ike: additional key exchange done", "spi_i", hexSPI(sa.spii), "spi_r", hexSPI(sa.spir),
 		"remote", sa.remote, "addke", sa.addKEDone+1, "method", sa.addKE[sa.addKEDone].String())
 	return nil
 }
@@ -154,12 +154,12 @@ func (sa *ikeSA) onIntermediateResponse(m *wire.Message) {
 		sa.die(fmt.Errorf("ike: IKE_INTERMEDIATE (ADDKE%d %v): %w", n, g, err), false)
 		return
 	}
-	octets, err := m.IntAuthOctets()
+	a, p, err := m.IntAuthParts()
 	if err != nil {
 		sa.die(err, false)
 		return
 	}
-	sa.intAuth.addResponse(sa.suite.PRF, sa.skpr, octets)
+	sa.intAuth.addResponse(sa.suite.PRF, sa.skpr, a, p)
 	ke, _ := m.Get(wire.PayloadKE).(*wire.KE)
 	if ke == nil || ke.Group != g {
 		sa.die(fmt.Errorf("ike: IKE_INTERMEDIATE response for ADDKE%d %v without its KE payload", n, g), false)
@@ -205,12 +205,12 @@ func (sa *ikeSA) handleIntermediateRequest(m *wire.Message) {
 		return
 	}
 	n, g := sa.addKEDone+1, sa.addKE[sa.addKEDone]
-	octets, err := m.IntAuthOctets()
+	a, p, err := m.IntAuthParts()
 	if err != nil {
 		fail(wire.NotifyInvalidSyntax, err)
 		return
 	}
-	sa.intAuth.addRequest(sa.suite.PRF, sa.skpi, octets)
+	sa.intAuth.addRequest(sa.suite.PRF, sa.skpi, a, p)
 	ke, _ := m.Get(wire.PayloadKE).(*wire.KE)
 	if ke == nil || ke.Group != g {
 		fail(wire.NotifyInvalidSyntax, fmt.Errorf("ike: IKE_INTERMEDIATE request from %v: want a KE payload for ADDKE%d %v", sa.remote, n, g))

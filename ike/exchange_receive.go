@@ -48,7 +48,7 @@ func (e *Engine) handlePacket(pkt []byte, local, remote netip.AddrPort) {
 	sa := e.sas[ours]
 	e.mu.Unlock()
 	if sa == nil {
-		e.drop(DropUnknownSPI, remote, nil, "spi_i", fmt.Sprintf("%x", h.SPIi[:]), "spi_r", fmt.Sprintf("%x", h.SPIr[:]), "exchange", h.Exchange)
+		e.drop(DropUnknownSPI, remote, nil, "spi_i", hexSPI(h.SPIi), "spi_r", hexSPI(h.SPIr), "exchange", h.Exchange)
 		return
 	}
 	sa.lock()

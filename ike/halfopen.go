@@ -201,7 +201,9 @@ func (e *Engine) handleInitRequest(pkt []byte, h wire.Header, local, remote neti
 		e.log.Warn("ike: IKE_SA_INIT response", "err", err)
 		return
 	}
-	sa.initI, sa.initR = append([]byte(nil), pkt...), b
+	// m.Raw is ParseMessage's own copy of pkt, which the parsed payloads
+	// do not alias: keep it rather than copy pkt again.
+	sa.initI, sa.initR = m.Raw(), b
 	sa.state = stHalfOpen
 	sa.half = &key
 
@@ -231,7 +233,7 @@ func (e *Engine) handleInitRequest(pkt []byte, h wire.Header, local, remote neti
 		e.dropInitEntryLocked(sa)
 		e.mu.Unlock()
 	})
-	e.log.Debug("ike: IKE_SA_INIT answered", "remote", remote, "spi_i", fmt.Sprintf("%x", sa.spii[:]), "spi_r", fmt.Sprintf("%x", sa.spir[:]), "suite", sa.suite, "nat", nat)
+	e.log.Debug("ike: IKE_SA_INIT answered", "remote", remote, "spi_i", hexSPI(sa.spii), "spi_r", hexSPI(sa.spir), "suite", sa.suite, "nat", nat)
 	sa.lastRecv = e.cfg.Clock.Now()
 	e.send(b, local, remote)
 }

@@ -51,7 +51,7 @@ func (sa *ikeSA) handleInformational(m *wire.Message) {
 	}
 	if deleteIKE {
 		sa.e.log.Info("ike: peer deleted the IKE SA", "remote", sa.remote, "state", sa.state.String(),
-			"spi_i", fmt.Sprintf("%x", sa.spii[:]), "spi_r", fmt.Sprintf("%x", sa.spir[:]), "children", len(sa.children))
+			"spi_i", hexSPI(sa.spii), "spi_r", hexSPI(sa.spir), "children", len(sa.children))
 		sa.respond(m, nil)
 		if sa.rekey != nil && sa.rekey.peerNew != nil {
 			// The peer won a rekey collision and deletes the old SA: its

@@ -29,10 +29,11 @@ func TestIntAuthChain(t *testing.T) {
 	skpi2, skpr2 := []byte("SK_pi(1)"), []byte("SK_pr(1)")
 	req1, resp1 := []byte("A|P of request 1"), []byte("A|P of response 1")
 	req2, resp2 := []byte("A|P of request 2"), []byte("A|P of response 2")
-	c.addRequest(p, skpi1, req1)
-	c.addResponse(p, skpr1, resp1)
-	c.addRequest(p, skpi2, req2)
-	c.addResponse(p, skpr2, resp2)
+	// A and P are folded in apart; the PRF covers them joined.
+	c.addRequest(p, skpi1, req1[:3], req1[3:])
+	c.addResponse(p, skpr1, resp1[:3], resp1[3:])
+	c.addRequest(p, skpi2, req2[:0], req2)
+	c.addResponse(p, skpr2, resp2, nil)
 
 	i1, r1 := hmacSHA384(skpi1, req1), hmacSHA384(skpr1, resp1)
 	i2, r2 := hmacSHA384(skpi2, i1, req2), hmacSHA384(skpr2, r1, resp2)

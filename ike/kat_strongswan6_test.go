@@ -325,9 +325,18 @@ func TestKATStrongSwan6Hybrid(t *testing.T) {
 			}
 			wantEqual(t, "IntAuth_i1A | IntAuth_i1P", reqOctets, ap[0])
 			wantEqual(t, "IntAuth_r1A | IntAuth_r1P", respOctets, ap[1])
+			// The chain takes A and P apart, as the engine folds them.
+			reqA, reqP, err := req.IntAuthParts()
+			if err != nil {
+				t.Fatal(err)
+			}
+			respA, respP, err := resp.IntAuthParts()
+			if err != nil {
+				t.Fatal(err)
+			}
 			var chain intAuthChain
-			chain.addRequest(prf, k0.SKpi, reqOctets)
-			chain.addResponse(prf, k0.SKpr, respOctets)
+			chain.addRequest(prf, k0.SKpi, reqA, reqP)
+			chain.addResponse(prf, k0.SKpr, respA, respP)
 			wantEqual(t, "IntAuth_i1", chain.i, ints[0])
 			wantEqual(t, "IntAuth_r1", chain.r, ints[1])
 

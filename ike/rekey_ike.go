@@ -125,7 +125,7 @@ func (sa *ikeSA) successor(initiator bool, spii, spir SPI, sel *Selection, ni, n
 	n.lock()
 	n.startTimers()
 	n.unlock()
-	e.log.Debug("ike: IKE SA rekeyed", "old_spi_i", fmt.Sprintf("%x", sa.spii[:]), "new_spi_i", fmt.Sprintf("%x", spii[:]), "new_spi_r", fmt.Sprintf("%x", spir[:]), "key_exchanges", n.kes.list())
+	e.log.Debug("ike: IKE SA rekeyed", "old_spi_i", hexSPI(sa.spii), "new_spi_i", hexSPI(spii), "new_spi_r", hexSPI(spir), "key_exchanges", n.kes.list())
 	return n
 }
 

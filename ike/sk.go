@@ -57,13 +57,13 @@ func NewSKCipher(encr EncrAlg, integ IntegID, encKey, integKey []byte) (*SKCiphe
 	c := &SKCipher{encr: encr, integ: integ}
 	c.keys = make([]byte, 0, len(encKey)+len(integKey))
 	c.keys = append(append(c.keys, encKey...), integKey...)
-	// Build the state once, so that a key the cipher refuses fails here.
-	if c.encr.ID.AEAD() {
-		_, err := c.aead()
-		return c, err
-	}
-	_, err := c.block()
-	return c, err
+	// No cipher state is built here to try the key: encr.check allows only
+	// key sizes the ciphers take (AES 128, 192 or 256 bits; ChaCha20 256),
+	// and the length was checked above, so aes.NewCipher and
+	// chacha20poly1305.New cannot refuse it. A handshake installs four SK
+	// ciphers per key set, each used for a message or two, so trying each
+	// key cost as much again as the messages themselves.
+	return c, nil
 }
 
 // cipherKey is the encryption key without the salt.

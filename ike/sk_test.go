@@ -234,3 +234,44 @@ func descending(n int) []int {
 	}
 	return o
 }
+
+// TestSKCipherEveryAcceptedKeySize builds, for every encryption algorithm
+// and key size that EncrAlg.check accepts, the cipher state and seals and
+// opens a message: NewSKCipher no longer builds the state to try the key,
+// so a key size the check let through but the cipher refuses would only
+// fail at the first message.
+func TestSKCipherEveryAcceptedKeySize(t *testing.T) {
+	for id, info := range encrs {
+		bits := info.keyBits
+		if bits == nil {
+			bits = []int{0}
+		}
+		for _, b := range bits {
+			encr := EncrAlg{id, b}
+			integ := IntegNone
+			if !id.AEAD() {
+				integ = IntegHMACSHA2_256_128
+			}
+			if err := encr.check(); err != nil {
+				t.Fatalf("%v: %v", encr, err)
+			}
+			c, err := NewSKCipher(encr, integ, make([]byte, encr.KeyLen()), make([]byte, integ.KeyLen()))
+			if err != nil {
+				t.Fatalf("%v: %v", encr, err)
+			}
+			aad := make([]byte, HeaderLen+4)
+			sealed, err := c.Seal(aad, []byte("payloads"))
+			if err != nil {
+				t.Fatalf("%v: seal: %v", encr, err)
+			}
+			pt, err := c.Open("SK", aad, sealed[len(aad):])
+			if err != nil || string(pt) != "payloads" {
+				t.Errorf("%v: open: %q, %v", encr, pt, err)
+			}
+		}
+	}
+	// A key of the wrong length is still refused when the cipher is made.
+	if _, err := NewSKCipher(EncrAlg{EncrAESGCM16, 256}, IntegNone, make([]byte, 35), nil); err == nil {
+		t.Error("AES-GCM-256 with a 35-octet key (31 + salt): no error")
+	}
+}

@@ -1,7 +1,5 @@
 package ike
 
-import "fmt"
-
 //go:generate go tool stringer -type=ikeState -linecomment
 
 // ikeState is where an IKE SA is in its life. Only setState moves between
@@ -31,7 +29,7 @@ func (sa *ikeSA) setState(s ikeState) {
 	if sa.state == s {
 		return
 	}
-	sa.e.log.Debug("ike: IKE SA state", "spi_i", fmt.Sprintf("%x", sa.spii[:]), "spi_r", fmt.Sprintf("%x", sa.spir[:]),
+	sa.e.log.Debug("ike: IKE SA state", "spi_i", hexSPI(sa.spii), "spi_r", hexSPI(sa.spir),
 		"from", sa.state.String(), "to", s.String(), "remote", sa.remote)
 	sa.state = s
 }
@@ -58,7 +56,7 @@ func (sa *ikeSA) setChildState(c *childSA, s childState) {
 	if c.state == s {
 		return
 	}
-	sa.e.log.Debug("ike: CHILD SA state", "spi_in", fmt.Sprintf("%08x", c.SPIIn), "spi_out", fmt.Sprintf("%08x", c.SPIOut),
+	sa.e.log.Debug("ike: CHILD SA state", "spi_in", hexESPSPI(c.SPIIn), "spi_out", hexESPSPI(c.SPIOut),
 		"from", c.state.String(), "to", s.String(), "remote", sa.remote)
 	c.state = s
 }

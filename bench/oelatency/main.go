@@ -14,14 +14,26 @@
 // the echo's own trip). It reports the median, minimum and maximum of
 // -runs runs. Run it as root through bench/oe-perf.sh; it creates
 // namespaces "oelat<pid>-*" and removes them on exit.
+//
+// The cold series runs once per value of -pq, oemeshd's ike.pq setting
+// (off: classical X25519; prefer: X25519 + ML-KEM-768 where the peer can,
+// an IKE_INTERMEDIATE round trip more), given to both daemons, the values
+// alternating within each run; it prints them side by side with their
+// ratio to the first, and the key exchanges each IKE SA used as the
+// initiator's `oemesh traffic --json` reports them. The warm and fallback
+// series use the last value. An oemeshd without the ike.pq setting is
+// measured with its default proposals alone.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"regexp"
@@ -31,6 +43,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/oemesh/oemesh/internal/control"
 	"github.com/oemesh/oemesh/internal/lab"
 )
 
@@ -48,6 +61,7 @@ var (
 func main() {
 	bin := flag.String("bin", "bin", "directory holding oemeshd and oemesh")
 	runs := flag.Int("runs", 20, "runs per measurement")
+	pq := flag.String("pq", "off,prefer", "oemeshd ike.pq values to measure the cold series with, side by side, comma-separated (the first is the base of the ratio); empty: the daemon's default alone")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "oelatency: must run as root (network namespaces)")
@@ -82,7 +96,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, "oelatency:", err)
 		os.Exit(1)
 	}
-	_, err = measure(ctx, m, *runs)
+	modes, err := pqModes(ctx, oemeshd, *pq)
+	if err != nil {
+		m.Close()
+		fmt.Fprintln(os.Stderr, "oelatency:", err)
+		os.Exit(1)
+	}
+	_, err = measure(ctx, m, *runs, modes)
 	m.Close()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "oelatency:", err)
@@ -93,35 +113,93 @@ func main() {
 type series struct {
 	name      string
 	took, rtt []time.Duration
+	kes       map[string]int // key exchanges of the IKE SA after each sample, as oemesh traffic reports them
 }
 
-// measure runs the three series and prints their figures.
-func measure(ctx context.Context, m *lab.Mesh, runs int) ([]*series, error) {
+// pqModes returns the ike.pq values to run the cold series with: those of
+// list, if oemeshd has the setting (its --help lists --ike-pq), or else
+// the daemon's default alone, written "". The setting comes with issue
+// 15's post-quantum default; before it, oemeshd's OE proposals are the
+// classical ones and cannot be configured.
+func pqModes(ctx context.Context, oemeshd, list string) ([]string, error) {
+	var modes []string
+	for _, v := range strings.Split(list, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			modes = append(modes, v)
+		}
+	}
+	if len(modes) == 0 {
+		return []string{""}, nil
+	}
+	help, err := exec.CommandContext(ctx, oemeshd, "--help").CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("%s --help: %v: %s", oemeshd, err, help)
+	}
+	if !strings.Contains(string(help), "--ike-pq") {
+		fmt.Fprintf(os.Stderr, "oelatency: %s has no ike.pq setting: measuring its default proposals only, not -pq %s\n", oemeshd, list)
+		return []string{""}, nil
+	}
+	return modes, nil
+}
+
+// withPQ is hc with oemeshd's ike.pq set to mode ("": the default).
+func withPQ(hc lab.HostConfig, mode string) lab.HostConfig {
+	if mode != "" {
+		hc.Extra += "ike:\n  pq: " + mode + "\n"
+	}
+	return hc
+}
+
+// pqName names an ike.pq value in the output.
+func pqName(mode string) string {
+	if mode == "" {
+		return "default"
+	}
+	return "ike.pq " + mode
+}
+
+// measure runs the series and prints their figures: the cold series once
+// for each ike.pq value of modes ("": the default), then the warm and
+// fallback series with the last.
+func measure(ctx context.Context, m *lab.Mesh, runs int, modes []string) ([]*series, error) {
 	b, d := m.Hosts["b"].Addr4, m.Hosts["d"].Addr4
-	cold := &series{name: "first packet → SA installed, cold DNS cache (a→b)"}
+	last := modes[len(modes)-1]
+	var colds []*series
+	for _, mode := range modes {
+		colds = append(colds, &series{name: "first packet → SA installed, cold DNS cache (a→b), " + pqName(mode), kes: map[string]int{}})
+	}
 	warm := &series{name: "first packet → SA installed, warm DNS cache (a→b)"}
 	fallback := &series{name: "first packet → clear fallback, no key in DNS (a→d)"}
 
-	restart := func(names ...string) error {
+	restart := func(mode string, names ...string) error {
 		for _, n := range names {
 			m.StopDaemon(n, syscall.SIGTERM)
 			hc := initiator
 			if n == "b" {
 				hc = responder
 			}
-			if err := m.StartDaemon(ctx, n, hc); err != nil {
+			if err := m.StartDaemon(ctx, n, withPQ(hc, mode)); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
 	for i := range runs {
-		// Cold: both daemons start with empty caches and no SAs.
-		if err := restart("b", "a"); err != nil {
-			return nil, err
-		}
-		if err := sample(ctx, m, b, "OE up", cold); err != nil {
-			return nil, fmt.Errorf("cold run %d: %w", i+1, err)
+		// Cold: both daemons start with empty caches and no SAs, once
+		// per ike.pq value, alternating so that a change in the machine's
+		// load falls on all of them.
+		for j, mode := range modes {
+			if err := restart(mode, "b", "a"); err != nil {
+				return nil, err
+			}
+			if err := sample(ctx, m, b, "OE up", colds[j]); err != nil {
+				return nil, fmt.Errorf("cold run %d, %s: %w", i+1, pqName(mode), err)
+			}
+			ke, err := keyExchanges(ctx, m, b)
+			if err != nil {
+				return nil, fmt.Errorf("cold run %d, %s: %w", i+1, pqName(mode), err)
+			}
+			colds[j].kes[ke]++
 		}
 		// Warm: the SA goes, the DNS answers stay cached.
 		if err := down(ctx, m, b); err != nil {
@@ -131,7 +209,7 @@ func measure(ctx context.Context, m *lab.Mesh, runs int) ([]*series, error) {
 			return nil, fmt.Errorf("warm run %d: %w", i+1, err)
 		}
 		// Fallback: a restarted, so its negative answer is not cached.
-		if err := restart("a"); err != nil {
+		if err := restart(last, "a"); err != nil {
 			return nil, err
 		}
 		if err := sample(ctx, m, d, "OE failed", fallback); err != nil {
@@ -141,13 +219,53 @@ func measure(ctx context.Context, m *lab.Mesh, runs int) ([]*series, error) {
 			fmt.Fprintf(os.Stderr, "oelatency: %d/%d runs\n", i+1, runs)
 		}
 	}
-	fmt.Printf("%-52s %10s %10s %10s   %s\n", "measurement (median of "+strconv.Itoa(runs)+")", "median", "min", "max", "first echo RTT median (min–max)")
-	all := []*series{cold, warm, fallback}
+	all := append(append([]*series(nil), colds...), warm, fallback)
+	fmt.Printf("%-72s %10s %10s %10s   %s\n", "measurement (median of "+strconv.Itoa(runs)+")", "median", "min", "max", "first echo RTT median (min–max)")
 	for _, s := range all {
 		t, r := stats(s.took), stats(s.rtt)
-		fmt.Printf("%-52s %10s %10s %10s   %s (%s–%s)\n", s.name, ms(t[0]), ms(t[1]), ms(t[2]), ms(r[0]), ms(r[1]), ms(r[2]))
+		fmt.Printf("%-72s %10s %10s %10s   %s (%s–%s)\n", s.name, ms(t[0]), ms(t[1]), ms(t[2]), ms(r[0]), ms(r[1]), ms(r[2]))
+	}
+	fmt.Printf("(warm and fallback with %s)\n\n", pqName(last))
+	fmt.Printf("%-20s %10s %8s   %s\n", "cold, by ike.pq", "median", "ratio", "key exchanges of the IKE SAs (runs)")
+	base := stats(colds[0].took)[0]
+	for j, s := range colds {
+		med := stats(s.took)[0]
+		fmt.Printf("%-20s %10s %8s   %s\n", pqName(modes[j]), ms(med), fmt.Sprintf("%.2f", float64(med)/float64(base)), kesText(s.kes))
 	}
 	return all, nil
+}
+
+// kesText writes the key exchanges seen and how often, e.g.
+// "x25519+mlkem768 ×20".
+func kesText(kes map[string]int) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(kes)) {
+		name := k
+		if name == "" {
+			name = "not reported"
+		}
+		parts = append(parts, fmt.Sprintf("%s ×%d", name, kes[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// keyExchanges returns the key exchanges of a's IKE SA with dst, as a's
+// `oemesh traffic --json` reports them ("" if it does not know them).
+func keyExchanges(ctx context.Context, m *lab.Mesh, dst netip.Addr) (string, error) {
+	out, err := m.CLI(ctx, "a", "--json", "traffic")
+	if err != nil {
+		return "", fmt.Errorf("oemesh traffic: %v: %s", err, out)
+	}
+	var ts []control.TunnelStatus
+	if err := json.Unmarshal([]byte(out), &ts); err != nil {
+		return "", fmt.Errorf("oemesh traffic --json: %v: %s", err, out)
+	}
+	for _, t := range ts {
+		if t.Peer == dst.String() {
+			return t.KeyExchanges, nil
+		}
+	}
+	return "", fmt.Errorf("oemesh traffic lists no SA with %s: %s", dst, out)
 }
 
 var (

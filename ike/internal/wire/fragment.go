@@ -68,7 +68,7 @@ func (m *Message) MarshalFragments(c Cipher, max int) ([][]byte, error) {
 		return nil, err
 	}
 	if HeaderLen+genericHeaderLen+c.SealedLen(len(inner)) <= max {
-		one, err := m.MarshalEncrypted(c)
+		one, err := m.sealInner(c, inner, first)
 		if err != nil {
 			return nil, err
 		}
@@ -95,7 +95,7 @@ func (m *Message) MarshalFragments(c Cipher, max int) ([][]byte, error) {
 			next = first
 		}
 		total := fixed + c.SealedLen(len(part))
-		b := cryptobyte.NewBuilder(make([]byte, 0, total))
+		b := cryptobyte.NewBuilder(make([]byte, 0, fixed)) // the octets before the IV, as in sealInner
 		m.Header.marshal(b, PayloadSKF, total)
 		b.AddUint8(uint8(next))
 		b.AddUint8(0)

@@ -1,8 +1,11 @@
 package wire
 
 import (
+	"bytes"
 	"strings"
 	"testing"
+
+	"golang.org/x/crypto/cryptobyte"
 )
 
 // TestReassemblerBounds checks the limits and the RFC 7383 §2.6.1 rules.
@@ -63,5 +66,39 @@ func TestReassemblerOther(t *testing.T) {
 	r.Reset()
 	if r.Other(8) {
 		t.Error("after Reset the reassembler is collecting another message")
+	}
+}
+
+// countedPayload is a Vendor ID payload that counts its encodings.
+type countedPayload struct {
+	VendorID
+	n *int
+}
+
+func (p *countedPayload) marshalBody(b *cryptobyte.Builder) {
+	*p.n++
+	p.VendorID.marshalBody(b)
+}
+
+// TestMarshalFragmentsEncodesOnce checks that a message that fits in one
+// datagram is encoded once, not once to measure it and again to seal it,
+// and comes out as MarshalEncrypted makes it.
+func TestMarshalFragmentsEncodesOnce(t *testing.T) {
+	var n int
+	m := &Message{Header: Header{SPIi: SPI{1}, SPIr: SPI{2}, Exchange: IKEIntermediate, Flags: FlagInitiator, MessageID: 1},
+		Payloads: []Payload{&countedPayload{VendorID{Data: []byte("oemesh")}, &n}}}
+	pkts, err := m.MarshalFragments(testCipher{}, 1280)
+	if err != nil || len(pkts) != 1 {
+		t.Fatalf("%d datagrams, %v; want one", len(pkts), err)
+	}
+	if n != 1 {
+		t.Errorf("payload encoded %d times, want once", n)
+	}
+	one, err := m.MarshalEncrypted(testCipher{})
+	if err != nil || !bytes.Equal(one, pkts[0]) {
+		t.Errorf("MarshalFragments' single datagram differs from MarshalEncrypted's (%v)", err)
+	}
+	if a, _, err := m.IntAuthParts(); err != nil || len(a) != HeaderLen+genericHeaderLen {
+		t.Errorf("IntAuth after MarshalFragments: %v", err)
 	}
 }

@@ -42,16 +42,28 @@ func unfragmentedA(h Header, first PayloadType) []byte {
 // It needs a message this package encrypted (MarshalEncrypted,
 // MarshalFragments) or decrypted (Decrypt, Reassembler.Add).
 func (m *Message) IntAuthOctets() ([]byte, error) {
+	a, p, err := m.IntAuthParts()
+	if err != nil {
+		return nil, err
+	}
+	return append(append(make([]byte, 0, len(a)+len(p)), a...), p...), nil
+}
+
+// IntAuthParts returns the two parts of IntAuthOctets apart, so that a
+// caller can feed them to its PRF without joining them: a is
+// IntAuth_[i|r]*A, a copy with its lengths set; p is IntAuth_[i|r]*P, the
+// message's own inner payloads in clear (for an ML-KEM key exchange over
+// a kilobyte), which the caller must not modify.
+func (m *Message) IntAuthParts() (a, p []byte, err error) {
 	if m.sealed == nil {
-		return nil, fmt.Errorf("ike: %v message %d: IntAuth: the message was neither encrypted nor decrypted here, or it was reassembled from fragments carrying unencrypted payloads", m.Exchange, m.MessageID)
+		return nil, nil, fmt.Errorf("ike: %v message %d: IntAuth: the message was neither encrypted nor decrypted here, or it was reassembled from fragments carrying unencrypted payloads", m.Exchange, m.MessageID)
 	}
-	a, inner := m.sealed.a, m.sealed.inner
-	if len(a) < HeaderLen+genericHeaderLen {
-		return nil, fmt.Errorf("ike: %v message %d: IntAuth: %d octets before the IV, want at least %d", m.Exchange, m.MessageID, len(a), HeaderLen+genericHeaderLen)
+	sa, inner := m.sealed.a, m.sealed.inner
+	if len(sa) < HeaderLen+genericHeaderLen {
+		return nil, nil, fmt.Errorf("ike: %v message %d: IntAuth: %d octets before the IV, want at least %d", m.Exchange, m.MessageID, len(sa), HeaderLen+genericHeaderLen)
 	}
-	out := make([]byte, 0, len(a)+len(inner))
-	out = append(append(out, a...), inner...)
-	binary.BigEndian.PutUint32(out[24:28], uint32(len(a)+len(inner)))
-	binary.BigEndian.PutUint16(out[len(a)-2:len(a)], uint16(genericHeaderLen+len(inner)))
-	return out, nil
+	a = append([]byte(nil), sa...)
+	binary.BigEndian.PutUint32(a[24:28], uint32(len(sa)+len(inner)))
+	binary.BigEndian.PutUint16(a[len(sa)-2:], uint16(genericHeaderLen+len(inner)))
+	return a, inner[:len(inner):len(inner)], nil
 }

@@ -94,6 +94,18 @@ func TestIntAuthOctets(t *testing.T) {
 		t.Fatalf("sender's IntAuth octets (%v):\n%x\nwant\n%x", err, got[:36], want[:36])
 	}
 
+	// The parts: A (header, Encrypted payload header) and P apart; the
+	// caller may append to A without touching the message.
+	a, p, err := sent.IntAuthParts()
+	if err != nil || len(a) != HeaderLen+genericHeaderLen || !bytes.Equal(append(a, p...), want) {
+		t.Fatalf("sender's IntAuth parts (%v): A of %d octets, A|P equal: %v", err, len(a), bytes.Equal(append(a, p...), want))
+	}
+	clear(a)
+	_ = append(p, 0xff)
+	if got, err := sent.IntAuthOctets(); err != nil || !bytes.Equal(got, want) {
+		t.Errorf("IntAuth octets after the parts were written to (%v)", err)
+	}
+
 	rcvd, err := ParseMessage(datagram)
 	if err != nil {
 		t.Fatal(err)

@@ -227,6 +227,11 @@ func TestParseErrors(t *testing.T) {
 		want string
 	}{
 		{"attribute", rawMessage(PayloadSA, saBody), "ike: SA payload: proposal 2: transform 3: attribute 1: attribute length 9 exceeds remaining 4"},
+		// A field of an attribute that does not fit is named with the
+		// attribute's number (the key length first, then the cut one).
+		{"attribute type", rawMessage(PayloadSA, proposal(0, 1, transform(3, []byte{0x80, 0x0e, 0x01, 0x00, 0x00}))), "ike: SA payload: proposal 1: transform 1: attribute 2: type: need 2 octets, have 1"},
+		{"attribute TV value", rawMessage(PayloadSA, proposal(0, 1, transform(3, []byte{0x80, 0x0e, 0x01}))), "ike: SA payload: proposal 1: transform 1: attribute 1: value: need 2 octets, have 1"},
+		{"attribute TLV length", rawMessage(PayloadSA, proposal(0, 1, transform(3, []byte{0x80, 0x0e, 0x01, 0x00, 0x00, 0x11, 0x00}))), "ike: SA payload: proposal 1: transform 1: attribute 2: length: need 2 octets, have 1"},
 		{"proposal length", rawMessage(PayloadSA, []byte{0, 0, 0x10, 0, 1, 1, 0, 0}), "ike: SA payload: proposal 1: proposal length 4096 exceeds remaining 8"},
 		{"transform not last", rawMessage(PayloadSA, proposal(0, 1, transform(3, nil))), "ike: SA payload: proposal 1: transform 1: last of 1 transforms not marked last"},
 		{"transform count", rawMessage(PayloadSA, proposal(0, 1, transform(0, nil), transform(0, nil))), "ike: SA payload: proposal 1: transform 1: marked last but proposal declares 2 transforms"},
@@ -238,6 +243,7 @@ func TestParseErrors(t *testing.T) {
 		{"NAT-D", rawMessage(PayloadNotify, []byte{0, 0, 0x40, 0x04, 1, 2}), "ike: Notify payload: NAT_DETECTION_SOURCE_IP: notification data: 2 octets, want a 20-octet SHA-1 hash"},
 		{"delete", rawMessage(PayloadDelete, []byte{3, 4, 0, 2, 1, 2, 3, 4}), "ike: Delete payload: 2 SPIs of 4 octets do not fill the remaining 4"},
 		{"TS count", rawMessage(PayloadTSi, []byte{2, 0, 0, 0, 7, 0, 0, 16, 0, 0, 255, 255, 1, 1, 1, 1, 1, 1, 1, 1}), "ike: TSi payload: selector 2: TS type: need 1 octets, have 0"},
+		{"TS type length", rawMessage(PayloadTSr, []byte{1, 0, 0, 0, 7, 0, 0, 12, 0, 0, 255, 255, 1, 1, 1, 1}), "ike: TSr payload: selector 1: selector length 12 for type 7, want 16"},
 		{"TS length", rawMessage(PayloadTSr, []byte{1, 0, 0, 0, 7, 0, 0, 40, 0, 0, 255, 255, 1, 1, 1, 1, 1, 1, 1, 1}), "ike: TSr payload: selector 1: selector length 40 outside 4..16"},
 		{"SKF numbering", rawMessage(PayloadSKF, []byte{0, 3, 0, 2, 1, 2, 3}), "ike: SKF payload: fragment number 3 of total 2"},
 		{"CP attribute", rawMessage(PayloadCP, []byte{1, 0, 0, 0, 0, 1, 0, 8, 1}), "ike: CP payload: attribute 1: length 8 exceeds remaining 1"},

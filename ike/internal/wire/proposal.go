@@ -191,7 +191,7 @@ func parseProposal(r *reader) (Proposal, bool, error) {
 	if length-4 > r.left() {
 		return p, false, SyntaxErrorf("proposal length %d exceeds remaining %d", length, r.left()+4)
 	}
-	pr := &reader{s: cryptobyte.String(r.bytes(length-4, "proposal"))}
+	pr := r.sub(length-4, "proposal")
 	p.Number = pr.u8("proposal number")
 	p.Protocol = ProtocolID(pr.u8("protocol ID"))
 	spiSize := int(pr.u8("SPI size"))
@@ -204,7 +204,7 @@ func parseProposal(r *reader) (Proposal, bool, error) {
 		return p, false, SyntaxErrorf("%d transforms exceed limit %d", ntrans, maxTransforms)
 	}
 	for i := 1; i <= ntrans; i++ {
-		t, tlast, err := parseTransform(pr)
+		t, tlast, err := parseTransform(&pr)
 		if err != nil {
 			return p, false, fmt.Errorf("transform %d: %w", i, err)
 		}
@@ -239,17 +239,22 @@ func parseTransform(r *reader) (Transform, bool, error) {
 	if length-4 > r.left() {
 		return t, false, SyntaxErrorf("transform length %d exceeds remaining %d", length, r.left()+4)
 	}
-	tr := &reader{s: cryptobyte.String(r.bytes(length-4, "transform"))}
+	tr := r.sub(length-4, "transform")
 	t.Type = TransformType(tr.u8("transform type"))
 	tr.u8("reserved")
 	t.ID = tr.u16("transform ID")
-	for i := 1; tr.err == nil && !tr.empty(); i++ {
-		at := tr.u16(fmt.Sprintf("attribute %d: type", i))
+	// The fields' names are constant, so that a well-formed transform
+	// formats no text; a field that does not fit gets its attribute's
+	// number when the loop ends.
+	i := 0
+	for tr.err == nil && !tr.empty() {
+		i++
+		at := tr.u16("type")
 		if tr.err != nil {
 			break
 		}
 		if at&0x8000 != 0 {
-			v := tr.bytes(2, fmt.Sprintf("attribute %d: value", i))
+			v := tr.bytes(2, "value")
 			if tr.err != nil {
 				break
 			}
@@ -266,13 +271,16 @@ func parseTransform(r *reader) (Transform, bool, error) {
 			t.Attributes = append(t.Attributes, TransformAttribute{Type: at & 0x7fff, TV: true, Value: v})
 			continue
 		}
-		n := int(tr.u16(fmt.Sprintf("attribute %d: length", i)))
+		n := int(tr.u16("length"))
 		if tr.err == nil && n > tr.left() {
 			return t, false, SyntaxErrorf("attribute %d: attribute length %d exceeds remaining %d", i, n, tr.left())
 		}
-		t.Attributes = append(t.Attributes, TransformAttribute{Type: at, Value: tr.bytes(n, fmt.Sprintf("attribute %d: value", i))})
+		t.Attributes = append(t.Attributes, TransformAttribute{Type: at, Value: tr.bytes(n, "value")})
 	}
 	if tr.err != nil {
+		if i > 0 {
+			return t, false, SyntaxErrorf("attribute %d: %v", i, tr.err)
+		}
 		return t, false, tr.err
 	}
 	return t, last == 0, nil

@@ -53,6 +53,22 @@ func (r *reader) bytes(n int, field string) []byte {
 	return append([]byte(nil), v...)
 }
 
+// sub returns a reader over the next n octets, which it skips: a view of
+// them, not a copy, for a nested structure whose fields the caller reads
+// (and copies, with bytes or rest, where it keeps them). On a short read
+// the sub-reader is empty and carries r's error.
+func (r *reader) sub(n int, field string) reader {
+	if r.err != nil {
+		return reader{err: r.err}
+	}
+	var v []byte
+	if n < 0 || !r.s.ReadBytes(&v, n) {
+		r.fail(field, n)
+		return reader{err: r.err}
+	}
+	return reader{s: v}
+}
+
 // rest returns a copy of everything left.
 func (r *reader) rest() []byte {
 	if r.err != nil {

@@ -46,11 +46,20 @@ func (m *Message) MarshalEncrypted(c Cipher) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return m.sealInner(c, inner, first)
+}
+
+// sealInner is MarshalEncrypted for payloads already encoded: inner, the
+// first of which has type first.
+func (m *Message) sealInner(c Cipher, inner []byte, first PayloadType) ([]byte, error) {
 	total := HeaderLen + genericHeaderLen + c.SealedLen(len(inner))
 	if total > MaxMessageLen {
 		return nil, fmt.Errorf("ike: message length %d exceeds limit %d", total, MaxMessageLen)
 	}
-	b := cryptobyte.NewBuilder(make([]byte, 0, total))
+	// The builder holds the octets before the IV alone: Seal returns the
+	// message in a buffer of its own (an AEAD's output may not overlap its
+	// additional data), so room for the rest here would go unused.
+	b := cryptobyte.NewBuilder(make([]byte, 0, HeaderLen+genericHeaderLen))
 	m.Header.marshal(b, PayloadSK, total)
 	b.AddUint8(uint8(first))
 	b.AddUint8(0)

@@ -106,35 +106,11 @@ func ParseTrafficSelectors(body []byte) ([]TrafficSelector, error) {
 	}
 	out := make([]TrafficSelector, 0, n)
 	for i := 1; i <= n; i++ {
-		f := fmt.Sprintf("selector %d", i)
-		ts := TrafficSelector{Type: TSType(r.u8(f + ": TS type"))}
-		ts.IPProtocol = r.u8(f + ": IP protocol")
-		l := int(r.u16(f + ": selector length"))
-		if r.err != nil {
-			return nil, r.err
-		}
-		if l < 4 || l-4 > r.left() {
-			return nil, SyntaxErrorf("%s: selector length %d outside 4..%d", f, l, r.left()+4)
-		}
-		sr := &reader{s: cryptobyte.String(r.bytes(l-4, f))}
-		switch ts.Type {
-		case TSIPv4AddrRange, TSIPv6AddrRange:
-			alen := 4
-			if ts.Type == TSIPv6AddrRange {
-				alen = 16
-			}
-			if l != 8+2*alen {
-				return nil, SyntaxErrorf("%s: selector length %d for type %d, want %d", f, l, ts.Type, 8+2*alen)
-			}
-			ts.StartPort = sr.u16(f + ": start port")
-			ts.EndPort = sr.u16(f + ": end port")
-			ts.Start, _ = netip.AddrFromSlice(sr.bytes(alen, f+": starting address"))
-			ts.End, _ = netip.AddrFromSlice(sr.bytes(alen, f+": ending address"))
-			if sr.err != nil {
-				return nil, sr.err
-			}
-		default:
-			ts.Raw = sr.rest()
+		ts, err := parseSelector(r)
+		if err != nil {
+			// The selector's number is added here, not formatted into
+			// every field name beforehand.
+			return nil, SyntaxErrorf("selector %d: %v", i, err)
 		}
 		out = append(out, ts)
 	}
@@ -150,4 +126,39 @@ func parseTS(t PayloadType, body cryptobyte.String) (Payload, error) {
 		return nil, err
 	}
 	return &TSPayload{Responder: t == PayloadTSr, Selectors: sel}, nil
+}
+
+// parseSelector decodes the next traffic selector of r. Its errors name
+// the field, not the selector, which the caller adds.
+func parseSelector(r *reader) (TrafficSelector, error) {
+	ts := TrafficSelector{Type: TSType(r.u8("TS type"))}
+	ts.IPProtocol = r.u8("IP protocol")
+	l := int(r.u16("selector length"))
+	if r.err != nil {
+		return ts, r.err
+	}
+	if l < 4 || l-4 > r.left() {
+		return ts, SyntaxErrorf("selector length %d outside 4..%d", l, r.left()+4)
+	}
+	sr := r.sub(l-4, "selector")
+	switch ts.Type {
+	case TSIPv4AddrRange, TSIPv6AddrRange:
+		alen := 4
+		if ts.Type == TSIPv6AddrRange {
+			alen = 16
+		}
+		if l != 8+2*alen {
+			return ts, SyntaxErrorf("selector length %d for type %d, want %d", l, ts.Type, 8+2*alen)
+		}
+		ts.StartPort = sr.u16("start port")
+		ts.EndPort = sr.u16("end port")
+		ts.Start, _ = netip.AddrFromSlice(sr.bytes(alen, "starting address"))
+		ts.End, _ = netip.AddrFromSlice(sr.bytes(alen, "ending address"))
+		if sr.err != nil {
+			return ts, sr.err
+		}
+	default:
+		ts.Raw = sr.rest()
+	}
+	return ts, nil
 }
