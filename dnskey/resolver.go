@@ -1,13 +1,10 @@
 package dnskey
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -101,33 +98,13 @@ func New(cfg Config) (*Resolver, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	entries := cfg.Servers
-	if len(entries) == 0 {
-		entries = []string{cmp.Or(cfg.ResolvConf, "/etc/resolv.conf")}
+	list, err := ServerList(cfg.Servers, cfg.ResolvConf)
+	if err != nil {
+		return nil, err
 	}
-	var servers []string
-	for _, s := range entries {
-		if strings.HasPrefix(s, "/") {
-			cc, err := dns.ClientConfigFromFile(s)
-			if err != nil {
-				return nil, fmt.Errorf("dnskey: DNS servers from %s: %w", s, err)
-			}
-			if len(cc.Servers) == 0 {
-				return nil, fmt.Errorf("dnskey: no nameserver lines in %s", s)
-			}
-			for _, ns := range cc.Servers {
-				servers = append(servers, net.JoinHostPort(ns, cc.Port))
-			}
-			continue
-		}
-		if _, _, err := net.SplitHostPort(s); err != nil {
-			s = net.JoinHostPort(s, "53")
-		}
-		host, _, _ := net.SplitHostPort(s)
-		if _, err := netip.ParseAddr(host); err != nil {
-			return nil, fmt.Errorf("dnskey: DNS server %q: want an IP address[:port] or a resolv.conf path", s)
-		}
-		servers = append(servers, s)
+	servers := make([]string, len(list))
+	for i, s := range list {
+		servers[i] = s.Addr.String()
 	}
 	cfg.Servers = servers
 	c, err := newAnswerCache(cfg.CacheSize, cfg.Clock)

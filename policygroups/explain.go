@@ -1,10 +1,14 @@
 package policygroups
 
-// SourceString is where the matching entry was written, as FILE:LINE, or
-// "default" when nothing matched.
+// SourceString is where the matching entry was written, as FILE:LINE,
+// "default" when nothing matched, or "oemeshd exemption" for a host the
+// daemon exempted (Policy.Exempt).
 func (m Match) SourceString() string {
 	if m.Default() {
 		return "default"
+	}
+	if m.Entry.Exemption != "" {
+		return m.Entry.Source.File
 	}
 	return m.Entry.Source.String()
 }
@@ -24,6 +28,9 @@ type Explanation struct {
 	Source string
 	// Host is the host name the entry was written as, if any.
 	Host string
+	// Exemption is why the daemon exempted the address from OE (e.g. "DNS
+	// server from /etc/resolv.conf"), or "" when the files decided.
+	Exemption string
 }
 
 // Explain returns the match as an Explanation.
@@ -31,7 +38,7 @@ func (m Match) Explain() Explanation {
 	ex := Explanation{Address: m.Addr.String(), Group: m.Group, Source: m.SourceString()}
 	if !m.Default() {
 		p := m.Entry.Prefix.String()
-		ex.Prefix, ex.Host = &p, m.Entry.Host
+		ex.Prefix, ex.Host, ex.Exemption = &p, m.Entry.Host, m.Entry.Exemption
 	}
 	return ex
 }

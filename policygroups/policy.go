@@ -15,6 +15,10 @@ type Entry struct {
 	Source Position
 	// Host is the host name the prefix was resolved from, if any.
 	Host string
+	// Exemption is why the daemon added this host to the policy (see
+	// Policy.Exempt), or "" for an entry of a file. An exemption's Source
+	// has no line.
+	Exemption string
 }
 
 // Match is the answer to "which group applies to this address".
@@ -45,9 +49,15 @@ type Policy struct {
 	files   [len(Groups)]string // each group's file name, for Source
 	table   *bart.Fast[uint32]  // prefix → index into entries
 	entries []entry             // sorted by prefix, for listing and diffing
+	// exempt holds the reasons of the hosts Exempt added (their line is
+	// exemptLine); nil for a policy read from files only.
+	exempt map[netip.Prefix]string
 }
 
 func (p *Policy) export(e *entry) Entry {
+	if e.line == exemptLine {
+		return Entry{Prefix: e.prefix, Group: e.group, Source: Position{File: "oemeshd exemption"}, Exemption: p.exempt[e.prefix]}
+	}
 	return Entry{
 		Prefix: e.prefix,
 		Group:  e.group,

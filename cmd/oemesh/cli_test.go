@@ -355,3 +355,47 @@ func TestCompletionAndVersion(t *testing.T) {
 		t.Errorf("version: %v %+v", err, r)
 	}
 }
+
+// TestDNSExemption: the daemon's resolver (127.0.0.1:53 in startDaemon)
+// inside private-or-clear is taken out of OE, `policy explain` says so and
+// why, and --check-config warns about it (and about the deadlock when the
+// exemption is off).
+func TestDNSExemption(t *testing.T) {
+	d := startDaemon(t, map[string]string{"private-or-clear": "127.0.0.0/8\n192.0.2.0/24\n"})
+	r := d.oemesh(t, "policy", "explain", "127.0.0.1")
+	if r.code != 0 || r.stdout != "127.0.0.1: clear-or-private (127.0.0.1/32: exempt from OE, DNS server from dns.servers)\n" {
+		t.Errorf("explain the resolver: %+v", r)
+	}
+	r = d.oemesh(t, "policy", "explain", "--json", "127.0.0.1")
+	var ex struct {
+		Group, Source, Exemption string
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &ex); err != nil || ex.Group != "clear-or-private" ||
+		ex.Source != "oemeshd exemption" || ex.Exemption != "DNS server from dns.servers" {
+		t.Errorf("explain --json: %v %+v", err, r)
+	}
+	if r := d.oemesh(t, "policy", "explain", "127.0.0.2"); !strings.HasPrefix(r.stdout, "127.0.0.2: private-or-clear (127.0.0.0/8 at ") {
+		t.Errorf("a neighbour of the resolver: %+v", r)
+	}
+	// A reload keeps the exemption, and logs it again.
+	if r := d.oemesh(t, "policy", "reload"); r.code != 0 {
+		t.Errorf("reload: %+v", r)
+	}
+	if r := d.oemesh(t, "policy", "explain", "127.0.0.1"); !strings.Contains(r.stdout, "exempt from OE") {
+		t.Errorf("after reload: %+v", r)
+	}
+	if n := strings.Count(d.stderr.String(), "exempt from OE"); n != 2 {
+		t.Errorf("%d exemption log lines, want 2 (start, reload):\n%s", n, d.stderr)
+	}
+
+	cfg := filepath.Join(filepath.Dir(d.pol), "oemesh.yaml")
+	r = run(t, "oemeshd", "--config", cfg, "--check-config")
+	if r.code != 0 || !strings.Contains(r.stdout, "warning: 127.0.0.1 (DNS server from dns.servers) lies in private-or-clear 127.0.0.0/8 at "+
+		filepath.Join(d.pol, "private-or-clear")+":1: oemeshd will exempt it from OE") {
+		t.Errorf("check-config: %+v", r)
+	}
+	r = run(t, "oemeshd", "--config", cfg, "--check-config", "--dns-exempt-servers=false")
+	if r.code != 0 || !strings.Contains(r.stdout, "dns.exempt_servers is off") {
+		t.Errorf("check-config, exemption off: %+v", r)
+	}
+}

@@ -129,6 +129,10 @@ read here and no daemon is needed.`,
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s (no prefix matches: default)\n", ex.Address, explainGroupText(ex))
 				return nil
 			}
+			if ex.Exemption != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s (%s: exempt from OE, %s)\n", ex.Address, explainGroupText(ex), *ex.Prefix, ex.Exemption)
+				return nil
+			}
 			host := ""
 			if ex.Host != "" {
 				host = " from host " + ex.Host

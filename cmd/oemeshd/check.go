@@ -34,6 +34,9 @@ func checkConfig(cmd *cobra.Command, cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("policies: %w", err)
 	}
+	for _, w := range exemptionWarnings(cfg, pol) {
+		fmt.Fprintf(out, "warning: %s\n", w)
+	}
 	fmt.Fprintf(out, "policies: %s: ok, %d prefixes\n", cfg.Policies, pol.Len())
 	return nil
 }

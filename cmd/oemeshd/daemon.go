@@ -32,6 +32,10 @@ type daemon struct {
 	started time.Time
 	policy  policyState
 	ctl     *control.Server
+	// exemptions are the hosts taken out of OE whatever the policy says
+	// (exempt.go), applied to the policy at every load. They are read once,
+	// as the resolver reads its servers once: nothing watches resolv.conf.
+	exemptions []policygroups.Exemption
 	// reloadHook, when set, runs after each successful policy reload with
 	// what changed (the data plane subscribes here).
 	reloadHook func(policygroups.Diff)
@@ -52,6 +56,13 @@ type daemon struct {
 func newDaemon(cfg *config.Config, log *slog.Logger) (*daemon, error) {
 	d := &daemon{cfg: cfg, log: log, clock: clock.System{}}
 	d.policy.dir = cfg.Policies
+	ex, err := dnsExemptions(cfg)
+	if err != nil {
+		// The resolver will refuse the same servers when the stack starts,
+		// and say why; until then there is nothing to exempt.
+		log.Warn("cannot list the DNS servers to exempt from OE", "err", err)
+	}
+	d.exemptions = ex
 	return d, nil
 }
 
@@ -201,6 +212,7 @@ func (d *daemon) reloadPolicy(ctx context.Context) control.PolicyCheck {
 		}
 		return res
 	}
+	pol = exempt(d.log, pol, d.exemptions)
 	diff := d.policy.set(pol, d.clock.Now(), warns)
 	res.OK, res.Applied, res.Prefixes = true, true, pol.Len()
 	res.Added, res.Removed, res.Changed = len(diff.Added), len(diff.Removed), len(diff.Changed)

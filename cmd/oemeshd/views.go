@@ -205,7 +205,7 @@ func peersView(es []dnskey.CacheEntry) []control.PeerEntry {
 }
 
 func explanationView(ex policygroups.Explanation) control.Explanation {
-	return control.Explanation{Address: ex.Address, Group: groupView(ex.Group), Prefix: ex.Prefix, Source: ex.Source, Host: ex.Host}
+	return control.Explanation{Address: ex.Address, Group: groupView(ex.Group), Prefix: ex.Prefix, Source: ex.Source, Host: ex.Host, Exemption: ex.Exemption}
 }
 
 // connView is the one place that reads the conns' status for the API.

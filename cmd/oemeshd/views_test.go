@@ -168,6 +168,26 @@ func TestExplanationJSON(t *testing.T) {
 	}
 }
 
+// TestExplanationJSONExemption: an exempted resolver's explanation names
+// the exemption and why (docs/dns-exemption.md shows this form).
+func TestExplanationJSONExemption(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "private-or-clear"), []byte("198.18.0.0/16\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, _, err := policygroups.Load(t.Context(), dir, policygroups.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := netip.MustParseAddr("198.18.0.53")
+	p, _ = p.Exempt([]policygroups.Exemption{{Addr: addr, Reason: "DNS server from /etc/resolv.conf"}})
+	b, err := json.Marshal(explanationView(p.Lookup(addr).Explain()))
+	want := `{"address":"198.18.0.53","group":"clear-or-private","prefix":"198.18.0.53/32","source":"oemeshd exemption","exemption":"DNS server from /etc/resolv.conf"}`
+	if err != nil || string(b) != want {
+		t.Errorf("%s %v, want %s", b, err, want)
+	}
+}
+
 func TestConnView(t *testing.T) {
 	for _, tc := range []struct {
 		auth ike.AuthKind

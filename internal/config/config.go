@@ -51,6 +51,9 @@ type DNS struct {
 	Servers       []string // address[:port] or resolv.conf paths
 	Timeout       time.Duration
 	RequireDNSSEC bool
+	// ExemptServers takes the servers in Servers out of OE (the DNS
+	// deadlock, docs/dns-exemption.md).
+	ExemptServers bool
 }
 
 // OE is the oe.* section.
@@ -329,6 +332,7 @@ func build(file string, v map[string]any) *Config {
 			Servers:       v["dns.servers"].([]string),
 			Timeout:       v["dns.timeout"].(time.Duration),
 			RequireDNSSEC: v["dns.require_dnssec"].(bool),
+			ExemptServers: v["dns.exempt_servers"].(bool),
 		},
 		OE: OE{
 			NullAuth:           v["oe.null_auth"].(string),
@@ -391,6 +395,7 @@ func (c *Config) Summary() map[string]any {
 		"dns.servers":               c.DNS.Servers,
 		"dns.timeout":               c.DNS.Timeout.String(),
 		"dns.require_dnssec":        c.DNS.RequireDNSSEC,
+		"dns.exempt_servers":        c.DNS.ExemptServers,
 		"oe.null_auth":              c.OE.NullAuth,
 		"oe.negotiation_shunt":      c.OE.NegotiationShunt,
 		"oe.shunt_lifetime":         c.OE.ShuntLifetime.String(),

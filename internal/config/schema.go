@@ -177,6 +177,8 @@ var schema = []key{
 		help: "DNS servers (address[:port]) or resolv.conf files"},
 	{name: "dns.timeout", kind: kindDuration, def: 2 * time.Second, check: positive, help: "per-query DNS timeout"},
 	{name: "dns.require_dnssec", kind: kindBool, def: true, help: "use only DNSSEC-validated (AD) answers"},
+	{name: "dns.exempt_servers", kind: kindBool, def: true,
+		help: "take the DNS servers oemeshd asks out of OE (clear to them), so that its key look-ups never wait for a negotiation that needs them"},
 	{name: "oe.null_auth", kind: kindString, def: "fallback", check: oneOf("fallback", "off", "only"),
 		help: "unauthenticated OE (RFC 7619): fallback, off or only"},
 	{name: "oe.negotiation_shunt", kind: kindString, def: "hold", check: oneOf("hold", "pass"),

@@ -50,7 +50,8 @@ type Explanation struct {
 	// none did and Group is the default, clear.
 	Prefix *string `json:"prefix"`
 	// Source is where the match was written: "FILE:LINE" of a policy
-	// file, "conn NAME in FILE" for a conn, or "default".
+	// file, "conn NAME in FILE" for a conn, "oemeshd exemption" for a host
+	// the daemon took out of OE, or "default".
 	Source string `json:"source"`
 	// Host is the host name the prefix was resolved from, if it was
 	// written as one.
@@ -58,4 +59,8 @@ type Explanation struct {
 	// Conn names the configured conn that covers the address; a conn is
 	// more specific than the policy groups (its Group is then private).
 	Conn string `json:"conn,omitempty"`
+	// Exemption says why the daemon took the address out of OE, e.g. "DNS
+	// server from /etc/resolv.conf" (dns.exempt_servers); Group is then
+	// clear-or-private, whatever the policy files say.
+	Exemption string `json:"exemption,omitempty"`
 }

@@ -216,6 +216,9 @@ type HostConfig struct {
 	// DNSTimeout sets dns.timeout (default 1s): longer keeps a negotiation
 	// waiting on a slow resolver (DNSFault.Delay) instead of failing.
 	DNSTimeout time.Duration
+	// NoDNSExemption sets dns.exempt_servers: false, so that the daemon's
+	// resolver is subject to the policy like any host (the DNS deadlock).
+	NoDNSExemption bool
 }
 
 // DefaultKeyExchanges is how two oemeshd on their default configuration
@@ -260,9 +263,10 @@ dns:
   servers: [%s]
   require_dnssec: %v
   timeout: %s
+  exempt_servers: %v
 log:
   level: debug
-%s`, filepath.Join(h.Dir, "hostkey.pem"), filepath.Join(h.Dir, "policies"), h.Socket, m.DNSAt, hc.RequireDNSSEC, dnsTimeout, hc.Extra)
+%s`, filepath.Join(h.Dir, "hostkey.pem"), filepath.Join(h.Dir, "policies"), h.Socket, m.DNSAt, hc.RequireDNSSEC, dnsTimeout, !hc.NoDNSExemption, hc.Extra)
 	cfgPath := filepath.Join(h.Dir, "oemesh.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return err

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"bytes"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/oemesh/oemesh/internal/config"
+	"github.com/oemesh/oemesh/policygroups"
+)
+
+// exemptFixture is a policy with 198.18.0.0/16 in private-or-clear and a
+// resolv.conf naming a resolver inside it and one outside.
+func exemptFixture(t *testing.T) (*policygroups.Policy, string) {
+	t.Helper()
+	dir := t.TempDir()
+	pol := filepath.Join(dir, "policies")
+	if err := os.MkdirAll(pol, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(pol, "private-or-clear"), []byte("198.18.0.0/16\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rc := filepath.Join(dir, "resolv.conf")
+	if err := os.WriteFile(rc, []byte("nameserver 198.18.0.53\nnameserver 203.0.113.53\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, _, err := policygroups.Load(t.Context(), pol, policygroups.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, rc
+}
+
+func TestDNSExemptions(t *testing.T) {
+	p, rc := exemptFixture(t)
+	for _, tc := range []struct {
+		name    string
+		dns     config.DNS
+		want    string // the exempted address and its reason, or ""
+		wantLog string
+	}{
+		{name: "resolv.conf", dns: config.DNS{Servers: []string{rc}, ExemptServers: true},
+			want: "198.18.0.53 DNS server from " + rc},
+		{name: "dns.servers", dns: config.DNS{Servers: []string{"198.18.0.53:5353", "203.0.113.1"}, ExemptServers: true},
+			want: "198.18.0.53 DNS server from dns.servers"},
+		{name: "off", dns: config.DNS{Servers: []string{rc}, ExemptServers: false}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ex, err := dnsExemptions(&config.Config{DNS: tc.dns})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var logs bytes.Buffer
+			q := exempt(slog.New(slog.NewTextHandler(&logs, nil)), p, ex)
+			m := q.Lookup(netip.MustParseAddr("198.18.0.53"))
+			if tc.want == "" {
+				if m.Group != policygroups.PrivateOrClear || logs.Len() != 0 {
+					t.Errorf("exemption off: %v, log %q", m.Group, logs.String())
+				}
+				return
+			}
+			if got := m.Addr.String() + " " + m.Entry.Exemption; got != tc.want || m.Group != policygroups.ExemptGroup {
+				t.Errorf("198.18.0.53: %v %q, want %q", m.Group, got, tc.want)
+			}
+			if g := q.Group(netip.MustParseAddr("198.18.0.54")); g != policygroups.PrivateOrClear {
+				t.Errorf("a neighbour of the resolver is %v, want private-or-clear", g)
+			}
+			if n := strings.Count(logs.String(), "exempt from OE"); n != 1 ||
+				!strings.Contains(logs.String(), "addr=198.18.0.53") || !strings.Contains(logs.String(), "instead_of=private-or-clear") {
+				t.Errorf("want one log line for 198.18.0.53, got:\n%s", logs.String())
+			}
+		})
+	}
+}
+
+func TestExemptionWarnings(t *testing.T) {
+	p, rc := exemptFixture(t)
+	cfg := &config.Config{DNS: config.DNS{Servers: []string{rc}, ExemptServers: true}}
+	w := exemptionWarnings(cfg, p)
+	if len(w) != 1 || !strings.Contains(w[0], "198.18.0.53 (DNS server from "+rc+") lies in private-or-clear 198.18.0.0/16 at ") ||
+		!strings.Contains(w[0], "will exempt it") {
+		t.Errorf("warnings %q", w)
+	}
+	cfg.DNS.ExemptServers = false
+	w = exemptionWarnings(cfg, p)
+	if len(w) != 1 || !strings.Contains(w[0], "dns.exempt_servers is off") || !strings.Contains(w[0], "deadlock") {
+		t.Errorf("warnings with the exemption off %q", w)
+	}
+	cfg.DNS.Servers = []string{"203.0.113.53"}
+	if w := exemptionWarnings(cfg, p); len(w) != 0 {
+		t.Errorf("a resolver outside every OE group: %q", w)
+	}
+	cfg.DNS.Servers = []string{filepath.Join(filepath.Dir(rc), "missing")}
+	if w := exemptionWarnings(cfg, p); len(w) != 1 || !strings.Contains(w[0], "cannot list the DNS servers") {
+		t.Errorf("unreadable resolv.conf: %q", w)
+	}
+}
