@@ -30,7 +30,6 @@ func TestDNSDeadlock(t *testing.T) {
 		exempt    bool
 	}{
 		{"userspace", "userspace", true},
-		{"xfrm", "xfrm", true},
 		{"userspace-without-exemption", "userspace", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -43,9 +42,6 @@ func TestDNSDeadlock(t *testing.T) {
 				Extra:          "dataplane: " + tc.dataplane + "\n",
 				NoDNSExemption: !tc.exempt,
 			})
-			if err != nil && strings.Contains(err.Error(), "the kernel cannot carry ESP") {
-				t.Skipf("dataplane %s: this kernel cannot carry ESP (the VM tests run it): %v", tc.dataplane, err)
-			}
 			if err != nil {
 				t.Fatal(err)
 			}
