@@ -51,6 +51,21 @@ type DNS struct {
 	Servers       []string // address[:port] or resolv.conf paths
 	Timeout       time.Duration
 	RequireDNSSEC bool
+	Bindings      DNSBindings
+}
+
+// DNSBindings is the dns.bindings.* section: the store of addresses
+// bound to the forward names they were looked up by.
+type DNSBindings struct {
+	Max            int
+	MinTTL, MaxTTL time.Duration
+}
+
+func (b DNSBindings) check() error {
+	if b.MinTTL > b.MaxTTL {
+		return fmt.Errorf("dns.bindings.min_ttl %v exceeds dns.bindings.max_ttl %v", b.MinTTL, b.MaxTTL)
+	}
+	return nil
 }
 
 // OE is the oe.* section.
@@ -233,6 +248,9 @@ func Load(opts Options) (*Config, error) {
 	if err := c.Kernel.check(); err != nil {
 		return nil, err
 	}
+	if err := c.DNS.Bindings.check(); err != nil {
+		return nil, err
+	}
 	if err := c.checkGuardNegotiating(); err != nil {
 		return nil, err
 	}
@@ -329,6 +347,8 @@ func build(file string, v map[string]any) *Config {
 			Servers:       v["dns.servers"].([]string),
 			Timeout:       v["dns.timeout"].(time.Duration),
 			RequireDNSSEC: v["dns.require_dnssec"].(bool),
+			Bindings: DNSBindings{Max: int(v["dns.bindings.max"].(uint32)),
+				MinTTL: v["dns.bindings.min_ttl"].(time.Duration), MaxTTL: v["dns.bindings.max_ttl"].(time.Duration)},
 		},
 		OE: OE{
 			NullAuth:           v["oe.null_auth"].(string),
@@ -391,6 +411,9 @@ func (c *Config) Summary() map[string]any {
 		"dns.servers":               c.DNS.Servers,
 		"dns.timeout":               c.DNS.Timeout.String(),
 		"dns.require_dnssec":        c.DNS.RequireDNSSEC,
+		"dns.bindings.max":          c.DNS.Bindings.Max,
+		"dns.bindings.min_ttl":      c.DNS.Bindings.MinTTL.String(),
+		"dns.bindings.max_ttl":      c.DNS.Bindings.MaxTTL.String(),
 		"oe.null_auth":              c.OE.NullAuth,
 		"oe.negotiation_shunt":      c.OE.NegotiationShunt,
 		"oe.shunt_lifetime":         c.OE.ShuntLifetime.String(),
