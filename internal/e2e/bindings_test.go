@@ -41,10 +41,10 @@ func TestForwardNameHook(t *testing.T) {
 
 	start(t, m, ctx, "b", lab.HostConfig{Policies: responder.Policies, Extra: "identity: \"@b.example\"\n"})
 	// A short shunt lifetime lets the same flow try again once bound.
-	start(t, m, ctx, "a", lab.HostConfig{Policies: initiator.Policies, Extra: "oe:\n  null_auth: \"off\"\n  shunt_lifetime: 2s\n"})
+	start(t, m, ctx, "a", lab.HostConfig{Policies: initiator.Policies, Extra: "oe:\n  null_auth: \"off\"\n  shunt_lifetime: 5s\n"})
 	c := capture(t, m)
 
-	r := m.Ping(ctx, "a", b.Addr4, 3, 200*time.Millisecond)
+	r := m.Ping(ctx, "a", b.Addr4, 2, 200*time.Millisecond)
 	if n := c.Settled().From(a.Addr4, b.Addr4, lab.KindICMP); n == 0 {
 		t.Errorf("unbound: no cleartext echo a→b; want the clear fallback\n%s", r.Output)
 	}
@@ -57,7 +57,7 @@ func TestForwardNameHook(t *testing.T) {
 		t.Errorf("unbound: a has tunnels:\n%s", out)
 	}
 	// The data plane reports the shunt's end once its trap is back.
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(m.Log("a"), "shunt expired; trap is back\" src="+a.Addr4.String()+" dst="+b.Addr4.String()) {
 		if time.Now().After(deadline) {
 			t.Fatal("the clear shunt did not expire")
