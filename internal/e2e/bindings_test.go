@@ -18,7 +18,8 @@ import (
 // `oemesh dns hook` with the arguments unbound's ipsecmod would pass, the
 // same ping is encrypted from its first packet, only ESP crosses the
 // wire, and A's `oemesh traffic` shows the peer as @b.example. B verifies
-// A as before, through A's reverse record.
+// A as before, through A's reverse record. B's other address, bound under
+// another name, is refused: B does not prove that name.
 func TestForwardNameHook(t *testing.T) {
 	m := newMesh(t, lab.MeshOptions{Keyed: []string{"a"}})
 	ctx := ctxT(t, 90*time.Second)
@@ -101,5 +102,20 @@ func TestForwardNameHook(t *testing.T) {
 		return tn.PeerID == a.Addr4.String() && tn.Auth == control.AuthKey
 	}) {
 		t.Errorf("bound: oemesh traffic on b, want peer %s authenticated by key:\n%s", a.Addr4, out)
+	}
+
+	// B's IPv6 address bound under another name, with B's key: A expects
+	// @wrong.example, B proves @b.example, and A refuses it.
+	if out, err := m.CLI(ctx, "a", "dns", "hook", "wrong.example.", "300", b.Addr6.String(), rdata); err != nil {
+		t.Fatalf("oemesh dns hook: %v\n%s", err, out)
+	}
+	m.Ping(ctx, "a", b.Addr6, 2, 200*time.Millisecond)
+	if ss, out := shunts(t, m, ctx, "a"); !hasShunt(ss, func(s control.ShuntStatus) bool {
+		return s.Dst == b.Addr6.String() && s.Kind == control.ShuntPass && strings.Contains(s.Reason, "bound to @wrong.example")
+	}) {
+		t.Errorf("wrong name: oemesh shunts on a, want the clear shunt of a failed authentication:\n%s", out)
+	}
+	if ts, out := traffic(t, m, ctx, "a"); hasTunnel(ts, func(tn control.TunnelStatus) bool { return tn.Peer == b.Addr6.String() }) {
+		t.Errorf("wrong name: a has a tunnel to %s:\n%s", b.Addr6, out)
 	}
 }
