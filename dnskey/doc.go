@@ -17,6 +17,15 @@
 // answered: NXDOMAIN, NODATA, nothing usable; fall back to clear at once)
 // and ErrDNSFailure (timeout, SERVFAIL; apply the failure policy).
 //
+// # Bindings
+//
+// Bindings (bindings.go) remembers, for a bounded time, that an address was
+// found under a forward name and which keys that name publishes, so that an
+// initiator can take the key from the name an application looked up rather
+// than from the reverse zone of the address, which few people control. A
+// local stub resolver or unbound's ipsecmod hook (unboundhook.go parses the
+// hook's arguments) feeds it; the caller decides what to do with a binding.
+//
 // # DNSSEC (dns.require_dnssec)
 //
 // dnskey does not validate signatures itself. It sets DO and AD in its

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/oemesh/oemesh/ike/internal/wire"
 )
@@ -510,8 +511,18 @@ func (sa *ikeSA) finishInit(info ChildSAInfo, err error) {
 	}
 }
 
+// identityEqual compares identities octet for octet, except that FQDNs
+// compare as DNS names do: without regard to ASCII case or a final dot
+// ("B.example." is "b.example"), since one side may have taken its
+// peer's name from DNS and the other its own from a configuration file.
 func identityEqual(a, b Identity) bool {
-	return a.Type == b.Type && string(a.Data) == string(b.Data)
+	if a.Type != b.Type {
+		return false
+	}
+	if a.Type == IDFQDN {
+		return strings.EqualFold(strings.TrimSuffix(string(a.Data), "."), strings.TrimSuffix(string(b.Data), "."))
+	}
+	return string(a.Data) == string(b.Data)
 }
 
 func spiBytes(spi uint32) []byte {

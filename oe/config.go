@@ -82,6 +82,12 @@ type Config struct {
 	Clock  clock.Clock
 	Logger *slog.Logger
 
+	// Bindings are the addresses that name look-ups bound to forward
+	// names (dnskey.Bindings); nil: none. A negotiation to a bound
+	// address uses the name's keys and expects the identity @name, and
+	// makes no reverse look-up.
+	Bindings BindingSource
+
 	// Tunnels is the tunnel table OE shares with the configured conns
 	// (oe/conn); nil: a table of its own.
 	Tunnels *tunnel.Table

@@ -3,7 +3,9 @@
 // lookup, an IKE negotiation, and installed SAs or a shunt; as responder it
 // authorises peers by their DNS keys. It owns the data plane's traps and
 // failure shunts, and lends traps to the configured conns (Claim,
-// Release).
+// Release). A target whose address a name look-up bound to a forward
+// name (Config.Bindings, bound.go) is verified as @name with the keys
+// published there, without a reverse look-up.
 //
 // Configured conns are not OE's: they live in oe/conn, and a dispatcher
 // (oe/dispatch) in front of the IKE engine routes each engine call and

@@ -155,11 +155,27 @@ func (o *OE) negotiate(ctx context.Context, n *negotiation) Outcome {
 	}
 
 	if o.cfg.NullAuth == NullOnly {
-		if err := o.initiate(ctx, n, n.target, n.target, ike.AuthKindNull, nil); err != nil {
+		if err := o.initiate(ctx, n, n.target, n.target, ike.Identity{}, ike.AuthKindNull, nil); err != nil {
 			o.stats.fail(failureClass(err))
 			return fail("NULL OE: "+err.Error(), err)
 		}
 		return succeed(ike.AuthKindNull)
+	}
+
+	if b, ok := o.bound(n.target); ok {
+		// A name look-up bound the target to a forward name: its key,
+		// not the reverse zone's, and its identity @name.
+		gw, err := o.initiateBound(ctx, n, b)
+		out.Gateway = gw
+		if err != nil {
+			class := failureClass(err)
+			if errors.Is(err, ErrNoUsableKey) {
+				class = "no-usable-key"
+			}
+			o.stats.fail(class)
+			return fail(fmt.Sprintf("OE to %s, bound to @%s by a name look-up: %v", n.target, b.Name, err), err)
+		}
+		return succeed(ike.AuthKindPubkey)
 	}
 
 	// DNS for the target, and meanwhile IKE_SA_INIT to it as its own
@@ -174,7 +190,7 @@ func (o *OE) negotiate(ctx context.Context, n *negotiation) Outcome {
 	defer o.gates.close(n.target, n.src, gate)
 	ikeCh := make(chan error, 1)
 	go func() {
-		ikeCh <- o.initiate(ikeCtx, n, n.target, n.target, ike.AuthKindPubkey, dns.ownKeys(n.target))
+		ikeCh <- o.initiate(ikeCtx, n, n.target, n.target, ike.Identity{}, ike.AuthKindPubkey, dns.ownKeys(n.target))
 	}()
 	// settle ends the direct attempt after DNS decided against it: it is
 	// cancelled if IKE_AUTH has not gone out, and waited for otherwise.
@@ -228,7 +244,7 @@ func (o *OE) negotiate(ctx context.Context, n *negotiation) Outcome {
 			// No key, or one DNSSEC does not vouch for: anonymous
 			// encryption, for private as for private-or-clear (never
 			// clear text; docs/dnssec.md says why).
-			err := o.initiate(ctx, n, n.target, n.target, ike.AuthKindNull, nil)
+			err := o.initiate(ctx, n, n.target, n.target, ike.Identity{}, ike.AuthKindNull, nil)
 			if err == nil {
 				return succeed(ike.AuthKindNull)
 			}
@@ -248,17 +264,8 @@ func (o *OE) negotiate(ctx context.Context, n *negotiation) Outcome {
 	}
 	gw := keys[0].Gateway
 	if gw.Kind == dnskey.GatewayAddr && gw.Addr != n.target {
-		// The target's record names a gateway: tunnel mode to it,
-		// verified with the gateway's key from the target's record (RFC
-		// 4322: the gateway need publish nothing at its own name).
-		var gwKeys []crypto.PublicKey
-		for _, k := range keys {
-			if k.Gateway == gw {
-				gwKeys = append(gwKeys, k.PublicKey)
-			}
-		}
 		out.Gateway = gw.Addr
-		if err := o.initiate(ctx, n, gw.Addr, n.target, ike.AuthKindPubkey, ike.StaticKeys(gwKeys...)); err != nil {
+		if err := o.initiateViaGateway(ctx, n, keys, gw); err != nil {
 			o.stats.fail(failureClass(err))
 			return fail(fmt.Sprintf("IKE to gateway %s: %v", gw.Addr, err), err)
 		}
@@ -269,6 +276,19 @@ func (o *OE) negotiate(ctx context.Context, n *negotiation) Outcome {
 		return fail("IKE: "+err.Error(), err)
 	}
 	return succeed(ike.AuthKindPubkey)
+}
+
+// initiateViaGateway runs IKE in tunnel mode to gw, the gateway that the
+// target's records name, verified with the keys those records carry for
+// it (RFC 4322: the gateway need publish nothing at its own name).
+func (o *OE) initiateViaGateway(ctx context.Context, n *negotiation, keys []dnskey.PeerKey, gw dnskey.Gateway) error {
+	var gwKeys []crypto.PublicKey
+	for _, k := range keys {
+		if k.Gateway == gw {
+			gwKeys = append(gwKeys, k.PublicKey)
+		}
+	}
+	return o.initiate(ctx, n, gw.Addr, n.target, ike.Identity{}, ike.AuthKindPubkey, ike.StaticKeys(gwKeys...))
 }
 
 // shuntResult is the Result of a failure that left a shunt of kind.
@@ -282,8 +302,9 @@ func shuntResult(kind kernel.ShuntKind) Result {
 // initiate runs IKE toward peer for traffic to target (transport mode when
 // peer is the target, tunnel mode through a gateway). A pubkey attempt
 // verifies peer with keys alone: oe has them from the target's DNS record
-// (or is looking them up), and the engine asks no one else.
-func (o *OE) initiate(ctx context.Context, n *negotiation, peer, target netip.Addr, auth ike.AuthKind, keys ike.PeerKeysFunc) error {
+// (or is looking them up), and the engine asks no one else. The peer must
+// prove peerID, or its address when peerID is zero.
+func (o *OE) initiate(ctx context.Context, n *negotiation, peer, target netip.Addr, peerID ike.Identity, auth ike.AuthKind, keys ike.PeerKeysFunc) error {
 	opts := ike.InitiateOptions{
 		Remote:         netip.AddrPortFrom(peer, o.cfg.IKEPort),
 		Local:          n.src,
@@ -294,7 +315,10 @@ func (o *OE) initiate(ctx context.Context, n *negotiation, peer, target netip.Ad
 		InitialContact: true,
 	}
 	if auth == ike.AuthKindPubkey {
-		opts.PeerID = ike.AddrIdentity(peer)
+		opts.PeerID = peerID
+		if peerID.Type == 0 {
+			opts.PeerID = ike.AddrIdentity(peer)
+		}
 		opts.PeerAuth = ike.AuthKindPubkey
 		opts.PeerKeys = keys
 	} else {

@@ -17,9 +17,9 @@ import (
 func newDNSCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "dns",
-		Short: "Diagnose peers' keys in DNS",
+		Short: "Diagnose peers' keys in DNS; hand oemeshd the keys of name look-ups",
 	}
-	cmd.AddCommand(newDNSLookupCmd(g))
+	cmd.AddCommand(newDNSLookupCmd(g), newDNSHookCmd(g), newDNSBindingsCmd(g))
 	return cmd
 }
 

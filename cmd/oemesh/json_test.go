@@ -31,6 +31,7 @@ func TestJSONIsControlTypes(t *testing.T) {
 		{[]string{"traffic"}, &[]control.TunnelStatus{}},
 		{[]string{"shunts"}, &[]control.ShuntStatus{}},
 		{[]string{"peers"}, &[]control.PeerEntry{}},
+		{[]string{"dns", "bindings"}, &control.BindingList{}},
 		{[]string{"conn", "list"}, &[]control.ConnStatus{}},
 		{[]string{"memory"}, &control.Memory{}},
 		{[]string{"policy", "explain", "192.0.2.9"}, &control.Explanation{}},

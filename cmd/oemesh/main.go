@@ -9,7 +9,11 @@ import (
 )
 
 func main() {
-	if err := newRootCmd().Execute(); err != nil {
+	root := newRootCmd()
+	if args := hookArgs(os.Args); args != nil {
+		root.SetArgs(args)
+	}
+	if err := root.Execute(); err != nil {
 		var ec exitCoder
 		if asExitCoder(err, &ec) {
 			if msg := err.Error(); msg != "" {

@@ -25,6 +25,7 @@ func (d *daemon) registerHandlers() {
 	d.ctl.Handle("POST /v1/up", d.handleUp)
 	d.ctl.Handle("POST /v1/down", d.handleDown)
 	d.registerConnHandlers()
+	d.registerBindingHandlers()
 	d.registerMemoryHandlers()
 }
 
@@ -62,6 +63,12 @@ func (d *daemon) handleStatus(r *http.Request) (any, error) {
 			"handshakes":  s.Handshakes,
 			"dns_lookups": s.DNSLookups,
 			"refused":     s.Refused,
+		}
+		if d.bindings != nil {
+			bs := d.bindings.Stats()
+			st.Counts["bindings"] = uint64(bs.Entries)
+			st.Counts["binding_hits"] = bs.Hits
+			st.Counts["binding_misses"] = bs.Misses
 		}
 		for reason, n := range s.Failures {
 			st.Counts["failures:"+reason] = n

@@ -44,6 +44,7 @@ type daemon struct {
 	dp               kernel.Dataplane
 	dpName, dpReason string
 	resolver         *dnskey.Resolver
+	bindings         *dnskey.Bindings     // addresses bound to forward names (bindings.go)
 	mux              *udpmux.Mux          // the IKE sockets, shared with the data plane for ESP-in-UDP
 	stack            *dispatch.Dispatcher // OE and the conns in front of the engine
 	oe               *oe.OE               // stack.OE()

@@ -73,6 +73,9 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 		return fmt.Errorf("dns: %w", err)
 	}
 	d.resolver = resolver
+	if d.bindings, err = d.newBindings(); err != nil {
+		return fmt.Errorf("dns.bindings: %w", err)
+	}
 
 	shunt := kernel.ShuntHold
 	if cfg.OE.NegotiationShunt == "pass" {
@@ -90,6 +93,7 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 		ResponderProbe:     cfg.OE.ResponderProbe,
 		GatewayFor:         cfg.OE.GatewayFor,
 		IKEPort:            cfg.IKEPort,
+		Bindings:           d.bindings,
 		Logger:             d.log,
 	}}, dp, resolver, ike.EngineConfig{
 		Credentials:   ike.Credentials{ID: ident, Signer: signer, PSK: d.conns.psk},

@@ -67,6 +67,15 @@ func (d *daemon) collector() prometheus.Collector {
 		for reason, n := range s.Failures {
 			m.counter("oemesh_failures_total", "Failed OE negotiations by reason.", float64(n), "reason", reason)
 		}
+		if d.bindings != nil {
+			bs := d.bindings.Stats()
+			m.gauge("oemesh_bindings", "Addresses bound to the forward name they were looked up by.", float64(bs.Entries))
+			for event, n := range map[string]uint64{"added": bs.Added, "replaced": bs.Replaced, "expired": bs.Expired, "evicted": bs.Evicted} {
+				m.counter("oemesh_binding_events_total", "Address → name bindings by what happened to them.", float64(n), "event", event)
+			}
+			m.counter("oemesh_binding_lookups_total", "OE negotiations that looked for a binding of their target.", float64(bs.Hits), "result", "hit")
+			m.counter("oemesh_binding_lookups_total", "OE negotiations that looked for a binding of their target.", float64(bs.Misses), "result", "miss")
+		}
 	})
 }
 

@@ -54,6 +54,21 @@ type DNS struct {
 	// ExemptServers takes the servers in Servers out of OE (the DNS
 	// deadlock, docs/dns-exemption.md).
 	ExemptServers bool
+	Bindings      DNSBindings
+}
+
+// DNSBindings is the dns.bindings.* section: the store of addresses
+// bound to the forward names they were looked up by.
+type DNSBindings struct {
+	Max            int
+	MinTTL, MaxTTL time.Duration
+}
+
+func (b DNSBindings) check() error {
+	if b.MinTTL > b.MaxTTL {
+		return fmt.Errorf("dns.bindings.min_ttl %v exceeds dns.bindings.max_ttl %v", b.MinTTL, b.MaxTTL)
+	}
+	return nil
 }
 
 // OE is the oe.* section.
@@ -236,6 +251,9 @@ func Load(opts Options) (*Config, error) {
 	if err := c.Kernel.check(); err != nil {
 		return nil, err
 	}
+	if err := c.DNS.Bindings.check(); err != nil {
+		return nil, err
+	}
 	if err := c.checkGuardNegotiating(); err != nil {
 		return nil, err
 	}
@@ -333,6 +351,8 @@ func build(file string, v map[string]any) *Config {
 			Timeout:       v["dns.timeout"].(time.Duration),
 			RequireDNSSEC: v["dns.require_dnssec"].(bool),
 			ExemptServers: v["dns.exempt_servers"].(bool),
+			Bindings: DNSBindings{Max: int(v["dns.bindings.max"].(uint32)),
+				MinTTL: v["dns.bindings.min_ttl"].(time.Duration), MaxTTL: v["dns.bindings.max_ttl"].(time.Duration)},
 		},
 		OE: OE{
 			NullAuth:           v["oe.null_auth"].(string),
@@ -396,6 +416,9 @@ func (c *Config) Summary() map[string]any {
 		"dns.timeout":               c.DNS.Timeout.String(),
 		"dns.require_dnssec":        c.DNS.RequireDNSSEC,
 		"dns.exempt_servers":        c.DNS.ExemptServers,
+		"dns.bindings.max":          c.DNS.Bindings.Max,
+		"dns.bindings.min_ttl":      c.DNS.Bindings.MinTTL.String(),
+		"dns.bindings.max_ttl":      c.DNS.Bindings.MaxTTL.String(),
 		"oe.null_auth":              c.OE.NullAuth,
 		"oe.negotiation_shunt":      c.OE.NegotiationShunt,
 		"oe.shunt_lifetime":         c.OE.ShuntLifetime.String(),

@@ -300,3 +300,30 @@ func TestIKEPQ(t *testing.T) {
 		t.Errorf("ike.qp: %v; want a suggestion", err)
 	}
 }
+
+// TestDNSBindings: dns.bindings.* reach DNS.Bindings, and bounds that
+// cannot hold are refused with the keys named.
+func TestDNSBindings(t *testing.T) {
+	c, err := Load(Options{})
+	if err != nil || c.DNS.Bindings != (DNSBindings{Max: 10000, MinTTL: 30 * time.Second, MaxTTL: time.Hour}) {
+		t.Fatalf("defaults: %+v, %v", c.DNS.Bindings, err)
+	}
+	p := write(t, "b.yaml", "dns:\n  bindings:\n    max: 5\n    min_ttl: 1s\n    max_ttl: 2m\n")
+	c, err = Load(Options{File: p, FileRequired: true})
+	if err != nil || c.DNS.Bindings != (DNSBindings{Max: 5, MinTTL: time.Second, MaxTTL: 2 * time.Minute}) {
+		t.Fatalf("file: %+v, %v", c.DNS.Bindings, err)
+	}
+	if c.Summary()["dns.bindings.max"] != 5 {
+		t.Errorf("summary: %v", c.Summary()["dns.bindings.max"])
+	}
+	for body, want := range map[string]string{
+		"dns:\n  bindings:\n    min_ttl: 2h\n": "dns.bindings.min_ttl 2h0m0s exceeds dns.bindings.max_ttl 1h0m0s",
+		"dns:\n  bindings:\n    max: 0\n":      "key dns.bindings.max: must be at least 1",
+		"dns:\n  bindings:\n    max_ttl: 0s\n": "key dns.bindings.max_ttl: must be greater than zero",
+	} {
+		_, err := Load(Options{File: write(t, "bad.yaml", body), FileRequired: true})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", body, err, want)
+		}
+	}
+}

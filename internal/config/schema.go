@@ -56,6 +56,13 @@ func nonNegative(v any) error {
 	return nil
 }
 
+func atLeastOne(v any) error {
+	if v.(uint32) < 1 {
+		return fmt.Errorf("must be at least 1")
+	}
+	return nil
+}
+
 func absPath(v any) error {
 	if s := v.(string); !strings.HasPrefix(s, "/") {
 		return fmt.Errorf("must be an absolute path")
@@ -179,6 +186,12 @@ var schema = []key{
 	{name: "dns.require_dnssec", kind: kindBool, def: true, help: "use only DNSSEC-validated (AD) answers"},
 	{name: "dns.exempt_servers", kind: kindBool, def: true,
 		help: "take the DNS servers oemeshd asks out of OE (clear to them), so that its key look-ups never wait for a negotiation that needs them"},
+	{name: "dns.bindings.max", kind: kindUint, def: 10000, check: atLeastOne,
+		help: "addresses remembered under the forward name they were looked up by (the stub, `oemesh dns hook`); beyond it the least recently used is forgotten"},
+	{name: "dns.bindings.min_ttl", kind: kindDuration, def: 30 * time.Second, check: positive,
+		help: "shortest life of an address → name binding, whatever the answer's TTL"},
+	{name: "dns.bindings.max_ttl", kind: kindDuration, def: time.Hour, check: positive,
+		help: "longest life of an address → name binding, whatever the answer's TTL"},
 	{name: "oe.null_auth", kind: kindString, def: "fallback", check: oneOf("fallback", "off", "only"),
 		help: "unauthenticated OE (RFC 7619): fallback, off or only"},
 	{name: "oe.negotiation_shunt", kind: kindString, def: "hold", check: oneOf("hold", "pass"),

@@ -31,8 +31,10 @@ type Status struct {
 	KeyFingerprint string `json:"key_fingerprint,omitempty"`
 	// Counts are event counters since the start, by name: tunnels and
 	// shunts (now), acquires, handshakes, dns_lookups, refused,
-	// cipher_states (userspace data plane only) and one
-	// "failures:REASON" per failure reason.
+	// cipher_states (userspace data plane only), bindings (addresses
+	// bound to forward names now), binding_hits and binding_misses (OE
+	// negotiations that found a binding for their target, or none), and
+	// one "failures:REASON" per failure reason.
 	Counts map[string]uint64 `json:"counts,omitempty"`
 	// IKESAs sums up the IKE SAs that carry tunnels by their key
 	// exchanges; nil when the OE stack is not running.

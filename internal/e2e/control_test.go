@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oemesh/oemesh/dnskey"
 	"github.com/oemesh/oemesh/internal/control"
 	"github.com/oemesh/oemesh/internal/lab"
 )
@@ -220,6 +221,27 @@ func TestControlAPITypes(t *testing.T) {
 	cli(&memCLI, "memory")
 	if mem.HeapLive == 0 || memCLI.RSS == 0 {
 		t.Errorf("memory: %+v, by the CLI %+v", mem, memCLI)
+	}
+	// A binding of an address no test traffic goes to, then the list.
+	rr, err := dnskey.IPSECKEYRecord(dnskey.RecordSpec{Name: "spare.example.", TTL: 300, Precedence: 10, PublicKey: b.Key.Public()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bound control.BindReply
+	call("POST", "/v1/dns/bindings", control.BindRequest{Name: "spare.example.", TTLSeconds: 300, Addrs: []string{"198.18.0.77"},
+		IPSECKEYs: []string{strings.Join(strings.Fields(rr.String())[4:], " ")}}, &bound)
+	var bl, blCLI control.BindingList
+	call("GET", "/v1/dns/bindings", nil, &bl)
+	cli(&blCLI, "dns", "bindings")
+	if len(bound.Bindings) != 1 || len(bl.Bindings) != 1 || len(blCLI.Bindings) != 1 || bl.Counters.Added != 1 {
+		t.Errorf("bindings: bound %+v, listed %+v, by the CLI %+v", bound, bl, blCLI)
+	}
+	for _, bd := range bl.Bindings {
+		for _, k := range bd.Keys {
+			if !k.Source.Valid() || !k.Algorithm.Valid() || !strings.HasPrefix(k.Fingerprint, "SHA256:") {
+				t.Errorf("binding key: %+v", k)
+			}
+		}
 	}
 
 	// The tables people read show the same state in the CLI's own words
