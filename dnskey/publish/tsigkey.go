@@ -106,6 +106,9 @@ func parseColonForm(t string) (TSIGKey, error) {
 
 // parseKeyClause reads key "name" { algorithm ALG; secret "SECRET"; };
 func parseKeyClause(t string) (TSIGKey, error) {
+	if strings.Count(t, "{") > 1 {
+		return TSIGKey{}, errors.New("more than one { ... }: one key clause per file")
+	}
 	rest := strings.TrimSpace(strings.TrimPrefix(t, "key"))
 	open := strings.Index(rest, "{")
 	close := strings.LastIndex(rest, "}")
