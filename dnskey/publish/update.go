@@ -11,29 +11,19 @@ import (
 // Op is what an UPDATE does to our records.
 type Op int
 
+//go:generate go tool stringer -type=Op -linecomment
+
 const (
 	// OpSet makes our RRsets hold exactly the given keys' records (and our
 	// addresses): delete each RRset, then add ours, atomically.
-	OpSet Op = iota
+	OpSet Op = iota // set
 	// OpAdd adds the given keys' records beside what is there (the
 	// rollover's first step).
-	OpAdd
+	OpAdd // add
 	// OpWithdraw deletes exactly the given keys' records and our address
 	// records, leaving anything else at those names.
-	OpWithdraw
+	OpWithdraw // withdraw
 )
-
-func (o Op) String() string {
-	switch o {
-	case OpSet:
-		return "set"
-	case OpAdd:
-		return "add"
-	case OpWithdraw:
-		return "withdraw"
-	}
-	return fmt.Sprintf("Op(%d)", int(o))
-}
 
 // Change is one zone's part of an operation: the records to delete and
 // add, and the zone that holds them.
