@@ -17,9 +17,9 @@ import (
 func newDNSCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "dns",
-		Short: "Diagnose peers' keys in DNS",
+		Short: "Diagnose peers' keys in DNS; publish and check this host's",
 	}
-	cmd.AddCommand(newDNSLookupCmd(g))
+	cmd.AddCommand(newDNSLookupCmd(g), newDNSPublishCmd(), newDNSRolloverCmd(), newDNSCheckCmd(g))
 	return cmd
 }
 

@@ -49,6 +49,7 @@ func (d *daemon) handleStatus(r *http.Request) (any, error) {
 		Why:            d.dpReason,
 		Identity:       d.identity,
 		KeyFingerprint: d.keyFingerprint,
+		Publish:        d.publishView(),
 	}
 	for k, v := range d.connSummary() {
 		st.Config[k] = v

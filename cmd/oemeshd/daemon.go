@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/oemesh/oemesh/dnskey"
+	"github.com/oemesh/oemesh/dnskey/publish"
 	"github.com/oemesh/oemesh/internal/clock"
 	"github.com/oemesh/oemesh/internal/config"
 	"github.com/oemesh/oemesh/internal/control"
@@ -45,8 +47,10 @@ type daemon struct {
 	oe               *oe.OE               // stack.OE()
 	identity         string
 	keyFingerprint   string
-	conns            connSet       // configured conns and their secrets (conns.go)
-	startConns       []config.Conn // the conns of the configuration file
+	hostKey          crypto.PublicKey // nil with oe.null_auth only and no key
+	publisher        *publish.Runner  // dns.publish; nil when off
+	conns            connSet          // configured conns and their secrets (conns.go)
+	startConns       []config.Conn    // the conns of the configuration file
 }
 
 func newDaemon(cfg *config.Config, log *slog.Logger) (*daemon, error) {
@@ -98,6 +102,11 @@ func (d *daemon) run(ctx context.Context) error {
 		}
 		defer stop()
 	}
+	stopPublish, err := d.startPublish(runCtx, d.hostKey)
+	if err != nil {
+		return err
+	}
+	defer stopPublish()
 	d.log.Info("oemeshd started", "version", buildVersion(), "pid", os.Getpid(),
 		"config", d.cfg.File, "control_socket", d.cfg.ControlSocket, "policies", d.cfg.Policies,
 		"dataplane", d.dpName, "identity", d.identity)

@@ -35,6 +35,7 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 	var signer crypto.Signer
 	if k, err := dnskey.LoadHostKey(cfg.HostKey); err == nil {
 		signer = k
+		d.hostKey = k.Public()
 		d.keyFingerprint = dnskey.Fingerprint(k.Public())
 	} else if nullAuth != oe.NullOnly {
 		if errors.Is(err, fs.ErrNotExist) {

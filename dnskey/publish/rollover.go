@@ -21,6 +21,10 @@ type Rollover struct {
 	// the new key file, then restart the daemon). It runs after the
 	// overlap and before the old record goes.
 	Switch func(ctx context.Context) error
+	// LeaveOld stops after Switch: the old record stays until the next
+	// Set. For a daemon that switches keys only when it restarts, and
+	// publishes the new key alone when it starts.
+	LeaveOld bool
 }
 
 // Run publishes New beside Old, waits one TTL, switches, then publishes
@@ -42,6 +46,9 @@ func (r Rollover) Run(ctx context.Context) error {
 		if err := r.Switch(ctx); err != nil {
 			return fmt.Errorf("rollover, step 3 (switch to the new key): %w", err)
 		}
+	}
+	if r.LeaveOld {
+		return nil
 	}
 	if err := r.Publisher.Set(ctx, r.New); err != nil {
 		return fmt.Errorf("rollover, step 4 (withdraw the old key): %w", err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/miekg/dns"
 
@@ -128,3 +129,21 @@ func (s Spec) rrsetHeads() ([]dns.RR, error) {
 	}
 	return out, nil
 }
+
+// FillFromIdentity applies the defaults an IKE identity gives: an @fqdn
+// identity is the forward name when none is set, an address identity the
+// address when none is set.
+func (s *Spec) FillFromIdentity(identity string) {
+	if name, ok := strings.CutPrefix(identity, "@"); ok {
+		if s.Forward == "" {
+			s.Forward = dns.CanonicalName(name)
+		}
+		return
+	}
+	if a, err := netip.ParseAddr(identity); err == nil && len(s.Addresses) == 0 {
+		s.Addresses = []netip.Addr{a}
+	}
+}
+
+// KeyNames are the owner names that carry our IPSECKEY.
+func (s Spec) KeyNames() ([]string, error) { return s.keyNames() }

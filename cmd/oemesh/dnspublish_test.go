@@ -1,0 +1,224 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oemesh/oemesh/dnskey"
+	"github.com/oemesh/oemesh/internal/netnstest"
+	"github.com/oemesh/oemesh/internal/peers"
+)
+
+// publishBed is a namespace with knot serving example. (signed by knot,
+// updatable with a TSIG key, no reverse zone), a validating unbound in
+// front, and an oemesh configuration for b.example. that publishes there.
+type publishBed struct {
+	ns      *netnstest.NS
+	zone    *peers.KnotZone
+	dir     string
+	cfg     string // the configuration file
+	hostKey string
+	socket  string
+}
+
+func newPublishBed(t *testing.T, prefix, extra string) *publishBed {
+	in := peers.Require(t)
+	ns := netnstest.New(t, prefix)
+	z := peers.ServeKnotZone(t, in, ns.Name, "example.", peers.KnotOptions{TTL: 2})
+	dir := t.TempDir()
+	b := &publishBed{ns: ns, zone: z, dir: dir, hostKey: filepath.Join(dir, "hostkey.pem"), socket: filepath.Join(dir, "run", "oemeshd.sock")}
+	if r := run(t, "oemesh", "newhostkey", "--out", b.hostKey); r.code != 0 {
+		t.Fatalf("newhostkey: %+v", r)
+	}
+	b.writeConfig(t, z.KeyFile(t), extra)
+	return b
+}
+
+func (b *publishBed) writeConfig(t *testing.T, keyFile, extra string) {
+	t.Helper()
+	b.cfg = filepath.Join(b.dir, "oemesh.yaml")
+	writeFiles(t, b.dir, map[string]string{"oemesh.yaml": `identity: "@b.example"
+hostkey: ` + b.hostKey + `
+policies: ` + filepath.Join(b.dir, "policies") + `
+control_socket: ` + b.socket + `
+dataplane: userspace
+dns:
+  servers: [` + b.zone.Resolver + `]
+  publish:
+    records: [forward, address]
+    addresses: [198.18.0.2]
+    tsig_key: ` + keyFile + `
+    ttl: 2s
+` + extra})
+}
+
+// oemesh runs the CLI inside the namespace.
+func (b *publishBed) oemesh(t *testing.T, args ...string) result {
+	t.Helper()
+	cmd := b.ns.Command(context.Background(), filepath.Join(builtDir, "oemesh"), args...)
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("oemesh %v: %v", args, err)
+	}
+	return result{so.String(), se.String(), code}
+}
+
+// keysAt are the fingerprints of b.example.'s keys through the validating
+// resolver (DNSSEC required).
+func (b *publishBed) keysAt(t *testing.T) []string {
+	t.Helper()
+	r := b.oemesh(t, "dns", "lookup", "@b.example", "--server", b.zone.Resolver, "--json")
+	var out dnsLookupOutput
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		t.Fatalf("dns lookup: %v: %+v", err, r)
+	}
+	var fps []string
+	for _, k := range out.Keys {
+		if !k.Secure {
+			t.Fatalf("dns lookup: key %s without DNSSEC", k.Fingerprint)
+		}
+		fps = append(fps, k.Fingerprint)
+	}
+	slices.Sort(fps)
+	return fps
+}
+
+// waitKeys waits out the resolver's cache (one TTL, 2s) for want.
+func (b *publishBed) waitKeys(t *testing.T, want ...string) {
+	t.Helper()
+	slices.Sort(want)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		got := b.keysAt(t)
+		if slices.Equal(got, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("keys at b.example. = %v, want %v\nzone: %s", got, want, b.zone.Read(t, "b.example.", "IPSECKEY"))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func keyFingerprint(t *testing.T, path string) string {
+	t.Helper()
+	k, err := dnskey.LoadHostKey(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dnskey.Fingerprint(k.Public())
+}
+
+func TestDNSPublishAndCheck(t *testing.T) {
+	b := newPublishBed(t, "dpub", "")
+	ours := keyFingerprint(t, b.hostKey)
+
+	// Before: nothing published, check fails naming what is missing.
+	r := b.oemesh(t, "dns", "check", "--config", b.cfg)
+	if r.code != 1 || !strings.Contains(r.stderr, "IPSECKEY b.example.: missing") {
+		t.Fatalf("check before publishing: %+v", r)
+	}
+
+	r = b.oemesh(t, "dns", "publish", "--config", b.cfg)
+	if r.code != 0 || !strings.Contains(r.stdout, "published IPSECKEY at b.example., A/AAAA at b.example.") {
+		t.Fatalf("dns publish: %+v", r)
+	}
+	b.waitKeys(t, ours)
+
+	r = b.oemesh(t, "--json", "dns", "check", "--config", b.cfg)
+	var out dnsCheckOutput
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || r.code != 0 || !out.Consistent {
+		t.Fatalf("check after publishing: %v %+v", err, r)
+	}
+	if len(out.Rows) != 2 || out.Rows[0].DNSSEC != "secure" || out.Rows[0].TTL > 2 || out.Rows[1].DNSSEC != "secure" || out.Rows[1].Type != "A/AAAA" ||
+		!slices.Equal(out.Rows[1].Found, []string{"198.18.0.2"}) {
+		t.Fatalf("check rows: %+v", out.Rows)
+	}
+	if r := b.oemesh(t, "dns", "check", "--config", b.cfg); r.code != 0 || !strings.Contains(r.stdout, "consistent") ||
+		!strings.Contains(r.stdout, "b.example.  IPSECKEY  ok      secure") {
+		t.Fatalf("check text: %+v", r)
+	}
+
+	// Tampering: another key instead of ours, another address.
+	other := filepath.Join(b.dir, "other.pem")
+	if r := run(t, "oemesh", "newhostkey", "--out", other); r.code != 0 {
+		t.Fatal(r)
+	}
+	tampered := filepath.Join(b.dir, "tampered.yaml")
+	cfg, err := os.ReadFile(b.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = bytes.Replace(cfg, []byte(b.hostKey), []byte(other), 1)
+	cfg = bytes.Replace(cfg, []byte("198.18.0.2"), []byte("198.18.0.66"), 1)
+	if err := os.WriteFile(tampered, cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := b.oemesh(t, "dns", "publish", "--config", tampered); r.code != 0 {
+		t.Fatalf("tampering: %+v", r)
+	}
+	b.waitKeys(t, keyFingerprint(t, other))
+	r = b.oemesh(t, "dns", "check", "--config", b.cfg)
+	if r.code != 1 || !strings.Contains(r.stderr, "IPSECKEY b.example.: mismatch: our key "+ours+" is not published; DNS holds "+keyFingerprint(t, other)) ||
+		!strings.Contains(r.stderr, "A/AAAA b.example.: mismatch: DNS holds 198.18.0.66, the host has 198.18.0.2") {
+		t.Fatalf("check after tampering: %+v", r)
+	}
+}
+
+func TestDNSRollover(t *testing.T) {
+	b := newPublishBed(t, "droll", "")
+	old := keyFingerprint(t, b.hostKey)
+	if r := b.oemesh(t, "dns", "publish", "--config", b.cfg); r.code != 0 {
+		t.Fatalf("dns publish: %+v", r)
+	}
+	b.waitKeys(t, old)
+	newKey := filepath.Join(b.dir, "new.pem")
+	if r := run(t, "oemesh", "newhostkey", "--out", newKey); r.code != 0 {
+		t.Fatal(r)
+	}
+	nw := keyFingerprint(t, newKey)
+
+	// The overlap lasts --wait; both keys are seen during it, and the host
+	// key file is still the old one.
+	cmd := b.ns.Command(context.Background(), filepath.Join(builtDir, "oemesh"), "dns", "rollover", "--config", b.cfg, "--new", newKey, "--wait", "6s")
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	b.waitKeys(t, old, nw)
+	if keyFingerprint(t, b.hostKey) != old {
+		t.Fatal("the host key was switched during the overlap")
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("rollover: %v\n%s%s", err, so.String(), se.String())
+	}
+	if !strings.Contains(so.String(), "now restart oemeshd") {
+		t.Fatalf("rollover output: %s", so.String())
+	}
+	if keyFingerprint(t, b.hostKey) != nw || keyFingerprint(t, b.hostKey+".old") != old {
+		t.Fatal("rollover did not install the new key and keep the old")
+	}
+	// The old record stays until oemeshd's restart publishes the new key
+	// alone (the same code as dns publish).
+	b.waitKeys(t, old, nw)
+	if r := b.oemesh(t, "dns", "publish", "--config", b.cfg); r.code != 0 {
+		t.Fatalf("dns publish: %+v", r)
+	}
+	b.waitKeys(t, nw)
+}
