@@ -10,10 +10,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/oemesh/oemesh/dnskey"
+	"github.com/oemesh/oemesh/internal/control"
 	"github.com/oemesh/oemesh/internal/netnstest"
 	"github.com/oemesh/oemesh/internal/peers"
 )
@@ -221,4 +223,120 @@ func TestDNSRollover(t *testing.T) {
 		t.Fatalf("dns publish: %+v", r)
 	}
 	b.waitKeys(t, nw)
+}
+
+// startDaemon runs oemeshd inside the namespace and waits for its socket.
+func (b *publishBed) startDaemon(t *testing.T) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(b.dir, "policies"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := b.ns.Command(context.Background(), filepath.Join(builtDir, "oemeshd"), "--config", b.cfg)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	for i := 0; i < 400; i++ {
+		if r := run(t, "oemesh", "--socket", b.socket, "status"); r.code == 0 {
+			return cmd, &stderr
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatalf("oemeshd did not come up:\n%s", stderr.String())
+	return nil, nil
+}
+
+// publishStatus polls oemesh status until cond holds.
+func (b *publishBed) publishStatus(t *testing.T, cond func(*control.PublishStatus) bool) control.PublishStatus {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		r := run(t, "oemesh", "--socket", b.socket, "--json", "status")
+		var st control.Status
+		if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || r.code != 0 {
+			t.Fatalf("status: %v %+v", err, r)
+		}
+		if st.Publish != nil && cond(st.Publish) {
+			return *st.Publish
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("publish status: %+v", st.Publish)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// A TSIG key the server refuses: dns publish fails with the precise error;
+// oemeshd logs it, keeps running, retries, and says so in status.
+func TestDNSPublishRefusedKey(t *testing.T) {
+	b := newPublishBed(t, "dref", "")
+	bad := filepath.Join(b.dir, "bad.key")
+	if err := os.WriteFile(bad, []byte(`key "stranger" { algorithm hmac-sha256; secret "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"; };`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b.writeConfig(t, bad, "")
+	r := b.oemesh(t, "dns", "publish", "--config", b.cfg)
+	want := "DNS UPDATE of zone example. at 127.0.0.1:53 (IPSECKEY b.example., A b.example., AAAA b.example.): server answered NOTAUTH (9) with TSIG error BADKEY (17)"
+	if r.code != 1 || !strings.Contains(r.stderr, want) {
+		t.Fatalf("dns publish with a refused key: %+v\nwant %q", r, want)
+	}
+
+	// A key file others may read is refused before anything is sent.
+	if err := os.Chmod(bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := b.oemesh(t, "dns", "publish", "--config", b.cfg); r.code != 1 || !strings.Contains(r.stderr, "has mode 0644: others may read the secret; chmod 600 it") {
+		t.Fatalf("dns publish with a 0644 key file: %+v", r)
+	}
+	if err := os.Chmod(bad, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	d, stderr := b.startDaemon(t)
+	st := b.publishStatus(t, func(s *control.PublishStatus) bool { return s.State == "retrying" })
+	if !strings.Contains(st.LastError, want) || st.Attempts < 1 || st.NextRetry == nil {
+		t.Fatalf("status while refused: %+v", st)
+	}
+	if r := run(t, "oemesh", "--socket", b.socket, "status"); !strings.Contains(r.stdout, "dns publish: retrying since") ||
+		!strings.Contains(r.stdout, "BADKEY") {
+		t.Fatalf("status text: %+v", r)
+	}
+	if !strings.Contains(stderr.String(), "oemeshd keeps running and retries") {
+		t.Fatalf("log lacks the failure:\n%s", stderr.String())
+	}
+	// Still running and serving: signal 0 reaches it (ip netns exec
+	// execs oemeshd in place), and status answers.
+	if err := d.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Fatalf("oemeshd is gone: %v\n%s", err, stderr.String())
+	}
+	b.publishStatus(t, func(s *control.PublishStatus) bool { return s.Attempts >= 1 })
+}
+
+// oemeshd publishes at start and, with withdraw_on_stop, removes exactly
+// its records at a clean stop.
+func TestDNSPublishDaemonWithdrawOnStop(t *testing.T) {
+	b := newPublishBed(t, "dwd", "    withdraw_on_stop: true\n")
+	d, stderr := b.startDaemon(t)
+	b.publishStatus(t, func(s *control.PublishStatus) bool { return s.State == "published" })
+	b.waitKeys(t, keyFingerprint(t, b.hostKey))
+	if a := b.zone.Read(t, "b.example.", "A"); !strings.Contains(a, "198.18.0.2") {
+		t.Fatalf("A at b.example.: %q", a)
+	}
+	if err := d.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Wait(); err != nil {
+		t.Fatalf("oemeshd exit: %v\n%s", err, stderr.String())
+	}
+	if got := b.zone.Read(t, "b.example.", "IPSECKEY") + b.zone.Read(t, "b.example.", "A"); got != "" {
+		t.Fatalf("after the stop the zone still holds: %q\n%s", got, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "records withdrawn at stop") {
+		t.Fatalf("log lacks the withdrawal:\n%s", stderr.String())
+	}
 }
