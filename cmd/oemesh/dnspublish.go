@@ -164,7 +164,7 @@ before step 3 leaves both keys published and the old one in use.`,
 				wait = s.cfg.DNS.Publish.TTL
 			}
 			out := cmd.OutOrStdout()
-			r := publish.Rollover{Publisher: p, Old: s.hostKey.Public(), New: newKey.Public(), TTL: wait, LeaveOld: true,
+			r := publish.Rollover{Set: p.Set, Old: s.hostKey.Public(), New: newKey.Public(), TTL: wait, LeaveOld: true,
 				Wait: func(ctx context.Context, d time.Duration) error {
 					fmt.Fprintf(out, "published %s beside %s; waiting %v (one TTL)\n",
 						dnskey.Fingerprint(newKey.Public()), dnskey.Fingerprint(s.hostKey.Public()), d)

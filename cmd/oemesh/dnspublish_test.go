@@ -30,6 +30,7 @@ type publishBed struct {
 	cfg     string // the configuration file
 	hostKey string
 	socket  string
+	ttl     string // dns.publish.ttl
 }
 
 func newPublishBed(t *testing.T, prefix, extra string) *publishBed {
@@ -37,7 +38,7 @@ func newPublishBed(t *testing.T, prefix, extra string) *publishBed {
 	ns := netnstest.New(t, prefix)
 	z := peers.ServeKnotZone(t, in, ns.Name, "example.", peers.KnotOptions{TTL: 2})
 	dir := t.TempDir()
-	b := &publishBed{ns: ns, zone: z, dir: dir, hostKey: filepath.Join(dir, "hostkey.pem"), socket: filepath.Join(dir, "run", "oemeshd.sock")}
+	b := &publishBed{ns: ns, zone: z, dir: dir, ttl: "2s", hostKey: filepath.Join(dir, "hostkey.pem"), socket: filepath.Join(dir, "run", "oemeshd.sock")}
 	if r := run(t, "oemesh", "newhostkey", "--out", b.hostKey); r.code != 0 {
 		t.Fatalf("newhostkey: %+v", r)
 	}
@@ -59,7 +60,7 @@ dns:
     records: [forward, address]
     addresses: [198.18.0.2]
     tsig_key: ` + keyFile + `
-    ttl: 2s
+    ttl: ` + b.ttl + `
 ` + extra})
 }
 
@@ -338,5 +339,47 @@ func TestDNSPublishDaemonWithdrawOnStop(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "records withdrawn at stop") {
 		t.Fatalf("log lacks the withdrawal:\n%s", stderr.String())
+	}
+}
+
+// A new host key and SIGHUP: oemeshd publishes the new key beside the old,
+// keeps signing with the old one for one TTL, then switches and withdraws
+// the old record.
+func TestDNSPublishDaemonRolloverOnSIGHUP(t *testing.T) {
+	b := newPublishBed(t, "dsig", "")
+	b.ttl = "6s"
+	b.writeConfig(t, b.zone.KeyFile(t), "")
+	d, stderr := b.startDaemon(t)
+	b.publishStatus(t, func(s *control.PublishStatus) bool { return s.State == "published" })
+	old := keyFingerprint(t, b.hostKey)
+	b.waitKeys(t, old)
+
+	if r := run(t, "oemesh", "newhostkey", "--out", b.hostKey, "--force"); r.code != 0 {
+		t.Fatal(r)
+	}
+	nw := keyFingerprint(t, b.hostKey)
+	if err := d.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	signing := func() string {
+		r := run(t, "oemesh", "--socket", b.socket, "--json", "status")
+		var st control.Status
+		if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+			t.Fatalf("status: %v %+v", err, r)
+		}
+		return st.KeyFingerprint
+	}
+	// The overlap: both published, the old one still signs.
+	b.waitKeys(t, old, nw)
+	if k := signing(); k != old {
+		t.Fatalf("during the overlap oemeshd signs with %s, want the old key %s", k, old)
+	}
+	// After one TTL: the new key signs, and is published alone.
+	b.waitKeys(t, nw)
+	if k := signing(); k != nw {
+		t.Fatalf("after the rollover oemeshd signs with %s, want the new key %s", k, nw)
+	}
+	if !strings.Contains(stderr.String(), "host key rollover done") {
+		t.Fatalf("log:\n%s", stderr.String())
 	}
 }

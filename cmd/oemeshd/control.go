@@ -48,7 +48,7 @@ func (d *daemon) handleStatus(r *http.Request) (any, error) {
 		Dataplane:      d.dpName,
 		Why:            d.dpReason,
 		Identity:       d.identity,
-		KeyFingerprint: d.keyFingerprint,
+		KeyFingerprint: d.keyFingerprint(),
 		Publish:        d.publishView(),
 	}
 	for k, v := range d.connSummary() {

@@ -46,11 +46,11 @@ type daemon struct {
 	stack            *dispatch.Dispatcher // OE and the conns in front of the engine
 	oe               *oe.OE               // stack.OE()
 	identity         string
-	keyFingerprint   string
-	hostKey          crypto.PublicKey // nil with oe.null_auth only and no key
-	publisher        *publish.Runner  // dns.publish; nil when off
-	conns            connSet          // configured conns and their secrets (conns.go)
-	startConns       []config.Conn    // the conns of the configuration file
+	signer           *hostSigner        // the host key; nil with oe.null_auth only and no key
+	publisher        *publish.Runner    // dns.publish; nil when off
+	keyChanges       chan crypto.Signer // SIGHUP's new host keys, for the publication loop
+	conns            connSet            // configured conns and their secrets (conns.go)
+	startConns       []config.Conn      // the conns of the configuration file
 }
 
 func newDaemon(cfg *config.Config, log *slog.Logger) (*daemon, error) {
@@ -102,7 +102,7 @@ func (d *daemon) run(ctx context.Context) error {
 		}
 		defer stop()
 	}
-	stopPublish, err := d.startPublish(runCtx, d.hostKey)
+	stopPublish, err := d.startPublish(runCtx)
 	if err != nil {
 		return err
 	}
@@ -126,8 +126,9 @@ func (d *daemon) run(ctx context.Context) error {
 			}
 			return err
 		case <-hup:
-			d.log.Info("SIGHUP: reloading policies")
+			d.log.Info("SIGHUP: reloading policies and the host key")
 			d.reloadPolicy(ctx)
+			d.reloadHostKey()
 		}
 	}
 }

@@ -186,7 +186,7 @@ func TestKnotRollover(t *testing.T) {
 
 	// Wait is a fake: the overlap is observed while Rollover waits.
 	switched := false
-	r := Rollover{Publisher: p, Old: oldKey, New: newKey, TTL: 2 * time.Second,
+	r := Rollover{Set: p.Set, Old: oldKey, New: newKey, TTL: 2 * time.Second,
 		Wait: func(ctx context.Context, d time.Duration) error {
 			if d != 2*time.Second {
 				t.Errorf("Rollover waits %v, want the TTL 2s", d)

@@ -10,8 +10,10 @@ import (
 // Rollover replaces the published key Old by New so that no peer ever
 // holds only a key we no longer sign with (see the package comment).
 type Rollover struct {
-	Publisher *Publisher
-	Old, New  crypto.PublicKey
+	// Set publishes exactly keys' records: Publisher.Set, or a Runner's
+	// Run, which retries until it succeeds.
+	Set      func(ctx context.Context, keys ...crypto.PublicKey) error
+	Old, New crypto.PublicKey
 	// TTL is how long a resolver may cache the old RRset: the records' TTL
 	// (for a TTL you lowered, the old TTL).
 	TTL time.Duration
@@ -36,7 +38,7 @@ func (r Rollover) Run(ctx context.Context) error {
 	if wait == nil {
 		wait = sleep
 	}
-	if err := r.Publisher.Set(ctx, r.Old, r.New); err != nil {
+	if err := r.Set(ctx, r.Old, r.New); err != nil {
 		return fmt.Errorf("rollover, step 1 (publish the new key beside the old): %w", err)
 	}
 	if err := wait(ctx, r.TTL); err != nil {
@@ -50,7 +52,7 @@ func (r Rollover) Run(ctx context.Context) error {
 	if r.LeaveOld {
 		return nil
 	}
-	if err := r.Publisher.Set(ctx, r.New); err != nil {
+	if err := r.Set(ctx, r.New); err != nil {
 		return fmt.Errorf("rollover, step 4 (withdraw the old key): %w", err)
 	}
 	return nil

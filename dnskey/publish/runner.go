@@ -59,9 +59,9 @@ func (r *Runner) set(s Status) {
 	r.mu.Unlock()
 }
 
-// Run publishes key until it succeeds or ctx ends; it returns nil after a
-// success and ctx's error otherwise.
-func (r *Runner) Run(ctx context.Context, key crypto.PublicKey) error {
+// Run publishes exactly keys' records (Publisher.Set) until it succeeds or
+// ctx ends; it returns nil after a success and ctx's error otherwise.
+func (r *Runner) Run(ctx context.Context, keys ...crypto.PublicKey) error {
 	minB, maxB := r.MinBackoff, r.MaxBackoff
 	if minB <= 0 {
 		minB = 5 * time.Second
@@ -73,7 +73,7 @@ func (r *Runner) Run(ctx context.Context, key crypto.PublicKey) error {
 	r.set(Status{State: StatePending, Records: r.Publisher.String(), Since: r.Clock.Now()})
 	backoff := minB
 	for attempt := 1; ; attempt++ {
-		err := r.Publisher.Set(ctx, key)
+		err := r.Publisher.Set(ctx, keys...)
 		now := r.Clock.Now()
 		if err == nil {
 			log.Info("dns.publish: records published", "records", r.Publisher.String(), "attempts", attempt)
