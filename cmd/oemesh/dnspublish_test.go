@@ -383,3 +383,25 @@ func TestDNSPublishDaemonRolloverOnSIGHUP(t *testing.T) {
 		t.Fatalf("log:\n%s", stderr.String())
 	}
 }
+
+func TestCheckConfigPublish(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "tsig.key")
+	if err := os.WriteFile(key, []byte("hmac-sha256:oemesh-b:c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	writeFiles(t, dir, map[string]string{"oemesh.yaml": "identity: '@b.example'\npolicies: " + filepath.Join(dir, "pol") +
+		"\ndns:\n  publish:\n    records: [forward]\n    tsig_key: " + key + "\n"})
+	cfg := filepath.Join(dir, "oemesh.yaml")
+	r := run(t, "oemeshd", "--config", cfg, "--check-config")
+	if r.code != 1 || !strings.Contains(r.stderr, "dns.publish.tsig_key: TSIG key file "+key+" has mode 0644") {
+		t.Fatalf("a 0644 key file: %+v", r)
+	}
+	if err := os.Chmod(key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = run(t, "oemeshd", "--config", cfg, "--check-config")
+	if r.code != 0 || !strings.Contains(r.stdout, "dns.publish: IPSECKEY at b.example. via each zone's SOA MNAME: ok") {
+		t.Fatalf("a good dns.publish: %+v", r)
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto"
 	"fmt"
+	"io"
+	"log/slog"
 	"time"
 
 	"github.com/oemesh/oemesh/dnskey"
@@ -14,7 +16,7 @@ import (
 
 // newPublisher builds dns.publish's Publisher; resolvers find the zones
 // and their primaries.
-func newPublisher(cfg *config.Config, resolvers []string, d *daemon) (*publish.Publisher, error) {
+func newPublisher(cfg *config.Config, resolvers []string, log *slog.Logger) (*publish.Publisher, error) {
 	p := cfg.DNS.Publish
 	key, err := publish.LoadTSIGKey(p.TSIGKey)
 	if err != nil {
@@ -24,7 +26,22 @@ func newPublisher(cfg *config.Config, resolvers []string, d *daemon) (*publish.P
 		AddressRecords: p.Address, TTL: uint32(p.TTL / time.Second), Precedence: 10}
 	spec.FillFromIdentity(cfg.Identity)
 	return publish.New(publish.Config{Spec: spec, Key: key, Primary: p.Primary, Zone: p.Zone,
-		Resolvers: resolvers, Timeout: cfg.DNS.Timeout + 3*time.Second, Log: d.log})
+		Resolvers: resolvers, Timeout: cfg.DNS.Timeout + 3*time.Second, Log: log})
+}
+
+// checkPublish is --check-config's part for dns.publish: the TSIG key
+// file must be readable, private and well formed, and the spec complete.
+func checkPublish(out io.Writer, cfg *config.Config) error {
+	if !cfg.DNS.Publish.Enabled() {
+		return nil
+	}
+	// No look-up is made here: the resolver only has to be there.
+	p, err := newPublisher(cfg, []string{"127.0.0.1:53"}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "dns.publish: %s: ok\n", p)
+	return nil
 }
 
 // startPublish starts the publication loop (dns.publish): it publishes the
@@ -39,7 +56,7 @@ func (d *daemon) startPublish(ctx context.Context) (stop func(), err error) {
 	if d.signer == nil {
 		return nil, fmt.Errorf("dns.publish: no host key to publish (%s); create one with `oemesh newhostkey`", d.cfg.HostKey)
 	}
-	p, err := newPublisher(d.cfg, d.resolver.Servers(), d)
+	p, err := newPublisher(d.cfg, d.resolver.Servers(), d.log)
 	if err != nil {
 		return nil, err
 	}
