@@ -102,8 +102,12 @@ func (p *Publisher) apply(ctx context.Context, op Op, keys []crypto.PublicKey) e
 	if err != nil {
 		return err
 	}
-	zones := map[string]string{} // zone → primary
+	zones := map[string]string{}  // zone → primary's name (SOA MNAME)
+	byName := map[string]string{} // owner name → zone, so each is asked once
 	zoneOf := func(name string) (string, error) {
+		if z, ok := byName[name]; ok {
+			return z, nil
+		}
 		if p.cfg.Zone != "" {
 			if !dns.IsSubDomain(p.cfg.Zone, name) {
 				return "", fmt.Errorf("%s is not in zone %s (dns.publish.zone)", name, p.cfg.Zone)
@@ -121,6 +125,7 @@ func (p *Publisher) apply(ctx context.Context, op Op, keys []crypto.PublicKey) e
 		if _, ok := zones[z]; !ok && p.cfg.Primary == "" {
 			zones[z] = mname
 		}
+		byName[name] = z
 		return z, nil
 	}
 	changes, err := c.byZone(zoneOf)
