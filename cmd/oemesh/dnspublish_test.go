@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -345,14 +348,43 @@ func TestDNSPublishDaemonWithdrawOnStop(t *testing.T) {
 // A new host key and SIGHUP: oemeshd publishes the new key beside the old,
 // keeps signing with the old one for one TTL, then switches and withdraws
 // the old record.
+//
+// A peer that cached only the old key (oemesh probe from another namespace,
+// verifying our signature with --peer-key) comes up during the overlap;
+// after it, only the new key verifies us.
 func TestDNSPublishDaemonRolloverOnSIGHUP(t *testing.T) {
 	b := newPublishBed(t, "dsig", "")
-	b.ttl = "6s"
+	b.ttl = "8s"
 	b.writeConfig(t, b.zone.KeyFile(t), "")
+	peer := netnstest.New(t, "dsigp")
+	netnstest.Veth(t, peer, "vp", b.ns, "vb")
+	peer.Addr(t, "vp", netip.MustParsePrefix("198.18.0.1/24"))
+	b.ns.Addr(t, "vb", netip.MustParsePrefix("198.18.0.2/24"))
+	writeFiles(t, filepath.Join(b.dir, "policies"), map[string]string{"private-or-clear": "198.18.0.0/24\n"})
 	d, stderr := b.startDaemon(t)
 	b.publishStatus(t, func(s *control.PublishStatus) bool { return s.State == "published" })
 	old := keyFingerprint(t, b.hostKey)
 	b.waitKeys(t, old)
+	oldPub := publicKeyFile(t, b.hostKey, filepath.Join(b.dir, "old.pub"))
+	probe := func(pub string) result {
+		t.Helper()
+		cmd := peer.Command(context.Background(), filepath.Join(builtDir, "oemesh"), "probe", "198.18.0.2",
+			"--auth", "null", "--peer-auth", "key", "--peer-key", pub, "--timeout", "5s")
+		var so, se bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &so, &se
+		err := cmd.Run()
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return result{so.String(), se.String(), code}
+	}
+	if r := probe(oldPub); r.code != 0 {
+		t.Fatalf("probe with the published key before the rollover: %+v\n%s", r, stderr.String())
+	}
 
 	if r := run(t, "oemesh", "newhostkey", "--out", b.hostKey, "--force"); r.code != 0 {
 		t.Fatal(r)
@@ -374,10 +406,19 @@ func TestDNSPublishDaemonRolloverOnSIGHUP(t *testing.T) {
 	if k := signing(); k != old {
 		t.Fatalf("during the overlap oemeshd signs with %s, want the old key %s", k, old)
 	}
+	if r := probe(oldPub); r.code != 0 || !strings.Contains(r.stdout, "ESTABLISHED") {
+		t.Fatalf("a peer holding the old key during the overlap: %+v", r)
+	}
 	// After one TTL: the new key signs, and is published alone.
 	b.waitKeys(t, nw)
 	if k := signing(); k != nw {
 		t.Fatalf("after the rollover oemeshd signs with %s, want the new key %s", k, nw)
+	}
+	if r := probe(publicKeyFile(t, b.hostKey, filepath.Join(b.dir, "new.pub"))); r.code != 0 {
+		t.Fatalf("a peer holding the new key after the rollover: %+v", r)
+	}
+	if r := probe(oldPub); r.code != probeExitAuth {
+		t.Fatalf("a peer holding only the old key after the rollover: exit %d, want %d (AUTH does not verify): %+v", r.code, probeExitAuth, r)
 	}
 	if !strings.Contains(stderr.String(), "host key rollover done") {
 		t.Fatalf("log:\n%s", stderr.String())
@@ -404,4 +445,22 @@ func TestCheckConfigPublish(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "dns.publish: IPSECKEY at b.example. via each zone's SOA MNAME: ok") {
 		t.Fatalf("a good dns.publish: %+v", r)
 	}
+}
+
+// publicKeyFile writes the public half of the private key at keyPath as PEM
+// SubjectPublicKeyInfo (what probe's --peer-key reads) to out.
+func publicKeyFile(t *testing.T, keyPath, out string) string {
+	t.Helper()
+	k, err := dnskey.LoadHostKey(keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(k.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(out, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
