@@ -3,9 +3,11 @@ package publish
 import (
 	"context"
 	"crypto"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/oemesh/oemesh/dnskey"
 	"github.com/oemesh/oemesh/internal/clock"
 )
 
@@ -42,8 +44,9 @@ type Runner struct {
 	MinBackoff time.Duration // default 5s
 	MaxBackoff time.Duration // default 10m
 
-	mu     sync.Mutex
-	status Status
+	mu        sync.Mutex
+	status    Status
+	published []crypto.PublicKey // the keys of the last successful Run
 }
 
 // Status returns the last outcome.
@@ -78,6 +81,9 @@ func (r *Runner) Run(ctx context.Context, keys ...crypto.PublicKey) error {
 		if err == nil {
 			log.Info("dns.publish: records published", "records", r.Publisher.String(), "attempts", attempt)
 			r.set(Status{State: StatePublished, Records: r.Publisher.String(), Since: now})
+			r.mu.Lock()
+			r.published = keys
+			r.mu.Unlock()
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -111,10 +117,22 @@ func (r *Runner) statusSince(s State, now time.Time) time.Time {
 	return now
 }
 
-// Withdraw deletes key's records once (at a clean stop with
-// dns.publish.withdraw_on_stop).
-func (r *Runner) Withdraw(ctx context.Context, key crypto.PublicKey) error {
-	if err := r.Publisher.Withdraw(ctx, key); err != nil {
+// Withdraw deletes, once, the records of keys and of the keys the last
+// successful Run published (both, if a stop comes during a rollover's
+// overlap): at a clean stop with dns.publish.withdraw_on_stop.
+func (r *Runner) Withdraw(ctx context.Context, keys ...crypto.PublicKey) error {
+	r.mu.Lock()
+	all := append(slices.Clone(r.published), keys...)
+	r.mu.Unlock()
+	seen := map[string]bool{}
+	var uniq []crypto.PublicKey
+	for _, k := range all {
+		if fp := dnskey.Fingerprint(k); !seen[fp] {
+			seen[fp] = true
+			uniq = append(uniq, k)
+		}
+	}
+	if err := r.Publisher.Withdraw(ctx, uniq...); err != nil {
 		return err
 	}
 	r.set(Status{State: StateWithdrawn, Records: r.Publisher.String(), Since: r.Clock.Now()})

@@ -2,6 +2,8 @@ package publish
 
 import (
 	"context"
+	"crypto"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -115,5 +117,46 @@ func TestRunnerStopsWithContext(t *testing.T) {
 	cancel()
 	if err := <-done; err != context.Canceled {
 		t.Fatalf("Run = %v, want context.Canceled", err)
+	}
+}
+
+// withdrawServer records the IPSECKEYs each UPDATE deletes.
+type withdrawServer struct {
+	mu      sync.Mutex
+	deleted []string
+}
+
+func (w *withdrawServer) exchange(ctx context.Context, m *dns.Msg, server string) (*dns.Msg, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, rr := range m.Ns {
+		if k, ok := rr.(*dns.IPSECKEY); ok && rr.Header().Class == dns.ClassNONE {
+			w.deleted = append(w.deleted, k.PublicKey)
+		}
+	}
+	r := new(dns.Msg)
+	r.SetReply(m)
+	return r, nil
+}
+
+// A stop during a rollover's overlap withdraws both keys, each once.
+func TestRunnerWithdrawsWhatItPublished(t *testing.T) {
+	w := &withdrawServer{}
+	p := fakePublisher(t, &fakeServer{})
+	p.ex = w.exchange
+	r := &Runner{Publisher: p, Clock: clocktest.New()}
+	if err := r.Run(context.Background(), testKey(1), testKey(2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Withdraw(context.Background(), testKey(1)); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := Plan(p.cfg.Spec, OpAdd, []crypto.PublicKey{testKey(1), testKey(2)})
+	want := []string{c.Insert[0].(*dns.IPSECKEY).PublicKey, c.Insert[1].(*dns.IPSECKEY).PublicKey}
+	if !slices.Equal(w.deleted, want) {
+		t.Fatalf("withdrew %v, want both keys once %v", w.deleted, want)
+	}
+	if r.Status().State != StateWithdrawn {
+		t.Fatalf("status %+v", r.Status())
 	}
 }
