@@ -17,9 +17,9 @@ import (
 func newDNSCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "dns",
-		Short: "Diagnose peers' keys in DNS; hand oemeshd the keys of name look-ups",
+		Short: "Diagnose peers' keys in DNS; hand oemeshd the keys of name look-ups; publish and check this host's",
 	}
-	cmd.AddCommand(newDNSLookupCmd(g), newDNSHookCmd(g), newDNSBindingsCmd(g))
+	cmd.AddCommand(newDNSLookupCmd(g), newDNSHookCmd(g), newDNSBindingsCmd(g), newDNSPublishCmd(), newDNSRolloverCmd(), newDNSCheckCmd(g))
 	return cmd
 }
 

@@ -30,6 +30,15 @@ func newStatusCmd(g *globalFlags) *cobra.Command {
 			if st.KeyFingerprint != "" {
 				fmt.Fprintf(out, "host key: %s\n", st.KeyFingerprint)
 			}
+			if p := st.Publish; p != nil {
+				fmt.Fprintf(out, "dns publish: %s since %s (%s)\n", p.State, p.Since.Format("2006-01-02 15:04:05 MST"), p.Records)
+				if p.LastError != "" {
+					fmt.Fprintf(out, "  failed %d time(s), last: %s\n", p.Attempts, p.LastError)
+				}
+				if p.NextRetry != nil {
+					fmt.Fprintf(out, "  next attempt at %s\n", p.NextRetry.Format("2006-01-02 15:04:05 MST"))
+				}
+			}
 			if st.Dataplane != "" {
 				fmt.Fprintf(out, "data plane: %s (%s)\n", st.Dataplane, st.Why)
 			}

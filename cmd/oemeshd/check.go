@@ -23,6 +23,9 @@ func checkConfig(cmd *cobra.Command, cfg *config.Config) error {
 	if err := checkConns(out, cfg); err != nil {
 		return err
 	}
+	if err := checkPublish(out, cfg); err != nil {
+		return err
+	}
 	pol, warns, err := loadPolicy(context.Background(), cfg.Policies)
 	for _, w := range warns {
 		fmt.Fprintf(out, "warning: %s\n", w)

@@ -49,7 +49,8 @@ func (d *daemon) handleStatus(r *http.Request) (any, error) {
 		Dataplane:      d.dpName,
 		Why:            d.dpReason,
 		Identity:       d.identity,
-		KeyFingerprint: d.keyFingerprint,
+		KeyFingerprint: d.keyFingerprint(),
+		Publish:        d.publishView(),
 	}
 	for k, v := range d.connSummary() {
 		st.Config[k] = v

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/oemesh/oemesh/dnskey"
+	"github.com/oemesh/oemesh/dnskey/publish"
 	"github.com/oemesh/oemesh/internal/clock"
 	"github.com/oemesh/oemesh/internal/config"
 	"github.com/oemesh/oemesh/internal/control"
@@ -49,9 +51,11 @@ type daemon struct {
 	stack            *dispatch.Dispatcher // OE and the conns in front of the engine
 	oe               *oe.OE               // stack.OE()
 	identity         string
-	keyFingerprint   string
-	conns            connSet       // configured conns and their secrets (conns.go)
-	startConns       []config.Conn // the conns of the configuration file
+	signer           *hostSigner        // the host key; nil with oe.null_auth only and no key
+	publisher        *publish.Runner    // dns.publish; nil when off
+	keyChanges       chan crypto.Signer // SIGHUP's new host keys, for the publication loop
+	conns            connSet            // configured conns and their secrets (conns.go)
+	startConns       []config.Conn      // the conns of the configuration file
 }
 
 func newDaemon(cfg *config.Config, log *slog.Logger) (*daemon, error) {
@@ -110,6 +114,11 @@ func (d *daemon) run(ctx context.Context) error {
 		}
 		defer stop()
 	}
+	stopPublish, err := d.startPublish(runCtx)
+	if err != nil {
+		return err
+	}
+	defer stopPublish()
 	d.log.Info("oemeshd started", "version", buildVersion(), "pid", os.Getpid(),
 		"config", d.cfg.File, "control_socket", d.cfg.ControlSocket, "policies", d.cfg.Policies,
 		"dataplane", d.dpName, "identity", d.identity)
@@ -129,8 +138,9 @@ func (d *daemon) run(ctx context.Context) error {
 			}
 			return err
 		case <-hup:
-			d.log.Info("SIGHUP: reloading policies")
+			d.log.Info("SIGHUP: reloading policies and the host key")
 			d.reloadPolicy(ctx)
+			d.reloadHostKey()
 		}
 	}
 }

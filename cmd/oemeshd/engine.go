@@ -34,8 +34,8 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 	ikePolicy := pq.IKEPolicy()
 	var signer crypto.Signer
 	if k, err := dnskey.LoadHostKey(cfg.HostKey); err == nil {
-		signer = k
-		d.keyFingerprint = dnskey.Fingerprint(k.Public())
+		d.signer = newHostSigner(k)
+		signer = d.signer
 	} else if nullAuth != oe.NullOnly {
 		if errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("host key %s does not exist: create it with `oemesh newhostkey --out %s` and publish `oemesh showhostkey --ipseckey`, or set oe.null_auth: only", cfg.HostKey, cfg.HostKey)

@@ -55,6 +55,7 @@ type DNS struct {
 	// deadlock, docs/dns-exemption.md).
 	ExemptServers bool
 	Bindings      DNSBindings
+	Publish       Publish
 }
 
 // DNSBindings is the dns.bindings.* section: the store of addresses
@@ -70,6 +71,25 @@ func (b DNSBindings) check() error {
 	}
 	return nil
 }
+
+// Publish is the dns.publish.* section: what oemeshd writes about this
+// host into DNS (docs/dns.md).
+type Publish struct {
+	// Reverse, Forward and Address say what is published (dns.publish.records):
+	// the IPSECKEY at the reverse names and at the forward name, and A/AAAA
+	// at the forward name. None of them: publication is off.
+	Reverse, Forward, Address bool
+	Name                      string       // the forward name; "" means the @fqdn identity
+	Addresses                 []netip.Addr // empty means the address identity
+	TSIGKey                   string       // key file path
+	Primary                   string       // "" means each zone's SOA MNAME
+	Zone                      string       // "" means found by SOA look-ups
+	TTL                       time.Duration
+	WithdrawOnStop            bool
+}
+
+// Enabled reports whether anything is to be published.
+func (p Publish) Enabled() bool { return p.Reverse || p.Forward || p.Address }
 
 // OE is the oe.* section.
 type OE struct {
@@ -257,6 +277,9 @@ func Load(opts Options) (*Config, error) {
 	if err := c.checkGuardNegotiating(); err != nil {
 		return nil, err
 	}
+	if err := c.checkPublish(); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -353,6 +376,14 @@ func build(file string, v map[string]any) *Config {
 			ExemptServers: v["dns.exempt_servers"].(bool),
 			Bindings: DNSBindings{Max: int(v["dns.bindings.max"].(uint32)),
 				MinTTL: v["dns.bindings.min_ttl"].(time.Duration), MaxTTL: v["dns.bindings.max_ttl"].(time.Duration)},
+			Publish: Publish{
+				Name:           v["dns.publish.name"].(string),
+				TSIGKey:        v["dns.publish.tsig_key"].(string),
+				Primary:        v["dns.publish.primary"].(string),
+				Zone:           v["dns.publish.zone"].(string),
+				TTL:            v["dns.publish.ttl"].(time.Duration),
+				WithdrawOnStop: v["dns.publish.withdraw_on_stop"].(bool),
+			},
 		},
 		OE: OE{
 			NullAuth:           v["oe.null_auth"].(string),
@@ -378,6 +409,19 @@ func build(file string, v map[string]any) *Config {
 		Metrics: Metrics{Listen: v["metrics.listen"].(string)},
 	}
 	_ = c.Log.Level.UnmarshalText([]byte(v["log.level"].(string)))
+	for _, r := range v["dns.publish.records"].([]string) {
+		switch r {
+		case "reverse":
+			c.DNS.Publish.Reverse = true
+		case "forward":
+			c.DNS.Publish.Forward = true
+		case "address":
+			c.DNS.Publish.Address = true
+		}
+	}
+	for _, s := range v["dns.publish.addresses"].([]string) {
+		c.DNS.Publish.Addresses = append(c.DNS.Publish.Addresses, netip.MustParseAddr(s))
+	}
 	for _, s := range v["oe.gateway_for"].([]string) {
 		c.OE.GatewayFor = append(c.OE.GatewayFor, netip.MustParsePrefix(s))
 	}
@@ -419,6 +463,9 @@ func (c *Config) Summary() map[string]any {
 		"dns.bindings.max":          c.DNS.Bindings.Max,
 		"dns.bindings.min_ttl":      c.DNS.Bindings.MinTTL.String(),
 		"dns.bindings.max_ttl":      c.DNS.Bindings.MaxTTL.String(),
+		"dns.publish.records":       c.DNS.Publish.records(),
+		"dns.publish.tsig_key":      c.DNS.Publish.TSIGKey,
+		"dns.publish.primary":       c.DNS.Publish.Primary,
 		"oe.null_auth":              c.OE.NullAuth,
 		"oe.negotiation_shunt":      c.OE.NegotiationShunt,
 		"oe.shunt_lifetime":         c.OE.ShuntLifetime.String(),
@@ -460,6 +507,34 @@ func (k Kernel) check() error {
 	if k.GuardRulePriority <= k.RulePriority {
 		return fmt.Errorf("kernel.guard_priority %d must be greater than kernel.rule_priority %d: the data plane's table decides first, the guard only when it is gone",
 			k.GuardRulePriority, k.RulePriority)
+	}
+	return nil
+}
+
+func (p Publish) records() []string {
+	out := []string{}
+	for _, r := range []struct {
+		on   bool
+		name string
+	}{{p.Reverse, "reverse"}, {p.Forward, "forward"}, {p.Address, "address"}} {
+		if r.on {
+			out = append(out, r.name)
+		}
+	}
+	return out
+}
+
+// checkPublish refuses a dns.publish.records that names what the rest of
+// the configuration cannot supply: a forward name, or addresses.
+func (c *Config) checkPublish() error {
+	p := c.DNS.Publish
+	if (p.Forward || p.Address) && p.Name == "" && !strings.HasPrefix(c.Identity, "@") {
+		return fmt.Errorf("dns.publish.records %v needs the host's forward name: set dns.publish.name, or an @fqdn identity", p.records())
+	}
+	if (p.Reverse || p.Address) && len(p.Addresses) == 0 {
+		if _, err := netip.ParseAddr(c.Identity); err != nil {
+			return fmt.Errorf("dns.publish.records %v needs the host's addresses: set dns.publish.addresses, or an address identity", p.records())
+		}
 	}
 	return nil
 }

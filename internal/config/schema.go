@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -129,6 +130,64 @@ func dnsServers(v any) error {
 	return nil
 }
 
+func publishRecords(v any) error {
+	seen := map[string]bool{}
+	for _, s := range v.([]string) {
+		switch s {
+		case "reverse", "forward", "address":
+		default:
+			return fmt.Errorf("%q: want reverse, forward or address", s)
+		}
+		if seen[s] {
+			return fmt.Errorf("%q listed twice", s)
+		}
+		seen[s] = true
+	}
+	return nil
+}
+
+func domainName(v any) error {
+	s := v.(string)
+	if s == "" {
+		return nil
+	}
+	if strings.HasPrefix(s, "@") || strings.ContainsAny(s, " \t/:") || strings.Contains(s, "..") || s == "." {
+		return fmt.Errorf("%q is not a domain name (write b.example.com, without @)", s)
+	}
+	return nil
+}
+
+func addresses(v any) error {
+	for _, s := range v.([]string) {
+		if _, err := netip.ParseAddr(s); err != nil {
+			return fmt.Errorf("%q is not an IP address", s)
+		}
+	}
+	return nil
+}
+
+func primaryServer(v any) error {
+	s := v.(string)
+	if s == "" {
+		return nil
+	}
+	if _, err := netip.ParseAddr(s); err == nil {
+		return nil
+	}
+	if _, port, err := net.SplitHostPort(s); err != nil || port == "" {
+		return fmt.Errorf("%q: want ADDRESS or HOST:PORT", s)
+	}
+	return nil
+}
+
+func wholeSeconds(v any) error {
+	d := v.(time.Duration)
+	if d < time.Second || d%time.Second != 0 || d > 0x7fffffff*time.Second {
+		return fmt.Errorf("%v: a DNS TTL is a whole number of seconds from 1s", d)
+	}
+	return nil
+}
+
 func logLevel(v any) error {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(v.(string))); err != nil {
@@ -192,6 +251,22 @@ var schema = []key{
 		help: "shortest life of an address → name binding, whatever the answer's TTL"},
 	{name: "dns.bindings.max_ttl", kind: kindDuration, def: time.Hour, check: positive,
 		help: "longest life of an address → name binding, whatever the answer's TTL"},
+	{name: "dns.publish.records", kind: kindStringList, def: []string{}, check: publishRecords,
+		help: "what oemeshd publishes about this host by DNS UPDATE: any of reverse (IPSECKEY at the reverse names), forward (IPSECKEY at dns.publish.name), address (A/AAAA at dns.publish.name); empty: nothing"},
+	{name: "dns.publish.name", kind: kindString, def: "", check: domainName,
+		help: "the host's forward name (empty: the @fqdn identity)"},
+	{name: "dns.publish.addresses", kind: kindStringList, def: []string{}, check: addresses,
+		help: "the host's addresses for the reverse names and A/AAAA (empty: the address identity)"},
+	{name: "dns.publish.tsig_key", kind: kindString, def: "/etc/oemesh/tsig.key", check: absPath,
+		help: "TSIG key file (mode 0600): key \"name\" { algorithm hmac-sha256; secret \"...\"; }; or ALGORITHM:NAME:SECRET"},
+	{name: "dns.publish.primary", kind: kindString, def: "", check: primaryServer,
+		help: "where UPDATEs go: ADDRESS or HOST:PORT (empty: each zone's primary from its SOA)"},
+	{name: "dns.publish.zone", kind: kindString, def: "", check: domainName,
+		help: "the zone the records are in (empty: found by SOA look-ups)"},
+	{name: "dns.publish.ttl", kind: kindDuration, def: 10 * time.Minute, check: wholeSeconds,
+		help: "TTL of the published records; a key rollover keeps both keys published this long"},
+	{name: "dns.publish.withdraw_on_stop", kind: kindBool, def: false,
+		help: "delete our published records when oemeshd stops cleanly"},
 	{name: "oe.null_auth", kind: kindString, def: "fallback", check: oneOf("fallback", "off", "only"),
 		help: "unauthenticated OE (RFC 7619): fallback, off or only"},
 	{name: "oe.negotiation_shunt", kind: kindString, def: "hold", check: oneOf("hold", "pass"),

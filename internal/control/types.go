@@ -29,6 +29,8 @@ type Status struct {
 	Identity string `json:"identity,omitempty"`
 	// KeyFingerprint is the host key's, as `oemesh showhostkey` prints it.
 	KeyFingerprint string `json:"key_fingerprint,omitempty"`
+	// Publish is the state of dns.publish; absent when it is off.
+	Publish *PublishStatus `json:"publish,omitempty"`
 	// Counts are event counters since the start, by name: tunnels and
 	// shunts (now), acquires, handshakes, dns_lookups, refused,
 	// cipher_states (userspace data plane only), bindings (addresses
@@ -94,4 +96,22 @@ type Memory struct {
 	// bytes.
 	RSS     uint64 `json:"rss_bytes"`
 	RSSAnon uint64 `json:"rss_anon_bytes"`
+}
+
+// PublishStatus is where the daemon's self-publication (dns.publish)
+// stands.
+type PublishStatus struct {
+	// State is pending, published, retrying or withdrawn.
+	State string `json:"state"`
+	// Records says what is published where, for people.
+	Records string `json:"records"`
+	// Attempts are the failed UPDATE rounds since the last success.
+	Attempts int `json:"attempts,omitempty"`
+	// LastError is the last failure (server, zone, records and rcode);
+	// empty after a success.
+	LastError string `json:"last_error,omitempty"`
+	// Since is when the current state began.
+	Since time.Time `json:"since"`
+	// NextRetry is when the next attempt is due, while retrying.
+	NextRetry *time.Time `json:"next_retry,omitempty"`
 }
