@@ -51,6 +51,12 @@ type DNS struct {
 	Servers       []string // address[:port] or resolv.conf paths
 	Timeout       time.Duration
 	RequireDNSSEC bool
+	// StubListen is where the DNS stub serves (dns.stub.listen); not
+	// valid when the stub is off.
+	StubListen netip.AddrPort
+	// Prestart starts OE to a name's addresses when the stub passes its
+	// answer (dns.prestart); only with the stub on.
+	Prestart bool
 }
 
 // OE is the oe.* section.
@@ -329,6 +335,7 @@ func build(file string, v map[string]any) *Config {
 			Servers:       v["dns.servers"].([]string),
 			Timeout:       v["dns.timeout"].(time.Duration),
 			RequireDNSSEC: v["dns.require_dnssec"].(bool),
+			Prestart:      v["dns.prestart"].(bool),
 		},
 		OE: OE{
 			NullAuth:           v["oe.null_auth"].(string),
@@ -354,6 +361,9 @@ func build(file string, v map[string]any) *Config {
 		Metrics: Metrics{Listen: v["metrics.listen"].(string)},
 	}
 	_ = c.Log.Level.UnmarshalText([]byte(v["log.level"].(string)))
+	if l := v["dns.stub.listen"].(string); l != "off" {
+		c.DNS.StubListen = netip.MustParseAddrPort(l)
+	}
 	for _, s := range v["oe.gateway_for"].([]string) {
 		c.OE.GatewayFor = append(c.OE.GatewayFor, netip.MustParsePrefix(s))
 	}
@@ -391,6 +401,8 @@ func (c *Config) Summary() map[string]any {
 		"dns.servers":               c.DNS.Servers,
 		"dns.timeout":               c.DNS.Timeout.String(),
 		"dns.require_dnssec":        c.DNS.RequireDNSSEC,
+		"dns.stub.listen":           stubSummary(c.DNS.StubListen),
+		"dns.prestart":              c.DNS.Prestart,
 		"oe.null_auth":              c.OE.NullAuth,
 		"oe.negotiation_shunt":      c.OE.NegotiationShunt,
 		"oe.shunt_lifetime":         c.OE.ShuntLifetime.String(),
@@ -410,6 +422,13 @@ func (c *Config) Summary() map[string]any {
 		"log.format":                c.Log.Format,
 		"metrics.listen":            c.Metrics.Listen,
 	}
+}
+
+func stubSummary(ap netip.AddrPort) string {
+	if !ap.IsValid() {
+		return "off"
+	}
+	return ap.String()
 }
 
 // checkGuardNegotiating refuses kernel.guard_negotiating with
