@@ -67,6 +67,12 @@ func (d *daemon) collector() prometheus.Collector {
 		for reason, n := range s.Failures {
 			m.counter("oemesh_failures_total", "Failed OE negotiations by reason.", float64(n), "reason", reason)
 		}
+		if d.stub != nil {
+			for name, n := range stubCounts(d.stub.Stats()) {
+				m.counter("oemesh_dns_stub_total", "DNS stub events by kind (queries, forwarded, servfail, lookups, lookups_failed, dropped, bindings, bind_failed, prestarts).",
+					float64(n), "event", strings.TrimPrefix(name, "dns_stub_"))
+			}
+		}
 	})
 }
 
