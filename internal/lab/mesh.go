@@ -216,6 +216,9 @@ type HostConfig struct {
 	// DNSTimeout sets dns.timeout (default 1s): longer keeps a negotiation
 	// waiting on a slow resolver (DNSFault.Delay) instead of failing.
 	DNSTimeout time.Duration
+	// StubListen sets dns.stub.listen (default off): the DNS stub, in
+	// front of the lab's DNS server.
+	StubListen string
 }
 
 // DefaultKeyExchanges is how two oemeshd on their default configuration
@@ -251,6 +254,10 @@ func (m *Mesh) StartDaemon(ctx context.Context, name string, hc HostConfig) erro
 	if dnsTimeout == 0 {
 		dnsTimeout = time.Second
 	}
+	stubListen := hc.StubListen
+	if stubListen == "" {
+		stubListen = "off"
+	}
 	// No identity: each SA uses its local address as ID, so IPv4 and IPv6
 	// peers both find the key at the reverse name of the address they see.
 	cfg := fmt.Sprintf(`hostkey: %s
@@ -260,9 +267,11 @@ dns:
   servers: [%s]
   require_dnssec: %v
   timeout: %s
+  stub:
+    listen: %q
 log:
   level: debug
-%s`, filepath.Join(h.Dir, "hostkey.pem"), filepath.Join(h.Dir, "policies"), h.Socket, m.DNSAt, hc.RequireDNSSEC, dnsTimeout, hc.Extra)
+%s`, filepath.Join(h.Dir, "hostkey.pem"), filepath.Join(h.Dir, "policies"), h.Socket, m.DNSAt, hc.RequireDNSSEC, dnsTimeout, stubListen, hc.Extra)
 	cfgPath := filepath.Join(h.Dir, "oemesh.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return err
