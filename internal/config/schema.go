@@ -196,7 +196,7 @@ var schema = []key{
 	{name: "dns.timeout", kind: kindDuration, def: 2 * time.Second, check: positive, help: "per-query DNS timeout"},
 	{name: "dns.require_dnssec", kind: kindBool, def: true, help: "use only DNSSEC-validated (AD) answers"},
 	{name: "dns.stub.listen", kind: kindString, def: "off", check: stubListen,
-		help: "the DNS stub: off, or ADDRESS:PORT (e.g. 127.0.0.53:53) to serve applications, forwarding to dns.servers and looking up keys at the names they resolve (docs/dns.md)"},
+		help: "the DNS stub: off, or ADDRESS:PORT (e.g. 127.0.0.53:53) to serve applications, forwarding to dns.servers and looking up keys at the names they resolve (docs/dns-stub.md)"},
 	{name: "dns.prestart", kind: kindBool, def: true,
 		help: "with the DNS stub on: start OE to the addresses of a name in an OE group as soon as its answer passes, before the first packet"},
 	{name: "oe.null_auth", kind: kindString, def: "fallback", check: oneOf("fallback", "off", "only"),
