@@ -131,7 +131,7 @@ func (h *harness) settle(t *testing.T) {
 
 func TestForwardUnchanged(t *testing.T) {
 	h := newHarness(t, false)
-	h.up.reply = func(w dns.ResponseWriter, req *dns.Msg) bool {
+	h.up.setReply(func(w dns.ResponseWriter, req *dns.Msg) bool {
 		m := new(dns.Msg)
 		m.SetRcode(req, dns.RcodeNameError)
 		m.Authoritative, m.RecursionAvailable, m.AuthenticatedData = true, true, true
@@ -140,7 +140,7 @@ func TestForwardUnchanged(t *testing.T) {
 		m.Ns = []dns.RR{mustRR("example. 60 IN SOA ns.example. h.example. 7 1 1 1 60")}
 		w.WriteMsg(m)
 		return true
-	}
+	})
 	for _, network := range []string{"udp", "tcp"} {
 		q := new(dns.Msg)
 		q.SetQuestion("nothing.example.", dns.TypeA)
@@ -151,7 +151,7 @@ func TestForwardUnchanged(t *testing.T) {
 		q.IsEdns0().Option = append(q.IsEdns0().Option, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"})
 		resp := h.exchange(t, network, q)
 
-		got := h.up.seen[len(h.up.seen)-1]
+		got := h.up.last()
 		if got.net != network {
 			t.Errorf("%s query went upstream over %s", network, got.net)
 		}
@@ -205,7 +205,7 @@ func TestTruncatedRetriesOverTCP(t *testing.T) {
 	if resp.Truncated || len(resp.Answer) != 40 {
 		t.Fatalf("TCP answer: TC %v, %d records; want the whole 40", resp.Truncated, len(resp.Answer))
 	}
-	if got := h.up.seen[len(h.up.seen)-1].net; got != "tcp" {
+	if got := h.up.last().net; got != "tcp" {
 		t.Errorf("the TCP query went upstream over %s", got)
 	}
 }

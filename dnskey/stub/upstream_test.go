@@ -77,6 +77,20 @@ func (u *upstream) add(s string, secure bool) {
 
 func (u *upstream) addRR(rr dns.RR, secure bool) { u.add(rr.String(), secure) }
 
+// setReply makes f answer instead of the records.
+func (u *upstream) setReply(f func(w dns.ResponseWriter, req *dns.Msg) bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.reply = f
+}
+
+// last is the last query seen.
+func (u *upstream) last() seenQuery {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.seen[len(u.seen)-1]
+}
+
 // queries counts the queries seen for name and type.
 func (u *upstream) queries(name string, qtype uint16) int {
 	u.mu.Lock()
