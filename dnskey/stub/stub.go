@@ -193,7 +193,11 @@ func (s *Stub) Addr() netip.AddrPort {
 func (s *Stub) Close() error {
 	var errs []error
 	s.closing.Do(func() {
+		// Under mu: observe adds background work only while life lasts,
+		// so none is added once Wait below may run.
+		s.mu.Lock()
 		s.stop()
+		s.mu.Unlock()
 		for _, srv := range []*dns.Server{s.udp, s.tcp} {
 			if srv != nil {
 				if err := srv.Shutdown(); err != nil {
