@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/netip"
 	"os"
@@ -73,6 +74,9 @@ func (d *daemon) handleStatus(r *http.Request) (any, error) {
 		}
 		for reason, n := range s.Failures {
 			st.Counts["failures:"+reason] = n
+		}
+		if d.stub != nil {
+			maps.Copy(st.Counts, stubCounts(d.stub.Stats()))
 		}
 		sum := ikeSAsView(d.oe.Engine().SAs())
 		st.IKESAs = &sum

@@ -16,6 +16,7 @@ import (
 
 	"github.com/oemesh/oemesh/dnskey"
 	"github.com/oemesh/oemesh/dnskey/publish"
+	"github.com/oemesh/oemesh/dnskey/stub"
 	"github.com/oemesh/oemesh/internal/clock"
 	"github.com/oemesh/oemesh/internal/config"
 	"github.com/oemesh/oemesh/internal/control"
@@ -56,6 +57,7 @@ type daemon struct {
 	keyChanges       chan crypto.Signer // SIGHUP's new host keys, for the publication loop
 	conns            connSet            // configured conns and their secrets (conns.go)
 	startConns       []config.Conn      // the conns of the configuration file
+	stub             *stub.Stub         // the DNS stub; nil when dns.stub.listen is off
 }
 
 func newDaemon(cfg *config.Config, log *slog.Logger) (*daemon, error) {
@@ -95,6 +97,17 @@ func (d *daemon) run(ctx context.Context) error {
 	defer d.stopStack()
 	runCtx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
+	// The DNS stub starts before the control socket serves (status reads
+	// it) and stops before the stack (deferred calls run last first): its
+	// prestarts use the stack.
+	st, err := d.startStub(runCtx)
+	if err != nil {
+		return err
+	}
+	d.stub = st
+	if d.stub != nil {
+		defer d.stub.Close()
+	}
 	errc := make(chan error, 4)
 	go func() { errc <- d.ctl.Serve(runCtx) }()
 	go func() {

@@ -76,6 +76,12 @@ func (d *daemon) collector() prometheus.Collector {
 			m.counter("oemesh_binding_lookups_total", "OE negotiations that looked for a binding of their target.", float64(bs.Hits), "result", "hit")
 			m.counter("oemesh_binding_lookups_total", "OE negotiations that looked for a binding of their target.", float64(bs.Misses), "result", "miss")
 		}
+		if d.stub != nil {
+			for name, n := range stubCounts(d.stub.Stats()) {
+				m.counter("oemesh_dns_stub_total", "DNS stub events by kind (queries, forwarded, servfail, lookups, lookups_failed, dropped, bindings, bind_failed, prestarts).",
+					float64(n), "event", strings.TrimPrefix(name, "dns_stub_"))
+			}
+		}
 	})
 }
 

@@ -56,6 +56,12 @@ type DNS struct {
 	ExemptServers bool
 	Bindings      DNSBindings
 	Publish       Publish
+	// StubListen is where the DNS stub serves (dns.stub.listen); not
+	// valid when the stub is off.
+	StubListen netip.AddrPort
+	// Prestart starts OE to a name's addresses when the stub passes its
+	// answer (dns.prestart); only with the stub on.
+	Prestart bool
 }
 
 // DNSBindings is the dns.bindings.* section: the store of addresses
@@ -384,6 +390,7 @@ func build(file string, v map[string]any) *Config {
 				TTL:            v["dns.publish.ttl"].(time.Duration),
 				WithdrawOnStop: v["dns.publish.withdraw_on_stop"].(bool),
 			},
+			Prestart: v["dns.prestart"].(bool),
 		},
 		OE: OE{
 			NullAuth:           v["oe.null_auth"].(string),
@@ -421,6 +428,9 @@ func build(file string, v map[string]any) *Config {
 	}
 	for _, s := range v["dns.publish.addresses"].([]string) {
 		c.DNS.Publish.Addresses = append(c.DNS.Publish.Addresses, netip.MustParseAddr(s))
+	}
+	if l := v["dns.stub.listen"].(string); l != "off" {
+		c.DNS.StubListen = netip.MustParseAddrPort(l)
 	}
 	for _, s := range v["oe.gateway_for"].([]string) {
 		c.OE.GatewayFor = append(c.OE.GatewayFor, netip.MustParsePrefix(s))
@@ -466,6 +476,8 @@ func (c *Config) Summary() map[string]any {
 		"dns.publish.records":       c.DNS.Publish.records(),
 		"dns.publish.tsig_key":      c.DNS.Publish.TSIGKey,
 		"dns.publish.primary":       c.DNS.Publish.Primary,
+		"dns.stub.listen":           stubSummary(c.DNS.StubListen),
+		"dns.prestart":              c.DNS.Prestart,
 		"oe.null_auth":              c.OE.NullAuth,
 		"oe.negotiation_shunt":      c.OE.NegotiationShunt,
 		"oe.shunt_lifetime":         c.OE.ShuntLifetime.String(),
@@ -485,6 +497,13 @@ func (c *Config) Summary() map[string]any {
 		"log.format":                c.Log.Format,
 		"metrics.listen":            c.Metrics.Listen,
 	}
+}
+
+func stubSummary(ap netip.AddrPort) string {
+	if !ap.IsValid() {
+		return "off"
+	}
+	return ap.String()
 }
 
 // checkGuardNegotiating refuses kernel.guard_negotiating with

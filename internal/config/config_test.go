@@ -327,3 +327,30 @@ func TestDNSBindings(t *testing.T) {
 		}
 	}
 }
+
+// TestDNSStub: the stub is off by default with prestart on; dns.stub.listen
+// takes ADDRESS:PORT from a file, and a bad value names the key.
+func TestDNSStub(t *testing.T) {
+	c, err := Load(Options{})
+	if err != nil || c.DNS.StubListen.IsValid() || !c.DNS.Prestart || c.Summary()["dns.stub.listen"] != "off" {
+		t.Fatalf("defaults: %+v, %v; want the stub off and prestart on", c.DNS, err)
+	}
+	p := write(t, "s.yaml", "dns:\n  servers: [192.0.2.53]\n  stub:\n    listen: 127.0.0.53:53\n  prestart: false\n")
+	c, err = Load(Options{File: p, FileRequired: true})
+	if err != nil || c.DNS.StubListen.String() != "127.0.0.53:53" || c.DNS.Prestart {
+		t.Fatalf("from the file: %+v, %v", c.DNS, err)
+	}
+	if c.Summary()["dns.stub.listen"] != "127.0.0.53:53" {
+		t.Errorf("summary: %v", c.Summary()["dns.stub.listen"])
+	}
+	c, err = Load(Options{Env: []string{"OEMESH_DNS_STUB_LISTEN=[::1]:5353"}})
+	if err != nil || c.DNS.StubListen.String() != "[::1]:5353" {
+		t.Errorf("from the environment: %+v, %v", c.DNS, err)
+	}
+	for _, bad := range []string{"127.0.0.53", "on", "127.0.0.53:0"} {
+		_, err := Load(Options{File: write(t, "b.yaml", "dns:\n  stub:\n    listen: \""+bad+"\"\n"), FileRequired: true})
+		if err == nil || !strings.Contains(err.Error(), "key dns.stub.listen:") {
+			t.Errorf("dns.stub.listen %q: %v; want an error naming the key", bad, err)
+		}
+	}
+}

@@ -188,6 +188,24 @@ func wholeSeconds(v any) error {
 	return nil
 }
 
+// stubListen is dns.stub.listen: off, or the address and port the DNS stub
+// serves on. The port is required: the stub usually shares an address
+// with nothing, but 53 must be written to be meant.
+func stubListen(v any) error {
+	s := v.(string)
+	if s == "off" {
+		return nil
+	}
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		return fmt.Errorf("must be off or ADDRESS:PORT, e.g. 127.0.0.53:53 (%q is neither)", s)
+	}
+	if ap.Port() == 0 {
+		return fmt.Errorf("port 0: applications must know where the stub is; use 53")
+	}
+	return nil
+}
+
 func logLevel(v any) error {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(v.(string))); err != nil {
@@ -267,6 +285,10 @@ var schema = []key{
 		help: "TTL of the published records; a key rollover keeps both keys published this long"},
 	{name: "dns.publish.withdraw_on_stop", kind: kindBool, def: false,
 		help: "delete our published records when oemeshd stops cleanly"},
+	{name: "dns.stub.listen", kind: kindString, def: "off", check: stubListen,
+		help: "the DNS stub: off, or ADDRESS:PORT (e.g. 127.0.0.53:53) to serve applications, forwarding to dns.servers and looking up keys at the names they resolve (docs/dns-stub.md)"},
+	{name: "dns.prestart", kind: kindBool, def: true,
+		help: "with the DNS stub on: start OE to the addresses of a name in an OE group as soon as its answer passes, before the first packet"},
 	{name: "oe.null_auth", kind: kindString, def: "fallback", check: oneOf("fallback", "off", "only"),
 		help: "unauthenticated OE (RFC 7619): fallback, off or only"},
 	{name: "oe.negotiation_shunt", kind: kindString, def: "hold", check: oneOf("hold", "pass"),

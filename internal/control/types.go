@@ -35,8 +35,12 @@ type Status struct {
 	// shunts (now), acquires, handshakes, dns_lookups, refused,
 	// cipher_states (userspace data plane only), bindings (addresses
 	// bound to forward names now), binding_hits and binding_misses (OE
-	// negotiations that found a binding for their target, or none), and
-	// one "failures:REASON" per failure reason.
+	// negotiations that found a binding for their target, or none), one
+	// "failures:REASON" per failure reason, and with the DNS stub on
+	// (dns.stub.listen) dns_stub_queries, dns_stub_forwarded,
+	// dns_stub_servfail, dns_stub_lookups, dns_stub_lookups_failed,
+	// dns_stub_dropped, dns_stub_bindings, dns_stub_bind_failed and
+	// dns_stub_prestarts.
 	Counts map[string]uint64 `json:"counts,omitempty"`
 	// IKESAs sums up the IKE SAs that carry tunnels by their key
 	// exchanges; nil when the OE stack is not running.

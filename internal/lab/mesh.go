@@ -219,6 +219,9 @@ type HostConfig struct {
 	// NoDNSExemption sets dns.exempt_servers: false, so that the daemon's
 	// resolver is subject to the policy like any host (the DNS deadlock).
 	NoDNSExemption bool
+	// StubListen sets dns.stub.listen (default off): the DNS stub, in
+	// front of the lab's DNS server.
+	StubListen string
 }
 
 // DefaultKeyExchanges is how two oemeshd on their default configuration
@@ -254,6 +257,10 @@ func (m *Mesh) StartDaemon(ctx context.Context, name string, hc HostConfig) erro
 	if dnsTimeout == 0 {
 		dnsTimeout = time.Second
 	}
+	stubListen := hc.StubListen
+	if stubListen == "" {
+		stubListen = "off"
+	}
 	// No identity: each SA uses its local address as ID, so IPv4 and IPv6
 	// peers both find the key at the reverse name of the address they see.
 	cfg := fmt.Sprintf(`hostkey: %s
@@ -264,9 +271,11 @@ dns:
   require_dnssec: %v
   timeout: %s
   exempt_servers: %v
+  stub:
+    listen: %q
 log:
   level: debug
-%s`, filepath.Join(h.Dir, "hostkey.pem"), filepath.Join(h.Dir, "policies"), h.Socket, m.DNSAt, hc.RequireDNSSEC, dnsTimeout, !hc.NoDNSExemption, hc.Extra)
+%s`, filepath.Join(h.Dir, "hostkey.pem"), filepath.Join(h.Dir, "policies"), h.Socket, m.DNSAt, hc.RequireDNSSEC, dnsTimeout, !hc.NoDNSExemption, stubListen, hc.Extra)
 	cfgPath := filepath.Join(h.Dir, "oemesh.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return err

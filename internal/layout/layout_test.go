@@ -26,6 +26,10 @@ var rules = []struct {
 	// Self-publication writes what dnskey reads, with dnskey's record
 	// builders; nothing below it imports it.
 	{"dnskey/publish", []string{"dnskey", "internal/clock"}, nil},
+	// The DNS stub reads answers for dnskey's look-ups; the daemon hands
+	// it the policy and the prestart as funcs, so it knows nothing of oe
+	// or policygroups.
+	{"dnskey/stub", []string{"dnskey", "internal/clock"}, nil},
 	{"dnskey/...", []string{"internal/clock"}, nil},
 	// The IKE wire format is below the engine: it imports nothing of
 	// ours, and only ike uses it (Go's internal rule enforces that).

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+
+	"github.com/oemesh/oemesh/dnskey/stub"
+	"github.com/oemesh/oemesh/policygroups"
+)
+
+// startStub serves the DNS stub (dns.stub.listen) until ctx ends; nil when
+// it is off. Its upstreams are dns.servers as the key resolver reads them,
+// so that what exempts those from OE also covers the stub's upstreams.
+// Bindings: the binding store is not wired yet, so the stub makes no
+// look-ups at forward names; prestarts find the key at the reverse name,
+// as an acquire does.
+func (d *daemon) startStub(ctx context.Context) (*stub.Stub, error) {
+	dc := d.cfg.DNS
+	if !dc.StubListen.IsValid() {
+		return nil, nil
+	}
+	cfg := stub.Config{
+		Listen:    dc.StubListen,
+		Upstreams: d.resolver.Servers(),
+		Timeout:   dc.Timeout,
+		InOE:      d.inOE,
+		Keys:      d.resolver,
+		Logger:    d.log,
+	}
+	if dc.Prestart {
+		cfg.Prestart = d.prestart
+	}
+	s, err := stub.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("dns.stub.listen: %w", err)
+	}
+	if err := s.Serve(ctx); err != nil {
+		return nil, fmt.Errorf("dns.stub.listen: %w", err)
+	}
+	return s, nil
+}
+
+// inOE reports whether a falls in an OE group: the stub looks up, binds
+// and prestarts only such addresses.
+func (d *daemon) inOE(a netip.Addr) bool {
+	switch d.oe.Policy().Group(a) {
+	case policygroups.ClearOrPrivate, policygroups.PrivateOrClear, policygroups.Private:
+		return true
+	}
+	return false
+}
+
+// prestart starts OE to a, from the address the routing table gives
+// toward it (the one the application's first packet will carry).
+func (d *daemon) prestart(ctx context.Context, a netip.Addr) bool {
+	src, err := sourceFor(a)
+	if err != nil {
+		d.log.Debug("dns stub: no prestart: no source address", "addr", a, "err", err)
+		return false
+	}
+	return d.stack.Prestart(ctx, src, a)
+}
+
+// stubCounts are the stub's counters by the names `oemesh status` shows
+// them under (and the metrics' reason labels).
+func stubCounts(s stub.Stats) map[string]uint64 {
+	return map[string]uint64{
+		"dns_stub_queries":        s.Queries,
+		"dns_stub_forwarded":      s.Forwarded,
+		"dns_stub_servfail":       s.ServFail,
+		"dns_stub_lookups":        s.Lookups,
+		"dns_stub_lookups_failed": s.LookupsFailed,
+		"dns_stub_dropped":        s.Dropped,
+		"dns_stub_bindings":       s.Bindings,
+		"dns_stub_bind_failed":    s.BindFailed,
+		"dns_stub_prestarts":      s.Prestarts,
+	}
+}
