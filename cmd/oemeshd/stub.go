@@ -12,9 +12,10 @@ import (
 // startStub serves the DNS stub (dns.stub.listen) until ctx ends; nil when
 // it is off. Its upstreams are dns.servers as the key resolver reads them,
 // so that what exempts those from OE also covers the stub's upstreams.
-// Bindings: the binding store is not wired yet, so the stub makes no
-// look-ups at forward names; prestarts find the key at the reverse name,
-// as an acquire does.
+// What a look-up at a forward name finds goes into the binding store
+// (dns.bindings.*), where OE finds it for the address (oe/bound.go);
+// prestarts run after the look-up, so they use the binding, or the
+// reverse name's key as an acquire does when the name had none.
 func (d *daemon) startStub(ctx context.Context) (*stub.Stub, error) {
 	dc := d.cfg.DNS
 	if !dc.StubListen.IsValid() {
@@ -27,6 +28,9 @@ func (d *daemon) startStub(ctx context.Context) (*stub.Stub, error) {
 		InOE:      d.inOE,
 		Keys:      d.resolver,
 		Logger:    d.log,
+	}
+	if d.bindings != nil {
+		cfg.Binder = d.bindings
 	}
 	if dc.Prestart {
 		cfg.Prestart = d.prestart

@@ -1,0 +1,111 @@
+package e2e
+
+import (
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/oemesh/oemesh/dnskey"
+	"github.com/oemesh/oemesh/internal/control"
+	"github.com/oemesh/oemesh/internal/lab"
+)
+
+// TestForwardNameStub: issue 16's path with the stub. B publishes its key
+// only at its forward name b.example. (nothing at its reverse name) and
+// proves @b.example. An application on A resolves b.example. through A's
+// DNS stub: the stub looks up the IPSECKEY at the name, binds B's address
+// to it and prestarts OE, so the tunnel to B is up, with B verified as
+// @b.example by the forward-name key, before the application sends a
+// packet. The first ping is answered, only ESP crosses the wire, and no
+// packet was ever trapped. Without the binding the same mesh has no key
+// for B at all (TestForwardNameHook shows the clear fallback).
+func TestForwardNameStub(t *testing.T) {
+	m := newMesh(t, lab.MeshOptions{Keyed: []string{"a"}})
+	ctx := ctxT(t, 90*time.Second)
+	a, b := m.Hosts["a"], m.Hosts["b"]
+	key, err := dnskey.GenerateHostKey(dnskey.HostKeyEd25519, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Key = key
+	if err := dnskey.WriteHostKey(filepath.Join(b.Dir, "hostkey.pem"), key, true); err != nil {
+		t.Fatal(err)
+	}
+	rr, err := dnskey.IPSECKEYRecord(dnskey.RecordSpec{Name: "b.example.", TTL: 300, Precedence: 10, PublicKey: key.Public()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.DNS.Add(rr)
+	for _, s := range []string{"b.example. 60 IN A " + b.Addr4.String(), "b.example. 60 IN AAAA " + b.Addr6.String()} {
+		rr, err := dns.NewRR(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.DNS.Add(rr)
+	}
+
+	start(t, m, ctx, "b", lab.HostConfig{Policies: responder.Policies, Extra: "identity: \"@b.example\"\n"})
+	start(t, m, ctx, "a", lab.HostConfig{Policies: initiator.Policies, StubListen: "127.0.0.53:53", Extra: "oe:\n  null_auth: \"off\"\n"})
+	c := capture(t, m)
+
+	var resp *dns.Msg
+	if err := a.Node.Do(func() error {
+		q := new(dns.Msg)
+		q.SetQuestion("b.example.", dns.TypeA)
+		var err error
+		resp, _, err = (&dns.Client{Timeout: 5 * time.Second}).Exchange(q, "127.0.0.53:53")
+		return err
+	}); err != nil {
+		t.Fatalf("resolving b.example through A's stub: %v", err)
+	}
+	if resp.Rcode != dns.RcodeSuccess || len(resp.Answer) != 1 {
+		t.Fatalf("the stub answered %v", resp)
+	}
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ts, _ := traffic(t, m, ctx, "a")
+		if slices.ContainsFunc(ts, func(tn control.TunnelStatus) bool { return tn.Peer == b.Addr4.String() }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no tunnel to B within 10s of the answer; A's log:\n%s", logTail(m.Log("a"), 60))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	out, err := m.CLI(ctx, "a", "dns", "bindings", "--json")
+	var l control.BindingList
+	if err != nil || decodeStrict([]byte(out), &l) != nil || !slices.ContainsFunc(l.Bindings, func(bd control.Binding) bool {
+		return bd.Addr == b.Addr4.String() && strings.TrimSuffix(bd.Name, ".") == "b.example"
+	}) {
+		t.Errorf("oemesh dns bindings on a, want %s bound to b.example: %v\n%s", b.Addr4, err, out)
+	}
+
+	c.Reset()
+	r := m.Ping(ctx, "a", b.Addr4, 3, 200*time.Millisecond)
+	time.Sleep(100 * time.Millisecond)
+	counts := c.Settled()
+	if r.Received != 3 || !r.First {
+		t.Errorf("ping a→b: %d/%d answered, first %v\n%s", r.Received, r.Sent, r.First, r.Output)
+	}
+	if n := counts.Between(a.Addr4, b.Addr4, lab.KindICMP); n != 0 {
+		t.Errorf("%d cleartext ICMP packets between a and b", n)
+	}
+	if n := counts.From(a.Addr4, b.Addr4, lab.KindESP); n < 3 {
+		t.Errorf("%d ESP packets from a to b, want the 3 echoes", n)
+	}
+	ts, out := traffic(t, m, ctx, "a")
+	if !hasTunnel(ts, func(tn control.TunnelStatus) bool {
+		return tn.Peer == b.Addr4.String() && tn.PeerID == "@b.example" && tn.Auth == control.AuthKey
+	}) {
+		t.Errorf("oemesh traffic on a, want peer @b.example authenticated by key:\n%s", out)
+	}
+	st := status(t, m, ctx, "a")
+	if st.Counts["acquires"] != 0 || st.Counts["dns_stub_bindings"] != 1 || st.Counts["dns_stub_prestarts"] != 1 {
+		t.Errorf("A's counters %v: want no acquire, 1 stub binding, 1 prestart", st.Counts)
+	}
+}
