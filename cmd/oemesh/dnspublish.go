@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -30,7 +29,7 @@ func loadPublishSetup(path string) (*publishSetup, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := dnskey.New(dnskey.Config{Servers: dnsServerList(cfg.DNS.Servers), ResolvConf: firstResolvConf(cfg.DNS.Servers), Timeout: cfg.DNS.Timeout})
+	r, err := dnskey.New(dnskey.Config{Servers: cfg.DNS.Servers, Timeout: cfg.DNS.Timeout})
 	if err != nil {
 		return nil, fmt.Errorf("dns.servers: %w", err)
 	}
@@ -56,26 +55,6 @@ func (s *publishSetup) publisher() (*publish.Publisher, error) {
 	}
 	return publish.New(publish.Config{Spec: s.spec, Key: key, Primary: p.Primary, Zone: p.Zone,
 		Resolvers: s.resolvers, Timeout: s.cfg.DNS.Timeout + 3*time.Second})
-}
-
-// dnsServerList and firstResolvConf split dns.servers as oemeshd does.
-func dnsServerList(l []string) []string {
-	var out []string
-	for _, s := range l {
-		if !filepath.IsAbs(s) {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-func firstResolvConf(l []string) string {
-	for _, s := range l {
-		if filepath.IsAbs(s) {
-			return s
-		}
-	}
-	return ""
 }
 
 func newDNSPublishCmd() *cobra.Command {

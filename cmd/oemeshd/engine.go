@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/netip"
 	"strings"
 
@@ -62,15 +63,9 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 		}
 	}
 
-	resolver, err := dnskey.New(dnskey.Config{
-		Servers:        dnsServers(cfg.DNS.Servers),
-		ResolvConf:     resolvConf(cfg.DNS.Servers),
-		Timeout:        cfg.DNS.Timeout,
-		AcceptInsecure: !cfg.DNS.RequireDNSSEC,
-		Logger:         d.log,
-	})
+	resolver, err := newResolver(cfg, d.log)
 	if err != nil {
-		return fmt.Errorf("dns: %w", err)
+		return err
 	}
 	d.resolver = resolver
 	if d.bindings, err = d.newBindings(); err != nil {
@@ -113,23 +108,19 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 	return nil
 }
 
-// dnsServers are the configured server addresses (not resolv.conf paths).
-func dnsServers(l []string) []string {
-	var out []string
-	for _, s := range l {
-		if !strings.HasPrefix(s, "/") {
-			out = append(out, s)
-		}
+// newResolver builds the daemon's key resolver. It asks every entry of
+// dns.servers, in order, addresses and resolv.conf files alike: the same
+// list dnsExemptions takes out of OE and `oemesh dns publish` resolves
+// with (dnskey.ServerList reads it for all three).
+func newResolver(cfg *config.Config, log *slog.Logger) (*dnskey.Resolver, error) {
+	r, err := dnskey.New(dnskey.Config{
+		Servers:        cfg.DNS.Servers,
+		Timeout:        cfg.DNS.Timeout,
+		AcceptInsecure: !cfg.DNS.RequireDNSSEC,
+		Logger:         log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dns: %w", err)
 	}
-	return out
-}
-
-// resolvConf is the first resolv.conf path configured, if any.
-func resolvConf(l []string) string {
-	for _, s := range l {
-		if strings.HasPrefix(s, "/") {
-			return s
-		}
-	}
-	return ""
+	return r, nil
 }

@@ -40,7 +40,7 @@ func dnsExemptions(cfg *config.Config) ([]policygroups.Exemption, error) {
 // resolverExemptions is every DNS server the resolver asks as an
 // exemption, whether or not dns.exempt_servers applies them.
 func resolverExemptions(cfg *config.Config) ([]policygroups.Exemption, error) {
-	servers, err := dnskey.ServerList(dnsServers(cfg.DNS.Servers), resolvConf(cfg.DNS.Servers))
+	servers, err := dnskey.ServerList(cfg.DNS.Servers, "")
 	if err != nil {
 		return nil, err
 	}

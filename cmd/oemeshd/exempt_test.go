@@ -6,8 +6,10 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/oemesh/oemesh/internal/config"
 	"github.com/oemesh/oemesh/policygroups"
@@ -98,5 +100,35 @@ func TestExemptionWarnings(t *testing.T) {
 	cfg.DNS.Servers = []string{filepath.Join(filepath.Dir(rc), "missing")}
 	if w := exemptionWarnings(cfg, p); len(w) != 1 || !strings.Contains(w[0], "cannot list the DNS servers") {
 		t.Errorf("unreadable resolv.conf: %q", w)
+	}
+}
+
+// TestResolverAndExemptionsAgree: a dns.servers that mixes addresses and
+// a resolv.conf file is read whole, in order, by the resolver and by the
+// exemption list alike (`oemesh dns publish` builds the same resolver:
+// cmd/oemesh TestPublishSetupServers).
+func TestResolverAndExemptionsAgree(t *testing.T) {
+	_, rc := exemptFixture(t)
+	cfg := &config.Config{DNS: config.DNS{Servers: []string{"192.0.2.1", rc, "[2001:db8::1]:5353"}, ExemptServers: true, Timeout: time.Second}}
+	want := []string{"192.0.2.1:53", "198.18.0.53:53", "203.0.113.53:53", "[2001:db8::1]:5353"}
+	r, err := newResolver(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Servers(); !slices.Equal(got, want) {
+		t.Errorf("the resolver asks %v, want %v", got, want)
+	}
+	ex, err := dnsExemptions(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range ex {
+		got = append(got, e.Addr.String()+" "+e.Reason)
+	}
+	wantEx := []string{"192.0.2.1 DNS server from dns.servers", "198.18.0.53 DNS server from " + rc,
+		"203.0.113.53 DNS server from " + rc, "2001:db8::1 DNS server from dns.servers"}
+	if !slices.Equal(got, wantEx) {
+		t.Errorf("exemptions %q, want %q", got, wantEx)
 	}
 }
