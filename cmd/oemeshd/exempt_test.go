@@ -103,6 +103,82 @@ func TestExemptionWarnings(t *testing.T) {
 	}
 }
 
+// TestPublishPrimaryExemption: dns.publish.primary, when publication is
+// on and the primary is an address, is exempted like a resolver, with its
+// own reason; a name, or the SOA MNAME found at run time, cannot be, and
+// --check-config says so when the policy initiates OE.
+func TestPublishPrimaryExemption(t *testing.T) {
+	p, _ := exemptFixture(t)
+	on := config.Publish{Forward: true}
+	for _, tc := range []struct {
+		name    string
+		publish config.Publish
+		exempt  bool
+		want    string // the exempted primary, or ""
+		warn    string // a word of the one warning about the primary, or ""
+	}{
+		{name: "address", publish: withPrimary(on, "198.18.0.99"), exempt: true, want: "198.18.0.99"},
+		{name: "address:port", publish: withPrimary(on, "198.18.0.99:5353"), exempt: true, want: "198.18.0.99"},
+		{name: "ipv6:port", publish: withPrimary(on, "[2001:db8::99]:53"), exempt: true},
+		{name: "publication off", publish: withPrimary(config.Publish{}, "198.18.0.99"), exempt: true},
+		{name: "exemption off", publish: withPrimary(on, "198.18.0.99"), warn: "dns.exempt_servers is off"},
+		{name: "name", publish: withPrimary(on, "ns.example:53"), exempt: true, warn: `dns.publish.primary "ns.example:53" is a name`},
+		{name: "SOA MNAME", publish: on, exempt: true, warn: "found at run time (SOA MNAME)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := &config.Config{DNS: config.DNS{Servers: []string{"203.0.113.53"}, ExemptServers: tc.exempt, Publish: tc.publish}}
+			ex, err := dnsExemptions(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := exempt(slog.New(slog.DiscardHandler), p, ex)
+			m := q.Lookup(netip.MustParseAddr("198.18.0.99"))
+			if tc.want != "" {
+				if m.Group != policygroups.ExemptGroup || m.Entry.Exemption != "DNS UPDATE primary from dns.publish.primary" {
+					t.Errorf("198.18.0.99: %v %q, want exempt as the UPDATE primary", m.Group, m.Entry.Exemption)
+				}
+			} else if m.Group != policygroups.PrivateOrClear {
+				t.Errorf("198.18.0.99: %v, want private-or-clear (not exempted)", m.Group)
+			}
+			w := exemptionWarnings(cfg, p)
+			switch {
+			case tc.want != "":
+				if len(w) != 1 || !strings.Contains(w[0], "198.18.0.99 (DNS UPDATE primary from dns.publish.primary) lies in private-or-clear 198.18.0.0/16") ||
+					!strings.Contains(w[0], "will exempt it") {
+					t.Errorf("warnings %q", w)
+				}
+			case tc.warn != "":
+				if len(w) != 1 || !strings.Contains(w[0], tc.warn) || !strings.Contains(w[0], "deadlock") {
+					t.Errorf("warnings %q, want one saying %q", w, tc.warn)
+				}
+			default:
+				if len(w) != 0 {
+					t.Errorf("warnings %q, want none", w)
+				}
+			}
+		})
+	}
+	// A primary the policy leaves clear needs no warning, even by name.
+	empty, _, err := policygroups.Load(t.Context(), t.TempDir(), policygroups.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := exemptionWarnings(&config.Config{DNS: config.DNS{Servers: []string{"203.0.113.53"}, ExemptServers: true, Publish: on}}, empty); len(w) != 0 {
+		t.Errorf("no OE group, MNAME primary: warnings %q", w)
+	}
+	// The primary is still exempted when the resolvers cannot be listed.
+	cfg := &config.Config{DNS: config.DNS{Servers: []string{"/nonexistent/resolv.conf"}, ExemptServers: true, Publish: withPrimary(on, "198.18.0.99")}}
+	ex, err := dnsExemptions(cfg)
+	if err == nil || len(ex) != 1 || ex[0].Addr != netip.MustParseAddr("198.18.0.99") {
+		t.Errorf("unreadable resolv.conf: %v, %v; want the error and the primary", ex, err)
+	}
+}
+
+func withPrimary(p config.Publish, primary string) config.Publish {
+	p.Primary = primary
+	return p
+}
+
 // TestResolverAndExemptionsAgree: a dns.servers that mixes addresses and
 // a resolv.conf file is read whole, in order, by the resolver and by the
 // exemption list alike (`oemesh dns publish` builds the same resolver:
