@@ -262,7 +262,7 @@ var schema = []key{
 	{name: "dns.timeout", kind: kindDuration, def: 2 * time.Second, check: positive, help: "per-query DNS timeout"},
 	{name: "dns.require_dnssec", kind: kindBool, def: true, help: "use only DNSSEC-validated (AD) answers"},
 	{name: "dns.exempt_servers", kind: kindBool, def: true,
-		help: "take the DNS servers oemeshd asks out of OE (clear to them), so that its key look-ups never wait for a negotiation that needs them"},
+		help: "take the DNS servers oemeshd asks, and dns.publish.primary when it is an address, out of OE (clear to them), so that its look-ups and UPDATEs never wait for a negotiation that needs them"},
 	{name: "dns.bindings.max", kind: kindUint, def: 10000, check: atLeastOne,
 		help: "addresses remembered under the forward name they were looked up by (the stub, `oemesh dns hook`); beyond it the least recently used is forgotten"},
 	{name: "dns.bindings.min_ttl", kind: kindDuration, def: 30 * time.Second, check: positive,
