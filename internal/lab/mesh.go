@@ -219,6 +219,10 @@ type HostConfig struct {
 	// NoDNSExemption sets dns.exempt_servers: false, so that the daemon's
 	// resolver is subject to the policy like any host (the DNS deadlock).
 	NoDNSExemption bool
+	// DNS is more of the dns: section (e.g. a publish: block), one key a
+	// line, indented two spaces as the section's own keys are, each line
+	// ending in a newline.
+	DNS string
 }
 
 // DefaultKeyExchanges is how two oemeshd on their default configuration
@@ -264,9 +268,9 @@ dns:
   require_dnssec: %v
   timeout: %s
   exempt_servers: %v
-log:
+%slog:
   level: debug
-%s`, filepath.Join(h.Dir, "hostkey.pem"), filepath.Join(h.Dir, "policies"), h.Socket, m.DNSAt, hc.RequireDNSSEC, dnsTimeout, !hc.NoDNSExemption, hc.Extra)
+%s`, filepath.Join(h.Dir, "hostkey.pem"), filepath.Join(h.Dir, "policies"), h.Socket, m.DNSAt, hc.RequireDNSSEC, dnsTimeout, !hc.NoDNSExemption, hc.DNS, hc.Extra)
 	cfgPath := filepath.Join(h.Dir, "oemesh.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return err

@@ -282,6 +282,9 @@ func (k *KnotZone) startUnbound(t testing.TB, ctx context.Context, opts KnotOpti
 %s	trust-anchor-file: %q
 	cache-max-ttl: 0
 	cache-max-negative-ttl: 0
+	# Records change under the tests (UPDATEs): no NXDOMAIN synthesized from
+	# an NSEC cached a moment before.
+	aggressive-nsec: no
 	val-log-level: 2
 	module-config: "validator iterator"
 stub-zone:
