@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -198,4 +199,133 @@ func TestForwardNameAcceptanceHook(t *testing.T) {
 	}) {
 		t.Errorf("oemesh traffic on b, want peer @a.example authenticated by key:\n%s", out)
 	}
+}
+
+// TestForwardNameAcceptanceFailures: the hook's hard cases against the
+// real servers, on one mesh. A (@a.example, key at a.example.) initiates.
+//   - unsigned: u.lab.example. lies in an unsigned zone under an insecure
+//     delegation (no DS), which unbound proves unsigned (no AD). Under
+//     dns.require_dnssec the hook is refused, nothing is bound, and oemeshd
+//     logs the refusal.
+//   - gateway: e.example.'s IPSECKEY names G as its gateway, with G's key;
+//     A's ping to E goes through a tunnel to G (as TestGateway, with the
+//     key at the forward name instead of E's reverse name).
+//   - three addresses, two keys: multi.example. has 3 A records and 2
+//     IPSECKEYs (RSA and Ed25519); all 3 addresses are bound with both
+//     keys, and C, which holds the Ed25519 one and proves @multi.example,
+//     is reached encrypted.
+//
+// A TSIG key the server refuses is covered by cmd/oemesh's tests against
+// the same knot: TestDNSPublishRefusedKey (BADKEY named, oemeshd keeps
+// running and retrying).
+func TestForwardNameAcceptanceFailures(t *testing.T) {
+	m := newMesh(t, lab.MeshOptions{Keyed: []string{}})
+	ctx := ctxT(t, 60*time.Second)
+	a, c, d, e, g := m.Hosts["a"], m.Hosts["c"], m.Hosts["d"], m.Hosts["e"], m.Hosts["g"]
+	aKey, cKey, gKey := newHostKey(t, a), newHostKey(t, c), newHostKey(t, g)
+	dKey, err := dnskey.GenerateHostKey(dnskey.HostKeyEd25519, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaKey, err := dnskey.GenerateHostKey(dnskey.HostKeyRSA, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	none := dnskey.Gateway{}
+	multiAddrs := []string{c.Addr4.String(), d.Addr4.String(), "198.18.0.9"}
+	records := ipseckeyLine(t, "a.example.", 10, none, aKey.Public()) +
+		"e.example. IN A " + e.Addr4.String() + "\n" +
+		ipseckeyLine(t, "e.example.", 10, dnskey.Gateway{Kind: dnskey.GatewayAddr, Addr: g.Addr4}, gKey.Public()) +
+		ipseckeyLine(t, "multi.example.", 10, none, rsaKey.Public()) +
+		ipseckeyLine(t, "multi.example.", 20, none, cKey.Public())
+	for _, addr := range multiAddrs {
+		records += "multi.example. IN A " + addr + "\n"
+	}
+	m.ServeKnot(t, "example.", peers.KnotOptions{TTL: 60, Records: records, Unsigned: map[string]string{
+		"lab": "u.lab.example. IN A " + d.Addr4.String() + "\n" + ipseckeyLine(t, "u.lab.example.", 10, none, dKey.Public()),
+	}})
+
+	start(t, m, ctx, "g", lab.HostConfig{Policies: knotPolicies(m, responder).Policies, RequireDNSSEC: true,
+		Extra: "oe:\n  gateway_for: [198.18.1.0/24, \"2001:db8:2::/64\"]\n"})
+	start(t, m, ctx, "c", lab.HostConfig{Policies: knotPolicies(m, responder).Policies, RequireDNSSEC: true,
+		Extra: "identity: \"@multi.example\"\n"})
+	start(t, m, ctx, "a", lab.HostConfig{Policies: knotPolicies(m, initiator).Policies, RequireDNSSEC: true,
+		Extra: "identity: \"@a.example\"\noe:\n  null_auth: \"off\"\n"})
+
+	t.Run("unsigned", func(t *testing.T) {
+		out, err := hook(t, m, ctx, "a", "u.lab.example.", false)
+		if err == nil || !strings.Contains(out, "dns.require_dnssec") {
+			t.Errorf("oemesh dns hook for an unsigned name: want a refusal that names dns.require_dnssec, got %v:\n%s", err, out)
+		}
+		if l, out := bindings(t, m, ctx, "a"); slices.ContainsFunc(l.Bindings, func(b control.Binding) bool { return b.Name == "u.lab.example." }) {
+			t.Errorf("u.lab.example. bound:\n%s", out)
+		}
+		if log := m.Log("a"); !strings.Contains(log, "u.lab.example") || !strings.Contains(log, "dns.require_dnssec") {
+			t.Errorf("a's log does not record the refusal:\n%s", tail(log, 20))
+		}
+	})
+
+	t.Run("gateway", func(t *testing.T) {
+		if out, err := hook(t, m, ctx, "a", "e.example.", true); err != nil {
+			t.Fatalf("oemesh dns hook: %v\n%s", err, out)
+		}
+		if l, out := bindings(t, m, ctx, "a"); !slices.ContainsFunc(l.Bindings, func(b control.Binding) bool {
+			return b.Addr == e.Addr4.String() && b.Secure && len(b.Keys) == 1 && b.Keys[0].Gateway == g.Addr4.String()
+		}) {
+			t.Fatalf("oemesh dns bindings on a: want %s bound with gateway %s:\n%s", e.Addr4, g.Addr4, out)
+		}
+		cp := capture(t, m)
+		r := m.Ping(ctx, "a", e.Addr4, 4, 200*time.Millisecond)
+		if r.Received != 4 || !r.First {
+			t.Errorf("a→e via g: %d/4, first %v\n%s", r.Received, r.First, r.Output)
+		}
+		counts := cp.Settled()
+		if counts.From(a.Addr4, e.Addr4, lab.KindICMP) != 0 || counts.From(e.Addr4, a.Addr4, lab.KindICMP) != 0 {
+			t.Errorf("cleartext a↔e on the LAN: %v", counts)
+		}
+		if counts.Between(a.Addr4, g.Addr4, lab.KindESP)+counts.Between(a.Addr4, g.Addr4, lab.KindESPinUDP) < 8 {
+			t.Errorf("ESP a↔g: %v", counts)
+		}
+		if ts, out := traffic(t, m, ctx, "a"); !hasTunnel(ts, func(tn control.TunnelStatus) bool {
+			return tn.Peer == g.Addr4.String() && tn.Auth == control.AuthKey
+		}) {
+			t.Errorf("oemesh traffic on a, want a tunnel to the gateway %s:\n%s", g.Addr4, out)
+		}
+	})
+
+	t.Run("three addresses two keys", func(t *testing.T) {
+		if out, err := hook(t, m, ctx, "a", "multi.example.", true); err != nil {
+			t.Fatalf("oemesh dns hook: %v\n%s", err, out)
+		}
+		l, out := bindings(t, m, ctx, "a")
+		for _, addr := range multiAddrs {
+			ok := slices.ContainsFunc(l.Bindings, func(b control.Binding) bool {
+				if b.Addr != addr || b.Name != "multi.example." || !b.Secure || len(b.Keys) != 2 {
+					return false
+				}
+				var algs []control.KeyAlgorithm
+				for _, k := range b.Keys {
+					algs = append(algs, k.Algorithm)
+				}
+				return slices.Equal(algs, []control.KeyAlgorithm{control.KeyRSA, control.KeyEdDSA})
+			})
+			if !ok {
+				t.Errorf("oemesh dns bindings on a: want %s bound to multi.example. with the RSA and the Ed25519 key:\n%s", addr, out)
+			}
+		}
+		cp := capture(t, m)
+		r := m.Ping(ctx, "a", c.Addr4, 4, 200*time.Millisecond)
+		if r.Received != 4 || !r.First {
+			t.Errorf("a→c: %d/4, first %v\n%s", r.Received, r.First, r.Output)
+		}
+		counts := cp.Settled()
+		if n := counts.Between(a.Addr4, c.Addr4, lab.KindICMP); n != 0 {
+			t.Errorf("%d cleartext ICMP packets between a and c", n)
+		}
+		if ts, out := traffic(t, m, ctx, "a"); !hasTunnel(ts, func(tn control.TunnelStatus) bool {
+			return tn.Peer == c.Addr4.String() && tn.PeerID == "@multi.example" && tn.Auth == control.AuthKey
+		}) {
+			t.Errorf("oemesh traffic on a, want peer @multi.example at %s:\n%s", c.Addr4, out)
+		}
+	})
 }
