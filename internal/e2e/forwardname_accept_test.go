@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"fmt"
 	"maps"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -328,4 +329,92 @@ func TestForwardNameAcceptanceFailures(t *testing.T) {
 			t.Errorf("oemesh traffic on a, want peer @multi.example at %s:\n%s", c.Addr4, out)
 		}
 	})
+}
+
+// TestForwardNameAcceptanceDeadlock: issue 16's deadlock with the real
+// resolver. A's private-or-clear range holds its resolver (unbound,
+// 198.18.0.53) and knotd; nobody listed them in clear. With the
+// exemption (dns.exempt_servers, the default) the name look-up, the hook
+// (whose validating look-up goes to the same resolver) and the ping all go
+// through at once: A's DNS crosses the wire as clear TCP and UDP, never
+// IKE or ESP, and the ping is encrypted from its first packet. Without it,
+// the application's own query to the resolver hits the trap, oemeshd
+// negotiates with its resolver, which needs a look-up of its own, and
+// gives up with a failure shunt toward it after DNS timed out: the case
+// proves the exemption is what makes the first one work.
+func TestForwardNameAcceptanceDeadlock(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		exempt bool
+	}{{"exempt", true}, {"without-exemption", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newMesh(t, lab.MeshOptions{Keyed: []string{}})
+			ctx := ctxT(t, 60*time.Second)
+			a, b, dnsHost := m.Hosts["a"], m.Hosts["b"], m.Hosts["dns"]
+			aKey, bKey := newHostKey(t, a), newHostKey(t, b)
+			m.ServeKnot(t, "example.", peers.KnotOptions{TTL: 60, Records: ipseckeyLine(t, "a.example.", 10, dnskey.Gateway{}, aKey.Public()) +
+				ipseckeyLine(t, "b.example.", 10, dnskey.Gateway{}, bKey.Public()) + "b.example. IN A " + b.Addr4.String() + "\n"})
+			start(t, m, ctx, "b", lab.HostConfig{Policies: knotPolicies(m, responder).Policies, RequireDNSSEC: true,
+				Extra: "identity: \"@b.example\"\n"})
+			start(t, m, ctx, "a", lab.HostConfig{Policies: map[string]string{"private-or-clear": lan}, // the resolver too
+				RequireDNSSEC: true, NoDNSExemption: !tc.exempt, Extra: "identity: \"@a.example\"\noe:\n  null_auth: \"off\"\n"})
+			c := capture(t, m)
+
+			began := time.Now()
+			h, herr := m.ResolveForHook(ctx, "a", "b.example.")
+			var hookOut string
+			if herr == nil {
+				hookOut, herr = m.CLI(ctx, "a", h.Args()...)
+			}
+			took := time.Since(began)
+			r := m.Ping(ctx, "a", b.Addr4, 5, 200*time.Millisecond)
+			time.Sleep(100 * time.Millisecond)
+			counts := c.Settled()
+			rtt, _ := firstRTT(r.Output)
+			shunts := shuntsOn(t, m, "a")
+			failed := func(dst netip.Addr) bool {
+				return slices.ContainsFunc(shunts, func(s control.ShuntStatus) bool {
+					return s.Dst == dst.String() && time.Until(s.Expires) > 10*time.Minute
+				})
+			}
+			dnsIKE := counts.Between(a.Addr4, dnsHost.Addr4, lab.KindIKE) + counts.Between(a.Addr6, dnsHost.Addr6, lab.KindIKE)
+			dnsESP := counts.Between(a.Addr4, dnsHost.Addr4, lab.KindESP) + counts.Between(a.Addr6, dnsHost.Addr6, lab.KindESP)
+			detail := fmt.Sprintf("look-up and hook: %v in %v (%s)\nping: %d/%d, first %v in %v\ncapture %v\nshunts %+v",
+				herr, took, hookOut, r.Received, r.Sent, r.First, rtt, counts, shunts)
+
+			if !tc.exempt {
+				delayed := herr != nil || took >= time.Second
+				deadlocked := dnsIKE > 0 || failed(dnsHost.Addr4)
+				if !delayed || !deadlocked {
+					t.Errorf("without the exemption the deadlock did not happen (look-up delayed %v, IKE or failure shunt toward the resolver %v)\n%s",
+						delayed, deadlocked, detail)
+				}
+				t.Logf("without the exemption:\n%s", detail)
+				return
+			}
+			if herr != nil || took >= time.Second || !h.Secure {
+				t.Errorf("look-up and hook through the exempt resolver: want both at once, validated\n%s", detail)
+			}
+			if r.Received != 5 || !r.First || rtt >= time.Second {
+				t.Errorf("a→b: the first echo must be answered at once\n%s", detail)
+			}
+			if n := counts.Between(a.Addr4, b.Addr4, lab.KindICMP); n != 0 {
+				t.Errorf("%d cleartext ICMP packets between a and b\n%s", n, detail)
+			}
+			if n := counts.Between(a.Addr4, b.Addr4, lab.KindESP) + counts.Between(a.Addr4, b.Addr4, lab.KindESPinUDP); n < 10 {
+				t.Errorf("%d ESP packets between a and b, want ≥ 10\n%s", n, detail)
+			}
+			if n := counts.From(a.Addr4, dnsHost.Addr4, lab.KindClearTCP) + counts.From(a.Addr4, dnsHost.Addr4, lab.KindClearUDP); n == 0 {
+				t.Errorf("no clear DNS from a to its resolver\n%s", detail)
+			}
+			if dnsIKE+dnsESP != 0 || failed(dnsHost.Addr4) || failed(b.Addr4) {
+				t.Errorf("IKE, ESP or a failure shunt toward the resolver or b\n%s", detail)
+			}
+			if ts, out := traffic(t, m, ctx, "a"); !hasTunnel(ts, func(tn control.TunnelStatus) bool {
+				return tn.Peer == b.Addr4.String() && tn.PeerID == "@b.example"
+			}) {
+				t.Errorf("oemesh traffic on a, want peer @b.example:\n%s", out)
+			}
+		})
+	}
 }
