@@ -23,9 +23,9 @@ import (
 // Issue 16's acceptance through unbound's ipsecmod hook, with real DNS: the
 // mesh's DNS host runs knotd, which signs the forward zone example. itself
 // and takes TSIG-signed UPDATEs, and a validating unbound in front of it
-// (lab.Mesh.ServeKnot). There is no reverse zone at all, and every daemon
-// runs with dns.require_dnssec on: a key counts only if unbound validated
-// it. Debian's unbound is built without ipsecmod, so the test does what
+// (serveKnot, knot_test.go). There is no reverse zone at all, and every
+// daemon runs with dns.require_dnssec on: a key counts only if unbound
+// validated it. Debian's unbound is built without ipsecmod, so the test does what
 // the module does: it resolves the name through unbound and calls
 // `oemesh dns hook` with the four arguments built from the answers.
 
@@ -142,7 +142,7 @@ func TestForwardNameAcceptanceHook(t *testing.T) {
 	m := newMesh(t, lab.MeshOptions{Keyed: []string{}})
 	ctx := ctxT(t, 60*time.Second)
 	a, b := m.Hosts["a"], m.Hosts["b"]
-	z := m.ServeKnot(t, "example.", peers.KnotOptions{TTL: 60})
+	z := serveKnot(t, m, "example.", peers.KnotOptions{TTL: 60})
 	tsig := z.KeyFile(t)
 	aKey, bKey := newHostKey(t, a), newHostKey(t, b)
 
@@ -242,7 +242,7 @@ func TestForwardNameAcceptanceFailures(t *testing.T) {
 	for _, addr := range multiAddrs {
 		records += "multi.example. IN A " + addr + "\n"
 	}
-	m.ServeKnot(t, "example.", peers.KnotOptions{TTL: 60, Records: records, Unsigned: map[string]string{
+	serveKnot(t, m, "example.", peers.KnotOptions{TTL: 60, Records: records, Unsigned: map[string]string{
 		"lab": "u.lab.example. IN A " + d.Addr4.String() + "\n" + ipseckeyLine(t, "u.lab.example.", 10, none, dKey.Public()),
 	}})
 
@@ -352,7 +352,7 @@ func TestForwardNameAcceptanceDeadlock(t *testing.T) {
 			ctx := ctxT(t, 60*time.Second)
 			a, b, dnsHost := m.Hosts["a"], m.Hosts["b"], m.Hosts["dns"]
 			aKey, bKey := newHostKey(t, a), newHostKey(t, b)
-			m.ServeKnot(t, "example.", peers.KnotOptions{TTL: 60, Records: ipseckeyLine(t, "a.example.", 10, dnskey.Gateway{}, aKey.Public()) +
+			serveKnot(t, m, "example.", peers.KnotOptions{TTL: 60, Records: ipseckeyLine(t, "a.example.", 10, dnskey.Gateway{}, aKey.Public()) +
 				ipseckeyLine(t, "b.example.", 10, dnskey.Gateway{}, bKey.Public()) + "b.example. IN A " + b.Addr4.String() + "\n"})
 			start(t, m, ctx, "b", lab.HostConfig{Policies: knotPolicies(m, responder).Policies, RequireDNSSEC: true,
 				Extra: "identity: \"@b.example\"\n"})

@@ -5,43 +5,30 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
-	"testing"
 	"time"
 
 	"github.com/miekg/dns"
-
-	"github.com/oemesh/oemesh/internal/peers"
 )
 
-// ServeKnot replaces the mesh's in-process DNS server with real ones on
-// its DNS host, as a site that publishes keys at forward names runs them:
-//
-//   - knotd, authoritative for zone (e.g. "example."), which it signs
-//     itself (DNSSEC), and which accepts RFC 2136 UPDATEs signed with the
-//     returned zone's TSIG key; it listens on the DNS host's IPv6 address,
-//     which the zone's SOA names as its primary (ns.<zone> AAAA);
-//   - a validating unbound in front of it (trust anchor: the zone's DS) on
-//     the DNS host's IPv4 address, port 53: m.DNSAt, the dns.servers of
-//     every host StartDaemon configures.
-//
-// There is no reverse zone at all: keys are found at forward names only.
-// opts.Records, opts.Unsigned and opts.TTL say what the zone holds; the
-// addresses are the mesh's. The fake server stops, and m.DNS becomes nil:
-// Publish, SetSigned, GiveKey and ReplaceKeyInDNS cannot be used after.
-// Call it before starting daemons; knotd and unbound stop when the test
-// ends, before the mesh's namespaces go.
-func (m *Mesh) ServeKnot(t testing.TB, zone string, opts peers.KnotOptions) *peers.KnotZone {
-	t.Helper()
-	if m.DNS != nil {
-		if err := m.DNS.Close(); err != nil {
-			t.Fatalf("stop the fake DNS server: %v", err)
-		}
-		m.DNS = nil
+// StopFakeDNS stops the embedded DNS server, for a mesh whose DNS host
+// serves real DNS at m.DNSAt instead (knotd and a validating unbound: the
+// end-to-end tests' serveKnot). m.DNS becomes nil: Publish, SetSigned,
+// GiveKey and ReplaceKeyInDNS cannot be used after.
+func (m *Mesh) StopFakeDNS() error {
+	if m.DNS == nil {
+		return nil
 	}
-	host := m.Hosts["dns"]
-	opts.Addr, opts.ResolverAddr = host.Addr6, host.Addr4
-	opts.ResolverClients = []netip.Prefix{meshLAN4, meshLAN6, meshE4, meshE6}
-	return peers.ServeKnotZone(t, nil, host.Node.NSName, zone, opts)
+	err := m.DNS.Close()
+	m.DNS = nil
+	if err != nil {
+		return fmt.Errorf("lab: stop the embedded DNS server: %w", err)
+	}
+	return nil
+}
+
+// Prefixes are the mesh's subnets: the LAN's and E's, IPv4 and IPv6.
+func (m *Mesh) Prefixes() []netip.Prefix {
+	return []netip.Prefix{meshLAN4, meshLAN6, meshE4, meshE6}
 }
 
 // HookArgs are the four arguments unbound's ipsecmod passes its hook
