@@ -123,7 +123,9 @@ var ErrBadBinding = errors.New("bad binding")
 // a resolver), for ttl clamped to the configured bounds. Every address
 // is bound; one that was bound already is bound anew (last wins). Only
 // keys that carry a public key count: records naming a gateway without a
-// key are kept beside them, but a binding needs at least one key.
+// key are kept beside them, but a binding needs at least one key. Keys
+// are held in a look-up's order (precedence first, sortKeys), whatever
+// the order they came in: the first one's gateway is where IKE goes.
 func (b *Bindings) Bind(name string, addrs []netip.Addr, keys Result, ttl time.Duration) error {
 	n, err := canonicalName(name)
 	if err != nil {
@@ -154,6 +156,7 @@ func (b *Bindings) Bind(name string, addrs []netip.Addr, keys Result, ttl time.D
 	now := b.cfg.Clock.Now()
 	e := &boundName{name: n, keys: slices.Clone(keys.Keys), secure: secure, added: now,
 		expires: now.Add(min(max(ttl, b.cfg.MinTTL), b.cfg.MaxTTL))}
+	sortKeys(e.keys)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, a := range addrs {

@@ -208,3 +208,27 @@ func BenchmarkBindingsLookup(b *testing.B) {
 		}
 	}
 }
+
+// Keys handed over in any order (unbound passes its answer's order) are
+// held by precedence, as a look-up holds them: the first names the
+// gateway.
+func TestBindingsKeysInPrecedenceOrder(t *testing.T) {
+	b, _ := newTestBindings(t, BindingsConfig{MinTTL: time.Second, MaxTTL: time.Minute})
+	gw := "198.18.0.5"
+	late, err := ParseIPSECKEYRdata("b.example.", "20 0 4 . "+b64key(t, testKeys().ed.Public()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	early, err := ParseIPSECKEYRdata("b.example.", "10 1 4 "+gw+" "+b64key(t, testKeys().ed.Public()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := netip.MustParseAddr("198.18.1.10")
+	if err := b.Bind("b.example.", []netip.Addr{a}, Result{Keys: []PeerKey{late, early}}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	got, ok := b.Lookup(a)
+	if !ok || len(got.Keys) != 2 || got.Keys[0].Precedence != 10 || got.Keys[0].Gateway.Addr.String() != gw || got.Keys[1].Precedence != 20 {
+		t.Fatalf("Lookup = %+v, %v; want precedence 10 (gateway %s) first", got, ok, gw)
+	}
+}

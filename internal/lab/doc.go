@@ -12,5 +12,7 @@
 // mesh.go builds the standard OE mesh of the demo and the end-to-end tests
 // on top of that: it imports dnskey only to make host keys and publish their
 // records. It must never be imported by the daemon or by the domain
-// packages: it is a test bed.
+// packages: it is a test bed. resolve.go asks the mesh's resolver from a
+// host as unbound's ipsecmod does before it calls its hook, and stops the
+// embedded server for a mesh whose DNS host runs real servers.
 package lab

@@ -222,6 +222,10 @@ type HostConfig struct {
 	// StubListen sets dns.stub.listen (default off): the DNS stub, in
 	// front of the lab's DNS server.
 	StubListen string
+	// DNS is more of the dns: section (e.g. a publish: block), one key a
+	// line, indented two spaces as the section's own keys are, each line
+	// ending in a newline.
+	DNS string
 }
 
 // DefaultKeyExchanges is how two oemeshd on their default configuration
@@ -273,9 +277,9 @@ dns:
   exempt_servers: %v
   stub:
     listen: %q
-log:
+%slog:
   level: debug
-%s`, filepath.Join(h.Dir, "hostkey.pem"), filepath.Join(h.Dir, "policies"), h.Socket, m.DNSAt, hc.RequireDNSSEC, dnsTimeout, !hc.NoDNSExemption, stubListen, hc.Extra)
+%s`, filepath.Join(h.Dir, "hostkey.pem"), filepath.Join(h.Dir, "policies"), h.Socket, m.DNSAt, hc.RequireDNSSEC, dnsTimeout, !hc.NoDNSExemption, stubListen, hc.DNS, hc.Extra)
 	cfgPath := filepath.Join(h.Dir, "oemesh.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return err

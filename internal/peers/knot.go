@@ -5,10 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +31,7 @@ type KnotZone struct {
 	Resolver string
 
 	dir  string
-	in   *Install
+	ip   string // ip(8)
 	ns   string
 	conf string
 }
@@ -41,18 +43,71 @@ type KnotOptions struct {
 	Records string
 	// TTL of the SOA (the negative-caching TTL too) and of the added records; default 60.
 	TTL int
+	// Addr is where knotd listens (port 53) inside the namespace; default 127.0.0.1. The
+	// zone's SOA names ns.<zone> as its primary, with an A or AAAA record of Addr, so a
+	// client that finds the primary by the SOA (dns.publish) reaches knotd.
+	Addr netip.Addr
+	// ResolverAddr is where unbound listens (port 53); default 127.0.0.2. It must differ
+	// from Addr, since both use port 53.
+	ResolverAddr netip.Addr
+	// ResolverClients may query unbound; default 127.0.0.0/8 only.
+	ResolverClients []netip.Prefix
+	// Unsigned are child zones that the same knotd serves without DNSSEC, delegated from
+	// the zone without a DS record: an insecure delegation, which a validating resolver
+	// proves unsigned (its answers carry no AD bit). Keys are the child's label ("lab"
+	// for lab.<zone>), values its zone-file lines relative to the child's origin (SOA and
+	// NS are added).
+	Unsigned map[string]string
 }
 
-// knotAddr and unboundAddr are where the two servers listen inside the namespace: both on
-// loopback, on different addresses, so that each can use port 53.
-const (
-	knotAddr    = "127.0.0.1"
-	unboundAddr = "127.0.0.2"
+// defaultKnotAddr and defaultUnboundAddr are where the two servers listen inside the
+// namespace unless told otherwise: both on loopback, on different addresses, so that
+// each can use port 53.
+var (
+	defaultKnotAddr    = netip.MustParseAddr("127.0.0.1")
+	defaultUnboundAddr = netip.MustParseAddr("127.0.0.2")
 )
+
+// withDefaults fills in the zero fields.
+func (o KnotOptions) withDefaults() KnotOptions {
+	if o.TTL == 0 {
+		o.TTL = 60
+	}
+	if !o.Addr.IsValid() {
+		o.Addr = defaultKnotAddr
+	}
+	if !o.ResolverAddr.IsValid() {
+		o.ResolverAddr = defaultUnboundAddr
+	}
+	if len(o.ResolverClients) == 0 {
+		o.ResolverClients = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	}
+	return o
+}
+
+// zoneFile is the text of a zone file for origin: SOA and NS (ns.<apex>, at addr) first,
+// then records.
+func zoneFile(origin, apex string, ttl int, addr netip.Addr, records string) string {
+	rtype := "A"
+	if addr.Is6() {
+		rtype = "AAAA"
+	}
+	return fmt.Sprintf("$ORIGIN %s\n$TTL %d\n@ IN SOA ns.%s hostmaster.%s 1 3600 600 86400 %d\n@ IN NS ns.%s\n%s\n",
+		origin, ttl, apex, apex, ttl, apex, records) + nsGlue(origin, apex, rtype, addr)
+}
+
+// nsGlue is the address record of ns.<apex> when it lies in origin's zone.
+func nsGlue(origin, apex, rtype string, addr netip.Addr) string {
+	if origin != apex {
+		return ""
+	}
+	return fmt.Sprintf("ns.%s IN %s %s\n", apex, rtype, addr)
+}
 
 // ServeKnotZone starts knotd in namespace ns serving zone (e.g. "example.") signed by knot,
 // with an ACL that lets a fresh TSIG key (hmac-sha256) update it, and a validating unbound
-// (trust anchor: the zone's DS) in front of it. Both stop when the test ends.
+// (trust anchor: the zone's DS) in front of it. Both stop when the test ends. in may be
+// nil: the test beds that need no other peer (internal/lab's mesh) take ip(8) from PATH.
 func ServeKnotZone(t testing.TB, in *Install, ns, zone string, opts KnotOptions) *KnotZone {
 	t.Helper()
 	for _, tool := range []string{"knotd", "knotc", "keymgr", "unbound"} {
@@ -60,8 +115,9 @@ func ServeKnotZone(t testing.TB, in *Install, ns, zone string, opts KnotOptions)
 			t.Fatalf("%s not found: run `make deps` (scripts/apt-packages.txt lists knot and unbound)", tool)
 		}
 	}
-	if opts.TTL == 0 {
-		opts.TTL = 60
+	opts = opts.withDefaults()
+	if opts.Addr == opts.ResolverAddr {
+		t.Fatalf("knotd and unbound both on %s: give them different addresses", opts.Addr)
 	}
 	zone = strings.TrimSuffix(zone, ".") + "."
 	dir, err := instanceDir(t, "knot")
@@ -77,15 +133,33 @@ func ServeKnotZone(t testing.TB, in *Install, ns, zone string, opts KnotOptions)
 	if _, err := rand.Read(secret); err != nil {
 		t.Fatal(err)
 	}
-	k := &KnotZone{Zone: zone, Addr: knotAddr + ":53", KeyName: "oemesh-update.", KeyAlgorithm: "hmac-sha256",
-		KeySecret: base64.StdEncoding.EncodeToString(secret), Resolver: unboundAddr + ":53",
-		dir: dir, in: in, ns: ns, conf: filepath.Join(dir, "knot.conf")}
+	k := &KnotZone{Zone: zone, Addr: netip.AddrPortFrom(opts.Addr, 53).String(), KeyName: "oemesh-update.", KeyAlgorithm: "hmac-sha256",
+		KeySecret: base64.StdEncoding.EncodeToString(secret), Resolver: netip.AddrPortFrom(opts.ResolverAddr, 53).String(),
+		dir: dir, ip: ipTool(t, in), ns: ns, conf: filepath.Join(dir, "knot.conf")}
 
+	// The parent delegates each unsigned child to knotd itself, with no DS.
+	records := opts.Records
+	var children []string
+	for label := range opts.Unsigned {
+		children = append(children, label)
+	}
+	slices.Sort(children)
+	for _, label := range children {
+		records += fmt.Sprintf("\n%s IN NS ns.%s\n", label, zone)
+	}
 	zf := filepath.Join(dir, zone+"zone")
-	content := fmt.Sprintf("$ORIGIN %s\n$TTL %d\n@ IN SOA ns.%s hostmaster.%s 1 3600 600 86400 %d\n@ IN NS ns.%s\nns IN A %s\n%s",
-		zone, opts.TTL, zone, zone, opts.TTL, zone, knotAddr, opts.Records)
-	if err := os.WriteFile(zf, []byte(content), 0o644); err != nil {
+	if err := os.WriteFile(zf, []byte(zoneFile(zone, zone, opts.TTL, opts.Addr, records)), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	unsignedZones := ""
+	for _, label := range children {
+		child := label + "." + zone
+		f := filepath.Join(dir, child+"zone")
+		if err := os.WriteFile(f, []byte(zoneFile(child, zone, opts.TTL, opts.Addr, opts.Unsigned[label])), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		unsignedZones += fmt.Sprintf("  - domain: %s\n    storage: %q\n    file: %q\n    dnssec-signing: off\n    zonefile-sync: -1\n    zonefile-load: whole\n    journal-content: changes\n",
+			child, dir, f)
 	}
 	conf := fmt.Sprintf(`server:
     rundir: %[1]q
@@ -123,12 +197,12 @@ zone:
     zonefile-load: whole
     journal-content: changes
     acl: update
-`, dir, knotAddr, filepath.Join(dir, "knot.log"), k.KeyName, k.KeyAlgorithm, k.KeySecret, zone, zf)
+%[9]s`, dir, opts.Addr, filepath.Join(dir, "knot.log"), k.KeyName, k.KeyAlgorithm, k.KeySecret, zone, zf, unsignedZones)
 	if err := os.WriteFile(k.conf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	env := []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
-	d, err := startDaemon("knotd in netns "+ns, []string{in.IP, "netns", "exec", ns, "knotd", "-c", k.conf},
+	d, err := startDaemon("knotd in netns "+ns, []string{k.ip, "netns", "exec", ns, "knotd", "-c", k.conf},
 		env, filepath.Join(dir, "knotd.out"), filepath.Join(dir, "knot.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -155,7 +229,7 @@ zone:
 	}); err != nil {
 		t.Fatalf("%v\n%s", err, tailFile(filepath.Join(dir, "knot.log"), 20))
 	}
-	k.startUnbound(t, ctx)
+	k.startUnbound(t, ctx, opts)
 	return k
 }
 
@@ -184,7 +258,7 @@ func (k *KnotZone) Read(t testing.TB, owner, rrtype string) string {
 	return string(out)
 }
 
-func (k *KnotZone) startUnbound(t testing.TB, ctx context.Context) {
+func (k *KnotZone) startUnbound(t testing.TB, ctx context.Context, opts KnotOptions) {
 	t.Helper()
 	anchors := filepath.Join(k.dir, "anchors.txt")
 	if err := os.WriteFile(anchors, []byte(k.DS+"\n"), 0o644); err != nil {
@@ -205,10 +279,12 @@ func (k *KnotZone) startUnbound(t testing.TB, ctx context.Context) {
 	verbosity: 1
 	num-threads: 1
 	do-not-query-localhost: no
-	access-control: 127.0.0.0/8 allow
-	trust-anchor-file: %q
+%s	trust-anchor-file: %q
 	cache-max-ttl: 0
 	cache-max-negative-ttl: 0
+	# Records change under the tests (UPDATEs): no NXDOMAIN synthesized from
+	# an NSEC cached a moment before.
+	aggressive-nsec: no
 	val-log-level: 2
 	module-config: "validator iterator"
 stub-zone:
@@ -216,10 +292,10 @@ stub-zone:
 	stub-addr: %s@53
 remote-control:
 	control-enable: no
-`, unboundAddr, k.dir, logf, anchors, k.Zone, knotAddr)), 0o644); err != nil {
+`, opts.ResolverAddr, k.dir, logf, accessControl(opts.ResolverClients), anchors, k.Zone, opts.Addr)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d, err := startDaemon("unbound in netns "+k.ns, []string{k.in.IP, "netns", "exec", k.ns, "unbound", "-d", "-c", conf},
+	d, err := startDaemon("unbound in netns "+k.ns, []string{k.ip, "netns", "exec", k.ns, "unbound", "-d", "-c", conf},
 		[]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, filepath.Join(k.dir, "unbound.out"), logf)
 	if err != nil {
 		t.Fatal(err)
@@ -233,4 +309,26 @@ remote-control:
 	if _, err := w.WaitFrom(ctx, 0, regexp.MustCompile(`start of service`)); err != nil {
 		t.Fatalf("unbound: %v\n%s\n%s", err, tailFile(filepath.Join(k.dir, "unbound.out"), 10), tailFile(logf, 10))
 	}
+}
+
+// accessControl is unbound's access-control lines allowing clients.
+func accessControl(clients []netip.Prefix) string {
+	s := ""
+	for _, p := range clients {
+		s += fmt.Sprintf("\taccess-control: %s allow\n", p)
+	}
+	return s
+}
+
+// ipTool is in's ip(8), or the one on PATH when in is nil.
+func ipTool(t testing.TB, in *Install) string {
+	t.Helper()
+	if in != nil {
+		return in.IP
+	}
+	p, err := exec.LookPath("ip")
+	if err != nil {
+		t.Fatalf("ip(8) not found on PATH: %v", err)
+	}
+	return p
 }
