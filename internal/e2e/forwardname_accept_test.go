@@ -56,9 +56,10 @@ func ipseckeyLine(t *testing.T, name string, precedence int, gw dnskey.Gateway, 
 }
 
 // knotPolicies is hc's policies with knotd's address (the DNS host's IPv6
-// address, 2001:db8:1::35: clearDNS's 2001:db8:1::53 is not the host's) in
-// clear, so that a host's UPDATEs to it go clear from the first packet: a
-// daemon exempts its resolvers (dns.servers) by itself, not the primary.
+// address) in clear, so that a host's UPDATEs to it go clear from the
+// first packet: a daemon exempts its resolvers (dns.servers) by itself, and
+// the primary only when dns.publish.primary names it; here the primary is
+// found through the SOA.
 func knotPolicies(m *lab.Mesh, hc lab.HostConfig) lab.HostConfig {
 	p := maps.Clone(hc.Policies)
 	p["clear"] += m.Hosts["dns"].Addr6.String() + "\n"
@@ -117,6 +118,31 @@ func hook(t *testing.T, m *lab.Mesh, ctx context.Context, host, name string, sec
 	return m.CLI(ctx, host, h.Args()...)
 }
 
+// resolveViaStub is an application on host h asking the DNS stub on
+// 127.0.0.53 for name's A record, with the AD bit set in the query (RFC
+// 6840 §5.7) so that a validating upstream's AD comes back; the answer
+// must be want, validated.
+func resolveViaStub(t *testing.T, h *lab.MeshHost, name string, want netip.Addr) {
+	t.Helper()
+	var resp *dns.Msg
+	if err := h.Node.Do(func() error {
+		q := new(dns.Msg)
+		q.SetQuestion(name, dns.TypeA)
+		q.AuthenticatedData = true
+		var err error
+		resp, _, err = (&dns.Client{Timeout: 5 * time.Second}).Exchange(q, "127.0.0.53:53")
+		return err
+	}); err != nil {
+		t.Fatalf("resolving %s through the stub: %v", name, err)
+	}
+	if resp.Rcode != dns.RcodeSuccess || len(resp.Answer) != 1 || !resp.AuthenticatedData {
+		t.Fatalf("the stub answered %s without one validated A record:\n%v", name, resp)
+	}
+	if a, ok := resp.Answer[0].(*dns.A); !ok || a.A.String() != want.String() {
+		t.Fatalf("the stub answered %s with %v, want %s", name, resp.Answer[0], want)
+	}
+}
+
 func bindings(t *testing.T, m *lab.Mesh, ctx context.Context, host string) (control.BindingList, string) {
 	t.Helper()
 	out, err := m.CLI(ctx, host, "dns", "bindings", "--json")
@@ -138,7 +164,19 @@ func bindings(t *testing.T, m *lab.Mesh, ctx context.Context, host string) (cont
 // traffic` on A shows the peer as @b.example. B verifies A through
 // a.example.'s key: neither key is at a reverse name, since there is no
 // reverse zone.
-func TestForwardNameAcceptanceHook(t *testing.T) {
+func TestForwardNameAcceptanceHook(t *testing.T) { forwardNameAcceptance(t, false) }
+
+// TestForwardNameAcceptanceStub: the same with A's DNS stub instead of the
+// hook. A's application resolves b.example. through the stub on A
+// (127.0.0.53, forwarding to the validating unbound); the stub looks up
+// the IPSECKEY at the name, binds B's address to it and prestarts OE. The
+// answer carries AD as unbound gave it, the binding is secure, and the
+// ping that follows is answered from its first packet over ESP.
+func TestForwardNameAcceptanceStub(t *testing.T) { forwardNameAcceptance(t, true) }
+
+// forwardNameAcceptance is issue 16's acceptance, through the hook or,
+// with viaStub, through A's DNS stub.
+func forwardNameAcceptance(t *testing.T, viaStub bool) {
 	m := newMesh(t, lab.MeshOptions{Keyed: []string{}})
 	ctx := ctxT(t, 60*time.Second)
 	a, b := m.Hosts["a"], m.Hosts["b"]
@@ -150,8 +188,12 @@ func TestForwardNameAcceptanceHook(t *testing.T) {
 	responder, initiator := knotPolicies(m, responder), knotPolicies(m, initiator)
 	start(t, m, ctx, "b", lab.HostConfig{Policies: responder.Policies, RequireDNSSEC: true,
 		Extra: "identity: \"@b.example\"\n", DNS: publishing(tsig, b.Addr4)})
-	start(t, m, ctx, "a", lab.HostConfig{Policies: initiator.Policies, RequireDNSSEC: true,
-		Extra: "identity: \"@a.example\"\noe:\n  null_auth: \"off\"\n", DNS: publishing(tsig, a.Addr4)})
+	aConfig := lab.HostConfig{Policies: initiator.Policies, RequireDNSSEC: true,
+		Extra: "identity: \"@a.example\"\noe:\n  null_auth: \"off\"\n", DNS: publishing(tsig, a.Addr4)}
+	if viaStub {
+		aConfig.StubListen = "127.0.0.53:53"
+	}
+	start(t, m, ctx, "a", aConfig)
 	for _, p := range []struct {
 		host, name string
 		key        crypto.Signer
@@ -166,12 +208,27 @@ func TestForwardNameAcceptanceHook(t *testing.T) {
 		}
 	}
 
-	if out, err := hook(t, m, ctx, "a", "b.example.", true); err != nil {
-		t.Fatalf("oemesh dns hook: %v\n%s", err, out)
+	bound := func() (bool, string) {
+		l, out := bindings(t, m, ctx, "a")
+		return len(l.Bindings) == 1 && l.Bindings[0].Addr == b.Addr4.String() &&
+			l.Bindings[0].Name == "b.example." && l.Bindings[0].Secure, out
 	}
-	if l, out := bindings(t, m, ctx, "a"); len(l.Bindings) != 1 || l.Bindings[0].Addr != b.Addr4.String() ||
-		l.Bindings[0].Name != "b.example." || !l.Bindings[0].Secure {
-		t.Fatalf("oemesh dns bindings on a: want b's address bound to b.example., secure:\n%s", out)
+	if viaStub {
+		resolveViaStub(t, a, "b.example.", b.Addr4)
+		deadline := time.Now().Add(10 * time.Second)
+		for ok, out := bound(); !ok; ok, out = bound() {
+			if time.Now().After(deadline) {
+				t.Fatalf("oemesh dns bindings on a: want b's address bound to b.example. by the stub, secure:\n%s\na's log:\n%s", out, tail(m.Log("a"), 40))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	} else {
+		if out, err := hook(t, m, ctx, "a", "b.example.", true); err != nil {
+			t.Fatalf("oemesh dns hook: %v\n%s", err, out)
+		}
+		if ok, out := bound(); !ok {
+			t.Fatalf("oemesh dns bindings on a: want b's address bound to b.example., secure:\n%s", out)
+		}
 	}
 
 	c := capture(t, m)
