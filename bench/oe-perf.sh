@@ -10,7 +10,7 @@
 #   - responder memory per established peer with PEERS peers brought up by
 #     our own IKE initiators (target ≤ 4 KiB): bench/oemem.
 # Needs root. bench/oe-perf.md explains the figures and records a run.
-#   RUNS=20 PEERS=1000 PQ=off,prefer bench/oe-perf.sh
+#   RUNS=20 PEERS=1000 PQ=off,prefer PRESTART=forward,reverse bench/oe-perf.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then
@@ -22,13 +22,14 @@ GO=${GO:-go}
 RUNS=${RUNS:-20}
 PEERS=${PEERS:-1000}
 PQ=${PQ-off,prefer}
+PRESTART=${PRESTART-forward,reverse}
 
 $GO build -o "$BIN/" ./cmd/oemeshd ./cmd/oemesh
 . /etc/os-release
 echo "machine: ${PRETTY_NAME:-?}, kernel $(uname -r), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $($GO version | cut -d' ' -f3), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "== Time to SA installed and to clear fallback (targets: ≤ 5 ms, ≤ 50 ms)"
-$GO run ./bench/oelatency -bin "$BIN" -runs "$RUNS" -pq "$PQ"
+echo "== Time to SA installed and to clear fallback (targets: ≤ 5 ms, ≤ 50 ms); DNS-triggered prestart (target: first echo within 1 ms of an established tunnel's)"
+$GO run ./bench/oelatency -bin "$BIN" -runs "$RUNS" -pq "$PQ" -prestart "$PRESTART"
 echo
 echo "== Responder memory per established peer (target ≤ 4 KiB)"
 $GO run ./bench/oemem -bin "$BIN" -peers "$PEERS"

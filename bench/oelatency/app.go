@@ -83,6 +83,9 @@ func (a *app) resolve(c *dns.Conn, name string) (time.Time, time.Duration, error
 	return at, at.Sub(t0), nil
 }
 
+// errNoReply is an echo's error when no reply came.
+var errNoReply = errors.New("no reply")
+
 // echo sends one echo request to dst and waits for its reply; it returns
 // the round trip and when the request left.
 func (a *app) echo(ctx context.Context, dst netip.Addr) (rtt time.Duration, sent time.Time, err error) {
@@ -108,7 +111,7 @@ func (a *app) echo(ctx context.Context, dst netip.Addr) (rtt time.Duration, sent
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				return 0, sent, fmt.Errorf("echo %d to %s: no reply within %v", seq, dst, deadline.Sub(sent).Round(time.Millisecond))
+				return 0, sent, fmt.Errorf("echo %d to %s: %w within %v", seq, dst, errNoReply, deadline.Sub(sent).Round(time.Millisecond))
 			}
 			return 0, sent, fmt.Errorf("echo to %s: %w", dst, err)
 		}

@@ -24,8 +24,10 @@
 // series use the last value. An oemeshd without the ike.pq setting is
 // measured with its default proposals alone.
 //
-// Then, with -prestart (the default), issue 16's DNS-triggered prestart
-// (prestart.go), with the last ike.pq value: in each run, alternating,
+// Then issue 16's DNS-triggered prestart (prestart.go), with the last
+// ike.pq value, once for each -prestart value: b's key at its forward
+// name (b.example., which the stub binds; b proves @b.example) and at its
+// reverse name (b.lab. has none). In each run, alternating,
 // (1) an application on a resolves b's name straight from the resolver
 // and sends its first echo at once (no prestart: the echo is trapped and
 // starts OE), (2) it resolves the name through a's DNS stub (dns.prestart
@@ -72,7 +74,7 @@ func main() {
 	bin := flag.String("bin", "bin", "directory holding oemeshd and oemesh")
 	runs := flag.Int("runs", 20, "runs per measurement")
 	pq := flag.String("pq", "off,prefer", "oemeshd ike.pq values to measure the cold series with, side by side, comma-separated (the first is the base of the ratio); empty: the daemon's default alone")
-	prestart := flag.Bool("prestart", true, "also measure the DNS-triggered prestart case (issue 16)")
+	prestart := flag.String("prestart", "forward,reverse", "measure the DNS-triggered prestart case (issue 16) with b's key at each of these names, comma-separated: forward (b.example., bound by the stub), reverse (b.lab., no key at the name); empty: not at all")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "oelatency: must run as root (network namespaces)")
@@ -114,8 +116,10 @@ func main() {
 		os.Exit(1)
 	}
 	_, err = measure(ctx, m, *runs, modes)
-	if err == nil && *prestart {
-		_, err = measurePrestart(ctx, m, *runs, modes[len(modes)-1])
+	for _, keys := range strings.Split(*prestart, ",") {
+		if keys = strings.TrimSpace(keys); keys != "" && err == nil {
+			_, err = measurePrestart(ctx, m, *runs, modes[len(modes)-1], keys)
+		}
 	}
 	m.Close()
 	if err != nil {

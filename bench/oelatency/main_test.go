@@ -62,24 +62,42 @@ func TestSmoke(t *testing.T) {
 		}
 	}
 
-	p, err := measurePrestart(ctx, m, 2, modes[len(modes)-1])
+	for _, keys := range []string{keysForward, keysReverse} {
+		checkPrestart(t, ctx, m, modes[len(modes)-1], keys)
+	}
+}
+
+// checkPrestart runs the prestart case twice with b's key as keys says
+// and checks that every series got its samples.
+func checkPrestart(t *testing.T, ctx context.Context, m *lab.Mesh, mode, keys string) {
+	t.Helper()
+	p, err := measurePrestart(ctx, m, 2, mode, keys)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("prestart, key at the %s name: %v", keys, err)
 	}
 	for name, d := range map[string][]time.Duration{
-		"(1) no prestart": p.cold, "(1) took": p.coldTook, "(2) prestart": p.prestart,
+		"(1) no prestart": p.cold, "(1) took": p.coldTook,
 		"(2) gap": p.gap, "(2') SA ready": p.ready, "(2') took": p.readyTook, "(3) established": p.established,
 		"DNS direct": p.answerDirect, "DNS through the stub": p.answerStub,
 	} {
 		if len(d) != 2 || slices.Min(d) <= 0 {
-			t.Errorf("prestart case, %s: samples %v, want 2 positive ones", name, d)
+			t.Errorf("prestart case, key at the %s name, %s: samples %v, want 2 positive ones", keys, name, d)
 		}
+	}
+	// A first echo of (2) may go unanswered: counted and reported, as the
+	// benchmark's finding (the echo trapped before the stub's binding is
+	// negotiated without it), not a failure of the benchmark.
+	if len(p.prestart)+p.lost != 2 || len(p.diff) != len(p.prestart) || slices.ContainsFunc(p.prestart, func(d time.Duration) bool { return d <= 0 }) {
+		t.Errorf("prestart case, key at the %s name, (2): answered %v, %d lost, paired differences %v; want 2 runs in all, a difference for each answered one", keys, p.prestart, p.lost, p.diff)
+	}
+	if p.lost > 0 {
+		t.Logf("prestart case, key at the %s name: the first echo went unanswered in %d of 2 runs", keys, p.lost)
 	}
 	// measurePrestart fails when (2')'s SA is not the prestart's; in (2)
 	// the echo may start the negotiation before the stub's prestart does
 	// (both are counted, not required).
 	if p.prestarted+p.trapped < 2 {
-		t.Errorf("prestart case (2): %d runs prestarted, %d trapped: neither started OE in some run", p.prestarted, p.trapped)
+		t.Errorf("prestart case, key at the %s name, (2): %d runs prestarted, %d trapped: neither started OE in some run", keys, p.prestarted, p.trapped)
 	}
 }
 
@@ -110,6 +128,7 @@ func TestPrestartSummary(t *testing.T) {
 		ready:        msd(2, 2, 2),
 		readyTook:    msd(1.5, 1.25, 1),
 		established:  msd(1, 1, 1),
+		diff:         msd(0.5, 0.5, 2.5),
 		answerDirect: msd(0.1, 0.1, 0.1),
 		answerStub:   msd(0.2, 0.2, 0.2),
 		prestarted:   3,
@@ -129,8 +148,11 @@ func TestPrestartSummary(t *testing.T) {
 	if !near(sum.prestartOverEstablished, 1.5) || !near(sum.coldOverEstablished, 4) || !near(sum.coldOverPrestart, 4/1.5) {
 		t.Errorf("ratios %.3f, %.3f, %.3f; want 1.5, 4, 2.667", sum.prestartOverEstablished, sum.coldOverEstablished, sum.coldOverPrestart)
 	}
+	if sum := (&prestartSeries{}).summary(); sum.metP50 || sum.metP90 {
+		t.Error("no answered run, and the target is met")
+	}
 	var out strings.Builder
-	s.print(&out, 3, "prefer") // must not panic; its wording is for people
+	s.print(&out, 3, "prefer", keysForward) // must not panic; its wording is for people
 
 }
 
