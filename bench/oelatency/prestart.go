@@ -219,7 +219,7 @@ func measurePrestart(ctx context.Context, m *lab.Mesh, runs int, mode, keys stri
 		}
 		ready, tunnel, err := saReady(ctx, ctl, b, at)
 		if err != nil {
-			return nil, fmt.Errorf("prestart run %d, SA ready: %w", i+1, err)
+			return nil, fmt.Errorf("prestart run %d, SA ready: %w; a's log ends:\n%s", i+1, err, tail(m.Log("a"), 30))
 		}
 		took, err = tookSince(m, mark, b, "OE up")
 		if err != nil {
