@@ -92,9 +92,10 @@ func main() {
 		fmt.Fprintf(os.Stderr, "oelatency: oemeshd: %v (build it with `make build`, or give -bin)\n", err)
 		os.Exit(2)
 	}
-	// The mesh's configuration logs at debug level; the daemons here log
-	// at info, as in production (the environment overrides the file, and
-	// the daemons inherit it).
+	// The mesh's configuration logs at debug level; this asks for info,
+	// as in production. It has no effect since internal/lab stopped
+	// passing OEMESH_* variables to the daemons (0609d5f): they log at
+	// debug, in every series alike (bench/oe-perf.md, "Issue 16").
 	os.Setenv("OEMESH_LOG_LEVEL", "info")
 	work, err := os.MkdirTemp("", "oelatency-")
 	if err != nil {
