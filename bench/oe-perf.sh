@@ -8,9 +8,13 @@
 #     the X25519 + ML-KEM-768 hybrid), side by side with their ratio; an
 #     oemeshd without the ike.pq setting is measured with its default alone;
 #   - responder memory per established peer with PEERS peers brought up by
-#     our own IKE initiators (target ≤ 4 KiB): bench/oemem.
+#     our own IKE initiators (target ≤ 4 KiB): bench/oemem;
+#   - issue 16's DNS figures: the DNS stub's added latency to the
+#     application's answers, p50/p99, DNSSTUB queries a series (default
+#     5000; 0 skips it): bench/dnsstub (bench/dnsstub.md); and the binding
+#     store's memory at 100,000 names: dnskey's BenchmarkBindingsMemory.
 # Needs root. bench/oe-perf.md explains the figures and records a run.
-#   RUNS=20 PEERS=1000 PQ=off,prefer bench/oe-perf.sh
+#   RUNS=20 PEERS=1000 PQ=off,prefer PRESTART=forward,reverse DNSSTUB=5000 bench/oe-perf.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then
@@ -22,13 +26,23 @@ GO=${GO:-go}
 RUNS=${RUNS:-20}
 PEERS=${PEERS:-1000}
 PQ=${PQ-off,prefer}
+PRESTART=${PRESTART-forward,reverse}
+DNSSTUB=${DNSSTUB:-5000}
 
 $GO build -o "$BIN/" ./cmd/oemeshd ./cmd/oemesh
 . /etc/os-release
 echo "machine: ${PRETTY_NAME:-?}, kernel $(uname -r), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $($GO version | cut -d' ' -f3), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "== Time to SA installed and to clear fallback (targets: ≤ 5 ms, ≤ 50 ms)"
-$GO run ./bench/oelatency -bin "$BIN" -runs "$RUNS" -pq "$PQ"
+echo "== Time to SA installed and to clear fallback (targets: ≤ 5 ms, ≤ 50 ms); DNS-triggered prestart (target: first echo within 1 ms of an established tunnel's)"
+$GO run ./bench/oelatency -bin "$BIN" -runs "$RUNS" -pq "$PQ" -prestart "$PRESTART"
 echo
 echo "== Responder memory per established peer (target ≤ 4 KiB)"
 $GO run ./bench/oemem -bin "$BIN" -peers "$PEERS"
+if [ "$DNSSTUB" -gt 0 ]; then
+	echo
+	echo "== The DNS stub's added latency to the application's answers (p50/p99)"
+	$GO run ./bench/dnsstub -n "$DNSSTUB"
+	echo
+	echo "== Binding store memory at 100,000 names"
+	$GO test -run '^$' -bench 'BindingsMemory' -benchtime 1x ./dnskey/ | grep -E '^Benchmark|^ok'
+fi
