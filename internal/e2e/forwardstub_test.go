@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -27,14 +26,7 @@ func TestForwardNameStub(t *testing.T) {
 	m := newMesh(t, lab.MeshOptions{Keyed: []string{"a"}})
 	ctx := ctxT(t, 90*time.Second)
 	a, b := m.Hosts["a"], m.Hosts["b"]
-	key, err := dnskey.GenerateHostKey(dnskey.HostKeyEd25519, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.Key = key
-	if err := dnskey.WriteHostKey(filepath.Join(b.Dir, "hostkey.pem"), key, true); err != nil {
-		t.Fatal(err)
-	}
+	key := newHostKey(t, b)
 	rr, err := dnskey.IPSECKEYRecord(dnskey.RecordSpec{Name: "b.example.", TTL: 300, Precedence: 10, PublicKey: key.Public()})
 	if err != nil {
 		t.Fatal(err)
@@ -52,19 +44,7 @@ func TestForwardNameStub(t *testing.T) {
 	start(t, m, ctx, "a", lab.HostConfig{Policies: initiator.Policies, StubListen: "127.0.0.53:53", Extra: "oe:\n  null_auth: \"off\"\n"})
 	c := capture(t, m)
 
-	var resp *dns.Msg
-	if err := a.Node.Do(func() error {
-		q := new(dns.Msg)
-		q.SetQuestion("b.example.", dns.TypeA)
-		var err error
-		resp, _, err = (&dns.Client{Timeout: 5 * time.Second}).Exchange(q, "127.0.0.53:53")
-		return err
-	}); err != nil {
-		t.Fatalf("resolving b.example through A's stub: %v", err)
-	}
-	if resp.Rcode != dns.RcodeSuccess || len(resp.Answer) != 1 {
-		t.Fatalf("the stub answered %v", resp)
-	}
+	resolveViaStub(t, a, "b.example.", b.Addr4, false)
 
 	deadline := time.Now().Add(10 * time.Second)
 	for {
