@@ -23,7 +23,7 @@ type pki struct {
 	clock       *clocktest.Fake
 }
 
-func newPKI(t *testing.T) *pki {
+func newPKI(t testing.TB) *pki {
 	t.Helper()
 	root := certstest.NewRoot(t, "oemesh test root")
 	return &pki{root: root, inter: root.NewIntermediate(t, "oemesh test intermediate"), clock: clocktest.NewAt(time.Now())}
@@ -145,7 +145,9 @@ func TestVerifyRefusals(t *testing.T) {
 		{name: "wrong SAN", id: func(*testing.T) ID { return fqdn("www.example") }, want: IDMismatch},
 		{name: "FQDN in CN only", opts: certstest.Options{DNSNames: []string{"other.example"}}, want: IDMismatch},
 		{name: "DN", id: func(t *testing.T) ID { return dnID(t, gw) }},
-		{name: "DN mismatch", id: func(t *testing.T) ID { return dnID(t, pkix.Name{CommonName: "gw2.example", Organization: []string{"Example"}}) }, want: IDMismatch},
+		{name: "DN mismatch", id: func(t *testing.T) ID {
+			return dnID(t, pkix.Name{CommonName: "gw2.example", Organization: []string{"Example"}})
+		}, want: IDMismatch},
 		{name: "DN RDNs reordered", id: func(t *testing.T) ID {
 			// Organization then CN in the cert; CN then Organization here.
 			der, _ := asn1.Marshal(pkix.RDNSequence{
