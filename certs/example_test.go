@@ -47,5 +47,7 @@ func TestAdapter(t *testing.T) {
 	if !errors.As(err, &ve) || ve.Reason != certs.IDMismatch {
 		t.Fatalf("another name: %v", err)
 	}
-	fmt.Sprint(ve.Reason) // "id_mismatch": the metric label
+	if got := fmt.Sprint(ve.Reason); got != "id_mismatch" {
+		t.Fatalf("metric label %q, want id_mismatch", got)
+	}
 }
