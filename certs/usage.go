@@ -22,9 +22,10 @@ var oidIPsecIKE = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 17}
 //     A certificate only for, say, codeSigning or emailProtection is
 //     refused.
 //
-// strongSwan checks neither for IKE (it reads serverAuth and clientAuth
-// only for EAP-TLS and its Windows-client notes); Config.AnyEKU gives its
-// EKU behaviour. Key usage is checked either way.
+// strongSwan (since 5.6.3) applies the same key usage rule, but never
+// checks EKU for IKE: in 5.9.8 charon reads serverAuth, clientAuth and
+// ikeIntermediate only to print them. Config.AnyEKU gives its behaviour;
+// key usage is checked either way.
 //
 // CAs' key usages are crypto/x509's business (keyCertSign); their EKUs
 // are not checked, as neither strongSwan nor Libreswan check them.
