@@ -31,8 +31,9 @@ func parseDN(der []byte) (pkix.Name, error) {
 // full RFC 4518 string preparation: the RDNs in the same order, each RDN
 // the same set of attribute types, and each value equal after removing
 // leading and trailing white space, collapsing inner runs of white space,
-// and folding case; the ASN.1 string type is ignored. strongSwan and
-// Libreswan also compare RDN by RDN in order.
+// and folding case; the ASN.1 string type is ignored. strongSwan also
+// compares RDN by RDN in order, but folds case only between two
+// PrintableStrings; docs/certificates.md compares the three.
 func sameDN(a, b []byte) (bool, error) {
 	if bytes.Equal(a, b) {
 		return true, nil

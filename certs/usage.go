@@ -27,8 +27,7 @@ var oidIPsecIKE = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 17}
 // ikeIntermediate only to print them. Config.AnyEKU gives its behaviour;
 // key usage is checked either way.
 //
-// CAs' key usages are crypto/x509's business (keyCertSign); their EKUs
-// are not checked, as neither strongSwan nor Libreswan check them.
+// CAs' EKUs are not checked (strongSwan does not either).
 func (v *Verifier) checkUsage(ee *x509.Certificate) error {
 	if ee.KeyUsage != 0 && ee.KeyUsage&(x509.KeyUsageDigitalSignature|x509.KeyUsageContentCommitment) == 0 {
 		return refuse(WrongKeyUsage, ee, nil, "key usage %s allows neither digitalSignature nor nonRepudiation", keyUsageString(ee.KeyUsage))
