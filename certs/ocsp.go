@@ -107,7 +107,7 @@ func (o *ocspChecker) response(ctx context.Context, c, issuer *x509.Certificate,
 	if r, ok := o.cache.Get(key); ok && fresh(r, now) {
 		return r, nil
 	}
-	req, err := ocsp.CreateRequest(c, issuer, &ocsp.RequestOptions{Hash: 0})
+	req, err := ocsp.CreateRequest(c, issuer, nil) // SHA-1 CertID, what responders expect
 	if err != nil {
 		return nil, fmt.Errorf("building the OCSP request: %w", err)
 	}
