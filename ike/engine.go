@@ -215,11 +215,12 @@ type InitiateOptions struct {
 	// for Local and Remote, or for TSi, with RequestAddress, every address
 	// of the families asked for.
 	TSi, TSr []TrafficSelector
+	Mode     Mode
+
 	// RequestAddress asks the responder for internal addresses with
 	// CP(CFG_REQUEST) (modecfg.go); the ones it assigns are in
 	// ChildSAInfo.VirtualIPs and, narrowed by the responder, in TSLocal.
 	RequestAddress AddressRequest
-	Mode     Mode
 	// IKE and ESP override the engine's proposals when Protocol is set.
 	IKE, ESP Policy
 	// IKEOffer, when set, is the SA payload of IKE_SA_INIT as sent,
