@@ -143,3 +143,55 @@ func TestProbeModeCfgToStrongSwan(t *testing.T) {
 		}
 	}
 }
+
+// TestStrongSwanModeCfgDualStackToRespond: charon asks for an IPv4 and an
+// IPv6 virtual IP (vips = 0.0.0.0,::) over an IPv4 IKE SA; respond leases
+// one of each from a dual pool and narrows charon's TSi to both.
+func TestStrongSwanModeCfgDualStackToRespond(t *testing.T) {
+	in := peers.Require(t)
+	oemesh(t)
+	t.Parallel()
+	a := pskCaseOf(t)
+	p := proposalCases[0]
+	net := netnstest.NewPair(t, "imd")
+	conn := sswConn("rw", a, net.A4.String(), net.B4.String(), p)
+	conn.Extra = append(conn.Extra, "vips = 0.0.0.0,::")
+	conn.Children[0].RemoteTS = []string{net.B4.String(), net.B6.String()}
+	ssw := peers.StartStrongSwan(t, in, net.A.Name, peers.StrongSwanConfig{Conns: []peers.StrongSwanConn{conn},
+		Charon: []string{"install_virtual_ip = yes"}})
+	resp := startRespond(t, net.B, append([]string{"--listen", net.B4.String(), "--id", net.B4.String(), "--peer-id", net.A4.String(),
+		"--address-pool", "100.64.0.1-100.64.0.9,fd00:64::/120"}, a.flags...)...)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if lines, err := ssw.Initiate(ctx, "rw", "host"); err != nil {
+		t.Fatalf("strongSwan initiate: %v\n%s", err, strings.Join(lines, "\n"))
+	}
+	sa, err := ssw.WaitEstablished(ctx, "rw", "host")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(sa.LocalVIPs, []string{"100.64.0.1", "fd00:64::1"}) {
+		t.Errorf("charon's virtual IPs %v, want [100.64.0.1 fd00:64::1]", sa.LocalVIPs)
+	}
+	c, _ := sa.Child("host")
+	if !slices.Equal(c.LocalTS, []string{"100.64.0.1/32", "fd00:64::1/128"}) {
+		t.Errorf("charon's CHILD SA local TS %v, want [100.64.0.1/32 fd00:64::1/128]", c.LocalTS)
+	}
+	ev, err := resp.waitEvent(ctx, 0, "child_up", eventIs("child_up"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Child == nil || !slices.Equal(ev.Child.VirtualIPs, []string{"100.64.0.1", "fd00:64::1"}) {
+		t.Errorf("respond's child_up %s", ev.Line)
+	}
+	if err := ssw.Terminate(ctx, "rw"); err != nil {
+		t.Errorf("terminate: %v", err)
+	}
+	down, err := resp.waitEvent(ctx, 0, "ike_down after strongSwan's Delete", eventIs("ike_down"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if down.Pool == nil || down.Pool.Online != 0 || down.Pool.Released != 2 {
+		t.Errorf("the leases are not back in the pool after the delete: %s", down.Line)
+	}
+}
