@@ -19,10 +19,11 @@ import (
 // leases belong to the IKE SA: they follow it through IKE rekeys and go
 // back to the pool when it dies (deleted, expired, or failed half-way).
 //
-// A responder without a pool ignores CP, as it did before: CP is a
-// non-critical payload, and an initiator that gets no CFG_REPLY carries on
-// without an internal address (§3.15). A responder with a pool serves a
-// peer that sends no CP as before too: nothing is leased or narrowed.
+// A responder without a pool ignores CP, as it did before, and as a
+// responder that does not implement CP skips it (a non-critical payload,
+// §2.5); an initiator that gets no CFG_REPLY carries on without an
+// internal address. A responder with a pool serves a peer that sends no
+// CP as before too: nothing is leased or narrowed.
 //
 // What is not done here: CFG_SET/CFG_ACK (unused by IKEv2 clients), DNS
 // and subnet attributes, and using the address on the initiator's side
@@ -79,8 +80,8 @@ func (r AddressRequest) configRequest() []wire.Payload {
 
 // acceptConfigReply records the addresses of the responder's CFG_REPLY,
 // as initiator. Addresses of a family we did not ask for are ignored; a
-// reply without any leaves the SA without internal addresses, as RFC
-// 7296 §3.15 lets the responder do.
+// reply without any (or no reply, from a responder that skips CP) leaves
+// the SA without internal addresses.
 func (sa *ikeSA) acceptConfigReply(m *wire.Message, req AddressRequest) {
 	if !req.any() {
 		return
