@@ -209,7 +209,11 @@ func (p *Pool) Acquire(req Request) (netip.Addr, error) {
 	p.online[a] = &Lease{Addr: a, Owner: req.Owner, Peer: req.Peer, Since: p.clock.Now()}
 	p.byOwner[req.Owner] = append(p.byOwner[req.Owner], a)
 	if req.Peer != "" {
-		p.last[peerFamily{req.Peer, req.IPv6}] = a
+		pf := peerFamily{req.Peer, req.IPv6}
+		if old, ok := p.last[pf]; ok && old != a && p.holder[old] == req.Peer {
+			p.holder[old] = "" // the peer has a new address: forget its old one
+		}
+		p.last[pf] = a
 	}
 	p.stats.Acquired++
 	if reused {

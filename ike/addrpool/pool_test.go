@@ -228,3 +228,23 @@ func TestConcurrentAcquireRelease(t *testing.T) {
 		t.Errorf("stats %+v", s)
 	}
 }
+
+// A peer that moves to a new address is no longer remembered for its old
+// one, which then goes to others before addresses still remembered.
+func TestNewAddressForgetsTheOld(t *testing.T) {
+	p := mustPool(t, "100.64.0.1-100.64.0.3")
+	acquire(t, p, Request{Owner: owner(1), Peer: "alice"}) // .1
+	acquire(t, p, Request{Owner: owner(2), Peer: "bob"})   // .2
+	p.Release(owner(1))
+	p.Release(owner(2))
+	// Alice, asking for .3, moves there: .1 is remembered for no one.
+	if a := acquire(t, p, Request{Owner: owner(3), Peer: "alice", Hint: netip.MustParseAddr("100.64.0.3")}); a.String() != "100.64.0.3" {
+		t.Fatalf("alice got %v", a)
+	}
+	if s := p.Stats(); s.Remembered != 1 {
+		t.Errorf("remembered %d, want 1 (bob's)", s.Remembered)
+	}
+	if c := acquire(t, p, Request{Owner: owner(4), Peer: "carol"}); c.String() != "100.64.0.1" {
+		t.Errorf("carol got %v, want alice's forgotten 100.64.0.1 before bob's 100.64.0.2", c)
+	}
+}
