@@ -247,3 +247,45 @@ func TestModeCfgRekey(t *testing.T) {
 		})
 	}
 }
+
+// The lease goes back to the pool when the responder's SA dies without a
+// Delete: the client vanished and the liveness check gave up.
+func TestModeCfgReleasedWhenPeerVanishes(t *testing.T) {
+	n := newMemNet(t)
+	pool, err := addrpool.Parse([]string{"100.64.0.1-100.64.0.9"}, n.clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := n.addPeer(addrA, newEd25519(t), nil)
+	b := n.addPeer(addrB, newEd25519(t), func(c *EngineConfig) { c.AddressPool = pool; c.Liveness = 10 * time.Second })
+	a.trust(b)
+	b.trust(a)
+	if _, err := n.initiate(a, b, InitiateOptions{Auth: AuthKindPubkey, RequestAddress: AddressRequest{IPv4: true}}); err != nil {
+		t.Fatal(err)
+	}
+	n.drain()
+	if len(pool.Leases()) != 1 {
+		t.Fatalf("leases %+v", pool.Leases())
+	}
+	n.filter = func(*memPacket) int { return 0 }
+	n.advance(5 * time.Minute)
+	if sas := b.e.SAs(); len(sas) != 0 {
+		t.Fatalf("B still holds %v", sas)
+	}
+	if ls := pool.Leases(); len(ls) != 0 {
+		t.Errorf("leases %+v after the SA died", ls)
+	}
+}
+
+// The responder's own Delete releases the lease too.
+func TestModeCfgReleasedOnResponderDelete(t *testing.T) {
+	n, a, b, pool := poolPair(t, "100.64.0.1-100.64.0.9")
+	if _, err := n.initiate(a, b, InitiateOptions{Auth: AuthKindPubkey, RequestAddress: AddressRequest{IPv4: true}}); err != nil {
+		t.Fatal(err)
+	}
+	n.drain()
+	deleteAndCheck(t, n, b, a)
+	if ls := pool.Leases(); len(ls) != 0 {
+		t.Errorf("leases %+v after B's Delete", ls)
+	}
+}
