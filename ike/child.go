@@ -75,6 +75,11 @@ func (sa *ikeSA) prepareChild(m *wire.Message, pol Policy, old *childSA, nonceR 
 		}
 		gir, ourKE = secret, &wire.KE{Group: sel.DH, Data: ours}
 	}
+	// An initiator we leased addresses to gets them as its TSi.
+	tsiSel, err := sa.narrowToLease(tsi.Selectors)
+	if err != nil {
+		return refuse(wire.NotifyTSUnacceptable, err)
+	}
 	ctx, cancel := sa.callCtx()
 	defer cancel()
 	transport := m.Notify(wire.NotifyUseTransportMode) != nil
@@ -82,16 +87,16 @@ func (sa *ikeSA) prepareChild(m *wire.Message, pol Policy, old *childSA, nonceR 
 	if e.cfg.Policy != nil {
 		dec, err = e.cfg.Policy.Child(ctx, ChildRequest{
 			PeerID: sa.peerID, Auth: sa.peerAuth, Remote: sa.remote.Addr(), Local: sa.local.Addr(),
-			TSi: tsi.Selectors, TSr: tsr.Selectors, Transport: transport, Rekey: old != nil,
+			TSi: tsiSel, TSr: tsr.Selectors, Transport: transport, Rekey: old != nil,
 		})
 	} else {
-		dec, err = rekeyOnly(old, tsi.Selectors, tsr.Selectors)
+		dec, err = rekeyOnly(old, tsiSel, tsr.Selectors)
 	}
 	if err != nil {
-		return refuse(notifyFor(err, wire.NotifyTSUnacceptable), fmt.Errorf("ike: policy refuses CHILD SA %v === %v: %w", tsi.Selectors, tsr.Selectors, err))
+		return refuse(notifyFor(err, wire.NotifyTSUnacceptable), fmt.Errorf("ike: policy refuses CHILD SA %v === %v: %w", tsiSel, tsr.Selectors, err))
 	}
-	if len(dec.TSi) == 0 || len(dec.TSr) == 0 || !tsSubset(dec.TSi, tsi.Selectors) || !tsSubset(dec.TSr, tsr.Selectors) {
-		return refuse(wire.NotifyTSUnacceptable, fmt.Errorf("ike: policy narrowed to %v === %v, not within the proposed %v === %v", dec.TSi, dec.TSr, tsi.Selectors, tsr.Selectors))
+	if len(dec.TSi) == 0 || len(dec.TSr) == 0 || !tsSubset(dec.TSi, tsiSel) || !tsSubset(dec.TSr, tsr.Selectors) {
+		return refuse(wire.NotifyTSUnacceptable, fmt.Errorf("ike: policy narrowed to %v === %v, not within the proposed %v === %v", dec.TSi, dec.TSr, tsiSel, tsr.Selectors))
 	}
 	if !dec.Mode.Valid() {
 		return refuse(wire.NotifyTSUnacceptable, fmt.Errorf("ike: policy accepted CHILD SA %v === %v without choosing a mode (ChildDecision.Mode is %v)", tsi.Selectors, tsr.Selectors, dec.Mode))

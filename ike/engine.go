@@ -25,6 +25,9 @@ package ike
 //   - abandon.go: SAs we walk away from (an abandoned initiation,
 //     Shutdown) and the liveness check callers ask for
 //   - contact.go: INITIAL_CONTACT, when we send it and what it deletes
+//   - modecfg.go: CP in IKE_AUTH (RFC 7296 §2.19): asking for an internal
+//     address, leasing one from EngineConfig.AddressPool (ike/addrpool),
+//     narrowing TSi to it, releasing it when the SA dies
 //
 // Locking: Engine.mu guards the SA tables only (and each SA's peer and
 // peerGone, contact.go); each ikeSA has its own mutex. Engine.mu may be taken while
@@ -43,6 +46,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/oemesh/oemesh/ike/addrpool"
 	"github.com/oemesh/oemesh/ike/internal/wire"
 	"github.com/oemesh/oemesh/internal/clock"
 )
@@ -66,6 +70,11 @@ type EngineConfig struct {
 	// RekeyPFS is the DH group used for CHILD SA rekeys we start
 	// (DHNone: no PFS).
 	RekeyPFS DHGroup
+
+	// AddressPool, when set, leases internal addresses to initiators that
+	// ask for them with CP(CFG_REQUEST) in IKE_AUTH, and narrows their
+	// TSi to them (modecfg.go). nil: CP requests are ignored.
+	AddressPool *addrpool.Pool
 
 	// NoSignatureHashes leaves out SIGNATURE_HASH_ALGORITHMS, as a peer
 	// without RFC 7427 does; RSA peers then sign with AUTH method 1.
@@ -203,9 +212,15 @@ type InitiateOptions struct {
 	// means the same class as ours.
 	PeerAuth AuthKind
 	// TSi and TSr are the proposed selectors; empty means host selectors
-	// for Local and Remote.
+	// for Local and Remote, or for TSi, with RequestAddress, every address
+	// of the families asked for.
 	TSi, TSr []TrafficSelector
 	Mode     Mode
+
+	// RequestAddress asks the responder for internal addresses with
+	// CP(CFG_REQUEST) (modecfg.go); the ones it assigns are in
+	// ChildSAInfo.VirtualIPs and, narrowed by the responder, in TSLocal.
+	RequestAddress AddressRequest
 	// IKE and ESP override the engine's proposals when Protocol is set.
 	IKE, ESP Policy
 	// IKEOffer, when set, is the SA payload of IKE_SA_INIT as sent,
@@ -245,6 +260,8 @@ type SAInfo struct {
 	BehindNAT   bool // we are behind a NAT (we send keepalives)
 	Established time.Time
 	Children    []ChildSAInfo
+	// VirtualIPs: as in ChildSAInfo.
+	VirtualIPs []netip.Addr
 
 	// KeyExchanges are the key exchanges that keyed the SA: Suite.DH,
 	// then the additional ones (RFC 9370) that ran. After an IKE SA
@@ -267,6 +284,10 @@ type ChildSAInfo struct {
 	Encap    bool
 	PeerID   Identity
 	Trace    *Trace // set by Initiate
+	// VirtualIPs are the internal addresses of the IKE SA's mode config
+	// (modecfg.go): as initiator, the ones the responder assigned us; as
+	// responder, the ones we leased to the peer from the AddressPool.
+	VirtualIPs []netip.Addr
 }
 
 // Trace records what happened during Initiate, for the probe tool.

@@ -83,6 +83,9 @@ func (e *Engine) startInitiate(ctx context.Context, opts InitiateOptions) (*init
 			return nil, nil, fmt.Errorf("ike: initiate: no pre-shared key for %v", pskPeer(opts))
 		}
 	}
+	if len(opts.TSi) == 0 && opts.RequestAddress.any() {
+		opts.TSi = opts.RequestAddress.wideSelectors()
+	}
 	if (len(opts.TSi) == 0 || len(opts.TSr) == 0) && !opts.Local.IsValid() {
 		return nil, nil, errors.New("ike: initiate: default traffic selectors need InitiateOptions.Local")
 	}
@@ -403,6 +406,7 @@ func (sa *ikeSA) sendAuth() error {
 		ps = append(ps, &wire.IDPayload{Responder: true, Identity: NullIdentity()})
 	}
 	ps = append(ps, auth)
+	ps = append(ps, in.opts.RequestAddress.configRequest()...)
 	if in.opts.Mode == ModeTransport {
 		ps = append(ps, &wire.Notify{NotifyType: wire.NotifyUseTransportMode})
 	}
@@ -483,6 +487,7 @@ func (sa *ikeSA) finishAuthResponse(m *wire.Message, idr *wire.IDPayload, auth *
 		sa.finishInit(ChildSAInfo{}, childErr)
 		return
 	}
+	sa.acceptConfigReply(m, in.opts.RequestAddress)
 	esp := in.esp.withoutAddKE()
 	esp.DH = nil
 	sel, err := sa.acceptChild(c, m, esp, in.opts.TSi, in.opts.TSr, in.opts.Mode, nil, ni, nr)

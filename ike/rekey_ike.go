@@ -131,6 +131,7 @@ func (sa *ikeSA) successor(initiator bool, spii, spir SPI, sel *Selection, ni, n
 
 // moveChildren hands sa's CHILD SAs to n (after an IKE rekey).
 func (sa *ikeSA) moveChildren(n *ikeSA) {
+	sa.moveAddresses(n) // modecfg.go: the leases go with the SA
 	if n == nil || len(sa.children) == 0 {
 		return
 	}

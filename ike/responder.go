@@ -81,6 +81,16 @@ func (sa *ikeSA) finishAuthRequest(m *wire.Message, idi *wire.IDPayload, auth *w
 	ni, nr := sa.ni, sa.nr
 	sa.establish(idi.Identity, kind)
 	resp := []wire.Payload{&wire.IDPayload{Responder: true, Identity: idr}, ourAuth}
+	cp, err := sa.serveConfigRequest(m)
+	if err != nil {
+		// The IKE SA stands; its first CHILD SA does not (RFC 7296 §1.2).
+		e.log.Info("ike: CHILD SA refused in IKE_AUTH", "remote", sa.remote, "peer", sa.peerID, "err", err)
+		sa.respond(m, append(resp, &wire.Notify{NotifyType: wire.NotifyInternalAddressFailure}))
+		return
+	}
+	if cp != nil {
+		resp = append(resp, cp)
+	}
 	esp := e.cfg.ESP.withoutAddKE() // IKE_AUTH has no key exchange for its CHILD SA
 	esp.DH = nil
 	child, childPs, err := sa.negotiateChild(m, esp, nil, ni, nr, nil)

@@ -42,6 +42,9 @@ type ikeSA struct {
 
 	children []*childSA // few per SA: a slice is smaller than a map
 
+	// vip is the mode config state, nil without it (modecfg.go).
+	vip *virtualIPs
+
 	// kes records the key exchanges that keyed the SA, each added by
 	// ranKeyExchange as its exchange completes (keyexchanges.go).
 	kes keyExchangeRecord
@@ -147,6 +150,7 @@ func (c *childSA) info(sa *ikeSA) ChildSAInfo {
 		IKE: sa.id(), SPIIn: c.SPIIn, SPIOut: c.SPIOut, Mode: c.Mode,
 		TSLocal: c.TSLocal, TSRemote: c.TSRemote, Encr: c.Encr, Integ: c.Integ, ESN: c.ESN,
 		PFS: c.pfs, Encap: c.Encap, PeerID: c.PeerID,
+		VirtualIPs: sa.virtualIPs(),
 	}
 }
 
@@ -156,6 +160,7 @@ func (sa *ikeSA) info() SAInfo {
 		Local: sa.local, Remote: sa.remote, PeerID: sa.peerID, PeerAuth: sa.peerAuth,
 		Suite: sa.suite, KeyExchanges: sa.kes.list(),
 		NATT: sa.natt, BehindNAT: sa.behindNAT, Established: sa.established,
+		VirtualIPs: sa.virtualIPs(),
 	}
 	for _, c := range sa.children {
 		if c.state == childInstalled {
@@ -197,6 +202,7 @@ func (sa *ikeSA) die(err error, linger bool) {
 		sa.removeChild(c, err)
 	}
 	sa.children = nil
+	sa.releaseAddresses()
 	if sa.init != nil {
 		sa.init.finish(ChildSAInfo{}, err)
 	}

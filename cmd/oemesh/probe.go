@@ -109,6 +109,7 @@ func newProbeCmd(g *globalFlags) *cobra.Command {
 	var port, localPort, localNATTPort int
 	var local string
 	var rekey bool
+	var requestAddress []string
 	cmd := &cobra.Command{
 		Use:   "probe PEER",
 		Short: "Run a real IKEv2 handshake with a peer and report what it chose",
@@ -121,6 +122,11 @@ and the time of each exchange.
 With --rekey, the probe then rekeys the CHILD SA (with PFS when --esp
 names a key exchange method) and the IKE SA (CREATE_CHILD_SA) before it
 deletes them, and reports each exchange.
+
+With --request-address, IKE_AUTH asks the peer for an internal address
+(CP(CFG_REQUEST), mode config) and proposes a TSi of every address of the
+family; the report shows the address the peer assigned ("virtual IP",
+virtual_ips in the CHILD SA's JSON) and the selectors it narrowed to.
 
 Exit status: 0 established; 2 the peer answered with an error notify
 (named in the output); 3 no answer before --timeout; 4 the peer's AUTH did
@@ -153,6 +159,10 @@ the classical ones.`,
 			if err != nil {
 				return withExit(probeExitFailed, err)
 			}
+			addrReq, err := parseAddressRequest(requestAddress)
+			if err != nil {
+				return withExit(probeExitFailed, err)
+			}
 			remote := netip.AddrPortFrom(peer, uint16(port))
 			var localAddr netip.Addr
 			if local != "" {
@@ -166,7 +176,7 @@ the classical ones.`,
 			// it set up before the tool exits.
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			rep, code := runProbe(ctx, s, &f, probeOptions{remote: remote, local: localAddr, localPort: localPort, nattPort: localNATTPort, rekey: rekey})
+			rep, code := runProbe(ctx, s, &f, probeOptions{remote: remote, local: localAddr, localPort: localPort, nattPort: localNATTPort, rekey: rekey, requestAddress: addrReq})
 			out := cmd.OutOrStdout()
 			if g.json {
 				if err := printJSON(out, rep); err != nil {
@@ -186,6 +196,7 @@ the classical ones.`,
 	cmd.Flags().StringVar(&local, "local", "", "our address (default: the route's source address toward PEER)")
 	cmd.Flags().IntVar(&localPort, "local-port", 0, "our IKE port (0: any free port, so a running daemon is no obstacle)")
 	cmd.Flags().IntVar(&localNATTPort, "local-natt-port", 0, "our NAT-T port (0: any free port)")
+	requestAddressFlag(cmd, &requestAddress)
 	cmd.Flags().BoolVar(&rekey, "rekey", false, "after the handshake, rekey the CHILD SA and the IKE SA once each")
 	return cmd
 }
@@ -207,6 +218,7 @@ type probeOptions struct {
 	local               netip.Addr
 	localPort, nattPort int
 	rekey               bool
+	requestAddress      ike.AddressRequest // --request-address
 }
 
 // runProbe does the handshake and fills in the report; it returns the exit
@@ -253,6 +265,7 @@ func runProbe(ctx context.Context, s *ikeSetup, f *ikeToolFlags, o probeOptions)
 	child, err := eng.Initiate(ictx, ike.InitiateOptions{
 		Remote: remote, Local: local, Auth: s.auth, PeerID: s.peerID, PeerAuth: s.peerAuth, Mode: ike.ModeTunnel,
 		IKE: s.ikePolicy, IKEOffer: s.ikeOffer, ESP: s.espPolicy, InitialContact: true, Trace: trace,
+		RequestAddress: o.requestAddress,
 	})
 	fillTrace(rep, trace)
 	if err != nil {
@@ -459,6 +472,9 @@ func printProbe(w io.Writer, r *probeReport) {
 	if c := r.Child; c != nil {
 		fmt.Fprintf(w, "  CHILD SA: %s, SPI in %s out %s, %s %s esn=%v encap=%v\n    %s === %s\n",
 			c.Mode, c.SPIIn, c.SPIOut, c.Encr, c.Integ, c.ESN, c.Encap, strings.Join(c.TSLocal, ","), strings.Join(c.TSRemote, ","))
+		if len(c.VirtualIPs) > 0 {
+			fmt.Fprintf(w, "  virtual IP: %s\n", strings.Join(c.VirtualIPs, ","))
+		}
 	}
 	fmt.Fprintf(w, "  notifies: %s\n", strings.Join(r.Notifies, " "))
 	if len(r.VendorIDs) > 0 {

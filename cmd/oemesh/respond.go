@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/oemesh/oemesh/ike"
+	"github.com/oemesh/oemesh/ike/addrpool"
 	"github.com/oemesh/oemesh/internal/udpmux"
 )
 
@@ -27,6 +28,7 @@ type respondEvent struct {
 	IKE   *ikeSAJSON `json:"ike,omitempty"`
 	Child *childJSON `json:"child,omitempty"`
 	Error string     `json:"error,omitempty"`
+	Pool  *poolJSON  `json:"pool,omitempty"` // with --address-pool
 }
 
 // respondPolicy is the responder test mode's policy: any peer that
@@ -89,7 +91,11 @@ func (p *eventPrinter) print(ev respondEvent) {
 	if c := ev.Child; c != nil {
 		fmt.Fprintf(&b, " CHILD %s SPI in %s out %s %s %s === %s", c.Mode, c.SPIIn, c.SPIOut, c.Encr,
 			strings.Join(c.TSLocal, ","), strings.Join(c.TSRemote, ","))
+		if len(c.VirtualIPs) > 0 {
+			fmt.Fprintf(&b, " virtual IP %s", strings.Join(c.VirtualIPs, ","))
+		}
 	}
+	b.WriteString(poolText(ev.Pool))
 	if ev.Error != "" {
 		fmt.Fprintf(&b, " error: %s", ev.Error)
 	}
@@ -101,6 +107,7 @@ func newRespondCmd(g *globalFlags) *cobra.Command {
 	var listen []string
 	var port, nattPort, count, cookieThreshold int
 	var liveness time.Duration
+	var poolRanges []string
 	cmd := &cobra.Command{
 		Use:   "respond --listen ADDR",
 		Short: "Answer IKEv2 as a responder with a data plane that installs nothing",
@@ -114,7 +121,13 @@ Peers that initiate toward it show whether they and oemesh agree, before the
 daemon runs. Without --ike it accepts what oemeshd accepts for --pq (as
 oemeshd's ike.pq): prefer (the default) runs ML-KEM-768 with an initiator
 that offers it and comes up classically with one that does not, require
-refuses an initiator without it, off runs no additional key exchange.`,
+refuses an initiator without it, off runs no additional key exchange.
+
+With --address-pool it serves mode config: an initiator that asks for an
+internal address with CP(CFG_REQUEST) in IKE_AUTH gets one from the pool,
+and its CHILD SA's selectors are narrowed to that address; the lease goes
+back to the pool when the IKE SA is deleted. Each event then carries the
+pool's state.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(listen) == 0 {
@@ -137,7 +150,11 @@ refuses an initiator without it, off runs no additional key exchange.`,
 			if cookieThreshold < -1 {
 				return fmt.Errorf("--cookie-threshold %d: want -1 (always), 0 (default) or a count", cookieThreshold)
 			}
-			return runRespond(ctx, s, &f, respondOptions{addrs: addrs, port: port, nattPort: nattPort, count: count, cookieThreshold: cookieThreshold, liveness: liveness},
+			pool, err := parseAddressPool(poolRanges)
+			if err != nil {
+				return err
+			}
+			return runRespond(ctx, s, &f, respondOptions{addrs: addrs, port: port, nattPort: nattPort, count: count, cookieThreshold: cookieThreshold, liveness: liveness, pool: pool},
 				&eventPrinter{w: cmd.OutOrStdout(), json: g.json})
 		},
 	}
@@ -147,6 +164,7 @@ refuses an initiator without it, off runs no additional key exchange.`,
 	cmd.Flags().IntVar(&nattPort, "natt-port", ike.NATTPort, "NAT-T port")
 	cmd.Flags().IntVar(&count, "count", 0, "exit after this many CHILD SAs came up and were deleted (0: run until interrupted)")
 	cmd.Flags().DurationVar(&liveness, "liveness", 0, "send an empty INFORMATIONAL after this long without traffic from the peer (0: never)")
+	addressPoolFlag(cmd, &poolRanges)
 	cmd.Flags().IntVar(&cookieThreshold, "cookie-threshold", 0, "half-open SAs above which IKE_SA_INIT needs a cookie (0: the engine's default; -1: always)")
 	return cmd
 }
@@ -185,6 +203,7 @@ type respondOptions struct {
 	addrs                                  []netip.Addr
 	port, nattPort, count, cookieThreshold int
 	liveness                               time.Duration
+	pool                                   *addrpool.Pool // --address-pool; nil: none
 }
 
 func runRespond(ctx context.Context, s *ikeSetup, f *ikeToolFlags, o respondOptions, out *eventPrinter) error {
@@ -220,13 +239,14 @@ func runRespond(ctx context.Context, s *ikeSetup, f *ikeToolFlags, o respondOpti
 		IKEPort: ikeAddrs[0].Port(), NATTPort: nattAddrs[0].Port(),
 		GiveUp: f.timeout, FragmentThreshold: f.fragThreshold,
 		HalfOpenCookieThreshold: o.cookieThreshold, Liveness: o.liveness,
+		AddressPool: o.pool,
 		OnEstablished: func(sa ike.SAInfo) {
 			j := ikeInfoJSON(sa)
-			out.print(respondEvent{Time: time.Now(), Event: "ike_up", IKE: &j})
+			out.print(respondEvent{Time: time.Now(), Event: "ike_up", IKE: &j, Pool: poolState(o.pool)})
 		},
 		OnChildUp: func(c ike.ChildSAInfo) {
 			cj := childInfoJSON(c)
-			out.print(respondEvent{Time: time.Now(), Event: "child_up", IKE: saJSON(c.IKE), Child: &cj})
+			out.print(respondEvent{Time: time.Now(), Event: "child_up", IKE: saJSON(c.IKE), Child: &cj, Pool: poolState(o.pool)})
 			mu.Lock()
 			up++
 			if count > 0 && up == count {
@@ -244,7 +264,7 @@ func runRespond(ctx context.Context, s *ikeSetup, f *ikeToolFlags, o respondOpti
 		},
 		OnIKEDown: func(sa ike.SAInfo, err error) {
 			j := ikeInfoJSON(sa)
-			ev := respondEvent{Time: time.Now(), Event: "ike_down", IKE: &j}
+			ev := respondEvent{Time: time.Now(), Event: "ike_down", IKE: &j, Pool: poolState(o.pool)}
 			if err != nil {
 				ev.Error = err.Error()
 			}

@@ -26,6 +26,9 @@ type childJSON struct {
 	ESN      bool     `json:"esn"`
 	PFS      string   `json:"pfs,omitempty"`
 	Encap    bool     `json:"encap"`
+	// VirtualIPs: the internal addresses of mode config, ours as
+	// initiator, the peer's (leased from our pool) as responder.
+	VirtualIPs []string `json:"virtual_ips,omitempty"`
 }
 
 type ikeSAJSON struct {
@@ -64,7 +67,7 @@ func childInfoJSON(c ike.ChildSAInfo) childJSON {
 	j := childJSON{
 		SPIIn: fmt.Sprintf("%08x", c.SPIIn), SPIOut: fmt.Sprintf("%08x", c.SPIOut),
 		Mode: c.Mode.String(), TSLocal: tsStrings(c.TSLocal), TSRemote: tsStrings(c.TSRemote),
-		Encr: c.Encr.String(), ESN: c.ESN, Encap: c.Encap,
+		Encr: c.Encr.String(), ESN: c.ESN, Encap: c.Encap, VirtualIPs: addrStrings(c.VirtualIPs),
 	}
 	if c.Integ != ike.IntegNone {
 		j.Integ = c.Integ.String()

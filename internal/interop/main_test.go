@@ -142,6 +142,8 @@ type probeReport struct {
 		Integ    string   `json:"integ"`
 		ESN      bool     `json:"esn"`
 		Encap    bool     `json:"encap"`
+		// VirtualIPs: the address the peer assigned (--request-address).
+		VirtualIPs []string `json:"virtual_ips"`
 	} `json:"child"`
 	ESP       *suite   `json:"esp"`
 	Notifies  []string `json:"notifies"`
@@ -257,7 +259,16 @@ type respondEvent struct {
 		Integ    string   `json:"integ"`
 		ESN      bool     `json:"esn"`
 		Encap    bool     `json:"encap"`
+		// VirtualIPs: the address leased to the peer (--address-pool).
+		VirtualIPs []string `json:"virtual_ips"`
 	} `json:"child"`
+	// Pool is the state of --address-pool after the event.
+	Pool *struct {
+		Online   int      `json:"online"`
+		Leases   []string `json:"leases"`
+		Acquired uint64   `json:"acquired"`
+		Released uint64   `json:"released"`
+	} `json:"pool"`
 	Error string `json:"error"`
 	Line  string `json:"-"`
 }

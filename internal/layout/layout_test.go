@@ -34,7 +34,9 @@ var rules = []struct {
 	// The IKE wire format is below the engine: it imports nothing of
 	// ours, and only ike uses it (Go's internal rule enforces that).
 	{"ike/internal/wire", nil, nil},
-	{"ike/...", []string{"internal/clock", "ike/internal/wire"}, nil},
+	// The address pool (modecfg leases) is a table below the engine.
+	{"ike/addrpool", []string{"internal/clock"}, nil},
+	{"ike/...", []string{"internal/clock", "ike/internal/wire", "ike/addrpool"}, nil},
 	// X.509 verification is a leaf beside ike: the engine reaches it
 	// through an adapter oemeshd builds. Its test PKI imports nothing of
 	// ours, so any package's tests may use it.

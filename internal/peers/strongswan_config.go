@@ -51,6 +51,15 @@ type StrongSwanConfig struct {
 	// Charon holds extra "key = value" lines for the charon section of strongswan.conf,
 	// e.g. "retransmit_tries = 2", "cookie_threshold = 0".
 	Charon []string
+	// Pools are swanctl.conf's address pools (pools.<Name>), which a conn
+	// serves mode config from with "pools = <Name>" in its Extra.
+	Pools []StrongSwanPool
+}
+
+// StrongSwanPool is one in-memory address pool of swanctl.conf.
+type StrongSwanPool struct {
+	Name  string
+	Addrs string // a prefix ("100.64.0.0/24") or a range ("100.64.0.1-100.64.0.9")
 }
 
 // StrongSwanConn is one IKE connection of swanctl.conf (connections.<Name>).
@@ -392,6 +401,15 @@ func (c *StrongSwanConfig) swanctlConf() string {
 		w.close()
 	}
 	w.close()
+	if len(c.Pools) > 0 {
+		w.open("pools")
+		for _, p := range c.Pools {
+			w.open(p.Name)
+			w.kv("addrs", p.Addrs)
+			w.close()
+		}
+		w.close()
+	}
 	w.open("secrets")
 	for _, conn := range c.Conns {
 		if conn.Local.Method != AuthPSK && conn.Remote.Method != AuthPSK {

@@ -31,7 +31,10 @@ type IKESA struct {
 	// AdditionalKE are the RFC 9370 additional key exchanges (strongSwan 6: ake1 to ake7),
 	// in order, e.g. ["ML_KEM_768"]; empty for a classical IKE SA.
 	AdditionalKE []string
-	Children     []ChildSA
+	// LocalVIPs and RemoteVIPs are the virtual IPs of mode config: the ones
+	// charon got, and the ones it leased to the peer.
+	LocalVIPs, RemoteVIPs []string
+	Children              []ChildSA
 	// Raw is the whole vici section, for fields not copied above.
 	Raw *ViciMessage
 }
@@ -103,6 +106,8 @@ func parseListSA(m *ViciMessage) ([]IKESA, error) {
 			IntegAlg:     sec.Get("integ-alg"),
 			PRFAlg:       sec.Get("prf-alg"),
 			DHGroup:      sec.Get("dh-group"),
+			LocalVIPs:    sec.List("local-vips"),
+			RemoteVIPs:   sec.List("remote-vips"),
 			Raw:          sec,
 		}
 		for n := 1; n <= 7; n++ {

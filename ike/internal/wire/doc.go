@@ -12,7 +12,9 @@
 //   - message.go: Header, Message, ParseHeader/ParseMessage, the payload
 //     chain encoder and decoder
 //   - payloads.go: KE, ID (Identity), CERT, AUTH, Nonce, Delete, Vendor
-//     ID, CP and unknown payloads; authmethod.go: AUTH method numbers
+//     ID and unknown payloads; authmethod.go: AUTH method numbers
+//   - cp.go: the Configuration payload (CP, mode config), its CFG types
+//     and attributes
 //   - proposal.go: the SA payload, its proposals and transforms
 //   - transforms.go, dhgroup.go: transform types, the names of transform
 //     IDs, and DH groups with their KE data lengths

@@ -362,49 +362,6 @@ func parseVendorID(_ PayloadType, body cryptobyte.String) (Payload, error) {
 // VendorIDOpportunisticIPsec is the Vendor ID Libreswan sends in OE.
 var VendorIDOpportunisticIPsec = []byte("Opportunistic IPsec")
 
-// ConfigAttribute is one attribute of a CP payload.
-type ConfigAttribute struct {
-	Type  uint16 // 15 bits
-	Value []byte
-}
-
-// Config is the Configuration payload (parsed so that it can be refused
-// cleanly; OE does not use remote access configuration).
-type Config struct {
-	CFGType    uint8
-	Attributes []ConfigAttribute
-}
-
-func (*Config) Type() PayloadType { return PayloadCP }
-
-func (p *Config) marshalBody(b *cryptobyte.Builder) {
-	b.AddUint8(p.CFGType)
-	b.AddBytes([]byte{0, 0, 0})
-	for _, a := range p.Attributes {
-		b.AddUint16(a.Type & 0x7fff)
-		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(a.Value) })
-	}
-}
-
-func parseCP(_ PayloadType, body cryptobyte.String) (Payload, error) {
-	r := &reader{s: body}
-	p := &Config{CFGType: r.u8("CFG type")}
-	r.bytes(3, "reserved")
-	for i := 1; r.err == nil && !r.empty(); i++ {
-		field := fmt.Sprintf("attribute %d", i)
-		t := r.u16(field + ": type")
-		n := int(r.u16(field + ": length"))
-		if r.err == nil && n > r.left() {
-			return nil, SyntaxErrorf("%s: length %d exceeds remaining %d", field, n, r.left())
-		}
-		p.Attributes = append(p.Attributes, ConfigAttribute{Type: t & 0x7fff, Value: r.bytes(n, field+": value")})
-	}
-	if r.err != nil {
-		return nil, r.err
-	}
-	return p, nil
-}
-
 // UnknownPayload is a payload type we do not implement, kept so that the
 // engine can log it. Non-critical ones are otherwise ignored.
 type UnknownPayload struct {
