@@ -195,3 +195,47 @@ func TestCertStrongSwanToRespond(t *testing.T) {
 		})
 	}
 }
+
+// oemesh probe refuses charon's certificate when it does not chain to
+// --ca, with the reason in the report. (A certificate that does not name
+// --peer-id cannot be staged with charon, which refuses an IDr that is
+// not its own; ike's unit tests cover it.)
+func TestCertProbeRefusesStrongSwan(t *testing.T) {
+	in := peers.Require(t)
+	oemesh(t)
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		mod  func(flags []string, dir string) []string
+		want string
+	}{
+		{"unknown CA", func(flags []string, dir string) []string {
+			return replaceFlag(flags, "--ca", writeCerts(t, dir, "other.pem", newInteropCA(t).root))
+		}, "certificate signed by unknown authority"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			pair := netnstest.NewPair(t, "icn")
+			s := newCertSetup(t, certCases[1], net.IP(pair.A4.AsSlice()), net.IP(pair.B4.AsSlice()))
+			peers.StartStrongSwan(t, in, pair.B.Name, peers.StrongSwanConfig{Conns: []peers.StrongSwanConn{s.conn}})
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			flags := tc.mod(s.ourFlags, t.TempDir())
+			r := runProbe(t, ctx, pair.A, append([]string{pair.B4.String(), "--local-port", "500", "--local-natt-port", "4500", "--timeout", "5s"}, flags...)...)
+			if r.Exit == 0 || r.Report.Established || r.Report.PeerAuth.Verified || !strings.Contains(r.Report.Error, tc.want) {
+				t.Errorf("probe: exit %d, error %q; want a refusal naming %q\n%s", r.Exit, r.Report.Error, tc.want, r)
+			}
+		})
+	}
+}
+
+// replaceFlag returns flags with the value of name replaced.
+func replaceFlag(flags []string, name, value string) []string {
+	out := append([]string(nil), flags...)
+	for i := range out[:len(out)-1] {
+		if out[i] == name {
+			out[i+1] = value
+		}
+	}
+	return out
+}

@@ -1,6 +1,8 @@
 package wire
 
 import (
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"fmt"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -133,4 +135,15 @@ func parseCert(t PayloadType, body cryptobyte.String) (Payload, error) {
 		return nil, SyntaxErrorf("CERT: empty X.509 certificate")
 	}
 	return p, nil
+}
+
+// dnString renders a DER distinguished name as RFC 4514 text, for logs.
+func dnString(der []byte) (string, bool) {
+	var rdn pkix.RDNSequence
+	if rest, err := asn1.Unmarshal(der, &rdn); err != nil || len(rest) > 0 {
+		return "", false
+	}
+	var n pkix.Name
+	n.FillFromRDNSequence(&rdn)
+	return n.String(), true
 }

@@ -2,6 +2,8 @@ package wire
 
 import (
 	"bytes"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"errors"
 	"testing"
 )
@@ -92,4 +94,14 @@ func FuzzCertPayloads(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestDNIdentityString(t *testing.T) {
+	der, _ := asn1.Marshal(pkix.Name{Country: []string{"XX"}, CommonName: "gw"}.ToRDNSequence())
+	if got, want := (Identity{Type: IDDerASN1DN, Data: der}).String(), `ID_DER_ASN1_DN:"CN=gw,C=XX"`; got != want {
+		t.Errorf("String() = %s, want %s", got, want)
+	}
+	if got := (Identity{Type: IDDerASN1DN, Data: []byte{1, 2}}).String(); got != "ID_DER_ASN1_DN:0102" {
+		t.Errorf("String() of a malformed DN = %s", got)
+	}
 }

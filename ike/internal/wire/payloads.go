@@ -141,6 +141,10 @@ func (id Identity) String() string {
 		return fmt.Sprintf("%s:%q", id.Type, id.Data)
 	case IDNull:
 		return "ID_NULL"
+	case IDDerASN1DN:
+		if dn, ok := dnString(id.Data); ok {
+			return fmt.Sprintf("%s:%q", id.Type, dn)
+		}
 	}
 	return fmt.Sprintf("%s:%x", id.Type, id.Data)
 }
