@@ -18,6 +18,8 @@ package ike
 //     (SAInfo.KeyExchanges: x25519+mlkem768)
 //   - initiator.go, responder.go, exchange_auth.go: IKE_SA_INIT/IKE_AUTH
 //     for each side and the AUTH payloads
+//   - cert.go: certificate authentication: CertVerifier, CertCredential,
+//     the CERT and CERTREQ payloads we send and the chain we verify
 //   - child.go: CHILD SA negotiation, selectors, installation
 //   - rekey.go, rekey_ike.go: CREATE_CHILD_SA (CHILD and IKE rekey,
 //     collisions); exchange_followup.go: their IKE_FOLLOWUP_KE exchanges
