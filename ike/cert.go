@@ -30,6 +30,8 @@ type CertVerifier interface {
 	VerifyCert(ctx context.Context, chain [][]byte, peer Identity) (crypto.PublicKey, error)
 }
 
+//go:generate go tool stringer -type=SendCert -linecomment
+
 // SendCert says when we send our certificates, as strongSwan's send_cert
 // does. The zero value is SendCertIfAsked.
 type SendCert uint8
@@ -38,24 +40,12 @@ type SendCert uint8
 const (
 	// SendCertIfAsked sends the chain only when the peer sent a CERTREQ
 	// (of any CA: the request is a hint, the verifier decides).
-	SendCertIfAsked SendCert = iota
+	SendCertIfAsked SendCert = iota // ifasked
 	// SendCertAlways sends it in every IKE_AUTH.
-	SendCertAlways
+	SendCertAlways // always
 	// SendCertNever sends none: the peer has our certificate already.
-	SendCertNever
+	SendCertNever // never
 )
-
-func (s SendCert) String() string {
-	switch s {
-	case SendCertIfAsked:
-		return "ifasked"
-	case SendCertAlways:
-		return "always"
-	case SendCertNever:
-		return "never"
-	}
-	return fmt.Sprintf("SendCert(%d)", uint8(s))
-}
 
 // CertCredential is a certificate we authenticate with (AuthKindCert).
 type CertCredential struct {
