@@ -12,11 +12,12 @@ func _() {
 	_ = x[AuthKindPubkey-1]
 	_ = x[AuthKindPSK-2]
 	_ = x[AuthKindNull-3]
+	_ = x[AuthKindCert-4]
 }
 
-const _AuthKind_name = "nonepubkeypsknull"
+const _AuthKind_name = "nonepubkeypsknullcert"
 
-var _AuthKind_index = [...]uint8{0, 4, 10, 13, 17}
+var _AuthKind_index = [...]uint8{0, 4, 10, 13, 17, 21}
 
 func (i AuthKind) String() string {
 	idx := int(i) - 0

@@ -18,6 +18,8 @@ package ike
 //     (SAInfo.KeyExchanges: x25519+mlkem768)
 //   - initiator.go, responder.go, exchange_auth.go: IKE_SA_INIT/IKE_AUTH
 //     for each side and the AUTH payloads
+//   - cert.go: certificate authentication: CertVerifier, CertCredential,
+//     the CERT and CERTREQ payloads we send and the chain we verify
 //   - child.go: CHILD SA negotiation, selectors, installation
 //   - rekey.go, rekey_ike.go: CREATE_CHILD_SA (CHILD and IKE rekey,
 //     collisions); exchange_followup.go: their IKE_FOLLOWUP_KE exchanges
@@ -55,13 +57,24 @@ import (
 // on each.
 type EngineConfig struct {
 	Credentials Credentials
-	Keys        KeyResolver    // needed to verify pubkey peers
-	Policy      PeerPolicy     // needed to answer as a responder
-	Installer   ChildInstaller // required
-	Sender      Sender         // required
-	Clock       clock.Clock    // default clock.System
-	Logger      *slog.Logger   // default: discard
-	Rand        io.Reader      // default crypto/rand
+	Keys        KeyResolver // needed to verify pubkey peers
+	// CertVerifier checks the certificate chains of peers that
+	// authenticate with certificates (AuthKindCert). nil: CERT payloads
+	// are ignored, and a signature beside them is verified as a raw
+	// public key through Keys, as when certificates were unsupported.
+	CertVerifier CertVerifier
+	// CertAuthorities name the CAs CertVerifier trusts in our CERTREQ
+	// payloads: each the SHA-1 hash of a CA's SubjectPublicKeyInfo
+	// (CAKeyHash). Empty asks for a certificate of any CA. CERTREQ goes
+	// into our IKE_SA_INIT response and, when we want the responder's
+	// certificate, our IKE_AUTH request.
+	CertAuthorities [][]byte
+	Policy          PeerPolicy     // needed to answer as a responder
+	Installer       ChildInstaller // required
+	Sender          Sender         // required
+	Clock           clock.Clock    // default clock.System
+	Logger          *slog.Logger   // default: discard
+	Rand            io.Reader      // default crypto/rand
 
 	// IKE and ESP are our algorithm preferences; defaults
 	// DefaultIKEPolicy (classical) and DefaultESPPolicy. oemeshd passes
@@ -196,8 +209,9 @@ type InitiateOptions struct {
 	// detection then assumes we are behind a NAT and moves to 4500).
 	Local netip.Addr
 	// Auth is how we authenticate: AuthKindPubkey signs with
-	// Credentials.Signer, AuthKindPSK uses Credentials.PSK(PeerID),
-	// AuthKindNull sends ID_NULL and NULL auth.
+	// Credentials.Signer, AuthKindCert with Credentials.Cert,
+	// AuthKindPSK uses Credentials.PSK(PeerID), AuthKindNull sends
+	// ID_NULL and NULL auth.
 	Auth AuthKind
 	// PeerID is the identity the peer must prove; the zero value accepts
 	// any identity the KeyResolver (or PeerKeys) vouches for (or the
@@ -248,13 +262,16 @@ func (id SAID) String() string { return fmt.Sprintf("%x_i:%x_r", id.SPIi[:], id.
 
 // SAInfo describes an IKE SA.
 type SAInfo struct {
-	ID          SAID
-	Initiator   bool // we are the original initiator
-	State       string
-	Local       netip.AddrPort
-	Remote      netip.AddrPort
-	PeerID      Identity
-	PeerAuth    AuthKind
+	ID        SAID
+	Initiator bool // we are the original initiator
+	State     string
+	Local     netip.AddrPort
+	Remote    netip.AddrPort
+	PeerID    Identity
+	PeerAuth  AuthKind
+	// PeerCert is the certificate the peer authenticated with
+	// (PeerAuth AuthKindCert), nil otherwise.
+	PeerCert    *PeerCertificate
 	Suite       IKESuite
 	NATT        bool // IKE moved to the NAT-T port
 	BehindNAT   bool // we are behind a NAT (we send keepalives)
@@ -314,6 +331,12 @@ type Trace struct {
 	PeerAuthMethod   AuthMethod
 	PeerAuthScheme   string
 	PeerAuthVerified bool
+	// PeerCert is the certificate the peer authenticated with, once
+	// verified; PeerCertReq whether it sent a CERTREQ; CertsSent how
+	// many CERT payloads we sent.
+	PeerCert    *PeerCertificate
+	PeerCertReq bool
+	CertsSent   int
 	// VendorIDs and Notifies the peer sent, over all exchanges.
 	VendorIDs [][]byte
 	Notifies  []wire.NotifyType
@@ -390,6 +413,16 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	}
 	if cfg.ESP.Protocol != ProtocolESP {
 		return nil, fmt.Errorf("ike: engine config: ESP proposals are for %v", cfg.ESP.Protocol)
+	}
+	if c := cfg.Credentials.Cert; c != nil {
+		if _, err := c.check(); err != nil {
+			return nil, fmt.Errorf("ike: engine config: %w", err)
+		}
+	}
+	for i, h := range cfg.CertAuthorities {
+		if len(h) != wire.CAKeyHashLen {
+			return nil, fmt.Errorf("ike: engine config: CertAuthorities[%d] has %d octets, want a %d-octet SHA-1 key hash", i, len(h), wire.CAKeyHashLen)
+		}
 	}
 	if cfg.RekeyPFS != DHNone && !cfg.RekeyPFS.Supported() {
 		return nil, fmt.Errorf("ike: engine config: rekey PFS group %v not implemented", cfg.RekeyPFS)

@@ -19,6 +19,12 @@ func (sa *ikeSA) ourIdentity(kind AuthKind) (Identity, error) {
 	if kind == AuthKindNull {
 		return NullIdentity(), nil
 	}
+	if kind == AuthKindCert {
+		if c := sa.e.cfg.Credentials.Cert; c != nil {
+			return c.identity()
+		}
+		return Identity{}, errors.New("ike: certificate authentication but no certificate")
+	}
 	if id := sa.e.cfg.Credentials.ID; id.Type != 0 {
 		return id, nil
 	}
@@ -75,6 +81,15 @@ func (sa *ikeSA) makeAuth(kind AuthKind, id Identity, pskPeer Identity) (*wire.A
 			return nil, err
 		}
 		return signAuth(cred.Signer, scheme, octets, sa.e.cfg.Rand)
+	case AuthKindCert:
+		if cred.Cert == nil {
+			return nil, errors.New("ike: certificate authentication but no certificate")
+		}
+		_, scheme, err := ChooseSignatureScheme(cred.Cert.Signer.Public(), sa.hashes)
+		if err != nil {
+			return nil, err
+		}
+		return signAuth(cred.Cert.Signer, scheme, octets, sa.e.cfg.Rand)
 	}
 	return nil, fmt.Errorf("ike: cannot authenticate with %v", kind)
 }
@@ -90,6 +105,10 @@ type peerKeys struct {
 	err  error
 	// none: there was nowhere to look (no PeerKeys, no KeyResolver).
 	none bool
+	// cert: keys is the key of the peer's certificate chain, which
+	// CertVerifier checked; err is its verdict. chain is what it checked.
+	cert  bool
+	chain [][]byte
 }
 
 // keySource is where the keys of a peer that signs as id come from, and
@@ -115,12 +134,19 @@ func (sa *ikeSA) keySource(id Identity) (PeerKeysFunc, context.Context, context.
 }
 
 // lookupKeys resolves the peer's keys when its AUTH payload is a
-// signature, outside every engine lock (DNS can take a while and
-// HandlePacket must not stall), then calls then with sa.mu held. For
-// other methods it calls then at once.
-func (sa *ikeSA) lookupKeys(a *wire.Auth, id Identity, then func(peerKeys)) {
+// signature, outside every engine lock (DNS, like OCSP for a
+// certificate, can take a while and HandlePacket must not stall), then
+// calls then with sa.mu held. kind is the class of the peer's AUTH
+// (peerAuthKind): for AuthKindCert the key comes from the certificate
+// chain in m, checked by the CertVerifier. For other methods it calls
+// then at once.
+func (sa *ikeSA) lookupKeys(m *wire.Message, kind AuthKind, id Identity, then func(peerKeys)) {
 	e := sa.e
-	if authKindOf(a.Method) != AuthKindPubkey {
+	if kind == AuthKindCert {
+		sa.verifyCertChain(m, id, then)
+		return
+	}
+	if kind != AuthKindPubkey {
 		then(peerKeys{})
 		return
 	}
@@ -153,12 +179,49 @@ func (sa *ikeSA) lookupKeys(a *wire.Auth, id Identity, then func(peerKeys)) {
 	})
 }
 
-// verifyPeerAuth checks the peer's AUTH payload for identity id; pk holds
-// the keys looked up for signature methods.
-func (sa *ikeSA) verifyPeerAuth(a *wire.Auth, id Identity, pk peerKeys) (string, error) {
+// verifyCertChain has the CertVerifier check the chain of m's CERT
+// payloads for id, outside every engine lock, then calls then with
+// sa.mu held.
+func (sa *ikeSA) verifyCertChain(m *wire.Message, id Identity, then func(peerKeys)) {
+	e := sa.e
+	chain := x509Chain(m)
+	var ctx context.Context
+	cancel := func() {}
+	if in := sa.init; in != nil && in.ctx != nil {
+		ctx = in.ctx
+	} else {
+		ctx, cancel = context.WithTimeout(e.life, resolveTimeout)
+	}
+	sa.lookup = true
+	sa.post(func() {
+		e.spawn(func() {
+			key, err := e.cfg.CertVerifier.VerifyCert(ctx, chain, id)
+			cancel()
+			sa.lock()
+			defer sa.unlock()
+			sa.lookup = false
+			if sa.state == stDead {
+				return
+			}
+			if in := sa.init; in != nil && in.ctx == ctx && ctx.Err() != nil {
+				return // abandoned while we waited, as in lookupKeys
+			}
+			pk := peerKeys{cert: true, chain: chain, err: err}
+			if err == nil {
+				pk.keys = []crypto.PublicKey{key}
+			}
+			then(pk)
+		})
+	})
+}
+
+// verifyPeerAuth checks the peer's AUTH payload of class kind
+// (peerAuthKind) for identity id; pk holds the keys looked up for
+// signature methods.
+func (sa *ikeSA) verifyPeerAuth(a *wire.Auth, kind AuthKind, id Identity, pk peerKeys) (string, error) {
 	octets := sa.peerSignedOctets(id)
 	prf := sa.suite.PRF
-	switch authKindOf(a.Method) {
+	switch kind {
 	case AuthKindNull:
 		skp := sa.skpi
 		if sa.initiator {
@@ -196,6 +259,21 @@ func (sa *ikeSA) verifyPeerAuth(a *wire.Auth, id Identity, pk peerKeys) (string,
 			last = err
 		}
 		return "", fmt.Errorf("ike: %v: none of %d keys verifies: %w", id, len(pk.keys), last)
+	case AuthKindCert:
+		if pk.err != nil {
+			// A chain the verifier refuses is the peer's failure,
+			// whatever the reason (unknown CA, expired, wrong name).
+			return "", fmt.Errorf("ike: certificate of %v: %w: %w", id, pk.err, ErrAuthentication)
+		}
+		if len(pk.keys) != 1 || pk.keys[0] == nil {
+			return "", fmt.Errorf("ike: certificate of %v: the verifier returned no key: %w", id, ErrAuthentication)
+		}
+		s, err := verifyAuth(a, pk.keys[0], octets)
+		if err != nil {
+			return "", fmt.Errorf("ike: %v: AUTH does not verify with the certificate's key: %w", id, err)
+		}
+		sa.peerCert = summarizeCert(pk.chain[0])
+		return s.String(), nil
 	}
 	return "", fmt.Errorf("ike: AUTH method %v not supported: %w", a.Method, ErrAuthentication)
 }

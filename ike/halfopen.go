@@ -182,6 +182,9 @@ func (e *Engine) handleInitRequest(pkt []byte, h wire.Header, local, remote neti
 		&wire.KE{Group: sel.DH, Data: ourKE},
 		&wire.Nonce{Data: nr},
 	}
+	if req := sa.certRequest(); req != nil {
+		resp = append(resp, req) // RFC 7296 §1.2: [CERTREQ] follows Nr
+	}
 	for _, n := range natDetectionNotifies(sa.spii, sa.spir, local, remote) {
 		resp = append(resp, n)
 	}

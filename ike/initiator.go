@@ -71,12 +71,18 @@ func (e *Engine) startInitiate(ctx context.Context, opts InitiateOptions) (*init
 		opts.Auth = AuthKindNull
 		if e.cfg.Credentials.Signer != nil {
 			opts.Auth = AuthKindPubkey
+		} else if e.cfg.Credentials.Cert != nil {
+			opts.Auth = AuthKindCert
 		}
 	}
 	switch opts.Auth {
 	case AuthKindPubkey:
 		if e.cfg.Credentials.Signer == nil {
 			return nil, nil, errors.New("ike: initiate: pubkey authentication but no private key")
+		}
+	case AuthKindCert:
+		if e.cfg.Credentials.Cert == nil {
+			return nil, nil, errors.New("ike: initiate: certificate authentication but no certificate (Credentials.Cert)")
 		}
 	case AuthKindPSK:
 		if e.cfg.Credentials.PSK == nil || e.cfg.Credentials.PSK(pskPeer(opts)) == nil {
@@ -85,6 +91,9 @@ func (e *Engine) startInitiate(ctx context.Context, opts InitiateOptions) (*init
 	}
 	if len(opts.TSi) == 0 && opts.RequestAddress.any() {
 		opts.TSi = opts.RequestAddress.wideSelectors()
+	}
+	if peerAuthWanted(opts) == AuthKindCert && e.cfg.CertVerifier == nil {
+		return nil, nil, errors.New("ike: initiate: the peer must authenticate with a certificate but no CertVerifier is configured")
 	}
 	if (len(opts.TSi) == 0 || len(opts.TSr) == 0) && !opts.Local.IsValid() {
 		return nil, nil, errors.New("ike: initiate: default traffic selectors need InitiateOptions.Local")
@@ -172,6 +181,15 @@ func (in *initiation) offer(g DHGroup) []Proposal {
 		return in.opts.IKEOffer
 	}
 	return in.ike.Proposals(nil, g)
+}
+
+// peerAuthWanted is how the responder must authenticate: PeerAuth, or
+// our own class.
+func peerAuthWanted(opts InitiateOptions) AuthKind {
+	if opts.PeerAuth != AuthKindNone {
+		return opts.PeerAuth
+	}
+	return opts.Auth
 }
 
 // pskPeer is whom Initiate looks a PSK up for.
@@ -319,7 +337,8 @@ func (sa *ikeSA) onInitResponse(m *wire.Message) {
 		in.trace.NATT = true
 	}
 	sa.notePeerCaps(m)
-	in.trace.PeerSupportsFragments = sa.peerFrag
+	sa.peerCertReq = hasCertReq(m)
+	in.trace.PeerSupportsFragments, in.trace.PeerCertReq = sa.peerFrag, sa.peerCertReq
 	sa.addKE = chosenAddKE(sap.Proposals[0])
 	if len(sa.addKE) > 0 && !sa.peerIntermediate {
 		sa.die(fmt.Errorf("ike: IKE_SA_INIT: peer selected additional key exchanges %v without sending INTERMEDIATE_EXCHANGE_SUPPORTED", sa.addKE), false)
@@ -388,13 +407,25 @@ func (sa *ikeSA) sendAuth() error {
 	if err != nil {
 		return err
 	}
+	// RFC 7296 §1.2: IDi, [CERT+], [N(INITIAL_CONTACT)], [CERTREQ+],
+	// [IDr], AUTH, SA, TSi, TSr.
 	ps := []wire.Payload{&wire.IDPayload{Identity: idi}}
+	if in.opts.Auth == AuthKindCert {
+		certs := sa.ourCertPayloads()
+		in.trace.CertsSent = len(certs)
+		ps = append(ps, certs...)
+	}
 	if in.opts.InitialContact {
 		// Only while we hold no other IKE SA with the peer (contact.go).
 		if e.holdsOtherSA(sa) {
 			e.log.Debug("ike: INITIAL_CONTACT left out: another IKE SA with the peer exists", "remote", sa.remote, "peer", in.opts.PeerID)
 		} else {
 			ps = append(ps, &wire.Notify{NotifyType: wire.NotifyInitialContact})
+		}
+	}
+	if peerAuthWanted(in.opts) == AuthKindCert {
+		if req := sa.certRequest(); req != nil {
+			ps = append(ps, req)
 		}
 	}
 	switch {
@@ -445,11 +476,8 @@ func (sa *ikeSA) onAuthResponse(m *wire.Message) {
 		return
 	}
 	in.trace.PeerID, in.trace.PeerAuthMethod, in.trace.PeerAuthScheme = idr.Identity, auth.Method, describeAuth(auth)
-	kind := authKindOf(auth.Method)
-	want := in.opts.PeerAuth
-	if want == AuthKindNone {
-		want = in.opts.Auth
-	}
+	kind := sa.peerAuthKind(m, auth)
+	want := peerAuthWanted(in.opts)
 	var err error
 	switch {
 	case kind != want:
@@ -462,7 +490,7 @@ func (sa *ikeSA) onAuthResponse(m *wire.Message) {
 		sa.die(err, false)
 		return
 	}
-	sa.lookupKeys(auth, idr.Identity, func(pk peerKeys) { sa.finishAuthResponse(m, idr, auth, pk, childErr) })
+	sa.lookupKeys(m, kind, idr.Identity, func(pk peerKeys) { sa.finishAuthResponse(m, idr, auth, pk, childErr) })
 }
 
 // finishAuthResponse verifies the responder's AUTH once its keys are
@@ -472,13 +500,14 @@ func (sa *ikeSA) finishAuthResponse(m *wire.Message, idr *wire.IDPayload, auth *
 	if in == nil || sa.state != stAuthSent {
 		return
 	}
-	kind := authKindOf(auth.Method)
-	if _, err := sa.verifyPeerAuth(auth, idr.Identity, pk); err != nil {
+	kind := sa.peerAuthKind(m, auth)
+	if _, err := sa.verifyPeerAuth(auth, kind, idr.Identity, pk); err != nil {
+		sa.e.log.Info("ike: IKE_AUTH response refused", "remote", sa.remote, "peer", idr.Identity, "auth", kind, "err", err)
 		sa.sendDelete()
 		sa.die(err, false)
 		return
 	}
-	in.trace.PeerAuthVerified = true
+	in.trace.PeerAuthVerified, in.trace.PeerCert = true, sa.peerCert
 	ni, nr := sa.ni, sa.nr // establish drops the handshake state
 	sa.establish(idr.Identity, kind)
 	c := in.child

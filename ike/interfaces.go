@@ -36,7 +36,8 @@ type KeepaliveSender interface {
 //go:generate go tool stringer -type=AuthKind -linecomment
 
 // AuthKind is the class of authentication one side uses: a public key
-// signature, a pre-shared key, or NULL (RFC 7619).
+// signature, a pre-shared key, NULL (RFC 7619), or a signature with the
+// key of an X.509 certificate sent in CERT payloads.
 type AuthKind uint8
 
 // Authentication classes.
@@ -45,9 +46,12 @@ const (
 	AuthKindPubkey                 // pubkey
 	AuthKindPSK                    // psk
 	AuthKindNull                   // null
+	AuthKindCert                   // cert
 )
 
-// authKindOf maps an AUTH method to its class.
+// authKindOf maps an AUTH method to its class. A signature is
+// AuthKindPubkey here; peerAuthKind (cert.go) tells certificates apart
+// by the CERT payloads beside it.
 func authKindOf(m AuthMethod) AuthKind {
 	switch m {
 	case AuthSharedKey:
@@ -72,6 +76,9 @@ type Credentials struct {
 	// PSK returns the pre-shared key for a peer identity, or nil when we
 	// share none with it. Nil means no PSKs at all.
 	PSK func(peer Identity) []byte
+	// Cert is our certificate and its key, for AuthKindCert; nil when we
+	// have none. Its ID, not ID above, is what we claim with it.
+	Cert *CertCredential
 }
 
 // ErrNoKey is wrapped by KeyResolver implementations when the peer has no

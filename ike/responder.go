@@ -31,7 +31,8 @@ func (sa *ikeSA) handleAuthRequest(m *wire.Message) {
 		return
 	}
 	sa.authMID, sa.retransmitCin = m.MessageID, nil
-	kind := authKindOf(auth.Method)
+	kind := sa.peerAuthKind(m, auth)
+	sa.peerCertReq = hasCertReq(m)
 	// The peer's negotiation, not one of ours: no caller's context.
 	ctx, cancel := context.WithTimeout(e.life, resolveTimeout)
 	defer cancel()
@@ -39,7 +40,7 @@ func (sa *ikeSA) handleAuthRequest(m *wire.Message) {
 		fail(notifyFor(err, wire.NotifyAuthenticationFailed), fmt.Errorf("ike: policy refuses %v authentication from %v: %w", kind, idi.Identity, err))
 		return
 	}
-	sa.lookupKeys(auth, idi.Identity, func(pk peerKeys) { sa.finishAuthRequest(m, idi, auth, pk) })
+	sa.lookupKeys(m, kind, idi.Identity, func(pk peerKeys) { sa.finishAuthRequest(m, idi, auth, pk) })
 }
 
 // finishAuthRequest verifies the peer's AUTH once its keys are known and
@@ -49,13 +50,13 @@ func (sa *ikeSA) finishAuthRequest(m *wire.Message, idi *wire.IDPayload, auth *w
 	if sa.state != stHalfOpen {
 		return
 	}
-	kind := authKindOf(auth.Method)
+	kind := sa.peerAuthKind(m, auth)
 	fail := func(t wire.NotifyType, err error) {
 		e.log.Info("ike: IKE_AUTH refused", "remote", sa.remote, "peer", idi.Identity, "notify", t, "err", err)
 		sa.respond(m, []wire.Payload{&wire.Notify{NotifyType: t}})
 		sa.die(err, true) // linger: a retransmitted request gets the same refusal
 	}
-	if _, err := sa.verifyPeerAuth(auth, idi.Identity, pk); err != nil {
+	if _, err := sa.verifyPeerAuth(auth, kind, idi.Identity, pk); err != nil {
 		t := wire.NotifyAuthenticationFailed
 		if errors.Is(err, errTemporary) {
 			t = wire.NotifyTemporaryFailure
@@ -80,7 +81,12 @@ func (sa *ikeSA) finishAuthRequest(m *wire.Message, idi *wire.IDPayload, auth *w
 	}
 	ni, nr := sa.ni, sa.nr
 	sa.establish(idi.Identity, kind)
-	resp := []wire.Payload{&wire.IDPayload{Responder: true, Identity: idr}, ourAuth}
+	// RFC 7296 §1.2: IDr, [CERT+], AUTH, then [CP] and the CHILD SA's payloads.
+	resp := []wire.Payload{&wire.IDPayload{Responder: true, Identity: idr}}
+	if ourKind == AuthKindCert {
+		resp = append(resp, sa.ourCertPayloads()...)
+	}
+	resp = append(resp, ourAuth)
 	cp, err := sa.serveConfigRequest(m)
 	if err != nil {
 		// The IKE SA stands; its first CHILD SA does not (RFC 7296 §1.2).

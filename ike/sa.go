@@ -63,6 +63,8 @@ type ikeSA struct {
 
 	// peer and peerGone are guarded by Engine.mu, not mu (contact.go).
 	peer peerRef
+	// peerCert is the certificate the peer authenticated with.
+	peerCert *PeerCertificate
 
 	lastRecv time.Time
 	timers   saTimers
@@ -76,6 +78,7 @@ type ikeSA struct {
 	behindNAT     bool // we are behind a NAT: send keepalives
 	peerBehindNAT bool
 	peerFrag      bool // peer sent IKEV2_FRAGMENTATION_SUPPORTED
+	peerCertReq   bool // peer sent an X.509 CERTREQ (cert.go)
 	replaced      bool // its CHILD SAs moved to a successor: no OnIKEDown
 	halfCounted   bool // counted as half open
 	lookup        bool // a KeyResolver lookup for IKE_AUTH is under way
@@ -157,7 +160,7 @@ func (c *childSA) info(sa *ikeSA) ChildSAInfo {
 func (sa *ikeSA) info() SAInfo {
 	in := SAInfo{
 		ID: sa.id(), Initiator: sa.initiator, State: sa.state.String(),
-		Local: sa.local, Remote: sa.remote, PeerID: sa.peerID, PeerAuth: sa.peerAuth,
+		Local: sa.local, Remote: sa.remote, PeerID: sa.peerID, PeerAuth: sa.peerAuth, PeerCert: sa.peerCert,
 		Suite: sa.suite, KeyExchanges: sa.kes.list(),
 		NATT: sa.natt, BehindNAT: sa.behindNAT, Established: sa.established,
 		VirtualIPs: sa.virtualIPs(),

@@ -47,6 +47,20 @@ type peerAuthJSON struct {
 	Method   string `json:"method,omitempty"`
 	Scheme   string `json:"scheme,omitempty"`
 	Verified bool   `json:"verified"`
+	// Cert describes the certificate the peer authenticated with.
+	Cert *peerCertJSON `json:"cert,omitempty"`
+	// CertReq: the peer asked for our certificate; CertsSent: how many
+	// CERT payloads we sent.
+	CertReq   bool `json:"certreq,omitempty"`
+	CertsSent int  `json:"certs_sent,omitempty"`
+}
+
+type peerCertJSON struct {
+	Subject  string   `json:"subject"`
+	Issuer   string   `json:"issuer"`
+	NotAfter string   `json:"not_after"`
+	DNSNames []string `json:"dns_names,omitempty"`
+	IPs      []string `json:"ip_addresses,omitempty"`
 }
 
 type natJSON struct {
@@ -242,7 +256,7 @@ func runProbe(ctx context.Context, s *ikeSetup, f *ikeToolFlags, o probeOptions)
 	rep.Local = ikeAddrs[0].String()
 	dp := newNullDataplane()
 	eng, err := ike.NewEngine(ike.EngineConfig{
-		Credentials: s.creds, Keys: s.keys, Installer: dp, Sender: tr, Logger: s.log,
+		Credentials: s.creds, Keys: s.keys, CertVerifier: s.certVerifier, CertAuthorities: s.certAuthorities, Installer: dp, Sender: tr, Logger: s.log,
 		IKE: s.ikePolicy, ESP: s.espPolicy,
 		IKEPort: ikeAddrs[0].Port(), NATTPort: nattAddrs[0].Port(),
 		GiveUp: f.timeout, FragmentThreshold: f.fragThreshold,
@@ -402,7 +416,14 @@ func fillTrace(rep *probeReport, t *ike.Trace) {
 		}
 		rep.ESP = &sj
 	}
-	rep.PeerAuth = peerAuthJSON{Verified: t.PeerAuthVerified, Scheme: t.PeerAuthScheme}
+	rep.PeerAuth = peerAuthJSON{Verified: t.PeerAuthVerified, Scheme: t.PeerAuthScheme, CertReq: t.PeerCertReq, CertsSent: t.CertsSent}
+	if c := t.PeerCert; c != nil {
+		pc := &peerCertJSON{Subject: c.Subject, Issuer: c.Issuer, NotAfter: c.NotAfter.UTC().Format(time.RFC3339), DNSNames: c.DNSNames}
+		for _, a := range c.IPAddresses {
+			pc.IPs = append(pc.IPs, a.String())
+		}
+		rep.PeerAuth.Cert = pc
+	}
 	if t.PeerID.Type != 0 {
 		rep.PeerAuth.ID = t.PeerID.String()
 	}
@@ -468,6 +489,13 @@ func printProbe(w io.Writer, r *probeReport) {
 			scheme = " " + r.PeerAuth.Scheme
 		}
 		fmt.Fprintf(w, "  peer %s authenticated with %s%s: %s\n", r.PeerAuth.ID, r.PeerAuth.Method, scheme, verdict)
+	}
+	if c := r.PeerAuth.Cert; c != nil {
+		fmt.Fprintf(w, "  peer certificate: %q issued by %q, expires %s", c.Subject, c.Issuer, c.NotAfter)
+		if names := append(append([]string(nil), c.DNSNames...), c.IPs...); len(names) > 0 {
+			fmt.Fprintf(w, ", names %s", strings.Join(names, " "))
+		}
+		fmt.Fprintln(w)
 	}
 	if c := r.Child; c != nil {
 		fmt.Fprintf(w, "  CHILD SA: %s, SPI in %s out %s, %s %s esn=%v encap=%v\n    %s === %s\n",

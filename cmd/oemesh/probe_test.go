@@ -94,7 +94,7 @@ func TestToolFlagsSetup(t *testing.T) {
 		mod  func(f *ikeToolFlags)
 		want string
 	}{
-		{func(f *ikeToolFlags) { f.auth = "cert" }, `--auth "cert"`},
+		{func(f *ikeToolFlags) { f.auth = "eap" }, `--auth "eap"`},
 		{func(f *ikeToolFlags) { f.peerAuth = "x" }, `--peer-auth "x"`},
 		{func(f *ikeToolFlags) { f.auth = "psk" }, "--psk SECRET"},
 		{func(f *ikeToolFlags) { f.keyFile = filepath.Join(t.TempDir(), "none") }, "--key"},

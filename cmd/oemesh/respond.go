@@ -43,10 +43,23 @@ func (p respondPolicy) AcceptAuth(_ context.Context, req ike.AuthRequest) error 
 	if req.Kind != p.peerAuth {
 		return fmt.Errorf("peer %v authenticates with %v, we accept %v only", req.PeerID, req.Kind, p.peerAuth)
 	}
-	if p.peerID.Type != 0 && (p.peerID.Type != req.PeerID.Type || string(p.peerID.Data) != string(req.PeerID.Data)) {
+	if p.peerID.Type != 0 && !sameIdentity(p.peerID, req.PeerID) {
 		return fmt.Errorf("peer identity %v is not --peer-id %v", req.PeerID, p.peerID)
 	}
 	return nil
+}
+
+// sameIdentity compares identities octet for octet, except DNs, which
+// compare attribute by attribute (sameDN): --peer-id's DN and the peer's
+// may use different string types.
+func sameIdentity(a, b ike.Identity) bool {
+	if a.Type != b.Type {
+		return false
+	}
+	if a.Type == ike.IDDerASN1DN {
+		return sameDN(a.Data, b.Data)
+	}
+	return string(a.Data) == string(b.Data)
 }
 
 func (p respondPolicy) Child(_ context.Context, req ike.ChildRequest) (ike.ChildDecision, error) {
@@ -233,7 +246,7 @@ func runRespond(ctx context.Context, s *ikeSetup, f *ikeToolFlags, o respondOpti
 		return nil
 	}
 	eng, err = ike.NewEngine(ike.EngineConfig{
-		Credentials: s.creds, Keys: s.keys, Installer: newNullDataplane(), Sender: tr, Logger: s.log,
+		Credentials: s.creds, Keys: s.keys, CertVerifier: s.certVerifier, CertAuthorities: s.certAuthorities, Installer: newNullDataplane(), Sender: tr, Logger: s.log,
 		Policy: respondPolicy{peerAuth: s.peerAuth, peerID: s.peerID},
 		IKE:    s.ikePolicy, ESP: s.espPolicy,
 		IKEPort: ikeAddrs[0].Port(), NATTPort: nattAddrs[0].Port(),

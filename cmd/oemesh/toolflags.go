@@ -24,6 +24,8 @@ import (
 type ikeToolFlags struct {
 	id, auth, peerAuth  string
 	keyFile, psk        string
+	certFile, caFile    string
+	sendCert            string
 	peerID, peerKeyFile string
 	ikeProps, espProps  string
 	pq                  string // "" is prefer, oemeshd's default
@@ -39,10 +41,13 @@ type ikeToolFlags struct {
 
 func (f *ikeToolFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.StringVar(&f.id, "id", "", "our IKE identity: an address, @fqdn or %null (default: our address)")
-	fl.StringVar(&f.auth, "auth", "null", "how we authenticate: null, key or psk")
-	fl.StringVar(&f.peerAuth, "peer-auth", "", "how the peer must authenticate: null, key or psk (default: as --auth)")
-	fl.StringVar(&f.keyFile, "key", defaultHostKey, "our private key (PKCS#8 PEM) for --auth key")
+	fl.StringVar(&f.id, "id", "", "our IKE identity: an address, @fqdn, a DN such as \"C=XX, O=Example, CN=a.example\", or %null (default: our address; with --auth cert the certificate's subject DN)")
+	fl.StringVar(&f.auth, "auth", "null", "how we authenticate: null, key, cert or psk")
+	fl.StringVar(&f.peerAuth, "peer-auth", "", "how the peer must authenticate: null, key, cert or psk (default: as --auth)")
+	fl.StringVar(&f.keyFile, "key", defaultHostKey, "our private key (PKCS#8 PEM) for --auth key or cert")
+	fl.StringVar(&f.certFile, "cert", "", "our certificate (PEM), followed by the intermediates to send with it, for --auth cert")
+	fl.StringVar(&f.caFile, "ca", "", "the CA certificates (PEM) a peer that authenticates with a certificate must chain to")
+	fl.StringVar(&f.sendCert, "send-cert", "ifasked", "when to send our certificates: ifasked (when the peer sent a CERTREQ), always or never")
 	fl.StringVar(&f.psk, "psk", "", "the pre-shared key for --auth psk")
 	fl.StringVar(&f.peerID, "peer-id", "", "the identity the peer must prove: an address, @fqdn or %null (default: any)")
 	fl.StringVar(&f.peerKeyFile, "peer-key", "", "the peer's public key (PEM SubjectPublicKeyInfo) for a peer that authenticates with a key")
@@ -64,19 +69,28 @@ func authKind(flag, s string) (ike.AuthKind, error) {
 		return ike.AuthKindPubkey, nil
 	case "psk":
 		return ike.AuthKindPSK, nil
+	case "cert", "pubkey-cert", "x509":
+		return ike.AuthKindCert, nil
 	}
-	return ike.AuthKindNone, fmt.Errorf("--%s %q: want null, key or psk", flag, s)
+	return ike.AuthKindNone, fmt.Errorf("--%s %q: want null, key, cert or psk", flag, s)
 }
 
 // parseIdentity parses --id and --peer-id: "" is the zero identity (our
 // address, or any peer), %null is ID_NULL, an address is ID_IPV4_ADDR or
-// ID_IPV6_ADDR, and @name (or a name) is ID_FQDN.
+// ID_IPV6_ADDR, ATTR=value pairs are an ID_DER_ASN1_DN, and @name (or a
+// name) is ID_FQDN.
 func parseIdentity(flag, s string) (ike.Identity, error) {
 	switch {
 	case s == "":
 		return ike.Identity{}, nil
 	case strings.EqualFold(s, "%null") || strings.EqualFold(s, "ID_NULL"):
 		return ike.NullIdentity(), nil
+	case strings.Contains(s, "="):
+		id, err := parseDN(s)
+		if err != nil {
+			return ike.Identity{}, fmt.Errorf("--%s: %w", flag, err)
+		}
+		return id, nil
 	}
 	if a, err := netip.ParseAddr(s); err == nil {
 		return ike.AddrIdentity(a), nil
@@ -111,8 +125,12 @@ type ikeSetup struct {
 	peerID         ike.Identity
 	creds          ike.Credentials
 	keys           staticKeys
-	ikePolicy      ike.Policy
-	espPolicy      ike.Policy
+	// certVerifier and certAuthorities check a peer's certificate
+	// (--ca); nil and empty without --ca.
+	certVerifier    ike.CertVerifier
+	certAuthorities [][]byte
+	ikePolicy       ike.Policy
+	espPolicy       ike.Policy
 	// ikeOffer is the exact IKE_SA_INIT offer when --ike names keN_
 	// keywords (probe only); nil otherwise.
 	ikeOffer []ike.Proposal
@@ -141,6 +159,9 @@ func (f *ikeToolFlags) setup(stderr io.Writer) (*ikeSetup, error) {
 		if s.creds.Signer, err = dnskey.LoadHostKey(f.keyFile); err != nil {
 			return nil, fmt.Errorf("--key: %w", err)
 		}
+	}
+	if err := f.setupCerts(s); err != nil {
+		return nil, err
 	}
 	if s.auth == ike.AuthKindPSK || s.peerAuth == ike.AuthKindPSK {
 		if f.psk == "" {
@@ -183,6 +204,58 @@ func (f *ikeToolFlags) setup(stderr io.Writer) (*ikeSetup, error) {
 	}
 	s.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	return s, nil
+}
+
+// setupCerts loads --cert, --key and --ca for certificate
+// authentication, ours (--auth cert) and the peer's (--peer-auth cert).
+func (f *ikeToolFlags) setupCerts(s *ikeSetup) error {
+	if s.auth == ike.AuthKindCert {
+		if f.certFile == "" {
+			return errors.New("--auth cert needs --cert FILE (and --key FILE)")
+		}
+		chain, err := loadCertsPEM(f.certFile)
+		if err != nil {
+			return fmt.Errorf("--cert: %w", err)
+		}
+		key, err := dnskey.LoadHostKey(f.keyFile)
+		if err != nil {
+			return fmt.Errorf("--key: %w", err)
+		}
+		send, err := parseSendCert(f.sendCert)
+		if err != nil {
+			return err
+		}
+		cred := &ike.CertCredential{Signer: key, ID: s.creds.ID, Send: send}
+		for _, c := range chain {
+			cred.Chain = append(cred.Chain, c.Raw)
+		}
+		s.creds.Cert, s.creds.ID = cred, ike.Identity{}
+	} else if f.certFile != "" {
+		return fmt.Errorf("--cert is for --auth cert, not --auth %s", f.auth)
+	}
+	if f.caFile != "" {
+		cas, err := loadCertsPEM(f.caFile)
+		if err != nil {
+			return fmt.Errorf("--ca: %w", err)
+		}
+		s.certVerifier = newX509Verifier(cas)
+		for _, c := range cas {
+			s.certAuthorities = append(s.certAuthorities, ike.CAKeyHash(c))
+		}
+	} else if s.peerAuth == ike.AuthKindCert {
+		return errors.New("a peer that authenticates with a certificate needs --ca FILE")
+	}
+	return nil
+}
+
+// parseSendCert parses --send-cert.
+func parseSendCert(s string) (ike.SendCert, error) {
+	for _, v := range []ike.SendCert{ike.SendCertIfAsked, ike.SendCertAlways, ike.SendCertNever} {
+		if strings.EqualFold(s, v.String()) {
+			return v, nil
+		}
+	}
+	return 0, fmt.Errorf("--send-cert %q: want ifasked, always or never", s)
 }
 
 // defaultIKEPolicy is oemeshd's default IKE policy in the --pq mode, the

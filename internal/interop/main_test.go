@@ -131,6 +131,13 @@ type probeReport struct {
 		Method   string `json:"method"`
 		Scheme   string `json:"scheme"`
 		Verified bool   `json:"verified"`
+		Cert     *struct {
+			Subject string   `json:"subject"`
+			Issuer  string   `json:"issuer"`
+			IPs     []string `json:"ip_addresses"`
+		} `json:"cert"`
+		CertReq   bool `json:"certreq"`
+		CertsSent int  `json:"certs_sent"`
 	} `json:"peer_auth"`
 	Child *struct {
 		SPIIn    string   `json:"spi_in"`

@@ -90,3 +90,8 @@ func ParseRSASigKey(s string) (*rsa.PublicKey, error) {
 	}
 	return &rsa.PublicKey{N: mod, E: int(e.Int64())}, nil
 }
+
+// certPEM encodes a DER certificate as PEM.
+func certPEM(der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}

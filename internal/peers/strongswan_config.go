@@ -88,6 +88,9 @@ type StrongSwanConn struct {
 	// the secrets section bound to both IDs.
 	PSK      string
 	Children []StrongSwanChild
+	// SendCert is send_cert: "ifasked" (strongSwan's default: only after a CERTREQ),
+	// "always" or "never"; "" leaves the default.
+	SendCert string
 	// Extra holds further "key = value" lines for the connection section.
 	Extra []string
 }
@@ -101,6 +104,14 @@ type StrongSwanAuth struct {
 	Key crypto.Signer
 	// PublicKey is the peer's raw public key (Method AuthPubkey, Remote only).
 	PublicKey crypto.PublicKey
+	// Certs (Local only) makes AuthPubkey authenticate with an X.509 certificate: DER, the
+	// end entity (whose key is Key) first, written to x509/ and named in certs =, then the
+	// intermediates, written to x509ca/ so that charon can send them (which also makes charon
+	// trust them).
+	Certs [][]byte
+	// CACerts (Remote only) are the CA certificates (DER) the peer's certificate must chain to,
+	// written to x509ca/; with them a remote AuthPubkey needs no PublicKey.
+	CACerts [][]byte
 }
 
 // StrongSwanChild is one CHILD SA config (children.<Name>).
@@ -205,8 +216,8 @@ func (c *StrongSwanConfig) validate() error {
 				if side == "local" && a.Key == nil {
 					return fmt.Errorf("strongswan config: conn %q: local auth pubkey needs Key", conn.Name)
 				}
-				if side == "remote" && a.PublicKey == nil {
-					return fmt.Errorf("strongswan config: conn %q: remote auth pubkey needs PublicKey", conn.Name)
+				if side == "remote" && a.PublicKey == nil && len(a.CACerts) == 0 {
+					return fmt.Errorf("strongswan config: conn %q: remote auth pubkey needs PublicKey or CACerts", conn.Name)
 				}
 			default:
 				return fmt.Errorf("strongswan config: conn %q: %s auth method %q (want psk or pubkey; strongSwan 5.9.8 has no NULL auth)", conn.Name, side, a.Method)
@@ -233,6 +244,14 @@ func (c *StrongSwanConfig) validate() error {
 					return fmt.Errorf("strongswan config: conn %q: proposal %q has an additional key exchange (RFC 9370), which %v does not parse; use Version StrongSwan6", conn.Name, p, c.Version)
 				}
 			}
+		}
+		if len(conn.Remote.Certs) > 0 || len(conn.Local.CACerts) > 0 {
+			return fmt.Errorf("strongswan config: conn %q: Certs are local, CACerts remote", conn.Name)
+		}
+		switch conn.SendCert {
+		case "", "ifasked", "always", "never":
+		default:
+			return fmt.Errorf("strongswan config: conn %q: send_cert %q (want ifasked, always or never)", conn.Name, conn.SendCert)
 		}
 		switch conn.Fragmentation {
 		case "", "yes", "accept", "force", "no":
@@ -321,6 +340,13 @@ func localKeyFile(conn string) string  { return filepath.Join("private", conn+"-
 func localPubFile(conn string) string  { return filepath.Join("pubkey", conn+"-local.pub") }
 func remotePubFile(conn string) string { return filepath.Join("pubkey", conn+"-remote.pub") }
 
+// Certificate files: the local end entity in x509/, the local intermediates and the remote
+// CAs in x509ca/.
+func localCertFile(conn string) string { return filepath.Join("x509", conn+"-local.pem") }
+func caCertFile(conn, side string, i int) string {
+	return filepath.Join("x509ca", conn+"-"+side+"-ca"+strconv.Itoa(i)+".pem")
+}
+
 // swanctlConf renders swanctl.conf.
 func (c *StrongSwanConfig) swanctlConf() string {
 	var w confWriter
@@ -347,6 +373,7 @@ func (c *StrongSwanConfig) swanctlConf() string {
 		w.kv("reauth_time", seconds(conn.ReauthTime))
 		w.kv("dpd_delay", seconds(conn.DPDDelay))
 		w.kv("keyingtries", itoaNonZero(conn.KeyingTries))
+		w.kv("send_cert", conn.SendCert)
 		for _, l := range conn.Extra {
 			w.line(l)
 		}
@@ -359,12 +386,14 @@ func (c *StrongSwanConfig) swanctlConf() string {
 			if side.a.ID != "" {
 				w.kv("id", quoteSetting(side.a.ID))
 			}
-			if side.a.Method == AuthPubkey {
-				if side.name == "local" {
-					w.kv("pubkeys", filepath.Base(localPubFile(conn.Name)))
-				} else {
-					w.kv("pubkeys", filepath.Base(remotePubFile(conn.Name)))
-				}
+			switch {
+			case side.a.Method != AuthPubkey:
+			case side.name == "local" && len(side.a.Certs) > 0:
+				w.kv("certs", filepath.Base(localCertFile(conn.Name)))
+			case side.name == "local":
+				w.kv("pubkeys", filepath.Base(localPubFile(conn.Name)))
+			case side.a.PublicKey != nil:
+				w.kv("pubkeys", filepath.Base(remotePubFile(conn.Name)))
 			}
 			w.close()
 		}
@@ -465,7 +494,21 @@ func (c *StrongSwanConfig) writeFiles(dir string) error {
 				return err
 			}
 		}
-		if conn.Remote.Method == AuthPubkey {
+		for i, der := range conn.Local.Certs {
+			name := localCertFile(conn.Name)
+			if i > 0 {
+				name = caCertFile(conn.Name, "local", i)
+			}
+			if err := write(filepath.Join(sw, name), certPEM(der), 0o644); err != nil {
+				return err
+			}
+		}
+		for i, der := range conn.Remote.CACerts {
+			if err := write(filepath.Join(sw, caCertFile(conn.Name, "remote", i)), certPEM(der), 0o644); err != nil {
+				return err
+			}
+		}
+		if conn.Remote.Method == AuthPubkey && conn.Remote.PublicKey != nil {
 			pub, err := publicKeyPEM(conn.Remote.PublicKey)
 			if err != nil {
 				return fmt.Errorf("strongswan config: conn %q remote key: %w", conn.Name, err)

@@ -141,6 +141,10 @@ func (id Identity) String() string {
 		return fmt.Sprintf("%s:%q", id.Type, id.Data)
 	case IDNull:
 		return "ID_NULL"
+	case IDDerASN1DN:
+		if dn, ok := dnString(id.Data); ok {
+			return fmt.Sprintf("%s:%q", id.Type, dn)
+		}
 	}
 	return fmt.Sprintf("%s:%x", id.Type, id.Data)
 }
@@ -216,36 +220,6 @@ func parseID(t PayloadType, body cryptobyte.String) (Payload, error) {
 		return nil, err
 	}
 	return &IDPayload{Responder: t == PayloadIDr, Identity: id}, nil
-}
-
-// Cert is a CERT or CERTREQ payload. We carry raw public keys in DNS, not
-// certificates, so these are kept opaque: parsed, checked and ignored.
-type Cert struct {
-	Request  bool // CERTREQ rather than CERT
-	Encoding uint8
-	Data     []byte
-}
-
-func (p *Cert) Type() PayloadType {
-	if p.Request {
-		return PayloadCERTREQ
-	}
-	return PayloadCERT
-}
-
-func (p *Cert) marshalBody(b *cryptobyte.Builder) {
-	b.AddUint8(p.Encoding)
-	b.AddBytes(p.Data)
-}
-
-func parseCert(t PayloadType, body cryptobyte.String) (Payload, error) {
-	r := &reader{s: body}
-	p := &Cert{Request: t == PayloadCERTREQ, Encoding: r.u8("encoding")}
-	p.Data = r.rest()
-	if r.err != nil {
-		return nil, r.err
-	}
-	return p, nil
 }
 
 // Auth is the AUTH payload.

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"encoding/json"
+	"net/netip"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oemesh/oemesh/ike"
+)
+
+func TestX509Verifier(t *testing.T) {
+	ca, other := newToolCA(t, "test"), newToolCA(t, "other")
+	key := newKey(t, "p256")
+	good := ca.issue("gw.example", key, nil, "gw.example", "192.0.2.7")
+	dn := ike.Identity{Type: ike.IDDerASN1DN, Data: good.RawSubject}
+	written, err := parseDN("C=XX, O=oemesh test, CN=gw.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired := ca.issue("old.example", key, func(c *x509.Certificate) {
+		c.NotBefore, c.NotAfter = time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour)
+	}, "old.example")
+	noSign := ca.issue("enc.example", key, func(c *x509.Certificate) { c.KeyUsage = x509.KeyUsageKeyEncipherment }, "enc.example")
+	v := newX509Verifier([]*x509.Certificate{ca.root})
+	cases := []struct {
+		name  string
+		chain []*x509.Certificate
+		id    ike.Identity
+		err   string // "" accepts
+	}{
+		{"DN", []*x509.Certificate{good, ca.inter}, dn, ""},
+		{"DN as written", []*x509.Certificate{good, ca.inter}, written, ""},
+		{"FQDN", []*x509.Certificate{good, ca.inter}, ike.FQDNIdentity("GW.example."), ""},
+		{"IP", []*x509.Certificate{good, ca.inter}, ike.AddrIdentity(netip.MustParseAddr("192.0.2.7")), ""},
+		{"no intermediate", []*x509.Certificate{good}, dn, "certificate signed by unknown authority"},
+		{"unknown CA", []*x509.Certificate{other.issue("gw.example", key, nil, "gw.example"), other.inter}, ike.FQDNIdentity("gw.example"), "certificate signed by unknown authority"},
+		{"expired", []*x509.Certificate{expired, ca.inter}, ike.FQDNIdentity("old.example"), "expired"},
+		{"wrong FQDN", []*x509.Certificate{good, ca.inter}, ike.FQDNIdentity("www.example"), `peer ID "www.example" is not among its DNS names`},
+		{"wrong IP", []*x509.Certificate{good, ca.inter}, ike.AddrIdentity(netip.MustParseAddr("192.0.2.8")), "peer ID 192.0.2.8 is not among its IP addresses"},
+		{"wrong DN", []*x509.Certificate{good, ca.inter}, ike.Identity{Type: ike.IDDerASN1DN, Data: ca.inter.RawSubject}, "is not the certificate's subject"},
+		{"no signing key usage", []*x509.Certificate{noSign, ca.inter}, ike.FQDNIdentity("enc.example"), "key usage does not allow digital signatures"},
+		{"key ID", []*x509.Certificate{good, ca.inter}, ike.Identity{Type: ike.IDKeyID, Data: []byte{1}}, "cannot be checked against a certificate"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var chain [][]byte
+			for _, x := range c.chain {
+				chain = append(chain, x.Raw)
+			}
+			k, err := v.VerifyCert(context.Background(), chain, c.id)
+			if c.err == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !key.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(k) {
+					t.Error("the returned key is not the certificate's")
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Fatalf("err = %v, want %q", err, c.err)
+			}
+		})
+	}
+	if _, err := v.VerifyCert(context.Background(), nil, dn); err == nil {
+		t.Error("an empty chain was accepted")
+	}
+	if _, err := v.VerifyCert(context.Background(), [][]byte{{0x30, 0}}, dn); err == nil {
+		t.Error("a malformed certificate was accepted")
+	}
+}
+
+func TestParseDN(t *testing.T) {
+	ca := newToolCA(t, "test")
+	c := ca.issue("a.example", newKey(t, "ed25519"), nil)
+	id, err := parseIdentity("id", "C=XX, O=oemesh test, CN=a.example")
+	if err != nil || id.Type != ike.IDDerASN1DN || !sameDN(id.Data, c.RawSubject) {
+		t.Fatalf("parseIdentity DN = %v, %v; want the subject of %q", id, err, c.Subject)
+	}
+	if id, err := parseDN(`CN=a\, b, OU=x, O=y/z`); err != nil || !strings.Contains(describeDN(id.Data), `"CN=a\\, b,OU=x,O=y/z"`) {
+		t.Errorf("escaped comma, slash in a value: %v %v", describeDN(id.Data), err)
+	}
+	for _, bad := range []string{"=", "CN=", "XX=1", "C=XX, ", " , "} {
+		if id, err := parseDN(bad); err == nil && bad != "C=XX, " {
+			t.Errorf("parseDN(%q) = %v, want an error", bad, id)
+		}
+	}
+	if sameDN(c.RawSubject, ca.inter.RawSubject) || sameDN([]byte{1}, c.RawSubject) {
+		t.Error("sameDN matched different DNs")
+	}
+}
+
+func TestToolFlagsCert(t *testing.T) {
+	ca := newToolCA(t, "test")
+	dir := t.TempDir()
+	key := newKey(t, "rsa")
+	leaf := ca.issue("a.example", key, nil, "a.example")
+	certFile := writePEM(t, dir, "a.pem", []*x509.Certificate{leaf, ca.inter}, nil)
+	keyFile := writePEM(t, dir, "a.key", nil, key)
+	caFile := writePEM(t, dir, "ca.pem", []*x509.Certificate{ca.root}, nil)
+	f := ikeToolFlags{auth: "cert", certFile: certFile, keyFile: keyFile, caFile: caFile, sendCert: "always", id: "@a.example", timeout: time.Second}
+	s, err := f.setup(&strings.Builder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s.creds.Cert
+	if s.auth != ike.AuthKindCert || s.peerAuth != ike.AuthKindCert || c == nil || len(c.Chain) != 2 || c.Send != ike.SendCertAlways ||
+		c.ID.Type != ike.IDFQDN || s.creds.ID.Type != 0 || s.certVerifier == nil || len(s.certAuthorities) != 1 {
+		t.Fatalf("setup: %+v, cert %+v", s, c)
+	}
+	for name, mod := range map[string]func(*ikeToolFlags){
+		"no --cert":        func(f *ikeToolFlags) { f.certFile = "" },
+		"no --ca":          func(f *ikeToolFlags) { f.caFile = "" },
+		"bad --send-cert":  func(f *ikeToolFlags) { f.sendCert = "sometimes" },
+		"key as --cert":    func(f *ikeToolFlags) { f.certFile = keyFile },
+		"--cert with null": func(f *ikeToolFlags) { f.auth = "null" },
+		"bad DN --id":      func(f *ikeToolFlags) { f.id = "XX=1" },
+	} {
+		g := f
+		mod(&g)
+		if _, err := g.setup(&strings.Builder{}); err == nil {
+			t.Errorf("%s: setup succeeded", name)
+		}
+	}
+}
+
+// TestProbeRespondCert: probe and respond authenticate each other with
+// RSA certificates from a test CA through an intermediate, with a DN ID on
+// one side and an FQDN on the other, IKE_AUTH fragmented.
+func TestProbeRespondCert(t *testing.T) {
+	ca := newToolCA(t, "test")
+	dir := t.TempDir()
+	ka, kb := newKey(t, "rsa"), newKey(t, "rsa")
+	a := ca.issue("probe.example", ka, nil, "probe.example")
+	b := ca.issue("respond.example", kb, nil, "respond.example")
+	caFile := writePEM(t, dir, "ca.pem", []*x509.Certificate{ca.root}, nil)
+	resp := exec.Command(filepath.Join(builtDir, "oemesh"), "respond", "--listen", "127.0.0.1", "--port", "0", "--natt-port", "0",
+		"--count", "1", "--debug", "--auth", "cert", "--cert", writePEM(t, dir, "b.pem", []*x509.Certificate{b, ca.inter}, nil),
+		"--key", writePEM(t, dir, "b.key", nil, kb), "--ca", caFile, "--id", "@respond.example",
+		"--peer-id", "C=XX, O=oemesh test, CN=probe.example", "--frag-threshold", "400")
+	var so, se lockedBuf
+	resp.Stdout, resp.Stderr = &so, &se
+	if err := resp.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { resp.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		select {
+		case <-exited:
+		default:
+			resp.Process.Kill()
+			<-exited
+		}
+	})
+	portRe := regexp.MustCompile(`msg=responding ike=\[127\.0\.0\.1:(\d+)\]`)
+	var port string
+	for deadline := time.Now().Add(10 * time.Second); port == ""; time.Sleep(20 * time.Millisecond) {
+		if m := portRe.FindStringSubmatch(se.String()); m != nil {
+			port = m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("respond did not report its port:\n%s", se.String())
+		}
+	}
+	r := run(t, "oemesh", "probe", "127.0.0.1", "--port", port, "--auth", "cert",
+		"--cert", writePEM(t, dir, "a.pem", []*x509.Certificate{a, ca.inter}, nil), "--key", writePEM(t, dir, "a.key", nil, ka),
+		"--ca", caFile, "--peer-id", "@respond.example", "--frag-threshold", "400", "--timeout", "5s", "--json")
+	var rep probeReport
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("probe --json: %v\n%+v", err, r)
+	}
+	if r.code != 0 || !rep.Established {
+		t.Fatalf("probe: %+v\nrespond:\n%s", r, se.String())
+	}
+	pa := rep.PeerAuth
+	if !pa.Verified || pa.Cert == nil || pa.Cert.Subject != "CN=respond.example,O=oemesh test,C=XX" || pa.Cert.Issuer != "CN=test Intermediate CA,O=oemesh test,C=XX" ||
+		!pa.CertReq || pa.CertsSent != 2 {
+		t.Errorf("probe's peer auth: %+v (cert %+v)", pa, pa.Cert)
+	}
+	if rep.Fragments.Sent == 0 || rep.Fragments.Received == 0 {
+		t.Errorf("fragments: %+v, want IKE_AUTH fragmented both ways", rep.Fragments)
+	}
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("respond --count 1 still runs after a CHILD SA came up:\n%s", so.String())
+	}
+	if !strings.Contains(so.String(), "(cert)") {
+		t.Errorf("respond did not report a certificate-authenticated peer:\n%s", so.String())
+	}
+}

@@ -1,0 +1,208 @@
+package ike
+
+// Certificate authentication (RFC 7296 §3.6-3.7, §2.15): what we send
+// (CERT with our end-entity certificate and, as configured, its
+// intermediates; CERTREQ naming the CAs we trust) and how a peer's
+// certificate chain becomes the key its AUTH payload is verified with.
+// The engine does not validate chains itself: a CertVerifier does.
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/sha1" //nolint:gosec // RFC 7296 §3.7 names CAs by the SHA-1 hash of their key
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/oemesh/oemesh/ike/internal/wire"
+)
+
+// CertVerifier checks a peer's certificate chain and that it names the
+// identity the peer claims, and returns the key to verify the peer's
+// AUTH payload with. chain is DER, the end-entity certificate first,
+// then whatever else the peer sent, in the order of its CERT payloads.
+// An error means the peer is refused with AUTHENTICATION_FAILED; ctx
+// bounds work such as OCSP queries.
+type CertVerifier interface {
+	VerifyCert(ctx context.Context, chain [][]byte, peer Identity) (crypto.PublicKey, error)
+}
+
+//go:generate go tool stringer -type=SendCert -linecomment
+
+// SendCert says when we send our certificates, as strongSwan's send_cert
+// does. The zero value is SendCertIfAsked.
+type SendCert uint8
+
+// When to send CERT payloads.
+const (
+	// SendCertIfAsked sends the chain only when the peer sent a CERTREQ
+	// (of any CA: the request is a hint, the verifier decides).
+	SendCertIfAsked SendCert = iota // ifasked
+	// SendCertAlways sends it in every IKE_AUTH.
+	SendCertAlways // always
+	// SendCertNever sends none: the peer has our certificate already.
+	SendCertNever // never
+)
+
+// CertCredential is a certificate we authenticate with (AuthKindCert).
+type CertCredential struct {
+	// Chain is DER: our end-entity certificate first, then the
+	// intermediates to send with it (not the root).
+	Chain [][]byte
+	// Signer is the end-entity certificate's private key.
+	Signer crypto.Signer
+	// ID is the identity we claim: the certificate's subject DN
+	// (CertDNIdentity) or one of its subjectAltNames as ID_FQDN or
+	// ID_IPV4/6_ADDR. The zero value means the subject DN.
+	ID Identity
+	// Send says when the chain goes into IKE_AUTH.
+	Send SendCert
+}
+
+// check parses the end-entity certificate and checks that Signer is its
+// key; it returns the certificate.
+func (c *CertCredential) check() (*x509.Certificate, error) {
+	if len(c.Chain) == 0 {
+		return nil, errors.New("certificate credential without a certificate")
+	}
+	if c.Signer == nil {
+		return nil, errors.New("certificate credential without a private key")
+	}
+	ee, err := x509.ParseCertificate(c.Chain[0])
+	if err != nil {
+		return nil, fmt.Errorf("certificate credential: end-entity certificate: %w", err)
+	}
+	type equaler interface{ Equal(crypto.PublicKey) bool }
+	if k, ok := ee.PublicKey.(equaler); !ok || !k.Equal(c.Signer.Public()) {
+		return nil, fmt.Errorf("certificate credential: the private key is not the key of certificate %q", ee.Subject)
+	}
+	for i, der := range c.Chain[1:] {
+		if _, err := x509.ParseCertificate(der); err != nil {
+			return nil, fmt.Errorf("certificate credential: intermediate %d: %w", i+1, err)
+		}
+	}
+	return ee, nil
+}
+
+// identity is the ID we claim with the certificate.
+func (c *CertCredential) identity() (Identity, error) {
+	if c.ID.Type != 0 {
+		return c.ID, nil
+	}
+	ee, err := x509.ParseCertificate(c.Chain[0])
+	if err != nil {
+		return Identity{}, fmt.Errorf("ike: our certificate: %w", err)
+	}
+	return CertDNIdentity(ee), nil
+}
+
+// CertDNIdentity returns the ID_DER_ASN1_DN identity of a certificate's
+// subject, as its DER encoding.
+func CertDNIdentity(c *x509.Certificate) Identity {
+	return Identity{Type: IDDerASN1DN, Data: bytes.Clone(c.RawSubject)}
+}
+
+// CAKeyHash returns how a CERTREQ names a CA (RFC 7296 §3.7): the SHA-1
+// hash of its DER SubjectPublicKeyInfo.
+func CAKeyHash(ca *x509.Certificate) []byte {
+	h := sha1.Sum(ca.RawSubjectPublicKeyInfo) //nolint:gosec // the hash RFC 7296 §3.7 specifies
+	return h[:]
+}
+
+// PeerCertificate summarises the end-entity certificate a peer
+// authenticated with, for display.
+type PeerCertificate struct {
+	Raw         []byte // DER
+	Subject     string
+	Issuer      string
+	NotAfter    time.Time
+	DNSNames    []string
+	IPAddresses []netip.Addr
+}
+
+// summarizeCert describes a DER certificate; nil when it does not parse
+// (the verifier accepted it, so it does).
+func summarizeCert(der []byte) *PeerCertificate {
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil
+	}
+	pc := &PeerCertificate{Raw: c.Raw, Subject: c.Subject.String(), Issuer: c.Issuer.String(), NotAfter: c.NotAfter, DNSNames: c.DNSNames}
+	for _, ip := range c.IPAddresses {
+		if a, ok := netip.AddrFromSlice(ip); ok {
+			pc.IPAddresses = append(pc.IPAddresses, a.Unmap())
+		}
+	}
+	return pc
+}
+
+// x509Chain collects the X.509 certificates of m's CERT payloads, in
+// order; CERT payloads of other encodings are ignored.
+func x509Chain(m *wire.Message) [][]byte {
+	var chain [][]byte
+	for _, p := range m.Payloads {
+		if c, ok := p.(*wire.Cert); ok && !c.Request && c.Encoding == wire.CertX509Signature {
+			chain = append(chain, c.Data)
+		}
+	}
+	return chain
+}
+
+// hasCertReq reports whether m carries a CERTREQ for X.509 certificates.
+func hasCertReq(m *wire.Message) bool {
+	for _, p := range m.Payloads {
+		if c, ok := p.(*wire.Cert); ok && c.Request && c.Encoding == wire.CertX509Signature {
+			return true
+		}
+	}
+	return false
+}
+
+// peerAuthKind is the class of the peer's authentication in IKE_AUTH
+// message m: a signature with X.509 CERT payloads is AuthKindCert when
+// we verify certificates at all. Without a CertVerifier the CERT
+// payloads are ignored, as before certificates were supported, and the
+// signature is checked with the keys the KeyResolver finds.
+func (sa *ikeSA) peerAuthKind(m *wire.Message, a *wire.Auth) AuthKind {
+	kind := authKindOf(a.Method)
+	if kind == AuthKindPubkey && sa.e.cfg.CertVerifier != nil && len(x509Chain(m)) > 0 {
+		return AuthKindCert
+	}
+	return kind
+}
+
+// certRequest is the CERTREQ we send when we verify certificates: it
+// names the configured CAs (EngineConfig.CertAuthorities), or none,
+// which asks for a certificate from any CA. nil when we verify none.
+func (sa *ikeSA) certRequest() *wire.Cert {
+	if sa.e.cfg.CertVerifier == nil {
+		return nil
+	}
+	return wire.X509CertReq(sa.e.cfg.CertAuthorities)
+}
+
+// ourCertPayloads are the CERT payloads of our IKE_AUTH message when we
+// authenticate with a certificate, as CertCredential.Send says.
+func (sa *ikeSA) ourCertPayloads() []wire.Payload {
+	c := sa.e.cfg.Credentials.Cert
+	if c == nil {
+		return nil
+	}
+	switch c.Send {
+	case SendCertNever:
+		return nil
+	case SendCertIfAsked:
+		if !sa.peerCertReq {
+			sa.e.log.Debug("ike: certificate not sent: the peer sent no CERTREQ", "spi_i", hexSPI(sa.spii), "spi_r", hexSPI(sa.spir), "remote", sa.remote)
+			return nil
+		}
+	}
+	ps := make([]wire.Payload, 0, len(c.Chain))
+	for _, der := range c.Chain {
+		ps = append(ps, wire.X509Cert(der))
+	}
+	return ps
+}
