@@ -14,7 +14,7 @@ import (
 )
 
 const (
-	lan      = "198.18.0.0/16\n2001:db8::/32\n"
+	lan = "198.18.0.0/16\n2001:db8::/32\n"
 	// clearDNS is the DNS host's addresses: the mesh numbers it 53 on each
 	// LAN, 0x35 in IPv6's last byte.
 	clearDNS = "198.18.0.53\n2001:db8:1::35\n"
