@@ -23,6 +23,11 @@ type BindingsConfig struct {
 	// 30s and 1h): a 0-second answer still lets the first flow use its
 	// binding, and a week-long one does not pin a key that was withdrawn.
 	MinTTL, MaxTTL time.Duration
+	// PendingWait bounds how long Await waits for a pending address
+	// (Pend) to settle, counted from when it was marked: a name look-up
+	// that takes longer leaves OE to proceed without it. Default 2s (the
+	// daemon passes dns.timeout, what one look-up attempt may take).
+	PendingWait time.Duration
 	// Clock defaults to the system clock; tests expire bindings with a
 	// fake one.
 	Clock clock.Clock
@@ -57,6 +62,15 @@ type BindingStats struct {
 	Hits     uint64 // Lookup calls that found a live binding
 	Misses   uint64 // Lookup calls that found none
 	Entries  int    // addresses held now (expired ones included until read)
+
+	// The pending addresses (pending.go).
+	Pended         uint64 // addresses marked pending (Pend) that were not already
+	Waits          uint64 // Await calls that found their address pending and waited
+	WaitsBound     uint64 // waits that ended with a binding
+	WaitsNone      uint64 // waits that ended with the look-up finding none
+	WaitsTimedOut  uint64 // waits that reached PendingWait unsettled
+	WaitsCancelled uint64 // waits whose context ended first
+	Pending        int    // addresses pending now
 }
 
 // Bindings maps addresses to the forward names they were looked up by and
@@ -68,14 +82,18 @@ type BindingStats struct {
 // It is an LRU bounded by BindingsConfig.Max whose entries each expire
 // after their own (clamped) TTL. An address bound by two names keeps the
 // last: the most recent look-up is what the application is about to
-// connect to. It is safe for concurrent use.
+// connect to. Addresses whose look-up is still running can be marked
+// pending (Pend), so that OE waits for their binding (Await, pending.go).
+// It is safe for concurrent use.
 type Bindings struct {
 	cfg BindingsConfig
 
-	mu  sync.Mutex
-	lru *simplelru.LRU[netip.Addr, *boundName]
+	mu      sync.Mutex
+	lru     *simplelru.LRU[netip.Addr, *boundName]
+	pending map[netip.Addr]*pendingAddr // addresses whose look-up runs (pending.go)
 
-	added, replaced, expired, evicted, hits, misses atomic.Uint64
+	added, replaced, expired, evicted, hits, misses                     atomic.Uint64
+	pended, waits, waitsBound, waitsNone, waitsTimedOut, waitsCancelled atomic.Uint64
 }
 
 // boundName is what one Bind call records, shared by every address it
@@ -101,6 +119,12 @@ func NewBindings(cfg BindingsConfig) (*Bindings, error) {
 	if cfg.MaxTTL <= 0 {
 		cfg.MaxTTL = time.Hour
 	}
+	if cfg.PendingWait < 0 {
+		return nil, fmt.Errorf("dnskey: bindings pending wait %v is negative", cfg.PendingWait)
+	}
+	if cfg.PendingWait == 0 {
+		cfg.PendingWait = 2 * time.Second
+	}
 	if cfg.MinTTL > cfg.MaxTTL {
 		return nil, fmt.Errorf("dnskey: bindings min TTL %v exceeds max TTL %v", cfg.MinTTL, cfg.MaxTTL)
 	}
@@ -111,7 +135,7 @@ func NewBindings(cfg BindingsConfig) (*Bindings, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dnskey: bindings: %w", err)
 	}
-	return &Bindings{cfg: cfg, lru: l}, nil
+	return &Bindings{cfg: cfg, lru: l, pending: map[netip.Addr]*pendingAddr{}}, nil
 }
 
 // ErrBadBinding is wrapped by every error of Bind: the input, not the
@@ -169,6 +193,7 @@ func (b *Bindings) Bind(name string, addrs []netip.Addr, keys Result, ttl time.D
 		if b.lru.Add(a, e) {
 			b.evicted.Add(1)
 		}
+		b.settleBound(a)
 	}
 	return nil
 }
@@ -221,10 +246,12 @@ func (b *Bindings) Bindings() []Binding {
 // Stats returns the counters.
 func (b *Bindings) Stats() BindingStats {
 	b.mu.Lock()
-	n := b.lru.Len()
+	n, p := b.lru.Len(), len(b.pending)
 	b.mu.Unlock()
 	return BindingStats{Added: b.added.Load(), Replaced: b.replaced.Load(), Expired: b.expired.Load(),
-		Evicted: b.evicted.Load(), Hits: b.hits.Load(), Misses: b.misses.Load(), Entries: n}
+		Evicted: b.evicted.Load(), Hits: b.hits.Load(), Misses: b.misses.Load(), Entries: n,
+		Pended: b.pended.Load(), Waits: b.waits.Load(), WaitsBound: b.waitsBound.Load(), WaitsNone: b.waitsNone.Load(),
+		WaitsTimedOut: b.waitsTimedOut.Load(), WaitsCancelled: b.waitsCancelled.Load(), Pending: p}
 }
 
 func (e *boundName) binding(a netip.Addr) Binding {

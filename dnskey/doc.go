@@ -25,6 +25,8 @@
 // than from the reverse zone of the address, which few people control. A
 // local stub resolver or unbound's ipsecmod hook (unboundhook.go parses the
 // hook's arguments) feeds it; the caller decides what to do with a binding.
+// An address whose look-up is under way can be marked pending (pending.go),
+// so that OE waits for its binding rather than racing the look-up.
 //
 // # DNSSEC (dns.require_dnssec)
 //

@@ -14,16 +14,42 @@ import (
 // (a local stub resolver, unbound's ipsecmod hook): the forward name an
 // address was found under and the keys published there.
 // *dnskey.Bindings implements it.
+//
+// Await is Lookup that first waits, when a look-up at a name that gave
+// addr is still running (the stub marks its answers' addresses pending
+// before the application has them), for that look-up to bind addr or end
+// without a binding, bounded by the store's own deadline and ctx. waited
+// reports whether it waited; err whether the wait ended unsettled (its
+// deadline, ctx), in which case the binding is whatever is there then.
 type BindingSource interface {
-	Lookup(addr netip.Addr) (dnskey.Binding, bool)
+	Await(ctx context.Context, addr netip.Addr) (b dnskey.Binding, ok, waited bool, err error)
 }
 
-// bound returns target's live binding, if bindings are configured.
-func (o *OE) bound(target netip.Addr) (dnskey.Binding, bool) {
+// bound returns target's live binding, if bindings are configured,
+// waiting for one that a name look-up is about to make: an application
+// that sends its first packet right after the stub's answer must find
+// the binding of its name, not race it. A wait that ends unsettled
+// leaves OE to go on as without a binding (the reverse name's key).
+func (o *OE) bound(ctx context.Context, target netip.Addr) (dnskey.Binding, bool) {
 	if o.cfg.Bindings == nil {
 		return dnskey.Binding{}, false
 	}
-	return o.cfg.Bindings.Lookup(target)
+	start := o.cfg.Clock.Now()
+	b, ok, waited, err := o.cfg.Bindings.Await(ctx, target)
+	if !waited {
+		return b, ok
+	}
+	took := o.cfg.Clock.Now().Sub(start)
+	switch {
+	case err != nil:
+		o.log.Info("OE: a name look-up for the target did not end in time: going on without waiting further",
+			"target", target, "waited", took, "bound", ok, "err", err)
+	case ok:
+		o.log.Debug("OE: waited for the name look-up that bound the target", "target", target, "name", b.Name, "waited", took)
+	default:
+		o.log.Debug("OE: waited for a name look-up that bound nothing", "target", target, "waited", took)
+	}
+	return b, ok
 }
 
 // initiateBound runs OE to a target bound to a forward name. The keys are

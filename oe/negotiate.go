@@ -162,9 +162,10 @@ func (o *OE) negotiate(ctx context.Context, n *negotiation) Outcome {
 		return succeed(ike.AuthKindNull)
 	}
 
-	if b, ok := o.bound(n.target); ok {
-		// A name look-up bound the target to a forward name: its key,
-		// not the reverse zone's, and its identity @name.
+	if b, ok := o.bound(ctx, n.target); ok {
+		// A name look-up bound the target to a forward name (or was
+		// about to, and bound waited for it): its key, not the reverse
+		// zone's, and its identity @name.
 		gw, err := o.initiateBound(ctx, n, b)
 		out.Gateway = gw
 		if err != nil {

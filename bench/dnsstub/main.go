@@ -67,7 +67,14 @@ func (instantKeys) Lookup(_ context.Context, id dnskey.ID) (dnskey.Result, error
 	return dnskey.Result{ID: id}, nil
 }
 
-type countingBinder struct{ n atomic.Int64 }
+// countingBinder counts Binds; its pending marks go to a real binding
+// store, since the stub makes them on the answer's path.
+type countingBinder struct {
+	n       atomic.Int64
+	pending *dnskey.Bindings
+}
+
+func (b *countingBinder) Pend(addrs []netip.Addr) *dnskey.Pending { return b.pending.Pend(addrs) }
 
 func (b *countingBinder) Bind(string, []netip.Addr, dnskey.Result, time.Duration) error {
 	b.n.Add(1)
@@ -80,7 +87,11 @@ func measure(n int) (result, error) {
 		return result{}, err
 	}
 	defer stop()
-	binder := &countingBinder{}
+	store, err := dnskey.NewBindings(dnskey.BindingsConfig{})
+	if err != nil {
+		return result{}, err
+	}
+	binder := &countingBinder{pending: store}
 	var starts atomic.Int64
 	s, err := stub.New(stub.Config{
 		Listen:    netip.MustParseAddrPort("127.0.0.1:0"),

@@ -175,5 +175,8 @@ func bindingCountersView(s dnskey.BindingStats, max int) control.BindingCounters
 // newBindings makes the binding store of dns.bindings.*.
 func (d *daemon) newBindings() (*dnskey.Bindings, error) {
 	b := d.cfg.DNS.Bindings
-	return dnskey.NewBindings(dnskey.BindingsConfig{Max: b.Max, MinTTL: b.MinTTL, MaxTTL: b.MaxTTL, Clock: d.clock})
+	// OE waits for a pending address (one the stub is looking up) as long
+	// as one look-up attempt may take.
+	return dnskey.NewBindings(dnskey.BindingsConfig{Max: b.Max, MinTTL: b.MinTTL, MaxTTL: b.MaxTTL,
+		PendingWait: d.cfg.DNS.Timeout, Clock: d.clock})
 }

@@ -71,6 +71,9 @@ func (d *daemon) handleStatus(r *http.Request) (any, error) {
 			st.Counts["bindings"] = uint64(bs.Entries)
 			st.Counts["binding_hits"] = bs.Hits
 			st.Counts["binding_misses"] = bs.Misses
+			st.Counts["binding_pending_waits"] = bs.Waits
+			st.Counts["binding_pending_bound"] = bs.WaitsBound
+			st.Counts["binding_pending_timeouts"] = bs.WaitsTimedOut
 		}
 		for reason, n := range s.Failures {
 			st.Counts["failures:"+reason] = n

@@ -75,6 +75,10 @@ func (d *daemon) collector() prometheus.Collector {
 			}
 			m.counter("oemesh_binding_lookups_total", "OE negotiations that looked for a binding of their target.", float64(bs.Hits), "result", "hit")
 			m.counter("oemesh_binding_lookups_total", "OE negotiations that looked for a binding of their target.", float64(bs.Misses), "result", "miss")
+			for result, n := range map[string]uint64{"bound": bs.WaitsBound, "timeout": bs.WaitsTimedOut, "cancelled": bs.WaitsCancelled,
+				"none": bs.WaitsNone} {
+				m.counter("oemesh_binding_pending_waits_total", "OE negotiations that waited for a name look-up under way for their target, by how the wait ended.", float64(n), "result", result)
+			}
 		}
 		if d.stub != nil {
 			for name, n := range stubCounts(d.stub.Stats()) {

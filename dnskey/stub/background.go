@@ -18,15 +18,24 @@ type job struct {
 	name  string
 	addrs []netip.Addr // guarded by Stub.mu until the job leaves pending
 	ttl   time.Duration
+	// hold marks the addresses in an OE group pending in the binding
+	// store until the job is over (nil without a Binder).
+	hold *dnskey.Pending
+	// answered is closed once the answer that made the job has been
+	// written: the look-up waits for it.
+	answered chan struct{}
 }
 
-// observe takes an answer that has gone back to the application and, if
-// it gives addresses in an OE group, queues the work for its name. It
-// never blocks on that work.
-func (s *Stub) observe(resp *dns.Msg) {
+// observe takes an answer about to go back to the application and, if it
+// gives addresses in an OE group, queues the work for its name and marks
+// those addresses pending. It never blocks on that work. It returns the
+// job it made, whose answered channel the caller closes once the answer
+// is written, or nil if it made none (an answer for a name with a job
+// joins it).
+func (s *Stub) observe(resp *dns.Msg) *job {
 	a, ok := readAnswer(resp)
 	if !ok {
-		return
+		return nil
 	}
 	anyOE := false
 	for _, addr := range a.addrs {
@@ -36,33 +45,62 @@ func (s *Stub) observe(resp *dns.Msg) {
 		}
 	}
 	if !anyOE || (s.cfg.Binder == nil && s.cfg.Prestart == nil) {
-		return
+		return nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.life.Err() != nil {
-		return
+		return nil
 	}
 	if j, ok := s.pending[a.name]; ok {
+		var added []netip.Addr
 		for _, addr := range a.addrs {
 			if !slices.Contains(j.addrs, addr) && len(j.addrs) < 2*maxAddrs {
 				j.addrs = append(j.addrs, addr)
+				added = append(added, addr)
 			}
 		}
+		j.hold.Add(s.oeAddrs(added))
 		j.ttl = min(j.ttl, a.ttl)
-		return
+		return nil
 	}
 	if len(s.pending) >= s.cfg.MaxPending {
+		// Nothing marked pending: OE to these addresses does not wait.
 		s.stats.dropped.Add(1)
-		return
+		return nil
 	}
-	j := &job{name: a.name, addrs: a.addrs, ttl: a.ttl}
+	j := &job{name: a.name, addrs: a.addrs, ttl: a.ttl, answered: make(chan struct{})}
+	if s.cfg.Binder != nil {
+		j.hold = s.cfg.Binder.Pend(s.oeAddrs(a.addrs))
+	}
 	s.pending[a.name] = j
 	s.bg.Go(func() { s.run(j) })
+	return j
 }
 
-// run does one job, within the limit on look-ups at once.
+// oeAddrs are the addresses of addrs in an OE group: the only ones OE
+// negotiates with, so the only ones worth marking pending.
+func (s *Stub) oeAddrs(addrs []netip.Addr) []netip.Addr {
+	var out []netip.Addr
+	for _, a := range addrs {
+		if s.cfg.InOE(a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// run does one job, once its answer is written, within the limit on
+// look-ups at once. However it ends, it releases the job's pending hold:
+// after the Bind if there is one, and if the stub closes first too.
 func (s *Stub) run(j *job) {
+	defer j.hold.Done() // a second Done does nothing
+	select {
+	case <-j.answered:
+	case <-s.life.Done():
+		s.take(j)
+		return
+	}
 	select {
 	case s.sem <- struct{}{}:
 		defer func() { <-s.sem }()
@@ -85,6 +123,9 @@ func (s *Stub) run(j *job) {
 			s.log.Debug("dns stub: bound", "name", j.name, "addrs", addrs, "keys", len(res.Keys), "ttl", ttl)
 		}
 	}
+	// Settled (bound or not) before the prestarts, which must not find
+	// their own target pending.
+	j.hold.Done()
 	if s.cfg.Prestart == nil {
 		return
 	}

@@ -15,8 +15,10 @@
 //
 // What it must never do:
 //   - delay or change an answer: the answer is written to the application
-//     before any look-up of ours starts, and is the upstream's message
-//     (same ID, flags, rcode, records, EDNS0 options and DO bit);
+//     before any look-up of ours starts (only the marks that make OE wait
+//     for the look-up, Binder.Pend, are made before it), and is the
+//     upstream's message (same ID, flags, rcode, records, EDNS0 options
+//     and DO bit);
 //   - answer from a cache, or make one up: when no upstream answers, the
 //     application gets SERVFAIL and nothing is remembered or started;
 //   - decide policy: which addresses are OE's comes from the daemon

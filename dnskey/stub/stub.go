@@ -18,8 +18,15 @@ import (
 // Binder records what a look-up at a forward name found: the name, every
 // address of its answer, the keys, and how long the answer holds. The
 // daemon's binding store (dnskey.Bindings) is one.
+//
+// Pend marks the addresses of an answer as being looked up, before the
+// answer goes to the application, so that OE to them waits for the
+// binding instead of racing it (dnskey/pending.go); the stub releases
+// the hold (Pending.Done) once the look-up and its Bind are over,
+// whatever they found. A nil hold is allowed (nothing is marked).
 type Binder interface {
 	Bind(name string, addrs []netip.Addr, keys dnskey.Result, ttl time.Duration) error
+	Pend(addrs []netip.Addr) *dnskey.Pending
 }
 
 // KeyLookup finds the keys of an ID in DNS; *dnskey.Resolver is one. It
@@ -210,8 +217,9 @@ func (s *Stub) Close() error {
 	return errors.Join(errs...)
 }
 
-// handler answers one query: forward, answer the application, then hand
-// the answer to the background work.
+// handler answers one query: forward, queue the background work for the
+// answer (marking its addresses pending), answer the application, then
+// let that work start.
 func (s *Stub) handler(network string) dns.HandlerFunc {
 	return func(w dns.ResponseWriter, req *dns.Msg) {
 		s.stats.queries.Add(1)
@@ -227,11 +235,16 @@ func (s *Stub) handler(network string) dns.HandlerFunc {
 		s.stats.forwarded.Add(1)
 		// Answers are packed as upstream would send them: compressed.
 		resp.Compress = true
+		// The answer's addresses are marked pending before the
+		// application has them (its first packet may follow at once),
+		// but the look-up starts only once the answer is on its way.
+		j := s.observe(resp)
 		if err := w.WriteMsg(resp); err != nil {
 			s.log.Debug("dns stub: answering the application", "question", questionString(req), "err", err)
 		}
-		// Only now, with the answer on its way, does our own work start.
-		s.observe(resp)
+		if j != nil {
+			close(j.answered)
+		}
 	}
 }
 

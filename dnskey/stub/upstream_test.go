@@ -203,6 +203,9 @@ func (b *fakeBinder) Bind(name string, addrs []netip.Addr, keys dnskey.Result, t
 	return nil
 }
 
+// Pend marks nothing: the tests of pending marks use a real store.
+func (b *fakeBinder) Pend([]netip.Addr) *dnskey.Pending { return nil }
+
 func (b *fakeBinder) count() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
