@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/oemesh/oemesh/certs"
 	"github.com/oemesh/oemesh/ike"
 	"github.com/oemesh/oemesh/ike/addrpool"
 	"github.com/oemesh/oemesh/internal/udpmux"
@@ -50,14 +51,14 @@ func (p respondPolicy) AcceptAuth(_ context.Context, req ike.AuthRequest) error 
 }
 
 // sameIdentity compares identities octet for octet, except DNs, which
-// compare attribute by attribute (sameDN): --peer-id's DN and the peer's
+// compare as certificates' subjects do (certs.EqualDN): --peer-id's DN and the peer's
 // may use different string types.
 func sameIdentity(a, b ike.Identity) bool {
 	if a.Type != b.Type {
 		return false
 	}
 	if a.Type == ike.IDDerASN1DN {
-		return sameDN(a.Data, b.Data)
+		return certs.EqualDN(a.Data, b.Data)
 	}
 	return string(a.Data) == string(b.Data)
 }

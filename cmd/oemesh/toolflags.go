@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/oemesh/oemesh/certs"
 	"github.com/oemesh/oemesh/dnskey"
 	"github.com/oemesh/oemesh/ike"
 )
@@ -213,7 +214,7 @@ func (f *ikeToolFlags) setupCerts(s *ikeSetup) error {
 		if f.certFile == "" {
 			return errors.New("--auth cert needs --cert FILE (and --key FILE)")
 		}
-		chain, err := loadCertsPEM(f.certFile)
+		chain, err := certs.LoadCertificates(f.certFile)
 		if err != nil {
 			return fmt.Errorf("--cert: %w", err)
 		}
@@ -234,11 +235,13 @@ func (f *ikeToolFlags) setupCerts(s *ikeSetup) error {
 		return fmt.Errorf("--cert is for --auth cert, not --auth %s", f.auth)
 	}
 	if f.caFile != "" {
-		cas, err := loadCertsPEM(f.caFile)
+		cas, err := certs.LoadCABundle(f.caFile)
 		if err != nil {
 			return fmt.Errorf("--ca: %w", err)
 		}
-		s.certVerifier = newX509Verifier(cas)
+		if s.certVerifier, err = newCertVerifier(cas); err != nil {
+			return fmt.Errorf("--ca: %w", err)
+		}
 		for _, c := range cas {
 			s.certAuthorities = append(s.certAuthorities, ike.CAKeyHash(c))
 		}

@@ -71,7 +71,7 @@ var rules = []struct {
 	// the domain packages it imports serve its offline tools (probe,
 	// respond, newhostkey, dns lookup, policy --dir, import) and its
 	// tests (internal/config). It never imports oe.
-	{"cmd/oemesh", []string{"internal/control", "ike/...", "dnskey/...", "policygroups/...", "internal/udpmux", "internal/ipsecconf", "internal/config"}, nil},
+	{"cmd/oemesh", []string{"internal/control", "ike/...", "dnskey/...", "policygroups/...", "internal/udpmux", "internal/ipsecconf", "internal/config", "certs"}, []string{"certs/certstest"}},
 }
 
 // testHarness are the internal packages any test may use: they build test
