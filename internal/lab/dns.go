@@ -196,11 +196,28 @@ func (s *DNSServer) Start(node *Node, addr netip.Addr) (netip.AddrPort, error) {
 		}
 		return netip.AddrPort{}, fmt.Errorf("lab: DNS server on %s in %s: %w", ap, node.NSName, err)
 	}
-	udp := &dns.Server{PacketConn: pc, Handler: s}
-	tcp := &dns.Server{Listener: ln, Handler: s}
+	// Both servers are serving when Start returns, so that Close right
+	// after (a test that replaces this server, Mesh.StopFakeDNS) does not
+	// find one "not started" and leave its socket open.
+	started := make(chan struct{}, 2)
+	notify := func() { started <- struct{}{} }
+	udp := &dns.Server{PacketConn: pc, Handler: s, NotifyStartedFunc: notify}
+	tcp := &dns.Server{Listener: ln, Handler: s, NotifyStartedFunc: notify}
 	s.servers = append(s.servers, udp, tcp)
-	go udp.ActivateAndServe()
-	go tcp.ActivateAndServe()
+	errc := make(chan error, 2)
+	go func() { errc <- udp.ActivateAndServe() }()
+	go func() { errc <- tcp.ActivateAndServe() }()
+	for range 2 {
+		select {
+		case <-started:
+		case err := <-errc:
+			s.Close()
+			return netip.AddrPort{}, fmt.Errorf("lab: DNS server on %s in %s: %w", ap, node.NSName, err)
+		case <-time.After(5 * time.Second):
+			s.Close()
+			return netip.AddrPort{}, fmt.Errorf("lab: DNS server on %s in %s did not start within 5s", ap, node.NSName)
+		}
+	}
 	return ap, nil
 }
 
