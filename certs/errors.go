@@ -80,3 +80,8 @@ func serialHex(c *x509.Certificate) string {
 func refuse(r Reason, c *x509.Certificate, err error, format string, args ...any) *VerifyError {
 	return &VerifyError{Reason: r, Cert: c, Detail: fmt.Sprintf(format, args...), Err: err}
 }
+
+// MetricLabel is the reason as a metric label ("expired", "unknown_ca"): it
+// lets the IKE engine count refusals by reason (ike.CertFailureLabeler)
+// without importing this package.
+func (e *VerifyError) MetricLabel() string { return e.Reason.String() }

@@ -209,6 +209,8 @@ func (sa *ikeSA) verifyCertChain(m *wire.Message, id Identity, then func(peerKey
 			pk := peerKeys{cert: true, chain: chain, err: err}
 			if err == nil {
 				pk.keys = []crypto.PublicKey{key}
+			} else {
+				e.stats.noteCertFailure(err)
 			}
 			then(pk)
 		})

@@ -2,6 +2,7 @@ package ike
 
 import (
 	"log/slog"
+	"maps"
 	"net/netip"
 	"sync"
 )
@@ -51,6 +52,10 @@ type Stats struct {
 	ChildInstalled, ChildDeleted uint64
 	HalfOpen, IKESAs             int
 	Drops                        map[DropReason]uint64
+	// CertFailures counts the peer certificate chains the CertVerifier
+	// refused, by the label its error gives (CertFailureLabeler), at most
+	// maxCertFailureLabels of them and CertFailureOther.
+	CertFailures map[string]uint64
 }
 
 type stats struct {
@@ -59,6 +64,7 @@ type stats struct {
 	respResent, cookiesSent            uint64
 	ikeUp, ikeDown, childUp, childDown uint64
 	drops                              [numDropReasons]uint64
+	certFailures                       map[string]uint64
 }
 
 func (s *stats) add(p *uint64) {
@@ -75,7 +81,7 @@ func (e *Engine) Stats() Stats {
 		RetransmittedResponses: e.stats.respResent, CookiesSent: e.stats.cookiesSent,
 		IKEEstablished: e.stats.ikeUp, IKEDeleted: e.stats.ikeDown,
 		ChildInstalled: e.stats.childUp, ChildDeleted: e.stats.childDown,
-		Drops: make(map[DropReason]uint64),
+		Drops: make(map[DropReason]uint64), CertFailures: maps.Clone(e.stats.certFailures),
 	}
 	for i, n := range e.stats.drops {
 		if n > 0 {

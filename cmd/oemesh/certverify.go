@@ -32,3 +32,6 @@ func (a certVerifier) VerifyCert(ctx context.Context, chain [][]byte, peer ike.I
 	}
 	return res.PublicKey, nil
 }
+
+// The engine counts a refusal by its certs.Reason (ike.Stats.CertFailures).
+var _ ike.CertFailureLabeler = (*certs.VerifyError)(nil)

@@ -55,6 +55,7 @@ func (d *daemon) collector() prometheus.Collector {
 		}
 		m.gauge("oemesh_sas", "Installed CHILD SA pairs.", float64(len(tunnels)))
 		keyExchangeMetrics(m, ikeSAsView(d.oe.Engine().SAs()))
+		certFailureMetrics(m, d.oe.Engine().Stats().CertFailures)
 		m.gauge("oemesh_shunts", "Shunts in force.", float64(len(d.oe.Shunts())))
 		m.counter("oemesh_bytes_total", "ESP payload bytes through installed SAs.", in, "direction", "in")
 		m.counter("oemesh_bytes_total", "ESP payload bytes through installed SAs.", out, "direction", "out")
@@ -119,6 +120,15 @@ func keyExchangeMetrics(m metricSink, sum control.IKESASummary) {
 		m.gauge("oemesh_ike_sas", help, float64(other), "key_exchanges", "other")
 	}
 	m.gauge("oemesh_ike_sas_quantum_resistant", "IKE SAs carrying tunnels whose key exchanges include ML-KEM.", float64(sum.QuantumResistant))
+}
+
+// certFailureMetrics emits the peer certificate chains the engine refused,
+// by reason: the certs.Reason names (expired, unknown_ca, id_mismatch...),
+// bounded by the engine (ike.Stats.CertFailures).
+func certFailureMetrics(m metricSink, failures map[string]uint64) {
+	for reason, n := range failures {
+		m.counter("oemesh_cert_failures_total", "Peer certificate chains refused, by reason.", float64(n), "reason", reason)
+	}
 }
 
 // metricSink sends constant metrics, made at scrape time, to a collector's

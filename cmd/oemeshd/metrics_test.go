@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/oemesh/oemesh/certs"
 	"github.com/oemesh/oemesh/ike"
 	"github.com/oemesh/oemesh/internal/control"
 )
@@ -95,5 +96,24 @@ func TestKeyExchangeMetricsBounded(t *testing.T) {
 	if series != maxKeyExchangeLabels+1 || !other || !hybrid || total != 90 {
 		t.Errorf("%d series (want %d), other %v, the hybrid's own %v, total %d (want 90):\n%s",
 			series, maxKeyExchangeLabels+1, other, hybrid, total, strings.Join(got, "\n"))
+	}
+}
+
+// TestCertFailureMetrics: a scrape shows the engine's certificate
+// refusals by reason, with the labels certs gives its reasons.
+func TestCertFailureMetrics(t *testing.T) {
+	failures := map[string]uint64{
+		(&certs.VerifyError{Reason: certs.Expired}).MetricLabel():   2,
+		(&certs.VerifyError{Reason: certs.UnknownCA}).MetricLabel(): 1,
+		ike.CertFailureOther: 3,
+	}
+	got := scrape(t, collectorFunc(func(ch chan<- prometheus.Metric) { certFailureMetrics(metricSink{ch}, failures) }))
+	want := []string{
+		`oemesh_cert_failures_total{reason="expired"} 2`,
+		`oemesh_cert_failures_total{reason="other"} 3`,
+		`oemesh_cert_failures_total{reason="unknown_ca"} 1`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("scrape:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
