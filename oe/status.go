@@ -39,13 +39,19 @@ type TunnelStatus struct {
 	// an IKE SA rekey, the new SA's); empty when the engine no longer
 	// lists the pair (a rekeyed pair waiting for its Delete).
 	KeyExchanges ike.KeyExchanges
+	// PeerCert is the certificate the peer authenticated with (Auth
+	// ike.AuthKindCert) and VirtualIPs the addresses of the IKE SA's mode
+	// config (ike.ChildSAInfo.VirtualIPs), both from the IKE SA the pair
+	// is under now; nil when the engine no longer lists the pair.
+	PeerCert   *ike.PeerCertificate
+	VirtualIPs []netip.Addr
 }
 
 // Tunnels lists the installed SA pairs with their counters: OE's and,
 // from the tunnel table it shares with them, the configured conns'.
 func (o *OE) Tunnels(ctx context.Context) []TunnelStatus {
 	now := o.cfg.Clock.Now()
-	kes := o.keyExchanges()
+	sas := o.tunnelSAs()
 	var out []TunnelStatus
 	for _, t := range o.tunnels.All() {
 		c, _ := o.dp.SACounters(ctx, t.ID)
@@ -53,44 +59,52 @@ func (o *OE) Tunnels(ctx context.Context) []TunnelStatus {
 		if c.LastUse.After(last) {
 			last = c.LastUse
 		}
+		sa := sas.of(t)
 		out = append(out, TunnelStatus{
 			Peer: t.Peer(), PeerID: t.PeerID, Auth: t.Auth, Mode: t.Mode,
 			Local: slices.Clone(t.Local), Remote: slices.Clone(t.Remote),
 			SPIIn: t.InSPI(), SPIOut: t.OutSPI(),
 			InBytes: c.InBytes, OutBytes: c.OutBytes,
 			Age: now.Sub(t.Created), Idle: now.Sub(last),
-			Initiator: t.Initiator, KeyExchanges: kes.of(t),
+			Initiator: t.Initiator, KeyExchanges: sa.KeyExchanges,
+			PeerCert: sa.PeerCert, VirtualIPs: slices.Clone(sa.VirtualIPs),
 		})
 	}
 	return out
 }
 
-// tunnelKeyExchanges finds the key exchanges of a tunnel's IKE SA.
-type tunnelKeyExchanges struct {
-	byChild map[uint32]ike.KeyExchanges   // by CHILD SA inbound SPI
-	byIKE   map[ike.SAID]ike.KeyExchanges // by IKE SA
+// tunnelSAs finds the IKE SA of a tunnel.
+type tunnelSAs struct {
+	byChild map[uint32]*ike.SAInfo   // by CHILD SA inbound SPI
+	byIKE   map[ike.SAID]*ike.SAInfo // by IKE SA
 }
 
-// keyExchanges reads the engine's IKE SAs once for Tunnels.
-func (o *OE) keyExchanges() tunnelKeyExchanges {
-	k := tunnelKeyExchanges{byChild: map[uint32]ike.KeyExchanges{}, byIKE: map[ike.SAID]ike.KeyExchanges{}}
-	for _, sa := range o.engine.SAs() {
-		k.byIKE[sa.ID] = sa.KeyExchanges
+// tunnelSAs reads the engine's IKE SAs once for Tunnels.
+func (o *OE) tunnelSAs() tunnelSAs {
+	k := tunnelSAs{byChild: map[uint32]*ike.SAInfo{}, byIKE: map[ike.SAID]*ike.SAInfo{}}
+	sas := o.engine.SAs()
+	for i := range sas {
+		sa := &sas[i]
+		k.byIKE[sa.ID] = sa
 		for _, c := range sa.Children {
-			k.byChild[c.SPIIn] = sa.KeyExchanges
+			k.byChild[c.SPIIn] = sa
 		}
 	}
 	return k
 }
 
-// of is t's: the IKE SA's that holds its CHILD SA now, since an IKE SA
+// of is t's: the IKE SA that holds its CHILD SA now, since an IKE SA
 // rekey moves CHILD SAs to the new IKE SA without the table knowing, else
-// the one it was negotiated under.
-func (k tunnelKeyExchanges) of(t tunnel.Tunnel) ike.KeyExchanges {
-	if kes, ok := k.byChild[t.InSPI()]; ok {
-		return kes
+// the one it was negotiated under; the zero SAInfo when the engine lists
+// neither.
+func (k tunnelSAs) of(t tunnel.Tunnel) ike.SAInfo {
+	if sa, ok := k.byChild[t.InSPI()]; ok {
+		return *sa
 	}
-	return k.byIKE[t.IKE]
+	if sa, ok := k.byIKE[t.IKE]; ok {
+		return *sa
+	}
+	return ike.SAInfo{}
 }
 
 // ShuntStatus is one shunt in force. It is plain data: the control API's

@@ -102,3 +102,30 @@ func quantumText(pq bool) string {
 	}
 	return "classical"
 }
+
+// tunnelDetailText is what `oemesh traffic` shows below its table for an SA
+// pair with a peer certificate or virtual IPs, "" for others.
+func tunnelDetailText(t control.TunnelStatus) string {
+	if t.PeerCert == nil && len(t.VirtualIPs) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s (SPI %s/%s):\n", t.Peer, t.SPIIn, t.SPIOut)
+	if c := t.PeerCert; c != nil {
+		fmt.Fprintf(&b, "  certificate:  %s\n", c.Subject)
+		if sans := slices.Concat(c.DNSNames, c.IPAddresses); len(sans) > 0 {
+			fmt.Fprintf(&b, "  alt names:    %s\n", strings.Join(sans, ", "))
+		}
+		fmt.Fprintf(&b, "  issuer:       %s\n", c.Issuer)
+		fmt.Fprintf(&b, "  expires:      %s\n", c.NotAfter.UTC().Format("2006-01-02 15:04:05 UTC"))
+		fmt.Fprintf(&b, "  fingerprint:  %s\n", c.Fingerprint)
+	}
+	if len(t.VirtualIPs) > 0 {
+		whose := "leased to the peer"
+		if t.Initiator {
+			whose = "assigned to us"
+		}
+		fmt.Fprintf(&b, "  virtual IP:   %s (%s)\n", strings.Join(t.VirtualIPs, ", "), whose)
+	}
+	return b.String()
+}

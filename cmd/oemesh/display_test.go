@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/oemesh/oemesh/internal/control"
 )
@@ -29,6 +30,44 @@ func TestTrafficTable(t *testing.T) {
 `
 	if b.String() != want {
 		t.Errorf("table:\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+// TestTrafficDetails: below the table, `oemesh traffic` shows the
+// certificate of each certificate peer and the virtual IPs of each pair
+// that has them, and nothing for the others.
+func TestTrafficDetails(t *testing.T) {
+	ts := []control.TunnelStatus{
+		{Peer: "198.18.0.2", PeerID: "198.18.0.2", Auth: control.AuthKey, Mode: control.ModeTransport, SPIIn: "c0000001", SPIOut: "c0000002", KeyExchanges: "x25519"},
+		{Peer: "198.18.0.5", PeerID: "CN=b.example,O=Example", Auth: control.AuthCert, Mode: control.ModeTunnel, Remote: []string{"100.64.0.7-100.64.0.7"},
+			SPIIn: "c0000007", SPIOut: "c0000008", KeyExchanges: "x25519",
+			PeerCert: &control.PeerCertificate{Subject: "CN=b.example,O=Example", Issuer: "CN=Example CA", DNSNames: []string{"b.example"},
+				IPAddresses: []string{"198.18.0.5"}, NotAfter: time.Date(2027, 3, 1, 11, 0, 0, 0, time.UTC), Fingerprint: "SHA256:abc"},
+			VirtualIPs: []string{"100.64.0.7"}},
+		{Peer: "198.18.0.6", Auth: control.AuthNull, Mode: control.ModeTunnel, SPIIn: "c0000009", SPIOut: "c000000a", Initiator: true,
+			VirtualIPs: []string{"100.64.1.2", "fd00::2"}},
+	}
+	var b strings.Builder
+	if err := writeTraffic(&b, ts); err != nil {
+		t.Fatal(err)
+	}
+	_, details, _ := strings.Cut(b.String(), "\n\n")
+	want := `198.18.0.5 (SPI c0000007/c0000008):
+  certificate:  CN=b.example,O=Example
+  alt names:    b.example, 198.18.0.5
+  issuer:       CN=Example CA
+  expires:      2027-03-01 11:00:00 UTC
+  fingerprint:  SHA256:abc
+  virtual IP:   100.64.0.7 (leased to the peer)
+
+198.18.0.6 (SPI c0000009/c000000a):
+  virtual IP:   100.64.1.2, fd00::2 (assigned to us)
+`
+	if details != want {
+		t.Errorf("details:\n%s\nwant\n%s", details, want)
+	}
+	if !strings.Contains(b.String(), "198.18.0.5  CN=b.example,O=Example  cert ") {
+		t.Errorf("the table does not show the certificate peer:\n%s", b.String())
 	}
 }
 

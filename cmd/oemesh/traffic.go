@@ -14,7 +14,7 @@ import (
 func newTrafficCmd(g *globalFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:   "traffic",
-		Short: "List the SAs: peer, ID, authentication, mode, key exchanges, bytes, age, idle time",
+		Short: "List the SAs: peer, ID, authentication, mode, key exchanges, bytes, age, idle time; then peer certificates and virtual IPs",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var ts []control.TunnelStatus
@@ -41,7 +41,17 @@ func writeTraffic(out io.Writer, ts []control.TunnelStatus) error {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s/%s\t%d/%d\t%s\t%s\n", t.Peer, peerIDText(t), authText(t.Auth), t.Mode,
 			strings.Join(t.Remote, ","), keyExchangesText(t.KeyExchanges), t.SPIIn, t.SPIOut, t.InBytes, t.OutBytes, seconds(t.AgeSeconds), seconds(t.IdleSeconds))
 	}
-	return w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	// The certificates and leased addresses would make the table too
+	// wide: they follow it, one block per SA pair that has them.
+	for _, t := range ts {
+		if d := tunnelDetailText(t); d != "" {
+			fmt.Fprintf(out, "\n%s", d)
+		}
+	}
+	return nil
 }
 
 func newShuntsCmd(g *globalFlags) *cobra.Command {

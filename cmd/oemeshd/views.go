@@ -6,7 +6,10 @@ package main
 // never from display text, so that renaming a String() changes no reply.
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/oemesh/oemesh/dnskey"
@@ -26,6 +29,8 @@ func authView(k ike.AuthKind) control.Auth {
 		return control.AuthPSK
 	case ike.AuthKindNull:
 		return control.AuthNull
+	case ike.AuthKindCert:
+		return control.AuthCert
 	}
 	return ""
 }
@@ -128,6 +133,28 @@ func tunnelView(t oe.TunnelStatus) control.TunnelStatus {
 	}
 	if t.Auth != ike.AuthKindNull {
 		v.PeerID = peerIDText(t.PeerID)
+	}
+	v.PeerCert = peerCertView(t.PeerCert)
+	for _, a := range t.VirtualIPs {
+		v.VirtualIPs = append(v.VirtualIPs, a.String())
+	}
+	return v
+}
+
+// peerCertView is the certificate a peer authenticated with; nil for none.
+func peerCertView(c *ike.PeerCertificate) *control.PeerCertificate {
+	if c == nil {
+		return nil
+	}
+	sum := sha256.Sum256(c.Raw)
+	v := &control.PeerCertificate{Subject: c.Subject, Issuer: c.Issuer, NotAfter: c.NotAfter.UTC(),
+		DNSNames: slices.Clone(c.DNSNames), IPAddresses: []string{},
+		Fingerprint: "SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:])}
+	if v.DNSNames == nil {
+		v.DNSNames = []string{}
+	}
+	for _, a := range c.IPAddresses {
+		v.IPAddresses = append(v.IPAddresses, a.String())
 	}
 	return v
 }

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,6 +34,7 @@ func TestEnumViews(t *testing.T) {
 		{"pubkey", authView(ike.AuthKindPubkey), control.AuthKey},
 		{"psk", authView(ike.AuthKindPSK), control.AuthPSK},
 		{"null", authView(ike.AuthKindNull), control.AuthNull},
+		{"cert", authView(ike.AuthKindCert), control.AuthCert},
 		{"tunnel", modeView(ike.ModeTunnel), control.ModeTunnel},
 		{"transport", modeView(ike.ModeTransport), control.ModeTransport},
 		{"pass", shuntKindView(kernel.ShuntPass), control.ShuntPass},
@@ -98,6 +101,44 @@ func TestTunnelView(t *testing.T) {
 		if got := tunnelView(in); !jsonEqual(t, got, want) {
 			t.Errorf("key exchanges %v:\n got %+v\nwant %+v", tc.kes, got, want)
 		}
+	}
+}
+
+// TestTunnelViewCertificate: a certificate peer's tunnel shows the
+// certificate's subject, issuer, SANs, expiry and fingerprint, and the
+// virtual IPs of its IKE SA.
+func TestTunnelViewCertificate(t *testing.T) {
+	notAfter := time.Date(2027, 3, 1, 12, 0, 0, 0, time.FixedZone("CET", 3600))
+	in := oe.TunnelStatus{
+		Peer: netip.MustParseAddr("198.18.0.2"), PeerID: ike.FQDNIdentity("b.example"), Auth: ike.AuthKindCert, Mode: ike.ModeTunnel,
+		SPIIn: 1, SPIOut: 2,
+		PeerCert: &ike.PeerCertificate{Raw: []byte("der"), Subject: "CN=b.example,O=Example", Issuer: "CN=Example CA",
+			NotAfter: notAfter, DNSNames: []string{"b.example"}, IPAddresses: []netip.Addr{netip.MustParseAddr("198.18.0.2")}},
+		VirtualIPs: []netip.Addr{netip.MustParseAddr("100.64.0.7"), netip.MustParseAddr("fd00::7")},
+	}
+	got := tunnelView(in)
+	// sha256("der"), base64 without padding.
+	want := &control.PeerCertificate{Subject: "CN=b.example,O=Example", Issuer: "CN=Example CA", DNSNames: []string{"b.example"},
+		IPAddresses: []string{"198.18.0.2"}, NotAfter: notAfter.UTC(), Fingerprint: "SHA256:UFDYDSLs1HHqVd9wNAQsHgQTQf9AZuf2/zjiC3IN+Oo"}
+	if got.Auth != control.AuthCert || got.PeerID != "@b.example" || !jsonEqual(t, got.PeerCert, want) {
+		t.Errorf("certificate peer: auth %q, ID %q, certificate\n got %+v\nwant %+v", got.Auth, got.PeerID, got.PeerCert, want)
+	}
+	if !slices.Equal(got.VirtualIPs, []string{"100.64.0.7", "fd00::7"}) {
+		t.Errorf("virtual IPs %v", got.VirtualIPs)
+	}
+	// No SANs: empty lists, not null, so a client need not test for both.
+	in.PeerCert.DNSNames, in.PeerCert.IPAddresses, in.VirtualIPs = nil, nil, nil
+	js, err := json.Marshal(tunnelView(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := string(js); !strings.Contains(s, `"dns_names":[]`) || !strings.Contains(s, `"ip_addresses":[]`) || strings.Contains(s, "virtual_ips") {
+		t.Errorf("JSON without SANs or virtual IPs: %s", s)
+	}
+	// A key peer has no certificate in the reply at all.
+	in.Auth, in.PeerCert = ike.AuthKindPubkey, nil
+	if js, _ := json.Marshal(tunnelView(in)); strings.Contains(string(js), "peer_cert") {
+		t.Errorf("key peer's JSON names a certificate: %s", js)
 	}
 }
 

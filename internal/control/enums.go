@@ -14,10 +14,11 @@ const (
 	AuthKey  Auth = "key"  // a public-key signature (RSA, ECDSA or Ed25519)
 	AuthPSK  Auth = "psk"  // a pre-shared key
 	AuthNull Auth = "null" // NULL authentication (RFC 7619): the peer is anonymous
+	AuthCert Auth = "cert" // a signature with the key of an X.509 certificate that a CA vouches for
 )
 
 // Valid reports whether a is one of the documented values.
-func (a Auth) Valid() bool { return a == AuthKey || a == AuthPSK || a == AuthNull }
+func (a Auth) Valid() bool { return a == AuthKey || a == AuthPSK || a == AuthNull || a == AuthCert }
 
 // Mode is an SA pair's IPsec mode.
 type Mode string

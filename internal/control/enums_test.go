@@ -7,7 +7,7 @@ import (
 
 func TestEnumsValid(t *testing.T) {
 	valid := []interface{ Valid() bool }{
-		AuthKey, AuthPSK, AuthNull, ModeTunnel, ModeTransport,
+		AuthKey, AuthPSK, AuthNull, AuthCert, ModeTunnel, ModeTransport,
 		GroupClear, GroupClearOrPrivate, GroupPrivateOrClear, GroupPrivate, GroupBlock,
 		ShuntPass, ShuntDrop, ShuntHold, RecordIPSECKEY, RecordTXT, RecordKEY,
 		AnswerRecords, AnswerNoData, AnswerNXDomain, KeyNone, KeyDSA, KeyRSA, KeyECDSA, KeyEdDSA,

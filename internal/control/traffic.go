@@ -49,6 +49,32 @@ type TunnelStatus struct {
 	// the keys do not fall to an adversary who records the traffic now
 	// and breaks the (EC)DH exchanges with a quantum computer later.
 	QuantumResistant bool `json:"quantum_resistant"`
+	// PeerCert is the X.509 certificate the peer authenticated with (Auth
+	// is "cert"); absent otherwise, and when the daemon no longer knows
+	// the pair's IKE SA.
+	PeerCert *PeerCertificate `json:"peer_cert,omitempty"`
+	// VirtualIPs are the internal addresses of the pair's IKE SA's mode
+	// config (CP payloads): when Initiator, the ones the peer assigned to
+	// this host; otherwise the ones this host leased to the peer from its
+	// address pool. Absent when none were.
+	VirtualIPs []string `json:"virtual_ips,omitempty"`
+}
+
+// PeerCertificate is the end-entity certificate a peer authenticated with.
+type PeerCertificate struct {
+	// Subject and Issuer are distinguished names as RFC 4514 writes
+	// them (e.g. "CN=b.example,O=Example,C=DE").
+	Subject string `json:"subject"`
+	Issuer  string `json:"issuer"`
+	// DNSNames and IPAddresses are the subjectAltName's dNSName and
+	// iPAddress entries.
+	DNSNames    []string `json:"dns_names"`
+	IPAddresses []string `json:"ip_addresses"`
+	// NotAfter is when the certificate expires (RFC 3339).
+	NotAfter time.Time `json:"not_after"`
+	// Fingerprint is "SHA256:" and the unpadded base64 of the SHA-256 of
+	// the certificate's DER, as PeerKey writes a key's.
+	Fingerprint string `json:"fingerprint"`
 }
 
 // ShuntStatus is one shunt in force: an element of the reply to

@@ -158,6 +158,10 @@ func TestControlAPITypes(t *testing.T) {
 		if !tn.Auth.Valid() || !tn.Mode.Valid() || tn.Peer != b.Addr4.String() || tn.Auth != control.AuthKey || tn.PeerID != b.Addr4.String() || len(tn.SPIIn) != 8 {
 			t.Errorf("tunnel: %+v", tn)
 		}
+		// A key peer has no certificate, and OE leases no addresses.
+		if tn.PeerCert != nil || len(tn.VirtualIPs) != 0 {
+			t.Errorf("tunnel with a key peer: certificate %+v, virtual IPs %v", tn.PeerCert, tn.VirtualIPs)
+		}
 	}
 	// Each tunnel shows how its IKE SA was keyed, as oemeshd's defaults
 	// key it, and status counts the IKE SAs the same way.
