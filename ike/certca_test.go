@@ -4,99 +4,58 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
 	"fmt"
-	"math/big"
-	"net"
+	"net/netip"
 	"testing"
-	"time"
+
+	"github.com/oemesh/oemesh/certs/certstest"
 )
 
-// testCA is a certificate authority made in the test: a root and,
-// optionally, an intermediate that issues the end-entity certificates.
+// testCA is the shared test PKI (certs/certstest) as the engine's tests
+// use it: a root and, optionally, an intermediate that issues the
+// end-entity certificates.
 type testCA struct {
-	t         testing.TB
-	root      *x509.Certificate
-	rootKey   crypto.Signer
-	issuer    *x509.Certificate // the root or the intermediate
-	issuerKey crypto.Signer
-	inter     []byte // DER of the intermediate, nil without one
-	serial    int64
-	notBefore time.Time
-	notAfter  time.Time
+	t      testing.TB
+	root   *x509.Certificate
+	issuer *certstest.CA // the root or the intermediate
 }
 
 func newTestCA(t testing.TB, name string, intermediate bool) *testCA {
 	t.Helper()
-	ca := &testCA{t: t, notBefore: time.Now().Add(-time.Hour), notAfter: time.Now().Add(24 * time.Hour)}
-	ca.rootKey = signers(t)["p256"]
-	ca.root = ca.sign(&x509.Certificate{
-		Subject:               pkix.Name{Country: []string{"XX"}, Organization: []string{"oemesh test"}, CommonName: name + " Root CA"},
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-	}, ca.rootKey.Public(), nil, ca.rootKey)
-	ca.issuer, ca.issuerKey = ca.root, ca.rootKey
+	root := certstest.NewRootSubject(t, testName(name+" Root CA"), certstest.ECDSAP256)
+	ca := &testCA{t: t, root: root.Cert, issuer: root}
 	if intermediate {
-		key := newEd25519(t)
-		ca.issuer = ca.sign(&x509.Certificate{
-			Subject:               pkix.Name{Country: []string{"XX"}, Organization: []string{"oemesh test"}, CommonName: name + " Intermediate CA"},
-			IsCA:                  true,
-			BasicConstraintsValid: true,
-			KeyUsage:              x509.KeyUsageCertSign,
-		}, key.Public(), ca.root, ca.rootKey)
-		ca.issuerKey, ca.inter = key, ca.issuer.Raw
+		ca.issuer = root.NewIntermediateSubject(t, testName(name+" Intermediate CA"))
 	}
 	return ca
 }
 
-func (ca *testCA) sign(tmpl *x509.Certificate, pub crypto.PublicKey, parent *x509.Certificate, key crypto.Signer) *x509.Certificate {
-	ca.t.Helper()
-	ca.serial++
-	tmpl.SerialNumber = big.NewInt(ca.serial)
-	if tmpl.NotBefore.IsZero() {
-		tmpl.NotBefore, tmpl.NotAfter = ca.notBefore, ca.notAfter
-	}
-	if parent == nil {
-		parent = tmpl
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, key)
-	if err != nil {
-		ca.t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		ca.t.Fatal(err)
-	}
-	return c
+// testName is the subject DN "CN=cn,O=oemesh test,C=XX".
+func testName(cn string) pkix.Name {
+	return pkix.Name{Country: []string{"XX"}, Organization: []string{"oemesh test"}, CommonName: cn}
 }
 
-// issue makes an end-entity certificate for key with subject CN cn and
-// the given subjectAltNames (a name, or an IP address), and returns the
-// credential with the chain to send.
+// issue makes an end-entity certificate for key with subject
+// "CN=cn,O=oemesh test,C=XX" and the given subjectAltNames (a name, or an
+// IP address), and returns the credential with the chain to send.
 func (ca *testCA) issue(cn string, key crypto.Signer, sans ...string) *CertCredential {
 	ca.t.Helper()
-	tmpl := &x509.Certificate{
-		Subject:     pkix.Name{Country: []string{"XX"}, Organization: []string{"oemesh test"}, CommonName: cn},
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	o := certstest.Options{
+		Subject: testName(cn),
+		Signer:  key,
+		EKU:     []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
 	for _, s := range sans {
-		if ip := net.ParseIP(s); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		if a, err := netip.ParseAddr(s); err == nil {
+			o.IPs = append(o.IPs, a)
 		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, s)
+			o.DNSNames = append(o.DNSNames, s)
 		}
 	}
-	ee := ca.sign(tmpl, key.Public(), ca.issuer, ca.issuerKey)
-	chain := [][]byte{ee.Raw}
-	if ca.inter != nil {
-		chain = append(chain, ca.inter)
-	}
-	return &CertCredential{Chain: chain, Signer: key}
+	return &CertCredential{Chain: ca.issuer.Issue(ca.t, o).DER(), Signer: key}
 }
 
 // testCertVerifier checks chains against roots with crypto/x509 and the

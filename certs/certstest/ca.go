@@ -68,6 +68,10 @@ var OIDIPsecIKE = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 17}
 type Options struct {
 	Subject pkix.Name
 	Key     KeyType
+	// Signer, when set, is the certificate's key, and Key is ignored: a
+	// test that signs with keys of its own (or that must not wait for a
+	// new RSA key per certificate) brings them.
+	Signer crypto.Signer
 	// DNSNames, IPs and Emails are the SANs.
 	DNSNames []string
 	IPs      []netip.Addr
@@ -130,25 +134,46 @@ func NewRoot(t testing.TB, cn string) *CA {
 // NewRootWith is NewRoot with a key of type k.
 func NewRootWith(t testing.TB, cn string, k KeyType) *CA {
 	t.Helper()
+	return NewRootSubject(t, caName(cn), k)
+}
+
+// NewRootSubject is NewRootWith with the whole subject DN, for tests that
+// check how a CA's name is shown.
+func NewRootSubject(t testing.TB, subject pkix.Name, k KeyType) *CA {
+	t.Helper()
 	key := NewKey(t, k)
 	now := time.Now()
-	tmpl := caTemplate(cn, 1, now.Add(-24*time.Hour), now.Add(10*365*24*time.Hour))
+	tmpl := caTemplate(subject, 1, now.Add(-24*time.Hour), now.Add(10*365*24*time.Hour))
 	return &CA{Cert: create(t, tmpl, tmpl, key.Public(), key), Key: key, serial: 1}
 }
 
 // NewIntermediate makes a CA named cn signed by ca.
 func (ca *CA) NewIntermediate(t testing.TB, cn string) *CA {
 	t.Helper()
+	return ca.NewIntermediateSubject(t, caName(cn))
+}
+
+// NewIntermediateSubject is NewIntermediate with the whole subject DN.
+func (ca *CA) NewIntermediateSubject(t testing.TB, subject pkix.Name) *CA {
+	t.Helper()
 	key := NewKey(t, ECDSAP256)
 	now := time.Now()
-	tmpl := caTemplate(cn, ca.nextSerial(0), now.Add(-24*time.Hour), now.Add(5*365*24*time.Hour))
+	tmpl := caTemplate(subject, ca.nextSerial(0), now.Add(-24*time.Hour), now.Add(5*365*24*time.Hour))
 	return &CA{Cert: create(t, tmpl, ca.Cert, key.Public(), ca.Key), Key: key, Parent: ca, serial: 1}
+}
+
+// caName is the subject of a CA named cn.
+func caName(cn string) pkix.Name {
+	return pkix.Name{CommonName: cn, Organization: []string{"oemesh test"}}
 }
 
 // Issue makes an end-entity certificate as o describes.
 func (ca *CA) Issue(t testing.TB, o Options) *Cert {
 	t.Helper()
-	key := NewKey(t, o.Key)
+	key := o.Signer
+	if key == nil {
+		key = NewKey(t, o.Key)
+	}
 	now := time.Now().Truncate(time.Second)
 	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(ca.nextSerial(o.Serial)),
@@ -203,10 +228,10 @@ func (ca *CA) nextSerial(want int64) int64 {
 	return ca.serial
 }
 
-func caTemplate(cn string, serial int64, from, until time.Time) *x509.Certificate {
+func caTemplate(subject pkix.Name, serial int64, from, until time.Time) *x509.Certificate {
 	return &x509.Certificate{
 		SerialNumber:          big.NewInt(serial),
-		Subject:               pkix.Name{CommonName: cn, Organization: []string{"oemesh test"}},
+		Subject:               subject,
 		NotBefore:             from,
 		NotAfter:              until,
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,

@@ -50,6 +50,18 @@ func TestIssueChains(t *testing.T) {
 	if c := inter.Issue(t, Options{OmitKeyUsage: true}); c.Cert.KeyUsage != 0 {
 		t.Fatalf("OmitKeyUsage left %v", c.Cert.KeyUsage)
 	}
+	// A CA's subject may be given whole.
+	name := pkix.Name{Country: []string{"XX"}, Organization: []string{"o"}, CommonName: "named root"}
+	named := NewRootSubject(t, name, ECDSAP256)
+	sub := named.NewIntermediateSubject(t, pkix.Name{CommonName: "named inter"})
+	if c := sub.Issue(t, Options{}); named.Cert.Subject.String() != "CN=named root,O=o,C=XX" || c.Cert.Issuer.String() != "CN=named inter" || !c.Root.Equal(named.Cert) {
+		t.Fatalf("named CAs: root %q, issuer %q", named.Cert.Subject, c.Cert.Issuer)
+	}
+	// A key the test brings is the certificate's, whatever Key says.
+	own := NewKey(t, Ed25519)
+	if c := inter.Issue(t, Options{Signer: own, Key: RSA2048}); !own.Public().(ed25519.PublicKey).Equal(c.Cert.PublicKey) {
+		t.Fatalf("Signer: the certificate's key is a %T, not the one given", c.Cert.PublicKey)
+	}
 }
 
 func TestCRL(t *testing.T) {
