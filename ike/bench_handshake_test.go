@@ -3,6 +3,8 @@ package ike
 import (
 	"context"
 	"crypto"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"net/netip"
 	"runtime"
 	"runtime/pprof"
@@ -10,6 +12,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/oemesh/oemesh/certs"
+	"github.com/oemesh/oemesh/certs/certstest"
 )
 
 // killAll removes every SA of p without telling the peer.
@@ -21,15 +26,51 @@ func killAll(p *testPeer) {
 	}
 }
 
+// certsVerifier hands a certs.Verifier to the engine, as oemeshd's and
+// the tools' adapters do, so that the benchmark measures the verification
+// the daemon runs.
+type certsVerifier struct{ v *certs.Verifier }
+
+func (a certsVerifier) VerifyCert(ctx context.Context, chain [][]byte, peer Identity) (crypto.PublicKey, error) {
+	res, err := a.v.Verify(ctx, chain, certs.ID{Type: certs.IDType(peer.Type), Data: peer.Data})
+	if err != nil {
+		return nil, err
+	}
+	return res.PublicKey, nil
+}
+
+// benchCertAuth sets up certificate authentication for the benchmark:
+// each side gets a certificate for its own key from one test CA (a
+// P-256 root and a P-256 intermediate, both sent, as most deployments
+// do), and verifies the other's with certs.
+func benchCertAuth(b *testing.B, ca *certstest.CA, root *x509.Certificate) func(*EngineConfig) {
+	v, err := certs.New(certs.Config{Roots: []*x509.Certificate{root}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return func(cfg *EngineConfig) {
+		key := cfg.Credentials.Signer
+		c := ca.Issue(b, certstest.Options{Subject: pkix.Name{CommonName: "bench", Organization: []string{"oemesh test"}}, Signer: key,
+			DNSNames: []string{"bench.example"}, EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}})
+		cfg.Credentials.Cert = &CertCredential{Chain: c.DER(), Signer: key}
+		cfg.CertVerifier = certsVerifier{v}
+		cfg.CertAuthorities = [][]byte{CAKeyHash(root)}
+	}
+}
+
 // BenchmarkHandshake runs IKE_SA_INIT and IKE_AUTH with one CHILD SA
 // between two engines in memory and reports the responder's share:
 // resp-ns/op is the CPU time (CLOCK_THREAD_CPUTIME_ID, so time lost to
 // other processes on a busy machine does not count) spent in the
 // responder's HandlePacket calls, and
 // resp-B/op the bytes it allocated. ns/op, B/op and allocs/op cover both
-// sides and the test harness.
+// sides and the test harness. The cert- cases authenticate both sides
+// with certificates (benchCertAuth): the responder's share then includes
+// verifying the initiator's chain with certs.
 func BenchmarkHandshake(b *testing.B) {
-	rsaKey := signers(b)["rsa"]
+	rsaKey, p256Key := signers(b)["rsa"], signers(b)["p256"]
+	root := certstest.NewRoot(b, "bench Root CA")
+	inter := root.NewIntermediate(b, "bench Intermediate CA")
 	for _, c := range []struct {
 		name   string
 		signer func() crypto.Signer
@@ -43,10 +84,19 @@ func BenchmarkHandshake(b *testing.B) {
 		{"null", func() crypto.Signer { return newEd25519(b) }, AuthKindNull, DHNone, DHNone},
 		{"ed25519-mlkem768", func() crypto.Signer { return newEd25519(b) }, AuthKindPubkey, DHMLKEM768, DHNone},
 		{"ed25519-x25519+mlkem768", func() crypto.Signer { return newEd25519(b) }, AuthKindPubkey, DHCurve25519, DHMLKEM768},
+		{"cert-rsa2048", func() crypto.Signer { return rsaKey }, AuthKindCert, DHNone, DHNone},
+		{"cert-ecdsa-p256", func() crypto.Signer { return p256Key }, AuthKindCert, DHNone, DHNone},
 	} {
 		b.Run(c.name, func(b *testing.B) {
+			var certAuth func(*EngineConfig)
+			if c.auth == AuthKindCert {
+				certAuth = benchCertAuth(b, inter, root.Cert)
+			}
 			n, ini, resp := newPair(b, c.signer(), c.signer(), func(cfg *EngineConfig) {
 				cfg.Logger = nil
+				if certAuth != nil {
+					certAuth(cfg)
+				}
 				cfg.HalfOpenCookieThreshold = 1 << 20
 				if c.ke != DHNone {
 					cfg.IKE = DefaultIKEPolicy()
