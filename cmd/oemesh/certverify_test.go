@@ -15,22 +15,23 @@ import (
 	"time"
 
 	"github.com/oemesh/oemesh/certs"
+	"github.com/oemesh/oemesh/certs/certstest"
 	"github.com/oemesh/oemesh/ike"
 )
 
 func TestCertVerifier(t *testing.T) {
 	ca, other := newToolCA(t, "test"), newToolCA(t, "other")
-	key := newKey(t, "p256")
+	key := certstest.NewKey(t, certstest.ECDSAP256)
 	good := ca.issue("gw.example", key, nil, "gw.example", "192.0.2.7")
 	dn := ike.Identity{Type: ike.IDDerASN1DN, Data: good.RawSubject}
 	written, err := parseDN("C=XX, O=oemesh test, CN=gw.example")
 	if err != nil {
 		t.Fatal(err)
 	}
-	expired := ca.issue("old.example", key, func(c *x509.Certificate) {
-		c.NotBefore, c.NotAfter = time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour)
+	expired := ca.issue("old.example", key, func(o *certstest.Options) {
+		o.NotBefore, o.NotAfter = time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour)
 	}, "old.example")
-	noSign := ca.issue("enc.example", key, func(c *x509.Certificate) { c.KeyUsage = x509.KeyUsageKeyEncipherment }, "enc.example")
+	noSign := ca.issue("enc.example", key, func(o *certstest.Options) { o.KeyUsage = x509.KeyUsageKeyEncipherment }, "enc.example")
 	v, err := newCertVerifier([]*x509.Certificate{ca.root})
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +88,7 @@ func TestCertVerifier(t *testing.T) {
 
 func TestParseDN(t *testing.T) {
 	ca := newToolCA(t, "test")
-	c := ca.issue("a.example", newKey(t, "ed25519"), nil)
+	c := ca.issue("a.example", certstest.NewKey(t, certstest.Ed25519), nil)
 	id, err := parseIdentity("id", "C=XX, O=oemesh test, CN=a.example")
 	if err != nil || id.Type != ike.IDDerASN1DN || !certs.EqualDN(id.Data, c.RawSubject) {
 		t.Fatalf("parseIdentity DN = %v, %v; want the subject of %q", id, err, c.Subject)
@@ -108,7 +109,7 @@ func TestParseDN(t *testing.T) {
 func TestToolFlagsCert(t *testing.T) {
 	ca := newToolCA(t, "test")
 	dir := t.TempDir()
-	key := newKey(t, "rsa")
+	key := certstest.NewKey(t, certstest.RSA2048)
 	leaf := ca.issue("a.example", key, nil, "a.example")
 	certFile := writePEM(t, dir, "a.pem", []*x509.Certificate{leaf, ca.inter}, nil)
 	keyFile := writePEM(t, dir, "a.key", nil, key)
@@ -145,7 +146,7 @@ func TestToolFlagsCert(t *testing.T) {
 func TestProbeRespondCert(t *testing.T) {
 	ca := newToolCA(t, "test")
 	dir := t.TempDir()
-	ka, kb := newKey(t, "rsa"), newKey(t, "rsa")
+	ka, kb := certstest.NewKey(t, certstest.RSA2048), certstest.NewKey(t, certstest.RSA2048)
 	a := ca.issue("probe.example", ka, nil, "probe.example")
 	b := ca.issue("respond.example", kb, nil, "respond.example")
 	caFile := writePEM(t, dir, "ca.pem", []*x509.Certificate{ca.root}, nil)
