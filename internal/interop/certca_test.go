@@ -2,92 +2,69 @@ package interop
 
 import (
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
+
+	"github.com/oemesh/oemesh/certs/certstest"
 )
 
-// interopCA is a test CA made with crypto/x509 for the certificate
-// interop tests: an ECDSA P-256 root and an intermediate below it.
+// interopCA is the shared test PKI (certs/certstest) as the certificate
+// interop tests use it: an ECDSA P-256 root and an intermediate below it.
 type interopCA struct {
-	t                 testing.TB
-	root, inter       *x509.Certificate
-	rootKey, interKey crypto.Signer
-	serial            int64
+	t           testing.TB
+	root, inter *x509.Certificate
+	rootCA      *certstest.CA
+	interCA     *certstest.CA
+}
+
+// interopName is the subject DN "C=XX, O=oemesh interop, CN=cn".
+func interopName(cn string) pkix.Name {
+	return pkix.Name{Country: []string{"XX"}, Organization: []string{"oemesh interop"}, CommonName: cn}
 }
 
 func newInteropCA(t testing.TB) *interopCA {
 	t.Helper()
-	ca := &interopCA{t: t, rootKey: mustP256(t), interKey: mustP256(t)}
-	ca.root = ca.sign(&x509.Certificate{Subject: pkix.Name{Country: []string{"XX"}, Organization: []string{"oemesh interop"}, CommonName: "Root CA"},
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}, ca.rootKey.Public(), nil, ca.rootKey)
-	ca.inter = ca.sign(&x509.Certificate{Subject: pkix.Name{Country: []string{"XX"}, Organization: []string{"oemesh interop"}, CommonName: "Intermediate CA"},
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}, ca.interKey.Public(), ca.root, ca.rootKey)
-	return ca
+	root := certstest.NewRootSubject(t, interopName("Root CA"), certstest.ECDSAP256)
+	inter := root.NewIntermediateSubject(t, interopName("Intermediate CA"))
+	return &interopCA{t: t, root: root.Cert, inter: inter.Cert, rootCA: root, interCA: inter}
 }
 
 func mustP256(t testing.TB) crypto.Signer {
 	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-func (ca *interopCA) sign(tmpl *x509.Certificate, pub crypto.PublicKey, parent *x509.Certificate, key crypto.Signer) *x509.Certificate {
-	ca.t.Helper()
-	ca.serial++
-	tmpl.SerialNumber = big.NewInt(ca.serial)
-	tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour)
-	if parent == nil {
-		parent = tmpl
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, key)
-	if err != nil {
-		ca.t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		ca.t.Fatal(err)
-	}
-	return c
+	return certstest.NewKey(t, certstest.ECDSAP256)
 }
 
 // issue makes an end-entity certificate with subject C=XX,
 // O=oemesh interop, CN=cn and an IP subjectAltName, by the intermediate
 // (or the root when byRoot).
 func (ca *interopCA) issue(cn string, key crypto.Signer, ip net.IP, byRoot bool) *x509.Certificate {
-	parent, pkey := ca.inter, ca.interKey
+	ca.t.Helper()
+	issuer := ca.interCA
 	if byRoot {
-		parent, pkey = ca.root, ca.rootKey
+		issuer = ca.rootCA
 	}
-	return ca.sign(&x509.Certificate{Subject: pkix.Name{Country: []string{"XX"}, Organization: []string{"oemesh interop"}, CommonName: cn},
-		KeyUsage: x509.KeyUsageDigitalSignature, IPAddresses: []net.IP{ip}}, key.Public(), parent, pkey)
+	a, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		ca.t.Fatalf("issue %s: bad IP %v", cn, ip)
+	}
+	return issuer.Issue(ca.t, certstest.Options{Subject: interopName(cn), Signer: key, IPs: []netip.Addr{a.Unmap()}}).Cert
 }
 
 // dnOf is the DN of an end entity from issue, as strongSwan and
 // oemesh's --id write it.
 func dnOf(cn string) string { return "C=XX, O=oemesh interop, CN=" + cn }
 
-// writeCerts writes certificates as one PEM file.
+// writeCerts writes certificates as one PEM file (mode 0644: charon may
+// read it as another user).
 func writeCerts(t testing.TB, dir, name string, certs ...*x509.Certificate) string {
 	t.Helper()
-	var out []byte
-	for _, c := range certs {
-		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
-	}
 	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, out, 0o644); err != nil {
+	if err := os.WriteFile(p, certstest.CertPEM(certs...), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return p
