@@ -80,9 +80,11 @@ type tunnelSAs struct {
 }
 
 // tunnelSAs reads the engine's IKE SAs once for Tunnels.
-func (o *OE) tunnelSAs() tunnelSAs {
+func (o *OE) tunnelSAs() tunnelSAs { return indexSAs(o.engine.SAs()) }
+
+// indexSAs indexes IKE SAs by their CHILD SAs and by ID.
+func indexSAs(sas []ike.SAInfo) tunnelSAs {
 	k := tunnelSAs{byChild: map[uint32]*ike.SAInfo{}, byIKE: map[ike.SAID]*ike.SAInfo{}}
-	sas := o.engine.SAs()
 	for i := range sas {
 		sa := &sas[i]
 		k.byIKE[sa.ID] = sa

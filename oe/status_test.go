@@ -9,8 +9,10 @@ import (
 
 	"github.com/oemesh/oemesh/dnskey"
 	"github.com/oemesh/oemesh/ike"
+	"github.com/oemesh/oemesh/kernel"
 	"github.com/oemesh/oemesh/kernel/fake"
 	"github.com/oemesh/oemesh/oe/internal/oetest"
+	"github.com/oemesh/oemesh/oe/tunnel"
 )
 
 // TestTunnelsKeyExchanges: both ends' Tunnels show the key exchanges of
@@ -94,5 +96,31 @@ func TestTunnelsKeyExchanges(t *testing.T) {
 				check("after the IKE SA rekey")
 			}
 		})
+	}
+}
+
+// TestTunnelSAsOf: a tunnel takes its IKE SA's certificate, virtual IPs
+// and key exchanges from the SA that holds its CHILD SA now, else from the
+// one it was negotiated under, else nothing.
+func TestTunnelSAsOf(t *testing.T) {
+	cert := &ike.PeerCertificate{Subject: "CN=b.example"}
+	vips := []netip.Addr{netip.MustParseAddr("100.64.0.7")}
+	old, cur := ike.SAID{SPIi: ike.SPI{1}}, ike.SAID{SPIi: ike.SPI{2}}
+	k := indexSAs([]ike.SAInfo{
+		{ID: old, KeyExchanges: ike.KeyExchanges{ike.DHCurve25519}},
+		{ID: cur, PeerCert: cert, VirtualIPs: vips, KeyExchanges: ike.KeyExchanges{ike.DHCurve25519, ike.DHMLKEM768},
+			Children: []ike.ChildSAInfo{{SPIIn: 7}}},
+	})
+	tn := func(id ike.SAID, spi uint32) tunnel.Tunnel {
+		return tunnel.Tunnel{IKE: id, ID: kernel.SAPairID{InSPI: spi}}
+	}
+	if sa := k.of(tn(old, 7)); sa.ID != cur || sa.PeerCert != cert || len(sa.VirtualIPs) != 1 || sa.VirtualIPs[0] != vips[0] {
+		t.Errorf("moved CHILD SA: %+v, want the current IKE SA's certificate and virtual IPs", sa)
+	}
+	if sa := k.of(tn(old, 8)); sa.ID != old || sa.PeerCert != nil || sa.KeyExchanges.String() != "x25519" {
+		t.Errorf("by IKE SA: %+v", sa)
+	}
+	if sa := k.of(tn(ike.SAID{SPIi: ike.SPI{3}}, 9)); sa.PeerCert != nil || sa.VirtualIPs != nil || len(sa.KeyExchanges) != 0 {
+		t.Errorf("unknown IKE SA: %+v, want nothing", sa)
 	}
 }
