@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"crypto"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/netip"
@@ -192,6 +194,11 @@ func TestProbeRespondCert(t *testing.T) {
 	if !pa.Verified || pa.Cert == nil || pa.Cert.Subject != "CN=respond.example,O=oemesh test,C=XX" || pa.Cert.Issuer != "CN=test Intermediate CA,O=oemesh test,C=XX" ||
 		!pa.CertReq || pa.CertsSent != 2 {
 		t.Errorf("probe's peer auth: %+v (cert %+v)", pa, pa.Cert)
+	}
+	sum := sha256.Sum256(b.Raw)
+	if want := "SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:]); pa.Cert != nil && (pa.Cert.Fingerprint != want || pa.Cert.NotAfter == "" ||
+		len(pa.Cert.DNSNames) != 1 || pa.Cert.DNSNames[0] != "respond.example") {
+		t.Errorf("probe's peer certificate %+v; want fingerprint %s, the expiry and the SAN", pa.Cert, want)
 	}
 	if rep.Fragments.Sent == 0 || rep.Fragments.Received == 0 {
 		t.Errorf("fragments: %+v, want IKE_AUTH fragmented both ways", rep.Fragments)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -61,6 +63,9 @@ type peerCertJSON struct {
 	NotAfter string   `json:"not_after"`
 	DNSNames []string `json:"dns_names,omitempty"`
 	IPs      []string `json:"ip_addresses,omitempty"`
+	// Fingerprint is "SHA256:" and the unpadded base64 of the SHA-256 of
+	// the certificate's DER, as `oemesh traffic --json` writes it.
+	Fingerprint string `json:"fingerprint"`
 }
 
 type natJSON struct {
@@ -418,7 +423,9 @@ func fillTrace(rep *probeReport, t *ike.Trace) {
 	}
 	rep.PeerAuth = peerAuthJSON{Verified: t.PeerAuthVerified, Scheme: t.PeerAuthScheme, CertReq: t.PeerCertReq, CertsSent: t.CertsSent}
 	if c := t.PeerCert; c != nil {
-		pc := &peerCertJSON{Subject: c.Subject, Issuer: c.Issuer, NotAfter: c.NotAfter.UTC().Format(time.RFC3339), DNSNames: c.DNSNames}
+		sum := sha256.Sum256(c.Raw)
+		pc := &peerCertJSON{Subject: c.Subject, Issuer: c.Issuer, NotAfter: c.NotAfter.UTC().Format(time.RFC3339), DNSNames: c.DNSNames,
+			Fingerprint: "SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:])}
 		for _, a := range c.IPAddresses {
 			pc.IPs = append(pc.IPs, a.String())
 		}
