@@ -1,7 +1,9 @@
 package main
 
 import (
+	"crypto/x509"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"time"
@@ -65,4 +67,31 @@ func newAddressPool(cfg config.OE, clk clock.Clock) (*addrpool.Pool, error) {
 		return nil, fmt.Errorf("oe.address_pool: %w", err)
 	}
 	return p, nil
+}
+
+// checkCertOE is `oemeshd check`'s part for certificate OE: it loads
+// oe.cert and builds oe.address_pool as the daemon would, and says what
+// they hold.
+func checkCertOE(out io.Writer, cfg config.OE, now time.Time) error {
+	cred, err := loadOECert(cfg, now, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	if cred != nil {
+		leaf, err := x509.ParseCertificate(cred.Chain[0])
+		if err != nil {
+			return fmt.Errorf("oe.cert: %w", err)
+		}
+		fmt.Fprintf(out, "oe.cert: %s: ok, %q issued by %q, %d intermediates, valid until %s\n",
+			cfg.Cert, leaf.Subject, leaf.Issuer, len(cred.Chain)-1, leaf.NotAfter.UTC().Format(time.DateOnly))
+	}
+	pool, err := newAddressPool(cfg, clock.System{})
+	if err != nil {
+		return err
+	}
+	if pool != nil {
+		st := pool.Stats()
+		fmt.Fprintf(out, "oe.address_pool: ok, %d IPv4 and %d IPv6 addresses\n", st.SizeIPv4, st.SizeIPv6)
+	}
+	return nil
 }

@@ -72,3 +72,22 @@ func TestNewAddressPool(t *testing.T) {
 		t.Errorf("reversed range: %v", err)
 	}
 }
+
+func TestCheckCertOE(t *testing.T) {
+	root := certstest.NewRoot(t, "root")
+	srv := root.Issue(t, certstest.Options{Subject: pkix.Name{CommonName: "b.example"}})
+	f := certstest.WritePEM(t, t.TempDir(), "server", srv)
+	var out bytes.Buffer
+	if err := checkCertOE(&out, config.OE{Cert: f.Cert, CertKey: f.Key, AddressPool: []string{"100.64.0.0/24"}}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`oe.cert: ` + f.Cert + `: ok, "CN=b.example" issued by "CN=root,O=oemesh test", 0 intermediates`, "oe.address_pool: ok, 254 IPv4 and 0 IPv6 addresses"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("check output lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	if err := checkCertOE(&out, config.OE{}, time.Now()); err != nil || out.Len() != 0 {
+		t.Errorf("nothing configured: %v, %q", err, out.String())
+	}
+}
