@@ -6,6 +6,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,8 +46,9 @@ type certOEReport struct {
 // the test CA and for an address (Libreswan's oe-letsencrypt-client, as
 // `oemesh probe --auth null --peer-auth cert --ca --request-address`
 // plays it). b authenticates with its certificate, under its subject DN,
-// leases a the pool's first address, and `oemesh traffic` on b shows a
-// NULL tunnel whose remote selector is that address. A client that asks
+// leases a the pool's first address, `oemesh traffic` on b shows a
+// NULL tunnel whose remote selector is that address, and b's packets to
+// that address leave as ESP to a. A client that asks
 // for no certificate (the DNSSEC OE client) still gets b's raw key.
 func TestCertificateOEServer(t *testing.T) {
 	m := newMesh(t, lab.MeshOptions{})
@@ -85,6 +87,14 @@ func TestCertificateOEServer(t *testing.T) {
 			!tn.Initiator && slices.Equal(tn.Remote, []string{leased + "-" + leased}) && slices.Equal(tn.Local, []string{b.Addr4.String() + "-" + b.Addr4.String()})
 	}) {
 		t.Errorf("oemesh traffic on b: want a NULL tunnel from %s for the leased %s:\n%s\n--- oemeshd log of b:\n%s", a.Addr4, leased, tout, tail(m.Log("b"), 40))
+	}
+	// b's packets to the leased address go to a through the SA (a's probe
+	// installs nothing, so none is answered), never in the clear.
+	c := capture(t, m)
+	m.Ping(ctx, "b", netip.MustParseAddr(leased), 3, 100*time.Millisecond)
+	counts := c.Settled()
+	if n := counts.From(b.Addr4, a.Addr4, lab.KindESP) + counts.From(b.Addr4, a.Addr4, lab.KindESPinUDP); n < 3 {
+		t.Errorf("b pinged the leased %s: %d ESP packets from b to a, want ≥ 3 (%v)", leased, n, counts)
 	}
 	if log := m.Log("b"); !strings.Contains(log, "leased internal addresses") || !strings.Contains(log, leased) {
 		t.Errorf("b's log does not show the lease of %s:\n%s", leased, tail(log, 40))
