@@ -88,6 +88,7 @@ func (sa *ikeSA) prepareChild(m *wire.Message, pol Policy, old *childSA, nonceR 
 		dec, err = e.cfg.Policy.Child(ctx, ChildRequest{
 			PeerID: sa.peerID, Auth: sa.peerAuth, Remote: sa.remote.Addr(), Local: sa.local.Addr(),
 			TSi: tsiSel, TSr: tsr.Selectors, Transport: transport, Rekey: old != nil,
+			Leased: sa.leasedIPs(),
 		})
 	} else {
 		dec, err = rekeyOnly(old, tsiSel, tsr.Selectors)

@@ -130,6 +130,10 @@ type ChildRequest struct {
 	Transport bool
 	// Rekey is set when the request replaces an existing CHILD SA.
 	Rekey bool
+	// Leased are the internal addresses we leased to the peer from
+	// EngineConfig.AddressPool (modecfg); TSi is already narrowed to
+	// them, so the policy may accept them as the peer's own.
+	Leased []netip.Addr
 }
 
 // ChildDecision is the responder's answer to a ChildRequest.

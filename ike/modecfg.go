@@ -199,6 +199,15 @@ func (sa *ikeSA) virtualIPs() []netip.Addr {
 	return slices.Clone(sa.vip.addrs)
 }
 
+// leasedIPs returns the addresses we leased to the peer (a copy); nil
+// when we leased none, including when the peer leased addresses to us.
+func (sa *ikeSA) leasedIPs() []netip.Addr {
+	if sa.vip == nil || !sa.vip.leased {
+		return nil
+	}
+	return slices.Clone(sa.vip.addrs)
+}
+
 // releaseAddresses gives the SA's leases back to the pool; it is called
 // when the SA dies. Called with sa.mu held.
 func (sa *ikeSA) releaseAddresses() {

@@ -120,16 +120,25 @@ func notifyFor(err error, def wire.NotifyType) wire.NotifyType {
 // responderAuthKind is how we authenticate to an initiator that used
 // kind: with the same class, except that a NULL-authenticating initiator
 // that names no responder ID (no IDr) and accepts signatures
-// (SIGNATURE_HASH_ALGORITHMS) gets our key's signature when we have one.
-// That is asymmetric OE (RFC 7619 §3): Libreswan's DNSSEC OE client
-// (leftauth=null, rightauth=rsasig, rightrsasigkey=%dnsondemand) sends
-// exactly that and verifies our signature with our key from DNS. An
-// initiator that wants an anonymous responder says so with IDr(ID_NULL),
-// as Libreswan's authby=null conns and our own NULL initiator do.
-// The policy may keep NULL (NullSignPolicy), e.g. for a configured conn
-// with NULL authentication.
+// (SIGNATURE_HASH_ALGORITHMS) gets a signature when we have a key.
+// That is asymmetric OE (RFC 7619 §3), in two forms:
+//   - certificate OE: with a certificate (Credentials.Cert) we sign with
+//     its key and send it, when the initiator asked for a certificate
+//     (CERTREQ) or we have no raw key. Libreswan's certificate OE client
+//     (leftauth=null, rightauth=rsasig, rightid=%fromcert) sends exactly
+//     that, and its server answers with leftid=%fromcert, the
+//     certificate's subject DN, which is CertCredential's default ID;
+//   - DNS OE: otherwise our raw key's signature (Credentials.Signer);
+//     Libreswan's DNSSEC OE client (rightrsasigkey=%dnsondemand) verifies
+//     it with our key from DNS, and sends no CERTREQ.
+//
+// An initiator that wants an anonymous responder says so with
+// IDr(ID_NULL), as Libreswan's authby=null conns and our own NULL
+// initiator do. The policy may keep NULL (NullSignPolicy), e.g. for a
+// configured conn with NULL authentication.
 func (sa *ikeSA) responderAuthKind(m *wire.Message, req AuthRequest) AuthKind {
-	if req.Kind != AuthKindNull || sa.e.cfg.Credentials.Signer == nil || len(sa.hashes) == 0 {
+	cred := sa.e.cfg.Credentials
+	if req.Kind != AuthKindNull || (cred.Signer == nil && cred.Cert == nil) || len(sa.hashes) == 0 {
 		return req.Kind
 	}
 	if _, named := m.Get(wire.PayloadIDr).(*wire.IDPayload); named {
@@ -137,6 +146,9 @@ func (sa *ikeSA) responderAuthKind(m *wire.Message, req AuthRequest) AuthKind {
 	}
 	if p, ok := sa.e.cfg.Policy.(NullSignPolicy); ok && !p.SignForNull(req) {
 		return req.Kind
+	}
+	if cred.Cert != nil && (sa.peerCertReq || cred.Signer == nil) {
+		return AuthKindCert
 	}
 	return AuthKindPubkey
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/oemesh/oemesh/dnskey"
 	"github.com/oemesh/oemesh/ike"
@@ -57,6 +58,14 @@ func (o *OE) Child(ctx context.Context, req ike.ChildRequest) (ike.ChildDecision
 		host, isHost := hostOf([]ike.TrafficSelector{ts})
 		switch {
 		case isHost && host == req.Remote:
+		case isHost && slices.Contains(req.Leased, host):
+			// An address we leased to the peer (oe.address_pool): the
+			// engine has narrowed TSi to it, and it is the peer's own.
+			// Its group is the peer's, checked in AcceptAuth.
+			if !containsHost(dec.TSi, host) {
+				dec.TSi = append(dec.TSi, ike.HostSelector(host))
+			}
+			continue
 		case isHost:
 			if err := o.checkDelegation(ctx, req, host); err != nil {
 				return dec, err

@@ -128,6 +128,7 @@ func newProbeCmd(g *globalFlags) *cobra.Command {
 	var port, localPort, localNATTPort int
 	var local string
 	var rekey bool
+	var hold time.Duration
 	var requestAddress []string
 	cmd := &cobra.Command{
 		Use:   "probe PEER",
@@ -195,7 +196,7 @@ the classical ones.`,
 			// it set up before the tool exits.
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			rep, code := runProbe(ctx, s, &f, probeOptions{remote: remote, local: localAddr, localPort: localPort, nattPort: localNATTPort, rekey: rekey, requestAddress: addrReq})
+			rep, code := runProbe(ctx, s, &f, probeOptions{remote: remote, local: localAddr, localPort: localPort, nattPort: localNATTPort, rekey: rekey, hold: hold, requestAddress: addrReq})
 			out := cmd.OutOrStdout()
 			if g.json {
 				if err := printJSON(out, rep); err != nil {
@@ -217,6 +218,7 @@ the classical ones.`,
 	cmd.Flags().IntVar(&localNATTPort, "local-natt-port", 0, "our NAT-T port (0: any free port)")
 	requestAddressFlag(cmd, &requestAddress)
 	cmd.Flags().BoolVar(&rekey, "rekey", false, "after the handshake, rekey the CHILD SA and the IKE SA once each")
+	cmd.Flags().DurationVar(&hold, "hold", 0, "keep the SAs up this long before deleting them, to look at the peer's view of them (an interrupt ends the wait)")
 	return cmd
 }
 
@@ -237,6 +239,7 @@ type probeOptions struct {
 	local               netip.Addr
 	localPort, nattPort int
 	rekey               bool
+	hold                time.Duration      // --hold
 	requestAddress      ike.AddressRequest // --request-address
 }
 
@@ -315,6 +318,17 @@ func runProbe(ctx context.Context, s *ikeSetup, f *ikeToolFlags, o probeOptions)
 			code = probeExitRekey
 			rep.Exit, rep.Error = code, "rekey failed: "+rep.Rekeys[len(rep.Rekeys)-1].Error
 		}
+	}
+	if o.hold > 0 {
+		// The SAs stay up for the peer to be inspected; an interrupt ends
+		// the wait, and the SAs are still deleted.
+		t := time.NewTimer(o.hold)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+		ctx = context.WithoutCancel(ctx)
 	}
 	dctx, dcancel := context.WithTimeout(ctx, f.timeout)
 	defer dcancel()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -24,6 +25,9 @@ func checkConfig(cmd *cobra.Command, cfg *config.Config) error {
 		return err
 	}
 	if err := checkPublish(out, cfg); err != nil {
+		return err
+	}
+	if err := checkCertOE(out, cfg.OE, time.Now()); err != nil {
 		return err
 	}
 	pol, warns, err := loadPolicy(context.Background(), cfg.Policies)

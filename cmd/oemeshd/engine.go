@@ -33,6 +33,14 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 		return fmt.Errorf("ike.pq: %w", err)
 	}
 	ikePolicy := pq.IKEPolicy()
+	certCred, err := loadOECert(cfg.OE, d.clock.Now(), d.log)
+	if err != nil {
+		return err
+	}
+	pool, err := newAddressPool(cfg.OE, d.clock)
+	if err != nil {
+		return err
+	}
 	var signer crypto.Signer
 	if k, err := dnskey.LoadHostKey(cfg.HostKey); err == nil {
 		d.signer = newHostSigner(k)
@@ -91,7 +99,8 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 		Bindings:           d.bindings,
 		Logger:             d.log,
 	}}, dp, resolver, ike.EngineConfig{
-		Credentials:   ike.Credentials{ID: ident, Signer: signer, PSK: d.conns.psk},
+		Credentials:   ike.Credentials{ID: ident, Signer: signer, PSK: d.conns.psk, Cert: certCred},
+		AddressPool:   pool,
 		Liveness:      liveness(d.startConns),
 		Sender:        d.mux,
 		IKE:           ikePolicy,

@@ -112,6 +112,26 @@ type OE struct {
 	GatewayFor     []netip.Prefix
 	IKELifetime    time.Duration
 	ChildLifetime  time.Duration
+	// Cert and CertKey are the certificate (PEM chain) and its private
+	// key that certificate OE answers NULL initiators with; both empty:
+	// none.
+	Cert, CertKey string
+	// AddressPool is what is leased to initiators that ask (modecfg),
+	// in ike/addrpool's syntax; empty: nothing.
+	AddressPool []string
+}
+
+// check relates the oe.* keys that depend on each other.
+func (o OE) check() error {
+	switch {
+	case o.Cert != "" && o.CertKey == "":
+		return fmt.Errorf("oe.cert %s is set without oe.cert_key: set the certificate's private key too", o.Cert)
+	case o.Cert == "" && o.CertKey != "":
+		return fmt.Errorf("oe.cert_key %s is set without oe.cert: set the certificate too, or clear oe.cert_key", o.CertKey)
+	case o.Cert != "" && o.NullAuth == "off":
+		return errors.New("oe.cert answers NULL-authenticated initiators, which oe.null_auth off refuses: set oe.null_auth to fallback or only, or clear oe.cert")
+	}
+	return nil
 }
 
 // Kernel is the kernel.* section.
@@ -280,6 +300,9 @@ func Load(opts Options) (*Config, error) {
 	if err := c.DNS.Bindings.check(); err != nil {
 		return nil, err
 	}
+	if err := c.OE.check(); err != nil {
+		return nil, err
+	}
 	if err := c.checkGuardNegotiating(); err != nil {
 		return nil, err
 	}
@@ -401,6 +424,9 @@ func build(file string, v map[string]any) *Config {
 			ResponderProbe:     v["oe.responder_probe"].(time.Duration),
 			IKELifetime:        v["oe.ike_lifetime"].(time.Duration),
 			ChildLifetime:      v["oe.child_lifetime"].(time.Duration),
+			Cert:               v["oe.cert"].(string),
+			CertKey:            v["oe.cert_key"].(string),
+			AddressPool:        v["oe.address_pool"].([]string),
 		},
 		Kernel: Kernel{
 			FailClosed:        v["kernel.fail_closed"].(bool),
@@ -484,6 +510,8 @@ func (c *Config) Summary() map[string]any {
 		"oe.idle_timeout":           c.OE.IdleTimeout.String(),
 		"oe.negotiation_timeout":    c.OE.NegotiationTimeout.String(),
 		"oe.responder_probe":        c.OE.ResponderProbe.String(),
+		"oe.cert":                   c.OE.Cert,
+		"oe.address_pool":           c.OE.AddressPool,
 		"kernel.fail_closed":        c.Kernel.FailClosed,
 		"kernel.guard_negotiating":  c.Kernel.GuardNegotiating,
 		"kernel.hold_first_packets": c.Kernel.HoldFirstPackets,

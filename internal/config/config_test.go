@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -122,6 +123,20 @@ func TestErrorsNameKeyAndSource(t *testing.T) {
 			want: []string{"key oe.idle_timeout: must be greater than zero"}},
 		{name: "bad gateway_for", file: "a.yaml", body: "oe:\n  gateway_for: [198.18.1.1/24]\n",
 			want: []string{`key oe.gateway_for: "198.18.1.1/24" has host bits set; did you mean 198.18.1.0/24?`}},
+		{name: "relative oe.cert", file: "a.yaml", body: "oe:\n  cert: server.pem\n  cert_key: /k.pem\n",
+			want: []string{"key oe.cert: must be an absolute path, or empty"}},
+		{name: "oe.cert without a key", file: "a.yaml", body: "oe:\n  cert: /etc/oemesh/server.pem\n",
+			want: []string{"oe.cert /etc/oemesh/server.pem is set without oe.cert_key"}},
+		{name: "oe.cert_key without a cert", file: "a.yaml", body: "oe:\n  cert_key: /etc/oemesh/server.key\n",
+			want: []string{"oe.cert_key /etc/oemesh/server.key is set without oe.cert"}},
+		{name: "oe.cert with null_auth off", file: "a.yaml", body: "oe:\n  cert: /c.pem\n  cert_key: /k.pem\n  null_auth: \"off\"\n",
+			want: []string{"oe.cert answers NULL-authenticated initiators, which oe.null_auth off refuses"}},
+		{name: "bad pool range", file: "a.yaml", body: "oe:\n  address_pool: [100.64.0.1-100.64.0.x]\n",
+			want: []string{`key oe.address_pool: "100.64.0.1-100.64.0.x": the last address "100.64.0.x" is not an IP address`}},
+		{name: "bad pool prefix", file: "a.yaml", body: "oe:\n  address_pool: [100.64.0.0/33]\n",
+			want: []string{`key oe.address_pool: "100.64.0.0/33" is not a CIDR prefix`}},
+		{name: "bad pool entry", file: "a.yaml", body: "oe:\n  address_pool: [pool]\n",
+			want: []string{`key oe.address_pool: "pool": want FIRST-LAST`}},
 		{name: "bad log level", file: "a.yaml", body: "log:\n  level: loud\n",
 			want: []string{"key log.level: must be debug, info, warn or error"}},
 		{name: "bad metrics", file: "a.yaml", body: "metrics:\n  listen: everywhere\n",
@@ -352,5 +367,25 @@ func TestDNSStub(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "key dns.stub.listen:") {
 			t.Errorf("dns.stub.listen %q: %v; want an error naming the key", bad, err)
 		}
+	}
+}
+
+func TestCertificateOEKeys(t *testing.T) {
+	p := write(t, "o.yaml", "oe:\n  cert: /etc/oemesh/server.pem\n  cert_key: /etc/oemesh/server.key\n"+
+		"  address_pool: [100.64.0.1-100.64.0.254, \"fd00:64::/112\", 100.65.0.7]\n")
+	c, err := Load(Options{File: p, FileRequired: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.OE.Cert != "/etc/oemesh/server.pem" || c.OE.CertKey != "/etc/oemesh/server.key" ||
+		!slices.Equal(c.OE.AddressPool, []string{"100.64.0.1-100.64.0.254", "fd00:64::/112", "100.65.0.7"}) {
+		t.Errorf("got %+v", c.OE)
+	}
+	d, err := Load(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.OE.Cert != "" || d.OE.CertKey != "" || len(d.OE.AddressPool) != 0 {
+		t.Errorf("defaults: %+v; want no certificate and no pool", d.OE)
 	}
 }

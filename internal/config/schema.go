@@ -71,6 +71,42 @@ func absPath(v any) error {
 	return nil
 }
 
+// optionalAbsPath is an absolute path, or empty for "not set".
+func optionalAbsPath(v any) error {
+	if s := v.(string); s != "" && !strings.HasPrefix(s, "/") {
+		return fmt.Errorf("must be an absolute path, or empty")
+	}
+	return nil
+}
+
+// poolRanges checks the shape of oe.address_pool's entries as ike/addrpool
+// reads them (FIRST-LAST, a prefix, or one address); what the shapes
+// leave open (families, order, usable addresses) addrpool.Parse checks
+// when oemeshd builds the pool.
+func poolRanges(v any) error {
+	for _, s := range v.([]string) {
+		if first, last, ok := strings.Cut(s, "-"); ok {
+			if _, err := netip.ParseAddr(strings.TrimSpace(first)); err != nil {
+				return fmt.Errorf("%q: the first address %q is not an IP address", s, first)
+			}
+			if _, err := netip.ParseAddr(strings.TrimSpace(last)); err != nil {
+				return fmt.Errorf("%q: the last address %q is not an IP address", s, last)
+			}
+			continue
+		}
+		if strings.Contains(s, "/") {
+			if _, err := netip.ParsePrefix(strings.TrimSpace(s)); err != nil {
+				return fmt.Errorf("%q is not a CIDR prefix", s)
+			}
+			continue
+		}
+		if _, err := netip.ParseAddr(strings.TrimSpace(s)); err != nil {
+			return fmt.Errorf("%q: want FIRST-LAST (100.64.0.1-100.64.0.254), a prefix (100.64.0.0/24) or an address", s)
+		}
+	}
+	return nil
+}
+
 func identity(v any) error {
 	s := v.(string)
 	switch {
@@ -291,6 +327,12 @@ var schema = []key{
 		help: "with the DNS stub on: start OE to the addresses of a name in an OE group as soon as its answer passes, before the first packet"},
 	{name: "oe.null_auth", kind: kindString, def: "fallback", check: oneOf("fallback", "off", "only"),
 		help: "unauthenticated OE (RFC 7619): fallback, off or only"},
+	{name: "oe.cert", kind: kindString, def: "", check: optionalAbsPath,
+		help: "certificate OE server: our certificate (PEM), followed by the intermediates to send with it; NULL-authenticated OE initiators that ask for a certificate get it (docs/certificate-oe.md); empty: none"},
+	{name: "oe.cert_key", kind: kindString, def: "", check: optionalAbsPath,
+		help: "the private key (PKCS#8, PKCS#1 or SEC 1 PEM, mode 0600) of oe.cert"},
+	{name: "oe.address_pool", kind: kindStringList, def: []string{}, check: poolRanges,
+		help: "addresses leased to OE initiators that ask for one (modecfg, CP CFG_REQUEST): FIRST-LAST, a prefix or an address; empty: none"},
 	{name: "oe.negotiation_shunt", kind: kindString, def: "hold", check: oneOf("hold", "pass"),
 		help: "what traffic does while OE negotiates: hold or pass (pass: private-or-clear only; private is always held)"},
 	{name: "oe.shunt_lifetime", kind: kindDuration, def: 15 * time.Minute, check: positive, help: "lifetime of failure shunts"},
