@@ -90,7 +90,7 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 		IKEPort:            cfg.IKEPort,
 		Bindings:           d.bindings,
 		Logger:             d.log,
-	}}, dp, resolver, ike.EngineConfig{
+	}}, dp, resolver, d.certConfig(ike.EngineConfig{
 		Credentials:   ike.Credentials{ID: ident, Signer: signer, PSK: d.conns.psk},
 		Liveness:      liveness(d.startConns),
 		Sender:        d.mux,
@@ -100,7 +100,7 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 		IKELifetime:   cfg.OE.IKELifetime,
 		ChildLifetime: cfg.OE.ChildLifetime,
 		Logger:        d.log,
-	})
+	}))
 	if err != nil {
 		return err
 	}
