@@ -25,6 +25,12 @@ type Options struct {
 	// Secrets, when set, is the ipsec.secrets the PSK conns will read
 	// (its File is written into the conns as psk:).
 	Secrets *Secrets
+	// CertDir is where the certificate conns' files are to be: a
+	// leftcert= that is not an absolute path (Libreswan's NSS nickname,
+	// strongSwan's file under ipsec.d/certs) becomes CertDir/<name>.crt
+	// and CertDir/<name>.key, and a rightca= CertDir/ca.crt, with a note
+	// saying what to put there (certconv.go). Empty: /etc/oemesh/certs.
+	CertDir string
 }
 
 // Conn is one converted conn, in oemesh's terms (see internal/config).
@@ -36,6 +42,7 @@ type Conn struct {
 	Auth                        string
 	RemoteKey                   string
 	PSK                         string
+	Cert, Key, CA               string
 	Mode                        string
 	IKE, ESP                    string
 	IKELifetime, Lifetime       string
@@ -253,6 +260,7 @@ func convertConn(file, name string, m map[string]Setting, opts Options, keys map
 	}
 	slices.SortFunc(ordered, func(a, b Setting) int { return a.Line - b.Line })
 	var localKey string
+	var cs certSettings
 	for _, st := range ordered {
 		side, key := "", st.Key
 		switch {
@@ -297,6 +305,10 @@ func convertConn(file, name string, m map[string]Setting, opts Options, keys map
 					c.RemoteSubnets = append(c.RemoteSubnets, nets...)
 				}
 			case "id":
+				if (v == "%fromcert" && side == "local") || isDN(v) {
+					cs.set(side, key, st) // IDs of certificates (certconv.go)
+					continue
+				}
 				if v == "%any" || v == "%fromcert" || v == "%none" {
 					unsupported(st, "special ID not supported; the peer's address is used")
 					continue
@@ -311,7 +323,12 @@ func convertConn(file, name string, m map[string]Setting, opts Options, keys map
 				} else {
 					c.RemoteID = id
 				}
+			case "cert", "ca", "auth", "sendcert":
+				cs.set(side, key, st)
 			case "rsasigkey", "pubkey":
+				if v == "%cert" {
+					continue // the key is the certificate's
+				}
 				if side == "local" {
 					localKey = v
 					continue
@@ -477,7 +494,11 @@ func convertConn(file, name string, m map[string]Setting, opts Options, keys map
 			unsupported(st, "no oemesh equivalent")
 		}
 	}
-	if localKey != "" {
+	if err := cs.apply(c, me, peer, opts, unsupported, bad); err != nil {
+		return nil, nil, err
+	}
+	slices.SortStableFunc(probs, func(a, b Problem) int { return a.Line - b.Line }) // apply's, in line order too
+	if localKey != "" && c.Auth != "cert" {
 		c.Notes = append(c.Notes, "our own "+me+"rsasigkey is not imported: oemeshd signs with its hostkey (`oemesh showhostkey` prints it)")
 	}
 	if c.Remote == "" {
