@@ -149,7 +149,7 @@ func (cc *connCerts) load(conns []config.Conn, engineCert bool) error {
 				errs = append(errs, connError("", c.Name, "ca", err))
 				continue
 			}
-			v, err := certs.New(certs.Config{Roots: bundle, AnyEKU: true})
+			v, err := certs.New(certs.Config{Roots: bundle})
 			if err != nil {
 				errs = append(errs, connError("", c.Name, "ca", err))
 				continue
