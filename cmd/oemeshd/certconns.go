@@ -191,6 +191,9 @@ func (cc *connCerts) load(conns []config.Conn, engineCert bool) error {
 	if cc.conns == nil {
 		cc.conns, cc.verifiers, cc.cas = map[string]certConn{}, map[string]*certs.Verifier{}, map[string][]*x509.Certificate{}
 	}
+	for _, c := range conns {
+		delete(cc.conns, c.Name) // a conn replaced by one without auth cert
+	}
 	for k, v := range fresh {
 		cc.conns[k] = v
 	}

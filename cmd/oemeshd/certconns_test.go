@@ -80,6 +80,14 @@ func TestConnCertsVerify(t *testing.T) {
 	if _, err := cc.VerifyCert(context.Background(), f.peer.DER(), ike.FQDNIdentity("else.example")); err == nil || !strings.Contains(err.Error(), "no conn with auth cert") {
 		t.Errorf("a peer no conn names: %v", err)
 	}
+	// The conn replaced by one without auth cert: its CA no longer
+	// vouches for anyone.
+	if err := cc.load([]config.Conn{{Name: "site", Auth: "psk"}}, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cc.VerifyCert(context.Background(), f.peer.DER(), peerID); err == nil {
+		t.Error("a conn replaced by a PSK conn still accepts certificates")
+	}
 }
 
 // TestConnCertsPerConnCA: each conn's CA vouches only for the peers that
@@ -205,4 +213,52 @@ func readPEMCert(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return cs[0].Raw
+}
+
+// TestCheckConnsCert: --check-config takes a cert conn with a DN
+// remote_id and a SAN local_id that differs from the daemon's identity;
+// the conn reaches oe with AuthKindCert and the DN, and the engine gets
+// the certificate, the verifier and the CA hash.
+func TestCheckConnsCert(t *testing.T) {
+	f := newCertFixture(t)
+	body := `identity: 192.0.2.1
+conns:
+  - name: site
+    local: 192.0.2.1
+    remote: 198.51.100.1
+    auth: cert
+    cert: ` + f.ours.Cert + `
+    key: ` + f.ours.Key + `
+    ca: ` + f.ours.CAs[0] + `
+    local_id: "@gw.example"
+    remote_id: 'C=XX, O=oemesh test, CN=peer.example'
+`
+	var out bytes.Buffer
+	if err := checkConns(&out, loadCfg(t, body)); err != nil || !strings.Contains(out.String(), "conns: 1 ok") {
+		t.Fatalf("cert conn: %v %q", err, out.String())
+	}
+	d := &daemon{cfg: loadCfg(t, body), log: slog.New(slog.DiscardHandler)}
+	conns, err := d.readConns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.startConns = conns
+	oc, err := d.toOE(conns[0], "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if oc.Auth != ike.AuthKindCert || oc.RemoteID.Type != ike.IDDerASN1DN || !certs.EqualDN(oc.RemoteID.Data, f.peer.Cert.RawSubject) {
+		t.Errorf("oe conn: auth %v, remote ID %v", oc.Auth, oc.RemoteID)
+	}
+	cfg := d.certConfig(ike.EngineConfig{})
+	if cfg.Credentials.Cert == nil || cfg.CertVerifier == nil || len(cfg.CertAuthorities) != 1 || cfg.Credentials.Cert.ID.Type != ike.IDFQDN {
+		t.Errorf("engine config: %+v", cfg)
+	}
+	if cfg := (&daemon{}).certConfig(ike.EngineConfig{}); cfg.Credentials.Cert != nil || cfg.CertVerifier != nil || cfg.CertAuthorities != nil {
+		t.Errorf("without cert conns the engine got certificates: %+v", cfg)
+	}
+	os.Chmod(f.ours.Key, 0o640)
+	if err := checkConns(&out, loadCfg(t, body)); err == nil || !strings.Contains(err.Error(), "conn site: key key: private key file "+f.ours.Key+" has mode 0640") {
+		t.Errorf("group-readable key: %v", err)
+	}
 }
