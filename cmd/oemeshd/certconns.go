@@ -322,12 +322,22 @@ func (cc *connCerts) reload(e certSetter, log *slog.Logger) {
 // certConfig adds the cert conns' certificate, verifier and CA hashes to
 // the engine's configuration. Without cert conns it adds nothing: CERT
 // payloads are then ignored and raw keys verify peers, as before
-// certificates were supported.
-func (d *daemon) certConfig(cfg ike.EngineConfig) ike.EngineConfig {
-	if cred := d.conns.certs.credential(); cred != nil {
-		cfg.Credentials.Cert = cred
-		cfg.CertVerifier = &d.conns.certs
-		cfg.CertAuthorities = d.conns.certs.authorities()
+// certificates were supported. The engine has one certificate: one that
+// cfg holds already (another part of the configuration's) and the conns'
+// cannot both be used.
+func (d *daemon) certConfig(cfg ike.EngineConfig) (ike.EngineConfig, error) {
+	cred := d.conns.certs.credential()
+	if cred == nil {
+		return cfg, nil
 	}
-	return cfg
+	if cfg.Credentials.Cert != nil {
+		d.conns.certs.mu.Lock()
+		file := d.conns.certs.certFile
+		d.conns.certs.mu.Unlock()
+		return cfg, fmt.Errorf("conns: certificate %s: the IKE engine has one certificate, and another one is configured for it already (oe.cert): use one of them", file)
+	}
+	cfg.Credentials.Cert = cred
+	cfg.CertVerifier = &d.conns.certs
+	cfg.CertAuthorities = d.conns.certs.authorities()
+	return cfg, nil
 }

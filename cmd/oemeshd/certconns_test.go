@@ -250,11 +250,17 @@ conns:
 	if oc.Auth != ike.AuthKindCert || oc.RemoteID.Type != ike.IDDerASN1DN || !certs.EqualDN(oc.RemoteID.Data, f.peer.Cert.RawSubject) {
 		t.Errorf("oe conn: auth %v, remote ID %v", oc.Auth, oc.RemoteID)
 	}
-	cfg := d.certConfig(ike.EngineConfig{})
+	cfg, err := d.certConfig(ike.EngineConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if cfg.Credentials.Cert == nil || cfg.CertVerifier == nil || len(cfg.CertAuthorities) != 1 || cfg.Credentials.Cert.ID.Type != ike.IDFQDN {
 		t.Errorf("engine config: %+v", cfg)
 	}
-	if cfg := (&daemon{}).certConfig(ike.EngineConfig{}); cfg.Credentials.Cert != nil || cfg.CertVerifier != nil || cfg.CertAuthorities != nil {
+	if _, err := d.certConfig(ike.EngineConfig{Credentials: ike.Credentials{Cert: &ike.CertCredential{}}}); err == nil || !strings.Contains(err.Error(), "one certificate") {
+		t.Errorf("a second certificate for the engine: %v", err)
+	}
+	if cfg, _ := (&daemon{}).certConfig(ike.EngineConfig{}); cfg.Credentials.Cert != nil || cfg.CertVerifier != nil || cfg.CertAuthorities != nil {
 		t.Errorf("without cert conns the engine got certificates: %+v", cfg)
 	}
 	os.Chmod(f.ours.Key, 0o640)

@@ -79,6 +79,20 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 	// OE and the conns behind one dispatcher, which is the engine's key
 	// resolver, responder policy and installer (oe/dispatch); the conns
 	// take OE's IKE port, negotiation timeout and logger.
+	engineCfg, err := d.certConfig(ike.EngineConfig{
+		Credentials:   ike.Credentials{ID: ident, Signer: signer, PSK: d.conns.psk},
+		Liveness:      liveness(d.startConns),
+		Sender:        d.mux,
+		IKE:           ikePolicy,
+		IKEPort:       cfg.IKEPort,
+		NATTPort:      cfg.NATTPort,
+		IKELifetime:   cfg.OE.IKELifetime,
+		ChildLifetime: cfg.OE.ChildLifetime,
+		Logger:        d.log,
+	})
+	if err != nil {
+		return err
+	}
 	stack, err := dispatch.New(dispatch.Config{OE: oe.Config{
 		NullAuth:           nullAuth,
 		NegotiationShunt:   shunt,
@@ -90,17 +104,7 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 		IKEPort:            cfg.IKEPort,
 		Bindings:           d.bindings,
 		Logger:             d.log,
-	}}, dp, resolver, d.certConfig(ike.EngineConfig{
-		Credentials:   ike.Credentials{ID: ident, Signer: signer, PSK: d.conns.psk},
-		Liveness:      liveness(d.startConns),
-		Sender:        d.mux,
-		IKE:           ikePolicy,
-		IKEPort:       cfg.IKEPort,
-		NATTPort:      cfg.NATTPort,
-		IKELifetime:   cfg.OE.IKELifetime,
-		ChildLifetime: cfg.OE.ChildLifetime,
-		Logger:        d.log,
-	}))
+	}}, dp, resolver, engineCfg)
 	if err != nil {
 		return err
 	}
