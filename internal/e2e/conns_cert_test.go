@@ -103,7 +103,12 @@ func TestConnCertStrongSwan(t *testing.T) {
 	if !strings.Contains(m.Log("a"), "serial="+renewed.Cert.SerialNumber.String()) {
 		t.Errorf("a's log does not name the renewed serial %s:\n%s", renewed.Cert.SerialNumber, tail(m.Log("a"), 20))
 	}
-	if err := ssw.Terminate(ctx, "oemesh"); err != nil {
+	// a takes its conn down, so that it does not bring it up again
+	// itself (auto: start) while strongSwan initiates.
+	if out, err := m.CLI(ctx, "a", "conn", "down", "ssw"); err != nil {
+		t.Fatalf("oemesh conn down ssw: %v\n%s", err, out)
+	}
+	if err := ssw.WaitGone(ctx, func(sa peers.IKESA) bool { return sa.Name == "oemesh" }); err != nil {
 		t.Fatal(err)
 	}
 	mark := ssw.Log.Mark()
