@@ -4,13 +4,14 @@ package main
 // credential set, so every such conn authenticates us with the same
 // certificate and key (the files of the configuration's cert conns, which
 // must agree); each conn has its own CA bundle. The engine hands a peer's
-// chain and the identity it claims to certVerifier, which tries the CA
+// chain and the identity it claims to connCerts.VerifyCert, which tries the CA
 // bundles of the cert conns whose remote_id is that identity (or that name
 // none): a peer is accepted when a conn that may be its conn trusts its
 // CA. Which of those conns it then gets is oe/conn's choice by address and
 // ID, as for every other kind of authentication.
 //
-// The files are read again on SIGHUP (reloadCerts): a renewed certificate
+// The certificate and key are read again on SIGHUP (connCerts.reload,
+// through ike.Engine.SetCertCredential): a renewed certificate
 // is used from the next IKE_AUTH on; a file that does not load keeps the
 // old credentials and is logged with the reason.
 
