@@ -99,6 +99,31 @@ func (c *CertCredential) identity() (Identity, error) {
 	return CertDNIdentity(ee), nil
 }
 
+// SetCertCredential replaces the certificate we authenticate with, for a
+// renewal: IKE_AUTH exchanges from now on use c, IKE SAs already up keep
+// theirs. The engine must have been built with a certificate
+// (EngineConfig.Credentials.Cert), since whether we have one decides how
+// we answer, and c is checked as that one was. An IKE_AUTH being built
+// while the certificate changes may mix the two and fail; the peer's or
+// our retry then uses the new one.
+func (e *Engine) SetCertCredential(c *CertCredential) error {
+	if e.cert.Load() == nil {
+		return errors.New("ike: set certificate: the engine was built without one (Credentials.Cert)")
+	}
+	if c == nil {
+		return errors.New("ike: set certificate: nil credential")
+	}
+	if _, err := c.check(); err != nil {
+		return fmt.Errorf("ike: set certificate: %w", err)
+	}
+	e.cert.Store(c)
+	return nil
+}
+
+// certCredential is the certificate credential in use; nil when we have
+// none.
+func (e *Engine) certCredential() *CertCredential { return e.cert.Load() }
+
 // CertDNIdentity returns the ID_DER_ASN1_DN identity of a certificate's
 // subject, as its DER encoding.
 func CertDNIdentity(c *x509.Certificate) Identity {
@@ -187,7 +212,7 @@ func (sa *ikeSA) certRequest() *wire.Cert {
 // ourCertPayloads are the CERT payloads of our IKE_AUTH message when we
 // authenticate with a certificate, as CertCredential.Send says.
 func (sa *ikeSA) ourCertPayloads() []wire.Payload {
-	c := sa.e.cfg.Credentials.Cert
+	c := sa.e.certCredential()
 	if c == nil {
 		return nil
 	}

@@ -46,6 +46,7 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/oemesh/oemesh/ike/addrpool"
@@ -386,6 +387,10 @@ type Engine struct {
 	halfOpen map[halfOpenKey]*ikeSA // responder SAs by the peer's SPIi and address
 	nHalf    int
 	seq      uint64 // orders SAs' starts and establishments (contact.go)
+
+	// cert is the certificate credential in use: Credentials.Cert at
+	// first, then what SetCertCredential put (cert.go).
+	cert atomic.Pointer[CertCredential]
 }
 
 type halfOpenKey struct {
@@ -438,6 +443,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	// The root of the engine's own work (not of any negotiation: those
 	// come with their caller's context).
 	e.life, e.endLife = context.WithCancel(context.Background())
+	e.cert.Store(cfg.Credentials.Cert)
 	e.spawn = func(f func()) { go f() }
 	return e, nil
 }

@@ -20,7 +20,7 @@ func (sa *ikeSA) ourIdentity(kind AuthKind) (Identity, error) {
 		return NullIdentity(), nil
 	}
 	if kind == AuthKindCert {
-		if c := sa.e.cfg.Credentials.Cert; c != nil {
+		if c := sa.e.certCredential(); c != nil {
 			return c.identity()
 		}
 		return Identity{}, errors.New("ike: certificate authentication but no certificate")
@@ -82,14 +82,15 @@ func (sa *ikeSA) makeAuth(kind AuthKind, id Identity, pskPeer Identity) (*wire.A
 		}
 		return signAuth(cred.Signer, scheme, octets, sa.e.cfg.Rand)
 	case AuthKindCert:
-		if cred.Cert == nil {
+		c := sa.e.certCredential()
+		if c == nil {
 			return nil, errors.New("ike: certificate authentication but no certificate")
 		}
-		_, scheme, err := ChooseSignatureScheme(cred.Cert.Signer.Public(), sa.hashes)
+		_, scheme, err := ChooseSignatureScheme(c.Signer.Public(), sa.hashes)
 		if err != nil {
 			return nil, err
 		}
-		return signAuth(cred.Cert.Signer, scheme, octets, sa.e.cfg.Rand)
+		return signAuth(c.Signer, scheme, octets, sa.e.cfg.Rand)
 	}
 	return nil, fmt.Errorf("ike: cannot authenticate with %v", kind)
 }

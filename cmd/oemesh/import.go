@@ -13,7 +13,7 @@ import (
 )
 
 func newImportCmd(g *globalFlags) *cobra.Command {
-	var secrets, local, keyDir string
+	var secrets, local, keyDir, certDir string
 	cmd := &cobra.Command{
 		Use:   "import IPSEC.CONF",
 		Short: "Convert the conn sections of an ipsec.conf into oemesh conns (printed as YAML)",
@@ -23,7 +23,9 @@ equivalent are listed with their line at the top of the output (and counted
 on stderr), never dropped silently. Inline RSA keys (rightrsasigkey=0s...)
 are written as PEM files into --keydir. With --secrets, PSK conns name that
 ipsec.secrets file (which oemeshd reads, mode 0600) and the import checks that
-it holds a key for each.`,
+it holds a key for each. Certificate conns (leftcert=, rightca=, DN IDs)
+become auth: cert; since Libreswan keeps certificates in NSS under nicknames,
+their files are expected under --cert-dir, and a note says how to export them.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fh, err := os.Open(args[0])
@@ -42,6 +44,11 @@ it holds a key for each.`,
 					return err
 				}
 				if opts.Secrets, err = ipsecconf.LoadSecrets(abs); err != nil {
+					return err
+				}
+			}
+			if certDir != "" {
+				if opts.CertDir, err = filepath.Abs(certDir); err != nil {
 					return err
 				}
 			}
@@ -70,6 +77,7 @@ it holds a key for each.`,
 	cmd.Flags().StringVar(&secrets, "secrets", "", "the ipsec.secrets holding the PSKs of authby=secret conns")
 	cmd.Flags().StringVar(&local, "local", "left", "which side is this host: left or right")
 	cmd.Flags().StringVar(&keyDir, "keydir", "/etc/oemesh/keys", "where to write the peers' inline RSA keys as PEM")
+	cmd.Flags().StringVar(&certDir, "cert-dir", "/etc/oemesh/certs", "where the certificate conns' files are to be: leftcert=NAME (an NSS nickname) becomes NAME.crt and NAME.key there, rightca= ca.crt")
 	return cmd
 }
 

@@ -31,6 +31,7 @@ type connSet struct {
 	conns   map[string]config.Conn // by name, as configured
 	file    map[string]string      // by name: the file it came from
 	secrets map[string]*ipsecconf.Secrets
+	certs   connCerts // the certificate files of the auth cert conns (certconns.go)
 }
 
 func (s *connSet) init() {
@@ -173,13 +174,21 @@ func (d *daemon) toOE(c config.Conn, source string) (conn.Conn, error) {
 		oc.Auth = ike.AuthKindPSK
 	case "null":
 		oc.Auth = ike.AuthKindNull
+	case "cert":
+		oc.Auth = ike.AuthKindCert
 	default:
 		oc.Auth = ike.AuthKindPubkey
 	}
 	if c.RemoteID != "" {
-		oc.RemoteID = parseID(c.RemoteID)
+		id, err := connRemoteIdentity(c)
+		if err != nil {
+			return oc, bad("remote_id", err)
+		}
+		oc.RemoteID = id
 	}
-	if c.LocalID != "" {
+	// A cert conn's local_id is its certificate's (connCerts.load checked
+	// it); the daemon's identity is for raw keys and PSKs.
+	if c.LocalID != "" && c.Auth != "cert" {
 		want := d.cfg.Identity
 		if want == "" {
 			want = oc.Local.String()
@@ -255,6 +264,10 @@ func (d *daemon) readConns() ([]config.Conn, error) {
 		return nil, errors.Join(errs...)
 	}
 	if err := d.conns.loadSecrets(conns); err != nil {
+		return nil, err
+	}
+	// The engine is built with the certificate these name.
+	if err := d.conns.certs.load(conns, true); err != nil {
 		return nil, err
 	}
 	return conns, nil
@@ -362,6 +375,9 @@ func (d *daemon) replaceConn(ctx context.Context, name string) error {
 			if err := d.conns.loadSecrets([]config.Conn{c}); err != nil {
 				return err
 			}
+			if err := d.conns.certs.load([]config.Conn{c}, d.conns.certs.credential() != nil); err != nil {
+				return err
+			}
 			return d.addConns(ctx, []config.Conn{c}, file, true)
 		}
 	}
@@ -386,6 +402,9 @@ func (d *daemon) handleConnAdd(r *http.Request) (any, error) {
 	}
 	if err == nil {
 		err = d.conns.loadSecrets(conns)
+	}
+	if err == nil {
+		err = d.conns.certs.load(conns, d.conns.certs.credential() != nil)
 	}
 	if err == nil {
 		err = d.addConns(r.Context(), conns, req.File, false)

@@ -151,9 +151,12 @@ func (d *daemon) run(ctx context.Context) error {
 			}
 			return err
 		case <-hup:
-			d.log.Info("SIGHUP: reloading policies and the host key")
+			d.log.Info("SIGHUP: reloading policies, the host key and the conns' certificate")
 			d.reloadPolicy(ctx)
 			d.reloadHostKey()
+			if d.stack != nil {
+				d.conns.certs.reload(d.stack.Engine(), d.log)
+			}
 		}
 	}
 }

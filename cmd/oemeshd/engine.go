@@ -87,18 +87,7 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 	// OE and the conns behind one dispatcher, which is the engine's key
 	// resolver, responder policy and installer (oe/dispatch); the conns
 	// take OE's IKE port, negotiation timeout and logger.
-	stack, err := dispatch.New(dispatch.Config{OE: oe.Config{
-		NullAuth:           nullAuth,
-		NegotiationShunt:   shunt,
-		ShuntLifetime:      cfg.OE.ShuntLifetime,
-		IdleTimeout:        cfg.OE.IdleTimeout,
-		NegotiationTimeout: cfg.OE.NegotiationTimeout,
-		ResponderProbe:     cfg.OE.ResponderProbe,
-		GatewayFor:         cfg.OE.GatewayFor,
-		IKEPort:            cfg.IKEPort,
-		Bindings:           d.bindings,
-		Logger:             d.log,
-	}}, dp, resolver, ike.EngineConfig{
+	engineCfg, err := d.certConfig(ike.EngineConfig{
 		Credentials:   ike.Credentials{ID: ident, Signer: signer, PSK: d.conns.psk, Cert: certCred},
 		AddressPool:   pool,
 		Liveness:      liveness(d.startConns),
@@ -110,6 +99,21 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 		ChildLifetime: cfg.OE.ChildLifetime,
 		Logger:        d.log,
 	})
+	if err != nil {
+		return err
+	}
+	stack, err := dispatch.New(dispatch.Config{OE: oe.Config{
+		NullAuth:           nullAuth,
+		NegotiationShunt:   shunt,
+		ShuntLifetime:      cfg.OE.ShuntLifetime,
+		IdleTimeout:        cfg.OE.IdleTimeout,
+		NegotiationTimeout: cfg.OE.NegotiationTimeout,
+		ResponderProbe:     cfg.OE.ResponderProbe,
+		GatewayFor:         cfg.OE.GatewayFor,
+		IKEPort:            cfg.IKEPort,
+		Bindings:           d.bindings,
+		Logger:             d.log,
+	}}, dp, resolver, engineCfg)
 	if err != nil {
 		return err
 	}

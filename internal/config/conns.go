@@ -27,15 +27,25 @@ type Conn struct {
 	// side; empty means the side's own address (host to host).
 	LocalSubnets, RemoteSubnets []netip.Prefix
 	// LocalID and RemoteID are an address or @fqdn; empty means the
-	// side's address.
+	// side's address. With auth cert, RemoteID may also be a
+	// distinguished name ("C=CH, O=Example, CN=peer") and LocalID is
+	// %fromcert (the default: our certificate's subject DN) or one of our
+	// certificate's subjectAltNames as an address or @fqdn.
 	LocalID, RemoteID string
-	Auth              string // pubkey, psk or null
+	Auth              string // pubkey, psk, null or cert
 	// RemoteKey is a PEM public key file, or "dns" to fetch it like OE.
 	RemoteKey string
 	// PSK is the path of the secrets file (ipsec.secrets format, 0600)
 	// that holds the pre-shared key; the key itself never appears here.
-	PSK  string
-	Mode string // tunnel or transport
+	PSK string
+	// Cert, Key and CA are the files of auth cert, absolute paths: our
+	// certificate (PEM: the end entity, then the intermediates to send),
+	// its private key (PEM PKCS#8, PKCS#1 or SEC1, mode 0600) and the CA
+	// bundle (a PEM file or a directory of them) the peer's certificate
+	// must chain to. The daemon reads and checks them (cmd/oemeshd),
+	// again on SIGHUP.
+	Cert, Key, CA string
+	Mode          string // tunnel or transport
 	// IKE and ESP are proposals in strongSwan's syntax, keN_ additional
 	// key exchanges included; empty: the defaults. They are kept as
 	// written: the daemon parses them with the IKE engine's parser.
@@ -60,7 +70,7 @@ type DPD struct {
 // connKeys lists the keys a conn table may hold, for strict checking.
 var connKeys = []string{
 	"name", "local", "remote", "local_subnets", "remote_subnets", "local_id", "remote_id",
-	"auth", "remote_key", "psk", "mode", "ike", "esp", "ike_lifetime", "lifetime", "rekey",
+	"auth", "remote_key", "psk", "cert", "key", "ca", "mode", "ike", "esp", "ike_lifetime", "lifetime", "rekey",
 	"keying_tries", "dpd", "auto", "unique_ids", "copy_dscp", "updown",
 }
 
@@ -215,22 +225,58 @@ func parseConn(m map[string]any, idx int) (Conn, []error) {
 	}
 	c.LocalSubnets = prefixList(m, "local_subnets", bad)
 	c.RemoteSubnets = prefixList(m, "remote_subnets", bad)
+	// Authentication.
+	str("auth", &c.Auth)
+	if err := oneOf("pubkey", "psk", "null")(c.Auth); err != nil && c.Auth != "cert" {
+		bad("auth", "%v, got %q (or cert, for X.509 certificates with the keys cert, key and ca)", err, c.Auth)
+	}
 	for _, k := range []struct {
 		key string
 		dst *string
 	}{{"local_id", &c.LocalID}, {"remote_id", &c.RemoteID}} {
-		if str(k.key, k.dst) {
+		if !str(k.key, k.dst) {
+			continue
+		}
+		switch {
+		case c.Auth == "cert" && k.key == "local_id" && *k.dst == "%fromcert":
+		case c.Auth == "cert" && k.key == "remote_id" && strings.Contains(*k.dst, "="):
+			if err := dnSyntax(*k.dst); err != nil {
+				bad(k.key, "%v", err)
+			}
+		case c.Auth != "cert" && (*k.dst == "%fromcert" || strings.Contains(*k.dst, "=")):
+			bad(k.key, "%q needs auth cert (auth is %s)", *k.dst, c.Auth)
+		default:
 			if err := identity(*k.dst); err != nil || *k.dst == "" {
-				bad(k.key, "want an IP address or @fqdn, got %q", *k.dst)
+				if c.Auth == "cert" && k.key == "local_id" {
+					bad(k.key, "want %%fromcert, or a subjectAltName of our certificate as an IP address or @fqdn, got %q", *k.dst)
+				} else if c.Auth == "cert" {
+					bad(k.key, "want a distinguished name (\"C=CH, O=Example, CN=peer\"), an IP address or @fqdn, got %q", *k.dst)
+				} else {
+					bad(k.key, "want an IP address or @fqdn, got %q", *k.dst)
+				}
 			}
 		}
 	}
-	// Authentication.
-	str("auth", &c.Auth)
-	if err := oneOf("pubkey", "psk", "null")(c.Auth); err != nil {
-		bad("auth", "%v, got %q", err, c.Auth)
+	if c.Auth == "cert" && c.LocalID == "" {
+		c.LocalID = "%fromcert"
 	}
-	str("remote_key", &c.RemoteKey)
+	for _, k := range []struct {
+		key, what string
+		dst       *string
+	}{{"cert", "our certificate (PEM)", &c.Cert}, {"key", "our certificate's private key (PEM, mode 0600)", &c.Key}, {"ca", "the CA bundle (a PEM file or a directory)", &c.CA}} {
+		set := str(k.key, k.dst)
+		switch {
+		case set && c.Auth != "cert":
+			bad(k.key, "set, but auth is %s (only auth cert uses it)", c.Auth)
+		case set && !strings.HasPrefix(*k.dst, "/"):
+			bad(k.key, "want the absolute path of %s, got %q", k.what, *k.dst)
+		case !set && c.Auth == "cert":
+			bad(k.key, "missing: auth cert needs %s", k.what)
+		}
+	}
+	if str("remote_key", &c.RemoteKey) && c.Auth == "cert" {
+		bad("remote_key", "set, but auth is cert: the peer's key comes from its certificate")
+	}
 	if c.RemoteKey != "dns" && !strings.HasPrefix(c.RemoteKey, "/") {
 		bad("remote_key", "want dns or the absolute path of a PEM public key, got %q", c.RemoteKey)
 	}
@@ -311,6 +357,31 @@ func parseConn(m map[string]any, idx int) (Conn, []error) {
 		bad("remote", "%s and local %s are of different address families", c.RemoteAddr, c.LocalAddr)
 	}
 	return c, errs
+}
+
+// dnSyntax checks the shape of a distinguished name written as text,
+// "ATTR=value" parts separated by commas (a backslash escapes a comma).
+// The daemon parses it in full (certs.ParseDNText) when it loads the conn.
+func dnSyntax(s string) error {
+	var parts []string
+	start := 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			i++
+		case ',':
+			parts = append(parts, s[start:i])
+			start = i + 1
+		}
+	}
+	parts = append(parts, s[start:])
+	for _, p := range parts {
+		attr, val, ok := strings.Cut(strings.TrimSpace(p), "=")
+		if !ok || strings.TrimSpace(attr) == "" || strings.TrimSpace(val) == "" {
+			return fmt.Errorf("distinguished name %q: part %q is not ATTR=value (as in \"C=CH, O=Example, CN=peer\")", s, strings.TrimSpace(p))
+		}
+	}
+	return nil
 }
 
 func validConnName(s string) bool {

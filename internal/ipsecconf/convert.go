@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/oemesh/oemesh/dnskey"
 )
@@ -25,6 +24,12 @@ type Options struct {
 	// Secrets, when set, is the ipsec.secrets the PSK conns will read
 	// (its File is written into the conns as psk:).
 	Secrets *Secrets
+	// CertDir is where the certificate conns' files are to be: a
+	// leftcert= that is not an absolute path (Libreswan's NSS nickname,
+	// strongSwan's file under ipsec.d/certs) becomes CertDir/<name>.crt
+	// and CertDir/<name>.key, and a rightca= CertDir/ca.crt, with a note
+	// saying what to put there (certconv.go). Empty: /etc/oemesh/certs.
+	CertDir string
 }
 
 // Conn is one converted conn, in oemesh's terms (see internal/config).
@@ -36,6 +41,7 @@ type Conn struct {
 	Auth                        string
 	RemoteKey                   string
 	PSK                         string
+	Cert, Key, CA               string
 	Mode                        string
 	IKE, ESP                    string
 	IKELifetime, Lifetime       string
@@ -253,6 +259,7 @@ func convertConn(file, name string, m map[string]Setting, opts Options, keys map
 	}
 	slices.SortFunc(ordered, func(a, b Setting) int { return a.Line - b.Line })
 	var localKey string
+	var cs certSettings
 	for _, st := range ordered {
 		side, key := "", st.Key
 		switch {
@@ -297,6 +304,10 @@ func convertConn(file, name string, m map[string]Setting, opts Options, keys map
 					c.RemoteSubnets = append(c.RemoteSubnets, nets...)
 				}
 			case "id":
+				if (v == "%fromcert" && side == "local") || isDN(v) {
+					cs.set(side, key, st) // IDs of certificates (certconv.go)
+					continue
+				}
 				if v == "%any" || v == "%fromcert" || v == "%none" {
 					unsupported(st, "special ID not supported; the peer's address is used")
 					continue
@@ -311,7 +322,12 @@ func convertConn(file, name string, m map[string]Setting, opts Options, keys map
 				} else {
 					c.RemoteID = id
 				}
+			case "cert", "ca", "auth", "sendcert":
+				cs.set(side, key, st)
 			case "rsasigkey", "pubkey":
+				if v == "%cert" {
+					continue // the key is the certificate's
+				}
 				if side == "local" {
 					localKey = v
 					continue
@@ -477,7 +493,11 @@ func convertConn(file, name string, m map[string]Setting, opts Options, keys map
 			unsupported(st, "no oemesh equivalent")
 		}
 	}
-	if localKey != "" {
+	if err := cs.apply(c, me, peer, opts, unsupported, bad); err != nil {
+		return nil, nil, err
+	}
+	slices.SortStableFunc(probs, func(a, b Problem) int { return a.Line - b.Line }) // apply's, in line order too
+	if localKey != "" && c.Auth != "cert" {
 		c.Notes = append(c.Notes, "our own "+me+"rsasigkey is not imported: oemeshd signs with its hostkey (`oemesh showhostkey` prints it)")
 	}
 	if c.Remote == "" {
@@ -535,40 +555,6 @@ func rsaSigKeyDER(v string) ([]byte, error) {
 		return nil, err
 	}
 	return x509.MarshalPKIXPublicKey(k)
-}
-
-// ipsecDuration reads FreeS/WAN durations: a number of seconds, or a
-// number with s, m, h or d.
-func ipsecDuration(v string) (time.Duration, error) {
-	unit := time.Second
-	num := v
-	if n := len(v); n > 0 {
-		switch v[n-1] {
-		case 's':
-			num = v[:n-1]
-		case 'm':
-			unit, num = time.Minute, v[:n-1]
-		case 'h':
-			unit, num = time.Hour, v[:n-1]
-		case 'd':
-			unit, num = 24*time.Hour, v[:n-1]
-		}
-	}
-	f, err := strconv.ParseFloat(num, 64)
-	if err != nil || f < 0 || f > 1e7 {
-		return 0, fmt.Errorf("want a duration such as 3600, 60m, 8h or 1d, got %q", v)
-	}
-	return time.Duration(f * float64(unit)), nil
-}
-
-func yesNo(v string) (bool, error) {
-	switch v {
-	case "yes", "true", "1":
-		return true, nil
-	case "no", "false", "0":
-		return false, nil
-	}
-	return false, fmt.Errorf("want yes or no, got %q", v)
 }
 
 // peerAddr returns the peer side's address setting of a section itself.
