@@ -1,12 +1,10 @@
 package e2e
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/oemesh/oemesh/dnskey"
 	"github.com/oemesh/oemesh/internal/control"
 	"github.com/oemesh/oemesh/internal/lab"
 )
@@ -24,21 +22,8 @@ func TestForwardNameHook(t *testing.T) {
 	m := newMesh(t, lab.MeshOptions{Keyed: []string{"a"}})
 	ctx := ctxT(t, 90*time.Second)
 	a, b := m.Hosts["a"], m.Hosts["b"]
-	key, err := dnskey.GenerateHostKey(dnskey.HostKeyEd25519, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.Key = key
-	if err := dnskey.WriteHostKey(filepath.Join(b.Dir, "hostkey.pem"), key, true); err != nil {
-		t.Fatal(err)
-	}
-	rr, err := dnskey.IPSECKEYRecord(dnskey.RecordSpec{Name: "b.example.", TTL: 300, Precedence: 10, PublicKey: key.Public()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.DNS.Add(rr)
 	// The rdata as unbound prints it: "10 0 4 . base64".
-	rdata := strings.Join(strings.Fields(rr.String())[4:], " ")
+	rdata := forwardKey(t, m, "b", "b.example.", nil)
 
 	start(t, m, ctx, "b", lab.HostConfig{Policies: responder.Policies, Extra: "identity: \"@b.example\"\n"})
 	// A short shunt lifetime lets the same flow try again once bound.

@@ -1,13 +1,11 @@
 package e2e
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 
-	"github.com/oemesh/oemesh/dnskey"
 	"github.com/oemesh/oemesh/internal/control"
 	"github.com/oemesh/oemesh/internal/lab"
 )
@@ -27,24 +25,8 @@ func TestForwardNameStubRace(t *testing.T) {
 	m := newMesh(t, lab.MeshOptions{Keyed: []string{"a"}})
 	ctx := ctxT(t, 90*time.Second)
 	a, b := m.Hosts["a"], m.Hosts["b"]
-	key, err := dnskey.GenerateHostKey(dnskey.HostKeyEd25519, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.Key = key
-	if err := dnskey.WriteHostKey(filepath.Join(b.Dir, "hostkey.pem"), key, true); err != nil {
-		t.Fatal(err)
-	}
-	rr, err := dnskey.IPSECKEYRecord(dnskey.RecordSpec{Name: "b.example.", TTL: 300, Precedence: 10, PublicKey: key.Public()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.DNS.Add(rr)
-	addr, err := dns.NewRR("b.example. 60 IN A " + b.Addr4.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.DNS.Add(addr)
+	forwardKey(t, m, "b", "b.example.", nil)
+	addRRs(t, m, "b.example. 60 IN A "+b.Addr4.String())
 
 	start(t, m, ctx, "b", lab.HostConfig{Policies: responder.Policies, Extra: "identity: \"@b.example\"\n"})
 	start(t, m, ctx, "a", lab.HostConfig{Policies: initiator.Policies, StubListen: "127.0.0.53:53", DNSTimeout: 2 * time.Second,

@@ -2,11 +2,11 @@ package e2e
 
 import (
 	"crypto"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
 	"github.com/oemesh/oemesh/dnskey"
 	"github.com/oemesh/oemesh/internal/control"
 	"github.com/oemesh/oemesh/internal/lab"
@@ -17,15 +17,7 @@ import (
 // else. It returns the record's rdata as unbound's ipsecmod hook gets it.
 func forwardKey(t *testing.T, m *lab.Mesh, host, name string, pub crypto.PublicKey) string {
 	t.Helper()
-	h := m.Hosts[host]
-	key, err := dnskey.GenerateHostKey(dnskey.HostKeyEd25519, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.Key = key
-	if err := dnskey.WriteHostKey(filepath.Join(h.Dir, "hostkey.pem"), key, true); err != nil {
-		t.Fatal(err)
-	}
+	key := newHostKey(t, m.Hosts[host])
 	if pub == nil {
 		pub = key.Public()
 	}
@@ -35,6 +27,18 @@ func forwardKey(t *testing.T, m *lab.Mesh, host, name string, pub crypto.PublicK
 	}
 	m.DNS.Add(rr)
 	return strings.Join(strings.Fields(rr.String())[4:], " ")
+}
+
+// addRRs adds records, in zone-file syntax, to the mesh's DNS server.
+func addRRs(t *testing.T, m *lab.Mesh, lines ...string) {
+	t.Helper()
+	for _, s := range lines {
+		rr, err := dns.NewRR(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.DNS.Add(rr)
+	}
 }
 
 // TestForwardNameResponder: issue 16's responder side. Initiators that

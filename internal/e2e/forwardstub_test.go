@@ -6,9 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
-
-	"github.com/oemesh/oemesh/dnskey"
 	"github.com/oemesh/oemesh/internal/control"
 	"github.com/oemesh/oemesh/internal/lab"
 )
@@ -26,19 +23,8 @@ func TestForwardNameStub(t *testing.T) {
 	m := newMesh(t, lab.MeshOptions{Keyed: []string{"a"}})
 	ctx := ctxT(t, 90*time.Second)
 	a, b := m.Hosts["a"], m.Hosts["b"]
-	key := newHostKey(t, b)
-	rr, err := dnskey.IPSECKEYRecord(dnskey.RecordSpec{Name: "b.example.", TTL: 300, Precedence: 10, PublicKey: key.Public()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.DNS.Add(rr)
-	for _, s := range []string{"b.example. 60 IN A " + b.Addr4.String(), "b.example. 60 IN AAAA " + b.Addr6.String()} {
-		rr, err := dns.NewRR(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.DNS.Add(rr)
-	}
+	forwardKey(t, m, "b", "b.example.", nil)
+	addRRs(t, m, "b.example. 60 IN A "+b.Addr4.String(), "b.example. 60 IN AAAA "+b.Addr6.String())
 
 	start(t, m, ctx, "b", lab.HostConfig{Policies: responder.Policies, Extra: "identity: \"@b.example\"\n"})
 	start(t, m, ctx, "a", lab.HostConfig{Policies: initiator.Policies, StubListen: "127.0.0.53:53", Extra: "oe:\n  null_auth: \"off\"\n"})
