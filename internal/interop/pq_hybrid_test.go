@@ -95,7 +95,7 @@ func TestProbeToStrongSwan6Hybrid1024(t *testing.T) {
 					t.Errorf("fragments %+v, want some sent and received", r.Report.Fragments)
 				}
 				for _, re := range []*regexp.Regexp{
-					regexp.MustCompile(`received fragment #1 of \d+, waiting for complete IKE message`),
+					regexp.MustCompile(`received fragment #\d+ of \d+, reassembled fragmented IKE message`),
 					regexp.MustCompile(`generating IKE_INTERMEDIATE response 1 \[ KE \]`),
 					regexp.MustCompile(`splitting IKE message \(\d+ bytes\) into \d+ fragments`),
 				} {
@@ -157,7 +157,7 @@ func TestStrongSwan6ToRespondHybrid(t *testing.T) {
 			for _, re := range []*regexp.Regexp{
 				regexp.MustCompile(`generating IKE_INTERMEDIATE request 1 \[ KE \]`),
 				regexp.MustCompile(`splitting IKE message \(\d+ bytes\) into \d+ fragments`),
-				regexp.MustCompile(`received fragment #1 of \d+, waiting for complete IKE message`),
+				regexp.MustCompile(`received fragment #\d+ of \d+, reassembled fragmented IKE message`),
 				regexp.MustCompile(`parsed IKE_INTERMEDIATE response 1 \[ KE \]`),
 			} {
 				if _, err := ssw.Log.WaitFrom(ctx, mark, re); err != nil {
