@@ -148,7 +148,7 @@ func newOurCerts(more []*CertCredential) ([]*ourCert, error) {
 	for i, m := range more {
 		c, err := newOurCert(m)
 		if err != nil {
-			return nil, fmt.Errorf("Certs[%d]: %w", i, err)
+			return nil, fmt.Errorf("credential Certs[%d]: %w", i, err)
 		}
 		out = append(out, c)
 	}
