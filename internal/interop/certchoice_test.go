@@ -23,9 +23,7 @@ import (
 func TestCertStrongSwanToRespondChoosesCert(t *testing.T) { testCertRespondChooses(t, certSSW5) }
 
 // The same with strongSwan 6.1, over hybrid IKE SAs.
-func TestCertStrongSwan6ToRespondChoosesCert(t *testing.T) {
-	testCertRespondChooses(t, certSSW6)
-}
+func TestCertStrongSwan6ToRespondChoosesCert(t *testing.T) { testCertRespondChooses(t, certSSW6) }
 
 func testCertRespondChooses(t *testing.T, p certPeer) {
 	in := p.require(t)
@@ -52,7 +50,7 @@ func testCertRespondChooses(t *testing.T, p certPeer) {
 		Conns: []peers.StrongSwanConn{conn("one", dnOf("oemesh"), ca1), conn("two", "@two.example", ca2)}})
 	key1, _ := writeKey(t, dir, "one", k1)
 	key2, _ := writeKey(t, dir, "two", k2)
-	resp := startRespond(t, pair.B, "--listen", pair.B4.String(), "--auth", "cert",
+	startRespond(t, pair.B, "--listen", pair.B4.String(), "--auth", "cert",
 		"--cert", writeCerts(t, dir, "one.pem", ours1, ca1.inter), "--key", key1,
 		"--more-cert", writeCerts(t, dir, "two.pem", ours2, ca2.inter)+","+key2,
 		"--ca", writeCerts(t, dir, "root.pem", ca1.root), "--peer-id", dnOf("ssw"),
@@ -90,5 +88,4 @@ func testCertRespondChooses(t *testing.T, p certPeer) {
 			}
 		})
 	}
-	_ = resp
 }
