@@ -72,12 +72,10 @@ type EngineConfig struct {
 	// into our IKE_SA_INIT response and, when we want the responder's
 	// certificate, our IKE_AUTH request.
 	CertAuthorities [][]byte
-	// CertNameMatch reports whether certificate cert holds identity id
-	// (its subject DN, or one of its subjectAltNames), as a verifier
-	// matches a claimed identity. A responder with several certificates
-	// uses it to choose the one that holds the IDr a peer asks for
-	// (certselect.go). nil: only the identity a credential claims
-	// matches, compared exactly (a DN as its DER).
+	// CertNameMatch reports whether our certificate cert holds id (its
+	// subject DN or a subjectAltName), to choose the one a peer's IDr
+	// names (certselect.go). nil: only the identity a credential claims
+	// matches, exactly (a DN as its DER).
 	CertNameMatch func(cert *x509.Certificate, id Identity) bool
 	Policy        PeerPolicy     // needed to answer as a responder
 	Installer     ChildInstaller // required
@@ -237,9 +235,8 @@ type InitiateOptions struct {
 	// means the same class as ours.
 	PeerAuth AuthKind
 	// Cert is the certificate this initiation authenticates with
-	// (AuthKindCert), e.g. its conn's own; nil means the default,
-	// Credentials.Cert as SetCertCredential last set it. It need not be
-	// one of Credentials.Certs (certselect.go).
+	// (AuthKindCert), e.g. its conn's own; nil: the default,
+	// Credentials.Cert as SetCertCredential last set it.
 	Cert *CertCredential
 	// TSi and TSr are the proposed selectors; empty means host selectors
 	// for Local and Remote, or for TSi, with RequestAddress, every address
