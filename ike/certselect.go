@@ -5,10 +5,10 @@ package ike
 // Credentials.Certs, e.g. one per configured conn):
 //   - as initiator: InitiateOptions.Cert, the conn's own, else the
 //     default;
-//   - as responder to a peer that authenticates with a certificate (or a
-//     key): the first certificate that holds the identity the peer asked
-//     for in IDr; else the first whose CAs the peer's CERTREQ names; else
-//     the default, which is Credentials.Cert or, without one, the first of
+//   - as responder to a peer that authenticates with a certificate: the
+//     first certificate that holds the identity the peer asked for in
+//     IDr; else the first whose CAs the peer's CERTREQ names; else the
+//     default, which is Credentials.Cert or, without one, the first of
 //     Credentials.Certs;
 //   - as responder to a NULL peer (certificate OE, responderAuthKind):
 //     the default only. A conn's certificate is for that conn's peers,

@@ -129,11 +129,12 @@ func notifyFor(err error, def wire.NotifyType) wire.NotifyType {
 // (SIGNATURE_HASH_ALGORITHMS) gets a signature when we have a key.
 // That is asymmetric OE (RFC 7619 §3), in two forms:
 //   - certificate OE: with a default certificate (Credentials.Cert, never
-//     one of Credentials.Certs) we sign with its key and send it, when the initiator asked for a certificate
-//     (CERTREQ) or we have no raw key. Libreswan's certificate OE client
-//     (leftauth=null, rightauth=rsasig, rightid=%fromcert) sends exactly
-//     that, and its server answers with leftid=%fromcert, the
-//     certificate's subject DN, which is CertCredential's default ID;
+//     one of Credentials.Certs) we sign with its key and send it, when
+//     the initiator asked for a certificate (CERTREQ) or we have no raw
+//     key. Libreswan's certificate OE client (leftauth=null,
+//     rightauth=rsasig, rightid=%fromcert) sends exactly that, and its
+//     server answers with leftid=%fromcert, the certificate's subject
+//     DN, which is CertCredential's default ID;
 //   - DNS OE: otherwise our raw key's signature (Credentials.Signer);
 //     Libreswan's DNSSEC OE client (rightrsasigkey=%dnsondemand) verifies
 //     it with our key from DNS, and sends no CERTREQ.
