@@ -60,6 +60,12 @@ type CertCredential struct {
 	ID Identity
 	// Send says when the chain goes into IKE_AUTH.
 	Send SendCert
+	// CAKeyHashes name the CAs above Chain that a peer's CERTREQ may
+	// ask for (CAKeyHash of each; typically the root), so that a
+	// responder with several certificates picks this one for that peer
+	// (certselect.go). The intermediates in Chain count without being
+	// listed.
+	CAKeyHashes [][]byte
 }
 
 // check parses the end-entity certificate and checks that Signer is its
@@ -87,42 +93,51 @@ func (c *CertCredential) check() (*x509.Certificate, error) {
 	return ee, nil
 }
 
-// identity is the ID we claim with the certificate.
-func (c *CertCredential) identity() (Identity, error) {
-	if c.ID.Type != 0 {
-		return c.ID, nil
-	}
-	ee, err := x509.ParseCertificate(c.Chain[0])
-	if err != nil {
-		return Identity{}, fmt.Errorf("ike: our certificate: %w", err)
-	}
-	return CertDNIdentity(ee), nil
-}
-
-// SetCertCredential replaces the certificate we authenticate with, for a
-// renewal: IKE_AUTH exchanges from now on use c, IKE SAs already up keep
-// theirs. The engine must have been built with a certificate
-// (EngineConfig.Credentials.Cert), since whether we have one decides how
-// we answer, and c is checked as that one was. An IKE_AUTH being built
-// while the certificate changes may mix the two and fail; the peer's or
-// our retry then uses the new one.
+// SetCertCredential replaces the default certificate
+// (Credentials.Cert), for a renewal: IKE_AUTH exchanges from now on use
+// c, IKE SAs already up keep theirs, and one being built keeps the one it
+// chose. The engine must have been built with a default certificate,
+// since whether we have one decides how we answer a NULL peer
+// (responderAuthKind), and c is checked as that one was.
 func (e *Engine) SetCertCredential(c *CertCredential) error {
-	if e.cert.Load() == nil {
+	e.certsMu.Lock()
+	defer e.certsMu.Unlock()
+	old := e.certs.Load()
+	if old.def == nil {
 		return errors.New("ike: set certificate: the engine was built without one (Credentials.Cert)")
 	}
 	if c == nil {
 		return errors.New("ike: set certificate: nil credential")
 	}
-	if _, err := c.check(); err != nil {
+	oc, err := newOurCert(c)
+	if err != nil {
 		return fmt.Errorf("ike: set certificate: %w", err)
 	}
-	e.cert.Store(c)
+	e.certs.Store(&certSet{def: oc, more: old.more})
 	return nil
 }
 
-// certCredential is the certificate credential in use; nil when we have
-// none.
-func (e *Engine) certCredential() *CertCredential { return e.cert.Load() }
+// SetCertCredentials replaces the further certificates
+// (Credentials.Certs) a responder chooses from (certselect.go), e.g.
+// when a conn is added, removed or renewed; the default stays. As with
+// SetCertCredential, SAs already up or being built keep theirs. Either
+// every credential is good and all replace the old ones, or nothing
+// changes.
+func (e *Engine) SetCertCredentials(certs []*CertCredential) error {
+	more, err := newOurCerts(certs)
+	if err != nil {
+		return fmt.Errorf("ike: set certificates: %w", err)
+	}
+	e.certsMu.Lock()
+	defer e.certsMu.Unlock()
+	e.certs.Store(&certSet{def: e.certs.Load().def, more: more})
+	return nil
+}
+
+// hasDefaultCert reports whether we have a default certificate
+// (Credentials.Cert), with which we answer NULL peers that ask for a
+// certificate.
+func (e *Engine) hasDefaultCert() bool { return e.certs.Load().def != nil }
 
 // CertDNIdentity returns the ID_DER_ASN1_DN identity of a certificate's
 // subject, as its DER encoding.
@@ -210,12 +225,13 @@ func (sa *ikeSA) certRequest() *wire.Cert {
 }
 
 // ourCertPayloads are the CERT payloads of our IKE_AUTH message when we
-// authenticate with a certificate, as CertCredential.Send says.
+// authenticate with a certificate (the one chosen for the SA, sa.cert),
+// as its CertCredential.Send says.
 func (sa *ikeSA) ourCertPayloads() []wire.Payload {
-	c := sa.e.certCredential()
-	if c == nil {
+	if sa.cert == nil {
 		return nil
 	}
+	c := sa.cert.cred
 	switch c.Send {
 	case SendCertNever:
 		return nil

@@ -94,22 +94,26 @@ func (v *testCertVerifier) VerifyCert(_ context.Context, chain [][]byte, peer Id
 	if _, err := ee.Verify(x509.VerifyOptions{Roots: v.roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
 		return nil, err
 	}
-	switch peer.Type {
-	case IDDerASN1DN:
-		if !bytes.Equal(peer.Data, ee.RawSubject) {
-			return nil, fmt.Errorf("ID %v is not the subject %q", peer, ee.Subject)
-		}
-	case IDFQDN:
-		if err := ee.VerifyHostname(string(peer.Data)); err != nil {
-			return nil, err
-		}
-	case IDIPv4Addr, IDIPv6Addr:
-		a, _ := peer.Addr()
-		if err := ee.VerifyHostname(a.String()); err != nil {
-			return nil, err
-		}
-	default:
-		return nil, fmt.Errorf("ID %v cannot be checked against a certificate", peer)
+	if err := testCertNames(ee, peer); err != nil {
+		return nil, err
 	}
 	return ee.PublicKey, nil
+}
+
+// testCertNames checks that certificate c holds identity id: as its
+// subject DN (DER), or as a subjectAltName.
+func testCertNames(c *x509.Certificate, id Identity) error {
+	switch id.Type {
+	case IDDerASN1DN:
+		if !bytes.Equal(id.Data, c.RawSubject) {
+			return fmt.Errorf("ID %v is not the subject %q", id, c.Subject)
+		}
+		return nil
+	case IDFQDN:
+		return c.VerifyHostname(string(id.Data))
+	case IDIPv4Addr, IDIPv6Addr:
+		a, _ := id.Addr()
+		return c.VerifyHostname(a.String())
+	}
+	return fmt.Errorf("ID %v cannot be checked against a certificate", id)
 }

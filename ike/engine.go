@@ -19,7 +19,8 @@ package ike
 //   - initiator.go, responder.go, exchange_auth.go: IKE_SA_INIT/IKE_AUTH
 //     for each side and the AUTH payloads
 //   - cert.go: certificate authentication: CertVerifier, CertCredential,
-//     the CERT and CERTREQ payloads we send and the chain we verify
+//     the CERT and CERTREQ payloads we send and the chain we verify;
+//     certselect.go: which of our certificates an IKE SA uses
 //   - child.go: CHILD SA negotiation, selectors, installation
 //   - rekey.go, rekey_ike.go: CREATE_CHILD_SA (CHILD and IKE rekey,
 //     collisions); exchange_followup.go: their IKE_FOLLOWUP_KE exchanges
@@ -40,6 +41,7 @@ package ike
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"log/slog"
@@ -70,12 +72,17 @@ type EngineConfig struct {
 	// into our IKE_SA_INIT response and, when we want the responder's
 	// certificate, our IKE_AUTH request.
 	CertAuthorities [][]byte
-	Policy          PeerPolicy     // needed to answer as a responder
-	Installer       ChildInstaller // required
-	Sender          Sender         // required
-	Clock           clock.Clock    // default clock.System
-	Logger          *slog.Logger   // default: discard
-	Rand            io.Reader      // default crypto/rand
+	// CertNameMatch reports whether our certificate cert holds id (its
+	// subject DN or a subjectAltName), to choose the one a peer's IDr
+	// names (certselect.go). nil: only the identity a credential claims
+	// matches, exactly (a DN as its DER).
+	CertNameMatch func(cert *x509.Certificate, id Identity) bool
+	Policy        PeerPolicy     // needed to answer as a responder
+	Installer     ChildInstaller // required
+	Sender        Sender         // required
+	Clock         clock.Clock    // default clock.System
+	Logger        *slog.Logger   // default: discard
+	Rand          io.Reader      // default crypto/rand
 
 	// IKE and ESP are our algorithm preferences; defaults
 	// DefaultIKEPolicy (classical) and DefaultESPPolicy. oemeshd passes
@@ -210,7 +217,8 @@ type InitiateOptions struct {
 	// detection then assumes we are behind a NAT and moves to 4500).
 	Local netip.Addr
 	// Auth is how we authenticate: AuthKindPubkey signs with
-	// Credentials.Signer, AuthKindCert with Credentials.Cert,
+	// Credentials.Signer, AuthKindCert with Cert or else the default
+	// certificate (Credentials.Cert),
 	// AuthKindPSK uses Credentials.PSK(PeerID), AuthKindNull sends
 	// ID_NULL and NULL auth.
 	Auth AuthKind
@@ -226,6 +234,10 @@ type InitiateOptions struct {
 	// PeerAuth restricts how the peer may authenticate; AuthKindNone
 	// means the same class as ours.
 	PeerAuth AuthKind
+	// Cert is the certificate this initiation authenticates with
+	// (AuthKindCert), e.g. its conn's own; nil: the default,
+	// Credentials.Cert as SetCertCredential last set it.
+	Cert *CertCredential
 	// TSi and TSr are the proposed selectors; empty means host selectors
 	// for Local and Remote, or for TSi, with RequestAddress, every address
 	// of the families asked for.
@@ -388,9 +400,12 @@ type Engine struct {
 	nHalf    int
 	seq      uint64 // orders SAs' starts and establishments (contact.go)
 
-	// cert is the certificate credential in use: Credentials.Cert at
-	// first, then what SetCertCredential put (cert.go).
-	cert atomic.Pointer[CertCredential]
+	// certs are the certificates we authenticate with: Credentials.Cert
+	// and Credentials.Certs at first, then what SetCertCredential and
+	// SetCertCredentials put (cert.go, certselect.go). certsMu orders
+	// those two; readers only Load.
+	certs   atomic.Pointer[certSet]
+	certsMu sync.Mutex
 }
 
 type halfOpenKey struct {
@@ -419,10 +434,9 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if cfg.ESP.Protocol != ProtocolESP {
 		return nil, fmt.Errorf("ike: engine config: ESP proposals are for %v", cfg.ESP.Protocol)
 	}
-	if c := cfg.Credentials.Cert; c != nil {
-		if _, err := c.check(); err != nil {
-			return nil, fmt.Errorf("ike: engine config: %w", err)
-		}
+	certs, err := newCertSet(cfg.Credentials.Cert, cfg.Credentials.Certs)
+	if err != nil {
+		return nil, fmt.Errorf("ike: engine config: %w", err)
 	}
 	for i, h := range cfg.CertAuthorities {
 		if len(h) != wire.CAKeyHashLen {
@@ -443,7 +457,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	// The root of the engine's own work (not of any negotiation: those
 	// come with their caller's context).
 	e.life, e.endLife = context.WithCancel(context.Background())
-	e.cert.Store(cfg.Credentials.Cert)
+	e.certs.Store(certs)
 	e.spawn = func(f func()) { go f() }
 	return e, nil
 }

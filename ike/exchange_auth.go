@@ -20,8 +20,8 @@ func (sa *ikeSA) ourIdentity(kind AuthKind) (Identity, error) {
 		return NullIdentity(), nil
 	}
 	if kind == AuthKindCert {
-		if c := sa.e.certCredential(); c != nil {
-			return c.identity()
+		if sa.cert != nil {
+			return sa.cert.identity(), nil
 		}
 		return Identity{}, errors.New("ike: certificate authentication but no certificate")
 	}
@@ -82,10 +82,10 @@ func (sa *ikeSA) makeAuth(kind AuthKind, id Identity, pskPeer Identity) (*wire.A
 		}
 		return signAuth(cred.Signer, scheme, octets, sa.e.cfg.Rand)
 	case AuthKindCert:
-		c := sa.e.certCredential()
-		if c == nil {
+		if sa.cert == nil {
 			return nil, errors.New("ike: certificate authentication but no certificate")
 		}
+		c := sa.cert.cred
 		_, scheme, err := ChooseSignatureScheme(c.Signer.Public(), sa.hashes)
 		if err != nil {
 			return nil, err

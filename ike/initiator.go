@@ -24,6 +24,8 @@ type initiation struct {
 	retries  int // cookie and INVALID_KE round trips
 	trace    *Trace
 	child    *childSA
+	// cert is InitiateOptions.Cert, checked; nil: the default.
+	cert     *ourCert
 	done     chan initResult
 	finished bool
 }
@@ -71,9 +73,20 @@ func (e *Engine) startInitiate(ctx context.Context, opts InitiateOptions) (*init
 		opts.Auth = AuthKindNull
 		if e.cfg.Credentials.Signer != nil {
 			opts.Auth = AuthKindPubkey
-		} else if e.cfg.Credentials.Cert != nil {
+		} else if opts.Cert != nil || e.hasDefaultCert() {
 			opts.Auth = AuthKindCert
 		}
+	}
+	var cert *ourCert
+	if opts.Cert != nil {
+		if opts.Auth != AuthKindCert {
+			return nil, nil, fmt.Errorf("ike: initiate: InitiateOptions.Cert is set but Auth is %v", opts.Auth)
+		}
+		c, err := newOurCert(opts.Cert)
+		if err != nil {
+			return nil, nil, fmt.Errorf("ike: initiate: InitiateOptions.Cert: %w", err)
+		}
+		cert = c
 	}
 	switch opts.Auth {
 	case AuthKindPubkey:
@@ -81,8 +94,8 @@ func (e *Engine) startInitiate(ctx context.Context, opts InitiateOptions) (*init
 			return nil, nil, errors.New("ike: initiate: pubkey authentication but no private key")
 		}
 	case AuthKindCert:
-		if e.cfg.Credentials.Cert == nil {
-			return nil, nil, errors.New("ike: initiate: certificate authentication but no certificate (Credentials.Cert)")
+		if cert == nil && !e.hasDefaultCert() {
+			return nil, nil, errors.New("ike: initiate: certificate authentication but no certificate (InitiateOptions.Cert or Credentials.Cert)")
 		}
 	case AuthKindPSK:
 		if e.cfg.Credentials.PSK == nil || e.cfg.Credentials.PSK(pskPeer(opts)) == nil {
@@ -104,7 +117,7 @@ func (e *Engine) startInitiate(ctx context.Context, opts InitiateOptions) (*init
 	if len(opts.TSr) == 0 {
 		opts.TSr = []TrafficSelector{HostSelector(opts.Remote.Addr())}
 	}
-	in := &initiation{ctx: ctx, opts: opts, ike: e.cfg.IKE, esp: e.cfg.ESP, trace: opts.Trace, done: make(chan initResult, 1)}
+	in := &initiation{ctx: ctx, opts: opts, ike: e.cfg.IKE, esp: e.cfg.ESP, trace: opts.Trace, cert: cert, done: make(chan initResult, 1)}
 	if opts.IKE.Protocol != 0 {
 		if err := opts.IKE.Validate(); err != nil {
 			return nil, nil, fmt.Errorf("ike: initiate: IKE proposals: %w", err)
@@ -398,6 +411,11 @@ func (sa *ikeSA) sendAuth() error {
 	c := &childSA{ChildSA: ChildSA{SPIIn: spi, Initiator: true, Mode: in.opts.Mode}, state: childLarval}
 	sa.children = append(sa.children, c)
 	in.child = c
+	if in.opts.Auth == AuthKindCert {
+		if err := sa.chooseInitiatorCert(in); err != nil {
+			return err
+		}
+	}
 	idi, err := sa.ourIdentity(in.opts.Auth)
 	if err != nil {
 		return err

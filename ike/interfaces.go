@@ -76,9 +76,16 @@ type Credentials struct {
 	// PSK returns the pre-shared key for a peer identity, or nil when we
 	// share none with it. Nil means no PSKs at all.
 	PSK func(peer Identity) []byte
-	// Cert is our certificate and its key, for AuthKindCert; nil when we
-	// have none. Its ID, not ID above, is what we claim with it.
+	// Cert is our default certificate and its key, for AuthKindCert; nil
+	// when we have none. Its ID, not ID above, is what we claim with it.
+	// With it we also answer NULL peers that ask for a certificate
+	// (certificate OE, responderAuthKind).
 	Cert *CertCredential
+	// Certs are further certificates, e.g. one per configured conn. An
+	// initiation names its own (InitiateOptions.Cert); a responder
+	// chooses among Cert and Certs by the IDr and the CERTREQ the peer
+	// sent (certselect.go). NULL peers never get one of these.
+	Certs []*CertCredential
 }
 
 // ErrNoKey is wrapped by KeyResolver implementations when the peer has no

@@ -65,6 +65,12 @@ func (sa *ikeSA) finishAuthRequest(m *wire.Message, idi *wire.IDPayload, auth *w
 		return
 	}
 	ourKind := sa.responderAuthKind(m, AuthRequest{PeerID: idi.Identity, Remote: sa.remote.Addr(), Local: sa.local.Addr(), Kind: kind})
+	if ourKind == AuthKindCert {
+		if err := sa.chooseResponderCert(m, kind); err != nil {
+			fail(wire.NotifyAuthenticationFailed, err)
+			return
+		}
+	}
 	idr, err := sa.ourIdentity(ourKind)
 	if err != nil {
 		fail(wire.NotifyAuthenticationFailed, err)
@@ -122,12 +128,13 @@ func notifyFor(err error, def wire.NotifyType) wire.NotifyType {
 // that names no responder ID (no IDr) and accepts signatures
 // (SIGNATURE_HASH_ALGORITHMS) gets a signature when we have a key.
 // That is asymmetric OE (RFC 7619 §3), in two forms:
-//   - certificate OE: with a certificate (Credentials.Cert) we sign with
-//     its key and send it, when the initiator asked for a certificate
-//     (CERTREQ) or we have no raw key. Libreswan's certificate OE client
-//     (leftauth=null, rightauth=rsasig, rightid=%fromcert) sends exactly
-//     that, and its server answers with leftid=%fromcert, the
-//     certificate's subject DN, which is CertCredential's default ID;
+//   - certificate OE: with a default certificate (Credentials.Cert, never
+//     one of Credentials.Certs) we sign with its key and send it, when
+//     the initiator asked for a certificate (CERTREQ) or we have no raw
+//     key. Libreswan's certificate OE client (leftauth=null,
+//     rightauth=rsasig, rightid=%fromcert) sends exactly that, and its
+//     server answers with leftid=%fromcert, the certificate's subject
+//     DN, which is CertCredential's default ID;
 //   - DNS OE: otherwise our raw key's signature (Credentials.Signer);
 //     Libreswan's DNSSEC OE client (rightrsasigkey=%dnsondemand) verifies
 //     it with our key from DNS, and sends no CERTREQ.
@@ -137,8 +144,8 @@ func notifyFor(err error, def wire.NotifyType) wire.NotifyType {
 // initiator do. The policy may keep NULL (NullSignPolicy), e.g. for a
 // configured conn with NULL authentication.
 func (sa *ikeSA) responderAuthKind(m *wire.Message, req AuthRequest) AuthKind {
-	cred := sa.e.cfg.Credentials
-	if req.Kind != AuthKindNull || (cred.Signer == nil && cred.Cert == nil) || len(sa.hashes) == 0 {
+	cred, cert := sa.e.cfg.Credentials, sa.e.hasDefaultCert()
+	if req.Kind != AuthKindNull || (cred.Signer == nil && !cert) || len(sa.hashes) == 0 {
 		return req.Kind
 	}
 	if _, named := m.Get(wire.PayloadIDr).(*wire.IDPayload); named {
@@ -147,7 +154,7 @@ func (sa *ikeSA) responderAuthKind(m *wire.Message, req AuthRequest) AuthKind {
 	if p, ok := sa.e.cfg.Policy.(NullSignPolicy); ok && !p.SignForNull(req) {
 		return req.Kind
 	}
-	if cred.Cert != nil && (sa.peerCertReq || cred.Signer == nil) {
+	if cert && (sa.peerCertReq || cred.Signer == nil) {
 		return AuthKindCert
 	}
 	return AuthKindPubkey

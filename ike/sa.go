@@ -65,6 +65,9 @@ type ikeSA struct {
 	peer peerRef
 	// peerCert is the certificate the peer authenticated with.
 	peerCert *PeerCertificate
+	// cert is the certificate we authenticate with, chosen when our
+	// IKE_AUTH message is built (certselect.go).
+	cert *ourCert
 
 	lastRecv time.Time
 	timers   saTimers

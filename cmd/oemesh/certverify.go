@@ -33,5 +33,12 @@ func (a certVerifier) VerifyCert(ctx context.Context, chain [][]byte, peer ike.I
 	return res.PublicKey, nil
 }
 
+// certHoldsID is the engine's CertNameMatch: whether one of our
+// certificates holds the identity a peer asks for in IDr, as
+// certs.MatchID matches a claimed one (DNs canonically, SANs).
+func certHoldsID(c *x509.Certificate, id ike.Identity) bool {
+	return certs.MatchID(c, certs.ID{Type: certs.IDType(id.Type), Data: id.Data}) == nil
+}
+
 // The engine counts a refusal by its certs.Reason (ike.Stats.CertFailures).
 var _ ike.CertFailureLabeler = (*certs.VerifyError)(nil)

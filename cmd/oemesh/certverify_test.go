@@ -116,10 +116,18 @@ func TestToolFlagsCert(t *testing.T) {
 	certFile := writePEM(t, dir, "a.pem", []*x509.Certificate{leaf, ca.inter}, nil)
 	keyFile := writePEM(t, dir, "a.key", nil, key)
 	caFile := writePEM(t, dir, "ca.pem", []*x509.Certificate{ca.root}, nil)
-	f := ikeToolFlags{auth: "cert", certFile: certFile, keyFile: keyFile, caFile: caFile, sendCert: "always", id: "@a.example", timeout: time.Second}
+	key2 := certstest.NewKey(t, certstest.ECDSAP256)
+	more := writePEM(t, dir, "b.pem", []*x509.Certificate{ca.issue("b.example", key2, nil, "b.example")}, nil) + "," + writePEM(t, dir, "b.key", nil, key2)
+	f := ikeToolFlags{auth: "cert", certFile: certFile, keyFile: keyFile, caFile: caFile, sendCert: "always", id: "@a.example", timeout: time.Second,
+		moreCerts: []string{more}}
 	s, err := f.setup(&strings.Builder{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if m := s.creds.Certs; len(m) != 1 || len(m[0].Chain) != 1 || m[0].Send != ike.SendCertAlways || m[0].ID.Type != 0 || m[0].Signer == nil {
+		t.Errorf("--more-cert: %+v", m)
+	} else if m0, _ := x509.ParseCertificate(m[0].Chain[0]); !certHoldsID(m0, ike.FQDNIdentity("b.example")) || certHoldsID(m0, ike.FQDNIdentity("a.example")) {
+		t.Error("certHoldsID: want b.example held by --more-cert's certificate, a.example not")
 	}
 	c := s.creds.Cert
 	if s.auth != ike.AuthKindCert || s.peerAuth != ike.AuthKindCert || c == nil || len(c.Chain) != 2 || c.Send != ike.SendCertAlways ||
@@ -127,12 +135,15 @@ func TestToolFlagsCert(t *testing.T) {
 		t.Fatalf("setup: %+v, cert %+v", s, c)
 	}
 	for name, mod := range map[string]func(*ikeToolFlags){
-		"no --cert":        func(f *ikeToolFlags) { f.certFile = "" },
-		"no --ca":          func(f *ikeToolFlags) { f.caFile = "" },
-		"bad --send-cert":  func(f *ikeToolFlags) { f.sendCert = "sometimes" },
-		"key as --cert":    func(f *ikeToolFlags) { f.certFile = keyFile },
-		"--cert with null": func(f *ikeToolFlags) { f.auth = "null" },
-		"bad DN --id":      func(f *ikeToolFlags) { f.id = "XX=1" },
+		"no --cert":                 func(f *ikeToolFlags) { f.certFile = "" },
+		"no --ca":                   func(f *ikeToolFlags) { f.caFile = "" },
+		"bad --send-cert":           func(f *ikeToolFlags) { f.sendCert = "sometimes" },
+		"key as --cert":             func(f *ikeToolFlags) { f.certFile = keyFile },
+		"--cert with null":          func(f *ikeToolFlags) { f.auth = "null" },
+		"bad DN --id":               func(f *ikeToolFlags) { f.id = "XX=1" },
+		"--more-cert without a key": func(f *ikeToolFlags) { f.moreCerts = []string{certFile} },
+		"--more-cert with a key that is not its certificate's": func(f *ikeToolFlags) { f.moreCerts = []string{certFile + "," + strings.Split(more, ",")[1]} },
+		"--more-cert with null":                                func(f *ikeToolFlags) { f.auth, f.certFile = "null", "" },
 	} {
 		g := f
 		mod(&g)

@@ -173,6 +173,7 @@ pool's state.`,
 		},
 	}
 	f.register(cmd)
+	cmd.Flags().StringArrayVar(&f.moreCerts, "more-cert", nil, "a further certificate and its key as CERTFILE,KEYFILE (--auth cert): respond answers with it an initiator whose IDr names it, or whose CERTREQ names its intermediate, instead of --cert (repeat for several)")
 	cmd.Flags().StringSliceVar(&listen, "listen", nil, "address to answer on (repeat or comma-separate for several; 0.0.0.0 or :: for all)")
 	cmd.Flags().IntVar(&port, "port", ike.IKEPort, "IKE port")
 	cmd.Flags().IntVar(&nattPort, "natt-port", ike.NATTPort, "NAT-T port")
@@ -247,7 +248,8 @@ func runRespond(ctx context.Context, s *ikeSetup, f *ikeToolFlags, o respondOpti
 		return nil
 	}
 	eng, err = ike.NewEngine(ike.EngineConfig{
-		Credentials: s.creds, Keys: s.keys, CertVerifier: s.certVerifier, CertAuthorities: s.certAuthorities, Installer: newNullDataplane(), Sender: tr, Logger: s.log,
+		Credentials: s.creds, Keys: s.keys, CertVerifier: s.certVerifier, CertAuthorities: s.certAuthorities, CertNameMatch: certHoldsID,
+		Installer: newNullDataplane(), Sender: tr, Logger: s.log,
 		Policy: respondPolicy{peerAuth: s.peerAuth, peerID: s.peerID},
 		IKE:    s.ikePolicy, ESP: s.espPolicy,
 		IKEPort: ikeAddrs[0].Port(), NATTPort: nattAddrs[0].Port(),

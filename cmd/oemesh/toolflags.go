@@ -23,10 +23,13 @@ import (
 // ikeToolFlags are the flags probe and respond share: how we authenticate,
 // how the peer must, and what we propose.
 type ikeToolFlags struct {
-	id, auth, peerAuth  string
-	keyFile, psk        string
-	certFile, caFile    string
-	sendCert            string
+	id, auth, peerAuth string
+	keyFile, psk       string
+	certFile, caFile   string
+	sendCert           string
+	// moreCerts are respond's --more-cert CERT,KEY values: further
+	// certificates it chooses among (ike.Credentials.Certs).
+	moreCerts           []string
 	peerID, peerKeyFile string
 	ikeProps, espProps  string
 	pq                  string // "" is prefer, oemeshd's default
@@ -231,8 +234,15 @@ func (f *ikeToolFlags) setupCerts(s *ikeSetup) error {
 			cred.Chain = append(cred.Chain, c.Raw)
 		}
 		s.creds.Cert, s.creds.ID = cred, ike.Identity{}
-	} else if f.certFile != "" {
-		return fmt.Errorf("--cert is for --auth cert, not --auth %s", f.auth)
+		for _, v := range f.moreCerts {
+			more, err := loadMoreCert(v, send)
+			if err != nil {
+				return err
+			}
+			s.creds.Certs = append(s.creds.Certs, more)
+		}
+	} else if f.certFile != "" || len(f.moreCerts) > 0 {
+		return fmt.Errorf("--cert and --more-cert are for --auth cert, not --auth %s", f.auth)
 	}
 	if f.caFile != "" {
 		cas, err := certs.LoadCABundle(f.caFile)
@@ -249,6 +259,22 @@ func (f *ikeToolFlags) setupCerts(s *ikeSetup) error {
 		return errors.New("a peer that authenticates with a certificate needs --ca FILE")
 	}
 	return nil
+}
+
+// loadMoreCert loads one --more-cert CERT,KEY: the certificate file (the
+// end entity, then its intermediates) and its key, which must be the
+// certificate's. It claims its subject DN, or the name a peer asks for in
+// IDr when the certificate holds it.
+func loadMoreCert(v string, send ike.SendCert) (*ike.CertCredential, error) {
+	i := strings.LastIndexByte(v, ',')
+	if i <= 0 || i == len(v)-1 {
+		return nil, fmt.Errorf("--more-cert %q: want CERTFILE,KEYFILE", v)
+	}
+	kp, err := certs.LoadKeyPair(v[:i], v[i+1:])
+	if err != nil {
+		return nil, fmt.Errorf("--more-cert: %w", err)
+	}
+	return &ike.CertCredential{Chain: kp.DER(), Signer: kp.Key, Send: send}, nil
 }
 
 // parseSendCert parses --send-cert.

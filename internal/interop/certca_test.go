@@ -27,10 +27,18 @@ func interopName(cn string) pkix.Name {
 	return pkix.Name{Country: []string{"XX"}, Organization: []string{"oemesh interop"}, CommonName: cn}
 }
 
-func newInteropCA(t testing.TB) *interopCA {
+func newInteropCA(t testing.TB) *interopCA { return newInteropCANamed(t, "") }
+
+// newInteropCANamed makes a CA whose names start with prefix: "prefix
+// Root CA" and "prefix Intermediate CA", so that charon, which finds
+// CAs by name, can hold two.
+func newInteropCANamed(t testing.TB, prefix string) *interopCA {
 	t.Helper()
-	root := certstest.NewRootSubject(t, interopName("Root CA"), certstest.ECDSAP256)
-	inter := root.NewIntermediateSubject(t, interopName("Intermediate CA"))
+	if prefix != "" {
+		prefix += " "
+	}
+	root := certstest.NewRootSubject(t, interopName(prefix+"Root CA"), certstest.ECDSAP256)
+	inter := root.NewIntermediateSubject(t, interopName(prefix+"Intermediate CA"))
 	return &interopCA{t: t, root: root.Cert, inter: inter.Cert, rootCA: root, interCA: inter}
 }
 
