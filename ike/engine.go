@@ -226,6 +226,14 @@ type InitiateOptions struct {
 	// PeerAuth restricts how the peer may authenticate; AuthKindNone
 	// means the same class as ours.
 	PeerAuth AuthKind
+	// PeerCertVerifier, when set, checks the peer's certificate chain for
+	// this initiation instead of EngineConfig.CertVerifier, as PeerKeys
+	// replaces the KeyResolver: certificate OE verifies each responder
+	// against the name its own destination was looked up by, which no
+	// engine-wide verifier knows. PeerCertAuthorities are then the CAs its
+	// CERTREQ names (CAKeyHash; empty asks for any CA).
+	PeerCertVerifier    CertVerifier
+	PeerCertAuthorities [][]byte
 	// TSi and TSr are the proposed selectors; empty means host selectors
 	// for Local and Remote, or for TSi, with RequestAddress, every address
 	// of the families asked for.

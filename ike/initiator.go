@@ -89,10 +89,10 @@ func (e *Engine) startInitiate(ctx context.Context, opts InitiateOptions) (*init
 			return nil, nil, fmt.Errorf("ike: initiate: no pre-shared key for %v", pskPeer(opts))
 		}
 	}
-	if len(opts.TSi) == 0 && opts.RequestAddress.any() {
+	if len(opts.TSi) == 0 && opts.RequestAddress.any() && !opts.RequestAddress.OnlyBehindNAT {
 		opts.TSi = opts.RequestAddress.wideSelectors()
 	}
-	if peerAuthWanted(opts) == AuthKindCert && e.cfg.CertVerifier == nil {
+	if peerAuthWanted(opts) == AuthKindCert && e.cfg.CertVerifier == nil && opts.PeerCertVerifier == nil {
 		return nil, nil, errors.New("ike: initiate: the peer must authenticate with a certificate but no CertVerifier is configured")
 	}
 	if (len(opts.TSi) == 0 || len(opts.TSr) == 0) && !opts.Local.IsValid() {
@@ -398,6 +398,7 @@ func (sa *ikeSA) sendAuth() error {
 	c := &childSA{ChildSA: ChildSA{SPIIn: spi, Initiator: true, Mode: in.opts.Mode}, state: childLarval}
 	sa.children = append(sa.children, c)
 	in.child = c
+	in.settleAddressRequest(sa.behindNAT)
 	idi, err := sa.ourIdentity(in.opts.Auth)
 	if err != nil {
 		return err
