@@ -211,7 +211,10 @@ func TestCATInstallChecks(t *testing.T) {
 	leased := netip.MustParseAddr("100.64.0.1")
 	spa, _ := testPairs(t, addrA, addrB, kernel.ModeTunnel, kernel.AESGCM16, true)
 	for name, mod := range map[string]func(*kernel.SAPair){
-		"transport":   func(p *kernel.SAPair) { p.Mode = kernel.ModeTransport; p.Local = []netip.Prefix{netip.PrefixFrom(leased, 32)} },
+		"transport": func(p *kernel.SAPair) {
+			p.Mode = kernel.ModeTransport
+			p.Local = []netip.Prefix{netip.PrefixFrom(leased, 32)}
+		},
 		"other-local": func(p *kernel.SAPair) {},
 		"family":      func(p *kernel.SAPair) { p.CAT.Leased = netip.MustParseAddr("fd00::1") },
 	} {
