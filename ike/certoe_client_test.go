@@ -142,3 +142,17 @@ func TestAddressRequestOnlyBehindNAT(t *testing.T) {
 		})
 	}
 }
+
+// A responder that answers a certificate request with its raw key fails
+// the initiation with ErrPeerAuthMethod, which says the peer is not at
+// fault, beside ErrAuthentication.
+func TestInitiateCertAnsweredByRawKey(t *testing.T) {
+	ca := newTestCA(t, "test", false)
+	n := newMemNet(t)
+	a := n.addPeer(addrA, nil, nil)
+	b := n.addPeer(addrB, newEd25519(t), nil) // no certificate
+	_, err := n.initiate(a, b, InitiateOptions{Auth: AuthKindNull, PeerAuth: AuthKindCert, PeerCertVerifier: newTestCertVerifier(ca)})
+	if !errors.Is(err, ErrPeerAuthMethod) || !errors.Is(err, ErrAuthentication) {
+		t.Fatalf("err %v, want ErrPeerAuthMethod and ErrAuthentication", err)
+	}
+}

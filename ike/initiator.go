@@ -482,7 +482,7 @@ func (sa *ikeSA) onAuthResponse(m *wire.Message) {
 	var err error
 	switch {
 	case kind != want:
-		err = fmt.Errorf("ike: IKE_AUTH: peer %v authenticated with %v, want %v: %w", sa.remote, auth.Method, want, ErrAuthentication)
+		err = fmt.Errorf("ike: IKE_AUTH: peer %v authenticated with %v, want %v: %w: %w", sa.remote, auth.Method, want, ErrPeerAuthMethod, ErrAuthentication)
 	case in.opts.PeerID.Type != 0 && kind != AuthKindNull && !identityEqual(in.opts.PeerID, idr.Identity):
 		err = fmt.Errorf("ike: IKE_AUTH: peer identity %v, want %v: %w", idr.Identity, in.opts.PeerID, ErrAuthentication)
 	}
