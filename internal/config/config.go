@@ -119,6 +119,12 @@ type OE struct {
 	// AddressPool is what is leased to initiators that ask (modecfg),
 	// in ike/addrpool's syntax; empty: nothing.
 	AddressPool []string
+	// TrustCertificates is what certificate OE clients trust: off,
+	// webpki (the system roots) or ca-file (TrustCA).
+	TrustCertificates string
+	// TrustCA is the CA bundle (a file or a directory) of
+	// TrustCertificates ca-file.
+	TrustCA string
 }
 
 // check relates the oe.* keys that depend on each other.
@@ -130,6 +136,14 @@ func (o OE) check() error {
 		return fmt.Errorf("oe.cert_key %s is set without oe.cert: set the certificate too, or clear oe.cert_key", o.CertKey)
 	case o.Cert != "" && o.NullAuth == "off":
 		return errors.New("oe.cert answers NULL-authenticated initiators, which oe.null_auth off refuses: set oe.null_auth to fallback or only, or clear oe.cert")
+	case o.TrustCertificates == "ca-file" && o.TrustCA == "":
+		return errors.New("oe.trust_certificates ca-file needs oe.trust_ca: set it to the CA bundle (a PEM file or a directory of them)")
+	case o.TrustCertificates != "ca-file" && o.TrustCA != "":
+		return fmt.Errorf("oe.trust_ca %s is set but oe.trust_certificates is %s, which does not read it: set oe.trust_certificates to ca-file, or clear oe.trust_ca", o.TrustCA, o.TrustCertificates)
+	case o.TrustCertificates != "off" && o.NullAuth == "off":
+		return fmt.Errorf("oe.trust_certificates %s: a certificate OE client authenticates itself with NULL, which oe.null_auth off forbids: set oe.null_auth to fallback, or oe.trust_certificates to off", o.TrustCertificates)
+	case o.TrustCertificates != "off" && o.NullAuth == "only":
+		return fmt.Errorf("oe.trust_certificates %s: with oe.null_auth only, OE asks DNS for nothing and never learns that a destination has no key, so it never asks for a certificate: set oe.null_auth to fallback, or oe.trust_certificates to off", o.TrustCertificates)
 	}
 	return nil
 }
@@ -427,6 +441,8 @@ func build(file string, v map[string]any) *Config {
 			Cert:               v["oe.cert"].(string),
 			CertKey:            v["oe.cert_key"].(string),
 			AddressPool:        v["oe.address_pool"].([]string),
+			TrustCertificates:  v["oe.trust_certificates"].(string),
+			TrustCA:            v["oe.trust_ca"].(string),
 		},
 		Kernel: Kernel{
 			FailClosed:        v["kernel.fail_closed"].(bool),
@@ -512,6 +528,8 @@ func (c *Config) Summary() map[string]any {
 		"oe.responder_probe":        c.OE.ResponderProbe.String(),
 		"oe.cert":                   c.OE.Cert,
 		"oe.address_pool":           c.OE.AddressPool,
+		"oe.trust_certificates":     c.OE.TrustCertificates,
+		"oe.trust_ca":               c.OE.TrustCA,
 		"kernel.fail_closed":        c.Kernel.FailClosed,
 		"kernel.guard_negotiating":  c.Kernel.GuardNegotiating,
 		"kernel.hold_first_packets": c.Kernel.HoldFirstPackets,
