@@ -117,6 +117,12 @@ func (f *fakeTrust) Authorities() [][]byte { return [][]byte{ike.CAKeyHash(f.ca.
 // nil, only its raw key) whose DNS key for A it does not need (A is
 // NULL).
 func certOEPair(t *testing.T, ca *testCA, cred *ike.CertCredential, bindings ...BindingSource) (a *OE, dpA *fake.Dataplane, trust *fakeTrust) {
+	a, dpA, trust, _ = certOEPairDNS(t, ca, cred, bindings...)
+	return a, dpA, trust
+}
+
+// certOEPairDNS is certOEPair that also returns A's DNS.
+func certOEPairDNS(t *testing.T, ca *testCA, cred *ike.CertCredential, bindings ...BindingSource) (a *OE, dpA *fake.Dataplane, trust *fakeTrust, dnsA *oetest.DNS) {
 	t.Helper()
 	trust = &fakeTrust{ca: ca}
 	toB, toA := &pipe{}, &pipe{}
@@ -125,7 +131,8 @@ func certOEPair(t *testing.T, ca *testCA, cred *ike.CertCredential, bindings ...
 	if len(bindings) > 0 {
 		cfgA.Bindings = bindings[0]
 	}
-	a, err := New(cfgA, dpA, oetest.NewDNS(), ike.EngineConfig{Credentials: ike.Credentials{Signer: oetest.NewKey(t)}, Sender: toB, GiveUp: 3 * time.Second})
+	dnsA = oetest.NewDNS()
+	a, err := New(cfgA, dpA, dnsA, ike.EngineConfig{Credentials: ike.Credentials{Signer: oetest.NewKey(t)}, Sender: toB, GiveUp: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +151,7 @@ func certOEPair(t *testing.T, ca *testCA, cred *ike.CertCredential, bindings ...
 	b.SetPolicy(ctx, oetest.MustPolicy(t, map[string]string{"clear-or-private": addrA.String() + "\n"}))
 	go a.Run(ctx)
 	go b.Run(ctx)
-	return a, dpA, trust
+	return a, dpA, trust, dnsA
 }
 
 // A responder without a key in DNS that presents a certificate naming
@@ -246,7 +253,8 @@ func TestCATFor(t *testing.T) {
 
 // A destination bound to a name without a key (the stub's BindNames)
 // must present a certificate for that name: its address in the SAN is
-// not enough, and another name is refused.
+// not enough, and another name is refused. No reverse look-up is made,
+// as for a name with keys.
 func TestCertOEClientBoundName(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -267,8 +275,11 @@ func TestCertOEClientBoundName(t *testing.T) {
 				t.Fatal(err)
 			}
 			ca := newCA(t)
-			a, _, trust := certOEPair(t, ca, ca.issue(t, "b", tc.names, tc.addrs), store)
+			a, _, trust, dnsA := certOEPairDNS(t, ca, ca.issue(t, "b", tc.names, tc.addrs), store)
 			err = a.Up(context.Background(), addrA, addrB)
+			if n := dnsA.Lookups(); n != 0 {
+				t.Errorf("%d DNS look-ups for a target bound to a name without a key, want none", n)
+			}
 			if len(trust.calls) != 1 || trust.calls[0].Type != ike.IDFQDN || string(trust.calls[0].Data) != "www.example" {
 				t.Errorf("the trust was asked for %v, want @www.example", trust.calls)
 			}

@@ -165,9 +165,12 @@ func (o *OE) negotiate(ctx context.Context, n *negotiation) Outcome {
 	b, bound := o.bound(ctx, n.target)
 	if bound && len(b.Keys) == 0 {
 		// A name look-up bound the target to a name without a key
-		// (dnskey.BindingsConfig.NameOnly, for certificate OE): only
-		// the name is kept, for the certificate to hold; the keys are
-		// looked up as without a binding.
+		// (dnskey.BindingsConfig.NameOnly, kept for certificate OE): the
+		// name has no key, and as for a name with keys no reverse
+		// look-up is made; the certificate must name it.
+		if o.cfg.CertTrust != nil {
+			return o.certOE(ctx, n, b.Name, succeed, fail)
+		}
 		bound = false
 	}
 	if bound {
@@ -250,7 +253,7 @@ func (o *OE) negotiate(ctx context.Context, n *negotiation) Outcome {
 	switch {
 	case errors.Is(dns.err, dnskey.ErrNoKey):
 		if o.cfg.CertTrust != nil {
-			return o.certOE(ctx, n, b.Name, succeed, fail)
+			return o.certOE(ctx, n, "", succeed, fail)
 		}
 		if o.cfg.NullAuth == NullFallback {
 			// No key, or one DNSSEC does not vouch for: anonymous
