@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+
+	"github.com/oemesh/oemesh/ike/internal/wire"
 )
 
 // nameCheck is a per-initiation CertVerifier, as certificate OE builds
@@ -154,5 +156,40 @@ func TestInitiateCertAnsweredByRawKey(t *testing.T) {
 	_, err := n.initiate(a, b, InitiateOptions{Auth: AuthKindNull, PeerAuth: AuthKindCert, PeerCertVerifier: newTestCertVerifier(ca)})
 	if !errors.Is(err, ErrPeerAuthMethod) || !errors.Is(err, ErrAuthentication) {
 		t.Fatalf("err %v, want ErrPeerAuthMethod and ErrAuthentication", err)
+	}
+}
+
+// cpPolicy serves only initiators that were leased an address, as a
+// Libreswan modecfg server answers FAILED_CP_REQUIRED to the others.
+type cpPolicy struct{ *fakePolicy }
+
+func (p cpPolicy) Child(ctx context.Context, req ChildRequest) (ChildDecision, error) {
+	if len(req.Leased) == 0 {
+		return ChildDecision{}, &NotifyError{Type: wire.NotifyFailedCPRequired}
+	}
+	return p.fakePolicy.Child(ctx, req)
+}
+
+// FAILED_CP_REQUIRED to an initiation that asked for no address fails it
+// with ErrCPRequired, and the useless IKE SA is deleted on both sides;
+// asking again with an address request succeeds.
+func TestCPRequired(t *testing.T) {
+	s := signers(t)
+	ca := newTestCA(t, "test", false)
+	credB := ca.issue("b.example", s["p256"], "b.example")
+	n, a, b, _, _ := certOEPair(t, ca, credB, false)
+	b.e.cfg.Policy = cpPolicy{b.e.cfg.Policy.(*leaseRecorder).fakePolicy}
+	_, err := n.initiate(a, b, InitiateOptions{Auth: AuthKindNull, PeerAuth: AuthKindCert, Mode: ModeTransport,
+		RequestAddress: AddressRequest{IPv4: true, OnlyBehindNAT: true}})
+	if !errors.Is(err, ErrCPRequired) {
+		t.Fatalf("err %v, want ErrCPRequired", err)
+	}
+	n.drain()
+	if as, bs := a.established(), b.established(); len(as) != 0 || len(bs) != 0 {
+		t.Errorf("IKE SAs left: A %d, B %d; want none", len(as), len(bs))
+	}
+	info, err := n.initiate(a, b, InitiateOptions{Auth: AuthKindNull, PeerAuth: AuthKindCert, RequestAddress: AddressRequest{IPv4: true}})
+	if err != nil || !slices.Equal(info.VirtualIPs, addrs("100.64.0.1")) {
+		t.Fatalf("with an address request: %v, virtual IPs %v", err, info.VirtualIPs)
 	}
 }

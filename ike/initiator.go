@@ -514,6 +514,15 @@ func (sa *ikeSA) finishAuthResponse(m *wire.Message, idr *wire.IDPayload, auth *
 	c := in.child
 	if childErr != nil {
 		sa.dropChild(c, childErr)
+		if cpRequired(childErr) && !in.opts.RequestAddress.any() {
+			// The IKE SA cannot get a CHILD SA (CP goes only in
+			// IKE_AUTH): delete it, and let the caller ask again with
+			// an address request.
+			sa.e.log.Info("ike: the responder requires an address request (FAILED_CP_REQUIRED)", "remote", sa.remote, "peer", idr.Identity)
+			sa.sendDelete()
+			sa.die(fmt.Errorf("ike: IKE_AUTH with %v: %w: %w", sa.remote, ErrCPRequired, childErr), false)
+			return
+		}
 		sa.finishInit(ChildSAInfo{}, childErr)
 		return
 	}

@@ -62,6 +62,21 @@ func (in *initiation) settleAddressRequest(behindNAT bool) {
 	in.opts.Mode = ModeTunnel
 }
 
+// ErrCPRequired is wrapped by Initiate's error when the responder refused
+// the first CHILD SA of an initiation that asked for no address with
+// FAILED_CP_REQUIRED (RFC 7296 §3.10.1): it serves only initiators that
+// ask for one, as Libreswan's servers with an address pool (modecfg
+// server) do. The engine has deleted the IKE SA, which could not get a
+// CHILD SA (CP goes only in IKE_AUTH); the caller may initiate again with
+// InitiateOptions.RequestAddress.
+var ErrCPRequired = errors.New("the responder requires an address request (CP)")
+
+// cpRequired reports whether err is the responder's FAILED_CP_REQUIRED.
+func cpRequired(err error) bool {
+	var ne *NotifyError
+	return errors.As(err, &ne) && ne.Type == wire.NotifyFailedCPRequired
+}
+
 // virtualIPs is an IKE SA's mode config state: the addresses assigned to
 // the initiator, leased by us (as responder, from the pool) or to us.
 type virtualIPs struct {

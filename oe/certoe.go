@@ -21,7 +21,9 @@ import (
 // such a binding, else its address. Libreswan accepts any certificate its
 // CAs signed; DNS-triggered OE knows which name the application asked
 // for, and holds the server to it. Behind a NAT we ask for an address
-// (CP), and the data plane translates our traffic to it (kernel.CAT).
+// (CP), and again, NAT or not, when the responder answers that it
+// requires one (FAILED_CP_REQUIRED, ike.ErrCPRequired); the data plane
+// translates our traffic to the lease (kernel.CAT).
 
 // CertTrust is what certificate OE checks a responder's certificate with.
 // cmd/oemeshd implements it over certs.Verifier, which oe does not
@@ -61,14 +63,20 @@ func certName(target netip.Addr, boundName string) ike.Identity {
 
 // initiateCert runs certificate OE to the target: NULL for us, a
 // certificate naming want for the responder, and an address of the
-// target's family asked for when IKE_SA_INIT shows we are behind a NAT.
-func (o *OE) initiateCert(ctx context.Context, n *negotiation, want ike.Identity) error {
+// target's family asked for when IKE_SA_INIT shows we are behind a NAT,
+// or always (the responder said it requires one).
+func (o *OE) initiateCert(ctx context.Context, n *negotiation, want ike.Identity, always bool) error {
 	opts := o.initiateOptions(n, n.target, n.target)
 	opts.Auth, opts.PeerAuth = ike.AuthKindNull, ike.AuthKindCert
 	opts.PeerCertVerifier = namedVerifier{trust: o.cfg.CertTrust, want: want}
 	opts.PeerCertAuthorities = o.cfg.CertTrust.Authorities()
-	opts.RequestAddress = ike.AddressRequest{IPv4: n.target.Is4(), IPv6: n.target.Is6(), OnlyBehindNAT: true}
-	o.log.Debug("OE: certificate OE", "target", n.target, "name", want.String())
+	opts.RequestAddress = ike.AddressRequest{IPv4: n.target.Is4(), IPv6: n.target.Is6(), OnlyBehindNAT: !always}
+	if always {
+		// Every address of the family, narrowed by the responder to the
+		// lease, in tunnel mode (ike.AddressRequest).
+		opts.TSi, opts.Mode = nil, ike.ModeTunnel
+	}
+	o.log.Debug("OE: certificate OE", "target", n.target, "name", want.String(), "ask_address", always)
 	_, err := o.engine.Initiate(ctx, opts)
 	return err
 }
@@ -96,7 +104,13 @@ func certFailure(err error) (class string, fallback bool) {
 // authentication: the flow gets its group's failure shunt.
 func (o *OE) certOE(ctx context.Context, n *negotiation, boundName string, succeed func(ike.AuthKind) Outcome, fail func(string, error) Outcome) Outcome {
 	want := certName(n.target, boundName)
-	err := o.initiateCert(ctx, n, want)
+	err := o.initiateCert(ctx, n, want, false)
+	if errors.Is(err, ike.ErrCPRequired) {
+		// A modecfg server (Libreswan's with an address pool) serves
+		// only clients that ask for an address, NAT or not: ask.
+		o.log.Info("OE: the responder requires an address request: asking for one", "target", n.target)
+		err = o.initiateCert(ctx, n, want, true)
+	}
 	if err == nil {
 		return succeed(ike.AuthKindCert)
 	}

@@ -15,11 +15,13 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/oemesh/oemesh/dnskey"
 	"github.com/oemesh/oemesh/ike"
+	"github.com/oemesh/oemesh/ike/addrpool"
 	"github.com/oemesh/oemesh/kernel"
 	"github.com/oemesh/oemesh/kernel/fake"
 	"github.com/oemesh/oemesh/oe/internal/oetest"
@@ -123,6 +125,12 @@ func certOEPair(t *testing.T, ca *testCA, cred *ike.CertCredential, bindings ...
 
 // certOEPairDNS is certOEPair that also returns A's DNS.
 func certOEPairDNS(t *testing.T, ca *testCA, cred *ike.CertCredential, bindings ...BindingSource) (a *OE, dpA *fake.Dataplane, trust *fakeTrust, dnsA *oetest.DNS) {
+	return certOEPairWith(t, ca, cred, nil, bindings...)
+}
+
+// certOEPairWith is certOEPairDNS with B's engine configured further by
+// modB, which gets a pointer B's OE will be stored in once it exists.
+func certOEPairWith(t *testing.T, ca *testCA, cred *ike.CertCredential, modB func(*ike.EngineConfig, *atomic.Pointer[OE]), bindings ...BindingSource) (a *OE, dpA *fake.Dataplane, trust *fakeTrust, dnsA *oetest.DNS) {
 	t.Helper()
 	trust = &fakeTrust{ca: ca}
 	toB, toA := &pipe{}, &pipe{}
@@ -138,10 +146,16 @@ func certOEPairDNS(t *testing.T, ca *testCA, cred *ike.CertCredential, bindings 
 	}
 	t.Cleanup(func() { a.Close() })
 	credB := ike.Credentials{Signer: oetest.NewKey(t), Cert: cred}
-	b, err := New(Config{}, fake.New(time.Now), oetest.NewDNS(), ike.EngineConfig{Credentials: credB, Sender: toA, GiveUp: 3 * time.Second})
+	ecB := ike.EngineConfig{Credentials: credB, Sender: toA, GiveUp: 3 * time.Second}
+	var bp atomic.Pointer[OE]
+	if modB != nil {
+		modB(&ecB, &bp)
+	}
+	b, err := New(Config{}, fake.New(time.Now), oetest.NewDNS(), ecB)
 	if err != nil {
 		t.Fatal(err)
 	}
+	bp.Store(b)
 	t.Cleanup(func() { b.Close() })
 	toB.to.Store(b)
 	toA.to.Store(a)
@@ -296,5 +310,49 @@ func TestCertOEClientBoundName(t *testing.T) {
 				t.Errorf("Up: %v, failures %v; want an id_mismatch failure", err, st.Failures)
 			}
 		})
+	}
+}
+
+// cpServer is B's OE as a modecfg server that requires an address
+// request, as Libreswan's with an address pool: a CHILD SA for no lease
+// is answered FAILED_CP_REQUIRED (notify 37).
+type cpServer struct{ *atomic.Pointer[OE] }
+
+func (p cpServer) AcceptAuth(ctx context.Context, req ike.AuthRequest) error {
+	return p.Load().AcceptAuth(ctx, req)
+}
+func (p cpServer) SignForNull(req ike.AuthRequest) bool { return p.Load().SignForNull(req) }
+func (p cpServer) Child(ctx context.Context, req ike.ChildRequest) (ike.ChildDecision, error) {
+	if len(req.Leased) == 0 {
+		return ike.ChildDecision{}, &ike.NotifyError{Type: 37}
+	}
+	return p.Load().Child(ctx, req)
+}
+
+// A responder that requires an address request (FAILED_CP_REQUIRED) gets
+// a second initiation that asks for one although A is behind no NAT: the
+// tunnel comes up in tunnel mode for the lease, translated (CAT).
+func TestCertOEClientCPRequired(t *testing.T) {
+	ca := newCA(t)
+	a, dpA, _, _ := certOEPairWith(t, ca, ca.issue(t, "b", nil, []netip.Addr{addrB}), func(c *ike.EngineConfig, b *atomic.Pointer[OE]) {
+		pool, err := addrpool.Parse([]string{"100.64.0.1-100.64.0.9"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.AddressPool = pool
+		c.Policy = cpServer{b}
+	})
+	if err := a.Up(context.Background(), addrA, addrB); err != nil {
+		t.Fatal(err)
+	}
+	lease := netip.MustParseAddr("100.64.0.1")
+	var cat *kernel.CAT
+	for _, c := range dpA.Calls() {
+		if p, ok := c.Arg.(kernel.SAPair); ok && c.Method == "InstallSA" {
+			cat = p.CAT
+		}
+	}
+	if cat == nil || cat.Host != addrA || cat.Leased != lease {
+		t.Errorf("A's SA pair translates %+v, want %s to %s", cat, addrA, lease)
 	}
 }
