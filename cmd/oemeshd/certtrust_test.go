@@ -93,3 +93,25 @@ func mustLeaf(t *testing.T, chain [][]byte) *x509.Certificate {
 	}
 	return c
 }
+
+// TestCertTrustWebPKI: webpki trusts the system's roots, names no CA in
+// the CERTREQ (any CA), and refuses the test CA's certificate as
+// unknown_ca.
+func TestCertTrustWebPKI(t *testing.T) {
+	if _, err := x509.SystemCertPool(); err != nil {
+		t.Skipf("no system roots here: %v", err)
+	}
+	tr, err := loadCertTrust(config.OE{TrustCertificates: "webpki"}, clock.System{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tr.Authorities()) != 0 {
+		t.Errorf("webpki CERTREQ names %d CAs, want none (any CA)", len(tr.Authorities()))
+	}
+	srv := certstest.NewRoot(t, "private root").Issue(t, certstest.Options{Subject: pkix.Name{CommonName: "www.example"}, DNSNames: []string{"www.example"}})
+	_, err = tr.VerifyNamed(context.Background(), srv.DER(), ike.CertDNIdentity(srv.Cert), ike.FQDNIdentity("www.example"))
+	var ve *certs.VerifyError
+	if !errors.As(err, &ve) || ve.Reason != certs.UnknownCA {
+		t.Errorf("a private CA's certificate under webpki: %v, want unknown_ca", err)
+	}
+}
