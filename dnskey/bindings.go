@@ -31,6 +31,10 @@ type BindingsConfig struct {
 	// Clock defaults to the system clock; tests expire bindings with a
 	// fake one.
 	Clock clock.Clock
+	// NameOnly keeps bindings without a key too: the name alone, which
+	// certificate OE holds the peer's certificate to (oe.trust_certificates).
+	// Without it, Bind refuses a look-up that found no key.
+	NameOnly bool
 }
 
 // Binding says that an address was found under a forward name: the
@@ -171,7 +175,8 @@ func (b *Bindings) Bind(name string, addrs []netip.Addr, keys Result, ttl time.D
 		}
 		secure = secure && k.Secure
 	}
-	if withKey == 0 {
+	secure = secure && len(keys.Keys) > 0 // a name alone vouches for nothing
+	if withKey == 0 && !b.cfg.NameOnly {
 		return fmt.Errorf("dnskey: bind %s: %w: no public key among %d record(s)", n, ErrBadBinding, len(keys.Keys))
 	}
 	if ttl < 0 {

@@ -232,3 +232,18 @@ func TestBindingsKeysInPrecedenceOrder(t *testing.T) {
 		t.Fatalf("Lookup = %+v, %v; want precedence 10 (gateway %s) first", got, ok, gw)
 	}
 }
+
+// With NameOnly, a look-up that found no key binds the name alone, not
+// secure (a name vouches for nothing); without it, such a Bind is
+// refused (TestBindingsBadInput).
+func TestBindingsNameOnly(t *testing.T) {
+	b, _ := newTestBindings(t, BindingsConfig{NameOnly: true})
+	a := netip.MustParseAddr("198.18.0.2")
+	if err := b.Bind("www.example.", []netip.Addr{a}, Result{}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	got, ok := b.Lookup(a)
+	if !ok || got.Name != "www.example." || len(got.Keys) != 0 || got.Secure {
+		t.Errorf("binding %+v %v, want www.example. alone, not secure", got, ok)
+	}
+}

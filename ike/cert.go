@@ -208,16 +208,31 @@ func hasCertReq(m *wire.Message) bool {
 // signature is checked with the keys the KeyResolver finds.
 func (sa *ikeSA) peerAuthKind(m *wire.Message, a *wire.Auth) AuthKind {
 	kind := authKindOf(a.Method)
-	if kind == AuthKindPubkey && sa.e.cfg.CertVerifier != nil && len(x509Chain(m)) > 0 {
+	if kind == AuthKindPubkey && sa.certVerifier() != nil && len(x509Chain(m)) > 0 {
 		return AuthKindCert
 	}
 	return kind
 }
 
+// certVerifier is what checks the peer's certificate chain: our
+// initiation's own (InitiateOptions.PeerCertVerifier) while we initiate
+// with one, else the engine's; nil when we verify none. Called with
+// sa.mu held.
+func (sa *ikeSA) certVerifier() CertVerifier {
+	if in := sa.init; in != nil && in.opts.PeerCertVerifier != nil {
+		return in.opts.PeerCertVerifier
+	}
+	return sa.e.cfg.CertVerifier
+}
+
 // certRequest is the CERTREQ we send when we verify certificates: it
-// names the configured CAs (EngineConfig.CertAuthorities), or none,
-// which asks for a certificate from any CA. nil when we verify none.
+// names the CAs of the verifier in use (InitiateOptions.PeerCertAuthorities
+// or EngineConfig.CertAuthorities), or none, which asks for a certificate
+// from any CA. nil when we verify none.
 func (sa *ikeSA) certRequest() *wire.Cert {
+	if in := sa.init; in != nil && in.opts.PeerCertVerifier != nil {
+		return wire.X509CertReq(in.opts.PeerCertAuthorities)
+	}
 	if sa.e.cfg.CertVerifier == nil {
 		return nil
 	}

@@ -215,6 +215,9 @@ func (sa *ikeSA) installChild(c *childSA) error {
 	c.SoftLifetime = e.cfg.ChildLifetime - e.rekeyMargin(e.cfg.ChildLifetime)
 	c.PeerID, c.PeerAuth = sa.peerID, sa.peerAuth
 	c.IKESPIi, c.IKESPIr = sa.spii, sa.spir
+	if sa.vip != nil && !sa.vip.leased {
+		c.VirtualIPs = sa.virtualIPs()
+	}
 	ctx, cancel := sa.callCtx()
 	defer cancel()
 	if err := e.cfg.Installer.Install(ctx, c.ChildSA); err != nil {

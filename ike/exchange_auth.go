@@ -180,12 +180,13 @@ func (sa *ikeSA) lookupKeys(m *wire.Message, kind AuthKind, id Identity, then fu
 	})
 }
 
-// verifyCertChain has the CertVerifier check the chain of m's CERT
-// payloads for id, outside every engine lock, then calls then with
+// verifyCertChain has the CertVerifier in use (certVerifier) check the
+// chain of m's CERT payloads for id, outside every engine lock, then calls then with
 // sa.mu held.
 func (sa *ikeSA) verifyCertChain(m *wire.Message, id Identity, then func(peerKeys)) {
 	e := sa.e
 	chain := x509Chain(m)
+	verifier := sa.certVerifier()
 	var ctx context.Context
 	cancel := func() {}
 	if in := sa.init; in != nil && in.ctx != nil {
@@ -196,7 +197,7 @@ func (sa *ikeSA) verifyCertChain(m *wire.Message, id Identity, then func(peerKey
 	sa.lookup = true
 	sa.post(func() {
 		e.spawn(func() {
-			key, err := e.cfg.CertVerifier.VerifyCert(ctx, chain, id)
+			key, err := verifier.VerifyCert(ctx, chain, id)
 			cancel()
 			sa.lock()
 			defer sa.unlock()

@@ -102,10 +102,10 @@ func (e *Engine) startInitiate(ctx context.Context, opts InitiateOptions) (*init
 			return nil, nil, fmt.Errorf("ike: initiate: no pre-shared key for %v", pskPeer(opts))
 		}
 	}
-	if len(opts.TSi) == 0 && opts.RequestAddress.any() {
+	if len(opts.TSi) == 0 && opts.RequestAddress.any() && !opts.RequestAddress.OnlyBehindNAT {
 		opts.TSi = opts.RequestAddress.wideSelectors()
 	}
-	if peerAuthWanted(opts) == AuthKindCert && e.cfg.CertVerifier == nil {
+	if peerAuthWanted(opts) == AuthKindCert && e.cfg.CertVerifier == nil && opts.PeerCertVerifier == nil {
 		return nil, nil, errors.New("ike: initiate: the peer must authenticate with a certificate but no CertVerifier is configured")
 	}
 	if (len(opts.TSi) == 0 || len(opts.TSr) == 0) && !opts.Local.IsValid() {
@@ -416,6 +416,7 @@ func (sa *ikeSA) sendAuth() error {
 			return err
 		}
 	}
+	in.settleAddressRequest(sa.behindNAT)
 	idi, err := sa.ourIdentity(in.opts.Auth)
 	if err != nil {
 		return err
@@ -499,7 +500,7 @@ func (sa *ikeSA) onAuthResponse(m *wire.Message) {
 	var err error
 	switch {
 	case kind != want:
-		err = fmt.Errorf("ike: IKE_AUTH: peer %v authenticated with %v, want %v: %w", sa.remote, auth.Method, want, ErrAuthentication)
+		err = fmt.Errorf("ike: IKE_AUTH: peer %v authenticated with %v, want %v: %w: %w", sa.remote, auth.Method, want, ErrPeerAuthMethod, ErrAuthentication)
 	case in.opts.PeerID.Type != 0 && kind != AuthKindNull && !identityEqual(in.opts.PeerID, idr.Identity):
 		err = fmt.Errorf("ike: IKE_AUTH: peer identity %v, want %v: %w", idr.Identity, in.opts.PeerID, ErrAuthentication)
 	}
@@ -531,6 +532,15 @@ func (sa *ikeSA) finishAuthResponse(m *wire.Message, idr *wire.IDPayload, auth *
 	c := in.child
 	if childErr != nil {
 		sa.dropChild(c, childErr)
+		if cpRequired(childErr) && !in.opts.RequestAddress.any() {
+			// The IKE SA cannot get a CHILD SA (CP goes only in
+			// IKE_AUTH): delete it, and let the caller ask again with
+			// an address request.
+			sa.e.log.Info("ike: the responder requires an address request (FAILED_CP_REQUIRED)", "remote", sa.remote, "peer", idr.Identity)
+			sa.sendDelete()
+			sa.die(fmt.Errorf("ike: IKE_AUTH with %v: %w: %w", sa.remote, ErrCPRequired, childErr), false)
+			return
+		}
 		sa.finishInit(ChildSAInfo{}, childErr)
 		return
 	}

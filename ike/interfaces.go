@@ -199,6 +199,12 @@ type ChildSA struct {
 	IKESPIi, IKESPIr SPI
 	// Replaces is the inbound SPI of the SA this one rekeys, 0 if none.
 	Replaces uint32
+	// VirtualIPs are the internal addresses the peer assigned to us by
+	// mode config (we asked, InitiateOptions.RequestAddress), which
+	// TSLocal carries instead of Local: the data plane translates our
+	// own traffic to them (client address translation). Empty when we
+	// leased addresses to the peer or none were assigned.
+	VirtualIPs []netip.Addr
 }
 
 // ChildInstaller is the data plane as the engine sees it.

@@ -33,10 +33,49 @@ import (
 // (InitiateOptions.RequestAddress).
 type AddressRequest struct {
 	IPv4, IPv6 bool
+	// OnlyBehindNAT asks only when IKE_SA_INIT's NAT detection found us
+	// behind a NAT (our address is not the one the responder saw), as a
+	// certificate OE client does: there, our own address is no use to
+	// the responder. When it asks, the CHILD SA is in tunnel mode and
+	// its TSi every address of the families asked for, whatever
+	// InitiateOptions.Mode and TSi say; when it does not, IKE_AUTH
+	// carries no CP and the initiation goes on as they say.
+	OnlyBehindNAT bool
 }
 
 // any reports whether an address of either family is asked for.
 func (r AddressRequest) any() bool { return r.IPv4 || r.IPv6 }
+
+// settleAddressRequest decides, once IKE_SA_INIT has told whether we are
+// behind a NAT, an OnlyBehindNAT request: asked (tunnel mode, wide TSi)
+// or dropped.
+func (in *initiation) settleAddressRequest(behindNAT bool) {
+	r := in.opts.RequestAddress
+	if !r.OnlyBehindNAT || !r.any() {
+		return
+	}
+	if !behindNAT {
+		in.opts.RequestAddress = AddressRequest{}
+		return
+	}
+	in.opts.TSi = r.wideSelectors()
+	in.opts.Mode = ModeTunnel
+}
+
+// ErrCPRequired is wrapped by Initiate's error when the responder refused
+// the first CHILD SA of an initiation that asked for no address with
+// FAILED_CP_REQUIRED (RFC 7296 §3.10.1): it serves only initiators that
+// ask for one, as Libreswan's servers with an address pool (modecfg
+// server) do. The engine has deleted the IKE SA, which could not get a
+// CHILD SA (CP goes only in IKE_AUTH); the caller may initiate again with
+// InitiateOptions.RequestAddress.
+var ErrCPRequired = errors.New("the responder requires an address request (CP)")
+
+// cpRequired reports whether err is the responder's FAILED_CP_REQUIRED.
+func cpRequired(err error) bool {
+	var ne *NotifyError
+	return errors.As(err, &ne) && ne.Type == wire.NotifyFailedCPRequired
+}
 
 // virtualIPs is an IKE SA's mode config state: the addresses assigned to
 // the initiator, leased by us (as responder, from the pool) or to us.

@@ -2,6 +2,8 @@ package kernel
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/netip"
 	"time"
 )
@@ -171,6 +173,45 @@ type SAPair struct {
 	// the initiator installs the new inbound SA only when our answer
 	// reaches it (RFC 7296 §2.8).
 	DeferOutbound bool
+	// CAT, when set, translates the host's own traffic to the address
+	// the peer leased us (client address translation). nil: none.
+	CAT *CAT
+}
+
+// CAT is client address translation, Libreswan's leftcat=yes: the CHILD
+// SA's local selector is an address the responder leased us by mode
+// config (IKEv2 CP), not one of the host's, typically because we are
+// behind a NAT. The data plane rewrites the source of the host's own
+// packets from Host to Leased before sealing them, and the destination
+// of opened packets from Leased back to Host, fixing the IP header and
+// the TCP, UDP and ICMPv6 checksums; every other packet keeps its
+// addresses. It needs tunnel mode, and Leased must be the pair's one
+// local selector (an address of Host's family). A data plane that
+// cannot translate refuses the pair with an error wrapping
+// ErrCATUnsupported.
+type CAT struct {
+	// Host is the address the host's own packets to the peer carry: the
+	// outer source of the SA.
+	Host netip.Addr
+	// Leased is the address the peer leased us.
+	Leased netip.Addr
+}
+
+// ErrCATUnsupported is wrapped by the error of a data plane that cannot
+// do client address translation (SAPair.CAT).
+var ErrCATUnsupported = errors.New("client address translation (CAT) is not supported by this data plane")
+
+// Check reports whether c fits a pair of mode with local selectors local.
+func (c *CAT) Check(mode Mode, local []netip.Prefix) error {
+	switch {
+	case !c.Host.IsValid() || !c.Leased.IsValid() || c.Host.Is4() != c.Leased.Is4():
+		return fmt.Errorf("CAT %s → %s: not two addresses of one family", c.Host, c.Leased)
+	case mode != ModeTunnel:
+		return fmt.Errorf("CAT %s → %s: needs tunnel mode, not %v", c.Host, c.Leased, mode)
+	case len(local) != 1 || local[0] != netip.PrefixFrom(c.Leased, c.Leased.BitLen()):
+		return fmt.Errorf("CAT %s → %s: the local selectors %v are not the leased address alone", c.Host, c.Leased, local)
+	}
+	return nil
 }
 
 // ID returns the pair's identifier.

@@ -88,6 +88,13 @@ type Config struct {
 	// makes no reverse look-up.
 	Bindings BindingSource
 
+	// CertTrust, when set, makes OE to a destination without a usable
+	// key in DNS certificate OE (certoe.go): the responder must present
+	// a certificate that it vouches for and that names the destination
+	// (oe.trust_certificates). nil: off, the destination gets NULL OE
+	// as NullAuth says.
+	CertTrust CertTrust
+
 	// Tunnels is the tunnel table OE shares with the configured conns
 	// (oe/conn); nil: a table of its own.
 	Tunnels *tunnel.Table

@@ -28,6 +28,9 @@ func (o *OE) Install(ctx context.Context, sa ike.ChildSA) error {
 	if err != nil {
 		return err
 	}
+	// Our own traffic goes out under the address the responder leased
+	// us, and comes back to ours (certificate OE behind a NAT).
+	p.CAT = catFor(sa, p)
 	if err := o.dp.InstallSA(ctx, p); err != nil {
 		return fmt.Errorf("oe: install SA %08x/%08x with %s: %w", sa.SPIIn, sa.SPIOut, sa.Remote, err)
 	}

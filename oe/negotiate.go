@@ -162,7 +162,18 @@ func (o *OE) negotiate(ctx context.Context, n *negotiation) Outcome {
 		return succeed(ike.AuthKindNull)
 	}
 
-	if b, ok := o.bound(ctx, n.target); ok {
+	b, bound := o.bound(ctx, n.target)
+	if bound && len(b.Keys) == 0 {
+		// A name look-up bound the target to a name without a key
+		// (dnskey.BindingsConfig.NameOnly, kept for certificate OE): the
+		// name has no key, and as for a name with keys no reverse
+		// look-up is made; the certificate must name it.
+		if o.cfg.CertTrust != nil {
+			return o.certOE(ctx, n, b.Name, succeed, fail)
+		}
+		bound = false
+	}
+	if bound {
 		// A name look-up bound the target to a forward name (or was
 		// about to, and bound waited for it): its key, not the reverse
 		// zone's, and its identity @name.
@@ -241,6 +252,9 @@ func (o *OE) negotiate(ctx context.Context, n *negotiation) Outcome {
 	}
 	switch {
 	case errors.Is(dns.err, dnskey.ErrNoKey):
+		if o.cfg.CertTrust != nil {
+			return o.certOE(ctx, n, "", succeed, fail)
+		}
 		if o.cfg.NullAuth == NullFallback {
 			// No key, or one DNSSEC does not vouch for: anonymous
 			// encryption, for private as for private-or-clear (never
@@ -306,15 +320,8 @@ func shuntResult(kind kernel.ShuntKind) Result {
 // (or is looking them up), and the engine asks no one else. The peer must
 // prove peerID, or its address when peerID is zero.
 func (o *OE) initiate(ctx context.Context, n *negotiation, peer, target netip.Addr, peerID ike.Identity, auth ike.AuthKind, keys ike.PeerKeysFunc) error {
-	opts := ike.InitiateOptions{
-		Remote:         netip.AddrPortFrom(peer, o.cfg.IKEPort),
-		Local:          n.src,
-		Auth:           auth,
-		TSi:            []ike.TrafficSelector{ike.HostSelector(n.src)},
-		TSr:            []ike.TrafficSelector{ike.HostSelector(target)},
-		Mode:           ike.ModeTransport,
-		InitialContact: true,
-	}
+	opts := o.initiateOptions(n, peer, target)
+	opts.Auth = auth
 	if auth == ike.AuthKindPubkey {
 		opts.PeerID = peerID
 		if peerID.Type == 0 {
@@ -325,11 +332,26 @@ func (o *OE) initiate(ctx context.Context, n *negotiation, peer, target netip.Ad
 	} else {
 		opts.PeerAuth = ike.AuthKindNull
 	}
+	_, err := o.engine.Initiate(ctx, opts)
+	return err
+}
+
+// initiateOptions are what every OE initiation toward peer for traffic
+// to target starts from: host selectors, transport mode when peer is the
+// target and tunnel mode through a gateway.
+func (o *OE) initiateOptions(n *negotiation, peer, target netip.Addr) ike.InitiateOptions {
+	opts := ike.InitiateOptions{
+		Remote:         netip.AddrPortFrom(peer, o.cfg.IKEPort),
+		Local:          n.src,
+		TSi:            []ike.TrafficSelector{ike.HostSelector(n.src)},
+		TSr:            []ike.TrafficSelector{ike.HostSelector(target)},
+		Mode:           ike.ModeTransport,
+		InitialContact: true,
+	}
 	if peer != target {
 		opts.Mode = ike.ModeTunnel
 	}
-	_, err := o.engine.Initiate(ctx, opts)
-	return err
+	return opts
 }
 
 // failureClass names a failure for metrics.

@@ -177,6 +177,15 @@ func (d *daemon) newBindings() (*dnskey.Bindings, error) {
 	b := d.cfg.DNS.Bindings
 	// OE waits for a pending address (one the stub is looking up) as long
 	// as one look-up attempt may take.
+	// Certificate OE holds a keyless destination's certificate to the
+	// name it was looked up by: such names are bound too.
 	return dnskey.NewBindings(dnskey.BindingsConfig{Max: b.Max, MinTTL: b.MinTTL, MaxTTL: b.MaxTTL,
-		PendingWait: d.cfg.DNS.Timeout, Clock: d.clock})
+		PendingWait: d.cfg.DNS.Timeout, Clock: d.clock, NameOnly: d.certOEClient()})
+}
+
+// certOEClient reports whether oe.trust_certificates is on: certificate
+// OE then needs the names of look-ups that found no key.
+func (d *daemon) certOEClient() bool {
+	t := d.cfg.OE.TrustCertificates
+	return t != "" && t != "off"
 }

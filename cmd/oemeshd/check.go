@@ -30,6 +30,9 @@ func checkConfig(cmd *cobra.Command, cfg *config.Config) error {
 	if err := checkCertOE(out, cfg.OE, time.Now()); err != nil {
 		return err
 	}
+	if err := checkCertTrust(out, cfg.OE); err != nil {
+		return err
+	}
 	pol, warns, err := loadPolicy(context.Background(), cfg.Policies)
 	for _, w := range warns {
 		fmt.Fprintf(out, "warning: %s\n", w)

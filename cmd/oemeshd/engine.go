@@ -41,6 +41,15 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 	if err != nil {
 		return err
 	}
+	trust, err := loadCertTrust(cfg.OE, d.clock, d.log)
+	if err != nil {
+		return err
+	}
+	if trust != nil && dp.Name() == "xfrm" {
+		d.log.Warn("oe.trust_certificates: the xfrm data plane cannot translate our traffic to a leased address (CAT) yet: "+
+			"certificate OE from behind a NAT, or to a server that requires an address request, ends in the failure shunt; "+
+			"set dataplane: userspace on such hosts", "dataplane", dp.Name())
+	}
 	var signer crypto.Signer
 	if k, err := dnskey.LoadHostKey(cfg.HostKey); err == nil {
 		d.signer = newHostSigner(k)
@@ -102,7 +111,7 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 	if err != nil {
 		return err
 	}
-	stack, err := dispatch.New(dispatch.Config{OE: oe.Config{
+	oeCfg := oe.Config{
 		NullAuth:           nullAuth,
 		NegotiationShunt:   shunt,
 		ShuntLifetime:      cfg.OE.ShuntLifetime,
@@ -113,7 +122,11 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 		IKEPort:            cfg.IKEPort,
 		Bindings:           d.bindings,
 		Logger:             d.log,
-	}}, dp, resolver, engineCfg)
+	}
+	if trust != nil {
+		oeCfg.CertTrust = trust // a nil *certTrust in the interface would not be nil
+	}
+	stack, err := dispatch.New(dispatch.Config{OE: oeCfg}, dp, resolver, engineCfg)
 	if err != nil {
 		return err
 	}

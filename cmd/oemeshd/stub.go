@@ -31,6 +31,7 @@ func (d *daemon) startStub(ctx context.Context) (*stub.Stub, error) {
 	}
 	if d.bindings != nil {
 		cfg.Binder = d.bindings
+		cfg.BindNames = d.certOEClient()
 	}
 	if dc.Prestart {
 		cfg.Prestart = d.prestart

@@ -114,6 +114,9 @@ func (s *Stub) run(j *job) {
 		res, lookupErr = s.lookup(j.name)
 	}
 	addrs, ttl := s.take(j)
+	if s.cfg.BindNames && errors.Is(lookupErr, dnskey.ErrNoKey) {
+		res, lookupErr = dnskey.Result{}, nil // the name alone
+	}
 	if s.cfg.Binder != nil && lookupErr == nil {
 		if err := s.cfg.Binder.Bind(j.name, addrs, res, ttl); err != nil {
 			s.stats.bindFailed.Add(1)

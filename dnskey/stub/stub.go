@@ -55,6 +55,11 @@ type Config struct {
 	// Binder records the keys found; nil: no look-ups are made (the
 	// addresses are still prestarted).
 	Binder Binder
+	// BindNames binds the addresses of a name whose look-up found no key
+	// as well, with no keys (the Binder must keep such bindings,
+	// dnskey.BindingsConfig.NameOnly): certificate OE checks the peer's
+	// certificate against the name. Without it only keys are bound.
+	BindNames bool
 	// Prestart, when set (dns.prestart), starts OE to an address of an
 	// answer, after the look-up at its name ended (whatever it found), so
 	// that a binding is in place before the negotiation starts. It

@@ -464,3 +464,24 @@ func TestCloseCancelsLookups(t *testing.T) {
 	}
 	_ = context.Background
 }
+
+// BindNames: a name without a key is bound alone (for certificate OE);
+// without it, nothing is bound.
+func TestBindNamesWithoutKey(t *testing.T) {
+	for _, names := range []bool{false, true} {
+		h := newHarness(t, false, func(c *Config) { c.BindNames = names })
+		h.up.add("www.example. 300 IN A 192.0.2.7", true)
+		h.ask(t, "udp", "www.example.", dns.TypeA)
+		h.settle(t)
+		if !names {
+			if h.binder.count() != 0 {
+				t.Errorf("without BindNames: %d Binds of a name without a key", h.binder.count())
+			}
+			continue
+		}
+		bd := waitBind(t, h.binder)
+		if bd.name != "www.example." || !slices.Equal(bd.addrs, addrs("192.0.2.7")) || len(bd.keys.Keys) != 0 {
+			t.Errorf("Bind(%q, %v, %d keys), want www.example. and its address alone", bd.name, bd.addrs, len(bd.keys.Keys))
+		}
+	}
+}

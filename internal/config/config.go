@@ -97,43 +97,6 @@ type Publish struct {
 // Enabled reports whether anything is to be published.
 func (p Publish) Enabled() bool { return p.Reverse || p.Forward || p.Address }
 
-// OE is the oe.* section.
-type OE struct {
-	NullAuth         string // fallback, off or only
-	NegotiationShunt string // hold or pass
-	ShuntLifetime    time.Duration
-	IdleTimeout      time.Duration
-	// NegotiationTimeout bounds one OE attempt.
-	NegotiationTimeout time.Duration
-	// ResponderProbe: a CHILD SA we installed as responder that has
-	// received nothing after this long makes us check that its peer is
-	// alive (0: never).
-	ResponderProbe time.Duration
-	GatewayFor     []netip.Prefix
-	IKELifetime    time.Duration
-	ChildLifetime  time.Duration
-	// Cert and CertKey are the certificate (PEM chain) and its private
-	// key that certificate OE answers NULL initiators with; both empty:
-	// none.
-	Cert, CertKey string
-	// AddressPool is what is leased to initiators that ask (modecfg),
-	// in ike/addrpool's syntax; empty: nothing.
-	AddressPool []string
-}
-
-// check relates the oe.* keys that depend on each other.
-func (o OE) check() error {
-	switch {
-	case o.Cert != "" && o.CertKey == "":
-		return fmt.Errorf("oe.cert %s is set without oe.cert_key: set the certificate's private key too", o.Cert)
-	case o.Cert == "" && o.CertKey != "":
-		return fmt.Errorf("oe.cert_key %s is set without oe.cert: set the certificate too, or clear oe.cert_key", o.CertKey)
-	case o.Cert != "" && o.NullAuth == "off":
-		return errors.New("oe.cert answers NULL-authenticated initiators, which oe.null_auth off refuses: set oe.null_auth to fallback or only, or clear oe.cert")
-	}
-	return nil
-}
-
 // Kernel is the kernel.* section.
 type Kernel struct {
 	FailClosed bool
@@ -427,6 +390,8 @@ func build(file string, v map[string]any) *Config {
 			Cert:               v["oe.cert"].(string),
 			CertKey:            v["oe.cert_key"].(string),
 			AddressPool:        v["oe.address_pool"].([]string),
+			TrustCertificates:  v["oe.trust_certificates"].(string),
+			TrustCA:            v["oe.trust_ca"].(string),
 		},
 		Kernel: Kernel{
 			FailClosed:        v["kernel.fail_closed"].(bool),
@@ -512,6 +477,8 @@ func (c *Config) Summary() map[string]any {
 		"oe.responder_probe":        c.OE.ResponderProbe.String(),
 		"oe.cert":                   c.OE.Cert,
 		"oe.address_pool":           c.OE.AddressPool,
+		"oe.trust_certificates":     c.OE.TrustCertificates,
+		"oe.trust_ca":               c.OE.TrustCA,
 		"kernel.fail_closed":        c.Kernel.FailClosed,
 		"kernel.guard_negotiating":  c.Kernel.GuardNegotiating,
 		"kernel.hold_first_packets": c.Kernel.HoldFirstPackets,

@@ -137,6 +137,20 @@ func TestErrorsNameKeyAndSource(t *testing.T) {
 			want: []string{`key oe.address_pool: "100.64.0.0/33" is not a CIDR prefix`}},
 		{name: "bad pool entry", file: "a.yaml", body: "oe:\n  address_pool: [pool]\n",
 			want: []string{`key oe.address_pool: "pool": want FIRST-LAST`}},
+		{name: "bad trust_certificates", file: "a.yaml", body: "oe:\n  trust_certificates: any\n",
+			want: []string{"key oe.trust_certificates"}},
+		{name: "ca-file without trust_ca", file: "a.yaml", body: "oe:\n  trust_certificates: ca-file\n",
+			want: []string{"oe.trust_certificates ca-file needs oe.trust_ca"}},
+		{name: "trust_ca without ca-file", file: "a.yaml", body: "oe:\n  trust_certificates: webpki\n  trust_ca: /etc/oemesh/ca.pem\n",
+			want: []string{"oe.trust_ca /etc/oemesh/ca.pem is set but oe.trust_certificates is webpki"}},
+		{name: "trust_ca alone", file: "a.yaml", body: "oe:\n  trust_ca: /etc/oemesh/ca.pem\n",
+			want: []string{"oe.trust_ca /etc/oemesh/ca.pem is set but oe.trust_certificates is off"}},
+		{name: "relative trust_ca", file: "a.yaml", body: "oe:\n  trust_certificates: ca-file\n  trust_ca: ca.pem\n",
+			want: []string{"key oe.trust_ca: must be an absolute path, or empty"}},
+		{name: "trust with null_auth off", file: "a.yaml", body: "oe:\n  trust_certificates: webpki\n  null_auth: \"off\"\n",
+			want: []string{"oe.trust_certificates webpki: a certificate OE client authenticates itself with NULL"}},
+		{name: "trust with null_auth only", file: "a.yaml", body: "oe:\n  trust_certificates: webpki\n  null_auth: only\n",
+			want: []string{"oe.trust_certificates webpki: with oe.null_auth only"}},
 		{name: "bad log level", file: "a.yaml", body: "log:\n  level: loud\n",
 			want: []string{"key log.level: must be debug, info, warn or error"}},
 		{name: "bad metrics", file: "a.yaml", body: "metrics:\n  listen: everywhere\n",
@@ -387,5 +401,29 @@ func TestCertificateOEKeys(t *testing.T) {
 	}
 	if d.OE.Cert != "" || d.OE.CertKey != "" || len(d.OE.AddressPool) != 0 {
 		t.Errorf("defaults: %+v; want no certificate and no pool", d.OE)
+	}
+}
+
+// TestTrustCertificates: oe.trust_certificates and oe.trust_ca reach OE;
+// the default is off.
+func TestTrustCertificates(t *testing.T) {
+	p := write(t, "o.yaml", "oe:\n  trust_certificates: ca-file\n  trust_ca: /etc/oemesh/oe-ca.pem\n")
+	c, err := Load(Options{File: p, FileRequired: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.OE.TrustCertificates != "ca-file" || c.OE.TrustCA != "/etc/oemesh/oe-ca.pem" {
+		t.Errorf("got %+v", c.OE)
+	}
+	p = write(t, "w.yaml", "oe:\n  trust_certificates: webpki\n")
+	if c, err = Load(Options{File: p, FileRequired: true}); err != nil || c.OE.TrustCertificates != "webpki" {
+		t.Errorf("webpki: %v, %+v", err, c.OE)
+	}
+	d, err := Load(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.OE.TrustCertificates != "off" || d.OE.TrustCA != "" {
+		t.Errorf("defaults: %+v; want trust_certificates off", d.OE)
 	}
 }

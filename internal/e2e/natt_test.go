@@ -18,6 +18,18 @@ import (
 // its inside address, the ID it uses. It returns n and r's LAN address.
 func natHost(t *testing.T, m *lab.Mesh) (*lab.MeshHost, netip.Addr) {
 	t.Helper()
+	h, public := natRouted(t, m)
+	if err := m.Publish("n", h.Addr4, h.Addr4, h.Key.Public()); err != nil {
+		t.Fatal(err)
+	}
+	return h, public
+}
+
+// natRouted adds the router r and the host n behind it as natHost does,
+// with a host key for n that is published nowhere. It returns n and r's
+// LAN address.
+func natRouted(t *testing.T, m *lab.Mesh) (*lab.MeshHost, netip.Addr) {
+	t.Helper()
 	public := netip.MustParseAddr("198.18.0.9")
 	inside := netip.MustParseAddr("198.18.3.10")
 	r, err := m.Lab.AddHost("r")
@@ -46,9 +58,6 @@ func natHost(t *testing.T, m *lab.Mesh) (*lab.MeshHost, netip.Addr) {
 	}
 	key, err := dnskey.GenerateHostKey(dnskey.HostKeyEd25519, 0)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Publish("n", inside, inside, key.Public()); err != nil {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(t.TempDir(), "n")

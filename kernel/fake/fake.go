@@ -203,6 +203,11 @@ func (d *Dataplane) InstallSA(_ context.Context, p kernel.SAPair) error {
 	if !p.Mode.Valid() {
 		return fmt.Errorf("fake dataplane: install SA pair to %s: mode is %v, want transport or tunnel", p.Out.Dst, p.Mode)
 	}
+	if p.CAT != nil {
+		if err := p.CAT.Check(p.Mode, p.Local); err != nil {
+			return fmt.Errorf("fake dataplane: install SA pair to %s: %w", p.Out.Dst, err)
+		}
+	}
 	d.sas[p.ID()] = p
 	return nil
 }

@@ -13,6 +13,8 @@
 // the SA is installed, so the first packet of a flow is not lost. Inbound ESP
 // is opened, replay-checked, checked against the SA's traffic selectors and
 // written to the TUN device; anything that fails is dropped and counted.
+// A pair with client address translation (kernel.CAT, cat.go) carries the
+// host's own packets under the address the peer leased it.
 //
 // An idle peer stays small: each SA direction keeps its keys and builds its
 // AEAD state when a packet needs it, and lets it go after
@@ -38,7 +40,7 @@
 //
 // The layout follows wireguard-go's device/: small files named for what they
 // hold (tun.go, route.go, guard.go, guardheld.go, hold.go, esp.go, replay.go,
-// sa.go, send.go, receive.go, counters.go, pools.go, tables.go,
+// sa.go, cat.go, send.go, receive.go, counters.go, pools.go, tables.go,
 // snapshot.go), a fast path
 // that never takes the control-plane lock (it reads an immutable snapshot
 // of the tables, which each change copies only in part), and buffers

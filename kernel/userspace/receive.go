@@ -270,6 +270,9 @@ func openInto(buf []byte, off, n int, sa *inSA, seq uint64, tos, ttl uint8, sc *
 		if !contains(p.remote, ip.src) || !contains(p.local, ip.dst) {
 			return dropSelector, 0, 0
 		}
+		if c := p.cat; c != nil && ip.dst == c.leased {
+			rewriteAddr(payload, &ip, false, c.host)
+		}
 		return dropNone, payOff, payOff + ip.totalLen
 	}
 	src, dst := p.out.dst, p.out.src // transport: the peer to us

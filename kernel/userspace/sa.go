@@ -19,6 +19,7 @@ type pair struct {
 	local  []netip.Prefix
 	remote []netip.Prefix
 	encap  *kernel.Encap
+	cat    *cat // client address translation, nil without (cat.go)
 	life   kernel.Lifetime
 	added  time.Time
 	order  uint64 // install order: the newest pair for a selector carries it
@@ -68,9 +69,10 @@ func (o *outSA) nextSeq() (uint64, bool) {
 }
 
 // matches reports whether a packet from src to dst belongs to the pair's
-// selectors as seen outbound (src local, dst remote).
+// selectors as seen outbound (src local, dst remote). With CAT, the
+// host's own address counts as local: prepareESP translates it.
 func (p *pair) matches(src, dst netip.Addr) bool {
-	return contains(p.local, src) && contains(p.remote, dst)
+	return (contains(p.local, src) || (p.cat != nil && src == p.cat.host)) && contains(p.remote, dst)
 }
 
 func contains(ps []netip.Prefix, a netip.Addr) bool {
@@ -126,11 +128,16 @@ func newPair(sp kernel.SAPair, now time.Time, order uint64, socks *sockets) (*pa
 	if sp.Out.Dst.Is6() && socks.esp6 == nil {
 		return nil, bad("IPv6 is not available on this host")
 	}
+	if sp.CAT != nil {
+		if err := sp.CAT.Check(sp.Mode, sp.Local); err != nil {
+			return nil, bad("%v", err)
+		}
+	}
 	if sp.Encap != nil && socks.inject == nil && (socks.udp4 == nil || (sp.Out.Dst.Is6() && socks.udp6 == nil)) {
 		return nil, bad("ESP-in-UDP requested but the data plane has no UDP encapsulation socket")
 	}
 	p := &pair{
-		id: id, mode: sp.Mode, encap: sp.Encap, life: sp.Lifetime, added: now, order: order,
+		id: id, mode: sp.Mode, encap: sp.Encap, cat: newCAT(sp.CAT), life: sp.Lifetime, added: now, order: order,
 		local:  append([]netip.Prefix(nil), sp.Local...),
 		remote: append([]netip.Prefix(nil), sp.Remote...),
 	}

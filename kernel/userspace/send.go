@@ -173,6 +173,9 @@ func (d *Device) prepareESP(e *outElem, p *pair, ip *ipPacket) {
 		}
 		e.off, e.n, e.nh = bufHeadroom+ip.hdrLen, ip.totalLen-ip.hdrLen, ip.proto
 	} else {
+		if c := p.cat; c != nil && ip.src == c.host {
+			rewriteAddr(e.buf[bufHeadroom:bufHeadroom+ip.totalLen], ip, true, c.leased)
+		}
 		e.off, e.n, e.nh = bufHeadroom, ip.totalLen, protoIPIP
 		if ip.v6 {
 			e.nh = protoIPv6
