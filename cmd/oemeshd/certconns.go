@@ -32,7 +32,6 @@ import (
 	"github.com/oemesh/oemesh/certs"
 	"github.com/oemesh/oemesh/ike"
 	"github.com/oemesh/oemesh/internal/config"
-	"github.com/oemesh/oemesh/oe/tunnel"
 )
 
 // certConn is what the verifier needs of one conn with auth cert.
@@ -251,7 +250,7 @@ func (cc *connCerts) VerifyCert(ctx context.Context, chain [][]byte, peer ike.Id
 	var tried []string
 	var vs []*certs.Verifier
 	for _, c := range cc.conns {
-		if c.remoteID.Type != 0 && !sameCertIdentity(c.remoteID, peer) {
+		if c.remoteID.Type != 0 && !ike.SameIdentity(c.remoteID, peer) {
 			continue
 		}
 		if !slices.Contains(tried, c.ca) {
@@ -274,16 +273,6 @@ func (cc *connCerts) VerifyCert(ctx context.Context, chain [][]byte, peer ike.Id
 		}
 	}
 	return nil, first
-}
-
-// sameCertIdentity compares a conn's remote_id with a peer's ID: DNs by
-// meaning (the same name may be encoded differently), others as oe/conn
-// does.
-func sameCertIdentity(want, got ike.Identity) bool {
-	if want.Type == ike.IDDerASN1DN && got.Type == ike.IDDerASN1DN {
-		return certs.EqualDN(want.Data, got.Data)
-	}
-	return tunnel.SameIdentity(want, got)
 }
 
 // certSetter is how a reload reaches the engine (ike.Engine).

@@ -247,7 +247,7 @@ conns:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if oc.Auth != ike.AuthKindCert || oc.RemoteID.Type != ike.IDDerASN1DN || !certs.EqualDN(oc.RemoteID.Data, f.peer.Cert.RawSubject) {
+	if oc.Auth != ike.AuthKindCert || oc.RemoteID.Type != ike.IDDerASN1DN || !ike.SameIdentity(oc.RemoteID, ike.CertDNIdentity(f.peer.Cert)) {
 		t.Errorf("oe conn: auth %v, remote ID %v", oc.Auth, oc.RemoteID)
 	}
 	cfg, err := d.certConfig(ike.EngineConfig{})

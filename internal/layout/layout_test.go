@@ -25,6 +25,9 @@ var rules = []struct {
 	// The private key parser is below the two packages that read keys
 	// (dnskey's host key, certs' certificate keys): one parser for both.
 	{"internal/privkey", nil, []string{"certs/certstest"}},
+	// DN comparison is below the engine and the verifier, which must
+	// agree on it.
+	{"internal/dn", nil, nil},
 	{"policygroups/...", nil, nil},
 	// Self-publication writes what dnskey reads, with dnskey's record
 	// builders; nothing below it imports it.
@@ -42,12 +45,12 @@ var rules = []struct {
 	// ike's tests make their certificates with the shared test PKI, and
 	// its benchmark measures the handshake with the verifier oemeshd runs
 	// (certs); the engine itself never imports either.
-	{"ike/...", []string{"internal/clock", "ike/internal/wire", "ike/addrpool"}, []string{"certs", "certs/certstest"}},
+	{"ike/...", []string{"internal/clock", "internal/dn", "ike/internal/wire", "ike/addrpool"}, []string{"certs", "certs/certstest"}},
 	// X.509 verification is a leaf beside ike: the engine reaches it
 	// through an adapter oemeshd builds. Its test PKI imports nothing of
 	// ours, so any package's tests may use it.
 	{"certs/certstest", nil, nil},
-	{"certs", []string{"internal/clock", "internal/privkey"}, []string{"certs/certstest"}},
+	{"certs", []string{"internal/clock", "internal/dn", "internal/privkey"}, []string{"certs/certstest"}},
 	{"kernel", nil, nil},
 	{"kernel/...", []string{"kernel", "kernel/...", "internal/clock"}, nil},
 	{"internal/config", nil, nil},
