@@ -200,13 +200,14 @@ func (sa *ikeSA) peerAuthKind(m *wire.Message, a *wire.Auth) AuthKind {
 }
 
 // certRequest is the CERTREQ we send when we verify certificates: it
-// names the configured CAs (EngineConfig.CertAuthorities), or none,
+// names the configured CAs (EngineConfig.CertAuthorities, or what
+// SetCertAuthorities put since), or none,
 // which asks for a certificate from any CA. nil when we verify none.
 func (sa *ikeSA) certRequest() *wire.Cert {
 	if sa.e.cfg.CertVerifier == nil {
 		return nil
 	}
-	return wire.X509CertReq(sa.e.cfg.CertAuthorities)
+	return wire.X509CertReq(*sa.e.certAuthorities.Load())
 }
 
 // ourCertPayloads are the CERT payloads of our IKE_AUTH message when we

@@ -391,6 +391,10 @@ type Engine struct {
 	// cert is the certificate credential in use: Credentials.Cert at
 	// first, then what SetCertCredential put (cert.go).
 	cert atomic.Pointer[CertCredential]
+	// certAuthorities are the CA key hashes of our CERTREQ:
+	// CertAuthorities at first, then what SetCertAuthorities put
+	// (certauthorities.go).
+	certAuthorities atomic.Pointer[[][]byte]
 }
 
 type halfOpenKey struct {
@@ -424,10 +428,8 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 			return nil, fmt.Errorf("ike: engine config: %w", err)
 		}
 	}
-	for i, h := range cfg.CertAuthorities {
-		if len(h) != wire.CAKeyHashLen {
-			return nil, fmt.Errorf("ike: engine config: CertAuthorities[%d] has %d octets, want a %d-octet SHA-1 key hash", i, len(h), wire.CAKeyHashLen)
-		}
+	if err := checkCAKeyHashes(cfg.CertAuthorities); err != nil {
+		return nil, fmt.Errorf("ike: engine config: CertAuthorities%w", err)
 	}
 	if cfg.RekeyPFS != DHNone && !cfg.RekeyPFS.Supported() {
 		return nil, fmt.Errorf("ike: engine config: rekey PFS group %v not implemented", cfg.RekeyPFS)
@@ -444,6 +446,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	// come with their caller's context).
 	e.life, e.endLife = context.WithCancel(context.Background())
 	e.cert.Store(cfg.Credentials.Cert)
+	e.certAuthorities.Store(&cfg.CertAuthorities)
 	e.spawn = func(f func()) { go f() }
 	return e, nil
 }
