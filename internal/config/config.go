@@ -36,6 +36,7 @@ type Config struct {
 	ControlSocket string
 	Log           Log
 	Metrics       Metrics
+	Certs         Certs
 }
 
 // IKE is the ike.* section.
@@ -156,6 +157,18 @@ type Log struct {
 // Metrics is the metrics.* section.
 type Metrics struct {
 	Listen string // "off" or ADDRESS:PORT
+}
+
+// Certs is the certs.* section: how peers' certificates are checked for
+// revocation, wherever oemeshd verifies them.
+type Certs struct {
+	// CRLs are files or directories of CRLs, for every verifier; a
+	// conn's crl: adds its own.
+	CRLs []string
+	// OCSP is off, soft or hard (certs.ParseOCSPMode reads it): the mode
+	// of the conns that set none.
+	OCSP        string
+	OCSPTimeout time.Duration
 }
 
 // Options says where Load reads from.
@@ -440,6 +453,8 @@ func build(file string, v map[string]any) *Config {
 		},
 		Log:     Log{Format: v["log.format"].(string)},
 		Metrics: Metrics{Listen: v["metrics.listen"].(string)},
+		Certs: Certs{CRLs: v["certs.crls"].([]string), OCSP: v["certs.ocsp"].(string),
+			OCSPTimeout: v["certs.ocsp_timeout"].(time.Duration)},
 	}
 	_ = c.Log.Level.UnmarshalText([]byte(v["log.level"].(string)))
 	for _, r := range v["dns.publish.records"].([]string) {
@@ -524,6 +539,8 @@ func (c *Config) Summary() map[string]any {
 		"log.level":                 c.Log.Level.String(),
 		"log.format":                c.Log.Format,
 		"metrics.listen":            c.Metrics.Listen,
+		"certs.crls":                c.Certs.CRLs,
+		"certs.ocsp":                c.Certs.OCSP,
 	}
 }
 
