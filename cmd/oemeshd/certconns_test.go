@@ -174,9 +174,14 @@ func TestConnCertsLoadErrors(t *testing.T) {
 	})
 }
 
-type fakeCertSetter struct{ got *ike.CertCredential }
+type fakeCertSetter struct {
+	got         *ike.CertCredential
+	authorities [][]byte
+}
 
 func (s *fakeCertSetter) SetCertCredential(c *ike.CertCredential) error { s.got = c; return nil }
+
+func (s *fakeCertSetter) SetCertAuthorities(h [][]byte) error { s.authorities = h; return nil }
 
 func TestConnCertsReload(t *testing.T) {
 	f := newCertFixture(t)
