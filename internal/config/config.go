@@ -159,18 +159,6 @@ type Metrics struct {
 	Listen string // "off" or ADDRESS:PORT
 }
 
-// Certs is the certs.* section: how peers' certificates are checked for
-// revocation, wherever oemeshd verifies them.
-type Certs struct {
-	// CRLs are files or directories of CRLs, for every verifier; a
-	// conn's crl: adds its own.
-	CRLs []string
-	// OCSP is off, soft or hard (certs.ParseOCSPMode reads it): the mode
-	// of the conns that set none.
-	OCSP        string
-	OCSPTimeout time.Duration
-}
-
 // Options says where Load reads from.
 type Options struct {
 	// File is the configuration file. If FileRequired is false, a missing

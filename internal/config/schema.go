@@ -374,15 +374,6 @@ var schema = []key{
 		help: "bound on one OCSP request; then soft accepts and hard refuses"},
 }
 
-// absPaths is a list of absolute paths.
-func absPaths(v any) error {
-	for _, s := range v.([]string) {
-		if !strings.HasPrefix(s, "/") {
-			return fmt.Errorf("%q must be an absolute path", s)
-		}
-	}
-	return nil
-}
 
 func lookupKey(name string) (key, bool) {
 	for _, k := range schema {
