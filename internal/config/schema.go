@@ -374,7 +374,6 @@ var schema = []key{
 		help: "bound on one OCSP request; then soft accepts and hard refuses"},
 }
 
-
 func lookupKey(name string) (key, bool) {
 	for _, k := range schema {
 		if k.name == name {
