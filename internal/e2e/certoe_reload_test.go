@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"crypto/x509/pkix"
 	"encoding/json"
 	"path/filepath"
@@ -33,15 +34,7 @@ func TestCertificateOEServerReload(t *testing.T) {
 		Extra: "oe:\n  cert: " + files.Cert + "\n  cert_key: " + files.Key + "\n"})
 
 	probe := func() certOEReport {
-		t.Helper()
-		cmd := a.Node.Command(ctx, filepath.Join(binDir, "oemesh"), "probe", b.Addr4.String(), "--json", "--timeout", "5s",
-			"--auth", "null", "--peer-auth", "cert", "--ca", caFile)
-		raw, err := cmd.Output()
-		var rep certOEReport
-		if jerr := json.Unmarshal(raw, &rep); jerr != nil {
-			t.Fatalf("oemesh probe: %v, no JSON report: %v\n%s", err, jerr, raw)
-		}
-		return rep
+		return certProbe(t, ctx, a, b, "--auth", "null", "--peer-auth", "cert", "--ca", caFile)
 	}
 	names := func(rep certOEReport) []string {
 		if !rep.Established || rep.PeerAuth.Cert == nil {
@@ -78,4 +71,17 @@ func TestCertificateOEServerReload(t *testing.T) {
 	if got := names(probe()); !slices.Equal(got, []string{"b.example", "www.b.example"}) {
 		t.Errorf("after a bad renewal: DNS names %v, want the renewed certificate's still", got)
 	}
+}
+
+// certProbe runs `oemesh probe --json` on from to to's IPv4 address with
+// args, and returns its report, whether or not the probe succeeded.
+func certProbe(t *testing.T, ctx context.Context, from, to *lab.MeshHost, args ...string) certOEReport {
+	t.Helper()
+	args = append([]string{"probe", to.Addr4.String(), "--json", "--timeout", "5s"}, args...)
+	raw, err := from.Node.Command(ctx, filepath.Join(binDir, "oemesh"), args...).Output()
+	var rep certOEReport
+	if jerr := json.Unmarshal(raw, &rep); jerr != nil {
+		t.Fatalf("oemesh %s: %v, no JSON report: %v\n%s", strings.Join(args, " "), err, jerr, raw)
+	}
+	return rep
 }

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"math/big"
 	"path/filepath"
@@ -51,15 +50,7 @@ metrics:
 `, b.Addr4, a.Addr4, bFiles.Cert, bFiles.Key, bFiles.CAs[0], filepath.Dir(crl), certDNa, metricsAddr)})
 
 	probe := func() certOEReport {
-		t.Helper()
-		cmd := a.Node.Command(ctx, filepath.Join(binDir, "oemesh"), "probe", b.Addr4.String(), "--json", "--timeout", "5s",
-			"--auth", "cert", "--cert", aFiles.Cert, "--key", aFiles.Key, "--ca", aFiles.CAs[0], "--peer-id", certDNb)
-		raw, err := cmd.Output()
-		var rep certOEReport
-		if jerr := json.Unmarshal(raw, &rep); jerr != nil {
-			t.Fatalf("oemesh probe: %v, no JSON report: %v\n%s", err, jerr, raw)
-		}
-		return rep
+		return certProbe(t, ctx, a, b, "--auth", "cert", "--cert", aFiles.Cert, "--key", aFiles.Key, "--ca", aFiles.CAs[0], "--peer-id", certDNb)
 	}
 
 	// Revoked: refused, and b says why.
