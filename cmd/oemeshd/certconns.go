@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -344,7 +345,23 @@ func (cc *connCerts) reloadTrust(log *slog.Logger) bool {
 		changed = true
 		log.Info("SIGHUP: CA bundle and CRLs reloaded", "conns", names, "ca", tr.ca, "cas", len(bundle), "crl", tr.crl)
 	}
-	return changed
+	return cc.prune() || changed
+}
+
+// prune forgets the verifiers and CA bundles no cert conn uses any more
+// (conns replaced by others since), so that our CERTREQ stops naming
+// their CAs. It reports whether it forgot any.
+func (cc *connCerts) prune() bool {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	trusts, cas := map[trust]bool{}, map[string]bool{}
+	for _, c := range cc.conns {
+		trusts[c.trust], cas[c.trust.ca] = true, true
+	}
+	n := len(cc.verifiers) + len(cc.cas)
+	maps.DeleteFunc(cc.verifiers, func(tr trust, _ *certs.Verifier) bool { return !trusts[tr] })
+	maps.DeleteFunc(cc.cas, func(ca string, _ []*x509.Certificate) bool { return !cas[ca] })
+	return len(cc.verifiers)+len(cc.cas) != n
 }
 
 // certConfig adds the cert conns' certificate, verifier and CA hashes to

@@ -319,3 +319,24 @@ func TestCheckRevocation(t *testing.T) {
 		t.Errorf("a junk file among the CRLs: %v", err)
 	}
 }
+
+// TestConnCertsReloadPrunes: a conn replaced by one without auth cert
+// takes its CA out of our CERTREQ at the next SIGHUP.
+func TestConnCertsReloadPrunes(t *testing.T) {
+	f := newCertFixture(t)
+	otherCA := certstest.WritePEM(t, t.TempDir(), "x", f.stranger).CAs[0]
+	a, b := f.conn("a"), f.conn("b")
+	b.CA, b.RemoteID = otherCA, "@other.example"
+	var cc connCerts
+	if err := cc.load([]config.Conn{a, b}, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := cc.load([]config.Conn{{Name: "b", Auth: "psk"}}, true); err != nil {
+		t.Fatal(err)
+	}
+	var e fakeCertSetter
+	cc.reload(&e, slog.New(slog.DiscardHandler))
+	if len(e.authorities) != 1 || !bytes.Equal(e.authorities[0], ike.CAKeyHash(f.ca.Cert)) {
+		t.Errorf("CERTREQ after conn b went: %x, want conn a's CA only", e.authorities)
+	}
+}
