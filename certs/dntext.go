@@ -66,12 +66,3 @@ func ParseDNText(s string) ([]byte, error) {
 	}
 	return der, nil
 }
-
-// EqualDN reports whether two DER distinguished names name the same
-// entity, by the comparison Verify uses for ID_DER_ASN1_DN (sameDN): a
-// peer's configured DN and its certificate's subject may encode the same
-// name differently. Malformed DER is never equal to anything.
-func EqualDN(a, b []byte) bool {
-	ok, err := sameDN(a, b)
-	return err == nil && ok
-}

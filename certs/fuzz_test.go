@@ -54,18 +54,6 @@ func FuzzParseCertificates(f *testing.F) {
 	})
 }
 
-func FuzzParsePrivateKey(f *testing.F) {
-	f.Add(certstest.KeyPEM(f, certstest.NewKey(f, certstest.ECDSAP256)))
-	f.Add(certstest.KeyPEM(f, certstest.NewKey(f, certstest.Ed25519)))
-	f.Add([]byte("-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		k, err := ParsePrivateKey(data)
-		if err == nil && k == nil {
-			t.Fatal("no error and no key")
-		}
-	})
-}
-
 func FuzzParseCRL(f *testing.F) {
 	p := newPKI(f)
 	now := time.Now()

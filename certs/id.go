@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/oemesh/oemesh/internal/dn"
 )
 
 // IDType is an IKE identification type, numbered as in RFC 7296 §3.5, so
@@ -48,7 +50,7 @@ func (id ID) String() string {
 // of cert:
 //
 //   - ID_DER_ASN1_DN must equal the subject: byte for byte, or else by the
-//     canonical comparison of sameDN (string types ignored, case and
+//     canonical comparison of internal/dn (string types ignored, case and
 //     surrounding white space ignored, RDNs in the same order).
 //   - ID_FQDN must be a SAN dNSName, compared without case and without a
 //     trailing dot. A SAN "*.example.com" matches one whole left-most label
@@ -75,7 +77,7 @@ func MatchID(cert *x509.Certificate, id ID) error {
 func matchID(cert *x509.Certificate, id ID) (bool, string) {
 	switch id.Type {
 	case IDDerASN1DN:
-		same, err := sameDN(cert.RawSubject, id.Data)
+		same, err := dn.Compare(cert.RawSubject, id.Data)
 		if err != nil {
 			return false, fmt.Sprintf("does not parse: %v", err)
 		}

@@ -14,6 +14,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/oemesh/oemesh/internal/privkey"
 )
 
 // Host key types for GenerateHostKey.
@@ -112,8 +114,9 @@ func finishKeyFile(f *os.File, data []byte, path string) error {
 	return nil
 }
 
-// LoadHostKey reads a PKCS#8 PEM private key written by WriteHostKey. It
-// refuses a file that group or others can read or write.
+// LoadHostKey reads a private key written by WriteHostKey (PKCS#8 PEM), or
+// any other form internal/privkey reads. It refuses a file that group or
+// others can read or write.
 func LoadHostKey(path string) (crypto.Signer, error) {
 	st, err := os.Stat(path)
 	if err != nil {
@@ -126,27 +129,15 @@ func LoadHostKey(path string) (crypto.Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("host key: %w", err)
 	}
-	block, _ := pem.Decode(data)
-	if block == nil {
-		return nil, fmt.Errorf("host key %s: no PEM block", path)
-	}
-	if block.Type != "PRIVATE KEY" {
-		return nil, fmt.Errorf("host key %s: PEM block %q, want \"PRIVATE KEY\" (PKCS#8)", path, block.Type)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	k, err := privkey.Parse(data)
 	if err != nil {
 		return nil, fmt.Errorf("host key %s: %w", path, err)
 	}
-	switch k := k.(type) {
-	case ed25519.PrivateKey:
-		return k, nil
-	case *rsa.PrivateKey:
-		return k, nil
-	case *ecdsa.PrivateKey:
-		if _, _, err := MarshalPublicKey(k.Public()); err != nil {
+	if ec, ok := k.(*ecdsa.PrivateKey); ok {
+		// Only the curves an IPSECKEY record can carry.
+		if _, _, err := MarshalPublicKey(ec.Public()); err != nil {
 			return nil, fmt.Errorf("host key %s: %w", path, err)
 		}
-		return k, nil
 	}
-	return nil, fmt.Errorf("host key %s: unsupported key type %T", path, k)
+	return k, nil
 }

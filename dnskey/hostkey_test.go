@@ -1,6 +1,11 @@
 package dnskey
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -95,6 +100,37 @@ func TestLoadHostKeyRefuses(t *testing.T) {
 	}{{"dsa", 0}, {HostKeyRSA, 1024}, {HostKeyECDSA, 521}, {HostKeyEd25519, 448}} {
 		if _, err := GenerateHostKey(tc.kind, tc.bits); err == nil {
 			t.Errorf("GenerateHostKey(%s, %d) accepted", tc.kind, tc.bits)
+		}
+	}
+}
+
+// TestLoadHostKeySEC1: the host key is read by the shared parser
+// (internal/privkey), so `openssl ecparam -genkey` output loads, and a
+// curve an IPSECKEY record cannot carry is still refused.
+func TestLoadHostKeySEC1(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		curve elliptic.Curve
+		ok    bool
+	}{{elliptic.P384(), true}, {elliptic.P224(), false}} {
+		k, err := ecdsa.GenerateKey(tc.curve, rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		der, err := x509.MarshalECPrivateKey(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, tc.curve.Params().Name+".pem")
+		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		back, err := LoadHostKey(path)
+		switch {
+		case tc.ok && (err != nil || !k.PublicKey.Equal(back.Public())):
+			t.Errorf("%s: LoadHostKey = %v, %v; want the key", tc.curve.Params().Name, back, err)
+		case !tc.ok && (err == nil || !strings.Contains(err.Error(), path)):
+			t.Errorf("%s: LoadHostKey error %v; want a refusal naming %s", tc.curve.Params().Name, err, path)
 		}
 	}
 }

@@ -19,7 +19,7 @@ func TestResponderSignsForNullInitiatorWithoutIDr(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkChildPair(t, a, b, info)
-	if !tr.PeerAuthVerified || tr.PeerAuthMethod != AuthDigitalSignature || !identityEqual(tr.PeerID, AddrIdentity(b.addr)) {
+	if !tr.PeerAuthVerified || tr.PeerAuthMethod != AuthDigitalSignature || !SameIdentity(tr.PeerID, AddrIdentity(b.addr)) {
 		t.Errorf("trace: verified %v method %v ID %v; want B's verified signature under its address",
 			tr.PeerAuthVerified, tr.PeerAuthMethod, tr.PeerID)
 	}

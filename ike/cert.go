@@ -226,9 +226,9 @@ func (sa *ikeSA) certVerifier() CertVerifier {
 }
 
 // certRequest is the CERTREQ we send when we verify certificates: it
-// names the CAs of the verifier in use (InitiateOptions.PeerCertAuthorities
-// or EngineConfig.CertAuthorities), or none, which asks for a certificate
-// from any CA. nil when we verify none.
+// names the CAs of the verifier in use (InitiateOptions.PeerCertAuthorities,
+// or EngineConfig.CertAuthorities and what SetCertAuthorities put since),
+// or none, which asks for a certificate from any CA. nil when we verify none.
 func (sa *ikeSA) certRequest() *wire.Cert {
 	if in := sa.init; in != nil && in.opts.PeerCertVerifier != nil {
 		return wire.X509CertReq(in.opts.PeerCertAuthorities)
@@ -236,7 +236,7 @@ func (sa *ikeSA) certRequest() *wire.Cert {
 	if sa.e.cfg.CertVerifier == nil {
 		return nil
 	}
-	return wire.X509CertReq(sa.e.cfg.CertAuthorities)
+	return wire.X509CertReq(*sa.e.certAuthorities.Load())
 }
 
 // ourCertPayloads are the CERT payloads of our IKE_AUTH message when we

@@ -61,7 +61,7 @@ func TestCertHandshake(t *testing.T) {
 			if !tr.PeerCertReq || tr.CertsSent != len(credA.Chain) {
 				t.Errorf("trace: peer CERTREQ %v, certificates sent %d, want %d", tr.PeerCertReq, tr.CertsSent, len(credA.Chain))
 			}
-			if want := CertDNIdentity(mustParse(t, credB.Chain[0])); !identityEqual(tr.PeerID, want) {
+			if want := CertDNIdentity(mustParse(t, credB.Chain[0])); !SameIdentity(tr.PeerID, want) {
 				t.Errorf("peer ID %v, want the subject DN %v", tr.PeerID, want)
 			}
 			as, bs := a.established(), b.established()

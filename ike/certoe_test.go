@@ -75,7 +75,7 @@ func TestCertOEResponderAnswersNullWithCertificate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := CertDNIdentity(mustParse(t, credB.Chain[0])); !identityEqual(tr.PeerID, want) {
+			if want := CertDNIdentity(mustParse(t, credB.Chain[0])); !SameIdentity(tr.PeerID, want) {
 				t.Errorf("B's IDr %v, want its certificate's subject DN %v", tr.PeerID, want)
 			}
 			if !tr.PeerAuthVerified || tr.PeerCert == nil || tr.PeerCert.Subject != "CN=b.example,O=oemesh test,C=XX" {
@@ -118,7 +118,7 @@ func TestCertOEResponderKeepsRawKeyWithoutCertReq(t *testing.T) {
 	if _, err := n.initiate(a, b, InitiateOptions{Auth: AuthKindNull, PeerAuth: AuthKindPubkey, PeerID: AddrIdentity(b.addr), Trace: &tr}); err != nil {
 		t.Fatal(err)
 	}
-	if tr.PeerCert != nil || !identityEqual(tr.PeerID, AddrIdentity(b.addr)) || tr.PeerAuthMethod != AuthDigitalSignature {
+	if tr.PeerCert != nil || !SameIdentity(tr.PeerID, AddrIdentity(b.addr)) || tr.PeerAuthMethod != AuthDigitalSignature {
 		t.Errorf("trace: peer ID %v, certificate %+v, method %v; want B's raw key signature under its address", tr.PeerID, tr.PeerCert, tr.PeerAuthMethod)
 	}
 }

@@ -87,7 +87,7 @@ func (c *ourCert) identity() Identity {
 // identity to claim: the credential's own ID when it has one, else id,
 // since the peer asked for it and the certificate holds it.
 func (c *ourCert) holds(id Identity, match func(*x509.Certificate, Identity) bool) (Identity, bool) {
-	if ours := c.identity(); identityEqual(ours, id) {
+	if ours := c.identity(); SameIdentity(ours, id) {
 		return ours, true
 	}
 	if match == nil || !match(c.leaf, id) {

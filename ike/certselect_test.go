@@ -26,7 +26,7 @@ func newTwoCAs(t *testing.T) twoCAs {
 }
 
 // dn is the subject DN a credential's certificate claims by default.
-func dn(t *testing.T, c *CertCredential) Identity {
+func dnOf(t *testing.T, c *CertCredential) Identity {
 	return CertDNIdentity(mustParse(t, c.Chain[0]))
 }
 
@@ -50,21 +50,21 @@ func TestCertSelectResponder(t *testing.T) {
 	}{
 		{name: "IDr names the second by a subjectAltName", peerID: FQDNIdentity("b2.example"), req: both, match: true,
 			want: func() *CertCredential { return p.b2 }, wantID: func() Identity { return FQDNIdentity("b2.example") }},
-		{name: "IDr names the second by its DN", peerID: dn(t, p.b2), req: both,
-			want: func() *CertCredential { return p.b2 }, wantID: func() Identity { return dn(t, p.b2) }},
-		{name: "IDr names the default over a CERTREQ for the second", peerID: dn(t, p.b1), req: [][]byte{CAKeyHash(p.ca2.root)},
-			want: func() *CertCredential { return p.b1 }, wantID: func() Identity { return dn(t, p.b1) }},
+		{name: "IDr names the second by its DN", peerID: dnOf(t, p.b2), req: both,
+			want: func() *CertCredential { return p.b2 }, wantID: func() Identity { return dnOf(t, p.b2) }},
+		{name: "IDr names the default over a CERTREQ for the second", peerID: dnOf(t, p.b1), req: [][]byte{CAKeyHash(p.ca2.root)},
+			want: func() *CertCredential { return p.b1 }, wantID: func() Identity { return dnOf(t, p.b1) }},
 		{name: "CERTREQ names the second's root", req: [][]byte{CAKeyHash(other.root), CAKeyHash(p.ca2.root)},
-			want: func() *CertCredential { return p.b2 }, wantID: func() Identity { return dn(t, p.b2) }},
+			want: func() *CertCredential { return p.b2 }, wantID: func() Identity { return dnOf(t, p.b2) }},
 		{name: "CERTREQ names the second's intermediate", req: [][]byte{CAKeyHash(p.ca2.issuer.Cert)},
-			want: func() *CertCredential { return p.b2 }, wantID: func() Identity { return dn(t, p.b2) }},
+			want: func() *CertCredential { return p.b2 }, wantID: func() Identity { return dnOf(t, p.b2) }},
 		{name: "CERTREQ names the default's intermediate, not listed", req: [][]byte{CAKeyHash(p.ca1.issuer.Cert)}, noDef: true,
-			want: func() *CertCredential { return p.b1 }, wantID: func() Identity { return dn(t, p.b1) }},
+			want: func() *CertCredential { return p.b1 }, wantID: func() Identity { return dnOf(t, p.b1) }},
 		{name: "CERTREQ names no CA of ours", req: [][]byte{CAKeyHash(other.root)},
-			want: func() *CertCredential { return p.b1 }, wantID: func() Identity { return dn(t, p.b1) }},
-		{name: "CERTREQ for any CA", want: func() *CertCredential { return p.b1 }, wantID: func() Identity { return dn(t, p.b1) }},
+			want: func() *CertCredential { return p.b1 }, wantID: func() Identity { return dnOf(t, p.b1) }},
+		{name: "CERTREQ for any CA", want: func() *CertCredential { return p.b1 }, wantID: func() Identity { return dnOf(t, p.b1) }},
 		{name: "no default: the first of Certs", noDef: true,
-			want: func() *CertCredential { return p.b2 }, wantID: func() Identity { return dn(t, p.b2) }},
+			want: func() *CertCredential { return p.b2 }, wantID: func() Identity { return dnOf(t, p.b2) }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -93,7 +93,7 @@ func TestCertSelectResponder(t *testing.T) {
 			if tr.PeerCert == nil || !bytes.Equal(tr.PeerCert.Raw, want.Chain[0]) {
 				t.Errorf("B answered with %+v, want %s", tr.PeerCert, mustParse(t, want.Chain[0]).Subject)
 			}
-			if !identityEqual(tr.PeerID, c.wantID()) {
+			if !SameIdentity(tr.PeerID, c.wantID()) {
 				t.Errorf("B's IDr %v, want %v", tr.PeerID, c.wantID())
 			}
 			if tr.CertsSent != 2 {
@@ -136,7 +136,7 @@ func TestCertSelectInitiator(t *testing.T) {
 			}
 			var found bool
 			for _, sa := range bs {
-				found = found || (sa.PeerCert != nil && bytes.Equal(sa.PeerCert.Raw, c.want.Chain[0]) && identityEqual(sa.PeerID, dn(t, c.want)))
+				found = found || (sa.PeerCert != nil && bytes.Equal(sa.PeerCert.Raw, c.want.Chain[0]) && SameIdentity(sa.PeerID, dnOf(t, c.want)))
 			}
 			if !found {
 				t.Errorf("B saw no IKE SA authenticated by %s: %+v", mustParse(t, c.want.Chain[0]).Subject, bs)
@@ -240,7 +240,7 @@ func TestSetCertCredentials(t *testing.T) {
 		}
 		return tr.PeerCert
 	}
-	if got := answer(dn(t, p.b2)); got == nil || !bytes.Equal(got.Raw, p.b2.Chain[0]) {
+	if got := answer(dnOf(t, p.b2)); got == nil || !bytes.Equal(got.Raw, p.b2.Chain[0]) {
 		t.Fatalf("before: B answered with %+v, want b2", got)
 	}
 	bad := *b3
@@ -248,18 +248,18 @@ func TestSetCertCredentials(t *testing.T) {
 	if err := b.e.SetCertCredentials([]*CertCredential{b3, &bad}); err == nil || !strings.Contains(err.Error(), "Certs[1]") {
 		t.Errorf("SetCertCredentials with a wrong key: %v, want an error naming Certs[1]", err)
 	}
-	if got := answer(dn(t, p.b2)); got == nil || !bytes.Equal(got.Raw, p.b2.Chain[0]) {
+	if got := answer(dnOf(t, p.b2)); got == nil || !bytes.Equal(got.Raw, p.b2.Chain[0]) {
 		t.Errorf("after a refused replacement: B answered with %+v, want b2 still", got)
 	}
 	if err := b.e.SetCertCredentials([]*CertCredential{b3}); err != nil {
 		t.Fatal(err)
 	}
-	if got := answer(dn(t, b3)); got == nil || !bytes.Equal(got.Raw, b3.Chain[0]) {
+	if got := answer(dnOf(t, b3)); got == nil || !bytes.Equal(got.Raw, b3.Chain[0]) {
 		t.Errorf("after: B answered with %+v, want b3", got)
 	}
 	// b2 is gone: a peer asking for it gets the default, which does
 	// not hold the name it asked for, and refuses it.
-	if _, err := n.initiate(a, b, InitiateOptions{Auth: AuthKindCert, PeerID: dn(t, p.b2)}); !errors.Is(err, ErrAuthentication) {
+	if _, err := n.initiate(a, b, InitiateOptions{Auth: AuthKindCert, PeerID: dnOf(t, p.b2)}); !errors.Is(err, ErrAuthentication) {
 		t.Errorf("asking for the removed b2: err = %v, want an authentication failure", err)
 	}
 	if got := answer(Identity{}); got == nil || !bytes.Equal(got.Raw, p.b1.Chain[0]) {

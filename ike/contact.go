@@ -58,7 +58,7 @@ func (p peerRef) samePeer(q peerRef) bool {
 	if p.addr.IsValid() && p.addr == q.addr {
 		return true
 	}
-	return p.id.Type != 0 && p.id.Type != IDNull && identityEqual(p.id, q.id)
+	return p.id.Type != 0 && p.id.Type != IDNull && SameIdentity(p.id, q.id)
 }
 
 // nextSeqLocked returns the next value of the engine's sequence. e.mu is
@@ -129,7 +129,7 @@ func (e *Engine) initialContact(peer, us Identity, keep *ikeSA, begun uint64) {
 	e.mu.Unlock()
 	for _, sa := range old {
 		sa.lock()
-		if sa.state == stEstablished && identityEqual(sa.peerID, peer) && sa.isOurIdentity(us) {
+		if sa.state == stEstablished && SameIdentity(sa.peerID, peer) && sa.isOurIdentity(us) {
 			sa.die(fmt.Errorf("ike: INITIAL_CONTACT from %v", peer), false)
 		}
 		sa.unlock()
@@ -140,7 +140,7 @@ func (e *Engine) initialContact(peer, us Identity, keep *ikeSA, begun uint64) {
 // (our identity in this SA is us).
 func namesUs(m *wire.Message, us Identity) bool {
 	idr, ok := m.Get(wire.PayloadIDr).(*wire.IDPayload)
-	return !ok || identityEqual(idr.Identity, us)
+	return !ok || SameIdentity(idr.Identity, us)
 }
 
 // isOurIdentity reports whether we are id on sa (for an authenticated
@@ -148,5 +148,5 @@ func namesUs(m *wire.Message, us Identity) bool {
 // address on sa). Called with sa.mu held.
 func (sa *ikeSA) isOurIdentity(id Identity) bool {
 	ours, err := sa.ourIdentity(AuthKindPubkey)
-	return err == nil && identityEqual(ours, id)
+	return err == nil && SameIdentity(ours, id)
 }

@@ -349,6 +349,10 @@ type Engine struct {
 	// those two; readers only Load.
 	certs   atomic.Pointer[certSet]
 	certsMu sync.Mutex
+	// certAuthorities are the CA key hashes of our CERTREQ:
+	// CertAuthorities at first, then what SetCertAuthorities put
+	// (certauthorities.go).
+	certAuthorities atomic.Pointer[[][]byte]
 }
 
 type halfOpenKey struct {
@@ -381,10 +385,8 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ike: engine config: %w", err)
 	}
-	for i, h := range cfg.CertAuthorities {
-		if len(h) != wire.CAKeyHashLen {
-			return nil, fmt.Errorf("ike: engine config: CertAuthorities[%d] has %d octets, want a %d-octet SHA-1 key hash", i, len(h), wire.CAKeyHashLen)
-		}
+	if err := checkCAKeyHashes(cfg.CertAuthorities); err != nil {
+		return nil, fmt.Errorf("ike: engine config: CertAuthorities%w", err)
 	}
 	if cfg.RekeyPFS != DHNone && !cfg.RekeyPFS.Supported() {
 		return nil, fmt.Errorf("ike: engine config: rekey PFS group %v not implemented", cfg.RekeyPFS)
@@ -401,6 +403,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	// come with their caller's context).
 	e.life, e.endLife = context.WithCancel(context.Background())
 	e.certs.Store(certs)
+	e.certAuthorities.Store(&cfg.CertAuthorities)
 	e.spawn = func(f func()) { go f() }
 	return e, nil
 }

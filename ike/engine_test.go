@@ -143,7 +143,7 @@ func TestHandshakeFQDNIdentities(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkChildPair(t, a, b, info)
-	if id := b.established()[0].PeerID; !identityEqual(id, FQDNIdentity("a.example.net")) {
+	if id := b.established()[0].PeerID; !SameIdentity(id, FQDNIdentity("a.example.net")) {
 		t.Errorf("B sees %v", id)
 	}
 	// Expecting someone else fails, and says so.

@@ -5,9 +5,9 @@ import (
 	"testing"
 )
 
-// TestIdentityEqual: FQDNs compare as DNS names (case, final dot); other
-// identities octet for octet.
-func TestIdentityEqual(t *testing.T) {
+// TestSameIdentity: FQDNs compare as DNS names (case, final dot); other
+// identities octet for octet (DNs: identity_dn_test.go).
+func TestSameIdentity(t *testing.T) {
 	a := netip.MustParseAddr("198.18.0.2")
 	for _, tc := range []struct {
 		x, y Identity
@@ -21,8 +21,8 @@ func TestIdentityEqual(t *testing.T) {
 		{AddrIdentity(a), AddrIdentity(a), true},
 		{Identity{Type: IDKeyID, Data: []byte("Ab")}, Identity{Type: IDKeyID, Data: []byte("ab")}, false},
 	} {
-		if got := identityEqual(tc.x, tc.y); got != tc.want {
-			t.Errorf("identityEqual(%v, %v) = %v, want %v", tc.x, tc.y, got, tc.want)
+		if got := SameIdentity(tc.x, tc.y); got != tc.want {
+			t.Errorf("SameIdentity(%v, %v) = %v, want %v", tc.x, tc.y, got, tc.want)
 		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strings"
 
 	"github.com/oemesh/oemesh/ike/internal/wire"
 )
@@ -501,7 +500,7 @@ func (sa *ikeSA) onAuthResponse(m *wire.Message) {
 	switch {
 	case kind != want:
 		err = fmt.Errorf("ike: IKE_AUTH: peer %v authenticated with %v, want %v: %w: %w", sa.remote, auth.Method, want, ErrPeerAuthMethod, ErrAuthentication)
-	case in.opts.PeerID.Type != 0 && kind != AuthKindNull && !identityEqual(in.opts.PeerID, idr.Identity):
+	case in.opts.PeerID.Type != 0 && kind != AuthKindNull && !SameIdentity(in.opts.PeerID, idr.Identity):
 		err = fmt.Errorf("ike: IKE_AUTH: peer identity %v, want %v: %w", idr.Identity, in.opts.PeerID, ErrAuthentication)
 	}
 	if err != nil {
@@ -571,20 +570,6 @@ func (sa *ikeSA) finishInit(info ChildSAInfo, err error) {
 		sa.init = nil
 		sa.post(func() { in.finish(info, err) })
 	}
-}
-
-// identityEqual compares identities octet for octet, except that FQDNs
-// compare as DNS names do: without regard to ASCII case or a final dot
-// ("B.example." is "b.example"), since one side may have taken its
-// peer's name from DNS and the other its own from a configuration file.
-func identityEqual(a, b Identity) bool {
-	if a.Type != b.Type {
-		return false
-	}
-	if a.Type == IDFQDN {
-		return strings.EqualFold(strings.TrimSuffix(string(a.Data), "."), strings.TrimSuffix(string(b.Data), "."))
-	}
-	return string(a.Data) == string(b.Data)
 }
 
 func spiBytes(spi uint32) []byte {

@@ -92,7 +92,7 @@ func TestParseDN(t *testing.T) {
 	ca := newToolCA(t, "test")
 	c := ca.issue("a.example", certstest.NewKey(t, certstest.Ed25519), nil)
 	id, err := parseIdentity("id", "C=XX, O=oemesh test, CN=a.example")
-	if err != nil || id.Type != ike.IDDerASN1DN || !certs.EqualDN(id.Data, c.RawSubject) {
+	if err != nil || id.Type != ike.IDDerASN1DN || !ike.SameIdentity(id, ike.CertDNIdentity(c)) {
 		t.Fatalf("parseIdentity DN = %v, %v; want the subject of %q", id, err, c.Subject)
 	}
 	if id, err := parseDN(`CN=a\, b, OU=x, O=y/z`); err != nil || !strings.Contains(id.String(), `CN=a\\, b,OU=x,O=y/z`) {
@@ -103,8 +103,8 @@ func TestParseDN(t *testing.T) {
 			t.Errorf("parseDN(%q) = %v, want an error", bad, id)
 		}
 	}
-	if certs.EqualDN(c.RawSubject, ca.inter.RawSubject) || certs.EqualDN([]byte{1}, c.RawSubject) {
-		t.Error("EqualDN matched different DNs")
+	if ike.SameIdentity(ike.CertDNIdentity(c), ike.CertDNIdentity(ca.inter)) || ike.SameIdentity(ike.Identity{Type: ike.IDDerASN1DN, Data: []byte{1}}, ike.CertDNIdentity(c)) {
+		t.Error("SameIdentity matched different DNs")
 	}
 }
 

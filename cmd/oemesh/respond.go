@@ -16,7 +16,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/oemesh/oemesh/certs"
 	"github.com/oemesh/oemesh/ike"
 	"github.com/oemesh/oemesh/ike/addrpool"
 	"github.com/oemesh/oemesh/internal/udpmux"
@@ -44,23 +43,10 @@ func (p respondPolicy) AcceptAuth(_ context.Context, req ike.AuthRequest) error 
 	if req.Kind != p.peerAuth {
 		return fmt.Errorf("peer %v authenticates with %v, we accept %v only", req.PeerID, req.Kind, p.peerAuth)
 	}
-	if p.peerID.Type != 0 && !sameIdentity(p.peerID, req.PeerID) {
+	if p.peerID.Type != 0 && !ike.SameIdentity(p.peerID, req.PeerID) {
 		return fmt.Errorf("peer identity %v is not --peer-id %v", req.PeerID, p.peerID)
 	}
 	return nil
-}
-
-// sameIdentity compares identities octet for octet, except DNs, which
-// compare as certificates' subjects do (certs.EqualDN): --peer-id's DN and the peer's
-// may use different string types.
-func sameIdentity(a, b ike.Identity) bool {
-	if a.Type != b.Type {
-		return false
-	}
-	if a.Type == ike.IDDerASN1DN {
-		return certs.EqualDN(a.Data, b.Data)
-	}
-	return string(a.Data) == string(b.Data)
 }
 
 func (p respondPolicy) Child(_ context.Context, req ike.ChildRequest) (ike.ChildDecision, error) {

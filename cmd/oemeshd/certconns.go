@@ -10,10 +10,12 @@ package main
 // CA. Which of those conns it then gets is oe/conn's choice by address and
 // ID, as for every other kind of authentication.
 //
-// The certificate and key are read again on SIGHUP (connCerts.reload,
-// through ike.Engine.SetCertCredential): a renewed certificate
-// is used from the next IKE_AUTH on; a file that does not load keeps the
-// old credentials and is logged with the reason.
+// The certificate and key, the CA bundles and the CRLs are read again on
+// SIGHUP (connCerts.reload; the certificate through enginecert.go): a
+// renewed certificate is used from the next IKE_AUTH on, a renewed CA
+// bundle or CRL for the next peer; a file that does not load keeps what
+// was in use and is logged with the reason. Revocation (a conn's crl: and
+// ocsp:, and certs.*) is revocation.go's.
 
 import (
 	"bytes"
@@ -23,8 +25,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -32,29 +34,33 @@ import (
 	"github.com/oemesh/oemesh/certs"
 	"github.com/oemesh/oemesh/ike"
 	"github.com/oemesh/oemesh/internal/config"
-	"github.com/oemesh/oemesh/oe/tunnel"
 )
+
+// trust is what a cert conn's verifier is built from: its CA bundle, its
+// own CRLs and its OCSP mode. Conns with the same trust share a verifier
+// (and its OCSP cache).
+type trust struct {
+	ca, crl string // paths; crl may be empty
+	ocsp    certs.OCSPMode
+}
 
 // certConn is what the verifier needs of one conn with auth cert.
 type certConn struct {
 	remoteID ike.Identity // zero: the conn names no peer identity
-	ca       string       // the CA bundle's path
+	trust    trust
 }
 
 // connCerts holds the certificate material of the cert conns.
 type connCerts struct {
+	// rev is certs.* (revocation.go); nil: no global CRLs, OCSP off.
+	rev       *revocation
 	mu        sync.Mutex
 	conns     map[string]certConn            // by conn name
-	verifiers map[string]*certs.Verifier     // by CA bundle path
+	verifiers map[trust]*certs.Verifier      // by what they trust
 	cas       map[string][]*x509.Certificate // by CA bundle path
-	// certFile and keyFile are the engine's certificate and key, cred
-	// the credential the engine was built with, localID the identity
-	// we claim with it (zero: the subject DN), serial the certificate
-	// in use (for the SIGHUP log).
-	certFile, keyFile string
-	cred              *ike.CertCredential
-	localID           ike.Identity
-	serial            string
+	// cert is the engine's certificate and key (enginecert.go): the one
+	// the cert conns name; nil until a cert conn is loaded.
+	cert *engineCert
 }
 
 // certDNIdentity parses a remote_id written as a distinguished name.
@@ -78,12 +84,8 @@ func connRemoteIdentity(c config.Conn) (ike.Identity, error) {
 // loadKeyPair reads a conn's certificate and key; the key file must be
 // readable by its owner only, as the PSK secrets file.
 func loadKeyPair(c config.Conn) (*certs.KeyPair, error) {
-	st, err := os.Stat(c.Key)
-	if err != nil {
+	if err := checkKeyFileMode(c.Key); err != nil {
 		return nil, connError("", c.Name, "key", err)
-	}
-	if m := st.Mode().Perm(); m&0o077 != 0 {
-		return nil, connError("", c.Name, "key", fmt.Errorf("private key file %s has mode %04o: others can read the key; it must be 0600 (chmod 600 %s)", c.Key, m, c.Key))
 	}
 	kp, err := certs.LoadKeyPair(c.Cert, c.Key)
 	if err != nil {
@@ -117,20 +119,20 @@ func checkLocalID(c config.Conn, leaf *x509.Certificate) (ike.Identity, error) {
 }
 
 // load reads and checks the files of the cert conns among conns: every
-// key matches its certificate, every CA bundle loads, every DN parses,
-// and all of them use the engine's one certificate. Nothing changes
-// unless all of them are good. engineCert says whether the engine was
-// built with a certificate already (conns added later must use it).
+// key matches its certificate, every CA bundle and CRL loads, every DN
+// parses, and all of them use the engine's one certificate. Nothing
+// changes unless all of them are good. engineCert says whether the engine
+// was built with a certificate already (conns added later must use it).
 func (cc *connCerts) load(conns []config.Conn, engineCert bool) error {
 	var errs []error
 	fresh := map[string]certConn{}
 	cas := map[string][]*x509.Certificate{}
-	verifiers := map[string]*certs.Verifier{}
+	verifiers := map[trust]*certs.Verifier{}
 	var kp *certs.KeyPair
 	var first config.Conn
 	var localID ike.Identity
 	cc.mu.Lock()
-	certFile, keyFile := cc.certFile, cc.keyFile
+	certFile, keyFile := cc.cert.files()
 	cc.mu.Unlock()
 	for _, c := range conns {
 		if c.Auth != "cert" {
@@ -144,20 +146,16 @@ func (cc *connCerts) load(conns []config.Conn, engineCert bool) error {
 			errs = append(errs, connError("", c.Name, "remote_id", err))
 			continue
 		}
-		if _, ok := cas[c.CA]; !ok {
-			bundle, err := certs.LoadCABundle(c.CA)
+		tr := trust{ca: c.CA, crl: c.CRL, ocsp: cc.rev.mode(c.OCSP)}
+		if _, ok := verifiers[tr]; !ok {
+			v, bundle, key, err := cc.newVerifier(tr)
 			if err != nil {
-				errs = append(errs, connError("", c.Name, "ca", err))
+				errs = append(errs, connError("", c.Name, key, err))
 				continue
 			}
-			v, err := certs.New(certs.Config{Roots: bundle})
-			if err != nil {
-				errs = append(errs, connError("", c.Name, "ca", err))
-				continue
-			}
-			cas[c.CA], verifiers[c.CA] = bundle, v
+			cas[c.CA], verifiers[tr] = bundle, v
 		}
-		fresh[c.Name] = certConn{remoteID: rid, ca: c.CA}
+		fresh[c.Name] = certConn{remoteID: rid, trust: tr}
 		switch {
 		case certFile != "" && (c.Cert != certFile || c.Key != keyFile):
 			errs = append(errs, connError("", c.Name, "cert", fmt.Errorf("%s and %s differ from the certificate the daemon authenticates with (%s, %s): oemeshd has one certificate for all conns",
@@ -170,11 +168,7 @@ func (cc *connCerts) load(conns []config.Conn, engineCert bool) error {
 		case kp != nil:
 			continue
 		}
-		if kp, err = loadKeyPair(c); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if localID, err = checkLocalID(c, kp.Leaf()); err != nil {
+		if kp, localID, err = loadConnKeyPair(c); err != nil {
 			errs = append(errs, err)
 			kp = nil
 			continue
@@ -190,7 +184,7 @@ func (cc *connCerts) load(conns []config.Conn, engineCert bool) error {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	if cc.conns == nil {
-		cc.conns, cc.verifiers, cc.cas = map[string]certConn{}, map[string]*certs.Verifier{}, map[string][]*x509.Certificate{}
+		cc.conns, cc.verifiers, cc.cas = map[string]certConn{}, map[trust]*certs.Verifier{}, map[string][]*x509.Certificate{}
 	}
 	for _, c := range conns {
 		delete(cc.conns, c.Name) // a conn replaced by one without auth cert
@@ -199,28 +193,59 @@ func (cc *connCerts) load(conns []config.Conn, engineCert bool) error {
 		cc.conns[k] = v
 	}
 	for k, v := range verifiers {
-		cc.verifiers[k], cc.cas[k] = v, cas[k]
+		cc.verifiers[k], cc.cas[k.ca] = v, cas[k.ca]
 	}
-	if kp != nil && cc.cred == nil {
-		cc.certFile, cc.keyFile, cc.localID = certFile, keyFile, localID
-		cc.cred = newCertCredential(kp, localID)
-		cc.serial = kp.Leaf().SerialNumber.String()
+	if kp != nil && cc.cert == nil {
+		c := first
+		cc.cert = newEngineCert(c.Cert, c.Key, localID, kp, func() (*certs.KeyPair, error) {
+			kp, _, err := loadConnKeyPair(config.Conn{Name: "(engine certificate)", Cert: c.Cert, Key: c.Key, LocalID: c.LocalID})
+			return kp, err
+		})
 	}
 	return nil
 }
 
-// newCertCredential is the engine's view of our certificate. The chain
-// goes into every IKE_AUTH: a configured peer may not have it, and
-// Libreswan's default (sendcert=always) does the same.
-func newCertCredential(kp *certs.KeyPair, id ike.Identity) *ike.CertCredential {
-	return &ike.CertCredential{Chain: kp.DER(), Signer: kp.Key, ID: id, Send: ike.SendCertAlways}
+// loadConnKeyPair reads a cert conn's certificate and key and checks its
+// local_id against the certificate; the identity is the one we claim
+// (zero: the subject DN).
+func loadConnKeyPair(c config.Conn) (*certs.KeyPair, ike.Identity, error) {
+	kp, err := loadKeyPair(c)
+	if err != nil {
+		return nil, ike.Identity{}, err
+	}
+	id, err := checkLocalID(c, kp.Leaf())
+	if err != nil {
+		return nil, ike.Identity{}, err
+	}
+	return kp, id, nil
+}
+
+// newVerifier reads the CA bundle and the CRLs of tr and builds its
+// verifier, with certs.crls and the OCSP settings. An error comes with
+// the conn key whose file is at fault (ca or crl).
+func (cc *connCerts) newVerifier(tr trust) (v *certs.Verifier, bundle []*x509.Certificate, key string, err error) {
+	bundle, err = certs.LoadCABundle(tr.ca)
+	if err != nil {
+		return nil, nil, "ca", err
+	}
+	var crls []*x509.RevocationList
+	if tr.crl != "" {
+		if crls, err = certs.LoadCRLs(tr.crl); err != nil {
+			return nil, nil, "crl", err
+		}
+	}
+	v, err = certs.New(cc.rev.verifierConfig(bundle, crls, tr.ocsp))
+	if err != nil {
+		return nil, nil, "ca", err
+	}
+	return v, bundle, "", nil
 }
 
 // credential is the engine's Credentials.Cert: nil without cert conns.
 func (cc *connCerts) credential() *ike.CertCredential {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
-	return cc.cred
+	return cc.cert.credential()
 }
 
 // authorities are the CERTREQ hashes of every CA of the cert conns'
@@ -248,15 +273,15 @@ func (cc *connCerts) authorities() [][]byte {
 // the log names its reason.
 func (cc *connCerts) VerifyCert(ctx context.Context, chain [][]byte, peer ike.Identity) (crypto.PublicKey, error) {
 	cc.mu.Lock()
-	var tried []string
+	var tried []trust
 	var vs []*certs.Verifier
 	for _, c := range cc.conns {
-		if c.remoteID.Type != 0 && !sameCertIdentity(c.remoteID, peer) {
+		if c.remoteID.Type != 0 && !ike.SameIdentity(c.remoteID, peer) {
 			continue
 		}
-		if !slices.Contains(tried, c.ca) {
-			tried = append(tried, c.ca)
-			vs = append(vs, cc.verifiers[c.ca])
+		if !slices.Contains(tried, c.trust) {
+			tried = append(tried, c.trust)
+			vs = append(vs, cc.verifiers[c.trust])
 		}
 	}
 	cc.mu.Unlock()
@@ -270,54 +295,73 @@ func (cc *connCerts) VerifyCert(ctx context.Context, chain [][]byte, peer ike.Id
 			return res.PublicKey, nil
 		}
 		if first == nil {
-			first = fmt.Errorf("CA bundle %s: %w", tried[i], err)
+			first = fmt.Errorf("CA bundle %s: %w", tried[i].ca, err)
 		}
 	}
 	return nil, first
 }
 
-// sameCertIdentity compares a conn's remote_id with a peer's ID: DNs by
-// meaning (the same name may be encoded differently), others as oe/conn
-// does.
-func sameCertIdentity(want, got ike.Identity) bool {
-	if want.Type == ike.IDDerASN1DN && got.Type == ike.IDDerASN1DN {
-		return certs.EqualDN(want.Data, got.Data)
-	}
-	return tunnel.SameIdentity(want, got)
-}
-
-// certSetter is how a reload reaches the engine (ike.Engine).
-type certSetter interface {
-	SetCertCredential(*ike.CertCredential) error
-}
-
-// reload reads the engine's certificate and key again (SIGHUP). A good
-// pair replaces the one in use from the next IKE_AUTH; a bad one is
-// logged with the file and the reason, and the old pair stays.
+// reload reads the engine's certificate and key, the CA bundles and the
+// CRLs of the cert conns again (SIGHUP). A good certificate replaces the
+// one in use from the next IKE_AUTH; a good CA bundle and CRLs replace a
+// verifier (and the CAs our CERTREQ names) for the next peer. A file that
+// does not load is logged with the reason, and what it would have
+// replaced stays.
 func (cc *connCerts) reload(e certSetter, log *slog.Logger) {
 	cc.mu.Lock()
-	has, certFile, keyFile, localID, old := cc.cred != nil, cc.certFile, cc.keyFile, cc.localID, cc.serial
+	cert := cc.cert
 	cc.mu.Unlock()
-	if !has {
+	cert.reload(e, log)
+	if !cc.reloadTrust(log) {
 		return
 	}
-	kp, err := loadKeyPair(config.Conn{Name: "(engine certificate)", Cert: certFile, Key: keyFile})
-	if err == nil && localID.Type != 0 {
-		_, err = checkLocalID(config.Conn{Name: "(engine certificate)", Cert: certFile, LocalID: peerIDText(localID)}, kp.Leaf())
+	if err := e.SetCertAuthorities(cc.authorities()); err != nil {
+		log.Error("SIGHUP: the CAs our CERTREQ names were not updated", "err", err)
 	}
-	if err == nil {
-		err = e.SetCertCredential(newCertCredential(kp, localID))
-	}
-	if err != nil {
-		log.Error("SIGHUP: certificate not reloaded; keeping the one in use", "cert", certFile, "key", keyFile, "err", err)
-		return
-	}
-	s := kp.Leaf().SerialNumber.String()
+}
+
+// reloadTrust rebuilds the verifier of every trust in use, keeping the
+// old one of a trust whose files do not load. It reports whether any
+// verifier was rebuilt.
+func (cc *connCerts) reloadTrust(log *slog.Logger) bool {
 	cc.mu.Lock()
-	cc.serial = s
+	users := map[trust][]string{}
+	for name, c := range cc.conns {
+		users[c.trust] = append(users[c.trust], name)
+	}
 	cc.mu.Unlock()
-	log.Info("SIGHUP: certificate reloaded", "cert", certFile, "subject", kp.Leaf().Subject.String(),
-		"serial", s, "old_serial", old, "not_after", kp.Leaf().NotAfter)
+	changed := false
+	for tr, names := range users {
+		slices.Sort(names)
+		v, bundle, key, err := cc.newVerifier(tr)
+		if err != nil {
+			log.Error("SIGHUP: CA bundle or CRLs not reloaded; the conns keep the ones in use",
+				"conns", names, "key", key, "ca", tr.ca, "crl", tr.crl, "err", err)
+			continue
+		}
+		cc.mu.Lock()
+		cc.verifiers[tr], cc.cas[tr.ca] = v, bundle
+		cc.mu.Unlock()
+		changed = true
+		log.Info("SIGHUP: CA bundle and CRLs reloaded", "conns", names, "ca", tr.ca, "cas", len(bundle), "crl", tr.crl)
+	}
+	return cc.prune() || changed
+}
+
+// prune forgets the verifiers and CA bundles no cert conn uses any more
+// (conns replaced by others since), so that our CERTREQ stops naming
+// their CAs. It reports whether it forgot any.
+func (cc *connCerts) prune() bool {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	trusts, cas := map[trust]bool{}, map[string]bool{}
+	for _, c := range cc.conns {
+		trusts[c.trust], cas[c.trust.ca] = true, true
+	}
+	n := len(cc.verifiers) + len(cc.cas)
+	maps.DeleteFunc(cc.verifiers, func(tr trust, _ *certs.Verifier) bool { return !trusts[tr] })
+	maps.DeleteFunc(cc.cas, func(ca string, _ []*x509.Certificate) bool { return !cas[ca] })
+	return len(cc.verifiers)+len(cc.cas) != n
 }
 
 // certConfig adds the cert conns' certificate, verifier and CA hashes to
@@ -333,7 +377,7 @@ func (d *daemon) certConfig(cfg ike.EngineConfig) (ike.EngineConfig, error) {
 	}
 	if cfg.Credentials.Cert != nil {
 		d.conns.certs.mu.Lock()
-		file := d.conns.certs.certFile
+		file, _ := d.conns.certs.cert.files()
 		d.conns.certs.mu.Unlock()
 		return cfg, fmt.Errorf("conns: certificate %s: the IKE engine has one certificate, and another one is configured for it already (oe.cert): use one of them", file)
 	}
@@ -341,4 +385,15 @@ func (d *daemon) certConfig(cfg ike.EngineConfig) (ike.EngineConfig, error) {
 	cfg.CertVerifier = &d.conns.certs
 	cfg.CertAuthorities = d.conns.certs.authorities()
 	return cfg, nil
+}
+
+// pushCertAuthorities hands the engine the CAs of the cert conns after a
+// conn add or replace, so that our CERTREQ names the new conns' CAs too.
+func (d *daemon) pushCertAuthorities() {
+	if d.stack == nil || d.conns.certs.credential() == nil {
+		return
+	}
+	if err := d.stack.Engine().SetCertAuthorities(d.conns.certs.authorities()); err != nil {
+		d.log.Error("the CAs our CERTREQ names were not updated", "err", err)
+	}
 }

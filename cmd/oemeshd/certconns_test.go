@@ -174,9 +174,14 @@ func TestConnCertsLoadErrors(t *testing.T) {
 	})
 }
 
-type fakeCertSetter struct{ got *ike.CertCredential }
+type fakeCertSetter struct {
+	got         *ike.CertCredential
+	authorities [][]byte
+}
 
 func (s *fakeCertSetter) SetCertCredential(c *ike.CertCredential) error { s.got = c; return nil }
+
+func (s *fakeCertSetter) SetCertAuthorities(h [][]byte) error { s.authorities = h; return nil }
 
 func TestConnCertsReload(t *testing.T) {
 	f := newCertFixture(t)
@@ -247,7 +252,7 @@ conns:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if oc.Auth != ike.AuthKindCert || oc.RemoteID.Type != ike.IDDerASN1DN || !certs.EqualDN(oc.RemoteID.Data, f.peer.Cert.RawSubject) {
+	if oc.Auth != ike.AuthKindCert || oc.RemoteID.Type != ike.IDDerASN1DN || !ike.SameIdentity(oc.RemoteID, ike.CertDNIdentity(f.peer.Cert)) {
 		t.Errorf("oe conn: auth %v, remote ID %v", oc.Auth, oc.RemoteID)
 	}
 	cfg, err := d.certConfig(ike.EngineConfig{})

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/oemesh/oemesh/certs"
@@ -21,30 +20,25 @@ import (
 // ones that ask (modecfg). The engine makes the choice per IKE SA
 // (ike/responder.go, responderAuthKind); here they are only loaded.
 
-// loadOECert reads oe.cert and oe.cert_key into the engine's certificate
-// credential; nil when oe.cert is not set. The key must be private to
-// its owner, as the host key is. The ID is the certificate's subject DN,
-// as Libreswan's leftid=%fromcert sends it, and the chain goes with every
-// answer: an OE client has no copy of it.
-func loadOECert(cfg config.OE, now time.Time, log *slog.Logger) (*ike.CertCredential, error) {
+// loadOECert reads oe.cert and oe.cert_key into the engine's certificate;
+// nil when oe.cert is not set. The key must be private to its owner, as
+// the host key is. The ID is the certificate's subject DN, as Libreswan's
+// leftid=%fromcert sends it, and the chain goes with every answer: an OE
+// client has no copy of it. SIGHUP reads both files again
+// (engineCert.reload).
+func loadOECert(cfg config.OE, now time.Time, log *slog.Logger) (*engineCert, error) {
 	if cfg.Cert == "" {
 		return nil, nil
 	}
-	st, err := os.Stat(cfg.CertKey)
+	load := func() (*certs.KeyPair, error) { return loadOEKeyPair(cfg) }
+	kp, err := load()
 	if err != nil {
-		return nil, fmt.Errorf("oe.cert_key: %w", err)
-	}
-	if m := st.Mode().Perm(); m&0o077 != 0 {
-		return nil, fmt.Errorf("oe.cert_key %s has mode %04o: others may read the private key; chmod 600 it", cfg.CertKey, m)
-	}
-	kp, err := certs.LoadKeyPair(cfg.Cert, cfg.CertKey)
-	if err != nil {
-		return nil, fmt.Errorf("oe.cert: %w", err)
+		return nil, err
 	}
 	leaf := kp.Leaf()
 	switch {
 	case now.After(leaf.NotAfter):
-		log.Warn("oe.cert has expired: certificate OE clients will refuse it; renew it and restart oemeshd",
+		log.Warn("oe.cert has expired: certificate OE clients will refuse it; renew it and send oemeshd a SIGHUP",
 			"subject", leaf.Subject.String(), "not_after", leaf.NotAfter)
 	case now.Before(leaf.NotBefore):
 		log.Warn("oe.cert is not valid yet: certificate OE clients will refuse it until then",
@@ -54,7 +48,19 @@ func loadOECert(cfg config.OE, now time.Time, log *slog.Logger) (*ike.CertCreden
 			"subject", leaf.Subject.String(), "issuer", leaf.Issuer.String(), "dns_names", leaf.DNSNames,
 			"not_after", leaf.NotAfter, "intermediates", len(kp.Chain)-1)
 	}
-	return &ike.CertCredential{Chain: kp.DER(), Signer: kp.Key, Send: ike.SendCertAlways}, nil
+	return newEngineCert(cfg.Cert, cfg.CertKey, ike.Identity{}, kp, load), nil
+}
+
+// loadOEKeyPair reads oe.cert and oe.cert_key; its errors name the key.
+func loadOEKeyPair(cfg config.OE) (*certs.KeyPair, error) {
+	if err := checkKeyFileMode(cfg.CertKey); err != nil {
+		return nil, fmt.Errorf("oe.cert_key: %w", err)
+	}
+	kp, err := certs.LoadKeyPair(cfg.Cert, cfg.CertKey)
+	if err != nil {
+		return nil, fmt.Errorf("oe.cert: %w", err)
+	}
+	return kp, nil
 }
 
 // newAddressPool builds the pool of oe.address_pool; nil when it is empty.
@@ -73,11 +79,11 @@ func newAddressPool(cfg config.OE, clk clock.Clock) (*addrpool.Pool, error) {
 // oe.cert and builds oe.address_pool as the daemon would, and says what
 // they hold.
 func checkCertOE(out io.Writer, cfg config.OE, now time.Time) error {
-	cred, err := loadOECert(cfg, now, slog.New(slog.DiscardHandler))
+	ec, err := loadOECert(cfg, now, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}
-	if cred != nil {
+	if cred := ec.credential(); cred != nil {
 		leaf, err := x509.ParseCertificate(cred.Chain[0])
 		if err != nil {
 			return fmt.Errorf("oe.cert: %w", err)

@@ -31,10 +31,11 @@ func TestLoadOECert(t *testing.T) {
 	if c, err := loadOECert(config.OE{}, time.Now(), quiet); c != nil || err != nil {
 		t.Errorf("no oe.cert: %v, %v; want nothing", c, err)
 	}
-	c, err := loadOECert(config.OE{Cert: f.Cert, CertKey: f.Key}, time.Now(), quiet)
+	ec, err := loadOECert(config.OE{Cert: f.Cert, CertKey: f.Key}, time.Now(), quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
+	c := ec.credential()
 	if len(c.Chain) != 2 || !bytes.Equal(c.Chain[0], srv.Cert.Raw) || !bytes.Equal(c.Chain[1], srv.Chain[1].Raw) ||
 		c.Send != ike.SendCertAlways || c.ID.Type != 0 {
 		t.Errorf("credential: %d certificates, send %v, ID %v; want the chain, always sent, the subject DN", len(c.Chain), c.Send, c.ID)

@@ -266,7 +266,13 @@ func (d *daemon) readConns() ([]config.Conn, error) {
 	if err := d.conns.loadSecrets(conns); err != nil {
 		return nil, err
 	}
-	// The engine is built with the certificate these name.
+	// The engine is built with the certificate these name, and their
+	// verifiers with certs.*.
+	rev, err := d.certRevocation()
+	if err != nil {
+		return nil, err
+	}
+	d.conns.certs.rev = rev
 	if err := d.conns.certs.load(conns, true); err != nil {
 		return nil, err
 	}
@@ -378,6 +384,7 @@ func (d *daemon) replaceConn(ctx context.Context, name string) error {
 			if err := d.conns.certs.load([]config.Conn{c}, d.conns.certs.credential() != nil); err != nil {
 				return err
 			}
+			d.pushCertAuthorities()
 			return d.addConns(ctx, []config.Conn{c}, file, true)
 		}
 	}
@@ -405,6 +412,9 @@ func (d *daemon) handleConnAdd(r *http.Request) (any, error) {
 	}
 	if err == nil {
 		err = d.conns.certs.load(conns, d.conns.certs.credential() != nil)
+	}
+	if err == nil {
+		d.pushCertAuthorities()
 	}
 	if err == nil {
 		err = d.addConns(r.Context(), conns, req.File, false)

@@ -58,6 +58,8 @@ type daemon struct {
 	conns            connSet            // configured conns and their secrets (conns.go)
 	startConns       []config.Conn      // the conns of the configuration file
 	stub             *stub.Stub         // the DNS stub; nil when dns.stub.listen is off
+	oeCert           *engineCert        // oe.cert (certoe.go); nil when not set
+	revocation       *revocation        // certs.* (revocation.go); built by readConns
 }
 
 func newDaemon(cfg *config.Config, log *slog.Logger) (*daemon, error) {
@@ -151,11 +153,11 @@ func (d *daemon) run(ctx context.Context) error {
 			}
 			return err
 		case <-hup:
-			d.log.Info("SIGHUP: reloading policies, the host key and the conns' certificate")
+			d.log.Info("SIGHUP: reloading policies, the host key, certificates, CA bundles and CRLs")
 			d.reloadPolicy(ctx)
 			d.reloadHostKey()
 			if d.stack != nil {
-				d.conns.certs.reload(d.stack.Engine(), d.log)
+				d.reloadCerts(d.stack.Engine())
 			}
 		}
 	}

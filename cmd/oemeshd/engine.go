@@ -33,10 +33,11 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 		return fmt.Errorf("ike.pq: %w", err)
 	}
 	ikePolicy := pq.IKEPolicy()
-	certCred, err := loadOECert(cfg.OE, d.clock.Now(), d.log)
+	oeCert, err := loadOECert(cfg.OE, d.clock.Now(), d.log)
 	if err != nil {
 		return err
 	}
+	d.oeCert = oeCert
 	pool, err := newAddressPool(cfg.OE, d.clock)
 	if err != nil {
 		return err
@@ -97,7 +98,7 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 	// resolver, responder policy and installer (oe/dispatch); the conns
 	// take OE's IKE port, negotiation timeout and logger.
 	engineCfg, err := d.certConfig(ike.EngineConfig{
-		Credentials:   ike.Credentials{ID: ident, Signer: signer, PSK: d.conns.psk, Cert: certCred},
+		Credentials:   ike.Credentials{ID: ident, Signer: signer, PSK: d.conns.psk, Cert: oeCert.credential()},
 		AddressPool:   pool,
 		Liveness:      liveness(d.startConns),
 		Sender:        d.mux,

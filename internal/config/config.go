@@ -36,6 +36,7 @@ type Config struct {
 	ControlSocket string
 	Log           Log
 	Metrics       Metrics
+	Certs         Certs
 }
 
 // IKE is the ike.* section.
@@ -405,6 +406,8 @@ func build(file string, v map[string]any) *Config {
 		},
 		Log:     Log{Format: v["log.format"].(string)},
 		Metrics: Metrics{Listen: v["metrics.listen"].(string)},
+		Certs: Certs{CRLs: v["certs.crls"].([]string), OCSP: v["certs.ocsp"].(string),
+			OCSPTimeout: v["certs.ocsp_timeout"].(time.Duration)},
 	}
 	_ = c.Log.Level.UnmarshalText([]byte(v["log.level"].(string)))
 	for _, r := range v["dns.publish.records"].([]string) {
@@ -491,6 +494,8 @@ func (c *Config) Summary() map[string]any {
 		"log.level":                 c.Log.Level.String(),
 		"log.format":                c.Log.Format,
 		"metrics.listen":            c.Metrics.Listen,
+		"certs.crls":                c.Certs.CRLs,
+		"certs.ocsp":                c.Certs.OCSP,
 	}
 }
 

@@ -45,7 +45,12 @@ type Conn struct {
 	// must chain to. The daemon reads and checks them (cmd/oemeshd),
 	// again on SIGHUP.
 	Cert, Key, CA string
-	Mode          string // tunnel or transport
+	// CRL is a CRL file or a directory of them (PEM or DER) that the
+	// peer's chain is checked against, with certs.crls; empty: those
+	// only. OCSP is off, soft or hard; empty: certs.ocsp. Both only with
+	// auth cert; the CRLs are read again on SIGHUP.
+	CRL, OCSP string
+	Mode      string // tunnel or transport
 	// IKE and ESP are proposals in strongSwan's syntax, keN_ additional
 	// key exchanges included; empty: the defaults. They are kept as
 	// written: the daemon parses them with the IKE engine's parser.
@@ -70,7 +75,7 @@ type DPD struct {
 // connKeys lists the keys a conn table may hold, for strict checking.
 var connKeys = []string{
 	"name", "local", "remote", "local_subnets", "remote_subnets", "local_id", "remote_id",
-	"auth", "remote_key", "psk", "cert", "key", "ca", "mode", "ike", "esp", "ike_lifetime", "lifetime", "rekey",
+	"auth", "remote_key", "psk", "cert", "key", "ca", "crl", "ocsp", "mode", "ike", "esp", "ike_lifetime", "lifetime", "rekey",
 	"keying_tries", "dpd", "auto", "unique_ids", "copy_dscp", "updown",
 }
 
@@ -272,6 +277,22 @@ func parseConn(m map[string]any, idx int) (Conn, []error) {
 			bad(k.key, "want the absolute path of %s, got %q", k.what, *k.dst)
 		case !set && c.Auth == "cert":
 			bad(k.key, "missing: auth cert needs %s", k.what)
+		}
+	}
+	if str("crl", &c.CRL) {
+		switch {
+		case c.Auth != "cert":
+			bad("crl", "set, but auth is %s (only auth cert checks revocation)", c.Auth)
+		case !strings.HasPrefix(c.CRL, "/"):
+			bad("crl", "want the absolute path of a CRL file or a directory of CRLs, got %q", c.CRL)
+		}
+	}
+	if str("ocsp", &c.OCSP) {
+		switch {
+		case c.Auth != "cert":
+			bad("ocsp", "set, but auth is %s (only auth cert checks revocation)", c.Auth)
+		case oneOf("off", "soft", "hard")(c.OCSP) != nil:
+			bad("ocsp", "want off, soft or hard (empty: certs.ocsp), got %q", c.OCSP)
 		}
 	}
 	if str("remote_key", &c.RemoteKey) && c.Auth == "cert" {

@@ -370,6 +370,12 @@ var schema = []key{
 	{name: "log.level", kind: kindString, def: "info", check: logLevel, help: "log level: debug, info, warn or error"},
 	{name: "log.format", kind: kindString, def: "text", check: oneOf("text", "json"), help: "log format: text or json"},
 	{name: "metrics.listen", kind: kindString, def: "off", check: metricsListen, help: "Prometheus metrics address, or off"},
+	{name: "certs.crls", kind: kindStringList, def: []string{}, check: absPaths,
+		help: "CRL files (PEM or DER), or directories of them such as /etc/ipsec.d/crls, consulted for every peer certificate oemeshd verifies (cert conns, with each conn's own crl:); read again on SIGHUP; empty: none"},
+	{name: "certs.ocsp", kind: kindString, def: "off", check: oneOf("off", "soft", "hard"),
+		help: "OCSP for peer certificates that name a responder, where a conn sets no ocsp: of its own: off, soft (refuse a revoked certificate, accept one whose responder does not answer) or hard (refuse that too)"},
+	{name: "certs.ocsp_timeout", kind: kindDuration, def: 5 * time.Second, check: positive,
+		help: "bound on one OCSP request; then soft accepts and hard refuses"},
 }
 
 func lookupKey(name string) (key, bool) {

@@ -22,6 +22,12 @@ var rules = []struct {
 	// else of ours.
 	{"internal/clock", nil, nil},
 	{"internal/clock/clocktest", []string{"internal/clock"}, nil},
+	// The private key parser is below the two packages that read keys
+	// (dnskey's host key, certs' certificate keys): one parser for both.
+	{"internal/privkey", nil, []string{"certs/certstest"}},
+	// DN comparison is below the engine and the verifier, which must
+	// agree on it.
+	{"internal/dn", nil, nil},
 	{"policygroups/...", nil, nil},
 	// Self-publication writes what dnskey reads, with dnskey's record
 	// builders; nothing below it imports it.
@@ -30,7 +36,7 @@ var rules = []struct {
 	// it the policy and the prestart as funcs, so it knows nothing of oe
 	// or policygroups.
 	{"dnskey/stub", []string{"dnskey", "internal/clock"}, nil},
-	{"dnskey/...", []string{"internal/clock"}, nil},
+	{"dnskey/...", []string{"internal/clock", "internal/privkey"}, nil},
 	// The IKE wire format is below the engine: it imports nothing of
 	// ours, and only ike uses it (Go's internal rule enforces that).
 	{"ike/internal/wire", nil, nil},
@@ -39,12 +45,12 @@ var rules = []struct {
 	// ike's tests make their certificates with the shared test PKI, and
 	// its benchmark measures the handshake with the verifier oemeshd runs
 	// (certs); the engine itself never imports either.
-	{"ike/...", []string{"internal/clock", "ike/internal/wire", "ike/addrpool"}, []string{"certs", "certs/certstest"}},
+	{"ike/...", []string{"internal/clock", "internal/dn", "ike/internal/wire", "ike/addrpool"}, []string{"certs", "certs/certstest"}},
 	// X.509 verification is a leaf beside ike: the engine reaches it
 	// through an adapter oemeshd builds. Its test PKI imports nothing of
 	// ours, so any package's tests may use it.
 	{"certs/certstest", nil, nil},
-	{"certs", []string{"internal/clock"}, []string{"certs/certstest"}},
+	{"certs", []string{"internal/clock", "internal/dn", "internal/privkey"}, []string{"certs/certstest"}},
 	{"kernel", nil, nil},
 	{"kernel/...", []string{"kernel", "kernel/...", "internal/clock"}, nil},
 	{"internal/config", nil, nil},

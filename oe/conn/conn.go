@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/oemesh/oemesh/ike"
-	"github.com/oemesh/oemesh/oe/tunnel"
 )
 
 // Conn is a configured connection (a FreeS/WAN `conn`): a fixed tunnel to
@@ -90,7 +89,7 @@ func (c *Conn) hostToHost() bool { return len(c.LocalSubnets) == 0 && len(c.Remo
 
 // shadows reports two conns that would take each other's traffic.
 func shadows(a, b *Conn) error {
-	if !a.Remote.IsValid() && !b.Remote.IsValid() && !tunnel.SameIdentity(a.RemoteID, b.RemoteID) {
+	if !a.Remote.IsValid() && !b.Remote.IsValid() && !ike.SameIdentity(a.RemoteID, b.RemoteID) {
 		return nil
 	}
 	for _, x := range a.remoteNets() {

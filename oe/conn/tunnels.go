@@ -144,7 +144,7 @@ func (cs *connState) peerFits(addr netip.Addr, id ike.Identity) bool {
 	case cs.Auth == ike.AuthKindNull:
 		return true
 	case cs.RemoteID.Type != 0:
-		return tunnel.SameIdentity(cs.RemoteID, id)
+		return ike.SameIdentity(cs.RemoteID, id)
 	case cs.Remote.IsValid():
 		a, ok := id.Addr()
 		return ok && a == cs.Remote
@@ -188,7 +188,7 @@ func (c *Conns) OnChildUp(info ike.ChildSAInfo) {
 			// duplicate: the flow was up before, updown ran for it.
 			rekey = true
 		}
-		if !cs.UniqueIDs || cur == ct.ike || cur == (ike.SAID{}) || !tunnel.SameIdentity(x.peerID, ct.peerID) || info.PeerID.Type == ike.IDNull {
+		if !cs.UniqueIDs || cur == ct.ike || cur == (ike.SAID{}) || !ike.SameIdentity(x.peerID, ct.peerID) || info.PeerID.Type == ike.IDNull {
 			continue
 		}
 		// unique_ids keeps the IKE SA that came up last. The hooks come

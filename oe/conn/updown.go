@@ -130,12 +130,17 @@ func identityText(id ike.Identity) string {
 	return id.String()
 }
 
+// connPolicy is PLUTO_CONN_POLICY, in Libreswan's words for the policy
+// bits. Libreswan has no bit for certificates: a conn with leftcert
+// authenticates by signature (authby=rsasig), so its policy says RSASIG,
+// as a raw-key conn's does, and scripts that test for RSASIG treat both
+// alike.
 func connPolicy(cs *connState) string {
 	var p []string
 	switch cs.Auth {
 	case ike.AuthKindPSK:
 		p = append(p, "PSK")
-	case ike.AuthKindPubkey:
+	case ike.AuthKindPubkey, ike.AuthKindCert:
 		p = append(p, "RSASIG")
 	case ike.AuthKindNull:
 		p = append(p, "AUTHNULL")

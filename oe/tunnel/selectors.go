@@ -1,11 +1,9 @@
 package tunnel
 
 import (
-	"bytes"
 	"fmt"
 	"math/big"
 	"net/netip"
-	"strings"
 
 	"github.com/oemesh/oemesh/ike"
 )
@@ -80,18 +78,6 @@ func Selector(p netip.Prefix) ike.TrafficSelector {
 func SameSelector(a, b ike.TrafficSelector) bool {
 	return a.Start == b.Start && a.End == b.End && a.IPProtocol == b.IPProtocol &&
 		a.StartPort == b.StartPort && a.EndPort == b.EndPort
-}
-
-// SameIdentity reports whether two IKE identities name the same peer
-// (FQDNs compared without case or a trailing dot).
-func SameIdentity(a, b ike.Identity) bool {
-	if a.Type != b.Type {
-		return false
-	}
-	if a.Type == ike.IDFQDN {
-		return strings.EqualFold(strings.TrimSuffix(string(a.Data), "."), strings.TrimSuffix(string(b.Data), "."))
-	}
-	return bytes.Equal(a.Data, b.Data)
 }
 
 // InRange reports whether a lies inside the selector's address range.

@@ -146,7 +146,7 @@ func (t *Table) SameFlow(sa ike.ChildSA, conn string) []Tunnel {
 		if tn.IKE.SPIi == sa.IKESPIi && tn.IKE.SPIr == sa.IKESPIr {
 			continue
 		}
-		if !SameIdentity(tn.PeerID, sa.PeerID) ||
+		if !ike.SameIdentity(tn.PeerID, sa.PeerID) ||
 			!slices.EqualFunc(tn.Local, sa.TSLocal, SameSelector) ||
 			!slices.EqualFunc(tn.Remote, sa.TSRemote, SameSelector) {
 			continue
