@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/oemesh/oemesh/internal/config"
+	"github.com/oemesh/oemesh/internal/version"
 )
 
 func main() {
@@ -68,5 +69,9 @@ variables, then flags; every key is listed below as a flag.`,
 	cmd.Flags().BoolVar(&check, "check-config", false, "validate the configuration and the policy files, then exit")
 	config.AddFlags(cmd.Flags())
 	cmd.Flags().SortFlags = false
+	// cobra adds --version (and -v) when Version is set; the template
+	// prints the same line as `oemesh version`.
+	cmd.Version = version.Get().String()
+	cmd.SetVersionTemplate("oemeshd {{.Version}}\n")
 	return cmd
 }
