@@ -41,15 +41,17 @@ bench:
 fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)
 
-# Regenerates the committed generated code (stringer's *_string.go).
+# Regenerates the committed generated files: stringer's *_string.go, and the man pages in
+# dist/man (from the commands, the configuration schema and CHANGELOG.md's newest release).
 generate:
 	$(GO) generate $(PKGS)
 
 # Fails when the committed generated files differ from what go generate
 # writes: an enum changed without `make generate`. Only generated files are
 # compared, so local edits elsewhere do not fail it. (internal/layout's
-# TestGeneratedFilesUpToDate checks the same without touching the tree.)
-GENERATED := '*_string.go'
+# TestGeneratedFilesUpToDate and the programs' TestManPagesCurrent check the same without
+# touching the tree.)
+GENERATED := '*_string.go' 'dist/man/*'
 generate-check: generate
 	@git -c safe.directory='*' diff --exit-code --stat -- $(GENERATED) || { echo "generated files are stale: run make generate and commit them" >&2; exit 1; }
 	@new=$$(git -c safe.directory='*' ls-files --others --exclude-standard -- $(GENERATED)); if [ -n "$$new" ]; then echo "go generate wrote files that are not committed:" >&2; echo "$$new" >&2; exit 1; fi
