@@ -9,7 +9,10 @@
 #      newhostkey`, and `man oemeshd` finds its page;
 #   4. systemd-analyze verify on the unit as installed (paths, man page), and
 #      systemd-analyze security --offline with the threshold in packaging/security-threshold;
-#   5. dpkg --purge: afterwards no file of the package, nor /etc/oemesh, is left.
+#   5. dpkg --purge: afterwards no file of the package, nor /etc/oemesh, is left;
+#   6. in a second clean system booted with systemd-nspawn (systemd as PID 1): oemeshd runs
+#      under the unit as shipped, sandbox and all, answers `oemesh status`, and survives
+#      `systemctl reload`.
 #
 # The base system is built once with debootstrap (minbase plus lintian, systemd and man-db,
 # from the Debian mirror the host's apt sources name) and cached in $OEMESH_TEST_CACHE
@@ -171,5 +174,41 @@ log "dpkg --purge"
 inroot dpkg --purge oemesh >&2 || die "dpkg --purge failed"
 snapshot >"$RUN/after"
 if ! diff -u "$RUN/before" "$RUN/after" >&2; then die "dpkg --purge left files behind (above)"; fi
+
+# 6. The daemon under the unit as shipped, with systemd as PID 1: the sandbox must leave it
+#    what it needs. A second overlay on the base, booted with systemd-nspawn in a private
+#    network namespace; a oneshot unit checks oemeshd, reloads it, and powers off.
+log "oemeshd under systemd (systemd-nspawn --boot)"
+B=$RUN/boot
+mkdir -p "$B/upper" "$B/work" "$B/root"
+mount -t overlay overlay -o "lowerdir=$BASE,upperdir=$B/upper,workdir=$B/work" "$B/root"
+cp "$RUN/upper.deb" "$B/root/tmp/oemesh.deb"
+mount -t proc proc "$B/root/proc"
+chroot "$B/root" dpkg -i /tmp/oemesh.deb >/dev/null 2>&1 || die "dpkg -i failed in the boot root"
+chroot "$B/root" oemesh newhostkey >/dev/null
+echo 192.0.2.0/24 >"$B/root/etc/ipsec.d/policies/private-or-clear"
+cat >"$B/root/etc/systemd/system/oemesh-deb-test.service" <<'UNIT'
+[Unit]
+Description=test-deb: check oemeshd, reload it, power off
+After=oemeshd.service
+Wants=oemeshd.service
+[Service]
+Type=oneshot
+ExecStart=/bin/sh -c 'for i in 1 2 3 4 5 6 7 8 9 10; do oemesh status >/dev/null 2>&1 && break; sleep 1; done; \
+	systemctl is-active oemeshd >/result 2>&1; oemesh status >>/result 2>&1; \
+	systemctl reload oemeshd; sleep 1; echo "after reload: $$(systemctl is-active oemeshd)" >>/result; \
+	journalctl -u oemeshd --no-pager >>/result 2>&1; systemctl poweroff'
+[Install]
+WantedBy=multi-user.target
+UNIT
+chroot "$B/root" systemctl enable oemeshd.service oemesh-deb-test.service >/dev/null 2>&1
+umount "$B/root/proc"
+timeout 120 systemd-nspawn --quiet --directory="$B/root" --private-network --register=no --keep-unit \
+	--machine=oemesh-deb-test --boot --console=pipe </dev/null >"$B/console" 2>&1 || log "systemd-nspawn exited with $?"
+[ -f "$B/root/result" ] || { tail -n 30 "$B/console" >&2; die "the booted system wrote no result"; }
+cat "$B/root/result" >&2
+[ "$(head -n 1 "$B/root/result")" = active ] || die "oemeshd did not start under its unit (journal above)"
+grep -q "^oemeshd .*, pid " "$B/root/result" || die "oemesh status did not reach the daemon under its unit"
+grep -q "^after reload: active$" "$B/root/result" || die "oemeshd did not survive systemctl reload"
 log "ok"
 EOF
