@@ -5,19 +5,30 @@ PREFIX    ?= /usr/local
 PKGS      := ./...
 TESTFLAGS ?= -count=1 -timeout 25m
 FUZZTIME  ?= 30s
+# nfpm builds the .deb. It runs with `go run` at a pinned version rather than from go.mod's
+# tool block: its ~70 modules (rpm, apk, msix, git) would otherwise join go.mod and go.sum.
+NFPM      ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.48.0
 
-.PHONY: all build deps test test-unit demo bench fuzz lint generate generate-check install clean
+# What `oemesh version`, `oemeshd --version` and oemesh_build_info report (internal/version).
+# DATE is the commit's, so that building the same commit twice gives the same binaries.
+VERSION   ?= $(shell ./scripts/version.sh)
+COMMIT    ?= $(shell git -c safe.directory='*' rev-parse HEAD 2>/dev/null)
+DATE      ?= $(shell TZ=UTC git -c safe.directory='*' log -1 --date=iso-strict-local --format=%cd 2>/dev/null)
+VPKG      := github.com/oemesh/oemesh/internal/version
+LDFLAGS   := -X $(VPKG).version=$(VERSION) -X $(VPKG).commit=$(COMMIT) -X $(VPKG).date=$(DATE)
+
+.PHONY: all build deps test test-unit demo bench fuzz lint generate generate-check install clean stage deb test-deb check-unit
 
 all: build
 
 build:
-	$(GO) build -o $(BIN)/ ./cmd/...
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
 
 deps:
 	./scripts/install-deps.sh
 
 # The whole suite, including the namespace and interop tests (needs root).
-test: deps generate-check
+test: deps generate-check check-unit test-deb
 	$(GO) vet $(PKGS)
 	$(GO) test $(TESTFLAGS) $(PKGS)
 
@@ -41,15 +52,17 @@ bench:
 fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)
 
-# Regenerates the committed generated code (stringer's *_string.go).
+# Regenerates the committed generated files: stringer's *_string.go, and the man pages in
+# dist/man (from the commands, the configuration schema and CHANGELOG.md's newest release).
 generate:
 	$(GO) generate $(PKGS)
 
 # Fails when the committed generated files differ from what go generate
 # writes: an enum changed without `make generate`. Only generated files are
 # compared, so local edits elsewhere do not fail it. (internal/layout's
-# TestGeneratedFilesUpToDate checks the same without touching the tree.)
-GENERATED := '*_string.go'
+# TestGeneratedFilesUpToDate and the programs' TestManPagesCurrent check the same without
+# touching the tree.)
+GENERATED := '*_string.go' 'dist/man/*'
 generate-check: generate
 	@git -c safe.directory='*' diff --exit-code --stat -- $(GENERATED) || { echo "generated files are stale: run make generate and commit them" >&2; exit 1; }
 	@new=$$(git -c safe.directory='*' ls-files --others --exclude-standard -- $(GENERATED)); if [ -n "$$new" ]; then echo "go generate wrote files that are not committed:" >&2; echo "$$new" >&2; exit 1; fi
@@ -61,12 +74,51 @@ lint:
 	$(GO) vet $(PKGS)
 	$(GO) tool staticcheck $(PKGS)
 
-install: build
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/oemesh $(DESTDIR)/etc/ipsec.d/policies
-	install -m 0755 $(BIN)/oemeshd $(DESTDIR)$(PREFIX)/sbin/oemeshd
-	install -m 0755 $(BIN)/oemesh $(DESTDIR)$(PREFIX)/bin/oemesh
-	install -D -m 0644 dist/oemeshd.service $(DESTDIR)/etc/systemd/system/oemeshd.service
+# The package's files, staged in build/pkg: stripped binaries, gzipped man pages, the shell
+# completions (from cobra), the Debian changelog and the release notes.
+PKGDIR := build/pkg
+stage:
+	rm -rf $(PKGDIR)
+	mkdir -p $(PKGDIR)/man/man5 $(PKGDIR)/man/man8 $(PKGDIR)/completion
+	CGO_ENABLED=0 $(GO) build -trimpath -buildmode=pie -ldflags '-s -w $(LDFLAGS)' -o $(PKGDIR)/ ./cmd/oemesh ./cmd/oemeshd
+	for f in dist/man/*.8; do gzip -9n <$$f >$(PKGDIR)/man/man8/$${f##*/}.gz; done
+	for f in dist/man/*.5; do gzip -9n <$$f >$(PKGDIR)/man/man5/$${f##*/}.gz; done
+	$(PKGDIR)/oemesh completion bash >$(PKGDIR)/completion/oemesh.bash
+	$(PKGDIR)/oemesh completion zsh >$(PKGDIR)/completion/_oemesh
+	$(PKGDIR)/oemesh completion fish >$(PKGDIR)/completion/oemesh.fish
+	./scripts/debian-changelog.sh $(VERSION) | gzip -9n >$(PKGDIR)/changelog.gz
+	gzip -9n <CHANGELOG.md >$(PKGDIR)/CHANGELOG.md.gz
+
+# dist/oemesh_VERSION_amd64.deb (packaging/nfpm.yaml).
+deb: stage
+	VERSION=$(VERSION) $(NFPM) package --config packaging/nfpm.yaml --packager deb --target dist/oemesh_$(VERSION)_amd64.deb
+
+# The package in a clean Debian 12 system: lintian, install, run, systemd-analyze, purge.
+test-deb: deb
+	./scripts/test-deb.sh dist/oemesh_$(VERSION)_amd64.deb
+
+# The unit as shipped: systemd-analyze security within packaging/security-threshold
+# (test-deb also runs systemd-analyze verify on the installed unit).
+check-unit:
+	systemd-analyze security --offline=true --no-pager --threshold=$$(cat packaging/security-threshold) dist/oemeshd.service
+
+# PREFIX=/usr for a distribution's layout; the unit is rewritten to the binaries' path.
+install: stage
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/oemesh $(DESTDIR)/etc/ipsec.d/policies \
+		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8 \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions \
+		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	install -m 0755 $(PKGDIR)/oemeshd $(DESTDIR)$(PREFIX)/sbin/oemeshd
+	install -m 0755 $(PKGDIR)/oemesh $(DESTDIR)$(PREFIX)/bin/oemesh
+	install -d $(DESTDIR)/etc/systemd/system
+	sed 's|/usr/sbin/oemeshd|$(PREFIX)/sbin/oemeshd|g' dist/oemeshd.service >$(DESTDIR)/etc/systemd/system/oemeshd.service
+	chmod 0644 $(DESTDIR)/etc/systemd/system/oemeshd.service
 	test -e $(DESTDIR)/etc/oemesh/oemesh.yaml || install -m 0644 dist/oemesh.yaml $(DESTDIR)/etc/oemesh/oemesh.yaml
+	install -m 0644 $(PKGDIR)/man/man8/*.gz $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 0644 $(PKGDIR)/man/man5/*.gz $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -m 0644 $(PKGDIR)/completion/oemesh.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/oemesh
+	install -m 0644 $(PKGDIR)/completion/_oemesh $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_oemesh
+	install -m 0644 $(PKGDIR)/completion/oemesh.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/oemesh.fish
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) build

@@ -167,8 +167,11 @@ func TestCheckConfig(t *testing.T) {
 // daemonCmd runs oemeshd in a network namespace of its own (unshare -n),
 // so that its data plane (TUN device, routes, XFRM policies) and IKE
 // sockets never touch the host's network.
-func daemonCmd(cfg string) *exec.Cmd {
-	return exec.Command("unshare", "-n", "--", filepath.Join(builtDir, "oemeshd"), "--config", cfg)
+func daemonCmd(cfg string) *exec.Cmd { return daemonCmdFrom(builtDir, cfg) }
+
+// daemonCmdFrom is daemonCmd with the oemeshd binary in bin.
+func daemonCmdFrom(bin, cfg string) *exec.Cmd {
+	return exec.Command("unshare", "-n", "--", filepath.Join(bin, "oemeshd"), "--config", cfg)
 }
 
 // daemon starts oemeshd with a private socket and policy directory.
@@ -187,6 +190,12 @@ func startDaemon(t *testing.T, files map[string]string) *daemon {
 // startDaemonWith is startDaemon with extra configuration lines.
 func startDaemonWith(t *testing.T, files map[string]string, extra string) *daemon {
 	t.Helper()
+	return startDaemonFrom(t, builtDir, files, extra)
+}
+
+// startDaemonFrom is startDaemonWith with the binaries in bin.
+func startDaemonFrom(t *testing.T, bin string, files map[string]string, extra string) *daemon {
+	t.Helper()
 	dir := t.TempDir()
 	d := &daemon{socket: filepath.Join(dir, "run", "oemeshd.sock"), pol: filepath.Join(dir, "policies"), stderr: &bytes.Buffer{}}
 	writeFiles(t, d.pol, files)
@@ -197,7 +206,7 @@ func startDaemonWith(t *testing.T, files map[string]string, extra string) *daemo
 	}
 	writeFiles(t, dir, map[string]string{"oemesh.yaml": "policies: " + d.pol + "\ncontrol_socket: " + d.socket +
 		"\nhostkey: " + key + "\ndns:\n  servers: [127.0.0.1:53]\nlog:\n  level: debug\n" + extra})
-	d.cmd = daemonCmd(cfg)
+	d.cmd = daemonCmdFrom(bin, cfg)
 	d.cmd.Stderr = d.stderr
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -43,6 +43,7 @@ func newRootCmd() *cobra.Command {
 		newSecretsCmd(g),
 		newMemoryCmd(g),
 	)
+	root.AddCommand(newGenManCmd(root))
 	return root
 }
 

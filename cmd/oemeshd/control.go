@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/oemesh/oemesh/internal/control"
+	"github.com/oemesh/oemesh/internal/version"
 	"github.com/oemesh/oemesh/kernel/userspace"
 )
 
@@ -41,7 +42,7 @@ func (d *daemon) handleStatus(r *http.Request) (any, error) {
 		ws[i] = w.String()
 	}
 	st := control.Status{
-		Version:        buildVersion(),
+		Version:        version.Get().Version,
 		PID:            os.Getpid(),
 		Started:        d.started,
 		Uptime:         d.clock.Now().Sub(d.started).Round(time.Second).String(),

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"github.com/oemesh/oemesh/internal/config"
 	"github.com/oemesh/oemesh/internal/control"
 	"github.com/oemesh/oemesh/internal/udpmux"
+	"github.com/oemesh/oemesh/internal/version"
 	"github.com/oemesh/oemesh/kernel"
 	"github.com/oemesh/oemesh/oe"
 	"github.com/oemesh/oemesh/oe/dispatch"
@@ -134,7 +134,7 @@ func (d *daemon) run(ctx context.Context) error {
 		return err
 	}
 	defer stopPublish()
-	d.log.Info("oemeshd started", "version", buildVersion(), "pid", os.Getpid(),
+	d.log.Info("oemeshd started", "version", version.Get().Version, "commit", version.Get().Commit, "pid", os.Getpid(),
 		"config", d.cfg.File, "control_socket", d.cfg.ControlSocket, "policies", d.cfg.Policies,
 		"dataplane", d.dpName, "identity", d.identity)
 
@@ -251,13 +251,6 @@ func (d *daemon) reloadPolicy(ctx context.Context) control.PolicyCheck {
 		d.reloadHook(diff)
 	}
 	return res
-}
-
-func buildVersion() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
-	}
-	return "(devel)"
 }
 
 // policyErrors lists a load error as FILE:LINE lines.

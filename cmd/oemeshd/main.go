@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/oemesh/oemesh/internal/config"
+	"github.com/oemesh/oemesh/internal/version"
 )
 
 func main() {
@@ -25,8 +26,9 @@ func main() {
 
 func newRootCmd() *cobra.Command {
 	var (
-		file  string
-		check bool
+		file   string
+		check  bool
+		genMan genManFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "oemeshd",
@@ -34,11 +36,15 @@ func newRootCmd() *cobra.Command {
 		Long: `oemeshd encrypts traffic to every peer that publishes its key in DNS, as the
 policy groups in the policies directory say. Configuration comes from the
 file given by --config (YAML, or TOML by extension), then OEMESH_* environment
-variables, then flags; every key is listed below as a flag.`,
+variables, then flags; every key is listed below as a flag, and described
+in oemesh.yaml(5).`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if genMan.dir != "" {
+				return genMan.write(cmd)
+			}
 			cfg, err := config.Load(config.Options{
 				File:         file,
 				FileRequired: cmd.Flags().Changed("config"),
@@ -67,6 +73,11 @@ variables, then flags; every key is listed below as a flag.`,
 	cmd.Flags().StringVar(&file, "config", config.DefaultFile, "configuration file (.yaml, .yml or .toml)")
 	cmd.Flags().BoolVar(&check, "check-config", false, "validate the configuration and the policy files, then exit")
 	config.AddFlags(cmd.Flags())
+	genMan.add(cmd)
 	cmd.Flags().SortFlags = false
+	// cobra adds --version (and -v) when Version is set; the template
+	// prints the same line as `oemesh version`.
+	cmd.Version = version.Get().String()
+	cmd.SetVersionTemplate("oemeshd {{.Version}}\n")
 	return cmd
 }

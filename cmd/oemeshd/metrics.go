@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/oemesh/oemesh/internal/control"
+	"github.com/oemesh/oemesh/internal/version"
 )
 
 // serveMetrics exposes Prometheus metrics on addr until ctx ends.
@@ -44,6 +45,7 @@ func (d *daemon) serveMetrics(ctx context.Context, addr string) (func(), error) 
 func (d *daemon) collector() prometheus.Collector {
 	return collectorFunc(func(ch chan<- prometheus.Metric) {
 		m := metricSink{ch}
+		buildInfoMetric(m, version.Get())
 		if d.oe == nil {
 			return
 		}
@@ -88,6 +90,15 @@ func (d *daemon) collector() prometheus.Collector {
 			}
 		}
 	})
+}
+
+// buildInfoMetric emits oemesh_build_info: always 1, with the build's
+// version, commit, date and Go release as labels (the Prometheus idiom for
+// text that a dashboard joins on), the same values `oemeshd --version`
+// prints.
+func buildInfoMetric(m metricSink, v version.Info) {
+	m.gauge("oemesh_build_info", "The oemeshd build running: version, commit, date and Go release as labels; always 1.", 1,
+		"version", v.Version, "commit", v.Commit, "date", v.Date, "goversion", v.Go)
 }
 
 // maxKeyExchangeLabels bounds the values of oemesh_ike_sas's

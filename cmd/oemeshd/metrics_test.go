@@ -13,6 +13,7 @@ import (
 	"github.com/oemesh/oemesh/certs"
 	"github.com/oemesh/oemesh/ike"
 	"github.com/oemesh/oemesh/internal/control"
+	"github.com/oemesh/oemesh/internal/version"
 )
 
 // scrape serves c as oemeshd does and returns the samples it exposes,
@@ -115,5 +116,16 @@ func TestCertFailureMetrics(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("scrape:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestBuildInfoMetric: oemesh_build_info is 1, labelled with the build's
+// version, commit, date and Go release.
+func TestBuildInfoMetric(t *testing.T) {
+	v := version.Info{Version: "1.2.3", Commit: "0123456789abcdef", Date: "2026-12-06T12:00:00Z", Go: "go1.26.8"}
+	got := scrape(t, collectorFunc(func(ch chan<- prometheus.Metric) { buildInfoMetric(metricSink{ch}, v) }))
+	want := `oemesh_build_info{commit="0123456789abcdef",date="2026-12-06T12:00:00Z",goversion="go1.26.8",version="1.2.3"} 1`
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("scrape = %q, want [%q]", got, want)
 	}
 }

@@ -55,6 +55,8 @@ var rules = []struct {
 	{"kernel/...", []string{"kernel", "kernel/...", "internal/clock"}, nil},
 	{"internal/config", nil, nil},
 	{"internal/control", nil, nil},
+	{"internal/version", nil, nil},
+	{"internal/manpage", []string{"internal/config"}, nil},
 	// The UDP mux owns the IKE sockets; it reaches the data plane through
 	// kernel.EncapSink and uses kernel/xfrm only for two socket options.
 	// It knows nothing of IKE (a func hands it messages) or of OE.
@@ -80,7 +82,7 @@ var rules = []struct {
 	// the domain packages it imports serve its offline tools (probe,
 	// respond, newhostkey, dns lookup, policy --dir, import) and its
 	// tests (internal/config). It never imports oe.
-	{"cmd/oemesh", []string{"internal/control", "ike/...", "dnskey/...", "policygroups/...", "internal/udpmux", "internal/ipsecconf", "internal/config", "certs"}, []string{"certs/certstest"}},
+	{"cmd/oemesh", []string{"internal/control", "ike/...", "dnskey/...", "policygroups/...", "internal/udpmux", "internal/ipsecconf", "internal/config", "internal/version", "internal/manpage", "certs"}, []string{"certs/certstest"}},
 }
 
 // testHarness are the internal packages any test may use: they build test
