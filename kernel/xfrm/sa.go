@@ -22,6 +22,9 @@ type flowEntry struct {
 	reqid    uint32
 	policies []policy
 	pairs    int
+	// cats are the flow's client address translations (cat.go); their
+	// policies are among policies.
+	cats map[CAT]bool
 }
 
 type pairEntry struct {
@@ -263,6 +266,9 @@ func (d *Dataplane) deletePair(id kernel.SAPairID, keepPolicy bool) error {
 		}
 	}
 	if fe.pairs == 0 && !keepPolicy {
+		if err := d.removeFlowCATs(fe); err != nil {
+			errs = append(errs, err)
+		}
 		for _, pol := range fe.policies {
 			if err := d.del(pol.Sel, pol.Dir); err != nil {
 				errs = append(errs, err)

@@ -1,0 +1,104 @@
+package xfrm
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+)
+
+// nft runs an nft(8) script (`nft -f -`) on the executor's thread, so in
+// the data plane's namespace: a child process inherits the namespace of
+// the thread that starts it, and this one is locked to it. One script is
+// one kernel transaction.
+func (e *executor) nft(ctx context.Context, script string) error {
+	return e.do(func() error {
+		path, err := exec.LookPath(nftCommand)
+		if err != nil {
+			return fmt.Errorf("no %s command (Debian package nftables): %w", nftCommand, err)
+		}
+		cmd := exec.CommandContext(ctx, path, "-f", "-")
+		cmd.Stdin = strings.NewReader(script)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("%s -f -: %w: %s (script: %q)", nftCommand, err, strings.TrimSpace(out.String()), script)
+		}
+		return nil
+	})
+}
+
+// nftTables lists the namespace's nftables tables as (family, name).
+func (e *executor) nftTables(ctx context.Context) ([][2]string, error) {
+	var raw []byte
+	err := e.do(func() error {
+		path, err := exec.LookPath(nftCommand)
+		if err != nil {
+			return fmt.Errorf("no %s command (Debian package nftables): %w", nftCommand, err)
+		}
+		var stderr bytes.Buffer
+		cmd := exec.CommandContext(ctx, path, "-j", "list", "tables")
+		cmd.Stderr = &stderr
+		raw, err = cmd.Output()
+		if err != nil {
+			return fmt.Errorf("%s -j list tables: %w: %s", nftCommand, err, strings.TrimSpace(stderr.String()))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return parseNftTables(raw)
+}
+
+// parseNftTables reads `nft -j list tables`.
+func parseNftTables(raw []byte) ([][2]string, error) {
+	var doc struct {
+		Nftables []struct {
+			Table *struct {
+				Family string `json:"family"`
+				Name   string `json:"name"`
+			} `json:"table"`
+		} `json:"nftables"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("%s -j list tables: %w", nftCommand, err)
+	}
+	var out [][2]string
+	for _, o := range doc.Nftables {
+		if o.Table != nil {
+			out = append(out, [2]string{o.Table.Family, o.Table.Name})
+		}
+	}
+	return out, nil
+}
+
+// removeCATTables deletes every CAT table in the namespace (ours by their
+// name), whatever run installed it; without nft there are none.
+func (d *Dataplane) removeCATTables(ctx context.Context) (int, error) {
+	if _, err := exec.LookPath(nftCommand); err != nil {
+		return 0, nil
+	}
+	tables, err := d.ex.nftTables(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var (
+		errs []error
+		n    int
+	)
+	for _, t := range tables {
+		if !strings.HasPrefix(t[1], catTablePrefix) {
+			continue
+		}
+		if err := d.ex.nft(ctx, removeTableScript(t[0], t[1])); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
+}
