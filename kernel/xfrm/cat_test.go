@@ -116,10 +116,7 @@ func TestCATTemplate(t *testing.T) {
 }
 
 func TestParseNftTables(t *testing.T) {
-	raw := `{"nftables": [{"metainfo": {"version": "1.0.6", "json_schema_version": 1}},
-		{"table": {"family": "ip", "name": "oemesh_cat_64400001_c6120002", "handle": 1}},
-		{"table": {"family": "inet", "name": "filter", "handle": 2}}]}`
-	got, err := parseNftTables([]byte(raw))
+	got, err := parseNftTables("table ip oemesh_cat_64400001_c6120002\ntable inet filter\n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +124,10 @@ func TestParseNftTables(t *testing.T) {
 	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
 		t.Errorf("parseNftTables: %v, want %v", got, want)
 	}
-	if _, err := parseNftTables([]byte("table ip x")); err == nil {
-		t.Error("parseNftTables took text that is not JSON")
+	if got, err := parseNftTables(""); err != nil || len(got) != 0 {
+		t.Errorf("no tables: %v, %v", got, err)
+	}
+	if _, err := parseNftTables("table ip x {\n"); err == nil || !strings.Contains(err.Error(), "line 1") {
+		t.Errorf("a line that is not a table: %v, want an error naming it", err)
 	}
 }

@@ -3,7 +3,6 @@ package xfrm
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os/exec"
@@ -40,40 +39,35 @@ func (e *executor) nftTables(ctx context.Context) ([][2]string, error) {
 			return fmt.Errorf("no %s command (Debian package nftables): %w", nftCommand, err)
 		}
 		var stderr bytes.Buffer
-		cmd := exec.CommandContext(ctx, path, "-j", "list", "tables")
+		cmd := exec.CommandContext(ctx, path, "list", "tables")
 		cmd.Stderr = &stderr
 		raw, err = cmd.Output()
 		if err != nil {
-			return fmt.Errorf("%s -j list tables: %w: %s", nftCommand, err, strings.TrimSpace(stderr.String()))
+			return fmt.Errorf("%s list tables: %w: %s", nftCommand, err, strings.TrimSpace(stderr.String()))
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return parseNftTables(raw)
+	return parseNftTables(string(raw))
 }
 
-// parseNftTables reads `nft -j list tables`.
-func parseNftTables(raw []byte) ([][2]string, error) {
-	var doc struct {
-		Nftables []struct {
-			Table *struct {
-				Family string `json:"family"`
-				Name   string `json:"name"`
-			} `json:"table"`
-		} `json:"nftables"`
-	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		return nil, fmt.Errorf("%s -j list tables: %w", nftCommand, err)
-	}
-	var out [][2]string
-	for _, o := range doc.Nftables {
-		if o.Table != nil {
-			out = append(out, [2]string{o.Table.Family, o.Table.Name})
+// parseNftTables reads `nft list tables`: one "table <family> <name>" a
+// line.
+func parseNftTables(out string) ([][2]string, error) {
+	var tables [][2]string
+	for i, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
 		}
+		if len(f) != 3 || f[0] != "table" {
+			return nil, fmt.Errorf("%s list tables: line %d: %q is not \"table <family> <name>\"", nftCommand, i+1, line)
+		}
+		tables = append(tables, [2]string{f[1], f[2]})
 	}
-	return out, nil
+	return tables, nil
 }
 
 // removeCATTables deletes every CAT table in the namespace (ours by their
