@@ -137,6 +137,12 @@ func (d *Dataplane) AddCAT(ctx context.Context, id kernel.SAPairID, c CAT) error
 	if err := d.checkOpen(); err != nil {
 		return err
 	}
+	return d.addCAT(ctx, id, c)
+}
+
+// addCAT is AddCAT with d.mu held and c valid: InstallSA calls it for a
+// pair that carries a CAT, right after installing it.
+func (d *Dataplane) addCAT(ctx context.Context, id kernel.SAPairID, c CAT) error {
 	pe, ok := d.pairs[id]
 	if !ok {
 		return fmt.Errorf("xfrm: %s: no SA pair to %s (in %#08x, out %#08x)", c, id.Peer, id.InSPI, id.OutSPI)
