@@ -203,7 +203,8 @@ func (sa *ikeSA) serveConfigRequest(m *wire.Message) (*wire.Config, error) {
 // it: each selector that contains a leased address becomes that address
 // alone, with the selector's protocol and ports. Without leases TSi is
 // returned as it is. A TSi that contains none of the leased addresses is
-// an error (TS_UNACCEPTABLE).
+// an error (TS_UNACCEPTABLE), unless the initiator is behind a NAT: its
+// TSi is then replaced by the leases.
 func (sa *ikeSA) narrowToLease(tsi []TrafficSelector) ([]TrafficSelector, error) {
 	if sa.vip == nil || !sa.vip.leased {
 		return tsi, nil
@@ -217,6 +218,16 @@ func (sa *ikeSA) narrowToLease(tsi []TrafficSelector) ([]TrafficSelector, error)
 				out = append(out, n)
 			}
 		}
+	}
+	if len(out) == 0 && sa.peerBehindNAT {
+		// Behind a NAT, a TSi names the initiator's address inside it,
+		// which means nothing here (RFC 7296 2.23.1). Libreswan's CAT
+		// client (leftcat=yes) proposes just that with its CFG_REQUEST,
+		// and takes the lease in its place.
+		for _, a := range sa.vip.addrs {
+			out = append(out, HostSelector(a))
+		}
+		return out, nil
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("ike: %v proposes TSi %v, which holds none of its leased addresses %v: %w",

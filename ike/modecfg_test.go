@@ -289,3 +289,21 @@ func TestModeCfgReleasedOnResponderDelete(t *testing.T) {
 		t.Errorf("leases %+v after B's Delete", ls)
 	}
 }
+
+// Behind a NAT, a TSi of the initiator's inside address (Libreswan's CAT
+// client proposes its own address with its CFG_REQUEST) is replaced by
+// the lease; without a NAT it is still refused (TestModeCfgTSiWithoutLease).
+func TestModeCfgNATedTSiTakesLease(t *testing.T) {
+	lease := netip.MustParseAddr("100.64.0.1")
+	inside := HostSelector(netip.MustParseAddr("10.1.0.2"))
+	sa := &ikeSA{vip: &virtualIPs{leased: true, addrs: []netip.Addr{lease}}, peerBehindNAT: true}
+	got, err := sa.narrowToLease([]TrafficSelector{inside})
+	if err != nil || len(got) != 1 || !tsEqual(got[0], HostSelector(lease)) {
+		t.Fatalf("NATed initiator's TSi %v narrowed to %v, %v; want the lease %v", inside, got, err, lease)
+	}
+	sa.peerBehindNAT = false
+	var ne *NotifyError
+	if _, err := sa.narrowToLease([]TrafficSelector{inside}); !errors.As(err, &ne) || ne.Type != wire.NotifyTSUnacceptable {
+		t.Fatalf("initiator not behind a NAT: %v, want TS_UNACCEPTABLE", err)
+	}
+}

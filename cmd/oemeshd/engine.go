@@ -46,11 +46,6 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 	if err != nil {
 		return err
 	}
-	if trust != nil && dp.Name() == "xfrm" {
-		d.log.Warn("oe.trust_certificates: the xfrm data plane cannot translate our traffic to a leased address (CAT) yet: "+
-			"certificate OE from behind a NAT, or to a server that requires an address request, ends in the failure shunt; "+
-			"set dataplane: userspace on such hosts", "dataplane", dp.Name())
-	}
 	var signer crypto.Signer
 	if k, err := dnskey.LoadHostKey(cfg.HostKey); err == nil {
 		d.signer = newHostSigner(k)

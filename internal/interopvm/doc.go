@@ -8,14 +8,18 @@
 //   - Libreswan's DNSSEC OE client (rightrsasigkey=%dnsondemand) taking
 //     oemeshd's RSA key from a signed IPSECKEY record and verifying its
 //     signature while authenticating itself with NULL.
+//   - Libreswan's certificate OE client (oe-letsencrypt-client.conf)
+//     verifying oemeshd's certificate from a test CA, directly and from
+//     behind a NAT, where it is leased an address and translates its
+//     traffic to it (CAT).
 //
 // TestInVMFailClosedXFRM, not interop, runs here to share the VM boot:
 // two oemeshd on xfrm, one killed or stopped under a 50 ms ping to its
 // private peer, and the wire checked for cleartext (docs/failclosed.md).
 //
-// Each case proves traffic: pings answered both ways, SA byte counters
-// moving on both ends, and a capture on the switch between them showing
-// ESP and no cleartext ICMP.
+// Each case that brings a tunnel up proves traffic: pings answered both
+// ways, SA byte counters moving on both ends, and a capture on the switch
+// between them showing ESP and no cleartext ICMP.
 //
 // Only tests live here; it is imported by nothing.
 package interopvm

@@ -87,8 +87,9 @@ type oemeshd struct {
 	done   chan error
 }
 
-// startOemeshd writes a configuration (policy files, host key, the lab
-// DNS server at dns) and starts oemeshd in node with dataplane auto.
+// startOemeshd writes a configuration (policy files, host key unless
+// hostKey is "", the lab DNS server at dns) and starts oemeshd in node
+// with dataplane auto.
 func startOemeshd(t *testing.T, files string, node *lab.Node, dns netip.AddrPort, hostKey string, policies map[string]string, extra string) *oemeshd {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "ivm-oemeshd-")
@@ -104,7 +105,9 @@ func startOemeshd(t *testing.T, files string, node *lab.Node, dns netip.AddrPort
 			t.Fatal(err)
 		}
 	}
-	copyKey(t, hostKey, filepath.Join(dir, "hostkey.pem"))
+	if hostKey != "" { // "": no host key (oe.null_auth: only)
+		copyKey(t, hostKey, filepath.Join(dir, "hostkey.pem"))
+	}
 	d := &oemeshd{t: t, files: files, dir: dir, socket: filepath.Join(dir, "oemeshd.sock"), log: filepath.Join(dir, "oemeshd.log"), done: make(chan error, 1)}
 	cfg := fmt.Sprintf(`hostkey: %s
 policies: %s

@@ -21,6 +21,9 @@ var inVMTests = []string{
 	"TestInVMLibreswanDNSSECRSA/published-key",
 	"TestInVMLibreswanDNSSECRSA/other-key-in-dns",
 	"TestInVMFailClosedXFRM",
+	"TestInVMLibreswanCertOE/direct",
+	"TestInVMLibreswanCertOE/behind-nat",
+	"TestInVMLibreswanCertOE/host-key-no-certreq",
 }
 
 // TestLibreswanOEInVM builds oemeshd, oemesh and this package's test
@@ -86,7 +89,7 @@ func TestLibreswanOEInVM(t *testing.T) {
 	files["rsa-other.pem"] = other
 
 	script := fmt.Sprintf(`
-for m in xfrm_user esp4 esp6 xfrm4_tunnel tunnel4 veth af_packet aesni_intel gcm ghash_generic seqiv chacha20poly1305; do /run/modprobe $m 2>/dev/null; done
+for m in xfrm_user esp4 esp6 xfrm4_tunnel tunnel4 veth af_packet aesni_intel gcm ghash_generic seqiv chacha20poly1305 nf_tables nft_chain_nat nf_nat nft_compat xt_policy xt_nat; do /run/modprobe $m 2>/dev/null; done
 export OEMESH_IN_VM=1 OEMESH_VM_FILES="$PWD"
 ./interopvm.test -test.v -test.count=1 -test.timeout=9m -test.run '%s'
 `, envOr("OEMESH_VM_RUN", "^TestInVM"))

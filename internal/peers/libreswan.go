@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rsa"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -64,6 +65,9 @@ func startLibreswan(ctx context.Context, t testing.TB, in *Install, ns string, c
 	}
 	nss := filepath.Join(dir, "nss")
 	if _, err := l.ipsec(ctx, "initnss", "--nssdir", nss); err != nil {
+		return nil, err
+	}
+	if err := l.importCAs(ctx, nss); err != nil {
 		return nil, err
 	}
 	if cfg.HostKeyBits > 0 {
@@ -159,6 +163,21 @@ func (l *Libreswan) ipsec(ctx context.Context, args ...string) (string, error) {
 		return string(out), fmt.Errorf("ipsec %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
 	return string(out), nil
+}
+
+// importCAs puts LibreswanConfig.CAs into the NSS db as trusted CAs.
+func (l *Libreswan) importCAs(ctx context.Context, nss string) error {
+	for nick, pemCert := range l.cfg.CAs {
+		f := filepath.Join(l.Dir, "ca-"+nick+".pem")
+		if err := os.WriteFile(f, pemCert, 0o600); err != nil {
+			return fmt.Errorf("libreswan: CA %s: %w", nick, err)
+		}
+		out, err := exec.CommandContext(ctx, "certutil", "-A", "-d", "sql:"+nss, "-n", nick, "-t", "CT,,", "-a", "-i", f).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("libreswan: certutil -A CA %s into %s (Debian package libnss3-tools): %w: %s", nick, nss, err, strings.TrimSpace(string(out)))
+		}
+	}
+	return nil
 }
 
 var (

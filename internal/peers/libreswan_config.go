@@ -34,6 +34,10 @@ type LibreswanConfig struct {
 	// HostKeyBits > 0 makes an RSA host key of that size in the instance's NSS db before
 	// pluto starts (ipsec newhostkey); conns with LeftHostKey authenticate with it.
 	HostKeyBits int
+	// CAs are trust anchors imported into the instance's NSS db before pluto
+	// starts, as Libreswan's letsencrypt script imports Let's Encrypt's roots:
+	// nickname → PEM certificate, `certutil -A -t CT,,`.
+	CAs map[string][]byte
 	// Setup holds extra "key=value" lines for config setup.
 	Setup []string
 }
@@ -113,6 +117,11 @@ func (c *LibreswanConfig) validate() error {
 			if !strings.Contains(l, "=") || strings.ContainsAny(l, "\n") {
 				return fmt.Errorf("libreswan config: conn %q: extra line %q is not key=value", conn.Name, l)
 			}
+		}
+	}
+	for nick := range c.CAs {
+		if !validName(nick) {
+			return fmt.Errorf("libreswan config: CA nickname %q must be letters, digits, - or _", nick)
 		}
 	}
 	for g, cidrs := range c.Policies {

@@ -116,8 +116,14 @@ func parseTrafficStatus(out string) ([]LibreswanTraffic, error) {
 			tr.Instance, _ = strconv.Atoi(m[3])
 		}
 		parts := strings.Split(strings.TrimPrefix(m[4], ","), ", ")
-		if len(parts) > 0 && !strings.Contains(parts[0], "=") {
-			tr.Peer = strings.TrimPrefix(strings.TrimSpace(parts[0]), "...")
+		// The first part is the peer ("...192.0.2.2"), after our client
+		// when it is not our host ("100.64.0.1/32=== ...192.0.2.2", a lease).
+		if len(parts) > 0 && (!strings.Contains(parts[0], "=") || strings.Contains(parts[0], "...")) {
+			p := strings.TrimSpace(parts[0])
+			if i := strings.Index(p, "..."); i >= 0 {
+				p = p[i:]
+			}
+			tr.Peer = strings.TrimPrefix(p, "...")
 			parts = parts[1:]
 		}
 		for _, p := range parts {

@@ -64,6 +64,12 @@ func TestParseTrafficStatus(t *testing.T) {
 	if b := ts[1]; b.Serial != 5 || b.Conn != "rsa" || b.Peer != "" || b.ID != "192.0.2.2" {
 		t.Errorf("line 2: %+v", b)
 	}
+	// A client with a lease (leftmodecfgclient): our client, then the peer.
+	lease, err := parseTrafficStatus(`#2: "private-or-clear#198.18.0.2/32"[1] 100.64.0.1/32=== ...198.18.0.2, type=ESP, add_time=1796573838, inBytes=840, outBytes=0, maxBytes=2^63B, id='CN=o.oe.test', lease=100.64.0.1/32`)
+	if err != nil || len(lease) != 1 || lease[0].Peer != "198.18.0.2" || lease[0].InBytes != 840 || lease[0].Fields["lease"] != "100.64.0.1/32" ||
+		lease[0].ID != "CN=o.oe.test" {
+		t.Errorf("line with a lease: %+v, %v", lease, err)
+	}
 	if _, err := parseTrafficStatus(`006 #2: "c" ...1.2.3.4, type=ESP, inBytes=lots`); err == nil || !strings.Contains(err.Error(), "inBytes") {
 		t.Errorf("bad inBytes: %v", err)
 	}

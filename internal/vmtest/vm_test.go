@@ -76,7 +76,7 @@ OEMESH_IN_VM=1 ./xfrm.test -test.v -test.count=1 -test.timeout=14m -test.run '%s
 	if res.RC != 0 {
 		t.Fatalf("kernel/xfrm tests failed in the VM (exit status %d)", res.RC)
 	}
-	for _, want := range []string{"--- PASS: TestVMESP", "--- PASS: TestVMFirstPingLarvalDrop", "--- PASS: TestVMSAExpires", "--- PASS: TestVMRekeyDeferOutbound", "--- PASS: TestProbe"} {
+	for _, want := range []string{"--- PASS: TestVMESP", "--- PASS: TestVMFirstPingLarvalDrop", "--- PASS: TestVMSAExpires", "--- PASS: TestVMRekeyDeferOutbound", "--- PASS: TestProbe", "--- PASS: TestVMCAT"} {
 		if run != "." {
 			break
 		}

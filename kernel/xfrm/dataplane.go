@@ -194,6 +194,13 @@ func (d *Dataplane) Reconcile(ctx context.Context) (policies, sas int, err error
 	if err != nil {
 		errs = append(errs, err)
 	}
+	// CAT tables without their policies translate nothing, but they are
+	// ours to remove; a broken nft must not keep the daemon from starting.
+	if n, err := d.removeCATTables(ctx); err != nil {
+		d.log.Warn("reconcile: CAT tables of an earlier run", "err", err)
+	} else if n > 0 {
+		d.log.Info("removed CAT tables left by an earlier run", "tables", n)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return policies, sas, fmt.Errorf("reconcile: %w", err)
 	}
@@ -324,6 +331,12 @@ func (d *Dataplane) Close() error {
 	}
 	if d.opts.FailClosed {
 		d.log.Info("fail_closed: block policies keep private and block prefixes closed while stopped (docs/failclosed.md)", "traps", len(d.traps))
+	}
+	// CATs of flows kept by KeepPolicy (the others went with their pairs).
+	for _, fe := range d.flows {
+		if err := d.removeFlowCATs(fe); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	// Allocated SPIs and larval states of our traps.
 	if _, err := d.removeOurStates(); err != nil {

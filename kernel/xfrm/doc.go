@@ -18,7 +18,9 @@
 // New, Reconcile, Close and the policy helpers they share), trap.go, sa.go
 // (SPIs, SA pairs with their policies, deferred outbound SAs), shunt.go and
 // counters.go implement kernel.Dataplane; failclosed.go keeps traps across a
-// restart; reader.go handles the kernel's events. Below them, the netlink
+// restart; reader.go handles the kernel's events; cat.go translates a
+// certificate OE client's traffic to its leased address (client address
+// translation), with nftables rules that nft.go loads through nft(8). Below them, the netlink
 // encoding: wire.go, attrs.go, policy.go, state.go, events.go, band.go, and
 // exec.go, which runs every request and sysctl on one thread inside the
 // namespace (with sysctl.go).

@@ -22,6 +22,9 @@ type flowEntry struct {
 	reqid    uint32
 	policies []policy
 	pairs    int
+	// cats are the flow's client address translations (cat.go); their
+	// policies are among policies.
+	cats map[CAT]bool
 }
 
 type pairEntry struct {
@@ -73,9 +76,12 @@ func checkPair(p *kernel.SAPair) error {
 		return fmt.Errorf("mode is %v, want transport or tunnel", p.Mode)
 	}
 	if p.CAT != nil {
-		// Not yet: the address translation needs nftables (or a selector
-		// and encap trick) beside the SA, which the VM test bed is to try.
-		return fmt.Errorf("translate %s to the leased %s: %w on xfrm yet", p.CAT.Host, p.CAT.Leased, kernel.ErrCATUnsupported)
+		if err := p.CAT.Check(p.Mode, p.Local); err != nil {
+			return err
+		}
+		if len(p.Remote) != 1 || !p.Remote[0].IsSingleIP() {
+			return fmt.Errorf("CAT %s → %s: the remote selectors %v are not one peer address", p.CAT.Host, p.CAT.Leased, p.Remote)
+		}
 	}
 	if len(p.Local) == 0 {
 		p.Local = []netip.Prefix{hostPrefix(p.Out.Src)}
@@ -92,7 +98,7 @@ func checkPair(p *kernel.SAPair) error {
 // InstallSA implements kernel.Dataplane: the two SAs first (the inbound
 // one completes an SPI from AllocSPI), then the policies; the kernel then
 // sends the packets queued under the trap.
-func (d *Dataplane) InstallSA(_ context.Context, p kernel.SAPair) error {
+func (d *Dataplane) InstallSA(ctx context.Context, p kernel.SAPair) error {
 	if err := checkPair(&p); err != nil {
 		return fmt.Errorf("xfrm: install SA pair to %s (in %#08x, out %#08x): %w", p.Out.Dst, p.In.SPI, p.Out.SPI, err)
 	}
@@ -176,6 +182,14 @@ func (d *Dataplane) InstallSA(_ context.Context, p kernel.SAPair) error {
 	d.pairs[id] = pe
 	d.bySPI[spiKey{in.Dst, in.SPI}] = id
 	d.bySPI[spiKey{out.Dst, out.SPI}] = id
+	if c, ok := pairCAT(p); ok && !fe.cats[c] {
+		if err := d.addCAT(ctx, id, c); err != nil {
+			if derr := d.deletePair(id, false); derr != nil {
+				err = errors.Join(err, derr)
+			}
+			return fmt.Errorf("xfrm: install SA pair to %s (in %#08x, out %#08x): %w", id.Peer, id.InSPI, id.OutSPI, err)
+		}
+	}
 	d.log.Debug("SA pair installed", "peer", id.Peer, "in", fmt.Sprintf("%#08x", id.InSPI),
 		"out", fmt.Sprintf("%#08x", id.OutSPI), "mode", p.Mode, "reqid", fe.reqid, "flow", name)
 	return nil
@@ -268,6 +282,9 @@ func (d *Dataplane) deletePair(id kernel.SAPairID, keepPolicy bool) error {
 		}
 	}
 	if fe.pairs == 0 && !keepPolicy {
+		if err := d.removeFlowCATs(fe); err != nil {
+			errs = append(errs, err)
+		}
 		for _, pol := range fe.policies {
 			if err := d.del(pol.Sel, pol.Dir); err != nil {
 				errs = append(errs, err)

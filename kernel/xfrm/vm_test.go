@@ -66,9 +66,16 @@ type capture struct {
 	done  chan struct{}
 }
 
+// startCapture captures what leaves dev.
 func startCapture(t testing.TB, ns *netnstest.NS, dev string) *capture {
 	t.Helper()
-	c := &capture{cmd: ns.Command(context.Background(), "tcpdump", "-l", "-n", "-Q", "out", "-i", dev), done: make(chan struct{})}
+	return startCaptureDir(t, ns, dev, "out")
+}
+
+// startCaptureDir captures one direction ("in", "out") of dev.
+func startCaptureDir(t testing.TB, ns *netnstest.NS, dev, dir string) *capture {
+	t.Helper()
+	c := &capture{cmd: ns.Command(context.Background(), "tcpdump", "-l", "-n", "-Q", dir, "-i", dev), done: make(chan struct{})}
 	out, err := c.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
