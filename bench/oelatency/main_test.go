@@ -71,7 +71,7 @@ func TestSmoke(t *testing.T) {
 // and checks that every series got its samples.
 func checkPrestart(t *testing.T, ctx context.Context, m *lab.Mesh, mode, keys string) {
 	t.Helper()
-	p, err := measurePrestart(ctx, m, 2, mode, keys, 100*time.Millisecond)
+	p, err := measurePrestart(ctx, m, 2, mode, keys, 100*time.Millisecond, "")
 	if err != nil {
 		t.Fatalf("prestart, key at the %s name: %v", keys, err)
 	}

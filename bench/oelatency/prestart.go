@@ -100,23 +100,34 @@ type stubVariant struct {
 	// stub is more of the dns.stub: section, after its listen: key (four
 	// spaces deep: lab.HostConfig.DNS follows that key directly).
 	stub string
+	// oemeshd, when set, is the daemon both a and b run instead of the
+	// mesh's.
+	oemeshd string
+	// deflt marks the daemon's default configuration: (2b), the one (2')
+	// and (3) are measured with.
+	deflt bool
 }
 
 // stubVariants are the stub's configurations case (2) runs with, hold
-// the bound of (2c)'s dns.stub.hold. The second is the daemon's default,
-// the one (2') and the verdict of old are about.
-func stubVariants(hold time.Duration) []stubVariant {
-	return []stubVariant{
-		{"(2a) prestart, key look-up after the answer (dns.stub.early_lookup: false: the stub before)", "    early_lookup: false\n"},
-		{"(2b) prestart, key look-up with the query (dns.stub.early_lookup: true, the default)", ""},
-		{fmt.Sprintf("(2c) prestart + hold (dns.stub.hold: %v)", hold), fmt.Sprintf("    hold: %s\n", hold)},
+// the bound of (2c)'s dns.stub.hold; with old (a previous oemeshd) first
+// that daemon's prestart, on both hosts.
+func stubVariants(hold time.Duration, old string) []stubVariant {
+	var vs []stubVariant
+	if old != "" {
+		vs = append(vs, stubVariant{name: "(2o) prestart, the previous oemeshd (-old): key look-up after the answer, no responder prefetch", oemeshd: old})
 	}
+	return append(vs,
+		stubVariant{name: "(2a) prestart, key look-up after the answer (dns.stub.early_lookup: false)", stub: "    early_lookup: false\n"},
+		stubVariant{name: "(2b) prestart, key look-up with the query (dns.stub.early_lookup: true, the default)", deflt: true},
+		stubVariant{name: fmt.Sprintf("(2c) prestart + hold (dns.stub.hold: %v)", hold), stub: fmt.Sprintf("    hold: %s\n", hold)},
+	)
 }
 
 // measurePrestart runs the prestart case runs times with both daemons on
 // ike.pq mode ("": the default), b's key found as keys says (keysReverse,
-// keysForward), (2c)'s answers held at most hold, and prints its figures.
-func measurePrestart(ctx context.Context, m *lab.Mesh, runs int, mode, keys string, hold time.Duration) (*prestartSeries, error) {
+// keysForward), (2c)'s answers held at most hold, (2o) with the previous
+// oemeshd old if set, and prints its figures.
+func measurePrestart(ctx context.Context, m *lab.Mesh, runs int, mode, keys string, hold time.Duration, old string) (*prestartSeries, error) {
 	b := m.Hosts["b"].Addr4
 	name, ok := prestartNames[keys]
 	if !ok {
@@ -156,6 +167,7 @@ func measurePrestart(ctx context.Context, m *lab.Mesh, runs int, mode, keys stri
 		hb := withPQ(responder, mode) // today's b: its address as its identity
 		if v != nil {
 			hb = bConf
+			hb.Oemeshd = v.oemeshd
 		}
 		if err := m.StartDaemon(ctx, "b", hb); err != nil {
 			return err
@@ -164,11 +176,12 @@ func measurePrestart(ctx context.Context, m *lab.Mesh, runs int, mode, keys stri
 		if v != nil {
 			hc.StubListen = stubListen
 			hc.DNS = v.stub
+			hc.Oemeshd = v.oemeshd
 		}
 		return m.StartDaemon(ctx, "a", hc)
 	}
-	variants := stubVariants(hold)
-	deflt := &variants[1]
+	variants := stubVariants(hold, old)
+	deflt := &variants[slices.IndexFunc(variants, func(v stubVariant) bool { return v.deflt })]
 	// query resolves prestartName at server from a, the socket opened
 	// before the clock starts.
 	query := func(server netip.AddrPort) (time.Time, time.Duration, error) {
@@ -183,7 +196,7 @@ func measurePrestart(ctx context.Context, m *lab.Mesh, runs int, mode, keys stri
 	s := &prestartSeries{}
 	for _, v := range variants {
 		fe := &firstEcho{name: v.name}
-		if v.stub == deflt.stub {
+		if v.deflt {
 			fe = &s.firstEcho
 			fe.name = v.name
 		}
