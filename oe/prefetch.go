@@ -32,6 +32,11 @@ func (o *OE) PrefetchPeerKeys(remote netip.Addr) {
 	if o.cfg.NullAuth == NullOnly || !o.groupOf(remote).Responds() {
 		return
 	}
+	select {
+	case <-o.closed:
+		return
+	default:
+	}
 	if o.prefetches.Add(1) > maxPrefetches {
 		o.prefetches.Add(-1)
 		o.stats.prefetchesSkipped.Add(1)
@@ -40,6 +45,16 @@ func (o *OE) PrefetchPeerKeys(remote netip.Addr) {
 	o.stats.prefetches.Add(1)
 	o.goDetached(func(ctx context.Context) {
 		defer o.prefetches.Add(-1)
+		// Close does not wait for a look-up nobody needs any more.
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			select {
+			case <-o.closed:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
 		id := dnskey.AddrID(remote)
 		if b, ok := o.boundNow(remote); ok {
 			id = b.ID()

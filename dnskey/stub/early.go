@@ -65,6 +65,11 @@ func (s *Stub) startEarly(req *dns.Msg) *early {
 		e.users++
 		return e
 	}
+	if _, ok := s.pending[name]; ok {
+		// An earlier answer's job for the name is still looking up or
+		// binding: this answer joins it (observe), and needs no look-up.
+		return nil
+	}
 	if len(s.earlies) >= s.cfg.MaxPending {
 		s.stats.earlySkipped.Add(1)
 		return nil

@@ -283,3 +283,28 @@ func TestEarlyLookupBounded(t *testing.T) {
 		t.Errorf("stats %+v, want 5 early look-ups, 5 look-ups, none wasted, 5 bindings", s)
 	}
 }
+
+// TestEarlyLookupNotForPendingName: a query for a name whose earlier
+// answer's job is still looking up starts no second look-up; its answer
+// joins the job, and nothing is counted as wasted.
+func TestEarlyLookupNotForPendingName(t *testing.T) {
+	h := newHarness(t, false, withEarly)
+	h.up.add("seq.example. 300 IN A 192.0.2.53", true)
+	h.up.add("seq.example. 300 IN AAAA 2001:db8::53", true)
+	h.up.addRR(ipseckey(t, "seq.example."), true)
+	release := make(chan struct{})
+	h.up.mu.Lock()
+	h.up.block[dns.TypeIPSECKEY] = release
+	h.up.mu.Unlock()
+	h.ask(t, "udp", "seq.example.", dns.TypeA)
+	h.ask(t, "udp", "seq.example.", dns.TypeAAAA) // the A's job still waits for its look-up
+	close(release)
+	bd := waitBind(t, h.binder)
+	h.settle(t)
+	if !slices.Equal(bd.addrs, addrs("192.0.2.53", "2001:db8::53")) {
+		t.Errorf("Bind addresses %v, want the A and the AAAA answer's", bd.addrs)
+	}
+	if s := h.stub.Stats(); s.EarlyLookups != 1 || s.Lookups != 1 || s.EarlyWasted != 0 || h.binder.count() != 1 {
+		t.Errorf("stats %+v and %d binds, want 1 early look-up, 1 look-up, none wasted, 1 bind", s, h.binder.count())
+	}
+}
