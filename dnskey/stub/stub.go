@@ -171,16 +171,9 @@ func (s *Stub) Stats() Stats { return s.stats.snapshot() }
 // returns once both listeners are bound, with an error if either fails;
 // serving goes on in the background.
 func (s *Stub) Serve(ctx context.Context) error {
-	pc, err := net.ListenPacket("udp", s.cfg.Listen.String())
+	pc, ln, err := s.listen()
 	if err != nil {
-		return fmt.Errorf("dns stub: listen udp %s: %w", s.cfg.Listen, err)
-	}
-	// Port 0 (tests): TCP takes the port the system gave UDP.
-	tcpAddr := pc.LocalAddr().(*net.UDPAddr).AddrPort().String()
-	ln, err := net.Listen("tcp", tcpAddr)
-	if err != nil {
-		pc.Close()
-		return fmt.Errorf("dns stub: listen tcp %s: %w", s.cfg.Listen, err)
+		return err
 	}
 	s.udp = &dns.Server{PacketConn: pc, Net: "udp", Handler: s.handler("udp")}
 	s.tcp = &dns.Server{Listener: ln, Net: "tcp", Handler: s.handler("tcp")}
@@ -208,6 +201,31 @@ func (s *Stub) Serve(ctx context.Context) error {
 		"bind", s.cfg.Binder != nil, "prestart", s.cfg.Prestart != nil,
 		"early_lookup", s.cfg.EarlyLookup && s.cfg.Binder != nil, "hold", s.cfg.Hold)
 	return nil
+}
+
+// listen opens the UDP and TCP sockets on Config.Listen. With port 0
+// (tests), TCP takes the port the system gave UDP; when that TCP port is
+// taken (by any process's connection), it tries another.
+func (s *Stub) listen() (net.PacketConn, net.Listener, error) {
+	tries := 1
+	if s.cfg.Listen.Port() == 0 {
+		tries = 20
+	}
+	var err error
+	for range tries {
+		var pc net.PacketConn
+		pc, err = net.ListenPacket("udp", s.cfg.Listen.String())
+		if err != nil {
+			return nil, nil, fmt.Errorf("dns stub: listen udp %s: %w", s.cfg.Listen, err)
+		}
+		var ln net.Listener
+		ln, err = net.Listen("tcp", pc.LocalAddr().(*net.UDPAddr).AddrPort().String())
+		if err == nil {
+			return pc, ln, nil
+		}
+		pc.Close()
+	}
+	return nil, nil, fmt.Errorf("dns stub: listen tcp %s: %w", s.cfg.Listen, err)
 }
 
 // Addr is the address the stub serves on (with the port the system
