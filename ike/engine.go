@@ -2,8 +2,9 @@ package ike
 
 // The protocol engine sits on top of the codec and is laid out as:
 //
-//   - interfaces.go: Sender, Credentials, KeyResolver, PeerPolicy,
-//     ChildInstaller, ChildSA and the errors Initiate returns
+//   - interfaces.go: Sender, Credentials, KeyResolver (and KeyPrefetcher,
+//     told of each IKE_SA_INIT answered), PeerPolicy, ChildInstaller,
+//     ChildSA and the errors Initiate returns
 //   - peerkeys.go: PeerKeysFunc, the keys an initiation brings for its
 //     responder (InitiateOptions.PeerKeys) instead of asking KeyResolver
 //   - engine.go: EngineConfig, Engine and its public methods

@@ -239,6 +239,9 @@ func (e *Engine) handleInitRequest(pkt []byte, h wire.Header, local, remote neti
 	e.log.Debug("ike: IKE_SA_INIT answered", "remote", remote, "spi_i", hexSPI(sa.spii), "spi_r", hexSPI(sa.spir), "suite", sa.suite, "nat", nat)
 	sa.lastRecv = e.cfg.Clock.Now()
 	e.send(b, local, remote)
+	if p, ok := e.cfg.Keys.(KeyPrefetcher); ok {
+		p.PrefetchPeerKeys(remote.Addr().Unmap())
+	}
 }
 
 // send sends one datagram outside any SA.

@@ -99,6 +99,18 @@ type KeyResolver interface {
 	PeerKeys(ctx context.Context, peer Identity, remote netip.Addr) ([]crypto.PublicKey, error)
 }
 
+// KeyPrefetcher is an optional extension of KeyResolver. The engine tells
+// it the address of each peer whose IKE_SA_INIT request it has answered,
+// so that it may start looking up the keys that peer will sign with: the
+// peer's IKE_AUTH arrives one or more round trips later, and PeerKeys
+// then finds the answer on its way or cached instead of waiting for DNS.
+// It must not block, and must bound its own work: any host can send
+// IKE_SA_INIT requests (the engine's half-open limit and cookies bound
+// how many).
+type KeyPrefetcher interface {
+	PrefetchPeerKeys(remote netip.Addr)
+}
+
 //go:generate go tool stringer -type=Mode -linecomment
 
 // Mode is the CHILD SA encapsulation mode. Its zero value, ModeUnset, is

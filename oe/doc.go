@@ -5,7 +5,10 @@
 // failure shunts, and lends traps to the configured conns (Claim,
 // Release). A target whose address a name look-up bound to a forward
 // name (Config.Bindings, bound.go) is verified as @name with the keys
-// published there, without a reverse look-up.
+// published there, without a reverse look-up. A DNS stub prestarts OE
+// with Prestart and waits for it with AwaitNegotiation (prestart.go); as
+// responder, OE starts the look-up of a peer's key at its IKE_SA_INIT
+// (prefetch.go).
 //
 // Configured conns are not OE's: they live in oe/conn, and a dispatcher
 // (oe/dispatch) in front of the IKE engine routes each engine call and

@@ -35,12 +35,14 @@ type OE struct {
 	negotiations map[netip.Addr]*negotiation // by target address
 	shunts       map[kernel.Flow]shuntInfo
 
-	stats    counters
-	probed   time.Time // responder tunnels due before this were probed (probe.go)
-	bg       sync.WaitGroup
-	runCtx   atomic.Pointer[context.Context]
-	closed   chan struct{}
-	closeOne sync.Once
+	stats counters
+	// prefetches are the key look-ups PrefetchPeerKeys runs now.
+	prefetches atomic.Int32
+	probed     time.Time // responder tunnels due before this were probed (probe.go)
+	bg         sync.WaitGroup
+	runCtx     atomic.Pointer[context.Context]
+	closed     chan struct{}
+	closeOne   sync.Once
 	// life is the orchestrator's lifetime, ended by Close once its
 	// background work is done: the root of the work no negotiation owns
 	// (goDetached's rekeys and deletes, Close's own shutdown).

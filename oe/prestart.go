@@ -2,6 +2,7 @@ package oe
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 )
 
@@ -32,4 +33,24 @@ func (o *OE) Prestart(ctx context.Context, src, target netip.Addr) bool {
 	o.log.Debug("prestarting OE", "target", target, "src", src, "group", g)
 	o.start(ctx, src, target, g)
 	return true
+}
+
+// AwaitNegotiation waits for the negotiation with target that runs now,
+// if any, to end, or for ctx to end, and returns its failure (nil when
+// it brought a tunnel up, or when none ran). The DNS stub's hold
+// (dns.stub.hold) waits with it for the negotiation its answer
+// prestarted, so that the application's first packet finds the tunnel.
+func (o *OE) AwaitNegotiation(ctx context.Context, target netip.Addr) error {
+	o.mu.Lock()
+	n := o.negotiations[target.Unmap()]
+	o.mu.Unlock()
+	if n == nil {
+		return nil
+	}
+	select {
+	case <-n.done:
+		return n.err
+	case <-ctx.Done():
+		return fmt.Errorf("oe: waiting for the negotiation with %s: %w", target, context.Cause(ctx))
+	}
 }

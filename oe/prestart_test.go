@@ -2,6 +2,7 @@ package oe
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"testing"
 	"time"
@@ -64,5 +65,49 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 			t.Fatalf("no %s within 8s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestAwaitNegotiation: the wait the DNS stub's hold makes ends when the
+// prestarted negotiation does: with the tunnel up (nil), or with its
+// failure and the shunt set; with none running it does not wait.
+func TestAwaitNegotiation(t *testing.T) {
+	keyA, keyB := oetest.NewKey(t), oetest.NewKey(t)
+	dns := oetest.NewDNS()
+	dns.Publish(dnskey.AddrID(addrA), dnskey.Gateway{}, keyA.Public())
+	dns.Publish(dnskey.AddrID(addrB), dnskey.Gateway{}, keyB.Public())
+	h := &hub{m: map[netip.Addr]*OE{}}
+	a := hubOE(t, h, addrA, keyA, dns, fake.New(time.Now), Config{NullAuth: NullOff})
+	hubOE(t, h, addrB, keyB, dns, fake.New(time.Now), Config{NullAuth: NullOff})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	pol := oetest.MustPolicy(t, map[string]string{"private-or-clear": "198.18.0.0/24\n"})
+	for _, o := range h.m {
+		o.SetPolicy(ctx, pol)
+	}
+	if err := a.AwaitNegotiation(ctx, addrB); err != nil {
+		t.Errorf("with no negotiation running: %v", err)
+	}
+	if !a.Prestart(ctx, addrA, addrB) {
+		t.Fatal("no prestart toward B")
+	}
+	if err := a.AwaitNegotiation(ctx, addrB); err != nil {
+		t.Fatalf("the negotiation with B: %v", err)
+	}
+	if len(a.tunnels.ToPeer(addrB)) == 0 {
+		t.Error("the wait ended before the tunnel to B was up")
+	}
+
+	nobody := netip.MustParseAddr("198.18.0.77")
+	if !a.Prestart(ctx, addrA, nobody) {
+		t.Fatal("no prestart toward .77")
+	}
+	err := a.AwaitNegotiation(ctx, nobody)
+	var ne *NegotiationError
+	if !errors.As(err, &ne) || ne.Target != nobody {
+		t.Fatalf("the failed negotiation with .77: %v, want its NegotiationError", err)
+	}
+	if len(a.Shunts()) == 0 {
+		t.Error("the wait ended before the failure shunt was set")
 	}
 }

@@ -9,6 +9,7 @@ import (
 // counters are the orchestrator's metrics.
 type counters struct {
 	acquires, handshakes, dnsLookups, shunts, refused, tunnelsUp, idleDeletes atomic.Uint64
+	prefetches, prefetchesSkipped                                             atomic.Uint64
 
 	mu       sync.Mutex
 	failures map[string]uint64
@@ -33,6 +34,10 @@ type Stats struct {
 	TunnelsUp   uint64            // SA pairs installed
 	IdleDeletes uint64            // SA pairs deleted for idleness
 	Failures    map[string]uint64 // failed negotiations, by reason
+	// Prefetches are the responder's key look-ups started at a peer's
+	// IKE_SA_INIT (prefetch.go); PrefetchesSkipped those not started
+	// because too many ran.
+	Prefetches, PrefetchesSkipped uint64
 }
 
 // FailureClass names a failed negotiation for the failures counter, as OE
@@ -49,5 +54,6 @@ func (o *OE) Stats() Stats {
 		Acquires: c.acquires.Load(), Handshakes: c.handshakes.Load(), DNSLookups: c.dnsLookups.Load(),
 		Shunts: c.shunts.Load(), Refused: c.refused.Load(), TunnelsUp: c.tunnelsUp.Load(),
 		IdleDeletes: c.idleDeletes.Load(), Failures: f,
+		Prefetches: c.prefetches.Load(), PrefetchesSkipped: c.prefetchesSkipped.Load(),
 	}
 }

@@ -74,6 +74,9 @@ func main() {
 	bin := flag.String("bin", "bin", "directory holding oemeshd and oemesh")
 	runs := flag.Int("runs", 20, "runs per measurement")
 	pq := flag.String("pq", "off,prefer", "oemeshd ike.pq values to measure the cold series with, side by side, comma-separated (the first is the base of the ratio); empty: the daemon's default alone")
+	base := flag.Bool("base", true, "measure the cold, warm and fallback series (false: the prestart case alone)")
+	old := flag.String("old", "", "a previous oemeshd binary: the prestart case also runs with it on both hosts (2o), for a before-and-after in one run")
+	hold := flag.Duration("hold", 50*time.Millisecond, "the prestart case's dns.stub.hold, for its held variant (2c)")
 	prestart := flag.String("prestart", "forward,reverse", "measure the DNS-triggered prestart case (issue 16) with b's key at each of these names, comma-separated: forward (b.example., bound by the stub), reverse (b.lab., no key at the name); empty: not at all")
 	flag.Parse()
 	if os.Geteuid() != 0 {
@@ -116,10 +119,12 @@ func main() {
 		fmt.Fprintln(os.Stderr, "oelatency:", err)
 		os.Exit(1)
 	}
-	_, err = measure(ctx, m, *runs, modes)
+	if *base {
+		_, err = measure(ctx, m, *runs, modes)
+	}
 	for _, keys := range strings.Split(*prestart, ",") {
 		if keys = strings.TrimSpace(keys); keys != "" && err == nil {
-			_, err = measurePrestart(ctx, m, *runs, modes[len(modes)-1], keys)
+			_, err = measurePrestart(ctx, m, *runs, modes[len(modes)-1], keys, *hold, *old)
 		}
 	}
 	m.Close()

@@ -60,12 +60,13 @@ func (d *daemon) handleStatus(r *http.Request) (any, error) {
 	if d.oe != nil {
 		s := d.stats()
 		st.Counts = map[string]uint64{
-			"tunnels":     uint64(len(d.oe.Tunnels(r.Context()))),
-			"shunts":      uint64(len(d.oe.Shunts())),
-			"acquires":    s.Acquires,
-			"handshakes":  s.Handshakes,
-			"dns_lookups": s.DNSLookups,
-			"refused":     s.Refused,
+			"tunnels":        uint64(len(d.oe.Tunnels(r.Context()))),
+			"shunts":         uint64(len(d.oe.Shunts())),
+			"acquires":       s.Acquires,
+			"handshakes":     s.Handshakes,
+			"dns_lookups":    s.DNSLookups,
+			"key_prefetches": s.Prefetches,
+			"refused":        s.Refused,
 		}
 		if d.bindings != nil {
 			bs := d.bindings.Stats()

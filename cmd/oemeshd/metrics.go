@@ -65,6 +65,7 @@ func (d *daemon) collector() prometheus.Collector {
 		m.counter("oemesh_acquires_total", "Flows that hit a trap.", float64(s.Acquires))
 		m.counter("oemesh_handshakes_total", "OE negotiations that ended encrypted.", float64(s.Handshakes))
 		m.counter("oemesh_dns_lookups_total", "DNS key look-ups.", float64(s.DNSLookups))
+		m.counter("oemesh_key_prefetches_total", "Peers' key look-ups started at their IKE_SA_INIT.", float64(s.Prefetches))
 		m.counter("oemesh_shunts_total", "Shunts set.", float64(s.Shunts))
 		m.counter("oemesh_refused_total", "Peers refused as responder.", float64(s.Refused))
 		for reason, n := range s.Failures {

@@ -15,7 +15,9 @@ import (
 // What a look-up at a forward name finds goes into the binding store
 // (dns.bindings.*), where OE finds it for the address (oe/bound.go);
 // prestarts run after the look-up, so they use the binding, or the
-// reverse name's key as an acquire does when the name had none.
+// reverse name's key as an acquire does when the name had none. The
+// look-up starts with the query (dns.stub.early_lookup), and a held
+// answer (dns.stub.hold) waits for the prestarted negotiation.
 func (d *daemon) startStub(ctx context.Context) (*stub.Stub, error) {
 	dc := d.cfg.DNS
 	if !dc.StubListen.IsValid() {
@@ -35,7 +37,10 @@ func (d *daemon) startStub(ctx context.Context) (*stub.Stub, error) {
 	}
 	if dc.Prestart {
 		cfg.Prestart = d.prestart
+		cfg.Hold = dc.StubHold
+		cfg.AwaitTunnel = d.stack.AwaitNegotiation
 	}
+	cfg.EarlyLookup = dc.StubEarlyLookup
 	s, err := stub.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("dns.stub.listen: %w", err)
@@ -80,5 +85,10 @@ func stubCounts(s stub.Stats) map[string]uint64 {
 		"dns_stub_bindings":       s.Bindings,
 		"dns_stub_bind_failed":    s.BindFailed,
 		"dns_stub_prestarts":      s.Prestarts,
+		"dns_stub_early_lookups":  s.EarlyLookups,
+		"dns_stub_early_wasted":   s.EarlyWasted,
+		"dns_stub_early_skipped":  s.EarlySkipped,
+		"dns_stub_held":           s.Held,
+		"dns_stub_hold_timeouts":  s.HoldTimeouts,
 	}
 }

@@ -75,14 +75,24 @@ func ParseTSIGKey(text string) (TSIGKey, error) {
 	return k.check()
 }
 
+// stripComments removes # and // comments outside quoted strings; a //
+// comment starts a line or follows a space or tab. A base64 secret may
+// hold "//" (about one random HMAC-SHA256 secret in a hundred does), in
+// quotes in a key clause, bare in the colon form, but never a space.
 func stripComments(text string) string {
 	var b strings.Builder
 	for _, line := range strings.Split(text, "\n") {
-		if i := strings.Index(line, "#"); i >= 0 {
-			line = line[:i]
-		}
-		if i := strings.Index(line, "//"); i >= 0 {
-			line = line[:i]
+		quoted := false
+		for i := 0; i < len(line); i++ {
+			c := line[i]
+			if c == '"' {
+				quoted = !quoted
+			}
+			slashes := c == '/' && i+1 < len(line) && line[i+1] == '/' && (i == 0 || line[i-1] == ' ' || line[i-1] == '\t')
+			if !quoted && (c == '#' || slashes) {
+				line = line[:i]
+				break
+			}
 		}
 		b.WriteString(line)
 		b.WriteByte('\n')

@@ -24,6 +24,9 @@ func TestParseTSIGKey(t *testing.T) {
 };
 `, want, ""},
 		{"one line clause with comments", "# made by tsig-keygen\nkey \"OEMESH-B.example.\" { algorithm hmac-sha256; secret \"" + secret + "\"; }; // end\n", want, ""},
+		{"secret with //, in a clause with comments", "# x\nkey \"k\" { algorithm hmac-sha256; secret \"ab//cd+/ef==\"; }; // end\n",
+			TSIGKey{Name: "k.", Algorithm: dns.HmacSHA256, Secret: "ab//cd+/ef=="}, ""},
+		{"colon form with //", "hmac-sha256:k:ab//cd+/ef== // comment\n", TSIGKey{Name: "k.", Algorithm: dns.HmacSHA256, Secret: "ab//cd+/ef=="}, ""},
 		{"colon form", "hmac-sha256:oemesh-b.example:" + secret + "\n", want, ""},
 		{"colon form, default algorithm", "oemesh-b.example.:" + secret, want, ""},
 		{"sha512", "hmac-sha512:k:" + secret, TSIGKey{Name: "k.", Algorithm: dns.HmacSHA512, Secret: secret}, ""},

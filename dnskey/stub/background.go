@@ -1,6 +1,7 @@
 package stub
 
 import (
+	"context"
 	"errors"
 	"net/netip"
 	"slices"
@@ -22,20 +23,31 @@ type job struct {
 	// store until the job is over (nil without a Binder).
 	hold *dnskey.Pending
 	// answered is closed once the answer that made the job has been
-	// written: the look-up waits for it.
+	// written (or, with Config.Hold, once it is held): the look-up waits
+	// for it.
 	answered chan struct{}
+	// early is the look-up started when the query arrived
+	// (Config.EarlyLookup), whose result the job takes instead of
+	// looking up again; nil without one.
+	early *early
+	// over is closed when the job has bound and prestarted what it
+	// would: a held answer (hold.go) waits for it before it waits for
+	// the negotiations.
+	over chan struct{}
 }
 
 // observe takes an answer about to go back to the application and, if it
 // gives addresses in an OE group, queues the work for its name and marks
-// those addresses pending. It never blocks on that work. It returns the
-// job it made, whose answered channel the caller closes once the answer
-// is written, or nil if it made none (an answer for a name with a job
+// those addresses pending. It never blocks on that work. e is the early
+// look-up of the answer's query, if any: a job made here takes it. It
+// returns the job the answer's addresses went to, or nil if none, and
+// whether it made that job: the caller then closes the job's answered
+// channel once the answer is written (an answer for a name with a job
 // joins it).
-func (s *Stub) observe(resp *dns.Msg) *job {
+func (s *Stub) observe(resp *dns.Msg, e *early) (j *job, made bool) {
 	a, ok := readAnswer(resp)
 	if !ok {
-		return nil
+		return nil, false
 	}
 	anyOE := false
 	for _, addr := range a.addrs {
@@ -45,12 +57,12 @@ func (s *Stub) observe(resp *dns.Msg) *job {
 		}
 	}
 	if !anyOE || (s.cfg.Binder == nil && s.cfg.Prestart == nil) {
-		return nil
+		return nil, false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.life.Err() != nil {
-		return nil
+		return nil, false
 	}
 	if j, ok := s.pending[a.name]; ok {
 		var added []netip.Addr
@@ -62,20 +74,23 @@ func (s *Stub) observe(resp *dns.Msg) *job {
 		}
 		j.hold.Add(s.oeAddrs(added))
 		j.ttl = min(j.ttl, a.ttl)
-		return nil
+		return j, false
 	}
 	if len(s.pending) >= s.cfg.MaxPending {
 		// Nothing marked pending: OE to these addresses does not wait.
 		s.stats.dropped.Add(1)
-		return nil
+		return nil, false
 	}
-	j := &job{name: a.name, addrs: a.addrs, ttl: a.ttl, answered: make(chan struct{})}
+	j = &job{name: a.name, addrs: a.addrs, ttl: a.ttl, answered: make(chan struct{}), over: make(chan struct{})}
+	if e != nil && e.name == a.name {
+		j.early = e
+	}
 	if s.cfg.Binder != nil {
 		j.hold = s.cfg.Binder.Pend(s.oeAddrs(a.addrs))
 	}
 	s.pending[a.name] = j
 	s.bg.Go(func() { s.run(j) })
-	return j
+	return j, true
 }
 
 // oeAddrs are the addresses of addrs in an OE group: the only ones OE
@@ -94,6 +109,7 @@ func (s *Stub) oeAddrs(addrs []netip.Addr) []netip.Addr {
 // look-ups at once. However it ends, it releases the job's pending hold:
 // after the Bind if there is one, and if the stub closes first too.
 func (s *Stub) run(j *job) {
+	defer close(j.over)
 	defer j.hold.Done() // a second Done does nothing
 	select {
 	case <-j.answered:
@@ -101,17 +117,25 @@ func (s *Stub) run(j *job) {
 		s.take(j)
 		return
 	}
-	select {
-	case s.sem <- struct{}{}:
-		defer func() { <-s.sem }()
-	case <-s.life.Done():
-		s.take(j)
-		return
-	}
 	var res dnskey.Result
 	var lookupErr error
-	if s.cfg.Binder != nil {
-		res, lookupErr = s.lookup(j.name)
+	if j.early != nil {
+		// Its look-up held a token while it ran; the rest is quick.
+		if s.cfg.Binder != nil {
+			r, err := s.result(j.early)
+			res, lookupErr = s.judge(j.name, r, err)
+		}
+	} else {
+		select {
+		case s.sem <- struct{}{}:
+			defer func() { <-s.sem }()
+		case <-s.life.Done():
+			s.take(j)
+			return
+		}
+		if s.cfg.Binder != nil {
+			res, lookupErr = s.lookup(j.name)
+		}
 	}
 	addrs, ttl := s.take(j)
 	if s.cfg.BindNames && errors.Is(lookupErr, dnskey.ErrNoKey) {
@@ -175,13 +199,23 @@ func (s *Stub) take(j *job) ([]netip.Addr, time.Duration) {
 // is logged once a while, at warning level, with the reason; no key at
 // all, or a DNS failure, only at debug level: most names have none.
 func (s *Stub) lookup(name string) (dnskey.Result, error) {
+	res, err := s.fetch(s.life, name)
+	return s.judge(name, res, err)
+}
+
+// fetch asks for the keys at name, and counts the look-up.
+func (s *Stub) fetch(ctx context.Context, name string) (dnskey.Result, error) {
 	s.stats.lookups.Add(1)
 	id, err := dnskey.ParseID("@" + name)
 	if err != nil {
-		s.stats.lookupsFailed.Add(1)
 		return dnskey.Result{}, err
 	}
-	res, err := s.cfg.Keys.Lookup(s.life, id)
+	return s.cfg.Keys.Lookup(ctx, id)
+}
+
+// judge counts and logs the outcome of the look-up at name, once a job
+// takes it.
+func (s *Stub) judge(name string, res dnskey.Result, err error) (dnskey.Result, error) {
 	if err == nil {
 		return res, nil
 	}

@@ -10,15 +10,19 @@
 //
 // Files: stub.go (Config, Stub, serving), forward.go (the upstream
 // exchange), answer.go (reading an answer: names, addresses, TTL),
-// background.go (the bounded look-ups, bindings and prestarts), stats.go
+// early.go (the key look-up started with the query, dns.stub.early_lookup),
+// background.go (the bounded look-ups, bindings and prestarts), hold.go
+// (holding an answer for its negotiations, dns.stub.hold), stats.go
 // (counters).
 //
 // What it must never do:
-//   - delay or change an answer: the answer is written to the application
-//     before any look-up of ours starts (only the marks that make OE wait
-//     for the look-up, Binder.Pend, are made before it), and is the
+//   - change an answer, or delay it unless told to: the answer is the
 //     upstream's message (same ID, flags, rcode, records, EDNS0 options
-//     and DO bit);
+//     and DO bit), written as soon as it arrives (only the marks that make
+//     OE wait for the look-up, Binder.Pend, are made before it; a look-up
+//     started with the query runs beside the upstream exchange and is never
+//     waited for). Only Config.Hold, which an operator sets, holds an
+//     answer, and never longer than its bound;
 //   - answer from a cache, or make one up: when no upstream answers, the
 //     application gets SERVFAIL and nothing is remembered or started;
 //   - decide policy: which addresses are OE's comes from the daemon

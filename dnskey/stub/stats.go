@@ -26,12 +26,31 @@ type Stats struct {
 	BindFailed uint64
 	// Prestarts is the negotiations started ahead of the first packet.
 	Prestarts uint64
+	// EarlyLookups is the key look-ups started when the query arrived
+	// (Config.EarlyLookup); they count in Lookups too.
+	EarlyLookups uint64
+	// EarlyWasted is the early look-ups whose answer gave no address in
+	// an OE group (or no address at all, or no answer): the price of
+	// starting them before the answer.
+	EarlyWasted uint64
+	// EarlySkipped is the queries whose early look-up was not started
+	// because too many were under way (the look-up then runs after the
+	// answer, as without Config.EarlyLookup).
+	EarlySkipped uint64
+	// Held is the answers held for their negotiations (Config.Hold).
+	Held uint64
+	// HoldTimeouts is the held answers released because the hold's bound
+	// passed before the negotiations were over.
+	HoldTimeouts uint64
 }
 
 type counters struct {
 	queries, forwarded, servfail    atomic.Uint64
 	lookups, lookupsFailed, dropped atomic.Uint64
 	bindings, bindFailed, prestarts atomic.Uint64
+	earlyLookups, earlyWasted       atomic.Uint64
+	earlySkipped                    atomic.Uint64
+	held, holdTimeouts              atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -39,5 +58,7 @@ func (c *counters) snapshot() Stats {
 		Queries: c.queries.Load(), Forwarded: c.forwarded.Load(), ServFail: c.servfail.Load(),
 		Lookups: c.lookups.Load(), LookupsFailed: c.lookupsFailed.Load(), Dropped: c.dropped.Load(),
 		Bindings: c.bindings.Load(), BindFailed: c.bindFailed.Load(), Prestarts: c.prestarts.Load(),
+		EarlyLookups: c.earlyLookups.Load(), EarlyWasted: c.earlyWasted.Load(), EarlySkipped: c.earlySkipped.Load(),
+		Held: c.held.Load(), HoldTimeouts: c.holdTimeouts.Load(),
 	}
 }

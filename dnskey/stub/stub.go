@@ -65,6 +65,23 @@ type Config struct {
 	// that a binding is in place before the negotiation starts. It
 	// reports whether a negotiation started; it must not block long.
 	Prestart func(ctx context.Context, addr netip.Addr) bool
+	// EarlyLookup (dns.stub.early_lookup) starts the key look-up at the
+	// name of an A or AAAA query when the query arrives, in parallel with
+	// the upstream exchange, instead of after the answer (early.go). It
+	// costs one look-up per name whose answer turns out not to be in an
+	// OE group (Stats.EarlyWasted). Only with a Binder.
+	EarlyLookup bool
+	// Hold (dns.stub.hold), when positive, holds an answer with addresses
+	// in an OE group until the negotiations with them that the answer
+	// prestarted are over (up or failed), at most Hold from when the
+	// upstream answer arrived (hold.go): the application's first packet
+	// then finds its tunnel up, and the wait moves to the DNS answer.
+	// Needs Prestart and AwaitTunnel; 0: answers are never held.
+	Hold time.Duration
+	// AwaitTunnel blocks until the negotiation with addr running now, if
+	// any, is over, or ctx ends; it reports the negotiation's failure.
+	// Needed by Hold.
+	AwaitTunnel func(ctx context.Context, addr netip.Addr) error
 	// MaxLookups bounds the look-ups running at once; default 16.
 	MaxLookups int
 	// MaxPending bounds the names waiting for or in a look-up; answers
@@ -85,6 +102,7 @@ type Stub struct {
 	// The background work (background.go).
 	mu      sync.Mutex
 	pending map[string]*job               // by name: answers waiting for or in a look-up
+	earlies map[string]*early             // by name: look-ups started at query time (early.go)
 	sem     chan struct{}                 // MaxLookups tokens
 	warned  *lru.Cache[string, time.Time] // names whose refused keys were logged, and when
 	bg      sync.WaitGroup
@@ -116,6 +134,12 @@ func New(cfg Config) (*Stub, error) {
 	if cfg.Binder != nil && cfg.Keys == nil {
 		return nil, errors.New("dns stub: a binder needs a key look-up")
 	}
+	if cfg.Hold < 0 {
+		return nil, fmt.Errorf("dns stub: negative hold %v", cfg.Hold)
+	}
+	if cfg.Hold > 0 && (cfg.Prestart == nil || cfg.AwaitTunnel == nil) {
+		return nil, errors.New("dns stub: holding answers needs prestarts (dns.prestart) to wait for")
+	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 2 * time.Second
 	}
@@ -136,6 +160,7 @@ func New(cfg Config) (*Stub, error) {
 		cfg:     cfg,
 		log:     cfg.Logger,
 		pending: map[string]*job{},
+		earlies: map[string]*early{},
 		sem:     make(chan struct{}, cfg.MaxLookups),
 		warned:  warned,
 	}
@@ -151,16 +176,9 @@ func (s *Stub) Stats() Stats { return s.stats.snapshot() }
 // returns once both listeners are bound, with an error if either fails;
 // serving goes on in the background.
 func (s *Stub) Serve(ctx context.Context) error {
-	pc, err := net.ListenPacket("udp", s.cfg.Listen.String())
+	pc, ln, err := s.listen()
 	if err != nil {
-		return fmt.Errorf("dns stub: listen udp %s: %w", s.cfg.Listen, err)
-	}
-	// Port 0 (tests): TCP takes the port the system gave UDP.
-	tcpAddr := pc.LocalAddr().(*net.UDPAddr).AddrPort().String()
-	ln, err := net.Listen("tcp", tcpAddr)
-	if err != nil {
-		pc.Close()
-		return fmt.Errorf("dns stub: listen tcp %s: %w", s.cfg.Listen, err)
+		return err
 	}
 	s.udp = &dns.Server{PacketConn: pc, Net: "udp", Handler: s.handler("udp")}
 	s.tcp = &dns.Server{Listener: ln, Net: "tcp", Handler: s.handler("tcp")}
@@ -185,8 +203,34 @@ func (s *Stub) Serve(ctx context.Context) error {
 		}
 	}()
 	s.log.Info("dns stub serving", "listen", s.cfg.Listen.String(), "upstreams", s.cfg.Upstreams,
-		"bind", s.cfg.Binder != nil, "prestart", s.cfg.Prestart != nil)
+		"bind", s.cfg.Binder != nil, "prestart", s.cfg.Prestart != nil,
+		"early_lookup", s.cfg.EarlyLookup && s.cfg.Binder != nil, "hold", s.cfg.Hold)
 	return nil
+}
+
+// listen opens the UDP and TCP sockets on Config.Listen. With port 0
+// (tests), TCP takes the port the system gave UDP; when that TCP port is
+// taken (by any process's connection), it tries another.
+func (s *Stub) listen() (net.PacketConn, net.Listener, error) {
+	tries := 1
+	if s.cfg.Listen.Port() == 0 {
+		tries = 20
+	}
+	var err error
+	for range tries {
+		var pc net.PacketConn
+		pc, err = net.ListenPacket("udp", s.cfg.Listen.String())
+		if err != nil {
+			return nil, nil, fmt.Errorf("dns stub: listen udp %s: %w", s.cfg.Listen, err)
+		}
+		var ln net.Listener
+		ln, err = net.Listen("tcp", pc.LocalAddr().(*net.UDPAddr).AddrPort().String())
+		if err == nil {
+			return pc, ln, nil
+		}
+		pc.Close()
+	}
+	return nil, nil, fmt.Errorf("dns stub: listen tcp %s: %w", s.cfg.Listen, err)
 }
 
 // Addr is the address the stub serves on (with the port the system
@@ -222,16 +266,20 @@ func (s *Stub) Close() error {
 	return errors.Join(errs...)
 }
 
-// handler answers one query: forward, queue the background work for the
-// answer (marking its addresses pending), answer the application, then
-// let that work start.
+// handler answers one query: start the early key look-up at its name
+// (if on), forward, queue the background work for the answer (marking
+// its addresses pending), answer the application, then let that work
+// start. With Hold, the work starts first and the answer waits for it.
 func (s *Stub) handler(network string) dns.HandlerFunc {
 	return func(w dns.ResponseWriter, req *dns.Msg) {
 		s.stats.queries.Add(1)
+		e := s.startEarly(req)
 		ctx, cancel := context.WithTimeout(s.life, time.Duration(len(s.cfg.Upstreams))*s.cfg.Timeout)
 		defer cancel()
 		resp, err := s.forward(ctx, req, network)
+		arrived := time.Now()
 		if err != nil {
+			s.endEarly(e, false)
 			s.stats.servfail.Add(1)
 			s.log.Debug("dns stub: no upstream answered", "question", questionString(req), "err", err)
 			w.WriteMsg(servFail(req))
@@ -243,11 +291,19 @@ func (s *Stub) handler(network string) dns.HandlerFunc {
 		// The answer's addresses are marked pending before the
 		// application has them (its first packet may follow at once),
 		// but the look-up starts only once the answer is on its way.
-		j := s.observe(resp)
+		j, made := s.observe(resp, e)
+		s.endEarly(e, j != nil && j.early == e)
+		if j != nil && s.cfg.Hold > 0 {
+			if made {
+				close(j.answered) // held: the work must not wait for the answer
+				made = false
+			}
+			s.hold(j, arrived)
+		}
 		if err := w.WriteMsg(resp); err != nil {
 			s.log.Debug("dns stub: answering the application", "question", questionString(req), "err", err)
 		}
-		if j != nil {
+		if made {
 			close(j.answered)
 		}
 	}

@@ -39,15 +39,8 @@ type seenQuery struct {
 func startUpstream(t testing.TB) *upstream {
 	t.Helper()
 	u := &upstream{records: map[string][]dns.RR{}, secure: map[string]bool{}, block: map[uint16]chan struct{}{}}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc, ln := listenPair(t)
 	u.addr = pc.LocalAddr().String()
-	ln, err := net.Listen("tcp", u.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, srv := range []*dns.Server{
 		{PacketConn: pc, Handler: u.handler("udp")},
 		{Listener: ln, Handler: u.handler("tcp")},
@@ -59,6 +52,29 @@ func startUpstream(t testing.TB) *upstream {
 		t.Cleanup(func() { srv.Shutdown() })
 	}
 	return u
+}
+
+// listenPair listens on UDP and TCP on one loopback port the system
+// picks. The UDP port's TCP twin may be taken (by any process's
+// connection): then it tries another.
+func listenPair(t testing.TB) (net.PacketConn, net.Listener) {
+	t.Helper()
+	var err error
+	for range 20 {
+		var pc net.PacketConn
+		pc, err = net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ln net.Listener
+		ln, err = net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			return pc, ln
+		}
+		pc.Close()
+	}
+	t.Fatalf("no loopback port free for both UDP and TCP: %v", err)
+	return nil, nil
 }
 
 func (u *upstream) add(s string, secure bool) {

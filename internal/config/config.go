@@ -63,6 +63,12 @@ type DNS struct {
 	// Prestart starts OE to a name's addresses when the stub passes its
 	// answer (dns.prestart); only with the stub on.
 	Prestart bool
+	// StubEarlyLookup starts the stub's key look-up at a queried name
+	// when the query arrives (dns.stub.early_lookup).
+	StubEarlyLookup bool
+	// StubHold holds the stub's answers for their prestarted
+	// negotiations, at most this long (dns.stub.hold); 0: never.
+	StubHold time.Duration
 }
 
 // DNSBindings is the dns.bindings.* section: the store of addresses
@@ -264,6 +270,9 @@ func Load(opts Options) (*Config, error) {
 	if err := c.DNS.Bindings.check(); err != nil {
 		return nil, err
 	}
+	if err := c.DNS.checkHold(); err != nil {
+		return nil, err
+	}
 	if err := c.OE.check(); err != nil {
 		return nil, err
 	}
@@ -377,7 +386,9 @@ func build(file string, v map[string]any) *Config {
 				TTL:            v["dns.publish.ttl"].(time.Duration),
 				WithdrawOnStop: v["dns.publish.withdraw_on_stop"].(bool),
 			},
-			Prestart: v["dns.prestart"].(bool),
+			Prestart:        v["dns.prestart"].(bool),
+			StubEarlyLookup: v["dns.stub.early_lookup"].(bool),
+			StubHold:        v["dns.stub.hold"].(time.Duration),
 		},
 		OE: OE{
 			NullAuth:           v["oe.null_auth"].(string),
@@ -472,6 +483,8 @@ func (c *Config) Summary() map[string]any {
 		"dns.publish.primary":       c.DNS.Publish.Primary,
 		"dns.stub.listen":           stubSummary(c.DNS.StubListen),
 		"dns.prestart":              c.DNS.Prestart,
+		"dns.stub.early_lookup":     c.DNS.StubEarlyLookup,
+		"dns.stub.hold":             c.DNS.StubHold.String(),
 		"oe.null_auth":              c.OE.NullAuth,
 		"oe.negotiation_shunt":      c.OE.NegotiationShunt,
 		"oe.shunt_lifetime":         c.OE.ShuntLifetime.String(),

@@ -427,3 +427,28 @@ func TestTrustCertificates(t *testing.T) {
 		t.Errorf("defaults: %+v; want trust_certificates off", d.OE)
 	}
 }
+
+// TestDNSStubEarlyLookupAndHold: the early look-up is on and the hold off
+// by default; a hold is read from the file, and refused when negative,
+// beyond its bound, or without dns.prestart.
+func TestDNSStubEarlyLookupAndHold(t *testing.T) {
+	c, err := Load(Options{})
+	if err != nil || !c.DNS.StubEarlyLookup || c.DNS.StubHold != 0 || c.Summary()["dns.stub.hold"] != "0s" {
+		t.Fatalf("defaults: %+v, %v; want early look-ups on and no hold", c.DNS, err)
+	}
+	p := write(t, "h.yaml", "dns:\n  stub:\n    listen: 127.0.0.53:53\n    early_lookup: false\n    hold: 40ms\n")
+	c, err = Load(Options{File: p, FileRequired: true})
+	if err != nil || c.DNS.StubEarlyLookup || c.DNS.StubHold != 40*time.Millisecond {
+		t.Fatalf("from the file: %+v, %v", c.DNS, err)
+	}
+	for body, want := range map[string]string{
+		"dns:\n  stub:\n    hold: -1s\n":                   "key dns.stub.hold: must not be negative",
+		"dns:\n  stub:\n    hold: 10s\n":                   "at most 5s",
+		"dns:\n  stub:\n    hold: 1s\n  prestart: false\n": "dns.stub.hold 1s needs dns.prestart: true",
+	} {
+		_, err := Load(Options{File: write(t, "bad.yaml", body), FileRequired: true})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", body, err, want)
+		}
+	}
+}

@@ -224,6 +224,23 @@ func wholeSeconds(v any) error {
 	return nil
 }
 
+// maxStubHold bounds dns.stub.hold: an application waits this long for
+// its DNS answer at worst, and resolvers give up on a server after a few
+// seconds.
+const maxStubHold = 5 * time.Second
+
+// stubHold is dns.stub.hold: 0 (off) up to maxStubHold.
+func stubHold(v any) error {
+	d := v.(time.Duration)
+	if d < 0 {
+		return fmt.Errorf("must not be negative (0s turns it off)")
+	}
+	if d > maxStubHold {
+		return fmt.Errorf("%v holds answers longer than applications wait for them; at most %v", d, maxStubHold)
+	}
+	return nil
+}
+
 // stubListen is dns.stub.listen: off, or the address and port the DNS stub
 // serves on. The port is required: the stub usually shares an address
 // with nothing, but 53 must be written to be meant.
@@ -323,6 +340,10 @@ var schema = []key{
 		help: "delete our published records when oemeshd stops cleanly"},
 	{name: "dns.stub.listen", kind: kindString, def: "off", check: stubListen,
 		help: "the DNS stub: off, or ADDRESS:PORT (e.g. 127.0.0.53:53) to serve applications, forwarding to dns.servers and looking up keys at the names they resolve (docs/dns-stub.md)"},
+	{name: "dns.stub.early_lookup", kind: kindBool, def: true,
+		help: "with the DNS stub on: look up the keys at the name of an A/AAAA query while the query is upstream, not after the answer (faster prestarts; one wasted look-up per name whose answer is in no OE group, counted as dns_stub_early_wasted)"},
+	{name: "dns.stub.hold", kind: kindDuration, def: time.Duration(0), check: stubHold,
+		help: "with the DNS stub and dns.prestart on: hold an answer with addresses in an OE group until their prestarted negotiations are up or failed, at most this long, so that the first packet finds its tunnel (the wait moves to the DNS answer; docs/dns-stub.md); 0s: never hold"},
 	{name: "dns.prestart", kind: kindBool, def: true,
 		help: "with the DNS stub on: start OE to the addresses of a name in an OE group as soon as its answer passes, before the first packet"},
 	{name: "oe.null_auth", kind: kindString, def: "fallback", check: oneOf("fallback", "off", "only"),

@@ -226,6 +226,9 @@ type HostConfig struct {
 	// line, indented two spaces as the section's own keys are, each line
 	// ending in a newline.
 	DNS string
+	// Oemeshd, when set, is the daemon binary to run instead of the
+	// mesh's (a benchmark comparing two builds).
+	Oemeshd string
 }
 
 // DefaultKeyExchanges is how two oemeshd on their default configuration
@@ -288,7 +291,11 @@ dns:
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command("ip", "netns", "exec", h.Node.NSName, m.opts.Oemeshd, "--config", cfgPath)
+	bin := m.opts.Oemeshd
+	if hc.Oemeshd != "" {
+		bin = hc.Oemeshd
+	}
+	cmd := exec.Command("ip", "netns", "exec", h.Node.NSName, bin, "--config", cfgPath)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// oemeshd reads OEMESH_* variables as configuration and refuses unknown
 	// ones: it must not see a test's own (OEMESH_IN_VM in the VM).

@@ -25,6 +25,15 @@ func (d *Dispatcher) PeerKeys(ctx context.Context, peer ike.Identity, remote net
 	return d.oe.PeerKeys(ctx, peer, remote)
 }
 
+// PrefetchPeerKeys implements ike.KeyPrefetcher: a peer a configured conn
+// names brings its keys from the conn; any other is OE's to prefetch.
+func (d *Dispatcher) PrefetchPeerKeys(remote netip.Addr) {
+	if _, _, ok := d.conns.For(remote); ok {
+		return
+	}
+	d.oe.PrefetchPeerKeys(remote)
+}
+
 // AcceptAuth implements ike.PeerPolicy: the conns that name the peer
 // decide, else OE.
 func (d *Dispatcher) AcceptAuth(ctx context.Context, req ike.AuthRequest) error {

@@ -16,3 +16,13 @@ func (d *Dispatcher) Prestart(ctx context.Context, src, dst netip.Addr) bool {
 	}
 	return d.oe.Prestart(ctx, src, dst)
 }
+
+// AwaitNegotiation waits for the OE negotiation with dst that runs now,
+// if any (oe.OE.AwaitNegotiation); a destination a configured conn
+// covers has none of OE's.
+func (d *Dispatcher) AwaitNegotiation(ctx context.Context, dst netip.Addr) error {
+	if _, _, ok := d.conns.For(dst); ok {
+		return nil
+	}
+	return d.oe.AwaitNegotiation(ctx, dst)
+}
