@@ -93,8 +93,8 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 	// OE and the conns behind one dispatcher, which is the engine's key
 	// resolver, responder policy and installer (oe/dispatch); the conns
 	// take OE's IKE port, negotiation timeout and logger.
-	engineCfg := d.certConfig(ike.EngineConfig{
-		Credentials:   ike.Credentials{ID: ident, Signer: signer, PSK: d.conns.psk, Cert: oeCert.credential()},
+	engineCfg := d.certConfig(certOEConfig(cfg.OE, oeCert, ike.EngineConfig{
+		Credentials:   ike.Credentials{ID: ident, Signer: signer, PSK: d.conns.psk},
 		CertNameMatch: certHoldsID,
 		AddressPool:   pool,
 		Liveness:      liveness(d.startConns),
@@ -105,7 +105,7 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 		IKELifetime:   cfg.OE.IKELifetime,
 		ChildLifetime: cfg.OE.ChildLifetime,
 		Logger:        d.log,
-	})
+	}))
 	oeCfg := oe.Config{
 		NullAuth:           nullAuth,
 		NegotiationShunt:   shunt,
