@@ -85,12 +85,12 @@ type EngineConfig struct {
 	// that would have verified our raw key from DNS then get the
 	// certificate instead.
 	CertOEAlways bool
-	Policy        PeerPolicy     // needed to answer as a responder
-	Installer     ChildInstaller // required
-	Sender        Sender         // required
-	Clock         clock.Clock    // default clock.System
-	Logger        *slog.Logger   // default: discard
-	Rand          io.Reader      // default crypto/rand
+	Policy       PeerPolicy     // needed to answer as a responder
+	Installer    ChildInstaller // required
+	Sender       Sender         // required
+	Clock        clock.Clock    // default clock.System
+	Logger       *slog.Logger   // default: discard
+	Rand         io.Reader      // default crypto/rand
 
 	// IKE and ESP are our algorithm preferences; defaults
 	// DefaultIKEPolicy (classical) and DefaultESPPolicy. oemeshd passes

@@ -68,14 +68,6 @@ func (ec *engineCert) credential() *ike.CertCredential {
 	return ec.cred
 }
 
-// files are the certificate and key files; empty for a nil engineCert.
-func (ec *engineCert) files() (cert, key string) {
-	if ec == nil {
-		return "", ""
-	}
-	return ec.certFile, ec.keyFile
-}
-
 // reload reads the files again (SIGHUP) and hands a good pair to
 // install, which puts it into the engine; the pair is ours only when
 // install takes it. A nil engineCert has nothing to reload.
