@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -393,5 +395,31 @@ func TestReloadCertsOEAndConns(t *testing.T) {
 	}
 	if len(e.more) != 1 || !bytes.Equal(e.more[0].Chain[0], renewed.Cert.Raw) {
 		t.Errorf("the conn's renewal was held back by oe.cert's: %v", e.more)
+	}
+}
+
+// TestCertHoldsID: the engine's CertNameMatch finds a peer's IDr in our
+// certificate as the verifier finds a claimed ID: the subject DN however
+// it is written, a SAN, and nothing else.
+func TestCertHoldsID(t *testing.T) {
+	f := newCertFixture(t)
+	leaf := f.peer.Cert
+	gw := f.ca.Issue(t, certstest.Options{Subject: pkix.Name{CommonName: "gw.example"}, DNSNames: []string{"gw.example"}}).Cert
+	for _, tc := range []struct {
+		cert *x509.Certificate
+		id   ike.Identity
+		want bool
+	}{
+		{leaf, ike.CertDNIdentity(leaf), true},
+		{leaf, dnID(t, "C=XX, O=oemesh test, CN=peer.example"), true},
+		{leaf, dnID(t, "c=XX,o=oemesh test,cn=peer.example"), true},
+		{leaf, dnID(t, "C=XX, O=oemesh test, CN=other.example"), false},
+		{gw, ike.FQDNIdentity("GW.example."), true},
+		{gw, ike.FQDNIdentity("peer.example"), false},
+		{gw, ike.AddrIdentity(netip.MustParseAddr("192.0.2.1")), false},
+	} {
+		if got := certHoldsID(tc.cert, tc.id); got != tc.want {
+			t.Errorf("certificate %q holds %v: %v, want %v", tc.cert.Subject, tc.id, got, tc.want)
+		}
 	}
 }
