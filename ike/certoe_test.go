@@ -122,3 +122,63 @@ func TestCertOEResponderKeepsRawKeyWithoutCertReq(t *testing.T) {
 		t.Errorf("trace: peer ID %v, certificate %+v, method %v; want B's raw key signature under its address", tr.PeerID, tr.PeerCert, tr.PeerAuthMethod)
 	}
 }
+
+// A certificate OE client that sends no CERTREQ (Libreswan's): a server
+// that also has a raw key answers it with the raw key by default, which
+// the client refuses; with CertOEAlways, with its certificate. A DNS OE
+// client of such a server then gets the certificate too, and fails
+// unless it accepts certificates: the documented price of
+// oe.cert_answer: always.
+func TestCertOEResponderAlways(t *testing.T) {
+	s := signers(t)
+	for _, tc := range []struct {
+		name     string
+		always   bool
+		peerAuth AuthKind
+		wantCert bool // the handshake succeeds with B's certificate
+	}{
+		{"ifasked, cert client without CERTREQ", false, AuthKindCert, false},
+		{"always, cert client without CERTREQ", true, AuthKindCert, true},
+		{"always, DNS OE client", true, AuthKindPubkey, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ca := newTestCA(t, "test", false)
+			credB := ca.issue("b.example", s["p256"], "b.example")
+			credB.Send = SendCertAlways // as oemeshd sends oe.cert: such clients ask for nothing
+			n := newMemNet(t)
+			a := n.addPeer(addrA, nil, func(c *EngineConfig) {
+				c.CertVerifier = newTestCertVerifier(ca)
+				c.CertAuthorities = [][]byte{CAKeyHash(ca.root)}
+			})
+			b := n.addPeer(addrB, newEd25519(t), func(c *EngineConfig) {
+				c.Credentials.Cert = credB
+				c.CertOEAlways = tc.always
+			})
+			a.trust(b)
+			var tr Trace
+			opts := InitiateOptions{Auth: AuthKindNull, PeerAuth: tc.peerAuth, NoCertRequest: true, Trace: &tr}
+			if tc.peerAuth == AuthKindPubkey {
+				opts.PeerID = AddrIdentity(b.addr)
+			}
+			_, err := n.initiate(a, b, opts)
+			if tc.wantCert {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tr.PeerCert == nil || tr.PeerCert.Subject != "CN=b.example,O=oemesh test,C=XX" || !tr.PeerAuthVerified {
+					t.Errorf("trace: peer certificate %+v, verified %v; want B's certificate", tr.PeerCert, tr.PeerAuthVerified)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("the handshake succeeded; want a refusal (peer certificate %+v, method %v)", tr.PeerCert, tr.PeerAuthMethod)
+			}
+			if tc.always && tr.PeerID.Type != IDDerASN1DN {
+				t.Errorf("with CertOEAlways the DNS OE client was answered as %v, want the certificate's DN: %v", tr.PeerID, err)
+			}
+			if !tc.always && tr.PeerCert != nil {
+				t.Errorf("without CertOEAlways a client without CERTREQ got the certificate")
+			}
+		})
+	}
+}

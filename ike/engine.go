@@ -78,12 +78,20 @@ type EngineConfig struct {
 	// names (certselect.go). nil: only the identity a credential claims
 	// matches, exactly (a DN as its DER).
 	CertNameMatch func(cert *x509.Certificate, id Identity) bool
-	Policy        PeerPolicy     // needed to answer as a responder
-	Installer     ChildInstaller // required
-	Sender        Sender         // required
-	Clock         clock.Clock    // default clock.System
-	Logger        *slog.Logger   // default: discard
-	Rand          io.Reader      // default crypto/rand
+	// CertOEAlways answers every NULL OE initiator that accepts
+	// signatures with the default certificate (Credentials.Cert), even one
+	// that sent no CERTREQ and even when we have a raw key: Libreswan's
+	// certificate OE client sends no CERTREQ. false: only one that asked,
+	// or any when we have no raw key (responderAuthKind). DNS OE clients
+	// that would have verified our raw key from DNS then get the
+	// certificate instead.
+	CertOEAlways bool
+	Policy       PeerPolicy     // needed to answer as a responder
+	Installer    ChildInstaller // required
+	Sender       Sender         // required
+	Clock        clock.Clock    // default clock.System
+	Logger       *slog.Logger   // default: discard
+	Rand         io.Reader      // default crypto/rand
 
 	// IKE and ESP are our algorithm preferences; defaults
 	// DefaultIKEPolicy (classical) and DefaultESPPolicy. oemeshd passes

@@ -39,6 +39,11 @@ type InitiateOptions struct {
 	// CERTREQ names (CAKeyHash; empty asks for any CA).
 	PeerCertVerifier    CertVerifier
 	PeerCertAuthorities [][]byte
+	// NoCertRequest leaves CERTREQ out of our IKE_AUTH request although
+	// we accept the responder's certificate, as Libreswan's certificate
+	// OE client does: to see what a responder answers such a client
+	// (oemesh probe --no-certreq).
+	NoCertRequest bool
 	// TSi and TSr are the proposed selectors; empty means host selectors
 	// for Local and Remote, or for TSi, with RequestAddress, every address
 	// of the families asked for.

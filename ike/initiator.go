@@ -441,7 +441,7 @@ func (sa *ikeSA) sendAuth() error {
 			ps = append(ps, &wire.Notify{NotifyType: wire.NotifyInitialContact})
 		}
 	}
-	if peerAuthWanted(in.opts) == AuthKindCert {
+	if peerAuthWanted(in.opts) == AuthKindCert && !in.opts.NoCertRequest {
 		if req := sa.certRequest(); req != nil {
 			ps = append(ps, req)
 		}

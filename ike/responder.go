@@ -130,14 +130,16 @@ func notifyFor(err error, def wire.NotifyType) wire.NotifyType {
 // That is asymmetric OE (RFC 7619 §3), in two forms:
 //   - certificate OE: with a default certificate (Credentials.Cert, never
 //     one of Credentials.Certs) we sign with its key and send it, when
-//     the initiator asked for a certificate (CERTREQ) or we have no raw
-//     key. Libreswan's certificate OE client (leftauth=null,
-//     rightauth=rsasig, rightid=%fromcert) sends exactly that, and its
-//     server answers with leftid=%fromcert, the certificate's subject
-//     DN, which is CertCredential's default ID;
+//     the initiator asked for a certificate (CERTREQ), or we have no raw
+//     key, or EngineConfig.CertOEAlways says to answer every one so.
+//     Libreswan's certificate OE client (leftauth=null,
+//     rightauth=rsasig, rightid=%fromcert) sends no CERTREQ, so a host
+//     with a raw key reaches it only with CertOEAlways; its server
+//     answers with leftid=%fromcert, the certificate's subject DN, which
+//     is CertCredential's default ID;
 //   - DNS OE: otherwise our raw key's signature (Credentials.Signer);
 //     Libreswan's DNSSEC OE client (rightrsasigkey=%dnsondemand) verifies
-//     it with our key from DNS, and sends no CERTREQ.
+//     it with our key from DNS, and sends no CERTREQ either.
 //
 // An initiator that wants an anonymous responder says so with
 // IDr(ID_NULL), as Libreswan's authby=null conns and our own NULL
@@ -154,7 +156,7 @@ func (sa *ikeSA) responderAuthKind(m *wire.Message, req AuthRequest) AuthKind {
 	if p, ok := sa.e.cfg.Policy.(NullSignPolicy); ok && !p.SignForNull(req) {
 		return req.Kind
 	}
-	if cert && (sa.peerCertReq || cred.Signer == nil) {
+	if cert && (sa.peerCertReq || cred.Signer == nil || sa.e.cfg.CertOEAlways) {
 		return AuthKindCert
 	}
 	return AuthKindPubkey

@@ -130,6 +130,7 @@ func newProbeCmd(g *globalFlags) *cobra.Command {
 	var rekey bool
 	var hold time.Duration
 	var requestAddress []string
+	var noCertReq bool
 	cmd := &cobra.Command{
 		Use:   "probe PEER",
 		Short: "Run a real IKEv2 handshake with a peer and report what it chose",
@@ -147,6 +148,10 @@ With --request-address, IKE_AUTH asks the peer for an internal address
 (CP(CFG_REQUEST), mode config) and proposes a TSi of every address of the
 family; the report shows the address the peer assigned ("virtual IP",
 virtual_ips in the CHILD SA's JSON) and the selectors it narrowed to.
+
+With --peer-auth cert, IKE_AUTH carries a CERTREQ naming the --ca CAs;
+--no-certreq leaves it out, as Libreswan's certificate OE client does, to
+see what a certificate OE server answers such a client.
 
 Exit status: 0 established; 2 the peer answered with an error notify
 (named in the output); 3 no answer before --timeout; 4 the peer's AUTH did
@@ -196,7 +201,7 @@ the classical ones.`,
 			// it set up before the tool exits.
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			rep, code := runProbe(ctx, s, &f, probeOptions{remote: remote, local: localAddr, localPort: localPort, nattPort: localNATTPort, rekey: rekey, hold: hold, requestAddress: addrReq})
+			rep, code := runProbe(ctx, s, &f, probeOptions{remote: remote, local: localAddr, localPort: localPort, nattPort: localNATTPort, rekey: rekey, hold: hold, requestAddress: addrReq, noCertReq: noCertReq})
 			out := cmd.OutOrStdout()
 			if g.json {
 				if err := printJSON(out, rep); err != nil {
@@ -217,6 +222,7 @@ the classical ones.`,
 	cmd.Flags().IntVar(&localPort, "local-port", 0, "our IKE port (0: any free port, so a running daemon is no obstacle)")
 	cmd.Flags().IntVar(&localNATTPort, "local-natt-port", 0, "our NAT-T port (0: any free port)")
 	requestAddressFlag(cmd, &requestAddress)
+	cmd.Flags().BoolVar(&noCertReq, "no-certreq", false, "send no CERTREQ in IKE_AUTH, although --peer-auth cert accepts the peer's certificate (as Libreswan's certificate OE client)")
 	cmd.Flags().BoolVar(&rekey, "rekey", false, "after the handshake, rekey the CHILD SA and the IKE SA once each")
 	cmd.Flags().DurationVar(&hold, "hold", 0, "keep the SAs up this long before deleting them, to look at the peer's view of them (an interrupt ends the wait)")
 	return cmd
@@ -241,6 +247,7 @@ type probeOptions struct {
 	rekey               bool
 	hold                time.Duration      // --hold
 	requestAddress      ike.AddressRequest // --request-address
+	noCertReq           bool               // --no-certreq
 }
 
 // runProbe does the handshake and fills in the report; it returns the exit
@@ -287,7 +294,7 @@ func runProbe(ctx context.Context, s *ikeSetup, f *ikeToolFlags, o probeOptions)
 	child, err := eng.Initiate(ictx, ike.InitiateOptions{
 		Remote: remote, Local: local, Auth: s.auth, PeerID: s.peerID, PeerAuth: s.peerAuth, Mode: ike.ModeTunnel,
 		IKE: s.ikePolicy, IKEOffer: s.ikeOffer, ESP: s.espPolicy, InitialContact: true, Trace: trace,
-		RequestAddress: o.requestAddress,
+		RequestAddress: o.requestAddress, NoCertRequest: o.noCertReq,
 	})
 	fillTrace(rep, trace)
 	if err != nil {

@@ -1,21 +1,26 @@
 package main
 
-// Certificates of the conns with auth cert. The engine has one
-// credential set, so every such conn authenticates us with the same
-// certificate and key (the files of the configuration's cert conns, which
-// must agree); each conn has its own CA bundle. The engine hands a peer's
-// chain and the identity it claims to connCerts.VerifyCert, which tries the CA
-// bundles of the cert conns whose remote_id is that identity (or that name
-// none): a peer is accepted when a conn that may be its conn trusts its
-// CA. Which of those conns it then gets is oe/conn's choice by address and
-// ID, as for every other kind of authentication.
+// Certificates of the conns with auth cert. Each conn authenticates us
+// with its own cert: and key: (conns that name the same files and
+// local_id share one credential); they reach the engine as
+// Credentials.Certs, beside oe.cert, which alone is the default a NULL OE
+// client may get. The conn's initiations use its own (oe/conn's
+// Config.Cert, credentialFor); as responder, the engine chooses by the
+// identity the peer asks for in IDr, then by the CAs its CERTREQ names
+// (ike/certselect.go, with certHoldsID as CertNameMatch). Each conn has
+// its own CA bundle. The engine hands a peer's chain and the identity it
+// claims to connCerts.VerifyCert, which tries the CA bundles of the cert
+// conns whose remote_id is that identity (or that name none): a peer is
+// accepted when a conn that may be its conn trusts its CA. Which of those
+// conns it then gets is oe/conn's choice by address and ID, as for every
+// other kind of authentication.
 //
-// The certificate and key, the CA bundles and the CRLs are read again on
-// SIGHUP (connCerts.reload; the certificate through enginecert.go): a
+// The certificates and keys, the CA bundles and the CRLs are read again
+// on SIGHUP (connCerts.reload; each certificate through enginecert.go): a
 // renewed certificate is used from the next IKE_AUTH on, a renewed CA
 // bundle or CRL for the next peer; a file that does not load keeps what
-// was in use and is logged with the reason. Revocation (a conn's crl: and
-// ocsp:, and certs.*) is revocation.go's.
+// was in use and is logged with the reason, and the others still reload.
+// Revocation (a conn's crl: and ocsp:, and certs.*) is revocation.go's.
 
 import (
 	"bytes"
@@ -44,10 +49,22 @@ type trust struct {
 	ocsp    certs.OCSPMode
 }
 
-// certConn is what the verifier needs of one conn with auth cert.
+// certConn is what the verifier and the initiator need of one conn with
+// auth cert.
 type certConn struct {
 	remoteID ike.Identity // zero: the conn names no peer identity
 	trust    trust
+	own      ownCert // the certificate it authenticates us with
+}
+
+// ownCert names one of our certificates: its files, and the local_id a
+// conn claims with it. Conns with the same ownCert share the credential.
+type ownCert struct{ cert, key, localID string }
+
+// compareOwn orders ownCerts, so that the engine gets them in the same
+// order from run to run.
+func compareOwn(a, b ownCert) int {
+	return strings.Compare(a.cert+"\x00"+a.key+"\x00"+a.localID, b.cert+"\x00"+b.key+"\x00"+b.localID)
 }
 
 // connCerts holds the certificate material of the cert conns.
@@ -58,9 +75,12 @@ type connCerts struct {
 	conns     map[string]certConn            // by conn name
 	verifiers map[trust]*certs.Verifier      // by what they trust
 	cas       map[string][]*x509.Certificate // by CA bundle path
-	// cert is the engine's certificate and key (enginecert.go): the one
-	// the cert conns name; nil until a cert conn is loaded.
-	cert *engineCert
+	// ours are our certificates (enginecert.go), one per ownCert the cert
+	// conns name; the engine has them as Credentials.Certs.
+	ours map[ownCert]*engineCert
+	// inEngine says the engine was built with these (certConfig): its
+	// CertVerifier is cc, and later cert conns may join.
+	inEngine bool
 }
 
 // certDNIdentity parses a remote_id written as a distinguished name.
@@ -120,20 +140,15 @@ func checkLocalID(c config.Conn, leaf *x509.Certificate) (ike.Identity, error) {
 
 // load reads and checks the files of the cert conns among conns: every
 // key matches its certificate, every CA bundle and CRL loads, every DN
-// parses, and all of them use the engine's one certificate. Nothing
-// changes unless all of them are good. engineCert says whether the engine
-// was built with a certificate already (conns added later must use it).
-func (cc *connCerts) load(conns []config.Conn, engineCert bool) error {
+// parses. Nothing changes unless all of them are good. engine says
+// whether the engine verifies certificates with cc (built with cert
+// conns); conns added later to one that does not are refused.
+func (cc *connCerts) load(conns []config.Conn, engine bool) error {
 	var errs []error
 	fresh := map[string]certConn{}
 	cas := map[string][]*x509.Certificate{}
 	verifiers := map[trust]*certs.Verifier{}
-	var kp *certs.KeyPair
-	var first config.Conn
-	var localID ike.Identity
-	cc.mu.Lock()
-	certFile, keyFile := cc.cert.files()
-	cc.mu.Unlock()
+	ours := map[ownCert]*engineCert{}
 	for _, c := range conns {
 		if c.Auth != "cert" {
 			continue
@@ -155,27 +170,18 @@ func (cc *connCerts) load(conns []config.Conn, engineCert bool) error {
 			}
 			cas[c.CA], verifiers[tr] = bundle, v
 		}
-		fresh[c.Name] = certConn{remoteID: rid, trust: tr}
-		switch {
-		case certFile != "" && (c.Cert != certFile || c.Key != keyFile):
-			errs = append(errs, connError("", c.Name, "cert", fmt.Errorf("%s and %s differ from the certificate the daemon authenticates with (%s, %s): oemeshd has one certificate for all conns",
-				c.Cert, c.Key, certFile, keyFile)))
-			continue
-		case kp != nil && (c.Cert != first.Cert || c.Key != first.Key):
-			errs = append(errs, connError("", c.Name, "cert", fmt.Errorf("%s and %s differ from conn %s's %s and %s: oemeshd has one certificate for all conns",
-				c.Cert, c.Key, first.Name, first.Cert, first.Key)))
-			continue
-		case kp != nil:
-			continue
+		own := ownCert{cert: c.Cert, key: c.Key, localID: c.LocalID}
+		if _, ok := ours[own]; !ok {
+			ec, err := loadConnCert(c)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			ours[own] = ec
 		}
-		if kp, localID, err = loadConnKeyPair(c); err != nil {
-			errs = append(errs, err)
-			kp = nil
-			continue
-		}
-		first, certFile, keyFile = c, c.Cert, c.Key
+		fresh[c.Name] = certConn{remoteID: rid, trust: tr, own: own}
 	}
-	if len(fresh) > 0 && !engineCert {
+	if len(fresh) > 0 && !engine {
 		errs = append(errs, errors.New("auth cert: the IKE engine was started without a certificate and a CA (no conn of the configuration file has auth cert): add the conns there and restart"))
 	}
 	if len(errs) > 0 {
@@ -185,24 +191,33 @@ func (cc *connCerts) load(conns []config.Conn, engineCert bool) error {
 	defer cc.mu.Unlock()
 	if cc.conns == nil {
 		cc.conns, cc.verifiers, cc.cas = map[string]certConn{}, map[trust]*certs.Verifier{}, map[string][]*x509.Certificate{}
+		cc.ours = map[ownCert]*engineCert{}
 	}
 	for _, c := range conns {
 		delete(cc.conns, c.Name) // a conn replaced by one without auth cert
 	}
-	for k, v := range fresh {
-		cc.conns[k] = v
-	}
+	maps.Copy(cc.conns, fresh)
 	for k, v := range verifiers {
 		cc.verifiers[k], cc.cas[k.ca] = v, cas[k.ca]
 	}
-	if kp != nil && cc.cert == nil {
-		c := first
-		cc.cert = newEngineCert(c.Cert, c.Key, localID, kp, func() (*certs.KeyPair, error) {
-			kp, _, err := loadConnKeyPair(config.Conn{Name: "(engine certificate)", Cert: c.Cert, Key: c.Key, LocalID: c.LocalID})
-			return kp, err
-		})
-	}
+	// The files were just read: what they hold now replaces what conns
+	// that share them used, as a SIGHUP would.
+	maps.Copy(cc.ours, ours)
+	cc.pruneOursLocked()
 	return nil
+}
+
+// loadConnCert reads the certificate and key of cert conn c, to be
+// reloaded from the same files on SIGHUP.
+func loadConnCert(c config.Conn) (*engineCert, error) {
+	kp, localID, err := loadConnKeyPair(c)
+	if err != nil {
+		return nil, err
+	}
+	return newEngineCert(c.Cert, c.Key, localID, kp, func() (*certs.KeyPair, error) {
+		kp, _, err := loadConnKeyPair(c)
+		return kp, err
+	}), nil
 }
 
 // loadConnKeyPair reads a cert conn's certificate and key and checks its
@@ -241,11 +256,57 @@ func (cc *connCerts) newVerifier(tr trust) (v *certs.Verifier, bundle []*x509.Ce
 	return v, bundle, "", nil
 }
 
-// credential is the engine's Credentials.Cert: nil without cert conns.
-func (cc *connCerts) credential() *ike.CertCredential {
+// credentials are the engine's Credentials.Certs, one per certificate
+// of the cert conns, in a stable order; empty without cert conns.
+func (cc *connCerts) credentials() []*ike.CertCredential {
+	return cc.credentialsWith(nil, nil)
+}
+
+// credentialsWith is credentials, with repl instead of the one in use of
+// ec: what the engine gets when ec reloads.
+func (cc *connCerts) credentialsWith(ec *engineCert, repl *ike.CertCredential) []*ike.CertCredential {
+	var out []*ike.CertCredential
+	for _, x := range cc.ourCerts() {
+		if x == ec {
+			out = append(out, repl)
+		} else {
+			out = append(out, x.credential())
+		}
+	}
+	return out
+}
+
+// ourCerts are our certificates, in the order of their ownCert.
+func (cc *connCerts) ourCerts() []*engineCert {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
-	return cc.cert.credential()
+	keys := slices.SortedFunc(maps.Keys(cc.ours), compareOwn)
+	out := make([]*engineCert, len(keys))
+	for i, k := range keys {
+		out[i] = cc.ours[k]
+	}
+	return out
+}
+
+// credentialFor is the certificate conn authenticates us with (oe/conn's
+// Config.Cert); nil for a conn without auth cert.
+func (cc *connCerts) credentialFor(conn string) *ike.CertCredential {
+	cc.mu.Lock()
+	c, ok := cc.conns[conn]
+	ec := cc.ours[c.own]
+	cc.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	return ec.credential()
+}
+
+// engineVerifies reports whether the engine was built with the cert
+// conns (certConfig), so that more may be added.
+func (cc *connCerts) engineVerifies() bool {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return cc.inEngine
 }
 
 // authorities are the CERTREQ hashes of every CA of the cert conns'
@@ -301,17 +362,16 @@ func (cc *connCerts) VerifyCert(ctx context.Context, chain [][]byte, peer ike.Id
 	return nil, first
 }
 
-// reload reads the engine's certificate and key, the CA bundles and the
-// CRLs of the cert conns again (SIGHUP). A good certificate replaces the
-// one in use from the next IKE_AUTH; a good CA bundle and CRLs replace a
+// reload reads the certificates and keys, the CA bundles and the CRLs of
+// the cert conns again (SIGHUP). A good certificate replaces the one in
+// use from the next IKE_AUTH; a good CA bundle and CRLs replace a
 // verifier (and the CAs our CERTREQ names) for the next peer. A file that
 // does not load is logged with the reason, and what it would have
-// replaced stays.
+// replaced stays; the others still reload.
 func (cc *connCerts) reload(e certSetter, log *slog.Logger) {
-	cc.mu.Lock()
-	cert := cc.cert
-	cc.mu.Unlock()
-	cert.reload(e, log)
+	for _, ec := range cc.ourCerts() {
+		ec.reload(func(c *ike.CertCredential) error { return e.SetCertCredentials(cc.credentialsWith(ec, c)) }, log)
+	}
 	if !cc.reloadTrust(log) {
 		return
 	}
@@ -364,36 +424,55 @@ func (cc *connCerts) prune() bool {
 	return len(cc.verifiers)+len(cc.cas) != n
 }
 
-// certConfig adds the cert conns' certificate, verifier and CA hashes to
-// the engine's configuration. Without cert conns it adds nothing: CERT
-// payloads are then ignored and raw keys verify peers, as before
-// certificates were supported. The engine has one certificate: one that
-// cfg holds already (another part of the configuration's) and the conns'
-// cannot both be used.
-func (d *daemon) certConfig(cfg ike.EngineConfig) (ike.EngineConfig, error) {
-	cred := d.conns.certs.credential()
-	if cred == nil {
-		return cfg, nil
+// pruneOursLocked forgets the certificates no cert conn uses any more.
+// Called with cc.mu held.
+func (cc *connCerts) pruneOursLocked() {
+	used := map[ownCert]bool{}
+	for _, c := range cc.conns {
+		used[c.own] = true
 	}
-	if cfg.Credentials.Cert != nil {
-		d.conns.certs.mu.Lock()
-		file, _ := d.conns.certs.cert.files()
-		d.conns.certs.mu.Unlock()
-		return cfg, fmt.Errorf("conns: certificate %s: the IKE engine has one certificate, and another one is configured for it already (oe.cert): use one of them", file)
-	}
-	cfg.Credentials.Cert = cred
-	cfg.CertVerifier = &d.conns.certs
-	cfg.CertAuthorities = d.conns.certs.authorities()
-	return cfg, nil
+	maps.DeleteFunc(cc.ours, func(k ownCert, _ *engineCert) bool { return !used[k] })
 }
 
-// pushCertAuthorities hands the engine the CAs of the cert conns after a
-// conn add or replace, so that our CERTREQ names the new conns' CAs too.
-func (d *daemon) pushCertAuthorities() {
-	if d.stack == nil || d.conns.certs.credential() == nil {
+// certConfig adds the cert conns' certificates, verifier and CA hashes
+// to the engine's configuration. Without cert conns it adds nothing: CERT
+// payloads are then ignored and raw keys verify peers, as before
+// certificates were supported. Their certificates are the further ones
+// (Credentials.Certs): the default (Credentials.Cert) is oe.cert's, the
+// only one a NULL OE client may get.
+func (d *daemon) certConfig(cfg ike.EngineConfig) ike.EngineConfig {
+	creds := d.conns.certs.credentials()
+	if len(creds) == 0 {
+		return cfg
+	}
+	cfg.Credentials.Certs = creds
+	cfg.CertVerifier = &d.conns.certs
+	cfg.CertAuthorities = d.conns.certs.authorities()
+	d.conns.certs.mu.Lock()
+	d.conns.certs.inEngine = true
+	d.conns.certs.mu.Unlock()
+	return cfg
+}
+
+// certHoldsID is the engine's CertNameMatch: whether one of our
+// certificates holds the identity a peer asks for in IDr, as
+// certs.MatchID matches a claimed one (DNs canonically, SANs).
+func certHoldsID(c *x509.Certificate, id ike.Identity) bool {
+	return certs.MatchID(c, certs.ID{Type: certs.IDType(id.Type), Data: id.Data}) == nil
+}
+
+// pushConnCerts hands the engine the certificates and CAs of the cert
+// conns after a conn add or replace, so that the new conns' certificates
+// answer their peers and our CERTREQ names their CAs.
+func (d *daemon) pushConnCerts() {
+	if d.stack == nil || !d.conns.certs.engineVerifies() {
 		return
 	}
-	if err := d.stack.Engine().SetCertAuthorities(d.conns.certs.authorities()); err != nil {
+	e := d.stack.Engine()
+	if err := e.SetCertCredentials(d.conns.certs.credentials()); err != nil {
+		d.log.Error("the conns' certificates were not updated in the IKE engine", "err", err)
+	}
+	if err := e.SetCertAuthorities(d.conns.certs.authorities()); err != nil {
 		d.log.Error("the CAs our CERTREQ names were not updated", "err", err)
 	}
 }

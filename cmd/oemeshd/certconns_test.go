@@ -3,13 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/oemesh/oemesh/certs"
 	"github.com/oemesh/oemesh/certs/certstest"
@@ -58,7 +62,7 @@ func TestConnCertsVerify(t *testing.T) {
 	if err := cc.load([]config.Conn{f.conn("site")}, true); err != nil {
 		t.Fatal(err)
 	}
-	cred := cc.credential()
+	cred := cc.credentialFor("site")
 	if cred == nil || !bytes.Equal(cred.Chain[0], readPEMCert(t, f.ours.Cert)) || cred.ID.Type != 0 || cred.Send != ike.SendCertAlways {
 		t.Fatalf("credential: %+v", cred)
 	}
@@ -142,17 +146,20 @@ func TestConnCertsLoadErrors(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want %q", err, tc.want)
 			}
-			if cc.credential() != nil {
+			if len(cc.credentials()) != 0 || cc.credentialFor("site") != nil {
 				t.Error("a failed load set a credential")
 			}
 		})
 	}
-	t.Run("two certificates", func(t *testing.T) {
+	t.Run("a bad certificate among good ones", func(t *testing.T) {
 		a, b := f.conn("a"), f.conn("b")
-		b.Cert, b.Key = other.Cert, other.Key
+		b.Cert = other.Cert // with conn a's key
 		var cc connCerts
-		if err := cc.load([]config.Conn{a, b}, true); err == nil || !strings.Contains(err.Error(), "conn b: key cert:") || !strings.Contains(err.Error(), "one certificate for all conns") {
-			t.Errorf("got %v", err)
+		if err := cc.load([]config.Conn{a, b}, true); err == nil || !strings.Contains(err.Error(), "conn b: key cert:") || strings.Contains(err.Error(), "conn a") {
+			t.Errorf("got %v, want conn b's key refused and conn a not blamed", err)
+		}
+		if len(cc.credentials()) != 0 {
+			t.Error("a failed load set a credential")
 		}
 	})
 	t.Run("engine without a certificate", func(t *testing.T) {
@@ -168,18 +175,26 @@ func TestConnCertsLoadErrors(t *testing.T) {
 		if err := cc.load([]config.Conn{c}, true); err != nil {
 			t.Fatal(err)
 		}
-		if id := cc.credential().ID; id.Type != ike.IDFQDN || string(id.Data) != "GW.example" {
+		if id := cc.credentialFor("site").ID; id.Type != ike.IDFQDN || string(id.Data) != "GW.example" {
 			t.Errorf("local_id SAN: credential ID %v", id)
 		}
 	})
 }
 
 type fakeCertSetter struct {
-	got         *ike.CertCredential
+	got         *ike.CertCredential   // the default, as SetCertCredential set it
+	more        []*ike.CertCredential // the others, as SetCertCredentials set them
+	sets        int                   // calls of SetCertCredentials
 	authorities [][]byte
 }
 
 func (s *fakeCertSetter) SetCertCredential(c *ike.CertCredential) error { s.got = c; return nil }
+
+func (s *fakeCertSetter) SetCertCredentials(cs []*ike.CertCredential) error {
+	s.more = cs
+	s.sets++
+	return nil
+}
 
 func (s *fakeCertSetter) SetCertAuthorities(h [][]byte) error { s.authorities = h; return nil }
 
@@ -196,7 +211,7 @@ func TestConnCertsReload(t *testing.T) {
 	certstest.WriteFile(t, f.ours.Key, certstest.KeyPEM(t, f.peer.Key))
 	var e fakeCertSetter
 	cc.reload(&e, log)
-	if e.got != nil || !strings.Contains(logs.String(), "certificate not reloaded") || !strings.Contains(logs.String(), f.ours.Cert) {
+	if e.more != nil || !strings.Contains(logs.String(), "certificate not reloaded") || !strings.Contains(logs.String(), f.ours.Cert) {
 		t.Fatalf("a bad key was taken, or not logged with the file: %s", logs.String())
 	}
 	certstest.WriteFile(t, f.ours.Key, keyPEM)
@@ -206,8 +221,11 @@ func TestConnCertsReload(t *testing.T) {
 	certstest.WriteFile(t, f.ours.Key, certstest.KeyPEM(t, renewed.Key))
 	logs.Reset()
 	cc.reload(&e, log)
-	if e.got == nil || !bytes.Equal(e.got.Chain[0], renewed.Cert.Raw) || !strings.Contains(logs.String(), "serial="+renewed.Cert.SerialNumber.String()) {
-		t.Fatalf("renewal not taken: %+v\n%s", e.got, logs.String())
+	if len(e.more) != 1 || !bytes.Equal(e.more[0].Chain[0], renewed.Cert.Raw) || !strings.Contains(logs.String(), "serial="+renewed.Cert.SerialNumber.String()) {
+		t.Fatalf("renewal not taken: %+v\n%s", e.more, logs.String())
+	}
+	if e.got != nil {
+		t.Error("a conn's certificate was made the engine's default")
 	}
 }
 
@@ -255,21 +273,153 @@ conns:
 	if oc.Auth != ike.AuthKindCert || oc.RemoteID.Type != ike.IDDerASN1DN || !ike.SameIdentity(oc.RemoteID, ike.CertDNIdentity(f.peer.Cert)) {
 		t.Errorf("oe conn: auth %v, remote ID %v", oc.Auth, oc.RemoteID)
 	}
-	cfg, err := d.certConfig(ike.EngineConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.Credentials.Cert == nil || cfg.CertVerifier == nil || len(cfg.CertAuthorities) != 1 || cfg.Credentials.Cert.ID.Type != ike.IDFQDN {
+	cfg := d.certConfig(ike.EngineConfig{})
+	if len(cfg.Credentials.Certs) != 1 || cfg.CertVerifier == nil || len(cfg.CertAuthorities) != 1 || cfg.Credentials.Certs[0].ID.Type != ike.IDFQDN {
 		t.Errorf("engine config: %+v", cfg)
 	}
-	if _, err := d.certConfig(ike.EngineConfig{Credentials: ike.Credentials{Cert: &ike.CertCredential{}}}); err == nil || !strings.Contains(err.Error(), "one certificate") {
-		t.Errorf("a second certificate for the engine: %v", err)
+	if cfg.Credentials.Cert != nil {
+		t.Error("the conn's certificate became the engine's default, which NULL OE clients get")
 	}
-	if cfg, _ := (&daemon{}).certConfig(ike.EngineConfig{}); cfg.Credentials.Cert != nil || cfg.CertVerifier != nil || cfg.CertAuthorities != nil {
+	// oe.cert beside the cert conns: it stays the default, the conn's is
+	// one of the others.
+	oeCred := &ike.CertCredential{}
+	if cfg := d.certConfig(ike.EngineConfig{Credentials: ike.Credentials{Cert: oeCred}}); cfg.Credentials.Cert != oeCred || len(cfg.Credentials.Certs) != 1 {
+		t.Errorf("oe.cert and a cert conn: default %p (want oe.cert's %p), %d others (want 1)", cfg.Credentials.Cert, oeCred, len(cfg.Credentials.Certs))
+	}
+	if cfg := (&daemon{}).certConfig(ike.EngineConfig{}); cfg.Credentials.Cert != nil || cfg.Credentials.Certs != nil || cfg.CertVerifier != nil || cfg.CertAuthorities != nil {
 		t.Errorf("without cert conns the engine got certificates: %+v", cfg)
 	}
 	os.Chmod(f.ours.Key, 0o640)
 	if err := checkConns(&out, loadCfg(t, body)); err == nil || !strings.Contains(err.Error(), "conn site: key key: private key file "+f.ours.Key+" has mode 0640") {
 		t.Errorf("group-readable key: %v", err)
+	}
+}
+
+// TestConnCertsSeveral: two cert conns, each with its own certificate
+// from its own CA; each initiates with its own, the engine gets both, and
+// a SIGHUP reloads each on its own.
+func TestConnCertsSeveral(t *testing.T) {
+	f := newCertFixture(t)
+	otherCA := certstest.NewRoot(t, "second CA")
+	second := otherCA.Issue(t, certstest.Options{Subject: pkix.Name{CommonName: "gw2.example"}, DNSNames: []string{"gw2.example"}})
+	sf := certstest.WritePEM(t, t.TempDir(), "gw2", second)
+	a, b := f.conn("a"), f.conn("b")
+	b.Cert, b.Key, b.RemoteID = sf.Cert, sf.Key, "@peer2.example"
+	shared := f.conn("a2") // a's files: one credential for both
+	shared.RemoteID = "@peer3.example"
+	var cc connCerts
+	if err := cc.load([]config.Conn{a, b, shared}, true); err != nil {
+		t.Fatal(err)
+	}
+	ca, cb := cc.credentialFor("a"), cc.credentialFor("b")
+	if ca == nil || cb == nil || !bytes.Equal(ca.Chain[0], readPEMCert(t, f.ours.Cert)) || !bytes.Equal(cb.Chain[0], second.Cert.Raw) {
+		t.Fatalf("conn a's credential %v, conn b's %v: want each its own certificate", ca, cb)
+	}
+	if cc.credentialFor("a2") != ca {
+		t.Error("two conns with the same files got two credentials")
+	}
+	if cc.credentialFor("nosuch") != nil {
+		t.Error("a conn that is not a cert conn has a certificate")
+	}
+	creds := cc.credentials()
+	if len(creds) != 2 || !slices.Contains(creds, ca) || !slices.Contains(creds, cb) {
+		t.Fatalf("engine credentials %v, want conn a's and conn b's", creds)
+	}
+	if again := cc.credentials(); !slices.Equal(creds, again) {
+		t.Error("the engine's credentials change order from call to call")
+	}
+
+	// SIGHUP: conn b's renewal is broken (another certificate's key), conn
+	// a's is good. a's is taken, b keeps the one in use.
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	renewed := f.ca.Issue(t, certstest.Options{Subject: pkix.Name{CommonName: "gw.example"}, DNSNames: []string{"gw.example"}})
+	certstest.WriteFile(t, f.ours.Cert, certstest.CertPEM(renewed.Chain...))
+	certstest.WriteFile(t, f.ours.Key, certstest.KeyPEM(t, renewed.Key))
+	certstest.WriteFile(t, sf.Key, certstest.KeyPEM(t, f.peer.Key))
+	var e fakeCertSetter
+	cc.reload(&e, log)
+	if e.sets != 1 || len(e.more) != 2 || !slices.ContainsFunc(e.more, func(c *ike.CertCredential) bool { return bytes.Equal(c.Chain[0], renewed.Cert.Raw) }) ||
+		!slices.Contains(e.more, cb) {
+		t.Fatalf("SIGHUP gave the engine %d times %v; want once, conn a's renewal beside conn b's certificate in use", e.sets, e.more)
+	}
+	if !bytes.Equal(cc.credentialFor("a").Chain[0], renewed.Cert.Raw) || !bytes.Equal(cc.credentialFor("a2").Chain[0], renewed.Cert.Raw) || cc.credentialFor("b") != cb {
+		t.Error("after SIGHUP the conns do not initiate with conn a's renewal and conn b's old certificate")
+	}
+	if !strings.Contains(logs.String(), "certificate not reloaded") || !strings.Contains(logs.String(), sf.Cert) {
+		t.Errorf("conn b's bad renewal was not logged with its file:\n%s", logs.String())
+	}
+	if e.got != nil {
+		t.Error("a conn's certificate was made the engine's default")
+	}
+
+	// conn b replaced by a PSK conn: its certificate is gone from the
+	// engine's.
+	if err := cc.load([]config.Conn{{Name: "b", Auth: "psk"}}, true); err != nil {
+		t.Fatal(err)
+	}
+	if got := cc.credentials(); len(got) != 1 || !bytes.Equal(got[0].Chain[0], renewed.Cert.Raw) || cc.credentialFor("b") != nil {
+		t.Errorf("after conn b became PSK the engine has %d certificates, conn b %v", len(got), cc.credentialFor("b"))
+	}
+}
+
+// TestReloadCertsOEAndConns: with oe.cert and a cert conn, SIGHUP renews
+// each where it belongs: oe.cert as the default, the conn's among the
+// others; a bad oe.cert holds back only itself.
+func TestReloadCertsOEAndConns(t *testing.T) {
+	f := newCertFixture(t)
+	root := certstest.NewRoot(t, "oe root")
+	srv := root.Issue(t, certstest.Options{Subject: pkix.Name{CommonName: "b.example"}, DNSNames: []string{"b.example"}})
+	of := certstest.WritePEM(t, t.TempDir(), "server", srv)
+	quiet := slog.New(slog.DiscardHandler)
+	d := &daemon{log: quiet}
+	var err error
+	if d.oeCert, err = loadOECert(config.OE{Cert: of.Cert, CertKey: of.Key}, time.Now(), quiet); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.conns.certs.load([]config.Conn{f.conn("site")}, true); err != nil {
+		t.Fatal(err)
+	}
+	cfg := d.certConfig(ike.EngineConfig{Credentials: ike.Credentials{Cert: d.oeCert.credential()}})
+	if !bytes.Equal(cfg.Credentials.Cert.Chain[0], srv.Cert.Raw) || len(cfg.Credentials.Certs) != 1 {
+		t.Fatalf("engine: default %v, others %v", cfg.Credentials.Cert, cfg.Credentials.Certs)
+	}
+	certstest.WriteFile(t, of.Key, certstest.KeyPEM(t, f.peer.Key)) // oe.cert broken
+	renewed := f.ca.Issue(t, certstest.Options{Subject: pkix.Name{CommonName: "gw.example"}, DNSNames: []string{"gw.example"}})
+	certstest.WriteFile(t, f.ours.Cert, certstest.CertPEM(renewed.Chain...))
+	certstest.WriteFile(t, f.ours.Key, certstest.KeyPEM(t, renewed.Key))
+	var e fakeCertSetter
+	d.reloadCerts(&e)
+	if e.got != nil || !bytes.Equal(d.oeCert.credential().Chain[0], srv.Cert.Raw) {
+		t.Error("a broken oe.cert renewal was taken")
+	}
+	if len(e.more) != 1 || !bytes.Equal(e.more[0].Chain[0], renewed.Cert.Raw) {
+		t.Errorf("the conn's renewal was held back by oe.cert's: %v", e.more)
+	}
+}
+
+// TestCertHoldsID: the engine's CertNameMatch finds a peer's IDr in our
+// certificate as the verifier finds a claimed ID: the subject DN however
+// it is written, a SAN, and nothing else.
+func TestCertHoldsID(t *testing.T) {
+	f := newCertFixture(t)
+	leaf := f.peer.Cert
+	gw := f.ca.Issue(t, certstest.Options{Subject: pkix.Name{CommonName: "gw.example"}, DNSNames: []string{"gw.example"}}).Cert
+	for _, tc := range []struct {
+		cert *x509.Certificate
+		id   ike.Identity
+		want bool
+	}{
+		{leaf, ike.CertDNIdentity(leaf), true},
+		{leaf, dnID(t, "C=XX, O=oemesh test, CN=peer.example"), true},
+		{leaf, dnID(t, "c=XX,o=oemesh test,cn=peer.example"), true},
+		{leaf, dnID(t, "C=XX, O=oemesh test, CN=other.example"), false},
+		{gw, ike.FQDNIdentity("GW.example."), true},
+		{gw, ike.FQDNIdentity("peer.example"), false},
+		{gw, ike.AddrIdentity(netip.MustParseAddr("192.0.2.1")), false},
+	} {
+		if got := certHoldsID(tc.cert, tc.id); got != tc.want {
+			t.Errorf("certificate %q holds %v: %v, want %v", tc.cert.Subject, tc.id, got, tc.want)
+		}
 	}
 }

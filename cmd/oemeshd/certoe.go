@@ -16,8 +16,9 @@ import (
 
 // Certificate OE, server side (docs/certificate-oe.md): oe.cert and
 // oe.cert_key are the certificate the engine answers NULL-authenticated
-// OE initiators with, and oe.address_pool the addresses it leases to the
-// ones that ask (modecfg). The engine makes the choice per IKE SA
+// OE initiators with (those that ask with a CERTREQ, or every one with
+// oe.cert_answer always), and oe.address_pool the addresses it leases to
+// the ones that ask (modecfg). The engine makes the choice per IKE SA
 // (ike/responder.go, responderAuthKind); here they are only loaded.
 
 // loadOECert reads oe.cert and oe.cert_key into the engine's certificate;
@@ -44,11 +45,20 @@ func loadOECert(cfg config.OE, now time.Time, log *slog.Logger) (*engineCert, er
 		log.Warn("oe.cert is not valid yet: certificate OE clients will refuse it until then",
 			"subject", leaf.Subject.String(), "not_before", leaf.NotBefore)
 	default:
-		log.Info("certificate OE: answering NULL initiators that ask for a certificate with oe.cert",
+		log.Info("certificate OE: answering NULL initiators with oe.cert", "cert_answer", cfg.CertAnswer,
 			"subject", leaf.Subject.String(), "issuer", leaf.Issuer.String(), "dns_names", leaf.DNSNames,
 			"not_after", leaf.NotAfter, "intermediates", len(kp.Chain)-1)
 	}
 	return newEngineCert(cfg.Cert, cfg.CertKey, ike.Identity{}, kp, load), nil
+}
+
+// certOEConfig puts oe.cert (ec, nil when not set) and oe.cert_answer
+// into the engine's configuration: the default certificate, the only one
+// a NULL OE initiator can get, and whether every such initiator gets it.
+func certOEConfig(cfg config.OE, ec *engineCert, ecfg ike.EngineConfig) ike.EngineConfig {
+	ecfg.Credentials.Cert = ec.credential()
+	ecfg.CertOEAlways = ec != nil && cfg.CertAnswer == "always"
+	return ecfg
 }
 
 // loadOEKeyPair reads oe.cert and oe.cert_key; its errors name the key.
@@ -90,6 +100,9 @@ func checkCertOE(out io.Writer, cfg config.OE, now time.Time) error {
 		}
 		fmt.Fprintf(out, "oe.cert: %s: ok, %q issued by %q, %d intermediates, valid until %s\n",
 			cfg.Cert, leaf.Subject, leaf.Issuer, len(cred.Chain)-1, leaf.NotAfter.UTC().Format(time.DateOnly))
+		if cfg.CertAnswer == "always" {
+			fmt.Fprintln(out, "oe.cert_answer: always: every NULL OE initiator gets oe.cert, also DNS OE clients that would verify the host key from DNS")
+		}
 	}
 	pool, err := newAddressPool(cfg, clock.System{})
 	if err != nil {

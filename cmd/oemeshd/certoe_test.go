@@ -92,3 +92,39 @@ func TestCheckCertOE(t *testing.T) {
 		t.Errorf("nothing configured: %v, %q", err, out.String())
 	}
 }
+
+// TestCertOEConfig: oe.cert is the engine's default certificate, and
+// oe.cert_answer always makes every NULL OE initiator get it; without
+// oe.cert there is nothing to answer with.
+func TestCertOEConfig(t *testing.T) {
+	root := certstest.NewRoot(t, "root")
+	srv := root.Issue(t, certstest.Options{Subject: pkix.Name{CommonName: "b.example"}})
+	f := certstest.WritePEM(t, t.TempDir(), "server", srv)
+	quiet := slog.New(slog.DiscardHandler)
+	for _, tc := range []struct {
+		answer     string
+		withCert   bool
+		wantAlways bool
+	}{
+		{"ifasked", true, false},
+		{"always", true, true},
+		{"always", false, false},
+	} {
+		cfg := config.OE{CertAnswer: tc.answer}
+		if tc.withCert {
+			cfg.Cert, cfg.CertKey = f.Cert, f.Key
+		}
+		ec, err := loadOECert(cfg, time.Now(), quiet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := certOEConfig(cfg, ec, ike.EngineConfig{})
+		if got.CertOEAlways != tc.wantAlways || (got.Credentials.Cert != nil) != tc.withCert {
+			t.Errorf("cert_answer %s, oe.cert %v: CertOEAlways %v, default certificate %v", tc.answer, tc.withCert, got.CertOEAlways, got.Credentials.Cert != nil)
+		}
+	}
+	var out bytes.Buffer
+	if err := checkCertOE(&out, config.OE{Cert: f.Cert, CertKey: f.Key, CertAnswer: "always"}, time.Now()); err != nil || !strings.Contains(out.String(), "oe.cert_answer: always") {
+		t.Errorf("check with cert_answer always: %v\n%s", err, out.String())
+	}
+}

@@ -266,7 +266,7 @@ func (d *daemon) readConns() ([]config.Conn, error) {
 	if err := d.conns.loadSecrets(conns); err != nil {
 		return nil, err
 	}
-	// The engine is built with the certificate these name, and their
+	// The engine is built with the certificates these name, and their
 	// verifiers with certs.*.
 	rev, err := d.certRevocation()
 	if err != nil {
@@ -381,10 +381,10 @@ func (d *daemon) replaceConn(ctx context.Context, name string) error {
 			if err := d.conns.loadSecrets([]config.Conn{c}); err != nil {
 				return err
 			}
-			if err := d.conns.certs.load([]config.Conn{c}, d.conns.certs.credential() != nil); err != nil {
+			if err := d.conns.certs.load([]config.Conn{c}, d.conns.certs.engineVerifies()); err != nil {
 				return err
 			}
-			d.pushCertAuthorities()
+			d.pushConnCerts()
 			return d.addConns(ctx, []config.Conn{c}, file, true)
 		}
 	}
@@ -411,10 +411,10 @@ func (d *daemon) handleConnAdd(r *http.Request) (any, error) {
 		err = d.conns.loadSecrets(conns)
 	}
 	if err == nil {
-		err = d.conns.certs.load(conns, d.conns.certs.credential() != nil)
+		err = d.conns.certs.load(conns, d.conns.certs.engineVerifies())
 	}
 	if err == nil {
-		d.pushCertAuthorities()
+		d.pushConnCerts()
 	}
 	if err == nil {
 		err = d.addConns(r.Context(), conns, req.File, false)

@@ -15,6 +15,7 @@ import (
 	"github.com/oemesh/oemesh/internal/config"
 	"github.com/oemesh/oemesh/kernel"
 	"github.com/oemesh/oemesh/oe"
+	"github.com/oemesh/oemesh/oe/conn"
 	"github.com/oemesh/oemesh/oe/dispatch"
 )
 
@@ -92,8 +93,9 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 	// OE and the conns behind one dispatcher, which is the engine's key
 	// resolver, responder policy and installer (oe/dispatch); the conns
 	// take OE's IKE port, negotiation timeout and logger.
-	engineCfg, err := d.certConfig(ike.EngineConfig{
-		Credentials:   ike.Credentials{ID: ident, Signer: signer, PSK: d.conns.psk, Cert: oeCert.credential()},
+	engineCfg := d.certConfig(certOEConfig(cfg.OE, oeCert, ike.EngineConfig{
+		Credentials:   ike.Credentials{ID: ident, Signer: signer, PSK: d.conns.psk},
+		CertNameMatch: certHoldsID,
 		AddressPool:   pool,
 		Liveness:      liveness(d.startConns),
 		Sender:        d.mux,
@@ -103,10 +105,7 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 		IKELifetime:   cfg.OE.IKELifetime,
 		ChildLifetime: cfg.OE.ChildLifetime,
 		Logger:        d.log,
-	})
-	if err != nil {
-		return err
-	}
+	}))
 	oeCfg := oe.Config{
 		NullAuth:           nullAuth,
 		NegotiationShunt:   shunt,
@@ -122,7 +121,9 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 	if trust != nil {
 		oeCfg.CertTrust = trust // a nil *certTrust in the interface would not be nil
 	}
-	stack, err := dispatch.New(dispatch.Config{OE: oeCfg}, dp, resolver, engineCfg)
+	// A conn with auth cert initiates with its own certificate.
+	connsCfg := conn.Config{Cert: d.conns.certs.credentialFor}
+	stack, err := dispatch.New(dispatch.Config{OE: oeCfg, Conns: connsCfg}, dp, resolver, engineCfg)
 	if err != nil {
 		return err
 	}

@@ -1,11 +1,14 @@
 package main
 
-// The engine's own certificate, wherever it is configured (oe.cert for
-// certificate OE, or the cert conns' cert: and key:), and its reload on
-// SIGHUP: the files are read again with the loader they were first read
-// with, and a good pair replaces the one in use from the next IKE_AUTH
-// (ike.Engine.SetCertCredential); a bad one is logged with the files and
-// the reason, and the old pair stays.
+// A certificate the engine authenticates with, wherever it is configured
+// (oe.cert for certificate OE, the default; or a cert conn's cert: and
+// key:, one of the further ones), and its reload on SIGHUP: the files are
+// read again with the loader they were first read with, and a good pair
+// replaces the one in use from the next IKE_AUTH (through the install
+// function the owner passes: ike.Engine.SetCertCredential for oe.cert,
+// SetCertCredentials for the conns'); a bad one is logged with the files
+// and the reason, and the old pair stays. Each certificate reloads on its
+// own: one bad file holds back only its own renewal.
 
 import (
 	"fmt"
@@ -21,6 +24,7 @@ import (
 // certSetter is how a reload reaches the engine (ike.Engine).
 type certSetter interface {
 	SetCertCredential(*ike.CertCredential) error
+	SetCertCredentials([]*ike.CertCredential) error
 	SetCertAuthorities([][]byte) error
 }
 
@@ -64,17 +68,10 @@ func (ec *engineCert) credential() *ike.CertCredential {
 	return ec.cred
 }
 
-// files are the certificate and key files; empty for a nil engineCert.
-func (ec *engineCert) files() (cert, key string) {
-	if ec == nil {
-		return "", ""
-	}
-	return ec.certFile, ec.keyFile
-}
-
-// reload reads the files again (SIGHUP) and hands a good pair to e. A nil
-// engineCert has nothing to reload.
-func (ec *engineCert) reload(e certSetter, log *slog.Logger) {
+// reload reads the files again (SIGHUP) and hands a good pair to
+// install, which puts it into the engine; the pair is ours only when
+// install takes it. A nil engineCert has nothing to reload.
+func (ec *engineCert) reload(install func(*ike.CertCredential) error, log *slog.Logger) {
 	if ec == nil {
 		return
 	}
@@ -85,7 +82,7 @@ func (ec *engineCert) reload(e certSetter, log *slog.Logger) {
 	var cred *ike.CertCredential
 	if err == nil {
 		cred = newCertCredential(kp, ec.id)
-		err = e.SetCertCredential(cred)
+		err = install(cred)
 	}
 	if err != nil {
 		log.Error("SIGHUP: certificate not reloaded; keeping the one in use", "cert", ec.certFile, "key", ec.keyFile, "err", err)

@@ -131,6 +131,10 @@ func TestErrorsNameKeyAndSource(t *testing.T) {
 			want: []string{"oe.cert_key /etc/oemesh/server.key is set without oe.cert"}},
 		{name: "oe.cert with null_auth off", file: "a.yaml", body: "oe:\n  cert: /c.pem\n  cert_key: /k.pem\n  null_auth: \"off\"\n",
 			want: []string{"oe.cert answers NULL-authenticated initiators, which oe.null_auth off refuses"}},
+		{name: "bad cert_answer", file: "a.yaml", body: "oe:\n  cert: /c.pem\n  cert_key: /k.pem\n  cert_answer: sometimes\n",
+			want: []string{"key oe.cert_answer: must be one of ifasked, always"}},
+		{name: "cert_answer always without a cert", file: "a.yaml", body: "oe:\n  cert_answer: always\n",
+			want: []string{"oe.cert_answer always answers with oe.cert, which is not set"}},
 		{name: "bad pool range", file: "a.yaml", body: "oe:\n  address_pool: [100.64.0.1-100.64.0.x]\n",
 			want: []string{`key oe.address_pool: "100.64.0.1-100.64.0.x": the last address "100.64.0.x" is not an IP address`}},
 		{name: "bad pool prefix", file: "a.yaml", body: "oe:\n  address_pool: [100.64.0.0/33]\n",
@@ -401,6 +405,25 @@ func TestCertificateOEKeys(t *testing.T) {
 	}
 	if d.OE.Cert != "" || d.OE.CertKey != "" || len(d.OE.AddressPool) != 0 {
 		t.Errorf("defaults: %+v; want no certificate and no pool", d.OE)
+	}
+}
+
+// TestCertAnswer: oe.cert_answer reaches OE; the default is ifasked.
+func TestCertAnswer(t *testing.T) {
+	p := write(t, "o.yaml", "oe:\n  cert: /etc/oemesh/server.pem\n  cert_key: /etc/oemesh/server.key\n  cert_answer: always\n")
+	c, err := Load(Options{File: p, FileRequired: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.OE.CertAnswer != "always" {
+		t.Errorf("got %q, want always", c.OE.CertAnswer)
+	}
+	d, err := Load(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.OE.CertAnswer != "ifasked" {
+		t.Errorf("default %q, want ifasked", d.OE.CertAnswer)
 	}
 }
 

@@ -26,6 +26,9 @@ type OE struct {
 	// key that certificate OE answers NULL initiators with; both empty:
 	// none.
 	Cert, CertKey string
+	// CertAnswer says which NULL initiators get Cert rather than the host
+	// key's signature: ifasked (those that send a CERTREQ) or always.
+	CertAnswer string
 	// AddressPool is what is leased to initiators that ask (modecfg),
 	// in ike/addrpool's syntax; empty: nothing.
 	AddressPool []string
@@ -44,6 +47,8 @@ func (o OE) check() error {
 		return fmt.Errorf("oe.cert %s is set without oe.cert_key: set the certificate's private key too", o.Cert)
 	case o.Cert == "" && o.CertKey != "":
 		return fmt.Errorf("oe.cert_key %s is set without oe.cert: set the certificate too, or clear oe.cert_key", o.CertKey)
+	case o.CertAnswer == "always" && o.Cert == "":
+		return errors.New("oe.cert_answer always answers with oe.cert, which is not set: set oe.cert and oe.cert_key, or oe.cert_answer to ifasked")
 	case o.Cert != "" && o.NullAuth == "off":
 		return errors.New("oe.cert answers NULL-authenticated initiators, which oe.null_auth off refuses: set oe.null_auth to fallback or only, or clear oe.cert")
 	case o.TrustCertificates == "ca-file" && o.TrustCA == "":

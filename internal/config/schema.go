@@ -352,6 +352,8 @@ var schema = []key{
 		help: "certificate OE server: our certificate (PEM), followed by the intermediates to send with it; NULL-authenticated OE initiators that ask for a certificate get it (docs/certificate-oe.md); empty: none"},
 	{name: "oe.cert_key", kind: kindString, def: "", check: optionalAbsPath,
 		help: "the private key (PKCS#8, PKCS#1 or SEC 1 PEM, mode 0600) of oe.cert"},
+	{name: "oe.cert_answer", kind: kindString, def: "ifasked", check: oneOf("ifasked", "always"),
+		help: "which NULL-authenticated OE initiators get oe.cert rather than the host key's signature: ifasked (those that send a CERTREQ), always (every one, for Libreswan's certificate OE client, which sends none; DNS OE clients of this host then get the certificate too, and fail unless they accept it) (docs/certificate-oe.md)"},
 	{name: "oe.address_pool", kind: kindStringList, def: []string{}, check: poolRanges,
 		help: "addresses leased to OE initiators that ask for one (modecfg, CP CFG_REQUEST): FIRST-LAST, a prefix or an address; empty: none"},
 	{name: "oe.trust_certificates", kind: kindString, def: "off", check: oneOf("off", "webpki", "ca-file"),

@@ -49,7 +49,9 @@ type certOEReport struct {
 // leases a the pool's first address, `oemesh traffic` on b shows a
 // NULL tunnel whose remote selector is that address, and b's packets to
 // that address leave as ESP to a. A client that asks
-// for no certificate (the DNSSEC OE client) still gets b's raw key.
+// for no certificate (the DNSSEC OE client, and Libreswan's certificate
+// OE client, which then fails: oe.cert_answer always is its remedy) still
+// gets b's raw key.
 func TestCertificateOEServer(t *testing.T) {
 	m := newMesh(t, lab.MeshOptions{})
 	ctx := ctxT(t, 90*time.Second)
@@ -120,6 +122,19 @@ func TestCertificateOEServer(t *testing.T) {
 		t.Errorf("a's CHILD SA %+v: want the virtual IP %s", rep.Child, leased)
 	}
 	waitNoTunnel(t, m, ctx, "b")
+
+	// A certificate client that sends no CERTREQ (Libreswan's) gets b's
+	// raw key by default (oe.cert_answer ifasked), and refuses it.
+	noReq := a.Node.Command(ctx, filepath.Join(binDir, "oemesh"), "probe", b.Addr4.String(), "--json", "--auth", "null", "--peer-auth", "cert",
+		"--ca", caFile, "--no-certreq", "--timeout", "5s")
+	rawNoReq, errNoReq := noReq.Output()
+	var rep0 certOEReport
+	if jerr := json.Unmarshal(rawNoReq, &rep0); jerr != nil {
+		t.Fatalf("oemesh probe --no-certreq: %v, no JSON report: %v\n%s", errNoReq, jerr, rawNoReq)
+	}
+	if rep0.Established || rep0.PeerAuth.Cert != nil {
+		t.Errorf("a certificate client without CERTREQ: established %v, certificate %+v; want b's raw key, refused", rep0.Established, rep0.PeerAuth.Cert)
+	}
 
 	// The DNSSEC OE client asks for no certificate: b's raw key answers.
 	spki, err := x509.MarshalPKIXPublicKey(b.Key.Public())

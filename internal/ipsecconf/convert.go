@@ -42,6 +42,7 @@ type Conn struct {
 	RemoteKey                   string
 	PSK                         string
 	Cert, Key, CA               string
+	OCSP                        string // off, soft or hard; empty: certs.ocsp
 	Mode                        string
 	IKE, ESP                    string
 	IKELifetime, Lifetime       string
@@ -84,30 +85,28 @@ type Result struct {
 
 // setupKeys are `config setup` keys that map onto every conn.
 var setupIgnored = map[string]string{
-	"protostack":       "oemeshd chooses its data plane with `dataplane:`",
-	"interfaces":       "oemeshd listens on `listen:` addresses",
-	"plutodebug":       "use log.level",
-	"klipsdebug":       "use log.level",
-	"logfile":          "oemeshd logs to stderr",
-	"plutostderrlog":   "oemeshd logs to stderr",
-	"nat_traversal":    "NAT-T is always on in IKEv2",
-	"virtual_private":  "not used: IKEv2 narrows selectors instead",
-	"charondebug":      "use log.level",
-	"strictcrlpolicy":  "certificates are not supported",
-	"oe":               "OE is configured by the policy groups",
-	"dumpdir":          "not applicable",
-	"plutoopts":        "not applicable",
-	"nhelpers":         "not applicable",
-	"ikev1-policy":     "oemesh speaks IKEv2 only",
-	"keep-alive":       "NAT keepalives are sent every 20 s",
-	"myid":             "set identity: in oemesh.yaml",
-	"forwardcontrol":   "enable forwarding with sysctl net.ipv4.ip_forward=1",
-	"rp_filter":        "set with sysctl",
-	"syslog":           "oemeshd logs to stderr",
-	"overridemtu":      "not applicable",
-	"secretsfile":      "give it to `oemesh import --secrets`",
-	"listen":           "use listen: in oemesh.yaml",
-	"crlcheckinterval": "certificates are not supported",
+	"protostack":      "oemeshd chooses its data plane with `dataplane:`",
+	"interfaces":      "oemeshd listens on `listen:` addresses",
+	"plutodebug":      "use log.level",
+	"klipsdebug":      "use log.level",
+	"logfile":         "oemeshd logs to stderr",
+	"plutostderrlog":  "oemeshd logs to stderr",
+	"nat_traversal":   "NAT-T is always on in IKEv2",
+	"virtual_private": "not used: IKEv2 narrows selectors instead",
+	"charondebug":     "use log.level",
+	"oe":              "OE is configured by the policy groups",
+	"dumpdir":         "not applicable",
+	"plutoopts":       "not applicable",
+	"nhelpers":        "not applicable",
+	"ikev1-policy":    "oemesh speaks IKEv2 only",
+	"keep-alive":      "NAT keepalives are sent every 20 s",
+	"myid":            "set identity: in oemesh.yaml",
+	"forwardcontrol":  "enable forwarding with sysctl net.ipv4.ip_forward=1",
+	"rp_filter":       "set with sysctl",
+	"syslog":          "oemeshd logs to stderr",
+	"overridemtu":     "not applicable",
+	"secretsfile":     "give it to `oemesh import --secrets`",
+	"listen":          "use listen: in oemesh.yaml",
 }
 
 // Convert turns the conn sections of f into oemesh conns.
@@ -125,16 +124,26 @@ func Convert(f *File, opts Options) (Result, error) {
 	}
 	// config setup: uniqueids and hidetos apply to every conn.
 	var uniqueIDs, copyDSCP *bool
+	rev := revocationSetup{file: f.Name}
 	for _, s := range f.Sections {
 		if s.Kind == "ca" {
 			res.Unsupported = append(res.Unsupported, Problem{File: f.Name, Line: s.Line, Key: "ca " + s.Name,
 				Why: "certificate authorities are not supported"})
+			res.Unsupported = append(res.Unsupported, caSectionProblems(f.Name, s)...)
 			continue
 		}
 		if s.Kind != "config" {
 			continue
 		}
 		for _, st := range s.Settings {
+			if handled, prob, err := rev.take(st); err != nil {
+				return res, err
+			} else if handled {
+				if prob != nil {
+					res.Unsupported = append(res.Unsupported, *prob)
+				}
+				continue
+			}
 			switch st.Key {
 			case "uniqueids":
 				b, err := yesNo(st.Value)
@@ -193,6 +202,7 @@ func Convert(f *File, opts Options) (Result, error) {
 		}
 		res.Conns = append(res.Conns, *c)
 	}
+	res.Unsupported = append(res.Unsupported, rev.apply(res.Conns)...)
 	return res, nil
 }
 

@@ -55,6 +55,7 @@ func (r Result) YAML() string {
 		str("cert", c.Cert)
 		str("key", c.Key)
 		str("ca", c.CA)
+		str("ocsp", c.OCSP)
 		str("mode", c.Mode)
 		str("ike", c.IKE)
 		str("esp", c.ESP)

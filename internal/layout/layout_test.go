@@ -63,12 +63,13 @@ var rules = []struct {
 	{"internal/udpmux", []string{"kernel", "kernel/xfrm"}, nil},
 	// Under oe: the shared tunnel table is a leaf; OE and the configured
 	// conns know it but not each other; only the dispatcher joins them.
-	// The conns' tests build the whole stack behind a dispatcher.
+	// The conns' tests build the whole stack behind a dispatcher, and
+	// make their certificates with the shared test PKI.
 	{"oe/tunnel", []string{"ike/...", "kernel"}, nil},
 	{"oe", []string{"policygroups/...", "dnskey/...", "ike/...", "kernel", "kernel/...", "oe/tunnel", "internal/clock"},
 		[]string{"oe/internal/oetest"}},
 	{"oe/conn", []string{"policygroups/...", "ike/...", "kernel", "kernel/...", "oe/tunnel", "internal/clock"},
-		[]string{"oe", "oe/dispatch", "dnskey/...", "oe/internal/oetest"}},
+		[]string{"oe", "oe/dispatch", "dnskey/...", "oe/internal/oetest", "certs/certstest"}},
 	{"oe/dispatch", []string{"policygroups/...", "dnskey/...", "ike/...", "kernel", "kernel/...", "oe", "oe/conn", "oe/tunnel", "internal/clock"},
 		[]string{"oe/internal/oetest"}},
 	// The test helpers that oe, oe/conn and oe/dispatch share.

@@ -63,7 +63,12 @@ type Config struct {
 	// oe.FailureClass); nil counts every failure as "ike-error".
 	Classify func(error) string
 	// Now is the time source (default time.Now).
-	Now    func() time.Time
+	Now func() time.Time
+	// Cert is the certificate a conn with auth cert authenticates us
+	// with, by conn name: asked at each initiation, so that a renewal
+	// (SIGHUP) is used from the next one on. nil, or a nil answer: the
+	// engine's default certificate (ike.InitiateOptions.Cert).
+	Cert   func(conn string) *ike.CertCredential
 	Logger *slog.Logger
 }
 

@@ -115,6 +115,9 @@ func (c *Conns) initiate(ctx context.Context, cs *connState) error {
 		ESP:            cn.ESP,
 		InitialContact: true,
 	}
+	if cn.Auth == ike.AuthKindCert && c.cfg.Cert != nil {
+		opts.Cert = c.cfg.Cert(cn.Name)
+	}
 	if cn.Auth != ike.AuthKindNull {
 		opts.PeerID = cn.RemoteID
 		if opts.PeerID.Type == 0 {
