@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -45,12 +46,13 @@ in oemesh.yaml(5).`,
 			if genMan.dir != "" {
 				return genMan.write(cmd)
 			}
-			cfg, err := config.Load(config.Options{
+			opts := config.Options{
 				File:         file,
 				FileRequired: cmd.Flags().Changed("config"),
 				Env:          os.Environ(),
 				Flags:        cmd.Flags(),
-			})
+			}
+			cfg, err := config.Load(opts)
 			if err != nil {
 				return err
 			}
@@ -59,10 +61,16 @@ in oemesh.yaml(5).`,
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
-			d, err := newDaemon(cfg, newLogger(cfg, os.Stderr))
+			level := new(slog.LevelVar)
+			d, err := newDaemon(cfg, newLogger(cfg, level, os.Stderr, os.Getenv))
 			if err != nil {
 				return err
 			}
+			// A reload reads the same sources again: the file, the
+			// environment and the flags of this start.
+			d.reread = func() (*config.Config, error) { return config.Load(opts) }
+			d.level = level
+			d.sd = newServiceManager(d.log, os.Getenv)
 			err = d.run(ctx)
 			if errors.Is(err, context.Canceled) {
 				return nil
