@@ -219,7 +219,7 @@ grep -q "^Type=notify$" "$B/root/result" || die "the unit is not Type=notify"
 grep -q "^WatchdogUSec=[1-9]" "$B/root/result" || die "the unit has no watchdog"
 grep -q "^StatusText=.*policy" "$B/root/result" || die "oemeshd sent no STATUS= line"
 # journald: entries with priorities and searchable fields, without our own timestamp.
-grep -q "^by field: msg=\"oemeshd started\"" "$B/root/result" || die "journalctl CONTROL_SOCKET=... did not find the start entry: no journal fields"
+grep -q "^by field: oemeshd started version=" "$B/root/result" || die "journalctl CONTROL_SOCKET=... did not find the start entry: no journal fields"
 grep -q "^info: [1-9]" "$B/root/result" || die "the reload's entry is not at priority info"
 ! grep -q "oemeshd\[[0-9]*\]: time=" "$B/root/result" || die "the journal lines carry our own time= field"
 log "ok"

@@ -95,7 +95,8 @@ func (h *JournalHandler) Handle(ctx context.Context, r slog.Record) error {
 	}
 	pri := strconv.Itoa(Priority(r.Level))
 	o.entry.Reset()
-	appendField(&o.entry, "MESSAGE", strings.TrimSuffix(o.buf.String(), "\n"))
+	text := line(r.Message, o.buf.String())
+	appendField(&o.entry, "MESSAGE", text)
 	appendField(&o.entry, "PRIORITY", pri)
 	appendField(&o.entry, "SYSLOG_IDENTIFIER", o.ident)
 	for _, f := range h.fields {
@@ -106,7 +107,10 @@ func (h *JournalHandler) Handle(ctx context.Context, r slog.Record) error {
 		return true
 	})
 	if err := o.send(); err != nil {
-		_, ferr := o.fallback.Write(append([]byte("<"+pri+">"), o.buf.Bytes()...))
+		if strings.Contains(r.Message, "\n") {
+			text = line(strconv.Quote(r.Message), o.buf.String())
+		}
+		_, ferr := io.WriteString(o.fallback, "<"+pri+">"+text+"\n")
 		return ferr
 	}
 	return nil

@@ -107,8 +107,8 @@ func TestJournalHandler(t *testing.T) {
 			t.Errorf("%s = %q, want %q (entry %q)", k, e[k], want, e)
 		}
 	}
-	if m := e["MESSAGE"]; !strings.HasPrefix(m, "msg=\"negotiation failed\"") || !strings.Contains(m, "peer=192.0.2.1") ||
-		strings.Contains(m, "time=") || strings.Contains(m, "level=") {
+	if m := e["MESSAGE"]; !strings.HasPrefix(m, "negotiation failed group=private-or-clear peer=192.0.2.1 ") ||
+		strings.Contains(m, "time=") || strings.Contains(m, "level=") || strings.Contains(m, "msg=") {
 		t.Errorf("MESSAGE = %q: want the message and its attributes, without time or level", m)
 	}
 	for k := range e {
@@ -144,7 +144,7 @@ func TestJournalHandlerFallback(t *testing.T) {
 	defer h.Close()
 	big := strings.Repeat("x", 4<<20)
 	slog.New(h).Warn("huge", "blob", big)
-	if got := fallback.String(); !strings.HasPrefix(got, "<4>msg=huge blob=xxx") || !strings.HasSuffix(got, "x\n") {
+	if got := fallback.String(); !strings.HasPrefix(got, "<4>huge blob=xxx") || !strings.HasSuffix(got, "x\n") {
 		t.Errorf("fallback = %.40q...: want the <4> stderr form", got)
 	}
 	_ = c
@@ -155,7 +155,9 @@ func TestPrefixHandler(t *testing.T) {
 	log := slog.New(NewPrefixHandler(&b, &slog.HandlerOptions{Level: slog.LevelDebug})).With("peer", "192.0.2.1")
 	log.Error("failed", "err", "timeout")
 	log.Debug("detail")
-	want := "<3>msg=failed peer=192.0.2.1 err=timeout\n<7>msg=detail peer=192.0.2.1\n"
+	log.Warn("two\nlines")
+	slog.New(NewPrefixHandler(&b, nil)).Info("bare")
+	want := "<3>failed peer=192.0.2.1 err=timeout\n<7>detail peer=192.0.2.1\n<4>\"two\\nlines\" peer=192.0.2.1\n<6>bare\n"
 	if b.String() != want {
 		t.Errorf("stderr = %q, want %q", b.String(), want)
 	}

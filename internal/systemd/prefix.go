@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -34,8 +35,9 @@ func NewPrefixHandler(w io.Writer, opts *slog.HandlerOptions) *PrefixHandler {
 	return &PrefixHandler{text: slog.NewTextHandler(&out.buf, bare(opts)), out: out}
 }
 
-// bare is opts with the time and level left out of the text: journald
-// stamps the entry itself and the priority carries the level.
+// bare is opts with the time, level and message left out of the text:
+// journald stamps the entry itself, the priority carries the level, and
+// the message leads the line unquoted (line writes it).
 func bare(opts *slog.HandlerOptions) *slog.HandlerOptions {
 	o := slog.HandlerOptions{}
 	if opts != nil {
@@ -43,7 +45,7 @@ func bare(opts *slog.HandlerOptions) *slog.HandlerOptions {
 	}
 	user := o.ReplaceAttr
 	o.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
-		if len(groups) == 0 && (a.Key == slog.TimeKey || a.Key == slog.LevelKey) {
+		if len(groups) == 0 && (a.Key == slog.TimeKey || a.Key == slog.LevelKey || a.Key == slog.MessageKey) {
 			return slog.Attr{}
 		}
 		if user != nil {
@@ -64,12 +66,25 @@ func (h *PrefixHandler) Handle(ctx context.Context, r slog.Record) error {
 	h.out.mu.Lock()
 	defer h.out.mu.Unlock()
 	h.out.buf.Reset()
-	h.out.buf.WriteString("<" + strconv.Itoa(Priority(r.Level)) + ">")
 	if err := h.text.Handle(ctx, r); err != nil {
 		return err
 	}
-	_, err := h.out.w.Write(h.out.buf.Bytes())
+	msg := r.Message
+	if strings.Contains(msg, "\n") {
+		msg = strconv.Quote(msg) // one record, one line
+	}
+	_, err := io.WriteString(h.out.w, "<"+strconv.Itoa(Priority(r.Level))+">"+line(msg, h.out.buf.String())+"\n")
 	return err
+}
+
+// line is the message followed by the attributes' text, as journalctl
+// shows an entry: "negotiation failed peer=192.0.2.1 err=...".
+func line(msg, attrs string) string {
+	attrs = strings.TrimSuffix(attrs, "\n")
+	if attrs == "" {
+		return msg
+	}
+	return msg + " " + attrs
 }
 
 // WithAttrs returns a handler that adds attrs to every record.
