@@ -63,8 +63,8 @@ func TestReloadConfig(t *testing.T) {
 	if !slices.Contains(res.failed, "configuration") || !strings.Contains(res.status(), "kept the old configuration") {
 		t.Errorf("failed = %v, status %q", res.failed, res.status())
 	}
-	if !strings.Contains(logs.String(), "configuration not reloaded") || !strings.Contains(logs.String(), file) {
-		t.Errorf("the log does not say which file failed:\n%s", logs.String())
+	if !strings.Contains(logs.String(), "configuration not reloaded") || !strings.Contains(logs.String(), file+":6)") {
+		t.Errorf("the log does not say which file failed, and where (FILE:LINE):\n%s", logs.String())
 	}
 }
 
