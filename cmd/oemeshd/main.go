@@ -38,7 +38,22 @@ func newRootCmd() *cobra.Command {
 policy groups in the policies directory say. Configuration comes from the
 file given by --config (YAML, or TOML by extension), then OEMESH_* environment
 variables, then flags; every key is listed below as a flag, and described
-in oemesh.yaml(5).`,
+in oemesh.yaml(5).
+
+SIGHUP (systemctl reload oemeshd) reloads, without dropping a tunnel: the
+configuration's log.level and dns.servers, dns.timeout and
+dns.exempt_servers; the conns of the configuration file and every conn's
+secrets; the policy files; the host key (a new one starts a key rollover
+with dns.publish); certificates, CA bundles and CRLs. Other changed keys
+are named in the log and wait for a restart. A file that does not load
+keeps what is in force, and the error says FILE:LINE. SIGTERM and SIGINT
+stop the daemon after telling peers.
+
+Under systemd (Type=notify) oemeshd sends READY=1 once its control socket
+answers, RELOADING=1 and READY=1 around a reload, STOPPING=1, a STATUS=
+summary, and WATCHDOG=1 from its main loop when WatchdogSec= is set. When
+stderr is the journal it logs there with priorities (journalctl -u oemeshd
+-p err) and one field per attribute (journalctl PEER=192.0.2.7).`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
