@@ -74,7 +74,6 @@ func (d *daemon) reload(ctx context.Context) reloadResult {
 	return res
 }
 
-
 // reloadConfig reads the configuration file (with this start's environment
 // and flags) and applies its live keys and its conns.
 func (d *daemon) reloadConfig(ctx context.Context, res *reloadResult) {
