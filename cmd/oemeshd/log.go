@@ -15,7 +15,8 @@ import (
 // fields (`journalctl PEER=192.0.2.1`), and without our own timestamp. If
 // that socket cannot be reached, the lines go to stderr with the "<N>"
 // priority prefix journald reads. log.format json is left as asked.
-func newLogger(cfg *config.Config, level *slog.LevelVar, stderr *os.File, getenv func(string) string) *slog.Logger {
+// journal is journald's socket (systemd.JournalSocket; tests use their own).
+func newLogger(cfg *config.Config, level *slog.LevelVar, stderr *os.File, getenv func(string) string, journal string) *slog.Logger {
 	level.Set(cfg.Log.Level)
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.Log.Format == "json" {
@@ -24,7 +25,7 @@ func newLogger(cfg *config.Config, level *slog.LevelVar, stderr *os.File, getenv
 	if !systemd.IsJournalStream(getenv, stderr) {
 		return slog.New(slog.NewTextHandler(stderr, opts))
 	}
-	h, err := systemd.NewJournalHandler(systemd.JournalSocket, "oemeshd", stderr, opts)
+	h, err := systemd.NewJournalHandler(journal, "oemeshd", stderr, opts)
 	if err != nil {
 		log := slog.New(systemd.NewPrefixHandler(stderr, opts))
 		log.Warn("logging to stderr with priorities: journald's socket does not answer, so entries have no PEER=, SPI= ... fields", "err", err)

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/oemesh/oemesh/internal/config"
+	"github.com/oemesh/oemesh/internal/systemd"
 	"github.com/oemesh/oemesh/internal/version"
 )
 
@@ -77,7 +78,7 @@ stderr is the journal it logs there with priorities (journalctl -u oemeshd
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
 			level := new(slog.LevelVar)
-			d, err := newDaemon(cfg, newLogger(cfg, level, os.Stderr, os.Getenv))
+			d, err := newDaemon(cfg, newLogger(cfg, level, os.Stderr, os.Getenv, systemd.JournalSocket))
 			if err != nil {
 				return err
 			}
