@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -25,13 +26,14 @@ func (r *Resolver) exchange(ctx context.Context, name string, qtype uint16) (*dn
 	q.SetEdns0(r.cfg.UDPSize, true)
 	q.AuthenticatedData = true
 
-	var errs []string
+	var errs []serverError
+	up := r.upstream.Load()
 	for attempt := 0; attempt < 2; attempt++ {
-		for _, srv := range r.cfg.Servers {
+		for _, srv := range up.servers {
 			if err := ctx.Err(); err != nil {
 				return nil, fmt.Errorf("%s %s: %w", name, dns.TypeToString[qtype], err)
 			}
-			resp, err := r.exchangeOne(ctx, q, srv)
+			resp, err := r.exchangeOne(ctx, q, srv, up.timeout)
 			if err == nil {
 				switch resp.Rcode {
 				case dns.RcodeSuccess, dns.RcodeNameError:
@@ -42,19 +44,19 @@ func (r *Resolver) exchange(ctx context.Context, name string, qtype uint16) (*dn
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("%s %s: %w", name, dns.TypeToString[qtype], ctx.Err())
 			}
-			errs = append(errs, fmt.Sprintf("%s: %v", srv, err))
+			errs = append(errs, serverError{srv, err.Error()})
 			r.cfg.Logger.Debug("dnskey: query failed", "name", name, "type", dns.TypeToString[qtype],
 				"server", srv, "attempt", attempt+1, "err", err)
 		}
 	}
-	return nil, fmt.Errorf("%w: %s %s: %s", ErrDNSFailure, name, dns.TypeToString[qtype], strings.Join(errs, "; "))
+	return nil, &queryFailure{name: name, qtype: dns.TypeToString[qtype], why: serverReasons(errs)}
 }
 
-func (r *Resolver) exchangeOne(ctx context.Context, q *dns.Msg, srv string) (*dns.Msg, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+func (r *Resolver) exchangeOne(ctx context.Context, q *dns.Msg, srv string, timeout time.Duration) (*dns.Msg, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	r.stats.queries.Add(1)
-	c := &dns.Client{Net: "udp", Timeout: r.cfg.Timeout, UDPSize: r.cfg.UDPSize}
+	c := &dns.Client{Net: "udp", Timeout: timeout, UDPSize: r.cfg.UDPSize}
 	resp, _, err := c.ExchangeContext(ctx, q, srv)
 	if err == nil && resp.Truncated {
 		r.stats.queries.Add(1)
@@ -64,7 +66,7 @@ func (r *Resolver) exchangeOne(ctx context.Context, q *dns.Msg, srv string) (*dn
 	if err != nil {
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
-			return nil, fmt.Errorf("timeout after %v", r.cfg.Timeout)
+			return nil, fmt.Errorf("timeout after %v", timeout)
 		}
 		return nil, err
 	}

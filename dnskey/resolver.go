@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -59,7 +61,10 @@ var queryTypes = [...]uint16{dns.TypeIPSECKEY, dns.TypeTXT, dns.TypeKEY}
 // Resolver finds peers' keys in DNS and caches them. It is safe for
 // concurrent use.
 type Resolver struct {
-	cfg      Config
+	cfg Config
+	// upstream is cfg's Servers and Timeout as in force now: Reconfigure
+	// swaps them while queries run (a daemon's reload).
+	upstream atomic.Pointer[upstream]
 	cache    *answerCache
 	failures failureMemory
 	inflight singleflight.Group
@@ -111,11 +116,42 @@ func New(cfg Config) (*Resolver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dnskey: %w", err)
 	}
-	return &Resolver{cfg: cfg, cache: c, failures: failureMemory{max: cfg.CacheSize}}, nil
+	r := &Resolver{cfg: cfg, cache: c, failures: failureMemory{max: cfg.CacheSize}}
+	r.upstream.Store(&upstream{servers: servers, timeout: cfg.Timeout})
+	return r, nil
+}
+
+// upstream is where queries go and how long each attempt waits.
+type upstream struct {
+	servers []string
+	timeout time.Duration
 }
 
 // Servers returns the servers the resolver asks, in order.
-func (r *Resolver) Servers() []string { return append([]string(nil), r.cfg.Servers...) }
+func (r *Resolver) Servers() []string { return slices.Clone(r.upstream.Load().servers) }
+
+// Timeout returns the bound on each query attempt.
+func (r *Resolver) Timeout() time.Duration { return r.upstream.Load().timeout }
+
+// Reconfigure puts new servers (as Config.Servers, with Config.ResolvConf
+// when empty) and a new per-attempt timeout (0: the default) in force for
+// the queries that start from now on; queries under way finish as they
+// began, and the cache is kept. On an error nothing changes.
+func (r *Resolver) Reconfigure(servers []string, timeout time.Duration) error {
+	list, err := ServerList(servers, r.cfg.ResolvConf)
+	if err != nil {
+		return err
+	}
+	addrs := make([]string, len(list))
+	for i, s := range list {
+		addrs[i] = s.Addr.String()
+	}
+	if timeout <= 0 {
+		timeout = 2 * time.Second
+	}
+	r.upstream.Store(&upstream{servers: addrs, timeout: timeout})
+	return nil
+}
 
 // Stats returns the counters.
 func (r *Resolver) Stats() Stats {
@@ -226,7 +262,7 @@ func (r *Resolver) Lookup(ctx context.Context, id ID) (Result, error) {
 	case len(res.Keys) > 0:
 		return res, nil
 	case len(failures) > 0:
-		return res, fmt.Errorf("dnskey: %s: %w", id, errors.Join(failures...))
+		return res, &lookupFailure{id: id, failures: failures}
 	case insecureSkipped:
 		return res, fmt.Errorf("dnskey: %s: %w", id, ErrInsecure)
 	case len(res.Skipped) > 0:

@@ -12,7 +12,8 @@
 #   5. dpkg --purge: afterwards no file of the package, nor /etc/oemesh, is left;
 #   6. in a second clean system booted with systemd-nspawn (systemd as PID 1): oemeshd runs
 #      under the unit as shipped, sandbox and all, answers `oemesh status`, and survives
-#      `systemctl reload`.
+#      `systemctl reload`; Type=notify (READY, the watchdog, STATUS=) and journald's fields and
+#      priorities are checked there.
 #
 # The base system is built once with debootstrap (minbase plus lintian, systemd and man-db,
 # from the Debian mirror the host's apt sources name) and cached in $OEMESH_TEST_CACHE
@@ -196,7 +197,10 @@ Wants=oemeshd.service
 Type=oneshot
 ExecStart=/bin/sh -c 'for i in 1 2 3 4 5 6 7 8 9 10; do oemesh status >/dev/null 2>&1 && break; sleep 1; done; \
 	systemctl is-active oemeshd >/result 2>&1; oemesh status >>/result 2>&1; \
+	systemctl show -p Type -p NotifyAccess -p WatchdogUSec -p StatusText oemeshd >>/result 2>&1; \
 	systemctl reload oemeshd; sleep 1; echo "after reload: $$(systemctl is-active oemeshd)" >>/result; \
+	echo "by field: $$(journalctl -u oemeshd -o cat --no-pager CONTROL_SOCKET=/run/oemesh/oemeshd.sock | head -n 1)" >>/result; \
+	echo "info: $$(journalctl -u oemeshd -o cat --no-pager -p info..info | grep -c "reload done")" >>/result; \
 	journalctl -u oemeshd --no-pager >>/result 2>&1; systemctl poweroff'
 [Install]
 WantedBy=multi-user.target
@@ -210,5 +214,13 @@ cat "$B/root/result" >&2
 [ "$(head -n 1 "$B/root/result")" = active ] || die "oemeshd did not start under its unit (journal above)"
 grep -q "^oemeshd .*, pid " "$B/root/result" || die "oemesh status did not reach the daemon under its unit"
 grep -q "^after reload: active$" "$B/root/result" || die "oemeshd did not survive systemctl reload"
+# Type=notify with a watchdog, and a STATUS= line from the daemon.
+grep -q "^Type=notify$" "$B/root/result" || die "the unit is not Type=notify"
+grep -q "^WatchdogUSec=[1-9]" "$B/root/result" || die "the unit has no watchdog"
+grep -q "^StatusText=.*policy" "$B/root/result" || die "oemeshd sent no STATUS= line"
+# journald: entries with priorities and searchable fields, without our own timestamp.
+grep -q "^by field: oemeshd started version=" "$B/root/result" || die "journalctl CONTROL_SOCKET=... did not find the start entry: no journal fields"
+grep -q "^info: [1-9]" "$B/root/result" || die "the reload's entry is not at priority info"
+! grep -q "oemeshd\[[0-9]*\]: time=" "$B/root/result" || die "the journal lines carry our own time= field"
 log "ok"
 EOF

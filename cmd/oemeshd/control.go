@@ -46,7 +46,7 @@ func (d *daemon) handleStatus(r *http.Request) (any, error) {
 		PID:            os.Getpid(),
 		Started:        d.started,
 		Uptime:         d.clock.Now().Sub(d.started).Round(time.Second).String(),
-		Config:         d.cfg.Summary(),
+		Config:         d.live.Load().Summary(),
 		Policy:         control.PolicySummary{Dir: d.cfg.Policies, Loaded: loaded, Counts: counts, Warnings: ws},
 		Dataplane:      d.dpName,
 		Why:            d.dpReason,

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/oemesh/oemesh/internal/clock"
 	"github.com/oemesh/oemesh/internal/config"
 	"github.com/oemesh/oemesh/internal/control"
+	"github.com/oemesh/oemesh/internal/systemd"
 	"github.com/oemesh/oemesh/internal/udpmux"
 	"github.com/oemesh/oemesh/internal/version"
 	"github.com/oemesh/oemesh/kernel"
@@ -29,16 +31,24 @@ import (
 
 // daemon holds oemeshd's running state.
 type daemon struct {
+	// cfg is the configuration oemeshd started with; live is what is in
+	// force after reloads (reload.go): cfg with the keys a reload may
+	// change taken from the file as it is now.
 	cfg     *config.Config
+	live    atomic.Pointer[config.Config]
+	reread  func() (*config.Config, error) // config.Load with this start's options
+	level   *slog.LevelVar                 // the logger's level (log.level)
+	sd      *serviceManager                // sd_notify (service.go); nil: none
 	log     *slog.Logger
 	clock   clock.Clock
 	started time.Time
 	policy  policyState
 	ctl     *control.Server
 	// exemptions are the hosts taken out of OE whatever the policy says
-	// (exempt.go), applied to the policy at every load. They are read once,
-	// as the resolver reads its servers once: nothing watches resolv.conf.
-	exemptions []policygroups.Exemption
+	// (exempt.go), applied to the policy at every load. They are read at
+	// start and at each reload, as the resolver's servers are: nothing
+	// watches resolv.conf.
+	exemptions atomic.Pointer[[]policygroups.Exemption]
 	// reloadHook, when set, runs after each successful policy reload with
 	// what changed (the data plane subscribes here).
 	reloadHook func(policygroups.Diff)
@@ -63,7 +73,8 @@ type daemon struct {
 }
 
 func newDaemon(cfg *config.Config, log *slog.Logger) (*daemon, error) {
-	d := &daemon{cfg: cfg, log: log, clock: clock.System{}}
+	d := &daemon{cfg: cfg, log: log, clock: clock.System{}, level: new(slog.LevelVar)}
+	d.live.Store(cfg)
 	d.policy.dir = cfg.Policies
 	ex, err := dnsExemptions(cfg)
 	if err != nil {
@@ -71,7 +82,7 @@ func newDaemon(cfg *config.Config, log *slog.Logger) (*daemon, error) {
 		// and say why; until then there is nothing to exempt.
 		log.Warn("cannot list the DNS servers to exempt from OE", "err", err)
 	}
-	d.exemptions = ex
+	d.exemptions.Store(&ex)
 	return d, nil
 }
 
@@ -138,27 +149,38 @@ func (d *daemon) run(ctx context.Context) error {
 		"config", d.cfg.File, "control_socket", d.cfg.ControlSocket, "policies", d.cfg.Policies,
 		"dataplane", d.dpName, "identity", d.identity)
 
+	d.sd.notify(systemd.Ready, systemd.Status(d.statusLine()))
+	return d.loop(ctx, errc, runCtx)
+}
+
+// loop is the daemon's main loop: signals, the end, and the watchdog's
+// pings, which come from here and nowhere else, so that a loop stuck in a
+// reload or on the orchestrator's lock stops them (service.go).
+func (d *daemon) loop(ctx context.Context, errc <-chan error, runCtx context.Context) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	watchdog, stopWatchdog := d.sd.ticker()
+	defer stopWatchdog()
 	for {
 		select {
 		case <-ctx.Done():
 			d.log.Info("oemeshd stopping", "reason", context.Cause(ctx))
+			d.sd.notify(systemd.Stopping, systemd.Status("stopping: telling peers we go"))
 			d.ctl.Close()
 			return nil
 		case err := <-errc:
+			d.sd.notify(systemd.Stopping)
 			if runCtx.Err() != nil {
 				return nil
 			}
 			return err
+		case <-watchdog:
+			d.sd.notify(systemd.Watchdog, systemd.Status(d.statusLine()))
 		case <-hup:
-			d.log.Info("SIGHUP: reloading policies, the host key, certificates, CA bundles and CRLs")
-			d.reloadPolicy(ctx)
-			d.reloadHostKey()
-			if d.stack != nil {
-				d.reloadCerts(d.stack.Engine())
-			}
+			d.sd.notify(systemd.ReloadingNow()...)
+			res := d.reload(ctx)
+			d.sd.notify(systemd.Ready, systemd.Status(res.status()+"; "+d.statusLine()))
 		}
 	}
 }
@@ -241,7 +263,7 @@ func (d *daemon) reloadPolicy(ctx context.Context) control.PolicyCheck {
 		}
 		return res
 	}
-	pol = exempt(d.log, pol, d.exemptions)
+	pol = exempt(d.log, pol, *d.exemptions.Load())
 	diff := d.policy.set(pol, d.clock.Now(), warns)
 	res.OK, res.Applied, res.Prefixes = true, true, pol.Len()
 	res.Added, res.Removed, res.Changed = len(diff.Added), len(diff.Removed), len(diff.Changed)

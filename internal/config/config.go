@@ -213,6 +213,11 @@ func Load(opts Options) (*Config, error) {
 			file = opts.File
 		}
 	}
+	// Where each key is, for the errors (YAML only).
+	var lines map[string]int
+	if file != "" {
+		lines = keyLines(file, strings.TrimPrefix(filepath.Ext(file), "."))
+	}
 	// Unknown keys in the file: list them all, with a suggestion.
 	if file != "" {
 		for _, name := range fileKeys(v.AllSettings(), "") {
@@ -220,7 +225,7 @@ func Load(opts Options) (*Config, error) {
 				continue // a list of tables, checked by LoadConns
 			}
 			if _, ok := lookupKey(name); !ok {
-				errs = append(errs, fmt.Errorf("config %s: unknown key %q%s", file, name, suggest(name)))
+				errs = append(errs, fmt.Errorf("config %s: unknown key %q%s%s", file, name, suggest(name), at(file, lines, name)))
 			}
 		}
 	}
@@ -238,16 +243,16 @@ func Load(opts Options) (*Config, error) {
 
 	values := map[string]any{}
 	for _, k := range schema {
-		raw, src := k.def, "default"
+		raw, src, where := k.def, "default", ""
 		if file != "" && v.InConfig(k.name) {
-			raw, src = v.Get(k.name), "config "+file+": key "+k.name
+			raw, src, where = v.Get(k.name), "config "+file+": key "+k.name, at(file, lines, k.name)
 		}
 		if s, ok := env[EnvName(k.name)]; ok {
-			raw, src = s, "environment "+EnvName(k.name)
+			raw, src, where = s, "environment "+EnvName(k.name), ""
 		}
 		if opts.Flags != nil {
 			if f := opts.Flags.Lookup(FlagName(k.name)); f != nil && f.Changed {
-				raw, src = flagValue(opts.Flags, k), "flag --"+FlagName(k.name)
+				raw, src, where = flagValue(opts.Flags, k), "flag --"+FlagName(k.name), ""
 			}
 		}
 		val, err := convert(k, raw)
@@ -255,7 +260,7 @@ func Load(opts Options) (*Config, error) {
 			err = k.check(val)
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", src, err))
+			errs = append(errs, fmt.Errorf("%s: %w%s", src, err, where))
 			continue
 		}
 		values[k.name] = val

@@ -56,6 +56,7 @@ var rules = []struct {
 	{"internal/config", nil, nil},
 	{"internal/control", nil, nil},
 	{"internal/version", nil, nil},
+	{"internal/systemd", nil, nil},
 	{"internal/manpage", []string{"internal/config"}, nil},
 	// The UDP mux owns the IKE sockets; it reaches the data plane through
 	// kernel.EncapSink and uses kernel/xfrm only for two socket options.
