@@ -11,9 +11,14 @@ NFPM      ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.48.0
 
 # What `oemesh version`, `oemeshd --version` and oemesh_build_info report (internal/version).
 # DATE is the commit's, so that building the same commit twice gives the same binaries.
+# Each is computed once per make run (:=), so `make deb test-deb` names one file even when
+# the tree changes between the two.
 VERSION   ?= $(shell ./scripts/version.sh)
 COMMIT    ?= $(shell git -c safe.directory='*' rev-parse HEAD 2>/dev/null)
 DATE      ?= $(shell TZ=UTC git -c safe.directory='*' log -1 --date=iso-strict-local --format=%cd 2>/dev/null)
+VERSION   := $(VERSION)
+COMMIT    := $(COMMIT)
+DATE      := $(DATE)
 VPKG      := github.com/oemesh/oemesh/internal/version
 LDFLAGS   := -X $(VPKG).version=$(VERSION) -X $(VPKG).commit=$(COMMIT) -X $(VPKG).date=$(DATE)
 

@@ -198,12 +198,12 @@ func (d *daemon) reloadConns(ctx context.Context, res *reloadResult) {
 	if len(changed) == 0 {
 		return
 	}
-	if err := d.conns.certs.load(changed, d.conns.certs.credential() != nil); err != nil {
+	if err := d.conns.certs.load(changed, d.conns.certs.engineVerifies()); err != nil {
 		d.log.Error("reload: changed conns not reloaded: their certificates do not load", "err", err)
 		res.failed = append(res.failed, "conns")
 		return
 	}
-	d.pushCertAuthorities()
+	d.pushConnCerts()
 	if err := d.addConns(ctx, changed, file, true); err != nil {
 		d.log.Error("reload: conns not all put in force", "err", err)
 		res.failed = append(res.failed, "conns")
