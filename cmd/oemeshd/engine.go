@@ -122,7 +122,12 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 	if trust != nil {
 		oeCfg.CertTrust = trust // a nil *certTrust in the interface would not be nil
 	}
-	stack, err := dispatch.New(dispatch.Config{OE: oeCfg}, dp, resolver, engineCfg)
+	// The metrics' meters sit between OE and its data plane and key
+	// source: every SA install and delete, and every look-up, passes them.
+	d.meters.latency = newLatency(d.clock)
+	d.meters.traffic = newMeteredDataplane(dp, d.clock, d.meters.latency.installed)
+	oeCfg.OnOutcome = d.meters.latency.outcome
+	stack, err := dispatch.New(dispatch.Config{OE: oeCfg}, d.meters.traffic, d.meters.latency.keys(resolver), engineCfg)
 	if err != nil {
 		return err
 	}
