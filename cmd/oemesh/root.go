@@ -44,6 +44,7 @@ func newRootCmd() *cobra.Command {
 		newMemoryCmd(g),
 	)
 	root.AddCommand(newGenManCmd(root))
+	explainUsage(root)
 	return root
 }
 
