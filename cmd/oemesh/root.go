@@ -42,6 +42,7 @@ func newRootCmd() *cobra.Command {
 		newConnCmd(g),
 		newSecretsCmd(g),
 		newMemoryCmd(g),
+		newDebugCmd(g),
 	)
 	root.AddCommand(newGenManCmd(root))
 	explainUsage(root)

@@ -27,6 +27,7 @@ func (d *daemon) registerHandlers() {
 	d.ctl.Handle("GET /v1/dns/cache", d.handleDNSCache)
 	d.ctl.Handle("POST /v1/shunts/clear", d.handleShuntsClear)
 	d.ctl.Handle("POST /v1/dns/flush", d.handleDNSFlush)
+	d.ctl.Handle("GET /v1/debug/keys", d.handleDebugKeys)
 	d.ctl.Handle("POST /v1/up", d.handleUp)
 	d.ctl.Handle("POST /v1/down", d.handleDown)
 	d.registerConnHandlers()

@@ -122,12 +122,14 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 	if trust != nil {
 		oeCfg.CertTrust = trust // a nil *certTrust in the interface would not be nil
 	}
-	// The metrics' meters sit between OE and its data plane and key
-	// source: every SA install and delete, and every look-up, passes them.
+	// The metrics' meters and the key table for oemesh debug keys sit
+	// between OE and its data plane and key source: every SA install and
+	// delete, and every look-up, passes them.
 	d.meters.latency = newLatency(d.clock)
 	d.meters.traffic = newMeteredDataplane(dp, d.clock, d.meters.latency.installed)
+	d.saKeys = newKeyedDataplane(d.meters.traffic)
 	oeCfg.OnOutcome = d.meters.latency.outcome
-	stack, err := dispatch.New(dispatch.Config{OE: oeCfg}, d.meters.traffic, d.meters.latency.keys(resolver), engineCfg)
+	stack, err := dispatch.New(dispatch.Config{OE: oeCfg}, d.saKeys, d.meters.latency.keys(resolver), engineCfg)
 	if err != nil {
 		return err
 	}
