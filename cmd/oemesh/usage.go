@@ -8,10 +8,12 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // exitUsage is the exit status of a usage error.
@@ -145,11 +147,15 @@ func checkCommandLine(root *cobra.Command, args []string) error {
 }
 
 // positional is args less c's flags; nil when they do not parse (cobra
-// reports that itself). It parses into c's flags: only for a command that
-// does not run (a group), whose flags are the persistent string and bool
-// ones, which a second parse by cobra sets to the same values.
+// reports that itself). The flags are parsed into a set of their own, so
+// that c's stays as cobra built it, but the values are c's: only for a
+// command that does not run (a group), whose flags are the persistent
+// string and bool ones, which cobra's own parse then sets to the same.
 func positional(c *cobra.Command, args []string) []string {
-	fs := c.Flags()
+	fs := pflag.NewFlagSet(c.Name(), pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	fs.AddFlagSet(c.Flags())
 	fs.AddFlagSet(c.InheritedFlags())
 	if err := fs.Parse(args); err != nil {
 		return nil
