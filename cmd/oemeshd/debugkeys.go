@@ -50,13 +50,14 @@ func (k *keyedDataplane) InstallSA(ctx context.Context, p kernel.SAPair) error {
 
 // DeleteSA implements kernel.Dataplane.
 func (k *keyedDataplane) DeleteSA(ctx context.Context, id kernel.SAPairID, opts kernel.DeleteOptions) error {
-	if err := k.Dataplane.DeleteSA(ctx, id, opts); err != nil {
+	err := k.Dataplane.DeleteSA(ctx, id, opts)
+	if err != nil && !pairGone(ctx, k.Dataplane, id) {
 		return err
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	delete(k.pairs, id)
-	return nil
+	return err
 }
 
 // espKeys lists both SAs of every installed pair.

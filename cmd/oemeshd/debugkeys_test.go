@@ -41,4 +41,22 @@ func TestKeyedDataplane(t *testing.T) {
 	if n := len(k.espKeys()); n != 0 {
 		t.Errorf("%d SAs listed after the delete", n)
 	}
+
+	// A pair the data plane removed by itself is forgotten at the
+	// DeleteSA that fails for it; one that a delete failed to remove is
+	// kept.
+	q := testPair(0x3000)
+	if err := k.InstallSA(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	dp.FailNext("DeleteSA", context.DeadlineExceeded)
+	if err := k.DeleteSA(ctx, q.ID(), kernel.DeleteOptions{}); err == nil || len(k.espKeys()) != 2 {
+		t.Errorf("failed delete: %v, %d SAs listed; want the error and 2", err, len(k.espKeys()))
+	}
+	if err := dp.DeleteSA(ctx, q.ID(), kernel.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.DeleteSA(ctx, q.ID(), kernel.DeleteOptions{}); err == nil || len(k.espKeys()) != 0 {
+		t.Errorf("delete of a pair gone: %v, %d SAs listed; want the error and none", err, len(k.espKeys()))
+	}
 }

@@ -72,21 +72,30 @@ func (m *meteredDataplane) InstallSA(ctx context.Context, p kernel.SAPair) error
 // the totals of the deleted pairs.
 func (m *meteredDataplane) DeleteSA(ctx context.Context, id kernel.SAPairID, opts kernel.DeleteOptions) error {
 	final, cerr := m.Dataplane.SACounters(ctx, id)
-	if err := m.Dataplane.DeleteSA(ctx, id, opts); err != nil {
-		return err // still installed, as far as we know: still metered
+	err := m.Dataplane.DeleteSA(ctx, id, opts)
+	if err != nil && !pairGone(ctx, m.Dataplane, id) {
+		return err // still installed: still metered
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	last, ok := m.live[id]
 	if !ok {
-		return nil // installed before the meter, or deleted twice
+		return err // installed before the meter, or deleted twice
 	}
 	if cerr == nil {
 		last = maxCounters(last, final)
 	}
 	m.retired.add(last)
 	delete(m.live, id)
-	return nil
+	return err
+}
+
+// pairGone reports, after a DeleteSA of id failed, whether the data plane
+// no longer has the pair (it removed it by itself, at a hard expiry):
+// then the pair is forgotten here too rather than kept forever.
+func pairGone(ctx context.Context, dp kernel.Dataplane, id kernel.SAPairID) bool {
+	_, err := dp.SACounters(ctx, id)
+	return err != nil
 }
 
 // Totals returns the traffic of every pair since the start: the deleted

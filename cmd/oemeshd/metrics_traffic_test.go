@@ -100,6 +100,23 @@ func TestMeteredDataplaneMonotonic(t *testing.T) {
 		t.Fatal("DeleteSA of an unknown pair succeeded")
 	}
 	check("unknown pair", trafficTotals{InBytes: 161, OutBytes: 320, InPackets: 3, OutPackets: 4})
+
+	// A pair the data plane removed by itself (a hard expiry): the
+	// DeleteSA that follows fails, and the pair is retired with its last
+	// counters rather than kept for ever.
+	if err := dp.DeleteSA(ctx, c.ID(), kernel.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.DeleteSA(ctx, c.ID(), kernel.DeleteOptions{}); err == nil {
+		t.Fatal("DeleteSA of a pair already gone succeeded")
+	}
+	check("pair gone", trafficTotals{InBytes: 161, OutBytes: 320, InPackets: 3, OutPackets: 4})
+	m.mu.Lock()
+	left := len(m.live)
+	m.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d pairs still metered after every one went", left)
+	}
 }
 
 // TestMeteredDataplaneInstallTime: the install time comes from the
