@@ -17,7 +17,7 @@ import (
 )
 
 // TestMetricsNeverDecrease: a's metrics, scraped across tunnel churn
-// (traffic, oemesh down, a new tunnel, oemesh down again), never show a
+// (traffic, oemesh down, a new tunnel, its idle delete), never show a
 // counter (or a histogram's count, sum or bucket) lower than before: the
 // bytes and packets of the deleted SAs stay counted. Each scrape passes
 // promtool check metrics, and every metric the shipped Grafana dashboard
@@ -28,7 +28,7 @@ func TestMetricsNeverDecrease(t *testing.T) {
 	a, b := m.Hosts["a"], m.Hosts["b"]
 	const metricsAddr = "127.0.0.1:9642"
 	start(t, m, ctx, "b", responder)
-	start(t, m, ctx, "a", lab.HostConfig{Policies: initiator.Policies, Extra: "oe:\n  null_auth: \"off\"\nmetrics:\n  listen: \"" + metricsAddr + "\"\n"})
+	start(t, m, ctx, "a", lab.HostConfig{Policies: initiator.Policies, Extra: "oe:\n  null_auth: \"off\"\n  idle_timeout: 3s\nmetrics:\n  listen: \"" + metricsAddr + "\"\n"})
 
 	var scrapes []map[string]float64
 	var last string
@@ -78,8 +78,19 @@ func TestMetricsNeverDecrease(t *testing.T) {
 	if bytesOut(s3) <= bytesOut(s2) {
 		t.Errorf("bytes out %v with the new tunnel's traffic, %v before it", bytesOut(s3), bytesOut(s2))
 	}
-	down()
-	scrape("after a second oemesh down")
+	// The new tunnel carries nothing more: oe.idle_timeout deletes it.
+	deadline := time.Now().Add(20 * time.Second)
+	for scrapes[len(scrapes)-1]["oemesh_idle_deletes_total"] == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no idle delete within 20s:\n%s", last)
+		}
+		time.Sleep(500 * time.Millisecond)
+		scrape("waiting for the idle delete")
+	}
+	if ts, _ := traffic(t, m, ctx, "a"); len(ts) != 0 {
+		t.Errorf("tunnels left after the idle delete: %+v", ts)
+	}
+	scrape("after the idle delete")
 	if !strings.Contains(last, `oemesh_negotiation_duration_seconds_count{result="encrypted"}`) ||
 		!strings.Contains(last, `oemesh_negotiation_phase_duration_seconds_count{phase="install"}`) ||
 		!strings.Contains(last, `oemesh_dns_lookup_duration_seconds_count{result="found"}`) ||
