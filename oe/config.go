@@ -95,6 +95,10 @@ type Config struct {
 	// as NullAuth says.
 	CertTrust CertTrust
 
+	// OnOutcome, when set, is told how each negotiation ended, once it
+	// has (oemeshd's negotiation time metrics). It must not block.
+	OnOutcome func(Outcome)
+
 	// Tunnels is the tunnel table OE shares with the configured conns
 	// (oe/conn); nil: a table of its own.
 	Tunnels *tunnel.Table

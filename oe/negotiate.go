@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/oemesh/oemesh/dnskey"
@@ -25,6 +26,9 @@ type negotiation struct {
 	stop context.CancelCauseFunc
 	done chan struct{}
 	err  error
+	// ikeTime sums the time its IKE initiations took, in nanoseconds
+	// (Outcome.IKE); they may run beside the DNS look-up.
+	ikeTime atomic.Int64
 }
 
 // onAcquire starts a negotiation for the first packet of a flow.
@@ -81,6 +85,7 @@ func (o *OE) start(ctx context.Context, src, target netip.Addr, g policygroups.G
 		defer stop(nil)
 		defer cancel()
 		out := o.negotiate(nctx, n)
+		out.IKE = time.Duration(n.ikeTime.Load())
 		o.mu.Lock()
 		delete(o.negotiations, target)
 		o.mu.Unlock()
@@ -88,6 +93,9 @@ func (o *OE) start(ctx context.Context, src, target netip.Addr, g policygroups.G
 			n.err = &NegotiationError{out}
 		}
 		close(n.done)
+		if o.cfg.OnOutcome != nil {
+			o.cfg.OnOutcome(out)
+		}
 	}()
 	return n
 }
@@ -332,7 +340,9 @@ func (o *OE) initiate(ctx context.Context, n *negotiation, peer, target netip.Ad
 	} else {
 		opts.PeerAuth = ike.AuthKindNull
 	}
+	start := o.cfg.Clock.Now()
 	_, err := o.engine.Initiate(ctx, opts)
+	n.ikeTime.Add(int64(o.cfg.Clock.Now().Sub(start)))
 	return err
 }
 

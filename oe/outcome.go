@@ -37,6 +37,9 @@ type Outcome struct {
 	Reason   string
 	Err      error
 	Duration time.Duration
+	// IKE is how long its IKE initiations took, together; they run
+	// beside the DNS look-up, so IKE is not Duration less the DNS time.
+	IKE time.Duration
 }
 
 // NegotiationError is the error of a negotiation that did not encrypt

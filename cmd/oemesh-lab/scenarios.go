@@ -318,8 +318,8 @@ func publishD(ctx context.Context, l *labRun) (string, error) {
 		for _, s := range shunts {
 			shunted = shunted || s.Src == d6.String() || s.Dst == d6.String()
 		}
-		var peers []control.PeerEntry
-		err2 := client.Do(ctx, "GET", "/v1/peers", nil, &peers)
+		var peers []control.DNSCacheEntry
+		err2 := client.Do(ctx, "GET", "/v1/dns/cache", nil, &peers)
 		cached := false
 		for _, p := range peers {
 			cached = cached || strings.EqualFold(p.Name, rev)

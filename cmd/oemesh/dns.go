@@ -19,7 +19,8 @@ func newDNSCmd(g *globalFlags) *cobra.Command {
 		Use:   "dns",
 		Short: "Diagnose peers' keys in DNS; hand oemeshd the keys of name look-ups; publish and check this host's",
 	}
-	cmd.AddCommand(newDNSLookupCmd(g), newDNSHookCmd(g), newDNSBindingsCmd(g), newDNSPublishCmd(), newDNSRolloverCmd(), newDNSCheckCmd(g))
+	cmd.AddCommand(newDNSLookupCmd(g), newDNSHookCmd(g), newDNSBindingsCmd(g), newDNSPublishCmd(), newDNSRolloverCmd(), newDNSCheckCmd(g),
+		newDNSCacheCmd(g), newDNSFlushCmd(g))
 	return cmd
 }
 

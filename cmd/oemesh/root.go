@@ -42,8 +42,10 @@ func newRootCmd() *cobra.Command {
 		newConnCmd(g),
 		newSecretsCmd(g),
 		newMemoryCmd(g),
+		newDebugCmd(g),
 	)
 	root.AddCommand(newGenManCmd(root))
+	explainUsage(root)
 	return root
 }
 

@@ -55,7 +55,7 @@ func writeTraffic(out io.Writer, ts []control.TunnelStatus) error {
 }
 
 func newShuntsCmd(g *globalFlags) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "shunts",
 		Short: "List the shunts: flow, kind (pass, drop, hold), reason, expiry",
 		Args:  cobra.NoArgs,
@@ -71,45 +71,21 @@ func newShuntsCmd(g *globalFlags) *cobra.Command {
 				fmt.Fprintln(cmd.OutOrStdout(), "no shunts")
 				return nil
 			}
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "FLOW\tKIND\tGROUP\tEXPIRES\tREASON")
-			for _, s := range ss {
-				fmt.Fprintf(w, "%s → %s\t%s\t%s\t%s\t%s\n", s.Src, s.Dst, s.Kind, s.Group, s.Expires.Format("15:04:05"), s.Reason)
-			}
-			return w.Flush()
+			return writeShunts(cmd.OutOrStdout(), ss)
 		},
 	}
+	cmd.AddCommand(newShuntsClearCmd(g))
+	return cmd
 }
 
-func newPeersCmd(g *globalFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "peers",
-		Short: "List the DNS cache: peers' keys and negative answers, with their TTLs",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var es []control.PeerEntry
-			if err := g.call(cmd.Context(), "GET", "/v1/peers", nil, &es); err != nil {
-				return err
-			}
-			if g.json {
-				return printJSON(cmd.OutOrStdout(), es)
-			}
-			if len(es) == 0 {
-				fmt.Fprintln(cmd.OutOrStdout(), "DNS cache empty")
-				return nil
-			}
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "NAME\tTYPE\tANSWER\tSECURE\tEXPIRES IN\tKEYS")
-			for _, e := range es {
-				var keys []string
-				for _, k := range e.Keys {
-					keys = append(keys, fmt.Sprintf("%s gw=%s %s", k.Algorithm, gatewayText(k.Gateway), k.Fingerprint))
-				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%v\t%s\t%s\n", e.Name, e.Type, answerText(e.Answer), e.Secure, seconds(e.ExpiresInSeconds), strings.Join(keys, "; "))
-			}
-			return w.Flush()
-		},
+// writeShunts prints shunts as `oemesh shunts`' table.
+func writeShunts(out io.Writer, ss []control.ShuntStatus) error {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "FLOW\tKIND\tGROUP\tEXPIRES\tREASON")
+	for _, s := range ss {
+		fmt.Fprintf(w, "%s → %s\t%s\t%s\t%s\t%s\n", s.Src, s.Dst, s.Kind, s.Group, s.Expires.Format("15:04:05"), s.Reason)
 	}
+	return w.Flush()
 }
 
 func newUpCmd(g *globalFlags) *cobra.Command {

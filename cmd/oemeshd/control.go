@@ -24,6 +24,10 @@ func (d *daemon) registerHandlers() {
 	d.ctl.Handle("GET /v1/traffic", d.handleTraffic)
 	d.ctl.Handle("GET /v1/shunts", d.handleShunts)
 	d.ctl.Handle("GET /v1/peers", d.handlePeers)
+	d.ctl.Handle("GET /v1/dns/cache", d.handleDNSCache)
+	d.ctl.Handle("POST /v1/shunts/clear", d.handleShuntsClear)
+	d.ctl.Handle("POST /v1/dns/flush", d.handleDNSFlush)
+	d.ctl.Handle("GET /v1/debug/keys", d.handleDebugKeys)
 	d.ctl.Handle("POST /v1/up", d.handleUp)
 	d.ctl.Handle("POST /v1/down", d.handleDown)
 	d.registerConnHandlers()
@@ -146,13 +150,6 @@ func (d *daemon) handleShunts(*http.Request) (any, error) {
 		return nil, err
 	}
 	return shuntsView(d.oe.Shunts()), nil
-}
-
-func (d *daemon) handlePeers(*http.Request) (any, error) {
-	if d.resolver == nil {
-		return nil, d.needOE()
-	}
-	return peersView(d.resolver.CacheEntries()), nil
 }
 
 func (d *daemon) upAddr(r *http.Request) (netip.Addr, error) {

@@ -70,6 +70,8 @@ type daemon struct {
 	stub             *stub.Stub         // the DNS stub; nil when dns.stub.listen is off
 	oeCert           *engineCert        // oe.cert (certoe.go); nil when not set
 	revocation       *revocation        // certs.* (revocation.go); built by readConns
+	meters           meters             // metrics observed as they happen (metrics.go); set by startOE
+	saKeys           *keyedDataplane    // the installed SA pairs' keys, for oemesh debug keys (debugkeys.go)
 }
 
 func newDaemon(cfg *config.Config, log *slog.Logger) (*daemon, error) {

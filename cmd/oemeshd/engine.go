@@ -123,7 +123,14 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 	}
 	// A conn with auth cert initiates with its own certificate.
 	connsCfg := conn.Config{Cert: d.conns.certs.credentialFor}
-	stack, err := dispatch.New(dispatch.Config{OE: oeCfg, Conns: connsCfg}, dp, resolver, engineCfg)
+	// The metrics' meters and the key table for oemesh debug keys sit
+	// between OE and its data plane and key source: every SA install and
+	// delete, and every look-up, passes them.
+	d.meters.latency = newLatency(d.clock)
+	d.meters.traffic = newMeteredDataplane(dp, d.clock, d.meters.latency.installed)
+	d.saKeys = newKeyedDataplane(d.meters.traffic)
+	oeCfg.OnOutcome = d.meters.latency.outcome
+	stack, err := dispatch.New(dispatch.Config{OE: oeCfg, Conns: connsCfg}, d.saKeys, d.meters.latency.keys(resolver), engineCfg)
 	if err != nil {
 		return err
 	}

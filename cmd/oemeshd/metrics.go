@@ -13,32 +13,62 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/oemesh/oemesh/ike"
 	"github.com/oemesh/oemesh/internal/control"
 	"github.com/oemesh/oemesh/internal/version"
+	"github.com/oemesh/oemesh/kernel/userspace"
 )
+
+// meters are the metrics observed as events happen, beside those the
+// collector reads at scrape time.
+type meters struct {
+	latency *latency          // negotiation and DNS times (metrics_latency.go)
+	traffic *meteredDataplane // bytes and packets that never go down (metrics_traffic.go)
+}
 
 // serveMetrics exposes Prometheus metrics on addr until ctx ends.
 func (d *daemon) serveMetrics(ctx context.Context, addr string) (func(), error) {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(d.collector())
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics.listen %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: metricsHandler(d.registry()), ReadHeaderTimeout: 5 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return ctx }}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			d.log.Error("metrics server", "err", err)
 		}
 	}()
-	d.log.Info("metrics served", "addr", ln.Addr().String())
+	d.log.Info("metrics served", "addr", ln.Addr().String(), "path", "/metrics")
 	return func() {
 		c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		srv.Shutdown(c)
 	}, nil
+}
+
+// registry holds everything /metrics serves: the daemon's own metrics,
+// and the Go runtime's (go_*) and the process's (process_*), as every Go
+// exporter has them.
+func (d *daemon) registry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), d.collector())
+	if d.meters.latency != nil {
+		reg.MustRegister(d.meters.latency.collectors()...)
+	}
+	return reg
+}
+
+// metricsHandler serves reg at /metrics, and nothing anywhere else: a
+// scraper pointed at a wrong path gets a 404 rather than metrics that
+// look right.
+func metricsHandler(reg *prometheus.Registry) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return mux
 }
 
 // collector reads the counters at scrape time, so no state is duplicated.
@@ -49,19 +79,24 @@ func (d *daemon) collector() prometheus.Collector {
 		if d.oe == nil {
 			return
 		}
-		tunnels := d.oe.Tunnels(context.Background())
-		var in, out float64
-		for _, t := range tunnels {
-			in += float64(t.InBytes)
-			out += float64(t.OutBytes)
-		}
-		m.gauge("oemesh_sas", "Installed CHILD SA pairs.", float64(len(tunnels)))
+		ctx := context.Background()
+		m.gauge("oemesh_sas", "Installed CHILD SA pairs (tunnels).", float64(len(d.oe.Tunnels(ctx))))
+		es := d.oe.Engine().Stats()
 		keyExchangeMetrics(m, ikeSAsView(d.oe.Engine().SAs()))
-		certFailureMetrics(m, d.oe.Engine().Stats().CertFailures)
+		certFailureMetrics(m, es.CertFailures)
+		ikeMetrics(m, es)
 		m.gauge("oemesh_shunts", "Shunts in force.", float64(len(d.oe.Shunts())))
-		m.counter("oemesh_bytes_total", "ESP payload bytes through installed SAs.", in, "direction", "in")
-		m.counter("oemesh_bytes_total", "ESP payload bytes through installed SAs.", out, "direction", "out")
+		if d.meters.traffic != nil {
+			trafficMetrics(m, d.meters.traffic.Totals(ctx))
+		}
+		if dev, ok := d.dp.(*userspace.Device); ok {
+			// With kernel ESP the kernel holds the cipher states.
+			m.gauge("oemesh_cipher_states", "SA directions holding their cipher state (userspace data plane; idle ones let it go, kernel.cipher_idle).",
+				float64(dev.Stats().Ciphers))
+		}
 		s := d.stats()
+		m.counter("oemesh_tunnels_up_total", "SA pairs installed (OE's and the conns').", float64(s.TunnelsUp))
+		m.counter("oemesh_idle_deletes_total", "OE tunnels deleted for idleness (oe.idle_timeout).", float64(s.IdleDeletes))
 		m.counter("oemesh_acquires_total", "Flows that hit a trap.", float64(s.Acquires))
 		m.counter("oemesh_handshakes_total", "OE negotiations that ended encrypted.", float64(s.Handshakes))
 		m.counter("oemesh_dns_lookups_total", "DNS key look-ups.", float64(s.DNSLookups))
@@ -100,6 +135,32 @@ func (d *daemon) collector() prometheus.Collector {
 func buildInfoMetric(m metricSink, v version.Info) {
 	m.gauge("oemesh_build_info", "The oemeshd build running: version, commit, date and Go release as labels; always 1.", 1,
 		"version", v.Version, "commit", v.Commit, "date", v.Date, "goversion", v.Go)
+}
+
+// trafficMetrics emits the bytes and packets through every SA pair since
+// the start, per direction: counters that never go down, whatever
+// becomes of the pairs (meteredDataplane).
+func trafficMetrics(m metricSink, t trafficTotals) {
+	const bytesHelp = "ESP payload bytes through the SAs since oemeshd started, by direction."
+	const packetsHelp = "ESP packets through the SAs since oemeshd started, by direction."
+	m.counter("oemesh_bytes_total", bytesHelp, float64(t.InBytes), "direction", "in")
+	m.counter("oemesh_bytes_total", bytesHelp, float64(t.OutBytes), "direction", "out")
+	m.counter("oemesh_packets_total", packetsHelp, float64(t.InPackets), "direction", "in")
+	m.counter("oemesh_packets_total", packetsHelp, float64(t.OutPackets), "direction", "out")
+}
+
+// ikeMetrics emits the IKE engine's gauges and counters.
+func ikeMetrics(m metricSink, s ike.Stats) {
+	m.gauge("oemesh_ike_sas_half_open", "IKE SAs not yet established (IKE_SA_INIT done, IKE_AUTH not).", float64(s.HalfOpen))
+	m.gauge("oemesh_ike_sas_in_engine", "IKE SAs in the engine, established and half-open.", float64(s.IKESAs))
+	m.counter("oemesh_ike_messages_total", "IKE messages by direction.", float64(s.Received), "direction", "in")
+	m.counter("oemesh_ike_messages_total", "IKE messages by direction.", float64(s.Sent), "direction", "out")
+	m.counter("oemesh_ike_retransmits_total", "IKE requests sent again for want of an answer.", float64(s.Retransmits))
+	m.counter("oemesh_ike_sas_established_total", "IKE SAs established.", float64(s.IKEEstablished))
+	m.counter("oemesh_ike_sas_deleted_total", "IKE SAs deleted.", float64(s.IKEDeleted))
+	for reason, n := range s.Drops {
+		m.counter("oemesh_ike_drops_total", "IKE messages dropped unanswered, by reason.", float64(n), "reason", reason.String())
+	}
 }
 
 // maxKeyExchangeLabels bounds the values of oemesh_ike_sas's

@@ -218,10 +218,10 @@ func peerKeyView(k dnskey.PeerKey) control.PeerKey {
 	return v
 }
 
-func peersView(es []dnskey.CacheEntry) []control.PeerEntry {
-	out := make([]control.PeerEntry, len(es))
+func dnsCacheView(es []dnskey.CacheEntry) []control.DNSCacheEntry {
+	out := make([]control.DNSCacheEntry, len(es))
 	for i, e := range es {
-		v := control.PeerEntry{Name: e.Name, Type: recordTypeView(e.Type), Answer: answerView(e.Answer),
+		v := control.DNSCacheEntry{Name: e.Name, Type: recordTypeView(e.Type), Answer: answerView(e.Answer),
 			Secure: e.Secure, ExpiresInSeconds: int64(e.Expires / time.Second)}
 		for _, k := range e.Keys {
 			v.Keys = append(v.Keys, peerKeyView(k))

@@ -165,7 +165,7 @@ func TestIKESAsView(t *testing.T) {
 	}
 }
 
-func TestPeersView(t *testing.T) {
+func TestDNSCacheView(t *testing.T) {
 	es := []dnskey.CacheEntry{{
 		Name: "2.0.18.198.in-addr.arpa.", Type: dnskey.SourceIPSECKEY, Answer: dnskey.AnswerRecords, Secure: true, Expires: 299 * time.Second,
 		Keys: []dnskey.PeerKey{
@@ -175,15 +175,15 @@ func TestPeersView(t *testing.T) {
 		},
 	}, {Name: "3.0.18.198.in-addr.arpa.", Type: dnskey.SourceTXT, Answer: dnskey.AnswerNXDomain}}
 	ten := 10
-	want := []control.PeerEntry{{
+	want := []control.DNSCacheEntry{{
 		Name: "2.0.18.198.in-addr.arpa.", Type: control.RecordIPSECKEY, Answer: control.AnswerRecords, Secure: true, ExpiresInSeconds: 299,
 		Keys: []control.PeerKey{
 			{Name: "2.0.18.198.in-addr.arpa.", Source: control.RecordIPSECKEY, Precedence: &ten, Gateway: "198.18.0.9", Algorithm: control.KeyEdDSA, TTLSeconds: 299, Record: "r1"},
 			{Name: "2.0.18.198.in-addr.arpa.", Source: control.RecordKEY, Algorithm: control.KeyRSA, Record: "r2"},
 		},
 	}, {Name: "3.0.18.198.in-addr.arpa.", Type: control.RecordTXT, Answer: control.AnswerNXDomain}}
-	if got := peersView(es); !jsonEqual(t, got, want) {
-		t.Errorf("peers:\n got %+v\nwant %+v", got, want)
+	if got := dnsCacheView(es); !jsonEqual(t, got, want) {
+		t.Errorf("dns cache:\n got %+v\nwant %+v", got, want)
 	}
 }
 

@@ -5,8 +5,9 @@
 // Every request and reply body of the API is declared here, and only
 // here, with its JSON form and the unit or format of each field:
 // types.go (status, up/down, memory), traffic.go (SA pairs and shunts),
-// peers.go (the DNS cache), conns.go (configured conns), policy.go (the
-// policy groups). The domain packages return typed data without JSON tags;
+// peers.go (the live peers and the DNS cache), clear.go (shunts clear, dns
+// flush), debugkeys.go (the live SAs' keys), conns.go (configured conns),
+// policy.go (the policy groups). The domain packages return typed data without JSON tags;
 // cmd/oemeshd converts it (cmd/oemeshd/views.go). Machine-readable fields
 // are the string enums of enums.go; display text is the CLI's business and
 // never on the wire. Prose fields (reasons, errors, details) say so.

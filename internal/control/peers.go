@@ -1,8 +1,42 @@
 package control
 
-// PeerEntry is one cached DNS answer: an element of the reply to
-// GET /v1/peers (`oemesh peers`), ordered by name, then type.
-type PeerEntry struct {
+import "time"
+
+// Peer is one peer this host has an established IKE SA with: an element
+// of the reply to GET /v1/peers (`oemesh peers`), ordered by Addr.
+type Peer struct {
+	// Addr is the peer's outer IP address (after NAT: the address its
+	// packets come from).
+	Addr string `json:"addr"`
+	// ID is the identity the peer proved, written as
+	// TunnelStatus.PeerID; "" when it is anonymous (Auth is "null").
+	ID string `json:"id"`
+	// Auth is how the peer authenticated, on its newest IKE SA.
+	Auth Auth `json:"auth"`
+	// KeyExchanges are those of its newest IKE SA, written as
+	// TunnelStatus.KeyExchanges; QuantumResistant as there.
+	KeyExchanges     string `json:"key_exchanges"`
+	QuantumResistant bool   `json:"quantum_resistant"`
+	// IKESAs counts its established IKE SAs (more than one while one
+	// replaces another, or with several conns).
+	IKESAs int `json:"ike_sas"`
+	// Tunnels counts the installed SA pairs under those IKE SAs.
+	Tunnels int `json:"tunnels"`
+	// InBytes and OutBytes count the ESP payload bytes through those
+	// pairs.
+	InBytes  uint64 `json:"in_bytes"`
+	OutBytes uint64 `json:"out_bytes"`
+	// LastHandshake is when its newest IKE SA was established (an IKE SA
+	// rekey counts as a handshake).
+	LastHandshake time.Time `json:"last_handshake"`
+	// IdleSeconds is the time since a packet last used any of its
+	// tunnels, in whole seconds (rounded); null when it has none.
+	IdleSeconds *int64 `json:"idle_seconds"`
+}
+
+// DNSCacheEntry is one cached DNS answer: an element of the reply to
+// GET /v1/dns/cache (`oemesh dns cache`), ordered by name, then type.
+type DNSCacheEntry struct {
 	// Name is the owner name queried (e.g. "2.0.18.198.in-addr.arpa.").
 	Name string `json:"name"`
 	// Type is the record type queried.

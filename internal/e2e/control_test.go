@@ -190,9 +190,9 @@ func TestControlAPITypes(t *testing.T) {
 			t.Errorf("shunt: %+v", s)
 		}
 	}
-	var ps, psCLI []control.PeerEntry
-	call("GET", "/v1/peers", nil, &ps)
-	cli(&psCLI, "peers")
+	var ps, psCLI []control.DNSCacheEntry
+	call("GET", "/v1/dns/cache", nil, &ps)
+	cli(&psCLI, "dns", "cache")
 	keys := 0
 	for _, p := range ps {
 		if !p.Type.Valid() || !p.Answer.Valid() {
@@ -207,6 +207,14 @@ func TestControlAPITypes(t *testing.T) {
 	}
 	if keys == 0 || len(psCLI) != len(ps) {
 		t.Errorf("peers: %d entries with %d keys, %d by the CLI: want b's key\n%+v", len(ps), keys, len(psCLI), ps)
+	}
+	// The live peers: b, with the tunnels listed above.
+	var pe, peCLI []control.Peer
+	call("GET", "/v1/peers", nil, &pe)
+	cli(&peCLI, "peers")
+	if len(pe) != 1 || len(peCLI) != 1 || pe[0].Addr != b.Addr4.String() || pe[0].ID != b.Addr4.String() || pe[0].Auth != control.AuthKey ||
+		pe[0].Tunnels != len(ts) || pe[0].IKESAs == 0 || pe[0].KeyExchanges != lab.DefaultKeyExchanges || pe[0].LastHandshake.IsZero() || pe[0].IdleSeconds == nil {
+		t.Errorf("peers: %+v, by the CLI %+v; want b with its %d tunnels", pe, peCLI, len(ts))
 	}
 	var cs, csCLI []control.ConnStatus
 	call("GET", "/v1/conns", nil, &cs)
@@ -338,5 +346,29 @@ func TestControlAPITypes(t *testing.T) {
 	call("POST", "/v1/down", control.UpRequest{Addr: b.Addr4.String()}, &up) // nothing left: a reply all the same
 	if up.OK || up.Addr != b.Addr4.String() {
 		t.Errorf("down again: %+v", up)
+	}
+
+	// The operator's clean-ups: d's pass shunt, then b's DNS answers.
+	var sc, scCLI control.ShuntsClearReply
+	call("POST", "/v1/shunts/clear", control.ShuntsClearRequest{Addr: d.Addr4.String()}, &sc)
+	if len(sc.Cleared) != 1 || sc.Cleared[0].Dst != d.Addr4.String() || sc.Cleared[0].Kind != control.ShuntPass {
+		t.Errorf("shunts clear %s: %+v", d.Addr4, sc)
+	}
+	cli(&scCLI, "shunts", "clear", "--all")
+	var left []control.ShuntStatus
+	call("GET", "/v1/shunts", nil, &left)
+	if len(scCLI.Cleared) != 0 || len(left) != 0 {
+		t.Errorf("shunts clear --all after clearing d's: cleared %+v, left %+v", scCLI, left)
+	}
+	var fl, flCLI control.DNSFlushReply
+	call("POST", "/v1/dns/flush", control.DNSFlushRequest{ID: b.Addr4.String()}, &fl)
+	if rev, _ := dnskey.AddrID(b.Addr4).QueryName(); fl.Name != rev || fl.Flushed == 0 {
+		t.Errorf("dns flush %s: %+v", b.Addr4, fl)
+	}
+	cli(&flCLI, "dns", "flush", "--all")
+	var cache []control.DNSCacheEntry
+	call("GET", "/v1/dns/cache", nil, &cache)
+	if len(cache) != 0 {
+		t.Errorf("dns cache after dns flush --all: %+v", cache)
 	}
 }

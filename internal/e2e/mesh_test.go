@@ -92,9 +92,9 @@ func TestHostToHost(t *testing.T) {
 	if !strings.Contains(out, "198.18.0.1") {
 		t.Errorf("oemesh traffic on b:\n%s", out)
 	}
-	out, err := m.CLI(ctx, "a", "peers")
+	out, err := m.CLI(ctx, "a", "dns", "cache")
 	if err != nil || !strings.Contains(out, "2.0.18.198.in-addr.arpa.") || !strings.Contains(out, "EdDSA gw=198.18.0.2 SHA256:") {
-		t.Errorf("oemesh peers on a: %v\n%s", err, out)
+		t.Errorf("oemesh dns cache on a: %v\n%s", err, out)
 	}
 	out, _ = m.CLI(ctx, "a", "status")
 	for _, want := range []string{"data plane: userspace", "handshakes=2", "tunnels=2"} {

@@ -115,9 +115,9 @@ func TestStrongSwanConfiguredPeer(t *testing.T) {
 	}) {
 		t.Errorf("oemesh traffic on a:\n%s", out)
 	}
-	out, err := m.CLI(ctx, "a", "peers")
+	out, err := m.CLI(ctx, "a", "dns", "cache")
 	if fp := dnskey.Fingerprint(b.Key.Public()); err != nil || !strings.Contains(out, "2.0.18.198.in-addr.arpa.") || !strings.Contains(out, fp) {
-		t.Errorf("oemesh peers on a (b's key from DNS, %s): %v\n%s", fp, err, out)
+		t.Errorf("oemesh dns cache on a (b's key from DNS, %s): %v\n%s", fp, err, out)
 	}
 }
 
@@ -145,9 +145,9 @@ func TestStrongSwanInitiatesToOE(t *testing.T) {
 	}) {
 		t.Errorf("oemesh traffic on a:\n%s", out)
 	}
-	out, err := m.CLI(ctx, "a", "peers")
+	out, err := m.CLI(ctx, "a", "dns", "cache")
 	if fp := dnskey.Fingerprint(b.Key.Public()); err != nil || !strings.Contains(out, fp) {
-		t.Errorf("oemesh peers on a (b's key from DNS, %s): %v\n%s", fp, err, out)
+		t.Errorf("oemesh dns cache on a (b's key from DNS, %s): %v\n%s", fp, err, out)
 	}
 }
 

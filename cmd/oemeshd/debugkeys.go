@@ -1,0 +1,102 @@
+package main
+
+// oemesh debug keys: the keys of the live SAs, for decrypting a capture of
+// this host's own traffic in Wireshark. The control socket is root's
+// alone (0600), so only root can ask.
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/oemesh/oemesh/ike"
+	"github.com/oemesh/oemesh/internal/control"
+	"github.com/oemesh/oemesh/kernel"
+)
+
+// keyedDataplane remembers the SA pairs installed through it, keys
+// included, until they are deleted: the IKE engine forgets CHILD SA keys
+// once the data plane has them, and a data plane does not hand them back.
+// The data plane holds the same keys meanwhile (the userspace one in this
+// process's memory, xfrm in the kernel's).
+type keyedDataplane struct {
+	kernel.Dataplane
+
+	mu    sync.Mutex
+	pairs map[kernel.SAPairID]kernel.SAPair
+}
+
+func newKeyedDataplane(dp kernel.Dataplane) *keyedDataplane {
+	return &keyedDataplane{Dataplane: dp, pairs: map[kernel.SAPairID]kernel.SAPair{}}
+}
+
+// InstallSA implements kernel.Dataplane.
+func (k *keyedDataplane) InstallSA(ctx context.Context, p kernel.SAPair) error {
+	if err := k.Dataplane.InstallSA(ctx, p); err != nil {
+		return err
+	}
+	keep := kernel.SAPair{In: p.In, Out: p.Out}
+	keep.In.Key, keep.Out.Key = bytes.Clone(p.In.Key), bytes.Clone(p.Out.Key)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.pairs[p.ID()] = keep
+	return nil
+}
+
+// DeleteSA implements kernel.Dataplane.
+func (k *keyedDataplane) DeleteSA(ctx context.Context, id kernel.SAPairID, opts kernel.DeleteOptions) error {
+	err := k.Dataplane.DeleteSA(ctx, id, opts)
+	if err != nil && !pairGone(ctx, k.Dataplane, id) {
+		return err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.pairs, id)
+	return err
+}
+
+// espKeys lists both SAs of every installed pair.
+func (k *keyedDataplane) espKeys() []control.ESPSAKeys {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	out := make([]control.ESPSAKeys, 0, 2*len(k.pairs))
+	for _, p := range k.pairs {
+		for _, sa := range []kernel.SA{p.Out, p.In} {
+			out = append(out, control.ESPSAKeys{Src: sa.Src.String(), Dst: sa.Dst.String(), SPI: fmt.Sprintf("%08x", sa.SPI),
+				AEAD: sa.AEAD.String(), Key: hex.EncodeToString(sa.Key)})
+		}
+	}
+	slices.SortFunc(out, func(a, b control.ESPSAKeys) int { return strings.Compare(a.SPI, b.SPI) })
+	return out
+}
+
+// ikeKeysView is the control API's view of the engine's IKE SA keys.
+func ikeKeysView(ks []ike.SAKeys) []control.IKESAKeys {
+	out := make([]control.IKESAKeys, 0, len(ks))
+	for _, k := range ks {
+		out = append(out, control.IKESAKeys{
+			SPIi: hex.EncodeToString(k.ID.SPIi[:]), SPIr: hex.EncodeToString(k.ID.SPIr[:]),
+			Encr: uint16(k.Suite.Encr.ID), EncrKeyBits: k.Suite.Encr.KeyBits, Integ: uint16(k.Suite.Integ),
+			SKei: hex.EncodeToString(k.SKei), SKer: hex.EncodeToString(k.SKer),
+			SKai: hex.EncodeToString(k.SKai), SKar: hex.EncodeToString(k.SKar),
+		})
+	}
+	return out
+}
+
+func (d *daemon) handleDebugKeys(*http.Request) (any, error) {
+	if err := d.needOE(); err != nil {
+		return nil, err
+	}
+	reply := control.DebugKeys{IKE: ikeKeysView(d.oe.Engine().DebugKeys()), ESP: []control.ESPSAKeys{}}
+	if d.saKeys != nil {
+		reply.ESP = d.saKeys.espKeys()
+	}
+	d.log.Warn("the keys of the live SAs were handed out (oemesh debug keys)", "ike_sas", len(reply.IKE), "esp_sas", len(reply.ESP))
+	return reply, nil
+}
