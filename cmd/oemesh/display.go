@@ -106,12 +106,19 @@ func quantumText(pq bool) string {
 // tunnelDetailText is what `oemesh traffic` shows below its table for an SA
 // pair with a peer certificate or virtual IPs, "" for others.
 func tunnelDetailText(t control.TunnelStatus) string {
-	if t.PeerCert == nil && len(t.VirtualIPs) == 0 {
+	return certLeaseText(fmt.Sprintf("%s (SPI %s/%s)", t.Peer, t.SPIIn, t.SPIOut), t.PeerCert, t.VirtualIPs, t.Initiator)
+}
+
+// certLeaseText is the block under `oemesh traffic` and `oemesh peers`
+// for what has a certificate or virtual IPs, headed by what; "" when it
+// has neither. initiator says whose the virtual IPs are.
+func certLeaseText(what string, c *control.PeerCertificate, vips []string, initiator bool) string {
+	if c == nil && len(vips) == 0 {
 		return ""
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s (SPI %s/%s):\n", t.Peer, t.SPIIn, t.SPIOut)
-	if c := t.PeerCert; c != nil {
+	fmt.Fprintf(&b, "%s:\n", what)
+	if c != nil {
 		fmt.Fprintf(&b, "  certificate:  %s\n", c.Subject)
 		if sans := slices.Concat(c.DNSNames, c.IPAddresses); len(sans) > 0 {
 			fmt.Fprintf(&b, "  alt names:    %s\n", strings.Join(sans, ", "))
@@ -120,12 +127,12 @@ func tunnelDetailText(t control.TunnelStatus) string {
 		fmt.Fprintf(&b, "  expires:      %s\n", c.NotAfter.UTC().Format("2006-01-02 15:04:05 UTC"))
 		fmt.Fprintf(&b, "  fingerprint:  %s\n", c.Fingerprint)
 	}
-	if len(t.VirtualIPs) > 0 {
+	if len(vips) > 0 {
 		whose := "leased to the peer"
-		if t.Initiator {
+		if initiator {
 			whose = "assigned to us"
 		}
-		fmt.Fprintf(&b, "  virtual IP:   %s (%s)\n", strings.Join(t.VirtualIPs, ", "), whose)
+		fmt.Fprintf(&b, "  virtual IP:   %s (%s)\n", strings.Join(vips, ", "), whose)
 	}
 	return b.String()
 }

@@ -138,3 +138,23 @@ func TestWritePeers(t *testing.T) {
 		}
 	}
 }
+
+// TestWritePeersCertAndLease: a peer with a certificate and a lease gets
+// the block `oemesh traffic` shows, after the table.
+func TestWritePeersCertAndLease(t *testing.T) {
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	ps := []control.Peer{{Addr: "198.18.0.2", Auth: control.AuthCert, ID: "CN=www.example", IKESAs: 1, Tunnels: 1, LastHandshake: now,
+		PeerCert: &control.PeerCertificate{Subject: "CN=www.example", Issuer: "CN=Example CA", DNSNames: []string{"www.example"},
+			NotAfter: now.Add(24 * time.Hour), Fingerprint: "SHA256:abc"},
+		VirtualIPs: []string{"100.64.0.1"}, Initiator: true}}
+	var b bytes.Buffer
+	if err := writePeers(&b, ps, now); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"198.18.0.2:\n", "certificate:  CN=www.example", "alt names:    www.example", "issuer:       CN=Example CA",
+		"expires:      2026-12-07 12:00:00 UTC", "virtual IP:   100.64.0.1 (assigned to us)"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, b.String())
+		}
+	}
+}

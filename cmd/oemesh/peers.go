@@ -58,5 +58,15 @@ func writePeers(out io.Writer, ps []control.Peer, now time.Time) error {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d/%d\t%s ago\t%s\n", p.Addr, id, authText(p.Auth), keyExchangesText(p.KeyExchanges),
 			p.Tunnels, p.InBytes, p.OutBytes, seconds(control.Seconds(now.Sub(p.LastHandshake))), idle)
 	}
-	return w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	// As under `oemesh traffic`: certificates and leases follow the
+	// table, one block per peer that has them.
+	for _, p := range ps {
+		if d := certLeaseText(p.Addr, p.PeerCert, p.VirtualIPs, p.Initiator); d != "" {
+			fmt.Fprintf(out, "\n%s", d)
+		}
+	}
+	return nil
 }

@@ -137,6 +137,12 @@ func peersView(sas []ike.SAInfo, ts []oe.TunnelStatus) []control.Peer {
 			a.p.KeyExchanges = sa.KeyExchanges.String()
 			a.p.QuantumResistant = sa.KeyExchanges.QuantumResistant()
 			a.p.LastHandshake = sa.Established.UTC()
+			a.p.PeerCert = peerCertView(sa.PeerCert)
+			a.p.Initiator = sa.Initiator
+			a.p.VirtualIPs = nil
+			for _, v := range sa.VirtualIPs {
+				a.p.VirtualIPs = append(a.p.VirtualIPs, v.String())
+			}
 		}
 		for _, c := range sa.Children {
 			t, ok := bySPI[c.SPIIn]

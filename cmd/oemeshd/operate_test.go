@@ -44,3 +44,31 @@ func TestPeersView(t *testing.T) {
 		t.Errorf("peers:\n got %+v\nwant %+v", got, want)
 	}
 }
+
+// TestPeersViewCertAndLease: a peer that authenticated with a certificate
+// shows it, and the mode config addresses of its newest IKE SA with whose
+// they are; an older IKE SA's are not shown.
+func TestPeersViewCertAndLease(t *testing.T) {
+	t0 := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	b := netip.MustParseAddr("198.18.0.2")
+	cert := &ike.PeerCertificate{Raw: []byte("der"), Subject: "CN=www.example", Issuer: "CN=Example CA",
+		DNSNames: []string{"www.example"}, NotAfter: t0.Add(90 * 24 * time.Hour)}
+	sas := []ike.SAInfo{
+		{Remote: netip.AddrPortFrom(b, 4500), PeerAuth: ike.AuthKindCert, PeerCert: cert, Initiator: true, Established: t0,
+			VirtualIPs: []netip.Addr{netip.MustParseAddr("100.64.0.9")}},
+		{Remote: netip.AddrPortFrom(b, 4500), PeerAuth: ike.AuthKindCert, PeerCert: cert, Initiator: true, Established: t0.Add(time.Minute),
+			VirtualIPs: []netip.Addr{netip.MustParseAddr("100.64.0.1")}},
+	}
+	got := peersView(sas, nil)
+	if len(got) != 1 {
+		t.Fatalf("%d peers, want 1: %+v", len(got), got)
+	}
+	p := got[0]
+	if p.PeerCert == nil || p.PeerCert.Subject != "CN=www.example" || p.PeerCert.Issuer != "CN=Example CA" ||
+		!p.PeerCert.NotAfter.Equal(cert.NotAfter) || len(p.PeerCert.DNSNames) != 1 || p.PeerCert.DNSNames[0] != "www.example" {
+		t.Errorf("peer certificate %+v, want www.example's", p.PeerCert)
+	}
+	if len(p.VirtualIPs) != 1 || p.VirtualIPs[0] != "100.64.0.1" || !p.Initiator {
+		t.Errorf("virtual IPs %v (initiator %v), want the newest IKE SA's 100.64.0.1, assigned to us", p.VirtualIPs, p.Initiator)
+	}
+}

@@ -32,6 +32,15 @@ type Peer struct {
 	// IdleSeconds is the time since a packet last used any of its
 	// tunnels, in whole seconds (rounded); null when it has none.
 	IdleSeconds *int64 `json:"idle_seconds"`
+	// PeerCert is the certificate the peer authenticated with on its
+	// newest IKE SA (Auth is "cert"); absent otherwise.
+	PeerCert *PeerCertificate `json:"peer_cert,omitempty"`
+	// VirtualIPs are the mode config addresses of its newest IKE SA: the
+	// ones the peer assigned to this host when Initiator, else the ones
+	// this host leased to the peer. Absent when none were.
+	VirtualIPs []string `json:"virtual_ips,omitempty"`
+	// Initiator is true when this host set up the newest IKE SA.
+	Initiator bool `json:"initiator"`
 }
 
 // DNSCacheEntry is one cached DNS answer: an element of the reply to

@@ -107,6 +107,9 @@ func TestCertificateOEClient(t *testing.T) {
 		if text, _ := m.CLI(ctx, "n", "traffic"); !strings.Contains(text, "CN=www.example") || !strings.Contains(text, leased) {
 			t.Errorf("oemesh traffic on n does not show the certificate and the lease:\n%s", text)
 		}
+		if text, _ := m.CLI(ctx, "n", "peers"); !strings.Contains(text, "CN=www.example") || !strings.Contains(text, leased+" (assigned to us)") {
+			t.Errorf("oemesh peers on n does not show b's certificate and the lease:\n%s", text)
+		}
 		if ts, out := traffic(t, m, ctx, "b"); !hasTunnel(ts, func(tn control.TunnelStatus) bool {
 			return tn.Peer == public.String() && tn.Auth == control.AuthNull && slices.Equal(tn.Remote, []string{leased + "-" + leased})
 		}) {
