@@ -24,6 +24,9 @@ var inVMTests = []string{
 	"TestInVMLibreswanCertOE/direct",
 	"TestInVMLibreswanCertOE/behind-nat",
 	"TestInVMLibreswanCertOE/host-key-no-certreq",
+	"TestInVMOemeshdCertOEClient/direct",
+	"TestInVMOemeshdCertOEClient/behind-nat",
+	"TestInVMOemeshdCertOEClient/wrong-name",
 }
 
 // TestLibreswanOEInVM builds oemeshd, oemesh and this package's test
