@@ -8,9 +8,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 
 	"github.com/oemesh/oemesh/certs/certstest"
 	"github.com/oemesh/oemesh/internal/control"
@@ -30,8 +33,8 @@ const serverCertNick = "l.oe.test"
 // Encrypt's, leftid=%fromcert, sendca=issuer, rightauth=null,
 // rightaddresspool=100.64.0.1-100.64.255.254, rightmodecfgclient=yes).
 // oemeshd authenticates with NULL and holds the certificate to the
-// destination: without a DNS binding, a SAN iPAddress equal to Libreswan's
-// address.
+// destination: the name its DNS stub bound to Libreswan's address or,
+// without a binding, a SAN iPAddress equal to that address.
 //
 //   - direct: no NAT, so oemeshd asks for no address (no CP) and
 //     proposes transport mode; pluto's server does not insist on a lease
@@ -44,6 +47,10 @@ const serverCertNick = "l.oe.test"
 //     and oemeshd translates its traffic to it (CAT on xfrm: the
 //     Local→Peer policy and the oemesh_cat_* nftables table); Libreswan's
 //     host pings the lease;
+//   - by-name: oemeshd's DNS stub resolves l.oe.test first, and binds the
+//     address to the name (no key); the server's certificate names only
+//     l.oe.test, no address: oemeshd checks the name the application
+//     asked for;
 //   - wrong-name: the server's certificate is valid but names another host
 //     (no SAN for Libreswan's address): oemeshd refuses it
 //     (cert-id_mismatch) and the flow gets private-or-clear's clear shunt.
@@ -54,18 +61,33 @@ const serverCertNick = "l.oe.test"
 func TestInVMOemeshdCertOEClient(t *testing.T) {
 	in, files := needVM(t)
 	t.Parallel()
-	for _, c := range []struct {
-		name           string
-		nat, wrongName bool
-	}{{"direct", false, false}, {"behind-nat", true, false}, {"wrong-name", false, true}} {
+	for _, c := range []certOEClient{
+		{name: "direct"}, {name: "behind-nat", nat: true}, {name: "by-name", byName: true}, {name: "wrong-name", wrongName: true},
+	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			certOEClientCase(t, in, files, c.nat, c.wrongName)
+			certOEClientCase(t, in, files, c)
 		})
 	}
 }
 
-func certOEClientCase(t *testing.T, in *peers.Install, files string, nat, wrongName bool) {
+// certOEClient is one case of TestInVMOemeshdCertOEClient.
+type certOEClient struct {
+	name string
+	// nat puts oemeshd's host behind a masquerading router.
+	nat bool
+	// byName: oemeshd's DNS stub resolves l.oe.test before the ping, and
+	// the server's certificate names only l.oe.test (no address SAN).
+	byName bool
+	// wrongName: the server's certificate names another host.
+	wrongName bool
+}
+
+// serverName is Libreswan's host's DNS name, in its certificate.
+const serverName = "l.oe.test"
+
+func certOEClientCase(t *testing.T, in *peers.Install, files string, c certOEClient) {
+	nat, wrongName := c.nat, c.wrongName
 	st := newStages(t)
 	var b *bed
 	if nat {
@@ -80,12 +102,26 @@ func certOEClientCase(t *testing.T, in *peers.Install, files string, nat, wrongN
 	if out, err := b.l.Command(context.Background(), "ip", "route", "add", "default", "via", addrO.String(), "dev", "eth0").CombinedOutput(); err != nil {
 		t.Fatalf("default route on Libreswan's host: %v\n%s", err, out)
 	}
-	d := startDNS(t, b.o) // no key in DNS for Libreswan's address
+	// The lab's DNS: no key anywhere; Libreswan's name has its address.
+	dnsSrv := lab.NewDNSServer(2)
+	rr, err := dns.NewRR(serverName + ". 60 IN A " + addrL.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dnsSrv.Add(rr)
+	d, err := dnsSrv.Start(b.o, netip.MustParseAddr("127.0.0.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dnsSrv.Close() })
 
 	root := certstest.NewRoot(t, "oemesh interop root")
 	inter := root.NewIntermediate(t, "oemesh interop issuer")
-	opts := certstest.Options{Key: certstest.RSA2048, Subject: pkix.Name{CommonName: "l.oe.test"},
-		DNSNames: []string{"l.oe.test"}, IPs: []netip.Addr{addrL}}
+	opts := certstest.Options{Key: certstest.RSA2048, Subject: pkix.Name{CommonName: serverName},
+		DNSNames: []string{serverName}, IPs: []netip.Addr{addrL}}
+	if c.byName {
+		opts.IPs = nil
+	}
 	if wrongName {
 		opts = certstest.Options{Key: certstest.RSA2048, Subject: pkix.Name{CommonName: "other.oe.test"},
 			DNSNames: []string{"other.oe.test"}, IPs: []netip.Addr{netip.MustParseAddr("198.18.0.99")}}
@@ -102,7 +138,11 @@ func certOEClientCase(t *testing.T, in *peers.Install, files string, nat, wrongN
 		},
 		PlutoDebug: "base",
 	})
-	o := startOemeshd(t, files, b.o, d, filepath.Join(files, "rsa-hostkey.pem"),
+	var stub netip.AddrPort
+	if c.byName {
+		stub = netip.MustParseAddrPort("127.0.0.53:53")
+	}
+	o := startOemeshdStub(t, files, b.o, d, stub, filepath.Join(files, "rsa-hostkey.pem"),
 		map[string]string{"private-or-clear": addrL.String() + "/32"},
 		"oe:\n  null_auth: fallback\n  trust_certificates: ca-file\n  trust_ca: "+caFile+"\n")
 	checkXFRM(t, o)
@@ -117,11 +157,14 @@ func certOEClientCase(t *testing.T, in *peers.Install, files string, nat, wrongN
 				strings.Join(lsw.Log.LinesFrom(mark, plutoEvent), "\n"))
 		}
 	})
+	if c.byName {
+		resolveViaStub(t, ctx, o, b.o, stub)
+	}
 	// The first packet hits oemeshd's trap: no key in DNS, so certificate OE.
 	_, _ = ping(ctx, b.o, addrL, 1)
 
 	if wrongName {
-		certOEClientRefused(t, ctx, b, o, lsw, mark)
+		certOEClientRefused(t, ctx, b, o, lsw, capt, mark)
 		return
 	}
 	tn := o.WaitTunnel(ctx, addrL)
@@ -160,9 +203,14 @@ func certOEClientCase(t *testing.T, in *peers.Install, files string, nat, wrongN
 		!slices.Equal(tn.Local, []string{inner.String() + "-" + inner.String()}) || !slices.Equal(tn.VirtualIPs, vips) {
 		t.Errorf("oemeshd's tunnel: %+v; want an initiator's cert tunnel in tunnel mode from %s, virtual IPs %v", tn, inner, vips)
 	}
-	if pc := tn.PeerCert; pc == nil || pc.Subject != "CN=l.oe.test" || !strings.Contains(pc.Issuer, "oemesh interop issuer") ||
-		!slices.Contains(pc.IPAddresses, addrL.String()) {
-		t.Errorf("oemeshd's tunnel: peer_cert %+v; want Libreswan's certificate (CN=l.oe.test, the intermediate, SAN %s)", pc, addrL)
+	// By name, the certificate has no address SAN: the bound name is what matched.
+	wantIPs := []string{addrL.String()}
+	if c.byName {
+		wantIPs = nil
+	}
+	if pc := tn.PeerCert; pc == nil || pc.Subject != "CN="+serverName || !strings.Contains(pc.Issuer, "oemesh interop issuer") ||
+		!slices.Equal(pc.DNSNames, []string{serverName}) || !slices.Equal(pc.IPAddresses, wantIPs) {
+		t.Errorf("oemeshd's tunnel: peer_cert %+v; want Libreswan's certificate (CN=%s, the intermediate, SANs %s %v)", pc, serverName, serverName, wantIPs)
 	}
 	// The server's view: the lease after the peer ("...198.18.0.2===100.64.0.1/32").
 	if ls := lswTraffic(t, ctx, lsw); strings.Contains(ls.Line, "==="+leased.String()+"/32") != nat {
@@ -178,9 +226,11 @@ func certOEClientCase(t *testing.T, in *peers.Install, files string, nat, wrongN
 }
 
 // certOEClientRefused: oemeshd refused the certificate for another name,
-// counted it, and set private-or-clear's clear shunt; the pings go in
-// clear and no tunnel is up.
-func certOEClientRefused(t *testing.T, ctx context.Context, b *bed, o *oemeshd, lsw *peers.Libreswan, mark int64) {
+// counted it, and set private-or-clear's clear shunt; no tunnel is up on
+// either end (pluto, whose IKE_AUTH response had already made its CHILD
+// SA, deletes it when oemeshd deletes the IKE SA), and the pings go in
+// clear.
+func certOEClientRefused(t *testing.T, ctx context.Context, b *bed, o *oemeshd, lsw *peers.Libreswan, capt *lab.Capture, mark int64) {
 	t.Helper()
 	for {
 		st := o.Status(ctx)
@@ -207,11 +257,58 @@ func certOEClientRefused(t *testing.T, ctx context.Context, b *bed, o *oemeshd, 
 	}) {
 		t.Errorf("oemesh shunts: want private-or-clear's pass shunt to %s:\n%s", addrL, out)
 	}
+	if ts := o.Traffic(ctx); len(ts) != 0 {
+		t.Errorf("oemeshd has tunnels after refusing the certificate: %+v", ts)
+	}
+	for {
+		ts, err := lsw.TrafficStatus(ctx)
+		if err == nil && len(ts) == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("pluto keeps a CHILD SA with oemeshd after oemeshd refused its certificate: %+v (%v)", ts, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 	if got, out := ping(ctx, b.o, addrL, 3); got != 3 {
 		t.Errorf("ping %s in clear after the refusal: %d of 3 answered\n%s", addrL, got, out)
 	}
-	if ts := o.Traffic(ctx); len(ts) != 0 {
-		t.Errorf("oemeshd has tunnels after refusing the certificate: %+v", ts)
+	counts := capt.Stop()
+	if n := counts.Between(addrL, addrO, lab.KindICMP); n < 6 {
+		t.Errorf("capture: %d cleartext ICMP packets between the hosts; want the 3 echoes and replies in clear (%v)", n, counts)
+	}
+}
+
+// resolveViaStub resolves serverName through oemeshd's DNS stub in node
+// (drill, as an application would) and waits until oemeshd has bound
+// Libreswan's address to the name (with no key: certificate OE's binding).
+func resolveViaStub(t *testing.T, ctx context.Context, o *oemeshd, node *lab.Node, stub netip.AddrPort) {
+	t.Helper()
+	out, err := node.Command(ctx, "drill", "-p", strconv.Itoa(int(stub.Port())), "@"+stub.Addr().String(), serverName, "A").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), addrL.String()) {
+		t.Fatalf("drill %s through oemeshd's stub: %v; want %s\n%s", serverName, err, addrL, out)
+	}
+	for {
+		raw, err := o.CLI(ctx, "--json", "dns", "bindings")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var bl control.BindingList
+		if err := json.Unmarshal([]byte(raw), &bl); err != nil {
+			t.Fatalf("oemesh dns bindings --json: %v\n%s", err, raw)
+		}
+		if slices.ContainsFunc(bl.Bindings, func(b control.Binding) bool {
+			return b.Addr == addrL.String() && b.Name == serverName+"." && len(b.Keys) == 0
+		}) {
+			t.Logf("oemesh dns bindings --json:\n%s", raw)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("oemeshd did not bind %s to %s: %v\n%s", addrL, serverName, ctx.Err(), raw)
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }
 
@@ -251,7 +348,7 @@ func checkCATOnXFRM(t *testing.T, ctx context.Context, node *lab.Node, want bool
 // plutoExchange picks pluto's log lines that tell what Libreswan's server
 // did: its events (not plutodebug's "| ..." lines), and the debugging
 // lines on CERTREQ, CP and leases.
-var plutoExchange = regexp.MustCompile(`^\w{3} [ \d]\d [\d:.]+: ([^|]|\| .*(CERT|v2CP|CP payload|[Ll]ease|FAILED_CP|IKE_SA_INIT response|IKE_AUTH response))`)
+var plutoExchange = regexp.MustCompile(`^\w{3} [ \d]\d [\d:.]+: ([^|]|\| .*(CERTREQ|sending \[CERT\]|bytes of CERT into|v2CP|[Ll]ease|FAILED_CP))`)
 
 // letsencryptServerConn is Libreswan's oe-letsencrypt-server.conf with
 // leftcert= naming the test certificate. _updown is named by path (the

@@ -92,6 +92,17 @@ type oemeshd struct {
 // with dataplane auto.
 func startOemeshd(t *testing.T, files string, node *lab.Node, dns netip.AddrPort, hostKey string, policies map[string]string, extra string) *oemeshd {
 	t.Helper()
+	return startOemeshdStub(t, files, node, dns, netip.AddrPort{}, hostKey, policies, extra)
+}
+
+// startOemeshdStub is startOemeshd with the DNS stub serving on stub
+// (dns.stub.listen) when stub is valid.
+func startOemeshdStub(t *testing.T, files string, node *lab.Node, dns, stub netip.AddrPort, hostKey string, policies map[string]string, extra string) *oemeshd {
+	t.Helper()
+	stubLine := ""
+	if stub.IsValid() {
+		stubLine = "  stub:\n    listen: " + stub.String() + "\n"
+	}
 	dir, err := os.MkdirTemp("", "ivm-oemeshd-")
 	if err != nil {
 		t.Fatal(err)
@@ -117,9 +128,9 @@ dns:
   servers: [%s]
   require_dnssec: false
   timeout: 1s
-log:
+%slog:
   level: debug
-%s`, filepath.Join(dir, "hostkey.pem"), filepath.Join(dir, "policies"), d.socket, dns, extra)
+%s`, filepath.Join(dir, "hostkey.pem"), filepath.Join(dir, "policies"), d.socket, dns, stubLine, extra)
 	cfgPath := filepath.Join(dir, "oemesh.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)

@@ -26,6 +26,7 @@ var inVMTests = []string{
 	"TestInVMLibreswanCertOE/host-key-no-certreq",
 	"TestInVMOemeshdCertOEClient/direct",
 	"TestInVMOemeshdCertOEClient/behind-nat",
+	"TestInVMOemeshdCertOEClient/by-name",
 	"TestInVMOemeshdCertOEClient/wrong-name",
 }
 
