@@ -138,11 +138,14 @@ func certOEClientCase(t *testing.T, in *peers.Install, files string, c certOECli
 		},
 		PlutoDebug: "base",
 	})
-	var stub netip.AddrPort
+	// A DNS failure gives the flow its failure shunt, never certificate OE:
+	// the lab's server runs in this test process, which shares the guest's
+	// CPUs (TCG) with every parallel case, so its answers get 5 s, not 1 s.
+	dnsOpts := dnsOptions{Timeout: 5 * time.Second}
 	if c.byName {
-		stub = netip.MustParseAddrPort("127.0.0.53:53")
+		dnsOpts.Stub = netip.MustParseAddrPort("127.0.0.53:53")
 	}
-	o := startOemeshdStub(t, files, b.o, d, stub, filepath.Join(files, "rsa-hostkey.pem"),
+	o := startOemeshdDNS(t, files, b.o, d, dnsOpts, filepath.Join(files, "rsa-hostkey.pem"),
 		map[string]string{"private-or-clear": addrL.String() + "/32"},
 		"oe:\n  null_auth: fallback\n  trust_certificates: ca-file\n  trust_ca: "+caFile+"\n")
 	checkXFRM(t, o)
@@ -158,7 +161,7 @@ func certOEClientCase(t *testing.T, in *peers.Install, files string, c certOECli
 		}
 	})
 	if c.byName {
-		resolveViaStub(t, ctx, o, b.o, stub)
+		resolveViaStub(t, ctx, o, b.o, dnsOpts.Stub)
 	}
 	// The first packet hits oemeshd's trap: no key in DNS, so certificate OE.
 	_, _ = ping(ctx, b.o, addrL, 1)
