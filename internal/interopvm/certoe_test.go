@@ -63,7 +63,7 @@ func certOECase(t *testing.T, in *peers.Install, files string, nat, hostKey bool
 	st := newStages(t)
 	var b *bed
 	if nat {
-		b = newNATBed(t)
+		b = newNATBed(t, libreswanBehindNAT)
 	} else {
 		b = newBed(t)
 		// left=%defaultroute, as the example has it, needs a default route
@@ -211,20 +211,36 @@ func waitRouted(t *testing.T, ctx context.Context, lsw *peers.Libreswan, instanc
 	}
 }
 
-// newNATBed is the bed with Libreswan's host behind a router that
-// masquerades (nftables): the router has addrL on the switch, Libreswan's
-// host 10.1.0.2 behind it. In the bed it returns, l is the inner host.
-func newNATBed(t *testing.T) *bed {
+// natInner is the address of the host behind newNATBed's router.
+var natInner = netip.MustParseAddr("10.1.0.2")
+
+// natSide says which host of the bed sits behind the NAT router.
+type natSide int
+
+const (
+	libreswanBehindNAT natSide = iota
+	oemeshdBehindNAT
+)
+
+// newNATBed is the bed with one host behind a router that masquerades
+// (nftables): the router takes that host's address on the switch (addrL
+// or addrO), the host is 10.1.0.2 behind it. In the bed it returns, l or
+// o is the inner host.
+func newNATBed(t *testing.T, behind natSide) *bed {
 	t.Helper()
 	b := newBed(t)
-	// newBed gave l addrL on the switch: that l becomes the router; the
-	// client is a new host behind it.
-	nat := b.l
+	// newBed gave the host its address on the switch: that node becomes
+	// the router; the host is a new node behind it.
+	side := &b.l
+	if behind == oemeshdBehindNAT {
+		side = &b.o
+	}
+	nat := *side
 	inner, err := b.lab.AddHost("c")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.lab.Link(nat, "in0", []string{"10.1.0.1/24"}, inner, "eth0", []string{"10.1.0.2/24"}); err != nil {
+	if err := b.lab.Link(nat, "in0", []string{"10.1.0.1/24"}, inner, "eth0", []string{netip.PrefixFrom(natInner, 24).String()}); err != nil {
 		t.Fatal(err)
 	}
 	if err := inner.Route("0.0.0.0/0", "10.1.0.1"); err != nil {
@@ -245,6 +261,6 @@ func newNATBed(t *testing.T) *bed {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("nft masquerade on the NAT router: %v\n%s", err, out)
 	}
-	b.l = inner
+	*side = inner
 	return b
 }

@@ -12,6 +12,12 @@
 //     verifying oemeshd's certificate from a test CA, directly and from
 //     behind a NAT, where it is leased an address and translates its
 //     traffic to it (CAT).
+//   - oemeshd's certificate OE client against Libreswan's server
+//     (oe-letsencrypt-server.conf): the certificate held to Libreswan's
+//     address or to the name oemeshd's DNS stub bound to it, directly and
+//     from behind a NAT, where oemeshd is leased an address and translates
+//     its traffic to it (CAT on xfrm); a certificate for another name is
+//     refused.
 //
 // TestInVMFailClosedXFRM, not interop, runs here to share the VM boot:
 // two oemeshd on xfrm, one killed or stopped under a 50 ms ping to its

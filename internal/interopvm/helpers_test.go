@@ -92,6 +92,28 @@ type oemeshd struct {
 // with dataplane auto.
 func startOemeshd(t *testing.T, files string, node *lab.Node, dns netip.AddrPort, hostKey string, policies map[string]string, extra string) *oemeshd {
 	t.Helper()
+	return startOemeshdDNS(t, files, node, dns, dnsOptions{}, hostKey, policies, extra)
+}
+
+// dnsOptions are the DNS settings of startOemeshdDNS.
+type dnsOptions struct {
+	// Stub, when valid, is dns.stub.listen.
+	Stub netip.AddrPort
+	// Timeout is dns.timeout; zero means 1 s.
+	Timeout time.Duration
+}
+
+// startOemeshdDNS is startOemeshd with DNS settings of its own.
+func startOemeshdDNS(t *testing.T, files string, node *lab.Node, dns netip.AddrPort, opts dnsOptions, hostKey string, policies map[string]string, extra string) *oemeshd {
+	t.Helper()
+	stubLine := ""
+	if opts.Stub.IsValid() {
+		stubLine = "  stub:\n    listen: " + opts.Stub.String() + "\n"
+	}
+	timeout := opts.Timeout
+	if timeout == 0 {
+		timeout = time.Second
+	}
 	dir, err := os.MkdirTemp("", "ivm-oemeshd-")
 	if err != nil {
 		t.Fatal(err)
@@ -116,10 +138,10 @@ dataplane: auto
 dns:
   servers: [%s]
   require_dnssec: false
-  timeout: 1s
-log:
+  timeout: %s
+%slog:
   level: debug
-%s`, filepath.Join(dir, "hostkey.pem"), filepath.Join(dir, "policies"), d.socket, dns, extra)
+%s`, filepath.Join(dir, "hostkey.pem"), filepath.Join(dir, "policies"), d.socket, dns, timeout, stubLine, extra)
 	cfgPath := filepath.Join(dir, "oemesh.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)

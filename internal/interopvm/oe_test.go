@@ -234,13 +234,23 @@ func proveESP(t *testing.T, ctx context.Context, b *bed, capt *lab.Capture, lsw 
 // cleartext ICMP may cross the switch between any two addresses.
 func proveESPTo(t *testing.T, ctx context.Context, b *bed, capt *lab.Capture, lsw *peers.Libreswan, o *oemeshd, oTarget netip.Addr, espKind lab.Kind) {
 	t.Helper()
+	proveESPPings(t, ctx, b, capt, lsw, o, []pingTo{{b.l, addrO}, {b.o, oTarget}}, espKind)
+}
+
+// pingTo is one direction of proveESPPings: pings from a node to dst.
+type pingTo struct {
+	from *lab.Node
+	dst  netip.Addr
+}
+
+// proveESPPings is proveESPTo with the pings given: where an address is
+// leased to oemeshd (certificate OE client), Libreswan pings the lease.
+func proveESPPings(t *testing.T, ctx context.Context, b *bed, capt *lab.Capture, lsw *peers.Libreswan, o *oemeshd, pings []pingTo, espKind lab.Kind) {
+	t.Helper()
 	before := o.WaitTunnel(ctx, addrL)
 	lswBefore := lswTraffic(t, ctx, lsw)
 	const n = 5
-	for _, dir := range []struct {
-		from *lab.Node
-		dst  netip.Addr
-	}{{b.l, addrO}, {b.o, oTarget}} {
+	for _, dir := range pings {
 		if got, out := ping(ctx, dir.from, dir.dst, n); got != n {
 			t.Errorf("ping %s from %s: %d of %d answered\n%s", dir.dst, dir.from.Name, got, n, out)
 		}

@@ -24,6 +24,10 @@ var inVMTests = []string{
 	"TestInVMLibreswanCertOE/direct",
 	"TestInVMLibreswanCertOE/behind-nat",
 	"TestInVMLibreswanCertOE/host-key-no-certreq",
+	"TestInVMOemeshdCertOEClient/direct",
+	"TestInVMOemeshdCertOEClient/behind-nat",
+	"TestInVMOemeshdCertOEClient/by-name",
+	"TestInVMOemeshdCertOEClient/wrong-name",
 }
 
 // TestLibreswanOEInVM builds oemeshd, oemesh and this package's test

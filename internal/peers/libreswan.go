@@ -70,6 +70,9 @@ func startLibreswan(ctx context.Context, t testing.TB, in *Install, ns string, c
 	if err := l.importCAs(ctx, nss); err != nil {
 		return nil, err
 	}
+	if err := l.importCerts(ctx, nss); err != nil {
+		return nil, err
+	}
 	if cfg.HostKeyBits > 0 {
 		if l.HostKey, err = l.newHostKey(ctx, cfg.HostKeyBits); err != nil {
 			return nil, err
@@ -175,6 +178,34 @@ func (l *Libreswan) importCAs(ctx context.Context, nss string) error {
 		out, err := exec.CommandContext(ctx, "certutil", "-A", "-d", "sql:"+nss, "-n", nick, "-t", "CT,,", "-a", "-i", f).CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("libreswan: certutil -A CA %s into %s (Debian package libnss3-tools): %w: %s", nick, nss, err, strings.TrimSpace(string(out)))
+		}
+	}
+	return nil
+}
+
+// importCerts puts LibreswanConfig.Certs into the NSS db with their keys:
+// openssl bundles each as PKCS#12, which pk12util imports (NSS has no
+// import of a bare private key). The chain's intermediates come in too,
+// without trust, so that pluto can send them.
+func (l *Libreswan) importCerts(ctx context.Context, nss string) error {
+	for nick, c := range l.cfg.Certs {
+		base := filepath.Join(l.Dir, "cert-"+nick)
+		if err := os.WriteFile(base+".pem", c.PEM, 0o600); err != nil {
+			return fmt.Errorf("libreswan: certificate %s: %w", nick, err)
+		}
+		if err := os.WriteFile(base+".key", c.KeyPEM, 0o600); err != nil {
+			return fmt.Errorf("libreswan: certificate %s: %w", nick, err)
+		}
+		// A fixed password: the file lives only in the instance directory.
+		const pass = "oemesh-test"
+		out, err := exec.CommandContext(ctx, "openssl", "pkcs12", "-export", "-in", base+".pem", "-inkey", base+".key",
+			"-name", nick, "-passout", "pass:"+pass, "-out", base+".p12").CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("libreswan: openssl pkcs12 -export of certificate %s (Debian package openssl): %w: %s", nick, err, strings.TrimSpace(string(out)))
+		}
+		out, err = exec.CommandContext(ctx, "pk12util", "-i", base+".p12", "-d", "sql:"+nss, "-W", pass).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("libreswan: pk12util -i certificate %s into %s (Debian package libnss3-tools): %w: %s", nick, nss, err, strings.TrimSpace(string(out)))
 		}
 	}
 	return nil

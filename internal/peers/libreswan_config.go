@@ -38,8 +38,22 @@ type LibreswanConfig struct {
 	// starts, as Libreswan's letsencrypt script imports Let's Encrypt's roots:
 	// nickname → PEM certificate, `certutil -A -t CT,,`.
 	CAs map[string][]byte
+	// Certs are certificates with their private keys imported into the
+	// instance's NSS db before pluto starts, as an operator imports a
+	// server's certificate (`pk12util -i`): nickname (what leftcert= names)
+	// → certificate and key.
+	Certs map[string]LibreswanCert
 	// Setup holds extra "key=value" lines for config setup.
 	Setup []string
+}
+
+// LibreswanCert is a certificate and its private key for pluto's NSS db.
+type LibreswanCert struct {
+	// PEM is the end-entity certificate, then the intermediates that go
+	// with it (what sendca=issuer sends).
+	PEM []byte
+	// KeyPEM is its private key (PKCS#8, PKCS#1 or SEC 1), unencrypted.
+	KeyPEM []byte
 }
 
 // LibreswanConn is one conn section of ipsec.conf. Empty fields are left out (pluto's
@@ -122,6 +136,15 @@ func (c *LibreswanConfig) validate() error {
 	for nick := range c.CAs {
 		if !validName(nick) {
 			return fmt.Errorf("libreswan config: CA nickname %q must be letters, digits, - or _", nick)
+		}
+	}
+	for nick, cert := range c.Certs {
+		// Nicknames are often the server's DNS name (leftcert=host.example).
+		if !validName(strings.ReplaceAll(nick, ".", "-")) {
+			return fmt.Errorf("libreswan config: certificate nickname %q must be letters, digits, '.', - or _", nick)
+		}
+		if len(cert.PEM) == 0 || len(cert.KeyPEM) == 0 {
+			return fmt.Errorf("libreswan config: certificate %q needs both PEM and KeyPEM", nick)
 		}
 	}
 	for g, cidrs := range c.Policies {

@@ -123,7 +123,9 @@ func parseTrafficStatus(out string) ([]LibreswanTraffic, error) {
 			if i := strings.Index(p, "..."); i >= 0 {
 				p = p[i:]
 			}
-			tr.Peer = strings.TrimPrefix(p, "...")
+			// A server that leased the peer an address writes it after the
+			// peer ("...192.0.2.2===100.64.0.1/32").
+			tr.Peer, _, _ = strings.Cut(strings.TrimPrefix(p, "..."), "===")
 			parts = parts[1:]
 		}
 		for _, p := range parts {
@@ -224,7 +226,7 @@ func (l *Libreswan) ChildResult(from int64, peer string) ChildResult {
 	lines := l.Log.LinesFrom(from, anyLine)
 	var mine []string
 	for _, ln := range lines {
-		if strings.Contains(ln, "..."+peer+" ") {
+		if mentionsPeer(ln, peer) {
 			mine = append(mine, ln)
 			continue
 		}
@@ -236,6 +238,13 @@ func (l *Libreswan) ChildResult(from int64, peer string) ChildResult {
 		}
 	}
 	return classifyChild(mine)
+}
+
+// mentionsPeer reports whether a pluto log line names peer as the
+// instance's remote end: "...192.0.2.2 #3:", or "...192.0.2.2===100.64.0.1/32
+// #3:" where pluto, as a server, leased the peer that address.
+func mentionsPeer(ln, peer string) bool {
+	return strings.Contains(ln, "..."+peer+" ") || strings.Contains(ln, "..."+peer+"===")
 }
 
 func classifyChild(lines []string) ChildResult {

@@ -70,6 +70,11 @@ func TestParseTrafficStatus(t *testing.T) {
 		lease[0].ID != "CN=o.oe.test" {
 		t.Errorf("line with a lease: %+v, %v", lease, err)
 	}
+	// A server that leased the peer an address (rightaddresspool): the peer, then its lease.
+	server, err := parseTrafficStatus(`#5: "clear-or-private#198.18.0.2/32"[3] ...198.18.0.2===100.64.0.1/32, type=ESP, add_time=1796574931, inBytes=84, outBytes=84, maxBytes=2^63B, id='ID_NULL'`)
+	if err != nil || len(server) != 1 || server[0].Peer != "198.18.0.2" || server[0].Instance != 3 || server[0].OutBytes != 84 || server[0].ID != "ID_NULL" {
+		t.Errorf("server's line with a lease: %+v, %v", server, err)
+	}
 	if _, err := parseTrafficStatus(`006 #2: "c" ...1.2.3.4, type=ESP, inBytes=lots`); err == nil || !strings.Contains(err.Error(), "inBytes") {
 		t.Errorf("bad inBytes: %v", err)
 	}
@@ -103,6 +108,23 @@ func TestClassifyChild(t *testing.T) {
 				t.Errorf("got %v notify %q spi %q (%v), want %v %q %q", r.Outcome, r.Notify, r.SPI, r.Lines, tc.want, tc.notify, tc.spi)
 			}
 		})
+	}
+}
+
+func TestMentionsPeer(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		want bool
+	}{
+		{`"private-or-clear#192.0.2.0/24"[1] ...192.0.2.2 #2: initiator established Child SA using #1`, true},
+		{`"clear-or-private#198.18.0.2/32"[3] ...198.18.0.2===100.64.0.1/32 #4: responder established Child SA using #3`, true},
+		{`"private-or-clear#192.0.2.0/24"[1] ...192.0.2.22 #2: initiator established Child SA using #1`, false},
+		{`"clear-or-private#198.18.0.2/32"[3] ...198.18.0.20===100.64.0.1/32 #4: responder established Child SA`, false},
+		{`"c" 100.64.0.1/32===198.18.0.2 #4: established`, false},
+	} {
+		if got := mentionsPeer(tc.line, "192.0.2.2") || mentionsPeer(tc.line, "198.18.0.2"); got != tc.want {
+			t.Errorf("mentionsPeer(%q) = %v, want %v", tc.line, got, tc.want)
+		}
 	}
 }
 
