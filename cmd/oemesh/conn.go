@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -27,38 +28,7 @@ conns of a file without a restart.`,
 		Use:   "list",
 		Short: "List the conns with their state, tunnels and last error",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var cs []control.ConnStatus
-			if err := g.call(cmd.Context(), "GET", "/v1/conns", nil, &cs); err != nil {
-				return err
-			}
-			if g.json {
-				return printJSON(cmd.OutOrStdout(), cs)
-			}
-			if len(cs) == 0 {
-				fmt.Fprintln(cmd.OutOrStdout(), "no conns")
-				return nil
-			}
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "NAME\tSTATE\tROUTED\tAUTO\tAUTH\tLOCAL\tREMOTE\tTUNNELS\tTRIES\tLAST ERROR")
-			for _, c := range cs {
-				tries := fmt.Sprintf("%d/%d", c.Tries, c.KeyingTries)
-				if c.KeyingTries == 0 {
-					tries = fmt.Sprintf("%d/forever", c.Tries)
-				}
-				fmt.Fprintf(w, "%s\t%s\t%v\t%s\t%s\t%s %s\t%s %s\t%d\t%s\t%s\n", c.Name, c.State, c.Routed, c.Auto, authText(c.Auth),
-					c.Local, strings.Join(c.LocalSubnets, ","), c.Remote, strings.Join(c.RemoteSubnets, ","), c.Tunnels, tries, c.LastError)
-			}
-			if err := w.Flush(); err != nil {
-				return err
-			}
-			for _, c := range cs {
-				if c.LastUpdown != "" {
-					fmt.Fprintf(cmd.OutOrStdout(), "%s updown: %s\n", c.Name, c.LastUpdown)
-				}
-			}
-			return nil
-		},
+		RunE:  listRunE(g, "/v1/conns", "no conns", writeConns),
 	})
 	for _, v := range []struct{ verb, short string }{
 		{"up", "Negotiate the conn now (up to keying_tries) and keep it up"},
@@ -122,6 +92,30 @@ func connCall(cmd *cobra.Command, g *globalFlags, path string, req any) error {
 	}
 	if !rep.OK {
 		return withExit(1, errors.New(rep.Detail))
+	}
+	return nil
+}
+
+// writeConns prints the conns as `oemesh conn list`'s table, then the
+// last updown output of each that has one.
+func writeConns(out io.Writer, cs []control.ConnStatus) error {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "NAME\tSTATE\tROUTED\tAUTO\tAUTH\tLOCAL\tREMOTE\tTUNNELS\tTRIES\tLAST ERROR")
+	for _, c := range cs {
+		tries := fmt.Sprintf("%d/%d", c.Tries, c.KeyingTries)
+		if c.KeyingTries == 0 {
+			tries = fmt.Sprintf("%d/forever", c.Tries)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%v\t%s\t%s\t%s %s\t%s %s\t%d\t%s\t%s\n", c.Name, c.State, c.Routed, c.Auto, authText(c.Auth),
+			c.Local, strings.Join(c.LocalSubnets, ","), c.Remote, strings.Join(c.RemoteSubnets, ","), c.Tunnels, tries, c.LastError)
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	for _, c := range cs {
+		if c.LastUpdown != "" {
+			fmt.Fprintf(out, "%s updown: %s\n", c.Name, c.LastUpdown)
+		}
 	}
 	return nil
 }

@@ -16,20 +16,7 @@ func newDNSCacheCmd(g *globalFlags) *cobra.Command {
 		Use:   "cache",
 		Short: "List oemeshd's DNS cache: peers' keys and negative answers, with their TTLs",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var es []control.DNSCacheEntry
-			if err := g.call(cmd.Context(), "GET", "/v1/dns/cache", nil, &es); err != nil {
-				return err
-			}
-			if g.json {
-				return printJSON(cmd.OutOrStdout(), es)
-			}
-			if len(es) == 0 {
-				fmt.Fprintln(cmd.OutOrStdout(), "DNS cache empty")
-				return nil
-			}
-			return writeDNSCache(cmd.OutOrStdout(), es)
-		},
+		RunE:  listRunE(g, "/v1/dns/cache", "DNS cache empty", writeDNSCache),
 	}
 }
 

@@ -24,20 +24,7 @@ newest IKE SA was set up, and how long its tunnels have been idle.
 oemesh traffic lists the SA pairs themselves; oemesh dns cache the keys
 looked up in DNS.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var ps []control.Peer
-			if err := g.call(cmd.Context(), "GET", "/v1/peers", nil, &ps); err != nil {
-				return err
-			}
-			if g.json {
-				return printJSON(cmd.OutOrStdout(), ps)
-			}
-			if len(ps) == 0 {
-				fmt.Fprintln(cmd.OutOrStdout(), "no peers")
-				return nil
-			}
-			return writePeers(cmd.OutOrStdout(), ps, time.Now())
-		},
+		RunE: listRunE(g, "/v1/peers", "no peers", func(w io.Writer, ps []control.Peer) error { return writePeers(w, ps, time.Now()) }),
 	}
 }
 

@@ -16,20 +16,7 @@ func newTrafficCmd(g *globalFlags) *cobra.Command {
 		Use:   "traffic",
 		Short: "List the SAs: peer, ID, authentication, mode, key exchanges, bytes, age, idle time; then peer certificates and virtual IPs",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var ts []control.TunnelStatus
-			if err := g.call(cmd.Context(), "GET", "/v1/traffic", nil, &ts); err != nil {
-				return err
-			}
-			if g.json {
-				return printJSON(cmd.OutOrStdout(), ts)
-			}
-			if len(ts) == 0 {
-				fmt.Fprintln(cmd.OutOrStdout(), "no SAs")
-				return nil
-			}
-			return writeTraffic(cmd.OutOrStdout(), ts)
-		},
+		RunE:  listRunE(g, "/v1/traffic", "no SAs", writeTraffic),
 	}
 }
 
@@ -59,20 +46,7 @@ func newShuntsCmd(g *globalFlags) *cobra.Command {
 		Use:   "shunts",
 		Short: "List the shunts: flow, kind (pass, drop, hold), reason, expiry",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var ss []control.ShuntStatus
-			if err := g.call(cmd.Context(), "GET", "/v1/shunts", nil, &ss); err != nil {
-				return err
-			}
-			if g.json {
-				return printJSON(cmd.OutOrStdout(), ss)
-			}
-			if len(ss) == 0 {
-				fmt.Fprintln(cmd.OutOrStdout(), "no shunts")
-				return nil
-			}
-			return writeShunts(cmd.OutOrStdout(), ss)
-		},
+		RunE:  listRunE(g, "/v1/shunts", "no shunts", writeShunts),
 	}
 	cmd.AddCommand(newShuntsClearCmd(g))
 	return cmd
