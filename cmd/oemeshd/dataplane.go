@@ -55,6 +55,7 @@ func (d *daemon) openDataplane(ctx context.Context, cfg *config.Config) (kernel.
 			FailClosed:       cfg.Kernel.FailClosed,
 			GuardNegotiating: cfg.Kernel.GuardNegotiating,
 			CipherIdle:       cfg.Kernel.CipherIdle,
+			NoOffloads:       !cfg.Kernel.Offloads,
 			Table:            int(cfg.Kernel.Table),
 			RulePriority:     int(cfg.Kernel.RulePriority),
 			GuardTable:       int(cfg.Kernel.GuardTable),

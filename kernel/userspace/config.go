@@ -83,6 +83,11 @@ type Config struct {
 	// each direction (default GOMAXPROCS).
 	Workers int
 
+	// NoOffloads opens the TUN device without the virtio-net header: no
+	// TSO super-packets in, no GRO on the way out, one packet per read and
+	// per write. Offloads are on by default; Stats says what is in use.
+	NoOffloads bool
+
 	// Tick is how often lifetimes, shunts and holds are checked (default 1 s).
 	Tick time.Duration
 

@@ -111,4 +111,11 @@ type Stats struct {
 	// others were idle for Config.CipherIdle and build it at their next
 	// packet.
 	Ciphers int
+	// TUNBatch is how many packets one read from or write to the TUN
+	// device carries at most (1 without offloads).
+	TUNBatch int
+	// Offloads is on when the TUN device has the virtio-net header: TSO
+	// super-packets in, split before sealing; TCP and UDP coalesced (GRO)
+	// on the way out to the kernel (Config.NoOffloads turns it off).
+	Offloads bool
 }

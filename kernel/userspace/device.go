@@ -30,6 +30,7 @@ type Device struct {
 	clock clock.Clock
 
 	tun    tun.Device
+	tunInf tunInfo
 	router *router
 	guard  *guard // outlives the process (guard.go)
 	socks  *sockets
@@ -122,7 +123,7 @@ func New(ctx context.Context, c Config) (*Device, error) {
 	if err := d.router.flush(); err != nil {
 		return fail(fmt.Errorf("reconcile: %w", err))
 	}
-	if d.tun, d.router.tunIndex, err = openTUN(nl, cfg.TUNName, cfg.MTU); err != nil {
+	if d.tun, d.router.tunIndex, d.tunInf, err = openTUN(nl, cfg.TUNName, cfg.MTU, cfg.NoOffloads); err != nil {
 		return fail(err)
 	}
 	if d.socks, err = openSockets(&cfg); err != nil {
@@ -133,7 +134,8 @@ func New(ctx context.Context, c Config) (*Device, error) {
 	}
 	d.publish()
 	d.start()
-	d.log.Info("userspace data plane up", "tun", cfg.TUNName, "table", cfg.Table, "fwmark", cfg.FwMark,
+	d.log.Info("userspace data plane up", "tun", cfg.TUNName, "tun_batch", d.tunInf.batch, "offloads", d.tunInf.offloads,
+		"table", cfg.Table, "fwmark", cfg.FwMark,
 		"guard_table", cfg.GuardTable, "guard_stale", len(d.guard.stale), "guard_negotiating", cfg.GuardNegotiating)
 	return d, nil
 }
@@ -204,7 +206,8 @@ func (d *Device) Stats() Stats {
 		}
 	}
 	d.mu.Unlock()
-	return Stats{Dropped: d.drops.snapshot(), HeldFlows: flows, HeldPackets: pkts, SAs: n, Ciphers: ciphers}
+	return Stats{Dropped: d.drops.snapshot(), HeldFlows: flows, HeldPackets: pkts, SAs: n, Ciphers: ciphers,
+		TUNBatch: d.tunInf.batch, Offloads: d.tunInf.offloads}
 }
 
 // drop counts a drop on the device and, when known, on the pair.
