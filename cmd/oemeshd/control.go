@@ -96,6 +96,10 @@ func (d *daemon) handleStatus(r *http.Request) (any, error) {
 			if ds.Offloads {
 				st.Counts["tun_offloads"] = 1
 			}
+			// ESP-in-UDP goes out through the mux's NAT-T sockets.
+			if d.mux != nil {
+				st.Counts["udp_gso_sockets"] = uint64(d.mux.Stats().GSO)
+			}
 		}
 	}
 	return st, nil

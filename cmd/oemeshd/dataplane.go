@@ -62,6 +62,7 @@ func (d *daemon) openDataplane(ctx context.Context, cfg *config.Config) (kernel.
 			GuardPriority:    int(cfg.Kernel.GuardRulePriority),
 			FwMark:           userspace.DefaultFwMark,
 			EncapSend:        d.mux.SendESP,
+			EncapSendBatch:   d.mux.SendESPBatch,
 			Logger:           d.log,
 		})
 		if err != nil {
@@ -85,6 +86,7 @@ func (d *daemon) openMux(ctx context.Context, cfg *config.Config, bypass udpmux.
 		Mark:        mark,
 		Bypass:      bypass,
 		KernelEncap: kernelEncap,
+		NoGSO:       !cfg.Kernel.Offloads,
 		Logger:      d.log,
 	})
 	if err != nil {

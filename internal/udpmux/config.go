@@ -56,6 +56,10 @@ type Config struct {
 	// Control, when set, runs on every socket before it is bound, after
 	// the options above.
 	Control func(network, address string, c syscall.RawConn) error
+	// NoGSO sends every ESP-in-UDP packet of SendESPBatch in a message of
+	// its own, even where the kernel has UDP GSO (the userspace data
+	// plane's offloads turned off).
+	NoGSO bool
 	// Batch is how many datagrams one read takes (default 32).
 	Batch int
 	// PoolSize bounds the free receive buffers kept for reuse (default

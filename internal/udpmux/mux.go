@@ -30,6 +30,9 @@ type Stats struct {
 	Reads        uint64 // batch reads that returned datagrams
 	Sent         uint64
 	SendErrors   uint64
+	// GSO counts the NAT-T sockets that send ESP-in-UDP trains with UDP
+	// GSO now (SendESPBatch).
+	GSO int
 	// BuffersAllocated counts receive buffers ever allocated: it stops
 	// growing once the sink gives buffers back as fast as it takes them.
 	BuffersAllocated uint64
@@ -125,8 +128,17 @@ func (m *Mux) Stats() Stats {
 		IKEIn: c.ikeIn.Load(), ESPIn: c.espIn.Load(), ESPDropped: c.espDropped.Load(),
 		KeepalivesIn: c.keepalives.Load(), Invalid: c.invalid.Load(), Overrun: c.overrun.Load(),
 		Reads: c.reads.Load(), Sent: c.sent.Load(), SendErrors: c.sendErrs.Load(),
-		BuffersAllocated: m.pool.allocated.Load(),
+		BuffersAllocated: m.pool.allocated.Load(), GSO: m.gsoSockets(),
 	}
+}
+
+func (m *Mux) gsoSockets() (n int) {
+	for _, s := range m.socks {
+		if s.gso.Load() {
+			n++
+		}
+	}
+	return n
 }
 
 // Serve reads from every socket until ctx is cancelled or Close is

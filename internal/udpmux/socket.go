@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -19,6 +20,7 @@ type socket struct {
 	addr     netip.AddrPort // as bound (the port the kernel chose when 0 was asked)
 	natt     bool           // marker added on send, demultiplexed on receive
 	wildcard bool           // bound to an unspecified address: use pktinfo
+	gso      atomic.Bool    // a NAT-T socket that takes UDP_SEGMENT (gso.go)
 }
 
 func (s *socket) kind() string {
@@ -95,5 +97,8 @@ func (m *Mux) setup(fd, family int, s *socket, address string) error {
 			return err
 		}
 	}
+	// ESP-in-UDP the kernel sends (KernelEncap) does not pass here; what
+	// a userspace data plane sends does, in trains.
+	s.gso.Store(s.natt && !m.cfg.KernelEncap && !m.cfg.NoGSO && probeGSO(fd))
 	return nil
 }

@@ -135,6 +135,7 @@ func New(ctx context.Context, c Config) (*Device, error) {
 	d.publish()
 	d.start()
 	d.log.Info("userspace data plane up", "tun", cfg.TUNName, "tun_batch", d.tunInf.batch, "offloads", d.tunInf.offloads,
+		"udp_gso", d.socks.gso.Load(), "udp_gro", d.socks.gro4 || d.socks.gro6,
 		"table", cfg.Table, "fwmark", cfg.FwMark,
 		"guard_table", cfg.GuardTable, "guard_stale", len(d.guard.stale), "guard_negotiating", cfg.GuardNegotiating)
 	return d, nil
@@ -206,8 +207,12 @@ func (d *Device) Stats() Stats {
 		}
 	}
 	d.mu.Unlock()
-	return Stats{Dropped: d.drops.snapshot(), HeldFlows: flows, HeldPackets: pkts, SAs: n, Ciphers: ciphers,
+	st := Stats{Dropped: d.drops.snapshot(), HeldFlows: flows, HeldPackets: pkts, SAs: n, Ciphers: ciphers,
 		TUNBatch: d.tunInf.batch, Offloads: d.tunInf.offloads}
+	if d.socks != nil {
+		st.UDPGSO, st.UDPGRO = d.socks.gso.Load(), d.socks.gro4 || d.socks.gro6
+	}
+	return st
 }
 
 // drop counts a drop on the device and, when known, on the pair.

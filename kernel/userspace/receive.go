@@ -75,10 +75,18 @@ func (d *Device) startReceivers() {
 		rx(rxESP6, socketReader{d.socks.esp6})
 	}
 	if d.socks.udp4 != nil {
-		rx(rxUDP4, socketReader{d.socks.udp4})
+		if d.socks.gro4 {
+			rx(rxUDP4, newGROReader(d.socks.udp4))
+		} else {
+			rx(rxUDP4, socketReader{d.socks.udp4})
+		}
 	}
 	if d.socks.udp6 != nil {
-		rx(rxUDP6, socketReader{d.socks.udp6})
+		if d.socks.gro6 {
+			rx(rxUDP6, newGROReader(d.socks.udp6))
+		} else {
+			rx(rxUDP6, socketReader{d.socks.udp6})
+		}
 	}
 	if d.socks.inject != nil {
 		rx(rxUDP4, d.socks.inject) // both families: the kind only says "UDP"
