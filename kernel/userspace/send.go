@@ -29,7 +29,8 @@ const (
 	elemESP                     // outbound: to seal and send
 	elemClear                   // outbound: send as it is (pass)
 	elemOpen                    // inbound: to open
-	elemDeliver                 // inbound: opened, to write to the TUN device
+	elemOpened                  // inbound: authenticated, to record in the replay window in order
+	elemDeliver                 // inbound: recorded, to write to the TUN device
 )
 
 // outElem is one packet of an outbound batch.
