@@ -98,7 +98,9 @@ func (d *daemon) handleStatus(r *http.Request) (any, error) {
 			}
 			// ESP-in-UDP goes out through the mux's NAT-T sockets.
 			if d.mux != nil {
-				st.Counts["udp_gso_sockets"] = uint64(d.mux.Stats().GSO)
+				ms := d.mux.Stats()
+				st.Counts["udp_gso_sockets"] = uint64(ms.GSO)
+				st.Counts["udp_gro_sockets"] = uint64(ms.GRO)
 			}
 		}
 	}

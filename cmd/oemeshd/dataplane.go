@@ -87,6 +87,7 @@ func (d *daemon) openMux(ctx context.Context, cfg *config.Config, bypass udpmux.
 		Bypass:      bypass,
 		KernelEncap: kernelEncap,
 		NoGSO:       !cfg.Kernel.Offloads,
+		GRO:         !kernelEncap && cfg.Kernel.Offloads,
 		Logger:      d.log,
 	})
 	if err != nil {

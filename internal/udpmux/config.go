@@ -60,6 +60,12 @@ type Config struct {
 	// its own, even where the kernel has UDP GSO (the userspace data
 	// plane's offloads turned off).
 	NoGSO bool
+	// GRO reads the NAT-T sockets with UDP_GRO where the kernel has it
+	// (not with KernelEncap): a run of one peer's datagrams arrives as
+	// one, and the reader cuts it back into datagrams (gro.go). Each read
+	// slot then has an overflow buffer of its own, so a NAT-T socket
+	// takes at most groSlots slots per read (about 56 KiB each).
+	GRO bool
 	// Batch is how many datagrams one read takes (default 32).
 	Batch int
 	// PoolSize bounds the free receive buffers kept for reuse (default

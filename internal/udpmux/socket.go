@@ -21,6 +21,7 @@ type socket struct {
 	natt     bool           // marker added on send, demultiplexed on receive
 	wildcard bool           // bound to an unspecified address: use pktinfo
 	gso      atomic.Bool    // a NAT-T socket that takes UDP_SEGMENT (gso.go)
+	gro      bool           // a NAT-T socket read with UDP_GRO (gro.go)
 }
 
 func (s *socket) kind() string {
@@ -100,5 +101,7 @@ func (m *Mux) setup(fd, family int, s *socket, address string) error {
 	// ESP-in-UDP the kernel sends (KernelEncap) does not pass here; what
 	// a userspace data plane sends does, in trains.
 	s.gso.Store(s.natt && !m.cfg.KernelEncap && !m.cfg.NoGSO && probeGSO(fd))
+	s.gro = s.natt && !m.cfg.KernelEncap && m.cfg.GRO &&
+		unix.SetsockoptInt(fd, unix.IPPROTO_UDP, unix.UDP_GRO, 1) == nil
 	return nil
 }
