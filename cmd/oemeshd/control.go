@@ -93,7 +93,20 @@ func (d *daemon) handleStatus(r *http.Request) (any, error) {
 		// state (idle ones let it go, kernel.cipher_idle). With kernel
 		// ESP the kernel holds the state.
 		if dev, ok := d.dp.(*userspace.Device); ok {
-			st.Counts["cipher_states"] = uint64(dev.Stats().Ciphers)
+			ds := dev.Stats()
+			st.Counts["cipher_states"] = uint64(ds.Ciphers)
+			// What the TUN device does for us (kernel.offloads).
+			st.Counts["tun_batch"] = uint64(ds.TUNBatch)
+			st.Counts["tun_offloads"] = 0
+			if ds.Offloads {
+				st.Counts["tun_offloads"] = 1
+			}
+			// ESP-in-UDP goes out through the mux's NAT-T sockets.
+			if d.mux != nil {
+				ms := d.mux.Stats()
+				st.Counts["udp_gso_sockets"] = uint64(ms.GSO)
+				st.Counts["udp_gro_sockets"] = uint64(ms.GRO)
+			}
 		}
 	}
 	return st, nil

@@ -55,12 +55,14 @@ func (d *daemon) openDataplane(ctx context.Context, cfg *config.Config) (kernel.
 			FailClosed:       cfg.Kernel.FailClosed,
 			GuardNegotiating: cfg.Kernel.GuardNegotiating,
 			CipherIdle:       cfg.Kernel.CipherIdle,
+			NoOffloads:       !cfg.Kernel.Offloads,
 			Table:            int(cfg.Kernel.Table),
 			RulePriority:     int(cfg.Kernel.RulePriority),
 			GuardTable:       int(cfg.Kernel.GuardTable),
 			GuardPriority:    int(cfg.Kernel.GuardRulePriority),
 			FwMark:           userspace.DefaultFwMark,
 			EncapSend:        d.mux.SendESP,
+			EncapSendBatch:   d.mux.SendESPBatch,
 			Logger:           d.log,
 		})
 		if err != nil {
@@ -84,6 +86,8 @@ func (d *daemon) openMux(ctx context.Context, cfg *config.Config, bypass udpmux.
 		Mark:        mark,
 		Bypass:      bypass,
 		KernelEncap: kernelEncap,
+		NoGSO:       !cfg.Kernel.Offloads,
+		GRO:         !kernelEncap && cfg.Kernel.Offloads,
 		Logger:      d.log,
 	})
 	if err != nil {

@@ -112,6 +112,9 @@ type Kernel struct {
 	GuardNegotiating bool
 	HoldFirstPackets bool
 	CipherIdle       time.Duration
+	// Offloads lets the userspace data plane's TUN device use TSO and GRO
+	// (virtio-net header) and read and write in batches.
+	Offloads bool
 	// The userspace data plane's routing tables and rule priorities.
 	Table, RulePriority           uint32
 	GuardTable, GuardRulePriority uint32
@@ -416,6 +419,7 @@ func build(file string, v map[string]any) *Config {
 			GuardNegotiating:  v["kernel.guard_negotiating"].(bool),
 			HoldFirstPackets:  v["kernel.hold_first_packets"].(bool),
 			CipherIdle:        v["kernel.cipher_idle"].(time.Duration),
+			Offloads:          v["kernel.offloads"].(bool),
 			Table:             v["kernel.table"].(uint32),
 			RulePriority:      v["kernel.rule_priority"].(uint32),
 			GuardTable:        v["kernel.guard_table"].(uint32),
@@ -506,6 +510,7 @@ func (c *Config) Summary() map[string]any {
 		"kernel.guard_negotiating":  c.Kernel.GuardNegotiating,
 		"kernel.hold_first_packets": c.Kernel.HoldFirstPackets,
 		"kernel.cipher_idle":        c.Kernel.CipherIdle.String(),
+		"kernel.offloads":           c.Kernel.Offloads,
 		"kernel.table":              c.Kernel.Table,
 		"kernel.rule_priority":      c.Kernel.RulePriority,
 		"kernel.guard_table":        c.Kernel.GuardTable,

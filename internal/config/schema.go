@@ -381,6 +381,8 @@ var schema = []key{
 		help: "queue packets while a flow negotiates (sets net.core.xfrm_larval_drop=0)"},
 	{name: "kernel.cipher_idle", kind: kindDuration, def: 30 * time.Second, check: positive,
 		help: "userspace data plane: an SA direction idle this long lets its cipher state go (the next packet rebuilds it)"},
+	{name: "kernel.offloads", kind: kindBool, def: true,
+		help: "userspace data plane: TUN offloads (TSO in, GRO out, batched reads and writes); false opens a plain TUN device, one packet per read and write"},
 	{name: "kernel.table", kind: kindUint, def: 4322, check: routeTable,
 		help: "userspace data plane: the routing table of its trap routes (flushed at start and on a clean stop)"},
 	{name: "kernel.rule_priority", kind: kindUint, def: 4322, check: rulePriority,

@@ -33,7 +33,11 @@ type Status struct {
 	Publish *PublishStatus `json:"publish,omitempty"`
 	// Counts are event counters since the start, by name: tunnels and
 	// shunts (now), acquires, handshakes, dns_lookups, refused,
-	// cipher_states (userspace data plane only), bindings (addresses
+	// cipher_states, tun_batch (packets per TUN read or write),
+	// tun_offloads (1: TSO and GRO on the TUN device, 0: off),
+	// udp_gso_sockets and udp_gro_sockets (NAT-T sockets sending
+	// ESP-in-UDP with UDP GSO, reading it with UDP GRO) (userspace data
+	// plane only), bindings (addresses
 	// bound to forward names now), binding_hits and binding_misses (OE
 	// negotiations that found a binding for their target, or none), one
 	// "failures:REASON" per failure reason, and with the DNS stub on

@@ -56,6 +56,16 @@ type Config struct {
 	// Control, when set, runs on every socket before it is bound, after
 	// the options above.
 	Control func(network, address string, c syscall.RawConn) error
+	// NoGSO sends every ESP-in-UDP packet of SendESPBatch in a message of
+	// its own, even where the kernel has UDP GSO (the userspace data
+	// plane's offloads turned off).
+	NoGSO bool
+	// GRO reads the NAT-T sockets with UDP_GRO where the kernel has it
+	// (not with KernelEncap): a run of one peer's datagrams arrives as
+	// one, and the reader cuts it back into datagrams (gro.go). Each read
+	// slot then has an overflow buffer of its own, so a NAT-T socket
+	// takes at most groSlots slots per read (about 56 KiB each).
+	GRO bool
 	// Batch is how many datagrams one read takes (default 32).
 	Batch int
 	// PoolSize bounds the free receive buffers kept for reuse (default

@@ -11,20 +11,25 @@
 //   - ESP-in-UDP (on 4500, a non-zero SPI first) goes to the data plane's
 //     kernel.EncapSink in the buffer it was read into: the sink owns the
 //     buffer until it releases it back to the pool, so ESP is never
-//     copied here;
+//     copied here (but for the second and later datagrams of a run the
+//     kernel coalesced with UDP_GRO, Config.GRO: each is copied into a
+//     pooled buffer of its own);
 //   - NAT keepalives (the single octet 0xFF, RFC 3948 §2.3) are counted
 //     and dropped.
 //
 // On send it adds the non-ESP marker to IKE leaving the NAT-T port, and
 // sends ESP-in-UDP and keepalives as they are. Mux implements ike.Sender
-// and ike.KeepaliveSender, and its SendESP is what a userspace data plane
-// uses as userspace.Config.EncapSend.
+// and ike.KeepaliveSender, and its SendESP and SendESPBatch are what a
+// userspace data plane uses as userspace.Config.EncapSend and
+// EncapSendBatch; SendESPBatch sends runs of equal-sized packets with UDP
+// GSO (UDP_SEGMENT), one message whose iovecs are the packets.
 //
 // Files: config.go (Config), mux.go (Mux: Listen, SetESPSink, Serve,
 // Close), socket.go (opening one socket), send.go, receive.go (the read
 // loop and the demultiplexer), recvmmsg.go (the batch read and the parsing
-// of addresses and control messages), classify.go (what a datagram is),
-// pool.go (the buffer pool).
+// of addresses and control messages), gso.go (SendESPBatch, UDP GSO),
+// gro.go (cutting UDP_GRO runs back into datagrams), classify.go (what a
+// datagram is), pool.go (the buffer pool).
 //
 // It must never import ike or oe: IKE reaches it through a func and the
 // data plane through kernel.EncapSink. It imports kernel/xfrm only for

@@ -1,9 +1,14 @@
 package udpmux
 
 import (
+	"bytes"
+	"encoding/binary"
 	"log/slog"
 	"net/netip"
 	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // testReader is a reader of a socket that is not open, for feeding the
@@ -25,7 +30,7 @@ func testReader(tb testing.TB, natt bool, sink *copySink, h Handler) *reader {
 // fill puts datagram d into slot i as recvmmsg would.
 func (r *reader) fill(i int, d []byte) {
 	n := copy(r.b.bufs[i][Headroom:Headroom+PayloadSize], d)
-	copy(r.b.overflow, d[n:])
+	copy(r.b.overflowOf(i), d[n:])
 	r.b.hdrs[i].Len = uint32(len(d))
 }
 
@@ -74,5 +79,65 @@ func FuzzControlMessages(f *testing.F) {
 	f.Add([]byte{28, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 1, 0, 0, 0, 127, 0, 0, 1, 127, 0, 0, 3})
 	f.Fuzz(func(t *testing.T, oob []byte) {
 		pktinfoDst(oob)
+	})
+}
+
+// FuzzGRORun feeds a coalesced run (UDP_GRO) of arbitrary octets and
+// segment size to a NAT-T reader: no panic, every segment is accounted
+// for exactly once, and the ESP the sink gets are the run's segments,
+// unchanged and in order.
+func FuzzGRORun(f *testing.F) {
+	f.Add(bytes.Repeat([]byte{0, 0, 1, 2, 3, 4, 5, 6, 7, 8}, 64), uint16(10))
+	f.Add(bytes.Repeat([]byte{1}, 30000), uint16(1400))
+	f.Add([]byte{0xff, 0xff}, uint16(1))
+	f.Fuzz(func(t *testing.T, d []byte, seg uint16) {
+		if len(d) > maxDatagram || seg == 0 || int(seg) >= len(d) || len(d)/int(seg) >= 1000 {
+			return // the kernel coalesces at most 64; copySink holds 1024
+		}
+		sink := newCopySink()
+		m := &Mux{cfg: Config{Batch: 32}, log: slog.New(slog.DiscardHandler), pool: newPool(64)}
+		m.release = m.pool.put
+		handled := 0
+		r, err := m.newReader(&socket{natt: true, gro: true, addr: netip.MustParseAddrPort("127.0.0.1:4500")}, func([]byte, netip.AddrPort, netip.AddrPort) { handled++ }, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.sink = sink
+		r.b.reset()
+		r.fill(0, d)
+		oob := r.b.oob[:oobLen]
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		h.Level, h.Type = unix.IPPROTO_UDP, unix.UDP_GRO
+		h.SetLen(unix.CmsgLen(4))
+		binary.NativeEndian.PutUint32(oob[unix.CmsgLen(0):], uint32(seg))
+		r.b.hdrs[0].Hdr.SetControllen(unix.CmsgSpace(4))
+		r.dispatch(1)
+		st := m.Stats()
+		segs := (len(d) + int(seg) - 1) / int(seg)
+		total := uint64(handled) + st.ESPIn + st.ESPDropped + st.KeepalivesIn + st.Invalid
+		if int(seg) > PayloadSize {
+			if total != 0 || st.Overrun != 1 {
+				t.Fatalf("a run of %d-octet segments: accounted %d times, overrun %d", seg, total, st.Overrun)
+			}
+			return
+		}
+		if total != uint64(segs) {
+			t.Fatalf("%d segments accounted %d times (stats %+v, handled %d)", segs, total, st, handled)
+		}
+		var esp [][]byte
+		for off := 0; off < len(d); off += int(seg) {
+			if s := d[off:min(off+int(seg), len(d))]; isESP(s) {
+				esp = append(esp, s)
+			}
+		}
+		got := sink.packets()
+		if len(got) != len(esp) {
+			t.Fatalf("the sink got %d packets, want %d", len(got), len(esp))
+		}
+		for i := range got {
+			if !bytes.Equal(got[i], esp[i]) {
+				t.Fatalf("ESP packet %d differs", i)
+			}
+		}
 	})
 }

@@ -30,6 +30,11 @@ type Stats struct {
 	Reads        uint64 // batch reads that returned datagrams
 	Sent         uint64
 	SendErrors   uint64
+	// GSO counts the NAT-T sockets that send ESP-in-UDP trains with UDP
+	// GSO now (SendESPBatch); GRO those read with UDP_GRO (Config.GRO),
+	// and GRORuns the coalesced runs they read and cut up.
+	GSO, GRO int
+	GRORuns  uint64
 	// BuffersAllocated counts receive buffers ever allocated: it stops
 	// growing once the sink gives buffers back as fast as it takes them.
 	BuffersAllocated uint64
@@ -37,7 +42,7 @@ type Stats struct {
 
 // counters are Stats as they are updated.
 type counters struct {
-	ikeIn, espIn, espDropped, keepalives, invalid, overrun, reads, sent, sendErrs atomic.Uint64
+	ikeIn, espIn, espDropped, keepalives, invalid, overrun, reads, sent, sendErrs, groRuns atomic.Uint64
 }
 
 // Mux is the IKE daemon's UDP sockets and their demultiplexer. Create it
@@ -121,12 +126,21 @@ func (m *Mux) LocalAddrs() (ike, natt []netip.AddrPort) {
 // Stats returns the counters.
 func (m *Mux) Stats() Stats {
 	c := &m.ctr
-	return Stats{
+	st := Stats{
 		IKEIn: c.ikeIn.Load(), ESPIn: c.espIn.Load(), ESPDropped: c.espDropped.Load(),
 		KeepalivesIn: c.keepalives.Load(), Invalid: c.invalid.Load(), Overrun: c.overrun.Load(),
 		Reads: c.reads.Load(), Sent: c.sent.Load(), SendErrors: c.sendErrs.Load(),
-		BuffersAllocated: m.pool.allocated.Load(),
+		BuffersAllocated: m.pool.allocated.Load(), GRORuns: c.groRuns.Load(),
 	}
+	for _, s := range m.socks {
+		if s.gso.Load() {
+			st.GSO++
+		}
+		if s.gro {
+			st.GRO++
+		}
+	}
+	return st
 }
 
 // Serve reads from every socket until ctx is cancelled or Close is

@@ -40,7 +40,10 @@ func (m *Mux) newReader(s *socket, h Handler, sink kernel.EncapSink) (*reader, e
 		// keeps the socket's memory what one 64 KiB read buffer was.
 		n = 1
 	}
-	r.b = newBatch(n, m.pool)
+	if s.gro {
+		n = min(n, groSlots)
+	}
+	r.b = newBatch(n, m.pool, s.gro)
 	r.esp = make([]kernel.EncapPacket, 0, n)
 	r.delivered = make([]int, 0, n)
 	return r, nil
@@ -78,11 +81,13 @@ func (r *reader) loop() error {
 
 // dispatch classifies the first n datagrams of the batch and hands them
 // on: IKE to the handler (a copy, which it keeps), ESP to the sink (the
-// slot's buffer, which it owns from then on: the slot gets a new one).
+// slot's buffer, which it owns from then on: the slot gets a new one). A
+// run the kernel coalesced (UDP_GRO) is cut back into its datagrams first
+// (splitRun).
 func (r *reader) dispatch(n int) {
 	b, ctr := r.b, &r.m.ctr
-	// All slots share one overflow buffer: of the datagrams that spilled
-	// into it, only the last is whole.
+	// Without GRO all slots share one overflow buffer: of the datagrams
+	// that spilled into it, only the last is whole.
 	lastSpill := -1
 	for i := range n {
 		if b.size(i) > PayloadSize {
@@ -93,38 +98,23 @@ func (r *reader) dispatch(n int) {
 	for i := range n {
 		size := b.size(i)
 		local, remote := r.local(i), b.remote(i)
+		if r.s.gro {
+			if seg := groSegment(b.control(i)); seg > 0 && seg < size {
+				r.splitRun(i, size, seg, local, remote)
+				continue
+			}
+		}
 		d := b.bufs[i][Headroom : Headroom+min(size, PayloadSize)]
 		spilled := size > PayloadSize
 		if spilled {
-			if i != lastSpill {
+			if i != lastSpill && !b.perSlot {
 				ctr.overrun.Add(1)
 				r.m.log.Debug("udpmux: long datagram overwritten by a later one in the same batch", "local", local, "remote", remote, "len", size)
 				continue
 			}
-			d = append(append(make([]byte, 0, size), d...), b.overflow[:size-PayloadSize]...)
+			d = append(append(make([]byte, 0, size), d...), b.overflowOf(i)[:size-PayloadSize]...)
 		}
-		msg, kind := Classify(d, r.s.natt)
-		switch kind {
-		case KindIKE:
-			ctr.ikeIn.Add(1)
-			if !spilled {
-				msg = append([]byte(nil), msg...)
-			}
-			r.h(msg, local, remote)
-		case KindKeepalive:
-			ctr.keepalives.Add(1)
-		case KindESP:
-			if r.sink == nil || spilled {
-				ctr.espDropped.Add(1)
-				r.m.log.Debug("udpmux: ESP-in-UDP dropped: no data plane takes it, or longer than a buffer", "local", local, "remote", remote, "len", size)
-				continue
-			}
-			r.esp = append(r.esp, kernel.EncapPacket{Buf: b.bufs[i], Off: Headroom, Len: size, Local: local, Remote: remote})
-			r.delivered = append(r.delivered, i)
-		default:
-			ctr.invalid.Add(1)
-			r.m.log.Debug("udpmux: datagram is neither IKE, ESP nor keepalive", "socket", r.s.kind(), "local", local, "remote", remote, "len", size)
-		}
+		r.datagram(d, b.bufs[i], i, spilled, local, remote)
 	}
 	if len(r.esp) == 0 {
 		return
@@ -135,6 +125,43 @@ func (r *reader) dispatch(n int) {
 		b.bufs[i] = r.m.pool.get()
 	}
 	clear(r.esp) // the sink's buffers are not ours to keep
+}
+
+// datagram classifies one datagram d and hands it on. buf is the pooled
+// buffer d lies in at Headroom (unless spilled: then d is a copy): slot
+// i's, or, for slot -1, one of its own that goes back to the pool unless
+// the sink takes it.
+func (r *reader) datagram(d, buf []byte, slot int, spilled bool, local, remote netip.AddrPort) {
+	ctr := &r.m.ctr
+	size := len(d)
+	msg, kind := Classify(d, r.s.natt)
+	switch kind {
+	case KindIKE:
+		ctr.ikeIn.Add(1)
+		if !spilled {
+			msg = append([]byte(nil), msg...)
+		}
+		r.h(msg, local, remote)
+	case KindKeepalive:
+		ctr.keepalives.Add(1)
+	case KindESP:
+		if r.sink == nil || spilled {
+			ctr.espDropped.Add(1)
+			r.m.log.Debug("udpmux: ESP-in-UDP dropped: no data plane takes it, or longer than a buffer", "local", local, "remote", remote, "len", size)
+			break
+		}
+		r.esp = append(r.esp, kernel.EncapPacket{Buf: buf, Off: Headroom, Len: size, Local: local, Remote: remote})
+		if slot >= 0 {
+			r.delivered = append(r.delivered, slot)
+		}
+		return
+	default:
+		ctr.invalid.Add(1)
+		r.m.log.Debug("udpmux: datagram is neither IKE, ESP nor keepalive", "socket", r.s.kind(), "local", local, "remote", remote, "len", size)
+	}
+	if slot < 0 {
+		r.m.pool.put(buf)
+	}
 }
 
 // local is the address datagram i arrived at: the socket's, or on a

@@ -23,6 +23,9 @@ type batch struct {
 	oob      []byte
 	hdrs     []unix.Mmsghdr
 	overflow []byte
+	// perSlot gives every slot its own overflow, overflow[i*ovLen:]
+	// (UDP_GRO: a coalesced run fills it in every slot at once).
+	perSlot bool
 
 	// results of the last read, set by readFn
 	n     int
@@ -32,14 +35,19 @@ type batch struct {
 	readFn func(fd uintptr) bool
 }
 
-func newBatch(n int, p *pool) *batch {
+func newBatch(n int, p *pool, perSlot bool) *batch {
+	ov := ovLen
+	if perSlot {
+		ov *= n
+	}
 	b := &batch{
 		bufs:     make([][]byte, n),
 		iovs:     make([]unix.Iovec, 2*n),
 		names:    make([]unix.RawSockaddrInet6, n),
 		oob:      make([]byte, n*oobLen),
 		hdrs:     make([]unix.Mmsghdr, n),
-		overflow: make([]byte, maxDatagram-PayloadSize),
+		overflow: make([]byte, ov),
+		perSlot:  perSlot,
 	}
 	for i := range b.bufs {
 		b.bufs[i] = p.get()
@@ -54,8 +62,9 @@ func (b *batch) reset() {
 		iov := b.iovs[2*i : 2*i+2]
 		iov[0].Base = &b.bufs[i][Headroom]
 		iov[0].SetLen(PayloadSize)
-		iov[1].Base = &b.overflow[0]
-		iov[1].SetLen(len(b.overflow))
+		ov := b.overflowOf(i)
+		iov[1].Base = &ov[0]
+		iov[1].SetLen(len(ov))
 		h := &b.hdrs[i]
 		h.Hdr.Name = (*byte)(unsafe.Pointer(&b.names[i]))
 		h.Hdr.Namelen = unix.SizeofSockaddrInet6
@@ -87,6 +96,18 @@ func (b *batch) recvmmsg(fd uintptr) bool {
 			return true
 		}
 	}
+}
+
+// ovLen is one overflow buffer: the part of the largest datagram that
+// does not fit a pooled buffer.
+const ovLen = maxDatagram - PayloadSize
+
+// overflowOf is slot i's overflow buffer: its own, or the shared one.
+func (b *batch) overflowOf(i int) []byte {
+	if b.perSlot {
+		return b.overflow[i*ovLen : (i+1)*ovLen]
+	}
+	return b.overflow
 }
 
 // size is the length of datagram i of the last read.

@@ -93,18 +93,23 @@ func (m *Mux) SendKeepalive(local, remote netip.AddrPort) error {
 	return m.write(s, []byte{0xff}, local, remote)
 }
 
+// sourceOOB is the control message that makes a wildcard socket send
+// from local's address (IP_PKTINFO, IPV6_PKTINFO), or nil.
+func (s *socket) sourceOOB(local netip.AddrPort) []byte {
+	if !s.wildcard || !local.IsValid() || local.Addr().IsUnspecified() {
+		return nil
+	}
+	la := local.Addr().Unmap()
+	if la.Is4() {
+		return unix.PktInfo4(&unix.Inet4Pktinfo{Spec_dst: la.As4()})
+	}
+	return unix.PktInfo6(&unix.Inet6Pktinfo{Addr: la.As16()})
+}
+
 // write sends out as it is from s, from local's address when s is bound
 // to the unspecified address.
 func (m *Mux) write(s *socket, out []byte, local, remote netip.AddrPort) error {
-	var oob []byte
-	if s.wildcard && local.IsValid() && !local.Addr().IsUnspecified() {
-		la := local.Addr().Unmap()
-		if la.Is4() {
-			oob = unix.PktInfo4(&unix.Inet4Pktinfo{Spec_dst: la.As4()})
-		} else {
-			oob = unix.PktInfo6(&unix.Inet6Pktinfo{Addr: la.As16()})
-		}
-	}
+	oob := s.sourceOOB(local)
 	dst := remote
 	if s.addr.Addr().Is4() {
 		dst = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -19,6 +20,8 @@ type socket struct {
 	addr     netip.AddrPort // as bound (the port the kernel chose when 0 was asked)
 	natt     bool           // marker added on send, demultiplexed on receive
 	wildcard bool           // bound to an unspecified address: use pktinfo
+	gso      atomic.Bool    // a NAT-T socket that takes UDP_SEGMENT (gso.go)
+	gro      bool           // a NAT-T socket read with UDP_GRO (gro.go)
 }
 
 func (s *socket) kind() string {
@@ -95,5 +98,10 @@ func (m *Mux) setup(fd, family int, s *socket, address string) error {
 			return err
 		}
 	}
+	// ESP-in-UDP the kernel sends (KernelEncap) does not pass here; what
+	// a userspace data plane sends does, in trains.
+	s.gso.Store(s.natt && !m.cfg.KernelEncap && !m.cfg.NoGSO && probeGSO(fd))
+	s.gro = s.natt && !m.cfg.KernelEncap && m.cfg.GRO &&
+		unix.SetsockoptInt(fd, unix.IPPROTO_UDP, unix.UDP_GRO, 1) == nil
 	return nil
 }

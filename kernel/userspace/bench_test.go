@@ -70,8 +70,8 @@ func BenchmarkOpen(b *testing.B) {
 					if !sa.replay.check(seq) {
 						b.Fatal("replay window refused a fresh number")
 					}
-					r, _, _ := openInto(buf[:], bufHeadroom, len(esp), sa, seq, 0, 64, &sc)
-					if r != dropNone {
+					r, _, _, _ := openInto(buf[:], bufHeadroom, len(esp), sa, seq, 0, 64, &sc)
+					if r != dropNone || !sa.replay.update(seq) {
 						b.Fatalf("open: %v", r)
 					}
 				}

@@ -61,6 +61,11 @@ type Config struct {
 	// (kernel.EncapSink). pkt is only valid during the call. NoEncap and
 	// NonESP do not apply.
 	EncapSend func(pkt []byte, local, remote netip.AddrPort) error
+	// EncapSendBatch, when set with EncapSend, sends a train of sealed
+	// packets of one SA at once (in order, from local to remote), so that
+	// the socket's owner can use sendmmsg and UDP GSO; it returns how many
+	// it sent. The slices are only valid during the call.
+	EncapSendBatch func(pkts [][]byte, local, remote netip.AddrPort) (int, error)
 	// InjectQueue bounds the packets given to DeliverEncap and not yet read
 	// by the data path (default 1024); more are dropped and counted.
 	InjectQueue int
@@ -82,6 +87,13 @@ type Config struct {
 	// Workers is the number of goroutines that seal and open packets in
 	// each direction (default GOMAXPROCS).
 	Workers int
+
+	// NoOffloads opens the TUN device without the virtio-net header: no
+	// TSO super-packets in, no GRO on the way out, one packet per read and
+	// per write; and the device's own ESP-in-UDP sockets without UDP GSO
+	// and GRO, one datagram per message. Offloads are on by default where
+	// the kernel has them; Stats says what is in use.
+	NoOffloads bool
 
 	// Tick is how often lifetimes, shunts and holds are checked (default 1 s).
 	Tick time.Duration

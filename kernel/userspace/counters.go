@@ -111,4 +111,16 @@ type Stats struct {
 	// others were idle for Config.CipherIdle and build it at their next
 	// packet.
 	Ciphers int
+	// TUNBatch is how many packets one read from or write to the TUN
+	// device carries at most (1 without offloads).
+	TUNBatch int
+	// Offloads is on when the TUN device has the virtio-net header: TSO
+	// super-packets in, split before sealing; TCP and UDP coalesced (GRO)
+	// on the way out to the kernel (Config.NoOffloads turns it off).
+	Offloads bool
+	// UDPGSO and UDPGRO say whether the device's own ESP-in-UDP sockets
+	// send with UDP_SEGMENT and receive with UDP_GRO (gso.go); both off
+	// with Config.NoOffloads, without the kernel's support, and when the
+	// daemon's mux carries ESP-in-UDP (its status says what it does).
+	UDPGSO, UDPGRO bool
 }

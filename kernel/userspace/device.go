@@ -30,6 +30,7 @@ type Device struct {
 	clock clock.Clock
 
 	tun    tun.Device
+	tunInf tunInfo
 	router *router
 	guard  *guard // outlives the process (guard.go)
 	socks  *sockets
@@ -122,7 +123,7 @@ func New(ctx context.Context, c Config) (*Device, error) {
 	if err := d.router.flush(); err != nil {
 		return fail(fmt.Errorf("reconcile: %w", err))
 	}
-	if d.tun, d.router.tunIndex, err = openTUN(nl, cfg.TUNName, cfg.MTU); err != nil {
+	if d.tun, d.router.tunIndex, d.tunInf, err = openTUN(nl, cfg.TUNName, cfg.MTU, cfg.NoOffloads); err != nil {
 		return fail(err)
 	}
 	if d.socks, err = openSockets(&cfg); err != nil {
@@ -133,7 +134,9 @@ func New(ctx context.Context, c Config) (*Device, error) {
 	}
 	d.publish()
 	d.start()
-	d.log.Info("userspace data plane up", "tun", cfg.TUNName, "table", cfg.Table, "fwmark", cfg.FwMark,
+	d.log.Info("userspace data plane up", "tun", cfg.TUNName, "tun_batch", d.tunInf.batch, "offloads", d.tunInf.offloads,
+		"udp_gso", d.socks.gso.Load(), "udp_gro", d.socks.gro4 || d.socks.gro6,
+		"table", cfg.Table, "fwmark", cfg.FwMark,
 		"guard_table", cfg.GuardTable, "guard_stale", len(d.guard.stale), "guard_negotiating", cfg.GuardNegotiating)
 	return d, nil
 }
@@ -204,7 +207,12 @@ func (d *Device) Stats() Stats {
 		}
 	}
 	d.mu.Unlock()
-	return Stats{Dropped: d.drops.snapshot(), HeldFlows: flows, HeldPackets: pkts, SAs: n, Ciphers: ciphers}
+	st := Stats{Dropped: d.drops.snapshot(), HeldFlows: flows, HeldPackets: pkts, SAs: n, Ciphers: ciphers,
+		TUNBatch: d.tunInf.batch, Offloads: d.tunInf.offloads}
+	if d.socks != nil {
+		st.UDPGSO, st.UDPGRO = d.socks.gso.Load(), d.socks.gro4 || d.socks.gro6
+	}
+	return st
 }
 
 // drop counts a drop on the device and, when known, on the pair.

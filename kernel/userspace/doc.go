@@ -38,10 +38,19 @@
 // flow to it is held for a negotiation (guardheld.go), so a crash in the
 // middle of one sends nothing in clear.
 //
+// Packets move in batches (send.go, receive.go, gso.go): the TUN device,
+// opened with the virtio-net header, hands over TSO super-packets already
+// split and takes coalesced (GRO) writes; sealing and opening run on one
+// worker per core while one goroutine per direction keeps the read order,
+// and the in-order writer alone moves the replay window; raw ESP goes out
+// and in with sendmmsg and recvmmsg, ESP-in-UDP with UDP GSO (a run of one
+// SA's packets as one message, the packets its iovecs) and UDP GRO.
+// Config.NoOffloads turns the offloads off; Stats says what is in use.
+//
 // The layout follows wireguard-go's device/: small files named for what they
 // hold (tun.go, route.go, guard.go, guardheld.go, hold.go, esp.go, replay.go,
-// sa.go, cat.go, send.go, receive.go, counters.go, pools.go, tables.go,
-// snapshot.go), a fast path
+// sa.go, cat.go, send.go, receive.go, gso.go, counters.go, pools.go,
+// tables.go, snapshot.go), a fast path
 // that never takes the control-plane lock (it reads an immutable snapshot
 // of the tables, which each change copies only in part), and buffers
 // reused from pools.

@@ -130,7 +130,10 @@ func receive(d *Device, k rxKind, wire []byte) ([]byte, dropReason) {
 	e := &b.elems[0]
 	if e.kind == elemOpen {
 		var sc cryptoScratch
-		d.openElem(e, time.Unix(2000, 0), &sc)
+		d.openElem(e, &sc)
+	}
+	if e.kind == elemOpened {
+		d.acceptOpened(e, time.Unix(2000, 0))
 	}
 	if e.kind == elemDeliver {
 		return e.buf[e.start:e.end], dropNone

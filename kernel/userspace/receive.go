@@ -14,7 +14,15 @@ import (
 // The inbound path mirrors the outbound one: a reader per socket takes a
 // batch (recvmmsg), finds each packet's SA and pre-checks the replay
 // window; workers open in parallel; one writer waits for each batch in
-// order and writes the opened packets to the TUN device in one call.
+// order, records the authenticated packets in their SA's replay window
+// and writes them to the TUN device in one call.
+//
+// The window is moved by the writer, not by the workers, as wireguard-go
+// validates its counters in its sequential receiver: workers finish
+// batches in any order, and a worker far ahead would otherwise push the
+// window past the packets of a batch still being opened, dropping
+// in-order traffic as replays. In read order the window only sees what
+// the wire sent (TestParallelOpenKeepsReplayWindow).
 
 // rxKind is which socket a batch came from.
 type rxKind uint8
@@ -37,6 +45,9 @@ type inElem struct {
 	espLen     int
 	tos, ttl   uint8
 	start, end int // the opened packet to write to the TUN device
+	// post is, for an authenticated packet, why it is dropped after its
+	// sequence number is recorded (dummy, malformed, selector), or none.
+	post dropReason
 }
 
 type inBatch struct {
@@ -75,10 +86,18 @@ func (d *Device) startReceivers() {
 		rx(rxESP6, socketReader{d.socks.esp6})
 	}
 	if d.socks.udp4 != nil {
-		rx(rxUDP4, socketReader{d.socks.udp4})
+		if d.socks.gro4 {
+			rx(rxUDP4, newGROReader(d.socks.udp4))
+		} else {
+			rx(rxUDP4, socketReader{d.socks.udp4})
+		}
 	}
 	if d.socks.udp6 != nil {
-		rx(rxUDP6, socketReader{d.socks.udp6})
+		if d.socks.gro6 {
+			rx(rxUDP6, newGROReader(d.socks.udp6))
+		} else {
+			rx(rxUDP6, socketReader{d.socks.udp6})
+		}
 	}
 	if d.socks.inject != nil {
 		rx(rxUDP4, d.socks.inject) // both families: the kind only says "UDP"
@@ -213,26 +232,42 @@ func (d *Device) openWorker() {
 	for b := range d.decQ {
 		for i := range b.n {
 			if e := &b.elems[i]; e.kind == elemOpen {
-				d.openElem(e, b.now, &sc)
+				d.openElem(e, &sc)
 			}
 		}
 		b.mu.Unlock()
 	}
 }
 
-// openElem authenticates and decrypts one packet, records its sequence
-// number, checks the traffic selectors and builds the packet for the TUN
-// device.
-func (d *Device) openElem(e *inElem, now time.Time, sc *cryptoScratch) {
+// openElem authenticates and decrypts one packet, checks the traffic
+// selectors and builds the packet for the TUN device; acceptOpened then
+// records it, in order.
+func (d *Device) openElem(e *inElem, sc *cryptoScratch) {
 	e.kind = elemDrop
-	sa, p := e.sa, e.sa.pair
-	r, start, end := openInto(e.buf[:], e.espOff, e.espLen, sa, e.seq, e.tos, e.ttl, sc)
-	if r != dropNone {
-		d.drop(p, r, 1)
+	r, authed, start, end := openInto(e.buf[:], e.espOff, e.espLen, e.sa, e.seq, e.tos, e.ttl, sc)
+	if !authed {
+		d.drop(e.sa.pair, r, 1)
 		return
 	}
-	e.kind, e.start, e.end = elemDeliver, start, end
-	sa.ctr.add(1, uint64(end-start), now)
+	e.kind, e.post, e.start, e.end = elemOpened, r, start, end
+}
+
+// acceptOpened records an authenticated packet's sequence number in its
+// SA's replay window (where a copy opened in the same batches may have
+// been first) and counts it. The writer calls it in read order.
+func (d *Device) acceptOpened(e *inElem, now time.Time) {
+	e.kind = elemDrop
+	sa, p := e.sa, e.sa.pair
+	if !sa.replay.update(e.seq) {
+		d.drop(p, dropReplay, 1)
+		return
+	}
+	if e.post != dropNone {
+		d.drop(p, e.post, 1)
+		return
+	}
+	e.kind = elemDeliver
+	sa.ctr.add(1, uint64(e.end-e.start), now)
 	if p.deferOut.Load() {
 		p.deferOut.Store(false) // the peer has the new pair: send on it too
 	}
@@ -247,16 +282,23 @@ func (d *Device) openElem(e *inElem, now time.Time, sc *cryptoScratch) {
 // openInto opens the ESP packet at buf[off:off+n] in place and turns it into
 // the inner IP packet at buf[start:end]: in tunnel mode the decrypted
 // payload itself, in transport mode the payload behind a rebuilt IP header
-// (written over the ESP header, which is why buffers have headroom). The
-// replay window is updated only for packets that authenticate.
-func openInto(buf []byte, off, n int, sa *inSA, seq uint64, tos, ttl uint8, sc *cryptoScratch) (r dropReason, start, end int) {
+// (written over the ESP header, which is why buffers have headroom).
+// authed says the packet authenticated: its sequence number must then be
+// recorded in the replay window (acceptOpened), even when r drops it.
+func openInto(buf []byte, off, n int, sa *inSA, seq uint64, tos, ttl uint8, sc *cryptoScratch) (r dropReason, authed bool, start, end int) {
+	r, start, end = openAuthed(buf, off, n, sa, seq, tos, ttl, sc)
+	switch r {
+	case dropNone, dropDummy, dropMalformed, dropSelector:
+		return r, true, start, end
+	}
+	return r, false, 0, 0
+}
+
+func openAuthed(buf []byte, off, n int, sa *inSA, seq uint64, tos, ttl uint8, sc *cryptoScratch) (r dropReason, start, end int) {
 	p := sa.pair
 	payload, nh, r := sa.open(buf[off:off+n], seq, sc)
 	if r != dropNone {
 		return r, 0, 0
-	}
-	if !sa.replay.update(seq) {
-		return dropReplay, 0, 0
 	}
 	if nh == protoNone {
 		return dropDummy, 0, 0
@@ -300,7 +342,11 @@ func (d *Device) tunWriteLoop() {
 		b.mu.Lock()
 		out = out[:0]
 		for i := range b.n {
-			if e := &b.elems[i]; e.kind == elemDeliver {
+			e := &b.elems[i]
+			if e.kind == elemOpened {
+				d.acceptOpened(e, b.now)
+			}
+			if e.kind == elemDeliver {
 				out = append(out, e.buf[e.start-tunOffset:e.end])
 			}
 		}

@@ -6,9 +6,11 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/tun"
 
 	"github.com/oemesh/oemesh/kernel"
@@ -27,7 +29,8 @@ const (
 	elemESP                     // outbound: to seal and send
 	elemClear                   // outbound: send as it is (pass)
 	elemOpen                    // inbound: to open
-	elemDeliver                 // inbound: opened, to write to the TUN device
+	elemOpened                  // inbound: authenticated, to record in the replay window in order
+	elemDeliver                 // inbound: recorded, to write to the TUN device
 )
 
 // outElem is one packet of an outbound batch.
@@ -263,11 +266,16 @@ func (d *Device) sendLoop() {
 	}
 }
 
-// sender batches sealed packets per socket (sendmmsg).
+// sender batches sealed packets per socket (sendmmsg). ESP-in-UDP is
+// first collected in order with its SA (udpPkts, udpSAs), then sent in
+// trains of one SA each (gso.go).
 type sender struct {
 	d          *Device
 	esp4, esp6 []ipv4.Message
 	udp4, udp6 []ipv4.Message
+	udpPkts    [][]byte
+	udpSAs     []*outSA
+	oob        []byte // the control messages of GSO runs, per flush
 }
 
 func newSender(d *Device) *sender { return &sender{d: d} }
@@ -290,6 +298,7 @@ func appendMsg(ms []ipv4.Message, pkt []byte, o *outSA) []ipv4.Message {
 func (s *sender) flush(elems []outElem, now time.Time) {
 	d := s.d
 	s.esp4, s.esp6, s.udp4, s.udp6 = s.esp4[:0], s.esp6[:0], s.udp4[:0], s.udp6[:0]
+	s.udpPkts, s.udpSAs = s.udpPkts[:0], s.udpSAs[:0]
 	for i := range elems {
 		e := &elems[i]
 		switch e.kind {
@@ -297,18 +306,9 @@ func (s *sender) flush(elems []outElem, now time.Time) {
 			o := e.sa
 			pkt := e.buf[e.start:e.end]
 			switch {
-			case o.udp && d.cfg.EncapSend != nil:
-				dst := netip.AddrPortFrom(o.dst, o.encapDst)
-				if err := d.cfg.EncapSend(pkt, netip.AddrPortFrom(o.src, o.encapSrc), dst); err != nil {
-					d.drop(o.pair, dropSendError, 1)
-					if d.closed() == nil {
-						d.log.Debug("send ESP-in-UDP", "to", dst, "err", err)
-					}
-				}
-			case o.udp && o.dst.Is4():
-				s.udp4 = appendMsg(s.udp4, pkt, o)
 			case o.udp:
-				s.udp6 = appendMsg(s.udp6, pkt, o)
+				s.udpPkts = append(s.udpPkts, pkt)
+				s.udpSAs = append(s.udpSAs, o)
 			case o.dst.Is4():
 				s.esp4 = appendMsg(s.esp4, pkt, o)
 			default:
@@ -325,6 +325,7 @@ func (s *sender) flush(elems []outElem, now time.Time) {
 			s.sendClear(e.buf[e.start:e.end], e.dst)
 		}
 	}
+	s.flushUDP()
 	if len(s.esp4) > 0 {
 		d.writeBatch(d.socks.esp4, s.esp4)
 	}
@@ -332,10 +333,125 @@ func (s *sender) flush(elems []outElem, now time.Time) {
 		d.writeBatch(d.socks.esp6, s.esp6)
 	}
 	if len(s.udp4) > 0 {
-		d.writeBatch(d.socks.udp4, s.udp4)
+		s.writeUDP(d.socks.udp4, s.udp4)
 	}
 	if len(s.udp6) > 0 {
-		d.writeBatch(d.socks.udp6, s.udp6)
+		s.writeUDP(d.socks.udp6, s.udp6)
+	}
+}
+
+// flushUDP sends the collected ESP-in-UDP in trains, each the packets of
+// one SA that follow each other: through the mux (EncapSendBatch, else
+// EncapSend per packet), or as messages for our own sockets, a GSO run
+// per message when the sockets take it.
+func (s *sender) flushUDP() {
+	d := s.d
+	s.oob = s.oob[:0]
+	gso := d.socks.gso.Load()
+	for i := 0; i < len(s.udpPkts); {
+		o := s.udpSAs[i]
+		j := i + 1
+		for j < len(s.udpPkts) && s.udpSAs[j] == o {
+			j++
+		}
+		train := s.udpPkts[i:j]
+		i = j
+		if d.cfg.EncapSend != nil {
+			s.sendEncap(train, o)
+			continue
+		}
+		for len(train) > 0 {
+			n := 1
+			if gso {
+				n = gsoRun(train)
+			}
+			s.appendUDP(train[:n], o)
+			train = train[n:]
+		}
+	}
+}
+
+// sendEncap sends one SA's train through the socket the device does not
+// own (Config.EncapSend, EncapSendBatch).
+func (s *sender) sendEncap(train [][]byte, o *outSA) {
+	d := s.d
+	local, dst := netip.AddrPortFrom(o.src, o.encapSrc), netip.AddrPortFrom(o.dst, o.encapDst)
+	if d.cfg.EncapSendBatch != nil {
+		n, err := d.cfg.EncapSendBatch(train, local, dst)
+		if err != nil {
+			d.drop(o.pair, dropSendError, uint64(len(train)-min(n, len(train))))
+			if d.closed() == nil {
+				d.log.Debug("send ESP-in-UDP", "to", dst, "err", err)
+			}
+		}
+		return
+	}
+	for _, pkt := range train {
+		if err := d.cfg.EncapSend(pkt, local, dst); err != nil {
+			d.drop(o.pair, dropSendError, 1)
+			if d.closed() == nil {
+				d.log.Debug("send ESP-in-UDP", "to", dst, "err", err)
+			}
+		}
+	}
+}
+
+// appendUDP adds one message for our own UDP socket: a single packet, or
+// a GSO run whose iovecs are the packets, with UDP_SEGMENT.
+func (s *sender) appendUDP(run [][]byte, o *outSA) {
+	ms := &s.udp4
+	if !o.dst.Is4() {
+		ms = &s.udp6
+	}
+	if len(run) == 1 {
+		*ms = appendMsg(*ms, run[0], o)
+		return
+	}
+	start := len(s.oob)
+	s.oob = append(s.oob, o.oob...)
+	s.oob = appendSegmentCmsg(s.oob, len(run[0]))
+	if len(*ms) < cap(*ms) {
+		*ms = (*ms)[:len(*ms)+1]
+	} else {
+		*ms = append(*ms, ipv4.Message{})
+	}
+	m := &(*ms)[len(*ms)-1]
+	// The runs of a flush share s.oob; an append that moves it leaves the
+	// earlier runs' slices on the old array, which stays as it was.
+	m.Buffers, m.Addr, m.OOB = run, o.addr, s.oob[start:len(s.oob):len(s.oob)]
+}
+
+// writeUDP sends messages on our own UDP socket. A GSO run the kernel
+// refuses with EIO (the route's device cannot checksum it) turns GSO off
+// and goes again one packet per message; other errors count the message's
+// packets as dropped, as writeBatch does.
+func (s *sender) writeUDP(c batchWriter, ms []ipv4.Message) {
+	d := s.d
+	for len(ms) > 0 {
+		n, err := c.WriteBatch(ms, 0)
+		if err == nil || n >= len(ms) {
+			if n <= 0 {
+				return
+			}
+			ms = ms[n:]
+			continue
+		}
+		bad := &ms[n]
+		if len(bad.Buffers) > 1 && errors.Is(err, syscall.EIO) {
+			if d.socks.gso.Swap(false) {
+				d.log.Info("UDP GSO refused by the kernel; sending ESP-in-UDP one datagram per message", "err", err)
+			}
+			for _, pkt := range bad.Buffers {
+				one := []ipv4.Message{{Buffers: [][]byte{pkt}, Addr: bad.Addr, OOB: bad.OOB[:len(bad.OOB)-unix.CmsgSpace(2)]}}
+				d.writeBatch(c, one)
+			}
+		} else {
+			d.drop(nil, dropSendError, uint64(max(len(bad.Buffers), 1)))
+			if d.closed() == nil {
+				d.log.Debug("send ESP-in-UDP", "to", bad.Addr, "err", err)
+			}
+		}
+		ms = ms[n+1:]
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/net/ipv4"
@@ -18,13 +19,17 @@ import (
 // what they send bypasses the trap routes. They are opened in New, in the
 // network namespace of the calling thread, and closed by Close.
 type sockets struct {
-	esp4   *ipv4.PacketConn // raw IPPROTO_ESP: outbound and inbound ESP
-	esp6   *ipv6.PacketConn
-	udp4   *ipv4.PacketConn // ESP-in-UDP (RFC 3948) on EncapPort
-	udp6   *ipv6.PacketConn
-	clear4 net.PacketConn // raw IPPROTO_RAW: packets of pass shunts, header included
-	clear6 net.PacketConn
-	all    []net.PacketConn
+	esp4 *ipv4.PacketConn // raw IPPROTO_ESP: outbound and inbound ESP
+	esp6 *ipv6.PacketConn
+	udp4 *ipv4.PacketConn // ESP-in-UDP (RFC 3948) on EncapPort
+	udp6 *ipv6.PacketConn
+	// gso is on while the UDP sockets take UDP_SEGMENT (gso.go); a send
+	// the kernel refuses turns it off. gro4 and gro6 say UDP_GRO is on.
+	gso        atomic.Bool
+	gro4, gro6 bool
+	clear4     net.PacketConn // raw IPPROTO_RAW: packets of pass shunts, header included
+	clear6     net.PacketConn
+	all        []net.PacketConn
 	// inject carries ESP-in-UDP from another socket (Config.EncapSend):
 	// then udp4 and udp6 are nil and SAs may still use NAT-T.
 	inject *injectReader
@@ -100,14 +105,32 @@ func openSockets(cfg *Config) (*sockets, error) {
 			return fail(err)
 		}
 		s.udp4 = ipv4.NewPacketConn(c)
+		gso := !cfg.NoOffloads
+		s.gro4, gso = s.udpOffloads(c, cfg.NoOffloads, gso)
 		if s.esp6 != nil {
 			if c, err = listen("udp6", "[::]"+port, bigBuffers); err != nil {
 				return fail(err)
 			}
 			s.udp6 = ipv6.NewPacketConn(c)
+			s.gro6, gso = s.udpOffloads(c, cfg.NoOffloads, gso)
 		}
+		s.gso.Store(gso)
 	}
 	return s, nil
+}
+
+// udpOffloads probes GSO on a UDP socket and turns GRO on unless off;
+// gso comes back true only if it was and the socket has it.
+func (s *sockets) udpOffloads(c net.PacketConn, off, gso bool) (gro, gsoOK bool) {
+	uc, ok := c.(*net.UDPConn)
+	if off || !ok {
+		return false, false
+	}
+	rc, err := uc.SyscallConn()
+	if err != nil {
+		return false, false
+	}
+	return enableGRO(rc), gso && probeGSO(rc)
 }
 
 func (s *sockets) close() {
