@@ -26,7 +26,7 @@ import (
 // and east on two networks with a router between them, and ns, the DNS
 // server, on a third. Each host sees its own /etc/oemesh, /etc/ipsec.d,
 // /etc/knot, /etc/unbound, /var/lib/knot, /run and /root (bind mounts in
-// the mount namespace `ip netns exec` makes), so the guide's paths are
+// the mount namespace `ip netns exec` makes) and /etc/resolv.conf, so the guide's paths are
 // used unchanged. What a lab cannot do as a machine would is replaced by
 // shell functions: systemctl starts the daemon the unit would, with the
 // unit's configuration path, and waits until it is ready; scp copies
@@ -143,6 +143,7 @@ const deployShell = `set -euo pipefail
 export PATH=%[1]s:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 lab=%[2]s host=%[3]s
 for d in %[4]s; do mount --bind "$lab/$host$d" "$d"; done
+mount --bind "$lab/$host/resolv.conf" /etc/resolv.conf
 cd /root
 
 # scp FILE... HOST:/root/ copies into that host's /root.
@@ -241,6 +242,10 @@ func TestDeployGuide(t *testing.T) {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(filepath.Join(root, h, "/etc/unbound/unbound.conf"), []byte(deployUnboundConf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// Its own resolv.conf, which the guide points at the DNS stub on west.
+		if err := os.WriteFile(filepath.Join(root, h, "resolv.conf"), []byte("nameserver 127.0.0.1\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
