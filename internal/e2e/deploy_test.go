@@ -25,9 +25,10 @@ import (
 // on the named hosts of a namespace lab shaped as the guide draws it: west
 // and east on two networks with a router between them, and ns, the DNS
 // server, on a third. Each host sees its own /etc/oemesh, /etc/ipsec.d,
-// /etc/knot, /etc/unbound, /var/lib/knot, /run and /root (bind mounts in
-// the mount namespace `ip netns exec` makes) and /etc/resolv.conf, so the guide's paths are
-// used unchanged. What a lab cannot do as a machine would is replaced by
+// /etc/knot, /etc/unbound, /var/lib/knot, /run/knot, /run/oemesh, /root
+// and /etc/resolv.conf (bind mounts in the mount namespace `ip netns
+// exec` makes), so the guide's paths are used unchanged and the machine's
+// own files are never touched. What a lab cannot do as a machine would is replaced by
 // shell functions: systemctl starts the daemon the unit would, with the
 // unit's configuration path, and waits until it is ready; scp copies
 // between the hosts' /root.
