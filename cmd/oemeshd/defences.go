@@ -11,6 +11,7 @@ import (
 
 	"github.com/oemesh/oemesh/ike"
 	"github.com/oemesh/oemesh/internal/control"
+	"github.com/oemesh/oemesh/internal/udpmux"
 	"github.com/oemesh/oemesh/kernel/userspace"
 )
 
@@ -52,6 +53,9 @@ const xfrmStatPath = "/proc/net/xfrm_stat"
 func (d *daemon) defencesView(es ike.Stats) *control.Defences {
 	v := ikeDefences(es)
 	v.Goroutines = runtime.NumGoroutine()
+	if d.mux != nil {
+		addMuxDrops(v, d.mux.Stats())
+	}
 	if dev, ok := d.dp.(*userspace.Device); ok {
 		v.ESPDrops, v.ESPDropsFrom = userspaceESPDropsView(dev.Stats().Dropped), "userspace"
 		return v
@@ -78,6 +82,21 @@ func ikeDefences(es ike.Stats) *control.Defences {
 		}
 	}
 	return v
+}
+
+// addMuxDrops adds what the IKE sockets dropped before the engine saw it:
+// datagrams too short to be IKE or ESP (too_short) and long ones a later
+// one in the same batch overwrote (overrun), to the IKE drops.
+func addMuxDrops(v *control.Defences, ms udpmux.Stats) {
+	for reason, n := range map[string]uint64{"too_short": ms.Invalid, "overrun": ms.Overrun} {
+		if n == 0 {
+			continue
+		}
+		if v.IKEDrops == nil {
+			v.IKEDrops = map[string]uint64{}
+		}
+		v.IKEDrops[reason] += n
+	}
 }
 
 // userspaceESPDropsView maps the userspace data plane's drop counters to

@@ -10,6 +10,7 @@ import (
 
 	"github.com/oemesh/oemesh/ike"
 	"github.com/oemesh/oemesh/internal/control"
+	"github.com/oemesh/oemesh/internal/udpmux"
 )
 
 func TestParseXfrmStat(t *testing.T) {
@@ -66,6 +67,19 @@ func TestIKEDefences(t *testing.T) {
 	}
 	if v := ikeDefences(ike.Stats{}); v.IKEDrops != nil {
 		t.Errorf("no drops: IKEDrops = %v, want nil (omitted)", v.IKEDrops)
+	}
+}
+
+func TestAddMuxDrops(t *testing.T) {
+	v := &control.Defences{}
+	addMuxDrops(v, udpmux.Stats{})
+	if v.IKEDrops != nil {
+		t.Errorf("no mux drops: IKEDrops = %v, want nil", v.IKEDrops)
+	}
+	v = &control.Defences{IKEDrops: map[string]uint64{"malformed": 2}}
+	addMuxDrops(v, udpmux.Stats{Invalid: 5, IKEIn: 100})
+	if want := map[string]uint64{"malformed": 2, "too_short": 5}; !maps.Equal(v.IKEDrops, want) {
+		t.Errorf("got %v, want %v", v.IKEDrops, want)
 	}
 }
 

@@ -19,8 +19,10 @@ type Defences struct {
 	HalfOpen int `json:"half_open"`
 	// IKEDrops counts the IKE messages dropped unanswered, by reason
 	// (ike.DropReason's names: malformed, unknown_spi, integrity,
-	// old_message_id, bad_cookie, half_open_limit, ...). Reasons that
-	// never happened are left out.
+	// old_message_id, bad_cookie, half_open_limit, ...), and those the
+	// IKE sockets dropped before the engine saw them: too_short (fewer
+	// octets than an IKE header, or than ESP on the NAT-T port) and
+	// overrun. Reasons that never happened are left out.
 	IKEDrops map[string]uint64 `json:"ike_drops,omitempty"`
 	// ESPDrops counts the inbound ESP packets dropped, by reason:
 	// unknown_spi (no SA has the SPI), icv (the integrity check failed),
