@@ -17,6 +17,8 @@ import (
 
 	"github.com/oemesh/oemesh/internal/control"
 	"github.com/oemesh/oemesh/internal/lab"
+	"github.com/oemesh/oemesh/kernel"
+	"github.com/oemesh/oemesh/kernel/xfrm"
 )
 
 // garbageRounds is how many packets of each kind the garbage scenario
@@ -174,15 +176,28 @@ var garbageKinds = []garbageKind{
 
 // TestGarbage sends random and mangled IKE to ports 500 and 4500, and
 // ESP with a random SPI, with a live SPI and a bad ICV, and replays,
-// toward b (userspace data plane) while a pings b through their tunnel.
-// b must stay up, count every packet in the drop counter of its kind, and
-// keep carrying the pings.
+// toward b while a pings b through their tunnel, on each data plane (the
+// kernel's ESP drops are its XFRM statistics in b's namespace). b must
+// stay up, count every packet in the drop counter of its kind, and keep
+// carrying the pings.
 func TestGarbage(t *testing.T) {
+	for _, dp := range []string{kernel.BackendUserspace, kernel.BackendXFRM} {
+		t.Run(dp, func(t *testing.T) { testGarbage(t, dp) })
+	}
+}
+
+func testGarbage(t *testing.T, dataplane string) {
+	if dataplane == kernel.BackendXFRM {
+		if c := xfrm.Probe(); !c.Usable {
+			t.Skipf("this kernel cannot carry ESP: %s", c.Reason)
+		}
+	}
 	m := newMesh(t)
 	ctx := ctxT(t, 90*time.Second)
 	a, b, d := m.Hosts["a"], m.Hosts["b"], m.Hosts["d"]
-	start(t, m, ctx, "b", lab.HostConfig{Policies: responderPolicies, Extra: "dataplane: userspace\n"})
-	start(t, m, ctx, "a", lab.HostConfig{Policies: initiatorPolicies, Extra: "dataplane: userspace\n"})
+	extra := "dataplane: " + dataplane + "\n"
+	start(t, m, ctx, "b", lab.HostConfig{Policies: responderPolicies, Extra: extra})
+	start(t, m, ctx, "a", lab.HostConfig{Policies: initiatorPolicies, Extra: extra})
 	if r := m.Ping(ctx, "a", b.Addr4, 3, 100*time.Millisecond); r.Received < 2 {
 		t.Fatalf("no tunnel a→b before the garbage: %+v", r)
 	}
@@ -201,6 +216,9 @@ func TestGarbage(t *testing.T) {
 		t.Fatalf("b has no tunnel with a: %+v", tunnels(t, m, ctx, "b"))
 	}
 	before := status(t, m, ctx, "b")
+	if before.Dataplane != dataplane {
+		t.Fatalf("b runs the %q data plane, want %q (%s)", before.Dataplane, dataplane, before.Why)
+	}
 
 	// a pings b through the tunnel for the whole barrage, in rounds until
 	// it ends (however long the machine's load makes it), and a little
@@ -270,8 +288,8 @@ func TestGarbage(t *testing.T) {
 	for _, n := range sent {
 		total += int(n)
 	}
-	t.Logf("FIGURE garbage: %d packets of %d kinds in %v (%.0f/s) toward b; pings a→b through the tunnel meanwhile: %d of %d answered; b's goroutines %d → %d",
-		total, len(garbageKinds), barrage.Round(time.Millisecond), float64(total)/barrage.Seconds(), pr.Received, pr.Sent,
+	t.Logf("FIGURE garbage (%s, ESP drops from %s): %d packets of %d kinds in %v (%.0f/s) toward b; pings a→b through the tunnel meanwhile: %d of %d answered; b's goroutines %d → %d",
+		dataplane, after.Defences.ESPDropsFrom, total, len(garbageKinds), barrage.Round(time.Millisecond), float64(total)/barrage.Seconds(), pr.Received, pr.Sent,
 		before.Defences.Goroutines, after.Defences.Goroutines)
 	t.Logf("drops counted (sent → counted): %s", describeDrops(sent, got))
 
