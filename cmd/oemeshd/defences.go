@@ -12,6 +12,7 @@ import (
 	"github.com/oemesh/oemesh/ike"
 	"github.com/oemesh/oemesh/internal/control"
 	"github.com/oemesh/oemesh/internal/udpmux"
+	"github.com/oemesh/oemesh/kernel"
 	"github.com/oemesh/oemesh/kernel/userspace"
 )
 
@@ -60,7 +61,7 @@ func (d *daemon) defencesView(es ike.Stats) *control.Defences {
 		v.ESPDrops, v.ESPDropsFrom = userspaceESPDropsView(dev.Stats().Dropped), "userspace"
 		return v
 	}
-	if d.dpName == "xfrm" {
+	if d.dpName == kernel.BackendXFRM {
 		drops, err := readXfrmStat(xfrmStatPath)
 		if err != nil {
 			d.log.Debug("ESP drops: kernel statistics unreadable", "err", err)
