@@ -39,6 +39,13 @@ test: deps generate-check check-unit test-deb
 
 # The kernel data plane: kernel/xfrm's namespace tests on this kernel, then the same
 # package with its ESP tests and the 10,000-pair benchmark in Debian's kernel under qemu.
+# The hostile-network suite (internal/reliability, docs/reliability.md): real
+# oemeshd processes in namespaces under garbage; each scenario logs its FIGURE.
+# `make test` runs it too, as part of ./... .
+.PHONY: test-reliability
+test-reliability:
+	$(GO) test -count=1 -timeout 5m -v ./internal/reliability/
+
 .PHONY: test-kernel
 test-kernel: deps
 	OEMESH_VM_BENCHTIME=10000x $(GO) test -count=1 -timeout 20m -v ./kernel/xfrm/ ./internal/vmtest/

@@ -14,7 +14,8 @@ package ike
 //   - retransmit.go: our requests (window 1), retransmission with
 //     exponential back-off and give-up, responses and their cache
 //   - states.go, sa.go: the explicit IKE and CHILD SA states and the SA
-//     record; halfopen.go: responder IKE_SA_INIT, cookies, half-open limits
+//     record; halfopen.go: responder IKE_SA_INIT, cookies, half-open limits;
+//     cookiemode.go: whether cookies are being demanded, logged on and off
 //   - keyexchanges.go: the record of the key exchanges that keyed an SA
 //     (SAInfo.KeyExchanges: x25519+mlkem768)
 //   - initiator.go, responder.go, exchange_auth.go: IKE_SA_INIT/IKE_AUTH
@@ -328,7 +329,9 @@ type Engine struct {
 	log *slog.Logger
 
 	cookies *Cookies
-	stats   stats
+	// cookieMode reports whether cookies are being demanded (cookiemode.go).
+	cookieMode cookieMode
+	stats      stats
 	// sched runs the SAs' long-lived timers (sched.go).
 	sched *scheduler
 	// spawn runs slow work (key lookups) outside the caller; tests make
@@ -548,6 +551,7 @@ func (e *Engine) close() error {
 		sa.die(ErrClosed, false)
 		sa.unlock()
 	}
+	e.stopCookieMode()
 	// Last: the deletes above still needed the data plane.
 	e.endLife()
 	return nil

@@ -118,9 +118,11 @@ func (e *Engine) handleInitRequest(pkt []byte, h wire.Header, local, remote neti
 				return
 			}
 			e.stats.add(&e.stats.cookiesSent)
+			e.cookieDemanded(nHalf)
 			answer(n)
 			return
 		}
+		e.stats.add(&e.stats.cookiesVerified)
 	}
 	peerIntermediate := m.Notify(wire.NotifyIntermediateExchangeSupported) != nil
 	pol := e.cfg.IKE.PreferDH(ke.Group)

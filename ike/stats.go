@@ -45,9 +45,15 @@ const numDropReasons = int(DropBusy) + 1
 
 // Stats are the engine's counters.
 type Stats struct {
-	Received, Sent, Retransmits  uint64
-	RetransmittedResponses       uint64 // cached responses resent
-	CookiesSent                  uint64
+	Received, Sent, Retransmits uint64
+	RetransmittedResponses      uint64 // cached responses resent
+	CookiesSent                 uint64
+	// CookiesVerified counts IKE_SA_INIT requests that came back with a
+	// cookie we demanded and that verified.
+	CookiesVerified uint64
+	// CookieMode is on while cookies are being demanded (it turns off
+	// CookieModeHold after the last one).
+	CookieMode                   bool
 	IKEEstablished, IKEDeleted   uint64
 	ChildInstalled, ChildDeleted uint64
 	HalfOpen, IKESAs             int
@@ -62,6 +68,7 @@ type stats struct {
 	mu                                 sync.Mutex
 	received, sent, retransmits        uint64
 	respResent, cookiesSent            uint64
+	cookiesVerified                    uint64
 	ikeUp, ikeDown, childUp, childDown uint64
 	drops                              [numDropReasons]uint64
 	certFailures                       map[string]uint64
@@ -79,7 +86,8 @@ func (e *Engine) Stats() Stats {
 	st := Stats{
 		Received: e.stats.received, Sent: e.stats.sent, Retransmits: e.stats.retransmits,
 		RetransmittedResponses: e.stats.respResent, CookiesSent: e.stats.cookiesSent,
-		IKEEstablished: e.stats.ikeUp, IKEDeleted: e.stats.ikeDown,
+		CookiesVerified: e.stats.cookiesVerified,
+		IKEEstablished:  e.stats.ikeUp, IKEDeleted: e.stats.ikeDown,
 		ChildInstalled: e.stats.childUp, ChildDeleted: e.stats.childDown,
 		Drops: make(map[DropReason]uint64), CertFailures: maps.Clone(e.stats.certFailures),
 	}
@@ -92,6 +100,7 @@ func (e *Engine) Stats() Stats {
 	e.mu.Lock()
 	st.HalfOpen, st.IKESAs = e.nHalf, len(e.sas)
 	e.mu.Unlock()
+	st.CookieMode = e.cookieModeOn()
 	return st
 }
 

@@ -57,6 +57,9 @@ func newStatusCmd(g *globalFlags) *cobra.Command {
 			if st.IKESAs != nil {
 				fmt.Fprintln(out, ikeSAsText(*st.IKESAs))
 			}
+			if st.Defences != nil {
+				fmt.Fprintln(out, defencesText(*st.Defences))
+			}
 			fmt.Fprintf(out, "policies: %s, loaded %s\n", st.Policy.Dir, st.Policy.Loaded.Format("2006-01-02 15:04:05 MST"))
 			for _, grp := range []control.Group{control.GroupClear, control.GroupClearOrPrivate, control.GroupPrivateOrClear, control.GroupPrivate, control.GroupBlock} {
 				fmt.Fprintf(out, "  %-17s %d prefixes\n", grp, st.Policy.Counts[grp])

@@ -89,6 +89,7 @@ func (d *daemon) handleStatus(r *http.Request) (any, error) {
 		}
 		sum := ikeSAsView(d.oe.Engine().SAs())
 		st.IKESAs = &sum
+		st.Defences = d.defencesView(d.oe.Engine().Stats())
 		// The userspace data plane: SA directions holding their cipher
 		// state (idle ones let it go, kernel.cipher_idle). With kernel
 		// ESP the kernel holds the state.

@@ -85,6 +85,7 @@ func (d *daemon) collector() prometheus.Collector {
 		keyExchangeMetrics(m, ikeSAsView(d.oe.Engine().SAs()))
 		certFailureMetrics(m, es.CertFailures)
 		ikeMetrics(m, es)
+		defenceMetrics(m, d.defencesView(es))
 		m.gauge("oemesh_shunts", "Shunts in force.", float64(len(d.oe.Shunts())))
 		if d.meters.traffic != nil {
 			trafficMetrics(m, d.meters.traffic.Totals(ctx))

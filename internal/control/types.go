@@ -49,6 +49,9 @@ type Status struct {
 	// IKESAs sums up the IKE SAs that carry tunnels by their key
 	// exchanges; nil when the OE stack is not running.
 	IKESAs *IKESASummary `json:"ike_sas,omitempty"`
+	// Defences are the cookies, half-open SAs and dropped packets; nil
+	// when the OE stack is not running.
+	Defences *Defences `json:"defences,omitempty"`
 }
 
 // IKESASummary counts the IKE SAs that carry tunnels (installed CHILD SA
