@@ -18,7 +18,6 @@ import (
 	"github.com/oemesh/oemesh/internal/control"
 	"github.com/oemesh/oemesh/internal/lab"
 	"github.com/oemesh/oemesh/kernel"
-	"github.com/oemesh/oemesh/kernel/xfrm"
 )
 
 // garbageRounds is how many packets of each kind the garbage scenario
@@ -176,22 +175,17 @@ var garbageKinds = []garbageKind{
 
 // TestGarbage sends random and mangled IKE to ports 500 and 4500, and
 // ESP with a random SPI, with a live SPI and a bad ICV, and replays,
-// toward b while a pings b through their tunnel, on each data plane (the
-// kernel's ESP drops are its XFRM statistics in b's namespace). b must
-// stay up, count every packet in the drop counter of its kind, and keep
-// carrying the pings.
+// toward b while a pings b through their tunnel, on the userspace data
+// plane. b must stay up, count every packet in the drop counter of its
+// kind, and keep carrying the pings. testGarbage takes the data plane: on
+// xfrm the ESP drops are the kernel's XFRM statistics in b's namespace,
+// which needs a kernel with ESP (the VM test bed; not run yet, see
+// docs/reliability.md).
 func TestGarbage(t *testing.T) {
-	for _, dp := range []string{kernel.BackendUserspace, kernel.BackendXFRM} {
-		t.Run(dp, func(t *testing.T) { testGarbage(t, dp) })
-	}
+	testGarbage(t, kernel.BackendUserspace)
 }
 
 func testGarbage(t *testing.T, dataplane string) {
-	if dataplane == kernel.BackendXFRM {
-		if c := xfrm.Probe(); !c.Usable {
-			t.Skipf("this kernel cannot carry ESP: %s", c.Reason)
-		}
-	}
 	m := newMesh(t)
 	ctx := ctxT(t, 90*time.Second)
 	a, b, d := m.Hosts["a"], m.Hosts["b"], m.Hosts["d"]
