@@ -28,12 +28,7 @@ become auth: cert; since Libreswan keeps certificates in NSS under nicknames,
 their files are expected under --cert-dir, and a note says how to export them.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			fh, err := os.Open(args[0])
-			if err != nil {
-				return err
-			}
-			defer fh.Close()
-			f, err := ipsecconf.Parse(fh, args[0])
+			f, err := ipsecconf.Load(args[0])
 			if err != nil {
 				return err
 			}

@@ -81,6 +81,9 @@ type Result struct {
 	Unsupported []Problem
 	// Keys are PEM public keys to write: path → contents.
 	Keys map[string][]byte
+	// OE is what the opportunistic conns say (oe.go); nil: there are
+	// none.
+	OE *OESettings
 }
 
 // setupKeys are `config setup` keys that map onto every conn.
@@ -119,17 +122,17 @@ func Convert(f *File, opts Options) (Result, error) {
 	}
 	res := Result{Keys: map[string][]byte{}}
 	for _, inc := range f.Includes {
-		res.Unsupported = append(res.Unsupported, Problem{File: f.Name, Line: inc.Line, Key: "include",
-			Why: "not followed: import " + inc.Value + " separately"})
+		res.Unsupported = append(res.Unsupported, Problem{File: inc.File, Line: inc.Line, Key: "include " + inc.Value,
+			Why: "matches no file"})
 	}
 	// config setup: uniqueids and hidetos apply to every conn.
 	var uniqueIDs, copyDSCP *bool
-	rev := revocationSetup{file: f.Name}
+	var rev revocationSetup
 	for _, s := range f.Sections {
 		if s.Kind == "ca" {
-			res.Unsupported = append(res.Unsupported, Problem{File: f.Name, Line: s.Line, Key: "ca " + s.Name,
+			res.Unsupported = append(res.Unsupported, Problem{File: s.File, Line: s.Line, Key: "ca " + s.Name,
 				Why: "certificate authorities are not supported"})
-			res.Unsupported = append(res.Unsupported, caSectionProblems(f.Name, s)...)
+			res.Unsupported = append(res.Unsupported, caSectionProblems(s.File, s)...)
 			continue
 		}
 		if s.Kind != "config" {
@@ -148,16 +151,16 @@ func Convert(f *File, opts Options) (Result, error) {
 			case "uniqueids":
 				b, err := yesNo(st.Value)
 				if err != nil {
-					return res, fmt.Errorf("%s:%d: uniqueids: %w", f.Name, st.Line, err)
+					return res, fmt.Errorf("%s:%d: uniqueids: %w", st.File, st.Line, err)
 				}
 				uniqueIDs = &b
 			case "hidetos":
 				b, err := yesNo(st.Value)
 				if err != nil {
-					return res, fmt.Errorf("%s:%d: hidetos: %w", f.Name, st.Line, err)
+					return res, fmt.Errorf("%s:%d: hidetos: %w", st.File, st.Line, err)
 				}
 				if !b {
-					res.Unsupported = append(res.Unsupported, Problem{File: f.Name, Line: st.Line, Key: "config setup hidetos=no",
+					res.Unsupported = append(res.Unsupported, Problem{File: st.File, Line: st.Line, Key: "config setup hidetos=no",
 						Why: noDSCP})
 					continue
 				}
@@ -168,25 +171,36 @@ func Convert(f *File, opts Options) (Result, error) {
 				if !ok {
 					why = "no oemesh equivalent"
 				}
-				res.Unsupported = append(res.Unsupported, Problem{File: f.Name, Line: st.Line, Key: "config setup " + st.Key, Why: why})
+				res.Unsupported = append(res.Unsupported, Problem{File: st.File, Line: st.Line, Key: "config setup " + st.Key, Why: why})
 			}
 		}
 	}
 	def := f.Conn("%default")
+	me, peer := opts.Local, "right"
+	if me == "right" {
+		peer = "left"
+	}
 	for _, s := range f.Sections {
 		if s.Kind != "conn" || s.Name == "%default" {
-			continue
-		}
-		if _, hasPeer := peerAddr(s, opts.Local); !hasPeer && alsoTarget(f, s.Name) {
-			res.Unsupported = append(res.Unsupported, Problem{File: f.Name, Line: s.Line, Key: "conn " + s.Name,
-				Why: "not a conn of its own (no peer address): only its settings are used, through also="})
 			continue
 		}
 		settings, err := expand(f, s, def)
 		if err != nil {
 			return res, err
 		}
-		c, probs, err := convertConn(f.Name, s.Name, settings, opts, res.Keys)
+		if isOEConn(settings, peer) {
+			if res.OE == nil {
+				res.OE = &OESettings{}
+			}
+			res.Unsupported = append(res.Unsupported, convertOEConn(s, settings, me, peer, opts, res.OE)...)
+			continue
+		}
+		if _, hasPeer := peerAddr(s, opts.Local); !hasPeer && alsoTarget(f, s.Name) {
+			res.Unsupported = append(res.Unsupported, Problem{File: s.File, Line: s.Line, Key: "conn " + s.Name,
+				Why: "not a conn of its own (no peer address): only its settings are used, through also="})
+			continue
+		}
+		c, probs, err := convertConn(s.File, s.Name, settings, opts, res.Keys)
 		if err != nil {
 			return res, err
 		}
@@ -218,11 +232,11 @@ func expand(f *File, s *Section, def *Section) (map[string]Setting, error) {
 			}
 			for _, name := range strings.Fields(st.Value) {
 				if slices.Contains(chain, name) {
-					return fmt.Errorf("%s:%d: conn %s: also=%s makes a loop (%s → %s)", f.Name, st.Line, sec.Name, name, strings.Join(chain, " → "), name)
+					return fmt.Errorf("%s:%d: conn %s: also=%s makes a loop (%s → %s)", st.File, st.Line, sec.Name, name, strings.Join(chain, " → "), name)
 				}
 				inc := f.Conn(name)
 				if inc == nil {
-					return fmt.Errorf("%s:%d: conn %s: also=%s names no conn", f.Name, st.Line, sec.Name, name)
+					return fmt.Errorf("%s:%d: conn %s: also=%s names no conn", st.File, st.Line, sec.Name, name)
 				}
 				if err := walk(inc, append(slices.Clone(chain), name)); err != nil {
 					return err
@@ -253,10 +267,10 @@ func convertConn(file, name string, m map[string]Setting, opts Options, keys map
 	c := &Conn{Name: name}
 	var probs []Problem
 	bad := func(st Setting, format string, a ...any) error {
-		return fmt.Errorf("%s:%d: conn %s: %s: %s", file, st.Line, name, st.Key, fmt.Sprintf(format, a...))
+		return fmt.Errorf("%s:%d: conn %s: %s: %s", st.File, st.Line, name, st.Key, fmt.Sprintf(format, a...))
 	}
 	unsupported := func(st Setting, why string) {
-		probs = append(probs, Problem{File: file, Line: st.Line, Conn: name, Key: st.Key + "=" + st.Value, Why: why})
+		probs = append(probs, Problem{File: st.File, Line: st.Line, Conn: name, Key: st.Key + "=" + st.Value, Why: why})
 	}
 	me, peer := opts.Local, "right"
 	if me == "right" {
