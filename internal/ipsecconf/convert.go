@@ -189,6 +189,11 @@ func Convert(f *File, opts Options) (Result, error) {
 			return res, err
 		}
 		if isOEConn(settings, peer) {
+			if _, group := oeGroups[s.Name]; !group && alsoTarget(f, s.Name) {
+				res.Unsupported = append(res.Unsupported, Problem{File: s.File, Line: s.Line, Key: "conn " + s.Name,
+					Why: "not a conn of its own (an OE template): only its settings are used, through also="})
+				continue
+			}
 			if res.OE == nil {
 				res.OE = &OESettings{}
 			}
@@ -314,6 +319,10 @@ func convertConn(file, name string, m map[string]Setting, opts Options, keys map
 					unsupported(st, "only addresses, %defaultroute and %any are supported (no DNS names)")
 				}
 			case "subnet", "subnets":
+				if strings.HasPrefix(v, "vhost:") || strings.HasPrefix(v, "vnet:") {
+					unsupported(st, "vhost: and vnet: are IKEv1's (Libreswan refuses them in IKEv2 conns too); the peer's address is the selector")
+					continue
+				}
 				nets := strings.Fields(strings.NewReplacer("{", " ", "}", " ", ",", " ").Replace(v))
 				for i, n := range nets {
 					p, err := parsePrefix(n)

@@ -46,6 +46,8 @@ type OESettings struct {
 	NullAuth           string // fallback, off or only
 	NegotiationShunt   string // hold or pass
 	NegotiationTimeout string
+	IKELifetime        string
+	ChildLifetime      string
 	TrustCertificates  string // webpki
 	Cert, CertKey      string
 	CertAnswer         string
@@ -75,6 +77,15 @@ var oeGroups = map[string]struct{ types, failure []string }{
 	"private":          {types: []string{"tunnel"}, failure: []string{"drop", "reject", "hold"}},
 	// FreeS/WAN 2.x's packetdefault is private-or-clear for 0.0.0.0/0.
 	"packetdefault": {types: []string{"tunnel"}, failure: []string{"passthrough", "pass", "none"}},
+}
+
+// oeNegotiationKeys are the keys about negotiating, moot in the clear and
+// block groups, which negotiate nothing.
+var oeNegotiationKeys = map[string]bool{
+	"keyingtries": true, "negotiationshunt": true, "failureshunt": true, "retransmit-timeout": true,
+	"ikelifetime": true, "salifetime": true, "keylife": true, "lifetime": true, "rekey": true,
+	"ikev2": true, "narrowing": true, "leftrsasigkey": true, "rightrsasigkey": true,
+	"leftid": true, "rightid": true, "leftauth": true, "rightauth": true,
 }
 
 // isOEConn reports whether a conn's peer (after also= and %default) is an
@@ -114,7 +125,7 @@ func convertOEConn(s *Section, m map[string]Setting, me, peer string, opts Optio
 	group := name
 	g, known := oeGroups[group]
 	if !known {
-		probs = append(probs, Problem{File: s.File, Line: s.Line, Conn: name, Key: "conn " + name,
+		probs = append(probs, Problem{File: s.File, Line: s.Line, Key: "conn " + name,
 			Why: "an OE conn serves the policy group named like it; oemesh's groups are clear, clear-or-private, private-or-clear, private and block"})
 		return probs
 	}
@@ -132,6 +143,9 @@ func convertOEConn(s *Section, m map[string]Setting, me, peer string, opts Optio
 	}
 	var auth oeAuth
 	for _, st := range ordered {
+		if typ != "tunnel" && oeNegotiationKeys[st.Key] {
+			continue // clear and block negotiate nothing: moot (often from %default)
+		}
 		side, key := "", st.Key
 		switch {
 		case strings.HasPrefix(key, me):
@@ -180,6 +194,9 @@ func convertOEConn(s *Section, m map[string]Setting, me, peer string, opts Optio
 				switch {
 				case side == "remote" && (v == "%dns" || v == "%dnsondemand"):
 					auth.peerKeyDNS = true
+				case side == "local" && (v == "%dns" || v == "%dnsondemand"):
+					// Our key is in DNS too: oemeshd's hostkey,
+					// published as `oemesh dns` prints it.
 				case v == "%cert":
 					if side == "remote" {
 						auth.peers = "cert"
@@ -235,6 +252,10 @@ func convertOEConn(s *Section, m map[string]Setting, me, peer string, opts Optio
 			switch v {
 			case "null":
 				auth.ours, auth.peers = "null", "null"
+			case "never":
+				if typ == "tunnel" {
+					unsupported(st, "authby=never negotiates nothing: make the group clear or block")
+				}
 			case "rsasig", "rsa", "rsa-sha2", "ecdsa", "pubkey":
 				if auth.ours == "" {
 					auth.ours = "rsasig"
@@ -247,7 +268,11 @@ func convertOEConn(s *Section, m map[string]Setting, me, peer string, opts Optio
 			}
 		case "auto":
 			// The group decides: clear-or-private answers only, the
-			// others also trap.
+			// others also trap. auto=ignore switched the group off.
+			if v == "ignore" {
+				unsupported(st, "oemeshd serves every group whose policy file lists prefixes: empty /etc/ipsec.d/policies/"+group+" instead")
+				return probs
+			}
 		case "negotiationshunt":
 			shunt := map[string]string{"hold": "hold", "passthrough": "pass", "pass": "pass", "drop": "hold"}[v]
 			switch {
@@ -280,7 +305,24 @@ func convertOEConn(s *Section, m map[string]Setting, me, peer string, opts Optio
 				oe.NegotiationTimeout = d.String()
 			}
 		case "ikelifetime", "salifetime", "keylife", "lifetime":
-			unsupported(st, "OE lifetimes are oe.ike_lifetime and oe.child_lifetime, for all groups")
+			d, err := ipsecDuration(v)
+			if err != nil {
+				unsupported(st, err.Error())
+				continue
+			}
+			dst := &oe.ChildLifetime
+			if st.Key == "ikelifetime" {
+				dst = &oe.IKELifetime
+			}
+			if *dst != "" && *dst != d.String() {
+				unsupported(st, "oe.ike_lifetime and oe.child_lifetime hold for all groups; kept "+*dst)
+				continue
+			}
+			*dst = d.String()
+		case "rekey":
+			if b, err := yesNo(v); err != nil || !b {
+				unsupported(st, "OE tunnels are rekeyed while in use and deleted when idle (oe.idle_timeout)")
+			}
 		default:
 			unsupported(st, "no oemesh equivalent for OE")
 		}

@@ -112,6 +112,8 @@ func (o *OESettings) yaml(b *strings.Builder) {
 	str("null_auth", o.NullAuth)
 	str("negotiation_shunt", o.NegotiationShunt)
 	str("negotiation_timeout", o.NegotiationTimeout)
+	str("ike_lifetime", o.IKELifetime)
+	str("child_lifetime", o.ChildLifetime)
 	str("trust_certificates", o.TrustCertificates)
 	str("cert", o.Cert)
 	str("cert_key", o.CertKey)
@@ -123,7 +125,7 @@ func (o *OESettings) yaml(b *strings.Builder) {
 		}
 		fmt.Fprintf(b, "  address_pool: [%s]\n", strings.Join(qs, ", "))
 	}
-	if o.NullAuth == "" && o.NegotiationShunt == "" && o.NegotiationTimeout == "" && o.TrustCertificates == "" && o.Cert == "" && len(o.AddressPool) == 0 {
+	if o.NullAuth == "" && o.NegotiationShunt == "" && o.NegotiationTimeout == "" && o.IKELifetime == "" && o.ChildLifetime == "" && o.TrustCertificates == "" && o.Cert == "" && len(o.AddressPool) == 0 {
 		b.WriteString("  {}\n")
 	}
 }
