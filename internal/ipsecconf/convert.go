@@ -1,17 +1,12 @@
 package ipsecconf
 
 import (
-	"crypto/x509"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/pem"
 	"fmt"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/oemesh/oemesh/dnskey"
 )
 
 // Options tunes Convert.
@@ -84,32 +79,6 @@ type Result struct {
 	// OE is what the opportunistic conns say (oe.go); nil: there are
 	// none.
 	OE *OESettings
-}
-
-// setupKeys are `config setup` keys that map onto every conn.
-var setupIgnored = map[string]string{
-	"protostack":      "oemeshd chooses its data plane with `dataplane:`",
-	"interfaces":      "oemeshd listens on `listen:` addresses",
-	"plutodebug":      "use log.level",
-	"klipsdebug":      "use log.level",
-	"logfile":         "oemeshd logs to stderr",
-	"plutostderrlog":  "oemeshd logs to stderr",
-	"nat_traversal":   "NAT-T is always on in IKEv2",
-	"virtual_private": "not used: IKEv2 narrows selectors instead",
-	"charondebug":     "use log.level",
-	"oe":              "OE is configured by the policy groups",
-	"dumpdir":         "not applicable",
-	"plutoopts":       "not applicable",
-	"nhelpers":        "not applicable",
-	"ikev1-policy":    "oemesh speaks IKEv2 only",
-	"keep-alive":      "NAT keepalives are sent every 20 s",
-	"myid":            "set identity: in oemesh.yaml",
-	"forwardcontrol":  "enable forwarding with sysctl net.ipv4.ip_forward=1",
-	"rp_filter":       "set with sysctl",
-	"syslog":          "oemeshd logs to stderr",
-	"overridemtu":     "not applicable",
-	"secretsfile":     "give it to `oemesh import --secrets`",
-	"listen":          "use listen: in oemesh.yaml",
 }
 
 // Convert turns the conn sections of f into oemesh conns.
@@ -569,25 +538,6 @@ func convertConn(file, name string, m map[string]Setting, opts Options, keys map
 func isAddr(s string) bool {
 	_, err := parseAddr(s)
 	return err == nil
-}
-
-// rsaSigKeyDER turns an RFC 3110 key (0s base64 or 0x hex) into PKIX DER.
-func rsaSigKeyDER(v string) ([]byte, error) {
-	var raw []byte
-	var err error
-	if strings.HasPrefix(v, "0s") {
-		raw, err = base64.StdEncoding.DecodeString(v[2:])
-	} else {
-		raw, err = hex.DecodeString(strings.ReplaceAll(v[2:], "_", ""))
-	}
-	if err != nil {
-		return nil, fmt.Errorf("RSA key encoding: %w", err)
-	}
-	k, err := dnskey.ParseRSAKey(raw)
-	if err != nil {
-		return nil, err
-	}
-	return x509.MarshalPKIXPublicKey(k)
 }
 
 // peerAddr returns the peer side's address setting of a section itself.
