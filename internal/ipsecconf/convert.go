@@ -521,8 +521,8 @@ func convertConn(file, name string, m map[string]Setting, opts Options, keys map
 			if rid == "" {
 				rid = c.Remote
 			}
-			if _, line, ok := opts.Secrets.PSK(lid, rid); ok {
-				c.Notes = append(c.Notes, fmt.Sprintf("PSK found in %s at line %d", opts.Secrets.File, line))
+			if e, ok := opts.Secrets.find(lid, rid); ok {
+				c.Notes = append(c.Notes, fmt.Sprintf("PSK found in %s at line %d", e.File, e.Line))
 			} else {
 				c.Notes = append(c.Notes, fmt.Sprintf("no PSK for %s %s in %s: add one before starting", lid, rid, opts.Secrets.File))
 			}

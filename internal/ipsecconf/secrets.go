@@ -164,8 +164,17 @@ func secretValue(v string) ([]byte, error) {
 // chooses: an entry naming both IDs, then one naming the remote ID, then
 // one naming none. ok is false when no entry fits.
 func (s *Secrets) PSK(local, remote string) (key []byte, line int, ok bool) {
+	e, ok := s.find(local, remote)
+	if !ok {
+		return nil, 0, false
+	}
+	return bytes.Clone(e.Key), e.Line, true
+}
+
+// find returns the entry PSK chooses, with the file it is in.
+func (s *Secrets) find(local, remote string) (Secret, bool) {
 	best := -1
-	var bk []byte
+	var found Secret
 	for _, e := range s.Entries {
 		score := -1
 		switch {
@@ -177,11 +186,8 @@ func (s *Secrets) PSK(local, remote string) (key []byte, line int, ok bool) {
 			score = 0
 		}
 		if score > best {
-			best, bk, line = score, e.Key, e.Line
+			best, found = score, e
 		}
 	}
-	if best < 0 {
-		return nil, 0, false
-	}
-	return bytes.Clone(bk), line, true
+	return found, best >= 0
 }
