@@ -27,7 +27,7 @@ type Conn struct {
 	// authentication, as initiator and as responder (LocalIDFor); zero:
 	// the daemon's (ike.Credentials.ID).
 	LocalID ike.Identity
-	Auth     ike.AuthKind
+	Auth    ike.AuthKind
 	// RemoteKeys are the peer's public keys from a file; nil with pubkey
 	// authentication means its key is looked up in DNS, as OE does.
 	RemoteKeys []crypto.PublicKey
