@@ -157,6 +157,11 @@ func Convert(f *File, opts Options) (Result, error) {
 		if err != nil {
 			return res, err
 		}
+		if isOEConn(settings, me) && !isOEConn(settings, peer) {
+			st := settings[me]
+			return res, fmt.Errorf("%s:%d: conn %s: %s=%s: the opportunistic group is the peer's side, so this host is the %s side (oemesh import --local %s)",
+				st.File, st.Line, s.Name, me, st.Value, peer, peer)
+		}
 		if isOEConn(settings, peer) {
 			if _, group := oeGroups[s.Name]; !group && alsoTarget(f, s.Name) {
 				res.Unsupported = append(res.Unsupported, Problem{File: s.File, Line: s.Line, Key: "conn " + s.Name,

@@ -145,3 +145,21 @@ func TestOEYAML(t *testing.T) {
 		t.Errorf("oemeshd reads oe %+v from\n%s", cfg.OE, res.YAML())
 	}
 }
+
+// TestOEConnWrongSide: a file written from the other side's view names
+// the fix.
+func TestOEConnWrongSide(t *testing.T) {
+	f, err := Parse(strings.NewReader("conn private\n\tleft=%opportunisticgroup\n\tright=%defaultroute\n"), "ipsec.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Convert(f, Options{})
+	want := "ipsec.conf:2: conn private: left=%opportunisticgroup: the opportunistic group is the peer's side, so this host is the right side (oemesh import --local right)"
+	if err == nil || err.Error() != want {
+		t.Errorf("err %v, want %s", err, want)
+	}
+	res, err := Convert(f, Options{Local: "right"})
+	if err != nil || res.OE == nil || len(res.OE.Groups) != 1 {
+		t.Errorf("--local right: %+v %v", res.OE, err)
+	}
+}
