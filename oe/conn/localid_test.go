@@ -50,6 +50,7 @@ func TestConnsLocalIDFor(t *testing.T) {
 		{Name: "office", Local: gwA, Remote: gwB, RemoteSubnets: []netip.Prefix{netB}, Auth: ike.AuthKindPSK, LocalID: west},
 		{Name: "alice", Local: gwA, RemoteID: ike.FQDNIdentity("alice.example"), LocalSubnets: []netip.Prefix{netA}, Auth: ike.AuthKindPubkey},
 		{Name: "bob", Local: gwA, RemoteID: ike.FQDNIdentity("bob.example"), LocalSubnets: []netip.Prefix{netip.MustParsePrefix("10.3.0.0/16")}, Auth: ike.AuthKindPubkey, LocalID: other},
+		{Name: "anyone", Local: gwA, LocalSubnets: []netip.Prefix{netip.MustParsePrefix("10.4.0.0/16")}, Auth: ike.AuthKindPubkey, LocalID: ike.FQDNIdentity("rw-gw.example")},
 	} {
 		c.Mode = ike.ModeTunnel
 		if err := o.Conns().Add(ctx, c); err != nil {
@@ -65,7 +66,9 @@ func TestConnsLocalIDFor(t *testing.T) {
 		{"the conn of the peer's address", ike.AddrIdentity(gwB), gwB, ike.Identity{}, west},
 		{"the conn of the peer's ID", ike.FQDNIdentity("bob.example"), rw, ike.Identity{}, other},
 		{"a conn without local_id: the daemon's", ike.FQDNIdentity("alice.example"), rw, ike.Identity{}, ike.Identity{}},
-		{"no conn: the daemon's (OE)", ike.FQDNIdentity("stranger.example"), rw, ike.Identity{}, ike.Identity{}},
+		{"no conn but the catch-all: the daemon's (OE)", ike.FQDNIdentity("stranger.example"), rw, ike.Identity{}, ike.Identity{}},
+		{"the catch-all, named in IDr", ike.FQDNIdentity("stranger.example"), rw, ike.FQDNIdentity("rw-gw.example"), ike.FQDNIdentity("rw-gw.example")},
+		{"an IDr naming another conn's local_id does not move bob", ike.FQDNIdentity("bob.example"), rw, west, other},
 	} {
 		got, ok := o.Conns().LocalIDFor(tc.peer, tc.remote, tc.idr)
 		if ok != (tc.want.Type != 0) || !ike.SameIdentity(got, tc.want) {

@@ -32,8 +32,11 @@ func (c *Conns) forPeer(addr netip.Addr, id ike.Identity) []*connState {
 // none) in its IDr. The conn is chosen as the rest of the responder
 // chooses it (forPeer: exact addresses before road warriors), among those
 // that authenticate with a key or a PSK; one whose local_id is the IDr the
-// peer named comes first. ok is false when the chosen conn has no
-// local_id of its own, or no conn fits: the daemon's identity then.
+// peer named comes first. A catch-all conn (remote %any without
+// remote_id) fits every peer, OE's too, so it lends its local_id only to a
+// peer that names it in IDr, as AcceptAuth leaves such peers to OE. ok is
+// false when the chosen conn has no local_id of its own, or no conn fits:
+// the daemon's identity then.
 func (c *Conns) LocalIDFor(peer ike.Identity, remote netip.Addr, idr ike.Identity) (ike.Identity, bool) {
 	var cands []*connState
 	for _, cs := range c.forPeer(remote, peer) {
@@ -48,10 +51,13 @@ func (c *Conns) LocalIDFor(peer ike.Identity, remote netip.Addr, idr ike.Identit
 			}
 		}
 	}
-	if len(cands) == 0 || cands[0].LocalID.Type == 0 {
-		return ike.Identity{}, false
+	for _, cs := range cands {
+		if !cs.Remote.IsValid() && cs.RemoteID.Type == 0 {
+			continue // a catch-all: only by IDr, above
+		}
+		return cs.LocalID, cs.LocalID.Type != 0
 	}
-	return cands[0].LocalID, true
+	return ike.Identity{}, false
 }
 
 // AcceptAuth answers ike.PeerPolicy's AcceptAuth for peers of
