@@ -25,6 +25,9 @@ func (sa *ikeSA) ourIdentity(kind AuthKind) (Identity, error) {
 		}
 		return Identity{}, errors.New("ike: certificate authentication but no certificate")
 	}
+	if sa.localID.Type != 0 {
+		return sa.localID, nil
+	}
 	if id := sa.e.cfg.Credentials.ID; id.Type != 0 {
 		return id, nil
 	}

@@ -19,6 +19,10 @@ type InitiateOptions struct {
 	// any identity the KeyResolver (or PeerKeys) vouches for (or the
 	// peer's address for PSK). It is sent as IDr when set.
 	PeerID Identity
+	// LocalID is the identity we claim with pubkey and PSK authentication
+	// on this initiation (a configured conn's own local_id); the zero
+	// value means Credentials.ID.
+	LocalID Identity
 	// PeerKeys, when set, yields the only keys the peer's signature is
 	// verified with: the engine's KeyResolver is not asked for this
 	// initiation. It may wait for keys still being looked up when

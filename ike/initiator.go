@@ -150,7 +150,7 @@ func (e *Engine) startInitiate(ctx context.Context, opts InitiateOptions) (*init
 	if opts.Local.IsValid() {
 		local = netip.AddrPortFrom(opts.Local, e.cfg.IKEPort)
 	}
-	sa := &ikeSA{e: e, initiator: true, spii: spii, local: local, remote: opts.Remote, init: in, handshake: &handshake{ni: ni}, state: stInitSent}
+	sa := &ikeSA{e: e, initiator: true, spii: spii, local: local, remote: opts.Remote, init: in, handshake: &handshake{ni: ni}, state: stInitSent, localID: opts.LocalID}
 	e.register(sa)
 	sa.lock()
 	err = sa.sendInit()

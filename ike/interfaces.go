@@ -86,6 +86,11 @@ type Credentials struct {
 	// chooses among Cert and Certs by the IDr and the CERTREQ the peer
 	// sent (certselect.go). NULL peers never get one of these.
 	Certs []*CertCredential
+	// IDFor, when set, chooses the identity a responder claims with
+	// pubkey and PSK authentication (a configured conn's own local_id):
+	// peer is the identity the peer proved, remote its address, idr the
+	// IDr it named (zero: none). ok false: ID above.
+	IDFor func(peer Identity, remote netip.Addr, idr Identity) (id Identity, ok bool)
 }
 
 // ErrNoKey is wrapped by KeyResolver implementations when the peer has no

@@ -107,7 +107,7 @@ func (sa *ikeSA) successor(initiator bool, spii, spir SPI, sel *Selection, ni, n
 	e := sa.e
 	n := &ikeSA{e: e, initiator: initiator, spii: spii, spir: spir, local: sa.local, remote: sa.remote,
 		natt: sa.natt, behindNAT: sa.behindNAT, peerBehindNAT: sa.peerBehindNAT, suite: sel.IKESuite(), kes: keyExchangeRecord{sel.DH},
-		handshake: &handshake{ni: ni, nr: nr}, peerFrag: sa.peerFrag, peerID: sa.peerID, peerAuth: sa.peerAuth, peerCert: sa.peerCert,
+		handshake: &handshake{ni: ni, nr: nr}, peerFrag: sa.peerFrag, peerID: sa.peerID, localID: sa.localID, peerAuth: sa.peerAuth, peerCert: sa.peerCert,
 		lastRecv: e.cfg.Clock.Now()}
 	if len(add) > 0 {
 		for _, g := range sel.additionalExchanges() {

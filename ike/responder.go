@@ -71,6 +71,15 @@ func (sa *ikeSA) finishAuthRequest(m *wire.Message, idi *wire.IDPayload, auth *w
 			return
 		}
 	}
+	if f := e.cfg.Credentials.IDFor; f != nil && (ourKind == AuthKindPubkey || ourKind == AuthKindPSK) {
+		var named Identity
+		if p, ok := m.Get(wire.PayloadIDr).(*wire.IDPayload); ok {
+			named = p.Identity
+		}
+		if id, ok := f(idi.Identity, sa.remote.Addr(), named); ok {
+			sa.localID = id
+		}
+	}
 	idr, err := sa.ourIdentity(ourKind)
 	if err != nil {
 		fail(wire.NotifyAuthenticationFailed, err)

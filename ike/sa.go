@@ -29,7 +29,11 @@ type ikeSA struct {
 	// nil once the SA is established, which keeps idle SAs small.
 	*handshake
 
-	peerID      Identity
+	peerID Identity
+	// localID is the identity we claim on this SA when it is not
+	// Credentials.ID (InitiateOptions.LocalID, Credentials.IDFor); zero:
+	// Credentials.ID.
+	localID     Identity
 	established time.Time
 
 	// Message IDs (window size 1 both ways).

@@ -16,9 +16,13 @@ func newImportCmd(g *globalFlags) *cobra.Command {
 	var secrets, local, keyDir, certDir string
 	cmd := &cobra.Command{
 		Use:   "import IPSEC.CONF",
-		Short: "Convert the conn sections of an ipsec.conf into oemesh conns (printed as YAML)",
+		Short: "Convert an ipsec.conf (OE and configured conns) into oemesh.yaml's oe: and conns: (printed as YAML)",
 		Long: `import reads a FreeS/WAN, Libreswan or strongSwan ipsec.conf and prints the
-equivalent conns: list for oemesh.yaml. Settings that have no oemesh
+equivalent oe: section and conns: list for oemesh.yaml. Opportunistic
+conns (right=%opportunisticgroup, %group, %opportunistic) become oe.*
+settings for the policy groups they serve; include lines are followed
+(globs, relative to the including file), in the --secrets file too. A
+conn's own leftid= becomes its local_id. Settings that have no oemesh
 equivalent are listed with their line at the top of the output (and counted
 on stderr), never dropped silently. Inline RSA keys (rightrsasigkey=0s...)
 are written as PEM files into --keydir. With --secrets, PSK conns name that
@@ -28,12 +32,7 @@ become auth: cert; since Libreswan keeps certificates in NSS under nicknames,
 their files are expected under --cert-dir, and a note says how to export them.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			fh, err := os.Open(args[0])
-			if err != nil {
-				return err
-			}
-			defer fh.Close()
-			f, err := ipsecconf.Parse(fh, args[0])
+			f, err := ipsecconf.Load(args[0])
 			if err != nil {
 				return err
 			}

@@ -153,13 +153,15 @@ func (cc *connCerts) load(conns []config.Conn, engine bool) error {
 		if c.Auth != "cert" {
 			continue
 		}
-		rid, err := connRemoteIdentity(c)
-		if c.RemoteID == "" {
-			rid = ike.Identity{}
-		}
-		if err != nil {
-			errs = append(errs, connError("", c.Name, "remote_id", err))
-			continue
+		// No remote_id (a road-warrior cert conn, remote %any): any
+		// identity the CA vouches for; parsing "" would panic.
+		var rid ike.Identity
+		if c.RemoteID != "" {
+			var err error
+			if rid, err = connRemoteIdentity(c); err != nil {
+				errs = append(errs, connError("", c.Name, "remote_id", err))
+				continue
+			}
 		}
 		tr := trust{ca: c.CA, crl: c.CRL, ocsp: cc.rev.mode(c.OCSP)}
 		if _, ok := verifiers[tr]; !ok {

@@ -187,15 +187,11 @@ func (d *daemon) toOE(c config.Conn, source string) (conn.Conn, error) {
 		oc.RemoteID = id
 	}
 	// A cert conn's local_id is its certificate's (connCerts.load checked
-	// it); the daemon's identity is for raw keys and PSKs.
-	if c.LocalID != "" && c.Auth != "cert" {
-		want := d.cfg.Identity
-		if want == "" {
-			want = oc.Local.String()
-		}
-		if c.LocalID != want {
-			return oc, bad("local_id", fmt.Errorf("%s differs from the daemon's identity %q: oemeshd has one identity for all SAs (set identity: instead)", c.LocalID, want))
-		}
+	// it); a key or PSK conn's own local_id is what it claims instead of
+	// the daemon's identity, as initiator and as responder
+	// (conn.Conns.LocalIDFor). NULL sends ID_NULL whatever is set.
+	if c.LocalID != "" && c.Auth != "cert" && c.Auth != "null" {
+		oc.LocalID = parseID(c.LocalID)
 	}
 	if c.Auth == "pubkey" && c.RemoteKey != "dns" {
 		k, err := dnskey.LoadPublicKeyPEM(c.RemoteKey)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,7 +71,6 @@ func TestCheckConns(t *testing.T) {
 		{"conns: [{name: a, local: 192.0.2.1, remote: 198.51.100.1, copy_dscp: true}]\n", "conn a: key copy_dscp: true is not supported yet"},
 		{"conns: [{name: a, local: 192.0.2.1, remote: 198.51.100.1, ike: aes999}]\n", "conn a: key ike:"},
 		{"conns: [{name: a, local: 192.0.2.1, remote: 198.51.100.1, remote_key: /nonexistent.pem}]\n", "conn a: key remote_key:"},
-		{"conns: [{name: a, local: 192.0.2.1, remote: 198.51.100.1, local_id: \"@me.example\"}]\n", "conn a: key local_id: @me.example differs from the daemon's identity"},
 		{"conns: [{name: a, local: 192.0.2.1, remote: 198.51.100.9, auth: psk, psk: " + sec + "}]\n", "conn a: key psk: " + sec + " holds no PSK for 192.0.2.1 and 198.51.100.9"},
 	} {
 		err := checkConns(&out, loadCfg(t, tc.body))
@@ -81,5 +81,35 @@ func TestCheckConns(t *testing.T) {
 	os.Chmod(sec, 0o640)
 	if err := checkConns(&out, loadCfg(t, good)); err == nil || !strings.Contains(err.Error(), sec+" has mode 0640") {
 		t.Errorf("group-readable secrets: %v", err)
+	}
+}
+
+// TestConnOwnLocalID: a conn's local_id that differs from the daemon's
+// identity (an imported net-to-net's leftid=) is the conn's own identity,
+// which --check-config takes and the conn claims; NULL conns claim
+// ID_NULL whatever is set.
+func TestConnOwnLocalID(t *testing.T) {
+	body := "identity: \"@daemon.example\"\nconns:\n" +
+		"  - {name: a, local: 192.0.2.1, remote: 198.51.100.1, local_id: \"@west.example\", remote_id: \"@east.example\"}\n" +
+		"  - {name: b, local: 192.0.2.1, remote: 198.51.100.2, local_id: \"192.0.2.1\"}\n" +
+		"  - {name: c, local: 192.0.2.1, remote: 198.51.100.3}\n"
+	var out bytes.Buffer
+	if err := checkConns(&out, loadCfg(t, body)); err != nil {
+		t.Fatalf("check: %v", err)
+	}
+	d := &daemon{cfg: loadCfg(t, body)}
+	conns, err := d.readConns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]ike.Identity{"a": ike.FQDNIdentity("west.example"), "b": ike.AddrIdentity(netip.MustParseAddr("192.0.2.1")), "c": {}}
+	for _, c := range conns {
+		oc, err := d.toOE(c, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ike.SameIdentity(oc.LocalID, want[c.Name]) || (want[c.Name].Type == 0) != (oc.LocalID.Type == 0) {
+			t.Errorf("conn %s: local id %v, want %v", c.Name, oc.LocalID, want[c.Name])
+		}
 	}
 }

@@ -1,17 +1,12 @@
 package ipsecconf
 
 import (
-	"crypto/x509"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/pem"
 	"fmt"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/oemesh/oemesh/dnskey"
 )
 
 // Options tunes Convert.
@@ -81,32 +76,9 @@ type Result struct {
 	Unsupported []Problem
 	// Keys are PEM public keys to write: path → contents.
 	Keys map[string][]byte
-}
-
-// setupKeys are `config setup` keys that map onto every conn.
-var setupIgnored = map[string]string{
-	"protostack":      "oemeshd chooses its data plane with `dataplane:`",
-	"interfaces":      "oemeshd listens on `listen:` addresses",
-	"plutodebug":      "use log.level",
-	"klipsdebug":      "use log.level",
-	"logfile":         "oemeshd logs to stderr",
-	"plutostderrlog":  "oemeshd logs to stderr",
-	"nat_traversal":   "NAT-T is always on in IKEv2",
-	"virtual_private": "not used: IKEv2 narrows selectors instead",
-	"charondebug":     "use log.level",
-	"oe":              "OE is configured by the policy groups",
-	"dumpdir":         "not applicable",
-	"plutoopts":       "not applicable",
-	"nhelpers":        "not applicable",
-	"ikev1-policy":    "oemesh speaks IKEv2 only",
-	"keep-alive":      "NAT keepalives are sent every 20 s",
-	"myid":            "set identity: in oemesh.yaml",
-	"forwardcontrol":  "enable forwarding with sysctl net.ipv4.ip_forward=1",
-	"rp_filter":       "set with sysctl",
-	"syslog":          "oemeshd logs to stderr",
-	"overridemtu":     "not applicable",
-	"secretsfile":     "give it to `oemesh import --secrets`",
-	"listen":          "use listen: in oemesh.yaml",
+	// OE is what the opportunistic conns say (oe.go); nil: there are
+	// none.
+	OE *OESettings
 }
 
 // Convert turns the conn sections of f into oemesh conns.
@@ -119,17 +91,17 @@ func Convert(f *File, opts Options) (Result, error) {
 	}
 	res := Result{Keys: map[string][]byte{}}
 	for _, inc := range f.Includes {
-		res.Unsupported = append(res.Unsupported, Problem{File: f.Name, Line: inc.Line, Key: "include",
-			Why: "not followed: import " + inc.Value + " separately"})
+		res.Unsupported = append(res.Unsupported, Problem{File: inc.File, Line: inc.Line, Key: "include " + inc.Value,
+			Why: "matches no file"})
 	}
 	// config setup: uniqueids and hidetos apply to every conn.
 	var uniqueIDs, copyDSCP *bool
-	rev := revocationSetup{file: f.Name}
+	var rev revocationSetup
 	for _, s := range f.Sections {
 		if s.Kind == "ca" {
-			res.Unsupported = append(res.Unsupported, Problem{File: f.Name, Line: s.Line, Key: "ca " + s.Name,
+			res.Unsupported = append(res.Unsupported, Problem{File: s.File, Line: s.Line, Key: "ca " + s.Name,
 				Why: "certificate authorities are not supported"})
-			res.Unsupported = append(res.Unsupported, caSectionProblems(f.Name, s)...)
+			res.Unsupported = append(res.Unsupported, caSectionProblems(s.File, s)...)
 			continue
 		}
 		if s.Kind != "config" {
@@ -148,16 +120,16 @@ func Convert(f *File, opts Options) (Result, error) {
 			case "uniqueids":
 				b, err := yesNo(st.Value)
 				if err != nil {
-					return res, fmt.Errorf("%s:%d: uniqueids: %w", f.Name, st.Line, err)
+					return res, fmt.Errorf("%s:%d: uniqueids: %w", st.File, st.Line, err)
 				}
 				uniqueIDs = &b
 			case "hidetos":
 				b, err := yesNo(st.Value)
 				if err != nil {
-					return res, fmt.Errorf("%s:%d: hidetos: %w", f.Name, st.Line, err)
+					return res, fmt.Errorf("%s:%d: hidetos: %w", st.File, st.Line, err)
 				}
 				if !b {
-					res.Unsupported = append(res.Unsupported, Problem{File: f.Name, Line: st.Line, Key: "config setup hidetos=no",
+					res.Unsupported = append(res.Unsupported, Problem{File: st.File, Line: st.Line, Key: "config setup hidetos=no",
 						Why: noDSCP})
 					continue
 				}
@@ -168,25 +140,46 @@ func Convert(f *File, opts Options) (Result, error) {
 				if !ok {
 					why = "no oemesh equivalent"
 				}
-				res.Unsupported = append(res.Unsupported, Problem{File: f.Name, Line: st.Line, Key: "config setup " + st.Key, Why: why})
+				res.Unsupported = append(res.Unsupported, Problem{File: st.File, Line: st.Line, Key: "config setup " + st.Key, Why: why})
 			}
 		}
 	}
 	def := f.Conn("%default")
+	me, peer := opts.Local, "right"
+	if me == "right" {
+		peer = "left"
+	}
 	for _, s := range f.Sections {
 		if s.Kind != "conn" || s.Name == "%default" {
-			continue
-		}
-		if _, hasPeer := peerAddr(s, opts.Local); !hasPeer && alsoTarget(f, s.Name) {
-			res.Unsupported = append(res.Unsupported, Problem{File: f.Name, Line: s.Line, Key: "conn " + s.Name,
-				Why: "not a conn of its own (no peer address): only its settings are used, through also="})
 			continue
 		}
 		settings, err := expand(f, s, def)
 		if err != nil {
 			return res, err
 		}
-		c, probs, err := convertConn(f.Name, s.Name, settings, opts, res.Keys)
+		if isOEConn(settings, me) && !isOEConn(settings, peer) {
+			st := settings[me]
+			return res, fmt.Errorf("%s:%d: conn %s: %s=%s: the opportunistic group is the peer's side, so this host is the %s side (oemesh import --local %s)",
+				st.File, st.Line, s.Name, me, st.Value, peer, peer)
+		}
+		if isOEConn(settings, peer) {
+			if _, group := oeGroups[s.Name]; !group && alsoTarget(f, s.Name) {
+				res.Unsupported = append(res.Unsupported, Problem{File: s.File, Line: s.Line, Key: "conn " + s.Name,
+					Why: "not a conn of its own (an OE template): only its settings are used, through also="})
+				continue
+			}
+			if res.OE == nil {
+				res.OE = &OESettings{}
+			}
+			res.Unsupported = append(res.Unsupported, convertOEConn(s, settings, me, peer, opts, res.OE)...)
+			continue
+		}
+		if _, hasPeer := peerAddr(s, opts.Local); !hasPeer && alsoTarget(f, s.Name) {
+			res.Unsupported = append(res.Unsupported, Problem{File: s.File, Line: s.Line, Key: "conn " + s.Name,
+				Why: "not a conn of its own (no peer address): only its settings are used, through also="})
+			continue
+		}
+		c, probs, err := convertConn(s.File, s.Name, settings, opts, res.Keys)
 		if err != nil {
 			return res, err
 		}
@@ -218,11 +211,11 @@ func expand(f *File, s *Section, def *Section) (map[string]Setting, error) {
 			}
 			for _, name := range strings.Fields(st.Value) {
 				if slices.Contains(chain, name) {
-					return fmt.Errorf("%s:%d: conn %s: also=%s makes a loop (%s → %s)", f.Name, st.Line, sec.Name, name, strings.Join(chain, " → "), name)
+					return fmt.Errorf("%s:%d: conn %s: also=%s makes a loop (%s → %s)", st.File, st.Line, sec.Name, name, strings.Join(chain, " → "), name)
 				}
 				inc := f.Conn(name)
 				if inc == nil {
-					return fmt.Errorf("%s:%d: conn %s: also=%s names no conn", f.Name, st.Line, sec.Name, name)
+					return fmt.Errorf("%s:%d: conn %s: also=%s names no conn", st.File, st.Line, sec.Name, name)
 				}
 				if err := walk(inc, append(slices.Clone(chain), name)); err != nil {
 					return err
@@ -253,10 +246,10 @@ func convertConn(file, name string, m map[string]Setting, opts Options, keys map
 	c := &Conn{Name: name}
 	var probs []Problem
 	bad := func(st Setting, format string, a ...any) error {
-		return fmt.Errorf("%s:%d: conn %s: %s: %s", file, st.Line, name, st.Key, fmt.Sprintf(format, a...))
+		return fmt.Errorf("%s:%d: conn %s: %s: %s", st.File, st.Line, name, st.Key, fmt.Sprintf(format, a...))
 	}
 	unsupported := func(st Setting, why string) {
-		probs = append(probs, Problem{File: file, Line: st.Line, Conn: name, Key: st.Key + "=" + st.Value, Why: why})
+		probs = append(probs, Problem{File: st.File, Line: st.Line, Conn: name, Key: st.Key + "=" + st.Value, Why: why})
 	}
 	me, peer := opts.Local, "right"
 	if me == "right" {
@@ -300,6 +293,10 @@ func convertConn(file, name string, m map[string]Setting, opts Options, keys map
 					unsupported(st, "only addresses, %defaultroute and %any are supported (no DNS names)")
 				}
 			case "subnet", "subnets":
+				if strings.HasPrefix(v, "vhost:") || strings.HasPrefix(v, "vnet:") {
+					unsupported(st, "vhost: and vnet: are IKEv1's (Libreswan refuses them in IKEv2 conns too); the peer's address is the selector")
+					continue
+				}
 				nets := strings.Fields(strings.NewReplacer("{", " ", "}", " ", ",", " ").Replace(v))
 				for i, n := range nets {
 					p, err := parsePrefix(n)
@@ -529,8 +526,8 @@ func convertConn(file, name string, m map[string]Setting, opts Options, keys map
 			if rid == "" {
 				rid = c.Remote
 			}
-			if _, line, ok := opts.Secrets.PSK(lid, rid); ok {
-				c.Notes = append(c.Notes, fmt.Sprintf("PSK found in %s at line %d", opts.Secrets.File, line))
+			if e, ok := opts.Secrets.find(lid, rid); ok {
+				c.Notes = append(c.Notes, fmt.Sprintf("PSK found in %s at line %d", e.File, e.Line))
 			} else {
 				c.Notes = append(c.Notes, fmt.Sprintf("no PSK for %s %s in %s: add one before starting", lid, rid, opts.Secrets.File))
 			}
@@ -546,25 +543,6 @@ func convertConn(file, name string, m map[string]Setting, opts Options, keys map
 func isAddr(s string) bool {
 	_, err := parseAddr(s)
 	return err == nil
-}
-
-// rsaSigKeyDER turns an RFC 3110 key (0s base64 or 0x hex) into PKIX DER.
-func rsaSigKeyDER(v string) ([]byte, error) {
-	var raw []byte
-	var err error
-	if strings.HasPrefix(v, "0s") {
-		raw, err = base64.StdEncoding.DecodeString(v[2:])
-	} else {
-		raw, err = hex.DecodeString(strings.ReplaceAll(v[2:], "_", ""))
-	}
-	if err != nil {
-		return nil, fmt.Errorf("RSA key encoding: %w", err)
-	}
-	k, err := dnskey.ParseRSAKey(raw)
-	if err != nil {
-		return nil, err
-	}
-	return x509.MarshalPKIXPublicKey(k)
 }
 
 // peerAddr returns the peer side's address setting of a section itself.

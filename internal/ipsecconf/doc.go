@@ -4,6 +4,11 @@
 // sections into oemesh's `conns:` list, and oemeshd reads pre-shared keys
 // from an ipsec.secrets-format file.
 //
+// Opportunistic-encryption conns (right=%opportunisticgroup, %group,
+// %opportunistic) become oe.* settings and the policy groups they serve
+// (oe.go); `include` lines are followed, in ipsec.secrets too (include.go);
+// docs/migration.md has the whole mapping.
+//
 // Every key of an ipsec.conf is either converted or reported with its file
 // and line: nothing is dropped silently. Proposals (ike=, esp=) are
 // rewritten from Libreswan's syntax into strongSwan's, which oemeshd's

@@ -10,13 +10,17 @@ import (
 // Setting is one key=value line of a section.
 type Setting struct {
 	Key, Value string
-	Line       int
+	// File and Line are where the setting is written (File: the name
+	// given to Parse, or the included file it is in).
+	File string
+	Line int
 }
 
 // Section is a `conn NAME` or `config setup` section.
 type Section struct {
 	Kind     string // "conn" or "config"
 	Name     string // the conn name, %default, or "setup"
+	File     string
 	Line     int
 	Settings []Setting
 }
@@ -36,8 +40,12 @@ type File struct {
 	Name     string
 	Version  string // the `version` line, if any
 	Sections []*Section
-	// Includes lists `include` lines, which Parse does not follow.
+	// Includes lists `include` lines, which Parse does not follow (Load
+	// does, and leaves here only those whose pattern matched no file).
 	Includes []Setting
+	// includeAt is, for each of Includes, how many sections came before
+	// it, so that Load puts the included sections where the line is.
+	includeAt []int
 }
 
 // Conn returns the conn section named name.
@@ -80,7 +88,8 @@ func Parse(r io.Reader, name string) (*File, error) {
 				if len(fields) != 2 {
 					return nil, fmt.Errorf("%s:%d: include needs one file name", name, n)
 				}
-				f.Includes = append(f.Includes, Setting{Key: "include", Value: fields[1], Line: n})
+				f.Includes = append(f.Includes, Setting{Key: "include", Value: fields[1], File: name, Line: n})
+				f.includeAt = append(f.includeAt, len(f.Sections))
 			case "conn", "config", "ca":
 				if len(fields) != 2 {
 					return nil, fmt.Errorf("%s:%d: %q needs exactly one name", name, n, fields[0])
@@ -95,7 +104,7 @@ func Parse(r io.Reader, name string) (*File, error) {
 						}
 					}
 				}
-				cur = &Section{Kind: fields[0], Name: fields[1], Line: n}
+				cur = &Section{Kind: fields[0], Name: fields[1], File: name, Line: n}
 				f.Sections = append(f.Sections, cur)
 			default:
 				return nil, fmt.Errorf("%s:%d: %q at the start of a line: want conn, config, ca, include or version (settings must be indented)", name, n, fields[0])
@@ -114,7 +123,7 @@ func Parse(r io.Reader, name string) (*File, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: %s: %w", name, n, k, err)
 		}
-		cur.Settings = append(cur.Settings, Setting{Key: k, Value: v, Line: n})
+		cur.Settings = append(cur.Settings, Setting{Key: k, Value: v, File: name, Line: n})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("%s:%d: %w", name, n+1, err)

@@ -30,7 +30,6 @@ import (
 // revocationSetup collects config setup's OCSP keys, to apply to the
 // cert conns once they are converted.
 type revocationSetup struct {
-	file           string
 	enable, strict *Setting
 }
 
@@ -38,12 +37,12 @@ type revocationSetup struct {
 // whether st was one, and a Problem when it cannot be carried over.
 func (r *revocationSetup) take(st Setting) (handled bool, prob *Problem, err error) {
 	drop := func(why string) (bool, *Problem, error) {
-		return true, &Problem{File: r.file, Line: st.Line, Key: "config setup " + st.Key, Why: why}, nil
+		return true, &Problem{File: st.File, Line: st.Line, Key: "config setup " + st.Key, Why: why}, nil
 	}
 	switch st.Key {
 	case "ocsp-enable", "ocsp-strict":
 		if _, err := yesNo(st.Value); err != nil {
-			return true, nil, fmt.Errorf("%s:%d: %s: %w", r.file, st.Line, st.Key, err)
+			return true, nil, fmt.Errorf("%s:%d: %s: %w", st.File, st.Line, st.Key, err)
 		}
 		if st.Key == "ocsp-enable" {
 			r.enable = &st
@@ -99,14 +98,14 @@ func (r *revocationSetup) apply(conns []Conn) []Problem {
 	if r.strict != nil && mode == "" {
 		b, _ := yesNo(r.strict.Value)
 		if b {
-			probs = append(probs, Problem{File: r.file, Line: r.strict.Line, Key: "config setup ocsp-strict",
+			probs = append(probs, Problem{File: r.strict.File, Line: r.strict.Line, Key: "config setup ocsp-strict",
 				Why: "has no effect without ocsp-enable=yes, in Libreswan and here"})
 		}
 	}
 	if mode == "" {
 		return probs
 	}
-	from := "ocsp-enable=yes (" + r.file + ":" + strconv.Itoa(r.enable.Line) + ")"
+	from := "ocsp-enable=yes (" + r.enable.File + ":" + strconv.Itoa(r.enable.Line) + ")"
 	if mode == "hard" {
 		from = strings.TrimSuffix(from, ")") + ", ocsp-strict=yes line " + strconv.Itoa(r.strict.Line) + ")"
 	}
@@ -120,7 +119,7 @@ func (r *revocationSetup) apply(conns []Conn) []Problem {
 		applied++
 	}
 	if applied == 0 {
-		probs = append(probs, Problem{File: r.file, Line: r.enable.Line, Key: "config setup ocsp-enable",
+		probs = append(probs, Problem{File: r.enable.File, Line: r.enable.Line, Key: "config setup ocsp-enable",
 			Why: "no conn of this file uses certificates; for conns added later set certs.ocsp: " + mode + " in oemesh.yaml"})
 	}
 	return probs

@@ -17,6 +17,7 @@ import (
 type Secret struct {
 	IDs  []string
 	Key  []byte
+	File string // where the entry is: Secrets.File or a file it includes
 	Line int
 }
 
@@ -26,11 +27,42 @@ type Secret struct {
 type Secrets struct {
 	File    string
 	Entries []Secret
+	// includes are the `include` lines, which ParseSecrets does not
+	// follow and LoadSecrets does.
+	includes []Setting
 }
 
-// LoadSecrets reads an ipsec.secrets-format file, refusing it unless only
-// its owner can read it (mode 0600 or stricter).
+// LoadSecrets reads an ipsec.secrets-format file and the files it
+// includes (include.go), refusing each unless only its owner can read it
+// (mode 0600 or stricter).
 func LoadSecrets(path string) (*Secrets, error) {
+	return loadSecrets(path, nil)
+}
+
+func loadSecrets(path string, chain []string) (*Secrets, error) {
+	s, err := loadSecretsFile(path)
+	if err != nil {
+		return nil, err
+	}
+	chain = append(slices.Clone(chain), absPath(path))
+	for _, inc := range s.includes {
+		files, err := includedFiles(inc, chain)
+		if err != nil {
+			return nil, err
+		}
+		for _, name := range files {
+			sub, err := loadSecrets(name, chain)
+			if err != nil {
+				return nil, err
+			}
+			s.Entries = append(s.Entries, sub.Entries...)
+		}
+	}
+	s.includes = nil
+	return s, nil
+}
+
+func loadSecretsFile(path string) (*Secrets, error) {
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("secrets file: %w", err)
@@ -60,7 +92,15 @@ func ParseSecrets(r io.Reader, name string) (*Secrets, error) {
 			depth += strings.Count(line, "{") - strings.Count(line, "}")
 			continue
 		}
-		if line == "" || strings.HasPrefix(line, "include ") {
+		if line == "" {
+			continue
+		}
+		if rest, ok := strings.CutPrefix(line, "include"); ok && (rest == "" || rest[0] == ' ' || rest[0] == '\t') {
+			pattern := strings.TrimSpace(rest)
+			if pattern == "" || strings.ContainsAny(pattern, " \t") {
+				return nil, fmt.Errorf("%s:%d: include needs one file name", name, n)
+			}
+			s.includes = append(s.includes, Setting{Key: "include", Value: pattern, File: name, Line: n})
 			continue
 		}
 		ids, rest, ok := strings.Cut(line, ":")
@@ -88,7 +128,7 @@ func ParseSecrets(r io.Reader, name string) (*Secrets, error) {
 		if len(key) == 0 {
 			return nil, fmt.Errorf("%s:%d: PSK is empty", name, n)
 		}
-		s.Entries = append(s.Entries, Secret{IDs: strings.Fields(ids), Key: key, Line: n})
+		s.Entries = append(s.Entries, Secret{IDs: strings.Fields(ids), Key: key, File: name, Line: n})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("%s:%d: %w", name, n+1, err)
@@ -124,8 +164,17 @@ func secretValue(v string) ([]byte, error) {
 // chooses: an entry naming both IDs, then one naming the remote ID, then
 // one naming none. ok is false when no entry fits.
 func (s *Secrets) PSK(local, remote string) (key []byte, line int, ok bool) {
+	e, ok := s.find(local, remote)
+	if !ok {
+		return nil, 0, false
+	}
+	return bytes.Clone(e.Key), e.Line, true
+}
+
+// find returns the entry PSK chooses, with the file it is in.
+func (s *Secrets) find(local, remote string) (Secret, bool) {
 	best := -1
-	var bk []byte
+	var found Secret
 	for _, e := range s.Entries {
 		score := -1
 		switch {
@@ -137,11 +186,8 @@ func (s *Secrets) PSK(local, remote string) (key []byte, line int, ok bool) {
 			score = 0
 		}
 		if score > best {
-			best, bk, line = score, e.Key, e.Line
+			best, found = score, e
 		}
 	}
-	if best < 0 {
-		return nil, 0, false
-	}
-	return bytes.Clone(bk), line, true
+	return found, best >= 0
 }

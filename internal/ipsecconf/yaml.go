@@ -17,6 +17,9 @@ func (r Result) YAML() string {
 			b.WriteString("#   " + p.String() + "\n")
 		}
 	}
+	if r.OE != nil {
+		r.OE.yaml(&b)
+	}
 	b.WriteString("conns:\n")
 	for _, c := range r.Conns {
 		for _, n := range c.Notes {
@@ -85,3 +88,44 @@ func (r Result) YAML() string {
 
 // q quotes a YAML scalar (JSON string syntax is valid YAML).
 func q(s string) string { return strconv.Quote(s) }
+
+// yaml writes the oe: section, and the policy groups as comments: the
+// groups' prefixes stay in the policy files, which oemeshd reads from
+// policies: (by default Libreswan's /etc/ipsec.d/policies).
+func (o *OESettings) yaml(b *strings.Builder) {
+	if len(o.Groups) > 0 {
+		b.WriteString("# Opportunistic encryption: the policy groups these conns served; oemeshd reads\n")
+		b.WriteString("# their prefixes from the files of the same names in policies: (default /etc/ipsec.d/policies).\n")
+		for _, g := range o.Groups {
+			fmt.Fprintf(b, "#   %s (conn %s, %s:%d)\n", g.Group, g.Conn, g.File, g.Line)
+		}
+	}
+	for _, n := range o.Notes {
+		b.WriteString("# " + n + "\n")
+	}
+	b.WriteString("oe:\n")
+	str := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(b, "  %s: %s\n", k, q(v))
+		}
+	}
+	str("null_auth", o.NullAuth)
+	str("negotiation_shunt", o.NegotiationShunt)
+	str("negotiation_timeout", o.NegotiationTimeout)
+	str("ike_lifetime", o.IKELifetime)
+	str("child_lifetime", o.ChildLifetime)
+	str("trust_certificates", o.TrustCertificates)
+	str("cert", o.Cert)
+	str("cert_key", o.CertKey)
+	str("cert_answer", o.CertAnswer)
+	if len(o.AddressPool) > 0 {
+		qs := make([]string, len(o.AddressPool))
+		for i, p := range o.AddressPool {
+			qs[i] = q(p)
+		}
+		fmt.Fprintf(b, "  address_pool: [%s]\n", strings.Join(qs, ", "))
+	}
+	if o.NullAuth == "" && o.NegotiationShunt == "" && o.NegotiationTimeout == "" && o.IKELifetime == "" && o.ChildLifetime == "" && o.TrustCertificates == "" && o.Cert == "" && len(o.AddressPool) == 0 {
+		b.WriteString("  {}\n")
+	}
+}

@@ -23,7 +23,11 @@ type Conn struct {
 	LocalSubnets, RemoteSubnets []netip.Prefix
 	// RemoteID is the identity the peer must prove; zero: its address.
 	RemoteID ike.Identity
-	Auth     ike.AuthKind
+	// LocalID is the identity this conn claims with pubkey and PSK
+	// authentication, as initiator and as responder (LocalIDFor); zero:
+	// the daemon's (ike.Credentials.ID).
+	LocalID ike.Identity
+	Auth    ike.AuthKind
 	// RemoteKeys are the peer's public keys from a file; nil with pubkey
 	// authentication means its key is looked up in DNS, as OE does.
 	RemoteKeys []crypto.PublicKey

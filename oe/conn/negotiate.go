@@ -118,6 +118,9 @@ func (c *Conns) initiate(ctx context.Context, cs *connState) error {
 	if cn.Auth == ike.AuthKindCert && c.cfg.Cert != nil {
 		opts.Cert = c.cfg.Cert(cn.Name)
 	}
+	if cn.Auth == ike.AuthKindPubkey || cn.Auth == ike.AuthKindPSK {
+		opts.LocalID = cn.LocalID
+	}
 	if cn.Auth != ike.AuthKindNull {
 		opts.PeerID = cn.RemoteID
 		if opts.PeerID.Type == 0 {

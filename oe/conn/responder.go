@@ -27,6 +27,39 @@ func (c *Conns) forPeer(addr netip.Addr, id ike.Identity) []*connState {
 	return append(exact, any...)
 }
 
+// LocalIDFor answers ike.Credentials.IDFor: the identity we claim as
+// responder to a peer at remote that proved peer and named idr (zero:
+// none) in its IDr. The conn is chosen as the rest of the responder
+// chooses it (forPeer: exact addresses before road warriors), among those
+// that authenticate with a key or a PSK; one whose local_id is the IDr the
+// peer named comes first. A catch-all conn (remote %any without
+// remote_id) fits every peer, OE's too, so it lends its local_id only to a
+// peer that names it in IDr, as AcceptAuth leaves such peers to OE. ok is
+// false when the chosen conn has no local_id of its own, or no conn fits:
+// the daemon's identity then.
+func (c *Conns) LocalIDFor(peer ike.Identity, remote netip.Addr, idr ike.Identity) (ike.Identity, bool) {
+	var cands []*connState
+	for _, cs := range c.forPeer(remote, peer) {
+		if cs.Auth == ike.AuthKindPubkey || cs.Auth == ike.AuthKindPSK {
+			cands = append(cands, cs)
+		}
+	}
+	if idr.Type != 0 {
+		for _, cs := range cands {
+			if cs.LocalID.Type != 0 && ike.SameIdentity(cs.LocalID, idr) {
+				return cs.LocalID, true
+			}
+		}
+	}
+	for _, cs := range cands {
+		if !cs.Remote.IsValid() && cs.RemoteID.Type == 0 {
+			continue // a catch-all: only by IDr, above
+		}
+		return cs.LocalID, cs.LocalID.Type != 0
+	}
+	return ike.Identity{}, false
+}
+
 // AcceptAuth answers ike.PeerPolicy's AcceptAuth for peers of
 // configured conns: the peer must authenticate as its conn says. handled
 // is false when no conn names the peer (OE decides).

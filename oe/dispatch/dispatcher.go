@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sync"
 
 	"github.com/oemesh/oemesh/ike"
@@ -42,6 +43,13 @@ func New(cfg Config, dp kernel.Dataplane, keys oe.KeySource, engineCfg ike.Engin
 	d := &Dispatcher{dp: dp, tunnels: &tunnel.Table{}, onChildUp: engineCfg.OnChildUp, onChildDown: engineCfg.OnChildDown}
 	engineCfg.Keys, engineCfg.Policy, engineCfg.Installer = d, d, d
 	engineCfg.OnChildUp, engineCfg.OnChildDown = d.childUp, d.childDown
+	if engineCfg.Credentials.IDFor == nil {
+		// A conn's own local_id, as responder: the conns exist before the
+		// engine receives anything (see below).
+		engineCfg.Credentials.IDFor = func(peer ike.Identity, remote netip.Addr, idr ike.Identity) (ike.Identity, bool) {
+			return d.conns.LocalIDFor(peer, remote, idr)
+		}
+	}
 	cfg.OE.Tunnels = d.tunnels
 	// The engine is built inside oe.New with d in it, before d knows OE
 	// and the conns: nothing reaches it until the transport feeds it
