@@ -3,6 +3,7 @@ package policygroups
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -138,6 +139,19 @@ func ProtoName(p uint8) string {
 	return strconv.Itoa(int(p))
 }
 
+// ParseProto reads an IP protocol as portexcludes.conf writes it: a name
+// (tcp, udp, icmp, ipv6-icmp or icmpv6, sctp, udplite, gre, esp, ah) or a
+// number from 1 to 255.
+func ParseProto(s string) (uint8, error) {
+	if p, ok := protocols[strings.ToLower(s)]; ok {
+		return p, nil
+	}
+	if n, err := strconv.ParseUint(s, 10, 8); err == nil && n > 0 {
+		return uint8(n), nil
+	}
+	return 0, errors.New("want a name (tcp, udp, icmp, ipv6-icmp, sctp, udplite, gre, esp, ah) or a number from 1 to 255")
+}
+
 // ParsePortExcludes reads a portexcludes.conf: one exclusion a line,
 // "direction protocol source destination priority", '#' starting a
 // comment. Direction is in, out or both; protocol a name (tcp, udp, icmp,
@@ -199,13 +213,11 @@ func parseExclusion(pos Position, f []string) (Exclusion, *LineError) {
 	default:
 		return bad(f[0], "direction: want in, out or both")
 	}
-	if p, ok := protocols[strings.ToLower(f[1])]; ok {
-		x.Proto = p
-	} else if n, err := strconv.ParseUint(f[1], 10, 8); err == nil && n > 0 {
-		x.Proto = uint8(n)
-	} else {
-		return bad(f[1], "protocol: want a name (tcp, udp, icmp, ipv6-icmp, sctp, udplite, gre, esp, ah) or a number from 1 to 255")
+	proto, perr := ParseProto(f[1])
+	if perr != nil {
+		return bad(f[1], "protocol: "+perr.Error())
 	}
+	x.Proto = proto
 	src, sfam, err := parseEndpoint(f[2])
 	if err != "" {
 		return bad(f[2], "source: "+err)
