@@ -115,9 +115,9 @@ matching prefix and its FILE:LINE (or "default"). With --proto (and --port,
 the destination port) it explains one flow to ADDR: a line of
 portexcludes.conf that matches it keeps it clear, whatever the group.
 
-A configured conn whose remote subnet holds ADDR at least as specifically as
-the groups' match takes the traffic instead (and port exclusions do not
-apply to it); the answer then names the conn.
+Unless a port exclusion keeps the flow clear, a configured conn whose remote
+subnet holds ADDR at least as specifically as the groups' match takes the
+traffic instead; the answer then names the conn.
 
 With --dir the files are read here and no daemon is needed; --config adds
 the conns of a configuration file (those with auto route or start, which
@@ -191,7 +191,8 @@ func explainOffline(ctx context.Context, dir, configFile string, f policygroups.
 	if err != nil {
 		return control.Explanation{}, fmt.Errorf("policy directory %s has errors (see 'oemesh policy check --dir %s'):\n%w", dir, dir, err)
 	}
-	if configFile != "" {
+	ex := pol.ExplainFlow(f)
+	if configFile != "" && ex.PortExclusion == "" { // an exclusion is above conns too, as in the daemon
 		conns, err := config.LoadConns(configFile)
 		if err != nil {
 			return control.Explanation{}, fmt.Errorf("policy explain: %w", err)
@@ -202,7 +203,7 @@ func explainOffline(ctx context.Context, dir, configFile string, f policygroups.
 				Source: "conn " + c.Name + " in " + configFile, Conn: c.Name}, nil
 		}
 	}
-	return explanation(pol.ExplainFlow(f)), nil
+	return explanation(ex), nil
 }
 
 // routedSubnets yields the remote subnets of the conns the daemon routes

@@ -82,8 +82,10 @@ conns:
 		want string
 	}{
 		{"10.2.1.1", nil, "10.2.1.1: private (conn office) (10.2.0.0/16 at conn office in " + cfg + ")\n"},
-		// A conn is not subject to the port exclusions, as in the daemon.
-		{"10.2.1.1", []string{"--proto", "tcp", "--port", "22"}, "10.2.1.1: private (conn office) (10.2.0.0/16 at conn office in " + cfg + ")\n"},
+		// A port exclusion is above the conns too, as in the daemon and
+		// the data planes.
+		{"10.2.1.1", []string{"--proto", "tcp", "--port", "22"}, `10.2.1.1: clear for tcp/22 (port exclusion "out tcp any 22 1023" at ` + filepath.Join(dir, "portexcludes.conf") + ":1)\n"},
+		{"10.2.1.1", []string{"--proto", "tcp", "--port", "80"}, "10.2.1.1: private (conn office) (10.2.0.0/16 at conn office in " + cfg + ")\n"},
 		{"10.2.9.1", nil, "10.2.9.1: clear (10.2.9.0/24 at " + filepath.Join(dir, "clear") + ":1)\n"},
 		{"10.3.1.1", nil, "10.3.1.1: private-or-clear (10.0.0.0/8 at " + filepath.Join(dir, "private-or-clear") + ":1)\n"},
 		{"10.3.1.1", []string{"--proto", "tcp", "--port", "22"}, `10.3.1.1: clear for tcp/22 (port exclusion "out tcp any 22 1023" at ` + filepath.Join(dir, "portexcludes.conf") + ":1)\n"},

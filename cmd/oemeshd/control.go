@@ -125,11 +125,15 @@ func (d *daemon) handleExplain(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, control.BadRequest("policy explain: %v", err)
 	}
-	if ex, ok := d.connExplain(addr); ok {
-		return ex, nil // a conn is more specific than the groups and the port exclusions
-	}
 	pol, _, _ := d.policy.get()
-	return explanationView(pol.ExplainFlow(f)), nil
+	ex := pol.ExplainFlow(f)
+	if ex.PortExclusion != "" {
+		return explanationView(ex), nil // above everything, as in the data planes
+	}
+	if cex, ok := d.connExplain(addr); ok {
+		return cex, nil // a conn is more specific than the groups
+	}
+	return explanationView(ex), nil
 }
 
 // explainFlow is the flow GET /v1/policy/explain asks about: to addr, with
