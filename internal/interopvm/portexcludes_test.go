@@ -76,8 +76,17 @@ func TestInVMPortExclusionXFRM(t *testing.T) {
 		t.Errorf("no cleartext TCP a ↔ b before the tunnel")
 	}
 	c.Reset()
-	if n, out := ping(ctx, a.Node, b.Addr4, 5); n < 4 {
-		t.Errorf("ping a→b: %d/5 answered\n%s", n, out)
+	// ICMP brings the tunnel up (about 3 s under TCG; a private flow's
+	// packets wait or are dropped meanwhile).
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n, out := ping(ctx, a.Node, b.Addr4, 1)
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no echo reply from b within 30 s\n%s", out)
+		}
 	}
 	echoTCP22(t, ctx, a, b.Addr4, "with the tunnel up")
 	if n, out := ping(ctx, a.Node, b.Addr4, 3); n != 3 {
@@ -88,8 +97,8 @@ func TestInVMPortExclusionXFRM(t *testing.T) {
 	if n := counts.Between(a.Addr4, b.Addr4, lab.KindICMP); n != 0 {
 		t.Errorf("a ↔ b: %d cleartext ICMP packets on the LAN", n)
 	}
-	if n := counts.Between(a.Addr4, b.Addr4, lab.KindESP); n < 2*7 {
-		t.Errorf("ESP a ↔ b: %d packets, want ≥ %d", n, 2*7)
+	if n := counts.Between(a.Addr4, b.Addr4, lab.KindESP); n < 2*4 {
+		t.Errorf("ESP a ↔ b: %d packets, want ≥ %d", n, 2*4)
 	}
 	if n, back := counts.From(a.Addr4, b.Addr4, lab.KindClearTCP), counts.From(b.Addr4, a.Addr4, lab.KindClearTCP); n == 0 || back == 0 {
 		t.Errorf("cleartext TCP with the tunnel up: %d a→b, %d b→a packets, want both > 0", n, back)
