@@ -243,3 +243,29 @@ func FuzzParsePortExcludes(f *testing.F) {
 		}
 	})
 }
+
+// TestCompareExclusions: a reload that changes only portexcludes.conf is a
+// change (the data plane's exclusions must be replaced); one that only
+// moves its lines down is not.
+func TestCompareExclusions(t *testing.T) {
+	mk := func(excl string) *Policy {
+		p, _, err := load(t, map[string]string{"private": "10.0.0.0/8\n", "portexcludes.conf": excl}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	a := mk("out tcp any 22 1\n")
+	if d := Compare(a, mk("# moved\n\nout tcp any 22 1\n")); !d.Empty() {
+		t.Errorf("moving a line: %+v, want empty", d)
+	}
+	if d := Compare(a, mk("out tcp any 23 1\n")); d.Empty() || !d.Exclusions || len(d.Added)+len(d.Removed)+len(d.Changed) != 0 {
+		t.Errorf("another port: %+v, want only Exclusions", d)
+	}
+	if d := Compare(a, mk("")); !d.Exclusions {
+		t.Errorf("removing the line: %+v, want Exclusions", d)
+	}
+	if d := Compare(nil, a); !d.Exclusions || len(d.Added) != 1 {
+		t.Errorf("from nothing: %+v", d)
+	}
+}
