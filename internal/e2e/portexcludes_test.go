@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,9 +20,10 @@ import (
 // clear, while ICMP to b is encrypted, before the tunnel is up and while it
 // is. b excludes its own port 22 ("in tcp any 22"), so that its replies
 // stay clear too. The capture on the LAN must show the TCP session in the
-// clear and no cleartext ICMP. On the userspace data plane: the mesh's
-// kernel need not carry ESP; the xfrm data plane's test runs in the VM
-// (internal/vmtest's TestVMPortExclusion).
+// clear and no cleartext ICMP. Then a reload that only empties
+// portexcludes.conf puts the TCP session into the tunnel. On the userspace
+// data plane: the mesh's kernel need not carry ESP; the xfrm data plane's
+// test runs in the VM (internal/interopvm's TestInVMPortExclusionXFRM).
 func TestPortExclusion(t *testing.T) {
 	testPortExclusion(t, "userspace")
 }
@@ -88,6 +91,26 @@ func testPortExclusion(t *testing.T, dataplane string) {
 	}
 	if n, back := counts.From(a.Addr4, b.Addr4, lab.KindClearTCP), counts.From(b.Addr4, a.Addr4, lab.KindClearTCP); n == 0 || back == 0 {
 		t.Errorf("cleartext TCP with the tunnel up: %d a→b, %d b→a packets, want both > 0 (%v)", n, back, counts)
+	}
+
+	// A reload that only drops the exclusions (on both hosts) puts TCP
+	// to port 22 into the tunnel.
+	for _, h := range []string{"a", "b"} {
+		if err := os.WriteFile(filepath.Join(m.Hosts[h].Dir, "policies", "portexcludes.conf"), []byte("# none\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := m.CLI(ctx, h, "policy", "reload"); err != nil {
+			t.Fatalf("policy reload on %s: %v\n%s", h, err, out)
+		}
+	}
+	c.Reset()
+	echoTCP(t, ctx, a, b.Addr4, "without the exclusions")
+	counts = c.Settled()
+	if n := counts.Between(a.Addr4, b.Addr4, lab.KindClearTCP); n != 0 {
+		t.Errorf("after the reload: %d cleartext TCP packets a ↔ b, want 0 (%v)", n, counts)
+	}
+	if n := counts.Between(a.Addr4, b.Addr4, lab.KindESP); n == 0 {
+		t.Errorf("after the reload: no ESP a ↔ b (%v)", counts)
 	}
 }
 
