@@ -60,7 +60,7 @@ printed as FILE:LINE: message.`,
 				case err != nil:
 					res.Errors = append(res.Errors, err.Error())
 				default:
-					res.OK, res.Prefixes = true, pol.Len()
+					res.OK, res.Prefixes, res.Exclusions = true, pol.Len(), len(pol.Exclusions())
 				}
 			} else if err := g.call(cmd.Context(), "POST", "/v1/policy/check", nil, &res); err != nil {
 				return err
@@ -94,6 +94,9 @@ func reportCheck(cmd *cobra.Command, g *globalFlags, res control.PolicyCheck, ve
 		return withExit(1, nil)
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "%s: %s, %d prefixes", res.Dir, verb, res.Prefixes)
+	if res.Exclusions > 0 {
+		fmt.Fprintf(cmd.OutOrStdout(), ", %d port exclusions", res.Exclusions)
+	}
 	if res.Applied {
 		fmt.Fprintf(cmd.OutOrStdout(), " (%d added, %d removed, %d changed)", res.Added, res.Removed, res.Changed)
 	}

@@ -124,7 +124,7 @@ func TestPolicyCheckPortExcludesAndUnknownFiles(t *testing.T) {
 	}
 	writeFiles(t, dir, map[string]string{"portexcludes.conf": "in tcp any 22 1023\n"})
 	r = run(t, "oemesh", "policy", "check", "--dir", dir)
-	if r.code != 0 || !strings.Contains(r.stderr, wantWarn) || !strings.Contains(r.stdout, "ok, 1 prefixes") {
+	if r.code != 0 || !strings.Contains(r.stderr, wantWarn) || r.stdout != dir+": ok, 1 prefixes, 1 port exclusions\n" {
 		t.Errorf("check: %+v", r)
 	}
 }

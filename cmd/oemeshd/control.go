@@ -171,7 +171,7 @@ func (d *daemon) handlePolicyCheck(r *http.Request) (any, error) {
 		res.Errors = policyErrors(err)
 		return res, nil
 	}
-	res.OK, res.Prefixes = true, pol.Len()
+	res.OK, res.Prefixes, res.Exclusions = true, pol.Len(), len(pol.Exclusions())
 	return res, nil
 }
 

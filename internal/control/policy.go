@@ -29,6 +29,8 @@ type PolicyCheck struct {
 	Warnings []string `json:"warnings,omitempty"`
 	// Prefixes counts the prefixes of all groups.
 	Prefixes int `json:"prefixes"`
+	// Exclusions counts the lines of portexcludes.conf.
+	Exclusions int `json:"exclusions,omitempty"`
 	// Added, Removed and Changed count the prefixes a reload added,
 	// removed or moved to another group.
 	Added   int `json:"added,omitempty"`
