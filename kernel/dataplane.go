@@ -56,6 +56,11 @@ type Dataplane interface {
 	// Shunts lists the shunts in place.
 	Shunts(ctx context.Context) ([]Shunt, error)
 
+	// SetExclusions replaces the port exclusions: flows they select pass
+	// in the clear both ways, before every SA, shunt and trap (a tunnel
+	// to the peer does not carry them). An empty list removes them all.
+	SetExclusions(ctx context.Context, xs []Exclusion) error
+
 	// Close removes everything this data plane installed (unless configured
 	// to stay fail-closed) and closes the event channels.
 	Close() error
@@ -80,6 +85,40 @@ const (
 type Trap struct {
 	Prefix netip.Prefix
 	Group  Group
+}
+
+// Exclusion selects flows that stay clear whatever the traps and SAs say
+// (a line of Libreswan's portexcludes.conf): packets from Local to Remote
+// and back. Local and Remote are prefixes of one family (0.0.0.0/0 or ::/0
+// for any address); a port of 0 is any port.
+type Exclusion struct {
+	Proto                 uint8 // never 0
+	Local, Remote         netip.Prefix
+	LocalPort, RemotePort uint16
+}
+
+// Check reports whether x is an exclusion a data plane can install.
+func (x Exclusion) Check() error {
+	switch {
+	case x.Proto == 0:
+		return fmt.Errorf("exclusion %v: no protocol", x)
+	case !x.Local.IsValid() || !x.Remote.IsValid() || x.Local.Addr().Is4() != x.Remote.Addr().Is4():
+		return fmt.Errorf("exclusion %v: not two prefixes of one family", x)
+	}
+	return nil
+}
+
+// Outbound reports whether a packet from this host, src:sport to
+// dst:dport with protocol proto, is of the flows x selects; Inbound, a
+// packet to it.
+func (x Exclusion) Outbound(proto uint8, src, dst netip.Addr, sport, dport uint16) bool {
+	return proto == x.Proto && x.Local.Contains(src) && x.Remote.Contains(dst) &&
+		(x.LocalPort == 0 || x.LocalPort == sport) && (x.RemotePort == 0 || x.RemotePort == dport)
+}
+
+// Inbound is Outbound for a packet from the peer.
+func (x Exclusion) Inbound(proto uint8, src, dst netip.Addr, sport, dport uint16) bool {
+	return x.Outbound(proto, dst, src, dport, sport)
 }
 
 // Flow is the exact flow an acquire or shunt names.

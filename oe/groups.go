@@ -1,6 +1,9 @@
 package oe
 
 import (
+	"net/netip"
+	"slices"
+
 	"github.com/oemesh/oemesh/kernel"
 	"github.com/oemesh/oemesh/policygroups"
 )
@@ -31,4 +34,44 @@ func failureShunt(g policygroups.Group) kernel.ShuntKind {
 		return kernel.ShuntPass
 	}
 	return kernel.ShuntDrop
+}
+
+// kernelExclusions is p's port exclusions as the data planes take them:
+// one selector per family (a side written "any" stands for both) and per
+// way (both is the line read as out and as in).
+func kernelExclusions(p *policygroups.Policy) []kernel.Exclusion {
+	var out []kernel.Exclusion
+	add := func(proto uint8, local, remote policygroups.Endpoint) {
+		for _, v4 := range []bool{true, false} {
+			l, r := familyPrefix(local.Prefix, v4), familyPrefix(remote.Prefix, v4)
+			if !l.IsValid() || !r.IsValid() {
+				continue
+			}
+			x := kernel.Exclusion{Proto: proto, Local: l, Remote: r, LocalPort: local.Port, RemotePort: remote.Port}
+			if !slices.Contains(out, x) {
+				out = append(out, x)
+			}
+		}
+	}
+	for _, x := range p.Exclusions() {
+		add(x.Proto, x.Local, x.Remote)
+		if x.Direction == policygroups.Both {
+			add(x.Proto, x.Remote, x.Local)
+		}
+	}
+	return out
+}
+
+// familyPrefix is p if it is of the family (IPv4 when v4), the family's /0
+// if p is any (invalid), or invalid if p is of the other family.
+func familyPrefix(p netip.Prefix, v4 bool) netip.Prefix {
+	switch {
+	case !p.IsValid() && v4:
+		return netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+	case !p.IsValid():
+		return netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+	case p.Addr().Is4() == v4:
+		return p
+	}
+	return netip.Prefix{}
 }

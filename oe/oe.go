@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -126,6 +127,11 @@ func (o *OE) SetPolicy(ctx context.Context, p *policygroups.Policy) (policygroup
 	for _, c := range d.Changed {
 		if err := o.dp.SetTrap(ctx, kernel.Trap{Prefix: c.New.Prefix, Group: kernelGroup(c.New.Group)}); err != nil {
 			errs = append(errs, fmt.Errorf("trap %s (%s → %s, %s): %w", c.New.Prefix, c.Old.Group, c.New.Group, c.New.Source, err))
+		}
+	}
+	if xs := kernelExclusions(p); !slices.Equal(xs, kernelExclusions(old)) {
+		if err := o.dp.SetExclusions(ctx, xs); err != nil {
+			errs = append(errs, fmt.Errorf("port exclusions: %w", err))
 		}
 	}
 	o.policy.Store(p)

@@ -1,5 +1,7 @@
 package policygroups
 
+import "slices"
+
 // Change is one prefix whose group changed between two policies.
 type Change struct {
 	Old, New Entry
@@ -11,22 +13,39 @@ type Diff struct {
 	Added   []Entry
 	Removed []Entry
 	Changed []Change
+	// Exclusions is set when the port exclusions changed (a line moved
+	// in the file is not a change); the data plane's are then replaced.
+	Exclusions bool
 }
 
-// Empty reports whether the two policies treat every prefix alike.
-func (d Diff) Empty() bool { return len(d.Added)+len(d.Removed)+len(d.Changed) == 0 }
+// Empty reports whether the two policies treat every prefix and every
+// flow alike.
+func (d Diff) Empty() bool {
+	return len(d.Added)+len(d.Removed)+len(d.Changed) == 0 && !d.Exclusions
+}
+
+// sameExclusions reports whether a and b select the same flows in the same
+// order, wherever their lines are.
+func sameExclusions(a, b []Exclusion) bool {
+	return slices.EqualFunc(a, b, func(x, y Exclusion) bool {
+		x.Pos = y.Pos
+		return x == y
+	})
+}
 
 // Compare returns what changes from old to new. A prefix whose group stays
 // the same but whose source line moved is not a change.
 func Compare(old, new *Policy) Diff {
 	var d Diff
 	var oe, ne []Entry
+	var ox, nx []Exclusion
 	if old != nil {
-		oe = old.Entries()
+		oe, ox = old.Entries(), old.excl
 	}
 	if new != nil {
-		ne = new.Entries()
+		ne, nx = new.Entries(), new.excl
 	}
+	d.Exclusions = !sameExclusions(ox, nx)
 	i, j := 0, 0
 	for i < len(oe) || j < len(ne) {
 		switch {

@@ -11,7 +11,13 @@ type Position struct {
 	Line int
 }
 
-func (p Position) String() string { return fmt.Sprintf("%s:%d", p.File, p.Line) }
+// String is FILE:LINE, or FILE alone for what concerns a whole file.
+func (p Position) String() string {
+	if p.Line == 0 {
+		return p.File
+	}
+	return fmt.Sprintf("%s:%d", p.File, p.Line)
+}
 
 // LineError is one problem with one line of a policy file. Its text is
 // `FILE:LINE: message`, the form `oemesh policy check` prints.

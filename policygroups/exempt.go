@@ -63,7 +63,7 @@ func (p *Policy) Exempt(ex []Exemption) (*Policy, []Exempted) {
 	}
 	q := newEmptyPolicy("")
 	if p != nil {
-		q.files = p.files
+		q.files, q.excl = p.files, p.excl
 	}
 	es := make([]entry, 0, p.Len()+len(hosts))
 	if p != nil {

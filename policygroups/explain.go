@@ -31,6 +31,23 @@ type Explanation struct {
 	// Exemption is why the daemon exempted the address from OE (e.g. "DNS
 	// server from /etc/resolv.conf"), or "" when the files decided.
 	Exemption string
+	// PortExclusion is the portexcludes.conf line (as it reads back) that
+	// keeps the flow clear, or "". Source is then its FILE:LINE.
+	PortExclusion string
+}
+
+// ExplainFlow explains the flow f: a port exclusion that matches it
+// decides (clear), or else the group of f.Dst, as Lookup.
+func (p *Policy) ExplainFlow(f Flow) Explanation {
+	if x, ok := p.Excluded(f); ok {
+		ex := Explanation{Address: f.Dst.Unmap().WithZone("").String(), Group: Clear, Source: x.Pos.String(), PortExclusion: x.String()}
+		if x.Remote.Prefix.IsValid() {
+			s := x.Remote.Prefix.String()
+			ex.Prefix = &s
+		}
+		return ex
+	}
+	return p.Lookup(f.Dst).Explain()
 }
 
 // Explain returns the match as an Explanation.

@@ -99,6 +99,10 @@ func LoadFS(ctx context.Context, fsys fs.FS, dir string, opts LoadOptions) (*Pol
 		})...)
 		f.Close()
 	}
+	excl, xerrs := loadExclusions(fsys, dir)
+	errs = append(errs, xerrs...)
+	p.excl = excl
+	warnings = append(warnings, unknownFiles(fsys, dir)...)
 	dupWarnings, conflicts := p.index(entries)
 	warnings = append(warnings, dupWarnings...)
 	errs = append(errs, conflicts...)
@@ -114,7 +118,8 @@ func LoadFS(ctx context.Context, fsys fs.FS, dir string, opts LoadOptions) (*Pol
 	return p, warnings, nil
 }
 
-// groupIndex orders file names by the group they hold, for stable reports.
+// groupIndex orders file names by the group they hold (portexcludes.conf
+// last), for stable reports.
 func groupIndex(file string) int {
 	base := filepath.Base(file)
 	for i, g := range Groups {
@@ -122,7 +127,48 @@ func groupIndex(file string) int {
 			return i
 		}
 	}
-	return len(Groups)
+	if base == PortExcludesFile {
+		return len(Groups)
+	}
+	return len(Groups) + 1
+}
+
+// loadExclusions reads portexcludes.conf, if there is one.
+func loadExclusions(fsys fs.FS, dir string) ([]Exclusion, Errors) {
+	name := filepath.Join(dir, PortExcludesFile)
+	f, err := fsys.Open(PortExcludesFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, Errors{{Pos: Position{File: name}, Msg: "cannot open: " + err.Error()}}
+	}
+	defer f.Close()
+	return ParsePortExcludes(name, f)
+}
+
+// unknownFiles warns of every entry of the directory that is neither a
+// group file nor portexcludes.conf: a misspelt group name (or a file
+// another tool left there) would otherwise be ignored without a word.
+func unknownFiles(fsys fs.FS, dir string) []Warning {
+	des, err := fs.ReadDir(fsys, ".")
+	if err != nil {
+		return nil // the group files' own errors say what is wrong
+	}
+	var out []Warning
+	for _, de := range des {
+		name := de.Name()
+		if groupIndex(name) <= len(Groups) {
+			continue
+		}
+		what := "file"
+		if de.IsDir() {
+			what = "directory"
+		}
+		out = append(out, Warning{Pos: Position{File: filepath.Join(dir, name)},
+			Msg: fmt.Sprintf("unknown %s: not a policy group (clear, clear-or-private, private-or-clear, private, block) or %s; ignored", what, PortExcludesFile)})
+	}
+	return out
 }
 
 func resolve(ctx context.Context, opts LoadOptions, host string) ([]netip.Addr, string) {

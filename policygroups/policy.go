@@ -52,6 +52,37 @@ type Policy struct {
 	// exempt holds the reasons of the hosts Exempt added (their line is
 	// exemptLine); nil for a policy read from files only.
 	exempt map[netip.Prefix]string
+	// excl is portexcludes.conf, in file order.
+	excl []Exclusion
+}
+
+// Exclusions returns the port exclusions (portexcludes.conf), in file
+// order.
+func (p *Policy) Exclusions() []Exclusion {
+	if p == nil {
+		return nil
+	}
+	return slices.Clone(p.excl)
+}
+
+// Excluded returns the exclusion that keeps flow f clear, if any: of those
+// that match, the one of lowest priority number, then the first in the
+// file. An exclusion is more specific than any prefix, so when one
+// matches, f is clear whatever group f.Dst is in.
+func (p *Policy) Excluded(f Flow) (Exclusion, bool) {
+	var (
+		best Exclusion
+		ok   bool
+	)
+	if p == nil {
+		return best, false
+	}
+	for _, x := range p.excl {
+		if x.Matches(f) && (!ok || x.Priority < best.Priority) {
+			best, ok = x, true
+		}
+	}
+	return best, ok
 }
 
 func (p *Policy) export(e *entry) Entry {

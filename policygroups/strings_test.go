@@ -18,6 +18,9 @@ func TestEnumStrings(t *testing.T) {
 		{PrivateOrClear, "private-or-clear"},
 		{Private, "private"},
 		{Block, "block"},
+		{In, "in"},
+		{Out, "out"},
+		{Both, "both"},
 	} {
 		if got := tc.v.String(); got != tc.want {
 			t.Errorf("%T %#v: String() = %q, want %q", tc.v, tc.v, got, tc.want)

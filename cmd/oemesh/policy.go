@@ -4,13 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"iter"
 	"net"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/oemesh/oemesh/internal/config"
 	"github.com/oemesh/oemesh/internal/control"
 	"github.com/oemesh/oemesh/policygroups"
 )
@@ -56,7 +60,7 @@ printed as FILE:LINE: message.`,
 				case err != nil:
 					res.Errors = append(res.Errors, err.Error())
 				default:
-					res.OK, res.Prefixes = true, pol.Len()
+					res.OK, res.Prefixes, res.Exclusions = true, pol.Len(), len(pol.Exclusions())
 				}
 			} else if err := g.call(cmd.Context(), "POST", "/v1/policy/check", nil, &res); err != nil {
 				return err
@@ -90,6 +94,9 @@ func reportCheck(cmd *cobra.Command, g *globalFlags, res control.PolicyCheck, ve
 		return withExit(1, nil)
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "%s: %s, %d prefixes", res.Dir, verb, res.Prefixes)
+	if res.Exclusions > 0 {
+		fmt.Fprintf(cmd.OutOrStdout(), ", %d port exclusions", res.Exclusions)
+	}
 	if res.Applied {
 		fmt.Fprintf(cmd.OutOrStdout(), " (%d added, %d removed, %d changed)", res.Added, res.Removed, res.Changed)
 	}
@@ -98,51 +105,157 @@ func reportCheck(cmd *cobra.Command, g *globalFlags, res control.PolicyCheck, ve
 }
 
 func newPolicyExplainCmd(g *globalFlags) *cobra.Command {
-	var dir string
+	var (
+		dir, configFile, proto string
+		port                   uint16
+	)
 	cmd := &cobra.Command{
 		Use:   "explain ADDR",
 		Short: "Say which group applies to an address, and which line decided it",
 		Long: `Say which policy group applies to ADDR: the most specific prefix across all
 groups wins, and with no match the group is clear. Prints the group, the
-matching prefix and its FILE:LINE (or "default"). With --dir the files are
-read here and no daemon is needed.`,
+matching prefix and its FILE:LINE (or "default"). With --proto (and --port,
+the destination port) it explains one flow to ADDR: a line of
+portexcludes.conf that matches it keeps it clear, whatever the group.
+
+Unless a port exclusion keeps the flow clear, a configured conn whose remote
+subnet holds ADDR at least as specifically as the groups' match takes the
+traffic instead; the answer then names the conn.
+
+With --dir the files are read here and no daemon is needed; --config adds
+the conns of a configuration file (those with auto route or start, which
+the daemon routes) to the offline answer.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			addr, err := netip.ParseAddr(strings.TrimSpace(args[0]))
 			if err != nil {
 				return fmt.Errorf("policy explain: %q is not an IP address", args[0])
 			}
-			var ex control.Explanation
-			if dir != "" {
-				pol, _, err := loadDir(cmd.Context(), dir)
-				if err != nil {
-					return fmt.Errorf("policy directory %s has errors (see 'oemesh policy check --dir %s'):\n%w", dir, dir, err)
-				}
-				ex = explanation(pol.Lookup(addr).Explain())
-			} else if err := g.call(cmd.Context(), "GET", "/v1/policy/explain?addr="+url.QueryEscape(addr.String()), nil, &ex); err != nil {
+			f, err := explainFlowFlags(addr, proto, port)
+			if err != nil {
 				return err
+			}
+			var ex control.Explanation
+			switch {
+			case configFile != "" && dir == "":
+				return errors.New("policy explain: --config is read offline and needs --dir, the policy directory; without both, ask the daemon")
+			case dir != "":
+				ex, err = explainOffline(cmd.Context(), dir, configFile, f)
+				if err != nil {
+					return err
+				}
+			default:
+				q := url.Values{"addr": {addr.String()}}
+				if f.Proto != 0 {
+					q.Set("proto", strconv.Itoa(int(f.Proto)))
+				}
+				if f.DstPort != 0 {
+					q.Set("port", strconv.Itoa(int(f.DstPort)))
+				}
+				if err := g.call(cmd.Context(), "GET", "/v1/policy/explain?"+q.Encode(), nil, &ex); err != nil {
+					return err
+				}
 			}
 			if g.json {
 				return printJSON(cmd.OutOrStdout(), ex)
 			}
-			if ex.Prefix == nil {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s (no prefix matches: default)\n", ex.Address, explainGroupText(ex))
-				return nil
-			}
-			if ex.Exemption != "" {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s (%s: exempt from OE, %s)\n", ex.Address, explainGroupText(ex), *ex.Prefix, ex.Exemption)
-				return nil
-			}
-			host := ""
-			if ex.Host != "" {
-				host = " from host " + ex.Host
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s (%s%s at %s)\n", ex.Address, explainGroupText(ex), *ex.Prefix, host, ex.Source)
+			printExplanation(cmd.OutOrStdout(), ex, f)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "policy directory to read here, without a daemon")
+	cmd.Flags().StringVar(&configFile, "config", "", "with --dir: a configuration file whose conns take part in the offline answer")
+	cmd.Flags().StringVar(&proto, "proto", "", "explain a flow of this IP protocol (tcp, udp, icmp, ... or a number)")
+	cmd.Flags().Uint16Var(&port, "port", 0, "with --proto: the flow's destination port")
 	return cmd
+}
+
+// explainFlowFlags is the flow --proto and --port ask about.
+func explainFlowFlags(addr netip.Addr, proto string, port uint16) (policygroups.Flow, error) {
+	f := policygroups.Flow{Dst: addr, DstPort: port}
+	if proto != "" {
+		p, err := policygroups.ParseProto(proto)
+		if err != nil {
+			return f, fmt.Errorf("policy explain: --proto %q: %w", proto, err)
+		}
+		f.Proto = p
+	}
+	if port != 0 && f.Proto == 0 {
+		return f, errors.New("policy explain: --port needs --proto (tcp, udp, sctp, ...)")
+	}
+	return f, nil
+}
+
+// explainOffline answers as the daemon would, from the policy directory
+// and, if given, the conns of a configuration file. The rule between conns
+// and groups is the daemon's own, policygroups.ConnFor.
+func explainOffline(ctx context.Context, dir, configFile string, f policygroups.Flow) (control.Explanation, error) {
+	pol, _, err := loadDir(ctx, dir)
+	if err != nil {
+		return control.Explanation{}, fmt.Errorf("policy directory %s has errors (see 'oemesh policy check --dir %s'):\n%w", dir, dir, err)
+	}
+	ex := pol.ExplainFlow(f)
+	if configFile != "" && ex.PortExclusion == "" { // an exclusion is above conns too, as in the daemon
+		conns, err := config.LoadConns(configFile)
+		if err != nil {
+			return control.Explanation{}, fmt.Errorf("policy explain: %w", err)
+		}
+		if c, p, ok := policygroups.ConnFor(pol.Lookup(f.Dst), routedSubnets(conns)); ok {
+			ps := p.String()
+			return control.Explanation{Address: f.Dst.Unmap().String(), Group: control.GroupPrivate, Prefix: &ps,
+				Source: "conn " + c.Name + " in " + configFile, Conn: c.Name}, nil
+		}
+	}
+	return explanation(ex), nil
+}
+
+// routedSubnets yields the remote subnets of the conns the daemon routes
+// when it starts (auto route or start), each with its conn: a conn without
+// remote subnets covers its peer's address alone. Conns with auto add are
+// not routed, and take no traffic until someone routes them.
+func routedSubnets(conns []config.Conn) iter.Seq2[config.Conn, netip.Prefix] {
+	return func(yield func(config.Conn, netip.Prefix) bool) {
+		for _, c := range conns {
+			if c.Auto != "route" && c.Auto != "start" {
+				continue
+			}
+			nets := c.RemoteSubnets
+			if len(nets) == 0 && c.RemoteAddr.IsValid() {
+				nets = []netip.Prefix{netip.PrefixFrom(c.RemoteAddr, c.RemoteAddr.BitLen())}
+			}
+			for _, p := range nets {
+				if !yield(c, p) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// printExplanation writes an explanation as one line.
+func printExplanation(w io.Writer, ex control.Explanation, f policygroups.Flow) {
+	switch {
+	case ex.PortExclusion != "":
+		fmt.Fprintf(w, "%s: %s for %s (port exclusion %q at %s)\n", ex.Address, explainGroupText(ex), flowText(f), ex.PortExclusion, ex.Source)
+	case ex.Prefix == nil:
+		fmt.Fprintf(w, "%s: %s (no prefix matches: default)\n", ex.Address, explainGroupText(ex))
+	case ex.Exemption != "":
+		fmt.Fprintf(w, "%s: %s (%s: exempt from OE, %s)\n", ex.Address, explainGroupText(ex), *ex.Prefix, ex.Exemption)
+	default:
+		host := ""
+		if ex.Host != "" {
+			host = " from host " + ex.Host
+		}
+		fmt.Fprintf(w, "%s: %s (%s%s at %s)\n", ex.Address, explainGroupText(ex), *ex.Prefix, host, ex.Source)
+	}
+}
+
+// flowText is the flow asked about as "tcp/22" or "icmp".
+func flowText(f policygroups.Flow) string {
+	if f.DstPort == 0 {
+		return policygroups.ProtoName(f.Proto)
+	}
+	return policygroups.ProtoName(f.Proto) + "/" + strconv.Itoa(int(f.DstPort))
 }
 
 func newPolicyReloadCmd(g *globalFlags) *cobra.Command {
@@ -171,5 +284,6 @@ func explanation(ex policygroups.Explanation) control.Explanation {
 		policygroups.PrivateOrClear: control.GroupPrivateOrClear, policygroups.Private: control.GroupPrivate,
 		policygroups.Block: control.GroupBlock,
 	}
-	return control.Explanation{Address: ex.Address, Group: groups[ex.Group], Prefix: ex.Prefix, Source: ex.Source, Host: ex.Host}
+	return control.Explanation{Address: ex.Address, Group: groups[ex.Group], Prefix: ex.Prefix, Source: ex.Source, Host: ex.Host,
+		Exemption: ex.Exemption, PortExclusion: ex.PortExclusion}
 }

@@ -7,13 +7,16 @@ import (
 	"maps"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/oemesh/oemesh/internal/control"
 	"github.com/oemesh/oemesh/internal/version"
 	"github.com/oemesh/oemesh/kernel/userspace"
+	"github.com/oemesh/oemesh/policygroups"
 )
 
 func (d *daemon) registerHandlers() {
@@ -119,11 +122,43 @@ func (d *daemon) handleExplain(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, control.BadRequest("policy explain: %q is not an IP address", s)
 	}
-	if ex, ok := d.connExplain(addr); ok {
-		return ex, nil // a conn is more specific than the groups
+	f, err := explainFlow(addr, r.URL.Query())
+	if err != nil {
+		return nil, control.BadRequest("policy explain: %v", err)
 	}
 	pol, _, _ := d.policy.get()
-	return explanationView(pol.Lookup(addr).Explain()), nil
+	ex := pol.ExplainFlow(f)
+	if ex.PortExclusion != "" {
+		return explanationView(ex), nil // above everything, as in the data planes
+	}
+	if cex, ok := d.connExplain(addr); ok {
+		return cex, nil // a conn is more specific than the groups
+	}
+	return explanationView(ex), nil
+}
+
+// explainFlow is the flow GET /v1/policy/explain asks about: to addr, with
+// the protocol number and destination port of the query, if given.
+func explainFlow(addr netip.Addr, q url.Values) (policygroups.Flow, error) {
+	f := policygroups.Flow{Dst: addr}
+	if s := q.Get("proto"); s != "" {
+		p, err := policygroups.ParseProto(s)
+		if err != nil {
+			return f, fmt.Errorf("proto %q: %w", s, err)
+		}
+		f.Proto = p
+	}
+	if s := q.Get("port"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 16)
+		if err != nil || n == 0 {
+			return f, fmt.Errorf("port %q: want a number from 1 to 65535", s)
+		}
+		if f.Proto == 0 {
+			return f, fmt.Errorf("port %s without proto", s)
+		}
+		f.DstPort = uint16(n)
+	}
+	return f, nil
 }
 
 // handlePolicyCheck checks the policy directory without applying it.
@@ -137,7 +172,7 @@ func (d *daemon) handlePolicyCheck(r *http.Request) (any, error) {
 		res.Errors = policyErrors(err)
 		return res, nil
 	}
-	res.OK, res.Prefixes = true, pol.Len()
+	res.OK, res.Prefixes, res.Exclusions = true, pol.Len(), len(pol.Exclusions())
 	return res, nil
 }
 

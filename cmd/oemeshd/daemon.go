@@ -267,7 +267,7 @@ func (d *daemon) reloadPolicy(ctx context.Context) control.PolicyCheck {
 	}
 	pol = exempt(d.log, pol, *d.exemptions.Load())
 	diff := d.policy.set(pol, d.clock.Now(), warns)
-	res.OK, res.Applied, res.Prefixes = true, true, pol.Len()
+	res.OK, res.Applied, res.Prefixes, res.Exclusions = true, true, pol.Len(), len(pol.Exclusions())
 	res.Added, res.Removed, res.Changed = len(diff.Added), len(diff.Removed), len(diff.Changed)
 	d.log.Info("policy loaded", "dir", d.cfg.Policies, "prefixes", pol.Len(),
 		"added", res.Added, "removed", res.Removed, "changed", res.Changed)

@@ -232,7 +232,7 @@ func dnsCacheView(es []dnskey.CacheEntry) []control.DNSCacheEntry {
 }
 
 func explanationView(ex policygroups.Explanation) control.Explanation {
-	return control.Explanation{Address: ex.Address, Group: groupView(ex.Group), Prefix: ex.Prefix, Source: ex.Source, Host: ex.Host, Exemption: ex.Exemption}
+	return control.Explanation{Address: ex.Address, Group: groupView(ex.Group), Prefix: ex.Prefix, Source: ex.Source, Host: ex.Host, Exemption: ex.Exemption, PortExclusion: ex.PortExclusion}
 }
 
 // connView is the one place that reads the conns' status for the API.

@@ -29,6 +29,8 @@ type PolicyCheck struct {
 	Warnings []string `json:"warnings,omitempty"`
 	// Prefixes counts the prefixes of all groups.
 	Prefixes int `json:"prefixes"`
+	// Exclusions counts the lines of portexcludes.conf.
+	Exclusions int `json:"exclusions,omitempty"`
 	// Added, Removed and Changed count the prefixes a reload added,
 	// removed or moved to another group.
 	Added   int `json:"added,omitempty"`
@@ -40,7 +42,10 @@ type PolicyCheck struct {
 
 // Explanation is the reply to GET /v1/policy/explain?addr=ADDR (and what
 // `oemesh policy explain --dir` prints without a daemon): which group
-// applies to an address and what decided it.
+// applies to an address and what decided it. The optional query
+// parameters proto (an IP protocol number) and port (the destination
+// port) ask about one flow to the address, which a port exclusion may
+// keep clear.
 type Explanation struct {
 	// Address is the address asked about.
 	Address string `json:"address"`
@@ -63,4 +68,8 @@ type Explanation struct {
 	// server from /etc/resolv.conf" (dns.exempt_servers); Group is then
 	// clear-or-private, whatever the policy files say.
 	Exemption string `json:"exemption,omitempty"`
+	// PortExclusion is the line of portexcludes.conf that keeps the flow
+	// asked about clear (Group is then clear, Source its FILE:LINE), as
+	// "direction protocol source destination priority".
+	PortExclusion string `json:"port_exclusion,omitempty"`
 }

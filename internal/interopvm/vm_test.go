@@ -21,6 +21,7 @@ var inVMTests = []string{
 	"TestInVMLibreswanDNSSECRSA/published-key",
 	"TestInVMLibreswanDNSSECRSA/other-key-in-dns",
 	"TestInVMFailClosedXFRM",
+	"TestInVMPortExclusionXFRM",
 	"TestInVMLibreswanCertOE/direct",
 	"TestInVMLibreswanCertOE/behind-nat",
 	"TestInVMLibreswanCertOE/host-key-no-certreq",

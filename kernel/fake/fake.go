@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -25,6 +26,7 @@ type Dataplane struct {
 	sas      map[kernel.SAPairID]kernel.SAPair
 	counters map[kernel.SAPairID]kernel.Counters
 	shunts   map[kernel.Flow]kernel.Shunt
+	excl     []kernel.Exclusion
 	nextSPI  uint32
 	errs     map[string]error
 	closed   bool
@@ -119,6 +121,29 @@ func (d *Dataplane) RemoveTrap(_ context.Context, p netip.Prefix) error {
 	}
 	delete(d.traps, p.Masked())
 	return nil
+}
+
+// SetExclusions implements kernel.Dataplane.
+func (d *Dataplane) SetExclusions(_ context.Context, xs []kernel.Exclusion) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.record("SetExclusions", xs); err != nil {
+		return err
+	}
+	for _, x := range xs {
+		if err := x.Check(); err != nil {
+			return fmt.Errorf("fake dataplane: %w", err)
+		}
+	}
+	d.excl = slices.Clone(xs)
+	return nil
+}
+
+// Exclusions returns the port exclusions in place.
+func (d *Dataplane) Exclusions() []kernel.Exclusion {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.excl)
 }
 
 // Traps returns the traps in place.

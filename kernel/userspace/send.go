@@ -133,6 +133,12 @@ func (d *Device) classify(t *tables, b *outBatch, i int) {
 		prepareClear(e, &ip)
 		return
 	}
+	if len(t.excl) > 0 && !ip.frag && t.excluded(&ip) {
+		// A port exclusion is above every SA: the flow stays clear even
+		// when a tunnel to its peer is up.
+		prepareClear(e, &ip)
+		return
+	}
 	if p := t.lookupOut(ip.src, ip.dst); p != nil {
 		d.prepareESP(e, p, &ip)
 		return

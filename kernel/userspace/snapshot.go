@@ -59,6 +59,13 @@ func (t *tables) withoutTrap(pfx netip.Prefix) *tables {
 	return &n
 }
 
+// withExclusions returns the snapshot with the port exclusions xs.
+func (t *tables) withExclusions(xs []kernel.Exclusion) *tables {
+	n := *t
+	n.excl = slices.Clone(xs)
+	return &n
+}
+
 // withShunts returns the snapshot with the control plane's shunts.
 func (t *tables) withShunts(shunts map[kernel.Flow]*shunt) *tables {
 	n := *t

@@ -22,6 +22,18 @@ type tables struct {
 	out    *bart.Table[[]*pair] // by remote selector; newest pair first
 	in     spiIndex
 	shunts map[kernel.Flow]*shunt
+	// excl is the port exclusions, checked before anything else.
+	excl []kernel.Exclusion
+}
+
+// excluded reports whether a port exclusion keeps the packet clear.
+func (t *tables) excluded(ip *ipPacket) bool {
+	for i := range t.excl {
+		if t.excl[i].Outbound(ip.l4proto, ip.src, ip.dst, ip.sport, ip.dport) {
+			return true
+		}
+	}
+	return false
 }
 
 // spiIndex finds an inbound SA by SPI. It is sharded so that installing a

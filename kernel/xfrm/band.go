@@ -21,13 +21,15 @@ const (
 	ReqIDBand uint32 = 0x10000
 )
 
-// Classes inside the band, most preferred first: SA policies of a
+// Classes inside the band, most preferred first: port exclusions (pass
+// policies a tunnel must not take, portexcludes.conf), SA policies of a
 // negotiated flow, then shunts for single flows, then traps for prefixes.
 const (
-	classSA    = 0
-	classShunt = 1
-	classTrap  = 2
-	classSize  = 0x400
+	classExclusion = 0
+	classSA        = 1
+	classShunt     = 2
+	classTrap      = 3
+	classSize      = 0x400
 )
 
 // normBits makes prefix lengths of both families comparable: a host is 128.

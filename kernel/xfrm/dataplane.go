@@ -66,6 +66,7 @@ type Dataplane struct {
 	// and not set again since (failclosed.go).
 	stale     map[polKey]bool
 	traps     map[netip.Prefix]kernel.Trap
+	excl      []policy // the port exclusions' pass policies (exclusion.go)
 	flows     map[string]*flowEntry
 	pairs     map[kernel.SAPairID]*pairEntry
 	bySPI     map[spiKey]kernel.SAPairID

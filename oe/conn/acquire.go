@@ -2,6 +2,7 @@ package conn
 
 import (
 	"fmt"
+	"iter"
 	"net/netip"
 
 	"github.com/oemesh/oemesh/kernel"
@@ -19,30 +20,31 @@ func (c *Conns) For(addr netip.Addr) (name string, prefix netip.Prefix, ok bool)
 }
 
 // forDst picks the most specific routed conn for dst, unless the policy
-// match m is more specific.
+// match m is more specific: policygroups.ConnFor's rule, which `oemesh
+// policy explain --config` applies offline.
 func (c *Conns) forDst(dst netip.Addr, m policygroups.Match) (*connState, netip.Prefix) {
-	var best *connState
-	var bestP netip.Prefix
-	for _, cs := range c.list() {
-		c.mu.Lock()
-		routed := cs.routed
-		c.mu.Unlock()
-		if !routed {
-			continue
-		}
-		for _, p := range cs.remoteNets() {
-			if p.Contains(dst) && (best == nil || p.Bits() > bestP.Bits()) {
-				best, bestP = cs, p
+	m.Addr = dst
+	cs, p, _ := policygroups.ConnFor(m, c.routedSubnets())
+	return cs, p
+}
+
+// routedSubnets yields each routed conn with each of its remote subnets.
+func (c *Conns) routedSubnets() iter.Seq2[*connState, netip.Prefix] {
+	return func(yield func(*connState, netip.Prefix) bool) {
+		for _, cs := range c.list() {
+			c.mu.Lock()
+			routed := cs.routed
+			c.mu.Unlock()
+			if !routed {
+				continue
+			}
+			for _, p := range cs.remoteNets() {
+				if !yield(cs, p) {
+					return
+				}
 			}
 		}
 	}
-	if best == nil {
-		return nil, netip.Prefix{}
-	}
-	if !m.Default() && m.Entry.Prefix.Bits() > bestP.Bits() {
-		return nil, netip.Prefix{} // a more specific policy group wins
-	}
-	return best, bestP
 }
 
 // Acquire takes an acquire that falls to a conn: one whose destination a
