@@ -430,7 +430,7 @@ func convertConn(file, name string, m map[string]Setting, opts Options, keys map
 			case "tunnel", "transport":
 				c.Mode = v
 			default:
-				unsupported(st, "only tunnel and transport conns are imported; use a policy group for "+v)
+				unsupported(st, "only tunnel and transport conns are imported; for "+v+" use a policy group (clear, block), or a line in portexcludes.conf for a protocol or port (docs/policy.md)")
 				return nil, probs, nil
 			}
 		case "ike", "esp", "phase2alg":
