@@ -47,10 +47,10 @@ func (s *notifySocket) next(want string, wait time.Duration) string {
 // around SIGHUP, STOPPING=1 on SIGTERM.
 func TestServiceNotify(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root: oemeshd runs in a network namespace of its own (unshare -n)")
+		t.Fatal("needs root: oemeshd runs in a network namespace of its own (unshare -n)")
 	}
 	if _, err := exec.LookPath("unshare"); err != nil {
-		t.Skip("needs unshare(1)")
+		t.Fatal("needs unshare(1) (Debian package util-linux)")
 	}
 	bin, remove, err := testbin.BuildTemp("oemeshd")
 	if err != nil {

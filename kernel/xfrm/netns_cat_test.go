@@ -14,7 +14,7 @@ import (
 func needNft(t *testing.T) {
 	t.Helper()
 	if _, err := exec.LookPath(nftCommand); err != nil {
-		t.Skip("needs nft (Debian package nftables; `make deps` installs it)")
+		t.Fatal("needs nft (Debian package nftables; `make deps` installs it)")
 	}
 }
 
