@@ -237,21 +237,32 @@ func (o *OE) negotiate(ctx context.Context, n *negotiation) Outcome {
 		return false
 	}
 
+	// isDirect reports whether DNS, once answered, says the target is its
+	// own gateway, so that the attempt to it is the negotiation.
+	isDirect := func() bool {
+		keys := dns.res.Connectable()
+		return dns.err == nil && len(keys) > 0 &&
+			(keys[0].Gateway.Kind != dnskey.GatewayAddr || keys[0].Gateway.Addr == n.target)
+	}
 	select {
 	case <-dns.done:
 	case err := <-ikeCh:
 		// IKE ended before DNS answered: it can only have failed (it
-		// needs the key to finish).
+		// needs the key to finish), e.g. on the identity the target
+		// proved, which the engine checks before it asks for the key.
+		// That failure is the negotiation's only when DNS then says the
+		// target is its own gateway; a record naming another gateway
+		// (a host whose address is behind it, as RFC 4322 delegates)
+		// sends the negotiation there instead.
 		<-dns.done
-		if dns.err == nil && err != nil {
+		if isDirect() && err != nil {
 			o.stats.fail(failureClass(err))
 			return fail("IKE: "+err.Error(), err)
 		}
 		ikeCh <- err
 	}
 	keys := dns.res.Connectable()
-	direct := dns.err == nil && len(keys) > 0 &&
-		(keys[0].Gateway.Kind != dnskey.GatewayAddr || keys[0].Gateway.Addr == n.target)
+	direct := isDirect()
 	if !direct && settle() {
 		// It had sent IKE_AUTH and verified the target after all, with a
 		// key the target publishes at its own name beside the record

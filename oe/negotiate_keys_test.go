@@ -244,3 +244,44 @@ func TestStopReachesAllocSPI(t *testing.T) {
 		t.Errorf("Up: %v, want a *NegotiationError holding the stop's cause", err)
 	}
 }
+
+// TestGatewayAfterEarlyDirectFailure: the attempt to the target as its
+// own gateway, started beside the DNS look-up, fails before DNS answers
+// (the target is an address of its gateway, which proves the gateway's
+// identity, and the engine refuses that before it asks for a key). DNS
+// then names the gateway: the negotiation goes there and comes up, rather
+// than failing on the direct attempt's error (as TestTunnelsCoexist once
+// saw, with a clear shunt for b's second address).
+func TestGatewayAfterEarlyDirectFailure(t *testing.T) {
+	c1 := netip.MustParseAddr("198.18.0.21")
+	keyA, keyD := oetest.NewKey(t), oetest.NewKey(t)
+	dns := oetest.NewDNS()
+	dns.Publish(dnskey.AddrID(addrA), dnskey.Gateway{}, keyA.Public())
+	dns.Publish(dnskey.AddrID(c1), dnskey.Gateway{Kind: dnskey.GatewayAddr, Addr: addrD}, keyD.Public())
+	dnsA := oetest.NewDNS()
+	dnsA.Publish(dnskey.AddrID(c1), dnskey.Gateway{Kind: dnskey.GatewayAddr, Addr: addrD}, keyD.Public())
+	dnsA.SetDelay(300 * time.Millisecond) // the direct attempt fails well before this
+	h := &hub{m: map[netip.Addr]*OE{}}
+	a := hubOE(t, h, addrA, keyA, dnsA, fake.New(time.Now), Config{NullAuth: NullOff})
+	d, err := New(Config{GatewayFor: []netip.Prefix{netip.PrefixFrom(c1, 32)}}, fake.New(time.Now), dns,
+		ike.EngineConfig{Credentials: ike.Credentials{Signer: keyD, ID: ike.AddrIdentity(addrD)}, Sender: hubPort{h}, GiveUp: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	h.m[addrD], h.m[c1] = d, d // c1 is an address of D's too
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	a.SetPolicy(ctx, oetest.MustPolicy(t, map[string]string{"private-or-clear": "198.18.0.0/24\n"}))
+	d.SetPolicy(ctx, oetest.MustPolicy(t, map[string]string{"private-or-clear": "198.18.0.0/24\n"}))
+	if err := a.Up(ctx, addrA, c1); err != nil {
+		t.Fatalf("A to c1 through its gateway D, after the direct attempt failed early: %v", err)
+	}
+	var viaD bool
+	for _, sa := range a.Engine().SAs() {
+		viaD = viaD || (sa.Remote.Addr() == addrD && !sa.Established.IsZero())
+	}
+	if !viaD {
+		t.Errorf("A's IKE SAs %+v: none established with the gateway %s", a.Engine().SAs(), addrD)
+	}
+}
