@@ -154,6 +154,18 @@ func (b *blockingKeys) Lookup(ctx context.Context, id dnskey.ID) (dnskey.Result,
 	return b.keys.Lookup(ctx, id)
 }
 
+// waitStarted waits, at most for d, until a look-up of id has started.
+func (b *blockingKeys) waitStarted(id string, d time.Duration) {
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(time.Millisecond) {
+		b.mu.Lock()
+		started := slices.Contains(b.started, id)
+		b.mu.Unlock()
+		if started {
+			return
+		}
+	}
+}
+
 func (b *blockingKeys) startedCount() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -183,6 +195,10 @@ func TestEarlyLookupCancelled(t *testing.T) {
 	h := newHarness(t, false, withEarly, func(c *Config) { c.Keys = keys })
 	h.up.add("clear.example. 300 IN A 198.51.100.9", true)
 	h.up.setReply(func(w dns.ResponseWriter, req *dns.Msg) bool {
+		// Upstream answers once the early look-up has started, so that
+		// the answer cancels a running look-up (rather than one that
+		// its goroutine had not begun, which ends without a look-up).
+		keys.waitStarted("@"+req.Question[0].Name, 2*time.Second)
 		if req.Question[0].Name != "broken.example." {
 			return false
 		}
