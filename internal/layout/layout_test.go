@@ -52,7 +52,10 @@ var rules = []struct {
 	{"certs/certstest", nil, nil},
 	{"certs", []string{"internal/clock", "internal/dn", "internal/privkey"}, []string{"certs/certstest"}},
 	{"kernel", nil, nil},
-	{"kernel/...", []string{"kernel", "kernel/...", "internal/clock"}, nil},
+	// UDP GSO/GRO helpers shared by the two senders of ESP-in-UDP trains
+	// (the mux and the userspace data plane): a leaf.
+	{"internal/udpgso", nil, nil},
+	{"kernel/...", []string{"kernel", "kernel/...", "internal/clock", "internal/udpgso"}, nil},
 	{"internal/config", nil, nil},
 	{"internal/control", nil, nil},
 	{"internal/version", nil, nil},
@@ -61,7 +64,7 @@ var rules = []struct {
 	// The UDP mux owns the IKE sockets; it reaches the data plane through
 	// kernel.EncapSink and uses kernel/xfrm only for two socket options.
 	// It knows nothing of IKE (a func hands it messages) or of OE.
-	{"internal/udpmux", []string{"kernel", "kernel/xfrm"}, nil},
+	{"internal/udpmux", []string{"kernel", "kernel/xfrm", "internal/udpgso"}, nil},
 	// Under oe: the shared tunnel table is a leaf; OE and the configured
 	// conns know it but not each other; only the dispatcher joins them.
 	// The conns' tests build the whole stack behind a dispatcher, and

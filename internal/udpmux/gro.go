@@ -1,10 +1,7 @@
 package udpmux
 
 import (
-	"encoding/binary"
 	"net/netip"
-
-	"golang.org/x/sys/unix"
 )
 
 // UDP receive offload (GRO, UDP_GRO) on the NAT-T sockets (Config.GRO).
@@ -18,22 +15,6 @@ import (
 // groSlots bounds a GRO socket's slots per read: each has its own
 // overflow buffer, and each may carry 64 datagrams.
 const groSlots = 8
-
-// groSegment returns the segment size of a coalesced datagram from its
-// UDP_GRO control message, or 0 when there is none. It allocates nothing.
-func groSegment(oob []byte) int {
-	for len(oob) > 0 {
-		h, data, rest, err := unix.ParseOneSocketControlMessage(oob)
-		if err != nil {
-			return 0
-		}
-		if h.Level == unix.IPPROTO_UDP && h.Type == unix.UDP_GRO && len(data) >= 4 {
-			return int(binary.NativeEndian.Uint32(data))
-		}
-		oob = rest
-	}
-	return 0
-}
 
 // splitRun hands on the datagrams of the run of size octets in slot i,
 // seg octets each but the last.

@@ -1,13 +1,12 @@
 package udpmux
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
 	"syscall"
-	"unsafe"
 
+	"github.com/oemesh/oemesh/internal/udpgso"
 	"golang.org/x/sys/unix"
 )
 
@@ -18,42 +17,6 @@ import (
 // message; the kernel sends the same datagrams it would have sent one by
 // one. Probed when the socket opens; a send the kernel refuses with EIO
 // (the route's device cannot checksum it) turns it off for that socket.
-
-const (
-	// maxGSOSegments is the kernel's UDP_MAX_SEGMENTS (64 before Linux
-	// 6.9); maxGSOBytes keeps a run within one IP packet's length.
-	maxGSOSegments = 64
-	maxGSOBytes    = 65535 - 40 - 8
-)
-
-// probeGSO reports whether fd takes UDP_SEGMENT (Linux 4.18).
-func probeGSO(fd int) bool {
-	_, err := unix.GetsockoptInt(fd, unix.IPPROTO_UDP, unix.UDP_SEGMENT)
-	return err == nil
-}
-
-// gsoRun returns the length of the run that starts pkts: packets of the
-// first one's size, then at most one shorter packet, within the kernel's
-// bounds on segments and bytes.
-func gsoRun(pkts [][]byte) int {
-	if len(pkts) == 0 {
-		return 0
-	}
-	seg := len(pkts[0])
-	total, n := seg, 1
-	for n < len(pkts) && n < maxGSOSegments {
-		l := len(pkts[n])
-		if l > seg || total+l > maxGSOBytes {
-			break
-		}
-		total += l
-		n++
-		if l < seg {
-			break // a shorter packet ends the run
-		}
-	}
-	return n
-}
 
 // SendESPBatch sends a train of ESP-in-UDP packets of one SA from the
 // NAT-T socket of local to remote, in order: runs of equal size as one
@@ -80,7 +43,7 @@ func (m *Mux) SendESPBatch(pkts [][]byte, local, remote netip.AddrPort) (int, er
 	for sent < len(pkts) {
 		n := 1
 		if s.gso.Load() {
-			n = gsoRun(pkts[sent:])
+			n = udpgso.Run(pkts[sent:])
 		}
 		if n == 1 {
 			if err := m.write(s, pkts[sent], local, remote); err != nil {
@@ -108,7 +71,7 @@ func (m *Mux) SendESPBatch(pkts [][]byte, local, remote netip.AddrPort) (int, er
 
 // writeGSO sends run as one UDP_SEGMENT message from s.
 func (m *Mux) writeGSO(s *socket, run [][]byte, local, remote netip.AddrPort) error {
-	oob := appendSegmentCmsg(s.sourceOOB(local), len(run[0]))
+	oob := udpgso.AppendSegmentCmsg(s.sourceOOB(local), len(run[0]))
 	to := sockaddr(s, remote)
 	rc, err := s.conn.SyscallConn()
 	if err != nil {
@@ -131,16 +94,4 @@ func sockaddr(s *socket, remote netip.AddrPort) unix.Sockaddr {
 		return &unix.SockaddrInet4{Port: int(remote.Port()), Addr: a.As4()}
 	}
 	return &unix.SockaddrInet6{Port: int(remote.Port()), Addr: a.As16()}
-}
-
-// appendSegmentCmsg appends a UDP_SEGMENT control message for segments of
-// size seg to oob.
-func appendSegmentCmsg(oob []byte, seg int) []byte {
-	start := len(oob)
-	oob = append(oob, make([]byte, unix.CmsgSpace(2))...)
-	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[start]))
-	h.Level, h.Type = unix.IPPROTO_UDP, unix.UDP_SEGMENT
-	h.SetLen(unix.CmsgLen(2))
-	binary.NativeEndian.PutUint16(oob[start+unix.CmsgLen(0):], uint16(seg))
-	return oob
 }

@@ -11,37 +11,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func TestGSORun(t *testing.T) {
-	sizes := func(ls ...int) [][]byte {
-		var ps [][]byte
-		for _, l := range ls {
-			ps = append(ps, make([]byte, l))
-		}
-		return ps
-	}
-	many := make([]int, 100)
-	for i := range many {
-		many[i] = 1000
-	}
-	for _, tc := range []struct {
-		name string
-		in   [][]byte
-		want int
-	}{
-		{"empty", nil, 0},
-		{"one", sizes(100), 1},
-		{"equal", sizes(100, 100, 100), 3},
-		{"shorter ends it", sizes(100, 100, 50, 100), 3},
-		{"longer starts another", sizes(100, 100, 150), 2},
-		{"segment bound", sizes(many...), maxGSOSegments},
-		{"byte bound", sizes(9000, 9000, 9000, 9000, 9000, 9000, 9000, 9000), 7},
-	} {
-		if got := gsoRun(tc.in); got != tc.want {
-			t.Errorf("%s: run of %d, want %d", tc.name, got, tc.want)
-		}
-	}
-}
-
 // TestUDPSendESPBatch sends a train through the NAT-T socket, in runs of
 // equal-sized packets, and checks that the peer receives every packet as
 // a datagram of its own, in order, whether GSO is on or off.

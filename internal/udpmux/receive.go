@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/oemesh/oemesh/internal/udpgso"
 	"github.com/oemesh/oemesh/kernel"
 )
 
@@ -99,7 +100,7 @@ func (r *reader) dispatch(n int) {
 		size := b.size(i)
 		local, remote := r.local(i), b.remote(i)
 		if r.s.gro {
-			if seg := groSegment(b.control(i)); seg > 0 && seg < size {
+			if seg := udpgso.Segment(b.control(i)); seg > 0 && seg < size {
 				r.splitRun(i, size, seg, local, remote)
 				continue
 			}

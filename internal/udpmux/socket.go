@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/oemesh/oemesh/internal/udpgso"
 	"github.com/oemesh/oemesh/kernel/xfrm"
 )
 
@@ -100,7 +101,7 @@ func (m *Mux) setup(fd, family int, s *socket, address string) error {
 	}
 	// ESP-in-UDP the kernel sends (KernelEncap) does not pass here; what
 	// a userspace data plane sends does, in trains.
-	s.gso.Store(s.natt && !m.cfg.KernelEncap && !m.cfg.NoGSO && probeGSO(fd))
+	s.gso.Store(s.natt && !m.cfg.KernelEncap && !m.cfg.NoGSO && udpgso.ProbeGSO(fd))
 	s.gro = s.natt && !m.cfg.KernelEncap && m.cfg.GRO &&
 		unix.SetsockoptInt(fd, unix.IPPROTO_UDP, unix.UDP_GRO, 1) == nil
 	return nil

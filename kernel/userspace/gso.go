@@ -1,10 +1,9 @@
 package userspace
 
 import (
-	"encoding/binary"
 	"syscall"
-	"unsafe"
 
+	"github.com/oemesh/oemesh/internal/udpgso"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 )
@@ -31,11 +30,6 @@ import (
 // device) turns GSO off for good and resends the run one by one.
 
 const (
-	// maxGSOSegments is the kernel's UDP_MAX_SEGMENTS (64 before Linux
-	// 6.9); maxGSOBytes keeps a run within one IP packet's length.
-	maxGSOSegments = 64
-	maxGSOBytes    = 65535 - ipv6HeaderLen - 8
-
 	// groBatch is how many (coalesced) datagrams one GRO read takes;
 	// groBufSize holds the largest run the kernel coalesces.
 	groBatch   = 16
@@ -46,8 +40,7 @@ const (
 func probeGSO(rc syscall.RawConn) bool {
 	ok := false
 	_ = rc.Control(func(fd uintptr) {
-		_, err := unix.GetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_SEGMENT)
-		ok = err == nil
+		ok = udpgso.ProbeGSO(int(fd))
 	})
 	return ok
 }
@@ -56,62 +49,9 @@ func probeGSO(rc syscall.RawConn) bool {
 func enableGRO(rc syscall.RawConn) bool {
 	ok := false
 	_ = rc.Control(func(fd uintptr) {
-		ok = unix.SetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_GRO, 1) == nil
+		ok = udpgso.EnableGRO(int(fd))
 	})
 	return ok
-}
-
-// gsoRun returns the length of the run that starts pkts: packets of the
-// first one's size, then at most one shorter packet, within the kernel's
-// bounds on segments and bytes.
-func gsoRun(pkts [][]byte) int {
-	if len(pkts) == 0 {
-		return 0
-	}
-	seg := len(pkts[0])
-	total, n := seg, 1
-	for n < len(pkts) && n < maxGSOSegments {
-		l := len(pkts[n])
-		if l > seg || total+l > maxGSOBytes {
-			break
-		}
-		total += l
-		n++
-		if l < seg {
-			break // a shorter packet ends the run
-		}
-	}
-	return n
-}
-
-// appendSegmentCmsg appends a UDP_SEGMENT control message for segments of
-// size seg to oob.
-func appendSegmentCmsg(oob []byte, seg int) []byte {
-	start := len(oob)
-	space := unix.CmsgSpace(2)
-	oob = append(oob, make([]byte, space)...)
-	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[start]))
-	h.Level, h.Type = unix.IPPROTO_UDP, unix.UDP_SEGMENT
-	h.SetLen(unix.CmsgLen(2))
-	binary.NativeEndian.PutUint16(oob[start+unix.CmsgLen(0):], uint16(seg))
-	return oob
-}
-
-// groSegment returns the segment size of a coalesced datagram from its
-// UDP_GRO control message, or 0 when there is none (a single datagram).
-// It allocates nothing.
-func groSegment(oob []byte) int {
-	for len(oob) > 0 {
-		h, data, rest, err := unix.ParseOneSocketControlMessage(oob)
-		if err != nil {
-			return 0
-		}
-		if h.Level == unix.IPPROTO_UDP && h.Type == unix.UDP_GRO && len(data) >= 4 {
-			return int(binary.NativeEndian.Uint32(data))
-		}
-		oob = rest
-	}
-	return 0
 }
 
 // groReader reads a UDP socket with UDP_GRO on and hands out one
@@ -160,7 +100,7 @@ func (g *groReader) split(b *inBatch) int {
 	for g.i < g.n && out < len(b.elems) {
 		m := &g.msgs[g.i]
 		data := m.Buffers[0][:m.N]
-		seg := groSegment(m.OOB[:m.NN])
+		seg := udpgso.Segment(m.OOB[:m.NN])
 		if seg <= 0 {
 			seg = len(data)
 		}

@@ -7,44 +7,14 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/oemesh/oemesh/internal/udpgso"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 )
 
-func TestGSORun(t *testing.T) {
-	sizes := func(ls ...int) [][]byte {
-		var ps [][]byte
-		for _, l := range ls {
-			ps = append(ps, make([]byte, l))
-		}
-		return ps
-	}
-	many := make([]int, 100)
-	for i := range many {
-		many[i] = 1000
-	}
-	for _, tc := range []struct {
-		name string
-		in   [][]byte
-		want int
-	}{
-		{"empty", nil, 0},
-		{"one", sizes(100), 1},
-		{"equal", sizes(100, 100, 100), 3},
-		{"shorter ends it", sizes(100, 100, 50, 100), 3},
-		{"longer starts another", sizes(100, 100, 150), 2},
-		{"segment bound", sizes(many...), maxGSOSegments},
-		{"byte bound", sizes(9000, 9000, 9000, 9000, 9000, 9000, 9000, 9000), 7},
-	} {
-		if got := gsoRun(tc.in); got != tc.want {
-			t.Errorf("%s: run of %d, want %d", tc.name, got, tc.want)
-		}
-	}
-}
-
 func TestSegmentCmsg(t *testing.T) {
 	pktinfo := sourceOOB(addrA)
-	oob := appendSegmentCmsg(append([]byte(nil), pktinfo...), 1416)
+	oob := udpgso.AppendSegmentCmsg(append([]byte(nil), pktinfo...), 1416)
 	msgs, err := unix.ParseSocketControlMessage(oob)
 	if err != nil || len(msgs) != 2 {
 		t.Fatalf("parse %x: %d messages, %v", oob, len(msgs), err)

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/tun"
 
+	"github.com/oemesh/oemesh/internal/udpgso"
 	"github.com/oemesh/oemesh/kernel"
 )
 
@@ -369,7 +370,7 @@ func (s *sender) flushUDP() {
 		for len(train) > 0 {
 			n := 1
 			if gso {
-				n = gsoRun(train)
+				n = udpgso.Run(train)
 			}
 			s.appendUDP(train[:n], o)
 			train = train[n:]
@@ -415,7 +416,7 @@ func (s *sender) appendUDP(run [][]byte, o *outSA) {
 	}
 	start := len(s.oob)
 	s.oob = append(s.oob, o.oob...)
-	s.oob = appendSegmentCmsg(s.oob, len(run[0]))
+	s.oob = udpgso.AppendSegmentCmsg(s.oob, len(run[0]))
 	if len(*ms) < cap(*ms) {
 		*ms = (*ms)[:len(*ms)+1]
 	} else {
