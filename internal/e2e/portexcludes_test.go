@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -114,27 +113,11 @@ func testPortExclusion(t *testing.T, dataplane string) {
 	}
 }
 
-// echoTCP connects from h to dst:22, writes a line and reads it back.
+// echoTCP connects from h to dst:22 (the echo service), writes a line and
+// reads it back.
 func echoTCP(t *testing.T, ctx context.Context, h *lab.MeshHost, dst netip.Addr, when string) {
 	t.Helper()
-	var conn net.Conn
-	if err := h.Node.Do(func() (err error) {
-		d := net.Dialer{Timeout: 5 * time.Second}
-		conn, err = d.DialContext(ctx, "tcp4", netip.AddrPortFrom(dst, 22).String())
-		return err
-	}); err != nil {
-		t.Errorf("TCP to %s:22 %s: %v", dst, when, err)
-		return
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(5 * time.Second))
-	msg := fmt.Sprintf("hello %s\n", when)
-	if _, err := io.WriteString(conn, msg); err != nil {
-		t.Errorf("TCP to %s:22 %s: write: %v", dst, when, err)
-		return
-	}
-	buf := make([]byte, len(msg))
-	if _, err := io.ReadFull(conn, buf); err != nil || string(buf) != msg {
-		t.Errorf("TCP to %s:22 %s: read %q, %v", dst, when, buf, err)
+	if err := h.EchoTCP(ctx, netip.AddrPortFrom(dst, 22), "hello "+when+"\n"); err != nil {
+		t.Errorf("%s: %v", when, err)
 	}
 }
