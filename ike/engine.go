@@ -15,7 +15,8 @@ package ike
 //     exponential back-off and give-up, responses and their cache
 //   - states.go, sa.go: the explicit IKE and CHILD SA states and the SA
 //     record; halfopen.go: responder IKE_SA_INIT, cookies, half-open limits;
-//     cookiemode.go: whether cookies are being demanded, logged on and off
+//     cookiemode.go: whether cookies are being demanded, logged on and off;
+//     nullcap.go: the caps on NULL-authenticated SAs and their eviction
 //   - keyexchanges.go: the record of the key exchanges that keyed an SA
 //     (SAInfo.KeyExchanges: x25519+mlkem768)
 //   - initiator.go, responder.go, exchange_auth.go: IKE_SA_INIT/IKE_AUTH
@@ -135,6 +136,9 @@ type EngineConfig struct {
 	// HalfOpenTimeout is how long one may stay half open (default 30 s).
 	HalfOpenCookieThreshold, HalfOpenLimit int
 	HalfOpenTimeout                        time.Duration
+	// NullLimits bounds the IKE SAs of peers that authenticated with
+	// NULL (nullcap.go).
+	NullLimits NullLimits
 	// FragmentThreshold is the largest IKE message (without IP/UDP
 	// headers and marker) sent unfragmented when the peer supports RFC
 	// 7383; default 1280-40-8-4 = 1228, which fits a 1280-octet IPv6
@@ -203,6 +207,7 @@ func (c *EngineConfig) setDefaults() {
 	if c.HalfOpenTimeout <= 0 {
 		c.HalfOpenTimeout = 30 * time.Second
 	}
+	c.NullLimits.setDefaults()
 	if c.FragmentThreshold <= 0 {
 		c.FragmentThreshold = DefaultFragmentThreshold
 	}
@@ -354,6 +359,9 @@ type Engine struct {
 	halfOpen map[halfOpenKey]*ikeSA // responder SAs by the peer's SPIi and address
 	nHalf    int
 	seq      uint64 // orders SAs' starts and establishments (contact.go)
+	// null counts the NULL-authenticated SAs (nullcap.go); its own lock,
+	// a leaf.
+	null nullSAs
 
 	// certs are the certificates we authenticate with: Credentials.Cert
 	// and Credentials.Certs at first, then what SetCertCredential and

@@ -186,6 +186,7 @@ func (sa *ikeSA) receiveRequest(pkt []byte, h wire.Header, local, remote netip.A
 	}
 	sa.peerMoved(local, remote)
 	sa.lastRecv = e.cfg.Clock.Now()
+	sa.noteActive()
 	switch {
 	case h.Exchange == wire.IKEAuth && sa.state == stHalfOpen:
 		sa.handleAuthRequest(m)

@@ -121,6 +121,7 @@ func (sa *ikeSA) successor(initiator bool, spii, spir SPI, sel *Selection, ni, n
 	n.handshake = nil
 	n.established = e.cfg.Clock.Now()
 	n.state = stEstablished
+	sa.inheritNull(n)
 	e.stats.add(&e.stats.ikeUp)
 	n.lock()
 	n.startTimers()

@@ -94,6 +94,12 @@ func (sa *ikeSA) finishAuthRequest(m *wire.Message, idi *wire.IDPayload, auth *w
 		peer, self, begun := idi.Identity, sa, sa.begun
 		sa.post(func() { e.initialContact(peer, idr, self, begun) })
 	}
+	if kind == AuthKindNull {
+		if err := sa.admitNull(); err != nil {
+			fail(wire.NotifyAuthenticationFailed, err)
+			return
+		}
+	}
 	ni, nr := sa.ni, sa.nr
 	sa.establish(idi.Identity, kind)
 	// RFC 7296 §1.2: IDr, [CERT+], AUTH, then [CP] and the CHILD SA's payloads.

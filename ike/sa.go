@@ -74,8 +74,11 @@ type ikeSA struct {
 	cert *ourCert
 
 	lastRecv time.Time
-	timers   saTimers
-	events   []func() // run after mu is released; see unlock
+	// null is its entry among the counted NULL SAs, nil if not counted
+	// (nullcap.go).
+	null   *nullEntry
+	timers saTimers
+	events []func() // run after mu is released; see unlock
 
 	// The small fields together, so that they share words.
 	state         ikeState
@@ -193,6 +196,9 @@ func (sa *ikeSA) die(err error, linger bool) {
 	wasUp := !sa.established.IsZero()
 	sa.setState(stDead)
 	sa.e.notePeerGone(sa)
+	if sa.null != nil {
+		sa.e.null.remove(sa)
+	}
 	sa.stopTimers()
 	reqs := sa.queue
 	if sa.pending != nil {

@@ -57,7 +57,13 @@ type Stats struct {
 	IKEEstablished, IKEDeleted   uint64
 	ChildInstalled, ChildDeleted uint64
 	HalfOpen, IKESAs             int
-	Drops                        map[DropReason]uint64
+	// NullSAs counts the IKE SAs of peers that authenticated with NULL
+	// now, as NullLimits counts them; NullEvictions those deleted for a
+	// new one over a cap, NullRefusals the new ones refused over a cap
+	// with none idle enough to evict.
+	NullSAs                     int
+	NullEvictions, NullRefusals uint64
+	Drops                       map[DropReason]uint64
 	// CertFailures counts the peer certificate chains the CertVerifier
 	// refused, by the label its error gives (CertFailureLabeler), at most
 	// maxCertFailureLabels of them and CertFailureOther.
@@ -101,6 +107,8 @@ func (e *Engine) Stats() Stats {
 	st.HalfOpen, st.IKESAs = e.nHalf, len(e.sas)
 	e.mu.Unlock()
 	st.CookieMode = e.cookieModeOn()
+	nc := e.null.counts()
+	st.NullSAs, st.NullEvictions, st.NullRefusals = nc.sas, nc.evictions, nc.refusals
 	return st
 }
 

@@ -60,7 +60,8 @@ type shuntInfo struct {
 // New makes an orchestrator over a data plane and DNS, and the IKE engine
 // that it serves as key resolver, responder policy and CHILD SA installer.
 // engineCfg carries the credentials, transport (Sender), clock, proposals
-// and timers; its Keys, Policy and Installer are set to OE here unless
+// and timers; its Keys, Policy, Installer and NullLimits.LastTraffic
+// are set to OE here unless
 // the caller set them: a dispatcher in front of OE and the configured
 // conns (oe/dispatch) sets them to itself, and routes to OE what is OE's.
 func New(cfg Config, dp kernel.Dataplane, keys KeySource, engineCfg ike.EngineConfig) (*OE, error) {
@@ -90,6 +91,9 @@ func New(cfg Config, dp kernel.Dataplane, keys KeySource, engineCfg ike.EngineCo
 	}
 	if engineCfg.Logger == nil {
 		engineCfg.Logger = cfg.Logger
+	}
+	if engineCfg.NullLimits.LastTraffic == nil {
+		engineCfg.NullLimits.LastTraffic = o.lastTraffic // nulltraffic.go
 	}
 	e, err := ike.NewEngine(engineCfg)
 	if err != nil {
