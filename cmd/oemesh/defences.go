@@ -10,7 +10,8 @@ import (
 )
 
 // defencesText is `oemesh status`'s lines on the daemon's defences:
-// cookie mode, half-open SAs, and the drops by reason (sorted by name).
+// cookie mode, half-open SAs, NULL-authenticated SAs when there are any
+// (or were, over a limit), and the drops by reason (sorted by name).
 func defencesText(d control.Defences) string {
 	mode := "off"
 	if d.CookieMode {
@@ -19,6 +20,9 @@ func defencesText(d control.Defences) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "defences: cookie mode %s (demanded %d, verified %d), half-open IKE SAs %d, goroutines %d",
 		mode, d.CookiesDemanded, d.CookiesVerified, d.HalfOpen, d.Goroutines)
+	if d.NullSAs > 0 || d.NullEvictions > 0 || d.NullRefusals > 0 {
+		fmt.Fprintf(&b, "\n  NULL-authenticated IKE SAs %d (over a limit: %d evicted, %d refused)", d.NullSAs, d.NullEvictions, d.NullRefusals)
+	}
 	fmt.Fprintf(&b, "\n  IKE drops: %s", dropsText(d.IKEDrops))
 	esp := dropsText(d.ESPDrops)
 	if d.ESPDropsFrom != "" {

@@ -23,3 +23,13 @@ func TestDefencesText(t *testing.T) {
 		}
 	}
 }
+
+// The NULL SA line shows once there are NULL SAs, or were over a limit.
+func TestDefencesTextNullSAs(t *testing.T) {
+	d := control.Defences{Goroutines: 20, ESPDropsFrom: "userspace", NullSAs: 32, NullEvictions: 5, NullRefusals: 7}
+	want := "defences: cookie mode off (demanded 0, verified 0), half-open IKE SAs 0, goroutines 20\n" +
+		"  NULL-authenticated IKE SAs 32 (over a limit: 5 evicted, 7 refused)\n  IKE drops: none\n  ESP drops: none (userspace)"
+	if got := defencesText(d); got != want {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+}

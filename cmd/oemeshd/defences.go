@@ -75,7 +75,8 @@ func (d *daemon) defencesView(es ike.Stats) *control.Defences {
 // ikeDefences is the IKE engine's part of Defences.
 func ikeDefences(es ike.Stats) *control.Defences {
 	v := &control.Defences{CookieMode: es.CookieMode, CookiesDemanded: es.CookiesSent,
-		CookiesVerified: es.CookiesVerified, HalfOpen: es.HalfOpen}
+		CookiesVerified: es.CookiesVerified, HalfOpen: es.HalfOpen,
+		NullSAs: es.NullSAs, NullEvictions: es.NullEvictions, NullRefusals: es.NullRefusals}
 	if len(es.Drops) > 0 {
 		v.IKEDrops = make(map[string]uint64, len(es.Drops))
 		for r, n := range es.Drops {

@@ -153,6 +153,9 @@ func trafficMetrics(m metricSink, t trafficTotals) {
 // ikeMetrics emits the IKE engine's gauges and counters.
 func ikeMetrics(m metricSink, s ike.Stats) {
 	m.gauge("oemesh_ike_sas_half_open", "IKE SAs not yet established (IKE_SA_INIT done, IKE_AUTH not).", float64(s.HalfOpen))
+	m.gauge("oemesh_ike_sas_null", "IKE SAs of peers that authenticated with NULL, as ike.limits.null_sas counts them.", float64(s.NullSAs))
+	m.counter("oemesh_ike_null_sas_total", "NULL-authenticated IKE SAs over a limit: the idle one deleted (evicted), or the new one refused.", float64(s.NullEvictions), "event", "evicted")
+	m.counter("oemesh_ike_null_sas_total", "NULL-authenticated IKE SAs over a limit: the idle one deleted (evicted), or the new one refused.", float64(s.NullRefusals), "event", "refused")
 	m.gauge("oemesh_ike_sas_in_engine", "IKE SAs in the engine, established and half-open.", float64(s.IKESAs))
 	m.counter("oemesh_ike_messages_total", "IKE messages by direction.", float64(s.Received), "direction", "in")
 	m.counter("oemesh_ike_messages_total", "IKE messages by direction.", float64(s.Sent), "direction", "out")

@@ -17,6 +17,14 @@ type Defences struct {
 	// HalfOpen counts responder IKE SAs past IKE_SA_INIT and short of
 	// IKE_AUTH now.
 	HalfOpen int `json:"half_open"`
+	// NullSAs counts the IKE SAs of peers that authenticated with NULL
+	// now, as ike.limits.null_sas and null_sas_per_source count them;
+	// NullEvictions those deleted to make room for a new one over a
+	// limit (the one idle longest), NullRefusals the new ones refused
+	// over a limit with none idle enough to delete.
+	NullSAs       int    `json:"null_sas"`
+	NullEvictions uint64 `json:"null_evictions"`
+	NullRefusals  uint64 `json:"null_refusals"`
 	// IKEDrops counts the IKE messages dropped unanswered, by reason
 	// (ike.DropReason's names: malformed, unknown_spi, integrity,
 	// old_message_id, bad_cookie, half_open_limit, ...), and those the
