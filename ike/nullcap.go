@@ -118,8 +118,8 @@ type nullSAs struct {
 	evictions uint64
 	refusals  uint64
 	// Log lines: the last one, and how many were not logged since.
-	lastLog              time.Time
-	unlogged, unloggedOf uint64
+	lastLog  time.Time
+	unlogged uint64
 }
 
 // nullCounts are the NULL SA figures in Stats.
