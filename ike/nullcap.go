@@ -42,9 +42,9 @@ const (
 type NullLimits struct {
 	// Total is the most NULL SAs at once (default DefaultNullSAs; -1: no
 	// limit). Each costs the IKE SA (a few KiB once established), a CHILD
-	// SA in the data plane and the OE tunnel record: about 10 KiB, so the
-	// default is below 100 MiB, and still far above the NULL peers a busy
-	// OE server has at once.
+	// SA in the data plane and the OE tunnel record: 10-20 KiB of heap
+	// (TestNullFlood), so the default stays below 160 MiB, and still far
+	// above the NULL peers a busy OE server has at once.
 	Total int
 	// PerSource is the most NULL SAs from one source: one IPv4 address or
 	// one IPv6 /64, what one host (or one NAT) holds (default

@@ -320,7 +320,7 @@ func TestNullFlood(t *testing.T) {
 }
 
 // nullHeapBound is how much b's live heap may grow over the NULL flood:
-// it holds at most nullCapTotal NULL SAs (about 10 KiB each with their
+// it holds at most nullCapTotal NULL SAs (10-20 KiB each with their
 // tunnels) and the flood's bookkeeping; 8 MiB is generous for that and
 // far below what the flood's 128 SAs uncapped with their handshakes
 // would hold over many runs.
