@@ -15,7 +15,9 @@ package ike
 //     exponential back-off and give-up, responses and their cache
 //   - states.go, sa.go: the explicit IKE and CHILD SA states and the SA
 //     record; halfopen.go: responder IKE_SA_INIT, cookies, half-open limits;
-//     cookiemode.go: whether cookies are being demanded, logged on and off
+//     cookiemode.go: whether cookies are being demanded, logged on and off;
+//     initguard.go, initlimits.go, sourcelimit.go: the IKE_SA_INIT flood
+//     defences (the cookie checked before parsing, per-source limits)
 //   - keyexchanges.go: the record of the key exchanges that keyed an SA
 //     (SAInfo.KeyExchanges: x25519+mlkem768)
 //   - initiator.go, responder.go, exchange_auth.go: IKE_SA_INIT/IKE_AUTH
@@ -135,6 +137,9 @@ type EngineConfig struct {
 	// HalfOpenTimeout is how long one may stay half open (default 30 s).
 	HalfOpenCookieThreshold, HalfOpenLimit int
 	HalfOpenTimeout                        time.Duration
+	// InitLimits are the other defences against an IKE_SA_INIT flood
+	// (initlimits.go, initguard.go).
+	InitLimits InitLimits
 	// FragmentThreshold is the largest IKE message (without IP/UDP
 	// headers and marker) sent unfragmented when the peer supports RFC
 	// 7383; default 1280-40-8-4 = 1228, which fits a 1280-octet IPv6
@@ -203,6 +208,7 @@ func (c *EngineConfig) setDefaults() {
 	if c.HalfOpenTimeout <= 0 {
 		c.HalfOpenTimeout = 30 * time.Second
 	}
+	c.InitLimits.setDefaults()
 	if c.FragmentThreshold <= 0 {
 		c.FragmentThreshold = DefaultFragmentThreshold
 	}
@@ -329,6 +335,9 @@ type Engine struct {
 	log *slog.Logger
 
 	cookies *Cookies
+	// sourceLimit bounds the cookie demands per source (initguard.go);
+	// nil: no limit.
+	sourceLimit *sourceLimiter
 	// cookieMode reports whether cookies are being demanded (cookiemode.go).
 	cookieMode cookieMode
 	stats      stats
@@ -411,6 +420,9 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		sched:    newScheduler(cfg.Clock),
 	}
 	e.cookies = &Cookies{Now: cfg.Clock.Now, Rand: cfg.Rand}
+	if l := cfg.InitLimits; l.SourceRate > 0 {
+		e.sourceLimit = newSourceLimiter(l.SourceRate, l.SourceBurst, l.SourceTable)
+	}
 	// The root of the engine's own work (not of any negotiation: those
 	// come with their caller's context).
 	e.life, e.endLife = context.WithCancel(context.Background())

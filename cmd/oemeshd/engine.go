@@ -104,6 +104,7 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 		NATTPort:      cfg.NATTPort,
 		IKELifetime:   cfg.OE.IKELifetime,
 		ChildLifetime: cfg.OE.ChildLifetime,
+		InitLimits:    initLimits(cfg.IKE.Limits),
 		Logger:        d.log,
 	}))
 	oeCfg := oe.Config{

@@ -45,6 +45,18 @@ type IKE struct {
 	// prefer, require or off (ike.ParsePQMode reads it). A conn's own
 	// ike: proposals are not touched by it.
 	PQ string
+	// Limits are the IKE_SA_INIT flood defences (ike.limits.*).
+	Limits IKELimits
+}
+
+// IKELimits is the ike.limits.* section: the responder's defences against
+// a flood of IKE_SA_INIT requests.
+type IKELimits struct {
+	EarlyCookieCheck     bool
+	CookiesPerSource     uint32 // 0: no limit
+	CookieBurstPerSource uint32
+	BusyHalfOpenTimeout  time.Duration // 0: off
+	ReadBatch            uint32
 }
 
 // DNS is the dns.* section.
@@ -378,7 +390,13 @@ func build(file string, v map[string]any) *Config {
 		IKEPort:       v["ike_port"].(uint16),
 		NATTPort:      v["natt_port"].(uint16),
 		ControlSocket: v["control_socket"].(string),
-		IKE:           IKE{PQ: v["ike.pq"].(string)},
+		IKE: IKE{PQ: v["ike.pq"].(string), Limits: IKELimits{
+			EarlyCookieCheck:     v["ike.limits.early_cookie_check"].(bool),
+			CookiesPerSource:     v["ike.limits.cookies_per_source"].(uint32),
+			CookieBurstPerSource: v["ike.limits.cookie_burst_per_source"].(uint32),
+			BusyHalfOpenTimeout:  v["ike.limits.busy_half_open_timeout"].(time.Duration),
+			ReadBatch:            v["ike.limits.read_batch"].(uint32),
+		}},
 		DNS: DNS{
 			Servers:       v["dns.servers"].([]string),
 			Timeout:       v["dns.timeout"].(time.Duration),
@@ -471,7 +489,7 @@ func (c *Config) Summary() map[string]any {
 	if file == "" {
 		file = "(none: defaults)"
 	}
-	return map[string]any{
+	sum := map[string]any{
 		"file":                      file,
 		"identity":                  c.Identity,
 		"hostkey":                   c.HostKey,
@@ -521,6 +539,21 @@ func (c *Config) Summary() map[string]any {
 		"metrics.listen":            c.Metrics.Listen,
 		"certs.crls":                c.Certs.CRLs,
 		"certs.ocsp":                c.Certs.OCSP,
+	}
+	for k, v := range c.IKE.Limits.summary() {
+		sum[k] = v
+	}
+	return sum
+}
+
+// summary is the ike.limits.* part of Summary.
+func (l IKELimits) summary() map[string]any {
+	return map[string]any{
+		"ike.limits.early_cookie_check":      l.EarlyCookieCheck,
+		"ike.limits.cookies_per_source":      l.CookiesPerSource,
+		"ike.limits.cookie_burst_per_source": l.CookieBurstPerSource,
+		"ike.limits.busy_half_open_timeout":  l.BusyHalfOpenTimeout.String(),
+		"ike.limits.read_batch":              l.ReadBatch,
 	}
 }
 
