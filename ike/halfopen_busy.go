@@ -12,7 +12,8 @@ const busyReapEvery = time.Second
 
 // startBusyReaper starts reaping half-open SAs older than
 // InitLimits.BusyHalfOpenTimeout for as long as cookie mode is on (it
-// just turned on). A flood fills the half-open table to the cookie
+// just turned on), and after it until the SAs of its last moments have
+// gone too. A flood fills the half-open table to the cookie
 // threshold with SAs that will never authenticate; without the reaper
 // they would stay HalfOpenTimeout (30 s), and cookies stay demanded of
 // everyone that long after the flood ends. A legitimate initiator sends
@@ -30,22 +31,24 @@ func (e *Engine) startBusyReaper() bool {
 // reapBusyHalfOpen ends the half-open SAs idle for BusyHalfOpenTimeout,
 // and looks again busyReapEvery later while cookie mode is still on.
 func (e *Engine) reapBusyHalfOpen() {
+	limit := e.cfg.InitLimits.BusyHalfOpenTimeout
+	now := e.cfg.Clock.Now()
 	m := &e.cookieMode
 	m.mu.Lock()
-	on := m.on
-	m.reaping = on
+	// Until the SAs made just before the last cookie demand are old
+	// enough to go: cookie mode itself ends CookieModeHold after it.
+	busy := m.on || now.Sub(m.last) < CookieModeHold+limit
+	m.reaping = busy
 	m.mu.Unlock()
-	if !on {
+	if !busy {
 		return
 	}
-	limit := e.cfg.InitLimits.BusyHalfOpenTimeout
 	e.mu.Lock()
 	half := make([]*ikeSA, 0, e.nHalf)
 	for _, sa := range e.halfOpen {
 		half = append(half, sa)
 	}
 	e.mu.Unlock()
-	now := e.cfg.Clock.Now()
 	reaped := 0
 	for _, sa := range half {
 		sa.lock()

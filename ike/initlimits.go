@@ -25,7 +25,9 @@ type InitLimits struct {
 	// out).
 	SourceTable int
 	// BusyHalfOpenTimeout is how long a half-open SA may stay while
-	// cookie mode is on (default 5 s; negative: HalfOpenTimeout always).
+	// cookie mode is on (halfopen_busy.go); 0 or negative: HalfOpenTimeout
+	// always, as before it existed. oemeshd sets 5 s
+	// (ike.limits.busy_half_open_timeout).
 	// A flood fills the half-open table to the cookie threshold with SAs
 	// that will never authenticate; without this they would stay
 	// HalfOpenTimeout (30 s), and cookies stay demanded of everyone that
@@ -43,8 +45,5 @@ func (l *InitLimits) setDefaults() {
 	}
 	if l.SourceTable <= 0 {
 		l.SourceTable = 4096
-	}
-	if l.BusyHalfOpenTimeout == 0 {
-		l.BusyHalfOpenTimeout = 5 * time.Second
 	}
 }

@@ -29,7 +29,7 @@ type sourceLimiter struct {
 }
 
 type sourceSlot struct {
-	key    uint64 // the source; 0: empty
+	key    sourceID // the source; the zero value: empty
 	tokens float64
 	last   time.Time
 }
@@ -44,16 +44,21 @@ func newSourceLimiter(rate float64, burst, size int) *sourceLimiter {
 	return &sourceLimiter{rate: rate, burst: float64(max(burst, 1)), seed: maphash.MakeSeed(), slots: make([]sourceSlot, n)}
 }
 
-// sourceKey is a as a table key: an IPv4 address, or an IPv6 address's
-// /64, tagged so that the two families never meet; never 0.
-func sourceKey(a netip.Addr) uint64 {
+// sourceID is a source as a table key: an IPv4 address, or an IPv6
+// address's /64, with its family.
+type sourceID struct {
+	prefix uint64
+	family uint8 // 4 or 6; 0 in an empty slot
+}
+
+func sourceKey(a netip.Addr) sourceID {
 	a = a.Unmap()
 	if a.Is4() {
 		b := a.As4()
-		return 1<<63 | uint64(binary.BigEndian.Uint32(b[:]))
+		return sourceID{uint64(binary.BigEndian.Uint32(b[:])), 4}
 	}
 	b := a.As16()
-	return binary.BigEndian.Uint64(b[:8]) | 1
+	return sourceID{binary.BigEndian.Uint64(b[:8]), 6}
 }
 
 // allow spends one token of a's bucket at now, and reports whether there
