@@ -1,6 +1,8 @@
 package main
 
 import (
+	"net/netip"
+
 	"github.com/oemesh/oemesh/ike"
 	"github.com/oemesh/oemesh/internal/config"
 )
@@ -22,4 +24,18 @@ func initLimits(c config.IKELimits) ike.InitLimits {
 		l.BusyHalfOpenTimeout = -1
 	}
 	return l
+}
+
+// ikeHandler is what the IKE sockets hand datagrams to: the engine's work
+// queues (ike.Intake), so that the reader never waits on handshake work,
+// or with ike.limits.work_queue 0 the engine itself, on the reader's
+// goroutine. stop ends the queues' workers once the sockets are closed.
+func (d *daemon) ikeHandler() (handle func(pkt []byte, local, remote netip.AddrPort), stop func()) {
+	eng := d.oe.Engine()
+	n := d.cfg.IKE.Limits.WorkQueue
+	if n == 0 {
+		return eng.HandlePacket, func() {}
+	}
+	in := eng.NewIntake(ike.IntakeConfig{Bulk: int(n)})
+	return in.Handle, in.Close
 }
