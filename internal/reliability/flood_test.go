@@ -97,7 +97,8 @@ func TestIKEFlood(t *testing.T) {
 	legit := legitAddrs(t, c, int(dur/time.Second)+2)
 
 	// The baseline, and one negotiation before the flood.
-	before := status(t, m, ctx, "b").Defences
+	st0 := status(t, m, ctx, "b")
+	before := st0.Defences
 	heap0 := heapLive(t, m, ctx, "b", true)
 	if p := probe(ctx, m, legit[0]); !p.Established {
 		t.Fatalf("a legitimate negotiation before the flood failed: %+v", p)
@@ -128,6 +129,7 @@ func TestIKEFlood(t *testing.T) {
 	floodCtx, stopFlood := context.WithTimeout(ctx, dur)
 	defer stopFlood()
 	began := time.Now()
+	cpu0 := cpuTime(st0.PID)
 	floodDone := make(chan flooder.Result, 1)
 	go func() { floodDone <- fl.Run(floodCtx) }()
 
@@ -181,6 +183,7 @@ func TestIKEFlood(t *testing.T) {
 		}
 	}
 	res := <-floodDone
+	cpu := (cpuTime(st0.PID) - cpu0).Seconds() / time.Since(began).Seconds()
 	wg.Wait()
 	during := st
 	flooded := answers.Counts()
@@ -223,6 +226,9 @@ func TestIKEFlood(t *testing.T) {
 	t.Logf("FIGURE flood: legitimate negotiations within %v: %d of %d; setup median %v p99 %v; pings %d of %d (loss %.2f%%), RTT p50 %v p99 %v; back to baseline %v after (half-open %d, cookie mode %v)",
 		floodSetupBound, ok, len(results), quantile(setups, 0.5), quantile(setups, 0.99), ps.received, ps.sent, ps.lossPct(),
 		quantile(ps.rtts, 0.5), quantile(ps.rtts, 0.99), recovered.Round(10*time.Millisecond), after.HalfOpen, after.CookieMode)
+	t.Logf("FIGURE flood-row | %.0f/s | %d/s | %d of %d | %v / %v | %.2f%% / %v | %.0f%% | %v |",
+		res.Rate(), int(float64(flooded.Cookies+flooded.Full)/res.Elapsed.Seconds()), ok, len(results),
+		quantile(setups, 0.5), quantile(setups, 0.99), ps.lossPct(), quantile(ps.rtts, 0.99), 100*cpu, recovered.Round(10*time.Millisecond))
 	for _, p := range results {
 		if !p.Established || p.Setup > floodSetupBound {
 			t.Logf("legitimate negotiation from %v: established %v in %v: %s", p.Local, p.Established, p.Setup, p.Error)
@@ -335,6 +341,24 @@ func heapLive(t *testing.T, m *lab.Mesh, ctx context.Context, name string, gc bo
 		t.Fatalf("oemesh memory --json on %s: %v\n%s", name, err, out)
 	}
 	return mem.HeapLive
+}
+
+// cpuTime is the CPU time (user and system) process pid has used, 0 if
+// it cannot be read.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// After the command's closing parenthesis: state is field 3, utime
+	// and stime fields 14 and 15, in clock ticks (100 a second on Linux).
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseUint(f[11], 10, 64)
+	s, _ := strconv.ParseUint(f[12], 10, 64)
+	return time.Duration(u+s) * 10 * time.Millisecond
 }
 
 func mib(n uint64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
