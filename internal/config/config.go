@@ -49,18 +49,6 @@ type IKE struct {
 	Limits IKELimits
 }
 
-// IKELimits is the ike.limits.* section: the responder's defences against
-// a flood of IKE_SA_INIT requests.
-type IKELimits struct {
-	CookieThreshold      uint32
-	EarlyCookieCheck     bool
-	CookiesPerSource     uint32 // 0: no limit
-	CookieBurstPerSource uint32
-	BusyHalfOpenTimeout  time.Duration // 0: off
-	ReadBatch            uint32
-	WorkQueue            uint32 // 0: no queue, the reader hands datagrams to the engine
-}
-
 // DNS is the dns.* section.
 type DNS struct {
 	Servers       []string // address[:port] or resolv.conf paths
@@ -392,15 +380,7 @@ func build(file string, v map[string]any) *Config {
 		IKEPort:       v["ike_port"].(uint16),
 		NATTPort:      v["natt_port"].(uint16),
 		ControlSocket: v["control_socket"].(string),
-		IKE: IKE{PQ: v["ike.pq"].(string), Limits: IKELimits{
-			CookieThreshold:      v["ike.limits.cookie_threshold"].(uint32),
-			EarlyCookieCheck:     v["ike.limits.early_cookie_check"].(bool),
-			CookiesPerSource:     v["ike.limits.cookies_per_source"].(uint32),
-			CookieBurstPerSource: v["ike.limits.cookie_burst_per_source"].(uint32),
-			BusyHalfOpenTimeout:  v["ike.limits.busy_half_open_timeout"].(time.Duration),
-			ReadBatch:            v["ike.limits.read_batch"].(uint32),
-			WorkQueue:            v["ike.limits.work_queue"].(uint32),
-		}},
+		IKE:           IKE{PQ: v["ike.pq"].(string), Limits: ikeLimits(v)},
 		DNS: DNS{
 			Servers:       v["dns.servers"].([]string),
 			Timeout:       v["dns.timeout"].(time.Duration),
@@ -548,19 +528,6 @@ func (c *Config) Summary() map[string]any {
 		sum[k] = v
 	}
 	return sum
-}
-
-// summary is the ike.limits.* part of Summary.
-func (l IKELimits) summary() map[string]any {
-	return map[string]any{
-		"ike.limits.cookie_threshold":        l.CookieThreshold,
-		"ike.limits.early_cookie_check":      l.EarlyCookieCheck,
-		"ike.limits.cookies_per_source":      l.CookiesPerSource,
-		"ike.limits.cookie_burst_per_source": l.CookieBurstPerSource,
-		"ike.limits.busy_half_open_timeout":  l.BusyHalfOpenTimeout.String(),
-		"ike.limits.read_batch":              l.ReadBatch,
-		"ike.limits.work_queue":              l.WorkQueue,
-	}
 }
 
 func stubSummary(ap netip.AddrPort) string {
