@@ -16,7 +16,8 @@ type InitLimits struct {
 	// (DropRateLimited). A legitimate initiator needs one demand per
 	// attempt; a flood from one address gets no more than this many
 	// answers, so it can neither use us as a reflector nor take our CPU.
-	// Default 10 a second, bursts of 20; negative: no limit.
+	// Default 20 a second, after a burst of 100 (a NAT gateway's many
+	// initiators starting at once); negative: no limit.
 	SourceRate  float64
 	SourceBurst int
 	// SourceTable is how many sources the limiter tracks at once
@@ -38,10 +39,10 @@ type InitLimits struct {
 
 func (l *InitLimits) setDefaults() {
 	if l.SourceRate == 0 {
-		l.SourceRate = 10
+		l.SourceRate = 20
 	}
 	if l.SourceBurst <= 0 {
-		l.SourceBurst = 20
+		l.SourceBurst = 100
 	}
 	if l.SourceTable <= 0 {
 		l.SourceTable = 4096
