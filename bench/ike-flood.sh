@@ -14,7 +14,8 @@
 # FLOOD_SECONDS: the flood's length (default 15). CONFIGS: which of the
 # configurations below (default all seven, about 4 minutes). Needs
 # root (network namespaces). The run takes /tmp/oemesh-bench.lock, so that
-# two benchmarks never run at once.
+# two benchmarks never run at once (OEMESH_BENCH_LOCKED=1: the caller
+# holds it, or chose to run without it).
 set -eu
 if [ -z "${OEMESH_BENCH_LOCKED:-}" ]; then
 	OEMESH_BENCH_LOCKED=1 exec flock /tmp/oemesh-bench.lock "$0" "$@"
