@@ -24,6 +24,7 @@ type cookieMode struct {
 	last     time.Time // the last cookie demanded
 	demanded uint64    // cookies demanded since it turned on
 	timer    *schedTimer
+	reaping  bool // the busy reaper runs (halfopen_busy.go)
 }
 
 // cookieDemanded records a cookie demanded with nHalf half-open SAs, and
@@ -42,6 +43,9 @@ func (e *Engine) cookieDemanded(nHalf int) {
 	e.log.Info("ike: cookie mode on: IKE_SA_INIT requests need a cookie", "half_open", nHalf,
 		"threshold", e.cfg.HalfOpenCookieThreshold, "hold", CookieModeHold)
 	m.timer = e.sched.AfterFunc(CookieModeHold, e.cookieModeCheck)
+	if !m.reaping {
+		m.reaping = e.startBusyReaper()
+	}
 }
 
 // cookieModeCheck turns cookie mode off (with a log line) when no cookie

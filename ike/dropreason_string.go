@@ -19,11 +19,13 @@ func _() {
 	_ = x[DropClosed-8]
 	_ = x[DropInvalid-9]
 	_ = x[DropBusy-10]
+	_ = x[DropRateLimited-11]
+	_ = x[DropOverloaded-12]
 }
 
-const _DropReason_name = "malformedunknown_spiintegrityold_message_idunexpected_exchangeunexpected_responsehalf_open_limitbad_cookieclosedinvalidbusy"
+const _DropReason_name = "malformedunknown_spiintegrityold_message_idunexpected_exchangeunexpected_responsehalf_open_limitbad_cookieclosedinvalidbusyrate_limitedoverloaded"
 
-var _DropReason_index = [...]uint8{0, 9, 20, 29, 43, 62, 81, 96, 106, 112, 119, 123}
+var _DropReason_index = [...]uint8{0, 9, 20, 29, 43, 62, 81, 96, 106, 112, 119, 123, 135, 145}
 
 func (i DropReason) String() string {
 	idx := int(i) - 0

@@ -17,6 +17,8 @@ package ike
 //     record; halfopen.go: responder IKE_SA_INIT, cookies, half-open limits;
 //     cookiemode.go: whether cookies are being demanded, logged on and off;
 //     nullcap.go: the caps on NULL-authenticated SAs and their eviction
+//     initguard.go, initlimits.go, sourcelimit.go: the IKE_SA_INIT flood
+//     defences (the cookie checked before parsing, per-source limits)
 //   - keyexchanges.go: the record of the key exchanges that keyed an SA
 //     (SAInfo.KeyExchanges: x25519+mlkem768)
 //   - initiator.go, responder.go, exchange_auth.go: IKE_SA_INIT/IKE_AUTH
@@ -139,6 +141,9 @@ type EngineConfig struct {
 	// NullLimits bounds the IKE SAs of peers that authenticated with
 	// NULL (nullcap.go).
 	NullLimits NullLimits
+	// InitLimits are the other defences against an IKE_SA_INIT flood
+	// (initlimits.go, initguard.go).
+	InitLimits InitLimits
 	// FragmentThreshold is the largest IKE message (without IP/UDP
 	// headers and marker) sent unfragmented when the peer supports RFC
 	// 7383; default 1280-40-8-4 = 1228, which fits a 1280-octet IPv6
@@ -208,6 +213,7 @@ func (c *EngineConfig) setDefaults() {
 		c.HalfOpenTimeout = 30 * time.Second
 	}
 	c.NullLimits.setDefaults()
+	c.InitLimits.setDefaults()
 	if c.FragmentThreshold <= 0 {
 		c.FragmentThreshold = DefaultFragmentThreshold
 	}
@@ -334,6 +340,9 @@ type Engine struct {
 	log *slog.Logger
 
 	cookies *Cookies
+	// sourceLimit bounds the cookie demands per source (initguard.go);
+	// nil: no limit.
+	sourceLimit *sourceLimiter
 	// cookieMode reports whether cookies are being demanded (cookiemode.go).
 	cookieMode cookieMode
 	stats      stats
@@ -419,6 +428,9 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		sched:    newScheduler(cfg.Clock),
 	}
 	e.cookies = &Cookies{Now: cfg.Clock.Now, Rand: cfg.Rand}
+	if l := cfg.InitLimits; l.SourceRate > 0 {
+		e.sourceLimit = newSourceLimiter(l.SourceRate, l.SourceBurst, l.SourceTable)
+	}
 	// The root of the engine's own work (not of any negotiation: those
 	// come with their caller's context).
 	e.life, e.endLife = context.WithCancel(context.Background())

@@ -79,6 +79,10 @@ func (e *Engine) handleInitRequest(pkt []byte, h wire.Header, local, remote neti
 		e.drop(DropHalfOpenLimit, remote, fmt.Errorf("%d half-open SAs", nHalf))
 		return
 	}
+	cookieNeeded := e.cfg.HalfOpenCookieThreshold < 0 || nHalf >= e.cfg.HalfOpenCookieThreshold
+	if cookieNeeded && !e.cfg.InitLimits.LateCookieCheck && e.screenInit(pkt, h, nHalf, local, remote) {
+		return
+	}
 	m, err := wire.ParseMessage(pkt)
 	if err != nil {
 		var uc *wire.UnsupportedCriticalPayloadError
@@ -106,7 +110,7 @@ func (e *Engine) handleInitRequest(pkt []byte, h wire.Header, local, remote neti
 			e.send(b, local, remote)
 		}
 	}
-	if e.cfg.HalfOpenCookieThreshold < 0 || nHalf >= e.cfg.HalfOpenCookieThreshold {
+	if cookieNeeded {
 		c := m.Notify(wire.NotifyCookie)
 		if c == nil || !e.cookies.Verify(c.Data, nonce.Data, remote.Addr(), h.SPIi) {
 			if c != nil {

@@ -37,11 +37,16 @@ const (
 	DropInvalid // invalid
 	// DropBusy: retransmitted request still being worked on (key lookup).
 	DropBusy // busy
+	// DropRateLimited: an IKE_SA_INIT request from a source that had its
+	// share of cookie demands (InitLimits.SourceRate).
+	DropRateLimited // rate_limited
+	// DropOverloaded: a request that found the work queue full (Intake).
+	DropOverloaded // overloaded
 )
 
 // numDropReasons sizes the counters; an int, not a DropReason, so that
 // stringer leaves it out.
-const numDropReasons = int(DropBusy) + 1
+const numDropReasons = int(DropOverloaded) + 1
 
 // Stats are the engine's counters.
 type Stats struct {

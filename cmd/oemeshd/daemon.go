@@ -126,7 +126,10 @@ func (d *daemon) run(ctx context.Context) error {
 	errc := make(chan error, 4)
 	go func() { errc <- d.ctl.Serve(runCtx) }()
 	go func() {
-		if err := d.mux.Serve(ioCtx, d.oe.Engine().HandlePacket); err != nil {
+		handle, stop := d.ikeHandler()
+		err := d.mux.Serve(ioCtx, handle)
+		stop()
+		if err != nil {
 			errc <- fmt.Errorf("IKE sockets: %w", err)
 		}
 	}()

@@ -88,6 +88,7 @@ func (d *daemon) openMux(ctx context.Context, cfg *config.Config, bypass udpmux.
 		KernelEncap: kernelEncap,
 		NoGSO:       !cfg.Kernel.Offloads,
 		GRO:         !kernelEncap && cfg.Kernel.Offloads,
+		IKEBatch:    int(cfg.IKE.Limits.ReadBatch),
 		Logger:      d.log,
 	})
 	if err != nil {

@@ -94,18 +94,20 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 	// resolver, responder policy and installer (oe/dispatch); the conns
 	// take OE's IKE port, negotiation timeout and logger.
 	engineCfg := d.certConfig(certOEConfig(cfg.OE, oeCert, ike.EngineConfig{
-		Credentials:   ike.Credentials{ID: ident, Signer: signer, PSK: d.conns.psk},
-		CertNameMatch: certHoldsID,
-		AddressPool:   pool,
-		Liveness:      liveness(d.startConns),
-		Sender:        d.mux,
-		IKE:           ikePolicy,
-		IKEPort:       cfg.IKEPort,
-		NATTPort:      cfg.NATTPort,
-		IKELifetime:   cfg.OE.IKELifetime,
-		ChildLifetime: cfg.OE.ChildLifetime,
-		NullLimits:    nullLimits(cfg.IKE),
-		Logger:        d.log,
+		Credentials:             ike.Credentials{ID: ident, Signer: signer, PSK: d.conns.psk},
+		CertNameMatch:           certHoldsID,
+		AddressPool:             pool,
+		Liveness:                liveness(d.startConns),
+		Sender:                  d.mux,
+		IKE:                     ikePolicy,
+		IKEPort:                 cfg.IKEPort,
+		NATTPort:                cfg.NATTPort,
+		IKELifetime:             cfg.OE.IKELifetime,
+		ChildLifetime:           cfg.OE.ChildLifetime,
+		InitLimits:              initLimits(cfg.IKE.Limits),
+		NullLimits:              nullLimits(cfg.IKE.Limits),
+		HalfOpenCookieThreshold: int(cfg.IKE.Limits.CookieThreshold),
+		Logger:                  d.log,
 	}))
 	oeCfg := oe.Config{
 		NullAuth:           nullAuth,

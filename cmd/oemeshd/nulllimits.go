@@ -8,7 +8,7 @@ import (
 // nullLimits is the engine's caps on NULL-authenticated IKE SAs from
 // ike.limits.*: the configuration's 0 (no limit) is the engine's -1, as
 // the engine's 0 means its default.
-func nullLimits(c config.IKE) ike.NullLimits {
+func nullLimits(c config.IKELimits) ike.NullLimits {
 	unlimited := func(n int) int {
 		if n == 0 {
 			return -1

@@ -15,11 +15,11 @@ import (
 // ike.limits' 0 lifts a cap; the engine's 0 would mean its default.
 func TestNullLimitsFromConfig(t *testing.T) {
 	for _, c := range []struct {
-		in   config.IKE
+		in   config.IKELimits
 		want ike.NullLimits
 	}{
-		{config.IKE{NullSAs: 8192, NullSAsPerSource: 32, NullIdle: time.Minute}, ike.NullLimits{Total: 8192, PerSource: 32, MinIdle: time.Minute}},
-		{config.IKE{NullSAs: 0, NullSAsPerSource: 0, NullIdle: time.Second}, ike.NullLimits{Total: -1, PerSource: -1, MinIdle: time.Second}},
+		{config.IKELimits{NullSAs: 8192, NullSAsPerSource: 32, NullIdle: time.Minute}, ike.NullLimits{Total: 8192, PerSource: 32, MinIdle: time.Minute}},
+		{config.IKELimits{NullSAs: 0, NullSAsPerSource: 0, NullIdle: time.Second}, ike.NullLimits{Total: -1, PerSource: -1, MinIdle: time.Second}},
 	} {
 		if got := nullLimits(c.in); got.Total != c.want.Total || got.PerSource != c.want.PerSource || got.MinIdle != c.want.MinIdle {
 			t.Errorf("nullLimits(%+v) = %+v, want %+v", c.in, got, c.want)

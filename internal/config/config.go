@@ -45,12 +45,8 @@ type IKE struct {
 	// prefer, require or off (ike.ParsePQMode reads it). A conn's own
 	// ike: proposals are not touched by it.
 	PQ string
-	// NullSAs and NullSAsPerSource cap the IKE SAs of NULL-authenticated
-	// peers, in total and per IPv4 address or IPv6 /64 (0: no limit);
-	// NullIdle is how long one must be idle to be evicted for a new one
-	// (ike.NullLimits).
-	NullSAs, NullSAsPerSource int
-	NullIdle                  time.Duration
+	// Limits are the IKE_SA_INIT flood defences (ike.limits.*).
+	Limits IKELimits
 }
 
 // DNS is the dns.* section.
@@ -384,10 +380,7 @@ func build(file string, v map[string]any) *Config {
 		IKEPort:       v["ike_port"].(uint16),
 		NATTPort:      v["natt_port"].(uint16),
 		ControlSocket: v["control_socket"].(string),
-		IKE: IKE{PQ: v["ike.pq"].(string),
-			NullSAs:          int(v["ike.limits.null_sas"].(uint32)),
-			NullSAsPerSource: int(v["ike.limits.null_sas_per_source"].(uint32)),
-			NullIdle:         v["ike.limits.null_idle"].(time.Duration)},
+		IKE:           IKE{PQ: v["ike.pq"].(string), Limits: ikeLimits(v)},
 		DNS: DNS{
 			Servers:       v["dns.servers"].([]string),
 			Timeout:       v["dns.timeout"].(time.Duration),
@@ -480,60 +473,61 @@ func (c *Config) Summary() map[string]any {
 	if file == "" {
 		file = "(none: defaults)"
 	}
-	return map[string]any{
-		"file":                           file,
-		"identity":                       c.Identity,
-		"hostkey":                        c.HostKey,
-		"policies":                       c.Policies,
-		"dataplane":                      c.Dataplane,
-		"listen":                         listen,
-		"ike_port":                       c.IKEPort,
-		"natt_port":                      c.NATTPort,
-		"ike.pq":                         c.IKE.PQ,
-		"ike.limits.null_sas":            c.IKE.NullSAs,
-		"ike.limits.null_sas_per_source": c.IKE.NullSAsPerSource,
-		"ike.limits.null_idle":           c.IKE.NullIdle.String(),
-		"dns.servers":                    c.DNS.Servers,
-		"dns.timeout":                    c.DNS.Timeout.String(),
-		"dns.require_dnssec":             c.DNS.RequireDNSSEC,
-		"dns.exempt_servers":             c.DNS.ExemptServers,
-		"dns.bindings.max":               c.DNS.Bindings.Max,
-		"dns.bindings.min_ttl":           c.DNS.Bindings.MinTTL.String(),
-		"dns.bindings.max_ttl":           c.DNS.Bindings.MaxTTL.String(),
-		"dns.publish.records":            c.DNS.Publish.records(),
-		"dns.publish.tsig_key":           c.DNS.Publish.TSIGKey,
-		"dns.publish.primary":            c.DNS.Publish.Primary,
-		"dns.stub.listen":                stubSummary(c.DNS.StubListen),
-		"dns.prestart":                   c.DNS.Prestart,
-		"dns.stub.early_lookup":          c.DNS.StubEarlyLookup,
-		"dns.stub.hold":                  c.DNS.StubHold.String(),
-		"oe.null_auth":                   c.OE.NullAuth,
-		"oe.negotiation_shunt":           c.OE.NegotiationShunt,
-		"oe.shunt_lifetime":              c.OE.ShuntLifetime.String(),
-		"oe.idle_timeout":                c.OE.IdleTimeout.String(),
-		"oe.negotiation_timeout":         c.OE.NegotiationTimeout.String(),
-		"oe.responder_probe":             c.OE.ResponderProbe.String(),
-		"oe.cert":                        c.OE.Cert,
-		"oe.cert_answer":                 c.OE.CertAnswer,
-		"oe.address_pool":                c.OE.AddressPool,
-		"oe.trust_certificates":          c.OE.TrustCertificates,
-		"oe.trust_ca":                    c.OE.TrustCA,
-		"kernel.fail_closed":             c.Kernel.FailClosed,
-		"kernel.guard_negotiating":       c.Kernel.GuardNegotiating,
-		"kernel.hold_first_packets":      c.Kernel.HoldFirstPackets,
-		"kernel.cipher_idle":             c.Kernel.CipherIdle.String(),
-		"kernel.offloads":                c.Kernel.Offloads,
-		"kernel.table":                   c.Kernel.Table,
-		"kernel.rule_priority":           c.Kernel.RulePriority,
-		"kernel.guard_table":             c.Kernel.GuardTable,
-		"kernel.guard_priority":          c.Kernel.GuardRulePriority,
-		"control_socket":                 c.ControlSocket,
-		"log.level":                      c.Log.Level.String(),
-		"log.format":                     c.Log.Format,
-		"metrics.listen":                 c.Metrics.Listen,
-		"certs.crls":                     c.Certs.CRLs,
-		"certs.ocsp":                     c.Certs.OCSP,
+	sum := map[string]any{
+		"file":                      file,
+		"identity":                  c.Identity,
+		"hostkey":                   c.HostKey,
+		"policies":                  c.Policies,
+		"dataplane":                 c.Dataplane,
+		"listen":                    listen,
+		"ike_port":                  c.IKEPort,
+		"natt_port":                 c.NATTPort,
+		"ike.pq":                    c.IKE.PQ,
+		"dns.servers":               c.DNS.Servers,
+		"dns.timeout":               c.DNS.Timeout.String(),
+		"dns.require_dnssec":        c.DNS.RequireDNSSEC,
+		"dns.exempt_servers":        c.DNS.ExemptServers,
+		"dns.bindings.max":          c.DNS.Bindings.Max,
+		"dns.bindings.min_ttl":      c.DNS.Bindings.MinTTL.String(),
+		"dns.bindings.max_ttl":      c.DNS.Bindings.MaxTTL.String(),
+		"dns.publish.records":       c.DNS.Publish.records(),
+		"dns.publish.tsig_key":      c.DNS.Publish.TSIGKey,
+		"dns.publish.primary":       c.DNS.Publish.Primary,
+		"dns.stub.listen":           stubSummary(c.DNS.StubListen),
+		"dns.prestart":              c.DNS.Prestart,
+		"dns.stub.early_lookup":     c.DNS.StubEarlyLookup,
+		"dns.stub.hold":             c.DNS.StubHold.String(),
+		"oe.null_auth":              c.OE.NullAuth,
+		"oe.negotiation_shunt":      c.OE.NegotiationShunt,
+		"oe.shunt_lifetime":         c.OE.ShuntLifetime.String(),
+		"oe.idle_timeout":           c.OE.IdleTimeout.String(),
+		"oe.negotiation_timeout":    c.OE.NegotiationTimeout.String(),
+		"oe.responder_probe":        c.OE.ResponderProbe.String(),
+		"oe.cert":                   c.OE.Cert,
+		"oe.cert_answer":            c.OE.CertAnswer,
+		"oe.address_pool":           c.OE.AddressPool,
+		"oe.trust_certificates":     c.OE.TrustCertificates,
+		"oe.trust_ca":               c.OE.TrustCA,
+		"kernel.fail_closed":        c.Kernel.FailClosed,
+		"kernel.guard_negotiating":  c.Kernel.GuardNegotiating,
+		"kernel.hold_first_packets": c.Kernel.HoldFirstPackets,
+		"kernel.cipher_idle":        c.Kernel.CipherIdle.String(),
+		"kernel.offloads":           c.Kernel.Offloads,
+		"kernel.table":              c.Kernel.Table,
+		"kernel.rule_priority":      c.Kernel.RulePriority,
+		"kernel.guard_table":        c.Kernel.GuardTable,
+		"kernel.guard_priority":     c.Kernel.GuardRulePriority,
+		"control_socket":            c.ControlSocket,
+		"log.level":                 c.Log.Level.String(),
+		"log.format":                c.Log.Format,
+		"metrics.listen":            c.Metrics.Listen,
+		"certs.crls":                c.Certs.CRLs,
+		"certs.ocsp":                c.Certs.OCSP,
 	}
+	for k, v := range c.IKE.Limits.summary() {
+		sum[k] = v
+	}
+	return sum
 }
 
 func stubSummary(ap netip.AddrPort) string {

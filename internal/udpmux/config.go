@@ -68,6 +68,12 @@ type Config struct {
 	GRO bool
 	// Batch is how many datagrams one read takes (default 32).
 	Batch int
+	// IKEBatch is how many datagrams one read of the IKE port (Port,
+	// which carries IKE only) takes; default 1, a datagram now and then,
+	// which keeps the socket's memory what one read buffer is. A
+	// responder that must keep up with an IKE_SA_INIT flood reads more
+	// at once (oemeshd's ike.limits.read_batch).
+	IKEBatch int
 	// PoolSize bounds the free receive buffers kept for reuse (default
 	// 512, about 4.7 MiB); more are left to the garbage collector.
 	PoolSize int
@@ -87,8 +93,11 @@ func (c Config) withDefaults() (Config, error) {
 			return c, fmt.Errorf("udpmux: invalid listen address")
 		}
 	}
-	if c.Batch < 0 || c.PoolSize < 0 {
-		return c, fmt.Errorf("udpmux: Batch %d and PoolSize %d must not be negative", c.Batch, c.PoolSize)
+	if c.Batch < 0 || c.IKEBatch < 0 || c.PoolSize < 0 {
+		return c, fmt.Errorf("udpmux: Batch %d, IKEBatch %d and PoolSize %d must not be negative", c.Batch, c.IKEBatch, c.PoolSize)
+	}
+	if c.IKEBatch == 0 {
+		c.IKEBatch = 1
 	}
 	if c.Batch == 0 {
 		c.Batch = 32

@@ -37,9 +37,8 @@ func (m *Mux) newReader(s *socket, h Handler, sink kernel.EncapSink) (*reader, e
 	}
 	n := m.cfg.Batch
 	if !s.natt {
-		// Port 500 carries IKE only, a datagram now and then: one slot
-		// keeps the socket's memory what one 64 KiB read buffer was.
-		n = 1
+		// Port 500 carries IKE only: Config.IKEBatch slots.
+		n = max(1, m.cfg.IKEBatch)
 	}
 	if s.gro {
 		n = min(n, groSlots)
