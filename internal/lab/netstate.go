@@ -121,26 +121,30 @@ func normRoutes(out string) []string {
 }
 
 // normXFRMStates keeps each state's "src A dst B" and "proto P spi S reqid
-// R mode M" lines, joined, with the SPI and reqid left out.
+// R mode M" lines, joined, with the SPI and reqid left out. The kernel's
+// own larval states of an ACQUIRE (SPI 0) are left out: the kernel makes
+// them when a trap policy is hit and removes them itself
+// (net.core.xfrm_acq_expires, 30 s).
 var xfrmSPI = regexp.MustCompile(`(spi|reqid) \S+`)
 
 func normXFRMStates(out string) []string {
 	var l []string
 	cur := ""
+	flush := func() {
+		if cur != "" && !strings.Contains(cur, " spi 0x00000000 ") {
+			l = append(l, strings.TrimSpace(xfrmSPI.ReplaceAllString(cur, "$1 *")))
+		}
+	}
 	for _, line := range normLines(out) {
 		switch {
 		case strings.HasPrefix(line, "src "):
-			if cur != "" {
-				l = append(l, cur)
-			}
+			flush()
 			cur = line
 		case strings.HasPrefix(line, "proto "):
-			cur += " " + xfrmSPI.ReplaceAllString(line, "$1 *")
+			cur += " " + line + " "
 		}
 	}
-	if cur != "" {
-		l = append(l, cur)
-	}
+	flush()
 	return l
 }
 

@@ -11,7 +11,8 @@ import (
 func TestNetStateDiff(t *testing.T) {
 	states := func(spiA, spiB string) string {
 		return "src 198.18.0.1 dst 198.18.0.2\n\tproto esp spi " + spiA + " reqid 7 mode tunnel\n\treplay-window 0 flag af-unspec\n\taead rfc4106(gcm(aes)) 0xabc 128\n" +
-			"src 198.18.0.2 dst 198.18.0.1\n\tproto esp spi " + spiB + " reqid 7 mode tunnel\n"
+			"src 198.18.0.2 dst 198.18.0.1\n\tproto esp spi " + spiB + " reqid 7 mode tunnel\n" +
+			"src 198.18.0.1 dst 198.18.0.2\n\tproto esp spi 0x00000000 reqid 0 mode transport\n" // an ACQUIRE's larval state
 	}
 	policy := func(index string) string {
 		return "src 198.18.0.1/32 dst 198.18.0.2/32 \n\tdir out priority 1000 ptype main index " + index + "\n\ttmpl src 198.18.0.1 dst 198.18.0.2\n\t\tproto esp reqid 9 mode tunnel\n"
