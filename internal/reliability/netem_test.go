@@ -41,7 +41,7 @@ type lossForm struct {
 
 var (
 	lossShort = lossForm{negotiations: 4, liveness: time.Second, period: 6 * time.Second, transfer: 1 << 20}
-	lossLong  = lossForm{negotiations: 25, liveness: time.Second, period: 60 * time.Second, transfer: 16 << 20}
+	lossLong  = lossForm{negotiations: 20, liveness: time.Second, period: 30 * time.Second, transfer: 8 << 20}
 )
 
 const metricsAt = "127.0.0.1:9641" // in each host's namespace
