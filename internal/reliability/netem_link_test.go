@@ -61,6 +61,8 @@ type lossyLink struct {
 	rand     *rand.Rand
 	randMu   sync.Mutex
 	seenIKE  map[[32]byte]bool
+	fdMu     sync.RWMutex
+	closed   bool // the sockets are closed: delayed packets go nowhere
 
 	impaired, lost, retransmitsDropped, sendErrs atomic.Int64
 	// reordered counts impaired packets sent on after one that arrived
@@ -132,8 +134,13 @@ func (l *lossyLink) close() {
 	}
 	close(l.stop)
 	l.wg.Wait()
+	// Delayed packets still pending send under the read lock: none may
+	// write to a closed (or reused) descriptor.
+	l.fdMu.Lock()
+	l.closed = true
 	unix.Close(l.port)
 	unix.Close(l.br)
+	l.fdMu.Unlock()
 }
 
 func packetSocket(ifindex int) (int, error) {
@@ -203,13 +210,7 @@ func (l *lossyLink) relay(from, to int, forward bool) {
 			l.sendImpaired(to, frame, seq)
 			continue
 		}
-		time.AfterFunc(wait, func() {
-			select {
-			case <-l.stop:
-			default:
-				l.sendImpaired(to, frame, seq)
-			}
-		})
+		time.AfterFunc(wait, func() { l.sendImpaired(to, frame, seq) })
 	}
 }
 
@@ -230,6 +231,11 @@ func (l *lossyLink) sendImpaired(fd int, frame []byte, seq int64) {
 }
 
 func (l *lossyLink) send(fd int, frame []byte) {
+	l.fdMu.RLock()
+	defer l.fdMu.RUnlock()
+	if l.closed {
+		return
+	}
 	if _, err := unix.Write(fd, frame); err != nil {
 		l.sendErrs.Add(1)
 	}
