@@ -25,5 +25,5 @@ run() { # run NAME TESTPATTERN [test flags...]
 }
 
 # Loss and reordering (TestLossReorder): 20 negotiations, a 30 s liveness
-# watch and an 8 MiB TCP transfer under each condition; about 4 minutes.
+# watch and an 8 MiB TCP transfer under each condition; about 3 minutes.
 run loss 'TestLossReorder$' -reliability.long
