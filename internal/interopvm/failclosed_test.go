@@ -2,13 +2,16 @@ package interopvm
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/oemesh/oemesh/internal/control"
 	"github.com/oemesh/oemesh/internal/lab"
 )
 
@@ -27,9 +30,27 @@ import (
 // open is a gap at the restart, between removing the killed run's state
 // and installing the new traps. Without fail_closed a clean stop removes
 // every policy: a's echo requests go in clear until the restart.
+//
+// It is also the xfrm half of internal/reliability's TestCrashPrivate
+// (issue 18's hostile-network suite): the capture runs the whole time,
+// the first answered echo (b's first ESP on the new tunnel) must be on the
+// wire within 2 s of the daemon's first log line, and after each restart
+// a's kernel state (rules, routes, XFRM states and policies, normalised by
+// lab.NetState) must be what it was before the first kill, with one
+// tunnel a↔b on each side: the killed run's SAs gone. Each step logs a
+// FIGURE line.
 func TestInVMFailClosedXFRM(t *testing.T) {
 	files := needVMFiles(t)
 	m, c, p, closed := xfrmMesh(t, files, true)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	before, err := m.Hosts["a"].Node.ReadNetState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(before.XFRMStates) != 2 {
+		t.Fatalf("a holds %d XFRM states before the kill, want 2 (the tunnel's): %q", len(before.XFRMStates), before.XFRMStates)
+	}
 	open := closed
 	open.Extra = "dataplane: xfrm\nkernel:\n  fail_closed: false\n"
 	for _, step := range []struct {
@@ -45,6 +66,13 @@ func TestInVMFailClosedXFRM(t *testing.T) {
 	} {
 		o := outage(t, m, c, p, step.restart, step.sig)
 		t.Logf("%s: %v", step.what, o)
+		answered := o.AnsweredAfter - o.ESPAfter + o.ESPAfterLog // from the first log line
+		t.Logf("FIGURE crash under private (xfrm, %s): %d cleartext packets a→b leaked (%d while down, %d during the restart, %d after ESP resumed); first answered echo %v after the restart, %v after the daemon's first log line",
+			step.what, o.Clear(), o.ClearDown, o.ClearRestart, o.ClearAfter, o.AnsweredAfter.Round(time.Millisecond), answered.Round(time.Millisecond))
+		if o.AnsweredAfter == 0 || answered > vmESPWithin {
+			t.Errorf("%s: first answered echo %v after the restarted daemon's first log line, want within %v (none seen: %v)", step.what, answered, vmESPWithin, o.AnsweredAfter == 0)
+		}
+		checkNoStaleXFRM(t, ctx, m, step.what, before)
 		switch {
 		case step.sealed && o.Clear() != 0:
 			t.Errorf("%s: %d cleartext echo requests a→b (%d while down, %d during the restart, %d after ESP resumed), want 0",
@@ -168,4 +196,52 @@ func checkESPBack(t *testing.T, what string, o lab.Outage) {
 	if min := int(time.Second / vmPingEvery / 2); o.ESPLast < min {
 		t.Errorf("%s: %d ESP packets a→b in the second after ESP resumed, want ≥ %d", what, o.ESPLast, min)
 	}
+}
+
+// checkNoStaleXFRM fails unless a's kernel state is before's (the killed
+// run's XFRM states and policies removed, the new run's in their place)
+// and each side holds one tunnel a↔b, within 10 s.
+func checkNoStaleXFRM(t *testing.T, ctx context.Context, m *lab.Mesh, what string, before lab.NetState) {
+	t.Helper()
+	a, b := m.Hosts["a"], m.Hosts["b"]
+	var d []string
+	var onA, onB int
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		after, err := a.Node.ReadNetState(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d = before.Diff(after)
+		onA, onB = tunnelsWith(t, ctx, m, "a", b.Addr4.String()), tunnelsWith(t, ctx, m, "b", a.Addr4.String())
+		if len(d) == 0 && onA == 1 && onB == 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if len(d) != 0 {
+		t.Errorf("%s: a's kernel state after the restart differs from before the first kill:\n%s", what, strings.Join(d, "\n"))
+	}
+	if onA != 1 || onB != 1 {
+		t.Errorf("%s: tunnels a↔b after the restart: %d on a, %d on b; want 1 and 1", what, onA, onB)
+	}
+}
+
+// tunnelsWith counts a mesh host's tunnels with peer.
+func tunnelsWith(t *testing.T, ctx context.Context, m *lab.Mesh, host, peer string) int {
+	t.Helper()
+	out, err := m.CLI(ctx, host, "traffic", "--json")
+	if err != nil {
+		t.Fatalf("oemesh traffic on %s: %v\n%s", host, err, out)
+	}
+	var ts []control.TunnelStatus
+	if err := json.Unmarshal([]byte(out), &ts); err != nil {
+		t.Fatalf("oemesh traffic --json on %s: %v\n%s", host, err, out)
+	}
+	n := 0
+	for _, x := range ts {
+		if x.Peer == peer {
+			n++
+		}
+	}
+	return n
 }

@@ -125,6 +125,10 @@ type Outage struct {
 	// the second after that was seen.
 	ESPAfter time.Duration
 	ESPLast  int
+	// AnsweredAfter is from the restart to the first ESP packet of the new
+	// tunnel from peer back to host (the first answered echo, when the
+	// traffic is a Pinger's); zero if none was seen within the count.
+	AnsweredAfter time.Duration
 	// ESPAfterLog is from the daemon's first log line to that ESP packet:
 	// the restart without the exec of the binary, which takes up to 1.5 s
 	// under the VM's TCG emulation (zero if the log had no time).
@@ -137,8 +141,8 @@ type Outage struct {
 func (o Outage) Clear() int { return o.ClearDown + o.ClearRestart + o.ClearAfter }
 
 func (o Outage) String() string {
-	return fmt.Sprintf("%v: %d cleartext while down, %d during the restart, %d after; ESP again %v after the restart, %v after the daemon's first log line (%d ESP in the second after)",
-		o.Signal, o.ClearDown, o.ClearRestart, o.ClearAfter, o.ESPAfter.Round(time.Millisecond), o.ESPAfterLog.Round(time.Millisecond), o.ESPLast)
+	return fmt.Sprintf("%v: %d cleartext while down, %d during the restart, %d after; ESP again %v after the restart, %v after the daemon's first log line (%d ESP in the second after); first answer %v after the restart",
+		o.Signal, o.ClearDown, o.ClearRestart, o.ClearAfter, o.ESPAfter.Round(time.Millisecond), o.ESPAfterLog.Round(time.Millisecond), o.ESPLast, o.AnsweredAfter.Round(time.Millisecond))
 }
 
 // StopAndRestart stops host's daemon with sig (SIGKILL: no clean-up at
@@ -164,7 +168,7 @@ func (m *Mesh) StopAndRestart(ctx context.Context, c *Capture, host, peer string
 	// The new tunnel's outbound SPI, from the log: the ESP of the killed
 	// run (an XFRM data plane keeps sending it until the restart removes
 	// its SAs) does not count.
-	spi, err := waitTunnelSPI(ctx, m, host, logged, dst, 10*time.Second)
+	spi, spiIn, err := waitTunnelSPI(ctx, m, host, logged, dst, 10*time.Second)
 	if err != nil {
 		return o, fmt.Errorf("after %v: %w", sig, err)
 	}
@@ -189,6 +193,9 @@ func (m *Mesh) StopAndRestart(ctx context.Context, c *Capture, host, peer string
 	time.Sleep(time.Second)
 	o.ClearAfter = clear() - base - o.ClearDown - o.ClearRestart
 	o.ESPLast = c.Snapshot().From(src, dst, KindESP) - espNow
+	if t, ok := c.FirstESP(spiIn); ok {
+		o.AnsweredAfter = t.Sub(restarted)
+	}
 	if log := m.Log(host); len(log) > logged {
 		o.Log = log[logged:]
 	}
@@ -209,19 +216,20 @@ func firstLogTime(log string) (time.Time, bool) {
 }
 
 // waitTunnelSPI waits until host's daemon logged, after offset, a tunnel
-// up with peer, and returns its outbound SPI.
-func waitTunnelSPI(ctx context.Context, m *Mesh, host string, offset int, peer netip.Addr, d time.Duration) (uint32, error) {
-	re := regexp.MustCompile(`msg="tunnel up" peer=` + regexp.QuoteMeta(peer.String()) + ` .*spi_out=([0-9a-f]{8})`)
+// up with peer, and returns its outbound and inbound SPIs.
+func waitTunnelSPI(ctx context.Context, m *Mesh, host string, offset int, peer netip.Addr, d time.Duration) (out, in uint32, err error) {
+	re := regexp.MustCompile(`msg="tunnel up" peer=` + regexp.QuoteMeta(peer.String()) + ` .*spi_in=([0-9a-f]{8}) spi_out=([0-9a-f]{8})`)
 	deadline := time.Now().Add(d)
 	for {
 		if log := m.Log(host); len(log) > offset {
 			if sm := re.FindStringSubmatch(log[offset:]); sm != nil {
-				spi, err := strconv.ParseUint(sm[1], 16, 32)
-				return uint32(spi), err
+				i, _ := strconv.ParseUint(sm[1], 16, 32)
+				o, err := strconv.ParseUint(sm[2], 16, 32)
+				return uint32(o), uint32(i), err
 			}
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return 0, fmt.Errorf("%s logged no tunnel up with %s within %v", host, peer, d)
+			return 0, 0, fmt.Errorf("%s logged no tunnel up with %s within %v", host, peer, d)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
