@@ -24,10 +24,10 @@ const (
 	// made well within it on a loaded box (they take well under a second),
 	// so that the refusals right after are certain.
 	nullIdle = 5 * time.Second
-	// floodSources sources (IPv6 /64s) each make floodPerSource
+	// nullFloodSources sources (IPv6 /64s) each make nullFloodPerSource
 	// handshakes, all at once, in the flood proper.
-	floodSources   = 16
-	floodPerSource = 8
+	nullFloodSources   = 16
+	nullFloodPerSource = 8
 )
 
 // nullFloodNet is the range the flooder's sources are in, routed to d:
@@ -71,11 +71,11 @@ func TestNullFlood(t *testing.T) {
 	ctx := ctxT(t, 2*time.Minute)
 	a, b, d := m.Hosts["a"], m.Hosts["b"], m.Hosts["d"]
 	var addrs []netip.Addr
-	for s := range floodSources {
+	for s := range nullFloodSources {
 		for h := 1; h <= hostEvict; h++ {
 			addrs = append(addrs, floodAddr(s, h))
 		}
-		for k := range floodPerSource {
+		for k := range nullFloodPerSource {
 			addrs = append(addrs, floodAddr(s, hostFlood+k))
 		}
 	}
@@ -227,11 +227,11 @@ func TestNullFlood(t *testing.T) {
 			mu.Unlock()
 		}
 	}()
-	for s := range floodSources {
+	for s := range nullFloodSources {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for k := range floodPerSource {
+			for k := range nullFloodPerSource {
 				_, ok, err := f.handshake(ctx, floodAddr(s, hostFlood+k))
 				mu.Lock()
 				switch {
@@ -259,7 +259,7 @@ func TestNullFlood(t *testing.T) {
 	}
 	evicted, refusedB := after.NullEvictions-before.NullEvictions, after.NullRefusals-before.NullRefusals
 	t.Logf("FIGURE null flood: %d NULL handshakes from %d sources in %v (%.0f/s): %d established, %d refused; b evicted %d, refused %d; NULL SAs at most %d in status samples (cap %d), %d at the end",
-		floodSources*floodPerSource, floodSources, floodTime.Round(time.Millisecond), float64(floodSources*floodPerSource)/floodTime.Seconds(),
+		nullFloodSources*nullFloodPerSource, nullFloodSources, floodTime.Round(time.Millisecond), float64(nullFloodSources*nullFloodPerSource)/floodTime.Seconds(),
 		estab, refused, evicted, refusedB, maxNull, nullCapTotal, after.NullSAs)
 
 	if samplesOverTotal > 0 || after.NullSAs > nullCapTotal {
