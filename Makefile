@@ -44,7 +44,7 @@ test: deps generate-check check-unit test-deb
 # `make test` runs it too, as part of ./... .
 .PHONY: test-reliability
 test-reliability:
-	$(GO) test -count=1 -timeout 5m -v ./internal/reliability/
+	$(GO) test -count=1 -timeout 15m -v ./internal/reliability/
 
 .PHONY: test-kernel
 test-kernel: deps
