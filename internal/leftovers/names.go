@@ -8,12 +8,12 @@ import (
 
 // labPrefixes are the prefixes of internal/lab's namespaces, each followed
 // by the run's pid (and "-<node>"): ome (internal/e2e), omr
-// (internal/reliability), omc (its churn), omdep (e2e's deploy), omlt
+// (internal/reliability), omdep (e2e's deploy), omlt
 // (internal/lab's tests), ivm/ivf/ipx (internal/interopvm), oels/oelat
 // (bench/oelatency), oemem (bench/oemem), oelab (oemesh-lab), olt/oli/olp/
-// olc (oemesh-lab's tests), olk (this package's tests). usbench is bench/usthroughput's
+// olc (oemesh-lab's tests), olk (this package's tests), ikl (bench/ikeload, on its branch). usbench is bench/usthroughput's
 // "usbench{a,b}-<pid>".
-var labPrefixes = []string{"ome", "omr", "omc", "omdep", "omlt", "ivm", "ivf", "ipx", "oels", "oelat", "oemem", "oelab", "olt", "oli", "olp", "olc", "olk"}
+var labPrefixes = []string{"ome", "omr", "omdep", "omlt", "ivm", "ivf", "ipx", "oels", "oelat", "oemem", "oelab", "olt", "oli", "olp", "olc", "olk", "ikl"}
 
 var (
 	// labName is "<prefix><pid>-<rest>".
