@@ -34,7 +34,7 @@ func main() {
 		os.Exit(2)
 	}
 	if len(items) > 0 {
-		fmt.Printf("leftovers: %d things the tests left behind (remove dead runs' namespaces with SweepDead, or ip netns del)\n", len(items))
+		fmt.Printf("leftovers: the tests left %d behind (ip netns del NAME removes a namespace; the next e2e or reliability run sweeps those of dead runs)\n", len(items))
 		os.Exit(1)
 	}
 	fmt.Println("leftovers: none")
