@@ -27,9 +27,10 @@ import (
 const churnLifetimes = "oe:\n  idle_timeout: 5s\n  child_lifetime: 10s\n  ike_lifetime: 20s\n  responder_probe: 3s\n"
 
 // churnLeaky is what OEMESH_CHURN_LEAKY=1 puts in b's configuration instead:
-// no liveness probe and an hour of idle time, so that the SAs of peers that
-// vanish stay. It shows that TestChurn can fail.
-const churnLeaky = "oe:\n  idle_timeout: 1h\n  child_lifetime: 10s\n  ike_lifetime: 20s\n  responder_probe: 0s\n"
+// no liveness probe, an hour of idle time, and the default lifetimes, so
+// that the SAs of peers that vanish stay (a rekey toward a vanished peer
+// would end them too). It shows that TestChurn can fail.
+const churnLeaky = "oe:\n  idle_timeout: 1h\n  child_lifetime: 1h\n  ike_lifetime: 4h\n  responder_probe: 0s\n"
 
 // churnSize is the scenario's size: OEMESH_CHURN_PEERS peers for
 // OEMESH_CHURN_DURATION (the long form, bench/reliability-long.sh: 200
@@ -141,7 +142,7 @@ func TestChurn(t *testing.T) {
 	bConf := churnLifetimes
 	if os.Getenv("OEMESH_CHURN_LEAKY") == "1" {
 		bConf = churnLeaky
-		t.Log("OEMESH_CHURN_LEAKY=1: b keeps the SAs of vanished peers (no liveness probe, idle 1h); this run must fail")
+		t.Log("OEMESH_CHURN_LEAKY=1: b keeps the SAs of vanished peers (no liveness probe, idle 1h, lifetimes 1h and 4h); this run must fail")
 	}
 	// The peers are addresses on d, in a /24 of their own that b reaches
 	// through d; none has a key in DNS, so each authenticates with NULL.
