@@ -66,8 +66,16 @@ type usage struct {
 	XFRM       int    // XFRM state and policies in b's namespace
 }
 
-func measure(t *testing.T, m *lab.Mesh, ctx context.Context, name string) usage {
+// measure reads the host's usage; with OEMESH_CHURN_HEAP_PROFILES=DIR set it
+// also saves the daemon's heap profile as DIR/<label>.pprof, to compare
+// with `go tool pprof -diff_base`.
+func measure(t *testing.T, m *lab.Mesh, ctx context.Context, name, label string) usage {
 	t.Helper()
+	if dir := os.Getenv("OEMESH_CHURN_HEAP_PROFILES"); dir != "" {
+		if out, err := m.CLI(ctx, name, "memory", "--gc", "--heap-profile", filepath.Join(dir, label+".pprof")); err != nil {
+			t.Errorf("heap profile of %s: %v\n%s", name, err, out)
+		}
+	}
 	st := status(t, m, ctx, name)
 	u := usage{Goroutines: st.Defences.Goroutines, Tunnels: len(tunnels(t, m, ctx, name))}
 	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", st.PID))
@@ -195,7 +203,7 @@ func TestChurn(t *testing.T) {
 	rounds.Wait()
 	settle(t, m, ctx, "b", usage{Tunnels: 1}, 30*time.Second)
 	steady(t, m, ctx, "b", settleLimit)
-	before := measure(t, m, ctx, "b")
+	before := measure(t, m, ctx, "b", "before")
 	t.Logf("b before: %+v", before)
 
 	// Each peer lives in a loop of its own: a round, a pause, the next
@@ -238,7 +246,7 @@ func TestChurn(t *testing.T) {
 	wg.Wait()
 	churned := time.Since(began)
 	settled := settle(t, m, ctx, "b", before, settleLimit)
-	after := measure(t, m, ctx, "b")
+	after := measure(t, m, ctx, "b", "after")
 	stopPing()
 	pinging.Wait()
 	counts := capture.Stop()
