@@ -33,9 +33,19 @@ deps:
 	./scripts/install-deps.sh
 
 # The whole suite, including the namespace and interop tests (needs root).
+# It ends with the check that no test left anything behind (namespaces, nsfs
+# mounts, XFRM state in our bands, TUN devices, daemons: internal/leftovers),
+# which runs also when a test failed; both failures are reported.
 test: deps generate-check check-unit test-deb
 	$(GO) vet $(PKGS)
-	$(GO) test $(TESTFLAGS) $(PKGS)
+	rc=0; $(GO) test $(TESTFLAGS) $(PKGS) || rc=$$?; \
+	$(GO) run ./internal/leftovers/check || [ $$rc -ne 0 ] || rc=1; \
+	exit $$rc
+
+# The leftovers check alone (after a run you interrupted, say).
+.PHONY: check-leftovers
+check-leftovers:
+	$(GO) run ./internal/leftovers/check
 
 # The kernel data plane: kernel/xfrm's namespace tests on this kernel, then the same
 # package with its ESP tests and the 10,000-pair benchmark in Debian's kernel under qemu.

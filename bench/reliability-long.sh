@@ -27,3 +27,6 @@ run() { # run NAME TESTPATTERN [test flags...]
 # Loss and reordering (TestLossReorder): 20 negotiations, a 30 s liveness
 # watch and an 8 MiB TCP transfer under each condition; about 3 minutes.
 run loss 'TestLossReorder$' -reliability.long
+# Churn (TestChurn): 200 peers appear and disappear around one responder for
+# 5 minutes (CHURN_PEERS, CHURN_DURATION change it); about 5.5 minutes.
+OEMESH_CHURN_PEERS="${CHURN_PEERS:-200}" OEMESH_CHURN_DURATION="${CHURN_DURATION:-5m}" run churn 'TestChurn$'

@@ -11,6 +11,7 @@ import (
 	"github.com/oemesh/oemesh/internal/testbin"
 
 	"github.com/oemesh/oemesh/internal/lab"
+	"github.com/oemesh/oemesh/internal/leftovers"
 )
 
 var binDir string
@@ -20,6 +21,7 @@ func TestMain(m *testing.M) {
 		fmt.Println("e2e: skipped: needs root (network namespaces); CI runs as root")
 		os.Exit(0)
 	}
+	sweep()
 	dir, remove, err := testbin.BuildTemp("oemesh", "oemeshd")
 	if err != nil {
 		panic(err)
@@ -50,9 +52,24 @@ func newMesh(t *testing.T, opts lab.MeshOptions) *lab.Mesh {
 				}
 			}
 		}
-		m.Close()
+		if err := m.Close(); err != nil {
+			t.Errorf("removing the mesh: %v", err)
+		}
 	})
 	return m
+}
+
+// sweep removes what a previous run killed by -timeout (which runs no
+// t.Cleanup) left: the namespaces of runs that are gone, and the daemons
+// in them.
+func sweep() {
+	removed, err := leftovers.SweepDead(leftovers.Scanner{})
+	for _, it := range removed {
+		fmt.Println("e2e: removed a dead run's", it)
+	}
+	if err != nil {
+		fmt.Println("e2e: removing dead runs' leftovers:", err)
+	}
 }
 
 func tail(s string, lines int) string {

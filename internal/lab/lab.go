@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/oemesh/oemesh/internal/netnsdir"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -267,8 +268,12 @@ func (l *Lab) Close() error {
 }
 
 // newNamed creates a named namespace and returns the calling thread to the
-// namespace it came from.
+// namespace it came from. /run/netns is prepared first, so that a later
+// `ip netns add` does not hide the namespace's mount (see netnsdir).
 func newNamed(name string) (netns.NsHandle, error) {
+	if err := netnsdir.Prepare(netnsdir.Dir); err != nil {
+		return 0, err
+	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	orig, err := netns.Get()

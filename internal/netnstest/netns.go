@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/oemesh/oemesh/internal/netnsdir"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
@@ -62,8 +63,12 @@ func New(t testing.TB, prefix string) *NS {
 }
 
 // newNamed creates the namespace on a locked thread and returns that thread
-// to the namespace it came from.
+// to the namespace it came from. /run/netns is prepared first, so that a
+// later `ip netns add` does not hide the namespace's mount (see netnsdir).
 func newNamed(name string) (netns.NsHandle, error) {
+	if err := netnsdir.Prepare(netnsdir.Dir); err != nil {
+		return netns.None(), err
+	}
 	runtime.LockOSThread()
 	orig, err := netns.Get()
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/oemesh/oemesh/internal/control"
 	"github.com/oemesh/oemesh/internal/lab"
+	"github.com/oemesh/oemesh/internal/leftovers"
 	"github.com/oemesh/oemesh/internal/testbin"
 )
 
@@ -22,6 +23,7 @@ func TestMain(m *testing.M) {
 		fmt.Println("reliability: skipped: needs root (network namespaces); CI runs as root")
 		os.Exit(0)
 	}
+	sweep()
 	dir, remove, err := testbin.BuildTemp("oemesh", "oemeshd")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "reliability: building the binaries:", err)
@@ -57,9 +59,24 @@ func newMesh(t *testing.T) *lab.Mesh {
 				}
 			}
 		}
-		m.Close()
+		if err := m.Close(); err != nil {
+			t.Errorf("removing the mesh: %v", err)
+		}
 	})
 	return m
+}
+
+// sweep removes what a previous run killed by -timeout (which runs no
+// t.Cleanup) left: the namespaces of runs that are gone, and the daemons
+// in them.
+func sweep() {
+	removed, err := leftovers.SweepDead(leftovers.Scanner{})
+	for _, it := range removed {
+		fmt.Println("reliability: removed a dead run's", it)
+	}
+	if err != nil {
+		fmt.Println("reliability: removing dead runs' leftovers:", err)
+	}
 }
 
 func tail(s string, lines int) string {
