@@ -3,6 +3,7 @@ package ike
 import (
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"time"
 
 	"github.com/oemesh/oemesh/ike/internal/wire"
@@ -243,6 +244,20 @@ func (e *Engine) rekeyMargin(lifetime time.Duration) time.Duration {
 		return e.cfg.RekeyMargin
 	}
 	return lifetime / 10
+}
+
+// rekeyFuzz draws how much earlier than its margin one SA rekeys:
+// uniformly up to RekeyFuzz times the margin, and never more than half
+// of the lifetime left before the margin.
+func (e *Engine) rekeyFuzz(lifetime, margin time.Duration) time.Duration {
+	if e.cfg.RekeyFuzz <= 0 {
+		return 0
+	}
+	bound := min(time.Duration(e.cfg.RekeyFuzz*float64(margin)), (lifetime-margin)/2)
+	if bound <= 0 {
+		return 0
+	}
+	return mrand.N(bound)
 }
 
 // tsSubset reports whether every selector of narrow lies within one of
