@@ -290,17 +290,14 @@ func (sa *ikeSA) keepalive() {
 	sa.timers.keepalive = sa.e.sched.AfterFunc(sa.e.cfg.Keepalive, sa.keepalive)
 }
 
-// armChildTimers schedules a CHILD SA's rekey and expiry, with one timer
-// that re-arms itself from the soft end of the lifetime to the hard end.
+// armChildTimers schedules a CHILD SA's rekey and expiry at the soft and
+// hard ends of the lifetime installChild gave it, with one timer that
+// re-arms itself from the soft end to the hard end.
 func (sa *ikeSA) armChildTimers(c *childSA) {
 	e := sa.e
-	margin := e.rekeyMargin(e.cfg.ChildLifetime)
-	if !c.Initiator {
-		margin /= 2
-	}
-	margin += e.rekeyFuzz(e.cfg.ChildLifetime, margin)
+	margin := c.HardLifetime - c.SoftLifetime // drawn by installChild
 	spi := c.SPIIn
-	c.timer = e.sched.AfterFunc(e.cfg.ChildLifetime-margin, func() { e.childLifetime(spi, margin, false) })
+	c.timer = e.sched.AfterFunc(c.SoftLifetime, func() { e.childLifetime(spi, margin, false) })
 }
 
 // childLifetime handles the soft (rekey) and hard (delete) ends of a

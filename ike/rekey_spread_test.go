@@ -147,3 +147,37 @@ func TestLivenessSpread(t *testing.T) {
 	spreadCheck(t, per, n, 0.35, 8)
 	checkConsistent(t, a, b, n)
 }
+
+func TestSoftLifetimeSpread(t *testing.T) {
+	// The data plane's soft limit (on which oe rekeys too) is the
+	// engine's own fuzzed rekey time: spread, the initiator's in
+	// [85, 90] min and the responder's in [90, 95] min for a 100 min
+	// lifetime and a 10 min margin; the hard limit stays at 100 min.
+	const n = 100
+	net, a, b := newPair(t, nil, nil, func(c *EngineConfig) {
+		c.ChildLifetime, c.RekeyMargin = 100*time.Minute, 10*time.Minute
+	})
+	for range n {
+		if _, err := net.initiate(a, b, InitiateOptions{Auth: AuthKindPubkey}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, side := range []struct {
+		name   string
+		p      *testPeer
+		lo, hi time.Duration
+	}{{"initiator", a, 85 * time.Minute, 90 * time.Minute}, {"responder", b, 90 * time.Minute, 95 * time.Minute}} {
+		side.p.inst.mu.Lock()
+		distinct := map[time.Duration]bool{}
+		for _, c := range side.p.inst.installed {
+			if c.SoftLifetime < side.lo || c.SoftLifetime > side.hi || c.HardLifetime != 100*time.Minute {
+				t.Errorf("%s: soft %v hard %v, want soft in [%v, %v], hard 100m", side.name, c.SoftLifetime, c.HardLifetime, side.lo, side.hi)
+			}
+			distinct[c.SoftLifetime] = true
+		}
+		side.p.inst.mu.Unlock()
+		if len(distinct) < n*9/10 {
+			t.Errorf("%s: %d distinct soft lifetimes among %d SAs: a wave", side.name, len(distinct), n)
+		}
+	}
+}
