@@ -368,6 +368,7 @@ type Engine struct {
 	closed   bool
 	closing  bool                   // Shutdown is telling peers: no new SAs
 	sas      map[SPI]*ikeSA         // by our SPI
+	sasPeak  int                    // the most sas held since it was made (shrinkSAsLocked)
 	halfOpen map[halfOpenKey]*ikeSA // responder SAs by the peer's SPIi and address
 	nHalf    int
 	seq      uint64 // orders SAs' starts and establishments (contact.go)
