@@ -78,8 +78,18 @@ func (t Tunnel) Peer() netip.Addr { return t.ID.Peer }
 type Table struct {
 	mu   sync.Mutex
 	byIn map[uint32]*Tunnel
+	peak int    // the most byIn held since it was made (Remove)
 	seq  uint32 // the last Tunnel.Seq given
 }
+
+// A Go map keeps the buckets of the most entries it held: once the
+// tunnels fall to shrinkFactor below a peak of at least shrinkMin (a
+// burst of peers that left), byIn is re-made at its size. The copy costs
+// one entry per shrinkFactor-1 removals before it.
+const (
+	shrinkMin    = 1024
+	shrinkFactor = 8
+)
 
 // Add records sa, installed as the pair id at now by conn (empty: OE). A
 // rekey (sa.Replaces) marks the tunnel it replaces and keeps its Seq.
@@ -103,6 +113,7 @@ func (t *Table) Add(now time.Time, sa ike.ChildSA, id kernel.SAPairID, conn stri
 		Local: sa.TSLocal, Remote: sa.TSRemote, Created: now, Seq: seq, Initiator: sa.Initiator,
 		Conn: conn,
 	}
+	t.peak = max(t.peak, len(t.byIn))
 }
 
 // Remove forgets the tunnel with this inbound SPI and returns it.
@@ -114,6 +125,13 @@ func (t *Table) Remove(spiIn uint32) (Tunnel, bool) {
 		return Tunnel{}, false
 	}
 	delete(t.byIn, spiIn)
+	if t.peak >= shrinkMin && len(t.byIn) <= t.peak/shrinkFactor {
+		m := make(map[uint32]*Tunnel, len(t.byIn))
+		for k, v := range t.byIn {
+			m[k] = v
+		}
+		t.byIn, t.peak = m, len(m)
+	}
 	return *tn, true
 }
 
