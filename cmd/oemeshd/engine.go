@@ -104,6 +104,7 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 		NATTPort:      cfg.NATTPort,
 		IKELifetime:   cfg.OE.IKELifetime,
 		ChildLifetime: cfg.OE.ChildLifetime,
+		RekeyFuzz:     rekeyFuzz(cfg.OE.RekeyFuzz),
 		Logger:        d.log,
 	}))
 	oeCfg := oe.Config{
@@ -153,4 +154,13 @@ func newResolver(cfg *config.Config, log *slog.Logger) (*dnskey.Resolver, error)
 		return nil, fmt.Errorf("dns: %w", err)
 	}
 	return r, nil
+}
+
+// rekeyFuzz is oe.rekey_fuzz for the engine, whose zero means its
+// default: 0% is no fuzz (negative).
+func rekeyFuzz(f float64) float64 {
+	if f == 0 {
+		return -1
+	}
+	return f
 }
