@@ -70,6 +70,7 @@ func main() {
 	warm := flag.Int("warm", 100, "peers brought up before the first reading")
 	conc := flag.Int("concurrency", 16, "handshakes in flight at once")
 	keep := flag.Bool("v", false, "print the responder's log on failure")
+	keepLog := flag.String("log", "", "copy the responder's log to `FILE` at the end")
 	profiles := flag.String("profile", "", "save the responder's heap profile at each reading in `DIR`")
 	idle := flag.Duration("idle", 35*time.Second, "then wait this long with no traffic and read again (the data plane releases idle SAs' cipher state after 30 s); 0: don't")
 	var h holdConfig
@@ -107,6 +108,11 @@ func main() {
 	if err != nil && *keep {
 		if log, rerr := os.ReadFile(filepath.Join(b.work, "oemeshd.log")); rerr == nil {
 			fmt.Fprintf(os.Stderr, "--- responder log:\n%s\n", log)
+		}
+	}
+	if *keepLog != "" && b.work != "" {
+		if log, rerr := os.ReadFile(filepath.Join(b.work, "oemeshd.log")); rerr == nil {
+			_ = os.WriteFile(*keepLog, log, 0o644)
 		}
 	}
 	b.close()
@@ -252,10 +258,12 @@ func (b *bench) run(ctx context.Context, warm, peers int) error {
 	if b.hold.hold > 0 {
 		rep, err := b.holdPhase(ctx, warm+peers, base, r1, warm)
 		b.report = rep
+		if rep != nil {
+			rep.print(os.Stdout) // what it saw, also when it failed
+		}
 		if err != nil {
 			return err
 		}
-		rep.print(os.Stdout)
 	}
 	return nil
 }

@@ -54,6 +54,7 @@ type Tunnel struct {
 	Auth      ike.AuthKind
 	Mode      ike.Mode
 	Replaced  bool // a rekey installed its successor
+	Rekey     bool // it is a rekey's successor: it replaced a tunnel
 	Initiator bool
 	// The small fields are last, together: a tunnel is kept per peer,
 	// and packed it fits a smaller allocation size class.
@@ -100,7 +101,9 @@ func (t *Table) Add(now time.Time, sa ike.ChildSA, id kernel.SAPairID, conn stri
 		t.byIn = map[uint32]*Tunnel{}
 	}
 	var seq uint32
-	if old, ok := t.byIn[sa.Replaces]; ok && sa.Replaces != 0 {
+	old, rekey := t.byIn[sa.Replaces]
+	rekey = rekey && sa.Replaces != 0
+	if rekey {
 		old.Replaced = true
 		seq = old.Seq
 	} else {
@@ -110,7 +113,7 @@ func (t *Table) Add(now time.Time, sa ike.ChildSA, id kernel.SAPairID, conn stri
 	t.byIn[sa.SPIIn] = &Tunnel{
 		ID: id, IKE: ike.SAID{SPIi: sa.IKESPIi, SPIr: sa.IKESPIr},
 		PeerID: sa.PeerID, Auth: sa.PeerAuth, Mode: sa.Mode,
-		Local: sa.TSLocal, Remote: sa.TSRemote, Created: now, Seq: seq, Initiator: sa.Initiator,
+		Local: sa.TSLocal, Remote: sa.TSRemote, Created: now, Seq: seq, Initiator: sa.Initiator, Rekey: rekey,
 		Conn: conn,
 	}
 	t.peak = max(t.peak, len(t.byIn))
