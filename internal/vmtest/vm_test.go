@@ -63,7 +63,7 @@ func TestXfrmInVM(t *testing.T) {
 		t.Fatalf("go test -c ./kernel/xfrm: %v\n%s", err, out)
 	}
 	run, benchtime := envOr("OEMESH_VM_RUN", "."), envOr("OEMESH_VM_BENCHTIME", "1000x")
-	// OEMESH_VM_SCALE: the pairs of kernel/xfrm's TestVMScale (its default: 10,000).
+	// OEMESH_VM_SCALE: the pairs of kernel/xfrm's TestVMScale (its default: 2,000).
 	scale := os.Getenv("OEMESH_VM_SCALE")
 	if _, err := strconv.Atoi(scale); scale != "" && err != nil {
 		t.Fatalf("OEMESH_VM_SCALE=%q: want a number of pairs", scale)
