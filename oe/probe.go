@@ -46,7 +46,7 @@ func (o *OE) probeSilent(ctx context.Context) {
 		// the CREATE_CHILD_SA, so it is there; and every tunnel rekeys,
 		// so checking them would probe each peer once a lifetime, in the
 		// waves SAs made together rekey in.
-		if t.Initiator || t.Replaced || t.Rekey || !t.Created.After(from) || t.Created.After(to) || asked[t.IKE] {
+		if t.Initiator() || t.Replaced || t.Rekey() || !t.Created.After(from) || t.Created.After(to) || asked[t.IKE] {
 			continue
 		}
 		c, err := o.dp.SACounters(ctx, t.ID)

@@ -163,7 +163,7 @@ func TestResponderProbeSkipsRekey(t *testing.T) {
 	}
 	oetest.WaitFor(t, "B's rekeyed tunnel alone", func() bool {
 		tb := b.tunnels.All()
-		return len(tb) == 1 && tb[0].Rekey
+		return len(tb) == 1 && tb[0].Rekey()
 	})
 	net.mu.Lock()
 	net.cut[addrA] = true

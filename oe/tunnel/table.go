@@ -50,15 +50,31 @@ type Tunnel struct {
 	// out), so its order is the order the SAs came up in; the engine's
 	// OnChildUp hooks run later, in no particular order between IKE SAs.
 	// It wraps around: compare with Before, never with <.
-	Seq       uint32
-	Auth      ike.AuthKind
-	Mode      ike.Mode
-	Replaced  bool // a rekey installed its successor
-	Rekey     bool // it is a rekey's successor: it replaced a tunnel
-	Initiator bool
+	Seq      uint32
+	Auth     ike.AuthKind
+	Mode     ike.Mode
+	Replaced bool // a rekey installed its successor
+	Start    Start
 	// The small fields are last, together: a tunnel is kept per peer,
 	// and packed it fits a smaller allocation size class.
 }
+
+// Start says how a tunnel came up, in one octet (a tunnel is kept per
+// peer, in a size class with no room for another field).
+type Start uint8
+
+const (
+	// StartInitiated: we started the exchange that made it.
+	StartInitiated Start = 1 << iota
+	// StartRekey: the exchange was a rekey; the tunnel replaced another.
+	StartRekey
+)
+
+// Initiator reports whether we started the exchange that made t.
+func (t Tunnel) Initiator() bool { return t.Start&StartInitiated != 0 }
+
+// Rekey reports whether t is a rekey's successor.
+func (t Tunnel) Rekey() bool { return t.Start&StartRekey != 0 }
 
 // Before reports whether t came up before u (Seq in serial number
 // arithmetic, RFC 1982: right across a wrap-around, as long as the two
@@ -101,11 +117,14 @@ func (t *Table) Add(now time.Time, sa ike.ChildSA, id kernel.SAPairID, conn stri
 		t.byIn = map[uint32]*Tunnel{}
 	}
 	var seq uint32
-	old, rekey := t.byIn[sa.Replaces]
-	rekey = rekey && sa.Replaces != 0
-	if rekey {
+	var start Start
+	if sa.Initiator {
+		start |= StartInitiated
+	}
+	if old, ok := t.byIn[sa.Replaces]; ok && sa.Replaces != 0 {
 		old.Replaced = true
 		seq = old.Seq
+		start |= StartRekey
 	} else {
 		t.seq++
 		seq = t.seq
@@ -113,7 +132,7 @@ func (t *Table) Add(now time.Time, sa ike.ChildSA, id kernel.SAPairID, conn stri
 	t.byIn[sa.SPIIn] = &Tunnel{
 		ID: id, IKE: ike.SAID{SPIi: sa.IKESPIi, SPIr: sa.IKESPIr},
 		PeerID: sa.PeerID, Auth: sa.PeerAuth, Mode: sa.Mode,
-		Local: sa.TSLocal, Remote: sa.TSRemote, Created: now, Seq: seq, Initiator: sa.Initiator, Rekey: rekey,
+		Local: sa.TSLocal, Remote: sa.TSRemote, Created: now, Seq: seq, Start: start,
 		Conn: conn,
 	}
 	t.peak = max(t.peak, len(t.byIn))
