@@ -3,6 +3,7 @@ package ike
 import (
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"time"
 
 	"github.com/oemesh/oemesh/ike/internal/wire"
@@ -211,8 +212,11 @@ func (sa *ikeSA) installChild(c *childSA) error {
 	if c.Encap {
 		c.EncapLocal, c.EncapRemote = sa.local.Port(), sa.remote.Port()
 	}
+	// The data plane's soft limit is the engine's own rekey time, fuzz
+	// included: a soft expiry it raises (oe rekeys on it) must not bring
+	// back the wave the fuzz spreads.
 	c.HardLifetime = e.cfg.ChildLifetime
-	c.SoftLifetime = e.cfg.ChildLifetime - e.rekeyMargin(e.cfg.ChildLifetime)
+	c.SoftLifetime = e.cfg.ChildLifetime - e.childRekeyMargin(c.Initiator)
 	c.PeerID, c.PeerAuth = sa.peerID, sa.peerAuth
 	c.IKESPIi, c.IKESPIr = sa.spii, sa.spir
 	if sa.vip != nil && !sa.vip.leased {
@@ -243,6 +247,31 @@ func (e *Engine) rekeyMargin(lifetime time.Duration) time.Duration {
 		return e.cfg.RekeyMargin
 	}
 	return lifetime / 10
+}
+
+// childRekeyMargin draws how long before the end of its lifetime one
+// CHILD SA rekeys: the margin, halved on the responder (let the
+// initiator go first: fewer collisions), plus the fuzz.
+func (e *Engine) childRekeyMargin(initiator bool) time.Duration {
+	margin := e.rekeyMargin(e.cfg.ChildLifetime)
+	if !initiator {
+		margin /= 2
+	}
+	return margin + e.rekeyFuzz(e.cfg.ChildLifetime, margin)
+}
+
+// rekeyFuzz draws how much earlier than its margin one SA rekeys:
+// uniformly up to RekeyFuzz times the margin, and never more than half
+// of the lifetime left before the margin.
+func (e *Engine) rekeyFuzz(lifetime, margin time.Duration) time.Duration {
+	if e.cfg.RekeyFuzz <= 0 {
+		return 0
+	}
+	bound := min(time.Duration(e.cfg.RekeyFuzz*float64(margin)), (lifetime-margin)/2)
+	if bound <= 0 {
+		return 0
+	}
+	return mrand.N(bound)
 }
 
 // tsSubset reports whether every selector of narrow lies within one of

@@ -79,7 +79,7 @@ func (e *Engine) register(sa *ikeSA) {
 		ref.up = e.nextSeqLocked() // an IKE rekey's successor
 	}
 	sa.peer = ref
-	e.sas[sa.ourSPI()] = sa
+	e.addSALocked(sa)
 	e.mu.Unlock()
 }
 

@@ -154,6 +154,19 @@ type EngineConfig struct {
 	// and 1 h); we rekey RekeyMargin before (default 10% of each).
 	IKELifetime, ChildLifetime time.Duration
 	RekeyMargin                time.Duration
+	// RekeyFuzz spreads rekeys (RFC 7296 §2.8 asks for randomised rekey
+	// times): each SA rekeys earlier than its margin by a random amount
+	// up to RekeyFuzz times the margin, drawn per SA. SAs made in a burst
+	// (a server's clients after a restart, a mesh coming up) would
+	// otherwise rekey in the same burst, one lifetime later, and again
+	// every lifetime after. Default 0.5: the initiator's rekeys fall in
+	// [lifetime-1.5×margin, lifetime-margin], a window of 5% of the
+	// lifetime; the responder's own, which only fire if the initiator
+	// has not rekeyed, stay later than the initiator's latest (at most
+	// 1, so that it remains so). Negative: no fuzz. The hard end of the
+	// lifetime does not move. (Liveness checks are spread too, by
+	// livenessSpread.)
+	RekeyFuzz float64
 
 	// Event hooks, called without engine locks held, in no particular
 	// goroutine. Any may be nil. Rekeys show as OnChildUp for the new
@@ -223,6 +236,10 @@ func (c *EngineConfig) setDefaults() {
 	if c.ChildLifetime <= 0 {
 		c.ChildLifetime = time.Hour
 	}
+	if c.RekeyFuzz == 0 {
+		c.RekeyFuzz = 0.5
+	}
+	c.RekeyFuzz = min(c.RekeyFuzz, 1) // negative stays: no fuzz
 }
 
 // DefaultFragmentThreshold is the largest IKE message sent whole: a
@@ -365,6 +382,7 @@ type Engine struct {
 	closed   bool
 	closing  bool                   // Shutdown is telling peers: no new SAs
 	sas      map[SPI]*ikeSA         // by our SPI
+	sasPeak  int                    // the most sas held since it was made (shrinkSAsLocked)
 	halfOpen map[halfOpenKey]*ikeSA // responder SAs by the peer's SPIi and address
 	nHalf    int
 	seq      uint64 // orders SAs' starts and establishments (contact.go)

@@ -14,10 +14,40 @@ func (e *Engine) forget(sa *ikeSA) {
 	e.mu.Lock()
 	if e.sas[sa.ourSPI()] == sa {
 		delete(e.sas, sa.ourSPI())
+		e.shrinkSAsLocked()
 	}
 	e.leaveHalfOpenLocked(sa)
 	e.dropInitEntryLocked(sa)
 	e.mu.Unlock()
+}
+
+// addSALocked enters sa in e.sas by our SPI. e.mu is held.
+func (e *Engine) addSALocked(sa *ikeSA) {
+	e.sas[sa.ourSPI()] = sa
+	e.sasPeak = max(e.sasPeak, len(e.sas))
+}
+
+// Maps never shrink: a Go map keeps the buckets of the most entries it
+// held. After a burst (10,000 peers, of which 100 stay) the SA table is
+// re-made at its present size once it falls to mapShrinkFactor below its
+// peak, if that peak was at least mapShrinkMin; the copy costs one entry
+// per mapShrinkFactor-1 deletes before it, so it is amortised.
+const (
+	mapShrinkMin    = 1024
+	mapShrinkFactor = 8
+)
+
+// shrinkSAsLocked re-makes e.sas when it has shrunk far below its peak.
+// e.mu is held.
+func (e *Engine) shrinkSAsLocked() {
+	if e.sasPeak < mapShrinkMin || len(e.sas) > e.sasPeak/mapShrinkFactor {
+		return
+	}
+	m := make(map[SPI]*ikeSA, len(e.sas))
+	for k, v := range e.sas {
+		m[k] = v
+	}
+	e.sas, e.sasPeak = m, len(m)
 }
 
 // leaveHalfOpen stops counting sa as half open (it authenticated, or
@@ -226,7 +256,7 @@ func (e *Engine) handleInitRequest(pkt []byte, h wire.Header, local, remote neti
 	sa.halfCounted = true
 	sa.peer = peerRef{addr: remote.Addr().Unmap()}
 	sa.begun = e.nextSeqLocked()
-	e.sas[spir] = sa
+	e.addSALocked(sa)
 	e.mu.Unlock()
 
 	sa.lock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"time"
 
 	"github.com/oemesh/oemesh/ike/internal/wire"
@@ -202,12 +203,24 @@ func (sa *ikeSA) deleteChildLocked(c *childSA, done chan error) {
 		}})
 }
 
+// livenessSpread is how much shorter, as a fraction of the configured
+// liveness interval, an SA's own interval may be, drawn per SA: SAs
+// made in a burst then check their peers spread over a quarter of the
+// interval, and drift further apart with each check, instead of
+// probing in that burst every interval. Shorter, never longer: a dead
+// peer is still noticed within the configured interval.
+const livenessSpread = 0.25
+
 // startTimers arms the timers of an established SA: liveness, NAT
 // keepalive, rekey and hard expiry.
 func (sa *ikeSA) startTimers() {
 	e := sa.e
 	if e.cfg.Liveness > 0 {
-		sa.timers.liveness = e.sched.AfterFunc(e.cfg.Liveness, sa.livenessCheck)
+		sa.timers.livenessEvery = e.cfg.Liveness
+		if spread := time.Duration(float64(e.cfg.Liveness) * livenessSpread); spread > 0 {
+			sa.timers.livenessEvery -= mrand.N(spread)
+		}
+		sa.timers.liveness = e.sched.AfterFunc(sa.timers.livenessEvery, sa.livenessCheck)
 	}
 	if sa.behindNAT {
 		if _, ok := e.cfg.Sender.(KeepaliveSender); ok {
@@ -218,6 +231,8 @@ func (sa *ikeSA) startTimers() {
 	if !sa.initiator {
 		margin /= 2 // let the initiator go first: fewer collisions
 	}
+	// Rekey a random while earlier (RekeyFuzz); the hard end stays.
+	margin += e.rekeyFuzz(e.cfg.IKELifetime, margin)
 	// One timer serves both ends of the lifetime: at the soft end it
 	// starts the rekey and re-arms itself for the hard end.
 	sa.timers.rekey = e.sched.AfterFunc(e.cfg.IKELifetime-margin, func() {
@@ -254,11 +269,12 @@ func (sa *ikeSA) livenessCheck() {
 	}
 	e := sa.e
 	idle := e.cfg.Clock.Now().Sub(sa.lastRecv)
-	if idle >= e.cfg.Liveness && sa.pending == nil && len(sa.queue) == 0 && sa.state == stEstablished {
+	every := sa.timers.livenessEvery
+	if idle >= every && sa.pending == nil && len(sa.queue) == 0 && sa.state == stEstablished {
 		sa.enqueue(&request{exch: wire.Informational, onResponse: func(*wire.Message) {}})
 		idle = 0
 	}
-	sa.timers.liveness = e.sched.AfterFunc(max(e.cfg.Liveness-idle, e.cfg.Liveness/4), sa.livenessCheck)
+	sa.timers.liveness = e.sched.AfterFunc(max(every-idle, every/4), sa.livenessCheck)
 }
 
 // keepalive sends a NAT keepalive (RFC 3948 §2.3) and re-arms.
@@ -274,16 +290,14 @@ func (sa *ikeSA) keepalive() {
 	sa.timers.keepalive = sa.e.sched.AfterFunc(sa.e.cfg.Keepalive, sa.keepalive)
 }
 
-// armChildTimers schedules a CHILD SA's rekey and expiry, with one timer
-// that re-arms itself from the soft end of the lifetime to the hard end.
+// armChildTimers schedules a CHILD SA's rekey and expiry at the soft and
+// hard ends of the lifetime installChild gave it, with one timer that
+// re-arms itself from the soft end to the hard end.
 func (sa *ikeSA) armChildTimers(c *childSA) {
 	e := sa.e
-	margin := e.rekeyMargin(e.cfg.ChildLifetime)
-	if !c.Initiator {
-		margin /= 2
-	}
+	margin := c.HardLifetime - c.SoftLifetime // drawn by installChild
 	spi := c.SPIIn
-	c.timer = e.sched.AfterFunc(e.cfg.ChildLifetime-margin, func() { e.childLifetime(spi, margin, false) })
+	c.timer = e.sched.AfterFunc(c.SoftLifetime, func() { e.childLifetime(spi, margin, false) })
 }
 
 // childLifetime handles the soft (rekey) and hard (delete) ends of a

@@ -118,6 +118,10 @@ type handshake struct {
 // saTimers are the timers an SA owns; stopTimers stops them all.
 type saTimers struct {
 	liveness, keepalive, rekey, expire, halfOpen *schedTimer
+	// livenessEvery is this SA's liveness interval: the configured one
+	// less a random part (livenessSpread), so that SAs made together
+	// do not all check their peers together.
+	livenessEvery time.Duration
 }
 
 func (sa *ikeSA) stopTimers() {

@@ -42,7 +42,11 @@ func (o *OE) probeSilent(ctx context.Context) {
 	o.probed = now
 	asked := map[ike.SAID]bool{}
 	for _, t := range o.tunnels.All() {
-		if t.Initiator || t.Replaced || !t.Created.After(from) || t.Created.After(to) || asked[t.IKE] {
+		// A rekey's successor is not checked: the peer has just completed
+		// the CREATE_CHILD_SA, so it is there; and every tunnel rekeys,
+		// so checking them would probe each peer once a lifetime, in the
+		// waves SAs made together rekey in.
+		if t.Initiator() || t.Replaced || t.Rekey() || !t.Created.After(from) || t.Created.After(to) || asked[t.IKE] {
 			continue
 		}
 		c, err := o.dp.SACounters(ctx, t.ID)

@@ -142,3 +142,37 @@ func TestResponderProbeNotDue(t *testing.T) {
 		}
 	}
 }
+
+// TestResponderProbeSkipsRekey: the tunnel a peer's rekey brought up is
+// not probed: the peer has just completed the rekey. (Every tunnel
+// rekeys: a probe per rekey would ask every peer once a lifetime, in
+// waves with the rekeys of 10,000 peers made together.)
+func TestResponderProbeSkipsRekey(t *testing.T) {
+	a, b, _, net := probePair(t, 20*time.Millisecond, 100*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	time.Sleep(30 * time.Millisecond)
+	b.probeSilent(ctx) // the first tunnel's probe, answered
+	oetest.WaitFor(t, "the first probe's answer", func() bool { return b.Engine().Stats().Received > 0 })
+	ta := a.Tunnels(ctx)
+	if len(ta) != 1 {
+		t.Fatalf("A has %d tunnels", len(ta))
+	}
+	if err := a.Engine().RekeyChild(ctx, ta[0].SPIIn, 0); err != nil {
+		t.Fatal(err)
+	}
+	oetest.WaitFor(t, "B's rekeyed tunnel alone", func() bool {
+		tb := b.tunnels.All()
+		return len(tb) == 1 && tb[0].Rekey()
+	})
+	net.mu.Lock()
+	net.cut[addrA] = true
+	net.mu.Unlock()
+	time.Sleep(30 * time.Millisecond)
+	sent := b.Engine().Stats().Sent
+	b.probeSilent(ctx)
+	time.Sleep(300 * time.Millisecond) // past the answer bound
+	if n := b.Engine().Stats().Sent - sent; n != 0 || len(b.Tunnels(ctx)) != 1 {
+		t.Errorf("B sent %d datagrams after the rekey and keeps %d tunnels: the rekeyed tunnel was probed", n, len(b.Tunnels(ctx)))
+	}
+}

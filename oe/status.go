@@ -66,7 +66,7 @@ func (o *OE) Tunnels(ctx context.Context) []TunnelStatus {
 			SPIIn: t.InSPI(), SPIOut: t.OutSPI(),
 			InBytes: c.InBytes, OutBytes: c.OutBytes,
 			Age: now.Sub(t.Created), Idle: now.Sub(last),
-			Initiator: t.Initiator, KeyExchanges: sa.KeyExchanges,
+			Initiator: t.Initiator(), KeyExchanges: sa.KeyExchanges,
 			PeerCert: sa.PeerCert, VirtualIPs: slices.Clone(sa.VirtualIPs),
 		})
 	}

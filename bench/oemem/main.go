@@ -18,11 +18,18 @@
 // and is an upper bound. -profile DIR saves the responder's heap profile
 // at each reading, for `go tool pprof -diff_base`.
 //
+// With -hold it then keeps every peer up that long while their SAs rekey
+// (-child-lifetime, -ike-lifetime), and reports the responder's CPU at
+// rest, its goroutines, and the rekeys per second it answered (hold.go):
+// bench/peers-10k.sh runs it with 10,000 peers.
+//
 // Topology (inside namespaces "oemem<pid>-*" only, removed on exit): a LAN
 // 198.18.0.0/24 with the responder (.2), the DNS server (.53) and the load
-// generator (.9); the initiators' addresses 198.18.8.0/21 sit on the load
-// generator's loopback, routed through .9, so the responder keeps one
-// neighbour entry, not thousands. Run it as root through bench/oe-perf.sh.
+// generator (.9); the initiators' addresses, 198.19.0.0/16, are local to
+// the load generator through one route (`ip route add local … dev lo`,
+// no address per initiator) and routed to it through .9, so the responder
+// keeps one neighbour entry, not thousands. Run it as root through
+// bench/oe-perf.sh or bench/peers-10k.sh.
 package main
 
 import (
@@ -54,7 +61,7 @@ var (
 	respAddr = netip.MustParseAddr("198.18.0.2")
 	dnsAddr  = netip.MustParseAddr("198.18.0.53")
 	loadAddr = netip.MustParseAddr("198.18.0.9")
-	peerNet  = netip.MustParsePrefix("198.18.8.0/21")
+	peerNet  = netip.MustParsePrefix("198.19.0.0/16")
 )
 
 func main() {
@@ -63,15 +70,21 @@ func main() {
 	warm := flag.Int("warm", 100, "peers brought up before the first reading")
 	conc := flag.Int("concurrency", 16, "handshakes in flight at once")
 	keep := flag.Bool("v", false, "print the responder's log on failure")
+	keepLog := flag.String("log", "", "copy the responder's log to `FILE` at the end")
 	profiles := flag.String("profile", "", "save the responder's heap profile at each reading in `DIR`")
 	idle := flag.Duration("idle", 35*time.Second, "then wait this long with no traffic and read again (the data plane releases idle SAs' cipher state after 30 s); 0: don't")
+	var h holdConfig
+	flag.DurationVar(&h.hold, "hold", 0, "then keep every peer up this long while their SAs rekey, and report (hold.go); 0: don't")
+	flag.DurationVar(&h.rest, "rest", 20*time.Second, "with -hold: the responder's CPU at rest is read over this long, before the first rekey")
+	flag.DurationVar(&h.child, "child-lifetime", 0, "CHILD SA lifetime on both sides (0: the defaults, 1 h)")
+	flag.DurationVar(&h.ike, "ike-lifetime", 0, "IKE SA lifetime on both sides (0: the defaults, 4 h)")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "oemem: must run as root (network namespaces, TUN)")
 		os.Exit(2)
 	}
-	if *peers < 1 || *warm < 1 || *warm+*peers > 2000 || *conc < 1 {
-		fmt.Fprintln(os.Stderr, "oemem: want -peers ≥ 1, -warm ≥ 1, -concurrency ≥ 1 and -warm + -peers ≤ 2000 (the /21)")
+	if *peers < 1 || *warm < 1 || *warm+*peers > 65000 || *conc < 1 {
+		fmt.Fprintln(os.Stderr, "oemem: want -peers ≥ 1, -warm ≥ 1, -concurrency ≥ 1 and -warm + -peers ≤ 65000 (the /16)")
 		os.Exit(2)
 	}
 	oemeshd, err := filepath.Abs(filepath.Join(*bin, "oemeshd"))
@@ -84,7 +97,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	b := &bench{oemeshd: oemeshd, conc: *conc, profiles: *profiles, idle: *idle}
+	b := &bench{oemeshd: oemeshd, conc: *conc, profiles: *profiles, idle: *idle, hold: h}
 	if *profiles != "" {
 		if err := os.MkdirAll(*profiles, 0o755); err != nil {
 			fmt.Fprintln(os.Stderr, "oemem: -profile:", err)
@@ -95,6 +108,11 @@ func main() {
 	if err != nil && *keep {
 		if log, rerr := os.ReadFile(filepath.Join(b.work, "oemeshd.log")); rerr == nil {
 			fmt.Fprintf(os.Stderr, "--- responder log:\n%s\n", log)
+		}
+	}
+	if *keepLog != "" && b.work != "" {
+		if log, rerr := os.ReadFile(filepath.Join(b.work, "oemeshd.log")); rerr == nil {
+			_ = os.WriteFile(*keepLog, log, 0o644)
 		}
 	}
 	b.close()
@@ -120,6 +138,11 @@ type bench struct {
 	profiles string // directory for heap profiles, or ""
 	reading  int    // readings taken so far
 	idle     time.Duration
+	hold     holdConfig
+	report   *holdReport // with hold: what the hold phase saw
+	// ikeDown counts the initiators' IKE SAs that went down (a rekey
+	// replaces one without reporting it).
+	ikeDown atomic.Uint64
 }
 
 func (b *bench) close() {
@@ -232,6 +255,16 @@ func (b *bench) run(ctx context.Context, warm, peers int) error {
 	if b.profiles != "" {
 		fmt.Printf("  heap profiles: %s/heap-{0,1,2,3}.pb.gz (go tool pprof -diff_base heap-1.pb.gz heap-2.pb.gz)\n", b.profiles)
 	}
+	if b.hold.hold > 0 {
+		rep, err := b.holdPhase(ctx, warm+peers, base, r1, warm)
+		b.report = rep
+		if rep != nil {
+			rep.print(os.Stdout) // what it saw, also when it failed
+		}
+		if err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -258,12 +291,10 @@ func (b *bench) topology(addrs []netip.Addr) error {
 		}
 		nodes[name] = n
 	}
-	var cidrs []string
-	for _, a := range addrs {
-		cidrs = append(cidrs, netip.PrefixFrom(a, 32).String())
-	}
-	if err := nodes["load"].Addr("lo", cidrs...); err != nil {
-		return err
+	// AnyIP: every address of the /16 is local to the load generator,
+	// and its sockets bind to them, without an address each.
+	if out, err := exec.Command("ip", "-n", nodes["load"].NSName, "route", "add", "local", peerNet.String(), "dev", "lo").CombinedOutput(); err != nil {
+		return fmt.Errorf("local route for %v: %v: %s", peerNet, err, out)
 	}
 	for _, n := range []string{"resp", "dns"} {
 		if err := nodes[n].Route(peerNet.String(), loadAddr.String()); err != nil {
@@ -332,9 +363,9 @@ dns:
   timeout: 2s
 oe:
   idle_timeout: 1h
-log:
+%slog:
   level: info
-`, filepath.Join(b.work, "hostkey.pem"), pol, b.socket(), netip.AddrPortFrom(dnsAddr, 53))), 0o644); err != nil {
+`, filepath.Join(b.work, "hostkey.pem"), pol, b.socket(), netip.AddrPortFrom(dnsAddr, 53), b.hold.lifetimes())), 0o644); err != nil {
 		return err
 	}
 	logf, err := os.Create(filepath.Join(b.work, "oemeshd.log"))
@@ -390,6 +421,11 @@ func (b *bench) startInitiators(addrs []netip.Addr, key crypto.Signer) error {
 		Installer:   &nullInstaller{},
 		Sender:      b.tr,
 		GiveUp:      20 * time.Second,
+		// As the responder's (startResponder): with both the same, the
+		// initiators rekey first (the responder waits half the margin).
+		IKELifetime:   b.hold.ike,
+		ChildLifetime: b.hold.child,
+		OnIKEDown:     func(ike.SAInfo, error) { b.ikeDown.Add(1) },
 	})
 	if err != nil {
 		return err
@@ -484,13 +520,15 @@ func (b *bench) memory(ctx context.Context, client *control.Client, name string)
 	if err := client.Do(ctx, "GET", "/v1/memory?gc=1", nil, &m); err != nil {
 		return mem{}, err
 	}
-	return mem{rss: int64(m.RSS), anon: int64(m.RSSAnon), live: int64(m.HeapLive), objects: int64(m.HeapObjects)}, nil
+	return mem{rss: int64(m.RSS), anon: int64(m.RSSAnon), live: int64(m.HeapLive), objects: int64(m.HeapObjects), goroutines: int64(m.Goroutines)}, nil
 }
 
 type mem struct {
 	rss, anon int64 // bytes
 	live      int64 // live heap after a collection at the reading, bytes
 	objects   int64 // live heap objects
+	// goroutines counts the daemon's goroutines at the reading.
+	goroutines int64
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

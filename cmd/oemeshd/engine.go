@@ -106,6 +106,7 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 		ChildLifetime:           cfg.OE.ChildLifetime,
 		InitLimits:              initLimits(cfg.IKE.Limits),
 		NullLimits:              nullLimits(cfg.IKE.Limits),
+		RekeyFuzz:               rekeyFuzz(cfg.OE.RekeyFuzz),
 		HalfOpenCookieThreshold: int(cfg.IKE.Limits.CookieThreshold),
 		Logger:                  d.log,
 	}))
@@ -156,4 +157,13 @@ func newResolver(cfg *config.Config, log *slog.Logger) (*dnskey.Resolver, error)
 		return nil, fmt.Errorf("dns: %w", err)
 	}
 	return r, nil
+}
+
+// rekeyFuzz is oe.rekey_fuzz for the engine, whose zero means its
+// default: 0% is no fuzz (negative).
+func rekeyFuzz(f float64) float64 {
+	if f == 0 {
+		return -1
+	}
+	return f
 }

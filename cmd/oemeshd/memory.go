@@ -67,6 +67,7 @@ var memorySamples = []string{
 	"/gc/heap/goal:bytes",
 	"/memory/classes/total:bytes",
 	"/gc/cycles/total:gc-cycles",
+	"/sched/goroutines:goroutines",
 }
 
 func readMemory() (control.Memory, error) {
@@ -81,7 +82,7 @@ func readMemory() (control.Memory, error) {
 		}
 		return s[i].Value.Uint64()
 	}
-	m := control.Memory{HeapLive: u(0), HeapObjects: u(1), HeapGoal: u(2), Mapped: u(3), GCCycles: u(4)}
+	m := control.Memory{HeapLive: u(0), HeapObjects: u(1), HeapGoal: u(2), Mapped: u(3), GCCycles: u(4), Goroutines: u(5)}
 	var err error
 	m.RSS, m.RSSAnon, err = procRSS("/proc/self/status")
 	return m, err

@@ -409,6 +409,7 @@ func build(file string, v map[string]any) *Config {
 			ResponderProbe:     v["oe.responder_probe"].(time.Duration),
 			IKELifetime:        v["oe.ike_lifetime"].(time.Duration),
 			ChildLifetime:      v["oe.child_lifetime"].(time.Duration),
+			RekeyFuzz:          mustPercent(v["oe.rekey_fuzz"].(string)),
 			Cert:               v["oe.cert"].(string),
 			CertKey:            v["oe.cert_key"].(string),
 			CertAnswer:         v["oe.cert_answer"].(string),
@@ -587,4 +588,13 @@ func (c *Config) checkPublish() error {
 		}
 	}
 	return nil
+}
+
+// mustPercent reads a percentage the schema's check has accepted.
+func mustPercent(s string) float64 {
+	f, err := ParsePercent(s)
+	if err != nil {
+		panic("config: oe.rekey_fuzz passed its check but does not parse: " + err.Error())
+	}
+	return f
 }

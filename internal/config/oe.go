@@ -22,6 +22,8 @@ type OE struct {
 	GatewayFor     []netip.Prefix
 	IKELifetime    time.Duration
 	ChildLifetime  time.Duration
+	// RekeyFuzz is oe.rekey_fuzz as a fraction (0 to 1).
+	RekeyFuzz float64
 	// Cert and CertKey are the certificate (PEM chain) and its private
 	// key that certificate OE answers NULL initiators with; both empty:
 	// none.

@@ -43,6 +43,20 @@ func oneOf(values ...string) func(any) error {
 	}
 }
 
+// ParsePercent reads a percentage from 0% to 100% as a fraction.
+func ParsePercent(s string) (float64, error) {
+	n, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+	if err != nil || !strings.HasSuffix(s, "%") || n < 0 || n > 100 {
+		return 0, fmt.Errorf("must be a percentage from 0%% to 100%%, as 50%%")
+	}
+	return n / 100, nil
+}
+
+func percent(v any) error {
+	_, err := ParsePercent(v.(string))
+	return err
+}
+
 func positive(v any) error {
 	if v.(time.Duration) <= 0 {
 		return fmt.Errorf("must be greater than zero")
@@ -392,6 +406,8 @@ var schema = []key{
 		help: "IKE SA lifetime; rekeyed a tenth of it before"},
 	{name: "oe.child_lifetime", kind: kindDuration, def: time.Hour, check: positive,
 		help: "CHILD SA (ESP) lifetime; rekeyed a tenth of it before"},
+	{name: "oe.rekey_fuzz", kind: kindString, def: "50%", check: percent,
+		help: "each SA rekeys earlier than a tenth of its lifetime by a random part of up to this much of that tenth (0% to 100%), so SAs made together do not rekey together (RFC 7296 §2.8); 0%: no fuzz"},
 	{name: "oe.gateway_for", kind: kindStringList, def: []string{}, check: prefixes,
 		help: "client networks this host is the IPsec gateway for (their DNS records name it)"},
 	{name: "kernel.fail_closed", kind: kindBool, def: false, help: "keep private and block prefixes blocked after a clean stop (a crash never opens them)"},

@@ -107,6 +107,9 @@ type Memory struct {
 	// bytes.
 	RSS     uint64 `json:"rss_bytes"`
 	RSSAnon uint64 `json:"rss_anon_bytes"`
+	// Goroutines counts the daemon's goroutines (/sched/goroutines):
+	// with thousands of peers it shows whether any are per peer.
+	Goroutines uint64 `json:"goroutines"`
 }
 
 // PublishStatus is where the daemon's self-publication (dns.publish)

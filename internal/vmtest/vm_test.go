@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -36,7 +37,10 @@ func envOr(key, def string) string {
 	return def
 }
 
-var benchRE = regexp.MustCompile(`(?m)^BenchmarkInstallDeleteSAPairs\S*\s+\d+\s+\d+ ns/op.*$`)
+var (
+	benchRE = regexp.MustCompile(`(?m)^BenchmarkInstallDeleteSAPairs\S*\s+\d+\s+\d+ ns/op.*$`)
+	scaleRE = regexp.MustCompile(`(?m)scale (host|subnet): install .*$`)
+)
 
 // TestXfrmInVM runs kernel/xfrm's tests, the ESP ones included
 // (OEMESH_IN_VM=1), and its install/delete benchmark, in Debian's kernel.
@@ -59,10 +63,15 @@ func TestXfrmInVM(t *testing.T) {
 		t.Fatalf("go test -c ./kernel/xfrm: %v\n%s", err, out)
 	}
 	run, benchtime := envOr("OEMESH_VM_RUN", "."), envOr("OEMESH_VM_BENCHTIME", "1000x")
+	// OEMESH_VM_SCALE: the pairs of kernel/xfrm's TestVMScale (its default: 2,000).
+	scale := os.Getenv("OEMESH_VM_SCALE")
+	if _, err := strconv.Atoi(scale); scale != "" && err != nil {
+		t.Fatalf("OEMESH_VM_SCALE=%q: want a number of pairs", scale)
+	}
 	script := fmt.Sprintf(`
 for m in xfrm_user esp4 esp6 veth af_packet; do /run/modprobe $m 2>/dev/null; done
-OEMESH_IN_VM=1 ./xfrm.test -test.v -test.count=1 -test.timeout=14m -test.run '%s' -test.bench=BenchmarkInstallDeleteSAPairs -test.benchtime=%s
-`, run, benchtime)
+OEMESH_IN_VM=1 OEMESH_VM_SCALE=%s ./xfrm.test -test.v -test.count=1 -test.timeout=14m -test.run '%s' -test.bench=BenchmarkInstallDeleteSAPairs -test.benchtime=%s
+`, scale, run, benchtime)
 	start := time.Now()
 	res, err := Run(context.Background(), Options{}, script, map[string]string{"xfrm.test": bin})
 	// One log call: serial output arrives in pieces that would interleave.
@@ -76,13 +85,16 @@ OEMESH_IN_VM=1 ./xfrm.test -test.v -test.count=1 -test.timeout=14m -test.run '%s
 	if res.RC != 0 {
 		t.Fatalf("kernel/xfrm tests failed in the VM (exit status %d)", res.RC)
 	}
-	for _, want := range []string{"--- PASS: TestVMESP", "--- PASS: TestVMFirstPingLarvalDrop", "--- PASS: TestVMSAExpires", "--- PASS: TestVMRekeyDeferOutbound", "--- PASS: TestProbe", "--- PASS: TestVMCAT"} {
+	for _, want := range []string{"--- PASS: TestVMScale", "--- PASS: TestVMESP", "--- PASS: TestVMFirstPingLarvalDrop", "--- PASS: TestVMSAExpires", "--- PASS: TestVMRekeyDeferOutbound", "--- PASS: TestProbe", "--- PASS: TestVMCAT"} {
 		if run != "." {
 			break
 		}
 		if !strings.Contains(res.Console, want) {
 			t.Errorf("VM output lacks %q", want)
 		}
+	}
+	for _, m := range scaleRE.FindAllString(res.Console, -1) {
+		t.Logf("TestVMScale (guest %s, %s): %s", res.Kernel, res.Accel, strings.TrimSpace(m))
 	}
 	if m := benchRE.FindString(res.Console); m != "" {
 		t.Logf("benchmark (guest %s, %s): %s", res.Kernel, res.Accel, strings.TrimSpace(m))

@@ -45,9 +45,11 @@ type Device struct {
 	// saRoutes counts installed pairs per remote selector (saroute.go).
 	saRoutes map[netip.Prefix]int
 	pairs    map[kernel.SAPairID]*pair
-	shunts   map[kernel.Flow]*shunt
-	spis     map[uint32]spiReservation // reserved by AllocSPI
-	order    uint64
+	// pairsPeak is the most pairs held since the map was made (shrink.go).
+	pairsPeak int
+	shunts    map[kernel.Flow]*shunt
+	spis      map[uint32]spiReservation // reserved by AllocSPI
+	order     uint64
 
 	acquires chan kernel.Acquire
 	expires  chan kernel.Expire
@@ -412,6 +414,7 @@ func (d *Device) InstallSA(ctx context.Context, sp kernel.SAPair) error {
 		return fmt.Errorf("userspace: install SA pair peer %s: %w", id.Peer, err)
 	}
 	d.pairs[id] = p
+	d.pairsPeak = max(d.pairsPeak, len(d.pairs))
 	delete(d.spis, sp.In.SPI)
 	d.update(func(t *tables) *tables {
 		if replaces {
@@ -440,6 +443,7 @@ func (d *Device) DeleteSA(ctx context.Context, id kernel.SAPairID, opts kernel.D
 	}
 	p.dead.Store(true)
 	delete(d.pairs, id)
+	d.pairs, d.pairsPeak = shrunk(d.pairs, d.pairsPeak)
 	d.update(func(t *tables) *tables { return t.withoutPair(p) })
 	if err := d.removeSARoutes(p.remote); err != nil {
 		return fmt.Errorf("userspace: delete SA pair peer %s: %w", id.Peer, err)

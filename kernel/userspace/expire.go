@@ -74,6 +74,9 @@ func (d *Device) expiry(now time.Time) []kernel.Expire {
 			gone = append(gone, p)
 		}
 	}
+	if len(gone) > 0 {
+		d.pairs, d.pairsPeak = shrunk(d.pairs, d.pairsPeak)
+	}
 	for f, s := range d.shunts {
 		if !s.expires.IsZero() && !now.Before(s.expires) {
 			delete(d.shunts, f)

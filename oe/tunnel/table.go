@@ -50,14 +50,31 @@ type Tunnel struct {
 	// out), so its order is the order the SAs came up in; the engine's
 	// OnChildUp hooks run later, in no particular order between IKE SAs.
 	// It wraps around: compare with Before, never with <.
-	Seq       uint32
-	Auth      ike.AuthKind
-	Mode      ike.Mode
-	Replaced  bool // a rekey installed its successor
-	Initiator bool
+	Seq      uint32
+	Auth     ike.AuthKind
+	Mode     ike.Mode
+	Replaced bool // a rekey installed its successor
+	Start    Start
 	// The small fields are last, together: a tunnel is kept per peer,
 	// and packed it fits a smaller allocation size class.
 }
+
+// Start says how a tunnel came up, in one octet (a tunnel is kept per
+// peer, in a size class with no room for another field).
+type Start uint8
+
+const (
+	// StartInitiated: we started the exchange that made it.
+	StartInitiated Start = 1 << iota
+	// StartRekey: the exchange was a rekey; the tunnel replaced another.
+	StartRekey
+)
+
+// Initiator reports whether we started the exchange that made t.
+func (t Tunnel) Initiator() bool { return t.Start&StartInitiated != 0 }
+
+// Rekey reports whether t is a rekey's successor.
+func (t Tunnel) Rekey() bool { return t.Start&StartRekey != 0 }
 
 // Before reports whether t came up before u (Seq in serial number
 // arithmetic, RFC 1982: right across a wrap-around, as long as the two
@@ -78,8 +95,18 @@ func (t Tunnel) Peer() netip.Addr { return t.ID.Peer }
 type Table struct {
 	mu   sync.Mutex
 	byIn map[uint32]*Tunnel
+	peak int    // the most byIn held since it was made (Remove)
 	seq  uint32 // the last Tunnel.Seq given
 }
+
+// A Go map keeps the buckets of the most entries it held: once the
+// tunnels fall to shrinkFactor below a peak of at least shrinkMin (a
+// burst of peers that left), byIn is re-made at its size. The copy costs
+// one entry per shrinkFactor-1 removals before it.
+const (
+	shrinkMin    = 1024
+	shrinkFactor = 8
+)
 
 // Add records sa, installed as the pair id at now by conn (empty: OE). A
 // rekey (sa.Replaces) marks the tunnel it replaces and keeps its Seq.
@@ -90,9 +117,14 @@ func (t *Table) Add(now time.Time, sa ike.ChildSA, id kernel.SAPairID, conn stri
 		t.byIn = map[uint32]*Tunnel{}
 	}
 	var seq uint32
+	var start Start
+	if sa.Initiator {
+		start |= StartInitiated
+	}
 	if old, ok := t.byIn[sa.Replaces]; ok && sa.Replaces != 0 {
 		old.Replaced = true
 		seq = old.Seq
+		start |= StartRekey
 	} else {
 		t.seq++
 		seq = t.seq
@@ -100,9 +132,10 @@ func (t *Table) Add(now time.Time, sa ike.ChildSA, id kernel.SAPairID, conn stri
 	t.byIn[sa.SPIIn] = &Tunnel{
 		ID: id, IKE: ike.SAID{SPIi: sa.IKESPIi, SPIr: sa.IKESPIr},
 		PeerID: sa.PeerID, Auth: sa.PeerAuth, Mode: sa.Mode,
-		Local: sa.TSLocal, Remote: sa.TSRemote, Created: now, Seq: seq, Initiator: sa.Initiator,
+		Local: sa.TSLocal, Remote: sa.TSRemote, Created: now, Seq: seq, Start: start,
 		Conn: conn,
 	}
+	t.peak = max(t.peak, len(t.byIn))
 }
 
 // Remove forgets the tunnel with this inbound SPI and returns it.
@@ -114,6 +147,13 @@ func (t *Table) Remove(spiIn uint32) (Tunnel, bool) {
 		return Tunnel{}, false
 	}
 	delete(t.byIn, spiIn)
+	if t.peak >= shrinkMin && len(t.byIn) <= t.peak/shrinkFactor {
+		m := make(map[uint32]*Tunnel, len(t.byIn))
+		for k, v := range t.byIn {
+			m[k] = v
+		}
+		t.byIn, t.peak = m, len(m)
+	}
 	return *tn, true
 }
 
