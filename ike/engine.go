@@ -352,6 +352,7 @@ type Engine struct {
 	closing  bool                   // Shutdown is telling peers: no new SAs
 	sas      map[SPI]*ikeSA         // by our SPI
 	halfOpen map[halfOpenKey]*ikeSA // responder SAs by the peer's SPIi and address
+	byPeerID map[peerKey][]*ikeSA   // established SAs by the identity their peer proved (peerindex.go)
 	nHalf    int
 	seq      uint64 // orders SAs' starts and establishments (contact.go)
 
@@ -407,6 +408,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		cfg:      cfg,
 		log:      cfg.Logger,
 		sas:      make(map[SPI]*ikeSA),
+		byPeerID: make(map[peerKey][]*ikeSA),
 		halfOpen: make(map[halfOpenKey]*ikeSA),
 		sched:    newScheduler(cfg.Clock),
 	}

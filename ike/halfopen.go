@@ -15,6 +15,7 @@ func (e *Engine) forget(sa *ikeSA) {
 	if e.sas[sa.ourSPI()] == sa {
 		delete(e.sas, sa.ourSPI())
 	}
+	e.unindexPeerLocked(sa)
 	e.leaveHalfOpenLocked(sa)
 	e.dropInitEntryLocked(sa)
 	e.mu.Unlock()
