@@ -354,7 +354,9 @@ type Engine struct {
 	halfOpen map[halfOpenKey]*ikeSA // responder SAs by the peer's SPIi and address
 	byPeerID map[peerKey][]*ikeSA   // established SAs by the identity their peer proved (peerindex.go)
 	nHalf    int
-	seq      uint64 // orders SAs' starts and establishments (contact.go)
+	// nHalfPeak is the most half-open SAs there have been at once.
+	nHalfPeak int
+	seq       uint64 // orders SAs' starts and establishments (contact.go)
 
 	// certs are the certificates we authenticate with: Credentials.Cert
 	// and Credentials.Certs at first, then what SetCertCredential and
