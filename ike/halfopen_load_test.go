@@ -57,7 +57,7 @@ func TestHalfOpenUnderConcurrentLoad(t *testing.T) {
 		Credentials: psk, Policy: &fakePolicy{}, Installer: newFakeInstaller(0x10000000),
 		Sender:                  &goSender{engines: engines, wg: &wg, self: addrB, delay: 10 * time.Millisecond},
 		HalfOpenCookieThreshold: threshold, HalfOpenLimit: limit,
-		RetransmitBase:          50 * time.Millisecond, RetransmitMax: 200 * time.Millisecond, GiveUp: 20 * time.Second,
+		RetransmitBase: 50 * time.Millisecond, RetransmitMax: 200 * time.Millisecond, GiveUp: 20 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)
