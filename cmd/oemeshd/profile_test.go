@@ -7,11 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/oemesh/oemesh/internal/control"
 )
@@ -77,6 +80,25 @@ func TestProfileSecondsChecked(t *testing.T) {
 			if !errors.As(err, &se) || se.Code != http.StatusBadRequest || !strings.Contains(err.Error(), "want a whole number of seconds from 1 to 300") {
 				t.Errorf("%s seconds=%s: %v", kind, q, err)
 			}
+		}
+	}
+}
+
+// TestMetricsServesNoProfiles: net/http/pprof, which the profile handlers
+// use, registers /debug/pprof/ on http.DefaultServeMux as it loads. The
+// metrics listener, the daemon's only one on the network, has a mux of its
+// own: profiles stay behind the root-only control socket.
+func TestMetricsServesNoProfiles(t *testing.T) {
+	srv := httptest.NewServer(metricsHandler(prometheus.NewRegistry()))
+	defer srv.Close()
+	for _, path := range []string{"/debug/pprof/", "/debug/pprof/profile?seconds=1", "/debug/pprof/heap"} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("metrics listener: GET %s = %s, want 404", path, resp.Status)
 		}
 	}
 }
