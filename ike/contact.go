@@ -75,18 +75,22 @@ func (e *Engine) register(sa *ikeSA) {
 		ref.id = sa.init.opts.PeerID
 	}
 	e.mu.Lock()
+	e.unindexPeerLocked(sa)
 	if !sa.established.IsZero() {
 		ref.up = e.nextSeqLocked() // an IKE rekey's successor
 	}
 	sa.peer = ref
 	e.addSALocked(sa)
+	e.indexPeerLocked(sa)
 	e.mu.Unlock()
 }
 
 // notePeerUp records that sa is established with the peer proving id.
 func (e *Engine) notePeerUp(sa *ikeSA, id Identity) {
 	e.mu.Lock()
+	e.unindexPeerLocked(sa)
 	sa.peer.id, sa.peer.up = id, e.nextSeqLocked()
+	e.indexPeerLocked(sa)
 	e.mu.Unlock()
 }
 
@@ -121,7 +125,12 @@ func (e *Engine) initialContact(peer, us Identity, keep *ikeSA, begun uint64) {
 	}
 	e.mu.Lock()
 	var old []*ikeSA
-	for _, sa := range e.sas {
+	// Only the established SAs whose peer proved an identity like peer's
+	// (peerIndex): a responder gets INITIAL_CONTACT on nearly every first
+	// handshake, and going through every SA, each under its own lock,
+	// cost O(N) per handshake with N peers. The check under the SA's
+	// lock below still decides.
+	for _, sa := range e.byPeerID[peerKeyOf(peer)] {
 		if sa != keep && !sa.peerGone && sa.peer.up != 0 && sa.peer.up < begun {
 			old = append(old, sa)
 		}

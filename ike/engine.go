@@ -384,8 +384,11 @@ type Engine struct {
 	sas      map[SPI]*ikeSA         // by our SPI
 	sasPeak  int                    // the most sas held since it was made (shrinkSAsLocked)
 	halfOpen map[halfOpenKey]*ikeSA // responder SAs by the peer's SPIi and address
+	byPeerID map[peerKey][]*ikeSA   // established SAs by the identity their peer proved (peerindex.go)
 	nHalf    int
-	seq      uint64 // orders SAs' starts and establishments (contact.go)
+	// nHalfPeak is the most half-open SAs there have been at once.
+	nHalfPeak int
+	seq       uint64 // orders SAs' starts and establishments (contact.go)
 	// null counts the NULL-authenticated SAs (nullcap.go); its own lock,
 	// a leaf.
 	null nullSAs
@@ -442,6 +445,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		cfg:      cfg,
 		log:      cfg.Logger,
 		sas:      make(map[SPI]*ikeSA),
+		byPeerID: make(map[peerKey][]*ikeSA),
 		halfOpen: make(map[halfOpenKey]*ikeSA),
 		sched:    newScheduler(cfg.Clock),
 	}

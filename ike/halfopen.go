@@ -16,6 +16,7 @@ func (e *Engine) forget(sa *ikeSA) {
 		delete(e.sas, sa.ourSPI())
 		e.shrinkSAsLocked()
 	}
+	e.unindexPeerLocked(sa)
 	e.leaveHalfOpenLocked(sa)
 	e.dropInitEntryLocked(sa)
 	e.mu.Unlock()
@@ -251,8 +252,18 @@ func (e *Engine) handleInitRequest(pkt []byte, h wire.Header, local, remote neti
 		e.mu.Unlock()
 		return // lost a race with a duplicate
 	}
+	if e.nHalf >= e.cfg.HalfOpenLimit {
+		// The count read at the top is stale: requests handled
+		// concurrently each saw room for one more. The limit holds here,
+		// where the count moves.
+		n := e.nHalf
+		e.mu.Unlock()
+		e.drop(DropHalfOpenLimit, remote, fmt.Errorf("%d half-open SAs", n))
+		return
+	}
 	e.halfOpen[key] = sa
 	e.nHalf++
+	e.nHalfPeak = max(e.nHalfPeak, e.nHalf)
 	sa.halfCounted = true
 	sa.peer = peerRef{addr: remote.Addr().Unmap()}
 	sa.begun = e.nextSeqLocked()

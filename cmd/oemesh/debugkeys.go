@@ -19,7 +19,7 @@ func newDebugCmd(g *globalFlags) *cobra.Command {
 		Use:   "debug",
 		Short: "Debugging aids for one's own host",
 	}
-	cmd.AddCommand(newDebugKeysCmd(g))
+	cmd.AddCommand(newDebugKeysCmd(g), newDebugProfileCmd(g))
 	return cmd
 }
 

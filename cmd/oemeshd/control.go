@@ -36,6 +36,7 @@ func (d *daemon) registerHandlers() {
 	d.registerConnHandlers()
 	d.registerBindingHandlers()
 	d.registerMemoryHandlers()
+	d.registerProfileHandlers()
 }
 
 func (d *daemon) handleStatus(r *http.Request) (any, error) {

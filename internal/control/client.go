@@ -36,6 +36,14 @@ func NewClient(path string) *Client {
 	}
 }
 
+// WithTimeout returns a client like c whose requests may take up to d, for
+// replies that take long by design (a CPU profile over a minute).
+func (c *Client) WithTimeout(d time.Duration) *Client {
+	h := *c.http
+	h.Timeout = d
+	return &Client{path: c.path, http: &h}
+}
+
 // ErrNoDaemon means nothing answers on the socket.
 var ErrNoDaemon = errors.New("oemeshd is not running")
 

@@ -47,9 +47,12 @@ type Device struct {
 	pairs    map[kernel.SAPairID]*pair
 	// pairsPeak is the most pairs held since the map was made (shrink.go).
 	pairsPeak int
-	shunts    map[kernel.Flow]*shunt
-	spis      map[uint32]spiReservation // reserved by AllocSPI
-	order     uint64
+	// inSPIs counts the pairs by inbound SPI, for AllocSPI: a scan of
+	// pairs made every allocation O(N) in the SAs installed.
+	inSPIs map[uint32]int
+	shunts map[kernel.Flow]*shunt
+	spis   map[uint32]spiReservation // reserved by AllocSPI
+	order  uint64
 
 	acquires chan kernel.Acquire
 	expires  chan kernel.Expire
@@ -95,6 +98,7 @@ func New(ctx context.Context, c Config) (*Device, error) {
 		traps:    make(map[netip.Prefix]kernel.Group),
 		saRoutes: make(map[netip.Prefix]int),
 		pairs:    make(map[kernel.SAPairID]*pair),
+		inSPIs:   make(map[uint32]int),
 		shunts:   make(map[kernel.Flow]*shunt),
 		spis:     make(map[uint32]spiReservation),
 		acquires: make(chan kernel.Acquire, 1024),
@@ -359,15 +363,8 @@ func (d *Device) AllocSPI(ctx context.Context, src, dst netip.Addr) (uint32, err
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	inUse := func(spi uint32) bool {
-		if _, ok := d.spis[spi]; ok {
-			return true
-		}
-		for id := range d.pairs {
-			if id.InSPI == spi {
-				return true
-			}
-		}
-		return false
+		_, reserved := d.spis[spi]
+		return reserved || d.inSPIs[spi] > 0
 	}
 	var b [4]byte
 	for range 64 {
@@ -413,7 +410,7 @@ func (d *Device) InstallSA(ctx context.Context, sp kernel.SAPair) error {
 		d.mu.Unlock()
 		return fmt.Errorf("userspace: install SA pair peer %s: %w", id.Peer, err)
 	}
-	d.pairs[id] = p
+	d.putPair(id, p)
 	d.pairsPeak = max(d.pairsPeak, len(d.pairs))
 	delete(d.spis, sp.In.SPI)
 	d.update(func(t *tables) *tables {
@@ -424,9 +421,35 @@ func (d *Device) InstallSA(ctx context.Context, sp kernel.SAPair) error {
 	})
 	released := d.hold.take(func(f kernel.Flow) bool { return p.matches(f.Src, f.Dst) })
 	d.mu.Unlock()
-	d.log.Debug("SA pair installed", "peer", id.Peer, "in", fmt.Sprintf("%#x", id.InSPI), "out", fmt.Sprintf("%#x", id.OutSPI), "mode", sp.Mode, "released", len(released))
+	if d.log.Enabled(ctx, slog.LevelDebug) { // the hex SPIs cost allocations per SA otherwise
+		d.log.Debug("SA pair installed", "peer", id.Peer, "in", fmt.Sprintf("%#x", id.InSPI), "out", fmt.Sprintf("%#x", id.OutSPI), "mode", sp.Mode, "released", len(released))
+	}
 	d.resolveHeld(released)
 	return nil
+}
+
+// putPair and dropPair change pairs and keep inSPIs counting it. d.mu is
+// held.
+func (d *Device) putPair(id kernel.SAPairID, p *pair) {
+	if _, ok := d.pairs[id]; !ok {
+		if d.inSPIs == nil {
+			d.inSPIs = map[uint32]int{}
+		}
+		d.inSPIs[id.InSPI]++
+	}
+	d.pairs[id] = p
+}
+
+func (d *Device) dropPair(id kernel.SAPairID) {
+	if _, ok := d.pairs[id]; !ok {
+		return
+	}
+	delete(d.pairs, id)
+	if n := d.inSPIs[id.InSPI]; n > 1 {
+		d.inSPIs[id.InSPI] = n - 1
+	} else {
+		delete(d.inSPIs, id.InSPI)
+	}
 }
 
 // DeleteSA removes both SAs of the pair. Its selectors then fall back to
@@ -442,7 +465,7 @@ func (d *Device) DeleteSA(ctx context.Context, id kernel.SAPairID, opts kernel.D
 		return fmt.Errorf("userspace: delete SA pair peer %s in %#x out %#x: no such pair", id.Peer, id.InSPI, id.OutSPI)
 	}
 	p.dead.Store(true)
-	delete(d.pairs, id)
+	d.dropPair(id)
 	d.pairs, d.pairsPeak = shrunk(d.pairs, d.pairsPeak)
 	d.update(func(t *tables) *tables { return t.withoutPair(p) })
 	if err := d.removeSARoutes(p.remote); err != nil {

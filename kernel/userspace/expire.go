@@ -67,7 +67,7 @@ func (d *Device) expiry(now time.Time) []kernel.Expire {
 		evs = append(evs, kernel.Expire{Kind: kind, SA: id, SPI: spi, Time: now})
 		d.log.Debug("SA expired", "kind", kind, "peer", id.Peer, "spi", spi)
 		if kind == kernel.ExpireHard {
-			delete(d.pairs, id)
+			d.dropPair(id)
 			if err := d.removeSARoutes(p.remote); err != nil {
 				d.log.Warn("SA expired: restoring its routes", "peer", id.Peer, "err", err)
 			}

@@ -1,6 +1,7 @@
 package tunnel
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -155,5 +156,83 @@ func TestBeforeWraps(t *testing.T) {
 func TestTunnelSize(t *testing.T) {
 	if n := unsafe.Sizeof(Tunnel{}); n > 176 {
 		t.Errorf("Tunnel is %d octets, over the 176 of its size class: keep the small fields together at its end", n)
+	}
+}
+
+// TestSameFlowIndex: SameFlow finds a peer's tunnels through the index
+// as Add, Remove and an Add over an SPI already there leave it, among
+// many tunnels to other peers.
+func TestSameFlowIndex(t *testing.T) {
+	var tt Table
+	id := func(n byte) ike.SAID { return ike.SAID{SPIi: ike.SPI{n}, SPIr: ike.SPI{n + 1}} }
+	peer := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{198, 19, byte(i >> 8), byte(i)}) }
+	sa := func(spi uint32, ikeID ike.SAID, p netip.Addr) ike.ChildSA {
+		s := childSA(spi, ikeID, ike.AddrIdentity(p), addrB, p)
+		s.Remote = p
+		return s
+	}
+	for i := range 1000 {
+		s := sa(uint32(0x10000+i), id(1), peer(i))
+		tt.Add(time.Now(), s, pairID(s), "")
+	}
+	p := peer(7)
+	again := sa(0x900, id(9), p)
+	if got := tt.SameFlow(again, ""); len(got) != 1 || got[0].InSPI() != 0x10007 {
+		t.Fatalf("SameFlow among 1000 peers = %+v, want the tunnel 0x10007", got)
+	}
+	// A second tunnel of the flow, then the first goes: the index keeps
+	// the second only.
+	second := sa(0x901, id(11), p)
+	tt.Add(time.Now(), second, pairID(second), "")
+	if got := tt.SameFlow(again, ""); len(got) != 2 {
+		t.Fatalf("SameFlow with two tunnels = %d, want 2", len(got))
+	}
+	tt.Remove(0x10007)
+	if got := tt.SameFlow(again, ""); len(got) != 1 || got[0].InSPI() != 0x901 {
+		t.Fatalf("SameFlow after Remove = %+v, want 0x901", got)
+	}
+	// An Add over an SPI already there, to another peer: the old peer no
+	// longer lists it.
+	moved := sa(0x901, id(13), peer(8))
+	tt.Add(time.Now(), moved, pairID(moved), "")
+	if got := tt.SameFlow(again, ""); len(got) != 0 {
+		t.Fatalf("SameFlow after the SPI moved to another peer = %+v, want none", got)
+	}
+	if got := tt.SameFlow(sa(0x902, id(15), peer(8)), ""); len(got) != 2 {
+		t.Fatalf("SameFlow of the other peer = %d, want 2 (its own and the moved SPI)", len(got))
+	}
+	tt.Remove(0x901)
+	tt.Remove(0x10008)
+	if n := len(tt.byPeer[peer(8)]); n != 0 {
+		t.Errorf("index keeps %d SPIs of a peer with no tunnels", n)
+	}
+	if _, ok := tt.byPeer[peer(8)]; ok {
+		t.Error("index keeps an empty entry for a peer with no tunnels")
+	}
+}
+
+// BenchmarkSameFlow: the look-up a responder makes on every CHILD SA it
+// installs, with N other peers' tunnels in the table. With the per-peer
+// index it does not grow with N.
+func BenchmarkSameFlow(b *testing.B) {
+	for _, n := range []int{100, 1000, 10000} {
+		b.Run(fmt.Sprintf("peers=%d", n), func(b *testing.B) {
+			var tt Table
+			for i := range n {
+				p := netip.AddrFrom4([4]byte{198, 19, byte(i >> 8), byte(i)})
+				s := childSA(uint32(0x10000+i), ike.SAID{SPIi: ike.SPI{1}}, ike.AddrIdentity(p), addrB, p)
+				s.Remote = p
+				tt.Add(time.Now(), s, pairID(s), "")
+			}
+			p := netip.AddrFrom4([4]byte{198, 19, 0, 7})
+			s := childSA(0x900, ike.SAID{SPIi: ike.SPI{9}}, ike.AddrIdentity(p), addrB, p)
+			s.Remote = p
+			b.ReportAllocs()
+			for b.Loop() {
+				if len(tt.SameFlow(s, "")) != 1 {
+					b.Fatal("SameFlow missed the peer's tunnel")
+				}
+			}
+		})
 	}
 }

@@ -1,0 +1,77 @@
+package ike
+
+import (
+	"slices"
+	"strings"
+	"unicode"
+)
+
+// The engine's index of established SAs by the identity their peer
+// proved, for INITIAL_CONTACT (contact.go), which must find the SAs with
+// one peer among every SA the engine holds. An SA is in it while
+// peer.up is set (established) and it is in the engine's tables; the
+// index holds candidates, and SameIdentity under the SA's lock decides.
+
+// peerKey buckets identities so that identities SameIdentity calls the
+// same share a bucket: octet for octet for most types, FQDNs with case
+// folded and the final dot dropped, and every DN in one bucket (DNs
+// compare by meaning, internal/dn; SameIdentity tells them apart).
+type peerKey struct {
+	t    IDType
+	data string
+}
+
+func peerKeyOf(id Identity) peerKey {
+	switch id.Type {
+	case IDFQDN:
+		return peerKey{t: id.Type, data: foldKey(strings.TrimSuffix(string(id.Data), "."))}
+	case IDDerASN1DN:
+		return peerKey{t: id.Type}
+	}
+	return peerKey{t: id.Type, data: string(id.Data)}
+}
+
+// foldKey maps s to one representative of the strings strings.EqualFold
+// calls equal to it: each rune becomes the smallest of its simple case
+// folding orbit, the equivalence EqualFold tests.
+func foldKey(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		m := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			m = min(m, f)
+		}
+		b.WriteRune(m)
+	}
+	return b.String()
+}
+
+// indexPeerLocked adds sa, if established, under its peer's identity;
+// unindexPeerLocked takes it out. e.mu is held.
+func (e *Engine) indexPeerLocked(sa *ikeSA) {
+	if sa.peer.up == 0 {
+		return
+	}
+	k := peerKeyOf(sa.peer.id)
+	e.byPeerID[k] = append(e.byPeerID[k], sa)
+}
+
+func (e *Engine) unindexPeerLocked(sa *ikeSA) {
+	if sa.peer.up == 0 {
+		return
+	}
+	k := peerKeyOf(sa.peer.id)
+	list := e.byPeerID[k]
+	i := slices.Index(list, sa)
+	if i < 0 {
+		return
+	}
+	if len(list) == 1 {
+		delete(e.byPeerID, k)
+		return
+	}
+	list[i] = list[len(list)-1]
+	list[len(list)-1] = nil
+	e.byPeerID[k] = list[:len(list)-1]
+}
