@@ -46,7 +46,9 @@ func main() {
 		os.Exit(1)
 	}
 	rep, err := l.run(ctx)
-	l.close()
+	if cerr := l.close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ikeload:", err)
 		os.Exit(1)

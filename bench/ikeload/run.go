@@ -25,6 +25,13 @@ type loader struct {
 	log   *slog.Logger
 	held  sync.Map // ike.SAID → struct{}: SAs kept up for -hold
 	nHeld atomic.Int64
+	stopServe context.CancelFunc
+	served    chan error
+	closeOnce sync.Once
+	closeErr  error
+	// keepHeld leaves the SAs held with -hold up when run returns, for
+	// the caller to look at the responder and then deleteHeld.
+	keepHeld bool
 }
 
 // newLoader opens the sockets (in the calling thread's network namespace)
@@ -56,25 +63,28 @@ func newLoader(ctx context.Context, cfg *config, log *slog.Logger) (*loader, err
 		tr.close()
 		return nil, fmt.Errorf("IKE engine: %w", err)
 	}
-	return &loader{cfg: cfg, cr: cr, tr: tr, eng: eng, rec: newRecorder(), log: log}, nil
+	l := &loader{cfg: cfg, cr: cr, tr: tr, eng: eng, rec: newRecorder(), log: log, served: make(chan error, 1)}
+	var serveCtx context.Context
+	serveCtx, l.stopServe = context.WithCancel(context.Background())
+	go func() { l.served <- tr.serve(serveCtx, cfg.workers, eng.HandlePacket) }()
+	return l, nil
 }
 
-func (l *loader) close() {
-	l.eng.Close()
-	l.tr.close()
+// close closes the engine (which walks away from the SAs still up) and
+// the sockets. It returns the error that ended reading, if any. It is
+// safe to call twice.
+func (l *loader) close() error {
+	l.closeOnce.Do(func() {
+		l.eng.Close()
+		l.stopServe()
+		l.closeErr = <-l.served
+	})
+	return l.closeErr
 }
 
 // run starts the handshakes as the config says and returns the report.
-// It serves the sockets itself for as long as it runs.
 func (l *loader) run(ctx context.Context) (*report, error) {
 	c := l.cfg
-	serveCtx, stopServe := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- l.tr.serve(serveCtx, c.workers, l.eng.HandlePacket) }()
-	defer func() {
-		stopServe()
-		<-served
-	}()
 
 	runCtx := ctx
 	if c.duration > 0 {
@@ -116,7 +126,7 @@ func (l *loader) run(ctx context.Context) (*report, error) {
 		Rekeys: c.rekeys, Held: c.hold > 0,
 	}
 	l.rec.fill(rep, took)
-	if c.hold > 0 {
+	if c.hold > 0 && !l.keepHeld {
 		fmt.Fprintf(stderrOut, "ikeload: %d IKE SAs up; holding them for %v\n", l.nHeld.Load(), c.hold)
 		sleepUntil(ctx, time.Now().Add(c.hold))
 		l.deleteHeld()

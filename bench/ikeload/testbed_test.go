@@ -42,25 +42,38 @@ func newTestbed(tb testing.TB, responders int) *testbed {
 	if b.gen, err = l.AddHost("gen"); err != nil {
 		tb.Fatal(err)
 	}
-	for i := range responders {
-		r, err := l.AddHost(fmt.Sprintf("r%d", i))
-		if err != nil {
-			tb.Fatal(err)
-		}
-		genIf := fmt.Sprintf("r%d", i)
-		if err := l.Link(b.gen, genIf, []string{fmt.Sprintf("10.0.%d.1/24", i+1)}, r, "eth0", []string{b.respAddr(i) + "/24"}); err != nil {
-			tb.Fatal(err)
-		}
-		if err := r.Route(srcPrefix, fmt.Sprintf("10.0.%d.1", i+1)); err != nil {
-			tb.Fatal(err)
-		}
-		b.resp = append(b.resp, r)
-	}
 	// The whole prefix is the generator's own: no address per initiator.
 	if out, err := exec.Command("ip", "-n", b.gen.NSName, "route", "add", "local", srcPrefix, "dev", "lo").CombinedOutput(); err != nil {
 		tb.Fatalf("local route for %s: %v: %s", srcPrefix, err, out)
 	}
+	for range responders {
+		b.addResponder(tb)
+	}
 	return b
+}
+
+// addResponder adds a responder namespace linked to the generator's and
+// returns its index: a fresh one for each responder started keeps no
+// state (routes, rules, TUN devices) from the one before.
+func (b *testbed) addResponder(tb testing.TB) int {
+	tb.Helper()
+	i := len(b.resp)
+	if i >= 250 {
+		tb.Fatal("testbed: more than 250 responder namespaces")
+	}
+	r, err := b.lab.AddHost(fmt.Sprintf("r%d", i))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	genIf := fmt.Sprintf("r%d", i)
+	if err := b.lab.Link(b.gen, genIf, []string{fmt.Sprintf("10.0.%d.1/24", i+1)}, r, "eth0", []string{b.respAddr(i) + "/24"}); err != nil {
+		tb.Fatal(err)
+	}
+	if err := r.Route(srcPrefix, fmt.Sprintf("10.0.%d.1", i+1)); err != nil {
+		tb.Fatal(err)
+	}
+	b.resp = append(b.resp, r)
+	return i
 }
 
 // loaderIn opens a loader's sockets in the generator's namespace.
@@ -75,7 +88,7 @@ func (b *testbed) loaderIn(tb testing.TB, cfg *config) *loader {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(l.close)
+	tb.Cleanup(func() { l.close() })
 	return l
 }
 
@@ -180,10 +193,10 @@ func cpuTicks(pid int) (int64, error) {
 }
 
 // buildBinaries builds oemesh and oemeshd into a temporary directory
-// unless OEMESH_BIN names one that holds them.
+// unless IKELOAD_BIN names one that holds them.
 func buildBinaries(tb testing.TB, progs ...string) string {
 	tb.Helper()
-	if dir := os.Getenv("OEMESH_BIN"); dir != "" {
+	if dir := os.Getenv("IKELOAD_BIN"); dir != "" {
 		return dir
 	}
 	dir := tb.TempDir()
