@@ -33,13 +33,17 @@ func TestAgainstRespond(t *testing.T) {
 		respArgs []string
 		flags    []string
 		hybrid   bool
+		rekeys   int
 	}{
 		{"psk", []string{"--auth", "psk", "--psk", "load test key, long enough"},
-			[]string{"-auth", "psk", "-psk", "load test key, long enough"}, false},
+			[]string{"-auth", "psk", "-psk", "load test key, long enough"}, false, 0},
 		{"ed25519", []string{"--auth", "key", "--key", filepath.Join(keys, "responder.key"), "--peer-key", filepath.Join(keys, "initiator.pub")},
-			[]string{"-auth", "ed25519", "-key", filepath.Join(keys, "initiator.key"), "-peer-key", filepath.Join(keys, "responder.pub")}, false},
+			[]string{"-auth", "ed25519", "-key", filepath.Join(keys, "initiator.key"), "-peer-key", filepath.Join(keys, "responder.pub")}, false, 0},
 		{"ed25519-hybrid", []string{"--auth", "key", "--key", filepath.Join(keys, "responder.key"), "--peer-key", filepath.Join(keys, "initiator.pub")},
-			[]string{"-auth", "ed25519", "-key", filepath.Join(keys, "initiator.key"), "-peer-key", filepath.Join(keys, "responder.pub"), "-kex", "hybrid"}, true},
+			[]string{"-auth", "ed25519", "-key", filepath.Join(keys, "initiator.key"), "-peer-key", filepath.Join(keys, "responder.pub"), "-kex", "hybrid"}, true, 0},
+		// Two CHILD SA rekeys per IKE SA, every SA held until the end.
+		{"psk-rekeys-hold", []string{"--auth", "psk", "--psk", "load test key, long enough"},
+			[]string{"-auth", "psk", "-psk", "load test key, long enough", "-rekeys", "2", "-hold", "100ms"}, false, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newTestbed(t, 1)
@@ -68,7 +72,7 @@ func TestAgainstRespond(t *testing.T) {
 				t.Errorf("report: p50 %v p99 %v rate %v", rep.P50, rep.P99, rep.PerSecond)
 			}
 			p.stop()
-			remotes, hybrid := respondSAs(t, logPath)
+			remotes, hybrid, ev := respondSAs(t, logPath)
 			if len(remotes) != n {
 				t.Errorf("the responder saw IKE SAs from %d distinct addresses, want %d", len(remotes), n)
 			}
@@ -81,20 +85,25 @@ func TestAgainstRespond(t *testing.T) {
 			if tc.hybrid && hybrid != n {
 				t.Errorf("%d of %d IKE SAs keyed with ML-KEM at the responder", hybrid, n)
 			}
+			// Every IKE SA was deleted by the initiator (held or not), and
+			// each rekey made one more CHILD SA.
+			if ev["ike_up"] != n || ev["ike_down"] != n || ev["child_up"] != n*(1+tc.rekeys) {
+				t.Errorf("responder events %v; want %d ike_up and ike_down, %d child_up", ev, n, n*(1+tc.rekeys))
+			}
 		})
 	}
 }
 
 // respondSAs reads `oemesh --json respond`'s events: the distinct
-// initiator addresses of its IKE SAs, and how many were keyed with a
-// quantum-resistant exchange.
-func respondSAs(t *testing.T, path string) (map[netip.Addr]bool, int) {
+// initiator addresses of its IKE SAs, how many were keyed with a
+// quantum-resistant exchange, and the count of each event.
+func respondSAs(t *testing.T, path string) (map[netip.Addr]bool, int, map[string]int) {
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	remotes, hybrid := map[netip.Addr]bool{}, 0
+	remotes, hybrid, events := map[netip.Addr]bool{}, 0, map[string]int{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		var ev struct {
@@ -104,7 +113,11 @@ func respondSAs(t *testing.T, path string) (map[netip.Addr]bool, int) {
 				KeyExchanges string `json:"key_exchanges"`
 			} `json:"ike"`
 		}
-		if json.Unmarshal(sc.Bytes(), &ev) != nil || ev.Event != "ike_up" || ev.IKE == nil {
+		if json.Unmarshal(sc.Bytes(), &ev) != nil {
+			continue
+		}
+		events[ev.Event]++
+		if ev.Event != "ike_up" || ev.IKE == nil {
 			continue
 		}
 		ap, err := netip.ParseAddrPort(ev.IKE.Remote)
@@ -116,7 +129,7 @@ func respondSAs(t *testing.T, path string) (map[netip.Addr]bool, int) {
 			hybrid++
 		}
 	}
-	return remotes, hybrid
+	return remotes, hybrid, events
 }
 
 func tail(b []byte, lines int) string {

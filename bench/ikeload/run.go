@@ -17,14 +17,14 @@ import (
 // loader is one run: the transport, the engine over it, and the
 // handshakes.
 type loader struct {
-	cfg   *config
-	cr    *credentials
-	tr    *transport
-	eng   *ike.Engine
-	rec   *recorder
-	log   *slog.Logger
-	held  sync.Map // ike.SAID → struct{}: SAs kept up for -hold
-	nHeld atomic.Int64
+	cfg       *config
+	cr        *credentials
+	tr        *transport
+	eng       *ike.Engine
+	rec       *recorder
+	log       *slog.Logger
+	held      sync.Map // ike.SAID → struct{}: SAs kept up for -hold
+	nHeld     atomic.Int64
 	stopServe context.CancelFunc
 	served    chan error
 	closeOnce sync.Once
