@@ -135,6 +135,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		}
 	default:
 		bad("-auth %q: want psk, ed25519, rsa or null", *auth)
+		if c.peerAuth == "" {
+			c.peerAuth = "null" // no second error for a default derived from a bad -auth
+		}
 	}
 	if c.keyFile != "" && c.auth != authEd25519 && c.auth != authRSA {
 		bad("-key is for -auth ed25519 or rsa, not -auth %s", c.auth)
