@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -15,16 +16,21 @@ import (
 
 // TestAgainstRespond runs 50 handshakes from 50 source addresses against
 // `oemesh respond` in a namespace beside the generator's, with a
-// pre-shared key, with Ed25519, and with Ed25519 over the hybrid
-// ML-KEM-768 key exchange; every handshake must complete, and the
-// responder must have seen an IKE SA from each of the 50 addresses.
+// pre-shared key, with Ed25519, with Ed25519 over the hybrid ML-KEM-768
+// key exchange, with NULL and with RSA-2048; every handshake must
+// complete, and the responder must have seen an IKE SA from each of the
+// 50 addresses.
 func TestAgainstRespond(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (network namespaces); CI runs as root")
 	}
 	bin := buildBinaries(t, "oemesh")
 	keys := t.TempDir()
-	if err := runKeys([]string{"-auth", "ed25519", "-out", keys}, os.Stderr, os.Stderr); err != nil {
+	if err := runKeys([]string{"-auth", "ed25519", "-out", keys}, io.Discard, os.Stderr); err != nil {
+		t.Fatal(err)
+	}
+	rsaKeys := t.TempDir()
+	if err := runKeys([]string{"-auth", "rsa", "-out", rsaKeys}, io.Discard, os.Stderr); err != nil {
 		t.Fatal(err)
 	}
 	const n = 50
@@ -41,6 +47,9 @@ func TestAgainstRespond(t *testing.T) {
 			[]string{"-auth", "ed25519", "-key", filepath.Join(keys, "initiator.key"), "-peer-key", filepath.Join(keys, "responder.pub")}, false, 0},
 		{"ed25519-hybrid", []string{"--auth", "key", "--key", filepath.Join(keys, "responder.key"), "--peer-key", filepath.Join(keys, "initiator.pub")},
 			[]string{"-auth", "ed25519", "-key", filepath.Join(keys, "initiator.key"), "-peer-key", filepath.Join(keys, "responder.pub"), "-kex", "hybrid"}, true, 0},
+		{"null", []string{"--auth", "null"}, []string{"-auth", "null"}, false, 0},
+		{"rsa", []string{"--auth", "key", "--key", filepath.Join(rsaKeys, "responder.key"), "--peer-key", filepath.Join(rsaKeys, "initiator.pub")},
+			[]string{"-auth", "rsa", "-key", filepath.Join(rsaKeys, "initiator.key"), "-peer-key", filepath.Join(rsaKeys, "responder.pub")}, false, 0},
 		// Two CHILD SA rekeys per IKE SA, every SA held until the end.
 		{"psk-rekeys-hold", []string{"--auth", "psk", "--psk", "load test key, long enough"},
 			[]string{"-auth", "psk", "-psk", "load test key, long enough", "-rekeys", "2", "-hold", "100ms"}, false, 2},
