@@ -21,7 +21,7 @@ var (
 	scaleConc        = flag.Int("scale.concurrency", 8, "handshakes in flight (below every responder's cookie threshold)")
 	scaleWarm        = flag.Int("scale.warm", 20, "handshakes before each measurement, not counted")
 	scaleResponders  = flag.String("scale.responders", "oemeshd,respond,strongswan5,strongswan6", "responders to compare")
-	scaleAuths       = flag.String("scale.auths", "ed25519,psk,ed25519+mlkem768", "ways to authenticate: ed25519, rsa, psk, each with +mlkem768 for the hybrid key exchange")
+	scaleAuths       = flag.String("scale.auths", "ed25519,psk,ed25519+mlkem768", "ways to authenticate: ed25519, rsa, psk, null (not strongSwan), each with +mlkem768 for the hybrid key exchange")
 	scaleJSON        = flag.String("scale.json", "", "also write every measurement as JSON to this file")
 	scaleFailOnError = flag.Bool("scale.strict", true, "fail when a handshake fails")
 )
@@ -71,9 +71,9 @@ func BenchmarkIKEScale(b *testing.B) {
 			auth, kex = s, kexHybrid
 		}
 		switch authMethod(auth) {
-		case authEd25519, authRSA, authPSK:
+		case authEd25519, authRSA, authPSK, authNull:
 		default:
-			b.Fatalf("-scale.auths %q: want ed25519, rsa or psk, each optionally with +mlkem768", a)
+			b.Fatalf("-scale.auths %q: want ed25519, rsa, psk or null, each optionally with +mlkem768", a)
 		}
 		for _, r := range responders {
 			switch r {
@@ -95,7 +95,7 @@ func BenchmarkIKEScale(b *testing.B) {
 		}
 		keys[a] = keySet{dir}
 	}
-	keys[authPSK] = keys[authEd25519]
+	keys[authPSK], keys[authNull] = keys[authEd25519], keys[authEd25519]
 	tb := newTestbed(b, 0)
 	var all []measurement
 	b.ResetTimer()
@@ -131,9 +131,11 @@ func measureCell(b *testing.B, tb *testbed, c cell, keys keySet, bin string) mea
 	r := startResponder(b, c, tb.resp[i], addr, keys, bin)
 	defer r.stop()
 	flags := []string{"-target", addr, "-src", srcPrefix, "-concurrency", fmt.Sprint(*scaleConc), "-timeout", "20s", "-auth", string(c.auth), "-kex", string(c.kex)}
-	if c.auth == authPSK {
+	switch c.auth {
+	case authPSK:
 		flags = append(flags, "-psk", psk, "-id", idPSK)
-	} else {
+	case authNull:
+	default:
 		flags = append(flags, "-key", keys.path("initiator.key"), "-peer-key", keys.path("responder.pub"), "-id", idKey)
 	}
 	run := func(n int, check func()) *report {

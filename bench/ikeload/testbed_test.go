@@ -147,7 +147,7 @@ func (p *process) waitUDP(tb testing.TB, port int) {
 		case err := <-p.waited:
 			p.waited <- err
 			log, _ := os.ReadFile(p.log)
-			tb.Fatalf("%s exited: %v\n%s", filepath.Base(p.cmd.Args[len(p.cmd.Args)-1]), err, log)
+			tb.Fatalf("%s exited: %v\n%s", filepath.Base(p.cmd.Args[4]), err, log)
 		default:
 		}
 		f, err := os.Open(fmt.Sprintf("/proc/%d/net/udp", p.pid()))
