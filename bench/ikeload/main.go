@@ -39,12 +39,12 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	stderrOut = os.Stderr
 	l, err := newLoader(ctx, cfg, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ikeload:", err)
 		os.Exit(1)
 	}
+	l.progress = os.Stderr
 	rep, err := l.run(ctx)
 	if cerr := l.close(); err == nil {
 		err = cerr

@@ -29,6 +29,8 @@ type loader struct {
 	served    chan error
 	closeOnce sync.Once
 	closeErr  error
+	// progress is where run says it is holding the SAs (nil: nowhere).
+	progress io.Writer
 	// keepHeld leaves the SAs held with -hold up when run returns, for
 	// the caller to look at the responder and then deleteHeld.
 	keepHeld bool
@@ -127,15 +129,14 @@ func (l *loader) run(ctx context.Context) (*report, error) {
 	}
 	l.rec.fill(rep, took)
 	if c.hold > 0 && !l.keepHeld {
-		fmt.Fprintf(stderrOut, "ikeload: %d IKE SAs up; holding them for %v\n", l.nHeld.Load(), c.hold)
+		if l.progress != nil {
+			fmt.Fprintf(l.progress, "ikeload: %d IKE SAs up; holding them for %v\n", l.nHeld.Load(), c.hold)
+		}
 		sleepUntil(ctx, time.Now().Add(c.hold))
 		l.deleteHeld()
 	}
 	return rep, nil
 }
-
-// stderrOut is where run's progress goes; a var so tests can quiet it.
-var stderrOut io.Writer = io.Discard
 
 // handshake runs handshake i: IKE_SA_INIT and IKE_AUTH from its source
 // address, the CHILD SA rekeys, and the delete unless SAs are held.
