@@ -26,6 +26,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
+	"strings"
 	"syscall"
 	"time"
 
@@ -45,6 +47,8 @@ type options struct {
 	pings     int
 	wg        bool
 	chachaRaw bool
+	only      string // run only the paths whose name contains one of its comma-separated words
+	profile   string // CPU profile of the whole run
 }
 
 func main() {
@@ -56,6 +60,8 @@ func main() {
 	flag.IntVar(&o.pings, "pings", 200, "lone round trips per path for the latency")
 	noWG := flag.Bool("no-wireguard", false, "skip the wireguard-go path")
 	flag.BoolVar(&o.chachaRaw, "chacha-raw", false, "also measure raw ESP with ChaCha20-Poly1305")
+	flag.StringVar(&o.only, "only", "", "run only the paths whose name contains one of these, comma-separated (e.g. veth,wireguard,ESP-in-UDP)")
+	flag.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	verbose := flag.Bool("v", false, "log wireguard-go")
 	flag.Parse()
 	o.wg = !*noWG
@@ -87,67 +93,98 @@ func main() {
 
 func (b *bench) run(o options) error {
 	fmt.Printf("Machine: %s\n", machine())
-	fmt.Printf("Each TCP and UDP run %v, %d runs per test; CPU per GB at %.0f Mbit/s for %v; %d lone round trips.\n\n",
+	fmt.Printf("Each TCP and UDP run %v, %d runs per test; CPU per GB at %.0f Mbit/s for %v; %d lone round trips.\n",
 		o.dur, o.runs, o.rate, o.rateDur, o.pings)
+	fmt.Printf("All paths are up at once and their runs interleave (run 1 of every path, then run 2, ...), so that\n")
+	fmt.Printf("a change in the box's load falls on every path alike.\n\n")
+	var ps []path
 	var rs []*result
 	for _, p := range paths(o.wg, o.chachaRaw) {
-		fmt.Fprintf(os.Stderr, "usthroughput: %s\n", p.name)
-		r, err := b.measure(p, o)
-		if err != nil {
-			return fmt.Errorf("%s: %w", p.name, err)
+		if !o.selected(p.name) {
+			continue
 		}
-		rs = append(rs, r)
+		if err := p.up(b); err != nil {
+			return fmt.Errorf("%s: bring up: %w", p.name, err)
+		}
+		if p.down != nil {
+			defer func() { _ = p.down(b) }()
+		}
+		ps = append(ps, p)
+		rs = append(rs, &result{name: p.name})
+	}
+	if o.profile != "" {
+		f, err := os.Create(o.profile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	sent := make([]uint64, len(ps))
+	for _, streams := range []int{1, 4} {
+		for run := range o.runs {
+			for i, p := range ps {
+				fmt.Fprintf(os.Stderr, "usthroughput: TCP %d streams, run %d: %s\n", streams, run+1, p.name)
+				t, err := b.tcpStreams(p.dst, streams, o.dur)
+				if err != nil {
+					return fmt.Errorf("%s: TCP, %d streams: %w", p.name, streams, err)
+				}
+				sent[i] += t.bytes
+				if streams == 1 {
+					rs[i].tcp1 = append(rs[i].tcp1, t.mbps)
+				} else {
+					rs[i].tcp4 = append(rs[i].tcp4, t.mbps)
+				}
+			}
+		}
+	}
+	for i, p := range ps {
+		if p.check != nil {
+			if err := p.check(b, sent[i]); err != nil {
+				return fmt.Errorf("%s: %w", p.name, err)
+			}
+		}
+	}
+	for run := range o.runs {
+		for i, p := range ps {
+			fmt.Fprintf(os.Stderr, "usthroughput: UDP flood, run %d: %s\n", run+1, p.name)
+			u, err := b.udpSend(p.dst, o.dur, 0)
+			if err != nil {
+				return fmt.Errorf("%s: UDP flood: %w", p.name, err)
+			}
+			rs[i].udp = append(rs[i].udp, u)
+		}
+	}
+	for i, p := range ps {
+		fmt.Fprintf(os.Stderr, "usthroughput: paced UDP and round trips: %s\n", p.name)
+		u, err := b.udpSend(p.dst, o.rateDur, o.rate)
+		if err != nil {
+			return fmt.Errorf("%s: paced UDP: %w", p.name, err)
+		}
+		rs[i].paced = u
+		if rs[i].rtts, err = b.rtt(p.dst, o.pings); err != nil {
+			return fmt.Errorf("%s: round trips: %w", p.name, err)
+		}
 	}
 	fmt.Printf("Load average at the end: %s\n\n", loadavg())
 	printResults(rs, o)
 	return nil
 }
 
-// measure brings p up, runs every test over it and takes it down.
-func (b *bench) measure(p path, o options) (*result, error) {
-	if err := p.up(b); err != nil {
-		return nil, fmt.Errorf("bring up: %w", err)
+// selected reports whether -only lets the path named name run.
+func (o options) selected(name string) bool {
+	if o.only == "" {
+		return true
 	}
-	if p.down != nil {
-		defer func() { _ = p.down(b) }()
-	}
-	r := &result{name: p.name}
-	var sent uint64
-	for _, streams := range []int{1, 4} {
-		for range o.runs {
-			t, err := b.tcpStreams(p.dst, streams, o.dur)
-			if err != nil {
-				return nil, fmt.Errorf("TCP, %d streams: %w", streams, err)
-			}
-			sent += t.bytes
-			if streams == 1 {
-				r.tcp1 = append(r.tcp1, t.mbps)
-			} else {
-				r.tcp4 = append(r.tcp4, t.mbps)
-			}
+	for _, w := range strings.Split(o.only, ",") {
+		if w != "" && strings.Contains(name, w) {
+			return true
 		}
 	}
-	if p.check != nil {
-		if err := p.check(b, sent); err != nil {
-			return nil, err
-		}
-	}
-	for range o.runs {
-		u, err := b.udpSend(p.dst, o.dur, 0)
-		if err != nil {
-			return nil, fmt.Errorf("UDP flood: %w", err)
-		}
-		r.udp = append(r.udp, u)
-	}
-	u, err := b.udpSend(p.dst, o.rateDur, o.rate)
-	if err != nil {
-		return nil, fmt.Errorf("paced UDP: %w", err)
-	}
-	r.paced = u
-	if r.rtts, err = b.rtt(p.dst, o.pings); err != nil {
-		return nil, fmt.Errorf("round trips: %w", err)
-	}
-	return r, nil
+	return false
 }
 
 func loadavg() string {

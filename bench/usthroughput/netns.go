@@ -42,8 +42,12 @@ func setup() (*bench, error) {
 		{"link", "add", "va", "netns", b.a, "type", "veth", "peer", "name", "vb", "netns", b.b},
 		{"-n", b.a, "link", "set", "lo", "up"}, {"-n", b.b, "link", "set", "lo", "up"},
 		{"-n", b.a, "link", "set", "va", "up"}, {"-n", b.b, "link", "set", "vb", "up"},
-		{"-n", b.a, "addr", "add", "192.0.2.1/24", "dev", "va"}, {"-n", b.b, "addr", "add", "192.0.2.2/24", "dev", "vb"},
 		{"-n", b.a, "addr", "add", "198.18.0.1/24", "dev", "va"}, {"-n", b.b, "addr", "add", "198.18.0.2/24", "dev", "vb"},
+	}
+	for n := range espPaths {
+		a, bb := espAddrs(uint32(n + 1))
+		steps = append(steps, []string{"-n", b.a, "addr", "add", a.String() + "/24", "dev", "va"},
+			[]string{"-n", b.b, "addr", "add", bb.String() + "/24", "dev", "vb"})
 	}
 	for _, s := range steps {
 		if err := ip(s...); err != nil {
@@ -64,11 +68,14 @@ func setup() (*bench, error) {
 		return b, err
 	}
 	ctx := context.Background()
-	if err := b.da.SetTrap(ctx, kernel.Trap{Prefix: netip.MustParsePrefix("192.0.2.2/32"), Group: kernel.GroupPrivate}); err != nil {
-		return b, err
-	}
-	if err := b.db.SetTrap(ctx, kernel.Trap{Prefix: netip.MustParsePrefix("192.0.2.1/32"), Group: kernel.GroupPrivate}); err != nil {
-		return b, err
+	for n := range espPaths {
+		a, bb := espAddrs(uint32(n + 1))
+		if err := b.da.SetTrap(ctx, kernel.Trap{Prefix: netip.PrefixFrom(bb, 32), Group: kernel.GroupPrivate}); err != nil {
+			return b, err
+		}
+		if err := b.db.SetTrap(ctx, kernel.Trap{Prefix: netip.PrefixFrom(a, 32), Group: kernel.GroupPrivate}); err != nil {
+			return b, err
+		}
 	}
 	return b, nil
 }

@@ -31,9 +31,19 @@ type path struct {
 
 var (
 	vethDst = netip.MustParseAddr("198.18.0.2")
-	espDst  = netip.MustParseAddr("192.0.2.2")
 	wgDst   = netip.MustParseAddr("198.18.1.2")
 )
+
+// espPaths is how many ESP paths there can be; each has its own pair of
+// addresses (espAddrs), so that all are up at once and the runs of
+// different paths interleave.
+const espPaths = 4
+
+// espAddrs returns the addresses of ESP path n (1…espPaths) in
+// namespaces a and b: 192.0.2.(10n+1) and 192.0.2.(10n+2).
+func espAddrs(n uint32) (a, b netip.Addr) {
+	return netip.AddrFrom4([4]byte{192, 0, 2, byte(10*n + 1)}), netip.AddrFrom4([4]byte{192, 0, 2, byte(10*n + 2)})
+}
 
 // paths are the paths in the order the issue asks for: the bare veth,
 // wireguard-go, oemesh raw ESP and ESP-in-UDP with AES-GCM-128, and
@@ -56,13 +66,14 @@ func paths(wg, chachaRaw bool) []path {
 // espPath installs a transport-mode SA pair between the two devices.
 func espPath(name string, alg kernel.AEAD, encap bool, n uint32) path {
 	pa, pb := saPair(alg, n)
+	_, dst := espAddrs(n)
 	if encap {
 		pa.Encap = &kernel.Encap{SrcPort: 4500, DstPort: 4500}
 		pb.Encap = &kernel.Encap{SrcPort: 4500, DstPort: 4500}
 	}
 	ctx := context.Background()
 	return path{
-		name: name, dst: espDst,
+		name: name, dst: dst,
 		up: func(b *bench) error {
 			if err := b.db.InstallSA(ctx, pb); err != nil {
 				return err
@@ -95,7 +106,7 @@ func saPair(alg kernel.AEAD, n uint32) (kernel.SAPair, kernel.SAPair) {
 	k1, k2 := make([]byte, klen), make([]byte, klen)
 	_, _ = rand.Read(k1)
 	_, _ = rand.Read(k2)
-	a, bb := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	a, bb := espAddrs(n)
 	ab := kernel.SA{SPI: 0x1000 + n, Src: a, Dst: bb, AEAD: alg, Key: k1, ESN: true}
 	ba := kernel.SA{SPI: 0x2000 + n, Src: bb, Dst: a, AEAD: alg, Key: k2, ESN: true}
 	la, lb := []netip.Prefix{netip.PrefixFrom(a, 32)}, []netip.Prefix{netip.PrefixFrom(bb, 32)}

@@ -97,7 +97,7 @@ func printResults(rs []*result, o options) {
 		}
 		return r.paced.cpu.proc.Seconds() / gb, r.paced.cpu.softirq.Seconds() / gb
 	}
-	var vethTotal float64
+	var vethTotal float64 // the generator's own cost: sockets and veth
 	if veth != nil {
 		p, s := perGB(veth)
 		vethTotal = p + s
@@ -105,7 +105,11 @@ func printResults(rs []*result, o options) {
 	for _, r := range rs {
 		p, s := perGB(r)
 		mbps := r.paced.gbMoved() * 8e3 / r.paced.dur.Seconds()
-		fmt.Printf("| %s | %.0f (%.1f%%) | %.2f | %.2f | %.2f | %.2f |\n", r.name, mbps, 100*r.paced.loss(), p, s, p+s, p+s-vethTotal)
+		tunnel := "–"
+		if veth != nil {
+			tunnel = fmt.Sprintf("%.2f", p+s-vethTotal)
+		}
+		fmt.Printf("| %s | %.0f (%.1f%%) | %.2f | %.2f | %.2f | %s |\n", r.name, mbps, 100*r.paced.loss(), p, s, p+s, tunnel)
 	}
 	fmt.Println()
 	fmt.Printf("Round trip of a lone 64-byte UDP packet (%d, one at a time, 2 ms apart), µs:\n\n", o.pings)
