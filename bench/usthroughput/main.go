@@ -128,7 +128,7 @@ func (b *bench) run(o options) error {
 		for run := range o.runs {
 			for i, p := range ps {
 				fmt.Fprintf(os.Stderr, "usthroughput: TCP %d streams, run %d: %s\n", streams, run+1, p.name)
-				t, err := b.tcpStreams(p.dst, streams, o.dur)
+				t, err := b.tcpStreams(p.src, p.dst, streams, o.dur)
 				if err != nil {
 					return fmt.Errorf("%s: TCP, %d streams: %w", p.name, streams, err)
 				}
@@ -151,7 +151,7 @@ func (b *bench) run(o options) error {
 	for run := range o.runs {
 		for i, p := range ps {
 			fmt.Fprintf(os.Stderr, "usthroughput: UDP flood, run %d: %s\n", run+1, p.name)
-			u, err := b.udpSend(p.dst, o.dur, 0)
+			u, err := b.udpSend(p.src, p.dst, o.dur, 0)
 			if err != nil {
 				return fmt.Errorf("%s: UDP flood: %w", p.name, err)
 			}
@@ -160,12 +160,12 @@ func (b *bench) run(o options) error {
 	}
 	for i, p := range ps {
 		fmt.Fprintf(os.Stderr, "usthroughput: paced UDP and round trips: %s\n", p.name)
-		u, err := b.udpSend(p.dst, o.rateDur, o.rate)
+		u, err := b.udpSend(p.src, p.dst, o.rateDur, o.rate)
 		if err != nil {
 			return fmt.Errorf("%s: paced UDP: %w", p.name, err)
 		}
 		rs[i].paced = u
-		if rs[i].rtts, err = b.rtt(p.dst, o.pings); err != nil {
+		if rs[i].rtts, err = b.rtt(p.src, p.dst, o.pings); err != nil {
 			return fmt.Errorf("%s: round trips: %w", p.name, err)
 		}
 	}

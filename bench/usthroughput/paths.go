@@ -21,17 +21,19 @@ import (
 // in b that traffic goes to, and how it is brought up and down.
 type path struct {
 	name string
-	dst  netip.Addr
-	up   func(b *bench) error
-	down func(b *bench) error // nil: nothing to undo
+	// src and dst are the addresses in a and b the traffic goes between;
+	// src is bound, since the trap routes name no source address.
+	src, dst netip.Addr
+	up       func(b *bench) error
+	down     func(b *bench) error // nil: nothing to undo
 	// check, if set, is called after the TCP runs with the bytes sent,
 	// to prove the traffic really went through the tunnel.
 	check func(b *bench, sent uint64) error
 }
 
 var (
-	vethDst = netip.MustParseAddr("198.18.0.2")
-	wgDst   = netip.MustParseAddr("198.18.1.2")
+	vethSrc, vethDst = netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.0.2")
+	wgSrc, wgDst     = netip.MustParseAddr("198.18.1.1"), netip.MustParseAddr("198.18.1.2")
 )
 
 // espPaths is how many ESP paths there can be; each has its own pair of
@@ -49,9 +51,9 @@ func espAddrs(n uint32) (a, b netip.Addr) {
 // wireguard-go, oemesh raw ESP and ESP-in-UDP with AES-GCM-128, and
 // ChaCha20-Poly1305 (ESP-in-UDP, and raw ESP with chachaRaw).
 func paths(wg, chachaRaw bool) []path {
-	ps := []path{{name: "veth, no encryption", dst: vethDst, up: func(*bench) error { return nil }}}
+	ps := []path{{name: "veth, no encryption", src: vethSrc, dst: vethDst, up: func(*bench) error { return nil }}}
 	if wg {
-		ps = append(ps, path{name: "wireguard-go", dst: wgDst, up: (*bench).wireguard})
+		ps = append(ps, path{name: "wireguard-go", src: wgSrc, dst: wgDst, up: (*bench).wireguard})
 	}
 	ps = append(ps,
 		espPath("oemesh raw ESP, AES-GCM-128", kernel.AESGCM16, false, 1),
@@ -66,14 +68,14 @@ func paths(wg, chachaRaw bool) []path {
 // espPath installs a transport-mode SA pair between the two devices.
 func espPath(name string, alg kernel.AEAD, encap bool, n uint32) path {
 	pa, pb := saPair(alg, n)
-	_, dst := espAddrs(n)
+	src, dst := espAddrs(n)
 	if encap {
 		pa.Encap = &kernel.Encap{SrcPort: 4500, DstPort: 4500}
 		pb.Encap = &kernel.Encap{SrcPort: 4500, DstPort: 4500}
 	}
 	ctx := context.Background()
 	return path{
-		name: name, dst: dst,
+		name: name, src: src, dst: dst,
 		up: func(b *bench) error {
 			if err := b.db.InstallSA(ctx, pb); err != nil {
 				return err

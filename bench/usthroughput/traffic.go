@@ -33,8 +33,9 @@ type tcpResult struct {
 // tcpStreams sends from namespace a to a listener in b over n parallel
 // streams for d and returns the receiver's rate: bytes received over the
 // time from the start to the last stream's end.
-func (b *bench) tcpStreams(dst netip.Addr, n int, d time.Duration) (tcpResult, error) {
+func (b *bench) tcpStreams(src, dst netip.Addr, n int, d time.Duration) (tcpResult, error) {
 	to := netip.AddrPortFrom(dst, tcpPort).String()
+	dialer := net.Dialer{Timeout: 30 * time.Second, LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(src, 0))}
 	var ln net.Listener
 	if err := inNS(b.hb, func() (err error) { ln, err = net.Listen("tcp", to); return }); err != nil {
 		return tcpResult{}, err
@@ -65,7 +66,7 @@ func (b *bench) tcpStreams(dst netip.Addr, n int, d time.Duration) (tcpResult, e
 	}()
 	conns := make([]net.Conn, n)
 	for i := range conns {
-		if err := inNS(b.ha, func() (err error) { conns[i], err = net.DialTimeout("tcp", to, 30*time.Second); return }); err != nil {
+		if err := inNS(b.ha, func() (err error) { conns[i], err = dialer.Dial("tcp", to); return }); err != nil {
 			for _, c := range conns[:i] {
 				c.Close()
 			}
@@ -129,7 +130,8 @@ func (r udpResult) gbMoved() float64 { return float64(r.recv) * udpIPSize / 1e9 
 // udpSend sends 1,400-byte IP packets from a to b for d, as fast as the
 // sender can (rateMbps 0, batches of 64 with sendmmsg) or paced to
 // rateMbps, and counts what arrives.
-func (b *bench) udpSend(dst netip.Addr, d time.Duration, rateMbps float64) (udpResult, error) {
+func (b *bench) udpSend(src, dst netip.Addr, d time.Duration, rateMbps float64) (udpResult, error) {
+	from := net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, 0))
 	to := netip.AddrPortFrom(dst, udpPort)
 	var rc *net.UDPConn
 	if err := inNS(b.hb, func() (err error) {
@@ -157,7 +159,7 @@ func (b *bench) udpSend(dst netip.Addr, d time.Duration, rateMbps float64) (udpR
 		}
 	}()
 	var sc *net.UDPConn
-	if err := inNS(b.ha, func() (err error) { sc, err = net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(to)); return }); err != nil {
+	if err := inNS(b.ha, func() (err error) { sc, err = net.DialUDP("udp4", from, net.UDPAddrFromAddrPort(to)); return }); err != nil {
 		rc.Close()
 		return udpResult{}, err
 	}
@@ -204,7 +206,8 @@ func (b *bench) udpSend(dst netip.Addr, d time.Duration, rateMbps float64) (udpR
 // rtt sends n lone UDP packets from a to an echo in b, one at a time with
 // a pause between them (nothing else in flight, so no batch forms), and
 // returns the round trips sorted.
-func (b *bench) rtt(dst netip.Addr, n int) ([]time.Duration, error) {
+func (b *bench) rtt(src, dst netip.Addr, n int) ([]time.Duration, error) {
+	from := net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, 0))
 	to := netip.AddrPortFrom(dst, echoPort)
 	var ec *net.UDPConn
 	if err := inNS(b.hb, func() (err error) { ec, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(to)); return }); err != nil {
@@ -222,7 +225,7 @@ func (b *bench) rtt(dst netip.Addr, n int) ([]time.Duration, error) {
 		}
 	}()
 	var c *net.UDPConn
-	if err := inNS(b.ha, func() (err error) { c, err = net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(to)); return }); err != nil {
+	if err := inNS(b.ha, func() (err error) { c, err = net.DialUDP("udp4", from, net.UDPAddrFromAddrPort(to)); return }); err != nil {
 		return nil, err
 	}
 	defer c.Close()
