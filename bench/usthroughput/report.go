@@ -22,7 +22,11 @@ func bestMedian(r []float64) (best, median float64) {
 	if len(s) == 0 {
 		return 0, 0
 	}
-	return s[len(s)-1], s[len(s)/2]
+	m := s[len(s)/2]
+	if len(s)%2 == 0 {
+		m = (s[len(s)/2-1] + m) / 2
+	}
+	return s[len(s)-1], m
 }
 
 // medianUDP is the run with the median received rate.
