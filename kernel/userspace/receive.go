@@ -131,6 +131,7 @@ func (d *Device) putIn(b *inBatch) {
 func (d *Device) receiveLoop(k rxKind, c batchReader) {
 	defer d.wg.Done()
 	free := make(chan *inBatch, 4*cap(d.decQ)+2)
+	var sc cryptoScratch
 	for {
 		var b *inBatch
 		select {
@@ -157,10 +158,26 @@ func (d *Device) receiveLoop(k rxKind, c batchReader) {
 		for i := range n {
 			d.parseInbound(t, k, b, i)
 		}
-		b.mu.Lock()
-		d.decQ <- b
-		d.recvQ <- b
+		d.dispatchIn(b, &sc)
 	}
+}
+
+// dispatchIn hands a parsed batch on: opened here when it is small
+// (inlineCryptoMax), by the workers otherwise; either way to the writer
+// in read order, which alone moves the replay windows.
+func (d *Device) dispatchIn(b *inBatch, sc *cryptoScratch) {
+	if b.n <= inlineCryptoMax {
+		for i := range b.n {
+			if e := &b.elems[i]; e.kind == elemOpen {
+				d.openElem(e, sc)
+			}
+		}
+		d.recvQ <- b
+		return
+	}
+	b.mu.Lock()
+	d.decQ <- b
+	d.recvQ <- b
 }
 
 // parseInbound finds the ESP packet i of b and its SA, and pre-checks the

@@ -73,9 +73,7 @@ func openSockets(cfg *Config) (*sockets, error) {
 		return nil, err
 	}
 	bigBuffers := func(fd int) error {
-		// Best effort: a deep queue absorbs bursts; the limit is rmem_max.
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
+		setBigBuffers(fd)
 		return nil
 	}
 
@@ -117,6 +115,25 @@ func openSockets(cfg *Config) (*sockets, error) {
 		s.gso.Store(gso)
 	}
 	return s, nil
+}
+
+// socketBufferSize is what the ESP sockets ask for each way. A burst of
+// GSO runs from the peer (64 datagrams each) overflows the default 208 KiB
+// receive queue, and every datagram lost there is a TCP retransmission
+// inside the tunnel.
+const socketBufferSize = 7 << 20
+
+// setBigBuffers sizes the socket's queues, best effort: SO_RCVBUFFORCE
+// and SO_SNDBUFFORCE go past net.core.rmem_max and wmem_max with
+// CAP_NET_ADMIN, which the data plane has; without it the plain options
+// give what the limits allow.
+func setBigBuffers(fd int) {
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, socketBufferSize) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, socketBufferSize)
+	}
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, socketBufferSize) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, socketBufferSize)
+	}
 }
 
 // udpOffloads probes GSO on a UDP socket and turns GRO on unless off;
