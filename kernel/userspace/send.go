@@ -71,6 +71,7 @@ func (d *Device) tunReadLoop() {
 	defer d.wg.Done()
 	size := max(d.tun.BatchSize(), 1)
 	free := make(chan *outBatch, 4*cap(d.encQ)+2)
+	d.trimFreeEvery(free)
 	get := func() *outBatch {
 		select {
 		case b := <-free:
