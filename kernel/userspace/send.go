@@ -128,10 +128,23 @@ func (d *Device) tunReadLoop() {
 // still spread over the workers.
 const inlineCryptoMax = 4
 
+// inlineMax is the largest batch sealed or opened by the goroutine that
+// read it: inlineCryptoMax, every batch when there are no workers, none
+// when Techniques.NoInlineCrypto says so.
+func (d *Device) inlineMax() int {
+	switch {
+	case d.noWorkers:
+		return int(^uint(0) >> 1)
+	case d.cfg.Techniques.NoInlineCrypto:
+		return 0
+	}
+	return inlineCryptoMax
+}
+
 // dispatchOut hands a classified batch on: sealed here when it is small,
 // by the workers otherwise; either way to the sender in read order.
 func (d *Device) dispatchOut(b *outBatch, sc *cryptoScratch) {
-	if b.n <= inlineCryptoMax {
+	if b.n <= d.inlineMax() {
 		for i := range b.n {
 			if e := &b.elems[i]; e.kind == elemESP {
 				sealElem(e, sc)
@@ -461,7 +474,7 @@ func (s *sender) appendUDP(run [][]byte, o *outSA) {
 func (s *sender) writeUDP(c batchWriter, ms []ipv4.Message) {
 	d := s.d
 	for len(ms) > 0 {
-		n, err := c.WriteBatch(ms, 0)
+		n, err := c.WriteBatch(ms[:min(len(ms), d.cfg.Techniques.Batch)], 0)
 		if err == nil || n >= len(ms) {
 			if n <= 0 {
 				return
@@ -496,7 +509,7 @@ type batchWriter interface {
 
 func (d *Device) writeBatch(c batchWriter, ms []ipv4.Message) {
 	for len(ms) > 0 {
-		n, err := c.WriteBatch(ms, 0)
+		n, err := c.WriteBatch(ms[:min(len(ms), d.cfg.Techniques.Batch)], 0)
 		if err != nil {
 			// The first message not sent failed; count it and go on.
 			if n >= len(ms) {
