@@ -49,6 +49,7 @@ type options struct {
 	chachaRaw bool
 	only      string // run only the paths whose name contains one of its comma-separated words
 	profile   string // CPU profile of the whole run
+	steps     bool   // one ESP-in-UDP path per technique of issue 17 (steps.go)
 }
 
 func main() {
@@ -62,6 +63,7 @@ func main() {
 	flag.BoolVar(&o.chachaRaw, "chacha-raw", false, "also measure raw ESP with ChaCha20-Poly1305")
 	flag.StringVar(&o.only, "only", "", "run only the paths whose name contains one of these, comma-separated (e.g. veth,wireguard,ESP-in-UDP)")
 	flag.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of the run to this file")
+	flag.BoolVar(&o.steps, "steps", false, "instead: one ESP-in-UDP AES-GCM path per cumulative technique (none, + batches, + TUN offloads, ... = today), TCP 1 stream and CPU per GB, beside the veth and wireguard-go")
 	verbose := flag.Bool("v", false, "log wireguard-go")
 	flag.Parse()
 	o.wg = !*noWG
@@ -83,7 +85,11 @@ func main() {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	go func() { <-sig; b.teardown(); os.Exit(130) }()
-	err = b.run(o)
+	if o.steps {
+		err = b.runSteps(o)
+	} else {
+		err = b.run(o)
+	}
 	b.teardown()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "usthroughput:", err)
