@@ -118,17 +118,11 @@ func (b *bench) run(o options) error {
 		ps = append(ps, p)
 		rs = append(rs, &result{name: p.name})
 	}
-	if o.profile != "" {
-		f, err := os.Create(o.profile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stop, err := startProfile(o.profile)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	sent := make([]uint64, len(ps))
 	for _, streams := range []int{1, 4} {
 		for run := range o.runs {
@@ -178,6 +172,23 @@ func (b *bench) run(o options) error {
 	fmt.Printf("Load average at the end: %s\n\n", loadavg())
 	printResults(rs, o)
 	return nil
+}
+
+// startProfile starts the CPU profile of -cpuprofile, if asked for; stop
+// ends it and closes the file.
+func startProfile(file string) (stop func(), err error) {
+	if file == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // selected reports whether -only lets the path named name run.

@@ -117,6 +117,11 @@ func (b *bench) runSteps(o options) error {
 		}
 		rs[i] = &result{name: p.name}
 	}
+	stop, err := startProfile(o.profile)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	for run := range o.runs {
 		for i, p := range ps {
 			fmt.Fprintf(os.Stderr, "usthroughput: TCP 1 stream, run %d: %s\n", run+1, p.name)
