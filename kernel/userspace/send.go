@@ -128,19 +128,6 @@ func (d *Device) tunReadLoop() {
 // still spread over the workers.
 const inlineCryptoMax = 4
 
-// inlineMax is the largest batch sealed or opened by the goroutine that
-// read it: inlineCryptoMax, every batch when there are no workers, none
-// when Techniques.NoInlineCrypto says so.
-func (d *Device) inlineMax() int {
-	switch {
-	case d.noWorkers:
-		return int(^uint(0) >> 1)
-	case d.cfg.Techniques.NoInlineCrypto:
-		return 0
-	}
-	return inlineCryptoMax
-}
-
 // dispatchOut hands a classified batch on: sealed here when it is small,
 // by the workers otherwise; either way to the sender in read order.
 func (d *Device) dispatchOut(b *outBatch, sc *cryptoScratch) {

@@ -40,3 +40,16 @@ func (t *Techniques) withDefaults() (Techniques, error) {
 	}
 	return o, nil
 }
+
+// inlineMax is the largest batch sealed or opened by the goroutine that
+// read it: inlineCryptoMax, every batch when there are no workers, none
+// when Techniques.NoInlineCrypto says so.
+func (d *Device) inlineMax() int {
+	switch {
+	case d.noWorkers:
+		return int(^uint(0) >> 1)
+	case d.cfg.Techniques.NoInlineCrypto:
+		return 0
+	}
+	return inlineCryptoMax
+}
