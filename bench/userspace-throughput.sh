@@ -8,6 +8,7 @@
 # default run takes about 3 minutes; -time and -runs make it longer.
 #   bench/userspace-throughput.sh [-time 3s] [-runs 3] [-rate 300] [-rate-time 3s]
 #                                 [-pings 200] [-no-wireguard] [-chacha-raw]
+#   bench/userspace-throughput.sh -steps   # one row per issue-17 technique (bench/README.md)
 # The kernel XFRM path cannot run on a kernel without ESP; compare with it
 # in the VM test bed (internal/vmtest).
 set -euo pipefail

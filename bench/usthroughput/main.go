@@ -49,6 +49,7 @@ type options struct {
 	chachaRaw bool
 	only      string // run only the paths whose name contains one of its comma-separated words
 	profile   string // CPU profile of the whole run
+	steps     bool   // one ESP-in-UDP path per technique of issue 17 (steps.go)
 }
 
 func main() {
@@ -62,6 +63,7 @@ func main() {
 	flag.BoolVar(&o.chachaRaw, "chacha-raw", false, "also measure raw ESP with ChaCha20-Poly1305")
 	flag.StringVar(&o.only, "only", "", "run only the paths whose name contains one of these, comma-separated (e.g. veth,wireguard,ESP-in-UDP)")
 	flag.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of the run to this file")
+	flag.BoolVar(&o.steps, "steps", false, "instead: one ESP-in-UDP AES-GCM path per cumulative technique (none, + batches, + TUN offloads, ... = today), TCP 1 stream and CPU per GB, beside the veth and wireguard-go")
 	verbose := flag.Bool("v", false, "log wireguard-go")
 	flag.Parse()
 	o.wg = !*noWG
@@ -83,7 +85,11 @@ func main() {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	go func() { <-sig; b.teardown(); os.Exit(130) }()
-	err = b.run(o)
+	if o.steps {
+		err = b.runSteps(o)
+	} else {
+		err = b.run(o)
+	}
 	b.teardown()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "usthroughput:", err)
@@ -112,17 +118,11 @@ func (b *bench) run(o options) error {
 		ps = append(ps, p)
 		rs = append(rs, &result{name: p.name})
 	}
-	if o.profile != "" {
-		f, err := os.Create(o.profile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stop, err := startProfile(o.profile)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	sent := make([]uint64, len(ps))
 	for _, streams := range []int{1, 4} {
 		for run := range o.runs {
@@ -172,6 +172,23 @@ func (b *bench) run(o options) error {
 	fmt.Printf("Load average at the end: %s\n\n", loadavg())
 	printResults(rs, o)
 	return nil
+}
+
+// startProfile starts the CPU profile of -cpuprofile, if asked for; stop
+// ends it and closes the file.
+func startProfile(file string) (stop func(), err error) {
+	if file == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // selected reports whether -only lets the path named name run.

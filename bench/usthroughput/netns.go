@@ -23,6 +23,7 @@ type bench struct {
 	a, b     string // namespace names
 	ha, hb   netns.NsHandle
 	da, db   *userspace.Device
+	steps    []*userspace.Device // -steps: one per step and namespace
 	wga, wgb *device.Device
 }
 
@@ -81,7 +82,7 @@ func setup() (*bench, error) {
 }
 
 func (b *bench) teardown() {
-	for _, d := range []*userspace.Device{b.da, b.db} {
+	for _, d := range append([]*userspace.Device{b.da, b.db}, b.steps...) {
 		if d != nil {
 			_ = d.Close()
 		}

@@ -85,7 +85,9 @@ type Config struct {
 	SPITimeout time.Duration
 
 	// Workers is the number of goroutines that seal and open packets in
-	// each direction (default GOMAXPROCS).
+	// each direction (default GOMAXPROCS). With 1 there are none: the
+	// goroutine that reads a batch seals or opens it itself, since one
+	// worker would only add a hand-off.
 	Workers int
 
 	// NoOffloads opens the TUN device without the virtio-net header: no
@@ -94,6 +96,10 @@ type Config struct {
 	// and GRO, one datagram per message. Offloads are on by default where
 	// the kernel has them; Stats says what is in use.
 	NoOffloads bool
+
+	// Techniques switches the fast path's techniques off one by one, for
+	// the benchmark that measures each (techniques.go); zero: all on.
+	Techniques Techniques
 
 	// Tick is how often lifetimes, shunts and holds are checked (default 1 s).
 	Tick time.Duration
@@ -176,6 +182,10 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if o.SPITimeout == 0 {
 		o.SPITimeout = 30 * time.Second
+	}
+	var err error
+	if o.Techniques, err = o.Techniques.withDefaults(); err != nil {
+		return o, err
 	}
 	if o.Tick == 0 {
 		o.Tick = time.Second

@@ -61,6 +61,9 @@ type Device struct {
 	encQ, sendQ chan *outBatch // outbound: seal in parallel, send in order
 	decQ, recvQ chan *inBatch  // inbound: open in parallel, write in order
 	putOut      func(*outBatch)
+	// noWorkers: Workers is 1, so no worker goroutines run and every
+	// batch is sealed or opened by the goroutine that read it.
+	noWorkers bool
 
 	done      chan struct{}
 	wg        sync.WaitGroup
@@ -158,7 +161,11 @@ func (d *Device) start() {
 	d.sendQ = make(chan *outBatch, 2*n)
 	d.decQ = make(chan *inBatch, 2*n)
 	d.recvQ = make(chan *inBatch, 2*n)
+	d.noWorkers = n == 1
 	for range n {
+		if d.noWorkers {
+			break
+		}
 		d.workers.Add(2)
 		go d.sealWorker()
 		go d.openWorker()

@@ -54,7 +54,8 @@ func enableGRO(rc syscall.RawConn) bool {
 	return ok
 }
 
-// groReader reads a UDP socket with UDP_GRO on and hands out one
+// groReader reads a UDP socket (up to groBatch messages per recvmmsg, or
+// Techniques.Batch when smaller) with UDP_GRO on and hands out one
 // datagram per batch element, the runs the kernel coalesced cut back into
 // their datagrams. What does not fit one batch waits for the next call.
 type groReader struct {
@@ -69,8 +70,8 @@ type groReader struct {
 
 func newGROReader(conn interface {
 	ReadBatch(ms []ipv4.Message, flags int) (int, error)
-}) *groReader {
-	g := &groReader{conn: conn, msgs: make([]ipv4.Message, groBatch)}
+}, batch int) *groReader {
+	g := &groReader{conn: conn, msgs: make([]ipv4.Message, min(groBatch, max(batch, 1)))}
 	for i := range g.msgs {
 		g.msgs[i].Buffers = [][]byte{make([]byte, groBufSize)}
 		g.msgs[i].OOB = make([]byte, unix.CmsgSpace(4)+unix.CmsgSpace(unix.SizeofInet6Pktinfo))

@@ -68,7 +68,7 @@ func (c *fakeBatchConn) ReadBatch(ms []ipv4.Message, _ int) (int, error) {
 // readAllGRO splits what conn returns through a groReader into batches
 // of size elements, and returns the datagrams in order.
 func readAllGRO(t testing.TB, conn *fakeBatchConn, size int) [][]byte {
-	g := newGROReader(conn)
+	g := newGROReader(conn, groBatch)
 	b := &inBatch{elems: make([]inElem, size), msgs: make([]ipv4.Message, size)}
 	for i := range b.elems {
 		b.elems[i].buf = new(packetBuf)
@@ -164,7 +164,7 @@ func FuzzGROSplit(f *testing.F) {
 // into batch elements, as the receive loop does after each GRO read; it
 // allocates nothing.
 func BenchmarkGROSplit(b *testing.B) {
-	g := newGROReader(nil)
+	g := newGROReader(nil, groBatch)
 	run := bytes.Repeat([]byte{7}, 40*1400)
 	m := &g.msgs[0]
 	m.N = copy(m.Buffers[0], run)

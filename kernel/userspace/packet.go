@@ -204,20 +204,7 @@ func fixL4Checksum(seg []byte, proto uint8, src, dst netip.Addr) {
 		}
 	}
 	sum += uint64(proto) + uint64(len(seg))
-	i := 0
-	for ; i+4 <= len(seg); i += 4 {
-		sum += uint64(binary.BigEndian.Uint32(seg[i:]))
-	}
-	if i+2 <= len(seg) {
-		sum += uint64(binary.BigEndian.Uint16(seg[i:])) << 16
-		i += 2
-	}
-	if i < len(seg) {
-		sum += uint64(seg[i]) << 8
-	}
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
+	sum = uint64(foldSum(onesSum(seg, sum)))
 	cs := ^uint16(sum)
 	if cs == 0 && proto == protoUDP {
 		cs = 0xffff

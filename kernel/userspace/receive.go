@@ -87,14 +87,14 @@ func (d *Device) startReceivers() {
 	}
 	if d.socks.udp4 != nil {
 		if d.socks.gro4 {
-			rx(rxUDP4, newGROReader(d.socks.udp4))
+			rx(rxUDP4, newGROReader(d.socks.udp4, d.cfg.Techniques.Batch))
 		} else {
 			rx(rxUDP4, socketReader{d.socks.udp4})
 		}
 	}
 	if d.socks.udp6 != nil {
 		if d.socks.gro6 {
-			rx(rxUDP6, newGROReader(d.socks.udp6))
+			rx(rxUDP6, newGROReader(d.socks.udp6, d.cfg.Techniques.Batch))
 		} else {
 			rx(rxUDP6, socketReader{d.socks.udp6})
 		}
@@ -105,7 +105,8 @@ func (d *Device) startReceivers() {
 }
 
 func (d *Device) newInBatch(free chan *inBatch) *inBatch {
-	b := &inBatch{elems: make([]inElem, socketBatch), msgs: make([]ipv4.Message, socketBatch), free: free}
+	size := d.cfg.Techniques.Batch
+	b := &inBatch{elems: make([]inElem, size), msgs: make([]ipv4.Message, size), free: free}
 	for i := range b.elems {
 		b.elems[i].buf = d.pools.get()
 		b.msgs[i].Buffers = [][]byte{b.elems[i].buf[bufHeadroom:]}
@@ -166,7 +167,7 @@ func (d *Device) receiveLoop(k rxKind, c batchReader) {
 // (inlineCryptoMax), by the workers otherwise; either way to the writer
 // in read order, which alone moves the replay windows.
 func (d *Device) dispatchIn(b *inBatch, sc *cryptoScratch) {
-	if b.n <= inlineCryptoMax {
+	if b.n <= d.inlineMax() {
 		for i := range b.n {
 			if e := &b.elems[i]; e.kind == elemOpen {
 				d.openElem(e, sc)

@@ -132,7 +132,7 @@ const inlineCryptoMax = 4
 // dispatchOut hands a classified batch on: sealed here when it is small,
 // by the workers otherwise; either way to the sender in read order.
 func (d *Device) dispatchOut(b *outBatch, sc *cryptoScratch) {
-	if b.n <= inlineCryptoMax {
+	if b.n <= d.inlineMax() {
 		for i := range b.n {
 			if e := &b.elems[i]; e.kind == elemESP {
 				sealElem(e, sc)
@@ -462,7 +462,7 @@ func (s *sender) appendUDP(run [][]byte, o *outSA) {
 func (s *sender) writeUDP(c batchWriter, ms []ipv4.Message) {
 	d := s.d
 	for len(ms) > 0 {
-		n, err := c.WriteBatch(ms, 0)
+		n, err := c.WriteBatch(ms[:min(len(ms), d.cfg.Techniques.Batch)], 0)
 		if err == nil || n >= len(ms) {
 			if n <= 0 {
 				return
@@ -497,7 +497,7 @@ type batchWriter interface {
 
 func (d *Device) writeBatch(c batchWriter, ms []ipv4.Message) {
 	for len(ms) > 0 {
-		n, err := c.WriteBatch(ms, 0)
+		n, err := c.WriteBatch(ms[:min(len(ms), d.cfg.Techniques.Batch)], 0)
 		if err != nil {
 			// The first message not sent failed; count it and go on.
 			if n >= len(ms) {

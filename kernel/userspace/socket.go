@@ -73,7 +73,9 @@ func openSockets(cfg *Config) (*sockets, error) {
 		return nil, err
 	}
 	bigBuffers := func(fd int) error {
-		setBigBuffers(fd)
+		if !cfg.Techniques.SmallSocketBuffers {
+			setBigBuffers(fd)
+		}
 		return nil
 	}
 
@@ -103,14 +105,14 @@ func openSockets(cfg *Config) (*sockets, error) {
 			return fail(err)
 		}
 		s.udp4 = ipv4.NewPacketConn(c)
-		gso := !cfg.NoOffloads
-		s.gro4, gso = s.udpOffloads(c, cfg.NoOffloads, gso)
+		gso := !cfg.NoOffloads && !cfg.Techniques.NoUDPGSO
+		s.gro4, gso = s.udpOffloads(c, cfg, gso)
 		if s.esp6 != nil {
 			if c, err = listen("udp6", "[::]"+port, bigBuffers); err != nil {
 				return fail(err)
 			}
 			s.udp6 = ipv6.NewPacketConn(c)
-			s.gro6, gso = s.udpOffloads(c, cfg.NoOffloads, gso)
+			s.gro6, gso = s.udpOffloads(c, cfg, gso)
 		}
 		s.gso.Store(gso)
 	}
@@ -136,18 +138,21 @@ func setBigBuffers(fd int) {
 	}
 }
 
-// udpOffloads probes GSO on a UDP socket and turns GRO on unless off;
-// gso comes back true only if it was and the socket has it.
-func (s *sockets) udpOffloads(c net.PacketConn, off, gso bool) (gro, gsoOK bool) {
+// udpOffloads probes GSO on a UDP socket and turns GRO on unless cfg
+// has them off; gso comes back true only if it was and the socket has it.
+func (s *sockets) udpOffloads(c net.PacketConn, cfg *Config, gso bool) (gro, gsoOK bool) {
 	uc, ok := c.(*net.UDPConn)
-	if off || !ok {
+	if cfg.NoOffloads || !ok {
 		return false, false
 	}
 	rc, err := uc.SyscallConn()
 	if err != nil {
 		return false, false
 	}
-	return enableGRO(rc), gso && probeGSO(rc)
+	if !cfg.Techniques.NoUDPGRO {
+		gro = enableGRO(rc)
+	}
+	return gro, gso && probeGSO(rc)
 }
 
 func (s *sockets) close() {

@@ -1,0 +1,53 @@
+package userspace
+
+import (
+	"encoding/binary"
+	"math/bits"
+)
+
+// onesSum adds b, read as big-endian 16-bit words (an odd last byte padded
+// with a zero), to the one's-complement sum acc and returns the sum
+// unfolded. The Internet checksum is a sum modulo 0xffff, and 2^16 is 1
+// modulo 0xffff, so 64-bit words can be added with their carries wrapped
+// around: four 16-bit words per addition instead of one, which is what
+// makes the transport-mode ESP-in-UDP checksum (fixL4Checksum, once per
+// opened packet) cheap.
+func onesSum(b []byte, acc uint64) uint64 {
+	var c, c2 uint64
+	for len(b) >= 32 {
+		acc, c = bits.Add64(acc, binary.BigEndian.Uint64(b), c)
+		acc, c = bits.Add64(acc, binary.BigEndian.Uint64(b[8:]), c)
+		acc, c = bits.Add64(acc, binary.BigEndian.Uint64(b[16:]), c)
+		acc, c = bits.Add64(acc, binary.BigEndian.Uint64(b[24:]), c)
+		b = b[32:]
+	}
+	for len(b) >= 8 {
+		acc, c = bits.Add64(acc, binary.BigEndian.Uint64(b), c)
+		b = b[8:]
+	}
+	var tail uint64
+	if len(b) >= 4 {
+		tail = uint64(binary.BigEndian.Uint32(b)) << 16 // any 16-bit lane will do
+		b = b[4:]
+	}
+	if len(b) >= 2 {
+		tail += uint64(binary.BigEndian.Uint16(b))
+		b = b[2:]
+	}
+	if len(b) == 1 {
+		tail += uint64(b[0]) << 8
+	}
+	acc, c2 = bits.Add64(acc, tail, c)
+	// The carries wrap around: 2^64 is 1 modulo 0xffff. acc+c2 cannot
+	// carry again: acc is at most 2^64-2 when c2 is 1.
+	return acc + c2
+}
+
+// foldSum folds an unfolded one's-complement sum to 16 bits.
+func foldSum(acc uint64) uint16 {
+	s, c := bits.Add32(uint32(acc>>32), uint32(acc), 0)
+	s += uint32(c)
+	s = s>>16 + s&0xffff
+	s = s>>16 + s&0xffff
+	return uint16(s)
+}
