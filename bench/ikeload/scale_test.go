@@ -178,7 +178,9 @@ func measureCell(b *testing.B, tb *testbed, c cell, keys keySet, bin string) mea
 		b.Fatal(err)
 	}
 	g0, _ := cpuTicks(os.Getpid())
+	waitProfiles := startProfiles(b, r.control, fmt.Sprintf("%s-%s-n%d-c%d", c.resp, c.name(), *scaleN, *scaleConc))
 	rep := run(*scaleN, nil)
+	waitProfiles()
 	settle(r.pid)
 	r1, err := cpuTicks(r.pid)
 	if err != nil {

@@ -172,6 +172,7 @@ type connState struct {
 	lastUpdown  string
 	since       time.Time
 	tunnels     map[uint32]connTunnel    // by inbound SPI
+	index       tunnelIndex              // tunnels by peer address and identity
 	timers      map[uint32]*time.Timer   // lifetime timers by inbound SPI
 	ikeTimers   map[ike.SAID]*time.Timer // IKE lifetime timers
 	stop        context.CancelFunc       // the keep-up loop, if any

@@ -170,8 +170,9 @@ func (c *Conns) Down(ctx context.Context, name string) error {
 	}
 	c.mu.Unlock()
 	ids := map[ike.SAID]bool{}
+	owners := c.childOwners()
 	for _, spi := range spis {
-		ids[c.ikeOfChild(spi)] = true
+		ids[owners.ikeOf(c, spi)] = true
 	}
 	var errs []error
 	for id := range ids {

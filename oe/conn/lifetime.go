@@ -106,8 +106,9 @@ func (c *Conns) armIKELifetime(cs *connState, id ike.SAID) {
 				spis = append(spis, spi)
 			}
 			c.mu.Unlock()
+			owners := c.childOwners()
 			for _, spi := range spis {
-				c.armIKELifetime(cs, c.ikeOfChild(spi))
+				c.armIKELifetime(cs, owners.ikeOf(c, spi))
 			}
 		})
 	})

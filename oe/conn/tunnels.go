@@ -165,42 +165,62 @@ func (c *Conns) OnChildUp(info ike.ChildSAInfo) {
 	}
 	ct := connTunnel{ike: info.IKE, peer: t.Peer(), peerID: info.PeerID, local: info.TSLocal, remote: info.TSRemote,
 		mode: info.Mode, upSince: c.cfg.Now(), verbHost: cs.hostToHost()}
-	// The conn's other tunnels, taken as ct joins them: of two hooks
-	// running at once, the second sees the first's tunnel.
-	c.mu.Lock()
-	existing := make(map[uint32]connTunnel, len(cs.tunnels))
-	for spi, x := range cs.tunnels {
-		existing[spi] = x
-	}
-	cs.tunnels[info.SPIIn] = ct
-	cs.lastErr = ""
-	c.setState(cs, StateUp, "child up")
-	c.mu.Unlock()
+	// The conn's other tunnels that ct may rekey (same peer and
+	// selectors) or, under unique_ids, replace (same identity), taken as
+	// ct joins them: of two hooks running at once, the second sees the
+	// first's tunnel. The index keeps this to those few tunnels, however
+	// many peers the conn serves.
+	uniqueIDs := cs.UniqueIDs && info.PeerID.Type != ike.IDNull
 	rekey := false
-	var older []ike.SAID
-	for spi, x := range existing {
-		// The IKE SA the tunnel belongs to now (an IKE rekey moves
-		// children without telling the hooks).
-		cur := c.ikeOfChild(spi)
-		if sameSelectors(x, ct) && x.peer == ct.peer {
+	var sameID map[uint32]connTunnel
+	c.mu.Lock()
+	for _, spi := range cs.index.withPeer(ct.peer) {
+		if x := cs.tunnels[spi]; sameSelectors(x, ct) {
 			// A rekey (possibly under an IKE SA rekeyed meanwhile, and
 			// its predecessor may be gone from the engine already) or a
 			// duplicate: the flow was up before, updown ran for it.
 			rekey = true
 		}
-		if !cs.UniqueIDs || cur == ct.ike || cur == (ike.SAID{}) || !ike.SameIdentity(x.peerID, ct.peerID) || info.PeerID.Type == ike.IDNull {
-			continue
+	}
+	if uniqueIDs {
+		for _, spi := range cs.index.withID(ct.peerID) {
+			if x := cs.tunnels[spi]; ike.SameIdentity(x.peerID, ct.peerID) {
+				if sameID == nil {
+					sameID = map[uint32]connTunnel{}
+				}
+				sameID[spi] = x
+			}
 		}
-		// unique_ids keeps the IKE SA that came up last. The hooks come
-		// in no particular order between IKE SAs: this one may run after
-		// the hook of a tunnel that came up after ct. The table's Seq
-		// says which came first.
-		old := cur
-		if c.cameUpAfter(spi, t) {
-			old = ct.ike
-		}
-		if !slices.Contains(older, old) {
-			older = append(older, old)
+	}
+	if old, dup := cs.tunnels[info.SPIIn]; dup {
+		cs.index.remove(info.SPIIn, old)
+	}
+	cs.tunnels[info.SPIIn] = ct
+	cs.index.add(info.SPIIn, ct)
+	cs.lastErr = ""
+	c.setState(cs, StateUp, "child up")
+	c.mu.Unlock()
+	var older []ike.SAID
+	if len(sameID) > 0 {
+		// The IKE SAs the tunnels belong to now (an IKE rekey moves
+		// children without telling the hooks).
+		owners := c.childOwners()
+		for spi := range sameID {
+			cur := owners.ikeOf(c, spi)
+			if cur == ct.ike || cur == (ike.SAID{}) {
+				continue
+			}
+			// unique_ids keeps the IKE SA that came up last. The hooks come
+			// in no particular order between IKE SAs: this one may run after
+			// the hook of a tunnel that came up after ct. The table's Seq
+			// says which came first.
+			old := cur
+			if c.cameUpAfter(spi, t) {
+				old = ct.ike
+			}
+			if !slices.Contains(older, old) {
+				older = append(older, old)
+			}
 		}
 	}
 	for _, id := range older {
@@ -240,6 +260,7 @@ func (c *Conns) OnChildDown(info ike.ChildSAInfo, cause error) {
 		t, ok := x.tunnels[info.SPIIn]
 		if ok {
 			delete(x.tunnels, info.SPIIn)
+			x.index.remove(info.SPIIn, t)
 			if tm := x.timers[info.SPIIn]; tm != nil {
 				tm.Stop()
 				delete(x.timers, info.SPIIn)
@@ -262,8 +283,8 @@ func (c *Conns) OnChildDown(info ike.ChildSAInfo, cause error) {
 	}
 	c.mu.Lock()
 	successor := false
-	for _, x := range cs.tunnels {
-		if sameSelectors(x, ct) && x.peer == ct.peer {
+	for _, spi := range cs.index.withPeer(ct.peer) {
+		if sameSelectors(cs.tunnels[spi], ct) {
 			successor = true
 		}
 	}
@@ -305,16 +326,33 @@ func (c *Conns) OnChildDown(info ike.ChildSAInfo, cause error) {
 	}
 }
 
-// ikeOfChild is the IKE SA that holds the CHILD SA with this inbound SPI
-// now: an IKE rekey moves children to a new IKE SA without telling the
-// hooks, so the SPIs recorded at child up may be stale.
-func (c *Conns) ikeOfChild(spiIn uint32) ike.SAID {
+// childOwners is, at one moment, which IKE SA holds each CHILD SA, by
+// the CHILD SA's inbound SPI: an IKE rekey moves children to a new IKE SA
+// without telling the hooks, so the SPIs recorded at child up may be
+// stale. It walks every SA the engine holds: take it once per hook, and
+// only when a tunnel needs its IKE SA.
+type childOwners map[uint32]ike.SAID
+
+// childOwners reads the engine's SAs once, for the look-ups of several
+// SPIs (ikeOf).
+func (c *Conns) childOwners() childOwners {
+	m := childOwners{}
 	for _, sa := range c.engine.SAs() {
-		for _, c := range sa.Children {
-			if c.SPIIn == spiIn {
-				return sa.ID
+		for _, ch := range sa.Children {
+			if _, ok := m[ch.SPIIn]; !ok {
+				m[ch.SPIIn] = sa.ID
 			}
 		}
+	}
+	return m
+}
+
+// ikeOf is the IKE SA that holds spiIn, or, when the engine no longer
+// holds it, the one the tunnel table recorded; the zero SAID when
+// neither knows it.
+func (m childOwners) ikeOf(c *Conns, spiIn uint32) ike.SAID {
+	if id, ok := m[spiIn]; ok {
+		return id
 	}
 	if t, ok := c.tunnels.Get(spiIn); ok {
 		return t.IKE

@@ -1,0 +1,85 @@
+package conn_test
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/oemesh/oemesh/ike"
+	"github.com/oemesh/oemesh/kernel"
+	"github.com/oemesh/oemesh/oe/conn"
+	"github.com/oemesh/oemesh/oe/internal/oetest"
+	"github.com/oemesh/oemesh/oe/tunnel"
+)
+
+// TestConnChildUpCostFlat: a conn with remote %any serves many peers
+// that prove one ID (unique_ids off, as for road warriors sharing a
+// credential, or a load generator). What the conns do when one more
+// tunnel comes up must not grow with the tunnels and SAs they hold:
+// OnChildUp once copied all the conn's tunnels and, for each, walked
+// every SA the engine held (an SAInfo each), O(tunnels × SAs) per
+// handshake, and oemeshd's CPU per handshake tripled over 5,000
+// handshakes at 32 in flight. The allocations of one more tunnel's hook
+// count the work: with 10 and with 160 live IKE SAs they must be the
+// same, give or take the tables' growth.
+func TestConnChildUpCostFlat(t *testing.T) {
+	h := &hub{m: map[netip.Addr]node{}}
+	gw := newGateway(t, hubPort{h})
+	rwID := ike.FQDNIdentity("rw.example")
+	rw, _ := newPSKStack(t, rwID, hubPort{h})
+	h.m[gwA] = gw
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := gw.conns.Add(ctx, conn.Conn{Mode: ike.ModeTunnel, Name: "rw", Local: gwA, RemoteID: rwID, LocalSubnets: []netip.Prefix{netA},
+		Auth: ike.AuthKindPSK}); err != nil {
+		t.Fatal(err)
+	}
+	peers := 0
+	next := 0 // the synthetic tunnels hook added
+	// up brings the gateway to n live IKE SAs, each from its own road
+	// warrior address, all proving rwID.
+	up := func(n int) {
+		for ; peers < n; peers++ {
+			addr := netip.AddrFrom4([4]byte{198, 18, byte(peers >> 8), byte(peers)})
+			h.m[addr] = rw
+			if _, err := rw.Engine().Initiate(ctx, ike.InitiateOptions{
+				Remote: netip.AddrPortFrom(gwA, 500), Local: addr, Auth: ike.AuthKindPSK, PeerAuth: ike.AuthKindPSK,
+				PeerID: ike.AddrIdentity(gwA), TSi: []ike.TrafficSelector{ike.HostSelector(addr)},
+				TSr: []ike.TrafficSelector{tunnel.Selector(netA)}, Mode: ike.ModeTunnel,
+			}); err != nil {
+				t.Fatalf("initiation from %s: %v", addr, err)
+			}
+		}
+		oetest.WaitFor(t, "the gateway's conn holds every tunnel", func() bool {
+			for _, s := range gw.conns.List() {
+				if s.Name == "rw" {
+					return s.Tunnels == n+next
+				}
+			}
+			return false
+		})
+	}
+	// hook is the cost of one more tunnel's hook: a CHILD SA from a new
+	// address, in the table as the conn's, handed to OnChildUp.
+	spi := uint32(0x7f000000)
+	hook := func() float64 {
+		return testing.AllocsPerRun(20, func() {
+			spi++
+			next++
+			addr := netip.AddrFrom4([4]byte{198, 19, byte(next >> 8), byte(next)})
+			sa := ike.ChildSA{SPIIn: spi, SPIOut: spi, Local: gwA, Remote: addr, Mode: ike.ModeTunnel,
+				TSLocal: []ike.TrafficSelector{tunnel.Selector(netA)}, TSRemote: []ike.TrafficSelector{ike.HostSelector(addr)}}
+			gw.tunnels.Add(time.Now(), sa, kernel.SAPairID{Peer: addr, InSPI: spi, OutSPI: spi}, "rw")
+			gw.conns.OnChildUp(ike.ChildSAInfo{SPIIn: spi, PeerID: rwID, TSLocal: sa.TSLocal, TSRemote: sa.TSRemote, Mode: ike.ModeTunnel})
+		})
+	}
+	up(10)
+	few := hook()
+	up(160)
+	many := hook()
+	t.Logf("allocations per hook: %.1f with 10 live SAs, %.1f with 160", few, many)
+	if many > few+4 {
+		t.Errorf("one more tunnel's OnChildUp allocates %.1f times with 160 live SAs, %.1f with 10: its work grows with what the conns hold", many, few)
+	}
+}
