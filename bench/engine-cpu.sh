@@ -24,7 +24,7 @@ git archive "$BASE" | tar -x -C "$work/base"
 (cd ike && $GO test -c -o "$work/tree.test" .)
 . /etc/os-release
 echo "machine: ${PRETTY_NAME:-?}, kernel $(uname -r), $(nproc) cores, $($GO version | cut -d' ' -f3), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "base $BASE, tree $(git rev-parse --short HEAD)$(git diff --quiet || echo +changes); $ROUNDS rounds of $N handshakes per case"
+echo "base $BASE, tree $(git rev-parse --short HEAD)$(git diff --quiet || echo +changes); rounds: $ROUNDS, handshakes per case and round: $N"
 echo
 cd ike
 for r in $(seq "$ROUNDS"); do
