@@ -301,6 +301,8 @@ func (sa *ikeSA) establish(peer Identity, kind AuthKind) {
 		info := sa.info()
 		sa.post(func() { f(info) })
 	}
-	e.log.Debug("ike: IKE SA established", "spi_i", hexSPI(sa.spii), "spi_r", hexSPI(sa.spir),
-		"remote", sa.remote, "peer", peer, "auth", kind, "suite", sa.suite)
+	if e.debugOn() {
+		e.log.Debug("ike: IKE SA established", "spi_i", hexSPI(sa.spii), "spi_r", hexSPI(sa.spir),
+			"remote", sa.remote, "peer", peer, "auth", kind, "suite", sa.suite)
+	}
 }

@@ -283,7 +283,9 @@ func (e *Engine) handleInitRequest(pkt []byte, h wire.Header, local, remote neti
 		e.dropInitEntryLocked(sa)
 		e.mu.Unlock()
 	})
-	e.log.Debug("ike: IKE_SA_INIT answered", "remote", remote, "spi_i", hexSPI(sa.spii), "spi_r", hexSPI(sa.spir), "suite", sa.suite, "nat", nat)
+	if e.debugOn() {
+		e.log.Debug("ike: IKE_SA_INIT answered", "remote", remote, "spi_i", hexSPI(sa.spii), "spi_r", hexSPI(sa.spir), "suite", sa.suite, "nat", nat)
+	}
 	sa.lastRecv = e.cfg.Clock.Now()
 	e.send(b, local, remote)
 	if p, ok := e.cfg.Keys.(KeyPrefetcher); ok {

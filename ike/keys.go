@@ -15,16 +15,19 @@ func prfPlus(p PRFID, key, seed []byte, n int) ([]byte, error) {
 	if n > 255*size {
 		return nil, fmt.Errorf("ike: prf+: %d octets requested, at most %d with %v", n, 255*size, p)
 	}
+	// Each T(i) is summed straight into out, and the previous one read
+	// back from there: no buffer per block, and one for the counter
+	// octet rather than one per block.
 	out := make([]byte, 0, n+size)
 	m := hmac.New(prfs[p].hash, key)
-	var t []byte
+	ctr := make([]byte, 1)
 	for i := 1; len(out) < n; i++ {
 		m.Reset()
-		m.Write(t)
+		m.Write(out[max(0, len(out)-size):]) // T(i-1), empty for T(1)
 		m.Write(seed)
-		m.Write([]byte{byte(i)})
-		t = m.Sum(t[:0])
-		out = append(out, t...)
+		ctr[0] = byte(i)
+		m.Write(ctr)
+		out = m.Sum(out)
 	}
 	return out[:n], nil
 }

@@ -106,6 +106,18 @@ func TestPRFPlusVector(t *testing.T) {
 	}
 }
 
+// TestPRFPlusAllocsPerCall checks that prf+ allocates per call, not per
+// block: every IKE SA and CHILD SA derives its keys with it, several
+// blocks each.
+func TestPRFPlusAllocsPerCall(t *testing.T) {
+	key, seed := make([]byte, 32), make([]byte, 80)
+	one := testing.AllocsPerRun(50, func() { prfPlus(PRFHMACSHA2_256, key, seed, 32) })
+	many := testing.AllocsPerRun(50, func() { prfPlus(PRFHMACSHA2_256, key, seed, 255*32) })
+	if many != one {
+		t.Errorf("prf+: %v allocations for 1 block, %v for 255: want the same", one, many)
+	}
+}
+
 func TestKeyLengths(t *testing.T) {
 	for _, tc := range []struct {
 		suite               IKESuite

@@ -1,10 +1,19 @@
 package ike
 
 import (
+	"context"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
 )
+
+// debugOn reports whether the engine's logger writes debug lines. The
+// handshake path asks before a debug line: slog boxes every argument, and
+// allocates the slice that holds them, before its handler can drop the
+// line, which made the state changes, the SA-established and the
+// SA-removed lines a sizeable share of a handshake's allocations with
+// debug logging off.
+func (e *Engine) debugOn() bool { return e.log.Enabled(context.Background(), slog.LevelDebug) }
 
 // hexSPI is an SPI as a log attribute value: hex, as fmt's %x writes it.
 // The hex is made only when a handler writes the record, so a debug line

@@ -167,10 +167,17 @@ func (p Policy) Proposals(spi []byte, dh DHGroup) []Proposal {
 // PreferDH returns a copy of p with g moved to the front of the DH list
 // when p accepts it. A responder uses it with the group of the peer's KE
 // payload, so that a group we accept needs no INVALID_KE_PAYLOAD round trip.
+// When g is first already (the usual case: most initiators send a KE of
+// our preferred group), p's DH list is kept, not copied, as the other
+// lists of the copy are: this runs for every IKE_SA_INIT answered.
 func (p Policy) PreferDH(g DHGroup) Policy {
 	for i, x := range p.DH {
 		if x == g {
-			dh := append([]DHGroup{g}, p.DH[:i]...)
+			if i == 0 {
+				return p
+			}
+			dh := make([]DHGroup, 0, len(p.DH))
+			dh = append(append(dh, g), p.DH[:i]...)
 			p.DH = append(dh, p.DH[i+1:]...)
 			return p
 		}

@@ -2,6 +2,7 @@ package ike
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -142,6 +143,17 @@ func TestSelectPFS(t *testing.T) {
 	}
 	if p3 := DefaultIKEPolicy().PreferDH(DHGroup(2)); p3.DH[0] != DHCurve25519 {
 		t.Errorf("PreferDH of an unaccepted group changed the policy")
+	}
+	def := DefaultIKEPolicy()
+	if p4 := def.PreferDH(def.DH[0]); !slices.Equal(p4.DH, def.DH) {
+		t.Errorf("PreferDH of the first group: %v, want %v", p4.DH, def.DH)
+	}
+	// Every IKE_SA_INIT answered asks; the usual answer costs nothing.
+	if n := testing.AllocsPerRun(50, func() { def.PreferDH(def.DH[0]) }); n != 0 {
+		t.Errorf("PreferDH of the first group: %v allocations, want 0", n)
+	}
+	if p5 := def.PreferDH(def.DH[len(def.DH)-1]); p5.DH[0] != def.DH[len(def.DH)-1] || !slices.Equal(p5.DH[1:], def.DH[:len(def.DH)-1]) {
+		t.Errorf("PreferDH of the last group: %v (policy %v)", p5.DH, def.DH)
 	}
 }
 

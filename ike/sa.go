@@ -244,7 +244,9 @@ func (sa *ikeSA) die(err error, linger bool) {
 			sa.post(func() { f(info, err) })
 		}
 	}
-	sa.e.log.Debug("ike: IKE SA removed", "spi_i", sa.spii, "spi_r", sa.spir, "remote", sa.remote, "reason", err)
+	if sa.e.debugOn() {
+		sa.e.log.Debug("ike: IKE SA removed", "spi_i", sa.spii, "spi_r", sa.spir, "remote", sa.remote, "reason", err)
+	}
 	// Free what we no longer need early: an SA may linger in a timer.
 	sa.skd, sa.handshake, sa.cout, sa.reasm = nil, nil, nil, nil
 	if !linger {

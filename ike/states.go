@@ -29,8 +29,10 @@ func (sa *ikeSA) setState(s ikeState) {
 	if sa.state == s {
 		return
 	}
-	sa.e.log.Debug("ike: IKE SA state", "spi_i", hexSPI(sa.spii), "spi_r", hexSPI(sa.spir),
-		"from", sa.state.String(), "to", s.String(), "remote", sa.remote)
+	if sa.e.debugOn() {
+		sa.e.log.Debug("ike: IKE SA state", "spi_i", hexSPI(sa.spii), "spi_r", hexSPI(sa.spir),
+			"from", sa.state.String(), "to", s.String(), "remote", sa.remote)
+	}
 	sa.state = s
 }
 
@@ -56,7 +58,9 @@ func (sa *ikeSA) setChildState(c *childSA, s childState) {
 	if c.state == s {
 		return
 	}
-	sa.e.log.Debug("ike: CHILD SA state", "spi_in", hexESPSPI(c.SPIIn), "spi_out", hexESPSPI(c.SPIOut),
-		"from", c.state.String(), "to", s.String(), "remote", sa.remote)
+	if sa.e.debugOn() {
+		sa.e.log.Debug("ike: CHILD SA state", "spi_in", hexESPSPI(c.SPIIn), "spi_out", hexESPSPI(c.SPIOut),
+			"from", c.state.String(), "to", s.String(), "remote", sa.remote)
+	}
 	c.state = s
 }

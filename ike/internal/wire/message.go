@@ -258,6 +258,9 @@ func (m *Message) Raw() []byte { return m.raw }
 // payload generic header: next payload, critical bit, length.
 const genericHeaderLen = 4
 
+// payloadsPresize is the capacity marshalPayloads starts with.
+const payloadsPresize = 512
+
 // marshalPayloads encodes a chain. An *Encrypted or *EncryptedFragment
 // payload may only come last; its next-payload field names its first inner
 // payload.
@@ -265,7 +268,10 @@ func marshalPayloads(ps []Payload) (body []byte, first PayloadType, err error) {
 	if len(ps) == 0 {
 		return nil, PayloadNone, nil
 	}
-	var b cryptobyte.Builder
+	// Room for a typical message up front (an IKE_SA_INIT response with
+	// X25519 is about 300 octets, an IKE_AUTH's inner payloads about 250),
+	// so the builder does not grow from nothing in six doublings.
+	b := cryptobyte.NewBuilder(make([]byte, 0, payloadsPresize))
 	for i, p := range ps {
 		next := PayloadNone
 		if i+1 < len(ps) {

@@ -285,3 +285,23 @@ func TestHeaderErrors(t *testing.T) {
 		t.Errorf("short header: %v", err)
 	}
 }
+
+// TestMarshalPayloadsNoGrowth checks that a chain of a typical message's
+// size is encoded without growing the buffer: ten payloads of 40 octets
+// allocate no more than ten of one.
+func TestMarshalPayloadsNoGrowth(t *testing.T) {
+	allocs := func(n int) float64 {
+		var ps []Payload
+		for range 10 {
+			ps = append(ps, &Nonce{Data: make([]byte, n)})
+		}
+		return testing.AllocsPerRun(50, func() {
+			if _, _, err := marshalPayloads(ps); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	if small, large := allocs(1), allocs(40); large != small {
+		t.Errorf("marshal: %v allocations for ten 1-octet payloads, %v for ten of 40: want the same", small, large)
+	}
+}
