@@ -193,3 +193,46 @@ func TestForceUDPEncapPeerWithoutNATT(t *testing.T) {
 		}
 	}
 }
+
+// TestForceUDPEncapSurvivesRekeys: the forcing initiator's IKE SA, rekeyed
+// by either end, hands the forced encapsulation to its successor, so a
+// CHILD SA rekeyed over it stays ESP-in-UDP at both ends. Only A forces:
+// B's encapsulation rests on the NAT it believes A is behind, A's on the
+// flag alone.
+func TestForceUDPEncapSurvivesRekeys(t *testing.T) {
+	for _, from := range []string{"A", "B"} {
+		t.Run("from"+from, func(t *testing.T) {
+			n := newMemNet(t)
+			a := n.addPeer(addrA, newEd25519(t), func(c *EngineConfig) { c.ForceUDPEncap = true })
+			b := n.addPeer(addrB, newEd25519(t), nil)
+			a.trust(b)
+			b.trust(a)
+			if _, err := n.initiate(a, b, InitiateOptions{Auth: AuthKindPubkey}); err != nil {
+				t.Fatal(err)
+			}
+			n.drain()
+			p := a
+			if from == "B" {
+				p = b
+			}
+			done := startIKERekey(t, p)
+			n.run(func() bool { return len(done) > 0 }, time.Minute)
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			n.advance(time.Second)
+			d2 := startChildRekey(t, p, p.onlyChild(t), DHNone)
+			n.run(func() bool { return len(d2) > 0 }, time.Minute)
+			if err := <-d2; err != nil {
+				t.Fatal(err)
+			}
+			n.advance(time.Second)
+			ca, _ := a.inst.get(a.onlyChild(t))
+			cb, _ := b.inst.get(ca.SPIOut)
+			if !ca.Encap || !cb.Encap || ca.EncapLocal != 4500 || cb.EncapRemote != 4500 {
+				t.Errorf("after rekeys: A encap %v %d->%d, B encap %v %d->%d; want ESP-in-UDP on 4500",
+					ca.Encap, ca.EncapLocal, ca.EncapRemote, cb.Encap, cb.EncapLocal, cb.EncapRemote)
+			}
+		})
+	}
+}
