@@ -208,7 +208,7 @@ func (sa *ikeSA) acceptChild(c *childSA, m *wire.Message, pol Policy, tsi, tsr [
 func (sa *ikeSA) installChild(c *childSA) error {
 	e := sa.e
 	c.Local, c.Remote = sa.local.Addr(), sa.remote.Addr()
-	c.Encap = sa.natt && (sa.behindNAT || sa.peerBehindNAT)
+	c.Encap = sa.natt && (sa.behindNAT || sa.peerBehindNAT || sa.forceEncap)
 	if c.Encap {
 		c.EncapLocal, c.EncapRemote = sa.local.Port(), sa.remote.Port()
 	}

@@ -7,7 +7,8 @@ package ike
 //     ChildSA and the errors Initiate returns
 //   - peerkeys.go: PeerKeysFunc, the keys an initiation brings for its
 //     responder (InitiateOptions.PeerKeys) instead of asking KeyResolver
-//   - engine.go: EngineConfig, Engine and its public methods
+//   - engine.go: EngineConfig, Engine and its public methods; trace.go:
+//     Trace, what an Initiate did, for the probe tool
 //   - stats.go: the counters (Stats) and why datagrams are dropped
 //   - exchange_receive.go: routing and checking received datagrams (SPIs,
 //     roles, message IDs, SK/SKF, cached responses)
@@ -57,7 +58,6 @@ import (
 	"time"
 
 	"github.com/oemesh/oemesh/ike/addrpool"
-	"github.com/oemesh/oemesh/ike/internal/wire"
 	"github.com/oemesh/oemesh/internal/clock"
 )
 
@@ -113,6 +113,15 @@ type EngineConfig struct {
 	// NoSignatureHashes leaves out SIGNATURE_HASH_ALGORITHMS, as a peer
 	// without RFC 7427 does; RSA peers then sign with AUTH method 1.
 	NoSignatureHashes bool
+
+	// ForceUDPEncap UDP-encapsulates ESP with every peer that supports
+	// NAT traversal, NAT or not (natt.go, ourNATDetection): IKE_SA_INIT
+	// carries a NAT_DETECTION_SOURCE_IP that cannot match, in both roles,
+	// and as initiator we move to the NAT-T port regardless. A userspace
+	// data plane wants it: the kernel segments and coalesces UDP
+	// (GSO/GRO) but not IP protocol 50. false: RFC 7296 §2.23 behaviour,
+	// ESP-in-UDP only behind a NAT.
+	ForceUDPEncap bool
 
 	// IKEPort and NATTPort are our local ports; default 500 and 4500.
 	IKEPort, NATTPort uint16
@@ -299,55 +308,6 @@ type ChildSAInfo struct {
 	// (modecfg.go): as initiator, the ones the responder assigned us; as
 	// responder, the ones we leased to the peer from the AddressPool.
 	VirtualIPs []netip.Addr
-}
-
-// Trace records what happened during Initiate, for the probe tool.
-type Trace struct {
-	Exchanges []ExchangeTrace
-	// IKESuite and ESP are what the peer chose.
-	IKESuite IKESuite
-	ESP      *Selection
-	// AddKE lists the additional key exchanges (RFC 9370) that ran, in
-	// IKE_INTERMEDIATE exchanges, in ADDKE order.
-	AddKE []DHGroup
-	// Cookie: the peer asked for a cookie. InvalidKE lists the groups
-	// the peer asked for with INVALID_KE_PAYLOAD.
-	Cookie    bool
-	InvalidKE []DHGroup
-	// Fragments: we sent or received SKF fragments.
-	FragmentsSent, FragmentsReceived int
-	PeerSupportsFragments            bool
-	// NAT: what detection said, and whether IKE moved to 4500.
-	LocalBehindNAT, RemoteBehindNAT, NATT bool
-	// PeerAuthMethod is the peer's AUTH method and scheme as described by
-	// describeAuth; PeerAuthVerified whether it checked out.
-	PeerID           Identity
-	PeerAuthMethod   AuthMethod
-	PeerAuthScheme   string
-	PeerAuthVerified bool
-	// PeerCert is the certificate the peer authenticated with, once
-	// verified; PeerCertReq whether it sent a CERTREQ; CertsSent how
-	// many CERT payloads we sent.
-	PeerCert    *PeerCertificate
-	PeerCertReq bool
-	CertsSent   int
-	// VendorIDs and Notifies the peer sent, over all exchanges.
-	VendorIDs [][]byte
-	Notifies  []wire.NotifyType
-}
-
-// ExchangeTrace is one request/response exchange as seen by the initiator.
-type ExchangeTrace struct {
-	Exchange    wire.ExchangeType
-	MessageID   uint32
-	Start       time.Time
-	Duration    time.Duration
-	Retransmits int
-	SentBytes   int
-	RecvBytes   int
-	Fragments   int // fragments sent for the request
-	Notifies    []wire.NotifyType
-	Error       string
 }
 
 // Engine is an IKEv2 initiator and responder for any number of peers. It

@@ -211,6 +211,9 @@ func (e *Engine) handleInitRequest(pkt []byte, h wire.Header, local, remote neti
 	nat := detectNAT(m, local, remote)
 	sa.behindNAT, sa.peerBehindNAT = nat.LocalBehindNAT, nat.RemoteBehindNAT
 	sa.natt = local.Port() == e.cfg.NATTPort
+	// Forced encapsulation needs the peer to speak NAT-T: it sent the
+	// notifies. ESP is encapsulated only once IKE runs on 4500.
+	sa.forceEncap = e.cfg.ForceUDPEncap && nat.Checked
 	sa.notePeerCaps(m)
 	sa.addKE = sel.additionalExchanges()
 
@@ -222,7 +225,7 @@ func (e *Engine) handleInitRequest(pkt []byte, h wire.Header, local, remote neti
 	if req := sa.certRequest(); req != nil {
 		resp = append(resp, req) // RFC 7296 §1.2: [CERTREQ] follows Nr
 	}
-	for _, n := range natDetectionNotifies(sa.spii, sa.spir, local, remote) {
+	for _, n := range e.ourNATDetection(sa.spii, sa.spir, local, remote) {
 		resp = append(resp, n)
 	}
 	resp = append(resp, &wire.Notify{NotifyType: wire.NotifyFragmentationSupported})

@@ -231,7 +231,7 @@ func (sa *ikeSA) sendInit() error {
 		&wire.SA{Proposals: in.offer(in.group)},
 		&wire.KE{Group: in.group, Data: sa.dh.Public()},
 		&wire.Nonce{Data: sa.ni})
-	for _, n := range natDetectionNotifies(sa.spii, SPI{}, sa.local, sa.remote) {
+	for _, n := range e.ourNATDetection(sa.spii, SPI{}, sa.local, sa.remote) {
 		ps = append(ps, n)
 	}
 	ps = append(ps, &wire.Notify{NotifyType: wire.NotifyFragmentationSupported})
@@ -344,7 +344,11 @@ func (sa *ikeSA) onInitResponse(m *wire.Message) {
 	nat := detectNAT(m, sa.local, sa.remote)
 	in.trace.LocalBehindNAT, in.trace.RemoteBehindNAT = nat.LocalBehindNAT, nat.RemoteBehindNAT
 	sa.behindNAT, sa.peerBehindNAT = nat.LocalBehindNAT, nat.RemoteBehindNAT
-	if nat.LocalBehindNAT || nat.RemoteBehindNAT {
+	// Forcing, we float even when the responder's hashes match: it saw
+	// our fake source hash and expects ESP-in-UDP. A responder that sent
+	// no NAT detection does not speak NAT-T: stay on raw ESP.
+	sa.forceEncap = sa.e.cfg.ForceUDPEncap && nat.Checked
+	if nat.LocalBehindNAT || nat.RemoteBehindNAT || sa.forceEncap {
 		sa.moveToNATT()
 		in.trace.NATT = true
 	}

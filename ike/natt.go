@@ -38,6 +38,25 @@ func natDetectionNotifies(spii, spir SPI, local, remote netip.AddrPort) []*wire.
 	}
 }
 
+// ourNATDetection returns the NAT detection notifies for an
+// IKE_SA_INIT message we send from local to remote. With
+// EngineConfig.ForceUDPEncap the source hash is the one of our address
+// with port 0, which no datagram can come from: the peer's check fails
+// as if a NAT had rewritten our source, so an RFC 7296 §2.23 peer moves
+// to port 4500 (as initiator) or expects us to (as responder), and both
+// ends UDP-encapsulate ESP. strongSwan's encap=yes and Libreswan's
+// encapsulation=yes fake the same hash (theirs is random); the RFC
+// allows it, to reach a NAT-T path on purpose. The destination hash
+// stays true, so the peer never thinks it is itself behind a NAT and
+// sends no keepalives.
+func (e *Engine) ourNATDetection(spii, spir SPI, local, remote netip.AddrPort) []*wire.Notify {
+	ns := natDetectionNotifies(spii, spir, local, remote)
+	if e.cfg.ForceUDPEncap {
+		ns[0].Data = NATDetectionHash(spii, spir, netip.AddrPortFrom(local.Addr(), 0))
+	}
+	return ns
+}
+
 // NATStatus is what the NAT detection notifies of a received message say.
 type NATStatus struct {
 	// Checked is false when the peer sent no NAT detection notifies.

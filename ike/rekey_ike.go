@@ -106,7 +106,7 @@ func (sa *ikeSA) rekeyedByPeer(n *ikeSA, ni, nr []byte) {
 func (sa *ikeSA) successor(initiator bool, spii, spir SPI, sel *Selection, ni, nr, gir []byte, add ...[]byte) *ikeSA {
 	e := sa.e
 	n := &ikeSA{e: e, initiator: initiator, spii: spii, spir: spir, local: sa.local, remote: sa.remote,
-		natt: sa.natt, behindNAT: sa.behindNAT, peerBehindNAT: sa.peerBehindNAT, suite: sel.IKESuite(), kes: keyExchangeRecord{sel.DH},
+		natt: sa.natt, behindNAT: sa.behindNAT, peerBehindNAT: sa.peerBehindNAT, forceEncap: sa.forceEncap, suite: sel.IKESuite(), kes: keyExchangeRecord{sel.DH},
 		handshake: &handshake{ni: ni, nr: nr}, peerFrag: sa.peerFrag, peerID: sa.peerID, localID: sa.localID, peerAuth: sa.peerAuth, peerCert: sa.peerCert,
 		lastRecv: e.cfg.Clock.Now()}
 	if len(add) > 0 {

@@ -87,6 +87,7 @@ type ikeSA struct {
 	natt          bool // IKE uses the NAT-T ports
 	behindNAT     bool // we are behind a NAT: send keepalives
 	peerBehindNAT bool
+	forceEncap    bool // EngineConfig.ForceUDPEncap with a NAT-T peer: ESP-in-UDP without a NAT
 	peerFrag      bool // peer sent IKEV2_FRAGMENTATION_SUPPORTED
 	peerCertReq   bool // peer sent an X.509 CERTREQ (cert.go)
 	replaced      bool // its CHILD SAs moved to a successor: no OnIKEDown

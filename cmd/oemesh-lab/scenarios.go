@@ -223,7 +223,7 @@ func (l *labRun) runFlow(ctx context.Context, f flow) (FlowResult, error) {
 	if f.via != "" {
 		espPeer = l.addr(f.via, f.v6)
 	}
-	r.ESP = counts.Between(src, espPeer, lab.KindESP) + counts.Between(src, espPeer, lab.KindESPinUDP)
+	r.ESP = counts.Between(src, espPeer, lab.KindESP)
 	r.IKE = counts.Between(src, espPeer, lab.KindIKE)
 	for _, k := range []lab.Kind{lab.KindICMP, lab.KindClearTCP, lab.KindClearUDP} {
 		r.Clear += counts.Between(src, dst, k)

@@ -274,7 +274,7 @@ func runProbe(ctx context.Context, s *ikeSetup, f *ikeToolFlags, o probeOptions)
 		Credentials: s.creds, Keys: s.keys, CertVerifier: s.certVerifier, CertAuthorities: s.certAuthorities, Installer: dp, Sender: tr, Logger: s.log,
 		IKE: s.ikePolicy, ESP: s.espPolicy,
 		IKEPort: ikeAddrs[0].Port(), NATTPort: nattAddrs[0].Port(),
-		GiveUp: f.timeout, FragmentThreshold: f.fragThreshold,
+		GiveUp: f.timeout, FragmentThreshold: f.fragThreshold, ForceUDPEncap: f.udpEncap,
 	})
 	if err != nil {
 		return fail(probeExitFailed, err)

@@ -239,7 +239,7 @@ func runRespond(ctx context.Context, s *ikeSetup, f *ikeToolFlags, o respondOpti
 		Policy: respondPolicy{peerAuth: s.peerAuth, peerID: s.peerID},
 		IKE:    s.ikePolicy, ESP: s.espPolicy,
 		IKEPort: ikeAddrs[0].Port(), NATTPort: nattAddrs[0].Port(),
-		GiveUp: f.timeout, FragmentThreshold: f.fragThreshold,
+		GiveUp: f.timeout, FragmentThreshold: f.fragThreshold, ForceUDPEncap: f.udpEncap,
 		HalfOpenCookieThreshold: o.cookieThreshold, Liveness: o.liveness,
 		AddressPool: o.pool,
 		OnEstablished: func(sa ike.SAInfo) {

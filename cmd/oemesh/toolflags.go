@@ -34,6 +34,7 @@ type ikeToolFlags struct {
 	ikeProps, espProps  string
 	pq                  string // "" is prefer, oemeshd's default
 	fragThreshold       int
+	udpEncap            bool // ike.EngineConfig.ForceUDPEncap
 	mark                uint32
 	timeout             time.Duration
 	debug               bool
@@ -59,6 +60,7 @@ func (f *ikeToolFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.pq, "pq", "", "post-quantum hybrid (X25519 + ML-KEM-768) in the default IKE proposals, as oemeshd's ike.pq: prefer, require or off (default prefer; --ike names its own)")
 	fl.StringVar(&f.espProps, "esp", "", "ESP proposals in strongSwan syntax, e.g. aes128gcm16-esn (default: oemesh's)")
 	fl.IntVar(&f.fragThreshold, "frag-threshold", 0, "largest IKE message sent unfragmented to a peer that supports RFC 7383 (default: fits a 1280-octet path)")
+	fl.BoolVar(&f.udpEncap, "udp-encap", false, "UDP-encapsulate ESP even without a NAT, as oemeshd's kernel.udp_encap: always (a NAT_DETECTION_SOURCE_IP that cannot match)")
 	fl.Uint32Var(&f.mark, "mark", 0, "SO_MARK for our IKE sockets (0: none)")
 	fl.DurationVar(&f.timeout, "timeout", 10*time.Second, "give up on an exchange after this long")
 	fl.BoolVar(&f.debug, "debug", false, "log the engine's debug messages to stderr")

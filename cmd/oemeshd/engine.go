@@ -90,6 +90,12 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 	if cfg.OE.NegotiationShunt == "pass" {
 		shunt = kernel.ShuntPass
 	}
+	// kernel.udp_encap auto: ESP-in-UDP on the userspace data plane,
+	// whose fast path (UDP GSO/GRO) raw ESP cannot take. It applies to
+	// OE and conns alike: the responder decides at IKE_SA_INIT, before it
+	// knows which conn the peer wants.
+	forceUDPEncap := cfg.Kernel.ForceUDPEncap(d.dpName == kernel.BackendUserspace)
+	d.log.Info("UDP encapsulation", "kernel.udp_encap", cfg.Kernel.UDPEncap, "dataplane", d.dpName, "force", forceUDPEncap)
 	// OE and the conns behind one dispatcher, which is the engine's key
 	// resolver, responder policy and installer (oe/dispatch); the conns
 	// take OE's IKE port, negotiation timeout and logger.
@@ -102,6 +108,7 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 		IKE:                     ikePolicy,
 		IKEPort:                 cfg.IKEPort,
 		NATTPort:                cfg.NATTPort,
+		ForceUDPEncap:           forceUDPEncap,
 		IKELifetime:             cfg.OE.IKELifetime,
 		ChildLifetime:           cfg.OE.ChildLifetime,
 		InitLimits:              initLimits(cfg.IKE.Limits),

@@ -117,6 +117,9 @@ type Kernel struct {
 	// Offloads lets the userspace data plane's TUN device use TSO and GRO
 	// (virtio-net header) and read and write in batches.
 	Offloads bool
+	// UDPEncap is auto, always or never: whether ESP is UDP
+	// encapsulated without a NAT (ForceUDPEncap).
+	UDPEncap string
 	// The userspace data plane's routing tables and rule priorities.
 	Table, RulePriority           uint32
 	GuardTable, GuardRulePriority uint32
@@ -423,6 +426,7 @@ func build(file string, v map[string]any) *Config {
 			HoldFirstPackets:  v["kernel.hold_first_packets"].(bool),
 			CipherIdle:        v["kernel.cipher_idle"].(time.Duration),
 			Offloads:          v["kernel.offloads"].(bool),
+			UDPEncap:          v["kernel.udp_encap"].(string),
 			Table:             v["kernel.table"].(uint32),
 			RulePriority:      v["kernel.rule_priority"].(uint32),
 			GuardTable:        v["kernel.guard_table"].(uint32),
@@ -514,6 +518,7 @@ func (c *Config) Summary() map[string]any {
 		"kernel.hold_first_packets": c.Kernel.HoldFirstPackets,
 		"kernel.cipher_idle":        c.Kernel.CipherIdle.String(),
 		"kernel.offloads":           c.Kernel.Offloads,
+		"kernel.udp_encap":          c.Kernel.UDPEncap,
 		"kernel.table":              c.Kernel.Table,
 		"kernel.rule_priority":      c.Kernel.RulePriority,
 		"kernel.guard_table":        c.Kernel.GuardTable,
@@ -546,18 +551,6 @@ func stubSummary(ap netip.AddrPort) string {
 func (c *Config) checkGuardNegotiating() error {
 	if c.Kernel.GuardNegotiating && c.OE.NegotiationShunt == "pass" {
 		return errors.New("kernel.guard_negotiating keeps a negotiating flow blocked if oemeshd dies, but oe.negotiation_shunt pass sends it in clear while it negotiates: set oe.negotiation_shunt to hold, or kernel.guard_negotiating to false")
-	}
-	return nil
-}
-
-// check relates the kernel.* keys that depend on each other.
-func (k Kernel) check() error {
-	if k.GuardTable == k.Table {
-		return fmt.Errorf("kernel.guard_table %d is kernel.table: the fail-closed guard needs a table of its own", k.GuardTable)
-	}
-	if k.GuardRulePriority <= k.RulePriority {
-		return fmt.Errorf("kernel.guard_priority %d must be greater than kernel.rule_priority %d: the data plane's table decides first, the guard only when it is gone",
-			k.GuardRulePriority, k.RulePriority)
 	}
 	return nil
 }

@@ -419,6 +419,8 @@ var schema = []key{
 		help: "userspace data plane: an SA direction idle this long lets its cipher state go (the next packet rebuilds it)"},
 	{name: "kernel.offloads", kind: kindBool, def: true,
 		help: "userspace data plane: TUN offloads (TSO in, GRO out, batched reads and writes); false opens a plain TUN device, one packet per read and write"},
+	{name: "kernel.udp_encap", kind: kindString, def: "auto", check: oneOf("auto", "always", "never"),
+		help: "UDP-encapsulate ESP (port 4500) with peers that support NAT traversal even without a NAT: always, never (only behind a NAT, RFC 7296) or auto (always on the userspace data plane, whose UDP GSO/GRO fast path raw ESP cannot use; never on xfrm)"},
 	{name: "kernel.table", kind: kindUint, def: 4322, check: routeTable,
 		help: "userspace data plane: the routing table of its trap routes (flushed at start and on a clean stop)"},
 	{name: "kernel.rule_priority", kind: kindUint, def: 4322, check: rulePriority,
