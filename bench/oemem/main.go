@@ -404,12 +404,14 @@ oe:
 	}
 }
 
-// startInitiators opens one IKE socket per address in the load
-// generator's namespace and one engine over them all.
+// startInitiators opens the IKE and NAT-T sockets of every address in the
+// load generator's namespace (port 4500 too: the responder's userspace data
+// plane has it force UDP encapsulation, kernel.udp_encap auto, so each IKE SA
+// moves there) and one engine over them all.
 func (b *bench) startInitiators(addrs []netip.Addr, key crypto.Signer) error {
 	err := b.lab.Node("load").Do(func() error {
 		var err error
-		b.tr, err = udpmux.Listen(context.Background(), udpmux.Config{Addrs: addrs, Port: ike.IKEPort, NATTPort: -1})
+		b.tr, err = udpmux.Listen(context.Background(), udpmux.Config{Addrs: addrs, Port: ike.IKEPort, NATTPort: ike.NATTPort})
 		return err
 	})
 	if err != nil {

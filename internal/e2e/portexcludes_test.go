@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"io"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -37,23 +35,11 @@ func testPortExclusion(t *testing.T, dataplane string) {
 	start(t, m, ctx, "a", lab.HostConfig{Extra: extra, Policies: map[string]string{
 		"private": lan, "clear": clearDNS, "portexcludes.conf": "# ssh stays clear\nout tcp any 22 1023\n"}})
 	// An echo server on b's port 22.
-	var ln net.Listener
-	if err := b.Node.Do(func() (err error) {
-		ln, err = net.Listen("tcp4", b.Addr4.String()+":22")
-		return err
-	}); err != nil {
+	stopEcho, err := b.ServeEchoTCP(netip.AddrPortFrom(b.Addr4, 22))
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); io.Copy(c, c) }()
-		}
-	}()
+	t.Cleanup(stopEcho)
 	c := capture(t, m)
 
 	if out, err := m.CLI(ctx, "a", "policy", "explain", "--proto", "tcp", "--port", "22", b.Addr4.String()); err != nil ||

@@ -100,23 +100,11 @@ func TestUDPEncapWithoutNAT(t *testing.T) {
 // echoServer runs a TCP echo service on h at addr until the test ends.
 func echoServer(t *testing.T, h *lab.MeshHost, addr netip.AddrPort) netip.AddrPort {
 	t.Helper()
-	var ln net.Listener
-	if err := h.Node.Do(func() (err error) {
-		ln, err = net.Listen("tcp4", addr.String())
-		return err
-	}); err != nil {
+	stop, err := h.ServeEchoTCP(addr)
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); io.Copy(c, c) }()
-		}
-	}()
+	t.Cleanup(stop)
 	return addr
 }
 

@@ -3,8 +3,6 @@ package interopvm
 import (
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -48,23 +46,11 @@ func TestInVMPortExclusionXFRM(t *testing.T) {
 		"private": lan, "clear": dns, "portexcludes.conf": "out tcp any 22 1023\n"}}); err != nil {
 		t.Fatal(err)
 	}
-	var ln net.Listener
-	if err := b.Node.Do(func() (err error) {
-		ln, err = net.Listen("tcp4", b.Addr4.String()+":22")
-		return err
-	}); err != nil {
+	stopEcho, err := b.ServeEchoTCP(netip.AddrPortFrom(b.Addr4, 22))
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); io.Copy(c, c) }()
-		}
-	}()
+	t.Cleanup(stopEcho)
 	c, err := lab.StartCapture(m.Sw)
 	if err != nil {
 		t.Fatal(err)

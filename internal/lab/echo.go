@@ -34,3 +34,25 @@ func (h *MeshHost) EchoTCP(ctx context.Context, dst netip.AddrPort, msg string) 
 	}
 	return nil
 }
+
+// ServeEchoTCP runs a TCP echo service on h at addr (IPv4) until the
+// returned stop is called: each connection gets back what it sends.
+func (h *MeshHost) ServeEchoTCP(addr netip.AddrPort) (stop func(), err error) {
+	var ln net.Listener
+	if err := h.Node.Do(func() (err error) {
+		ln, err = net.Listen("tcp4", addr.String())
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("lab: echo service on %s at %s: %w", h.Name, addr, err)
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); io.Copy(c, c) }()
+		}
+	}()
+	return func() { ln.Close() }, nil
+}

@@ -53,22 +53,7 @@ func TestIKEFloodStrongSwan(t *testing.T) {
 	}
 	pids := nsPIDs(t, b.Node.NSName)
 
-	var (
-		answers *flooder.Answers
-		fl      *flooder.Flooder
-	)
-	err := d.Node.Do(func() (err error) {
-		if answers, err = flooder.ListenAnswers(500); err != nil {
-			return err
-		}
-		fl, err = flooder.Open(flooder.Config{Target: netip.AddrPortFrom(b.Addr4, 500), Sources: floodSources, Rate: floodRate(t)})
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer answers.Close()
-	defer fl.Close()
+	answers, fl := openFlood(t, d, b)
 
 	pingCtx, stopPing := context.WithCancel(ctx)
 	defer stopPing()

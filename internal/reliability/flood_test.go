@@ -104,22 +104,7 @@ func TestIKEFlood(t *testing.T) {
 		t.Fatalf("a legitimate negotiation before the flood failed: %+v", p)
 	}
 
-	var (
-		answers *flooder.Answers
-		fl      *flooder.Flooder
-	)
-	err := d.Node.Do(func() (err error) {
-		if answers, err = flooder.ListenAnswers(500); err != nil {
-			return err
-		}
-		fl, err = flooder.Open(flooder.Config{Target: netip.AddrPortFrom(b.Addr4, 500), Sources: floodSources, Rate: floodRate(t)})
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer answers.Close()
-	defer fl.Close()
+	answers, fl := openFlood(t, d, b)
 
 	pingCtx, stopPing := context.WithCancel(ctx)
 	defer stopPing()
@@ -367,3 +352,25 @@ func cpuTime(pid int) time.Duration {
 }
 
 func mib(n uint64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+// openFlood opens, in d, the counter of b's answers and the flooder toward
+// b's port 500 from floodSources; both close when the test ends.
+func openFlood(t *testing.T, d, b *lab.MeshHost) (*flooder.Answers, *flooder.Flooder) {
+	t.Helper()
+	var (
+		answers *flooder.Answers
+		fl      *flooder.Flooder
+	)
+	err := d.Node.Do(func() (err error) {
+		if answers, err = flooder.ListenAnswers(500); err != nil {
+			return err
+		}
+		fl, err = flooder.Open(flooder.Config{Target: netip.AddrPortFrom(b.Addr4, 500), Sources: floodSources, Rate: floodRate(t)})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { answers.Close(); fl.Close() })
+	return answers, fl
+}
