@@ -6,13 +6,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/oemesh/oemesh/ike"
 	"github.com/oemesh/oemesh/internal/lab"
+	"github.com/oemesh/oemesh/internal/udpmux"
 )
 
 // nullFlooder completes real NULL-authenticated IKEv2 handshakes (our own
@@ -22,8 +22,9 @@ import (
 type nullFlooder struct {
 	eng    *ike.Engine
 	target netip.AddrPort
-	conns  map[netip.Addr]*net.UDPConn
-	wg     sync.WaitGroup
+	mux    *udpmux.Mux // IKE on 500 and 4500 of each source
+	served chan error
+	stop   context.CancelFunc
 
 	mu   sync.Mutex
 	up   map[ike.SAID]nullFloodSA // established, not deleted
@@ -36,27 +37,21 @@ type nullFloodSA struct {
 	at     time.Time // established
 }
 
-// newNullFlooder opens an IKE socket on port 500 of each source address,
-// inside node's namespace, and an initiator engine over them.
+// newNullFlooder opens the IKE sockets, 500 and 4500 (the responder may
+// move an IKE SA there: kernel.udp_encap), of each source address inside
+// node's namespace, and an initiator engine over them.
 func newNullFlooder(node *lab.Node, target netip.Addr, sources []netip.Addr) (*nullFlooder, error) {
-	f := &nullFlooder{target: netip.AddrPortFrom(target, 500), conns: map[netip.Addr]*net.UDPConn{},
+	f := &nullFlooder{target: netip.AddrPortFrom(target, 500),
 		up: map[ike.SAID]nullFloodSA{}, gone: map[ike.SAID]nullFloodSA{}}
-	err := node.Do(func() error {
-		for _, s := range sources {
-			c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(s, 500)))
-			if err != nil {
-				return err
-			}
-			f.conns[s] = c
-		}
-		return nil
+	err := node.Do(func() (err error) {
+		f.mux, err = udpmux.Listen(context.Background(), udpmux.Config{Addrs: sources, Port: ike.IKEPort, NATTPort: ike.NATTPort})
+		return err
 	})
 	if err != nil {
-		f.close()
 		return nil, fmt.Errorf("flooder's sockets: %w", err)
 	}
 	f.eng, err = ike.NewEngine(ike.EngineConfig{
-		Sender:    f,
+		Sender:    f.mux,
 		Installer: spiOnly{},
 		GiveUp:    5 * time.Second,
 		OnIKEDown: func(info ike.SAInfo, _ error) {
@@ -69,36 +64,14 @@ func newNullFlooder(node *lab.Node, target netip.Addr, sources []netip.Addr) (*n
 		},
 	})
 	if err != nil {
-		f.close()
+		f.mux.Close()
 		return nil, err
 	}
-	for s, c := range f.conns {
-		f.wg.Add(1)
-		go f.read(netip.AddrPortFrom(s, 500), c)
-	}
+	var ctx context.Context
+	ctx, f.stop = context.WithCancel(context.Background())
+	f.served = make(chan error, 1)
+	go func() { f.served <- f.mux.Serve(ctx, f.eng.HandlePacket) }()
 	return f, nil
-}
-
-// Send implements ike.Sender.
-func (f *nullFlooder) Send(pkt []byte, local, remote netip.AddrPort) error {
-	c := f.conns[local.Addr()]
-	if c == nil {
-		return fmt.Errorf("flooder: no socket at %v", local)
-	}
-	_, err := c.WriteToUDPAddrPort(pkt, remote)
-	return err
-}
-
-func (f *nullFlooder) read(local netip.AddrPort, c *net.UDPConn) {
-	defer f.wg.Done()
-	buf := make([]byte, 65536)
-	for {
-		n, from, err := c.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			return // closed
-		}
-		f.eng.HandlePacket(append([]byte(nil), buf[:n]...), local, netip.AddrPortFrom(from.Addr().Unmap(), from.Port()))
-	}
 }
 
 // authenticationFailed is the AUTHENTICATION_FAILED notify (RFC 7296
@@ -157,13 +130,10 @@ func (f *nullFlooder) counts() (up, gone int) {
 // close drops everything without telling the responder (the attacker
 // walks away) and closes the sockets.
 func (f *nullFlooder) close() {
-	for _, c := range f.conns {
-		c.Close()
-	}
-	f.wg.Wait()
-	if f.eng != nil {
-		f.eng.Close()
-	}
+	f.stop()
+	<-f.served
+	f.mux.Close()
+	f.eng.Close()
 }
 
 // spiOnly is the flooder's data plane: SPIs, and nothing installed.
