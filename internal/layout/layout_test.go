@@ -102,7 +102,7 @@ var importers = []struct {
 	pkg     string
 	allowed []string
 }{
-	{"internal/udpmux", []string{"cmd/...", "bench/...", "internal/e2e", "internal/lab", "internal/interop"}},
+	{"internal/udpmux", []string{"cmd/...", "bench/...", "internal/e2e", "internal/lab", "internal/interop", "internal/reliability"}},
 }
 
 func match(pattern, pkg string) bool {
