@@ -8,10 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oemesh/oemesh/internal/testbin"
-
 	"github.com/oemesh/oemesh/internal/lab"
-	"github.com/oemesh/oemesh/internal/leftovers"
+	"github.com/oemesh/oemesh/internal/testbin"
 )
 
 var binDir string
@@ -21,72 +19,28 @@ func TestMain(m *testing.M) {
 		fmt.Println("e2e: skipped: needs root (network namespaces); CI runs as root")
 		os.Exit(0)
 	}
-	sweep()
+	lab.SweepStale("e2e")
 	dir, remove, err := testbin.BuildTemp("oemesh", "oemeshd")
 	if err != nil {
 		panic(err)
 	}
 	binDir = dir
+	meshes = &lab.TestMeshes{Prefix: "ome", Oemeshd: filepath.Join(dir, "oemeshd"), LogLines: 60}
 	code := m.Run()
 	remove()
 	os.Exit(code)
 }
 
-var meshN int
+// meshes makes this package's meshes (namespaces "ome<pid>-<n>-…").
+var meshes *lab.TestMeshes
 
+// newMesh builds a lab mesh, removed (with its daemons) when the test ends;
+// a failing test logs the end of each daemon's log.
 func newMesh(t *testing.T, opts lab.MeshOptions) *lab.Mesh {
 	t.Helper()
-	meshN++
-	opts.Prefix = fmt.Sprintf("ome%d-%d", os.Getpid()%100000, meshN)
-	opts.WorkDir = t.TempDir()
-	opts.Oemeshd = filepath.Join(binDir, "oemeshd")
-	m, err := lab.NewMesh(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for name := range m.Hosts {
-				if log := m.Log(name); log != "" {
-					t.Logf("--- oemeshd log of %s:\n%s", name, tail(log, 60))
-				}
-			}
-		}
-		if err := m.Close(); err != nil {
-			t.Errorf("removing the mesh: %v", err)
-		}
-	})
-	return m
+	return meshes.New(t, opts)
 }
 
-// sweep removes what a previous run killed by -timeout (which runs no
-// t.Cleanup) left: the namespaces of runs that are gone, and the daemons
-// in them.
-func sweep() {
-	removed, err := leftovers.SweepDead(leftovers.Scanner{})
-	for _, it := range removed {
-		fmt.Println("e2e: removed a dead run's", it)
-	}
-	if err != nil {
-		fmt.Println("e2e: removing dead runs' leftovers:", err)
-	}
-}
+func tail(s string, lines int) string { return lab.Tail(s, lines) }
 
-func tail(s string, lines int) string {
-	n := 0
-	for i := len(s) - 1; i >= 0; i-- {
-		if s[i] == '\n' {
-			n++
-			if n > lines {
-				return s[i+1:]
-			}
-		}
-	}
-	return s
-}
-
-func ctxT(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T, d time.Duration) context.Context { return lab.TestContext(t, d) }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/oemesh/oemesh/internal/control"
 	"github.com/oemesh/oemesh/internal/lab"
-	"github.com/oemesh/oemesh/internal/leftovers"
 	"github.com/oemesh/oemesh/internal/testbin"
 )
 
@@ -23,78 +22,32 @@ func TestMain(m *testing.M) {
 		fmt.Println("reliability: skipped: needs root (network namespaces); CI runs as root")
 		os.Exit(0)
 	}
-	sweep()
+	lab.SweepStale("reliability")
 	dir, remove, err := testbin.BuildTemp("oemesh", "oemeshd")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "reliability: building the binaries:", err)
 		os.Exit(1)
 	}
 	binDir = dir
+	meshes = &lab.TestMeshes{Prefix: "omr", Oemeshd: filepath.Join(dir, "oemeshd"), LogLines: 40}
 	code := m.Run()
 	remove()
 	os.Exit(code)
 }
 
-// meshN numbers the meshes of one run, so that their namespaces differ.
-var meshN int
+// meshes makes this package's meshes (namespaces "omr<pid>-<n>-…").
+var meshes *lab.TestMeshes
 
 // newMesh builds the lab mesh, removed (with its daemons) when the test
 // ends; a failing test logs the end of each daemon's log.
 func newMesh(t *testing.T) *lab.Mesh {
 	t.Helper()
-	meshN++
-	m, err := lab.NewMesh(lab.MeshOptions{
-		Prefix:  fmt.Sprintf("omr%d-%d", os.Getpid()%100000, meshN),
-		WorkDir: t.TempDir(),
-		Oemeshd: filepath.Join(binDir, "oemeshd"),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for name := range m.Hosts {
-				if log := m.Log(name); log != "" {
-					t.Logf("--- oemeshd log of %s (end):\n%s", name, tail(log, 40))
-				}
-			}
-		}
-		if err := m.Close(); err != nil {
-			t.Errorf("removing the mesh: %v", err)
-		}
-	})
-	return m
+	return meshes.New(t, lab.MeshOptions{})
 }
 
-// sweep removes what a previous run killed by -timeout (which runs no
-// t.Cleanup) left: the namespaces of runs that are gone, and the daemons
-// in them.
-func sweep() {
-	removed, err := leftovers.SweepDead(leftovers.Scanner{})
-	for _, it := range removed {
-		fmt.Println("reliability: removed a dead run's", it)
-	}
-	if err != nil {
-		fmt.Println("reliability: removing dead runs' leftovers:", err)
-	}
-}
+func tail(s string, lines int) string { return lab.Tail(s, lines) }
 
-func tail(s string, lines int) string {
-	for i := len(s) - 1; i >= 0; i-- {
-		if s[i] == '\n' {
-			if lines--; lines < 0 {
-				return s[i+1:]
-			}
-		}
-	}
-	return s
-}
-
-func ctxT(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T, d time.Duration) context.Context { return lab.TestContext(t, d) }
 
 func start(t *testing.T, m *lab.Mesh, ctx context.Context, name string, hc lab.HostConfig) {
 	t.Helper()
