@@ -45,6 +45,10 @@ type TunnelStatus struct {
 	// is under now; nil when the engine no longer lists the pair.
 	PeerCert   *ike.PeerCertificate
 	VirtualIPs []netip.Addr
+	// Listed is true when the engine lists the pair's CHILD SA (not a
+	// rekeyed pair waiting for its Delete); ESPInUDP, meaningful only
+	// then, is true when the pair's ESP travels in UDP (RFC 3948).
+	Listed, ESPInUDP bool
 }
 
 // Tunnels lists the installed SA pairs with their counters: OE's and,
@@ -60,6 +64,7 @@ func (o *OE) Tunnels(ctx context.Context) []TunnelStatus {
 			last = c.LastUse
 		}
 		sa := sas.of(t)
+		child, listed := childOf(sa, t.InSPI())
 		out = append(out, TunnelStatus{
 			Peer: t.Peer(), PeerID: t.PeerID, Auth: t.Auth, Mode: t.Mode,
 			Local: slices.Clone(t.Local), Remote: slices.Clone(t.Remote),
@@ -68,6 +73,7 @@ func (o *OE) Tunnels(ctx context.Context) []TunnelStatus {
 			Age: now.Sub(t.Created), Idle: now.Sub(last),
 			Initiator: t.Initiator(), KeyExchanges: sa.KeyExchanges,
 			PeerCert: sa.PeerCert, VirtualIPs: slices.Clone(sa.VirtualIPs),
+			Listed: listed, ESPInUDP: child.Encap,
 		})
 	}
 	return out
@@ -107,6 +113,16 @@ func (k tunnelSAs) of(t tunnel.Tunnel) ike.SAInfo {
 		return *sa
 	}
 	return ike.SAInfo{}
+}
+
+// childOf is the CHILD SA of sa whose inbound SPI is spi, if sa lists it.
+func childOf(sa ike.SAInfo, spi uint32) (ike.ChildSAInfo, bool) {
+	for _, c := range sa.Children {
+		if c.SPIIn == spi {
+			return c, true
+		}
+	}
+	return ike.ChildSAInfo{}, false
 }
 
 // ShuntStatus is one shunt in force. It is plain data: the control API's

@@ -124,3 +124,18 @@ func TestTunnelSAsOf(t *testing.T) {
 		t.Errorf("unknown IKE SA: %+v, want nothing", sa)
 	}
 }
+
+// TestChildOf: a tunnel's CHILD SA is found by its inbound SPI, with
+// how its ESP travels; a pair the IKE SA no longer lists is not found.
+func TestChildOf(t *testing.T) {
+	sa := ike.SAInfo{Children: []ike.ChildSAInfo{{SPIIn: 1}, {SPIIn: 2, Encap: true}}}
+	for _, tc := range []struct {
+		spi           uint32
+		listed, encap bool
+	}{{1, true, false}, {2, true, true}, {3, false, false}} {
+		c, ok := childOf(sa, tc.spi)
+		if ok != tc.listed || c.Encap != tc.encap {
+			t.Errorf("SPI %d: listed %v, encap %v; want %v, %v", tc.spi, ok, c.Encap, tc.listed, tc.encap)
+		}
+	}
+}

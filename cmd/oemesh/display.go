@@ -136,3 +136,14 @@ func certLeaseText(what string, c *control.PeerCertificate, vips []string, initi
 	}
 	return b.String()
 }
+
+// udpEncapText is `oemesh status`'s line on UDP encapsulation: what is in
+// effect and why, then how the SA pairs' ESP travels.
+func udpEncapText(u control.UDPEncapStatus) string {
+	when := "only behind a NAT"
+	if u.InEffect == control.UDPEncapAlways {
+		when = "always"
+	}
+	return fmt.Sprintf("udp encapsulation: %s (kernel.udp_encap %s: %s); SA pairs: %d ESP-in-UDP, %d raw ESP",
+		when, u.Configured, u.Why, u.SAs[control.ESPTransportUDP], u.SAs[control.ESPTransportRaw])
+}

@@ -88,3 +88,23 @@ func TestIKESAsText(t *testing.T) {
 		}
 	}
 }
+
+// TestUDPEncapText: `oemesh status` says when ESP goes in UDP, with the
+// configured value and why, and how the SA pairs' ESP travels.
+func TestUDPEncapText(t *testing.T) {
+	for _, tc := range []struct {
+		u    control.UDPEncapStatus
+		want string
+	}{
+		{control.UDPEncapStatus{Configured: "auto", InEffect: control.UDPEncapAlways, Why: "the userspace data plane's fast path",
+			SAs: map[control.ESPTransport]int{control.ESPTransportUDP: 2, control.ESPTransportRaw: 0}},
+			"udp encapsulation: always (kernel.udp_encap auto: the userspace data plane's fast path); SA pairs: 2 ESP-in-UDP, 0 raw ESP"},
+		{control.UDPEncapStatus{Configured: "never", InEffect: control.UDPEncapNAT, Why: "as configured",
+			SAs: map[control.ESPTransport]int{control.ESPTransportUDP: 1, control.ESPTransportRaw: 3}},
+			"udp encapsulation: only behind a NAT (kernel.udp_encap never: as configured); SA pairs: 1 ESP-in-UDP, 3 raw ESP"},
+	} {
+		if got := udpEncapText(tc.u); got != tc.want {
+			t.Errorf("%+v:\n got %q\nwant %q", tc.u, got, tc.want)
+		}
+	}
+}

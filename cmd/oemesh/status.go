@@ -42,6 +42,9 @@ func newStatusCmd(g *globalFlags) *cobra.Command {
 			if st.Dataplane != "" {
 				fmt.Fprintf(out, "data plane: %s (%s)\n", st.Dataplane, st.Why)
 			}
+			if st.UDPEncap != nil {
+				fmt.Fprintln(out, udpEncapText(*st.UDPEncap))
+			}
 			if len(st.Counts) > 0 {
 				keys := make([]string, 0, len(st.Counts))
 				for k := range st.Counts {

@@ -67,8 +67,11 @@ func (d *daemon) handleStatus(r *http.Request) (any, error) {
 	}
 	if d.oe != nil {
 		s := d.stats()
+		tunnels := d.oe.Tunnels(r.Context())
+		st.UDPEncap = d.udpEncap.view(tunnels)
+		st.Config["kernel.udp_encap"] = d.udpEncap.summary()
 		st.Counts = map[string]uint64{
-			"tunnels":        uint64(len(d.oe.Tunnels(r.Context()))),
+			"tunnels":        uint64(len(tunnels)),
 			"shunts":         uint64(len(d.oe.Shunts())),
 			"acquires":       s.Acquires,
 			"handshakes":     s.Handshakes,

@@ -56,6 +56,7 @@ type daemon struct {
 	// The running OE stack; nil until start.
 	dp               kernel.Dataplane
 	dpName, dpReason string
+	udpEncap         udpEncap // kernel.udp_encap as the engine took it (udpencap.go)
 	resolver         *dnskey.Resolver
 	bindings         *dnskey.Bindings     // addresses bound to forward names (bindings.go)
 	mux              *udpmux.Mux          // the IKE sockets, shared with the data plane for ESP-in-UDP

@@ -96,6 +96,7 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 	// knows which conn the peer wants.
 	forceUDPEncap := cfg.Kernel.ForceUDPEncap(d.dpName == kernel.BackendUserspace)
 	d.log.Info("UDP encapsulation", "kernel.udp_encap", cfg.Kernel.UDPEncap, "dataplane", d.dpName, "force", forceUDPEncap)
+	d.udpEncap = udpEncap{configured: cfg.Kernel.UDPEncap, force: forceUDPEncap, dataplane: d.dpName}
 	// OE and the conns behind one dispatcher, which is the engine's key
 	// resolver, responder policy and installer (oe/dispatch); the conns
 	// take OE's IKE port, negotiation timeout and logger.

@@ -130,6 +130,7 @@ func tunnelView(t oe.TunnelStatus) control.TunnelStatus {
 		InBytes: t.InBytes, OutBytes: t.OutBytes,
 		AgeSeconds: control.Seconds(t.Age), IdleSeconds: control.Seconds(t.Idle),
 		Initiator: t.Initiator, KeyExchanges: t.KeyExchanges.String(), QuantumResistant: t.KeyExchanges.QuantumResistant(),
+		Transport: transportView(t),
 	}
 	if t.Auth != ike.AuthKindNull {
 		v.PeerID = peerIDText(t.PeerID)

@@ -150,3 +150,31 @@ const (
 
 // Valid reports whether a is one of the documented values.
 func (a ConnAuto) Valid() bool { return a == AutoAdd || a == AutoRoute || a == AutoStart }
+
+// UDPEncap is when the daemon puts ESP in UDP (RFC 3948), as it resolved
+// kernel.udp_encap for its data plane.
+type UDPEncap string
+
+// The values of UDPEncap.
+const (
+	// UDPEncapAlways: with every peer that supports NAT traversal, NAT or
+	// not (the daemon sends a NAT_DETECTION_SOURCE_IP that cannot match).
+	UDPEncapAlways UDPEncap = "always"
+	// UDPEncapNAT: only when a NAT is found between the peers (RFC 7296).
+	UDPEncapNAT UDPEncap = "nat"
+)
+
+// Valid reports whether u is one of the documented values.
+func (u UDPEncap) Valid() bool { return u == UDPEncapAlways || u == UDPEncapNAT }
+
+// ESPTransport is how an SA pair's ESP packets cross the network.
+type ESPTransport string
+
+// The values of ESPTransport.
+const (
+	ESPTransportRaw ESPTransport = "esp" // IP protocol 50
+	ESPTransportUDP ESPTransport = "udp" // ESP-in-UDP (RFC 3948), on the NAT-T port
+)
+
+// Valid reports whether e is one of the documented values.
+func (e ESPTransport) Valid() bool { return e == ESPTransportRaw || e == ESPTransportUDP }

@@ -12,6 +12,7 @@ func TestEnumsValid(t *testing.T) {
 		ShuntPass, ShuntDrop, ShuntHold, RecordIPSECKEY, RecordTXT, RecordKEY,
 		AnswerRecords, AnswerNoData, AnswerNXDomain, KeyNone, KeyDSA, KeyRSA, KeyECDSA, KeyEdDSA,
 		ConnAdded, ConnRouted, ConnNegotiating, ConnUp, ConnDown, ConnGaveUp, AutoAdd, AutoRoute, AutoStart,
+		UDPEncapAlways, UDPEncapNAT, ESPTransportRaw, ESPTransportUDP,
 	}
 	for _, v := range valid {
 		if !v.Valid() {
@@ -22,6 +23,7 @@ func TestEnumsValid(t *testing.T) {
 	invalid := []interface{ Valid() bool }{
 		Auth("null (anonymous)"), Auth(""), Mode("TUNNEL"), Group("private (conn x)"), ShuntKind(""),
 		RecordType("SRV"), Answer("NXDOMAIN"), KeyAlgorithm("Ed25519"), ConnState("gave up"), ConnAuto("ignore"),
+		UDPEncap("auto"), UDPEncap(""), ESPTransport("ESP-in-UDP"), ESPTransport(""),
 	}
 	for _, v := range invalid {
 		if v.Valid() {

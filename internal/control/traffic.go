@@ -36,6 +36,10 @@ type TunnelStatus struct {
 	IdleSeconds int64 `json:"idle_seconds"`
 	// Initiator is true when this daemon started the IKE exchange.
 	Initiator bool `json:"initiator"`
+	// Transport is how the pair's ESP crosses the network; "" when the
+	// daemon no longer lists the pair's IKE SA (a rekeyed pair waiting
+	// for its Delete).
+	Transport ESPTransport `json:"esp_transport,omitempty"`
 	// KeyExchanges are the key exchanges that keyed the pair's IKE SA (the
 	// IKE SA that holds it now, after any IKE SA rekey): the IKE_SA_INIT
 	// method, then each additional key exchange (RFC 9370) that ran, in

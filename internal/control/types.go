@@ -24,6 +24,9 @@ type Status struct {
 	Dataplane string `json:"dataplane,omitempty"`
 	// Why says why that data plane was chosen, in prose.
 	Why string `json:"dataplane_reason,omitempty"`
+	// UDPEncap is kernel.udp_encap as it is in effect for that data
+	// plane; nil when the OE stack is not running.
+	UDPEncap *UDPEncapStatus `json:"udp_encap,omitempty"`
 	// Identity is the daemon's IKE identity (an IP address or @FQDN);
 	// empty when it is the address of each SA.
 	Identity string `json:"identity,omitempty"`
@@ -52,6 +55,23 @@ type Status struct {
 	// Defences are the cookies, half-open SAs and dropped packets; nil
 	// when the OE stack is not running.
 	Defences *Defences `json:"defences,omitempty"`
+}
+
+// UDPEncapStatus is kernel.udp_encap resolved: what the configuration
+// says, what it means on the data plane in use, and how the installed SA
+// pairs' ESP travels.
+type UDPEncapStatus struct {
+	// Configured is kernel.udp_encap: "auto", "always" or "never".
+	Configured string `json:"configured"`
+	// InEffect is when ESP goes in UDP: Configured with auto resolved.
+	InEffect UDPEncap `json:"in_effect"`
+	// Why says why, in prose: "as configured", or with auto what
+	// about the data plane decided it.
+	Why string `json:"reason"`
+	// SAs counts the installed SA pairs by their ESP transport; pairs
+	// whose IKE SA the daemon no longer lists (a rekeyed pair waiting for
+	// its Delete) are not counted.
+	SAs map[ESPTransport]int `json:"sas"`
 }
 
 // IKESASummary counts the IKE SAs that carry tunnels (installed CHILD SA

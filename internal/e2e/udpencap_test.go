@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oemesh/oemesh/internal/control"
 	"github.com/oemesh/oemesh/internal/lab"
 )
 
@@ -85,7 +86,25 @@ func TestUDPEncapWithoutNAT(t *testing.T) {
 						t.Errorf("%s: udp_gso_sockets %d, udp_gro_sockets %d; want the fast path on", h, st.Counts["udp_gso_sockets"], st.Counts["udp_gro_sockets"])
 					}
 				}
-			} else {
+			}
+			// oemesh status says what is in effect, not only the
+			// configured value (auto), and counts the pairs by
+			// transport; oemesh traffic names each pair's.
+			want, transport := control.UDPEncapNAT, control.ESPTransportRaw
+			if tc.inUDP {
+				want, transport = control.UDPEncapAlways, control.ESPTransportUDP
+			}
+			for _, h := range []string{"a", "b"} {
+				st := status(t, m, ctx, h)
+				if u := st.UDPEncap; u == nil || u.InEffect != want || u.SAs[transport] != 1 || len(u.SAs) != 2 || u.SAs[control.ESPTransportRaw]+u.SAs[control.ESPTransportUDP] != 1 {
+					t.Errorf("%s: status udp_encap %+v; want in effect %s, one SA pair over %s", h, u, want, transport)
+				}
+				ts, _ := traffic(t, m, ctx, h)
+				if len(ts) != 1 || ts[0].Transport != transport {
+					t.Errorf("%s: traffic %+v; want one pair over %s", h, ts, transport)
+				}
+			}
+			if !tc.inUDP {
 				if inUDP[0]+inUDP[1] != 0 {
 					t.Errorf("ESP-in-UDP a→b %d, b→a %d; want none without a NAT", inUDP[0], inUDP[1])
 				}
