@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/oemesh/oemesh/ike"
+	"github.com/oemesh/oemesh/internal/clock"
 	"github.com/oemesh/oemesh/kernel"
 	"github.com/oemesh/oemesh/oe/tunnel"
 	"github.com/oemesh/oemesh/policygroups"
@@ -166,10 +167,12 @@ func (o *OE) Run(ctx context.Context) error { return o.Serve(ctx, o.dp.Acquires(
 // passes on the rest. It returns when acq is closed.
 func (o *OE) Serve(ctx context.Context, acq <-chan kernel.Acquire) error {
 	o.runCtx.Store(&ctx)
-	idle := time.NewTicker(max(o.cfg.IdleTimeout/4, time.Second))
+	// The tickers run on the configured clock, so tests drive idle
+	// expiry and the silent-tunnel probe by moving a fake clock.
+	idle := clock.NewTicker(o.cfg.Clock, max(o.cfg.IdleTimeout/4, time.Second))
 	defer idle.Stop()
-	probe := o.probeTicker()
-	defer probe.Stop()
+	probe, stopProbe := o.probeTicks()
+	defer stopProbe()
 	exp := o.dp.Expires()
 	for {
 		select {
@@ -187,7 +190,7 @@ func (o *OE) Serve(ctx context.Context, acq <-chan kernel.Acquire) error {
 			o.onExpire(ctx, e)
 		case <-idle.C:
 			o.expireIdle(ctx)
-		case <-probe.C:
+		case <-probe:
 			o.probeSilent(ctx)
 		}
 	}

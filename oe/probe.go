@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/oemesh/oemesh/ike"
+	"github.com/oemesh/oemesh/internal/clock"
 )
 
 // A responder cannot tell an initiator that is slow to send from one that
@@ -17,16 +18,16 @@ import (
 // empty INFORMATIONAL, whether it is still there; the engine deletes the
 // SAs when no answer comes within ResponderProbeAnswer.
 
-// probeTicker paces probeSilent: four times per ResponderProbe, so a
-// silent tunnel is probed at most a quarter late. Off, it never fires.
-func (o *OE) probeTicker() *time.Ticker {
+// probeTicks paces probeSilent on the configured clock: four times per
+// ResponderProbe, so a silent tunnel is probed at most a quarter late.
+// Off, it returns a nil channel, which never delivers, and a no-op stop.
+func (o *OE) probeTicks() (<-chan time.Time, func()) {
 	if o.cfg.ResponderProbe <= 0 {
-		t := time.NewTicker(time.Hour)
-		t.Stop()
-		return t
+		return nil, func() {}
 	}
 	o.probed = o.cfg.Clock.Now()
-	return time.NewTicker(max(o.cfg.ResponderProbe/4, 50*time.Millisecond))
+	t := clock.NewTicker(o.cfg.Clock, max(o.cfg.ResponderProbe/4, 50*time.Millisecond))
+	return t.C, t.Stop
 }
 
 // probeSilent checks each responder tunnel once, in the first run after it
