@@ -17,6 +17,8 @@ package ike
 //   - states.go, sa.go: the explicit IKE and CHILD SA states and the SA
 //     record; halfopen.go: responder IKE_SA_INIT, cookies, half-open limits;
 //     cookiemode.go: whether cookies are being demanded, logged on and off;
+//     cookieretry.go: the request retried with a cookie that a late
+//     retransmission without it overtook (AUTH covers the former);
 //     nullcap.go: the caps on NULL-authenticated SAs and their eviction
 //     initguard.go, initlimits.go, sourcelimit.go: the IKE_SA_INIT flood
 //     defences (the cookie checked before parsing, per-source limits)

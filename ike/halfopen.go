@@ -98,7 +98,7 @@ func (e *Engine) handleInitRequest(pkt []byte, h wire.Header, local, remote neti
 	if old != nil {
 		old.lock()
 		defer old.unlock()
-		if old.state == stHalfOpen && bytes.Equal(pkt, old.initI) && old.initR != nil {
+		if old.state == stHalfOpen && old.initR != nil && (bytes.Equal(pkt, old.initI) || e.adoptCookieRetry(old, pkt)) {
 			e.stats.add(&e.stats.respResent)
 			e.send(old.initR, local, remote)
 			return

@@ -56,7 +56,7 @@ func (sa *ikeSA) finishAuthRequest(m *wire.Message, idi *wire.IDPayload, auth *w
 		sa.respond(m, []wire.Payload{&wire.Notify{NotifyType: t}})
 		sa.die(err, true) // linger: a retransmitted request gets the same refusal
 	}
-	if _, err := sa.verifyPeerAuth(auth, kind, idi.Identity, pk); err != nil {
+	if _, err := sa.verifyInitiatorAuth(auth, kind, idi.Identity, pk); err != nil {
 		t := wire.NotifyAuthenticationFailed
 		if errors.Is(err, errTemporary) {
 			t = wire.NotifyTemporaryFailure
