@@ -80,6 +80,7 @@ func TestTestMeshes(t *testing.T) {
 		tb.runCleanups()
 		if _, err := os.Stat(filepath.Join("/run/netns", ns)); err == nil {
 			t.Errorf("failed=%v: namespace %s is still there after the test's end", failed, ns)
+			m.Close() // leave nothing behind even so
 		}
 		if len(tb.errs) > 0 {
 			t.Errorf("failed=%v: errors removing the mesh: %q", failed, tb.errs)
