@@ -1,7 +1,6 @@
 package ike
 
 import (
-	"crypto/hmac"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -148,11 +147,7 @@ func (p PRFID) check() error {
 
 // Compute returns prf(key, data[0] | data[1] | ...).
 func (p PRFID) Compute(key []byte, data ...[]byte) []byte {
-	m := hmac.New(prfs[p].hash, key)
-	for _, d := range data {
-		m.Write(d)
-	}
-	return m.Sum(nil)
+	return hmacSum(prfs[p].hash, key, data...)
 }
 
 type integInfo struct {
