@@ -64,3 +64,15 @@ func BenchmarkPRFCompute(b *testing.B) {
 		PRFHMACSHA2_256.Compute(key, data)
 	}
 }
+
+// Size is the length of each PRF's output.
+func TestPRFSize(t *testing.T) {
+	for p, info := range prfs {
+		if got, want := p.Size(), info.hash().Size(); got != want {
+			t.Errorf("%v: Size %d, its hash gives %d", p, got, want)
+		}
+	}
+	if got := PRFID(0).Size(); got != 0 {
+		t.Errorf("unknown PRF: Size %d, want 0", got)
+	}
+}

@@ -118,13 +118,14 @@ func (a EncrAlg) KeyLen() int {
 
 type prfInfo struct {
 	hash func() hash.Hash
+	size int // the hash's output length, without making one to ask it
 }
 
 var prfs = map[PRFID]prfInfo{
-	PRFHMACSHA1:     {sha1.New},
-	PRFHMACSHA2_256: {sha256.New},
-	PRFHMACSHA2_384: {sha512.New384},
-	PRFHMACSHA2_512: {sha512.New},
+	PRFHMACSHA1:     {sha1.New, sha1.Size},
+	PRFHMACSHA2_256: {sha256.New, sha256.Size},
+	PRFHMACSHA2_384: {sha512.New384, sha512.Size384},
+	PRFHMACSHA2_512: {sha512.New, sha512.Size},
 }
 
 func (p PRFID) String() string { return wire.TransformIDName(TransformPRF, uint16(p)) }
@@ -133,7 +134,7 @@ func (p PRFID) String() string { return wire.TransformIDName(TransformPRF, uint1
 // SK_pi and SK_pr).
 func (p PRFID) Size() int {
 	if i, ok := prfs[p]; ok {
-		return i.hash().Size()
+		return i.size
 	}
 	return 0
 }
