@@ -3,6 +3,7 @@ module github.com/oemesh/oemesh
 go 1.26.0
 
 require (
+	filippo.io/edwards25519 v1.2.0
 	github.com/cpuguy83/go-md2man/v2 v2.0.6
 	github.com/gaissmai/bart v0.30.0
 	github.com/hashicorp/golang-lru/v2 v2.0.7

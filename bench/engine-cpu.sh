@@ -54,7 +54,7 @@ X25519: our key pair (GenerateDH)|ike\.GenerateDH$
 X25519: the shared secret|ike\.\(\*DHPrivate\)\.SharedSecret$
 Ed25519: verifying the initiator's AUTH|crypto/ed25519\.VerifyWithOptions$
 Ed25519: signing our AUTH|ike\.signAuth$
-PRF (HMAC): SKEYSEED, AUTH octets, PSK pad|ike\.PRFID\.Compute$
+PRF (HMAC): SKEYSEED, AUTH octets, PSK pad|ike\.(PRFID\.Compute|hmacSum)$
 prf+: the IKE and CHILD SA keys|ike\.prfPlus$
 SK payloads: seal|ike\.\(\*SKCipher\)\.Seal$
 SK payloads: open|wire\.\(\*Message\)\.Decrypt$

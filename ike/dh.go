@@ -9,7 +9,9 @@ import (
 	"math/big"
 )
 
-// dhCurve returns the curve of an elliptic-curve group, or nil.
+// dhCurve returns the curve of an elliptic-curve group, or nil. Key
+// pairs of Curve25519 do not use it (x25519Key is cheaper); the tests
+// check x25519Key against it.
 func dhCurve(g DHGroup) ecdh.Curve {
 	switch g {
 	case DHCurve25519:
@@ -26,10 +28,11 @@ func dhCurve(g DHGroup) ecdh.Curve {
 
 // DHPrivate is our half of one key exchange.
 type DHPrivate struct {
-	group DHGroup
-	ec    *ecdh.PrivateKey
-	x     *big.Int // MODP private exponent
-	y     []byte   // MODP public value, padded
+	group  DHGroup
+	ec     *ecdh.PrivateKey
+	x25519 *x25519Key
+	x      *big.Int // MODP private exponent
+	y      []byte   // MODP public value, padded
 }
 
 // modpExponentBits is the MODP private exponent size: twice the 150-bit
@@ -40,6 +43,17 @@ const modpExponentBits = 512
 func GenerateDH(g DHGroup, rnd io.Reader) (*DHPrivate, error) {
 	if rnd == nil {
 		rnd = rand.Reader
+	}
+	if g == DHCurve25519 {
+		var priv [32]byte
+		if _, err := io.ReadFull(rnd, priv[:]); err != nil {
+			return nil, fmt.Errorf("ike: %v: generate key: %w", g, err)
+		}
+		x, err := newX25519Key(priv[:])
+		if err != nil {
+			return nil, err
+		}
+		return &DHPrivate{group: g, x25519: x}, nil
 	}
 	if c := dhCurve(g); c != nil {
 		k, err := c.GenerateKey(rnd)
@@ -71,6 +85,13 @@ func newMODPPrivate(g DHGroup, x *big.Int) *DHPrivate {
 // newDHPrivateFromBytes builds a private key from fixed bytes, for
 // known-answer tests.
 func newDHPrivateFromBytes(g DHGroup, priv []byte) (*DHPrivate, error) {
+	if g == DHCurve25519 {
+		x, err := newX25519Key(priv)
+		if err != nil {
+			return nil, err
+		}
+		return &DHPrivate{group: g, x25519: x}, nil
+	}
 	if c := dhCurve(g); c != nil {
 		k, err := c.NewPrivateKey(priv)
 		if err != nil {
@@ -89,12 +110,11 @@ func (k *DHPrivate) Group() DHGroup { return k.group }
 
 // Public returns the KE payload data.
 func (k *DHPrivate) Public() []byte {
+	if k.x25519 != nil {
+		return append([]byte(nil), k.x25519.pub[:]...)
+	}
 	if k.ec != nil {
-		b := k.ec.PublicKey().Bytes()
-		if k.group != DHCurve25519 {
-			b = b[1:] // RFC 5903 §7: x || y without the SEC1 0x04 prefix
-		}
-		return b
+		return k.ec.PublicKey().Bytes()[1:] // RFC 5903 §7: x || y without the SEC1 0x04 prefix
 	}
 	return append([]byte(nil), k.y...)
 }
@@ -108,12 +128,11 @@ func (k *DHPrivate) SharedSecret(peer []byte) ([]byte, error) {
 	if len(peer) != k.group.PublicLen() {
 		return nil, fmt.Errorf("ike: KE payload: %v: %w: %d octets, want %d", k.group, ErrInvalidKE, len(peer), k.group.PublicLen())
 	}
+	if k.x25519 != nil {
+		return k.x25519.sharedSecret(peer)
+	}
 	if k.ec != nil {
-		raw := peer
-		if k.group != DHCurve25519 {
-			raw = append([]byte{4}, peer...)
-		}
-		pub, err := dhCurve(k.group).NewPublicKey(raw)
+		pub, err := dhCurve(k.group).NewPublicKey(append([]byte{4}, peer...))
 		if err != nil {
 			return nil, fmt.Errorf("ike: KE payload: %v: %w: %v", k.group, ErrInvalidKE, err)
 		}

@@ -1,7 +1,6 @@
 package ike
 
 import (
-	"crypto/hmac"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -119,13 +118,14 @@ func (a EncrAlg) KeyLen() int {
 
 type prfInfo struct {
 	hash func() hash.Hash
+	size int // the hash's output length, without making one to ask it
 }
 
 var prfs = map[PRFID]prfInfo{
-	PRFHMACSHA1:     {sha1.New},
-	PRFHMACSHA2_256: {sha256.New},
-	PRFHMACSHA2_384: {sha512.New384},
-	PRFHMACSHA2_512: {sha512.New},
+	PRFHMACSHA1:     {sha1.New, sha1.Size},
+	PRFHMACSHA2_256: {sha256.New, sha256.Size},
+	PRFHMACSHA2_384: {sha512.New384, sha512.Size384},
+	PRFHMACSHA2_512: {sha512.New, sha512.Size},
 }
 
 func (p PRFID) String() string { return wire.TransformIDName(TransformPRF, uint16(p)) }
@@ -134,7 +134,7 @@ func (p PRFID) String() string { return wire.TransformIDName(TransformPRF, uint1
 // SK_pi and SK_pr).
 func (p PRFID) Size() int {
 	if i, ok := prfs[p]; ok {
-		return i.hash().Size()
+		return i.size
 	}
 	return 0
 }
@@ -148,11 +148,7 @@ func (p PRFID) check() error {
 
 // Compute returns prf(key, data[0] | data[1] | ...).
 func (p PRFID) Compute(key []byte, data ...[]byte) []byte {
-	m := hmac.New(prfs[p].hash, key)
-	for _, d := range data {
-		m.Write(d)
-	}
-	return m.Sum(nil)
+	return hmacSum(prfs[p].hash, key, data...)
 }
 
 type integInfo struct {

@@ -326,6 +326,9 @@ func marshalPayloads(ps []Payload) (body []byte, first PayloadType, err error) {
 // payload, where SK and SKF may not appear.
 func parsePayloads(first PayloadType, msg []byte, off int, inner bool) ([]Payload, error) {
 	var out []Payload
+	if first != PayloadNone {
+		out = make([]Payload, 0, 8) // most messages: one allocation, not four
+	}
 	s := cryptobyte.String(msg[off:])
 	next := first
 	for i := 1; next != PayloadNone; i++ {

@@ -203,6 +203,11 @@ func parseProposal(r *reader) (Proposal, bool, error) {
 	if ntrans > maxTransforms {
 		return p, false, SyntaxErrorf("%d transforms exceed limit %d", ntrans, maxTransforms)
 	}
+	// One allocation for the transforms rather than one per doubling;
+	// sized by what the octets can hold, never by the count alone.
+	if n := min(ntrans, pr.left()/8); n > 0 {
+		p.Transforms = make([]Transform, 0, n)
+	}
 	for i := 1; i <= ntrans; i++ {
 		t, tlast, err := parseTransform(&pr)
 		if err != nil {
