@@ -337,6 +337,10 @@ type Engine struct {
 	// instead (sa.callCtx).
 	life    context.Context
 	endLife context.CancelFunc
+	// calls and lookups bound those calls (installTimeout and
+	// resolveTimeout), sharing one timer among the calls made close
+	// together (calldeadline.go).
+	calls, lookups *callDeadlines
 
 	mu       sync.Mutex
 	closed   bool
@@ -416,6 +420,8 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	// The root of the engine's own work (not of any negotiation: those
 	// come with their caller's context).
 	e.life, e.endLife = context.WithCancel(context.Background())
+	e.calls = newCallDeadlines(e.life, installTimeout)
+	e.lookups = newCallDeadlines(e.life, resolveTimeout)
 	e.certs.Store(certs)
 	e.certAuthorities.Store(&cfg.CertAuthorities)
 	e.spawn = func(f func()) { go f() }

@@ -133,7 +133,7 @@ func (sa *ikeSA) keySource(id Identity) (PeerKeysFunc, context.Context, context.
 		}
 		return resolve, in.ctx, func() {}
 	}
-	ctx, cancel := context.WithTimeout(e.life, resolveTimeout)
+	ctx, cancel := e.lookups.get()
 	return resolve, ctx, cancel
 }
 
@@ -195,7 +195,7 @@ func (sa *ikeSA) verifyCertChain(m *wire.Message, id Identity, then func(peerKey
 	if in := sa.init; in != nil && in.ctx != nil {
 		ctx = in.ctx
 	} else {
-		ctx, cancel = context.WithTimeout(e.life, resolveTimeout)
+		ctx, cancel = e.lookups.get()
 	}
 	sa.lookup = true
 	sa.post(func() {
