@@ -10,6 +10,9 @@ package ike
 //   - engine.go: EngineConfig, Engine and its public methods; trace.go:
 //     Trace, what an Initiate did, for the probe tool
 //   - stats.go: the counters (Stats) and why datagrams are dropped
+//   - calldeadline.go: the deadline of the engine's own calls into the
+//     data plane, the policy and the key resolver, one timer shared by
+//     the calls made within 100 ms
 //   - exchange_receive.go: routing and checking received datagrams (SPIs,
 //     roles, message IDs, SK/SKF, cached responses)
 //   - retransmit.go: our requests (window 1), retransmission with

@@ -64,4 +64,3 @@ func TestLocalPeerKeys(t *testing.T) {
 		})
 	}
 }
-
