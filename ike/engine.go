@@ -6,7 +6,9 @@ package ike
 //     told of each IKE_SA_INIT answered), PeerPolicy, ChildInstaller,
 //     ChildSA and the errors Initiate returns
 //   - peerkeys.go: PeerKeysFunc, the keys an initiation brings for its
-//     responder (InitiateOptions.PeerKeys) instead of asking KeyResolver
+//     responder (InitiateOptions.PeerKeys) instead of asking KeyResolver;
+//     LocalKeyResolver, keys a resolver holds in memory, taken without a
+//     goroutine per look-up
 //   - engine.go: EngineConfig, Engine and its public methods; trace.go:
 //     Trace, what an Initiate did, for the probe tool
 //   - stats.go: the counters (Stats) and why datagrams are dropped
