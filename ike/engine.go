@@ -6,10 +6,15 @@ package ike
 //     told of each IKE_SA_INIT answered), PeerPolicy, ChildInstaller,
 //     ChildSA and the errors Initiate returns
 //   - peerkeys.go: PeerKeysFunc, the keys an initiation brings for its
-//     responder (InitiateOptions.PeerKeys) instead of asking KeyResolver
+//     responder (InitiateOptions.PeerKeys) instead of asking KeyResolver;
+//     LocalKeyResolver, keys a resolver holds in memory, taken without a
+//     goroutine per look-up
 //   - engine.go: EngineConfig, Engine and its public methods; trace.go:
 //     Trace, what an Initiate did, for the probe tool
 //   - stats.go: the counters (Stats) and why datagrams are dropped
+//   - calldeadline.go: the deadline of the engine's own calls into the
+//     data plane, the policy and the key resolver, one timer shared by
+//     the calls made within 100 ms
 //   - exchange_receive.go: routing and checking received datagrams (SPIs,
 //     roles, message IDs, SK/SKF, cached responses)
 //   - retransmit.go: our requests (window 1), retransmission with
@@ -339,6 +344,10 @@ type Engine struct {
 	// instead (sa.callCtx).
 	life    context.Context
 	endLife context.CancelFunc
+	// calls and lookups bound those calls (installTimeout and
+	// resolveTimeout), sharing one timer among the calls made close
+	// together (calldeadline.go).
+	calls, lookups *callDeadlines
 
 	mu       sync.Mutex
 	closed   bool
@@ -418,6 +427,8 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	// The root of the engine's own work (not of any negotiation: those
 	// come with their caller's context).
 	e.life, e.endLife = context.WithCancel(context.Background())
+	e.calls = newCallDeadlines(e.life, installTimeout)
+	e.lookups = newCallDeadlines(e.life, resolveTimeout)
 	e.certs.Store(certs)
 	e.certAuthorities.Store(&cfg.CertAuthorities)
 	e.spawn = func(f func()) { go f() }

@@ -133,7 +133,7 @@ func (sa *ikeSA) keySource(id Identity) (PeerKeysFunc, context.Context, context.
 		}
 		return resolve, in.ctx, func() {}
 	}
-	ctx, cancel := context.WithTimeout(e.life, resolveTimeout)
+	ctx, cancel := e.lookups.get()
 	return resolve, ctx, cancel
 }
 
@@ -160,26 +160,33 @@ func (sa *ikeSA) lookupKeys(m *wire.Message, kind AuthKind, id Identity, then fu
 		then(peerKeys{none: true})
 		return
 	}
+	atHand := sa.keysAtHand(id)
 	sa.lookup = true
+	finish := func(keys []crypto.PublicKey, err error) {
+		cancel()
+		sa.lock()
+		defer sa.unlock()
+		sa.lookup = false
+		if sa.state == stDead {
+			return
+		}
+		if in := sa.init; in != nil && in.ctx == ctx && ctx.Err() != nil {
+			// Our caller gave up while we waited for the keys, and the
+			// look-up ended with its context: that is an abandonment,
+			// which awaitInitiate carries out (abandon.go: B hears a
+			// Delete), not a verification failure of the peer.
+			return
+		}
+		then(peerKeys{keys: keys, err: err})
+	}
 	sa.post(func() {
-		e.spawn(func() {
-			keys, err := resolve(ctx)
-			cancel()
-			sa.lock()
-			defer sa.unlock()
-			sa.lookup = false
-			if sa.state == stDead {
+		if atHand != nil {
+			if keys, ok := atHand(); ok {
+				finish(keys, nil)
 				return
 			}
-			if in := sa.init; in != nil && in.ctx == ctx && ctx.Err() != nil {
-				// Our caller gave up while we waited for the keys, and the
-				// look-up ended with its context: that is an abandonment,
-				// which awaitInitiate carries out (abandon.go: B hears a
-				// Delete), not a verification failure of the peer.
-				return
-			}
-			then(peerKeys{keys: keys, err: err})
-		})
+		}
+		e.spawn(func() { finish(resolve(ctx)) })
 	})
 }
 
@@ -195,7 +202,7 @@ func (sa *ikeSA) verifyCertChain(m *wire.Message, id Identity, then func(peerKey
 	if in := sa.init; in != nil && in.ctx != nil {
 		ctx = in.ctx
 	} else {
-		ctx, cancel = context.WithTimeout(e.life, resolveTimeout)
+		ctx, cancel = e.lookups.get()
 	}
 	sa.lookup = true
 	sa.post(func() {

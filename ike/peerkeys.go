@@ -3,6 +3,7 @@ package ike
 import (
 	"context"
 	"crypto"
+	"net/netip"
 	"slices"
 )
 
@@ -25,4 +26,31 @@ type PeerKeysFunc func(ctx context.Context) ([]crypto.PublicKey, error)
 func StaticKeys(keys ...crypto.PublicKey) PeerKeysFunc {
 	keys = slices.Clone(keys)
 	return func(context.Context) ([]crypto.PublicKey, error) { return keys, nil }
+}
+
+// LocalKeyResolver is an optional extension of KeyResolver for the keys
+// it holds in memory (a configured conn's key file). LocalPeerKeys must
+// not block: ok false sends the engine to PeerKeys, on a goroutine of its
+// own, as for every look-up that may wait (DNS). Like PeerKeys it is
+// called outside every engine lock.
+type LocalKeyResolver interface {
+	LocalPeerKeys(peer Identity, remote netip.Addr) (keys []crypto.PublicKey, ok bool)
+}
+
+// keysAtHand is the engine's LocalKeyResolver for the peer proving id,
+// when sa's look-up goes to the engine's KeyResolver (not to an
+// initiation's own PeerKeys) and that has one: the keys of a configured
+// conn are then taken on the goroutine that handled the peer's IKE_AUTH,
+// without a goroutine and its hand-off per handshake. nil otherwise.
+// Called with sa.mu held; the function it returns is called without.
+func (sa *ikeSA) keysAtHand(id Identity) func() ([]crypto.PublicKey, bool) {
+	if in := sa.init; in != nil && in.ctx != nil && in.opts.PeerKeys != nil {
+		return nil
+	}
+	l, ok := sa.e.cfg.Keys.(LocalKeyResolver)
+	if !ok {
+		return nil
+	}
+	remote := sa.remote.Addr()
+	return func() ([]crypto.PublicKey, bool) { return l.LocalPeerKeys(id, remote) }
 }

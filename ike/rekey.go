@@ -196,7 +196,7 @@ func (sa *ikeSA) rekeyChildTry(spiIn uint32, pfs DHGroup, done chan error, tries
 	if old.rekeying != nil {
 		return fmt.Errorf("ike: rekey: CHILD SA %08x is already being rekeyed", spiIn)
 	}
-	ctx, cancel := context.WithTimeout(e.life, installTimeout) // a rekey: the engine's own work
+	ctx, cancel := e.calls.get() // a rekey: the engine's own work
 	defer cancel()
 	spi, err := e.cfg.Installer.AllocSPI(ctx, sa.remote.Addr(), sa.local.Addr())
 	if err != nil {

@@ -1,7 +1,6 @@
 package ike
 
 import (
-	"context"
 	"errors"
 	"fmt"
 
@@ -34,7 +33,7 @@ func (sa *ikeSA) handleAuthRequest(m *wire.Message) {
 	kind := sa.peerAuthKind(m, auth)
 	sa.peerCertReq = hasCertReq(m)
 	// The peer's negotiation, not one of ours: no caller's context.
-	ctx, cancel := context.WithTimeout(e.life, resolveTimeout)
+	ctx, cancel := e.lookups.get()
 	defer cancel()
 	if err := e.cfg.Policy.AcceptAuth(ctx, AuthRequest{PeerID: idi.Identity, Remote: sa.remote.Addr(), Local: sa.local.Addr(), Kind: kind}); err != nil {
 		fail(notifyFor(err, wire.NotifyAuthenticationFailed), fmt.Errorf("ike: policy refuses %v authentication from %v: %w", kind, idi.Identity, err))

@@ -266,7 +266,7 @@ func (sa *ikeSA) removeChild(c *childSA, err error) {
 	c.stopTimers()
 	// Never the initiation's context: an initiation that failed or was
 	// abandoned (its context ended) must still give its SPI back.
-	ctx, cancel := context.WithTimeout(sa.e.life, installTimeout)
+	ctx, cancel := sa.e.calls.get()
 	defer cancel()
 	if derr := sa.e.cfg.Installer.Delete(ctx, c.ChildSA); derr != nil {
 		sa.e.log.Warn("ike: data plane delete failed", "spi_in", c.SPIIn, "spi_out", c.SPIOut, "err", derr)
@@ -326,5 +326,5 @@ func (sa *ikeSA) callCtx() (context.Context, context.CancelFunc) {
 	if in := sa.init; in != nil && in.ctx != nil {
 		return in.ctx, func() {}
 	}
-	return context.WithTimeout(sa.e.life, installTimeout)
+	return sa.e.calls.get()
 }

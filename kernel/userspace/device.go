@@ -40,9 +40,17 @@ type Device struct {
 	drops dropCounters
 	hold  *holdTable
 
+	// routeMu orders every change of the routes in our table, of traps,
+	// saRoutes and pairs (InstallSA, DeleteSA, SetTrap, RemoveTrap, the
+	// expiry loop, Close). It is taken before mu: an SA's netlink route is
+	// added and removed with routeMu held and mu released, so AllocSPI,
+	// SACounters and the hold queue do not wait for the kernel.
+	routeMu sync.Mutex
+
 	mu    sync.Mutex // control plane state below; never taken per packet
 	traps map[netip.Prefix]kernel.Group
 	// saRoutes counts installed pairs per remote selector (saroute.go).
+	// Written with routeMu held (not mu): read it with routeMu held.
 	saRoutes map[netip.Prefix]int
 	pairs    map[kernel.SAPairID]*pair
 	// pairsPeak is the most pairs held since the map was made (shrink.go).
@@ -268,6 +276,8 @@ func (d *Device) SetTrap(ctx context.Context, t kernel.Trap) error {
 		return fmt.Errorf("userspace: set trap: invalid prefix %v", t.Prefix)
 	}
 	p := t.Prefix.Masked()
+	d.routeMu.Lock()
+	defer d.routeMu.Unlock()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	// The guard first: whatever order, a moment's mismatch only drops.
@@ -303,6 +313,8 @@ func (d *Device) RemoveTrap(ctx context.Context, prefix netip.Prefix) error {
 		return err
 	}
 	p := prefix.Masked()
+	d.routeMu.Lock()
+	defer d.routeMu.Unlock()
 	d.mu.Lock()
 	g, ok := d.traps[p]
 	if !ok {
@@ -394,29 +406,37 @@ func (d *Device) InstallSA(ctx context.Context, sp kernel.SAPair) error {
 	if err := d.closed(); err != nil {
 		return err
 	}
+	d.routeMu.Lock()
 	d.mu.Lock()
 	id := sp.ID()
 	// The published tables index every installed pair by inbound SPI
 	// (publish runs under d.mu after each change).
 	if in := d.tbl.Load().in.get(sp.In.SPI); in != nil && in.pair.id != id {
 		d.mu.Unlock()
+		d.routeMu.Unlock()
 		return fmt.Errorf("userspace: install SA pair peer %s: inbound SPI %#x already used by pair with peer %s", id.Peer, sp.In.SPI, in.pair.id.Peer)
 	}
 	d.order++
 	p, err := newPair(sp, d.clock.Now(), d.order, d.socks)
 	if err != nil {
 		d.mu.Unlock()
+		d.routeMu.Unlock()
 		return err
 	}
 	p.deferOut.Store(sp.DeferOutbound)
 	old, replaces := d.pairs[id]
+	d.mu.Unlock()
+	// The routes, outside d.mu: routeMu keeps pairs, traps and saRoutes
+	// as they were, and the route is in place before the pair is
+	// published, as before.
 	if replaces {
 		d.removeSARoutes(old.remote)
 	}
 	if err := d.addSARoutes(sp); err != nil {
-		d.mu.Unlock()
+		d.routeMu.Unlock()
 		return fmt.Errorf("userspace: install SA pair peer %s: %w", id.Peer, err)
 	}
+	d.mu.Lock()
 	d.putPair(id, p)
 	d.pairsPeak = max(d.pairsPeak, len(d.pairs))
 	delete(d.spis, sp.In.SPI)
@@ -428,6 +448,7 @@ func (d *Device) InstallSA(ctx context.Context, sp kernel.SAPair) error {
 	})
 	released := d.hold.take(func(f kernel.Flow) bool { return p.matches(f.Src, f.Dst) })
 	d.mu.Unlock()
+	d.routeMu.Unlock()
 	if d.log.Enabled(ctx, slog.LevelDebug) { // the hex SPIs cost allocations per SA otherwise
 		d.log.Debug("SA pair installed", "peer", id.Peer, "in", fmt.Sprintf("%#x", id.InSPI), "out", fmt.Sprintf("%#x", id.OutSPI), "mode", sp.Mode, "released", len(released))
 	}
@@ -465,16 +486,20 @@ func (d *Device) DeleteSA(ctx context.Context, id kernel.SAPairID, opts kernel.D
 	if err := d.closed(); err != nil {
 		return err
 	}
+	d.routeMu.Lock()
+	defer d.routeMu.Unlock()
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	p, ok := d.pairs[id]
 	if !ok {
+		d.mu.Unlock()
 		return fmt.Errorf("userspace: delete SA pair peer %s in %#x out %#x: no such pair", id.Peer, id.InSPI, id.OutSPI)
 	}
 	p.dead.Store(true)
 	d.dropPair(id)
 	d.pairs, d.pairsPeak = shrunk(d.pairs, d.pairsPeak)
 	d.update(func(t *tables) *tables { return t.withoutPair(p) })
+	d.mu.Unlock()
+	// Unpublished first, then the route, outside d.mu (routeMu held).
 	if err := d.removeSARoutes(p.remote); err != nil {
 		return fmt.Errorf("userspace: delete SA pair peer %s: %w", id.Peer, err)
 	}
@@ -508,6 +533,8 @@ func (d *Device) Close() error {
 		close(d.decQ)
 		close(d.recvQ)
 		d.workers.Wait()
+		d.routeMu.Lock()
+		defer d.routeMu.Unlock()
 		d.mu.Lock()
 		errs = append(errs, d.router.flush())
 		if !d.cfg.FailClosed {

@@ -53,6 +53,8 @@ func (p *pair) releaseIdle(now time.Time, idle time.Duration) {
 // to send.
 func (d *Device) expiry(now time.Time) []kernel.Expire {
 	var evs []kernel.Expire
+	d.routeMu.Lock() // a hard expiry removes routes (device.go: lock order)
+	defer d.routeMu.Unlock()
 	d.mu.Lock()
 	var gone []*pair
 	shuntsChanged := false

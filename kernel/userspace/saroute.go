@@ -15,7 +15,9 @@ import (
 // installs the new pair before deleting the old, so the count never drops
 // to zero in between.
 
-// addSARoutes routes p's remote selectors into the TUN device. d.mu is held.
+// addSARoutes routes p's remote selectors into the TUN device. d.routeMu
+// is held (d.mu may be: a route costs a netlink round trip, and InstallSA
+// adds it without).
 func (d *Device) addSARoutes(p kernel.SAPair) error {
 	if d.saRoutes == nil {
 		d.saRoutes = make(map[netip.Prefix]int)
@@ -35,7 +37,8 @@ func (d *Device) addSARoutes(p kernel.SAPair) error {
 }
 
 // removeSARoutes undoes addSARoutes: the last pair using a prefix gives it
-// back to its trap (or to the main tables when it has none). d.mu is held.
+// back to its trap (or to the main tables when it has none). d.routeMu
+// is held, as for addSARoutes.
 func (d *Device) removeSARoutes(remote []netip.Prefix) error {
 	var first error
 	for _, pfx := range remote {

@@ -2,6 +2,8 @@ package dispatch_test
 
 import (
 	"context"
+	"crypto"
+	"crypto/ed25519"
 	"errors"
 	"net/netip"
 	"sync/atomic"
@@ -165,5 +167,31 @@ func TestProbeSeesConnTunnels(t *testing.T) {
 	oetest.WaitFor(t, "B's silent conn tunnel probed and deleted", func() bool { return len(b.OE().Tunnels(ctx)) == 0 })
 	if st := b.Conns().List()[0]; st.Tunnels != 0 {
 		t.Errorf("B's conn after the probe: %+v", st)
+	}
+}
+
+// TestLocalPeerKeys: a pubkey conn's key file is at hand for the engine
+// (ike.LocalKeyResolver, taken without a goroutine per look-up); a peer
+// no conn names is not, and goes to OE's keys from DNS.
+func TestLocalPeerKeys(t *testing.T) {
+	d, _ := stack(t, oe.Config{}, &pipe{})
+	key := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)).Public().(ed25519.PublicKey)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	peer := ike.AddrIdentity(gwB)
+	if err := d.Conns().Add(ctx, conn.Conn{Mode: ike.ModeTunnel, Name: "keyed", Local: gwA, Remote: gwB, LocalSubnets: []netip.Prefix{netA},
+		RemoteSubnets: []netip.Prefix{netB}, Auth: ike.AuthKindPubkey, RemoteID: peer, RemoteKeys: []crypto.PublicKey{key}}); err != nil {
+		t.Fatal(err)
+	}
+	var r ike.KeyResolver = d
+	local, ok := r.(ike.LocalKeyResolver)
+	if !ok {
+		t.Fatal("the dispatcher has no keys at hand for the engine (ike.LocalKeyResolver)")
+	}
+	if keys, ok := local.LocalPeerKeys(peer, gwB); !ok || len(keys) != 1 || !key.Equal(keys[0]) {
+		t.Errorf("the conn's peer: keys %v, ok %v; want the conn's key", keys, ok)
+	}
+	if keys, ok := local.LocalPeerKeys(ike.AddrIdentity(gwA), netip.MustParseAddr("203.0.113.9")); ok {
+		t.Errorf("a peer no conn names: keys %v at hand, want none (OE's, from DNS)", keys)
 	}
 }

@@ -10,10 +10,11 @@ import (
 
 // The engine's interfaces, each call routed to the conns or to OE.
 var (
-	_ ike.KeyResolver    = (*Dispatcher)(nil)
-	_ ike.PeerPolicy     = (*Dispatcher)(nil)
-	_ ike.NullSignPolicy = (*Dispatcher)(nil)
-	_ ike.ChildInstaller = (*Dispatcher)(nil)
+	_ ike.KeyResolver      = (*Dispatcher)(nil)
+	_ ike.LocalKeyResolver = (*Dispatcher)(nil)
+	_ ike.PeerPolicy       = (*Dispatcher)(nil)
+	_ ike.NullSignPolicy   = (*Dispatcher)(nil)
+	_ ike.ChildInstaller   = (*Dispatcher)(nil)
 )
 
 // PeerKeys implements ike.KeyResolver: a conn's key file for its peer,
@@ -23,6 +24,13 @@ func (d *Dispatcher) PeerKeys(ctx context.Context, peer ike.Identity, remote net
 		return keys, nil
 	}
 	return d.oe.PeerKeys(ctx, peer, remote)
+}
+
+// LocalPeerKeys implements ike.LocalKeyResolver: a conn's key file for
+// its peer, which the engine takes without a goroutine per look-up; ok
+// false leaves the peer to PeerKeys (OE's keys from DNS).
+func (d *Dispatcher) LocalPeerKeys(peer ike.Identity, remote netip.Addr) ([]crypto.PublicKey, bool) {
+	return d.conns.PeerKeys(peer, remote)
 }
 
 // PrefetchPeerKeys implements ike.KeyPrefetcher: a peer a configured conn
