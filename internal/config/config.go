@@ -30,6 +30,7 @@ type Config struct {
 	IKEPort       uint16
 	NATTPort      uint16
 	IKE           IKE
+	Crypto        Crypto
 	DNS           DNS
 	OE            OE
 	Kernel        Kernel
@@ -47,6 +48,13 @@ type IKE struct {
 	PQ string
 	// Limits are the IKE_SA_INIT flood defences (ike.limits.*).
 	Limits IKELimits
+}
+
+// Crypto is the crypto.* section.
+type Crypto struct {
+	// RSA chooses what signs with RSA private keys: auto, go or openssl
+	// (rsasign.ParseBackend reads it).
+	RSA string
 }
 
 // DNS is the dns.* section.
@@ -384,6 +392,7 @@ func build(file string, v map[string]any) *Config {
 		NATTPort:      v["natt_port"].(uint16),
 		ControlSocket: v["control_socket"].(string),
 		IKE:           IKE{PQ: v["ike.pq"].(string), Limits: ikeLimits(v)},
+		Crypto:        Crypto{RSA: v["crypto.rsa"].(string)},
 		DNS: DNS{
 			Servers:       v["dns.servers"].([]string),
 			Timeout:       v["dns.timeout"].(time.Duration),
@@ -488,6 +497,7 @@ func (c *Config) Summary() map[string]any {
 		"ike_port":                  c.IKEPort,
 		"natt_port":                 c.NATTPort,
 		"ike.pq":                    c.IKE.PQ,
+		"crypto.rsa":                c.Crypto.RSA,
 		"dns.servers":               c.DNS.Servers,
 		"dns.timeout":               c.DNS.Timeout.String(),
 		"dns.require_dnssec":        c.DNS.RequireDNSSEC,
