@@ -50,13 +50,6 @@ type IKE struct {
 	Limits IKELimits
 }
 
-// Crypto is the crypto.* section.
-type Crypto struct {
-	// RSA chooses what signs with RSA private keys: auto, go or openssl
-	// (rsasign.ParseBackend reads it).
-	RSA string
-}
-
 // DNS is the dns.* section.
 type DNS struct {
 	Servers       []string // address[:port] or resolv.conf paths
