@@ -3,8 +3,11 @@ package main
 import (
 	"crypto"
 	"fmt"
+	"io"
+	"log/slog"
 
 	"github.com/oemesh/oemesh/dnskey"
+	"github.com/oemesh/oemesh/internal/config"
 	"github.com/oemesh/oemesh/internal/rsasign"
 )
 
@@ -35,4 +38,19 @@ func (d *daemon) loadHostKey(path string) (crypto.Signer, error) {
 		return nil, fmt.Errorf("host key %s: %w", path, err)
 	}
 	return w, nil
+}
+
+// checkRSA is --check-config's part for crypto.rsa: it loads libcrypto as
+// oemeshd would and says what will sign with RSA keys, and why.
+func checkRSA(out io.Writer, cfg *config.Config) error {
+	backend, err := rsasign.ParseBackend(cfg.Crypto.RSA)
+	if err != nil {
+		return fmt.Errorf("crypto.rsa: %w", err)
+	}
+	s, err := rsasign.New(rsasign.Config{Backend: backend, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "crypto.rsa: %s: RSA keys sign with %s (%s)\n", backend, s.Backend(), s.Detail())
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,4 +107,19 @@ func TestCertKeySigner(t *testing.T) {
 		t.Errorf("after a reload oe.cert_key signs with %T", installed.Signer)
 	}
 	signsLikeIKE(t, installed.Signer, pub)
+}
+
+// TestCheckRSA: --check-config loads libcrypto as oemeshd would and says
+// which backend signs.
+func TestCheckRSA(t *testing.T) {
+	for _, tt := range []struct{ rsa, want string }{
+		{"auto", "crypto.rsa: auto: RSA keys sign with openssl (OpenSSL "},
+		{"openssl", "crypto.rsa: openssl: RSA keys sign with openssl (OpenSSL "},
+		{"go", "crypto.rsa: go: RSA keys sign with go ("},
+	} {
+		var out strings.Builder
+		if err := checkRSA(&out, &config.Config{Crypto: config.Crypto{RSA: tt.rsa}}); err != nil || !strings.HasPrefix(out.String(), tt.want) {
+			t.Errorf("crypto.rsa %s: %q, %v; want %q...", tt.rsa, out.String(), err, tt.want)
+		}
+	}
 }
