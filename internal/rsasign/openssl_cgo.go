@@ -31,7 +31,7 @@ func loadLibcrypto() (string, error) {
 		}
 		return openssl.VersionText(), nil
 	}
-	return "", fmt.Errorf("none of %v can be opened", libcryptoNames)
+	return "", fmt.Errorf("none of %v can be opened: install libssl3", libcryptoNames)
 }
 
 // opensslSigner signs with priv's OpenSSL copy, and with priv itself what

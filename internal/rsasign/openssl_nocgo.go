@@ -9,7 +9,7 @@ import (
 )
 
 // errNoCgo is why a program built without cgo signs with crypto/rsa.
-var errNoCgo = errors.New("this program was built without cgo (CGO_ENABLED=0), which OpenSSL's binding needs")
+var errNoCgo = errors.New("this program was built without cgo (CGO_ENABLED=0), which OpenSSL's binding needs: build it with gcc and CGO_ENABLED=1")
 
 func loadLibcrypto() (string, error) { return "", errNoCgo }
 

@@ -56,7 +56,7 @@ func New(cfg Config) (*Signers, error) {
 	version, err := load()
 	if err != nil {
 		if cfg.Backend == OpenSSL {
-			return nil, fmt.Errorf("crypto.rsa is openssl, but OpenSSL cannot sign: %w (install libssl3, or set crypto.rsa: auto or go)", err)
+			return nil, fmt.Errorf("crypto.rsa is openssl, but OpenSSL cannot sign: %w; or set crypto.rsa: auto or go", err)
 		}
 		s.detail = "OpenSSL did not load: " + err.Error()
 		log.Warn("RSA signatures by crypto/rsa, about 4 times OpenSSL's CPU: OpenSSL did not load", "crypto.rsa", cfg.Backend, "err", err)
