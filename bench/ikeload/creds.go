@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/oemesh/oemesh/dnskey"
 	"github.com/oemesh/oemesh/ike"
+	"github.com/oemesh/oemesh/internal/rsasign"
 )
 
 // credentials is what the flags' authentication turns into for the
@@ -49,6 +51,14 @@ func (c *config) credentials() (*credentials, error) {
 		if cr.creds.Signer, err = c.signer(); err != nil {
 			return nil, err
 		}
+		// The initiators' RSA signatures through OpenSSL when it loads,
+		// as oemeshd's crypto.rsa auto: crypto/rsa's 1 ms a signature on
+		// the cores the responders share would set their rate.
+		if c.auth == authRSA {
+			if cr.creds.Signer, err = initiatorSigner(cr.creds.Signer); err != nil {
+				return nil, err
+			}
+		}
 	}
 	switch c.peerAuth {
 	case "psk":
@@ -71,6 +81,17 @@ func (c *config) credentials() (*credentials, error) {
 		cr.ikePol = ike.PQRequire.IKEPolicy()
 	}
 	return cr, nil
+}
+
+// initiatorSigner gives an RSA key OpenSSL's signer when libcrypto
+// loads (rsasign's auto), warning on stderr when it does not.
+func initiatorSigner(k crypto.Signer) (crypto.Signer, error) {
+	s, err := rsasign.New(rsasign.Config{Backend: rsasign.Auto,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		return nil, err
+	}
+	return s.Wrap(k)
 }
 
 // signer loads -key, or makes a key of -auth's kind.

@@ -18,6 +18,7 @@ import (
 	"github.com/oemesh/oemesh/certs"
 	"github.com/oemesh/oemesh/dnskey"
 	"github.com/oemesh/oemesh/ike"
+	"github.com/oemesh/oemesh/internal/rsasign"
 )
 
 // ikeToolFlags are the flags probe and respond share: how we authenticate,
@@ -33,6 +34,7 @@ type ikeToolFlags struct {
 	peerID, peerKeyFile string
 	ikeProps, espProps  string
 	pq                  string // "" is prefer, oemeshd's default
+	rsa                 string // what signs with an RSA key, as oemeshd's crypto.rsa; "" is auto
 	fragThreshold       int
 	udpEncap            bool // ike.EngineConfig.ForceUDPEncap
 	mark                uint32
@@ -58,6 +60,7 @@ func (f *ikeToolFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.peerKeyFile, "peer-key", "", "the peer's public key (PEM SubjectPublicKeyInfo) for a peer that authenticates with a key")
 	fl.StringVar(&f.ikeProps, "ike", "", "IKE proposals in strongSwan syntax, e.g. aes128gcm16-prfsha256-x25519 (default: oemesh's)")
 	fl.StringVar(&f.pq, "pq", "", "post-quantum hybrid (X25519 + ML-KEM-768) in the default IKE proposals, as oemeshd's ike.pq: prefer, require or off (default prefer; --ike names its own)")
+	fl.StringVar(&f.rsa, "rsa", "auto", "what signs with an RSA --key, as oemeshd's crypto.rsa: auto (OpenSSL's libcrypto when it loads, else Go's crypto/rsa), go or openssl")
 	fl.StringVar(&f.espProps, "esp", "", "ESP proposals in strongSwan syntax, e.g. aes128gcm16-esn (default: oemesh's)")
 	fl.IntVar(&f.fragThreshold, "frag-threshold", 0, "largest IKE message sent unfragmented to a peer that supports RFC 7383 (default: fits a 1280-octet path)")
 	fl.BoolVar(&f.udpEncap, "udp-encap", false, "UDP-encapsulate ESP even without a NAT, as oemeshd's kernel.udp_encap: always (a NAT_DETECTION_SOURCE_IP that cannot match)")
@@ -141,11 +144,25 @@ type ikeSetup struct {
 	// keywords (probe only); nil otherwise.
 	ikeOffer []ike.Proposal
 	log      *slog.Logger
+	// rsaKeys sign with --key and --more-cert's keys (--rsa).
+	rsaKeys toolKeys
 }
 
 func (f *ikeToolFlags) setup(stderr io.Writer) (*ikeSetup, error) {
 	s := &ikeSetup{}
+	level := slog.LevelWarn
+	if f.debug {
+		level = slog.LevelDebug
+	}
+	s.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	backend := rsasign.Auto
 	var err error
+	if f.rsa != "" {
+		if backend, err = rsasign.ParseBackend(f.rsa); err != nil {
+			return nil, fmt.Errorf("--rsa: %w", err)
+		}
+	}
+	s.rsaKeys = toolKeys{backend: backend, log: s.log}
 	if s.auth, err = authKind("auth", f.auth); err != nil {
 		return nil, err
 	}
@@ -162,7 +179,7 @@ func (f *ikeToolFlags) setup(stderr io.Writer) (*ikeSetup, error) {
 		return nil, err
 	}
 	if s.auth == ike.AuthKindPubkey {
-		if s.creds.Signer, err = dnskey.LoadHostKey(f.keyFile); err != nil {
+		if s.creds.Signer, err = s.rsaKeys.load(f.keyFile); err != nil {
 			return nil, fmt.Errorf("--key: %w", err)
 		}
 	}
@@ -204,11 +221,6 @@ func (f *ikeToolFlags) setup(stderr io.Writer) (*ikeSetup, error) {
 	if f.timeout <= 0 {
 		return nil, fmt.Errorf("--timeout %v: must be positive", f.timeout)
 	}
-	level := slog.LevelWarn
-	if f.debug {
-		level = slog.LevelDebug
-	}
-	s.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	return s, nil
 }
 
@@ -223,7 +235,7 @@ func (f *ikeToolFlags) setupCerts(s *ikeSetup) error {
 		if err != nil {
 			return fmt.Errorf("--cert: %w", err)
 		}
-		key, err := dnskey.LoadHostKey(f.keyFile)
+		key, err := s.rsaKeys.load(f.keyFile)
 		if err != nil {
 			return fmt.Errorf("--key: %w", err)
 		}
@@ -240,6 +252,9 @@ func (f *ikeToolFlags) setupCerts(s *ikeSetup) error {
 			more, err := loadMoreCert(v, send)
 			if err != nil {
 				return err
+			}
+			if more.Signer, err = s.rsaKeys.wrap(more.Signer); err != nil {
+				return fmt.Errorf("--more-cert: %w", err)
 			}
 			s.creds.Certs = append(s.creds.Certs, more)
 		}

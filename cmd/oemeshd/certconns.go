@@ -39,6 +39,7 @@ import (
 	"github.com/oemesh/oemesh/certs"
 	"github.com/oemesh/oemesh/ike"
 	"github.com/oemesh/oemesh/internal/config"
+	"github.com/oemesh/oemesh/internal/rsasign"
 )
 
 // trust is what a cert conn's verifier is built from: its CA bundle, its
@@ -81,6 +82,8 @@ type connCerts struct {
 	// inEngine says the engine was built with these (certConfig): its
 	// CertVerifier is cc, and later cert conns may join.
 	inEngine bool
+	// keys give RSA keys the signer crypto.rsa chose; nil: keys as read.
+	keys *rsasign.Signers
 }
 
 // certDNIdentity parses a remote_id written as a distinguished name.
@@ -175,6 +178,9 @@ func (cc *connCerts) load(conns []config.Conn, engine bool) error {
 		own := ownCert{cert: c.Cert, key: c.Key, localID: c.LocalID}
 		if _, ok := ours[own]; !ok {
 			ec, err := loadConnCert(c)
+			if err == nil {
+				err = ec.signWith(cc.keys)
+			}
 			if err != nil {
 				errs = append(errs, err)
 				continue

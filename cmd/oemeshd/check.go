@@ -21,6 +21,9 @@ func checkConfig(cmd *cobra.Command, cfg *config.Config) error {
 		src = "defaults (no file)"
 	}
 	fmt.Fprintf(out, "config: %s: ok\n", src)
+	if err := checkRSA(out, cfg); err != nil {
+		return err
+	}
 	if err := checkRevocation(out, cfg.Certs); err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/oemesh/oemesh/internal/clock"
 	"github.com/oemesh/oemesh/internal/config"
 	"github.com/oemesh/oemesh/internal/control"
+	"github.com/oemesh/oemesh/internal/rsasign"
 	"github.com/oemesh/oemesh/internal/systemd"
 	"github.com/oemesh/oemesh/internal/udpmux"
 	"github.com/oemesh/oemesh/internal/version"
@@ -64,6 +65,7 @@ type daemon struct {
 	oe               *oe.OE               // stack.OE()
 	identity         string
 	signer           *hostSigner        // the host key; nil with oe.null_auth only and no key
+	rsa              *rsasign.Signers   // what signs with RSA keys (crypto.rsa); set by startStack
 	publisher        *publish.Runner    // dns.publish; nil when off
 	keyChanges       chan crypto.Signer // SIGHUP's new host keys, for the publication loop
 	conns            connSet            // configured conns and their secrets (conns.go)
@@ -194,6 +196,9 @@ func (d *daemon) loop(ctx context.Context, errc <-chan error, runCtx context.Con
 // startStack brings up the data plane, DNS, IKE and the orchestrator, and
 // puts the loaded policy into the data plane.
 func (d *daemon) startStack(ctx context.Context) error {
+	if err := d.startRSA(); err != nil {
+		return err
+	}
 	conns, err := d.readConns()
 	if err != nil {
 		return err

@@ -38,6 +38,9 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 	if err != nil {
 		return err
 	}
+	if err := oeCert.signWith(d.rsa); err != nil {
+		return fmt.Errorf("oe.cert_key: %w", err)
+	}
 	d.oeCert = oeCert
 	pool, err := newAddressPool(cfg.OE, d.clock)
 	if err != nil {
@@ -48,7 +51,7 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 		return err
 	}
 	var signer crypto.Signer
-	if k, err := dnskey.LoadHostKey(cfg.HostKey); err == nil {
+	if k, err := d.loadHostKey(cfg.HostKey); err == nil {
 		d.signer = newHostSigner(k)
 		signer = d.signer
 	} else if nullAuth != oe.NullOnly {

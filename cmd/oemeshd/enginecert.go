@@ -19,6 +19,7 @@ import (
 
 	"github.com/oemesh/oemesh/certs"
 	"github.com/oemesh/oemesh/ike"
+	"github.com/oemesh/oemesh/internal/rsasign"
 )
 
 // certSetter is how a reload reaches the engine (ike.Engine).
@@ -42,6 +43,9 @@ type engineCert struct {
 	cred   *ike.CertCredential
 	serial string
 	now    func() time.Time // nil: time.Now
+	// keys give an RSA key the signer crypto.rsa chose, at start and at
+	// each reload (signWith); nil: the key as read.
+	keys *rsasign.Signers
 }
 
 // newEngineCert is the engine certificate read from certFile and keyFile
@@ -56,6 +60,24 @@ func newEngineCert(certFile, keyFile string, id ike.Identity, kp *certs.KeyPair,
 // it, and Libreswan's default (sendcert=always) does the same.
 func newCertCredential(kp *certs.KeyPair, id ike.Identity) *ike.CertCredential {
 	return &ike.CertCredential{Chain: kp.DER(), Signer: kp.Key, ID: id, Send: ike.SendCertAlways}
+}
+
+// signWith gives the key in use, and every key a reload reads, the signer
+// keys choose (an RSA key's, OpenSSL's). Nil ec or keys: nothing to do.
+func (ec *engineCert) signWith(keys *rsasign.Signers) error {
+	if ec == nil || keys == nil {
+		return nil
+	}
+	ec.mu.Lock()
+	defer ec.mu.Unlock()
+	k, err := keys.Wrap(ec.cred.Signer)
+	if err != nil {
+		return fmt.Errorf("%s: %w", ec.keyFile, err)
+	}
+	cred := *ec.cred
+	cred.Signer = k
+	ec.cred, ec.keys = &cred, keys
+	return nil
 }
 
 // credential is the credential in use; nil for a nil engineCert.
@@ -77,8 +99,14 @@ func (ec *engineCert) reload(install func(*ike.CertCredential) error, log *slog.
 	}
 	ec.mu.Lock()
 	old := ec.serial
+	keys := ec.keys
 	ec.mu.Unlock()
 	kp, err := ec.load()
+	if err == nil && keys != nil {
+		if kp.Key, err = keys.Wrap(kp.Key); err != nil {
+			err = fmt.Errorf("%s: %w", ec.keyFile, err)
+		}
+	}
 	var cred *ike.CertCredential
 	if err == nil {
 		cred = newCertCredential(kp, ec.id)

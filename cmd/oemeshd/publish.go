@@ -125,7 +125,7 @@ func (d *daemon) publishLoop(ctx context.Context) {
 // once, and peers holding the old key fail to authenticate us until their
 // DNS caches expire.
 func (d *daemon) reloadHostKey() {
-	k, err := dnskey.LoadHostKey(d.cfg.HostKey)
+	k, err := d.loadHostKey(d.cfg.HostKey)
 	if err != nil {
 		d.log.Error("SIGHUP: host key not reloaded; keeping the key in use", "err", err)
 		return

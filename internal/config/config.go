@@ -30,6 +30,7 @@ type Config struct {
 	IKEPort       uint16
 	NATTPort      uint16
 	IKE           IKE
+	Crypto        Crypto
 	DNS           DNS
 	OE            OE
 	Kernel        Kernel
@@ -384,6 +385,7 @@ func build(file string, v map[string]any) *Config {
 		NATTPort:      v["natt_port"].(uint16),
 		ControlSocket: v["control_socket"].(string),
 		IKE:           IKE{PQ: v["ike.pq"].(string), Limits: ikeLimits(v)},
+		Crypto:        Crypto{RSA: v["crypto.rsa"].(string)},
 		DNS: DNS{
 			Servers:       v["dns.servers"].([]string),
 			Timeout:       v["dns.timeout"].(time.Duration),
@@ -488,6 +490,7 @@ func (c *Config) Summary() map[string]any {
 		"ike_port":                  c.IKEPort,
 		"natt_port":                 c.NATTPort,
 		"ike.pq":                    c.IKE.PQ,
+		"crypto.rsa":                c.Crypto.RSA,
 		"dns.servers":               c.DNS.Servers,
 		"dns.timeout":               c.DNS.Timeout.String(),
 		"dns.require_dnssec":        c.DNS.RequireDNSSEC,
