@@ -102,7 +102,9 @@ PKGDIR := build/pkg
 stage:
 	rm -rf $(PKGDIR)
 	mkdir -p $(PKGDIR)/man/man5 $(PKGDIR)/man/man8 $(PKGDIR)/completion
-	CGO_ENABLED=0 $(GO) build -trimpath -buildmode=pie -ldflags '-s -w $(LDFLAGS)' -o $(PKGDIR)/ ./cmd/oemesh ./cmd/oemeshd
+	CGO_ENABLED=1 CGO_CFLAGS='-O2 -D_FORTIFY_SOURCE=2' $(GO) build -trimpath -buildmode=pie -ldflags '-s -w -extldflags=-Wl,-z,relro,-z,now $(LDFLAGS)' -o $(PKGDIR)/ ./cmd/oemesh ./cmd/oemeshd
+	objcopy --remove-section .comment $(PKGDIR)/oemesh
+	objcopy --remove-section .comment $(PKGDIR)/oemeshd
 	for f in dist/man/*.8; do gzip -9n <$$f >$(PKGDIR)/man/man8/$${f##*/}.gz; done
 	for f in dist/man/*.5; do gzip -9n <$$f >$(PKGDIR)/man/man5/$${f##*/}.gz; done
 	$(PKGDIR)/oemesh completion bash >$(PKGDIR)/completion/oemesh.bash
