@@ -76,7 +76,7 @@ func (e *Engine) register(sa *ikeSA) {
 	}
 	e.mu.Lock()
 	e.unindexPeerLocked(sa)
-	if !sa.established.IsZero() {
+	if sa.established != 0 {
 		ref.up = e.nextSeqLocked() // an IKE rekey's successor
 	}
 	sa.peer = ref

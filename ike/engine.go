@@ -315,6 +315,8 @@ type ChildSAInfo struct {
 type Engine struct {
 	cfg EngineConfig
 	log *slog.Logger
+	// epoch is what the SAs' stamps count from (stamp.go).
+	epoch time.Time
 
 	cookies *Cookies
 	// sourceLimit bounds the cookie demands per source (initguard.go);
@@ -408,6 +410,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		byPeerID: make(map[peerKey][]*ikeSA),
 		halfOpen: make(map[halfOpenKey]*ikeSA),
 		sched:    newScheduler(cfg.Clock),
+		epoch:    cfg.Clock.Now(),
 	}
 	e.cookies = &Cookies{Now: cfg.Clock.Now, Rand: cfg.Rand}
 	if l := cfg.InitLimits; l.SourceRate > 0 {

@@ -289,7 +289,7 @@ func (e *Engine) handleInitRequest(pkt []byte, h wire.Header, local, remote neti
 	if e.debugOn() {
 		e.log.Debug("ike: IKE_SA_INIT answered", "remote", remote, "spi_i", hexSPI(sa.spii), "spi_r", hexSPI(sa.spir), "suite", sa.suite, "nat", nat)
 	}
-	sa.lastRecv = e.cfg.Clock.Now()
+	sa.lastRecv = e.stampOf(e.cfg.Clock.Now())
 	e.send(b, local, remote)
 	if p, ok := e.cfg.Keys.(KeyPrefetcher); ok {
 		p.PrefetchPeerKeys(remote.Addr().Unmap())

@@ -268,7 +268,7 @@ func (sa *ikeSA) livenessCheck() {
 		return
 	}
 	e := sa.e
-	idle := e.cfg.Clock.Now().Sub(sa.lastRecv)
+	idle := e.cfg.Clock.Now().Sub(e.timeOf(sa.lastRecv))
 	every := sa.timers.livenessEvery
 	if idle >= every && sa.pending == nil && len(sa.queue) == 0 && sa.state == stEstablished {
 		sa.enqueue(&request{exch: wire.Informational, onResponse: func(*wire.Message) {}})

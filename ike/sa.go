@@ -31,10 +31,11 @@ type ikeSA struct {
 
 	peerID Identity
 	// localID is the identity we claim on this SA when it is not
-	// Credentials.ID (InitiateOptions.LocalID, Credentials.IDFor); zero:
-	// Credentials.ID.
-	localID     Identity
-	established time.Time
+	// Credentials.ID (InitiateOptions.LocalID, Credentials.IDFor); nil:
+	// Credentials.ID. A pointer: OE never sets it, and every SA carries
+	// the field (TestSASize).
+	localID     *Identity
+	established stamp // zero until established
 
 	// Message IDs (window size 1 both ways).
 	nextID   uint32                // ID of our next request
@@ -73,7 +74,7 @@ type ikeSA struct {
 	// IKE_AUTH message is built (certselect.go).
 	cert *ourCert
 
-	lastRecv time.Time
+	lastRecv stamp
 	// null is its entry among the counted NULL SAs, nil if not counted
 	// (nullcap.go).
 	null   *nullEntry
@@ -146,11 +147,11 @@ func (sa *ikeSA) id() SAID { return SAID{SPIi: sa.spii, SPIr: sa.spir} }
 
 // childSA is one CHILD SA pair of an IKE SA.
 type childSA struct {
-	ChildSA
-	state childState
-	pfs   DHGroup
-	addKE []DHGroup   // additional key exchanges its keys came from (IKE_FOLLOWUP_KE)
-	timer *schedTimer // soft then hard end of the lifetime
+	childCore // ChildSA without the keys (childcore.go)
+	state     childState
+	pfs       DHGroup
+	addKE     []DHGroup   // additional key exchanges its keys came from (IKE_FOLLOWUP_KE)
+	timer     *schedTimer // soft then hard end of the lifetime
 	// rekey collision bookkeeping (RFC 7296 §2.8.1)
 	rekeying   *childRekey
 	replacedBy uint32
@@ -177,7 +178,7 @@ func (sa *ikeSA) info() SAInfo {
 		ID: sa.id(), Initiator: sa.initiator, State: sa.state.String(),
 		Local: sa.local, Remote: sa.remote, PeerID: sa.peerID, PeerAuth: sa.peerAuth, PeerCert: sa.peerCert,
 		Suite: sa.suite, KeyExchanges: sa.kes.list(),
-		NATT: sa.natt, BehindNAT: sa.behindNAT, Established: sa.established,
+		NATT: sa.natt, BehindNAT: sa.behindNAT, Established: sa.e.timeOf(sa.established),
 		VirtualIPs: sa.virtualIPs(),
 	}
 	for _, c := range sa.children {
@@ -198,7 +199,7 @@ func (sa *ikeSA) die(err error, linger bool) {
 	if sa.state == stDead {
 		return
 	}
-	wasUp := !sa.established.IsZero()
+	wasUp := sa.established != 0
 	sa.setState(stDead)
 	sa.e.notePeerGone(sa)
 	if sa.null != nil {
@@ -268,7 +269,7 @@ func (sa *ikeSA) removeChild(c *childSA, err error) {
 	// abandoned (its context ended) must still give its SPI back.
 	ctx, cancel := context.WithTimeout(sa.e.life, installTimeout)
 	defer cancel()
-	if derr := sa.e.cfg.Installer.Delete(ctx, c.ChildSA); derr != nil {
+	if derr := sa.e.cfg.Installer.Delete(ctx, c.public(childKeys{})); derr != nil {
 		sa.e.log.Warn("ike: data plane delete failed", "spi_in", c.SPIIn, "spi_out", c.SPIOut, "err", derr)
 	}
 	if wasUp {
@@ -327,4 +328,12 @@ func (sa *ikeSA) callCtx() (context.Context, context.CancelFunc) {
 		return in.ctx, func() {}
 	}
 	return context.WithTimeout(sa.e.life, installTimeout)
+}
+
+// identityRef is id for ikeSA.localID: nil for the zero Identity.
+func identityRef(id Identity) *Identity {
+	if id.Type == 0 {
+		return nil
+	}
+	return &id
 }
