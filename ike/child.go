@@ -119,7 +119,7 @@ func (sa *ikeSA) prepareChild(m *wire.Message, pol Policy, old *childSA, nonceR 
 	if old != nil {
 		c.Replaces = old.SPIIn
 	}
-	sa.children = append(sa.children, c)
+	sa.addChild(c)
 	var ps []wire.Payload
 	if mode == ModeTransport {
 		ps = append(ps, &wire.Notify{NotifyType: wire.NotifyUseTransportMode})

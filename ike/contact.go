@@ -76,6 +76,7 @@ func (e *Engine) register(sa *ikeSA) {
 	}
 	e.mu.Lock()
 	e.unindexPeerLocked(sa)
+	e.unindexAddrLocked(sa) // its peer may change; addSALocked puts it back
 	if sa.established != 0 {
 		ref.up = e.nextSeqLocked() // an IKE rekey's successor
 	}
@@ -99,20 +100,6 @@ func (e *Engine) notePeerGone(sa *ikeSA) {
 	e.mu.Lock()
 	sa.peerGone = true
 	e.mu.Unlock()
-}
-
-// holdsOtherSA reports whether the engine holds an IKE SA other than sa
-// with sa's peer, in any state but dead: the sending rule above. Called
-// with sa.mu held.
-func (e *Engine) holdsOtherSA(sa *ikeSA) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, o := range e.sas {
-		if o != sa && !o.peerGone && sa.peer.samePeer(o.peer) {
-			return true
-		}
-	}
-	return false
 }
 
 // initialContact deletes, without telling the peer, the IKE SAs between

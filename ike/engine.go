@@ -346,7 +346,8 @@ type Engine struct {
 	sas      map[SPI]*ikeSA         // by our SPI
 	sasPeak  int                    // the most sas held since it was made (shrinkSAsLocked)
 	halfOpen map[halfOpenKey]*ikeSA // responder SAs by the peer's SPIi and address
-	byPeerID map[peerKey][]*ikeSA   // established SAs by the identity their peer proved (peerindex.go)
+	byPeerID map[peerKey][]*ikeSA   // SAs by their peer's identity, asked for or proved (peerindex.go)
+	byAddr   map[netip.Addr]*ikeSA  // SAs by their peer's address, listed through addrNext (peeraddrindex.go)
 	nHalf    int
 	// nHalfPeak is the most half-open SAs there have been at once.
 	nHalfPeak int
@@ -354,6 +355,9 @@ type Engine struct {
 	// null counts the NULL-authenticated SAs (nullcap.go); its own lock,
 	// a leaf.
 	null nullSAs
+	// childIdx finds a CHILD SA's IKE SA by inbound SPI (childindex.go);
+	// its own lock, a leaf.
+	childIdx childIndex
 
 	// certs are the certificates we authenticate with: Credentials.Cert
 	// and Credentials.Certs at first, then what SetCertCredential and

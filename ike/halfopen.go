@@ -17,6 +17,7 @@ func (e *Engine) forget(sa *ikeSA) {
 		e.shrinkSAsLocked()
 	}
 	e.unindexPeerLocked(sa)
+	e.unindexAddrLocked(sa)
 	e.leaveHalfOpenLocked(sa)
 	e.dropInitEntryLocked(sa)
 	e.mu.Unlock()
@@ -26,6 +27,7 @@ func (e *Engine) forget(sa *ikeSA) {
 func (e *Engine) addSALocked(sa *ikeSA) {
 	e.sas[sa.ourSPI()] = sa
 	e.sasPeak = max(e.sasPeak, len(e.sas))
+	e.indexAddrLocked(sa)
 }
 
 // Maps never shrink: a Go map keeps the buckets of the most entries it

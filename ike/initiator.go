@@ -412,7 +412,7 @@ func (sa *ikeSA) sendAuth() error {
 		return fmt.Errorf("ike: allocate CHILD SA SPI: %w", err)
 	}
 	c := &childSA{childCore: childCore{SPIIn: spi, Initiator: true, Mode: in.opts.Mode}, state: childLarval}
-	sa.children = append(sa.children, c)
+	sa.addChild(c)
 	in.child = c
 	if in.opts.Auth == AuthKindCert {
 		if err := sa.chooseInitiatorCert(in); err != nil {

@@ -6,11 +6,14 @@ import (
 	"unicode"
 )
 
-// The engine's index of established SAs by the identity their peer
-// proved, for INITIAL_CONTACT (contact.go), which must find the SAs with
-// one peer among every SA the engine holds. An SA is in it while
-// peer.up is set (established) and it is in the engine's tables; the
-// index holds candidates, and SameIdentity under the SA's lock decides.
+// The engine's index of SAs by their peer's identity, for INITIAL_CONTACT
+// (contact.go), which must find the SAs with one peer among every SA the
+// engine holds. An SA is in it while it is in the engine's tables with a
+// peer identity (peerIndexed): the one it asked for (an initiator's,
+// until established) or the one the peer proved. NULL identities are
+// left out: neither rule looks for them, and every NULL peer would share
+// one bucket. The index holds candidates; initialContact takes only the
+// established ones, and SameIdentity decides.
 
 // peerKey buckets identities so that identities SameIdentity calls the
 // same share a bucket: octet for octet for most types, FQDNs with case
@@ -50,7 +53,7 @@ func foldKey(s string) string {
 // indexPeerLocked adds sa, if established, under its peer's identity;
 // unindexPeerLocked takes it out. e.mu is held.
 func (e *Engine) indexPeerLocked(sa *ikeSA) {
-	if sa.peer.up == 0 {
+	if !peerIndexed(sa.peer) {
 		return
 	}
 	k := peerKeyOf(sa.peer.id)
@@ -58,7 +61,7 @@ func (e *Engine) indexPeerLocked(sa *ikeSA) {
 }
 
 func (e *Engine) unindexPeerLocked(sa *ikeSA) {
-	if sa.peer.up == 0 {
+	if !peerIndexed(sa.peer) {
 		return
 	}
 	k := peerKeyOf(sa.peer.id)
@@ -75,3 +78,6 @@ func (e *Engine) unindexPeerLocked(sa *ikeSA) {
 	list[len(list)-1] = nil
 	e.byPeerID[k] = list[:len(list)-1]
 }
+
+// peerIndexed reports whether an SA with peer p belongs in byPeerID.
+func peerIndexed(p peerRef) bool { return p.id.Type != 0 && p.id.Type != IDNull }

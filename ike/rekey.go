@@ -221,7 +221,7 @@ func (sa *ikeSA) rekeyChildTry(spiIn uint32, pfs DHGroup, done chan error, tries
 		pol = pol.withoutAddKE()
 	}
 	c := &childSA{childCore: childCore{SPIIn: spi, Initiator: true, Mode: old.Mode, Replaces: old.SPIIn}, state: childLarval}
-	sa.children = append(sa.children, c)
+	sa.addChild(c)
 	old.rekeying = &childRekey{}
 	ps := []wire.Payload{&wire.Notify{Protocol: ProtocolESP, SPI: spiBytes(old.SPIIn), NotifyType: wire.NotifyRekeySA}}
 	if old.Mode == ModeTransport {

@@ -142,6 +142,7 @@ func (sa *ikeSA) moveChildren(n *ikeSA) {
 	n.lock()
 	for _, c := range moved {
 		c.IKESPIi, c.IKESPIr = n.spii, n.spir
+		n.e.childIdx.set(c.SPIIn, n)
 	}
 	n.children = append(n.children, moved...)
 	n.unlock()

@@ -95,6 +95,10 @@ type ikeSA struct {
 	halfCounted   bool // counted as half open
 	lookup        bool // a KeyResolver lookup for IKE_AUTH is under way
 	peerGone      bool // the SA died: Engine.mu guards it (contact.go)
+	addrIndexed   bool // in Engine.byAddr: Engine.mu guards it (peeraddrindex.go)
+	// addrNext is the next SA with the same peer address in
+	// Engine.byAddr; Engine.mu guards it.
+	addrNext *ikeSA
 }
 
 // handshake is the part of an SA's state that authentication needs.
@@ -222,6 +226,7 @@ func (sa *ikeSA) die(err error, linger bool) {
 	sa.dropFollowup(err)
 	for _, c := range sa.children {
 		sa.removeChild(c, err)
+		sa.e.childIdx.forget(c.SPIIn, sa)
 	}
 	sa.children = nil
 	sa.releaseAddresses()
@@ -286,6 +291,7 @@ func (sa *ikeSA) dropChild(c *childSA, err error) {
 	for i, x := range sa.children {
 		if x == c {
 			sa.children = append(sa.children[:i], sa.children[i+1:]...)
+			sa.e.childIdx.forget(c.SPIIn, sa)
 			break
 		}
 	}
