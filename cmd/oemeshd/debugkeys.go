@@ -21,14 +21,20 @@ import (
 
 // keyedDataplane remembers the keys of the SA pairs installed through
 // it, until they are deleted: the IKE engine forgets CHILD SA keys once
-// the data plane has them, and a data plane does not hand them back. The
-// data plane holds the same keys meanwhile (the userspace one in this
-// process's memory, xfrm in the kernel's).
+// the data plane has them, and xfrm does not hand them back. The
+// userspace data plane does (espKeyLister): with it, nothing is copied.
 type keyedDataplane struct {
 	kernel.Dataplane
+	lister espKeyLister // nil: keep copies in pairs
 
 	mu    sync.Mutex
 	pairs map[kernel.SAPairID]pairKeys
+}
+
+// espKeyLister is a data plane that lists its SAs with their keys
+// (userspace.Device): it holds them anyway, in this process.
+type espKeyLister interface {
+	ESPKeys() []kernel.SA
 }
 
 // pairKeys is what espKeys lists of a pair beyond its ID (the peer and
@@ -44,13 +50,15 @@ type pairKeys struct {
 	in, out kernel.AEAD
 }
 
-func newKeyedDataplane(dp kernel.Dataplane) *keyedDataplane {
-	return &keyedDataplane{Dataplane: dp, pairs: map[kernel.SAPairID]pairKeys{}}
+// newKeyedDataplane wraps dp; lister, when not nil, is the data plane
+// under dp (and its wrappers) that lists the keys itself.
+func newKeyedDataplane(dp kernel.Dataplane, lister espKeyLister) *keyedDataplane {
+	return &keyedDataplane{Dataplane: dp, lister: lister, pairs: map[kernel.SAPairID]pairKeys{}}
 }
 
 // InstallSA implements kernel.Dataplane.
 func (k *keyedDataplane) InstallSA(ctx context.Context, p kernel.SAPair) error {
-	if err := k.Dataplane.InstallSA(ctx, p); err != nil {
+	if err := k.Dataplane.InstallSA(ctx, p); err != nil || k.lister != nil {
 		return err
 	}
 	keep := pairKeys{local: p.Out.Src, inLen: uint16(len(p.In.Key)), in: p.In.AEAD, out: p.Out.AEAD}
@@ -64,7 +72,7 @@ func (k *keyedDataplane) InstallSA(ctx context.Context, p kernel.SAPair) error {
 // DeleteSA implements kernel.Dataplane.
 func (k *keyedDataplane) DeleteSA(ctx context.Context, id kernel.SAPairID, opts kernel.DeleteOptions) error {
 	err := k.Dataplane.DeleteSA(ctx, id, opts)
-	if err != nil && !pairGone(ctx, k.Dataplane, id) {
+	if k.lister != nil || (err != nil && !pairGone(ctx, k.Dataplane, id)) {
 		return err
 	}
 	k.mu.Lock()
@@ -75,6 +83,16 @@ func (k *keyedDataplane) DeleteSA(ctx context.Context, id kernel.SAPairID, opts 
 
 // espKeys lists both SAs of every installed pair.
 func (k *keyedDataplane) espKeys() []control.ESPSAKeys {
+	if k.lister != nil {
+		sas := k.lister.ESPKeys()
+		out := make([]control.ESPSAKeys, 0, len(sas))
+		for _, sa := range sas {
+			out = append(out, control.ESPSAKeys{Src: sa.Src.String(), Dst: sa.Dst.String(), SPI: fmt.Sprintf("%08x", sa.SPI),
+				AEAD: sa.AEAD.String(), Key: hex.EncodeToString(sa.Key)})
+		}
+		slices.SortFunc(out, func(a, b control.ESPSAKeys) int { return strings.Compare(a.SPI, b.SPI) })
+		return out
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	out := make([]control.ESPSAKeys, 0, 2*len(k.pairs))
