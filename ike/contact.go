@@ -117,7 +117,7 @@ func (e *Engine) initialContact(peer, us Identity, keep *ikeSA, begun uint64) {
 	// handshake, and going through every SA, each under its own lock,
 	// cost O(N) per handshake with N peers. The check under the SA's
 	// lock below still decides.
-	for _, sa := range e.byPeerID[peerKeyOf(peer)] {
+	for sa := e.byPeerID[peerKeyOf(peer)]; sa != nil; sa = sa.idNext {
 		if sa != keep && !sa.peerGone && sa.peer.up != 0 && sa.peer.up < begun {
 			old = append(old, sa)
 		}

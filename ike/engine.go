@@ -346,7 +346,7 @@ type Engine struct {
 	sas      map[SPI]*ikeSA         // by our SPI
 	sasPeak  int                    // the most sas held since it was made (shrinkSAsLocked)
 	halfOpen map[halfOpenKey]*ikeSA // responder SAs by the peer's SPIi and address
-	byPeerID map[peerKey][]*ikeSA   // SAs by their peer's identity, asked for or proved (peerindex.go)
+	byPeerID map[peerKey]*ikeSA     // SAs by their peer's identity, asked for or proved, listed through idNext (peerindex.go)
 	byAddr   map[netip.Addr]*ikeSA  // SAs by their peer's address, listed through addrNext (peeraddrindex.go)
 	nHalf    int
 	// nHalfPeak is the most half-open SAs there have been at once.
@@ -411,7 +411,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		cfg:      cfg,
 		log:      cfg.Logger,
 		sas:      make(map[SPI]*ikeSA),
-		byPeerID: make(map[peerKey][]*ikeSA),
+		byPeerID: make(map[peerKey]*ikeSA),
 		halfOpen: make(map[halfOpenKey]*ikeSA),
 		sched:    newScheduler(cfg.Clock),
 		epoch:    cfg.Clock.Now(),

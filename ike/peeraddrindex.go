@@ -70,7 +70,7 @@ func (e *Engine) holdsOtherSA(sa *ikeSA) bool {
 		}
 	}
 	if peerIndexed(p) {
-		for _, o := range e.byPeerID[peerKeyOf(p.id)] {
+		for o := e.byPeerID[peerKeyOf(p.id)]; o != nil; o = o.idNext {
 			if o != sa && !o.peerGone && p.samePeer(o.peer) {
 				return true
 			}

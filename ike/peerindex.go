@@ -1,7 +1,6 @@
 package ike
 
 import (
-	"slices"
 	"strings"
 	"unicode"
 )
@@ -13,7 +12,8 @@ import (
 // until established) or the one the peer proved. NULL identities are
 // left out: neither rule looks for them, and every NULL peer would share
 // one bucket. The index holds candidates; initialContact takes only the
-// established ones, and SameIdentity decides.
+// established ones, and SameIdentity decides. The SAs of a bucket are a
+// list through ikeSA.idNext: one map slot a peer, no slice of its own.
 
 // peerKey buckets identities so that identities SameIdentity calls the
 // same share a bucket: octet for octet for most types, FQDNs with case
@@ -57,7 +57,8 @@ func (e *Engine) indexPeerLocked(sa *ikeSA) {
 		return
 	}
 	k := peerKeyOf(sa.peer.id)
-	e.byPeerID[k] = append(e.byPeerID[k], sa)
+	sa.idNext = e.byPeerID[k]
+	e.byPeerID[k] = sa
 }
 
 func (e *Engine) unindexPeerLocked(sa *ikeSA) {
@@ -65,18 +66,22 @@ func (e *Engine) unindexPeerLocked(sa *ikeSA) {
 		return
 	}
 	k := peerKeyOf(sa.peer.id)
-	list := e.byPeerID[k]
-	i := slices.Index(list, sa)
-	if i < 0 {
+	next := sa.idNext
+	sa.idNext = nil
+	if head := e.byPeerID[k]; head == sa {
+		if next == nil {
+			delete(e.byPeerID, k)
+		} else {
+			e.byPeerID[k] = next
+		}
 		return
 	}
-	if len(list) == 1 {
-		delete(e.byPeerID, k)
-		return
+	for o := e.byPeerID[k]; o != nil; o = o.idNext {
+		if o.idNext == sa {
+			o.idNext = next
+			return
+		}
 	}
-	list[i] = list[len(list)-1]
-	list[len(list)-1] = nil
-	e.byPeerID[k] = list[:len(list)-1]
 }
 
 // peerIndexed reports whether an SA with peer p belongs in byPeerID.

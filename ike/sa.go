@@ -96,9 +96,10 @@ type ikeSA struct {
 	lookup        bool // a KeyResolver lookup for IKE_AUTH is under way
 	peerGone      bool // the SA died: Engine.mu guards it (contact.go)
 	addrIndexed   bool // in Engine.byAddr: Engine.mu guards it (peeraddrindex.go)
-	// addrNext is the next SA with the same peer address in
-	// Engine.byAddr; Engine.mu guards it.
-	addrNext *ikeSA
+	// addrNext and idNext are the next SA with the same peer address in
+	// Engine.byAddr and with the same peer identity in Engine.byPeerID;
+	// Engine.mu guards them.
+	addrNext, idNext *ikeSA
 }
 
 // handshake is the part of an SA's state that authentication needs.
