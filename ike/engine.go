@@ -33,7 +33,11 @@ package ike
 //   - informational.go: Delete, liveness, keepalives, lifetimes
 //   - abandon.go: SAs we walk away from (an abandoned initiation,
 //     Shutdown) and the liveness check callers ask for
-//   - contact.go: INITIAL_CONTACT, when we send it and what it deletes
+//   - contact.go: INITIAL_CONTACT, when we send it and what it deletes;
+//     peerindex.go, peeraddrindex.go: the SAs by peer identity and address
+//     it looks in; childindex.go: CHILD SAs by inbound SPI (findChild)
+//   - childcore.go: what an SA keeps of a CHILD SA (a ChildSA without its
+//     keys); stamp.go: the SAs' instants in 8 octets
 //   - modecfg.go: CP in IKE_AUTH (RFC 7296 §2.19): asking for an internal
 //     address, leasing one from EngineConfig.AddressPool (ike/addrpool),
 //     narrowing TSi to it, releasing it when the SA dies
