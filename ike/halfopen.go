@@ -51,6 +51,18 @@ func (e *Engine) shrinkSAsLocked() {
 		m[k] = v
 	}
 	e.sas, e.sasPeak = m, len(m)
+	// The peer indexes hold at most an entry per SA: they shrink with it.
+	e.byAddr = remade(e.byAddr)
+	e.byPeerID = remade(e.byPeerID)
+}
+
+// remade is a copy of m in a map of its present size.
+func remade[K comparable, V any](m map[K]V) map[K]V {
+	out := make(map[K]V, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
 }
 
 // leaveHalfOpen stops counting sa as half open (it authenticated, or

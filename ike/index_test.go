@@ -247,3 +247,32 @@ func TestIndexesFlat(t *testing.T) {
 		}
 	}
 }
+
+// TestChildIndexShrinks: after a burst, the CHILD SA index is re-made at
+// its size (a Go map keeps the buckets of its peak), keeping every entry
+// left; an entry re-pointed to a successor is not forgotten for the SA
+// it left.
+func TestChildIndexShrinks(t *testing.T) {
+	var x childIndex
+	a, b := &ikeSA{}, &ikeSA{}
+	const n, keep = 2000, 100
+	for i := range uint32(n) {
+		x.set(i, a)
+	}
+	x.set(0, b) // moved to a successor
+	x.forget(0, a)
+	if x.get(0) != b {
+		t.Fatal("forget for the SA a CHILD SA left took it from its successor")
+	}
+	for i := uint32(1); i < n-keep; i++ {
+		x.forget(i, a)
+	}
+	if x.peak > n/mapShrinkFactor {
+		t.Errorf("peak %d after %d of %d left: the map was not re-made", x.peak, len(x.m), n)
+	}
+	for i := uint32(n - keep); i < n; i++ {
+		if x.get(i) != a {
+			t.Fatalf("entry %d lost in the re-make", i)
+		}
+	}
+}
