@@ -34,8 +34,13 @@ $GO build -o "$BIN/" ./cmd/oemeshd
 $GO build -o "$BIN/oemem" ./bench/oemem
 . /etc/os-release
 echo "machine: ${PRETTY_NAME:-?}, kernel $(uname -r), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $($GO version | cut -d' ' -f3), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-# One UDP socket per initiator address, and the responder's own.
-ulimit -n "$(( PEERS + WARM + 1024 > $(ulimit -n) ? PEERS + WARM + 1024 : $(ulimit -n) ))" 2>/dev/null || true
+# Two UDP sockets per initiator address (ports 500 and 4500), and the
+# generator's own. A hard limit below that (20,000 in some containers)
+# caps the peers: PEERS=9800 fits it.
+need=$(( 2 * PEERS + 256 ))
+if [ "$(ulimit -n)" -lt "$need" ] && ! ulimit -n "$need" 2>/dev/null; then
+	echo "peers-10k: $PEERS initiators need $need open files, the hard limit is $(ulimit -Hn): expect \"too many open files\" (try PEERS=$(( ($(ulimit -Hn) - 256) / 2 )))" >&2
+fi
 "$BIN/oemem" -bin "$BIN" -peers "$((PEERS - WARM))" -warm "$WARM" -concurrency "$CONC" \
 	-hold "$HOLD" -child-lifetime "$CHILD" -ike-lifetime "$IKE" ${LOG:+-log "$LOG"}
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

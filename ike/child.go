@@ -111,7 +111,7 @@ func (sa *ikeSA) prepareChild(m *wire.Message, pol Policy, old *childSA, nonceR 
 	if err != nil {
 		return refuse(wire.NotifyNoAdditionalSAs, fmt.Errorf("ike: allocate SPI: %w", err))
 	}
-	c := &childSA{ChildSA: ChildSA{
+	c := &childSA{childCore: childCore{
 		SPIIn: spi, SPIOut: spiValue(sel.PeerSPI), Mode: mode,
 		TSLocal: dec.TSr, TSRemote: dec.TSi,
 		Encr: sel.Encr, Integ: sel.Integ, ESN: sel.ESN == ESNOn,
@@ -119,7 +119,7 @@ func (sa *ikeSA) prepareChild(m *wire.Message, pol Policy, old *childSA, nonceR 
 	if old != nil {
 		c.Replaces = old.SPIIn
 	}
-	sa.children = append(sa.children, c)
+	sa.addChild(c)
 	var ps []wire.Payload
 	if mode == ModeTransport {
 		ps = append(ps, &wire.Notify{NotifyType: wire.NotifyUseTransportMode})
@@ -146,11 +146,10 @@ func (sa *ikeSA) completeChild(p *preparedChild, ni, nr []byte, add ...[]byte) e
 		sa.dropChild(c, err)
 		return fmt.Errorf("ike: CHILD SA keys: %w: %w", err, &NotifyError{Type: wire.NotifyNoProposalChosen})
 	}
-	c.EncrKeyIn, c.IntegKeyIn, c.EncrKeyOut, c.IntegKeyOut = keys.EncrI, keys.IntegI, keys.EncrR, keys.IntegR
 	if len(add) > 0 {
 		c.addKE = p.sel.additionalExchanges()
 	}
-	if err := sa.installChild(c); err != nil {
+	if err := sa.installChild(c, childKeys{encrIn: keys.EncrI, integIn: keys.IntegI, encrOut: keys.EncrR, integOut: keys.IntegR}); err != nil {
 		sa.dropChild(c, err)
 		return err
 	}
@@ -197,15 +196,15 @@ func (sa *ikeSA) acceptChild(c *childSA, m *wire.Message, pol Policy, tsi, tsr [
 	c.SPIOut = spiValue(sel.PeerSPI)
 	c.Mode, c.TSLocal, c.TSRemote = got, rtsi.Selectors, rtsr.Selectors
 	c.Encr, c.Integ, c.ESN, c.pfs = sel.Encr, sel.Integ, sel.ESN == ESNOn, sel.DH
-	c.EncrKeyOut, c.IntegKeyOut, c.EncrKeyIn, c.IntegKeyIn = keys.EncrI, keys.IntegI, keys.EncrR, keys.IntegR
-	if err := sa.installChild(c); err != nil {
+	if err := sa.installChild(c, childKeys{encrOut: keys.EncrI, integOut: keys.IntegI, encrIn: keys.EncrR, integIn: keys.IntegR}); err != nil {
 		return nil, err
 	}
 	return sel, nil
 }
 
-// installChild completes c from the IKE SA and puts it in the data plane.
-func (sa *ikeSA) installChild(c *childSA) error {
+// installChild completes c from the IKE SA and puts it in the data plane
+// with keys k.
+func (sa *ikeSA) installChild(c *childSA, k childKeys) error {
 	e := sa.e
 	c.Local, c.Remote = sa.local.Addr(), sa.remote.Addr()
 	c.Encap = sa.natt && (sa.behindNAT || sa.peerBehindNAT || sa.forceEncap)
@@ -224,13 +223,12 @@ func (sa *ikeSA) installChild(c *childSA) error {
 	}
 	ctx, cancel := sa.callCtx()
 	defer cancel()
-	if err := e.cfg.Installer.Install(ctx, c.ChildSA); err != nil {
+	// The data plane keeps the keys (it may keep these slices, so they
+	// are not zeroed); the engine never needs them again: Delete
+	// identifies the SA by SPIs and addresses, and c has no room for them.
+	if err := e.cfg.Installer.Install(ctx, c.public(k)); err != nil {
 		return fmt.Errorf("ike: install CHILD SA %08x/%08x with %v: %w", c.SPIIn, c.SPIOut, sa.remote, err)
 	}
-	// The data plane has the keys now (it may keep these slices, so they
-	// are not zeroed); the engine never needs them again: Delete
-	// identifies the SA by SPIs and addresses.
-	c.EncrKeyIn, c.EncrKeyOut, c.IntegKeyIn, c.IntegKeyOut = nil, nil, nil, nil
 	sa.setChildState(c, childInstalled)
 	e.stats.add(&e.stats.childUp)
 	sa.armChildTimers(c)

@@ -23,7 +23,7 @@ func TestInitiatorTakesTunnelWhenTransportNotGranted(t *testing.T) {
 		&wire.SA{Proposals: []Proposal{sel.Proposal([]byte{1, 2, 3, 4})}},
 		&wire.TSPayload{Selectors: ours}, &wire.TSPayload{Responder: true, Selectors: theirs}}}
 	nonce := make([]byte, 32)
-	c := &childSA{ChildSA: ChildSA{SPIIn: 99}, state: childLarval}
+	c := &childSA{childCore: childCore{SPIIn: 99}, state: childLarval}
 	a.inst.allocated[99] = true
 	if _, err := sa.acceptChild(c, m, DefaultESPPolicy(), ours, theirs, ModeTransport, nil, nonce, nonce); err != nil {
 		t.Fatalf("answer without USE_TRANSPORT_MODE refused: %v", err)

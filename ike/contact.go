@@ -76,7 +76,8 @@ func (e *Engine) register(sa *ikeSA) {
 	}
 	e.mu.Lock()
 	e.unindexPeerLocked(sa)
-	if !sa.established.IsZero() {
+	e.unindexAddrLocked(sa) // its peer may change; addSALocked puts it back
+	if sa.established != 0 {
 		ref.up = e.nextSeqLocked() // an IKE rekey's successor
 	}
 	sa.peer = ref
@@ -101,20 +102,6 @@ func (e *Engine) notePeerGone(sa *ikeSA) {
 	e.mu.Unlock()
 }
 
-// holdsOtherSA reports whether the engine holds an IKE SA other than sa
-// with sa's peer, in any state but dead: the sending rule above. Called
-// with sa.mu held.
-func (e *Engine) holdsOtherSA(sa *ikeSA) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, o := range e.sas {
-		if o != sa && !o.peerGone && sa.peer.samePeer(o.peer) {
-			return true
-		}
-	}
-	return false
-}
-
 // initialContact deletes, without telling the peer, the IKE SAs between
 // peer and us (our identity in keep) that were established before keep's
 // IKE_SA_INIT request arrived (begun): the peer restarted and has
@@ -130,7 +117,7 @@ func (e *Engine) initialContact(peer, us Identity, keep *ikeSA, begun uint64) {
 	// handshake, and going through every SA, each under its own lock,
 	// cost O(N) per handshake with N peers. The check under the SA's
 	// lock below still decides.
-	for _, sa := range e.byPeerID[peerKeyOf(peer)] {
+	for sa := e.byPeerID[peerKeyOf(peer)]; sa != nil; sa = sa.idNext {
 		if sa != keep && !sa.peerGone && sa.peer.up != 0 && sa.peer.up < begun {
 			old = append(old, sa)
 		}

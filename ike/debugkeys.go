@@ -39,7 +39,7 @@ func (e *Engine) DebugKeys() []SAKeys {
 // debugKeys are sa's keys; false while it has none (half-open) or is
 // dead. sa.mu is held.
 func (sa *ikeSA) debugKeys() (SAKeys, bool) {
-	if sa.state == stDead || sa.established.IsZero() || sa.cin == nil || sa.cout == nil {
+	if sa.state == stDead || sa.established == 0 || sa.cin == nil || sa.cout == nil {
 		return SAKeys{}, false
 	}
 	k := SAKeys{ID: sa.id(), Initiator: sa.initiator, Local: sa.local, Remote: sa.remote, Suite: sa.suite}

@@ -40,7 +40,11 @@ package ike
 //   - informational.go: Delete, liveness, keepalives, lifetimes
 //   - abandon.go: SAs we walk away from (an abandoned initiation,
 //     Shutdown) and the liveness check callers ask for
-//   - contact.go: INITIAL_CONTACT, when we send it and what it deletes
+//   - contact.go: INITIAL_CONTACT, when we send it and what it deletes;
+//     peerindex.go, peeraddrindex.go: the SAs by peer identity and address
+//     it looks in; childindex.go: CHILD SAs by inbound SPI (findChild)
+//   - childcore.go: what an SA keeps of a CHILD SA (a ChildSA without its
+//     keys); stamp.go: the SAs' instants in 8 octets
 //   - modecfg.go: CP in IKE_AUTH (RFC 7296 §2.19): asking for an internal
 //     address, leasing one from EngineConfig.AddressPool (ike/addrpool),
 //     narrowing TSi to it, releasing it when the SA dies
@@ -322,6 +326,8 @@ type ChildSAInfo struct {
 type Engine struct {
 	cfg EngineConfig
 	log *slog.Logger
+	// epoch is what the SAs' stamps count from (stamp.go).
+	epoch time.Time
 
 	cookies *Cookies
 	// sourceLimit bounds the cookie demands per source (initguard.go);
@@ -355,7 +361,8 @@ type Engine struct {
 	sas      map[SPI]*ikeSA         // by our SPI
 	sasPeak  int                    // the most sas held since it was made (shrinkSAsLocked)
 	halfOpen map[halfOpenKey]*ikeSA // responder SAs by the peer's SPIi and address
-	byPeerID map[peerKey][]*ikeSA   // established SAs by the identity their peer proved (peerindex.go)
+	byPeerID map[peerKey]*ikeSA     // SAs by their peer's identity, asked for or proved, listed through idNext (peerindex.go)
+	byAddr   map[netip.Addr]*ikeSA  // SAs by their peer's address, listed through addrNext (peeraddrindex.go)
 	nHalf    int
 	// nHalfPeak is the most half-open SAs there have been at once.
 	nHalfPeak int
@@ -363,6 +370,9 @@ type Engine struct {
 	// null counts the NULL-authenticated SAs (nullcap.go); its own lock,
 	// a leaf.
 	null nullSAs
+	// childIdx finds a CHILD SA's IKE SA by inbound SPI (childindex.go);
+	// its own lock, a leaf.
+	childIdx childIndex
 
 	// certs are the certificates we authenticate with: Credentials.Cert
 	// and Credentials.Certs at first, then what SetCertCredential and
@@ -416,9 +426,10 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		cfg:      cfg,
 		log:      cfg.Logger,
 		sas:      make(map[SPI]*ikeSA),
-		byPeerID: make(map[peerKey][]*ikeSA),
+		byPeerID: make(map[peerKey]*ikeSA),
 		halfOpen: make(map[halfOpenKey]*ikeSA),
 		sched:    newScheduler(cfg.Clock),
+		epoch:    cfg.Clock.Now(),
 	}
 	e.cookies = &Cookies{Now: cfg.Clock.Now, Rand: cfg.Rand}
 	if l := cfg.InitLimits; l.SourceRate > 0 {

@@ -397,7 +397,7 @@ func TestInitiatorRefusesWidenedSelectors(t *testing.T) {
 		"widened":   resp([]TrafficSelector{HostSelector(netip.MustParseAddr("203.0.113.9"))}),
 		"transport": resp(theirs, &wire.Notify{NotifyType: wire.NotifyUseTransportMode}),
 	} {
-		c := &childSA{ChildSA: ChildSA{SPIIn: 99}, state: childLarval}
+		c := &childSA{childCore: childCore{SPIIn: 99}, state: childLarval}
 		if _, err := sa.acceptChild(c, m, DefaultESPPolicy(), ours, theirs, ModeTunnel, nil, nonce, nonce); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
@@ -405,7 +405,7 @@ func TestInitiatorRefusesWidenedSelectors(t *testing.T) {
 			t.Errorf("%s: installed", name)
 		}
 	}
-	c := &childSA{ChildSA: ChildSA{SPIIn: 99}, state: childLarval}
+	c := &childSA{childCore: childCore{SPIIn: 99}, state: childLarval}
 	a.inst.allocated[99] = true
 	if _, err := sa.acceptChild(c, resp(theirs), DefaultESPPolicy(), ours, theirs, ModeTunnel, nil, nonce, nonce); err != nil {
 		t.Errorf("a proper answer: %v", err)

@@ -25,8 +25,8 @@ func (sa *ikeSA) ourIdentity(kind AuthKind) (Identity, error) {
 		}
 		return Identity{}, errors.New("ike: certificate authentication but no certificate")
 	}
-	if sa.localID.Type != 0 {
-		return sa.localID, nil
+	if sa.localID != nil {
+		return *sa.localID, nil
 	}
 	if id := sa.e.cfg.Credentials.ID; id.Type != 0 {
 		return id, nil
@@ -296,7 +296,7 @@ func (sa *ikeSA) verifyPeerAuth(a *wire.Auth, kind AuthKind, id Identity, pk pee
 func (sa *ikeSA) establish(peer Identity, kind AuthKind) {
 	e := sa.e
 	sa.peerID, sa.peerAuth = peer, kind
-	sa.established = e.cfg.Clock.Now()
+	sa.established = e.stampOf(e.cfg.Clock.Now())
 	sa.setState(stEstablished)
 	e.notePeerUp(sa, peer)
 	e.leaveHalfOpen(sa) // its half-open timer now only forgets the IKE_SA_INIT entry

@@ -115,7 +115,7 @@ func (sa *ikeSA) receiveResponse(pkt []byte, h wire.Header, local, remote netip.
 		}
 		sa.peerMoved(local, remote)
 	}
-	sa.lastRecv = e.cfg.Clock.Now()
+	sa.lastRecv = e.stampOf(e.cfg.Clock.Now())
 	sa.noteTrace(r, m)
 	sa.completed(r, len(pkt))
 	r.onResponse(m)
@@ -185,7 +185,7 @@ func (sa *ikeSA) receiveRequest(pkt []byte, h wire.Header, local, remote netip.A
 		return // fragment collected
 	}
 	sa.peerMoved(local, remote)
-	sa.lastRecv = e.cfg.Clock.Now()
+	sa.lastRecv = e.stampOf(e.cfg.Clock.Now())
 	sa.noteActive()
 	switch {
 	case h.Exchange == wire.IKEAuth && sa.state == stHalfOpen:

@@ -17,6 +17,7 @@ func (e *Engine) forget(sa *ikeSA) {
 		e.shrinkSAsLocked()
 	}
 	e.unindexPeerLocked(sa)
+	e.unindexAddrLocked(sa)
 	e.leaveHalfOpenLocked(sa)
 	e.dropInitEntryLocked(sa)
 	e.mu.Unlock()
@@ -26,6 +27,7 @@ func (e *Engine) forget(sa *ikeSA) {
 func (e *Engine) addSALocked(sa *ikeSA) {
 	e.sas[sa.ourSPI()] = sa
 	e.sasPeak = max(e.sasPeak, len(e.sas))
+	e.indexAddrLocked(sa)
 }
 
 // Maps never shrink: a Go map keeps the buckets of the most entries it
@@ -49,6 +51,18 @@ func (e *Engine) shrinkSAsLocked() {
 		m[k] = v
 	}
 	e.sas, e.sasPeak = m, len(m)
+	// The peer indexes hold at most an entry per SA: they shrink with it.
+	e.byAddr = remade(e.byAddr)
+	e.byPeerID = remade(e.byPeerID)
+}
+
+// remade is a copy of m in a map of its present size.
+func remade[K comparable, V any](m map[K]V) map[K]V {
+	out := make(map[K]V, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
 }
 
 // leaveHalfOpen stops counting sa as half open (it authenticated, or
@@ -289,7 +303,7 @@ func (e *Engine) handleInitRequest(pkt []byte, h wire.Header, local, remote neti
 	if e.debugOn() {
 		e.log.Debug("ike: IKE_SA_INIT answered", "remote", remote, "spi_i", hexSPI(sa.spii), "spi_r", hexSPI(sa.spir), "suite", sa.suite, "nat", nat)
 	}
-	sa.lastRecv = e.cfg.Clock.Now()
+	sa.lastRecv = e.stampOf(e.cfg.Clock.Now())
 	e.send(b, local, remote)
 	if p, ok := e.cfg.Keys.(KeyPrefetcher); ok {
 		p.PrefetchPeerKeys(remote.Addr().Unmap())

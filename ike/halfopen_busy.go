@@ -52,7 +52,7 @@ func (e *Engine) reapBusyHalfOpen() {
 	reaped := 0
 	for _, sa := range half {
 		sa.lock()
-		if idle := now.Sub(sa.lastRecv); sa.state == stHalfOpen && idle >= limit {
+		if idle := now.Sub(e.timeOf(sa.lastRecv)); sa.state == stHalfOpen && idle >= limit {
 			sa.die(fmt.Errorf("ike: half-open SA with %v reaped after %v in cookie mode", sa.remote, idle.Round(time.Millisecond)), false)
 			reaped++
 		}

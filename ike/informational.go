@@ -99,25 +99,6 @@ func (e *Engine) findSA(id SAID) *ikeSA {
 	return nil
 }
 
-// findChild returns the SA holding the CHILD SA with inbound SPI spi.
-func (e *Engine) findChild(spi uint32) *ikeSA {
-	e.mu.Lock()
-	all := make([]*ikeSA, 0, len(e.sas))
-	for _, sa := range e.sas {
-		all = append(all, sa)
-	}
-	e.mu.Unlock()
-	for _, sa := range all {
-		sa.lock()
-		c := sa.childByIn(spi)
-		sa.unlock()
-		if c != nil {
-			return sa
-		}
-	}
-	return nil
-}
-
 // wait blocks until done is closed (or receives) or ctx ends.
 func wait(ctx context.Context, done <-chan error) error {
 	select {
@@ -268,7 +249,7 @@ func (sa *ikeSA) livenessCheck() {
 		return
 	}
 	e := sa.e
-	idle := e.cfg.Clock.Now().Sub(sa.lastRecv)
+	idle := e.cfg.Clock.Now().Sub(e.timeOf(sa.lastRecv))
 	every := sa.timers.livenessEvery
 	if idle >= every && sa.pending == nil && len(sa.queue) == 0 && sa.state == stEstablished {
 		sa.enqueue(&request{exch: wire.Informational, onResponse: func(*wire.Message) {}})

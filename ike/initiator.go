@@ -150,7 +150,7 @@ func (e *Engine) startInitiate(ctx context.Context, opts InitiateOptions) (*init
 	if opts.Local.IsValid() {
 		local = netip.AddrPortFrom(opts.Local, e.cfg.IKEPort)
 	}
-	sa := &ikeSA{e: e, initiator: true, spii: spii, local: local, remote: opts.Remote, init: in, handshake: &handshake{ni: ni}, state: stInitSent, localID: opts.LocalID}
+	sa := &ikeSA{e: e, initiator: true, spii: spii, local: local, remote: opts.Remote, init: in, handshake: &handshake{ni: ni}, state: stInitSent, localID: identityRef(opts.LocalID)}
 	e.register(sa)
 	sa.lock()
 	err = sa.sendInit()
@@ -411,8 +411,8 @@ func (sa *ikeSA) sendAuth() error {
 	if err != nil {
 		return fmt.Errorf("ike: allocate CHILD SA SPI: %w", err)
 	}
-	c := &childSA{ChildSA: ChildSA{SPIIn: spi, Initiator: true, Mode: in.opts.Mode}, state: childLarval}
-	sa.children = append(sa.children, c)
+	c := &childSA{childCore: childCore{SPIIn: spi, Initiator: true, Mode: in.opts.Mode}, state: childLarval}
+	sa.addChild(c)
 	in.child = c
 	if in.opts.Auth == AuthKindCert {
 		if err := sa.chooseInitiatorCert(in); err != nil {

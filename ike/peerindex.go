@@ -1,16 +1,19 @@
 package ike
 
 import (
-	"slices"
 	"strings"
 	"unicode"
 )
 
-// The engine's index of established SAs by the identity their peer
-// proved, for INITIAL_CONTACT (contact.go), which must find the SAs with
-// one peer among every SA the engine holds. An SA is in it while
-// peer.up is set (established) and it is in the engine's tables; the
-// index holds candidates, and SameIdentity under the SA's lock decides.
+// The engine's index of SAs by their peer's identity, for INITIAL_CONTACT
+// (contact.go), which must find the SAs with one peer among every SA the
+// engine holds. An SA is in it while it is in the engine's tables with a
+// peer identity (peerIndexed): the one it asked for (an initiator's,
+// until established) or the one the peer proved. NULL identities are
+// left out: neither rule looks for them, and every NULL peer would share
+// one bucket. The index holds candidates; initialContact takes only the
+// established ones, and SameIdentity decides. The SAs of a bucket are a
+// list through ikeSA.idNext: one map slot a peer, no slice of its own.
 
 // peerKey buckets identities so that identities SameIdentity calls the
 // same share a bucket: octet for octet for most types, FQDNs with case
@@ -50,28 +53,36 @@ func foldKey(s string) string {
 // indexPeerLocked adds sa, if established, under its peer's identity;
 // unindexPeerLocked takes it out. e.mu is held.
 func (e *Engine) indexPeerLocked(sa *ikeSA) {
-	if sa.peer.up == 0 {
+	if !peerIndexed(sa.peer) {
 		return
 	}
 	k := peerKeyOf(sa.peer.id)
-	e.byPeerID[k] = append(e.byPeerID[k], sa)
+	sa.idNext = e.byPeerID[k]
+	e.byPeerID[k] = sa
 }
 
 func (e *Engine) unindexPeerLocked(sa *ikeSA) {
-	if sa.peer.up == 0 {
+	if !peerIndexed(sa.peer) {
 		return
 	}
 	k := peerKeyOf(sa.peer.id)
-	list := e.byPeerID[k]
-	i := slices.Index(list, sa)
-	if i < 0 {
+	next := sa.idNext
+	sa.idNext = nil
+	if head := e.byPeerID[k]; head == sa {
+		if next == nil {
+			delete(e.byPeerID, k)
+		} else {
+			e.byPeerID[k] = next
+		}
 		return
 	}
-	if len(list) == 1 {
-		delete(e.byPeerID, k)
-		return
+	for o := e.byPeerID[k]; o != nil; o = o.idNext {
+		if o.idNext == sa {
+			o.idNext = next
+			return
+		}
 	}
-	list[i] = list[len(list)-1]
-	list[len(list)-1] = nil
-	e.byPeerID[k] = list[:len(list)-1]
 }
+
+// peerIndexed reports whether an SA with peer p belongs in byPeerID.
+func peerIndexed(p peerRef) bool { return p.id.Type != 0 && p.id.Type != IDNull }

@@ -220,8 +220,8 @@ func (sa *ikeSA) rekeyChildTry(spiIn uint32, pfs DHGroup, done chan error, tries
 		// Additional key exchanges go with a KE of their own (PFS).
 		pol = pol.withoutAddKE()
 	}
-	c := &childSA{ChildSA: ChildSA{SPIIn: spi, Initiator: true, Mode: old.Mode, Replaces: old.SPIIn}, state: childLarval}
-	sa.children = append(sa.children, c)
+	c := &childSA{childCore: childCore{SPIIn: spi, Initiator: true, Mode: old.Mode, Replaces: old.SPIIn}, state: childLarval}
+	sa.addChild(c)
 	old.rekeying = &childRekey{}
 	ps := []wire.Payload{&wire.Notify{Protocol: ProtocolESP, SPI: spiBytes(old.SPIIn), NotifyType: wire.NotifyRekeySA}}
 	if old.Mode == ModeTransport {

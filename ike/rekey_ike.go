@@ -108,7 +108,7 @@ func (sa *ikeSA) successor(initiator bool, spii, spir SPI, sel *Selection, ni, n
 	n := &ikeSA{e: e, initiator: initiator, spii: spii, spir: spir, local: sa.local, remote: sa.remote,
 		natt: sa.natt, behindNAT: sa.behindNAT, peerBehindNAT: sa.peerBehindNAT, forceEncap: sa.forceEncap, suite: sel.IKESuite(), kes: keyExchangeRecord{sel.DH},
 		handshake: &handshake{ni: ni, nr: nr}, peerFrag: sa.peerFrag, peerID: sa.peerID, localID: sa.localID, peerAuth: sa.peerAuth, peerCert: sa.peerCert,
-		lastRecv: e.cfg.Clock.Now()}
+		lastRecv: e.stampOf(e.cfg.Clock.Now())}
 	if len(add) > 0 {
 		for _, g := range sel.additionalExchanges() {
 			n.ranKeyExchange(g)
@@ -119,7 +119,7 @@ func (sa *ikeSA) successor(initiator bool, spii, spir SPI, sel *Selection, ni, n
 		return nil
 	}
 	n.handshake = nil
-	n.established = e.cfg.Clock.Now()
+	n.established = e.stampOf(e.cfg.Clock.Now())
 	n.state = stEstablished
 	sa.inheritNull(n)
 	e.stats.add(&e.stats.ikeUp)
@@ -142,6 +142,7 @@ func (sa *ikeSA) moveChildren(n *ikeSA) {
 	n.lock()
 	for _, c := range moved {
 		c.IKESPIi, c.IKESPIr = n.spii, n.spir
+		n.e.childIdx.set(c.SPIIn, n)
 	}
 	n.children = append(n.children, moved...)
 	n.unlock()

@@ -76,7 +76,7 @@ func (sa *ikeSA) finishAuthRequest(m *wire.Message, idi *wire.IDPayload, auth *w
 			named = p.Identity
 		}
 		if id, ok := f(idi.Identity, sa.remote.Addr(), named); ok {
-			sa.localID = id
+			sa.localID = identityRef(id)
 		}
 	}
 	idr, err := sa.ourIdentity(ourKind)

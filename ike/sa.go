@@ -31,10 +31,11 @@ type ikeSA struct {
 
 	peerID Identity
 	// localID is the identity we claim on this SA when it is not
-	// Credentials.ID (InitiateOptions.LocalID, Credentials.IDFor); zero:
-	// Credentials.ID.
-	localID     Identity
-	established time.Time
+	// Credentials.ID (InitiateOptions.LocalID, Credentials.IDFor); nil:
+	// Credentials.ID. A pointer: OE never sets it, and every SA carries
+	// the field (TestSASize).
+	localID     *Identity
+	established stamp // zero until established
 
 	// Message IDs (window size 1 both ways).
 	nextID   uint32                // ID of our next request
@@ -73,7 +74,7 @@ type ikeSA struct {
 	// IKE_AUTH message is built (certselect.go).
 	cert *ourCert
 
-	lastRecv time.Time
+	lastRecv stamp
 	// null is its entry among the counted NULL SAs, nil if not counted
 	// (nullcap.go).
 	null   *nullEntry
@@ -94,6 +95,11 @@ type ikeSA struct {
 	halfCounted   bool // counted as half open
 	lookup        bool // a KeyResolver lookup for IKE_AUTH is under way
 	peerGone      bool // the SA died: Engine.mu guards it (contact.go)
+	addrIndexed   bool // in Engine.byAddr: Engine.mu guards it (peeraddrindex.go)
+	// addrNext and idNext are the next SA with the same peer address in
+	// Engine.byAddr and with the same peer identity in Engine.byPeerID;
+	// Engine.mu guards them.
+	addrNext, idNext *ikeSA
 }
 
 // handshake is the part of an SA's state that authentication needs.
@@ -146,11 +152,11 @@ func (sa *ikeSA) id() SAID { return SAID{SPIi: sa.spii, SPIr: sa.spir} }
 
 // childSA is one CHILD SA pair of an IKE SA.
 type childSA struct {
-	ChildSA
-	state childState
-	pfs   DHGroup
-	addKE []DHGroup   // additional key exchanges its keys came from (IKE_FOLLOWUP_KE)
-	timer *schedTimer // soft then hard end of the lifetime
+	childCore // ChildSA without the keys (childcore.go)
+	state     childState
+	pfs       DHGroup
+	addKE     []DHGroup   // additional key exchanges its keys came from (IKE_FOLLOWUP_KE)
+	timer     *schedTimer // soft then hard end of the lifetime
 	// rekey collision bookkeeping (RFC 7296 §2.8.1)
 	rekeying   *childRekey
 	replacedBy uint32
@@ -177,7 +183,7 @@ func (sa *ikeSA) info() SAInfo {
 		ID: sa.id(), Initiator: sa.initiator, State: sa.state.String(),
 		Local: sa.local, Remote: sa.remote, PeerID: sa.peerID, PeerAuth: sa.peerAuth, PeerCert: sa.peerCert,
 		Suite: sa.suite, KeyExchanges: sa.kes.list(),
-		NATT: sa.natt, BehindNAT: sa.behindNAT, Established: sa.established,
+		NATT: sa.natt, BehindNAT: sa.behindNAT, Established: sa.e.timeOf(sa.established),
 		VirtualIPs: sa.virtualIPs(),
 	}
 	for _, c := range sa.children {
@@ -198,7 +204,7 @@ func (sa *ikeSA) die(err error, linger bool) {
 	if sa.state == stDead {
 		return
 	}
-	wasUp := !sa.established.IsZero()
+	wasUp := sa.established != 0
 	sa.setState(stDead)
 	sa.e.notePeerGone(sa)
 	if sa.null != nil {
@@ -221,6 +227,7 @@ func (sa *ikeSA) die(err error, linger bool) {
 	sa.dropFollowup(err)
 	for _, c := range sa.children {
 		sa.removeChild(c, err)
+		sa.e.childIdx.forget(c.SPIIn, sa)
 	}
 	sa.children = nil
 	sa.releaseAddresses()
@@ -268,7 +275,7 @@ func (sa *ikeSA) removeChild(c *childSA, err error) {
 	// abandoned (its context ended) must still give its SPI back.
 	ctx, cancel := sa.e.calls.get()
 	defer cancel()
-	if derr := sa.e.cfg.Installer.Delete(ctx, c.ChildSA); derr != nil {
+	if derr := sa.e.cfg.Installer.Delete(ctx, c.public(childKeys{})); derr != nil {
 		sa.e.log.Warn("ike: data plane delete failed", "spi_in", c.SPIIn, "spi_out", c.SPIOut, "err", derr)
 	}
 	if wasUp {
@@ -285,6 +292,7 @@ func (sa *ikeSA) dropChild(c *childSA, err error) {
 	for i, x := range sa.children {
 		if x == c {
 			sa.children = append(sa.children[:i], sa.children[i+1:]...)
+			sa.e.childIdx.forget(c.SPIIn, sa)
 			break
 		}
 	}
@@ -327,4 +335,12 @@ func (sa *ikeSA) callCtx() (context.Context, context.CancelFunc) {
 		return in.ctx, func() {}
 	}
 	return sa.e.calls.get()
+}
+
+// identityRef is id for ikeSA.localID: nil for the zero Identity.
+func identityRef(id Identity) *Identity {
+	if id.Type == 0 {
+		return nil
+	}
+	return &id
 }

@@ -5,11 +5,11 @@ package main
 // alone (0600), so only root can ask.
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -19,29 +19,50 @@ import (
 	"github.com/oemesh/oemesh/kernel"
 )
 
-// keyedDataplane remembers the SA pairs installed through it, keys
-// included, until they are deleted: the IKE engine forgets CHILD SA keys
-// once the data plane has them, and a data plane does not hand them back.
-// The data plane holds the same keys meanwhile (the userspace one in this
-// process's memory, xfrm in the kernel's).
+// keyedDataplane remembers the keys of the SA pairs installed through
+// it, until they are deleted: the IKE engine forgets CHILD SA keys once
+// the data plane has them, and xfrm does not hand them back. The
+// userspace data plane does (espKeyLister): with it, nothing is copied.
 type keyedDataplane struct {
 	kernel.Dataplane
+	lister espKeyLister // nil: keep copies in pairs
 
 	mu    sync.Mutex
-	pairs map[kernel.SAPairID]kernel.SAPair
+	pairs map[kernel.SAPairID]pairKeys
 }
 
-func newKeyedDataplane(dp kernel.Dataplane) *keyedDataplane {
-	return &keyedDataplane{Dataplane: dp, pairs: map[kernel.SAPairID]kernel.SAPair{}}
+// espKeyLister is a data plane that lists its SAs with their keys
+// (userspace.Device): it holds them anyway, in this process.
+type espKeyLister interface {
+	ESPKeys() []kernel.SA
+}
+
+// pairKeys is what espKeys lists of a pair beyond its ID (the peer and
+// both SPIs): our outer address, both AEADs, and both keys in one
+// allocation. It is kept for every live pair, so it is small: a whole
+// kernel.SAPair in the map cost about 530 octets per peer, this about
+// 130 (issue 21). The inbound SA's addresses are the outbound's
+// reversed, as every data plane installs them.
+type pairKeys struct {
+	local   netip.Addr // the outbound SA's source; its destination is the ID's peer
+	keys    []byte     // the inbound SA's key, then the outbound's
+	inLen   uint16     // length of the inbound key
+	in, out kernel.AEAD
+}
+
+// newKeyedDataplane wraps dp; lister, when not nil, is the data plane
+// under dp (and its wrappers) that lists the keys itself.
+func newKeyedDataplane(dp kernel.Dataplane, lister espKeyLister) *keyedDataplane {
+	return &keyedDataplane{Dataplane: dp, lister: lister, pairs: map[kernel.SAPairID]pairKeys{}}
 }
 
 // InstallSA implements kernel.Dataplane.
 func (k *keyedDataplane) InstallSA(ctx context.Context, p kernel.SAPair) error {
-	if err := k.Dataplane.InstallSA(ctx, p); err != nil {
+	if err := k.Dataplane.InstallSA(ctx, p); err != nil || k.lister != nil {
 		return err
 	}
-	keep := kernel.SAPair{In: p.In, Out: p.Out}
-	keep.In.Key, keep.Out.Key = bytes.Clone(p.In.Key), bytes.Clone(p.Out.Key)
+	keep := pairKeys{local: p.Out.Src, inLen: uint16(len(p.In.Key)), in: p.In.AEAD, out: p.Out.AEAD}
+	keep.keys = append(append(make([]byte, 0, len(p.In.Key)+len(p.Out.Key)), p.In.Key...), p.Out.Key...)
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.pairs[p.ID()] = keep
@@ -51,7 +72,7 @@ func (k *keyedDataplane) InstallSA(ctx context.Context, p kernel.SAPair) error {
 // DeleteSA implements kernel.Dataplane.
 func (k *keyedDataplane) DeleteSA(ctx context.Context, id kernel.SAPairID, opts kernel.DeleteOptions) error {
 	err := k.Dataplane.DeleteSA(ctx, id, opts)
-	if err != nil && !pairGone(ctx, k.Dataplane, id) {
+	if k.lister != nil || (err != nil && !pairGone(ctx, k.Dataplane, id)) {
 		return err
 	}
 	k.mu.Lock()
@@ -62,14 +83,24 @@ func (k *keyedDataplane) DeleteSA(ctx context.Context, id kernel.SAPairID, opts 
 
 // espKeys lists both SAs of every installed pair.
 func (k *keyedDataplane) espKeys() []control.ESPSAKeys {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	out := make([]control.ESPSAKeys, 0, 2*len(k.pairs))
-	for _, p := range k.pairs {
-		for _, sa := range []kernel.SA{p.Out, p.In} {
+	if k.lister != nil {
+		sas := k.lister.ESPKeys()
+		out := make([]control.ESPSAKeys, 0, len(sas))
+		for _, sa := range sas {
 			out = append(out, control.ESPSAKeys{Src: sa.Src.String(), Dst: sa.Dst.String(), SPI: fmt.Sprintf("%08x", sa.SPI),
 				AEAD: sa.AEAD.String(), Key: hex.EncodeToString(sa.Key)})
 		}
+		slices.SortFunc(out, func(a, b control.ESPSAKeys) int { return strings.Compare(a.SPI, b.SPI) })
+		return out
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	out := make([]control.ESPSAKeys, 0, 2*len(k.pairs))
+	for id, p := range k.pairs {
+		local, peer := p.local.String(), id.Peer.String()
+		out = append(out,
+			control.ESPSAKeys{Src: local, Dst: peer, SPI: fmt.Sprintf("%08x", id.OutSPI), AEAD: p.out.String(), Key: hex.EncodeToString(p.keys[p.inLen:])},
+			control.ESPSAKeys{Src: peer, Dst: local, SPI: fmt.Sprintf("%08x", id.InSPI), AEAD: p.in.String(), Key: hex.EncodeToString(p.keys[:p.inLen])})
 	}
 	slices.SortFunc(out, func(a, b control.ESPSAKeys) int { return strings.Compare(a.SPI, b.SPI) })
 	return out

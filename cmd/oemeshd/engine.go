@@ -143,7 +143,8 @@ func (d *daemon) startOE(ctx context.Context, cfg *config.Config, dp kernel.Data
 	// delete, and every look-up, passes them.
 	d.meters.latency = newLatency(d.clock)
 	d.meters.traffic = newMeteredDataplane(dp, d.clock, d.meters.latency.installed)
-	d.saKeys = newKeyedDataplane(d.meters.traffic)
+	lister, _ := dp.(espKeyLister) // the userspace data plane lists its own keys
+	d.saKeys = newKeyedDataplane(d.meters.traffic, lister)
 	oeCfg.OnOutcome = d.meters.latency.outcome
 	stack, err := dispatch.New(dispatch.Config{OE: oeCfg, Conns: connsCfg}, d.saKeys, d.meters.latency.keys(resolver), engineCfg)
 	if err != nil {

@@ -15,7 +15,7 @@ type trafficTotals struct {
 	InBytes, OutBytes, InPackets, OutPackets uint64
 }
 
-func (t *trafficTotals) add(c kernel.Counters) {
+func (t *trafficTotals) add(c trafficTotals) {
 	t.InBytes += c.InBytes
 	t.OutBytes += c.OutBytes
 	t.InPackets += c.InPackets
@@ -40,14 +40,16 @@ type meteredDataplane struct {
 	installed func(seconds float64, err error)
 
 	mu sync.Mutex
-	// live holds the highest counters seen of each installed pair.
-	live map[kernel.SAPairID]kernel.Counters
+	// live holds the highest counters seen of each installed pair: the
+	// four totals, not a kernel.Counters (64 octets with its LastUse and
+	// Dropped), as the map holds one per peer.
+	live map[kernel.SAPairID]trafficTotals
 	// retired sums the final counters of the deleted pairs.
 	retired trafficTotals
 }
 
 func newMeteredDataplane(dp kernel.Dataplane, clk clock.Clock, installed func(float64, error)) *meteredDataplane {
-	return &meteredDataplane{Dataplane: dp, clock: clk, installed: installed, live: map[kernel.SAPairID]kernel.Counters{}}
+	return &meteredDataplane{Dataplane: dp, clock: clk, installed: installed, live: map[kernel.SAPairID]trafficTotals{}}
 }
 
 // InstallSA implements kernel.Dataplane: the pair is metered from now on.
@@ -63,7 +65,7 @@ func (m *meteredDataplane) InstallSA(ctx context.Context, p kernel.SAPair) error
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.live[p.ID()]; !ok { // an update of a pair keeps its counters
-		m.live[p.ID()] = kernel.Counters{}
+		m.live[p.ID()] = trafficTotals{}
 	}
 	return nil
 }
@@ -129,8 +131,8 @@ func (m *meteredDataplane) Totals(ctx context.Context) trafficTotals {
 }
 
 // maxCounters is the larger of each of a and b's traffic counters.
-func maxCounters(a, b kernel.Counters) kernel.Counters {
-	return kernel.Counters{
+func maxCounters(a trafficTotals, b kernel.Counters) trafficTotals {
+	return trafficTotals{
 		InBytes: max(a.InBytes, b.InBytes), OutBytes: max(a.OutBytes, b.OutBytes),
 		InPackets: max(a.InPackets, b.InPackets), OutPackets: max(a.OutPackets, b.OutPackets),
 	}

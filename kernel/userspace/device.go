@@ -57,7 +57,7 @@ type Device struct {
 	pairsPeak int
 	// inSPIs counts the pairs by inbound SPI, for AllocSPI: a scan of
 	// pairs made every allocation O(N) in the SAs installed.
-	inSPIs map[uint32]int
+	inSPIs map[uint32]int32 // int32: 8-octet slots, one per peer
 	shunts map[kernel.Flow]*shunt
 	spis   map[uint32]spiReservation // reserved by AllocSPI
 	order  uint64
@@ -109,7 +109,7 @@ func New(ctx context.Context, c Config) (*Device, error) {
 		traps:    make(map[netip.Prefix]kernel.Group),
 		saRoutes: make(map[netip.Prefix]int),
 		pairs:    make(map[kernel.SAPairID]*pair),
-		inSPIs:   make(map[uint32]int),
+		inSPIs:   make(map[uint32]int32),
 		shunts:   make(map[kernel.Flow]*shunt),
 		spis:     make(map[uint32]spiReservation),
 		acquires: make(chan kernel.Acquire, 1024),
@@ -461,7 +461,7 @@ func (d *Device) InstallSA(ctx context.Context, sp kernel.SAPair) error {
 func (d *Device) putPair(id kernel.SAPairID, p *pair) {
 	if _, ok := d.pairs[id]; !ok {
 		if d.inSPIs == nil {
-			d.inSPIs = map[uint32]int{}
+			d.inSPIs = map[uint32]int32{}
 		}
 		d.inSPIs[id.InSPI]++
 	}

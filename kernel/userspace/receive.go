@@ -340,7 +340,7 @@ func openAuthed(buf []byte, off, n int, sa *inSA, seq uint64, tos, ttl uint8, sc
 		return dropSelector, 0, 0
 	}
 	end = payOff + len(payload)
-	if p.encap != nil {
+	if p.out.udp {
 		fixL4Checksum(payload, nh, src, dst)
 	}
 	if src.Is4() {

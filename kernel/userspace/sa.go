@@ -15,10 +15,8 @@ import (
 // its atomics, so the data path reads it without locks.
 type pair struct {
 	id     kernel.SAPairID
-	mode   kernel.Mode
 	local  []netip.Prefix
 	remote []netip.Prefix
-	encap  *kernel.Encap
 	cat    *cat // client address translation, nil without (cat.go)
 	life   kernel.Lifetime
 	added  time.Time
@@ -33,6 +31,10 @@ type pair struct {
 	deferOut atomic.Bool
 	soft     atomic.Bool // soft expire sent
 	hard     atomic.Bool // hard expire sent
+	// mode sits with the flags, not after id, so that it shares their
+	// word (TestPairSize). ESP-in-UDP is out.udp, not a copy of the
+	// kernel.Encap that would keep the caller's alive.
+	mode kernel.Mode
 }
 
 // outSA is the outbound half: it seals and knows where to send.
@@ -137,7 +139,7 @@ func newPair(sp kernel.SAPair, now time.Time, order uint64, socks *sockets) (*pa
 		return nil, bad("ESP-in-UDP requested but the data plane has no UDP encapsulation socket")
 	}
 	p := &pair{
-		id: id, mode: sp.Mode, encap: sp.Encap, cat: newCAT(sp.CAT), life: sp.Lifetime, added: now, order: order,
+		id: id, mode: sp.Mode, cat: newCAT(sp.CAT), life: sp.Lifetime, added: now, order: order,
 		local:  append([]netip.Prefix(nil), sp.Local...),
 		remote: append([]netip.Prefix(nil), sp.Remote...),
 	}

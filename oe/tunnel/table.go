@@ -96,34 +96,11 @@ type Table struct {
 	mu   sync.Mutex
 	byIn map[uint32]*Tunnel
 	peak int // the most byIn held since it was made (Remove)
-	// byPeer indexes byIn by the peer's outer address: SameFlow runs on
-	// every CHILD SA a responder installs, and a scan of every tunnel
-	// made each install cost O(N) with N peers up (57 µs of the
-	// responder's CPU per handshake at 3,000 peers). About 50 octets a
-	// peer.
+	// byPeer and wide index byIn by address, for SameFlow and ToPeer
+	// (index.go).
 	byPeer map[netip.Addr][]uint32
+	wide   map[uint32]struct{}
 	seq    uint32 // the last Tunnel.Seq given
-}
-
-// index records tn, byIn[spi], under its peer; unindex forgets it.
-func (t *Table) index(spi uint32, tn *Tunnel) {
-	if t.byPeer == nil {
-		t.byPeer = map[netip.Addr][]uint32{}
-	}
-	t.byPeer[tn.Peer()] = append(t.byPeer[tn.Peer()], spi)
-}
-
-func (t *Table) unindex(spi uint32, tn *Tunnel) {
-	spis := t.byPeer[tn.Peer()]
-	i := slices.Index(spis, spi)
-	if i < 0 {
-		return
-	}
-	if len(spis) == 1 {
-		delete(t.byPeer, tn.Peer())
-		return
-	}
-	t.byPeer[tn.Peer()] = slices.Delete(spis, i, i+1)
 }
 
 // A Go map keeps the buckets of the most entries it held: once the
@@ -230,22 +207,6 @@ func (t *Table) SameFlow(sa ike.ChildSA, conn string) []Tunnel {
 			continue
 		}
 		out = append(out, *tn)
-	}
-	return out
-}
-
-// ToPeer lists the live tunnels to (or through, as gateway) addr.
-func (t *Table) ToPeer(addr netip.Addr) []Tunnel {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	var out []Tunnel
-	for _, tn := range t.byIn {
-		if tn.Replaced {
-			continue
-		}
-		if tn.Peer() == addr || CoversHost(tn.Remote, addr) {
-			out = append(out, *tn)
-		}
 	}
 	return out
 }
