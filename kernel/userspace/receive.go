@@ -341,7 +341,7 @@ func openAuthed(buf []byte, off, n int, sa *inSA, seq uint64, tos, ttl uint8, sc
 	}
 	end = payOff + len(payload)
 	if p.encap != nil {
-		fixL4Checksum(payload, nh, src, dst)
+		sa.fixChecksum(payload, nh, src, dst)
 	}
 	if src.Is4() {
 		start = payOff - ipv4HeaderLen
