@@ -50,6 +50,7 @@ type options struct {
 	only      string // run only the paths whose name contains one of its comma-separated words
 	profile   string // CPU profile of the whole run
 	steps     bool   // one ESP-in-UDP path per technique of issue 17 (steps.go)
+	tcp1      bool   // only the single-stream TCP runs (quick A/B while profiling)
 }
 
 func main() {
@@ -61,9 +62,10 @@ func main() {
 	flag.IntVar(&o.pings, "pings", 200, "lone round trips per path for the latency")
 	noWG := flag.Bool("no-wireguard", false, "skip the wireguard-go path")
 	flag.BoolVar(&o.chachaRaw, "chacha-raw", false, "also measure raw ESP with ChaCha20-Poly1305")
-	flag.StringVar(&o.only, "only", "", "run only the paths whose name contains one of these, comma-separated (e.g. veth,wireguard,ESP-in-UDP)")
+	flag.StringVar(&o.only, "only", "", "run only the paths whose name contains one of these, comma-separated; a+b: both a and b (e.g. veth,wireguard,ESP-in-UDP+AES)")
 	flag.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.BoolVar(&o.steps, "steps", false, "instead: one ESP-in-UDP AES-GCM path per cumulative technique (none, + batches, + TUN offloads, ... = today), TCP 1 stream and CPU per GB, beside the veth and wireguard-go")
+	flag.BoolVar(&o.tcp1, "tcp1", false, "only the single-stream TCP runs, with their ratios (a quick A/B while profiling)")
 	verbose := flag.Bool("v", false, "log wireguard-go")
 	flag.Parse()
 	o.wg = !*noWG
@@ -124,7 +126,11 @@ func (b *bench) run(o options) error {
 	}
 	defer stop()
 	sent := make([]uint64, len(ps))
-	for _, streams := range []int{1, 4} {
+	streamCounts := []int{1, 4}
+	if o.tcp1 {
+		streamCounts = streamCounts[:1]
+	}
+	for _, streams := range streamCounts {
 		for run := range o.runs {
 			for i, p := range ps {
 				fmt.Fprintf(os.Stderr, "usthroughput: TCP %d streams, run %d: %s\n", streams, run+1, p.name)
@@ -135,6 +141,8 @@ func (b *bench) run(o options) error {
 				sent[i] += t.bytes
 				if streams == 1 {
 					rs[i].tcp1 = append(rs[i].tcp1, t.mbps)
+					proc, _ := t.perGB()
+					rs[i].tcp1CPU = append(rs[i].tcp1CPU, proc)
 				} else {
 					rs[i].tcp4 = append(rs[i].tcp4, t.mbps)
 				}
@@ -147,6 +155,11 @@ func (b *bench) run(o options) error {
 				return fmt.Errorf("%s: %w", p.name, err)
 			}
 		}
+	}
+	if o.tcp1 {
+		fmt.Printf("Load average at the end: %s\n\n", loadavg())
+		printTCP1(rs)
+		return nil
 	}
 	for run := range o.runs {
 		for i, p := range ps {
@@ -191,17 +204,55 @@ func startProfile(file string) (stop func(), err error) {
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
+// printTCP1 writes the single-stream TCP figures of -tcp1: every run,
+// best / median, the ratio of the medians to wireguard-go's and the
+// veth's, and the median of the process's CPU seconds per GB received in
+// those runs (both tunnel ends and both TCP ends: on a loaded box the
+// steadier figure).
+func printTCP1(rs []*result) {
+	var wgMed, vethMed float64
+	for _, r := range rs {
+		switch r.name {
+		case "veth, no encryption":
+			_, vethMed = bestMedian(r.tcp1)
+		case "wireguard-go":
+			_, wgMed = bestMedian(r.tcp1)
+		}
+	}
+	fmt.Println("| path | TCP 1 stream runs, Mbit/s | best / median | ×wg-go | ×veth | process CPU s/GB (median) |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- |")
+	for _, r := range rs {
+		best, med := bestMedian(r.tcp1)
+		runs := make([]string, len(r.tcp1))
+		for i, v := range r.tcp1 {
+			runs[i] = fmt.Sprintf("%.0f", v)
+		}
+		_, cpu := bestMedian(r.tcp1CPU)
+		fmt.Printf("| %s | %s | %.0f / %.0f | %s | %s | %.2f |\n", r.name, strings.Join(runs, " "), best, med, ratio(med, wgMed), ratio(med, vethMed), cpu)
+	}
+}
+
 // selected reports whether -only lets the path named name run.
 func (o options) selected(name string) bool {
 	if o.only == "" {
 		return true
 	}
 	for _, w := range strings.Split(o.only, ",") {
-		if w != "" && strings.Contains(name, w) {
+		if w != "" && containsAll(name, strings.Split(w, "+")) {
 			return true
 		}
 	}
 	return false
+}
+
+// containsAll reports whether name contains every one of words.
+func containsAll(name string, words []string) bool {
+	for _, w := range words {
+		if !strings.Contains(name, w) {
+			return false
+		}
+	}
+	return true
 }
 
 func loadavg() string {

@@ -10,6 +10,7 @@ import (
 type result struct {
 	name       string
 	tcp1, tcp4 []float64 // Mbit/s per run
+	tcp1CPU    []float64 // process CPU seconds per GB of each single-stream run
 	udp        []udpResult
 	paced      udpResult
 	rtts       []time.Duration // sorted

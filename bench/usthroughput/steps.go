@@ -25,7 +25,8 @@ type step struct {
 // zero Techniques with default Workers and offloads: what a daemon runs.
 func steps() []step {
 	c := userspace.Config{NoOffloads: true, Workers: 1, Techniques: userspace.Techniques{
-		NoUDPGSO: true, NoUDPGRO: true, Batch: 1, NoInlineCrypto: true, SmallSocketBuffers: true}}
+		NoUDPGSO: true, NoUDPGRO: true, Batch: 1, NoInlineCrypto: true, SmallSocketBuffers: true,
+		SmallGROHeads: true}}
 	var ss []step
 	add := func(name string, f func(*userspace.Config)) {
 		f(&c)
@@ -38,7 +39,8 @@ func steps() []step {
 	add("+ UDP GRO", func(c *userspace.Config) { c.Techniques.NoUDPGRO = false })
 	add("+ parallel crypto (a worker per core)", func(c *userspace.Config) { c.Workers = 0 })
 	add("+ small batches inline", func(c *userspace.Config) { c.Techniques.NoInlineCrypto = false })
-	add("+ socket queues past rmem_max (= today)", func(c *userspace.Config) { c.Techniques.SmallSocketBuffers = false })
+	add("+ socket queues past rmem_max", func(c *userspace.Config) { c.Techniques.SmallSocketBuffers = false })
+	add("+ 64 KiB GRO heads on TUN writes (= today)", func(c *userspace.Config) { c.Techniques.SmallGROHeads = false })
 	return ss
 }
 
@@ -102,11 +104,14 @@ func (b *bench) runSteps(o options) error {
 	var ps []path
 	base := paths(o.wg, false)
 	for _, p := range base {
-		if p.name == "veth, no encryption" || p.name == "wireguard-go" {
+		if (p.name == "veth, no encryption" || p.name == "wireguard-go") && o.selected(p.name) {
 			ps = append(ps, p)
 		}
 	}
 	for k, s := range steps() {
+		if !o.selected(s.name) {
+			continue
+		}
 		src, dst := espAddrs(uint32(stepPathBase + k))
 		ps = append(ps, path{name: s.name, src: src, dst: dst, up: func(b *bench) error { return b.stepDevices(k, s) }})
 	}
@@ -130,6 +135,8 @@ func (b *bench) runSteps(o options) error {
 				return fmt.Errorf("%s: TCP: %w", p.name, err)
 			}
 			rs[i].tcp1 = append(rs[i].tcp1, t.mbps)
+			proc, _ := t.perGB()
+			rs[i].tcp1CPU = append(rs[i].tcp1CPU, proc)
 		}
 	}
 	for i, p := range ps {
@@ -172,14 +179,15 @@ func printSteps(rs []*result, o options) {
 	if veth != nil {
 		vethGB = perGB(veth)
 	}
-	fmt.Printf("| step | TCP 1 stream Mbit/s (best / median) | ×wireguard-go | tunnel CPU s/GB at %.0f Mbit/s (loss) |\n", o.rate)
-	fmt.Println("| --- | --- | --- | --- |")
+	fmt.Printf("| step | TCP 1 stream Mbit/s (best / median) | ×wireguard-go | process CPU s/GB in TCP (median) | tunnel CPU s/GB at %.0f Mbit/s (loss) |\n", o.rate)
+	fmt.Println("| --- | --- | --- | --- | --- |")
 	for _, r := range rs {
 		best, med := bestMedian(r.tcp1)
 		tunnel := "–"
 		if veth != nil && r != veth {
 			tunnel = fmt.Sprintf("%.2f (%.1f%%)", perGB(r)-vethGB, 100*r.paced.loss())
 		}
-		fmt.Printf("| %s | %.0f / %.0f | %s | %s |\n", r.name, best, med, ratio(med, wgMed), tunnel)
+		_, cpu := bestMedian(r.tcp1CPU)
+		fmt.Printf("| %s | %.0f / %.0f | %s | %.2f | %s |\n", r.name, best, med, ratio(med, wgMed), cpu, tunnel)
 	}
 }

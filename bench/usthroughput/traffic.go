@@ -28,6 +28,17 @@ const (
 type tcpResult struct {
 	bytes uint64
 	mbps  float64
+	cpu   cpuSample // used during the run (both tunnel ends, sender and receiver)
+}
+
+// perGB is the CPU seconds the run used per GB received: the process's,
+// and the process's with the machine's softirq time.
+func (r tcpResult) perGB() (proc, total float64) {
+	gb := float64(r.bytes) / 1e9
+	if gb <= 0 {
+		return 0, 0
+	}
+	return r.cpu.proc.Seconds() / gb, (r.cpu.proc.Seconds() + r.cpu.softirq.Seconds()) / gb
 }
 
 // tcpStreams sends from namespace a to a listener in b over n parallel
@@ -73,6 +84,7 @@ func (b *bench) tcpStreams(src, dst netip.Addr, n int, d time.Duration) (tcpResu
 			return tcpResult{}, err
 		}
 	}
+	cpu0 := sampleCPU()
 	start := time.Now()
 	end := start.Add(d)
 	var sent atomic.Uint64
@@ -97,6 +109,7 @@ func (b *bench) tcpStreams(src, dst netip.Addr, n int, d time.Duration) (tcpResu
 	swg.Wait()
 	wg.Wait()
 	el := time.Since(start)
+	cpu := sampleCPU().sub(cpu0)
 	close(errs)
 	if err := <-errs; err != nil {
 		return tcpResult{}, err
@@ -104,7 +117,7 @@ func (b *bench) tcpStreams(src, dst netip.Addr, n int, d time.Duration) (tcpResu
 	if g, s := got.Load(), sent.Load(); g != s {
 		return tcpResult{}, fmt.Errorf("received %d of %d bytes", g, s)
 	}
-	return tcpResult{bytes: got.Load(), mbps: float64(got.Load()*8) / el.Seconds() / 1e6}, nil
+	return tcpResult{bytes: got.Load(), mbps: float64(got.Load()*8) / el.Seconds() / 1e6, cpu: cpu}, nil
 }
 
 // udpResult is one UDP run: packets sent and received, over the time the

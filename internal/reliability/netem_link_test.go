@@ -1,6 +1,7 @@
 package reliability
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -148,6 +150,14 @@ func packetSocket(ifindex int) (int, error) {
 	if err != nil {
 		return -1, err
 	}
+	// With the virtio-net header a UDP GSO run (ESP-in-UDP sent with
+	// UDP_SEGMENT, which crosses a veth uncut) comes with its segment
+	// size, so the relay can cut it into the datagrams a real link
+	// would carry (splitUDPGSO) and lose or delay each on its own.
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
 	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifindex}); err != nil {
 		unix.Close(fd)
 		return -1, err
@@ -180,38 +190,97 @@ func (l *lossyLink) relay(from, to int, forward bool) {
 		if ll, ok := sa.(*unix.SockaddrLinklayer); !ok || ll.Pkttype == unix.PACKET_OUTGOING {
 			continue // what we sent ourselves
 		}
-		frame := append([]byte(nil), buf[:n]...)
-		// Veth hands locally sent UDP and TCP over with the checksum left
-		// to the hardware; a frame copied through a packet socket must
-		// carry it.
-		fixChecksum(frame)
-		if !forward || !l.impairs(frame) {
-			l.send(to, frame)
+		if n < vnetHdrLen {
 			continue
 		}
-		l.impaired.Add(1)
-		if l.im.dropRetransmits && l.repeatedIKE(frame) {
-			l.retransmitsDropped.Add(1)
-			continue
+		for _, frame := range splitUDPGSO(buf[:vnetHdrLen], buf[vnetHdrLen:n]) {
+			l.pass(to, frame, forward)
 		}
-		l.randMu.Lock()
-		lost := l.rand.Float64() < l.im.loss
-		wait := l.im.delay
-		if l.im.jitter > 0 {
-			wait += time.Duration(l.rand.Int64N(int64(2*l.im.jitter))) - l.im.jitter
-		}
-		l.randMu.Unlock()
-		if lost {
-			l.lost.Add(1)
-			continue
-		}
-		seq := l.arrived.Add(1)
-		if wait <= 0 {
-			l.sendImpaired(to, frame, seq)
-			continue
-		}
-		time.AfterFunc(wait, func() { l.sendImpaired(to, frame, seq) })
 	}
+}
+
+// pass sends one frame on, impairing it when forward is true and it is
+// one of the impaired direction's.
+func (l *lossyLink) pass(to int, frame []byte, forward bool) {
+	// Veth hands locally sent UDP and TCP over with the checksum left
+	// to the hardware; a frame copied through a packet socket must
+	// carry it.
+	fixChecksum(frame)
+	if !forward || !l.impairs(frame) {
+		l.send(to, frame)
+		return
+	}
+	l.impaired.Add(1)
+	if l.im.dropRetransmits && l.repeatedIKE(frame) {
+		l.retransmitsDropped.Add(1)
+		return
+	}
+	l.randMu.Lock()
+	lost := l.rand.Float64() < l.im.loss
+	wait := l.im.delay
+	if l.im.jitter > 0 {
+		wait += time.Duration(l.rand.Int64N(int64(2*l.im.jitter))) - l.im.jitter
+	}
+	l.randMu.Unlock()
+	if lost {
+		l.lost.Add(1)
+		return
+	}
+	seq := l.arrived.Add(1)
+	if wait <= 0 {
+		l.sendImpaired(to, frame, seq)
+		return
+	}
+	time.AfterFunc(wait, func() { l.sendImpaired(to, frame, seq) })
+}
+
+// vnetHdrLen is the virtio-net header in front of every frame read from
+// and written to the relay's packet sockets (PACKET_VNET_HDR).
+const vnetHdrLen = 10
+
+// splitUDPGSO returns the frames of one frame read with its virtio-net
+// header hdr, each a copy: an IPv4 UDP GSO run (gso_type UDP_L4) cut into
+// its datagrams of gso_size payload octets each (the last may be
+// shorter), with their IPv4 identification, lengths and header checksum
+// as the kernel's segmentation writes them (the UDP checksum is left to
+// fixChecksum); any other frame as it is.
+func splitUDPGSO(hdr, frame []byte) [][]byte {
+	gsoType, gsoSize := hdr[1], int(binary.NativeEndian.Uint16(hdr[4:6]))
+	if gsoType != unix.VIRTIO_NET_HDR_GSO_UDP_L4 || gsoSize == 0 || len(frame) < 14+20 ||
+		binary.BigEndian.Uint16(frame[12:14]) != 0x0800 {
+		return [][]byte{append([]byte(nil), frame...)}
+	}
+	ip := frame[14:]
+	ihl := int(ip[0]&0x0f) * 4
+	if ihl < 20 || len(ip) < ihl+8 || ip[9] != unix.IPPROTO_UDP {
+		return [][]byte{append([]byte(nil), frame...)}
+	}
+	head := 14 + ihl + 8
+	payload := frame[head:]
+	id := binary.BigEndian.Uint16(ip[4:6])
+	var out [][]byte
+	for i := 0; len(payload) > 0; i++ {
+		n := min(gsoSize, len(payload))
+		seg := make([]byte, head+n)
+		copy(seg, frame[:head])
+		copy(seg[head:], payload[:n])
+		payload = payload[n:]
+		sip := seg[14:]
+		binary.BigEndian.PutUint16(sip[2:4], uint16(ihl+8+n))
+		binary.BigEndian.PutUint16(sip[4:6], id+uint16(i))
+		binary.BigEndian.PutUint16(sip[ihl+4:ihl+6], uint16(8+n))
+		sip[10], sip[11] = 0, 0
+		var sum uint32
+		for k := 0; k < ihl; k += 2 {
+			sum += uint32(binary.BigEndian.Uint16(sip[k:]))
+		}
+		for sum > 0xffff {
+			sum = sum>>16 + sum&0xffff
+		}
+		binary.BigEndian.PutUint16(sip[10:12], ^uint16(sum))
+		out = append(out, seg)
+	}
+	return out
 }
 
 // sendImpaired sends the seq'th impaired packet to arrive, counting it as
@@ -236,7 +305,9 @@ func (l *lossyLink) send(fd int, frame []byte) {
 	if l.closed {
 		return
 	}
-	if _, err := unix.Write(fd, frame); err != nil {
+	// A zero virtio-net header: a plain frame, its checksums complete.
+	var hdr [vnetHdrLen]byte
+	if _, err := unix.Writev(fd, [][]byte{hdr[:], frame}); err != nil {
 		l.sendErrs.Add(1)
 	}
 }
@@ -342,4 +413,66 @@ func fixChecksum(frame []byte) {
 		cs = 0xffff
 	}
 	binary.BigEndian.PutUint16(l4[off:], cs)
+}
+
+// TestSplitUDPGSO: an IPv4 UDP GSO run read with its virtio-net header is
+// cut into datagrams of the segment size (the last shorter), each with
+// its own length, identification and a valid IPv4 header checksum; any
+// other frame is passed as it is.
+func TestSplitUDPGSO(t *testing.T) {
+	const seg = 100
+	payload := make([]byte, 3*seg+37)
+	for i := range payload {
+		payload[i] = byte(i)
+	}
+	frame := make([]byte, 14+20+8, 14+20+8+len(payload))
+	binary.BigEndian.PutUint16(frame[12:14], 0x0800)
+	ip := frame[14:]
+	ip[0], ip[8], ip[9] = 0x45, 64, unix.IPPROTO_UDP
+	binary.BigEndian.PutUint16(ip[4:6], 0xfffe) // the identification wraps
+	copy(ip[12:16], []byte{192, 0, 2, 1})
+	copy(ip[16:20], []byte{192, 0, 2, 2})
+	binary.BigEndian.PutUint16(ip[20:22], 4500)
+	binary.BigEndian.PutUint16(ip[22:24], 4500)
+	frame = append(frame, payload...)
+	hdr := make([]byte, vnetHdrLen)
+	hdr[1] = unix.VIRTIO_NET_HDR_GSO_UDP_L4
+	binary.NativeEndian.PutUint16(hdr[4:6], seg)
+
+	got := splitUDPGSO(hdr, frame)
+	if len(got) != 4 {
+		t.Fatalf("%d datagrams, want 4", len(got))
+	}
+	var joined []byte
+	for i, f := range got {
+		sip := f[14:]
+		n := min(seg, len(payload)-i*seg)
+		if l := int(binary.BigEndian.Uint16(sip[2:4])); l != 28+n || len(f) != 14+28+n {
+			t.Errorf("datagram %d: IP length %d, frame %d; want %d, %d", i, l, len(f), 28+n, 14+28+n)
+		}
+		if l := int(binary.BigEndian.Uint16(sip[24:26])); l != 8+n {
+			t.Errorf("datagram %d: UDP length %d, want %d", i, l, 8+n)
+		}
+		if id := binary.BigEndian.Uint16(sip[4:6]); id != 0xfffe+uint16(i) {
+			t.Errorf("datagram %d: identification %#x, want %#x", i, id, 0xfffe+uint16(i))
+		}
+		var sum uint32
+		for k := 0; k < 20; k += 2 {
+			sum += uint32(binary.BigEndian.Uint16(sip[k:]))
+		}
+		for sum > 0xffff {
+			sum = sum>>16 + sum&0xffff
+		}
+		if sum != 0xffff {
+			t.Errorf("datagram %d: IPv4 header checksum does not hold", i)
+		}
+		joined = append(joined, f[14+28:]...)
+	}
+	if !bytes.Equal(joined, payload) {
+		t.Error("the datagrams' payloads are not the run's")
+	}
+	clear(hdr)
+	if one := splitUDPGSO(hdr, frame); len(one) != 1 || !bytes.Equal(one[0], frame) {
+		t.Error("a frame without GSO was not passed as it is")
+	}
 }

@@ -86,14 +86,12 @@ func testLossReorder(t *testing.T, form lossForm, im impairment) {
 	// A conn's dpd.interval is the engine's liveness interval for every
 	// IKE SA, OE's too; the conn itself (to an address nobody has, respond
 	// only) never comes up.
-	// kernel.udp_encap never: the relay that impairs the link reads
-	// frames off the veth with AF_PACKET, and ESP-in-UDP sent with UDP GSO
-	// crosses the veth as one super-frame per run of segments, which the
-	// relay cannot send on (EMSGSIZE; a real link would have segmented
-	// it). Raw ESP, as before kernel.udp_encap, leaves in MTU-sized
-	// packets. What this test measures is IKE under loss.
+	// ESP-in-UDP sent with UDP GSO crosses the veth as one super-frame
+	// per run of segments; the relay cuts each into its datagrams
+	// (splitUDPGSO), as a real link would have carried them, and loses
+	// or delays each on its own.
 	extra := func(h *lab.MeshHost) string {
-		return fmt.Sprintf("dataplane: userspace\nkernel:\n  udp_encap: never\nmetrics:\n  listen: %q\nconns:\n  - name: liveness\n    local: %s\n    remote: 198.18.0.99\n    dpd: {interval: %s, action: hold}\n",
+		return fmt.Sprintf("dataplane: userspace\nmetrics:\n  listen: %q\nconns:\n  - name: liveness\n    local: %s\n    remote: 198.18.0.99\n    dpd: {interval: %s, action: hold}\n",
 			metricsAt, h.Addr4, form.liveness)
 	}
 	start(t, m, ctx, "b", lab.HostConfig{Policies: responderPolicies, Extra: extra(b)})

@@ -3,7 +3,46 @@ package userspace
 import (
 	"encoding/binary"
 	"math/bits"
+	"net/netip"
 )
+
+// The TCP and UDP checksums of transport-mode ESP-in-UDP (RFC 3948
+// §3.1.2). A sender behind a NAT summed its own private address into the
+// pseudo header, which the inner header we rebuild no longer carries, so
+// the checksum must be fixed before the kernel (and the TUN device's GRO,
+// which coalesces only packets whose checksums hold) sees the packet. Yet
+// whether a checksum holds for our addresses depends only on the one's
+// complement sum of the sender's pseudo-header addresses against ours
+// (the protocol and length are the same on both sides), and the sender's
+// addresses are fixed for the SA: once one authenticated packet's
+// checksum is found intact, every later one is, and the full sum per
+// packet (one pass over every octet) can be skipped. A checksum found
+// wrong marks the SA for fixing for good. Linux does less: it marks such
+// packets CHECKSUM_UNNECESSARY and never looks.
+const (
+	l4Unknown uint32 = iota // nothing learned yet: fix, and learn
+	l4Intact                // the peer's checksums hold for our addresses
+	l4Fix                   // they do not (a NAT between): fix every one
+)
+
+// fixChecksum fixes the checksum of the opened transport-mode segment
+// seg from the SA's peer src to dst, or leaves it when the SA's packets
+// have shown theirs intact. ESP authenticated seg: only the pseudo header
+// can make its checksum wrong.
+func (sa *inSA) fixChecksum(seg []byte, proto uint8, src, dst netip.Addr) {
+	st := sa.l4sum.Load()
+	if st == l4Intact {
+		return
+	}
+	checked, intact := fixL4Checksum(seg, proto, src, dst)
+	switch {
+	case st == l4Fix || !checked:
+	case intact:
+		sa.l4sum.CompareAndSwap(l4Unknown, l4Intact)
+	default:
+		sa.l4sum.Store(l4Fix)
+	}
+}
 
 // onesSum adds b, read as big-endian 16-bit words (an odd last byte padded
 // with a zero), to the one's-complement sum acc and returns the sum

@@ -40,7 +40,9 @@
 //
 // Packets move in batches (send.go, receive.go, gso.go): the TUN device,
 // opened with the virtio-net header, hands over TSO super-packets already
-// split and takes coalesced (GRO) writes; sealing and opening run on one
+// split and takes coalesced (GRO) writes, the head of each run of one flow
+// moved into a 64 KiB buffer first so that up to 64 KiB coalesce
+// (tungro.go); sealing and opening run on one
 // worker per core while one goroutine per direction keeps the read order,
 // and the in-order writer alone moves the replay window; raw ESP goes out
 // and in with sendmmsg and recvmmsg, ESP-in-UDP with UDP GSO (a run of one
@@ -49,8 +51,8 @@
 //
 // The layout follows wireguard-go's device/: small files named for what they
 // hold (tun.go, route.go, guard.go, guardheld.go, hold.go, esp.go, replay.go,
-// sa.go, cat.go, send.go, receive.go, gso.go, counters.go, pools.go,
-// tables.go, snapshot.go), a fast path
+// sa.go, cat.go, send.go, receive.go, gso.go, tungro.go, checksum.go,
+// counters.go, pools.go, tables.go, snapshot.go), a fast path
 // that never takes the control-plane lock (it reads an immutable snapshot
 // of the tables, which each change copies only in part), and buffers
 // reused from pools.

@@ -175,23 +175,25 @@ func ipv4Checksum(h []byte) uint16 {
 // header src, dst. Transport-mode ESP-in-UDP needs it (RFC 3948 §3.1.2):
 // behind a NAT the sender computed the checksum over addresses that the
 // rebuilt inner header no longer carries. An IPv4 UDP checksum of zero
-// (none) stays zero; other protocols are left alone.
-func fixL4Checksum(seg []byte, proto uint8, src, dst netip.Addr) {
+// (none) stays zero; other protocols are left alone. checked says it
+// computed a checksum, and intact that seg already carried that one.
+func fixL4Checksum(seg []byte, proto uint8, src, dst netip.Addr) (checked, intact bool) {
 	var at int
 	switch proto {
 	case protoTCP:
 		if len(seg) < 20 {
-			return
+			return false, false
 		}
 		at = 16
 	case protoUDP:
 		if len(seg) < 8 || (src.Is4() && seg[6] == 0 && seg[7] == 0) {
-			return
+			return false, false
 		}
 		at = 6
 	default:
-		return
+		return false, false
 	}
+	old := binary.BigEndian.Uint16(seg[at:])
 	seg[at], seg[at+1] = 0, 0
 	var sum uint64
 	if src.Is4() {
@@ -210,4 +212,5 @@ func fixL4Checksum(seg []byte, proto uint8, src, dst netip.Addr) {
 		cs = 0xffff
 	}
 	binary.BigEndian.PutUint16(seg[at:], cs)
+	return true, cs == old
 }

@@ -341,7 +341,7 @@ func openAuthed(buf []byte, off, n int, sa *inSA, seq uint64, tos, ttl uint8, sc
 	}
 	end = payOff + len(payload)
 	if p.out.udp {
-		fixL4Checksum(payload, nh, src, dst)
+		sa.fixChecksum(payload, nh, src, dst)
 	}
 	if src.Is4() {
 		start = payOff - ipv4HeaderLen
@@ -356,6 +356,7 @@ func openAuthed(buf []byte, off, n int, sa *inSA, seq uint64, tos, ttl uint8, sc
 func (d *Device) tunWriteLoop() {
 	defer d.workers.Done()
 	var out [][]byte
+	var heads groHeads
 	for b := range d.recvQ {
 		b.mu.Lock()
 		out = out[:0]
@@ -369,10 +370,14 @@ func (d *Device) tunWriteLoop() {
 			}
 		}
 		if len(out) > 0 {
+			if d.tunInf.offloads && len(out) > 1 && !d.cfg.Techniques.SmallGROHeads {
+				heads.promote(out)
+			}
 			if _, err := d.tun.Write(out, tunOffset); err != nil && d.closed() == nil {
 				d.drop(nil, dropTUNWrite, 1)
 				d.log.Debug("write to TUN device", "err", err)
 			}
+			heads.release()
 		}
 		b.mu.Unlock()
 		d.putIn(b)

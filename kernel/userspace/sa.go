@@ -58,6 +58,10 @@ type inSA struct {
 	pair   *pair
 	replay replayWindow
 	ctr    trafficCounters
+	// l4sum is what transport-mode ESP-in-UDP from this peer has shown of
+	// its TCP and UDP checksums (checksum.go): unknown, intact for our
+	// addresses, or to be fixed.
+	l4sum atomic.Uint32
 }
 
 // nextSeq reserves the next outbound sequence number. ok is false when it

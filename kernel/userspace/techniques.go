@@ -28,6 +28,11 @@ type Techniques struct {
 	// SO_RCVBUF and SO_SNDBUF give (capped by net.core.rmem_max and
 	// wmem_max), without forcing them to socketBufferSize.
 	SmallSocketBuffers bool
+	// SmallGROHeads leaves each run of one flow written to the TUN device
+	// in the small buffers its packets were opened in, so that the TUN
+	// device's GRO coalesces about 9 KiB per write instead of up to
+	// 64 KiB (tungro.go).
+	SmallGROHeads bool
 }
 
 func (t *Techniques) withDefaults() (Techniques, error) {
