@@ -30,7 +30,7 @@ const (
 // have shown theirs intact. ESP authenticated seg: only the pseudo header
 // can make its checksum wrong.
 func (sa *inSA) fixChecksum(seg []byte, proto uint8, src, dst netip.Addr) {
-	st := sa.l4sum.Load()
+	st := sa.pair.l4sum.Load()
 	if st == l4Intact {
 		return
 	}
@@ -38,9 +38,9 @@ func (sa *inSA) fixChecksum(seg []byte, proto uint8, src, dst netip.Addr) {
 	switch {
 	case st == l4Fix || !checked:
 	case intact:
-		sa.l4sum.CompareAndSwap(l4Unknown, l4Intact)
+		sa.pair.l4sum.CompareAndSwap(l4Unknown, l4Intact)
 	default:
-		sa.l4sum.Store(l4Fix)
+		sa.pair.l4sum.Store(l4Fix)
 	}
 }
 

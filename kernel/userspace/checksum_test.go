@@ -97,16 +97,16 @@ func TestChecksumLearning(t *testing.T) {
 		return intact
 	}
 
-	var direct inSA
+	direct := inSA{pair: &pair{}}
 	noSum := seg(src, protoUDP, 100)
 	noSum[6], noSum[7] = 0, 0
 	direct.fixChecksum(noSum, protoUDP, src, dst)
 	direct.fixChecksum(seg(src, 1, 100), 1, src, dst)
-	if st := direct.l4sum.Load(); st != l4Unknown {
+	if st := direct.pair.l4sum.Load(); st != l4Unknown {
 		t.Fatalf("after segments without a checksum: state %d, want unknown", st)
 	}
 	direct.fixChecksum(seg(src, protoTCP, 1000), protoTCP, src, dst)
-	if st := direct.l4sum.Load(); st != l4Intact {
+	if st := direct.pair.l4sum.Load(); st != l4Intact {
 		t.Fatalf("after an intact TCP segment: state %d, want intact", st)
 	}
 	// Now the sum is skipped: a segment is passed as it is (one with a
@@ -119,7 +119,7 @@ func TestChecksumLearning(t *testing.T) {
 		t.Fatal("an intact SA's segment was rewritten")
 	}
 
-	var natted inSA
+	natted := inSA{pair: &pair{}}
 	for i, proto := range []uint8{protoTCP, protoUDP, protoTCP} {
 		s := seg(private, proto, 300+i)
 		if valid(s, proto) {
@@ -129,13 +129,13 @@ func TestChecksumLearning(t *testing.T) {
 		if !valid(s, proto) {
 			t.Fatalf("segment %d behind a NAT: checksum not fixed", i)
 		}
-		if st := natted.l4sum.Load(); st != l4Fix {
+		if st := natted.pair.l4sum.Load(); st != l4Fix {
 			t.Fatalf("segment %d behind a NAT: state %d, want fix", i, st)
 		}
 	}
 	// A segment that happens to be intact does not undo the fix state.
 	natted.fixChecksum(seg(src, protoTCP, 10), protoTCP, src, dst)
-	if st := natted.l4sum.Load(); st != l4Fix {
+	if st := natted.pair.l4sum.Load(); st != l4Fix {
 		t.Fatalf("fix state left for %d", st)
 	}
 }

@@ -31,6 +31,11 @@ type pair struct {
 	deferOut atomic.Bool
 	soft     atomic.Bool // soft expire sent
 	hard     atomic.Bool // hard expire sent
+	// l4sum is what transport-mode ESP-in-UDP from this peer has shown of
+	// its TCP and UDP checksums (checksum.go): unknown, intact for our
+	// addresses, or to be fixed. It is the inbound half's, kept here
+	// beside the flags, in their word's padding (TestPairSize).
+	l4sum atomic.Uint32
 	// mode sits with the flags, not after id, so that it shares their
 	// word (TestPairSize). ESP-in-UDP is out.udp, not a copy of the
 	// kernel.Encap that would keep the caller's alive.
@@ -58,10 +63,6 @@ type inSA struct {
 	pair   *pair
 	replay replayWindow
 	ctr    trafficCounters
-	// l4sum is what transport-mode ESP-in-UDP from this peer has shown of
-	// its TCP and UDP checksums (checksum.go): unknown, intact for our
-	// addresses, or to be fixed.
-	l4sum atomic.Uint32
 }
 
 // nextSeq reserves the next outbound sequence number. ok is false when it
