@@ -23,7 +23,7 @@ import (
 // buffers of earlier requests) survives the first one.
 func (d *daemon) registerMemoryHandlers() {
 	d.ctl.Handle("GET /v1/memory", func(r *http.Request) (any, error) {
-		gc, err := collectIfAsked(r)
+		gc, err := d.collectIfAsked(r)
 		if err != nil {
 			return nil, err
 		}
@@ -32,7 +32,7 @@ func (d *daemon) registerMemoryHandlers() {
 		return m, err
 	})
 	d.ctl.HandleRaw("GET /v1/debug/heap", func(w http.ResponseWriter, r *http.Request) {
-		if _, err := collectIfAsked(r); err != nil {
+		if _, err := d.collectIfAsked(r); err != nil {
 			d.ctl.WriteError(w, r, err)
 			return
 		}
@@ -46,13 +46,23 @@ func (d *daemon) registerMemoryHandlers() {
 	})
 }
 
+// idleTrimmer is a data plane that keeps spare buffers between bursts
+// and can give them back on demand (the userspace data plane's TUN
+// reader batches).
+type idleTrimmer interface{ TrimIdle() int }
+
 // collectIfAsked collects garbage (twice, see above) when the request
-// says gc=1, and reports whether it did.
-func collectIfAsked(r *http.Request) (bool, error) {
+// says gc=1, and reports whether it did. The data plane's spare buffers
+// go back to their pool first, as its timer does every few seconds, so
+// that the figure does not depend on when the timer last ran.
+func (d *daemon) collectIfAsked(r *http.Request) (bool, error) {
 	switch v := r.URL.Query().Get("gc"); v {
 	case "", "0", "false":
 		return false, nil
 	case "1", "true":
+		if t, ok := d.dp.(idleTrimmer); ok {
+			t.TrimIdle()
+		}
 		runtime.GC()
 		runtime.GC()
 		return true, nil

@@ -67,6 +67,7 @@ type Device struct {
 	wake     chan struct{} // a byte limit was crossed: check lifetimes now
 
 	encQ, sendQ chan *outBatch // outbound: seal in parallel, send in order
+	outFree     chan *outBatch // the TUN reader's finished batches, for its next reads (trim.go)
 	decQ, recvQ chan *inBatch  // inbound: open in parallel, write in order
 	putOut      func(*outBatch)
 	// noWorkers: Workers is 1, so no worker goroutines run and every
@@ -166,6 +167,7 @@ func (d *Device) start() {
 		n = runtime.GOMAXPROCS(0)
 	}
 	d.encQ = make(chan *outBatch, 2*n)
+	d.outFree = make(chan *outBatch, 4*cap(d.encQ)+2)
 	d.sendQ = make(chan *outBatch, 2*n)
 	d.decQ = make(chan *inBatch, 2*n)
 	d.recvQ = make(chan *inBatch, 2*n)

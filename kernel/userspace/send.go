@@ -70,7 +70,7 @@ func (d *Device) newOutBatch(size int) *outBatch {
 func (d *Device) tunReadLoop() {
 	defer d.wg.Done()
 	size := max(d.tun.BatchSize(), 1)
-	free := make(chan *outBatch, 4*cap(d.encQ)+2)
+	free := d.outFree
 	d.trimFreeEvery(free)
 	get := func() *outBatch {
 		select {
