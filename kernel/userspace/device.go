@@ -127,6 +127,7 @@ func New(ctx context.Context, c Config) (*Device, error) {
 			_ = d.tun.Close()
 		}
 		_ = d.router.flush()
+		d.router.rs.close()
 		// The guard stays, as after a crash: a daemon that could not start
 		// must not open what an earlier run kept blocked.
 		nl.Close()
@@ -134,6 +135,9 @@ func New(ctx context.Context, c Config) (*Device, error) {
 	}
 	// The guard's rules go in before our own table is flushed, so that a
 	// restart has no moment in which private prefixes reach main.
+	if d.router.rs, err = openRouteSock(); err != nil {
+		return fail(err)
+	}
 	if d.guard, err = openGuard(nl, cfg.GuardTable, cfg.GuardPriority, cfg.FwMark); err != nil {
 		return fail(fmt.Errorf("guard: %w", err))
 	}
@@ -552,6 +556,7 @@ func (d *Device) Close() error {
 			_ = d.router.nl.LinkDel(l) // normally gone with its fd already
 		}
 		d.router.nl.Close()
+		d.router.rs.close()
 		d.hold.drain(d.pools)
 		close(d.acquires)
 		close(d.expires)
