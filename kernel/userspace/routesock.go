@@ -18,7 +18,7 @@ import (
 // Every CHILD SA adds a route and removes it (saroute.go). Through
 // vishvananda/netlink's Handle a route change costs, besides the kernel's
 // own FIB work, a getsockname, two socket deadlines and a 64 KiB receive
-// buffer allocated and cleared per call; here it is one sendmsg and one
+// buffer cleared per call; here it is one sendmsg and one
 // recvfrom on a blocking socket into a buffer kept for the next. The
 // kernel handles an rtnetlink request within the sendmsg, so its ack is
 // queued when sendmsg returns and the recvfrom never waits for it.
