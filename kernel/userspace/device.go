@@ -52,7 +52,10 @@ type Device struct {
 	// saRoutes counts installed pairs per remote selector (saroute.go).
 	// Written with routeMu held (not mu): read it with routeMu held.
 	saRoutes map[netip.Prefix]int
-	pairs    map[kernel.SAPairID]*pair
+	// saSkipped is the prefixes of saRoutes left unrouted because a trap
+	// into the TUN device covers them (saroute.go); routeMu as saRoutes.
+	saSkipped map[netip.Prefix]struct{}
+	pairs     map[kernel.SAPairID]*pair
 	// pairsPeak is the most pairs held since the map was made (shrink.go).
 	pairsPeak int
 	// inSPIs counts the pairs by inbound SPI, for AllocSPI: a scan of
@@ -288,6 +291,10 @@ func (d *Device) SetTrap(ctx context.Context, t kernel.Trap) error {
 	if err := d.guard.set(p, t.Group); err != nil {
 		return fmt.Errorf("userspace: set trap %s: %w", p, err)
 	}
+	// Pairs' selectors this trap may uncover get their own routes first.
+	if err := d.routeUncovered(p, t.Group, false); err != nil {
+		return fmt.Errorf("userspace: set trap %s: %w", p, err)
+	}
 	if d.saRoutes[p] > 0 {
 		// An installed SA routes exactly this prefix into the TUN
 		// device; the trap takes over when the SA goes.
@@ -324,6 +331,10 @@ func (d *Device) RemoveTrap(ctx context.Context, prefix netip.Prefix) error {
 	if !ok {
 		d.mu.Unlock()
 		return fmt.Errorf("userspace: remove trap %s: no such trap", p)
+	}
+	if err := d.routeUncovered(p, g, true); err != nil {
+		d.mu.Unlock()
+		return fmt.Errorf("userspace: remove trap %s: %w", p, err)
 	}
 	if d.saRoutes[p] == 0 {
 		if err := d.router.removeTrap(p, g); err != nil {

@@ -79,6 +79,16 @@ func (r *router) addRules() error {
 	return nil
 }
 
+// routesIntoTUN reports whether group g's trap routes into the TUN device
+// (the default case of route).
+func routesIntoTUN(g kernel.Group) bool {
+	switch g {
+	case kernel.GroupClear, kernel.GroupClearOrPrivate, kernel.GroupBlock:
+		return false
+	}
+	return true
+}
+
 // route returns the route that makes group g happen for prefix p.
 func (r *router) route(p netip.Prefix, g kernel.Group) *netlink.Route {
 	rt := &netlink.Route{Dst: prefixIPNet(p), Table: r.table}

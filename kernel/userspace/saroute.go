@@ -19,6 +19,69 @@ import (
 //
 // The route changes of one pair go to the kernel in one sendmsg, however
 // many selectors it has (routesock.go).
+//
+// A selector that a trap into the TUN device already covers is not routed
+// (saSkipped): an OE host's private or private-or-clear group (0.0.0.0/0,
+// say) sends every peer's traffic there already, and a host route of the
+// same kind under it changes no lookup. "Covers" is decided by the longest
+// trap strictly containing the selector, the one the kernel's lookup falls
+// to without the selector's route: routes between the two are SA routes,
+// into the TUN device too, and routes inside the selector win with or
+// without it. A selector with a trap of its own is routed as before (its
+// trap's route is replaced while pairs use it). Before a trap change could
+// uncover a skipped selector (a trap set over it that does not route into
+// the TUN device, or removed), SetTrap and RemoveTrap route it
+// (routeUncovered), so that no lookup ever misses the TUN device while
+// the pair is installed.
+
+// coveredByTrap reports whether a trap into the TUN device is the longest
+// trap strictly containing s, and s has no trap of its own. d.routeMu is
+// held (it orders every change of traps).
+func (d *Device) coveredByTrap(s netip.Prefix) bool {
+	if _, ok := d.traps[s]; ok {
+		return false
+	}
+	for bits := s.Bits() - 1; bits >= 0; bits-- {
+		p, _ := s.Addr().Prefix(bits)
+		if g, ok := d.traps[p]; ok {
+			return routesIntoTUN(g)
+		}
+	}
+	return false
+}
+
+// routeUncovered routes the skipped selectors that a trap change at p to
+// group g (remove: the trap goes) may uncover: those p holds or is, unless
+// g routes into the TUN device and p is not one of them. d.routeMu is held.
+func (d *Device) routeUncovered(p netip.Prefix, g kernel.Group, remove bool) error {
+	if len(d.saSkipped) == 0 || d.router == nil {
+		return nil
+	}
+	r := d.router
+	ops := r.ops[:0]
+	for s := range d.saSkipped {
+		if !p.Contains(s.Addr()) || p.Bits() > s.Bits() {
+			continue
+		}
+		if !remove && routesIntoTUN(g) && p != s {
+			continue
+		}
+		ops = append(ops, r.op(s, kernel.GroupPrivate, false))
+	}
+	r.ops = ops
+	if len(ops) == 0 {
+		return nil
+	}
+	var errs []error
+	for i, err := range r.exec(ops) {
+		if err != nil {
+			errs = append(errs, fmt.Errorf("route SA selector %s into %s: %w", ops[i].dst, d.cfg.TUNName, err))
+			continue
+		}
+		delete(d.saSkipped, ops[i].dst)
+	}
+	return errors.Join(errs...)
+}
 
 // addSARoutes routes p's remote selectors into the TUN device. d.routeMu
 // is held (d.mu may be: a route costs a netlink round trip, and InstallSA
@@ -38,9 +101,17 @@ func (d *Device) addSARoutes(p kernel.SAPair) error {
 	for _, pfx := range p.Remote {
 		pfx = pfx.Masked()
 		d.saRoutes[pfx]++
-		if d.saRoutes[pfx] == 1 {
-			ops = append(ops, r.op(pfx, kernel.GroupPrivate, false))
+		if d.saRoutes[pfx] > 1 {
+			continue
 		}
+		if d.coveredByTrap(pfx) {
+			if d.saSkipped == nil {
+				d.saSkipped = make(map[netip.Prefix]struct{})
+			}
+			d.saSkipped[pfx] = struct{}{}
+			continue
+		}
+		ops = append(ops, r.op(pfx, kernel.GroupPrivate, false))
 	}
 	r.ops = ops
 	if len(ops) == 0 {
@@ -95,6 +166,10 @@ func (d *Device) removeSARoutes(remote []netip.Prefix) error {
 			continue
 		}
 		delete(d.saRoutes, pfx)
+		if _, ok := d.saSkipped[pfx]; ok {
+			delete(d.saSkipped, pfx) // never routed
+			continue
+		}
 		if r == nil {
 			continue
 		}
