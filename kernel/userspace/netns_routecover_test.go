@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -98,5 +99,100 @@ func TestNetnsSARouteCoveredByTrap(t *testing.T) {
 	}
 	if len(d.saSkipped) != 0 || len(d.saRoutes) != 0 {
 		t.Fatalf("counts left: skipped %v, routes %v", d.saSkipped, d.saRoutes)
+	}
+}
+
+// TestNetnsSARouteCoveredConcurrent: pairs installed and deleted from
+// several goroutines while the trap covering their peers and a clear trap
+// nested in it come and go: at the end, every peer with a pair left is
+// routed into the TUN device, and the peers without one are routed as
+// the traps alone say. Run it with -race.
+func TestNetnsSARouteCoveredConcurrent(t *testing.T) {
+	ns := netnstest.New(t, "rcc")
+	d := startDevice(t, ns, Config{})
+	ctx := context.Background()
+	local := netip.MustParseAddr("192.0.2.1")
+	const workers, peers = 4, 8
+	peer := func(w, i int) netip.Addr { return netip.AddrFrom4([4]byte{10, byte(5 + i%2), byte(w), byte(i + 1)}) }
+	pairOf := func(w, i, r int) kernel.SAPair {
+		pa, _ := testPairs(t, local, peer(w, i), kernel.ModeTransport, kernel.AESGCM16, false)
+		pa.In.SPI = uint32(0x100000 + w<<12 + i<<4 + r)
+		pa.Out.SPI = pa.In.SPI | 0x800000
+		return pa
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 1024)
+	for w := range workers {
+		wg.Go(func() {
+			for r := range 6 {
+				for i := range peers {
+					if err := d.InstallSA(ctx, pairOf(w, i, r)); err != nil {
+						errs <- err
+					}
+					if r > 0 {
+						if err := d.DeleteSA(ctx, pairOf(w, i, r-1).ID(), kernel.DeleteOptions{}); err != nil {
+							errs <- err
+						}
+					}
+				}
+			}
+			// Odd peers keep their last pair; even ones go.
+			for i := 0; i < peers; i += 2 {
+				if err := d.DeleteSA(ctx, pairOf(w, i, 5).ID(), kernel.DeleteOptions{}); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		outer, inner := netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("10.5.0.0/16")
+		for r := range 20 {
+			if err := d.SetTrap(ctx, kernel.Trap{Prefix: outer, Group: kernel.GroupPrivateOrClear}); err != nil {
+				errs <- err
+			}
+			if err := d.SetTrap(ctx, kernel.Trap{Prefix: inner, Group: kernel.GroupClear}); err != nil {
+				errs <- err
+			}
+			if err := d.RemoveTrap(ctx, inner); err != nil {
+				errs <- err
+			}
+			if r < 19 {
+				if err := d.RemoveTrap(ctx, outer); err != nil {
+					errs <- err
+				}
+			}
+		}
+	})
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for w := range workers {
+		for i := range peers {
+			out := ns.Run(t, "ip", "route", "get", peer(w, i).String())
+			// Every peer is under the private-or-clear trap at the end:
+			// into the TUN device with a pair (its own route or the
+			// trap's) and without.
+			if !strings.Contains(out, "dev "+d.TUNName()) {
+				t.Errorf("%s (pair left: %v): %s", peer(w, i), i%2 == 1, out)
+			}
+		}
+	}
+	// With the covering trap gone, the peers with a pair keep the TUN
+	// device and the others fall to the main tables.
+	if err := d.RemoveTrap(ctx, netip.MustParsePrefix("10.0.0.0/8")); err != nil {
+		t.Fatal(err)
+	}
+	for w := range workers {
+		for i := range peers {
+			b, _ := ns.Command(ctx, "ip", "route", "get", peer(w, i).String()).CombinedOutput()
+			if in := strings.Contains(string(b), "dev "+d.TUNName()); in != (i%2 == 1) {
+				t.Errorf("%s (pair left: %v) without the trap: %s", peer(w, i), i%2 == 1, b)
+			}
+		}
+	}
+	if got := len(d.saRoutes); got != workers*peers/2 {
+		t.Errorf("%d selectors counted, want %d", got, workers*peers/2)
 	}
 }

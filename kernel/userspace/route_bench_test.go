@@ -82,3 +82,45 @@ func BenchmarkNetnsRouteAddDel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkNetnsSAInstallDelete: one CHILD SA installed and deleted on a
+// running device, "routed" with no trap over the peer (its host route
+// added and removed: the conn responder of bench/ikeload) and "covered"
+// under a private-or-clear trap for 10.0.0.0/8 (an OE host: no route).
+//
+//	go test -run '^$' -bench NetnsSAInstallDelete ./kernel/userspace/
+func BenchmarkNetnsSAInstallDelete(b *testing.B) {
+	ns := netnstest.New(b, "sab")
+	var d *Device
+	if err := ns.Do(func() (err error) {
+		d, err = New(b.Context(), Config{})
+		return err
+	}); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = d.Close() })
+	local := netip.MustParseAddr("192.0.2.1")
+	for _, c := range []struct {
+		name string
+		net  byte
+	}{{"routed", 172}, {"covered", 10}} {
+		if c.net == 10 {
+			if err := d.SetTrap(b.Context(), kernel.Trap{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Group: kernel.GroupPrivateOrClear}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				pa, _ := testPairs(b, local, netip.AddrFrom4([4]byte{c.net, 16, byte(i >> 8), byte(i)}), kernel.ModeTransport, kernel.AESGCM16, false)
+				pa.In.SPI, pa.Out.SPI = uint32(0x10000+i&0xffff), uint32(0x20000+i&0xffff)
+				if err := d.InstallSA(b.Context(), pa); err != nil {
+					b.Fatal(err)
+				}
+				if err := d.DeleteSA(b.Context(), pa.ID(), kernel.DeleteOptions{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
