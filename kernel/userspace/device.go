@@ -136,11 +136,11 @@ func New(ctx context.Context, c Config) (*Device, error) {
 		nl.Close()
 		return nil, fmt.Errorf("userspace: %w", err)
 	}
-	// The guard's rules go in before our own table is flushed, so that a
-	// restart has no moment in which private prefixes reach main.
 	if d.router.rs, err = openRouteSock(); err != nil {
 		return fail(err)
 	}
+	// The guard's rules go in before our own table is flushed, so that a
+	// restart has no moment in which private prefixes reach main.
 	if d.guard, err = openGuard(nl, cfg.GuardTable, cfg.GuardPriority, cfg.FwMark); err != nil {
 		return fail(fmt.Errorf("guard: %w", err))
 	}

@@ -18,7 +18,7 @@ import (
 type router struct {
 	nl *netlink.Handle
 	// rs writes the routes of traps and SAs (routesock.go); nl lists,
-	// flushes and writes the rules. Nil only in a test's bare router.
+	// flushes and writes the rules. Both are opened by New.
 	rs       *routeSock
 	ops      []routeOp // the change being written, kept for the next
 	opErrs   []error   // exec's results, likewise
