@@ -52,7 +52,10 @@ type Device struct {
 	// saRoutes counts installed pairs per remote selector (saroute.go).
 	// Written with routeMu held (not mu): read it with routeMu held.
 	saRoutes map[netip.Prefix]int
-	pairs    map[kernel.SAPairID]*pair
+	// saSkipped is the prefixes of saRoutes left unrouted because a trap
+	// into the TUN device covers them (saroute.go); routeMu as saRoutes.
+	saSkipped map[netip.Prefix]struct{}
+	pairs     map[kernel.SAPairID]*pair
 	// pairsPeak is the most pairs held since the map was made (shrink.go).
 	pairsPeak int
 	// inSPIs counts the pairs by inbound SPI, for AllocSPI: a scan of
@@ -128,10 +131,14 @@ func New(ctx context.Context, c Config) (*Device, error) {
 			_ = d.tun.Close()
 		}
 		_ = d.router.flush()
+		d.router.rs.close()
 		// The guard stays, as after a crash: a daemon that could not start
 		// must not open what an earlier run kept blocked.
 		nl.Close()
 		return nil, fmt.Errorf("userspace: %w", err)
+	}
+	if d.router.rs, err = openRouteSock(); err != nil {
+		return fail(err)
 	}
 	// The guard's rules go in before our own table is flushed, so that a
 	// restart has no moment in which private prefixes reach main.
@@ -286,6 +293,10 @@ func (d *Device) SetTrap(ctx context.Context, t kernel.Trap) error {
 	if err := d.guard.set(p, t.Group); err != nil {
 		return fmt.Errorf("userspace: set trap %s: %w", p, err)
 	}
+	// Pairs' selectors this trap may uncover get their own routes first.
+	if err := d.routeUncovered(p, t.Group, false); err != nil {
+		return fmt.Errorf("userspace: set trap %s: %w", p, err)
+	}
 	if d.saRoutes[p] > 0 {
 		// An installed SA routes exactly this prefix into the TUN
 		// device; the trap takes over when the SA goes.
@@ -322,6 +333,10 @@ func (d *Device) RemoveTrap(ctx context.Context, prefix netip.Prefix) error {
 	if !ok {
 		d.mu.Unlock()
 		return fmt.Errorf("userspace: remove trap %s: no such trap", p)
+	}
+	if err := d.routeUncovered(p, g, true); err != nil {
+		d.mu.Unlock()
+		return fmt.Errorf("userspace: remove trap %s: %w", p, err)
 	}
 	if d.saRoutes[p] == 0 {
 		if err := d.router.removeTrap(p, g); err != nil {
@@ -554,6 +569,7 @@ func (d *Device) Close() error {
 			_ = d.router.nl.LinkDel(l) // normally gone with its fd already
 		}
 		d.router.nl.Close()
+		d.router.rs.close()
 		d.hold.drain(d.pools)
 		close(d.acquires)
 		close(d.expires)

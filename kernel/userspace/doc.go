@@ -50,9 +50,10 @@
 // Config.NoOffloads turns the offloads off; Stats says what is in use.
 //
 // The layout follows wireguard-go's device/: small files named for what they
-// hold (tun.go, route.go, guard.go, guardheld.go, hold.go, esp.go, replay.go,
-// sa.go, cat.go, send.go, receive.go, gso.go, tungro.go, checksum.go,
-// counters.go, pools.go, tables.go, snapshot.go), a fast path
+// hold (tun.go, route.go, routesock.go, saroute.go, guard.go, guardheld.go,
+// hold.go, esp.go, replay.go, sa.go, cat.go, send.go, receive.go, gso.go,
+// tungro.go, checksum.go, counters.go, pools.go, tables.go, snapshot.go), a
+// fast path
 // that never takes the control-plane lock (it reads an immutable snapshot
 // of the tables, which each change copies only in part), and buffers
 // reused from pools.

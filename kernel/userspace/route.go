@@ -16,7 +16,12 @@ import (
 // recognised by the table number (routes) and by the priority with that
 // table (rules), so reconcile and Close remove exactly ours.
 type router struct {
-	nl       *netlink.Handle
+	nl *netlink.Handle
+	// rs writes the routes of traps and SAs (routesock.go); nl lists,
+	// flushes and writes the rules. Both are opened by New.
+	rs       *routeSock
+	ops      []routeOp // the change being written, kept for the next
+	opErrs   []error   // exec's results, likewise
 	table    int
 	priority int
 	mark     uint32
@@ -74,6 +79,16 @@ func (r *router) addRules() error {
 	return nil
 }
 
+// routesIntoTUN reports whether group g's trap routes into the TUN device
+// (the default case of route).
+func routesIntoTUN(g kernel.Group) bool {
+	switch g {
+	case kernel.GroupClear, kernel.GroupClearOrPrivate, kernel.GroupBlock:
+		return false
+	}
+	return true
+}
+
 // route returns the route that makes group g happen for prefix p.
 func (r *router) route(p netip.Prefix, g kernel.Group) *netlink.Route {
 	rt := &netlink.Route{Dst: prefixIPNet(p), Table: r.table}
@@ -90,15 +105,37 @@ func (r *router) route(p netip.Prefix, g kernel.Group) *netlink.Route {
 	return rt
 }
 
+// op is the change that adds (replaces) or deletes route(p, g): the same
+// message the Handle would write for it.
+func (r *router) op(p netip.Prefix, g kernel.Group, del bool) routeOp {
+	rt := r.route(p, g)
+	return routeOp{del: del, dst: p.Masked(), typ: uint8(rt.Type), scope: uint8(rt.Scope),
+		oif: uint32(rt.LinkIndex), table: uint32(r.table)}
+}
+
+// exec makes the changes in ops, in one sendmsg, and returns each one's
+// error as the Handle's RouteReplace and RouteDel would (the slice is
+// reused by the next call).
+func (r *router) exec(ops []routeOp) []error {
+	if cap(r.opErrs) < len(ops) {
+		r.opErrs = make([]error, len(ops))
+	}
+	r.opErrs = r.opErrs[:len(ops)]
+	r.rs.exec(ops, r.opErrs)
+	return r.opErrs
+}
+
 func (r *router) setTrap(p netip.Prefix, g kernel.Group) error {
-	if err := r.nl.RouteReplace(r.route(p, g)); err != nil {
+	r.ops = append(r.ops[:0], r.op(p, g, false))
+	if err := r.exec(r.ops)[0]; err != nil {
 		return fmt.Errorf("route %s (%s) in table %d: %w", p, g, r.table, err)
 	}
 	return nil
 }
 
 func (r *router) removeTrap(p netip.Prefix, g kernel.Group) error {
-	if err := r.nl.RouteDel(r.route(p, g)); err != nil && !errors.Is(err, unix.ESRCH) {
+	r.ops = append(r.ops[:0], r.op(p, g, true))
+	if err := r.exec(r.ops)[0]; err != nil && !errors.Is(err, unix.ESRCH) {
 		return fmt.Errorf("delete route %s (%s) in table %d: %w", p, g, r.table, err)
 	}
 	return nil

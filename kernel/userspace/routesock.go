@@ -1,0 +1,231 @@
+package userspace
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// routeSock writes the routes of our table (traps and SA routes) over a
+// NETLINK_ROUTE socket of its own, a message per change and several in one
+// sendmsg where a change needs several (route_bench_test.go measures the
+// parts).
+//
+// Every CHILD SA adds a route and removes it (saroute.go). Through
+// vishvananda/netlink's Handle a route change costs, besides the kernel's
+// own FIB work, a getsockname, two socket deadlines and a 64 KiB receive
+// buffer cleared per call; here it is one sendmsg and one
+// recvfrom on a blocking socket into a buffer kept for the next. The
+// kernel handles an rtnetlink request within the sendmsg, so its ack is
+// queued when sendmsg returns and the recvfrom never waits for it.
+//
+// The messages are the ones the Handle's RouteReplace and RouteDel write
+// for the same route (same rtmsg, table and attributes), so what the
+// kernel installs and what it matches on delete do not change.
+//
+// A routeSock is used with Device.routeMu held (or in New, before the
+// device is shared): it is not safe for concurrent use.
+type routeSock struct {
+	fd  int
+	seq uint32
+	buf []byte // the request(s) being written
+	rcv []byte // acks read back
+	to  unix.SockaddrNetlink
+	// msgs and calls count the route messages written and the sendmsg
+	// calls that carried them (tests read them).
+	msgs, calls uint64
+}
+
+// routeOp is one route change: add (or replace) or delete.
+type routeOp struct {
+	del bool
+	dst netip.Prefix
+	typ uint8 // unix.RTN_*
+	// scope and oif as the Handle writes them: link scope and the TUN
+	// device's index for a route into it, zero for throw and blackhole.
+	scope uint8
+	oif   uint32
+	table uint32
+}
+
+// openRouteSock opens the socket in the network namespace of the calling
+// OS thread.
+func openRouteSock() (*routeSock, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, fmt.Errorf("route socket: %w", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("route socket: bind: %w", err)
+	}
+	// An error's ack then carries the failed message's header only, not
+	// the whole message: acks stay small whatever the batch.
+	_ = unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_CAP_ACK, 1)
+	// The kernel answers within sendmsg; the timeout only bounds a
+	// recvfrom that would wait for an ack lost to a full receive buffer.
+	tv := unix.Timeval{Sec: 5}
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("route socket: receive timeout: %w", err)
+	}
+	return &routeSock{fd: fd, rcv: make([]byte, 8192), to: unix.SockaddrNetlink{Family: unix.AF_NETLINK}}, nil
+}
+
+func (s *routeSock) close() {
+	if s != nil && s.fd >= 0 {
+		unix.Close(s.fd)
+		s.fd = -1
+	}
+}
+
+// maxBatch is the most route messages exec writes in one sendmsg.
+const maxBatch = 64
+
+// exec writes ops, maxBatch at a time, in one sendmsg each and reads an
+// ack for each; errs[i] is ops[i]'s error (a syscall.Errno from the
+// kernel, so errors.Is works as with the Handle). The kernel carries on
+// after a failed message: each op stands alone, as if written one by one.
+func (s *routeSock) exec(ops []routeOp, errs []error) {
+	for len(ops) > maxBatch {
+		s.execBatch(ops[:maxBatch], errs[:maxBatch])
+		ops, errs = ops[maxBatch:], errs[maxBatch:]
+	}
+	s.execBatch(ops, errs)
+}
+
+func (s *routeSock) execBatch(ops []routeOp, errs []error) {
+	if len(ops) == 0 {
+		return
+	}
+	if s.fd < 0 {
+		for i := range errs {
+			errs[i] = errors.New("route socket: closed")
+		}
+		return
+	}
+	first := s.seq + 1
+	s.buf = s.buf[:0]
+	for i := range ops {
+		s.seq++
+		s.buf = appendRouteMsg(s.buf, s.seq, &ops[i])
+		errs[i] = nil
+	}
+	s.msgs += uint64(len(ops))
+	s.calls++
+	if err := unix.Sendto(s.fd, s.buf, 0, &s.to); err != nil {
+		for i := range errs {
+			errs[i] = fmt.Errorf("route socket: send: %w", err)
+		}
+		return
+	}
+	var acked uint64 // bit i: ops[i] answered
+	all := uint64(1)<<len(ops) - 1
+	if len(ops) == 64 {
+		all = ^uint64(0)
+	}
+	for acked != all {
+		n, from, err := unix.Recvfrom(s.fd, s.rcv, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			for i := range ops {
+				if acked&(1<<i) == 0 {
+					errs[i] = fmt.Errorf("route socket: ack: %w", err)
+				}
+			}
+			return
+		}
+		if sa, ok := from.(*unix.SockaddrNetlink); !ok || sa.Pid != 0 {
+			continue // not the kernel
+		}
+		b := s.rcv[:n]
+		for len(b) >= unix.NLMSG_HDRLEN {
+			l := int(binary.NativeEndian.Uint32(b[0:4]))
+			if l < unix.NLMSG_HDRLEN || l > len(b) {
+				break
+			}
+			typ := binary.NativeEndian.Uint16(b[4:6])
+			i := binary.NativeEndian.Uint32(b[8:12]) - first
+			if typ == unix.NLMSG_ERROR && i < uint32(len(ops)) && acked&(1<<i) == 0 && l >= unix.NLMSG_HDRLEN+4 {
+				if e := int32(binary.NativeEndian.Uint32(b[16:20])); e != 0 {
+					errs[i] = syscall.Errno(-e)
+				}
+				acked |= 1 << i
+			}
+			// Anything else (an ack of an earlier call that timed out)
+			// is not ours to read.
+			b = b[min(nlmAlign(l), len(b)):]
+		}
+	}
+}
+
+func nlmAlign(n int) int { return (n + unix.NLMSG_ALIGNTO - 1) &^ (unix.NLMSG_ALIGNTO - 1) }
+
+// appendRouteMsg appends the RTM_NEWROUTE (NLM_F_CREATE|NLM_F_REPLACE) or
+// RTM_DELROUTE request for op: the header, the rtmsg, then RTA_DST,
+// RTA_TABLE (for a table above 255, as the Handle does) and RTA_OIF.
+func appendRouteMsg(b []byte, seq uint32, op *routeOp) []byte {
+	start := len(b)
+	var typ, flags uint16 = unix.RTM_NEWROUTE, unix.NLM_F_REQUEST | unix.NLM_F_ACK | unix.NLM_F_CREATE | unix.NLM_F_REPLACE
+	// rtmsg as nl.NewRtMsg / nl.NewRtDelMsg start it, then the route's
+	// own fields over it (prepareRouteReq).
+	family, dstLen := uint8(unix.AF_INET), uint8(op.dst.Bits())
+	dst := op.dst.Addr()
+	if dst.Is6() && !dst.Is4In6() {
+		family = unix.AF_INET6
+	}
+	proto, rtype := uint8(unix.RTPROT_BOOT), op.typ
+	if op.del {
+		typ, flags = unix.RTM_DELROUTE, unix.NLM_F_REQUEST|unix.NLM_F_ACK
+		proto = 0
+	}
+	if rtype == 0 && !op.del {
+		rtype = unix.RTN_UNICAST
+	}
+	tbl := uint8(unix.RT_TABLE_UNSPEC)
+	if op.table < 256 {
+		tbl = uint8(op.table)
+	}
+	var v [16]byte
+	b = binary.NativeEndian.AppendUint32(b, 0) // length, set below
+	b = binary.NativeEndian.AppendUint16(b, typ)
+	b = binary.NativeEndian.AppendUint16(b, flags)
+	b = binary.NativeEndian.AppendUint32(b, seq)
+	b = binary.NativeEndian.AppendUint32(b, 0) // pid: the kernel fills it
+	b = append(b, family, dstLen, 0, 0, tbl, proto, op.scope, rtype)
+	b = binary.NativeEndian.AppendUint32(b, 0) // rtm_flags
+	if family == unix.AF_INET {
+		a := dst.Unmap().As4()
+		b = appendAttr(b, unix.RTA_DST, append(v[:0], a[:]...))
+	} else {
+		a := dst.As16()
+		b = appendAttr(b, unix.RTA_DST, append(v[:0], a[:]...))
+	}
+	if op.table >= 256 {
+		b = appendAttr(b, unix.RTA_TABLE, binary.NativeEndian.AppendUint32(v[:0], op.table))
+	}
+	b = appendAttr(b, unix.RTA_OIF, binary.NativeEndian.AppendUint32(v[:0], op.oif))
+	binary.NativeEndian.PutUint32(b[start:], uint32(len(b)-start))
+	return b
+}
+
+func appendAttr(b []byte, typ uint16, v []byte) []byte {
+	l := unix.SizeofRtAttr + len(v)
+	b = binary.NativeEndian.AppendUint16(b, uint16(l))
+	b = binary.NativeEndian.AppendUint16(b, typ)
+	b = append(b, v...)
+	for range nlmAlign(l) - l {
+		b = append(b, 0)
+	}
+	return b
+}
+
+// errNoRoute is the kernel's answer to a delete of a route it does not
+// hold: not an error for us (the route is gone either way).
+var errNoRoute = syscall.ESRCH
