@@ -332,11 +332,14 @@ func (sa *ikeSA) deriveKeys(skeyseed []byte) error {
 func (sa *ikeSA) installKeys(k *IKEKeys) error {
 	// The keys are slices of one key-material buffer: copy what we keep,
 	// so that the buffer (and the keys we do not keep) can be freed.
-	fromI, err := NewSKCipher(sa.suite.Encr, sa.suite.Integ, bytes.Clone(k.SKei), bytes.Clone(k.SKai))
+	// NewSKCipher copies its keys into one slice of its own, so SK_e and
+	// SK_a are passed as they are: cloning them here as well cost four
+	// allocations per key set that were thrown away at once.
+	fromI, err := NewSKCipher(sa.suite.Encr, sa.suite.Integ, k.SKei, k.SKai)
 	if err != nil {
 		return err
 	}
-	fromR, err := NewSKCipher(sa.suite.Encr, sa.suite.Integ, bytes.Clone(k.SKer), bytes.Clone(k.SKar))
+	fromR, err := NewSKCipher(sa.suite.Encr, sa.suite.Integ, k.SKer, k.SKar)
 	if err != nil {
 		return err
 	}
