@@ -142,8 +142,8 @@ func (h *Header) marshal(b *cryptobyte.Builder, next PayloadType, length int) {
 func ParseHeader(b []byte) (Header, error) {
 	var h Header
 	r := &reader{s: b}
-	copy(h.SPIi[:], r.bytes(8, "initiator SPI"))
-	copy(h.SPIr[:], r.bytes(8, "responder SPI"))
+	copy(h.SPIi[:], r.view(8, "initiator SPI"))
+	copy(h.SPIr[:], r.view(8, "responder SPI"))
 	h.NextPayload = PayloadType(r.u8("next payload"))
 	v := r.u8("version")
 	h.MajorVersion, h.MinorVersion = v>>4, v&0x0f

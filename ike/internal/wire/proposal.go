@@ -300,7 +300,7 @@ func parseTransform(r *reader) (Transform, bool, error) {
 			break
 		}
 		if at&0x8000 != 0 {
-			v := tr.bytes(2, "value")
+			v := tr.view(2, "value") // copied below if kept
 			if tr.err != nil {
 				break
 			}
@@ -314,7 +314,7 @@ func parseTransform(r *reader) (Transform, bool, error) {
 				}
 				continue
 			}
-			t.Attributes = append(t.Attributes, TransformAttribute{Type: at & 0x7fff, TV: true, Value: v})
+			t.Attributes = append(t.Attributes, TransformAttribute{Type: at & 0x7fff, TV: true, Value: append([]byte(nil), v...)})
 			continue
 		}
 		n := int(tr.u16("length"))
