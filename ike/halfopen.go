@@ -231,11 +231,15 @@ func (e *Engine) handleInitRequest(pkt []byte, h wire.Header, local, remote neti
 	sa.notePeerCaps(m)
 	sa.addKE = sel.additionalExchanges()
 
-	resp := []wire.Payload{
+	// Room for every payload below (SA, KE, Nonce, CERTREQ, two NAT
+	// detection notifies, four more notifies and a Vendor ID): appending
+	// to a slice of three grew it twice for every IKE_SA_INIT answered.
+	resp := make([]wire.Payload, 0, 11)
+	resp = append(resp,
 		&wire.SA{Proposals: []Proposal{sel.Proposal(nil)}},
 		&wire.KE{Group: sel.DH, Data: ourKE},
 		&wire.Nonce{Data: nr},
-	}
+	)
 	if req := sa.certRequest(); req != nil {
 		resp = append(resp, req) // RFC 7296 §1.2: [CERTREQ] follows Nr
 	}
