@@ -187,7 +187,7 @@ func (t *Transform) marshalLen() int {
 }
 
 func parseSA(_ PayloadType, body cryptobyte.String) (Payload, error) {
-	sa := &SA{}
+	sa := &SA{Proposals: make([]Proposal, 0, countProposals(body))}
 	r := &reader{s: body}
 	for n := 1; ; n++ {
 		if n > maxProposals {
@@ -208,6 +208,23 @@ func parseSA(_ PayloadType, body cryptobyte.String) (Payload, error) {
 			return nil, SyntaxErrorf("proposal %d: not marked last but nothing follows", n)
 		}
 	}
+}
+
+// countProposals is how many proposals body seems to hold, by their
+// headers' last-substructure marks and lengths, so that parseSA makes the
+// list once instead of growing it (a usual offer has two to four). It
+// checks nothing: parseSA does, and a malformed body costs at most a list
+// of maxProposals.
+func countProposals(body []byte) int {
+	n := 1
+	for off := 0; off+4 <= len(body) && n < maxProposals; n++ {
+		l := int(body[off+2])<<8 | int(body[off+3])
+		if body[off] == 0 || l < 4 {
+			break
+		}
+		off += l
+	}
+	return n
 }
 
 const (

@@ -77,3 +77,40 @@ func TestSAMarshalNoAllocs(t *testing.T) {
 		t.Errorf("SA payload of %d proposals: %v allocations, want at most 1", len(sa.Proposals), allocs)
 	}
 }
+
+// TestParseSAOneListOfProposals checks that an SA payload's proposals are
+// parsed into a list made once: one allocation for the payload, one for
+// the list and one per proposal (its transforms), whatever the count.
+func TestParseSAOneListOfProposals(t *testing.T) {
+	for _, n := range []int{1, 2, 4, 9} {
+		sa := &SA{}
+		for i := range n {
+			sa.Proposals = append(sa.Proposals, Proposal{Number: uint8(i + 1), Protocol: ProtocolESP, SPI: []byte{1, 2, 3, 4},
+				Transforms: []Transform{{Type: TransformENCR, ID: 20, KeyLength: 256}, {Type: TransformESN}}})
+		}
+		body, err := marshalSA(sa)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := countProposals(body); got != n {
+			t.Errorf("%d proposals counted as %d", n, got)
+		}
+		var p Payload
+		allocs := testing.AllocsPerRun(50, func() {
+			if p, err = parseSA(PayloadSA, body); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if want := float64(2 + 2*n); allocs > want { // a proposal's SPI and its transforms
+			t.Errorf("%d proposals: %v allocations, want at most %v", n, allocs, want)
+		}
+		if got := p.(*SA); len(got.Proposals) != n || got.Proposals[n-1].Number != uint8(n) {
+			t.Errorf("%d proposals: parsed %+v", n, got.Proposals)
+		}
+	}
+	for _, bad := range [][]byte{nil, {2}, {2, 0, 0, 0}, {2, 0, 0, 8, 0, 0, 0, 0}} {
+		if n := countProposals(bad); n < 1 || n > maxProposals {
+			t.Errorf("countProposals(%x) = %d, want 1 to %d", bad, n, maxProposals)
+		}
+	}
+}
