@@ -34,12 +34,21 @@ for r in $(seq "$ROUNDS"); do
 	done
 done | tee "$work/runs.txt"
 echo
-echo "== medians (resp-ns/op: the responder's CPU; allocs/op and B/op: both sides)"
-awk '{ k = $2 " " $1; ns[k] = ns[k] " " $8; al[k] = $12; rb[k] = $6 }
+echo "== medians (resp-ns/op: the responder's CPU; resp-allocs/op its allocations, - where BASE does not report them; allocs/op and B/op: both sides)"
+# Fields by the unit that follows each value, not by position: a tree and
+# a BASE may report different metrics (resp-allocs/op is newer).
+awk '{ k = $2 " " $1; ra = "-"
+	for (i = 4; i <= NF; i++) {
+		if ($i == "resp-ns/op") ns[k] = ns[k] " " $(i - 1)
+		if ($i == "allocs/op") al[k] = $(i - 1)
+		if ($i == "resp-B/op") rb[k] = $(i - 1)
+		if ($i == "resp-allocs/op") ra = $(i - 1)
+	}
+	rab[k] = ra }
 END { for (k in ns) { n = split(ns[k], v, " ")
 	for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j - 1] + 0 > v[j] + 0; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
 	m = (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-	printf "%-40s resp-ns/op %8.0f   resp-B/op %6d   allocs/op %4d\n", k, m, rb[k], al[k] } }' "$work/runs.txt" | sort
+	printf "%-40s resp-ns/op %8.0f   resp-B/op %6d   resp-allocs/op %6s   allocs/op %4d\n", k, m, rb[k], rab[k], al[k] } }' "$work/runs.txt" | sort
 echo
 echo "== where the tree's responder CPU goes (share of its HandlePacket calls)"
 "$work/tree.test" -test.run '^$' -test.bench "^BenchmarkHandshake/($CASES)\$" -test.benchtime "$((N * 3))x" \

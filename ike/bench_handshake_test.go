@@ -62,8 +62,8 @@ func benchCertAuth(b *testing.B, ca *certstest.CA, root *x509.Certificate) func(
 // between two engines in memory and reports the responder's share:
 // resp-ns/op is the CPU time (CLOCK_THREAD_CPUTIME_ID, so time lost to
 // other processes on a busy machine does not count) spent in the
-// responder's HandlePacket calls, and
-// resp-B/op the bytes it allocated. ns/op, B/op and allocs/op cover both
+// responder's HandlePacket calls, and resp-B/op and resp-allocs/op the
+// bytes and the allocations it made. ns/op, B/op and allocs/op cover both
 // sides and the test harness. The cert- cases authenticate both sides
 // with certificates (benchCertAuth): the responder's share then includes
 // verifying the initiator's chain with certs.
@@ -107,7 +107,7 @@ func BenchmarkHandshake(b *testing.B) {
 				}
 			})
 			var respTime time.Duration
-			var respBytes uint64
+			var respBytes, respAllocs uint64
 			var ms runtime.MemStats
 			measureAlloc := false
 			// The responder's calls carry the label side=responder, so that
@@ -122,10 +122,10 @@ func BenchmarkHandshake(b *testing.B) {
 				}
 				pprof.SetGoroutineLabels(labelled)
 				defer pprof.SetGoroutineLabels(plain)
-				var before uint64
+				var before, beforeN uint64
 				if measureAlloc {
 					runtime.ReadMemStats(&ms)
-					before = ms.TotalAlloc
+					before, beforeN = ms.TotalAlloc, ms.Mallocs
 				}
 				start := threadCPU(b)
 				deliver()
@@ -133,6 +133,7 @@ func BenchmarkHandshake(b *testing.B) {
 				if measureAlloc {
 					runtime.ReadMemStats(&ms)
 					respBytes += ms.TotalAlloc - before
+					respAllocs += ms.Mallocs - beforeN
 				}
 			}
 			// Keep every HandlePacket call on this thread, so the
@@ -156,6 +157,7 @@ func BenchmarkHandshake(b *testing.B) {
 			}
 			b.ReportMetric(float64(respTime.Nanoseconds())/float64(i), "resp-ns/op")
 			b.ReportMetric(float64(respBytes)/float64((i+15)/16), "resp-B/op")
+			b.ReportMetric(float64(respAllocs)/float64((i+15)/16), "resp-allocs/op")
 		})
 	}
 }

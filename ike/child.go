@@ -120,7 +120,7 @@ func (sa *ikeSA) prepareChild(m *wire.Message, pol Policy, old *childSA, nonceR 
 		c.Replaces = old.SPIIn
 	}
 	sa.addChild(c)
-	var ps []wire.Payload
+	ps := make([]wire.Payload, 0, 6) // every payload below: one allocation, not three
 	if mode == ModeTransport {
 		ps = append(ps, &wire.Notify{NotifyType: wire.NotifyUseTransportMode})
 	}

@@ -231,11 +231,15 @@ func (e *Engine) handleInitRequest(pkt []byte, h wire.Header, local, remote neti
 	sa.notePeerCaps(m)
 	sa.addKE = sel.additionalExchanges()
 
-	resp := []wire.Payload{
+	// Room for every payload below (SA, KE, Nonce, CERTREQ, two NAT
+	// detection notifies, four more notifies and a Vendor ID): appending
+	// to a slice of three grew it twice for every IKE_SA_INIT answered.
+	resp := make([]wire.Payload, 0, 11)
+	resp = append(resp,
 		&wire.SA{Proposals: []Proposal{sel.Proposal(nil)}},
 		&wire.KE{Group: sel.DH, Data: ourKE},
 		&wire.Nonce{Data: nr},
-	}
+	)
 	if req := sa.certRequest(); req != nil {
 		resp = append(resp, req) // RFC 7296 §1.2: [CERTREQ] follows Nr
 	}
@@ -332,11 +336,14 @@ func (sa *ikeSA) deriveKeys(skeyseed []byte) error {
 func (sa *ikeSA) installKeys(k *IKEKeys) error {
 	// The keys are slices of one key-material buffer: copy what we keep,
 	// so that the buffer (and the keys we do not keep) can be freed.
-	fromI, err := NewSKCipher(sa.suite.Encr, sa.suite.Integ, bytes.Clone(k.SKei), bytes.Clone(k.SKai))
+	// NewSKCipher copies its keys into one slice of its own, so SK_e and
+	// SK_a are passed as they are: cloning them here as well cost four
+	// allocations per key set that were thrown away at once.
+	fromI, err := NewSKCipher(sa.suite.Encr, sa.suite.Integ, k.SKei, k.SKai)
 	if err != nil {
 		return err
 	}
-	fromR, err := NewSKCipher(sa.suite.Encr, sa.suite.Integ, bytes.Clone(k.SKer), bytes.Clone(k.SKar))
+	fromR, err := NewSKCipher(sa.suite.Encr, sa.suite.Integ, k.SKer, k.SKar)
 	if err != nil {
 		return err
 	}

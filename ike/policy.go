@@ -2,6 +2,7 @@ package ike
 
 import (
 	"fmt"
+	"math/bits"
 	"strings"
 )
 
@@ -207,7 +208,11 @@ type Selection struct {
 // Proposal returns the single-transform-per-type proposal a responder
 // sends back, carrying spi (the responder's own SPI for ESP).
 func (s *Selection) Proposal(spi []byte) Proposal {
-	ts := []Transform{{Type: TransformENCR, ID: uint16(s.Encr.ID), KeyLength: uint16(s.Encr.KeyBits)}}
+	// Sized for the whole answer (ENCR, PRF or ESN, INTEG, DH and the
+	// ADDKE types): one allocation, where appending grew it up to four
+	// times for every SA answered.
+	ts := make([]Transform, 0, 4+bits.OnesCount8(s.addKETypes))
+	ts = append(ts, Transform{Type: TransformENCR, ID: uint16(s.Encr.ID), KeyLength: uint16(s.Encr.KeyBits)})
 	if s.Protocol == ProtocolIKE {
 		ts = append(ts, Transform{Type: TransformPRF, ID: uint16(s.PRF)})
 	}
@@ -220,7 +225,11 @@ func (s *Selection) Proposal(spi []byte) Proposal {
 	if s.Protocol != ProtocolIKE {
 		ts = append(ts, Transform{Type: TransformESN, ID: uint16(s.ESN)})
 	}
-	ts = append(ts, s.addKETransforms()...)
+	for i, m := range s.AddKE {
+		if s.addKETypes&(1<<i) != 0 {
+			ts = append(ts, Transform{Type: addKEType(i + 1), ID: uint16(m)})
+		}
+	}
 	return Proposal{Number: s.Number, Protocol: s.Protocol, SPI: spi, Transforms: ts}
 }
 
@@ -274,23 +283,26 @@ func names[T fmt.Stringer](xs []T) string {
 // When nothing fits it returns a *NoProposalChosenError saying why for
 // each proposal.
 func (p Policy) Select(offered []Proposal) (*Selection, error) {
-	var best *Selection
+	// The best so far is kept by value: one Selection on the heap for the
+	// answer, not one for every acceptable proposal.
+	var best Selection
 	var bestScore score
+	found := false
 	var reasons []string
 	for _, prop := range offered {
 		sel, score, why := p.match(prop)
-		if sel == nil {
+		if why != "" {
 			reasons = append(reasons, fmt.Sprintf("proposal %d: %s", prop.Number, why))
 			continue
 		}
-		if best == nil || less(score, bestScore) {
-			best, bestScore = sel, score
+		if !found || less(score, bestScore) {
+			best, bestScore, found = sel, score, true
 		}
 	}
-	if best == nil {
+	if !found {
 		return nil, &NoProposalChosenError{Reasons: reasons}
 	}
-	return best, nil
+	return &best, nil
 }
 
 // score ranks a proposal by our preference, lower first: the rank of its
@@ -315,22 +327,31 @@ func less(a, b score) bool {
 	return false
 }
 
-func (p Policy) match(prop Proposal) (*Selection, score, string) {
+// match chooses our most preferred transforms in prop and ranks them. The
+// reason (the string) is empty when prop is acceptable and says why it is
+// not otherwise. The Selection is returned by value, so that a proposal
+// Select passes over costs no allocation.
+func (p Policy) match(prop Proposal) (Selection, score, string) {
 	var score score
 	if prop.Protocol != p.Protocol {
-		return nil, score, fmt.Sprintf("protocol %v, want %v", prop.Protocol, p.Protocol)
+		return Selection{}, score, fmt.Sprintf("protocol %v, want %v", prop.Protocol, p.Protocol)
 	}
 	switch {
 	case p.Protocol == ProtocolIKE && len(prop.SPI) != 0 && len(prop.SPI) != 8:
-		return nil, score, fmt.Sprintf("SPI size %d", len(prop.SPI))
+		return Selection{}, score, fmt.Sprintf("SPI size %d", len(prop.SPI))
 	case p.Protocol != ProtocolIKE && len(prop.SPI) != 4:
-		return nil, score, fmt.Sprintf("SPI size %d, want 4", len(prop.SPI))
+		return Selection{}, score, fmt.Sprintf("SPI size %d, want 4", len(prop.SPI))
 	}
-	var encr []EncrAlg
-	var prf []PRFID
-	var integ []IntegID
-	var dh []DHGroup
-	var esn []ESN
+	// The transforms by type, in arrays on the stack for a proposal of
+	// usual size; a longer one spills to the heap as appending grows it.
+	var (
+		encrs  [8]EncrAlg
+		prfs   [4]PRFID
+		integs [4]IntegID
+		dhs    [8]DHGroup
+		esns   [2]ESN
+	)
+	encr, prf, integ, dh, esn := encrs[:0], prfs[:0], integs[:0], dhs[:0], esns[:0]
 	var addke offeredAddKE
 	for _, t := range prop.Transforms {
 		if !understood(t.Type) {
@@ -342,7 +363,7 @@ func (p Policy) match(prop Proposal) (*Selection, score, string) {
 			if n := t.Type.String(); n != why {
 				why += " (" + n + ")"
 			}
-			return nil, score, why + " not understood"
+			return Selection{}, score, why + " not understood"
 		}
 		if n := t.Type.AddKE(); n != 0 {
 			addke.present |= 1 << (n - 1)
@@ -366,7 +387,7 @@ func (p Policy) match(prop Proposal) (*Selection, score, string) {
 			addke.methods[n-1] = append(addke.methods[n-1], DHGroup(t.ID))
 		}
 	}
-	sel := &Selection{Number: prop.Number, Protocol: prop.Protocol, PeerSPI: prop.SPI}
+	sel := Selection{Number: prop.Number, Protocol: prop.Protocol, PeerSPI: prop.SPI}
 
 	// ENCR, and with it INTEG: an AEAD needs no INTEG (or NONE), a plain
 	// cipher needs one we accept.
@@ -408,25 +429,25 @@ func (p Policy) match(prop Proposal) (*Selection, score, string) {
 	}
 	if encrRank < 0 {
 		if len(why) > 0 {
-			return nil, score, strings.Join(why, ", ")
+			return Selection{}, score, strings.Join(why, ", ")
 		}
-		return nil, score, fmt.Sprintf("no acceptable ENCR: offered %v, accept %v", names(encr), names(p.Encr))
+		return Selection{}, score, fmt.Sprintf("no acceptable ENCR: offered %v, accept %v", names(encr), names(p.Encr))
 	}
 	score[scoreENCR] = encrRank
 
 	if p.Protocol == ProtocolIKE {
 		x, r := rank(p.PRF, prf)
 		if r < 0 {
-			return nil, score, fmt.Sprintf("no acceptable PRF: offered %v, accept %v", names(prf), names(p.PRF))
+			return Selection{}, score, fmt.Sprintf("no acceptable PRF: offered %v, accept %v", names(prf), names(p.PRF))
 		}
 		sel.PRF, score[scorePRF] = x, r
 		g, r := rank(p.DH, dh)
 		if r < 0 || g == DHNone {
-			return nil, score, fmt.Sprintf("no acceptable DH group: offered %v, accept %v", names(dh), names(p.DH))
+			return Selection{}, score, fmt.Sprintf("no acceptable DH group: offered %v, accept %v", names(dh), names(p.DH))
 		}
 		sel.DH, score[scoreDH] = g, r
-		if why := p.matchAddKE(sel, &score, addke); why != "" {
-			return nil, score, why
+		if why := p.matchAddKE(&sel, &score, addke); why != "" {
+			return Selection{}, score, why
 		}
 		return sel, score, ""
 	}
@@ -441,18 +462,18 @@ func (p Policy) match(prop Proposal) (*Selection, score, string) {
 			}
 		}
 		if !ok {
-			return nil, score, fmt.Sprintf("no PFS offered, require one of %v", names(p.DH))
+			return Selection{}, score, fmt.Sprintf("no PFS offered, require one of %v", names(p.DH))
 		}
 		sel.DH = DHNone
 	default:
 		g, r := rank(p.DH, dh)
 		if r < 0 {
-			return nil, score, fmt.Sprintf("no acceptable PFS group: offered %v, accept %v", names(dh), names(append([]DHGroup{DHNone}, p.DH...)))
+			return Selection{}, score, fmt.Sprintf("no acceptable PFS group: offered %v, accept %v", names(dh), names(append([]DHGroup{DHNone}, p.DH...)))
 		}
 		sel.DH, score[scoreDH] = g, r
 	}
-	if why := p.matchAddKE(sel, &score, addke); why != "" {
-		return nil, score, why
+	if why := p.matchAddKE(&sel, &score, addke); why != "" {
+		return Selection{}, score, why
 	}
 	wantESN := p.ESN
 	if len(wantESN) == 0 {
@@ -463,7 +484,7 @@ func (p Policy) match(prop Proposal) (*Selection, score, string) {
 	}
 	e, r := rank(wantESN, esn)
 	if r < 0 {
-		return nil, score, fmt.Sprintf("no acceptable ESN: offered %v, accept %v", names(esn), names(wantESN))
+		return Selection{}, score, fmt.Sprintf("no acceptable ESN: offered %v, accept %v", names(esn), names(wantESN))
 	}
 	sel.ESN, score[scoreESN] = e, r
 	return sel, score, ""

@@ -102,7 +102,11 @@ func (sa *ikeSA) finishAuthRequest(m *wire.Message, idi *wire.IDPayload, auth *w
 	ni, nr := sa.ni, sa.nr
 	sa.establish(idi.Identity, kind)
 	// RFC 7296 §1.2: IDr, [CERT+], AUTH, then [CP] and the CHILD SA's payloads.
-	resp := []wire.Payload{&wire.IDPayload{Responder: true, Identity: idr}}
+	// Room for the usual answer (IDr, AUTH, CP, then the CHILD SA's
+	// mode notify, SA, TSi and TSr), so that it is not grown twice; a
+	// certificate chain may still grow it.
+	resp := make([]wire.Payload, 0, 8)
+	resp = append(resp, &wire.IDPayload{Responder: true, Identity: idr})
 	if ourKind == AuthKindCert {
 		resp = append(resp, sa.ourCertPayloads()...)
 	}

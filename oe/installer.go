@@ -37,8 +37,8 @@ func (o *OE) Install(ctx context.Context, sa ike.ChildSA) error {
 	o.tunnels.Add(o.cfg.Clock.Now(), sa, p.ID(), "")
 	o.stats.tunnelsUp.Add(1)
 	o.log.Info("tunnel up", "peer", sa.Remote, "id", sa.PeerID.String(), "auth", authName(sa.PeerAuth),
-		"mode", sa.Mode, "spi_in", fmt.Sprintf("%08x", sa.SPIIn), "spi_out", fmt.Sprintf("%08x", sa.SPIOut),
-		"rekey_of", fmt.Sprintf("%08x", sa.Replaces))
+		"mode", sa.Mode, "spi_in", tunnel.HexSPI(sa.SPIIn), "spi_out", tunnel.HexSPI(sa.SPIOut),
+		"rekey_of", tunnel.HexSPI(sa.Replaces))
 	if sa.Replaces == 0 {
 		o.replaceOlder(ctx, sa)
 	}
@@ -56,7 +56,7 @@ func (o *OE) Delete(ctx context.Context, sa ike.ChildSA) error {
 	if err != nil {
 		return fmt.Errorf("oe: delete SA %08x with %s: %w", sa.SPIIn, sa.Remote, err)
 	}
-	o.log.Info("tunnel down", "peer", sa.Remote, "spi_in", fmt.Sprintf("%08x", sa.SPIIn), "replaced", t.Replaced)
+	o.log.Info("tunnel down", "peer", sa.Remote, "spi_in", tunnel.HexSPI(sa.SPIIn), "replaced", t.Replaced)
 	return nil
 }
 
@@ -77,7 +77,7 @@ func (o *OE) replaceOlder(ctx context.Context, sa ike.ChildSA) {
 	for _, old := range o.tunnels.SameFlow(sa, "") {
 		id := old.IKE
 		o.log.Info("peer reconnected: deleting its older IKE SA", "peer", sa.Remote, "id", sa.PeerID.String(),
-			"local", tunnel.Text(sa.TSLocal), "remote", tunnel.Text(sa.TSRemote), "old_spi_in", fmt.Sprintf("%08x", old.InSPI()))
+			"local", tunnel.Text(sa.TSLocal), "remote", tunnel.Text(sa.TSRemote), "old_spi_in", tunnel.HexSPI(old.InSPI()))
 		// The peer that reconnected has most likely lost the old SAs (it
 		// restarted), so our Delete may never be answered: take the old
 		// pair out of the data plane now rather than after the give-up time.

@@ -235,15 +235,15 @@ func (o *OE) onExpire(ctx context.Context, e kernel.Expire) {
 		o.log.Debug("shunt expired; trap is back", "src", e.Flow.Src, "dst", e.Flow.Dst)
 	case kernel.ExpireSoft:
 		spi := e.SA.InSPI
-		o.log.Info("SA reached its soft limit: rekeying", "peer", e.SA.Peer, "spi_in", fmt.Sprintf("%08x", spi))
+		o.log.Info("SA reached its soft limit: rekeying", "peer", e.SA.Peer, "spi_in", tunnel.HexSPI(spi))
 		o.goDetached(func(ctx context.Context) {
 			if err := o.engine.RekeyChild(ctx, spi, 0); err != nil {
-				o.log.Warn("rekey failed", "spi_in", fmt.Sprintf("%08x", spi), "err", err)
+				o.log.Warn("rekey failed", "spi_in", tunnel.HexSPI(spi), "err", err)
 			}
 		})
 	case kernel.ExpireHard:
 		spi := e.SA.InSPI
-		o.log.Info("SA reached its hard limit", "peer", e.SA.Peer, "spi_in", fmt.Sprintf("%08x", spi))
+		o.log.Info("SA reached its hard limit", "peer", e.SA.Peer, "spi_in", tunnel.HexSPI(spi))
 		o.goDetached(func(ctx context.Context) { o.engine.DeleteChild(ctx, spi) })
 	}
 }

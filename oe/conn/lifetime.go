@@ -2,10 +2,10 @@ package conn
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/oemesh/oemesh/ike"
+	"github.com/oemesh/oemesh/oe/tunnel"
 )
 
 // armLifetime starts the conn's own lifetime for a CHILD SA: a rekey a
@@ -33,7 +33,7 @@ func (c *Conns) armLifetime(cs *connState, spiIn uint32) {
 		if !live {
 			return
 		}
-		c.log.Info("conn: CHILD SA reached its lifetime", "conn", cs.Name, "spi_in", fmt.Sprintf("%08x", spiIn), "lifetime", cs.Lifetime, "action", what)
+		c.log.Info("conn: CHILD SA reached its lifetime", "conn", cs.Name, "spi_in", tunnel.HexSPI(spiIn), "lifetime", cs.Lifetime, "action", what)
 		c.goDetached(func(ctx context.Context) {
 			var err error
 			if what == "rekey" {
@@ -42,7 +42,7 @@ func (c *Conns) armLifetime(cs *connState, spiIn uint32) {
 				err = c.engine.DeleteChild(ctx, spiIn)
 			}
 			if err != nil {
-				c.log.Warn("conn: lifetime action failed", "conn", cs.Name, "action", what, "spi_in", fmt.Sprintf("%08x", spiIn), "err", err)
+				c.log.Warn("conn: lifetime action failed", "conn", cs.Name, "action", what, "spi_in", tunnel.HexSPI(spiIn), "err", err)
 			}
 		})
 	})

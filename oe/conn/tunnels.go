@@ -43,8 +43,8 @@ func (c *Conns) Install(ctx context.Context, sa ike.ChildSA, conn string) error 
 	c.tunnels.Add(c.cfg.Now(), sa, p.ID(), conn)
 	c.stats.tunnelsUp.Add(1)
 	c.log.Info("tunnel up", "conn", conn, "peer", sa.Remote, "id", sa.PeerID.String(), "auth", tunnel.AuthName(sa.PeerAuth),
-		"mode", sa.Mode, "spi_in", fmt.Sprintf("%08x", sa.SPIIn), "spi_out", fmt.Sprintf("%08x", sa.SPIOut),
-		"rekey_of", fmt.Sprintf("%08x", sa.Replaces))
+		"mode", sa.Mode, "spi_in", tunnel.HexSPI(sa.SPIIn), "spi_out", tunnel.HexSPI(sa.SPIOut),
+		"rekey_of", tunnel.HexSPI(sa.Replaces))
 	if cs, ok := c.get(conn); ok && cs.UniqueIDs && sa.Replaces == 0 {
 		c.replaceOlder(ctx, sa, conn)
 	}
@@ -61,7 +61,7 @@ func (c *Conns) Delete(ctx context.Context, sa ike.ChildSA) error {
 	if err := c.dp.DeleteSA(ctx, t.ID, kernel.DeleteOptions{KeepPolicy: t.Replaced}); err != nil {
 		return fmt.Errorf("oe: conn %s: delete SA %08x with %s: %w", t.Conn, sa.SPIIn, sa.Remote, err)
 	}
-	c.log.Info("tunnel down", "conn", t.Conn, "peer", sa.Remote, "spi_in", fmt.Sprintf("%08x", sa.SPIIn), "replaced", t.Replaced)
+	c.log.Info("tunnel down", "conn", t.Conn, "peer", sa.Remote, "spi_in", tunnel.HexSPI(sa.SPIIn), "replaced", t.Replaced)
 	return nil
 }
 
@@ -78,7 +78,7 @@ func (c *Conns) replaceOlder(ctx context.Context, sa ike.ChildSA, conn string) {
 		id := old.IKE
 		c.log.Info("conn: peer reconnected: deleting its older IKE SA (unique_ids)", "conn", conn, "peer", sa.Remote,
 			"id", sa.PeerID.String(), "local", tunnel.Text(sa.TSLocal), "remote", tunnel.Text(sa.TSRemote),
-			"old_spi_in", fmt.Sprintf("%08x", old.InSPI()))
+			"old_spi_in", tunnel.HexSPI(old.InSPI()))
 		// The peer has most likely lost the old SAs: take the old pair out
 		// of the data plane now, keeping the policies the new pair uses.
 		if t, ok := c.tunnels.Remove(old.InSPI()); ok {
@@ -230,7 +230,7 @@ func (c *Conns) OnChildUp(info ike.ChildSAInfo) {
 	c.armLifetime(cs, info.SPIIn)
 	c.armIKELifetime(cs, info.IKE)
 	if !rekey {
-		c.log.Info("conn up", "conn", cs.Name, "peer", ct.peer, "peer_id", info.PeerID.String(), "spi_in", fmt.Sprintf("%08x", info.SPIIn))
+		c.log.Info("conn up", "conn", cs.Name, "peer", ct.peer, "peer_id", info.PeerID.String(), "spi_in", tunnel.HexSPI(info.SPIIn))
 		c.runUpdown(cs, "up", ct)
 	}
 }
@@ -316,7 +316,7 @@ func (c *Conns) OnChildDown(info ike.ChildSAInfo, cause error) {
 	if successor {
 		return
 	}
-	c.log.Info("conn down", "conn", cs.Name, "peer", ct.peer, "spi_in", fmt.Sprintf("%08x", info.SPIIn), "cause", cause, "restart", restart)
+	c.log.Info("conn down", "conn", cs.Name, "peer", ct.peer, "spi_in", tunnel.HexSPI(info.SPIIn), "cause", cause, "restart", restart)
 	c.runUpdown(cs, "down", ct)
 	if clear && routed {
 		c.goDetached(func(ctx context.Context) { c.Unroute(ctx, cs.Name) })

@@ -259,7 +259,7 @@ func (p *Config) marshalBody(b *cryptobyte.Builder) {
 func parseCP(_ PayloadType, body cryptobyte.String) (Payload, error) {
 	r := &reader{s: body}
 	p := &Config{CFGType: CFGType(r.u8("CFG type"))}
-	r.bytes(3, "reserved")
+	r.skip(3, "reserved")
 	for i := 1; r.err == nil && !r.empty(); i++ {
 		field := fmt.Sprintf("attribute %d", i)
 		t := ConfigAttrType(r.u16(field+": type") & 0x7fff)

@@ -142,8 +142,8 @@ func (h *Header) marshal(b *cryptobyte.Builder, next PayloadType, length int) {
 func ParseHeader(b []byte) (Header, error) {
 	var h Header
 	r := &reader{s: b}
-	copy(h.SPIi[:], r.bytes(8, "initiator SPI"))
-	copy(h.SPIr[:], r.bytes(8, "responder SPI"))
+	copy(h.SPIi[:], r.view(8, "initiator SPI"))
+	copy(h.SPIr[:], r.view(8, "responder SPI"))
 	h.NextPayload = PayloadType(r.u8("next payload"))
 	v := r.u8("version")
 	h.MajorVersion, h.MinorVersion = v>>4, v&0x0f
@@ -212,19 +212,20 @@ func ParseMessage(b []byte) (*Message, error) {
 // Marshal encodes m without protection (IKE_SA_INIT, or an SK/SKF payload
 // that is already sealed). It sets Header.NextPayload and Header.Length.
 func (m *Message) Marshal() ([]byte, error) {
-	body, first, err := marshalPayloads(m.Payloads)
+	// The payloads are written after room for the header, which is filled
+	// in once their length is known: one buffer, not a second one to copy
+	// the payloads into behind the header.
+	out, first, err := appendPayloads(make([]byte, HeaderLen, HeaderLen+payloadsPresize), m.Payloads)
 	if err != nil {
 		return nil, err
 	}
-	total := HeaderLen + len(body)
+	total := len(out)
 	if total > MaxMessageLen {
 		return nil, fmt.Errorf("ike: message length %d exceeds limit %d", total, MaxMessageLen)
 	}
-	b := cryptobyte.NewFixedBuilder(make([]byte, 0, total))
+	b := cryptobyte.NewFixedBuilder(out[:0:HeaderLen])
 	m.Header.marshal(b, first, total)
-	b.AddBytes(body)
-	out, err := b.Bytes()
-	if err != nil {
+	if _, err := b.Bytes(); err != nil {
 		return nil, fmt.Errorf("ike: marshal header: %w", err)
 	}
 	m.NextPayload, m.Length = first, uint32(total)
@@ -271,7 +272,26 @@ func marshalPayloads(ps []Payload) (body []byte, first PayloadType, err error) {
 	// Room for a typical message up front (an IKE_SA_INIT response with
 	// X25519 is about 300 octets, an IKE_AUTH's inner payloads about 250),
 	// so the builder does not grow from nothing in six doublings.
-	b := cryptobyte.NewBuilder(make([]byte, 0, payloadsPresize))
+	return appendPayloads(make([]byte, 0, payloadsPresize), ps)
+}
+
+// maxChain is how many payloads appendPayloads tracks without allocating;
+// longer chains still encode.
+const maxChain = 16
+
+// appendPayloads is marshalPayloads appending to dst. Each payload's body
+// is written into the one builder behind a generic header whose length is
+// filled in at the end, when every offset is known: a length-prefixed
+// child builder per payload cost a builder, a closure and the growth of
+// the child's buffer, for every payload of every message.
+func appendPayloads(dst []byte, ps []Payload) (out []byte, first PayloadType, err error) {
+	if len(ps) == 0 {
+		return dst, PayloadNone, nil
+	}
+	var offs [maxChain]int
+	starts := offs[:0]
+	b := cryptobyte.NewBuilder(dst)
+	at := len(dst)
 	for i, p := range ps {
 		next := PayloadNone
 		if i+1 < len(ps) {
@@ -292,30 +312,36 @@ func marshalPayloads(ps []Payload) (body []byte, first PayloadType, err error) {
 		case *UnknownPayload:
 			critical = q.Critical
 		}
+		starts = append(starts, at)
 		b.AddUint8(uint8(next))
 		if critical {
 			b.AddUint8(0x80)
 		} else {
 			b.AddUint8(0)
 		}
-		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
-			p.marshalBody(b)
-		})
-		// The length prefix counts only the body; payload lengths include
-		// the generic header, fixed up below.
+		b.AddUint16(0) // the payload's length, filled in below
+		p.marshalBody(b)
+		raw, err := b.Bytes()
+		if err != nil {
+			return nil, 0, fmt.Errorf("ike: marshal payloads: %w", err)
+		}
+		at = len(raw)
 	}
 	raw, err := b.Bytes()
 	if err != nil {
 		return nil, 0, fmt.Errorf("ike: marshal payloads: %w", err)
 	}
-	// Add the generic header length to each payload's length field.
-	for off := 0; off < len(raw); {
-		l := int(binary.BigEndian.Uint16(raw[off+2:])) + genericHeaderLen
+	// Payload lengths include the generic header.
+	for i, off := range starts {
+		end := len(raw)
+		if i+1 < len(starts) {
+			end = starts[i+1]
+		}
+		l := end - off
 		if l > 0xffff {
-			return nil, 0, fmt.Errorf("ike: marshal: %v payload too long (%d octets)", ps[0].Type(), l)
+			return nil, 0, fmt.Errorf("ike: marshal: %v payload too long (%d octets)", ps[i].Type(), l)
 		}
 		binary.BigEndian.PutUint16(raw[off+2:], uint16(l))
-		off += l
 	}
 	return raw, ps[0].Type(), nil
 }

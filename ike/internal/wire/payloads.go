@@ -203,7 +203,7 @@ func (id Identity) RestOfIDPayload() []byte {
 func ParseIdentity(body []byte) (Identity, error) {
 	r := &reader{s: body}
 	id := Identity{Type: IDType(r.u8("ID type"))}
-	r.bytes(3, "reserved")
+	r.skip(3, "reserved")
 	id.Data = r.rest()
 	if r.err != nil {
 		return Identity{}, r.err
@@ -239,7 +239,7 @@ func (p *Auth) marshalBody(b *cryptobyte.Builder) {
 func parseAuth(_ PayloadType, body cryptobyte.String) (Payload, error) {
 	r := &reader{s: body}
 	p := &Auth{Method: AuthMethod(r.u8("auth method"))}
-	r.bytes(3, "reserved")
+	r.skip(3, "reserved")
 	p.Data = r.rest()
 	if r.err != nil {
 		return nil, r.err

@@ -53,6 +53,25 @@ func (r *reader) bytes(n int, field string) []byte {
 	return append([]byte(nil), v...)
 }
 
+// view returns the next n octets without copying them: for a field the
+// caller converts at once (an SPI into an array, an address into a
+// netip.Addr) and does not keep. Copying such fields cost an allocation
+// each, several per message.
+func (r *reader) view(n int, field string) []byte {
+	if r.err != nil {
+		return nil
+	}
+	var v []byte
+	if n < 0 || !r.s.ReadBytes(&v, n) {
+		r.fail(field, n)
+		return nil
+	}
+	return v
+}
+
+// skip passes over n octets that carry nothing (RESERVED fields).
+func (r *reader) skip(n int, field string) { r.view(n, field) }
+
 // sub returns a reader over the next n octets, which it skips: a view of
 // them, not a copy, for a nested structure whose fields the caller reads
 // (and copies, with bytes or rest, where it keeps them). On a short read

@@ -97,7 +97,7 @@ func (p *TSPayload) marshalBody(b *cryptobyte.Builder) {
 func ParseTrafficSelectors(body []byte) ([]TrafficSelector, error) {
 	r := &reader{s: body}
 	n := int(r.u8("number of TSs"))
-	r.bytes(3, "reserved")
+	r.skip(3, "reserved")
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -152,8 +152,8 @@ func parseSelector(r *reader) (TrafficSelector, error) {
 		}
 		ts.StartPort = sr.u16("start port")
 		ts.EndPort = sr.u16("end port")
-		ts.Start, _ = netip.AddrFromSlice(sr.bytes(alen, "starting address"))
-		ts.End, _ = netip.AddrFromSlice(sr.bytes(alen, "ending address"))
+		ts.Start, _ = netip.AddrFromSlice(sr.view(alen, "starting address"))
+		ts.End, _ = netip.AddrFromSlice(sr.view(alen, "ending address"))
 		if sr.err != nil {
 			return ts, sr.err
 		}
