@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"syscall"
 
+	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 )
 
@@ -144,86 +145,63 @@ func (s *routeSock) execBatch(ops []routeOp, errs []error) {
 		if sa, ok := from.(*unix.SockaddrNetlink); !ok || sa.Pid != 0 {
 			continue // not the kernel
 		}
-		b := s.rcv[:n]
-		for len(b) >= unix.NLMSG_HDRLEN {
-			l := int(binary.NativeEndian.Uint32(b[0:4]))
-			if l < unix.NLMSG_HDRLEN || l > len(b) {
-				break
+		msgs, err := syscall.ParseNetlinkMessage(s.rcv[:n])
+		if err != nil {
+			continue // a truncated read: not an ack we can use
+		}
+		for _, m := range msgs {
+			i := m.Header.Seq - first
+			if m.Header.Type != unix.NLMSG_ERROR || i >= uint32(len(ops)) || acked&(1<<i) != 0 || len(m.Data) < 4 {
+				// Anything else (an ack of an earlier call that timed
+				// out) is not ours to read.
+				continue
 			}
-			typ := binary.NativeEndian.Uint16(b[4:6])
-			i := binary.NativeEndian.Uint32(b[8:12]) - first
-			if typ == unix.NLMSG_ERROR && i < uint32(len(ops)) && acked&(1<<i) == 0 && l >= unix.NLMSG_HDRLEN+4 {
-				if e := int32(binary.NativeEndian.Uint32(b[16:20])); e != 0 {
-					errs[i] = syscall.Errno(-e)
-				}
-				acked |= 1 << i
+			if e := int32(binary.NativeEndian.Uint32(m.Data[0:4])); e != 0 {
+				errs[i] = syscall.Errno(-e)
 			}
-			// Anything else (an ack of an earlier call that timed out)
-			// is not ours to read.
-			b = b[min(nlmAlign(l), len(b)):]
+			acked |= 1 << i
 		}
 	}
 }
 
-func nlmAlign(n int) int { return (n + unix.NLMSG_ALIGNTO - 1) &^ (unix.NLMSG_ALIGNTO - 1) }
-
 // appendRouteMsg appends the RTM_NEWROUTE (NLM_F_CREATE|NLM_F_REPLACE) or
-// RTM_DELROUTE request for op: the header, the rtmsg, then RTA_DST,
-// RTA_TABLE (for a table above 255, as the Handle does) and RTA_OIF.
+// RTM_DELROUTE request for op, built with vishvananda/netlink's nl types
+// as its Handle builds them: the rtmsg, then RTA_DST, RTA_TABLE (for a
+// table above 255) and RTA_OIF. Only the socket and the batching are
+// ours.
 func appendRouteMsg(b []byte, seq uint32, op *routeOp) []byte {
-	start := len(b)
-	var typ, flags uint16 = unix.RTM_NEWROUTE, unix.NLM_F_REQUEST | unix.NLM_F_ACK | unix.NLM_F_CREATE | unix.NLM_F_REPLACE
-	// rtmsg as nl.NewRtMsg / nl.NewRtDelMsg start it, then the route's
-	// own fields over it (prepareRouteReq).
-	family, dstLen := uint8(unix.AF_INET), uint8(op.dst.Bits())
-	dst := op.dst.Addr()
-	if dst.Is6() && !dst.Is4In6() {
-		family = unix.AF_INET6
-	}
-	proto, rtype := uint8(unix.RTPROT_BOOT), op.typ
+	req := nl.NewNetlinkRequest(unix.RTM_NEWROUTE, unix.NLM_F_ACK|unix.NLM_F_CREATE|unix.NLM_F_REPLACE)
+	msg := nl.NewRtMsg()
 	if op.del {
-		typ, flags = unix.RTM_DELROUTE, unix.NLM_F_REQUEST|unix.NLM_F_ACK
-		proto = 0
+		req = nl.NewNetlinkRequest(unix.RTM_DELROUTE, unix.NLM_F_ACK)
+		msg = nl.NewRtDelMsg()
 	}
-	if rtype == 0 && !op.del {
-		rtype = unix.RTN_UNICAST
-	}
-	tbl := uint8(unix.RT_TABLE_UNSPEC)
-	if op.table < 256 {
-		tbl = uint8(op.table)
-	}
-	var v [16]byte
-	b = binary.NativeEndian.AppendUint32(b, 0) // length, set below
-	b = binary.NativeEndian.AppendUint16(b, typ)
-	b = binary.NativeEndian.AppendUint16(b, flags)
-	b = binary.NativeEndian.AppendUint32(b, seq)
-	b = binary.NativeEndian.AppendUint32(b, 0) // pid: the kernel fills it
-	b = append(b, family, dstLen, 0, 0, tbl, proto, op.scope, rtype)
-	b = binary.NativeEndian.AppendUint32(b, 0) // rtm_flags
-	if family == unix.AF_INET {
+	req.Seq = seq
+	dst := op.dst.Addr()
+	addr := dst.AsSlice()
+	msg.Family = unix.AF_INET6
+	if dst.Is4() || dst.Is4In6() {
+		msg.Family = unix.AF_INET
 		a := dst.Unmap().As4()
-		b = appendAttr(b, unix.RTA_DST, append(v[:0], a[:]...))
-	} else {
-		a := dst.As16()
-		b = appendAttr(b, unix.RTA_DST, append(v[:0], a[:]...))
+		addr = a[:]
 	}
+	msg.Dst_len = uint8(op.dst.Bits())
+	msg.Scope = op.scope
+	msg.Type = op.typ
+	if op.typ == 0 && !op.del {
+		msg.Type = unix.RTN_UNICAST
+	}
+	msg.Table = unix.RT_TABLE_UNSPEC
+	if op.table < 256 {
+		msg.Table = uint8(op.table)
+	}
+	req.AddData(msg)
+	req.AddData(nl.NewRtAttr(unix.RTA_DST, addr))
 	if op.table >= 256 {
-		b = appendAttr(b, unix.RTA_TABLE, binary.NativeEndian.AppendUint32(v[:0], op.table))
+		req.AddData(nl.NewRtAttr(unix.RTA_TABLE, nl.Uint32Attr(op.table)))
 	}
-	b = appendAttr(b, unix.RTA_OIF, binary.NativeEndian.AppendUint32(v[:0], op.oif))
-	binary.NativeEndian.PutUint32(b[start:], uint32(len(b)-start))
-	return b
-}
-
-func appendAttr(b []byte, typ uint16, v []byte) []byte {
-	l := unix.SizeofRtAttr + len(v)
-	b = binary.NativeEndian.AppendUint16(b, uint16(l))
-	b = binary.NativeEndian.AppendUint16(b, typ)
-	b = append(b, v...)
-	for range nlmAlign(l) - l {
-		b = append(b, 0)
-	}
-	return b
+	req.AddData(nl.NewRtAttr(unix.RTA_OIF, nl.Uint32Attr(op.oif)))
+	return append(b, req.Serialize()...)
 }
 
 // errNoRoute is the kernel's answer to a delete of a route it does not
