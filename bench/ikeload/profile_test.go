@@ -23,7 +23,9 @@ var (
 // startProfiles starts a CPU and a mutex profile of the oemeshd behind
 // control socket sock, each over the next -scale.profile.seconds, and
 // returns a function that waits for them and writes them to
-// -scale.profile as NAME-cpu.pprof and NAME-mutex.pprof. Without
+// -scale.profile as NAME-cpu.pprof and NAME-mutex.pprof, then the heap
+// profile as NAME-heap.pprof (its alloc_objects and alloc_space count
+// every allocation since oemeshd started, warm-up included). Without
 // -scale.profile, or for a responder without a control socket, it does
 // nothing.
 func startProfiles(b *testing.B, sock, name string) (wait func()) {
@@ -54,6 +56,16 @@ func startProfiles(b *testing.B, sock, name string) (wait func()) {
 			if err := <-errs; err != nil {
 				b.Errorf("-scale.profile: %v", err)
 			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		var buf bytes.Buffer
+		if err := control.NewClient(sock).Fetch(ctx, "/v1/debug/heap", &buf); err != nil {
+			b.Errorf("-scale.profile: oemeshd heap profile: %v", err)
+			return
+		}
+		if err := os.WriteFile(filepath.Join(*scaleProfile, name+"-heap.pprof"), buf.Bytes(), 0o644); err != nil {
+			b.Errorf("-scale.profile: %v", err)
 		}
 	}
 }
