@@ -2,6 +2,7 @@ package conn_test
 
 import (
 	"context"
+	"log/slog"
 	"net/netip"
 	"testing"
 	"time"
@@ -31,6 +32,12 @@ func (g *gateway) Engine() *ike.Engine { return g.engine }
 // newGateway is a PSK gateway whose engine talks through sender.
 func newGateway(t *testing.T, sender ike.Sender) *gateway {
 	t.Helper()
+	return newGatewayLog(t, sender, nil)
+}
+
+// newGatewayLog is newGateway whose conns log to log (nil: nowhere).
+func newGatewayLog(t *testing.T, sender ike.Sender, log *slog.Logger) *gateway {
+	t.Helper()
 	g := &gateway{dp: fake.New(time.Now), tunnels: &tunnel.Table{}}
 	e, err := ike.NewEngine(ike.EngineConfig{
 		Credentials: ike.Credentials{PSK: func(ike.Identity) []byte { return pskKey }},
@@ -49,7 +56,7 @@ func newGateway(t *testing.T, sender ike.Sender) *gateway {
 		t.Fatal(err)
 	}
 	g.engine = e
-	g.conns = conn.New(conn.Config{}, g.dp, e, g.tunnels, noTraps{})
+	g.conns = conn.New(conn.Config{Logger: log}, g.dp, e, g.tunnels, noTraps{})
 	t.Cleanup(func() {
 		g.conns.Close()
 		e.Close()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"slices"
 
@@ -198,6 +199,7 @@ func (c *Conns) OnChildUp(info ike.ChildSAInfo) {
 	cs.tunnels[info.SPIIn] = ct
 	cs.index.add(info.SPIIn, ct)
 	cs.lastErr = ""
+	cameUp := cs.state != StateUp
 	c.setState(cs, StateUp, "child up")
 	c.mu.Unlock()
 	var older []ike.SAID
@@ -230,7 +232,13 @@ func (c *Conns) OnChildUp(info ike.ChildSAInfo) {
 	c.armLifetime(cs, info.SPIIn)
 	c.armIKELifetime(cs, info.IKE)
 	if !rekey {
-		c.log.Info("conn up", "conn", cs.Name, "peer", ct.peer, "peer_id", info.PeerID.String(), "spi_in", tunnel.HexSPI(info.SPIIn))
+		// The tunnel's own line ("tunnel up": conn, peer, ID, SPIs) is at
+		// info already; this one is too only when the conn itself comes
+		// up, so that a conn serving many peers logs one line per peer.
+		if lvl := connLineLevel(cameUp); c.log.Enabled(context.Background(), lvl) {
+			c.log.Log(context.Background(), lvl, "conn up", "conn", cs.Name, "peer", ct.peer,
+				"peer_id", info.PeerID.String(), "spi_in", tunnel.HexSPI(info.SPIIn))
+		}
 		c.runUpdown(cs, "up", ct)
 	}
 }
@@ -316,7 +324,14 @@ func (c *Conns) OnChildDown(info ike.ChildSAInfo, cause error) {
 	if successor {
 		return
 	}
-	c.log.Info("conn down", "conn", cs.Name, "peer", ct.peer, "spi_in", tunnel.HexSPI(info.SPIIn), "cause", cause, "restart", restart)
+	// As for "conn up": at info when the conn goes down, is restarted or
+	// lost this tunnel other than by an orderly delete (the tunnel's own
+	// "tunnel down" line and ike's "peer deleted the IKE SA" say that).
+	wentDown := remaining == 0 || restart || (cause != nil && !errors.Is(cause, ike.ErrPeerDeleted))
+	if lvl := connLineLevel(wentDown); c.log.Enabled(context.Background(), lvl) {
+		c.log.Log(context.Background(), lvl, "conn down", "conn", cs.Name, "peer", ct.peer,
+			"spi_in", tunnel.HexSPI(info.SPIIn), "cause", cause, "restart", restart)
+	}
 	c.runUpdown(cs, "down", ct)
 	if clear && routed {
 		c.goDetached(func(ctx context.Context) { c.Unroute(ctx, cs.Name) })
@@ -358,4 +373,14 @@ func (m childOwners) ikeOf(c *Conns, spiIn uint32) ike.SAID {
 		return t.IKE
 	}
 	return ike.SAID{}
+}
+
+// connLineLevel is the level of a "conn up" or "conn down" line: info
+// when the conn's own state changed (see OnChildUp and OnChildDown),
+// debug for one more or one fewer tunnel of a conn that stays up.
+func connLineLevel(connChanged bool) slog.Level {
+	if connChanged {
+		return slog.LevelInfo
+	}
+	return slog.LevelDebug
 }
