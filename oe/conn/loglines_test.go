@@ -84,6 +84,7 @@ func TestConnLinesOncePerConn(t *testing.T) {
 		}
 		ids = append(ids, info.IKE)
 		oetest.WaitFor(t, "the conn holds the new tunnel", func() bool { return tunnels() == i+1 })
+		oetest.WaitFor(t, "the conn up line", func() bool { return logs.count("INFO", "conn up")+logs.count("DEBUG", "conn up") == i+1 })
 	}
 	if info, debug := logs.count("INFO", "conn up"), logs.count("DEBUG", "conn up"); info != 1 || debug != peers-1 {
 		t.Errorf("%d peers up: %d \"conn up\" lines at info (want 1, the conn's), %d at debug (want %d)\n%s", peers, info, debug, peers-1, logs)
