@@ -14,6 +14,7 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
+	"github.com/oemesh/oemesh/internal/edsig"
 	"io"
 	"strings"
 
@@ -524,7 +525,7 @@ func verifyAuth(a *wire.Auth, pub crypto.PublicKey, signedOctets []byte, accepte
 			err = errors.New("ecdsa verification failed")
 		}
 	case ed25519.PublicKey:
-		if !ed25519.Verify(k, d, sig) {
+		if !edsig.Verify(k, d, sig) {
 			err = errors.New("ed25519 verification failed")
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"flag"
 	"fmt"
+	"github.com/oemesh/oemesh/internal/edsig"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -83,15 +84,16 @@ func (c *config) credentials() (*credentials, error) {
 	return cr, nil
 }
 
-// initiatorSigner gives an RSA key OpenSSL's signer when libcrypto
-// loads (rsasign's auto), warning on stderr when it does not.
+// initiatorSigner gives an Ed25519 key edsig's signer, and an RSA key
+// OpenSSL's signer when libcrypto loads (rsasign's auto), warning on
+// stderr when it does not.
 func initiatorSigner(k crypto.Signer) (crypto.Signer, error) {
 	s, err := rsasign.New(rsasign.Config{Backend: rsasign.Auto,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		return nil, err
 	}
-	return s.Wrap(k)
+	return s.Wrap(edsig.Wrap(k))
 }
 
 // signer loads -key, or makes a key of -auth's kind.

@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"crypto/rsa"
 	"fmt"
+	"github.com/oemesh/oemesh/internal/edsig"
 	"log/slog"
 
 	"github.com/oemesh/oemesh/dnskey"
@@ -30,10 +31,10 @@ func (k *toolKeys) load(path string) (crypto.Signer, error) {
 }
 
 // wrap returns the signer for key: OpenSSL's for an RSA key when --rsa
-// allows it, else key itself.
+// allows it, edsig's for an Ed25519 key, else key itself.
 func (k *toolKeys) wrap(key crypto.Signer) (crypto.Signer, error) {
 	if _, ok := key.(*rsa.PrivateKey); !ok {
-		return key, nil
+		return edsig.Wrap(key), nil
 	}
 	if k.signers == nil {
 		s, err := rsasign.New(rsasign.Config{Backend: k.backend, Logger: k.log})

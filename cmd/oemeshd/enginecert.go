@@ -12,6 +12,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/oemesh/oemesh/internal/edsig"
 	"log/slog"
 	"os"
 	"sync"
@@ -63,14 +64,14 @@ func newCertCredential(kp *certs.KeyPair, id ike.Identity) *ike.CertCredential {
 }
 
 // signWith gives the key in use, and every key a reload reads, the signer
-// keys choose (an RSA key's, OpenSSL's). Nil ec or keys: nothing to do.
+// keys choose (an RSA key's, OpenSSL's; an Ed25519 key's, edsig's). Nil ec or keys: nothing to do.
 func (ec *engineCert) signWith(keys *rsasign.Signers) error {
 	if ec == nil || keys == nil {
 		return nil
 	}
 	ec.mu.Lock()
 	defer ec.mu.Unlock()
-	k, err := keys.Wrap(ec.cred.Signer)
+	k, err := keys.Wrap(edsig.Wrap(ec.cred.Signer))
 	if err != nil {
 		return fmt.Errorf("%s: %w", ec.keyFile, err)
 	}
@@ -103,7 +104,7 @@ func (ec *engineCert) reload(install func(*ike.CertCredential) error, log *slog.
 	ec.mu.Unlock()
 	kp, err := ec.load()
 	if err == nil && keys != nil {
-		if kp.Key, err = keys.Wrap(kp.Key); err != nil {
+		if kp.Key, err = keys.Wrap(edsig.Wrap(kp.Key)); err != nil {
 			err = fmt.Errorf("%s: %w", ec.keyFile, err)
 		}
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto"
 	"fmt"
+	"github.com/oemesh/oemesh/internal/edsig"
 	"io"
 	"log/slog"
 
@@ -27,11 +28,16 @@ func (d *daemon) startRSA() error {
 }
 
 // loadHostKey reads the host key at path and gives an RSA key the signer
-// crypto.rsa chose (d.rsa; nil before startRSA: the key as read).
+// crypto.rsa chose (d.rsa; nil before startRSA: the key as read), an
+// Ed25519 key edsig's.
 func (d *daemon) loadHostKey(path string) (crypto.Signer, error) {
 	k, err := dnskey.LoadHostKey(path)
-	if err != nil || d.rsa == nil {
-		return k, err
+	if err != nil {
+		return nil, err
+	}
+	k = edsig.Wrap(k)
+	if d.rsa == nil {
+		return k, nil
 	}
 	w, err := d.rsa.Wrap(k)
 	if err != nil {
