@@ -8,20 +8,19 @@ import (
 	"crypto/rand"
 	"testing"
 
-	"filippo.io/edwards25519"
+	"github.com/oasisprotocol/curve25519-voi/primitives/x25519"
 
 	"github.com/oemesh/oemesh/ike"
 )
 
-// goPublic is ike/x25519.go's key pair: the fixed-base multiplication on
-// the Edwards curve, mapped to the Montgomery u.
+// goPublic is ike/x25519.go's key pair: voi's fixed-base multiplication
+// on the Edwards curve, mapped to the Montgomery u.
 func goPublic(priv *[32]byte) (pub [32]byte) {
-	s, err := edwards25519.NewScalar().SetBytesWithClamping(priv[:])
+	p, err := x25519.X25519(priv[:], x25519.Basepoint)
 	if err != nil {
 		panic(err)
 	}
-	copy(pub[:], new(edwards25519.Point).ScalarBaseMult(s).BytesMontgomery())
-	return pub
+	return [32]byte(p)
 }
 
 func random() (k [32]byte) {
