@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/oemesh/oemesh/ike"
+	"github.com/oemesh/oemesh/kernel"
 	"github.com/oemesh/oemesh/oe/conn"
 	"github.com/oemesh/oemesh/oe/internal/oetest"
 	"github.com/oemesh/oemesh/oe/tunnel"
@@ -41,14 +42,14 @@ func (b *lockedBuffer) count(level, msg string) int {
 	return strings.Count(b.buf.String(), "level="+level+" msg=\""+msg+"\"")
 }
 
-// TestConnLinesOncePerConn: a conn serving many peers (remote %any,
-// road warriors proving one ID) logs "conn up" and "conn down" at info
-// when the conn itself comes up and goes down, and at debug for each
-// further tunnel that joins or leaves it while it stays up (the tunnel's
-// own "tunnel up" and "tunnel down" lines say that at info). An OE
-// responder's busy conn logged five info lines per handshake before,
-// two of them saying again what the tunnel's line had said.
-func TestConnLinesOncePerConn(t *testing.T) {
+// TestConnLinesSayWhatTheTunnelsDoNot: a conn's tunnel coming up and
+// going by the peer's Delete is told at info by the tunnel's own lines
+// ("tunnel up", "tunnel down") and ike's "peer deleted the IKE SA"; the
+// conn's "conn up" and "conn down" lines repeat them at debug only. A
+// busy responder logged five info lines per handshake before, two of
+// them repeats. "conn down" stays at info when it says more: a tunnel
+// lost to DPD (or any cause but an orderly delete), or a restart.
+func TestConnLinesSayWhatTheTunnelsDoNot(t *testing.T) {
 	logs := &lockedBuffer{}
 	h := &hub{m: map[netip.Addr]node{}}
 	gw := newGatewayLog(t, hubPort{h}, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
@@ -83,11 +84,11 @@ func TestConnLinesOncePerConn(t *testing.T) {
 			t.Fatalf("initiation from %s: %v", addr, err)
 		}
 		ids = append(ids, info.IKE)
-		oetest.WaitFor(t, "the conn holds the new tunnel", func() bool { return tunnels() == i+1 })
 		oetest.WaitFor(t, "the conn up line", func() bool { return logs.count("INFO", "conn up")+logs.count("DEBUG", "conn up") == i+1 })
 	}
-	if info, debug := logs.count("INFO", "conn up"), logs.count("DEBUG", "conn up"); info != 1 || debug != peers-1 {
-		t.Errorf("%d peers up: %d \"conn up\" lines at info (want 1, the conn's), %d at debug (want %d)\n%s", peers, info, debug, peers-1, logs)
+	if up, info, debug := logs.count("INFO", "tunnel up"), logs.count("INFO", "conn up"), logs.count("DEBUG", "conn up"); up != peers || info != 0 || debug != peers {
+		t.Errorf("%d peers up: %d \"tunnel up\" lines at info (want %d), \"conn up\" %d at info (want 0) and %d at debug (want %d)\n%s",
+			peers, up, peers, info, debug, peers, logs)
 	}
 	for i, id := range ids {
 		if err := rw.Engine().DeleteIKE(ctx, id); err != nil {
@@ -96,7 +97,20 @@ func TestConnLinesOncePerConn(t *testing.T) {
 		oetest.WaitFor(t, "the conn lets the tunnel go", func() bool { return tunnels() == peers-1-i })
 		oetest.WaitFor(t, "the conn down line", func() bool { return logs.count("INFO", "conn down")+logs.count("DEBUG", "conn down") == i+1 })
 	}
-	if info, debug := logs.count("INFO", "conn down"), logs.count("DEBUG", "conn down"); info != 1 || debug != peers-1 {
-		t.Errorf("the peers deleted their SAs: %d \"conn down\" lines at info (want 1, the last), %d at debug (want %d)\n%s", info, debug, peers-1, logs)
+	if down, info, debug := logs.count("INFO", "tunnel down"), logs.count("INFO", "conn down"), logs.count("DEBUG", "conn down"); down != peers || info != 0 || debug != peers {
+		t.Errorf("the peers deleted their SAs: %d \"tunnel down\" lines at info (want %d), \"conn down\" %d at info (want 0) and %d at debug (want %d)\n%s",
+			down, peers, info, debug, peers, logs)
+	}
+
+	// A tunnel DPD found dead: "conn down" at info, with the cause.
+	addr := netip.MustParseAddr("198.18.1.1")
+	sa := ike.ChildSA{SPIIn: 0x7f000001, SPIOut: 0x7f000001, Local: gwA, Remote: addr, Mode: ike.ModeTunnel,
+		TSLocal: []ike.TrafficSelector{tunnel.Selector(netA)}, TSRemote: []ike.TrafficSelector{ike.HostSelector(addr)}}
+	gw.tunnels.Add(time.Now(), sa, kernel.SAPairID{Peer: addr, InSPI: sa.SPIIn, OutSPI: sa.SPIOut}, "rw")
+	info := ike.ChildSAInfo{SPIIn: sa.SPIIn, PeerID: rwID, TSLocal: sa.TSLocal, TSRemote: sa.TSRemote, Mode: ike.ModeTunnel}
+	gw.conns.OnChildUp(info)
+	gw.conns.OnChildDown(info, ike.ErrTimeout)
+	if n := logs.count("INFO", "conn down"); n != 1 || !strings.Contains(logs.String(), "spi_in=7f000001 cause=") {
+		t.Errorf("a tunnel lost to DPD: %d \"conn down\" lines at info (want 1, with the cause)\n%s", n, logs)
 	}
 }

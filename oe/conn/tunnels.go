@@ -199,7 +199,6 @@ func (c *Conns) OnChildUp(info ike.ChildSAInfo) {
 	cs.tunnels[info.SPIIn] = ct
 	cs.index.add(info.SPIIn, ct)
 	cs.lastErr = ""
-	cameUp := cs.state != StateUp
 	c.setState(cs, StateUp, "child up")
 	c.mu.Unlock()
 	var older []ike.SAID
@@ -232,12 +231,10 @@ func (c *Conns) OnChildUp(info ike.ChildSAInfo) {
 	c.armLifetime(cs, info.SPIIn)
 	c.armIKELifetime(cs, info.IKE)
 	if !rekey {
-		// The tunnel's own line ("tunnel up": conn, peer, ID, SPIs) is at
-		// info already; this one is too only when the conn itself comes
-		// up, so that a conn serving many peers logs one line per peer.
-		if lvl := connLineLevel(cameUp); c.log.Enabled(context.Background(), lvl) {
-			c.log.Log(context.Background(), lvl, "conn up", "conn", cs.Name, "peer", ct.peer,
-				"peer_id", info.PeerID.String(), "spi_in", tunnel.HexSPI(info.SPIIn))
+		// Debug only: Install's "tunnel up" line said it all at info
+		// (conn, peer, ID, SPIs; rekey_of 0 for a new flow).
+		if c.log.Enabled(context.Background(), slog.LevelDebug) {
+			c.log.Debug("conn up", "conn", cs.Name, "peer", ct.peer, "peer_id", info.PeerID.String(), "spi_in", tunnel.HexSPI(info.SPIIn))
 		}
 		c.runUpdown(cs, "up", ct)
 	}
@@ -324,11 +321,11 @@ func (c *Conns) OnChildDown(info ike.ChildSAInfo, cause error) {
 	if successor {
 		return
 	}
-	// As for "conn up": at info when the conn goes down, is restarted or
-	// lost this tunnel other than by an orderly delete (the tunnel's own
-	// "tunnel down" line and ike's "peer deleted the IKE SA" say that).
-	wentDown := remaining == 0 || restart || (cause != nil && !errors.Is(cause, ike.ErrPeerDeleted))
-	if lvl := connLineLevel(wentDown); c.log.Enabled(context.Background(), lvl) {
+	// At info when the line says more than Delete's "tunnel down" and,
+	// for the peer's Delete, ike's "peer deleted the IKE SA": the conn is
+	// restarted, or the tunnel went for another reason (DPD, a failed
+	// rekey). An orderly delete is a debug line.
+	if lvl := connDownLevel(cause, restart); c.log.Enabled(context.Background(), lvl) {
 		c.log.Log(context.Background(), lvl, "conn down", "conn", cs.Name, "peer", ct.peer,
 			"spi_in", tunnel.HexSPI(info.SPIIn), "cause", cause, "restart", restart)
 	}
@@ -375,11 +372,9 @@ func (m childOwners) ikeOf(c *Conns, spiIn uint32) ike.SAID {
 	return ike.SAID{}
 }
 
-// connLineLevel is the level of a "conn up" or "conn down" line: info
-// when the conn's own state changed (see OnChildUp and OnChildDown),
-// debug for one more or one fewer tunnel of a conn that stays up.
-func connLineLevel(connChanged bool) slog.Level {
-	if connChanged {
+// connDownLevel is the level of a "conn down" line (see OnChildDown).
+func connDownLevel(cause error, restart bool) slog.Level {
+	if restart || (cause != nil && !errors.Is(cause, ike.ErrPeerDeleted)) {
 		return slog.LevelInfo
 	}
 	return slog.LevelDebug
