@@ -31,6 +31,10 @@ var rules = []struct {
 	// DN comparison is below the engine and the verifier, which must
 	// agree on it.
 	{"internal/dn", nil, nil},
+	// Ed25519 signing and verification (curve25519-voi) is below the
+	// engine, which verifies with it; the programs wrap the keys they
+	// load with it, as with internal/rsasign.
+	{"internal/edsig", nil, nil},
 	{"policygroups/...", nil, nil},
 	// Self-publication writes what dnskey reads, with dnskey's record
 	// builders; nothing below it imports it.
@@ -48,7 +52,7 @@ var rules = []struct {
 	// ike's tests make their certificates with the shared test PKI, and
 	// its benchmark measures the handshake with the verifier oemeshd runs
 	// (certs); the engine itself never imports either.
-	{"ike/...", []string{"internal/clock", "internal/dn", "ike/internal/wire", "ike/addrpool"}, []string{"certs", "certs/certstest"}},
+	{"ike/...", []string{"internal/clock", "internal/dn", "internal/edsig", "ike/internal/wire", "ike/addrpool"}, []string{"certs", "certs/certstest"}},
 	// X.509 verification is a leaf beside ike: the engine reaches it
 	// through an adapter oemeshd builds. Its test PKI imports nothing of
 	// ours, so any package's tests may use it.
@@ -90,7 +94,7 @@ var rules = []struct {
 	// the domain packages it imports serve its offline tools (probe,
 	// respond, newhostkey, dns lookup, policy --dir, import) and its
 	// tests (internal/config). It never imports oe.
-	{"cmd/oemesh", []string{"internal/control", "ike/...", "dnskey/...", "policygroups/...", "internal/udpmux", "internal/ipsecconf", "internal/config", "internal/version", "internal/manpage", "internal/rsasign", "certs"}, []string{"certs/certstest"}},
+	{"cmd/oemesh", []string{"internal/control", "ike/...", "dnskey/...", "policygroups/...", "internal/udpmux", "internal/ipsecconf", "internal/config", "internal/version", "internal/manpage", "internal/rsasign", "internal/edsig", "certs"}, []string{"certs/certstest"}},
 }
 
 // testHarness are the internal packages any test may use: they build test
