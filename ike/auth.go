@@ -14,11 +14,11 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
-	"github.com/oemesh/oemesh/internal/edsig"
 	"io"
 	"strings"
 
 	"github.com/oemesh/oemesh/ike/internal/wire"
+	"github.com/oemesh/oemesh/internal/edsig"
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )

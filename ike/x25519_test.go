@@ -6,8 +6,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"github.com/oasisprotocol/curve25519-voi/primitives/x25519"
 	"testing"
+
+	"github.com/oasisprotocol/curve25519-voi/primitives/x25519"
 )
 
 // RFC 7748 §6.1: both key pairs and the shared secret, from each side.

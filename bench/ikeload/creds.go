@@ -7,7 +7,6 @@ import (
 	"encoding/pem"
 	"flag"
 	"fmt"
-	"github.com/oemesh/oemesh/internal/edsig"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/oemesh/oemesh/dnskey"
 	"github.com/oemesh/oemesh/ike"
+	"github.com/oemesh/oemesh/internal/edsig"
 	"github.com/oemesh/oemesh/internal/rsasign"
 )
 

@@ -4,10 +4,10 @@ import (
 	"crypto"
 	"crypto/rsa"
 	"fmt"
-	"github.com/oemesh/oemesh/internal/edsig"
 	"log/slog"
 
 	"github.com/oemesh/oemesh/dnskey"
+	"github.com/oemesh/oemesh/internal/edsig"
 	"github.com/oemesh/oemesh/internal/rsasign"
 )
 

@@ -12,7 +12,6 @@ package main
 
 import (
 	"fmt"
-	"github.com/oemesh/oemesh/internal/edsig"
 	"log/slog"
 	"os"
 	"sync"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/oemesh/oemesh/certs"
 	"github.com/oemesh/oemesh/ike"
+	"github.com/oemesh/oemesh/internal/edsig"
 	"github.com/oemesh/oemesh/internal/rsasign"
 )
 

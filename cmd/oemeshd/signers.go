@@ -3,12 +3,12 @@ package main
 import (
 	"crypto"
 	"fmt"
-	"github.com/oemesh/oemesh/internal/edsig"
 	"io"
 	"log/slog"
 
 	"github.com/oemesh/oemesh/dnskey"
 	"github.com/oemesh/oemesh/internal/config"
+	"github.com/oemesh/oemesh/internal/edsig"
 	"github.com/oemesh/oemesh/internal/rsasign"
 )
 
