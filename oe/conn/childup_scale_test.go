@@ -8,7 +8,6 @@ import (
 
 	"github.com/oemesh/oemesh/ike"
 	"github.com/oemesh/oemesh/kernel"
-	"github.com/oemesh/oemesh/oe/conn"
 	"github.com/oemesh/oemesh/oe/internal/oetest"
 	"github.com/oemesh/oemesh/oe/tunnel"
 )
@@ -24,41 +23,19 @@ import (
 // count the work: with 10 and with 160 live IKE SAs they must be the
 // same, give or take the tables' growth.
 func TestConnChildUpCostFlat(t *testing.T) {
-	h := &hub{m: map[netip.Addr]node{}}
-	gw := newGateway(t, hubPort{h})
-	rwID := ike.FQDNIdentity("rw.example")
-	rw, _ := newPSKStack(t, rwID, hubPort{h})
-	h.m[gwA] = gw
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := gw.conns.Add(ctx, conn.Conn{Mode: ike.ModeTunnel, Name: "rw", Local: gwA, RemoteID: rwID, LocalSubnets: []netip.Prefix{netA},
-		Auth: ike.AuthKindPSK}); err != nil {
-		t.Fatal(err)
-	}
+	r := newRoadWarriors(t, ctx, nil)
+	gw := r.gw
 	peers := 0
 	next := 0 // the synthetic tunnels hook added
 	// up brings the gateway to n live IKE SAs, each from its own road
-	// warrior address, all proving rwID.
+	// warrior address, all proving roadWarriorID.
 	up := func(n int) {
 		for ; peers < n; peers++ {
-			addr := netip.AddrFrom4([4]byte{198, 18, byte(peers >> 8), byte(peers)})
-			h.m[addr] = rw
-			if _, err := rw.Engine().Initiate(ctx, ike.InitiateOptions{
-				Remote: netip.AddrPortFrom(gwA, 500), Local: addr, Auth: ike.AuthKindPSK, PeerAuth: ike.AuthKindPSK,
-				PeerID: ike.AddrIdentity(gwA), TSi: []ike.TrafficSelector{ike.HostSelector(addr)},
-				TSr: []ike.TrafficSelector{tunnel.Selector(netA)}, Mode: ike.ModeTunnel,
-			}); err != nil {
-				t.Fatalf("initiation from %s: %v", addr, err)
-			}
+			r.connect(t, ctx, netip.AddrFrom4([4]byte{198, 18, byte(peers >> 8), byte(peers)}))
 		}
-		oetest.WaitFor(t, "the gateway's conn holds every tunnel", func() bool {
-			for _, s := range gw.conns.List() {
-				if s.Name == "rw" {
-					return s.Tunnels == n+next
-				}
-			}
-			return false
-		})
+		oetest.WaitFor(t, "the gateway's conn holds every tunnel", func() bool { return r.tunnels() == n+next })
 	}
 	// hook is the cost of one more tunnel's hook: a CHILD SA from a new
 	// address, in the table as the conn's, handed to OnChildUp.
@@ -71,7 +48,7 @@ func TestConnChildUpCostFlat(t *testing.T) {
 			sa := ike.ChildSA{SPIIn: spi, SPIOut: spi, Local: gwA, Remote: addr, Mode: ike.ModeTunnel,
 				TSLocal: []ike.TrafficSelector{tunnel.Selector(netA)}, TSRemote: []ike.TrafficSelector{ike.HostSelector(addr)}}
 			gw.tunnels.Add(time.Now(), sa, kernel.SAPairID{Peer: addr, InSPI: spi, OutSPI: spi}, "rw")
-			gw.conns.OnChildUp(ike.ChildSAInfo{SPIIn: spi, PeerID: rwID, TSLocal: sa.TSLocal, TSRemote: sa.TSRemote, Mode: ike.ModeTunnel})
+			gw.conns.OnChildUp(ike.ChildSAInfo{SPIIn: spi, PeerID: roadWarriorID, TSLocal: sa.TSLocal, TSRemote: sa.TSRemote, Mode: ike.ModeTunnel})
 		})
 	}
 	up(10)

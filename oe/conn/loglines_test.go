@@ -12,7 +12,6 @@ import (
 
 	"github.com/oemesh/oemesh/ike"
 	"github.com/oemesh/oemesh/kernel"
-	"github.com/oemesh/oemesh/oe/conn"
 	"github.com/oemesh/oemesh/oe/internal/oetest"
 	"github.com/oemesh/oemesh/oe/tunnel"
 )
@@ -50,39 +49,15 @@ func (b *lockedBuffer) count(level, msg string) int {
 // them repeats. "conn down" stays at info when it says more: a tunnel
 // lost to DPD (or any cause but an orderly delete), or a restart.
 func TestConnLinesSayWhatTheTunnelsDoNot(t *testing.T) {
-	logs := &lockedBuffer{}
-	h := &hub{m: map[netip.Addr]node{}}
-	gw := newGatewayLog(t, hubPort{h}, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	rwID := ike.FQDNIdentity("rw.example")
-	rw, _ := newPSKStack(t, rwID, hubPort{h})
-	h.m[gwA] = gw
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := gw.conns.Add(ctx, conn.Conn{Mode: ike.ModeTunnel, Name: "rw", Local: gwA, RemoteID: rwID, LocalSubnets: []netip.Prefix{netA},
-		Auth: ike.AuthKindPSK}); err != nil {
-		t.Fatal(err)
-	}
-	tunnels := func() int {
-		for _, s := range gw.conns.List() {
-			if s.Name == "rw" {
-				return s.Tunnels
-			}
-		}
-		return -1
-	}
+	logs := &lockedBuffer{}
+	r := newRoadWarriors(t, ctx, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	gw := r.gw
 	const peers = 3
 	var ids []ike.SAID
 	for i := range peers {
-		addr := netip.AddrFrom4([4]byte{198, 18, 0, byte(i + 1)})
-		h.m[addr] = rw
-		info, err := rw.Engine().Initiate(ctx, ike.InitiateOptions{
-			Remote: netip.AddrPortFrom(gwA, 500), Local: addr, Auth: ike.AuthKindPSK, PeerAuth: ike.AuthKindPSK,
-			PeerID: ike.AddrIdentity(gwA), TSi: []ike.TrafficSelector{ike.HostSelector(addr)},
-			TSr: []ike.TrafficSelector{tunnel.Selector(netA)}, Mode: ike.ModeTunnel,
-		})
-		if err != nil {
-			t.Fatalf("initiation from %s: %v", addr, err)
-		}
+		info := r.connect(t, ctx, netip.AddrFrom4([4]byte{198, 18, 0, byte(i + 1)}))
 		ids = append(ids, info.IKE)
 		oetest.WaitFor(t, "the conn up line", func() bool { return logs.count("INFO", "conn up")+logs.count("DEBUG", "conn up") == i+1 })
 	}
@@ -91,10 +66,10 @@ func TestConnLinesSayWhatTheTunnelsDoNot(t *testing.T) {
 			peers, up, peers, info, debug, peers, logs)
 	}
 	for i, id := range ids {
-		if err := rw.Engine().DeleteIKE(ctx, id); err != nil {
+		if err := r.rw.Engine().DeleteIKE(ctx, id); err != nil {
 			t.Fatalf("delete %s: %v", id, err)
 		}
-		oetest.WaitFor(t, "the conn lets the tunnel go", func() bool { return tunnels() == peers-1-i })
+		oetest.WaitFor(t, "the conn lets the tunnel go", func() bool { return r.tunnels() == peers-1-i })
 		oetest.WaitFor(t, "the conn down line", func() bool { return logs.count("INFO", "conn down")+logs.count("DEBUG", "conn down") == i+1 })
 	}
 	if down, info, debug := logs.count("INFO", "tunnel down"), logs.count("INFO", "conn down"), logs.count("DEBUG", "conn down"); down != peers || info != 0 || debug != peers {
@@ -107,7 +82,7 @@ func TestConnLinesSayWhatTheTunnelsDoNot(t *testing.T) {
 	sa := ike.ChildSA{SPIIn: 0x7f000001, SPIOut: 0x7f000001, Local: gwA, Remote: addr, Mode: ike.ModeTunnel,
 		TSLocal: []ike.TrafficSelector{tunnel.Selector(netA)}, TSRemote: []ike.TrafficSelector{ike.HostSelector(addr)}}
 	gw.tunnels.Add(time.Now(), sa, kernel.SAPairID{Peer: addr, InSPI: sa.SPIIn, OutSPI: sa.SPIOut}, "rw")
-	info := ike.ChildSAInfo{SPIIn: sa.SPIIn, PeerID: rwID, TSLocal: sa.TSLocal, TSRemote: sa.TSRemote, Mode: ike.ModeTunnel}
+	info := ike.ChildSAInfo{SPIIn: sa.SPIIn, PeerID: roadWarriorID, TSLocal: sa.TSLocal, TSRemote: sa.TSRemote, Mode: ike.ModeTunnel}
 	gw.conns.OnChildUp(info)
 	gw.conns.OnChildDown(info, ike.ErrTimeout)
 	if n := logs.count("INFO", "conn down"); n != 1 || !strings.Contains(logs.String(), "spi_in=7f000001 cause=") {
