@@ -7,4 +7,4 @@ import (
 )
 
 // ForPeer counts the conns a peer at addr proving id may be.
-func (c *Conns) ForPeer(addr netip.Addr, id ike.Identity) int { return len(c.forPeer(addr, id)) }
+func (c *Conns) ForPeer(addr netip.Addr, id ike.Identity) int { return len(c.forPeer(nil, addr, id)) }

@@ -163,7 +163,7 @@ func (c *Conns) OnChildUp(info ike.ChildSAInfo) {
 	if cs == nil {
 		return
 	}
-	ct := connTunnel{ike: info.IKE, peer: t.Peer(), peerID: info.PeerID, local: info.TSLocal, remote: info.TSRemote,
+	ct := connTunnel{ike: info.IKE, peer: t.Peer(), peerID: info.PeerID, idKey: ike.IdentityKey(info.PeerID), local: info.TSLocal, remote: info.TSRemote,
 		mode: info.Mode, upSince: c.cfg.Now(), verbHost: cs.hostToHost()}
 	// The conn's other tunnels that ct may rekey (same peer and
 	// selectors) or, under unique_ids, replace (same identity), taken as
