@@ -74,7 +74,7 @@ func TestResponderHooksAllocs(t *testing.T) {
 // responderHooksAllocs is the ceiling of TestResponderHooksAllocs: 36 on
 // 2026-12-07, of which 16 are the info lines' arguments (tunnel up and
 // down, conn up and down), 3 the test's own and 1 the fake data plane's;
-// 68 before the changes it pins (the key prefetch's conn search, the
+// 66 before the changes it pins (the key prefetch's conn search, the
 // conns' list copied on every search, their host prefixes rebuilt, a
 // selector split on math/big, a debug line's arguments, an identity key
 // per index step).
