@@ -8,6 +8,7 @@ import (
 	"github.com/oemesh/oemesh/ike"
 	"github.com/oemesh/oemesh/oe"
 	"github.com/oemesh/oemesh/oe/conn"
+	"github.com/oemesh/oemesh/oe/dispatch"
 )
 
 // TestResponderHooksAllocs counts what the dispatcher and the conns
@@ -19,6 +20,30 @@ import (
 // Each of these runs once or more per handshake, so an allocation here is
 // one per handshake at least.
 func TestResponderHooksAllocs(t *testing.T) {
+	d, handshake := responderHooks(t)
+	handshake() // the tables' first entries
+	got := testing.AllocsPerRun(200, handshake)
+	t.Logf("%.1f allocations a handshake outside the engine", got)
+	if tunnels := d.Conns().List()[0].Tunnels; tunnels != 0 {
+		t.Fatalf("%d tunnels left after the handshakes' deletions", tunnels)
+	}
+	if got > responderHooksAllocs {
+		t.Errorf("%.1f allocations a handshake in the dispatcher, the conns and the fake data plane, want at most %d", got, responderHooksAllocs)
+	}
+}
+
+// BenchmarkResponderHooks is TestResponderHooksAllocs's handshake, timed.
+func BenchmarkResponderHooks(b *testing.B) {
+	_, handshake := responderHooks(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		handshake()
+	}
+}
+
+// responderHooks is a dispatcher with the road-warrior conn, and one
+// handshake's calls from the engine, each from a new peer address.
+func responderHooks(t testing.TB) (*dispatch.Dispatcher, func()) {
 	d, _ := stack(t, oe.Config{}, &pipe{})
 	ctx := context.Background()
 	id := ike.FQDNIdentity("load.example")
@@ -26,10 +51,10 @@ func TestResponderHooksAllocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	local := []ike.TrafficSelector{ike.HostSelector(gwA)}
-	n := 0
+	n := 0 // peers, 198.18.0.0/16 in turn
 	handshake := func() {
 		n++
-		peer := netip.AddrFrom4([4]byte{198, 18, byte(n >> 8), byte(n)})
+		peer := netip.AddrFrom4([4]byte{198, 18, byte(n >> 8), byte(n)}) // wraps after 65,536: each is gone by then
 		remote := []ike.TrafficSelector{ike.HostSelector(peer)}
 		d.PrefetchPeerKeys(peer)
 		auth := ike.AuthRequest{Remote: peer, PeerID: id, Kind: ike.AuthKindPSK}
@@ -60,15 +85,7 @@ func TestResponderHooksAllocs(t *testing.T) {
 		}
 		d.Conns().OnChildDown(info, nil)
 	}
-	handshake() // the tables' first entries
-	got := testing.AllocsPerRun(200, handshake)
-	t.Logf("%.1f allocations a handshake outside the engine", got)
-	if tunnels := d.Conns().List()[0].Tunnels; tunnels != 0 {
-		t.Fatalf("%d tunnels left after the handshakes' deletions", tunnels)
-	}
-	if got > responderHooksAllocs {
-		t.Errorf("%.1f allocations a handshake in the dispatcher, the conns and the fake data plane, want at most %d", got, responderHooksAllocs)
-	}
+	return d, handshake
 }
 
 // responderHooksAllocs is the ceiling of TestResponderHooksAllocs: 36 on
