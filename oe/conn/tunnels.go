@@ -194,9 +194,11 @@ func (c *Conns) OnChildUp(info ike.ChildSAInfo) {
 	}
 	if old, dup := cs.tunnels[info.SPIIn]; dup {
 		cs.index.remove(info.SPIIn, old)
+		cs.unrefIKE(old.ike)
 	}
 	cs.tunnels[info.SPIIn] = ct
 	cs.index.add(info.SPIIn, ct)
+	cs.refIKE(ct.ike)
 	cs.lastErr = ""
 	c.setState(cs, StateUp, "child up")
 	c.mu.Unlock()
@@ -261,6 +263,7 @@ func (c *Conns) OnChildDown(info ike.ChildSAInfo, cause error) {
 		if ok {
 			delete(x.tunnels, info.SPIIn)
 			x.index.remove(info.SPIIn, t)
+			x.unrefIKE(t.ike)
 			if tm := x.timers[info.SPIIn]; tm != nil {
 				tm.Stop()
 				delete(x.timers, info.SPIIn)
