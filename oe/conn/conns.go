@@ -178,13 +178,13 @@ type connState struct {
 	index       tunnelIndex              // tunnels by peer address and identity
 	timers      map[uint32]*time.Timer   // lifetime timers by inbound SPI
 	ikeTimers   map[ike.SAID]*time.Timer // IKE lifetime timers
+	stop        context.CancelFunc       // the keep-up loop, if any
+	stopped     bool                     // removed: background work must end
 	// ikeRefs counts the live tunnels recorded under each IKE SA (their
 	// connTunnel.ike): when the last goes, so does that IKE SA's timer.
 	// A conn serving many peers would otherwise keep a timer per IKE SA
 	// it ever held, for up to its IKE lifetime.
 	ikeRefs map[ike.SAID]int
-	stop    context.CancelFunc // the keep-up loop, if any
-	stopped bool               // removed: background work must end
 	// lnets and rnets are the Conn's localNets and remoteNets, taken when
 	// it was added: a conn without subnets would build its host prefix on
 	// every call, several a handshake. Read only.
