@@ -22,10 +22,13 @@ import (
 // there is for its address, so Lookup asks the hosts first and the trie
 // after, as the trie alone would answer.
 type outTable struct {
-	nets   *bart.Table[[]*pair] // selectors wider than one address
-	hosts4 [hostShards]map[uint32][]*pair
-	hosts6 [hostShards]map[[16]byte][]*pair // 4in6 addresses too, as the trie keeps them apart from IPv4
-	nhost  int                              // hosts held: with none, Lookup goes straight to the trie
+	nets *bart.Table[[]*pair] // selectors wider than one address
+	// hosts4 and hosts6 are replaced, never written into, once a
+	// snapshot holds them (modify copies the array it changes), so that a
+	// snapshot stays small.
+	hosts4 *[hostShards]map[uint32][]*pair
+	hosts6 *[hostShards]map[[16]byte][]*pair // 4in6 addresses too, as the trie keeps them apart from IPv4
+	nhost  int                               // hosts held: with none, Lookup goes straight to the trie
 }
 
 // hostShards: 256, so that at 10,000 peers a change copies a map of about
@@ -40,7 +43,9 @@ func shard6(a [16]byte) int {
 
 func isHost(p netip.Prefix) bool { return p.Bits() == p.Addr().BitLen() }
 
-func newOutTable() outTable { return outTable{nets: new(bart.Table[[]*pair])} }
+func newOutTable() outTable {
+	return outTable{nets: new(bart.Table[[]*pair]), hosts4: new([hostShards]map[uint32][]*pair), hosts6: new([hostShards]map[[16]byte][]*pair)}
+}
 
 // Lookup returns the pairs of the longest selector holding dst.
 func (o *outTable) Lookup(dst netip.Addr) ([]*pair, bool) {
@@ -115,24 +120,34 @@ func (o outTable) modify(p netip.Prefix, f func(old []*pair, ok bool) (ps []*pai
 		b := a.As4()
 		k := binary.BigEndian.Uint32(b[:])
 		i := shard4(k)
-		o.hosts4[i], d = modifyShard(o.hosts4[i], k, f) // o is a copy: the array with it
+		m, dd, changed := modifyShard(o.hosts4[i], k, f)
+		if d = dd; changed {
+			h := *o.hosts4 // o is a copy: a new array for it
+			h[i] = m
+			o.hosts4 = &h
+		}
 	} else {
 		k := a.As16()
 		i := shard6(k)
-		o.hosts6[i], d = modifyShard(o.hosts6[i], k, f)
+		m, dd, changed := modifyShard(o.hosts6[i], k, f)
+		if d = dd; changed {
+			h := *o.hosts6
+			h[i] = m
+			o.hosts6 = &h
+		}
 	}
 	o.nhost += d
 	return o
 }
 
-// modifyShard returns a copy of shard m with k's pairs changed by f, and
-// the change in the count of hosts; m itself is left as it was (a
-// snapshot may be reading it).
-func modifyShard[K comparable](m map[K][]*pair, k K, f func([]*pair, bool) ([]*pair, bool)) (map[K][]*pair, int) {
+// modifyShard returns a copy of shard m with k's pairs changed by f, the
+// change in the count of hosts, and whether anything changed; m itself is
+// left as it was (a snapshot may be reading it).
+func modifyShard[K comparable](m map[K][]*pair, k K, f func([]*pair, bool) ([]*pair, bool)) (map[K][]*pair, int, bool) {
 	old, ok := m[k]
 	ps, del := f(old, ok)
 	if del && !ok {
-		return m, 0
+		return m, 0, false
 	}
 	n := maps.Clone(m) // the map's groups copied as they are, not rehashed
 	if n == nil {
@@ -141,11 +156,11 @@ func modifyShard[K comparable](m map[K][]*pair, k K, f func([]*pair, bool) ([]*p
 	switch {
 	case del:
 		delete(n, k)
-		return n, -1
+		return n, -1, true
 	case !ok:
 		n[k] = ps
-		return n, 1
+		return n, 1, true
 	}
 	n[k] = ps
-	return n, 0
+	return n, 0, true
 }
