@@ -10,7 +10,11 @@ import (
 
 // denseTables is 10,000 pairs, their peers 198.18.0.0–198.18.39.15 (every
 // /24 but the last full), and one more pair for a peer among them.
-func denseTables(tb testing.TB) (*tables, *pair) {
+func denseTables(tb testing.TB) (*tables, *pair) { return peerTables(tb, 10000) }
+
+// peerTables is n pairs, their peers from 198.18.0.0 up, and one more
+// pair for the peer 198.18.1.44 (among them when n > 300).
+func peerTables(tb testing.TB, n int) (*tables, *pair) {
 	local := netip.MustParseAddr("192.0.2.1")
 	pairs := map[kernel.SAPairID]*pair{}
 	mk := func(i int, remote netip.Addr) *pair {
@@ -22,7 +26,7 @@ func denseTables(tb testing.TB) (*tables, *pair) {
 		}
 		return p
 	}
-	for i := range 10000 {
+	for i := range n {
 		p := mk(i, netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}))
 		pairs[p.id] = p
 	}
@@ -34,6 +38,16 @@ func denseTables(tb testing.TB) (*tables, *pair) {
 // puts its extra pair in an empty /24).
 func BenchmarkSnapshotInstallDense(b *testing.B) {
 	t, extra := denseTables(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		t.withPair(extra).withoutPair(extra)
+	}
+}
+
+// BenchmarkSnapshotInstallFew is BenchmarkSnapshotInstallDense with 30
+// pairs installed, as on a responder with few peers up.
+func BenchmarkSnapshotInstallFew(b *testing.B) {
+	t, extra := peerTables(b, 30)
 	b.ReportAllocs()
 	for b.Loop() {
 		t.withPair(extra).withoutPair(extra)
