@@ -68,7 +68,7 @@ echo "profiles (merged over rounds and auths): mutex wait per profile second; al
 for b in base tree; do
 	mutex=$($GO tool pprof -top "$work/$b/oemeshd" "$work"/prof/$b-r*/*mutex.pprof 2>/dev/null | awk '/Total samples/ {print $0}')
 	cpu=$($GO tool pprof -top -cum -nodecount=100000 "$work/$b/oemeshd" "$work"/prof/$b-r*/*cpu.pprof 2>/dev/null |
-		awk '/Total samples/ {for (i=1;i<=NF;i++) if ($i=="=") t=$(i+1)} / (crypto\/ecdh\.x25519ScalarMult|oemesh\/ike\.x25519Ladder)$/ {x+=$4} END {print "all " t ", X25519 " (x == "" ? "" : x "s")}')
+		awk '/Total samples/ {for (i=1;i<=NF;i++) if ($i=="=") t=$(i+1)} /(crypto\/ecdh\.x25519ScalarMult|oemesh\/ike\.x25519Ladder)$/ {x+=$4} END {print "all " t ", X25519 " (x == "" ? "" : x "s")}')
 	echo "$b: mutex: ${mutex:-none}; cpu: $cpu"
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

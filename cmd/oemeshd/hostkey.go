@@ -14,16 +14,24 @@ type hostSigner struct {
 	cur atomic.Pointer[signerBox]
 }
 
-type signerBox struct{ crypto.Signer }
+// signerBox holds a key with its public half, taken once: the engine asks
+// for it several times a handshake, and an Ed25519 key's Public copies the
+// key each time (about 9 allocations a handshake). Callers only read it.
+type signerBox struct {
+	crypto.Signer
+	pub crypto.PublicKey
+}
+
+func newSignerBox(k crypto.Signer) *signerBox { return &signerBox{k, k.Public()} }
 
 func newHostSigner(k crypto.Signer) *hostSigner {
 	h := &hostSigner{}
-	h.cur.Store(&signerBox{k})
+	h.cur.Store(newSignerBox(k))
 	return h
 }
 
 // Public returns the public half of the key in use.
-func (h *hostSigner) Public() crypto.PublicKey { return h.cur.Load().Public() }
+func (h *hostSigner) Public() crypto.PublicKey { return h.cur.Load().pub }
 
 // Sign signs with the key in use.
 func (h *hostSigner) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
@@ -34,4 +42,4 @@ func (h *hostSigner) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts)
 func (h *hostSigner) current() crypto.Signer { return h.cur.Load().Signer }
 
 // swap makes k the key in use.
-func (h *hostSigner) swap(k crypto.Signer) { h.cur.Store(&signerBox{k}) }
+func (h *hostSigner) swap(k crypto.Signer) { h.cur.Store(newSignerBox(k)) }

@@ -26,3 +26,17 @@ func TestHostSignerSwap(t *testing.T) {
 		t.Fatal("current is the old key")
 	}
 }
+
+// TestHostSignerPublicAllocs: the engine asks for the host key's public
+// half several times a handshake; an Ed25519 key's own Public copies it
+// each time, so the signer hands out the one it took when the key came.
+func TestHostSignerPublicAllocs(t *testing.T) {
+	_, k, _ := ed25519.GenerateKey(rand.Reader)
+	h := newHostSigner(k)
+	if n := testing.AllocsPerRun(100, func() { _ = h.Public() }); n != 0 {
+		t.Errorf("hostSigner.Public allocates %.0f times a call, want 0", n)
+	}
+	if !h.Public().(ed25519.PublicKey).Equal(k.Public()) {
+		t.Error("Public is not the key's public half")
+	}
+}

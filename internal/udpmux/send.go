@@ -3,6 +3,7 @@ package udpmux
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"golang.org/x/sys/unix"
 )
@@ -100,10 +101,18 @@ func (s *socket) sourceOOB(local netip.AddrPort) []byte {
 		return nil
 	}
 	la := local.Addr().Unmap()
-	if la.Is4() {
-		return unix.PktInfo4(&unix.Inet4Pktinfo{Spec_dst: la.As4()})
+	if c := s.oob.Load(); c != nil && c.addr == la {
+		return c.msg // len == cap: an append (gso.go) copies
 	}
-	return unix.PktInfo6(&unix.Inet6Pktinfo{Addr: la.As16()})
+	var msg []byte
+	if la.Is4() {
+		msg = unix.PktInfo4(&unix.Inet4Pktinfo{Spec_dst: la.As4()})
+	} else {
+		msg = unix.PktInfo6(&unix.Inet6Pktinfo{Addr: la.As16()})
+	}
+	msg = slices.Clip(msg)
+	s.oob.Store(&sourceCmsg{la, msg})
+	return msg
 }
 
 // write sends out as it is from s, from local's address when s is bound

@@ -23,6 +23,16 @@ type socket struct {
 	wildcard bool           // bound to an unspecified address: use pktinfo
 	gso      atomic.Bool    // a NAT-T socket that takes UDP_SEGMENT (gso.go)
 	gro      bool           // a NAT-T socket read with UDP_GRO (gro.go)
+	// oob is the last source control message built (sourceOOB): a
+	// responder sends from one address, so each send reuses it.
+	oob atomic.Pointer[sourceCmsg]
+}
+
+// sourceCmsg is a pktinfo control message and the address it names. The
+// message is shared between sends and read only.
+type sourceCmsg struct {
+	addr netip.Addr
+	msg  []byte
 }
 
 func (s *socket) kind() string {

@@ -89,28 +89,30 @@ func routesIntoTUN(g kernel.Group) bool {
 	return true
 }
 
-// route returns the route that makes group g happen for prefix p.
+// route returns the route that makes group g happen for prefix p, as the
+// Handle takes it: op's route.
 func (r *router) route(p netip.Prefix, g kernel.Group) *netlink.Route {
-	rt := &netlink.Route{Dst: prefixIPNet(p), Table: r.table}
+	op := r.op(p, g, false)
+	return &netlink.Route{Dst: prefixIPNet(p), Table: r.table, Type: int(op.typ), Scope: netlink.Scope(op.scope), LinkIndex: int(op.oif)}
+}
+
+// op is the change that adds (replaces) or deletes the route that makes
+// group g happen for prefix p: the same message the Handle would write
+// for route(p, g). It is built without a netlink.Route (three allocations
+// a route, two routes a CHILD SA).
+func (r *router) op(p netip.Prefix, g kernel.Group, del bool) routeOp {
+	op := routeOp{del: del, dst: p.Masked(), table: uint32(r.table)}
 	switch g {
 	case kernel.GroupClear, kernel.GroupClearOrPrivate:
 		// clear-or-private only responds: outbound stays clear.
-		rt.Type = unix.RTN_THROW
+		op.typ = unix.RTN_THROW
 	case kernel.GroupBlock:
-		rt.Type = unix.RTN_BLACKHOLE
+		op.typ = unix.RTN_BLACKHOLE
 	default:
-		rt.LinkIndex = r.tunIndex
-		rt.Scope = netlink.SCOPE_LINK
+		op.oif = uint32(r.tunIndex)
+		op.scope = uint8(netlink.SCOPE_LINK)
 	}
-	return rt
-}
-
-// op is the change that adds (replaces) or deletes route(p, g): the same
-// message the Handle would write for it.
-func (r *router) op(p netip.Prefix, g kernel.Group, del bool) routeOp {
-	rt := r.route(p, g)
-	return routeOp{del: del, dst: p.Masked(), typ: uint8(rt.Type), scope: uint8(rt.Scope),
-		oif: uint32(rt.LinkIndex), table: uint32(r.table)}
+	return op
 }
 
 // exec makes the changes in ops, in one sendmsg, and returns each one's

@@ -35,6 +35,7 @@ type routeSock struct {
 	seq uint32
 	buf []byte // the request(s) being written
 	rcv []byte // acks read back
+	msg routeMsg
 	to  unix.SockaddrNetlink
 	// msgs and calls count the route messages written and the sendmsg
 	// calls that carried them (tests read them).
@@ -113,7 +114,7 @@ func (s *routeSock) execBatch(ops []routeOp, errs []error) {
 	s.buf = s.buf[:0]
 	for i := range ops {
 		s.seq++
-		s.buf = appendRouteMsg(s.buf, s.seq, &ops[i])
+		s.buf = s.msg.appendRouteMsg(s.buf, s.seq, &ops[i])
 		errs[i] = nil
 	}
 	s.msgs += uint64(len(ops))
@@ -164,44 +165,67 @@ func (s *routeSock) execBatch(ops []routeOp, errs []error) {
 	}
 }
 
+// routeMsg holds the nl objects a route message is built from, kept from
+// one message to the next: made afresh for each message, as the Handle
+// makes them, they cost about a dozen allocations a message, and every
+// CHILD SA writes two. Used with its routeSock, under Device.routeMu.
+type routeMsg struct {
+	req             nl.NetlinkRequest
+	rt              nl.RtMsg
+	dst, table, oif nl.RtAttr
+	data            [4]nl.NetlinkRequestData
+	addr            [16]byte
+	tableID, oifID  [4]byte
+}
+
 // appendRouteMsg appends the RTM_NEWROUTE (NLM_F_CREATE|NLM_F_REPLACE) or
 // RTM_DELROUTE request for op, built with vishvananda/netlink's nl types
 // as its Handle builds them: the rtmsg, then RTA_DST, RTA_TABLE (for a
 // table above 255) and RTA_OIF. Only the socket and the batching are
 // ours.
-func appendRouteMsg(b []byte, seq uint32, op *routeOp) []byte {
-	req := nl.NewNetlinkRequest(unix.RTM_NEWROUTE, unix.NLM_F_ACK|unix.NLM_F_CREATE|unix.NLM_F_REPLACE)
-	msg := nl.NewRtMsg()
+func (m *routeMsg) appendRouteMsg(b []byte, seq uint32, op *routeOp) []byte {
 	if op.del {
-		req = nl.NewNetlinkRequest(unix.RTM_DELROUTE, unix.NLM_F_ACK)
-		msg = nl.NewRtDelMsg()
+		m.req = *nl.NewNetlinkRequest(unix.RTM_DELROUTE, unix.NLM_F_ACK)
+		m.rt = *nl.NewRtDelMsg()
+	} else {
+		m.req = *nl.NewNetlinkRequest(unix.RTM_NEWROUTE, unix.NLM_F_ACK|unix.NLM_F_CREATE|unix.NLM_F_REPLACE)
+		m.rt = *nl.NewRtMsg()
 	}
-	req.Seq = seq
+	m.req.Seq = seq
 	dst := op.dst.Addr()
-	addr := dst.AsSlice()
-	msg.Family = unix.AF_INET6
+	var addr []byte
+	m.rt.Family = unix.AF_INET6
 	if dst.Is4() || dst.Is4In6() {
-		msg.Family = unix.AF_INET
+		m.rt.Family = unix.AF_INET
+		m.addr = [16]byte{}
 		a := dst.Unmap().As4()
-		addr = a[:]
+		addr = append(m.addr[:0], a[:]...)
+	} else {
+		m.addr = dst.As16()
+		addr = m.addr[:]
 	}
-	msg.Dst_len = uint8(op.dst.Bits())
-	msg.Scope = op.scope
-	msg.Type = op.typ
+	m.rt.Dst_len = uint8(op.dst.Bits())
+	m.rt.Scope = op.scope
+	m.rt.Type = op.typ
 	if op.typ == 0 && !op.del {
-		msg.Type = unix.RTN_UNICAST
+		m.rt.Type = unix.RTN_UNICAST
 	}
-	msg.Table = unix.RT_TABLE_UNSPEC
+	m.rt.Table = unix.RT_TABLE_UNSPEC
 	if op.table < 256 {
-		msg.Table = uint8(op.table)
+		m.rt.Table = uint8(op.table)
 	}
-	req.AddData(msg)
-	req.AddData(nl.NewRtAttr(unix.RTA_DST, addr))
+	m.req.Data = append(m.data[:0], &m.rt)
+	m.dst = *nl.NewRtAttr(unix.RTA_DST, addr)
+	m.req.AddData(&m.dst)
 	if op.table >= 256 {
-		req.AddData(nl.NewRtAttr(unix.RTA_TABLE, nl.Uint32Attr(op.table)))
+		nl.NativeEndian().PutUint32(m.tableID[:], op.table)
+		m.table = *nl.NewRtAttr(unix.RTA_TABLE, m.tableID[:])
+		m.req.AddData(&m.table)
 	}
-	req.AddData(nl.NewRtAttr(unix.RTA_OIF, nl.Uint32Attr(op.oif)))
-	return append(b, req.Serialize()...)
+	nl.NativeEndian().PutUint32(m.oifID[:], op.oif)
+	m.oif = *nl.NewRtAttr(unix.RTA_OIF, m.oifID[:])
+	m.req.AddData(&m.oif)
+	return append(b, m.req.Serialize()...)
 }
 
 // errNoRoute is the kernel's answer to a delete of a route it does not

@@ -19,7 +19,7 @@ import (
 func (t *tables) withPair(p *pair) *tables {
 	n := *t
 	for _, r := range p.remote {
-		n.out = n.out.ModifyPersist(r.Masked(), func(old []*pair, _ bool) ([]*pair, bool) {
+		n.out = n.out.modify(r.Masked(), func(old []*pair, _ bool) ([]*pair, bool) {
 			return append([]*pair{p}, old...), false
 		})
 	}
@@ -31,7 +31,7 @@ func (t *tables) withPair(p *pair) *tables {
 func (t *tables) withoutPair(p *pair) *tables {
 	n := *t
 	for _, r := range p.remote {
-		n.out = n.out.ModifyPersist(r.Masked(), func(old []*pair, ok bool) ([]*pair, bool) {
+		n.out = n.out.modify(r.Masked(), func(old []*pair, ok bool) ([]*pair, bool) {
 			if !ok {
 				return nil, true
 			}
@@ -80,8 +80,10 @@ func (t *tables) withShunts(shunts map[kernel.Flow]*shunt) *tables {
 // snapshot that the data path may be reading.
 func (x *spiIndex) set(spi uint32, sa *inSA) {
 	i := shardOf(spi)
-	m := make(map[uint32]*inSA, len(x[i])+1)
-	maps.Copy(m, x[i])
+	m := maps.Clone(x[i]) // the map's groups copied as they are, not rehashed
+	if m == nil {
+		m = map[uint32]*inSA{}
+	}
 	m[spi] = sa
 	x[i] = m
 }

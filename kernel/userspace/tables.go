@@ -19,7 +19,7 @@ import (
 // before.
 type tables struct {
 	traps  *bart.Table[kernel.Group]
-	out    *bart.Table[[]*pair] // by remote selector; newest pair first
+	out    outTable // by remote selector; newest pair first (outtable.go)
 	in     spiIndex
 	shunts map[kernel.Flow]*shunt
 	// excl is the port exclusions, checked before anything else.
@@ -119,7 +119,7 @@ func shuntCovers(s, f kernel.Flow) bool {
 func buildTables(traps map[netip.Prefix]kernel.Group, pairs map[kernel.SAPairID]*pair, shunts map[kernel.Flow]*shunt) *tables {
 	t := &tables{
 		traps:  new(bart.Table[kernel.Group]),
-		out:    new(bart.Table[[]*pair]),
+		out:    newOutTable(),
 		shunts: make(map[kernel.Flow]*shunt, len(shunts)),
 	}
 	for p, g := range traps {

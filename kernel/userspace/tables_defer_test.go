@@ -4,8 +4,6 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/gaissmai/bart"
-
 	"github.com/oemesh/oemesh/kernel"
 )
 
@@ -19,7 +17,7 @@ func TestDeferredOutbound(t *testing.T) {
 		return p
 	}
 	old, nw := mk(1, false), mk(2, true)
-	tb := &tables{out: new(bart.Table[[]*pair])}
+	tb := &tables{out: newOutTable()}
 	tb.out.Insert(remote, []*pair{nw, old}) // newest first
 	src, dst := local.Addr(), remote.Addr()
 	if got := tb.lookupOut(src, dst); got != old {

@@ -23,9 +23,27 @@ func (c *Conns) For(addr netip.Addr) (name string, prefix netip.Prefix, ok bool)
 // match m is more specific: policygroups.ConnFor's rule, which `oemesh
 // policy explain --config` applies offline.
 func (c *Conns) forDst(dst netip.Addr, m policygroups.Match) (*connState, netip.Prefix) {
+	if !c.anyRouted() {
+		// No subnet to pick from (ConnFor's answer too), and no
+		// iterator to build: the responder asks for every peer's key
+		// prefetch, and a responder's conns are seldom routed.
+		return nil, netip.Prefix{}
+	}
 	m.Addr = dst
 	cs, p, _ := policygroups.ConnFor(m, c.routedSubnets())
 	return cs, p
+}
+
+// anyRouted reports whether any conn is routed.
+func (c *Conns) anyRouted() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, cs := range c.all {
+		if cs.routed {
+			return true
+		}
+	}
+	return false
 }
 
 // routedSubnets yields each routed conn with each of its remote subnets.

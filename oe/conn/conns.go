@@ -29,7 +29,10 @@ type Conns struct {
 
 	mu     sync.Mutex // guards the table and every connState
 	byName map[string]*connState
-	order  []string // names, in the order they were added
+	// all holds the conns in the order they were added. Add and Remove
+	// replace the slice, never write into it, so list hands it out as it
+	// is: the responder reads it several times a handshake.
+	all []*connState
 
 	stats  counters
 	base   context.Context // the keep-up loops' parent; cancelled by Close
@@ -177,6 +180,30 @@ type connState struct {
 	ikeTimers   map[ike.SAID]*time.Timer // IKE lifetime timers
 	stop        context.CancelFunc       // the keep-up loop, if any
 	stopped     bool                     // removed: background work must end
+	// ikeRefs counts the live tunnels recorded under each IKE SA (their
+	// connTunnel.ike): when the last goes, so does that IKE SA's timer.
+	// A conn serving many peers would otherwise keep a timer per IKE SA
+	// it ever held, for up to its IKE lifetime.
+	ikeRefs map[ike.SAID]int
+	// lnets and rnets are the Conn's localNets and remoteNets, taken when
+	// it was added: a conn without subnets would build its host prefix on
+	// every call, several a handshake. Read only.
+	lnets, rnets []netip.Prefix
+}
+
+// localNets and remoteNets are the conn's, as Conn's methods give them.
+func (cs *connState) localNets() []netip.Prefix {
+	if cs.lnets != nil {
+		return cs.lnets
+	}
+	return cs.Conn.localNets()
+}
+
+func (cs *connState) remoteNets() []netip.Prefix {
+	if cs.rnets != nil {
+		return cs.rnets
+	}
+	return cs.Conn.remoteNets()
 }
 
 // connTunnel is one CHILD SA of a conn.
@@ -184,6 +211,7 @@ type connTunnel struct {
 	ike      ike.SAID
 	peer     netip.Addr
 	peerID   ike.Identity
+	idKey    string // ike.IdentityKey(peerID), taken once for the index
 	local    []ike.TrafficSelector
 	remote   []ike.TrafficSelector
 	mode     ike.Mode
@@ -198,21 +226,23 @@ func (c *Conns) get(name string) (*connState, bool) {
 	return cs, ok
 }
 
-// list returns the conns in order; callers read them under c.mu only.
+// list returns the conns in order, to read and never to write into; their
+// fields are read under c.mu only.
 func (c *Conns) list() []*connState {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make([]*connState, 0, len(c.order))
-	for _, n := range c.order {
-		out = append(out, c.byName[n])
-	}
-	return out
+	return c.all
 }
 
 // setState moves a conn to a new state (cs must be held under c.mu).
 func (c *Conns) setState(cs *connState, state State, why string) {
 	if cs.state != state {
-		c.log.Debug("conn state", "conn", cs.Name, "from", cs.state, "to", state, "why", why)
+		// Checked first: the line's arguments cost four allocations
+		// even when debug is off, on every tunnel a road-warrior conn
+		// brings up after an idle spell.
+		if c.log.Enabled(context.Background(), slog.LevelDebug) {
+			c.log.Debug("conn state", "conn", cs.Name, "from", cs.state, "to", state, "why", why)
+		}
 		cs.state, cs.since = state, c.cfg.Now()
 	}
 }

@@ -39,15 +39,16 @@ func (c *Conns) Add(ctx context.Context, cn Conn) error {
 		c.mu.Unlock()
 		return fmt.Errorf("oe: conn %s exists; replace it instead", cn.Name)
 	}
-	for _, n := range c.order {
-		if err := shadows(&c.byName[n].Conn, &cn); err != nil {
+	for _, x := range c.all {
+		if err := shadows(&x.Conn, &cn); err != nil {
 			c.mu.Unlock()
 			return err
 		}
 	}
-	cs := &connState{Conn: cn, state: StateAdded, since: c.cfg.Now(), tunnels: map[uint32]connTunnel{}}
+	cs := &connState{Conn: cn, state: StateAdded, since: c.cfg.Now(), tunnels: map[uint32]connTunnel{},
+		lnets: cn.localNets(), rnets: cn.remoteNets()}
 	c.byName[cn.Name] = cs
-	c.order = append(c.order, cn.Name)
+	c.all = append(slices.Clip(c.all), cs) // a new array: list's callers hold the old
 	c.mu.Unlock()
 	c.log.Info("conn added", "conn", cn.Name, "auto", cn.Auto, "remote", cs.remoteNets(), "local", cs.localNets())
 	switch cn.Auto {
@@ -77,7 +78,7 @@ func (c *Conns) Remove(ctx context.Context, name string) error {
 	c.mu.Lock()
 	cs.stopped = true
 	delete(c.byName, name)
-	c.order = slices.DeleteFunc(c.order, func(n string) bool { return n == name })
+	c.all = slices.DeleteFunc(slices.Clone(c.all), func(x *connState) bool { return x.Name == name })
 	c.mu.Unlock()
 	c.log.Info("conn removed", "conn", name)
 	return errors.Join(errDown, errUnroute)

@@ -113,3 +113,33 @@ func (c *Conns) armIKELifetime(cs *connState, id ike.SAID) {
 		})
 	})
 }
+
+// refIKE and unrefIKE count a tunnel recorded under IKE SA id; the last
+// one gone stops that IKE SA's lifetime timer (nothing of the conn is
+// left under it: a tunnel moved to a rekeyed IKE SA came up, or is
+// re-armed, under the new one). Conns.mu is held.
+func (cs *connState) refIKE(id ike.SAID) {
+	if id == (ike.SAID{}) {
+		return
+	}
+	if cs.ikeRefs == nil {
+		cs.ikeRefs = map[ike.SAID]int{}
+	}
+	cs.ikeRefs[id]++
+}
+
+func (cs *connState) unrefIKE(id ike.SAID) {
+	n, ok := cs.ikeRefs[id]
+	if !ok {
+		return
+	}
+	if n > 1 {
+		cs.ikeRefs[id] = n - 1
+		return
+	}
+	delete(cs.ikeRefs, id)
+	if tm := cs.ikeTimers[id]; tm != nil {
+		tm.Stop()
+		delete(cs.ikeTimers, id)
+	}
+}

@@ -5,27 +5,33 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/oemesh/oemesh/ike"
 	"github.com/oemesh/oemesh/oe/tunnel"
 )
 
-// forPeer lists the conns a peer at addr proving id may be, the ones
-// naming its address before the road-warrior (%any) ones.
-func (c *Conns) forPeer(addr netip.Addr, id ike.Identity) []*connState {
-	var exact, any []*connState
-	for _, cs := range c.list() {
-		if !cs.peerFits(addr, id) {
-			continue
-		}
-		if cs.Remote.IsValid() {
-			exact = append(exact, cs)
-		} else {
-			any = append(any, cs)
+// forPeer appends to dst the conns a peer at addr proving id may be, the
+// ones naming its address before the road-warrior (%any) ones. The
+// responder asks several times a handshake; callers pass a small buffer of
+// their own (peerBuf), which keeps the common case off the heap.
+func (c *Conns) forPeer(dst []*connState, addr netip.Addr, id ike.Identity) []*connState {
+	all := c.list()
+	for _, cs := range all {
+		if cs.Remote.IsValid() && cs.peerFits(addr, id) {
+			dst = append(dst, cs)
 		}
 	}
-	return append(exact, any...)
+	for _, cs := range all {
+		if !cs.Remote.IsValid() && cs.peerFits(addr, id) {
+			dst = append(dst, cs)
+		}
+	}
+	return dst
 }
+
+// peerBuf is the room forPeer's callers give it on their stack.
+const peerBuf = 4
 
 // LocalIDFor answers ike.Credentials.IDFor: the identity we claim as
 // responder to a peer at remote that proved peer and named idr (zero:
@@ -38,8 +44,8 @@ func (c *Conns) forPeer(addr netip.Addr, id ike.Identity) []*connState {
 // false when the chosen conn has no local_id of its own, or no conn fits:
 // the daemon's identity then.
 func (c *Conns) LocalIDFor(peer ike.Identity, remote netip.Addr, idr ike.Identity) (ike.Identity, bool) {
-	var cands []*connState
-	for _, cs := range c.forPeer(remote, peer) {
+	cands := make([]*connState, 0, peerBuf)
+	for _, cs := range c.forPeer(make([]*connState, 0, peerBuf), remote, peer) {
 		if cs.Auth == ike.AuthKindPubkey || cs.Auth == ike.AuthKindPSK {
 			cands = append(cands, cs)
 		}
@@ -64,7 +70,7 @@ func (c *Conns) LocalIDFor(peer ike.Identity, remote netip.Addr, idr ike.Identit
 // configured conns: the peer must authenticate as its conn says. handled
 // is false when no conn names the peer (OE decides).
 func (c *Conns) AcceptAuth(req ike.AuthRequest) (handled bool, err error) {
-	cands := c.forPeer(req.Remote, req.PeerID)
+	cands := c.forPeer(make([]*connState, 0, peerBuf), req.Remote, req.PeerID)
 	if len(cands) == 0 {
 		return false, nil
 	}
@@ -88,8 +94,8 @@ func (c *Conns) AcceptAuth(req ike.AuthRequest) (handled bool, err error) {
 // conn's subnets, the peer's side being its own address for a road
 // warrior without subnets.
 func (c *Conns) Child(req ike.ChildRequest) (handled bool, dec ike.ChildDecision, err error) {
-	var cands []*connState
-	for _, cs := range c.forPeer(req.Remote, req.PeerID) {
+	cands := make([]*connState, 0, peerBuf)
+	for _, cs := range c.forPeer(make([]*connState, 0, peerBuf), req.Remote, req.PeerID) {
 		if cs.Auth == req.Auth {
 			cands = append(cands, cs)
 		}
@@ -148,8 +154,15 @@ func narrow(proposed []ike.TrafficSelector, nets []netip.Prefix) ([]ike.TrafficS
 // (its key then comes from DNS, through OE).
 func (c *Conns) PeerKeys(id ike.Identity, addr netip.Addr) ([]crypto.PublicKey, bool) {
 	var keys []crypto.PublicKey
-	for _, cs := range c.forPeer(addr, id) {
+	for _, cs := range c.forPeer(make([]*connState, 0, peerBuf), addr, id) {
 		if cs.Auth == ike.AuthKindPubkey && len(cs.RemoteKeys) > 0 {
+			if keys == nil {
+				// One conn's keys as they are (most peers have one
+				// conn); clipped, so that a second conn's are
+				// appended to a copy.
+				keys = slices.Clip(cs.RemoteKeys)
+				continue
+			}
 			keys = append(keys, cs.RemoteKeys...)
 		}
 	}
@@ -160,7 +173,7 @@ func (c *Conns) PeerKeys(id ike.Identity, addr netip.Addr) ([]crypto.PublicKey, 
 // the peer: a NULL conn's answer stays NULL (ike.NullSignPolicy), where OE
 // would sign for an opportunistic NULL initiator.
 func (c *Conns) KeepsNull(req ike.AuthRequest) bool {
-	for _, cs := range c.forPeer(req.Remote, req.PeerID) {
+	for _, cs := range c.forPeer(make([]*connState, 0, peerBuf), req.Remote, req.PeerID) {
 		if cs.Auth == req.Kind {
 			return true
 		}

@@ -25,13 +25,13 @@ func (x *tunnelIndex) add(spi uint32, t connTunnel) {
 		x.byID = map[string][]uint32{}
 	}
 	x.byPeer[t.peer] = append(x.byPeer[t.peer], spi)
-	k := ike.IdentityKey(t.peerID)
+	k := t.key()
 	x.byID[k] = append(x.byID[k], spi)
 }
 
 func (x *tunnelIndex) remove(spi uint32, t connTunnel) {
 	removeSPI(x.byPeer, t.peer, spi)
-	removeSPI(x.byID, ike.IdentityKey(t.peerID), spi)
+	removeSPI(x.byID, t.key(), spi)
 }
 
 func removeSPI[K comparable](m map[K][]uint32, k K, spi uint32) {
@@ -54,3 +54,12 @@ func removeSPI[K comparable](m map[K][]uint32, k K, spi uint32) {
 func (x *tunnelIndex) withPeer(a netip.Addr) []uint32 { return x.byPeer[a] }
 
 func (x *tunnelIndex) withID(id ike.Identity) []uint32 { return x.byID[ike.IdentityKey(id)] }
+
+// key is the tunnel's ike.IdentityKey: the one OnChildUp took, else
+// computed (each computation allocates the key).
+func (t connTunnel) key() string {
+	if t.idKey != "" {
+		return t.idKey
+	}
+	return ike.IdentityKey(t.peerID)
+}

@@ -164,7 +164,7 @@ func (c *Conns) OnChildUp(info ike.ChildSAInfo) {
 	if cs == nil {
 		return
 	}
-	ct := connTunnel{ike: info.IKE, peer: t.Peer(), peerID: info.PeerID, local: info.TSLocal, remote: info.TSRemote,
+	ct := connTunnel{ike: info.IKE, peer: t.Peer(), peerID: info.PeerID, idKey: ike.IdentityKey(info.PeerID), local: info.TSLocal, remote: info.TSRemote,
 		mode: info.Mode, upSince: c.cfg.Now(), verbHost: cs.hostToHost()}
 	// The conn's other tunnels that ct may rekey (same peer and
 	// selectors) or, under unique_ids, replace (same identity), taken as
@@ -195,9 +195,11 @@ func (c *Conns) OnChildUp(info ike.ChildSAInfo) {
 	}
 	if old, dup := cs.tunnels[info.SPIIn]; dup {
 		cs.index.remove(info.SPIIn, old)
+		cs.unrefIKE(old.ike)
 	}
 	cs.tunnels[info.SPIIn] = ct
 	cs.index.add(info.SPIIn, ct)
+	cs.refIKE(ct.ike)
 	cs.lastErr = ""
 	c.setState(cs, StateUp, "child up")
 	c.mu.Unlock()
@@ -266,6 +268,7 @@ func (c *Conns) OnChildDown(info ike.ChildSAInfo, cause error) {
 		if ok {
 			delete(x.tunnels, info.SPIIn)
 			x.index.remove(info.SPIIn, t)
+			x.unrefIKE(t.ike)
 			if tm := x.timers[info.SPIIn]; tm != nil {
 				tm.Stop()
 				delete(x.timers, info.SPIIn)

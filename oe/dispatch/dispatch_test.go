@@ -42,7 +42,7 @@ func (p *pipe) Send(pkt []byte, local, remote netip.AddrPort) error {
 	return nil
 }
 
-func stack(t *testing.T, cfg oe.Config, sender ike.Sender) (*dispatch.Dispatcher, *fake.Dataplane) {
+func stack(t testing.TB, cfg oe.Config, sender ike.Sender) (*dispatch.Dispatcher, *fake.Dataplane) {
 	t.Helper()
 	dp := fake.New(time.Now)
 	d, err := dispatch.New(dispatch.Config{OE: cfg}, dp, oetest.NewDNS(), ike.EngineConfig{
