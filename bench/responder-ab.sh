@@ -64,11 +64,12 @@ awk '{k=$1" "$3; cpu[k]=cpu[k]" "$4; rate[k]=rate[k]" "$5} END {for (k in cpu) p
 echo
 echo "profiles (merged over rounds and auths): mutex wait per profile second; all CPU / X25519 CPU"
 # X25519: crypto/ecdh's ladder before 2e958e5 (key generation and shared secret),
-# ike.x25519Ladder after it (the shared secret; key generation is fixed-base).
+# ike.x25519Ladder after it (the shared secret; key generation is fixed-base),
+# curve25519-voi's Montgomery ladder from d090971 on (the shared secret).
 for b in base tree; do
 	mutex=$($GO tool pprof -top "$work/$b/oemeshd" "$work"/prof/$b-r*/*mutex.pprof 2>/dev/null | awk '/Total samples/ {print $0}')
 	cpu=$($GO tool pprof -top -cum -nodecount=100000 "$work/$b/oemeshd" "$work"/prof/$b-r*/*cpu.pprof 2>/dev/null |
-		awk '/Total samples/ {for (i=1;i<=NF;i++) if ($i=="=") t=$(i+1)} /(crypto\/ecdh\.x25519ScalarMult|oemesh\/ike\.x25519Ladder)$/ {x+=$4} END {print "all " t ", X25519 " (x == "" ? "" : x "s")}')
+		awk '/Total samples/ {for (i=1;i<=NF;i++) if ($i=="=") t=$(i+1)} /(crypto\/ecdh\.x25519ScalarMult|oemesh\/ike\.x25519Ladder|curve25519-voi\/curve\.\(\*MontgomeryPoint\)\.Mul)$/ {x+=$4} END {print "all " t ", X25519 " (x == "" ? "" : x "s")}')
 	echo "$b: mutex: ${mutex:-none}; cpu: $cpu"
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
