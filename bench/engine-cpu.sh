@@ -61,7 +61,7 @@ while IFS='|' read -r what re; do
 done <<'EOF'
 X25519: our key pair (GenerateDH)|ike\.GenerateDH$
 X25519: the shared secret|ike\.\(\*DHPrivate\)\.SharedSecret$
-Ed25519: verifying the initiator's AUTH|internal/edsig\.Verify$
+Ed25519: verifying the initiator's AUTH|primitives/ed25519\.VerifyWithOptions$
 Ed25519: signing our AUTH|ike\.signAuth$
 PRF (HMAC): SKEYSEED, AUTH octets, PSK pad|ike\.(PRFID\.Compute|hmacSum)$
 prf+: the IKE and CHILD SA keys|ike\.prfPlus$
