@@ -7,9 +7,7 @@ import (
 	"time"
 
 	"github.com/oemesh/oemesh/ike"
-	"github.com/oemesh/oemesh/kernel"
 	"github.com/oemesh/oemesh/oe/internal/oetest"
-	"github.com/oemesh/oemesh/oe/tunnel"
 )
 
 // TestConnChildUpCostFlat: a conn with remote %any serves many peers
@@ -45,10 +43,7 @@ func TestConnChildUpCostFlat(t *testing.T) {
 			spi++
 			next++
 			addr := netip.AddrFrom4([4]byte{198, 19, byte(next >> 8), byte(next)})
-			sa := ike.ChildSA{SPIIn: spi, SPIOut: spi, Local: gwA, Remote: addr, Mode: ike.ModeTunnel,
-				TSLocal: []ike.TrafficSelector{tunnel.Selector(netA)}, TSRemote: []ike.TrafficSelector{ike.HostSelector(addr)}}
-			gw.tunnels.Add(time.Now(), sa, kernel.SAPairID{Peer: addr, InSPI: spi, OutSPI: spi}, "rw")
-			gw.conns.OnChildUp(ike.ChildSAInfo{SPIIn: spi, PeerID: roadWarriorID, TSLocal: sa.TSLocal, TSRemote: sa.TSRemote, Mode: ike.ModeTunnel})
+			gw.conns.OnChildUp(gw.rwTunnel(spi, addr, ike.SAID{}, roadWarriorID))
 		})
 	}
 	up(10)

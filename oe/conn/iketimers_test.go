@@ -7,9 +7,7 @@ import (
 	"time"
 
 	"github.com/oemesh/oemesh/ike"
-	"github.com/oemesh/oemesh/kernel"
 	"github.com/oemesh/oemesh/oe/conn"
-	"github.com/oemesh/oemesh/oe/tunnel"
 )
 
 // TestIKETimerGoesWithItsTunnels: a conn with an IKE lifetime arms a timer
@@ -29,11 +27,7 @@ func TestIKETimerGoesWithItsTunnels(t *testing.T) {
 	spi := uint32(0x7f000000)
 	up := func(n int, id ike.SAID) ike.ChildSAInfo {
 		spi++
-		addr := netip.AddrFrom4([4]byte{198, 19, byte(n >> 8), byte(n)})
-		sa := ike.ChildSA{SPIIn: spi, SPIOut: spi, Local: gwA, Remote: addr, Mode: ike.ModeTunnel,
-			TSLocal: []ike.TrafficSelector{tunnel.Selector(netA)}, TSRemote: []ike.TrafficSelector{ike.HostSelector(addr)}}
-		gw.tunnels.Add(time.Now(), sa, kernel.SAPairID{Peer: addr, InSPI: spi, OutSPI: spi}, "rw")
-		info := ike.ChildSAInfo{IKE: id, SPIIn: spi, PeerID: rwID, TSLocal: sa.TSLocal, TSRemote: sa.TSRemote, Mode: ike.ModeTunnel}
+		info := gw.rwTunnel(spi, netip.AddrFrom4([4]byte{198, 19, byte(n >> 8), byte(n)}), id, rwID)
 		gw.conns.OnChildUp(info)
 		return info
 	}

@@ -11,9 +11,7 @@ import (
 	"time"
 
 	"github.com/oemesh/oemesh/ike"
-	"github.com/oemesh/oemesh/kernel"
 	"github.com/oemesh/oemesh/oe/internal/oetest"
-	"github.com/oemesh/oemesh/oe/tunnel"
 )
 
 // lockedBuffer is a log destination the engine's goroutines share.
@@ -78,11 +76,7 @@ func TestConnLinesSayWhatTheTunnelsDoNot(t *testing.T) {
 	}
 
 	// A tunnel DPD found dead: "conn down" at info, with the cause.
-	addr := netip.MustParseAddr("198.18.1.1")
-	sa := ike.ChildSA{SPIIn: 0x7f000001, SPIOut: 0x7f000001, Local: gwA, Remote: addr, Mode: ike.ModeTunnel,
-		TSLocal: []ike.TrafficSelector{tunnel.Selector(netA)}, TSRemote: []ike.TrafficSelector{ike.HostSelector(addr)}}
-	gw.tunnels.Add(time.Now(), sa, kernel.SAPairID{Peer: addr, InSPI: sa.SPIIn, OutSPI: sa.SPIOut}, "rw")
-	info := ike.ChildSAInfo{SPIIn: sa.SPIIn, PeerID: roadWarriorID, TSLocal: sa.TSLocal, TSRemote: sa.TSRemote, Mode: ike.ModeTunnel}
+	info := gw.rwTunnel(0x7f000001, netip.MustParseAddr("198.18.1.1"), ike.SAID{}, roadWarriorID)
 	gw.conns.OnChildUp(info)
 	gw.conns.OnChildDown(info, ike.ErrTimeout)
 	if n := logs.count("INFO", "conn down"); n != 1 || !strings.Contains(logs.String(), "spi_in=7f000001 cause=") {

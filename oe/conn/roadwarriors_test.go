@@ -5,8 +5,10 @@ import (
 	"log/slog"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/oemesh/oemesh/ike"
+	"github.com/oemesh/oemesh/kernel"
 	"github.com/oemesh/oemesh/oe/conn"
 	"github.com/oemesh/oemesh/oe/dispatch"
 	"github.com/oemesh/oemesh/oe/tunnel"
@@ -63,4 +65,15 @@ func (r *roadWarriors) tunnels() int {
 		}
 	}
 	return -1
+}
+
+// rwTunnel puts a CHILD SA of conn "rw" from addr to netA, inbound and
+// outbound SPI spi, under IKE SA id, into g's tunnel table as the conns'
+// Install would, without a handshake, and returns what the engine's
+// hooks would be handed for it.
+func (g *gateway) rwTunnel(spi uint32, addr netip.Addr, id ike.SAID, peerID ike.Identity) ike.ChildSAInfo {
+	sa := ike.ChildSA{SPIIn: spi, SPIOut: spi, Local: gwA, Remote: addr, Mode: ike.ModeTunnel,
+		TSLocal: []ike.TrafficSelector{tunnel.Selector(netA)}, TSRemote: []ike.TrafficSelector{ike.HostSelector(addr)}}
+	g.tunnels.Add(time.Now(), sa, kernel.SAPairID{Peer: addr, InSPI: spi, OutSPI: spi}, "rw")
+	return ike.ChildSAInfo{IKE: id, SPIIn: spi, PeerID: peerID, TSLocal: sa.TSLocal, TSRemote: sa.TSRemote, Mode: ike.ModeTunnel}
 }
