@@ -1,38 +1,19 @@
 package ike
 
 import (
-	"bytes"
 	"log/slog"
-	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/oemesh/oemesh/internal/logtest"
 )
-
-// syncBuffer is a bytes.Buffer safe for the engine's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) count(sub string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Count(s.b.String(), sub)
-}
 
 // TestCookieMode: cookie mode turns on at the first cookie demanded, with
 // one log line, stays on while cookies keep being demanded less than
 // CookieModeHold apart, and turns off, with one log line, CookieModeHold
 // after the last; verified cookies are counted.
 func TestCookieMode(t *testing.T) {
-	var logs syncBuffer
+	var logs logtest.Buffer
 	n, a, b := newPair(t, nil, nil, func(c *EngineConfig) {
 		if c.Sender.(*memSender).self == addrB {
 			c.HalfOpenCookieThreshold = -1
@@ -54,8 +35,8 @@ func TestCookieMode(t *testing.T) {
 		// Less than the hold between demands: no flapping.
 		n.advance(CookieModeHold - time.Second)
 	}
-	if on, off := logs.count("cookie mode on"), logs.count("cookie mode off"); on != 1 || off != 0 {
-		t.Errorf("while demanding: %d on and %d off lines, want 1 and 0:\n%s", on, off, logs.b.String())
+	if on, off := logs.Count("cookie mode on"), logs.Count("cookie mode off"); on != 1 || off != 0 {
+		t.Errorf("while demanding: %d on and %d off lines, want 1 and 0:\n%s", on, off, logs.String())
 	}
 	if !b.e.Stats().CookieMode {
 		t.Error("cookie mode off less than the hold after the last cookie")
@@ -64,8 +45,8 @@ func TestCookieMode(t *testing.T) {
 	if b.e.Stats().CookieMode {
 		t.Error("cookie mode still on the hold after the last cookie")
 	}
-	if on, off := logs.count("cookie mode on"), logs.count("cookie mode off"); on != 1 || off != 1 {
-		t.Errorf("after the hold: %d on and %d off lines, want 1 and 1:\n%s", on, off, logs.b.String())
+	if on, off := logs.Count("cookie mode on"), logs.Count("cookie mode off"); on != 1 || off != 1 {
+		t.Errorf("after the hold: %d on and %d off lines, want 1 and 1:\n%s", on, off, logs.String())
 	}
 	if st := a.e.Stats(); st.CookieMode || st.CookiesSent != 0 {
 		t.Errorf("initiator: cookie mode %v, %d cookies demanded", st.CookieMode, st.CookiesSent)

@@ -19,6 +19,7 @@ import (
 	"github.com/oemesh/oemesh/certs"
 	"github.com/oemesh/oemesh/certs/certstest"
 	"github.com/oemesh/oemesh/ike"
+	"github.com/oemesh/oemesh/internal/logtest"
 )
 
 func TestCertVerifier(t *testing.T) {
@@ -167,7 +168,7 @@ func TestProbeRespondCert(t *testing.T) {
 		"--count", "1", "--debug", "--auth", "cert", "--cert", writePEM(t, dir, "b.pem", []*x509.Certificate{b, ca.inter}, nil),
 		"--key", writePEM(t, dir, "b.key", nil, kb), "--ca", caFile, "--id", "@respond.example",
 		"--peer-id", "C=XX, O=oemesh test, CN=probe.example", "--frag-threshold", "400")
-	var so, se lockedBuf
+	var so, se logtest.Buffer
 	resp.Stdout, resp.Stderr = &so, &se
 	if err := resp.Start(); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/oemesh/oemesh/internal/logtest"
 )
 
 func TestParseAddressRequest(t *testing.T) {
@@ -40,7 +42,7 @@ func TestParseAddressRequest(t *testing.T) {
 func TestProbeRespondModeCfg(t *testing.T) {
 	resp := exec.Command(filepath.Join(builtDir, "oemesh"), "respond", "--listen", "127.0.0.1", "--port", "0", "--natt-port", "0",
 		"--address-pool", "100.64.0.7", "--json", "--debug")
-	var so, se lockedBuf
+	var so, se logtest.Buffer
 	resp.Stdout, resp.Stderr = &so, &se
 	if err := resp.Start(); err != nil {
 		t.Fatal(err)

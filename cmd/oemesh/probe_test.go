@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -16,11 +15,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/oemesh/oemesh/ike"
+	"github.com/oemesh/oemesh/internal/logtest"
 )
 
 func TestParseIdentity(t *testing.T) {
@@ -162,7 +161,7 @@ func TestRespondPolicy(t *testing.T) {
 func TestProbeRespondLoopback(t *testing.T) {
 	resp := exec.Command(filepath.Join(builtDir, "oemesh"), "respond", "--listen", "127.0.0.1", "--port", "0", "--natt-port", "0",
 		"--count", "1", "--debug")
-	var so, se lockedBuf
+	var so, se logtest.Buffer
 	resp.Stdout, resp.Stderr = &so, &se
 	if err := resp.Start(); err != nil {
 		t.Fatal(err)
@@ -245,7 +244,7 @@ func TestProbeRespondHybrid(t *testing.T) {
 	const hybrid = "aes256gcm16-prfsha384-x25519-ke1_mlkem768"
 	resp := exec.Command(filepath.Join(builtDir, "oemesh"), "respond", "--listen", "127.0.0.1", "--port", "0", "--natt-port", "0",
 		"--ike", hybrid, "--json", "--debug")
-	var so, se lockedBuf
+	var so, se logtest.Buffer
 	resp.Stdout, resp.Stderr = &so, &se
 	if err := resp.Start(); err != nil {
 		t.Fatal(err)
@@ -305,24 +304,6 @@ func TestProbeRespondHybrid(t *testing.T) {
 	if len(ups) != 2 {
 		t.Errorf("respond reported %d IKE SAs up, want the two probes':\n%s", len(ups), so.String())
 	}
-}
-
-// lockedBuf is a bytes.Buffer safe for a running process's output.
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // FuzzParseIdentity: --id and --peer-id never panic, and what parses is a

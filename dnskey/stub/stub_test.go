@@ -1,19 +1,18 @@
 package stub
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
 	"net/netip"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 	"github.com/oemesh/oemesh/dnskey"
+	"github.com/oemesh/oemesh/internal/logtest"
 )
 
 type harness struct {
@@ -21,24 +20,7 @@ type harness struct {
 	stub     *Stub
 	binder   *fakeBinder
 	prestart *fakePrestart
-	logs     *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs     *logtest.Buffer
 }
 
 // newHarness starts an upstream and a stub in front of it, with a real
@@ -46,7 +28,7 @@ func (s *syncBuffer) String() string {
 // and a fake prestart.
 func newHarness(t *testing.T, acceptInsecure bool, tweak ...func(*Config)) *harness {
 	t.Helper()
-	h := &harness{up: startUpstream(t), binder: newFakeBinder(), prestart: newFakePrestart(), logs: &syncBuffer{}}
+	h := &harness{up: startUpstream(t), binder: newFakeBinder(), prestart: newFakePrestart(), logs: &logtest.Buffer{}}
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	res, err := dnskey.New(dnskey.Config{Servers: []string{h.up.addr}, Timeout: time.Second, AcceptInsecure: acceptInsecure, Logger: log})
 	if err != nil {

@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oemesh/oemesh/internal/logtest"
 	"github.com/oemesh/oemesh/internal/netnstest"
 )
 
@@ -280,28 +281,10 @@ type respondEvent struct {
 	Line  string `json:"-"`
 }
 
-// lockedBuffer collects a process's stderr while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // responder is a running `oemesh respond`.
 type responder struct {
 	cmd    *exec.Cmd
-	stderr *lockedBuffer
+	stderr *logtest.Buffer
 	mu     sync.Mutex
 	events []respondEvent
 	more   chan struct{} // closed and replaced on each new event
@@ -314,7 +297,7 @@ type responder struct {
 func startRespond(t *testing.T, ns *netnstest.NS, args ...string) *responder {
 	t.Helper()
 	cmd := ns.Command(context.Background(), oemesh(t), append([]string{"respond", "--json", "--debug"}, args...)...)
-	r := &responder{cmd: cmd, stderr: &lockedBuffer{}, more: make(chan struct{}), done: make(chan struct{})}
+	r := &responder{cmd: cmd, stderr: &logtest.Buffer{}, more: make(chan struct{}), done: make(chan struct{})}
 	cmd.Stderr = r.stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

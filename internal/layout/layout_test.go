@@ -35,6 +35,8 @@ var rules = []struct {
 	// engine, which verifies with it; the programs wrap the keys they
 	// load with it, as with internal/rsasign.
 	{"internal/edsig", nil, nil},
+	// The log buffer tests share is a leaf.
+	{"internal/logtest", nil, nil},
 	{"policygroups/...", nil, nil},
 	// Self-publication writes what dnskey reads, with dnskey's record
 	// builders; nothing below it imports it.
@@ -100,7 +102,7 @@ var rules = []struct {
 // testHarness are the internal packages any test may use: they build test
 // beds (namespaces, VMs, peers, captures, a fake clock), not product
 // behaviour.
-var testHarness = []string{"internal/netnstest", "internal/vmtest", "internal/peers", "internal/pcap", "internal/testbin", "internal/lab", "internal/clock/clocktest"}
+var testHarness = []string{"internal/netnstest", "internal/vmtest", "internal/peers", "internal/pcap", "internal/testbin", "internal/lab", "internal/clock/clocktest", "internal/logtest"}
 
 // importers: a package and the only packages that may import it (their
 // tests too). The mux is wired by the programs; the libraries reach it

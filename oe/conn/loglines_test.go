@@ -1,44 +1,19 @@
 package conn_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/oemesh/oemesh/ike"
+	"github.com/oemesh/oemesh/internal/logtest"
 	"github.com/oemesh/oemesh/oe/internal/oetest"
 )
 
-// lockedBuffer is a log destination the engine's goroutines share.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // count is the number of lines at level (INFO, DEBUG) with message msg.
-func (b *lockedBuffer) count(level, msg string) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Count(b.buf.String(), "level="+level+" msg=\""+msg+"\"")
-}
-
 // TestConnLinesSayWhatTheTunnelsDoNot: a conn's tunnel coming up and
 // going by the peer's Delete is told at info by the tunnel's own lines
 // ("tunnel up", "tunnel down") and ike's "peer deleted the IKE SA"; the
@@ -49,7 +24,7 @@ func (b *lockedBuffer) count(level, msg string) int {
 func TestConnLinesSayWhatTheTunnelsDoNot(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	logs := &lockedBuffer{}
+	logs := &logtest.Buffer{}
 	r := newRoadWarriors(t, ctx, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	gw := r.gw
 	const peers = 3
@@ -57,9 +32,9 @@ func TestConnLinesSayWhatTheTunnelsDoNot(t *testing.T) {
 	for i := range peers {
 		info := r.connect(t, ctx, netip.AddrFrom4([4]byte{198, 18, 0, byte(i + 1)}))
 		ids = append(ids, info.IKE)
-		oetest.WaitFor(t, "the conn up line", func() bool { return logs.count("INFO", "conn up")+logs.count("DEBUG", "conn up") == i+1 })
+		oetest.WaitFor(t, "the conn up line", func() bool { return logs.Lines("INFO", "conn up")+logs.Lines("DEBUG", "conn up") == i+1 })
 	}
-	if up, info, debug := logs.count("INFO", "tunnel up"), logs.count("INFO", "conn up"), logs.count("DEBUG", "conn up"); up != peers || info != 0 || debug != peers {
+	if up, info, debug := logs.Lines("INFO", "tunnel up"), logs.Lines("INFO", "conn up"), logs.Lines("DEBUG", "conn up"); up != peers || info != 0 || debug != peers {
 		t.Errorf("%d peers up: %d \"tunnel up\" lines at info (want %d), \"conn up\" %d at info (want 0) and %d at debug (want %d)\n%s",
 			peers, up, peers, info, debug, peers, logs)
 	}
@@ -68,9 +43,9 @@ func TestConnLinesSayWhatTheTunnelsDoNot(t *testing.T) {
 			t.Fatalf("delete %s: %v", id, err)
 		}
 		oetest.WaitFor(t, "the conn lets the tunnel go", func() bool { return r.tunnels() == peers-1-i })
-		oetest.WaitFor(t, "the conn down line", func() bool { return logs.count("INFO", "conn down")+logs.count("DEBUG", "conn down") == i+1 })
+		oetest.WaitFor(t, "the conn down line", func() bool { return logs.Lines("INFO", "conn down")+logs.Lines("DEBUG", "conn down") == i+1 })
 	}
-	if down, info, debug := logs.count("INFO", "tunnel down"), logs.count("INFO", "conn down"), logs.count("DEBUG", "conn down"); down != peers || info != 0 || debug != peers {
+	if down, info, debug := logs.Lines("INFO", "tunnel down"), logs.Lines("INFO", "conn down"), logs.Lines("DEBUG", "conn down"); down != peers || info != 0 || debug != peers {
 		t.Errorf("the peers deleted their SAs: %d \"tunnel down\" lines at info (want %d), \"conn down\" %d at info (want 0) and %d at debug (want %d)\n%s",
 			down, peers, info, debug, peers, logs)
 	}
@@ -79,7 +54,7 @@ func TestConnLinesSayWhatTheTunnelsDoNot(t *testing.T) {
 	info := gw.rwTunnel(0x7f000001, netip.MustParseAddr("198.18.1.1"), ike.SAID{}, roadWarriorID)
 	gw.conns.OnChildUp(info)
 	gw.conns.OnChildDown(info, ike.ErrTimeout)
-	if n := logs.count("INFO", "conn down"); n != 1 || !strings.Contains(logs.String(), "spi_in=7f000001 cause=") {
+	if n := logs.Lines("INFO", "conn down"); n != 1 || !strings.Contains(logs.String(), "spi_in=7f000001 cause=") {
 		t.Errorf("a tunnel lost to DPD: %d \"conn down\" lines at info (want 1, with the cause)\n%s", n, logs)
 	}
 }
