@@ -1,7 +1,6 @@
 package vmtest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,8 +11,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/oemesh/oemesh/internal/logtest"
 )
 
 // Options tune a VM run. Zero values take the defaults.
@@ -131,7 +131,7 @@ func boot(ctx context.Context, opts Options, k Kernel, initrd, share, accel stri
 		"-virtfs", "local,path=" + share + ",mount_tag=io,security_model=none",
 	}
 	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", args...)
-	var console lockedBuffer
+	var console logtest.Buffer
 	var w io.Writer = &console
 	if opts.Console != nil {
 		w = io.MultiWriter(&console, opts.Console)
@@ -179,21 +179,4 @@ func boot(ctx context.Context, opts Options, k Kernel, initrd, share, accel stri
 		return res, fmt.Errorf("guest exit status %q: %w", b, err)
 	}
 	return res, nil
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
