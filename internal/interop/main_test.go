@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -389,6 +390,25 @@ func (r *responder) waitEvent(ctx context.Context, from int, what string, match 
 			}
 		case <-ctx.Done():
 			return respondEvent{}, fmt.Errorf("no %s from oemesh respond: %w; events so far:\n%s", what, ctx.Err(), r.describe())
+		}
+	}
+}
+
+// waitLog waits until oemesh respond's stderr after offset from matches
+// re, and returns that part: its stderr reaches the buffer through a
+// pipe and exec's copying goroutine, so a line can trail what the peer
+// already saw.
+func (r *responder) waitLog(ctx context.Context, from int, re *regexp.Regexp) (string, bool) {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if s := r.stderr.String()[from:]; re.MatchString(s) {
+			return s, true
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return r.stderr.String()[from:], false
 		}
 	}
 }

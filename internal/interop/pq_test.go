@@ -236,8 +236,8 @@ func TestStrongSwan6ToRespond(t *testing.T) {
 		}
 		// Our side: the engine logs why (at debug level, which respond --debug shows).
 		why := regexp.MustCompile(`IKE_SA_INIT: no proposal chosen.*no acceptable ADDKE1: offered \[ML_KEM_768\], accept \[NONE\]`)
-		if !why.MatchString(resp.stderr.String()[errMark:]) {
-			t.Errorf("oemesh respond did not log refusing the ADDKE1 proposal; stderr:\n%s", lastLines(resp.stderr.String()[errMark:], 20))
+		if since, ok := resp.waitLog(ctx, errMark, why); !ok {
+			t.Errorf("oemesh respond did not log refusing the ADDKE1 proposal; stderr:\n%s", lastLines(since, 20))
 		}
 		// NO_PROPOSAL_CHOSEN ended the exchange: charon has logged all it will about it.
 		if l := ssw.Log.LinesFrom(mark, regexp.MustCompile(`peer's proposal selection invalid`)); len(l) > 0 {

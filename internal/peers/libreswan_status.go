@@ -254,8 +254,13 @@ func classifyChild(lines []string) ChildResult {
 		case childEstablishedRe.MatchString(ln):
 			return ChildResult{Outcome: ChildEstablished, Lines: []string{ln}}
 		case kernelNoESPRe.MatchString(ln):
-			m := kernelNoESPRe.FindStringSubmatch(ln)
-			r = ChildResult{Outcome: ChildKernelNoESP, SPI: normalizeSPI(m[1]), SADst: m[2], Lines: []string{ln}}
+			// The first attempt decides: after a fatal CHILD SA error pluto
+			// revives the connection at once, and the next attempt's SA
+			// (another SPI) may already be in the log.
+			if r.Outcome != ChildKernelNoESP {
+				m := kernelNoESPRe.FindStringSubmatch(ln)
+				r = ChildResult{Outcome: ChildKernelNoESP, SPI: normalizeSPI(m[1]), SADst: m[2], Lines: []string{ln}}
+			}
 		case childRejectedRe.MatchString(ln):
 			if r.Outcome != ChildKernelNoESP {
 				r = ChildResult{Outcome: ChildRejectedByPeer, Notify: childRejectedRe.FindStringSubmatch(ln)[1], Lines: []string{ln}}

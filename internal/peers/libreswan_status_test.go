@@ -100,6 +100,7 @@ func TestClassifyChild(t *testing.T) {
 		{"own kernel failure wins over the peer's notify", []string{noESP, rejected}, ChildKernelNoESP, "", "d749d422"},
 		{"installed", []string{est}, ChildEstablished, "", ""},
 		{"other failure", []string{halfFail}, ChildFailed, "", ""},
+		{"the first attempt's SPI, not the revived one's", []string{noESP, halfFail, strings.Replace(noESP, "d749d422", "2104b9a", 1), halfFail}, ChildKernelNoESP, "", "d749d422"},
 		{"short SPI is padded", []string{strings.Replace(noESP, "d749d422", "c1f5874", 1)}, ChildKernelNoESP, "", "0c1f5874"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
