@@ -19,7 +19,6 @@ import (
 
 	"github.com/oemesh/oemesh/certs"
 	"github.com/oemesh/oemesh/ike"
-	"github.com/oemesh/oemesh/internal/edsig"
 	"github.com/oemesh/oemesh/internal/rsasign"
 )
 
@@ -64,14 +63,15 @@ func newCertCredential(kp *certs.KeyPair, id ike.Identity) *ike.CertCredential {
 }
 
 // signWith gives the key in use, and every key a reload reads, the signer
-// keys choose (an RSA key's, OpenSSL's; an Ed25519 key's, edsig's). Nil ec or keys: nothing to do.
+// wrapKey gives it (an Ed25519 key edsig's, an RSA key the one keys
+// choose). Nil ec or keys: nothing to do.
 func (ec *engineCert) signWith(keys *rsasign.Signers) error {
 	if ec == nil || keys == nil {
 		return nil
 	}
 	ec.mu.Lock()
 	defer ec.mu.Unlock()
-	k, err := keys.Wrap(edsig.Wrap(ec.cred.Signer))
+	k, err := wrapKey(keys, ec.cred.Signer)
 	if err != nil {
 		return fmt.Errorf("%s: %w", ec.keyFile, err)
 	}
@@ -103,8 +103,8 @@ func (ec *engineCert) reload(install func(*ike.CertCredential) error, log *slog.
 	keys := ec.keys
 	ec.mu.Unlock()
 	kp, err := ec.load()
-	if err == nil && keys != nil {
-		if kp.Key, err = keys.Wrap(edsig.Wrap(kp.Key)); err != nil {
+	if err == nil {
+		if kp.Key, err = wrapKey(keys, kp.Key); err != nil {
 			err = fmt.Errorf("%s: %w", ec.keyFile, err)
 		}
 	}

@@ -35,15 +35,23 @@ func (d *daemon) loadHostKey(path string) (crypto.Signer, error) {
 	if err != nil {
 		return nil, err
 	}
-	k = edsig.Wrap(k)
-	if d.rsa == nil {
-		return k, nil
-	}
-	w, err := d.rsa.Wrap(k)
+	w, err := wrapKey(d.rsa, k)
 	if err != nil {
 		return nil, fmt.Errorf("host key %s: %w", path, err)
 	}
 	return w, nil
+}
+
+// wrapKey gives a key read from a file the signer oemeshd signs with:
+// edsig's for an Ed25519 key, and for an RSA key the one keys chose
+// (crypto.rsa; nil keys: crypto/rsa). Every key the daemon loads goes
+// through it: the host key, oe.cert_key, the cert conns' keys.
+func wrapKey(keys *rsasign.Signers, k crypto.Signer) (crypto.Signer, error) {
+	k = edsig.Wrap(k)
+	if keys == nil {
+		return k, nil
+	}
+	return keys.Wrap(k)
 }
 
 // checkRSA is --check-config's part for crypto.rsa: it loads libcrypto as

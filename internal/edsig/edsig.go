@@ -58,10 +58,11 @@ func (s *Signer) Public() crypto.PublicKey { return s.pub }
 // (opts.HashFunc() is 0, no context) goes through voi; Ed25519ph and
 // Ed25519ctx, which IKE does not use, go to crypto/ed25519.
 func (s *Signer) Sign(rand io.Reader, msg []byte, opts crypto.SignerOpts) ([]byte, error) {
-	if o, ok := opts.(*ed25519.Options); ok && (o.Hash != 0 || o.Context != "") {
-		return ed25519.PrivateKey(s.priv).Sign(rand, msg, opts)
+	ctx := false
+	if o, ok := opts.(*ed25519.Options); ok {
+		ctx = o.Context != ""
 	}
-	if opts != nil && opts.HashFunc() != 0 {
+	if ctx || (opts != nil && opts.HashFunc() != 0) {
 		return ed25519.PrivateKey(s.priv).Sign(rand, msg, opts)
 	}
 	return voi.Sign(s.priv, msg), nil

@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rsa"
+	"crypto/sha512"
 	"encoding/hex"
 	"math/big"
 	"math/rand/v2"
@@ -182,8 +183,12 @@ func TestSignerOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg := []byte("message")
-	for _, o := range []*ed25519.Options{{}, {Context: "ctx"}} {
+	for _, o := range []*ed25519.Options{{}, {Context: "ctx"}, {Hash: crypto.SHA512}, {Hash: crypto.SHA512, Context: "ctx"}} {
+		msg := []byte("message")
+		if o.Hash != 0 {
+			d := sha512.Sum512(msg) // Ed25519ph signs the digest
+			msg = d[:]
+		}
 		got, err1 := s.Sign(nil, msg, o)
 		want, err2 := k.Sign(nil, msg, o)
 		if err1 != nil || err2 != nil || !bytes.Equal(got, want) {

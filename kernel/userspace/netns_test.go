@@ -22,7 +22,7 @@ import (
 )
 
 // startDevice starts a data plane inside ns, closed by t.Cleanup.
-func startDevice(t *testing.T, ns *netnstest.NS, cfg Config) *Device {
+func startDevice(t testing.TB, ns *netnstest.NS, cfg Config) *Device {
 	t.Helper()
 	var d *Device
 	if err := ns.Do(func() (err error) {

@@ -43,6 +43,12 @@ func shard6(a [16]byte) int {
 
 func isHost(p netip.Prefix) bool { return p.Bits() == p.Addr().BitLen() }
 
+// key4 is an IPv4 address as the key of hosts4.
+func key4(a netip.Addr) uint32 {
+	b := a.As4()
+	return binary.BigEndian.Uint32(b[:])
+}
+
 func newOutTable() outTable {
 	return outTable{nets: new(bart.Table[[]*pair]), hosts4: new([hostShards]map[uint32][]*pair), hosts6: new([hostShards]map[[16]byte][]*pair)}
 }
@@ -59,8 +65,7 @@ func (o *outTable) Lookup(dst netip.Addr) ([]*pair, bool) {
 
 func (o *outTable) host(a netip.Addr) ([]*pair, bool) {
 	if a.Is4() {
-		b := a.As4()
-		k := binary.BigEndian.Uint32(b[:])
+		k := key4(a)
 		ps, ok := o.hosts4[shard4(k)][k]
 		return ps, ok
 	}
@@ -89,8 +94,7 @@ func (o *outTable) Insert(p netip.Prefix, ps []*pair) {
 	}
 	a := p.Addr()
 	if a.Is4() {
-		b := a.As4()
-		k := binary.BigEndian.Uint32(b[:])
+		k := key4(a)
 		setIn(&o.hosts4[shard4(k)], k, ps)
 		return
 	}
@@ -117,50 +121,42 @@ func (o outTable) modify(p netip.Prefix, f func(old []*pair, ok bool) (ps []*pai
 	a := p.Addr()
 	var d int
 	if a.Is4() {
-		b := a.As4()
-		k := binary.BigEndian.Uint32(b[:])
-		i := shard4(k)
-		m, dd, changed := modifyShard(o.hosts4[i], k, f)
-		if d = dd; changed {
-			h := *o.hosts4 // o is a copy: a new array for it
-			h[i] = m
-			o.hosts4 = &h
-		}
+		k := key4(a)
+		o.hosts4, d = modifyHosts(o.hosts4, shard4(k), k, f)
 	} else {
 		k := a.As16()
-		i := shard6(k)
-		m, dd, changed := modifyShard(o.hosts6[i], k, f)
-		if d = dd; changed {
-			h := *o.hosts6
-			h[i] = m
-			o.hosts6 = &h
-		}
+		o.hosts6, d = modifyHosts(o.hosts6, shard6(k), k, f)
 	}
 	o.nhost += d
 	return o
 }
 
-// modifyShard returns a copy of shard m with k's pairs changed by f, the
-// change in the count of hosts, and whether anything changed; m itself is
-// left as it was (a snapshot may be reading it).
-func modifyShard[K comparable](m map[K][]*pair, k K, f func([]*pair, bool) ([]*pair, bool)) (map[K][]*pair, int, bool) {
+// modifyHosts returns h with k's pairs, in shard i, changed by f, and the
+// change in the count of hosts. h itself is left as it was (a snapshot may
+// be reading it): a changed shard is a copy of the map, in a copy of the
+// array.
+func modifyHosts[K comparable](h *[hostShards]map[K][]*pair, i int, k K, f func([]*pair, bool) ([]*pair, bool)) (*[hostShards]map[K][]*pair, int) {
+	m := h[i]
 	old, ok := m[k]
 	ps, del := f(old, ok)
 	if del && !ok {
-		return m, 0, false
+		return h, 0
 	}
 	n := maps.Clone(m) // the map's groups copied as they are, not rehashed
 	if n == nil {
 		n = map[K][]*pair{}
 	}
-	switch {
-	case del:
+	d := 0
+	if del {
 		delete(n, k)
-		return n, -1, true
-	case !ok:
+		d = -1
+	} else {
+		if !ok {
+			d = 1
+		}
 		n[k] = ps
-		return n, 1, true
 	}
-	n[k] = ps
-	return n, 0, true
+	c := *h
+	c[i] = n
+	return &c, d
 }

@@ -79,8 +79,8 @@ func (r *router) addRules() error {
 	return nil
 }
 
-// routesIntoTUN reports whether group g's trap routes into the TUN device
-// (the default case of route).
+// routesIntoTUN reports whether group g's trap routes into the TUN device:
+// every group but clear, clear-or-private (which only responds) and block.
 func routesIntoTUN(g kernel.Group) bool {
 	switch g {
 	case kernel.GroupClear, kernel.GroupClearOrPrivate, kernel.GroupBlock:
@@ -102,15 +102,14 @@ func (r *router) route(p netip.Prefix, g kernel.Group) *netlink.Route {
 // a route, two routes a CHILD SA).
 func (r *router) op(p netip.Prefix, g kernel.Group, del bool) routeOp {
 	op := routeOp{del: del, dst: p.Masked(), table: uint32(r.table)}
-	switch g {
-	case kernel.GroupClear, kernel.GroupClearOrPrivate:
-		// clear-or-private only responds: outbound stays clear.
-		op.typ = unix.RTN_THROW
-	case kernel.GroupBlock:
-		op.typ = unix.RTN_BLACKHOLE
-	default:
+	switch {
+	case routesIntoTUN(g):
 		op.oif = uint32(r.tunIndex)
 		op.scope = uint8(netlink.SCOPE_LINK)
+	case g == kernel.GroupBlock:
+		op.typ = unix.RTN_BLACKHOLE
+	default: // clear, and clear-or-private, which only responds: outbound stays clear
+		op.typ = unix.RTN_THROW
 	}
 	return op
 }

@@ -20,15 +20,7 @@ import (
 //
 //	go test -run '^$' -bench NetnsRouteAddDel ./kernel/userspace/
 func BenchmarkNetnsRouteAddDel(b *testing.B) {
-	ns := netnstest.New(b, "rtb")
-	var d *Device
-	if err := ns.Do(func() (err error) {
-		d, err = New(b.Context(), Config{})
-		return err
-	}); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = d.Close() })
+	d := startDevice(b, netnstest.New(b, "rtb"), Config{})
 	r := d.router
 	d.routeMu.Lock()
 	defer d.routeMu.Unlock()
@@ -90,15 +82,7 @@ func BenchmarkNetnsRouteAddDel(b *testing.B) {
 //
 //	go test -run '^$' -bench NetnsSAInstallDelete ./kernel/userspace/
 func BenchmarkNetnsSAInstallDelete(b *testing.B) {
-	ns := netnstest.New(b, "sab")
-	var d *Device
-	if err := ns.Do(func() (err error) {
-		d, err = New(b.Context(), Config{})
-		return err
-	}); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = d.Close() })
+	d := startDevice(b, netnstest.New(b, "sab"), Config{})
 	local := netip.MustParseAddr("192.0.2.1")
 	for _, c := range []struct {
 		name string

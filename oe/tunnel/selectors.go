@@ -46,11 +46,11 @@ func appendRangePrefixes(out []netip.Prefix, start, end netip.Addr) []netip.Pref
 			size = min(size, left.add1().bitLen()-1)
 		}
 		out = append(out, netip.PrefixFrom(s.addr(bits), bits-size))
-		last := s.add(u128{}.setBit(size).sub(u128{lo: 1}))
+		last := s.add(u128{}.setBit(size).sub(u128{lo: 1})) // s + 2^size - 1
 		if last == e {
 			return out
 		}
-		s = last.add(u128{lo: 1})
+		s = last.add1()
 	}
 }
 

@@ -42,15 +42,7 @@ func (r *reader) u32(field string) uint32 {
 // bytes returns a copy of the next n octets, so parsed payloads never alias
 // the caller's datagram buffer.
 func (r *reader) bytes(n int, field string) []byte {
-	if r.err != nil {
-		return nil
-	}
-	var v []byte
-	if n < 0 || !r.s.ReadBytes(&v, n) {
-		r.fail(field, n)
-		return nil
-	}
-	return append([]byte(nil), v...)
+	return append([]byte(nil), r.view(n, field)...)
 }
 
 // view returns the next n octets without copying them: for a field the
